@@ -1,0 +1,178 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Normalisation and validation of the image-like inputs every public call
+accepts: `~numpy.ndarray`, `~astropy.units.Quantity`,
+`~astropy.nddata.NDData` and `~astropy.nddata.CCDData`.
+"""
+
+from dataclasses import dataclass, field
+
+import astropy.units as u
+import numpy as np
+from astropy.nddata import (
+    InverseVariance,
+    NDData,
+    NDUncertainty,
+    StdDevUncertainty,
+    VarianceUncertainty,
+)
+
+__all__ = []  # internal module
+
+
+@dataclass
+class Frame:
+    """A 2-D image split into plain parts (internal)."""
+
+    data: np.ndarray
+    unit: u.UnitBase | None = None
+    uncertainty: np.ndarray | None = None  # per-pixel 1-sigma, data unit
+    mask: np.ndarray | None = None  # True = bad pixel
+    meta: dict = field(default_factory=dict)
+    wcs: object = None
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+
+def _as_2d_array(value, name):
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f'{name} must be a 2-D numeric array, got '
+                        f'{type(value).__name__}')
+    arr = np.asanyarray(value)
+    if arr.dtype.kind not in 'biuf':
+        raise TypeError(f'{name} must be numeric, got dtype {arr.dtype}')
+    if arr.ndim != 2:
+        raise ValueError(f'{name} must be 2-D, got {arr.ndim}-D with shape '
+                         f'{arr.shape}')
+    if arr.size == 0:
+        raise ValueError(f'{name} is empty (shape {arr.shape})')
+    if arr.dtype.kind in 'biu':
+        # integer frames (uint16 near 65535) are widened so that no
+        # subtraction or sum can overflow
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _uncertainty_to_std(unc, data_unit, name='uncertainty'):
+    """Return a 1-sigma ndarray (in the data unit) from any uncertainty."""
+    if isinstance(unc, NDUncertainty):
+        arr = np.asarray(unc.array, dtype=float)
+        unc_unit = unc.unit
+        if isinstance(unc, StdDevUncertainty):
+            std = arr
+        elif isinstance(unc, VarianceUncertainty):
+            std = np.sqrt(arr)
+            unc_unit = None if unc_unit is None else unc_unit ** 0.5
+        elif isinstance(unc, InverseVariance):
+            with np.errstate(divide='ignore'):
+                std = 1.0 / np.sqrt(arr)
+            unc_unit = None if unc_unit is None else unc_unit ** -0.5
+        else:
+            raise TypeError(f'{name}: unsupported uncertainty type '
+                            f'{type(unc).__name__}; use StdDevUncertainty, '
+                            'VarianceUncertainty or InverseVariance')
+        if unc_unit is not None and data_unit is not None:
+            std = (std * unc_unit).to_value(data_unit)
+        return std
+    if isinstance(unc, u.Quantity):
+        if data_unit is None:
+            raise u.UnitsError(f'{name} has unit {unc.unit} but the data '
+                               'has none')
+        try:
+            return unc.to_value(data_unit)
+        except u.UnitConversionError as exc:
+            raise u.UnitsError(f'{name} unit {unc.unit} is not convertible '
+                               f'to the data unit {data_unit}') from exc
+    return np.asarray(unc, dtype=float)
+
+
+def as_frame(data, *, uncertainty=None, mask=None, name='data'):
+    """
+    Split any supported image input into a `Frame`.
+
+    Explicit ``uncertainty`` and ``mask`` arguments take precedence over
+    those carried by an `~astropy.nddata.NDData`; an NDData mask is combined
+    (logical or) with an explicit one.
+    """
+    if isinstance(data, Frame):
+        return data
+    unit = None
+    meta = {}
+    wcs = None
+    nd_unc = None
+    nd_mask = None
+    if isinstance(data, NDData):
+        unit = data.unit
+        meta = data.meta if data.meta is not None else {}
+        wcs = data.wcs
+        nd_unc = data.uncertainty
+        nd_mask = data.mask
+        arr = data.data
+    elif isinstance(data, u.Quantity):
+        unit = data.unit
+        arr = data.value
+    else:
+        arr = data
+    arr = _as_2d_array(arr, name)
+    if isinstance(arr, u.Quantity):  # pragma: no cover - defensive
+        arr = arr.value
+
+    unc = uncertainty if uncertainty is not None else nd_unc
+    if unc is not None:
+        unc = _uncertainty_to_std(unc, unit)
+        if unc.shape != arr.shape:
+            raise ValueError(f'uncertainty shape {unc.shape} does not match '
+                             f'{name} shape {arr.shape}')
+        if np.any(unc < 0):
+            raise ValueError('uncertainty must be non-negative (negative '
+                             'sigma values found)')
+
+    masks = [m for m in (nd_mask, mask) if m is not None]
+    full_mask = None
+    for m in masks:
+        m = np.asarray(m)
+        if m.shape != arr.shape:
+            raise ValueError(f'mask shape {m.shape} does not match {name} '
+                             f'shape {arr.shape}')
+        m = m.astype(bool)
+        full_mask = m if full_mask is None else (full_mask | m)
+    return Frame(data=arr, unit=unit, uncertainty=unc, mask=full_mask,
+                 meta=meta, wcs=wcs)
+
+
+def strip_unit(value, unit, name):
+    """Return a float (or array) in ``unit`` from a number or Quantity."""
+    if isinstance(value, u.Quantity):
+        if unit is None:
+            if value.unit in (u.dimensionless_unscaled,):
+                return value.value
+            raise u.UnitsError(f'{name} has unit {value.unit} but the data '
+                               'has no unit')
+        try:
+            return value.to_value(unit)
+        except u.UnitConversionError as exc:
+            raise u.UnitsError(f'{name} unit {value.unit} is not '
+                               f'convertible to the data unit {unit}') from exc
+    return value
+
+
+def positive_scalar(value, name, *, allow_none=True, allow_zero=False):
+    """Validate a positive finite scalar (gain, n_sigma, ...)."""
+    if value is None:
+        if allow_none:
+            return None
+        raise TypeError(f'{name} is required')
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
+        raise TypeError(f'{name} must be a number, got {value!r}')
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f'{name} must be a number, got {value!r}') from None
+    if not np.isfinite(out):
+        raise ValueError(f'{name} must be finite, got {out}')
+    if out < 0 or (out == 0 and not allow_zero):
+        bound = 'non-negative' if allow_zero else 'positive'
+        raise ValueError(f'{name} must be {bound}, got {out}')
+    return out

@@ -1,0 +1,62 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Bit flags set on every photometry row.
+
+The values are part of the public contract (DESIGN §4) and never change
+meaning. Combine them with ``|`` and test them with ``&``.
+"""
+
+__all__ = ['FLAG_DESCRIPTIONS', 'FLAG_TRUNCATED', 'FLAG_BAD_PIXELS',
+           'FLAG_SATURATED', 'FLAG_NONPOSITIVE_FLUX',
+           'FLAG_EMPTY_THRESHOLD', 'FLAG_RESIDUAL_BACKGROUND', 'decode_flags']
+
+#: The aperture extends past the frame edge (pixel i spans i-0.5 ... i+0.5);
+#: the sum covers the in-frame part only.
+FLAG_TRUNCATED = 1
+#: Masked, NaN or inf pixels fell inside the aperture; they are excluded,
+#: ``n_pix`` counts the pixels used and the flux is *not* scaled up.
+FLAG_BAD_PIXELS = 2
+#: A pixel inside the aperture is at or above the saturation level.
+FLAG_SATURATED = 4
+#: The flux is zero or negative; the magnitude is undefined (NaN).
+FLAG_NONPOSITIVE_FLUX = 8
+#: The threshold mask selected no pixel inside the aperture.
+FLAG_EMPTY_THRESHOLD = 16
+#: The background left in the aperture outside the threshold mask is
+#: significant (a global sky is unsafe here).
+FLAG_RESIDUAL_BACKGROUND = 32
+
+FLAG_DESCRIPTIONS = {
+    FLAG_TRUNCATED: 'aperture truncated by the frame edge',
+    FLAG_BAD_PIXELS: 'masked/NaN/inf pixels inside (excluded)',
+    FLAG_SATURATED: 'saturated pixel inside',
+    FLAG_NONPOSITIVE_FLUX: 'flux <= 0 (magnitude undefined)',
+    FLAG_EMPTY_THRESHOLD: 'threshold mask empty',
+    FLAG_RESIDUAL_BACKGROUND: 'significant residual background',
+}
+
+
+def decode_flags(flags):
+    """
+    Translate a flag value into the list of its descriptions.
+
+    Parameters
+    ----------
+    flags : int
+        A combination of the ``FLAG_*`` bit values.
+
+    Returns
+    -------
+    descriptions : list of str
+        One entry per bit set, in increasing bit order.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.flags import decode_flags
+    >>> decode_flags(1 | 8)
+    ['aperture truncated by the frame edge', 'flux <= 0 (magnitude undefined)']
+    """
+    flags = int(flags)
+    if flags < 0:
+        raise ValueError(f'flags must be non-negative, got {flags}')
+    return [text for bit, text in FLAG_DESCRIPTIONS.items() if flags & bit]
