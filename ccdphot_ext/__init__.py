@@ -15,11 +15,13 @@ from .flags import *  # noqa: F403
 from .flags import __all__ as _flags_all
 from .header import detector_parameters
 from .measure import ApertureMeasurement, measure
+from .photometer import PHOTOMETRY_COLUMNS, photometer
 from .sample import NOTEBOOK_BOXES, sample_frame, sample_truth
 from .sky import SkyEstimate
 from .threshold import SigmaThreshold
 
 __all__ = ['BoxAperture', 'ErrorBudget', 'SkyEstimate', 'SigmaThreshold',
-           'measure', 'ApertureMeasurement', 'detector_parameters',
+           'measure', 'ApertureMeasurement', 'photometer',
+           'PHOTOMETRY_COLUMNS', 'detector_parameters',
            'sample_frame', 'sample_truth', 'NOTEBOOK_BOXES',
            *_flags_all]

@@ -3,6 +3,7 @@
 Measure one star: the notebook's box sum, mask sum and error, in one call.
 """
 
+import math
 from functools import cached_property
 
 import astropy.units as u
@@ -54,14 +55,24 @@ def _n_positions(aperture):
 
 def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
                  threshold, saturation, read_noise, uncertainty_model,
-                 include_sky_mean, method, subpixels):
-    """Photometry of aperture position ``index``; returns a dict."""
+                 include_sky_mean, method, subpixels, allow_off_frame=False):
+    """
+    Photometry of aperture position ``index``; returns a dict.
+
+    An aperture wholly off the frame raises, or with ``allow_off_frame``
+    gives a NaN flux, no budget and the truncation flag.
+    """
     slc, weights, truncated = aperture_weights(
         aperture, frame.shape, index=index, method=method,
         subpixels=subpixels)
     b_value, b_std, b_npix, b_eom = sky.at(sky_index)
     flags = FLAG_TRUNCATED if truncated else 0
     if slc is None:
+        if allow_off_frame:
+            return {'flux': math.nan, 'n_pix': 0.0, 'flags': flags,
+                    'budget': None, 'weights': weights, 'slices': None,
+                    'sky': b_value, 'sky_std': b_std,
+                    'sky_error_on_mean': b_eom, 'sigma_map': None}
         raise ValueError(f'aperture position {index} lies entirely off the '
                          f'frame of shape {frame.shape}')
     data = frame.data[slc].astype(np.float64, copy=False)
