@@ -18,6 +18,7 @@ from .flags import (
     FLAG_BAD_PIXELS,
     FLAG_EMPTY_THRESHOLD,
     FLAG_NONPOSITIVE_FLUX,
+    FLAG_RESIDUAL_BACKGROUND,
     FLAG_SATURATED,
     FLAG_TRUNCATED,
     decode_flags,
@@ -98,9 +99,13 @@ def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
         center = ((row, col) if 0 <= row < w.shape[0]
                   and 0 <= col < w.shape[1] else None)
         sel = threshold.select(resid, b_std, valid=w > 0, center=center)
+        w_rest = np.where(sel, 0.0, w)
         w = np.where(sel, w, 0.0)
         if not np.any(sel):
             flags |= FLAG_EMPTY_THRESHOLD
+        if residual_is_significant(float(np.sum(w_rest * resid)),
+                                   float(np.sum(w_rest)), b_std, b_eom):
+            flags |= FLAG_RESIDUAL_BACKGROUND
     flux = float(np.sum(w * resid))
     n_pix = float(np.sum(w))
     if flux <= 0:
@@ -128,6 +133,26 @@ def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
     return {'flux': flux, 'n_pix': n_pix, 'flags': flags, 'budget': budget,
             'weights': w, 'slices': slc, 'sky': b_value, 'sky_std': b_std,
             'sky_error_on_mean': b_eom, 'sigma_map': sigma_map}
+
+
+#: Significance (in sigma) above which the background left outside a
+#: threshold mask sets `FLAG_RESIDUAL_BACKGROUND`.
+RESIDUAL_NSIGMA = 5.0
+
+
+def residual_is_significant(residual_sum, n_rest, sky_std, sky_error_on_mean,
+                            nsigma=RESIDUAL_NSIGMA):
+    """
+    True when the sum of the aperture pixels left out by a threshold mask is
+    more than ``nsigma`` from zero.
+
+    Its error is ``sqrt(n_rest * sky_std**2 + n_rest**2 * sigma_B**2)``: the
+    pixels' own noise plus the error of the sky level subtracted from them.
+    """
+    if n_rest <= 0:
+        return False
+    err = math.sqrt(n_rest * sky_std ** 2 + (n_rest * sky_error_on_mean) ** 2)
+    return abs(residual_sum) > nsigma * err if err > 0 else residual_sum != 0
 
 
 def _position(aperture, index):

@@ -261,3 +261,23 @@ def test_star_boxes_summed_after_sky_subtraction(sample_ccd):
     raw_sum = sample_ccd.data[220:250, 460:500].sum()
     assert res.flux < 0.05 * raw_sum  # mostly sky in the raw sum
     assert res.flux == pytest.approx(raw_sum - 1200 * sky.value, rel=1e-10)
+
+
+def test_residual_background_flag(sample_ccd):
+    """The notebook's systematics: a gradient under star 1 left by the
+    global sky is flagged; a local sky clears it."""
+    from ccdphot_ext import FLAG_RESIDUAL_BACKGROUND
+    from ccdphot_ext.measure import residual_is_significant
+
+    image = sample_ccd.data
+    box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
+    thr = SigmaThreshold(2.0)
+    global_sky = SkyEstimate.from_image(image, method='mean')
+    res = measure(image, box, global_sky, threshold=thr)
+    assert res.flags & FLAG_RESIDUAL_BACKGROUND
+    local = SkyEstimate.from_image(image[140:200, 470:540], method='median')
+    assert not measure(image, box, local, threshold=thr).flags \
+        & FLAG_RESIDUAL_BACKGROUND
+    # the notebook's own numbers: 6033.0 ADU over 300 pixels, sigma 53.1
+    assert residual_is_significant(6033.0, 300, 53.139015422503746, 0.0)
+    assert not residual_is_significant(600.0, 300, 53.139015422503746, 0.0)
