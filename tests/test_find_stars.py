@@ -1,0 +1,196 @@
+"""find_stars() and star_boxes(): positions against known truth."""
+
+import warnings
+
+import numpy as np
+import pytest
+from astropy.nddata import CCDData
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ccdphot_ext import (
+    FLAG_SATURATED,
+    NOTEBOOK_BOXES,
+    BoxAperture,
+    SkyEstimate,
+    find_stars,
+    photometer,
+    sample_truth,
+    star_boxes,
+)
+from ccdphot_ext.findstars import STAR_COLUMNS
+from ccdphot_ext.sample import render_stars, simulate_frame
+
+
+def _match(stars, x, y):
+    """Distance from each true star to the nearest detection, and back."""
+    d = np.hypot(np.asarray(stars['x_center'])[:, None] - np.asarray(x),
+                 np.asarray(stars['y_center'])[:, None] - np.asarray(y))
+    return d.min(axis=0), d.min(axis=1)
+
+
+@pytest.fixture(scope='module')
+def simulated():
+    """A frame with a sky gradient and stars at known positions."""
+    rng = np.random.default_rng(2024)
+    ny, nx = 220, 260
+    n = 24
+    # on a grid with jitter: well separated, away from the edges
+    gx, gy = np.meshgrid(np.linspace(25, nx - 25, 6),
+                         np.linspace(25, ny - 25, 4))
+    truth = {'x': gx.ravel() + rng.uniform(-3, 3, n),
+             'y': gy.ravel() + rng.uniform(-3, 3, n),
+             'flux': 10 ** rng.uniform(3.7, 5.0, n)}
+    truth['flux'][0] = 3e6  # saturates
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    sky = 800.0 + 0.1 * (xx - nx / 2) - 0.05 * (yy - ny / 2)
+    data, sigma, _ = simulate_frame((ny, nx), sky, truth, gain=2.0,
+                                    read_noise=6.0, psf_sigma=1.5,
+                                    saturation=50000.0, seed=rng)
+    return data, truth
+
+
+def test_sample_frame_against_truth(sample_ccd):
+    truth = sample_truth()
+    sky = SkyEstimate.from_image(sample_ccd)
+    stars = find_stars(sample_ccd, sky)
+    assert tuple(stars.colnames) == STAR_COLUMNS
+    found, nearest = _match(stars, truth['x'], truth['y'])
+    # the four notebook stars, and most field stars, within 1 pixel
+    assert np.all(found[:4] < 1.0)
+    assert np.mean(found < 1.0) >= 0.8
+    # bright stars to a tenth of a pixel or so
+    bright = truth['flux'] > 1e4
+    assert np.all(found[bright] < 0.15)
+    # nothing spurious, brightest first, ids 1..N
+    assert np.all(nearest < 1.0)
+    assert np.all(np.diff(stars['flux'].value) <= 0)
+    assert stars['id'].tolist() == list(range(1, len(stars) + 1))
+    assert stars['flux'].unit == 'adu'
+    assert stars.meta['n_sigma'] == 5.0 and stars.meta['fwhm'] == 3.0
+    # each notebook star's suggested box holds the star, centred
+    for name, slc in NOTEBOOK_BOXES.items():
+        row = truth[truth['name'] == name][0]
+        k = np.argmin(np.hypot(stars['x_center'] - row['x'],
+                               stars['y_center'] - row['y']))
+        s = stars[k]
+        assert s['box_x0'] <= row['x'] < s['box_x1'] - 1
+        assert s['box_y0'] <= row['y'] < s['box_y1'] - 1
+        assert abs((s['box_x0'] + s['box_x1'] - 1) / 2 - s['x_center']) <= 0.5
+        assert slc[0].start - 10 < s['box_y0'] < slc[0].stop
+
+
+def test_simulated_frame_positions_and_photometry(simulated):
+    data, truth = simulated
+    sky = SkyEstimate.from_image(data)
+    stars = find_stars(data, sky, saturation=50000.0)
+    found, nearest = _match(stars, truth['x'], truth['y'])
+    assert len(stars) == len(truth['x'])
+    assert np.all(found < 0.2) and np.all(nearest < 0.2)
+    # the saturated star is marked, and photometer flags its box
+    k = np.argmin(np.hypot(stars['x_center'] - truth['x'][0],
+                           stars['y_center'] - truth['y'][0]))
+    assert stars['saturated'].tolist() == [i == k for i in range(len(stars))]
+    boxes = star_boxes(stars)
+    assert boxes.is_pixel_aligned and boxes.width == stars.meta['box_size']
+    # with the true sky level at each box (the sky is a plane, so its mean
+    # over a box is its value at the centre), the box fluxes of the
+    # unsaturated stars match the truth within their errors
+    x, y = boxes.positions.T
+    local = SkyEstimate(800.0 + 0.1 * (x - 130) - 0.05 * (y - 110),
+                        np.full(len(x), sky.std), np.full(len(x), 10 ** 9))
+    t = photometer(data, boxes, local, gain=2.0, saturation=50000.0)
+    assert bool(t['flags'][k] & FLAG_SATURATED)
+    order = np.argmin(np.hypot(np.asarray(truth['x'])[:, None]
+                               - stars['x_center'],
+                               np.asarray(truth['y'])[:, None]
+                               - stars['y_center']), axis=0)
+    ok = np.arange(len(stars)) != k
+    pull = ((t['aperture_sum'] - truth['flux'][order]) / t['aperture_sum_err'])
+    assert np.all(np.abs(pull[ok]) < 4)
+    assert abs(np.mean(pull[ok])) < 1
+
+
+def test_fits_roundtrip_and_mask(tmp_path, simulated):
+    data, truth = simulated
+    path = tmp_path / 'frame.fits'
+    CCDData(data, unit='adu', meta={'SATURATE': 50000.0}).write(path)
+    ccd = CCDData.read(path)
+    sky = SkyEstimate.from_image(ccd)
+    stars = find_stars(ccd, sky)
+    assert stars.meta['saturation'] == 50000.0
+    assert int(np.sum(stars['saturated'])) == 1
+    # masking a star (and NaN pixels) removes it, and nothing else
+    x, y = int(round(truth['x'][5])), int(round(truth['y'][5]))
+    mask = np.zeros(data.shape, dtype=bool)
+    mask[y - 8:y + 9, x - 8:x + 9] = True
+    holes = ccd.data.copy()
+    holes[10:12, 100:140] = np.nan
+    fewer = find_stars(holes, sky, mask=mask)
+    assert len(fewer) == len(stars) - 1
+    found, _ = _match(fewer, truth['x'], truth['y'])
+    assert found[5] > 5 and np.sum(found < 0.2) == len(stars) - 1
+
+
+def test_no_smoothing_and_deblending(rng):
+    img = rng.normal(100.0, 3.0, (60, 80))
+    img += render_stars(img.shape, [30.0, 35.5, 60.0], [30.0, 30.5, 20.0],
+                        [20000.0, 15000.0, 5000.0], sigma=1.3)
+    sky = SkyEstimate(100.0, 3.0, img.size)
+    blended = find_stars(img, sky)
+    assert len(blended) == 2
+    split = find_stars(img, sky, deblend=True)
+    assert len(split) == 3
+    found, _ = _match(split, [30.0, 35.5, 60.0], [30.0, 30.5, 20.0])
+    assert np.all(found < 0.5)
+    raw = find_stars(img, sky, fwhm=None, box_size=9)
+    assert raw.meta['fwhm'] is None and raw.meta['box_size'] == 9
+    assert np.all(raw['box_x1'] - raw['box_x0'] == 9)
+
+
+def test_nothing_found_warns_and_returns_an_empty_table(rng):
+    img = rng.normal(100.0, 3.0, (40, 40))
+    with pytest.warns(AstropyUserWarning, match='no star found'):
+        stars = find_stars(img, SkyEstimate(100.0, 3.0, 1600), n_sigma=50)
+    assert len(stars) == 0 and tuple(stars.colnames) == STAR_COLUMNS
+    with pytest.raises(ValueError, match='stars is empty'):
+        star_boxes(stars)
+
+
+def test_bad_arguments_name_the_parameter(rng):
+    img = rng.normal(100.0, 3.0, (30, 30))
+    sky = SkyEstimate(100.0, 3.0, 900)
+    with pytest.raises(ValueError, match='n_sigma'):
+        find_stars(img, sky, n_sigma=-1)
+    with pytest.raises(TypeError, match='n_pixels'):
+        find_stars(img, sky, n_pixels=2.5)
+    with pytest.raises(ValueError, match='n_pixels'):
+        find_stars(img, sky, n_pixels=0)
+    with pytest.raises(ValueError, match='fwhm'):
+        find_stars(img, sky, fwhm=0)
+    with pytest.raises(ValueError, match='box_size'):
+        find_stars(img, sky, box_size=0)
+    with pytest.raises(TypeError, match='box_size'):
+        find_stars(img, sky, box_size=7.5)
+    with pytest.raises(TypeError, match='sky'):
+        find_stars(img, 100.0)
+    with pytest.raises(ValueError, match='per aperture'):
+        find_stars(img, SkyEstimate([100.0, 101.0], [3.0, 3.0], [50, 50]))
+    with pytest.raises(TypeError, match='stars'):
+        star_boxes({'x': [1]})
+    table = {'box_x0': np.array([0, 0]), 'box_x1': np.array([5, 6]),
+             'box_y0': np.array([0, 0]), 'box_y1': np.array([5, 5])}
+    with pytest.raises(ValueError, match='different sizes'):
+        star_boxes(table)
+
+
+def test_star_boxes_cover_the_slices():
+    table = {'box_x0': np.array([3, -2]), 'box_x1': np.array([10, 5]),
+             'box_y0': np.array([4, 20]), 'box_y1': np.array([9, 25])}
+    boxes = star_boxes(table)
+    assert isinstance(boxes, BoxAperture) and boxes.is_pixel_aligned
+    np.testing.assert_array_equal(boxes.bounds(), [[3, 10, 4, 9],
+                                                   [-2, 5, 20, 25]])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        t = photometer(np.ones((30, 30)), boxes, SkyEstimate(0.0, 1.0, 900))
+    assert t['n_pix'].tolist() == [35.0, 25.0]
