@@ -1,0 +1,206 @@
+"""Optimal (PSF-weighted) extraction: the estimator on the same pixels,
+agreement with photutils' PSF fit, unbiasedness and calibrated errors on
+frames with known truth, and the SNR gain over box and mask."""
+
+import math
+
+import numpy as np
+import pytest
+from astropy.nddata import CCDData, StdDevUncertainty
+from astropy.table import QTable, Table
+from photutils.aperture import RectangularAnnulus
+from photutils.psf import CircularGaussianPRF, PSFPhotometry
+
+from ccdphot_ext import (
+    FLAG_BAD_PIXELS,
+    FLAG_TRUNCATED,
+    NOTEBOOK_BOXES,
+    BoxAperture,
+    SkyEstimate,
+    sample_truth,
+)
+from ccdphot_ext.optimal import compare_extractions, optimal_extraction, psf_stamp
+from ccdphot_ext.sample import SAMPLE_PARAMETERS, render_stars, simulate_frame
+
+SAMPLE_PSF = render_stars((31, 31), [15.0], [15.0], [1.0],
+                          sigma=SAMPLE_PARAMETERS['psf_sigma'],
+                          trail=SAMPLE_PARAMETERS['trail'])
+
+
+def test_psf_stamp_forms():
+    slc, p, cut = psf_stamp(1.8, (40.3, 22.6), (80, 80))
+    exact = render_stars((80, 80), [40.3], [22.6], [1.0], sigma=1.8)[slc]
+    np.testing.assert_allclose(p, exact, atol=1e-7)
+    assert p.shape == (19, 19) and not cut
+    # a 2-D array centred on its middle pixel, shifted to the position
+    slc, p, _ = psf_stamp(SAMPLE_PSF, (40.3, 22.6), (80, 80))
+    exact = render_stars((80, 80), [40.3], [22.6], [1.0], sigma=1.8,
+                         trail=(4.0, 0.5))[slc]
+    assert p.shape == (31, 31)
+    np.testing.assert_allclose(p, exact, atol=1.5e-3 * exact.max())
+    # a photutils model
+    model = CircularGaussianPRF(fwhm=3.0)
+    slc, p, _ = psf_stamp(model, (10.0, 10.0), (80, 80), size=15)
+    assert p.shape == (15, 15) and p.sum() == pytest.approx(1.0, abs=1e-4)
+    assert model.x_0.value == 0  # the caller's model is not changed
+    # at the edge the stamp is clipped
+    slc, p, cut = psf_stamp(1.8, (1.2, 40.0), (80, 80))
+    assert cut and p.shape == (19, 11) and p.sum() < 1
+
+
+@pytest.mark.parametrize('psf, exc, match', [
+    (np.ones(5), ValueError, 'psf'),
+    (-1.0, ValueError, 'psf'),
+    (np.zeros((5, 5)), ValueError, 'psf array'),
+    (RectangularAnnulus((0, 0), 1, 2, 2), TypeError, 'psf'),
+])
+def test_psf_validation(psf, exc, match):
+    with pytest.raises(exc, match=match):
+        psf_stamp(psf, (10, 10), (30, 30))
+
+
+@pytest.fixture
+def one_star(rng):
+    shape = (60, 60)
+    star = render_stars(shape, [29.6], [31.2], [8000.0], sigma=1.6)
+    img = 200.0 + star + rng.normal(0.0, 6.0, shape)
+    return img, SkyEstimate(200.0, 6.0, 10_000)
+
+
+def test_flux_is_the_weighted_sum_on_the_same_pixels(one_star):
+    img, sky = one_star
+    res = optimal_extraction(img, (29.6, 31.2), 1.6, sky, gain=2.0)
+    d = img[res.slices] - 200.0
+    assert res.flux == pytest.approx(np.sum(res.weights * d), rel=1e-12)
+    # the weights are P / V with V = sigma_sky^2 + F P / g, normalised
+    v = 36.0 + np.clip(res.flux * res.psf, 0, None) / 2.0
+    w = res.psf / v
+    np.testing.assert_allclose(res.weights, w / np.sum(w * res.psf),
+                               rtol=2e-3)  # F of the last iteration
+    s = np.sum(w * res.psf)
+    t = res.budget.terms
+    assert t['sky'] == pytest.approx(np.sum(w ** 2 * 36.0) / s ** 2, rel=2e-3)
+    assert t['source'] == pytest.approx(
+        np.sum(w ** 2 * res.flux * res.psf / 2.0) / s ** 2, rel=2e-3)
+    assert t['sky_mean'] == pytest.approx(
+        (np.sum(w) / s) ** 2 * sky.error_on_mean ** 2, rel=2e-3)
+    assert res.model.sum() == pytest.approx(res.flux * res.psf.sum())
+    assert 'OptimalMeasurement' in repr(res)
+
+
+def test_equals_photutils_psf_fit_at_fixed_position(one_star):
+    """Without a gain the weights are P / sigma^2: the weighted least-squares
+    PSF fit at a fixed position, which photutils' PSFPhotometry does."""
+    img, sky = one_star
+    res = optimal_extraction(img, (29.6, 31.2), 1.6, sky, size=15,
+                             include_sky_mean=False)
+    model = CircularGaussianPRF(fwhm=1.6 * 2.354820045)
+    model.x_0.fixed = True
+    model.y_0.fixed = True
+    phot = PSFPhotometry(model, (15, 15))
+    fit = phot(img - 200.0, error=np.full(img.shape, 6.0),
+               init_params=QTable({'x': [29.6], 'y': [31.2],
+                                   'flux': [5000.0]}))
+    assert res.flux == pytest.approx(fit['flux_fit'][0], rel=1e-4)
+    assert res.flux_err == pytest.approx(fit['flux_err'][0], rel=1e-4)
+    assert 'no gain' in ' '.join(res.budget.notes)
+
+
+@pytest.mark.parametrize('flux, sky_level', [(2000.0, 1035.0),
+                                              (5.0e5, 200.0)],
+                         ids=['faint', 'bright'])
+def test_unbiased_and_calibrated_on_known_truth(flux, sky_level):
+    rng = np.random.default_rng(99)
+    sigma_bg = math.sqrt(sky_level / 2.23 + (12 / 2.23) ** 2)
+    pulls = []
+    for _ in range(25):
+        grid = np.arange(20, 240, 40.0)
+        gx, gy = np.meshgrid(grid, grid)
+        x = gx.ravel() + rng.uniform(-0.5, 0.5, gx.size)
+        y = gy.ravel() + rng.uniform(-0.5, 0.5, gy.size)
+        stars = Table({'x': x, 'y': y, 'flux': np.full(x.size, flux)})
+        data, _, _ = simulate_frame((240, 240), sky_level, stars, gain=2.23,
+                                    read_noise=12.0, trail=(4.0, 0.5),
+                                    seed=rng)
+        sky = SkyEstimate(sky_level, sigma_bg, 10 ** 9)
+        for xi, yi in zip(x, y, strict=True):
+            res = optimal_extraction(data, (xi, yi), SAMPLE_PSF, sky,
+                                     gain=2.23)
+            pulls.append((res.flux - flux) / res.flux_err)
+    pulls = np.array(pulls)  # 900 stars: std known to 2.4%
+    assert abs(pulls.mean()) < 0.12
+    assert pulls.std() == pytest.approx(1.0, abs=0.08)
+
+
+def test_bad_pixels_get_zero_weight_and_keep_it_unbiased(one_star):
+    img, sky = one_star
+    clean = optimal_extraction(img, (29.6, 31.2), 1.6, sky, gain=2.0)
+    bad = img.copy()
+    bad[31, 29] = np.nan  # the peak pixel
+    mask = np.zeros(img.shape, bool)
+    mask[30, 28:31] = True
+    res = optimal_extraction(bad, (29.6, 31.2), 1.6, sky, gain=2.0,
+                             mask=mask)
+    assert res.flags & FLAG_BAD_PIXELS
+    row, col = 31 - res.slices[0].start, 29 - res.slices[1].start
+    assert res.weights[row, col] == 0
+    assert res.flux_err > clean.flux_err
+    assert abs(res.flux - 8000.0) < 3 * res.flux_err
+    edge = optimal_extraction(img, (1.0, 31.2), 1.6, sky)
+    assert edge.flags & FLAG_TRUNCATED
+
+
+def test_uncertainty_map_and_sky_map(one_star):
+    img, _ = one_star
+    ccd = CCDData(img, unit='adu', uncertainty=StdDevUncertainty(
+        np.full(img.shape, 6.0)), meta={'EGAIN': 2.0})
+    sky = SkyEstimate(200.0, 99.0, 10_000)  # std ignored: the map wins
+    res = optimal_extraction(ccd, (29.6, 31.2), 1.6, sky)
+    ref = optimal_extraction(img, (29.6, 31.2), 1.6,
+                             SkyEstimate(200.0, 6.0, 10_000), gain=2.0)
+    assert res.flux == pytest.approx(ref.flux, rel=1e-12)
+    assert res.budget.terms['sky'] == pytest.approx(ref.budget.terms['sky'])
+    smap = SkyEstimate.from_maps(np.full(img.shape, 200.0),
+                                 np.full(img.shape, 6.0), error_on_mean=0.06)
+    res = optimal_extraction(img, (29.6, 31.2), 1.6, smap, gain=2.0)
+    assert res.flux == pytest.approx(ref.flux, rel=1e-12)
+    assert res.budget.terms['sky_mean'] == pytest.approx(
+        ref.budget.terms['sky_mean'], rel=1e-12)
+
+
+def test_validation(one_star):
+    img, sky = one_star
+    with pytest.raises(TypeError, match='sky'):
+        optimal_extraction(img, (29, 31), 1.6, 200.0)
+    with pytest.raises(ValueError, match='off the frame'):
+        optimal_extraction(img, (-40, 31), 1.6, sky)
+    with pytest.raises(ValueError, match='sky has 2 levels'):
+        optimal_extraction(img, (29, 31), 1.6,
+                           SkyEstimate([1.0, 2.0], [1.0, 1.0], [9, 9]))
+    with pytest.raises(ValueError, match='n_iter'):
+        optimal_extraction(img, (29, 31), 1.6, sky, n_iter=0)
+    with pytest.raises(ValueError, match='variance'):
+        optimal_extraction(img, (29, 31), 1.6, SkyEstimate(200.0, 0.0, 9))
+
+
+def test_snr_gain_on_the_sample_frame(sample_ccd):
+    """The notebook's first star: optimal > 2-sigma mask > box in SNR, and
+    the optimal flux is the true total flux within its error."""
+    box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
+    local = SkyEstimate.from_annulus(
+        sample_ccd, RectangularAnnulus(box.positions[0], 40, 60, 60))
+    truth = sample_truth()
+    star = truth[truth['name'] == 'star1'][0]
+    table = compare_extractions(sample_ccd, box, SAMPLE_PSF, local,
+                                gain=2.23, position=(star['x'], star['y']))
+    assert list(table['method']) == ['box', 'mask', 'optimal']
+    gain_box = table['snr_gain'][2]
+    gain_mask = table.meta['snr_gain_mask']
+    assert gain_box > 2.3 and gain_mask > 1.15
+    assert table['snr_gain'][1] > 1.5  # the mask beats the box too
+    opt = table[2]
+    assert abs(opt['flux'] - star['flux']) < 3 * opt['flux_err']
+    # theory for a sky-dominated star: SNR ratio sqrt(n_box * sum(P^2))
+    _, p, _ = psf_stamp(SAMPLE_PSF, (star['x'], star['y']), sample_ccd.shape)
+    theory = math.sqrt(400 * np.sum(p ** 2))
+    assert gain_box == pytest.approx(theory, rel=0.15)
