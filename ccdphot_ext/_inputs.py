@@ -74,7 +74,11 @@ def _uncertainty_to_std(unc, data_unit, name='uncertainty'):
                             f'{type(unc).__name__}; use StdDevUncertainty, '
                             'VarianceUncertainty or InverseVariance')
         if unc_unit is not None and data_unit is not None:
-            std = (std * unc_unit).to_value(data_unit)
+            try:
+                std = (std * unc_unit).to_value(data_unit)
+            except u.UnitConversionError as exc:
+                raise u.UnitsError(f'{name} unit {unc.unit} does not match '
+                                   f'the data unit {data_unit}') from exc
         return std
     if isinstance(unc, u.Quantity):
         if data_unit is None:

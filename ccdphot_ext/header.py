@@ -16,16 +16,23 @@ exptime         EXPTIME, EXPOSURE, ITIME               s
 saturation      SATURATE, SATLEVEL                     data unit
 unit            BUNIT                                  --
 ==============  =====================================  ============
+
+Given the data unit, the gain used for the source term is the number of
+electrons per *data unit* (see `ccdphot_ext.units`): the gain itself for
+ADU, 1 for electrons, times the exposure time for rates.
 """
 
 import warnings
 
 import astropy.units as u
+import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ._inputs import positive_scalar
+from .units import electrons_per_data_unit
 
-__all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'detector_parameters']
+__all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'detector_parameters',
+           'unit_from_header']
 
 HEADER_KEYWORDS = {
     'gain': ('GAIN', 'EGAIN', 'CCDGAIN'),
@@ -44,12 +51,18 @@ class DetectorParameters(dict):
 
     A `dict` of the values (``None`` when unknown) whose `sources`
     attribute says where each came from: ``'argument'``, the header
-    keyword, or ``'missing'``.
+    keyword, or ``'missing'``. When the data unit was given,
+    ``self['gain']`` is in electrons per data unit, `detector_gain` keeps
+    the e-/ADU value it came from and `gain_note` says how.
     """
 
-    def __init__(self, values, sources):
+    def __init__(self, values, sources, *, detector_gain=None,
+                 gain_note=None):
         super().__init__(values)
         self.sources = dict(sources)
+        self.detector_gain = (values.get('gain') if detector_gain is None
+                              else detector_gain)
+        self.gain_note = gain_note
 
     def __repr__(self):
         items = ', '.join(f'{k}={v!r} ({self.sources[k]})'
@@ -89,7 +102,7 @@ def _argument_value(value, name):
 
 
 def detector_parameters(meta=None, *, gain=None, read_noise=None,
-                        exptime=None, saturation=None):
+                        exptime=None, saturation=None, unit=None):
     """
     Resolve detector parameters from explicit arguments and a header.
 
@@ -101,6 +114,11 @@ def detector_parameters(meta=None, *, gain=None, read_noise=None,
         Explicit values; they win over the header. ``gain`` in e-/ADU,
         ``read_noise`` in e-, ``exptime`` in s, ``saturation`` in the data
         unit.
+    unit : `~astropy.units.UnitBase`, optional
+        The data unit. When given, the returned ``'gain'`` is in electrons
+        per data unit (1 for electrons, ``gain * exptime`` for ``adu / s``;
+        see `ccdphot_ext.units.electrons_per_data_unit`) and
+        ``sources['gain']`` says how it was found.
 
     Returns
     -------
@@ -121,6 +139,13 @@ def detector_parameters(meta=None, *, gain=None, read_noise=None,
     (True, 'missing')
     >>> detector_parameters({'EGAIN': 2.23}, gain=1.0)['gain']
     1.0
+
+    Data already in electrons have a gain of 1 e-/e-, whatever the header:
+
+    >>> import astropy.units as u
+    >>> p = detector_parameters({'GAIN': 1.9}, unit=u.electron)
+    >>> p['gain'], p.detector_gain
+    (1.0, 1.9)
     """
     meta = {} if meta is None else meta
     args = {'gain': gain, 'read_noise': read_noise, 'exptime': exptime,
@@ -133,19 +158,62 @@ def detector_parameters(meta=None, *, gain=None, read_noise=None,
         else:
             values[name], sources[name] = _header_value(
                 meta, HEADER_KEYWORDS[name], name)
-    return DetectorParameters(values, sources)
+    if unit is None:
+        return DetectorParameters(values, sources)
+    detector_gain = values['gain']
+    g_eff, note = electrons_per_data_unit(
+        unit, gain=detector_gain, exptime=values['exptime'],
+        gain_is_explicit=sources['gain'] == 'argument')
+    if g_eff != detector_gain:
+        sources['gain'] = f'{sources["gain"]}: {note}'
+    values['gain'] = g_eff
+    return DetectorParameters(values, sources, detector_gain=detector_gain,
+                              gain_note=note)
+
+
+#: Common BUNIT spellings that astropy does not parse as they are
+_BUNIT_ALIASES = {
+    'adu': 'adu', 'adus': 'adu', 'dn': 'DN', 'count': 'count',
+    'counts': 'count', 'cts': 'count', 'e': 'electron', 'e-': 'electron',
+    'electron': 'electron', 'electrons': 'electron', 's': 's', 'sec': 's',
+    'secs': 's', 'second': 's', 'seconds': 's'}
 
 
 def unit_from_header(meta):
-    """Return the unit named by BUNIT, or None (unknown names warn)."""
+    """
+    Return the unit named by BUNIT, or None.
+
+    A blank BUNIT means no unit; common spellings astropy does not parse
+    (``ADU``, ``e-/s``, ``ELECTRONS/S``, ``counts``) are understood; an
+    unparseable value warns and gives None.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.header import unit_from_header
+    >>> unit_from_header({'BUNIT': 'ELECTRONS/S'})
+    Unit("electron / s")
+    >>> unit_from_header({'BUNIT': '        '}) is None
+    True
+    """
     if meta is None or 'BUNIT' not in meta:
         return None
     raw = str(meta['BUNIT']).strip()
+    if not raw:
+        return None
     try:
         return u.Unit(raw, parse_strict='raise')
     except ValueError:
-        warnings.warn(f'ignoring unparseable BUNIT={raw!r}',
-                      AstropyUserWarning, stacklevel=2)
-        return None
+        pass
+    parts = raw.replace(' ', '').split('/')
+    fixed = [_BUNIT_ALIASES.get(p.lower(), p) for p in parts]
+    try:
+        unit = u.Unit('/'.join(fixed), parse_strict='raise')
+        if isinstance(unit, u.UnitBase) and np.isfinite(unit.scale):
+            return unit
+    except ValueError:
+        pass
+    warnings.warn(f'ignoring unparseable BUNIT={raw!r}', AstropyUserWarning,
+                  stacklevel=2)
+    return None
 
 
