@@ -1,0 +1,532 @@
+"""``ccdphot measure`` / ``find``: rows equal photometer, and every bad input
+gives exit code 2 and one line on stderr, leaving earlier output intact."""
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use('Agg')
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.nddata import CCDData
+from astropy.table import QTable, Table
+from photutils.aperture import CircularAnnulus
+
+from ccdphot_ext import (
+    NOTEBOOK_BOXES,
+    BoxAperture,
+    SigmaThreshold,
+    SkyEstimate,
+    photometer,
+    sample_truth,
+)
+from ccdphot_ext.cli import CLIError, build_parser, main
+from ccdphot_ext.findstars import find_stars, star_boxes
+
+EXE = os.path.join(os.path.dirname(sys.executable), 'ccdphot')
+BOX1, BOX2 = '158:178,492:512', '240:260,325:345'
+OLD = '# old content, must survive a failed run\n'
+
+
+@pytest.fixture(scope='module')
+def frames(tmp_path_factory, sample_ccd):
+    """Real FITS files: the sample frame and a gallery of bad ones."""
+    d = tmp_path_factory.mktemp('frames')
+    sample_ccd.write(d / 'sample.fits')
+    (d / 'empty.fits').write_bytes(b'')
+    (d / 'text.fits').write_text('just a text file, not an image\n' * 50)
+    raw = (d / 'sample.fits').read_bytes()
+    (d / 'truncated.fits').write_bytes(raw[:len(raw) // 3])
+    fits.writeto(d / 'cube.fits', np.zeros((3, 20, 20)))
+    fits.writeto(d / 'sigma2.fits', 2 * sample_ccd.uncertainty.array)
+    fits.writeto(d / 'small.fits', np.ones((10, 10)))
+    return d
+
+
+@pytest.fixture(scope='module')
+def ccd(frames):
+    return CCDData.read(frames / 'sample.fits')
+
+
+def _run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _assert_same_rows(written, expected):
+    assert written.colnames == expected.colnames
+    for name in expected.colnames:
+        a, b = written[name], expected[name]
+        assert getattr(a, 'unit', None) == getattr(b, 'unit', None), name
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b),
+                                      err_msg=name)
+
+
+# -- measure: the rows are photometer's -------------------------------------
+
+def test_measure_rows_equal_photometer(frames, ccd, tmp_path, capsys):
+    out = tmp_path / 'stars.ecsv'
+    code, stdout, err = _run(['measure', frames / 'sample.fits', '--box',
+                              BOX1, '--box', BOX2, '--threshold', '2',
+                              '-o', out], capsys)
+    assert code == 0, err
+    assert err == ''
+    boxes = [BoxAperture.from_slices(NOTEBOOK_BOXES[s])
+             for s in ('star1', 'star2')]
+    expected = photometer(ccd, boxes, SkyEstimate.from_image(ccd),
+                          threshold=SigmaThreshold(2.0))
+    written = QTable.read(out)
+    _assert_same_rows(written, expected)
+    # gain and exposure time came from the header
+    assert written.meta['gain'] == 2.23
+    assert written.meta['gain_source'] == 'EGAIN'
+    assert written.meta['exptime'] == 30.0
+    assert written.meta['image'] == str(frames / 'sample.fits')
+    # the printed table shows the same numbers
+    for row in expected:
+        line = next(ln for ln in stdout.splitlines()
+                    if ln.split()[:1] == [str(row['id'])])
+        assert f'{row["aperture_sum"].value:.1f}' in line
+        assert f'{row["aperture_sum_err"].value:.1f}' in line
+        assert f'{row["snr"]:.1f}' in line
+    assert 'gain 2.23 e-/ADU (EGAIN)' in stdout
+    assert f'wrote     {out} (ecsv, 2 rows)' in stdout
+
+
+def test_measure_options_reach_photometer(frames, ccd, tmp_path, capsys):
+    out = tmp_path / 'stars.csv'
+    code, _, err = _run(['measure', frames / 'sample.fits', '--box', BOX1,
+                         '--sky', 'median', '--gain', '1.5', '--read-noise',
+                         '8', '--exptime', '60', '--saturation', '1200',
+                         '--zeropoint', '25', '-o', out], capsys)
+    assert code == 0, err
+    expected = photometer(ccd, BoxAperture.from_slices(NOTEBOOK_BOXES['star1']),
+                          SkyEstimate.from_image(ccd, method='median'),
+                          gain=1.5, read_noise=8.0, exptime=60.0,
+                          saturation=1200.0, zeropoint=25.0)
+    written = Table.read(out, format='ascii.csv')  # csv from the extension
+    assert written.colnames == expected.colnames
+    for name in expected.colnames:
+        np.testing.assert_array_equal(
+            written[name], np.asarray(getattr(expected[name], 'value',
+                                              expected[name])), err_msg=name)
+    assert written['flags'][0] & 4  # the low saturation level flags it
+    assert written['mag'][0] == pytest.approx(
+        25 - 2.5 * np.log10(written['aperture_sum'][0] / 60), rel=1e-12)
+
+
+def test_measure_positions_table_and_size(frames, ccd, tmp_path, capsys):
+    truth = sample_truth()[:6]
+    table = Table({'x': truth['x'], 'y': truth['y']})
+    table.write(tmp_path / 'pos.csv')
+    QTable({'x_center': truth['x'], 'y_center': truth['y']}).write(
+        tmp_path / 'pos.ecsv')
+    xy = np.column_stack([truth['x'], truth['y']])
+    expected = photometer(ccd, BoxAperture(xy, 15, 11),
+                          SkyEstimate.from_image(ccd))
+    for name in ('pos.csv', 'pos.ecsv'):
+        out = tmp_path / f'out_{name}.ecsv'
+        code, _, err = _run(['measure', frames / 'sample.fits', '--positions',
+                             tmp_path / name, '--size', '15,11', '-o', out],
+                            capsys)
+        assert code == 0, err
+        _assert_same_rows(QTable.read(out), expected)
+
+
+def test_measure_annulus_sky_recovers_the_true_flux(frames, ccd, tmp_path,
+                                                    capsys):
+    out = tmp_path / 'ann.ecsv'
+    code, stdout, err = _run(['measure', frames / 'sample.fits', '--box',
+                              BOX1, '--box', BOX2, '--sky', 'annulus',
+                              '--annulus', '15,25', '-o', out], capsys)
+    assert code == 0, err
+    boxes = [BoxAperture.from_slices(NOTEBOOK_BOXES[s])
+             for s in ('star1', 'star2')]
+    annulus = CircularAnnulus([(501.5, 167.5), (334.5, 249.5)], 15, 25)
+    expected = photometer(ccd, boxes, SkyEstimate.from_annulus(ccd, annulus))
+    written = QTable.read(out)
+    _assert_same_rows(written, expected)
+    assert 'annulus, one level per aperture' in stdout
+    # the local sky removes the frame's gradient: fluxes agree with truth
+    truth = sample_truth()
+    for row, name in zip(written, ('star1', 'star2'), strict=True):
+        true_flux = truth[truth['name'] == name]['flux'][0]
+        pull = (row['aperture_sum'].value - true_flux) / \
+            row['aperture_sum_err'].value
+        assert abs(pull) < 3
+
+
+def test_measure_default_annulus_clears_the_box(frames, ccd, capsys):
+    code, stdout, err = _run(['measure', frames / 'sample.fits', '--box',
+                              BOX1, '--sky', 'annulus'], capsys)
+    assert code == 0, err
+    # half-diagonal of a 20 x 20 box is 14.1: annulus 17 to 27 pixels
+    annulus = CircularAnnulus([(501.5, 167.5)], 17.0, 27.0)
+    sky = SkyEstimate.from_annulus(ccd, annulus)
+    expected = photometer(ccd, BoxAperture.from_slices(NOTEBOOK_BOXES['star1']),
+                          sky)
+    assert f'{expected["aperture_sum"][0].value:.1f}' in stdout
+
+
+def test_measure_uncertainty_file_wins(frames, ccd, tmp_path, capsys):
+    out = tmp_path / 'unc.ecsv'
+    code, _, err = _run(['measure', frames / 'sample.fits', '--box', BOX1,
+                         '--uncertainty', frames / 'sigma2.fits', '-o', out],
+                        capsys)
+    assert code == 0, err
+    sigma2 = 2 * ccd.uncertainty.array
+    expected = photometer(ccd, BoxAperture.from_slices(NOTEBOOK_BOXES['star1']),
+                          SkyEstimate.from_image(ccd, uncertainty=sigma2),
+                          uncertainty=sigma2)
+    written = QTable.read(out)
+    _assert_same_rows(written, expected)
+    # the map's variance, plain numpy: 4 x the file's own map
+    assert written['var_sky'][0].value == pytest.approx(
+        (sigma2[158:178, 492:512] ** 2).sum(), rel=1e-12)
+
+
+def test_measure_warnings_are_one_line(frames, sample_ccd, tmp_path, capsys):
+    data = sample_ccd.data.copy()
+    data[:5] = np.nan
+    path = tmp_path / 'nan.fits'
+    CCDData(data, unit='adu', meta=sample_ccd.meta).write(path)
+    code, _, err = _run(['measure', path, '--box', BOX1], capsys)
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith('ccdphot measure: warning: ')
+    assert 'NaN' in lines[0]
+
+
+def test_measure_plots(frames, tmp_path, capsys):
+    plots = tmp_path / 'plots'
+    code, stdout, err = _run(['measure', frames / 'sample.fits', '--box',
+                              BOX1, '--box', BOX2, '--box', '115:145,210:245',
+                              '--plot', plots, '--plot-stars', '2'], capsys)
+    assert code == 0, err
+    names = sorted(p.name for p in plots.iterdir())
+    # the two rows of highest SNR get a one-page figure
+    assert names == ['budget.png', 'overview.png', 'star_1.png',
+                     'star_2.png']
+    assert 'wrote     4 figures' in stdout
+    sheet = mpimg.imread(plots / 'star_1.png')
+    assert sheet.shape[:2] == (900, 1600)
+    assert sheet[..., :3].std() > 0.05
+    overview = mpimg.imread(plots / 'overview.png')
+    assert overview.shape[1] == 1000
+
+
+def test_measure_plot_figures_show_the_rows(frames, ccd, monkeypatch,
+                                            tmp_path, capsys):
+    """Intercept the figures before they are written and inspect them."""
+    import ccdphot_ext.plotting as cplt
+
+    seen = {}
+
+    def keep(figures, outdir, **kwargs):
+        seen.update(figures)
+        return []
+
+    monkeypatch.setattr(cplt, 'save_figures', keep)
+    code, _, err = _run(['measure', frames / 'sample.fits', '--box', BOX1,
+                         '--box', BOX2, '--threshold', '3', '--plot',
+                         tmp_path / 'p'], capsys)
+    assert code == 0, err
+    overview = seen['overview'].axes[0]
+    np.testing.assert_array_equal(overview.images[0].get_array(), ccd.data)
+    assert [t.get_text() for t in overview.texts] == ['1', '2']
+    assert len(overview.patches) == 2
+    budget = seen['budget'].axes[0]
+    assert len(budget.patches) == 6
+    sheet = seen['star_2'].axes
+    titles = [ax.get_title() for ax in sheet]
+    assert any(t.startswith('3-sigma mask') for t in titles)
+    assert seen['star_2']._suptitle.get_text() == 'id 2 at (334.5, 249.5)'
+
+
+# -- find and --find -------------------------------------------------------
+
+def test_find_lists_the_true_stars(frames, ccd, tmp_path, capsys):
+    out = tmp_path / 'found.ecsv'
+    code, stdout, err = _run(['find', frames / 'sample.fits', '--nsigma',
+                              '10', '-o', out], capsys)
+    assert code == 0, err
+    found = QTable.read(out)
+    expected = find_stars(ccd, SkyEstimate.from_image(ccd), n_sigma=10)
+    _assert_same_rows(found, expected)
+    assert f'{len(found)} star(s) above 10 sigma' in stdout
+    # against the truth: every star of 6000 ADU or more, within 1 pixel,
+    # and nothing that is not a star
+    truth = sample_truth()
+    dist = np.hypot(np.asarray(found['x_center'])[:, None] - truth['x'],
+                    np.asarray(found['y_center'])[:, None] - truth['y'])
+    assert dist.min(axis=1).max() < 1.0
+    bright = np.asarray(truth['flux']) >= 6000
+    assert np.all(dist.min(axis=0)[bright] < 1.0)
+
+
+def test_measure_find_uses_the_suggested_boxes(frames, ccd, tmp_path,
+                                               capsys):
+    sky = SkyEstimate.from_image(ccd)
+    stars = find_stars(ccd, sky, n_sigma=10)
+    for extra, boxes in (
+            ([], star_boxes(stars)),
+            (['--size', '9'], BoxAperture(
+                np.column_stack([stars['x_center'], stars['y_center']]), 9,
+                9))):
+        out = tmp_path / 'fm.ecsv'
+        code, _, err = _run(['measure', frames / 'sample.fits', '--find',
+                             '--find-nsigma', '10', *extra, '-o', out],
+                            capsys)
+        assert code == 0, err
+        _assert_same_rows(QTable.read(out), photometer(ccd, boxes, sky))
+
+
+def test_find_bad_input(frames, tmp_path, capsys):
+    for argv, expected in (
+            (['find', frames / 'nope.fits'], 'no such file'),
+            (['find', frames / 'sample.fits', '--nsigma', '0'],
+             'argument --nsigma: must be positive'),
+            (['find', frames / 'sample.fits', '-o', tmp_path / 'x' / 'y'],
+             'does not exist')):
+        code, stdout, err = _run(argv, capsys)
+        assert code == 2
+        assert err.count('\n') == 1 and err.startswith('ccdphot find: error:')
+        assert expected in err
+
+
+def test_closed_stdout_still_writes_the_file(frames, tmp_path):
+    """``ccdphot measure ... -o out | head``: the file is complete."""
+    out = tmp_path / 'out.ecsv'
+    proc = subprocess.Popen([EXE, 'measure', str(frames / 'sample.fits'),
+                             '--box', BOX1, '-o', str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0
+    assert err == b''
+    assert len(QTable.read(out)) == 1
+
+
+# -- help, exit codes, errors -----------------------------------------------
+
+@pytest.mark.parametrize('command', ['demo', 'measure', 'find'])
+def test_every_subcommand_has_help_with_examples(command, capsys):
+    assert main([command, '--help']) == 0
+    out = capsys.readouterr().out
+    assert 'examples:' in out
+    assert f'ccdphot {command}' in out.split('examples:')[1]
+
+
+def test_top_level_help_lists_subcommands_and_exit_codes(capsys):
+    assert main(['--help']) == 0
+    out = capsys.readouterr().out
+    for command in ('demo', 'measure', 'find'):
+        assert command in out
+    assert 'exit codes' in out
+
+
+def _bad_cases(d, tmp):
+    s = d / 'sample.fits'
+    return {
+        'missing file': (['measure', d / 'nope.fits', '--box', BOX1],
+                         'no such file'),
+        'empty file': (['measure', d / 'empty.fits', '--box', BOX1],
+                       'empty'),
+        'text file': (['measure', d / 'text.fits', '--box', BOX1],
+                      'not a FITS file'),
+        'truncated FITS': (['measure', d / 'truncated.fits', '--box', BOX1],
+                           'truncated'),
+        '3-D FITS': (['measure', d / 'cube.fits', '--box', '1:5,1:5'],
+                     '3-D'),
+        'reversed box': (['measure', s, '--box', '178:158,492:512'],
+                         'reversed'),
+        'box with step': (['measure', s, '--box', '158:178:2,492:512'],
+                          'step'),
+        'non-integer box': (['measure', s, '--box', '158.5:178,492:512'],
+                            'integer'),
+        'box off the frame': (['measure', s, '--box', '600:620,10:30'],
+                              'outside'),
+        'box larger than the frame': (['measure', s, '--box', '0:600,0:800'],
+                                      'extends past'),
+        'box without comma': (['measure', s, '--box', '158:178'],
+                               'Y0:Y1,X0:X1'),
+        'gain 0': (['measure', s, '--box', BOX1, '--gain', '0'],
+                   'argument --gain: must be positive'),
+        'negative gain': (['measure', s, '--box', BOX1, '--gain', '-2.2'],
+                          'argument --gain: must be positive'),
+        'non-numeric gain': (['measure', s, '--box', BOX1, '--gain', 'two'],
+                             'argument --gain: not a number'),
+        'missing positions': (['measure', s, '--positions',
+                               tmp / 'none.ecsv'], '--positions'),
+        'positions without x/y': (['measure', s, '--positions',
+                                   tmp / 'bad_cols.csv'], 'x_center'),
+        'no aperture': (['measure', s], 'no apertures'),
+        'annulus without --sky annulus': (['measure', s, '--box', BOX1,
+                                           '--annulus', '15,25'],
+                                          '--annulus'),
+        'unknown sky': (['measure', s, '--box', BOX1, '--sky', 'mode'],
+                        'argument --sky'),
+        'output folder missing': (['measure', s, '--box', BOX1, '-o',
+                                   tmp / 'no' / 'dir' / 'out.ecsv'],
+                                  'does not exist'),
+        'output is a directory': (['measure', s, '--box', BOX1, '-o', tmp],
+                                  'is a directory'),
+        'unwritable output': (['measure', s, '--box', BOX1, '-o',
+                               '/proc/out.ecsv'], '/proc/out.ecsv'),
+        'uncertainty shape': (['measure', s, '--box', BOX1, '--uncertainty',
+                               d / 'small.fits'], 'does not match'),
+        'plot dir is a file': (['measure', s, '--box', BOX1, '--plot',
+                                d / 'empty.fits'], '--plot'),
+    }
+
+
+@pytest.fixture
+def bad_cases(frames, tmp_path):
+    (tmp_path / 'bad_cols.csv').write_text('a,b\n1,2\n')
+    return _bad_cases(frames, tmp_path)
+
+
+@pytest.mark.parametrize('case', list(_bad_cases(Path(), Path())))
+def test_bad_input_exit_2_one_line(case, bad_cases, tmp_path, capsys):
+    argv, expected = bad_cases[case]
+    out = tmp_path / 'kept.ecsv'
+    out.write_text(OLD)
+    if '-o' not in argv:
+        argv = [*argv, '-o', out]
+    code, stdout, err = _run(argv, capsys)
+    assert code == 2, (case, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith('ccdphot measure: error: ')
+    assert expected in lines[0]
+    assert 'Traceback' not in err
+    assert out.read_text() == OLD  # earlier output untouched
+    assert [p.name for p in tmp_path.iterdir()
+            if p.name.endswith('.tmp')] == []
+
+
+@pytest.mark.parametrize('case', ['text file', 'reversed box',
+                                  'unwritable output'])
+def test_installed_script_bad_input(case, bad_cases):
+    """The console script as a user types it: exit 2, one line, no trace."""
+    argv, expected = bad_cases[case]
+    proc = subprocess.run([EXE, *map(str, argv)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], proc.stderr
+    assert proc.stdout == ''
+
+
+def test_installed_script_success_and_debug(frames, tmp_path):
+    out = tmp_path / 'out.ecsv'
+    proc = subprocess.run([EXE, 'measure', str(frames / 'sample.fits'),
+                           '--box', BOX1, '-o', str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(QTable.read(out)) == 1
+    proc = subprocess.run([EXE, 'measure', str(frames / 'nope.fits'),
+                           '--box', BOX1, '--debug'],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert 'Traceback' in proc.stderr and 'CLIError' in proc.stderr
+
+
+def test_debug_raises_in_process(frames):
+    with pytest.raises(CLIError, match='no such file'):
+        main(['--debug', 'measure', str(frames / 'nope.fits'), '--box',
+              BOX1])
+
+
+def test_unexpected_failure_exit_1(frames, monkeypatch, tmp_path, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError('the engine broke')
+
+    engine = importlib.import_module('ccdphot_ext.photometer')
+    monkeypatch.setattr(engine, 'photometer', broken)
+    out = tmp_path / 'kept.ecsv'
+    out.write_text(OLD)
+    code, _, err = _run(['measure', frames / 'sample.fits', '--box', BOX1,
+                         '-o', out], capsys)
+    assert code == 1
+    assert err.strip() == ('ccdphot measure: failed: RuntimeError: the '
+                           'engine broke')
+    assert out.read_text() == OLD
+
+
+def test_failed_write_keeps_the_old_file(frames, monkeypatch, tmp_path,
+                                         capsys):
+    """A write that dies half-way leaves the previous file as it was."""
+    def half_write(self, path, **kwargs):
+        with open(path, 'w') as fh:
+            fh.write('# %ECSV 1.0\n# half')
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(QTable, 'write', half_write)
+    out = tmp_path / 'stars.ecsv'
+    out.write_text(OLD)
+    code, _, err = _run(['measure', frames / 'sample.fits', '--box', BOX1,
+                         '-o', out], capsys)
+    assert code == 2
+    assert 'No space left on device' in err and str(out) in err
+    assert out.read_text() == OLD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['stars.ecsv']
+
+
+def test_successful_write_replaces_the_file(frames, tmp_path, capsys):
+    out = tmp_path / 'stars.ecsv'
+    out.write_text(OLD)
+    os.chmod(out, 0o640)
+    code, _, err = _run(['measure', frames / 'sample.fits', '--box', BOX1,
+                         '-o', out, '--format', 'ecsv'], capsys)
+    assert code == 0, err
+    assert len(QTable.read(out)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['stars.ecsv']
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_plot_without_matplotlib(frames, monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, 'matplotlib', None)
+    code, _, err = _run(['measure', frames / 'sample.fits', '--box', BOX1,
+                         '--plot', tmp_path / 'p'], capsys)
+    assert code == 2
+    assert 'pip install "ccdphot_ext[plot]"' in err
+
+
+def test_usage_errors_are_one_line(capsys):
+    for argv in (['measure'], ['measure', 'x.fits', '--nonsense'],
+                 ['find'], ['frobnicate']):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_parser_has_a_subcommand_per_design():
+    sub = next(a for a in build_parser()._actions
+               if a.dest == 'command')
+    assert {'demo', 'measure', 'find'} <= set(sub.choices)
+
+
+def test_demo_outdir_writes_the_figures(tmp_path, capsys):
+    assert main(['demo', '--outdir', str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    pngs = sorted(p.name for p in tmp_path.glob('*.png'))
+    assert pngs == ['budget.png', 'curve_of_growth.png', 'cutout.png',
+                    'mask_contour.png', 'overview.png',
+                    'residual_background.png']
+    assert 'wrote cutout.png' in out
+    for name in pngs:
+        pixels = mpimg.imread(tmp_path / name)
+        assert pixels[..., :3].std() > 0.05
+
