@@ -1,0 +1,208 @@
+"""``ccdphot batch``: light curves from the command line."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.nddata import CCDData, StdDevUncertainty
+from astropy.table import QTable
+
+from ccdphot_ext.cli import main
+from ccdphot_ext.sample import simulate_frame
+
+X = [18.0, 45.0, 70.0]
+Y = [20.0, 34.0, 24.0]
+FLUX = [20000.0, 40000.0, 30000.0]
+
+
+@pytest.fixture(scope='module')
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp('cli_batch')
+    frames = []
+    for k in range(5):
+        data, sigma, _ = simulate_frame((48, 90), 300.0,
+                                        {'x': X, 'y': Y, 'flux': FLUX},
+                                        gain=1.5, read_noise=5.0, seed=k)
+        header = fits.Header({'GAIN': 1.5, 'EXPTIME': 30.0,
+                              'MJD-OBS': 60400.0 + k / 48})
+        path = d / f'frame{k}.fits'
+        CCDData(data, unit='adu', uncertainty=StdDevUncertainty(sigma),
+                meta=header).write(path)
+        frames.append(str(path))
+    bad = d / 'corrupt.fits'
+    bad.write_bytes(b'SIMPLE  =                    T' + b'\0' * 100)
+    positions = d / 'stars.ecsv'
+    QTable({'id': [7, 8, 9], 'x_center': X, 'y_center': Y}).write(positions)
+    return {'dir': d, 'frames': frames, 'bad': str(bad),
+            'positions': str(positions)}
+
+
+def _run(args, capsys):
+    code = main(['batch', *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_batch_writes_the_light_curve(files, tmp_path, capsys):
+    out = tmp_path / 'lc.ecsv'
+    code, stdout, err = _run([*files['frames'], '--positions',
+                              files['positions'], '--size', '15', '-o',
+                              str(out)], capsys)
+    assert code == 0, err
+    assert err == ''
+    assert f'5 frames, 15 rows -> {out}' in stdout
+    lc = QTable.read(out)
+    assert lc['id'].tolist() == [7, 8, 9] * 5
+    assert set(lc['status']) == {'ok'}
+    assert lc['time'][3].mjd == pytest.approx(60400.0 + 1 / 48, abs=1e-9)
+    np.testing.assert_allclose(lc['x_center'][:3], X)
+    assert lc.meta['parameters']['apertures'][0]['width'] == 15.0
+    assert [p.name for p in tmp_path.iterdir()] == ['lc.ecsv']
+
+
+def test_a_corrupt_frame_is_one_line_and_exit_1(files, tmp_path, capsys):
+    out = tmp_path / 'lc.ecsv'
+    frames = [files['frames'][0], files['bad'], files['frames'][1]]
+    code, stdout, err = _run([*frames, '--positions', files['positions'],
+                              '--size', '15,11', '-o', str(out)], capsys)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith('ccdphot batch: warning: ')
+    assert 'corrupt.fits: frame failed' in lines[0]
+    assert '1 of 3 frames failed' in lines[1]
+    assert 'Traceback' not in err
+    lc = QTable.read(out)
+    assert lc['status'].tolist() == ['ok'] * 3 + ['failed'] * 3 + ['ok'] * 3
+    # --resume retries the failed frame only (still corrupt: still failed)
+    code, stdout, err = _run([*frames, '--positions', files['positions'],
+                              '--size', '15,11', '-o', str(out), '--resume'],
+                             capsys)
+    assert code == 1
+    assert '(1 measured now' in stdout
+
+
+def test_resume_measures_only_new_frames(files, tmp_path, capsys):
+    out = tmp_path / 'lc.ecsv'
+    common = ['--positions', files['positions'], '--radius', '6', '-o',
+              str(out), '--resume']
+    code, stdout, err = _run([*files['frames'][:2], *common], capsys)
+    assert code == 0
+    assert 'does not exist yet' in err
+    code, stdout, _ = _run([*files['frames'], *common], capsys)
+    assert code == 0
+    assert '5 frames, 15 rows' in stdout and '(3 measured now' in stdout
+    fresh = tmp_path / 'fresh.ecsv'
+    assert _run([*files['frames'], '--positions', files['positions'],
+                 '--radius', '6', '-o', str(fresh)], capsys)[0] == 0
+    a, b = QTable.read(out), QTable.read(fresh)
+    np.testing.assert_array_equal(a['aperture_sum'], b['aperture_sum'])
+    np.testing.assert_array_equal(a['frame'], b['frame'])
+    # other apertures than the file's: refused, file untouched
+    before = out.read_bytes()
+    code, _, err = _run([*files['frames'], '--positions', files['positions'],
+                         '--radius', '5', '-o', str(out), '--resume'], capsys)
+    assert code == 2 and 'resume_from' in err
+    assert out.read_bytes() == before
+
+
+def test_workers_start_a_local_cluster(files, tmp_path, capsys):
+    serial, dask = tmp_path / 'serial.ecsv', tmp_path / 'dask.ecsv'
+    args = [*files['frames'], files['bad'], '--positions',
+            files['positions'], '--size', '13', '--recenter', '-q']
+    assert _run([*args, '-o', str(serial)], capsys)[0] == 1
+    code, stdout, err = _run([*args, '-o', str(dask), '--workers', '2',
+                              '--targets', '7', '--comparisons', '8,9'],
+                             capsys)
+    assert code == 1
+    assert 'dask' in stdout
+    assert err.count('frame failed') == 1
+    a, b = QTable.read(serial), QTable.read(dask)
+    assert a.colnames == b.colnames
+    for name in a.colnames:
+        if name == 'time':
+            assert np.array_equal(a[name].mask, b[name].mask)
+        else:
+            assert np.array_equal(np.asarray(a[name]), np.asarray(b[name]),
+                                  equal_nan=a[name].dtype.kind == 'f')
+    diff = QTable.read(tmp_path / 'dask_diff.ecsv')
+    assert diff['id'].tolist() == [7] * 6
+    assert diff.meta['comparisons'] == [8, 9]
+    ok = np.isfinite(diff['rel_flux'])
+    assert ok.sum() == 5  # the corrupt frame has no ratio
+    assert np.all(np.abs(diff['rel_flux'][ok] - 20000 / 70000) < 0.02)
+
+
+def test_frame_list_and_annulus_sky(files, tmp_path, capsys):
+    listing = tmp_path / 'frames.txt'
+    listing.write_text('# tonight\n' + '\n'.join(files['frames'][:3]) + '\n')
+    out = tmp_path / 'lc.ecsv'
+    code, _, err = _run(['--frame-list', str(listing), '--positions',
+                         files['positions'], '--radius', '5', '--sky',
+                         'annulus', '--annulus', '8,12', '-o', str(out)],
+                        capsys)
+    assert code == 0, err
+    lc = QTable.read(out)
+    assert len(lc) == 9
+    assert lc.meta['parameters']['sky'].startswith('AnnulusSky(r_in=8.0')
+    assert len(set(lc['sky'].value[:3])) == 3  # one level per star
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--size', '15', '--radius', '4'], 'not allowed with'),
+    (['--size', '15', '--workers', '0'], 'must be positive'),
+    (['--size', '15', '--annulus', '5,9'], '--annulus needs --sky annulus'),
+    (['--size', '15', '--sky', 'annulus'], '--sky annulus needs --annulus'),
+    (['--size', '15', '--targets', '7'], 'go together'),
+    (['--size', '0,5'], 'must be positive'),
+    (['--size', '15', '--targets', 'a'], 'star ids'),
+])
+def test_bad_usage_is_one_line_exit_2(files, tmp_path, capsys, extra,
+                                      message):
+    out = tmp_path / 'lc.ecsv'
+    code, _, err = _run([files['frames'][0], '--positions',
+                         files['positions'], '-o', str(out), *extra], capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_inputs_are_one_line_exit_2(files, tmp_path, capsys):
+    cases = [
+        ([files['frames'][0], '--positions', str(tmp_path / 'no.ecsv'),
+          '--size', '9', '-o', str(tmp_path / 'a.ecsv')], 'no such file'),
+        (['--positions', files['positions'], '--size', '9', '-o',
+          str(tmp_path / 'a.ecsv')], 'no frames given'),
+        ([files['frames'][0], '--positions', files['positions'], '--size',
+          '9', '-o', str(tmp_path / 'nodir' / 'a.ecsv')], 'does not exist'),
+        (['--frame-list', str(tmp_path / 'none.txt'), '--positions',
+          files['positions'], '--size', '9', '-o',
+          str(tmp_path / 'a.ecsv')], '--frame-list'),
+    ]
+    for args, message in cases:
+        code, _, err = _run(args, capsys)
+        assert code == 2, args
+        assert message in err and err.startswith('ccdphot batch: error:')
+        assert len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_and_console_script(files, tmp_path, capsys):
+    out = tmp_path / 'lc.ecsv'
+    proc = subprocess.run(
+        [sys.executable, '-m', 'ccdphot_ext.cli', 'batch',
+         files['frames'][0], files['bad'], '--positions', files['positions'],
+         '--size', '15', '-o', str(out)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert 'Traceback' not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 2
+    assert len(QTable.read(out)) == 6
+    assert main(['batch', '--help']) == 0
+    helptext = capsys.readouterr().out
+    for word in ('--workers', '--scheduler', '--resume', 'examples:',
+                 'exit codes'):
+        assert word in helptext
