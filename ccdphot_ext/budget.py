@@ -254,7 +254,8 @@ class ErrorBudget:
         """Magnitude step to ``flux + error``: ``2.5 log10(1 + 1/snr)``."""
         if self.flux <= 0:
             return math.nan
-        return 2.5 * math.log10(1.0 + self.error / self.flux)
+        # log1p: no cancellation in 1 + r at high SNR
+        return _MAG_FACTOR * math.log1p(self.error / self.flux)
 
     @property
     def mag_err_faint(self):
@@ -268,7 +269,7 @@ class ErrorBudget:
         ratio = self.error / self.flux
         if ratio >= 1:
             return math.inf
-        return -2.5 * math.log10(1.0 - ratio)
+        return -_MAG_FACTOR * math.log1p(-ratio)
 
     @property
     def fractions(self):

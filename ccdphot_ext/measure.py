@@ -25,14 +25,17 @@ from .flags import (
 )
 from .header import detector_parameters
 from .sky import SkyEstimate
+from .skycoords import to_pixel_apertures
 from .threshold import SigmaThreshold
 
 __all__ = ['measure', 'ApertureMeasurement']
 
 _UNCERTAINTY_MODELS = ('background', 'total')
+_OVERLAP_METHODS = ('exact', 'center', 'subpixel')
 
 
-def _check_common(aperture, sky, threshold, uncertainty_model):
+def _check_common(aperture, sky, threshold, uncertainty_model,
+                  method='exact'):
     if not isinstance(aperture, (BoxAperture, PixelAperture)):
         raise TypeError('aperture must be a BoxAperture or a photutils '
                         f'PixelAperture, got {type(aperture).__name__}')
@@ -43,6 +46,9 @@ def _check_common(aperture, sky, threshold, uncertainty_model):
     if threshold is not None and not isinstance(threshold, SigmaThreshold):
         raise TypeError('threshold must be a SigmaThreshold or None, got '
                         f'{type(threshold).__name__}')
+    if method not in _OVERLAP_METHODS:
+        raise ValueError(f'method must be one of {_OVERLAP_METHODS}, got '
+                         f'{method!r}')
     if uncertainty_model not in _UNCERTAINTY_MODELS:
         raise ValueError(f'uncertainty_model must be one of '
                          f'{_UNCERTAINTY_MODELS}, got {uncertainty_model!r}')
@@ -56,17 +62,25 @@ def _n_positions(aperture):
 
 def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
                  threshold, saturation, read_noise, uncertainty_model,
-                 include_sky_mean, method, subpixels, allow_off_frame=False):
+                 include_sky_mean, method, subpixels, allow_off_frame=False,
+                 dark=None):
     """
     Photometry of aperture position ``index``; returns a dict.
 
-    An aperture wholly off the frame raises, or with ``allow_off_frame``
-    gives a NaN flux, no budget and the truncation flag.
+    A sky map (``sky.is_map``) is subtracted pixel by pixel; ``sky``,
+    ``sky_std`` and ``sky_error_on_mean`` are then its weighted summary over
+    the pixels used (`SkyEstimate.summarize`).
+
+    An aperture wholly off the frame, or holding no finite unmasked pixel,
+    raises, or with ``allow_off_frame`` gives a NaN flux, no budget and the
+    truncation or bad-pixel flag.
     """
     slc, weights, truncated = aperture_weights(
         aperture, frame.shape, index=index, method=method,
         subpixels=subpixels)
-    b_value, b_std, b_npix, b_eom = sky.at(sky_index)
+    sky_map = sky.is_map  # issue 4: 2-D sky maps, summarised below
+    b_value, b_std, b_npix, b_eom = ((math.nan,) * 4 if sky_map
+                                     else sky.at(sky_index))
     flags = FLAG_TRUNCATED if truncated else 0
     if slc is None:
         if allow_off_frame:
@@ -85,13 +99,33 @@ def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
     if frame.uncertainty is not None:
         sigma_map = frame.uncertainty[slc].astype(np.float64, copy=False)
         bad |= ~np.isfinite(sigma_map)
+        # excluded pixels must not poison sum(w * sigma**2) with 0 * NaN
+        sigma_map = np.where(bad, 0.0, sigma_map)
     if np.any(bad & inside):
         flags |= FLAG_BAD_PIXELS
+    if not np.any(inside & ~bad):
+        # nothing to sum: a NaN row, never a silent 0 +- 0
+        if allow_off_frame:
+            return {'flux': math.nan, 'n_pix': 0.0, 'flags': flags,
+                    'budget': None, 'weights': np.zeros_like(weights),
+                    'slices': slc, 'sky': b_value, 'sky_std': b_std,
+                    'sky_error_on_mean': b_eom, 'sigma_map': None}
+        raise ValueError(f'aperture position {index} holds no finite, '
+                         'unmasked pixel (all masked/NaN/inf)')
     if saturation is not None and np.any(
             inside & ~bad & (data >= saturation)):
         flags |= FLAG_SATURATED
     w = np.where(bad, 0.0, weights)
-    resid = np.where(bad, 0.0, data - b_value)
+    sky_pixels = None
+    if sky_map:  # issue 4: subtract the map pixel by pixel
+        if sky.shape != frame.shape:
+            raise ValueError(f'sky map shape {sky.shape} does not match the '
+                             f'frame shape {frame.shape}')
+        sky_pixels = sky.cutout(slc)[0]
+        b_value, b_std, b_eom = sky.summarize(slc, w)
+        resid = np.where(bad, 0.0, data - sky_pixels)
+    else:
+        resid = np.where(bad, 0.0, data - b_value)
     if threshold is not None:
         x, y = _position(aperture, index)
         row = int(round(y)) - slc[0].start
@@ -110,6 +144,8 @@ def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
     n_pix = float(np.sum(w))
     if flux <= 0:
         flags |= FLAG_NONPOSITIVE_FLUX
+    if sky_map and n_pix > 0:  # issue 4: the map over the pixels used
+        b_value, b_std, b_eom = sky.summarize(slc, w)
 
     if n_pix == 0:
         budget = ErrorBudget(flux, {'sky': 0.0}, gain=gain, n_pix=0.0,
@@ -129,10 +165,15 @@ def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
                           else float(np.sum(w * sigma_map ** 2))),
             sky_error_on_mean=b_eom if include_sky_mean else None,
             sky_level=b_value,
-            read_noise=read_noise if gain is not None else None)
+            read_noise=read_noise if gain is not None else None,
+            dark=dark if gain is not None else None)
+        if read_noise is not None and gain is None:
+            budget.notes += ('read_noise ignored: no gain to convert '
+                             'electrons to ADU',)
     return {'flux': flux, 'n_pix': n_pix, 'flags': flags, 'budget': budget,
             'weights': w, 'slices': slc, 'sky': b_value, 'sky_std': b_std,
-            'sky_error_on_mean': b_eom, 'sigma_map': sigma_map}
+            'sky_error_on_mean': b_eom, 'sigma_map': sigma_map,
+            'sky_pixels': sky_pixels}
 
 
 #: Significance (in sigma) above which the background left outside a
@@ -199,6 +240,7 @@ class ApertureMeasurement:
         self.sky_std = result['sky_std']
         self.sky_error_on_mean = result['sky_error_on_mean']
         self._sigma_map = result['sigma_map']
+        self._sky_pixels = result.get('sky_pixels')  # a sky map's cutout
         self.params = params
         self.unit = frame.unit
 
@@ -246,7 +288,8 @@ class ApertureMeasurement:
         data = np.asarray(self._frame.data[self.slices], dtype=float)
         w = self.mask
         used = w > 0
-        cut = data - self.sky
+        cut = data - (self.sky if self._sky_pixels is None
+                      else self._sky_pixels)
         if np.all((w == 0) | (w == 1)):
             np_flux = cut[used].sum()
             np_n = used.sum()
@@ -289,7 +332,7 @@ class ApertureMeasurement:
 def measure(data, aperture, sky, *, gain=None, threshold=None,
             uncertainty=None, mask=None, saturation=None, read_noise=None,
             uncertainty_model='background', include_sky_mean=True,
-            method='exact', subpixels=5):
+            method='exact', subpixels=5, dark=None):
     """
     Photometry of one star with its full error budget.
 
@@ -301,7 +344,9 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
     aperture : `BoxAperture` or `~photutils.aperture.PixelAperture`
         One position.
     sky : `SkyEstimate`
-        Global or per-aperture sky (one level for this aperture).
+        Global or per-aperture sky (one level for this aperture), or a 2-D
+        map (`SkyEstimate.from_background2d`, `SkyEstimate.from_maps`)
+        subtracted pixel by pixel.
     gain : float or `~astropy.units.Quantity`, optional
         e-/ADU. Default: the header's GAIN/EGAIN/CCDGAIN; otherwise the
         source Poisson term is absent (the budget's notes say so).
@@ -314,7 +359,10 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
     saturation : float, optional
         Saturation level in the data unit; default the header's SATURATE.
     read_noise : float, optional
-        e-; only used to decompose the measured sky variance.
+        e-; only used to decompose the measured sky variance (default the
+        header's RDNOISE/READNOIS/RON). With the gain known, the budget's
+        ``decomposition`` splits the ``sky`` term into sky photons, read
+        noise, dark and an ``excess``, never added to the variance.
     uncertainty_model : {'background', 'total'}, optional
         How an uncertainty map enters the budget: ``'background'`` (default)
         replaces ``n_pix * sky_std**2`` by ``sum(w_i * sigma_i**2)`` and still
@@ -328,6 +376,9 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
         are always exact).
     subpixels : int, optional
         Sub-sampling for ``method='subpixel'``.
+    dark : float, optional
+        Dark signal per pixel accumulated in the exposure [data unit],
+        already subtracted; only used in the decomposition.
 
     Returns
     -------
@@ -348,13 +399,14 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
     >>> bool(res.compare_numpy().meta['max_abs_rel_diff'] < 1e-10)
     True
     """
-    _check_common(aperture, sky, threshold, uncertainty_model)
+    aperture = to_pixel_apertures(aperture, data)  # SkyAperture -> pixel
+    _check_common(aperture, sky, threshold, uncertainty_model, method)
     if _n_positions(aperture) != 1:
         raise ValueError('measure takes one aperture position; use '
                          'photometer for many')
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
     params = detector_parameters(frame.meta, gain=gain, saturation=saturation,
-                                 read_noise=read_noise)
+                                 read_noise=read_noise, unit=frame.unit)
     if (sky.unit is not None and frame.unit is not None
             and sky.unit != frame.unit):
         raise u.UnitsError(f'sky is in {sky.unit} but data is in '
@@ -367,5 +419,7 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
         threshold=threshold, saturation=params['saturation'],
         read_noise=params['read_noise'], uncertainty_model=uncertainty_model,
         include_sky_mean=include_sky_mean, method=method,
-        subpixels=positive_scalar(subpixels, 'subpixels', allow_none=False))
+        subpixels=int(positive_scalar(subpixels, 'subpixels',
+                                      allow_none=False)),
+        dark=positive_scalar(dark, 'dark', allow_zero=True))
     return ApertureMeasurement(frame, aperture, 0, result, params)
