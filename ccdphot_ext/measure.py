@@ -203,7 +203,32 @@ def _position(aperture, index):
     return tuple(pos[index])
 
 
-class ApertureMeasurement:
+class _BudgetedResult:
+    """Error, SNR, magnitude error and flag words of a result that has a
+    ``budget`` and ``flags``."""
+
+    @property
+    def flux_err(self):
+        """Total 1-sigma flux error."""
+        return self.budget.error
+
+    @property
+    def snr(self):
+        """Signal-to-noise ratio."""
+        return self.budget.snr
+
+    @property
+    def mag_err(self):
+        """Magnitude error ``2.5/ln(10) * flux_err / flux``."""
+        return self.budget.mag_err
+
+    @property
+    def flag_descriptions(self):
+        """The flags in words."""
+        return decode_flags(self.flags)
+
+
+class ApertureMeasurement(_BudgetedResult):
     """
     The result of `measure`: flux, error, SNR and the budget behind them.
 
@@ -243,26 +268,6 @@ class ApertureMeasurement:
         self._sky_pixels = result.get('sky_pixels')  # a sky map's cutout
         self.params = params
         self.unit = frame.unit
-
-    @property
-    def flux_err(self):
-        """Total 1-sigma flux error."""
-        return self.budget.error
-
-    @property
-    def snr(self):
-        """Signal-to-noise ratio."""
-        return self.budget.snr
-
-    @property
-    def mag_err(self):
-        """Magnitude error ``2.5/ln(10) * flux_err / flux``."""
-        return self.budget.mag_err
-
-    @property
-    def flag_descriptions(self):
-        """The flags in words."""
-        return decode_flags(self.flags)
 
     @cached_property
     def cutout(self):

@@ -45,10 +45,9 @@ from .flags import (
     FLAG_NONPOSITIVE_FLUX,
     FLAG_SATURATED,
     FLAG_TRUNCATED,
-    decode_flags,
 )
 from .header import detector_parameters
-from .measure import measure
+from .measure import _BudgetedResult, measure
 from .sky import SkyEstimate
 from .threshold import SigmaThreshold
 
@@ -147,7 +146,7 @@ def psf_stamp(psf, position, shape, *, size=None):
     return (slice(cy0, cy1), slice(cx0, cx1)), stamp, truncated
 
 
-class OptimalMeasurement:
+class OptimalMeasurement(_BudgetedResult):
     """
     The result of `optimal_extraction`.
 
@@ -181,26 +180,6 @@ class OptimalMeasurement:
         self.n_iter = n_iter
         self.position = position
         self._sky_pixels = sky_pixels
-
-    @property
-    def flux_err(self):
-        """Total 1-sigma error of the flux."""
-        return self.budget.error
-
-    @property
-    def snr(self):
-        """Signal-to-noise ratio."""
-        return self.budget.snr
-
-    @property
-    def mag_err(self):
-        """Magnitude error ``2.5/ln(10) * flux_err / flux``."""
-        return self.budget.mag_err
-
-    @property
-    def flag_descriptions(self):
-        """The flags in words."""
-        return decode_flags(self.flags)
 
     @cached_property
     def model(self):
