@@ -10,7 +10,9 @@ that entered the estimate):
     plain mean and standard deviation (``ddof=0``, as the notebook's
     ``.mean()`` and ``.std()``); ``k = 1``.
 ``'median'``
-    median; ``std`` is the plain standard deviation; ``k = sqrt(pi / 2)``
+    median; ``std`` is the robust ``1.4826 * MAD`` (median absolute
+    deviation), so that stars in the sky region inflate neither the level
+    nor the scatter; ``k = sqrt(pi / 2)``
     ≈ 1.2533.
 ``'sigma_clip'`` (default)
     `astropy.stats.sigma_clip` (``sigma=3``, median centre, 10 iterations),
@@ -67,7 +69,7 @@ import warnings
 
 import astropy.units as u
 import numpy as np
-from astropy.stats import sigma_clip
+from astropy.stats import mad_std, sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import (
     CircularAnnulus,
@@ -289,8 +291,10 @@ class SkyEstimate:
                         std_factor=std_factor)
         else:
             keep = None
-            level = values.mean() if method == 'mean' else np.median(values)
-            std = values.std()
+            if method == 'mean':
+                level, std = values.mean(), values.std()
+            else:  # robust, as the level: 1.4826 * median absolute deviation
+                level, std = np.median(values), mad_std(values)
             n_pix = values.size
             k = 1.0 if method == 'mean' else math.sqrt(math.pi / 2.0)
         eom = None
@@ -413,9 +417,11 @@ class SkyEstimate:
         else:
             keep = np.isfinite(rows)
             n_pix = keep.sum(axis=1)
-            level = (np.nanmean(rows, axis=1) if method == 'mean'
-                     else np.nanmedian(rows, axis=1))
-            std = np.nanstd(rows, axis=1)
+            if method == 'mean':
+                level, std = np.nanmean(rows, axis=1), np.nanstd(rows, axis=1)
+            else:  # robust, as the level: 1.4826 * median absolute deviation
+                level = np.nanmedian(rows, axis=1)
+                std = mad_std(rows, axis=1, ignore_nan=True)
             k = 1.0 if method == 'mean' else math.sqrt(math.pi / 2.0)
             meta['n_clipped'] = np.zeros(len(masks), dtype=int)
         eom = None

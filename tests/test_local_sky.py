@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty
-from astropy.stats import SigmaClip, sigma_clip
+from astropy.stats import SigmaClip, mad_std, sigma_clip
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import (
@@ -75,7 +75,7 @@ def test_from_annulus_equals_numpy_on_same_pixels(field, annulus, method):
         if method == 'mean':
             level, std, k, used = pix.mean(), pix.std(), 1.0, pix
         elif method == 'median':
-            level, std, k, used = (np.median(pix), pix.std(),
+            level, std, k, used = (np.median(pix), mad_std(pix),
                                    math.sqrt(math.pi / 2), pix)
         else:
             kept = sigma_clip(pix, sigma=3, maxiters=10, masked=False)
@@ -104,7 +104,7 @@ def test_from_annulus_equals_photutils_aperturestats(field, annulus):
     median = SkyEstimate.from_annulus(field, annulus, method='median')
     plain = ApertureStats(field, annulus)
     np.testing.assert_allclose(median.value, plain.median, rtol=1e-12)
-    np.testing.assert_allclose(median.std, plain.std, rtol=1e-12)
+    np.testing.assert_allclose(median.std, plain.mad_std, rtol=1e-12)
 
 
 def test_the_star_in_the_annulus_is_clipped(field):
@@ -113,6 +113,10 @@ def test_the_star_in_the_annulus_is_clipped(field):
     clipped = SkyEstimate.from_annulus(field, ann)
     assert mean.value[0] > 540  # the star drags the plain mean up
     assert abs(clipped.value[0] - 500) < 3
+    # the median's MAD-based scatter ignores the star too (noise is 12)
+    median = SkyEstimate.from_annulus(field, ann, method='median')
+    assert mean.std[0] > 200
+    assert median.std[0] == pytest.approx(12.0, rel=0.15)
     assert clipped.meta['n_clipped'][0] >= 9
     # the partly off-frame annulus only counts pixels inside the frame
     assert clipped.n_pix[2] < clipped.n_pix[1]

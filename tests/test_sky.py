@@ -25,9 +25,15 @@ def test_median_efficiency(rng):
     img = rng.normal(10, 2, (40, 40))
     sky = SkyEstimate.from_image(img, method='median')
     assert sky.value == np.median(img)
+    # robust scatter: 1.4826 * median absolute deviation
+    mad = 1.482602218505602 * np.median(np.abs(img - np.median(img)))
+    assert sky.std == pytest.approx(mad, rel=1e-12)
     assert sky.efficiency == pytest.approx(math.sqrt(math.pi / 2))
     assert sky.error_on_mean == pytest.approx(
-        math.sqrt(math.pi / 2) * img.std() / 40, rel=1e-12)
+        math.sqrt(math.pi / 2) * mad / 40, rel=1e-12)
+    # a bright star does not inflate it
+    img[:3, :3] += 1e5
+    assert SkyEstimate.from_image(img, method='median').std < 2.2
 
 
 def test_notebook_q1_propagated_error():
