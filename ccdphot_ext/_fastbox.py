@@ -12,16 +12,18 @@ but for thousands of boxes at a time and without a Python loop per box.
 
 How it stays fast (plain numpy, no compiled code):
 
-* Every box of a `BoxAperture` has the same size, so the pixels of a whole
-  box are one element of a `~numpy.lib.stride_tricks.sliding_window_view`
-  of the frame; fancy indexing with the boxes' corners gathers only the
-  boxes' pixels, ``(m, ny_box * nx_box)``, in chunks of about 512 KiB that
-  stay in the CPU cache while they are reduced.
+* Every box of a `BoxAperture` has the same size, so a whole box is one
+  element of a view of the frame indexed by corners (`_box_rows`: on a
+  C-contiguous frame each box row is one element of raw bytes, so a box
+  is copied as ``ny_box`` blocks of memory); fancy indexing with the
+  boxes' corners gathers only the boxes' pixels, ``(m, ny_box * nx_box)``,
+  in chunks of about 512 KiB that stay in the CPU cache while they are
+  reduced.
 * Boxes are processed in memory order (sorted by corner, two radix sorts)
   in bands of rows. When a band's boxes cover at least `TOUCH_COVERAGE` of
   it, the band is first read once sequentially ("touch"): scattered reads
-  of short box rows from memory cost several times more per byte than a
-  sequential read, reads from the cache far less.
+  of short box rows from memory cost more per byte than a sequential read,
+  reads from the cache far less.
 * Routes. Whole pixel-aligned boxes (nearly all of them) take the short
   route: ``max`` (saturation), ``data - sky`` in place and one row sum; a
   non-finite sum marks a box with NaN/inf pixels. Edge-truncated
@@ -161,6 +163,37 @@ def _chunks(rows, height, per_box, data, *, stream=True,
                    start + count * (k + 1) // n_chunks)
 
 
+def _box_rows(data, height, width):
+    """
+    The boxes of ``height`` x ``width`` pixels of ``data``, indexed by their
+    corners: ``view[ys, xs]`` gathers (copies) the pixels of
+    ``data[y:y + height, x:x + width]`` for each corner; `_as_pixels` turns
+    the result into an ``(m, height * width)`` array in row-major order.
+
+    On a C-contiguous frame each row of a box is one element of raw bytes,
+    so gathering a box copies ``height`` blocks of memory instead of
+    ``height * width`` pixels one at a time (about 1.5 times faster from
+    the cache). Other frames get a
+    `~numpy.lib.stride_tricks.sliding_window_view`.
+    """
+    if not data.flags.c_contiguous:
+        return sliding_window_view(data, (height, width))
+    ny, nx = data.shape
+    size = data.itemsize
+    view = np.ndarray((ny - height + 1, nx - width + 1, height),
+                      dtype=np.dtype((np.void, width * size)), buffer=data,
+                      strides=(nx * size, size, nx * size))
+    view.flags.writeable = False
+    return view
+
+
+def _as_pixels(cut, dtype):
+    """Boxes gathered from `_box_rows` as a ``(m, pixels)`` array."""
+    if cut.dtype.kind == 'V':
+        cut = cut.view(dtype)
+    return cut.reshape(len(cut), -1)
+
+
 def _pick(value, idx):
     """A per-box value for boxes ``idx``, shaped to broadcast over pixels."""
     if np.ndim(value) == 0:
@@ -285,7 +318,7 @@ def _short_route(data, geom, order, sky, level, saturation, out):
     """
     height = int(geom.y1[order[0]] - geom.y0[order[0]])
     width = int(geom.x1[order[0]] - geom.x0[order[0]])
-    win = sliding_window_view(data, (height, width))
+    win = _box_rows(data, height, width)
     ys, xs = geom.y0[order], geom.x0[order]
     value = _pick(sky['value'], order)
     lvl = None if level is None else _pick(level, order)
@@ -295,11 +328,9 @@ def _short_route(data, geom, order, sky, level, saturation, out):
     if lvl is not None:
         rest, n_sel = np.empty(m), np.empty(m)
     scalar = np.ndim(value) == 0 and (lvl is None or np.ndim(lvl) == 0)
-    native = data.dtype == np.float64
     for s, e in _chunks(ys, height, height * width, data):
-        cut = win[ys[s:e], xs[s:e]].reshape(e - s, -1)
-        if not native:
-            cut = cut.astype(np.float64)
+        cut = _as_pixels(win[ys[s:e], xs[s:e]], data.dtype).astype(
+            np.float64, copy=False)
         if peak is not None:
             np.maximum.reduce(cut, axis=1, out=peak[s:e])
         np.subtract(cut, value if scalar else value[s:e], out=cut)
@@ -370,12 +401,12 @@ def _weighted_route(data, geom, order, sky, level, saturation, out):
     """
     height = int(geom.y1[order[0]] - geom.y0[order[0]])
     width = int(geom.x1[order[0]] - geom.x0[order[0]])
-    win = sliding_window_view(data, (height, width))
+    win = _box_rows(data, height, width)
     redo = []
     for s, e in _chunks(geom.y0[order], height, height * width, data):
         idx = order[s:e]
-        cut = win[geom.y0[idx], geom.x0[idx]].reshape(e - s, -1)
-        cut = cut.astype(np.float64)
+        cut = _as_pixels(win[geom.y0[idx], geom.x0[idx]],
+                         data.dtype).astype(np.float64, copy=False)
         weights = (geom.weights_1d(idx, 0, height)[:, :, None]
                    * geom.weights_1d(idx, 1, width)[:, None, :]
                    ).reshape(e - s, -1)
@@ -459,8 +490,9 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
         shape = (int(heights[0]), int(widths[0]))
         n_pix = np.full(idx.size, shape[0] * shape[1])
         where = (geom.y0[idx], geom.x0[idx])
-        pixels = {name: sliding_window_view(values, shape)[where].reshape(
-            idx.size, -1) for name, values in maps.items()}
+        pixels = {name: _as_pixels(_box_rows(values, *shape)[where],
+                                   values.dtype)
+                  for name, values in maps.items()}
         if geom.pixel_aligned:
             weights = np.ones(pixels['data'].shape)
         else:
