@@ -16,9 +16,11 @@ import textwrap
 import numpy as np
 
 from .cli import (
+    SKY_CHOICES,
     CLIError,
     _check_output,
     _number,
+    _pair,
     _positive,
     _positive_int,
     _read_positions,
@@ -26,8 +28,6 @@ from .cli import (
 )
 
 __all__ = ['add_parser']
-
-_SKY_CHOICES = ('sigma_clip', 'mean', 'median', 'annulus')
 
 
 def _ids(text):
@@ -39,16 +39,6 @@ def _ids(text):
     if not ids:
         raise argparse.ArgumentTypeError('no star id given')
     return ids
-
-
-def _radii(text):
-    parts = text.split(',')
-    if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f'{text!r} is not RIN,ROUT')
-    r_in, r_out = (_positive(p) for p in parts)
-    if r_out <= r_in:
-        raise argparse.ArgumentTypeError(f'{text!r}: ROUT must exceed RIN')
-    return r_in, r_out
 
 
 def _frame_paths(args):
@@ -201,10 +191,10 @@ def add_parser(subparsers, common=None):
                        help='box apertures W x H pixels')
     shape.add_argument('--radius', metavar='R', type=_positive,
                        help='circular apertures of radius R pixels')
-    p.add_argument('--sky', choices=_SKY_CHOICES, default='sigma_clip',
+    p.add_argument('--sky', choices=SKY_CHOICES, default='sigma_clip',
                    help='sky per frame: whole-frame estimator or annulus '
                         '(default sigma_clip)')
-    p.add_argument('--annulus', metavar='RIN,ROUT', type=_radii,
+    p.add_argument('--annulus', metavar='RIN,ROUT', type=_pair,
                    help='annulus radii for --sky annulus')
     p.add_argument('--recenter', nargs='?', const='com',
                    choices=('com', '2dg'),

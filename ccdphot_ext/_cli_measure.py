@@ -12,6 +12,7 @@ import numpy as np
 
 from .cli import (
     _FORMATS,
+    SKY_CHOICES,
     CLIError,
     _box,
     _check_output,
@@ -31,8 +32,6 @@ from .cli import (
 from .findstars import find_stars
 
 __all__ = ['add_parsers']
-
-_SKY_CHOICES = ('sigma_clip', 'mean', 'median', 'annulus')
 
 #: Columns printed by ``ccdphot measure`` and their formats.
 _PRINT_COLUMNS = {'id': None, 'x_center': '.2f', 'y_center': '.2f',
@@ -326,7 +325,7 @@ def _add_measure(sub, common):
                    help='find the stars (ccdphot_ext.find_stars)')
     p.add_argument('--find-nsigma', metavar='N', type=_positive, default=5.0,
                    help='detection threshold for --find (default 5)')
-    p.add_argument('--sky', choices=_SKY_CHOICES, default='sigma_clip',
+    p.add_argument('--sky', choices=SKY_CHOICES, default='sigma_clip',
                    help='sky estimate (default sigma_clip over the frame)')
     p.add_argument('--annulus', metavar='RIN,ROUT', type=_pair,
                    help='annulus radii for --sky annulus (default: 2 '
@@ -373,7 +372,7 @@ def _add_find(sub, common):
                         '(default 5)')
     p.add_argument('--deblend', action='store_true',
                    help='split blended stars (photutils deblend_sources)')
-    p.add_argument('--sky', choices=_SKY_CHOICES[:3], default='sigma_clip',
+    p.add_argument('--sky', choices=SKY_CHOICES[:3], default='sigma_clip',
                    help='sky estimate (default sigma_clip)')
     _add_output(p)
     p.set_defaults(func=_cmd_find)

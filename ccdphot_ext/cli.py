@@ -27,6 +27,9 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+#: ``--sky`` choices of the subcommands that measure (annulus: local sky).
+SKY_CHOICES = ('sigma_clip', 'mean', 'median', 'annulus')
+
 _BAD_INPUT = (CLIError, ValueError, TypeError, u.UnitsError, OSError,
               KeyError)
 
