@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Throughput of `ccdphot_ext.batch.photometer_frames` serially and on a Dask
+Throughput of `ccdphot_ext.batch.frames.photometer_frames` serially and on a Dask
 ``LocalCluster`` with 1 and 2 worker processes (DESIGN §7, "Scale").
 
 The script writes ``--frames`` FITS frames of ``--size`` x ``--size``
@@ -37,8 +37,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ccdphot_ext import BoxAperture
-from ccdphot_ext.batch import _open_client, photometer_frames
-from ccdphot_ext.sample import simulate_frame
+from ccdphot_ext.batch.frames import _open_client, photometer_frames
+from ccdphot_ext.datasets.sample import simulate_frame
 
 
 def write_frames(folder, n_frames, size, n_stars, seed):
@@ -171,7 +171,7 @@ def _cpu(client):
 def _start(n):
     """The cluster ``photometer_frames(workers=n)`` starts, imports paid."""
     client, cleanup = _open_client(None, n, None)
-    client.run(lambda: __import__('ccdphot_ext.batch'))
+    client.run(lambda: __import__('ccdphot_ext.batch.frames'))
     return client, cleanup
 
 

@@ -36,7 +36,7 @@ from astropy.table import Table
 from photutils.aperture import RectangularAperture, aperture_photometry
 
 from ccdphot_ext import BoxAperture, SigmaThreshold, SkyEstimate, photometer
-from ccdphot_ext.sample import simulate_frame
+from ccdphot_ext.datasets.sample import simulate_frame
 
 try:
     import sep

@@ -9,26 +9,24 @@ try:
 except ImportError:  # pragma: no cover - running from a bare source tree
     __version__ = '0.0.0'
 
-from .aperture import BoxAperture
+from .analysis import differential_photometry, gradient_check, systematics_report
+from .aperture import BoxAperture, SkyBoxAperture, write_ds9
+from .background import SigmaThreshold, SkyEstimate
 from .batch import AnnulusSky, photometer_frames
-from .budget import ErrorBudget
-from .differential import differential_photometry
-from .findstars import find_stars, star_boxes
+from .datasets import NOTEBOOK_BOXES, sample_frame, sample_truth
+from .detection import find_stars, recenter_positions, star_boxes
 from .flags import *  # noqa: F403
 from .flags import __all__ as _flags_all
-from .header import detector_parameters
-from .io import FrameReadError, read_frame
-from .measure import ApertureMeasurement, measure
-from .optimal import compare_extractions, optimal_extraction
-from .photometer import PHOTOMETRY_COLUMNS, photometer
-from .recenter import recenter_positions
-from .regions_io import write_ds9
-from .sample import NOTEBOOK_BOXES, sample_frame, sample_truth
-from .sky import SkyEstimate
-from .skycoords import SkyBoxAperture
-from .systematics import gradient_check, systematics_report
-from .threshold import SigmaThreshold
-from .units import to_adu, to_electron
+from .io import FrameReadError, detector_parameters, read_frame, to_adu, to_electron
+from .photometry import (
+    PHOTOMETRY_COLUMNS,
+    ApertureMeasurement,
+    ErrorBudget,
+    compare_extractions,
+    measure,
+    optimal_extraction,
+    photometer,
+)
 
 __all__ = ['BoxAperture', 'ErrorBudget', 'SkyEstimate', 'SigmaThreshold',
            'measure', 'ApertureMeasurement', 'photometer',

@@ -11,7 +11,7 @@ from photutils.aperture import (
 )
 
 from ccdphot_ext import BoxAperture
-from ccdphot_ext.aperture import aperture_weights
+from ccdphot_ext.aperture.box import aperture_weights
 
 
 def test_from_slices_geometry():

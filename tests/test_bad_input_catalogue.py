@@ -42,8 +42,8 @@ from ccdphot_ext._catalogue import (
     assumptions_rst,
     catalogue_rst,
 )
-from ccdphot_ext.cli import main as cli_main
-from ccdphot_ext.io import FrameReadError, read_frame
+from ccdphot_ext.cli.main import main as cli_main
+from ccdphot_ext.io.fits import FrameReadError, read_frame
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS_PAGE = REPO / 'docs' / 'robustness.rst'
@@ -775,7 +775,7 @@ def test_python_api(case, ctx):
 
 
 # ---------------------------------------------------------------- command line
-# Every command-line row runs in this process through ccdphot_ext.cli.main
+# Every command-line row runs in this process through ccdphot_ext.cli.main.main
 # (the function the ``ccdphot`` console script calls), and a representative
 # subset also through the installed command in a subprocess: starting
 # Python and importing astropy/photutils costs ~1.5 s a run, too slow to

@@ -14,15 +14,15 @@ from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import CircularAnnulus
 
 from ccdphot_ext import BoxAperture, SkyEstimate, photometer
-from ccdphot_ext.batch import (
+from ccdphot_ext.batch.frames import (
     AnnulusSky,
     frame_time,
     photometer_frames,
     write_table_atomic,
 )
-from ccdphot_ext.io import read_frame
-from ccdphot_ext.recenter import recenter_positions
-from ccdphot_ext.sample import render_stars, simulate_frame
+from ccdphot_ext.datasets.sample import render_stars, simulate_frame
+from ccdphot_ext.detection.recenter import recenter_positions
+from ccdphot_ext.io.fits import read_frame
 
 SHAPE = (64, 96)
 X0 = np.array([20.0, 48.0, 76.0])
@@ -355,7 +355,7 @@ def test_interrupt_leaves_a_complete_file_that_resumes(frame_dir, tmp_path):
 
 
 def test_checkpoints_are_complete_tables(frame_dir, tmp_path, monkeypatch):
-    import ccdphot_ext.batch as batch
+    import ccdphot_ext.batch.frames as batch
 
     out = tmp_path / 'lc.ecsv'
     seen = []

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ccdphot_ext import ErrorBudget, SkyEstimate, photometer
-from ccdphot_ext.calibration import (
+from ccdphot_ext.analysis.calibration import (
     GAIN,
     REGIMES,
     calibration_table,

@@ -27,8 +27,8 @@ from ccdphot_ext import (
     photometer,
     sample_truth,
 )
-from ccdphot_ext.cli import CLIError, build_parser, main
-from ccdphot_ext.findstars import find_stars, star_boxes
+from ccdphot_ext.cli.main import CLIError, build_parser, main
+from ccdphot_ext.detection.findstars import find_stars, star_boxes
 
 EXE = os.path.join(os.path.dirname(sys.executable), 'ccdphot')
 BOX1, BOX2 = '158:178,492:512', '240:260,325:345'
@@ -227,7 +227,7 @@ def test_measure_plots(frames, tmp_path, capsys):
 def test_measure_plot_figures_show_the_rows(frames, ccd, monkeypatch,
                                             tmp_path, capsys):
     """Intercept the figures before they are written and inspect them."""
-    import ccdphot_ext.plotting as cplt
+    import ccdphot_ext.visualization.figures as cplt
 
     seen = {}
 
@@ -451,7 +451,7 @@ def test_unexpected_failure_exit_1(frames, monkeypatch, tmp_path, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError('the engine broke')
 
-    engine = importlib.import_module('ccdphot_ext.photometer')
+    engine = importlib.import_module('ccdphot_ext.photometry.table')
     monkeypatch.setattr(engine, 'photometer', broken)
     out = tmp_path / 'kept.ecsv'
     out.write_text(OLD)

@@ -9,8 +9,8 @@ from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import QTable
 
-from ccdphot_ext.cli import main
-from ccdphot_ext.sample import simulate_frame
+from ccdphot_ext.cli.main import main
+from ccdphot_ext.datasets.sample import simulate_frame
 
 X = [18.0, 45.0, 70.0]
 Y = [20.0, 34.0, 24.0]

@@ -11,9 +11,9 @@ from astropy.nddata import CCDData
 from astropy.table import QTable
 
 from ccdphot_ext import NOTEBOOK_BOXES, SkyEstimate, sample_frame, sample_truth
-from ccdphot_ext.cli import main
-from ccdphot_ext.demo import notebook_star_table, run_demo
-from ccdphot_ext.sample import SAMPLE_PARAMETERS, render_stars, sky_model
+from ccdphot_ext.cli.demo import notebook_star_table, run_demo
+from ccdphot_ext.cli.main import main
+from ccdphot_ext.datasets.sample import SAMPLE_PARAMETERS, render_stars, sky_model
 
 
 def test_demo_prints_every_step_and_agrees_with_numpy():
@@ -63,7 +63,7 @@ def test_cli_usage_errors_are_one_line(capsys):
 
 def test_cli_help_has_examples(capsys):
     with pytest.raises(SystemExit) as exc:
-        from ccdphot_ext.cli import build_parser
+        from ccdphot_ext.cli.main import build_parser
         build_parser().parse_args(['demo', '--help'])
     assert exc.value.code == 0
     assert 'examples:' in capsys.readouterr().out

@@ -11,9 +11,9 @@ from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ccdphot_ext import FLAG_SATURATED, BoxAperture, SkyEstimate
-from ccdphot_ext.batch import AnnulusSky, photometer_frames
-from ccdphot_ext.differential import differential_photometry
-from ccdphot_ext.sample import simulate_frame
+from ccdphot_ext.analysis.differential import differential_photometry
+from ccdphot_ext.batch.frames import AnnulusSky, photometer_frames
+from ccdphot_ext.datasets.sample import simulate_frame
 
 SHAPE = (41, 211)
 XS = np.array([25.0, 65.0, 105.0, 145.0, 185.0])

@@ -17,8 +17,8 @@ from ccdphot_ext import (
     sample_truth,
     star_boxes,
 )
-from ccdphot_ext.findstars import STAR_COLUMNS
-from ccdphot_ext.sample import render_stars, simulate_frame
+from ccdphot_ext.datasets.sample import render_stars, simulate_frame
+from ccdphot_ext.detection.findstars import STAR_COLUMNS
 
 
 def _match(stars, x, y):

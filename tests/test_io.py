@@ -17,7 +17,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
 from ccdphot_ext import FrameReadError, read_frame
-from ccdphot_ext.cli import main
+from ccdphot_ext.cli.main import main
 
 
 def _data(shape=(30, 40), seed=5):

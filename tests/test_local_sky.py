@@ -35,8 +35,8 @@ from ccdphot_ext import (
     measure,
     photometer,
 )
-from ccdphot_ext.sample import simulate_frame
-from ccdphot_ext.sky import BACKGROUND2D_EFFICIENCY, clip_factors
+from ccdphot_ext.background.sky import BACKGROUND2D_EFFICIENCY, clip_factors
+from ccdphot_ext.datasets.sample import simulate_frame
 
 
 def _annulus_pixels(img, annulus, index):

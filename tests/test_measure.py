@@ -23,7 +23,7 @@ from ccdphot_ext import (
     measure,
     sample_truth,
 )
-from ccdphot_ext.sample import render_stars
+from ccdphot_ext.datasets.sample import render_stars
 
 
 @pytest.fixture
@@ -267,7 +267,7 @@ def test_residual_background_flag(sample_ccd):
     """The notebook's systematics: a gradient under star 1 left by the
     global sky is flagged; a local sky clears it."""
     from ccdphot_ext import FLAG_RESIDUAL_BACKGROUND
-    from ccdphot_ext.measure import residual_is_significant
+    from ccdphot_ext.photometry.measurement import residual_is_significant
 
     image = sample_ccd.data
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])

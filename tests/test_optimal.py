@@ -19,8 +19,12 @@ from ccdphot_ext import (
     SkyEstimate,
     sample_truth,
 )
-from ccdphot_ext.optimal import compare_extractions, optimal_extraction, psf_stamp
-from ccdphot_ext.sample import SAMPLE_PARAMETERS, render_stars, simulate_frame
+from ccdphot_ext.datasets.sample import SAMPLE_PARAMETERS, render_stars, simulate_frame
+from ccdphot_ext.photometry.optimal import (
+    compare_extractions,
+    optimal_extraction,
+    psf_stamp,
+)
 
 SAMPLE_PSF = render_stars((31, 31), [15.0], [15.0], [1.0],
                           sigma=SAMPLE_PARAMETERS['psf_sigma'],

@@ -98,10 +98,10 @@ from ccdphot_ext import (  # noqa: E402
     FLAG_RESIDUAL_BACKGROUND,
     FLAG_SATURATED,
 )
-from ccdphot_ext._fastbox import fsum_rows, pow2  # noqa: E402
-from ccdphot_ext.sample import render_stars  # noqa: E402
+from ccdphot_ext.datasets.sample import render_stars  # noqa: E402
+from ccdphot_ext.photometry.boxengine import fsum_rows, pow2  # noqa: E402
 
-PHOT = importlib.import_module('ccdphot_ext.photometer')
+PHOT = importlib.import_module('ccdphot_ext.photometry.table')
 SAT = 4000.0
 
 
@@ -235,7 +235,7 @@ def test_non_integer_boxes_against_photutils(rng):
     rectangle is a 32x32 sub-pixel approximation (a pixel crossed by an edge
     is off by up to 1/16), and 'subpixel' converges to our weights.
     """
-    from ccdphot_ext.aperture import aperture_weights
+    from ccdphot_ext.aperture.box import aperture_weights
     img = rng.normal(100.0, 5.0, (60, 70))
     pos = np.column_stack([rng.uniform(12, 58, 12), rng.uniform(12, 48, 12)])
     box = BoxAperture(pos, 9.37, 6.81)

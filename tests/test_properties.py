@@ -42,7 +42,7 @@ from ccdphot_ext import (
     measure,
     photometer,
 )
-from ccdphot_ext.aperture import aperture_weights
+from ccdphot_ext.aperture.box import aperture_weights
 
 #: Fast and reproducible: a fixed example sequence, no example database
 #: written into the repository.

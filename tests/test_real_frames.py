@@ -262,7 +262,7 @@ def test_m13_frame(m13):
 
 
 def _find_stars(data, sky, **kwargs):
-    from ccdphot_ext.findstars import find_stars
+    from ccdphot_ext.detection.findstars import find_stars
     return find_stars(data, sky, **kwargs)
 
 

@@ -21,7 +21,7 @@ from ccdphot_ext import (
     photometer,
     write_ds9,
 )
-from ccdphot_ext.regions_io import aperture_regions
+from ccdphot_ext.aperture.regions import aperture_regions
 
 regions = pytest.importorskip('regions')  # the optional extra
 

@@ -22,14 +22,14 @@ from ccdphot_ext import (
     SkyEstimate,
     measure,
 )
-from ccdphot_ext.measure import residual_is_significant
-from ccdphot_ext.sample import render_stars, simulate_frame
-from ccdphot_ext.systematics import (
+from ccdphot_ext.analysis.systematics import (
     gradient_check,
     growth_curve,
     residual_background,
     systematics_report,
 )
+from ccdphot_ext.datasets.sample import render_stars, simulate_frame
+from ccdphot_ext.photometry.measurement import residual_is_significant
 
 NB_SKY_STD = 53.139015422503746
 

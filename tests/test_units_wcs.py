@@ -32,8 +32,8 @@ from ccdphot_ext import (
     to_adu,
     to_electron,
 )
-from ccdphot_ext.header import detector_parameters
-from ccdphot_ext.units import electrons_per_data_unit
+from ccdphot_ext.io.header import detector_parameters
+from ccdphot_ext.io.units import electrons_per_data_unit
 
 GAIN = 2.23  # the sample frame's EGAIN
 FLUX_COLS = ('sky', 'sky_std', 'sky_error_on_mean', 'aperture_sum',

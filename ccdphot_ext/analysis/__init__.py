@@ -1,0 +1,6 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Systematics, differential photometry and Monte Carlo calibration."""
+
+from .calibration import *  # noqa: F403
+from .differential import *  # noqa: F403
+from .systematics import *  # noqa: F403

@@ -1,0 +1,6 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Apertures: exact boxes, sky-coordinate boxes, region export."""
+
+from .box import *  # noqa: F403
+from .regions import *  # noqa: F403
+from .skybox import *  # noqa: F403

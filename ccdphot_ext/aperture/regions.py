@@ -1,0 +1,172 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Export apertures to DS9 region files through the optional
+`regions <https://astropy-regions.readthedocs.io>`_ package
+(``pip install 'ccdphot_ext[regions]'``).
+
+Pixel regions are written in DS9's ``image`` frame (1-based: the
+``regions`` package adds 1 to photutils' 0-based centres); with a celestial
+WCS they are written on the sky (``icrs``/``fk5`` as the WCS says).
+"""
+
+import os
+import tempfile
+
+import numpy as np
+from photutils.aperture import Aperture
+
+from .box import BoxAperture
+from .skybox import SkyBoxAperture, celestial_wcs
+
+__all__ = ['aperture_regions', 'write_ds9']
+
+_EXTRA = "pip install 'ccdphot_ext[regions]'"
+
+
+def _import_regions():
+    try:
+        import regions
+    except ImportError as exc:
+        raise ImportError('exporting DS9 regions needs the optional '
+                          f'"regions" package: {_EXTRA}') from exc
+    return regions
+
+
+def _as_list(apertures):
+    if isinstance(apertures, (list, tuple)):
+        if not apertures:
+            raise ValueError('apertures is empty')
+        return list(apertures)
+    return [apertures]
+
+
+def aperture_regions(apertures, *, wcs=None, labels=None, color=None):
+    """
+    Apertures as a `regions.Regions` list, one region per position.
+
+    Parameters
+    ----------
+    apertures : aperture or list of apertures
+        `~ccdphot_ext.BoxAperture`, any photutils aperture (pixel or sky:
+        circles, ellipses, rectangles, annuli) or a `SkyBoxAperture`.
+    wcs : WCS, `~astropy.nddata.NDData` or None, optional
+        A celestial WCS (or a frame holding one): pixel apertures are then
+        converted to sky regions (and `SkyBoxAperture` needs it).
+    labels : sequence of str, optional
+        One text label per position (e.g. a photometer table's ``id``).
+    color : str, optional
+        DS9 colour of every region.
+
+    Returns
+    -------
+    regions : `regions.Regions`
+
+    Raises
+    ------
+    ImportError
+        If the optional ``regions`` package is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext import BoxAperture
+    >>> from ccdphot_ext.aperture.regions import aperture_regions
+    >>> boxes = BoxAperture([(501.5, 167.5), (40.0, 60.0)], 20, 20)
+    >>> regs = aperture_regions(boxes, labels=['1', '2'])
+    >>> print(regs.serialize(format='ds9'))
+    # Region file format: DS9 astropy/regions
+    image
+    box(502.50000000,168.50000000,20.00000000,20.00000000,0.00000000) # text={1}
+    box(41.00000000,61.00000000,20.00000000,20.00000000,0.00000000) # text={2}
+    """
+    regions = _import_regions()
+    from photutils.aperture import aperture_to_region
+
+    sky_wcs = None
+    if wcs is not None:
+        sky_wcs = celestial_wcs(wcs)
+        if sky_wcs is None:
+            raise ValueError('wcs has no celestial axes: cannot write sky '
+                             'regions')
+    out = []
+    for ap in _as_list(apertures):
+        if isinstance(ap, SkyBoxAperture):
+            if sky_wcs is None:
+                raise ValueError('a SkyBoxAperture needs wcs= to be written '
+                                 'as a region')
+            ap = ap.to_pixel(sky_wcs)
+        if isinstance(ap, BoxAperture):
+            ap = ap.aperture
+        if not isinstance(ap, Aperture):
+            raise TypeError('apertures must be BoxAperture, SkyBoxAperture '
+                            'or photutils apertures, got '
+                            f'{type(ap).__name__}')
+        reg = aperture_to_region(ap)
+        regs = list(reg) if isinstance(reg, regions.Regions) else [reg]
+        if sky_wcs is not None:
+            regs = [r.to_sky(sky_wcs) if isinstance(r, regions.PixelRegion)
+                    else r for r in regs]
+        out.extend(regs)
+    if labels is not None:
+        labels = [str(t) for t in np.atleast_1d(np.asarray(labels))]
+        if len(labels) != len(out):
+            raise ValueError(f'labels has {len(labels)} entries for '
+                             f'{len(out)} aperture positions')
+        for reg, text in zip(out, labels, strict=True):
+            reg.meta['text'] = text
+    if color is not None:
+        if not isinstance(color, str):
+            raise TypeError(f'color must be a str, got {color!r}')
+        for reg in out:
+            reg.visual['color'] = color
+    return regions.Regions(out)
+
+
+def write_ds9(apertures, path, *, wcs=None, labels=None, color=None,
+              overwrite=False):
+    """
+    Write apertures to a DS9 region file.
+
+    The file is written to a temporary name beside ``path`` and renamed, so
+    an existing file is never left half-written.
+
+    Parameters
+    ----------
+    apertures, wcs, labels, color
+        As in `aperture_regions`.
+    path : str or path-like
+        The ``.reg`` file.
+    overwrite : bool, optional
+        Replace an existing file (default False: `FileExistsError`).
+
+    Returns
+    -------
+    path : str
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from photutils.aperture import CircularAperture
+    >>> from ccdphot_ext.aperture.regions import write_ds9
+    >>> path = os.path.join(tempfile.mkdtemp(), 'stars.reg')
+    >>> _ = write_ds9(CircularAperture([(10, 20), (30, 40)], r=5), path)
+    >>> print(open(path).read().splitlines()[-1])
+    circle(31.00000000,41.00000000,5.00000000)
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f'{path} exists (pass overwrite=True to '
+                              'replace it)')
+    text = aperture_regions(apertures, wcs=wcs, labels=labels,
+                            color=color).serialize(format='ds9')
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix='.ccdphot-', suffix='.reg', dir=folder)
+    try:
+        with os.fdopen(fd, 'w') as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

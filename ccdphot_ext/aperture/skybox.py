@@ -1,0 +1,220 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Positions on the sky: photutils sky apertures and `SkyBoxAperture` turned
+into pixel apertures with the frame's WCS, and the ``sky_centroid`` column.
+
+`~ccdphot_ext.measure` and `~ccdphot_ext.photometer` accept any photutils
+`~photutils.aperture.SkyAperture` (e.g.
+`~photutils.aperture.SkyCircularAperture`,
+`~photutils.aperture.SkyRectangularAperture`) or a `SkyBoxAperture` when the
+data carry a celestial WCS (``CCDData.wcs``); each is converted with its
+``to_pixel(wcs)``. Tables of frames with a celestial WCS get a
+``sky_centroid`` column (`~astropy.coordinates.SkyCoord`) of the aperture
+centres.
+"""
+
+import math
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.wcs import WCS
+from photutils.aperture import SkyAperture, SkyRectangularAperture
+
+from .box import BoxAperture
+
+__all__ = ['SkyBoxAperture', 'celestial_wcs', 'to_pixel_apertures',
+           'add_sky_centroid']
+
+_SNAP_RAD = 1e-7  # a WCS rotation this close to k * 90 deg is taken as exact
+
+
+def celestial_wcs(data):
+    """
+    The celestial WCS of ``data`` (an `~astropy.nddata.NDData` or any object
+    with a ``wcs`` attribute, or a WCS itself), or None.
+
+    A WCS without celestial axes (e.g. a linear pixel WCS) gives None.
+    """
+    wcs = data if _is_wcs(data) else getattr(data, 'wcs', None)
+    if wcs is None:
+        return None
+    if isinstance(wcs, WCS):
+        return wcs if wcs.has_celestial else None
+    try:
+        classes = wcs.low_level_wcs.world_axis_object_classes
+    except AttributeError:
+        return None
+    if any(issubclass(spec[0], SkyCoord) for spec in classes.values()
+           if isinstance(spec[0], type)):
+        return wcs
+    return None
+
+
+def _is_wcs(obj):
+    return isinstance(obj, WCS) or hasattr(obj, 'world_to_pixel')
+
+
+class SkyBoxAperture:
+    """
+    A box at sky positions, converted to a `~ccdphot_ext.BoxAperture` with
+    the frame's WCS.
+
+    Parameters
+    ----------
+    positions : `~astropy.coordinates.SkyCoord`
+        Centre(s), scalar or array.
+    width, height : `~astropy.units.Quantity`
+        Full sides, both angular (e.g. arcsec) or both in pixels
+        (``u.pix``). Angular: ``width`` runs East-West and ``height``
+        North-South when ``theta`` is 0. Pixels: a pixel box exactly as
+        `~ccdphot_ext.BoxAperture` (width along x), only centred from the
+        sky.
+    theta : `~astropy.units.Quantity`, optional
+        Angular sizes: position angle of the ``height`` side, East of North.
+        Pixel sizes: rotation counter-clockwise from the x axis (as
+        `~ccdphot_ext.BoxAperture`).
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from astropy.coordinates import SkyCoord
+    >>> from astropy.wcs import WCS
+    >>> from ccdphot_ext.aperture.skybox import SkyBoxAperture
+    >>> wcs = WCS(naxis=2)
+    >>> wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    >>> wcs.wcs.crval = [56.75, 24.12]
+    >>> wcs.wcs.crpix = [384.0, 255.0]
+    >>> wcs.wcs.cdelt = [-0.5 / 3600, 0.5 / 3600]
+    >>> c = wcs.pixel_to_world(383.0, 254.0)  # the tangent point
+    >>> box = SkyBoxAperture(c, 10 * u.arcsec, 5 * u.arcsec).to_pixel(wcs)
+    >>> round(box.width, 4), round(box.height, 4), box.theta
+    (20.0, 10.0, 0.0)
+    >>> box.positions.round(6)
+    array([[383., 254.]])
+
+    Away from the tangent point north turns slightly on a TAN projection
+    (here by 1.3e-4 rad), and the box turns with it.
+    """
+
+    def __init__(self, positions, width, height, theta=0.0 * u.deg):
+        if not isinstance(positions, SkyCoord):
+            raise TypeError('positions must be a SkyCoord, got '
+                            f'{type(positions).__name__}')
+        self.positions = positions
+        kinds = []
+        for name, value in (('width', width), ('height', height)):
+            if not isinstance(value, u.Quantity) or not value.isscalar:
+                raise TypeError(f'{name} must be a scalar Quantity in an '
+                                f'angular unit or in pixels, got {value!r}')
+            if value.unit.physical_type == 'angle':
+                kinds.append('angle')
+            elif value.unit == u.pix:
+                kinds.append('pix')
+            else:
+                raise u.UnitsError(f'{name} must be in an angular unit or '
+                                   f'in pixels, got {value.unit}')
+            if not np.isfinite(value.value) or value.value <= 0:
+                raise ValueError(f'{name} must be positive and finite, got '
+                                 f'{value}')
+        if kinds[0] != kinds[1]:
+            raise u.UnitsError('width and height must both be angular or '
+                               f'both in pixels, got {width.unit} and '
+                               f'{height.unit}')
+        if not isinstance(theta, u.Quantity) or theta.unit.physical_type \
+                != 'angle':
+            raise u.UnitsError(f'theta must be an angle Quantity, got '
+                               f'{theta!r}')
+        self.width = width
+        self.height = height
+        self.theta = theta
+        self._angular = kinds[0] == 'angle'
+
+    def __repr__(self):
+        return (f'<SkyBoxAperture(n={self.positions.size}, width='
+                f'{self.width}, height={self.height}, theta={self.theta})>')
+
+    def to_pixel(self, wcs):
+        """
+        The `~ccdphot_ext.BoxAperture` on a frame with ``wcs``.
+
+        A rotation within 1e-7 rad of a multiple of 90 degrees is snapped to
+        it, so a north-up frame gives an axis-aligned (fast, exact) box.
+        """
+        if celestial_wcs(wcs) is None:
+            raise ValueError('wcs must be a celestial WCS to place sky '
+                             'apertures on the frame')
+        if not self._angular:
+            x, y = wcs.world_to_pixel(self.positions)
+            pos = np.column_stack([np.atleast_1d(x), np.atleast_1d(y)])
+            return BoxAperture(pos[0] if self.positions.isscalar else pos,
+                               self.width.value, self.height.value,
+                               theta=self.theta)
+        # photutils' w side lies at position angle theta: that is our height
+        rect = SkyRectangularAperture(self.positions, w=self.height,
+                                      h=self.width,
+                                      theta=self.theta).to_pixel(wcs)
+        theta = rect.theta.to_value(u.rad) - math.pi / 2
+        quarter = round(theta / (math.pi / 2))
+        if abs(theta - quarter * math.pi / 2) < _SNAP_RAD:
+            theta = (quarter % 4) * math.pi / 2
+        return BoxAperture(rect.positions, float(rect.h), float(rect.w),
+                           theta=theta)
+
+
+def to_pixel_apertures(apertures, data, *, wcs=None):
+    """
+    Convert sky apertures to pixel apertures with the frame's WCS.
+
+    Parameters
+    ----------
+    apertures : aperture or list of apertures
+        Any mix of photutils `~photutils.aperture.SkyAperture`,
+        `SkyBoxAperture` and pixel apertures (returned unchanged).
+    data : `~astropy.nddata.NDData` or array_like
+        The frame; its ``wcs`` is used.
+    wcs : WCS, optional
+        Overrides the frame's WCS.
+
+    Returns
+    -------
+    apertures : same structure, with pixel apertures only
+
+    Raises
+    ------
+    ValueError
+        If a sky aperture is given but there is no celestial WCS.
+    """
+    is_list = isinstance(apertures, (list, tuple))
+    items = list(apertures) if is_list else [apertures]
+    if not any(isinstance(a, (SkyAperture, SkyBoxAperture)) for a in items):
+        return apertures
+    frame_wcs = celestial_wcs(wcs if wcs is not None else data)
+    if frame_wcs is None:
+        raise ValueError('apertures are given on the sky but data has no '
+                         'celestial WCS: pass a CCDData with a wcs (e.g. '
+                         'from read_frame) or pixel apertures')
+    out = [a.to_pixel(frame_wcs)
+           if isinstance(a, (SkyAperture, SkyBoxAperture)) else a
+           for a in items]
+    return out if is_list else out[0]
+
+
+def add_sky_centroid(table, data, *, after='y_center'):
+    """
+    Add a ``sky_centroid`` column (`~astropy.coordinates.SkyCoord`) of the
+    ``x_center``, ``y_center`` columns when ``data`` has a celestial WCS.
+
+    The table is changed in place and returned; without a celestial WCS it
+    is returned unchanged.
+    """
+    wcs = celestial_wcs(data)
+    if wcs is None or len(table) == 0:
+        return table
+    x = np.asarray(u.Quantity(table['x_center']).value, dtype=float)
+    y = np.asarray(u.Quantity(table['y_center']).value, dtype=float)
+    coords = wcs.pixel_to_world(x, y)
+    index = (table.colnames.index(after) + 1 if after in table.colnames
+             else len(table.colnames))
+    table.add_column(coords, name='sky_centroid', index=index)
+    return table

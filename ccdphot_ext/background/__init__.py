@@ -1,0 +1,5 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Sky level and its error: global, local (annulus) and map skies; threshold masks."""
+
+from .sky import *  # noqa: F403
+from .threshold import *  # noqa: F403

@@ -1,0 +1,5 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Photometry of many frames (light curves), serial or on Dask."""
+
+from .frames import *  # noqa: F403
+from .output import *  # noqa: F403

@@ -1,0 +1,239 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+``ccdphot batch``: light curves over many frames (registered by
+`ccdphot_ext.cli`).
+
+Exit codes: 0 every frame measured; 1 the output was written but some
+frames failed (their rows have ``status == 'failed'``; ``--resume`` retries
+them); 2 bad input or usage (nothing written).
+"""
+
+import argparse
+import os
+import sys
+import textwrap
+
+import numpy as np
+
+from .common import (
+    SKY_CHOICES,
+    CLIError,
+    _check_output,
+    _number,
+    _pair,
+    _positive,
+    _positive_int,
+    _read_positions,
+    _size,
+)
+
+__all__ = ['add_parser']
+
+
+def _ids(text):
+    try:
+        ids = [int(v) for v in text.split(',') if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a comma-separated list of star ids') from None
+    if not ids:
+        raise argparse.ArgumentTypeError('no star id given')
+    return ids
+
+
+def _frame_paths(args):
+    paths = list(args.frames)
+    if args.frame_list is not None:
+        try:
+            with open(args.frame_list, encoding='utf-8') as fh:
+                lines = [ln.strip() for ln in fh]
+        except OSError as exc:
+            raise CLIError(f'--frame-list {args.frame_list}: cannot read '
+                           f'({exc.strerror})') from exc
+        paths += [ln for ln in lines if ln and not ln.startswith('#')]
+    if not paths:
+        raise CLIError('no frames given (FRAME arguments or --frame-list)')
+    return paths
+
+
+def _star_ids(path, n):
+    """The ``id`` column of the positions table, else 1..n."""
+    from astropy.table import Table
+
+    table = Table.read(path, format={'.ecsv': 'ascii.ecsv',
+                                     '.csv': 'ascii.csv', '.fits': 'fits',
+                                     '.fit': 'fits'}.get(
+        os.path.splitext(path)[1].lower(), 'ascii'))
+    if 'id' not in table.colnames:
+        return np.arange(1, n + 1)
+    ids = np.asarray(table['id'])
+    if ids.dtype.kind not in 'iu' or len(set(ids.tolist())) != len(ids):
+        raise CLIError(f'--positions {path}: the id column must hold unique '
+                       'integers')
+    return ids
+
+
+def _apertures(args, xy):
+    from photutils.aperture import CircularAperture
+
+    from ..aperture.box import BoxAperture
+
+    if args.radius is not None:
+        return CircularAperture(xy, args.radius)
+    width, height = args.size
+    return BoxAperture(xy, width, height)
+
+
+def _cmd_batch(args):
+    from ..background.threshold import SigmaThreshold
+    from ..batch.frames import AnnulusSky, photometer_frames
+
+    frames = _frame_paths(args)
+    xy = _read_positions(args.positions)
+    ids = _star_ids(args.positions, len(xy))
+    _check_output(args.output)
+    if args.sky == 'annulus':
+        if args.annulus is None:
+            raise CLIError('--sky annulus needs --annulus RIN,ROUT')
+        sky = AnnulusSky(*args.annulus)
+    elif args.annulus is not None:
+        raise CLIError('--annulus needs --sky annulus')
+    else:
+        sky = args.sky
+    diff_out = None
+    if args.targets is not None or args.comparisons is not None:
+        if args.targets is None or args.comparisons is None:
+            raise CLIError('--targets and --comparisons go together')
+        diff_out = args.differential or (
+            os.path.splitext(args.output)[0] + '_diff.ecsv')
+        _check_output(diff_out, '--differential')
+    resume = None
+    if args.resume:
+        if os.path.exists(args.output):
+            resume = args.output
+        else:
+            print(f'ccdphot batch: {args.output} does not exist yet; '
+                  'measuring every frame', file=sys.stderr)
+    kwargs = {name: getattr(args, name) for name in
+              ('gain', 'read_noise', 'saturation', 'zeropoint')
+              if getattr(args, name) is not None}
+    if args.threshold is not None:
+        kwargs['threshold'] = SigmaThreshold(args.threshold)
+    hdu = args.hdu
+    if hdu is not None and hdu.isdigit():
+        hdu = int(hdu)
+    table = photometer_frames(
+        frames, _apertures(args, xy), sky=sky, ids=ids,
+        workers=args.workers, scheduler=args.scheduler,
+        recenter=args.recenter or False, recenter_box=args.recenter_box,
+        resume_from=resume, output=args.output,
+        checkpoint_interval=args.checkpoint,
+        progress=False if args.quiet else None, hdu=hdu, **kwargs)
+    meta = table.meta
+    run = meta['last_run']
+    print(f'ccdphot batch: {meta["n_frames"]} frames, {len(table)} rows -> '
+          f'{args.output} ({run["frames_measured"]} measured now, '
+          f'{run["execution"]}, {run["seconds"]:.1f} s)')
+    if diff_out is not None:
+        from ..analysis.differential import differential_photometry
+        from ..batch.frames import write_table_atomic
+        diff = differential_photometry(table, args.targets, args.comparisons,
+                                       weighting=args.weighting)
+        write_table_atomic(diff, diff_out)
+        print(f'ccdphot batch: differential photometry of {args.targets} '
+              f'against {args.comparisons} -> {diff_out}')
+    if meta['n_failed']:
+        print(f'ccdphot batch: {meta["n_failed"]} of {meta["n_frames"]} '
+              "frames failed (status 'failed' in the table); --resume "
+              'retries them', file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_parser(subparsers, common=None):
+    """Register ``ccdphot batch`` on the ``ccdphot`` subparsers."""
+    p = subparsers.add_parser(
+        'batch', parents=[common] if common is not None else [],
+        help='light curves: the same apertures on many frames',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+            'Measure the same stars on many FITS frames (serially, on a '
+            'local Dask cluster, or on a running one) into one light-curve '
+            'table: frame, time (MJD-OBS or DATE-OBS), star id and every '
+            'photometry column. A bad frame is reported and never stops the '
+            'run; the output is written atomically and checkpointed, and '
+            '--resume continues an interrupted run.', 79),
+        epilog=textwrap.dedent('''\
+            examples:
+              ccdphot batch night1/*.fits --positions stars.ecsv --size 15 \\
+                  -o lc.ecsv
+              ccdphot batch --frame-list frames.txt --positions stars.ecsv \\
+                  --radius 6 --sky annulus --annulus 10,16 --recenter \\
+                  --workers 2 -o lc.ecsv --resume
+              ccdphot batch *.fits --positions stars.ecsv --size 15,15 \\
+                  --scheduler tcp://10.0.0.5:8786 -o lc.ecsv \\
+                  --targets 1 --comparisons 2,3,4
+
+            exit codes: 0 all frames measured, 1 some frames failed (the
+            output is written), 2 bad input or usage.
+            '''))
+    p.add_argument('frames', nargs='*', metavar='FRAME',
+                   help='FITS frames (a 2-D image; UNCERT/MASK extensions '
+                        'are used)')
+    p.add_argument('--frame-list', metavar='FILE',
+                   help='a text file with one frame path per line')
+    p.add_argument('--positions', metavar='TABLE', required=True,
+                   help='table of x_center/y_center (or x/y) and optional id')
+    p.add_argument('-o', '--output', metavar='OUT.ecsv', required=True,
+                   help='the light-curve table (ECSV)')
+    shape = p.add_mutually_exclusive_group(required=True)
+    shape.add_argument('--size', metavar='W[,H]', type=_size,
+                       help='box apertures W x H pixels')
+    shape.add_argument('--radius', metavar='R', type=_positive,
+                       help='circular apertures of radius R pixels')
+    p.add_argument('--sky', choices=SKY_CHOICES, default='sigma_clip',
+                   help='sky per frame: whole-frame estimator or annulus '
+                        '(default sigma_clip)')
+    p.add_argument('--annulus', metavar='RIN,ROUT', type=_pair,
+                   help='annulus radii for --sky annulus')
+    p.add_argument('--recenter', nargs='?', const='com',
+                   choices=('com', '2dg'),
+                   help='re-centre each aperture on each frame (centroid '
+                        'method, default com)')
+    p.add_argument('--recenter-box', metavar='N', type=_positive_int,
+                   default=11, help='centroid box side (default 11)')
+    run = p.add_mutually_exclusive_group()
+    run.add_argument('--workers', metavar='N', type=_positive_int,
+                     help='start a local Dask cluster of N processes')
+    run.add_argument('--scheduler', metavar='ADDRESS',
+                     help='use a running Dask scheduler (tcp://host:port)')
+    p.add_argument('--resume', action='store_true',
+                   help='keep the frames already measured in OUT.ecsv')
+    p.add_argument('--checkpoint', metavar='SECONDS', type=_positive,
+                   default=60.0,
+                   help='rewrite OUT.ecsv this often while running '
+                        '(default 60)')
+    p.add_argument('--hdu', metavar='HDU',
+                   help='image HDU (index or name; default the first image)')
+    p.add_argument('--gain', type=_positive, metavar='G',
+                   help='e-/ADU (default: GAIN/EGAIN/CCDGAIN per frame)')
+    p.add_argument('--read-noise', type=_positive, metavar='RN',
+                   help='read noise in e-')
+    p.add_argument('--saturation', type=_positive, metavar='LEVEL',
+                   help='saturation level (default: SATURATE per frame)')
+    p.add_argument('--zeropoint', type=_number, metavar='ZP',
+                   help='magnitude zero point')
+    p.add_argument('--threshold', type=_positive, metavar='NSIG',
+                   help='sum only pixels above NSIG sky sigmas')
+    p.add_argument('--targets', type=_ids, metavar='IDS',
+                   help='differential photometry: target star ids (1,5)')
+    p.add_argument('--comparisons', type=_ids, metavar='IDS',
+                   help='differential photometry: comparison star ids')
+    p.add_argument('--weighting', choices=('sum', 'inverse_variance'),
+                   default='sum', help='ensemble weighting (default sum)')
+    p.add_argument('--differential', metavar='OUT.ecsv',
+                   help='differential table (default OUT_diff.ecsv)')
+    p.add_argument('-q', '--quiet', action='store_true',
+                   help='no progress lines')
+    p.set_defaults(func=_cmd_batch)
+    return p

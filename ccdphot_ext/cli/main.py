@@ -1,0 +1,138 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+The ``ccdphot`` command.
+
+Exit codes: 0 success, 2 bad input or usage, 1 any other failure. Errors are
+one line on stderr naming the problem; ``--debug`` shows the traceback.
+Output files are written atomically (a temporary file in the same folder,
+then renamed), so a failed run never leaves a half-written or lost file.
+"""
+
+import argparse
+import os
+import sys
+import warnings
+
+from . import batch as _cli_batch
+from . import measure as _cli_measure
+from .common import _BAD_INPUT, CLIError, _epilog, _Parser, _prepare_dir
+
+__all__ = ['main', 'CLIError']
+
+
+# -- demo ------------------------------------------------------------------
+
+def _cmd_demo(args):
+    from .demo import run_demo
+    if args.outdir is not None:
+        _prepare_dir(args.outdir, '--outdir')
+    worst = run_demo(sys.stdout, outdir=args.outdir)
+    if worst > 1e-10:
+        raise RuntimeError(f'package and numpy disagree by {worst:.1e}')
+    return 0
+
+
+# -- parser ----------------------------------------------------------------
+
+def build_parser():
+    """The argument parser with every subcommand."""
+    parser = _Parser(
+        prog='ccdphot',
+        description='CCD aperture photometry with a term-by-term error '
+                    'budget.',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_epilog('''\
+            examples:
+              ccdphot demo
+              ccdphot demo --outdir demo_out
+              ccdphot measure frame.fits --box 158:178,492:512 -o out.ecsv
+              ccdphot find frame.fits -o stars.ecsv
+
+            exit codes: 0 success, 2 bad input or usage, 1 other failure.
+            '''))
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback on errors')
+    from .. import __version__
+    parser.add_argument('--version', action='version',
+                        version=f'ccdphot_ext {__version__}')
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--debug', action='store_true',
+                        default=argparse.SUPPRESS,
+                        help='show the full traceback on errors')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+
+    demo = sub.add_parser(
+        'demo', parents=[common],
+        help='the notebook walk-through on the bundled sample frame',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='Walk the photometry notebook on the bundled sample '
+                    'frame, printing each number beside plain numpy.',
+        epilog=_epilog('''\
+            examples:
+              ccdphot demo
+              ccdphot demo --outdir demo_out   # also FITS/ECSV files, PNGs
+            '''))
+    demo.add_argument('--outdir', metavar='DIR',
+                      help='write the sample frame, tables and figures here')
+    demo.set_defaults(func=_cmd_demo)
+    _cli_measure.add_parsers(sub, common)
+    _cli_batch.add_parser(sub, common)
+    return parser
+
+
+def _one_line_warnings(command):
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message).replace('\n', ' ')
+        print(f'ccdphot {command}: warning: {text}', file=sys.stderr)
+    return show
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null so the exit flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file
+        pass
+
+
+def main(argv=None):
+    """Run the ``ccdphot`` command; return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help 0
+        return exc.code if isinstance(exc.code, int) else 2
+    if getattr(args, 'func', None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(args.command)
+        try:
+            code = args.func(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
+            return code
+        except KeyboardInterrupt:
+            print('ccdphot: interrupted', file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # stdout closed by the reader (| head)
+            _silence_stdout()
+            return 0
+        except _BAD_INPUT as exc:
+            if args.debug:
+                raise
+            text = str(exc).splitlines()[0] if str(exc) else type(
+                exc).__name__
+            print(f'ccdphot {args.command}: error: {text}', file=sys.stderr)
+            return 2
+        except Exception as exc:
+            if args.debug:
+                raise
+            text = str(exc).splitlines()[0] if str(exc) else ''
+            print(f'ccdphot {args.command}: failed: {type(exc).__name__}: '
+                  f'{text}', file=sys.stderr)
+            return 1
+
+
+if __name__ == '__main__':  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,177 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Re-centre apertures on the light of their stars, frame by frame.
+
+Tracking drifts by a few pixels over a night; `recenter_positions` moves
+each nominal position to the centroid of its star on the current frame
+(photutils centroids on sky-subtracted, thresholded pixels), and keeps the
+nominal position where that cannot be done safely.
+"""
+
+import math
+import warnings
+
+import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
+from photutils.aperture import PixelAperture
+
+from ..aperture.box import BoxAperture
+from ..background.sky import SkyEstimate
+from ..utils.inputs import as_frame, positive_scalar
+
+__all__ = ['recenter_positions', 'RECENTER_METHODS']
+
+#: Centroid methods of `recenter_positions` (photutils centroid functions).
+RECENTER_METHODS = ('com', '2dg')
+
+
+def recenter_positions(data, positions, sky, *, box_size=11, method='com',
+                       n_sigma=2.0, min_snr=5.0, max_shift=None, iterations=2,
+                       mask=None):
+    """
+    Re-centre positions on the light of the stars in a frame.
+
+    For each position a ``box_size`` square around it is cut out, the sky
+    level subtracted, and only pixels above ``n_sigma * sky.std`` (finite,
+    unmasked) are kept; the centroid of those pixels is found with photutils
+    (`~photutils.centroids.centroid_com` for ``'com'``, a 2-D Gaussian fit
+    `~photutils.centroids.centroid_2dg` for ``'2dg'``) and the box is moved
+    there, ``iterations`` times. A position whose box holds no significant
+    light (a sky-subtracted sum below ``min_snr`` times its noise
+    ``sky.std * sqrt(n)``, or fewer than 3 pixels above the threshold), or
+    whose centroid moves more than ``max_shift`` from where it started,
+    keeps its input value and is reported as not re-centred.
+
+    Parameters
+    ----------
+    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
+        The frame (an NDData's mask is used).
+    positions : array_like
+        ``(N, 2)`` array of ``(x, y)``.
+    sky : `SkyEstimate`
+        Global, or one level per position.
+    box_size : int, optional
+        Side of the centroid box in pixels (odd; at least 3).
+    method : {'com', '2dg'}, optional
+        Centroid method.
+    n_sigma : float, optional
+        Pixel threshold above the sky in units of ``sky.std``.
+    min_snr : float, optional
+        Least signal-to-noise of the box sum for a star to be followed
+        (pure noise gives a standard normal value).
+    max_shift : float, optional
+        Largest accepted move in pixels; default ``box_size / 2``.
+    iterations : int, optional
+        Centroid passes (the box follows the star).
+    mask : array_like of bool, optional
+        True for bad pixels.
+
+    Returns
+    -------
+    new_positions : ndarray
+        ``(N, 2)``.
+    recentered : ndarray of bool
+        False where the input position was kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext import SkyEstimate
+    >>> from ccdphot_ext.detection.recenter import recenter_positions
+    >>> from ccdphot_ext.datasets.sample import render_stars
+    >>> img = 100.0 + render_stars((40, 40), [20.3], [18.6], [5e4])
+    >>> sky = SkyEstimate(100.0, 1.0, 1000)
+    >>> pos, ok = recenter_positions(img, [(19.0, 19.0)], sky)
+    >>> np.round(pos, 1).tolist(), ok.tolist()
+    ([[20.3, 18.6]], [True])
+    """
+    from photutils.centroids import centroid_2dg, centroid_com
+
+    if method not in RECENTER_METHODS:
+        raise ValueError(f'method must be one of {RECENTER_METHODS}, got '
+                         f'{method!r}')
+    box_size = int(positive_scalar(box_size, 'box_size', allow_none=False))
+    if box_size < 3:
+        raise ValueError(f'box_size must be at least 3, got {box_size}')
+    n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False,
+                              allow_zero=True)
+    min_snr = positive_scalar(min_snr, 'min_snr', allow_none=False,
+                              allow_zero=True)
+    max_shift = positive_scalar(max_shift, 'max_shift')
+    max_shift = box_size / 2.0 if max_shift is None else max_shift
+    iterations = int(positive_scalar(iterations, 'iterations',
+                                     allow_none=False))
+    if not isinstance(sky, SkyEstimate):
+        raise TypeError(f'sky must be a SkyEstimate, got {type(sky).__name__}')
+    frame = as_frame(data, mask=mask)
+    pos = np.array(positions, dtype=float).reshape(-1, 2)
+    if not sky.isscalar and len(sky) != len(pos):
+        raise ValueError(f'sky has {len(sky)} levels for {len(pos)} '
+                         'positions')
+    centroid = centroid_com if method == 'com' else centroid_2dg
+    ny, nx = frame.shape
+    half = box_size // 2
+    out = pos.copy()
+    ok = np.zeros(len(pos), dtype=bool)
+    for i, (x0, y0) in enumerate(pos):
+        level, std, _, _ = sky.at(0 if sky.isscalar else i)
+        x, y = x0, y0
+        for _ in range(iterations):
+            ix, iy = int(round(x)), int(round(y))
+            xa, xb = max(ix - half, 0), min(ix + half + 1, nx)
+            ya, yb = max(iy - half, 0), min(iy + half + 1, ny)
+            if xb - xa < 3 or yb - ya < 3:
+                x = math.nan
+                break
+            cut = frame.data[ya:yb, xa:xb] - level
+            usable = np.isfinite(cut)
+            if frame.mask is not None:
+                usable &= ~frame.mask[ya:yb, xa:xb]
+            good = usable & (cut > n_sigma * std)
+            n_used = np.count_nonzero(usable)
+            signal = float(np.sum(cut[usable]))
+            if np.count_nonzero(good) < 3 or signal <= min_snr * std * \
+                    math.sqrt(n_used):
+                x = math.nan
+                break
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', AstropyUserWarning)
+                if method == 'com':
+                    cx, cy = centroid(np.where(good, cut, 0.0))
+                else:
+                    cx, cy = centroid(np.where(usable, cut, 0.0),
+                                      mask=~usable)
+            x, y = xa + cx, ya + cy
+        if math.isfinite(x) and math.isfinite(y) and math.hypot(
+                x - x0, y - y0) <= max_shift:
+            out[i] = x, y
+            ok[i] = True
+    return out, ok
+
+
+def _aperture_list(apertures):
+    return [apertures] if isinstance(apertures, (BoxAperture,
+                                                 PixelAperture)) \
+        else list(apertures)
+
+
+def _all_positions(apertures):
+    return np.concatenate([np.atleast_2d(
+        ap.positions).astype(float) for ap in _aperture_list(apertures)])
+
+
+def _with_positions(apertures, positions):
+    """The same apertures (types and sizes) at new positions."""
+    out, start = [], 0
+    for ap in _aperture_list(apertures):
+        n = len(np.atleast_2d(ap.positions))
+        new = positions[start:start + n]
+        start += n
+        if isinstance(ap, BoxAperture):
+            new = new[0] if ap.isscalar else new
+            out.append(BoxAperture(new, ap.width, ap.height, ap.theta))
+        else:
+            copy = ap.copy()
+            copy.positions = new[0] if ap.isscalar else new
+            out.append(copy)
+    return out if isinstance(apertures, (list, tuple)) else out[0]

@@ -1,0 +1,6 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""Reading frames: FITS files, header keywords, units."""
+
+from .fits import *  # noqa: F403
+from .header import *  # noqa: F403
+from .units import *  # noqa: F403

@@ -1,0 +1,248 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Data units and the gain: ADU <-> electron, and what the gain means for a
+frame in a given unit.
+
+The gain ``g`` is in ``u.electron / u.adu``. The source (photon) variance of
+a flux ``F`` is ``F / g_eff``, where ``g_eff`` is the number of electrons per
+*data unit*, worked out from the unit of the data:
+
+=====================================  ======================================
+data unit                              electrons per data unit ``g_eff``
+=====================================  ======================================
+none, ``adu``, ``DN`` or ``count``     the gain ``g`` (argument or header)
+``electron``                           1 (the header's GAIN is ignored: it
+                                       described the raw frame)
+``adu / s`` (and ``DN``, ``count``)    ``g * exptime``
+``electron / s``                       ``exptime``
+anything else (Jy, MJy/sr, ...)        only an explicit ``gain`` argument,
+                                       taken as electrons per data unit
+=====================================  ======================================
+
+When ``g_eff`` cannot be worked out the source term is absent and the budget
+says so; it is never silently 1.
+"""
+
+import math
+
+import astropy.units as u
+import numpy as np
+from astropy.table import QTable, Table
+
+__all__ = ['GAIN_UNIT', 'electrons_per_data_unit', 'to_electron', 'to_adu']
+
+#: The unit of a CCD gain.
+GAIN_UNIT = u.electron / u.adu
+
+_ADU_LIKE = (u.adu, u.DN, u.count)
+
+#: photometer columns that are fluxes (scale with g) or variances (g**2)
+_FLUX_COLUMNS = ('sky', 'sky_std', 'sky_error_on_mean', 'aperture_sum',
+                 'aperture_sum_err')
+_VARIANCE_PREFIX = 'var_'
+
+
+def _gain_value(gain, name='gain'):
+    if isinstance(gain, u.Quantity):
+        try:
+            value = gain.to_value(GAIN_UNIT)
+        except u.UnitConversionError as exc:
+            raise u.UnitsError(f'{name} must be in {GAIN_UNIT}, got '
+                               f'{gain.unit}') from exc
+    else:
+        if isinstance(gain, (bool, np.bool_, str, bytes)) or gain is None:
+            raise TypeError(f'{name} must be a number or a Quantity in '
+                            f'{GAIN_UNIT}, got {gain!r}')
+        try:
+            value = float(gain)
+        except (TypeError, ValueError):
+            raise TypeError(f'{name} must be a number or a Quantity in '
+                            f'{GAIN_UNIT}, got {gain!r}') from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f'{name} must be positive and finite, got {value}')
+    return value
+
+
+def _kind(unit):
+    """('adu' | 'electron' | 'other', is_rate) for a data unit."""
+    if unit is None or unit == u.dimensionless_unscaled:
+        return ('adu', False) if unit is None else ('other', False)
+    unit = u.Unit(unit)
+    for rate, base in ((False, unit), (True, unit * u.s)):
+        if base == u.electron:
+            return 'electron', rate
+        if any(base == a for a in _ADU_LIKE):
+            return 'adu', rate
+    return 'other', False
+
+
+def electrons_per_data_unit(unit, *, gain=None, exptime=None,
+                            gain_is_explicit=False):
+    """
+    Electrons per data unit (``g_eff``) for data in ``unit``.
+
+    Parameters
+    ----------
+    unit : `~astropy.units.UnitBase` or None
+        The data unit (None: plain numbers, taken as ADU).
+    gain : float or None, optional
+        The detector gain in e-/ADU (argument or header).
+    exptime : float or None, optional
+        Exposure time in seconds, needed for rate units (``adu / s``,
+        ``electron / s``).
+    gain_is_explicit : bool, optional
+        True when ``gain`` was passed by the user (not read from a header):
+        only then is it used for data in units other than ADU or electrons,
+        and a value other than 1 for electron data is an error.
+
+    Returns
+    -------
+    g_eff : float or None
+        None when it cannot be worked out (the source term is then absent).
+    reason : str
+        How it was worked out (for the budget's notes and table meta).
+
+    Raises
+    ------
+    ValueError
+        If an explicit ``gain`` other than 1 is given for data in electrons.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from ccdphot_ext.io.units import electrons_per_data_unit
+    >>> electrons_per_data_unit(u.adu, gain=1.9)
+    (1.9, 'gain (data in adu)')
+    >>> electrons_per_data_unit(u.electron, gain=1.9)
+    (1.0, 'data in electron: 1 e-/e- (gain 1.9 e-/adu not applied)')
+    >>> electrons_per_data_unit(u.electron / u.s, exptime=150.0)[0]
+    150.0
+    """
+    kind, rate = _kind(unit)
+    if kind == 'electron':
+        if gain_is_explicit and gain is not None and gain != 1.0:
+            raise ValueError(f'gain={gain} given for data in {unit}: data in '
+                             'electrons have a gain of 1 e-/e-; omit gain or '
+                             'give the data in adu')
+        value, reason = 1.0, f'data in {unit}: 1 e-/e-'
+        if gain is not None and gain != 1.0:
+            reason += f' (gain {gain:g} e-/adu not applied)'
+    elif kind == 'adu':
+        if gain is None:
+            return None, 'no gain: source Poisson term absent'
+        value, reason = gain, f'gain (data in {unit or "adu"})'
+    else:
+        if gain is None or not gain_is_explicit:
+            return None, (f'data in {unit}: a header gain in e-/adu does not '
+                          'apply; pass gain in electrons per data unit')
+        return gain, f'gain argument taken as electrons per {unit}'
+    if rate:
+        if exptime is None:
+            return None, (f'data in {unit} (a rate) need the exposure time '
+                          'for the source term: source Poisson term absent')
+        return value * exptime, reason + ' x exptime (rate data)'
+    return value, reason
+
+
+def _convert(obj, factor, unit_from, unit_to, note):
+    """Scale fluxes by ``factor`` and variances by ``factor**2``."""
+    from ..photometry.budget import ErrorBudget
+
+    if isinstance(obj, ErrorBudget):
+        terms = {k: v * factor ** 2 for k, v in obj.terms.items()}
+        dec = {k: v * factor ** 2 for k, v in obj.decomposition.items()}
+        gain = None if obj.gain is None else obj.gain / factor
+        return ErrorBudget(obj.flux * factor, terms, decomposition=dec,
+                           notes=[*obj.notes, note], gain=gain,
+                           n_pix=obj.n_pix)
+    if isinstance(obj, Table):
+        out = QTable(obj, copy=True)
+        for name in out.colnames:
+            col = out[name]
+            if name in _FLUX_COLUMNS:
+                power = 1
+            elif name.startswith(_VARIANCE_PREFIX):
+                power = 2
+            else:
+                continue
+            if isinstance(col, u.Quantity):
+                if unit_from is not None and col.unit != unit_from ** power:
+                    raise u.UnitsError(f'column {name!r} is in {col.unit}, '
+                                       f'expected {unit_from ** power}')
+                out[name] = col.value * factor ** power * unit_to ** power
+            else:
+                out[name] = np.asarray(col) * factor ** power
+        zp = out.meta.get('zeropoint')
+        # magnitudes stay the same: the zero point of the new unit absorbs g
+        out.meta['zeropoint'] = (zp or 0.0) + 2.5 * math.log10(factor)
+        if 'gain' in out.meta and out.meta['gain'] is not None:
+            out.meta['gain'] = out.meta['gain'] / factor
+        out.meta.setdefault('notes', [])
+        out.meta['notes'] = [*out.meta['notes'], note]
+        return out
+    if isinstance(obj, u.Quantity):
+        for power in (1, 2):
+            if obj.unit == unit_from ** power:
+                return obj.value * factor ** power * unit_to ** power
+        raise u.UnitsError(f'value in {obj.unit} cannot be converted with a '
+                           f'gain: expected {unit_from} or {unit_from}**2')
+    raise TypeError('expected a Quantity, a photometer table or an '
+                    f'ErrorBudget, got {type(obj).__name__}')
+
+
+def to_electron(obj, gain):
+    """
+    Convert ADU fluxes, variances, a budget or a photometry table to
+    electrons.
+
+    Fluxes are multiplied by the gain, variances by its square; SNR and
+    magnitudes do not change (for a table, ``meta['zeropoint']`` becomes the
+    zero point of electron fluxes, ``zeropoint + 2.5 log10(g)``).
+
+    Parameters
+    ----------
+    obj : `~astropy.units.Quantity`, `~ccdphot_ext.ErrorBudget` or table
+        A flux in ``adu`` or a variance in ``adu2``; a budget (plain numbers
+        taken as ADU); or a `photometer` table.
+    gain : float or `~astropy.units.Quantity`
+        e-/ADU.
+
+    Returns
+    -------
+    converted : same kind as ``obj``
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from ccdphot_ext import ErrorBudget
+    >>> from ccdphot_ext.io.units import to_electron
+    >>> to_electron(1000 * u.adu, 1.9 * u.electron / u.adu)
+    <Quantity 1900. electron>
+    >>> b = ErrorBudget.from_aperture(1000.0, 25, 7.0, gain=1.9)
+    >>> e = to_electron(b, 1.9)
+    >>> print(f'{e.flux:.1f} {e.terms["source"]:.1f} {e.gain:g}')
+    1900.0 1900.0 1
+    >>> round(e.snr / b.snr, 12)
+    1.0
+    """
+    g = _gain_value(gain)
+    return _convert(obj, g, u.adu, u.electron,
+                    f'converted adu -> electron with gain {g:g} e-/adu')
+
+
+def to_adu(obj, gain):
+    """
+    Convert electron fluxes, variances, a budget or a table to ADU.
+
+    The inverse of `to_electron`.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from ccdphot_ext.io.units import to_adu
+    >>> to_adu(3.61 * u.electron ** 2, 1.9)
+    <Quantity 1. adu2>
+    """
+    g = _gain_value(gain)
+    return _convert(obj, 1.0 / g, u.electron, u.adu,
+                    f'converted electron -> adu with gain {g:g} e-/adu')

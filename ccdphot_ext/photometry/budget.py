@@ -1,0 +1,327 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+The error budget: every variance term of an aperture flux, kept apart.
+
+Notation (DESIGN §3): data in ADU after bias/dark/flat; ``g`` the gain in
+e-/ADU; an aperture of ``n_pix`` pixels (fractional overlaps allowed); a sky
+level ``B`` per pixel with per-pixel scatter ``sigma_sky``; ``F`` the
+sky-subtracted sum over the aperture. The terms, each a variance in ADU²:
+
+``sky``
+    ``n_pix * sigma_sky**2``: per-pixel background noise (read + dark + sky
+    photons + anything else) as *measured*, or ``sum(w_i * sigma_i**2)``
+    from an uncertainty map.
+``source``
+    ``F / g`` for ``F > 0`` (0 otherwise): the star's photon noise. Absent
+    when no gain is known (the budget's `notes` say so).
+``sky_mean``
+    ``n_pix**2 * sigma_B**2``: the error of the sky level itself
+    (IRAF ``phot``'s A²σ²/n_sky). Absent when the sky level is exact.
+``flat``
+    ``(flat_error * F)**2`` for a fractional flat-field error, if given.
+
+Read noise and dark are *inside* a measured ``sigma_sky``; when gain, sky
+level, read noise and dark are known the budget shows a `decomposition` of
+the sky term into sky photons, read noise, dark and an ``excess``, which is
+never added to the variance.
+"""
+
+import math
+
+import numpy as np
+from astropy.table import QTable
+
+from ..utils.inputs import positive_scalar
+
+__all__ = ['ErrorBudget']
+
+_MAG_FACTOR = 2.5 / math.log(10.0)
+
+
+class ErrorBudget:
+    """
+    Variance terms of one aperture flux, their total, SNR and magnitude
+    error.
+
+    Parameters
+    ----------
+    flux : float
+        The sky-subtracted flux ``F`` (ADU or the data unit).
+    terms : dict
+        Mapping of term name to variance (flux unit squared). Each must be
+        finite and non-negative.
+    decomposition : dict, optional
+        Modelled parts of the ``sky`` term (variance), shown but never added.
+    notes : sequence of str, optional
+        What was assumed or left out (e.g. "no gain: source term absent").
+    gain : float or None, optional
+        The gain used for the ``source`` term, for the record.
+    n_pix : float or None, optional
+        The number of pixels summed, for the record.
+
+    Examples
+    --------
+    The notebook's first star with the gain of 1 the notebook used:
+
+    >>> from ccdphot_ext import ErrorBudget
+    >>> b = ErrorBudget.from_aperture(41349.20439525999, 400,
+    ...                               53.139015422503746, gain=1.0)
+    >>> print(f'{b.error:.4f} {b.snr:.3f}')
+    1082.0588 38.213
+    >>> sorted(b.terms)
+    ['sky', 'source']
+    """
+
+    def __init__(self, flux, terms, *, decomposition=None, notes=(),
+                 gain=None, n_pix=None):
+        flux = float(flux)
+        if not np.isfinite(flux):
+            raise ValueError(f'flux must be finite, got {flux}')
+        if not isinstance(terms, dict) or not terms:
+            raise TypeError('terms must be a non-empty dict of name -> '
+                            'variance')
+        clean = {}
+        for name, var in terms.items():
+            var = float(var)
+            if not np.isfinite(var) or var < 0:
+                raise ValueError(f'variance term {name!r} must be finite and '
+                                 f'non-negative, got {var}')
+            clean[name] = var
+        self.flux = flux
+        self.terms = clean
+        self.decomposition = dict(decomposition or {})
+        self.notes = tuple(notes)
+        self.gain = gain
+        self.n_pix = n_pix
+
+    @classmethod
+    def from_aperture(cls, flux, n_pix, sky_std, *, gain=None, n_sky=None,
+                      sky_error_on_mean=None, sky_variance=None,
+                      sky_level=None,
+                      read_noise=None, dark=None, flat_error=None,
+                      extra_terms=None):
+        """
+        The CCD equation, term by term.
+
+        Parameters
+        ----------
+        flux : float
+            Sky-subtracted aperture flux ``F`` [ADU].
+        n_pix : float
+            Number of pixels in the aperture (may be fractional). Must be
+            positive.
+        sky_std : float
+            Per-pixel standard deviation of the background ``sigma_sky``
+            [ADU], non-negative.
+        gain : float, optional
+            Gain ``g`` [e-/ADU]. Without it the ``source`` term is absent.
+        n_sky : float, optional
+            Number of pixels the sky level was measured from; gives
+            ``sky_mean = n_pix**2 * sky_std**2 / n_sky``.
+        sky_error_on_mean : float, optional
+            The error of the sky level ``sigma_B`` [ADU] (e.g.
+            `SkyEstimate.error_on_mean`); wins over ``n_sky``.
+        sky_variance : float, optional
+            The ``sky`` term itself, e.g. ``sum(w_i * sigma_i**2)`` from an
+            uncertainty map; replaces ``n_pix * sky_std**2``.
+        sky_level : float, optional
+            The sky level ``B`` [ADU per pixel], needed for the decomposition.
+        read_noise : float, optional
+            Read noise [e-]; needs ``gain``. Used only in the decomposition.
+        dark : float, optional
+            Dark signal accumulated per pixel during the exposure [ADU],
+            already subtracted from the data. Used only in the decomposition.
+        flat_error : float, optional
+            Fractional flat-field error; adds ``(flat_error * F)**2``.
+        extra_terms : dict, optional
+            Further user terms, name -> variance [ADU²].
+
+        Returns
+        -------
+        budget : `ErrorBudget`
+
+        Examples
+        --------
+        >>> from ccdphot_ext import ErrorBudget
+        >>> b = ErrorBudget.from_aperture(41349.20439525999, 400,
+        ...                               53.139015422503746)
+        >>> print(f'{b.error:.6f}')
+        1062.780308
+        >>> b.notes[0]
+        'no gain given: source Poisson term absent'
+        """
+        flux = float(flux)
+        if not np.isfinite(flux):
+            raise ValueError(f'flux must be finite, got {flux}')
+        n_pix = positive_scalar(n_pix, 'n_pix', allow_none=False)
+        sky_std = positive_scalar(sky_std, 'sky_std', allow_none=False,
+                                  allow_zero=True)
+        gain = positive_scalar(gain, 'gain')
+        n_sky = positive_scalar(n_sky, 'n_sky')
+        sky_error_on_mean = positive_scalar(
+            sky_error_on_mean, 'sky_error_on_mean', allow_zero=True)
+        read_noise = positive_scalar(read_noise, 'read_noise',
+                                     allow_zero=True)
+        dark = positive_scalar(dark, 'dark', allow_zero=True)
+        flat_error = positive_scalar(flat_error, 'flat_error',
+                                     allow_zero=True)
+        if sky_level is not None:
+            sky_level = float(sky_level)
+            if not np.isfinite(sky_level):
+                raise ValueError(f'sky_level must be finite, got {sky_level}')
+        if read_noise is not None and gain is None:
+            raise ValueError('read_noise is in electrons and needs gain to '
+                             'be converted to ADU; pass gain')
+
+        notes = []
+        if sky_variance is None:
+            terms = {'sky': n_pix * sky_std ** 2}
+        else:
+            terms = {'sky': positive_scalar(sky_variance, 'sky_variance',
+                                            allow_none=False,
+                                            allow_zero=True)}
+            notes.append('sky term from the uncertainty map: '
+                         'sum(w_i * sigma_i**2)')
+        if gain is None:
+            notes.append('no gain given: source Poisson term absent')
+        else:
+            terms['source'] = flux / gain if flux > 0 else 0.0
+        if sky_error_on_mean is not None:
+            terms['sky_mean'] = n_pix ** 2 * sky_error_on_mean ** 2
+        elif n_sky is not None:
+            terms['sky_mean'] = n_pix ** 2 * sky_std ** 2 / n_sky
+        else:
+            notes.append('sky level taken as exact: sky_mean term absent')
+        if flat_error is not None:
+            terms['flat'] = (flat_error * flux) ** 2
+        for name, var in (extra_terms or {}).items():
+            if name in terms:
+                raise ValueError(f'extra_terms: {name!r} would replace a '
+                                 'built-in term')
+            terms[name] = var
+
+        decomposition = cls._decompose(terms['sky'], n_pix, gain,
+                                       sky_level, read_noise, dark)
+        if decomposition is None and (read_noise is not None
+                                      or dark is not None):
+            notes.append('decomposition needs gain and sky_level')
+        return cls(flux, terms, decomposition=decomposition, notes=notes,
+                   gain=gain, n_pix=n_pix)
+
+    @staticmethod
+    def _decompose(sky_var, n_pix, gain, sky_level, read_noise, dark):
+        """Split the measured sky variance into modelled parts + excess."""
+        if gain is None or sky_level is None:
+            return None
+        parts = {'sky_photons': n_pix * max(sky_level, 0.0) / gain}
+        if read_noise is not None:
+            parts['read'] = n_pix * (read_noise / gain) ** 2
+        if dark is not None:
+            parts['dark'] = n_pix * dark / gain
+        parts['excess'] = sky_var - sum(parts.values())
+        return parts
+
+    @property
+    def variance(self):
+        """Total variance: the sum of `terms` (never the decomposition)."""
+        return math.fsum(self.terms.values())
+
+    @property
+    def error(self):
+        """Total 1-sigma error ``sqrt(variance)``."""
+        return math.sqrt(self.variance)
+
+    @property
+    def snr(self):
+        """Signal-to-noise ratio ``flux / error`` (NaN if error is 0)."""
+        err = self.error
+        return self.flux / err if err > 0 else math.nan
+
+    @property
+    def mag_err(self):
+        """
+        Symmetric magnitude error ``2.5/ln(10) * error / flux``.
+
+        NaN when the flux is zero or negative. ``1/snr`` is its
+        small-error approximation (1.0857/snr exactly).
+        """
+        if self.flux <= 0:
+            return math.nan
+        return _MAG_FACTOR * self.error / self.flux
+
+    @property
+    def mag_err_bright(self):
+        """Magnitude step to ``flux + error``: ``2.5 log10(1 + 1/snr)``."""
+        if self.flux <= 0:
+            return math.nan
+        # log1p: no cancellation in 1 + r at high SNR
+        return _MAG_FACTOR * math.log1p(self.error / self.flux)
+
+    @property
+    def mag_err_faint(self):
+        """
+        Magnitude step to ``flux - error``: ``-2.5 log10(1 - 1/snr)``.
+
+        Infinite when ``snr <= 1`` (the faint side is then only a limit).
+        """
+        if self.flux <= 0:
+            return math.nan
+        ratio = self.error / self.flux
+        if ratio >= 1:
+            return math.inf
+        return -_MAG_FACTOR * math.log1p(-ratio)
+
+    @property
+    def fractions(self):
+        """Each term's share of the total variance (they sum to 1)."""
+        total = self.variance
+        if total == 0:
+            return {name: math.nan for name in self.terms}
+        return {name: var / total for name, var in self.terms.items()}
+
+    def to_table(self):
+        """
+        The budget as a `~astropy.table.QTable`.
+
+        One row per term with ``variance``, its square root ``error`` and its
+        ``fraction`` of the total, then a ``total`` row; decomposition rows
+        (prefixed ``sky:``) follow with ``included`` False.
+        """
+        names, var, frac, included = [], [], [], []
+        fractions = self.fractions
+        for name, value in self.terms.items():
+            names.append(name)
+            var.append(value)
+            frac.append(fractions[name])
+            included.append(True)
+        names.append('total')
+        var.append(self.variance)
+        frac.append(1.0 if self.variance > 0 else math.nan)
+        included.append(True)
+        total = self.variance
+        for name, value in self.decomposition.items():
+            names.append(f'sky:{name}')
+            var.append(value)
+            frac.append(value / total if total > 0 else math.nan)
+            included.append(False)
+        var = np.array(var)
+        table = QTable({'term': names, 'variance': var,
+                        'error': np.sqrt(np.abs(var)) * np.sign(var),
+                        'fraction': np.array(frac),
+                        'included': included})
+        table.meta['flux'] = self.flux
+        table.meta['snr'] = self.snr
+        table.meta['notes'] = list(self.notes)
+        return table
+
+    def __repr__(self):
+        lines = [f'<ErrorBudget flux={self.flux:.6g} error={self.error:.6g} '
+                 f'snr={self.snr:.4g} mag_err={self.mag_err:.4g}']
+        for name, frac in self.fractions.items():
+            lines.append(f'  {name:<10s} variance={self.terms[name]:<12.6g} '
+                         f'({100 * frac:5.1f}%)')
+        for name, value in self.decomposition.items():
+            lines.append(f'  [sky:{name}] {value:.6g} (shown, not added)')
+        for note in self.notes:
+            lines.append(f'  note: {note}')
+        return '\n'.join(lines) + '>'
