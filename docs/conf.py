@@ -28,3 +28,33 @@ numpydoc_show_class_members = False
 plot_include_source = True
 plot_html_show_source_link = False
 plot_formats = ['png']
+
+
+def _resolve_public_name(app, env, node, contnode):
+    """Point ``ccdphot_ext.name`` (and old module paths) at the API page.
+
+    The API reference documents each object once, under the subpackage
+    that owns it (``ccdphot_ext.photometry.photometer``); users and these
+    docs also write the top-level name ``ccdphot_ext.photometer`` or the
+    defining module's path. Retarget those to the documented name.
+    """
+    import importlib
+
+    target = node.get('reftarget', '')
+    if node.get('refdomain') != 'py' or not target.startswith('ccdphot_ext.'):
+        return None
+    name = target.rsplit('.', 1)[-1]
+    py = env.get_domain('py')
+    for sub in ('flags', 'io', 'aperture', 'background', 'photometry',
+                'detection', 'analysis', 'batch', 'visualization',
+                'datasets', 'utils'):
+        module = importlib.import_module(f'ccdphot_ext.{sub}')
+        new = f'ccdphot_ext.{sub}.{name}'
+        if new != target and hasattr(module, name) and new in py.objects:
+            return py.resolve_xref(env, node['refdoc'], app.builder,
+                                   node['reftype'], new, node, contnode)
+    return None
+
+
+def setup(app):
+    app.connect('missing-reference', _resolve_public_name)
