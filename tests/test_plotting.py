@@ -23,8 +23,8 @@ from ccdphot_ext import (
     measure,
     photometer,
 )
-from ccdphot_ext.visualization import figures as cplt
 from ccdphot_ext.datasets.sample import render_stars
+from ccdphot_ext.visualization import figures as cplt
 
 STAR1 = NOTEBOOK_BOXES['star1']  # np.s_[158:178, 492:512]
 
