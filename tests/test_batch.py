@@ -285,6 +285,68 @@ def test_unit_mismatch_is_a_failed_frame(tmp_path):
     assert 'electron' in lc['error'][-1]
 
 
+def _celestial_wcs():
+    from astropy.wcs import WCS
+    w = WCS(naxis=2)
+    w.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    w.wcs.crval = [150.0, 2.0]
+    w.wcs.crpix = [1.0, 1.0]
+    w.wcs.cdelt = [-1e-4, 1e-4]
+    return w
+
+
+def test_frames_with_and_without_celestial_wcs(tmp_path):
+    # files on disk, first with a WCS, then without, then with again
+    paths = []
+    for k, with_wcs in enumerate([True, False, True]):
+        ccd = _frame(k)
+        if with_wcs:
+            ccd.wcs = _celestial_wcs()
+        paths.append(str(tmp_path / f'f{k}.fits'))
+        ccd.write(paths[-1])
+    for order in ([0, 1, 2], [1, 0, 2]):
+        lc = photometer_frames([paths[i] for i in order], _boxes(), ids=IDS)
+        assert set(lc['status']) == {'ok'} and len(lc) == 9
+        sky = lc['sky_centroid']
+        nowcs = lc['frame'] == paths[1]
+        assert np.all(np.isnan(sky.ra.deg[nowcs]))
+        ref = _celestial_wcs().pixel_to_world(X0, Y0)
+        for path in (paths[0], paths[2]):
+            rows = lc['frame'] == path
+            np.testing.assert_allclose(sky.ra.deg[rows], ref.ra.deg,
+                                       rtol=0, atol=1e-9)
+            np.testing.assert_allclose(sky.dec.deg[rows], ref.dec.deg,
+                                       rtol=0, atol=1e-9)
+        # the other columns are photometer's on each frame
+        ref = photometer(read_frame(paths[1]), _boxes(),
+                         SkyEstimate.from_image(read_frame(paths[1])))
+        np.testing.assert_array_equal(lc['aperture_sum'][nowcs],
+                                      ref['aperture_sum'])
+    out = tmp_path / 'lc.ecsv'
+    write_table_atomic(lc, out)
+    back = QTable.read(out)
+    assert np.array_equal(np.isnan(back['sky_centroid'].ra.deg), nowcs)
+
+
+def test_a_frame_with_malformed_results_fails_alone(frame_dir, monkeypatch):
+    import ccdphot_ext.batch.frames as frames_module
+
+    real = frames_module.photometer
+    bad_path = frame_dir['good'][1]
+
+    def buggy(ccd, *args, **kwargs):
+        table = real(ccd, *args, **kwargs)
+        return table[:2] if ccd.data[0, 0] == read_frame(
+            bad_path).data[0, 0] else table
+
+    monkeypatch.setattr(frames_module, 'photometer', buggy)
+    with pytest.warns(AstropyUserWarning, match='one row per aperture'):
+        lc = photometer_frames(frame_dir['good'][:3], _boxes(), ids=IDS)
+    assert lc['status'].tolist() == ['ok'] * 3 + ['failed'] * 3 + ['ok'] * 3
+    assert np.all(np.isnan(lc['aperture_sum'][3:6].value))
+    assert np.all(np.isfinite(lc['aperture_sum'][6:].value))
+
+
 # -- resume, checkpoints and atomic writes --------------------------------
 
 def test_resume_skips_measured_frames_and_retries_failed(frame_dir, tmp_path):

@@ -32,6 +32,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.nddata import NDData
 from astropy.table import QTable, vstack
@@ -167,9 +168,7 @@ def _measure_frame(frame, config):
             unit = table['aperture_sum'].unit if hasattr(
                 table['aperture_sum'], 'unit') else None
             out['unit'] = None if unit is None else unit.to_string()
-            out['columns'] = {name: np.asarray(getattr(table[name], 'value',
-                                                       table[name]))
-                              for name in table.colnames}
+            out['columns'] = _plain_columns(table)
             exptime = table.meta.get('exptime')
             out['exptime'] = math.nan if exptime is None else float(exptime)
         except Exception as exc:  # one bad frame never stops the run
@@ -180,6 +179,19 @@ def _measure_frame(frame, config):
         str(w.message) for w in caught
         if issubclass(w.category, (UserWarning, RuntimeWarning))))
     return out
+
+
+def _plain_columns(table):
+    """Columns as plain arrays; a sky position as (n, 2) ICRS degrees."""
+    columns = {}
+    for name in table.colnames:
+        col = table[name]
+        if isinstance(col, SkyCoord):
+            icrs = col.icrs
+            columns[name] = np.column_stack([icrs.ra.deg, icrs.dec.deg])
+        else:
+            columns[name] = np.asarray(getattr(col, 'value', col))
+    return columns
 
 
 def _header_time(ccd, frame, notes):
@@ -318,31 +330,52 @@ def _harmonise_units(results, names, unit=_UNSET):
     return target
 
 
+def _blank(name, n):
+    """A measured-nothing block: flags 0, NaN values (NaN sky positions)."""
+    if name == 'flags':
+        return np.zeros(n, dtype=np.int32)
+    return np.full((n, 2) if name == 'sky_centroid' else n, np.nan)
+
+
+def _checked_columns(names, results, n):
+    """
+    The union of the measured frames' columns, in order of appearance.
+
+    Frames may differ in their columns (``sky_centroid`` only with a
+    celestial WCS); a frame whose columns do not have one row per aperture
+    becomes a failed frame rather than stopping the run.
+    """
+    colnames = []
+    for name, res in zip(names, results, strict=True):
+        cols = res['columns']
+        if res['status'] != _STATUS_OK or cols is None:
+            continue
+        wrong = [c for c, v in cols.items() if len(v) != n]
+        if wrong:
+            res.update(_failed(f'ValueError: columns {", ".join(wrong)} do '
+                               f'not have one row per aperture ({n})'))
+            warnings.warn(f'{name}: frame failed: {res["error"]}',
+                          AstropyUserWarning, stacklevel=3)
+            continue
+        colnames += [c for c in cols if c not in colnames]
+    return colnames
+
+
 def _assemble(names, results, config, ids, unit=_UNSET):
     import astropy.units as u
 
     unit = _harmonise_units(results, names, unit)
-    template = next((r['columns'] for r in results
-                     if r['status'] == _STATUS_OK), None)
-    colnames = list(template) if template is not None else list(
-        config.columns)
     n = config.n_rows
+    colnames = _checked_columns(names, results, n) or list(config.columns)
     nominal = _all_positions(config.apertures)
     blocks = {c: [] for c in colnames}
     frame_col, jd1, jd2, status, error, note, exptime = ([] for _ in range(7))
     xnom, ynom = [], []
     for name, res in zip(names, results, strict=True):
-        cols = res['columns']
-        if cols is None:
-            for c in colnames:
-                fill = np.zeros(n, dtype=np.int32) if c == 'flags' \
-                    else np.full(n, np.nan)
-                blocks[c].append(fill)
-            blocks['x_center'][-1] = nominal[:, 0]
-            blocks['y_center'][-1] = nominal[:, 1]
-        else:
-            for c in colnames:
-                blocks[c].append(cols[c])
+        cols = res['columns'] or {'x_center': nominal[:, 0],
+                                  'y_center': nominal[:, 1]}
+        for c in colnames:
+            blocks[c].append(cols[c] if c in cols else _blank(c, n))
         t = res['time']
         jd1.append(np.full(n, np.nan if t is None else t[0]))
         jd2.append(np.full(n, np.nan if t is None else t[1]))
@@ -374,7 +407,10 @@ def _assemble(names, results, config, ids, unit=_UNSET):
         if c == 'id':
             continue
         value = np.concatenate(blocks[c])
-        if unit is not None:
+        if c == 'sky_centroid':
+            value = SkyCoord(value[:, 0] * u.deg, value[:, 1] * u.deg,
+                             frame='icrs')
+        elif unit is not None:
             if c in ('sky', 'sky_std', 'sky_error_on_mean', 'aperture_sum',
                      'aperture_sum_err'):
                 value = value * unit
