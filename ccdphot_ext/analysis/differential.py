@@ -204,6 +204,29 @@ def differential_photometry(lightcurve, targets, comparisons, *,
     >>> print(f"{d['rel_flux_err'][0]:.5f}")
     0.01039
     """
+    targets, comparisons = _validate(lightcurve, targets, comparisons,
+                                     weighting, bad_flags, sky_correlated)
+    frames, times, p = _pivot(lightcurve, comparisons + targets)
+    ens = _Ensemble(p, comparisons, weighting, bad_flags, sky_correlated)
+    rows = _target_rows(p, frames, targets, ens)
+    out = _table(rows, times, getattr(lightcurve['aperture_sum'], 'unit',
+                                      None), len(comparisons))
+    out.meta.update({
+        'targets': targets, 'comparisons': comparisons,
+        'weighting': weighting,
+        'coefficients': {int(c): float(v) for c, v in
+                         zip(comparisons, ens.coefficients, strict=True)},
+        'bad_flags': int(bad_flags),
+        'sky_correlated': sky_correlated,
+        'error_model': 'var(R) = (V_t + R^2 var(C) - 2 R cov(F_t, C)) / C^2; '
+                       'only a shared frame-wide sky level is correlated',
+    })
+    return out
+
+
+def _validate(lightcurve, targets, comparisons, weighting, bad_flags,
+              sky_correlated):
+    """Check the arguments; return the target and comparison id lists."""
     missing = [c for c in _REQUIRED if c not in lightcurve.colnames]
     if missing:
         raise ValueError(f'lightcurve lacks column(s) {", ".join(missing)}')
@@ -228,70 +251,79 @@ def differential_photometry(lightcurve, targets, comparisons, *,
     if sky_correlated not in ('auto', True, False):
         raise ValueError("sky_correlated must be 'auto', True or False, got "
                          f'{sky_correlated!r}')
+    return targets, comparisons
 
-    stars = comparisons + targets
-    frames, times, p = _pivot(lightcurve, stars)
-    nc = len(comparisons)
-    cflux, cvar = p['flux'][:, :nc], p['var'][:, :nc]
-    usable = (p['ok'][:, :nc] & np.isfinite(cflux) & np.isfinite(cvar)
-              & ((p['flags'][:, :nc] & int(bad_flags)) == 0))
-    a = _coefficients(cflux, cvar, usable, weighting)
 
-    if sky_correlated == 'auto':
-        sky, eom = p['sky'], p['sky_eom']
-        corr = (np.all(np.isfinite(sky) & np.isfinite(eom), axis=1)
-                & np.all(sky == sky[:, :1], axis=1)
-                & np.all(eom == eom[:, :1], axis=1))
-    else:
-        corr = np.full(len(frames), bool(sky_correlated))
-    s = np.sqrt(np.nan_to_num(p['var_sky_mean'], nan=0.0))
-    s = np.where(corr[:, None], s, 0.0)
+class _Ensemble:
+    """The comparison ensemble of every frame, with its variance."""
 
-    ens = cflux @ a
-    sum_as = s[:, :nc] @ a
-    ens_var = ((cvar - s[:, :nc] ** 2) @ (a ** 2)) + sum_as ** 2
-    comp_flags = np.bitwise_or.reduce(p['flags'][:, :nc], axis=1)
-    frame_ok = usable.all(axis=1) & (ens > 0)
-    bad_note = []
-    for k in range(len(frames)):
-        if frame_ok[k]:
-            bad_note.append('')
-            continue
-        bad = [comparisons[j] for j in range(nc) if not usable[k, j]]
-        bad_note.append(f'comparison(s) {bad} unusable' if bad
-                        else 'ensemble flux <= 0')
+    def __init__(self, p, comparisons, weighting, bad_flags, sky_correlated):
+        nc = len(comparisons)
+        cflux, cvar = p['flux'][:, :nc], p['var'][:, :nc]
+        usable = (p['ok'][:, :nc] & np.isfinite(cflux) & np.isfinite(cvar)
+                  & ((p['flags'][:, :nc] & int(bad_flags)) == 0))
+        a = _coefficients(cflux, cvar, usable, weighting)
+        if sky_correlated == 'auto':
+            sky, eom = p['sky'], p['sky_eom']
+            corr = (np.all(np.isfinite(sky) & np.isfinite(eom), axis=1)
+                    & np.all(sky == sky[:, :1], axis=1)
+                    & np.all(eom == eom[:, :1], axis=1))
+        else:
+            corr = np.full(len(cflux), bool(sky_correlated))
+        s = np.sqrt(np.nan_to_num(p['var_sky_mean'], nan=0.0))
+        #: per-star shared sky-level error (0 where frames are independent)
+        self.shared = np.where(corr[:, None], s, 0.0)
+        self.coefficients = a
+        self.correlated = corr
+        self.flux = cflux @ a
+        self.shared_sum = self.shared[:, :nc] @ a
+        self.var = (((cvar - self.shared[:, :nc] ** 2) @ (a ** 2))
+                    + self.shared_sum ** 2)
+        self.flags = np.bitwise_or.reduce(p['flags'][:, :nc], axis=1)
+        self.frame_ok = usable.all(axis=1) & (self.flux > 0)
+        self.notes = []
+        for k, ok in enumerate(self.frame_ok):
+            bad = [comparisons[j] for j in range(nc) if not usable[k, j]]
+            self.notes.append('' if ok else (
+                f'comparison(s) {bad} unusable' if bad
+                else 'ensemble flux <= 0'))
 
+
+def _target_rows(p, frames, targets, ens):
+    """Columns (lists) of the output, one entry per frame and target."""
     rows = {name: [] for name in ('frame', 'index', 'id', 'flux', 'flux_err',
                                   'ens', 'ens_err', 'rel', 'rel_err', 'corr',
                                   'flags', 'note')}
+    nc = len(ens.coefficients)
+    ens_err = np.sqrt(np.where(ens.var >= 0, ens.var, np.nan))
     for t_index, tid in enumerate(targets):
         j = nc + t_index
         ft, vt = p['flux'][:, j], p['var'][:, j]
-        cov = s[:, j] * sum_as
+        cov = ens.shared[:, j] * ens.shared_sum
         with np.errstate(divide='ignore', invalid='ignore'):
-            rel = ft / ens
-            rel_var = (vt + rel ** 2 * ens_var - 2 * rel * cov) / ens ** 2
-        valid = frame_ok & p['ok'][:, j] & np.isfinite(ft)
-        rel = np.where(valid, rel, np.nan)
-        rel_err = np.where(valid, np.sqrt(np.clip(rel_var, 0, None)), np.nan)
-        for k in range(len(frames)):
-            note = bad_note[k] or ('' if valid[k] else 'target not measured')
-            rows['frame'].append(frames[k])
-            rows['index'].append(k)
-            rows['id'].append(tid)
-            rows['flux'].append(ft[k])
-            rows['flux_err'].append(math.sqrt(vt[k]) if vt[k] >= 0
-                                    else math.nan)
-            rows['ens'].append(ens[k])
-            rows['ens_err'].append(math.sqrt(ens_var[k]) if ens_var[k] >= 0
-                                   else math.nan)
-            rows['rel'].append(rel[k])
-            rows['rel_err'].append(rel_err[k])
-            rows['corr'].append(bool(corr[k]))
-            rows['flags'].append(int(p['flags'][k, j] | comp_flags[k]))
-            rows['note'].append(note)
+            rel = ft / ens.flux
+            rel_var = (vt + rel ** 2 * ens.var - 2 * rel * cov) / ens.flux ** 2
+        valid = ens.frame_ok & p['ok'][:, j] & np.isfinite(ft)
+        rows['rel'].extend(np.where(valid, rel, np.nan))
+        rows['rel_err'].extend(np.where(
+            valid, np.sqrt(np.clip(rel_var, 0, None)), np.nan))
+        rows['frame'].extend(frames)
+        rows['index'].extend(range(len(frames)))
+        rows['id'].extend([tid] * len(frames))
+        rows['flux'].extend(ft)
+        rows['flux_err'].extend(np.sqrt(np.where(vt >= 0, vt, np.nan)))
+        rows['ens'].extend(ens.flux)
+        rows['ens_err'].extend(ens_err)
+        rows['corr'].extend(bool(c) for c in ens.correlated)
+        rows['flags'].extend(int(f) for f in p['flags'][:, j] | ens.flags)
+        rows['note'].extend(
+            ens.notes[k] or ('' if valid[k] else 'target not measured')
+            for k in range(len(frames)))
+    return rows
 
-    unit = getattr(lightcurve['aperture_sum'], 'unit', None)
+
+def _table(rows, times, unit, n_comp):
+    """The output QTable from the row lists."""
     scale = (lambda v: v * unit) if isinstance(unit, u.UnitBase) else (
         lambda v: v)
     out = QTable()
@@ -299,12 +331,12 @@ def differential_photometry(lightcurve, targets, comparisons, *,
     if times is not None:
         out['time'] = times[rows['index']]
     out['id'] = np.array(rows['id'])
-    out['flux'] = scale(np.array(rows['flux']))
-    out['flux_err'] = scale(np.array(rows['flux_err']))
-    out['ensemble_flux'] = scale(np.array(rows['ens']))
-    out['ensemble_flux_err'] = scale(np.array(rows['ens_err']))
-    rel = np.array(rows['rel'])
-    rel_err = np.array(rows['rel_err'])
+    out['flux'] = scale(np.array(rows['flux'], dtype=float))
+    out['flux_err'] = scale(np.array(rows['flux_err'], dtype=float))
+    out['ensemble_flux'] = scale(np.array(rows['ens'], dtype=float))
+    out['ensemble_flux_err'] = scale(np.array(rows['ens_err'], dtype=float))
+    rel = np.array(rows['rel'], dtype=float)
+    rel_err = np.array(rows['rel_err'], dtype=float)
     out['rel_flux'] = rel
     out['rel_flux_err'] = rel_err
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -313,18 +345,8 @@ def differential_photometry(lightcurve, targets, comparisons, *,
                                np.nan)
         out['dmag_err'] = np.where(pos, _MAG * rel_err / np.where(
             pos, rel, 1.0), np.nan)
-    out['n_comp'] = np.full(len(rel), nc)
+    out['n_comp'] = np.full(len(rel), n_comp)
     out['sky_correlated'] = np.array(rows['corr'], dtype=bool)
     out['flags'] = np.array(rows['flags'], dtype=np.int32)
     out['note'] = np.array(rows['note'], dtype=str)
-    out.meta.update({
-        'targets': targets, 'comparisons': comparisons,
-        'weighting': weighting,
-        'coefficients': {int(c): float(v) for c, v in
-                         zip(comparisons, a, strict=True)},
-        'bad_flags': int(bad_flags),
-        'sky_correlated': sky_correlated,
-        'error_model': 'var(R) = (V_t + R^2 var(C) - 2 R cov(F_t, C)) / C^2; '
-                       'only a shared frame-wide sky level is correlated',
-    })
     return out
