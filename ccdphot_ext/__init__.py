@@ -21,14 +21,17 @@ from .io import FrameReadError, detector_parameters, read_frame, to_adu, to_elec
 from .photometry import (
     PHOTOMETRY_COLUMNS,
     ApertureMeasurement,
+    BudgetTerms,
     ErrorBudget,
+    budget_terms,
     compare_extractions,
     measure,
     optimal_extraction,
     photometer,
 )
 
-__all__ = ['BoxAperture', 'ErrorBudget', 'SkyEstimate', 'SigmaThreshold',
+__all__ = ['BoxAperture', 'ErrorBudget', 'budget_terms', 'BudgetTerms',
+           'SkyEstimate', 'SigmaThreshold',
            'measure', 'ApertureMeasurement', 'photometer',
            'PHOTOMETRY_COLUMNS', 'detector_parameters', 'find_stars',
            'star_boxes',

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ccdphot_ext import ErrorBudget
+from ccdphot_ext import ErrorBudget, budget_terms
 
 FLUX1 = 41349.20439525999
 SKY_STD = 53.139015422503746
@@ -149,3 +149,98 @@ def test_direct_construction_validates_terms():
         ErrorBudget(1.0, {'sky': -1.0})
     with pytest.raises(TypeError, match='terms'):
         ErrorBudget(1.0, {})
+
+
+# --- one formula: budget_terms, vectorised and one row at a time ------------
+
+def _old_scalar_formula(flux, n_pix, sky_std, gain, eom, flat):
+    """The CCD equation as plain Python floats, term by term."""
+    terms = [n_pix * sky_std ** 2]
+    if gain is not None:
+        terms.append(max(flux, 0.0) / gain)
+    if eom is not None:
+        terms.append(n_pix ** 2 * eom ** 2)
+    if flat is not None:
+        terms.append((flat * flux) ** 2)
+    return math.sqrt(math.fsum(terms))
+
+
+@pytest.mark.parametrize('gain, eom, flat', [
+    (None, None, None), (2.23, None, None), (1.0, 0.37, None),
+    (3.0, 0.5, 0.01), (None, 0.2, 0.02)])
+def test_budget_terms_rows_equal_error_budget(gain, eom, flat):
+    rng = np.random.default_rng(5)
+    flux = rng.normal(2e4, 3e4, 300)
+    n_pix = rng.uniform(1, 2000, 300)
+    n_pix[::4] = np.round(n_pix[::4])
+    std = rng.uniform(0.1, 80.0, 300)
+    rows = budget_terms(flux, n_pix, std, gain=gain, sky_error_on_mean=eom,
+                        flat_error=flat)
+    for i in range(flux.size):
+        b = ErrorBudget.from_aperture(flux[i], n_pix[i], std[i], gain=gain,
+                                      sky_error_on_mean=eom, flat_error=flat)
+        # the same function: the same bits, term by term and in total
+        assert b.terms == rows.row(i)
+        assert b.variance == rows.variance[i]
+        assert b.error == rows.error[i]
+        assert b.snr == rows.snr[i] or (math.isnan(b.snr)
+                                        and math.isnan(rows.snr[i]))
+        assert (b.mag_err == rows.mag_err[i]
+                or (math.isnan(b.mag_err) and math.isnan(rows.mag_err[i])))
+        # and the plain-Python CCD equation to rounding
+        assert rows.error[i] == pytest.approx(
+            _old_scalar_formula(flux[i], n_pix[i], std[i], gain, eom, flat),
+            rel=1e-14)
+
+
+def test_budget_terms_notebook_numbers():
+    rows = budget_terms([FLUX1, FLUX1, FLUX1, 40898.35182370345],
+                        [400, 400, 400, 98], SKY_STD,
+                        gain=np.array([np.inf, 1.0, 2.23, 1.0]))
+    assert rows.error.tolist() == pytest.approx(
+        [1062.780308450075, 1082.0587730915988, 1071.4682581171835,
+         563.5834790968116], rel=1e-12)
+    assert rows.source[0] == 0.0  # an infinite gain: no photon noise
+    assert rows.snr[1] == pytest.approx(38.2134551500556, rel=1e-12)
+
+
+def test_budget_terms_absent_empty_and_unmeasured_rows():
+    rows = budget_terms([100.0, 0.0, np.nan], [25, 0, 0], 3.0, gain=2.0,
+                        sky_error_on_mean=0.5)
+    assert rows.sky.tolist()[:2] == [225.0, 0.0]
+    assert rows.source[0] == 50.0 and rows.sky_mean[0] == 625 * 0.25
+    # no pixel selected: a zero sky term only
+    assert rows.row(1) == {'sky': 0.0}
+    assert rows.variance[1] == 0.0 and np.isnan(rows.snr[1])
+    # not measured: NaN throughout, no term present
+    assert rows.row(2) == {}
+    assert np.isnan([rows.variance[2], rows.error[2], rows.sky[2]]).all()
+    no_gain = budget_terms([100.0], 25, 3.0)
+    assert np.isnan(no_gain.source[0]) and no_gain.variance[0] == 225.0
+
+
+def test_budget_terms_uncertainty_map_models():
+    back = budget_terms([400.0], 16, 2.0, gain=4.0, sky_variance=80.0)
+    assert back.row(0) == {'sky': 80.0, 'source': 100.0}
+    total = budget_terms([400.0], 16, 2.0, gain=4.0, sky_variance=80.0,
+                         uncertainty_model='total')
+    assert total.row(0) == {'map': 80.0}
+    b = ErrorBudget.from_aperture(400.0, 16, 2.0, gain=4.0, sky_variance=80.0,
+                                  uncertainty_model='total')
+    assert b.terms == {'map': 80.0} and b.error == math.sqrt(80.0)
+    assert any('total per-pixel error' in n for n in b.notes)
+    assert not b.decomposition
+    with pytest.raises(ValueError, match='uncertainty_model'):
+        ErrorBudget.from_aperture(400.0, 16, 2.0, uncertainty_model='all')
+
+
+def test_budget_terms_extra_terms_and_from_terms():
+    rows = budget_terms([900.0, 1600.0], 100, 2.0, gain=1.0,
+                        extra_terms={'psf': [10.0, 20.0]})
+    assert rows.variance.tolist() == [400 + 900 + 10.0, 400 + 1600 + 20.0]
+    b = ErrorBudget.from_terms(rows, 1, notes=['x'], gain=1.0)
+    assert b.terms == {'sky': 400.0, 'source': 1600.0, 'psf': 20.0}
+    assert b.n_pix == 100 and b.notes == ('x',)
+    assert b.variance == rows.variance[1]
+    with pytest.raises(ValueError, match='built-in'):
+        ErrorBudget.from_aperture(1.0, 1, 1.0, extra_terms={'flat': 1.0})

@@ -99,7 +99,6 @@ from ccdphot_ext import (  # noqa: E402
     FLAG_SATURATED,
 )
 from ccdphot_ext.datasets.sample import render_stars  # noqa: E402
-from ccdphot_ext.photometry.boxengine import fsum_rows, pow2  # noqa: E402
 
 PHOT = importlib.import_module('ccdphot_ext.photometry.table')
 SAT = 4000.0
@@ -409,27 +408,6 @@ def test_ccddata_units_uncertainty_and_header(sample_ccd):
                    uncertainty=StdDevUncertainty(sample_ccd.uncertainty.array),
                    meta=sample_ccd.meta)
     _assert_tables_equal(photometer(bare, box, sky), t)
-
-
-def test_exact_fsum_and_pow_helpers(rng):
-    import math
-    a, b, c = (rng.uniform(0, 1e6, 5000) * 10.0 ** rng.integers(-9, 9, 5000)
-               for _ in range(3))
-    c[::3] = 0.0  # an absent term
-    got = fsum_rows(a, b, c)
-    want = [math.fsum(row)
-            for row in zip(a.tolist(), b.tolist(), c.tolist(), strict=True)]
-    np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(fsum_rows(a, b), a + b)
-    # near-ties: 1 + 2**-53 + tiny must round up, as math.fsum does
-    tiny = rng.uniform(0, 2.0 ** -100, 1000)
-    tiny[:10] = 0.0
-    got = fsum_rows(np.ones(1000), np.full(1000, 2.0 ** -53), tiny)
-    np.testing.assert_array_equal(
-        got, [math.fsum((1.0, 2.0 ** -53, t)) for t in tiny.tolist()])
-    x = rng.uniform(0, 500, 5000)
-    x[::2] = np.round(x[::2])
-    np.testing.assert_array_equal(pow2(x), [v ** 2 for v in x.tolist()])
 
 
 def test_sky_maps_go_through_the_per_aperture_engine(star_field):

@@ -6,3 +6,4 @@ from .budget import *  # noqa: F403
 from .measurement import *  # noqa: F403
 from .optimal import *  # noqa: F403
 from .table import *  # noqa: F403
+from .terms import *  # noqa: F403

@@ -34,13 +34,13 @@ How it stays fast (plain numpy, no compiled code):
   ``_measure_one`` step by step.
 * Sums are numpy's pairwise sums over each box's pixels in row-major
   order, exactly as ``np.sum`` over the box's cutout: the two engines agree
-  to the last bit, and the budget columns are evaluated with the same
-  operations as `ErrorBudget` (`pow2`, `fsum_rows`).
+  to the last bit. The budget is not computed here: `photometer` passes
+  the sums of either engine to the one formula,
+  `~ccdphot_ext.photometry.terms.budget_terms`.
 
 Nothing is cached between calls; no array the size of the frame is made.
 """
 
-import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -568,57 +568,3 @@ def _residual_significant(rest, n_rest, std, eom, measured):
         sig[i] = residual_is_significant(float(rest[i]), float(n_rest[i]),
                                          float(std[i]), float(eom[i]))
     return sig
-
-
-def pow2(value):
-    """
-    ``value ** 2`` exactly as Python's float power does it (C ``pow``), so
-    that vectorised budgets equal `ErrorBudget` to the last bit; ``x * x``
-    where that is provably the same (integers below 2**26).
-    """
-    if np.ndim(value) == 0:
-        return float(value) ** 2
-    value = np.asarray(value, dtype=float)
-    out = value * value
-    odd = ~((value == np.round(value)) & (np.abs(value) < 2.0 ** 26))
-    if np.any(odd):
-        out[odd] = [math.pow(v, 2.0) for v in value[odd].tolist()]
-    return out
-
-
-def _two_sum(a, b):
-    """``s = fl(a + b)`` and the exact error ``e`` with ``a + b = s + e``."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-def fsum_rows(*terms):
-    """
-    Row-wise correctly rounded sum of finite, non-negative arrays (give 0
-    for an absent term), as `math.fsum` gives it for one row.
-
-    Vectorised with error-free transformations; `math.fsum` is called only
-    for the rows where the last bit could still be in doubt.
-    """
-    terms = np.broadcast_arrays(*terms)
-    total, err = _two_sum(terms[0], terms[1])
-    doubt = None  # bound on what err itself lost
-    for t in terms[2:]:
-        total, e = _two_sum(total, t)
-        err, e2 = _two_sum(err, e)
-        doubt = np.abs(e2) if doubt is None else doubt + np.abs(e2)
-    result, e4 = _two_sum(total, err)
-    if doubt is None:  # two terms: err is exact, so is the rounding
-        return result
-    # the exact sum is result + e4 (+- doubt): result is its correct rounding
-    # unless e4 sits within doubt of half a gap (a gap halves below 2**k)
-    rows = np.flatnonzero(doubt)
-    half = np.spacing(result[rows]) / 2
-    e4, doubt = np.abs(e4[rows]), doubt[rows]
-    check = rows[(np.abs(e4 - half) <= doubt)
-                 | (np.abs(e4 - half / 2) <= doubt)]
-    if check.size:
-        result[check] = [math.fsum(vals) for vals in
-                         zip(*(t[check].tolist() for t in terms), strict=True)]
-    return result

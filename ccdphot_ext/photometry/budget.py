@@ -2,15 +2,16 @@
 """
 The error budget: every variance term of an aperture flux, kept apart.
 
-Notation (DESIGN §3): data in ADU after bias/dark/flat; ``g`` the gain in
-e-/ADU; an aperture of ``n_pix`` pixels (fractional overlaps allowed); a sky
-level ``B`` per pixel with per-pixel scatter ``sigma_sky``; ``F`` the
+Notation: data in ADU after bias/dark/flat; ``g`` the gain in e-/ADU; an
+aperture of ``n_pix`` pixels (fractional overlaps allowed); a sky level
+``B`` per pixel with per-pixel scatter ``sigma_sky``; ``F`` the
 sky-subtracted sum over the aperture. The terms, each a variance in ADU²:
 
 ``sky``
     ``n_pix * sigma_sky**2``: per-pixel background noise (read + dark + sky
     photons + anything else) as *measured*, or ``sum(w_i * sigma_i**2)``
-    from an uncertainty map.
+    from an uncertainty map (named ``map`` when the map is taken as the
+    total per-pixel error).
 ``source``
     ``F / g`` for ``F > 0`` (0 otherwise): the star's photon noise. Absent
     when no gain is known (the budget's `notes` say so).
@@ -24,6 +25,11 @@ Read noise and dark are *inside* a measured ``sigma_sky``; when gain, sky
 level, read noise and dark are known the budget shows a `decomposition` of
 the sky term into sky photons, read noise, dark and an ``excess``, which is
 never added to the variance.
+
+All of it is computed in one place, `budget_terms`, for one aperture or
+for many at once: `ErrorBudget` is one row of it, and `measure` and
+`photometer` (with either of its engines) both call it, so their numbers
+are the same to the last bit.
 """
 
 import math
@@ -32,10 +38,33 @@ import numpy as np
 from astropy.table import QTable
 
 from ..utils.inputs import positive_scalar
+from .terms import MAG_FACTOR, UNCERTAINTY_MODELS, budget_terms, sum_terms
 
 __all__ = ['ErrorBudget']
 
-_MAG_FACTOR = 2.5 / math.log(10.0)
+#: Notes a budget carries, one home for their wording.
+_NOTE_NO_GAIN = 'no gain given: source Poisson term absent'
+_NOTE_EXACT_SKY = 'sky level taken as exact: sky_mean term absent'
+_NOTE_MAP = 'sky term from the uncertainty map: sum(w_i * sigma_i**2)'
+_NOTE_TOTAL = ('uncertainty map taken as the total per-pixel error: no '
+               'separate source term')
+_NOTE_EMPTY = 'no pixel selected'
+
+
+def _decompose(sky_var, n_pix, gain, sky_level, read_noise, dark):
+    """Split the measured sky variance into modelled parts + excess."""
+    if gain is None or sky_level is None:
+        return None
+    parts = {'sky_photons': n_pix * max(sky_level, 0.0) / gain}
+    if read_noise is not None:
+        parts['read'] = n_pix * (read_noise / gain) ** 2
+    if dark is not None:
+        parts['dark'] = n_pix * dark / gain
+    parts['excess'] = sky_var - sum(parts.values())
+    return parts
+
+
+_BUILT_IN_TERMS = ('sky', 'map', 'source', 'sky_mean', 'flat')
 
 
 class ErrorBudget:
@@ -95,13 +124,34 @@ class ErrorBudget:
         self.n_pix = n_pix
 
     @classmethod
+    def from_terms(cls, terms, index=0, *, notes=(), decomposition=None,
+                   gain=None):
+        """
+        Row ``index`` of a `BudgetTerms` (from `budget_terms`) as a budget.
+
+        The numbers are the row's, bit for bit: `variance` adds the same
+        terms in the same order.
+
+        Examples
+        --------
+        >>> from ccdphot_ext import ErrorBudget, budget_terms
+        >>> rows = budget_terms([900.0, 1600.0], 100, 2.0, gain=1.0)
+        >>> b = ErrorBudget.from_terms(rows, 1)
+        >>> b.terms, bool(b.error == rows.error[1])
+        ({'sky': 400.0, 'source': 1600.0}, True)
+        """
+        return cls(terms.flux[index], terms.row(index), notes=notes,
+                   decomposition=decomposition, gain=gain,
+                   n_pix=float(terms.n_pix[index]))
+
+    @classmethod
     def from_aperture(cls, flux, n_pix, sky_std, *, gain=None, n_sky=None,
                       sky_error_on_mean=None, sky_variance=None,
                       sky_level=None,
                       read_noise=None, dark=None, flat_error=None,
-                      extra_terms=None):
+                      extra_terms=None, uncertainty_model='background'):
         """
-        The CCD equation, term by term.
+        The CCD equation, term by term (one row of `budget_terms`).
 
         Parameters
         ----------
@@ -116,8 +166,9 @@ class ErrorBudget:
         gain : float, optional
             Gain ``g`` [e-/ADU]. Without it the ``source`` term is absent.
         n_sky : float, optional
-            Number of pixels the sky level was measured from; gives
-            ``sky_mean = n_pix**2 * sky_std**2 / n_sky``.
+            Number of pixels the sky level was measured from (the
+            `SkyEstimate`'s ``n_pix``); gives ``sky_mean = n_pix**2 *
+            sky_std**2 / n_sky``.
         sky_error_on_mean : float, optional
             The error of the sky level ``sigma_B`` [ADU] (e.g.
             `SkyEstimate.error_on_mean`); wins over ``n_sky``.
@@ -135,6 +186,9 @@ class ErrorBudget:
             Fractional flat-field error; adds ``(flat_error * F)**2``.
         extra_terms : dict, optional
             Further user terms, name -> variance [ADU²].
+        uncertainty_model : {'background', 'total'}, optional
+            With ``sky_variance``: ``'total'`` takes it as the whole
+            per-pixel error (a ``map`` term and no source term).
 
         Returns
         -------
@@ -160,6 +214,8 @@ class ErrorBudget:
         n_sky = positive_scalar(n_sky, 'n_sky')
         sky_error_on_mean = positive_scalar(
             sky_error_on_mean, 'sky_error_on_mean', allow_zero=True)
+        sky_variance = positive_scalar(sky_variance, 'sky_variance',
+                                       allow_zero=True)
         read_noise = positive_scalar(read_noise, 'read_noise',
                                      allow_zero=True)
         dark = positive_scalar(dark, 'dark', allow_zero=True)
@@ -172,59 +228,43 @@ class ErrorBudget:
         if read_noise is not None and gain is None:
             raise ValueError('read_noise is in electrons and needs gain to '
                              'be converted to ADU; pass gain')
-
-        notes = []
-        if sky_variance is None:
-            terms = {'sky': n_pix * sky_std ** 2}
-        else:
-            terms = {'sky': positive_scalar(sky_variance, 'sky_variance',
-                                            allow_none=False,
-                                            allow_zero=True)}
-            notes.append('sky term from the uncertainty map: '
-                         'sum(w_i * sigma_i**2)')
-        if gain is None:
-            notes.append('no gain given: source Poisson term absent')
-        else:
-            terms['source'] = flux / gain if flux > 0 else 0.0
-        if sky_error_on_mean is not None:
-            terms['sky_mean'] = n_pix ** 2 * sky_error_on_mean ** 2
-        elif n_sky is not None:
-            terms['sky_mean'] = n_pix ** 2 * sky_std ** 2 / n_sky
-        else:
-            notes.append('sky level taken as exact: sky_mean term absent')
-        if flat_error is not None:
-            terms['flat'] = (flat_error * flux) ** 2
-        for name, var in (extra_terms or {}).items():
-            if name in terms:
+        if uncertainty_model not in UNCERTAINTY_MODELS:
+            raise ValueError(f'uncertainty_model must be one of '
+                             f'{UNCERTAINTY_MODELS}, got '
+                             f'{uncertainty_model!r}')
+        for name in extra_terms or {}:
+            if name in _BUILT_IN_TERMS:
                 raise ValueError(f'extra_terms: {name!r} would replace a '
                                  'built-in term')
-            terms[name] = var
-
-        decomposition = cls._decompose(terms['sky'], n_pix, gain,
+        rows = budget_terms(flux, n_pix, sky_std, gain=gain,
+                            sky_error_on_mean=sky_error_on_mean, n_sky=n_sky,
+                            sky_variance=sky_variance,
+                            uncertainty_model=uncertainty_model,
+                            flat_error=flat_error, extra_terms=extra_terms)
+        total_map = rows.sky_name == 'map'
+        notes = []
+        if total_map:
+            notes.append(_NOTE_TOTAL)
+        elif sky_variance is not None:
+            notes.append(_NOTE_MAP)
+        if gain is None and not total_map:
+            notes.append(_NOTE_NO_GAIN)
+        if np.isnan(rows.sky_mean[0]):
+            notes.append(_NOTE_EXACT_SKY)
+        decomposition = None
+        if not total_map:
+            decomposition = _decompose(float(rows.sky[0]), n_pix, gain,
                                        sky_level, read_noise, dark)
-        if decomposition is None and (read_noise is not None
-                                      or dark is not None):
-            notes.append('decomposition needs gain and sky_level')
-        return cls(flux, terms, decomposition=decomposition, notes=notes,
-                   gain=gain, n_pix=n_pix)
-
-    @staticmethod
-    def _decompose(sky_var, n_pix, gain, sky_level, read_noise, dark):
-        """Split the measured sky variance into modelled parts + excess."""
-        if gain is None or sky_level is None:
-            return None
-        parts = {'sky_photons': n_pix * max(sky_level, 0.0) / gain}
-        if read_noise is not None:
-            parts['read'] = n_pix * (read_noise / gain) ** 2
-        if dark is not None:
-            parts['dark'] = n_pix * dark / gain
-        parts['excess'] = sky_var - sum(parts.values())
-        return parts
+            if decomposition is None and (read_noise is not None
+                                          or dark is not None):
+                notes.append('decomposition needs gain and sky_level')
+        return cls.from_terms(rows, notes=notes, decomposition=decomposition,
+                              gain=gain)
 
     @property
     def variance(self):
         """Total variance: the sum of `terms` (never the decomposition)."""
-        return math.fsum(self.terms.values())
+        return float(sum_terms(self.terms.values()))
 
     @property
     def error(self):
@@ -247,7 +287,7 @@ class ErrorBudget:
         """
         if self.flux <= 0:
             return math.nan
-        return _MAG_FACTOR * self.error / self.flux
+        return MAG_FACTOR * self.error / self.flux
 
     @property
     def mag_err_bright(self):
@@ -255,7 +295,7 @@ class ErrorBudget:
         if self.flux <= 0:
             return math.nan
         # log1p: no cancellation in 1 + r at high SNR
-        return _MAG_FACTOR * math.log1p(self.error / self.flux)
+        return MAG_FACTOR * math.log1p(self.error / self.flux)
 
     @property
     def mag_err_faint(self):
@@ -269,7 +309,7 @@ class ErrorBudget:
         ratio = self.error / self.flux
         if ratio >= 1:
             return math.inf
-        return -_MAG_FACTOR * math.log1p(-ratio)
+        return -MAG_FACTOR * math.log1p(-ratio)
 
     @property
     def fractions(self):

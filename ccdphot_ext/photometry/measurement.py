@@ -27,10 +27,10 @@ from ..flags import (
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
 from .budget import ErrorBudget
+from .terms import UNCERTAINTY_MODELS, budget_terms
 
 __all__ = ['measure', 'ApertureMeasurement']
 
-_UNCERTAINTY_MODELS = ('background', 'total')
 _OVERLAP_METHODS = ('exact', 'center', 'subpixel')
 
 
@@ -49,9 +49,9 @@ def _check_common(aperture, sky, threshold, uncertainty_model,
     if method not in _OVERLAP_METHODS:
         raise ValueError(f'method must be one of {_OVERLAP_METHODS}, got '
                          f'{method!r}')
-    if uncertainty_model not in _UNCERTAINTY_MODELS:
+    if uncertainty_model not in UNCERTAINTY_MODELS:
         raise ValueError(f'uncertainty_model must be one of '
-                         f'{_UNCERTAINTY_MODELS}, got {uncertainty_model!r}')
+                         f'{UNCERTAINTY_MODELS}, got {uncertainty_model!r}')
 
 
 def _n_positions(aperture):
@@ -60,10 +60,8 @@ def _n_positions(aperture):
     return 1 if aperture.isscalar else len(aperture)
 
 
-def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
-                 threshold, saturation, read_noise, uncertainty_model,
-                 include_sky_mean, method, subpixels, allow_off_frame=False,
-                 dark=None):
+def _measure_one(frame, aperture, index, sky, *, sky_index, threshold,
+                 saturation, method, subpixels, allow_off_frame=False):
     """
     Photometry of aperture position ``index``; returns a dict.
 
@@ -85,7 +83,7 @@ def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
     if slc is None:
         if allow_off_frame:
             return {'flux': math.nan, 'n_pix': 0.0, 'flags': flags,
-                    'budget': None, 'weights': weights, 'slices': None,
+                    'sigma2': None, 'weights': weights, 'slices': None,
                     'sky': b_value, 'sky_std': b_std,
                     'sky_error_on_mean': b_eom, 'sigma_map': None}
         raise ValueError(f'aperture position {index} lies entirely off the '
@@ -107,7 +105,7 @@ def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
         # nothing to sum: a NaN row, never a silent 0 +- 0
         if allow_off_frame:
             return {'flux': math.nan, 'n_pix': 0.0, 'flags': flags,
-                    'budget': None, 'weights': np.zeros_like(weights),
+                    'sigma2': None, 'weights': np.zeros_like(weights),
                     'slices': slc, 'sky': b_value, 'sky_std': b_std,
                     'sky_error_on_mean': b_eom, 'sigma_map': None}
         raise ValueError(f'aperture position {index} holds no finite, '
@@ -147,33 +145,31 @@ def _measure_one(frame, aperture, index, sky, *, sky_index, gain,
     if sky_map and n_pix > 0:  # issue 4: the map over the pixels used
         b_value, b_std, b_eom = sky.summarize(slc, w)
 
-    if n_pix == 0:
-        budget = ErrorBudget(flux, {'sky': 0.0}, gain=gain, n_pix=0.0,
-                             notes=['no pixel selected'])
-    elif sigma_map is not None and uncertainty_model == 'total':
-        # the map already holds every noise source: one term, no source
-        terms = {'map': float(np.sum(w * sigma_map ** 2))}
-        if include_sky_mean:
-            terms['sky_mean'] = n_pix ** 2 * b_eom ** 2
-        budget = ErrorBudget(flux, terms, gain=gain, n_pix=n_pix, notes=[
-            'uncertainty map taken as the total per-pixel error: no '
-            'separate source term'])
-    else:
-        budget = ErrorBudget.from_aperture(
-            flux, n_pix, b_std, gain=gain,
-            sky_variance=(None if sigma_map is None
-                          else float(np.sum(w * sigma_map ** 2))),
-            sky_error_on_mean=b_eom if include_sky_mean else None,
-            sky_level=b_value,
-            read_noise=read_noise if gain is not None else None,
-            dark=dark if gain is not None else None)
-        if read_noise is not None and gain is None:
-            budget.notes += ('read_noise ignored: no gain to convert '
-                             'electrons to ADU',)
-    return {'flux': flux, 'n_pix': n_pix, 'flags': flags, 'budget': budget,
+    sigma2 = None if sigma_map is None else float(np.sum(w * sigma_map ** 2))
+    return {'flux': flux, 'n_pix': n_pix, 'flags': flags, 'sigma2': sigma2,
             'weights': w, 'slices': slc, 'sky': b_value, 'sky_std': b_std,
             'sky_error_on_mean': b_eom, 'sigma_map': sigma_map,
             'sky_pixels': sky_pixels}
+
+
+def _budget(result, *, gain, read_noise, dark, uncertainty_model,
+            include_sky_mean):
+    """The `ErrorBudget` of one measured aperture (`_measure_one`)."""
+    eom = result['sky_error_on_mean'] if include_sky_mean else None
+    if result['n_pix'] == 0:
+        return ErrorBudget.from_terms(
+            budget_terms(result['flux'], 0.0, result['sky_std']),
+            notes=['no pixel selected'], gain=gain)
+    budget = ErrorBudget.from_aperture(
+        result['flux'], result['n_pix'], result['sky_std'], gain=gain,
+        sky_variance=result['sigma2'], sky_error_on_mean=eom,
+        uncertainty_model=uncertainty_model, sky_level=result['sky'],
+        read_noise=read_noise if gain is not None else None,
+        dark=dark if gain is not None else None)
+    if read_noise is not None and gain is None:
+        budget.notes += ('read_noise ignored: no gain to convert electrons '
+                         'to ADU',)
+    return budget
 
 
 #: Significance (in sigma) above which the background left outside a
@@ -420,11 +416,13 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
         raise ValueError(f'sky has {len(sky)} levels but measure takes one '
                          'aperture')
     result = _measure_one(
-        frame, aperture, 0, sky, sky_index=0, gain=params['gain'],
-        threshold=threshold, saturation=params['saturation'],
-        read_noise=params['read_noise'], uncertainty_model=uncertainty_model,
-        include_sky_mean=include_sky_mean, method=method,
+        frame, aperture, 0, sky, sky_index=0, threshold=threshold,
+        saturation=params['saturation'], method=method,
         subpixels=int(positive_scalar(subpixels, 'subpixels',
-                                      allow_none=False)),
-        dark=positive_scalar(dark, 'dark', allow_zero=True))
+                                      allow_none=False)))
+    result['budget'] = _budget(
+        result, gain=params['gain'], read_noise=params['read_noise'],
+        dark=positive_scalar(dark, 'dark', allow_zero=True),
+        uncertainty_model=uncertainty_model,
+        include_sky_mean=include_sky_mean)
     return ApertureMeasurement(frame, aperture, 0, result, params)

@@ -3,8 +3,6 @@
 Many stars at once: one `~astropy.table.QTable` row per aperture.
 """
 
-import math
-
 import astropy
 import astropy.units as u
 import numpy as np
@@ -16,9 +14,9 @@ from ..aperture.box import BoxAperture
 from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
-from .boxengine import fast_box_eligible, fsum_rows, measure_boxes, pow2
-from .budget import _MAG_FACTOR
+from .boxengine import fast_box_eligible, measure_boxes
 from .measurement import _check_common, _measure_one, _n_positions, _position
+from .terms import budget_terms
 
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
 
@@ -172,6 +170,7 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         else:
             _fill_general(cols, rows, frame, ap, sky, options)
         start += n
+    _fill_budget(cols, frame.uncertainty is not None, options)
     return _to_table(cols, frame, sky, params, threshold=threshold,
                      method=method, subpixels=subpixels,
                      uncertainty_model=uncertainty_model,
@@ -183,6 +182,7 @@ def _empty_columns(n):
     cols['id'] = np.arange(1, n + 1)
     cols['n_pix'] = np.zeros(n)
     cols['flags'] = np.zeros(n, dtype=np.int32)
+    cols['sigma2'] = np.zeros(n)  # sum(w * sigma**2), with an uncertainty map
     return cols
 
 
@@ -205,7 +205,9 @@ def _fill_general(cols, rows, frame, aperture, sky, options):
         res = _measure_one(
             frame, single, 0, sky,
             sky_index=0 if sky.isscalar else row, allow_off_frame=True,
-            **options)
+            threshold=options['threshold'],
+            saturation=options['saturation'], method=options['method'],
+            subpixels=options['subpixels'])
         cols['x_center'][row], cols['y_center'][row] = _position(single, 0)
         cols['n_pix'][row] = res['n_pix']
         cols['sky'][row] = res['sky']
@@ -213,68 +215,43 @@ def _fill_general(cols, rows, frame, aperture, sky, options):
         cols['sky_error_on_mean'][row] = res['sky_error_on_mean']
         cols['aperture_sum'][row] = res['flux']
         cols['flags'][row] = res['flags']
-        budget = res['budget']
-        if budget is None:
-            continue
-        terms = budget.terms
-        cols['aperture_sum_err'][row] = budget.error
-        cols['var_sky'][row] = terms.get('sky', terms.get('map', math.nan))
-        cols['var_source'][row] = terms.get('source', math.nan)
-        cols['var_sky_mean'][row] = terms.get('sky_mean', math.nan)
-        cols['snr'][row] = budget.snr
-        cols['mag_err'][row] = budget.mag_err
+        if res['sigma2'] is not None:
+            cols['sigma2'][row] = res['sigma2']
 
 
 def _fill_fast(cols, rows, frame, box, sky, options):
-    """
-    Axis-aligned boxes through the vectorised engine; the budget columns
-    are `ErrorBudget`'s formulas evaluated for all rows at once (same
-    operations, same rounding).
-    """
+    """Axis-aligned boxes through the vectorised engine."""
     value, std, eom = _sky_rows(sky, rows)
     res = measure_boxes(frame, box, value, std, eom,
                         threshold=options['threshold'],
                         saturation=options['saturation'])
-    flux, n_pix, ok = res['flux'], res['n_pix'], res['measured']
     pos = box.positions
     cols['x_center'][rows], cols['y_center'][rows] = pos[:, 0], pos[:, 1]
-    cols['n_pix'][rows] = n_pix
+    cols['n_pix'][rows] = res['n_pix']
     cols['sky'][rows], cols['sky_std'][rows] = value, std
     cols['sky_error_on_mean'][rows] = eom
-    cols['aperture_sum'][rows] = flux
+    cols['aperture_sum'][rows] = res['flux']
     cols['flags'][rows] = res['flags']
+    if res['sigma2'] is not None:
+        cols['sigma2'][rows] = res['sigma2']
 
-    nan = np.full(len(flux), np.nan)
-    gain = options['gain']
-    total_map = (res['sigma2'] is not None
-                 and options['uncertainty_model'] == 'total')
-    var_sky = n_pix * pow2(std) if res['sigma2'] is None else res['sigma2']
-    if total_map or gain is None:
-        var_source = nan
-    else:
-        with np.errstate(invalid='ignore'):
-            var_source = np.where(flux > 0, flux / gain, 0.0)
-    var_sky_mean = (pow2(n_pix) * pow2(eom) if options['include_sky_mean']
-                    else nan)
-    empty = ok & (n_pix == 0)
-    if np.any(empty):  # no pixel selected: ErrorBudget(flux, {'sky': 0.0})
-        var_sky = np.where(empty, 0.0, var_sky)
-        var_source = np.where(empty, np.nan, var_source)
-        var_sky_mean = np.where(empty, np.nan, var_sky_mean)
-    present = [v if not np.isnan(v).any() else np.nan_to_num(v, nan=0.0)
-               for v in (var_sky, var_source, var_sky_mean)]
-    err = np.sqrt(fsum_rows(*present))  # NaN rows: set below
-    with np.errstate(invalid='ignore', divide='ignore'):
-        snr = np.where(err > 0, flux / err, np.nan)
-        mag_err = np.where(flux > 0, _MAG_FACTOR * err / flux, np.nan)
-    unmeasured = ~ok
-    for name, col in (('aperture_sum_err', err), ('var_sky', var_sky),
-                      ('var_source', var_source),
-                      ('var_sky_mean', var_sky_mean), ('snr', snr),
-                      ('mag_err', mag_err)):
-        target = cols[name][rows]  # a view
-        target[...] = col
-        target[unmeasured] = np.nan
+
+def _fill_budget(cols, has_map, options):
+    """Every row's budget columns at once, from `budget_terms`."""
+    sigma2 = cols.pop('sigma2')
+    terms = budget_terms(
+        cols['aperture_sum'], cols['n_pix'], cols['sky_std'],
+        gain=options['gain'],
+        sky_error_on_mean=(cols['sky_error_on_mean']
+                           if options['include_sky_mean'] else None),
+        sky_variance=sigma2 if has_map else None,
+        uncertainty_model=options['uncertainty_model'])
+    cols['aperture_sum_err'] = terms.error
+    cols['var_sky'] = terms.sky
+    cols['var_source'] = terms.source
+    cols['var_sky_mean'] = terms.sky_mean
+    cols['snr'] = terms.snr
+    cols['mag_err'] = terms.mag_err
 
 
 def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,

@@ -1,0 +1,181 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Every variance term of many aperture fluxes at once: the one formula
+behind `ErrorBudget`, `measure` and `photometer`.
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ['BudgetTerms', 'budget_terms', 'UNCERTAINTY_MODELS']
+
+#: ``2.5 / ln(10)``: magnitude error per unit relative flux error.
+MAG_FACTOR = 2.5 / math.log(10.0)
+
+#: How an uncertainty map enters the budget: ``'background'`` (it replaces
+#: the measured sky scatter, the source term is still added) or ``'total'``
+#: (it is the whole per-pixel error: no separate source term).
+UNCERTAINTY_MODELS = ('background', 'total')
+
+class BudgetTerms(NamedTuple):
+    """
+    Every variance term of one or many aperture fluxes, one row each.
+
+    The result of `budget_terms`. A term absent from a row (no gain, an
+    exact sky level, no pixel selected, ...) is NaN there; rows that were
+    not measured (NaN flux) are NaN throughout.
+
+    Attributes
+    ----------
+    flux, n_pix : ndarray
+        The sky-subtracted fluxes and the pixels summed.
+    sky : ndarray
+        The per-pixel noise term, ``n_pix * sky_std**2`` or the
+        uncertainty map's ``sum(w_i * sigma_i**2)``.
+    source, sky_mean, flat : ndarray
+        The source photon noise, the error of the sky level and the
+        flat-field term (NaN where absent).
+    extra : dict
+        Further named terms, name -> ndarray.
+    variance, error, snr, mag_err : ndarray
+        Sum of the terms present, its square root, ``flux / error`` (NaN for
+        a zero error) and ``2.5/ln(10) * error / flux`` (NaN for flux <= 0).
+    sky_name : str
+        The name of the per-pixel term: ``'sky'``, or ``'map'`` for an
+        uncertainty map taken as the total per-pixel error.
+    """
+
+    flux: np.ndarray
+    n_pix: np.ndarray
+    sky: np.ndarray
+    source: np.ndarray
+    sky_mean: np.ndarray
+    flat: np.ndarray
+    extra: dict
+    variance: np.ndarray
+    error: np.ndarray
+    snr: np.ndarray
+    mag_err: np.ndarray
+    sky_name: str
+
+    def row(self, index=0):
+        """The terms present in row ``index``: name -> variance (floats)."""
+        named = [(self.sky_name, self.sky), ('source', self.source),
+                 ('sky_mean', self.sky_mean), ('flat', self.flat),
+                 *self.extra.items()]
+        return {name: float(values[index]) for name, values in named
+                if not np.isnan(values[index])}
+
+
+def sum_terms(terms):
+    """
+    The total variance: the terms added one after the other in their order,
+    an absent (NaN) term counting as 0. The same sequence of additions for
+    one row or for many, so both give the same bits.
+    """
+    total = 0.0
+    for term in terms:
+        total = total + np.where(np.isnan(term), 0.0, term)
+    return total
+
+
+def budget_terms(flux, n_pix, sky_std, *, gain=None, sky_error_on_mean=None,
+                 n_sky=None, sky_variance=None,
+                 uncertainty_model='background', flat_error=None,
+                 extra_terms=None):
+    """
+    The CCD equation, term by term, for many apertures at once.
+
+    Every argument is a scalar or an array broadcast against ``flux``; no
+    validation is done here (`ErrorBudget.from_aperture` validates).
+
+    Parameters
+    ----------
+    flux : float or array_like
+        Sky-subtracted aperture fluxes ``F``; NaN marks a row that was not
+        measured (every output is NaN there).
+    n_pix : float or array_like
+        Pixels summed (sum of weights). A row with ``n_pix == 0`` (no pixel
+        selected) has only a zero ``sky`` term.
+    sky_std : float or array_like
+        Per-pixel background scatter ``sigma_sky``.
+    gain : float or array_like, optional
+        e-/ADU; without it the source term is absent.
+    sky_error_on_mean : float or array_like, optional
+        Error of the sky level ``sigma_B``: ``sky_mean = n_pix**2 *
+        sigma_B**2``. Wins over ``n_sky``.
+    n_sky : float or array_like, optional
+        Pixels the sky level was measured from (a `SkyEstimate`'s
+        ``n_pix``): ``sky_mean = n_pix**2 * sky_std**2 / n_sky``.
+    sky_variance : float or array_like, optional
+        An uncertainty map's ``sum(w_i * sigma_i**2)``; replaces
+        ``n_pix * sky_std**2``.
+    uncertainty_model : {'background', 'total'}, optional
+        With ``sky_variance``: ``'total'`` takes it as the whole per-pixel
+        error (term ``map``, no source term).
+    flat_error : float or array_like, optional
+        Fractional flat-field error: ``flat = (flat_error * F)**2``.
+    extra_terms : dict, optional
+        Further terms, name -> variance, added to the total.
+
+    Returns
+    -------
+    terms : `BudgetTerms`
+        1-D arrays, one row per flux.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import budget_terms
+    >>> t = budget_terms([41349.2, 35316.2], [400, 100], 53.139, gain=1.0)
+    >>> t.error.round(2).tolist()
+    [1082.06, 563.64]
+    >>> t.sky_mean.tolist()  # no sky-level error given: absent
+    [nan, nan]
+    """
+    flux = np.atleast_1d(np.asarray(flux, dtype=float))
+    n_pix, sky_std = np.broadcast_arrays(flux, np.asarray(n_pix, float),
+                                         np.asarray(sky_std, float))[1:]
+    nan = np.full(flux.shape, np.nan)
+    total_map = sky_variance is not None and uncertainty_model == 'total'
+    if sky_variance is None:
+        sky = n_pix * (sky_std * sky_std)
+    else:
+        sky = np.broadcast_to(np.asarray(sky_variance, float), flux.shape)
+    if gain is None or total_map:
+        source = nan
+    else:
+        with np.errstate(invalid='ignore', divide='ignore'):
+            source = np.where(flux > 0, flux / gain, 0.0)
+    n2 = n_pix * n_pix
+    if sky_error_on_mean is not None:
+        eom = np.asarray(sky_error_on_mean, float)
+        sky_mean = n2 * (eom * eom)
+    elif n_sky is not None:
+        sky_mean = n2 * (sky_std * sky_std) / n_sky
+    else:
+        sky_mean = nan
+    flat = nan if flat_error is None else (flat_error * flux) ** 2
+    extra = {name: np.broadcast_to(np.asarray(var, float), flux.shape)
+             for name, var in (extra_terms or {}).items()}
+    # no pixel selected: a zero sky term only; not measured: NaN throughout
+    empty = n_pix == 0
+    unmeasured = ~np.isfinite(flux)
+    sky = np.where(unmeasured, np.nan, np.where(empty, 0.0, sky))
+    gone = empty | unmeasured
+    source, sky_mean, flat = (np.where(gone, np.nan, t)
+                              for t in (source, sky_mean, flat))
+    extra = {name: np.where(gone, np.nan, t) for name, t in extra.items()}
+    variance = sum_terms([sky, source, sky_mean, flat, *extra.values()])
+    variance = np.where(unmeasured, np.nan, variance)
+    error = np.sqrt(variance)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        snr = np.where(error > 0, flux / error, np.nan)
+        mag_err = np.where(flux > 0, MAG_FACTOR * error / flux, np.nan)
+    return BudgetTerms(flux=flux, n_pix=n_pix, sky=sky, source=source,
+                       sky_mean=sky_mean, flat=flat, extra=extra,
+                       variance=variance, error=error, snr=snr,
+                       mag_err=mag_err,
+                       sky_name='map' if total_map else 'sky')
+
