@@ -173,6 +173,15 @@ CATALOGUE = (
     _error('uncertainty_negative', 'frames', 'negative uncertainty',
            'measure(img, box, sky, uncertainty=-np.ones(img.shape))',
            'ValueError', 'uncertainty'),
+    _error('uncertainty_zero', 'frames', 'all-zero uncertainty map',
+           'photometer(img, box, sky, uncertainty=np.zeros(img.shape))',
+           'ValueError', 'uncertainty',
+           note='also an all-NaN or all-inf map: the error bars would be '
+                'too small or undefined'),
+    _row('numpy_masked_array', 'frames', 'a numpy masked array',
+         'photometer(np.ma.MaskedArray(img, mask), box, sky)', 'flag', flag=2,
+         note='its mask is used as ``mask=`` (also by the sky, `measure` '
+              'and `find_stars`); the caller\'s array is not changed'),
     _error('mask_shape', 'frames', 'mask of the wrong shape',
            'measure(img, box, sky, mask=np.ones((3, 3), bool))',
            'ValueError', 'mask'),

@@ -186,6 +186,27 @@ def _(c):
     return _row_flags(t)
 
 
+@action('uncertainty_zero')
+def _(c):
+    for fill in (np.nan, np.inf):
+        with pytest.raises(ValueError, match='uncertainty has no positive'):
+            photometer(c.img, c.box, c.sky, uncertainty=np.full(SHAPE, fill))
+    photometer(c.img, c.box, c.sky, uncertainty=np.zeros(SHAPE))
+
+
+@action('numpy_masked_array')
+def _(c):
+    mask = np.zeros(SHAPE, bool)
+    mask[15, 10:13] = True
+    data = np.ma.MaskedArray(c.img.copy(), mask=mask.copy())
+    t = photometer(data, c.box, c.sky)
+    ref = photometer(c.img, c.box, c.sky, mask=mask)
+    assert t['n_pix'][0] == 97
+    assert t['aperture_sum'][0] == ref['aperture_sum'][0]
+    assert np.array_equal(data.mask, mask)
+    return _row_flags(t)
+
+
 @action('nan_in_uncertainty')
 def _(c):
     sigma = np.full(SHAPE, 5.0)

@@ -5,16 +5,12 @@ ESO frame with its Source Extractor catalog in ../shared/reference.
 """
 
 import math
-from importlib.resources import files
 
 import astropy.units as u
-import ccdproc
 import numpy as np
 import pytest
 import sep
-from astropy.modeling import models
 from astropy.nddata import CCDData, StdDevUncertainty
-from astropy.utils.data import get_pkg_data_filename
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import CircularAperture
 
@@ -34,41 +30,8 @@ def _values(table, name):
 
 # -- ccdproc's raw SAAO 1.0 m frame ------------------------------------------
 
-def saao_path():
-    path = files('ccdproc.tests.data') / 'a8280271.fits'
-    if not path.is_file():
-        pytest.fail('ccdproc no longer ships tests/data/a8280271.fits (the '
-                    'raw SAAO frame these tests and docs/real_data.rst use)')
-    return path
-
-
-@pytest.fixture(scope='module')
-def saao_raw():
-    return read_frame(saao_path(), unit='adu')
-
-
-def _overscan_trim(raw):
-    hdr = raw.meta
-    ccd = ccdproc.subtract_overscan(raw, fits_section=hdr['BIASSEC'],
-                                    overscan_axis=1, median=True,
-                                    model=models.Polynomial1D(1))
-    return ccdproc.trim_image(ccd, fits_section=hdr['TRIMSEC'])
-
-
-@pytest.fixture(scope='module')
-def saao(saao_raw):
-    """
-    Overscan (linear fit to the row medians), TRIMSEC, the unexposed top
-    rows cut, deviation map (as docs/real_data.rst).
-    """
-    hdr = saao_raw.meta
-    ccd = _overscan_trim(saao_raw)[:511]
-    return ccdproc.create_deviation(
-        ccd, gain=hdr['GAIN'] * u.electron / u.adu,
-        readnoise=hdr['RDNOISE'] * u.electron, disregard_nan=True)
-
-
-def test_saao_header_and_reduction_against_numpy(saao_raw, saao):
+def test_saao_header_and_reduction_against_numpy(saao_raw, saao_trimmed,
+                                                 saao):
     assert saao_raw.shape == (520, 536) and saao_raw.unit == u.adu
     p = detector_parameters(saao_raw.meta)
     assert (p['gain'], p.sources['gain']) == (1.9, 'GAIN')
@@ -80,7 +43,7 @@ def test_saao_header_and_reduction_against_numpy(saao_raw, saao):
     rows = np.arange(raw.shape[0])
     fit = np.polyfit(rows, np.median(raw[:, 3:13], axis=1), 1)
     expected = raw[:, 16:528] - np.polyval(fit, rows)[:, None]
-    trimmed = _overscan_trim(saao_raw)
+    trimmed = saao_trimmed
     assert trimmed.shape == (520, 512)
     np.testing.assert_allclose(trimmed.data, expected, rtol=0, atol=1e-9)
     # TRIMSEC keeps 8 unexposed rows at the top: at the overscan level
@@ -237,22 +200,6 @@ def test_sextractor_flux_aper(sextractor):
 
 
 # -- astropy's M13 image --------------------------------------------------------
-
-def m13_path():
-    try:
-        return get_pkg_data_filename(
-            'data/m13.fits', package='astropy.io.fits.hdu.compressed.tests')
-    except (OSError, ModuleNotFoundError) as exc:
-        pytest.fail('astropy no longer ships io/fits/hdu/compressed/tests/'
-                    f'data/m13.fits, the crowded real frame used here: {exc}')
-
-
-@pytest.fixture(scope='module')
-def m13():
-    ccd = read_frame(m13_path(), unit='adu')
-    sky = SkyEstimate.from_image(ccd)
-    return ccd, sky
-
 
 def test_m13_frame(m13):
     ccd, sky = m13

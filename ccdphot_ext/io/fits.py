@@ -30,7 +30,7 @@ from astropy.nddata import (
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
-from .header import unit_from_header
+from .header import INHERITED_TAG, unit_from_header
 
 __all__ = ['FrameReadError', 'read_frame', 'UNCERTAINTY_TYPES']
 
@@ -309,7 +309,11 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
     Returns
     -------
     ccd : `~astropy.nddata.CCDData`
-        Data in native byte order, the header as ``meta``, the
+        Data in native byte order, the header as ``meta`` (for an image in
+        an extension, completed by the primary header's keywords as
+        `~astropy.nddata.CCDData.read` does: GAIN, EXPTIME, DATE-OBS...; an
+        extension keyword wins, and each inherited card's comment starts
+        with ``[primary HDU]``), the
         uncertainty (its class says std/var/ivar), the mask, and the
         celestial WCS if the header holds one (else None).
 
@@ -349,7 +353,7 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
     with _open(path) as hdul, warnings.catch_warnings():
         _ignore_card_warnings()  # reported once by _open
         index = _select_hdu(hdul, hdu, path)
-        header = hdul[index].header.copy()
+        header = _inherit_primary(hdul, index)
         data = _read_image(hdul, index, path, f'HDU {index}')
         shape = data.shape
 
@@ -409,6 +413,33 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         except (ValueError, TypeError, u.UnitsError) as exc:
             raise FrameReadError(f'{path}: cannot build the frame: '
                                  f'{str(exc).splitlines()[0]}') from exc
+
+
+def _inherit_primary(hdul, index):
+    """
+    The science HDU's header, completed by the primary header's keywords.
+
+    As `~astropy.nddata.CCDData.read` does for a multi-extension file: a
+    keyword of the extension wins, the primary's structural keywords are
+    not copied, and an extension with ``INHERIT = F`` inherits nothing.
+    Each inherited card's comment starts with `INHERITED_TAG`, so
+    `~ccdphot_ext.detector_parameters` can say where a value came from.
+    """
+    header = hdul[index].header.copy()
+    if index == 0 or header.get('INHERIT', True) is False:
+        return header
+    primary = hdul[0].header
+    skip = {'SIMPLE', 'BITPIX', 'EXTEND', 'NEXTEND', 'BSCALE', 'BZERO',
+            'BLANK', 'CHECKSUM', 'DATASUM', 'COMMENT', 'HISTORY', '',
+            'INHERIT', 'EXTNAME', 'EXTVER', 'PCOUNT', 'GCOUNT'}
+    for card in primary.cards:
+        key = card.keyword
+        if key in skip or key.startswith('NAXIS') or key in header:
+            continue
+        header.append((key, card.value,
+                       f'{INHERITED_TAG} {card.comment}'.strip()),
+                      end=True)
+    return header
 
 
 def _kind_from_name(source):

@@ -32,7 +32,11 @@ from ..utils.inputs import positive_scalar
 from .units import electrons_per_data_unit
 
 __all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'detector_parameters',
-           'unit_from_header']
+           'unit_from_header', 'INHERITED_TAG']
+
+#: Start of the comment of a card that `~ccdphot_ext.read_frame` copied
+#: from the primary header of a multi-extension file.
+INHERITED_TAG = '[primary HDU]'
 
 HEADER_KEYWORDS = {
     'gain': ('GAIN', 'EGAIN', 'CCDGAIN'),
@@ -51,7 +55,9 @@ class DetectorParameters(dict):
 
     A `dict` of the values (``None`` when unknown) whose `sources`
     attribute says where each came from: ``'argument'``, the header
-    keyword, or ``'missing'``. When the data unit was given,
+    keyword (``'GAIN (primary HDU)'`` when `~ccdphot_ext.read_frame`
+    inherited it from the primary header of a multi-extension file), or
+    ``'missing'``. When the data unit was given,
     ``self['gain']`` is in electrons per data unit, `detector_gain` keeps
     the e-/ADU value it came from and `gain_note` says how.
     """
@@ -82,8 +88,18 @@ def _header_value(meta, keys, name):
                 warnings.warn(f'ignoring header keyword {key}={raw!r}: '
                               f'{exc}', AstropyUserWarning, stacklevel=2)
                 continue
-            return value, key
+            return value, _keyword_origin(meta, key)
     return None, 'missing'
+
+
+def _keyword_origin(meta, key):
+    """``key``, or ``'key (primary HDU)'`` for an inherited card."""
+    comments = getattr(meta, 'comments', None)
+    try:
+        inherited = str(comments[key]).startswith(INHERITED_TAG)
+    except (KeyError, TypeError, IndexError):
+        inherited = False
+    return f'{key} (primary HDU)' if inherited else key
 
 
 def _argument_value(value, name):

@@ -76,6 +76,20 @@ def _kind(unit):
     return 'other', False
 
 
+def is_rate_unit(unit):
+    """
+    True for count-rate data units (``adu / s``, ``electron / s``, ...).
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from ccdphot_ext.io.units import is_rate_unit
+    >>> is_rate_unit(u.electron / u.s), is_rate_unit(u.adu)
+    (True, False)
+    """
+    return _kind(unit)[1]
+
+
 def electrons_per_data_unit(unit, *, gain=None, exptime=None,
                             gain_is_explicit=False):
     """

@@ -13,6 +13,7 @@ from photutils.aperture import PixelAperture
 from ..aperture.box import BoxAperture
 from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
 from ..io.header import detector_parameters
+from ..io.units import is_rate_unit
 from ..utils.inputs import as_frame, positive_scalar
 from .boxengine import fast_box_eligible, measure_boxes
 from .measurement import _check_common, _measure_one, _n_positions, _position
@@ -55,8 +56,9 @@ def instrumental_mag(flux, *, exptime=None, zeropoint=None):
     """
     ``-2.5 log10(flux / exptime) + zeropoint``; NaN where flux <= 0.
 
-    Without ``exptime`` the flux is used as it is; without ``zeropoint`` the
-    zero point is 0 (instrumental magnitudes).
+    Without ``exptime`` the flux is used as it is (as for count-rate data,
+    already per second); without ``zeropoint`` the zero point is 0
+    (instrumental magnitudes).
     """
     flux = np.asarray(flux, dtype=float)
     rate = flux / exptime if exptime else flux
@@ -104,7 +106,8 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         Keep the error of the sky level in the budget (default True).
     exptime : float, optional
         Seconds; default the header's EXPTIME. Magnitudes are
-        ``-2.5 log10(flux / exptime) + zeropoint``.
+        ``-2.5 log10(flux / exptime) + zeropoint``; for count-rate data
+        (``adu / s``, ``electron / s``) ``-2.5 log10(flux) + zeropoint``.
     zeropoint : float, optional
         Magnitude zero point (default 0: instrumental magnitudes).
 
@@ -256,8 +259,10 @@ def _fill_budget(cols, has_map, options):
 
 def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,
               uncertainty_model, include_sky_mean, zeropoint):
+    # a count rate (adu / s, electron / s) is already per second
+    rate = is_rate_unit(frame.unit)
     cols['mag'] = instrumental_mag(cols['aperture_sum'],
-                                   exptime=params['exptime'],
+                                   exptime=None if rate else params['exptime'],
                                    zeropoint=zeropoint)
     table = QTable()
     unit = frame.unit
@@ -275,7 +280,8 @@ def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,
                                   uncertainty_model=uncertainty_model,
                                   include_sky_mean=include_sky_mean,
                                   zeropoint=zeropoint,
-                                  has_map=frame.uncertainty is not None))
+                                  has_map=frame.uncertainty is not None,
+                                  rate_unit=frame.unit if rate else None))
     return add_sky_centroid(table, frame)  # when the frame has a sky WCS
 
 
@@ -303,7 +309,11 @@ def _provenance(params, sky, **kwargs):
     notes = []
     if params['gain'] is None:
         notes.append('no gain: source Poisson term absent (var_source NaN)')
-    if params['exptime'] is None:
+    if kwargs['rate_unit'] is not None:
+        notes.append(f'data are a rate ({kwargs["rate_unit"]}): mag = '
+                     '-2.5 log10(aperture_sum), not divided by the '
+                     'exposure time')
+    elif params['exptime'] is None:
         notes.append('no exposure time: mag = -2.5 log10(aperture_sum)')
     meta['notes'] = notes
     return meta

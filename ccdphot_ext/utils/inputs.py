@@ -16,6 +16,7 @@ from astropy.nddata import (
     StdDevUncertainty,
     VarianceUncertainty,
 )
+from astropy.utils.masked import Masked
 
 __all__ = []  # internal module
 
@@ -92,13 +93,41 @@ def _uncertainty_to_std(unc, data_unit, name='uncertainty'):
     return np.asarray(unc, dtype=float)
 
 
+def _split_masked(value):
+    """
+    ``(plain values, mask or None)`` of a `numpy.ma.MaskedArray` or an
+    astropy ``Masked`` array/Quantity; other values come back unchanged.
+
+    The mask is copied: nothing done later can change the caller's array.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        return np.ma.getdata(value), np.ma.getmaskarray(value).copy()
+    if isinstance(value, Masked):
+        return value.unmasked, np.array(value.mask, dtype=bool)
+    return value, None
+
+
+def _check_uncertainty_values(unc, name):
+    """Refuse a 1-sigma map that is negative or has no usable value."""
+    if np.any(unc < 0):
+        raise ValueError(f'{name} must be non-negative (negative sigma '
+                         'values found)')
+    if not np.any(np.isfinite(unc) & (unc > 0)):
+        raise ValueError(f'{name} has no positive finite value (all zero, '
+                         'NaN or inf): the error bars would be too small '
+                         'or undefined; give a real 1-sigma map, or none '
+                         'and a gain')
+
+
 def as_frame(data, *, uncertainty=None, mask=None, name='data'):
     """
     Split any supported image input into a `Frame`.
 
     Explicit ``uncertainty`` and ``mask`` arguments take precedence over
     those carried by an `~astropy.nddata.NDData`; an NDData mask is combined
-    (logical or) with an explicit one.
+    (logical or) with an explicit one. The mask of a `numpy.ma.MaskedArray`
+    (or astropy ``Masked``) data array is used as if given as ``mask``, as
+    is the mask of a masked uncertainty array.
     """
     if isinstance(data, Frame):
         return data
@@ -107,13 +136,14 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
     wcs = None
     nd_unc = None
     nd_mask = None
+    data, data_mask = _split_masked(data)
     if isinstance(data, NDData):
         unit = data.unit
         meta = data.meta if data.meta is not None else {}
         wcs = data.wcs
         nd_unc = data.uncertainty
         nd_mask = data.mask
-        arr = data.data
+        arr, data_mask = _split_masked(data.data)
     elif isinstance(data, u.Quantity):
         unit = data.unit
         arr = data.value
@@ -124,16 +154,18 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
         arr = arr.value
 
     unc = uncertainty if uncertainty is not None else nd_unc
+    unc_name = 'uncertainty' if uncertainty is not None else (
+        f'{name}.uncertainty')
+    unc, unc_mask = _split_masked(unc)
     if unc is not None:
         unc = _uncertainty_to_std(unc, unit)
         if unc.shape != arr.shape:
             raise ValueError(f'uncertainty shape {unc.shape} does not match '
                              f'{name} shape {arr.shape}')
-        if np.any(unc < 0):
-            raise ValueError('uncertainty must be non-negative (negative '
-                             'sigma values found)')
+        _check_uncertainty_values(
+            unc if unc_mask is None else unc[~unc_mask], unc_name)
 
-    masks = [m for m in (nd_mask, mask) if m is not None]
+    masks = [m for m in (data_mask, unc_mask, nd_mask, mask) if m is not None]
     full_mask = None
     for m in masks:
         m = np.asarray(m)
