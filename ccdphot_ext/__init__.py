@@ -17,7 +17,14 @@ from .datasets import NOTEBOOK_BOXES, sample_frame, sample_truth
 from .detection import find_stars, recenter_positions, star_boxes
 from .flags import *  # noqa: F403
 from .flags import __all__ as _flags_all
-from .io import FrameReadError, detector_parameters, read_frame, to_adu, to_electron
+from .io import (
+    FrameReadError,
+    detector_parameters,
+    read_frame,
+    read_positions,
+    to_adu,
+    to_electron,
+)
 from .photometry import (
     PHOTOMETRY_COLUMNS,
     ApertureMeasurement,
@@ -36,7 +43,8 @@ __all__ = ['BoxAperture', 'ErrorBudget', 'budget_terms', 'BudgetTerms',
            'PHOTOMETRY_COLUMNS', 'detector_parameters', 'find_stars',
            'star_boxes',
            'sample_frame', 'sample_truth', 'NOTEBOOK_BOXES',
-           'read_frame', 'FrameReadError', 'SkyBoxAperture', 'to_electron',
+           'read_frame', 'read_positions', 'FrameReadError', 'SkyBoxAperture',
+           'to_electron',
            'to_adu', 'write_ds9',
            'photometer_frames', 'AnnulusSky', 'differential_photometry',
            'recenter_positions',

@@ -90,7 +90,16 @@ def test_measure_rows_equal_photometer(frames, ccd, tmp_path, capsys):
     assert written.meta['gain_source'] == 'EGAIN'
     assert written.meta['exptime'] == 30.0
     assert written.meta['image'] == str(frames / 'sample.fits')
-    # the printed table shows the same numbers
+    # with -o, stdout gets a summary, not the table
+    assert 'rows      2: ' in stdout
+    assert f'median SNR {np.median(expected["snr"]):.1f}' in stdout
+    assert not any(ln.split()[:1] == ['1'] for ln in stdout.splitlines())
+    assert f'wrote     {out} (ecsv, 2 rows)' in stdout
+    # without -o the printed table shows the same numbers
+    code, stdout, err = _run(['measure', frames / 'sample.fits', '--box',
+                              BOX1, '--box', BOX2, '--threshold', '2'],
+                             capsys)
+    assert code == 0, err
     for row in expected:
         line = next(ln for ln in stdout.splitlines()
                     if ln.split()[:1] == [str(row['id'])])
@@ -98,7 +107,6 @@ def test_measure_rows_equal_photometer(frames, ccd, tmp_path, capsys):
         assert f'{row["aperture_sum_err"].value:.1f}' in line
         assert f'{row["snr"]:.1f}' in line
     assert 'gain 2.23 e-/ADU (EGAIN)' in stdout
-    assert f'wrote     {out} (ecsv, 2 rows)' in stdout
 
 
 def test_measure_options_reach_photometer(frames, ccd, tmp_path, capsys):

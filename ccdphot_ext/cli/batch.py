@@ -19,6 +19,7 @@ from .common import (
     SKY_CHOICES,
     CLIError,
     _check_output,
+    _hdu,
     _number,
     _pair,
     _positive,
@@ -56,23 +57,6 @@ def _frame_paths(args):
     return paths
 
 
-def _star_ids(path, n):
-    """The ``id`` column of the positions table, else 1..n."""
-    from astropy.table import Table
-
-    table = Table.read(path, format={'.ecsv': 'ascii.ecsv',
-                                     '.csv': 'ascii.csv', '.fits': 'fits',
-                                     '.fit': 'fits'}.get(
-        os.path.splitext(path)[1].lower(), 'ascii'))
-    if 'id' not in table.colnames:
-        return np.arange(1, n + 1)
-    ids = np.asarray(table['id'])
-    if ids.dtype.kind not in 'iu' or len(set(ids.tolist())) != len(ids):
-        raise CLIError(f'--positions {path}: the id column must hold unique '
-                       'integers')
-    return ids
-
-
 def _apertures(args, xy):
     from photutils.aperture import CircularAperture
 
@@ -89,8 +73,9 @@ def _cmd_batch(args):
     from ..batch.frames import AnnulusSky, photometer_frames
 
     frames = _frame_paths(args)
-    xy = _read_positions(args.positions)
-    ids = _star_ids(args.positions, len(xy))
+    pos = _read_positions(args.positions)
+    xy = np.column_stack([pos['x_center'], pos['y_center']])
+    ids = np.asarray(pos['id'])
     _check_output(args.output)
     if args.sky == 'annulus':
         if args.annulus is None:
@@ -119,16 +104,13 @@ def _cmd_batch(args):
               if getattr(args, name) is not None}
     if args.threshold is not None:
         kwargs['threshold'] = SigmaThreshold(args.threshold)
-    hdu = args.hdu
-    if hdu is not None and hdu.isdigit():
-        hdu = int(hdu)
     table = photometer_frames(
         frames, _apertures(args, xy), sky=sky, ids=ids,
         workers=args.workers, scheduler=args.scheduler,
         recenter=args.recenter or False, recenter_box=args.recenter_box,
         resume_from=resume, output=args.output,
         checkpoint_interval=args.checkpoint,
-        progress=False if args.quiet else None, hdu=hdu, **kwargs)
+        progress=False if args.quiet else None, hdu=args.hdu, **kwargs)
     meta = table.meta
     run = meta['last_run']
     print(f'ccdphot batch: {meta["n_frames"]} frames, {len(table)} rows -> '
@@ -183,7 +165,8 @@ def add_parser(subparsers, common=None):
     p.add_argument('--frame-list', metavar='FILE',
                    help='a text file with one frame path per line')
     p.add_argument('--positions', metavar='TABLE', required=True,
-                   help='table of x_center/y_center (or x/y) and optional id')
+                   help='positions table (photutils, ccdphot find, Source '
+                        'Extractor, AstroImageJ ... columns) and optional id')
     p.add_argument('-o', '--output', metavar='OUT.ecsv', required=True,
                    help='the light-curve table (ECSV)')
     shape = p.add_mutually_exclusive_group(required=True)
@@ -213,7 +196,7 @@ def add_parser(subparsers, common=None):
                    default=60.0,
                    help='rewrite OUT.ecsv this often while running '
                         '(default 60)')
-    p.add_argument('--hdu', metavar='HDU',
+    p.add_argument('--hdu', metavar='HDU', type=_hdu,
                    help='image HDU (index or name; default the first image)')
     p.add_argument('--gain', type=_positive, metavar='G',
                    help='e-/ADU (default: GAIN/EGAIN/CCDGAIN per frame)')

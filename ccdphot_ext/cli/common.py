@@ -122,6 +122,15 @@ def _size(text):
     return (values[0], values[-1])
 
 
+def _mesh(text):
+    """``N`` or ``NY,NX`` positive integers (photutils' (ny, nx) order)."""
+    parts = text.split(',')
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f'{text!r} is not N or NY,NX')
+    values = [_positive_int(p) for p in parts]
+    return (values[0], values[-1])
+
+
 def _pair(text):
     parts = text.split(',')
     if len(parts) != 2:
@@ -135,11 +144,40 @@ def _pair(text):
 
 # -- files -----------------------------------------------------------------
 
-def _read_image(path, what='IMAGE', *, uncertainty=None):
+def _hdu(text):
+    """``--hdu``: an index (``1``), a name (``SCI``) or NAME,VER."""
+    text = text.strip()
+    if not text:
+        raise argparse.ArgumentTypeError('empty HDU')
+    if text.isdigit():
+        return int(text)
+    name, _, ver = text.partition(',')
+    if ver:
+        if not ver.strip().isdigit():
+            raise argparse.ArgumentTypeError(
+                f'{text!r} is not INDEX, NAME or NAME,VERSION')
+        return (name.strip(), int(ver))
+    return text
+
+
+def _unit(text):
+    """``--unit``: any astropy unit string (adu, electron, adu / s ...)."""
+    try:
+        return u.Unit(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a unit astropy knows (e.g. adu, electron, '
+            'adu / s)') from None
+
+
+def _read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
+                unit=None):
     """
     Read a 2-D FITS frame with `ccdphot_ext.io.fits.read_frame` (its UNCERT and
-    MASK extensions included). ``uncertainty``, a FITS file holding a 1-sigma
-    map, wins over them. Every problem with a file is a one-line `CLIError`.
+    MASK extensions included), from HDU ``hdu`` (default the first 2-D
+    image), in ``unit`` (default BUNIT). ``uncertainty``, a FITS file
+    holding a 1-sigma map, wins over the extensions. Every problem with a
+    file is a one-line `CLIError`.
     """
     from ..io.fits import FrameReadError, read_frame
 
@@ -149,7 +187,7 @@ def _read_image(path, what='IMAGE', *, uncertainty=None):
             warnings.filterwarnings('ignore', message='.*BUNIT')
             sigma = _read_image(uncertainty, '--uncertainty').data
     try:
-        frame = read_frame(path)
+        frame = read_frame(path, hdu=hdu, unit=unit)
     except FrameReadError as exc:
         raise CLIError(f'{what} {str(exc).splitlines()[0]}') from exc
     if sigma is not None:
@@ -160,43 +198,16 @@ def _read_image(path, what='IMAGE', *, uncertainty=None):
     return frame
 
 
-def _read_positions(path):
-    """x, y arrays from an ECSV/CSV/FITS table (x_center/y_center or x/y)."""
-    from astropy.table import Table
+def _read_positions(path, *, wcs=None):
+    """The positions table of ``--positions`` (`read_positions`): ``id``,
+    0-based ``x_center``/``y_center`` and any suggested box columns."""
+    from ..io.positions import read_positions
 
-    label = f'--positions {path}'
-    if not os.path.exists(path):
-        raise CLIError(f'{label}: no such file')
-    if os.path.isdir(path) or os.path.getsize(path) == 0:
-        raise CLIError(f'{label}: not a table (empty file or a directory)')
-    ext = os.path.splitext(path)[1].lower()
-    fmt = {'.ecsv': 'ascii.ecsv', '.csv': 'ascii.csv', '.fits': 'fits',
-           '.fit': 'fits'}.get(ext, 'ascii')
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            table = Table.read(path, format=fmt)
-    except Exception as exc:  # astropy raises many kinds for bad tables
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CLIError(f'{label}: cannot read the table ({reason})') from exc
-    for xname, yname in (('x_center', 'y_center'), ('x', 'y'),
-                         ('xcentroid', 'ycentroid')):
-        if xname in table.colnames and yname in table.colnames:
-            break
-    else:
-        raise CLIError(f'{label}: needs x_center/y_center or x/y columns, '
-                       f'found {table.colnames}')
-    if len(table) == 0:
-        raise CLIError(f'{label}: the table has no rows')
-    try:
-        xy = np.column_stack([np.asarray(getattr(table[n], 'value', table[n]),
-                                         dtype=float)
-                              for n in (xname, yname)])
-    except (TypeError, ValueError) as exc:
-        raise CLIError(f'{label}: {xname}/{yname} are not numbers') from exc
-    if not np.all(np.isfinite(xy)):
-        raise CLIError(f'{label}: {xname}/{yname} hold NaN or inf')
-    return xy
+        return read_positions(path, wcs=wcs)
+    except (ValueError, TypeError, OSError) as exc:
+        text = str(exc).replace(f'positions {path}', '', 1).lstrip(': ')
+        raise CLIError(f'--positions {path}: {text}') from exc
 
 
 def _umask():
@@ -265,3 +276,54 @@ def _prepare_dir(path, option):
 
 def _epilog(text):
     return textwrap.dedent(text)
+
+
+# -- options shared by the subcommands that read one frame -------------------
+
+def _add_frame_options(parser):
+    """``--hdu`` and ``--unit``: which image of IMAGE, in what unit."""
+    parser.add_argument('--hdu', metavar='HDU', type=_hdu,
+                        help='image HDU: index, name or NAME,VER (default '
+                             'the first 2-D image)')
+    parser.add_argument('--unit', metavar='UNIT', type=_unit,
+                        help='data unit when the header has no BUNIT (or '
+                             'to override it): adu, electron, adu / s ...')
+
+
+def _add_output(parser):
+    """``-o``, ``--format`` and ``--max-rows``."""
+    parser.add_argument('-o', '--output', metavar='OUT',
+                        help='write the table here (written atomically); '
+                             'stdout then gets a summary, not the table')
+    parser.add_argument('--format', choices=tuple(_FORMATS),
+                        help='output format (default from the OUT '
+                             'extension: .csv is csv, else ecsv)')
+    parser.add_argument('--max-rows', metavar='N', type=int, default=50,
+                        help='without -o, print at most N rows (default '
+                             '50; 0 prints all)')
+
+
+def _print_capped(table, out, max_rows):
+    """Print ``table``, its first ``max_rows`` rows only when capped."""
+    shown = len(table) if max_rows <= 0 else min(max_rows, len(table))
+    for line in table[:shown].pformat(max_lines=-1, max_width=-1):
+        print(line, file=out)
+    if shown < len(table):
+        print(f'... {len(table) - shown} more rows not shown (--max-rows N; '
+              '-o OUT writes them all)', file=out)
+
+
+def _to_write(table, path, fmt):
+    """The table as written to ``path`` and its format: CSV gets ``ra`` and
+    ``dec`` columns (deg) instead of a packed ``sky_centroid``."""
+    fmt = _output_format(path, fmt)
+    if fmt == 'csv' and 'sky_centroid' in table.colnames:
+        coords = table['sky_centroid']
+        index = table.colnames.index('sky_centroid')
+        table = table.copy(copy_data=False)
+        table.remove_column('sky_centroid')
+        if not hasattr(coords, 'ra'):  # e.g. galactic: write ICRS
+            coords = coords.icrs
+        table.add_column(coords.ra.to(u.deg), name='ra', index=index)
+        table.add_column(coords.dec.to(u.deg), name='dec', index=index + 1)
+    return table, fmt

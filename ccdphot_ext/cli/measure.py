@@ -10,24 +10,26 @@ import sys
 
 import numpy as np
 
-from ..detection.findstars import find_stars
 from .common import (
-    _FORMATS,
     SKY_CHOICES,
     CLIError,
+    _add_frame_options,
+    _add_output,
     _box,
     _check_output,
     _epilog,
+    _mesh,
     _non_negative,
     _number,
-    _output_format,
     _pair,
     _positive,
     _positive_int,
     _prepare_dir,
+    _print_capped,
     _read_image,
     _read_positions,
     _size,
+    _to_write,
     _write_table,
 )
 
@@ -57,50 +59,109 @@ def _box_text(slices):
             f'{slices[1].start}:{slices[1].stop}')
 
 
-def _apertures(args, frame, sky_for_find):
-    """The apertures (list) and a one-position aperture per row."""
+def _shaped(args, xy):
+    """Apertures of the chosen shape (--radius circles, else --size boxes)
+    at ``xy``: one aperture of all and one per row."""
+    if args.radius is not None:
+        from photutils.aperture import CircularAperture
+
+        return (CircularAperture(xy, args.radius),
+                [CircularAperture(p, args.radius) for p in xy])
     from ..aperture.box import BoxAperture
 
-    apertures, per_row = [], []
+    width, height = args.size or (20.0, 20.0)
+    return (BoxAperture(xy, width, height),
+            [BoxAperture(p, width, height) for p in xy])
+
+
+def _suggested_boxes(stars):
+    """The suggested boxes of a find_stars table, one per row."""
+    from ..detection.findstars import star_boxes
+
+    boxes = star_boxes(stars)
+    return boxes, [boxes[i] for i in range(len(stars))]
+
+
+def _apertures(args, frame, sky_for_find):
+    """The apertures (list), a one-position aperture per row, the ids."""
+    from ..aperture.box import BoxAperture
+
+    apertures, per_row, ids = [], [], []
     for slices in args.box or ():
         _check_box(slices, frame.shape, _box_text(slices))
         box = BoxAperture.from_slices(slices)
         apertures.append(box)
         per_row.append(box)
-    width, height = args.size or (20.0, 20.0)
+        ids.append(len(ids) + 1)
+    # a table's (or find's) suggested boxes unless a shape is given
+    own_shape = args.size is not None or args.radius is not None
     if args.positions:
-        xy = _read_positions(args.positions)
-        apertures.append(BoxAperture(xy, width, height))
-        per_row.extend(BoxAperture(p, width, height) for p in xy)
+        pos = _read_positions(args.positions, wcs=getattr(frame, 'wcs', None))
+        xy = np.column_stack([pos['x_center'], pos['y_center']])
+        if 'box_x0' in pos.colnames and not own_shape:
+            ap, rows = _suggested_boxes(pos)
+        else:
+            ap, rows = _shaped(args, xy)
+        apertures.append(ap)
+        per_row.extend(rows)
+        ids.extend(pos['id'].tolist())
     if args.find:
-        from ..detection.findstars import star_boxes
+        from ..detection.findstars import find_stars
 
         found = find_stars(frame, sky_for_find, n_sigma=args.find_nsigma)
         if len(found) == 0:
             raise CLIError(f'--find: no star found above {args.find_nsigma:g}'
                            ' sigma')
-        if args.size is None:  # the box find_stars suggests for each star
-            boxes = star_boxes(found)
+        if own_shape:
+            ap, rows = _shaped(args, np.column_stack([found['x_center'],
+                                                      found['y_center']]))
         else:
-            boxes = BoxAperture(np.column_stack([found['x_center'],
-                                                 found['y_center']]),
-                                width, height)
-        apertures.append(boxes)
-        per_row.extend(boxes[i] for i in range(len(found)))
+            ap, rows = _suggested_boxes(found)
+        apertures.append(ap)
+        per_row.extend(rows)
+        ids.extend(found['id'].tolist())
     if not apertures:
         raise CLIError('no apertures: give --box, --positions or --find')
-    return apertures, per_row
+    if len(set(ids)) != len(ids):  # e.g. --box with --positions: renumber
+        ids = list(range(1, len(ids) + 1))
+    return apertures, per_row, ids
 
 
 def _sky(args, frame, per_row):
     """The sky for the photometry: the whole frame's, or annuli."""
     from ..background.sky import SkyEstimate
 
+    if args.sky != 'background2d' and (args.box_size or args.filter_size):
+        raise CLIError('--box-size and --filter-size need --sky background2d')
     if args.sky == 'annulus':
         return _annulus_sky(args, frame, per_row)
     if args.annulus is not None:
         raise CLIError('--annulus needs --sky annulus')
+    if args.sky == 'background2d':
+        return _background2d_sky(args, frame)
     return SkyEstimate.from_image(frame, method=args.sky)
+
+
+def _background2d_sky(args, frame):
+    """A photutils Background2D map (SExtractor's estimator, 3-sigma
+    clipped meshes), the frame's mask and non-finite pixels excluded."""
+    from photutils.background import Background2D
+
+    from ..background.sky import SkyEstimate
+
+    box_size = args.box_size or (64, 64)
+    filter_size = args.filter_size or (3, 3)
+    ny, nx = frame.shape
+    if box_size[0] > ny or box_size[1] > nx:
+        raise CLIError(f'--box-size {box_size[0]},{box_size[1]}: larger '
+                       f'than the {ny} x {nx} image')
+    data = np.asarray(frame.data, dtype=float)
+    mask = ~np.isfinite(data)
+    if frame.mask is not None:
+        mask |= np.asarray(frame.mask, dtype=bool)
+    bkg = Background2D(data, box_size, filter_size=filter_size,
+                       mask=mask if mask.any() else None)
+    return SkyEstimate.from_background2d(bkg)
 
 
 def _annulus_sky(args, frame, per_row):
@@ -115,29 +176,45 @@ def _annulus_sky(args, frame, per_row):
     if args.annulus is not None:
         r_in, r_out = args.annulus
     else:
-        half_diag = max(math.hypot(ap.width, ap.height) / 2 for ap in per_row)
+        half_diag = max(getattr(ap, 'r', None)
+                        or math.hypot(ap.width, ap.height) / 2
+                        for ap in per_row)
         r_in = math.ceil(half_diag) + 2.0
         r_out = r_in + 10.0
     annulus = CircularAnnulus(positions, r_in, r_out)
     return SkyEstimate.from_annulus(frame, annulus)
 
 
-def _print_measure(table, args, frame, sky, out):
-    from ..flags import decode_flags
+def _unit_text(unit):
+    return 'no unit' if unit is None else unit.to_string()
 
+
+def _sky_line(sky, unit):
+    """The sky summary, with the data unit on every number."""
+    un = '' if unit is None else f' {unit.to_string()}'
+    if sky.is_map:
+        box = sky.meta.get('box_size')
+        filt = sky.meta.get('filter_size')
+        mesh = (f', box {box[0]}x{box[1]}, filter {filt[0]}x{filt[1]}'
+                if box and filt else '')
+        return (f'sky       Background2D map{mesh}: median '
+                f'{np.median(sky.value):.3f}{un}, median rms '
+                f'{np.median(sky.std):.3f}{un} per pixel')
+    if sky.isscalar:
+        return (f'sky       {sky.method}: {sky.value:.3f}{un} +/- '
+                f'{sky.error_on_mean:.3g}{un}, std {sky.std:.3f}{un} per '
+                f'pixel ({sky.n_pix} pixels)')
+    return (f'sky       annulus, one level per aperture (median '
+            f'{np.median(sky.value):.3f}{un})')
+
+
+def _print_header(table, args, frame, sky, out):
     meta = table.meta
     ny, nx = frame.data.shape
-    unit = frame.unit if frame.unit is not None else 'no unit'
     has_map = frame.uncertainty is not None
-    print(f'image     {args.image} ({ny} x {nx}, {unit}, uncertainty map: '
-          f'{"yes" if has_map else "no"})', file=out)
-    if sky.isscalar:
-        print(f'sky       {sky.method}: {sky.value:.3f} +/- '
-              f'{sky.error_on_mean:.3g}, std {sky.std:.3f} per pixel '
-              f'({sky.n_pix} pixels)', file=out)
-    else:
-        print(f'sky       annulus, one level per aperture (median '
-              f'{np.median(sky.value):.3f})', file=out)
+    print(f'image     {args.image} ({ny} x {nx}, {_unit_text(frame.unit)}, '
+          f'uncertainty map: {"yes" if has_map else "no"})', file=out)
+    print(_sky_line(sky, frame.unit), file=out)
 
     def show(name, unit_text):
         value = meta.get(name)
@@ -152,14 +229,34 @@ def _print_measure(table, args, frame, sky, out):
         print(f'threshold {args.threshold:g} sigma', file=out)
     for note in meta.get('notes', ()):
         print(f'note      {note}', file=out)
+
+
+def _print_rows(table, out, max_rows):
+    """The table (its first ``max_rows`` rows when capped)."""
     view = table[list(_PRINT_COLUMNS)]
     for name, fmt in _PRINT_COLUMNS.items():
         if fmt:
             view[name].info.format = fmt
     print(file=out)
-    for line in view.pformat(max_lines=-1, max_width=-1):
-        print(line, file=out)
+    _print_capped(view, out, max_rows)
+
+
+def _print_summary(table, out):
+    """Rows, flag counts and the median SNR (units on the numbers)."""
+    from ..flags import decode_flags
+
     flags = np.asarray(table['flags'])
+    snr = np.asarray(table['snr'], dtype=float)
+    good = np.isfinite(snr)
+    median = f'{np.median(snr[good]):.1f}' if good.any() else 'n/a'
+    unit = getattr(table['aperture_sum'], 'unit', None)
+    flux = np.asarray(getattr(table['aperture_sum'], 'value',
+                              table['aperture_sum']), dtype=float)
+    fin = np.isfinite(flux)
+    med_flux = (f', median flux {np.median(flux[fin]):.4g} '
+                f'{_unit_text(unit)}' if fin.any() else '')
+    print(f'rows      {len(table)}: {int(np.sum(flags == 0))} unflagged, '
+          f'median SNR {median}{med_flux}', file=out)
     counts = {}
     for value in flags[flags > 0]:
         for text in decode_flags(value):
@@ -183,9 +280,10 @@ def _cmd_measure(args):
         except ImportError:
             raise CLIError('--plot needs matplotlib: pip install '
                            '"ccdphot_ext[plot]"') from None
-    frame = as_frame(_read_image(args.image, uncertainty=args.uncertainty))
+    frame = as_frame(_read_image(args.image, uncertainty=args.uncertainty,
+                                 hdu=args.hdu, unit=args.unit))
     sky_for_find = SkyEstimate.from_image(frame) if args.find else None
-    apertures, per_row = _apertures(args, frame, sky_for_find)
+    apertures, per_row, ids = _apertures(args, frame, sky_for_find)
     sky = _sky(args, frame, per_row)
     threshold = (SigmaThreshold(args.threshold) if args.threshold is not None
                  else None)
@@ -193,19 +291,23 @@ def _cmd_measure(args):
                        threshold=threshold, saturation=args.saturation,
                        read_noise=args.read_noise, exptime=args.exptime,
                        zeropoint=args.zeropoint)
+    table['id'] = ids  # the positions' own ids
     table.meta['image'] = os.path.abspath(args.image)
     if args.uncertainty:
         table.meta['uncertainty_file'] = os.path.abspath(args.uncertainty)
     table.meta['sky_option'] = args.sky
     done = []  # files first: a closed stdout (| head) must not lose them
     if args.output:
-        fmt = _output_format(args.output, args.format)
-        _write_table(table, args.output, fmt)
+        written, fmt = _to_write(table, args.output, args.format)
+        _write_table(written, args.output, fmt)
         done.append(f'wrote     {args.output} ({fmt}, {len(table)} rows)')
     if args.plot:
         paths = _measure_plots(table, frame, per_row, sky, threshold, args)
         done.append(f'wrote     {len(paths)} figures to {args.plot}')
-    _print_measure(table, args, frame, sky, sys.stdout)
+    _print_header(table, args, frame, sky, sys.stdout)
+    if not args.output:  # with -o the file holds the table
+        _print_rows(table, sys.stdout, args.max_rows)
+    _print_summary(table, sys.stdout)
     for line in done:
         print(line)
     return 0
@@ -248,44 +350,6 @@ def _measure_plots(table, frame, per_row, sky, threshold, args):
     return save_figures(figures, args.plot)
 
 
-# -- find ------------------------------------------------------------------
-
-def _cmd_find(args):
-    from ..background.sky import SkyEstimate
-    from ..utils.inputs import as_frame
-
-    if args.output:
-        _check_output(args.output)
-    frame = as_frame(_read_image(args.image))
-    sky = SkyEstimate.from_image(frame, method=args.sky)
-    found = find_stars(frame, sky, n_sigma=args.nsigma,
-                       n_pixels=args.npixels, deblend=args.deblend)
-    found.meta['image'] = os.path.abspath(args.image)
-    done = []
-    if args.output:
-        fmt = _output_format(args.output, args.format)
-        _write_table(found, args.output, fmt)
-        done.append(f'wrote     {args.output} ({fmt}, {len(found)} rows)')
-    print(f'image     {args.image}: {len(found)} star(s) above '
-          f'{args.nsigma:g} sigma (sky {sky.method} {sky.value:.3f}, std '
-          f'{sky.std:.3f})')
-    view = found.copy()
-    for name in view.colnames:
-        if view[name].dtype.kind == 'f':
-            view[name].info.format = '.2f'
-    for line in [*view.pformat(max_lines=-1, max_width=-1), *done]:
-        print(line)
-    return 0
-
-
-def _add_output(parser):
-    parser.add_argument('-o', '--output', metavar='OUT',
-                        help='write the table here (written atomically)')
-    parser.add_argument('--format', choices=tuple(_FORMATS),
-                        help='output format (default from the OUT '
-                             'extension: .csv is csv, else ecsv)')
-
-
 def _add_measure(sub, common):
     p = sub.add_parser(
         'measure', parents=[common],
@@ -304,32 +368,54 @@ def _add_measure(sub, common):
                   --box 240:260,325:345 --threshold 2 -o stars.ecsv
               ccdphot measure frame.fits --positions stars.csv --size 15 \\
                   --sky annulus --annulus 12,20 --gain 2.23 -o out.csv
+              ccdphot measure frame.fits --positions image.cat --radius 5 \\
+                  --sky background2d --box-size 64 --filter-size 3
+              ccdphot measure mef.fits --hdu SCI --unit electron --find
               ccdphot measure frame.fits --find --plot figures/
 
             --box Y0:Y1,X0:X1 is numpy's image[Y0:Y1, X0:X1] (0-based, stop
-            excluded). Boxes from --positions (x_center/y_center or x/y
-            columns, 0-based pixels) and --find are centred on each star
-            with --size W[,H] (default 20 pixels; --find uses the suggested
-            box of each star unless --size is given).
+            excluded). --positions reads photutils (x_centroid, xcentroid,
+            x_center, xcenter, x), Source Extractor/SEP (X_IMAGE, 1-based),
+            AstroImageJ (X(FITS), 1-based) or RA/Dec columns (with the
+            image's WCS); its id column is kept. Stars from --positions
+            and --find get boxes of --size W[,H] (default 20 pixels) or
+            circles of --radius R; the suggested boxes of a ccdphot find
+            table (and of --find) are used unless --size/--radius is given.
+            With -o, stdout gets a summary (rows, flags, median SNR), not
+            the table.
             '''))
     p.add_argument('image', metavar='IMAGE', help='processed FITS frame')
+    _add_frame_options(p)
     p.add_argument('--uncertainty', metavar='FILE',
                    help='FITS per-pixel 1-sigma map (wins over UNCERT)')
     p.add_argument('--box', metavar='Y0:Y1,X0:X1', type=_box,
                    action='append', help='a box (repeat for more)')
     p.add_argument('--positions', metavar='TABLE',
-                   help='ECSV/CSV/FITS table of star positions')
-    p.add_argument('--size', metavar='W[,H]', type=_size,
-                   help='box size for --positions/--find (default 20)')
+                   help='table of star positions (ECSV, CSV, FITS, Source '
+                        'Extractor .cat, AstroImageJ ...)')
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument('--size', metavar='W[,H]', type=_size,
+                       help='box size for --positions/--find (default 20)')
+    shape.add_argument('--radius', metavar='R', type=_positive,
+                       help='circular apertures of radius R pixels for '
+                            '--positions/--find')
     p.add_argument('--find', action='store_true',
                    help='find the stars (ccdphot_ext.find_stars)')
     p.add_argument('--find-nsigma', metavar='N', type=_positive, default=5.0,
                    help='detection threshold for --find (default 5)')
-    p.add_argument('--sky', choices=SKY_CHOICES, default='sigma_clip',
-                   help='sky estimate (default sigma_clip over the frame)')
+    p.add_argument('--sky', choices=(*SKY_CHOICES, 'background2d'),
+                   default='sigma_clip',
+                   help='sky estimate (default sigma_clip over the frame; '
+                        'background2d: a photutils Background2D map)')
     p.add_argument('--annulus', metavar='RIN,ROUT', type=_pair,
                    help='annulus radii for --sky annulus (default: 2 '
-                        'pixels beyond the box corner, 10 pixels wide)')
+                        'pixels beyond the aperture corner, 10 pixels wide)')
+    p.add_argument('--box-size', metavar='N[,NX]', type=_mesh,
+                   help='--sky background2d: mesh size in pixels, one '
+                        'side or NY,NX (default 64)')
+    p.add_argument('--filter-size', metavar='N[,NX]', type=_mesh,
+                   help='--sky background2d: median filter of the mesh, '
+                        'in meshes (default 3)')
     p.add_argument('--threshold', metavar='NSIG', type=_positive,
                    help='keep only pixels above NSIG sky sigma')
     p.add_argument('--gain', metavar='G', type=_positive,
@@ -352,33 +438,9 @@ def _add_measure(sub, common):
     p.set_defaults(func=_cmd_measure)
 
 
-def _add_find(sub, common):
-    p = sub.add_parser(
-        'find', parents=[common], help='list the stars in a frame',
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description='Find stars (ccdphot_ext.find_stars) and list their '
-                    'positions and suggested boxes.',
-        epilog=_epilog('''\
-            examples:
-              ccdphot find frame.fits
-              ccdphot find frame.fits --nsigma 10 -o stars.ecsv
-              ccdphot measure frame.fits --positions stars.ecsv
-            '''))
-    p.add_argument('image', metavar='IMAGE', help='processed FITS frame')
-    p.add_argument('--nsigma', metavar='N', type=_positive, default=5.0,
-                   help='detection threshold in sky sigma (default 5)')
-    p.add_argument('--npixels', metavar='N', type=_positive_int, default=5,
-                   help='minimum connected pixels above the threshold '
-                        '(default 5)')
-    p.add_argument('--deblend', action='store_true',
-                   help='split blended stars (photutils deblend_sources)')
-    p.add_argument('--sky', choices=SKY_CHOICES[:3], default='sigma_clip',
-                   help='sky estimate (default sigma_clip)')
-    _add_output(p)
-    p.set_defaults(func=_cmd_find)
-
-
 def add_parsers(sub, common):
     """Add the ``measure`` and ``find`` subcommands to ``sub``."""
+    from .find import add_parser as _add_find
+
     _add_measure(sub, common)
     _add_find(sub, common)

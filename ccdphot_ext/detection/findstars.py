@@ -16,6 +16,7 @@ import math
 import warnings
 
 import astropy
+import astropy.units as u
 import numpy as np
 import photutils
 from astropy.table import QTable
@@ -118,10 +119,12 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
         One row per star, brightest first, columns `STAR_COLUMNS`:
         ``x_center``, ``y_center`` (windowed centroid, 0-based pixels, as
         photutils), ``flux`` (sky-subtracted sum over the star's segment),
-        ``peak`` (highest pixel above the sky), ``area`` (segment pixels),
-        ``fwhm`` (from the second moments), ``saturated``, and the suggested
-        box as integer slice bounds ``data[box_y0:box_y1, box_x0:box_x1]``
-        (they may run past the frame edge; `photometer` then sets flag 1).
+        ``peak`` (highest pixel above the sky), ``area`` (segment pixels,
+        pix2), ``fwhm`` (from the second moments, pix; both with units, as
+        photutils' `~photutils.segmentation.SourceCatalog`), ``saturated``,
+        and the suggested box as integer slice bounds
+        ``data[box_y0:box_y1, box_x0:box_x1]`` (they may run past the
+        frame edge; `photometer` then sets flag 1).
         ``meta`` records the parameters, the threshold and the versions.
 
     Examples
@@ -218,8 +221,8 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
         'x_center': x, 'y_center': y,
         'flux': flux[order] * unit, 'peak': peak[order] * unit,
         'area': np.asarray(getattr(cat.area, 'value', cat.area),
-                           float)[order],
-        'fwhm': star_fwhm[order], 'saturated': sat,
+                           float)[order] * u.pix ** 2,
+        'fwhm': star_fwhm[order] * u.pix, 'saturated': sat,
         'box_x0': x0, 'box_x1': x0 + side, 'box_y0': y0, 'box_y1': y0 + side,
     })
     meta['box_size'] = side
@@ -233,7 +236,8 @@ def _empty_table(unit, meta):
     table = QTable({
         'id': np.zeros(0, dtype=np.int64), 'x_center': empty,
         'y_center': empty, 'flux': empty * unit, 'peak': empty * unit,
-        'area': empty, 'fwhm': empty, 'saturated': np.zeros(0, dtype=bool),
+        'area': empty * u.pix ** 2, 'fwhm': empty * u.pix,
+        'saturated': np.zeros(0, dtype=bool),
         **{name: np.zeros(0, dtype=np.int64)
            for name in ('box_x0', 'box_x1', 'box_y0', 'box_y1')}})
     meta['box_size'] = None

@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
-"""Reading frames: FITS files, header keywords, units."""
+"""Reading frames (FITS files, header keywords, units) and positions tables."""
 
 from .fits import *  # noqa: F403
 from .header import *  # noqa: F403
+from .positions import *  # noqa: F403
 from .units import *  # noqa: F403

@@ -1,0 +1,91 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+``ccdphot find`` (registered by `ccdphot_ext.cli`).
+"""
+
+import argparse
+import os
+import sys
+
+from .common import (
+    SKY_CHOICES,
+    _add_frame_options,
+    _add_output,
+    _check_output,
+    _epilog,
+    _positive,
+    _positive_int,
+    _print_capped,
+    _read_image,
+    _to_write,
+    _write_table,
+)
+
+__all__ = ['add_parser']
+
+
+def _cmd_find(args):
+    from ..background.sky import SkyEstimate
+    from ..detection.findstars import find_stars
+    from ..utils.inputs import as_frame
+
+    if args.output:
+        _check_output(args.output)
+    frame = as_frame(_read_image(args.image, hdu=args.hdu, unit=args.unit))
+    sky = SkyEstimate.from_image(frame, method=args.sky)
+    found = find_stars(frame, sky, n_sigma=args.nsigma,
+                       n_pixels=args.npixels, deblend=args.deblend)
+    found.meta['image'] = os.path.abspath(args.image)
+    done = []
+    if args.output:
+        table, fmt = _to_write(found, args.output, args.format)
+        _write_table(table, args.output, fmt)
+        done.append(f'wrote     {args.output} ({fmt}, {len(found)} rows)')
+    un = '' if frame.unit is None else f' {frame.unit.to_string()}'
+    print(f'image     {args.image}: {len(found)} star(s) above '
+          f'{args.nsigma:g} sigma (sky {sky.method} {sky.value:.3f}{un}, '
+          f'std {sky.std:.3f}{un} per pixel)')
+    if not args.output:
+        view = found.copy()
+        for name in view.colnames:
+            if view[name].dtype.kind == 'f':
+                view[name].info.format = '.2f'
+        _print_capped(view, sys.stdout, args.max_rows)
+    for line in done:
+        print(line)
+    return 0
+
+
+def add_parser(sub, common):
+    """Add the ``find`` subcommand to ``sub``."""
+    p = sub.add_parser(
+        'find', parents=[common], help='list the stars in a frame',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='Find stars (ccdphot_ext.find_stars) and list their '
+                    'positions (0-based pixels), area (pix2), FWHM (pix) '
+                    'and suggested boxes.',
+        epilog=_epilog('''\
+            examples:
+              ccdphot find frame.fits
+              ccdphot find frame.fits --nsigma 10 -o stars.ecsv
+              ccdphot find mef.fits --hdu SCI --unit electron -o stars.ecsv
+              ccdphot measure frame.fits --positions stars.ecsv
+
+            measure --positions uses the suggested boxes of a find table
+            (unless --size or --radius is given), so find then measure
+            gives the same numbers as measure --find.
+            '''))
+    p.add_argument('image', metavar='IMAGE', help='processed FITS frame')
+    _add_frame_options(p)
+    p.add_argument('--nsigma', metavar='N', type=_positive, default=5.0,
+                   help='detection threshold in sky sigma (default 5)')
+    p.add_argument('--npixels', metavar='N', type=_positive_int, default=5,
+                   help='minimum connected pixels above the threshold '
+                        '(default 5)')
+    p.add_argument('--deblend', action='store_true',
+                   help='split blended stars (photutils deblend_sources)')
+    p.add_argument('--sky', choices=SKY_CHOICES[:3], default='sigma_clip',
+                   help='sky estimate (default sigma_clip)')
+    _add_output(p)
+    p.set_defaults(func=_cmd_find)
+    return p

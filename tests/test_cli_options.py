@@ -1,0 +1,204 @@
+"""``ccdphot measure``/``find`` options run as a user runs them (the installed
+``ccdphot`` in a subprocess): positions tables of other tools, ids kept,
+find -> measure equal to --find, --hdu, --unit, --radius, --sky
+background2d, the summary with -o, the capped table, CSV ra/dec."""
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import QTable, Table
+from astropy.wcs import WCS
+from photutils.aperture import CircularAperture
+from photutils.background import Background2D
+
+from ccdphot_ext import SkyEstimate, photometer, read_frame
+from ccdphot_ext.cli.main import main
+
+EXE = os.path.join(os.path.dirname(sys.executable), 'ccdphot')
+
+
+def ccdphot(*argv, cwd=None):
+    """The installed command, as a user runs it."""
+    run = subprocess.run([EXE, *map(str, argv)], capture_output=True,
+                         text=True, cwd=cwd, env=os.environ.copy(),
+                         timeout=120)
+    return run.returncode, run.stdout, run.stderr
+
+
+def in_process(*argv):
+    """The same command run in this process (cheaper variants)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope='module')
+def sample(tmp_path_factory, sample_ccd):
+    d = tmp_path_factory.mktemp('cli_options')
+    sample_ccd.write(d / 'sample.fits')
+    return d
+
+
+def _same(a, b, names=None):
+    for name in names or b.colnames:
+        np.testing.assert_array_equal(np.asarray(a[name]), np.asarray(b[name]),
+                                      err_msg=name)
+
+
+def test_find_then_measure_equals_measure_find(sample):
+    """A ``ccdphot find`` table's suggested boxes are used by --positions."""
+    d = sample
+    code, out, err = ccdphot('find', d / 'sample.fits', '-o', d / 'f.ecsv')
+    assert code == 0, err
+    found = QTable.read(d / 'f.ecsv')
+    assert found['area'].unit == u.pix ** 2 and found['fwhm'].unit == u.pix
+    assert 'std 50.483 adu per pixel' in out  # units on the summary line
+    code, _, err = ccdphot('measure', d / 'sample.fits', '--positions',
+                           d / 'f.ecsv', '-o', d / 'a.ecsv')
+    assert code == 0, err
+    code, _, err = ccdphot('measure', d / 'sample.fits', '--find', '-o',
+                           d / 'b.ecsv')
+    assert code == 0, err
+    a, b = QTable.read(d / 'a.ecsv'), QTable.read(d / 'b.ecsv')
+    assert len(a) == len(found) > 20
+    _same(a, b)
+    assert a['id'].tolist() == found['id'].tolist()
+
+
+def test_measure_keeps_ids_and_reads_sextractor_names(sample, sample_ccd):
+    """A 1-based Source Extractor table with NUMBER ids, circles."""
+    d = sample
+    xy = np.array([[501.5, 167.5], [334.5, 249.5], [120.25, 300.75]])
+    Table({'NUMBER': [17, 4, 230], 'X_IMAGE': xy[:, 0] + 1,
+           'Y_IMAGE': xy[:, 1] + 1}).write(d / 'sex.csv', overwrite=True)
+    code, out, err = ccdphot('measure', d / 'sample.fits', '--positions',
+                             d / 'sex.csv', '--radius', '6', '-o',
+                             d / 'sex.ecsv')
+    assert code == 0, err
+    got = QTable.read(d / 'sex.ecsv')
+    assert got['id'].tolist() == [17, 4, 230]
+    expected = photometer(sample_ccd, CircularAperture(xy, 6.0),
+                          SkyEstimate.from_image(sample_ccd))
+    _same(got, expected, ['x_center', 'y_center', 'aperture_sum',
+                          'aperture_sum_err', 'flags'])
+
+
+def test_blank_position_is_refused_with_its_row(sample, tmp_path):
+    (tmp_path / 'pos.csv').write_text('id,x,y\n1,501.5,167.5\n2,,249.5\n')
+    out = tmp_path / 'never.ecsv'
+    code, stdout, err = ccdphot('measure', sample / 'sample.fits',
+                                '--positions', tmp_path / 'pos.csv', '-o',
+                                out)
+    assert code == 2
+    assert err.count('\n') == 1 and 'Traceback' not in err
+    assert 'column x is blank or NaN in row(s) 2' in err
+    assert not out.exists()
+    (tmp_path / 'bad.csv').write_text('a,b\n1,2\n')
+    code, _, err = in_process('measure', sample / 'sample.fits',
+                              '--positions', tmp_path / 'bad.csv')
+    assert code == 2
+    assert 'x_centroid/y_centroid' in err and 'X(FITS)/Y(FITS)' in err
+
+
+def test_hdu_and_unit(sample_ccd, tmp_path):
+    """The frame in the second extension, no BUNIT: --hdu and --unit."""
+    path = tmp_path / 'mef.fits'
+    header = fits.Header({'EXTNAME': 'SCI', 'EGAIN': 2.23, 'EXPTIME': 30.0})
+    fits.HDUList([fits.PrimaryHDU(np.zeros((5, 5))),
+                  fits.ImageHDU(sample_ccd.data, header=header)]).writeto(
+        path)
+    box = '158:178,492:512'
+    for run, hdu in ((ccdphot, 'SCI,1'), (in_process, '1'),
+                     (in_process, 'SCI')):
+        code, out, err = run('measure', path, '--hdu', hdu, '--unit',
+                                 'electron', '--box', box, '-o',
+                                 tmp_path / 'm.ecsv')
+        assert code == 0, err
+        assert 'BUNIT' not in err  # --unit said what the data are
+        got = QTable.read(tmp_path / 'm.ecsv')
+        assert got['aperture_sum'].unit == u.electron
+        frame = read_frame(path, hdu=1, unit='electron')
+        expected = photometer(frame, [_box(box)],
+                              SkyEstimate.from_image(frame))
+        _same(got, expected, ['aperture_sum', 'aperture_sum_err'])
+    code, _, err = in_process('measure', path, '--hdu', 'NOPE', '--box', box)
+    assert code == 2 and 'NOPE' in err
+    code, _, err = ccdphot('find', path, '--hdu', 'SCI', '--unit', 'adu')
+    assert code == 0, err
+    code, _, err = in_process('measure', path, '--unit', 'furlong/xyz',
+                           '--box', box)
+    assert code == 2 and "--unit: 'furlong/xyz' is not a unit" in err
+
+
+def _box(text):
+    from ccdphot_ext import BoxAperture
+    y, x = (tuple(int(v) for v in part.split(':'))
+            for part in text.split(','))
+    return BoxAperture.from_slices(np.s_[y[0]:y[1], x[0]:x[1]])
+
+
+def test_sky_background2d(sample, sample_ccd):
+    code, out, err = ccdphot('measure', sample / 'sample.fits', '--box',
+                             '158:178,492:512', '--sky', 'background2d',
+                             '--box-size', '64', '--filter-size', '3', '-o',
+                             sample / 'bkg.ecsv')
+    assert code == 0, err
+    assert 'Background2D map, box 64x64, filter 3x3' in out
+    bkg = Background2D(sample_ccd.data, 64, filter_size=3)
+    expected = photometer(sample_ccd, [_box('158:178,492:512')],
+                          SkyEstimate.from_background2d(bkg))
+    _same(QTable.read(sample / 'bkg.ecsv'), expected,
+          ['sky', 'aperture_sum', 'aperture_sum_err'])
+    code, _, err = in_process('measure', sample / 'sample.fits', '--box',
+                              '158:178,492:512', '--box-size', '64')
+    assert code == 2 and 'need --sky background2d' in err
+
+
+def test_summary_with_output_and_capped_table(sample):
+    code, out, err = ccdphot('measure', sample / 'sample.fits', '--find',
+                             '-o', sample / 'all.ecsv')
+    assert code == 0, err
+    table = QTable.read(sample / 'all.ecsv')
+    lines = out.splitlines()
+    assert len(lines) < 10  # a summary, not the table
+    n_ok = int(np.sum(table['flags'] == 0))
+    median = np.median(table['snr'][np.isfinite(table['snr'])])
+    assert (f'rows      {len(table)}: {n_ok} unflagged, median SNR '
+            f'{median:.1f}') in out
+    assert f'wrote     {sample / "all.ecsv"} (ecsv, {len(table)} rows)' in out
+    code, out, err = ccdphot('measure', sample / 'sample.fits', '--find',
+                             '--max-rows', '4')
+    assert code == 0, err
+    assert f'... {len(table) - 4} more rows not shown' in out
+    ids = [ln.split()[0] for ln in out.splitlines()
+           if ln.split() and ln.split()[0].isdigit()]
+    assert ids == ['1', '2', '3', '4']
+
+
+def test_csv_writes_ra_dec_columns(sample_ccd, tmp_path):
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    wcs.wcs.crval = [56.75, 24.1]
+    wcs.wcs.crpix = [380.0, 250.0]
+    wcs.wcs.cdelt = [-2e-4, 2e-4]
+    ccd = sample_ccd.copy()
+    ccd.wcs = wcs
+    ccd.write(tmp_path / 'wcs.fits')
+    code, _, err = ccdphot('measure', tmp_path / 'wcs.fits', '--box',
+                           '158:178,492:512', '-o', tmp_path / 'out.csv')
+    assert code == 0, err
+    text = (tmp_path / 'out.csv').read_text()
+    table = Table.read(tmp_path / 'out.csv', format='ascii.csv')
+    assert 'sky_centroid' not in table.colnames
+    coord = wcs.pixel_to_world(501.5, 167.5)
+    assert table['ra'][0] == pytest.approx(coord.ra.deg, abs=1e-9)
+    assert table['dec'][0] == pytest.approx(coord.dec.deg, abs=1e-9)
+    assert '"' not in text
