@@ -267,7 +267,7 @@ def test_residual_background_flag(sample_ccd):
     """The notebook's systematics: a gradient under star 1 left by the
     global sky is flagged; a local sky clears it."""
     from ccdphot_ext import FLAG_RESIDUAL_BACKGROUND
-    from ccdphot_ext.photometry.measurement import residual_is_significant
+    from ccdphot_ext.photometry.residual import residual_is_significant
 
     image = sample_ccd.data
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
@@ -281,3 +281,36 @@ def test_residual_background_flag(sample_ccd):
     # the notebook's own numbers: 6033.0 ADU over 300 pixels, sigma 53.1
     assert residual_is_significant(6033.0, 300, 53.139015422503746, 0.0)
     assert not residual_is_significant(600.0, 300, 53.139015422503746, 0.0)
+
+
+def test_residual_rule_one_row_and_many_agree():
+    import warnings
+
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    from ccdphot_ext.photometry.residual import (
+        residual_error,
+        residual_is_significant,
+    )
+    rng = np.random.default_rng(4)
+    rest = rng.normal(0, 800, 500)
+    n_rest = rng.uniform(0, 400, 500)
+    n_rest[::50] = 0.0
+    std, eom = rng.uniform(1, 60, 500), rng.uniform(0, 2, 500)
+    many = residual_is_significant(rest, n_rest, std, eom)
+    one = [residual_is_significant(*args) for args in zip(
+        rest.tolist(), n_rest.tolist(), std.tolist(), eom.tolist(),
+        strict=True)]
+    assert many.tolist() == one
+    assert not many[::50].any()  # no pixels: never significant
+    err = residual_error(n_rest, std, eom)
+    np.testing.assert_allclose(err, np.sqrt(n_rest * std ** 2
+                                            + n_rest ** 2 * eom ** 2),
+                               rtol=1e-15)
+    assert many.tolist() == ((np.abs(rest) > 5 * err) & (n_rest > 0)).tolist()
+    with pytest.warns(AstropyDeprecationWarning, match='nsigma'):
+        assert not residual_is_significant(6033.0, 300, 53.139, 0.0,
+                                           nsigma=7.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert residual_is_significant(6033.0, 300, 53.139, 0.0, n_sigma=6.0)

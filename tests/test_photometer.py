@@ -76,7 +76,7 @@ def test_bad_apertures():
 
 
 # --------------------------------------------------------------------------
-# The vectorised engine for axis-aligned boxes (ccdphot_ext._fastbox)
+# The vectorised engine for axis-aligned boxes (ccdphot_ext.photometry.boxengine)
 # --------------------------------------------------------------------------
 
 import importlib  # noqa: E402
@@ -106,12 +106,7 @@ SAT = 4000.0
 
 def _general(*args, **kwargs):
     """photometer with every aperture on the per-aperture engine."""
-    original = PHOT.fast_box_eligible
-    PHOT.fast_box_eligible = lambda *a: False
-    try:
-        return photometer(*args, **kwargs)
-    finally:
-        PHOT.fast_box_eligible = original
+    return photometer(*args, engine='general', **kwargs)
 
 
 def _assert_tables_equal(fast, slow):
@@ -480,3 +475,22 @@ def test_fast_path_property_random_frames():
                              _general(img, box, sky, **kwargs))
 
     check()
+
+
+def test_engine_keyword(star_field):
+    img = star_field[0]
+    sky = SkyEstimate(100.0, 5.0, 10000)
+    box = _random_boxes(np.random.default_rng(3), img.shape, 30, False)
+    t_box = photometer(img, box, sky, gain=2.0, engine='box')
+    _assert_tables_equal(t_box, photometer(img, box, sky, gain=2.0))
+    _assert_tables_equal(t_box, photometer(img, box, sky, gain=2.0,
+                                           engine='general'))
+    rotated = BoxAperture([(30.0, 40.0)], 7, 5, theta=0.3)
+    with pytest.raises(ValueError, match="engine='box'"):
+        photometer(img, rotated, sky, engine='box')
+    # the general engine takes anything the box engine takes, and more
+    t = photometer(img, rotated, sky, gain=2.0, engine='general')
+    assert t['aperture_sum'][0] == measure(img, rotated, sky,
+                                           gain=2.0).flux
+    with pytest.raises(ValueError, match='engine must be one of'):
+        photometer(img, box, sky, engine='fast')

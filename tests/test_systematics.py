@@ -29,7 +29,7 @@ from ccdphot_ext.analysis.systematics import (
     systematics_report,
 )
 from ccdphot_ext.datasets.sample import render_stars, simulate_frame
-from ccdphot_ext.photometry.measurement import residual_is_significant
+from ccdphot_ext.photometry.residual import residual_is_significant
 
 NB_SKY_STD = 53.139015422503746
 

@@ -50,7 +50,12 @@ from ..aperture.box import BoxAperture
 from ..background.sky import SkyEstimate
 from ..background.threshold import SigmaThreshold
 from ..flags import FLAG_RESIDUAL_BACKGROUND
-from ..photometry.measurement import RESIDUAL_NSIGMA, measure
+from ..photometry.measurement import measure
+from ..photometry.residual import (
+    RESIDUAL_NSIGMA,
+    residual_error,
+    residual_is_significant,
+)
 from ..utils.inputs import as_frame, positive_scalar
 
 __all__ = ['systematics_report', 'SystematicsReport', 'residual_background',
@@ -140,13 +145,13 @@ def residual_background(box_sum, mask_sum, box_n_pix, mask_n_pix, sky_std, *,
     nsigma = positive_scalar(nsigma, 'nsigma', allow_none=False)
     n = box_n_pix - mask_n_pix
     total = box_sum - mask_sum
-    error = math.sqrt(n * sky_std ** 2 + (n * eom) ** 2)
+    error = residual_error(n, sky_std, eom)
     sig = total / error if error > 0 else math.nan
     return ResidualBackground(
         n_pix=n, sum=total, mean=total / n if n > 0 else math.nan,
         error=error, significance=sig,
-        significant=bool(n > 0 and abs(sig) > nsigma) if error > 0
-        else bool(n > 0 and total != 0),
+        significant=residual_is_significant(total, n, sky_std, eom,
+                                            n_sigma=nsigma),
         lost_fraction=total / box_sum if box_sum != 0 else math.nan)
 
 
@@ -240,7 +245,7 @@ class GradientCheck:
         n_pix = positive_scalar(n_pix, 'n_pix', allow_none=False)
         sigma = self.pixel_noise if sky_std is None else float(sky_std)
         total = n_pix * (self.plane(x, y) - self.global_level)
-        err = math.sqrt(n_pix * sigma ** 2 + (n_pix * self.global_error) ** 2)
+        err = residual_error(n_pix, sigma, self.global_error)
         return total, (total / err if err > 0 else math.inf)
 
     def is_unsafe(self, n_pix):

@@ -3,8 +3,9 @@
 Vectorised engine for axis-aligned `~ccdphot_ext.BoxAperture` photometry
 (internal; `~ccdphot_ext.photometer` calls it).
 
-It gives the same numbers as the per-aperture engine
-(``ccdphot_ext.photometry.measurement._measure_one``): the same pixels, the same weights
+It gives the same numbers as the general (per-aperture) engine
+(``ccdphot_ext.photometry.general.measure_one``): the same pixels, the same
+weights
 (exactly 1 inside a pixel-aligned box; the product of two 1-D overlaps for a
 non-integer box, as `~ccdphot_ext.aperture.box.aperture_weights`), the same
 bad-pixel, saturation and threshold rules and the same order of summation,
@@ -31,7 +32,7 @@ How it stays fast (plain numpy, no compiled code):
   pixels first, in row-major order, then padding). Whole non-integer boxes
   are grouped by shape and weighted. Boxes with NaN/inf pixels, a mask or
   an uncertainty map take the general route, which follows
-  ``_measure_one`` step by step.
+  ``measure_one`` step by step.
 * Sums are numpy's pairwise sums over each box's pixels in row-major
   order, exactly as ``np.sum`` over the box's cutout: the two engines agree
   to the last bit. The budget is not computed here: `photometer` passes
@@ -45,6 +46,7 @@ Nothing is cached between calls; no array the size of the frame is made.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..aperture.box import BoxAperture
 from ..flags import (
     FLAG_BAD_PIXELS,
     FLAG_EMPTY_THRESHOLD,
@@ -53,7 +55,7 @@ from ..flags import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
 )
-from .measurement import RESIDUAL_NSIGMA, residual_is_significant
+from .residual import residual_is_significant
 
 __all__ = []  # internal module
 
@@ -76,7 +78,6 @@ def fast_box_eligible(aperture, sky, threshold):
     Axis-aligned boxes, a sky that is one level or one level per aperture
     (not a 2-D map), no threshold or ``segment='all'``.
     """
-    from ..aperture.box import BoxAperture
     if not isinstance(aperture, BoxAperture) or not aperture.is_axis_aligned:
         return False
     if getattr(sky, 'is_map', False) or np.ndim(sky.value) > 1:
@@ -291,8 +292,9 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
     flags[measured & (out['flux'] <= 0)] |= FLAG_NONPOSITIVE_FLUX
     if threshold is not None:
         flags[measured & (out['n_sel'] == 0)] |= FLAG_EMPTY_THRESHOLD
-        significant = _residual_significant(out['rest'], out['n_rest'],
-                                            sky['std'], sky['eom'], measured)
+        significant = measured & residual_is_significant(
+            np.where(measured, out['rest'], 0.0), out['n_rest'], sky['std'],
+            sky['eom'])
         flags[significant] |= FLAG_RESIDUAL_BACKGROUND
     return {'flux': out['flux'], 'n_pix': out['n_pix'], 'flags': flags,
             'sigma2': out['sigma2'], 'measured': measured}
@@ -550,21 +552,3 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
         out['rest'][idx], out['n_rest'][idx] = sums[-2], sums[-1]
     if sigma is not None:
         out['sigma2'][idx] = np.where(usable, sums[2], 0.0)
-
-
-def _residual_significant(rest, n_rest, std, eom, measured):
-    """Vectorised `residual_is_significant`; borderline rows use it."""
-    rest = np.where(measured, rest, 0.0)
-    std = np.broadcast_to(std, rest.shape)
-    eom = np.broadcast_to(eom, rest.shape)
-    err = np.sqrt(n_rest * std ** 2 + (n_rest * eom) ** 2)
-    limit = RESIDUAL_NSIGMA * err
-    with np.errstate(invalid='ignore'):
-        sig = np.where(err > 0, np.abs(rest) > limit, rest != 0)
-    sig &= measured & (n_rest > 0)
-    close = (measured & (n_rest > 0)
-             & (np.abs(np.abs(rest) - limit) <= 1e-9 * limit))
-    for i in np.flatnonzero(close).tolist():
-        sig[i] = residual_is_significant(float(rest[i]), float(n_rest[i]),
-                                         float(std[i]), float(eom[i]))
-    return sig

@@ -3,200 +3,46 @@
 Measure one star: the notebook's box sum, mask sum and error, in one call.
 """
 
-import math
 from functools import cached_property
 
 import astropy.units as u
 import numpy as np
 from astropy.table import QTable
-from photutils.aperture import PixelAperture
 
-from ..aperture.box import BoxAperture, aperture_weights
 from ..aperture.skybox import to_pixel_apertures
-from ..background.sky import SkyEstimate
-from ..background.threshold import SigmaThreshold
-from ..flags import (
-    FLAG_BAD_PIXELS,
-    FLAG_EMPTY_THRESHOLD,
-    FLAG_NONPOSITIVE_FLUX,
-    FLAG_RESIDUAL_BACKGROUND,
-    FLAG_SATURATED,
-    FLAG_TRUNCATED,
-    decode_flags,
-)
+from ..flags import decode_flags
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
 from .budget import ErrorBudget
-from .terms import UNCERTAINTY_MODELS, budget_terms
+from .general import (
+    aperture_position,
+    check_photometry_inputs,
+    measure_one,
+    n_positions,
+)
+from .terms import budget_terms
 
 __all__ = ['measure', 'ApertureMeasurement']
 
-_OVERLAP_METHODS = ('exact', 'center', 'subpixel')
 
-
-def _check_common(aperture, sky, threshold, uncertainty_model,
-                  method='exact'):
-    if not isinstance(aperture, (BoxAperture, PixelAperture)):
-        raise TypeError('aperture must be a BoxAperture or a photutils '
-                        f'PixelAperture, got {type(aperture).__name__}')
-    if not isinstance(sky, SkyEstimate):
-        raise TypeError('sky must be a SkyEstimate (e.g. '
-                        'SkyEstimate.from_image(data)), got '
-                        f'{type(sky).__name__}')
-    if threshold is not None and not isinstance(threshold, SigmaThreshold):
-        raise TypeError('threshold must be a SigmaThreshold or None, got '
-                        f'{type(threshold).__name__}')
-    if method not in _OVERLAP_METHODS:
-        raise ValueError(f'method must be one of {_OVERLAP_METHODS}, got '
-                         f'{method!r}')
-    if uncertainty_model not in UNCERTAINTY_MODELS:
-        raise ValueError(f'uncertainty_model must be one of '
-                         f'{UNCERTAINTY_MODELS}, got {uncertainty_model!r}')
-
-
-def _n_positions(aperture):
-    if isinstance(aperture, BoxAperture):
-        return len(aperture.positions)
-    return 1 if aperture.isscalar else len(aperture)
-
-
-def _measure_one(frame, aperture, index, sky, *, sky_index, threshold,
-                 saturation, method, subpixels, allow_off_frame=False):
-    """
-    Photometry of aperture position ``index``; returns a dict.
-
-    A sky map (``sky.is_map``) is subtracted pixel by pixel; ``sky``,
-    ``sky_std`` and ``sky_error_on_mean`` are then its weighted summary over
-    the pixels used (`SkyEstimate.summarize`).
-
-    An aperture wholly off the frame, or holding no finite unmasked pixel,
-    raises, or with ``allow_off_frame`` gives a NaN flux, no budget and the
-    truncation or bad-pixel flag.
-    """
-    slc, weights, truncated = aperture_weights(
-        aperture, frame.shape, index=index, method=method,
-        subpixels=subpixels)
-    sky_map = sky.is_map  # issue 4: 2-D sky maps, summarised below
-    b_value, b_std, b_npix, b_eom = ((math.nan,) * 4 if sky_map
-                                     else sky.at(sky_index))
-    flags = FLAG_TRUNCATED if truncated else 0
-    if slc is None:
-        if allow_off_frame:
-            return {'flux': math.nan, 'n_pix': 0.0, 'flags': flags,
-                    'sigma2': None, 'weights': weights, 'slices': None,
-                    'sky': b_value, 'sky_std': b_std,
-                    'sky_error_on_mean': b_eom, 'sigma_map': None}
-        raise ValueError(f'aperture position {index} lies entirely off the '
-                         f'frame of shape {frame.shape}')
-    data = frame.data[slc].astype(np.float64, copy=False)
-    inside = weights > 0
-    bad = ~np.isfinite(data)
-    if frame.mask is not None:
-        bad |= frame.mask[slc]
-    sigma_map = None
-    if frame.uncertainty is not None:
-        sigma_map = frame.uncertainty[slc].astype(np.float64, copy=False)
-        bad |= ~np.isfinite(sigma_map)
-        # excluded pixels must not poison sum(w * sigma**2) with 0 * NaN
-        sigma_map = np.where(bad, 0.0, sigma_map)
-    if np.any(bad & inside):
-        flags |= FLAG_BAD_PIXELS
-    if not np.any(inside & ~bad):
-        # nothing to sum: a NaN row, never a silent 0 +- 0
-        if allow_off_frame:
-            return {'flux': math.nan, 'n_pix': 0.0, 'flags': flags,
-                    'sigma2': None, 'weights': np.zeros_like(weights),
-                    'slices': slc, 'sky': b_value, 'sky_std': b_std,
-                    'sky_error_on_mean': b_eom, 'sigma_map': None}
-        raise ValueError(f'aperture position {index} holds no finite, '
-                         'unmasked pixel (all masked/NaN/inf)')
-    if saturation is not None and np.any(
-            inside & ~bad & (data >= saturation)):
-        flags |= FLAG_SATURATED
-    w = np.where(bad, 0.0, weights)
-    sky_pixels = None
-    if sky_map:  # issue 4: subtract the map pixel by pixel
-        if sky.shape != frame.shape:
-            raise ValueError(f'sky map shape {sky.shape} does not match the '
-                             f'frame shape {frame.shape}')
-        sky_pixels = sky.cutout(slc)[0]
-        b_value, b_std, b_eom = sky.summarize(slc, w)
-        resid = np.where(bad, 0.0, data - sky_pixels)
-    else:
-        resid = np.where(bad, 0.0, data - b_value)
-    if threshold is not None:
-        x, y = _position(aperture, index)
-        row = int(round(y)) - slc[0].start
-        col = int(round(x)) - slc[1].start
-        center = ((row, col) if 0 <= row < w.shape[0]
-                  and 0 <= col < w.shape[1] else None)
-        sel = threshold.select(resid, b_std, valid=w > 0, center=center)
-        w_rest = np.where(sel, 0.0, w)
-        w = np.where(sel, w, 0.0)
-        if not np.any(sel):
-            flags |= FLAG_EMPTY_THRESHOLD
-        if residual_is_significant(float(np.sum(w_rest * resid)),
-                                   float(np.sum(w_rest)), b_std, b_eom):
-            flags |= FLAG_RESIDUAL_BACKGROUND
-    flux = float(np.sum(w * resid))
-    n_pix = float(np.sum(w))
-    if flux <= 0:
-        flags |= FLAG_NONPOSITIVE_FLUX
-    if sky_map and n_pix > 0:  # issue 4: the map over the pixels used
-        b_value, b_std, b_eom = sky.summarize(slc, w)
-
-    sigma2 = None if sigma_map is None else float(np.sum(w * sigma_map ** 2))
-    return {'flux': flux, 'n_pix': n_pix, 'flags': flags, 'sigma2': sigma2,
-            'weights': w, 'slices': slc, 'sky': b_value, 'sky_std': b_std,
-            'sky_error_on_mean': b_eom, 'sigma_map': sigma_map,
-            'sky_pixels': sky_pixels}
-
-
-def _budget(result, *, gain, read_noise, dark, uncertainty_model,
+def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
             include_sky_mean):
-    """The `ErrorBudget` of one measured aperture (`_measure_one`)."""
-    eom = result['sky_error_on_mean'] if include_sky_mean else None
-    if result['n_pix'] == 0:
+    """The `ErrorBudget` of one measured aperture (an `ApertureSums`)."""
+    eom = sums.sky_error_on_mean if include_sky_mean else None
+    if sums.n_pix == 0:
         return ErrorBudget.from_terms(
-            budget_terms(result['flux'], 0.0, result['sky_std']),
+            budget_terms(sums.flux, 0.0, sums.sky_std),
             notes=['no pixel selected'], gain=gain)
     budget = ErrorBudget.from_aperture(
-        result['flux'], result['n_pix'], result['sky_std'], gain=gain,
-        sky_variance=result['sigma2'], sky_error_on_mean=eom,
-        uncertainty_model=uncertainty_model, sky_level=result['sky'],
+        sums.flux, sums.n_pix, sums.sky_std, gain=gain,
+        sky_variance=sums.sigma2, sky_error_on_mean=eom,
+        uncertainty_model=uncertainty_model, sky_level=sums.sky,
         read_noise=read_noise if gain is not None else None,
         dark=dark if gain is not None else None)
     if read_noise is not None and gain is None:
         budget.notes += ('read_noise ignored: no gain to convert electrons '
                          'to ADU',)
     return budget
-
-
-#: Significance (in sigma) above which the background left outside a
-#: threshold mask sets `FLAG_RESIDUAL_BACKGROUND`.
-RESIDUAL_NSIGMA = 5.0
-
-
-def residual_is_significant(residual_sum, n_rest, sky_std, sky_error_on_mean,
-                            nsigma=RESIDUAL_NSIGMA):
-    """
-    True when the sum of the aperture pixels left out by a threshold mask is
-    more than ``nsigma`` from zero.
-
-    Its error is ``sqrt(n_rest * sky_std**2 + n_rest**2 * sigma_B**2)``: the
-    pixels' own noise plus the error of the sky level subtracted from them.
-    """
-    if n_rest <= 0:
-        return False
-    err = math.sqrt(n_rest * sky_std ** 2 + (n_rest * sky_error_on_mean) ** 2)
-    return abs(residual_sum) > nsigma * err if err > 0 else residual_sum != 0
-
-
-def _position(aperture, index):
-    if isinstance(aperture, BoxAperture):
-        return tuple(aperture.positions[index])
-    pos = np.atleast_2d(aperture.positions)
-    return tuple(pos[index])
 
 
 class _BudgetedResult:
@@ -247,21 +93,21 @@ class ApertureMeasurement(_BudgetedResult):
         The sky values used.
     """
 
-    def __init__(self, frame, aperture, index, result, params):
+    def __init__(self, frame, aperture, index, sums, budget, params):
         self._frame = frame
         self.aperture = aperture
-        self.position = _position(aperture, index)
-        self.flux = result['flux']
-        self.n_pix = result['n_pix']
-        self.flags = result['flags']
-        self.budget = result['budget']
-        self.mask = result['weights']
-        self.slices = result['slices']
-        self.sky = result['sky']
-        self.sky_std = result['sky_std']
-        self.sky_error_on_mean = result['sky_error_on_mean']
-        self._sigma_map = result['sigma_map']
-        self._sky_pixels = result.get('sky_pixels')  # a sky map's cutout
+        self.position = aperture_position(aperture, index)
+        self.flux = sums.flux
+        self.n_pix = sums.n_pix
+        self.flags = sums.flags
+        self.budget = budget
+        self.mask = sums.weights
+        self.slices = sums.slices
+        self.sky = sums.sky
+        self.sky_std = sums.sky_std
+        self.sky_error_on_mean = sums.sky_error_on_mean
+        self._sigma_map = sums.sigma_map
+        self._sky_pixels = sums.sky_pixels  # a sky map's cutout
         self.params = params
         self.unit = frame.unit
 
@@ -401,8 +247,8 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
     True
     """
     aperture = to_pixel_apertures(aperture, data)  # SkyAperture -> pixel
-    _check_common(aperture, sky, threshold, uncertainty_model, method)
-    if _n_positions(aperture) != 1:
+    check_photometry_inputs(aperture, sky, threshold, uncertainty_model, method)
+    if n_positions(aperture) != 1:
         raise ValueError('measure takes one aperture position; use '
                          'photometer for many')
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
@@ -415,14 +261,14 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
     if not sky.isscalar and len(sky) != 1:
         raise ValueError(f'sky has {len(sky)} levels but measure takes one '
                          'aperture')
-    result = _measure_one(
+    sums = measure_one(
         frame, aperture, 0, sky, sky_index=0, threshold=threshold,
         saturation=params['saturation'], method=method,
         subpixels=int(positive_scalar(subpixels, 'subpixels',
                                       allow_none=False)))
-    result['budget'] = _budget(
-        result, gain=params['gain'], read_noise=params['read_noise'],
-        dark=positive_scalar(dark, 'dark', allow_zero=True),
-        uncertainty_model=uncertainty_model,
-        include_sky_mean=include_sky_mean)
-    return ApertureMeasurement(frame, aperture, 0, result, params)
+    budget = _budget(sums, gain=params['gain'],
+                     read_noise=params['read_noise'],
+                     dark=positive_scalar(dark, 'dark', allow_zero=True),
+                     uncertainty_model=uncertainty_model,
+                     include_sky_mean=include_sky_mean)
+    return ApertureMeasurement(frame, aperture, 0, sums, budget, params)

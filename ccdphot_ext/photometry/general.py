@@ -1,0 +1,205 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+The general (per-aperture) engine: the sums of one aperture position of any
+shape, on any frame (internal; `~ccdphot_ext.measure` and
+`~ccdphot_ext.photometer` call it).
+
+It gives the pixels summed, their weights, the flux and the flags; the
+budget is computed from these by the one formula
+(`~ccdphot_ext.budget_terms`).
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from photutils.aperture import PixelAperture
+
+from ..aperture.box import BoxAperture, aperture_weights
+from ..background.sky import SkyEstimate
+from ..background.threshold import SigmaThreshold
+from ..flags import (
+    FLAG_BAD_PIXELS,
+    FLAG_EMPTY_THRESHOLD,
+    FLAG_NONPOSITIVE_FLUX,
+    FLAG_RESIDUAL_BACKGROUND,
+    FLAG_SATURATED,
+    FLAG_TRUNCATED,
+)
+from .residual import residual_is_significant
+from .terms import UNCERTAINTY_MODELS
+
+__all__ = []  # internal module
+
+#: How photutils apertures overlap pixels (boxes aligned with the axes are
+#: always exact).
+OVERLAP_METHODS = ('exact', 'center', 'subpixel')
+
+
+class ApertureSums(NamedTuple):
+    """
+    What the general engine found for one aperture position.
+
+    ``flux`` is NaN (and ``n_pix`` 0) when nothing could be summed; the
+    ``sky*`` values are the sky used (a 2-D map's weighted summary over the
+    pixels used); ``sigma2`` is ``sum(w * sigma**2)`` with an uncertainty
+    map, else None; ``weights`` the weight of each pixel of the cutout at
+    ``slices`` in the sum; ``sigma_map`` and ``sky_pixels`` the cutouts of
+    the uncertainty map and of a sky map (or None).
+    """
+
+    flux: float
+    n_pix: float
+    flags: int
+    sigma2: float | None
+    weights: np.ndarray
+    slices: tuple | None
+    sky: float
+    sky_std: float
+    sky_error_on_mean: float
+    sigma_map: np.ndarray | None = None
+    sky_pixels: np.ndarray | None = None
+
+
+def check_photometry_inputs(aperture, sky, threshold, uncertainty_model,
+                            method='exact'):
+    """The type and choice checks `measure` and `photometer` share."""
+    if not isinstance(aperture, (BoxAperture, PixelAperture)):
+        raise TypeError('aperture must be a BoxAperture or a photutils '
+                        f'PixelAperture, got {type(aperture).__name__}')
+    if not isinstance(sky, SkyEstimate):
+        raise TypeError('sky must be a SkyEstimate (e.g. '
+                        'SkyEstimate.from_image(data)), got '
+                        f'{type(sky).__name__}')
+    if threshold is not None and not isinstance(threshold, SigmaThreshold):
+        raise TypeError('threshold must be a SigmaThreshold or None, got '
+                        f'{type(threshold).__name__}')
+    if method not in OVERLAP_METHODS:
+        raise ValueError(f'method must be one of {OVERLAP_METHODS}, got '
+                         f'{method!r}')
+    if uncertainty_model not in UNCERTAINTY_MODELS:
+        raise ValueError(f'uncertainty_model must be one of '
+                         f'{UNCERTAINTY_MODELS}, got {uncertainty_model!r}')
+
+
+def n_positions(aperture):
+    """Number of positions an aperture holds."""
+    if isinstance(aperture, BoxAperture):
+        return len(aperture.positions)
+    return 1 if aperture.isscalar else len(aperture)
+
+
+def aperture_position(aperture, index):
+    """``(x, y)`` of position ``index`` of an aperture."""
+    if isinstance(aperture, BoxAperture):
+        return tuple(aperture.positions[index])
+    pos = np.atleast_2d(aperture.positions)
+    return tuple(pos[index])
+
+
+def _cutout(frame, slc):
+    """Data, bad-pixel mask and uncertainty (0 where bad) under ``slc``."""
+    data = frame.data[slc].astype(np.float64, copy=False)
+    bad = ~np.isfinite(data)
+    if frame.mask is not None:
+        bad |= frame.mask[slc]
+    sigma_map = None
+    if frame.uncertainty is not None:
+        sigma_map = frame.uncertainty[slc].astype(np.float64, copy=False)
+        bad |= ~np.isfinite(sigma_map)
+        # excluded pixels must not poison sum(w * sigma**2) with 0 * NaN
+        sigma_map = np.where(bad, 0.0, sigma_map)
+    return data, bad, sigma_map
+
+
+def _apply_threshold(threshold, aperture, index, slc, resid, w, sky_std,
+                     sky_eom):
+    """
+    The weights of the pixels a threshold keeps, and the flags it sets
+    (empty mask; significant background left outside it).
+    """
+    x, y = aperture_position(aperture, index)
+    row = int(round(y)) - slc[0].start
+    col = int(round(x)) - slc[1].start
+    center = ((row, col) if 0 <= row < w.shape[0]
+              and 0 <= col < w.shape[1] else None)
+    sel = threshold.select(resid, sky_std, valid=w > 0, center=center)
+    w_rest = np.where(sel, 0.0, w)
+    flags = 0 if np.any(sel) else FLAG_EMPTY_THRESHOLD
+    if residual_is_significant(float(np.sum(w_rest * resid)),
+                               float(np.sum(w_rest)), sky_std, sky_eom):
+        flags |= FLAG_RESIDUAL_BACKGROUND
+    return np.where(sel, w, 0.0), flags
+
+
+def _nothing_summed(index, flags, weights, slc, sky_values,
+                    allow_off_frame, why):
+    """The NaN result of an aperture with nothing to sum, or the error."""
+    if not allow_off_frame:
+        raise ValueError(f'aperture position {index} {why}')
+    return ApertureSums(math.nan, 0.0, flags, None, weights, slc,
+                        *sky_values)
+
+
+def measure_one(frame, aperture, index, sky, *, sky_index, threshold,
+                saturation, method, subpixels, allow_off_frame=False):
+    """
+    The sums of aperture position ``index``: an `ApertureSums`.
+
+    A sky map (``sky.is_map``) is subtracted pixel by pixel; ``sky``,
+    ``sky_std`` and ``sky_error_on_mean`` are then its weighted summary over
+    the pixels used (`SkyEstimate.summarize`).
+
+    An aperture wholly off the frame, or holding no finite unmasked pixel,
+    raises, or with ``allow_off_frame`` gives a NaN flux and the truncation
+    or bad-pixel flag.
+    """
+    slc, weights, truncated = aperture_weights(
+        aperture, frame.shape, index=index, method=method,
+        subpixels=subpixels)
+    sky_map = sky.is_map
+    b_value, b_std, _, b_eom = ((math.nan,) * 4 if sky_map
+                                else sky.at(sky_index))
+    flags = FLAG_TRUNCATED if truncated else 0
+    if slc is None:
+        return _nothing_summed(index, flags, weights, None,
+                               (b_value, b_std, b_eom), allow_off_frame,
+                               f'lies entirely off the frame of shape '
+                               f'{frame.shape}')
+    data, bad, sigma_map = _cutout(frame, slc)
+    inside = weights > 0
+    if np.any(bad & inside):
+        flags |= FLAG_BAD_PIXELS
+    if not np.any(inside & ~bad):
+        # nothing to sum: a NaN row, never a silent 0 +- 0
+        return _nothing_summed(index, flags, np.zeros_like(weights),
+                               slc, (b_value, b_std, b_eom), allow_off_frame,
+                               'holds no finite, unmasked pixel (all '
+                               'masked/NaN/inf)')
+    if saturation is not None and np.any(
+            inside & ~bad & (data >= saturation)):
+        flags |= FLAG_SATURATED
+    w = np.where(bad, 0.0, weights)
+    sky_pixels = None
+    if sky_map:  # subtract the map pixel by pixel
+        if sky.shape != frame.shape:
+            raise ValueError(f'sky map shape {sky.shape} does not match the '
+                             f'frame shape {frame.shape}')
+        sky_pixels = sky.cutout(slc)[0]
+        b_value, b_std, b_eom = sky.summarize(slc, w)
+        resid = np.where(bad, 0.0, data - sky_pixels)
+    else:
+        resid = np.where(bad, 0.0, data - b_value)
+    if threshold is not None:
+        w, more = _apply_threshold(threshold, aperture, index, slc, resid, w,
+                                   b_std, b_eom)
+        flags |= more
+    flux = float(np.sum(w * resid))
+    n_pix = float(np.sum(w))
+    if flux <= 0:
+        flags |= FLAG_NONPOSITIVE_FLUX
+    if sky_map and n_pix > 0:  # the map over the pixels used
+        b_value, b_std, b_eom = sky.summarize(slc, w)
+    sigma2 = None if sigma_map is None else float(np.sum(w * sigma_map ** 2))
+    return ApertureSums(flux, n_pix, flags, sigma2, w, slc, b_value, b_std,
+                        b_eom, sigma_map, sky_pixels)
