@@ -21,9 +21,15 @@ def test_demo_prints_every_step_and_agrees_with_numpy():
     worst = run_demo(out)
     text = out.getvalue()
     assert worst < 1e-10
-    for step in ('Q1', 'Q3', 'Q4', '2-sigma mask', 'residual background',
+    for step in ('== Sky level: its uncertainty ==',
+                 '== Box sum: the sky-subtracted box',
+                 '== Magnitude error ==',
+                 "== Error budget: each term's share of the variance",
+                 '2-sigma mask', 'residual background',
                  'Several stars', 'gain 1 (the notebook', 'gain 2.23'):
         assert step in text
+    for label in ('Q1', 'Q3', 'Q4', 'Step 1', 'Step 2'):  # the notebook's
+        assert label not in text
     for name in NOTEBOOK_BOXES:
         assert name in text
 

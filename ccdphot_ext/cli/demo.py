@@ -22,10 +22,18 @@ from ..photometry.measurement import measure
 
 __all__ = ['run_demo', 'notebook_star_table']
 
+#: The notebook took the sky level as exact (no error of the sky level).
+_NOTEBOOK = {'include_sky_mean': False}
+#: The notebook's naive 2-sigma mask.
+_MASK = SigmaThreshold(2.0)
+
 
 class _Printer:
+    """Prints the walk-through; keeps the worst package-vs-numpy difference."""
+
     def __init__(self, out):
         self.out = out
+        self.worst = 0.0
 
     def section(self, title):
         print(f'\n== {title} ==', file=self.out)
@@ -38,6 +46,7 @@ class _Printer:
         rel = diff / abs(numpy_value) if numpy_value else diff
         print(f'  {label:<38s} ccdphot {ours:>16{fmt}}   numpy '
               f'{numpy_value:>16{fmt}}   rel.diff {rel:.1e}', file=self.out)
+        self.worst = max(self.worst, rel)
         return rel
 
 
@@ -78,6 +87,11 @@ def run_demo(out=None, *, outdir=None):
     Print the notebook walk-through; return the worst relative difference
     between the package and plain numpy.
 
+    The sections are named by step: the processed frame, sky level, box
+    sum, the star's Poisson noise, magnitude error, error budget, 2-sigma
+    mask, residual background, several stars, local sky, systematics and
+    optimal extraction.
+
     Parameters
     ----------
     out : file-like, optional
@@ -87,116 +101,29 @@ def run_demo(out=None, *, outdir=None):
         there.
     """
     p = _Printer(out or sys.stdout)
-    worst = 0.0
     ccd = sample_frame()
     image = ccd.data
-    sigma_map = ccd.uncertainty.array
-    gain_header = float(ccd.header['EGAIN'])
-
-    p.section('Step 1: the processed frame')
+    gain = float(ccd.header['EGAIN'])
+    p.section('The processed frame')
     p.text(f'  bundled sample: {image.shape[0]} x {image.shape[1]} pixels, '
-           f'EGAIN {gain_header} e-/ADU, EXPTIME {ccd.header["EXPTIME"]} s, '
+           f'EGAIN {gain} e-/ADU, EXPTIME {ccd.header["EXPTIME"]} s, '
            f'unit {ccd.unit}')
-
-    p.section('Step 2: sky from the whole frame (mean and median)')
-    sky = SkyEstimate.from_image(image, method='mean', uncertainty=sigma_map)
-    sky_median = SkyEstimate.from_image(image, method='median')
-    worst = max(worst, p.pair('sky mean', sky.value, image.mean()))
-    worst = max(worst, p.pair('sky median', sky_median.value,
-                              np.median(image)))
-    worst = max(worst, p.pair('sky std (per pixel)', sky.std, image.std()))
-
-    p.section('Q1: uncertainty of the sky level')
-    n = image.size
-    worst = max(worst, p.pair('sigma/sqrt(N) from the measured std',
-                              sky.std / math.sqrt(sky.n_pix),
-                              image.std() / math.sqrt(n)))
-    worst = max(worst, p.pair('sqrt(sum sigma_i^2)/N from the map',
-                              sky.error_on_mean,
-                              (sigma_map ** 2).sum() ** 0.5 / n))
-    p.text(f'  -> sky = {sky.value:.2f} +/- {sky.error_on_mean:.3f} ADU '
-           f'(SNR {sky.value / sky.error_on_mean:.2g})')
-
-    p.section('Step 3: sum of the sky-subtracted box image[158:178, 492:512]')
+    sky = _sky_level(p, image, ccd.uncertainty.array)
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
     cutout = image[158:178, 492:512] - sky.value
-    nb = dict(include_sky_mean=False)  # the notebook took the sky as exact
-    r_sky = measure(image, box, sky, **nb)
-    worst = max(worst, p.pair('box flux', r_sky.flux, cutout.sum(), '.4f'))
-    worst = max(worst, p.pair('error from sky noise only sqrt(N) sigma',
-                              r_sky.flux_err,
-                              (cutout.size * image.std() ** 2) ** 0.5, '.4f'))
-    worst = max(worst, p.pair('SNR (sky noise only)', r_sky.snr,
-                              cutout.sum() / (cutout.size * image.std() ** 2
-                                              ) ** 0.5, '.4f'))
-
-    p.section('Adding the star\'s Poisson noise')
-    r_g1 = measure(image, box, sky, gain=1.0, **nb)
-    worst = max(worst, p.pair('gain 1 (the notebook, ADU as e-)',
-                              r_g1.flux_err,
-                              ((cutout + image.std() ** 2).sum()) ** 0.5,
-                              '.4f'))
-    r_g = measure(image, box, sky, gain=gain_header, **nb)
-    worst = max(worst, p.pair(f'gain {gain_header} (EGAIN, correct)',
-                              r_g.flux_err,
-                              (cutout.sum() / gain_header
-                               + cutout.size * image.std() ** 2) ** 0.5,
-                              '.4f'))
-
-    p.section('Q3: magnitude error')
-    b = r_g.budget
-    p.text(f'  SNR {b.snr:.2f}: 1/SNR = {1 / b.snr:.4f}, exact '
-           f'2.5/ln10/SNR = {b.mag_err:.4f} (+{b.mag_err_faint:.4f} fainter,'
-           f' -{b.mag_err_bright:.4f} brighter)')
-
-    p.section('Q4: each term\'s share of the variance (gain 2.23)')
-    for name, frac in b.fractions.items():
-        p.text(f'  {name:<8s} {100 * frac:6.2f} %')
-    peak = float(cutout.max())
-    p.text(f'  brightest pixel {peak:.0f} ADU above a sky of {sky.value:.0f} '
-           'ADU: the star adds little photon noise next to the sky\'s.')
-    full = measure(image, box, sky, gain=gain_header)
-    p.text('  with the sky level\'s own error added (package default):')
-    p.text('  ' + repr(full.budget).replace('\n', '\n  '))
-
-    p.section('Optimising: 2-sigma mask')
-    thr = SigmaThreshold(2.0)
-    r_m = measure(image, box, sky, gain=1.0, threshold=thr, **nb)
-    mask = cutout > 2 * image.std()
-    np_masked = cutout[mask].sum()
-    worst = max(worst, p.pair('masked flux', r_m.flux, np_masked, '.4f'))
-    worst = max(worst, p.pair('pixels in the mask', r_m.n_pix,
-                              float(mask.sum()), '.1f'))
-    worst = max(worst, p.pair('masked error (gain 1)', r_m.flux_err,
-                              (np_masked + image.std() ** 2 * mask.sum())
-                              ** 0.5, '.4f'))
-    p.text(f'  SNR {r_g1.snr:.1f} (box) -> {r_m.snr:.1f} (mask); the mask '
-           f'sum is {100 * (1 - r_m.flux / r_sky.flux):.1f}% below the box '
-           'sum')
-
-    p.section('Systematic errors: residual background outside the mask')
-    resid_sum = r_sky.flux - r_m.flux
-    resid_n = r_sky.n_pix - r_m.n_pix
-    worst = max(worst, p.pair('sum of unmasked box pixels', resid_sum,
-                              cutout[~mask].sum(), '.3f'))
-    worst = max(worst, p.pair('mean of unmasked box pixels',
-                              resid_sum / resid_n, cutout[~mask].mean(),
-                              '.4f'))
-    sig = ErrorBudget.from_aperture(resid_sum, resid_n, sky.std)
-    p.text(f'  {resid_n:.0f} pixels, {resid_sum / sig.error:.1f} sigma '
-           'from zero: a gradient the global sky missed.')
-
+    r_sky = _box_sum(p, image, box, sky, cutout)
+    r_g1, r_g = _poisson_noise(p, image, box, sky, cutout, gain)
+    full = _error_budget(p, image, box, sky, cutout, r_g, gain)
+    r_m = _two_sigma_mask(p, image, box, sky, cutout, r_sky, r_g1)
+    _residual_background(p, image, sky, cutout, r_sky, r_m)
     p.section('Several stars, each on the sky-subtracted frame')
-    table = notebook_star_table(ccd, SkyEstimate.from_image(ccd),
-                                gain=gain_header)
-    p.text(f'  (sky: sigma-clipped, gain {gain_header}, 2-sigma masks)')
+    table = notebook_star_table(ccd, SkyEstimate.from_image(ccd), gain=gain)
+    p.text(f'  (sky: sigma-clipped, gain {gain}, 2-sigma masks)')
     for line in table.pformat(max_width=-1, max_lines=-1):
         p.text('  ' + line)
-
-    _local_sky_systematics_optimal(p, ccd, gain_header)
-
+    _local_sky_systematics_optimal(p, ccd, gain)
     p.section('Summary')
-    p.text(f'  worst relative difference ccdphot vs numpy: {worst:.1e}')
+    p.text(f'  worst relative difference ccdphot vs numpy: {p.worst:.1e}')
     if outdir is not None:
         os.makedirs(outdir, exist_ok=True)
         ccd.write(os.path.join(outdir, 'sample.fits'), overwrite=True)
@@ -204,8 +131,104 @@ def run_demo(out=None, *, outdir=None):
         full.budget.to_table().write(os.path.join(outdir, 'budget.ecsv'),
                                      overwrite=True)
         p.text(f'  wrote sample.fits, stars.ecsv, budget.ecsv to {outdir}')
-        p.text('  ' + _write_figures(image, sky, gain_header, outdir))
-    return worst
+        p.text('  ' + _write_figures(image, sky, gain, outdir))
+    return p.worst
+
+
+def _sky_level(p, image, sigma_map):
+    """Sky level of the whole frame (mean, median) and its uncertainty."""
+    p.section('Sky level: mean and median of the whole frame')
+    sky = SkyEstimate.from_image(image, method='mean', uncertainty=sigma_map)
+    sky_median = SkyEstimate.from_image(image, method='median')
+    p.pair('sky mean', sky.value, image.mean())
+    p.pair('sky median', sky_median.value, np.median(image))
+    p.pair('sky std (per pixel)', sky.std, image.std())
+
+    p.section('Sky level: its uncertainty')
+    n = image.size
+    p.pair('sigma/sqrt(N) from the measured std',
+           sky.std / math.sqrt(sky.n_pix), image.std() / math.sqrt(n))
+    p.pair('sqrt(sum sigma_i^2)/N from the map', sky.error_on_mean,
+           (sigma_map ** 2).sum() ** 0.5 / n)
+    p.text(f'  -> sky = {sky.value:.2f} +/- {sky.error_on_mean:.3f} ADU '
+           f'(SNR {sky.value / sky.error_on_mean:.2g})')
+    return sky
+
+
+def _box_sum(p, image, box, sky, cutout):
+    """Sum of the sky-subtracted box and its error from sky noise only."""
+    p.section('Box sum: the sky-subtracted box image[158:178, 492:512]')
+    r_sky = measure(image, box, sky, **_NOTEBOOK)
+    p.pair('box flux', r_sky.flux, cutout.sum(), '.4f')
+    p.pair('error from sky noise only sqrt(N) sigma', r_sky.flux_err,
+           (cutout.size * image.std() ** 2) ** 0.5, '.4f')
+    p.pair('SNR (sky noise only)', r_sky.snr,
+           cutout.sum() / (cutout.size * image.std() ** 2) ** 0.5, '.4f')
+    return r_sky
+
+
+def _poisson_noise(p, image, box, sky, cutout, gain):
+    """The error with the star's photon noise, gain 1 and the header's."""
+    p.section('Box error: adding the star\'s Poisson noise')
+    r_g1 = measure(image, box, sky, gain=1.0, **_NOTEBOOK)
+    p.pair('gain 1 (the notebook, ADU as e-)', r_g1.flux_err,
+           ((cutout + image.std() ** 2).sum()) ** 0.5, '.4f')
+    r_g = measure(image, box, sky, gain=gain, **_NOTEBOOK)
+    p.pair(f'gain {gain} (EGAIN, correct)', r_g.flux_err,
+           (cutout.sum() / gain + cutout.size * image.std() ** 2) ** 0.5,
+           '.4f')
+    return r_g1, r_g
+
+
+def _error_budget(p, image, box, sky, cutout, r_g, gain):
+    """Magnitude error and each term's share of the variance."""
+    p.section('Magnitude error')
+    b = r_g.budget
+    p.text(f'  SNR {b.snr:.2f}: 1/SNR = {1 / b.snr:.4f}, exact '
+           f'2.5/ln10/SNR = {b.mag_err:.4f} (+{b.mag_err_faint:.4f} fainter,'
+           f' -{b.mag_err_bright:.4f} brighter)')
+    p.section(f'Error budget: each term\'s share of the variance (gain '
+              f'{gain:g})')
+    for name, frac in b.fractions.items():
+        p.text(f'  {name:<8s} {100 * frac:6.2f} %')
+    peak = float(cutout.max())
+    p.text(f'  brightest pixel {peak:.0f} ADU above a sky of {sky.value:.0f} '
+           'ADU: the star adds little photon noise next to the sky\'s.')
+    full = measure(image, box, sky, gain=gain)
+    p.text('  with the sky level\'s own error added (package default):')
+    p.text('  ' + repr(full.budget).replace('\n', '\n  '))
+    return full
+
+
+def _two_sigma_mask(p, image, box, sky, cutout, r_sky, r_g1):
+    """The notebook's 2-sigma mask: sum, pixels, error, SNR."""
+    p.section('2-sigma mask')
+    r_m = measure(image, box, sky, gain=1.0, threshold=_MASK, **_NOTEBOOK)
+    mask = cutout > 2 * image.std()
+    np_masked = cutout[mask].sum()
+    p.pair('masked flux', r_m.flux, np_masked, '.4f')
+    p.pair('pixels in the mask', r_m.n_pix, float(mask.sum()), '.1f')
+    p.pair('masked error (gain 1)', r_m.flux_err,
+           (np_masked + image.std() ** 2 * mask.sum()) ** 0.5, '.4f')
+    p.text(f'  SNR {r_g1.snr:.1f} (box) -> {r_m.snr:.1f} (mask); the mask '
+           f'sum is {100 * (1 - r_m.flux / r_sky.flux):.1f}% below the box '
+           'sum')
+    return r_m
+
+
+def _residual_background(p, image, sky, cutout, r_sky, r_m):
+    """Systematics: what the box holds outside the mask."""
+    p.section('Systematic errors: residual background outside the mask')
+    mask = cutout > 2 * image.std()
+    resid_sum = r_sky.flux - r_m.flux
+    resid_n = r_sky.n_pix - r_m.n_pix
+    p.pair('sum of unmasked box pixels', resid_sum, cutout[~mask].sum(),
+           '.3f')
+    p.pair('mean of unmasked box pixels', resid_sum / resid_n,
+           cutout[~mask].mean(), '.4f')
+    sig = ErrorBudget.from_aperture(resid_sum, resid_n, sky.std)
+    p.text(f'  {resid_n:.0f} pixels, {resid_sum / sig.error:.1f} sigma '
+           'from zero: a gradient the global sky missed.')
 
 
 def _write_figures(image, sky, gain, outdir):
