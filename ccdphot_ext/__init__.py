@@ -2,52 +2,58 @@
 """
 ccdphot_ext: CCD aperture photometry with an honest, term-by-term error
 budget, built on photutils and astropy.
+
+Every public name is importable from here (``from ccdphot_ext import
+measure``). They are imported on first use, from the subpackage that owns
+them (`_PUBLIC` below), so ``import ccdphot_ext`` and the ``ccdphot``
+command start without loading photutils, scipy or matplotlib.
 """
+
+import importlib
 
 try:
     from ._version import version as __version__
 except ImportError:  # pragma: no cover - running from a bare source tree
     __version__ = '0.0.0'
 
-from .analysis import differential_photometry, gradient_check, systematics_report
-from .aperture import BoxAperture, SkyBoxAperture, write_ds9
-from .background import SigmaThreshold, SkyEstimate
-from .batch import AnnulusSky, photometer_frames
-from .datasets import NOTEBOOK_BOXES, sample_frame, sample_truth
-from .detection import find_stars, recenter_positions, star_boxes
-from .flags import *  # noqa: F403
+from .flags import *  # noqa: F403  (bit values only: no imports)
 from .flags import __all__ as _flags_all
-from .io import (
-    FrameReadError,
-    detector_parameters,
-    read_frame,
-    read_positions,
-    to_adu,
-    to_electron,
-)
-from .photometry import (
-    PHOTOMETRY_COLUMNS,
-    ApertureMeasurement,
-    BudgetTerms,
-    ErrorBudget,
-    budget_terms,
-    compare_extractions,
-    measure,
-    optimal_extraction,
-    photometer,
-)
 
-__all__ = ['BoxAperture', 'ErrorBudget', 'budget_terms', 'BudgetTerms',
-           'SkyEstimate', 'SigmaThreshold',
-           'measure', 'ApertureMeasurement', 'photometer',
-           'PHOTOMETRY_COLUMNS', 'detector_parameters', 'find_stars',
-           'star_boxes',
-           'sample_frame', 'sample_truth', 'NOTEBOOK_BOXES',
-           'read_frame', 'read_positions', 'FrameReadError', 'SkyBoxAperture',
-           'to_electron',
-           'to_adu', 'write_ds9',
-           'photometer_frames', 'AnnulusSky', 'differential_photometry',
-           'recenter_positions',
-           'systematics_report', 'gradient_check', 'optimal_extraction',
-           'compare_extractions',
-           *_flags_all]
+#: Public names by the subpackage that owns them (add new names here).
+_PUBLIC = {
+    'analysis': ('differential_photometry', 'gradient_check',
+                 'systematics_report'),
+    'aperture': ('BoxAperture', 'SkyBoxAperture', 'write_ds9'),
+    'background': ('SigmaThreshold', 'SkyEstimate'),
+    'batch': ('AnnulusSky', 'photometer_frames'),
+    'datasets': ('NOTEBOOK_BOXES', 'sample_frame', 'sample_truth'),
+    'detection': ('find_stars', 'recenter_positions', 'star_boxes'),
+    'io': ('FrameReadError', 'detector_parameters', 'read_frame',
+           'read_positions', 'to_adu', 'to_electron'),
+    'photometry': ('PHOTOMETRY_COLUMNS', 'ApertureMeasurement', 'BudgetTerms',
+                   'ErrorBudget', 'budget_terms', 'compare_extractions',
+                   'measure', 'optimal_extraction', 'photometer'),
+}
+_HOME = {name: sub for sub, names in _PUBLIC.items() for name in names}
+_SUBPACKAGES = ('analysis', 'aperture', 'background', 'batch', 'cli',
+                'datasets', 'detection', 'io', 'photometry', 'utils',
+                'visualization')
+
+__all__ = [*_HOME, *_flags_all]
+
+
+def __getattr__(name):
+    """Import a public name (or a subpackage) on first use."""
+    if name in _HOME:
+        module = importlib.import_module(f'{__name__}.{_HOME[name]}')
+        value = getattr(module, name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f'{__name__}.{name}')
+    else:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *__all__, *_SUBPACKAGES})

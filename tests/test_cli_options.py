@@ -202,3 +202,25 @@ def test_csv_writes_ra_dec_columns(sample_ccd, tmp_path):
     assert table['ra'][0] == pytest.approx(coord.ra.deg, abs=1e-9)
     assert table['dec'][0] == pytest.approx(coord.dec.deg, abs=1e-9)
     assert '"' not in text
+
+
+def test_help_starts_without_heavy_imports():
+    """``ccdphot --help`` loads no numpy/astropy/photutils/scipy/matplotlib:
+    each subcommand imports what it needs when it runs."""
+    code = ('import sys\n'
+            'from ccdphot_ext.cli.main import build_parser\n'
+            'parser = build_parser()\n'
+            'for argv in ([], ["measure"], ["find"], ["batch"], ["demo"]):\n'
+            '    try:\n'
+            '        parser.parse_args([*argv, "--help"])\n'
+            '    except SystemExit:\n'
+            '        pass\n'
+            'heavy = sorted({m.split(".")[0] for m in sys.modules} & {"numpy", '
+            '"astropy", "photutils", "scipy", "matplotlib", "dask"})\n'
+            'print("HEAVY", heavy)\n')
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, env=os.environ.copy(), timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert 'HEAVY []' in run.stdout
+    code, out, err = ccdphot('--help')
+    assert code == 0 and 'measure' in out and err == ''

@@ -13,8 +13,6 @@ import os
 import sys
 import textwrap
 
-import numpy as np
-
 from .common import (
     SKY_CHOICES,
     CLIError,
@@ -69,6 +67,8 @@ def _apertures(args, xy):
 
 
 def _cmd_batch(args):
+    import numpy as np
+
     from ..background.threshold import SigmaThreshold
     from ..batch.frames import AnnulusSky, photometer_frames
 

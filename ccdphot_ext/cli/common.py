@@ -16,10 +16,6 @@ import tempfile
 import textwrap
 import warnings
 
-import astropy.units as u
-import numpy as np
-from astropy.nddata import StdDevUncertainty
-
 __all__ = ['CLIError', 'SKY_CHOICES']
 
 
@@ -30,8 +26,14 @@ class CLIError(Exception):
 #: ``--sky`` choices of the subcommands that measure (annulus: local sky).
 SKY_CHOICES = ('sigma_clip', 'mean', 'median', 'annulus')
 
-_BAD_INPUT = (CLIError, ValueError, TypeError, u.UnitsError, OSError,
-              KeyError)
+
+
+def _bad_input_types():
+    """The exceptions that mean bad input (exit code 2): `CLIError`, and
+    what readers and checks raise on a bad file or value."""
+    import astropy.units as u
+
+    return (CLIError, ValueError, TypeError, u.UnitsError, OSError, KeyError)
 
 _FORMATS = {'ecsv': 'ascii.ecsv', 'csv': 'ascii.csv'}
 
@@ -162,6 +164,8 @@ def _hdu(text):
 
 def _unit(text):
     """``--unit``: any astropy unit string (adu, electron, adu / s ...)."""
+    import astropy.units as u
+
     try:
         return u.Unit(text)
     except ValueError:
@@ -179,6 +183,9 @@ def _read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
     holding a 1-sigma map, wins over the extensions. Every problem with a
     file is a one-line `CLIError`.
     """
+    import numpy as np
+    from astropy.nddata import StdDevUncertainty
+
     from ..io.fits import FrameReadError, read_frame
 
     sigma = None
@@ -316,6 +323,8 @@ def _print_capped(table, out, max_rows):
 def _to_write(table, path, fmt):
     """The table as written to ``path`` and its format: CSV gets ``ra`` and
     ``dec`` columns (deg) instead of a packed ``sky_centroid``."""
+    import astropy.units as u
+
     fmt = _output_format(path, fmt)
     if fmt == 'csv' and 'sky_centroid' in table.colnames:
         coords = table['sky_centroid']

@@ -15,7 +15,13 @@ import warnings
 
 from . import batch as _cli_batch
 from . import measure as _cli_measure
-from .common import _BAD_INPUT, CLIError, _epilog, _Parser, _prepare_dir
+from .common import (
+    CLIError,
+    _bad_input_types,
+    _epilog,
+    _Parser,
+    _prepare_dir,
+)
 
 __all__ = ['main', 'CLIError']
 
@@ -106,6 +112,9 @@ def main(argv=None):
     if getattr(args, 'func', None) is None:
         parser.print_help(sys.stderr)
         return 2
+    # astropy's logger replaces warnings.showwarning when first imported:
+    # import it (every subcommand needs it) before installing ours.
+    import astropy  # noqa: F401
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warnings(args.command)
         try:
@@ -118,7 +127,7 @@ def main(argv=None):
         except BrokenPipeError:  # stdout closed by the reader (| head)
             _silence_stdout()
             return 0
-        except _BAD_INPUT as exc:
+        except _bad_input_types() as exc:
             if args.debug:
                 raise
             text = str(exc).splitlines()[0] if str(exc) else type(

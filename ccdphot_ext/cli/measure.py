@@ -8,8 +8,6 @@ import math
 import os
 import sys
 
-import numpy as np
-
 from .common import (
     SKY_CHOICES,
     CLIError,
@@ -84,6 +82,8 @@ def _suggested_boxes(stars):
 
 def _apertures(args, frame, sky_for_find):
     """The apertures (list), a one-position aperture per row, the ids."""
+    import numpy as np
+
     from ..aperture.box import BoxAperture
 
     apertures, per_row, ids = [], [], []
@@ -145,6 +145,7 @@ def _sky(args, frame, per_row):
 def _background2d_sky(args, frame):
     """A photutils Background2D map (SExtractor's estimator, 3-sigma
     clipped meshes), the frame's mask and non-finite pixels excluded."""
+    import numpy as np
     from photutils.background import Background2D
 
     from ..background.sky import SkyEstimate
@@ -165,6 +166,7 @@ def _background2d_sky(args, frame):
 
 
 def _annulus_sky(args, frame, per_row):
+    import numpy as np
     from photutils.aperture import CircularAnnulus
 
     from ..background.sky import SkyEstimate
@@ -191,6 +193,8 @@ def _unit_text(unit):
 
 def _sky_line(sky, unit):
     """The sky summary, with the data unit on every number."""
+    import numpy as np
+
     un = '' if unit is None else f' {unit.to_string()}'
     if sky.is_map:
         box = sky.meta.get('box_size')
@@ -243,6 +247,8 @@ def _print_rows(table, out, max_rows):
 
 def _print_summary(table, out):
     """Rows, flag counts and the median SNR (units on the numbers)."""
+    import numpy as np
+
     from ..flags import decode_flags
 
     flags = np.asarray(table['flags'])
@@ -314,6 +320,7 @@ def _cmd_measure(args):
 
 
 def _measure_plots(table, frame, per_row, sky, threshold, args):
+    import numpy as np
     from matplotlib.figure import Figure
 
     from ..visualization.figures import (
