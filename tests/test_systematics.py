@@ -182,7 +182,7 @@ def test_gradient_check_on_a_flat_sky_is_safe(rng):
                    'flux': np.full(15, 2e4)})
     data, _, _ = simulate_frame((200, 300), 800.0, stars, gain=2.23,
                                 read_noise=10.0, seed=rng)
-    g = gradient_check(data, mesh=25)
+    g = gradient_check(data, box_size=25)
     assert g.gradient_significance < 4
     assert g.n_mesh == 8 * 12 and g.n_used >= g.n_mesh - 15
     assert not g.is_unsafe(400)
@@ -190,10 +190,10 @@ def test_gradient_check_on_a_flat_sky_is_safe(rng):
 
 
 def test_gradient_check_validation(sample_ccd):
-    with pytest.raises(ValueError, match='mesh'):
-        gradient_check(sample_ccd, mesh=400)
-    with pytest.raises(ValueError, match='mesh'):
-        gradient_check(sample_ccd, mesh=0)
+    with pytest.raises(ValueError, match='box_size'):
+        gradient_check(sample_ccd, box_size=400)
+    with pytest.raises(ValueError, match='box_size'):
+        gradient_check(sample_ccd, box_size=0)
     with pytest.raises(TypeError, match='sky'):
         gradient_check(sample_ccd, sky=SkyEstimate([1.0, 2.0], [1, 1],
                                                    [10, 10]))
@@ -203,9 +203,9 @@ def test_report_validation(sample_ccd):
     sky = SkyEstimate.from_image(sample_ccd)
     with pytest.raises(TypeError, match='aperture'):
         systematics_report(sample_ccd, (10, 10), sky)
-    with pytest.raises(ValueError, match='nsigma'):
+    with pytest.raises(ValueError, match='n_sigma'):
         systematics_report(sample_ccd, BoxAperture((30, 30), 5, 5), sky,
-                           nsigma=0)
+                           n_sigma=0)
     rep = systematics_report(sample_ccd, BoxAperture((30, 30), 5, 5), sky,
                              scales=None, gradient=False)
     assert rep.curve_of_growth is None and math.isnan(rep.aperture_correction)
@@ -224,3 +224,20 @@ def test_mask_loss_matches_truth_with_a_local_sky(sample_ccd):
     true_lost = 1 - cut[mask].sum() / cut.sum()
     err = rep.residual.error / rep.box.flux
     assert rep.lost_fraction == pytest.approx(true_lost, abs=3 * err)
+
+
+def test_old_names_still_work_with_a_deprecation(sample_ccd):
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+    new = gradient_check(sample_ccd, box_size=40, n_sigma=4.0)
+    with pytest.warns(AstropyDeprecationWarning, match='mesh'):
+        old = gradient_check(sample_ccd, mesh=40, n_sigma=4.0)
+    assert (old.gx, old.gy, old.box_size) == (new.gx, new.gy, 40)
+    with pytest.warns(AstropyDeprecationWarning, match='nsigma'):
+        assert old.nsigma == 4.0
+    with pytest.warns(AstropyDeprecationWarning, match='mesh'):
+        assert old.mesh == 40
+    with pytest.warns(AstropyDeprecationWarning, match='nsigma'):
+        r = residual_background(41349.2, 35316.2, 400, 100, 53.139,
+                                nsigma=7.0)
+    assert r.significance == pytest.approx(6.55, abs=0.01)
+    assert not r.significant  # 6.6 sigma is below 7

@@ -3,4 +3,6 @@
 
 from .calibration import *  # noqa: F403
 from .differential import *  # noqa: F403
+from .gradient import *  # noqa: F403
+from .growth import *  # noqa: F403
 from .systematics import *  # noqa: F403

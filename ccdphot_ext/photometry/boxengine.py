@@ -4,17 +4,17 @@ Vectorised engine for axis-aligned `~ccdphot_ext.BoxAperture` photometry
 (internal; `~ccdphot_ext.photometer` calls it).
 
 It gives the same numbers as the general (per-aperture) engine
-(``ccdphot_ext.photometry.general.measure_one``): the same pixels, the same
-weights
-(exactly 1 inside a pixel-aligned box; the product of two 1-D overlaps for a
-non-integer box, as `~ccdphot_ext.aperture.box.aperture_weights`), the same
+(``ccdphot_ext.photometry.general.measure_one``): the same pixels, the
+same weights (exactly 1 inside a pixel-aligned box; the product of two 1-D
+overlaps for a non-integer box, as
+`~ccdphot_ext.aperture.box.aperture_weights`), the same
 bad-pixel, saturation and threshold rules and the same order of summation,
 but for thousands of boxes at a time and without a Python loop per box.
 
 How it stays fast (plain numpy, no compiled code):
 
 * Every box of a `BoxAperture` has the same size, so a whole box is one
-  element of a view of the frame indexed by corners (`_box_rows`: on a
+  element of a view of the frame indexed by corners (`box_rows`: on a
   C-contiguous frame each box row is one element of raw bytes, so a box
   is copied as ``ny_box`` blocks of memory); fancy indexing with the
   boxes' corners gathers only the boxes' pixels, ``(m, ny_box * nx_box)``,
@@ -39,12 +39,12 @@ How it stays fast (plain numpy, no compiled code):
   the sums of either engine to the one formula,
   `~ccdphot_ext.photometry.terms.budget_terms`.
 
-Nothing is cached between calls; no array the size of the frame is made.
+The memory layout (gathering, chunks, row sums) lives in
+``ccdphot_ext.photometry.boxlayout``. Nothing is cached between calls; no
+array the size of the frame is made.
 """
 
-
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..aperture.box import BoxAperture
 from ..flags import (
@@ -55,20 +55,21 @@ from ..flags import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
 )
+from .boxlayout import (
+    GENERAL_CHUNK_PIXELS,
+    TOUCH_COVERAGE,
+    BoxGeometry,
+    as_pixels,
+    box_rows,
+    chunks,
+    compact,
+    largest,
+    pick,
+    row_sums,
+)
 from .residual import residual_is_significant
 
 __all__ = []  # internal module
-
-#: Pixels gathered per chunk (float64: 512 KiB, half an L2 cache).
-CHUNK_PIXELS = 2 ** 16
-#: Pixels per chunk on the general route (a dozen arrays per pixel).
-GENERAL_CHUNK_PIXELS = 2 ** 15
-#: Bytes of frame rows per band (a band is streamed through the cache once
-#: when its boxes cover at least `TOUCH_COVERAGE` of it).
-BAND_BYTES = 2 ** 22
-#: Fraction of a band's pixels the boxes must cover before the band is
-#: streamed ("touched") first.
-TOUCH_COVERAGE = 0.1
 
 
 def fast_box_eligible(aperture, sky, threshold):
@@ -83,123 +84,6 @@ def fast_box_eligible(aperture, sky, threshold):
     if getattr(sky, 'is_map', False) or np.ndim(sky.value) > 1:
         return False
     return threshold is None or threshold.segment == 'all'
-
-
-class _Geometry:
-    """Clipped pixel ranges and 1-D weights of many boxes on a frame."""
-
-    def __init__(self, box, shape):
-        ny, nx = shape
-        x0, x1, y0, y1 = box.bounds().T
-        self.truncated = (x0 < 0) | (y0 < 0) | (x1 > nx) | (y1 > ny)
-        self.x0, self.x1 = np.maximum(x0, 0), np.minimum(x1, nx)
-        self.y0, self.y1 = np.maximum(y0, 0), np.minimum(y1, ny)
-        self.off = (self.x1 <= self.x0) | (self.y1 <= self.y0)
-        self.pixel_aligned = box.is_pixel_aligned
-        self._box = box
-
-    def memory_order(self, select):
-        """Indices of the boxes where ``select``, sorted by first pixel."""
-        idx = np.flatnonzero(select)
-        if idx.size == 0:
-            return idx
-        y0, x0 = self.y0[idx], self.x0[idx]
-        if max(y0.max(), x0.max()) < 2 ** 16:
-            # two stable radix sorts (numpy sorts 16-bit keys in O(n))
-            idx = idx[np.argsort(x0.astype(np.uint16), kind='stable')]
-            return idx[np.argsort(self.y0[idx].astype(np.uint16),
-                                  kind='stable')]
-        return idx[np.argsort(y0 * (self.x1.max() + 1) + x0,
-                              kind='stable')]
-
-    def weights_1d(self, idx, axis, n):
-        """``(m, n)`` weights of the rows (axis 0) or columns of boxes."""
-        start = (self.y0 if axis == 0 else self.x0)[idx]
-        if self.pixel_aligned:
-            return np.ones((idx.size, n))
-        # the expressions of aperture_weights and _overlap_1d, vectorised
-        centre = self._box.positions[idx, 1 - axis][:, None]
-        side = self._box._sides[1 - axis]
-        lo, hi = centre - side / 2, centre + side / 2
-        centres = (start[:, None] + np.arange(n)).astype(float)
-        return np.clip(np.minimum(hi, centres + 0.5)
-                       - np.maximum(lo, centres - 0.5), 0.0, 1.0)
-
-
-def _chunks(rows, height, per_box, data, *, stream=True,
-            chunk_pixels=None):
-    """
-    ``(start, stop)`` bounds splitting boxes whose first rows are ``rows``
-    (sorted) into chunks of about ``chunk_pixels`` (default `CHUNK_PIXELS`)
-    pixels.
-
-    With ``stream``, chunks never straddle a band of frame rows, and a band
-    whose boxes cover at least `TOUCH_COVERAGE` of it is first read once
-    sequentially (each frame row at most once per call).
-    """
-    per_chunk = max(1, (chunk_pixels or CHUNK_PIXELS) // per_box)
-    if not stream:
-        for s in range(0, rows.size, per_chunk):
-            yield s, min(s + per_chunk, rows.size)
-        return
-    ny, nx = data.shape
-    band_rows = max(1, BAND_BYTES // max(1, nx * data.dtype.itemsize))
-    band = rows // band_rows
-    cuts = np.flatnonzero(np.diff(band)) + 1
-    starts = np.concatenate([[0], cuts]).tolist()
-    stops = np.concatenate([cuts, [rows.size]]).tolist()
-    band_pixels = (band_rows + height) * nx
-    touched = 0  # frame rows [0, touched) have been streamed already
-    for start, stop in zip(starts, stops, strict=True):
-        count = stop - start
-        if count * per_box >= TOUCH_COVERAGE * band_pixels:
-            lo = max(int(band[start]) * band_rows, touched)
-            hi = min(int(band[start]) * band_rows + band_rows + height, ny)
-            if hi > lo:
-                np.maximum.reduce(data[lo:hi], axis=None)
-                touched = hi
-        n_chunks = -(-count // per_chunk)
-        for k in range(n_chunks):
-            yield (start + count * k // n_chunks,
-                   start + count * (k + 1) // n_chunks)
-
-
-def _box_rows(data, height, width):
-    """
-    The boxes of ``height`` x ``width`` pixels of ``data``, indexed by their
-    corners: ``view[ys, xs]`` gathers (copies) the pixels of
-    ``data[y:y + height, x:x + width]`` for each corner; `_as_pixels` turns
-    the result into an ``(m, height * width)`` array in row-major order.
-
-    On a C-contiguous frame each row of a box is one element of raw bytes,
-    so gathering a box copies ``height`` blocks of memory instead of
-    ``height * width`` pixels one at a time (about 1.5 times faster from
-    the cache). Other frames get a
-    `~numpy.lib.stride_tricks.sliding_window_view`.
-    """
-    if not data.flags.c_contiguous:
-        return sliding_window_view(data, (height, width))
-    ny, nx = data.shape
-    size = data.itemsize
-    view = np.ndarray((ny - height + 1, nx - width + 1, height),
-                      dtype=np.dtype((np.void, width * size)), buffer=data,
-                      strides=(nx * size, size, nx * size))
-    view.flags.writeable = False
-    return view
-
-
-def _as_pixels(cut, dtype):
-    """Boxes gathered from `_box_rows` as a ``(m, pixels)`` array."""
-    if cut.dtype.kind == 'V':
-        cut = cut.view(dtype)
-    return cut.reshape(len(cut), -1)
-
-
-def _pick(value, idx):
-    """A per-box value for boxes ``idx``, shaped to broadcast over pixels."""
-    if np.ndim(value) == 0:
-        return value
-    return value[idx][:, None]
 
 
 def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
@@ -228,7 +112,7 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
         usable pixel).
     """
     data = frame.data
-    geom = _Geometry(box, data.shape)
+    geom = BoxGeometry(box, data.shape)
     n = geom.off.size
     out = {'flux': np.full(n, np.nan), 'n_pix': np.zeros(n),
            'flags': np.where(geom.truncated, FLAG_TRUNCATED,
@@ -241,51 +125,10 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
     maps = {'data': data, 'mask': frame.mask, 'sigma': frame.uncertainty}
     maps = {k: v for k, v in maps.items() if v is not None}
 
-    # short routes (no mask or uncertainty map): whole pixel-aligned boxes
-    # (one shape), edge-truncated ones, whole non-integer boxes (by shape)
-    on = ~geom.off
-    whole = on & ~geom.truncated
-    plain = len(maps) == 1
-    redo = [np.zeros(0, dtype=np.intp)]
     with np.errstate(invalid='ignore', over='ignore'):
-        if plain and geom.pixel_aligned:
-            if np.any(whole):
-                redo.append(_short_route(data, geom,
-                                         geom.memory_order(whole), sky,
-                                         level, saturation, out))
-            edge = np.flatnonzero(on & geom.truncated)
-            edge = edge[np.argsort((geom.y1 - geom.y0)[edge]
-                                   * (geom.x1 - geom.x0)[edge],
-                                   kind='stable')]  # by size: see _row_sums
-            for s, e in _chunks(geom.y0[edge], 0, _largest(geom, edge),
-                                data, stream=False):
-                redo.append(_edge_route(data, geom, edge[s:e], sky, level,
-                                        saturation, out))
-        elif plain:
-            heights = geom.y1 - geom.y0
-            widths = geom.x1 - geom.x0
-            shapes = set(zip(heights[whole].tolist(),
-                             widths[whole].tolist(), strict=True))
-            for h, w in sorted(shapes):
-                group = whole & (heights == h) & (widths == w)
-                redo.append(_weighted_route(data, geom,
-                                            geom.memory_order(group), sky,
-                                            level, saturation, out))
-            redo.append(geom.memory_order(on & geom.truncated))
-        else:
-            redo.append(geom.memory_order(on))
-        # general route: boxes with NaN/inf pixels, and all the others; a
-        # chunk holds either whole boxes or edge boxes
-        redo = np.concatenate(redo)
-        for part in (redo[whole[redo]], redo[~whole[redo]]):
-            per_box = _largest(geom, part)
-            stream = part.size * per_box >= TOUCH_COVERAGE * data.size
-            height = int(np.max(geom.y1[part] - geom.y0[part], initial=0))
-            for s, e in _chunks(geom.y0[part], height, per_box, data,
-                                stream=stream,
-                                chunk_pixels=GENERAL_CHUNK_PIXELS):
-                _general_route(maps, geom, part[s:e], sky, level,
-                               saturation, out)
+        redo = _short_routes(data, geom, sky, level, saturation, out,
+                             plain=len(maps) == 1)
+        _general_routes(maps, geom, redo, sky, level, saturation, out)
 
     measured = np.isfinite(out['flux'])
     flags = out['flags']
@@ -300,12 +143,57 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
             'sigma2': out['sigma2'], 'measured': measured}
 
 
-def _largest(geom, idx):
-    """Pixels of the largest of boxes ``idx`` (clipped), at least 1."""
-    if idx.size == 0:
-        return 1
-    return int(np.max((geom.y1[idx] - geom.y0[idx])
-                      * (geom.x1[idx] - geom.x0[idx])))
+def _short_routes(data, geom, sky, level, saturation, out, *, plain):
+    """
+    The short routes (no mask or uncertainty map): whole pixel-aligned
+    boxes (one shape), edge-truncated ones, whole non-integer boxes (by
+    shape). Returns the boxes left for the general route.
+    """
+    on = ~geom.off
+    whole = on & ~geom.truncated
+    redo = [np.zeros(0, dtype=np.intp)]
+    if plain and geom.pixel_aligned:
+        if np.any(whole):
+            redo.append(_short_route(data, geom, geom.memory_order(whole),
+                                     sky, level, saturation, out))
+        edge = np.flatnonzero(on & geom.truncated)
+        edge = edge[np.argsort((geom.y1 - geom.y0)[edge]
+                               * (geom.x1 - geom.x0)[edge],
+                               kind='stable')]  # by size: see row_sums
+        for s, e in chunks(geom.y0[edge], 0, largest(geom, edge), data,
+                           stream=False):
+            redo.append(_edge_route(data, geom, edge[s:e], sky, level,
+                                    saturation, out))
+    elif plain:
+        heights = geom.y1 - geom.y0
+        widths = geom.x1 - geom.x0
+        shapes = set(zip(heights[whole].tolist(), widths[whole].tolist(),
+                         strict=True))
+        for h, w in sorted(shapes):
+            group = whole & (heights == h) & (widths == w)
+            redo.append(_weighted_route(data, geom, geom.memory_order(group),
+                                        sky, level, saturation, out))
+        redo.append(geom.memory_order(on & geom.truncated))
+    else:
+        redo.append(geom.memory_order(on))
+    return np.concatenate(redo)
+
+
+def _general_routes(maps, geom, redo, sky, level, saturation, out):
+    """
+    The general route for boxes ``redo`` (NaN/inf pixels, a mask or an
+    uncertainty map); a chunk holds either whole boxes or edge boxes.
+    """
+    whole = ~geom.off & ~geom.truncated
+    data = maps['data']
+    for part in (redo[whole[redo]], redo[~whole[redo]]):
+        per_box = largest(geom, part)
+        stream = part.size * per_box >= TOUCH_COVERAGE * data.size
+        height = int(np.max(geom.y1[part] - geom.y0[part], initial=0))
+        for s, e in chunks(geom.y0[part], height, per_box, data,
+                           stream=stream, chunk_pixels=GENERAL_CHUNK_PIXELS):
+            _general_route(maps, geom, part[s:e], sky, level, saturation,
+                           out)
 
 
 def _as_float(value):
@@ -320,18 +208,18 @@ def _short_route(data, geom, order, sky, level, saturation, out):
     """
     height = int(geom.y1[order[0]] - geom.y0[order[0]])
     width = int(geom.x1[order[0]] - geom.x0[order[0]])
-    win = _box_rows(data, height, width)
+    win = box_rows(data, height, width)
     ys, xs = geom.y0[order], geom.x0[order]
-    value = _pick(sky['value'], order)
-    lvl = None if level is None else _pick(level, order)
+    value = pick(sky['value'], order)
+    lvl = None if level is None else pick(level, order)
     m = order.size
     flux = np.empty(m)
     peak = np.empty(m) if saturation is not None else None
     if lvl is not None:
         rest, n_sel = np.empty(m), np.empty(m)
     scalar = np.ndim(value) == 0 and (lvl is None or np.ndim(lvl) == 0)
-    for s, e in _chunks(ys, height, height * width, data):
-        cut = _as_pixels(win[ys[s:e], xs[s:e]], data.dtype).astype(
+    for s, e in chunks(ys, height, height * width, data):
+        cut = as_pixels(win[ys[s:e], xs[s:e]], data.dtype).astype(
             np.float64, copy=False)
         if peak is not None:
             np.maximum.reduce(cut, axis=1, out=peak[s:e])
@@ -366,20 +254,20 @@ def _edge_route(data, geom, idx, sky, level, saturation, out):
     in the compact layout (each box's pixels first, then padding). Returns
     the boxes with NaN/inf pixels, for the general route.
     """
-    rows, cols, pad, n_pix = _compact(geom, idx)
+    rows, cols, pad, n_pix = compact(geom, idx)
     rows += geom.y0[idx][:, None]
     cols += geom.x0[idx][:, None]
     cut = data[rows, cols].astype(np.float64)
     cut[pad] = -np.inf  # never the peak, never selected, never summed
     if saturation is not None:
         hot = np.maximum.reduce(cut, axis=1) >= saturation
-    cut -= _pick(sky['value'], idx)
+    cut -= pick(sky['value'], idx)
     if level is None:
-        sums = _row_sums([cut], n_pix)
+        sums = row_sums([cut], n_pix)
         n_sel = n_pix
     else:
-        sel = cut > _pick(level, idx)
-        sums = _row_sums([np.where(sel, cut, 0.0), np.where(sel, 0.0, cut)],
+        sel = cut > pick(level, idx)
+        sums = row_sums([np.where(sel, cut, 0.0), np.where(sel, 0.0, cut)],
                          n_pix)
         n_sel = np.count_nonzero(sel, axis=1)
     good = np.all(np.isfinite(sums), axis=0)
@@ -403,11 +291,11 @@ def _weighted_route(data, geom, order, sky, level, saturation, out):
     """
     height = int(geom.y1[order[0]] - geom.y0[order[0]])
     width = int(geom.x1[order[0]] - geom.x0[order[0]])
-    win = _box_rows(data, height, width)
+    win = box_rows(data, height, width)
     redo = []
-    for s, e in _chunks(geom.y0[order], height, height * width, data):
+    for s, e in chunks(geom.y0[order], height, height * width, data):
         idx = order[s:e]
-        cut = _as_pixels(win[geom.y0[idx], geom.x0[idx]],
+        cut = as_pixels(win[geom.y0[idx], geom.x0[idx]],
                          data.dtype).astype(np.float64, copy=False)
         weights = (geom.weights_1d(idx, 0, height)[:, :, None]
                    * geom.weights_1d(idx, 1, width)[:, None, :]
@@ -415,15 +303,15 @@ def _weighted_route(data, geom, order, sky, level, saturation, out):
         inside = weights > 0
         if saturation is not None:
             hot = np.any(inside & (cut >= saturation), axis=1)
-        cut -= _pick(sky['value'], idx)
+        cut -= pick(sky['value'], idx)
         if level is None:
-            sums = _row_sums([weights * cut, weights], [cut.shape[1]])
+            sums = row_sums([weights * cut, weights], [cut.shape[1]])
             n_sel = sums[1]
         else:
-            sel = inside & (cut > _pick(level, idx))
+            sel = inside & (cut > pick(level, idx))
             w_rest = np.where(sel, 0.0, weights)
             weights = np.where(sel, weights, 0.0)
-            sums = _row_sums([weights * cut, weights, w_rest * cut, w_rest],
+            sums = row_sums([weights * cut, weights, w_rest * cut, w_rest],
                              [cut.shape[1]])
             n_sel = np.count_nonzero(sel, axis=1)
         good = np.all(np.isfinite(sums), axis=0)
@@ -439,50 +327,6 @@ def _weighted_route(data, geom, order, sky, level, saturation, out):
     return np.concatenate(redo)
 
 
-def _compact(geom, idx):
-    """
-    Pixel coordinates of boxes ``idx``, each box's clipped pixels first and
-    in row-major order (as ``data[y0:y1, x0:x1].ravel()``), then padding.
-
-    Returns rows and columns within the box ``(m, p)``, the padding mask and
-    the number of pixels of each box.
-    """
-    heights = geom.y1[idx] - geom.y0[idx]
-    widths = geom.x1[idx] - geom.x0[idx]
-    n_pix = heights * widths
-    k = np.arange(int(n_pix.max()))
-    rows, cols = np.divmod(k, widths[:, None])
-    pad = k >= n_pix[:, None]
-    rows[pad] = 0
-    cols[pad] = 0
-    return rows, cols, pad, n_pix
-
-
-def _row_sums(arrays, n_pix):
-    """
-    Sum each row of each ``(m, p)`` array over its first ``n_pix`` entries,
-    the same pairwise summation numpy applies to the box on its own.
-    Fastest when rows come sorted by ``n_pix``.
-    """
-    n_pix = np.asarray(n_pix)
-    if n_pix.size == 0 or np.all(n_pix == arrays[0].shape[1]):
-        return [np.add.reduce(a, axis=1) for a in arrays]
-    sums = [np.empty(n_pix.size) for _ in arrays]
-    if np.all(n_pix[1:] >= n_pix[:-1]):  # runs of one size: slices
-        cuts = np.flatnonzero(np.diff(n_pix)) + 1
-        starts = [0, *cuts.tolist()]
-        stops = [*cuts.tolist(), n_pix.size]
-        groups = [(slice(a, b), int(n_pix[a]))
-                  for a, b in zip(starts, stops, strict=True)]
-    else:
-        groups = [(np.flatnonzero(n_pix == size), size)
-                  for size in np.unique(n_pix).tolist()]
-    for rows, size in groups:
-        for total, a in zip(sums, arrays, strict=True):
-            total[rows] = np.add.reduce(a[rows, :size], axis=1)
-    return sums
-
-
 def _general_route(maps, geom, idx, sky, level, saturation, out):
     """Any axis-aligned box: weights, bad pixels, mask and sigma map."""
     heights = geom.y1[idx] - geom.y0[idx]
@@ -492,7 +336,7 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
         shape = (int(heights[0]), int(widths[0]))
         n_pix = np.full(idx.size, shape[0] * shape[1])
         where = (geom.y0[idx], geom.x0[idx])
-        pixels = {name: _as_pixels(_box_rows(values, *shape)[where],
+        pixels = {name: as_pixels(box_rows(values, *shape)[where],
                                    values.dtype)
                   for name, values in maps.items()}
         if geom.pixel_aligned:
@@ -503,7 +347,7 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
                        ).reshape(idx.size, -1)
     else:
         # compact layout: each box's pixels first, in row-major order
-        rows, cols, pad, n_pix = _compact(geom, idx)
+        rows, cols, pad, n_pix = compact(geom, idx)
         if geom.pixel_aligned:
             weights = np.where(pad, 0.0, 1.0)
         else:
@@ -532,10 +376,10 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
         hot = inside & ~bad & (raw >= saturation)
         flags[idx[np.any(hot, axis=1)]] |= FLAG_SATURATED
     w = np.where(bad, 0.0, weights)
-    resid = np.where(bad, 0.0, raw - _pick(sky['value'], idx))
+    resid = np.where(bad, 0.0, raw - pick(sky['value'], idx))
     rest = []
     if level is not None:
-        sel = (w > 0) & (resid > _pick(level, idx))
+        sel = (w > 0) & (resid > pick(level, idx))
         w_rest = np.where(sel, 0.0, w)
         w = np.where(sel, w, 0.0)
         rest = [w_rest * resid, w_rest]
@@ -543,7 +387,7 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
     sums = [w * resid, w]
     if sigma is not None:
         sums.append(w * sigma ** 2)
-    sums = _row_sums(sums + rest, n_pix)
+    sums = row_sums(sums + rest, n_pix)
     out['flux'][idx] = np.where(usable, sums[0], np.nan)
     out['n_pix'][idx] = np.where(usable, sums[1], 0.0)
     if level is None:

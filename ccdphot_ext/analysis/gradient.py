@@ -1,0 +1,259 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Is one global sky level safe on this frame? A plane fitted to the sky of
+a coarse grid of meshes, and the largest aperture a global sky suits.
+"""
+
+import math
+import warnings
+
+import numpy as np
+from astropy.stats import sigma_clipped_stats
+from astropy.utils.decorators import deprecated, deprecated_renamed_argument
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ..background.sky import SkyEstimate, clip_factors
+from ..photometry.residual import RESIDUAL_NSIGMA, residual_error
+from ..utils.inputs import as_frame, positive_scalar
+
+__all__ = ['gradient_check', 'GradientCheck']
+
+
+class GradientCheck:
+    """
+    A plane fitted to the sky of a frame: is one global sky level safe?
+
+    Made by `gradient_check`. Coordinates are 0-based pixels; the plane is
+    ``level + gx * (x - x_c) + gy * (y - y_c)`` about the frame centre.
+
+    Attributes
+    ----------
+    level, gx, gy : float
+        Plane coefficients (data unit, per pixel).
+    gx_err, gy_err : float
+        Their 1-sigma errors, from the scatter of the mesh levels about the
+        plane.
+    gradient, gradient_significance : float
+        ``hypot(gx, gy)`` and its chi (the gradient over its error, with the
+        covariance of ``gx`` and ``gy``).
+    sky_range : float
+        Plane maximum minus minimum over the frame.
+    pixel_noise : float
+        Per-pixel noise (median clipped standard deviation of the meshes).
+    global_level, global_error : float
+        The global sky compared with the plane and its error.
+    max_offset : float
+        Largest ``|plane - global_level|`` over the frame.
+    max_safe_n_pix : float
+        Largest aperture (pixels) for which a global sky leaves less than
+        ``n_sigma`` residual everywhere: ``(n_sigma * pixel_noise /
+        max_offset)**2`` (inf for a flat sky).
+    n_sigma : float
+        Significance of the rule.
+    box_size : int
+        Side of the boxes (meshes) the frame was cut into.
+    n_mesh, n_used : int
+        Meshes in the grid and meshes kept in the fit.
+    """
+
+    def __init__(self, *, level, gx, gy, cov, shape, pixel_noise,
+                 global_level, global_error, n_sigma, n_mesh, n_used,
+                 box_size):
+        self.level, self.gx, self.gy = level, gx, gy
+        self.cov = cov
+        self.gx_err = math.sqrt(cov[0, 0])
+        self.gy_err = math.sqrt(cov[1, 1])
+        self.shape = shape
+        self.pixel_noise = pixel_noise
+        self.global_level = global_level
+        self.global_error = global_error
+        self.n_sigma = n_sigma
+        self.n_mesh, self.n_used, self.box_size = n_mesh, n_used, box_size
+        self.gradient = math.hypot(gx, gy)
+        g = np.array([gx, gy])
+        try:
+            chi2 = float(g @ np.linalg.solve(cov, g))
+        except np.linalg.LinAlgError:
+            chi2 = math.inf
+        self.gradient_significance = math.sqrt(max(chi2, 0.0))
+        ny, nx = shape
+        corners = [self.plane(x, y) for x in (0, nx - 1) for y in (0, ny - 1)]
+        self.sky_range = max(corners) - min(corners)
+        self.max_offset = max(abs(c - global_level) for c in corners)
+        self.max_safe_n_pix = ((n_sigma * pixel_noise / self.max_offset) ** 2
+                               if self.max_offset > 0 else math.inf)
+
+    @property
+    @deprecated('0.1', alternative='n_sigma')
+    def nsigma(self):
+        """Deprecated name of `n_sigma`."""
+        return self.n_sigma
+
+    @property
+    @deprecated('0.1', alternative='box_size')
+    def mesh(self):
+        """Deprecated name of `box_size`."""
+        return self.box_size
+
+    def plane(self, x, y):
+        """The fitted sky level at pixel ``(x, y)``."""
+        ny, nx = self.shape
+        return (self.level + self.gx * (x - (nx - 1) / 2.0)
+                + self.gy * (y - (ny - 1) / 2.0))
+
+    @property
+    def range_in_pixel_noise(self):
+        """`sky_range` in units of the per-pixel noise."""
+        return self.sky_range / self.pixel_noise
+
+    @property
+    def range_in_sky_error(self):
+        """`sky_range` in units of the global level's own error."""
+        return (self.sky_range / self.global_error if self.global_error > 0
+                else math.inf)
+
+    def residual_at(self, x, y, n_pix, *, sky_std=None):
+        """
+        What a global sky leaves in an aperture of ``n_pix`` pixels at
+        ``(x, y)``: the predicted sum ``n_pix * (plane - global_level)`` and
+        its significance against ``sqrt(n_pix * sigma**2 + n_pix**2 *
+        global_error**2)``.
+
+        Returns
+        -------
+        residual_sum, significance : float
+        """
+        n_pix = positive_scalar(n_pix, 'n_pix', allow_none=False)
+        sigma = self.pixel_noise if sky_std is None else float(sky_std)
+        total = n_pix * (self.plane(x, y) - self.global_level)
+        err = residual_error(n_pix, sigma, self.global_error)
+        return total, (total / err if err > 0 else math.inf)
+
+    def is_unsafe(self, n_pix):
+        """
+        True when the gradient is significant and an aperture of ``n_pix``
+        pixels somewhere on the frame would keep a residual above
+        ``n_sigma`` after a global sky subtraction.
+        """
+        n_pix = positive_scalar(n_pix, 'n_pix', allow_none=False)
+        return bool(self.gradient_significance > self.n_sigma
+                    and n_pix > self.max_safe_n_pix)
+
+    def __repr__(self):
+        return (f'<GradientCheck gx={self.gx:.4g}+-{self.gx_err:.2g} '
+                f'gy={self.gy:.4g}+-{self.gy_err:.2g} per pixel '
+                f'({self.gradient_significance:.1f} sigma), range '
+                f'{self.sky_range:.4g} = {self.range_in_pixel_noise:.2f} '
+                f'pixel sigma, safe up to {self.max_safe_n_pix:.4g} pixels>')
+
+
+@deprecated_renamed_argument(['mesh', 'nsigma'], ['box_size', 'n_sigma'],
+                             ['0.1', '0.1'])
+def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
+                   n_sigma=RESIDUAL_NSIGMA):
+    """
+    Fit a plane to the sky of a frame and say when a global sky is unsafe.
+
+    The frame (trimmed to whole meshes, from the lower-left corner) is cut
+    into ``box_size`` × ``box_size`` meshes; each gives a sigma-clipped median. A plane
+    is fitted to these levels by least squares, rejecting meshes more than
+    ``sigma`` robust standard deviations away (bright stars) until none is
+    rejected; the coefficient errors come from the scatter about the plane.
+
+    Parameters
+    ----------
+    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
+        The frame.
+    sky : `SkyEstimate`, optional
+        The global sky to be judged (one level); default
+        ``SkyEstimate.from_image(data)``.
+    box_size : int, optional
+        Mesh side in pixels (as photutils' ``Background2D``); ``mesh`` is
+        the deprecated name.
+    mask : array_like of bool, optional
+        Pixels to leave out (combined with an NDData's mask).
+    sigma : float, optional
+        Clipping threshold inside meshes and between meshes.
+    n_sigma : float, optional
+        Significance of the rule (default 5, as flag 32); ``nsigma`` is the
+        deprecated name.
+
+    Returns
+    -------
+    check : `GradientCheck`
+
+    Examples
+    --------
+    >>> from ccdphot_ext import sample_frame
+    >>> from ccdphot_ext import gradient_check
+    >>> g = gradient_check(sample_frame())
+    >>> print(f'{g.gx:.3f} {g.gy:.3f} ADU/pixel '
+    ...       f'({g.gradient_significance:.0f} sigma)')
+    0.150 -0.050 ADU/pixel (397 sigma)
+    >>> print(f'range {g.sky_range:.0f} ADU = {g.range_in_pixel_noise:.1f} '
+    ...       f'pixel sigma = {g.range_in_sky_error:.0f} sky-level errors')
+    range 140 ADU = 3.8 pixel sigma = 2383 sky-level errors
+    >>> print(f'a global sky is safe up to {g.max_safe_n_pix:.1f} pixels')
+    a global sky is safe up to 6.8 pixels
+    >>> g.is_unsafe(400)
+    True
+    """
+    mesh = int(positive_scalar(box_size, 'box_size', allow_none=False))
+    sigma = positive_scalar(sigma, 'sigma', allow_none=False)
+    n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
+    frame = as_frame(data, mask=mask)
+    ny, nx = frame.shape
+    nby, nbx = ny // mesh, nx // mesh
+    if nby * nbx < 4 or min(nby, nbx) < 2:
+        raise ValueError(f'box_size={mesh} leaves fewer than 2 x 2 meshes on a '
+                         f'frame of shape {frame.shape}')
+    if sky is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            sky = SkyEstimate.from_image(frame)
+    if not isinstance(sky, SkyEstimate) or np.ndim(sky.value) != 0:
+        raise TypeError('sky must be a global SkyEstimate (one level)')
+    img = frame.data[:nby * mesh, :nbx * mesh].astype(np.float64)
+    bad = ~np.isfinite(img)
+    if frame.mask is not None:
+        bad |= frame.mask[:nby * mesh, :nbx * mesh]
+    img = np.where(bad, np.nan, img)
+    blocks = img.reshape(nby, mesh, nbx, mesh).swapaxes(1, 2).reshape(
+        nby, nbx, mesh * mesh)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        warnings.simplefilter('ignore', RuntimeWarning)
+        _, med, std = sigma_clipped_stats(blocks, sigma=sigma, maxiters=5,
+                                          axis=2)
+    yc, xc = np.mgrid[0:nby, 0:nbx]
+    xs = (xc.ravel() + 0.5) * mesh - 0.5 - (nx - 1) / 2.0
+    ys = (yc.ravel() + 0.5) * mesh - 0.5 - (ny - 1) / 2.0
+    z = np.asarray(med, dtype=float).ravel()
+    use = np.isfinite(z)
+    design = np.column_stack([np.ones_like(xs), xs, ys])
+    for _ in range(10):
+        if use.sum() < 4:
+            raise ValueError('too few usable meshes to fit a plane; use a '
+                             'smaller box_size')
+        coef, *_ = np.linalg.lstsq(design[use], z[use], rcond=None)
+        resid = z - design @ coef
+        scale = 1.4826 * np.median(np.abs(resid[use]))
+        new = np.isfinite(z) & (np.abs(resid) <= sigma * max(scale, 1e-300))
+        if np.array_equal(new, use):
+            break
+        use = new
+    dof = max(int(use.sum()) - 3, 1)
+    s2 = float(np.sum(resid[use] ** 2)) / dof
+    cov = s2 * np.linalg.inv(design[use].T @ design[use])
+    pixel_noise = float(np.nanmedian(std)) * _clip_std_factor(sigma)
+    return GradientCheck(level=float(coef[0]), gx=float(coef[1]),
+                         gy=float(coef[2]), cov=cov[1:, 1:],
+                         shape=frame.shape, pixel_noise=pixel_noise,
+                         global_level=float(sky.value),
+                         global_error=float(sky.error_on_mean),
+                         n_sigma=n_sigma, n_mesh=nby * nbx,
+                         n_used=int(use.sum()), box_size=mesh)
+
+
+def _clip_std_factor(sigma):
+    return clip_factors(sigma)[0]
