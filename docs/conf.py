@@ -16,7 +16,7 @@ extensions = [ext for ext in extensions  # noqa: F405
               if ext != 'sphinx.ext.intersphinx']
 extensions += ['matplotlib.sphinxext.plot_directive']
 
-exclude_patterns = ['_build', '**.ipynb_checkpoints']
+exclude_patterns = ['_build', '_generated', '**.ipynb_checkpoints']
 html_theme_options = {
     'github_url': 'https://github.com/ccdphot/ccdphot_ext',
     'use_edit_page_button': False,
@@ -56,5 +56,26 @@ def _resolve_public_name(app, env, node, contnode):
     return None
 
 
+def _write_html_budget(app):
+    """Render, at build time, the HTML that Jupyter shows for the
+    tutorial's measurement (``_repr_html_``), for a ``.. raw:: html``."""
+    import os
+
+    from ccdphot_ext import (NOTEBOOK_BOXES, BoxAperture, SkyEstimate,
+                             measure, sample_frame)
+
+    ccd = sample_frame()
+    sky = SkyEstimate.from_image(ccd.data, method='mean',
+                                 uncertainty=ccd.uncertainty)
+    box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
+    result = measure(ccd.data, box, sky, gain=2.23, read_noise=12.0)
+    folder = os.path.join(app.srcdir, '_generated')
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'tutorial_budget.html'), 'w',
+              encoding='utf-8') as fh:
+        fh.write(result._repr_html_() + '\n')
+
+
 def setup(app):
     app.connect('missing-reference', _resolve_public_name)
+    app.connect('builder-inited', _write_html_budget)

@@ -640,6 +640,32 @@ class SkyEstimate:
                 math.sqrt(float(np.sum(weights * rms ** 2)) / total),
                 float(np.sum(weights * eom)) / total)
 
+    def _repr_html_(self):
+        """The estimate as a compact HTML table (Jupyter)."""
+        from ..utils.html import html_table
+
+        un = '' if self.unit is None else f' [{self.unit}]'
+        if self.is_map:
+            rows = [('shape', str(self.shape)),
+                    (f'median level{un}', float(np.median(self.value))),
+                    (f'median std per pixel{un}', float(np.median(self.std))),
+                    *((key, str(self.meta[key])) for key in
+                      ('bkg_estimator', 'box_size', 'filter_size')
+                      if key in self.meta)]
+        elif self.isscalar:
+            rows = [(f'level{un}', self.value),
+                    (f'std per pixel{un}', self.std),
+                    ('pixels', self.n_pix),
+                    (f'error of the level{un}', self.error_on_mean)]
+        else:
+            rows = [('apertures', len(self)),
+                    (f'median level{un}', float(np.median(self.value))),
+                    (f'median std per pixel{un}', float(np.median(self.std))),
+                    (f'median error of the level{un}',
+                     float(np.median(self.error_on_mean)))]
+        return html_table(f'SkyEstimate ({self.method})',
+                          ('quantity', 'value'), rows)
+
     def __repr__(self):
         if self.is_map:
             return (f'<SkyEstimate method={self.method!r} map shape='

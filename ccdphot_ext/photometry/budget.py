@@ -354,6 +354,34 @@ class ErrorBudget:
         table.meta['notes'] = list(self.notes)
         return table
 
+    def _html_rows(self):
+        """Rows (term, variance, error), shares and muted flags of the
+        HTML table: the terms, the total, then the decomposition."""
+        fractions = self.fractions
+        total = self.variance
+        rows = [(name, var, math.sqrt(var)) for name, var in self.terms.items()]
+        shares = [fractions[name] for name in self.terms]
+        rows.append(('total', total, self.error))
+        shares.append(1.0 if total > 0 else math.nan)
+        for name, var in self.decomposition.items():
+            rows.append((f'sky: {name} (shown, not added)', var,
+                         math.copysign(math.sqrt(abs(var)), var)))
+            shares.append(var / total if total > 0 else math.nan)
+        muted = [False] * (len(self.terms) + 1) + [True] * len(
+            self.decomposition)
+        return rows, shares, muted
+
+    def _repr_html_(self):
+        """The budget as a compact HTML table (Jupyter): each term's
+        variance, error and share of the variance with an inline bar."""
+        from ..utils.html import html_table
+
+        rows, shares, muted = self._html_rows()
+        title = (f'ErrorBudget: flux {self.flux:.6g} +/- {self.error:.6g}, '
+                 f'SNR {self.snr:.4g}, mag_err {self.mag_err:.4g}')
+        return html_table(title, ('term', 'variance', 'error'), rows,
+                          shares=shares, muted=muted, notes=self.notes)
+
     def __repr__(self):
         lines = [f'<ErrorBudget flux={self.flux:.6g} error={self.error:.6g} '
                  f'snr={self.snr:.4g} mag_err={self.mag_err:.4g}']

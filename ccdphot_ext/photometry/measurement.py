@@ -69,6 +69,25 @@ class _BudgetedResult:
         """The flags in words."""
         return decode_flags(self.flags)
 
+    def _repr_html_(self):
+        """The result as a compact HTML table (Jupyter): flux, error, SNR,
+        flags, then each budget term with its share and an inline bar."""
+        from ..utils.html import html_table
+
+        unit = getattr(self, 'unit', None)
+        un = '' if unit is None else f' {unit}'
+        n_pix = getattr(self, 'n_pix', None)
+        pixels = '' if n_pix is None else f', n_pix {n_pix:g}'
+        flags = (f'flags {self.flags} ({"; ".join(self.flag_descriptions)})'
+                 if self.flags else 'flags 0')
+        title = (f'{type(self).__name__}: flux {self.flux:.6g} +/- '
+                 f'{self.flux_err:.6g}{un}, SNR {self.snr:.4g}{pixels}, '
+                 f'{flags}')
+        rows, shares, muted = self.budget._html_rows()
+        return html_table(title, ('term', 'variance', 'error'), rows,
+                          shares=shares, muted=muted,
+                          notes=self.budget.notes)
+
 
 class ApertureMeasurement(_BudgetedResult):
     """

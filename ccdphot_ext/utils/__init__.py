@@ -1,4 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
-"""Validators and helpers shared by every layer."""
+"""Validators and helpers shared by every layer (input checks, HTML for
+Jupyter)."""
 
+from .html import *  # noqa: F403
 from .inputs import *  # noqa: F403
