@@ -2,5 +2,7 @@
 """Apertures: exact boxes, sky-coordinate boxes, region export."""
 
 from .box import *  # noqa: F403
+from .overlap import *  # noqa: F403
 from .regions import *  # noqa: F403
 from .skybox import *  # noqa: F403
+from .utils import *  # noqa: F403

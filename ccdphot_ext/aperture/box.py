@@ -1,7 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Box apertures: a thin, validated layer over photutils'
-`~photutils.aperture.RectangularAperture`.
+Box apertures: a photutils `~photutils.aperture.PixelAperture` with exact
+pixel overlaps, axis-aligned or rotated.
 
 Pixel convention (as photutils): pixel ``i`` spans ``i - 0.5 ... i + 0.5``,
 so ``data[y0:y1, x0:x1]`` is the box centred on
@@ -10,28 +10,29 @@ so ``data[y0:y1, x0:x1]`` is the box centred on
 """
 
 import math
-from functools import cached_property
 
 import astropy.units as u
 import numpy as np
-from photutils.aperture import RectangularAperture
+from astropy.utils import lazyproperty
+from photutils.aperture import ApertureMask, PixelAperture, RectangularAperture
+from photutils.aperture.attributes import (
+    PixelPositions,
+    PositiveScalar,
+    ScalarAngleOrValue,
+)
+from photutils.geometry import rectangular_overlap_grid
 
-__all__ = ['BoxAperture', 'aperture_weights']
+from ..utils.inputs import positive_scalar
+from .overlap import axis_sides, is_axis_aligned, overlap_1d, rectangle_overlap
+
+__all__ = ['BoxAperture']
+
+_LONG_NAMES = {'w': 'width', 'h': 'height'}
 
 
-def _positive(value, name):
-    if isinstance(value, (bool, np.bool_, str, bytes)):
-        raise TypeError(f'{name} must be a number, got {value!r}')
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f'{name} must be a number, got {value!r}') from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f'{name} must be positive and finite, got {value}')
-    return value
-
-
-def _positions(position):
+def _as_positions(position):
+    if isinstance(position, u.Quantity):
+        raise TypeError("'positions' must not be a Quantity (pixels)")
     try:
         pos = np.array(position, dtype=float)
     except (TypeError, ValueError):
@@ -45,22 +46,53 @@ def _positions(position):
     return pos
 
 
-def _theta_radians(theta):
-    if isinstance(theta, u.Quantity):
+class _Positions(PixelPositions):
+    """Pixel positions, validated with messages naming ``position``."""
+
+    def _validate(self, value):
+        return _as_positions(value)
+
+
+class _Side(PositiveScalar):
+    """A positive finite side length; messages name ``w`` and ``width``."""
+
+    def _validate(self, value):
+        positive_scalar(value, f"'{self.name}' ({_LONG_NAMES[self.name]})",
+                        allow_none=False)
+
+
+class _Theta(ScalarAngleOrValue):
+    """A finite rotation: angle Quantity, or a float in radians."""
+
+    def _validate(self, value):
+        if isinstance(value, u.Quantity):
+            if not value.isscalar or value.unit.physical_type != 'angle':
+                raise u.UnitConversionError(
+                    f'theta must be a scalar angle, got {value!r}')
+            number = value.to_value(u.rad)
+        elif isinstance(value, (bool, np.bool_, str, bytes)) \
+                or not np.isscalar(value):
+            raise TypeError(f'theta must be a number (radians) or an angle '
+                            f'Quantity, got {value!r}')
+        else:
+            number = value
         try:
-            return float(theta.to_value(u.rad))
-        except u.UnitConversionError as exc:
-            raise u.UnitsError(f'theta must be an angle, got unit '
-                               f'{theta.unit}') from exc
-    if isinstance(theta, (bool, np.bool_, str, bytes)):
-        raise TypeError(f'theta must be a number or angle, got {theta!r}')
-    try:
-        value = float(theta)
-    except (TypeError, ValueError):
-        raise TypeError(f'theta must be a number or angle, got {theta!r}'
-                        ) from None
-    if not math.isfinite(value):
-        raise ValueError(f'theta must be finite, got {value}')
+            number = float(number)
+        except (TypeError, ValueError):
+            raise TypeError(f'theta must be a number (radians) or an angle '
+                            f'Quantity, got {value!r}') from None
+        if not math.isfinite(number):
+            raise ValueError(f'theta must be finite, got {value!r}')
+
+
+def _one_of(name, value, alias, alias_value, *, default=None):
+    if value is not None and alias_value is not None:
+        raise TypeError(f'give {name} or {alias}, not both')
+    value = value if value is not None else alias_value
+    if value is None:
+        if default is not None:
+            return default
+        raise TypeError(f'BoxAperture needs {name} (or {alias})')
     return value
 
 
@@ -88,20 +120,29 @@ def _check_slice(s, axis):
     return int(s.start), int(s.stop)
 
 
-class BoxAperture:
+class BoxAperture(PixelAperture):
     """
-    A rectangular aperture, one or many positions, of one size.
+    A rectangular aperture with exact pixel overlaps, one or many
+    positions, of one size: a drop-in for photutils'
+    `~photutils.aperture.RectangularAperture`.
+
+    Every box, axis-aligned or rotated, weighs each pixel by the exact
+    area of the pixel inside it (``to_mask(method='exact')``, the
+    default), so photutils' `~photutils.aperture.aperture_photometry` and
+    `~photutils.aperture.ApertureStats` give exact sums on it.
+    ``method='center'`` and ``'subpixel'`` are photutils' own.
 
     Parameters
     ----------
-    position : array_like
-        ``(x, y)`` pixel position, or an ``(N, 2)`` array of positions, as in
-        photutils.
-    width, height : float
-        Full side lengths in pixels along x and y (before rotation).
+    positions : array_like
+        ``(x, y)`` pixel position, or an ``(N, 2)`` array of positions, as
+        in photutils (``position=`` is accepted too).
+    w, h : float
+        Full side lengths in pixels along x and y before rotation
+        (``width=`` and ``height=`` are accepted too).
     theta : float or `~astropy.units.Quantity`, optional
-        Rotation counter-clockwise from the x axis; a float is in radians
-        (as photutils), or pass an angle Quantity.
+        Rotation counter-clockwise from the x axis: a float in radians (as
+        photutils) or an angle Quantity. Stored as a Quantity in radians.
 
     Examples
     --------
@@ -109,20 +150,36 @@ class BoxAperture:
     >>> from ccdphot_ext import BoxAperture
     >>> box = BoxAperture.from_slices(np.s_[158:178, 492:512])
     >>> box.positions
-    array([[501.5, 167.5]])
+    array([501.5, 167.5])
     >>> box.width, box.height, box.n_pix
     (20.0, 20.0, 400.0)
     >>> data = np.arange(767 * 510.0).reshape(510, 767)
     >>> bool(np.all(box.cutout(data) == data[158:178, 492:512]))
     True
+
+    A rotated box is exact too: the weights of its mask add up to its area.
+
+    >>> import astropy.units as u
+    >>> turned = BoxAperture((20.3, 19.6), w=6, h=3, theta=30 * u.deg)
+    >>> round(float(turned.to_mask(method='exact').data.sum()), 12)
+    18.0
     """
 
-    def __init__(self, position, width, height, theta=0.0):
-        self._positions = _positions(position)
-        self._isscalar = self._positions.ndim == 1
-        self.width = _positive(width, 'width')
-        self.height = _positive(height, 'height')
-        self.theta = _theta_radians(theta)
+    _params = ('positions', 'w', 'h', 'theta')
+    positions = _Positions('The centre pixel position(s).')
+    w = _Side('The full width in pixels (along x before rotation).')
+    h = _Side('The full height in pixels (along y before rotation).')
+    theta = _Theta('The counter-clockwise rotation from the x axis, as an '
+                   'angle Quantity (a float is taken in radians).')
+    #: Name of the size `curve_of_growth` and its figure report.
+    size_label = 'Box side'
+
+    def __init__(self, positions=None, w=None, h=None, theta=0.0, *,
+                 position=None, width=None, height=None):
+        self.positions = _one_of('positions', positions, 'position', position)
+        self.w = _one_of('w', w, 'width', width)
+        self.h = _one_of('h', h, 'height', height)
+        self.theta = theta
 
     @classmethod
     def from_slices(cls, slices):
@@ -148,86 +205,189 @@ class BoxAperture:
                    x1 - x0, y1 - y0)
 
     @property
-    def positions(self):
-        """Positions as an ``(N, 2)`` array of ``(x, y)``."""
-        return np.atleast_2d(self._positions)
+    def width(self):
+        """The full width in pixels (``w``)."""
+        return self.w
+
+    @width.setter
+    def width(self, value):
+        self.w = value
 
     @property
-    def isscalar(self):
-        """True when built from one ``(x, y)`` position."""
-        return self._isscalar
+    def height(self):
+        """The full height in pixels (``h``)."""
+        return self.h
 
-    def __len__(self):
-        if self._isscalar:
-            raise TypeError('a single-position BoxAperture has no len()')
-        return len(self._positions)
+    @height.setter
+    def height(self, value):
+        self.h = value
 
-    def __getitem__(self, index):
-        if self._isscalar:
-            raise TypeError('a single-position BoxAperture is not '
-                            'subscriptable')
-        return BoxAperture(self._positions[index], self.width, self.height,
-                           self.theta)
+    @lazyproperty
+    def _theta_rad(self):
+        return float(self.theta.to_value(u.rad))
 
-    def __repr__(self):
-        pos = self._positions.tolist()
-        return (f'<BoxAperture(position={pos}, width={self.width}, '
-                f'height={self.height}, theta={self.theta})>')
-
-    @cached_property
-    def aperture(self):
-        """The equivalent photutils `~photutils.aperture.RectangularAperture`."""
-        return RectangularAperture(self._positions, self.width, self.height,
-                                   theta=self.theta * u.rad)
+    @lazyproperty
+    def area(self):
+        """The exact geometric area, ``w * h``."""
+        return self.w * self.h
 
     @property
     def n_pix(self):
         """Geometric area in pixels, ``width * height``."""
-        return self.width * self.height
+        return self.area
 
-    @property
+    @lazyproperty
+    def aperture(self):
+        """
+        The equivalent photutils `~photutils.aperture.RectangularAperture`
+        (kept for compatibility: the box itself is a photutils aperture,
+        with exact rather than 32 x 32 sub-pixel overlaps).
+        """
+        return RectangularAperture(self.positions, self.w, self.h,
+                                   theta=self.theta)
+
+    @lazyproperty
     def is_axis_aligned(self):
-        """True when the rotation is a multiple of 90 degrees."""
-        return math.isclose(math.remainder(self.theta, math.pi / 2), 0.0,
-                            abs_tol=1e-12)
+        """True when the rotation is within 1e-12 rad of k * 90 degrees."""
+        return is_axis_aligned(self._theta_rad)
 
-    @property
+    @lazyproperty
     def _sides(self):
         """Extents along x and y in the frame (swapped at 90 degrees)."""
-        if math.isclose(math.remainder(self.theta, math.pi), 0.0,
-                        abs_tol=1e-12):
-            return self.width, self.height
-        return self.height, self.width
+        return axis_sides(self.w, self.h, self._theta_rad)
 
-    @property
+    @lazyproperty
     def is_pixel_aligned(self):
         """True when every edge falls on a pixel boundary (``k + 0.5``)."""
         if not self.is_axis_aligned:
             return False
         wx, wy = self._sides
-        pos = self.positions
+        pos = self._positions
         edges = np.concatenate([pos[:, 0] - wx / 2, pos[:, 0] + wx / 2,
                                 pos[:, 1] - wy / 2, pos[:, 1] + wy / 2])
         frac = edges + 0.5 - np.round(edges + 0.5)
         return bool(np.all(np.abs(frac) < 1e-9))
 
+    @lazyproperty
+    def _xy_extents(self):
+        cos, sin = math.cos(self._theta_rad), math.sin(self._theta_rad)
+        return (abs(self.w / 2 * cos) + abs(self.h / 2 * sin),
+                abs(self.w / 2 * sin) + abs(self.h / 2 * cos))
+
+    @lazyproperty
+    def _bbox(self):
+        if not self.is_axis_aligned:
+            return super()._bbox
+        from photutils.aperture import BoundingBox
+        return [BoundingBox(int(x0), int(x1), int(y0), int(y1))
+                for x0, x1, y0, y1 in self.bounds()]
+
     def bounds(self):
         """
         Integer pixel ranges touched by each box, before clipping to a
         frame: an ``(N, 4)`` array of ``x0, x1, y0, y1`` (stop exclusive).
-        Only defined for axis-aligned boxes.
+        Only defined for axis-aligned boxes; an edge within 1e-9 pixel of a
+        pixel boundary is taken on it.
         """
         if not self.is_axis_aligned:
-            raise ValueError('bounds() needs an axis-aligned box; rotated '
-                             'boxes go through photutils masks')
+            raise ValueError('bounds() needs an axis-aligned box; use bbox '
+                             'for a rotated one')
         wx, wy = self._sides
-        pos = self.positions
+        pos = self._positions
         out = np.empty((len(pos), 4), dtype=np.int64)
         out[:, 0] = np.floor(pos[:, 0] - wx / 2 + 0.5 + 1e-9)
         out[:, 1] = np.ceil(pos[:, 0] + wx / 2 + 0.5 - 1e-9)
         out[:, 2] = np.floor(pos[:, 1] - wy / 2 + 0.5 + 1e-9)
         out[:, 3] = np.ceil(pos[:, 1] + wy / 2 + 0.5 - 1e-9)
         return out
+
+    def _exact_weights(self, index, x0, x1, y0, y1):
+        """Exact weights of box ``index`` over pixels ``[y0:y1, x0:x1]``."""
+        if self.is_pixel_aligned:
+            return np.ones((y1 - y0, x1 - x0))
+        x, y = self._positions[index]
+        if self.is_axis_aligned:
+            wx, wy = self._sides
+            return np.outer(overlap_1d(y - wy / 2, y + wy / 2, y0, y1),
+                            overlap_1d(x - wx / 2, x + wx / 2, x0, x1))
+        return rectangle_overlap(x0 - 0.5 - x, y0 - 0.5 - y, x1 - x0,
+                                 y1 - y0, self.w, self.h, self._theta_rad)
+
+    def _compute_overlap(self, edges, nx, ny, use_exact, subpixels):
+        xmin, _, ymin, _ = edges
+        if use_exact:
+            return rectangle_overlap(xmin, ymin, nx, ny, self.w, self.h,
+                                     self._theta_rad)
+        return rectangular_overlap_grid(*edges, nx, ny, self.w, self.h,
+                                        self._theta_rad, 0, subpixels)
+
+    def to_mask(self, method='exact', subpixels=5):
+        """
+        Pixel masks of the boxes.
+
+        Parameters
+        ----------
+        method : {'exact', 'center', 'subpixel'}, optional
+            ``'exact'``: the exact area of each pixel inside the box (for
+            every box, rotated or not). ``'center'`` and ``'subpixel'``:
+            as photutils.
+        subpixels : int, optional
+            Sub-sampling factor of ``method='subpixel'``.
+
+        Returns
+        -------
+        mask : `~photutils.aperture.ApertureMask` or list of them
+            One mask for a scalar box, else a list.
+        """
+        use_exact, subpixels = self._translate_mask_method(method, subpixels)
+        masks = []
+        for index, (bbox, edges) in enumerate(
+                zip(self._bbox, self._centered_edges, strict=True)):
+            if use_exact:
+                data = self._exact_weights(index, bbox.ixmin, bbox.ixmax,
+                                           bbox.iymin, bbox.iymax)
+            else:
+                data = self._compute_overlap(edges, *reversed(bbox.shape),
+                                             use_exact, subpixels)
+            masks.append(ApertureMask(data, bbox))
+        return masks[0] if self.isscalar else masks
+
+    def frame_weights(self, shape, *, index=0):
+        """
+        Exact weights of box ``index`` on a frame of ``shape``.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The frame's ``(ny, nx)``.
+        index : int, optional
+            Which position.
+
+        Returns
+        -------
+        slices : tuple of slices or None
+            Where the weights sit in the frame (None if wholly off it).
+        weights : `~numpy.ndarray`
+            The overlaps of those pixels, in [0, 1].
+        truncated : bool
+            True when part of the box falls outside the frame.
+        """
+        ny, nx = shape
+        if self.is_axis_aligned:
+            x0, x1, y0, y1 = (int(v) for v in self.bounds()[index])
+        else:
+            box = self._bbox[index]
+            x0, x1, y0, y1 = box.ixmin, box.ixmax, box.iymin, box.iymax
+        truncated = bool(x0 < 0 or y0 < 0 or x1 > nx or y1 > ny)
+        cx0, cx1 = max(x0, 0), min(x1, nx)
+        cy0, cy1 = max(y0, 0), min(y1, ny)
+        if cx1 <= cx0 or cy1 <= cy0:
+            return None, np.zeros((0, 0)), True
+        weights = self._exact_weights(index, cx0, cx1, cy0, cy1)
+        if truncated and not self.is_axis_aligned:
+            # the corners of a rotated box's bounding box weigh nothing
+            truncated = bool(np.sum(weights) < self.area * (1 - 1e-12))
+        return (slice(cy0, cy1), slice(cx0, cx1)), weights, truncated
 
     def cutout(self, data):
         """
@@ -241,66 +401,18 @@ class BoxAperture:
         if arr.ndim != 2:
             raise ValueError(f'data must be 2-D, got shape {arr.shape}')
         out = []
-        for index in range(len(self.positions)):
-            slc, _, _ = aperture_weights(self, arr.shape, index=index)
+        for index in range(len(self._positions)):
+            slc, _, _ = self.frame_weights(arr.shape, index=index)
             out.append(arr[slc] if slc is not None else arr[0:0, 0:0])
-        return out[0] if self._isscalar else out
+        return out[0] if self.isscalar else out
 
+    def _to_patch(self, *, origin=(0, 0), **kwargs):
+        return self.aperture._to_patch(origin=origin, **kwargs)
 
-def _overlap_1d(lo, hi, start, stop):
-    """Fractional overlap of [lo, hi] with pixels start..stop-1."""
-    edges = np.arange(start, stop, dtype=float)
-    return np.clip(np.minimum(hi, edges + 0.5) - np.maximum(lo, edges - 0.5),
-                   0.0, 1.0)
-
-
-def aperture_weights(aperture, shape, *, index=0, method='exact',
-                     subpixels=5):
-    """
-    Pixel weights of one aperture position on a frame of ``shape``.
-
-    Axis-aligned `BoxAperture` weights are exact: the overlap of a pixel with
-    an axis-aligned rectangle is the product of two 1-D overlaps (exactly 1
-    inside a pixel-aligned box). Other apertures use the photutils mask with
-    ``method`` and ``subpixels``.
-
-    Returns
-    -------
-    slices : tuple of slices or None
-        Where the weights sit in the frame (None if fully off the frame).
-    weights : ndarray
-        Weights in [0, 1] over those pixels.
-    truncated : bool
-        True when part of the aperture falls outside the frame.
-    """
-    ny, nx = shape
-    if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
-        x, y = aperture.positions[index]
-        wx, wy = aperture._sides
-        x0, x1, y0, y1 = aperture.bounds()[index]
-        truncated = bool(x0 < 0 or y0 < 0 or x1 > nx or y1 > ny)
-        cx0, cx1 = max(x0, 0), min(x1, nx)
-        cy0, cy1 = max(y0, 0), min(y1, ny)
-        if cx1 <= cx0 or cy1 <= cy0:
-            return None, np.zeros((0, 0)), True
-        if aperture.is_pixel_aligned:
-            weights = np.ones((cy1 - cy0, cx1 - cx0))
-        else:
-            wxs = _overlap_1d(x - wx / 2, x + wx / 2, cx0, cx1)
-            wys = _overlap_1d(y - wy / 2, y + wy / 2, cy0, cy1)
-            weights = np.outer(wys, wxs)
-        return (slice(cy0, cy1), slice(cx0, cx1)), weights, truncated
-
-    phot = aperture.aperture if isinstance(aperture, BoxAperture) else aperture
-    kwargs = {'method': method}
-    if method == 'subpixel':
-        kwargs['subpixels'] = subpixels
-    masks = phot.to_mask(**kwargs)
-    mask = masks if not isinstance(masks, list) else masks[index]
-    large, small = mask.get_overlap_slices(shape)
-    if large is None:
-        return None, np.zeros((0, 0)), True
-    weights = np.asarray(mask.data[small], dtype=float)
-    full = float(np.sum(mask.data))
-    truncated = bool(np.sum(weights) < full * (1 - 1e-12))
-    return large, weights, truncated
+    def to_sky(self, wcs):
+        """
+        The equivalent `~photutils.aperture.SkyRectangularAperture` on a
+        frame with ``wcs`` (as `~photutils.aperture.RectangularAperture`
+        converts).
+        """
+        return self.aperture.to_sky(wcs)

@@ -89,9 +89,9 @@ class SkyBoxAperture:
     >>> c = wcs.pixel_to_world(383.0, 254.0)  # the tangent point
     >>> box = SkyBoxAperture(c, 10 * u.arcsec, 5 * u.arcsec).to_pixel(wcs)
     >>> round(box.width, 4), round(box.height, 4), box.theta
-    (20.0, 10.0, 0.0)
+    (20.0, 10.0, <Quantity 0. rad>)
     >>> box.positions.round(6)
-    array([[383., 254.]])
+    array([383., 254.])
 
     Away from the tangent point north turns slightly on a TAN projection
     (here by 1.3e-4 rad), and the box turns with it.

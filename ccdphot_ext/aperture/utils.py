@@ -1,0 +1,222 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Helpers every module uses on pixel apertures (`BoxAperture` or any
+photutils `~photutils.aperture.PixelAperture`): positions, groups of
+apertures, sizes, and the pixel weights of one position on a frame.
+"""
+
+from functools import singledispatch
+
+import numpy as np
+from photutils.aperture import PixelAperture
+
+from .box import BoxAperture
+
+__all__ = ['aperture_weights', 'aperture_positions', 'n_positions',
+           'aperture_position', 'aperture_list', 'all_positions',
+           'aperture_groups', 'split_apertures', 'aperture_size', 'scaled_aperture',
+           'with_positions']
+
+#: Linear size parameters of one-piece apertures (not annuli), scaled
+#: together by `scaled_aperture`.
+_SIZE_PARAMS = ('r', 'a', 'b', 'w', 'h')
+#: The size a curve of growth reports, by parameter, and its name.
+_SIZE_NAMES = (('r', 'Radius'), ('a', 'Semi-major axis'), ('w', 'Width'))
+
+
+def aperture_positions(aperture):
+    """
+    The positions of ``aperture`` as an ``(N, 2)`` float array.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import BoxAperture
+    >>> from ccdphot_ext.aperture.utils import aperture_positions
+    >>> aperture_positions(BoxAperture((3, 4), 2, 2))
+    array([[3., 4.]])
+    """
+    return np.atleast_2d(aperture.positions).astype(float)
+
+
+def n_positions(aperture):
+    """The number of positions of a pixel aperture (1 when scalar)."""
+    return 1 if aperture.isscalar else len(aperture)
+
+
+def aperture_position(aperture, index):
+    """Position ``index`` of ``aperture`` as an ``(x, y)`` tuple."""
+    return tuple(aperture_positions(aperture)[index])
+
+
+def aperture_list(apertures):
+    """One pixel aperture, or a list or tuple of them, as a list."""
+    if isinstance(apertures, PixelAperture):
+        return [apertures]
+    return list(apertures)
+
+
+def all_positions(apertures):
+    """
+    The positions of one aperture or a list of them, concatenated into an
+    ``(N, 2)`` array in order.
+    """
+    return np.concatenate([aperture_positions(ap)
+                           for ap in aperture_list(apertures)])
+
+
+def aperture_groups(apertures):
+    """
+    Validate one pixel aperture or a list of them; return
+    ``[(aperture, n_positions), ...]`` in order.
+
+    Raises
+    ------
+    TypeError
+        If ``apertures`` is not a pixel aperture or a list of them.
+    ValueError
+        If the list is empty.
+    """
+    if isinstance(apertures, PixelAperture):
+        return [(apertures, n_positions(apertures))]
+    if not isinstance(apertures, (list, tuple)):
+        raise TypeError('apertures must be a BoxAperture, a photutils '
+                        'PixelAperture or a list of them, got '
+                        f'{type(apertures).__name__}')
+    if not apertures:
+        raise ValueError('apertures is empty')
+    for ap in apertures:
+        if not isinstance(ap, PixelAperture):
+            raise TypeError('apertures must be BoxAperture or photutils '
+                            'PixelAperture objects, got '
+                            f'{type(ap).__name__}')
+    return [(ap, n_positions(ap)) for ap in apertures]
+
+
+def split_apertures(apertures):
+    """
+    One ``(aperture, index)`` pair per position of one pixel aperture or
+    a list of them, in order (validated as `aperture_groups`).
+    """
+    return [(ap, i) for ap, n in aperture_groups(apertures)
+            for i in range(n)]
+
+
+def with_positions(apertures, positions):
+    """
+    The same apertures (types and sizes) at new ``positions`` (an
+    ``(N, 2)`` array over all of them, in order).
+    """
+    out, start = [], 0
+    for ap in aperture_list(apertures):
+        n = n_positions(ap)
+        new = positions[start:start + n]
+        start += n
+        copy = ap.copy()
+        copy.positions = new[0] if ap.isscalar else new
+        out.append(copy)
+    return out if isinstance(apertures, (list, tuple)) else out[0]
+
+
+def aperture_size(aperture):
+    """
+    The linear size a curve of growth reports for ``aperture`` and its name:
+    a box's side, a circle's radius, an ellipse's semi-major axis, a
+    rectangle's width (NaN, 'Size' for other shapes).
+    """
+    for param, name in _SIZE_NAMES:
+        if param in aperture._params:
+            return (float(getattr(aperture, param)),
+                    getattr(aperture, 'size_label', name))
+    return float('nan'), 'Size'
+
+
+def scaled_aperture(aperture, scale):
+    """
+    The first position of ``aperture`` with every linear size multiplied by
+    ``scale`` (rotation kept).
+
+    Raises
+    ------
+    TypeError
+        If the aperture has no size to scale.
+    """
+    sizes = [p for p in getattr(aperture, '_params', ())
+             if p in _SIZE_PARAMS]
+    if not isinstance(aperture, PixelAperture) or not sizes:
+        raise TypeError('aperture must be a BoxAperture or a photutils '
+                        'aperture with a size (r, a, w) for a curve of '
+                        f'growth, got {type(aperture).__name__}')
+    params = {p: getattr(aperture, p) for p in aperture._params}
+    params['positions'] = aperture_positions(aperture)[0]
+    for p in sizes:
+        params[p] = params[p] * scale
+    return type(aperture)(**params)
+
+
+def _mask_weights(aperture, shape, index, method, subpixels):
+    kwargs = {'method': method}
+    if method == 'subpixel':
+        kwargs['subpixels'] = subpixels
+    one = aperture if aperture.isscalar else aperture[index]
+    mask = one.to_mask(**kwargs)
+    large, small = mask.get_overlap_slices(shape)
+    if large is None:
+        return None, np.zeros((0, 0)), True
+    weights = np.asarray(mask.data[small], dtype=float)
+    full = float(np.sum(mask.data))
+    truncated = bool(np.sum(weights) < full * (1 - 1e-12))
+    return large, weights, truncated
+
+
+@singledispatch
+def aperture_weights(aperture, shape, *, index=0, method='exact',
+                     subpixels=5):
+    """
+    Pixel weights of one aperture position on a frame of ``shape``.
+
+    Boxes (`BoxAperture`) are exact: axis-aligned ones whatever
+    ``method`` (their overlap is the product of two 1-D overlaps, exactly
+    1 inside a pixel-aligned box), rotated ones with ``method='exact'``.
+    Other apertures use their photutils mask with ``method`` and
+    ``subpixels``.
+
+    Parameters
+    ----------
+    aperture : `~photutils.aperture.PixelAperture`
+        The aperture (one or many positions).
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+    index : int, optional
+        Which position.
+    method : {'exact', 'center', 'subpixel'}, optional
+        The photutils overlap method.
+    subpixels : int, optional
+        Sub-sampling of ``method='subpixel'``.
+
+    Returns
+    -------
+    slices : tuple of slices or None
+        Where the weights sit in the frame (None if fully off the frame).
+    weights : ndarray
+        Weights in [0, 1] over those pixels.
+    truncated : bool
+        True when part of the aperture falls outside the frame.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import BoxAperture
+    >>> from ccdphot_ext.aperture.utils import aperture_weights
+    >>> slc, w, truncated = aperture_weights(BoxAperture((2.0, 1.0), 2, 1),
+    ...                                      (5, 5))
+    >>> slc, w.tolist(), truncated
+    ((slice(1, 2, None), slice(1, 4, None)), [[0.5, 1.0, 0.5]], False)
+    """
+    return _mask_weights(aperture, shape, index, method, subpixels)
+
+
+@aperture_weights.register
+def _(aperture: BoxAperture, shape, *, index=0, method='exact',
+      subpixels=5):
+    if aperture.is_axis_aligned or method == 'exact':
+        return aperture.frame_weights(shape, index=index)
+    return _mask_weights(aperture, shape, index, method, subpixels)
