@@ -195,7 +195,7 @@ def test_annulus_error_on_mean_is_calibrated():
 
 def test_sky_mean_term_from_an_annulus_in_measure(field):
     box = BoxAperture.from_slices(np.s_[20:31, 32:43])
-    ann = RectangularAnnulus(box.positions[0], 13, 15, 15)
+    ann = RectangularAnnulus(box.positions, 13, 15, 15)
     sky = SkyEstimate.from_annulus(field, ann, method='mean')
     res = measure(field, box, sky, gain=2.0)
     n_sky = _annulus_pixels(field, ann, 0).size

@@ -192,7 +192,7 @@ def test_snr_gain_on_the_sample_frame(sample_ccd):
     the optimal flux is the true total flux within its error."""
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
     local = SkyEstimate.from_annulus(
-        sample_ccd, RectangularAnnulus(box.positions[0], 40, 60, 60))
+        sample_ccd, RectangularAnnulus(box.positions, 40, 60, 60))
     truth = sample_truth()
     star = truth[truth['name'] == 'star1'][0]
     table = compare_extractions(sample_ccd, box, SAMPLE_PSF, local,

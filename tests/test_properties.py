@@ -42,7 +42,7 @@ from ccdphot_ext import (
     measure,
     photometer,
 )
-from ccdphot_ext.aperture.box import aperture_weights
+from ccdphot_ext.aperture.utils import aperture_weights
 
 #: Fast and reproducible: a fixed example sequence, no example database
 #: written into the repository.
@@ -320,7 +320,7 @@ def test_fractional_boxes_have_analytic_overlap(data):
         assert weights.sum() == pytest.approx(box.width * box.height,
                                               rel=1e-12)
         # and photutils' exact (polygon) overlap of the same rectangle
-        rect = RectangularAperture(box.positions[0], box.width, box.height,
+        rect = RectangularAperture(box.positions, box.width, box.height,
                                    theta=box.theta)
         pmask = rect.to_mask(method='exact')
         pfull = pmask.to_image((ny, nx))

@@ -60,7 +60,7 @@ def test_pixel_regions_round_trip(tmp_path):
     back = regions.Regions.read(path, format='ds9')
     assert len(back) == 8
     np.testing.assert_allclose([back[0].center.x, back[0].center.y],
-                               boxes[0].positions[0], atol=1e-8)
+                               boxes[0].positions, atol=1e-8)
     assert (back[0].width, back[0].height) == (20.0, 20.0)
     np.testing.assert_allclose([back[5].center.x, back[5].center.y],
                                [30.5, 40.25], atol=1e-8)

@@ -95,7 +95,7 @@ def test_report_on_sample_equals_numpy(sample_ccd):
 
 def test_local_sky_clears_the_residual_and_flattens_the_curve(sample_ccd):
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
-    ann = RectangularAnnulus(box.positions[0], 40, 60, 60)
+    ann = RectangularAnnulus(box.positions, 40, 60, 60)
     local = SkyEstimate.from_annulus(sample_ccd, ann)
     rep = systematics_report(sample_ccd, box, local, gain=2.23)
     assert rep.gradient is None  # a local sky: the frame check is moot
@@ -116,7 +116,7 @@ def test_growth_curve_rows_equal_measure(sample_ccd):
     curve = growth_curve(sample_ccd, box, sky, scales=[1.5, 0.5, 1.0])
     assert list(curve['scale']) == [0.5, 1.0, 1.5]
     assert list(curve['size']) == [10.0, 20.0, 30.0]
-    one = measure(sample_ccd, BoxAperture(box.positions[0], 30, 30), sky)
+    one = measure(sample_ccd, BoxAperture(box.positions, 30, 30), sky)
     assert curve['flux'][2] == pytest.approx(one.flux, rel=1e-12)
     assert curve['flux_err'][2] == pytest.approx(one.flux_err, rel=1e-12)
     assert curve['var_sky_mean'][2] == pytest.approx(
@@ -215,7 +215,7 @@ def test_mask_loss_matches_truth_with_a_local_sky(sample_ccd):
     """Star 2: the 2-sigma mask loses the star's faint wings, no more."""
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star2'])
     local = SkyEstimate.from_annulus(
-        sample_ccd, RectangularAnnulus(box.positions[0], 40, 60, 60))
+        sample_ccd, RectangularAnnulus(box.positions, 40, 60, 60))
     rep = systematics_report(sample_ccd, box, local, gain=2.23, scales=None)
     truth = render_stars(sample_ccd.shape, [334.3], [249.6], [41000.0],
                          sigma=1.8, trail=(4.0, 0.5))

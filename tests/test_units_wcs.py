@@ -306,7 +306,7 @@ def test_sky_boxes(ccd_wcs, sample_ccd):
     wcs = ccd_wcs.wcs
     sky = SkyEstimate.from_image(ccd_wcs)
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
-    center = wcs.pixel_to_world(*box.positions[0])
+    center = wcs.pixel_to_world(*box.positions)
     # a 20 x 20 pixel box centred from the sky: the notebook's box exactly
     pix_box = SkyBoxAperture(center, 20 * u.pix, 20 * u.pix)
     m_sky = measure(ccd_wcs, pix_box, sky)
@@ -316,7 +316,7 @@ def test_sky_boxes(ccd_wcs, sample_ccd):
     # angular sides: 10" x 6" at 0.5"/px is 20 x 12 pixels, width along x
     ang = SkyBoxAperture(center, 10 * u.arcsec, 6 * u.arcsec).to_pixel(wcs)
     assert (ang.width, ang.height) == pytest.approx((20.0, 12.0), rel=1e-5)
-    assert abs(ang.theta) < 1e-3
+    assert abs(ang.theta.to_value(u.rad)) < 1e-3
     # photutils' SkyRectangularAperture goes through as well
     rect = SkyRectangularAperture(center, 10 * u.arcsec, 10 * u.arcsec)
     t = photometer(ccd_wcs, rect, sky)
@@ -329,9 +329,10 @@ def test_rotated_wcs_box_sides_point_where_they_should():
     center = wcs.pixel_to_world(300.2, 200.7)
     box = SkyBoxAperture(center, 10 * u.arcsec, 4 * u.arcsec,
                          theta=20 * u.deg).to_pixel(wcs)
-    x, y = box.positions[0]
-    for length, angle, pa in [(box.width, box.theta, 110.0),
-                              (box.height, box.theta + math.pi / 2, 20.0)]:
+    x, y = box.positions
+    theta = box.theta.to_value(u.rad)
+    for length, angle, pa in [(box.width, theta, 110.0),
+                              (box.height, theta + math.pi / 2, 20.0)]:
         end = wcs.pixel_to_world(x + length / 2 * math.cos(angle),
                                  y + length / 2 * math.sin(angle))
         got = center.position_angle(end).deg % 180.0

@@ -8,48 +8,14 @@ import math
 
 import numpy as np
 from astropy.table import QTable
-from photutils.aperture import (
-    CircularAperture,
-    EllipticalAperture,
-    RectangularAperture,
-)
 
-from ..aperture.box import BoxAperture
+from ..aperture.utils import aperture_size, scaled_aperture
 from ..photometry.measurement import measure
 
 __all__ = ['growth_curve', 'DEFAULT_SCALES']
 
 #: Aperture scale factors of the curve of growth.
 DEFAULT_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
-
-
-def _scaled(aperture, scale):
-    """The aperture with every linear size multiplied by ``scale``."""
-    if isinstance(aperture, BoxAperture):
-        return BoxAperture(aperture.positions[0], aperture.width * scale,
-                           aperture.height * scale, aperture.theta)
-    pos = np.atleast_2d(aperture.positions)[0]
-    if isinstance(aperture, CircularAperture):
-        return CircularAperture(pos, aperture.r * scale)
-    if isinstance(aperture, EllipticalAperture):
-        return EllipticalAperture(pos, aperture.a * scale, aperture.b * scale,
-                                  theta=aperture.theta)
-    if isinstance(aperture, RectangularAperture):
-        return RectangularAperture(pos, aperture.w * scale,
-                                   aperture.h * scale, theta=aperture.theta)
-    raise TypeError('aperture must be a BoxAperture or a photutils Circular-, '
-                    'Elliptical- or RectangularAperture for a curve of '
-                    f'growth, got {type(aperture).__name__}')
-
-
-def _size(aperture):
-    if isinstance(aperture, BoxAperture):
-        return aperture.width
-    if isinstance(aperture, CircularAperture):
-        return float(aperture.r)
-    if isinstance(aperture, EllipticalAperture):
-        return float(aperture.a)
-    return float(aperture.w)
 
 
 def growth_curve(data, aperture, sky, *, scales=DEFAULT_SCALES, **kwargs):
@@ -80,10 +46,10 @@ def growth_curve(data, aperture, sky, *, scales=DEFAULT_SCALES, **kwargs):
         raise ValueError('scales must be positive finite numbers')
     rows = []
     for s in scales:
-        ap = _scaled(aperture, float(s))
+        ap = scaled_aperture(aperture, float(s))
         res = measure(data, ap, sky, **kwargs)
         t = res.budget.terms
-        rows.append((float(s), _size(ap), res.n_pix, res.flux, res.flux_err,
+        rows.append((float(s), aperture_size(ap)[0], res.n_pix, res.flux, res.flux_err,
                      t.get('sky', t.get('map', 0.0)), t.get('source', 0.0),
                      t.get('sky_mean', 0.0), res.flags))
     return QTable(rows=rows, names=('scale', 'size', 'n_pix', 'flux',

@@ -39,7 +39,6 @@ from astropy.table import QTable
 from astropy.utils.decorators import deprecated, deprecated_renamed_argument
 from photutils.aperture import PixelAperture
 
-from ..aperture.box import BoxAperture
 from ..background.threshold import SigmaThreshold
 from ..flags import FLAG_RESIDUAL_BACKGROUND
 from ..photometry.measurement import measure
@@ -314,7 +313,7 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
     """
     if threshold is None:
         threshold = SigmaThreshold(2.0)
-    if not isinstance(aperture, (BoxAperture, PixelAperture)):
+    if not isinstance(aperture, PixelAperture):
         raise TypeError('aperture must be a BoxAperture or a photutils '
                         f'PixelAperture, got {type(aperture).__name__}')
     n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)

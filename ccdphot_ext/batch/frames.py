@@ -39,17 +39,13 @@ from astropy.table import QTable, vstack
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..aperture.utils import all_positions, split_apertures, with_positions
 from ..background.sky import SKY_METHODS, SkyEstimate
 from ..background.threshold import SigmaThreshold
-from ..detection.recenter import (
-    RECENTER_METHODS,
-    _all_positions,
-    _with_positions,
-    recenter_positions,
-)
+from ..detection.recenter import RECENTER_METHODS, recenter_positions
 from ..io.fits import read_frame
 from ..io.header import detector_parameters
-from ..photometry.table import PHOTOMETRY_COLUMNS, _split_apertures, photometer
+from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
 from ..utils.inputs import positive_scalar
 from .output import (
     _load_previous,
@@ -119,7 +115,7 @@ class AnnulusSky:
 
     def __call__(self, ccd, apertures):
         from photutils.aperture import CircularAnnulus
-        annulus = CircularAnnulus(_all_positions(apertures), self.r_in,
+        annulus = CircularAnnulus(all_positions(apertures), self.r_in,
                                   self.r_out)
         return SkyEstimate.from_annulus(ccd, annulus, method=self.method)
 
@@ -152,11 +148,11 @@ def _measure_frame(frame, config):
             apertures = config.apertures
             sky = _make_sky(config.sky, ccd, apertures)
             if config.recenter is not None:
-                nominal = _all_positions(apertures)
+                nominal = all_positions(apertures)
                 new, ok = recenter_positions(ccd, nominal, sky,
                                              method=config.recenter,
                                              **config.recenter_kwargs)
-                apertures = _with_positions(apertures, new)
+                apertures = with_positions(apertures, new)
                 out['positions'] = nominal
                 if not ok.all():
                     out['notes'].append(f'{int((~ok).sum())} aperture(s) '
@@ -367,7 +363,7 @@ def _assemble(names, results, config, ids, unit=_UNSET):
     unit = _harmonise_units(results, names, unit)
     n = config.n_rows
     colnames = _checked_columns(names, results, n) or list(config.columns)
-    nominal = _all_positions(config.apertures)
+    nominal = all_positions(config.apertures)
     blocks = {c: [] for c in colnames}
     frame_col, jd1, jd2, status, error, note, exptime = ([] for _ in range(7))
     xnom, ynom = [], []
@@ -557,7 +553,7 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         if not isinstance(f, (str, os.PathLike, NDData)):
             raise TypeError('frames must be FITS paths or NDData objects, got '
                             f'{type(f).__name__}')
-    pairs = _split_apertures(apertures)
+    pairs = split_apertures(apertures)
     if isinstance(apertures, tuple):
         apertures = list(apertures)
     if not (callable(sky) or sky in SKY_METHODS):

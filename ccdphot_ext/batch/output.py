@@ -14,13 +14,14 @@ import tempfile
 import time
 import warnings
 
+import astropy.units as u
 import numpy as np
 from astropy.table import QTable
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.box import BoxAperture
-from ..detection.recenter import _all_positions, _aperture_list
+from ..aperture.utils import all_positions, aperture_list
 
 __all__ = ['frame_time', 'write_table_atomic']
 
@@ -101,16 +102,16 @@ def _json_safe(value):
 
 def _describe_apertures(apertures, ids):
     parts = []
-    for ap in _aperture_list(apertures):
+    for ap in aperture_list(apertures):
         if isinstance(ap, BoxAperture):
             parts.append({'type': 'BoxAperture', 'width': ap.width,
-                          'height': ap.height, 'theta': ap.theta})
+                          'height': ap.height,
+                          'theta': float(ap.theta.to_value(u.rad))})
         else:
             shape = {name: _json_safe(getattr(ap, name))
-                     for name in getattr(ap, '_params', ())
-                     if name != 'positions'}
+                     for name in ap._params if name != 'positions'}
             parts.append({'type': type(ap).__name__, **shape})
-    digest = hashlib.sha1(np.round(_all_positions(apertures), 6).tobytes()
+    digest = hashlib.sha1(np.round(all_positions(apertures), 6).tobytes()
                           + np.asarray(ids).astype(str).tobytes()).hexdigest()
     return {'apertures': parts, 'positions_sha1': digest}
 

@@ -259,7 +259,7 @@ def _local_sky_systematics_optimal(p, ccd, gain):
     local = {}
     for name, slices in NOTEBOOK_BOXES.items():
         box = BoxAperture.from_slices(slices)
-        ann = RectangularAnnulus(box.positions[0], box.width + 20,
+        ann = RectangularAnnulus(box.positions, box.width + 20,
                                  box.width + 40, box.height + 40)
         local[name] = SkyEstimate.from_annulus(ccd, ann)
         res = measure(ccd, box, local[name], gain=gain)

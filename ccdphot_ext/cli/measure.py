@@ -166,15 +166,15 @@ def _background2d_sky(args, frame):
 
 
 def _annulus_sky(args, frame, per_row):
-    import numpy as np
     from photutils.aperture import CircularAnnulus
 
+    from ..aperture.utils import all_positions
     from ..background.sky import SkyEstimate
 
     if not hasattr(SkyEstimate, 'from_annulus'):  # pragma: no cover
         raise CLIError('--sky annulus needs SkyEstimate.from_annulus, which '
                        'this installation lacks')
-    positions = np.array([ap.positions[0] for ap in per_row])
+    positions = all_positions(per_row)
     if args.annulus is not None:
         r_in, r_out = args.annulus
     else:

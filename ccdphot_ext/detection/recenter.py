@@ -13,9 +13,7 @@ import warnings
 
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.aperture import PixelAperture
 
-from ..aperture.box import BoxAperture
 from ..background.sky import SkyEstimate
 from ..utils.inputs import as_frame, positive_scalar
 
@@ -147,31 +145,3 @@ def recenter_positions(data, positions, sky, *, box_size=11, method='com',
             out[i] = x, y
             ok[i] = True
     return out, ok
-
-
-def _aperture_list(apertures):
-    return [apertures] if isinstance(apertures, (BoxAperture,
-                                                 PixelAperture)) \
-        else list(apertures)
-
-
-def _all_positions(apertures):
-    return np.concatenate([np.atleast_2d(
-        ap.positions).astype(float) for ap in _aperture_list(apertures)])
-
-
-def _with_positions(apertures, positions):
-    """The same apertures (types and sizes) at new positions."""
-    out, start = [], 0
-    for ap in _aperture_list(apertures):
-        n = len(np.atleast_2d(ap.positions))
-        new = positions[start:start + n]
-        start += n
-        if isinstance(ap, BoxAperture):
-            new = new[0] if ap.isscalar else new
-            out.append(BoxAperture(new, ap.width, ap.height, ap.theta))
-        else:
-            copy = ap.copy()
-            copy.positions = new[0] if ap.isscalar else new
-            out.append(copy)
-    return out if isinstance(apertures, (list, tuple)) else out[0]

@@ -7,7 +7,7 @@ It gives the same numbers as the general (per-aperture) engine
 (``ccdphot_ext.photometry.general.measure_one``): the same pixels, the
 same weights (exactly 1 inside a pixel-aligned box; the product of two 1-D
 overlaps for a non-integer box, as
-`~ccdphot_ext.aperture.box.aperture_weights`), the same
+`~ccdphot_ext.aperture.aperture_weights`), the same
 bad-pixel, saturation and threshold rules and the same order of summation,
 but for thousands of boxes at a time and without a Python loop per box.
 

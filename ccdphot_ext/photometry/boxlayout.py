@@ -61,7 +61,7 @@ class BoxGeometry:
         if self.pixel_aligned:
             return np.ones((idx.size, n))
         # the expressions of aperture_weights and _overlap_1d, vectorised
-        centre = self._box.positions[idx, 1 - axis][:, None]
+        centre = self._box._positions[idx, 1 - axis][:, None]
         side = self._box._sides[1 - axis]
         lo, hi = centre - side / 2, centre + side / 2
         centres = (start[:, None] + np.arange(n)).astype(float)

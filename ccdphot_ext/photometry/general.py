@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from photutils.aperture import PixelAperture
 
-from ..aperture.box import BoxAperture, aperture_weights
+from ..aperture.utils import aperture_position, aperture_weights
 from ..background.sky import SkyEstimate
 from ..background.threshold import SigmaThreshold
 from ..flags import (
@@ -64,7 +64,7 @@ class ApertureSums(NamedTuple):
 def check_photometry_inputs(aperture, sky, threshold, uncertainty_model,
                             method='exact'):
     """The type and choice checks `measure` and `photometer` share."""
-    if not isinstance(aperture, (BoxAperture, PixelAperture)):
+    if not isinstance(aperture, PixelAperture):
         raise TypeError('aperture must be a BoxAperture or a photutils '
                         f'PixelAperture, got {type(aperture).__name__}')
     if not isinstance(sky, SkyEstimate):
@@ -80,21 +80,6 @@ def check_photometry_inputs(aperture, sky, threshold, uncertainty_model,
     if uncertainty_model not in UNCERTAINTY_MODELS:
         raise ValueError(f'uncertainty_model must be one of '
                          f'{UNCERTAINTY_MODELS}, got {uncertainty_model!r}')
-
-
-def n_positions(aperture):
-    """Number of positions an aperture holds."""
-    if isinstance(aperture, BoxAperture):
-        return len(aperture.positions)
-    return 1 if aperture.isscalar else len(aperture)
-
-
-def aperture_position(aperture, index):
-    """``(x, y)`` of position ``index`` of an aperture."""
-    if isinstance(aperture, BoxAperture):
-        return tuple(aperture.positions[index])
-    pos = np.atleast_2d(aperture.positions)
-    return tuple(pos[index])
 
 
 def _cutout(frame, slc):

@@ -10,16 +10,12 @@ import numpy as np
 from astropy.table import QTable
 
 from ..aperture.skybox import to_pixel_apertures
+from ..aperture.utils import aperture_position, n_positions
 from ..flags import decode_flags
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
 from .budget import ErrorBudget
-from .general import (
-    aperture_position,
-    check_photometry_inputs,
-    measure_one,
-    n_positions,
-)
+from .general import check_photometry_inputs, measure_one
 from .terms import budget_terms
 
 __all__ = ['measure', 'ApertureMeasurement']

@@ -37,7 +37,7 @@ import numpy as np
 from astropy.modeling import Model
 from astropy.table import QTable
 
-from ..aperture.box import BoxAperture
+from ..aperture.utils import aperture_position
 from ..background.sky import SkyEstimate
 from ..background.threshold import SigmaThreshold
 from ..flags import (
@@ -357,10 +357,7 @@ def compare_extractions(data, aperture, psf, sky, *, gain=None,
     if threshold is None:
         threshold = SigmaThreshold(2.0)
     if position is None:
-        if isinstance(aperture, BoxAperture):
-            position = tuple(aperture.positions[0])
-        else:
-            position = tuple(np.atleast_2d(aperture.positions)[0])
+        position = aperture_position(aperture, 0)
     box = measure(data, aperture, sky, gain=gain, **kwargs)
     masked = measure(data, aperture, sky, gain=gain, threshold=threshold,
                      **kwargs)

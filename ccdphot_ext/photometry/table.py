@@ -8,20 +8,14 @@ import astropy.units as u
 import numpy as np
 import photutils
 from astropy.table import QTable
-from photutils.aperture import PixelAperture
 
-from ..aperture.box import BoxAperture
 from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
+from ..aperture.utils import aperture_groups, aperture_position, aperture_positions
 from ..io.header import detector_parameters
 from ..io.units import is_rate_unit
 from ..utils.inputs import as_frame, positive_scalar
 from .boxengine import fast_box_eligible, measure_boxes
-from .general import (
-    aperture_position,
-    check_photometry_inputs,
-    measure_one,
-    n_positions,
-)
+from .general import check_photometry_inputs, measure_one
 from .terms import budget_terms
 
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
@@ -34,30 +28,6 @@ PHOTOMETRY_COLUMNS = ('id', 'x_center', 'y_center', 'n_pix', 'sky',
                       'sky_std', 'sky_error_on_mean', 'aperture_sum',
                       'aperture_sum_err', 'var_sky', 'var_source',
                       'var_sky_mean', 'snr', 'mag', 'mag_err', 'flags')
-
-
-def _aperture_groups(apertures):
-    """Return ``[(aperture, n_positions), ...]``, validated."""
-    if isinstance(apertures, (BoxAperture, PixelAperture)):
-        return [(apertures, n_positions(apertures))]
-    if isinstance(apertures, (list, tuple)):
-        if not apertures:
-            raise ValueError('apertures is empty')
-        for ap in apertures:
-            if not isinstance(ap, (BoxAperture, PixelAperture)):
-                raise TypeError('apertures must be BoxAperture or photutils '
-                                'PixelAperture objects, got '
-                                f'{type(ap).__name__}')
-        return [(ap, n_positions(ap)) for ap in apertures]
-    raise TypeError('apertures must be a BoxAperture, a photutils '
-                    'PixelAperture or a list of them, got '
-                    f'{type(apertures).__name__}')
-
-
-def _split_apertures(apertures):
-    """Return a list of (aperture, index) pairs, one per position."""
-    return [(ap, i) for ap, n in _aperture_groups(apertures)
-            for i in range(n)]
 
 
 def instrumental_mag(flux, *, exptime=None, zeropoint=None):
@@ -157,7 +127,7 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
     ([1, 2], [0, 0])
     """
     apertures = to_pixel_apertures(apertures, data)  # SkyAperture -> pixel
-    groups = _aperture_groups(apertures)
+    groups = aperture_groups(apertures)
     check_photometry_inputs(groups[0][0], sky, threshold,
                             uncertainty_model, method)
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
@@ -259,7 +229,7 @@ def _fill_fast(cols, rows, frame, box, sky, options):
     res = measure_boxes(frame, box, value, std, eom,
                         threshold=options['threshold'],
                         saturation=options['saturation'])
-    pos = box.positions
+    pos = aperture_positions(box)
     cols['x_center'][rows], cols['y_center'][rows] = pos[:, 0], pos[:, 1]
     cols['n_pix'][rows] = res['n_pix']
     cols['sky'][rows], cols['sky_std'][rows] = value, std

@@ -29,7 +29,8 @@ import tempfile
 import numpy as np
 from photutils.aperture import PixelAperture
 
-from ..aperture.box import BoxAperture, aperture_weights
+from ..aperture.box import BoxAperture
+from ..aperture.utils import aperture_list, aperture_size, aperture_weights
 from ..background.sky import SkyEstimate
 from ..background.threshold import SigmaThreshold
 from ..photometry.budget import ErrorBudget
@@ -71,7 +72,7 @@ def _as_aperture(aperture):
     """A `BoxAperture` from ``np.s_[y0:y1, x0:x1]``, else the aperture."""
     if isinstance(aperture, tuple):
         return BoxAperture.from_slices(aperture)
-    if not isinstance(aperture, (BoxAperture, PixelAperture)):
+    if not isinstance(aperture, PixelAperture):
         raise TypeError('aperture must be a BoxAperture, a photutils '
                         'PixelAperture or np.s_[y0:y1, x0:x1], got '
                         f'{type(aperture).__name__}')
@@ -416,7 +417,7 @@ def plot_curve_of_growth(data, aperture, sky, *, scales=GROWTH_SCALES,
     ax.errorbar(table['size'], _plain(table['flux']),
                 yerr=_plain(table['flux_err']), marker='o', ms=4, capsize=2,
                 label='flux')
-    size, name = _size_of(aperture)
+    size, name = aperture_size(aperture)
     if mark:
         ax.axvline(size, color='r', ls=':', label=f'aperture ({size:g})')
     ax.axhline(0.0, color='k', lw=0.5)
@@ -426,17 +427,6 @@ def plot_curve_of_growth(data, aperture, sky, *, scales=GROWTH_SCALES,
     ax.set_title('Curve of growth')
     ax.legend(loc='lower right')
     return ax
-
-
-def _size_of(aperture):
-    """The size `growth_curve` reports at scale 1, and its name."""
-    if isinstance(aperture, BoxAperture):
-        return aperture.width, 'Box side'
-    for attr, name in (('r', 'Radius'), ('a', 'Semi-major axis'),
-                       ('w', 'Width')):
-        if hasattr(aperture, attr):
-            return float(getattr(aperture, attr)), name
-    return math.nan, 'Size'
 
 
 def plot_frame(data, apertures=None, *, ids=None, ax=None, color='#ff7f0e'):
@@ -477,11 +467,9 @@ def plot_frame(data, apertures=None, *, ids=None, ax=None, color='#ff7f0e'):
     ax.set_ylabel('y [pixel]')
     if apertures is None:
         return ax
-    if isinstance(apertures, (BoxAperture, PixelAperture)):
-        apertures = [apertures]
     corners = []  # labels go beside the upper right corner of each box
-    for ap in apertures:
-        phot = ap.aperture if isinstance(ap, BoxAperture) else _as_aperture(ap)
+    for ap in aperture_list(apertures):
+        phot = _as_aperture(ap)
         phot.plot(ax=ax, color=color, lw=1.2)
         boxes = phot.bbox if isinstance(phot.bbox, list) else [phot.bbox]
         corners.extend((b.ixmax - 0.5, b.iymax - 0.5) for b in boxes)
