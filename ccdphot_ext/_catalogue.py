@@ -449,7 +449,8 @@ ASSUMPTIONS = (
                'ignored: electrons cannot be converted to ADU',
                '``budget.notes``'),
     Assumption('overlap_method', 'Pixel overlap of photutils apertures',
-               "``'exact'`` (axis-aligned boxes are always exact)",
+               "``'exact'`` (boxes are exact; axis-aligned boxes whatever "
+               "``method``)",
                "``meta['method']``"),
     Assumption('saturation', 'Saturation level',
                'the header\'s SATURATE or SATLEVEL; none means no check',
