@@ -413,10 +413,12 @@ ASSUMPTIONS = (
                "``sky.method`` and ``sky.meta``; ``meta['sky_method']`` of "
                'the photometer table; printed by ``ccdphot measure``'),
     Assumption('sky_excluded', 'Pixels left out of the sky',
-               'NaN/inf/masked pixels excluded; clipped pixels dropped and '
+               'NaN/inf/masked pixels excluded; sources and their wings '
+               'masked (default); clipped pixels dropped and '
                'the clipped std corrected (x 1.0136 at 3 sigma)',
                "an ``AstropyUserWarning`` for NaN/inf/masked pixels; "
-               "``sky.meta['n_excluded_bad']``, ``['n_clipped']``, "
+               "``sky.meta['n_excluded_bad']``, ``['n_masked_sources']``, "
+               "``['source_mask']``, ``['n_clipped']``, "
                "``['std_factor']``; ``sky.n_rejected``"),
     Assumption('missing_gain', 'No gain known',
                'the source Poisson term is left out (never a gain of 1)',

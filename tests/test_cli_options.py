@@ -6,6 +6,7 @@ background2d, the summary with -o, the capped table, CSV ra/dec."""
 import contextlib
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -60,7 +61,8 @@ def test_find_then_measure_equals_measure_find(sample):
     assert code == 0, err
     found = QTable.read(d / 'f.ecsv')
     assert found['area'].unit == u.pix ** 2 and found['fwhm'].unit == u.pix
-    assert 'std 50.483 adu per pixel' in out  # units on the summary line
+    # units on the summary line
+    assert re.search(r'std \d+\.\d{3} adu per pixel', out)
     code, _, err = ccdphot('measure', d / 'sample.fits', '--positions',
                            d / 'f.ecsv', '-o', d / 'a.ecsv')
     assert code == 0, err

@@ -37,7 +37,7 @@ def truth_frame(rng):
 
 def test_box_sum_and_terms_equal_numpy(truth_frame):
     img, star, noise = truth_frame
-    sky = SkyEstimate.from_image(img, method='mean')
+    sky = SkyEstimate.from_image(img, method='mean', mask_sources=False)
     res = measure(img, BoxAperture.from_slices(np.s_[15:36, 20:41]), sky,
                   gain=2.5)
     cut = img[15:36, 20:41] - img.mean()
@@ -59,7 +59,7 @@ def test_box_sum_and_terms_equal_numpy(truth_frame):
 
 def test_mask_sum_equals_numpy(truth_frame):
     img = truth_frame[0]
-    sky = SkyEstimate.from_image(img, method='mean')
+    sky = SkyEstimate.from_image(img, method='mean', mask_sources=False)
     box = BoxAperture.from_slices(np.s_[15:36, 20:41])
     res = measure(img, box, sky, gain=1.0, threshold=SigmaThreshold(2.0),
                   include_sky_mean=False)
@@ -99,7 +99,7 @@ def test_nan_pixels_excluded_and_flagged(truth_frame):
     img = truth_frame[0].copy()
     img[20, 25] = np.nan
     img[21, 26] = np.inf
-    sky = SkyEstimate.from_image(img[:10], method='mean')
+    sky = SkyEstimate.from_image(img[:10], method='mean', mask_sources=False)
     res = measure(img, BoxAperture.from_slices(np.s_[15:36, 20:41]), sky)
     cut = img[15:36, 20:41] - sky.value
     good = np.isfinite(cut)
@@ -110,7 +110,7 @@ def test_nan_pixels_excluded_and_flagged(truth_frame):
 
 def test_edge_truncation_flag(truth_frame):
     img = truth_frame[0]
-    sky = SkyEstimate.from_image(img, method='mean')
+    sky = SkyEstimate.from_image(img, method='mean', mask_sources=False)
     res = measure(img, BoxAperture((1.0, 30.0), 8, 8), sky)
     assert res.flags & FLAG_TRUNCATED
     assert res.n_pix == 8 * 5.5  # x spans -3 .. 5: 5.5 pixels in frame
@@ -120,13 +120,13 @@ def test_edge_truncation_flag(truth_frame):
 
 def test_saturation_flag_from_argument_and_header(truth_frame):
     img = truth_frame[0]
-    sky = SkyEstimate.from_image(img, method='mean')
+    sky = SkyEstimate.from_image(img, method='mean', mask_sources=False)
     box = BoxAperture.from_slices(np.s_[15:36, 20:41])
     peak = img[15:36, 20:41].max()
     assert measure(img, box, sky, saturation=peak).flags & FLAG_SATURATED
     assert not measure(img, box, sky, saturation=peak + 1).flags
     ccd = CCDData(img, unit='adu', meta={'SATURATE': peak})
-    sky_c = SkyEstimate.from_image(ccd, method='mean')
+    sky_c = SkyEstimate.from_image(ccd, method='mean', mask_sources=False)
     assert measure(ccd, box, sky_c).flags & FLAG_SATURATED
 
 
@@ -147,7 +147,7 @@ def test_ccddata_gain_from_header_and_uncertainty_map(truth_frame):
     sigma = np.full(img.shape, 8.0)
     ccd = CCDData(img, unit='adu', uncertainty=StdDevUncertainty(sigma),
                   meta={'EGAIN': 2.23})
-    sky = SkyEstimate.from_image(ccd, method='mean')
+    sky = SkyEstimate.from_image(ccd, method='mean', mask_sources=False)
     box = BoxAperture.from_slices(np.s_[15:36, 20:41])
     res = measure(ccd, box, sky)
     cut = img[15:36, 20:41] - img.mean()
@@ -172,15 +172,15 @@ def test_missing_gain_is_not_silently_one(truth_frame):
 def test_quantity_and_nddata_inputs(truth_frame):
     img = truth_frame[0]
     box = BoxAperture.from_slices(np.s_[15:36, 20:41])
-    sky = SkyEstimate.from_image(img, method='mean')
+    sky = SkyEstimate.from_image(img, method='mean', mask_sources=False)
     plain = measure(img, box, sky)
-    q = measure(img * u.adu, box, SkyEstimate.from_image(img * u.adu,
-                                                         method='mean'))
+    q = measure(img * u.adu, box, SkyEstimate.from_image(
+        img * u.adu, method='mean', mask_sources=False))
     nd = measure(NDData(img), box, sky)
     assert q.flux == plain.flux == nd.flux
     with pytest.raises(u.UnitsError, match='sky'):
         measure(img * u.electron, box,
-                SkyEstimate.from_image(img * u.adu, method='mean'))
+                SkyEstimate.from_image(img * u.adu, method='mean', mask_sources=False))
 
 
 @pytest.mark.parametrize('kwargs, exc, match', [
@@ -215,7 +215,7 @@ def test_bad_positional_arguments(truth_frame):
 
 def test_notebook_steps_on_sample(sample_ccd):
     image = sample_ccd.data
-    sky = SkyEstimate.from_image(image, method='mean')
+    sky = SkyEstimate.from_image(image, method='mean', mask_sources=False)
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
     cutout = image[158:178, 492:512] - image.mean()
     sky_stddev = image.std()
@@ -239,7 +239,8 @@ def test_notebook_steps_on_sample(sample_ccd):
                                trail=(4.0, 0.5))[158:178, 492:512].sum()
     with pytest.warns(AstropyUserWarning, match='excluded'):
         local_sky = SkyEstimate.from_image(image[130:210, 460:545],
-                                           mask=_central_mask(), method='mean')
+                                           mask=_central_mask(), method='mean',
+                                           mask_sources=False)
     local = measure(image, box, local_sky, gain=2.23)
     assert abs(local.flux - true_in_box) < 3 * local.flux_err
     lost = measure(image, box, local_sky, gain=2.23,
@@ -255,7 +256,7 @@ def _central_mask():
 
 def test_star_boxes_summed_after_sky_subtraction(sample_ccd):
     """The notebook summed stars 3 and 4 before subtracting the sky."""
-    sky = SkyEstimate.from_image(sample_ccd, method='mean')
+    sky = SkyEstimate.from_image(sample_ccd, method='mean', mask_sources=False)
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star3'])
     res = measure(sample_ccd, box, sky, gain=2.23)
     raw_sum = sample_ccd.data[220:250, 460:500].sum()
@@ -272,7 +273,7 @@ def test_residual_background_flag(sample_ccd):
     image = sample_ccd.data
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
     thr = SigmaThreshold(2.0)
-    global_sky = SkyEstimate.from_image(image, method='mean')
+    global_sky = SkyEstimate.from_image(image, method='mean', mask_sources=False)
     res = measure(image, box, global_sky, threshold=thr)
     assert res.flags & FLAG_RESIDUAL_BACKGROUND
     local = SkyEstimate.from_image(image[140:200, 470:540], method='median')

@@ -42,7 +42,7 @@ def image(sample_ccd):
 
 @pytest.fixture(scope='module')
 def mean_sky(image):
-    return SkyEstimate.from_image(image, method='mean')
+    return SkyEstimate.from_image(image, method='mean', mask_sources=False)
 
 
 def _bar_heights(ax):

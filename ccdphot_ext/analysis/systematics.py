@@ -302,7 +302,8 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
     >>> from ccdphot_ext import BoxAperture, SkyEstimate, sample_frame
     >>> from ccdphot_ext import systematics_report
     >>> ccd = sample_frame()
-    >>> sky = SkyEstimate.from_image(ccd.data, method='mean')
+    >>> sky = SkyEstimate.from_image(ccd.data, method='mean',
+    ...                              mask_sources=False)
     >>> box = BoxAperture.from_slices(np.s_[158:178, 492:512])
     >>> rep = systematics_report(ccd.data, box, sky, gain=2.23)
     >>> r = rep.residual

@@ -80,6 +80,7 @@ from photutils.background import Background2D
 from scipy.special import erf
 
 from ..utils.inputs import as_frame, positive_scalar, strip_unit
+from .globalsky import global_sky
 
 __all__ = ['SkyEstimate', 'SKY_METHODS', 'clip_factors',
            'BACKGROUND2D_EFFICIENCY']
@@ -177,7 +178,7 @@ class SkyEstimate:
     >>> import numpy as np
     >>> from ccdphot_ext import SkyEstimate
     >>> img = np.array([[1.0, 2.0], [3.0, 4.0]])
-    >>> sky = SkyEstimate.from_image(img, method='mean')
+    >>> sky = SkyEstimate.from_image(img, method='mean', mask_sources=False)
     >>> float(sky.value), float(sky.std), int(sky.n_pix)
     (2.5, 1.118033988749895, 4)
     >>> print(f'{sky.error_on_mean:.6f}')
@@ -233,7 +234,8 @@ class SkyEstimate:
 
     @classmethod
     def from_image(cls, data, *, method='sigma_clip', mask=None,
-                   uncertainty=None, sigma=3.0, maxiters=10):
+                   uncertainty=None, sigma=3.0, maxiters=10,
+                   mask_sources=True):
         """
         One sky level for the whole frame.
 
@@ -250,65 +252,46 @@ class SkyEstimate:
             Per-pixel 1-sigma map; gives the propagated ``error_on_mean``.
         sigma, maxiters : float, int, optional
             Clipping parameters for ``'sigma_clip'``.
+        mask_sources : bool, optional
+            Exclude the stars and their faint wings, found on a binned copy
+            of the frame, before the statistic (default True; ``meta``
+            records the mask and ``meta['n_masked_sources']`` the pixels
+            it took out). The wings of many stars bias a whole-frame level
+            high, and the fluxes measured against it low, even after a
+            sigma clip. ``mask_sources=False`` gives the plain whole-frame
+            statistic (``method='mean'``: the notebook's ``image.mean()``
+            and ``image.std()``).
 
         Returns
         -------
         sky : `SkyEstimate`
+
+        Notes
+        -----
+        On frames of more than a million usable pixels the ``'sigma_clip'``
+        bounds come from a strided subsample and the statistics from one
+        pass over the frame, so a 64-megapixel frame is neither sorted nor
+        copied; the error of the level includes the subsample's share (see
+        :ref:`performance`).
         """
         if method not in SKY_METHODS:
             raise ValueError(f'method must be one of {SKY_METHODS}, got '
                              f'{method!r}')
         sigma = positive_scalar(sigma, 'sigma', allow_none=False)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
-        good = np.isfinite(frame.data)
-        if frame.mask is not None:
-            good &= ~frame.mask
-        if frame.uncertainty is not None:
-            good &= np.isfinite(frame.uncertainty)
-        n_total = frame.data.size
-        n_bad = int(n_total - np.count_nonzero(good))
-        if n_bad == n_total:
-            raise ValueError('data has no finite, unmasked pixel to '
-                             'estimate the sky from')
-        if n_bad:
-            warnings.warn(f'{n_bad} masked/NaN/inf pixels excluded from the '
-                          'sky estimate', AstropyUserWarning, stacklevel=2)
-        values = frame.data[good] if n_bad else frame.data.ravel()
-        values = values.astype(np.float64, copy=False)
-        meta = {'method': method, 'n_excluded_bad': n_bad}
-        if method == 'sigma_clip':
-            clipped = sigma_clip(values, sigma=sigma, maxiters=maxiters,
-                                 cenfunc='median', stdfunc='std',
-                                 masked=True, copy=False)
-            keep = ~np.ma.getmaskarray(clipped)
-            kept = values[keep]
-            std_factor, k = clip_factors(sigma)
-            level = kept.mean()
-            std = kept.std() * std_factor
-            n_pix = kept.size
-            meta.update(sigma=sigma, maxiters=maxiters,
-                        n_clipped=int(values.size - n_pix),
-                        std_factor=std_factor)
-        else:
-            keep = None
-            if method == 'mean':
-                level, std = values.mean(), values.std()
-            else:  # robust, as the level: 1.4826 * median absolute deviation
-                level, std = np.median(values), mad_std(values)
-            n_pix = values.size
-            k = 1.0 if method == 'mean' else math.sqrt(math.pi / 2.0)
-        eom = None
-        if frame.uncertainty is not None:
-            unc = frame.uncertainty[good] if n_bad else frame.uncertainty.ravel()
-            if keep is not None:
-                unc = unc[keep]
-            eom = math.sqrt(np.sum(unc.astype(np.float64) ** 2)) / unc.size
-            meta['error_on_mean_from'] = 'uncertainty map'
-        else:
-            meta['error_on_mean_from'] = 'measured std'
-        return cls(level, std, n_pix, error_on_mean=eom, method=method,
-                   n_rejected=n_total - n_pix, efficiency=k, meta=meta,
-                   unit=frame.unit)
+        res = global_sky(frame, method=method, sigma=sigma,
+                         maxiters=maxiters, mask_sources=bool(mask_sources))
+        if res['n_bad']:
+            warnings.warn(f"{res['n_bad']} masked/NaN/inf pixels excluded "
+                          'from the sky estimate', AstropyUserWarning,
+                          stacklevel=2)
+        meta = res['meta']
+        meta['error_on_mean_from'] = ('measured std' if res['eom'] is None
+                                      else 'uncertainty map')
+        return cls(res['level'], res['std'], res['n_pix'],
+                   error_on_mean=res['eom'], method=method,
+                   n_rejected=frame.data.size - res['n_pix'],
+                   efficiency=res['efficiency'], meta=meta, unit=frame.unit)
 
     @classmethod
     def from_annulus(cls, data, annulus, *, method='sigma_clip', mask=None,

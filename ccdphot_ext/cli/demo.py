@@ -138,8 +138,10 @@ def run_demo(out=None, *, outdir=None):
 def _sky_level(p, image, sigma_map):
     """Sky level of the whole frame (mean, median) and its uncertainty."""
     p.section('Sky level: mean and median of the whole frame')
-    sky = SkyEstimate.from_image(image, method='mean', uncertainty=sigma_map)
-    sky_median = SkyEstimate.from_image(image, method='median')
+    sky = SkyEstimate.from_image(image, method='mean', uncertainty=sigma_map,
+                                 mask_sources=False)
+    sky_median = SkyEstimate.from_image(image, method='median',
+                                        mask_sources=False)
     p.pair('sky mean', sky.value, image.mean())
     p.pair('sky median', sky_median.value, np.median(image))
     p.pair('sky std (per pixel)', sky.std, image.std())
@@ -275,7 +277,8 @@ def _local_sky_systematics_optimal(p, ccd, gain):
 
     p.section('Systematics of star 1 with the global mean sky')
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
-    global_sky = SkyEstimate.from_image(ccd.data, method='mean')
+    global_sky = SkyEstimate.from_image(ccd.data, method='mean',
+                                        mask_sources=False)
     rep = systematics_report(ccd.data, box, global_sky, gain=gain)
     r, g = rep.residual, rep.gradient
     p.text(f'  residual outside the 2-sigma mask: {r.sum:.0f} ADU over '

@@ -532,7 +532,8 @@ def notebook_figures(data=None, aperture=None, sky=None, *, threshold=None,
                             else aperture)
     frame = as_frame(data)
     if sky is None:
-        sky = SkyEstimate.from_image(frame.data, method='mean')
+        sky = SkyEstimate.from_image(frame.data, method='mean',
+                                     mask_sources=False)
     threshold = _as_threshold(threshold)
     figs = {}
     figs['cutout'] = plot_cutout(frame, aperture, sky=sky,

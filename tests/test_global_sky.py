@@ -1,0 +1,125 @@
+"""The whole-frame sky: source mask and the large-frame (subsample) path."""
+
+import numpy as np
+import pytest
+from astropy.stats import sigma_clip
+
+from ccdphot_ext import BoxAperture, SkyEstimate, photometer
+from ccdphot_ext.background import globalsky
+from ccdphot_ext.background.sky import clip_factors
+
+
+def _star_field(rng, n=256, n_stars=80, fwhm=3.0):
+    """Noise-free stars (Gaussian PSF), their positions, and pixel variance
+    (read noise 8 ADU, gain 1, sky 100)."""
+    s = fwhm / 2.3548
+    yy, xx = np.mgrid[:n, :n]
+    pos = rng.uniform(10, n - 10, (n_stars, 2))
+    flux = 10 ** rng.uniform(2.7, 4.5, n_stars)
+    model = np.zeros((n, n))
+    for (px, py), f in zip(pos, flux, strict=True):
+        model += f / (2 * np.pi * s * s) * np.exp(
+            -((xx - px) ** 2 + (yy - py) ** 2) / (2 * s * s))
+    return model, pos, 64.0 + model + 100.0
+
+
+def _pulls(mask_sources):
+    rng = np.random.default_rng(3)
+    model, pos, var = _star_field(rng)
+    boxes = BoxAperture(np.round(pos), 11, 11)
+    truth = photometer(model, boxes, SkyEstimate(0.0, 0.0, 1))['aperture_sum']
+    pulls = []
+    for _ in range(20):
+        img = model + 100.0 + rng.normal(0.0, np.sqrt(var))
+        sky = SkyEstimate.from_image(img, mask_sources=mask_sources)
+        t = photometer(img, boxes, sky, gain=1.0)
+        pulls.append((t['aperture_sum'] - truth) / t['aperture_sum_err'])
+    return np.concatenate(pulls), sky
+
+
+def test_default_sky_masks_sources_in_a_star_rich_frame():
+    pulls, sky = _pulls(True)
+    assert abs(pulls.mean()) < 0.1
+    assert pulls.std() == pytest.approx(1.0, abs=0.05)
+    assert sky.meta['mask_sources'] is True
+    assert 'binned' in sky.meta['source_mask']
+    assert 0.3 < sky.meta['n_masked_sources'] / sky.n_rejected <= 1.0
+    # the same frames with the whole-frame clipped level: star wings lift
+    # the sky and every flux comes out low
+    biased, _ = _pulls(False)
+    assert biased.mean() < -0.25
+
+
+def test_mask_sources_false_is_the_notebooks_whole_frame_mean(rng):
+    img = rng.normal(1000.0, 30.0, (80, 90))
+    img[30:36, 40:46] += 5000.0
+    sky = SkyEstimate.from_image(img, method='mean', mask_sources=False)
+    assert sky.value == img.mean() and sky.std == img.std()
+    assert sky.n_pix == img.size and sky.meta['mask_sources'] is False
+    masked = SkyEstimate.from_image(img, method='mean')
+    assert masked.meta['n_masked_sources'] >= 36
+    assert abs(masked.value - 1000.0) < 3 * masked.error_on_mean
+    assert masked.value < sky.value - 10
+
+
+def test_a_gradient_is_not_taken_for_sources(rng):
+    yy, xx = np.mgrid[:400, :400]
+    img = rng.normal(0.0, 5.0, (400, 400)) + 0.1 * xx  # 8 sigma across
+    sky = SkyEstimate.from_image(img, method='mean')
+    assert sky.meta['n_masked_sources'] < 0.1 * img.size
+    assert sky.value == pytest.approx((0.1 * xx).mean(), abs=0.2)
+
+
+def test_mask_does_not_bias_pure_noise():
+    rng = np.random.default_rng(11)
+    pulls = [(s.value / s.error_on_mean) for s in
+             (SkyEstimate.from_image(rng.normal(0.0, 1.0, (512, 512)))
+              for _ in range(20))]
+    # as many low as high segments are masked: mean 0 within 3/sqrt(20)
+    assert abs(np.mean(pulls)) < 0.67
+    assert np.std(pulls) == pytest.approx(1.0, abs=0.35)
+
+
+def test_large_frame_path_is_calibrated(monkeypatch):
+    """Clip bounds from a subsample, statistics from every pixel: the
+    level's scatter matches error_on_mean (subsample share included)."""
+    monkeypatch.setattr(globalsky, 'SUBSAMPLE_PIXELS', 1000)
+    rng = np.random.default_rng(5)
+    values, errors, diffs = [], [], []
+    for _ in range(300):
+        img = rng.normal(0.0, 1.0, (80, 80))
+        sky = SkyEstimate.from_image(img, mask_sources=False)
+        assert 'subsample' in sky.meta
+        values.append(sky.value)
+        errors.append(sky.error_on_mean)
+        full = sigma_clip(img.ravel(), sigma=3, maxiters=10,
+                          cenfunc='median', stdfunc='std')
+        diffs.append(sky.value - full.mean())
+    assert np.std(values) / np.mean(errors) == pytest.approx(1.0, abs=0.1)
+    # the same estimate as clipping the whole frame, to a fraction of its
+    # error
+    assert np.std(diffs) < 0.3 * np.mean(errors)
+    assert sky.std == pytest.approx(1.0, abs=0.05)
+    assert sky.n_pix + sky.meta['n_clipped'] == img.size
+
+
+def test_large_frame_path_with_uncertainty_map_and_nan(monkeypatch, rng):
+    monkeypatch.setattr(globalsky, 'SUBSAMPLE_PIXELS', 1000)
+    img = rng.normal(50.0, 2.0, (100, 100))
+    img[0, :5] = np.nan
+    sigma = np.full(img.shape, 2.0)
+    with pytest.warns(Warning, match='5 masked/NaN/inf'):
+        sky = SkyEstimate.from_image(img, uncertainty=sigma,
+                                     mask_sources=False)
+    lo, hi = sky.meta['clip_bounds']
+    kept = img[np.isfinite(img) & (img >= lo) & (img <= hi)]
+    assert sky.n_pix == kept.size
+    assert sky.value == pytest.approx(kept.mean(), rel=1e-12)
+    assert sky.std == pytest.approx(kept.std() * clip_factors(3)[0],
+                                    rel=1e-9)
+    # propagated map error plus the subsample's share of the centre
+    share = (globalsky.window_shift_factor(3) ** 2 * np.pi / 2
+             * sky.std ** 2 / sky.meta['n_subsample'])
+    assert sky.error_on_mean ** 2 == pytest.approx(
+        4.0 / kept.size + share, rel=1e-9)
+    assert sky.meta['error_on_mean_from'] == 'uncertainty map'
