@@ -499,3 +499,19 @@ def test_engine_keyword(star_field):
                                            gain=2.0).flux
     with pytest.raises(ValueError, match='engine must be one of'):
         photometer(img, box, sky, engine='fast')
+
+
+def test_column_units_and_versions_have_one_home(sample_ccd):
+    from ccdphot_ext.utils.columns import unit_power
+    from ccdphot_ext.utils.provenance import versions
+    sky = SkyEstimate.from_image(sample_ccd)
+    t = photometer(sample_ccd, BoxAperture([(60.0, 60.0)], 9, 9), sky)
+    for name in PHOTOMETRY_COLUMNS:
+        power = unit_power(name)
+        if power:
+            assert t[name].unit == u.adu ** power, name
+        else:
+            assert getattr(t[name], 'unit', None) in (None, u.one), name
+    assert t.meta['versions'] == versions()
+    assert set(versions()) == {'ccdphot_ext', 'photutils', 'astropy',
+                               'numpy'}

@@ -45,8 +45,12 @@ from ..background.threshold import SigmaThreshold
 from ..detection.recenter import RECENTER_METHODS, recenter_positions
 from ..io.fits import read_frame
 from ..io.header import detector_parameters
+from ..photometry.general import OVERLAP_METHODS
 from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
+from ..photometry.terms import UNCERTAINTY_MODELS
+from ..utils.columns import unit_power
 from ..utils.inputs import positive_scalar
+from ..utils.provenance import versions
 from .output import (
     _load_previous,
     _parameters,
@@ -317,11 +321,9 @@ def _harmonise_units(results, names, unit=_UNSET):
                           f'{unit}', AstropyUserWarning, stacklevel=3)
             continue
         for col in res['columns']:
-            if col in ('sky', 'sky_std', 'sky_error_on_mean', 'aperture_sum',
-                       'aperture_sum_err'):
-                res['columns'][col] = res['columns'][col] * scale
-            elif col.startswith('var_'):
-                res['columns'][col] = res['columns'][col] * scale ** 2
+            power = unit_power(col)
+            if power:
+                res['columns'][col] = res['columns'][col] * scale ** power
         res['unit'] = unit
     return target
 
@@ -406,12 +408,8 @@ def _assemble(names, results, config, ids, unit=_UNSET):
         if c == 'sky_centroid':
             value = SkyCoord(value[:, 0] * u.deg, value[:, 1] * u.deg,
                              frame='icrs')
-        elif unit is not None:
-            if c in ('sky', 'sky_std', 'sky_error_on_mean', 'aperture_sum',
-                     'aperture_sum_err'):
-                value = value * unit
-            elif c.startswith('var_'):
-                value = value * unit ** 2
+        elif unit is not None and unit_power(c):
+            value = value * unit ** unit_power(c)
         table[c] = value
     table['exptime'] = np.concatenate(exptime) * u.s
     table['status'] = np.array(status, dtype=str)
@@ -421,10 +419,6 @@ def _assemble(names, results, config, ids, unit=_UNSET):
 
 
 def _finish_meta(table, parameters, seconds, mode, n_measured, complete):
-    import astropy
-    import photutils
-
-    from .. import __version__
     failed = table['status'] == _STATUS_FAILED
     failures = {}
     for name, err in zip(table['frame'][failed], table['error'][failed],
@@ -432,10 +426,7 @@ def _finish_meta(table, parameters, seconds, mode, n_measured, complete):
         failures.setdefault(str(name), str(err))
     table.meta.clear()
     table.meta.update({
-        'versions': {'ccdphot_ext': __version__,
-                     'photutils': photutils.__version__,
-                     'astropy': astropy.__version__,
-                     'numpy': np.__version__},
+        'versions': versions(),
         'parameters': parameters,
         'n_frames': len(set(table['frame'])),
         'n_failed': len(failures),
@@ -687,13 +678,13 @@ def _validate_photometer_kwargs(kwargs):
     if threshold is not None and not isinstance(threshold, SigmaThreshold):
         raise TypeError('threshold must be a SigmaThreshold or None, got '
                         f'{type(threshold).__name__}')
-    if kwargs.get('method', 'exact') not in ('exact', 'center', 'subpixel'):
-        raise ValueError("method must be 'exact', 'center' or 'subpixel', "
+    if kwargs.get('method', 'exact') not in OVERLAP_METHODS:
+        raise ValueError(f'method must be one of {OVERLAP_METHODS}, '
                          f"got {kwargs['method']!r}")
-    if kwargs.get('uncertainty_model', 'background') not in ('background',
-                                                              'total'):
-        raise ValueError("uncertainty_model must be 'background' or 'total', "
-                         f"got {kwargs['uncertainty_model']!r}")
+    if kwargs.get('uncertainty_model', 'background') not in UNCERTAINTY_MODELS:
+        raise ValueError(f'uncertainty_model must be one of '
+                         f"{UNCERTAINTY_MODELS}, got "
+                         f"{kwargs['uncertainty_model']!r}")
     zp = kwargs.get('zeropoint')
     if zp is not None and not (isinstance(zp, (int, float, np.number))
                                and math.isfinite(zp)):

@@ -15,10 +15,8 @@ takes.
 import math
 import warnings
 
-import astropy
 import astropy.units as u
 import numpy as np
-import photutils
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.segmentation import (
@@ -34,6 +32,7 @@ from ..aperture.box import BoxAperture
 from ..background.sky import SkyEstimate
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
+from ..utils.provenance import versions
 
 __all__ = ['find_stars', 'star_boxes', 'STAR_COLUMNS']
 
@@ -183,9 +182,7 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     meta = {'n_sigma': n_sigma, 'n_pixels': int(n_pixels), 'fwhm': fwhm,
             'deblend': deblend, 'threshold': float(np.mean(threshold)),
             'sky_method': sky.method, 'saturation': saturation,
-            'versions': {'photutils': photutils.__version__,
-                         'astropy': astropy.__version__,
-                         'numpy': np.__version__}}
+            'versions': versions()}
     if segm is None:
         warnings.warn(f'no star found above {n_sigma} sigma with '
                       f'{n_pixels} connected pixels', AstropyUserWarning,

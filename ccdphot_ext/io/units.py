@@ -29,6 +29,8 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable, Table
 
+from ..utils.columns import unit_power
+
 __all__ = ['GAIN_UNIT', 'electrons_per_data_unit', 'to_electron', 'to_adu']
 
 #: The unit of a CCD gain.
@@ -36,10 +38,6 @@ GAIN_UNIT = u.electron / u.adu
 
 _ADU_LIKE = (u.adu, u.DN, u.count)
 
-#: photometer columns that are fluxes (scale with g) or variances (g**2)
-_FLUX_COLUMNS = ('sky', 'sky_std', 'sky_error_on_mean', 'aperture_sum',
-                 'aperture_sum_err')
-_VARIANCE_PREFIX = 'var_'
 
 
 def _gain_value(gain, name='gain'):
@@ -173,11 +171,8 @@ def _convert(obj, factor, unit_from, unit_to, note):
         out = QTable(obj, copy=True)
         for name in out.colnames:
             col = out[name]
-            if name in _FLUX_COLUMNS:
-                power = 1
-            elif name.startswith(_VARIANCE_PREFIX):
-                power = 2
-            else:
+            power = unit_power(name)  # flux columns scale with g, variances g**2
+            if not power:
                 continue
             if isinstance(col, u.Quantity):
                 if unit_from is not None and col.unit != unit_from ** power:

@@ -41,7 +41,7 @@ def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
     return budget
 
 
-class _BudgetedResult:
+class BudgetedResult:
     """Error, SNR, magnitude error and flag words of a result that has a
     ``budget`` and ``flags``."""
 
@@ -85,7 +85,7 @@ class _BudgetedResult:
                           notes=self.budget.notes)
 
 
-class ApertureMeasurement(_BudgetedResult):
+class ApertureMeasurement(BudgetedResult):
     """
     The result of `measure`: flux, error, SNR and the budget behind them.
 

@@ -49,7 +49,7 @@ from ..flags import (
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
 from .budget import ErrorBudget
-from .measurement import _BudgetedResult, measure
+from .measurement import BudgetedResult, measure
 
 __all__ = ['optimal_extraction', 'OptimalMeasurement', 'psf_stamp',
            'compare_extractions']
@@ -146,7 +146,7 @@ def psf_stamp(psf, position, shape, *, size=None):
     return (slice(cy0, cy1), slice(cx0, cx1)), stamp, truncated
 
 
-class OptimalMeasurement(_BudgetedResult):
+class OptimalMeasurement(BudgetedResult):
     """
     The result of `optimal_extraction`.
 

@@ -3,17 +3,17 @@
 Many stars at once: one `~astropy.table.QTable` row per aperture.
 """
 
-import astropy
 import astropy.units as u
 import numpy as np
-import photutils
 from astropy.table import QTable
 
 from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
 from ..aperture.utils import aperture_groups, aperture_position, aperture_positions
 from ..io.header import detector_parameters
 from ..io.units import is_rate_unit
+from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
 from ..utils.inputs import as_frame, positive_scalar
+from ..utils.provenance import versions
 from .boxengine import fast_box_eligible, measure_boxes
 from .general import check_photometry_inputs, measure_one
 from .terms import budget_terms
@@ -23,11 +23,6 @@ __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
 #: The engines `photometer` can sum pixels with.
 ENGINES = ('auto', 'box', 'general')
 
-#: Columns every `photometer` table has, in order.
-PHOTOMETRY_COLUMNS = ('id', 'x_center', 'y_center', 'n_pix', 'sky',
-                      'sky_std', 'sky_error_on_mean', 'aperture_sum',
-                      'aperture_sum_err', 'var_sky', 'var_source',
-                      'var_sky_mean', 'snr', 'mag', 'mag_err', 'flags')
 
 
 def instrumental_mag(flux, *, exptime=None, zeropoint=None):
@@ -269,12 +264,9 @@ def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,
     unit = frame.unit
     for name in PHOTOMETRY_COLUMNS:
         value = cols[name]
-        if unit is not None:
-            if name in ('sky', 'sky_std', 'sky_error_on_mean',
-                        'aperture_sum', 'aperture_sum_err'):
-                value = value * unit
-            elif name.startswith('var_'):
-                value = value * unit ** 2
+        power = unit_power(name)
+        if unit is not None and power:
+            value = value * unit ** power
         table[name] = value
     table.meta.update(_provenance(params, sky, threshold=threshold,
                                   method=method, subpixels=subpixels,
@@ -287,12 +279,8 @@ def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,
 
 
 def _provenance(params, sky, **kwargs):
-    from .. import __version__
     meta = {
-        'versions': {'ccdphot_ext': __version__,
-                     'photutils': photutils.__version__,
-                     'astropy': astropy.__version__,
-                     'numpy': np.__version__},
+        'versions': versions(),
         'gain': params['gain'], 'gain_source': params.sources['gain'],
         'read_noise': params['read_noise'],
         'exptime': params['exptime'],

@@ -1,0 +1,33 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+What a result was made with: the versions recorded in every table's
+``meta``.
+"""
+
+import astropy
+import numpy as np
+import photutils
+
+__all__ = []  # internal module
+
+try:
+    from .._version import version as PACKAGE_VERSION
+except ImportError:  # pragma: no cover - running from a bare source tree
+    PACKAGE_VERSION = '0.0.0'
+
+
+def versions():
+    """
+    The versions of ccdphot_ext and of the libraries behind its numbers,
+    for a table's ``meta['versions']``.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.provenance import versions
+    >>> sorted(versions())
+    ['astropy', 'ccdphot_ext', 'numpy', 'photutils']
+    """
+    return {'ccdphot_ext': PACKAGE_VERSION,
+            'photutils': photutils.__version__,
+            'astropy': astropy.__version__,
+            'numpy': np.__version__}
