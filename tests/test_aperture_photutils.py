@@ -36,6 +36,20 @@ class TestBoxApertureCommon:
 
     def test_is_a_photutils_pixel_aperture(self):
         assert isinstance(self.aperture, PixelAperture)
+        assert isinstance(self.aperture, RectangularAperture)
+        # same shape, other masks: not equal, from either side
+        rect = RectangularAperture(POSITIONS, w=10.0, h=5.0,
+                                   theta=np.pi / 2.0)
+        assert rect != self.aperture and self.aperture != rect
+
+    def test_to_region(self):
+        from photutils.aperture import aperture_to_region, region_to_aperture
+
+        regs = aperture_to_region(self.aperture)
+        assert len(regs) == len(POSITIONS)
+        back = region_to_aperture(regs[1])
+        assert_allclose(back.positions, POSITIONS[1])
+        assert (back.w, back.h) == (10.0, 5.0)
 
     def test_index(self):
         aper = self.aperture[self.index]

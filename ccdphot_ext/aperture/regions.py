@@ -15,7 +15,6 @@ import tempfile
 import numpy as np
 from photutils.aperture import Aperture
 
-from .box import BoxAperture
 from .skybox import SkyBoxAperture, celestial_wcs
 
 __all__ = ['aperture_regions', 'write_ds9']
@@ -95,8 +94,6 @@ def aperture_regions(apertures, *, wcs=None, labels=None, color=None):
                 raise ValueError('a SkyBoxAperture needs wcs= to be written '
                                  'as a region')
             ap = ap.to_pixel(sky_wcs)
-        if isinstance(ap, BoxAperture):
-            ap = ap.aperture
         if not isinstance(ap, Aperture):
             raise TypeError('apertures must be BoxAperture, SkyBoxAperture '
                             'or photutils apertures, got '
