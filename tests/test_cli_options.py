@@ -226,3 +226,21 @@ def test_help_starts_without_heavy_imports():
     assert 'HEAVY []' in run.stdout
     code, out, err = ccdphot('--help')
     assert code == 0 and 'measure' in out and err == ''
+
+
+def test_regions_show_flags(sample):
+    code, out, err = ccdphot('measure', sample / 'sample.fits', '--find',
+                             '-o', sample / 'reg.ecsv', '--regions',
+                             sample / 'stars.reg')
+    assert code == 0, err
+    table = QTable.read(sample / 'reg.ecsv')
+    lines = (sample / 'stars.reg').read_text().splitlines()[2:]
+    assert len(lines) == len(table)
+    for line, row in zip(lines, table, strict=True):
+        if row['flags']:
+            assert 'color=red' in line
+            assert f'text={{{row["id"]} [flags {row["flags"]}]}}' in line
+        else:
+            assert 'color=green' in line and f'text={{{row["id"]}}}' in line
+    assert int((table['flags'] > 0).sum()) > 0  # both colours are tested
+    assert f'wrote     {sample / "stars.reg"}' in out

@@ -132,3 +132,21 @@ def test_missing_regions_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match=r"ccdphot_ext\[regions\]"):
         write_ds9(CircularAperture((1, 2), r=3), tmp_path / 'a.reg')
     assert not (tmp_path / 'a.reg').exists()
+
+
+def test_flags_colour_label_and_tag_each_region():
+    """Flagged apertures red with their flags in the label and one tag per
+    bit; unflagged green (what a user checks in DS9)."""
+    from ccdphot_ext import BoxAperture
+    from ccdphot_ext.aperture.regions import FLAG_COLORS, aperture_regions
+
+    boxes = BoxAperture([(10.0, 10.0), (40.0, 40.0), (70.0, 5.0)], 8, 8)
+    regs = aperture_regions(boxes, labels=['7', '8', '9'], flags=[0, 4, 33])
+    assert [r.visual['color'] for r in regs] == [
+        FLAG_COLORS['ok'], FLAG_COLORS['flagged'], FLAG_COLORS['flagged']]
+    assert [r.meta['text'] for r in regs] == ['7', '8 [flags 4]',
+                                              '9 [flags 33]']
+    assert regs[2].meta['tag'] == ['truncated', 'residual_background']
+    assert 'tag' not in regs[0].meta
+    with pytest.raises(ValueError, match='one integer per aperture'):
+        aperture_regions(boxes, flags=[0, 1])

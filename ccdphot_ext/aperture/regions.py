@@ -7,6 +7,11 @@ Export apertures to DS9 region files through the optional
 Pixel regions are written in DS9's ``image`` frame (1-based: the
 ``regions`` package adds 1 to photutils' 0-based centres); with a celestial
 WCS they are written on the sky (``icrs``/``fk5`` as the WCS says).
+
+With a photometry table's ``flags`` the regions show what was measured:
+unflagged apertures green, flagged ones red with the flag value in their
+label and one DS9 tag per flag bit (``tag={truncated}``, ...), so DS9's
+"Region > Groups" selects them by reason.
 """
 
 import os
@@ -17,7 +22,10 @@ from photutils.aperture import Aperture
 
 from .skybox import SkyBoxAperture, celestial_wcs
 
-__all__ = ['aperture_regions', 'write_ds9']
+__all__ = ['aperture_regions', 'write_ds9', 'FLAG_COLORS']
+
+#: DS9 colours of unflagged and flagged apertures when ``flags`` is given.
+FLAG_COLORS = {'ok': 'green', 'flagged': 'red'}
 
 _EXTRA = "pip install 'ccdphot_ext[regions]'"
 
@@ -39,7 +47,34 @@ def _as_list(apertures):
     return [apertures]
 
 
-def aperture_regions(apertures, *, wcs=None, labels=None, color=None):
+def _flag_tags():
+    """Bit value -> short DS9 tag, from the ``FLAG_*`` names."""
+    from .. import flags as flag_module
+
+    return {getattr(flag_module, name): name[5:].lower()
+            for name in flag_module.__all__
+            if name.startswith('FLAG_') and isinstance(
+                getattr(flag_module, name), int)}
+
+
+def _show_flags(regs, flags, labels):
+    """Colour, label and tag each region by its flag value."""
+    flags = np.atleast_1d(np.asarray(flags))
+    if flags.shape != (len(regs),) or flags.dtype.kind not in 'iu':
+        raise ValueError(f'flags must hold one integer per aperture position '
+                         f'({len(regs)}), got {flags.shape} {flags.dtype}')
+    tags = _flag_tags()
+    for i, (reg, value) in enumerate(zip(regs, flags.tolist(), strict=True)):
+        reg.visual['color'] = FLAG_COLORS['flagged' if value else 'ok']
+        if value:
+            reg.meta['tag'] = [name for bit, name in sorted(tags.items())
+                               if value & bit] or [f'flags{value}']
+            text = labels[i] if labels is not None else ''
+            reg.meta['text'] = f'{text} [flags {value}]'.strip()
+
+
+def aperture_regions(apertures, *, wcs=None, labels=None, color=None,
+                     flags=None):
     """
     Apertures as a `regions.Regions` list, one region per position.
 
@@ -54,7 +89,12 @@ def aperture_regions(apertures, *, wcs=None, labels=None, color=None):
     labels : sequence of str, optional
         One text label per position (e.g. a photometer table's ``id``).
     color : str, optional
-        DS9 colour of every region.
+        DS9 colour of every region (ignored with ``flags``).
+    flags : sequence of int, optional
+        One flag value per position (a `photometer` table's ``flags``):
+        unflagged regions are drawn in ``FLAG_COLORS['ok']`` (green),
+        flagged ones in ``FLAG_COLORS['flagged']`` (red) with
+        ``[flags N]`` in their label and one DS9 tag per bit set.
 
     Returns
     -------
@@ -77,6 +117,14 @@ def aperture_regions(apertures, *, wcs=None, labels=None, color=None):
     image
     box(502.50000000,168.50000000,20.00000000,20.00000000,0.00000000) # text={1}
     box(41.00000000,61.00000000,20.00000000,20.00000000,0.00000000) # text={2}
+
+    With the flags of a photometry table, flagged apertures are red:
+
+    >>> regs = aperture_regions(boxes, labels=['1', '2'], flags=[0, 9])
+    >>> for line in regs.serialize(format='ds9').splitlines()[-2:]:
+    ...     print(line.split(' # ')[1])
+    text={1} color=green
+    text={2 [flags 9]} tag={truncated} tag={nonpositive_flux} color=red
     """
     regions = _import_regions()
     from photutils.aperture import aperture_to_region
@@ -116,11 +164,13 @@ def aperture_regions(apertures, *, wcs=None, labels=None, color=None):
             raise TypeError(f'color must be a str, got {color!r}')
         for reg in out:
             reg.visual['color'] = color
+    if flags is not None:
+        _show_flags(out, flags, labels)
     return regions.Regions(out)
 
 
 def write_ds9(apertures, path, *, wcs=None, labels=None, color=None,
-              overwrite=False):
+              flags=None, overwrite=False):
     """
     Write apertures to a DS9 region file.
 
@@ -129,8 +179,8 @@ def write_ds9(apertures, path, *, wcs=None, labels=None, color=None,
 
     Parameters
     ----------
-    apertures, wcs, labels, color
-        As in `aperture_regions`.
+    apertures, wcs, labels, color, flags
+        As in `aperture_regions` (``flags`` colours flagged apertures red).
     path : str or path-like
         The ``.reg`` file.
     overwrite : bool, optional
@@ -154,8 +204,8 @@ def write_ds9(apertures, path, *, wcs=None, labels=None, color=None,
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f'{path} exists (pass overwrite=True to '
                               'replace it)')
-    text = aperture_regions(apertures, wcs=wcs, labels=labels,
-                            color=color).serialize(format='ds9')
+    text = aperture_regions(apertures, wcs=wcs, labels=labels, color=color,
+                            flags=flags).serialize(format='ds9')
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.ccdphot-', suffix='.reg', dir=folder)
     try:

@@ -279,6 +279,13 @@ def _cmd_measure(args):
 
     if args.output:
         _check_output(args.output)
+    if args.regions:
+        _check_output(args.regions, '--regions')
+        try:
+            import regions  # noqa: F401
+        except ImportError:
+            raise CLIError('--regions needs the regions package: pip install '
+                           '"ccdphot_ext[regions]"') from None
     if args.plot:
         _prepare_dir(args.plot, '--plot')
         try:
@@ -307,6 +314,10 @@ def _cmd_measure(args):
         written, fmt = _to_write(table, args.output, args.format)
         _write_table(written, args.output, fmt)
         done.append(f'wrote     {args.output} ({fmt}, {len(table)} rows)')
+    if args.regions:
+        _write_regions(args.regions, per_row, table)
+        done.append(f'wrote     {args.regions} (DS9 regions, flagged '
+                    'apertures in red)')
     if args.plot:
         paths = _measure_plots(table, frame, per_row, sky, threshold, args)
         done.append(f'wrote     {len(paths)} figures to {args.plot}')
@@ -317,6 +328,17 @@ def _cmd_measure(args):
     for line in done:
         print(line)
     return 0
+
+
+def _write_regions(path, per_row, table):
+    """DS9 regions of the apertures: ids as labels, flagged ones red."""
+    from ..aperture.regions import write_ds9
+
+    try:
+        write_ds9(per_row, path, labels=[str(i) for i in table['id']],
+                  flags=[int(f) for f in table['flags']], overwrite=True)
+    except OSError as exc:
+        raise CLIError(f'--regions {path}: cannot write ({exc})') from exc
 
 
 def _measure_plots(table, frame, per_row, sky, threshold, args):
@@ -379,6 +401,7 @@ def _add_measure(sub, common):
                   --sky background2d --box-size 64 --filter-size 3
               ccdphot measure mef.fits --hdu SCI --unit electron --find
               ccdphot measure frame.fits --find --plot figures/
+              ccdphot measure frame.fits --find --regions stars.reg
 
             --box Y0:Y1,X0:X1 is numpy's image[Y0:Y1, X0:X1] (0-based, stop
             excluded). --positions reads photutils (x_centroid, xcentroid,
@@ -437,6 +460,9 @@ def _add_measure(sub, common):
     p.add_argument('--zeropoint', metavar='ZP', type=_number,
                    help='magnitude zero point (default 0)')
     _add_output(p)
+    p.add_argument('--regions', metavar='OUT.reg',
+                   help='write the apertures as DS9 regions: ids as labels, '
+                        'unflagged green, flagged red with their flags')
     p.add_argument('--plot', metavar='DIR',
                    help='write PNG figures here (needs matplotlib)')
     p.add_argument('--plot-stars', metavar='N', type=_positive_int,
