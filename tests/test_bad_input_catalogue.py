@@ -239,7 +239,7 @@ def _(c):
     t = photometer(CCDData(data, unit='adu'), c.box, sky, saturation=65535)
     _check_u16_photometry(data, t, sky)
     # a threshold mask on the same pixels: cut > 2 sigma, in float64
-    tm = photometer(data, c.box, sky, threshold=SigmaThreshold(2.0))
+    tm = photometer(data, c.box, sky, threshold=SigmaThreshold(2.0, selection='pixel'))
     cut = data[BOX].astype(np.float64) - sky.value
     sel = cut > 2 * sky.std
     assert tm['n_pix'][0] == sel.sum() >= 16  # the star and a few noise peaks

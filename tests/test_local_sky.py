@@ -327,7 +327,7 @@ def test_map_with_threshold_and_photometer(gradient_frame, rng):
     sky = SkyEstimate.from_maps(level, np.full(img.shape, 6.0),
                                 error_on_mean=0.1)
     box = BoxAperture.from_slices(np.s_[44:59, 74:89])
-    res = measure(img, box, sky, threshold=SigmaThreshold(2.0))
+    res = measure(img, box, sky, threshold=SigmaThreshold(2.0, selection='pixel'))
     cut = img[44:59, 74:89] - level[44:59, 74:89]
     sel = cut > 12.0
     assert res.n_pix == sel.sum()

@@ -61,7 +61,8 @@ def test_mask_sum_equals_numpy(truth_frame):
     img = truth_frame[0]
     sky = SkyEstimate.from_image(img, method='mean', mask_sources=False)
     box = BoxAperture.from_slices(np.s_[15:36, 20:41])
-    res = measure(img, box, sky, gain=1.0, threshold=SigmaThreshold(2.0),
+    res = measure(img, box, sky, gain=1.0,
+                  threshold=SigmaThreshold(2.0, selection='pixel'),
                   include_sky_mean=False)
     cut = img[15:36, 20:41] - img.mean()
     mask = cut > 2 * img.std()
@@ -224,7 +225,7 @@ def test_notebook_steps_on_sample(sample_ccd):
     assert res.flux_err == pytest.approx(
         ((cutout + sky_stddev ** 2).sum()) ** 0.5, rel=1e-12)
     masked = measure(image, box, sky, gain=1.0, include_sky_mean=False,
-                     threshold=SigmaThreshold(2.0))
+                     threshold=SigmaThreshold(2.0, selection='pixel'))
     mask = cutout > 2 * sky_stddev
     assert masked.flux == pytest.approx(cutout[mask].sum(), rel=1e-12)
     assert masked.flux_err == pytest.approx(

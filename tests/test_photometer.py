@@ -321,7 +321,7 @@ def test_threshold_all_is_a_strict_comparison(rng):
                               n_pixels=1, mask=~usable)
         labels = np.zeros(cut.shape, int) if segm is None else segm.data
         np.testing.assert_array_equal(labels > 0, expected)
-        got = SigmaThreshold(2.0).select(cut, 5.0, valid=valid)
+        got = SigmaThreshold(2.0, selection='pixel').select(cut, 5.0, valid=valid)
         np.testing.assert_array_equal(got, expected)
 
 
@@ -352,7 +352,7 @@ def test_flags_one_by_one():
     img2[4:11, 4:11] += 1.5
     img2[5:10, 5:10] -= 1.5
     t = photometer(img2, BoxAperture([(7, 7), (45, 7)], 7, 7), sky,
-                   threshold=SigmaThreshold(2.0), saturation=50000.0)
+                   threshold=SigmaThreshold(2.0, selection='pixel'), saturation=50000.0)
     assert t['flags'].tolist() == [
         FLAG_RESIDUAL_BACKGROUND,
         FLAG_EMPTY_THRESHOLD | FLAG_NONPOSITIVE_FLUX]

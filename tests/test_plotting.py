@@ -94,7 +94,7 @@ def test_threshold_contour_is_the_notebook_mask(image, mean_sky):
 
 def test_threshold_contour_level_follows_n_sigma(image, mean_sky):
     ax = cplt.plot_threshold_contour(image, STAR1, mean_sky,
-                                     threshold=SigmaThreshold(3.0))
+                                     threshold=SigmaThreshold(3.0, selection='pixel'))
     (cs,) = [c for c in ax.collections if isinstance(c, ContourSet)]
     np.testing.assert_allclose(cs.levels, [3 * image.std()], rtol=1e-12)
     assert ax.get_title().startswith('3-sigma mask')

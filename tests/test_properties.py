@@ -257,7 +257,7 @@ def test_photometer_threshold_equals_numpy(scene, n_sigma):
     """Mask sums: ``cutout > n * sigma`` on the finite pixels of the box."""
     data, mask, sigma, geoms, sky, gain, saturation = scene
     table = _photometer_unitless(data, mask, sigma, geoms, sky, gain,
-                                 saturation, SigmaThreshold(n_sigma))
+                                 saturation, SigmaThreshold(n_sigma, selection='pixel'))
     for row, geom in zip(table, geoms, strict=True):
         assert_row_matches(row, reference_row(
             data, mask, sigma, geom, sky, gain, saturation,
@@ -282,7 +282,7 @@ def test_central_segment_equals_scipy_label(data):
     std = float(np.std(d)) or 1.0
     sky = SkyEstimate(level, std, d.size)
     res = measure(frame, box, sky, threshold=SigmaThreshold(
-        1.0, segment='central'))
+        1.0, segment='central', selection='pixel'))
     y0, x0 = max(yc - h // 2, 0), max(xc - w // 2, 0)
     cut = d[y0:yc + h // 2 + 1, x0:xc + w // 2 + 1] - level
     labels, n = ndimage.label(cut > std, structure=np.ones((3, 3)))

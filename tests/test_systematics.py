@@ -84,7 +84,7 @@ def test_report_on_sample_equals_numpy(sample_ccd):
         1 - cutout[mask].sum() / cutout.sum(), rel=1e-9)
     assert r.significance > 5
     # flag 32: the same rule as measure's threshold measurement
-    masked = measure(image, box, sky, threshold=SigmaThreshold(2.0))
+    masked = measure(image, box, sky, threshold=SigmaThreshold(2.0, selection='pixel'))
     assert masked.flags & FLAG_RESIDUAL_BACKGROUND
     assert rep.flags & FLAG_RESIDUAL_BACKGROUND
     table = rep.to_table()

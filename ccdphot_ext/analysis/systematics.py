@@ -274,7 +274,8 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
     sky : `SkyEstimate`
         As in `measure`.
     threshold : `SigmaThreshold`, optional
-        The mask; default ``SigmaThreshold(2.0)`` (the notebook's).
+        The mask; default ``SigmaThreshold(2.0, selection='pixel')``
+        (the notebook's, biased high: see `SigmaThreshold`).
     gain : float, optional
         As in `measure`.
     scales : sequence of float or None, optional
@@ -313,7 +314,7 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
     32
     """
     if threshold is None:
-        threshold = SigmaThreshold(2.0)
+        threshold = SigmaThreshold(2.0, selection='pixel')
     if not isinstance(aperture, PixelAperture):
         raise TypeError('aperture must be a BoxAperture or a photutils '
                         f'PixelAperture, got {type(aperture).__name__}')

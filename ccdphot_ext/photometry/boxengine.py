@@ -109,7 +109,8 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
         ``flux``, ``n_pix`` (float), ``flags`` (int32), ``sigma2`` (sum of
         ``w * sigma**2`` with an uncertainty map, else None) and
         ``measured`` (False where there is no budget: off the frame, or no
-        usable pixel).
+        usable pixel), ``selection`` (a smoothed threshold mask's variance
+        term, else None).
     """
     data = frame.data
     geom = BoxGeometry(box, data.shape)
@@ -118,10 +119,13 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
            'flags': np.where(geom.truncated, FLAG_TRUNCATED,
                              0).astype(np.int32),
            'sigma2': None if frame.uncertainty is None else np.zeros(n),
-           'rest': np.zeros(n), 'n_rest': np.zeros(n), 'n_sel': np.zeros(n)}
+           'rest': np.zeros(n), 'n_rest': np.zeros(n), 'n_sel': np.zeros(n),
+           'selection': np.zeros(n)}
     sky = {'value': _as_float(sky_value), 'std': _as_float(sky_std),
            'eom': _as_float(sky_eom)}
     level = None if threshold is None else threshold.n_sigma * sky['std']
+    if threshold is not None and not threshold.biased:
+        level = _Smoothed(threshold, sky['std'], out)
     maps = {'data': data, 'mask': frame.mask, 'sigma': frame.uncertainty}
     maps = {k: v for k, v in maps.items() if v is not None}
 
@@ -140,7 +144,9 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
             sky['eom'])
         flags[significant] |= FLAG_RESIDUAL_BACKGROUND
     return {'flux': out['flux'], 'n_pix': out['n_pix'], 'flags': flags,
-            'sigma2': out['sigma2'], 'measured': measured}
+            'sigma2': out['sigma2'], 'measured': measured,
+            'selection': (out['selection'] if isinstance(level, _Smoothed)
+                          else None)}
 
 
 def _short_routes(data, geom, sky, level, saturation, out, *, plain):
@@ -200,6 +206,45 @@ def _as_float(value):
     return float(value) if np.ndim(value) == 0 else np.asarray(value, float)
 
 
+class _Smoothed:
+    """
+    The smoothed (unbiased) selection of a `SigmaThreshold` on gathered box
+    pixels, with its ``selection`` variance written to ``out``: the same
+    `SigmaThreshold` calls on the same ``(m, ny, nx)`` values as `measure`.
+    """
+
+    def __init__(self, threshold, std, out):
+        self.threshold = threshold
+        self.std = std
+        self.out = out
+
+    def whole(self, cut, valid, idx, height, width, *, weights=None):
+        """Rows ``(m, height * width)`` of whole boxes ``idx``."""
+        m = cut.shape[0]
+        stack = cut.reshape(m, height, width)
+        valid = (np.ones(stack.shape, dtype=bool) if valid is None
+                 else valid.reshape(stack.shape))
+        std = self.std if np.ndim(self.std) == 0 else self.std[idx]
+        self.out['selection'][idx] = self.threshold.selection_variance(
+            stack, valid, std,
+            weights=None if weights is None else weights.reshape(
+                stack.shape))
+        return self.threshold.select_stack(stack, valid, std).reshape(m, -1)
+
+    def compact(self, cut, valid, weights, idx, geom):
+        """Rows of boxes ``idx`` in the compact layout (`compact`)."""
+        heights = geom.y1[idx] - geom.y0[idx]
+        widths = geom.x1[idx] - geom.x0[idx]
+        sel = np.zeros(cut.shape, dtype=bool)
+        for h, w in set(zip(heights.tolist(), widths.tolist(), strict=True)):
+            rows = np.flatnonzero((heights == h) & (widths == w))
+            n = h * w
+            sel[rows, :n] = self.whole(
+                cut[rows, :n], valid[rows, :n], idx[rows], h, w,
+                weights=None if weights is None else weights[rows, :n])
+        return sel
+
+
 def _short_route(data, geom, order, sky, level, saturation, out):
     """
     Whole pixel-aligned boxes ``order`` (in memory order, one shape), no
@@ -211,11 +256,12 @@ def _short_route(data, geom, order, sky, level, saturation, out):
     win = box_rows(data, height, width)
     ys, xs = geom.y0[order], geom.x0[order]
     value = pick(sky['value'], order)
-    lvl = None if level is None else pick(level, order)
+    smooth = isinstance(level, _Smoothed)
+    lvl = None if level is None or smooth else pick(level, order)
     m = order.size
     flux = np.empty(m)
     peak = np.empty(m) if saturation is not None else None
-    if lvl is not None:
+    if level is not None:
         rest, n_sel = np.empty(m), np.empty(m)
     scalar = np.ndim(value) == 0 and (lvl is None or np.ndim(lvl) == 0)
     for s, e in chunks(ys, height, height * width, data):
@@ -224,10 +270,11 @@ def _short_route(data, geom, order, sky, level, saturation, out):
         if peak is not None:
             np.maximum.reduce(cut, axis=1, out=peak[s:e])
         np.subtract(cut, value if scalar else value[s:e], out=cut)
-        if lvl is None:
+        if level is None:
             np.add.reduce(cut, axis=1, out=flux[s:e])
         else:
-            sel = cut > (lvl if scalar else lvl[s:e])
+            sel = (level.whole(cut, None, order[s:e], height, width) if smooth
+                   else cut > (lvl if scalar else lvl[s:e]))
             part = np.where(sel, cut, 0.0)
             np.add.reduce(part, axis=1, out=flux[s:e])
             np.subtract(cut, part, out=part)  # the unselected pixels, 0 else
@@ -235,7 +282,7 @@ def _short_route(data, geom, order, sky, level, saturation, out):
             n_sel[s:e] = np.count_nonzero(sel, axis=1)
     good = np.isfinite(flux)
     n_used = height * width
-    if lvl is not None:
+    if level is not None:
         good &= np.isfinite(rest)
         out['rest'][order] = rest
         out['n_rest'][order] = n_used - n_sel
@@ -266,7 +313,8 @@ def _edge_route(data, geom, idx, sky, level, saturation, out):
         sums = row_sums([cut], n_pix)
         n_sel = n_pix
     else:
-        sel = cut > pick(level, idx)
+        sel = (level.compact(np.where(pad, 0.0, cut), ~pad, None, idx, geom)
+               if isinstance(level, _Smoothed) else cut > pick(level, idx))
         sums = row_sums([np.where(sel, cut, 0.0), np.where(sel, 0.0, cut)],
                          n_pix)
         n_sel = np.count_nonzero(sel, axis=1)
@@ -308,7 +356,10 @@ def _weighted_route(data, geom, order, sky, level, saturation, out):
             sums = row_sums([weights * cut, weights], [cut.shape[1]])
             n_sel = sums[1]
         else:
-            sel = inside & (cut > pick(level, idx))
+            sel = (level.whole(np.where(inside, cut, 0.0), inside, idx,
+                               height, width, weights=weights)
+                   if isinstance(level, _Smoothed)
+                   else inside & (cut > pick(level, idx)))
             w_rest = np.where(sel, 0.0, weights)
             weights = np.where(sel, weights, 0.0)
             sums = row_sums([weights * cut, weights, w_rest * cut, w_rest],
@@ -331,6 +382,7 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
     """Any axis-aligned box: weights, bad pixels, mask and sigma map."""
     heights = geom.y1[idx] - geom.y0[idx]
     widths = geom.x1[idx] - geom.x0[idx]
+    shape = None
     if np.all(heights == heights[0]) and np.all(widths == widths[0]):
         # one shape (e.g. whole boxes with a NaN): gather windows
         shape = (int(heights[0]), int(widths[0]))
@@ -378,8 +430,13 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
     w = np.where(bad, 0.0, weights)
     resid = np.where(bad, 0.0, raw - pick(sky['value'], idx))
     rest = []
-    if level is not None:
+    if isinstance(level, _Smoothed):
+        sel = (level.whole(resid, w > 0, idx, *shape, weights=w)
+               if shape is not None
+               else level.compact(resid, w > 0, w, idx, geom))
+    elif level is not None:
         sel = (w > 0) & (resid > pick(level, idx))
+    if level is not None:
         w_rest = np.where(sel, 0.0, w)
         w = np.where(sel, w, 0.0)
         rest = [w_rest * resid, w_rest]

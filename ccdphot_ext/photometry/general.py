@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 from photutils.aperture import PixelAperture
+from scipy.ndimage import binary_dilation
 
 from ..aperture.utils import aperture_position, aperture_weights
 from ..background.sky import SkyEstimate
@@ -45,7 +46,9 @@ class ApertureSums(NamedTuple):
     pixels used); ``sigma2`` is ``sum(w * sigma**2)`` with an uncertainty
     map, else None; ``weights`` the weight of each pixel of the cutout at
     ``slices`` in the sum; ``sigma_map`` and ``sky_pixels`` the cutouts of
-    the uncertainty map and of a sky map (or None).
+    the uncertainty map and of a sky map (or None); ``extra`` variance terms
+    beyond the CCD equation (a smoothed threshold mask's ``selection``) and
+    ``notes`` for the budget (e.g. that a pixel-selected mask is biased).
     """
 
     flux: float
@@ -59,6 +62,8 @@ class ApertureSums(NamedTuple):
     sky_error_on_mean: float
     sigma_map: np.ndarray | None = None
     sky_pixels: np.ndarray | None = None
+    extra: dict | None = None
+    notes: tuple = ()
 
 
 def check_photometry_inputs(aperture, sky, threshold, uncertainty_model,
@@ -100,8 +105,9 @@ def _cutout(frame, slc):
 def _apply_threshold(threshold, aperture, index, slc, resid, w, sky_std,
                      sky_eom):
     """
-    The weights of the pixels a threshold keeps, and the flags it sets
-    (empty mask; significant background left outside it).
+    The weights of the pixels a threshold keeps, the flags it sets (empty
+    mask; significant background left outside it) and its extra variance
+    terms.
     """
     x, y = aperture_position(aperture, index)
     row = int(round(y)) - slc[0].start
@@ -109,12 +115,29 @@ def _apply_threshold(threshold, aperture, index, slc, resid, w, sky_std,
     center = ((row, col) if 0 <= row < w.shape[0]
               and 0 <= col < w.shape[1] else None)
     sel = threshold.select(resid, sky_std, valid=w > 0, center=center)
+    extra = {}
+    if not threshold.biased:
+        extra['selection'] = selection_variance(threshold, resid, w, sky_std,
+                                                sel)
     w_rest = np.where(sel, 0.0, w)
     flags = 0 if np.any(sel) else FLAG_EMPTY_THRESHOLD
     if residual_is_significant(float(np.sum(w_rest * resid)),
                                float(np.sum(w_rest)), sky_std, sky_eom):
         flags |= FLAG_RESIDUAL_BACKGROUND
-    return np.where(sel, w, 0.0), flags
+    return np.where(sel, w, 0.0), flags, extra
+
+
+def selection_variance(threshold, resid, weights, sky_std, selected):
+    """The ``selection`` variance term of a smoothed threshold mask on one
+    cutout, as the box engine computes it for a stack."""
+    near = None
+    if threshold.segment == 'central':
+        # crossings that could join the central segment: it and its rim
+        near = binary_dilation(selected, structure=np.ones((3, 3), bool))
+    var = threshold.selection_variance(
+        resid[None], (weights > 0)[None], sky_std, weights=weights[None],
+        near=None if near is None else near[None])
+    return float(var[0])
 
 
 def _nothing_summed(index, flags, weights, slc, sky_values,
@@ -175,10 +198,12 @@ def measure_one(frame, aperture, index, sky, *, sky_index, threshold,
         resid = np.where(bad, 0.0, data - sky_pixels)
     else:
         resid = np.where(bad, 0.0, data - b_value)
+    extra, notes = None, ()
     if threshold is not None:
-        w, more = _apply_threshold(threshold, aperture, index, slc, resid, w,
-                                   b_std, b_eom)
+        w, more, extra = _apply_threshold(threshold, aperture, index, slc,
+                                          resid, w, b_std, b_eom)
         flags |= more
+        notes = (threshold.note,) if threshold.note else ()
     flux = float(np.sum(w * resid))
     n_pix = float(np.sum(w))
     if flux <= 0:
@@ -187,4 +212,4 @@ def measure_one(frame, aperture, index, sky, *, sky_index, threshold,
         b_value, b_std, b_eom = sky.summarize(slc, w)
     sigma2 = None if sigma_map is None else float(np.sum(w * sigma_map ** 2))
     return ApertureSums(flux, n_pix, flags, sigma2, w, slc, b_value, b_std,
-                        b_eom, sigma_map, sky_pixels)
+                        b_eom, sigma_map, sky_pixels, extra, notes)

@@ -34,7 +34,8 @@ def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
         sky_variance=sums.sigma2, sky_error_on_mean=eom,
         uncertainty_model=uncertainty_model, sky_level=sums.sky,
         read_noise=read_noise if gain is not None else None,
-        dark=dark if gain is not None else None)
+        dark=dark if gain is not None else None, extra_terms=sums.extra)
+    budget.notes += sums.notes
     if read_noise is not None and gain is None:
         budget.notes += ('read_noise ignored: no gain to convert electrons '
                          'to ADU',)
@@ -145,7 +146,11 @@ class ApertureMeasurement(BudgetedResult):
         Returns
         -------
         table : `~astropy.table.QTable`
-            Columns ``quantity``, ``ccdphot``, ``numpy``, ``rel_diff``.
+            Columns ``quantity``, ``ccdphot``, ``numpy``, ``rel_diff``;
+            ``meta['notes']`` repeats the budget's notes (e.g. that the
+            notebook's ``selection='pixel'`` mask is biased). A smoothed
+            threshold mask's ``var_selection`` has no notebook counterpart
+            and is carried over unchanged.
         """
         data = np.asarray(self._frame.data[self.slices], dtype=float)
         w = self.mask
@@ -172,6 +177,11 @@ class ApertureMeasurement(BudgetedResult):
         if 'sky_mean' in terms:
             rows.append(('var_sky_mean', terms['sky_mean'],
                          np_n ** 2 * self.sky_error_on_mean ** 2))
+        if 'selection' in terms:
+            # not in the notebook (its mask is the biased pixel selection):
+            # the smoothed mask's term is carried over as it is
+            rows.append(('var_selection', terms['selection'],
+                         terms['selection']))
         np_var = sum(r[2] for r in rows[2:])
         rows.append(('flux_err', self.flux_err, np_var ** 0.5))
         names = [r[0] for r in rows]
@@ -183,6 +193,7 @@ class ApertureMeasurement(BudgetedResult):
         table = QTable({'quantity': names, 'ccdphot': ours, 'numpy': theirs,
                         'rel_diff': rel})
         table.meta['max_abs_rel_diff'] = float(np.max(np.abs(rel)))
+        table.meta['notes'] = list(self.budget.notes)
         return table
 
     def __repr__(self):

@@ -338,7 +338,8 @@ def compare_extractions(data, aperture, psf, sky, *, gain=None,
     psf : float, 2-D array or photutils PSF model
         As in `optimal_extraction`.
     threshold : `~ccdphot_ext.SigmaThreshold`, optional
-        Default ``SigmaThreshold(2.0)`` (the notebook's mask).
+        Default ``SigmaThreshold(2.0, selection='pixel')`` (the
+        notebook's mask).
     position : (x, y), optional
         Star position for the PSF; default the aperture centre.
     size : int, optional
@@ -355,7 +356,7 @@ def compare_extractions(data, aperture, psf, sky, *, gain=None,
         (optimal over mask).
     """
     if threshold is None:
-        threshold = SigmaThreshold(2.0)
+        threshold = SigmaThreshold(2.0, selection='pixel')
     if position is None:
         position = aperture_position(aperture, 0)
     box = measure(data, aperture, sky, gain=gain, **kwargs)

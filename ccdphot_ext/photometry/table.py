@@ -147,6 +147,8 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
                'include_sky_mean': include_sky_mean, 'method': method,
                'subpixels': subpixels}
     cols = _empty_columns(n_rows)
+    if threshold is not None and not threshold.biased:
+        cols['selection'] = np.zeros(n_rows)  # per row, then a budget term
     start = 0
     for ap, n in groups:
         rows = slice(start, start + n)
@@ -216,6 +218,8 @@ def _fill_general(cols, rows, frame, aperture, sky, options):
         cols['flags'][row] = res.flags
         if res.sigma2 is not None:
             cols['sigma2'][row] = res.sigma2
+        if 'selection' in cols:
+            cols['selection'][row] = (res.extra or {}).get('selection', 0.0)
 
 
 def _fill_fast(cols, rows, frame, box, sky, options):
@@ -233,24 +237,30 @@ def _fill_fast(cols, rows, frame, box, sky, options):
     cols['flags'][rows] = res['flags']
     if res['sigma2'] is not None:
         cols['sigma2'][rows] = res['sigma2']
+    if res['selection'] is not None:
+        cols['selection'][rows] = res['selection']
 
 
 def _fill_budget(cols, has_map, options):
     """Every row's budget columns at once, from `budget_terms`."""
     sigma2 = cols.pop('sigma2')
+    extra = ({'selection': cols.pop('selection')} if 'selection' in cols
+             else None)  # a smoothed threshold mask's term
     terms = budget_terms(
         cols['aperture_sum'], cols['n_pix'], cols['sky_std'],
         gain=options['gain'],
         sky_error_on_mean=(cols['sky_error_on_mean']
                            if options['include_sky_mean'] else None),
         sky_variance=sigma2 if has_map else None,
-        uncertainty_model=options['uncertainty_model'])
+        uncertainty_model=options['uncertainty_model'], extra_terms=extra)
     cols['aperture_sum_err'] = terms.error
     cols['var_sky'] = terms.sky
     cols['var_source'] = terms.source
     cols['var_sky_mean'] = terms.sky_mean
     cols['snr'] = terms.snr
     cols['mag_err'] = terms.mag_err
+    if extra is not None:
+        cols['var_selection'] = terms.extra['selection']
 
 
 def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,
@@ -262,7 +272,10 @@ def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,
                                    zeropoint=zeropoint)
     table = QTable()
     unit = frame.unit
-    for name in PHOTOMETRY_COLUMNS:
+    names = list(PHOTOMETRY_COLUMNS)
+    if 'var_selection' in cols:  # a smoothed threshold mask's extra term
+        names.insert(names.index('var_sky_mean') + 1, 'var_selection')
+    for name in names:
         value = cols[name]
         power = unit_power(name)
         if unit is not None and power:

@@ -180,7 +180,8 @@ def plot_threshold_contour(data, aperture, sky, *, threshold=None, ax=None):
     sky : `SkyEstimate`
         Level subtracted and ``std`` setting the contour level.
     threshold : `SigmaThreshold` or float, optional
-        Default ``SigmaThreshold(2.0)``; a number is ``n_sigma``.
+        Default ``SigmaThreshold(2.0, selection='pixel')`` (the
+        notebook's); a number is ``n_sigma`` (pixel selection).
     ax : `~matplotlib.axes.Axes`, optional
         Default a new pyplot figure.
 
@@ -202,7 +203,10 @@ def plot_threshold_contour(data, aperture, sky, *, threshold=None, ax=None):
     ax = _axes(ax, figsize=(7, 6))
     im = ax.imshow(cut, cmap='gray', origin='lower')
     ax.figure.colorbar(im, ax=ax, label=f'Counts [{_unit_label(frame)}]')
-    ax.contour(cut, levels=[level], colors=['r'])
+    if threshold.biased:  # the notebook's contour, at n_sigma * sky.std
+        ax.contour(cut, levels=[level], colors=['r'])
+    else:  # the smoothed selection: the outline of the pixels kept
+        ax.contour(res.mask > 0, levels=[0.5], colors=['r'])
     ax.set_xlabel(f'X pixel of cutout (frame X={slc[1].start} + x)')
     ax.set_ylabel(f'Y pixel of cutout (frame Y={slc[0].start} + y)')
     ax.set_title(f'{threshold.n_sigma:g}-sigma mask: {res.n_pix:.0f} pixels, '
@@ -211,12 +215,14 @@ def plot_threshold_contour(data, aperture, sky, *, threshold=None, ax=None):
 
 
 def _as_threshold(threshold):
+    """The notebook's (biased) 2-sigma pixel mask unless told otherwise."""
     if threshold is None:
-        return SigmaThreshold(2.0)
+        return SigmaThreshold(2.0, selection='pixel')
     if isinstance(threshold, SigmaThreshold):
         return threshold
     return SigmaThreshold(positive_scalar(threshold, 'threshold',
-                                          allow_none=False))
+                                          allow_none=False),
+                          selection='pixel')
 
 
 def plot_residual_background(data, aperture, sky, *, threshold=None, bins=30,
@@ -237,7 +243,7 @@ def plot_residual_background(data, aperture, sky, *, threshold=None, bins=30,
     sky : `SkyEstimate`
         The level subtracted.
     threshold : `SigmaThreshold` or float, optional
-        Default ``SigmaThreshold(2.0)``.
+        Default ``SigmaThreshold(2.0, selection='pixel')`` (the notebook's).
     bins : int, optional
         Histogram bins.
     ax : `~matplotlib.axes.Axes`, optional
@@ -508,7 +514,7 @@ def notebook_figures(data=None, aperture=None, sky=None, *, threshold=None,
         Default the plain mean and standard deviation of the frame (the
         notebook's).
     threshold : `SigmaThreshold` or float, optional
-        Default ``SigmaThreshold(2.0)``.
+        Default ``SigmaThreshold(2.0, selection='pixel')`` (the notebook's).
     gain : float, optional
         Default from the header.
     overview : list of apertures, optional
@@ -624,7 +630,7 @@ def plot_star_summary(data, aperture, sky, *, budget=None, threshold=None,
     budget : `ErrorBudget`, optional
         Default the budget of `measure` with ``gain``.
     threshold : `SigmaThreshold` or float, optional
-        Default ``SigmaThreshold(2.0)``.
+        Default ``SigmaThreshold(2.0, selection='pixel')`` (the notebook's).
     gain : float, optional
         Default from the header.
     title : str, optional
