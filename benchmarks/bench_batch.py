@@ -2,7 +2,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
 Throughput of `ccdphot_ext.batch.frames.photometer_frames` serially and on a Dask
-``LocalCluster`` with 1 and 2 worker processes (DESIGN §7, "Scale").
+``LocalCluster`` with 1 and 2 worker processes.
 
 The script writes ``--frames`` FITS frames of ``--size`` x ``--size``
 float32 pixels holding ``--stars`` stars (a drifting field, sky and noise

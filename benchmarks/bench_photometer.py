@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Benchmark of `ccdphot_ext.photometer` on many pixel-aligned boxes (DESIGN §7).
+Benchmark of `ccdphot_ext.photometer` on many pixel-aligned boxes.
 
 One run prints one table: the time of `photometer` on 10,000 pixel-aligned
 20x20 boxes of a 4096x4096 float64 frame holding a few hundred NaN and

@@ -2,7 +2,7 @@
 """
 Bit flags set on every photometry row.
 
-The values are part of the public contract (DESIGN §4) and never change
+The values are part of the public contract and never change
 meaning. Combine them with ``|`` and test them with ``&``.
 """
 

@@ -1,4 +1,4 @@
-"""ErrorBudget: DESIGN §3 numbers, invariants and validation."""
+"""ErrorBudget: the notebook's numbers, invariants and validation."""
 
 import math
 

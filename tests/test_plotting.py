@@ -115,7 +115,7 @@ def test_residual_background_histogram(image, mean_sky):
 
 
 def test_budget_bars_are_the_variance_shares():
-    # notebook star 1 with gain 1 (DESIGN §3)
+    # notebook star 1 with gain 1
     b = ErrorBudget.from_aperture(41349.20439525999, 400, 53.139015422503746,
                                   gain=1.0)
     ax = cplt.plot_budget(b)

@@ -51,7 +51,7 @@ SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.data_too_large])
 
-#: Residual-background significance used by flag 32 (DESIGN §4).
+#: Residual-background significance used by flag 32.
 RESIDUAL_NSIGMA = 5.0
 MAG_FACTOR = 2.5 / math.log(10.0)
 

@@ -148,3 +148,16 @@ def test_uint16_frame_no_overflow():
     assert sky.value == 65530.0
     ccd = CCDData(img, unit='adu', uncertainty=StdDevUncertainty(np.ones((10, 10))))
     assert SkyEstimate.from_image(ccd, method='median').value == 65530.0
+
+
+def test_isscalar_means_one_level_is_global_includes_maps():
+    level = SkyEstimate(100.0, 5.0, 400)
+    per_aperture = SkyEstimate([99.0, 101.0], [5.0, 5.0], [100, 100])
+    sky_map = SkyEstimate.from_maps(np.full((8, 8), 100.0),
+                                    np.full((8, 8), 5.0), n_pix=64)
+    assert (level.isscalar, level.is_global) == (True, True)
+    assert (per_aperture.isscalar, per_aperture.is_global) == (False, False)
+    assert (sky_map.isscalar, sky_map.is_global) == (False, True)
+    assert len(per_aperture) == 2
+    with pytest.raises(TypeError, match='no len'):
+        len(sky_map)

@@ -566,13 +566,21 @@ class SkyEstimate:
     @property
     def isscalar(self):
         """
+        True for a single sky level (as ``numpy.isscalar``); False for one
+        level per aperture and for a 2-D map (see `is_map`, `is_global`).
+        """
+        return np.ndim(self.value) == 0
+
+    @property
+    def is_global(self):
+        """
         True when one estimate serves every aperture: a single level or a
-        2-D map (see `is_map`); False for one level per aperture.
+        2-D map; False for one level per aperture.
         """
         return np.ndim(self.value) in (0, 2)
 
     def __len__(self):
-        if self.isscalar:
+        if self.is_global:
             raise TypeError('a global SkyEstimate (one level or a map) has no '
                             'len()')
         return len(self.value)

@@ -204,7 +204,7 @@ def _sky_line(sky, unit):
         return (f'sky       Background2D map{mesh}: median '
                 f'{np.median(sky.value):.3f}{un}, median rms '
                 f'{np.median(sky.std):.3f}{un} per pixel')
-    if sky.isscalar:
+    if sky.is_global:
         return (f'sky       {sky.method}: {sky.value:.3f}{un} +/- '
                 f'{sky.error_on_mean:.3g}{un}, std {sky.std:.3f}{un} per '
                 f'pixel ({sky.n_pix} pixels)')

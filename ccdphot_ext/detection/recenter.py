@@ -103,7 +103,7 @@ def recenter_positions(data, positions, sky, *, box_size=11, method='com',
         raise TypeError(f'sky must be a SkyEstimate, got {type(sky).__name__}')
     frame = as_frame(data, mask=mask)
     pos = np.array(positions, dtype=float).reshape(-1, 2)
-    if not sky.isscalar and len(sky) != len(pos):
+    if not sky.is_global and len(sky) != len(pos):
         raise ValueError(f'sky has {len(sky)} levels for {len(pos)} '
                          'positions')
     centroid = centroid_com if method == 'com' else centroid_2dg
@@ -112,7 +112,7 @@ def recenter_positions(data, positions, sky, *, box_size=11, method='com',
     out = pos.copy()
     ok = np.zeros(len(pos), dtype=bool)
     for i, (x0, y0) in enumerate(pos):
-        level, std, _, _ = sky.at(0 if sky.isscalar else i)
+        level, std, _, _ = sky.at(0 if sky.is_global else i)
         x, y = x0, y0
         for _ in range(iterations):
             ix, iy = int(round(x)), int(round(y))

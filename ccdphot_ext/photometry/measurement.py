@@ -284,7 +284,7 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
             and sky.unit != frame.unit):
         raise u.UnitsError(f'sky is in {sky.unit} but data is in '
                            f'{frame.unit}')
-    if not sky.isscalar and len(sky) != 1:
+    if not sky.is_global and len(sky) != 1:
         raise ValueError(f'sky has {len(sky)} levels but measure takes one '
                          'aperture')
     sums = measure_one(

@@ -200,7 +200,7 @@ def _sky_pixels(sky, slc, shape):
                              f'frame shape {shape}')
         level, rms, eom = sky.cutout(slc)
         return level, rms, eom
-    if not sky.isscalar and len(sky) != 1:
+    if not sky.is_global and len(sky) != 1:
         raise ValueError(f'sky has {len(sky)} levels; optimal_extraction '
                          'takes one star')
     value, std, _, eom = sky.at(0)

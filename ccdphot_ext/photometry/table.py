@@ -134,7 +134,7 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         raise u.UnitsError(f'sky is in {sky.unit} but data is in '
                            f'{frame.unit}')
     n_rows = sum(n for _, n in groups)
-    if not sky.isscalar and len(sky) != n_rows:
+    if not sky.is_global and len(sky) != n_rows:
         raise ValueError(f'sky has {len(sky)} levels for {n_rows} '
                          'apertures; give one level or one per aperture')
     subpixels = int(positive_scalar(subpixels, 'subpixels', allow_none=False))
@@ -189,7 +189,7 @@ def _empty_columns(n):
 
 def _sky_rows(sky, rows):
     """Sky level, std and error of the level for ``rows`` (float or array)."""
-    if sky.isscalar:
+    if sky.is_global:
         value, std, _, eom = sky.at(0)
         return value, std, eom
     return tuple(np.asarray(v, dtype=float)[rows]
@@ -205,7 +205,7 @@ def _fill_general(cols, rows, frame, aperture, sky, options):
         single = aperture[index] if several else aperture
         res = measure_one(
             frame, single, 0, sky,
-            sky_index=0 if sky.isscalar else row, allow_off_frame=True,
+            sky_index=0 if sky.is_global else row, allow_off_frame=True,
             threshold=options['threshold'],
             saturation=options['saturation'], method=options['method'],
             subpixels=options['subpixels'])

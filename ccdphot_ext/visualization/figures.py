@@ -84,7 +84,7 @@ def _scalar_sky(sky, index=0):
     if not isinstance(sky, SkyEstimate):
         raise TypeError('sky must be a SkyEstimate, got '
                         f'{type(sky).__name__}')
-    if sky.isscalar:
+    if sky.is_global:
         return sky
     value, std, n_pix, eom = sky.at(index)
     return SkyEstimate(value, std, n_pix, error_on_mean=eom,
