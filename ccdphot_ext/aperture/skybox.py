@@ -21,6 +21,7 @@ from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 from photutils.aperture import SkyAperture, SkyRectangularAperture
 
+from ..utils.inputs import positive_scalar
 from .box import BoxAperture
 
 __all__ = ['SkyBoxAperture', 'celestial_wcs', 'to_pixel_apertures',
@@ -114,9 +115,7 @@ class SkyBoxAperture:
             else:
                 raise u.UnitsError(f'{name} must be in an angular unit or '
                                    f'in pixels, got {value.unit}')
-            if not np.isfinite(value.value) or value.value <= 0:
-                raise ValueError(f'{name} must be positive and finite, got '
-                                 f'{value}')
+            positive_scalar(value.value, name, allow_none=False)
         if kinds[0] != kinds[1]:
             raise u.UnitsError('width and height must both be angular or '
                                f'both in pixels, got {width.unit} and '

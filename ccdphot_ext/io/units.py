@@ -30,6 +30,7 @@ import numpy as np
 from astropy.table import QTable, Table
 
 from ..utils.columns import unit_power
+from ..utils.inputs import positive_scalar
 
 __all__ = ['GAIN_UNIT', 'electrons_per_data_unit', 'to_electron', 'to_adu']
 
@@ -51,14 +52,8 @@ def _gain_value(gain, name='gain'):
         if isinstance(gain, (bool, np.bool_, str, bytes)) or gain is None:
             raise TypeError(f'{name} must be a number or a Quantity in '
                             f'{GAIN_UNIT}, got {gain!r}')
-        try:
-            value = float(gain)
-        except (TypeError, ValueError):
-            raise TypeError(f'{name} must be a number or a Quantity in '
-                            f'{GAIN_UNIT}, got {gain!r}') from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f'{name} must be positive and finite, got {value}')
-    return value
+        value = gain
+    return positive_scalar(value, name, allow_none=False)
 
 
 def _kind(unit):

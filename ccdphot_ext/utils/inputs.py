@@ -81,16 +81,8 @@ def _uncertainty_to_std(unc, data_unit, name='uncertainty'):
                 raise u.UnitsError(f'{name} unit {unc.unit} does not match '
                                    f'the data unit {data_unit}') from exc
         return std
-    if isinstance(unc, u.Quantity):
-        if data_unit is None:
-            raise u.UnitsError(f'{name} has unit {unc.unit} but the data '
-                               'has none')
-        try:
-            return unc.to_value(data_unit)
-        except u.UnitConversionError as exc:
-            raise u.UnitsError(f'{name} unit {unc.unit} is not convertible '
-                               f'to the data unit {data_unit}') from exc
-    return np.asarray(unc, dtype=float)
+    return np.asarray(strip_unit(unc, data_unit, name,
+                                 allow_dimensionless=False), dtype=float)
 
 
 def _split_masked(value):
@@ -178,11 +170,17 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
                  meta=meta, wcs=wcs)
 
 
-def strip_unit(value, unit, name):
-    """Return a float (or array) in ``unit`` from a number or Quantity."""
+def strip_unit(value, unit, name, *, allow_dimensionless=True):
+    """
+    Return a float (or array) in ``unit`` from a number or Quantity.
+
+    A Quantity for data without a unit is refused, unless it is
+    dimensionless and ``allow_dimensionless``.
+    """
     if isinstance(value, u.Quantity):
         if unit is None:
-            if value.unit in (u.dimensionless_unscaled,):
+            if (allow_dimensionless
+                    and value.unit == u.dimensionless_unscaled):
                 return value.value
             raise u.UnitsError(f'{name} has unit {value.unit} but the data '
                                'has no unit')
