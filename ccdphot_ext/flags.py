@@ -8,7 +8,8 @@ meaning. Combine them with ``|`` and test them with ``&``.
 
 __all__ = ['FLAG_DESCRIPTIONS', 'FLAG_TRUNCATED', 'FLAG_BAD_PIXELS',
            'FLAG_SATURATED', 'FLAG_NONPOSITIVE_FLUX',
-           'FLAG_EMPTY_THRESHOLD', 'FLAG_RESIDUAL_BACKGROUND', 'decode_flags']
+           'FLAG_EMPTY_THRESHOLD', 'FLAG_RESIDUAL_BACKGROUND',
+           'FLAG_SKY_ANNULUS', 'decode_flags']
 
 #: The aperture extends past the frame edge (pixel i spans i-0.5 ... i+0.5);
 #: the sum covers the in-frame part only.
@@ -25,6 +26,10 @@ FLAG_EMPTY_THRESHOLD = 16
 #: The background left in the aperture outside the threshold mask is
 #: significant (a global sky is unsafe here).
 FLAG_RESIDUAL_BACKGROUND = 32
+#: The sky annulus is doubtful: its own aperture reaches into it (those
+#: pixels are left out when the apertures are excluded), or fewer than half
+#: of its pixels were usable (masked, NaN, other apertures).
+FLAG_SKY_ANNULUS = 64
 
 FLAG_DESCRIPTIONS = {
     FLAG_TRUNCATED: 'aperture truncated by the frame edge',
@@ -33,6 +38,8 @@ FLAG_DESCRIPTIONS = {
     FLAG_NONPOSITIVE_FLUX: 'flux <= 0 (magnitude undefined)',
     FLAG_EMPTY_THRESHOLD: 'threshold mask empty',
     FLAG_RESIDUAL_BACKGROUND: 'significant residual background',
+    FLAG_SKY_ANNULUS: 'sky annulus overlaps the aperture or is mostly '
+                      'masked',
 }
 
 

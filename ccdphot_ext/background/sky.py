@@ -69,7 +69,6 @@ import warnings
 
 import astropy.units as u
 import numpy as np
-from astropy.stats import mad_std, sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import (
     CircularAnnulus,
@@ -80,6 +79,7 @@ from photutils.background import Background2D
 from scipy.special import erf
 
 from ..utils.inputs import as_frame, positive_scalar, strip_unit
+from .annulus import annulus_statistics
 from .globalsky import global_sky
 
 __all__ = ['SkyEstimate', 'SKY_METHODS', 'clip_factors',
@@ -295,7 +295,7 @@ class SkyEstimate:
 
     @classmethod
     def from_annulus(cls, data, annulus, *, method='sigma_clip', mask=None,
-                     uncertainty=None, sigma=3.0, maxiters=10):
+                     uncertainty=None, sigma=3.0, maxiters=10, exclude=None):
         """
         One sky level per aperture, from a photutils annulus.
 
@@ -304,7 +304,18 @@ class SkyEstimate:
         does), the convention of photutils' `~photutils.aperture.ApertureStats`
         for everything but sums. NaN/inf and masked pixels are excluded and
         counted; the estimators and the factors ``k`` of ``error_on_mean``
-        are those of `from_image` (see the module docstring).
+        are those of `from_image` (see the module docstring). Circular
+        annuli are measured for many positions at once (no mask per
+        position).
+
+        Give the measured apertures as ``exclude`` (as ``ccdphot measure
+        --sky annulus`` does): every pixel one of them touches is left out
+        of every annulus, the star's own aperture and its neighbours'. An
+        annulus that its own aperture reaches into, or that keeps fewer than
+        half of its pixels, is doubtful: ``meta['flags']`` has
+        `~ccdphot_ext.flags.FLAG_SKY_ANNULUS` for it, `photometer` copies
+        that flag to its row, and an
+        `~astropy.utils.exceptions.AstropyUserWarning` says how many.
 
         Parameters
         ----------
@@ -324,6 +335,10 @@ class SkyEstimate:
             ``error_on_mean = sqrt(sum(sigma_i**2)) / n`` over the pixels used.
         sigma, maxiters : float, int, optional
             Clipping parameters for ``'sigma_clip'``.
+        exclude : `BoxAperture`, photutils aperture or list, optional
+            Apertures whose pixels are left out of the annuli; when their
+            positions are the annuli's (in order), each annulus is also
+            checked against its own aperture.
 
         Returns
         -------
@@ -331,8 +346,11 @@ class SkyEstimate:
             ``value``, ``std``, ``n_pix``, ``error_on_mean`` and
             ``n_rejected`` are 1-D arrays with one entry per annulus position
             (also for a single position, so that it cannot be taken for a
-            global sky). ``meta['n_excluded_bad']`` and ``meta['n_clipped']``
-            count the pixels excluded per position.
+            global sky). ``meta['n_excluded_bad']``,
+            ``meta['n_excluded_apertures']`` and ``meta['n_clipped']``
+            count the pixels excluded per position, ``meta['n_own_overlap']``
+            the annulus pixels its own aperture touches, and
+            ``meta['flags']`` holds the flag of each position.
 
         Raises
         ------
@@ -361,62 +379,24 @@ class SkyEstimate:
                             f'{type(annulus).__name__}')
         sigma = positive_scalar(sigma, 'sigma', allow_none=False)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
-        masks = annulus.to_mask(method='center')
-        if not isinstance(masks, list):
-            masks = [masks]
-        values, sigmas, n_bad = [], [], []
-        for index, amask in enumerate(masks):
-            vals, unc, bad = _annulus_pixels(frame, amask)
-            if vals.size == 0:
-                raise ValueError(f'annulus position {index} holds no finite, '
-                                 'unmasked pixel to estimate the sky from')
-            values.append(vals)
-            sigmas.append(unc)
-            n_bad.append(bad)
-        n_bad = np.array(n_bad)
-        if n_bad.sum():
-            warnings.warn(f'{int(n_bad.sum())} masked/NaN/inf pixels '
-                          f'excluded from the sky annuli '
-                          f'({int(np.count_nonzero(n_bad))} of {len(masks)} '
-                          'positions)', AstropyUserWarning, stacklevel=2)
-        rows = _pad(values)
-        meta = {'method': method, 'annulus': type(annulus).__name__,
-                'overlap': 'center', 'n_excluded_bad': n_bad}
+        res = annulus_statistics(frame, annulus, exclude, method=method,
+                                 sigma=sigma, maxiters=maxiters)
+        k = {'mean': 1.0, 'median': math.sqrt(math.pi / 2.0)}.get(
+            method, clip_factors(sigma)[1])
+        meta = res['meta']
+        meta.update(method=method, annulus=type(annulus).__name__,
+                    overlap='center', annulus_aperture=annulus)
         if method == 'sigma_clip':
-            with warnings.catch_warnings():
-                # the NaN padding of shorter rows is ours, not the data's
-                warnings.filterwarnings('ignore', 'Input data contains '
-                                        'invalid values', AstropyUserWarning)
-                clipped = sigma_clip(rows, sigma=sigma, maxiters=maxiters,
-                                     cenfunc='median', stdfunc='std', axis=1,
-                                     masked=False, copy=True)
-            keep = np.isfinite(clipped)
-            std_factor, k = clip_factors(sigma)
-            n_pix = keep.sum(axis=1)
-            level = np.nanmean(clipped, axis=1)
-            std = np.nanstd(clipped, axis=1) * std_factor
-            meta.update(sigma=sigma, maxiters=maxiters, std_factor=std_factor,
-                        n_clipped=np.isfinite(rows).sum(axis=1) - n_pix)
-        else:
-            keep = np.isfinite(rows)
-            n_pix = keep.sum(axis=1)
-            if method == 'mean':
-                level, std = np.nanmean(rows, axis=1), np.nanstd(rows, axis=1)
-            else:  # robust, as the level: 1.4826 * median absolute deviation
-                level = np.nanmedian(rows, axis=1)
-                std = mad_std(rows, axis=1, ignore_nan=True)
-            k = 1.0 if method == 'mean' else math.sqrt(math.pi / 2.0)
-            meta['n_clipped'] = np.zeros(len(masks), dtype=int)
-        eom = None
-        if frame.uncertainty is not None:
-            var = np.where(keep, _pad(sigmas) ** 2, 0.0)
-            eom = np.sqrt(var.sum(axis=1)) / n_pix
-            meta['error_on_mean_from'] = 'uncertainty map'
-        else:
-            meta['error_on_mean_from'] = 'measured std'
-        return cls(level, std, n_pix, error_on_mean=eom, method=method,
-                   n_rejected=n_bad + meta['n_clipped'], efficiency=k,
-                   meta=meta, unit=frame.unit)
+            meta.update(sigma=sigma, maxiters=maxiters,
+                        std_factor=clip_factors(sigma)[0])
+        meta['error_on_mean_from'] = ('measured std' if res['eom'] is None
+                                      else 'uncertainty map')
+        rejected = (meta['n_excluded_bad'] + meta['n_clipped']
+                    + meta['n_excluded_apertures'])
+        return cls(res['level'], res['std'], res['n_pix'],
+                   error_on_mean=res['eom'], method=method,
+                   n_rejected=rejected, efficiency=k, meta=meta,
+                   unit=frame.unit)
 
     @classmethod
     def from_background2d(cls, bkg, *, efficiency=None):
@@ -667,33 +647,6 @@ class SkyEstimate:
                     f'error_on_mean={self.error_on_mean:.3g}>')
         return (f'<SkyEstimate method={self.method!r} per-aperture '
                 f'(n={len(self)})>')
-
-
-def _annulus_pixels(frame, amask):
-    """Finite, unmasked values (and sigmas) of an annulus; pixels dropped."""
-    large, small = amask.get_overlap_slices(frame.shape)
-    if large is None:
-        return np.empty(0), np.empty(0), 0
-    inside = amask.data[small] > 0
-    vals = frame.data[large][inside].astype(np.float64)
-    good = np.isfinite(vals)
-    if frame.mask is not None:
-        good &= ~frame.mask[large][inside]
-    unc = np.empty(0)
-    if frame.uncertainty is not None:
-        unc = frame.uncertainty[large][inside].astype(np.float64)
-        good &= np.isfinite(unc)
-        unc = unc[good]
-    return vals[good], unc, int(vals.size - np.count_nonzero(good))
-
-
-def _pad(arrays):
-    """Stack 1-D arrays into rows, padded with NaN."""
-    width = max(max((a.size for a in arrays), default=0), 1)
-    out = np.full((len(arrays), width), np.nan)
-    for row, a in zip(out, arrays, strict=True):
-        row[:a.size] = a
-    return out
 
 
 def _as_map(value, name):

@@ -121,7 +121,8 @@ class AnnulusSky:
         from photutils.aperture import CircularAnnulus
         annulus = CircularAnnulus(all_positions(apertures), self.r_in,
                                   self.r_out)
-        return SkyEstimate.from_annulus(ccd, annulus, method=self.method)
+        return SkyEstimate.from_annulus(ccd, annulus, method=self.method,
+                                        exclude=apertures)
 
     def __repr__(self):
         return (f'AnnulusSky(r_in={self.r_in}, r_out={self.r_out}, '

@@ -184,7 +184,8 @@ def _annulus_sky(args, frame, per_row):
         r_in = math.ceil(half_diag) + 2.0
         r_out = r_in + 10.0
     annulus = CircularAnnulus(positions, r_in, r_out)
-    return SkyEstimate.from_annulus(frame, annulus)
+    # no aperture light in any annulus: the star's own nor its neighbours'
+    return SkyEstimate.from_annulus(frame, annulus, exclude=per_row)
 
 
 def _unit_text(unit):

@@ -9,6 +9,7 @@ from astropy.table import QTable
 
 from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
 from ..aperture.utils import aperture_groups, aperture_position, aperture_positions
+from ..background.annulus import sky_row_flags
 from ..io.header import detector_parameters
 from ..io.units import is_rate_unit
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
@@ -107,8 +108,8 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
     from one call of `budget_terms`. Bit flags: 1 truncated by the edge, 2
     masked/NaN/inf pixels excluded (``n_pix`` counts the pixels used; a box
     with none left gives a NaN row), 4 saturated, 8 flux <= 0 (``mag``
-    NaN), 16 empty threshold mask, 32 significant residual background (see
-    `~ccdphot_ext.decode_flags`).
+    NaN), 16 empty threshold mask, 32 significant residual background, 64
+    doubtful sky annulus (see `~ccdphot_ext.decode_flags`).
 
     Examples
     --------
@@ -157,6 +158,7 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         else:
             _fill_general(cols, rows, frame, ap, sky, options)
         start += n
+    cols['flags'] |= sky_row_flags(sky, apertures, n_rows)
     _fill_budget(cols, frame.uncertainty is not None, options)
     return _to_table(cols, frame, sky, params, threshold=threshold,
                      method=method, subpixels=subpixels,

@@ -1,0 +1,125 @@
+"""Sky annuli that overlap apertures: excluded pixels, flag 64, warnings."""
+
+import numpy as np
+import pytest
+from astropy.utils.exceptions import AstropyUserWarning
+from photutils.aperture import (
+    ApertureStats,
+    CircularAnnulus,
+    CircularAperture,
+    EllipticalAnnulus,
+)
+
+from ccdphot_ext import (
+    FLAG_SKY_ANNULUS,
+    BoxAperture,
+    SkyEstimate,
+    decode_flags,
+    photometer,
+)
+from ccdphot_ext.cli.main import main
+
+
+def _star_frame(rng, sky=86.2, flux=60000.0, shape=(120, 120), at=(60, 60)):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    s = 2.0
+    star = flux / (2 * np.pi * s * s) * np.exp(
+        -((xx - at[0]) ** 2 + (yy - at[1]) ** 2) / (2 * s * s))
+    return sky + star + rng.normal(0.0, 5.0, shape), star
+
+
+def test_annulus_inside_the_box_is_flagged_and_its_pixels_excluded(rng):
+    """``--sky annulus --annulus 3,8`` around a 12-px box: the annulus
+    lies in the star; without exclusion the sky is the star's light."""
+    img, star = _star_frame(rng)
+    box = BoxAperture((60, 60), 12, 12)
+    ann = CircularAnnulus((60, 60), 3, 8)
+    with pytest.warns(AstropyUserWarning, match='own aperture'):
+        naive = photometer(img, box, SkyEstimate.from_annulus(img, ann))
+    assert naive['sky'][0] > 86.2 + 20  # as reported: the sky is starlight
+    assert naive['flags'][0] & FLAG_SKY_ANNULUS
+    # the apertures excluded: only the annulus pixels the box does not
+    # touch are left, and the annulus is still flagged (its own box reaches
+    # into it; most of its pixels are gone), never silent
+    with pytest.warns(AstropyUserWarning, match='flagged doubtful'):
+        sky = SkyEstimate.from_annulus(img, ann, exclude=box)
+    assert sky.n_pix[0] + sky.meta['n_excluded_apertures'][0] + \
+        sky.meta['n_clipped'][0] == 168  # the annulus' pixels
+    assert sky.meta['n_own_overlap'][0] > 0
+    assert sky.meta['flags'][0] == FLAG_SKY_ANNULUS
+    t = photometer(img, box, sky)
+    assert t['flags'][0] & FLAG_SKY_ANNULUS
+    assert 'sky annulus overlaps the aperture' in ' '.join(
+        decode_flags(t['flags'][0]))
+    assert abs(t['sky'][0] - 86.2) < 5
+
+
+def test_clean_annulus_is_not_flagged_and_equals_photutils(rng):
+    img, _ = _star_frame(rng)
+    box = BoxAperture((60, 60), 12, 12)
+    ann = CircularAnnulus((60, 60), 12, 20)
+    sky = SkyEstimate.from_annulus(img, ann, method='mean', exclude=box)
+    assert sky.meta['flags'].tolist() == [0]
+    assert sky.meta['n_excluded_apertures'].tolist() == [0]
+    stats = ApertureStats(img, ann, sum_method='center')
+    assert sky.value[0] == pytest.approx(stats.mean, rel=1e-12)
+    assert sky.n_pix[0] == stats.sum_aper_area.value
+    assert photometer(img, box, sky)['flags'][0] == 0
+
+
+def test_neighbours_apertures_are_left_out(rng):
+    img, _ = _star_frame(rng)
+    img2, _ = _star_frame(np.random.default_rng(1), sky=0.0, at=(75, 60))
+    img = img + img2  # a neighbour 15 px away, inside the first annulus
+    circles = CircularAperture([(60, 60), (75, 60)], r=5)
+    ann = CircularAnnulus([(60, 60), (75, 60)], 8, 18)
+    plain = SkyEstimate.from_annulus(img, ann, method='mean')
+    clean = SkyEstimate.from_annulus(img, ann, method='mean',
+                                     exclude=circles)
+    assert np.all(clean.meta['n_excluded_apertures'] > 0)
+    assert np.all(plain.value > clean.value + 10)
+    assert np.all(np.abs(clean.value - 86.2) < 8)
+    # the pixels left are exactly those no circle touches
+    yy, xx = np.mgrid[:120, :120]
+    touched = np.zeros(img.shape, bool)
+    for x, y in circles.positions:
+        dx = np.maximum(np.abs(xx - x) - 0.5, 0)
+        dy = np.maximum(np.abs(yy - y) - 0.5, 0)
+        touched |= dx ** 2 + dy ** 2 < 25
+    d = np.hypot(xx - 60, yy - 60)
+    use = (d >= 8) & (d < 18) & ~touched
+    assert clean.n_pix[0] == use.sum()
+    assert clean.value[0] == pytest.approx(img[use].mean(), rel=1e-12)
+
+
+def test_vectorised_circular_annuli_equal_photutils_masks(rng):
+    img = rng.normal(100.0, 5.0, (200, 200))
+    pos = rng.uniform(-5, 205, (300, 2))
+    ann = CircularAnnulus(pos, 4.3, 9.7)
+    sky = SkyEstimate.from_annulus(img, ann, method='mean')
+    ref = ApertureStats(img, ann, sum_method='center')
+    n = np.asarray(ref.sum_aper_area.value)
+    np.testing.assert_array_equal(sky.n_pix, n)
+    np.testing.assert_allclose(sky.value, ref.mean, rtol=1e-12)
+    # an elliptical annulus (photutils masks) gets the exclusion too
+    ell = EllipticalAnnulus((60, 60), 3, 9, 6, theta=0.3)
+    with pytest.warns(AstropyUserWarning):
+        out = SkyEstimate.from_annulus(img, ell,
+                                       exclude=CircularAperture((60, 60), 5))
+    assert out.meta['n_own_overlap'][0] > 0
+    assert out.meta['flags'][0] == FLAG_SKY_ANNULUS
+
+
+def test_cli_annulus_excludes_the_box(tmp_path, rng, capsys):
+    from astropy.io import fits
+    img, _ = _star_frame(rng)
+    path = tmp_path / 'f.fits'
+    fits.PrimaryHDU(img.astype(np.float32)).writeto(path)
+    out = tmp_path / 'o.ecsv'
+    code = main(['measure', str(path), '--box', '54:66,54:66', '--sky',
+                 'annulus', '--annulus', '3,10', '-o', str(out)])
+    assert code == 0
+    from astropy.table import QTable
+    t = QTable.read(out)
+    assert t['flags'][0] & FLAG_SKY_ANNULUS
+    assert abs(float(np.asarray(t['sky'])[0]) - 86.2) < 5
