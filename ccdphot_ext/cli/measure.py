@@ -346,24 +346,22 @@ def _measure_plots(table, frame, per_row, sky, threshold, args):
     import numpy as np
     from matplotlib.figure import Figure
 
-    from ..visualization.figures import (
-        _frame_figsize,
-        _scalar_sky,
-        budget_from_row,
-        plot_budget_table,
-        plot_frame,
-        plot_star_summary,
-        save_figures,
-    )
+    from ..visualization._base import _frame_figsize, _scalar_sky
+    from ..visualization.budget import budget_from_row, plot_budget_overview
+    from ..visualization.figures import save_figures
+    from ..visualization.frame import plot_frame
+    from ..visualization.star import plot_star_summary
 
     figures = {}
     fig = Figure(figsize=_frame_figsize(frame.shape, 10.0), layout='tight')
-    plot_frame(frame, per_row, ids=list(table['id']), ax=fig.add_subplot())
+    plot_frame(frame, per_row, ids=list(table['id']), ax=fig.add_subplot(),
+               priority=np.asarray(table['snr'], dtype=float),
+               priority_name='SNR')
     figures['overview'] = fig
-    fig = Figure(figsize=(8, max(3.0, 1.2 + 0.3 * min(len(table), 40))),
-                 layout='tight')
-    plot_budget_table(table, ax=fig.add_subplot())
-    figures['budget'] = fig
+    shown = min(len(table), 40)
+    figures['budget'] = plot_budget_overview(
+        table, max_rows=40,
+        fig=Figure(figsize=(14, max(4.5, 1.2 + 0.3 * shown)), layout='tight'))
     snr = np.nan_to_num(np.asarray(table['snr'], dtype=float), nan=-np.inf)
     order = np.argsort(-snr, kind='stable')[:args.plot_stars]
     for i in order:

@@ -1,0 +1,244 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Figures of error budgets: one flux's terms, the rows of a `photometer`
+table (the highest-SNR ones when there are many) and the distribution of
+the term shares over all rows.
+"""
+
+import math
+
+import numpy as np
+
+from ..photometry.budget import ErrorBudget
+from ..utils.inputs import positive_scalar
+from ._base import _TERM_COLORS, _axes, _new_figure, _plain
+
+__all__ = ['plot_budget', 'plot_budget_table', 'plot_budget_shares',
+           'plot_budget_overview', 'budget_from_row']
+
+
+def plot_budget(budget, *, ax=None):
+    """
+    An error budget as variance shares: one bar per term.
+
+    Parameters
+    ----------
+    budget : `ErrorBudget`
+    ax : `~matplotlib.axes.Axes`, optional
+        Default a new pyplot figure.
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+        One bar per term, its height the term's share of the variance in
+        percent, annotated with the percentage.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import ErrorBudget
+    >>> from ccdphot_ext.visualization.figures import plot_budget
+    >>> b = ErrorBudget.from_aperture(41349.2, 400, 53.139, gain=2.23)
+    >>> ax = plot_budget(b)
+    >>> [t.get_text() for t in ax.texts]
+    ['98.4%', '1.6%']
+    """
+    if not isinstance(budget, ErrorBudget):
+        raise TypeError('budget must be an ErrorBudget, got '
+                        f'{type(budget).__name__}')
+    ax = _axes(ax, figsize=(6, 4.5))
+    names = list(budget.terms)
+    shares = [100.0 * budget.fractions[name] for name in names]
+    colors = [_TERM_COLORS.get(name, '0.5') for name in names]
+    bars = ax.bar(names, shares, color=colors)
+    for bar, share in zip(bars, shares, strict=True):
+        ax.annotate(f'{share:.1f}%', (bar.get_x() + bar.get_width() / 2,
+                                      bar.get_height()),
+                    ha='center', va='bottom')
+    ax.set_ylim(0, 110)
+    ax.set_ylabel('Share of the flux variance [%]')
+    ax.set_xlabel('Budget term')
+    ax.set_title(f'flux {budget.flux:.1f} +/- {budget.error:.1f} '
+                 f'(SNR {budget.snr:.1f})')
+    return ax
+
+
+#: The budget columns of a `photometer` table and their term names.
+_VAR_COLUMNS = (('var_sky', 'sky'), ('var_source', 'source'),
+                ('var_sky_mean', 'sky_mean'))
+
+
+def _shares(table):
+    """Each row's share (percent) of each term, shape (3, n); NaN for rows
+    without a budget. Checks the columns."""
+    missing = [n for n in ('id', *(c for c, _ in _VAR_COLUMNS))
+               if n not in table.colnames]
+    if missing:
+        raise ValueError(f'table lacks the column(s) {missing}; pass a '
+                         'photometer() table')
+    var = np.array([np.nan_to_num(_plain(table[c])) for c, _ in _VAR_COLUMNS])
+    total = var.sum(axis=0)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(total > 0, 100.0 * var / total, np.nan)
+
+
+def _chosen_rows(table, max_rows):
+    """The rows to draw, in table order: all, or the ``max_rows`` of
+    highest SNR (rows without an SNR last)."""
+    n = len(table)
+    if n <= max_rows:
+        return np.arange(n)
+    snr = (_plain(table['snr']) if 'snr' in table.colnames
+           else np.zeros(n))
+    key = np.where(np.isfinite(snr), snr, -np.inf)
+    return np.sort(np.argsort(-key, kind='stable')[:max_rows])
+
+
+def plot_budget_table(table, *, ax=None, max_rows=40):
+    """
+    Variance shares of the rows of a `photometer` table (stacked bars).
+
+    Parameters
+    ----------
+    table : `~astropy.table.QTable`
+        With ``id``, ``var_sky``, ``var_source``, ``var_sky_mean`` columns
+        (a missing term, NaN, counts as zero) and ``snr``.
+    ax : `~matplotlib.axes.Axes`, optional
+        Default a new pyplot figure.
+    max_rows : int, optional
+        Draw at most this many rows: with more, the ``max_rows`` rows of
+        highest SNR (in table order), and the title says how many of how
+        many rows are shown and which were left out.
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+        One horizontal bar per row drawn, one colour per term.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.table import QTable
+    >>> from ccdphot_ext.visualization.figures import plot_budget_table
+    >>> t = QTable({'id': np.arange(1, 101), 'snr': np.arange(100.0),
+    ...             'var_sky': np.full(100, 9.0),
+    ...             'var_source': np.full(100, 1.0),
+    ...             'var_sky_mean': np.zeros(100)})
+    >>> plot_budget_table(t, max_rows=10).get_title()
+    'Error budget of the 10 rows of highest SNR (90 of 100 rows not shown)'
+    """
+    max_rows = int(positive_scalar(max_rows, 'max_rows', allow_none=False))
+    share = _shares(table)
+    rows = _chosen_rows(table, max_rows)
+    share = share[:, rows]
+    ax = _axes(ax, figsize=(8, max(3.0, 1.2 + 0.3 * len(rows))))
+    ypos = np.arange(len(rows))
+    left = np.zeros(len(rows))
+    for (_, term), values in zip(_VAR_COLUMNS, share, strict=True):
+        values = np.nan_to_num(values)
+        ax.barh(ypos, values, left=left, color=_TERM_COLORS[term], label=term)
+        left += values
+    ax.set_yticks(ypos, [str(i) for i in table['id'][rows]])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel('Share of the flux variance [%]')
+    ax.set_ylabel('id')
+    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0))
+    if len(rows) < len(table):
+        ax.set_title(f'Error budget of the {len(rows)} rows of highest SNR '
+                     f'({len(table) - len(rows)} of {len(table)} rows not '
+                     'shown)')
+    else:
+        ax.set_title('Error budget per aperture')
+    return ax
+
+
+def plot_budget_shares(table, *, ax=None, bins=20):
+    """
+    Histograms of each term's share of the variance over every row.
+
+    Parameters
+    ----------
+    table : `~astropy.table.QTable`
+        A `photometer` table (as in `plot_budget_table`).
+    ax : `~matplotlib.axes.Axes`, optional
+        Default a new pyplot figure.
+    bins : int, optional
+        Bins between 0 and 100%.
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+        One step histogram per term; the title counts the rows used and
+        those left out (no budget: off the frame or no pixel left).
+    """
+    share = _shares(table)
+    good = np.all(np.isfinite(share), axis=0)
+    ax = _axes(ax, figsize=(6, 4.5))
+    edges = np.linspace(0.0, 100.0, int(bins) + 1)
+    for (_, term), values in zip(_VAR_COLUMNS, share, strict=True):
+        ax.hist(values[good], bins=edges, histtype='step', lw=1.8,
+                color=_TERM_COLORS[term], label=term)
+    ax.set_xlabel('Share of the flux variance [%]')
+    ax.set_ylabel('Number of rows')
+    ax.legend()
+    left_out = int(np.sum(~good))
+    note = f' ({left_out} without a budget left out)' if left_out else ''
+    ax.set_title(f'Term shares over all {int(good.sum())} rows{note}')
+    return ax
+
+
+def plot_budget_overview(table, *, fig=None, max_rows=40):
+    """
+    ``budget.png`` for many stars: the rows of highest SNR
+    (`plot_budget_table`) beside the histograms of the term shares over all
+    rows (`plot_budget_shares`).
+
+    Parameters
+    ----------
+    table : `~astropy.table.QTable`
+        A `photometer` table.
+    fig : `~matplotlib.figure.Figure`, optional
+        Default a new pyplot figure sized for the rows drawn.
+    max_rows : int, optional
+        As in `plot_budget_table`.
+
+    Returns
+    -------
+    fig : `~matplotlib.figure.Figure`
+        Two panels; each title says what was left out.
+    """
+    shown = min(len(table), int(max_rows))
+    if fig is None:
+        fig = _new_figure(None, figsize=(14, max(4.5, 1.2 + 0.3 * shown)),
+                          layout='constrained')
+    grid = fig.add_gridspec(1, 2, width_ratios=(3, 2))
+    plot_budget_table(table, ax=fig.add_subplot(grid[0]), max_rows=max_rows)
+    plot_budget_shares(table, ax=fig.add_subplot(grid[1]))
+    return fig
+
+
+def budget_from_row(row):
+    """
+    The `ErrorBudget` of one row of a `photometer` table.
+
+    Parameters
+    ----------
+    row : `~astropy.table.Row`
+        With ``aperture_sum``, ``n_pix`` and the ``var_*`` columns; NaN
+        terms (absent from the budget) are left out.
+
+    Returns
+    -------
+    budget : `ErrorBudget`
+    """
+    terms = {}
+    for col, name in (('var_sky', 'sky'), ('var_source', 'source'),
+                      ('var_sky_mean', 'sky_mean')):
+        value = float(_plain(row[col]))
+        if math.isfinite(value):
+            terms[name] = value
+    flux = float(_plain(row['aperture_sum']))
+    if not terms or not math.isfinite(flux):
+        raise ValueError(f'row {row["id"]} has no budget (aperture off the '
+                         'frame?)')
+    return ErrorBudget(flux, terms, n_pix=float(row['n_pix']))

@@ -1,0 +1,314 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Figures of one star: the cutout and its histogram, the threshold contour,
+the residual background, the curve of growth, and all of them on one page.
+"""
+
+import math
+
+import numpy as np
+
+from ..aperture.utils import aperture_size
+from ..background.threshold import SigmaThreshold
+from ..photometry.measurement import measure
+from ..utils.inputs import as_frame, positive_scalar
+from ._base import (
+    _as_aperture,
+    _axes,
+    _cutout,
+    _new_figure,
+    _plain,
+    _scalar_sky,
+    _unit_label,
+)
+from .budget import plot_budget
+
+__all__ = ['plot_cutout', 'plot_threshold_contour', 'plot_residual_background',
+           'plot_curve_of_growth', 'plot_star_summary', 'GROWTH_SCALES']
+
+
+def plot_cutout(data, aperture, *, sky=None, bins=50, fig=None):
+    """
+    The notebook's cutout figure: the pixels of a box and their histogram.
+
+    Parameters
+    ----------
+    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
+        The frame.
+    aperture : `BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
+        The box (``np.s_[y0:y1, x0:x1]`` is accepted).
+    sky : `SkyEstimate`, optional
+        If given, its level is subtracted first (the notebook's second
+        cutout figure).
+    bins : int, optional
+        Histogram bins (the notebook's 50).
+    fig : `~matplotlib.figure.Figure`, optional
+        Draw into this figure (its contents are kept); default a new pyplot
+        figure.
+
+    Returns
+    -------
+    fig : `~matplotlib.figure.Figure`
+        With the image axes, its colour bar and the histogram axes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext import sample_frame
+    >>> from ccdphot_ext.visualization.figures import plot_cutout
+    >>> fig = plot_cutout(sample_frame(), np.s_[158:178, 492:512])
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['Cutout X-position relative to X=492', 'Pixel value [adu]', '']
+    """
+    frame = as_frame(data)
+    aperture = _as_aperture(aperture)
+    if sky is not None:
+        sky = _scalar_sky(sky)
+    if fig is None:
+        fig = _new_figure(None, figsize=(12, 5), layout='constrained')
+    _draw_cutout(frame, aperture, sky, fig.add_subplot(1, 2, 1),
+                 fig.add_subplot(1, 2, 2), bins=bins)
+    return fig
+
+
+def _draw_cutout(frame, aperture, sky, ax_img, ax_hist, *, bins=50):
+    slc, _, cut = _cutout(frame, aperture)
+    if sky is not None:
+        cut = cut - sky.at(0)[0]
+    unit = _unit_label(frame)
+    im = ax_img.imshow(cut, cmap='gray', origin='lower')
+    ax_img.figure.colorbar(im, ax=ax_img, label=unit)
+    ax_img.set_xlabel(f'Cutout X-position relative to X={slc[1].start}')
+    ax_img.set_ylabel(f'Cutout Y-position relative to Y={slc[0].start}')
+    what = 'sky-subtracted ' if sky is not None else ''
+    ax_img.set_title(f'{what}cutout [{slc[0].start}:{slc[0].stop}, '
+                     f'{slc[1].start}:{slc[1].stop}]')
+    finite = cut[np.isfinite(cut)]
+    ax_hist.hist(finite, bins=int(bins), color='0.4')
+    ax_hist.set_xlabel(f'Pixel value [{unit}]')
+    ax_hist.set_ylabel('Number of pixels')
+    ax_hist.set_title(f'{finite.size} pixels')
+
+
+def plot_threshold_contour(data, aperture, sky, *, threshold=None, ax=None):
+    """
+    The threshold contour (the notebook's 2-sigma mask) on the cutout.
+
+    Parameters
+    ----------
+    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
+        The frame.
+    aperture : `BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
+        The box.
+    sky : `SkyEstimate`
+        Level subtracted and ``std`` setting the contour level.
+    threshold : `SigmaThreshold` or float, optional
+        Default ``SigmaThreshold(2.0, selection='pixel')`` (the
+        notebook's); a number is ``n_sigma`` (pixel selection).
+    ax : `~matplotlib.axes.Axes`, optional
+        Default a new pyplot figure.
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+        The contour is drawn at ``n_sigma * sky.std``; the title gives the
+        pixels selected and their sum (as `measure` with this threshold).
+    """
+    frame = as_frame(data)
+    aperture = _as_aperture(aperture)
+    sky = _scalar_sky(sky)
+    threshold = _as_threshold(threshold)
+    slc, _, cut = _cutout(frame, aperture)
+    level_sky, std = sky.at(0)[:2]
+    cut = cut - level_sky
+    level = threshold.n_sigma * std
+    res = measure(frame, aperture, sky, threshold=threshold)
+    ax = _axes(ax, figsize=(7, 6))
+    im = ax.imshow(cut, cmap='gray', origin='lower')
+    ax.figure.colorbar(im, ax=ax, label=f'Counts [{_unit_label(frame)}]')
+    if threshold.biased:  # the notebook's contour, at n_sigma * sky.std
+        ax.contour(cut, levels=[level], colors=['r'])
+    else:  # the smoothed selection: the outline of the pixels kept
+        ax.contour(res.mask > 0, levels=[0.5], colors=['r'])
+    ax.set_xlabel(f'X pixel of cutout (frame X={slc[1].start} + x)')
+    ax.set_ylabel(f'Y pixel of cutout (frame Y={slc[0].start} + y)')
+    ax.set_title(f'{threshold.n_sigma:g}-sigma mask: {res.n_pix:.0f} pixels, '
+                 f'sum {res.flux:.1f}')
+    return ax
+
+
+def _as_threshold(threshold):
+    """The notebook's (biased) 2-sigma pixel mask unless told otherwise."""
+    if threshold is None:
+        return SigmaThreshold(2.0, selection='pixel')
+    if isinstance(threshold, SigmaThreshold):
+        return threshold
+    return SigmaThreshold(positive_scalar(threshold, 'threshold',
+                                          allow_none=False),
+                          selection='pixel')
+
+
+def plot_residual_background(data, aperture, sky, *, threshold=None, bins=30,
+                             ax=None):
+    """
+    Histogram of the box pixels the threshold mask left out.
+
+    The notebook's systematic-error check: those pixels should scatter about
+    zero once the sky is subtracted; a shifted histogram means background
+    the global sky missed.
+
+    Parameters
+    ----------
+    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
+        The frame.
+    aperture : `BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
+        The box.
+    sky : `SkyEstimate`
+        The level subtracted.
+    threshold : `SigmaThreshold` or float, optional
+        Default ``SigmaThreshold(2.0, selection='pixel')`` (the notebook's).
+    bins : int, optional
+        Histogram bins.
+    ax : `~matplotlib.axes.Axes`, optional
+        Default a new pyplot figure.
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+        Vertical lines at zero and at the mean; the title gives the number
+        of pixels, their mean and their sum.
+    """
+    frame = as_frame(data)
+    aperture = _as_aperture(aperture)
+    sky = _scalar_sky(sky)
+    threshold = _as_threshold(threshold)
+    res = measure(frame, aperture, sky, threshold=threshold)
+    _, weights, cut = _cutout(frame, aperture)
+    left = (weights > 0) & (res.mask == 0) & np.isfinite(cut)
+    if frame.mask is not None:
+        left &= ~frame.mask[res.slices]
+    values = cut[left] - sky.at(0)[0]
+    ax = _axes(ax, figsize=(7, 5))
+    unit = _unit_label(frame)
+    if values.size:
+        ax.hist(values, bins=int(bins), color='0.5')
+        mean = float(values.mean())
+        ax.axvline(mean, color='r', label=f'mean {mean:.1f}')
+    else:
+        mean = math.nan
+    ax.axvline(0.0, color='k', ls='--', label='zero')
+    ax.legend()
+    ax.set_xlabel(f'Sky-subtracted pixel value [{unit}]')
+    ax.set_ylabel('Number of pixels')
+    ax.set_title(f'Outside the mask: {values.size} pixels, mean {mean:.1f}, '
+                 f'sum {values.sum():.1f}')
+    return ax
+
+
+#: Default scales of `plot_curve_of_growth`: 0.1 to 2 times the aperture.
+GROWTH_SCALES = tuple(i / 10 for i in range(1, 21))
+
+
+def plot_curve_of_growth(data, aperture, sky, *, scales=GROWTH_SCALES,
+                         mark=True, ax=None, **kwargs):
+    """
+    The curve of growth: flux against aperture size, with error bars.
+
+    The fluxes are `~ccdphot_ext.analysis.systematics.growth_curve`'s: the aperture
+    scaled by each of ``scales`` about its centre, each measured with
+    `measure`. A curve that keeps rising beyond the star means background
+    the sky estimate missed (the notebook's systematic error); one that
+    flattens gives the aperture correction.
+
+    Parameters
+    ----------
+    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
+        The frame.
+    aperture : `BoxAperture`, photutils aperture or tuple
+        One position (``np.s_[y0:y1, x0:x1]`` is accepted).
+    sky : `SkyEstimate`
+        One level.
+    scales : sequence of float, optional
+        Size factors (default 0.1 to 2 in steps of 0.1).
+    mark : bool, optional
+        Mark the aperture's own size (scale 1) with a vertical line.
+    ax : `~matplotlib.axes.Axes`, optional
+        Default a new pyplot figure.
+    **kwargs
+        Passed to `measure` (e.g. ``gain``).
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+        The first line holds ``size`` and ``flux`` of the growth table.
+    """
+    from ..analysis.systematics import growth_curve
+
+    aperture = _as_aperture(aperture)
+    sky = _scalar_sky(sky)
+    table = growth_curve(data, aperture, sky, scales=scales, **kwargs)
+    ax = _axes(ax, figsize=(7, 5))
+    ax.errorbar(table['size'], _plain(table['flux']),
+                yerr=_plain(table['flux_err']), marker='o', ms=4, capsize=2,
+                label='flux')
+    size, name = aperture_size(aperture)
+    if mark:
+        ax.axvline(size, color='r', ls=':', label=f'aperture ({size:g})')
+    ax.axhline(0.0, color='k', lw=0.5)
+    unit = _unit_label(as_frame(data))
+    ax.set_xlabel(f'{name} [pixels]')
+    ax.set_ylabel(f'Flux [{unit}]')
+    ax.set_title('Curve of growth')
+    ax.legend(loc='lower right')
+    return ax
+
+
+def plot_star_summary(data, aperture, sky, *, budget=None, threshold=None,
+                      gain=None, title=None, fig=None):
+    """
+    One star on one page: cutout, histogram, mask contour, residual
+    background, curve of growth and budget shares.
+
+    Parameters
+    ----------
+    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
+        The frame.
+    aperture : `BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
+        One position.
+    sky : `SkyEstimate`
+        One level (the star's).
+    budget : `ErrorBudget`, optional
+        Default the budget of `measure` with ``gain``.
+    threshold : `SigmaThreshold` or float, optional
+        Default ``SigmaThreshold(2.0, selection='pixel')`` (the notebook's).
+    gain : float, optional
+        Default from the header.
+    title : str, optional
+        Figure title.
+    fig : `~matplotlib.figure.Figure`, optional
+        Default a new pyplot figure.
+
+    Returns
+    -------
+    fig : `~matplotlib.figure.Figure`
+        Six panels (plus colour bars) in a 2 x 3 grid.
+    """
+    frame = as_frame(data)
+    aperture = _as_aperture(aperture)
+    sky = _scalar_sky(sky)
+    if budget is None:
+        budget = measure(frame, aperture, sky, gain=gain).budget
+    if fig is None:
+        fig = _new_figure(None, figsize=(16, 9), layout='constrained')
+    grid = fig.add_gridspec(2, 3)
+    panels = [fig.add_subplot(grid[i, j]) for i in (0, 1) for j in (0, 1, 2)]
+    _draw_cutout(frame, aperture, sky, panels[0], panels[1])
+    plot_threshold_contour(frame, aperture, sky, threshold=threshold,
+                           ax=panels[2])
+    plot_residual_background(frame, aperture, sky, threshold=threshold,
+                             ax=panels[3])
+    plot_curve_of_growth(frame, aperture, sky, gain=gain, ax=panels[4])
+    plot_budget(budget, ax=panels[5])
+    if title:
+        fig.suptitle(title)
+    return fig
