@@ -298,3 +298,31 @@ class TestApertureStats:
         assert stats[1].n_apertures == 1
         for i, one in enumerate(stats):
             assert one.isscalar and one.id == i + 1
+
+
+def test_sky_box_is_a_photutils_sky_aperture():
+    from astropy.wcs import WCS
+    from photutils.aperture import SkyAperture
+
+    from ccdphot_ext import SkyBoxAperture
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    wcs.wcs.crval = [56.75, 24.12]
+    wcs.wcs.crpix = [51.0, 51.0]
+    wcs.wcs.cdelt = [-0.5 / 3600, 0.5 / 3600]
+    centres = wcs.pixel_to_world([50.0, 30.0], [50.0, 60.0])
+    sky_box = SkyBoxAperture(centres, 10 * u.arcsec, 5 * u.arcsec)
+    assert isinstance(sky_box, SkyAperture)
+    assert len(sky_box) == 2 and sky_box[1].isscalar
+    assert sky_box.copy() == sky_box
+    box = sky_box.to_pixel(wcs)
+    assert isinstance(box, BoxAperture)
+    assert_allclose(box.positions, [(50.0, 50.0), (30.0, 60.0)], atol=1e-9)
+    data = np.ones((100, 100))
+    table = aperture_photometry(data, sky_box, wcs=wcs)
+    # 20 x 10 pixels; off the tangent point the projection turns the box
+    # by ~1e-4 rad and stretches it by ~1e-9
+    assert_allclose(table['aperture_sum'], 200.0, rtol=1e-8)
+    assert_allclose(ApertureStats(data, sky_box, wcs=wcs).sum,
+                    table['aperture_sum'], rtol=1e-12)

@@ -20,6 +20,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 from photutils.aperture import SkyAperture, SkyRectangularAperture
+from photutils.aperture.attributes import SkyCoordPositions
 
 from ..utils.inputs import positive_scalar
 from .box import BoxAperture
@@ -56,10 +57,12 @@ def _is_wcs(obj):
     return isinstance(obj, WCS) or hasattr(obj, 'world_to_pixel')
 
 
-class SkyBoxAperture:
+class SkyBoxAperture(SkyAperture):
     """
     A box at sky positions, converted to a `~ccdphot_ext.BoxAperture` with
-    the frame's WCS.
+    the frame's WCS: a photutils `~photutils.aperture.SkyAperture`, so
+    photutils' `~photutils.aperture.aperture_photometry` and
+    `~photutils.aperture.ApertureStats` take it with ``wcs=``.
 
     Parameters
     ----------
@@ -97,6 +100,9 @@ class SkyBoxAperture:
     Away from the tangent point north turns slightly on a TAN projection
     (here by 1.3e-4 rad), and the box turns with it.
     """
+
+    _params = ('positions', 'width', 'height', 'theta')
+    positions = SkyCoordPositions('The centre position(s) on the sky.')
 
     def __init__(self, positions, width, height, theta=0.0 * u.deg):
         if not isinstance(positions, SkyCoord):
@@ -186,7 +192,7 @@ def to_pixel_apertures(apertures, data, *, wcs=None):
     """
     is_list = isinstance(apertures, (list, tuple))
     items = list(apertures) if is_list else [apertures]
-    if not any(isinstance(a, (SkyAperture, SkyBoxAperture)) for a in items):
+    if not any(isinstance(a, SkyAperture) for a in items):
         return apertures
     frame_wcs = celestial_wcs(wcs if wcs is not None else data)
     if frame_wcs is None:
@@ -194,7 +200,7 @@ def to_pixel_apertures(apertures, data, *, wcs=None):
                          'celestial WCS: pass a CCDData with a wcs (e.g. '
                          'from read_frame) or pixel apertures')
     out = [a.to_pixel(frame_wcs)
-           if isinstance(a, (SkyAperture, SkyBoxAperture)) else a
+           if isinstance(a, SkyAperture) else a
            for a in items]
     return out if is_list else out[0]
 
