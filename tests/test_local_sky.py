@@ -264,15 +264,20 @@ def test_from_background2d_values_and_error_formula(gradient_frame):
     np.testing.assert_allclose(
         mean.error_on_mean, mean.std / np.sqrt(bkg_mean.n_pixels_map),
         rtol=1e-12)
+    # photutils' rms of 3-sigma clipped pixels, corrected as from_image does
+    clip = clip_factors(3.0)[0]
+    assert sky.meta['rms_clip_factor'] == clip > 1.01
+    assert sky.meta['n_excluded_meshes'] == 0
     assert 1000 < np.min(bkg_mean.n_pixels_map) <= 1024  # a few clipped
     assert sky.is_map and sky.is_global and sky.shape == img.shape
     assert not sky.isscalar  # a map is not one level
     np.testing.assert_array_equal(sky.value, bkg.background)
-    np.testing.assert_array_equal(sky.std, bkg.background_rms)
+    np.testing.assert_allclose(sky.std, clip * bkg.background_rms,
+                               rtol=1e-12)
     k = BACKGROUND2D_EFFICIENCY['SExtractorBackground']
     assert k == pytest.approx(math.sqrt(2.5 ** 2 * math.pi / 2 - 7.5 + 2.25))
     assert sky.efficiency == k
-    expected = (k * math.sqrt(math.pi / 18) * bkg.background_rms
+    expected = (k * math.sqrt(math.pi / 18) * clip * bkg.background_rms
                 / np.sqrt(bkg.n_pixels_map))
     np.testing.assert_allclose(sky.error_on_mean, expected, rtol=1e-12)
     with pytest.raises(TypeError, match='no single level'):
@@ -436,3 +441,38 @@ def test_budget_decomposition_needs_gain():
     assert b.decomposition == {}
     with pytest.raises(ValueError, match='read_noise'):
         ErrorBudget.from_aperture(100.0, 10, 5.0, read_noise=3.0)
+
+
+def test_background2d_excluded_meshes_get_a_propagated_error():
+    """Meshes photutils excluded (too many masked pixels) and filled by
+    interpolation: their level error is propagated from the measured meshes
+    (not taken from their own pixel counts), and the level scatters as
+    reported over noise realisations."""
+    rng = np.random.default_rng(11)
+    levels, errors = [], []
+    meshes = np.ones((8, 8), bool)
+    meshes[:, 7] = False  # only the last column of meshes is measured
+    for _ in range(40):
+        img = rng.normal(100.0, 5.0, (128, 128))
+        mask = (np.kron(meshes, np.ones((16, 16), bool))
+                & (rng.random(img.shape) < 0.2))
+        bkg = Background2D(img, 16, mask=mask, filter_size=3)
+        sky = SkyEstimate.from_background2d(bkg)
+        centres = np.ix_(np.arange(8, 128, 16), np.arange(8, 128, 16))
+        levels.append(sky.value[centres] - 100.0)
+        errors.append(sky.error_on_mean[centres])
+    assert sky.meta['n_excluded_meshes'] == 56
+    assert '56 of 64 meshes' in sky.meta['n_mesh_note']
+    pulls = np.array(levels) / np.array(errors)
+    # the formula for measured meshes (filter gain, the excluded meshes'
+    # own pixel counts) misjudges the interpolated levels
+    naive = (BACKGROUND2D_EFFICIENCY['SExtractorBackground']
+             * math.sqrt(math.pi / 18) * sky.std / np.sqrt(
+                 bkg.n_pixels_map))[centres]
+    naive_pulls = np.array(levels) / naive
+    # interpolated meshes are as well calibrated as the measured column
+    # (whose own approximation is good to about 15%)
+    measured = np.std(pulls[:, :, 7])
+    assert 0.8 < measured < 1.2
+    assert np.std(pulls[:, :, :6]) / measured == pytest.approx(1.0, abs=0.1)
+    assert np.std(naive_pulls[:, :, :6]) / measured < 0.85

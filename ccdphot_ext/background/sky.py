@@ -81,6 +81,7 @@ from scipy.special import erf
 from ..utils.inputs import as_frame, positive_scalar, strip_unit
 from .annulus import annulus_statistics
 from .globalsky import global_sky
+from .meshes import clip_corrected_rms, propagated_mesh_error
 
 __all__ = ['SkyEstimate', 'SKY_METHODS', 'clip_factors',
            'BACKGROUND2D_EFFICIENCY']
@@ -404,9 +405,16 @@ class SkyEstimate:
         A 2-D sky map from photutils' `~photutils.background.Background2D`.
 
         ``value`` is ``bkg.background``, ``std`` is ``bkg.background_rms``
-        and ``error_on_mean`` is the map
+        corrected for photutils' sigma clipping (as `from_image`;
+        ``meta['rms_clip_factor']``) and ``error_on_mean`` is the map
         ``k_est * f_filter * rms / sqrt(n_mesh)`` described in the module
-        docstring (an approximation: see there how close it is).
+        docstring (an approximation: see there how close it is). Meshes
+        that photutils excluded (``exclude_percentile``) and filled by
+        interpolation are never given an error from their own pixel
+        counts: when there are any, every mesh's error is propagated from
+        the measured meshes through photutils' interpolation and filter by
+        a seeded Monte Carlo on the mesh grid, and ``meta['n_mesh_note']``
+        says how many were excluded.
 
         Parameters
         ----------
@@ -454,22 +462,31 @@ class SkyEstimate:
         else:
             efficiency = positive_scalar(efficiency, 'efficiency',
                                          allow_none=False)
-        n_filter = int(np.prod(bkg.filter_size))
-        f_filter = math.sqrt(math.pi / (2.0 * n_filter)) if n_filter > 1 else 1.0
         level = bkg.background
         rms = bkg.background_rms
         unit = getattr(level, 'unit', None)
         level = np.asarray(getattr(level, 'value', level), dtype=float)
-        rms = np.asarray(getattr(rms, 'value', rms), dtype=float)
+        rms, clip = clip_corrected_rms(
+            bkg, np.asarray(getattr(rms, 'value', rms), dtype=float),
+            clip_factors)
+        n_filter = int(np.prod(bkg.filter_size))
+        f_filter = math.sqrt(math.pi / (2.0 * n_filter)) if n_filter > 1 else 1.0
         n_mesh = np.asarray(bkg.n_pixels_map, dtype=float)
-        good = n_mesh > 0
-        if not np.all(good):
-            # meshes left out and filled by interpolation: typical count
-            n_mesh = np.where(good, n_mesh, np.median(n_mesh[good]))
-            meta['n_mesh_note'] = 'excluded meshes given the median count'
-        eom = efficiency * f_filter * rms / np.sqrt(n_mesh)
-        meta.update(f_filter=f_filter,
+        eom, n_excluded = propagated_mesh_error(bkg, efficiency, clip)
+        meta.update(f_filter=f_filter, rms_clip_factor=clip,
+                    n_excluded_meshes=n_excluded,
                     error_on_mean_from='k_est * f_filter * rms / sqrt(n_mesh)')
+        if eom is None:
+            eom = efficiency * f_filter * rms / np.sqrt(n_mesh)
+        else:
+            meta['error_on_mean_from'] = ('mesh errors propagated through '
+                                          "photutils' interpolation and filter")
+            meta['n_mesh_note'] = (
+                f'{n_excluded} of {np.size(bkg.n_pixels_mesh)} meshes '
+                'excluded by photutils (exclude_percentile='
+                f'{bkg.exclude_percentile:g}) and filled by interpolation: '
+                'the level error there is propagated from the measured '
+                'meshes, not taken from their own pixel counts')
         return cls(level, rms, n_mesh, error_on_mean=eom,
                    method='Background2D', efficiency=efficiency, meta=meta,
                    unit=unit)
