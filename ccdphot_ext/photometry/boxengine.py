@@ -306,28 +306,37 @@ def _edge_route(data, geom, idx, sky, level, saturation, out):
     cols += geom.x0[idx][:, None]
     cut = data[rows, cols].astype(np.float64)
     cut[pad] = -np.inf  # never the peak, never selected, never summed
-    if saturation is not None:
-        hot = np.maximum.reduce(cut, axis=1) >= saturation
+    hot = (None if saturation is None
+           else np.maximum.reduce(cut, axis=1) >= saturation)
     cut -= pick(sky['value'], idx)
     if level is None:
         sums = row_sums([cut], n_pix)
-        n_sel = n_pix
-    else:
-        sel = (level.compact(np.where(pad, 0.0, cut), ~pad, None, idx, geom)
-               if isinstance(level, _Smoothed) else cut > pick(level, idx))
-        sums = row_sums([np.where(sel, cut, 0.0), np.where(sel, 0.0, cut)],
-                         n_pix)
-        n_sel = np.count_nonzero(sel, axis=1)
+        return _store(out, idx, sums, hot, n_pix, n_pix)
+    sel = (level.compact(np.where(pad, 0.0, cut), ~pad, None, idx, geom)
+           if isinstance(level, _Smoothed) else cut > pick(level, idx))
+    sums = row_sums([np.where(sel, cut, 0.0), np.where(sel, 0.0, cut)],
+                    n_pix)
+    n_sel = np.count_nonzero(sel, axis=1)
+    return _store(out, idx, sums, hot, n_sel, n_sel, n_pix - n_sel)
+
+
+def _store(out, idx, sums, hot, n_pix, n_sel, n_rest=None):
+    """
+    Record the sums of boxes ``idx`` (``sums``: flux, then with a
+    threshold the sum left outside it) where every sum is finite, with the
+    saturation flag where ``hot``; return the other boxes (NaN/inf pixels),
+    for the general route.
+    """
     good = np.all(np.isfinite(sums), axis=0)
     keep = idx[good]
-    if saturation is not None:
+    if hot is not None:
         out['flags'][idx[good & hot]] |= FLAG_SATURATED
     out['flux'][keep] = sums[0][good]
-    out['n_pix'][keep] = n_sel[good]
-    out['n_sel'][keep] = n_sel[good]
-    if level is not None:
-        out['rest'][keep] = sums[1][good]
-        out['n_rest'][keep] = (n_pix - n_sel)[good]
+    out['n_pix'][keep] = np.broadcast_to(n_pix, good.shape)[good]
+    out['n_sel'][keep] = np.broadcast_to(n_sel, good.shape)[good]
+    if n_rest is not None:
+        out['rest'][keep] = sums[-1][good]
+        out['n_rest'][keep] = np.broadcast_to(n_rest, good.shape)[good]
     return idx[~good]
 
 
@@ -349,32 +358,24 @@ def _weighted_route(data, geom, order, sky, level, saturation, out):
                    * geom.weights_1d(idx, 1, width)[:, None, :]
                    ).reshape(e - s, -1)
         inside = weights > 0
-        if saturation is not None:
-            hot = np.any(inside & (cut >= saturation), axis=1)
+        hot = (None if saturation is None
+               else np.any(inside & (cut >= saturation), axis=1))
         cut -= pick(sky['value'], idx)
         if level is None:
-            sums = row_sums([weights * cut, weights], [cut.shape[1]])
-            n_sel = sums[1]
-        else:
-            sel = (level.whole(np.where(inside, cut, 0.0), inside, idx,
-                               height, width, weights=weights)
-                   if isinstance(level, _Smoothed)
-                   else inside & (cut > pick(level, idx)))
-            w_rest = np.where(sel, 0.0, weights)
-            weights = np.where(sel, weights, 0.0)
-            sums = row_sums([weights * cut, weights, w_rest * cut, w_rest],
-                             [cut.shape[1]])
-            n_sel = np.count_nonzero(sel, axis=1)
-        good = np.all(np.isfinite(sums), axis=0)
-        keep = idx[good]
-        if saturation is not None:
-            out['flags'][idx[good & hot]] |= FLAG_SATURATED
-        out['flux'][keep] = sums[0][good]
-        out['n_pix'][keep] = sums[1][good]
-        out['n_sel'][keep] = np.broadcast_to(n_sel, good.shape)[good]
-        if level is not None:
-            out['rest'][keep], out['n_rest'][keep] = sums[2][good], sums[3][good]
-        redo.append(idx[~good])
+            flux, n_used = row_sums([weights * cut, weights], [cut.shape[1]])
+            redo.append(_store(out, idx, [flux, n_used], hot, n_used,
+                               n_used))
+            continue
+        sel = (level.whole(np.where(inside, cut, 0.0), inside, idx, height,
+                           width, weights=weights)
+               if isinstance(level, _Smoothed)
+               else inside & (cut > pick(level, idx)))
+        w_rest = np.where(sel, 0.0, weights)
+        weights = np.where(sel, weights, 0.0)
+        flux, n_used, rest, n_rest = row_sums(
+            [weights * cut, weights, w_rest * cut, w_rest], [cut.shape[1]])
+        redo.append(_store(out, idx, [flux, n_used, n_rest, rest], hot,
+                           n_used, np.count_nonzero(sel, axis=1), n_rest))
     return np.concatenate(redo)
 
 
