@@ -9,7 +9,7 @@ meaning. Combine them with ``|`` and test them with ``&``.
 __all__ = ['FLAG_DESCRIPTIONS', 'FLAG_TRUNCATED', 'FLAG_BAD_PIXELS',
            'FLAG_SATURATED', 'FLAG_NONPOSITIVE_FLUX',
            'FLAG_EMPTY_THRESHOLD', 'FLAG_RESIDUAL_BACKGROUND',
-           'FLAG_SKY_ANNULUS', 'decode_flags']
+           'FLAG_SKY_ANNULUS', 'FLAG_SMALL_APERTURE', 'decode_flags']
 
 #: The aperture extends past the frame edge (pixel i spans i-0.5 ... i+0.5);
 #: the sum covers the in-frame part only.
@@ -30,6 +30,10 @@ FLAG_RESIDUAL_BACKGROUND = 32
 #: pixels are left out when the apertures are excluded), or fewer than half
 #: of its pixels were usable (masked, NaN, other apertures).
 FLAG_SKY_ANNULUS = 64
+#: The box holds clearly less than the plateau of the curve of growth of
+#: the frame's bright isolated stars (`~ccdphot_ext.find_stars` checks the
+#: box it suggests: below 90% of the plateau, the flux is an underestimate).
+FLAG_SMALL_APERTURE = 128
 
 FLAG_DESCRIPTIONS = {
     FLAG_TRUNCATED: 'aperture truncated by the frame edge',
@@ -40,6 +44,7 @@ FLAG_DESCRIPTIONS = {
     FLAG_RESIDUAL_BACKGROUND: 'significant residual background',
     FLAG_SKY_ANNULUS: 'sky annulus overlaps the aperture or is mostly '
                       'masked',
+    FLAG_SMALL_APERTURE: 'box below the curve of growth plateau',
 }
 
 

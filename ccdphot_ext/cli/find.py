@@ -45,6 +45,8 @@ def _cmd_find(args):
     print(f'image     {args.image}: {len(found)} star(s) above '
           f'{args.nsigma:g} sigma (sky {sky.method} {sky.value:.3f}{un}, '
           f'std {sky.std:.3f}{un} per pixel)')
+    if len(found):
+        print(_box_line(found.meta))
     if not args.output:
         view = found.copy()
         for name in view.colnames:
@@ -54,6 +56,21 @@ def _cmd_find(args):
     for line in done:
         print(line)
     return 0
+
+
+def _box_line(meta):
+    """The suggested box, where its size came from and its check."""
+    check = meta.get('box_check') or {}
+    psf = meta.get('psf_fwhm')
+    origin = (f'PSF FWHM {psf:.2f} px from {meta["n_star_like"]} star-like '
+              'source(s)' if psf is not None else 'no star-like source')
+    if check.get('fraction') is None:
+        verdict = check.get('note', 'not checked')
+    else:
+        verdict = (f'holds {check["fraction"]:.0%} of the curve-of-growth '
+                   f'plateau of {check["n_stars"]} bright isolated star(s)'
+                   + ('' if check['passed'] else ' (too small: flag 128)'))
+    return f'boxes     {meta["box_size"]} px ({origin}); {verdict}'
 
 
 def add_parser(sub, common):

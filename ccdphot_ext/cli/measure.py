@@ -73,58 +73,71 @@ def _shaped(args, xy):
 
 
 def _suggested_boxes(stars):
-    """The suggested boxes of a find_stars table, one per row."""
-    from ..detection.findstars import star_boxes
+    """The suggested boxes of a find_stars table, one per row, and the
+    flag of a box that failed find_stars' curve-of-growth check."""
+    from ..detection.findstars import box_flags, star_boxes
 
     boxes = star_boxes(stars)
-    return boxes, [boxes[i] for i in range(len(stars))]
+    return boxes, [boxes[i] for i in range(len(stars))], box_flags(stars)
 
 
 def _apertures(args, frame, sky_for_find):
-    """The apertures (list), a one-position aperture per row, the ids."""
+    """The apertures (list), a one-position aperture per row, the ids and
+    the flags found stars' boxes add to their rows."""
     import numpy as np
 
     from ..aperture.box import BoxAperture
+    from ..detection.findstars import box_flags
 
-    apertures, per_row, ids = [], [], []
+    apertures, per_row, ids, flags = [], [], [], []
     for slices in args.box or ():
         _check_box(slices, frame.shape, _box_text(slices))
         box = BoxAperture.from_slices(slices)
         apertures.append(box)
         per_row.append(box)
         ids.append(len(ids) + 1)
+        flags.append(0)
     # a table's (or find's) suggested boxes unless a shape is given
     own_shape = args.size is not None or args.radius is not None
     if args.positions:
         pos = _read_positions(args.positions, wcs=getattr(frame, 'wcs', None))
         xy = np.column_stack([pos['x_center'], pos['y_center']])
         if 'box_x0' in pos.colnames and not own_shape:
-            ap, rows = _suggested_boxes(pos)
+            ap, rows, bits = _suggested_boxes(pos)
         else:
-            ap, rows = _shaped(args, xy)
+            (ap, rows), bits = _shaped(args, xy), np.zeros(len(pos), int)
         apertures.append(ap)
         per_row.extend(rows)
         ids.extend(pos['id'].tolist())
+        flags.extend(bits.tolist())
     if args.find:
         from ..detection.findstars import find_stars
 
-        found = find_stars(frame, sky_for_find, n_sigma=args.find_nsigma)
+        # a square --size of whole pixels is checked like a suggested box
+        side = (args.size or (None, None))[0]
+        checked = (args.radius is None and args.size is not None
+                   and args.size[0] == args.size[1]
+                   and float(side).is_integer())
+        found = find_stars(frame, sky_for_find, n_sigma=args.find_nsigma,
+                           box_size=int(side) if checked else None)
         if len(found) == 0:
             raise CLIError(f'--find: no star found above {args.find_nsigma:g}'
                            ' sigma')
         if own_shape:
             ap, rows = _shaped(args, np.column_stack([found['x_center'],
                                                       found['y_center']]))
+            bits = box_flags(found) if checked else np.zeros(len(found), int)
         else:
-            ap, rows = _suggested_boxes(found)
+            ap, rows, bits = _suggested_boxes(found)
         apertures.append(ap)
         per_row.extend(rows)
         ids.extend(found['id'].tolist())
+        flags.extend(bits.tolist())
     if not apertures:
         raise CLIError('no apertures: give --box, --positions or --find')
     if len(set(ids)) != len(ids):  # e.g. --box with --positions: renumber
         ids = list(range(1, len(ids) + 1))
-    return apertures, per_row, ids
+    return apertures, per_row, ids, flags
 
 
 def _sky(args, frame, per_row):
@@ -273,6 +286,8 @@ def _print_summary(table, out):
 
 
 def _cmd_measure(args):
+    import numpy as np
+
     from ..background.sky import SkyEstimate
     from ..background.threshold import SigmaThreshold
     from ..photometry.table import photometer
@@ -297,7 +312,7 @@ def _cmd_measure(args):
     frame = as_frame(_read_image(args.image, uncertainty=args.uncertainty,
                                  hdu=args.hdu, unit=args.unit))
     sky_for_find = SkyEstimate.from_image(frame) if args.find else None
-    apertures, per_row, ids = _apertures(args, frame, sky_for_find)
+    apertures, per_row, ids, box_bits = _apertures(args, frame, sky_for_find)
     sky = _sky(args, frame, per_row)
     threshold = (SigmaThreshold(args.threshold) if args.threshold is not None
                  else None)
@@ -306,6 +321,7 @@ def _cmd_measure(args):
                        read_noise=args.read_noise, exptime=args.exptime,
                        zeropoint=args.zeropoint)
     table['id'] = ids  # the positions' own ids
+    table['flags'] |= np.asarray(box_bits, dtype=table['flags'].dtype)
     table.meta['image'] = os.path.abspath(args.image)
     if args.uncertainty:
         table.meta['uncertainty_file'] = os.path.abspath(args.uncertainty)

@@ -1,15 +1,19 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
 Find the stars to measure: the notebook's "identify them yourself", done by
-photutils image segmentation.
+image segmentation.
 
-`find_stars` subtracts the sky, optionally smooths the frame with a Gaussian
-of the seeing's FWHM, keeps the connected groups of at least ``n_pixels``
-pixels above ``n_sigma`` times the noise (of the smoothed frame, when
-smoothed), measures each group with photutils'
-`~photutils.segmentation.SourceCatalog` and suggests a box per star.
-`star_boxes` turns that table into the `BoxAperture` that `photometer`
-takes.
+`find_stars` subtracts the sky, optionally smooths the frame with a zero-sum
+Gaussian of the seeing's FWHM (a separable convolution), keeps the connected
+groups of at least ``n_pixels`` pixels above ``n_sigma`` times the noise (of
+the smoothed frame, when smoothed; photutils' `~photutils.segmentation.
+detect_sources`), and measures every group at once: segment flux, peak,
+second moments (FWHM, roundness), sharpness and Source Extractor's windowed
+centroid, with array operations over all sources (no per-source loop). It
+then suggests a box per star, sized from the star-like detections only and
+checked against their curve of growth. `star_boxes` turns that table into
+the `BoxAperture` that `photometer` takes; `box_flags` gives the flag of a
+box that failed the check.
 """
 
 import math
@@ -19,26 +23,33 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.segmentation import (
-    SourceCatalog,
-    deblend_sources,
-    detect_sources,
-    make_2dgaussian_kernel,
-)
+from photutils.segmentation import deblend_sources, detect_sources
 from photutils.utils import NoDetectionsWarning
-from scipy import ndimage
 
 from ..aperture.box import BoxAperture
 from ..background.sky import SkyEstimate
+from ..flags import FLAG_SMALL_APERTURE
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.provenance import versions
+from .boxsize import check_box, star_like
+from .segments import (
+    detection_image,
+    segment_moments,
+    shape_parameters,
+    sharpness,
+    windowed_centroids,
+)
 
-__all__ = ['find_stars', 'star_boxes', 'STAR_COLUMNS']
+__all__ = ['find_stars', 'star_boxes', 'box_flags', 'STAR_COLUMNS']
 
 #: Columns of every `find_stars` table, in order.
 STAR_COLUMNS = ('id', 'x_center', 'y_center', 'flux', 'peak', 'area', 'fwhm',
-                'saturated', 'box_x0', 'box_x1', 'box_y0', 'box_y1')
+                'roundness', 'sharpness', 'star_like', 'saturated',
+                'box_x0', 'box_x1', 'box_y0', 'box_y1')
+
+#: Frames of at least this many pixels show a progress bar by default.
+_PROGRESS_PIXELS = 4096 * 4096
 
 
 def _box_side(box_size, box_scale, fwhm):
@@ -73,7 +84,7 @@ def _sky_arrays(sky, shape):
 
 def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
                deblend=False, mask=None, box_size=None, box_scale=4.0,
-               saturation=None):
+               saturation=None, progress=None):
     """
     Detect stars above the sky with photutils segmentation.
 
@@ -103,14 +114,27 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
         inf pixels are always ignored).
     box_size : int, optional
         Side of the suggested boxes in pixels. Default: ``box_scale`` times
-        the median FWHM of the stars found, rounded up to an odd integer
-        (at least 3).
+        the PSF FWHM, rounded up to an odd integer (at least 3). The PSF
+        FWHM is the median FWHM of the brightest star-like detections:
+        cosmic-ray hits and hot pixels (``sharpness`` above 0.4), elongated
+        sources (``roundness`` above 0.5), saturated stars and FWHMs far
+        from the mode (below 0.6 or above 1.7 times it) are left out.
+        Either way the box is checked on the brightest isolated star-like
+        detections: the flux in it against the plateau of their curve of
+        growth (boxes of 1 to 2 times the side, less the residual background
+        of a ring out to 2.5 times). Below 90% of the plateau, an
+        `~astropy.utils.exceptions.AstropyUserWarning` is emitted and
+        `box_flags` gives flag 128 for every row.
     box_scale : float, optional
-        Box side in units of the median measured FWHM when ``box_size`` is
-        not given (4 keeps more than 99% of a Gaussian star's flux).
+        Box side in units of the PSF FWHM when ``box_size`` is not given (4
+        keeps more than 99% of a Gaussian star's flux).
     saturation : float, optional
         Saturation level (data unit); default the header's SATURATE/SATLEVEL.
         Sets the ``saturated`` column (peak + sky at or above it).
+    progress : bool or None, optional
+        Show an `~astropy.utils.console.ProgressBar` on stderr (on a
+        terminal) while measuring; default only for frames of 4096 x 4096
+        pixels or more.
 
     Returns
     -------
@@ -119,12 +143,19 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
         ``x_center``, ``y_center`` (windowed centroid, 0-based pixels, as
         photutils), ``flux`` (sky-subtracted sum over the star's segment),
         ``peak`` (highest pixel above the sky), ``area`` (segment pixels,
-        pix2), ``fwhm`` (from the second moments, pix; both with units, as
-        photutils' `~photutils.segmentation.SourceCatalog`), ``saturated``,
-        and the suggested box as integer slice bounds
+        pix2), ``fwhm`` (from the second moments, pix; both with units and
+        values as photutils' `~photutils.segmentation.SourceCatalog`),
+        ``roundness`` (``1 - b/a`` of the moments' ellipse),
+        ``sharpness`` (peak pixel over the sum of the 3 x 3 pixels around
+        it: about 0.12 for a star of FWHM 6 px, 1 for a hot pixel),
+        ``star_like`` (used to size the box), ``saturated``, and the
+        suggested box as integer slice bounds
         ``data[box_y0:box_y1, box_x0:box_x1]`` (they may run past the
-        frame edge; `photometer` then sets flag 1).
-        ``meta`` records the parameters, the threshold and the versions.
+        frame edge; `photometer` then sets flag 1). ``meta`` records the
+        parameters, the threshold, the versions, ``psf_fwhm``,
+        ``n_star_like`` and ``box_check`` (``fraction`` of the plateau the
+        box holds, ``n_stars`` used, ``passed``; ``fraction`` None with a
+        ``note`` when no isolated star-like detection could be used).
 
     Examples
     --------
@@ -155,22 +186,20 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     saturation = detector_parameters(frame.meta,
                                      saturation=saturation)['saturation']
     value, std = _sky_arrays(sky, frame.shape)
+    if progress is None:
+        progress = frame.data.size >= _PROGRESS_PIXELS
 
     image = frame.data.astype(np.float64) - value
     bad = ~np.isfinite(image)
     if frame.mask is not None:
         bad |= frame.mask
     image[bad] = 0.0
-    noise = std
-    detection = image
+    noise, detection = std, image
     if fwhm is not None:
-        size = 2 * int(math.ceil(2.0 * fwhm)) + 1
         # a "lowered" Gaussian (zero sum, as DAOFIND's): blind to a
         # constant or linear residual background, e.g. a sky gradient
-        kernel = make_2dgaussian_kernel(fwhm, size=size).array
-        kernel = kernel - kernel.mean()
-        detection = ndimage.convolve(image, kernel, mode='nearest')
-        noise = std * math.sqrt(float(np.sum(kernel ** 2)))
+        detection, factor = detection_image(image, fwhm)
+        noise = std * factor
     threshold = n_sigma * noise
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', NoDetectionsWarning)
@@ -179,6 +208,7 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
         if segm is not None and deblend:
             segm = deblend_sources(detection, segm, n_pixels,
                                    progress_bar=False)
+    del detection
     meta = {'n_sigma': n_sigma, 'n_pixels': int(n_pixels), 'fwhm': fwhm,
             'deblend': deblend, 'threshold': float(np.mean(threshold)),
             'sky_method': sky.method, 'saturation': saturation,
@@ -188,41 +218,66 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
                       f'{n_pixels} connected pixels', AstropyUserWarning,
                       stacklevel=2)
         return _empty_table(frame.unit, meta)
+    cols = _measure(image, segm, value, saturation, progress)
+    return _star_table(frame, sky, cols, meta, box_size=box_size,
+                       box_scale=box_scale)
 
-    cat = SourceCatalog(image, segm, mask=bad if bad.any() else None)
-    x = np.asarray(cat.x_centroid_win, dtype=float)
-    y = np.asarray(cat.y_centroid_win, dtype=float)
+
+def _measure(image, segm, level, saturation, progress):
+    """Every column of every source, from the segmentation image."""
+    labels = segm.data
+    n = int(segm.n_labels)
+    if n != segm.max_label:  # make the labels 1..n
+        labels = np.searchsorted(np.r_[0, segm.labels], labels)
+    m = segment_moments(image, labels, n)
+    fwhm, roundness = shape_parameters(m)
+    x, y = windowed_centroids(image, labels, m['x'], m['y'], fwhm,
+                              progress=progress)
     plain = ~(np.isfinite(x) & np.isfinite(y))  # windowed failed: moments
-    x[plain] = np.asarray(cat.x_centroid, dtype=float)[plain]
-    y[plain] = np.asarray(cat.y_centroid, dtype=float)[plain]
-    flux = np.asarray(cat.segment_flux, dtype=float)
-    peak = np.asarray(cat.max_value, dtype=float)
-    star_fwhm = np.asarray(getattr(cat.fwhm, 'value', cat.fwhm), float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    order = np.argsort(-np.where(keep, flux, -np.inf), kind='stable')
-    order = order[keep[order]]
-    side = _box_side(box_size, box_scale, float(np.nanmedian(star_fwhm[keep]))
-                     if box_size is None else 1.0)
-    x, y = x[order], y[order]
-    x0 = np.rint(x - (side - 1) / 2).astype(np.int64)
-    y0 = np.rint(y - (side - 1) / 2).astype(np.int64)
-    level = np.broadcast_to(value, frame.shape)
-    sat = np.zeros(order.size, dtype=bool)
+    x[plain], y[plain] = m['x'][plain], m['y'][plain]
+    saturated = np.zeros(n, dtype=bool)
     if saturation is not None:
-        iy = np.asarray(cat.max_value_yindex)[order]
-        ix = np.asarray(cat.max_value_xindex)[order]
-        sat = peak[order] + level[iy, ix] >= saturation
+        sky_at_peak = np.broadcast_to(level, image.shape)[m['peak_y'],
+                                                          m['peak_x']]
+        saturated = m['peak'] + sky_at_peak >= saturation
+    return {'x': x, 'y': y, 'flux': m['flux'], 'peak': m['peak'],
+            'area': m['area'].astype(float), 'fwhm': fwhm,
+            'roundness': roundness,
+            'sharpness': sharpness(image, m['peak_x'], m['peak_y']),
+            'saturated': saturated}
+
+
+def _star_table(frame, sky, cols, meta, *, box_size, box_scale):
+    """Sort, size the boxes from the star-like sources, check, tabulate."""
+    keep = np.isfinite(cols['x']) & np.isfinite(cols['y'])
+    order = np.argsort(-np.where(keep, cols['flux'], -np.inf),
+                       kind='stable')
+    order = order[keep[order]]
+    c = {k: v[order] for k, v in cols.items()}
+    like, psf = star_like(c['flux'], c['fwhm'], c['roundness'],
+                          c['sharpness'], c['saturated'])
+    if box_size is None and not like.any():
+        warnings.warn('no star-like detection (all sharp, elongated or '
+                      'saturated): the box size comes from the median FWHM '
+                      'of all detections', AstropyUserWarning, stacklevel=3)
+        psf = float(np.nanmedian(c['fwhm'])) if c['fwhm'].size else 1.0
+    side = _box_side(box_size, box_scale, psf if box_size is None else 1.0)
+    x0 = np.rint(c['x'] - (side - 1) / 2).astype(np.int64)
+    y0 = np.rint(c['y'] - (side - 1) / 2).astype(np.int64)
     unit = 1.0 if frame.unit is None else frame.unit
     table = QTable({
         'id': np.arange(1, order.size + 1),
-        'x_center': x, 'y_center': y,
-        'flux': flux[order] * unit, 'peak': peak[order] * unit,
-        'area': np.asarray(getattr(cat.area, 'value', cat.area),
-                           float)[order] * u.pix ** 2,
-        'fwhm': star_fwhm[order] * u.pix, 'saturated': sat,
+        'x_center': c['x'], 'y_center': c['y'],
+        'flux': c['flux'] * unit, 'peak': c['peak'] * unit,
+        'area': c['area'] * u.pix ** 2, 'fwhm': c['fwhm'] * u.pix,
+        'roundness': c['roundness'], 'sharpness': c['sharpness'],
+        'star_like': like, 'saturated': c['saturated'],
         'box_x0': x0, 'box_x1': x0 + side, 'box_y0': y0, 'box_y1': y0 + side,
     })
-    meta['box_size'] = side
+    meta.update(box_size=side, psf_fwhm=None if not math.isfinite(psf)
+                else round(psf, 4), n_star_like=int(like.sum()))
+    meta['box_check'] = check_box(frame, sky, c['x'], c['y'], c['flux'],
+                                  like, side)
     table.meta.update(meta)
     return table
 
@@ -234,10 +289,12 @@ def _empty_table(unit, meta):
         'id': np.zeros(0, dtype=np.int64), 'x_center': empty,
         'y_center': empty, 'flux': empty * unit, 'peak': empty * unit,
         'area': empty * u.pix ** 2, 'fwhm': empty * u.pix,
+        'roundness': empty, 'sharpness': empty,
+        'star_like': np.zeros(0, dtype=bool),
         'saturated': np.zeros(0, dtype=bool),
         **{name: np.zeros(0, dtype=np.int64)
            for name in ('box_x0', 'box_x1', 'box_y0', 'box_y1')}})
-    meta['box_size'] = None
+    meta.update(box_size=None, psf_fwhm=None, n_star_like=0, box_check=None)
     table.meta.update(meta)
     return table
 
@@ -281,3 +338,47 @@ def star_boxes(stars):
                          'box_y0')
     positions = np.column_stack([(x0 + x1 - 1) / 2.0, (y0 + y1 - 1) / 2.0])
     return BoxAperture(positions, float(widths[0]), float(heights[0]))
+
+
+def box_flags(stars):
+    """
+    `FLAG_SMALL_APERTURE` for each row whose suggested box failed its check.
+
+    `find_stars` checks the box it suggests against the curve of growth of
+    the frame's bright isolated stars (``stars.meta['box_check']``); when
+    the box holds less than 90% of the plateau, every row's flux measured
+    in it is an underestimate. OR the result into the ``flags`` of the
+    photometry of `star_boxes`.
+
+    Parameters
+    ----------
+    stars : `~astropy.table.Table`
+        A `find_stars` table (or one read back from a file, with its meta).
+
+    Returns
+    -------
+    flags : ndarray of int32
+        `FLAG_SMALL_APERTURE` (128) or 0, one per row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext import SkyEstimate, box_flags, find_stars
+    >>> from ccdphot_ext.datasets.sample import render_stars
+    >>> rng = np.random.default_rng(2)
+    >>> img = rng.normal(100.0, 5.0, (80, 90))
+    >>> img += render_stars(img.shape, [20.3, 61.8], [30.6, 50.2],
+    ...                     [20000.0, 8000.0], sigma=2.5)
+    >>> sky = SkyEstimate.from_image(img)
+    >>> box_flags(find_stars(img, sky)).tolist()
+    [0, 0]
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter('always')
+    ...     small = find_stars(img, sky, box_size=5)
+    >>> round(small.meta['box_check']['fraction'], 2), box_flags(small).tolist()
+    (0.57, [128, 128])
+    """
+    check = getattr(stars, 'meta', {}).get('box_check') or {}
+    bit = FLAG_SMALL_APERTURE if check.get('passed') is False else 0
+    return np.full(len(stars), bit, dtype=np.int32)

@@ -316,6 +316,9 @@ def read_positions(positions, *, wcs=None, columns=None, format=None):
         for name in _BOX_COLUMNS:
             out[name] = np.asarray(np.ma.getdata(table[name]),
                                    dtype=np.int64)
+        # find_stars' check of the boxes it suggested (see box_flags)
+        if table.meta.get('box_check') is not None:
+            out.meta['box_check'] = table.meta['box_check']
     out.meta['positions_source'] = (os.path.abspath(os.fspath(positions))
                                     if label != 'positions' else 'table')
     out.meta['x_column'] = xname
