@@ -151,8 +151,11 @@ def test_sky_background2d(sample, sample_ccd):
     code, out, err = ccdphot('measure', sample / 'sample.fits', '--box',
                              '158:178,492:512', '--sky', 'background2d',
                              '--box-size', '64', '--filter-size', '3', '-o',
-                             sample / 'bkg.ecsv')
+                             sample / 'bkg.ecsv', '--plot',
+                             sample / 'bkg_plots')
     assert code == 0, err
+    assert sorted(os.listdir(sample / 'bkg_plots')) == [
+        'budget.png', 'overview.png', 'star_1.png']
     assert 'Background2D map, box 64x64, filter 3x3' in out
     bkg = Background2D(sample_ccd.data, 64, filter_size=3)
     expected = photometer(sample_ccd, [_box('158:178,492:512')],
@@ -183,6 +186,15 @@ def test_summary_with_output_and_capped_table(sample):
     ids = [ln.split()[0] for ln in out.splitlines()
            if ln.split() and ln.split()[0].isdigit()]
     assert ids == ['1', '2', '3', '4']
+    # ids that collide (a --box row and a find id 1) are renumbered, said
+    code, out, err = in_process('measure', sample / 'sample.fits', '--find',
+                                '--box', '158:178,492:512', '-o',
+                                sample / 'mixed.ecsv')
+    assert code == 0, err
+    assert 'warning: the ids of the --box, --positions and --find rows ' \
+        'collide' in err
+    mixed = QTable.read(sample / 'mixed.ecsv')
+    assert mixed['id'].tolist() == list(range(1, len(table) + 2))
 
 
 def test_csv_writes_ra_dec_columns(sample_ccd, tmp_path):

@@ -136,6 +136,13 @@ def _apertures(args, frame, sky_for_find):
     if not apertures:
         raise CLIError('no apertures: give --box, --positions or --find')
     if len(set(ids)) != len(ids):  # e.g. --box with --positions: renumber
+        import warnings
+
+        from astropy.utils.exceptions import AstropyUserWarning
+
+        warnings.warn('the ids of the --box, --positions and --find rows '
+                      'collide: rows numbered 1 to N instead',
+                      AstropyUserWarning, stacklevel=2)
         ids = list(range(1, len(ids) + 1))
     return apertures, per_row, ids, flags
 
@@ -358,11 +365,29 @@ def _write_regions(path, per_row, table):
         raise CLIError(f'--regions {path}: cannot write ({exc})') from exc
 
 
+def _star_sky(sky, row, index):
+    """One level for a star's page: the row's (for a map, its level and
+    scatter under the aperture, as the photometry used)."""
+    import numpy as np
+
+    from ..background.sky import SkyEstimate
+    from ..visualization._base import _plain, _scalar_sky
+
+    if not sky.is_map:
+        return _scalar_sky(sky, index)
+    value, std, eom = (float(_plain(row[name])) for name in
+                       ('sky', 'sky_std', 'sky_error_on_mean'))
+    n_mesh = float(np.median(sky.n_pix))  # pixels behind one mesh level
+    return SkyEstimate(value, std, n_mesh, error_on_mean=eom,
+                       method='Background2D under the aperture',
+                       unit=sky.unit)
+
+
 def _measure_plots(table, frame, per_row, sky, threshold, args):
     import numpy as np
     from matplotlib.figure import Figure
 
-    from ..visualization._base import _frame_figsize, _scalar_sky
+    from ..visualization._base import _frame_figsize
     from ..visualization.budget import budget_from_row, plot_budget_overview
     from ..visualization.figures import save_figures
     from ..visualization.frame import plot_frame
@@ -385,7 +410,7 @@ def _measure_plots(table, frame, per_row, sky, threshold, args):
         if not math.isfinite(float(snr[i])):
             continue
         fig = Figure(figsize=(16, 9), layout='tight')
-        plot_star_summary(frame, per_row[i], _scalar_sky(sky, i),
+        plot_star_summary(frame, per_row[i], _star_sky(sky, row, i),
                           budget=budget_from_row(row), threshold=threshold,
                           gain=table.meta['gain'], fig=fig,
                           title=f'id {row["id"]} at ({row["x_center"]:.1f}, '
