@@ -256,3 +256,43 @@ def test_regions_show_flags(sample):
             assert 'color=green' in line and f'text={{{row["id"]}}}' in line
     assert int((table['flags'] > 0).sum()) > 0  # both colours are tested
     assert f'wrote     {sample / "stars.reg"}' in out
+
+
+def _epilog_examples(text):
+    """The ``ccdphot ...`` command lines of a help text (continuations
+    joined)."""
+    import shlex
+
+    commands, current = [], None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if current is not None:
+            current += ' ' + stripped.rstrip('\\')
+            if not stripped.endswith('\\'):
+                commands.append(current)
+                current = None
+        elif stripped.startswith('ccdphot '):
+            current = stripped.split('#')[0].rstrip().rstrip('\\')
+            if not stripped.endswith('\\'):
+                commands.append(current)
+                current = None
+    return [shlex.split(c)[1:] for c in commands]
+
+
+def test_help_epilogs_show_the_new_options_in_examples_that_parse():
+    from ccdphot_ext.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == 'command')
+    texts = {name: p.format_help() for name, p in sub.choices.items()}
+    texts['ccdphot'] = parser.format_help()
+    examples = [argv for text in texts.values()
+                for argv in _epilog_examples(text)]
+    shown = ' '.join(' '.join(argv) for argv in examples)
+    for option in ('--hdu', '--unit', '--radius', '--sky background2d',
+                   '--box-size', '--filter-size', '--regions', '--find',
+                   '--positions image.cat'):
+        assert option in shown, option
+    for argv in examples:  # every example is a valid command line
+        args = parser.parse_args(argv)
+        assert args.command == argv[0]

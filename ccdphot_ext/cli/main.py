@@ -53,6 +53,10 @@ def build_parser():
               ccdphot demo --outdir demo_out
               ccdphot measure frame.fits --box 158:178,492:512 -o out.ecsv
               ccdphot find frame.fits -o stars.ecsv
+              ccdphot measure frame.fits --positions stars.ecsv -o phot.ecsv
+              ccdphot measure image.fits --positions image.cat --radius 5 \\
+                  --sky background2d --regions stars.reg
+              ccdphot measure mef.fits --hdu SCI --unit electron --find
 
             exit codes: 0 success, 2 bad input or usage, 1 other failure.
             '''))

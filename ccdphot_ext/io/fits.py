@@ -404,7 +404,8 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
             unit = unit_from_header(header)
         if unit is None:
             warnings.warn(f'{path}: no (or blank) BUNIT in the header: data '
-                          'taken to be in adu (pass unit= to say otherwise)',
+                          'taken to be in adu (pass unit=, or --unit to '
+                          'ccdphot, to say otherwise)',
                           AstropyUserWarning, stacklevel=2)
             unit = u.adu
         try:
