@@ -82,9 +82,10 @@ class TestBoxApertureCommon:
     @staticmethod
     @pytest.mark.parametrize('radius', RADII)
     def test_invalid_params(radius):
-        with pytest.raises(ValueError, match="'w'"):
+        with pytest.raises(ValueError, match="'w' must be a positive scalar"):
             BoxAperture(POSITIONS, w=radius, h=5.0, theta=np.pi / 2.0)
-        with pytest.raises(ValueError, match="'h'"):
+        match = "'h' must be a positive scalar"
+        with pytest.raises(ValueError, match=match):
             BoxAperture(POSITIONS, w=10.0, h=radius, theta=np.pi / 2.0)
 
     def test_copy_eq(self):

@@ -57,8 +57,13 @@ class _Side(PositiveScalar):
     """A positive finite side length; messages name ``w`` and ``width``."""
 
     def _validate(self, value):
-        positive_scalar(value, f"'{self.name}' ({_LONG_NAMES[self.name]})",
-                        allow_none=False)
+        long = _LONG_NAMES[self.name]
+        try:
+            positive_scalar(value, f"'{self.name}' ({long})",
+                            allow_none=False)
+        except ValueError:
+            raise ValueError(f"'{self.name}' must be a positive scalar (the "
+                             f'box {long}, finite), got {value!r}') from None
 
 
 class _Theta(ScalarAngleOrValue):
