@@ -238,6 +238,19 @@ def test_recentering_follows_the_drift(frame_dir):
     assert moved.meta['parameters']['recenter'] == 'com'
 
 
+def test_recenter_nsigma_is_deprecated_for_recenter_n_sigma(frame_dir):
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+    paths = frame_dir['good'][:2]
+    new = photometer_frames(paths, _boxes(size=7), ids=IDS, recenter=True,
+                            recenter_n_sigma=3.0)
+    with pytest.warns(AstropyDeprecationWarning, match='recenter_nsigma'):
+        old = photometer_frames(paths, _boxes(size=7), ids=IDS,
+                                recenter=True, recenter_nsigma=3.0)
+    np.testing.assert_array_equal(old['x_center'], new['x_center'])
+    assert (old.meta['parameters']['recenter_kwargs']['n_sigma']
+            == new.meta['parameters']['recenter_kwargs']['n_sigma'] == 3.0)
+
+
 def test_recenter_positions_keeps_nominal_when_unsure():
     ccd = _frame(0)
     sky = SkyEstimate.from_image(ccd)

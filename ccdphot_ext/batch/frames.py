@@ -37,6 +37,7 @@ from astropy.io import fits
 from astropy.nddata import NDData
 from astropy.table import QTable, vstack
 from astropy.time import Time
+from astropy.utils.decorators import deprecated_renamed_argument
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.utils import all_positions, split_apertures, with_positions
@@ -441,9 +442,10 @@ def _finish_meta(table, parameters, seconds, mode, n_measured, complete):
 
 # ---------------------------------------------------------------- API ---
 
+@deprecated_renamed_argument('recenter_nsigma', 'recenter_n_sigma', '0.1')
 def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
                       client=None, workers=None, scheduler=None,
-                      recenter=False, recenter_box=11, recenter_nsigma=2.0,
+                      recenter=False, recenter_box=11, recenter_n_sigma=2.0,
                       max_shift=None, resume_from=None, output=None,
                       checkpoint_interval=60.0, progress=None, hdu=None,
                       **photometer_kwargs):
@@ -478,9 +480,10 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         Re-centre every aperture on each frame with `recenter_positions`
         (True means ``'com'``); the nominal positions are kept in
         ``x_nominal`` and ``y_nominal``.
-    recenter_box, recenter_nsigma, max_shift : optional
+    recenter_box, recenter_n_sigma, max_shift : optional
         ``box_size``, ``n_sigma`` and ``max_shift`` of
-        `recenter_positions`.
+        `recenter_positions` (``recenter_nsigma`` is the deprecated name of
+        ``recenter_n_sigma``).
     resume_from : str, path-like or `~astropy.table.QTable`, optional
         A previous output (same parameters): its successful frames are kept
         and not measured again; its failed frames are retried.
@@ -567,7 +570,7 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     recenter_kwargs = {}
     if recenter is not None:
         recenter_kwargs = {'box_size': recenter_box,
-                           'n_sigma': recenter_nsigma,
+                           'n_sigma': recenter_n_sigma,
                            'max_shift': max_shift}
         # validate now, not once per frame on the workers
         recenter_positions(np.zeros((3, 3)), np.empty((0, 2)),
