@@ -227,3 +227,27 @@ def test_unusable_uncertainty_extension_on_the_command_line(saao, tmp_path,
     assert 'uncertainty has no positive finite value' in err
     assert 'Traceback' not in err
 
+
+
+# -- the README's first example, on a real frame without BUNIT ---------------
+
+def test_readme_example_reads_a_real_frame(saao_path, capsys):
+    import re
+    import warnings
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    code = re.search(r'```python\n(.*?)```', readme, re.S).group(1)
+    assert 'read_frame(' in code
+    code = code.replace("'frame.fits'", repr(str(saao_path)))
+    namespace = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        exec(compile(code, 'README.md', 'exec'), namespace)
+    assert any('no (or blank) BUNIT' in str(w.message) for w in caught)
+    ccd, res = namespace['ccd'], namespace['res']
+    assert ccd.unit == u.adu and ccd.shape == (520, 536)
+    cut = ccd.data[158:178, 492:512].astype(float)
+    assert res.flux == pytest.approx(np.sum(cut - namespace['sky'].value),
+                                     rel=1e-10)
+    assert res.snr > 0 and capsys.readouterr().out.count('\n') >= 3
