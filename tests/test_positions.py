@@ -58,17 +58,39 @@ def test_sextractor_catalogue_is_one_based(shared_dir):
     pos = read_positions(path)
     cat = Table.read(path, format='ascii.sextractor')
     assert len(pos) == len(cat) == 65
-    assert pos.meta['x_column'] == 'XWIN_IMAGE'  # windowed preferred
-    np.testing.assert_allclose(pos['x_center'],
-                               np.asarray(cat['XWIN_IMAGE']) - 1, rtol=0,
-                               atol=0)
-    np.testing.assert_allclose(pos['y_center'],
-                               np.asarray(cat['YWIN_IMAGE']) - 1, rtol=0,
-                               atol=0)
-    assert pos['id'].tolist() == list(cat['NUMBER'])
-    explicit = read_positions(path, columns=('X_IMAGE', 'Y_IMAGE'))
-    np.testing.assert_array_equal(explicit['x_center'],
+    assert pos.meta['x_column'] == 'X_IMAGE'  # where its apertures sit
+    np.testing.assert_array_equal(pos['x_center'],
                                   np.asarray(cat['X_IMAGE']) - 1)
+    np.testing.assert_array_equal(pos['y_center'],
+                                  np.asarray(cat['Y_IMAGE']) - 1)
+    assert pos['id'].tolist() == list(cat['NUMBER'])
+    windowed = read_positions(path, columns=('XWIN_IMAGE', 'YWIN_IMAGE'))
+    np.testing.assert_array_equal(windowed['x_center'],
+                                  np.asarray(cat['XWIN_IMAGE']) - 1)
+
+
+@pytest.mark.filterwarnings('ignore:.*non-standard header card')
+def test_sextractor_positions_reproduce_flux_aper(shared_dir):
+    """Circles of radius 5 at the catalogue's positions on image - back
+    with the rms map: Source Extractor's FLUX_APER (FLAGS 0 sources, 5x5
+    subpixel overlap as Source Extractor samples it)."""
+    from photutils.aperture import CircularAperture
+
+    from ccdphot_ext import SkyEstimate, photometer, read_frame
+
+    ref = shared_dir / 'reference' / 'sextractor'
+    pos = read_positions(ref / 'image.cat')
+    cat = Table.read(ref / 'image.cat', format='ascii.sextractor')
+    frame = read_frame(ref / 'image.fits', unit='adu')
+    back = read_frame(ref / 'back.fits', unit='adu').data
+    rms = read_frame(ref / 'rms.fits', unit='adu').data
+    sky = SkyEstimate.from_maps(back, rms, n_pix=4096)
+    xy = np.column_stack([pos['x_center'], pos['y_center']])
+    table = photometer(frame, CircularAperture(xy, 5.0), sky,
+                       method='subpixel', subpixels=5, include_sky_mean=False)
+    ok = np.asarray(cat['FLAGS']) == 0
+    np.testing.assert_allclose(np.asarray(table['aperture_sum'])[ok],
+                               np.asarray(cat['FLUX_APER'])[ok], rtol=1e-5)
 
 
 def test_astroimagej_table(tmp_path):
@@ -143,3 +165,22 @@ def test_box_columns_kept():
 def test_bad_input(bad, exc, match):
     with pytest.raises(exc, match=match):
         read_positions(bad)
+
+
+def test_real_photutils3_finder_and_catalog_tables(sample_ccd, tmp_path):
+    """Tables straight from photutils 3.0: DAOStarFinder and SourceCatalog
+    (x_centroid, id/label), also through an ECSV file."""
+    from photutils.detection import DAOStarFinder
+    from photutils.segmentation import SourceCatalog, detect_sources
+
+    data = sample_ccd.data - np.median(sample_ccd.data)
+    found = DAOStarFinder(threshold=300.0, fwhm=4.0)(data)
+    found.write(tmp_path / 'dao.ecsv')
+    pos = read_positions(tmp_path / 'dao.ecsv')
+    assert pos.meta['x_column'] == 'x_centroid'
+    np.testing.assert_array_equal(pos['x_center'], found['x_centroid'])
+    assert pos['id'].tolist() == list(found['id'])
+    cat = SourceCatalog(data, detect_sources(data, 300.0, 10)).to_table()
+    pos = read_positions(cat)
+    np.testing.assert_array_equal(pos['y_center'], cat['y_centroid'])
+    assert pos['id'].tolist() == list(cat['label'])

@@ -32,8 +32,8 @@ PIXEL_COLUMNS = (
     ('xcenter', 'ycenter', 0),         # photutils < 3.0 aperture_photometry
     ('x_fit', 'y_fit', 0),             # photutils PSF photometry
     ('x', 'y', 0),                     # SEP, plain tables
+    ('X_IMAGE', 'Y_IMAGE', 1),         # Source Extractor (its apertures')
     ('XWIN_IMAGE', 'YWIN_IMAGE', 1),   # Source Extractor (windowed)
-    ('X_IMAGE', 'Y_IMAGE', 1),         # Source Extractor
     ('X(FITS)', 'Y(FITS)', 1),         # AstroImageJ
 )
 
@@ -278,7 +278,8 @@ def read_positions(positions, *, wcs=None, columns=None, format=None):
     Pixel columns, in order of preference (`PIXEL_COLUMNS`):
     ``x_centroid``/``y_centroid`` (photutils 3.0), ``xcentroid``
     (older photutils), ``x_center``, ``xcenter``, ``x_fit``, ``x`` (SEP),
-    then the 1-based ``XWIN_IMAGE``, ``X_IMAGE`` (Source Extractor) and
+    then the 1-based ``X_IMAGE`` (where Source Extractor centres its
+    apertures), ``XWIN_IMAGE`` (Source Extractor) and
     ``X(FITS)`` (AstroImageJ), from which 1 is subtracted. Names are
     matched exactly, then ignoring case. Without pixel columns, ``ra``/
     ``dec``, ``ALPHA_J2000``/``DELTA_J2000`` (degrees unless the column
