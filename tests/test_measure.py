@@ -71,7 +71,8 @@ def test_mask_sum_equals_numpy(truth_frame):
     # the notebook's masked error formula with gain 1
     assert res.flux_err == pytest.approx(
         (cut[mask].sum() + img.std() ** 2 * mask.sum()) ** 0.5, rel=1e-10)
-    np.testing.assert_array_equal(res.mask > 0, mask)
+    np.testing.assert_array_equal(res.weights > 0, mask)
+    assert res.mask is res.weights  # the former name
 
 
 def test_compare_numpy_reports_agreement(truth_frame):

@@ -99,8 +99,10 @@ class ApertureMeasurement(BudgetedResult):
         counted).
     budget : `ErrorBudget`
         The variance terms.
-    mask : 2-D ndarray
-        Weight of each pixel of the cutout in the sum (0 = not used).
+    weights : 2-D ndarray
+        Weight of each pixel of the cutout in the sum (0 = not used): the
+        exact overlap, 0 for excluded and unselected pixels. ``mask`` is
+        the same array under its former name.
     slices : tuple of slices
         Where the cutout sits in the frame.
     flags : int
@@ -117,7 +119,7 @@ class ApertureMeasurement(BudgetedResult):
         self.n_pix = sums.n_pix
         self.flags = sums.flags
         self.budget = budget
-        self.mask = sums.weights
+        self.weights = sums.weights
         self.slices = sums.slices
         self.sky = sums.sky
         self.sky_std = sums.sky_std
@@ -126,6 +128,11 @@ class ApertureMeasurement(BudgetedResult):
         self._sky_pixels = sums.sky_pixels  # a sky map's cutout
         self.params = params
         self.unit = frame.unit
+
+    @property
+    def mask(self):
+        """The same array as `weights` (its former name)."""
+        return self.weights
 
     @cached_property
     def cutout(self):
@@ -153,7 +160,7 @@ class ApertureMeasurement(BudgetedResult):
             and is carried over unchanged.
         """
         data = np.asarray(self._frame.data[self.slices], dtype=float)
-        w = self.mask
+        w = self.weights
         used = w > 0
         cut = data - (self.sky if self._sky_pixels is None
                       else self._sky_pixels)

@@ -129,7 +129,7 @@ def plot_threshold_contour(data, aperture, sky, *, threshold=None, ax=None):
     if threshold.biased:  # the notebook's contour, at n_sigma * sky.std
         ax.contour(cut, levels=[level], colors=['r'])
     else:  # the smoothed selection: the outline of the pixels kept
-        ax.contour(res.mask > 0, levels=[0.5], colors=['r'])
+        ax.contour(res.weights > 0, levels=[0.5], colors=['r'])
     ax.set_xlabel(f'X pixel of cutout (frame X={slc[1].start} + x)')
     ax.set_ylabel(f'Y pixel of cutout (frame Y={slc[0].start} + y)')
     ax.set_title(f'{threshold.n_sigma:g}-sigma mask: {res.n_pix:.0f} pixels, '
@@ -184,7 +184,7 @@ def plot_residual_background(data, aperture, sky, *, threshold=None, bins=30,
     threshold = _as_threshold(threshold)
     res = measure(frame, aperture, sky, threshold=threshold)
     _, weights, cut = _cutout(frame, aperture)
-    left = (weights > 0) & (res.mask == 0) & np.isfinite(cut)
+    left = (weights > 0) & (res.weights == 0) & np.isfinite(cut)
     if frame.mask is not None:
         left &= ~frame.mask[res.slices]
     values = cut[left] - sky.at(0)[0]
