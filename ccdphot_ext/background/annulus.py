@@ -36,8 +36,8 @@ __all__ = []  # internal module
 #: Annuli whose used pixels are fewer than this fraction of their pixels
 #: are flagged.
 MIN_USED_FRACTION = 0.5
-#: Annulus pixels gathered per chunk (float64: 4 MiB).
-CHUNK_PIXELS = 2 ** 19
+#: Annulus pixels gathered per chunk (float64: 1 MiB; a dozen arrays).
+CHUNK_PIXELS = 2 ** 17
 
 
 def touched(aperture, idx, ys, xs):
