@@ -515,3 +515,27 @@ def test_column_units_and_versions_have_one_home(sample_ccd):
     assert t.meta['versions'] == versions()
     assert set(versions()) == {'ccdphot_ext', 'photutils', 'astropy',
                                'numpy'}
+
+
+@pytest.mark.parametrize('model', ['background', 'total'])
+def test_budget_columns_are_budget_terms_of_the_sums(star_field, model):
+    from ccdphot_ext import budget_terms
+    img = star_field[0]
+    sigma = np.full(img.shape, 5.0)
+    box = _random_boxes(np.random.default_rng(12), img.shape, 40, False)
+    t = photometer(img, box, SkyEstimate(100.0, 5.0, 4000), gain=2.0,
+                   uncertainty=sigma, uncertainty_model=model)
+    plain = {name: np.asarray(getattr(t[name], 'value', t[name]))
+             for name in t.colnames}
+    sigma2 = np.where(np.isnan(plain['aperture_sum']), 0.0,
+                      plain['n_pix'] * 25.0)
+    rows = budget_terms(plain['aperture_sum'], plain['n_pix'],
+                        plain['sky_std'], gain=2.0,
+                        sky_error_on_mean=plain['sky_error_on_mean'],
+                        sky_variance=sigma2, uncertainty_model=model)
+    np.testing.assert_allclose(plain['var_sky'], rows.sky, rtol=1e-13)
+    np.testing.assert_array_equal(np.isnan(plain['var_source']),
+                                  model == 'total' or np.isnan(rows.source))
+    np.testing.assert_allclose(plain['aperture_sum_err'], rows.error,
+                               rtol=1e-13)
+    np.testing.assert_allclose(plain['snr'], rows.snr, rtol=1e-13)
