@@ -1,7 +1,7 @@
 """
 The bad-input catalogue of ``docs/robustness.rst``, row by row.
 
-Each row of `ccdphot_ext._catalogue.CATALOGUE` is one test here: Python rows
+Each row of `bad_input_catalogue.CATALOGUE` is one test here: Python rows
 call the API and check the documented outcome (the exception and the
 parameter its message names, the flag bit, the warning, or the correct
 result); command-line rows run the installed ``ccdphot`` command on real
@@ -26,6 +26,12 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
+from bad_input_catalogue import (
+    ASSUMPTIONS,
+    CATALOGUE,
+    assumptions_rst,
+    catalogue_rst,
+)
 from photutils.aperture import CircularAnnulus, CircularAperture
 
 from ccdphot_ext import (
@@ -35,12 +41,6 @@ from ccdphot_ext import (
     SkyEstimate,
     measure,
     photometer,
-)
-from ccdphot_ext._catalogue import (
-    ASSUMPTIONS,
-    CATALOGUE,
-    assumptions_rst,
-    catalogue_rst,
 )
 from ccdphot_ext.cli.main import main as cli_main
 from ccdphot_ext.io.fits import FrameReadError, read_frame
@@ -770,7 +770,7 @@ def test_docs_tables_are_generated_from_the_lists(name, render):
     table = text[text.index('\n', start) + 1:end].strip('\n') + '\n'
     assert table == render(), (
         f'docs/robustness.rst is out of date: paste the output of '
-        f'ccdphot_ext._catalogue.{render.__name__}() between the {name} '
+        f'bad_input_catalogue.{render.__name__}() between the {name} '
         'comments')
 
 

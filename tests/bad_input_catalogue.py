@@ -9,7 +9,8 @@ One list, `CATALOGUE`, feeds both the table of ``docs/robustness.rst``
 ``ccdphot`` command), so the documentation cannot drift from the behaviour.
 After editing a row, regenerate the table with::
 
-    python -c "from ccdphot_ext._catalogue import catalogue_rst; print(catalogue_rst())"
+    cd tests
+    python -c "from bad_input_catalogue import catalogue_rst as r; print(r())"
 
 and paste it between the ``catalogue-start`` / ``catalogue-end`` comments of
 ``docs/robustness.rst``.
@@ -17,7 +18,7 @@ and paste it between the ``catalogue-start`` / ``catalogue-end`` comments of
 
 from dataclasses import dataclass
 
-from .flags import FLAG_DESCRIPTIONS
+from ccdphot_ext.flags import FLAG_DESCRIPTIONS
 
 __all__ = []  # internal module
 
@@ -484,7 +485,7 @@ def catalogue_rst(catalogue=CATALOGUE):
 
     Examples
     --------
-    >>> from ccdphot_ext._catalogue import catalogue_rst
+    >>> from bad_input_catalogue import catalogue_rst
     >>> print(catalogue_rst().splitlines()[0])
     Frames and arrays
     """
