@@ -15,11 +15,11 @@ label and one DS9 tag per flag bit (``tag={truncated}``, ...), so DS9's
 """
 
 import os
-import tempfile
 
 import numpy as np
 from photutils.aperture import Aperture
 
+from ..utils.files import atomic_write
 from .skybox import SkyBoxAperture, celestial_wcs
 
 __all__ = ['aperture_regions', 'write_ds9', 'FLAG_COLORS']
@@ -206,14 +206,10 @@ def write_ds9(apertures, path, *, wcs=None, labels=None, color=None,
                               'replace it)')
     text = aperture_regions(apertures, wcs=wcs, labels=labels, color=color,
                             flags=flags).serialize(format='ds9')
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.ccdphot-', suffix='.reg', dir=folder)
-    try:
-        with os.fdopen(fd, 'w') as fh:
+
+    def write(tmp):
+        with open(tmp, 'w', encoding='utf-8') as fh:
             fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, write, label='path')
     return path

@@ -44,7 +44,7 @@ from ..aperture.utils import all_positions, split_apertures, with_positions
 from ..background.sky import SKY_METHODS, SkyEstimate
 from ..background.threshold import SigmaThreshold
 from ..detection.recenter import RECENTER_METHODS, recenter_positions
-from ..io.fits import read_frame
+from ..io.fits import _frame_size, read_frame
 from ..io.header import detector_parameters
 from ..photometry.general import OVERLAP_METHODS
 from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
@@ -173,6 +173,9 @@ def _measure_frame(frame, config):
             out['columns'] = _plain_columns(table)
             exptime = table.meta.get('exptime')
             out['exptime'] = math.nan if exptime is None else float(exptime)
+        except MemoryError:
+            out['status'] = _STATUS_FAILED
+            out['error'] = _out_of_memory(frame, config.hdu)
         except Exception as exc:  # one bad frame never stops the run
             out['status'] = _STATUS_FAILED
             text = ' '.join(str(exc).split())
@@ -194,6 +197,14 @@ def _plain_columns(table):
         else:
             columns[name] = np.asarray(getattr(col, 'value', col))
     return columns
+
+
+def _out_of_memory(frame, hdu):
+    if isinstance(frame, NDData):
+        size = f'{np.asarray(frame.data).nbytes / 2**20:.1f} MiB of data'
+    else:
+        size = _frame_size(frame, hdu=hdu) or 'size unknown'
+    return f'MemoryError: out of memory measuring this frame ({size})'
 
 
 def _header_time(ccd, frame, notes):

@@ -10,7 +10,6 @@ import hashlib
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 
@@ -22,6 +21,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.box import BoxAperture
 from ..aperture.utils import all_positions, aperture_list
+from ..utils.files import write_table_atomic
 
 __all__ = ['frame_time', 'write_table_atomic']
 
@@ -192,52 +192,3 @@ def _relay_warnings(names, results):
         shown = ', '.join(where[:3]) + (', ...' if len(where) > 3 else '')
         label = where[0] if len(where) == 1 else f'{len(where)} frames ({shown})'
         warnings.warn(f'{label}: {text}', AstropyUserWarning, stacklevel=3)
-
-
-def write_table_atomic(table, path, *, format='ascii.ecsv'):
-    """
-    Write a table so that ``path`` is never left half-written.
-
-    The table goes to a temporary file in the same directory, is flushed to
-    disk, then `os.replace` moves it over ``path`` in one step: a reader (or
-    a crash) sees the old file or the complete new one. The temporary file
-    is removed if writing fails.
-
-    Parameters
-    ----------
-    table : `~astropy.table.Table`
-    path : str or path-like
-    format : str, optional
-        Any astropy table writer format (default ECSV).
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from astropy.table import QTable
-    >>> from ccdphot_ext.batch.frames import write_table_atomic
-    >>> path = os.path.join(tempfile.mkdtemp(), 'lc.ecsv')
-    >>> write_table_atomic(QTable({'a': [1, 2]}), path)
-    >>> QTable.read(path)['a'].tolist()
-    [1, 2]
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.',
-                               suffix='.tmp', dir=directory)
-    os.close(fd)
-    try:
-        if os.path.exists(path):
-            mode = os.stat(path).st_mode & 0o777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        table.write(tmp, format=format, overwrite=True)
-        with open(tmp, 'rb+') as stream:
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -35,7 +35,7 @@ def _bad_input_types():
 
     return (CLIError, ValueError, TypeError, u.UnitsError, OSError, KeyError)
 
-_FORMATS = {'ecsv': 'ascii.ecsv', 'csv': 'ascii.csv'}
+_FORMATS = {'ecsv': 'ascii.ecsv', 'csv': 'ascii.csv', 'fits': 'fits'}
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump), exit code 2."""
@@ -217,20 +217,20 @@ def _read_positions(path, *, wcs=None):
         raise CLIError(f'--positions {path}: {text}') from exc
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _check_output(path, option='-o', inputs=()):
+    """
+    Fail early (before any work) if ``path`` cannot be written or would
+    destroy something: an input (``(path, option)`` pairs, compared by
+    inode), a directory, a FIFO or a device.
+    """
+    from ..utils.files import check_output
 
-
-def _check_output(path, option='-o'):
-    """Fail early (before any work) if ``path`` cannot be written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise CLIError(f'{option} {path}: is a directory')
-    if not os.path.isdir(folder):
-        raise CLIError(f'{option} {path}: folder {folder} does not exist')
-    if os.path.exists(path) and not os.access(path, os.W_OK):
+    try:
+        target = check_output(path, inputs=inputs, label=option)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    folder = os.path.dirname(target)
+    if os.path.exists(target) and not os.access(target, os.W_OK):
         raise CLIError(f'{option} {path}: file is not writable')
     try:  # the real test: can a file be created beside it?
         fd, probe = tempfile.mkstemp(prefix='.ccdphot-probe.', dir=folder)
@@ -239,33 +239,25 @@ def _check_output(path, option='-o'):
                        f'({exc.strerror})') from exc
     os.close(fd)
     os.unlink(probe)
+    return target
 
 
 def _output_format(path, fmt):
-    if fmt is not None:
-        return fmt
-    return 'csv' if path.lower().endswith('.csv') else 'ecsv'
+    fits_name = path.lower().endswith(('.fits', '.fit', '.fts'))
+    if fmt is None:
+        fmt = 'fits' if fits_name else (
+            'csv' if path.lower().endswith('.csv') else 'ecsv')
+    if fits_name != (fmt == 'fits'):
+        raise CLIError(f'-o {path}: --format {fmt} does not match the file '
+                       'name (FITS tables go to .fits, text to other names)')
+    return fmt
 
 
 def _write_table(table, path, fmt, option='-o'):
-    """Write ``table`` atomically: a temporary file, then `os.replace`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.',
-                                   suffix='.tmp', dir=folder)
-    except OSError as exc:
-        raise CLIError(f'{option} {path}: cannot write in {folder} '
-                       f'({exc.strerror})') from exc
-    try:
-        os.close(fd)
-        table.write(tmp, format=_FORMATS[fmt], overwrite=True)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CLIError(f'{option} {path}: cannot write ({exc})') from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write ``table`` atomically (mode of an existing file kept)."""
+    from ..utils.files import write_table_atomic
+
+    write_table_atomic(table, path, format=_FORMATS[fmt], label=option)
 
 
 def _prepare_dir(path, option):

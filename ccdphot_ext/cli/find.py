@@ -13,6 +13,7 @@ from .common import (
     _add_output,
     _check_output,
     _epilog,
+    _output_format,
     _positive,
     _positive_int,
     _print_capped,
@@ -30,7 +31,8 @@ def _cmd_find(args):
     from ..utils.inputs import as_frame
 
     if args.output:
-        _check_output(args.output)
+        _check_output(args.output, inputs=[(args.image, 'IMAGE')])
+        _output_format(args.output, args.format)  # refuse a mismatch now
     frame = as_frame(_read_image(args.image, hdu=args.hdu, unit=args.unit))
     sky = SkyEstimate.from_image(frame, method=args.sky)
     found = find_stars(frame, sky, n_sigma=args.nsigma,

@@ -106,6 +106,17 @@ def _silence_stdout():
         pass
 
 
+def _memory_note(args):
+    """' on IMAGE (its size)' for an out-of-memory message."""
+    from ..io.fits import _frame_size
+
+    image = getattr(args, 'image', None)
+    if image is None:
+        return ''
+    size = _frame_size(image)
+    return f' on {image}' + (f' ({size})' if size else '')
+
+
 def main(argv=None):
     """Run the ``ccdphot`` command; return the exit code."""
     parser = build_parser()
@@ -138,6 +149,12 @@ def main(argv=None):
                 exc).__name__
             print(f'ccdphot {args.command}: error: {text}', file=sys.stderr)
             return 2
+        except MemoryError:
+            if args.debug:
+                raise
+            print(f'ccdphot {args.command}: failed: out of memory'
+                  f'{_memory_note(args)}', file=sys.stderr)
+            return 1
         except Exception as exc:
             if args.debug:
                 raise

@@ -19,6 +19,7 @@ from .common import (
     _mesh,
     _non_negative,
     _number,
+    _output_format,
     _pair,
     _positive,
     _positive_int,
@@ -301,9 +302,14 @@ def _cmd_measure(args):
     from ..utils.inputs import as_frame
 
     if args.output:
-        _check_output(args.output)
+        _check_output(args.output, inputs=[
+            (args.image, 'IMAGE'), (args.uncertainty, '--uncertainty'),
+            (args.positions, '--positions')])
+        _output_format(args.output, args.format)  # refuse a mismatch now
     if args.regions:
-        _check_output(args.regions, '--regions')
+        _check_output(args.regions, '--regions', inputs=[
+            (args.image, 'IMAGE'), (args.uncertainty, '--uncertainty'),
+            (args.positions, '--positions'), (args.output, '-o')])
         try:
             import regions  # noqa: F401
         except ImportError:

@@ -11,6 +11,7 @@ the file and the problem (the astropy exception, if any, is chained as its
 cause).
 """
 
+import errno
 import os
 import warnings
 import zlib
@@ -64,13 +65,58 @@ def _check_path(path, what='file'):
     except TypeError:
         raise TypeError(f'{what} must be a path (str or os.PathLike), got '
                         f'{type(path).__name__}') from None
-    if not os.path.exists(path):
-        raise FrameReadError(f'{path}: no such file')
+    try:
+        os.stat(path)
+    except OSError as exc:
+        raise FrameReadError(f'{path}: {_stat_problem(path, exc)}') from None
     if os.path.isdir(path):
         raise FrameReadError(f'{path}: is a directory, not a FITS file')
     if os.path.getsize(path) == 0:
         raise FrameReadError(f'{path}: empty file (0 bytes), not FITS')
     return path
+
+
+def _stat_problem(path, exc):
+    """Why ``os.stat(path)`` failed, in words."""
+    if exc.errno == errno.ELOOP:
+        return 'symbolic link loop'
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return f'broken symbolic link (to {os.readlink(path)})'
+    if exc.errno == errno.ENOENT:
+        return 'no such file'
+    return (exc.strerror or str(exc)).lower()
+
+
+def _frame_size(path, *, hdu=None):
+    """
+    The size of a FITS image from its header, in words (for messages).
+
+    Returns ``''`` when the header cannot be read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from ccdphot_ext.io.fits import _frame_size
+    >>> path = os.path.join(tempfile.mkdtemp(), 'f.fits')
+    >>> fits.writeto(path, np.zeros((2048, 4096), np.float32))
+    >>> _frame_size(path)
+    '4096 x 2048 float32 pixels, 32.0 MiB in memory'
+    """
+    try:
+        header = fits.getheader(os.fspath(path), 0 if hdu is None else hdu)
+        if header.get('NAXIS', 0) < 2 and hdu is None:
+            header = fits.getheader(os.fspath(path), 1)
+        nx, ny = int(header['NAXIS1']), int(header['NAXIS2'])
+        bitpix = int(header['BITPIX'])
+    except (OSError, KeyError, IndexError, ValueError, TypeError):
+        return ''
+    scaled = 'BSCALE' in header or 'BZERO' in header
+    kind = ('float64' if scaled or bitpix == -64 else 'float32'
+            if bitpix == -32 else f'int{abs(bitpix)}')
+    nbytes = nx * ny * np.dtype(kind).itemsize
+    return f'{nx} x {ny} {kind} pixels, {nbytes / 2**20:.1f} MiB in memory'
 
 
 def _describe(exc, path):

@@ -29,10 +29,11 @@ them as PNG files (each written atomically).
 """
 
 import os
-import tempfile
+from functools import partial
 
 from ..background.sky import SkyEstimate
 from ..photometry.measurement import measure
+from ..utils.files import atomic_write
 from ..utils.inputs import as_frame
 from ._base import _as_aperture, _frame_figsize, _new_figure
 from .budget import *  # noqa: F403
@@ -145,21 +146,7 @@ def save_figures(figures, outdir, *, dpi=100, prefix=''):
     paths = []
     for name, fig in figures.items():
         path = os.path.join(outdir, f'{prefix}{name}.png')
-        fd, tmp = tempfile.mkstemp(prefix=f'.{prefix}{name}.', suffix='.tmp',
-                                   dir=outdir)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format='png', dpi=dpi)
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, partial(fig.savefig, format='png', dpi=dpi),
+                     label='figure')
         paths.append(path)
     return paths
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

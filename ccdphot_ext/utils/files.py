@@ -1,0 +1,290 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Safe output files: the one atomic writer every part of the package uses.
+
+`atomic_write` writes through a temporary file in the destination's own
+folder, flushes it to disk (``fsync``), gives it the mode of the file it
+replaces (or the umask's default for a new file) and moves it over the
+destination with `os.replace`: a reader, a crash or a full disk sees the old
+file or the complete new one, never half of one. `check_output` refuses, before
+any work, an output that would destroy something: an input of the same run
+(compared by device and inode, so another spelling or a hard link is caught),
+a directory, a FIFO, a device or a socket. A symbolic link is written through
+to its target (the link itself stays).
+"""
+
+import errno
+import json
+import os
+import stat
+import tempfile
+import warnings
+
+from astropy.io.fits.verify import VerifyWarning
+
+__all__ = ['atomic_write', 'check_output', 'write_table_atomic',
+           'table_format']
+
+#: astropy table formats by file extension (anything else: ECSV).
+_TABLE_FORMATS = {'.ecsv': 'ascii.ecsv', '.csv': 'ascii.csv',
+                  '.fits': 'fits', '.fit': 'fits', '.fts': 'fits'}
+
+
+def table_format(path):
+    """
+    The astropy table format for ``path`` from its extension.
+
+    ``.fits``/``.fit``/``.fts`` give a FITS binary table, ``.csv`` CSV and
+    anything else ECSV.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.files import table_format
+    >>> table_format('res.fits'), table_format('lc.ecsv'), table_format('x')
+    ('fits', 'ascii.ecsv', 'ascii.ecsv')
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    return _TABLE_FORMATS.get(ext, 'ascii.ecsv')
+
+
+def _default_mode():
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _resolve(path):
+    """The file a write to ``path`` lands in (symbolic links followed)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(f'{path}: symbolic link loop') from None
+    return os.path.realpath(path)
+
+
+def _same_file(a, b):
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except (OSError, ValueError):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def check_output(path, *, inputs=(), label='output'):
+    """
+    Refuse an output path that writing would destroy; return its target.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output file.
+    inputs : iterable of (str or path-like, str), optional
+        ``(path, label)`` of each input of the same run; an output that is
+        the same file (same device and inode: another spelling, a symbolic
+        or hard link) is refused.
+    label : str, optional
+        How to name the output in messages (an option such as ``'-o'``).
+
+    Returns
+    -------
+    target : str
+        The absolute path that will be written (a symbolic link followed to
+        its target).
+
+    Raises
+    ------
+    ValueError
+        Naming ``label`` and the path: the output is an input, a directory,
+        a FIFO, a device or a socket, a symbolic-link loop, or its folder
+        does not exist.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from ccdphot_ext.utils.files import check_output
+    >>> folder = tempfile.mkdtemp()
+    >>> frame = os.path.join(folder, 'v.fits')
+    >>> open(frame, 'w').close()
+    >>> check_output(os.path.join(folder, 'out.ecsv')) == os.path.join(
+    ...     os.path.realpath(folder), 'out.ecsv')
+    True
+    >>> check_output(os.path.join(folder, '.', 'v.fits'), label='-o',
+    ...              inputs=[(frame, 'IMAGE')])
+    Traceback (most recent call last):
+    ...
+    ValueError: -o .../v.fits is the same file as IMAGE ...
+    """
+    path = os.fspath(path)
+    try:
+        target = _resolve(path)
+    except ValueError as exc:
+        raise ValueError(f'{label} {exc}') from None
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise ValueError(f'{label} {path}: {exc.strerror}') from None
+    if st is not None:
+        kind = _special_kind(st.st_mode)
+        if kind is not None:
+            raise ValueError(f'{label} {path}: is a {kind}; refusing to '
+                             'replace it (give a regular file)')
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise ValueError(f'{label} {path}: folder {folder} does not exist')
+    for other, what in inputs:
+        if other is not None and _same_file(target, other):
+            raise ValueError(f'{label} {path} is the same file as {what} '
+                             f'{os.fspath(other)}; refusing to overwrite an '
+                             'input')
+    return target
+
+
+def _special_kind(mode):
+    for test, kind in ((stat.S_ISDIR, 'directory'), (stat.S_ISFIFO, 'FIFO'),
+                       (stat.S_ISCHR, 'character device'),
+                       (stat.S_ISBLK, 'block device'),
+                       (stat.S_ISSOCK, 'socket')):
+        if test(mode):
+            return kind
+    return None
+
+
+def atomic_write(path, write, *, inputs=(), label='output'):
+    """
+    Write a file atomically with ``write(temporary_path)``.
+
+    The temporary file ``.NAME.XXXX.tmp`` is made in the destination's folder
+    (so the final rename never crosses file systems), given the mode of the
+    file it replaces (a new file gets ``0o666`` less the umask), filled by
+    ``write``, flushed to disk and moved over the destination with
+    `os.replace`. On any error it is removed and the destination is left as
+    it was. A symbolic link is written through to its target.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The destination.
+    write : callable
+        ``write(tmp_path)`` writes the whole content to ``tmp_path``.
+    inputs, label : optional
+        As in `check_output`, which is called first.
+
+    Returns
+    -------
+    target : str
+        The file written (a symbolic link followed).
+
+    Raises
+    ------
+    ValueError
+        From `check_output`.
+    OSError
+        When writing fails (a full disk, no permission); the message names
+        the destination and the reason.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from ccdphot_ext.utils.files import atomic_write
+    >>> path = os.path.join(tempfile.mkdtemp(), 'note.txt')
+    >>> _ = atomic_write(path, lambda tmp: open(tmp, 'w').write('hello'))
+    >>> open(path).read()
+    'hello'
+    """
+    path = os.fspath(path)
+    target = check_output(path, inputs=inputs, label=label)
+    folder, name = os.path.split(target)
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = _default_mode()
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp',
+                                   dir=folder)
+        os.close(fd)
+        write(tmp)
+        os.chmod(tmp, mode)  # after: some writers replace the file
+        with open(tmp, 'rb') as stream:
+            os.fsync(stream.fileno())
+        os.replace(tmp, target)
+        tmp = None
+        _fsync_folder(folder)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OSError(exc.errno, f'{label} {path}: cannot write '
+                                 f'({reason})') from exc
+    finally:
+        if tmp is not None and os.path.lexists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _fsync_folder(folder):
+    """Make the rename itself durable (best effort: not every OS can)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_table_atomic(table, path, *, format=None, inputs=(),
+                       label='output'):
+    """
+    Write a table so that ``path`` is never left half-written.
+
+    `atomic_write` with astropy's table writer: the table goes to a
+    temporary file in the same folder, is flushed to disk and replaces
+    ``path`` in one step, keeping the mode of the file it replaces.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+    path : str or path-like
+    format : str, optional
+        Any astropy table writer format (default from the extension:
+        ``.fits`` a FITS binary table, ``.csv`` CSV, anything else ECSV).
+    inputs, label : optional
+        As in `check_output`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astropy.table import QTable
+    >>> from ccdphot_ext.utils.files import write_table_atomic
+    >>> path = os.path.join(tempfile.mkdtemp(), 'lc.ecsv')
+    >>> write_table_atomic(QTable({'a': [1, 2]}), path)
+    >>> QTable.read(path)['a'].tolist()
+    [1, 2]
+    """
+    fmt = table_format(path) if format is None else format
+    if fmt == 'fits':
+        table = _fits_ready(table)
+
+    def write(tmp):
+        with warnings.catch_warnings():
+            # long keys become HIERARCH cards, as intended
+            warnings.filterwarnings('ignore', category=VerifyWarning)
+            table.write(tmp, format=fmt, overwrite=True)
+
+    atomic_write(path, write, inputs=inputs, label=label)
+
+
+def _fits_ready(table):
+    """A view of ``table`` whose meta a FITS header can hold (JSON text)."""
+    view = table.copy(copy_data=False)
+    view.meta.clear()
+    for key, value in table.meta.items():
+        if not isinstance(value, (str, int, float, bool)) or value is None:
+            value = json.dumps(value, default=repr)
+        view.meta[key] = value
+    return view
