@@ -12,9 +12,9 @@ the frame, the star ``id`` and every photometry column.
 Faults never stop a run: a frame that cannot be read or measured gives rows
 with ``status == 'failed'`` and the reason in ``error``, an entry in
 ``meta['failures']`` and one `~astropy.utils.exceptions.AstropyUserWarning`.
-`write_table_atomic` writes through a temporary file and `os.replace`, so an
-interrupted write leaves the old file or the complete new one, never half of
-one.
+`~ccdphot_ext.utils.write_table_atomic` writes through a temporary file
+and `os.replace`, so an interrupted write leaves the old file or the
+complete new one, never half of one.
 
 Time of a frame
     ``MJD-OBS`` if present, else ``DATE-OBS`` (ISO; a date-only
@@ -50,6 +50,7 @@ from ..photometry.general import OVERLAP_METHODS
 from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
 from ..photometry.terms import UNCERTAINTY_MODELS
 from ..utils.columns import unit_power
+from ..utils.files import write_table_atomic
 from ..utils.inputs import positive_scalar
 from ..utils.provenance import versions
 from .output import (
@@ -58,11 +59,9 @@ from .output import (
     _Progress,
     _relay_warnings,
     frame_time,
-    write_table_atomic,
 )
 
-__all__ = ['photometer_frames', 'AnnulusSky', 'frame_time',
-           'write_table_atomic']
+__all__ = ['photometer_frames', 'AnnulusSky', 'frame_time']
 
 _STATUS_OK, _STATUS_FAILED = 'ok', 'failed'
 _UNSET = object()
@@ -499,7 +498,8 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         A previous output (same parameters): its successful frames are kept
         and not measured again; its failed frames are retried.
     output : str or path-like, optional
-        Also write the table here (ECSV, with `write_table_atomic`), every
+        Also write the table here (ECSV, with
+        `~ccdphot_ext.utils.write_table_atomic`), every
         ``checkpoint_interval`` seconds while running, on an interrupt
         (Ctrl-C) and at the end, so that an interrupted run can be resumed.
     checkpoint_interval : float, optional

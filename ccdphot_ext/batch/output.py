@@ -21,9 +21,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.box import BoxAperture
 from ..aperture.utils import all_positions, aperture_list
-from ..utils.files import write_table_atomic
 
-__all__ = ['frame_time', 'write_table_atomic']
+__all__ = ['frame_time']
 
 
 def frame_time(header):
