@@ -18,11 +18,11 @@ from ccdphot_ext.batch.frames import (
     AnnulusSky,
     frame_time,
     photometer_frames,
-    write_table_atomic,
 )
 from ccdphot_ext.datasets.sample import render_stars, simulate_frame
 from ccdphot_ext.detection.recenter import recenter_positions
 from ccdphot_ext.io.fits import read_frame
+from ccdphot_ext.utils.files import write_table_atomic
 
 SHAPE = (64, 96)
 X0 = np.array([20.0, 48.0, 76.0])
@@ -342,7 +342,7 @@ def test_frames_with_and_without_celestial_wcs(tmp_path):
 
 
 def test_a_frame_with_malformed_results_fails_alone(frame_dir, monkeypatch):
-    import ccdphot_ext.batch.frames as frames_module
+    import ccdphot_ext.batch.worker as frames_module
 
     real = frames_module.photometer
     bad_path = frame_dir['good'][1]
@@ -430,7 +430,7 @@ def test_interrupt_leaves_a_complete_file_that_resumes(frame_dir, tmp_path):
 
 
 def test_checkpoints_are_complete_tables(frame_dir, tmp_path, monkeypatch):
-    import ccdphot_ext.batch.frames as batch
+    import ccdphot_ext.batch.run as batch
 
     out = tmp_path / 'lc.ecsv'
     seen = []
@@ -535,7 +535,11 @@ def test_cluster_gives_the_serial_table(frame_dir, dask_client):
                                     client=dask_client)
     _assert_tables_equal(serial, cluster)
     assert cluster.meta['last_run']['execution'] == 'dask'
-    assert cluster.meta['failures'] == serial.meta['failures']
+    # the same failures, each naming the worker it happened on
+    assert [{k: v for k, v in f.items() if k != 'worker'}
+            for f in cluster.meta['failures']] == serial.meta['failures']
+    assert all(f['worker'].startswith('tcp://127.0.0.1:')
+               for f in cluster.meta['failures'])
     text = ' | '.join(str(w.message) for w in record)
     # the worker's warnings come back to the client, and each failure
     assert 'notime.fits: no MJD-OBS or DATE-OBS' in text

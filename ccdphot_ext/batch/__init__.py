@@ -2,4 +2,6 @@
 """Photometry of many frames (light curves), serial or on Dask."""
 
 from .frames import *  # noqa: F403
+from .lock import *  # noqa: F403
 from .output import *  # noqa: F403
+from .worker import *  # noqa: F403

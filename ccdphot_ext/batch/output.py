@@ -141,8 +141,16 @@ def _load_previous(resume_from, parameters):
         path = os.fspath(resume_from)
         if not os.path.exists(path):
             raise ValueError(f'resume_from: {path} does not exist')
-        old = QTable.read(path, format='ascii.ecsv')
         label = path
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                old = QTable.read(path, format='ascii.ecsv')
+        except Exception as exc:  # astropy raises many kinds for bad files
+            reason = ' '.join(str(exc).split())[:200] or type(exc).__name__
+            raise ValueError(f'resume_from: cannot read {path} as a light-'
+                             f'curve table ({reason}); move it away or write '
+                             'to a new output') from None
     if 'status' not in old.colnames or 'frame' not in old.colnames:
         raise ValueError(f'resume_from: {label} is not a photometer_frames '
                          'table (no frame/status columns)')

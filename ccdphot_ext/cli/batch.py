@@ -66,6 +66,24 @@ def _apertures(args, xy):
     return BoxAperture(xy, width, height)
 
 
+def _check_star_ids(args, ids):
+    """--targets and --comparisons name stars of --positions, once each."""
+    known = {int(i) for i in ids}
+    for option, chosen in (('--targets', args.targets),
+                           ('--comparisons', args.comparisons)):
+        unknown = sorted(set(chosen) - known)
+        if unknown:
+            raise CLIError(f'{option}: no star with id '
+                           f'{", ".join(map(str, unknown))} in --positions '
+                           f'{args.positions}')
+        if len(set(chosen)) != len(chosen):
+            raise CLIError(f'{option}: an id is given twice')
+    both = sorted(set(args.targets) & set(args.comparisons))
+    if both:
+        raise CLIError(f'--comparisons must not include the targets (id '
+                       f'{", ".join(map(str, both))})')
+
+
 def _cmd_batch(args):
     import numpy as np
 
@@ -76,7 +94,9 @@ def _cmd_batch(args):
     pos = _read_positions(args.positions)
     xy = np.column_stack([pos['x_center'], pos['y_center']])
     ids = np.asarray(pos['id'])
-    _check_output(args.output)
+    inputs = [(f, 'FRAME') for f in frames] + [
+        (args.positions, '--positions'), (args.frame_list, '--frame-list')]
+    _check_output(args.output, inputs=inputs)
     if args.sky == 'annulus':
         if args.annulus is None:
             raise CLIError('--sky annulus needs --annulus RIN,ROUT')
@@ -89,9 +109,11 @@ def _cmd_batch(args):
     if args.targets is not None or args.comparisons is not None:
         if args.targets is None or args.comparisons is None:
             raise CLIError('--targets and --comparisons go together')
+        _check_star_ids(args, ids)
         diff_out = args.differential or (
             os.path.splitext(args.output)[0] + '_diff.ecsv')
-        _check_output(diff_out, '--differential')
+        _check_output(diff_out, '--differential',
+                      inputs=[*inputs, (args.output, '-o')])
     resume = None
     if args.resume:
         if os.path.exists(args.output):
@@ -118,10 +140,10 @@ def _cmd_batch(args):
           f'{run["execution"]}, {run["seconds"]:.1f} s)')
     if diff_out is not None:
         from ..analysis.differential import differential_photometry
-        from ..batch.frames import write_table_atomic
+        from ..utils.files import write_table_atomic
         diff = differential_photometry(table, args.targets, args.comparisons,
                                        weighting=args.weighting)
-        write_table_atomic(diff, diff_out)
+        write_table_atomic(diff, diff_out, label='--differential')
         print(f'ccdphot batch: differential photometry of {args.targets} '
               f'against {args.comparisons} -> {diff_out}')
     if meta['n_failed']:

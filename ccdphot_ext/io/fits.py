@@ -116,7 +116,9 @@ def _frame_size(path, *, hdu=None):
     kind = ('float64' if scaled or bitpix == -64 else 'float32'
             if bitpix == -32 else f'int{abs(bitpix)}')
     nbytes = nx * ny * np.dtype(kind).itemsize
-    return f'{nx} x {ny} {kind} pixels, {nbytes / 2**20:.1f} MiB in memory'
+    size = (f'{nbytes / 2**20:.1f} MiB' if nbytes >= 2**20
+            else f'{nbytes / 2**10:.0f} KiB')
+    return f'{nx} x {ny} {kind} pixels, {size} in memory'
 
 
 def _describe(exc, path):

@@ -135,7 +135,8 @@ def check_output(path, *, inputs=(), label='output'):
     if not os.path.isdir(folder):
         raise ValueError(f'{label} {path}: folder {folder} does not exist')
     for other, what in inputs:
-        if other is not None and _same_file(target, other):
+        if other is not None and (_same_file(target, other) or os.path.
+                                  realpath(other) == target):
             raise ValueError(f'{label} {path} is the same file as {what} '
                              f'{os.fspath(other)}; refusing to overwrite an '
                              'input')

@@ -1,0 +1,189 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+One frame of a batch (internal): what a worker does with a frame path or an
+in-memory frame, with the run's configuration. Never raises: a failure is
+returned as a result with ``status == 'failed'`` and the reason.
+"""
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.nddata import NDData
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ..aperture.utils import all_positions, with_positions
+from ..background.sky import SKY_METHODS, SkyEstimate
+from ..detection.recenter import recenter_positions
+from ..io.fits import _frame_size, read_frame
+from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
+from ..utils.inputs import positive_scalar
+from .output import frame_time
+
+__all__ = ['AnnulusSky']
+
+_STATUS_OK, _STATUS_FAILED = 'ok', 'failed'
+
+
+@dataclass(frozen=True)
+class _Config:
+    """Everything a worker needs, besides the frame (picklable)."""
+
+    apertures: object
+    sky: object
+    recenter: str | None
+    recenter_kwargs: dict
+    photometer_kwargs: dict
+    hdu: object = None
+    n_rows: int = 0
+    columns: tuple = field(default=PHOTOMETRY_COLUMNS)
+
+
+class AnnulusSky:
+    """
+    A local sky for `photometer_frames`: one circular annulus per aperture.
+
+    Called as ``sky(ccd, apertures)`` on every frame, it measures
+    `SkyEstimate.from_annulus` in annuli of radii ``r_in``, ``r_out``
+    centred on the apertures (after re-centring, when that is on).
+
+    Parameters
+    ----------
+    r_in, r_out : float
+        Inner and outer radii in pixels (``r_out > r_in >= 0``).
+    method : {'sigma_clip', 'mean', 'median'}, optional
+        The estimator in each annulus.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.batch import AnnulusSky
+    >>> AnnulusSky(8, 14)
+    AnnulusSky(r_in=8.0, r_out=14.0, method='sigma_clip')
+    """
+
+    def __init__(self, r_in, r_out, *, method='sigma_clip'):
+        self.r_in = positive_scalar(r_in, 'r_in', allow_none=False,
+                                    allow_zero=True)
+        self.r_out = positive_scalar(r_out, 'r_out', allow_none=False)
+        if self.r_out <= self.r_in:
+            raise ValueError(f'r_out ({self.r_out}) must exceed r_in '
+                             f'({self.r_in})')
+        if method not in SKY_METHODS:
+            raise ValueError(f'method must be one of {SKY_METHODS}, got '
+                             f'{method!r}')
+        self.method = method
+
+    def __call__(self, ccd, apertures):
+        from photutils.aperture import CircularAnnulus
+        annulus = CircularAnnulus(all_positions(apertures), self.r_in,
+                                  self.r_out)
+        return SkyEstimate.from_annulus(ccd, annulus, method=self.method,
+                                        exclude=apertures)
+
+    def __repr__(self):
+        return (f'AnnulusSky(r_in={self.r_in}, r_out={self.r_out}, '
+                f'method={self.method!r})')
+
+
+def _make_sky(spec, ccd, apertures):
+    if callable(spec):
+        sky = spec(ccd, apertures)
+        if not isinstance(sky, SkyEstimate):
+            raise TypeError('the sky callable must return a SkyEstimate, '
+                            f'got {type(sky).__name__}')
+        return sky
+    return SkyEstimate.from_image(ccd, method=spec)
+
+
+def _measure_frame(frame, config):
+    """Measure one frame; never raises (failures are returned)."""
+    out = {'status': _STATUS_OK, 'error': '', 'notes': [], 'time': None,
+           'columns': None, 'unit': None, 'exptime': math.nan,
+           'positions': None, 'warnings': []}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        try:
+            ccd = frame if isinstance(frame, NDData) else read_frame(
+                frame, hdu=config.hdu)
+            out['time'] = _header_time(ccd, frame, out['notes'])
+            apertures = config.apertures
+            sky = _make_sky(config.sky, ccd, apertures)
+            if config.recenter is not None:
+                nominal = all_positions(apertures)
+                new, ok = recenter_positions(ccd, nominal, sky,
+                                             method=config.recenter,
+                                             **config.recenter_kwargs)
+                apertures = with_positions(apertures, new)
+                out['positions'] = nominal
+                if not ok.all():
+                    out['notes'].append(f'{int((~ok).sum())} aperture(s) '
+                                        'not re-centred (kept nominal)')
+                if callable(config.sky):
+                    sky = _make_sky(config.sky, ccd, apertures)
+            table = photometer(ccd, apertures, sky,
+                               **config.photometer_kwargs)
+            unit = table['aperture_sum'].unit if hasattr(
+                table['aperture_sum'], 'unit') else None
+            out['unit'] = None if unit is None else unit.to_string()
+            out['columns'] = _plain_columns(table)
+            exptime = table.meta.get('exptime')
+            out['exptime'] = math.nan if exptime is None else float(exptime)
+        except MemoryError:
+            out['status'] = _STATUS_FAILED
+            out['error'] = _out_of_memory(frame, config.hdu)
+        except Exception as exc:  # one bad frame never stops the run
+            out['status'] = _STATUS_FAILED
+            text = ' '.join(str(exc).split())
+            out['error'] = f'{type(exc).__name__}: {text}'
+    out['warnings'] = list(dict.fromkeys(
+        str(w.message) for w in caught
+        if issubclass(w.category, (UserWarning, RuntimeWarning))))
+    return out
+
+
+def _plain_columns(table):
+    """Columns as plain arrays; a sky position as (n, 2) ICRS degrees."""
+    columns = {}
+    for name in table.colnames:
+        col = table[name]
+        if isinstance(col, SkyCoord):
+            icrs = col.icrs
+            columns[name] = np.column_stack([icrs.ra.deg, icrs.dec.deg])
+        else:
+            columns[name] = np.asarray(getattr(col, 'value', col))
+    return columns
+
+
+def _out_of_memory(frame, hdu):
+    if isinstance(frame, NDData):
+        size = f'{np.asarray(frame.data).nbytes / 2**20:.1f} MiB of data'
+    else:
+        size = _frame_size(frame, hdu=hdu) or 'size unknown'
+    return f'MemoryError: out of memory measuring this frame ({size})'
+
+
+def _header_time(ccd, frame, notes):
+    """(jd1, jd2) of the frame, or None with a note and a warning."""
+    try:
+        t, _ = frame_time(ccd.meta)
+        if t is None and not isinstance(frame, NDData):
+            # multi-extension files often keep the time in the primary
+            t, _ = frame_time(fits.getheader(frame, 0))
+        problem = 'no MJD-OBS or DATE-OBS'
+    except ValueError as exc:  # a bad time never loses the photometry
+        t, problem = None, f'unreadable time ({exc})'
+    if t is None:
+        notes.append(f'{problem}: time masked')
+        warnings.warn(f'{problem} in the header; time masked',
+                      AstropyUserWarning, stacklevel=3)
+        return None
+    return float(t.jd1), float(t.jd2)
+
+
+def _failed(message):
+    return {'status': _STATUS_FAILED, 'error': message, 'notes': [],
+            'time': None, 'columns': None, 'unit': None,
+            'exptime': math.nan, 'positions': None, 'warnings': []}
