@@ -123,8 +123,6 @@ def _load():
 
 def _measure_modes(paths, boxes, kwargs, worker_counts, address, repeat):
     """Best (wall, cpu) per mode, modes interleaved to share the load."""
-    from distributed import Client
-
     modes = [('serial', {})]
     modes += [(f'workers={n} (own cluster)', {'workers': n})
               for n in worker_counts]
@@ -132,24 +130,23 @@ def _measure_modes(paths, boxes, kwargs, worker_counts, address, repeat):
     modes.append((f'running cluster, {n_run} workers',
                   {'scheduler': address}))
     best, serial_table = {}, None
-    with Client(address) as watcher:
-        for _ in range(repeat):
-            for name, extra in modes:
-                cluster = watcher if 'scheduler' in extra else None
-                cpu0 = _cpu(cluster)
-                wall, table = timed(lambda e=extra: photometer_frames(
-                    paths, boxes, **kwargs, **e))
-                cpu = _cpu(cluster) - cpu0
-                if serial_table is None:
-                    serial_table = table
-                elif not all(np.array_equal(np.asarray(serial_table[c]),
-                                            np.asarray(table[c]))
-                             for c in ('aperture_sum', 'aperture_sum_err',
-                                       'flags')):
-                    raise RuntimeError(f'{name}: results differ from the '
-                                       'serial run')
-                if name not in best or wall < best[name][0]:
-                    best[name] = (wall, cpu)
+    for _ in range(repeat):
+        for name, extra in modes:
+            remote = address if 'scheduler' in extra else None
+            cpu0 = _cpu(remote)
+            wall, table = timed(lambda e=extra: photometer_frames(
+                paths, boxes, **kwargs, **e))
+            cpu = _cpu(remote) - cpu0
+            if serial_table is None:
+                serial_table = table
+            elif not all(np.array_equal(np.asarray(serial_table[c]),
+                                        np.asarray(table[c]))
+                         for c in ('aperture_sum', 'aperture_sum_err',
+                                   'flags')):
+                raise RuntimeError(f'{name}: results differ from the '
+                                   'serial run')
+            if name not in best or wall < best[name][0]:
+                best[name] = (wall, cpu)
     return best, serial_table
 
 
@@ -211,12 +208,19 @@ def _process_cpu():
             + children.ru_stime)
 
 
-def _cpu(client):
-    """CPU seconds used so far here and on every worker of ``client``."""
+def _cpu(address):
+    """CPU seconds used so far here (and by the workers of ``address``).
+
+    The workers are asked through a client of their own, opened and closed
+    outside the timed run (a second client held open in this process slows
+    the run's own client down)."""
     here = _process_cpu()
-    if client is None:
+    if address is None:
         return here
-    return here + sum(client.run(_process_cpu).values())
+    from distributed import Client
+
+    with Client(address) as client:
+        return here + sum(client.run(_process_cpu).values())
 
 
 if __name__ == '__main__':
