@@ -19,6 +19,7 @@ from ..background.threshold import SigmaThreshold
 from ..datasets.sample import NOTEBOOK_BOXES, sample_frame
 from ..photometry.budget import ErrorBudget
 from ..photometry.measurement import measure
+from ..utils.files import atomic_write, write_table_atomic
 
 __all__ = ['run_demo', 'notebook_star_table']
 
@@ -127,10 +128,12 @@ def run_demo(out=None, *, outdir=None):
     p.text(f'  worst relative difference ccdphot vs numpy: {p.worst:.1e}')
     if outdir is not None:
         os.makedirs(outdir, exist_ok=True)
-        ccd.write(os.path.join(outdir, 'sample.fits'), overwrite=True)
-        table.write(os.path.join(outdir, 'stars.ecsv'), overwrite=True)
-        full.budget.to_table().write(os.path.join(outdir, 'budget.ecsv'),
-                                     overwrite=True)
+        atomic_write(os.path.join(outdir, 'sample.fits'),
+                     lambda tmp: ccd.write(tmp, format='fits',
+                                           overwrite=True))
+        write_table_atomic(table, os.path.join(outdir, 'stars.ecsv'))
+        write_table_atomic(full.budget.to_table(),
+                           os.path.join(outdir, 'budget.ecsv'))
         p.text(f'  wrote sample.fits, stars.ecsv, budget.ecsv to {outdir}')
         p.text('  ' + _write_figures(image, sky, gain, outdir))
     return p.worst

@@ -20,6 +20,7 @@ never counted twice.
 """
 
 import math
+import os
 
 import numpy as np
 from astropy.io import fits
@@ -241,11 +242,20 @@ def sample_frame():
 
 def write_sample(path, *, overwrite=False):
     """
-    Write `sample_frame` to a FITS file (data, then an UNCERT extension).
+    Write `sample_frame` to a FITS file (data, then an UNCERT extension),
+    atomically (`~ccdphot_ext.utils.atomic_write`).
 
     Returns
     -------
     path : str
     """
-    sample_frame().write(path, overwrite=overwrite)
+    from ..utils.files import atomic_write
+
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(f'{os.fspath(path)} exists (pass '
+                              'overwrite=True to replace it)')
+    frame = sample_frame()
+    atomic_write(path, lambda tmp: frame.write(tmp, format='fits',
+                                             overwrite=True),
+                 label='path')
     return str(path)
