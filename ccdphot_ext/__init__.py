@@ -24,7 +24,7 @@ _PUBLIC = {
     'analysis': ('differential_photometry', 'gradient_check',
                  'systematics_report'),
     'aperture': ('BoxAperture', 'SkyBoxAperture', 'write_ds9'),
-    'background': ('SigmaThreshold', 'SkyEstimate'),
+    'background': ('ApertureNoise', 'SigmaThreshold', 'SkyEstimate'),
     'batch': ('AnnulusSky', 'photometer_frames'),
     'datasets': ('NOTEBOOK_BOXES', 'sample_frame', 'sample_truth'),
     'detection': ('box_flags', 'find_stars', 'recenter_positions',

@@ -1,5 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """Sky level and its error: global, local (annulus) and map skies; threshold masks."""
 
+from .noise import *  # noqa: F403
 from .sky import *  # noqa: F403
 from .threshold import *  # noqa: F403

@@ -11,10 +11,11 @@ from astropy.table import QTable
 
 from ..aperture.skybox import to_pixel_apertures
 from ..aperture.utils import aperture_position, n_positions
+from ..background.noise import check_noise, noise_variance
 from ..flags import decode_flags
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
-from .budget import ErrorBudget
+from .budget import _NOTE_MAP, ErrorBudget
 from .general import check_photometry_inputs, measure_one
 from .terms import budget_terms
 
@@ -22,8 +23,12 @@ __all__ = ['measure', 'ApertureMeasurement']
 
 
 def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
-            include_sky_mean):
+            include_sky_mean, noise=None):
     """The `ErrorBudget` of one measured aperture (an `ApertureSums`)."""
+    sky_variance = sums.sigma2
+    if noise is not None:  # blank-sky apertures: the sky term, not the map
+        sky_variance = noise_variance(noise, sums.n_pix)
+        uncertainty_model = 'background'
     eom = sums.sky_error_on_mean if include_sky_mean else None
     if sums.n_pix == 0:
         return ErrorBudget.from_terms(
@@ -31,11 +36,14 @@ def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
             notes=['no pixel selected'], gain=gain)
     budget = ErrorBudget.from_aperture(
         sums.flux, sums.n_pix, sums.sky_std, gain=gain,
-        sky_variance=sums.sigma2, sky_error_on_mean=eom,
+        sky_variance=sky_variance, sky_error_on_mean=eom,
         uncertainty_model=uncertainty_model, sky_level=sums.sky,
         read_noise=read_noise if gain is not None else None,
         dark=dark if gain is not None else None, extra_terms=sums.extra)
     budget.notes += sums.notes
+    if noise is not None:
+        budget.notes = tuple(n for n in budget.notes if n != _NOTE_MAP) + (
+            noise.note,)
     if read_noise is not None and gain is None:
         budget.notes += ('read_noise ignored: no gain to convert electrons '
                          'to ADU',)
@@ -111,6 +119,8 @@ class ApertureMeasurement(BudgetedResult):
         The sky values used.
     """
 
+    _noise = None  # an ApertureNoise used for the sky term
+
     def __init__(self, frame, aperture, index, sums, budget, params):
         self._frame = frame
         self.aperture = aperture
@@ -172,7 +182,10 @@ class ApertureMeasurement(BudgetedResult):
             np_n = w[used].sum()
         rows = [('flux', self.flux, np_flux), ('n_pix', self.n_pix, np_n)]
         terms = self.budget.terms
-        if self._sigma_map is not None and 'sky' in terms:
+        if self._noise is not None:  # the noise model, not the notebook's
+            rows.append(('var_sky', terms['sky'],
+                         noise_variance(self._noise, np_n)))
+        elif self._sigma_map is not None and 'sky' in terms:
             rows.append(('var_sky', terms['sky'],
                          (w[used] * self._sigma_map[used] ** 2).sum()))
         elif 'sky' in terms:
@@ -212,7 +225,7 @@ class ApertureMeasurement(BudgetedResult):
 def measure(data, aperture, sky, *, gain=None, threshold=None,
             uncertainty=None, mask=None, saturation=None, read_noise=None,
             uncertainty_model='background', include_sky_mean=True,
-            method='exact', subpixels=5, dark=None):
+            method='exact', subpixels=5, dark=None, noise=None):
     """
     Photometry of one star with its full error budget.
 
@@ -259,6 +272,14 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
     dark : float, optional
         Dark signal per pixel accumulated in the exposure [data unit],
         already subtracted; only used in the decomposition.
+    noise : `ApertureNoise`, optional
+        Empirical aperture noise measured on blank sky
+        (`ApertureNoise.from_blank_apertures`): the ``sky`` term becomes
+        ``noise(n_pix)**2`` (for correlated noise larger than
+        ``n_pix * sky_std**2``; the budget's notes say where it came from).
+        Without it, and without an uncertainty map, a cheap check of the
+        frame warns (`~astropy.utils.exceptions.AstropyUserWarning`) when
+        neighbouring pixels' noise is significantly correlated.
 
     Returns
     -------
@@ -285,6 +306,7 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
         raise ValueError('measure takes one aperture position; use '
                          'photometer for many')
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    check_noise(noise, frame)
     params = detector_parameters(frame.meta, gain=gain, saturation=saturation,
                                  read_noise=read_noise, unit=frame.unit)
     if (sky.unit is not None and frame.unit is not None
@@ -303,5 +325,7 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
                      read_noise=params['read_noise'],
                      dark=positive_scalar(dark, 'dark', allow_zero=True),
                      uncertainty_model=uncertainty_model,
-                     include_sky_mean=include_sky_mean)
-    return ApertureMeasurement(frame, aperture, 0, sums, budget, params)
+                     include_sky_mean=include_sky_mean, noise=noise)
+    result = ApertureMeasurement(frame, aperture, 0, sums, budget, params)
+    result._noise = noise
+    return result

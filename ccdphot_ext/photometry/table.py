@@ -10,6 +10,7 @@ from astropy.table import QTable
 from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
 from ..aperture.utils import aperture_groups, aperture_position, aperture_positions
 from ..background.annulus import sky_row_flags
+from ..background.noise import check_noise, noise_variance
 from ..io.header import detector_parameters
 from ..io.units import is_rate_unit
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
@@ -48,7 +49,7 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
                saturation=None, method='exact', subpixels=5,
                uncertainty=None, mask=None, read_noise=None,
                uncertainty_model='background', include_sky_mean=True,
-               exptime=None, zeropoint=None, engine='auto'):
+               exptime=None, zeropoint=None, engine='auto', noise=None):
     """
     Aperture photometry of many stars, with the full budget per row.
 
@@ -90,6 +91,11 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         else), ``'general'`` the per-aperture engine of `measure` for any
         aperture, ``'auto'`` (default) the box engine wherever it applies.
         The numbers are the same; only the speed differs.
+    noise : `ApertureNoise`, optional
+        Empirical aperture noise from blank sky: ``var_sky`` becomes
+        ``noise(n_pix)**2`` (see `measure`); ``meta['sky_noise']`` records
+        the model. Without it (and without an uncertainty map) a cheap check
+        warns when neighbouring pixels' noise is correlated.
 
     Returns
     -------
@@ -127,6 +133,7 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
     check_photometry_inputs(groups[0][0], sky, threshold,
                             uncertainty_model, method)
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    check_noise(noise, frame)
     params = detector_parameters(frame.meta, gain=gain, saturation=saturation,
                                  read_noise=read_noise, exptime=exptime,
                                  unit=frame.unit)
@@ -146,7 +153,7 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
                'read_noise': params['read_noise'],
                'uncertainty_model': uncertainty_model,
                'include_sky_mean': include_sky_mean, 'method': method,
-               'subpixels': subpixels}
+               'subpixels': subpixels, 'noise': noise}
     cols = _empty_columns(n_rows)
     if threshold is not None and not threshold.biased:
         cols['selection'] = np.zeros(n_rows)  # per row, then a budget term
@@ -160,10 +167,14 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         start += n
     cols['flags'] |= sky_row_flags(sky, apertures, n_rows)
     _fill_budget(cols, frame.uncertainty is not None, options)
-    return _to_table(cols, frame, sky, params, threshold=threshold,
-                     method=method, subpixels=subpixels,
-                     uncertainty_model=uncertainty_model,
-                     include_sky_mean=include_sky_mean, zeropoint=zeropoint)
+    table = _to_table(cols, frame, sky, params, threshold=threshold,
+                      method=method, subpixels=subpixels,
+                      uncertainty_model=uncertainty_model,
+                      include_sky_mean=include_sky_mean, zeropoint=zeropoint)
+    if noise is not None:
+        table.meta['sky_noise'] = repr(noise)
+        table.meta['notes'].append(noise.note)
+    return table
 
 
 def _use_box_engine(engine, aperture, sky, threshold):
@@ -246,6 +257,11 @@ def _fill_fast(cols, rows, frame, box, sky, options):
 def _fill_budget(cols, has_map, options):
     """Every row's budget columns at once, from `budget_terms`."""
     sigma2 = cols.pop('sigma2')
+    model = options['uncertainty_model']
+    noise = options['noise']
+    if noise is not None:  # blank-sky apertures: the sky term, not the map
+        sigma2 = noise_variance(noise, cols['n_pix'])
+        has_map, model = True, 'background'
     extra = ({'selection': cols.pop('selection')} if 'selection' in cols
              else None)  # a smoothed threshold mask's term
     terms = budget_terms(
@@ -254,7 +270,7 @@ def _fill_budget(cols, has_map, options):
         sky_error_on_mean=(cols['sky_error_on_mean']
                            if options['include_sky_mean'] else None),
         sky_variance=sigma2 if has_map else None,
-        uncertainty_model=options['uncertainty_model'], extra_terms=extra)
+        uncertainty_model=model, extra_terms=extra)
     cols['aperture_sum_err'] = terms.error
     cols['var_sky'] = terms.sky
     cols['var_source'] = terms.source
