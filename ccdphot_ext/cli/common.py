@@ -328,3 +328,16 @@ def _to_write(table, path, fmt):
         table.add_column(coords.ra.to(u.deg), name='ra', index=index)
         table.add_column(coords.dec.to(u.deg), name='dec', index=index + 1)
     return table, fmt
+
+
+def blank_noise(frame, sky):
+    """``--blank-noise``: the aperture noise measured on blank sky."""
+    from ..background.noise import ApertureNoise
+    from ..background.sky import SkyEstimate
+
+    if not (sky.is_global or sky.is_map):  # annuli: one level per row
+        sky = SkyEstimate.from_image(frame)
+    try:
+        return ApertureNoise.from_blank_apertures(frame, sky, seed=0)
+    except ValueError as exc:
+        raise CLIError(f'--blank-noise: {exc}') from None

@@ -30,6 +30,7 @@ from .common import (
     _size,
     _to_write,
     _write_table,
+    blank_noise,
 )
 
 __all__ = ['add_parsers']
@@ -332,7 +333,9 @@ def _cmd_measure(args):
     table = photometer(frame, apertures, sky, gain=args.gain,
                        threshold=threshold, saturation=args.saturation,
                        read_noise=args.read_noise, exptime=args.exptime,
-                       zeropoint=args.zeropoint)
+                       zeropoint=args.zeropoint,
+                       noise=(blank_noise(frame, sky) if args.blank_noise
+                              else None))
     table['id'] = ids  # the positions' own ids
     table['flags'] |= np.asarray(box_bits, dtype=table['flags'].dtype)
     table.meta['image'] = os.path.abspath(args.image)
@@ -494,6 +497,9 @@ def _add_measure(sub, common):
                         'in meshes (default 3)')
     p.add_argument('--threshold', metavar='NSIG', type=_positive,
                    help='keep only pixels above NSIG sky sigma')
+    p.add_argument('--blank-noise', action='store_true',
+                   help='sky term from blank-sky apertures (for correlated '
+                        'noise; see ApertureNoise)')
     p.add_argument('--gain', metavar='G', type=_positive,
                    help='e-/ADU (default: header)')
     p.add_argument('--read-noise', metavar='RN', type=_non_negative,

@@ -4,4 +4,5 @@
 from .budget import *  # noqa: F403
 from .figures import *  # noqa: F403
 from .frame import *  # noqa: F403
+from .noise import *  # noqa: F403
 from .star import *  # noqa: F403
