@@ -296,3 +296,28 @@ def test_help_epilogs_show_the_new_options_in_examples_that_parse():
     for argv in examples:  # every example is a valid command line
         args = parser.parse_args(argv)
         assert args.command == argv[0]
+
+
+def test_ra_dec_positions_use_the_image_wcs(sample_ccd, tmp_path):
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    wcs.wcs.crval = [56.75, 24.1]
+    wcs.wcs.crpix = [380.0, 250.0]
+    wcs.wcs.cdelt = [-2e-4, 2e-4]
+    ccd = sample_ccd.copy()
+    ccd.wcs = wcs
+    ccd.write(tmp_path / 'wcs.fits')
+    sky = wcs.pixel_to_world([501.5, 334.5], [167.5, 249.5])
+    Table({'id': [31, 32], 'ra': sky.ra.deg, 'dec': sky.dec.deg}).write(
+        tmp_path / 'radec.csv')
+    code, _, err = in_process('measure', tmp_path / 'wcs.fits', '--positions',
+                              tmp_path / 'radec.csv', '-o',
+                              tmp_path / 'out.ecsv')
+    assert code == 0, err
+    out = QTable.read(tmp_path / 'out.ecsv')
+    assert out['id'].tolist() == [31, 32]
+    np.testing.assert_allclose(out['x_center'], [501.5, 334.5], atol=1e-6)
+    np.testing.assert_allclose(out['y_center'], [167.5, 249.5], atol=1e-6)
+    code, _, err = in_process('measure', tmp_path / 'wcs.fits', '--hdu', '0',
+                              '--positions', tmp_path / 'radec.csv')
+    assert code == 0, err
