@@ -282,3 +282,13 @@ def test_progress_bar_on_a_terminal(field, monkeypatch):
     out.truncate(0)
     find_stars(img, sky)  # a small frame: no progress by default
     assert out.getvalue() == ''
+
+
+def test_only_hot_pixels_is_said(rng):
+    img = rng.normal(100.0, 5.0, (100, 100))
+    img[rng.integers(5, 95, 20), rng.integers(5, 95, 20)] += 3000.0
+    with pytest.warns(AstropyUserWarning, match='no star-like detection'):
+        stars = find_stars(img, SkyEstimate(100.0, 5.0, img.size))
+    assert len(stars) >= 15 and not stars['star_like'].any()
+    assert np.all(stars['sharpness'] > 0.9)  # one pixel each
+    assert stars.meta['box_check']['fraction'] is None
