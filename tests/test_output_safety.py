@@ -65,6 +65,8 @@ def runs(tmp_path_factory, sample_ccd):
         'directory': [*measure, '-o', 'adir'],
         'loop_output': [*measure, '-o', 'loop_a'],
         'loop_input': [EXE, 'find', 'loop_a'],
+        'loop_positions': [EXE, 'measure', 'v.fits', '--positions', 'loop_a',
+                           '--size', '9'],
         'through_symlink': [*measure, '-o', 'out_link.ecsv'],
         'keeps_mode': [*measure, '-o', 'private.ecsv'],
         'fits_table': [*measure, '-o', 'res.fits'],
@@ -145,6 +147,8 @@ def test_symlink_loops_read_as_loops(runs):
     d, err = _refused(runs, 'loop_output', 'symbolic link loop', 'loop_a')
     d, err = _refused(runs, 'loop_input', 'symbolic link loop', 'loop_a')
     assert 'no such file' not in err
+    d, err = _refused(runs, 'loop_positions', '--positions loop_a: '
+                      'symbolic link loop')
     assert os.path.islink(d / 'loop_a') and os.path.islink(d / 'loop_b')
 
 

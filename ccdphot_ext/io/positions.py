@@ -20,6 +20,8 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable, Table
 
+from .fits import _stat_problem
+
 __all__ = ['read_positions', 'PIXEL_COLUMNS', 'SKY_COLUMNS', 'ID_COLUMNS']
 
 #: Pixel coordinate columns, in order of preference: ``(x, y, origin)``,
@@ -68,8 +70,10 @@ def _accepted_names():
 
 def _read_file(path, label, format):
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise OSError(f'{label}: no such file')
+    try:
+        os.stat(path)
+    except OSError as exc:  # a loop or a broken link named as such
+        raise OSError(f'{label}: {_stat_problem(path, exc)}') from None
     if os.path.isdir(path) or os.path.getsize(path) == 0:
         raise ValueError(f'{label}: not a table (empty file or a directory)')
     ext = os.path.splitext(path)[1].lower()
