@@ -487,6 +487,7 @@ def test_engine_keyword(star_field):
     sky = SkyEstimate(100.0, 5.0, 10000)
     box = _random_boxes(np.random.default_rng(3), img.shape, 30, False)
     t_box = photometer(img, box, sky, gain=2.0, engine='box')
+    assert t_box.meta['engine'] == 'box'
     _assert_tables_equal(t_box, photometer(img, box, sky, gain=2.0))
     _assert_tables_equal(t_box, photometer(img, box, sky, gain=2.0,
                                            engine='general'))

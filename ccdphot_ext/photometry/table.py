@@ -170,7 +170,8 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
     table = _to_table(cols, frame, sky, params, threshold=threshold,
                       method=method, subpixels=subpixels,
                       uncertainty_model=uncertainty_model,
-                      include_sky_mean=include_sky_mean, zeropoint=zeropoint)
+                      include_sky_mean=include_sky_mean, zeropoint=zeropoint,
+                      engine=engine)
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
@@ -282,7 +283,7 @@ def _fill_budget(cols, has_map, options):
 
 
 def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,
-              uncertainty_model, include_sky_mean, zeropoint):
+              uncertainty_model, include_sky_mean, zeropoint, engine):
     # a count rate (adu / s, electron / s) is already per second
     rate = is_rate_unit(frame.unit)
     cols['mag'] = instrumental_mag(cols['aperture_sum'],
@@ -303,7 +304,7 @@ def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,
                                   method=method, subpixels=subpixels,
                                   uncertainty_model=uncertainty_model,
                                   include_sky_mean=include_sky_mean,
-                                  zeropoint=zeropoint,
+                                  zeropoint=zeropoint, engine=engine,
                                   has_map=frame.uncertainty is not None,
                                   rate_unit=frame.unit if rate else None))
     return add_sky_centroid(table, frame)  # when the frame has a sky WCS
@@ -325,6 +326,7 @@ def _provenance(params, sky, **kwargs):
         if kwargs['has_map'] else None,
         'include_sky_mean': kwargs['include_sky_mean'],
         'zeropoint': kwargs['zeropoint'],
+        'engine': kwargs['engine'],
     }
     notes = []
     if params['gain'] is None:
