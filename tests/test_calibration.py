@@ -109,3 +109,29 @@ def test_validation():
         run_calibration(['moon'])
     with pytest.raises(ValueError, match='n_frames'):
         run_calibration(['sky'], n_frames=0)
+
+
+@pytest.mark.parametrize('regime, n_frames', [
+    ('threshold_2000', 30), ('threshold_20000', 30), ('correlated', 50),
+    ('white', 50), ('background2d', 60)])
+def test_pulls_before_and_after(regime, n_frames):
+    """Threshold masks (against the true flux inside the reported mask),
+    boxes on correlated and white noise with noise=, Background2D skies
+    with mostly excluded meshes: calibrated after, not before (except on
+    white noise, where noise= must change nothing)."""
+    from ccdphot_ext.analysis.calibration_regimes import run_before_after
+
+    pulls = run_before_after(regime, n_frames=n_frames)
+    after, before = pulls['after'], pulls['before']
+    assert abs(np.mean(after)) < 0.1
+    assert np.std(after, ddof=1) == pytest.approx(1.0, abs=0.05)
+    if regime.startswith('threshold'):
+        assert np.mean(before) > 2.0  # the pixel mask's selection bias
+    elif regime == 'correlated':
+        assert np.std(before, ddof=1) > 2.5
+    elif regime == 'white':
+        # the same error bars (a frame is rarely found correlated by chance)
+        assert np.median(after / before) == pytest.approx(1.0, abs=1e-9)
+        assert np.mean(np.abs(after / before - 1) < 1e-9) > 0.9
+    else:
+        assert np.std(before, ddof=1) < 0.93

@@ -104,8 +104,8 @@ class ApertureNoise:
             One level or a 2-D map (subtracted), and ``std`` (``sigma1``).
         mask : array_like of bool, optional
             True for pixels holding sources or otherwise unusable. Default:
-            photutils segmentation of the sky-subtracted frame (pixels 2
-            sigma above the sky in groups of 5, grown by 3 pixels).
+            photutils segmentation of the sky-subtracted frame (pixels 4
+            sigma above the sky in groups of 5, grown by 5 pixels).
         sizes : sequence of int, optional
             Square aperture sides in pixels (default `DEFAULT_SIZES`, those
             that fit in the frame).
@@ -247,7 +247,9 @@ def _residual(frame, sky):
 
 
 def _source_mask(resid, sigma1, bad):
-    """Sources by photutils segmentation, grown by 3 pixels."""
+    """Sources by photutils segmentation (4 sigma: lower, the peaks of
+    correlated noise itself would be masked and its scatter underestimated),
+    grown by 5 pixels."""
     from photutils.segmentation import detect_sources
     from photutils.utils import NoDetectionsWarning
     from scipy.ndimage import binary_dilation
@@ -255,11 +257,11 @@ def _source_mask(resid, sigma1, bad):
     clean = np.where(bad, 0.0, resid)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', NoDetectionsWarning)
-        segm = detect_sources(clean, 2.0 * sigma1, n_pixels=5,
+        segm = detect_sources(clean, 4.0 * sigma1, n_pixels=5,
                               mask=bad if bad.any() else None)
     if segm is None:
         return np.zeros(resid.shape, dtype=bool)
-    return binary_dilation(segm.data > 0, iterations=3)
+    return binary_dilation(segm.data > 0, iterations=5)
 
 
 def _check_sizes(sizes, shape):
