@@ -28,6 +28,7 @@ from photutils.background import (
 )
 
 from ccdphot_ext import (
+    FLAG_SKY_ANNULUS,
     BoxAperture,
     ErrorBudget,
     SigmaThreshold,
@@ -168,12 +169,16 @@ def test_bad_annulus_arguments(field):
         SkyEstimate.from_annulus(field, ANNULI[0], method='mode')
     img = field.copy()
     img[:30, :45] = np.nan
-    with pytest.raises(ValueError, match='annulus position 0 holds no'):
+    with pytest.raises(ValueError, match='no sky annulus holds'):
         SkyEstimate.from_annulus(
             img, CircularAnnulus((20.0, 15.0), r_in=3, r_out=6))
-    with pytest.raises(ValueError, match='annulus position 1 holds no'):
-        SkyEstimate.from_annulus(
+    # one annulus off the frame: its level is NaN and flagged, not an error
+    with pytest.warns(AstropyUserWarning, match='flagged doubtful'):
+        sky = SkyEstimate.from_annulus(
             field, CircularAnnulus([(20, 15), (-50, -50)], r_in=3, r_out=6))
+    assert sky.n_pix[1] == 0 and np.isnan(sky.value[1])
+    assert sky.meta['flags'][1] == FLAG_SKY_ANNULUS
+    assert sky.n_pix[0] > 0 and sky.meta['flags'][0] == 0
 
 
 def test_annulus_error_on_mean_is_calibrated():

@@ -287,13 +287,10 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
     for idx, rows, sigmas, part in annulus_pixels(frame, annulus, excluded,
                                                   own):
         empty = ~np.isfinite(rows).any(axis=1)
-        if empty.any():
-            raise ValueError(f'annulus position {int(idx[empty][0])} holds '
-                             'no finite, unmasked pixel to estimate the sky '
-                             'from' + ('' if exclude is None else
-                                       ' outside the excluded apertures'))
+        rows[empty] = 0.0  # statistics of a placeholder, replaced by NaN
         level, std, keep, n_clipped = row_statistics(rows, method, sigma,
                                                      maxiters)
+        level[empty], std[empty], keep[empty] = np.nan, np.nan, False
         out['level'][idx], out['std'][idx] = level, std
         out['n_pix'][idx] = keep.sum(axis=1)
         if sigmas is not None:
@@ -303,17 +300,24 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
             counts[key][idx] = value
         counts['n_clipped'][idx] = n_clipped
     n_pix = out['n_pix'].astype(int)
+    if not n_pix.any():
+        raise ValueError('no sky annulus holds a finite, unmasked pixel to '
+                         'estimate the sky from' + (
+                             '' if exclude is None
+                             else ' outside the excluded apertures'))
     used = np.where(counts['n_total'] > 0,
                     n_pix / np.maximum(counts['n_total'], 1), 0.0)
-    doubtful = (counts['n_own'] > 0) | (used < MIN_USED_FRACTION)
+    doubtful = ((counts['n_own'] > 0) | (used < MIN_USED_FRACTION)
+                | (n_pix == 0))
     _warn(counts, doubtful, n)
     meta = {'n_excluded_bad': counts['n_bad'],
             'n_excluded_apertures': counts['n_apertures'],
             'n_own_overlap': counts['n_own'], 'n_clipped': counts['n_clipped'],
             'flags': np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32),
             'exclude': None if exclude is None else 'apertures touched'}
-    eom = (None if frame.uncertainty is None
-           else np.sqrt(out['var']) / n_pix)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        eom = (None if frame.uncertainty is None
+               else np.where(n_pix > 0, np.sqrt(out['var']) / n_pix, np.nan))
     return {'level': out['level'], 'std': out['std'], 'n_pix': n_pix,
             'eom': eom, 'meta': meta}
 

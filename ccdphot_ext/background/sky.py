@@ -199,16 +199,21 @@ class SkyEstimate:
         if is_map and std.shape != value.shape:
             raise ValueError(f'std must be a map of the shape of value '
                              f'{value.shape}, got {std.shape}')
-        if not np.all(np.isfinite(value)):
-            raise ValueError('value (sky level) must be finite')
-        if not np.all(np.isfinite(std)) or np.any(std < 0):
-            raise ValueError('std must be finite and non-negative')
         if n_pix is None and not is_map:
             raise TypeError('n_pix (pixels in the estimate) is required '
                             'unless value is a 2-D map')
+        # one level per aperture: an aperture whose sky had no usable pixel
+        # has n_pix 0 and a NaN level (its row is NaN and flagged)
+        unmeasured = (np.asarray(n_pix) == 0 if n_pix is not None
+                      and value.ndim == 1 else np.zeros(value.shape, bool))
+        if not np.all(np.isfinite(value) | unmeasured):
+            raise ValueError('value (sky level) must be finite')
+        if (not np.all(np.isfinite(std) | unmeasured)
+                or np.any(std[~unmeasured] < 0)):
+            raise ValueError('std must be finite and non-negative')
         if n_pix is not None:
             n_pix = np.asarray(n_pix)
-            if np.any(n_pix <= 0):
+            if np.any(n_pix < 0) or np.all(n_pix == 0):
                 raise ValueError('n_pix must be positive (no sky pixels)')
             n_pix = n_pix[()]
         self.value = value[()]
@@ -218,10 +223,15 @@ class SkyEstimate:
         self.n_rejected = np.asarray(n_rejected)[()]
         self.efficiency = float(efficiency)
         if error_on_mean is None:
-            error_on_mean = (0.0 if n_pix is None
-                             else self.efficiency * std / np.sqrt(n_pix))
+            with np.errstate(divide='ignore', invalid='ignore'):
+                error_on_mean = (0.0 if n_pix is None else np.where(
+                    unmeasured, np.nan, self.efficiency * std
+                    / np.sqrt(n_pix)))
         eom = np.asarray(error_on_mean, dtype=float)
-        if not np.all(np.isfinite(eom)) or np.any(eom < 0):
+        unmeasured_eom = (unmeasured if eom.shape == unmeasured.shape
+                          else np.zeros(eom.shape, bool))
+        if (not np.all(np.isfinite(eom) | unmeasured_eom)
+                or np.any(eom[~unmeasured_eom] < 0)):
             raise ValueError('error_on_mean must be finite and non-negative')
         if is_map and eom.ndim not in (0, 2):
             raise ValueError('error_on_mean of a map must be a scalar or a '
@@ -356,7 +366,10 @@ class SkyEstimate:
         Raises
         ------
         ValueError
-            If an annulus holds no finite, unmasked pixel.
+            If no annulus holds a finite, unmasked pixel. A single annulus
+            without one gets a NaN level, ``n_pix`` 0 and flag
+            ``FLAG_SKY_ANNULUS`` (its photometry row is NaN and flagged),
+            with a warning.
 
         Examples
         --------
