@@ -6,7 +6,7 @@ from astropy.stats import sigma_clip
 
 from ccdphot_ext import BoxAperture, SkyEstimate, photometer
 from ccdphot_ext.background import globalsky
-from ccdphot_ext.background.sky import clip_factors
+from ccdphot_ext.background.clipping import clip_factors
 
 
 def _star_field(rng, n=256, n_stars=80, fwhm=3.0):

@@ -30,6 +30,7 @@ from photutils.aperture import CircularAnnulus, CircularAperture
 
 from ..aperture.box import BoxAperture
 from ..aperture.utils import aperture_list, aperture_positions, n_positions
+from .clipping import clip_factors
 
 __all__ = []  # internal module
 
@@ -239,7 +240,6 @@ def row_statistics(rows, method, sigma, maxiters):
     """
     Level, std, kept-pixel mask and clipped count of each NaN-padded row.
     """
-    from .sky import clip_factors
     if method == 'sigma_clip':
         with warnings.catch_warnings():
             # the NaN padding of shorter rows is ours, not the data's

@@ -44,6 +44,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 from scipy.special import erf
 
+from .clipping import clip_factors
+
 __all__ = []  # internal module
 
 #: Usable pixels above which a ``'sigma_clip'`` sky clips a subsample.
@@ -311,7 +313,6 @@ def _exact(frame, usable, method, sigma, maxiters, meta):
     values = values.astype(np.float64, copy=False)
     keep = None
     if method == 'sigma_clip':
-        from .sky import clip_factors
         clipped = sigma_clip(values, sigma=sigma, maxiters=maxiters,
                              cenfunc='median', stdfunc='std',
                              masked=True, copy=False)
@@ -338,7 +339,6 @@ def _exact(frame, usable, method, sigma, maxiters, meta):
 
 def _clip_large(frame, usable, sigma, maxiters, meta):
     """Bounds from a clipped subsample, then one pass over the frame."""
-    from .sky import clip_factors
     values, _, stride = _subsample(usable, SUBSAMPLE_PIXELS)
     clipped, lo, hi = sigma_clip(values, sigma=sigma, maxiters=maxiters,
                                  cenfunc='median', stdfunc='std',

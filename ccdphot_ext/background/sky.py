@@ -76,27 +76,16 @@ from photutils.aperture import (
     RectangularAnnulus,
 )
 from photutils.background import Background2D
-from scipy.special import erf
 
 from ..utils.inputs import as_frame, positive_scalar, strip_unit
 from .annulus import annulus_statistics
+from .clipping import _combination_efficiency, clip_factors
 from .globalsky import global_sky
 from .meshes import clip_corrected_rms, propagated_mesh_error
 
-__all__ = ['SkyEstimate', 'SKY_METHODS', 'clip_factors',
-           'BACKGROUND2D_EFFICIENCY']
+__all__ = ['SkyEstimate', 'SKY_METHODS', 'BACKGROUND2D_EFFICIENCY']
 
 SKY_METHODS = ('sigma_clip', 'mean', 'median')
-
-
-def _combination_efficiency(median_factor, mean_factor):
-    """``k`` of ``a * median - b * mean`` for Gaussian noise.
-
-    Asymptotically var(median) = (pi/2) sigma**2/n, var(mean) = sigma**2/n
-    and cov(median, mean) = sigma**2/n.
-    """
-    a, b = float(median_factor), float(mean_factor)
-    return math.sqrt(a * a * math.pi / 2.0 - 2.0 * a * b + b * b)
 
 
 #: ``k_est`` per photutils background estimator (class name), for
@@ -109,35 +98,6 @@ BACKGROUND2D_EFFICIENCY = {
 }
 
 _ANNULUS_TYPES = (CircularAnnulus, EllipticalAnnulus, RectangularAnnulus)
-
-
-def clip_factors(sigma):
-    """
-    Gaussian correction factors for a mean clipped at ±``sigma``.
-
-    Parameters
-    ----------
-    sigma : float
-        Clipping threshold in standard deviations.
-
-    Returns
-    -------
-    std_factor : float
-        Multiply the clipped sample's standard deviation by this to estimate
-        the Gaussian sigma.
-    efficiency : float
-        ``k`` in ``error_on_mean = k * std / sqrt(n_kept)``.
-
-    Examples
-    --------
-    >>> from ccdphot_ext.background.sky import clip_factors
-    >>> [round(f, 4) for f in clip_factors(3.0)]
-    [1.0136, 1.0136]
-    """
-    c = float(sigma)
-    p = erf(c / math.sqrt(2.0))
-    tail = 2.0 * c * math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi)
-    return 1.0 / math.sqrt(1.0 - tail / p), math.sqrt(p / (p - tail))
 
 
 class SkyEstimate:

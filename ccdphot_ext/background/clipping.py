@@ -1,0 +1,51 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Gaussian correction factors of the sky estimators: the standard deviation
+of a clipped sample and the efficiency ``k`` of each estimator of the level
+(``error_on_mean = k * std / sqrt(n)``).
+"""
+
+import math
+
+from scipy.special import erf
+
+__all__ = ['clip_factors']
+
+
+def _combination_efficiency(median_factor, mean_factor):
+    """``k`` of ``a * median - b * mean`` for Gaussian noise.
+
+    Asymptotically var(median) = (pi/2) sigma**2/n, var(mean) = sigma**2/n
+    and cov(median, mean) = sigma**2/n.
+    """
+    a, b = float(median_factor), float(mean_factor)
+    return math.sqrt(a * a * math.pi / 2.0 - 2.0 * a * b + b * b)
+
+
+def clip_factors(sigma):
+    """
+    Gaussian correction factors for a mean clipped at ±``sigma``.
+
+    Parameters
+    ----------
+    sigma : float
+        Clipping threshold in standard deviations.
+
+    Returns
+    -------
+    std_factor : float
+        Multiply the clipped sample's standard deviation by this to estimate
+        the Gaussian sigma.
+    efficiency : float
+        ``k`` in ``error_on_mean = k * std / sqrt(n_kept)``.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.background import clip_factors
+    >>> [round(f, 4) for f in clip_factors(3.0)]
+    [1.0136, 1.0136]
+    """
+    c = float(sigma)
+    p = erf(c / math.sqrt(2.0))
+    tail = 2.0 * c * math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi)
+    return 1.0 / math.sqrt(1.0 - tail / p), math.sqrt(p / (p - tail))
