@@ -135,13 +135,21 @@ def _subsample(usable, n_target):
     return values, unc, stride
 
 
-def source_blocks(frame, usable):
-    """Binned source mask: True for blocks holding (or near) a source."""
+def source_blocks(frame, usable, meta=None):
+    """Binned source mask: True for blocks holding (or near) a source.
+
+    With ``meta``, the coarse local background it is detected against is
+    kept there as ``meta['background_variation']`` (see `_variation`).
+    """
     mean, counts = _binned(frame, usable)
     if not np.any(counts > 0):
         return np.zeros(mean.shape, dtype=bool)
     # residual from a smooth local background, scaled to one pixel's noise
-    mean -= _local_background(mean)
+    local = _local_background(mean)
+    if meta is not None:
+        meta['background_variation'] = _variation(local)
+    mean -= local
+    del local
     np.sqrt(counts, out=counts)
     mean *= counts
     del counts
@@ -161,6 +169,27 @@ def source_blocks(frame, usable):
         found = ndimage.binary_dilation(
             found, structure=np.ones((3, 3), bool), iterations=MASK_DILATE)
     return found
+
+
+class _variation:
+    """How far the coarse local background (`MASK_BIN`-pixel blocks) is
+    from its median over the frame, at any pixel position."""
+
+    def __init__(self, local):
+        self.offsets = local - np.nanmedian(local)
+
+    def __call__(self, x, y):
+        by, bx = self.offsets.shape
+        iy = np.clip(np.floor((np.asarray(y) + 0.5) / MASK_BIN).astype(int),
+                     0, by - 1)
+        ix = np.clip(np.floor((np.asarray(x) + 0.5) / MASK_BIN).astype(int),
+                     0, bx - 1)
+        return self.offsets[iy, ix].astype(float)
+
+    def __repr__(self):
+        return (f'<coarse background variation, {MASK_BIN * MESH} px cells: '
+                f'{np.nanmin(self.offsets):+.4g} to '
+                f'{np.nanmax(self.offsets):+.4g}>')
 
 
 def _binned(frame, usable):
@@ -262,6 +291,11 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
         n_masked = _mask_sources(frame, usable, n_bad, meta)
     else:
         n_masked = 0
+        mean = _binned(frame, usable)[0]
+        if np.isfinite(mean).any():
+            meta['background_variation'] = _variation(
+                _local_background(mean))
+        del mean
     n_usable = n_total - n_bad - n_masked
     if method == 'sigma_clip' and n_usable > SUBSAMPLE_PIXELS:
         out = _clip_large(frame, usable, sigma, maxiters, meta)
@@ -273,7 +307,7 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
 
 def _mask_sources(frame, usable, n_bad, meta):
     """Set ``usable.blocks``; return the usable pixels it masks."""
-    blocks = source_blocks(frame, usable)
+    blocks = source_blocks(frame, usable, meta)
     usable.blocks = blocks
     n_masked = frame.data.size - n_bad - sum(
         int(np.count_nonzero(usable.rows(lo, hi))) for lo, hi in usable.bands())

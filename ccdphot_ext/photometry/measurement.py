@@ -10,13 +10,14 @@ import numpy as np
 from astropy.table import QTable
 
 from ..aperture.skybox import to_pixel_apertures
-from ..aperture.utils import aperture_position, n_positions
+from ..aperture.utils import aperture_position, aperture_positions, n_positions
 from ..background.noise import check_noise, noise_variance
 from ..flags import decode_flags
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
 from .budget import _NOTE_MAP, ErrorBudget
 from .general import check_photometry_inputs, measure_one
+from .residual import check_global_sky
 from .terms import budget_terms
 
 __all__ = ['measure', 'ApertureMeasurement']
@@ -328,4 +329,6 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
                      include_sky_mean=include_sky_mean, noise=noise)
     result = ApertureMeasurement(frame, aperture, 0, sums, budget, params)
     result._noise = noise
+    x, y = aperture_positions(aperture)[0]
+    check_global_sky(sky, x, y, result.n_pix, result.flux_err)
     return result

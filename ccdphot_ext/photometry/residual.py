@@ -8,10 +8,19 @@ One home for it: both photometry engines set
 checks report it.
 """
 
+import warnings
+
 import numpy as np
 from astropy.utils.decorators import deprecated_renamed_argument
+from astropy.utils.exceptions import AstropyUserWarning
 
-__all__ = ['RESIDUAL_NSIGMA', 'residual_error', 'residual_is_significant']
+__all__ = ['RESIDUAL_NSIGMA', 'GRADIENT_NSIGMA', 'residual_error',
+           'residual_is_significant', 'check_global_sky']
+
+#: Bias of a flux, in units of its error, above which the variation of the
+#: background across the frame makes `check_global_sky` warn that a single
+#: global sky level is wrong for that aperture.
+GRADIENT_NSIGMA = 2.0
 
 #: Significance (in sigma) above which the background left outside a
 #: threshold mask sets `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`.
@@ -78,3 +87,43 @@ def residual_is_significant(residual_sum, n_rest, sky_std, sky_error_on_mean,
         sig = np.where(err > 0, np.abs(rest) > n_sigma * err, rest != 0)
     sig = sig & (n_rest > 0)
     return bool(sig) if sig.ndim == 0 else sig
+
+
+def check_global_sky(sky, x, y, n_pix, flux_err, *, stacklevel=3):
+    """
+    Warn when one global sky level is wrong for some apertures.
+
+    A whole-frame sky (`~ccdphot_ext.SkyEstimate.from_image`) keeps a coarse
+    map of the background (cells of 64 x 64 pixels, median filtered). Where
+    that map differs from its median over the frame by ``d`` per pixel, an
+    aperture of ``n_pix`` pixels is biased by about ``n_pix * d``; when that
+    exceeds `GRADIENT_NSIGMA` times the flux error, an
+    `~astropy.utils.exceptions.AstropyUserWarning` says how many apertures
+    are affected and suggests a local sky (an annulus, or a background
+    map). The fluxes are not changed.
+
+    Returns
+    -------
+    message : str or None
+        The warning's text, or None when no aperture is affected (or the
+        sky is not a whole-frame level that keeps a background map).
+    """
+    variation = getattr(sky, 'meta', {}).get('background_variation')
+    if variation is None or not getattr(sky, 'isscalar', False):
+        return None
+    bias = np.asarray(n_pix, dtype=float) * variation(x, y)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        worse = np.abs(bias) > GRADIENT_NSIGMA * np.asarray(flux_err,
+                                                            dtype=float)
+    n_bad = int(np.count_nonzero(worse))
+    if not n_bad:
+        return None
+    message = (
+            f'the background varies across the frame: for {n_bad} of '
+            f'{worse.size} aperture(s) the local background differs from the '
+            f'global sky by more than {GRADIENT_NSIGMA:g} flux errors (up to '
+            f'{float(np.nanmax(np.abs(variation(x, y)))):.3g} per pixel); '
+            'their fluxes are biased: use a local sky (annulus or '
+            'background map)')
+    warnings.warn(message, AstropyUserWarning, stacklevel=stacklevel)
+    return message

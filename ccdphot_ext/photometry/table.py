@@ -18,6 +18,7 @@ from ..utils.inputs import as_frame, positive_scalar
 from ..utils.provenance import versions
 from .boxengine import fast_box_eligible, measure_boxes
 from .general import check_photometry_inputs, measure_one
+from .residual import check_global_sky
 from .terms import budget_terms
 
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
@@ -175,6 +176,10 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
+    message = check_global_sky(sky, cols['x_center'], cols['y_center'],
+                               cols['n_pix'], cols['aperture_sum_err'])
+    if message is not None:
+        table.meta['notes'].append(message)
     return table
 
 

@@ -1,0 +1,57 @@
+"""A whole-frame sky says when one level is wrong for some apertures."""
+
+import warnings
+
+import numpy as np
+import pytest
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ccdphot_ext import BoxAperture, SkyEstimate, measure, photometer
+
+
+def _frame(slope, seed=5):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:512, :512]
+    return 1000.0 + slope * (xx - 255.5) + rng.normal(0.0, 20.0, (512, 512))
+
+
+POSITIONS = np.array([[40.0, 256.0], [256.0, 256.0], [470.0, 256.0]])
+
+
+@pytest.mark.parametrize('mask_sources', [True, False])
+def test_gradient_is_warned_where_it_biases(mask_sources):
+    img = _frame(0.2)
+    sky = SkyEstimate.from_image(img, method='mean',
+                                 mask_sources=mask_sources)
+    boxes = BoxAperture(POSITIONS, 21, 21)
+    with pytest.warns(AstropyUserWarning,
+                      match='for 2 of 3 aperture') as record:
+        table = photometer(img, boxes, sky)
+    assert any('background varies' in n for n in table.meta['notes'])
+    # the true bias of the outer boxes is 441 * 0.2 * 216 ADU, far beyond
+    # two flux errors, and the centre box is unbiased
+    truth = 441 * 0.2 * (POSITIONS[:, 0] - 255.5)
+    np.testing.assert_allclose(table['aperture_sum'], truth,
+                               atol=5 * float(table['aperture_sum_err'][1]))
+    assert 'up to' in str(record[0].message)
+    with pytest.warns(AstropyUserWarning, match='for 1 of 1 aperture'):
+        measure(img, BoxAperture(POSITIONS[0], 21, 21), sky)
+
+
+def test_flat_sky_is_not_warned():
+    img = _frame(0.0)
+    sky = SkyEstimate.from_image(img)
+    rng = np.random.default_rng(1)
+    boxes = BoxAperture(rng.uniform(30, 480, (300, 2)), 41, 41)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        table = photometer(img, boxes, sky)
+    assert not any('background varies' in n for n in table.meta['notes'])
+
+
+def test_local_skies_are_not_checked():
+    img = _frame(0.2)
+    sky = SkyEstimate(np.full(3, 1000.0), np.full(3, 20.0), np.full(3, 500))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        photometer(img, BoxAperture(POSITIONS, 21, 21), sky)
