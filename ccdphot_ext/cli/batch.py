@@ -181,6 +181,15 @@ def add_parser(subparsers, common=None):
             exit codes: 0 all frames measured, 1 some frames failed (the
             output is written), 2 bad input or usage.
             '''))
+    _add_inputs(p)
+    _add_run_options(p)
+    _add_measure_options(p)
+    p.set_defaults(func=_cmd_batch)
+    return p
+
+
+def _add_inputs(p):
+    """Frames, positions, output, apertures, sky and recentring."""
     p.add_argument('frames', nargs='*', metavar='FRAME',
                    help='FITS frames (a 2-D image; UNCERT/MASK extensions '
                         'are used)')
@@ -207,6 +216,10 @@ def add_parser(subparsers, common=None):
                         'method, default com)')
     p.add_argument('--recenter-box', metavar='N', type=_positive_int,
                    default=11, help='centroid box side (default 11)')
+
+
+def _add_run_options(p):
+    """Where the frames run (Dask), resume and checkpoints."""
     run = p.add_mutually_exclusive_group()
     run.add_argument('--workers', metavar='N', type=_positive_int,
                      help='start a local Dask cluster of N processes')
@@ -218,6 +231,10 @@ def add_parser(subparsers, common=None):
                    default=60.0,
                    help='rewrite OUT.ecsv this often while running '
                         '(default 60)')
+
+
+def _add_measure_options(p):
+    """Detector, threshold and differential-photometry options."""
     p.add_argument('--hdu', metavar='HDU', type=_hdu,
                    help='image HDU (index or name; default the first image)')
     p.add_argument('--gain', type=_positive, metavar='G',
@@ -240,5 +257,3 @@ def add_parser(subparsers, common=None):
                    help='differential table (default OUT_diff.ecsv)')
     p.add_argument('-q', '--quiet', action='store_true',
                    help='no progress lines')
-    p.set_defaults(func=_cmd_batch)
-    return p
