@@ -44,30 +44,13 @@ Four ways to get a sky:
     2-D background and RMS maps made elsewhere (e.g. Source Extractor's
     BACKGROUND and BACKGROUND_RMS check images).
 
-For a map (`SkyEstimate.is_map`), photometry subtracts the background pixel
-by pixel, the ``sky`` term is ``sum(w_i * rms_i**2)`` and the ``sky_mean``
-term is ``(sum(w_i * sigma_B,i))**2``: the map's level is smooth on the
-scale of an aperture, so its errors at the aperture's pixels are taken as
-fully correlated. For `~photutils.background.Background2D` the error of the
-level is approximated as
-
-    ``sigma_B = k_est * f_filter * rms / sqrt(n_mesh)``
-
-with ``n_mesh`` the pixels that entered the mesh box (``n_pixels_map``),
-``k_est`` the efficiency of the mesh estimator for Gaussian noise
-(`BACKGROUND2D_EFFICIENCY`: mean 1, median 1.2533, Source Extractor's
-``2.5 median - 1.5 mean`` 2.1372, MMM's ``3 median - 2 mean`` 2.4773) and
-``f_filter = sqrt(pi / (2 m))`` for a median filter over ``m`` meshes (1
-without a filter). Measured over noise realisations this is within about 10%
-of the scatter of the level at interior mesh centres, lower between mesh
-centres (the interpolation averages neighbours) and up to about 35% higher
-in the outermost meshes.
+For a map (`SkyEstimate.is_map`) the error of the level and how it enters
+the budget are described in `ccdphot_ext.background.maps`.
 """
 
 import math
 import warnings
 
-import astropy.units as u
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import (
@@ -75,27 +58,18 @@ from photutils.aperture import (
     EllipticalAnnulus,
     RectangularAnnulus,
 )
-from photutils.background import Background2D
 
-from ..utils.inputs import as_frame, positive_scalar, strip_unit
+from ..utils.inputs import as_frame, positive_scalar
 from .annulus import annulus_statistics
-from .clipping import _combination_efficiency, clip_factors
+from .clipping import clip_factors
 from .globalsky import global_sky
-from .meshes import clip_corrected_rms, propagated_mesh_error
+from .maps import BACKGROUND2D_EFFICIENCY, background2d_parts, maps_parts
 
 __all__ = ['SkyEstimate', 'SKY_METHODS', 'BACKGROUND2D_EFFICIENCY']
 
 SKY_METHODS = ('sigma_clip', 'mean', 'median')
 
 
-#: ``k_est`` per photutils background estimator (class name), for
-#: `SkyEstimate.from_background2d`; other estimators get the median's.
-BACKGROUND2D_EFFICIENCY = {
-    'MeanBackground': 1.0,
-    'MedianBackground': math.sqrt(math.pi / 2.0),
-    'SExtractorBackground': _combination_efficiency(2.5, 1.5),
-    'MMMBackground': _combination_efficiency(3.0, 2.0),
-}
 
 _ANNULUS_TYPES = (CircularAnnulus, EllipticalAnnulus, RectangularAnnulus)
 
@@ -414,52 +388,8 @@ class SkyEstimate:
         >>> sky.is_map, sky.shape, sky.efficiency
         (True, (64, 64), 1.0)
         """
-        if not isinstance(bkg, Background2D):
-            raise TypeError('bkg must be a photutils Background2D, got '
-                            f'{type(bkg).__name__}')
-        name = type(bkg.bkg_estimator).__name__
-        meta = {'method': 'Background2D', 'bkg_estimator': name,
-                'box_size': tuple(int(b) for b in bkg.box_size),
-                'filter_size': tuple(int(f) for f in bkg.filter_size)}
-        if efficiency is None:
-            if name == 'ModeEstimatorBackground':
-                est = bkg.bkg_estimator
-                efficiency = _combination_efficiency(est.median_factor,
-                                                     est.mean_factor)
-            else:
-                efficiency = BACKGROUND2D_EFFICIENCY.get(
-                    name, math.sqrt(math.pi / 2.0))
-                if name not in BACKGROUND2D_EFFICIENCY:
-                    meta['efficiency_note'] = ("estimator not listed: the "
-                                               "median's k assumed")
-        else:
-            efficiency = positive_scalar(efficiency, 'efficiency',
-                                         allow_none=False)
-        level = bkg.background
-        rms = bkg.background_rms
-        unit = getattr(level, 'unit', None)
-        level = np.asarray(getattr(level, 'value', level), dtype=float)
-        rms, clip = clip_corrected_rms(
-            bkg, np.asarray(getattr(rms, 'value', rms), dtype=float),
-            clip_factors)
-        n_filter = int(np.prod(bkg.filter_size))
-        f_filter = math.sqrt(math.pi / (2.0 * n_filter)) if n_filter > 1 else 1.0
-        n_mesh = np.asarray(bkg.n_pixels_map, dtype=float)
-        eom, n_excluded = propagated_mesh_error(bkg, efficiency, clip)
-        meta.update(f_filter=f_filter, rms_clip_factor=clip,
-                    n_excluded_meshes=n_excluded,
-                    error_on_mean_from='k_est * f_filter * rms / sqrt(n_mesh)')
-        if eom is None:
-            eom = efficiency * f_filter * rms / np.sqrt(n_mesh)
-        else:
-            meta['error_on_mean_from'] = ('mesh errors propagated through '
-                                          "photutils' interpolation and filter")
-            meta['n_mesh_note'] = (
-                f'{n_excluded} of {np.size(bkg.n_pixels_mesh)} meshes '
-                'excluded by photutils (exclude_percentile='
-                f'{bkg.exclude_percentile:g}) and filled by interpolation: '
-                'the level error there is propagated from the measured '
-                'meshes, not taken from their own pixel counts')
+        level, rms, n_mesh, eom, efficiency, meta, unit = background2d_parts(
+            bkg, efficiency)
         return cls(level, rms, n_mesh, error_on_mean=eom,
                    method='Background2D', efficiency=efficiency, meta=meta,
                    unit=unit)
@@ -501,25 +431,8 @@ class SkyEstimate:
         >>> print(f'{sky.error_on_mean.max():.5f}')
         0.07812
         """
-        unit = background.unit if isinstance(background, u.Quantity) else None
-        level = _as_map(strip_unit(background, unit, 'background'),
-                        'background')
-        rms = _as_map(strip_unit(rms, unit, 'rms'), 'rms')
-        if rms.shape != level.shape:
-            raise ValueError(f'rms shape {rms.shape} does not match '
-                             f'background shape {level.shape}')
-        efficiency = positive_scalar(efficiency, 'efficiency',
-                                     allow_none=False)
-        meta = {'method': 'maps'}
-        if error_on_mean is not None:
-            error_on_mean = np.asarray(
-                strip_unit(error_on_mean, unit, 'error_on_mean'), dtype=float)
-            meta['error_on_mean_from'] = 'given'
-        elif n_pix is not None:
-            meta['error_on_mean_from'] = 'efficiency * rms / sqrt(n_pix)'
-        else:
-            meta['error_on_mean_from'] = ('not given: the level is taken as '
-                                          'exact')
+        level, rms, error_on_mean, efficiency, meta, unit = maps_parts(
+            background, rms, error_on_mean, n_pix, efficiency)
         return cls(level, rms, n_pix, error_on_mean=error_on_mean,
                    method='maps', efficiency=efficiency, meta=meta, unit=unit)
 
@@ -620,10 +533,11 @@ class SkyEstimate:
                     (f'error of the level{un}', self.error_on_mean)]
         else:
             rows = [('apertures', len(self)),
-                    (f'median level{un}', float(np.median(self.value))),
-                    (f'median std per pixel{un}', float(np.median(self.std))),
+                    (f'median level{un}', float(np.nanmedian(self.value))),
+                    (f'median std per pixel{un}',
+                     float(np.nanmedian(self.std))),
                     (f'median error of the level{un}',
-                     float(np.median(self.error_on_mean)))]
+                     float(np.nanmedian(self.error_on_mean)))]
         return html_table(f'SkyEstimate ({self.method})',
                           ('quantity', 'value'), rows)
 
@@ -638,11 +552,3 @@ class SkyEstimate:
         return (f'<SkyEstimate method={self.method!r} per-aperture '
                 f'(n={len(self)})>')
 
-
-def _as_map(value, name):
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f'{name} must be a 2-D numeric array')
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim != 2:
-        raise ValueError(f'{name} must be a 2-D map, got shape {arr.shape}')
-    return arr
