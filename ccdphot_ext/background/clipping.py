@@ -49,3 +49,24 @@ def clip_factors(sigma):
     p = erf(c / math.sqrt(2.0))
     tail = 2.0 * c * math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi)
     return 1.0 / math.sqrt(1.0 - tail / p), math.sqrt(p / (p - tail))
+
+
+def estimator_efficiency(method, sigma=3.0):
+    """
+    The efficiency ``k`` of a sky estimator for Gaussian noise.
+
+    ``error_on_mean = k * std / sqrt(n)``: 1 for ``'mean'``,
+    ``sqrt(pi / 2)`` for ``'median'`` and the clipped mean's factor of
+    `clip_factors` for ``'sigma_clip'`` (at ±``sigma``).
+
+    Examples
+    --------
+    >>> from ccdphot_ext.background.clipping import estimator_efficiency
+    >>> round(estimator_efficiency('median'), 4)
+    1.2533
+    """
+    if method == 'mean':
+        return 1.0
+    if method == 'median':
+        return math.sqrt(math.pi / 2.0)
+    return clip_factors(sigma)[1]

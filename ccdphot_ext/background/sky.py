@@ -2,29 +2,11 @@
 """
 Sky (background) level, its per-pixel scatter, and the error of the level.
 
-Estimators and the factor ``k`` in ``error_on_mean = k * std / sqrt(n_pix)``
-(the asymptotic efficiency for Gaussian noise; ``n_pix`` counts the pixels
-that entered the estimate):
-
-``'mean'``
-    plain mean and standard deviation (``ddof=0``, as the notebook's
-    ``.mean()`` and ``.std()``); ``k = 1``.
-``'median'``
-    median; ``std`` is the robust ``1.4826 * MAD`` (median absolute
-    deviation), so that stars in the sky region inflate neither the level
-    nor the scatter; ``k = sqrt(pi / 2)``
-    ≈ 1.2533.
-``'sigma_clip'`` (default)
-    `astropy.stats.sigma_clip` (``sigma=3``, median centre, 10 iterations),
-    then the mean of the kept pixels. The standard deviation of a sample
-    clipped at ±c sigma underestimates sigma; ``std`` is corrected by
-    ``1 / sqrt(1 - 2 c phi(c) / P)`` with ``P = 2 Phi(c) - 1`` (1.0136 at
-    c = 3), and ``k = sqrt(P / (P - 2 c phi(c)))`` (1.0136 at c = 3), the
-    variance of a re-centred clipped mean.
-
-When a per-pixel uncertainty map is given, ``error_on_mean`` is instead the
-propagated ``sqrt(sum(sigma_i**2)) / n_pix`` of the notebook's Q1, while
-``std`` stays the measured scatter.
+The estimators (``'sigma_clip'``, the default; ``'mean'``; ``'median'``),
+their corrections and the factor ``k`` of ``error_on_mean = k * std /
+sqrt(n_pix)`` are described in :ref:`sky-estimators`; with a per-pixel
+uncertainty map ``error_on_mean`` is the propagated
+``sqrt(sum(sigma_i**2)) / n_pix``, while ``std`` stays the measured scatter.
 
 Four ways to get a sky:
 
@@ -61,17 +43,51 @@ from photutils.aperture import (
 
 from ..utils.inputs import as_frame, positive_scalar
 from .annulus import annulus_statistics
-from .clipping import clip_factors
+from .clipping import clip_factors, estimator_efficiency
 from .globalsky import global_sky
 from .maps import BACKGROUND2D_EFFICIENCY, background2d_parts, maps_parts
+from .skyarrays import check_sky_arrays
 
 __all__ = ['SkyEstimate', 'SKY_METHODS', 'BACKGROUND2D_EFFICIENCY']
 
 SKY_METHODS = ('sigma_clip', 'mean', 'median')
 
 
-
 _ANNULUS_TYPES = (CircularAnnulus, EllipticalAnnulus, RectangularAnnulus)
+
+
+def _check_estimator(method, sigma):
+    """The estimator's name checked; the clipping ``sigma`` validated."""
+    if method not in SKY_METHODS:
+        raise ValueError(f'method must be one of {SKY_METHODS}, got '
+                         f'{method!r}')
+    return positive_scalar(sigma, 'sigma', allow_none=False)
+
+
+def _check_annulus(annulus):
+    """A photutils annulus, or TypeError naming the parameter."""
+    if not isinstance(annulus, _ANNULUS_TYPES):
+        raise TypeError('annulus must be a photutils CircularAnnulus, '
+                        'EllipticalAnnulus or RectangularAnnulus, got '
+                        f'{type(annulus).__name__}')
+
+
+def _eom_source(eom):
+    """Where the error of the level came from, for ``meta``."""
+    return 'measured std' if eom is None else 'uncertainty map'
+
+
+def _annulus_meta(res, annulus, method, sigma, maxiters):
+    """The ``meta`` of an annulus sky: the statistics' counts and flags,
+    the annulus and the estimator's parameters."""
+    meta = res['meta']
+    meta.update(method=method, annulus=type(annulus).__name__,
+                overlap='center', annulus_aperture=annulus,
+                error_on_mean_from=_eom_source(res['eom']))
+    if method == 'sigma_clip':
+        meta.update(sigma=sigma, maxiters=maxiters,
+                    std_factor=clip_factors(sigma)[0])
+    return meta
 
 
 class SkyEstimate:
@@ -123,57 +139,12 @@ class SkyEstimate:
     def __init__(self, value, std, n_pix=None, *, error_on_mean=None,
                  method='user', n_rejected=0, efficiency=1.0, meta=None,
                  unit=None):
-        value = np.asarray(value, dtype=float)
-        std = np.asarray(std, dtype=float)
-        if value.ndim > 2:
-            raise ValueError('value must be a scalar, a 1-D array (one level '
-                             'per aperture) or a 2-D map, got shape '
-                             f'{value.shape}')
-        is_map = value.ndim == 2
-        if is_map and std.shape != value.shape:
-            raise ValueError(f'std must be a map of the shape of value '
-                             f'{value.shape}, got {std.shape}')
-        if n_pix is None and not is_map:
-            raise TypeError('n_pix (pixels in the estimate) is required '
-                            'unless value is a 2-D map')
-        # one level per aperture: an aperture whose sky had no usable pixel
-        # has n_pix 0 and a NaN level (its row is NaN and flagged)
-        unmeasured = (np.asarray(n_pix) == 0 if n_pix is not None
-                      and value.ndim == 1 else np.zeros(value.shape, bool))
-        if not np.all(np.isfinite(value) | unmeasured):
-            raise ValueError('value (sky level) must be finite')
-        if (not np.all(np.isfinite(std) | unmeasured)
-                or np.any(std[~unmeasured] < 0)):
-            raise ValueError('std must be finite and non-negative')
-        if n_pix is not None:
-            n_pix = np.asarray(n_pix)
-            if np.any(n_pix < 0) or np.all(n_pix == 0):
-                raise ValueError('n_pix must be positive (no sky pixels)')
-            n_pix = n_pix[()]
-        self.value = value[()]
-        self.std = std[()]
-        self.n_pix = n_pix
+        self.efficiency = float(efficiency)
+        self.value, self.std, self.n_pix, self.error_on_mean = (
+            check_sky_arrays(value, std, n_pix, error_on_mean,
+                             self.efficiency))
         self.method = method
         self.n_rejected = np.asarray(n_rejected)[()]
-        self.efficiency = float(efficiency)
-        if error_on_mean is None:
-            with np.errstate(divide='ignore', invalid='ignore'):
-                error_on_mean = (0.0 if n_pix is None else np.where(
-                    unmeasured, np.nan, self.efficiency * std
-                    / np.sqrt(n_pix)))
-        eom = np.asarray(error_on_mean, dtype=float)
-        unmeasured_eom = (unmeasured if eom.shape == unmeasured.shape
-                          else np.zeros(eom.shape, bool))
-        if (not np.all(np.isfinite(eom) | unmeasured_eom)
-                or np.any(eom[~unmeasured_eom] < 0)):
-            raise ValueError('error_on_mean must be finite and non-negative')
-        if is_map and eom.ndim not in (0, 2):
-            raise ValueError('error_on_mean of a map must be a scalar or a '
-                             f'map, got shape {eom.shape}')
-        if is_map and eom.ndim == 2 and eom.shape != value.shape:
-            raise ValueError(f'error_on_mean map shape {eom.shape} does not '
-                             f'match value {value.shape}')
-        self.error_on_mean = eom[()]
         self.meta = dict(meta or {})
         self.unit = unit
 
@@ -189,8 +160,7 @@ class SkyEstimate:
         data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
             The frame. An NDData's ``mask`` and ``uncertainty`` are used.
         method : {'sigma_clip', 'mean', 'median'}, optional
-            The estimator (see the module docstring for each one's
-            ``error_on_mean`` factor).
+            The estimator (:ref:`sky-estimators`).
         mask : array_like of bool, optional
             True for pixels to exclude (e.g. stars).
         uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
@@ -219,10 +189,7 @@ class SkyEstimate:
         copied; the error of the level includes the subsample's share (see
         :ref:`performance`).
         """
-        if method not in SKY_METHODS:
-            raise ValueError(f'method must be one of {SKY_METHODS}, got '
-                             f'{method!r}')
-        sigma = positive_scalar(sigma, 'sigma', allow_none=False)
+        sigma = _check_estimator(method, sigma)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
         res = global_sky(frame, method=method, sigma=sigma,
                          maxiters=maxiters, mask_sources=bool(mask_sources))
@@ -231,8 +198,7 @@ class SkyEstimate:
                           'from the sky estimate', AstropyUserWarning,
                           stacklevel=2)
         meta = res['meta']
-        meta['error_on_mean_from'] = ('measured std' if res['eom'] is None
-                                      else 'uncertainty map')
+        meta['error_on_mean_from'] = _eom_source(res['eom'])
         return cls(res['level'], res['std'], res['n_pix'],
                    error_on_mean=res['eom'], method=method,
                    n_rejected=frame.data.size - res['n_pix'],
@@ -244,23 +210,14 @@ class SkyEstimate:
         """
         One sky level per aperture, from a photutils annulus.
 
-        The statistics use the annulus' whole pixels: its mask with
-        ``method='center'`` (a pixel belongs to the annulus when its centre
-        does), the convention of photutils' `~photutils.aperture.ApertureStats`
-        for everything but sums. NaN/inf and masked pixels are excluded and
-        counted; the estimators and the factors ``k`` of ``error_on_mean``
-        are those of `from_image` (see the module docstring). Circular
-        annuli are measured for many positions at once (no mask per
-        position).
-
-        Give the measured apertures as ``exclude`` (as ``ccdphot measure
-        --sky annulus`` does): every pixel one of them touches is left out
-        of every annulus, the star's own aperture and its neighbours'. An
-        annulus that its own aperture reaches into, or that keeps fewer than
-        half of its pixels, is doubtful: ``meta['flags']`` has
-        `~ccdphot_ext.flags.FLAG_SKY_ANNULUS` for it, `photometer` copies
-        that flag to its row, and an
-        `~astropy.utils.exceptions.AstropyUserWarning` says how many.
+        The statistics use the annulus' whole pixels (``method='center'``,
+        as photutils' `~photutils.aperture.ApertureStats`); NaN/inf and
+        masked pixels are excluded and counted; the estimators are those of
+        `from_image` (:ref:`sky-estimators`). Give the measured apertures as
+        ``exclude``: their pixels are left out of every annulus, and an
+        annulus its own aperture reaches into, or that keeps fewer than half
+        of its pixels, gets `~ccdphot_ext.flags.FLAG_SKY_ANNULUS` in
+        ``meta['flags']`` and a warning (:ref:`annulus-exclude`).
 
         Parameters
         ----------
@@ -276,8 +233,7 @@ class SkyEstimate:
         mask : array_like of bool, optional
             True for pixels to exclude (e.g. neighbouring stars).
         uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
-            Per-pixel 1-sigma map; gives the propagated
-            ``error_on_mean = sqrt(sum(sigma_i**2)) / n`` over the pixels used.
+            Per-pixel 1-sigma map; gives the propagated ``error_on_mean``.
         sigma, maxiters : float, int, optional
             Clipping parameters for ``'sigma_clip'``.
         exclude : `BoxAperture`, photutils aperture or list, optional
@@ -288,22 +244,19 @@ class SkyEstimate:
         Returns
         -------
         sky : `SkyEstimate`
-            ``value``, ``std``, ``n_pix``, ``error_on_mean`` and
-            ``n_rejected`` are 1-D arrays with one entry per annulus position
-            (also for a single position, so that it cannot be taken for a
-            global sky). ``meta['n_excluded_bad']``,
-            ``meta['n_excluded_apertures']`` and ``meta['n_clipped']``
-            count the pixels excluded per position, ``meta['n_own_overlap']``
-            the annulus pixels its own aperture touches, and
-            ``meta['flags']`` holds the flag of each position.
+            One entry per annulus position in ``value``, ``std``,
+            ``n_pix``, ``error_on_mean`` and ``n_rejected`` (1-D even for one
+            position, so that it cannot be taken for a global sky); per
+            position, ``meta`` counts the pixels excluded
+            (``'n_excluded_bad'``, ``'n_excluded_apertures'``,
+            ``'n_clipped'``) and those its own aperture touches
+            (``'n_own_overlap'``), and holds its ``'flags'``.
 
         Raises
         ------
         ValueError
-            If no annulus holds a finite, unmasked pixel. A single annulus
-            without one gets a NaN level, ``n_pix`` 0 and flag
-            ``FLAG_SKY_ANNULUS`` (its photometry row is NaN and flagged),
-            with a warning.
+            If no annulus holds a finite, unmasked pixel (one annulus
+            without one gets a NaN level, ``n_pix`` 0 and the flag).
 
         Examples
         --------
@@ -318,32 +271,17 @@ class SkyEstimate:
         >>> bool(np.allclose(sky.error_on_mean, sky.std / np.sqrt(140)))
         True
         """
-        if method not in SKY_METHODS:
-            raise ValueError(f'method must be one of {SKY_METHODS}, got '
-                             f'{method!r}')
-        if not isinstance(annulus, _ANNULUS_TYPES):
-            raise TypeError('annulus must be a photutils CircularAnnulus, '
-                            'EllipticalAnnulus or RectangularAnnulus, got '
-                            f'{type(annulus).__name__}')
-        sigma = positive_scalar(sigma, 'sigma', allow_none=False)
+        sigma = _check_estimator(method, sigma)
+        _check_annulus(annulus)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
         res = annulus_statistics(frame, annulus, exclude, method=method,
                                  sigma=sigma, maxiters=maxiters)
-        k = {'mean': 1.0, 'median': math.sqrt(math.pi / 2.0)}.get(
-            method, clip_factors(sigma)[1])
-        meta = res['meta']
-        meta.update(method=method, annulus=type(annulus).__name__,
-                    overlap='center', annulus_aperture=annulus)
-        if method == 'sigma_clip':
-            meta.update(sigma=sigma, maxiters=maxiters,
-                        std_factor=clip_factors(sigma)[0])
-        meta['error_on_mean_from'] = ('measured std' if res['eom'] is None
-                                      else 'uncertainty map')
-        rejected = (meta['n_excluded_bad'] + meta['n_clipped']
-                    + meta['n_excluded_apertures'])
+        meta = _annulus_meta(res, annulus, method, sigma, maxiters)
         return cls(res['level'], res['std'], res['n_pix'],
                    error_on_mean=res['eom'], method=method,
-                   n_rejected=rejected, efficiency=k, meta=meta,
+                   n_rejected=(meta['n_excluded_bad'] + meta['n_clipped']
+                               + meta['n_excluded_apertures']),
+                   efficiency=estimator_efficiency(method, sigma), meta=meta,
                    unit=frame.unit)
 
     @classmethod
