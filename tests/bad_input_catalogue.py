@@ -160,10 +160,18 @@ CATALOGUE = (
     _row('masked_in_box', 'frames', 'masked pixels inside a box',
          'photometer(img, box, sky, mask=mask)', 'flag', flag=2,
          note='masked pixels excluded and not counted in ``n_pix``'),
-    _row('nan_in_uncertainty', 'frames', 'NaN in the uncertainty map '
-         'inside a box', 'photometer(img, box, sky, uncertainty=sigma)',
-         'flag', flag=2, note='the pixel is excluded from the sum and from '
-         '``var_sky``'),
+    _row('nan_in_uncertainty', 'frames', 'NaN or inf in the uncertainty '
+         'map inside a box', 'photometer(img, box, sky, uncertainty=sigma)',
+         'warning', exception='AstropyUserWarning', names='uncertainty',
+         note='the pixel is a bad pixel: excluded from the sum and from '
+         '``var_sky``, the row gets flag 2 (all engines, `measure`, the sky, '
+         'the CLI)'),
+    _row('zero_in_uncertainty', 'frames', 'zero sigma in some pixels of '
+         'the uncertainty map', 'photometer(img, box, sky, uncertainty=sigma)',
+         'warning', exception='AstropyUserWarning', names='uncertainty',
+         note='a zero sigma claims a noiseless pixel (the error bar would '
+         'shrink): the pixel is a bad pixel as for NaN, flag 2; the warning '
+         'counts the pixels and names the first'),
     _row('uint16', 'frames', 'uint16 frame near 65535',
          'photometer(CCDData(u16, unit="adu"), box, sky, saturation=65535)',
          'flag', flag=4, note='sums, sky and budget in float64: no overflow, '
@@ -173,7 +181,9 @@ CATALOGUE = (
            'ValueError', 'uncertainty'),
     _error('uncertainty_negative', 'frames', 'negative uncertainty',
            'measure(img, box, sky, uncertainty=-np.ones(img.shape))',
-           'ValueError', 'uncertainty'),
+           'ValueError', 'uncertainty',
+           note='also one negative pixel: the count and the first pixel are '
+                'named'),
     _error('uncertainty_zero', 'frames', 'all-zero uncertainty map',
            'photometer(img, box, sky, uncertainty=np.zeros(img.shape))',
            'ValueError', 'uncertainty',

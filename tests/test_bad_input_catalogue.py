@@ -207,17 +207,28 @@ def _(c):
     return _row_flags(t)
 
 
-@action('nan_in_uncertainty')
-def _(c):
+def _bad_sigma_case(c, value):
     sigma = np.full(SHAPE, 5.0)
-    sigma[11, 11] = np.nan
+    sigma[11, 11] = value
     t = photometer(c.img, c.box, c.sky, uncertainty=sigma)
     cut = c.img[BOX] - c.sky.value
-    keep = np.isfinite(sigma[BOX])
+    keep = np.isfinite(sigma[BOX]) & (sigma[BOX] > 0)
     assert t['n_pix'][0] == 99
     assert t['aperture_sum'][0] == pytest.approx(cut[keep].sum(), rel=1e-12)
     assert t['var_sky'][0] == pytest.approx(99 * 25.0, rel=1e-12)
+    assert t['flags'][0] & 2
     return _row_flags(t)
+
+
+@action('nan_in_uncertainty')
+def _(c):
+    _bad_sigma_case(c, np.inf)
+    return _bad_sigma_case(c, np.nan)
+
+
+@action('zero_in_uncertainty')
+def _(c):
+    return _bad_sigma_case(c, 0.0)
 
 
 def _check_u16_photometry(data, table, sky):

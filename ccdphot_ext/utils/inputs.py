@@ -5,6 +5,7 @@ accepts: `~numpy.ndarray`, `~astropy.units.Quantity`,
 `~astropy.nddata.NDData` and `~astropy.nddata.CCDData`.
 """
 
+import warnings
 from dataclasses import dataclass, field
 
 import astropy.units as u
@@ -16,6 +17,7 @@ from astropy.nddata import (
     StdDevUncertainty,
     VarianceUncertainty,
 )
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.utils.masked import Masked
 
 __all__ = []  # internal module
@@ -101,14 +103,42 @@ def _split_masked(value):
 
 def _check_uncertainty_values(unc, name):
     """Refuse a 1-sigma map that is negative or has no usable value."""
-    if np.any(unc < 0):
-        raise ValueError(f'{name} must be non-negative (negative sigma '
-                         'values found)')
+    negative = unc < 0
+    if np.any(negative):
+        first = tuple(int(i) for i in np.argwhere(negative)[0][::-1])
+        raise ValueError(f'{name} must be non-negative: '
+                         f'{int(negative.sum())} negative sigma value(s), the '
+                         f'first at (x, y) = {first}; a negative sigma is '
+                         'not an error bar (mask those pixels instead)')
     if not np.any(np.isfinite(unc) & (unc > 0)):
         raise ValueError(f'{name} has no positive finite value (all zero, '
                          'NaN or inf): the error bars would be too small '
                          'or undefined; give a real 1-sigma map, or none '
                          'and a gain')
+
+
+def _unusable_sigma(unc, mask, name):
+    """
+    Pixels whose 1-sigma is zero, NaN or inf, as a bad-pixel mask (or None).
+
+    A zero sigma would claim a noiseless pixel (the aperture's error would
+    come out too small) and a NaN/inf one an undefined error: such pixels
+    are treated as bad pixels (excluded, flag 2), with a warning counting
+    those not already masked.
+    """
+    bad = ~(np.isfinite(unc) & (unc > 0))
+    if not bad.any():
+        return None
+    new = bad if mask is None else (bad & ~mask)
+    n_new = int(new.sum())
+    if n_new:
+        first = tuple(int(i) for i in np.argwhere(new)[0][::-1])
+        warnings.warn(
+            f'{name}: {n_new} pixel(s) ({100.0 * n_new / unc.size:.3g}% of '
+            f'the frame; the first at (x, y) = {first}) have a zero, NaN or '
+            'inf sigma; they are treated as bad pixels (excluded from sums '
+            'and sky, flag 2)', AstropyUserWarning)
+    return bad
 
 
 def as_frame(data, *, uncertainty=None, mask=None, name='data'):
@@ -119,7 +149,9 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
     those carried by an `~astropy.nddata.NDData`; an NDData mask is combined
     (logical or) with an explicit one. The mask of a `numpy.ma.MaskedArray`
     (or astropy ``Masked``) data array is used as if given as ``mask``, as
-    is the mask of a masked uncertainty array.
+    is the mask of a masked uncertainty array. Pixels whose uncertainty is
+    zero, NaN or inf join the mask (with a warning): such a sigma is no
+    error bar, and summing the pixel would shrink or void the aperture's.
     """
     if isinstance(data, Frame):
         return data
@@ -166,6 +198,11 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
                              f'shape {arr.shape}')
         m = m.astype(bool)
         full_mask = m if full_mask is None else (full_mask | m)
+    if unc is not None:
+        bad_sigma = _unusable_sigma(unc, full_mask, unc_name)
+        if bad_sigma is not None:
+            full_mask = bad_sigma if full_mask is None else (
+                full_mask | bad_sigma)
     return Frame(data=arr, unit=unit, uncertainty=unc, mask=full_mask,
                  meta=meta, wcs=wcs)
 
