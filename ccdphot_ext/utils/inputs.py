@@ -137,7 +137,7 @@ def _unusable_sigma(unc, mask, name):
             f'{name}: {n_new} pixel(s) ({100.0 * n_new / unc.size:.3g}% of '
             f'the frame; the first at (x, y) = {first}) have a zero, NaN or '
             'inf sigma; they are treated as bad pixels (excluded from sums '
-            'and sky, flag 2)', AstropyUserWarning)
+            'and sky, flag 2)', AstropyUserWarning, stacklevel=4)
     return bad
 
 
