@@ -33,6 +33,7 @@ the budget are described in `ccdphot_ext.background.maps`.
 import math
 import warnings
 
+import astropy.units as u
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import (
@@ -54,6 +55,24 @@ SKY_METHODS = ('sigma_clip', 'mean', 'median')
 
 
 _ANNULUS_TYPES = (CircularAnnulus, EllipticalAnnulus, RectangularAnnulus)
+
+
+def check_sky(sky, *, unit=None, n_apertures=None):
+    """
+    ``sky`` a `SkyEstimate` in the data ``unit`` with one level, one level
+    per aperture (``n_apertures`` of them) or a map; TypeError, UnitsError
+    or ValueError naming ``sky`` otherwise.
+    """
+    if not isinstance(sky, SkyEstimate):
+        raise TypeError('sky must be a SkyEstimate (e.g. '
+                        'SkyEstimate.from_image(data)), got '
+                        f'{type(sky).__name__}')
+    if sky.unit is not None and unit is not None and sky.unit != unit:
+        raise u.UnitsError(f'sky is in {sky.unit} but data is in {unit}')
+    if (n_apertures is not None and not sky.is_global
+            and len(sky) != n_apertures):
+        raise ValueError(f'sky has {len(sky)} levels for {n_apertures} '
+                         'apertures; give one level or one per aperture')
 
 
 def _check_estimator(method, sigma):

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..background.sky import SkyEstimate
+from ..background.sky import check_sky
 from ..utils.inputs import as_frame, positive_scalar
 
 __all__ = ['recenter_positions', 'RECENTER_METHODS']
@@ -99,13 +99,9 @@ def recenter_positions(data, positions, sky, *, box_size=11, method='com',
     max_shift = box_size / 2.0 if max_shift is None else max_shift
     iterations = int(positive_scalar(iterations, 'iterations',
                                      allow_none=False))
-    if not isinstance(sky, SkyEstimate):
-        raise TypeError(f'sky must be a SkyEstimate, got {type(sky).__name__}')
     frame = as_frame(data, mask=mask)
     pos = np.array(positions, dtype=float).reshape(-1, 2)
-    if not sky.is_global and len(sky) != len(pos):
-        raise ValueError(f'sky has {len(sky)} levels for {len(pos)} '
-                         'positions')
+    check_sky(sky, unit=frame.unit, n_apertures=len(pos))
     centroid = centroid_com if method == 'com' else centroid_2dg
     ny, nx = frame.shape
     half = box_size // 2

@@ -17,7 +17,7 @@ from photutils.aperture import PixelAperture
 from scipy.ndimage import binary_dilation
 
 from ..aperture.utils import aperture_position, aperture_weights
-from ..background.sky import SkyEstimate
+from ..background.sky import check_sky
 from ..background.threshold import SigmaThreshold
 from ..flags import (
     FLAG_BAD_PIXELS,
@@ -72,10 +72,7 @@ def check_photometry_inputs(aperture, sky, threshold, uncertainty_model,
     if not isinstance(aperture, PixelAperture):
         raise TypeError('aperture must be a BoxAperture or a photutils '
                         f'PixelAperture, got {type(aperture).__name__}')
-    if not isinstance(sky, SkyEstimate):
-        raise TypeError('sky must be a SkyEstimate (e.g. '
-                        'SkyEstimate.from_image(data)), got '
-                        f'{type(sky).__name__}')
+    check_sky(sky)
     if threshold is not None and not isinstance(threshold, SigmaThreshold):
         raise TypeError('threshold must be a SigmaThreshold or None, got '
                         f'{type(threshold).__name__}')

@@ -5,13 +5,13 @@ Measure one star: the notebook's box sum, mask sum and error, in one call.
 
 from functools import cached_property
 
-import astropy.units as u
 import numpy as np
 from astropy.table import QTable
 
 from ..aperture.skybox import to_pixel_apertures
 from ..aperture.utils import aperture_position, aperture_positions, n_positions
 from ..background.noise import check_noise, noise_variance
+from ..background.sky import check_sky
 from ..flags import decode_flags
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
@@ -238,49 +238,36 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
     aperture : `BoxAperture` or `~photutils.aperture.PixelAperture`
         One position.
     sky : `SkyEstimate`
-        Global or per-aperture sky (one level for this aperture), or a 2-D
-        map (`SkyEstimate.from_background2d`, `SkyEstimate.from_maps`)
-        subtracted pixel by pixel.
+        One level (global or this aperture's) or a 2-D map, subtracted
+        pixel by pixel.
     gain : float or `~astropy.units.Quantity`, optional
         e-/ADU. Default: the header's GAIN/EGAIN/CCDGAIN; otherwise the
         source Poisson term is absent (the budget's notes say so).
     threshold : `SigmaThreshold`, optional
         Keep only aperture pixels above ``n_sigma * sky.std``.
-    uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
-        Per-pixel 1-sigma map (wins over the NDData's own).
-    mask : array_like of bool, optional
-        True for bad pixels (combined with the NDData's mask).
+    uncertainty, mask : array_like, optional
+        Per-pixel 1-sigma map (wins over the NDData's own) and bad-pixel
+        mask (True for bad, combined with the NDData's).
     saturation : float, optional
         Saturation level in the data unit; default the header's SATURATE.
-    read_noise : float, optional
-        e-; only used to decompose the measured sky variance (default the
-        header's RDNOISE/READNOIS/RON). With the gain known, the budget's
-        ``decomposition`` splits the ``sky`` term into sky photons, read
-        noise, dark and an ``excess``, never added to the variance.
+    read_noise, dark : float, optional
+        e- (default the header's RDNOISE/READNOIS/RON) and the dark signal
+        per pixel [data unit]: only the budget's ``decomposition`` of the
+        ``sky`` term uses them (:ref:`budget-decomposition`).
     uncertainty_model : {'background', 'total'}, optional
-        How an uncertainty map enters the budget: ``'background'`` (default)
-        replaces ``n_pix * sky_std**2`` by ``sum(w_i * sigma_i**2)`` and still
-        adds the source term from the gain; ``'total'`` takes the map as the
-        full per-pixel error (no separate source term, so nothing is counted
-        twice).
+        An uncertainty map of the background noise only (default: the
+        source term is added from the gain) or of the total noise (no
+        separate source term); see :ref:`uncertainty-model`.
     include_sky_mean : bool, optional
         Add the error of the sky level (``sky_mean`` term). Default True.
-    method : {'exact', 'center', 'subpixel'}, optional
-        Overlap method for photutils apertures (boxes aligned with the axes
-        are always exact).
-    subpixels : int, optional
-        Sub-sampling for ``method='subpixel'``.
-    dark : float, optional
-        Dark signal per pixel accumulated in the exposure [data unit],
-        already subtracted; only used in the decomposition.
+    method, subpixels : optional
+        Overlap method for photutils apertures (``'exact'``, ``'center'``,
+        ``'subpixel'`` with ``subpixels``); axis-aligned boxes are exact.
     noise : `ApertureNoise`, optional
-        Empirical aperture noise measured on blank sky
-        (`ApertureNoise.from_blank_apertures`): the ``sky`` term becomes
-        ``noise(n_pix)**2`` (for correlated noise larger than
-        ``n_pix * sky_std**2``; the budget's notes say where it came from).
-        Without it, and without an uncertainty map, a cheap check of the
-        frame warns (`~astropy.utils.exceptions.AstropyUserWarning`) when
-        neighbouring pixels' noise is significantly correlated.
+        Noise of aperture sums measured on blank sky: the ``sky`` term
+        becomes ``noise(n_pix)**2``. Without it (and without an uncertainty
+        map) a warning says when neighbouring pixels' noise is correlated
+        (:ref:`noise`).
 
     Returns
     -------
@@ -301,22 +288,10 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
     >>> bool(res.compare_numpy().meta['max_abs_rel_diff'] < 1e-10)
     True
     """
-    aperture = to_pixel_apertures(aperture, data)  # SkyAperture -> pixel
-    check_photometry_inputs(aperture, sky, threshold, uncertainty_model, method)
-    if n_positions(aperture) != 1:
-        raise ValueError('measure takes one aperture position; use '
-                         'photometer for many')
-    frame = as_frame(data, uncertainty=uncertainty, mask=mask)
-    check_noise(noise, frame)
-    params = detector_parameters(frame.meta, gain=gain, saturation=saturation,
-                                 read_noise=read_noise, unit=frame.unit)
-    if (sky.unit is not None and frame.unit is not None
-            and sky.unit != frame.unit):
-        raise u.UnitsError(f'sky is in {sky.unit} but data is in '
-                           f'{frame.unit}')
-    if not sky.is_global and len(sky) != 1:
-        raise ValueError(f'sky has {len(sky)} levels but measure takes one '
-                         'aperture')
+    aperture, frame, params = _checked_inputs(
+        data, aperture, sky, threshold=threshold, uncertainty=uncertainty,
+        mask=mask, gain=gain, saturation=saturation, read_noise=read_noise,
+        uncertainty_model=uncertainty_model, method=method, noise=noise)
     sums = measure_one(
         frame, aperture, 0, sky, sky_index=0, threshold=threshold,
         saturation=params['saturation'], method=method,
@@ -327,8 +302,32 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
                      dark=positive_scalar(dark, 'dark', allow_zero=True),
                      uncertainty_model=uncertainty_model,
                      include_sky_mean=include_sky_mean, noise=noise)
+    return _result(frame, aperture, sums, budget, params, sky, noise)
+
+
+def _result(frame, aperture, sums, budget, params, sky, noise):
+    """The `ApertureMeasurement`, checked against the frame's background
+    variation when the sky is one global level."""
     result = ApertureMeasurement(frame, aperture, 0, sums, budget, params)
     result._noise = noise
     x, y = aperture_positions(aperture)[0]
     check_global_sky(sky, x, y, result.n_pix, result.flux_err)
     return result
+
+
+def _checked_inputs(data, aperture, sky, *, threshold, uncertainty, mask,
+                    gain, saturation, read_noise, uncertainty_model, method,
+                    noise):
+    """`measure`'s pixel aperture, frame and detector parameters, every
+    input checked."""
+    aperture = to_pixel_apertures(aperture, data)  # SkyAperture -> pixel
+    check_photometry_inputs(aperture, sky, threshold, uncertainty_model, method)
+    if n_positions(aperture) != 1:
+        raise ValueError('measure takes one aperture position; use '
+                         'photometer for many')
+    frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    check_noise(noise, frame)
+    params = detector_parameters(frame.meta, gain=gain, saturation=saturation,
+                                 read_noise=read_noise, unit=frame.unit)
+    check_sky(sky, unit=frame.unit, n_apertures=1)
+    return aperture, frame, params

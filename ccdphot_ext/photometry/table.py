@@ -3,7 +3,6 @@
 Many stars at once: one `~astropy.table.QTable` row per aperture.
 """
 
-import astropy.units as u
 import numpy as np
 from astropy.table import QTable
 
@@ -11,6 +10,7 @@ from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
 from ..aperture.utils import aperture_groups, aperture_position, aperture_positions
 from ..background.annulus import sky_row_flags
 from ..background.noise import check_noise, noise_variance
+from ..background.sky import check_sky
 from ..io.header import detector_parameters
 from ..io.units import is_rate_unit
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
@@ -62,7 +62,7 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
     apertures : `BoxAperture`, `~photutils.aperture.PixelAperture` or list
         One row per position, in order.
     sky : `SkyEstimate`
-        Global (one level) or per aperture (one level per row).
+        One level, one level per row, or a 2-D map.
     gain : float, optional
         e-/ADU; default from the header (GAIN/EGAIN/CCDGAIN), else the source
         term is absent (``var_source`` is NaN and ``meta`` says so).
@@ -80,43 +80,24 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         How an uncertainty map enters the budget (see `measure`).
     include_sky_mean : bool, optional
         Keep the error of the sky level in the budget (default True).
-    exptime : float, optional
-        Seconds; default the header's EXPTIME. Magnitudes are
-        ``-2.5 log10(flux / exptime) + zeropoint``; for count-rate data
-        (``adu / s``, ``electron / s``) ``-2.5 log10(flux) + zeropoint``.
-    zeropoint : float, optional
-        Magnitude zero point (default 0: instrumental magnitudes).
+    exptime, zeropoint : float, optional
+        Seconds (default the header's EXPTIME) and zero point (default 0):
+        ``mag = -2.5 log10(flux / exptime) + zeropoint``; count-rate data
+        (``adu / s``) are not divided by ``exptime``.
     engine : {'auto', 'box', 'general'}, optional
-        Which engine sums the pixels: ``'box'`` the vectorised engine for
-        axis-aligned `BoxAperture` positions (a ValueError for anything
-        else), ``'general'`` the per-aperture engine of `measure` for any
-        aperture, ``'auto'`` (default) the box engine wherever it applies.
-        The numbers are the same; only the speed differs.
+        ``'box'``: the vectorised engine for axis-aligned `BoxAperture`
+        positions (ValueError for anything else); ``'general'``: `measure`'s
+        engine, any aperture; ``'auto'`` (default): the box engine wherever
+        it applies. Same numbers, bit for bit (:ref:`photometer-engines`).
     noise : `ApertureNoise`, optional
-        Empirical aperture noise from blank sky: ``var_sky`` becomes
-        ``noise(n_pix)**2`` (see `measure`); ``meta['sky_noise']`` records
-        the model. Without it (and without an uncertainty map) a cheap check
-        warns when neighbouring pixels' noise is correlated.
+        Blank-sky aperture noise: ``var_sky = noise(n_pix)**2`` (`measure`).
 
     Returns
     -------
     table : `~astropy.table.QTable`
-        Columns `PHOTOMETRY_COLUMNS` (fluxes in the data unit), ``meta``
-        with versions and parameters.
-
-    Notes
-    -----
-    Axis-aligned `BoxAperture` positions (pixel-aligned or not) are measured
-    all at once by a vectorised engine (no Python loop per box; see
-    :ref:`performance`); rotated boxes, photutils apertures, thresholds
-    with ``segment='central'`` and 2-D sky maps go through `measure`'s
-    per-aperture engine. Both give the same sums, bit for bit (tested on
-    random boxes with every flag), and the budget columns of every row come
-    from one call of `budget_terms`. Bit flags: 1 truncated by the edge, 2
-    masked/NaN/inf pixels excluded (``n_pix`` counts the pixels used; a box
-    with none left gives a NaN row), 4 saturated, 8 flux <= 0 (``mag``
-    NaN), 16 empty threshold mask, 32 significant residual background, 64
-    doubtful sky annulus (see `~ccdphot_ext.decode_flags`).
+        Columns `PHOTOMETRY_COLUMNS` (fluxes in the data unit), bit
+        ``flags`` (:ref:`photometer-flags`), ``meta`` with versions and
+        parameters.
 
     Examples
     --------
@@ -134,45 +115,60 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
     check_photometry_inputs(groups[0][0], sky, threshold,
                             uncertainty_model, method)
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    options = _options(groups, frame, sky, gain=gain, threshold=threshold,
+                       saturation=saturation, method=method,
+                       subpixels=subpixels, read_noise=read_noise,
+                       uncertainty_model=uncertainty_model,
+                       include_sky_mean=include_sky_mean, exptime=exptime,
+                       zeropoint=zeropoint, engine=engine, noise=noise)
+    cols = _measure_groups(apertures, groups, frame, sky, options)
+    _fill_budget(cols, frame.uncertainty is not None, options)
+    table = _to_table(cols, frame, sky, options)
+    _add_notes(table, cols, sky, noise)
+    return table
+
+
+def _options(groups, frame, sky, *, gain, saturation, read_noise, exptime,
+             subpixels, engine, noise, **kwargs):
+    """The checked options of a `photometer` call, with the detector
+    parameters (``'params'``) worked out from the frame's header."""
     check_noise(noise, frame)
     params = detector_parameters(frame.meta, gain=gain, saturation=saturation,
                                  read_noise=read_noise, exptime=exptime,
                                  unit=frame.unit)
-    if (sky.unit is not None and frame.unit is not None
-            and sky.unit != frame.unit):
-        raise u.UnitsError(f'sky is in {sky.unit} but data is in '
-                           f'{frame.unit}')
-    n_rows = sum(n for _, n in groups)
-    if not sky.is_global and len(sky) != n_rows:
-        raise ValueError(f'sky has {len(sky)} levels for {n_rows} '
-                         'apertures; give one level or one per aperture')
+    check_sky(sky, unit=frame.unit,
+              n_apertures=sum(n for _, n in groups))
     subpixels = int(positive_scalar(subpixels, 'subpixels', allow_none=False))
     if engine not in ENGINES:
         raise ValueError(f'engine must be one of {ENGINES}, got {engine!r}')
-    options = {'gain': params['gain'], 'threshold': threshold,
-               'saturation': params['saturation'],
-               'read_noise': params['read_noise'],
-               'uncertainty_model': uncertainty_model,
-               'include_sky_mean': include_sky_mean, 'method': method,
-               'subpixels': subpixels, 'noise': noise}
+    return {'gain': params['gain'], 'saturation': params['saturation'],
+            'read_noise': params['read_noise'], 'params': params,
+            'subpixels': subpixels, 'engine': engine, 'noise': noise,
+            **kwargs}
+
+
+def _measure_groups(apertures, groups, frame, sky, options):
+    """The sums, pixel counts, sky numbers and flags of every row, each
+    group of ``apertures`` through the engine that measures it."""
+    n_rows = sum(n for _, n in groups)
     cols = _empty_columns(n_rows)
+    threshold = options['threshold']
     if threshold is not None and not threshold.biased:
         cols['selection'] = np.zeros(n_rows)  # per row, then a budget term
     start = 0
     for ap, n in groups:
         rows = slice(start, start + n)
-        if _use_box_engine(engine, ap, sky, threshold):
+        if _use_box_engine(options['engine'], ap, sky, threshold):
             _fill_fast(cols, rows, frame, ap, sky, options)
         else:
             _fill_general(cols, rows, frame, ap, sky, options)
         start += n
     cols['flags'] |= sky_row_flags(sky, apertures, n_rows)
-    _fill_budget(cols, frame.uncertainty is not None, options)
-    table = _to_table(cols, frame, sky, params, threshold=threshold,
-                      method=method, subpixels=subpixels,
-                      uncertainty_model=uncertainty_model,
-                      include_sky_mean=include_sky_mean, zeropoint=zeropoint,
-                      engine=engine)
+    return cols
+
+
+def _add_notes(table, cols, sky, noise):
+    """The empirical noise model and the global-sky check in ``meta``."""
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
@@ -180,7 +176,6 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
                                cols['n_pix'], cols['aperture_sum_err'])
     if message is not None:
         table.meta['notes'].append(message)
-    return table
 
 
 def _use_box_engine(engine, aperture, sky, threshold):
@@ -287,13 +282,14 @@ def _fill_budget(cols, has_map, options):
         cols['var_selection'] = terms.extra['selection']
 
 
-def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,
-              uncertainty_model, include_sky_mean, zeropoint, engine):
+def _to_table(cols, frame, sky, options):
+    """The columns as a `~astropy.table.QTable` with units and ``meta``."""
+    params = options['params']
     # a count rate (adu / s, electron / s) is already per second
     rate = is_rate_unit(frame.unit)
     cols['mag'] = instrumental_mag(cols['aperture_sum'],
                                    exptime=None if rate else params['exptime'],
-                                   zeropoint=zeropoint)
+                                   zeropoint=options['zeropoint'])
     table = QTable()
     unit = frame.unit
     names = list(PHOTOMETRY_COLUMNS)
@@ -305,13 +301,12 @@ def _to_table(cols, frame, sky, params, *, threshold, method, subpixels,
         if unit is not None and power:
             value = value * unit ** power
         table[name] = value
-    table.meta.update(_provenance(params, sky, threshold=threshold,
-                                  method=method, subpixels=subpixels,
-                                  uncertainty_model=uncertainty_model,
-                                  include_sky_mean=include_sky_mean,
-                                  zeropoint=zeropoint, engine=engine,
-                                  has_map=frame.uncertainty is not None,
-                                  rate_unit=frame.unit if rate else None))
+    table.meta.update(_provenance(
+        params, sky, has_map=frame.uncertainty is not None,
+        rate_unit=frame.unit if rate else None,
+        **{key: options[key] for key in (
+            'threshold', 'method', 'subpixels', 'uncertainty_model',
+            'include_sky_mean', 'zeropoint', 'engine')}))
     return add_sky_centroid(table, frame)  # when the frame has a sky WCS
 
 
