@@ -214,6 +214,24 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
             sky = SkyEstimate.from_image(frame)
     if not isinstance(sky, SkyEstimate) or np.ndim(sky.value) != 0:
         raise TypeError('sky must be a global SkyEstimate (one level)')
+    med, std = _mesh_levels(frame, mesh, sigma)
+    coef, cov, use = _fit_plane(med, mesh, frame.shape, sigma)
+    pixel_noise = float(np.nanmedian(std)) * clip_factors(sigma)[0]
+    return GradientCheck(level=float(coef[0]), gx=float(coef[1]),
+                         gy=float(coef[2]), cov=cov[1:, 1:],
+                         shape=frame.shape, pixel_noise=pixel_noise,
+                         global_level=float(sky.value),
+                         global_error=float(sky.error_on_mean),
+                         n_sigma=n_sigma, n_mesh=nby * nbx,
+                         n_used=int(use.sum()), box_size=mesh)
+
+
+def _mesh_levels(frame, mesh, sigma):
+    """Sigma-clipped median and standard deviation of each whole
+    ``mesh`` x ``mesh`` mesh from the lower-left corner (NaN where a mesh
+    has no usable pixel), shaped like the grid of meshes."""
+    ny, nx = frame.shape
+    nby, nbx = ny // mesh, nx // mesh
     img = frame.data[:nby * mesh, :nbx * mesh].astype(np.float64)
     bad = ~np.isfinite(img)
     if frame.mask is not None:
@@ -226,10 +244,22 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
         warnings.simplefilter('ignore', RuntimeWarning)
         _, med, std = sigma_clipped_stats(blocks, sigma=sigma, maxiters=5,
                                           axis=2)
+    return np.asarray(med, dtype=float), np.asarray(std, dtype=float)
+
+
+def _fit_plane(levels, mesh, shape, sigma):
+    """
+    Least-squares plane through the mesh ``levels`` (coordinates about the
+    frame centre), rejecting meshes more than ``sigma`` robust standard
+    deviations off until none is; the coefficients, their covariance from
+    the scatter about the plane, and the meshes used.
+    """
+    ny, nx = shape
+    nby, nbx = levels.shape
     yc, xc = np.mgrid[0:nby, 0:nbx]
     xs = (xc.ravel() + 0.5) * mesh - 0.5 - (nx - 1) / 2.0
     ys = (yc.ravel() + 0.5) * mesh - 0.5 - (ny - 1) / 2.0
-    z = np.asarray(med, dtype=float).ravel()
+    z = levels.ravel()
     use = np.isfinite(z)
     design = np.column_stack([np.ones_like(xs), xs, ys])
     for _ in range(10):
@@ -246,15 +276,4 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
     dof = max(int(use.sum()) - 3, 1)
     s2 = float(np.sum(resid[use] ** 2)) / dof
     cov = s2 * np.linalg.inv(design[use].T @ design[use])
-    pixel_noise = float(np.nanmedian(std)) * _clip_std_factor(sigma)
-    return GradientCheck(level=float(coef[0]), gx=float(coef[1]),
-                         gy=float(coef[2]), cov=cov[1:, 1:],
-                         shape=frame.shape, pixel_noise=pixel_noise,
-                         global_level=float(sky.value),
-                         global_error=float(sky.error_on_mean),
-                         n_sigma=n_sigma, n_mesh=nby * nbx,
-                         n_used=int(use.sum()), box_size=mesh)
-
-
-def _clip_std_factor(sigma):
-    return clip_factors(sigma)[0]
+    return coef, cov, use

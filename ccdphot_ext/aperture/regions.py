@@ -127,38 +127,15 @@ def aperture_regions(apertures, *, wcs=None, labels=None, color=None,
     text={2 [flags 9]} tag={truncated} tag={nonpositive_flux} color=red
     """
     regions = _import_regions()
-    from photutils.aperture import aperture_to_region
-
     sky_wcs = None
     if wcs is not None:
         sky_wcs = celestial_wcs(wcs)
         if sky_wcs is None:
             raise ValueError('wcs has no celestial axes: cannot write sky '
                              'regions')
-    out = []
-    for ap in _as_list(apertures):
-        if isinstance(ap, SkyBoxAperture):
-            if sky_wcs is None:
-                raise ValueError('a SkyBoxAperture needs wcs= to be written '
-                                 'as a region')
-            ap = ap.to_pixel(sky_wcs)
-        if not isinstance(ap, Aperture):
-            raise TypeError('apertures must be BoxAperture, SkyBoxAperture '
-                            'or photutils apertures, got '
-                            f'{type(ap).__name__}')
-        reg = aperture_to_region(ap)
-        regs = list(reg) if isinstance(reg, regions.Regions) else [reg]
-        if sky_wcs is not None:
-            regs = [r.to_sky(sky_wcs) if isinstance(r, regions.PixelRegion)
-                    else r for r in regs]
-        out.extend(regs)
-    if labels is not None:
-        labels = [str(t) for t in np.atleast_1d(np.asarray(labels))]
-        if len(labels) != len(out):
-            raise ValueError(f'labels has {len(labels)} entries for '
-                             f'{len(out)} aperture positions')
-        for reg, text in zip(out, labels, strict=True):
-            reg.meta['text'] = text
+    out = [reg for ap in _as_list(apertures)
+           for reg in _to_regions(ap, sky_wcs, regions)]
+    labels = _set_labels(out, labels)
     if color is not None:
         if not isinstance(color, str):
             raise TypeError(f'color must be a str, got {color!r}')
@@ -167,6 +144,42 @@ def aperture_regions(apertures, *, wcs=None, labels=None, color=None,
     if flags is not None:
         _show_flags(out, flags, labels)
     return regions.Regions(out)
+
+
+def _to_regions(ap, sky_wcs, regions):
+    """The regions of one aperture (one per position), on the sky when
+    ``sky_wcs`` is given."""
+    from photutils.aperture import aperture_to_region
+
+    if isinstance(ap, SkyBoxAperture):
+        if sky_wcs is None:
+            raise ValueError('a SkyBoxAperture needs wcs= to be written '
+                             'as a region')
+        ap = ap.to_pixel(sky_wcs)
+    if not isinstance(ap, Aperture):
+        raise TypeError('apertures must be BoxAperture, SkyBoxAperture '
+                        'or photutils apertures, got '
+                        f'{type(ap).__name__}')
+    reg = aperture_to_region(ap)
+    regs = list(reg) if isinstance(reg, regions.Regions) else [reg]
+    if sky_wcs is not None:
+        regs = [r.to_sky(sky_wcs) if isinstance(r, regions.PixelRegion)
+                else r for r in regs]
+    return regs
+
+
+def _set_labels(regs, labels):
+    """Put one text label on each region; the labels as strings (or
+    None)."""
+    if labels is None:
+        return None
+    labels = [str(t) for t in np.atleast_1d(np.asarray(labels))]
+    if len(labels) != len(regs):
+        raise ValueError(f'labels has {len(labels)} entries for '
+                         f'{len(regs)} aperture positions')
+    for reg, text in zip(regs, labels, strict=True):
+        reg.meta['text'] = text
+    return labels
 
 
 def write_ds9(apertures, path, *, wcs=None, labels=None, color=None,

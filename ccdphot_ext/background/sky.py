@@ -48,6 +48,7 @@ from .clipping import clip_factors, estimator_efficiency
 from .globalsky import global_sky
 from .maps import BACKGROUND2D_EFFICIENCY, background2d_parts, maps_parts
 from .skyarrays import check_sky_arrays
+from .skyview import sky_html, sky_repr
 
 __all__ = ['SkyEstimate', 'SKY_METHODS', 'BACKGROUND2D_EFFICIENCY']
 
@@ -473,39 +474,7 @@ class SkyEstimate:
 
     def _repr_html_(self):
         """The estimate as a compact HTML table (Jupyter)."""
-        from ..utils.html import html_table
-
-        un = '' if self.unit is None else f' [{self.unit}]'
-        if self.is_map:
-            rows = [('shape', str(self.shape)),
-                    (f'median level{un}', float(np.median(self.value))),
-                    (f'median std per pixel{un}', float(np.median(self.std))),
-                    *((key, str(self.meta[key])) for key in
-                      ('bkg_estimator', 'box_size', 'filter_size')
-                      if key in self.meta)]
-        elif self.isscalar:
-            rows = [(f'level{un}', self.value),
-                    (f'std per pixel{un}', self.std),
-                    ('pixels', self.n_pix),
-                    (f'error of the level{un}', self.error_on_mean)]
-        else:
-            rows = [('apertures', len(self)),
-                    (f'median level{un}', float(np.nanmedian(self.value))),
-                    (f'median std per pixel{un}',
-                     float(np.nanmedian(self.std))),
-                    (f'median error of the level{un}',
-                     float(np.nanmedian(self.error_on_mean)))]
-        return html_table(f'SkyEstimate ({self.method})',
-                          ('quantity', 'value'), rows)
+        return sky_html(self)
 
     def __repr__(self):
-        if self.is_map:
-            return (f'<SkyEstimate method={self.method!r} map shape='
-                    f'{self.shape} median={np.median(self.value):.6g}>')
-        if self.isscalar:
-            return (f'<SkyEstimate method={self.method!r} value={self.value:.6g}'
-                    f' std={self.std:.6g} n_pix={self.n_pix} '
-                    f'error_on_mean={self.error_on_mean:.3g}>')
-        return (f'<SkyEstimate method={self.method!r} per-aperture '
-                f'(n={len(self)})>')
-
+        return sky_repr(self)

@@ -83,8 +83,32 @@ def recenter_positions(data, positions, sky, *, box_size=11, method='com',
     >>> np.round(pos, 1).tolist(), ok.tolist()
     ([[20.3, 18.6]], [True])
     """
-    from photutils.centroids import centroid_2dg, centroid_com
+    box_size, n_sigma, min_snr, max_shift, iterations = _checked_options(
+        method, box_size, n_sigma, min_snr, max_shift, iterations)
+    frame = as_frame(data, mask=mask)
+    pos = np.array(positions, dtype=float).reshape(-1, 2)
+    check_sky(sky, unit=frame.unit, n_apertures=len(pos))
+    out = pos.copy()
+    ok = np.zeros(len(pos), dtype=bool)
+    for i, (x0, y0) in enumerate(pos):
+        level, std, _, _ = sky.at(0 if sky.is_global else i)
+        x, y = x0, y0
+        for _ in range(iterations):
+            x, y = _centroid_step(frame, x, y, level, std, method,
+                                  half=box_size // 2, n_sigma=n_sigma,
+                                  min_snr=min_snr)
+            if not math.isfinite(x):
+                break
+        ok[i] = math.hypot(x - x0, y - y0) <= max_shift  # False for NaN
+        if ok[i]:
+            out[i] = x, y
+    return out, ok
 
+
+def _checked_options(method, box_size, n_sigma, min_snr, max_shift,
+                     iterations):
+    """`recenter_positions`' options validated (``max_shift`` defaults to
+    half the box)."""
     if method not in RECENTER_METHODS:
         raise ValueError(f'method must be one of {RECENTER_METHODS}, got '
                          f'{method!r}')
@@ -99,45 +123,38 @@ def recenter_positions(data, positions, sky, *, box_size=11, method='com',
     max_shift = box_size / 2.0 if max_shift is None else max_shift
     iterations = int(positive_scalar(iterations, 'iterations',
                                      allow_none=False))
-    frame = as_frame(data, mask=mask)
-    pos = np.array(positions, dtype=float).reshape(-1, 2)
-    check_sky(sky, unit=frame.unit, n_apertures=len(pos))
-    centroid = centroid_com if method == 'com' else centroid_2dg
+    return box_size, n_sigma, min_snr, max_shift, iterations
+
+
+def _centroid_step(frame, x, y, level, std, method, *, half, n_sigma,
+                   min_snr):
+    """
+    The centroid of the light above ``n_sigma * std`` in the box of
+    half-side ``half`` around ``(x, y)``; NaN when the box is cut to fewer
+    than 3 pixels a side, holds fewer than 3 pixels above the threshold or
+    a sky-subtracted sum below ``min_snr`` times its noise.
+    """
     ny, nx = frame.shape
-    half = box_size // 2
-    out = pos.copy()
-    ok = np.zeros(len(pos), dtype=bool)
-    for i, (x0, y0) in enumerate(pos):
-        level, std, _, _ = sky.at(0 if sky.is_global else i)
-        x, y = x0, y0
-        for _ in range(iterations):
-            ix, iy = int(round(x)), int(round(y))
-            xa, xb = max(ix - half, 0), min(ix + half + 1, nx)
-            ya, yb = max(iy - half, 0), min(iy + half + 1, ny)
-            if xb - xa < 3 or yb - ya < 3:
-                x = math.nan
-                break
-            cut = frame.data[ya:yb, xa:xb] - level
-            usable = np.isfinite(cut)
-            if frame.mask is not None:
-                usable &= ~frame.mask[ya:yb, xa:xb]
-            good = usable & (cut > n_sigma * std)
-            n_used = np.count_nonzero(usable)
-            signal = float(np.sum(cut[usable]))
-            if np.count_nonzero(good) < 3 or signal <= min_snr * std * \
-                    math.sqrt(n_used):
-                x = math.nan
-                break
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore', AstropyUserWarning)
-                if method == 'com':
-                    cx, cy = centroid(np.where(good, cut, 0.0))
-                else:
-                    cx, cy = centroid(np.where(usable, cut, 0.0),
-                                      mask=~usable)
-            x, y = xa + cx, ya + cy
-        if math.isfinite(x) and math.isfinite(y) and math.hypot(
-                x - x0, y - y0) <= max_shift:
-            out[i] = x, y
-            ok[i] = True
-    return out, ok
+    ix, iy = int(round(x)), int(round(y))
+    xa, xb = max(ix - half, 0), min(ix + half + 1, nx)
+    ya, yb = max(iy - half, 0), min(iy + half + 1, ny)
+    if xb - xa < 3 or yb - ya < 3:
+        return math.nan, math.nan
+    cut = frame.data[ya:yb, xa:xb] - level
+    usable = np.isfinite(cut)
+    if frame.mask is not None:
+        usable &= ~frame.mask[ya:yb, xa:xb]
+    good = usable & (cut > n_sigma * std)
+    signal = float(np.sum(cut[usable]))
+    if (np.count_nonzero(good) < 3
+            or signal <= min_snr * std * math.sqrt(np.count_nonzero(usable))):
+        return math.nan, math.nan
+    from photutils.centroids import centroid_2dg, centroid_com
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        if method == 'com':
+            cx, cy = centroid_com(np.where(good, cut, 0.0))
+        else:
+            cx, cy = centroid_2dg(np.where(usable, cut, 0.0), mask=~usable)
+    return xa + cx, ya + cy
