@@ -25,18 +25,19 @@ errors of a white-noise frame. `~ccdphot_ext.measure` and
 `~ccdphot_ext.photometer` take it as ``noise=``: the budget's ``sky`` term
 is then ``sigma(n_pix)**2`` and its notes say so.
 
-`pixel_correlation` is the cheap check `~ccdphot_ext.measure` and
-`~ccdphot_ext.photometer` run when the ``sky`` term comes from the pixel
-scatter: a significant correlation of neighbouring pixels is warned about.
+``background.noisecheck.pixel_correlation`` is the cheap check
+`~ccdphot_ext.measure` and `~ccdphot_ext.photometer` run when the ``sky``
+term comes from the pixel scatter: a significant correlation of
+neighbouring pixels is warned about.
 """
 
 import math
 import warnings
 
 import numpy as np
-from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.inputs import as_frame, positive_scalar
+from .noisecheck import warn_if_correlated
 
 __all__ = ['ApertureNoise']
 
@@ -44,11 +45,6 @@ __all__ = ['ApertureNoise']
 DEFAULT_SIZES = (1, 2, 3, 4, 5, 7, 9, 11, 15, 21)
 #: Default number of apertures per size.
 DEFAULT_N_APERTURES = 1000
-#: Lag-1 correlation of neighbouring pixels above which `pixel_correlation`
-#: warns (a 10 x 10 box's variance about 20% above ``n_pix * sigma**2``).
-CORRELATION_WARN = 0.05
-#: Pixels sampled by `pixel_correlation` (a central square of this side).
-_CHECK_SIDE = 160
 #: Relative error of a ``1.4826 * MAD`` standard deviation from n values is
 #: ``MAD_SPREAD / sqrt(n)``.
 MAD_SPREAD = 0.8236
@@ -340,63 +336,3 @@ def noise_variance(noise, n_pix):
     aperture or an array of them."""
     sigma = noise(n_pix)
     return sigma * sigma
-
-
-def pixel_correlation(data, *, mask=None):
-    """
-    Correlation of neighbouring pixels' noise, from a central square of at
-    most 160 x 160 pixels: ``1 - var(d1) / var(d2)``, with ``d1`` and ``d2``
-    the differences of pixels one and two apart (x and y together) and
-    robust (MAD) variances. 0 for white noise, ``(rho1 - rho2) / (1 -
-    rho2)`` for correlations ``rho1``, ``rho2`` at lags 1 and 2 (0.5 for a
-    3 x 3 boxcar-smoothed frame). Stars, gradients and the sky level barely
-    matter; well under a millisecond per call.
-
-    Returns
-    -------
-    corr, err : float
-        The correlation and its approximate statistical error (NaN, NaN
-        when it cannot be computed).
-    """
-    data = np.asarray(data)
-    ny, nx = data.shape
-    cy, cx = ny // 2, nx // 2
-    h = min(_CHECK_SIDE, ny) // 2
-    w = min(_CHECK_SIDE, nx) // 2
-    box = np.s_[max(cy - h, 0):cy + h + 1, max(cx - w, 0):cx + w + 1]
-    cut = np.asarray(data[box], dtype=float)
-    if mask is not None:
-        cut = np.where(np.asarray(mask)[box], np.nan, cut)
-    # sky pixels only: stars' smooth profiles would look like correlation
-    level = np.nanmedian(cut) if np.any(np.isfinite(cut)) else math.nan
-    spread = (_robust_std(cut[np.isfinite(cut)]) if np.isfinite(level)
-              else 0.0)
-    cut = np.where(np.abs(cut - level) < 2.5 * spread, cut, np.nan)
-    d1 = np.concatenate([(cut[:, 1:-1] - cut[:, :-2]).ravel(),
-                         (cut[1:-1] - cut[:-2]).ravel()])
-    d2 = np.concatenate([(cut[:, 2:] - cut[:, :-2]).ravel(),
-                         (cut[2:] - cut[:-2]).ravel()])
-    d1, d2 = d1[np.isfinite(d1)], d2[np.isfinite(d2)]
-    if min(d1.size, d2.size) < 100:
-        return math.nan, math.nan
-    v1, v2 = _robust_std(d1) ** 2, _robust_std(d2) ** 2
-    if not v2 > 0:
-        return math.nan, math.nan
-    return 1.0 - v1 / v2, 2.4 * MAD_SPREAD / math.sqrt(d1.size)
-
-
-def warn_if_correlated(frame):
-    """
-    Warn (`~astropy.utils.exceptions.AstropyUserWarning`) when neighbouring
-    pixels' noise is significantly correlated (`pixel_correlation` above
-    `CORRELATION_WARN` and 5 times its error), so that ``n_pix * sigma**2``
-    underestimates aperture noise; returns the correlation.
-    """
-    corr, err = pixel_correlation(frame.data, mask=frame.mask)
-    if corr > CORRELATION_WARN and corr > 5 * err:
-        warnings.warn(
-            f'pixel noise is correlated (neighbouring pixels: {corr:.2f}); '
-            'n_pix * sky_std**2 underestimates the noise of aperture sums. '
-            'Measure it on blank sky with ApertureNoise.from_blank_apertures '
-            'and pass noise=', AstropyUserWarning, stacklevel=3)
-    return corr
