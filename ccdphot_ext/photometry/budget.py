@@ -43,12 +43,72 @@ from .terms import MAG_FACTOR, UNCERTAINTY_MODELS, budget_terms, sum_terms
 __all__ = ['ErrorBudget']
 
 #: Notes a budget carries, one home for their wording.
-_NOTE_NO_GAIN = 'no gain given: source Poisson term absent'
-_NOTE_EXACT_SKY = 'sky level taken as exact: sky_mean term absent'
-_NOTE_MAP = 'sky term from the uncertainty map: sum(w_i * sigma_i**2)'
-_NOTE_TOTAL = ('uncertainty map taken as the total per-pixel error: no '
+NOTE_NO_GAIN = 'no gain given: source Poisson term absent'
+NOTE_EXACT_SKY = 'sky level taken as exact: sky_mean term absent'
+NOTE_MAP = 'sky term from the uncertainty map: sum(w_i * sigma_i**2)'
+NOTE_TOTAL = ('uncertainty map taken as the total per-pixel error: no '
                'separate source term')
-_NOTE_EMPTY = 'no pixel selected'
+NOTE_EMPTY = 'no pixel selected'
+
+
+def _checked_aperture_inputs(*, flux, n_pix, sky_std, gain, n_sky,
+                             sky_error_on_mean, sky_variance, sky_level,
+                             read_noise, dark, flat_error, uncertainty_model,
+                             extra_terms):
+    """`ErrorBudget.from_aperture`'s numbers validated, by name."""
+    flux = float(flux)
+    if not np.isfinite(flux):
+        raise ValueError(f'flux must be finite, got {flux}')
+    v = {'flux': flux,
+         'n_pix': positive_scalar(n_pix, 'n_pix', allow_none=False),
+         'sky_std': positive_scalar(sky_std, 'sky_std', allow_none=False,
+                                    allow_zero=True),
+         'gain': positive_scalar(gain, 'gain'),
+         'n_sky': positive_scalar(n_sky, 'n_sky')}
+    for name, value in (('sky_error_on_mean', sky_error_on_mean),
+                        ('sky_variance', sky_variance),
+                        ('read_noise', read_noise), ('dark', dark),
+                        ('flat_error', flat_error)):
+        v[name] = positive_scalar(value, name, allow_zero=True)
+    if sky_level is not None:
+        sky_level = float(sky_level)
+        if not np.isfinite(sky_level):
+            raise ValueError(f'sky_level must be finite, got {sky_level}')
+    v['sky_level'] = sky_level
+    if v['read_noise'] is not None and v['gain'] is None:
+        raise ValueError('read_noise is in electrons and needs gain to '
+                         'be converted to ADU; pass gain')
+    if uncertainty_model not in UNCERTAINTY_MODELS:
+        raise ValueError(f'uncertainty_model must be one of '
+                         f'{UNCERTAINTY_MODELS}, got {uncertainty_model!r}')
+    for name in extra_terms or {}:
+        if name in _BUILT_IN_TERMS:
+            raise ValueError(f'extra_terms: {name!r} would replace a '
+                             'built-in term')
+    return v
+
+
+def _aperture_notes(rows, v):
+    """The notes of a one-row budget (what is absent, where the sky term
+    came from) and the decomposition of its sky term."""
+    total_map = rows.sky_name == 'map'
+    notes = []
+    if total_map:
+        notes.append(NOTE_TOTAL)
+    elif v['sky_variance'] is not None:
+        notes.append(NOTE_MAP)
+    if v['gain'] is None and not total_map:
+        notes.append(NOTE_NO_GAIN)
+    if np.isnan(rows.sky_mean[0]):
+        notes.append(NOTE_EXACT_SKY)
+    decomposition = None
+    if not total_map:
+        decomposition = _decompose(float(rows.sky[0]), v['n_pix'], v['gain'],
+                                   v['sky_level'], v['read_noise'], v['dark'])
+        if decomposition is None and (v['read_noise'] is not None
+                                      or v['dark'] is not None):
+            notes.append('decomposition needs gain and sky_level')
+    return notes, decomposition
 
 
 def _decompose(sky_var, n_pix, gain, sky_level, read_noise, dark):
@@ -204,62 +264,20 @@ class ErrorBudget:
         >>> b.notes[0]
         'no gain given: source Poisson term absent'
         """
-        flux = float(flux)
-        if not np.isfinite(flux):
-            raise ValueError(f'flux must be finite, got {flux}')
-        n_pix = positive_scalar(n_pix, 'n_pix', allow_none=False)
-        sky_std = positive_scalar(sky_std, 'sky_std', allow_none=False,
-                                  allow_zero=True)
-        gain = positive_scalar(gain, 'gain')
-        n_sky = positive_scalar(n_sky, 'n_sky')
-        sky_error_on_mean = positive_scalar(
-            sky_error_on_mean, 'sky_error_on_mean', allow_zero=True)
-        sky_variance = positive_scalar(sky_variance, 'sky_variance',
-                                       allow_zero=True)
-        read_noise = positive_scalar(read_noise, 'read_noise',
-                                     allow_zero=True)
-        dark = positive_scalar(dark, 'dark', allow_zero=True)
-        flat_error = positive_scalar(flat_error, 'flat_error',
-                                     allow_zero=True)
-        if sky_level is not None:
-            sky_level = float(sky_level)
-            if not np.isfinite(sky_level):
-                raise ValueError(f'sky_level must be finite, got {sky_level}')
-        if read_noise is not None and gain is None:
-            raise ValueError('read_noise is in electrons and needs gain to '
-                             'be converted to ADU; pass gain')
-        if uncertainty_model not in UNCERTAINTY_MODELS:
-            raise ValueError(f'uncertainty_model must be one of '
-                             f'{UNCERTAINTY_MODELS}, got '
-                             f'{uncertainty_model!r}')
-        for name in extra_terms or {}:
-            if name in _BUILT_IN_TERMS:
-                raise ValueError(f'extra_terms: {name!r} would replace a '
-                                 'built-in term')
-        rows = budget_terms(flux, n_pix, sky_std, gain=gain,
-                            sky_error_on_mean=sky_error_on_mean, n_sky=n_sky,
-                            sky_variance=sky_variance,
-                            uncertainty_model=uncertainty_model,
-                            flat_error=flat_error, extra_terms=extra_terms)
-        total_map = rows.sky_name == 'map'
-        notes = []
-        if total_map:
-            notes.append(_NOTE_TOTAL)
-        elif sky_variance is not None:
-            notes.append(_NOTE_MAP)
-        if gain is None and not total_map:
-            notes.append(_NOTE_NO_GAIN)
-        if np.isnan(rows.sky_mean[0]):
-            notes.append(_NOTE_EXACT_SKY)
-        decomposition = None
-        if not total_map:
-            decomposition = _decompose(float(rows.sky[0]), n_pix, gain,
-                                       sky_level, read_noise, dark)
-            if decomposition is None and (read_noise is not None
-                                          or dark is not None):
-                notes.append('decomposition needs gain and sky_level')
+        v = _checked_aperture_inputs(
+            flux=flux, n_pix=n_pix, sky_std=sky_std, gain=gain, n_sky=n_sky,
+            sky_error_on_mean=sky_error_on_mean, sky_variance=sky_variance,
+            sky_level=sky_level, read_noise=read_noise, dark=dark,
+            flat_error=flat_error, uncertainty_model=uncertainty_model,
+            extra_terms=extra_terms)
+        rows = budget_terms(
+            v['flux'], v['n_pix'], v['sky_std'], gain=v['gain'],
+            sky_error_on_mean=v['sky_error_on_mean'], n_sky=v['n_sky'],
+            sky_variance=v['sky_variance'], uncertainty_model=uncertainty_model,
+            flat_error=v['flat_error'], extra_terms=extra_terms)
+        notes, decomposition = _aperture_notes(rows, v)
         return cls.from_terms(rows, notes=notes, decomposition=decomposition,
-                              gain=gain)
+                              gain=v['gain'])
 
     @property
     def variance(self):

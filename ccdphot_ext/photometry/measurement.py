@@ -15,7 +15,7 @@ from ..background.sky import check_sky
 from ..flags import decode_flags
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
-from .budget import _NOTE_MAP, ErrorBudget
+from .budget import NOTE_EMPTY, NOTE_MAP, ErrorBudget
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky
 from .terms import budget_terms
@@ -34,7 +34,7 @@ def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
     if sums.n_pix == 0:
         return ErrorBudget.from_terms(
             budget_terms(sums.flux, 0.0, sums.sky_std),
-            notes=['no pixel selected'], gain=gain)
+            notes=[NOTE_EMPTY], gain=gain)
     budget = ErrorBudget.from_aperture(
         sums.flux, sums.n_pix, sums.sky_std, gain=gain,
         sky_variance=sky_variance, sky_error_on_mean=eom,
@@ -43,7 +43,7 @@ def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
         dark=dark if gain is not None else None, extra_terms=sums.extra)
     budget.notes += sums.notes
     if noise is not None:
-        budget.notes = tuple(n for n in budget.notes if n != _NOTE_MAP) + (
+        budget.notes = tuple(n for n in budget.notes if n != NOTE_MAP) + (
             noise.note,)
     if read_noise is not None and gain is None:
         budget.notes += ('read_noise ignored: no gain to convert electrons '

@@ -38,7 +38,7 @@ from astropy.modeling import Model
 from astropy.table import QTable
 
 from ..aperture.utils import aperture_position
-from ..background.sky import SkyEstimate
+from ..background.sky import check_sky
 from ..background.threshold import SigmaThreshold
 from ..flags import (
     FLAG_BAD_PIXELS,
@@ -48,7 +48,7 @@ from ..flags import (
 )
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
-from .budget import ErrorBudget
+from .budget import NOTE_EXACT_SKY, NOTE_NO_GAIN, ErrorBudget
 from .measurement import BudgetedResult, measure
 
 __all__ = ['optimal_extraction', 'OptimalMeasurement', 'psf_stamp',
@@ -200,9 +200,6 @@ def _sky_pixels(sky, slc, shape):
                              f'frame shape {shape}')
         level, rms, eom = sky.cutout(slc)
         return level, rms, eom
-    if not sky.is_global and len(sky) != 1:
-        raise ValueError(f'sky has {len(sky)} levels; optimal_extraction '
-                         'takes one star')
     value, std, _, eom = sky.at(0)
     return value, std, eom
 
@@ -260,15 +257,34 @@ def optimal_extraction(data, position, psf, sky, *, gain=None, size=None,
     >>> bool(abs(res.flux - 5000.0) < 3 * res.flux_err), sorted(res.budget.terms)
     (True, ['sky', 'sky_mean'])
     """
-    if not isinstance(sky, SkyEstimate):
-        raise TypeError('sky must be a SkyEstimate, got '
-                        f'{type(sky).__name__}')
     n_iter = int(positive_scalar(n_iter, 'n_iter', allow_none=False))
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    check_sky(sky, unit=frame.unit, n_apertures=1)
     params = detector_parameters(frame.meta, gain=gain, saturation=saturation)
     gain = params['gain']
     slc, p, truncated = psf_stamp(psf, position, frame.shape, size=size)
     level, std, eom = _sky_pixels(sky, slc, frame.shape)
+    d, var_bg, use, flags = _stamp(frame, slc, p, std, params['saturation'],
+                                   position)
+    flags |= FLAG_TRUNCATED if truncated else 0
+    pu = np.where(use, p, 0.0)
+    flux, w, norm = _iterate_weights(np.where(use, d - level, 0.0), pu,
+                                     np.where(use, var_bg, 1.0), gain, n_iter)
+    budget = _optimal_budget(flux, w, norm, pu, np.where(use, var_bg, 0.0),
+                             eom, gain, include_sky_mean)
+    if flux <= 0:
+        flags |= FLAG_NONPOSITIVE_FLUX
+    return OptimalMeasurement(
+        flux=flux, budget=budget, weights=w / norm, psf=p, slices=slc,
+        flags=flags, n_iter=n_iter, position=(float(position[0]),
+                                              float(position[1])),
+        sky_pixels=level)
+
+
+def _stamp(frame, slc, p, std, saturation, position):
+    """The data under the stamp, its background variance (``std**2`` or
+    the uncertainty map's), the usable pixels under the PSF and the flags
+    of bad and saturated pixels."""
     d = frame.data[slc].astype(np.float64)
     bad = ~np.isfinite(d)
     if frame.mask is not None:
@@ -278,50 +294,48 @@ def optimal_extraction(data, position, psf, sky, *, gain=None, size=None,
         sig = frame.uncertainty[slc].astype(np.float64)
         bad |= ~np.isfinite(sig)
         var_bg = np.where(bad, 0.0, sig) ** 2
-    flags = FLAG_TRUNCATED if truncated else 0
     use = ~bad & (p > 0)
-    if np.any(bad & (p > 0)):
-        flags |= FLAG_BAD_PIXELS
+    flags = FLAG_BAD_PIXELS if np.any(bad & (p > 0)) else 0
     if not np.any(use):
         raise ValueError(f'no usable pixel under the PSF at {position!r}')
     if np.any(use & (var_bg <= 0)):
         raise ValueError('the background variance must be positive under '
                          'the PSF (sky.std or uncertainty is 0)')
-    sat = params['saturation']
-    if sat is not None and np.any(use & (d >= sat)):
+    if saturation is not None and np.any(use & (d >= saturation)):
         flags |= FLAG_SATURATED
-    resid = np.where(use, d - level, 0.0)
-    pu = np.where(use, p, 0.0)
-    safe_var = np.where(use, var_bg, 1.0)
+    return d, var_bg, use, flags
+
+
+def _iterate_weights(resid, pu, var_bg, gain, n_iter):
+    """Flux and weights ``P / V`` with ``V = var_bg + F P / g``, iterated
+    ``n_iter`` times from the background variance alone; the flux, the
+    weights and their normalisation ``sum(w P)``."""
     flux = 0.0
     for it in range(n_iter + 1):
         src = (np.clip(flux * pu, 0.0, None) / gain
                if gain is not None and it > 0 else 0.0)
-        w = pu / (safe_var + src)
+        w = pu / (var_bg + src)
         norm = float(np.sum(w * pu))
         flux = float(np.sum(w * resid)) / norm
-    model_src = np.clip(flux * pu, 0.0, None)
-    terms = {'sky': float(np.sum(w ** 2 * np.where(use, var_bg, 0.0)))
-             / norm ** 2}
+    return flux, w, norm
+
+
+def _optimal_budget(flux, w, norm, pu, var_bg, eom, gain, include_sky_mean):
+    """The `ErrorBudget` of a weighted sum ``sum(w (D - B)) / sum(w P)``."""
+    terms = {'sky': float(np.sum(w ** 2 * var_bg)) / norm ** 2}
     notes = ['optimal extraction: weights P/V, flux = sum(w (D - B)) / '
              'sum(w P)']
     if gain is None:
-        notes.append('no gain given: source Poisson term absent')
+        notes.append(NOTE_NO_GAIN)
     else:
+        model_src = np.clip(flux * pu, 0.0, None)
         terms['source'] = float(np.sum(w ** 2 * model_src / gain)) / norm ** 2
     if include_sky_mean:
         terms['sky_mean'] = (float(np.sum(w * eom)) / norm) ** 2
     else:
-        notes.append('sky level taken as exact: sky_mean term absent')
+        notes.append(NOTE_EXACT_SKY)
     n_eff = float(np.sum(w)) ** 2 / float(np.sum(w ** 2))
-    budget = ErrorBudget(flux, terms, notes=notes, gain=gain, n_pix=n_eff)
-    if flux <= 0:
-        flags |= FLAG_NONPOSITIVE_FLUX
-    return OptimalMeasurement(
-        flux=flux, budget=budget, weights=w / norm, psf=p, slices=slc,
-        flags=flags, n_iter=n_iter, position=(float(position[0]),
-                                              float(position[1])),
-        sky_pixels=level)
+    return ErrorBudget(flux, terms, notes=notes, gain=gain, n_pix=n_eff)
 
 
 def compare_extractions(data, aperture, psf, sky, *, gain=None,

@@ -81,6 +81,34 @@ def sum_terms(terms):
     return total
 
 
+def _source_term(flux, gain):
+    """The source's photon noise ``F / g`` (0 for ``F <= 0``)."""
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(flux > 0, flux / gain, 0.0)
+
+
+def _sky_mean_term(n_pix, sky_std, sky_error_on_mean, n_sky, nan):
+    """``n_pix**2 * sigma_B**2``: from the error of the sky level, else from
+    the pixels it was measured from; ``nan`` (absent) with neither."""
+    n2 = n_pix * n_pix
+    if sky_error_on_mean is not None:
+        eom = np.asarray(sky_error_on_mean, float)
+        return n2 * (eom * eom)
+    if n_sky is not None:
+        return n2 * (sky_std * sky_std) / n_sky
+    return nan
+
+
+def _error_snr_mag(flux, error):
+    """The total error, ``flux / error`` (NaN for a zero error) and the
+    magnitude error (NaN for flux <= 0)."""
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return {'error': error,
+                'snr': np.where(error > 0, flux / error, np.nan),
+                'mag_err': np.where(flux > 0, MAG_FACTOR * error / flux,
+                                    np.nan)}
+
+
 def budget_terms(flux, n_pix, sky_std, *, gain=None, sky_error_on_mean=None,
                  n_sky=None, sky_variance=None,
                  uncertainty_model='background', flat_error=None,
@@ -139,43 +167,25 @@ def budget_terms(flux, n_pix, sky_std, *, gain=None, sky_error_on_mean=None,
                                          np.asarray(sky_std, float))[1:]
     nan = np.full(flux.shape, np.nan)
     total_map = sky_variance is not None and uncertainty_model == 'total'
-    if sky_variance is None:
-        sky = n_pix * (sky_std * sky_std)
-    else:
-        sky = np.broadcast_to(np.asarray(sky_variance, float), flux.shape)
-    if gain is None or total_map:
-        source = nan
-    else:
-        with np.errstate(invalid='ignore', divide='ignore'):
-            source = np.where(flux > 0, flux / gain, 0.0)
-    n2 = n_pix * n_pix
-    if sky_error_on_mean is not None:
-        eom = np.asarray(sky_error_on_mean, float)
-        sky_mean = n2 * (eom * eom)
-    elif n_sky is not None:
-        sky_mean = n2 * (sky_std * sky_std) / n_sky
-    else:
-        sky_mean = nan
+    sky = (n_pix * (sky_std * sky_std) if sky_variance is None else
+           np.broadcast_to(np.asarray(sky_variance, float), flux.shape))
+    source = nan if gain is None or total_map else _source_term(flux, gain)
+    sky_mean = _sky_mean_term(n_pix, sky_std, sky_error_on_mean, n_sky, nan)
     flat = nan if flat_error is None else (flat_error * flux) ** 2
     extra = {name: np.broadcast_to(np.asarray(var, float), flux.shape)
              for name, var in (extra_terms or {}).items()}
     # no pixel selected: a zero sky term only; not measured: NaN throughout
-    empty = n_pix == 0
     unmeasured = ~np.isfinite(flux)
-    sky = np.where(unmeasured, np.nan, np.where(empty, 0.0, sky))
-    gone = empty | unmeasured
+    sky = np.where(unmeasured, np.nan, np.where(n_pix == 0, 0.0, sky))
+    gone = (n_pix == 0) | unmeasured
     source, sky_mean, flat = (np.where(gone, np.nan, t)
                               for t in (source, sky_mean, flat))
     extra = {name: np.where(gone, np.nan, t) for name, t in extra.items()}
-    variance = sum_terms([sky, source, sky_mean, flat, *extra.values()])
-    variance = np.where(unmeasured, np.nan, variance)
-    error = np.sqrt(variance)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        snr = np.where(error > 0, flux / error, np.nan)
-        mag_err = np.where(flux > 0, MAG_FACTOR * error / flux, np.nan)
+    variance = np.where(unmeasured, np.nan, sum_terms(
+        [sky, source, sky_mean, flat, *extra.values()]))
     return BudgetTerms(flux=flux, n_pix=n_pix, sky=sky, source=source,
                        sky_mean=sky_mean, flat=flat, extra=extra,
-                       variance=variance, error=error, snr=snr,
-                       mag_err=mag_err,
+                       variance=variance,
+                       **_error_snr_mag(flux, np.sqrt(variance)),
                        sky_name='map' if total_map else 'sky')
 
