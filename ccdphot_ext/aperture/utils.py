@@ -8,9 +8,16 @@ apertures, sizes, and the pixel weights of one position on a frame.
 from functools import singledispatch
 
 import numpy as np
-from photutils.aperture import PixelAperture
+from photutils.aperture import (
+    CircularAnnulus,
+    CircularAperture,
+    EllipticalAnnulus,
+    EllipticalAperture,
+    PixelAperture,
+)
 
 from .box import BoxAperture
+from .circular import exact_shape
 
 __all__ = ['aperture_weights', 'aperture_positions', 'n_positions',
            'aperture_position', 'aperture_list', 'all_positions',
@@ -177,7 +184,10 @@ def aperture_weights(aperture, shape, *, index=0, method='exact',
     Boxes (`BoxAperture`) are exact: axis-aligned ones whatever
     ``method`` (their overlap is the product of two 1-D overlaps, exactly
     1 inside a pixel-aligned box), rotated ones with ``method='exact'``.
-    Other apertures use their photutils mask with ``method`` and
+    Circles, ellipses and their annuli with ``method='exact'`` use the
+    closed-form overlaps of `~ccdphot_ext.aperture.circular.EllipseShape`
+    (the vectorised engine uses the same function, so both agree to the
+    last bit). Other apertures use their photutils mask with ``method`` and
     ``subpixels``.
 
     Parameters
@@ -220,3 +230,16 @@ def _(aperture: BoxAperture, shape, *, index=0, method='exact',
     if aperture.is_axis_aligned or method == 'exact':
         return aperture.frame_weights(shape, index=index)
     return _mask_weights(aperture, shape, index, method, subpixels)
+
+
+def _ellipse_weights(aperture, shape, *, index=0, method='exact',
+                     subpixels=5):
+    if method == 'exact':
+        return exact_shape(aperture).frame_weights(
+            aperture_position(aperture, index), shape)
+    return _mask_weights(aperture, shape, index, method, subpixels)
+
+
+for _shape in (CircularAperture, EllipticalAperture, CircularAnnulus,
+               EllipticalAnnulus):
+    aperture_weights.register(_shape, _ellipse_weights)
