@@ -67,6 +67,45 @@ def _angle_minus_sine(angle):
     return out
 
 
+#: Boundary pixels computed per pass (arrays of 32 KiB stay in the cache).
+PIECES = 4096
+
+
+def _circle_folds(u, v, ny, nx):
+    """Each window's columns and rows folded onto the circle's first
+    quadrant (`_fold`), flattened over the windows."""
+    ys = _fold((np.arange(ny) - 0.5) - v[:, None],
+               (np.arange(ny) + 0.5) - v[:, None])
+    xs = _fold((np.arange(nx) - 0.5) - u[:, None],
+               (np.arange(nx) + 0.5) - u[:, None])
+    return [a.ravel() for a in xs], [a.ravel() for a in ys]
+
+
+def _fold(lo, hi):
+    """
+    Intervals ``[lo, hi]`` folded onto ``x >= 0``: ``(low, high, split,
+    half)`` with ``[low, high]`` the fold of the interval (of the part
+    right of 0 for an interval across 0, whose mirrored left part is then
+    ``[0, half]``, ``split`` True).
+    """
+    return (np.maximum(np.maximum(lo, -hi), 0.0), np.maximum(hi, -lo),
+            (lo < 0) & (hi > 0), np.minimum(hi, -lo))
+
+
+def _inside_rows(lo, hi, n):
+    """``(..., n)`` rows of weights, 1 in columns ``[lo, hi)`` and 0
+    elsewhere: from a table of every row pattern when there are many rows,
+    else by comparison."""
+    cols = np.arange(n)
+    if lo.size <= (n + 1) ** 2:
+        return ((cols >= lo[..., None]) & (cols < hi[..., None])).astype(
+            np.float64)
+    edges = np.arange(n + 1)
+    table = ((cols >= edges[:, None, None])
+             & (cols < edges[None, :, None])).astype(np.float64)
+    return table[lo, hi]
+
+
 class _Conic:
     """
     An ellipse of semi-axes ``a``, ``b`` turned by ``theta`` (radians),
@@ -175,9 +214,8 @@ class _Conic:
         """``(n, ny, nx)`` overlaps of windows (as `column_ranges`)."""
         n = u.size
         out_lo, out_hi, in_lo, in_hi = self.column_ranges(u, v, ny, nx)
-        cols = np.arange(nx)
-        w = ((cols >= in_lo[:, :, None])
-             & (cols < in_hi[:, :, None])).astype(np.float64)
+        # the inside of each row (exactly 1) from a table of row patterns
+        w = _inside_rows(in_lo, in_hi, nx)
         # the boundary pixels: two runs per row, left and right of the inside
         starts = np.stack([out_lo, in_hi], axis=2).ravel()
         lengths = np.stack([in_lo - out_lo, out_hi - in_hi], axis=2).ravel()
@@ -187,16 +225,64 @@ class _Conic:
         run = np.repeat(np.arange(lengths.size), lengths)
         first = np.cumsum(lengths) - lengths
         col = starts[run] + (np.arange(total) - first[run])
-        win, row = np.divmod(run // 2, ny)
-        x0 = (col - 0.5) - u[win]
-        x1 = (col + 0.5) - u[win]
-        y0 = (row - 0.5) - v[win]
-        y1 = (row + 0.5) - v[win]
-        area = self.column_integral(x0, x1, y1)
-        area -= self.column_integral(x0, x1, y0)
-        w.reshape(n, -1)[win, row * nx + col] = np.clip(area, 0.0, 1.0)
+        run //= 2  # the window's row, counted over all windows
+        win = run // ny
+        area = np.empty(total)
+        if self.m == 0.0 and self.c == 1.0:
+            folds = _circle_folds(u, v, ny, nx)
+        for k in range(0, total, PIECES):  # small arrays stay in the cache
+            part = slice(k, k + PIECES)
+            if self.m == 0.0 and self.c == 1.0:
+                area[part] = self._circle_pixels(folds, win[part] * nx
+                                                 + col[part], run[part])
+                continue
+            at = win[part]
+            row = run[part] - at * ny
+            x0 = (col[part] - 0.5) - u[at]
+            x1 = (col[part] + 0.5) - u[at]
+            area[part] = (self.column_integral(x0, x1, (row + 0.5) - v[at])
+                          - self.column_integral(x0, x1,
+                                                 (row - 0.5) - v[at]))
+        np.clip(area, 0.0, 1.0, out=area)
+        w.reshape(n, -1)[win, (run - win * ny) * nx + col] = area
         return w
 
+    def _circle_pixels(self, folds, col, row):
+        """
+        A circle's overlap with boundary pixels (column ``col`` and row
+        ``row`` counted over all windows), folded into the first quadrant
+        (`_circle_folds`): a pixel across an axis is the sum of its two
+        parts there.
+        """
+        xl, xh, x_split, x_half = (a[col] for a in folds[0])
+        yl, yh, y_split, y_half = (a[row] for a in folds[1])
+        area = self.quadrant_area(xl, xh, yl, yh)
+        zero = np.zeros(1)
+        for select, piece in ((x_split, (zero, x_half, yl, yh)),
+                              (y_split, (xl, xh, zero, y_half)),
+                              (x_split & y_split,
+                               (zero, x_half, zero, y_half))):
+            k = np.flatnonzero(select)
+            if k.size:
+                parts = [np.broadcast_to(p if p.size == 1 else p[k], k.shape)
+                         for p in piece]
+                area[k] += self.quadrant_area(*parts)
+        return area
+
+    def quadrant_area(self, xl, xh, yl, yh):
+        """
+        A circle's area in the rectangles ``[xl, xh] x [yl, yh]`` of its
+        first quadrant (``0 <= xl``, ``0 <= yl``, ``yh - yl <= 1``): full
+        height left of where the circle crosses ``yh``, the arc minus
+        ``yl`` between that and where it crosses ``yl``, nothing beyond.
+        """
+        r = self.X
+        far = np.sqrt(np.maximum((r - yl) * (r + yl), 0.0))
+        near = np.sqrt(np.maximum((r - yh) * (r + yh), 0.0))
+        a = np.minimum(np.maximum(near, xl), xh)
+        b = np.minimum(np.maximum(far, xl), xh)
+        return ((yh - yl) * (a - xl) + self.integral_s(a, b)
+                - yl * (b - a))
 
 class EllipseShape:
     """
