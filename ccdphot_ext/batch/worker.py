@@ -18,7 +18,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import all_positions, with_positions
 from ..background.sky import SKY_METHODS, SkyEstimate
 from ..detection.recenter import recenter_positions
-from ..io.fits import _frame_size, read_frame
+from ..io.fits import read_frame
+from ..io.fitsfile import frame_size
 from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
 from ..utils.inputs import positive_scalar
 from .output import frame_time
@@ -161,7 +162,7 @@ def _out_of_memory(frame, hdu):
     if isinstance(frame, NDData):
         size = f'{np.asarray(frame.data).nbytes / 2**20:.1f} MiB of data'
     else:
-        size = _frame_size(frame, hdu=hdu) or 'size unknown'
+        size = frame_size(frame, hdu=hdu) or 'size unknown'
     return f'MemoryError: out of memory measuring this frame ({size})'
 
 

@@ -108,12 +108,12 @@ def _silence_stdout():
 
 def _memory_note(args):
     """' on IMAGE (its size)' for an out-of-memory message."""
-    from ..io.fits import _frame_size
+    from ..io.fitsfile import frame_size
 
     image = getattr(args, 'image', None)
     if image is None:
         return ''
-    size = _frame_size(image)
+    size = frame_size(image)
     return f' on {image}' + (f' ({size})' if size else '')
 
 

@@ -20,7 +20,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable, Table
 
-from .fits import _stat_problem
+from .fitsfile import stat_problem
 
 __all__ = ['read_positions', 'PIXEL_COLUMNS', 'SKY_COLUMNS', 'ID_COLUMNS']
 
@@ -73,7 +73,7 @@ def _read_file(path, label, format):
     try:
         os.stat(path)
     except OSError as exc:  # a loop or a broken link named as such
-        raise OSError(f'{label}: {_stat_problem(path, exc)}') from None
+        raise OSError(f'{label}: {stat_problem(path, exc)}') from None
     if os.path.isdir(path) or os.path.getsize(path) == 0:
         raise ValueError(f'{label}: not a table (empty file or a directory)')
     ext = os.path.splitext(path)[1].lower()
@@ -239,6 +239,19 @@ def _pixels(table, label, wcs, columns):
                      f'accepted: {_accepted_names()}')
 
 
+def _copy_boxes(table, out):
+    """Copy the suggested box columns of ``ccdphot find`` output (and
+    their check) when every row has them."""
+    if all(name in table.colnames for name in _BOX_COLUMNS) and not any(
+            _blank_rows(table[name]).any() for name in _BOX_COLUMNS):
+        for name in _BOX_COLUMNS:
+            out[name] = np.asarray(np.ma.getdata(table[name]),
+                                   dtype=np.int64)
+        # find_stars' check of the boxes it suggested (see box_flags)
+        if table.meta.get('box_check') is not None:
+            out.meta['box_check'] = table.meta['box_check']
+
+
 def read_positions(positions, *, wcs=None, columns=None, format=None):
     """
     Star positions (0-based pixels) and ids from a table a user already has.
@@ -279,17 +292,9 @@ def read_positions(positions, *, wcs=None, columns=None, format=None):
 
     Notes
     -----
-    Pixel columns, in order of preference (`PIXEL_COLUMNS`):
-    ``x_centroid``/``y_centroid`` (photutils 3.0), ``xcentroid``
-    (older photutils), ``x_center``, ``xcenter``, ``x_fit``, ``x`` (SEP),
-    then the 1-based ``X_IMAGE`` (where Source Extractor centres its
-    apertures), ``XWIN_IMAGE`` (Source Extractor) and
-    ``X(FITS)`` (AstroImageJ), from which 1 is subtracted. Names are
-    matched exactly, then ignoring case. Without pixel columns, ``ra``/
-    ``dec``, ``ALPHA_J2000``/``DELTA_J2000`` (degrees unless the column
-    has an angle unit) or a ``sky_centroid`` `~astropy.coordinates.SkyCoord`
-    are converted with ``wcs``. Ids come from ``id``, ``label``
-    (photutils) or ``NUMBER`` (Source Extractor), else 1 to N.
+    The recognised column names (`PIXEL_COLUMNS`, `SKY_COLUMNS`; ids from
+    ``id``, ``label`` or ``NUMBER``), their origins and what writes them are
+    listed in :ref:`positions-tables`.
 
     Examples
     --------
@@ -316,18 +321,9 @@ def read_positions(positions, *, wcs=None, columns=None, format=None):
     x, y, (xname, yname, origin) = _pixels(table, label, wcs, columns)
     ids, id_name = _ids(table, label)
     out = QTable({'id': ids, 'x_center': x, 'y_center': y})
-    if all(name in table.colnames for name in _BOX_COLUMNS) and not any(
-            _blank_rows(table[name]).any() for name in _BOX_COLUMNS):
-        for name in _BOX_COLUMNS:
-            out[name] = np.asarray(np.ma.getdata(table[name]),
-                                   dtype=np.int64)
-        # find_stars' check of the boxes it suggested (see box_flags)
-        if table.meta.get('box_check') is not None:
-            out.meta['box_check'] = table.meta['box_check']
-    out.meta['positions_source'] = (os.path.abspath(os.fspath(positions))
-                                    if label != 'positions' else 'table')
-    out.meta['x_column'] = xname
-    out.meta['y_column'] = yname
-    out.meta['origin'] = origin
-    out.meta['id_column'] = id_name
+    _copy_boxes(table, out)
+    out.meta.update(
+        positions_source=(os.path.abspath(os.fspath(positions))
+                          if label != 'positions' else 'table'),
+        x_column=xname, y_column=yname, origin=origin, id_column=id_name)
     return out

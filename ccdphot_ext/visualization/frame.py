@@ -93,19 +93,8 @@ def plot_frame(data, apertures=None, *, ids=None, ax=None, color='#ff7f0e',
     >>> print(ax.texts[-1].get_text())
     361 apertures drawn as markers; ids shown for the 30 of highest x
     """
-    from astropy.visualization import ImageNormalize, ZScaleInterval
-
     frame = as_frame(data)
-    image = frame.data
-    finite = image[np.isfinite(image)]
-    norm = ImageNormalize(finite if finite.size else None,
-                          interval=ZScaleInterval())
-    ax = _axes(ax, figsize=_frame_figsize(image.shape))
-    im = ax.imshow(image, cmap='gray', origin='lower', norm=norm,
-                   interpolation='nearest')
-    ax.figure.colorbar(im, ax=ax, label=_unit_label(frame), shrink=0.8)
-    ax.set_xlabel('x [pixel]')
-    ax.set_ylabel('y [pixel]')
+    ax = _show_image(frame, ax)
     if apertures is None:
         return ax
     phots, centres, corners = _centres_and_corners(apertures)
@@ -125,17 +114,41 @@ def plot_frame(data, apertures=None, *, ids=None, ax=None, color='#ff7f0e',
         where = tuple(centres[i]) if markers else corners[i]
         ax.annotate(str(ids[i]), where, xytext=(2, 2),
                     textcoords='offset points', color=color, fontsize=9)
+    _note_left_out(ax, len(ids), len(shown), markers,
+                   priority_name if priority is not None else None)
+    ax.set_xlim(-0.5, frame.shape[1] - 0.5)
+    ax.set_ylim(-0.5, frame.shape[0] - 0.5)
+    return ax
+
+
+def _show_image(frame, ax):
+    """The frame, z-scale normalised, with its colour bar; the axes."""
+    from astropy.visualization import ImageNormalize, ZScaleInterval
+
+    image = frame.data
+    finite = image[np.isfinite(image)]
+    norm = ImageNormalize(finite if finite.size else None,
+                          interval=ZScaleInterval())
+    ax = _axes(ax, figsize=_frame_figsize(image.shape))
+    im = ax.imshow(image, cmap='gray', origin='lower', norm=norm,
+                   interpolation='nearest')
+    ax.figure.colorbar(im, ax=ax, label=_unit_label(frame), shrink=0.8)
+    ax.set_xlabel('x [pixel]')
+    ax.set_ylabel('y [pixel]')
+    return ax
+
+
+def _note_left_out(ax, n_ids, n_shown, markers, priority_name):
+    """A note at the bottom of the axes when markers replace outlines or
+    ids are left out (``priority_name`` None: the first ones shown)."""
     notes = []
     if markers:
-        notes.append(f'{len(ids)} apertures drawn as markers')
-    if len(shown) < len(ids):
-        chosen = (f'the {len(shown)} of highest {priority_name}'
-                  if priority is not None else f'the first {len(shown)}')
+        notes.append(f'{n_ids} apertures drawn as markers')
+    if n_shown < n_ids:
+        chosen = (f'the {n_shown} of highest {priority_name}'
+                  if priority_name is not None else f'the first {n_shown}')
         notes.append(f'ids shown for {chosen}')
     if notes:
         ax.text(0.01, 0.01, '; '.join(notes), transform=ax.transAxes,
                 color='w', fontsize=9, va='bottom',
                 bbox={'facecolor': 'k', 'alpha': 0.6, 'lw': 0})
-    ax.set_xlim(-0.5, image.shape[1] - 0.5)
-    ax.set_ylim(-0.5, image.shape[0] - 0.5)
-    return ax

@@ -1,0 +1,224 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Opening FITS files safely: every way a file can fail to be a 2-D frame
+(missing, a directory, empty, not FITS, compressed and unreadable,
+truncated, a corrupt header, a cube, no such HDU) becomes a
+`FrameReadError` with a one-line message naming the file; non-standard
+header cards give one summary warning; images come in native byte order.
+`~ccdphot_ext.read_frame` builds frames on these.
+"""
+
+import errno
+import os
+import warnings
+import zlib
+from contextlib import contextmanager
+
+import numpy as np
+from astropy.io import fits
+from astropy.io.fits.verify import VerifyError, VerifyWarning
+from astropy.utils.exceptions import AstropyUserWarning
+
+__all__ = []  # internal module: FrameReadError is public through io.fits
+
+_FITS_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError,
+                AttributeError, EOFError, zlib.error, VerifyError)
+
+
+class FrameReadError(OSError, ValueError):
+    """A file that cannot be read as a 2-D frame (one-line message)."""
+
+
+def check_path(path, what='file'):
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f'{what} must be a path (str or os.PathLike), got '
+                        f'{type(path).__name__}') from None
+    try:
+        os.stat(path)
+    except OSError as exc:
+        raise FrameReadError(f'{path}: {stat_problem(path, exc)}') from None
+    if os.path.isdir(path):
+        raise FrameReadError(f'{path}: is a directory, not a FITS file')
+    if os.path.getsize(path) == 0:
+        raise FrameReadError(f'{path}: empty file (0 bytes), not FITS')
+    return path
+
+
+def stat_problem(path, exc):
+    """Why ``os.stat(path)`` failed, in words."""
+    if exc.errno == errno.ELOOP:
+        return 'symbolic link loop'
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return f'broken symbolic link (to {os.readlink(path)})'
+    if exc.errno == errno.ENOENT:
+        return 'no such file'
+    return (exc.strerror or str(exc)).lower()
+
+
+def frame_size(path, *, hdu=None):
+    """
+    The size of a FITS image from its header, in words (for messages).
+
+    Returns ``''`` when the header cannot be read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from ccdphot_ext.io.fitsfile import frame_size
+    >>> path = os.path.join(tempfile.mkdtemp(), 'f.fits')
+    >>> fits.writeto(path, np.zeros((2048, 4096), np.float32))
+    >>> frame_size(path)
+    '4096 x 2048 float32 pixels, 32.0 MiB in memory'
+    """
+    try:
+        header = fits.getheader(os.fspath(path), 0 if hdu is None else hdu)
+        if header.get('NAXIS', 0) < 2 and hdu is None:
+            header = fits.getheader(os.fspath(path), 1)
+        nx, ny = int(header['NAXIS1']), int(header['NAXIS2'])
+        bitpix = int(header['BITPIX'])
+    except (OSError, KeyError, IndexError, ValueError, TypeError):
+        return ''
+    scaled = 'BSCALE' in header or 'BZERO' in header
+    kind = ('float64' if scaled or bitpix == -64 else 'float32'
+            if bitpix == -32 else f'int{abs(bitpix)}')
+    nbytes = nx * ny * np.dtype(kind).itemsize
+    size = (f'{nbytes / 2**20:.1f} MiB' if nbytes >= 2**20
+            else f'{nbytes / 2**10:.0f} KiB')
+    return f'{nx} x {ny} {kind} pixels, {size} in memory'
+
+
+def _describe(exc, path):
+    """A one-line reason for an astropy failure on ``path``."""
+    with open(path, 'rb') as fh:
+        head = fh.read(80)
+    if head[:2] in (b'\x1f\x8b', b'BZ') or head[:4] == b'PK\x03\x04':
+        return f'compressed file could not be read ({exc})'.splitlines()[0]
+    if not head.startswith(b'SIMPLE'):
+        return 'not a FITS file (no SIMPLE card at the start)'
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
+    if isinstance(exc, KeyError):
+        return f'corrupt FITS header (missing or unreadable card {msg})'
+    return f'corrupt or truncated FITS file ({type(exc).__name__}: {msg})'
+
+
+@contextmanager
+def open_fits(path):
+    """
+    Open with every astropy failure turned into FrameReadError; a truncated
+    file is an error; non-standard header cards give one summary warning.
+    The file handle is ours, so it is closed whatever astropy does.
+    """
+    with open(path, 'rb') as fh:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            try:
+                hdul = fits.open(fh, memmap=False, lazy_load_hdus=False)
+            except _FITS_ERRORS as exc:
+                raise FrameReadError(f'{path}: {_describe(exc, path)}') \
+                    from exc
+        try:
+            for w in caught:
+                if 'truncated' in str(w.message):
+                    raise FrameReadError(f'{path}: '
+                                         f'{str(w.message).splitlines()[0]}')
+            odd = [w for w in caught if _is_card_warning(w)]
+            if odd:
+                first = str(odd[0].message).splitlines()[-1].strip()[:40]
+                warnings.warn(f'{path}: {len(odd)} non-standard header '
+                              f'card(s) (e.g. {first!r}) kept as they are',
+                              AstropyUserWarning, stacklevel=4)
+            for w in caught:
+                if not _is_card_warning(w):
+                    warnings.warn(w.message, w.category, stacklevel=4)
+            yield hdul
+        finally:
+            hdul.close()
+
+
+_CARD_WARNING = 'The following header keyword is invalid'
+
+
+def _is_card_warning(w):
+    return (issubclass(w.category, VerifyWarning)
+            or str(w.message).startswith(_CARD_WARNING))
+
+
+def ignore_card_warnings():
+    """Silence warnings about cards that `open_fits` already reported."""
+    warnings.filterwarnings('ignore', category=VerifyWarning)
+    warnings.filterwarnings('ignore', message=_CARD_WARNING)
+
+
+def _image_shape(hdu):
+    if not hdu.is_image or hdu.header.get('NAXIS', 0) == 0:
+        return None
+    naxis = hdu.header['NAXIS']
+    return tuple(int(hdu.header.get(f'NAXIS{i}', 0))
+                 for i in range(naxis, 0, -1))
+
+
+def _squeeze_shape(shape):
+    """Drop leading length-1 axes: (1, ny, nx) is a 2-D frame."""
+    while len(shape) > 2 and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def select_hdu(hdul, hdu, path):
+    listing = ', '.join(f'{i} {h.name or "?"} '
+                        f'{_image_shape(h) or type(h).__name__}'
+                        for i, h in enumerate(hdul))
+    if hdu is None:
+        for index, h in enumerate(hdul):
+            shape = _image_shape(h)
+            if shape and len(_squeeze_shape(shape)) == 2 and 0 not in shape:
+                return index
+        shapes = [(i, _image_shape(h)) for i, h in enumerate(hdul)]
+        cubes = [(i, s) for i, s in shapes if s and len(_squeeze_shape(s)) > 2]
+        if cubes:
+            i, s = cubes[0]
+            raise FrameReadError(
+                f'{path}: HDU {i} is a {len(s)}-D image of shape {s}; '
+                'ccdphot measures 2-D frames (slice the cube first)')
+        raise FrameReadError(f'{path}: no 2-D image HDU (HDUs: {listing})')
+    try:
+        index = hdul.index_of(hdu)
+    except (KeyError, IndexError, TypeError):
+        raise FrameReadError(f'{path}: hdu={hdu!r} not found (HDUs: '
+                             f'{listing})') from None
+    if not 0 <= index < len(hdul):
+        raise FrameReadError(f'{path}: hdu={hdu!r} not found (HDUs: '
+                             f'{listing})')
+    shape = _image_shape(hdul[index])
+    if shape is None:
+        raise FrameReadError(f'{path}: hdu={hdu!r} holds no image data '
+                             f'({type(hdul[index]).__name__})')
+    if len(_squeeze_shape(shape)) != 2:
+        raise FrameReadError(f'{path}: hdu={hdu!r} is a {len(shape)}-D image '
+                             f'of shape {shape}; ccdphot measures 2-D frames')
+    return index
+
+
+def _native(array):
+    """Native byte order (usable by SEP and numba), no copy if already so."""
+    array = np.asarray(array)
+    if array.dtype.byteorder not in ('=', '|'):
+        array = array.astype(array.dtype.newbyteorder('='))
+    return array
+
+
+def read_image(hdul, index, path, what):
+    hdu = hdul[index]
+    try:
+        data = hdu.data
+    except _FITS_ERRORS as exc:
+        raise FrameReadError(f'{path}: {what}: {_describe(exc, path)}') \
+            from exc
+    if data is None:
+        raise FrameReadError(f'{path}: {what} holds no data')
+    data = _native(data)
+    return data.reshape(_squeeze_shape(data.shape))
