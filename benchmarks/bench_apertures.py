@@ -23,7 +23,6 @@ import numpy as np
 from photutils.aperture import RectangularAperture
 
 from ccdphot_ext import BoxAperture, SkyEstimate, photometer
-from ccdphot_ext.aperture.utils import aperture_weights
 
 SIZES = ((1, 2), (2, 5), (5, 10), (10, 30))
 
@@ -53,29 +52,28 @@ def compare_with_photutils(n_boxes, rng):
 
 
 def pulls(n_frames, rng, sigma=10.0, n=40):
+    """Pull spread of fractional boxes on white noise under both
+    ``fractional_variance`` conventions (the same frames for both)."""
     sky = SkyEstimate(0.0, sigma, 10 ** 12)
-    print('box            theta | pull std sum(w s^2) | sum(w^2 s^2) | mean')
+    print('box            theta | pull std squared (default) | linear | mean')
     for side in (3.0, 5.0, 10.0, 20.0):
         for theta in (0.0, 0.5):
             spacing = int(side * 1.5) + 4
             frame = (n * spacing, n * spacing)
             centres = (np.arange(n) + 0.5) * spacing
             grid = np.array([(x, y) for x in centres for y in centres])
-            out, scaled = [], []
+            out = {'squared': [], 'linear': []}
             for _ in range(n_frames):
                 img = rng.normal(0.0, sigma, frame)
                 box = BoxAperture(grid + rng.uniform(-0.5, 0.5, grid.shape),
                                   side + 0.37, side + 0.61, theta=theta)
-                t = photometer(img, box, sky)
-                p = np.asarray(t['aperture_sum'] / t['aperture_sum_err'])
-                w = [aperture_weights(box, frame, index=i)[1]
-                     for i in range(len(grid))]
-                ratio = np.sqrt([np.sum(x) / np.sum(x ** 2) for x in w])
-                out.append(p)
-                scaled.append(p * ratio)
-            p, q = np.concatenate(out), np.concatenate(scaled)
+                for choice, pulls_ in out.items():
+                    t = photometer(img, box, sky, fractional_variance=choice)
+                    pulls_.append(np.asarray(t['aperture_sum']
+                                             / t['aperture_sum_err']))
+            p, q = (np.concatenate(out[c]) for c in ('squared', 'linear'))
             print(f'{side + 0.37:5.2f} x {side + 0.61:5.2f} {theta:5.1f} | '
-                  f'{p.std():19.3f} | {q.std():12.3f} | {p.mean():+.3f}'
+                  f'{p.std():26.3f} | {q.std():6.3f} | {p.mean():+.3f}'
                   f'  (N={p.size})')
 
 

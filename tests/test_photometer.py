@@ -523,17 +523,28 @@ def test_column_units_and_versions_have_one_home(sample_ccd):
 
 
 @pytest.mark.parametrize('model', ['background', 'total'])
-def test_budget_columns_are_budget_terms_of_the_sums(star_field, model):
+@pytest.mark.parametrize('fractional', ['squared', 'linear'])
+def test_budget_columns_are_budget_terms_of_the_sums(star_field, model,
+                                                     fractional):
     from ccdphot_ext import budget_terms
+    from ccdphot_ext.aperture.utils import aperture_weights
     img = star_field[0]
     sigma = np.full(img.shape, 5.0)
     box = _random_boxes(np.random.default_rng(12), img.shape, 40, False)
     t = photometer(img, box, SkyEstimate(100.0, 5.0, 4000), gain=2.0,
-                   uncertainty=sigma, uncertainty_model=model)
+                   uncertainty=sigma, uncertainty_model=model,
+                   fractional_variance=fractional)
     plain = {name: np.asarray(getattr(t[name], 'value', t[name]))
              for name in t.colnames}
-    sigma2 = np.where(np.isnan(plain['aperture_sum']), 0.0,
-                      plain['n_pix'] * 25.0)
+    power = 1 if fractional == 'linear' else 2
+
+    def w_sum(i):  # the weights of the finite pixels, to that power
+        slc, w, _ = aperture_weights(box[i], img.shape)
+        return 0.0 if slc is None else np.sum(
+            np.where(np.isfinite(img[slc]), w, 0.0) ** power)
+
+    w_sum = np.array([w_sum(i) for i in range(len(t))])
+    sigma2 = np.where(np.isnan(plain['aperture_sum']), 0.0, w_sum * 25.0)
     rows = budget_terms(plain['aperture_sum'], plain['n_pix'],
                         plain['sky_std'], gain=2.0,
                         sky_error_on_mean=plain['sky_error_on_mean'],

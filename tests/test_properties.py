@@ -197,8 +197,10 @@ def reference_row(data, mask, sigma, geom, sky, gain, saturation,
     if n_pix == 0:
         out.update(var_sky=0.0, var_source=math.nan, var_sky_mean=math.nan)
         return out
-    out['var_sky'] = (float((weight[sel] * sigma[sel] ** 2).sum())
-                      if sigma is not None else n_pix * std ** 2)
+    # a weighted sum of independent pixels: each adds w**2 * sigma**2
+    w2 = weight[sel] ** 2
+    out['var_sky'] = (float((w2 * sigma[sel] ** 2).sum())
+                      if sigma is not None else float(w2.sum()) * std ** 2)
     out['var_source'] = math.nan if gain is None else max(flux, 0.0) / gain
     out['var_sky_mean'] = n_pix ** 2 * eom ** 2
     return out

@@ -72,7 +72,9 @@ def test_saao_stars_with_gain_and_exptime_from_header(saao, saao_stars):
     sky, xy = saao_stars
     assert len(xy) >= 20  # measured: 22 at 10 sigma
     circles = CircularAperture(xy, r=6.0)
-    t = photometer(saao, circles, sky, uncertainty_model='total')
+    # (w * sigma**2 per pixel, so the map's sum has the closed form below)
+    t = photometer(saao, circles, sky, uncertainty_model='total',
+                   fractional_variance='linear')
     assert t.meta['gain'] == 1.9 and t.meta['gain_source'] == 'GAIN'
     assert t.meta['exptime'] == 150.04
     assert t['aperture_sum'].unit == u.adu
@@ -173,8 +175,10 @@ def test_sextractor_flux_aper(sextractor):
     sky = SkyEstimate(0.0, float(np.median(rms.data)), ccd.size,
                       error_on_mean=0.0, method='Source Extractor map',
                       unit=u.adu)
+    # Source Extractor's convention: w * sigma**2 for a pixel partly inside
     t = photometer(ccd, CircularAperture(xy, r=5.0), sky, method='subpixel',
-                   subpixels=5, include_sky_mean=False)
+                   subpixels=5, include_sky_mean=False,
+                   fractional_variance='linear')
     assert t['flags'].tolist() == [0] * 53
     flux_rel = _values(t, 'aperture_sum') / cat[flags0][:, 12] - 1
     err_rel = _values(t, 'aperture_sum_err') / cat[flags0][:, 13] - 1
@@ -240,7 +244,7 @@ def test_m13_find_stars_circles_and_boxes(m13):
     assert np.mean(dist < 1.5) > 0.8
     # circles: photutils exact overlap == SEP exact overlap
     t = photometer(ccd, CircularAperture(xy, r=4.0), sky,
-                   include_sky_mean=False)
+                   include_sky_mean=False, fractional_variance='linear')
     s, serr, sflag = sep.sum_circle(d, xy[:, 0], xy[:, 1], 4.0,
                                     err=sky.std, subpix=0)
     good = (t['flags'] == 0) & (sflag == 0)

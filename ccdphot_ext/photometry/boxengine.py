@@ -106,8 +106,10 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
     Returns
     -------
     result : dict
-        ``flux``, ``n_pix`` (float), ``flags`` (int32), ``sigma2`` (sum of
-        ``w * sigma**2`` with an uncertainty map, else None) and
+        ``flux``, ``n_pix`` (float), ``noise_pix`` (sum of ``w**2``),
+        ``flags`` (int32), ``sigma2`` and ``sigma2_sq`` (sums of
+        ``w * sigma**2`` and ``w**2 * sigma**2`` with an uncertainty map,
+        else None) and
         ``measured`` (False where there is no budget: off the frame, or no
         usable pixel), ``selection`` (a smoothed threshold mask's variance
         term, else None).
@@ -119,6 +121,8 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
            'flags': np.where(geom.truncated, FLAG_TRUNCATED,
                              0).astype(np.int32),
            'sigma2': None if frame.uncertainty is None else np.zeros(n),
+           'noise_pix': np.zeros(n),
+           'sigma2_sq': None if frame.uncertainty is None else np.zeros(n),
            'rest': np.zeros(n), 'n_rest': np.zeros(n), 'n_sel': np.zeros(n),
            'selection': np.zeros(n)}
     sky = {'value': _as_float(sky_value), 'std': _as_float(sky_std),
@@ -143,8 +147,12 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
             np.where(measured, out['rest'], 0.0), out['n_rest'], sky['std'],
             sky['eom'])
         flags[significant] |= FLAG_RESIDUAL_BACKGROUND
-    return {'flux': out['flux'], 'n_pix': out['n_pix'], 'flags': flags,
-            'sigma2': out['sigma2'], 'measured': measured,
+    # whole pixels: the squared weights sum to the pixel count
+    noise_pix = out['n_pix'] if geom.pixel_aligned else out['noise_pix']
+    return {'flux': out['flux'], 'n_pix': out['n_pix'],
+            'noise_pix': noise_pix, 'flags': flags,
+            'sigma2': out['sigma2'], 'sigma2_sq': out['sigma2_sq'],
+            'measured': measured,
             'selection': (out['selection'] if isinstance(level, _Smoothed)
                           else None)}
 
@@ -320,7 +328,7 @@ def _edge_route(data, geom, idx, sky, level, saturation, out):
     return _store(out, idx, sums, hot, n_sel, n_sel, n_pix - n_sel)
 
 
-def _store(out, idx, sums, hot, n_pix, n_sel, n_rest=None):
+def _store(out, idx, sums, hot, n_pix, n_sel, n_rest=None, noise_pix=None):
     """
     Record the sums of boxes ``idx`` (``sums``: flux, then with a
     threshold the sum left outside it) where every sum is finite, with the
@@ -329,6 +337,8 @@ def _store(out, idx, sums, hot, n_pix, n_sel, n_rest=None):
     """
     good = np.all(np.isfinite(sums), axis=0)
     keep = idx[good]
+    if noise_pix is not None:
+        out['noise_pix'][keep] = noise_pix[good]
     if hot is not None:
         out['flags'][idx[good & hot]] |= FLAG_SATURATED
     out['flux'][keep] = sums[0][good]
@@ -362,9 +372,10 @@ def _weighted_route(data, geom, order, sky, level, saturation, out):
                else np.any(inside & (cut >= saturation), axis=1))
         cut -= pick(sky['value'], idx)
         if level is None:
-            flux, n_used = row_sums([weights * cut, weights], [cut.shape[1]])
+            flux, n_used, noise = row_sums(
+                [weights * cut, weights, weights * weights], [cut.shape[1]])
             redo.append(_store(out, idx, [flux, n_used], hot, n_used,
-                               n_used))
+                               n_used, noise_pix=noise))
             continue
         sel = (level.whole(np.where(inside, cut, 0.0), inside, idx, height,
                            width, weights=weights)
@@ -372,10 +383,12 @@ def _weighted_route(data, geom, order, sky, level, saturation, out):
                else inside & (cut > pick(level, idx)))
         w_rest = np.where(sel, 0.0, weights)
         weights = np.where(sel, weights, 0.0)
-        flux, n_used, rest, n_rest = row_sums(
-            [weights * cut, weights, w_rest * cut, w_rest], [cut.shape[1]])
+        flux, n_used, rest, n_rest, noise = row_sums(
+            [weights * cut, weights, w_rest * cut, w_rest, weights * weights],
+            [cut.shape[1]])
         redo.append(_store(out, idx, [flux, n_used, n_rest, rest], hot,
-                           n_used, np.count_nonzero(sel, axis=1), n_rest))
+                           n_used, np.count_nonzero(sel, axis=1), n_rest,
+                           noise_pix=noise))
     return np.concatenate(redo)
 
 
@@ -442,15 +455,19 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
         w = np.where(sel, w, 0.0)
         rest = [w_rest * resid, w_rest]
         out['n_sel'][idx] = np.count_nonzero(sel, axis=1)
-    sums = [w * resid, w]
+    w2 = w * w
+    sums = [w * resid, w, w2]
     if sigma is not None:
-        sums.append(w * sigma ** 2)
+        var = sigma ** 2
+        sums += [w * var, w2 * var]
     sums = row_sums(sums + rest, n_pix)
     out['flux'][idx] = np.where(usable, sums[0], np.nan)
     out['n_pix'][idx] = np.where(usable, sums[1], 0.0)
+    out['noise_pix'][idx] = np.where(usable, sums[2], 0.0)
     if level is None:
         out['n_sel'][idx] = sums[1]
     else:
         out['rest'][idx], out['n_rest'][idx] = sums[-2], sums[-1]
     if sigma is not None:
-        out['sigma2'][idx] = np.where(usable, sums[2], 0.0)
+        out['sigma2'][idx] = np.where(usable, sums[3], 0.0)
+        out['sigma2_sq'][idx] = np.where(usable, sums[4], 0.0)

@@ -8,10 +8,14 @@ aperture of ``n_pix`` pixels (fractional overlaps allowed); a sky level
 sky-subtracted sum over the aperture. The terms, each a variance in ADU²:
 
 ``sky``
-    ``n_pix * sigma_sky**2``: per-pixel background noise (read + dark + sky
-    photons + anything else) as *measured*, or ``sum(w_i * sigma_i**2)``
-    from an uncertainty map (named ``map`` when the map is taken as the
-    total per-pixel error).
+    ``sum(w_i**2) * sigma_sky**2``: per-pixel background noise (read + dark
+    + sky photons + anything else) as *measured*, or
+    ``sum(w_i**2 * sigma_i**2)`` from an uncertainty map (named ``map``
+    when the map is taken as the total per-pixel error). ``w_i`` is the
+    fraction of pixel ``i`` inside the aperture: with whole pixels
+    ``sum(w_i**2)`` is ``n_pix``, and the term is ``n_pix * sigma_sky**2``;
+    a pixel half inside adds half its value to the flux and a quarter of
+    its variance (the variance of a weighted sum of independent pixels).
 ``source``
     ``F / g`` for ``F > 0`` (0 otherwise): the star's photon noise. Absent
     when no gain is known (the budget's `notes` say so).
@@ -45,13 +49,13 @@ __all__ = ['ErrorBudget']
 #: Notes a budget carries, one home for their wording.
 NOTE_NO_GAIN = 'no gain given: source Poisson term absent'
 NOTE_EXACT_SKY = 'sky level taken as exact: sky_mean term absent'
-NOTE_MAP = 'sky term from the uncertainty map: sum(w_i * sigma_i**2)'
+NOTE_MAP = 'sky term from the uncertainty map: sum(w_i**2 * sigma_i**2)'
 NOTE_TOTAL = ('uncertainty map taken as the total per-pixel error: no '
                'separate source term')
 NOTE_EMPTY = 'no pixel selected'
 
 
-def _checked_aperture_inputs(*, flux, n_pix, sky_std, gain, n_sky,
+def _checked_aperture_inputs(*, flux, n_pix, noise_pix, sky_std, gain, n_sky,
                              sky_error_on_mean, sky_variance, sky_level,
                              read_noise, dark, flat_error, uncertainty_model,
                              extra_terms):
@@ -64,7 +68,13 @@ def _checked_aperture_inputs(*, flux, n_pix, sky_std, gain, n_sky,
          'sky_std': positive_scalar(sky_std, 'sky_std', allow_none=False,
                                     allow_zero=True),
          'gain': positive_scalar(gain, 'gain'),
-         'n_sky': positive_scalar(n_sky, 'n_sky')}
+         'n_sky': positive_scalar(n_sky, 'n_sky'),
+         'noise_pix': positive_scalar(noise_pix, 'noise_pix')}
+    if v['noise_pix'] is not None and v['noise_pix'] > v['n_pix'] * (
+            1 + 1e-12):
+        raise ValueError(f'noise_pix (sum of squared weights, {noise_pix}) '
+                         f'cannot exceed n_pix ({n_pix}): weights are at '
+                         'most 1')
     for name, value in (('sky_error_on_mean', sky_error_on_mean),
                         ('sky_variance', sky_variance),
                         ('read_noise', read_noise), ('dark', dark),
@@ -103,7 +113,8 @@ def _aperture_notes(rows, v):
         notes.append(NOTE_EXACT_SKY)
     decomposition = None
     if not total_map:
-        decomposition = _decompose(float(rows.sky[0]), v['n_pix'], v['gain'],
+        noise_pix = v['n_pix'] if v['noise_pix'] is None else v['noise_pix']
+        decomposition = _decompose(float(rows.sky[0]), noise_pix, v['gain'],
                                    v['sky_level'], v['read_noise'], v['dark'])
         if decomposition is None and (v['read_noise'] is not None
                                       or v['dark'] is not None):
@@ -112,6 +123,8 @@ def _aperture_notes(rows, v):
 
 
 def _decompose(sky_var, n_pix, gain, sky_level, read_noise, dark):
+    # ``n_pix`` here counts the pixels the sky noise adds up over
+    # (``noise_pix``)
     """Split the measured sky variance into modelled parts + excess."""
     if gain is None or sky_level is None:
         return None
@@ -205,7 +218,8 @@ class ErrorBudget:
                    n_pix=float(terms.n_pix[index]))
 
     @classmethod
-    def from_aperture(cls, flux, n_pix, sky_std, *, gain=None, n_sky=None,
+    def from_aperture(cls, flux, n_pix, sky_std, *, noise_pix=None,
+                      gain=None, n_sky=None,
                       sky_error_on_mean=None, sky_variance=None,
                       sky_level=None,
                       read_noise=None, dark=None, flat_error=None,
@@ -223,6 +237,9 @@ class ErrorBudget:
         sky_std : float
             Per-pixel standard deviation of the background ``sigma_sky``
             [ADU], non-negative.
+        noise_pix : float, optional
+            ``sum(w_i**2)``: the sky term is ``noise_pix * sky_std**2``
+            (default ``n_pix``: whole pixels).
         gain : float, optional
             Gain ``g`` [e-/ADU]. Without it the ``source`` term is absent.
         n_sky : float, optional
@@ -233,8 +250,8 @@ class ErrorBudget:
             The error of the sky level ``sigma_B`` [ADU] (e.g.
             `SkyEstimate.error_on_mean`); wins over ``n_sky``.
         sky_variance : float, optional
-            The ``sky`` term itself, e.g. ``sum(w_i * sigma_i**2)`` from an
-            uncertainty map; replaces ``n_pix * sky_std**2``.
+            The ``sky`` term itself, e.g. ``sum(w_i**2 * sigma_i**2)`` from
+            an uncertainty map; replaces ``noise_pix * sky_std**2``.
         sky_level : float, optional
             The sky level ``B`` [ADU per pixel], needed for the decomposition.
         read_noise : float, optional
@@ -265,13 +282,15 @@ class ErrorBudget:
         'no gain given: source Poisson term absent'
         """
         v = _checked_aperture_inputs(
-            flux=flux, n_pix=n_pix, sky_std=sky_std, gain=gain, n_sky=n_sky,
+            flux=flux, n_pix=n_pix, noise_pix=noise_pix, sky_std=sky_std,
+            gain=gain, n_sky=n_sky,
             sky_error_on_mean=sky_error_on_mean, sky_variance=sky_variance,
             sky_level=sky_level, read_noise=read_noise, dark=dark,
             flat_error=flat_error, uncertainty_model=uncertainty_model,
             extra_terms=extra_terms)
         rows = budget_terms(
-            v['flux'], v['n_pix'], v['sky_std'], gain=v['gain'],
+            v['flux'], v['n_pix'], v['sky_std'], noise_pix=v['noise_pix'],
+            gain=v['gain'],
             sky_error_on_mean=v['sky_error_on_mean'], n_sky=v['n_sky'],
             sky_variance=v['sky_variance'], uncertainty_model=uncertainty_model,
             flat_error=v['flat_error'], extra_terms=extra_terms)

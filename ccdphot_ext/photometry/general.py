@@ -28,7 +28,7 @@ from ..flags import (
     FLAG_TRUNCATED,
 )
 from .residual import residual_is_significant
-from .terms import UNCERTAINTY_MODELS
+from .terms import FRACTIONAL_VARIANCES, UNCERTAINTY_MODELS
 
 __all__ = []  # internal module
 
@@ -44,7 +44,9 @@ class ApertureSums(NamedTuple):
     ``flux`` is NaN (and ``n_pix`` 0) when nothing could be summed; the
     ``sky*`` values are the sky used (a 2-D map's weighted summary over the
     pixels used); ``sigma2`` is ``sum(w * sigma**2)`` with an uncertainty
-    map, else None; ``weights`` the weight of each pixel of the cutout at
+    map, else None, and ``sigma2_sq`` its ``sum(w**2 * sigma**2)``;
+    ``noise_pix`` is ``sum(w**2)`` (``n_pix`` when every weight is 0 or 1);
+    ``weights`` the weight of each pixel of the cutout at
     ``slices`` in the sum; ``sigma_map`` and ``sky_pixels`` the cutouts of
     the uncertainty map and of a sky map (or None); ``extra`` variance terms
     beyond the CCD equation (a smoothed threshold mask's ``selection``) and
@@ -64,10 +66,12 @@ class ApertureSums(NamedTuple):
     sky_pixels: np.ndarray | None = None
     extra: dict | None = None
     notes: tuple = ()
+    noise_pix: float = 0.0
+    sigma2_sq: float | None = None
 
 
 def check_photometry_inputs(aperture, sky, threshold, uncertainty_model,
-                            method='exact'):
+                            method='exact', fractional_variance='squared'):
     """The type and choice checks `measure` and `photometer` share."""
     if not isinstance(aperture, PixelAperture):
         raise TypeError('aperture must be a BoxAperture or a photutils '
@@ -82,6 +86,10 @@ def check_photometry_inputs(aperture, sky, threshold, uncertainty_model,
     if uncertainty_model not in UNCERTAINTY_MODELS:
         raise ValueError(f'uncertainty_model must be one of '
                          f'{UNCERTAINTY_MODELS}, got {uncertainty_model!r}')
+    if fractional_variance not in FRACTIONAL_VARIANCES:
+        raise ValueError(f'fractional_variance must be one of '
+                         f'{FRACTIONAL_VARIANCES}, got '
+                         f'{fractional_variance!r}')
 
 
 def _cutout(frame, slc):
@@ -207,6 +215,11 @@ def measure_one(frame, aperture, index, sky, *, sky_index, threshold,
         flags |= FLAG_NONPOSITIVE_FLUX
     if sky_map and n_pix > 0:  # the map over the pixels used
         b_value, b_std, b_eom = sky.summarize(slc, w)
-    sigma2 = None if sigma_map is None else float(np.sum(w * sigma_map ** 2))
+    w2 = w * w
+    sigma2 = sigma2_sq = None
+    if sigma_map is not None:
+        var = sigma_map ** 2
+        sigma2, sigma2_sq = float(np.sum(w * var)), float(np.sum(w2 * var))
     return ApertureSums(flux, n_pix, flags, sigma2, w, slc, b_value, b_std,
-                        b_eom, sigma_map, sky_pixels, extra, notes)
+                        b_eom, sigma_map, sky_pixels, extra, notes,
+                        float(np.sum(w2)), sigma2_sq)

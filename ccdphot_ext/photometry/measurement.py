@@ -18,15 +18,16 @@ from ..utils.inputs import as_frame, positive_scalar
 from .budget import NOTE_EMPTY, NOTE_MAP, ErrorBudget
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky
-from .terms import budget_terms
+from .terms import budget_terms, sky_term_inputs
 
 __all__ = ['measure', 'ApertureMeasurement']
 
 
 def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
-            include_sky_mean, noise=None):
+            include_sky_mean, noise=None, fractional_variance='squared'):
     """The `ErrorBudget` of one measured aperture (an `ApertureSums`)."""
-    sky_variance = sums.sigma2
+    noise_pix, sky_variance = sky_term_inputs(
+        fractional_variance, sums.noise_pix, sums.sigma2, sums.sigma2_sq)
     if noise is not None:  # blank-sky apertures: the sky term, not the map
         sky_variance = noise_variance(noise, sums.n_pix)
         uncertainty_model = 'background'
@@ -36,7 +37,8 @@ def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
             budget_terms(sums.flux, 0.0, sums.sky_std),
             notes=[NOTE_EMPTY], gain=gain)
     budget = ErrorBudget.from_aperture(
-        sums.flux, sums.n_pix, sums.sky_std, gain=gain,
+        sums.flux, sums.n_pix, sums.sky_std, noise_pix=noise_pix,
+        gain=gain,
         sky_variance=sky_variance, sky_error_on_mean=eom,
         uncertainty_model=uncertainty_model, sky_level=sums.sky,
         read_noise=read_noise if gain is not None else None,
@@ -121,6 +123,7 @@ class ApertureMeasurement(BudgetedResult):
     """
 
     _noise = None  # an ApertureNoise used for the sky term
+    _fractional = 'squared'  # how fractional pixels enter the sky term
 
     def __init__(self, frame, aperture, index, sums, budget, params):
         self._frame = frame
@@ -159,7 +162,9 @@ class ApertureMeasurement(BudgetedResult):
         ``(n * sky_std**2)**0.5`` and ``(cutout.sum() / gain + n *
         sky_std**2)**0.5``. Here the same plain numpy expressions are
         evaluated on the pixels this measurement used (weights applied for
-        fractional apertures) and set beside the package's numbers.
+        fractional apertures: ``w`` to the flux, ``w**2`` to the sky
+        variance unless ``fractional_variance='linear'``) and set beside the
+        package's numbers.
 
         Returns
         -------
@@ -177,20 +182,24 @@ class ApertureMeasurement(BudgetedResult):
                       else self._sky_pixels)
         if np.all((w == 0) | (w == 1)):
             np_flux = cut[used].sum()
-            np_n = used.sum()
+            np_n = np_noise = used.sum()
         else:
             np_flux = (w[used] * cut[used]).sum()
             np_n = w[used].sum()
+            w_var = w if self._fractional == 'linear' else w ** 2
+            np_noise = w_var[used].sum()
         rows = [('flux', self.flux, np_flux), ('n_pix', self.n_pix, np_n)]
         terms = self.budget.terms
         if self._noise is not None:  # the noise model, not the notebook's
             rows.append(('var_sky', terms['sky'],
                          noise_variance(self._noise, np_n)))
         elif self._sigma_map is not None and 'sky' in terms:
+            w_var = w if self._fractional == 'linear' else w ** 2
             rows.append(('var_sky', terms['sky'],
-                         (w[used] * self._sigma_map[used] ** 2).sum()))
+                         (w_var[used] * self._sigma_map[used] ** 2).sum()))
         elif 'sky' in terms:
-            rows.append(('var_sky', terms['sky'], np_n * self.sky_std ** 2))
+            rows.append(('var_sky', terms['sky'],
+                         np_noise * self.sky_std ** 2))
         gain = self.budget.gain
         if 'source' in terms:
             rows.append(('var_source', terms['source'],
@@ -226,22 +235,22 @@ class ApertureMeasurement(BudgetedResult):
 def measure(data, aperture, sky, *, gain=None, threshold=None,
             uncertainty=None, mask=None, saturation=None, read_noise=None,
             uncertainty_model='background', include_sky_mean=True,
-            method='exact', subpixels=5, dark=None, noise=None):
+            method='exact', subpixels=5, dark=None, noise=None,
+            fractional_variance='squared'):
     """
     Photometry of one star with its full error budget.
 
     Parameters
     ----------
     data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-        The processed frame (bias, dark and flat applied). A `CCDData`'s
-        ``uncertainty``, ``mask``, ``unit`` and header (``meta``) are used.
+        The processed frame; a `CCDData`'s uncertainty, mask, unit and
+        header are used.
     aperture : `BoxAperture` or `~photutils.aperture.PixelAperture`
         One position.
     sky : `SkyEstimate`
-        One level (global or this aperture's) or a 2-D map, subtracted
-        pixel by pixel.
+        One level (global or this aperture's) or a 2-D map.
     gain : float or `~astropy.units.Quantity`, optional
-        e-/ADU. Default: the header's GAIN/EGAIN/CCDGAIN; otherwise the
+        e-/ADU (default the header's GAIN/EGAIN/CCDGAIN); without one the
         source Poisson term is absent (the budget's notes say so).
     threshold : `SigmaThreshold`, optional
         Keep only aperture pixels above ``n_sigma * sky.std``.
@@ -259,15 +268,16 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
         source term is added from the gain) or of the total noise (no
         separate source term); see :ref:`uncertainty-model`.
     include_sky_mean : bool, optional
-        Add the error of the sky level (``sky_mean`` term). Default True.
+        Add the error of the sky level (``sky_mean`` term, default True).
     method, subpixels : optional
         Overlap method for photutils apertures (``'exact'``, ``'center'``,
         ``'subpixel'`` with ``subpixels``); axis-aligned boxes are exact.
     noise : `ApertureNoise`, optional
-        Noise of aperture sums measured on blank sky: the ``sky`` term
-        becomes ``noise(n_pix)**2``. Without it (and without an uncertainty
-        map) a warning says when neighbouring pixels' noise is correlated
-        (:ref:`noise`).
+        Blank-sky aperture noise: ``sky`` term ``noise(n_pix)**2``; without
+        it, a warning when pixels' noise is correlated (:ref:`noise`).
+    fractional_variance : {'squared', 'linear'}, optional
+        A pixel partly inside adds ``w**2`` (default) or ``w`` (photutils)
+        times its variance (:ref:`fractional-pixels`).
 
     Returns
     -------
@@ -277,39 +287,39 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
     --------
     >>> import numpy as np
     >>> from ccdphot_ext import BoxAperture, SkyEstimate, measure
-    >>> rng = np.random.default_rng(0)
-    >>> img = rng.normal(100.0, 5.0, (50, 50))
+    >>> img = np.random.default_rng(0).normal(100.0, 5.0, (50, 50))
     >>> img[20:25, 20:25] += 400.0
     >>> sky = SkyEstimate.from_image(img, method='median')
-    >>> res = measure(img, BoxAperture.from_slices(np.s_[18:27, 18:27]), sky,
-    ...               gain=2.0)
+    >>> res = measure(img, BoxAperture((22, 22), 9, 9), sky, gain=2.0)
     >>> sorted(res.budget.terms)
     ['sky', 'sky_mean', 'source']
     >>> bool(res.compare_numpy().meta['max_abs_rel_diff'] < 1e-10)
     True
     """
-    aperture, frame, params = _checked_inputs(
+    aperture, frame, params, subpixels, dark = _checked_inputs(
         data, aperture, sky, threshold=threshold, uncertainty=uncertainty,
         mask=mask, gain=gain, saturation=saturation, read_noise=read_noise,
-        uncertainty_model=uncertainty_model, method=method, noise=noise)
-    sums = measure_one(
-        frame, aperture, 0, sky, sky_index=0, threshold=threshold,
-        saturation=params['saturation'], method=method,
-        subpixels=int(positive_scalar(subpixels, 'subpixels',
-                                      allow_none=False)))
-    budget = _budget(sums, gain=params['gain'],
+        uncertainty_model=uncertainty_model, method=method, noise=noise,
+        fractional_variance=fractional_variance, subpixels=subpixels,
+        dark=dark)
+    sums = measure_one(frame, aperture, 0, sky, sky_index=0,
+                       threshold=threshold, saturation=params['saturation'],
+                       method=method, subpixels=subpixels)
+    budget = _budget(sums, gain=params['gain'], dark=dark,
                      read_noise=params['read_noise'],
-                     dark=positive_scalar(dark, 'dark', allow_zero=True),
                      uncertainty_model=uncertainty_model,
-                     include_sky_mean=include_sky_mean, noise=noise)
-    return _result(frame, aperture, sums, budget, params, sky, noise)
+                     include_sky_mean=include_sky_mean, noise=noise,
+                     fractional_variance=fractional_variance)
+    return _result(frame, aperture, sums, budget, params, sky, noise,
+                   fractional_variance)
 
 
-def _result(frame, aperture, sums, budget, params, sky, noise):
+def _result(frame, aperture, sums, budget, params, sky, noise, fractional):
     """The `ApertureMeasurement`, checked against the frame's background
     variation when the sky is one global level."""
     result = ApertureMeasurement(frame, aperture, 0, sums, budget, params)
     result._noise = noise
+    result._fractional = fractional
     x, y = aperture_positions(aperture)[0]
     check_global_sky(sky, x, y, result.n_pix, result.flux_err)
     return result
@@ -317,11 +327,12 @@ def _result(frame, aperture, sums, budget, params, sky, noise):
 
 def _checked_inputs(data, aperture, sky, *, threshold, uncertainty, mask,
                     gain, saturation, read_noise, uncertainty_model, method,
-                    noise):
-    """`measure`'s pixel aperture, frame and detector parameters, every
-    input checked."""
+                    noise, fractional_variance, subpixels, dark):
+    """`measure`'s pixel aperture, frame, detector parameters, subpixels
+    and dark, every input checked."""
     aperture = to_pixel_apertures(aperture, data)  # SkyAperture -> pixel
-    check_photometry_inputs(aperture, sky, threshold, uncertainty_model, method)
+    check_photometry_inputs(aperture, sky, threshold, uncertainty_model, method,
+                            fractional_variance)
     if n_positions(aperture) != 1:
         raise ValueError('measure takes one aperture position; use '
                          'photometer for many')
@@ -330,4 +341,6 @@ def _checked_inputs(data, aperture, sky, *, threshold, uncertainty, mask,
     params = detector_parameters(frame.meta, gain=gain, saturation=saturation,
                                  read_noise=read_noise, unit=frame.unit)
     check_sky(sky, unit=frame.unit, n_apertures=1)
-    return aperture, frame, params
+    subpixels = int(positive_scalar(subpixels, 'subpixels', allow_none=False))
+    dark = positive_scalar(dark, 'dark', allow_zero=True)
+    return aperture, frame, params, subpixels, dark

@@ -19,7 +19,7 @@ from ..utils.provenance import versions
 from .boxengine import fast_box_eligible, measure_boxes
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky
-from .terms import budget_terms
+from .terms import budget_terms, sky_term_inputs
 
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
 
@@ -50,7 +50,8 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
                saturation=None, method='exact', subpixels=5,
                uncertainty=None, mask=None, read_noise=None,
                uncertainty_model='background', include_sky_mean=True,
-               exptime=None, zeropoint=None, engine='auto', noise=None):
+               exptime=None, zeropoint=None, engine='auto', noise=None,
+               fractional_variance='squared'):
     """
     Aperture photometry of many stars, with the full budget per row.
 
@@ -70,16 +71,12 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         Keep only the pixels above ``n_sigma * sky_std`` in each aperture.
     saturation : float, optional
         Saturation level; default the header's SATURATE/SATLEVEL.
-    method, subpixels : optional
-        Overlap method for photutils apertures (passed through).
-    uncertainty, mask : optional
-        Per-pixel 1-sigma map and bad-pixel mask (as in `measure`).
-    read_noise : float, optional
-        e-, for the sky-variance decomposition.
+    method, subpixels, uncertainty, mask, read_noise : optional
+        As in `measure`.
     uncertainty_model : {'background', 'total'}, optional
         How an uncertainty map enters the budget (see `measure`).
     include_sky_mean : bool, optional
-        Keep the error of the sky level in the budget (default True).
+        Keep the error of the sky level (default True).
     exptime, zeropoint : float, optional
         Seconds (default the header's EXPTIME) and zero point (default 0):
         ``mag = -2.5 log10(flux / exptime) + zeropoint``; count-rate data
@@ -91,6 +88,8 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         it applies. Same numbers, bit for bit (:ref:`photometer-engines`).
     noise : `ApertureNoise`, optional
         Blank-sky aperture noise: ``var_sky = noise(n_pix)**2`` (`measure`).
+    fractional_variance : {'squared', 'linear'}, optional
+        Edge pixels' variance times ``w**2`` (default) or ``w`` (`measure`).
 
     Returns
     -------
@@ -113,14 +112,15 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
     apertures = to_pixel_apertures(apertures, data)  # SkyAperture -> pixel
     groups = aperture_groups(apertures)
     check_photometry_inputs(groups[0][0], sky, threshold,
-                            uncertainty_model, method)
+                            uncertainty_model, method, fractional_variance)
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
     options = _options(groups, frame, sky, gain=gain, threshold=threshold,
                        saturation=saturation, method=method,
                        subpixels=subpixels, read_noise=read_noise,
                        uncertainty_model=uncertainty_model,
                        include_sky_mean=include_sky_mean, exptime=exptime,
-                       zeropoint=zeropoint, engine=engine, noise=noise)
+                       zeropoint=zeropoint, engine=engine, noise=noise,
+                       fractional_variance=fractional_variance)
     cols = _measure_groups(apertures, groups, frame, sky, options)
     _fill_budget(cols, frame.uncertainty is not None, options)
     table = _to_table(cols, frame, sky, options)
@@ -198,6 +198,8 @@ def _empty_columns(n):
     cols['n_pix'] = np.zeros(n)
     cols['flags'] = np.zeros(n, dtype=np.int32)
     cols['sigma2'] = np.zeros(n)  # sum(w * sigma**2), with an uncertainty map
+    cols['sigma2_sq'] = np.zeros(n)  # sum(w**2 * sigma**2)
+    cols['noise_pix'] = np.zeros(n)  # sum(w**2)
     return cols
 
 
@@ -225,6 +227,7 @@ def _fill_general(cols, rows, frame, aperture, sky, options):
             subpixels=options['subpixels'])
         cols['x_center'][row], cols['y_center'][row] = aperture_position(single, 0)
         cols['n_pix'][row] = res.n_pix
+        cols['noise_pix'][row] = res.noise_pix
         cols['sky'][row] = res.sky
         cols['sky_std'][row] = res.sky_std
         cols['sky_error_on_mean'][row] = res.sky_error_on_mean
@@ -232,6 +235,7 @@ def _fill_general(cols, rows, frame, aperture, sky, options):
         cols['flags'][row] = res.flags
         if res.sigma2 is not None:
             cols['sigma2'][row] = res.sigma2
+            cols['sigma2_sq'][row] = res.sigma2_sq
         if 'selection' in cols:
             cols['selection'][row] = (res.extra or {}).get('selection', 0.0)
 
@@ -245,19 +249,23 @@ def _fill_fast(cols, rows, frame, box, sky, options):
     pos = aperture_positions(box)
     cols['x_center'][rows], cols['y_center'][rows] = pos[:, 0], pos[:, 1]
     cols['n_pix'][rows] = res['n_pix']
+    cols['noise_pix'][rows] = res['noise_pix']
     cols['sky'][rows], cols['sky_std'][rows] = value, std
     cols['sky_error_on_mean'][rows] = eom
     cols['aperture_sum'][rows] = res['flux']
     cols['flags'][rows] = res['flags']
     if res['sigma2'] is not None:
         cols['sigma2'][rows] = res['sigma2']
+        cols['sigma2_sq'][rows] = res['sigma2_sq']
     if res['selection'] is not None:
         cols['selection'][rows] = res['selection']
 
 
 def _fill_budget(cols, has_map, options):
     """Every row's budget columns at once, from `budget_terms`."""
-    sigma2 = cols.pop('sigma2')
+    noise_pix, sigma2 = sky_term_inputs(
+        options['fractional_variance'], cols.pop('noise_pix'),
+        cols.pop('sigma2'), cols.pop('sigma2_sq'))
     model = options['uncertainty_model']
     noise = options['noise']
     if noise is not None:  # blank-sky apertures: the sky term, not the map
@@ -267,7 +275,7 @@ def _fill_budget(cols, has_map, options):
              else None)  # a smoothed threshold mask's term
     terms = budget_terms(
         cols['aperture_sum'], cols['n_pix'], cols['sky_std'],
-        gain=options['gain'],
+        noise_pix=noise_pix, gain=options['gain'],
         sky_error_on_mean=(cols['sky_error_on_mean']
                            if options['include_sky_mean'] else None),
         sky_variance=sigma2 if has_map else None,
@@ -306,7 +314,8 @@ def _to_table(cols, frame, sky, options):
         rate_unit=frame.unit if rate else None,
         **{key: options[key] for key in (
             'threshold', 'method', 'subpixels', 'uncertainty_model',
-            'include_sky_mean', 'zeropoint', 'engine')}))
+            'include_sky_mean', 'zeropoint', 'engine',
+            'fractional_variance')}))
     return add_sky_centroid(table, frame)  # when the frame has a sky WCS
 
 
@@ -327,6 +336,7 @@ def _provenance(params, sky, **kwargs):
         'include_sky_mean': kwargs['include_sky_mean'],
         'zeropoint': kwargs['zeropoint'],
         'engine': kwargs['engine'],
+        'fractional_variance': kwargs['fractional_variance'],
     }
     notes = []
     if params['gain'] is None:

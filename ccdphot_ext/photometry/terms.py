@@ -9,7 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ['BudgetTerms', 'budget_terms', 'UNCERTAINTY_MODELS']
+__all__ = ['BudgetTerms', 'budget_terms', 'UNCERTAINTY_MODELS',
+           'FRACTIONAL_VARIANCES']
 
 #: ``2.5 / ln(10)``: magnitude error per unit relative flux error.
 MAG_FACTOR = 2.5 / math.log(10.0)
@@ -18,6 +19,25 @@ MAG_FACTOR = 2.5 / math.log(10.0)
 #: the measured sky scatter, the source term is still added) or ``'total'``
 #: (it is the whole per-pixel error: no separate source term).
 UNCERTAINTY_MODELS = ('background', 'total')
+
+#: How a pixel partly inside an aperture (weight ``w``) enters the sky term:
+#: ``'squared'`` adds ``w**2 * sigma**2`` (the variance of a weighted sum of
+#: independent pixels), ``'linear'`` adds ``w * sigma**2`` (the convention
+#: of photutils, Source Extractor and IRAF, which overstates the variance of
+#: small apertures). The same for whole pixels (``w`` 0 or 1).
+FRACTIONAL_VARIANCES = ('squared', 'linear')
+
+
+def sky_term_inputs(fractional_variance, noise_pix, sigma2, sigma2_sq):
+    """
+    ``(noise_pix, sky_variance)`` for `budget_terms` under
+    ``fractional_variance``: the squared-weight sums, or ``(None, sigma2)``
+    (``n_pix`` and ``sum(w * sigma**2)``) for ``'linear'``.
+    """
+    if fractional_variance == 'linear':
+        return None, sigma2
+    return noise_pix, sigma2_sq
+
 
 class BudgetTerms(NamedTuple):
     """
@@ -32,8 +52,8 @@ class BudgetTerms(NamedTuple):
     flux, n_pix : ndarray
         The sky-subtracted fluxes and the pixels summed.
     sky : ndarray
-        The per-pixel noise term, ``n_pix * sky_std**2`` or the
-        uncertainty map's ``sum(w_i * sigma_i**2)``.
+        The per-pixel noise term, ``noise_pix * sky_std**2`` or the
+        uncertainty map's ``sum(w_i**2 * sigma_i**2)``.
     source, sky_mean, flat : ndarray
         The source photon noise, the error of the sky level and the
         flat-field term (NaN where absent).
@@ -81,6 +101,16 @@ def sum_terms(terms):
     return total
 
 
+def _sky_term(n_pix, noise_pix, sky_std, sky_variance, shape):
+    """``noise_pix * sky_std**2`` (``noise_pix`` defaulting to ``n_pix``),
+    or an uncertainty map's ``sky_variance``."""
+    if sky_variance is not None:
+        return np.broadcast_to(np.asarray(sky_variance, float), shape)
+    if noise_pix is not None:
+        n_pix = np.broadcast_to(np.asarray(noise_pix, float), shape)
+    return n_pix * (sky_std * sky_std)
+
+
 def _source_term(flux, gain):
     """The source's photon noise ``F / g`` (0 for ``F <= 0``)."""
     with np.errstate(invalid='ignore', divide='ignore'):
@@ -109,15 +139,13 @@ def _error_snr_mag(flux, error):
                                     np.nan)}
 
 
-def budget_terms(flux, n_pix, sky_std, *, gain=None, sky_error_on_mean=None,
-                 n_sky=None, sky_variance=None,
+def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
+                 sky_error_on_mean=None, n_sky=None, sky_variance=None,
                  uncertainty_model='background', flat_error=None,
                  extra_terms=None):
     """
-    The CCD equation, term by term, for many apertures at once.
-
-    Every argument is a scalar or an array broadcast against ``flux``; no
-    validation is done here (`ErrorBudget.from_aperture` validates).
+    The CCD equation, term by term, for many apertures at once (arguments
+    broadcast against ``flux``; `ErrorBudget.from_aperture` validates).
 
     Parameters
     ----------
@@ -129,6 +157,9 @@ def budget_terms(flux, n_pix, sky_std, *, gain=None, sky_error_on_mean=None,
         selected) has only a zero ``sky`` term.
     sky_std : float or array_like
         Per-pixel background scatter ``sigma_sky``.
+    noise_pix : float or array_like, optional
+        ``sum(w_i**2)``: ``sky = noise_pix * sky_std**2`` (default
+        ``n_pix``, right when every weight is 0 or 1).
     gain : float or array_like, optional
         e-/ADU; without it the source term is absent.
     sky_error_on_mean : float or array_like, optional
@@ -138,8 +169,8 @@ def budget_terms(flux, n_pix, sky_std, *, gain=None, sky_error_on_mean=None,
         Pixels the sky level was measured from (a `SkyEstimate`'s
         ``n_pix``): ``sky_mean = n_pix**2 * sky_std**2 / n_sky``.
     sky_variance : float or array_like, optional
-        An uncertainty map's ``sum(w_i * sigma_i**2)``; replaces
-        ``n_pix * sky_std**2``.
+        An uncertainty map's ``sum(w_i**2 * sigma_i**2)``; replaces
+        ``noise_pix * sky_std**2``.
     uncertainty_model : {'background', 'total'}, optional
         With ``sky_variance``: ``'total'`` takes it as the whole per-pixel
         error (term ``map``, no source term).
@@ -167,8 +198,7 @@ def budget_terms(flux, n_pix, sky_std, *, gain=None, sky_error_on_mean=None,
                                          np.asarray(sky_std, float))[1:]
     nan = np.full(flux.shape, np.nan)
     total_map = sky_variance is not None and uncertainty_model == 'total'
-    sky = (n_pix * (sky_std * sky_std) if sky_variance is None else
-           np.broadcast_to(np.asarray(sky_variance, float), flux.shape))
+    sky = _sky_term(n_pix, noise_pix, sky_std, sky_variance, flux.shape)
     source = nan if gain is None or total_map else _source_term(flux, gain)
     sky_mean = _sky_mean_term(n_pix, sky_std, sky_error_on_mean, n_sky, nan)
     flat = nan if flat_error is None else (flat_error * flux) ** 2
