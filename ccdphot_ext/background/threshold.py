@@ -23,6 +23,7 @@ Two selections:
     `PIXEL_SELECTION_BIAS`).
 """
 
+import functools
 import math
 import warnings
 from functools import cached_property
@@ -30,6 +31,7 @@ from functools import cached_property
 import numpy as np
 from photutils.segmentation import detect_sources
 from photutils.utils import NoDetectionsWarning
+from scipy.ndimage import correlate1d
 
 from ..utils.inputs import positive_scalar
 
@@ -43,6 +45,10 @@ SELECTIONS = ('smoothed', 'pixel')
 #: calibration frames of :ref:`calibration`): mean pull of the masked flux
 #: against the true flux inside the reported mask, by star flux [ADU].
 PIXEL_SELECTION_BIAS = {2000.0: 5.1, 20000.0: 2.3}
+
+#: Cutouts up to this side are convolved by banded matrix products (BLAS),
+#: larger ones by scipy's separable filter.
+MATMUL_SIDE = 48
 
 #: Width, in units of the noise of the smoothed signal, of the kernel that
 #: estimates threshold-crossing densities in `SigmaThreshold.selection_variance`.
@@ -158,15 +164,34 @@ class SigmaThreshold:
         Returns ``(signal, noise)``: ``sum_j k_ij x_j`` and
         ``sqrt(sum_j k_ij**2)`` over the valid pixels ``j != i``. The same
         elementwise operations for one cutout or a stack of them, so every
-        engine selects the same pixels bit for bit.
+        engine selects the same pixels bit for bit. The noise of a stack
+        with every pixel valid depends on its shape alone: it is computed
+        once per shape (a read-only broadcast view).
         """
         g = self.kernel_1d
+        valid = np.asarray(valid, dtype=bool)
         x = np.where(valid, cutouts, 0.0)
-        v = np.asarray(valid, dtype=float)
+        signal = _convolve(x, g)
         k0 = g[g.size // 2] ** 2
-        signal = _convolve(x, g) - k0 * x
-        noise2 = _convolve(v, g * g) - (k0 * k0) * v
-        return signal, np.sqrt(np.maximum(noise2, 0.0))
+        if k0 != 1.0:  # the kernel's peak is 1: nothing to scale
+            x *= k0
+        signal -= x
+        if valid.all():
+            noise = np.broadcast_to(self._full_noise(valid.shape[-2:]),
+                                    valid.shape)
+        else:
+            noise = _leave_one_out_noise(valid, g)
+        return signal, noise
+
+    def _full_noise(self, shape):
+        """`significance`'s noise of an all-valid ``shape`` cutout."""
+        cache = self.__dict__.setdefault('_noise_cache', {})
+        if shape not in cache:
+            noise = _leave_one_out_noise(np.ones(shape, dtype=bool),
+                                         self.kernel_1d)
+            noise.flags.writeable = False
+            cache[shape] = noise
+        return cache[shape]
 
     def select_stack(self, cutouts, valid, sky_std):
         """
@@ -174,14 +199,35 @@ class SigmaThreshold:
         cutouts ``(..., ny, nx)``; ``sky_std`` a float or one per cutout.
         """
         valid = np.asarray(valid, dtype=bool)
-        std = np.asarray(sky_std, dtype=float)
-        if std.ndim:
-            std = std.reshape(std.shape + (1, 1))
+        std = _per_cutout(sky_std)
         if self.selection == 'pixel':
             return valid & (np.where(valid, cutouts, 0.0)
                             > self.n_sigma * std)
         signal, noise = self.significance(cutouts, valid)
-        return valid & (signal > self.n_sigma * std * noise)
+        return self._select(signal, noise, valid, std)
+
+    def _select(self, signal, noise, valid, std):
+        above = signal > self.n_sigma * std * noise
+        if not valid.all():
+            above &= valid
+        return above
+
+    def select_with_variance(self, cutouts, valid, sky_std, *,
+                             weights=None):
+        """
+        `select_stack` and `selection_variance` of a stack of cutouts from
+        one `significance` (the box engine's route; the same numbers as
+        the two calls).
+        """
+        valid = np.asarray(valid, dtype=bool)
+        if self.biased:
+            return (self.select_stack(cutouts, valid, sky_std),
+                    np.zeros(np.shape(cutouts)[:-2]))
+        std = _per_cutout(sky_std)
+        signal, noise = self.significance(cutouts, valid)
+        return (self._select(signal, noise, valid, std),
+                self._variance(signal, noise, valid, sky_std,
+                               weights=weights, near=None))
 
     def selection_variance(self, cutouts, valid, sky_std, *, weights=None,
                            near=None):
@@ -214,27 +260,69 @@ class SigmaThreshold:
         variance : ndarray of shape ``cutouts.shape[:-2]``
         """
         valid = np.asarray(valid, dtype=bool)
-        shape = np.shape(cutouts)[:-2]
         if self.biased:
-            return np.zeros(shape)
-        std = np.asarray(sky_std, dtype=float)
-        std_px = std.reshape(std.shape + (1, 1)) if std.ndim else std
+            return np.zeros(np.shape(cutouts)[:-2])
         signal, noise = self.significance(cutouts, valid)
+        return self._variance(signal, noise, valid, sky_std,
+                              weights=weights, near=near)
+
+    def _variance(self, signal, noise, valid, sky_std, *, weights, near):
+        """`selection_variance` from the `significance` of the cutouts
+        (elementwise in place, the noise's factors cached per shape)."""
+        std = np.asarray(sky_std, dtype=float)
         h = KDE_WIDTH
-        with np.errstate(divide='ignore', invalid='ignore'):
-            z = (signal / (std_px * noise) - self.n_sigma) / h
-            b = np.exp(-0.5 * z * z) / (math.sqrt(2.0 * math.pi) * h * noise)
-        keep = valid & (noise > 0) & np.isfinite(b)
-        if near is not None:
-            keep &= near
-        b = np.where(keep, b, 0.0)
+        inv_hn, density = self._kde_factors(noise)
+        with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
+            # z = (S / (sigma * noise) - n_sigma) / h
+            b = np.multiply(signal, inv_hn)
+            b /= _per_cutout(std)
+            b -= self.n_sigma / h
+            # b = exp(-z**2 / 2) / (sqrt(2 pi) h noise)
+            np.square(b, out=b)
+            b *= -0.5
+            np.exp(b, out=b)
+            b *= density
+        # b is 0 where the noise is 0 (density 0); non-finite b (NaN or
+        # inf data marked valid) is dropped below
+        if near is not None or not valid.all():
+            keep = valid if near is None else (valid & near)
+            b[~keep] = 0.0
         if weights is not None:
-            b = b * weights
-        g2 = self.kernel_1d ** 2
-        k0 = g2[g2.size // 2] ** 2
-        pairs = b * (_convolve(b, g2) - k0 * b)
-        total = np.add.reduce(pairs.reshape(shape + (-1,)), axis=-1)
+            b *= weights
+        total = self._pair_sum(b)
+        bad = ~np.isfinite(total)
+        if bad.any():
+            b[~np.isfinite(b)] = 0.0
+            total = self._pair_sum(b)
         return math.sqrt(1.0 + h * h) * std * std * total
+
+    def _pair_sum(self, b):
+        """``sum_{i != j} b_i k_ij**2 b_j`` of each cutout."""
+        g2 = self.kernel_1d ** 2
+        conv = _convolve(b, g2)
+        k0 = g2[g2.size // 2] ** 2
+        conv -= b if k0 == 1.0 else b * k0
+        flat = b.shape[:-2] + (-1,)
+        return np.vecdot(conv.reshape(flat), b.reshape(flat))
+
+    def _kde_factors(self, noise):
+        """``1 / (h noise)`` and ``1 / (sqrt(2 pi) h noise)``, 0 where the
+        noise is 0; cached with the all-valid noise of a shape."""
+        shape = noise.shape[-2:]
+        full = self.__dict__.get('_noise_cache', {}).get(shape)
+        cached = full is not None and np.shares_memory(noise, full)
+        cache = self.__dict__.setdefault('_kde_cache', {})
+        if cached and shape in cache:
+            return cache[shape]
+        h = KDE_WIDTH
+        base = full if cached else noise
+        with np.errstate(divide='ignore'):
+            inv_hn = np.where(base > 0, 1.0 / (h * base), 0.0)
+            density = np.where(base > 0, 1.0 / (math.sqrt(2.0 * math.pi)
+                                                * h * base), 0.0)
+        if cached:
+            cache[shape] = (inv_hn, density)
+        return inv_hn, density
 
     def segmentation(self, cutout, sky_std, *, valid=None):
         """
@@ -306,20 +394,47 @@ class SigmaThreshold:
         return labels == label
 
 
+def _per_cutout(sky_std):
+    """``sky_std`` shaped to broadcast over ``(..., ny, nx)`` cutouts."""
+    std = np.asarray(sky_std, dtype=float)
+    return std.reshape(std.shape + (1, 1)) if std.ndim else std
+
+
+def _leave_one_out_noise(valid, g):
+    """``sqrt(sum_j k_ij**2)`` over the valid pixels ``j != i``."""
+    v = np.asarray(valid, dtype=float)
+    k0 = g[g.size // 2] ** 2
+    noise2 = _convolve(v, g * g) - (k0 * k0) * v
+    return np.sqrt(np.maximum(noise2, 0.0))
+
+
 def _convolve(a, g):
-    """Zero-padded separable convolution of the last two axes of ``a`` with
-    ``g`` (odd length), the same output shape; a fixed order of additions."""
-    r = g.size // 2
+    """
+    Zero-padded separable convolution of the last two axes of ``a`` with
+    the symmetric ``g`` (odd length), the same output shape.
+
+    Small cutouts (both sides up to `MATMUL_SIDE`) are multiplied by the
+    banded (Toeplitz) matrices of ``g`` on each side, one BLAS product per
+    cutout; larger ones go through scipy's line-by-line filter. The route
+    depends on the shape alone, so one cutout and a stack of them give the
+    same bits.
+    """
+    a = np.asarray(a, dtype=np.float64)
     ny, nx = a.shape[-2:]
-    lead = a.shape[:-2]
-    pad = np.zeros(lead + (ny, nx + 2 * r))
-    pad[..., r:r + nx] = a
-    rows = g[0] * pad[..., 0:nx]
-    for t in range(1, g.size):
-        rows += g[t] * pad[..., t:t + nx]
-    pad = np.zeros(lead + (ny + 2 * r, nx))
-    pad[..., r:r + ny, :] = rows
-    out = g[0] * pad[..., 0:ny, :]
-    for t in range(1, g.size):
-        out += g[t] * pad[..., t:t + ny, :]
-    return out
+    if max(ny, nx) <= MATMUL_SIDE:
+        key = g.tobytes()
+        return np.matmul(np.matmul(_band(ny, key), a), _band(nx, key))
+    rows = correlate1d(a, g, axis=-1, mode='constant', cval=0.0)
+    return correlate1d(rows, g, axis=-2, mode='constant', cval=0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _band(n, key):
+    """The ``n x n`` symmetric banded matrix of the kernel ``key`` (bytes
+    of a float64 array): ``M[i, j] = g[j - i + r]`` within the band."""
+    g = np.frombuffer(key, dtype=np.float64)
+    r = g.size // 2
+    d = np.arange(n)[None, :] - np.arange(n)[:, None]
+    band = np.where(np.abs(d) <= r, g[np.clip(d + r, 0, 2 * r)], 0.0)
+    band.flags.writeable = False
+    return band

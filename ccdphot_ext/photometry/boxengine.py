@@ -233,11 +233,11 @@ class _Smoothed:
         valid = (np.ones(stack.shape, dtype=bool) if valid is None
                  else valid.reshape(stack.shape))
         std = self.std if np.ndim(self.std) == 0 else self.std[idx]
-        self.out['selection'][idx] = self.threshold.selection_variance(
+        sel, self.out['selection'][idx] = self.threshold.select_with_variance(
             stack, valid, std,
             weights=None if weights is None else weights.reshape(
                 stack.shape))
-        return self.threshold.select_stack(stack, valid, std).reshape(m, -1)
+        return sel.reshape(m, -1)
 
     def compact(self, cut, valid, weights, idx, geom):
         """Rows of boxes ``idx`` in the compact layout (`compact`)."""
