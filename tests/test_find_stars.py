@@ -212,16 +212,21 @@ def test_detection_image_is_the_lowered_gaussian_convolution(field):
     from photutils.segmentation import make_2dgaussian_kernel
     from scipy import ndimage
 
-    from ccdphot_ext.detection.segments import detection_image
+    from ccdphot_ext.detection.strips import Kernel, SkyRows
 
     img, sky, _, _ = field
     image = img - sky.value
+    rows = SkyRows(img, np.asarray(sky.value, float), None)
     for fwhm in (1.5, 3.0, 4.2):
         size = 2 * int(np.ceil(2.0 * fwhm)) + 1
         kernel = make_2dgaussian_kernel(fwhm, size=size).array
         lowered = kernel - kernel.mean()
         direct = ndimage.convolve(image, lowered, mode='nearest')
-        fast, factor = detection_image(image, fwhm)
+        fast_kernel = Kernel(fwhm)
+        half = fast_kernel.half
+        # rows beyond the frame repeat its edge rows ('nearest')
+        fast = fast_kernel.apply(rows.rows(-half, img.shape[0] + half)[0])
+        factor = fast_kernel.factor
         np.testing.assert_allclose(fast, direct, rtol=0,
                                    atol=1e-11 * np.abs(direct).max())
         assert factor == pytest.approx(np.sqrt(np.sum(lowered ** 2)),
@@ -231,12 +236,15 @@ def test_detection_image_is_the_lowered_gaussian_convolution(field):
 def test_measurements_equal_photutils_source_catalog(field):
     from photutils.segmentation import SourceCatalog, detect_sources
 
-    from ccdphot_ext.detection.segments import detection_image
+    from ccdphot_ext.detection.strips import Kernel, SkyRows
 
     img, sky, x, y = field
     stars = find_stars(img, sky)
     image = img - sky.value
-    det, factor = detection_image(image, 3.0)
+    kernel = Kernel(3.0)
+    padded = SkyRows(img, np.asarray(sky.value, float), None).rows(
+        -kernel.half, img.shape[0] + kernel.half)[0]
+    det, factor = kernel.apply(padded), kernel.factor
     cat = SourceCatalog(image, detect_sources(det, 5 * sky.std * factor, 5))
     assert len(stars) == len(cat) == 38
     order = np.argsort(-np.asarray(cat.segment_flux), kind='stable')

@@ -87,11 +87,13 @@ def _check_stars(x, y, flux, like, reach):
     cand = order[like[order]][:5 * N_CHECK]
     if cand.size == 0:
         return cand
-    dist = np.maximum(np.abs(x[cand, None] - x[None, :]),
-                      np.abs(y[cand, None] - y[None, :]))
-    near = (dist < reach) & (flux[None, :] > NEIGHBOUR_MAX * flux[cand, None])
-    near[np.arange(cand.size), cand] = False
-    return cand[~near.any(axis=1)][:N_CHECK]
+    isolated = np.ones(cand.size, dtype=bool)
+    for i, c in enumerate(cand):  # at most 5 * N_CHECK candidates
+        near = ((np.abs(x - x[c]) < reach) & (np.abs(y - y[c]) < reach)
+                & (flux > NEIGHBOUR_MAX * flux[c]))
+        near[c] = False
+        isolated[i] = not near.any()
+    return cand[isolated][:N_CHECK]
 
 
 def _growth(frame, sky, xy, side):

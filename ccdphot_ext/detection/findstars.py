@@ -33,13 +33,8 @@ from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.provenance import versions
 from .boxsize import check_box, star_like
-from .segments import (
-    detection_image,
-    segment_moments,
-    shape_parameters,
-    sharpness,
-    windowed_centroids,
-)
+from .segments import measure_strips, segment_moments, shape_parameters
+from .strips import Kernel, Segments, SkyRows, detect_segments
 
 __all__ = ['find_stars', 'star_boxes', 'box_flags', 'STAR_COLUMNS']
 
@@ -82,80 +77,64 @@ def _sky_arrays(sky, shape):
     return value, std
 
 
+def _check_arguments(n_sigma, n_pixels, fwhm, box_size, box_scale):
+    """Validated ``n_sigma``, ``fwhm`` and ``box_scale``."""
+    n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
+    if (isinstance(n_pixels, (bool, np.bool_))
+            or not isinstance(n_pixels, (int, np.integer))):
+        raise TypeError(f'n_pixels must be an integer, got {n_pixels!r}')
+    if n_pixels < 1:
+        raise ValueError(f'n_pixels must be at least 1, got {n_pixels}')
+    fwhm = positive_scalar(fwhm, 'fwhm')
+    box_scale = positive_scalar(box_scale, 'box_scale', allow_none=False)
+    _box_side(box_size, box_scale, 1.0)  # validate early
+    return n_sigma, fwhm, box_scale
+
+
 def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
                deblend=False, mask=None, box_size=None, box_scale=4.0,
                saturation=None, progress=None):
     """
-    Detect stars above the sky with photutils segmentation.
+    Detect stars above the sky with image segmentation (each step:
+    :ref:`photometer`; memory and speed: :ref:`performance-find`).
 
     Parameters
     ----------
     data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
         The processed frame; a `CCDData`'s mask and header are used.
     sky : `SkyEstimate`
-        A global sky (or a 2-D sky map): its ``value`` is subtracted and its
-        ``std`` sets the detection threshold.
+        A global sky or a 2-D map: ``value`` subtracted, ``std`` the noise.
     n_sigma : float, optional
-        Detection threshold in units of the noise of the detection image:
-        ``sky.std`` without smoothing, ``sky.std * sqrt(sum(k**2))`` after
-        smoothing with the normalised kernel ``k`` (the noise of the smoothed
-        image), so ``n_sigma`` stays a significance.
+        Threshold in units of the noise of the detection image (``sky.std``
+        times ``sqrt(sum(k**2))`` of the smoothing kernel ``k``).
     n_pixels : int, optional
-        Minimum number of connected pixels above the threshold (photutils'
-        ``n_pixels``).
+        Minimum number of connected pixels above the threshold.
     fwhm : float or None, optional
-        FWHM in pixels of the Gaussian used to smooth the frame before
-        detection (about the seeing); None for no smoothing. Positions and
-        fluxes are always measured on the unsmoothed, sky-subtracted frame.
+        FWHM (pixels) of the zero-sum Gaussian that smooths the frame for
+        detection; None for none. Measurements use the unsmoothed frame.
     deblend : bool, optional
-        Split blended stars with `~photutils.segmentation.deblend_sources`.
+        Split blends (`~photutils.segmentation.deblend_sources`; this holds
+        whole-frame images in memory).
     mask : array_like of bool, optional
-        True for pixels to ignore (combined with the NDData's mask; NaN and
-        inf pixels are always ignored).
+        True for pixels to ignore (with the NDData's mask, NaN and inf).
     box_size : int, optional
-        Side of the suggested boxes in pixels. Default: ``box_scale`` times
-        the PSF FWHM, rounded up to an odd integer (at least 3). The PSF
-        FWHM is the median FWHM of the brightest star-like detections:
-        cosmic-ray hits and hot pixels (``sharpness`` above 0.4), elongated
-        sources (``roundness`` above 0.5), saturated stars and FWHMs far
-        from the mode (below 0.6 or above 1.7 times it) are left out.
-        Either way the box is checked on the brightest isolated star-like
-        detections: the flux in it against the plateau of their curve of
-        growth (boxes of 1 to 2 times the side, less the residual background
-        of a ring out to 2.5 times). Below 90% of the plateau, an
-        `~astropy.utils.exceptions.AstropyUserWarning` is emitted and
-        `box_flags` gives flag 128 for every row.
+        Side of the suggested boxes; default ``box_scale`` times the PSF
+        FWHM, rounded up to an odd integer. Checked on the curve of growth
+        of the brightest isolated stars: below 90% of the plateau, a
+        warning and `box_flags` 128 for every row.
     box_scale : float, optional
-        Box side in units of the PSF FWHM when ``box_size`` is not given (4
-        keeps more than 99% of a Gaussian star's flux).
+        Box side in units of the PSF FWHM (4 keeps over 99% of a Gaussian).
     saturation : float, optional
         Saturation level (data unit); default the header's SATURATE/SATLEVEL.
-        Sets the ``saturated`` column (peak + sky at or above it).
     progress : bool or None, optional
-        Show an `~astropy.utils.console.ProgressBar` on stderr (on a
-        terminal) while measuring; default only for frames of 4096 x 4096
-        pixels or more.
+        A progress bar on stderr while measuring; default for frames of
+        4096 x 4096 pixels or more.
 
     Returns
     -------
     stars : `~astropy.table.QTable`
-        One row per star, brightest first, columns `STAR_COLUMNS`:
-        ``x_center``, ``y_center`` (windowed centroid, 0-based pixels, as
-        photutils), ``flux`` (sky-subtracted sum over the star's segment),
-        ``peak`` (highest pixel above the sky), ``area`` (segment pixels,
-        pix2), ``fwhm`` (from the second moments, pix; both with units and
-        values as photutils' `~photutils.segmentation.SourceCatalog`),
-        ``roundness`` (``1 - b/a`` of the moments' ellipse),
-        ``sharpness`` (peak pixel over the sum of the 3 x 3 pixels around
-        it: about 0.12 for a star of FWHM 6 px, 1 for a hot pixel),
-        ``star_like`` (used to size the box), ``saturated``, and the
-        suggested box as integer slice bounds
-        ``data[box_y0:box_y1, box_x0:box_x1]`` (they may run past the
-        frame edge; `photometer` then sets flag 1). ``meta`` records the
-        parameters, the threshold, the versions, ``psf_fwhm``,
-        ``n_star_like`` and ``box_check`` (``fraction`` of the plateau the
-        box holds, ``n_stars`` used, ``passed``; ``fraction`` None with a
-        ``note`` when no isolated star-like detection could be used).
+        One row per star, brightest first, columns `STAR_COLUMNS`; ``meta``
+        records the parameters, threshold, ``psf_fwhm`` and ``box_check``.
 
     Examples
     --------
@@ -169,81 +148,80 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     >>> stars = find_stars(img, SkyEstimate.from_image(img))
     >>> [round(float(x), 1) for x in stars['x_center']]
     [20.3, 61.8]
-    >>> box = star_boxes(stars)
-    >>> box.width, box.is_pixel_aligned
-    (17.0, True)
+    >>> star_boxes(stars).width  # boxes of 4 FWHM
+    17.0
     """
     frame = as_frame(data, mask=mask)
-    n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
-    if (isinstance(n_pixels, (bool, np.bool_))
-            or not isinstance(n_pixels, (int, np.integer))):
-        raise TypeError(f'n_pixels must be an integer, got {n_pixels!r}')
-    if n_pixels < 1:
-        raise ValueError(f'n_pixels must be at least 1, got {n_pixels}')
-    fwhm = positive_scalar(fwhm, 'fwhm')
-    box_scale = positive_scalar(box_scale, 'box_scale', allow_none=False)
-    _box_side(box_size, box_scale, 1.0)  # validate early
+    n_sigma, fwhm, box_scale = _check_arguments(n_sigma, n_pixels, fwhm,
+                                                box_size, box_scale)
     saturation = detector_parameters(frame.meta,
                                      saturation=saturation)['saturation']
     value, std = _sky_arrays(sky, frame.shape)
-    if progress is None:
-        progress = frame.data.size >= _PROGRESS_PIXELS
-
-    image = frame.data.astype(np.float64) - value
-    bad = ~np.isfinite(image)
-    if frame.mask is not None:
-        bad |= frame.mask
-    image[bad] = 0.0
-    noise, detection = std, image
-    if fwhm is not None:
-        # a "lowered" Gaussian (zero sum, as DAOFIND's): blind to a
-        # constant or linear residual background, e.g. a sky gradient
-        detection, factor = detection_image(image, fwhm)
-        noise = std * factor
-    threshold = n_sigma * noise
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', NoDetectionsWarning)
-        segm = detect_sources(detection, threshold, n_pixels,
-                              mask=bad if bad.any() else None)
-        if segm is not None and deblend:
-            segm = deblend_sources(detection, segm, n_pixels,
-                                   progress_bar=False)
-    del detection
-    meta = {'n_sigma': n_sigma, 'n_pixels': int(n_pixels), 'fwhm': fwhm,
-            'deblend': deblend, 'threshold': float(np.mean(threshold)),
-            'sky_method': sky.method, 'saturation': saturation,
-            'versions': versions()}
-    if segm is None:
+    sky_rows = SkyRows(frame.data, value, frame.mask)
+    kernel = None if fwhm is None else Kernel(fwhm)
+    segments = _segments(sky_rows, std, n_sigma, kernel, n_pixels, deblend)
+    meta = _meta(n_sigma, n_pixels, kernel, std, sky, fwhm=fwhm,
+                 deblend=deblend, saturation=saturation)
+    if segments is None:
         warnings.warn(f'no star found above {n_sigma} sigma with '
                       f'{n_pixels} connected pixels', AstropyUserWarning,
                       stacklevel=2)
         return _empty_table(frame.unit, meta)
-    cols = _measure(image, segm, value, saturation, progress)
+    cols = _measure(sky_rows, segments, value, saturation, progress)
     return _star_table(frame, sky, cols, meta, box_size=box_size,
                        box_scale=box_scale)
 
 
-def _measure(image, segm, level, saturation, progress):
-    """Every column of every source, from the segmentation image."""
-    labels = segm.data
-    n = int(segm.n_labels)
-    if n != segm.max_label:  # make the labels 1..n
-        labels = np.searchsorted(np.r_[0, segm.labels], labels)
-    m = segment_moments(image, labels, n)
+def _meta(n_sigma, n_pixels, kernel, std, sky, **params):
+    """The table's ``meta``: parameters, mean threshold, versions."""
+    factor = 1.0 if kernel is None else kernel.factor
+    return {'n_sigma': n_sigma, 'n_pixels': int(n_pixels), **params,
+            'threshold': float(n_sigma * factor * np.mean(std)),
+            'sky_method': sky.method, 'versions': versions()}
+
+
+def _segments(sky_rows, std, n_sigma, kernel, n_pixels, deblend):
+    """The sparse segmentation: strip by strip, or (to deblend) whole."""
+    def threshold_rows(y0, y1):
+        noise = std[y0:y1] if std.ndim == 2 else std
+        return n_sigma * (noise if kernel is None else noise * kernel.factor)
+
+    if not deblend:
+        return detect_segments(sky_rows, threshold_rows, kernel=kernel,
+                               n_pixels=n_pixels)
+    ny, halo = sky_rows.shape[0], 0 if kernel is None else kernel.half
+    image, bad = sky_rows.rows(-halo, ny + halo)
+    detection = image if kernel is None else kernel.apply(image)
+    bad = bad[halo:halo + ny]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', NoDetectionsWarning)
+        segm = detect_sources(detection, threshold_rows(0, ny), n_pixels,
+                              mask=bad if bad.any() else None)
+        if segm is None:
+            return None
+        segm = deblend_sources(detection, segm, n_pixels, progress_bar=False)
+    segm.relabel_consecutive()
+    return Segments.from_image(segm.data, int(segm.n_labels))
+
+
+def _measure(sky_rows, segments, level, saturation, progress):
+    """Every column of every source, from the sparse segmentation."""
+    if progress is None:
+        progress = math.prod(segments.shape) >= _PROGRESS_PIXELS
+    m = segment_moments(segments, sky_rows.at)
     fwhm, roundness = shape_parameters(m)
-    x, y = windowed_centroids(image, labels, m['x'], m['y'], fwhm,
-                              progress=progress)
+    x, y, sharp = measure_strips(sky_rows, segments, m, fwhm,
+                                 progress=progress)
     plain = ~(np.isfinite(x) & np.isfinite(y))  # windowed failed: moments
     x[plain], y[plain] = m['x'][plain], m['y'][plain]
-    saturated = np.zeros(n, dtype=bool)
+    saturated = np.zeros(segments.n, dtype=bool)
     if saturation is not None:
-        sky_at_peak = np.broadcast_to(level, image.shape)[m['peak_y'],
-                                                          m['peak_x']]
+        sky_at_peak = (level[m['peak_y'], m['peak_x']] if level.ndim == 2
+                       else level)
         saturated = m['peak'] + sky_at_peak >= saturation
     return {'x': x, 'y': y, 'flux': m['flux'], 'peak': m['peak'],
             'area': m['area'].astype(float), 'fwhm': fwhm,
-            'roundness': roundness,
-            'sharpness': sharpness(image, m['peak_x'], m['peak_y']),
+            'roundness': roundness, 'sharpness': sharp,
             'saturated': saturated}
 
 

@@ -15,67 +15,77 @@ import sys
 
 import numpy as np
 from astropy.utils.console import ProgressBar
-from photutils.segmentation import make_2dgaussian_kernel
-from scipy import ndimage
+
+from .strips import strip_rows
 
 __all__ = []  # internal module
 
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 #: Cutout pixels gathered in one array operation (bounds the memory).
 _CUTOUT_BUDGET = 1 << 21
+#: Largest cutout radius of the windowed centroid (pixels).
+_MAX_RADIUS = 25
 #: Iterations of the windowed centroid (Source Extractor's XWIN).
 _WIN_ITERATIONS = 16
 
 
-def detection_image(image, fwhm):
-    """
-    ``image`` convolved with a zero-sum ("lowered") Gaussian of ``fwhm``.
+def _peaks(segments, values_at):
+    """Area, flux and the highest pixel of every label, strip by strip
+    (ties go to the last pixel in raster order, as a stable sort)."""
+    n = segments.n
+    area = np.zeros(n, dtype=np.int64)
+    flux = np.zeros(n)
+    peak = np.full(n, -np.inf)
+    peak_flat = np.zeros(n, dtype=np.int64)
+    for _, _, flat, labels in segments.pieces:
+        if flat.size == 0:
+            continue
+        lab = labels - 1
+        values = values_at(flat)
+        area += np.bincount(lab, minlength=n)
+        flux += np.bincount(lab, values, minlength=n)
+        order = np.lexsort((values, lab))  # by label, then value
+        ends = np.r_[np.flatnonzero(np.diff(lab[order])), lab.size - 1]
+        last = order[ends]
+        better = values[last] >= peak[lab[last]]
+        take = lab[last][better]
+        peak[take] = values[last][better]
+        peak_flat[take] = flat[last][better]
+    return area, flux, peak, peak_flat
 
-    The Gaussian of photutils' `~photutils.segmentation.make_2dgaussian_kernel`
-    is separable, so the convolution is two 1-D passes; subtracting its mean
-    is a running mean over the kernel's footprint. Returns the image and
-    the noise factor ``sqrt(sum(k**2))`` of the lowered kernel ``k``.
-    """
-    size = 2 * int(math.ceil(2.0 * fwhm)) + 1
-    kernel = make_2dgaussian_kernel(fwhm, size=size).array
-    line = kernel.sum(axis=0)  # the kernel is outer(line, line)
-    out = ndimage.correlate1d(image, line, axis=0, mode='nearest')
-    ndimage.correlate1d(out, line, axis=1, mode='nearest', output=out)
-    out -= ndimage.uniform_filter(image, size, mode='nearest')
-    lowered = kernel - kernel.mean()
-    return out, math.sqrt(float(np.sum(lowered ** 2)))
 
-
-def segment_moments(image, labels, n):
+def segment_moments(segments, values_at):
     """
-    Per-label sums over the labelled pixels of ``image``.
+    Per-label sums over the labelled pixels of a `Segments`.
 
-    ``labels`` holds 1..n (0 = background). Returns a dict of arrays of
-    length ``n``: ``area``, ``flux``, ``peak`` and its pixel ``peak_x``,
-    ``peak_y``, the first-moment centroid ``x``, ``y`` and the second
-    central moments ``cxx``, ``cyy``, ``cxy`` (pixels**2, weighted by the
-    pixel values as photutils' `~photutils.segmentation.SourceCatalog`).
+    ``values_at(flat)`` gives the sky-subtracted image at flat pixel
+    indices. Returns a dict of arrays of length ``segments.n``: ``area``,
+    ``flux``, ``peak`` and its pixel ``peak_x``, ``peak_y``, the
+    first-moment centroid ``x``, ``y`` and the second central moments
+    ``cxx``, ``cyy``, ``cxy`` (pixels**2, weighted by the pixel values as
+    photutils' `~photutils.segmentation.SourceCatalog`). Two passes over
+    the strips: the peaks, then the moments about them.
     """
-    nx = labels.shape[1]
-    flat = np.flatnonzero(labels)
-    lab = labels.ravel()[flat] - 1
-    values = image.ravel()[flat]
-    area = np.bincount(lab, minlength=n)
-    flux = np.bincount(lab, values, minlength=n)
-    order = np.lexsort((values, lab))  # by label, then value
-    last = order[np.cumsum(area) - 1]
-    peak_y, peak_x = np.divmod(flat[last], nx)
-    # moments about the peak pixel (small numbers: no cancellation)
-    ys, xs = np.divmod(flat, nx)
-    dx = (xs - peak_x[lab]).astype(np.float64)
-    dy = (ys - peak_y[lab]).astype(np.float64)
+    n, nx = segments.n, segments.shape[1]
+    area, flux, peak, peak_flat = _peaks(segments, values_at)
+    peak_y, peak_x = np.divmod(peak_flat, nx)
+    sums = np.zeros((5, n))
+    for _, _, flat, labels in segments.pieces:
+        if flat.size == 0:
+            continue
+        lab = labels - 1
+        values = values_at(flat)
+        # moments about the peak pixel (small numbers: no cancellation)
+        ys, xs = np.divmod(flat, nx)
+        dx = (xs - peak_x[lab]).astype(np.float64)
+        dy = (ys - peak_y[lab]).astype(np.float64)
+        vdx, vdy = values * dx, values * dy
+        for row, term in enumerate((vdx, vdy, vdx * dx, vdy * dy, vdx * dy)):
+            sums[row] += np.bincount(lab, term, minlength=n)
     with np.errstate(divide='ignore', invalid='ignore'):
-        mx = np.bincount(lab, values * dx, minlength=n) / flux
-        my = np.bincount(lab, values * dy, minlength=n) / flux
-        cxx = np.bincount(lab, values * dx * dx, minlength=n) / flux - mx ** 2
-        cyy = np.bincount(lab, values * dy * dy, minlength=n) / flux - my ** 2
-        cxy = np.bincount(lab, values * dx * dy, minlength=n) / flux - mx * my
-    return {'area': area, 'flux': flux, 'peak': values[last],
+        mx, my, sxx, syy, sxy = sums / flux
+        cxx, cyy, cxy = sxx - mx ** 2, syy - my ** 2, sxy - mx * my
+    return {'area': area, 'flux': flux, 'peak': peak,
             'peak_x': peak_x, 'peak_y': peak_y,
             'x': peak_x + mx, 'y': peak_y + my,
             'cxx': cxx, 'cyy': cyy, 'cxy': cxy}
@@ -99,50 +109,53 @@ def shape_parameters(m):
     return fwhm, roundness
 
 
-def sharpness(image, peak_x, peak_y):
+def sharpness(image, peak_x, peak_y, *, row0=0, ny=None):
     """
     The peak pixel over the sum of the 3 x 3 pixels around it.
 
     About 0.12 for a star of FWHM 6 px, 0.23 for FWHM 2 px, 0.46 for
     FWHM 1.2 px and 1 for a lone hot pixel or a cosmic-ray hit (pixels off
-    the frame count as 0).
+    the frame count as 0). ``image`` holds the frame's rows from ``row0``
+    (the frame has ``ny`` rows; default those of ``image``).
     """
-    ny, nx = image.shape
+    ny = image.shape[0] if ny is None else ny
     total = np.zeros(peak_x.size)
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
-            yy, xx = peak_y + dy, peak_x + dx
-            inside = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
-            total += np.where(inside, image[np.clip(yy, 0, ny - 1),
-                                            np.clip(xx, 0, nx - 1)], 0.0)
+            total += _gather(image, peak_y + dy, peak_x + dx, 0, 0.0,
+                             row0=row0, ny=ny)[0][:, 0, 0]
     with np.errstate(divide='ignore', invalid='ignore'):
-        return image[peak_y, peak_x] / total
+        return image[peak_y - row0, peak_x] / total
 
 
-def _gather(array, cy, cx, radius, fill):
-    """Cutouts ``array[cy-r:cy+r+1, cx-r:cx+r+1]`` for many centres."""
-    ny, nx = array.shape
+def _gather(array, cy, cx, radius, fill, *, row0=0, ny=None):
+    """Cutouts ``frame[cy-r:cy+r+1, cx-r:cx+r+1]`` for many centres, from
+    ``array`` holding the frame's rows from ``row0`` (``ny`` rows in the
+    frame); ``fill`` off the frame."""
+    rows, nx = array.shape
+    ny = rows if ny is None else ny
     offsets = np.arange(-radius, radius + 1)
     yy = cy[:, None, None] + offsets[None, :, None]
     xx = cx[:, None, None] + offsets[None, None, :]
     inside = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
-    cut = array[np.clip(yy, 0, ny - 1), np.clip(xx, 0, nx - 1)]
+    cut = array[np.clip(yy - row0, 0, rows - 1), np.clip(xx, 0, nx - 1)]
     return np.where(inside, cut, fill), offsets
 
 
-def _windowed_chunk(image, labels, idx, start, sigma, radius):
+def _windowed_chunk(image, labels, idx, start, sigma, radius, row0, ny):
     """Windowed centroids of the sources ``idx`` (0-based labels)."""
     cy = np.rint(start[1]).astype(np.int64)
     cx = np.rint(start[0]).astype(np.int64)
-    cut, off = _gather(image, cy, cx, radius, 0.0)
-    lab, _ = _gather(labels, cy, cx, radius, 0)
+    cut, off = _gather(image, cy, cx, radius, 0.0, row0=row0, ny=ny)
+    lab, _ = _gather(labels, cy, cx, radius, 0, row0=row0, ny=ny)
     # pixels of other sources do not pull the centroid
     cut[(lab != 0) & (lab != idx[:, None, None] + 1)] = 0.0
     del lab
     x, y = start[0] - cx, start[1] - cy
     s2 = (2.0 * sigma ** 2)[:, None]
     ok = np.ones(idx.size, dtype=bool)
-    for _ in range(_WIN_ITERATIONS):
+    active = ok.copy()  # a converged source stops: results do not depend
+    for _ in range(_WIN_ITERATIONS):  # on the sources grouped with it
         # the Gaussian window is separable: two passes over the cutouts
         ddx, ddy = off - x[:, None], off - y[:, None]
         ex, ey = np.exp(-ddx ** 2 / s2), np.exp(-ddy ** 2 / s2)
@@ -152,55 +165,81 @@ def _windowed_chunk(image, labels, idx, start, sigma, radius):
         with np.errstate(divide='ignore', invalid='ignore'):
             step_x = 2.0 * np.einsum('nx,nx->n', cols, ex * ddx) / norm
             step_y = 2.0 * np.einsum('ny,ny->n', rows, ey * ddy) / norm
-        ok &= (norm > 0) & np.isfinite(step_x) & np.isfinite(step_y)
-        x = np.where(ok, x + step_x, x)
-        y = np.where(ok, y + step_y, y)
+        ok &= ~active | ((norm > 0) & np.isfinite(step_x)
+                         & np.isfinite(step_y))
+        active &= ok
+        x = np.where(active, x + step_x, x)
+        y = np.where(active, y + step_y, y)
         ok &= (np.abs(x) <= radius) & (np.abs(y) <= radius)
-        done = (np.abs(step_x) < 2e-4) & (np.abs(step_y) < 2e-4)
-        if np.all(done | ~ok):
+        active &= ok & ((np.abs(step_x) >= 2e-4) | (np.abs(step_y) >= 2e-4))
+        if not active.any():
             break
     return np.where(ok, x + cx, np.nan), np.where(ok, y + cy, np.nan)
 
 
-def _chunks(sigma):
-    """(sources, cutout radius) groups, each within a memory budget."""
-    radius = np.clip(np.ceil(4.0 * sigma), 2, 25).astype(np.int64)
+def _chunks(sigma, budget):
+    """(sources, cutout radius) groups, each within ``budget`` pixels."""
+    radius = np.clip(np.ceil(4.0 * sigma), 2, _MAX_RADIUS).astype(np.int64)
     order = np.argsort(radius, kind='stable')
     groups = []
     for r in np.unique(radius):
         members = order[radius[order] == r]
-        step = max(_CUTOUT_BUDGET // (2 * int(r) + 1) ** 2, 16)
+        step = max(budget // (2 * int(r) + 1) ** 2, 16)
         groups += [(members[i:i + step], int(r))
                    for i in range(0, members.size, step)]
     return groups
 
 
-def windowed_centroids(image, labels, x, y, fwhm, *, progress=False):
+def _strip_of(y, ny, rows):
+    """Index of the strip of ``rows`` rows holding ``rint(y)`` (clipped)."""
+    cy = np.rint(np.nan_to_num(y, nan=0.0, posinf=ny, neginf=-1.0))
+    return (np.clip(cy, 0, ny - 1) // rows).astype(np.int64)
+
+
+def measure_strips(sky_rows, segments, m, fwhm, *, progress=False):
     """
-    Source Extractor's windowed centroids (XWIN_IMAGE) of every source.
+    Source Extractor's windowed centroids (XWIN_IMAGE) and the sharpness
+    of every source, a strip of rows at a time.
 
     Iterates ``x <- x + 2 sum(w I dx) / sum(w I)`` with a Gaussian window
-    of ``sigma = fwhm / 2.3548`` (0.5 to 6 px) on a cutout around
-    ``(x, y)``, with other sources' pixels set to 0. Sources are processed
-    in groups of equal cutout size, a bounded number of pixels at a time;
-    NaN where the iteration fails (the caller falls back to the moments).
-    With ``progress``, an `~astropy.utils.console.ProgressBar` on stderr.
+    of ``sigma = fwhm / 2.3548`` (0.5 to 6 px) on a cutout around the
+    moments' centroid, with other sources' pixels set to 0; NaN where the
+    iteration fails (the caller falls back to the moments). The image and
+    labels of a strip (with a halo of the largest cutout radius) are made
+    from the frame and the sparse segmentation; the sources of the strip
+    are processed in groups of equal cutout size, a bounded number of
+    pixels at a time. With ``progress``, an
+    `~astropy.utils.console.ProgressBar` on stderr, a step per strip.
     """
-    n = x.size
+    n, (ny, nx) = fwhm.size, segments.shape
+    x, y = m['x'], m['y']
     sigma = np.clip(np.nan_to_num(fwhm / _FWHM_PER_SIGMA, nan=0.5), 0.5,
                     6.0)
-    out_x, out_y = np.full(n, np.nan), np.full(n, np.nan)
+    out_x, out_y, sharp = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
     good = np.isfinite(x) & np.isfinite(y)
-    groups = _chunks(sigma)
-    bar = (ProgressBar(len(groups), file=sys.stderr) if progress
+    halo = int(np.clip(np.ceil(4.0 * sigma.max(initial=0.5)), 2, _MAX_RADIUS))
+    rows = max(strip_rows((ny, nx), halo), 2 * halo)
+    budget = int(min(_CUTOUT_BUDGET, max(ny * nx // 64, 1 << 14)))
+    where = _strip_of(y, ny, rows)
+    peak_strip = m['peak_y'] // rows
+    n_strips = -(-ny // rows)
+    bar = (ProgressBar(n_strips, file=sys.stderr) if progress
            else contextlib.nullcontext())
     with bar:
-        for members, radius in groups:
-            members = members[good[members]]
-            if members.size:
-                out_x[members], out_y[members] = _windowed_chunk(
-                    image, labels, members, (x[members], y[members]),
-                    sigma[members], radius)
+        for k in range(n_strips):
+            lo, hi = max(k * rows - halo, 0), min((k + 1) * rows + halo, ny)
+            image, _ = sky_rows.rows(lo, hi)
+            on_peak = np.flatnonzero(peak_strip == k)
+            sharp[on_peak] = sharpness(image, m['peak_x'][on_peak],
+                                       m['peak_y'][on_peak], row0=lo, ny=ny)
+            mine = np.flatnonzero((where == k) & good)
+            if mine.size:
+                labels = segments.label_rows(lo, hi)
+                for members, radius in _chunks(sigma[mine], budget):
+                    members = mine[members]
+                    out_x[members], out_y[members] = _windowed_chunk(
+                        image, labels, members, (x[members], y[members]),
+                        sigma[members], radius, lo, ny)
             if progress:
                 bar.update()
-    return out_x, out_y
+    return out_x, out_y, sharp

@@ -1,0 +1,218 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Detection in strips of rows (internal to `find_stars`).
+
+The frame is never copied whole: the sky-subtracted image, the smoothed
+detection image and the threshold mask exist one strip of rows at a time
+(with a halo of rows above and below for the convolution), and the
+segmentation is kept sparse, as the detected pixels' flat indices and
+labels, strip by strip. Groups that cross a strip border are joined with
+the connected components of the graph of labels that touch across the
+border (8-connectivity, as photutils' `~photutils.segmentation.
+detect_sources`), and the labels are renumbered in raster order of each
+group's first pixel, as `scipy.ndimage.label` numbers them. Every pixel's
+detection value is computed the same way whatever the strip height, so the
+segmentation does not depend on it.
+"""
+
+import math
+
+import numpy as np
+from photutils.segmentation import make_2dgaussian_kernel
+from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+__all__ = []  # internal module
+
+#: Pixels of one strip (float64 arrays of 1 MiB at most).
+_STRIP_PIXELS = 1 << 17
+#: A strip holds at most this fraction of the frame's pixels.
+_STRIP_FRACTION = 1 / 64
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def strip_rows(shape, halo):
+    """Rows per strip: about `_STRIP_PIXELS` pixels, at most a 64th of
+    the frame (at least 16 rows and twice the halo)."""
+    ny, nx = shape
+    pixels = min(_STRIP_PIXELS, int(ny * nx * _STRIP_FRACTION))
+    return int(min(max(pixels // max(nx, 1), 16, 2 * halo), max(ny, 1)))
+
+
+class Kernel:
+    """
+    The zero-sum ("lowered") Gaussian of ``fwhm``, as DAOFIND's: blind to a
+    constant or linear residual background such as a sky gradient.
+
+    photutils' `~photutils.segmentation.make_2dgaussian_kernel` is
+    separable, so the smoothing is two 1-D passes (along the columns a sum
+    of shifted rows, in the order of `scipy.ndimage.correlate1d`, along
+    the rows `~scipy.ndimage.correlate1d`), less the mean over the
+    kernel's footprint. ``factor`` is ``sqrt(sum(k**2))`` of the lowered
+    kernel ``k``: the noise of the detection image per unit pixel noise.
+    """
+
+    def __init__(self, fwhm):
+        size = 2 * int(math.ceil(2.0 * fwhm)) + 1
+        kernel = make_2dgaussian_kernel(fwhm, size=size).array
+        self.line = kernel.sum(axis=0)  # the kernel is outer(line, line)
+        self.half = size // 2
+        self.size = size
+        lowered = kernel - kernel.mean()
+        self.factor = math.sqrt(float(np.sum(lowered ** 2)))
+
+    def apply(self, padded):
+        """Detection image of the rows of ``padded`` less its halo."""
+        h, w = self.half, self.line
+        rows = padded.shape[0] - 2 * h
+        out = padded[h:h + rows] * w[h]
+        box = padded[h:h + rows].copy()
+        for j in range(h, 0, -1):
+            pair = padded[h - j:h - j + rows] + padded[h + j:h + j + rows]
+            box += pair
+            pair *= w[h - j]
+            out += pair
+        ndimage.correlate1d(out, w, axis=1, mode='nearest', output=out)
+        box /= self.size
+        ndimage.uniform_filter1d(box, self.size, axis=1, mode='nearest',
+                                 output=box)
+        out -= box
+        return out
+
+
+class SkyRows:
+    """
+    Rows of the sky-subtracted float64 image, ``data - value`` with bad
+    pixels (NaN, inf, masked) set to 0, made on demand.
+    """
+
+    def __init__(self, data, value, mask):
+        self.data, self.value, self.mask = data, value, mask
+        self.shape = data.shape
+
+    def rows(self, lo, hi):
+        """Rows ``lo:hi`` (rows off the frame repeat the edge rows, as
+        ``mode='nearest'``) and their bad-pixel mask."""
+        ny = self.shape[0]
+        if lo >= 0 and hi <= ny:
+            idx = slice(lo, hi)
+        else:
+            idx = np.clip(np.arange(lo, hi), 0, ny - 1)
+        image = self.data[idx].astype(np.float64)
+        image -= self.value[idx] if self.value.ndim == 2 else self.value
+        bad = ~np.isfinite(image)
+        if self.mask is not None:
+            bad |= self.mask[idx]
+        image[bad] = 0.0
+        return image, bad
+
+    def at(self, flat):
+        """The image at flat pixel indices (of good pixels)."""
+        y, x = np.divmod(flat, self.shape[1])
+        values = self.data[y, x].astype(np.float64)
+        values -= self.value[y, x] if self.value.ndim == 2 else self.value
+        return values
+
+
+class Segments:
+    """
+    A sparse segmentation image: per strip of rows ``(y0, y1, flat,
+    labels)``, the flat indices (sorted) of its labelled pixels and their
+    labels 1..n.
+    """
+
+    def __init__(self, shape, pieces, n):
+        self.shape, self.pieces, self.n = shape, pieces, n
+
+    @classmethod
+    def from_image(cls, labels, n):
+        """From a dense segmentation image holding 1..n."""
+        flat = np.flatnonzero(labels)
+        return cls(labels.shape, [(0, labels.shape[0], flat,
+                                   labels.ravel()[flat])], n)
+
+    def label_rows(self, lo, hi):
+        """The dense label image of rows ``lo:hi`` (int32)."""
+        nx = self.shape[1]
+        out = np.zeros((hi - lo, nx), dtype=np.int32)
+        view = out.ravel()
+        for y0, y1, flat, labels in self.pieces:
+            if y1 <= lo or y0 >= hi:
+                continue
+            i0, i1 = np.searchsorted(flat, [lo * nx, hi * nx])
+            view[flat[i0:i1] - lo * nx] = labels[i0:i1]
+        return out
+
+
+def _touching(up, down):
+    """Pairs of labels of two adjacent rows that touch (8-connected)."""
+    pairs = []
+    for a, b in ((up, down), (up[1:], down[:-1]), (up[:-1], down[1:])):
+        both = (a > 0) & (b > 0)
+        pairs.append(np.column_stack([a[both], b[both]]))
+    return np.concatenate(pairs)
+
+
+def _final_labels(count, areas, pairs, n_pixels):
+    """Final label (0: too small) of each provisional label 1..count."""
+    pairs = np.concatenate(pairs) - 1 if pairs else np.zeros((0, 2), int)
+    graph = coo_matrix((np.ones(len(pairs), dtype=np.int8),
+                        (pairs[:, 0], pairs[:, 1])), shape=(count, count))
+    n_comp, comp = connected_components(graph, directed=False)
+    area = np.bincount(comp, np.concatenate(areas), minlength=n_comp)
+    # components numbered by their first provisional label: raster order
+    _, first = np.unique(comp, return_index=True)
+    rank = np.empty(n_comp, dtype=np.int64)
+    rank[np.argsort(first, kind='stable')] = np.arange(n_comp)
+    keep = area[np.argsort(rank)] >= n_pixels  # in raster order
+    final = np.zeros(n_comp, dtype=np.int32)
+    final[keep] = np.arange(1, int(keep.sum()) + 1)
+    out = np.zeros(count + 1, dtype=np.int32)
+    out[1:] = final[rank[comp]]
+    return out, int(keep.sum())
+
+
+def detect_segments(sky_rows, threshold_rows, *, kernel, n_pixels,
+                    rows=None):
+    """
+    The `Segments` of the pixels above the threshold, or None.
+
+    ``threshold_rows(y0, y1)`` gives the threshold of rows ``y0:y1`` (a
+    scalar or an array); ``kernel`` a `Kernel` or None (no smoothing).
+    Groups of fewer than ``n_pixels`` pixels are dropped.
+    """
+    ny, nx = sky_rows.shape
+    halo = 0 if kernel is None else kernel.half
+    rows = rows or strip_rows(sky_rows.shape, halo)
+    index_type = np.int32 if ny * nx < 2 ** 31 else np.int64
+    pieces, areas, pairs, count, last = [], [], [], 0, None
+    for y0 in range(0, ny, rows):
+        y1 = min(y0 + rows, ny)
+        image, bad = sky_rows.rows(y0 - halo, y1 + halo)
+        detection = image if kernel is None else kernel.apply(image)
+        del image
+        above = detection > threshold_rows(y0, y1)
+        above &= ~bad[halo:halo + y1 - y0]
+        labels, k = ndimage.label(above, structure=_EIGHT)
+        labels[labels > 0] += count
+        if last is not None:
+            pairs.append(_touching(last, labels[0]))
+        last = labels[-1].copy()
+        flat = np.flatnonzero(labels)
+        pieces.append((y0, y1, (flat + y0 * nx).astype(index_type),
+                       labels.ravel()[flat]))
+        areas.append(np.bincount(labels.ravel()[flat] - count,
+                                 minlength=k + 1)[1:])
+        count += k
+    if count == 0:
+        return None
+    final, n = _final_labels(count, areas, pairs, n_pixels)
+    if n == 0:
+        return None
+    kept = []
+    for y0, y1, flat, labels in pieces:
+        labels = final[labels]
+        good = labels > 0
+        kept.append((y0, y1, flat[good], labels[good]))
+    return Segments((ny, nx), kept, n)
