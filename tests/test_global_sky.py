@@ -123,3 +123,39 @@ def test_large_frame_path_with_uncertainty_map_and_nan(monkeypatch, rng):
     assert sky.error_on_mean ** 2 == pytest.approx(
         4.0 / kept.size + share, rel=1e-9)
     assert sky.meta['error_on_mean_from'] == 'uncertainty map'
+
+
+def test_small_subsample_is_calibrated(monkeypatch):
+    """A subsample of a 32nd of the pixels (the default share) keeps the
+    level's scatter equal to its error_on_mean."""
+    monkeypatch.setattr(globalsky, 'SUBSAMPLE_PIXELS', 1000)
+    monkeypatch.setattr(globalsky, 'SUBSAMPLE_MIN', 100)
+    rng = np.random.default_rng(8)
+    values, errors = [], []
+    for _ in range(300):
+        img = rng.normal(0.0, 1.0, (80, 80))
+        sky = SkyEstimate.from_image(img, mask_sources=False)
+        values.append(sky.value)
+        errors.append(sky.error_on_mean)
+    assert sky.meta['n_subsample'] <= 6400 / 32
+    assert np.std(values) / np.mean(errors) == pytest.approx(1.0, abs=0.1)
+    assert abs(np.mean(values)) < 3 * np.mean(errors) / np.sqrt(300)
+
+
+def test_large_frame_memory_scales_with_the_frame():
+    """Subsample, bands and binned mask: well under half the frame."""
+    import tracemalloc
+
+    rng = np.random.default_rng(4)
+    img = rng.normal(1000.0, 20.0, (1100, 1100)).astype(np.float32)
+    img[rng.integers(0, 1100, 1200), rng.integers(0, 1100, 1200)] += 3e3
+    tracemalloc.start()
+    try:
+        sky = SkyEstimate.from_image(img)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 'subsample' in sky.meta
+    assert sky.meta['n_subsample'] < img.size / 16
+    assert sky.value == pytest.approx(1000.0, abs=0.1)
+    assert peak < 0.3 * img.size * 8  # the frame as float64

@@ -21,9 +21,10 @@ Source mask (``mask_sources=True``, the default)
     small fraction of one pass over the frame.
 
 Large frames (more than `SUBSAMPLE_PIXELS` usable pixels, ``'sigma_clip'``)
-    `~astropy.stats.sigma_clip` runs on a strided subsample of about
-    `SUBSAMPLE_PIXELS` pixels (every ``s``-th row and column) and gives the
-    clip bounds; one pass over the whole frame, in bands of rows, then sums
+    `~astropy.stats.sigma_clip` runs on a strided subsample (every
+    ``s``-th row and column) of about `SUBSAMPLE_FRACTION` of the usable
+    pixels (at least `SUBSAMPLE_MIN`, at most `SUBSAMPLE_PIXELS`, so its
+    memory scales with the frame) and gives the clip bounds; one pass over the whole frame, in bands of rows, then sums
     the pixels inside the bounds. The level is their mean, ``std`` their
     standard deviation times the clip correction, and the error of the level
     is that of a clipped mean with a window whose centre (the subsample's
@@ -48,8 +49,14 @@ from .clipping import clip_factors
 
 __all__ = []  # internal module
 
-#: Usable pixels above which a ``'sigma_clip'`` sky clips a subsample.
+#: Usable pixels above which a ``'sigma_clip'`` sky clips a subsample,
+#: and the largest subsample.
 SUBSAMPLE_PIXELS = 2 ** 20
+#: The subsample holds about this fraction of the usable pixels (at least
+#: `SUBSAMPLE_MIN`), so that its memory scales with the frame.
+SUBSAMPLE_FRACTION = 1 / 32
+#: Smallest subsample (pixels) when `SUBSAMPLE_FRACTION` gives fewer.
+SUBSAMPLE_MIN = 2 ** 16
 #: Block size (pixels per side) of the binned image the source mask is
 #: detected on.
 MASK_BIN = 4
@@ -68,8 +75,10 @@ MASK_DILATE = 3
 MESH = 16
 #: Fraction of usable pixels below which the unmasked sky is doubtful.
 MIN_UNMASKED_FRACTION = 0.2
-#: Frame bytes per band of rows in a full pass.
+#: Frame bytes (as float64) per band of rows in a full pass, at most
+#: `BAND_FRACTION` of the frame.
 BAND_BYTES = 2 ** 22
+BAND_FRACTION = 1 / 32
 
 
 def window_shift_factor(sigma):
@@ -110,7 +119,8 @@ class _Usable:
 
     def bands(self):
         ny, nx = self.frame.shape
-        step = max(MASK_BIN, BAND_BYTES // (8 * nx) // MASK_BIN * MASK_BIN)
+        band = min(BAND_BYTES, int(8 * ny * nx * BAND_FRACTION))
+        step = max(MASK_BIN, band // (8 * nx) // MASK_BIN * MASK_BIN)
         for lo in range(0, ny, step):
             yield lo, min(lo + step, ny)
 
@@ -298,7 +308,9 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
         del mean
     n_usable = n_total - n_bad - n_masked
     if method == 'sigma_clip' and n_usable > SUBSAMPLE_PIXELS:
-        out = _clip_large(frame, usable, sigma, maxiters, meta)
+        n_sub = min(SUBSAMPLE_PIXELS,
+                    max(int(n_usable * SUBSAMPLE_FRACTION), SUBSAMPLE_MIN))
+        out = _clip_large(frame, usable, sigma, maxiters, meta, n_sub)
     else:
         out = _exact(frame, usable, method, sigma, maxiters, meta)
     out.update(n_bad=n_bad, meta=meta)
@@ -371,9 +383,10 @@ def _exact(frame, usable, method, sigma, maxiters, meta):
             'efficiency': k}
 
 
-def _clip_large(frame, usable, sigma, maxiters, meta):
-    """Bounds from a clipped subsample, then one pass over the frame."""
-    values, _, stride = _subsample(usable, SUBSAMPLE_PIXELS)
+def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
+    """Bounds from a clipped subsample of about ``n_target`` pixels, then
+    one pass over the frame."""
+    values, _, stride = _subsample(usable, n_target)
     clipped, lo, hi = sigma_clip(values, sigma=sigma, maxiters=maxiters,
                                  cenfunc='median', stdfunc='std',
                                  masked=False, return_bounds=True)
