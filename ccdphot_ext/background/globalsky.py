@@ -24,8 +24,9 @@ Large frames (more than `SUBSAMPLE_PIXELS` usable pixels, ``'sigma_clip'``)
     `~astropy.stats.sigma_clip` runs on a strided subsample (every
     ``s``-th row and column) of about `SUBSAMPLE_FRACTION` of the usable
     pixels (at least `SUBSAMPLE_MIN`, at most `SUBSAMPLE_PIXELS`, so its
-    memory scales with the frame) and gives the clip bounds; one pass over the whole frame, in bands of rows, then sums
-    the pixels inside the bounds. The level is their mean, ``std`` their
+    memory scales with the frame) and gives the clip bounds; one pass over
+    the whole frame, in bands of rows, then sums the pixels inside the
+    bounds. The level is their mean, ``std`` their
     standard deviation times the clip correction, and the error of the level
     is that of a clipped mean with a window whose centre (the subsample's
     median) has its own error:
