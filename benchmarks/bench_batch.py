@@ -21,7 +21,7 @@ to equal the serial run's.
 Usage::
 
     python benchmarks/bench_batch.py [--frames 40] [--size 1024]
-        [--stars 500] [--workers 1,2] [--recenter] [--repeat 1] [--keep DIR]
+        [--stars 500] [--workers 1,2] [--recenter] [--repeat 3] [--keep DIR]
 """
 
 import argparse
@@ -80,9 +80,10 @@ def main(argv=None):
                         help='comma-separated worker counts (default 1,2)')
     parser.add_argument('--recenter', action='store_true',
                         help='also re-centre every aperture on every frame')
-    parser.add_argument('--repeat', type=int, default=1,
-                        help='runs per mode, interleaved; the fastest is '
-                             'reported')
+    parser.add_argument('--repeat', type=int, default=3,
+                        help='runs per mode, interleaved; the fastest '
+                             'time and every run\'s ratio to the serial '
+                             'run of its round are reported')
     parser.add_argument('--keep', metavar='DIR',
                         help='write the frames here and keep them')
     parser.add_argument('--seed', type=int, default=7)
@@ -103,10 +104,10 @@ def main(argv=None):
         print(f'# python {platform.python_version()}, {os.cpu_count()} '
               f'CPUs, load average before: {_load()}')
         with _running_cluster(max(worker_counts)) as address:
-            best, serial_table = _measure_modes(paths, boxes, kwargs,
+            runs, serial_table = _measure_modes(paths, boxes, kwargs,
                                                 worker_counts, address,
                                                 args.repeat)
-        _report(best, args.frames)
+        _report(runs, args.frames)
         print(f'# rows per run: {len(serial_table)}; wall_s of "workers=N" '
               'includes starting its LocalCluster; cpu_s = CPU seconds of '
               'this process (and of the running cluster\'s workers); load '
@@ -122,14 +123,16 @@ def _load():
 
 
 def _measure_modes(paths, boxes, kwargs, worker_counts, address, repeat):
-    """Best (wall, cpu) per mode, modes interleaved to share the load."""
+    """Every run's (wall, cpu) per mode, modes interleaved to share the
+    load; each repeat starts with a serial run, the reference of its
+    ratios."""
     modes = [('serial', {})]
     modes += [(f'workers={n} (own cluster)', {'workers': n})
               for n in worker_counts]
     n_run = max(worker_counts)
     modes.append((f'running cluster, {n_run} workers',
                   {'scheduler': address}))
-    best, serial_table = {}, None
+    runs, serial_table = {name: [] for name, _ in modes}, None
     for _ in range(repeat):
         for name, extra in modes:
             remote = address if 'scheduler' in extra else None
@@ -145,19 +148,28 @@ def _measure_modes(paths, boxes, kwargs, worker_counts, address, repeat):
                                    'flags')):
                 raise RuntimeError(f'{name}: results differ from the '
                                    'serial run')
-            if name not in best or wall < best[name][0]:
-                best[name] = (wall, cpu)
-    return best, serial_table
+            runs[name].append((wall, cpu))
+    return runs, serial_table
 
 
-def _report(best, n_frames):
-    serial = best['serial'][0]
-    out = Table(rows=[(name, wall, n_frames / wall, wall / serial, cpu)
-                      for name, (wall, cpu) in best.items()],
-                names=('execution', 'wall_s', 'frames_per_s',
-                       'time_vs_serial', 'cpu_s'))
+def _report(runs, n_frames):
+    """Fastest run per mode; the ratio to the serial run of the same
+    repeat, run by run, and its median."""
+    serial = [wall for wall, _ in runs['serial']]
+    rows = []
+    for name, timings in runs.items():
+        walls = [wall for wall, _ in timings]
+        ratios = [w / s for w, s in zip(walls, serial, strict=True)]
+        best = int(np.argmin(walls))
+        rows.append((name, walls[best], n_frames / walls[best],
+                     float(np.median(ratios)),
+                     ' '.join(f'{r:.2f}' for r in ratios),
+                     timings[best][1]))
+    out = Table(rows=rows, names=('execution', 'wall_s', 'frames_per_s',
+                                  'median_vs_serial', 'each_run_vs_serial',
+                                  'cpu_s'))
     for name, fmt in (('wall_s', '.2f'), ('frames_per_s', '.2f'),
-                      ('time_vs_serial', '.2f'), ('cpu_s', '.2f')):
+                      ('median_vs_serial', '.2f'), ('cpu_s', '.2f')):
         out[name].format = fmt
     out.pprint(max_lines=-1, max_width=-1)
 

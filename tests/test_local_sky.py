@@ -486,3 +486,27 @@ def test_background2d_excluded_meshes_get_a_propagated_error():
     assert 0.8 < measured < 1.2
     assert np.std(pulls[:, :, :6]) / measured == pytest.approx(1.0, abs=0.1)
     assert np.std(naive_pulls[:, :, :6]) / measured < 0.85
+
+
+def test_many_circular_annuli_equal_photutils(monkeypatch):
+    """Hundreds of annuli in several chunks, some off the edges, some on
+    the same rows: the pixels photutils' 'center' masks select."""
+    from ccdphot_ext.background import annulus as annulus_module
+
+    monkeypatch.setattr(annulus_module, 'CHUNK_PIXELS', 20000)
+    rng = np.random.default_rng(7)
+    img = rng.normal(300.0, 10.0, (200, 260))
+    img[rng.integers(0, 200, 300), rng.integers(0, 260, 300)] += 500.0
+    xy = np.column_stack([rng.uniform(-5, 265, 300),
+                          rng.uniform(-5, 205, 300)])
+    xy[:20, 1] = 100.0  # one row of centres
+    ann = CircularAnnulus(xy, 4.3, 9.7)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        sky = SkyEstimate.from_annulus(img, ann)
+        stats = ApertureStats(img, ann, sum_method='center',
+                              sigma_clip=SigmaClip(sigma=3.0, maxiters=10))
+    np.testing.assert_allclose(sky.value, stats.mean, rtol=1e-12)
+    np.testing.assert_allclose(sky.std / sky.meta['std_factor'], stats.std,
+                               rtol=1e-12)
+    np.testing.assert_array_equal(sky.n_pix, stats.sum_aper_area.value)

@@ -37,20 +37,29 @@ __all__ = []  # internal module
 #: Annuli whose used pixels are fewer than this fraction of their pixels
 #: are flagged.
 MIN_USED_FRACTION = 0.5
-#: Annulus pixels gathered per chunk (float64: 1 MiB; a dozen arrays).
+#: Annulus pixels gathered per chunk (float64: 1 MiB; a dozen arrays), at
+#: most `CHUNK_FRACTION` of the frame's pixels.
 CHUNK_PIXELS = 2 ** 17
+CHUNK_FRACTION = 1 / 64
+
+
+def _chunk_pixels(shape):
+    return max(min(CHUNK_PIXELS, int(shape[0] * shape[1] * CHUNK_FRACTION)),
+               1024)
 
 
 def touched(aperture, idx, ys, xs):
     """
-    ``(m, ny, nx)`` True where aperture positions ``idx`` touch the pixels
-    of rows ``ys`` ``(m, ny)`` and columns ``xs`` ``(m, nx)``; None for an
-    aperture type without a closed form.
+    True where aperture positions ``idx`` touch the pixels of rows ``ys``
+    and columns ``xs`` (arrays of ``len(idx)`` rows, broadcast together,
+    e.g. ``(m, ny, 1)`` and ``(m, 1, nx)``); None for an aperture type
+    without a closed form.
     """
     pos = aperture_positions(aperture)[idx]
+    shape = (len(idx),) + (1,) * (np.ndim(ys) - 1)
     # distance from each position to the nearest point of each pixel square
-    dx = np.maximum(np.abs(xs - pos[:, :1]) - 0.5, 0.0)[:, None, :]
-    dy = np.maximum(np.abs(ys - pos[:, 1:]) - 0.5, 0.0)[:, :, None]
+    dx = np.maximum(np.abs(xs - pos[:, 0].reshape(shape)) - 0.5, 0.0)
+    dy = np.maximum(np.abs(ys - pos[:, 1].reshape(shape)) - 0.5, 0.0)
     if isinstance(aperture, CircularAperture):
         return dx * dx + dy * dy < aperture.r ** 2
     if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
@@ -70,12 +79,12 @@ def exclusion_map(exclude, shape):
             continue
         side = 2 * int(math.ceil(half)) + 2
         corner = np.floor(pos - half).astype(int)
-        per_chunk = max(1, CHUNK_PIXELS // (side * side))
+        per_chunk = max(1, _chunk_pixels(shape) // (side * side))
         for s in range(0, len(pos), per_chunk):
             idx = np.arange(s, min(s + per_chunk, len(pos)))
             xs = corner[idx, :1] + np.arange(side)
             ys = corner[idx, 1:] + np.arange(side)
-            hit = touched(ap, idx, ys, xs)
+            hit = touched(ap, idx, ys[:, :, None], xs[:, None, :])
             hit &= _inside(ys, shape[0])[:, :, None]
             hit &= _inside(xs, shape[1])[:, None, :]
             m, yy, xx = np.nonzero(hit)
@@ -116,7 +125,8 @@ def annulus_pixels(frame, annulus, excluded, own):
         return
     masks = annulus.to_mask(method='center')
     masks = masks if isinstance(masks, list) else [masks]
-    per_chunk = max(1, CHUNK_PIXELS // max(masks[0].data.size, 1))
+    per_chunk = max(1, _chunk_pixels(frame.shape)
+                    // max(masks[0].data.size, 1))
     for s in range(0, len(masks), per_chunk):
         idx = np.arange(s, min(s + per_chunk, len(masks)))
         parts = [_mask_pixels(frame, masks[i], excluded) for i in idx]
@@ -157,74 +167,148 @@ def _own_overlap(own, idx, masks):
     out = np.zeros(len(idx), dtype=int)
     for k, i in enumerate(idx.tolist()):
         bbox = masks[i].bbox
-        ys = np.arange(bbox.iymin, bbox.iymax)[None, :]
-        xs = np.arange(bbox.ixmin, bbox.ixmax)[None, :]
+        ys = np.arange(bbox.iymin, bbox.iymax)[None, :, None]
+        xs = np.arange(bbox.ixmin, bbox.ixmax)[None, None, :]
         hit = _own_hits(own, np.array([i]), ys, xs, masks[i].data[None] > 0)
         out[k] = hit[0]
     return out
 
 
-def _own_hits(own, idx, ys, xs, member):
+def _touch_reach(aperture):
+    """Largest distance from a position to the centre of a pixel its
+    aperture touches (None without a closed form)."""
+    if isinstance(aperture, CircularAperture):
+        return float(aperture.r) + math.sqrt(0.5)
+    if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
+        return math.hypot(*(side / 2 + 0.5 for side in aperture._sides))
+    return None
+
+
+def _out_of_reach(aperture, ap_idx, ring, sel):
+    """True when no aperture ``ap_idx`` can touch a pixel of its ring."""
+    reach = _touch_reach(aperture)
+    if ring is None or reach is None:
+        return False
+    centres, r_min = ring
+    shift = np.hypot(*(aperture_positions(aperture)[ap_idx]
+                       - centres[sel]).T)
+    return bool(np.all(reach + shift < r_min))
+
+
+def _own_hits(own, idx, ys, xs, member, ring=None):
     """Count, per annulus ``idx``, its ``member`` pixels that its own
-    aperture touches (0 where that aperture has no closed form)."""
+    aperture touches (0 where that aperture has no closed form); ``ys``,
+    ``xs`` and ``member`` as for `touched`. With ``ring=(centres, r_min)``
+    (members at least ``r_min`` from the annuli's ``centres``), apertures
+    that cannot reach so far are skipped."""
     out = np.zeros(len(idx), dtype=int)
     for ap, start in own or ():
         sel = np.flatnonzero((idx >= start)
                              & (idx < start + n_positions(ap)))
-        if sel.size == 0:
+        if sel.size == 0 or _out_of_reach(ap, idx[sel] - start, ring, sel):
             continue
         hit = touched(ap, idx[sel] - start, ys[sel], xs[sel])
         if hit is not None:
-            out[sel] = (hit & member[sel]).sum(axis=(1, 2))
+            hit &= member[sel]
+            out[sel] = hit.reshape(sel.size, -1).sum(axis=1)
     return out
 
 
+def ring_offsets(r_in, r_out):
+    """
+    Pixel offsets ``(oy, ox)`` from ``floor(position)`` that can hold the
+    centre of a pixel of a ``r_in``-``r_out`` annulus for some position in
+    that pixel (the union over sub-pixel positions): about
+    ``pi ((r_out + 1)**2 - (r_in - 1)**2)`` pixels instead of the square's
+    ``(2 r_out + 2)**2``.
+    """
+    reach = int(math.ceil(r_out)) + 1
+    o = np.arange(-reach, reach + 1)
+    # the offset of a pixel centre from the position is o - f, f in [0, 1)
+    near = np.where(o >= 1, o - 1, np.where(o <= 0, -o, 0)).astype(float)
+    far = np.maximum(np.abs(o), np.abs(o - 1)).astype(float)
+    d_min = np.hypot(near[:, None], near[None, :])
+    d_max = np.hypot(far[:, None], far[None, :])
+    oy, ox = np.nonzero((d_min < r_out + 1e-9) & (d_max >= r_in - 1e-9))
+    return o[oy], o[ox], reach
+
+
+def ring_pixels(annulus, idx, offsets=None):
+    """Rows, columns ``(m, k)`` of the candidate pixels (`ring_offsets`)
+    of circular annuli ``idx``, and which are members (pixel centre at
+    ``r_in <= d < r_out``)."""
+    oy, ox, _ = offsets or ring_offsets(float(annulus.r_in),
+                                        float(annulus.r_out))
+    pos = aperture_positions(annulus)[idx]
+    base = np.floor(pos).astype(np.int64)
+    frac = pos - base
+    d = np.sqrt((oy - frac[:, 1:]) ** 2 + (ox - frac[:, :1]) ** 2)
+    member = (d < float(annulus.r_out)) & ~(d < float(annulus.r_in))
+    return base[:, 1:] + oy, base[:, :1] + ox, member
+
+
 def _circular_chunks(frame, annulus, excluded, own):
-    """Circular annuli: a square of pixels around each centre, gathered."""
+    """Circular annuli: the candidate pixels around each centre (see
+    `ring_offsets`), gathered for a chunk of annuli at a time."""
     ny, nx = frame.shape
-    pos = aperture_positions(annulus)
-    r_in, r_out = float(annulus.r_in), float(annulus.r_out)
-    side = 2 * int(math.ceil(r_out)) + 2
-    corner = np.floor(pos - r_out).astype(int)
-    per_chunk = max(1, CHUNK_PIXELS // (side * side))
-    offsets = np.arange(side)
-    for s in range(0, len(pos), per_chunk):
-        idx = np.arange(s, min(s + per_chunk, len(pos)))
-        xs = corner[idx, :1] + offsets
-        ys = corner[idx, 1:] + offsets
-        dx = xs - pos[idx, :1]
-        dy = ys - pos[idx, 1:]
-        d2 = dy[:, :, None] ** 2 + dx[:, None, :] ** 2
-        d = np.sqrt(d2)
-        member = (d < r_out) & ~(d < r_in)
-        on = _inside(ys, ny)[:, :, None] & _inside(xs, nx)[:, None, :]
-        member &= on
-        yc = np.clip(ys, 0, ny - 1)[:, :, None]
-        xc = np.clip(xs, 0, nx - 1)[:, None, :]
-        vals = frame.data[yc, xc].astype(np.float64)
+    offsets = ring_offsets(float(annulus.r_in), float(annulus.r_out))
+    reach = offsets[2]
+    base = np.floor(aperture_positions(annulus)).astype(np.int64)
+    inner = ((base[:, 0] >= reach) & (base[:, 0] < nx - reach)
+             & (base[:, 1] >= reach) & (base[:, 1] < ny - reach))
+    contiguous = frame.data.flags.c_contiguous
+    per_chunk = max(1, _chunk_pixels(frame.shape) // offsets[0].size)
+    # row by row: a chunk's pixels then lie in a few bands of the frame,
+    # which stay in the cache while they are gathered
+    order = np.lexsort((base[:, 0], base[:, 1]))
+    for s in range(0, len(base), per_chunk):
+        idx = order[s:s + per_chunk]
+        ys, xs, member = ring_pixels(annulus, idx, offsets)
+        whole = contiguous and inner[idx].all()
+        if not whole:
+            member &= _inside(ys, ny) & _inside(xs, nx)
+        take = _taker(ys, xs, frame.shape, whole)
+        vals = take(frame.data).astype(np.float64)
         good = member & np.isfinite(vals)
         if frame.mask is not None:
-            good &= ~frame.mask[yc, xc]
+            good &= ~take(frame.mask)
         sig = None
         if frame.uncertainty is not None:
-            sig = frame.uncertainty[yc, xc].astype(np.float64)
+            sig = take(frame.uncertainty).astype(np.float64)
             good &= np.isfinite(sig)
-        counts = {'n_total': member.sum(axis=(1, 2)),
-                  'n_bad': (member & ~good).sum(axis=(1, 2))}
+        counts = {'n_total': member.sum(axis=1),
+                  'n_bad': (member & ~good).sum(axis=1)}
         if excluded is not None:
-            hit = good & excluded[yc, xc]
-            counts['n_apertures'] = hit.sum(axis=(1, 2))
+            hit = good & take(excluded)
+            counts['n_apertures'] = hit.sum(axis=1)
             good &= ~hit
         else:
             counts['n_apertures'] = np.zeros(idx.size, dtype=int)
-        counts['n_own'] = _own_hits(own, idx, ys, xs, member)
-        good = good.reshape(idx.size, -1)
-        vals = vals.reshape(idx.size, -1)
+        counts['n_own'] = _own_hits(own, idx, ys, xs, member, (
+            aperture_positions(annulus)[idx], float(annulus.r_in)))
         vals[~good] = np.nan  # the statistics skip NaN
         if sig is not None:
-            sig = sig.reshape(idx.size, -1)
             sig[~good] = np.nan
         yield idx, vals, sig, counts
+
+
+def _taker(ys, xs, shape, whole):
+    """A function gathering an array of ``shape`` at pixels ``ys, xs``:
+    by flat index when ``whole`` (every pixel on the frame), else with
+    the indices clipped to the frame (the caller masks those off it)."""
+    ny, nx = shape
+    if whole:
+        flat = ys * nx + xs
+
+        def take(a):
+            return (a.ravel()[flat] if a.flags.c_contiguous
+                    else a[ys, xs])
+    else:
+        yc, xc = np.clip(ys, 0, ny - 1), np.clip(xs, 0, nx - 1)
+
+        def take(a):
+            return a[yc, xc]
+    return take
 
 
 def _pad(arrays):
@@ -353,16 +437,8 @@ def sky_row_flags(sky, apertures, n_rows):
     own = own_apertures(apertures, n_rows)
     if sky.meta.get('exclude') is None and annulus is not None and own:
         if isinstance(annulus, CircularAnnulus):
-            pos = aperture_positions(annulus)
-            r_in, r_out = float(annulus.r_in), float(annulus.r_out)
-            side = 2 * int(math.ceil(r_out)) + 2
-            corner = np.floor(pos - r_out).astype(int)
-            idx = np.arange(len(pos))
-            xs = corner[:, :1] + np.arange(side)
-            ys = corner[:, 1:] + np.arange(side)
-            d = np.sqrt((ys - pos[:, 1:])[:, :, None] ** 2
-                        + (xs - pos[:, :1])[:, None, :] ** 2)
-            member = (d < r_out) & ~(d < r_in)
+            idx = np.arange(n_positions(annulus))
+            ys, xs, member = ring_pixels(annulus, idx)
             hits = _own_hits(own, idx, ys, xs, member)
         else:
             masks = annulus.to_mask(method='center')
