@@ -218,7 +218,8 @@ def measure_strips(sky_rows, segments, m, fwhm, *, progress=False):
     out_x, out_y, sharp = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
     good = np.isfinite(x) & np.isfinite(y)
     halo = int(np.clip(np.ceil(4.0 * sigma.max(initial=0.5)), 2, _MAX_RADIUS))
-    rows = max(strip_rows((ny, nx), halo), 2 * halo)
+    # strips of a 32nd of the frame: many sources per array operation
+    rows = max(strip_rows((ny, nx), halo), 2 * halo, -(-ny // 32))
     budget = int(min(_CUTOUT_BUDGET, max(ny * nx // 64, 1 << 14)))
     where = _strip_of(y, ny, rows)
     peak_strip = m['peak_y'] // rows
