@@ -67,112 +67,79 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     Parameters
     ----------
     frames : sequence of str, path-like or `~astropy.nddata.NDData`
-        FITS paths (read on the workers with `~ccdphot_ext.io.fits.read_frame`:
-        only paths travel, with their uncertainty and mask extensions) or
-        in-memory frames.
+        FITS paths (read with `~ccdphot_ext.read_frame`) or NDData frames.
     apertures : `BoxAperture`, `~photutils.aperture.PixelAperture` or list
         The nominal apertures, as for `photometer`.
     sky : {'sigma_clip', 'mean', 'median'}, `AnnulusSky` or callable, optional
-        A whole-frame `SkyEstimate.from_image` method, measured on each
-        frame; an `AnnulusSky` (local annuli around each aperture); or any
-        ``sky(ccd, apertures) -> SkyEstimate`` (a module-level function,
-        so that it can travel to Dask workers).
+        A `SkyEstimate.from_image` method measured on each frame, local
+        annuli, or a module-level ``sky(ccd, apertures) -> SkyEstimate``.
     ids : sequence of int, optional
         Star ids, one per position; default 1..N.
-    client : `distributed.Client`, optional
-        Run on this Dask client.
-    workers : int, optional
-        Start a `distributed.LocalCluster` with this many single-threaded
-        worker processes for this call (closed afterwards).
-    scheduler : str, optional
-        Address of a running Dask scheduler (``'tcp://host:8786'``).
-        Without ``client``, ``workers`` or ``scheduler`` the frames are
-        measured serially in this process (no Dask import).
-    recenter : bool or {'com', '2dg'}, optional
-        Re-centre every aperture on each frame with `recenter_positions`
-        (True means ``'com'``); the nominal positions are kept in
-        ``x_nominal`` and ``y_nominal``.
-    recenter_box, recenter_n_sigma, max_shift : optional
-        ``box_size``, ``n_sigma`` and ``max_shift`` of
-        `recenter_positions` (``recenter_nsigma`` is the deprecated name of
-        ``recenter_n_sigma``).
-    resume_from : str, path-like or `~astropy.table.QTable`, optional
-        A previous output (same parameters): its successful frames are kept
-        and not measured again; its failed frames are retried.
-    output : str or path-like, optional
-        Also write the table here (ECSV, with
-        `~ccdphot_ext.utils.write_table_atomic`), every
-        ``checkpoint_interval`` seconds while running, on an interrupt
-        (Ctrl-C or ``SIGTERM``) and at the end, so that an interrupted run
-        can be resumed. The file is locked for the run (`output_lock`): a
-        second run writing it at the same time gets
-        `~ccdphot_ext.batch.OutputLockedError`. An output that is one of
-        the frames is refused.
-    checkpoint_interval : float, optional
-        Seconds between checkpoints of ``output`` (default 60).
+    client, workers, scheduler : optional
+        A `distributed.Client`, a number of local worker processes or a
+        scheduler address; without them, serially here (:ref:`batch-dask`).
+    recenter, recenter_box, recenter_n_sigma, max_shift : optional
+        Re-centre each aperture on each frame (True, ``'com'`` or ``'2dg'``)
+        with `recenter_positions`' ``box_size``, ``n_sigma``, ``max_shift``
+        (:ref:`batch-each-frame`; ``recenter_nsigma`` is deprecated).
+    output, checkpoint_interval, resume_from : optional
+        Also write the table here (ECSV, atomically, locked), every
+        ``checkpoint_interval`` seconds (60) and on an interrupt; resume
+        from a previous output (:ref:`batch-output`).
     progress : bool, optional
-        Print a progress line on stderr every ~10% (default: when there are
-        more than 20 frames to measure).
+        A progress line on stderr every ~10% (default: over 20 frames).
     hdu : int or str, optional
-        The FITS HDU of the image (default the first with data).
+        The image HDU of FITS frames (default the first with data).
     dask_timeout : float, optional
-        Seconds to wait for the scheduler to connect, and for a worker when
-        none is left, before the frames not yet measured fail with that
-        reason (default 60); a run never waits for ever.
+        Seconds to wait for the scheduler or a worker (default 60).
     **photometer_kwargs
-        ``gain``, ``threshold``, ``saturation``, ``method``, ``subpixels``,
-        ``read_noise``, ``uncertainty_model``, ``include_sky_mean``,
-        ``exptime`` and ``zeropoint``, passed to `photometer` for every
-        frame (header values are read per frame when not given).
+        For `photometer` (``gain``, ``exptime``, ...; else each header's).
 
     Returns
     -------
     table : `~astropy.table.QTable`
-        One row per frame and position: ``frame``, ``time`` (`~astropy.time.Time`,
-        UTC, masked when the header has no time), ``id``, (``x_nominal``,
-        ``y_nominal``), every `photometer` column, ``exptime``, ``status``
-        (``'ok'`` or ``'failed'``), ``error`` and ``note``. ``meta`` holds
-        versions, parameters, ``failures`` and run statistics.
+        One row per frame and position: ``frame``, ``time`` (UTC), ``id``,
+        every `photometer` column, ``exptime``, ``status``, ``error`` and
+        ``note``; ``meta`` holds the parameters and ``failures`` (a failed
+        frame also warns: :ref:`batch-faults`).
 
     Raises
     ------
-    ValueError, TypeError
-        For any bad argument (a frame listed twice included), before the
-        first frame is measured.
-    `~ccdphot_ext.batch.OutputLockedError`
-        When another run is writing ``output``.
-
-    Warns
-    -----
-    `~astropy.utils.exceptions.AstropyUserWarning`
-        One per failed frame (naming the Dask worker it failed on), and
-        each frame's own warnings prefixed by its name.
+    ValueError, TypeError, `~ccdphot_ext.batch.OutputLockedError`
+        A bad argument (before any frame is measured); another run writing
+        ``output``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from astropy.nddata import NDData
-    >>> from ccdphot_ext import BoxAperture
-    >>> from ccdphot_ext.batch.frames import photometer_frames
-    >>> rng = np.random.default_rng(0)
-    >>> frames = []
-    >>> for k in range(3):
-    ...     img = rng.normal(100.0, 3.0, (40, 40))
-    ...     img[18:21, 18:21] += 200.0 * (k + 1)
-    ...     frames.append(NDData(img, meta={'MJD-OBS': 60000.0 + k,
-    ...                                     'FILENAME': f'f{k}.fits'}))
-    >>> lc = photometer_frames(frames, BoxAperture((19, 19), 9, 9),
-    ...                        gain=2.0)
-    >>> lc['frame'].tolist(), lc['status'].tolist()
-    (['f0.fits', 'f1.fits', 'f2.fits'], ['ok', 'ok', 'ok'])
-    >>> np.round(lc['aperture_sum'] / 1800.0).tolist()
-    [1.0, 2.0, 3.0]
+    >>> from ccdphot_ext import BoxAperture, photometer_frames
+    >>> rng, star = np.random.default_rng(0), np.zeros((40, 40))
+    >>> star[18:21, 18:21] = 200.0
+    >>> frames = [NDData(rng.normal(100.0, 3.0, (40, 40)) + k * star,
+    ...                  meta={'MJD-OBS': 6e4 + k, 'FILENAME': f'f{k}.fits'})
+    ...           for k in (1, 2, 3)]
+    >>> lc = photometer_frames(frames, BoxAperture((19, 19), 9, 9), gain=2.0)
+    >>> lc['frame'].tolist(), np.round(lc['aperture_sum'] / 1800.0).tolist()
+    (['f1.fits', 'f2.fits', 'f3.fits'], [1.0, 2.0, 3.0])
     """
     frames, names = _check_frames(frames)
-    config, ids = _configure(apertures, sky, ids, recenter, hdu,
-                             {'box_size': recenter_box,
-                              'n_sigma': recenter_n_sigma,
-                              'max_shift': max_shift}, photometer_kwargs)
+    config, ids = _configure(apertures, sky, ids, recenter, hdu, {
+        'box_size': recenter_box, 'n_sigma': recenter_n_sigma,
+        'max_shift': max_shift}, photometer_kwargs)
+    checkpoint_interval, dask_timeout = _check_run_options(
+        frames, output, checkpoint_interval, progress, dask_timeout)
+    run = _Run(frames, names, config, ids, _parameters(config, ids, sky),
+               output=output, checkpoint_interval=checkpoint_interval,
+               progress=progress)
+    with nullcontext() if output is None else output_lock(output):
+        run.resume(resume_from)
+        return run.execute(client, workers, scheduler, dask_timeout)
+
+
+def _check_run_options(frames, output, checkpoint_interval, progress,
+                       dask_timeout):
+    """The run's options checked: the two intervals as floats."""
     checkpoint_interval = positive_scalar(checkpoint_interval,
                                           'checkpoint_interval',
                                           allow_none=False)
@@ -183,12 +150,7 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
                         f'{progress!r}')
     if output is not None:
         _check_batch_output(output, frames)
-    run = _Run(frames, names, config, ids, _parameters(config, ids, sky),
-               output=output, checkpoint_interval=checkpoint_interval,
-               progress=progress)
-    with nullcontext() if output is None else output_lock(output):
-        run.resume(resume_from)
-        return run.execute(client, workers, scheduler, dask_timeout)
+    return checkpoint_interval, dask_timeout
 
 
 def _check_frames(frames):
