@@ -305,6 +305,55 @@ CATALOGUE = (
          exception='AstropyUserWarning', names='excluded',
          note='counted in ``sky.meta["n_excluded_bad"]`` and '
               '``sky.n_rejected``'),
+    _error('sky_maxiters', 'sky', 'zero, negative or fractional clipping '
+           'iterations', 'SkyEstimate.from_image(img, maxiters=0)',
+           'ValueError', 'maxiters',
+           note='also ``from_annulus``; a fraction is a ``TypeError``'),
+    _error('annulus_all_masked', 'sky', 'every annulus pixel masked or NaN',
+           'SkyEstimate.from_annulus(img, ann, mask=np.ones(img.shape, bool))',
+           'ValueError', 'annulus',
+           note='"no sky annulus holds a finite, unmasked pixel"; one such '
+                'annulus among others gets a NaN level and flag 64'),
+    _row('annulus_off_frame', 'sky', 'one annulus off the frame, others on '
+         'it', 'SkyEstimate.from_annulus(img, CircularAnnulus([(-500, 20), '
+         '(25, 20)], 4, 8))', 'warning', exception='AstropyUserWarning',
+         names='doubtful', note="its level is NaN, ``n_pix`` 0 and "
+         "``meta['flags']`` 64; the other is measured"),
+    _error('annulus_radii', 'sky', 'annulus inner radius not below the '
+           'outer', 'CircularAnnulus((20, 20), r_in=8, r_out=8)',
+           'ValueError', 'r_out', note="photutils' own check"),
+    _error('annulus_huge', 'sky', 'annulus far larger than the frame '
+           '(a typo in the outer size)',
+           'SkyEstimate.from_annulus(img, CircularAnnulus((20, 20), 4, 1e5))',
+           'ValueError', 'annulus',
+           note='refused before any memory is taken (it would need '
+                'hundreds of GiB)'),
+    _row('annulus_degenerate', 'sky', 'annulus of fewer than 5 usable '
+         'pixels, or of pixels all equal',
+         'SkyEstimate.from_annulus(np.full(img.shape, 7.0), ann)',
+         'warning', exception='AstropyUserWarning', names='all equal',
+         note="``meta['flags']`` 64: a scatter of 0 (or from a handful of "
+              'pixels) would give the sky no error'),
+    _error('blank_no_sky', 'sky', 'blank-sky apertures on an all-NaN or '
+           'all-masked frame',
+           'ApertureNoise.from_blank_apertures(np.full(img.shape, np.nan), '
+           'sky)', 'ValueError', 'data', note='"no blank sky"'),
+    _error('blank_constant', 'sky', 'blank-sky apertures on a constant frame',
+           'ApertureNoise.from_blank_apertures(np.full(img.shape, 100.0), '
+           'sky)', 'ValueError', 'data', note='"do not scatter"'),
+    _error('blank_sizes', 'sky', 'blank-aperture sides fractional or '
+           'repeated', 'ApertureNoise.from_blank_apertures(img, sky, '
+           'sizes=[2.5, 3])', 'ValueError', 'sizes',
+           note='also ``sizes=[3, 3]`` (two different sides are needed)'),
+    _error('blank_n_apertures', 'sky', 'too few blank apertures per size',
+           'ApertureNoise.from_blank_apertures(img, sky, n_apertures=5)',
+           'ValueError', 'n_apertures', note='at least 20'),
+    _error('blank_seed', 'sky', 'a seed numpy cannot use',
+           "ApertureNoise.from_blank_apertures(img, sky, seed='x')",
+           'TypeError', 'seed'),
+    _error('blank_sky_unit', 'sky', 'blank apertures: sky in another unit '
+           'than the data', 'ApertureNoise.from_blank_apertures(ccd_electron, '
+           'sky_adu)', 'UnitsError', 'sky unit'),
     _error('threshold_negative', 'sky', 'negative threshold sigma',
            'SigmaThreshold(-2)', 'ValueError', 'n_sigma'),
     _error('threshold_number', 'sky', 'a number as the threshold',

@@ -35,6 +35,7 @@ from bad_input_catalogue import (
 from photutils.aperture import CircularAnnulus, CircularAperture
 
 from ccdphot_ext import (
+    ApertureNoise,
     BoxAperture,
     ErrorBudget,
     SigmaThreshold,
@@ -508,6 +509,89 @@ def _(c):
 @action('threshold_negative')
 def _(c):
     SigmaThreshold(-2)
+
+
+@action('sky_maxiters')
+def _(c):
+    ann = CircularAnnulus((25, 20), 4, 8)
+    with pytest.raises(TypeError, match='maxiters'):
+        SkyEstimate.from_annulus(c.img, ann, maxiters=2.5)
+    with pytest.raises(ValueError, match='maxiters'):
+        SkyEstimate.from_annulus(c.img, ann, maxiters=-1)
+    SkyEstimate.from_image(c.img, maxiters=0)
+
+
+@action('annulus_all_masked')
+def _(c):
+    ann = CircularAnnulus((25, 20), 4, 8)
+    SkyEstimate.from_annulus(c.img, ann, mask=np.ones(SHAPE, bool))
+
+
+@action('annulus_off_frame')
+def _(c):
+    sky = SkyEstimate.from_annulus(c.img, CircularAnnulus(
+        [(-500, 20), (25, 20)], 4, 8))
+    assert np.isnan(sky.value[0]) and sky.n_pix[0] == 0
+    assert list(sky.meta['flags']) == [64, 0]
+    assert sky.value[1] == pytest.approx(100.0, abs=3.0)
+
+
+@action('annulus_radii')
+def _(c):
+    CircularAnnulus((20, 20), r_in=8, r_out=8)
+
+
+@action('annulus_huge')
+def _(c):
+    SkyEstimate.from_annulus(c.img, CircularAnnulus((20, 20), 4, 1e5))
+
+
+@action('annulus_degenerate')
+def _(c):
+    ann = CircularAnnulus([(25, 20), (12, 30)], 4, 8)
+    flat = c.img.copy()
+    flat[10:31, 14:37] = 7.0  # the first annulus on a flat patch
+    sky = SkyEstimate.from_annulus(flat, ann)
+    assert sky.std[0] == 0.0 and list(sky.meta['flags']) == [64, 0]
+    tiny = SkyEstimate.from_annulus(c.img, CircularAnnulus((25, 20), 1.0,
+                                                           1.2))
+    assert tiny.n_pix[0] == 4 and list(tiny.meta['flags']) == [64]
+
+
+@action('blank_no_sky')
+def _(c):
+    with pytest.raises(ValueError, match='no blank sky'):
+        ApertureNoise.from_blank_apertures(c.img, c.sky,
+                                           mask=np.ones(SHAPE, bool))
+    ApertureNoise.from_blank_apertures(np.full(SHAPE, np.nan), c.sky)
+
+
+@action('blank_constant')
+def _(c):
+    ApertureNoise.from_blank_apertures(np.full(SHAPE, 100.0), c.sky)
+
+
+@action('blank_sizes')
+def _(c):
+    with pytest.raises(ValueError, match='two different sides'):
+        ApertureNoise.from_blank_apertures(c.img, c.sky, sizes=[3, 3])
+    ApertureNoise.from_blank_apertures(c.img, c.sky, sizes=[2.5, 3])
+
+
+@action('blank_n_apertures')
+def _(c):
+    ApertureNoise.from_blank_apertures(c.img, c.sky, n_apertures=5)
+
+
+@action('blank_seed')
+def _(c):
+    ApertureNoise.from_blank_apertures(c.img, c.sky, seed='x')
+
+
+@action('blank_sky_unit')
+def _(c):
+    sky = SkyEstimate(100.0, 5.0, 1000, unit=u.adu)
+    ApertureNoise.from_blank_apertures(CCDData(c.img, unit='electron'), sky)
 
 
 @action('threshold_number')

@@ -16,8 +16,9 @@ use photutils' masks. Left out of every annulus, and counted:
 
 An annulus is *doubtful* (`~ccdphot_ext.flags.FLAG_SKY_ANNULUS`, and an
 `~astropy.utils.exceptions.AstropyUserWarning`) when its own aperture
-reaches into it, or when fewer than `MIN_USED_FRACTION` of its pixels are
-left for the statistic.
+reaches into it, when fewer than `MIN_USED_FRACTION` of its pixels are
+left for the statistic, or when fewer than `MIN_PIXELS` are left or they
+are all equal (a scatter of 0 would give the sky no error).
 """
 
 import math
@@ -37,6 +38,9 @@ __all__ = []  # internal module
 #: Annuli whose used pixels are fewer than this fraction of their pixels
 #: are flagged.
 MIN_USED_FRACTION = 0.5
+#: Annuli with fewer usable pixels than this (or whose pixels are all
+#: equal) are flagged: their scatter, hence the sky error, is no estimate.
+MIN_PIXELS = 5
 #: Annulus pixels gathered per chunk (float64: 1 MiB; a dozen arrays), at
 #: most `CHUNK_FRACTION` of the frame's pixels.
 CHUNK_PIXELS = 2 ** 17
@@ -391,9 +395,15 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
                              else ' outside the excluded apertures'))
     used = np.where(counts['n_total'] > 0,
                     n_pix / np.maximum(counts['n_total'], 1), 0.0)
+    degenerate = (n_pix > 0) & ((n_pix < MIN_PIXELS) | (out['std'] == 0))
     doubtful = ((counts['n_own'] > 0) | (used < MIN_USED_FRACTION)
-                | (n_pix == 0))
-    _warn(counts, doubtful, n)
+                | (n_pix == 0) | degenerate)
+    _warn(counts, doubtful & ~degenerate, n)
+    if degenerate.any():
+        warnings.warn(f'{int(degenerate.sum())} of {n} sky annuli flagged '
+                      f'doubtful: fewer than {MIN_PIXELS} usable pixels, or '
+                      'pixels all equal (a scatter of 0): their sky error '
+                      'cannot be trusted', AstropyUserWarning, stacklevel=3)
     meta = {'n_excluded_bad': counts['n_bad'],
             'n_excluded_apertures': counts['n_apertures'],
             'n_own_overlap': counts['n_own'], 'n_clipped': counts['n_clipped'],

@@ -34,6 +34,7 @@ neighbouring pixels is warned about.
 import math
 import warnings
 
+import astropy.units as u
 import numpy as np
 
 from ..utils.inputs import as_frame, positive_scalar
@@ -45,6 +46,8 @@ __all__ = ['ApertureNoise']
 DEFAULT_SIZES = (1, 2, 3, 4, 5, 7, 9, 11, 15, 21)
 #: Default number of apertures per size.
 DEFAULT_N_APERTURES = 1000
+#: Fewest apertures of one size whose scatter is used.
+MIN_APERTURES = 20
 #: Relative error of a ``1.4826 * MAD`` standard deviation from n values is
 #: ``MAD_SPREAD / sqrt(n)``.
 MAD_SPREAD = 0.8236
@@ -65,6 +68,10 @@ class ApertureNoise:
         sums and its statistical error.
     n_apertures : 1-D int array
         Apertures placed at each size.
+    n_independent : 1-D array, optional
+        How many of them count as independent (overlapping apertures are
+        not): at most as many as fit side by side in the blank sky.
+        Default ``n_apertures``. The significance of `correlated` uses it.
     meta : dict, optional
         Provenance.
 
@@ -76,7 +83,7 @@ class ApertureNoise:
     """
 
     def __init__(self, sigma1, alpha, beta, *, n_pix, sigma, sigma_err,
-                 n_apertures, meta=None):
+                 n_apertures, n_independent=None, meta=None):
         self.sigma1 = positive_scalar(sigma1, 'sigma1', allow_none=False)
         self.alpha = positive_scalar(alpha, 'alpha', allow_none=False)
         self.beta = float(beta)
@@ -84,6 +91,9 @@ class ApertureNoise:
         self.sigma = np.asarray(sigma, dtype=float)
         self.sigma_err = np.asarray(sigma_err, dtype=float)
         self.n_apertures = np.asarray(n_apertures, dtype=int)
+        self.n_independent = np.asarray(
+            self.n_apertures if n_independent is None else n_independent,
+            dtype=float)
         self.meta = dict(meta or {})
 
     @classmethod
@@ -106,8 +116,10 @@ class ApertureNoise:
             Square aperture sides in pixels (default `DEFAULT_SIZES`, those
             that fit in the frame).
         n_apertures : int, optional
-            Apertures per size (default 400; fewer where the blank sky has
-            no room).
+            Apertures per size (default 1000, at least 20; fewer where the
+            blank sky has no room). Overlapping apertures are not
+            independent: the error of each size's scatter counts at most as
+            many apertures as fit side by side in the blank sky.
         seed : int or `numpy.random.Generator`, optional
             Seed of the random positions (deterministic when given).
 
@@ -133,6 +145,9 @@ class ApertureNoise:
             raise TypeError('sky must be a SkyEstimate, got '
                             f'{type(sky).__name__}')
         frame = as_frame(data, mask=mask)
+        sizes = _check_sizes(sizes, frame.shape)
+        n_ap = _check_n_apertures(n_apertures)
+        rng = _check_seed(seed)
         resid = _residual(frame, sky)
         sigma1 = float(np.nanmedian(np.atleast_1d(sky.std)))
         if not sigma1 > 0:
@@ -140,29 +155,36 @@ class ApertureNoise:
         bad = ~np.isfinite(resid)
         if frame.mask is not None:
             bad |= frame.mask
+        if bad.all():
+            raise ValueError('data has no finite, unmasked pixel: no blank '
+                             'sky to place apertures on')
         if mask is None:
             bad |= _source_mask(resid, sigma1, bad)
-        sizes = _check_sizes(sizes, frame.shape)
-        n_ap = int(positive_scalar(DEFAULT_N_APERTURES if n_apertures is None
-                                   else n_apertures, 'n_apertures',
-                                   allow_none=False))
-        rng = np.random.default_rng(seed)
         points = [_blank_sums(resid, bad, side, n_ap, rng) for side in sizes]
         keep = [(side, s) for side, s in zip(sizes, points, strict=True)
-                if s.size >= 20]
+                if s.size >= MIN_APERTURES]
         if len(keep) < 2:
             raise ValueError('data: not enough blank sky for apertures of '
                              'two sizes (mask too large or frame too small)')
         n_pix = np.array([side * side for side, _ in keep], dtype=float)
         sig = np.array([_robust_std(s) for _, s in keep])
+        if not np.all(sig > 0):
+            raise ValueError('data: the blank-sky aperture sums do not '
+                             'scatter (a constant frame?), so no aperture '
+                             'noise can be measured')
         counts = np.array([s.size for _, s in keep])
         sig_err = sig * MAD_SPREAD / np.sqrt(counts)
+        # overlapping apertures are not independent: at most as many as
+        # fit side by side in the blank sky count for `correlated`
+        n_eff = np.maximum(np.minimum(counts, np.count_nonzero(~bad)
+                                      / n_pix), 1.0)
         alpha, beta = _fit(n_pix, sig, sig_err, sigma1)
         meta = {'method': 'blank apertures', 'sizes': [k[0] for k in keep],
                 'mask': 'given' if mask is not None else 'segmentation',
                 'sky_method': sky.method, 'seed': seed}
         return cls(sigma1, alpha, beta, n_pix=n_pix, sigma=sig,
-                   sigma_err=sig_err, n_apertures=counts, meta=meta)
+                   sigma_err=sig_err, n_apertures=counts,
+                   n_independent=n_eff, meta=meta)
 
     def __call__(self, n_pix):
         """``sigma(n_pix)`` of a sum of ``n_pix`` pixels (0 for 0): white
@@ -199,7 +221,9 @@ class ApertureNoise:
     @property
     def correlated(self):
         excess = self.sigma[-1] - self.white[-1]
-        return bool(excess > 3 * self.sigma_err[-1]
+        err = self.sigma_err[-1] * math.sqrt(self.n_apertures[-1]
+                                             / self.n_independent[-1])
+        return bool(excess > 3 * err
                     and self.sigma[-1] > 1.1 * self.white[-1])
 
     @property
@@ -230,6 +254,10 @@ class ApertureNoise:
 
 
 def _residual(frame, sky):
+    if (sky.unit is not None and frame.unit is not None
+            and sky.unit != frame.unit):
+        raise u.UnitsError(f'sky unit {sky.unit} differs from the data unit '
+                           f'{frame.unit}')
     data = frame.data.astype(np.float64, copy=False)
     if sky.is_map:
         if sky.shape != frame.shape:
@@ -263,14 +291,37 @@ def _source_mask(resid, sigma1, bad):
 def _check_sizes(sizes, shape):
     if sizes is None:
         return [s for s in DEFAULT_SIZES if s <= min(shape) // 4]
-    sizes = [int(positive_scalar(s, 'sizes', allow_none=False))
-             for s in np.atleast_1d(sizes)]
-    if len(sizes) < 2 or any(s != int(s) for s in sizes):
-        raise ValueError('sizes must hold at least two integer sides')
+    values = [positive_scalar(s, 'sizes', allow_none=False)
+              for s in np.atleast_1d(sizes)]
+    if any(v != int(v) for v in values):
+        raise ValueError(f'sizes must be whole pixel sides, got {values}')
+    sizes = sorted({int(v) for v in values})
+    if len(sizes) < 2:
+        raise ValueError('sizes must hold at least two different sides, '
+                         f'got {values}')
     if max(sizes) > min(shape):
         raise ValueError(f'sizes: {max(sizes)} exceeds the frame '
                          f'{shape}')
-    return sorted(set(sizes))
+    return sizes
+
+
+def _check_n_apertures(n_apertures):
+    if n_apertures is None:
+        return DEFAULT_N_APERTURES
+    n = positive_scalar(n_apertures, 'n_apertures', allow_none=False)
+    if n != int(n) or n < MIN_APERTURES:
+        raise ValueError(f'n_apertures must be a whole number of at least '
+                         f'{MIN_APERTURES} (a scatter needs them), got '
+                         f'{n_apertures!r}')
+    return int(n)
+
+
+def _check_seed(seed):
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise TypeError('seed must be None, an int, a sequence of ints or '
+                        f'a numpy Generator, got {seed!r}') from None
 
 
 def _blank_sums(resid, bad, side, n_ap, rng):

@@ -84,12 +84,33 @@ def _check_estimator(method, sigma):
     return positive_scalar(sigma, 'sigma', allow_none=False)
 
 
-def _check_annulus(annulus):
-    """A photutils annulus, or TypeError naming the parameter."""
+def _check_maxiters(maxiters):
+    """``maxiters`` of a sigma clip: a positive integer or None (until
+    convergence), else an error naming it."""
+    if maxiters is None:
+        return None
+    if (isinstance(maxiters, (bool, np.bool_))
+            or not isinstance(maxiters, (int, np.integer))):
+        raise TypeError('maxiters must be a positive integer or None, got '
+                        f'{maxiters!r}')
+    if maxiters < 1:
+        raise ValueError(f'maxiters must be a positive integer or None, got '
+                         f'{maxiters}')
+    return int(maxiters)
+
+
+def _check_annulus(annulus, shape):
+    """A photutils annulus no larger than a few frames, or an error naming
+    the parameter (a mistyped outer size would exhaust the memory)."""
     if not isinstance(annulus, _ANNULUS_TYPES):
         raise TypeError('annulus must be a photutils CircularAnnulus, '
                         'EllipticalAnnulus or RectangularAnnulus, got '
                         f'{type(annulus).__name__}')
+    boxes = annulus.bbox if isinstance(annulus.bbox, list) else [annulus.bbox]
+    h, w = max((b.shape for b in boxes), key=lambda hw: hw[0] * hw[1])
+    if h * w > max(4 * shape[0] * shape[1], 4_000_000):
+        raise ValueError(f'annulus spans {h} x {w} pixels, far more than the '
+                         f'frame {shape}: is its outer size right?')
 
 
 def _eom_source(eom):
@@ -210,6 +231,7 @@ class SkyEstimate:
         :ref:`performance`).
         """
         sigma = _check_estimator(method, sigma)
+        maxiters = _check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
         res = global_sky(frame, method=method, sigma=sigma,
                          maxiters=maxiters, mask_sources=bool(mask_sources))
@@ -292,8 +314,9 @@ class SkyEstimate:
         True
         """
         sigma = _check_estimator(method, sigma)
-        _check_annulus(annulus)
+        maxiters = _check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+        _check_annulus(annulus, frame.shape)
         res = annulus_statistics(frame, annulus, exclude, method=method,
                                  sigma=sigma, maxiters=maxiters)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
