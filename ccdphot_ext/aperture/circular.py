@@ -56,11 +56,11 @@ _SERIES_ANGLE = 0.25
 def _angle_minus_sine(angle):
     """``angle - sin(angle)`` without cancellation for small angles."""
     a2 = angle * angle
-    out = 1.0 / 39916800.0 - a2 * (1.0 / 6227020800.0)
-    for k in (9, 7, 5):
-        out = out * a2 + (-1) ** (k // 2 + 1) / math.factorial(k)
-    out = out * a2 + 1.0 / 6.0
-    out *= a2 * angle
+    out = a2 * (-1.0 / math.factorial(13))
+    for k in (11, 9, 7, 5, 3):
+        out += (-1) ** (k // 2 + 1) / math.factorial(k)
+        out *= a2
+    out *= angle
     big = np.flatnonzero(angle >= _SERIES_ANGLE)
     if big.size:
         out[big] = angle[big] - np.sin(angle[big])
@@ -71,13 +71,19 @@ def _angle_minus_sine(angle):
 PIECES = 4096
 
 
-def _circle_folds(u, v, ny, nx):
-    """Each window's columns and rows folded onto the circle's first
-    quadrant (`_fold`), flattened over the windows."""
+def _circle_folds(r, u, v, ny, nx):
+    """
+    Each window's columns and rows folded onto the circle's first quadrant
+    (`_fold`), flattened over the windows; for rows also the circle's
+    half-width ``sqrt(r**2 - y**2)`` at the folded edges and at the
+    mirrored part's edge.
+    """
     ys = _fold((np.arange(ny) - 0.5) - v[:, None],
                (np.arange(ny) + 0.5) - v[:, None])
     xs = _fold((np.arange(nx) - 0.5) - u[:, None],
                (np.arange(nx) + 0.5) - u[:, None])
+    ys += tuple(np.sqrt(np.maximum((r - y) * (r + y), 0.0))
+                for y in (ys[0], ys[1], ys[3]))
     return [a.ravel() for a in xs], [a.ravel() for a in ys]
 
 
@@ -229,7 +235,7 @@ class _Conic:
         win = run // ny
         area = np.empty(total)
         if self.m == 0.0 and self.c == 1.0:
-            folds = _circle_folds(u, v, ny, nx)
+            folds = _circle_folds(self.X, u, v, ny, nx)
         for k in range(0, total, PIECES):  # small arrays stay in the cache
             part = slice(k, k + PIECES)
             if self.m == 0.0 and self.c == 1.0:
@@ -255,34 +261,68 @@ class _Conic:
         parts there.
         """
         xl, xh, x_split, x_half = (a[col] for a in folds[0])
-        yl, yh, y_split, y_half = (a[row] for a in folds[1])
-        area = self.quadrant_area(xl, xh, yl, yh)
-        zero = np.zeros(1)
-        for select, piece in ((x_split, (zero, x_half, yl, yh)),
-                              (y_split, (xl, xh, zero, y_half)),
-                              (x_split & y_split,
-                               (zero, x_half, zero, y_half))):
+        yl, yh, y_split, y_half, s_lo, s_hi, s_half = (a[row]
+                                                       for a in folds[1])
+        area = _quadrant_area(self.X, xl, xh, yl, yh, s_lo, s_hi)
+        zero, r = np.zeros(1), np.full(1, self.X)
+        for select, piece in (
+                (x_split, (zero, x_half, yl, yh, s_lo, s_hi)),
+                (y_split, (xl, xh, zero, y_half, r, s_half)),
+                (x_split & y_split, (zero, x_half, zero, y_half, r, s_half))):
             k = np.flatnonzero(select)
             if k.size:
                 parts = [np.broadcast_to(p if p.size == 1 else p[k], k.shape)
                          for p in piece]
-                area[k] += self.quadrant_area(*parts)
+                area[k] += _quadrant_area(self.X, *parts)
         return area
 
-    def quadrant_area(self, xl, xh, yl, yh):
-        """
-        A circle's area in the rectangles ``[xl, xh] x [yl, yh]`` of its
-        first quadrant (``0 <= xl``, ``0 <= yl``, ``yh - yl <= 1``): full
-        height left of where the circle crosses ``yh``, the arc minus
-        ``yl`` between that and where it crosses ``yl``, nothing beyond.
-        """
-        r = self.X
-        far = np.sqrt(np.maximum((r - yl) * (r + yl), 0.0))
-        near = np.sqrt(np.maximum((r - yh) * (r + yh), 0.0))
-        a = np.minimum(np.maximum(near, xl), xh)
-        b = np.minimum(np.maximum(far, xl), xh)
-        return ((yh - yl) * (a - xl) + self.integral_s(a, b)
-                - yl * (b - a))
+
+def _quadrant_area(r, xl, xh, yl, yh, s_lo, s_hi):
+    """
+    A circle's area in the rectangles ``[xl, xh] x [yl, yh]`` of its first
+    quadrant (``0 <= xl``, ``0 <= yl``, ``yh - yl <= 1``), given its
+    half-widths ``s_lo`` at ``yl`` and ``s_hi`` at ``yh``: the full height
+    left of ``s_hi``, the arc minus ``yl`` from there to ``s_lo``, nothing
+    beyond. The integral of the arc is the trapezoid under its chord plus
+    the circular segment above it, without cancellation (as
+    `_Conic.integral_s`); in place, on small arrays.
+    """
+    a = np.maximum(s_hi, xl)
+    np.minimum(a, xh, out=a)
+    b = np.maximum(s_lo, xl)
+    np.minimum(b, xh, out=b)
+    sa, sb = r - a, r - b
+    sa *= r + a
+    sb *= r + b
+    np.maximum(sa, 0.0, out=sa)
+    np.maximum(sb, 0.0, out=sb)
+    np.sqrt(sa, out=sa)
+    np.sqrt(sb, out=sb)
+    d = b - a
+    # the sine (times r**2) of the angle between the radii to a and b ...
+    den = b * sa
+    den += a * sb
+    np.maximum(den, 1e-300, out=den)  # 0 only where d == 0
+    sine = a + b
+    sine *= d
+    sine *= r * r
+    sine /= den
+    # ... and its cosine; with the segment goes den (reused)
+    np.multiply(sa, sb, out=den)
+    den += a * b
+    seg = _angle_minus_sine(np.arctan2(sine, den))
+    seg *= 0.5 * r * r
+    sa += sb
+    sa *= d
+    sa *= 0.5  # the trapezoid
+    seg += sa
+    a -= xl
+    a *= yh - yl  # the full-height part
+    seg += a
+    d *= yl
+    seg -= d
+    return seg
+
 
 class EllipseShape:
     """

@@ -17,6 +17,7 @@ from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.provenance import versions
 from .boxengine import fast_box_eligible, measure_boxes
+from .circleengine import fast_shape_eligible, measure_shapes
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky
 from .terms import budget_terms, sky_term_inputs
@@ -24,7 +25,7 @@ from .terms import budget_terms, sky_term_inputs
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
 
 #: The engines `photometer` can sum pixels with.
-ENGINES = ('auto', 'box', 'general')
+ENGINES = ('auto', 'box', 'ellipse', 'general')
 
 
 
@@ -81,11 +82,14 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         Seconds (default the header's EXPTIME) and zero point (default 0):
         ``mag = -2.5 log10(flux / exptime) + zeropoint``; count-rate data
         (``adu / s``) are not divided by ``exptime``.
-    engine : {'auto', 'box', 'general'}, optional
+    engine : {'auto', 'box', 'ellipse', 'general'}, optional
         ``'box'``: the vectorised engine for axis-aligned `BoxAperture`
-        positions (ValueError for anything else); ``'general'``: `measure`'s
-        engine, any aperture; ``'auto'`` (default): the box engine wherever
-        it applies. Same numbers, bit for bit (:ref:`photometer-engines`).
+        positions; ``'ellipse'``: the vectorised engine for photutils'
+        circles, ellipses and their annuli with ``method='exact'`` and no
+        threshold (each a ValueError for anything else); ``'general'``:
+        `measure`'s engine, any aperture; ``'auto'`` (default): a vectorised
+        engine wherever one applies. Same numbers, bit for bit
+        (:ref:`photometer-engines`).
     noise : `ApertureNoise`, optional
         Blank-sky aperture noise: ``var_sky = noise(n_pix)**2`` (`measure`).
     fractional_variance : {'squared', 'linear'}, optional
@@ -158,10 +162,8 @@ def _measure_groups(apertures, groups, frame, sky, options):
     start = 0
     for ap, n in groups:
         rows = slice(start, start + n)
-        if _use_box_engine(options['engine'], ap, sky, threshold):
-            _fill_fast(cols, rows, frame, ap, sky, options)
-        else:
-            _fill_general(cols, rows, frame, ap, sky, options)
+        fill = _engine(options, ap, sky)
+        fill(cols, rows, frame, ap, sky, options)
         start += n
     cols['flags'] |= sky_row_flags(sky, apertures, n_rows)
     return cols
@@ -178,18 +180,29 @@ def _add_notes(table, cols, sky, noise):
         table.meta['notes'].append(message)
 
 
-def _use_box_engine(engine, aperture, sky, threshold):
-    """True when ``engine`` sends ``aperture`` to the box engine."""
+def _engine(options, aperture, sky):
+    """The function filling the rows of ``aperture``: the engine that
+    ``options['engine']`` asks for, or with ``'auto'`` the first that
+    applies."""
+    engine, threshold = options['engine'], options['threshold']
     if engine == 'general':
-        return False
-    eligible = fast_box_eligible(aperture, sky, threshold)
-    if engine == 'box' and not eligible:
-        raise ValueError("engine='box' measures axis-aligned BoxAperture "
-                         'positions with a sky of one level or one per '
-                         "aperture and no threshold or segment='all'; use "
-                         "engine='auto' or 'general' for "
-                         f'{type(aperture).__name__} here')
-    return eligible
+        return _fill_general
+    eligible = {'box': fast_box_eligible(aperture, sky, threshold),
+                'ellipse': fast_shape_eligible(aperture, threshold,
+                                               options['method'])}
+    if engine in eligible and not eligible[engine]:
+        raise ValueError(
+            f"engine={engine!r} measures "
+            + ('axis-aligned BoxAperture positions with a sky of one level '
+               "or one per aperture and no threshold or segment='all'"
+               if engine == 'box' else
+               "photutils' circles, ellipses and their annuli with "
+               "method='exact' and no threshold")
+            + "; use engine='auto' or 'general' for "
+            f'{type(aperture).__name__} here')
+    if eligible['box']:
+        return _fill_fast
+    return _fill_shapes if eligible['ellipse'] else _fill_general
 
 
 def _empty_columns(n):
@@ -259,6 +272,22 @@ def _fill_fast(cols, rows, frame, box, sky, options):
         cols['sigma2_sq'][rows] = res['sigma2_sq']
     if res['selection'] is not None:
         cols['selection'][rows] = res['selection']
+
+
+def _fill_shapes(cols, rows, frame, aperture, sky, options):
+    """Circles, ellipses and annuli through the vectorised engine."""
+    res = measure_shapes(frame, aperture, sky,
+                         None if sky.is_map else _sky_rows(sky, rows),
+                         saturation=options['saturation'])
+    pos = aperture_positions(aperture)
+    cols['x_center'][rows], cols['y_center'][rows] = pos[:, 0], pos[:, 1]
+    for name, key in (('n_pix', 'n_pix'), ('sky', 'sky'),
+                      ('sky_std', 'sky_std'),
+                      ('sky_error_on_mean', 'sky_eom'),
+                      ('aperture_sum', 'flux'), ('flags', 'flags')):
+        cols[name][rows] = res[key]
+    if res['sigma2'] is not None:
+        cols['sigma2'][rows] = res['sigma2']
 
 
 def _fill_budget(cols, has_map, options):
