@@ -10,10 +10,18 @@ over the frame, to photutils' exact rectangles and to SEP's ``sum_circle``
 on as many circles of equal area (r = 20/sqrt(pi)); the same with a
 2-sigma threshold mask; and the peak extra memory (tracemalloc).
 
+A second table times `photometer` on 10,000 exact circles (photutils'
+`~photutils.aperture.CircularAperture`, r = 5 and 11.3, centred on the
+stars at sub-pixel positions, some off the edges) on the same frame against
+SEP's ``sum_circle(subpix=0)`` (exact overlaps) with ``err``, ``gain`` and
+the NaN mask, photutils' ``aperture_photometry(method='exact')`` and one
+``numpy.sum``; ``--only boxes`` or ``--only circles`` runs one table.
+
 Usage::
 
     python benchmarks/bench_photometer.py [--n-boxes 10000] [--size 4096]
         [--repeat 15] [--photutils-subset 200] [--seed 1]
+        [--only boxes|circles]
 
 Times are medians over ``--repeat`` runs, interleaved with the
 ``numpy.sum`` reference so that both see the same machine load. photutils
@@ -33,7 +41,11 @@ import warnings
 import numpy as np
 import photutils
 from astropy.table import Table
-from photutils.aperture import RectangularAperture, aperture_photometry
+from photutils.aperture import (
+    CircularAperture,
+    RectangularAperture,
+    aperture_photometry,
+)
 
 from ccdphot_ext import BoxAperture, SigmaThreshold, SkyEstimate, photometer
 from ccdphot_ext.datasets.sample import simulate_frame
@@ -104,7 +116,10 @@ def main(argv=None):
     parser.add_argument('--repeat', type=int, default=21)
     parser.add_argument('--photutils-subset', type=int, default=200)
     parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--only', choices=('boxes', 'circles'))
     args = parser.parse_args(argv)
+    if args.only == 'circles':
+        return circles(args)
 
     load_before = os.getloadavg()
     data, x0, y0 = make_frame(args.size, args.n_boxes, args.seed)
@@ -195,6 +210,79 @@ def main(argv=None):
           f'photutils {photutils.__version__}, '
           f'sep {getattr(sep, "__version__", "-")}, {platform.machine()}, '
           f'{os.cpu_count()} CPUs, load average before '
+          f'{load_before[0]:.2f}, after {load_after[0]:.2f}')
+    table.pprint(max_width=-1, max_lines=-1)
+    if args.only is None:
+        print()
+        circles(args, data=data, positions=positions, sky=sky)
+    return table
+
+
+#: The circles' radii and their target against SEP.
+RADII = (5.0, 11.3)
+
+
+def circles(args, *, data=None, positions=None, sky=None):
+    """The circles' table: photutils' exact circles through `photometer`
+    against SEP's exact ``sum_circle``, photutils and ``numpy.sum``."""
+    load_before = os.getloadavg()
+    if data is None:
+        data, x0, y0 = make_frame(args.size, args.n_boxes, args.seed)
+        positions = np.column_stack([x0 + 9.5, y0 + 9.5])
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            sky = SkyEstimate.from_image(data[::4, ::4])
+    rng = np.random.default_rng(args.seed + 1)
+    centres = positions + rng.uniform(-0.5, 0.5, positions.shape)
+    bad = ~np.isfinite(data)  # given to SEP, not timed
+    kwargs = {'gain': GAIN, 'saturation': SATURATION}
+    funcs, tables, t_photutils = {'numpy.sum': lambda: np.sum(data)}, {}, {}
+    for r in RADII:
+        ap = CircularAperture(centres, r)
+        funcs[f'circles r={r}'] = (
+            lambda ap=ap: photometer(data, ap, sky, **kwargs))
+        funcs[f'sep r={r}'] = (
+            lambda r=r: sep.sum_circle(data, centres[:, 0], centres[:, 1], r,
+                                       subpix=0, err=float(sky.std),
+                                       gain=GAIN, mask=bad))
+        tables[r] = funcs[f'circles r={r}']()  # warm-up
+        sub = CircularAperture(centres[:args.photutils_subset], r)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # photutils: non-finite values
+            t_photutils[r] = min(timed(
+                lambda sub=sub: aperture_photometry(data, sub,
+                                                    method='exact'), 3))
+        t_photutils[r] *= len(centres) / len(sub)
+    times = interleaved(funcs, args.repeat)
+    med = {name: float(np.median(t)) for name, t in times.items()}
+    best = {name: float(np.min(t)) for name, t in times.items()}
+    rows = []
+    for r in RADII:
+        name = f'circles r={r}'
+        flags = np.bitwise_or.reduce(np.asarray(tables[r]['flags']))
+        mem = peak_memory(funcs[name])
+        rows.append({
+            'case': name, 'ms': 1e3 * med[name],
+            'x sep': med[name] / med[f'sep r={r}'],
+            '(best)': best[name] / best[f'sep r={r}'], 'target': '<= 1.5',
+            'sep ms': 1e3 * med[f'sep r={r}'],
+            'x numpy.sum': med[name] / med['numpy.sum'],
+            'photutils / us': t_photutils[r] / med[name],
+            'peak / frame': mem / data.nbytes,
+            'flags seen': ','.join(str(b) for b in (1, 2, 4, 8)
+                                   if flags & b)})
+    table = Table(rows)
+    for col in ('ms', 'x sep', '(best)', 'sep ms', 'x numpy.sum',
+                'photutils / us', 'peak / frame'):
+        table[col].format = '.3g'
+    load_after = os.getloadavg()
+    print(f'# photometer on {len(centres)} exact circles (CircularAperture) '
+          f'on the same {args.size}x{args.size} float64 frame; gain, '
+          'saturation, full budget and every flag; against '
+          'sep.sum_circle(subpix=0, err=, gain=, mask=) on the same '
+          f'centres; numpy.sum {1e3 * med["numpy.sum"]:.2f} ms (median of '
+          f'{args.repeat}, interleaved); photutils exact circles timed on '
+          f'{args.photutils_subset} and scaled; load average before '
           f'{load_before[0]:.2f}, after {load_after[0]:.2f}')
     table.pprint(max_width=-1, max_lines=-1)
     return table

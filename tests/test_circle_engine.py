@@ -70,7 +70,9 @@ def test_bit_for_bit_plain_frame():
     assert fast.meta['engine'] == 'ellipse'
 
 
-def test_bit_for_bit_mask_uncertainty_and_per_aperture_sky():
+@pytest.mark.parametrize('fractional_variance', ['squared', 'linear'])
+def test_bit_for_bit_mask_uncertainty_and_per_aperture_sky(
+        fractional_variance):
     rng = np.random.default_rng(6)
     img = _frame(rng)
     aps = _apertures(rng, 120)
@@ -80,7 +82,8 @@ def test_bit_for_bit_mask_uncertainty_and_per_aperture_sky():
     mask = rng.random(SHAPE) < 0.02
     sigma = rng.uniform(4.0, 6.0, SHAPE).astype(np.float32)
     fast, slow = _both(img, aps, sky, gain=2.0, saturation=3e4, mask=mask,
-                       uncertainty=sigma)
+                       uncertainty=sigma,
+                       fractional_variance=fractional_variance)
     _assert_same(fast, slow)
 
 

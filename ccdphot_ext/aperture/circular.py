@@ -74,17 +74,41 @@ PIECES = 4096
 def _circle_folds(r, u, v, ny, nx):
     """
     Each window's columns and rows folded onto the circle's first quadrant
-    (`_fold`), flattened over the windows; for rows also the circle's
-    half-width ``sqrt(r**2 - y**2)`` at the folded edges and at the
-    mirrored part's edge.
+    (`_fold`), flattened over the windows: for columns ``(low, high,
+    split, half)``; for rows ``(low, high, s(low), s(high), None, split,
+    half, s(half))`` with ``s(y) = sqrt(r**2 - y**2)`` the circle's
+    half-width at ``y``.
     """
-    ys = _fold((np.arange(ny) - 0.5) - v[:, None],
-               (np.arange(ny) + 0.5) - v[:, None])
     xs = _fold((np.arange(nx) - 0.5) - u[:, None],
                (np.arange(nx) + 0.5) - u[:, None])
-    ys += tuple(np.sqrt(np.maximum((r - y) * (r + y), 0.0))
-                for y in (ys[0], ys[1], ys[3]))
-    return [a.ravel() for a in xs], [a.ravel() for a in ys]
+    yl, yh, split, half = _fold((np.arange(ny) - 0.5) - v[:, None],
+                                (np.arange(ny) + 0.5) - v[:, None])
+    s_lo, s_hi, s_half = (np.sqrt(np.maximum((r - y) * (r + y), 0.0))
+                          for y in (yl, yh, half))
+    return ([a.ravel() for a in xs],
+            [None if a is None else a.ravel()
+             for a in (yl, yh, s_lo, s_hi, None, split, half, s_half)])
+
+
+def _circle_ranges(r, rows, u, ny, nx):
+    """
+    A circle's `_Conic.column_ranges` from its folded rows (`_circle_folds`):
+    a row's pixels are touched within the half-width at its edge nearer to
+    the centre and wholly inside within that at the farther edge. Flat
+    ``(n * ny)`` arrays.
+    """
+    yl, yh, s_lo, s_hi = rows[:4]
+    u = np.repeat(u, ny)
+    out_lo = np.where(yl < r, np.clip(np.floor(u - 0.5 - s_lo) + 1, 0, nx),
+                      0).astype(np.intp)
+    out_hi = np.where(yl < r, np.clip(np.ceil(s_lo + u + 0.5), out_lo, nx),
+                      0).astype(np.intp)
+    both = yh < r
+    in_lo = np.where(both, np.clip(np.ceil(-s_hi + 0.5 + u), out_lo, out_hi),
+                     out_lo).astype(np.intp)
+    in_hi = np.where(both, np.clip(np.floor(s_hi - 0.5 + u) + 1, in_lo,
+                                   out_hi), in_lo).astype(np.intp)
+    return out_lo, out_hi, in_lo, in_hi
 
 
 def _fold(lo, hi):
@@ -219,62 +243,76 @@ class _Conic:
     def weights(self, u, v, ny, nx):
         """``(n, ny, nx)`` overlaps of windows (as `column_ranges`)."""
         n = u.size
-        out_lo, out_hi, in_lo, in_hi = self.column_ranges(u, v, ny, nx)
+        circle = self.m == 0.0 and self.c == 1.0
+        if circle:
+            folds = _circle_folds(self.X, u, v, ny, nx)
+            ranges = _circle_ranges(self.X, folds[1], u, ny, nx)
+        else:
+            ranges = [a.ravel() for a in self.column_ranges(u, v, ny, nx)]
+        out_lo, out_hi, in_lo, in_hi = ranges
         # the inside of each row (exactly 1) from a table of row patterns
-        w = _inside_rows(in_lo, in_hi, nx)
+        w = _inside_rows(in_lo, in_hi, nx).reshape(n, ny, nx)
         # the boundary pixels: two runs per row, left and right of the inside
-        starts = np.stack([out_lo, in_hi], axis=2).ravel()
-        lengths = np.stack([in_lo - out_lo, out_hi - in_hi], axis=2).ravel()
+        lengths = np.stack([in_lo - out_lo, out_hi - in_hi], axis=1)
         total = int(lengths.sum())
         if total == 0:
             return w
-        run = np.repeat(np.arange(lengths.size), lengths)
-        first = np.cumsum(lengths) - lengths
-        col = starts[run] + (np.arange(total) - first[run])
-        run //= 2  # the window's row, counted over all windows
-        win = run // ny
+        rows = np.arange(n * ny)
+        # per run: its first pixel (over all windows) minus its rank
+        start = (rows * nx)[:, None] + np.stack([out_lo, in_hi], axis=1)
+        start -= (np.cumsum(lengths) - lengths.ravel()).reshape(-1, 2)
+        lengths = lengths.ravel()
+        flat = np.repeat(start.ravel(), lengths)
+        flat += np.arange(total)  # the pixel, over all windows
+        row = np.repeat(rows, lengths[::2] + lengths[1::2])
+        col = flat - (row - row // ny) * nx  # window * nx + column
         area = np.empty(total)
-        if self.m == 0.0 and self.c == 1.0:
-            folds = _circle_folds(self.X, u, v, ny, nx)
         for k in range(0, total, PIECES):  # small arrays stay in the cache
             part = slice(k, k + PIECES)
-            if self.m == 0.0 and self.c == 1.0:
-                area[part] = self._circle_pixels(folds, win[part] * nx
-                                                 + col[part], run[part])
+            if circle:
+                area[part] = self._circle_pixels(folds, col[part], row[part])
                 continue
-            at = win[part]
-            row = run[part] - at * ny
-            x0 = (col[part] - 0.5) - u[at]
-            x1 = (col[part] + 0.5) - u[at]
-            area[part] = (self.column_integral(x0, x1, (row + 0.5) - v[at])
-                          - self.column_integral(x0, x1,
-                                                 (row - 0.5) - v[at]))
+            at = row[part] // ny
+            x0 = (col[part] - at * nx - 0.5) - u[at]
+            x1 = (col[part] - at * nx + 0.5) - u[at]
+            y = row[part] - at * ny - v[at]
+            area[part] = (self.column_integral(x0, x1, y + 0.5)
+                          - self.column_integral(x0, x1, y - 0.5))
+        if circle:
+            self._circle_splits(folds, col, row, area)
         np.clip(area, 0.0, 1.0, out=area)
-        w.reshape(n, -1)[win, (run - win * ny) * nx + col] = area
+        w.ravel()[flat] = area
         return w
 
     def _circle_pixels(self, folds, col, row):
         """
         A circle's overlap with boundary pixels (column ``col`` and row
         ``row`` counted over all windows), folded into the first quadrant
-        (`_circle_folds`): a pixel across an axis is the sum of its two
-        parts there.
+        (`_circle_folds`).
         """
-        xl, xh, x_split, x_half = (a[col] for a in folds[0])
-        yl, yh, y_split, y_half, s_lo, s_hi, s_half = (a[row]
-                                                       for a in folds[1])
-        area = _quadrant_area(self.X, xl, xh, yl, yh, s_lo, s_hi)
-        zero, r = np.zeros(1), np.full(1, self.X)
-        for select, piece in (
-                (x_split, (zero, x_half, yl, yh, s_lo, s_hi)),
-                (y_split, (xl, xh, zero, y_half, r, s_half)),
-                (x_split & y_split, (zero, x_half, zero, y_half, r, s_half))):
-            k = np.flatnonzero(select)
-            if k.size:
-                parts = [np.broadcast_to(p if p.size == 1 else p[k], k.shape)
-                         for p in piece]
-                area[k] += _quadrant_area(self.X, *parts)
-        return area
+        return _quadrant_area(self.X, folds[0][0][col], folds[0][1][col],
+                              *(a[row] for a in folds[1][:4]))
+
+    def _circle_splits(self, folds, col, row, area):
+        """
+        Add to ``area`` the mirrored parts of the boundary pixels that lie
+        across an axis of the circle (`_fold`).
+        """
+        xs = np.flatnonzero(folds[0][2][col])
+        ys = np.flatnonzero(folds[1][5][row])
+        r = self.X
+        for k, x_mirror, y_mirror in ((xs, True, False), (ys, False, True),
+                                      (np.intersect1d(xs, ys), True, True)):
+            if k.size == 0:
+                continue
+            c, w = col[k], row[k]
+            zero = np.zeros(k.size)
+            xpart = ((zero, folds[0][3][c]) if x_mirror
+                     else (folds[0][0][c], folds[0][1][c]))
+            ypart = ((zero, folds[1][6][w], np.full(k.size, r),
+                      folds[1][7][w]) if y_mirror
+                     else tuple(a[w] for a in folds[1][:4]))
+            area[k] += _quadrant_area(r, *xpart, *ypart)
 
 
 def _quadrant_area(r, xl, xh, yl, yh, s_lo, s_hi):

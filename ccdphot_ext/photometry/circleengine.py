@@ -64,8 +64,8 @@ from .boxlayout import (
 __all__ = []  # internal module
 
 #: The sums every route returns, one value per position.
-SUMS = ('flux', 'n_pix', 'n_pix2', 'sigma2', 'sigma2_w2', 'sky', 'sky_std',
-        'sky_eom')
+SUMS = ('flux', 'n_pix', 'noise_pix', 'sigma2', 'sigma2_sq', 'sky',
+        'sky_std', 'sky_eom')
 
 
 def fast_shape_eligible(aperture, threshold, method):
@@ -128,7 +128,7 @@ def measure_shapes(frame, aperture, sky, sky_rows, *, saturation):
     -------
     result : dict
         ``flux`` (NaN where nothing could be summed), ``n_pix`` (sum of
-        ``w``), ``n_pix2`` (sum of ``w**2``), ``sigma2`` and ``sigma2_w2``
+        ``w``), ``noise_pix`` (sum of ``w**2``), ``sigma2`` and ``sigma2_sq``
         (sums of ``w * sigma**2`` and ``w**2 * sigma**2`` with an
         uncertainty map, else None), ``sky``, ``sky_std``, ``sky_eom`` and
         ``flags`` (int32).
@@ -160,7 +160,7 @@ def measure_shapes(frame, aperture, sky, sky_rows, *, saturation):
     measured = np.isfinite(out['flux'])
     out['flags'][measured & (out['flux'] <= 0)] |= FLAG_NONPOSITIVE_FLUX
     if frame.uncertainty is None:
-        out['sigma2'] = out['sigma2_w2'] = None
+        out['sigma2'] = out['sigma2_sq'] = None
     return out
 
 
@@ -191,12 +191,12 @@ def _short_route(data, win, order, level, saturation, out):
         flux = np.add.reduce(cut, axis=1)
         n_pix = np.add.reduce(w, axis=1)
         np.multiply(w, w, out=w)
-        n_pix2 = np.add.reduce(w, axis=1)
+        noise_pix = np.add.reduce(w, axis=1)
         good = np.isfinite(flux)
         keep = idx[good]
         out['flux'][keep] = flux[good]
         out['n_pix'][keep] = n_pix[good]
-        out['n_pix2'][keep] = n_pix2[good]
+        out['noise_pix'][keep] = noise_pix[good]
         if hot is not None:
             out['flags'][idx[good & hot]] |= FLAG_SATURATED
         redo.append(idx[~good])
@@ -263,11 +263,11 @@ def _general_route(frame, sky, win, part, level, saturation, out):
         sums = row_sums(sums, n_pix)
         keep = idx[usable]
         out['flux'][keep] = sums[0][usable]
-        for k, name in enumerate(('n_pix', 'n_pix2'), start=1):
+        for k, name in enumerate(('n_pix', 'noise_pix'), start=1):
             out[name][keep] = sums[k][usable]
         if sigma is not None:
             out['sigma2'][keep] = sums[3][usable]
-            out['sigma2_w2'][keep] = sums[4][usable]
+            out['sigma2_sq'][keep] = sums[4][usable]
         if maps is not None:
             total = sums[1][usable]
             out['sky'][keep] = sums[-3][usable] / total

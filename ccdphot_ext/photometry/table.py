@@ -221,7 +221,8 @@ def _sky_rows(sky, rows):
     if sky.is_global:
         value, std, _, eom = sky.at(0)
         return value, std, eom
-    return tuple(np.asarray(v, dtype=float)[rows]
+    n = np.size(sky.value)  # a scalar std or error: the same for every row
+    return tuple(np.broadcast_to(np.asarray(v, dtype=float), (n,))[rows]
                  for v in (sky.value, sky.std, sky.error_on_mean))
 
 
@@ -281,13 +282,15 @@ def _fill_shapes(cols, rows, frame, aperture, sky, options):
                          saturation=options['saturation'])
     pos = aperture_positions(aperture)
     cols['x_center'][rows], cols['y_center'][rows] = pos[:, 0], pos[:, 1]
-    for name, key in (('n_pix', 'n_pix'), ('sky', 'sky'),
+    for name, key in (('n_pix', 'n_pix'), ('noise_pix', 'noise_pix'),
+                      ('sky', 'sky'),
                       ('sky_std', 'sky_std'),
                       ('sky_error_on_mean', 'sky_eom'),
                       ('aperture_sum', 'flux'), ('flags', 'flags')):
         cols[name][rows] = res[key]
     if res['sigma2'] is not None:
         cols['sigma2'][rows] = res['sigma2']
+        cols['sigma2_sq'][rows] = res['sigma2_sq']
 
 
 def _fill_budget(cols, has_map, options):
