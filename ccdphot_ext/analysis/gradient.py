@@ -16,6 +16,7 @@ from ..background.clipping import clip_factors
 from ..background.sky import SkyEstimate
 from ..photometry.residual import RESIDUAL_NSIGMA, residual_error
 from ..utils.inputs import as_frame, positive_scalar
+from ..utils.numbers import positive_integer
 
 __all__ = ['gradient_check', 'GradientCheck']
 
@@ -199,7 +200,7 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
     >>> g.is_unsafe(400)
     True
     """
-    mesh = int(positive_scalar(box_size, 'box_size', allow_none=False))
+    mesh = positive_integer(box_size, 'box_size')
     sigma = positive_scalar(sigma, 'sigma', allow_none=False)
     n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
     frame = as_frame(data, mask=mask)

@@ -10,11 +10,13 @@ then renamed), so a failed run never leaves a half-written or lost file.
 """
 
 import argparse
-import math
 import os
 import tempfile
 import textwrap
 import warnings
+from functools import partial
+
+from ..utils.numbers import finite_number, positive_integer, positive_scalar
 
 __all__ = ['CLIError', 'SKY_CHOICES']
 
@@ -47,29 +49,26 @@ class _Parser(argparse.ArgumentParser):
 # -- argument types (their messages name the problem; argparse adds the
 # -- option name) ------------------------------------------------------------
 
-def _number(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'not a number: {text!r}') from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f'must be finite, got {text!r}')
-    return value
+def _argument(check):
+    """An argparse type: the text read as a number, then ``check`` (a rule
+    of `ccdphot_ext.utils.numbers`); its message becomes argparse's."""
+    def convert(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f'not a number: {text!r}') from None
+        try:
+            return check(value)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return convert
 
 
-def _positive(text):
-    value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f'must be positive, got {text!r}')
-    return value
-
-
-def _non_negative(text):
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(
-            f'must be zero or positive, got {text!r}')
-    return value
+_number = _argument(finite_number)
+_positive = _argument(partial(positive_scalar, name=None, allow_none=False))
+_non_negative = _argument(partial(positive_scalar, name=None,
+                                  allow_none=False, allow_zero=True))
 
 
 def _positive_int(text):
@@ -78,9 +77,10 @@ def _positive_int(text):
     except ValueError:
         raise argparse.ArgumentTypeError(
             f'not an integer: {text!r}') from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f'must be positive, got {text!r}')
-    return value
+    try:
+        return positive_integer(value, None)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _box(text):

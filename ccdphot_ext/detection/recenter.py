@@ -16,6 +16,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..background.sky import check_sky
 from ..utils.inputs import as_frame, positive_scalar
+from ..utils.numbers import positive_integer
 
 __all__ = ['recenter_positions', 'RECENTER_METHODS']
 
@@ -112,7 +113,7 @@ def _checked_options(method, box_size, n_sigma, min_snr, max_shift,
     if method not in RECENTER_METHODS:
         raise ValueError(f'method must be one of {RECENTER_METHODS}, got '
                          f'{method!r}')
-    box_size = int(positive_scalar(box_size, 'box_size', allow_none=False))
+    box_size = positive_integer(box_size, 'box_size')
     if box_size < 3:
         raise ValueError(f'box_size must be at least 3, got {box_size}')
     n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False,
@@ -121,8 +122,7 @@ def _checked_options(method, box_size, n_sigma, min_snr, max_shift,
                               allow_zero=True)
     max_shift = positive_scalar(max_shift, 'max_shift')
     max_shift = box_size / 2.0 if max_shift is None else max_shift
-    iterations = int(positive_scalar(iterations, 'iterations',
-                                     allow_none=False))
+    iterations = positive_integer(iterations, 'iterations')
     return box_size, n_sigma, min_snr, max_shift, iterations
 
 

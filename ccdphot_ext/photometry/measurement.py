@@ -15,6 +15,7 @@ from ..background.sky import check_sky
 from ..flags import decode_flags
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
+from ..utils.numbers import positive_integer
 from .budget import NOTE_EMPTY, NOTE_MAP, ErrorBudget
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky
@@ -341,6 +342,6 @@ def _checked_inputs(data, aperture, sky, *, threshold, uncertainty, mask,
     params = detector_parameters(frame.meta, gain=gain, saturation=saturation,
                                  read_noise=read_noise, unit=frame.unit)
     check_sky(sky, unit=frame.unit, n_apertures=1)
-    subpixels = int(positive_scalar(subpixels, 'subpixels', allow_none=False))
+    subpixels = positive_integer(subpixels, 'subpixels')
     dark = positive_scalar(dark, 'dark', allow_zero=True)
     return aperture, frame, params, subpixels, dark

@@ -48,6 +48,7 @@ from ..flags import (
 )
 from ..io.header import detector_parameters
 from ..utils.inputs import as_frame, positive_scalar
+from ..utils.numbers import positive_integer
 from .budget import NOTE_EXACT_SKY, NOTE_NO_GAIN, ErrorBudget
 from .measurement import BudgetedResult, measure
 
@@ -124,7 +125,7 @@ def psf_stamp(psf, position, shape, *, size=None):
     model, default = _psf_model(psf)
     if size is None:
         size = 25 if default is None else default
-    size = int(positive_scalar(size, 'size', allow_none=False))
+    size = positive_integer(size, 'size')
     half = size // 2
     x, y = (float(v) for v in position)
     if not (math.isfinite(x) and math.isfinite(y)):
@@ -257,7 +258,7 @@ def optimal_extraction(data, position, psf, sky, *, gain=None, size=None,
     >>> bool(abs(res.flux - 5000.0) < 3 * res.flux_err), sorted(res.budget.terms)
     (True, ['sky', 'sky_mean'])
     """
-    n_iter = int(positive_scalar(n_iter, 'n_iter', allow_none=False))
+    n_iter = positive_integer(n_iter, 'n_iter')
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
     check_sky(sky, unit=frame.unit, n_apertures=1)
     params = detector_parameters(frame.meta, gain=gain, saturation=saturation)

@@ -14,7 +14,8 @@ from ..background.sky import check_sky
 from ..io.header import detector_parameters
 from ..io.units import is_rate_unit
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
-from ..utils.inputs import as_frame, positive_scalar
+from ..utils.inputs import as_frame
+from ..utils.numbers import positive_integer
 from ..utils.provenance import versions
 from .boxengine import fast_box_eligible, measure_boxes
 from .circleengine import fast_shape_eligible, measure_shapes
@@ -142,7 +143,7 @@ def _options(groups, frame, sky, *, gain, saturation, read_noise, exptime,
                                  unit=frame.unit)
     check_sky(sky, unit=frame.unit,
               n_apertures=sum(n for _, n in groups))
-    subpixels = int(positive_scalar(subpixels, 'subpixels', allow_none=False))
+    subpixels = positive_integer(subpixels, 'subpixels')
     if engine not in ENGINES:
         raise ValueError(f'engine must be one of {ENGINES}, got {engine!r}')
     return {'gain': params['gain'], 'saturation': params['saturation'],

@@ -20,6 +20,8 @@ from astropy.nddata import (
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.utils.masked import Masked
 
+from .numbers import positive_scalar  # noqa: F401  (the rule lives in numbers)
+
 __all__ = []  # internal module
 
 
@@ -227,23 +229,3 @@ def strip_unit(value, unit, name, *, allow_dimensionless=True):
             raise u.UnitsError(f'{name} unit {value.unit} is not '
                                f'convertible to the data unit {unit}') from exc
     return value
-
-
-def positive_scalar(value, name, *, allow_none=True, allow_zero=False):
-    """Validate a positive finite scalar (gain, n_sigma, ...)."""
-    if value is None:
-        if allow_none:
-            return None
-        raise TypeError(f'{name} is required')
-    if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
-        raise TypeError(f'{name} must be a number, got {value!r}')
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f'{name} must be a number, got {value!r}') from None
-    if not np.isfinite(out):
-        raise ValueError(f'{name} must be finite, got {out}')
-    if out < 0 or (out == 0 and not allow_zero):
-        bound = 'non-negative' if allow_zero else 'positive'
-        raise ValueError(f'{name} must be {bound}, got {out}')
-    return out

@@ -1,0 +1,104 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+The one rule for a number a user gives (a gain, a threshold, a size): a
+real, finite number, positive or at least zero where asked, refused with a
+message naming it. Plain Python (no numpy import), so that the ``ccdphot``
+command's argument types use the same rule as the library without loading
+numpy at ``ccdphot --help``.
+"""
+
+import math
+import sys
+
+__all__ = []  # internal module: positive_scalar is used through utils.inputs
+
+
+def _what(name):
+    return f'{name} ' if name else ''
+
+
+def finite_number(value, name=None):
+    """
+    ``value`` as a finite float.
+
+    Raises TypeError for anything that is not a real number (a bool, a
+    string and bytes included) and ValueError for NaN or inf; the messages
+    start with ``name`` when given.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import finite_number
+    >>> finite_number(3, 'gain')
+    3.0
+    >>> finite_number(float('nan'), 'gain')
+    Traceback (most recent call last):
+    ...
+    ValueError: gain must be finite, got nan
+    """
+    if isinstance(value, (str, bytes)) or _is_bool(value):
+        raise TypeError(f'{_what(name)}must be a number, got {value!r}')
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f'{_what(name)}must be a number, got '
+                        f'{value!r}') from None
+    if not math.isfinite(out):
+        raise ValueError(f'{_what(name)}must be finite, got {out}')
+    return out
+
+
+def positive_scalar(value, name, *, allow_none=True, allow_zero=False):
+    """
+    Validate a positive finite scalar (gain, n_sigma, ...).
+
+    None is returned as it is when ``allow_none``, else a TypeError;
+    ``allow_zero`` accepts 0 (a non-negative number).
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import positive_scalar
+    >>> positive_scalar(2, 'gain'), positive_scalar(None, 'gain')
+    (2.0, None)
+    >>> positive_scalar(0, 'gain')
+    Traceback (most recent call last):
+    ...
+    ValueError: gain must be positive, got 0.0
+    """
+    if value is None:
+        if allow_none:
+            return None
+        raise TypeError(f'{name} is required')
+    out = finite_number(value, name)
+    if out < 0 or (out == 0 and not allow_zero):
+        bound = 'non-negative' if allow_zero else 'positive'
+        raise ValueError(f'{_what(name)}must be {bound}, got {out}')
+    return out
+
+
+def positive_integer(value, name):
+    """
+    ``value`` as a positive int; a float with a fraction (2.5) is refused
+    rather than truncated.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import positive_integer
+    >>> positive_integer(5.0, 'subpixels')
+    5
+    >>> positive_integer(2.5, 'subpixels')
+    Traceback (most recent call last):
+    ...
+    ValueError: subpixels must be a whole number, got 2.5
+    """
+    out = positive_scalar(value, name, allow_none=False)
+    if out != int(out):
+        raise ValueError(f'{_what(name)}must be a whole number, got {out}')
+    return int(out)
+
+
+def _is_bool(value):
+    """True for Python and numpy booleans (numpy's is not a bool; when
+    numpy is not loaded, no value can be one of its)."""
+    numpy = sys.modules.get('numpy')
+    return isinstance(value, bool) or (
+        numpy is not None and isinstance(value, numpy.bool_))
