@@ -218,6 +218,21 @@ def test_measure_warnings_are_one_line(frames, sample_ccd, tmp_path, capsys):
     assert 'background varies across the frame' in lines[1]
 
 
+def test_an_invalid_header_gain_is_said_once_and_named(frames, sample_ccd,
+                                                       tmp_path, capsys):
+    meta = sample_ccd.meta.copy()
+    meta.pop('EGAIN', None)
+    meta['GAIN'] = 0.0
+    path = tmp_path / 'gain0.fits'
+    CCDData(sample_ccd.data, unit='adu', meta=meta).write(path)
+    code, out, err = _run(['measure', path, '--box', BOX1], capsys)
+    assert code == 0
+    gain_lines = [line for line in err.splitlines() if 'GAIN=0.0' in line]
+    assert len(gain_lines) == 1  # read twice (summary and table), said once
+    assert 'must be positive' in gain_lines[0]
+    assert 'gain unknown (invalid GAIN=0.0 ignored)' in out
+
+
 def test_measure_plots(frames, tmp_path, capsys):
     plots = tmp_path / 'plots'
     code, stdout, err = _run(['measure', frames / 'sample.fits', '--box',

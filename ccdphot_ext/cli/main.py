@@ -91,8 +91,15 @@ def build_parser():
 
 
 def _one_line_warnings(command):
+    """A ``showwarning`` printing each distinct warning once, on one
+    line (a header problem seen by every step is said once)."""
+    seen = set()
+
     def show(message, category, filename, lineno, file=None, line=None):
         text = str(message).replace('\n', ' ')
+        if text in seen:
+            return
+        seen.add(text)
         print(f'ccdphot {command}: warning: {text}', file=sys.stderr)
     return show
 

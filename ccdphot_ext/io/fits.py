@@ -264,9 +264,10 @@ def _build_frame(data, header, unit, unc_obj, mask_arr, path):
         if unit is None:
             unit = unit_from_header(header)
         if unit is None:
-            warnings.warn(f'{path}: no (or blank) BUNIT in the header: data '
-                          'taken to be in adu (pass unit=, or --unit to '
-                          'ccdphot, to say otherwise)',
+            warnings.warn(f'{path}: no usable BUNIT in the header (missing, '
+                          'blank or not a unit): data taken to be in adu '
+                          '(pass unit=, or --unit to ccdphot, to say '
+                          'otherwise)',
                           AstropyUserWarning, stacklevel=3)
             unit = u.adu
         try:

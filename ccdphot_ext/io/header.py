@@ -77,6 +77,10 @@ class DetectorParameters(dict):
 
 
 def _header_value(meta, keys, name):
+    """The first valid value of ``keys`` and where it came from; a key
+    present with an invalid value is skipped with a warning (and named in
+    the source when no other key gives a value)."""
+    rejected = []
     for key in keys:
         if key in meta:
             raw = meta[key]
@@ -87,8 +91,11 @@ def _header_value(meta, keys, name):
             except (TypeError, ValueError) as exc:
                 warnings.warn(f'ignoring header keyword {key}={raw!r}: '
                               f'{exc}', AstropyUserWarning, stacklevel=2)
+                rejected.append(f'{key}={raw!r}')
                 continue
             return value, _keyword_origin(meta, key)
+    if rejected:
+        return None, f"invalid {', '.join(rejected)} ignored"
     return None, 'missing'
 
 
