@@ -84,8 +84,9 @@ def exclusion_map(exclude, shape):
         side = 2 * int(math.ceil(half)) + 2
         corner = np.floor(pos - half).astype(int)
         per_chunk = max(1, _chunk_pixels(shape) // (side * side))
+        order = np.lexsort((corner[:, 0], corner[:, 1]))  # row by row
         for s in range(0, len(pos), per_chunk):
-            idx = np.arange(s, min(s + per_chunk, len(pos)))
+            idx = order[s:s + per_chunk]
             xs = corner[idx, :1] + np.arange(side)
             ys = corner[idx, 1:] + np.arange(side)
             hit = touched(ap, idx, ys[:, :, None], xs[:, None, :])
@@ -324,10 +325,26 @@ def _pad(arrays):
     return out
 
 
+def _kept_mean_std(rows, keep):
+    """``numpy.nanmean`` and ``numpy.nanstd`` along the rows of ``rows``
+    with only the ``keep`` pixels (the same operations, one copy)."""
+    arr = np.where(keep, rows, 0.0)
+    cnt = np.count_nonzero(keep, axis=1)[:, None]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        avg = arr.sum(axis=1, keepdims=True) / cnt
+        arr -= avg
+        arr[~keep] = 0.0
+        arr *= arr
+        var = arr.sum(axis=1) / cnt[:, 0]
+    return avg[:, 0], np.sqrt(var)
+
+
 def row_statistics(rows, method, sigma, maxiters):
     """
-    Level, std, kept-pixel mask and clipped count of each NaN-padded row.
+    Level, std, kept-pixel mask and clipped count of each NaN-padded row
+    (``rows`` is overwritten).
     """
+    finite = np.isfinite(rows)
     if method == 'sigma_clip':
         with warnings.catch_warnings():
             # the NaN padding of shorter rows is ours, not the data's
@@ -335,20 +352,18 @@ def row_statistics(rows, method, sigma, maxiters):
                                     'invalid values', AstropyUserWarning)
             clipped = sigma_clip(rows, sigma=sigma, maxiters=maxiters,
                                  cenfunc='median', stdfunc='std', axis=1,
-                                 masked=False, copy=True)
+                                 masked=False, copy=False)
         keep = np.isfinite(clipped)
-        std_factor = clip_factors(sigma)[0]
-        level = np.nanmean(clipped, axis=1)
-        std = np.nanstd(clipped, axis=1) * std_factor
-        n_clipped = np.isfinite(rows).sum(axis=1) - keep.sum(axis=1)
+        level, std = _kept_mean_std(clipped, keep)
+        std *= clip_factors(sigma)[0]
+        n_clipped = finite.sum(axis=1) - keep.sum(axis=1)
         return level, std, keep, n_clipped
-    keep = np.isfinite(rows)
     if method == 'mean':
-        level, std = np.nanmean(rows, axis=1), np.nanstd(rows, axis=1)
+        level, std = _kept_mean_std(rows, finite)
     else:  # robust, as the level: 1.4826 * median absolute deviation
         level = np.nanmedian(rows, axis=1)
         std = mad_std(rows, axis=1, ignore_nan=True)
-    return level, std, keep, np.zeros(len(rows), dtype=int)
+    return level, std, finite, np.zeros(len(rows), dtype=int)
 
 
 def own_apertures(exclude, n):
