@@ -162,7 +162,9 @@ class SigmaThreshold:
         units of the per-pixel sigma, for ``(..., ny, nx)`` cutouts.
 
         Returns ``(signal, noise)``: ``sum_j k_ij x_j`` and
-        ``sqrt(sum_j k_ij**2)`` over the valid pixels ``j != i``. The same
+        ``sqrt(sum_j k_ij**2)`` over the valid pixels ``j != i`` (valid
+        pixels must be finite: a NaN marked valid voids its whole
+        cutout's signal). The same
         elementwise operations for one cutout or a stack of them, so every
         engine selects the same pixels bit for bit. The noise of a stack
         with every pixel valid depends on its shape alone: it is computed
@@ -291,9 +293,10 @@ class SigmaThreshold:
             b *= weights
         total = self._pair_sum(b)
         bad = ~np.isfinite(total)
-        if bad.any():
-            b[~np.isfinite(b)] = 0.0
-            total = self._pair_sum(b)
+        if bad.any():  # redo those cutouts without their non-finite b
+            redo = b[bad]
+            redo[~np.isfinite(redo)] = 0.0
+            total[bad] = self._pair_sum(redo)
         return math.sqrt(1.0 + h * h) * std * std * total
 
     def _pair_sum(self, b):
