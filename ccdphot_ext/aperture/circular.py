@@ -45,81 +45,19 @@ from photutils.aperture import (
     EllipticalAperture,
 )
 
+from .quadrant import (
+    angle_minus_sine,
+    circle_folds,
+    circle_pixels,
+    circle_ranges,
+    circle_splits,
+)
+
 __all__ = ['EllipseShape', 'exact_shape', 'ellipse_overlap']
-
-
-#: Below this angle ``angle - sin(angle)`` is its Taylor series (six terms:
-#: relative error below 1e-18).
-_SERIES_ANGLE = 0.25
-
-
-def _angle_minus_sine(angle):
-    """``angle - sin(angle)`` without cancellation for small angles."""
-    a2 = angle * angle
-    out = a2 * (-1.0 / math.factorial(13))
-    for k in (11, 9, 7, 5, 3):
-        out += (-1) ** (k // 2 + 1) / math.factorial(k)
-        out *= a2
-    out *= angle
-    big = np.flatnonzero(angle >= _SERIES_ANGLE)
-    if big.size:
-        out[big] = angle[big] - np.sin(angle[big])
-    return out
 
 
 #: Boundary pixels computed per pass (arrays of 32 KiB stay in the cache).
 PIECES = 4096
-
-
-def _circle_folds(r, u, v, ny, nx):
-    """
-    Each window's columns and rows folded onto the circle's first quadrant
-    (`_fold`), flattened over the windows: for columns ``(low, high,
-    split, half)``; for rows ``(low, high, s(low), s(high), None, split,
-    half, s(half))`` with ``s(y) = sqrt(r**2 - y**2)`` the circle's
-    half-width at ``y``.
-    """
-    xs = _fold((np.arange(nx) - 0.5) - u[:, None],
-               (np.arange(nx) + 0.5) - u[:, None])
-    yl, yh, split, half = _fold((np.arange(ny) - 0.5) - v[:, None],
-                                (np.arange(ny) + 0.5) - v[:, None])
-    s_lo, s_hi, s_half = (np.sqrt(np.maximum((r - y) * (r + y), 0.0))
-                          for y in (yl, yh, half))
-    return ([a.ravel() for a in xs],
-            [None if a is None else a.ravel()
-             for a in (yl, yh, s_lo, s_hi, None, split, half, s_half)])
-
-
-def _circle_ranges(r, rows, u, ny, nx):
-    """
-    A circle's `_Conic.column_ranges` from its folded rows (`_circle_folds`):
-    a row's pixels are touched within the half-width at its edge nearer to
-    the centre and wholly inside within that at the farther edge. Flat
-    ``(n * ny)`` arrays.
-    """
-    yl, yh, s_lo, s_hi = rows[:4]
-    u = np.repeat(u, ny)
-    out_lo = np.where(yl < r, np.clip(np.floor(u - 0.5 - s_lo) + 1, 0, nx),
-                      0).astype(np.intp)
-    out_hi = np.where(yl < r, np.clip(np.ceil(s_lo + u + 0.5), out_lo, nx),
-                      0).astype(np.intp)
-    both = yh < r
-    in_lo = np.where(both, np.clip(np.ceil(-s_hi + 0.5 + u), out_lo, out_hi),
-                     out_lo).astype(np.intp)
-    in_hi = np.where(both, np.clip(np.floor(s_hi - 0.5 + u) + 1, in_lo,
-                                   out_hi), in_lo).astype(np.intp)
-    return out_lo, out_hi, in_lo, in_hi
-
-
-def _fold(lo, hi):
-    """
-    Intervals ``[lo, hi]`` folded onto ``x >= 0``: ``(low, high, split,
-    half)`` with ``[low, high]`` the fold of the interval (of the part
-    right of 0 for an interval across 0, whose mirrored left part is then
-    ``[0, half]``, ``split`` True).
-    """
-    return (np.maximum(np.maximum(lo, -hi), 0.0), np.maximum(hi, -lo),
-            (lo < 0) & (hi > 0), np.minimum(hi, -lo))
 
 
 def _inside_rows(lo, hi, n):
@@ -186,7 +124,7 @@ class _Conic:
         sine = np.where(same, (X * X) * ((b - a) * (a + b)) / den,
                         b * sa - a * sb)
         angle = np.arctan2(sine, sa * sb + a * b)
-        return 0.5 * trapezoid + (0.5 * X * X) * _angle_minus_sine(angle)
+        return 0.5 * trapezoid + (0.5 * X * X) * angle_minus_sine(angle)
 
     def column_integral(self, x0, x1, y):
         """``H(y)`` over the columns ``[x0, x1]`` (see the module)."""
@@ -245,8 +183,8 @@ class _Conic:
         n = u.size
         circle = self.m == 0.0 and self.c == 1.0
         if circle:
-            folds = _circle_folds(self.X, u, v, ny, nx)
-            ranges = _circle_ranges(self.X, folds[1], u, ny, nx)
+            folds = circle_folds(self.X, u, v, ny, nx)
+            ranges = circle_ranges(self.X, folds[1], u, ny, nx)
         else:
             ranges = [a.ravel() for a in self.column_ranges(u, v, ny, nx)]
         out_lo, out_hi, in_lo, in_hi = ranges
@@ -270,7 +208,8 @@ class _Conic:
         for k in range(0, total, PIECES):  # small arrays stay in the cache
             part = slice(k, k + PIECES)
             if circle:
-                area[part] = self._circle_pixels(folds, col[part], row[part])
+                area[part] = circle_pixels(self.X, folds, col[part],
+                                           row[part])
                 continue
             at = row[part] // ny
             x0 = (col[part] - at * nx - 0.5) - u[at]
@@ -279,88 +218,10 @@ class _Conic:
             area[part] = (self.column_integral(x0, x1, y + 0.5)
                           - self.column_integral(x0, x1, y - 0.5))
         if circle:
-            self._circle_splits(folds, col, row, area)
+            circle_splits(self.X, folds, col, row, area)
         np.clip(area, 0.0, 1.0, out=area)
         w.ravel()[flat] = area
         return w
-
-    def _circle_pixels(self, folds, col, row):
-        """
-        A circle's overlap with boundary pixels (column ``col`` and row
-        ``row`` counted over all windows), folded into the first quadrant
-        (`_circle_folds`).
-        """
-        return _quadrant_area(self.X, folds[0][0][col], folds[0][1][col],
-                              *(a[row] for a in folds[1][:4]))
-
-    def _circle_splits(self, folds, col, row, area):
-        """
-        Add to ``area`` the mirrored parts of the boundary pixels that lie
-        across an axis of the circle (`_fold`).
-        """
-        xs = np.flatnonzero(folds[0][2][col])
-        ys = np.flatnonzero(folds[1][5][row])
-        r = self.X
-        for k, x_mirror, y_mirror in ((xs, True, False), (ys, False, True),
-                                      (np.intersect1d(xs, ys), True, True)):
-            if k.size == 0:
-                continue
-            c, w = col[k], row[k]
-            zero = np.zeros(k.size)
-            xpart = ((zero, folds[0][3][c]) if x_mirror
-                     else (folds[0][0][c], folds[0][1][c]))
-            ypart = ((zero, folds[1][6][w], np.full(k.size, r),
-                      folds[1][7][w]) if y_mirror
-                     else tuple(a[w] for a in folds[1][:4]))
-            area[k] += _quadrant_area(r, *xpart, *ypart)
-
-
-def _quadrant_area(r, xl, xh, yl, yh, s_lo, s_hi):
-    """
-    A circle's area in the rectangles ``[xl, xh] x [yl, yh]`` of its first
-    quadrant (``0 <= xl``, ``0 <= yl``, ``yh - yl <= 1``), given its
-    half-widths ``s_lo`` at ``yl`` and ``s_hi`` at ``yh``: the full height
-    left of ``s_hi``, the arc minus ``yl`` from there to ``s_lo``, nothing
-    beyond. The integral of the arc is the trapezoid under its chord plus
-    the circular segment above it, without cancellation (as
-    `_Conic.integral_s`); in place, on small arrays.
-    """
-    a = np.maximum(s_hi, xl)
-    np.minimum(a, xh, out=a)
-    b = np.maximum(s_lo, xl)
-    np.minimum(b, xh, out=b)
-    sa, sb = r - a, r - b
-    sa *= r + a
-    sb *= r + b
-    np.maximum(sa, 0.0, out=sa)
-    np.maximum(sb, 0.0, out=sb)
-    np.sqrt(sa, out=sa)
-    np.sqrt(sb, out=sb)
-    d = b - a
-    # the sine (times r**2) of the angle between the radii to a and b ...
-    den = b * sa
-    den += a * sb
-    np.maximum(den, 1e-300, out=den)  # 0 only where d == 0
-    sine = a + b
-    sine *= d
-    sine *= r * r
-    sine /= den
-    # ... and its cosine; with the segment goes den (reused)
-    np.multiply(sa, sb, out=den)
-    den += a * b
-    seg = _angle_minus_sine(np.arctan2(sine, den))
-    seg *= 0.5 * r * r
-    sa += sb
-    sa *= d
-    sa *= 0.5  # the trapezoid
-    seg += sa
-    a -= xl
-    a *= yh - yl  # the full-height part
-    seg += a
-    d *= yl
-    seg -= d
-    return seg
-
 
 class EllipseShape:
     """

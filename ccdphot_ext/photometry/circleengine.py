@@ -52,6 +52,7 @@ from ..flags import (
     FLAG_TRUNCATED,
 )
 from .boxlayout import (
+    CHUNK_PIXELS,
     GENERAL_CHUNK_PIXELS,
     as_pixels,
     box_rows,
@@ -62,6 +63,14 @@ from .boxlayout import (
 )
 
 __all__ = []  # internal module
+
+#: At most this fraction of the frame's pixels is gathered per chunk (so a
+#: small frame's peak of extra memory stays a small part of it).
+CHUNK_FRACTION = 1 / 128
+
+
+def _chunk_pixels(data, most):
+    return max(min(most, int(data.size * CHUNK_FRACTION)), 1024)
 
 #: The sums every route returns, one value per position.
 SUMS = ('flux', 'n_pix', 'noise_pix', 'sigma2', 'sigma2_sq', 'sky',
@@ -175,7 +184,8 @@ def _short_route(data, win, order, level, saturation, out):
     view = box_rows(data, hy, hx)
     ys, xs = win.wy[order], win.wx[order]
     redo = []
-    for s, e in chunks(ys, hy, hy * hx, data):
+    for s, e in chunks(ys, hy, hy * hx, data,
+                       chunk_pixels=_chunk_pixels(data, CHUNK_PIXELS)):
         idx = order[s:e]
         cut = as_pixels(view[ys[s:e], xs[s:e]], data.dtype).astype(
             np.float64, copy=False)
@@ -241,7 +251,8 @@ def _general_route(frame, sky, win, part, level, saturation, out):
     hy, hx = win.shape.window
     part = part[np.argsort(win.wy[part], kind='stable')]
     for s, e in chunks(win.wy[part], hy, hy * hx, frame.data, stream=False,
-                       chunk_pixels=GENERAL_CHUNK_PIXELS):
+                       chunk_pixels=_chunk_pixels(frame.data,
+                                                  GENERAL_CHUNK_PIXELS)):
         idx = part[s:e]
         raw, bad, sigma, maps, weights, n_pix = _gather(frame, sky, win, idx)
         inside = weights > 0

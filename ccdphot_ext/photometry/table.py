@@ -84,13 +84,10 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         ``mag = -2.5 log10(flux / exptime) + zeropoint``; count-rate data
         (``adu / s``) are not divided by ``exptime``.
     engine : {'auto', 'box', 'ellipse', 'general'}, optional
-        ``'box'``: the vectorised engine for axis-aligned `BoxAperture`
-        positions; ``'ellipse'``: the vectorised engine for photutils'
-        circles, ellipses and their annuli with ``method='exact'`` and no
-        threshold (each a ValueError for anything else); ``'general'``:
-        `measure`'s engine, any aperture; ``'auto'`` (default): a vectorised
-        engine wherever one applies. Same numbers, bit for bit
-        (:ref:`photometer-engines`).
+        Vectorised engines for axis-aligned `BoxAperture` positions and for
+        exact circles, ellipses and annuli; `measure`'s for any aperture;
+        ``'auto'`` (default) a vectorised one wherever it applies. Same
+        numbers, bit for bit (:ref:`photometer-engines`).
     noise : `ApertureNoise`, optional
         Blank-sky aperture noise: ``var_sky = noise(n_pix)**2`` (`measure`).
     fractional_variance : {'squared', 'linear'}, optional
