@@ -283,7 +283,7 @@ def test_measure_plot_figures_show_the_rows(frames, ccd, monkeypatch,
 
 def test_find_lists_the_true_stars(frames, ccd, tmp_path, capsys):
     out = tmp_path / 'found.ecsv'
-    code, stdout, err = _run(['find', frames / 'sample.fits', '--nsigma',
+    code, stdout, err = _run(['find', frames / 'sample.fits', '--n-sigma',
                               '10', '-o', out], capsys)
     assert code == 0, err
     found = QTable.read(out)
@@ -311,15 +311,37 @@ def test_measure_find_uses_the_suggested_boxes(frames, ccd, tmp_path,
                 9))):
         out = tmp_path / 'fm.ecsv'
         code, _, err = _run(['measure', frames / 'sample.fits', '--find',
-                             '--find-nsigma', '10', *extra, '-o', out],
+                             '--find-n-sigma', '10', *extra, '-o', out],
                             capsys)
         assert code == 0, err
         _assert_same_rows(QTable.read(out), photometer(ccd, boxes, sky))
 
 
+@pytest.mark.parametrize('command, old, new, dest', [
+    ('find', '--nsigma', '--n-sigma', 'n_sigma'),
+    ('measure', '--find-nsigma', '--find-n-sigma', 'find_n_sigma')])
+def test_renamed_options_still_work(command, old, new, dest, capsys):
+    """The former spellings are hidden, set the same value and print one
+    deprecation line on stderr."""
+    parser = build_parser()
+    args = parser.parse_args([command, 'f.fits', old, '7.5'])
+    assert getattr(args, dest) == 7.5
+    err = capsys.readouterr().err
+    assert err == f'ccdphot {command}: warning: {old} is deprecated; use {new}\n'
+    args = parser.parse_args([command, 'f.fits', new, '7.5'])
+    assert getattr(args, dest) == 7.5 and capsys.readouterr().err == ''
+    assert getattr(parser.parse_args([command, 'f.fits']), dest) == 5.0
+    with pytest.raises(SystemExit):
+        parser.parse_args([command, '--help'])
+    out = capsys.readouterr().out
+    assert new in out and old not in out
+
+
 def test_find_bad_input(frames, tmp_path, capsys):
     for argv, expected in (
             (['find', frames / 'nope.fits'], 'no such file'),
+            (['find', frames / 'sample.fits', '--n-sigma', '0'],
+             'argument --n-sigma: must be positive'),
             (['find', frames / 'sample.fits', '--nsigma', '0'],
              'argument --nsigma: must be positive'),
             (['find', frames / 'sample.fits', '-o', tmp_path / 'x' / 'y'],

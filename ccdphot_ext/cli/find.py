@@ -20,6 +20,7 @@ from .common import (
     _read_image,
     _to_write,
     _write_table,
+    add_renamed_option,
 )
 
 __all__ = ['add_parser']
@@ -35,7 +36,7 @@ def _cmd_find(args):
         _output_format(args.output, args.format)  # refuse a mismatch now
     frame = as_frame(_read_image(args.image, hdu=args.hdu, unit=args.unit))
     sky = SkyEstimate.from_image(frame, method=args.sky)
-    found = find_stars(frame, sky, n_sigma=args.nsigma,
+    found = find_stars(frame, sky, n_sigma=args.n_sigma,
                        n_pixels=args.npixels, deblend=args.deblend)
     found.meta['image'] = os.path.abspath(args.image)
     done = []
@@ -45,7 +46,7 @@ def _cmd_find(args):
         done.append(f'wrote     {args.output} ({fmt}, {len(found)} rows)')
     un = '' if frame.unit is None else f' {frame.unit.to_string()}'
     print(f'image     {args.image}: {len(found)} star(s) above '
-          f'{args.nsigma:g} sigma (sky {sky.method} {sky.value:.3f}{un}, '
+          f'{args.n_sigma:g} sigma (sky {sky.method} {sky.value:.3f}{un}, '
           f'std {sky.std:.3f}{un} per pixel)')
     if len(found):
         print(_box_line(found.meta))
@@ -86,7 +87,7 @@ def add_parser(sub, common):
         epilog=_epilog('''\
             examples:
               ccdphot find frame.fits
-              ccdphot find frame.fits --nsigma 10 -o stars.ecsv
+              ccdphot find frame.fits --n-sigma 10 -o stars.ecsv
               ccdphot find mef.fits --hdu SCI --unit electron -o stars.ecsv
               ccdphot measure frame.fits --positions stars.ecsv
 
@@ -96,8 +97,9 @@ def add_parser(sub, common):
             '''))
     p.add_argument('image', metavar='IMAGE', help='processed FITS frame')
     _add_frame_options(p)
-    p.add_argument('--nsigma', metavar='N', type=_positive, default=5.0,
-                   help='detection threshold in sky sigma (default 5)')
+    add_renamed_option(p, '--n-sigma', '--nsigma', metavar='N',
+                       type=_positive, default=5.0,
+                       help='detection threshold in sky sigma (default 5)')
     p.add_argument('--npixels', metavar='N', type=_positive_int, default=5,
                    help='minimum connected pixels above the threshold '
                         '(default 5)')

@@ -29,6 +29,7 @@ from .common import (
     _size,
     _to_write,
     _write_table,
+    add_renamed_option,
     blank_noise,
 )
 
@@ -113,10 +114,10 @@ def _apertures(args, frame, sky_for_find):
         checked = (args.radius is None and args.size is not None
                    and args.size[0] == args.size[1]
                    and float(side).is_integer())
-        found = find_stars(frame, sky_for_find, n_sigma=args.find_nsigma,
+        found = find_stars(frame, sky_for_find, n_sigma=args.find_n_sigma,
                            box_size=int(side) if checked else None)
         if len(found) == 0:
-            raise CLIError(f'--find: no star found above {args.find_nsigma:g}'
+            raise CLIError(f'--find: no star found above {args.find_n_sigma:g}'
                            ' sigma')
         if own_shape:
             ap, rows = _shaped(args, np.column_stack([found['x_center'],
@@ -351,8 +352,9 @@ def _add_measure(sub, common):
                             '--positions/--find')
     p.add_argument('--find', action='store_true',
                    help='find the stars (ccdphot_ext.find_stars)')
-    p.add_argument('--find-nsigma', metavar='N', type=_positive, default=5.0,
-                   help='detection threshold for --find (default 5)')
+    add_renamed_option(p, '--find-n-sigma', '--find-nsigma', metavar='N',
+                       type=_positive, default=5.0,
+                       help='detection threshold for --find (default 5)')
     _add_sky_options(p)
     p.add_argument('--threshold', metavar='NSIG', type=_positive,
                    help='keep only pixels above NSIG sky sigma')
