@@ -137,3 +137,18 @@ def test_real_frames(sample_ccd, saao, shared_dir, m13):
         assert not corr > 5 * err
     corr, err = pixel_correlation(m13[0].data)
     assert corr > 0.5 and corr > 5 * err
+
+
+def test_cache_is_safe_across_threads():
+    """Batches measure frames in threads: the shared cache never mixes up
+    frames nor fails while another thread evicts an entry."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [np.random.default_rng(i).normal(0.0, 1.0, (200, 200))
+              for i in range(12)]
+    frames[3] = uniform_filter(frames[3], 3)
+    serial = [pixel_correlation(f) for f in frames]
+    with ThreadPoolExecutor(6) as pool:
+        threaded = list(pool.map(pixel_correlation, frames * 4))
+    assert threaded == serial * 4
+    assert threaded[3][0] > 0.4 and abs(threaded[0][0]) < 0.05

@@ -10,6 +10,7 @@ blocks spread over the frame with their sources masked, and
 
 import hashlib
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -55,15 +56,20 @@ def pixel_correlation(data, *, mask=None):
     # the result depends on the sampled pixels only: repeated calls on one
     # frame (measure in a loop) cost a hash, not a new estimate
     key = hashlib.blake2b(stack.tobytes(), digest_size=16).digest()
-    if key not in _CORRELATION_CACHE:
-        if len(_CORRELATION_CACHE) >= 8:
-            _CORRELATION_CACHE.pop(next(iter(_CORRELATION_CACHE)))
-        _CORRELATION_CACHE[key] = _block_correlation(stack)
-    return _CORRELATION_CACHE[key]
+    with _CACHE_LOCK:
+        cached = _CORRELATION_CACHE.get(key)
+    if cached is None:
+        cached = _block_correlation(stack)
+        with _CACHE_LOCK:  # threads of a batch share the cache
+            while len(_CORRELATION_CACHE) >= 8:
+                _CORRELATION_CACHE.pop(next(iter(_CORRELATION_CACHE)))
+            _CORRELATION_CACHE[key] = cached
+    return cached
 
 
 #: Recent `pixel_correlation` results by a digest of the sampled pixels.
 _CORRELATION_CACHE = {}
+_CACHE_LOCK = threading.Lock()
 
 
 def _block_correlation(stack):
