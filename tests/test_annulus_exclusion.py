@@ -123,3 +123,26 @@ def test_cli_annulus_excludes_the_box(tmp_path, rng, capsys):
     t = QTable.read(out)
     assert t['flags'][0] & FLAG_SKY_ANNULUS
     assert abs(float(np.asarray(t['sky'])[0]) - 86.2) < 5
+
+
+def test_elliptical_aperture_in_its_own_annulus_is_flagged(rng):
+    """An ellipse reaching into its own annulus is found (its exact
+    overlaps), its pixels excluded as photutils' exact mask says, and the
+    annulus flagged; a smaller ellipse leaves it clean."""
+    from photutils.aperture import EllipticalAperture
+
+    img, _ = _star_frame(rng)
+    ann = CircularAnnulus((60.3, 59.8), 6, 14)
+    big = EllipticalAperture((60.3, 59.8), 9.0, 4.0, theta=0.4)
+    with pytest.warns(AstropyUserWarning, match='flagged doubtful'):
+        sky = SkyEstimate.from_annulus(img, ann, exclude=big)
+    ring = ann.to_mask(method='center').to_image(img.shape) > 0
+    touched = big.to_mask(method='exact').to_image(img.shape) > 0
+    assert sky.meta['n_own_overlap'][0] == np.count_nonzero(ring & touched)
+    assert sky.meta['n_excluded_apertures'][0] == np.count_nonzero(
+        ring & touched)
+    assert sky.meta['flags'][0] == FLAG_SKY_ANNULUS
+    small = EllipticalAperture((60.3, 59.8), 4.0, 2.5, theta=0.4)
+    clean = SkyEstimate.from_annulus(img, ann, exclude=small)
+    assert clean.meta['n_own_overlap'][0] == 0
+    assert clean.meta['flags'][0] == 0

@@ -283,6 +283,24 @@ class EllipseShape:
             np.maximum(w, 0.0, out=w)
         return w
 
+    def touches(self, x, y, ys, xs):
+        """
+        True where the shapes centred on ``x``, ``y`` (``m`` centres)
+        overlap the pixels of rows ``ys`` and columns ``xs`` by a positive
+        area: integer arrays of ``m`` rows broadcast together (e.g.
+        ``(m, ny, 1)`` and ``(m, 1, nx)``).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        x0, y0 = self.corners(x, y)
+        ny, nx = self.window
+        inner = (slice(None),) + (None,) * (np.ndim(ys) - 1)
+        ry, rx = ys - y0[inner], xs - x0[inner]
+        on = (ry >= 0) & (ry < ny) & (rx >= 0) & (rx < nx)
+        hit = self.weights(x, y) > 0
+        which = np.arange(x.size)[inner]
+        return on & hit[which, np.clip(ry, 0, ny - 1), np.clip(rx, 0, nx - 1)]
+
     def frame_weights(self, position, shape):
         """
         Weights of one centre on a frame of ``shape``: ``(slices, weights,

@@ -30,6 +30,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import CircularAnnulus, CircularAperture
 
 from ..aperture.box import BoxAperture
+from ..aperture.circular import exact_shape
 from ..aperture.utils import aperture_list, aperture_positions, n_positions
 from .clipping import clip_factors
 
@@ -69,6 +70,9 @@ def touched(aperture, idx, ys, xs):
     if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
         wx, wy = aperture._sides
         return (dx < wx / 2) & (dy < wy / 2)
+    shape = exact_shape(aperture)  # ellipses, annuli: exact overlaps > 0
+    if shape is not None:
+        return shape.touches(pos[:, 0], pos[:, 1], ys, xs)
     return None
 
 
@@ -102,6 +106,9 @@ def _half_extent(aperture):
         return float(aperture.r) + 1.0
     if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
         return max(aperture._sides) / 2 + 1.0
+    shape = exact_shape(aperture)
+    if shape is not None:
+        return max(shape.outer.X, shape.outer.Y) + 1.0
     return None
 
 
