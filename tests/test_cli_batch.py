@@ -58,7 +58,7 @@ def test_batch_writes_the_light_curve(files, tmp_path, capsys):
     assert set(lc['status']) == {'ok'}
     assert lc['time'][3].mjd == pytest.approx(60400.0 + 1 / 48, abs=1e-9)
     np.testing.assert_allclose(lc['x_center'][:3], X)
-    assert lc.meta['parameters']['apertures'][0]['width'] == 15.0
+    assert lc.meta['parameters']['apertures'][0]['w'] == 15.0
     assert [p.name for p in tmp_path.iterdir()] == ['lc.ecsv']
 
 

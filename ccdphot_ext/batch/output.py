@@ -19,7 +19,6 @@ from astropy.table import QTable
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.box import BoxAperture
 from ..aperture.utils import all_positions, aperture_list
 
 __all__ = ['frame_time']
@@ -86,6 +85,11 @@ def frame_time(header):
 # -- provenance and resume --------------------------------------------------
 
 def _json_safe(value):
+    """``value`` in plain JSON types (an angle Quantity in radians, other
+    quantities by their value; anything else unknown by its repr)."""
+    if isinstance(value, u.Quantity) and value.isscalar:
+        return float(value.to_value(u.rad) if value.unit.physical_type
+                     == 'angle' else value.value)
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -102,14 +106,11 @@ def _json_safe(value):
 def _describe_apertures(apertures, ids):
     parts = []
     for ap in aperture_list(apertures):
-        if isinstance(ap, BoxAperture):
-            parts.append({'type': 'BoxAperture', 'width': ap.width,
-                          'height': ap.height,
-                          'theta': float(ap.theta.to_value(u.rad))})
-        else:
-            shape = {name: _json_safe(getattr(ap, name))
-                     for name in ap._params if name != 'positions'}
-            parts.append({'type': type(ap).__name__, **shape})
+        # every photutils aperture (BoxAperture included) names its shape
+        # parameters in _params
+        shape = {name: _json_safe(getattr(ap, name))
+                 for name in ap._params if name != 'positions'}
+        parts.append({'type': type(ap).__name__, **shape})
     digest = hashlib.sha1(np.round(all_positions(apertures), 6).tobytes()
                           + np.asarray(ids).astype(str).tobytes()).hexdigest()
     return {'apertures': parts, 'positions_sha1': digest}
