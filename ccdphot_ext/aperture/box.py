@@ -23,6 +23,7 @@ from photutils.aperture.attributes import (
 from photutils.geometry import rectangular_overlap_grid
 
 from ..utils.inputs import positive_scalar
+from ..utils.numbers import finite_number
 from .overlap import axis_sides, is_axis_aligned, overlap_1d, rectangle_overlap
 
 __all__ = ['BoxAperture']
@@ -75,19 +76,15 @@ class _Theta(ScalarAngleOrValue):
                 raise u.UnitConversionError(
                     f'theta must be a scalar angle, got {value!r}')
             number = value.to_value(u.rad)
-        elif isinstance(value, (bool, np.bool_, str, bytes)) \
-                or not np.isscalar(value):
-            raise TypeError(f'theta must be a number (radians) or an angle '
-                            f'Quantity, got {value!r}')
         else:
             number = value
         try:
-            number = float(number)
-        except (TypeError, ValueError):
+            if not np.isscalar(number):
+                raise TypeError
+            finite_number(number, 'theta')
+        except TypeError:
             raise TypeError(f'theta must be a number (radians) or an angle '
                             f'Quantity, got {value!r}') from None
-        if not math.isfinite(number):
-            raise ValueError(f'theta must be finite, got {value!r}')
 
 
 def _one_of(name, value, alias, alias_value, *, default=None):

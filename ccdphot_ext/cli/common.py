@@ -79,15 +79,16 @@ def add_renamed_option(parser, new, old, **kwargs):
 # -- argument types (their messages name the problem; argparse adds the
 # -- option name) ------------------------------------------------------------
 
-def _argument(check):
-    """An argparse type: the text read as a number, then ``check`` (a rule
-    of `ccdphot_ext.utils.numbers`); its message becomes argparse's."""
+def _argument(check, parse=float, kind='a number'):
+    """An argparse type: the text read by ``parse`` (else "not
+    ``kind``"), then ``check``, a rule of `ccdphot_ext.utils.numbers`
+    whose message becomes argparse's."""
     def convert(text):
         try:
-            value = float(text)
+            value = parse(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f'not a number: {text!r}') from None
+                f'not {kind}: {text!r}') from None
         try:
             return check(value)
         except (TypeError, ValueError) as exc:
@@ -99,18 +100,8 @@ _number = _argument(finite_number)
 _positive = _argument(partial(positive_scalar, name=None, allow_none=False))
 _non_negative = _argument(partial(positive_scalar, name=None,
                                   allow_none=False, allow_zero=True))
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'not an integer: {text!r}') from None
-    try:
-        return positive_integer(value, None)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+_positive_int = _argument(partial(positive_integer, name=None), parse=int,
+                          kind='an integer')
 
 
 def _box(text):

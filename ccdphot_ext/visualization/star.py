@@ -114,10 +114,8 @@ def plot_threshold_contour(data, aperture, sky, *, threshold=None, ax=None):
         The contour is drawn at ``n_sigma * sky.std``; the title gives the
         pixels selected and their sum (as `measure` with this threshold).
     """
-    frame = as_frame(data)
-    aperture = _as_aperture(aperture)
-    sky = _scalar_sky(sky)
-    threshold = _as_threshold(threshold)
+    frame, aperture, sky, threshold = _star_inputs(data, aperture, sky,
+                                                   threshold)
     slc, _, cut = _cutout(frame, aperture)
     level_sky, std = sky.at(0)[:2]
     cut = cut - level_sky
@@ -135,6 +133,13 @@ def plot_threshold_contour(data, aperture, sky, *, threshold=None, ax=None):
     ax.set_title(f'{threshold.n_sigma:g}-sigma mask: {res.n_pix:.0f} pixels, '
                  f'sum {res.flux:.1f}')
     return ax
+
+
+def _star_inputs(data, aperture, sky, threshold):
+    """The frame, the pixel aperture, the one-level sky and the threshold
+    (the notebook's 2-sigma pixel mask by default) of a star's panel."""
+    return (as_frame(data), _as_aperture(aperture), _scalar_sky(sky),
+            _as_threshold(threshold))
 
 
 def _as_threshold(threshold):
@@ -178,10 +183,8 @@ def plot_residual_background(data, aperture, sky, *, threshold=None, bins=30,
         Vertical lines at zero and at the mean; the title gives the number
         of pixels, their mean and their sum.
     """
-    frame = as_frame(data)
-    aperture = _as_aperture(aperture)
-    sky = _scalar_sky(sky)
-    threshold = _as_threshold(threshold)
+    frame, aperture, sky, threshold = _star_inputs(data, aperture, sky,
+                                                   threshold)
     res = measure(frame, aperture, sky, threshold=threshold)
     _, weights, cut = _cutout(frame, aperture)
     left = (weights > 0) & (res.weights == 0) & np.isfinite(cut)
