@@ -146,3 +146,24 @@ def test_elliptical_aperture_in_its_own_annulus_is_flagged(rng):
     clean = SkyEstimate.from_annulus(img, ann, exclude=small)
     assert clean.meta['n_own_overlap'][0] == 0
     assert clean.meta['flags'][0] == 0
+
+
+def test_many_annuli_extra_memory_under_half_the_frame():
+    """Chunks scale with the frame: thousands of annuli with their
+    apertures excluded stay well under half the frame's float64 size."""
+    import tracemalloc
+
+    rng = np.random.default_rng(12)
+    img = rng.normal(300.0, 10.0, (1024, 1024)).astype(np.float32)
+    xy = rng.uniform(0, 1024, (3000, 2))
+    ann = CircularAnnulus(xy, 8.0, 14.0)
+    tracemalloc.start()
+    try:
+        with pytest.warns(AstropyUserWarning, match='flagged doubtful'):
+            sky = SkyEstimate.from_annulus(
+                img, ann, exclude=CircularAperture(xy, 5.0))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.nanmedian(sky.value) == pytest.approx(300.0, abs=0.5)
+    assert peak < 0.4 * img.size * 8
