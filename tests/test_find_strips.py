@@ -111,3 +111,36 @@ def test_extra_memory_under_half_the_frame(monkeypatch):
     # the frame as float64 is 8 MiB; whole-frame float64 copies would
     # show as multiples of it
     assert peak < 0.4 * img.size * 8
+
+
+def test_sky_maps_strip_by_strip(crowded, monkeypatch):
+    """A 2-D sky map (value and std per pixel) is subtracted and thresholds
+    strip by strip: a constant map gives the scalar sky's catalogue, and a
+    gradient map the same catalogue in strips as whole."""
+    img, mask, _ = crowded
+    ny, nx = img.shape
+    flat = SkyEstimate.from_maps(np.full(img.shape, 200.0),
+                                 np.full(img.shape, 10.0))
+    scalar = SkyEstimate(200.0, 10.0, img.size)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    ramp = 0.3 * xx - 0.2 * yy
+    sloped = SkyEstimate.from_maps(200.0 + ramp, np.full(img.shape, 10.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        a = find_stars(img, scalar, mask=mask)
+        b = find_stars(img, flat, mask=mask)
+        whole = find_stars(img + ramp, sloped, mask=mask)
+        monkeypatch.setattr(strips, '_STRIP_PIXELS', 7 * nx)
+        monkeypatch.setattr(strips, '_STRIP_FRACTION', 1.0)
+        part = find_stars(img + ramp, sloped, mask=mask)
+    assert len(a) == len(b) > 200
+    for name in ('x_center', 'y_center', 'flux', 'area'):
+        np.testing.assert_array_equal(np.asarray(getattr(b[name], 'value',
+                                                         b[name])),
+                                      np.asarray(getattr(a[name], 'value',
+                                                         a[name])))
+    assert len(part) == len(whole) > 200
+    np.testing.assert_allclose(part['x_center'], whole['x_center'],
+                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(part['flux'].value, whole['flux'].value,
+                               rtol=1e-12)
