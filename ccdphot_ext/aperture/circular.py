@@ -84,6 +84,7 @@ class _Conic:
 
     def __init__(self, a, b, theta):
         a, b, theta = float(a), float(b), float(theta)
+        self.radius = max(a, b)  # no point of the ellipse is farther
         if a == b:  # a circle: exactly X = Y = r, m = 0, c = 1
             self.X = self.Y = a
             self.m, self.c = 0.0, 1.0
@@ -283,6 +284,18 @@ class EllipseShape:
             np.maximum(w, 0.0, out=w)
         return w
 
+    @property
+    def reach(self):
+        """The largest distance from the centre to the centre of a pixel
+        the shape touches."""
+        return self.outer.radius + math.sqrt(0.5)
+
+    @property
+    def half_extent(self):
+        """Half the side of a square around the centre that holds every
+        pixel the shape touches, with a pixel to spare."""
+        return max(self.outer.X, self.outer.Y) + 1.0
+
     def touches(self, x, y, ys, xs):
         """
         True where the shapes centred on ``x``, ``y`` (``m`` centres)
@@ -292,9 +305,14 @@ class EllipseShape:
         """
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
+        inner = (slice(None),) + (None,) * (np.ndim(ys) - 1)
+        if self.inner is None and self.outer.m == 0 and self.outer.c == 1:
+            # a circle: the nearest point of the pixel square is inside
+            dx = np.maximum(np.abs(xs - x[inner]) - 0.5, 0.0)
+            dy = np.maximum(np.abs(ys - y[inner]) - 0.5, 0.0)
+            return dx * dx + dy * dy < self.outer.X ** 2
         x0, y0 = self.corners(x, y)
         ny, nx = self.window
-        inner = (slice(None),) + (None,) * (np.ndim(ys) - 1)
         ry, rx = ys - y0[inner], xs - x0[inner]
         on = (ry >= 0) & (ry < ny) & (rx >= 0) & (rx < nx)
         hit = self.weights(x, y) > 0

@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 from astropy.stats import mad_std, sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.aperture import CircularAnnulus, CircularAperture
+from photutils.aperture import CircularAnnulus
 
 from ..aperture.box import BoxAperture
 from ..aperture.circular import exact_shape
@@ -65,12 +65,10 @@ def touched(aperture, idx, ys, xs):
     # distance from each position to the nearest point of each pixel square
     dx = np.maximum(np.abs(xs - pos[:, 0].reshape(shape)) - 0.5, 0.0)
     dy = np.maximum(np.abs(ys - pos[:, 1].reshape(shape)) - 0.5, 0.0)
-    if isinstance(aperture, CircularAperture):
-        return dx * dx + dy * dy < aperture.r ** 2
     if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
         wx, wy = aperture._sides
         return (dx < wx / 2) & (dy < wy / 2)
-    shape = exact_shape(aperture)  # ellipses, annuli: exact overlaps > 0
+    shape = exact_shape(aperture)  # circles, ellipses, annuli
     if shape is not None:
         return shape.touches(pos[:, 0], pos[:, 1], ys, xs)
     return None
@@ -102,14 +100,10 @@ def exclusion_map(exclude, shape):
 
 
 def _half_extent(aperture):
-    if isinstance(aperture, CircularAperture):
-        return float(aperture.r) + 1.0
     if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
         return max(aperture._sides) / 2 + 1.0
     shape = exact_shape(aperture)
-    if shape is not None:
-        return max(shape.outer.X, shape.outer.Y) + 1.0
-    return None
+    return None if shape is None else shape.half_extent
 
 
 def _paint_masks(out, aperture):
@@ -189,11 +183,10 @@ def _own_overlap(own, idx, masks):
 def _touch_reach(aperture):
     """Largest distance from a position to the centre of a pixel its
     aperture touches (None without a closed form)."""
-    if isinstance(aperture, CircularAperture):
-        return float(aperture.r) + math.sqrt(0.5)
     if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
         return math.hypot(*(side / 2 + 0.5 for side in aperture._sides))
-    return None
+    shape = exact_shape(aperture)
+    return None if shape is None else shape.reach
 
 
 def _out_of_reach(aperture, ap_idx, ring, sel):
