@@ -21,6 +21,7 @@ from ccdphot_ext import (
     SigmaThreshold,
     SkyEstimate,
     measure,
+    sample_frame,
 )
 from ccdphot_ext.analysis.systematics import (
     gradient_check,
@@ -242,3 +243,22 @@ def test_old_names_still_work_with_a_deprecation(sample_ccd):
                                 nsigma=7.0)
     assert r.significance == pytest.approx(6.55, abs=0.01)
     assert not r.significant  # 6.6 sigma is below 7
+
+
+def test_gradient_check_reads_the_whole_frame_sky_map():
+    """map_offset is the coarse background map the whole-frame sky keeps
+    (the one the global-sky warning uses); on the sample's linear gradient
+    it follows the fitted plane, and without a map it is NaN."""
+    ccd = sample_frame()
+    sky = SkyEstimate.from_image(ccd)
+    g = gradient_check(ccd, sky=sky)
+    assert g.background_map is sky.meta['background_variation']
+    xs, ys = np.array([100.0, 650.0, 300.0]), np.array([100.0, 450.0, 400.0])
+    np.testing.assert_array_equal(g.map_offset(xs, ys),
+                                  sky.meta['background_variation'](xs, ys))
+    offsets = g.map_offset(xs, ys) - g.map_offset(383.0, 254.5)
+    planes = g.plane(xs, ys) - g.plane(383.0, 254.5)
+    np.testing.assert_allclose(offsets, planes, atol=0.1 * np.ptp(planes))
+    assert isinstance(g.map_offset(10.0, 10.0), float)
+    flat = SkyEstimate(float(sky.value), float(sky.std), int(sky.n_pix))
+    assert np.isnan(gradient_check(ccd, sky=flat).map_offset(10.0, 10.0))

@@ -56,11 +56,14 @@ class GradientCheck:
         Side of the boxes (meshes) the frame was cut into.
     n_mesh, n_used : int
         Meshes in the grid and meshes kept in the fit.
+    background_map : callable or None
+        The coarse background map the whole-frame sky keeps
+        (`map_offset`), None when the sky has none.
     """
 
     def __init__(self, *, level, gx, gy, cov, shape, pixel_noise,
                  global_level, global_error, n_sigma, n_mesh, n_used,
-                 box_size):
+                 box_size, background_map=None):
         self.level, self.gx, self.gy = level, gx, gy
         self.cov = cov
         self.gx_err = math.sqrt(cov[0, 0])
@@ -71,6 +74,7 @@ class GradientCheck:
         self.global_error = global_error
         self.n_sigma = n_sigma
         self.n_mesh, self.n_used, self.box_size = n_mesh, n_used, box_size
+        self.background_map = background_map
         self.gradient = math.hypot(gx, gy)
         g = np.array([gx, gy])
         try:
@@ -102,6 +106,22 @@ class GradientCheck:
         ny, nx = self.shape
         return (self.level + self.gx * (x - (nx - 1) / 2.0)
                 + self.gy * (y - (ny - 1) / 2.0))
+
+    def map_offset(self, x, y):
+        """
+        How far the coarse background map of the whole-frame sky is, at
+        pixel ``(x, y)``, from its median over the frame (data unit per
+        pixel; NaN without a map).
+
+        The map (medians of 64-pixel cells with the stars masked, median
+        filtered and interpolated) is the one `measure` and `photometer`
+        use to warn when a global sky is wrong under an aperture; unlike
+        `plane` it follows a background that is not a plane (a cluster's
+        unresolved light, vignetting). Scalars or arrays of positions.
+        """
+        if self.background_map is None:
+            return np.full(np.broadcast(x, y).shape, np.nan)[()]
+        return self.background_map(x, y)[()]
 
     @property
     def range_in_pixel_noise(self):
@@ -224,7 +244,8 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
                          global_level=float(sky.value),
                          global_error=float(sky.error_on_mean),
                          n_sigma=n_sigma, n_mesh=nby * nbx,
-                         n_used=int(use.sum()), box_size=mesh)
+                         n_used=int(use.sum()), box_size=mesh,
+                         background_map=sky.meta.get('background_variation'))
 
 
 def _mesh_levels(frame, mesh, sigma):

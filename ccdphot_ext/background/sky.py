@@ -36,26 +36,25 @@ import warnings
 import astropy.units as u
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.aperture import (
-    CircularAnnulus,
-    EllipticalAnnulus,
-    RectangularAnnulus,
-)
 
-from ..utils.inputs import as_frame, positive_scalar
+from ..utils.inputs import as_frame
 from .annulus import annulus_statistics
 from .clipping import clip_factors, estimator_efficiency
 from .globalsky import global_sky
 from .maps import BACKGROUND2D_EFFICIENCY, background2d_parts, maps_parts
-from .skyarrays import check_sky_arrays
+from .skyarrays import (
+    SKY_METHODS,
+    check_annulus,
+    check_estimator,
+    check_maxiters,
+    check_sky_arrays,
+)
 from .skyview import sky_html, sky_repr
 
 __all__ = ['SkyEstimate', 'SKY_METHODS', 'BACKGROUND2D_EFFICIENCY']
 
-SKY_METHODS = ('sigma_clip', 'mean', 'median')
 
 
-_ANNULUS_TYPES = (CircularAnnulus, EllipticalAnnulus, RectangularAnnulus)
 
 
 def check_sky(sky, *, unit=None, n_apertures=None):
@@ -74,43 +73,6 @@ def check_sky(sky, *, unit=None, n_apertures=None):
             and len(sky) != n_apertures):
         raise ValueError(f'sky has {len(sky)} levels for {n_apertures} '
                          'apertures; give one level or one per aperture')
-
-
-def _check_estimator(method, sigma):
-    """The estimator's name checked; the clipping ``sigma`` validated."""
-    if method not in SKY_METHODS:
-        raise ValueError(f'method must be one of {SKY_METHODS}, got '
-                         f'{method!r}')
-    return positive_scalar(sigma, 'sigma', allow_none=False)
-
-
-def _check_maxiters(maxiters):
-    """``maxiters`` of a sigma clip: a positive integer or None (until
-    convergence), else an error naming it."""
-    if maxiters is None:
-        return None
-    if (isinstance(maxiters, (bool, np.bool_))
-            or not isinstance(maxiters, (int, np.integer))):
-        raise TypeError('maxiters must be a positive integer or None, got '
-                        f'{maxiters!r}')
-    if maxiters < 1:
-        raise ValueError(f'maxiters must be a positive integer or None, got '
-                         f'{maxiters}')
-    return int(maxiters)
-
-
-def _check_annulus(annulus, shape):
-    """A photutils annulus no larger than a few frames, or an error naming
-    the parameter (a mistyped outer size would exhaust the memory)."""
-    if not isinstance(annulus, _ANNULUS_TYPES):
-        raise TypeError('annulus must be a photutils CircularAnnulus, '
-                        'EllipticalAnnulus or RectangularAnnulus, got '
-                        f'{type(annulus).__name__}')
-    boxes = annulus.bbox if isinstance(annulus.bbox, list) else [annulus.bbox]
-    h, w = max((b.shape for b in boxes), key=lambda hw: hw[0] * hw[1])
-    if h * w > max(4 * shape[0] * shape[1], 4_000_000):
-        raise ValueError(f'annulus spans {h} x {w} pixels, far more than the '
-                         f'frame {shape}: is its outer size right?')
 
 
 def _eom_source(eom):
@@ -230,8 +192,8 @@ class SkyEstimate:
         copied; the error of the level includes the subsample's share (see
         :ref:`performance`).
         """
-        sigma = _check_estimator(method, sigma)
-        maxiters = _check_maxiters(maxiters)
+        sigma = check_estimator(method, sigma)
+        maxiters = check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
         res = global_sky(frame, method=method, sigma=sigma,
                          maxiters=maxiters, mask_sources=bool(mask_sources))
@@ -313,10 +275,10 @@ class SkyEstimate:
         >>> bool(np.allclose(sky.error_on_mean, sky.std / np.sqrt(140)))
         True
         """
-        sigma = _check_estimator(method, sigma)
-        maxiters = _check_maxiters(maxiters)
+        sigma = check_estimator(method, sigma)
+        maxiters = check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
-        _check_annulus(annulus, frame.shape)
+        check_annulus(annulus, frame.shape)
         res = annulus_statistics(frame, annulus, exclude, method=method,
                                  sigma=sigma, maxiters=maxiters)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)

@@ -1,14 +1,26 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-The arrays of a `~ccdphot_ext.SkyEstimate` checked and shaped: a level, its
-per-pixel scatter, the pixels that made it and the error of the level, as
-one scalar, one entry per aperture (1-D) or a map the shape of the frame
-(2-D).
+The checks of what makes a `~ccdphot_ext.SkyEstimate`: its arrays (a
+level, its per-pixel scatter, the pixels that made it and the error of the
+level, as one scalar, one entry per aperture or a map the shape of the
+frame), the estimator and its clipping parameters, and a sky annulus.
 """
 
 import numpy as np
+from photutils.aperture import (
+    CircularAnnulus,
+    EllipticalAnnulus,
+    RectangularAnnulus,
+)
+
+from ..utils.numbers import positive_scalar
 
 __all__ = []  # internal module: used by background.sky
+
+#: The estimators of a sky level (see the local-sky docs).
+SKY_METHODS = ('sigma_clip', 'mean', 'median')
+
+_ANNULUS_TYPES = (CircularAnnulus, EllipticalAnnulus, RectangularAnnulus)
 
 
 def _unmeasured(value, n_pix):
@@ -75,3 +87,40 @@ def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
     eom = np.asarray(error_on_mean, dtype=float)
     _check_error_on_mean(eom, value, unmeasured)
     return value[()], std[()], n_pix, eom[()]
+
+
+def check_estimator(method, sigma):
+    """The estimator's name checked; the clipping ``sigma`` validated."""
+    if method not in SKY_METHODS:
+        raise ValueError(f'method must be one of {SKY_METHODS}, got '
+                         f'{method!r}')
+    return positive_scalar(sigma, 'sigma', allow_none=False)
+
+
+def check_maxiters(maxiters):
+    """``maxiters`` of a sigma clip: a positive integer or None (until
+    convergence), else an error naming it."""
+    if maxiters is None:
+        return None
+    if (isinstance(maxiters, (bool, np.bool_))
+            or not isinstance(maxiters, (int, np.integer))):
+        raise TypeError('maxiters must be a positive integer or None, got '
+                        f'{maxiters!r}')
+    if maxiters < 1:
+        raise ValueError(f'maxiters must be a positive integer or None, got '
+                         f'{maxiters}')
+    return int(maxiters)
+
+
+def check_annulus(annulus, shape):
+    """A photutils annulus no larger than a few frames, or an error naming
+    the parameter (a mistyped outer size would exhaust the memory)."""
+    if not isinstance(annulus, _ANNULUS_TYPES):
+        raise TypeError('annulus must be a photutils CircularAnnulus, '
+                        'EllipticalAnnulus or RectangularAnnulus, got '
+                        f'{type(annulus).__name__}')
+    boxes = annulus.bbox if isinstance(annulus.bbox, list) else [annulus.bbox]
+    h, w = max((b.shape for b in boxes), key=lambda hw: hw[0] * hw[1])
+    if h * w > max(4 * shape[0] * shape[1], 4_000_000):
+        raise ValueError(f'annulus spans {h} x {w} pixels, far more than the '
+                         f'frame {shape}: is its outer size right?')
