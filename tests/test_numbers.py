@@ -8,7 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from ccdphot_ext.cli.common import _non_negative, _number, _positive, _positive_int
+from ccdphot_ext.cli.common import (
+    non_negative_type,
+    number_type,
+    positive_int_type,
+    positive_type,
+)
 from ccdphot_ext.utils import inputs
 from ccdphot_ext.utils.numbers import finite_number, positive_integer, positive_scalar
 
@@ -50,14 +55,14 @@ def test_positive_integer_refuses_fractions():
 
 
 @pytest.mark.parametrize('convert, text, message', [
-    (_positive, '-1', 'must be positive, got -1.0'),
-    (_positive, '0', 'must be positive, got 0.0'),
-    (_positive, 'inf', 'must be finite, got inf'),
-    (_positive, 'abc', "not a number: 'abc'"),
-    (_non_negative, '-0.5', 'must be non-negative, got -0.5'),
-    (_number, 'nan', 'must be finite, got nan'),
-    (_positive_int, '0', 'must be positive, got 0.0'),
-    (_positive_int, '2.5', "not an integer: '2.5'")])
+    (positive_type, '-1', 'must be positive, got -1.0'),
+    (positive_type, '0', 'must be positive, got 0.0'),
+    (positive_type, 'inf', 'must be finite, got inf'),
+    (positive_type, 'abc', "not a number: 'abc'"),
+    (non_negative_type, '-0.5', 'must be non-negative, got -0.5'),
+    (number_type, 'nan', 'must be finite, got nan'),
+    (positive_int_type, '0', 'must be positive, got 0.0'),
+    (positive_int_type, '2.5', "not an integer: '2.5'")])
 def test_cli_types_use_the_same_rule(convert, text, message):
     with pytest.raises(argparse.ArgumentTypeError) as info:
         convert(text)
@@ -65,10 +70,10 @@ def test_cli_types_use_the_same_rule(convert, text, message):
 
 
 def test_cli_types_accept_good_values():
-    assert _positive('2.5') == 2.5
-    assert _non_negative('0') == 0.0
-    assert _number('-3') == -3.0
-    assert _positive_int('4') == 4
+    assert positive_type('2.5') == 2.5
+    assert non_negative_type('0') == 0.0
+    assert number_type('-3') == -3.0
+    assert positive_int_type('4') == 4
 
 
 def test_numbers_module_loads_no_numpy():

@@ -16,14 +16,14 @@ import textwrap
 from .common import (
     SKY_CHOICES,
     CLIError,
-    _check_output,
-    _hdu,
-    _number,
-    _pair,
-    _positive,
-    _positive_int,
-    _read_positions,
-    _size,
+    check_output_path,
+    hdu_type,
+    number_type,
+    pair_type,
+    positive_int_type,
+    positive_type,
+    read_positions_table,
+    size_type,
 )
 
 __all__ = ['add_parser']
@@ -91,12 +91,12 @@ def _cmd_batch(args):
     from ..batch.frames import AnnulusSky, photometer_frames
 
     frames = _frame_paths(args)
-    pos = _read_positions(args.positions)
+    pos = read_positions_table(args.positions)
     xy = np.column_stack([pos['x_center'], pos['y_center']])
     ids = np.asarray(pos['id'])
     inputs = [(f, 'FRAME') for f in frames] + [
         (args.positions, '--positions'), (args.frame_list, '--frame-list')]
-    _check_output(args.output, inputs=inputs)
+    check_output_path(args.output, inputs=inputs)
     if args.sky == 'annulus':
         if args.annulus is None:
             raise CLIError('--sky annulus needs --annulus RIN,ROUT')
@@ -112,7 +112,7 @@ def _cmd_batch(args):
         _check_star_ids(args, ids)
         diff_out = args.differential or (
             os.path.splitext(args.output)[0] + '_diff.ecsv')
-        _check_output(diff_out, '--differential',
+        check_output_path(diff_out, '--differential',
                       inputs=[*inputs, (args.output, '-o')])
     resume = None
     if args.resume:
@@ -201,33 +201,33 @@ def _add_inputs(p):
     p.add_argument('-o', '--output', metavar='OUT.ecsv', required=True,
                    help='the light-curve table (ECSV)')
     shape = p.add_mutually_exclusive_group(required=True)
-    shape.add_argument('--size', metavar='W[,H]', type=_size,
+    shape.add_argument('--size', metavar='W[,H]', type=size_type,
                        help='box apertures W x H pixels')
-    shape.add_argument('--radius', metavar='R', type=_positive,
+    shape.add_argument('--radius', metavar='R', type=positive_type,
                        help='circular apertures of radius R pixels')
     p.add_argument('--sky', choices=SKY_CHOICES, default='sigma_clip',
                    help='sky per frame: whole-frame estimator or annulus '
                         '(default sigma_clip)')
-    p.add_argument('--annulus', metavar='RIN,ROUT', type=_pair,
+    p.add_argument('--annulus', metavar='RIN,ROUT', type=pair_type,
                    help='annulus radii for --sky annulus')
     p.add_argument('--recenter', nargs='?', const='com',
                    choices=('com', '2dg'),
                    help='re-centre each aperture on each frame (centroid '
                         'method, default com)')
-    p.add_argument('--recenter-box', metavar='N', type=_positive_int,
+    p.add_argument('--recenter-box', metavar='N', type=positive_int_type,
                    default=11, help='centroid box side (default 11)')
 
 
 def _add_run_options(p):
     """Where the frames run (Dask), resume and checkpoints."""
     run = p.add_mutually_exclusive_group()
-    run.add_argument('--workers', metavar='N', type=_positive_int,
+    run.add_argument('--workers', metavar='N', type=positive_int_type,
                      help='start a local Dask cluster of N processes')
     run.add_argument('--scheduler', metavar='ADDRESS',
                      help='use a running Dask scheduler (tcp://host:port)')
     p.add_argument('--resume', action='store_true',
                    help='keep the frames already measured in OUT.ecsv')
-    p.add_argument('--checkpoint', metavar='SECONDS', type=_positive,
+    p.add_argument('--checkpoint', metavar='SECONDS', type=positive_type,
                    default=60.0,
                    help='rewrite OUT.ecsv this often while running '
                         '(default 60)')
@@ -235,17 +235,17 @@ def _add_run_options(p):
 
 def _add_measure_options(p):
     """Detector, threshold and differential-photometry options."""
-    p.add_argument('--hdu', metavar='HDU', type=_hdu,
+    p.add_argument('--hdu', metavar='HDU', type=hdu_type,
                    help='image HDU (index or name; default the first image)')
-    p.add_argument('--gain', type=_positive, metavar='G',
+    p.add_argument('--gain', type=positive_type, metavar='G',
                    help='e-/ADU (default: GAIN/EGAIN/CCDGAIN per frame)')
-    p.add_argument('--read-noise', type=_positive, metavar='RN',
+    p.add_argument('--read-noise', type=positive_type, metavar='RN',
                    help='read noise in e-')
-    p.add_argument('--saturation', type=_positive, metavar='LEVEL',
+    p.add_argument('--saturation', type=positive_type, metavar='LEVEL',
                    help='saturation level (default: SATURATE per frame)')
-    p.add_argument('--zeropoint', type=_number, metavar='ZP',
+    p.add_argument('--zeropoint', type=number_type, metavar='ZP',
                    help='magnitude zero point')
-    p.add_argument('--threshold', type=_positive, metavar='NSIG',
+    p.add_argument('--threshold', type=positive_type, metavar='NSIG',
                    help='sum only pixels above NSIG sky sigmas')
     p.add_argument('--targets', type=_ids, metavar='IDS',
                    help='differential photometry: target star ids (1,5)')

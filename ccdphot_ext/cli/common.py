@@ -31,7 +31,7 @@ SKY_CHOICES = ('sigma_clip', 'mean', 'median', 'annulus')
 
 
 
-def _bad_input_types():
+def bad_input_types():
     """The exceptions that mean bad input (exit code 2): `CLIError`, and
     what readers and checks raise on a bad file or value."""
     import astropy.units as u
@@ -40,7 +40,7 @@ def _bad_input_types():
 
 _FORMATS = {'ecsv': 'ascii.ecsv', 'csv': 'ascii.csv', 'fits': 'fits'}
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump), exit code 2."""
 
     def error(self, message):
@@ -96,15 +96,15 @@ def _argument(check, parse=float, kind='a number'):
     return convert
 
 
-_number = _argument(finite_number)
-_positive = _argument(partial(positive_scalar, name=None, allow_none=False))
-_non_negative = _argument(partial(positive_scalar, name=None,
+number_type = _argument(finite_number)
+positive_type = _argument(partial(positive_scalar, name=None, allow_none=False))
+non_negative_type = _argument(partial(positive_scalar, name=None,
                                   allow_none=False, allow_zero=True))
-_positive_int = _argument(partial(positive_integer, name=None), parse=int,
+positive_int_type = _argument(partial(positive_integer, name=None), parse=int,
                           kind='an integer')
 
 
-def _box(text):
+def box_type(text):
     """``Y0:Y1,X0:X1`` -> ``np.s_[y0:y1, x0:x1]`` (frame checked later)."""
     parts = text.split(',')
     if len(parts) != 2:
@@ -137,28 +137,28 @@ def _box(text):
     return tuple(slices)
 
 
-def _size(text):
+def size_type(text):
     parts = text.split(',')
     if len(parts) not in (1, 2):
         raise argparse.ArgumentTypeError(f'{text!r} is not W or W,H')
-    values = [_positive(p) for p in parts]
+    values = [positive_type(p) for p in parts]
     return (values[0], values[-1])
 
 
-def _mesh(text):
+def mesh_type(text):
     """``N`` or ``NY,NX`` positive integers (photutils' (ny, nx) order)."""
     parts = text.split(',')
     if len(parts) not in (1, 2):
         raise argparse.ArgumentTypeError(f'{text!r} is not N or NY,NX')
-    values = [_positive_int(p) for p in parts]
+    values = [positive_int_type(p) for p in parts]
     return (values[0], values[-1])
 
 
-def _pair(text):
+def pair_type(text):
     parts = text.split(',')
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(f'{text!r} is not RIN,ROUT')
-    r_in, r_out = (_non_negative(p) for p in parts)
+    r_in, r_out = (non_negative_type(p) for p in parts)
     if r_out <= r_in:
         raise argparse.ArgumentTypeError(
             f'{text!r}: ROUT must exceed RIN')
@@ -167,7 +167,7 @@ def _pair(text):
 
 # -- files -----------------------------------------------------------------
 
-def _hdu(text):
+def hdu_type(text):
     """``--hdu``: an index (``1``), a name (``SCI``) or NAME,VER."""
     text = text.strip()
     if not text:
@@ -183,7 +183,7 @@ def _hdu(text):
     return text
 
 
-def _unit(text):
+def unit_type(text):
     """``--unit``: any astropy unit string (adu, electron, adu / s ...)."""
     import astropy.units as u
 
@@ -195,7 +195,7 @@ def _unit(text):
             'adu / s)') from None
 
 
-def _read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
+def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
                 unit=None):
     """
     Read a 2-D FITS frame with `ccdphot_ext.io.fits.read_frame` (its UNCERT and
@@ -213,7 +213,7 @@ def _read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
     if uncertainty is not None:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='.*BUNIT')
-            sigma = _read_image(uncertainty, '--uncertainty').data
+            sigma = read_image(uncertainty, '--uncertainty').data
     try:
         frame = read_frame(path, hdu=hdu, unit=unit)
     except FrameReadError as exc:
@@ -226,7 +226,7 @@ def _read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
     return frame
 
 
-def _read_positions(path, *, wcs=None):
+def read_positions_table(path, *, wcs=None):
     """The positions table of ``--positions`` (`read_positions`): ``id``,
     0-based ``x_center``/``y_center`` and any suggested box columns."""
     from ..io.positions import read_positions
@@ -238,7 +238,7 @@ def _read_positions(path, *, wcs=None):
         raise CLIError(f'--positions {path}: {text}') from exc
 
 
-def _check_output(path, option='-o', inputs=()):
+def check_output_path(path, option='-o', inputs=()):
     """
     Fail early (before any work) if ``path`` cannot be written or would
     destroy something: an input (``(path, option)`` pairs, compared by
@@ -263,7 +263,7 @@ def _check_output(path, option='-o', inputs=()):
     return target
 
 
-def _output_format(path, fmt):
+def output_format(path, fmt):
     fits_name = path.lower().endswith(('.fits', '.fit', '.fts'))
     if fmt is None:
         fmt = 'fits' if fits_name else (
@@ -274,14 +274,14 @@ def _output_format(path, fmt):
     return fmt
 
 
-def _write_table(table, path, fmt, option='-o'):
+def write_table(table, path, fmt, option='-o'):
     """Write ``table`` atomically (mode of an existing file kept)."""
     from ..utils.files import write_table_atomic
 
     write_table_atomic(table, path, format=_FORMATS[fmt], label=option)
 
 
-def _prepare_dir(path, option):
+def prepare_dir(path, option):
     """Create the output folder ``path`` or fail with a one-line error."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise CLIError(f'{option} {path}: exists and is not a directory')
@@ -294,23 +294,23 @@ def _prepare_dir(path, option):
         raise CLIError(f'{option} {path}: folder is not writable')
 
 
-def _epilog(text):
+def format_epilog(text):
     return textwrap.dedent(text)
 
 
 # -- options shared by the subcommands that read one frame -------------------
 
-def _add_frame_options(parser):
+def add_frame_options(parser):
     """``--hdu`` and ``--unit``: which image of IMAGE, in what unit."""
-    parser.add_argument('--hdu', metavar='HDU', type=_hdu,
+    parser.add_argument('--hdu', metavar='HDU', type=hdu_type,
                         help='image HDU: index, name or NAME,VER (default '
                              'the first 2-D image)')
-    parser.add_argument('--unit', metavar='UNIT', type=_unit,
+    parser.add_argument('--unit', metavar='UNIT', type=unit_type,
                         help='data unit when the header has no BUNIT (or '
                              'to override it): adu, electron, adu / s ...')
 
 
-def _add_output(parser):
+def add_output_options(parser):
     """``-o``, ``--format`` and ``--max-rows``."""
     parser.add_argument('-o', '--output', metavar='OUT',
                         help='write the table here (written atomically); '
@@ -323,7 +323,7 @@ def _add_output(parser):
                              '50; 0 prints all)')
 
 
-def _print_capped(table, out, max_rows):
+def print_capped(table, out, max_rows):
     """Print ``table``, its first ``max_rows`` rows only when capped."""
     shown = len(table) if max_rows <= 0 else min(max_rows, len(table))
     for line in table[:shown].pformat(max_lines=-1, max_width=-1):
@@ -333,12 +333,12 @@ def _print_capped(table, out, max_rows):
               '-o OUT writes them all)', file=out)
 
 
-def _to_write(table, path, fmt):
+def to_write(table, path, fmt):
     """The table as written to ``path`` and its format: CSV gets ``ra`` and
     ``dec`` columns (deg) instead of a packed ``sky_centroid``."""
     import astropy.units as u
 
-    fmt = _output_format(path, fmt)
+    fmt = output_format(path, fmt)
     if fmt == 'csv' and 'sky_centroid' in table.colnames:
         coords = table['sky_centroid']
         index = table.colnames.index('sky_centroid')

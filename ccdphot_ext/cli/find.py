@@ -9,18 +9,18 @@ import sys
 
 from .common import (
     SKY_CHOICES,
-    _add_frame_options,
-    _add_output,
-    _check_output,
-    _epilog,
-    _output_format,
-    _positive,
-    _positive_int,
-    _print_capped,
-    _read_image,
-    _to_write,
-    _write_table,
+    add_frame_options,
+    add_output_options,
     add_renamed_option,
+    check_output_path,
+    format_epilog,
+    output_format,
+    positive_int_type,
+    positive_type,
+    print_capped,
+    read_image,
+    to_write,
+    write_table,
 )
 
 __all__ = ['add_parser']
@@ -32,17 +32,17 @@ def _cmd_find(args):
     from ..utils.inputs import as_frame
 
     if args.output:
-        _check_output(args.output, inputs=[(args.image, 'IMAGE')])
-        _output_format(args.output, args.format)  # refuse a mismatch now
-    frame = as_frame(_read_image(args.image, hdu=args.hdu, unit=args.unit))
+        check_output_path(args.output, inputs=[(args.image, 'IMAGE')])
+        output_format(args.output, args.format)  # refuse a mismatch now
+    frame = as_frame(read_image(args.image, hdu=args.hdu, unit=args.unit))
     sky = SkyEstimate.from_image(frame, method=args.sky)
     found = find_stars(frame, sky, n_sigma=args.n_sigma,
                        n_pixels=args.npixels, deblend=args.deblend)
     found.meta['image'] = os.path.abspath(args.image)
     done = []
     if args.output:
-        table, fmt = _to_write(found, args.output, args.format)
-        _write_table(table, args.output, fmt)
+        table, fmt = to_write(found, args.output, args.format)
+        write_table(table, args.output, fmt)
         done.append(f'wrote     {args.output} ({fmt}, {len(found)} rows)')
     un = '' if frame.unit is None else f' {frame.unit.to_string()}'
     print(f'image     {args.image}: {len(found)} star(s) above '
@@ -55,7 +55,7 @@ def _cmd_find(args):
         for name in view.colnames:
             if view[name].dtype.kind == 'f':
                 view[name].info.format = '.2f'
-        _print_capped(view, sys.stdout, args.max_rows)
+        print_capped(view, sys.stdout, args.max_rows)
     for line in done:
         print(line)
     return 0
@@ -84,7 +84,7 @@ def add_parser(sub, common):
         description='Find stars (ccdphot_ext.find_stars) and list their '
                     'positions (0-based pixels), area (pix2), FWHM (pix) '
                     'and suggested boxes.',
-        epilog=_epilog('''\
+        epilog=format_epilog('''\
             examples:
               ccdphot find frame.fits
               ccdphot find frame.fits --n-sigma 10 -o stars.ecsv
@@ -96,17 +96,17 @@ def add_parser(sub, common):
             gives the same numbers as measure --find.
             '''))
     p.add_argument('image', metavar='IMAGE', help='processed FITS frame')
-    _add_frame_options(p)
+    add_frame_options(p)
     add_renamed_option(p, '--n-sigma', '--nsigma', metavar='N',
-                       type=_positive, default=5.0,
+                       type=positive_type, default=5.0,
                        help='detection threshold in sky sigma (default 5)')
-    p.add_argument('--npixels', metavar='N', type=_positive_int, default=5,
+    p.add_argument('--npixels', metavar='N', type=positive_int_type, default=5,
                    help='minimum connected pixels above the threshold '
                         '(default 5)')
     p.add_argument('--deblend', action='store_true',
                    help='split blended stars (photutils deblend_sources)')
     p.add_argument('--sky', choices=SKY_CHOICES[:3], default='sigma_clip',
                    help='sky estimate (default sigma_clip)')
-    _add_output(p)
+    add_output_options(p)
     p.set_defaults(func=_cmd_find)
     return p

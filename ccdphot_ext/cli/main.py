@@ -17,10 +17,10 @@ from . import batch as _cli_batch
 from . import measure as _cli_measure
 from .common import (
     CLIError,
-    _bad_input_types,
-    _epilog,
-    _Parser,
-    _prepare_dir,
+    Parser,
+    bad_input_types,
+    format_epilog,
+    prepare_dir,
 )
 
 __all__ = ['main', 'CLIError']
@@ -31,7 +31,7 @@ __all__ = ['main', 'CLIError']
 def _cmd_demo(args):
     from .demo import run_demo
     if args.outdir is not None:
-        _prepare_dir(args.outdir, '--outdir')
+        prepare_dir(args.outdir, '--outdir')
     worst = run_demo(sys.stdout, outdir=args.outdir)
     if worst > 1e-10:
         raise RuntimeError(f'package and numpy disagree by {worst:.1e}')
@@ -42,12 +42,12 @@ def _cmd_demo(args):
 
 def build_parser():
     """The argument parser with every subcommand."""
-    parser = _Parser(
+    parser = Parser(
         prog='ccdphot',
         description='CCD aperture photometry with a term-by-term error '
                     'budget.',
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_epilog('''\
+        epilog=format_epilog('''\
             examples:
               ccdphot demo
               ccdphot demo --outdir demo_out
@@ -77,7 +77,7 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description='Walk the photometry notebook on the bundled sample '
                     'frame, printing each number beside plain numpy.',
-        epilog=_epilog('''\
+        epilog=format_epilog('''\
             examples:
               ccdphot demo
               ccdphot demo --outdir demo_out   # also FITS/ECSV files, PNGs
@@ -149,7 +149,7 @@ def main(argv=None):
         except BrokenPipeError:  # stdout closed by the reader (| head)
             _silence_stdout()
             return 0
-        except _bad_input_types() as exc:
+        except bad_input_types() as exc:
             if args.debug:
                 raise
             text = str(exc).splitlines()[0] if str(exc) else type(

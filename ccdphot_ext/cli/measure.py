@@ -11,26 +11,26 @@ import sys
 from .common import (
     SKY_CHOICES,
     CLIError,
-    _add_frame_options,
-    _add_output,
-    _box,
-    _check_output,
-    _epilog,
-    _mesh,
-    _non_negative,
-    _number,
-    _output_format,
-    _pair,
-    _positive,
-    _positive_int,
-    _prepare_dir,
-    _read_image,
-    _read_positions,
-    _size,
-    _to_write,
-    _write_table,
+    add_frame_options,
+    add_output_options,
     add_renamed_option,
     blank_noise,
+    box_type,
+    check_output_path,
+    format_epilog,
+    mesh_type,
+    non_negative_type,
+    number_type,
+    output_format,
+    pair_type,
+    positive_int_type,
+    positive_type,
+    prepare_dir,
+    read_image,
+    read_positions_table,
+    size_type,
+    to_write,
+    write_table,
 )
 
 __all__ = ['add_parsers']
@@ -96,7 +96,7 @@ def _apertures(args, frame, sky_for_find):
     # a table's (or find's) suggested boxes unless a shape is given
     own_shape = args.size is not None or args.radius is not None
     if args.positions:
-        pos = _read_positions(args.positions, wcs=getattr(frame, 'wcs', None))
+        pos = read_positions_table(args.positions, wcs=getattr(frame, 'wcs', None))
         xy = np.column_stack([pos['x_center'], pos['y_center']])
         if 'box_x0' in pos.colnames and not own_shape:
             ap, rows, bits = _suggested_boxes(pos)
@@ -212,20 +212,20 @@ def _cmd_measure(args):
     from ..photometry.table import photometer
     from ..utils.inputs import as_frame
     from .measure_output import (
-        _measure_plots,
-        _print_header,
-        _print_rows,
-        _print_summary,
-        _write_regions,
+        measure_plots,
+        print_header,
+        print_rows,
+        print_summary,
+        write_regions,
     )
 
     if args.output:
-        _check_output(args.output, inputs=[
+        check_output_path(args.output, inputs=[
             (args.image, 'IMAGE'), (args.uncertainty, '--uncertainty'),
             (args.positions, '--positions')])
-        _output_format(args.output, args.format)  # refuse a mismatch now
+        output_format(args.output, args.format)  # refuse a mismatch now
     if args.regions:
-        _check_output(args.regions, '--regions', inputs=[
+        check_output_path(args.regions, '--regions', inputs=[
             (args.image, 'IMAGE'), (args.uncertainty, '--uncertainty'),
             (args.positions, '--positions'), (args.output, '-o')])
         try:
@@ -234,13 +234,13 @@ def _cmd_measure(args):
             raise CLIError('--regions needs the regions package: pip install '
                            '"ccdphot_ext[regions]"') from None
     if args.plot:
-        _prepare_dir(args.plot, '--plot')
+        prepare_dir(args.plot, '--plot')
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise CLIError('--plot needs matplotlib: pip install '
                            '"ccdphot_ext[plot]"') from None
-    frame = as_frame(_read_image(args.image, uncertainty=args.uncertainty,
+    frame = as_frame(read_image(args.image, uncertainty=args.uncertainty,
                                  hdu=args.hdu, unit=args.unit))
     sky_for_find = SkyEstimate.from_image(frame) if args.find else None
     apertures, per_row, ids, box_bits = _apertures(args, frame, sky_for_find)
@@ -261,26 +261,26 @@ def _cmd_measure(args):
     table.meta['sky_option'] = args.sky
     done = []  # files first: a closed stdout (| head) must not lose them
     if args.output:
-        written, fmt = _to_write(table, args.output, args.format)
-        _write_table(written, args.output, fmt)
+        written, fmt = to_write(table, args.output, args.format)
+        write_table(written, args.output, fmt)
         done.append(f'wrote     {args.output} ({fmt}, {len(table)} rows)')
     if args.regions:
-        _write_regions(args.regions, per_row, table)
+        write_regions(args.regions, per_row, table)
         done.append(f'wrote     {args.regions} (DS9 regions, flagged '
                     'apertures in red)')
     if args.plot:
-        paths = _measure_plots(table, frame, per_row, sky, threshold, args)
+        paths = measure_plots(table, frame, per_row, sky, threshold, args)
         done.append(f'wrote     {len(paths)} figures to {args.plot}')
-    _print_header(table, args, frame, sky, sys.stdout)
+    print_header(table, args, frame, sky, sys.stdout)
     if not args.output:  # with -o the file holds the table
-        _print_rows(table, sys.stdout, args.max_rows)
-    _print_summary(table, sys.stdout)
+        print_rows(table, sys.stdout, args.max_rows)
+    print_summary(table, sys.stdout)
     for line in done:
         print(line)
     return 0
 
 
-_MEASURE_EPILOG = _epilog('''\
+_MEASURE_EPILOG = format_epilog('''\
             examples:
               ccdphot measure frame.fits --box 158:178,492:512
               ccdphot measure frame.fits --box 158:178,492:512 \\
@@ -312,13 +312,13 @@ def _add_sky_options(p):
                    default='sigma_clip',
                    help='sky estimate (default sigma_clip over the frame; '
                         'background2d: a photutils Background2D map)')
-    p.add_argument('--annulus', metavar='RIN,ROUT', type=_pair,
+    p.add_argument('--annulus', metavar='RIN,ROUT', type=pair_type,
                    help='annulus radii for --sky annulus (default: 2 '
                         'pixels beyond the aperture corner, 10 pixels wide)')
-    p.add_argument('--box-size', metavar='N[,NX]', type=_mesh,
+    p.add_argument('--box-size', metavar='N[,NX]', type=mesh_type,
                    help='--sky background2d: mesh size in pixels, one '
                         'side or NY,NX (default 64)')
-    p.add_argument('--filter-size', metavar='N[,NX]', type=_mesh,
+    p.add_argument('--filter-size', metavar='N[,NX]', type=mesh_type,
                    help='--sky background2d: median filter of the mesh, '
                         'in meshes (default 3)')
 
@@ -336,49 +336,49 @@ def _add_measure(sub, common):
                     'used.',
         epilog=_MEASURE_EPILOG)
     p.add_argument('image', metavar='IMAGE', help='processed FITS frame')
-    _add_frame_options(p)
+    add_frame_options(p)
     p.add_argument('--uncertainty', metavar='FILE',
                    help='FITS per-pixel 1-sigma map (wins over UNCERT)')
-    p.add_argument('--box', metavar='Y0:Y1,X0:X1', type=_box,
+    p.add_argument('--box', metavar='Y0:Y1,X0:X1', type=box_type,
                    action='append', help='a box (repeat for more)')
     p.add_argument('--positions', metavar='TABLE',
                    help='table of star positions (ECSV, CSV, FITS, Source '
                         'Extractor .cat, AstroImageJ ...)')
     shape = p.add_mutually_exclusive_group()
-    shape.add_argument('--size', metavar='W[,H]', type=_size,
+    shape.add_argument('--size', metavar='W[,H]', type=size_type,
                        help='box size for --positions/--find (default 20)')
-    shape.add_argument('--radius', metavar='R', type=_positive,
+    shape.add_argument('--radius', metavar='R', type=positive_type,
                        help='circular apertures of radius R pixels for '
                             '--positions/--find')
     p.add_argument('--find', action='store_true',
                    help='find the stars (ccdphot_ext.find_stars)')
     add_renamed_option(p, '--find-n-sigma', '--find-nsigma', metavar='N',
-                       type=_positive, default=5.0,
+                       type=positive_type, default=5.0,
                        help='detection threshold for --find (default 5)')
     _add_sky_options(p)
-    p.add_argument('--threshold', metavar='NSIG', type=_positive,
+    p.add_argument('--threshold', metavar='NSIG', type=positive_type,
                    help='keep only pixels above NSIG sky sigma')
     p.add_argument('--blank-noise', action='store_true',
                    help='sky term from blank-sky apertures (for correlated '
                         'noise; see ApertureNoise)')
-    p.add_argument('--gain', metavar='G', type=_positive,
+    p.add_argument('--gain', metavar='G', type=positive_type,
                    help='e-/ADU (default: header)')
-    p.add_argument('--read-noise', metavar='RN', type=_non_negative,
+    p.add_argument('--read-noise', metavar='RN', type=non_negative_type,
                    help='e- (default: header)')
-    p.add_argument('--exptime', metavar='T', type=_positive,
+    p.add_argument('--exptime', metavar='T', type=positive_type,
                    help='seconds (default: header)')
-    p.add_argument('--saturation', metavar='S', type=_positive,
+    p.add_argument('--saturation', metavar='S', type=positive_type,
                    help='saturation level in the data unit (default: '
                         'header)')
-    p.add_argument('--zeropoint', metavar='ZP', type=_number,
+    p.add_argument('--zeropoint', metavar='ZP', type=number_type,
                    help='magnitude zero point (default 0)')
-    _add_output(p)
+    add_output_options(p)
     p.add_argument('--regions', metavar='OUT.reg',
                    help='write the apertures as DS9 regions: ids as labels, '
                         'unflagged green, flagged red with their flags')
     p.add_argument('--plot', metavar='DIR',
                    help='write PNG figures here (needs matplotlib)')
-    p.add_argument('--plot-stars', metavar='N', type=_positive_int,
+    p.add_argument('--plot-stars', metavar='N', type=positive_int_type,
                    default=5, help='one-page figures for the N rows of '
                                    'highest SNR (default 5)')
     p.set_defaults(func=_cmd_measure)

@@ -7,7 +7,7 @@ summary, DS9 regions and the figures.
 
 import math
 
-from .common import CLIError, _print_capped
+from .common import CLIError, print_capped
 
 __all__ = []
 
@@ -44,7 +44,7 @@ def _sky_line(sky, unit):
             f'{np.median(sky.value):.3f}{un})')
 
 
-def _print_header(table, args, frame, sky, out):
+def print_header(table, args, frame, sky, out):
     meta = table.meta
     ny, nx = frame.data.shape
     has_map = frame.uncertainty is not None
@@ -67,17 +67,17 @@ def _print_header(table, args, frame, sky, out):
         print(f'note      {note}', file=out)
 
 
-def _print_rows(table, out, max_rows):
+def print_rows(table, out, max_rows):
     """The table (its first ``max_rows`` rows when capped)."""
     view = table[list(_PRINT_COLUMNS)]
     for name, fmt in _PRINT_COLUMNS.items():
         if fmt:
             view[name].info.format = fmt
     print(file=out)
-    _print_capped(view, out, max_rows)
+    print_capped(view, out, max_rows)
 
 
-def _print_summary(table, out):
+def print_summary(table, out):
     """Rows, flag counts and the median SNR (units on the numbers)."""
     import numpy as np
 
@@ -103,7 +103,7 @@ def _print_summary(table, out):
         print(f'flagged   {count} row(s): {text}', file=out)
 
 
-def _write_regions(path, per_row, table):
+def write_regions(path, per_row, table):
     """DS9 regions of the apertures: ids as labels, flagged ones red."""
     from ..aperture.regions import write_ds9
 
@@ -132,7 +132,7 @@ def _star_sky(sky, row, index):
                        unit=sky.unit)
 
 
-def _measure_plots(table, frame, per_row, sky, threshold, args):
+def measure_plots(table, frame, per_row, sky, threshold, args):
     import numpy as np
     from matplotlib.figure import Figure
 
