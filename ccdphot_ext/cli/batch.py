@@ -16,9 +16,9 @@ import textwrap
 from .common import (
     SKY_CHOICES,
     CLIError,
+    add_detector_options,
     check_output_path,
     hdu_type,
-    number_type,
     pair_type,
     positive_int_type,
     positive_type,
@@ -122,7 +122,7 @@ def _cmd_batch(args):
             print(f'ccdphot batch: {args.output} does not exist yet; '
                   'measuring every frame', file=sys.stderr)
     kwargs = {name: getattr(args, name) for name in
-              ('gain', 'read_noise', 'saturation', 'zeropoint')
+              ('gain', 'read_noise', 'exptime', 'saturation', 'zeropoint')
               if getattr(args, name) is not None}
     if args.threshold is not None:
         kwargs['threshold'] = SigmaThreshold(args.threshold)
@@ -237,14 +237,7 @@ def _add_measure_options(p):
     """Detector, threshold and differential-photometry options."""
     p.add_argument('--hdu', metavar='HDU', type=hdu_type,
                    help='image HDU (index or name; default the first image)')
-    p.add_argument('--gain', type=positive_type, metavar='G',
-                   help='e-/ADU (default: GAIN/EGAIN/CCDGAIN per frame)')
-    p.add_argument('--read-noise', type=positive_type, metavar='RN',
-                   help='read noise in e-')
-    p.add_argument('--saturation', type=positive_type, metavar='LEVEL',
-                   help='saturation level (default: SATURATE per frame)')
-    p.add_argument('--zeropoint', type=number_type, metavar='ZP',
-                   help='magnitude zero point')
+    add_detector_options(p)
     p.add_argument('--threshold', type=positive_type, metavar='NSIG',
                    help='sum only pixels above NSIG sky sigmas')
     p.add_argument('--targets', type=_ids, metavar='IDS',

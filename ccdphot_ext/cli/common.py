@@ -310,6 +310,23 @@ def add_frame_options(parser):
                              'to override it): adu, electron, adu / s ...')
 
 
+def add_detector_options(parser):
+    """``--gain``, ``--read-noise``, ``--exptime``, ``--saturation`` and
+    ``--zeropoint``: each overrides the header of every frame measured."""
+    parser.add_argument('--gain', metavar='G', type=positive_type,
+                        help='e-/ADU (default: the header\'s '
+                             'GAIN/EGAIN/CCDGAIN)')
+    parser.add_argument('--read-noise', metavar='RN', type=non_negative_type,
+                        help='e- (default: the header\'s RDNOISE)')
+    parser.add_argument('--exptime', metavar='T', type=positive_type,
+                        help='seconds (default: the header\'s EXPTIME)')
+    parser.add_argument('--saturation', metavar='S', type=positive_type,
+                        help='saturation level in the data unit (default: '
+                             'the header\'s SATURATE)')
+    parser.add_argument('--zeropoint', metavar='ZP', type=number_type,
+                        help='magnitude zero point (default 0)')
+
+
 def add_output_options(parser):
     """``-o``, ``--format`` and ``--max-rows``."""
     parser.add_argument('-o', '--output', metavar='OUT',

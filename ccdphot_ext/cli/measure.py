@@ -11,6 +11,7 @@ import sys
 from .common import (
     SKY_CHOICES,
     CLIError,
+    add_detector_options,
     add_frame_options,
     add_output_options,
     add_renamed_option,
@@ -19,8 +20,6 @@ from .common import (
     check_output_path,
     format_epilog,
     mesh_type,
-    non_negative_type,
-    number_type,
     output_format,
     pair_type,
     positive_int_type,
@@ -361,17 +360,7 @@ def _add_measure(sub, common):
     p.add_argument('--blank-noise', action='store_true',
                    help='sky term from blank-sky apertures (for correlated '
                         'noise; see ApertureNoise)')
-    p.add_argument('--gain', metavar='G', type=positive_type,
-                   help='e-/ADU (default: header)')
-    p.add_argument('--read-noise', metavar='RN', type=non_negative_type,
-                   help='e- (default: header)')
-    p.add_argument('--exptime', metavar='T', type=positive_type,
-                   help='seconds (default: header)')
-    p.add_argument('--saturation', metavar='S', type=positive_type,
-                   help='saturation level in the data unit (default: '
-                        'header)')
-    p.add_argument('--zeropoint', metavar='ZP', type=number_type,
-                   help='magnitude zero point (default 0)')
+    add_detector_options(p)
     add_output_options(p)
     p.add_argument('--regions', metavar='OUT.reg',
                    help='write the apertures as DS9 regions: ids as labels, '
