@@ -321,3 +321,25 @@ def test_ra_dec_positions_use_the_image_wcs(sample_ccd, tmp_path):
     code, _, err = in_process('measure', tmp_path / 'wcs.fits', '--hdu', '0',
                               '--positions', tmp_path / 'radec.csv')
     assert code == 0, err
+
+
+@pytest.mark.parametrize('command', ['measure', 'batch'])
+def test_measure_and_batch_share_the_detector_options(command, capsys):
+    """One definition: the same names, types and bounds in both."""
+    from ccdphot_ext.cli.main import build_parser
+
+    parser = build_parser()
+    argv = [command, 'f.fits', '--positions', 'p.ecsv', '-o', 'out.ecsv',
+            '--size', '15',
+            '--gain', '2.5',
+            '--read-noise', '0', '--exptime', '30', '--saturation', '6e4',
+            '--zeropoint', '-1.5']
+    args = parser.parse_args(argv)
+    assert (args.gain, args.read_noise, args.exptime, args.saturation,
+            args.zeropoint) == (2.5, 0.0, 30.0, 60000.0, -1.5)
+    bad = argv.copy()
+    bad[bad.index('--read-noise') + 1] = '-1'
+    with pytest.raises(SystemExit):
+        parser.parse_args(bad)
+    assert 'argument --read-noise: must be non-negative' in (
+        capsys.readouterr().err)
