@@ -29,8 +29,7 @@ from astropy.stats import mad_std, sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import CircularAnnulus
 
-from ..aperture.box import BoxAperture
-from ..aperture.circular import exact_shape
+from ..aperture.touch import touch_shape
 from ..aperture.utils import aperture_list, aperture_positions, n_positions
 from .clipping import clip_factors
 
@@ -60,18 +59,11 @@ def touched(aperture, idx, ys, xs):
     e.g. ``(m, ny, 1)`` and ``(m, 1, nx)``); None for an aperture type
     without a closed form.
     """
+    shape = touch_shape(aperture)  # boxes, circles, ellipses, annuli
+    if shape is None:
+        return None
     pos = aperture_positions(aperture)[idx]
-    shape = (len(idx),) + (1,) * (np.ndim(ys) - 1)
-    # distance from each position to the nearest point of each pixel square
-    dx = np.maximum(np.abs(xs - pos[:, 0].reshape(shape)) - 0.5, 0.0)
-    dy = np.maximum(np.abs(ys - pos[:, 1].reshape(shape)) - 0.5, 0.0)
-    if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
-        wx, wy = aperture._sides
-        return (dx < wx / 2) & (dy < wy / 2)
-    shape = exact_shape(aperture)  # circles, ellipses, annuli
-    if shape is not None:
-        return shape.touches(pos[:, 0], pos[:, 1], ys, xs)
-    return None
+    return shape.touches(pos[:, 0], pos[:, 1], ys, xs)
 
 
 def exclusion_map(exclude, shape):
@@ -100,9 +92,7 @@ def exclusion_map(exclude, shape):
 
 
 def _half_extent(aperture):
-    if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
-        return max(aperture._sides) / 2 + 1.0
-    shape = exact_shape(aperture)
+    shape = touch_shape(aperture)
     return None if shape is None else shape.half_extent
 
 
@@ -183,9 +173,7 @@ def _own_overlap(own, idx, masks):
 def _touch_reach(aperture):
     """Largest distance from a position to the centre of a pixel its
     aperture touches (None without a closed form)."""
-    if isinstance(aperture, BoxAperture) and aperture.is_axis_aligned:
-        return math.hypot(*(side / 2 + 0.5 for side in aperture._sides))
-    shape = exact_shape(aperture)
+    shape = touch_shape(aperture)
     return None if shape is None else shape.reach
 
 

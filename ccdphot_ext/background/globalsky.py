@@ -46,7 +46,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 from scipy.special import erf
 
-from .clipping import clip_factors
+from .clipping import clip_factors, estimator_efficiency
 
 __all__ = []  # internal module
 
@@ -365,16 +365,16 @@ def _exact(frame, usable, method, sigma, maxiters, meta):
                              masked=True, copy=False)
         keep = ~np.ma.getmaskarray(clipped)
         kept = values[keep]
-        std_factor, k = clip_factors(sigma)
+        std_factor, _ = clip_factors(sigma)
         level, std, n_pix = kept.mean(), kept.std() * std_factor, kept.size
         meta.update(sigma=sigma, maxiters=maxiters,
                     n_clipped=int(values.size - n_pix),
                     std_factor=std_factor)
     elif method == 'mean':
-        level, std, n_pix, k = values.mean(), values.std(), values.size, 1.0
+        level, std, n_pix = values.mean(), values.std(), values.size
     else:  # robust, as the level: 1.4826 * median absolute deviation
         level, std, n_pix = np.median(values), mad_std(values), values.size
-        k = math.sqrt(math.pi / 2.0)
+    k = estimator_efficiency(method, sigma)
     eom = None
     if unc is not None:
         if keep is not None:

@@ -148,38 +148,12 @@ class ApertureNoise:
         sizes = _check_sizes(sizes, frame.shape)
         n_ap = _check_n_apertures(n_apertures)
         rng = _check_seed(seed)
-        resid = _residual(frame, sky)
-        sigma1 = float(np.nanmedian(np.atleast_1d(sky.std)))
-        if not sigma1 > 0:
-            raise ValueError('sky.std must be positive to scale the noise')
-        bad = ~np.isfinite(resid)
-        if frame.mask is not None:
-            bad |= frame.mask
-        if bad.all():
-            raise ValueError('data has no finite, unmasked pixel: no blank '
-                             'sky to place apertures on')
-        if mask is None:
-            bad |= _source_mask(resid, sigma1, bad)
+        resid, sigma1, bad = _blank_residual(frame, sky, mask)
         points = [_blank_sums(resid, bad, side, n_ap, rng) for side in sizes]
-        keep = [(side, s) for side, s in zip(sizes, points, strict=True)
-                if s.size >= MIN_APERTURES]
-        if len(keep) < 2:
-            raise ValueError('data: not enough blank sky for apertures of '
-                             'two sizes (mask too large or frame too small)')
-        n_pix = np.array([side * side for side, _ in keep], dtype=float)
-        sig = np.array([_robust_std(s) for _, s in keep])
-        if not np.all(sig > 0):
-            raise ValueError('data: the blank-sky aperture sums do not '
-                             'scatter (a constant frame?), so no aperture '
-                             'noise can be measured')
-        counts = np.array([s.size for _, s in keep])
-        sig_err = sig * MAD_SPREAD / np.sqrt(counts)
-        # overlapping apertures are not independent: at most as many as
-        # fit side by side in the blank sky count for `correlated`
-        n_eff = np.maximum(np.minimum(counts, np.count_nonzero(~bad)
-                                      / n_pix), 1.0)
+        n_pix, sig, sig_err, counts, n_eff = _size_scatter(sizes, points, bad)
         alpha, beta = _fit(n_pix, sig, sig_err, sigma1)
-        meta = {'method': 'blank apertures', 'sizes': [k[0] for k in keep],
+        meta = {'method': 'blank apertures',
+                'sizes': [round(math.sqrt(n)) for n in n_pix],
                 'mask': 'given' if mask is not None else 'segmentation',
                 'sky_method': sky.method, 'seed': seed}
         return cls(sigma1, alpha, beta, n_pix=n_pix, sigma=sig,
@@ -387,3 +361,44 @@ def noise_variance(noise, n_pix):
     aperture or an array of them."""
     sigma = noise(n_pix)
     return sigma * sigma
+
+
+def _blank_residual(frame, sky, mask):
+    """The sky-subtracted frame, ``sigma1`` and the pixels apertures must
+    avoid (bad, masked, and without ``mask`` the detected sources)."""
+    resid = _residual(frame, sky)
+    sigma1 = float(np.nanmedian(np.atleast_1d(sky.std)))
+    if not sigma1 > 0:
+        raise ValueError('sky.std must be positive to scale the noise')
+    bad = ~np.isfinite(resid)
+    if frame.mask is not None:
+        bad |= frame.mask
+    if bad.all():
+        raise ValueError('data has no finite, unmasked pixel: no blank '
+                         'sky to place apertures on')
+    if mask is None:
+        bad |= _source_mask(resid, sigma1, bad)
+    return resid, sigma1, bad
+
+
+def _size_scatter(sizes, points, bad):
+    """Per aperture size with enough blank apertures: pixels, robust
+    scatter of the sums, its error, the count and the independent count."""
+    keep = [(side, s) for side, s in zip(sizes, points, strict=True)
+            if s.size >= MIN_APERTURES]
+    if len(keep) < 2:
+        raise ValueError('data: not enough blank sky for apertures of '
+                         'two sizes (mask too large or frame too small)')
+    n_pix = np.array([side * side for side, _ in keep], dtype=float)
+    sig = np.array([_robust_std(s) for _, s in keep])
+    if not np.all(sig > 0):
+        raise ValueError('data: the blank-sky aperture sums do not '
+                         'scatter (a constant frame?), so no aperture '
+                         'noise can be measured')
+    counts = np.array([s.size for _, s in keep])
+    sig_err = sig * MAD_SPREAD / np.sqrt(counts)
+    # overlapping apertures are not independent: at most as many as fit
+    # side by side in the blank sky count for `correlated`
+    n_eff = np.maximum(np.minimum(counts, np.count_nonzero(~bad) / n_pix),
+                       1.0)
+    return n_pix, sig, sig_err, counts, n_eff

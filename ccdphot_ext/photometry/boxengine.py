@@ -46,7 +46,6 @@ array the size of the frame is made.
 
 import numpy as np
 
-from ..aperture.box import BoxAperture
 from ..flags import (
     FLAG_BAD_PIXELS,
     FLAG_EMPTY_THRESHOLD,
@@ -79,7 +78,9 @@ def fast_box_eligible(aperture, sky, threshold):
     Axis-aligned boxes, a sky that is one level or one level per aperture
     (not a 2-D map), no threshold or ``segment='all'``.
     """
-    if not isinstance(aperture, BoxAperture) or not aperture.is_axis_aligned:
+    # an axis-aligned BoxAperture says so itself (photutils' shapes have no
+    # such property)
+    if not getattr(aperture, 'is_axis_aligned', False):
         return False
     if getattr(sky, 'is_map', False) or np.ndim(sky.value) > 1:
         return False
