@@ -496,6 +496,7 @@ def test_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):
     ({'threshold': 2.0}, TypeError, 'threshold'),
     ({'method': 'fast'}, ValueError, 'method'),
     ({'zeropoint': float('nan')}, ValueError, 'zeropoint'),
+    ({'fractional_variance': 'area'}, ValueError, 'fractional_variance'),
     ({'checkpoint_interval': 0}, ValueError, 'checkpoint_interval'),
     ({'progress': 'yes'}, TypeError, 'progress'),
     ({'radius': 3}, TypeError, 'radius'),

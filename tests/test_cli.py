@@ -17,7 +17,7 @@ import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import QTable, Table
-from photutils.aperture import CircularAnnulus
+from photutils.aperture import CircularAnnulus, CircularAperture
 
 from ccdphot_ext import (
     NOTEBOOK_BOXES,
@@ -130,6 +130,32 @@ def test_measure_options_reach_photometer(frames, ccd, tmp_path, capsys):
     assert written['flags'][0] & 4  # the low saturation level flags it
     assert written['mag'][0] == pytest.approx(
         25 - 2.5 * np.log10(written['aperture_sum'][0] / 60), rel=1e-12)
+
+
+def test_measure_fractional_variance_option(frames, ccd, tmp_path, capsys):
+    """Circles (fractional edge pixels): each rule reaches photometer; a
+    wrong rule is one error line naming the parameter."""
+    pos = tmp_path / 'pos.csv'
+    pos.write_text('x,y\n60.3,51.7\n')
+    sky = SkyEstimate.from_image(ccd)
+    for rule in ('squared', 'linear'):
+        out = tmp_path / f'{rule}.csv'
+        code, _, err = _run(['measure', frames / 'sample.fits', '--positions',
+                             pos, '--radius', '3', '--fractional-variance',
+                             rule, '-o', out], capsys)
+        assert code == 0, err
+        expected = photometer(ccd, CircularAperture([(60.3, 51.7)], 3.0),
+                              sky, fractional_variance=rule)
+        assert Table.read(out)['var_sky'][0] == pytest.approx(
+            expected['var_sky'][0].value, rel=1e-12)
+    assert (Table.read(tmp_path / 'squared.csv')['var_sky'][0]
+            < Table.read(tmp_path / 'linear.csv')['var_sky'][0])
+    code, _, err = _run(['measure', frames / 'sample.fits', '--positions',
+                         pos, '--radius', '3', '--fractional-variance',
+                         'area'], capsys)
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith(
+        'ccdphot measure: error: fractional_variance must be one of')
 
 
 def test_measure_positions_table_and_size(frames, ccd, tmp_path, capsys):

@@ -42,7 +42,7 @@ from ..background.threshold import SigmaThreshold
 from ..detection.recenter import RECENTER_METHODS, recenter_positions
 from ..io.header import detector_parameters
 from ..photometry.general import OVERLAP_METHODS
-from ..photometry.terms import UNCERTAINTY_MODELS
+from ..photometry.terms import FRACTIONAL_VARIANCES, UNCERTAINTY_MODELS
 from ..utils.files import check_output, table_format
 from ..utils.inputs import positive_scalar
 from .assembly import _frame_key, _frame_name
@@ -202,7 +202,7 @@ def _configure(apertures, sky, ids, recenter, hdu, recenter_kwargs,
     recenter = _check_recenter(recenter, recenter_kwargs)
     allowed = {'gain', 'threshold', 'saturation', 'method', 'subpixels',
                'read_noise', 'uncertainty_model', 'include_sky_mean',
-               'exptime', 'zeropoint'}
+               'exptime', 'zeropoint', 'fractional_variance'}
     unknown = sorted(set(photometer_kwargs) - allowed)
     if unknown:
         raise TypeError(f'photometer_frames got unexpected keyword(s) '
@@ -246,6 +246,10 @@ def _validate_photometer_kwargs(kwargs):
         raise ValueError(f'uncertainty_model must be one of '
                          f"{UNCERTAINTY_MODELS}, got "
                          f"{kwargs['uncertainty_model']!r}")
+    fractional = kwargs.get('fractional_variance', 'squared')
+    if fractional not in FRACTIONAL_VARIANCES:
+        raise ValueError(f'fractional_variance must be one of '
+                         f'{FRACTIONAL_VARIANCES}, got {fractional!r}')
     zp = kwargs.get('zeropoint')
     if zp is not None and not (isinstance(zp, (int, float, np.number))
                                and math.isfinite(zp)):

@@ -250,6 +250,7 @@ def _cmd_measure(args):
                        threshold=threshold, saturation=args.saturation,
                        read_noise=args.read_noise, exptime=args.exptime,
                        zeropoint=args.zeropoint,
+                       fractional_variance=args.fractional_variance,
                        noise=(blank_noise(frame, sky) if args.blank_noise
                               else None))
     table['id'] = ids  # the positions' own ids
@@ -360,6 +361,11 @@ def _add_measure(sub, common):
     p.add_argument('--blank-noise', action='store_true',
                    help='sky term from blank-sky apertures (for correlated '
                         'noise; see ApertureNoise)')
+    p.add_argument('--fractional-variance', metavar='RULE', default='squared',
+                   help="how a pixel partly inside an aperture adds to the "
+                        "sky variance: 'squared' (w**2 sigma**2, default) or "
+                        "'linear' (w sigma**2, as photutils and Source "
+                        "Extractor)")
     add_detector_options(p)
     add_output_options(p)
     p.add_argument('--regions', metavar='OUT.reg',
