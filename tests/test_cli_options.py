@@ -197,7 +197,8 @@ def test_summary_with_output_and_capped_table(sample):
     assert mixed['id'].tolist() == list(range(1, len(table) + 2))
 
 
-def test_csv_writes_ra_dec_columns(sample_ccd, tmp_path):
+def _write_wcs_frame(sample_ccd, path):
+    """The sample frame with a TAN WCS, written to ``path``; its WCS."""
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
     wcs.wcs.crval = [56.75, 24.1]
@@ -205,7 +206,12 @@ def test_csv_writes_ra_dec_columns(sample_ccd, tmp_path):
     wcs.wcs.cdelt = [-2e-4, 2e-4]
     ccd = sample_ccd.copy()
     ccd.wcs = wcs
-    ccd.write(tmp_path / 'wcs.fits')
+    ccd.write(path)
+    return wcs
+
+
+def test_csv_writes_ra_dec_columns(sample_ccd, tmp_path):
+    wcs = _write_wcs_frame(sample_ccd, tmp_path / 'wcs.fits')
     code, _, err = ccdphot('measure', tmp_path / 'wcs.fits', '--box',
                            '158:178,492:512', '-o', tmp_path / 'out.csv')
     assert code == 0, err
@@ -299,14 +305,7 @@ def test_help_epilogs_show_the_new_options_in_examples_that_parse():
 
 
 def test_ra_dec_positions_use_the_image_wcs(sample_ccd, tmp_path):
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
-    wcs.wcs.crval = [56.75, 24.1]
-    wcs.wcs.crpix = [380.0, 250.0]
-    wcs.wcs.cdelt = [-2e-4, 2e-4]
-    ccd = sample_ccd.copy()
-    ccd.wcs = wcs
-    ccd.write(tmp_path / 'wcs.fits')
+    wcs = _write_wcs_frame(sample_ccd, tmp_path / 'wcs.fits')
     sky = wcs.pixel_to_world([501.5, 334.5], [167.5, 249.5])
     Table({'id': [31, 32], 'ra': sky.ra.deg, 'dec': sky.dec.deg}).write(
         tmp_path / 'radec.csv')

@@ -179,6 +179,8 @@ class ApertureMeasurement(BudgetedResult):
         data = np.asarray(self._frame.data[self.slices], dtype=float)
         w = self.weights
         used = w > 0
+        # the weights of the variance: w**2, or w by photutils' convention
+        w_var = w if self._fractional == 'linear' else w ** 2
         cut = data - (self.sky if self._sky_pixels is None
                       else self._sky_pixels)
         if np.all((w == 0) | (w == 1)):
@@ -187,7 +189,6 @@ class ApertureMeasurement(BudgetedResult):
         else:
             np_flux = (w[used] * cut[used]).sum()
             np_n = w[used].sum()
-            w_var = w if self._fractional == 'linear' else w ** 2
             np_noise = w_var[used].sum()
         rows = [('flux', self.flux, np_flux), ('n_pix', self.n_pix, np_n)]
         terms = self.budget.terms
@@ -195,7 +196,6 @@ class ApertureMeasurement(BudgetedResult):
             rows.append(('var_sky', terms['sky'],
                          noise_variance(self._noise, np_n)))
         elif self._sigma_map is not None and 'sky' in terms:
-            w_var = w if self._fractional == 'linear' else w ** 2
             rows.append(('var_sky', terms['sky'],
                          (w_var[used] * self._sigma_map[used] ** 2).sum()))
         elif 'sky' in terms:
