@@ -6,7 +6,7 @@ from astropy.stats import sigma_clip
 
 from ccdphot_ext import BoxAperture, SkyEstimate, photometer
 from ccdphot_ext.background import globalsky
-from ccdphot_ext.background.clipping import clip_factors
+from ccdphot_ext.background.estimators import clip_factors, window_shift_factor
 
 
 def _star_field(rng, n=256, n_stars=80, fwhm=3.0):
@@ -118,7 +118,7 @@ def test_large_frame_path_with_uncertainty_map_and_nan(monkeypatch, rng):
     assert sky.std == pytest.approx(kept.std() * clip_factors(3)[0],
                                     rel=1e-9)
     # propagated map error plus the subsample's share of the centre
-    share = (globalsky.window_shift_factor(3) ** 2 * np.pi / 2
+    share = (window_shift_factor(3) ** 2 * np.pi / 2
              * sky.std ** 2 / sky.meta['n_subsample'])
     assert sky.error_on_mean ** 2 == pytest.approx(
         4.0 / kept.size + share, rel=1e-9)

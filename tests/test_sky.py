@@ -8,7 +8,7 @@ from astropy.nddata import CCDData, StdDevUncertainty, VarianceUncertainty
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ccdphot_ext import SkyEstimate
-from ccdphot_ext.background.clipping import clip_factors
+from ccdphot_ext.background.estimators import clip_factors
 
 
 def test_mean_is_plain_numpy(rng):

@@ -12,7 +12,7 @@ from astropy.stats import sigma_clipped_stats
 from astropy.utils.decorators import deprecated, deprecated_renamed_argument
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..background.clipping import clip_factors
+from ..background.estimators import clip_factors
 from ..background.sky import SkyEstimate
 from ..photometry.residual import RESIDUAL_NSIGMA, residual_error
 from ..utils.inputs import as_frame, positive_scalar

@@ -27,11 +27,15 @@ import warnings
 import numpy as np
 from astropy.stats import mad_std, sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.aperture import CircularAnnulus
+from photutils.aperture import (
+    CircularAnnulus,
+    EllipticalAnnulus,
+    RectangularAnnulus,
+)
 
 from ..aperture.touch import touch_shape
 from ..aperture.utils import aperture_list, aperture_positions, n_positions
-from .clipping import clip_factors
+from .estimators import clip_factors
 
 __all__ = []  # internal module
 
@@ -45,6 +49,8 @@ MIN_PIXELS = 5
 #: most `CHUNK_FRACTION` of the frame's pixels.
 CHUNK_PIXELS = 2 ** 17
 CHUNK_FRACTION = 1 / 64
+
+_ANNULUS_TYPES = (CircularAnnulus, EllipticalAnnulus, RectangularAnnulus)
 
 
 def _chunk_pixels(shape):
@@ -466,3 +472,17 @@ def sky_row_flags(sky, apertures, n_rows):
                           stacklevel=3)
             flags = flags | np.where(hits > 0, FLAG_SKY_ANNULUS, 0)
     return flags.astype(np.int32)
+
+
+def check_annulus(annulus, shape):
+    """A photutils annulus no larger than a few frames, or an error naming
+    the parameter (a mistyped outer size would exhaust the memory)."""
+    if not isinstance(annulus, _ANNULUS_TYPES):
+        raise TypeError('annulus must be a photutils CircularAnnulus, '
+                        'EllipticalAnnulus or RectangularAnnulus, got '
+                        f'{type(annulus).__name__}')
+    boxes = annulus.bbox if isinstance(annulus.bbox, list) else [annulus.bbox]
+    h, w = max((b.shape for b in boxes), key=lambda hw: hw[0] * hw[1])
+    if h * w > max(4 * shape[0] * shape[1], 4_000_000):
+        raise ValueError(f'annulus spans {h} x {w} pixels, far more than the '
+                         f'frame {shape}: is its outer size right?')

@@ -44,9 +44,12 @@ import numpy as np
 from astropy.stats import mad_std, sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
-from scipy.special import erf
 
-from .clipping import clip_factors, estimator_efficiency
+from .estimators import (
+    clip_factors,
+    estimator_efficiency,
+    window_shift_factor,
+)
 
 __all__ = []  # internal module
 
@@ -80,14 +83,6 @@ MIN_UNMASKED_FRACTION = 0.2
 #: `BAND_FRACTION` of the frame.
 BAND_BYTES = 2 ** 22
 BAND_FRACTION = 1 / 32
-
-
-def window_shift_factor(sigma):
-    """``t = 2 c phi(c) / P``: shift of a ±c-sigma clipped mean per unit
-    shift of its window (Gaussian noise)."""
-    c = float(sigma)
-    p = erf(c / math.sqrt(2.0))
-    return 2.0 * c * math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi) / p
 
 
 class _Usable:

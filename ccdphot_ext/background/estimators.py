@@ -1,8 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
 Gaussian correction factors of the sky estimators: the standard deviation
-of a clipped sample and the efficiency ``k`` of each estimator of the level
-(``error_on_mean = k * std / sqrt(n)``).
+of a clipped sample, the efficiency ``k`` of each estimator of the level
+(``error_on_mean = k * std / sqrt(n)``) and the shift of a clipped mean
+per unit shift of its clipping window.
 """
 
 import math
@@ -61,7 +62,7 @@ def estimator_efficiency(method, sigma=3.0):
 
     Examples
     --------
-    >>> from ccdphot_ext.background.clipping import estimator_efficiency
+    >>> from ccdphot_ext.background.estimators import estimator_efficiency
     >>> round(estimator_efficiency('median'), 4)
     1.2533
     """
@@ -70,3 +71,11 @@ def estimator_efficiency(method, sigma=3.0):
     if method == 'median':
         return math.sqrt(math.pi / 2.0)
     return clip_factors(sigma)[1]
+
+
+def window_shift_factor(sigma):
+    """``t = 2 c phi(c) / P``: shift of a ±c-sigma clipped mean per unit
+    shift of its window (Gaussian noise)."""
+    c = float(sigma)
+    p = erf(c / math.sqrt(2.0))
+    return 2.0 * c * math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi) / p
