@@ -14,7 +14,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import CircularAnnulus
 
 from ccdphot_ext import BoxAperture, SkyEstimate, photometer
-from ccdphot_ext.batch.frames import (
+from ccdphot_ext.batch import (
     AnnulusSky,
     frame_time,
     photometer_frames,
@@ -430,7 +430,7 @@ def test_interrupt_leaves_a_complete_file_that_resumes(frame_dir, tmp_path):
 
 
 def test_checkpoints_are_complete_tables(frame_dir, tmp_path, monkeypatch):
-    import ccdphot_ext.batch.run as batch
+    import ccdphot_ext.batch.frames as batch
 
     out = tmp_path / 'lc.ecsv'
     seen = []

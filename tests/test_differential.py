@@ -12,7 +12,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ccdphot_ext import FLAG_SATURATED, BoxAperture, SkyEstimate
 from ccdphot_ext.analysis.differential import differential_photometry
-from ccdphot_ext.batch.frames import AnnulusSky, photometer_frames
+from ccdphot_ext.batch import AnnulusSky, photometer_frames
 from ccdphot_ext.datasets.sample import simulate_frame
 
 SHAPE = (41, 211)

@@ -3,5 +3,4 @@
 
 from .frames import *  # noqa: F403
 from .lock import *  # noqa: F403
-from .output import *  # noqa: F403
 from .worker import *  # noqa: F403

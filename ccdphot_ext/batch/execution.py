@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from .worker import _failed, _measure_frame
+from .worker import failed_result, measure_frame
 
 __all__ = []
 
@@ -28,9 +28,9 @@ __all__ = []
 _MAX_CHUNK = 8
 
 
-def _run_serial(frames, config, record):
+def run_serial(frames, config, record):
     for k, frame in enumerate(frames):
-        record(k, _measure_frame(frame, config))
+        record(k, measure_frame(frame, config))
 
 
 def _measure_chunk(frames, config):
@@ -41,7 +41,7 @@ def _measure_chunk(frames, config):
         where = get_worker().address
     except ValueError:  # not on a worker (a local test)
         where = None
-    results = [_measure_frame(frame, config) for frame in frames]
+    results = [measure_frame(frame, config) for frame in frames]
     for res in results:
         res['worker'] = where
     return results
@@ -66,7 +66,7 @@ def _n_workers(client):
     return len(client.scheduler_info(n_workers=-1)['workers'])
 
 
-def _run_dask(client, frames, config, record, *, timeout=60.0):
+def run_dask(client, frames, config, record, *, timeout=60.0):
     from distributed import wait
 
     pending = {}
@@ -89,7 +89,7 @@ def _run_dask(client, frames, config, record, *, timeout=60.0):
                     continue  # workers are busy with long frames
                 for indices in pending.values():
                     for i in indices:
-                        record(i, _failed(reason))
+                        record(i, failed_result(reason))
                 pending.clear()
                 return
             for fut in done:
@@ -107,7 +107,7 @@ def _collect(fut, indices, submit, record):
                 submit([i])
             return
         text = ' '.join(str(exc).split())
-        results = [_failed(f'{type(exc).__name__}: {text}')]
+        results = [failed_result(f'{type(exc).__name__}: {text}')]
     finally:
         fut.release()
     for i, res in zip(indices, results, strict=True):
@@ -125,7 +125,7 @@ def _stalled(client):
     return None
 
 
-def _open_client(client, workers, scheduler, timeout=60.0):
+def open_client(client, workers, scheduler, timeout=60.0):
     """Return (client, cleanup callables) for the requested execution."""
     given = [name for name, v in (('client', client), ('workers', workers),
                                   ('scheduler', scheduler)) if v is not None]

@@ -19,39 +19,53 @@ checkpointed, also on Ctrl-C and ``SIGTERM``, so that a stopped run resumes
 where it stopped. On Dask each task carries what it needs; a worker that
 dies costs at most a retry of its frames.
 
-Time of a frame
-    ``MJD-OBS`` if present, else ``DATE-OBS`` (ISO; a date-only
-    ``DATE-OBS`` is completed by ``TIME-OBS``), in the scale named by
-    ``TIMESYS`` (default UTC) and returned in UTC. It is the header's time
-    (for most instruments the *start* of the exposure; the ``exptime``
-    column lets you move to mid-exposure). A frame without either keyword
-    gets a masked time, a warning and a ``note``.
+The run lives here: every argument checked before the first frame, the
+frames a resumed table already holds, checkpoints on a timer and on an
+interrupt, and the assembly of the table (units made one, rows in time
+order, provenance in ``meta``). One frame's measurement is in
+`ccdphot_ext.batch.worker`, where the frames run (here or on Dask) in
+`ccdphot_ext.batch.execution`, and the output lock in
+`ccdphot_ext.batch.lock`.
 """
 
+import hashlib
 import math
 import os
-from contextlib import nullcontext
+import signal
+import sys
+import threading
+import time
+import warnings
+from contextlib import contextmanager, nullcontext
 
+import astropy.units as u
 import numpy as np
+from astropy.coordinates import SkyCoord
 from astropy.nddata import NDData
+from astropy.table import QTable, vstack
+from astropy.time import Time
 from astropy.utils.decorators import deprecated_renamed_argument
+from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.utils import split_apertures
+from ..aperture.utils import all_positions, aperture_list, split_apertures
 from ..background.sky import SKY_METHODS, SkyEstimate
 from ..background.threshold import SigmaThreshold
 from ..detection.recenter import RECENTER_METHODS, recenter_positions
 from ..io.header import detector_parameters
 from ..photometry.general import OVERLAP_METHODS
 from ..photometry.terms import FRACTIONAL_VARIANCES, UNCERTAINTY_MODELS
-from ..utils.files import check_output, table_format
+from ..utils.columns import unit_power
+from ..utils.files import check_output, table_format, write_table_atomic
 from ..utils.inputs import positive_scalar
-from .assembly import _frame_key, _frame_name
+from ..utils.provenance import versions
+from .execution import open_client, run_dask, run_serial
 from .lock import output_lock
-from .output import _parameters, frame_time
-from .run import _Run
-from .worker import AnnulusSky, _Config
+from .worker import STATUS_FAILED, STATUS_OK, FrameConfig, failed_result
 
-__all__ = ['photometer_frames', 'AnnulusSky', 'frame_time']
+__all__ = ['photometer_frames']
+
+#: no unit decided yet (the first measured frame's unit is the run's)
+_UNSET = object()
 
 
 @deprecated_renamed_argument('recenter_nsigma', 'recenter_n_sigma', '0.1')
@@ -208,7 +222,7 @@ def _configure(apertures, sky, ids, recenter, hdu, recenter_kwargs,
         raise TypeError(f'photometer_frames got unexpected keyword(s) '
                         f'{", ".join(unknown)}')
     _validate_photometer_kwargs(photometer_kwargs)
-    config = _Config(apertures=apertures, sky=sky, recenter=recenter,
+    config = FrameConfig(apertures=apertures, sky=sky, recenter=recenter,
                      recenter_kwargs=recenter_kwargs if recenter else {},
                      photometer_kwargs=dict(photometer_kwargs), hdu=hdu,
                      n_rows=len(pairs))
@@ -256,3 +270,459 @@ def _validate_photometer_kwargs(kwargs):
         raise ValueError(f'zeropoint must be a finite number, got {zp!r}')
 
 
+def _frame_name(frame, i):
+    if isinstance(frame, NDData):
+        return str((frame.meta or {}).get('FILENAME', f'frame{i}'))
+    return os.fspath(frame)
+
+
+def _frame_key(name):
+    return os.path.abspath(name)
+
+
+# -- the run ----------------------------------------------------------------
+
+class _Terminated(KeyboardInterrupt):
+    """``SIGTERM`` received: checkpoint, then stop like Ctrl-C."""
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """Turn ``SIGTERM`` into `_Terminated` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated('terminated (SIGTERM)')
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Run:
+    """Frames to measure, results so far, and how to write them."""
+
+    def __init__(self, frames, names, config, ids, parameters, *, output,
+                 checkpoint_interval, progress):
+        self.frames, self.names = frames, names
+        self.config, self.ids, self.parameters = config, ids, parameters
+        self.output, self.interval = output, checkpoint_interval
+        self.progress = progress
+        self.todo = list(range(len(frames)))
+        self.old_ok, self.old_failed = None, ([], [])
+        self.unit = _previous_unit(None)
+        self.mode = 'serial'
+
+    def resume(self, resume_from):
+        """Keep what a previous table holds that is valid."""
+        if resume_from is None:
+            return
+        old = _load_previous(resume_from, self.parameters)
+        self.todo, self.old_ok, self.old_failed = _split_previous(
+            old, self.names, self.todo)
+        self.unit = _previous_unit(self.old_ok)
+
+    def _prepare(self):
+        self.todo_names = [self.names[i] for i in self.todo]
+        # paths travel absolute: a worker's working directory may differ
+        self.todo_frames = [
+            self.frames[i] if isinstance(self.frames[i], NDData)
+            else os.path.abspath(self.frames[i]) for i in self.todo]
+        self.results = [None] * len(self.todo)
+        self.failed_on = {}  # frame name -> Dask worker address
+        self.start = time.perf_counter()
+        self.next_save = self.start + self.interval
+        show = len(self.todo) > 20 if self.progress is None else bool(
+            self.progress)
+        self.counter = _Progress(len(self.todo), show and len(self.todo) > 0)
+
+    def build(self, complete):
+        done = [k for k, r in enumerate(self.results) if r is not None]
+        names = [self.todo_names[k] for k in done] + self.old_failed[0]
+        results = [self.results[k] for k in done] + [
+            dict(r) for r in self.old_failed[1]]
+        table = _combine(self.old_ok, names, results, self.config, self.ids,
+                         self.unit)
+        table = _finish_meta(table, self.parameters,
+                             time.perf_counter() - self.start, self.mode,
+                             len(done), complete)
+        for entry in table.meta['failures']:
+            if entry['frame'] in self.failed_on:
+                entry['worker'] = self.failed_on[entry['frame']]
+        return table
+
+    def record(self, k, res):
+        self.results[k] = res
+        self.counter.update(res)
+        if res['status'] == STATUS_FAILED:
+            where = res.get('worker')
+            if where:
+                self.failed_on[self.todo_names[k]] = where
+            on = f' (on Dask worker {where})' if where else ''
+            warnings.warn(f'{self.todo_names[k]}: frame failed{on}: '
+                          f'{res["error"]}', AstropyUserWarning, stacklevel=2)
+        if self.output is not None and time.perf_counter() >= self.next_save:
+            self.write(self.build(False))
+            self.next_save = time.perf_counter() + self.interval
+
+    def write(self, table):
+        write_table_atomic(table, self.output, format='ascii.ecsv')
+
+    def execute(self, client, workers, scheduler, timeout):
+        """Measure the frames still to do; return the whole table."""
+        self._prepare()
+        try:
+            with _sigterm_interrupts():
+                run_client, cleanup = open_client(client, workers,
+                                                   scheduler, timeout)
+                self.mode = 'serial' if run_client is None else 'dask'
+                try:
+                    if run_client is None:
+                        run_serial(self.todo_frames, self.config,
+                                    self.record)
+                    elif self.todo_frames:
+                        run_dask(run_client, self.todo_frames, self.config,
+                                  self.record, timeout=timeout)
+                finally:
+                    for close in cleanup:
+                        close()
+        except KeyboardInterrupt:
+            # keep what is done: a complete file of the measured frames
+            if self.output is not None and any(
+                    r is not None for r in self.results):
+                self.write(self.build(False))
+            raise
+        _relay_warnings(self.todo_names, self.results)
+        table = self.build(True)
+        if self.output is not None:
+            self.write(table)
+        return table
+
+
+# -- resume and provenance --------------------------------------------------
+
+def _json_safe(value):
+    """``value`` in plain JSON types (an angle Quantity in radians, other
+    quantities by their value; anything else unknown by its repr)."""
+    if isinstance(value, u.Quantity) and value.isscalar:
+        return float(value.to_value(u.rad) if value.unit.physical_type
+                     == 'angle' else value.value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def _describe_apertures(apertures, ids):
+    parts = []
+    for ap in aperture_list(apertures):
+        # every photutils aperture (BoxAperture included) names its shape
+        # parameters in _params
+        shape = {name: _json_safe(getattr(ap, name))
+                 for name in ap._params if name != 'positions'}
+        parts.append({'type': type(ap).__name__, **shape})
+    digest = hashlib.sha1(np.round(all_positions(apertures), 6).tobytes()
+                          + np.asarray(ids).astype(str).tobytes()).hexdigest()
+    return {'apertures': parts, 'positions_sha1': digest}
+
+
+def _parameters(config, ids, sky):
+    if isinstance(sky, str):
+        sky_text = sky
+    elif hasattr(sky, '__name__'):
+        sky_text = f'callable {sky.__module__}.{sky.__name__}'
+    else:
+        sky_text = repr(sky)
+    params = {'sky': sky_text,
+              'recenter': config.recenter,
+              'recenter_kwargs': config.recenter_kwargs,
+              'hdu': config.hdu,
+              **config.photometer_kwargs}
+    params['threshold'] = (None if params.get('threshold') is None
+                           else repr(params['threshold']))
+    params.update(_describe_apertures(config.apertures, ids))
+    return _json_safe(params)
+
+
+def _load_previous(resume_from, parameters):
+    if isinstance(resume_from, QTable):
+        old = resume_from
+        label = 'the given table'
+    else:
+        path = os.fspath(resume_from)
+        if not os.path.exists(path):
+            raise ValueError(f'resume_from: {path} does not exist')
+        label = path
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                old = QTable.read(path, format='ascii.ecsv')
+        except Exception as exc:  # astropy raises many kinds for bad files
+            reason = ' '.join(str(exc).split())[:200] or type(exc).__name__
+            raise ValueError(f'resume_from: cannot read {path} as a light-'
+                             f'curve table ({reason}); move it away or write '
+                             'to a new output') from None
+    if 'status' not in old.colnames or 'frame' not in old.colnames:
+        raise ValueError(f'resume_from: {label} is not a photometer_frames '
+                         'table (no frame/status columns)')
+    before = old.meta.get('parameters')
+    if before is not None and _json_safe(before) != parameters:
+        diff = sorted(k for k in set(before) | set(parameters)
+                      if _json_safe(before.get(k)) != parameters.get(k))
+        raise ValueError(f'resume_from: {label} was measured with other '
+                         f'parameters ({", ".join(diff)}); start a new file')
+    return old
+
+
+def _split_previous(old, names, todo):
+    """
+    What a previous table still holds: (frames still to measure, its
+    successful rows, its failed frames not measured again as results).
+
+    Only valid content is kept: a failed frame carries no numbers (an
+    all-failed table has no units to impose), only its name, time and
+    reason; it is measured again when it is in ``names``.
+    """
+    keys = [_frame_key(str(n)) for n in old['frame']]
+    ok = np.asarray(old['status']) == STATUS_OK
+    done = {k for k, good in zip(keys, ok, strict=True) if good}
+    todo = [i for i in todo if _frame_key(names[i]) not in done]
+    rerun = {_frame_key(names[i]) for i in todo}
+    kept = [not good and k not in rerun
+            for k, good in zip(keys, ok, strict=True)]
+    failed_names, failed = [], []
+    for row in old[np.array(kept, dtype=bool)]:
+        if failed_names and failed_names[-1] == str(row['frame']):
+            continue  # one result per frame (its rows are consecutive)
+        res = failed_result(str(row['error']))
+        note = str(row['note']) if 'note' in old.colnames else ''
+        res['notes'] = [note] if note else []
+        if not np.any(getattr(row['time'], 'mask', False)):
+            res['time'] = (float(row['time'].jd1), float(row['time'].jd2))
+        failed_names.append(str(row['frame']))
+        failed.append(res)
+    return todo, old[ok], (failed_names, failed)
+
+
+def _previous_unit(old_ok):
+    """The data unit of a previous table's successful rows (or unset)."""
+    if old_ok is None or not len(old_ok) or 'aperture_sum' not in (
+            old_ok.colnames):
+        return _UNSET
+    unit = getattr(old_ok['aperture_sum'], 'unit', None)
+    return None if unit is None else unit.to_string()
+
+
+# -- assembling the table ---------------------------------------------------
+
+def _harmonise_units(results, names, unit=_UNSET):
+    """Convert every frame to ``unit`` (default: the first frame's)."""
+    if unit is _UNSET:
+        unit = next((r['unit'] for r in results
+                     if r['status'] == STATUS_OK), None)
+    target = None if unit is None else u.Unit(unit)
+    for name, res in zip(names, results, strict=True):
+        if res['status'] != STATUS_OK or res['unit'] == unit:
+            continue
+        this = None if res['unit'] is None else u.Unit(res['unit'])
+        try:
+            if this is None or target is None:
+                raise u.UnitConversionError('no unit')
+            scale = this.to(target)
+        except u.UnitConversionError:
+            res.update(failed_result(f'UnitsError: data unit {res["unit"]} differs '
+                               f'from {unit} of the other frames'))
+            warnings.warn(f'{name}: frame unit {res["unit"]} differs from '
+                          f'{unit}', AstropyUserWarning, stacklevel=3)
+            continue
+        for col in res['columns']:
+            power = unit_power(col)
+            if power:
+                res['columns'][col] = res['columns'][col] * scale ** power
+        res['unit'] = unit
+    return target
+
+
+def _blank(name, n):
+    """A measured-nothing block: flags 0, NaN values (NaN sky positions)."""
+    if name == 'flags':
+        return np.zeros(n, dtype=np.int32)
+    return np.full((n, 2) if name == 'sky_centroid' else n, np.nan)
+
+
+def _checked_columns(names, results, n):
+    """
+    The union of the measured frames' columns, in order of appearance.
+
+    Frames may differ in their columns (``sky_centroid`` only with a
+    celestial WCS); a frame whose columns do not have one row per aperture
+    becomes a failed frame rather than stopping the run.
+    """
+    colnames = []
+    for name, res in zip(names, results, strict=True):
+        cols = res['columns']
+        if res['status'] != STATUS_OK or cols is None:
+            continue
+        wrong = [c for c, v in cols.items() if len(v) != n]
+        if wrong:
+            res.update(failed_result(f'ValueError: columns {", ".join(wrong)} do '
+                               f'not have one row per aperture ({n})'),
+                       time=res['time'])
+            warnings.warn(f'{name}: frame failed: {res["error"]}',
+                          AstropyUserWarning, stacklevel=3)
+            continue
+        colnames += [c for c in cols if c not in colnames]
+    return colnames
+
+
+def _assemble(names, results, config, ids, unit=_UNSET):
+    unit = _harmonise_units(results, names, unit)
+    n = config.n_rows
+    colnames = _checked_columns(names, results, n) or list(config.columns)
+    nominal = all_positions(config.apertures)
+    blocks = {c: [] for c in colnames}
+    frame_col, jd1, jd2, status, error, note, exptime = ([] for _ in range(7))
+    xnom, ynom = [], []
+    for name, res in zip(names, results, strict=True):
+        cols = res['columns'] or {'x_center': nominal[:, 0],
+                                  'y_center': nominal[:, 1]}
+        for c in colnames:
+            blocks[c].append(cols[c] if c in cols else _blank(c, n))
+        t = res['time']
+        jd1.append(np.full(n, np.nan if t is None else t[0]))
+        jd2.append(np.full(n, np.nan if t is None else t[1]))
+        frame_col += [name] * n
+        status += [res['status']] * n
+        error += [res['error']] * n
+        note += ['; '.join(res['notes'])] * n
+        exptime.append(np.full(n, res['exptime']))
+        pos = res['positions'] if res['positions'] is not None else nominal
+        xnom.append(pos[:, 0])
+        ynom.append(pos[:, 1])
+
+    table = QTable()
+    table['frame'] = np.array(frame_col, dtype=str)
+    jd1, jd2 = np.concatenate(jd1), np.concatenate(jd2)
+    missing = ~np.isfinite(jd1)
+    times = Time(np.where(missing, 2451545.0, jd1),
+                 np.where(missing, 0.0, jd2), format='jd', scale='utc')
+    times.format = 'isot'
+    times.precision = 6
+    if missing.any():
+        times[missing] = np.ma.masked
+    table['time'] = times
+    table['id'] = np.tile(np.asarray(ids), len(names))
+    if config.recenter is not None:
+        table['x_nominal'] = np.concatenate(xnom)
+        table['y_nominal'] = np.concatenate(ynom)
+    for c in colnames:
+        if c == 'id':
+            continue
+        value = np.concatenate(blocks[c])
+        if c == 'sky_centroid':
+            value = SkyCoord(value[:, 0] * u.deg, value[:, 1] * u.deg,
+                             frame='icrs')
+        elif unit is not None and unit_power(c):
+            value = value * unit ** unit_power(c)
+        table[c] = value
+    table['exptime'] = np.concatenate(exptime) * u.s
+    table['status'] = np.array(status, dtype=str)
+    table['error'] = np.array(error, dtype=str)
+    table['note'] = np.array(note, dtype=str)
+    return table
+
+
+def _finish_meta(table, parameters, seconds, mode, n_measured, complete):
+    failed = table['status'] == STATUS_FAILED
+    failures = {}
+    for name, err in zip(table['frame'][failed], table['error'][failed],
+                         strict=True):
+        failures.setdefault(str(name), str(err))
+    table.meta.clear()
+    table.meta.update({
+        'versions': versions(),
+        'parameters': parameters,
+        'n_frames': len(set(table['frame'])),
+        'n_failed': len(failures),
+        'failures': [{'frame': k, 'error': v} for k, v in failures.items()],
+        'last_run': {'execution': mode, 'frames_measured': n_measured,
+                     'complete': complete, 'seconds': round(seconds, 3)},
+        'time_note': 'header time (MJD-OBS, else DATE-OBS) in UTC',
+    })
+    return table
+
+
+def _time_order(table):
+    """Rows in order of frame time (stable; frames without a time last)."""
+    if len(table) < 2:
+        return table
+    times = table['time']
+    jd = np.asarray(np.ma.filled(times.jd1, np.nan), dtype=float) + \
+        np.asarray(np.ma.filled(times.jd2, np.nan), dtype=float)
+    masked = np.broadcast_to(np.asarray(getattr(times, 'mask', False)),
+                             jd.shape)
+    key = np.where(masked | ~np.isfinite(jd), np.inf, jd)
+    order = np.argsort(key, kind='stable')
+    if np.all(order[1:] > order[:-1]):
+        return table
+    return table[order]
+
+
+def _combine(old_ok, names, results, config, ids, unit):
+    """The previous successful rows and the new results, in time order."""
+    if not names:
+        return old_ok if old_ok is not None else QTable()
+    table = _assemble(names, results, config, ids, unit)
+    if old_ok is not None and len(old_ok):
+        table = vstack([old_ok, table], join_type='exact',
+                       metadata_conflicts='silent')
+    return _time_order(table)
+
+
+# -- reporting --------------------------------------------------------------
+
+class _Progress:
+    """A plain progress counter on stderr (a line per ~10%)."""
+
+    def __init__(self, total, enabled):
+        self.total, self.enabled = total, enabled
+        self.done = self.failed = 0
+        self._next = 0.1
+        self._start = time.perf_counter()
+
+    def update(self, result):
+        self.done += 1
+        self.failed += result['status'] == 'failed'
+        if not self.enabled:
+            return
+        frac = self.done / self.total
+        if frac >= self._next or self.done == self.total:
+            while self._next <= frac:
+                self._next += 0.1
+            rate = self.done / max(time.perf_counter() - self._start, 1e-9)
+            print(f'ccdphot batch: {self.done}/{self.total} frames '
+                  f'({self.failed} failed, {rate:.2f} frames/s)',
+                  file=sys.stderr, flush=True)
+
+
+def _relay_warnings(names, results):
+    """Re-issue the frames' warnings here, one per distinct message."""
+    by_text = {}
+    for name, res in zip(names, results, strict=True):
+        for text in res['warnings']:
+            by_text.setdefault(text, []).append(name)
+    for text, where in by_text.items():
+        shown = ', '.join(where[:3]) + (', ...' if len(where) > 3 else '')
+        label = where[0] if len(where) == 1 else f'{len(where)} frames ({shown})'
+        warnings.warn(f'{label}: {text}', AstropyUserWarning, stacklevel=3)

@@ -1,8 +1,19 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-One frame of a batch (internal): what a worker does with a frame path or an
-in-memory frame, with the run's configuration. Never raises: a failure is
-returned as a result with ``status == 'failed'`` and the reason.
+One frame of a batch: what a worker does with a frame path or an
+in-memory frame, with the run's configuration: read it, take its time from
+the header (`frame_time`), estimate its sky (a method name, `AnnulusSky` or
+a callable), optionally re-centre the apertures, and run `photometer`.
+Never raises: a failure is returned as a result with ``status == 'failed'``
+and the reason.
+
+Time of a frame
+    ``MJD-OBS`` if present, else ``DATE-OBS`` (ISO; a date-only
+    ``DATE-OBS`` is completed by ``TIME-OBS``), in the scale named by
+    ``TIMESYS`` (default UTC) and returned in UTC. It is the header's time
+    (for most instruments the *start* of the exposure; the ``exptime``
+    column lets you move to mid-exposure). A frame without either keyword
+    gets a masked time, a warning and a ``note``.
 """
 
 import math
@@ -13,6 +24,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.nddata import NDData
+from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.utils import all_positions, with_positions
@@ -22,15 +34,14 @@ from ..io.fits import read_frame
 from ..io.fitsfile import frame_size
 from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
 from ..utils.inputs import positive_scalar
-from .output import frame_time
 
-__all__ = ['AnnulusSky']
+__all__ = ['AnnulusSky', 'frame_time']
 
-_STATUS_OK, _STATUS_FAILED = 'ok', 'failed'
+STATUS_OK, STATUS_FAILED = 'ok', 'failed'
 
 
 @dataclass(frozen=True)
-class _Config:
+class FrameConfig:
     """Everything a worker needs, besides the frame (picklable)."""
 
     apertures: object
@@ -99,9 +110,9 @@ def _make_sky(spec, ccd, apertures):
     return SkyEstimate.from_image(ccd, method=spec)
 
 
-def _measure_frame(frame, config):
+def measure_frame(frame, config):
     """Measure one frame; never raises (failures are returned)."""
-    out = {'status': _STATUS_OK, 'error': '', 'notes': [], 'time': None,
+    out = {'status': STATUS_OK, 'error': '', 'notes': [], 'time': None,
            'columns': None, 'unit': None, 'exptime': math.nan,
            'positions': None, 'warnings': []}
     with warnings.catch_warnings(record=True) as caught:
@@ -133,10 +144,10 @@ def _measure_frame(frame, config):
             exptime = table.meta.get('exptime')
             out['exptime'] = math.nan if exptime is None else float(exptime)
         except MemoryError:
-            out['status'] = _STATUS_FAILED
+            out['status'] = STATUS_FAILED
             out['error'] = _out_of_memory(frame, config.hdu)
         except Exception as exc:  # one bad frame never stops the run
-            out['status'] = _STATUS_FAILED
+            out['status'] = STATUS_FAILED
             text = ' '.join(str(exc).split())
             out['error'] = f'{type(exc).__name__}: {text}'
     out['warnings'] = list(dict.fromkeys(
@@ -166,6 +177,64 @@ def _out_of_memory(frame, hdu):
     return f'MemoryError: out of memory measuring this frame ({size})'
 
 
+def frame_time(header):
+    """
+    The time of a frame from its header, in UTC.
+
+    Parameters
+    ----------
+    header : dict-like
+        A FITS header (or ``NDData.meta``).
+
+    Returns
+    -------
+    time : `~astropy.time.Time` or None
+        None when the header has neither ``MJD-OBS`` nor ``DATE-OBS``.
+    source : str
+        The keyword used, or ``'missing'``.
+
+    Raises
+    ------
+    ValueError
+        If the keyword holds something that is not a time.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.batch import frame_time
+    >>> t, key = frame_time({'DATE-OBS': '2023-11-24T03:14:15'})
+    >>> t.isot, key
+    ('2023-11-24T03:14:15.000', 'DATE-OBS')
+    >>> float(frame_time({"MJD-OBS": 60272.5})[0].mjd)
+    60272.5
+    """
+    header = {} if header is None else header
+    scale = str(header.get('TIMESYS', 'UTC')).strip().lower() or 'utc'
+    if scale not in Time.SCALES:
+        raise ValueError(f'TIMESYS={scale!r} is not a time scale')
+    if 'MJD-OBS' in header:
+        raw = header['MJD-OBS']
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f'MJD-OBS={raw!r} is not a number') from None
+        if not math.isfinite(value):
+            raise ValueError(f'MJD-OBS={raw!r} is not finite')
+        return Time(value, format='mjd', scale=scale).utc, 'MJD-OBS'
+    if 'DATE-OBS' in header:
+        raw = str(header['DATE-OBS']).strip()
+        if 'T' not in raw and 'TIME-OBS' in header:
+            raw = f"{raw}T{str(header['TIME-OBS']).strip()}"
+        try:
+            return Time(raw, format='isot', scale=scale).utc, 'DATE-OBS'
+        except ValueError:
+            try:
+                return Time(raw, scale=scale).utc, 'DATE-OBS'
+            except ValueError:
+                raise ValueError(f'DATE-OBS={raw!r} is not an ISO '
+                                 'time') from None
+    return None, 'missing'
+
+
 def _header_time(ccd, frame, notes):
     """(jd1, jd2) of the frame, or None with a note and a warning."""
     try:
@@ -184,7 +253,7 @@ def _header_time(ccd, frame, notes):
     return float(t.jd1), float(t.jd2)
 
 
-def _failed(message):
-    return {'status': _STATUS_FAILED, 'error': message, 'notes': [],
+def failed_result(message):
+    return {'status': STATUS_FAILED, 'error': message, 'notes': [],
             'time': None, 'columns': None, 'unit': None,
             'exptime': math.nan, 'positions': None, 'warnings': []}

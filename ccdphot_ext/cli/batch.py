@@ -88,7 +88,7 @@ def _cmd_batch(args):
     import numpy as np
 
     from ..background.threshold import SigmaThreshold
-    from ..batch.frames import AnnulusSky, photometer_frames
+    from ..batch import AnnulusSky, photometer_frames
 
     frames = _frame_paths(args)
     pos = read_positions_table(args.positions)
