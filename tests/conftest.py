@@ -1,11 +1,9 @@
-import os
 import pathlib
 
 import numpy as np
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
+DATA = pathlib.Path(__file__).resolve().parent / 'data'
 
 
 @pytest.fixture
@@ -20,13 +18,16 @@ def sample_ccd():
 
 
 @pytest.fixture(scope='session')
-def shared_dir():
-    """The read-only ../shared folder; required in CI, optional elsewhere."""
-    if not SHARED.is_dir():
-        if os.environ.get('CI') == 'true':
-            pytest.fail(f'{SHARED} is missing in CI')
-        pytest.skip(f'{SHARED} not present beside the repository')
-    return SHARED
+def sextractor_dir():
+    """Source Extractor's reference frame, maps and catalogue (tests/data/
+    sextractor, vendored from SEP's test data: see its README.md)."""
+    folder = DATA / 'sextractor'
+    missing = [name for name in ('image.fits', 'back.fits', 'rms.fits',
+                                 'image.cat') if not (folder / name).is_file()]
+    if missing:
+        pytest.fail(f'{folder} lacks {", ".join(missing)}: the Source '
+                    'Extractor reference belongs to the repository')
+    return folder
 
 
 # -- real frames shipped with the dependencies --------------------------------

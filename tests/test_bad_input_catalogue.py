@@ -316,8 +316,8 @@ def _(c):
 
 @action('file_nonstandard_cards')
 def _(c):
-    shared = c.request.getfixturevalue('shared_dir')
-    ccd = read_frame(shared / 'reference' / 'sextractor' / 'image.fits')
+    ref = c.request.getfixturevalue('sextractor_dir')
+    ccd = read_frame(ref / 'image.fits')
     assert ccd.shape == (256, 256)
     assert any(str(k).startswith('ESO') or 'ESO-LOG' in str(v)
                for k, v in ccd.meta.items())
@@ -919,11 +919,10 @@ def _stderr_lines(proc):
 
 
 def _copy_eso_frame(request, folder):
-    """The real ESO frame with ESO-LOG cards (skips without ../shared)."""
-    shared = request.getfixturevalue('shared_dir')
+    """The real ESO frame with ESO-LOG cards (tests/data/sextractor)."""
     target = folder / 'image.fits'
     if not target.exists():
-        shutil.copy(shared / 'reference' / 'sextractor' / 'image.fits',
+        shutil.copy(request.getfixturevalue('sextractor_dir') / 'image.fits',
                     target)
 
 
@@ -1001,10 +1000,7 @@ def installed_runs(files, tmp_path_factory, request):
     time, in a copy of the files folder."""
     folder = tmp_path_factory.mktemp('installed') / 'files'
     shutil.copytree(files, folder)
-    try:
-        _copy_eso_frame(request, folder)
-    except pytest.skip.Exception:
-        pass
+    _copy_eso_frame(request, folder)
     exe = _ccdphot()
 
     def run(case):
@@ -1013,17 +1009,13 @@ def installed_runs(files, tmp_path_factory, request):
             [exe, *argv[1:]], cwd=folder, capture_output=True, text=True,
             timeout=120)
 
-    cases = [c for c in CATALOGUE if c.key in SUBPROCESS_KEYS
-             and (c.key != 'cli_nonstandard_cards'
-                  or (folder / 'image.fits').exists())]
+    cases = [c for c in CATALOGUE if c.key in SUBPROCESS_KEYS]
     with ThreadPoolExecutor(max_workers=2) as pool:
         return folder, dict(pool.map(run, cases))
 
 
 @pytest.mark.parametrize('case', [c for c in CLI_CASES
                                   if c.values[0].key in SUBPROCESS_KEYS])
-def test_installed_command(case, installed_runs, request):
+def test_installed_command(case, installed_runs):
     folder, runs = installed_runs
-    if case.key not in runs:
-        request.getfixturevalue('shared_dir')  # skips, with its reason
     _check_cli(case, runs[case.key], folder)

@@ -374,11 +374,11 @@ def test_map_validation(gradient_frame):
     assert q.unit == u.adu
 
 
-def test_sextractor_maps_reproduce_flux_aper(shared_dir):
+def test_sextractor_maps_reproduce_flux_aper(sextractor_dir):
     """Source Extractor's own background and RMS maps through from_maps:
     a radius-5 circle reproduces FLUX_APER and (without the sky_mean term)
     FLUXERR_APER."""
-    ref = shared_dir / 'reference' / 'sextractor'
+    ref = sextractor_dir
     with warnings.catch_warnings():  # the frame's non-standard ESO header
         warnings.simplefilter('ignore', AstropyUserWarning)
         image, back, rms = (fits.getdata(ref / f'{name}.fits').astype(float)

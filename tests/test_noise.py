@@ -100,8 +100,8 @@ def _blank_ratio(data, sky, noise, sizes=(3, 5, 7, 9, 11)):
             / noise(s * s) for s in sizes}
 
 
-def test_real_frames_blank_sky_scatter_is_predicted(shared_dir, saao):
-    eso = read_frame(shared_dir / 'reference' / 'sextractor' / 'image.fits')
+def test_real_frames_blank_sky_scatter_is_predicted(sextractor_dir, saao):
+    eso = read_frame(sextractor_dir / 'image.fits')
     for data in (np.asarray(eso.data, float), np.asarray(saao.data, float)):
         sky = SkyEstimate.from_image(data)
         noise = ApertureNoise.from_blank_apertures(data, sky, seed=1)

@@ -125,11 +125,11 @@ def test_masked_and_nan_pixels_are_ignored():
     assert all(np.isnan(pixel_correlation(np.ones((5, 5)))))
 
 
-def test_real_frames(sample_ccd, saao, shared_dir, m13):
+def test_real_frames(sample_ccd, saao, sextractor_dir, m13):
     """The bundled sample, ccdproc's SAAO frame and the Source Extractor
     ESO frame read white; astropy's M13 (a scanned plate, whose blank
     apertures grow as N**0.9) reads correlated."""
-    eso = read_frame(shared_dir / 'reference' / 'sextractor' / 'image.fits',
+    eso = read_frame(sextractor_dir / 'image.fits',
                      unit='adu')
     for frame in (sample_ccd, saao, eso):
         corr, err = pixel_correlation(frame.data)

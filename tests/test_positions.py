@@ -52,9 +52,9 @@ def test_error_names_every_accepted_name():
         assert name in text
 
 
-def test_sextractor_catalogue_is_one_based(shared_dir):
+def test_sextractor_catalogue_is_one_based(sextractor_dir):
     """The real Source Extractor catalogue: X_IMAGE - 1, NUMBER as id."""
-    path = shared_dir / 'reference' / 'sextractor' / 'image.cat'
+    path = sextractor_dir / 'image.cat'
     pos = read_positions(path)
     cat = Table.read(path, format='ascii.sextractor')
     assert len(pos) == len(cat) == 65
@@ -70,7 +70,7 @@ def test_sextractor_catalogue_is_one_based(shared_dir):
 
 
 @pytest.mark.filterwarnings('ignore:.*non-standard header card')
-def test_sextractor_positions_reproduce_flux_aper(shared_dir):
+def test_sextractor_positions_reproduce_flux_aper(sextractor_dir):
     """Circles of radius 5 at the catalogue's positions on image - back
     with the rms map: Source Extractor's FLUX_APER (FLAGS 0 sources, 5x5
     subpixel overlap as Source Extractor samples it)."""
@@ -78,7 +78,7 @@ def test_sextractor_positions_reproduce_flux_aper(shared_dir):
 
     from ccdphot_ext import SkyEstimate, photometer, read_frame
 
-    ref = shared_dir / 'reference' / 'sextractor'
+    ref = sextractor_dir
     pos = read_positions(ref / 'image.cat')
     cat = Table.read(ref / 'image.cat', format='ascii.sextractor')
     frame = read_frame(ref / 'image.fits', unit='adu')

@@ -141,7 +141,7 @@ def test_box_check_needs_an_isolated_star():
     assert t['flags'][0] == 0
 
 
-def test_m13_and_eso_boxes_pass_their_check(m13, shared_dir):
+def test_m13_and_eso_boxes_pass_their_check(m13, sextractor_dir):
     from ccdphot_ext import read_frame
 
     ccd, sky = m13
@@ -153,8 +153,7 @@ def test_m13_and_eso_boxes_pass_their_check(m13, shared_dir):
     assert stars.meta['box_check']['passed']
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', AstropyUserWarning)  # ESO cards
-        eso = read_frame(shared_dir / 'reference' / 'sextractor' /
-                         'image.fits', unit='adu')
+        eso = read_frame(sextractor_dir / 'image.fits', unit='adu')
     stars = find_stars(eso, SkyEstimate.from_image(eso))
     check = stars.meta['box_check']
     assert stars.meta['box_size'] == 13 and check['n_stars'] >= 5

@@ -1,7 +1,7 @@
 """
 Real frames that install with the dependencies, and the Source Extractor
 reference: astropy's M13 image, ccdproc's raw SAAO 1.0 m frame, and the
-ESO frame with its Source Extractor catalog in ../shared/reference.
+ESO frame with its Source Extractor catalog in tests/data/sextractor.
 """
 
 import math
@@ -151,8 +151,8 @@ def test_saao_boxes_equal_numpy(saao, saao_stars):
 # -- Source Extractor reference ------------------------------------------------
 
 @pytest.fixture(scope='module')
-def sextractor(shared_dir):
-    ref = shared_dir / 'reference' / 'sextractor'
+def sextractor(sextractor_dir):
+    ref = sextractor_dir
     # its ESO-LOG cards are not standard FITS: one warning each, no failure
     with pytest.warns(AstropyUserWarning, match='non-standard header card'):
         image = read_frame(ref / 'image.fits', unit='adu')
