@@ -159,3 +159,30 @@ def test_large_frame_memory_scales_with_the_frame():
     assert sky.meta['n_subsample'] < img.size / 16
     assert sky.value == pytest.approx(1000.0, abs=0.1)
     assert peak < 0.3 * img.size * 8  # the frame as float64
+
+
+@pytest.mark.parametrize('mask_sources', [True, False])
+def test_background_variation_is_the_block_background_minus_its_median(
+        mask_sources):
+    """The whole-frame sky's background_variation, with or without the
+    source mask: on a frame of constant 4 x 4 blocks (no noise, a linear
+    ramp in x) it is each block's level minus the median of the blocks,
+    read at any pixel of the block; other skies have none."""
+    blocks = np.tile(np.arange(32.0), (32, 1))  # 64 x 64 blocks of 4 px
+    img = 100.0 + np.kron(blocks, np.ones((4, 4)))
+    sky = SkyEstimate.from_image(img, method='mean', mask_sources=mask_sources)
+    assert isinstance(sky.background_variation, globalsky.BackgroundVariation)
+    assert 'background_variation' not in sky.meta
+    x = np.array([0.0, 3.0, 4.0, 61.0, 127.0, 500.0])
+    # cells of 16 blocks: a ramp's cell medians, filtered and interpolated
+    # between cell centres, give back the ramp inside the cells
+    expected = blocks[0, np.clip(x // 4, 0, 31).astype(int)] - np.median(
+        blocks)
+    np.testing.assert_allclose(sky.background_variation(x, np.full(6, 9.0)),
+                               expected, atol=0.5)
+    assert SkyEstimate(1.0, 1.0, 4).background_variation is None
+
+
+def test_background_variation_must_be_callable():
+    with pytest.raises(TypeError, match='background_variation'):
+        SkyEstimate(1.0, 1.0, 4, background_variation=np.zeros((4, 4)))

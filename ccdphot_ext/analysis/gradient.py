@@ -56,14 +56,14 @@ class GradientCheck:
         Side of the boxes (meshes) the frame was cut into.
     n_mesh, n_used : int
         Meshes in the grid and meshes kept in the fit.
-    background_map : callable or None
-        The coarse background map the whole-frame sky keeps
+    background_variation : `~ccdphot_ext.background.BackgroundVariation` or None
+        The coarse background variation the whole-frame sky keeps
         (`map_offset`), None when the sky has none.
     """
 
     def __init__(self, *, level, gx, gy, cov, shape, pixel_noise,
                  global_level, global_error, n_sigma, n_mesh, n_used,
-                 box_size, background_map=None):
+                 box_size, background_variation=None):
         self.level, self.gx, self.gy = level, gx, gy
         self.cov = cov
         self.gx_err = math.sqrt(cov[0, 0])
@@ -74,7 +74,7 @@ class GradientCheck:
         self.global_error = global_error
         self.n_sigma = n_sigma
         self.n_mesh, self.n_used, self.box_size = n_mesh, n_used, box_size
-        self.background_map = background_map
+        self.background_variation = background_variation
         self.gradient = math.hypot(gx, gy)
         g = np.array([gx, gy])
         try:
@@ -119,9 +119,9 @@ class GradientCheck:
         `plane` it follows a background that is not a plane (a cluster's
         unresolved light, vignetting). Scalars or arrays of positions.
         """
-        if self.background_map is None:
+        if self.background_variation is None:
             return np.full(np.broadcast(x, y).shape, np.nan)[()]
-        return self.background_map(x, y)[()]
+        return self.background_variation(x, y)[()]
 
     @property
     def range_in_pixel_noise(self):
@@ -245,7 +245,7 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
                          global_error=float(sky.error_on_mean),
                          n_sigma=n_sigma, n_mesh=nby * nbx,
                          n_used=int(use.sum()), box_size=mesh,
-                         background_map=sky.meta.get('background_variation'))
+                         background_variation=sky.background_variation)
 
 
 def _mesh_levels(frame, mesh, sigma):

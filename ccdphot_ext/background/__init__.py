@@ -2,6 +2,7 @@
 """Sky level and its error: global, local (annulus) and map skies; threshold masks."""
 
 from .estimators import *  # noqa: F403
+from .globalsky import *  # noqa: F403
 from .noise import *  # noqa: F403
 from .sky import *  # noqa: F403
 from .threshold import *  # noqa: F403

@@ -51,7 +51,7 @@ from .estimators import (
     window_shift_factor,
 )
 
-__all__ = []  # internal module
+__all__ = ['BackgroundVariation']
 
 #: Usable pixels above which a ``'sigma_clip'`` sky clips a subsample,
 #: and the largest subsample.
@@ -141,19 +141,17 @@ def _subsample(usable, n_target):
     return values, unc, stride
 
 
-def source_blocks(frame, usable, meta=None):
-    """Binned source mask: True for blocks holding (or near) a source.
-
-    With ``meta``, the coarse local background it is detected against is
-    kept there as ``meta['background_variation']`` (see `_variation`).
+def source_blocks(frame, usable):
+    """Binned source mask: True for blocks holding (or near) a source;
+    and the `BackgroundVariation` of the coarse local background it is
+    detected against (None when no block holds a usable pixel).
     """
     mean, counts = _binned(frame, usable)
     if not np.any(counts > 0):
-        return np.zeros(mean.shape, dtype=bool)
+        return np.zeros(mean.shape, dtype=bool), None
     # residual from a smooth local background, scaled to one pixel's noise
     local = _local_background(mean)
-    if meta is not None:
-        meta['background_variation'] = _variation(local)
+    variation = BackgroundVariation(local)
     mean -= local
     del local
     np.sqrt(counts, out=counts)
@@ -162,7 +160,7 @@ def source_blocks(frame, usable, meta=None):
     sample = mean[::2, ::2] if mean.size > 2 ** 20 else mean
     sigma = mad_std(sample[np.isfinite(sample)])
     if not sigma > 0:
-        return np.zeros(mean.shape, dtype=bool)
+        return np.zeros(mean.shape, dtype=bool), variation
     mean /= sigma
     np.nan_to_num(mean, copy=False, nan=0.0)
     # segments above +MASK_NSIGMA, and as many below -MASK_NSIGMA: on pure
@@ -174,17 +172,54 @@ def source_blocks(frame, usable, meta=None):
     if MASK_DILATE:
         found = ndimage.binary_dilation(
             found, structure=np.ones((3, 3), bool), iterations=MASK_DILATE)
-    return found
+    return found, variation
 
 
-class _variation:
-    """How far the coarse local background (`MASK_BIN`-pixel blocks) is
-    from its median over the frame, at any pixel position."""
+class BackgroundVariation:
+    """
+    How far the background under each pixel is from its median over the
+    frame: the coarse local background that a whole-frame sky
+    (`~ccdphot_ext.SkyEstimate.from_image`) keeps as its
+    ``background_variation``.
+
+    The background is the median of cells of 64 x 64 pixels (blocks of
+    4 x 4 pixels averaged, stars masked), median
+    filtered over 3 x 3 cells and interpolated bilinearly between cell
+    centres. `~ccdphot_ext.measure` and `~ccdphot_ext.photometer` warn
+    where this variation biases a flux measured against the whole-frame
+    level; `~ccdphot_ext.gradient_check` reports it (``map_offset``).
+
+    Parameters
+    ----------
+    local : 2-D array_like
+        The coarse background (data unit per pixel) on blocks of 4 x 4
+        pixels, block ``(i, j)`` covering pixels ``[4 * i:4 * i + 4,
+        4 * j:4 * j + 4]``.
+
+    Attributes
+    ----------
+    offsets : 2-D ndarray
+        ``local`` minus its median over the frame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext import SkyEstimate
+    >>> y, x = np.mgrid[:256, :256]
+    >>> img = np.random.default_rng(1).normal(100.0 + 0.05 * x, 3.0)
+    >>> sky = SkyEstimate.from_image(img)
+    >>> offset = sky.background_variation([10.0, 245.0], [128.0, 128.0])
+    >>> bool(offset[0] < -3.0 < 3.0 < offset[1])
+    True
+    """
 
     def __init__(self, local):
         self.offsets = local - np.nanmedian(local)
 
     def __call__(self, x, y):
+        """The variation (data unit per pixel) at pixel positions ``x``,
+        ``y`` (scalars or arrays, broadcast); positions off the frame take
+        the nearest block's."""
         by, bx = self.offsets.shape
         iy = np.clip(np.floor((np.asarray(y) + 0.5) / MASK_BIN).astype(int),
                      0, by - 1)
@@ -283,7 +318,8 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
     Level, scatter and error of the level of a whole frame.
 
     Returns a dict with ``level``, ``std``, ``n_pix``, ``eom`` (None unless
-    an uncertainty map gives it), ``efficiency``, ``n_bad`` and ``meta``.
+    an uncertainty map gives it), ``efficiency``, ``n_bad``, ``meta`` and
+    ``variation`` (a `BackgroundVariation`, or None).
     """
     usable = _Usable(frame)
     n_total = frame.data.size
@@ -293,14 +329,15 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
                          'the sky from')
     meta = {'method': method, 'n_excluded_bad': n_bad,
             'mask_sources': bool(mask_sources)}
+    variation = None
     if mask_sources:
-        n_masked = _mask_sources(frame, usable, n_bad, meta)
+        blocks, variation = source_blocks(frame, usable)
+        n_masked = _mask_sources(frame, usable, blocks, n_bad, meta)
     else:
         n_masked = 0
         mean = _binned(frame, usable)[0]
         if np.isfinite(mean).any():
-            meta['background_variation'] = _variation(
-                _local_background(mean))
+            variation = BackgroundVariation(_local_background(mean))
         del mean
     n_usable = n_total - n_bad - n_masked
     if method == 'sigma_clip' and n_usable > SUBSAMPLE_PIXELS:
@@ -309,13 +346,13 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
         out = _clip_large(frame, usable, sigma, maxiters, meta, n_sub)
     else:
         out = _exact(frame, usable, method, sigma, maxiters, meta)
-    out.update(n_bad=n_bad, meta=meta)
+    out.update(n_bad=n_bad, meta=meta, variation=variation)
     return out
 
 
-def _mask_sources(frame, usable, n_bad, meta):
-    """Set ``usable.blocks``; return the usable pixels it masks."""
-    blocks = source_blocks(frame, usable, meta)
+def _mask_sources(frame, usable, blocks, n_bad, meta):
+    """Set ``usable.blocks`` to the source ``blocks``; return the usable
+    pixels they mask."""
     usable.blocks = blocks
     n_masked = frame.data.size - n_bad - sum(
         int(np.count_nonzero(usable.rows(lo, hi))) for lo, hi in usable.bands())

@@ -250,6 +250,11 @@ class SkyEstimate:
         Provenance (method parameters, pixels excluded).
     unit : `~astropy.units.Unit`, optional
         Unit of ``value`` and ``std`` (the data unit).
+    background_variation : `~ccdphot_ext.background.BackgroundVariation`, optional
+        How far the background under each pixel is from the level (a
+        callable of pixel positions ``x, y``); `from_image` keeps it, and
+        photometry against one level warns where it biases a flux. None
+        (the default) when unknown.
 
     Examples
     --------
@@ -265,7 +270,7 @@ class SkyEstimate:
 
     def __init__(self, value, std, n_pix=None, *, error_on_mean=None,
                  method='user', n_rejected=0, efficiency=1.0, meta=None,
-                 unit=None):
+                 unit=None, background_variation=None):
         self.efficiency = float(efficiency)
         self.value, self.std, self.n_pix, self.error_on_mean = (
             check_sky_arrays(value, std, n_pix, error_on_mean,
@@ -274,6 +279,12 @@ class SkyEstimate:
         self.n_rejected = np.asarray(n_rejected)[()]
         self.meta = dict(meta or {})
         self.unit = unit
+        if background_variation is not None and not callable(
+                background_variation):
+            raise TypeError('background_variation must be a callable of '
+                            'pixel positions (x, y) or None, got '
+                            f'{type(background_variation).__name__}')
+        self.background_variation = background_variation
 
     @classmethod
     def from_image(cls, data, *, method='sigma_clip', mask=None,
@@ -307,6 +318,8 @@ class SkyEstimate:
         Returns
         -------
         sky : `SkyEstimate`
+            One level, with the coarse `background_variation` of the frame
+            around it.
 
         Notes
         -----
@@ -330,7 +343,8 @@ class SkyEstimate:
         return cls(res['level'], res['std'], res['n_pix'],
                    error_on_mean=res['eom'], method=method,
                    n_rejected=frame.data.size - res['n_pix'],
-                   efficiency=res['efficiency'], meta=meta, unit=frame.unit)
+                   efficiency=res['efficiency'], meta=meta, unit=frame.unit,
+                   background_variation=res['variation'])
 
     @classmethod
     def from_annulus(cls, data, annulus, *, method='sigma_clip', mask=None,

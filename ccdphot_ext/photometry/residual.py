@@ -108,8 +108,8 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, stacklevel=3):
         The warning's text, or None when no aperture is affected (or the
         sky is not a whole-frame level that keeps a background map).
     """
-    variation = getattr(sky, 'meta', {}).get('background_variation')
-    if variation is None or not getattr(sky, 'isscalar', False):
+    variation = sky.background_variation
+    if variation is None or not sky.isscalar:
         return None
     bias = np.asarray(n_pix, dtype=float) * variation(x, y)
     with np.errstate(invalid='ignore', divide='ignore'):
