@@ -238,6 +238,35 @@ def test_recentering_follows_the_drift(frame_dir):
     assert moved.meta['parameters']['recenter'] == 'com'
 
 
+def test_each_frame_is_checked_once(frame_dir, monkeypatch):
+    # the frame is converted and checked once, then shared by the sky, the
+    # re-centring and the sums; the numbers are those of the separate calls
+    import ccdphot_ext.utils.inputs as inputs
+
+    real, calls = inputs._as_2d_array, []
+
+    def counted(value, name):
+        calls.append(np.shape(value))
+        return real(value, name)
+
+    paths = frame_dir['good'][:2]
+    sky = AnnulusSky(10, 16)
+    monkeypatch.setattr(inputs, '_as_2d_array', counted)
+    lc = photometer_frames(paths, _boxes(size=7), ids=IDS, recenter=True,
+                           sky=sky)
+    assert calls.count(SHAPE) == len(paths)
+    monkeypatch.undo()
+    for path in paths:
+        ccd, boxes = read_frame(path), _boxes(size=7)
+        xy, _ = recenter_positions(ccd, np.c_[X0, Y0], sky(ccd, boxes))
+        moved = BoxAperture(xy, 7, 7)
+        ref = photometer(ccd, moved, sky(ccd, moved))
+        rows = lc[lc['frame'] == path]
+        for name in ('x_center', 'y_center', 'sky', 'aperture_sum',
+                     'aperture_sum_err'):
+            np.testing.assert_array_equal(rows[name], ref[name])
+
+
 def test_recenter_nsigma_is_deprecated_for_recenter_n_sigma(frame_dir):
     from astropy.utils.exceptions import AstropyDeprecationWarning
     paths = frame_dir['good'][:2]
@@ -291,11 +320,16 @@ def test_unit_mismatch_is_a_failed_frame(tmp_path):
     a.write(tmp_path / 'a.fits')
     CCDData(b.data * 2.0, unit='electron', meta=b.meta).write(
         tmp_path / 'b.fits')
-    with pytest.warns(AstropyUserWarning, match='unit'):
+    with pytest.warns(AstropyUserWarning,
+                      match='frame unit electron differs from adu'):
         lc = photometer_frames([str(tmp_path / 'a.fits'),
                                 str(tmp_path / 'b.fits')], _boxes())
     assert lc['status'].tolist() == ['ok'] * 3 + ['failed'] * 3
     assert 'electron' in lc['error'][-1]
+    # the failed frame keeps its time, loses its numbers
+    assert lc['time'][-1].mjd == b.meta['MJD-OBS']
+    assert np.all(np.isnan(lc['aperture_sum'][3:].value))
+    assert np.all(np.isnan(lc['exptime'][3:].value))
 
 
 def _celestial_wcs():

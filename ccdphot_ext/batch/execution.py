@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from .worker import failed_result, measure_frame
+from .worker import FrameResult, measure_frame
 
 __all__ = []
 
@@ -43,7 +43,7 @@ def _measure_chunk(frames, config):
         where = None
     results = [measure_frame(frame, config) for frame in frames]
     for res in results:
-        res['worker'] = where
+        res.worker = where
     return results
 
 
@@ -89,7 +89,7 @@ def run_dask(client, frames, config, record, *, timeout=60.0):
                     continue  # workers are busy with long frames
                 for indices in pending.values():
                     for i in indices:
-                        record(i, failed_result(reason))
+                        record(i, FrameResult.failed(reason))
                 pending.clear()
                 return
             for fut in done:
@@ -107,7 +107,7 @@ def _collect(fut, indices, submit, record):
                 submit([i])
             return
         text = ' '.join(str(exc).split())
-        results = [failed_result(f'{type(exc).__name__}: {text}')]
+        results = [FrameResult.failed(f'{type(exc).__name__}: {text}')]
     finally:
         fut.release()
     for i, res in zip(indices, results, strict=True):

@@ -60,7 +60,7 @@ from ..utils.inputs import positive_scalar
 from ..utils.provenance import versions
 from .execution import open_client, run_dask, run_serial
 from .lock import output_lock
-from .worker import STATUS_FAILED, STATUS_OK, FrameConfig, failed_result
+from .worker import STATUS_FAILED, STATUS_OK, FrameConfig, FrameResult
 
 __all__ = ['photometer_frames']
 
@@ -343,8 +343,7 @@ class _Run:
     def build(self, complete):
         done = [k for k, r in enumerate(self.results) if r is not None]
         names = [self.todo_names[k] for k in done] + self.old_failed[0]
-        results = [self.results[k] for k in done] + [
-            dict(r) for r in self.old_failed[1]]
+        results = [self.results[k] for k in done] + self.old_failed[1]
         table = _combine(self.old_ok, names, results, self.config, self.ids,
                          self.unit)
         table = _finish_meta(table, self.parameters,
@@ -358,13 +357,13 @@ class _Run:
     def record(self, k, res):
         self.results[k] = res
         self.counter.update(res)
-        if res['status'] == STATUS_FAILED:
-            where = res.get('worker')
+        if res.status == STATUS_FAILED:
+            where = res.worker
             if where:
                 self.failed_on[self.todo_names[k]] = where
             on = f' (on Dask worker {where})' if where else ''
             warnings.warn(f'{self.todo_names[k]}: frame failed{on}: '
-                          f'{res["error"]}', AstropyUserWarning, stacklevel=2)
+                          f'{res.error}', AstropyUserWarning, stacklevel=2)
         if self.output is not None and time.perf_counter() >= self.next_save:
             self.write(self.build(False))
             self.next_save = time.perf_counter() + self.interval
@@ -505,11 +504,12 @@ def _split_previous(old, names, todo):
     for row in old[np.array(kept, dtype=bool)]:
         if failed_names and failed_names[-1] == str(row['frame']):
             continue  # one result per frame (its rows are consecutive)
-        res = failed_result(str(row['error']))
         note = str(row['note']) if 'note' in old.colnames else ''
-        res['notes'] = [note] if note else []
+        when = None
         if not np.any(getattr(row['time'], 'mask', False)):
-            res['time'] = (float(row['time'].jd1), float(row['time'].jd2))
+            when = (float(row['time'].jd1), float(row['time'].jd2))
+        res = FrameResult.failed(str(row['error']), time=when,
+                                 notes=[note] if note else [])
         failed_names.append(str(row['frame']))
         failed.append(res)
     return todo, old[ok], (failed_names, failed)
@@ -529,28 +529,28 @@ def _previous_unit(old_ok):
 def _harmonise_units(results, names, unit=_UNSET):
     """Convert every frame to ``unit`` (default: the first frame's)."""
     if unit is _UNSET:
-        unit = next((r['unit'] for r in results
-                     if r['status'] == STATUS_OK), None)
+        unit = next((r.unit for r in results if r.status == STATUS_OK),
+                    None)
     target = None if unit is None else u.Unit(unit)
     for name, res in zip(names, results, strict=True):
-        if res['status'] != STATUS_OK or res['unit'] == unit:
+        if res.status != STATUS_OK or res.unit == unit:
             continue
-        this = None if res['unit'] is None else u.Unit(res['unit'])
+        this = None if res.unit is None else u.Unit(res.unit)
         try:
             if this is None or target is None:
                 raise u.UnitConversionError('no unit')
             scale = this.to(target)
         except u.UnitConversionError:
-            res.update(failed_result(f'UnitsError: data unit {res["unit"]} differs '
-                               f'from {unit} of the other frames'))
-            warnings.warn(f'{name}: frame unit {res["unit"]} differs from '
+            warnings.warn(f'{name}: frame unit {res.unit} differs from '
                           f'{unit}', AstropyUserWarning, stacklevel=3)
+            res.fail(f'UnitsError: data unit {res.unit} differs from {unit} '
+                     'of the other frames')
             continue
-        for col in res['columns']:
+        for col, value in res.columns.items():
             power = unit_power(col)
             if power:
-                res['columns'][col] = res['columns'][col] * scale ** power
-        res['unit'] = unit
+                res.columns[col] = value * scale ** power
+        res.unit = unit
     return target
 
 
@@ -561,53 +561,41 @@ def _blank(name, n):
     return np.full((n, 2) if name == 'sky_centroid' else n, np.nan)
 
 
-def _checked_columns(names, results, n):
+def _column_names(results):
     """
-    The union of the measured frames' columns, in order of appearance.
-
-    Frames may differ in their columns (``sky_centroid`` only with a
-    celestial WCS); a frame whose columns do not have one row per aperture
-    becomes a failed frame rather than stopping the run.
+    The union of the measured frames' columns, in order of appearance
+    (frames may differ in their columns: ``sky_centroid`` only with a
+    celestial WCS).
     """
     colnames = []
-    for name, res in zip(names, results, strict=True):
-        cols = res['columns']
-        if res['status'] != STATUS_OK or cols is None:
-            continue
-        wrong = [c for c, v in cols.items() if len(v) != n]
-        if wrong:
-            res.update(failed_result(f'ValueError: columns {", ".join(wrong)} do '
-                               f'not have one row per aperture ({n})'),
-                       time=res['time'])
-            warnings.warn(f'{name}: frame failed: {res["error"]}',
-                          AstropyUserWarning, stacklevel=3)
-            continue
-        colnames += [c for c in cols if c not in colnames]
+    for res in results:
+        if res.status == STATUS_OK:
+            colnames += [c for c in res.columns if c not in colnames]
     return colnames
 
 
 def _assemble(names, results, config, ids, unit=_UNSET):
     unit = _harmonise_units(results, names, unit)
     n = config.n_rows
-    colnames = _checked_columns(names, results, n) or list(config.columns)
+    colnames = _column_names(results) or list(config.columns)
     nominal = all_positions(config.apertures)
     blocks = {c: [] for c in colnames}
     frame_col, jd1, jd2, status, error, note, exptime = ([] for _ in range(7))
     xnom, ynom = [], []
     for name, res in zip(names, results, strict=True):
-        cols = res['columns'] or {'x_center': nominal[:, 0],
+        cols = res.columns or {'x_center': nominal[:, 0],
                                   'y_center': nominal[:, 1]}
         for c in colnames:
             blocks[c].append(cols[c] if c in cols else _blank(c, n))
-        t = res['time']
+        t = res.time
         jd1.append(np.full(n, np.nan if t is None else t[0]))
         jd2.append(np.full(n, np.nan if t is None else t[1]))
         frame_col += [name] * n
-        status += [res['status']] * n
-        error += [res['error']] * n
-        note += ['; '.join(res['notes'])] * n
-        exptime.append(np.full(n, res['exptime']))
-        pos = res['positions'] if res['positions'] is not None else nominal
+        status += [res.status] * n
+        error += [res.error] * n
+        note += ['; '.join(res.notes)] * n
+        exptime.append(np.full(n, res.exptime))
+        pos = res.positions if res.positions is not None else nominal
         xnom.append(pos[:, 0])
         ynom.append(pos[:, 1])
 
@@ -703,7 +691,7 @@ class _Progress:
 
     def update(self, result):
         self.done += 1
-        self.failed += result['status'] == 'failed'
+        self.failed += result.status == STATUS_FAILED
         if not self.enabled:
             return
         frac = self.done / self.total
@@ -720,7 +708,7 @@ def _relay_warnings(names, results):
     """Re-issue the frames' warnings here, one per distinct message."""
     by_text = {}
     for name, res in zip(names, results, strict=True):
-        for text in res['warnings']:
+        for text in res.warnings:
             by_text.setdefault(text, []).append(name)
     for text, where in by_text.items():
         shown = ', '.join(where[:3]) + (', ...' if len(where) > 3 else '')

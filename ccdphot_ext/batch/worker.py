@@ -33,7 +33,7 @@ from ..detection.recenter import recenter_positions
 from ..io.fits import read_frame
 from ..io.fitsfile import frame_size
 from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
-from ..utils.inputs import positive_scalar
+from ..utils.inputs import as_frame, positive_scalar
 
 __all__ = ['AnnulusSky', 'frame_time']
 
@@ -52,6 +52,60 @@ class FrameConfig:
     hdu: object = None
     n_rows: int = 0
     columns: tuple = field(default=PHOTOMETRY_COLUMNS)
+
+
+@dataclass
+class FrameResult:
+    """
+    What one frame gave: its numbers, or why it failed (picklable: Dask
+    workers send it back).
+
+    Attributes
+    ----------
+    status : {'ok', 'failed'}
+    error : str
+        Why the frame failed (``''`` when it did not).
+    notes : list of str
+        Remarks on the frame (a masked time, apertures not re-centred).
+    time : tuple of float or None
+        The header time as (jd1, jd2) in UTC; None when unknown.
+    columns : dict or None
+        `photometer`'s columns as plain arrays, one row per aperture (a sky
+        position as (n, 2) ICRS degrees); None for a failed frame.
+    unit : str or None
+        The unit of the data (and of the flux columns).
+    exptime : float
+        Exposure time in seconds (NaN when unknown).
+    positions : `~numpy.ndarray` or None
+        The nominal (x, y) positions when the apertures were re-centred.
+    warnings : list of str
+        The distinct warnings measuring the frame raised.
+    worker : str or None
+        The address of the Dask worker that measured it.
+    """
+
+    status: str = STATUS_OK
+    error: str = ''
+    notes: list = field(default_factory=list)
+    time: tuple | None = None
+    columns: dict | None = None
+    unit: str | None = None
+    exptime: float = math.nan
+    positions: np.ndarray | None = None
+    warnings: list = field(default_factory=list)
+    worker: str | None = None
+
+    @classmethod
+    def failed(cls, error, **kwargs):
+        """A failed frame's result: the reason, no numbers."""
+        return cls(status=STATUS_FAILED, error=error, **kwargs)
+
+    def fail(self, error):
+        """Mark a measured frame failed: its numbers go, its time and
+        notes stay."""
+        self.status, self.error = STATUS_FAILED, error
+        self.columns = self.unit = self.positions = None
+        self.exptime = math.nan
 
 
 class AnnulusSky:
@@ -100,60 +154,78 @@ class AnnulusSky:
                 f'method={self.method!r})')
 
 
-def _make_sky(spec, ccd, apertures):
-    if callable(spec):
-        sky = spec(ccd, apertures)
-        if not isinstance(sky, SkyEstimate):
-            raise TypeError('the sky callable must return a SkyEstimate, '
-                            f'got {type(sky).__name__}')
-        return sky
-    return SkyEstimate.from_image(ccd, method=spec)
+def _make_sky(spec, ccd, frame, apertures):
+    """
+    The sky of one frame: a `SkyEstimate.from_image` method or `AnnulusSky`
+    on the checked ``frame``, any other callable on ``ccd`` as read (the
+    documented ``sky(ccd, apertures)``).
+    """
+    if not callable(spec):
+        return SkyEstimate.from_image(frame, method=spec)
+    sky = spec(frame if isinstance(spec, AnnulusSky) else ccd, apertures)
+    if not isinstance(sky, SkyEstimate):
+        raise TypeError('the sky callable must return a SkyEstimate, '
+                        f'got {type(sky).__name__}')
+    return sky
 
 
 def measure_frame(frame, config):
-    """Measure one frame; never raises (failures are returned)."""
-    out = {'status': STATUS_OK, 'error': '', 'notes': [], 'time': None,
-           'columns': None, 'unit': None, 'exptime': math.nan,
-           'positions': None, 'warnings': []}
+    """Measure one frame; never raises (a failure is returned)."""
+    notes, when, error = [], None, None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         try:
             ccd = frame if isinstance(frame, NDData) else read_frame(
                 frame, hdu=config.hdu)
-            out['time'] = _header_time(ccd, frame, out['notes'])
-            apertures = config.apertures
-            sky = _make_sky(config.sky, ccd, apertures)
-            if config.recenter is not None:
-                nominal = all_positions(apertures)
-                new, ok = recenter_positions(ccd, nominal, sky,
-                                             method=config.recenter,
-                                             **config.recenter_kwargs)
-                apertures = with_positions(apertures, new)
-                out['positions'] = nominal
-                if not ok.all():
-                    out['notes'].append(f'{int((~ok).sum())} aperture(s) '
-                                        'not re-centred (kept nominal)')
-                if callable(config.sky):
-                    sky = _make_sky(config.sky, ccd, apertures)
-            table = photometer(ccd, apertures, sky,
-                               **config.photometer_kwargs)
-            unit = table['aperture_sum'].unit if hasattr(
-                table['aperture_sum'], 'unit') else None
-            out['unit'] = None if unit is None else unit.to_string()
-            out['columns'] = _plain_columns(table)
+            when = _header_time(ccd, frame, notes)
+            table, nominal = _photometer_frame(ccd, config, notes)
+            column = table['aperture_sum']
+            unit = getattr(column, 'unit', None)
             exptime = table.meta.get('exptime')
-            out['exptime'] = math.nan if exptime is None else float(exptime)
+            measured = {
+                'columns': _plain_columns(table),
+                'unit': None if unit is None else unit.to_string(),
+                'exptime': math.nan if exptime is None else float(exptime),
+                'positions': nominal}
         except MemoryError:
-            out['status'] = STATUS_FAILED
-            out['error'] = _out_of_memory(frame, config.hdu)
+            error = _out_of_memory(frame, config.hdu)
         except Exception as exc:  # one bad frame never stops the run
-            out['status'] = STATUS_FAILED
             text = ' '.join(str(exc).split())
-            out['error'] = f'{type(exc).__name__}: {text}'
-    out['warnings'] = list(dict.fromkeys(
+            error = f'{type(exc).__name__}: {text}'
+    seen = list(dict.fromkeys(
         str(w.message) for w in caught
         if issubclass(w.category, (UserWarning, RuntimeWarning))))
-    return out
+    if error is not None:
+        return FrameResult.failed(error, notes=notes, time=when,
+                                  warnings=seen)
+    return FrameResult(notes=notes, time=when, warnings=seen, **measured)
+
+
+def _photometer_frame(ccd, config, notes):
+    """
+    `photometer`'s table for one frame, and the nominal positions when the
+    apertures were re-centred (else None). The frame is converted and
+    checked once (`as_frame`), for the sky, the re-centring and the sums.
+    """
+    frame = as_frame(ccd)
+    apertures, nominal = config.apertures, None
+    sky = _make_sky(config.sky, ccd, frame, apertures)
+    if config.recenter is not None:
+        nominal = all_positions(apertures)
+        new, ok = recenter_positions(frame, nominal, sky,
+                                     method=config.recenter,
+                                     **config.recenter_kwargs)
+        apertures = with_positions(apertures, new)
+        if not ok.all():
+            notes.append(f'{int((~ok).sum())} aperture(s) not re-centred '
+                         '(kept nominal)')
+        if callable(config.sky):
+            sky = _make_sky(config.sky, ccd, frame, apertures)
+    table = photometer(frame, apertures, sky, **config.photometer_kwargs)
+    if len(table) != config.n_rows:
+        raise ValueError(f'{len(table)} rows measured, not one row per '
+                         f'aperture ({config.n_rows})')
+    return table, nominal
 
 
 def _plain_columns(table):
@@ -251,9 +323,3 @@ def _header_time(ccd, frame, notes):
                       AstropyUserWarning, stacklevel=3)
         return None
     return float(t.jd1), float(t.jd2)
-
-
-def failed_result(message):
-    return {'status': STATUS_FAILED, 'error': message, 'notes': [],
-            'time': None, 'columns': None, 'unit': None,
-            'exptime': math.nan, 'positions': None, 'warnings': []}
