@@ -377,15 +377,15 @@ class _Run:
         try:
             with _sigterm_interrupts():
                 run_client, cleanup = open_client(client, workers,
-                                                   scheduler, timeout)
+                                                  scheduler, timeout)
                 self.mode = 'serial' if run_client is None else 'dask'
                 try:
                     if run_client is None:
                         run_serial(self.todo_frames, self.config,
-                                    self.record)
+                                   self.record)
                     elif self.todo_frames:
                         run_dask(run_client, self.todo_frames, self.config,
-                                  self.record, timeout=timeout)
+                                 self.record, timeout=timeout)
                 finally:
                     for close in cleanup:
                         close()
