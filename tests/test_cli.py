@@ -346,17 +346,18 @@ def test_measure_find_uses_the_suggested_boxes(frames, ccd, tmp_path,
 @pytest.mark.parametrize('command, old, new, dest', [
     ('find', '--nsigma', '--n-sigma', 'n_sigma'),
     ('measure', '--find-nsigma', '--find-n-sigma', 'find_n_sigma')])
-def test_renamed_options_still_work(command, old, new, dest, capsys):
-    """The former spellings are hidden, set the same value and print one
-    deprecation line on stderr."""
+def test_n_sigma_options_have_one_spelling(command, old, new, dest, capsys):
+    """``--n-sigma`` and ``--find-n-sigma`` set the value (default 5) and
+    are listed in --help; the unreleased spellings without the hyphen are
+    errors."""
     parser = build_parser()
-    args = parser.parse_args([command, 'f.fits', old, '7.5'])
-    assert getattr(args, dest) == 7.5
-    err = capsys.readouterr().err
-    assert err == f'ccdphot {command}: warning: {old} is deprecated; use {new}\n'
     args = parser.parse_args([command, 'f.fits', new, '7.5'])
     assert getattr(args, dest) == 7.5 and capsys.readouterr().err == ''
     assert getattr(parser.parse_args([command, 'f.fits']), dest) == 5.0
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args([command, 'f.fits', old, '7.5'])
+    assert exc.value.code == 2
+    assert f'unrecognized arguments: {old} 7.5' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser.parse_args([command, '--help'])
     out = capsys.readouterr().out
@@ -368,8 +369,6 @@ def test_find_bad_input(frames, tmp_path, capsys):
             (['find', frames / 'nope.fits'], 'no such file'),
             (['find', frames / 'sample.fits', '--n-sigma', '0'],
              'argument --n-sigma: must be positive'),
-            (['find', frames / 'sample.fits', '--nsigma', '0'],
-             'argument --nsigma: must be positive'),
             (['find', frames / 'sample.fits', '-o', tmp_path / 'x' / 'y'],
              'does not exist')):
         code, stdout, err = _run(argv, capsys)

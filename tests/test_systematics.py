@@ -228,19 +228,19 @@ def test_mask_loss_matches_truth_with_a_local_sky(sample_ccd):
     assert rep.lost_fraction == pytest.approx(true_lost, abs=3 * err)
 
 
-def test_old_names_still_work_with_a_deprecation(sample_ccd):
-    from astropy.utils.exceptions import AstropyDeprecationWarning
-    new = gradient_check(sample_ccd, box_size=40, n_sigma=4.0)
-    with pytest.warns(AstropyDeprecationWarning, match='mesh'):
-        old = gradient_check(sample_ccd, mesh=40, n_sigma=4.0)
-    assert (old.gx, old.gy, old.box_size) == (new.gx, new.gy, 40)
-    with pytest.warns(AstropyDeprecationWarning, match='nsigma'):
-        assert old.nsigma == 4.0
-    with pytest.warns(AstropyDeprecationWarning, match='mesh'):
-        assert old.mesh == 40
-    with pytest.warns(AstropyDeprecationWarning, match='nsigma'):
-        r = residual_background(41349.2, 35316.2, 400, 100, 53.139,
-                                nsigma=7.0)
+def test_unreleased_names_are_refused(sample_ccd):
+    """``mesh`` and ``nsigma`` (never released) are not accepted: box_size
+    and n_sigma are the only names."""
+    g = gradient_check(sample_ccd, box_size=40, n_sigma=4.0)
+    assert (g.box_size, g.n_sigma) == (40, 4.0)
+    assert not hasattr(g, 'mesh') and not hasattr(g, 'nsigma')
+    with pytest.raises(TypeError, match='mesh'):
+        gradient_check(sample_ccd, mesh=40)
+    with pytest.raises(TypeError, match='nsigma'):
+        residual_background(41349.2, 35316.2, 400, 100, 53.139, nsigma=7.0)
+    with pytest.raises(TypeError, match='nsigma'):
+        residual_is_significant(6033.0, 300, 53.139, 0.0, nsigma=7.0)
+    r = residual_background(41349.2, 35316.2, 400, 100, 53.139, n_sigma=7.0)
     assert r.significance == pytest.approx(6.55, abs=0.01)
     assert not r.significant  # 6.6 sigma is below 7
 

@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 from astropy.stats import sigma_clipped_stats
-from astropy.utils.decorators import deprecated, deprecated_renamed_argument
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..background.estimators import clip_factors
@@ -89,18 +88,6 @@ class GradientCheck:
         self.max_safe_n_pix = ((n_sigma * pixel_noise / self.max_offset) ** 2
                                if self.max_offset > 0 else math.inf)
 
-    @property
-    @deprecated('0.1', alternative='n_sigma')
-    def nsigma(self):
-        """Deprecated name of `n_sigma`."""
-        return self.n_sigma
-
-    @property
-    @deprecated('0.1', alternative='box_size')
-    def mesh(self):
-        """Deprecated name of `box_size`."""
-        return self.box_size
-
     def plane(self, x, y):
         """The fitted sky level at pixel ``(x, y)``."""
         ny, nx = self.shape
@@ -169,8 +156,6 @@ class GradientCheck:
                 f'pixel sigma, safe up to {self.max_safe_n_pix:.4g} pixels>')
 
 
-@deprecated_renamed_argument(['mesh', 'nsigma'], ['box_size', 'n_sigma'],
-                             ['0.1', '0.1'])
 def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
                    n_sigma=RESIDUAL_NSIGMA):
     """
@@ -190,15 +175,13 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
         The global sky to be judged (one level); default
         ``SkyEstimate.from_image(data)``.
     box_size : int, optional
-        Mesh side in pixels (as photutils' ``Background2D``); ``mesh`` is
-        the deprecated name.
+        Mesh side in pixels (as photutils' ``Background2D``).
     mask : array_like of bool, optional
         Pixels to leave out (combined with an NDData's mask).
     sigma : float, optional
         Clipping threshold inside meshes and between meshes.
     n_sigma : float, optional
-        Significance of the rule (default 5, as flag 32); ``nsigma`` is the
-        deprecated name.
+        Significance of the rule (default 5, as flag 32).
 
     Returns
     -------

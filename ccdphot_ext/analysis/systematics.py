@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import QTable
-from astropy.utils.decorators import deprecated, deprecated_renamed_argument
 from photutils.aperture import PixelAperture
 
 from ..background.threshold import SigmaThreshold
@@ -83,7 +82,6 @@ class ResidualBackground:
     lost_fraction: float
 
 
-@deprecated_renamed_argument('nsigma', 'n_sigma', '0.1')
 def residual_background(box_sum, mask_sum, box_n_pix, mask_n_pix, sky_std, *,
                         sky_error_on_mean=0.0, n_sigma=RESIDUAL_NSIGMA):
     """
@@ -100,8 +98,7 @@ def residual_background(box_sum, mask_sum, box_n_pix, mask_n_pix, sky_std, *,
     sky_error_on_mean : float, optional
         Error of the subtracted sky level.
     n_sigma : float, optional
-        Significance above which the residual is flagged (``nsigma`` is the
-        deprecated name).
+        Significance above which the residual is flagged.
 
     Returns
     -------
@@ -194,12 +191,6 @@ class SystematicsReport:
         self.flags = flags
 
     @property
-    @deprecated('0.1', alternative='n_sigma')
-    def nsigma(self):
-        """Deprecated name of `n_sigma`."""
-        return self.n_sigma
-
-    @property
     def lost_fraction(self):
         """Flux of the box the mask leaves out, ``(box - mask) / box``."""
         return self.residual.lost_fraction
@@ -255,8 +246,6 @@ class SystematicsReport:
                 f'flags={self.flags}>')
 
 
-@deprecated_renamed_argument(['mesh', 'nsigma'], ['box_size', 'n_sigma'],
-                             ['0.1', '0.1'])
 def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
                        scales=DEFAULT_SCALES, gradient=True, box_size=32,
                        n_sigma=RESIDUAL_NSIGMA, **kwargs):
@@ -283,10 +272,9 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
     gradient : bool, optional
         Run `gradient_check` on the frame (for a global one-level sky).
     box_size : int, optional
-        Mesh side for `gradient_check` (``mesh`` is the deprecated name).
+        Mesh side for `gradient_check`.
     n_sigma : float, optional
-        Significance of the flag-32 rule (default 5, as `measure`;
-        ``nsigma`` is the deprecated name).
+        Significance of the flag-32 rule (default 5, as `measure`).
     **kwargs
         Passed to `measure` (``uncertainty``, ``mask``, ``read_noise``, ...).
 

@@ -250,9 +250,9 @@ class BoxAperture(RectangularAperture):
     @lazyproperty
     def aperture(self):
         """
-        The equivalent photutils `~photutils.aperture.RectangularAperture`
-        (kept for compatibility: the box itself is a photutils aperture,
-        with exact rather than 32 x 32 sub-pixel overlaps).
+        The equivalent photutils `~photutils.aperture.RectangularAperture`,
+        with photutils' 32 x 32 sub-pixel rectangle overlaps (the box
+        itself is a photutils aperture with exact overlaps).
         """
         return RectangularAperture(self.positions, self.w, self.h,
                                    theta=self.theta)

@@ -11,7 +11,6 @@ then renamed), so a failed run never leaves a half-written or lost file.
 
 import argparse
 import os
-import sys
 import tempfile
 import textwrap
 import warnings
@@ -45,35 +44,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f'{self.prog}: error: {message}\n')
-
-
-class _DeprecatedAlias(argparse.Action):
-    """A former spelling of an option: hidden from ``--help``, still
-    accepted, and noted in one line on stderr."""
-
-    def __init__(self, option_strings, dest, *, new, **kwargs):
-        super().__init__(option_strings, dest, help=argparse.SUPPRESS,
-                         **kwargs)
-        self.new = new
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f'{parser.prog}: warning: {option_string} is deprecated; use '
-              f'{self.new}', file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def add_renamed_option(parser, new, old, **kwargs):
-    """
-    Add option ``new`` with ``kwargs`` and its former spelling ``old`` as a
-    hidden deprecated alias (same destination and type; one deprecation
-    line on stderr when used).
-    """
-    action = parser.add_argument(new, **kwargs)
-    parser.add_argument(old, dest=action.dest, type=kwargs.get('type'),
-                        metavar=kwargs.get('metavar'),
-                        default=argparse.SUPPRESS, action=_DeprecatedAlias,
-                        new=new)
-    return action
 
 
 # -- argument types (their messages name the problem; argparse adds the

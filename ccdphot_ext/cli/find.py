@@ -11,7 +11,6 @@ from .common import (
     SKY_CHOICES,
     add_frame_options,
     add_output_options,
-    add_renamed_option,
     check_output_path,
     format_epilog,
     output_format,
@@ -97,9 +96,8 @@ def add_parser(sub, common):
             '''))
     p.add_argument('image', metavar='IMAGE', help='processed FITS frame')
     add_frame_options(p)
-    add_renamed_option(p, '--n-sigma', '--nsigma', metavar='N',
-                       type=positive_type, default=5.0,
-                       help='detection threshold in sky sigma (default 5)')
+    p.add_argument('--n-sigma', metavar='N', type=positive_type, default=5.0,
+                   help='detection threshold in sky sigma (default 5)')
     p.add_argument('--npixels', metavar='N', type=positive_int_type, default=5,
                    help='minimum connected pixels above the threshold '
                         '(default 5)')

@@ -14,7 +14,6 @@ from .common import (
     add_detector_options,
     add_frame_options,
     add_output_options,
-    add_renamed_option,
     blank_noise,
     box_type,
     check_output_path,
@@ -352,9 +351,9 @@ def _add_measure(sub, common):
                             '--positions/--find')
     p.add_argument('--find', action='store_true',
                    help='find the stars (ccdphot_ext.find_stars)')
-    add_renamed_option(p, '--find-n-sigma', '--find-nsigma', metavar='N',
-                       type=positive_type, default=5.0,
-                       help='detection threshold for --find (default 5)')
+    p.add_argument('--find-n-sigma', metavar='N', type=positive_type,
+                   default=5.0, help='detection threshold for --find '
+                                     '(default 5)')
     _add_sky_options(p)
     p.add_argument('--threshold', metavar='NSIG', type=positive_type,
                    help='keep only pixels above NSIG sky sigma')

@@ -11,7 +11,6 @@ checks report it.
 import warnings
 
 import numpy as np
-from astropy.utils.decorators import deprecated_renamed_argument
 from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = ['RESIDUAL_NSIGMA', 'GRADIENT_NSIGMA', 'residual_error',
@@ -49,7 +48,6 @@ def residual_error(n_pix, sky_std, sky_error_on_mean):
     return float(err) if err.ndim == 0 else err
 
 
-@deprecated_renamed_argument('nsigma', 'n_sigma', '0.1')
 def residual_is_significant(residual_sum, n_rest, sky_std, sky_error_on_mean,
                             n_sigma=RESIDUAL_NSIGMA):
     """
@@ -69,8 +67,7 @@ def residual_is_significant(residual_sum, n_rest, sky_std, sky_error_on_mean,
     sky_std, sky_error_on_mean : float or array_like
         Per-pixel sky noise and the error of the subtracted sky level.
     n_sigma : float, optional
-        The threshold (default `RESIDUAL_NSIGMA`). ``nsigma`` is the
-        deprecated name.
+        The threshold (default `RESIDUAL_NSIGMA`).
 
     Examples
     --------
