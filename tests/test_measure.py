@@ -287,10 +287,6 @@ def test_residual_background_flag(sample_ccd):
 
 
 def test_residual_rule_one_row_and_many_agree():
-    import warnings
-
-    from astropy.utils.exceptions import AstropyDeprecationWarning
-
     from ccdphot_ext.photometry.residual import (
         residual_error,
         residual_is_significant,
@@ -299,21 +295,17 @@ def test_residual_rule_one_row_and_many_agree():
     rest = rng.normal(0, 800, 500)
     n_rest = rng.uniform(0, 400, 500)
     n_rest[::50] = 0.0
-    std, eom = rng.uniform(1, 60, 500), rng.uniform(0, 2, 500)
-    many = residual_is_significant(rest, n_rest, std, eom)
+    std, error_on_mean = rng.uniform(1, 60, 500), rng.uniform(0, 2, 500)
+    many = residual_is_significant(rest, n_rest, std, error_on_mean)
     one = [residual_is_significant(*args) for args in zip(
-        rest.tolist(), n_rest.tolist(), std.tolist(), eom.tolist(),
+        rest.tolist(), n_rest.tolist(), std.tolist(), error_on_mean.tolist(),
         strict=True)]
     assert many.tolist() == one
     assert not many[::50].any()  # no pixels: never significant
-    err = residual_error(n_rest, std, eom)
+    err = residual_error(n_rest, std, error_on_mean)
     np.testing.assert_allclose(err, np.sqrt(n_rest * std ** 2
-                                            + n_rest ** 2 * eom ** 2),
+                                            + n_rest ** 2 * error_on_mean ** 2),
                                rtol=1e-15)
     assert many.tolist() == ((np.abs(rest) > 5 * err) & (n_rest > 0)).tolist()
-    with pytest.warns(AstropyDeprecationWarning, match='nsigma'):
-        assert not residual_is_significant(6033.0, 300, 53.139, 0.0,
-                                           nsigma=7.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')
-        assert residual_is_significant(6033.0, 300, 53.139, 0.0, n_sigma=6.0)
+    assert not residual_is_significant(6033.0, 300, 53.139, 0.0, n_sigma=7.0)
+    assert residual_is_significant(6033.0, 300, 53.139, 0.0, n_sigma=6.0)
