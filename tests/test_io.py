@@ -66,16 +66,18 @@ def test_extension_names_pick_uncertainty_kind(tmp_path):
                       fits.ImageHDU(np.full(data.shape, arr), name=name),
                       fits.ImageHDU(np.eye(30, 40, dtype=np.uint8),
                                     name='BPM'),
-                      fits.ImageHDU(np.ones((30, 40), np.int16),
+                      fits.ImageHDU(np.full((30, 40), 4, np.int16),
                                     name='DQ')]).writeto(path)
         out = read_frame(path)
         assert type(out.uncertainty) is cls, name
         assert out.unit == u.adu
         np.testing.assert_allclose(out.uncertainty.array, arr)
         assert out.mask.sum() == 30 and out.mask[7, 7]
-    # a DQ extension is a mask only when named
-    dq = read_frame(tmp_path / 'ERR.fits', mask='DQ')
-    assert dq.mask.all()
+    # a DQ extension masks its dq_bits (default DO_NOT_USE, not the 4s
+    # here), named or not; it replaces the BPM only when named
+    assert not read_frame(tmp_path / 'ERR.fits', mask='DQ').mask.any()
+    dq = read_frame(tmp_path / 'ERR.fits', dq_bits='JUMP_DET')
+    assert dq.mask.all() and (dq.flags == 4).all()
     # explicit choice wins over the name
     out = read_frame(tmp_path / 'ERR.fits', uncertainty='ERR',
                      uncertainty_type='var')

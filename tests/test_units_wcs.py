@@ -166,7 +166,10 @@ def test_gain_rules_per_unit():
     # a header gain in e-/adu means nothing for data in Jy
     g, why = electrons_per_data_unit(u.Jy, gain=1.9)
     assert g is None and 'does not apply' in why
-    assert electrons_per_data_unit(u.Jy, gain=1e5,
+    # an explicit gain for data in Jy must say it is electrons per Jy
+    with pytest.raises(ValueError, match='bare number.*electron / Jy'):
+        electrons_per_data_unit(u.Jy, gain=1e5, gain_is_explicit=True)
+    assert electrons_per_data_unit(u.Jy, gain=1e5 * u.electron / u.Jy,
                                    gain_is_explicit=True)[0] == 1e5
     p = detector_parameters({'GAIN': 1.9}, unit=u.Jy)
     assert p['gain'] is None and p.detector_gain == 1.9

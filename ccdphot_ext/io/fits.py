@@ -26,6 +26,8 @@ from astropy.nddata import (
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
+from .dq import DEFAULT_DQ_BITS, dq_mask
+from .dq import dq_bits as checked_dq_bits
 from .fitsfile import (
     FrameReadError,
     check_path,
@@ -35,6 +37,7 @@ from .fitsfile import (
     select_hdu,
 )
 from .header import INHERITED_TAG, unit_from_header
+from .variance import VarianceArrays
 
 __all__ = ['FrameReadError', 'read_frame', 'UNCERTAINTY_TYPES']
 
@@ -48,10 +51,13 @@ _UNCERTAINTY_EXTENSIONS = (('UNCERT', 'std'), ('ERR', 'std'),
                            ('ERROR', 'std'), ('SIGMA', 'std'),
                            ('VAR', 'var'), ('VARIANCE', 'var'),
                            ('IVAR', 'ivar'), ('INVVAR', 'ivar'))
-#: Mask extensions searched by default. Not WHT or DQ: a weight map may be
-#: an exposure map, and data-quality bits are not all bad pixels; name them
-#: with ``uncertainty=`` / ``mask=`` when they are what you want.
+#: Mask extensions searched by default (non-zero = bad). A DQ extension is
+#: read through its bits (`~ccdphot_ext.io.dq`); a WHT extension masks only
+#: the pixels of zero weight (a weight map may be an exposure map: it is
+#: not taken as an inverse variance unless named with ``uncertainty=``).
 _MASK_EXTENSIONS = ('MASK', 'BPM')
+#: The variance arrays of a JWST product, read together when present.
+_VARIANCE_EXTENSIONS = ('VAR_POISSON', 'VAR_RNOISE', 'VAR_FLAT')
 _UTYPES = {'StdDevUncertainty': 'std', 'VarianceUncertainty': 'var',
            'InverseVariance': 'ivar'}
 def _wcs(header):
@@ -126,7 +132,7 @@ def _uncertainty_object(arr, kind, header):
 
 
 def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
-               mask=None, unit=None):
+               mask=None, unit=None, dq_bits=DEFAULT_DQ_BITS):
     """
     Read a FITS frame into a `~astropy.nddata.CCDData`.
 
@@ -139,20 +145,29 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         ``(1, ny, nx)`` image counts as 2-D).
     uncertainty : str, int, path, array, `~astropy.nddata.NDUncertainty`
         The uncertainty map: an HDU name or index in the same file, another
-        FITS file, or the map itself. Default: the first of the extensions
-        UNCERT (as `~astropy.nddata.CCDData` writes it), ERR, ERROR, SIGMA,
-        VAR, VARIANCE, IVAR, INVVAR found in the file, if any.
+        FITS file, or the map itself. Default: a data product's variance
+        arrays (:ref:`variance-arrays`): VAR_POISSON, VAR_RNOISE and
+        VAR_FLAT (JWST), else the ERR of an image whose science HDU is
+        named SCI (HST, JWST: the total error), as a
+        `~ccdphot_ext.io.variance.VarianceArrays`; else the first of the
+        extensions UNCERT (as `~astropy.nddata.CCDData` writes it), ERR,
+        ERROR, SIGMA, VAR, VARIANCE, IVAR, INVVAR found in the file, if
+        any.
     uncertainty_type : {'std', 'var', 'ivar'}, optional
         What the map holds. Default: the extension's UTYPE card if present,
         else by name (VAR/VARIANCE variance, IVAR/INVVAR inverse
         variance), else a standard deviation.
     mask : str, int, path or array_like, optional
         Bad-pixel mask (non-zero = bad), as for ``uncertainty``. Default:
-        the MASK or BPM extension, if any (a DQ extension only when named,
-        as ``mask='DQ'``: every non-zero bit then counts as bad).
+        the MASK or BPM extension, if any. Whatever the mask, a DQ
+        extension masks the pixels with any of ``dq_bits`` set, and the
+        pixels of zero weight in a WHT extension (no data) are masked.
     unit : `~astropy.units.Unit` or str, optional
         The data unit. Default the header's BUNIT; without one the data
         are taken to be in ``adu`` (with an `AstropyUserWarning`).
+    dq_bits : int or str, optional
+        The DQ bits that make a pixel bad (`~ccdphot_ext.io.dq.dq_bits`):
+        default DO_NOT_USE (1); ``0`` masks nothing, ``'all'`` any bit.
 
     Returns
     -------
@@ -160,8 +175,10 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         Data in native byte order; the header as ``meta`` (an extension's
         completed by the primary header's keywords, each inherited card's
         comment starting ``[primary HDU]``: :ref:`header-keywords`); the
-        uncertainty (its class says std/var/ivar), the mask, and the
-        celestial WCS if the header holds one (else None).
+        uncertainty (its class says std/var/ivar, or
+        `~ccdphot_ext.io.variance.VarianceArrays` for a data product's
+        arrays), the mask, the DQ array as ``flags`` (None without one),
+        and the celestial WCS if the header holds one (else None).
 
     Raises
     ------
@@ -184,6 +201,21 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
     >>> ccd = read_frame(path)
     >>> ccd.unit, type(ccd.uncertainty).__name__, ccd.meta['GAIN']
     (Unit("adu"), 'VarianceUncertainty', 1.9)
+
+    A data product (SCI, ERR, DQ): ERR is the total error, DO_NOT_USE
+    pixels are masked:
+
+    >>> from astropy.io import fits
+    >>> dq = np.zeros((4, 5), np.uint32)
+    >>> dq[1, 2] = 1
+    >>> fits.HDUList([fits.PrimaryHDU(),
+    ...               fits.ImageHDU(np.ones((4, 5)), name='SCI'),
+    ...               fits.ImageHDU(np.full((4, 5), 0.5), name='ERR'),
+    ...               fits.ImageHDU(dq, name='DQ')]).writeto(path,
+    ...                                                      overwrite=True)
+    >>> ccd = read_frame(path, unit='electron')
+    >>> ccd.uncertainty, int(ccd.mask.sum()), int(ccd.flags[1, 2])
+    (VarianceArrays(ERR; shape (4, 5)), 1, 1)
     """
     path = check_path(path)
     if uncertainty_type is not None and uncertainty_type not in \
@@ -196,6 +228,7 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
             unit = u.Unit(unit)
         except (ValueError, TypeError) as exc:
             raise ValueError(f'unit: {unit!r} is not a unit ({exc})') from None
+    bits = checked_dq_bits(dq_bits)
     with open_fits(path) as hdul, warnings.catch_warnings():
         ignore_card_warnings()  # reported once by open_fits
         index = select_hdu(hdul, hdu, path)
@@ -203,8 +236,41 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         data = read_image(hdul, index, path, f'HDU {index}')
         unc_obj = _read_uncertainty(uncertainty, uncertainty_type, hdul,
                                     index, path, data.shape)
-        mask_arr = _read_mask(mask, hdul, index, path, data.shape)
-    return _build_frame(data, header, unit, unc_obj, mask_arr, path)
+        dq = _read_product_image(hdul, 'DQ', index, path, data.shape)
+        # the DQ extension, named or not, is read through its bits
+        named_dq = isinstance(mask, str) and mask.upper() == 'DQ'
+        mask_arr = (None if named_dq and dq is not None else
+                    _read_mask(mask, hdul, index, path, data.shape))
+        mask_arr = _product_mask(mask_arr, dq, bits, hdul, index, path,
+                                 data.shape)
+    return _build_frame(data, header, unit, unc_obj, mask_arr, path, dq)
+
+
+def _read_product_image(hdul, name, index, path, shape):
+    """Extension ``name`` of a data product (None without it)."""
+    if name not in hdul or hdul.index_of(name) == index:
+        return None
+    arr = read_image(hdul, hdul.index_of(name), path, f'{name} HDU')
+    _check_shape(arr, shape, name, path)
+    return arr
+
+
+def _product_mask(mask_arr, dq, bits, hdul, index, path, shape):
+    """The bad-pixel mask with a data product's DQ bits and zero-weight
+    (uncovered) pixels added."""
+    extra = []
+    if dq is not None:
+        if dq.dtype.kind not in 'iu':
+            raise FrameReadError(f'{path}: the DQ HDU holds {dq.dtype} '
+                                 'values, not integer bit flags')
+        extra.append(dq_mask(dq, bits))
+    wht = _read_product_image(hdul, 'WHT', index, path, shape)
+    if wht is not None:
+        extra.append(~(wht > 0))  # zero, negative or NaN weight: no data
+    for m in extra:
+        mask_arr = m if mask_arr is None else (mask_arr | m)
+    return mask_arr
+
 
 
 def _read_uncertainty(uncertainty, uncertainty_type, hdul, index, path,
@@ -221,6 +287,10 @@ def _read_uncertainty(uncertainty, uncertainty_type, hdul, index, path,
         arr = np.asarray(uncertainty, dtype=np.float64)
         _check_shape(arr, shape, 'uncertainty', path)
         return _uncertainty_object(arr, uncertainty_type or 'std', None)
+    if uncertainty is None:
+        product = _product_variance(hdul, index, path, shape)
+        if product is not None:
+            return product
     source, default_kind = uncertainty, None
     if source is None:
         found = _find_extension(hdul, _UNCERTAINTY_EXTENSIONS, index)
@@ -235,6 +305,23 @@ def _read_uncertainty(uncertainty, uncertainty_type, hdul, index, path,
             or _UTYPES.get(str(ext_header.get('UTYPE', '')))
             or default_kind or _kind_from_name(source))
     return _uncertainty_object(arr, kind, ext_header)
+
+
+def _product_variance(hdul, index, path, shape):
+    """A data product's variance arrays (`VarianceArrays`), or None: the
+    VAR_POISSON/VAR_RNOISE/VAR_FLAT present, else the ERR of a science
+    HDU named SCI (the total error of STScI's HST and JWST products)."""
+    arrays = {}
+    for name in _VARIANCE_EXTENSIONS:
+        arr = _read_product_image(hdul, name, index, path, shape)
+        if arr is not None:
+            arrays[name] = np.asarray(arr, dtype=np.float64)
+    if not arrays and hdul[index].name == 'SCI':
+        err = _read_product_image(hdul, 'ERR', index, path, shape)
+        if err is not None:
+            err = np.asarray(err, dtype=np.float64)
+            arrays['ERR'] = err * err
+    return VarianceArrays(arrays=arrays) if arrays else None
 
 
 def _read_mask(mask, hdul, index, path, shape):
@@ -256,9 +343,9 @@ def _read_mask(mask, hdul, index, path, shape):
     return mask_arr.astype(bool)
 
 
-def _build_frame(data, header, unit, unc_obj, mask_arr, path):
+def _build_frame(data, header, unit, unc_obj, mask_arr, path, dq=None):
     """The `~astropy.nddata.CCDData`, its unit from ``unit``, the header's
-    BUNIT or (with a warning) ``adu``."""
+    BUNIT or (with a warning) ``adu``; the DQ array as its ``flags``."""
     with warnings.catch_warnings():
         ignore_card_warnings()
         if unit is None:
@@ -272,7 +359,8 @@ def _build_frame(data, header, unit, unc_obj, mask_arr, path):
             unit = u.adu
         try:
             return CCDData(data, unit=unit, uncertainty=unc_obj,
-                           mask=mask_arr, meta=header, wcs=_wcs(header))
+                           mask=mask_arr, meta=header, wcs=_wcs(header),
+                           flags=dq)
         except (ValueError, TypeError, u.UnitsError) as exc:
             raise FrameReadError(f'{path}: cannot build the frame: '
                                  f'{str(exc).splitlines()[0]}') from exc

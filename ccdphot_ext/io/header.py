@@ -29,7 +29,7 @@ import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.inputs import positive_scalar
-from .units import electrons_per_data_unit
+from .units import GAIN_UNIT, electrons_per_data_unit
 
 __all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'detector_parameters',
            'unit_from_header', 'INHERITED_TAG']
@@ -111,6 +111,15 @@ def _keyword_origin(meta, key):
 
 def _argument_value(value, name):
     unit = _UNITS[name]
+    if name == 'gain' and isinstance(value, u.Quantity):
+        # electrons per data unit (or per ADU, DN, count): checked against
+        # the data unit by electrons_per_data_unit
+        base = value.unit.decompose()
+        if dict(zip(base.bases, base.powers, strict=True)).get(u.electron) != 1:
+            raise u.UnitsError(f'gain must be in electrons per data unit, '
+                               f'got {value.unit}')
+        positive_scalar(value.value, name, allow_none=False)
+        return value
     if isinstance(value, u.Quantity):
         if unit is None:
             raise TypeError(f'{name} must be a plain number in the data '
@@ -181,13 +190,19 @@ def detector_parameters(meta=None, *, gain=None, read_noise=None,
         else:
             values[name], sources[name] = _header_value(
                 meta, HEADER_KEYWORDS[name], name)
-    if unit is None:
+    if unit is None and not isinstance(values['gain'], u.Quantity):
         return DetectorParameters(values, sources)
     detector_gain = values['gain']
     g_eff, note = electrons_per_data_unit(
         unit, gain=detector_gain, exptime=values['exptime'],
-        gain_is_explicit=sources['gain'] == 'argument')
-    if g_eff != detector_gain:
+        gain_is_explicit=sources['gain'] == 'argument', meta=meta)
+    if isinstance(detector_gain, u.Quantity):
+        sources['gain'] = f'argument: {note}'
+        try:  # a detector gain only if it is one
+            detector_gain = detector_gain.to_value(GAIN_UNIT)
+        except u.UnitConversionError:
+            detector_gain = None
+    elif g_eff != detector_gain:
         sources['gain'] = f'{sources["gain"]}: {note}'
     values['gain'] = g_eff
     return DetectorParameters(values, sources, detector_gain=detector_gain,

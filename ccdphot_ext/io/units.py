@@ -3,9 +3,10 @@
 Data units and the gain: ADU <-> electron, and what the gain means for a
 frame in a given unit.
 
-The gain ``g`` is in ``u.electron / u.adu``. The source (photon) variance of
-a flux ``F`` is ``F / g_eff``, where ``g_eff`` is the number of electrons per
-*data unit*, worked out from the unit of the data:
+The gain is the number of electrons per *data unit*, ``g_eff``: the source
+(photon) variance of a flux ``F`` is ``F / g_eff``. A detector gain ``g``
+(``u.electron / u.adu``) gives it for data in counts; for other data it is
+worked out from the unit, or given with its unit:
 
 =====================================  ======================================
 data unit                              electrons per data unit ``g_eff``
@@ -15,12 +16,18 @@ none, ``adu``, ``DN`` or ``count``     the gain ``g`` (argument or header)
                                        described the raw frame)
 ``adu / s`` (and ``DN``, ``count``)    ``g * exptime``
 ``electron / s``                       ``exptime``
-anything else (Jy, MJy/sr, ...)        only an explicit ``gain`` argument,
-                                       taken as electrons per data unit
+anything else (Jy, MJy/sr, ...)        a gain given *with its unit*, in
+                                       electrons per data unit
+                                       (``31.3 * u.electron / (u.MJy /
+                                       u.sr)``), else one derived from the
+                                       header (Spitzer: ``GAIN * EXPTIME /
+                                       FLUXCONV`` e- per MJy/sr)
 =====================================  ======================================
 
-When ``g_eff`` cannot be worked out the source term is absent and the budget
-says so; it is never silently 1.
+A bare number given as the gain of data in other units is refused (the
+error names the unit it must have): a detector gain in e-/ADU does not
+describe them. When ``g_eff`` cannot be worked out the source term is
+absent and the budget says so; it is never silently 1.
 """
 
 import math
@@ -32,13 +39,16 @@ from astropy.table import QTable, Table
 from ..utils.columns import unit_power
 from ..utils.inputs import positive_scalar
 
-__all__ = ['GAIN_UNIT', 'electrons_per_data_unit', 'to_electron', 'to_adu']
+__all__ = ['GAIN_UNIT', 'electrons_per_data_unit', 'header_effective_gain',
+           'to_electron', 'to_adu']
 
 #: The unit of a CCD gain.
 GAIN_UNIT = u.electron / u.adu
 
 _ADU_LIKE = (u.adu, u.DN, u.count)
 
+#: Spitzer's surface-brightness calibration unit (FLUXCONV: MJy/sr per DN/s)
+_MJY_SR = u.MJy / u.sr
 
 
 def _gain_value(gain, name='gain'):
@@ -84,7 +94,7 @@ def is_rate_unit(unit):
 
 
 def electrons_per_data_unit(unit, *, gain=None, exptime=None,
-                            gain_is_explicit=False):
+                            gain_is_explicit=False, meta=None):
     """
     Electrons per data unit (``g_eff``) for data in ``unit``.
 
@@ -92,15 +102,21 @@ def electrons_per_data_unit(unit, *, gain=None, exptime=None,
     ----------
     unit : `~astropy.units.UnitBase` or None
         The data unit (None: plain numbers, taken as ADU).
-    gain : float or None, optional
-        The detector gain in e-/ADU (argument or header).
+    gain : float, `~astropy.units.Quantity` or None, optional
+        A number: the detector gain in e-/ADU (argument or header). A
+        Quantity: electrons per data unit (``u.electron / unit``), or for
+        data in counts or their rates a detector gain in electrons per
+        ADU, DN or count.
     exptime : float or None, optional
         Exposure time in seconds, needed for rate units (``adu / s``,
-        ``electron / s``).
+        ``electron / s``) and for a gain derived from the header.
     gain_is_explicit : bool, optional
         True when ``gain`` was passed by the user (not read from a header):
-        only then is it used for data in units other than ADU or electrons,
-        and a value other than 1 for electron data is an error.
+        a number other than 1 for electron data, or a bare number for data
+        in other units, is then an error.
+    meta : dict-like, optional
+        The header, for a gain derived from its keywords when none is
+        given (`header_effective_gain`).
 
     Returns
     -------
@@ -112,7 +128,11 @@ def electrons_per_data_unit(unit, *, gain=None, exptime=None,
     Raises
     ------
     ValueError
-        If an explicit ``gain`` other than 1 is given for data in electrons.
+        If an explicit ``gain`` other than 1 is given for data in
+        electrons, or a bare number for data not in counts.
+    `~astropy.units.UnitsError`
+        If a Quantity ``gain`` is in electrons per something else than the
+        data unit.
 
     Examples
     --------
@@ -124,8 +144,18 @@ def electrons_per_data_unit(unit, *, gain=None, exptime=None,
     (1.0, 'data in electron: 1 e-/e- (gain 1.9 e-/adu not applied)')
     >>> electrons_per_data_unit(u.electron / u.s, exptime=150.0)[0]
     150.0
+    >>> mjy_sr = u.MJy / u.sr
+    >>> electrons_per_data_unit(mjy_sr, gain=31.3 * u.electron / mjy_sr)[0]
+    31.3
     """
     kind, rate = _kind(unit)
+    if isinstance(gain, u.Quantity):
+        direct = _gain_per_data_unit(gain, unit)
+        if direct is not None:
+            return direct, f'gain argument in {_per_data_unit(unit)}'
+        if kind == 'other':
+            raise u.UnitsError(_gain_unit_message(gain.unit, unit))
+        gain = _detector_gain(gain, unit)
     if kind == 'electron':
         if gain_is_explicit and gain is not None and gain != 1.0:
             raise ValueError(f'gain={gain} given for data in {unit}: data in '
@@ -139,16 +169,126 @@ def electrons_per_data_unit(unit, *, gain=None, exptime=None,
             return None, 'no gain: source Poisson term absent'
         value, reason = gain, f'gain (data in {unit or "adu"})'
     else:
-        if gain is None or not gain_is_explicit:
-            return None, (f'data in {unit}: a header gain in e-/adu does not '
-                          'apply; pass gain in electrons per data unit')
-        return gain, f'gain argument taken as electrons per {unit}'
+        return _other_unit_gain(unit, gain, gain_is_explicit, exptime, meta)
     if rate:
         if exptime is None:
             return None, (f'data in {unit} (a rate) need the exposure time '
                           'for the source term: source Poisson term absent')
         return value * exptime, reason + ' x exptime (rate data)'
     return value, reason
+
+
+def _name(unit):
+    return 'adu' if unit is None else unit.to_string()
+
+
+def _per_data_unit(unit):
+    """``'electron / (MJy / sr)'``: the unit of a gain, in words."""
+    name = _name(unit)
+    return f'electron / ({name})' if ' ' in name else f'electron / {name}'
+
+
+def _gain_unit_message(gain_unit, unit):
+    return (f'gain in {gain_unit} does not apply to data in {_name(unit)}: '
+            f'the gain is electrons per data unit, in '
+            f'{_per_data_unit(unit)}')
+
+
+def _gain_per_data_unit(gain, unit):
+    """A Quantity gain in electrons per data unit, as a float; None when it
+    is in other units."""
+    target = u.electron / (u.adu if unit is None else unit)
+    try:
+        value = gain.to_value(target)
+    except u.UnitConversionError:
+        return None
+    return positive_scalar(value, 'gain', allow_none=False)
+
+
+def _detector_gain(gain, unit):
+    """A Quantity detector gain (electrons per ADU, DN or count) as a float
+    in e-/adu, for data in counts or their rates."""
+    for count in _ADU_LIKE:
+        try:
+            value = gain.to_value(u.electron / count)
+        except u.UnitConversionError:
+            continue
+        return positive_scalar(value, 'gain', allow_none=False)
+    raise u.UnitsError(_gain_unit_message(gain.unit, unit))
+
+
+def _other_unit_gain(unit, gain, gain_is_explicit, exptime, meta):
+    """``g_eff`` of data not in counts: never a bare number from the user;
+    else derived from the header, or unknown."""
+    if gain_is_explicit and gain is not None:
+        raise ValueError(
+            f'gain={gain:g} is a bare number but the data are in '
+            f'{_name(unit)}: the gain must be in electrons per data unit, '
+            f'{_per_data_unit(unit)} (a gain in e-/ADU does not apply); '
+            f'give it with its unit, e.g. gain={gain:g} * u.electron / '
+            f'u.Unit({_name(unit)!r})')
+    derived = header_effective_gain(meta, unit, exptime=exptime)
+    if derived is not None:
+        return derived
+    why = (f'data in {_name(unit)}: pass the gain in electrons per data '
+           f'unit ({_per_data_unit(unit)}) for a source Poisson term')
+    if gain is not None:
+        why = (f'data in {_name(unit)}: the header gain {gain:g} e-/adu '
+               f'does not apply; pass the gain in {_per_data_unit(unit)} '
+               'for a source Poisson term')
+    return None, why
+
+
+def header_effective_gain(meta, unit, *, exptime=None):
+    """
+    Electrons per data unit derived from header keywords, or None.
+
+    Spitzer's calibrated images (MJy/sr) carry the detector gain ``GAIN``
+    (e-/DN), the exposure time ``EXPTIME`` and ``FLUXCONV`` (MJy/sr per
+    DN/s): one MJy/sr is ``GAIN * EXPTIME / FLUXCONV`` electrons. For a
+    mosaic of several frames per pixel this is the electrons of one frame
+    (the source term is then overestimated, never underestimated).
+
+    Parameters
+    ----------
+    meta : dict-like or None
+        The header.
+    unit : `~astropy.units.UnitBase`
+        The data unit (any surface brightness convertible to MJy/sr).
+    exptime : float, optional
+        Exposure time in seconds (wins over EXPTIME).
+
+    Returns
+    -------
+    (g_eff, reason) or None
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from ccdphot_ext.io.units import header_effective_gain
+    >>> hdr = {'GAIN': 3.7, 'EXPTIME': 10.4, 'FLUXCONV': 0.1069}
+    >>> g, why = header_effective_gain(hdr, u.MJy / u.sr)
+    >>> print(f'{g:.2f}', why)
+    359.96 GAIN x EXPTIME / FLUXCONV (3.7 e-/DN x 10.4 s / 0.1069 MJy/sr per DN/s)
+    """
+    if meta is None or unit is None or 'FLUXCONV' not in meta:
+        return None
+    try:
+        per_mjy_sr = (1.0 * unit).to_value(_MJY_SR)
+    except u.UnitConversionError:
+        return None
+    try:
+        gain = positive_scalar(meta.get('GAIN'), 'GAIN', allow_none=False)
+        fluxconv = positive_scalar(meta['FLUXCONV'], 'FLUXCONV',
+                                   allow_none=False)
+        if exptime is None:
+            exptime = positive_scalar(meta.get('EXPTIME'), 'EXPTIME',
+                                      allow_none=False)
+    except (TypeError, ValueError):
+        return None
+    g_eff = gain * exptime / fluxconv * per_mjy_sr
+    return g_eff, (f'GAIN x EXPTIME / FLUXCONV ({gain:g} e-/DN x '
+                   f'{exptime:g} s / {fluxconv:g} MJy/sr per DN/s)')
 
 
 def _convert(obj, factor, unit_from, unit_to, note):

@@ -35,6 +35,9 @@ class Frame:
     mask: np.ndarray | None = None  # True = bad pixel
     meta: dict = field(default_factory=dict)
     wcs: object = None
+    # a data product's named variance arrays (data unit**2) whose sum is
+    # the uncertainty, e.g. VAR_POISSON, VAR_RNOISE, VAR_FLAT; None without
+    variance_arrays: dict | None = None
 
     @property
     def shape(self):
@@ -183,7 +186,9 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
     unc_name = 'uncertainty' if uncertainty is not None else (
         f'{name}.uncertainty')
     unc, unc_mask = _split_masked(unc)
+    arrays = None
     if unc is not None:
+        arrays = _variance_arrays(unc, unit, arr.shape, unc_name)
         unc = _uncertainty_to_std(unc, unit)
         if unc.shape != arr.shape:
             raise ValueError(f'uncertainty shape {unc.shape} does not match '
@@ -206,7 +211,31 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
             full_mask = bad_sigma if full_mask is None else (
                 full_mask | bad_sigma)
     return Frame(data=arr, unit=unit, uncertainty=unc, mask=full_mask,
-                 meta=meta, wcs=wcs)
+                 meta=meta, wcs=wcs, variance_arrays=arrays)
+
+
+def _variance_arrays(unc, data_unit, shape, name):
+    """The named variance arrays (data unit**2) of an uncertainty that
+    carries them (`~ccdphot_ext.io.variance.VarianceArrays`: its ``arrays``
+    mapping), else None."""
+    named = getattr(unc, 'arrays', None)
+    if not named:
+        return None
+    scale = 1.0
+    if unc.unit is not None and data_unit is not None:
+        try:
+            scale = (1.0 * unc.unit).to_value(data_unit ** 2)
+        except u.UnitConversionError as exc:
+            raise u.UnitsError(f'{name} unit {unc.unit} does not match the '
+                               f'data unit squared {data_unit ** 2}') from exc
+    out = {}
+    for key, values in named.items():
+        values = np.asarray(values, dtype=float)
+        if values.shape != shape:
+            raise ValueError(f'{name}: array {key} has shape {values.shape}, '
+                             f'the data {shape}')
+        out[key] = values * scale if scale != 1.0 else values
+    return out
 
 
 def strip_unit(value, unit, name, *, allow_dimensionless=True):
