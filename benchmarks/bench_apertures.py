@@ -22,7 +22,7 @@ import argparse
 import numpy as np
 from photutils.aperture import RectangularAperture
 
-from ccdphot_ext import BoxAperture, SkyEstimate, photometer
+from ccdphot_ext import BoxAperture, BudgetOptions, SkyEstimate, photometer
 
 SIZES = ((1, 2), (2, 5), (5, 10), (10, 30))
 
@@ -68,7 +68,8 @@ def pulls(n_frames, rng, sigma=10.0, n=40):
                 box = BoxAperture(grid + rng.uniform(-0.5, 0.5, grid.shape),
                                   side + 0.37, side + 0.61, theta=theta)
                 for choice, pulls_ in out.items():
-                    t = photometer(img, box, sky, fractional_variance=choice)
+                    t = photometer(img, box, sky, budget=BudgetOptions(
+                        fractional_variance=choice))
                     pulls_.append(np.asarray(t['aperture_sum']
                                              / t['aperture_sum_err']))
             p, q = (np.concatenate(out[c]) for c in ('squared', 'linear'))

@@ -47,7 +47,13 @@ from photutils.aperture import (
     aperture_photometry,
 )
 
-from ccdphot_ext import BoxAperture, SigmaThreshold, SkyEstimate, photometer
+from ccdphot_ext import (
+    BoxAperture,
+    DetectorParameters,
+    SigmaThreshold,
+    SkyEstimate,
+    photometer,
+)
 from ccdphot_ext.datasets.sample import simulate_frame
 
 try:
@@ -131,7 +137,8 @@ def main(argv=None):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # "NaN pixels excluded"
         sky = SkyEstimate.from_image(data[::4, ::4])
-    kwargs = {'gain': GAIN, 'saturation': SATURATION}
+    kwargs = {'gain': GAIN,
+              'detector': DetectorParameters(saturation=SATURATION)}
     thr = SigmaThreshold(2.0, selection='pixel')
     smooth = SigmaThreshold(2.0)
     cases = {
@@ -235,7 +242,8 @@ def circles(args, *, data=None, positions=None, sky=None):
     rng = np.random.default_rng(args.seed + 1)
     centres = positions + rng.uniform(-0.5, 0.5, positions.shape)
     bad = ~np.isfinite(data)  # given to SEP, not timed
-    kwargs = {'gain': GAIN, 'saturation': SATURATION}
+    kwargs = {'gain': GAIN,
+              'detector': DetectorParameters(saturation=SATURATION)}
     funcs, tables, t_photutils = {'numpy.sum': lambda: np.sum(data)}, {}, {}
     for r in RADII:
         ap = CircularAperture(centres, r)

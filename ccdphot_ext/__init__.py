@@ -29,12 +29,13 @@ _PUBLIC = {
     'datasets': ('NOTEBOOK_BOXES', 'sample_frame', 'sample_truth'),
     'detection': ('box_flags', 'find_stars', 'recenter_positions',
                   'star_boxes'),
-    'io': ('FrameReadError', 'VarianceArrays', 'detector_parameters',
+    'io': ('DetectorParameters', 'FrameReadError', 'VarianceArrays',
            'pixel_solid_angle', 'read_frame', 'read_positions', 'to_adu',
            'to_electron', 'unit_family'),
-    'photometry': ('PHOTOMETRY_COLUMNS', 'ApertureMeasurement', 'BudgetTerms',
-                   'ErrorBudget', 'budget_terms', 'compare_extractions',
-                   'measure', 'optimal_extraction', 'photometer'),
+    'photometry': ('PHOTOMETRY_COLUMNS', 'ApertureMeasurement',
+                   'BudgetOptions', 'BudgetTerms', 'ErrorBudget',
+                   'budget_terms', 'compare_extractions', 'measure',
+                   'optimal_extraction', 'photometer'),
 }
 _HOME = {name: sub for sub, names in _PUBLIC.items() for name in names}
 _SUBPACKAGES = ('analysis', 'aperture', 'background', 'batch', 'cli',

@@ -61,14 +61,15 @@ def _write_html_budget(app):
     tutorial's measurement (``_repr_html_``), for a ``.. raw:: html``."""
     import os
 
-    from ccdphot_ext import (NOTEBOOK_BOXES, BoxAperture, SkyEstimate,
-                             measure, sample_frame)
+    from ccdphot_ext import (NOTEBOOK_BOXES, BoxAperture, DetectorParameters,
+                             SkyEstimate, measure, sample_frame)
 
     ccd = sample_frame()
     sky = SkyEstimate.from_image(ccd.data, method='mean',
                                  uncertainty=ccd.uncertainty)
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
-    result = measure(ccd.data, box, sky, gain=2.23, read_noise=12.0)
+    result = measure(ccd.data, box, sky, gain=2.23,
+                     detector=DetectorParameters(read_noise=12.0))
     folder = os.path.join(app.srcdir, '_generated')
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, 'tutorial_budget.html'), 'w',

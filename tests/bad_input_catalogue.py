@@ -173,7 +173,8 @@ CATALOGUE = (
          'shrink): the pixel is a bad pixel as for NaN, flag 2; the warning '
          'counts the pixels and names the first'),
     _row('uint16', 'frames', 'uint16 frame near 65535',
-         'photometer(CCDData(u16, unit="adu"), box, sky, saturation=65535)',
+         'photometer(CCDData(u16, unit="adu"), box, sky, '
+         'detector=DetectorParameters(saturation=65535))',
          'flag', flag=4, note='sums, sky and budget in float64: no overflow, '
          'equal to numpy on the float64 pixels'),
     _error('uncertainty_shape', 'frames', 'uncertainty of the wrong shape',
@@ -269,13 +270,11 @@ CATALOGUE = (
     _error('gain_nan', 'detector', 'NaN gain',
            'measure(img, box, sky, gain=np.nan)', 'ValueError', 'gain'),
     _error('read_noise_negative', 'detector', 'negative read noise',
-           'measure(img, box, sky, read_noise=-5)', 'ValueError',
-           'read_noise'),
+           'DetectorParameters(read_noise=-5)', 'ValueError', 'read_noise'),
     _error('exptime_zero', 'detector', 'exposure time 0',
-           'photometer(img, box, sky, exptime=0)', 'ValueError', 'exptime'),
+           'DetectorParameters(exptime=0)', 'ValueError', 'exptime'),
     _error('saturation_negative', 'detector', 'negative saturation',
-           'photometer(img, box, sky, saturation=-1)', 'ValueError',
-           'saturation'),
+           'DetectorParameters(saturation=-1)', 'ValueError', 'saturation'),
     _row('header_gain_text', 'detector', "header GAIN = 'abc'",
          "measure(CCDData(img, unit='adu', meta={'GAIN': 'abc', "
          "'EGAIN': 2.0}), box, sky)", 'warning',
@@ -286,7 +285,8 @@ CATALOGUE = (
          'warning', exception='AstropyUserWarning', names='GAIN',
          note='ignored: no gain, ``var_source`` NaN, ``meta`` notes say so'),
     _row('read_noise_without_gain', 'detector', 'read noise but no gain',
-         'measure(img, box, sky, read_noise=5)', 'result',
+         'measure(img, box, sky, detector=DetectorParameters(read_noise=5))',
+         'result',
          note='read noise cannot be converted to ADU: ignored, and '
               '``budget.notes`` says so'),
     # -- sky and threshold ---------------------------------------------------
@@ -370,14 +370,14 @@ CATALOGUE = (
     _error('budget_negative_term', 'budget', 'negative variance term',
            "ErrorBudget(100.0, {'sky': -1.0})", 'ValueError', 'sky'),
     _error('uncertainty_model', 'budget', 'unknown uncertainty model',
-           "measure(img, box, sky, uncertainty_model='mixed')", 'ValueError',
+           "BudgetOptions(uncertainty_model='mixed')", 'ValueError',
            'uncertainty_model'),
     _error('overlap_method_measure', 'budget', 'unknown overlap method: '
-           'measure', "measure(img, box, sky, method='foo')", 'ValueError',
-           'method'),
+           'measure', "measure(img, box, sky, sum_method='foo')",
+           'ValueError', 'sum_method'),
     _error('overlap_method_photometer', 'budget', 'unknown overlap method: '
-           'photometer', "photometer(img, box, sky, method='foo')",
-           'ValueError', 'method'),
+           'photometer', "photometer(img, box, sky, sum_method='foo')",
+           'ValueError', 'sum_method'),
     # -- units ---------------------------------------------------------------
     _error('unit_sky_measure', 'units', 'sky in adu, data in electrons: '
            'measure', "measure(img * u.electron, box, "
@@ -394,7 +394,7 @@ CATALOGUE = (
     _error('unit_gain', 'units', 'gain in seconds',
            'measure(img, box, sky, gain=2 * u.s)', 'UnitsError', 'gain'),
     _error('unit_saturation', 'units', 'saturation as a Quantity',
-           'photometer(img * u.adu, box, sky, saturation=6e4 * u.adu)',
+           'DetectorParameters(saturation=6e4 * u.adu)',
            'TypeError', 'saturation', note='pass it in the data unit'),
     # -- command line --------------------------------------------------------
     _cli_error('cli_missing', 'missing file', 'ccdphot measure nope.fits '
@@ -486,7 +486,7 @@ ASSUMPTIONS = (
                "``meta['gain_source']`` ``'missing'`` and ``meta['notes']``"),
     Assumption('header_gain', 'Gain from the header',
                'the first of GAIN, EGAIN, CCDGAIN holding a positive number',
-               "``result.params.sources['gain']`` (``measure``), "
+               "``result.detector.sources['gain']`` (``measure``), "
                "``meta['gain_source']`` (``photometer``); unusable cards warn"),
     Assumption('bad_pixels', 'Masked, NaN or inf pixels in an aperture',
                'left out; the flux is not scaled up',
@@ -512,8 +512,8 @@ ASSUMPTIONS = (
                '``budget.notes``'),
     Assumption('overlap_method', 'Pixel overlap of photutils apertures',
                "``'exact'`` (boxes are exact; axis-aligned boxes whatever "
-               "``method``)",
-               "``meta['method']``"),
+               "``sum_method``)",
+               "``meta['sum_method']``"),
     Assumption('saturation', 'Saturation level',
                'the header\'s SATURATE or SATLEVEL; none means no check',
                "``meta['saturation']`` (None: flag 4 never set)"),

@@ -159,7 +159,7 @@ def test_edges_of_the_frame():
 
 def test_other_methods_and_shapes_use_photutils():
     circle = CircularAperture((10.2, 9.7), 3.3)
-    _, w, _ = aperture_weights(circle, (20, 20), method='center')
+    _, w, _ = aperture_weights(circle, (20, 20), sum_method='center')
     assert set(np.unique(w).tolist()) == {0.0, 1.0}
     assert exact_shape(RectangularAperture((1, 1), 2, 3)) is None
     assert exact_shape(circle).window == (8, 8)

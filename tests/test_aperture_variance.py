@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 from photutils.aperture import CircularAperture
 
-from ccdphot_ext import BoxAperture, SkyEstimate, measure, photometer
+from ccdphot_ext import (
+    BoxAperture,
+    BudgetOptions,
+    SkyEstimate,
+    measure,
+    photometer,
+)
 from ccdphot_ext.aperture.utils import aperture_weights
 
 SIGMA = 10.0
@@ -30,8 +36,8 @@ def _pulls(rng, make, size, *, fractional_variance='squared', n_frames=3,
     for _ in range(n_frames):
         img = rng.normal(0.0, SIGMA, frame)
         aperture = make(_grid(rng, n, spacing))
-        t = photometer(img, aperture, EXACT_SKY,
-                       fractional_variance=fractional_variance)
+        t = photometer(img, aperture, EXACT_SKY, budget=BudgetOptions(
+            fractional_variance=fractional_variance))
         pulls.append(np.asarray(t['aperture_sum'] / t['aperture_sum_err']))
         w = [aperture_weights(aperture[i], frame)[1] for i in range(100)]
         ratios.extend(np.sum(x) / np.sum(x ** 2) for x in w)
@@ -55,13 +61,15 @@ def test_fractional_pixels_add_w_squared_to_the_sky_term():
     assert t['var_sky'][0] == pytest.approx(np.sum(w ** 2) * SIGMA ** 2,
                                             rel=1e-12)
     assert t.meta['fractional_variance'] == 'squared'
-    linear = photometer(img, box, EXACT_SKY, fractional_variance='linear')
+    linear = photometer(img, box, EXACT_SKY,
+                        budget=BudgetOptions(fractional_variance='linear'))
     assert linear['var_sky'][0] == pytest.approx(w.sum() * SIGMA ** 2,
                                                  rel=1e-12)
     assert w.sum() > np.sum(w ** 2) * 1.1
     # measure agrees, and its plain-numpy cross-check follows the choice
     for choice in ('squared', 'linear'):
-        res = measure(img + 1.0, box, EXACT_SKY, fractional_variance=choice)
+        res = measure(img + 1.0, box, EXACT_SKY,
+                      budget=BudgetOptions(fractional_variance=choice))
         assert res.compare_numpy().meta['max_abs_rel_diff'] < 1e-12
 
 
@@ -71,7 +79,8 @@ def test_whole_pixels_are_the_same_under_both_conventions(rng):
     assert box.is_pixel_aligned
     sq, lin = (photometer(img, box, EXACT_SKY, gain=2.0,
                           uncertainty=np.full(img.shape, SIGMA),
-                          fractional_variance=c) for c in ('squared', 'linear'))
+                          budget=BudgetOptions(fractional_variance=c))
+               for c in ('squared', 'linear'))
     np.testing.assert_array_equal(sq['aperture_sum_err'],
                                   lin['aperture_sum_err'])
 
@@ -86,7 +95,7 @@ def test_uncertainty_map_takes_w_squared(rng):
         assert t['var_sky'][0] == pytest.approx(
             np.sum(w ** 2 * sigma[slc] ** 2), rel=1e-12)
         t = photometer(img, circ, EXACT_SKY, uncertainty=sigma, engine=engine,
-                       fractional_variance='linear')
+                       budget=BudgetOptions(fractional_variance='linear'))
         assert t['var_sky'][0] == pytest.approx(
             np.sum(w * sigma[slc] ** 2), rel=1e-12)
 
@@ -94,10 +103,10 @@ def test_uncertainty_map_takes_w_squared(rng):
 def test_fractional_variance_is_validated():
     with pytest.raises(ValueError, match='fractional_variance'):
         photometer(np.zeros((9, 9)), BoxAperture((4, 4), 3, 3), EXACT_SKY,
-                   fractional_variance='area')
+                   budget=BudgetOptions(fractional_variance='area'))
     with pytest.raises(ValueError, match='fractional_variance'):
         measure(np.zeros((9, 9)), BoxAperture((4, 4), 3, 3), EXACT_SKY,
-                fractional_variance=None)
+                budget=BudgetOptions(fractional_variance=None))
 
 
 @pytest.mark.parametrize('make, size', [(_box(0.0), 3.6), (_box(0.5), 3.6),

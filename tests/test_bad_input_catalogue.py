@@ -37,6 +37,8 @@ from photutils.aperture import CircularAnnulus, CircularAperture
 from ccdphot_ext import (
     ApertureNoise,
     BoxAperture,
+    BudgetOptions,
+    DetectorParameters,
     ErrorBudget,
     SigmaThreshold,
     SkyEstimate,
@@ -248,7 +250,8 @@ def _check_u16_photometry(data, table, sky):
 def _(c):
     data = _u16()
     sky = SkyEstimate.from_image(data, method='mean', mask_sources=False)
-    t = photometer(CCDData(data, unit='adu'), c.box, sky, saturation=65535)
+    t = photometer(CCDData(data, unit='adu'), c.box, sky,
+                   detector=DetectorParameters(saturation=65535))
     _check_u16_photometry(data, t, sky)
     # a threshold mask on the same pixels: cut > 2 sigma, in float64
     tm = photometer(data, c.box, sky, threshold=SigmaThreshold(2.0, selection='pixel'))
@@ -435,25 +438,25 @@ def _(c):
 
 @action('read_noise_negative')
 def _(c):
-    measure(c.img, c.box, c.sky, read_noise=-5)
+    DetectorParameters(read_noise=-5)
 
 
 @action('exptime_zero')
 def _(c):
-    photometer(c.img, c.box, c.sky, exptime=0)
+    DetectorParameters(exptime=0)
 
 
 @action('saturation_negative')
 def _(c):
-    photometer(c.img, c.box, c.sky, saturation=-1)
+    DetectorParameters(saturation=-1)
 
 
 @action('header_gain_text')
 def _(c):
     ccd = CCDData(c.img, unit='adu', meta={'GAIN': 'abc', 'EGAIN': 2.0})
     res = measure(ccd, c.box, SkyEstimate.from_image(ccd))
-    assert res.params['gain'] == 2.0
-    assert res.params.sources['gain'] == 'EGAIN'
+    assert res.detector.gain == 2.0
+    assert res.detector.sources['gain'] == 'EGAIN'
     assert res.budget.terms['source'] == pytest.approx(res.flux / 2.0)
 
 
@@ -468,7 +471,8 @@ def _(c):
 
 @action('read_noise_without_gain')
 def _(c):
-    res = measure(c.img, c.box, c.sky, read_noise=5)
+    res = measure(c.img, c.box, c.sky,
+                  detector=DetectorParameters(read_noise=5))
     assert 'source' not in res.budget.terms
     assert any('read_noise ignored' in n for n in res.budget.notes)
     assert any('no gain' in n for n in res.budget.notes)
@@ -623,17 +627,17 @@ def _(c):
 
 @action('uncertainty_model')
 def _(c):
-    measure(c.img, c.box, c.sky, uncertainty_model='mixed')
+    BudgetOptions(uncertainty_model='mixed')
 
 
 @action('overlap_method_measure')
 def _(c):
-    measure(c.img, c.box, c.sky, method='foo')
+    measure(c.img, c.box, c.sky, sum_method='foo')
 
 
 @action('overlap_method_photometer')
 def _(c):
-    photometer(c.img, c.box, c.sky, method='foo')
+    photometer(c.img, c.box, c.sky, sum_method='foo')
 
 
 # -- units
@@ -667,8 +671,7 @@ def _(c):
 
 @action('unit_saturation')
 def _(c):
-    photometer(c.img * u.adu, c.box, SkyEstimate.from_image(c.img * u.adu),
-               saturation=6e4 * u.adu)
+    DetectorParameters(saturation=6e4 * u.adu)
 
 
 # ---------------------------------------------------------------- assumptions
@@ -727,8 +730,8 @@ def _(c):
     ccd = CCDData(c.img, unit='adu', meta={'EGAIN': 2.23})
     sky = SkyEstimate.from_image(ccd)
     res = measure(ccd, c.box, sky)
-    assert res.params['gain'] == 2.23
-    assert res.params.sources['gain'] == 'EGAIN'
+    assert res.detector.gain == 2.23
+    assert res.detector.sources['gain'] == 'EGAIN'
     t = photometer(ccd, c.box, sky)
     assert (t.meta['gain'], t.meta['gain_source']) == (2.23, 'EGAIN')
 
@@ -757,7 +760,8 @@ def _(c):
     assert t.meta['exptime_source'] == 'missing'
     assert any('exposure time' in n for n in t.meta['notes'])
     assert t['mag'][0] == pytest.approx(-2.5 * np.log10(t['aperture_sum'][0]))
-    timed = photometer(c.img, c.box, c.sky, exptime=30.0)
+    timed = photometer(c.img, c.box, c.sky,
+                       detector=DetectorParameters(exptime=30.0))
     assert timed.meta['exptime_source'] == 'argument'
     assert timed['mag'][0] == pytest.approx(
         -2.5 * np.log10(t['aperture_sum'][0] / 30.0))
@@ -781,7 +785,7 @@ def _(c):
     res = measure(c.img, c.box, c.sky, uncertainty=sigma, gain=2.0)
     assert any('uncertainty map' in n for n in res.budget.notes)
     total = measure(c.img, c.box, c.sky, uncertainty=sigma, gain=2.0,
-                    uncertainty_model='total')
+                    budget=BudgetOptions(uncertainty_model='total'))
     assert any('total' in n for n in total.budget.notes)
 
 
@@ -791,14 +795,16 @@ def _(c):
     assert t.meta['include_sky_mean'] is True
     assert t['var_sky_mean'][0] == pytest.approx(
         100 ** 2 * c.sky.error_on_mean ** 2)
-    res = measure(c.img, c.box, c.sky, include_sky_mean=False)
+    res = measure(c.img, c.box, c.sky,
+                  budget=BudgetOptions(include_sky_mean=False))
     assert 'sky_mean' not in res.budget.terms
     assert any('taken as exact' in n for n in res.budget.notes)
 
 
 @visible('read_noise_no_gain')
 def _(c):
-    res = measure(c.img, c.box, c.sky, read_noise=5.0)
+    res = measure(c.img, c.box, c.sky,
+                  detector=DetectorParameters(read_noise=5.0))
     assert any('read_noise ignored' in n for n in res.budget.notes)
     assert not res.budget.decomposition
 
@@ -806,7 +812,7 @@ def _(c):
 @visible('overlap_method')
 def _(c):
     t = photometer(c.img, CircularAperture((15.0, 15.0), 4.0), c.sky)
-    assert t.meta['method'] == 'exact'
+    assert t.meta['sum_method'] == 'exact'
     assert t['n_pix'][0] == pytest.approx(np.pi * 16, rel=1e-10)
 
 

@@ -16,7 +16,13 @@ from photutils.aperture import (
     aperture_photometry,
 )
 
-from ccdphot_ext import BoxAperture, SkyEstimate, photometer
+from ccdphot_ext import (
+    BoxAperture,
+    BudgetOptions,
+    DetectorParameters,
+    SkyEstimate,
+    photometer,
+)
 
 SHAPE = (90, 110)
 
@@ -62,7 +68,7 @@ def test_bit_for_bit_plain_frame():
     rng = np.random.default_rng(5)
     img = _frame(rng)
     fast, slow = _both(img, _apertures(rng), SkyEstimate(100.0, 5.0, 10 ** 4),
-                       gain=2.0, saturation=3e4)
+                       gain=2.0, detector=DetectorParameters(saturation=3e4))
     _assert_same(fast, slow)
     flags = np.bitwise_or.reduce(np.asarray(fast['flags']))
     assert flags & 15 == 15  # truncated, bad pixels, saturated, flux <= 0
@@ -81,9 +87,11 @@ def test_bit_for_bit_mask_uncertainty_and_per_aperture_sky(
                       np.full(n, 400))
     mask = rng.random(SHAPE) < 0.02
     sigma = rng.uniform(4.0, 6.0, SHAPE).astype(np.float32)
-    fast, slow = _both(img, aps, sky, gain=2.0, saturation=3e4, mask=mask,
-                       uncertainty=sigma,
-                       fractional_variance=fractional_variance)
+    fast, slow = _both(img, aps, sky, gain=2.0,
+                       detector=DetectorParameters(saturation=3e4),
+                       budget=BudgetOptions(
+                           fractional_variance=fractional_variance),
+                       mask=mask, uncertainty=sigma)
     _assert_same(fast, slow)
 
 
@@ -93,7 +101,7 @@ def test_bit_for_bit_sky_map_float32():
     level = 100 + np.linspace(0, 3, SHAPE[1])[None, :] * np.ones(SHAPE)
     sky = SkyEstimate.from_maps(level, np.full(SHAPE, 5.0), error_on_mean=0.1)
     fast, slow = _both(img, _apertures(rng, 100), sky, gain=2.0,
-                       saturation=3e4)
+                       detector=DetectorParameters(saturation=3e4))
     _assert_same(fast, slow)
     assert np.all(np.isfinite(fast['sky'][np.isfinite(fast['aperture_sum'])]))
 
@@ -122,11 +130,11 @@ def test_engine_choice():
     with pytest.raises(ValueError, match="engine='ellipse'"):
         photometer(img, BoxAperture((15, 15), 3, 3), sky, engine='ellipse')
     with pytest.raises(ValueError, match="engine='ellipse'"):
-        photometer(img, circle, sky, engine='ellipse', method='center')
+        photometer(img, circle, sky, engine='ellipse', sum_method='center')
     with pytest.raises(ValueError, match="engine='box'"):
         photometer(img, circle, sky, engine='box')
     # other methods fall back to the per-aperture engine under 'auto'
-    t = photometer(img, circle, sky, method='center')
+    t = photometer(img, circle, sky, sum_method='center')
     assert t['n_pix'][0] == 25.0  # pixel centres within 3 px
 
 

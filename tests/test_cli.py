@@ -22,6 +22,8 @@ from photutils.aperture import CircularAnnulus, CircularAperture
 from ccdphot_ext import (
     NOTEBOOK_BOXES,
     BoxAperture,
+    BudgetOptions,
+    DetectorParameters,
     SigmaThreshold,
     SkyEstimate,
     photometer,
@@ -117,10 +119,13 @@ def test_measure_options_reach_photometer(frames, ccd, tmp_path, capsys):
                          '8', '--exptime', '60', '--saturation', '1200',
                          '--zeropoint', '25', '-o', out], capsys)
     assert code == 0, err
-    expected = photometer(ccd, BoxAperture.from_slices(NOTEBOOK_BOXES['star1']),
+    expected = photometer(ccd,
+                          BoxAperture.from_slices(NOTEBOOK_BOXES['star1']),
                           SkyEstimate.from_image(ccd, method='median'),
-                          gain=1.5, read_noise=8.0, exptime=60.0,
-                          saturation=1200.0, zeropoint=25.0)
+                          gain=1.5,
+                          detector=DetectorParameters(
+                              read_noise=8.0, exptime=60.0, saturation=1200.0),
+                          zeropoint=25.0)
     written = Table.read(out, format='ascii.csv')  # csv from the extension
     assert written.colnames == expected.colnames
     for name in expected.colnames:
@@ -144,8 +149,8 @@ def test_measure_fractional_variance_option(frames, ccd, tmp_path, capsys):
                              pos, '--radius', '3', '--fractional-variance',
                              rule, '-o', out], capsys)
         assert code == 0, err
-        expected = photometer(ccd, CircularAperture([(60.3, 51.7)], 3.0),
-                              sky, fractional_variance=rule)
+        expected = photometer(ccd, CircularAperture([(60.3, 51.7)], 3.0), sky,
+                              budget=BudgetOptions(fractional_variance=rule))
         assert Table.read(out)['var_sky'][0] == pytest.approx(
             expected['var_sky'][0].value, rel=1e-12)
     assert (Table.read(tmp_path / 'squared.csv')['var_sky'][0]

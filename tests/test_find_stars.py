@@ -11,6 +11,7 @@ from ccdphot_ext import (
     FLAG_SATURATED,
     NOTEBOOK_BOXES,
     BoxAperture,
+    DetectorParameters,
     SkyEstimate,
     find_stars,
     photometer,
@@ -98,7 +99,8 @@ def test_simulated_frame_positions_and_photometry(simulated):
     x, y = boxes.positions.T
     local = SkyEstimate(800.0 + 0.1 * (x - 130) - 0.05 * (y - 110),
                         np.full(len(x), sky.std), np.full(len(x), 10 ** 9))
-    t = photometer(data, boxes, local, gain=2.0, saturation=50000.0)
+    t = photometer(data, boxes, local, gain=2.0,
+                   detector=DetectorParameters(saturation=50000.0))
     assert bool(t['flags'][k] & FLAG_SATURATED)
     order = np.argmin(np.hypot(np.asarray(truth['x'])[:, None]
                                - stars['x_center'],

@@ -12,6 +12,7 @@ from photutils.background import Background2D
 from ccdphot_ext import (
     NOTEBOOK_BOXES,
     BoxAperture,
+    DetectorParameters,
     ErrorBudget,
     SkyEstimate,
     measure,
@@ -55,7 +56,8 @@ def test_budget_html_terms_shares_and_bars():
 def test_measurement_html_has_flags_and_decomposition(sample_ccd):
     sky = SkyEstimate.from_image(sample_ccd)
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
-    r = measure(sample_ccd, box, sky, gain=2.23, read_noise=12.0)
+    r = measure(sample_ccd, box, sky, gain=2.23,
+                detector=DetectorParameters(read_noise=12.0))
     html = r._repr_html_()
     assert html.startswith('<div class="ccdphot-repr">')
     assert f'flux {r.flux:.6g} +/- {r.flux_err:.6g} adu' in html

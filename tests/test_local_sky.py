@@ -30,6 +30,8 @@ from photutils.background import (
 from ccdphot_ext import (
     FLAG_SKY_ANNULUS,
     BoxAperture,
+    BudgetOptions,
+    DetectorParameters,
     ErrorBudget,
     SigmaThreshold,
     SkyEstimate,
@@ -227,7 +229,7 @@ def test_photutils_sum_err_leaves_the_sky_mean_term_out(field):
     assert with_bkg.sum_err == without.sum_err
     # photutils adds w * sigma**2 for a pixel partly inside
     ours = measure(field, ap, sky, uncertainty=err,
-                   fractional_variance='linear')
+                   budget=BudgetOptions(fractional_variance='linear'))
     assert ours.flux == pytest.approx(with_bkg.sum, rel=1e-10)
     assert math.sqrt(ours.budget.terms['sky']) == pytest.approx(
         with_bkg.sum_err, rel=1e-10)
@@ -391,8 +393,8 @@ def test_sextractor_maps_reproduce_flux_aper(sextractor_dir):
     for row in cat:
         ap = CircularAperture((row['X_IMAGE'] - 1, row['Y_IMAGE'] - 1), 5.0)
         # Source Extractor adds w * sigma**2 for a pixel partly inside
-        res = measure(image, ap, sky, method='subpixel', subpixels=5,
-                      fractional_variance='linear')
+        res = measure(image, ap, sky, sum_method='subpixel', subpixels=5,
+                      budget=BudgetOptions(fractional_variance='linear'))
         assert res.flux == pytest.approx(row['FLUX_APER'], rel=1e-5)
         sky_only = math.sqrt(res.budget.terms['sky'])
         assert sky_only == pytest.approx(row['FLUXERR_APER'], rel=0.03)
@@ -429,8 +431,10 @@ def test_decomposition_with_dark_and_with_a_gradient():
     data = _blank_frame(800.0, 2, dark=300.0)
     sky = SkyEstimate.from_image(data, method='mean', mask_sources=False)
     box = BoxAperture((149.5, 149.5), 20, 20)  # 400 whole pixels
-    plain = measure(data, box, sky, gain=2.23, read_noise=12.0)
-    dark = measure(data, box, sky, gain=2.23, read_noise=12.0, dark=300.0)
+    plain = measure(data, box, sky, gain=2.23,
+                    detector=DetectorParameters(read_noise=12.0))
+    dark = measure(data, box, sky, gain=2.23,
+                   detector=DetectorParameters(read_noise=12.0, dark=300.0))
     sky_var = plain.budget.terms['sky']
     # without the dark its Poisson noise shows up as excess
     assert plain.budget.decomposition['excess'] == pytest.approx(
@@ -441,7 +445,8 @@ def test_decomposition_with_dark_and_with_a_gradient():
     yy, xx = np.mgrid[0:300, 0:300]
     tilted = _blank_frame(800.0 + 0.3 * (xx - 150), 3)
     whole = SkyEstimate.from_image(tilted, method='mean', mask_sources=False)
-    res = measure(tilted, box, whole, gain=2.23, read_noise=12.0)
+    res = measure(tilted, box, whole, gain=2.23,
+                  detector=DetectorParameters(read_noise=12.0))
     # a gradient inflates the measured sky scatter: positive excess
     assert res.budget.decomposition['excess'] > 0.5 * 400 * 0.3 ** 2 * 300 ** 2 / 12
 

@@ -18,6 +18,8 @@ from ccdphot_ext import (
     FLAG_TRUNCATED,
     NOTEBOOK_BOXES,
     BoxAperture,
+    BudgetOptions,
+    DetectorParameters,
     SigmaThreshold,
     SkyEstimate,
     measure,
@@ -63,7 +65,7 @@ def test_mask_sum_equals_numpy(truth_frame):
     box = BoxAperture.from_slices(np.s_[15:36, 20:41])
     res = measure(img, box, sky, gain=1.0,
                   threshold=SigmaThreshold(2.0, selection='pixel'),
-                  include_sky_mean=False)
+                  budget=BudgetOptions(include_sky_mean=False))
     cut = img[15:36, 20:41] - img.mean()
     mask = cut > 2 * img.std()
     assert res.n_pix == mask.sum()
@@ -125,8 +127,10 @@ def test_saturation_flag_from_argument_and_header(truth_frame):
     sky = SkyEstimate.from_image(img, method='mean', mask_sources=False)
     box = BoxAperture.from_slices(np.s_[15:36, 20:41])
     peak = img[15:36, 20:41].max()
-    assert measure(img, box, sky, saturation=peak).flags & FLAG_SATURATED
-    assert not measure(img, box, sky, saturation=peak + 1).flags
+    assert measure(img, box, sky, detector=DetectorParameters(
+        saturation=peak)).flags & FLAG_SATURATED
+    assert not measure(img, box, sky,
+                       detector=DetectorParameters(saturation=peak + 1)).flags
     ccd = CCDData(img, unit='adu', meta={'SATURATE': peak})
     sky_c = SkyEstimate.from_image(ccd, method='mean', mask_sources=False)
     assert measure(ccd, box, sky_c).flags & FLAG_SATURATED
@@ -158,7 +162,8 @@ def test_ccddata_gain_from_header_and_uncertainty_map(truth_frame):
     assert res.budget.terms['sky'] == pytest.approx(cut.size * 64.0)
     assert res.unit == u.adu
     # 'total' map: no separate source term
-    tot = measure(ccd, box, sky, uncertainty_model='total')
+    tot = measure(ccd, box, sky,
+                  budget=BudgetOptions(uncertainty_model='total'))
     assert 'source' not in tot.budget.terms
     assert tot.budget.terms['map'] == pytest.approx(cut.size * 64.0)
 
@@ -190,7 +195,14 @@ def test_quantity_and_nddata_inputs(truth_frame):
     ({'gain': -2.0}, ValueError, 'gain'),
     ({'gain': 'x'}, TypeError, 'gain'),
     ({'threshold': 2.0}, TypeError, 'threshold'),
-    ({'uncertainty_model': 'mixed'}, ValueError, 'uncertainty_model'),
+    ({'sum_method': 'sum'}, ValueError, 'sum_method'),
+    ({'subpixels': 2.5}, ValueError, 'subpixels'),
+    ({'budget': {'uncertainty_model': 'total'}}, TypeError, 'budget'),
+    ({'detector': {'gain': 2.0}}, TypeError, 'detector'),
+    ({'gain': 2.0, 'detector': DetectorParameters(gain=3.0)}, ValueError,
+     r'gain=2.0 and detector=DetectorParameters\(gain=3.0\)'),
+    ({'method': 'exact'}, TypeError, 'method'),
+    ({'saturation': 10.0}, TypeError, 'saturation'),
 ])
 def test_bad_arguments(truth_frame, kwargs, exc, match):
     img = truth_frame[0]
@@ -221,11 +233,13 @@ def test_notebook_steps_on_sample(sample_ccd):
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
     cutout = image[158:178, 492:512] - image.mean()
     sky_stddev = image.std()
-    res = measure(image, box, sky, gain=1.0, include_sky_mean=False)
+    res = measure(image, box, sky, gain=1.0,
+                  budget=BudgetOptions(include_sky_mean=False))
     assert res.flux == pytest.approx(cutout.sum(), rel=1e-12)
     assert res.flux_err == pytest.approx(
         ((cutout + sky_stddev ** 2).sum()) ** 0.5, rel=1e-12)
-    masked = measure(image, box, sky, gain=1.0, include_sky_mean=False,
+    masked = measure(image, box, sky, gain=1.0,
+                     budget=BudgetOptions(include_sky_mean=False),
                      threshold=SigmaThreshold(2.0, selection='pixel'))
     mask = cutout > 2 * sky_stddev
     assert masked.flux == pytest.approx(cutout[mask].sum(), rel=1e-12)

@@ -97,11 +97,15 @@ from ccdphot_ext import (  # noqa: E402
     FLAG_NONPOSITIVE_FLUX,
     FLAG_RESIDUAL_BACKGROUND,
     FLAG_SATURATED,
+    BudgetOptions,
+    DetectorParameters,
 )
 from ccdphot_ext.datasets.sample import render_stars  # noqa: E402
 
 PHOT = importlib.import_module('ccdphot_ext.photometry.table')
 SAT = 4000.0
+#: The saturation level as photometer takes it.
+SATURATED = DetectorParameters(saturation=SAT)
 
 
 def _general(*args, **kwargs):
@@ -165,11 +169,12 @@ def test_fast_path_equals_general_path(star_field, aligned, threshold, extra,
                           rng.integers(50, 500, 300))
     else:
         sky = SkyEstimate(100.0, 5.0, 10000)
-    kwargs = {'gain': 2.0, 'threshold': threshold, 'saturation': SAT}
+    kwargs = {'gain': 2.0, 'threshold': threshold, 'detector': SATURATED}
     kwargs.update({'none': {}, 'mask': {'mask': mask},
                    'map': {'uncertainty': unc},
                    'map_total': {'uncertainty': unc,
-                                 'uncertainty_model': 'total'}}[extra])
+                                 'budget': BudgetOptions(
+                                     uncertainty_model='total')}}[extra])
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # no RuntimeWarning storm either
         # the map's NaN pixels are announced once, as bad pixels
@@ -196,8 +201,8 @@ def test_fast_path_dtypes(star_field, dtype):
     img = img.astype(dtype)
     box = _random_boxes(np.random.default_rng(3), img.shape, 100, True)
     sky = SkyEstimate(100.0, 5.0, 1000)
-    _assert_tables_equal(photometer(img, box, sky, saturation=SAT),
-                         _general(img, box, sky, saturation=SAT))
+    _assert_tables_equal(photometer(img, box, sky, detector=SATURATED),
+                         _general(img, box, sky, detector=SATURATED))
 
 
 def test_sums_equal_plain_numpy_on_the_same_pixels(star_field):
@@ -211,7 +216,7 @@ def test_sums_equal_plain_numpy_on_the_same_pixels(star_field):
     box = BoxAperture(np.column_stack([x0 + (w - 1) / 2, y0 + (h - 1) / 2]),
                       w, h)
     sky = SkyEstimate(99.0, 5.0, 5000)
-    t = photometer(img, box, sky, saturation=SAT)
+    t = photometer(img, box, sky, detector=SATURATED)
     for row, a, b in zip(t, y0, x0, strict=True):
         cut = img[max(a, 0):a + h, max(b, 0):b + w]
         good = np.isfinite(cut)
@@ -274,7 +279,7 @@ def test_rotated_boxes_and_circles_use_photutils(rng):
     pos = [(20.3, 30.1), (40.7, 22.2)]
     sky = SkyEstimate(0.0, 5.0, 5000)
     rotated = BoxAperture(pos, 8, 6, theta=0.4)
-    t = photometer(img, rotated, sky, method='exact')
+    t = photometer(img, rotated, sky, sum_method='exact')
     # the box's own exact overlaps through photutils' photometry
     ref = aperture_photometry(img, rotated, method='exact')
     np.testing.assert_allclose(t['aperture_sum'], ref['aperture_sum'],
@@ -284,11 +289,11 @@ def test_rotated_boxes_and_circles_use_photutils(rng):
     np.testing.assert_allclose(t['aperture_sum'], approx['aperture_sum'],
                                rtol=1e-4)
     circles = CircularAperture(pos, r=4.0)
-    t = photometer(img, circles, sky, method='subpixel', subpixels=7)
+    t = photometer(img, circles, sky, sum_method='subpixel', subpixels=7)
     ref = aperture_photometry(img, circles, method='subpixel', subpixels=7)
     np.testing.assert_allclose(t['aperture_sum'], ref['aperture_sum'],
                                rtol=1e-12)
-    assert t.meta['method'] == 'subpixel' and t.meta['subpixels'] == 7
+    assert t.meta['sum_method'] == 'subpixel' and t.meta['subpixels'] == 7
 
 
 def test_mixed_list_keeps_order_and_per_aperture_sky(star_field):
@@ -299,9 +304,9 @@ def test_mixed_list_keeps_order_and_per_aperture_sky(star_field):
              BoxAperture([(30, 40), (60, 50)], 6, 4, theta=0.3)]
     sky = SkyEstimate([99.0, 100.0, 101.0, 98.0, 102.0, 100.5],
                       [5.0] * 6, [400] * 6)
-    fast = photometer(img, items, sky, gain=1.5, saturation=SAT)
+    fast = photometer(img, items, sky, gain=1.5, detector=SATURATED)
     _assert_tables_equal(fast, _general(img, items, sky, gain=1.5,
-                                        saturation=SAT))
+                                        detector=SATURATED))
     assert fast['id'].tolist() == [1, 2, 3, 4, 5, 6]
     assert fast['sky'].tolist() == [99.0, 100.0, 101.0, 98.0, 102.0, 100.5]
     assert fast['x_center'].tolist() == [20.5, 50.5, 70.0, 90.2, 30.0, 60.0]
@@ -356,7 +361,8 @@ def test_flags_one_by_one():
     img2[4:11, 4:11] += 1.5
     img2[5:10, 5:10] -= 1.5
     t = photometer(img2, BoxAperture([(7, 7), (45, 7)], 7, 7), sky,
-                   threshold=SigmaThreshold(2.0, selection='pixel'), saturation=50000.0)
+                   threshold=SigmaThreshold(2.0, selection='pixel'),
+                   detector=DetectorParameters(saturation=50000.0))
     assert t['flags'].tolist() == [
         FLAG_RESIDUAL_BACKGROUND,
         FLAG_EMPTY_THRESHOLD | FLAG_NONPOSITIVE_FLUX]
@@ -370,7 +376,8 @@ def test_input_frame_is_not_modified(star_field):
     before = img.copy()
     box = _random_boxes(np.random.default_rng(5), img.shape, 200, True)
     photometer(img, box, SkyEstimate(100.0, 5.0, 1000),
-               threshold=SigmaThreshold(2.0), saturation=SAT)
+               threshold=SigmaThreshold(2.0),
+               detector=SATURATED)
     np.testing.assert_array_equal(img, before)
 
 
@@ -381,18 +388,21 @@ def test_peak_memory_is_small_and_nothing_is_cached(rng):
                            rng.integers(0, 1014, 3000) + 9.5])
     box = BoxAperture(pos, 20, 20)
     sky = SkyEstimate(1000.0, 10.0, 10 ** 6)
-    first = photometer(img, box, sky, saturation=2000.0)
+    first = photometer(img, box, sky,
+                       detector=DetectorParameters(saturation=2000.0))
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        second = photometer(img, box, sky, saturation=2000.0)
+        second = photometer(img, box, sky,
+                            detector=DetectorParameters(saturation=2000.0))
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
     assert peak < img.nbytes / 2
     # a new frame gives new numbers: no result is reused across calls
     img[:] += 1.0
-    third = photometer(img, box, sky, saturation=2000.0)
+    third = photometer(img, box, sky,
+                       detector=DetectorParameters(saturation=2000.0))
     _assert_tables_equal(first, second)
     finite = np.isfinite(first['aperture_sum'])
     np.testing.assert_allclose(third['aperture_sum'][finite],
@@ -422,12 +432,13 @@ def test_sky_maps_go_through_the_per_aperture_engine(star_field):
                                 n_pix=400)
     box = _random_boxes(np.random.default_rng(8), img.shape, 40, True)
     assert not PHOT.fast_box_eligible(box, sky, None)
-    t = photometer(img, box, sky, gain=2.0, saturation=SAT)
+    t = photometer(img, box, sky, gain=2.0, detector=SATURATED)
     _assert_tables_equal(t, _general(img, box, sky, gain=2.0,
-                                     saturation=SAT))
+                                     detector=SATURATED))
     inside = np.flatnonzero(t['n_pix'] == 48)
     k = inside[0]
-    res = measure(img, box[k], sky, gain=2.0, saturation=SAT)
+    res = measure(img, box[k], sky, gain=2.0,
+                  detector=SATURATED)
     assert t['aperture_sum'][k] == res.flux
     assert t['aperture_sum_err'][k] == res.flux_err
 
@@ -449,7 +460,8 @@ def test_fast_path_odd_geometries(box, threshold, masked):
     img[3, 4] = np.nan
     mask = rng.random(img.shape) < 0.1 if masked else None
     sky = SkyEstimate(10.0, 1.0, 1200)
-    kwargs = {'threshold': threshold, 'saturation': 12.0, 'mask': mask}
+    kwargs = {'threshold': threshold, 'mask': mask,
+              'detector': DetectorParameters(saturation=12.0)}
     _assert_tables_equal(photometer(img, box, sky, **kwargs),
                          _general(img, box, sky, **kwargs))
 
@@ -479,7 +491,8 @@ def test_fast_path_property_random_frames():
         sky = SkyEstimate(rng.normal(0, 1, 30), rng.uniform(0.5, 2, 30),
                           rng.integers(10, 1000, 30))
         kwargs = {'threshold': SigmaThreshold(1.5) if thresh else None,
-                  'saturation': 1e5, 'gain': 1.5}
+                  'detector': DetectorParameters(saturation=1e5),
+                  'gain': 1.5}
         _assert_tables_equal(photometer(img, box, sky, **kwargs),
                              _general(img, box, sky, **kwargs))
 
@@ -532,8 +545,9 @@ def test_budget_columns_are_budget_terms_of_the_sums(star_field, model,
     sigma = np.full(img.shape, 5.0)
     box = _random_boxes(np.random.default_rng(12), img.shape, 40, False)
     t = photometer(img, box, SkyEstimate(100.0, 5.0, 4000), gain=2.0,
-                   uncertainty=sigma, uncertainty_model=model,
-                   fractional_variance=fractional)
+                   uncertainty=sigma,
+                   budget=BudgetOptions(uncertainty_model=model,
+                                        fractional_variance=fractional))
     plain = {name: np.asarray(getattr(t[name], 'value', t[name]))
              for name in t.colnames}
     power = 1 if fractional == 'linear' else 2

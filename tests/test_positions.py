@@ -9,7 +9,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import MaskedColumn, QTable, Table
 from astropy.wcs import WCS
 
-from ccdphot_ext import read_positions
+from ccdphot_ext import BudgetOptions, read_positions
 from ccdphot_ext.io.positions import PIXEL_COLUMNS
 
 X, Y = np.array([10.25, 40.0, 7.5]), np.array([20.0, 3.75, 30.0])
@@ -87,7 +87,8 @@ def test_sextractor_positions_reproduce_flux_aper(sextractor_dir):
     sky = SkyEstimate.from_maps(back, rms, n_pix=4096)
     xy = np.column_stack([pos['x_center'], pos['y_center']])
     table = photometer(frame, CircularAperture(xy, 5.0), sky,
-                       method='subpixel', subpixels=5, include_sky_mean=False)
+                       sum_method='subpixel', subpixels=5,
+                       budget=BudgetOptions(include_sky_mean=False))
     ok = np.asarray(cat['FLAGS']) == 0
     np.testing.assert_allclose(np.asarray(table['aperture_sum'])[ok],
                                np.asarray(cat['FLUX_APER'])[ok], rtol=1e-5)

@@ -36,6 +36,7 @@ from ccdphot_ext import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
     BoxAperture,
+    DetectorParameters,
     ErrorBudget,
     SigmaThreshold,
     SkyEstimate,
@@ -234,8 +235,9 @@ def assert_row_matches(row, ref):
 
 def _photometer_unitless(data, mask, sigma, geoms, sky, gain, saturation,
                          threshold=None):
-    return photometer(data, [g[0] for g in geoms], sky, gain=gain,
-                      mask=mask, uncertainty=sigma, saturation=saturation,
+    return photometer(data, [g[0] for g in geoms], sky, gain=gain, mask=mask,
+                      uncertainty=sigma,
+                      detector=DetectorParameters(saturation=saturation),
                       threshold=threshold)
 
 
@@ -386,7 +388,8 @@ def test_measure_and_photometer_agree(scene, n_sigma):
                                  saturation, threshold)
     for row, geom in zip(table, geoms, strict=True):
         kwargs = {'gain': gain, 'mask': mask, 'uncertainty': sigma,
-                  'saturation': saturation, 'threshold': threshold}
+                  'detector': DetectorParameters(saturation=saturation),
+                  'threshold': threshold}
         if np.isnan(row['aperture_sum']):
             # nothing to sum: measure refuses, naming the aperture
             with pytest.raises(ValueError, match='aperture'):
@@ -442,7 +445,7 @@ def busy_scene():
 
 def test_deterministic_and_thread_safe(busy_scene):
     img, boxes_, sky = busy_scene
-    kwargs = {'gain': 2.0, 'saturation': 4000.0,
+    kwargs = {'gain': 2.0, 'detector': DetectorParameters(saturation=4000.0),
               'threshold': SigmaThreshold(2.0)}
     first = photometer(img, boxes_, sky, **kwargs)
     _assert_same_tables(first, photometer(img, boxes_, sky, **kwargs))

@@ -16,8 +16,9 @@ from photutils.aperture import CircularAperture
 
 from ccdphot_ext import (
     BoxAperture,
+    BudgetOptions,
+    DetectorParameters,
     SkyEstimate,
-    detector_parameters,
     measure,
     photometer,
     read_frame,
@@ -33,10 +34,10 @@ def _values(table, name):
 def test_saao_header_and_reduction_against_numpy(saao_raw, saao_trimmed,
                                                  saao):
     assert saao_raw.shape == (520, 536) and saao_raw.unit == u.adu
-    p = detector_parameters(saao_raw.meta)
-    assert (p['gain'], p.sources['gain']) == (1.9, 'GAIN')
-    assert (p['read_noise'], p.sources['read_noise']) == (5.0, 'RDNOISE')
-    assert (p['exptime'], p.sources['exptime']) == (150.04, 'EXPTIME')
+    p = DetectorParameters().resolve(saao_raw.meta)
+    assert (p.gain, p.sources['gain']) == (1.9, 'GAIN')
+    assert (p.read_noise, p.sources['read_noise']) == (5.0, 'RDNOISE')
+    assert (p.exptime, p.sources['exptime']) == (150.04, 'EXPTIME')
     # the reduction redone in numpy: BIASSEC [4:13, 1:520] is columns 3..12,
     # TRIMSEC [17:528, 1:520] columns 16..527 (FITS is 1-based, inclusive)
     raw = saao_raw.data.astype(float)
@@ -73,8 +74,9 @@ def test_saao_stars_with_gain_and_exptime_from_header(saao, saao_stars):
     assert len(xy) >= 20  # measured: 22 at 10 sigma
     circles = CircularAperture(xy, r=6.0)
     # (w * sigma**2 per pixel, so the map's sum has the closed form below)
-    t = photometer(saao, circles, sky, uncertainty_model='total',
-                   fractional_variance='linear')
+    t = photometer(saao, circles, sky,
+                   budget=BudgetOptions(uncertainty_model='total',
+                                        fractional_variance='linear'))
     assert t.meta['gain'] == 1.9 and t.meta['gain_source'] == 'GAIN'
     assert t.meta['exptime'] == 150.04
     assert t['aperture_sum'].unit == u.adu
@@ -108,7 +110,7 @@ def test_saao_background_model_and_double_counting(saao, saao_stars):
     box = BoxAperture((round(xy[0, 0]), round(xy[0, 1])), 15, 15)
     # measured sky scatter + F/g (no map): the CCD equation by hand
     plain = CCDData(saao.data, unit='adu', meta=saao.meta)
-    m = measure(plain, box, sky, read_noise=None)
+    m = measure(plain, box, sky)
     x0, y0 = int(round(xy[0, 0])) - 7, int(round(xy[0, 1])) - 7
     cut = saao.data[y0:y0 + 15, x0:x0 + 15] - sky.value
     assert m.flux == pytest.approx(cut.sum(), rel=1e-10)
@@ -129,8 +131,10 @@ def test_saao_background_model_and_double_counting(saao, saao_stars):
     assert 0 < dec['excess'] / m_rn.budget.terms['sky'] < 0.15
     # the ccdproc map with the 'background' model would count the star
     # twice: once inside the map, once as F/g
-    m_total = measure(saao, box, sky, uncertainty_model='total')
-    m_twice = measure(saao, box, sky, uncertainty_model='background')
+    m_total = measure(saao, box, sky,
+                      budget=BudgetOptions(uncertainty_model='total'))
+    m_twice = measure(saao, box, sky,
+                      budget=BudgetOptions(uncertainty_model='background'))
     assert m_twice.budget.variance - m_total.budget.variance == \
         pytest.approx(m_total.flux / 1.9, rel=1e-9)
 
@@ -176,9 +180,10 @@ def test_sextractor_flux_aper(sextractor):
                       error_on_mean=0.0, method='Source Extractor map',
                       unit=u.adu)
     # Source Extractor's convention: w * sigma**2 for a pixel partly inside
-    t = photometer(ccd, CircularAperture(xy, r=5.0), sky, method='subpixel',
-                   subpixels=5, include_sky_mean=False,
-                   fractional_variance='linear')
+    t = photometer(ccd, CircularAperture(xy, r=5.0), sky,
+                   sum_method='subpixel', subpixels=5,
+                   budget=BudgetOptions(include_sky_mean=False,
+                                        fractional_variance='linear'))
     assert t['flags'].tolist() == [0] * 53
     flux_rel = _values(t, 'aperture_sum') / cat[flags0][:, 12] - 1
     err_rel = _values(t, 'aperture_sum_err') / cat[flags0][:, 13] - 1
@@ -197,7 +202,7 @@ def test_sextractor_flux_aper(sextractor):
     assert np.isnan(_values(t, 'var_source')).all()
     # exact overlap: close, not 1e-5 (Source Extractor samples 5 x 5)
     t_exact = photometer(ccd, CircularAperture(xy, r=5.0), sky,
-                         include_sky_mean=False)
+                         budget=BudgetOptions(include_sky_mean=False))
     exact_rel = np.abs(_values(t_exact, 'aperture_sum') / cat[flags0][:, 12]
                        - 1)
     assert 1e-5 < np.max(exact_rel) < 0.02
@@ -244,7 +249,8 @@ def test_m13_find_stars_circles_and_boxes(m13):
     assert np.mean(dist < 1.5) > 0.8
     # circles: photutils exact overlap == SEP exact overlap
     t = photometer(ccd, CircularAperture(xy, r=4.0), sky,
-                   include_sky_mean=False, fractional_variance='linear')
+                   budget=BudgetOptions(include_sky_mean=False,
+                                        fractional_variance='linear'))
     s, serr, sflag = sep.sum_circle(d, xy[:, 0], xy[:, 1], 4.0,
                                     err=sky.std, subpix=0)
     good = (t['flags'] == 0) & (sflag == 0)

@@ -15,8 +15,9 @@ from astropy.utils.masked import Masked
 
 from ccdphot_ext import (
     BoxAperture,
+    BudgetOptions,
+    DetectorParameters,
     SkyEstimate,
-    detector_parameters,
     find_stars,
     measure,
     photometer,
@@ -66,15 +67,17 @@ def test_multi_extension_inherits_primary_keywords(saao, saao_boxes,
     for key in ('GAIN', 'RDNOISE', 'EXPTIME', 'DATE-OBS', 'MJD-OBS'):
         assert ccd.meta[key] == ref.meta[key] == saao.meta[key]
     assert ccd.meta['EXTNAME'] == 'SCI' and 'SIMPLE' not in ccd.meta
-    p = detector_parameters(ccd.meta)
-    assert (p['gain'], p.sources['gain']) == (1.9, 'GAIN (primary HDU)')
+    p = DetectorParameters().resolve(ccd.meta)
+    assert (p.gain, p.sources['gain']) == (1.9, 'GAIN (primary HDU)')
     assert p.sources['read_noise'] == 'RDNOISE (primary HDU)'
-    assert (p['exptime'], p.sources['exptime']) == (150.04,
+    assert (p.exptime, p.sources['exptime']) == (150.04,
                                                     'EXPTIME (primary HDU)')
     # the same photometry as the single-HDU frame, the origin in meta
     sky, boxes = saao_boxes
-    t = photometer(ccd, boxes, sky, uncertainty_model='total')
-    t_ref = photometer(saao, boxes, sky, uncertainty_model='total')
+    t = photometer(ccd, boxes, sky,
+                   budget=BudgetOptions(uncertainty_model='total'))
+    t_ref = photometer(saao, boxes, sky,
+                       budget=BudgetOptions(uncertainty_model='total'))
     assert t.meta['gain'] == 1.9
     assert t.meta['gain_source'] == 'GAIN (primary HDU)'
     assert t.meta['exptime_source'] == 'EXPTIME (primary HDU)'
@@ -84,12 +87,12 @@ def test_multi_extension_inherits_primary_keywords(saao, saao_boxes,
 
 def test_extension_keyword_wins_and_inherit_false(saao, tmp_path):
     ccd = read_frame(_write_mef(saao, tmp_path / 'a.fits', EXPTIME=75.0))
-    p = detector_parameters(ccd.meta)
-    assert (p['exptime'], p.sources['exptime']) == (75.0, 'EXPTIME')
+    p = DetectorParameters().resolve(ccd.meta)
+    assert (p.exptime, p.sources['exptime']) == (75.0, 'EXPTIME')
     assert p.sources['gain'] == 'GAIN (primary HDU)'
     ccd = read_frame(_write_mef(saao, tmp_path / 'b.fits', INHERIT=False))
     assert 'GAIN' not in ccd.meta
-    assert detector_parameters(ccd.meta).sources['gain'] == 'missing'
+    assert DetectorParameters().resolve(ccd.meta).sources['gain'] == 'missing'
 
 
 def test_multi_extension_on_the_command_line_and_batch(saao, saao_boxes,

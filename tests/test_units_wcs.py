@@ -32,7 +32,7 @@ from ccdphot_ext import (
     to_adu,
     to_electron,
 )
-from ccdphot_ext.io.header import detector_parameters
+from ccdphot_ext.io.header import DetectorParameters
 from ccdphot_ext.io.units import electrons_per_data_unit
 
 GAIN = 2.23  # the sample frame's EGAIN
@@ -83,7 +83,8 @@ def test_every_input_kind_gives_the_same_table(sample_ccd, sky_adu):
                                        rtol=1e-12, err_msg=f'{name} {col}')
         assert t['aperture_sum'].unit == u.adu, name
     # plain arrays and Quantities: parameters explicit, same numbers
-    params = {'gain': GAIN, 'exptime': 30.0, 'saturation': 60000.0}
+    params = {'gain': GAIN, 'detector': DetectorParameters(
+        exptime=30.0, saturation=60000.0)}
     t_np = photometer(data, aps, sky_adu, uncertainty=sigma, **params)
     t_q = photometer(data * u.adu, aps, sky_adu,
                      uncertainty=sigma * u.adu, **params)
@@ -171,11 +172,11 @@ def test_gain_rules_per_unit():
         electrons_per_data_unit(u.Jy, gain=1e5, gain_is_explicit=True)
     assert electrons_per_data_unit(u.Jy, gain=1e5 * u.electron / u.Jy,
                                    gain_is_explicit=True)[0] == 1e5
-    p = detector_parameters({'GAIN': 1.9}, unit=u.Jy)
-    assert p['gain'] is None and p.detector_gain == 1.9
+    p = DetectorParameters().resolve({'GAIN': 1.9}, unit=u.Jy)
+    assert p.gain is None and p.detector_gain == 1.9
     with pytest.raises(ValueError, match='gain=1.9 given for data in '
                                          'electron'):
-        detector_parameters({}, gain=1.9, unit=u.electron)
+        DetectorParameters(gain=1.9).resolve({}, unit=u.electron)
 
 
 def test_missing_gain_is_never_one(sample_ccd):

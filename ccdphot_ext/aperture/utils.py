@@ -160,9 +160,9 @@ def scaled_aperture(aperture, scale):
     return type(aperture)(**params)
 
 
-def _mask_weights(aperture, shape, index, method, subpixels):
-    kwargs = {'method': method}
-    if method == 'subpixel':
+def _mask_weights(aperture, shape, index, sum_method, subpixels):
+    kwargs = {'method': sum_method}  # photutils' name
+    if sum_method == 'subpixel':
         kwargs['subpixels'] = subpixels
     one = aperture if aperture.isscalar else aperture[index]
     mask = one.to_mask(**kwargs)
@@ -176,18 +176,19 @@ def _mask_weights(aperture, shape, index, method, subpixels):
 
 
 @singledispatch
-def aperture_weights(aperture, shape, *, index=0, method='exact',
+def aperture_weights(aperture, shape, *, index=0, sum_method='exact',
                      subpixels=5):
     """
     Pixel weights of one aperture position on a frame of ``shape``.
 
     Boxes (`BoxAperture`) are exact: axis-aligned ones whatever
-    ``method`` (their overlap is the product of two 1-D overlaps, exactly
-    1 inside a pixel-aligned box), rotated ones with ``method='exact'``.
-    Circles, ellipses and their annuli with ``method='exact'`` use the
-    closed-form overlaps of `~ccdphot_ext.aperture.circular.EllipseShape`
-    (the vectorised engine uses the same function, so both agree to the
-    last bit). Other apertures use their photutils mask with ``method`` and
+    ``sum_method`` (their overlap is the product of two 1-D overlaps,
+    exactly 1 inside a pixel-aligned box), rotated ones with
+    ``sum_method='exact'``. Circles, ellipses and their annuli with
+    ``sum_method='exact'`` use the closed-form overlaps of
+    `~ccdphot_ext.aperture.circular.EllipseShape` (the vectorised engine
+    uses the same function, so both agree to the last bit). Other
+    apertures use their photutils mask with ``sum_method`` and
     ``subpixels``.
 
     Parameters
@@ -198,10 +199,10 @@ def aperture_weights(aperture, shape, *, index=0, method='exact',
         The frame's ``(ny, nx)``.
     index : int, optional
         Which position.
-    method : {'exact', 'center', 'subpixel'}, optional
-        The photutils overlap method.
+    sum_method : {'exact', 'center', 'subpixel'}, optional
+        The photutils overlap method (photutils' ``method``).
     subpixels : int, optional
-        Sub-sampling of ``method='subpixel'``.
+        Sub-sampling of ``sum_method='subpixel'``.
 
     Returns
     -------
@@ -221,23 +222,23 @@ def aperture_weights(aperture, shape, *, index=0, method='exact',
     >>> slc, w.tolist(), truncated
     ((slice(1, 2, None), slice(1, 4, None)), [[0.5, 1.0, 0.5]], False)
     """
-    return _mask_weights(aperture, shape, index, method, subpixels)
+    return _mask_weights(aperture, shape, index, sum_method, subpixels)
 
 
 @aperture_weights.register
-def _(aperture: BoxAperture, shape, *, index=0, method='exact',
+def _(aperture: BoxAperture, shape, *, index=0, sum_method='exact',
       subpixels=5):
-    if aperture.is_axis_aligned or method == 'exact':
+    if aperture.is_axis_aligned or sum_method == 'exact':
         return aperture.frame_weights(shape, index=index)
-    return _mask_weights(aperture, shape, index, method, subpixels)
+    return _mask_weights(aperture, shape, index, sum_method, subpixels)
 
 
-def _ellipse_weights(aperture, shape, *, index=0, method='exact',
+def _ellipse_weights(aperture, shape, *, index=0, sum_method='exact',
                      subpixels=5):
-    if method == 'exact':
+    if sum_method == 'exact':
         return exact_shape(aperture).frame_weights(
             aperture_position(aperture, index), shape)
-    return _mask_weights(aperture, shape, index, method, subpixels)
+    return _mask_weights(aperture, shape, index, sum_method, subpixels)
 
 
 for _shape in (CircularAperture, EllipticalAperture, CircularAnnulus,

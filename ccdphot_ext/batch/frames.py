@@ -51,8 +51,8 @@ from ..aperture.utils import all_positions, aperture_list, split_apertures
 from ..background.sky import SKY_METHODS, SkyEstimate
 from ..background.threshold import SigmaThreshold
 from ..detection.recenter import RECENTER_METHODS, recenter_positions
-from ..io.header import detector_parameters
-from ..photometry.general import OVERLAP_METHODS
+from ..io.header import DetectorParameters
+from ..photometry.general import SUM_METHODS
 from ..photometry.terms import FRACTIONAL_VARIANCES, UNCERTAINTY_MODELS
 from ..utils.columns import unit_power
 from ..utils.files import check_output, table_format, write_table_atomic
@@ -246,15 +246,15 @@ def _check_recenter(recenter, recenter_kwargs):
 
 def _validate_photometer_kwargs(kwargs):
     """Fail early on the client, naming the parameter."""
-    detector_parameters(None, **{k: kwargs[k] for k in
-                                 ('gain', 'read_noise', 'exptime',
-                                  'saturation') if kwargs.get(k) is not None})
+    DetectorParameters(**{k: kwargs[k] for k in
+                          ('gain', 'read_noise', 'exptime', 'saturation')
+                          if kwargs.get(k) is not None})
     threshold = kwargs.get('threshold')
     if threshold is not None and not isinstance(threshold, SigmaThreshold):
         raise TypeError('threshold must be a SigmaThreshold or None, got '
                         f'{type(threshold).__name__}')
-    if kwargs.get('method', 'exact') not in OVERLAP_METHODS:
-        raise ValueError(f'method must be one of {OVERLAP_METHODS}, '
+    if kwargs.get('method', 'exact') not in SUM_METHODS:
+        raise ValueError(f'method must be one of {SUM_METHODS}, '
                          f"got {kwargs['method']!r}")
     if kwargs.get('uncertainty_model', 'background') not in UNCERTAINTY_MODELS:
         raise ValueError(f'uncertainty_model must be one of '

@@ -32,7 +32,9 @@ from ..background.sky import SKY_METHODS, SkyEstimate
 from ..detection.recenter import recenter_positions
 from ..io.fits import read_frame
 from ..io.fitsfile import frame_size
+from ..io.header import DetectorParameters
 from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
+from ..photometry.terms import BudgetOptions
 from ..utils.inputs import as_frame, positive_scalar
 
 __all__ = ['AnnulusSky', 'frame_time']
@@ -221,11 +223,27 @@ def _photometer_frame(ccd, config, notes):
                          '(kept nominal)')
         if callable(config.sky):
             sky = _make_sky(config.sky, ccd, frame, apertures)
-    table = photometer(frame, apertures, sky, **config.photometer_kwargs)
+    table = photometer(frame, apertures, sky,
+                       **_photometer_options(config.photometer_kwargs))
     if len(table) != config.n_rows:
         raise ValueError(f'{len(table)} rows measured, not one row per '
                          f'aperture ({config.n_rows})')
     return table, nominal
+
+
+def _photometer_options(kwargs):
+    """`photometer`'s keywords from the run's options."""
+    kwargs = dict(kwargs)
+    detector = DetectorParameters(**{
+        name: kwargs.pop(name) for name in ('read_noise', 'exptime',
+                                            'saturation') if name in kwargs})
+    budget = BudgetOptions(**{
+        name: kwargs.pop(name) for name in (
+            'uncertainty_model', 'include_sky_mean', 'fractional_variance')
+        if name in kwargs})
+    if 'method' in kwargs:
+        kwargs['sum_method'] = kwargs.pop('method')
+    return {**kwargs, 'detector': detector, 'budget': budget}
 
 
 def _plain_columns(table):

@@ -297,6 +297,16 @@ def add_detector_options(parser):
                         help='magnitude zero point (default 0)')
 
 
+def detector_from_args(args):
+    """The `~ccdphot_ext.DetectorParameters` of ``--read-noise``,
+    ``--exptime`` and ``--saturation`` (``--gain`` travels as ``gain=``)."""
+    from ..io.header import DetectorParameters
+
+    return DetectorParameters(read_noise=args.read_noise,
+                              exptime=args.exptime,
+                              saturation=args.saturation)
+
+
 def add_output_options(parser):
     """``-o``, ``--format`` and ``--max-rows``."""
     parser.add_argument('-o', '--output', metavar='OUT',

@@ -21,12 +21,13 @@ from ..background.threshold import SigmaThreshold
 from ..datasets.sample import NOTEBOOK_BOXES, sample_frame
 from ..photometry.budget import ErrorBudget
 from ..photometry.measurement import measure
+from ..photometry.terms import BudgetOptions
 from ..utils.files import atomic_write, write_table_atomic
 
 __all__ = ['run_demo', 'notebook_star_table']
 
 #: The notebook took the sky level as exact (no error of the sky level).
-_NOTEBOOK = {'include_sky_mean': False}
+_NOTEBOOK = BudgetOptions(include_sky_mean=False)
 #: The notebook's naive 2-sigma mask (biased high: pixels picked on their
 #: own noisy values).
 _MASK = SigmaThreshold(2.0, selection='pixel')
@@ -175,7 +176,7 @@ def _sky_level(p, image, sigma_map):
 def _box_sum(p, image, box, sky, cutout):
     """Sum of the sky-subtracted box and its error from sky noise only."""
     p.section('Box sum: the sky-subtracted box image[158:178, 492:512]')
-    r_sky = measure(image, box, sky, **_NOTEBOOK)
+    r_sky = measure(image, box, sky, budget=_NOTEBOOK)
     p.pair('box flux', r_sky.flux, cutout.sum(), '.4f')
     p.pair('error from sky noise only sqrt(N) sigma', r_sky.flux_err,
            (cutout.size * image.std() ** 2) ** 0.5, '.4f')
@@ -187,10 +188,10 @@ def _box_sum(p, image, box, sky, cutout):
 def _poisson_noise(p, image, box, sky, cutout, gain):
     """The error with the star's photon noise, gain 1 and the header's."""
     p.section('Box error: adding the star\'s Poisson noise')
-    r_g1 = measure(image, box, sky, gain=1.0, **_NOTEBOOK)
+    r_g1 = measure(image, box, sky, gain=1.0, budget=_NOTEBOOK)
     p.pair('gain 1 (the notebook, ADU as e-)', r_g1.flux_err,
            ((cutout + image.std() ** 2).sum()) ** 0.5, '.4f')
-    r_g = measure(image, box, sky, gain=gain, **_NOTEBOOK)
+    r_g = measure(image, box, sky, gain=gain, budget=_NOTEBOOK)
     p.pair(f'gain {gain} (EGAIN, correct)', r_g.flux_err,
            (cutout.sum() / gain + cutout.size * image.std() ** 2) ** 0.5,
            '.4f')
@@ -220,7 +221,7 @@ def _error_budget(p, image, box, sky, cutout, r_g, gain):
 def _two_sigma_mask(p, image, box, sky, cutout, r_sky, r_g1):
     """The notebook's 2-sigma mask: sum, pixels, error, SNR."""
     p.section('2-sigma mask')
-    r_m = measure(image, box, sky, gain=1.0, threshold=_MASK, **_NOTEBOOK)
+    r_m = measure(image, box, sky, gain=1.0, threshold=_MASK, budget=_NOTEBOOK)
     mask = cutout > 2 * image.std()
     np_masked = cutout[mask].sum()
     p.pair('masked flux', r_m.flux, np_masked, '.4f')

@@ -17,6 +17,7 @@ from .common import (
     blank_noise,
     box_type,
     check_output_path,
+    detector_from_args,
     format_epilog,
     mesh_type,
     output_format,
@@ -208,6 +209,7 @@ def _cmd_measure(args):
     from ..background.sky import SkyEstimate
     from ..background.threshold import SigmaThreshold
     from ..photometry.table import photometer
+    from ..photometry.terms import BudgetOptions
     from ..utils.inputs import as_frame
     from .measure_output import (
         measure_plots,
@@ -245,13 +247,12 @@ def _cmd_measure(args):
     sky = _sky(args, frame, per_row)
     threshold = (SigmaThreshold(args.threshold) if args.threshold is not None
                  else None)
-    table = photometer(frame, apertures, sky, gain=args.gain,
-                       threshold=threshold, saturation=args.saturation,
-                       read_noise=args.read_noise, exptime=args.exptime,
-                       zeropoint=args.zeropoint,
-                       fractional_variance=args.fractional_variance,
-                       noise=(blank_noise(frame, sky) if args.blank_noise
-                              else None))
+    table = photometer(
+        frame, apertures, sky, gain=args.gain,
+        noise=blank_noise(frame, sky) if args.blank_noise else None,
+        threshold=threshold, detector=detector_from_args(args),
+        budget=BudgetOptions(fractional_variance=args.fractional_variance),
+        zeropoint=args.zeropoint)
     table['id'] = ids  # the positions' own ids
     table['flags'] |= np.asarray(box_bits, dtype=table['flags'].dtype)
     table.meta['image'] = os.path.abspath(args.image)

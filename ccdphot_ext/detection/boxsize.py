@@ -102,13 +102,14 @@ def _growth(frame, sky, xy, side):
     gradient left by a global sky averages out over the ring)."""
     from ..aperture.box import BoxAperture
     from ..photometry.table import photometer
+    from ..photometry.terms import BudgetOptions
 
     sums, n_pix = [], []
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', AstropyUserWarning)
         for s in (*GROWTH_SCALES, RING_SCALE):
             t = photometer(frame, BoxAperture(xy, s * side, s * side), sky,
-                           include_sky_mean=False)
+                           budget=BudgetOptions(include_sky_mean=False))
             col = t['aperture_sum']
             sums.append(np.asarray(getattr(col, 'value', col), float))
             n_pix.append(np.asarray(t['n_pix'], float))

@@ -29,7 +29,7 @@ from photutils.utils import NoDetectionsWarning
 from ..aperture.box import BoxAperture
 from ..background.sky import SkyEstimate
 from ..flags import FLAG_SMALL_APERTURE
-from ..io.header import detector_parameters
+from ..io.header import DetectorParameters
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.provenance import versions
 from .boxsize import check_box, star_like
@@ -154,8 +154,8 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     frame = as_frame(data, mask=mask)
     n_sigma, fwhm, box_scale = _check_arguments(n_sigma, n_pixels, fwhm,
                                                 box_size, box_scale)
-    saturation = detector_parameters(frame.meta,
-                                     saturation=saturation)['saturation']
+    saturation = DetectorParameters(saturation=saturation).resolve(
+        frame.meta).saturation
     value, std = _sky_arrays(sky, frame.shape)
     sky_rows = SkyRows(frame.data, value, frame.mask)
     kernel = None if fwhm is None else Kernel(fwhm)

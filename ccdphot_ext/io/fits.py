@@ -374,7 +374,8 @@ def _inherit_primary(hdul, index):
     keyword of the extension wins, the primary's structural keywords are
     not copied, and an extension with ``INHERIT = F`` inherits nothing.
     Each inherited card's comment starts with `INHERITED_TAG`, so
-    `~ccdphot_ext.detector_parameters` can say where a value came from.
+    `~ccdphot_ext.DetectorParameters.resolve` can say where a value came
+    from.
     """
     header = hdul[index].header.copy()
     if index == 0 or header.get('INHERIT', True) is False:

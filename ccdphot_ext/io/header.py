@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Read detector parameters from FITS headers with a documented precedence.
+Detector parameters (`DetectorParameters`): explicit values, completed
+from a FITS header with a documented precedence.
 
 Precedence for every parameter: an explicit argument wins, then the first
 header keyword found in the order listed below, then ``None`` (the caller
@@ -14,6 +15,7 @@ gain            GAIN, EGAIN, CCDGAIN                   e-/ADU
 read_noise      RDNOISE, READNOIS, RON                 e-
 exptime         EXPTIME, EXPOSURE, ITIME               s
 saturation      SATURATE, SATLEVEL                     data unit
+dark            (none: an argument only)               data unit
 unit            BUNIT                                  --
 ==============  =====================================  ============
 
@@ -31,8 +33,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..utils.inputs import positive_scalar
 from .units import GAIN_UNIT, electrons_per_data_unit
 
-__all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'detector_parameters',
-           'unit_from_header', 'INHERITED_TAG']
+__all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'unit_from_header',
+           'INHERITED_TAG']
 
 #: Start of the comment of a card that `~ccdphot_ext.read_frame` copied
 #: from the primary header of a multi-extension file.
@@ -46,34 +48,289 @@ HEADER_KEYWORDS = {
 }
 
 _UNITS = {'gain': u.electron / u.adu, 'read_noise': u.electron,
-          'exptime': u.s, 'saturation': None}
+          'exptime': u.s, 'saturation': None, 'dark': None}
 
 
-class DetectorParameters(dict):
+class DetectorParameters:
     """
-    Gain, read noise, exposure time and saturation with their origin.
+    Gain, read noise, dark, saturation and exposure time of a detector.
 
-    A `dict` of the values (``None`` when unknown) whose `sources`
-    attribute says where each came from: ``'argument'``, the header
-    keyword (``'GAIN (primary HDU)'`` when `~ccdphot_ext.read_frame`
-    inherited it from the primary header of a multi-extension file), or
-    ``'missing'``. When the data unit was given,
-    ``self['gain']`` is in electrons per data unit, `detector_gain` keeps
-    the e-/ADU value it came from and `gain_note` says how.
+    The values given here are checked when the object is built; those left
+    out are read from a frame's header by `resolve`, which also says where
+    each came from. `~ccdphot_ext.measure`, `~ccdphot_ext.photometer` and
+    `~ccdphot_ext.photometer_frames` take one as ``detector=`` and resolve
+    it against each frame's header.
+
+    Parameters
+    ----------
+    gain : float or `~astropy.units.Quantity`, optional
+        Detector gain in e-/ADU (default: the header's GAIN, EGAIN or
+        CCDGAIN); for data in other units (calibrated products) a Quantity
+        in electrons per data unit, e.g. ``31.3 * u.electron / (u.MJy /
+        u.sr)`` (see `ccdphot_ext.io.units.electrons_per_data_unit`).
+        Missing gain is never silently 1: the source Poisson term is then
+        absent and the budget says so.
+    read_noise : float or `~astropy.units.Quantity`, optional
+        Read noise in e- (default: RDNOISE, READNOIS or RON); 0 allowed.
+    dark : float, optional
+        Dark signal accumulated per pixel during the exposure, in the data
+        unit (already subtracted from the data); 0 allowed. No header
+        keyword. With ``read_noise`` it is used only in the budget's
+        decomposition of the ``sky`` term.
+    saturation : float, optional
+        Saturation level in the data unit (default: SATURATE or SATLEVEL).
+    exptime : float or `~astropy.units.Quantity`, optional
+        Exposure time in seconds (default: EXPTIME, EXPOSURE or ITIME).
+
+    Attributes
+    ----------
+    sources : dict
+        Where each value came from: ``'argument'``, the header keyword
+        (``'GAIN (primary HDU)'`` when `~ccdphot_ext.read_frame` inherited it
+        from the primary header of a multi-extension file), or
+        ``'missing'``.
+    detector_gain : float or None
+        The gain in e-/ADU the value of `gain` was worked out from (they
+        differ when `resolve` was given a data unit other than ADU).
+    gain_note : str or None
+        How `resolve` worked out the gain for the data unit.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If a value is zero (``read_noise`` and ``dark`` may be),
+        negative, not finite or not a number.
+    `~astropy.units.UnitsError`
+        If a `~astropy.units.Quantity` has the wrong unit.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import DetectorParameters
+    >>> p = DetectorParameters().resolve({'EGAIN': 2.23, 'EXPTIME': 30.0})
+    >>> p.gain, p.sources['gain']
+    (2.23, 'EGAIN')
+    >>> p.read_noise is None, p.sources['read_noise']
+    (True, 'missing')
+    >>> DetectorParameters(gain=1.0).resolve({'EGAIN': 2.23}).gain
+    1.0
+
+    Data already in electrons have a gain of 1 e-/e-, whatever the header:
+
+    >>> import astropy.units as u
+    >>> p = DetectorParameters().resolve({'GAIN': 1.9}, unit=u.electron)
+    >>> p.gain, p.detector_gain
+    (1.0, 1.9)
     """
 
-    def __init__(self, values, sources, *, detector_gain=None,
-                 gain_note=None):
-        super().__init__(values)
-        self.sources = dict(sources)
-        self.detector_gain = (values.get('gain') if detector_gain is None
-                              else detector_gain)
-        self.gain_note = gain_note
+    #: The parameters, in order.
+    NAMES = ('gain', 'read_noise', 'dark', 'saturation', 'exptime')
+
+    __slots__ = ('_given', '_values', '_sources', '_detector_gain',
+                 '_gain_note')
+
+    def __init__(self, *, gain=None, read_noise=None, dark=None,
+                 saturation=None, exptime=None):
+        given = {'gain': gain, 'read_noise': read_noise, 'dark': dark,
+                 'saturation': saturation, 'exptime': exptime}
+        given = {name: None if value is None else _argument_value(value, name)
+                 for name, value in given.items()}
+        sources = {name: 'missing' if value is None else 'argument'
+                   for name, value in given.items()}
+        self._set(given, given, sources, given['gain'], None)
+
+    def _set(self, given, values, sources, detector_gain, gain_note):
+        for slot, value in (('_given', given), ('_values', values),
+                            ('_sources', sources),
+                            ('_detector_gain', detector_gain),
+                            ('_gain_note', gain_note)):
+            object.__setattr__(self, slot, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f'DetectorParameters is immutable: make a new '
+                             f'one instead of setting {name}')
+
+    def __reduce__(self):  # immutable, so pickled through its state
+        return (_rebuild, (self._given, self._values, self._sources,
+                           self._detector_gain, self._gain_note))
+
+    @property
+    def gain(self):
+        """Gain: e-/ADU, or after `resolve` with a unit electrons per data
+        unit (None when unknown)."""
+        return self._values['gain']
+
+    @property
+    def read_noise(self):
+        """Read noise in e- (None when unknown)."""
+        return self._values['read_noise']
+
+    @property
+    def dark(self):
+        """Dark signal per pixel in the data unit (None when not given)."""
+        return self._values['dark']
+
+    @property
+    def saturation(self):
+        """Saturation level in the data unit (None when unknown)."""
+        return self._values['saturation']
+
+    @property
+    def exptime(self):
+        """Exposure time in seconds (None when unknown)."""
+        return self._values['exptime']
+
+    @property
+    def sources(self):
+        """Where each value came from (a new dict each time)."""
+        return dict(self._sources)
+
+    @property
+    def detector_gain(self):
+        """The gain in e-/ADU that `gain` was worked out from."""
+        return self._detector_gain
+
+    @property
+    def gain_note(self):
+        """How the gain was worked out for the data unit (or None)."""
+        return self._gain_note
+
+    def resolve(self, meta=None, *, unit=None):
+        """
+        These values completed from a header: a new `DetectorParameters`.
+
+        Every value given to the constructor wins; the others are the
+        first valid header keyword (a keyword present with an invalid value
+        is skipped with an `~astropy.utils.exceptions.AstropyUserWarning`),
+        else None. A resolved copy resolves again from its own arguments,
+        so resolving twice never converts the gain twice.
+
+        Parameters
+        ----------
+        meta : dict-like or None, optional
+            A FITS header or any mapping (e.g. ``CCDData.meta``).
+        unit : `~astropy.units.UnitBase`, optional
+            The data unit. When given, `gain` is in electrons per data unit
+            (1 for electrons, ``gain * exptime`` for ``adu / s``; see
+            `ccdphot_ext.io.units.electrons_per_data_unit`), `detector_gain`
+            keeps the e-/ADU value and ``sources['gain']`` says how.
+
+        Returns
+        -------
+        resolved : `DetectorParameters`
+
+        Raises
+        ------
+        ValueError
+            If an explicit gain other than 1 is given for data in
+            electrons.
+
+        Examples
+        --------
+        >>> from ccdphot_ext import DetectorParameters
+        >>> p = DetectorParameters(read_noise=5.0).resolve({'GAIN': 1.9})
+        >>> p.gain, p.sources['gain'], p.sources['read_noise']
+        (1.9, 'GAIN', 'argument')
+        """
+        meta = {} if meta is None else meta
+        values, sources = dict(self._given), {}
+        for name, value in self._given.items():
+            if value is not None:
+                sources[name] = 'argument'
+            elif name in HEADER_KEYWORDS:
+                values[name], sources[name] = _header_value(
+                    meta, HEADER_KEYWORDS[name], name)
+            else:
+                sources[name] = 'missing'
+        detector_gain, note = values['gain'], None
+        if unit is not None or isinstance(detector_gain, u.Quantity):
+            g_eff, note = electrons_per_data_unit(
+                unit, gain=detector_gain, exptime=values['exptime'],
+                gain_is_explicit=sources['gain'] == 'argument', meta=meta)
+            if isinstance(detector_gain, u.Quantity):
+                sources['gain'] = f'argument: {note}'
+                try:  # a detector gain only if it is one
+                    detector_gain = detector_gain.to_value(GAIN_UNIT)
+                except u.UnitConversionError:
+                    detector_gain = None
+            elif g_eff != detector_gain:
+                sources['gain'] = f'{sources["gain"]}: {note}'
+            values['gain'] = g_eff
+        resolved = object.__new__(DetectorParameters)
+        resolved._set(self._given, values, sources, detector_gain, note)
+        return resolved
+
+    def __eq__(self, other):
+        if not isinstance(other, DetectorParameters):
+            return NotImplemented
+        return ((self._given, self._values, self._sources,
+                 self._detector_gain, self._gain_note)
+                == (other._given, other._values, other._sources,
+                    other._detector_gain, other._gain_note))
+
+    def __hash__(self):  # a Quantity gain is not hashable: by its text
+        return hash(tuple((name, repr(value))
+                          for name, value in self._values.items()))
 
     def __repr__(self):
-        items = ', '.join(f'{k}={v!r} ({self.sources[k]})'
-                          for k, v in self.items())
-        return f'<DetectorParameters {items}>'
+        if self._values == self._given and all(
+                s in ('argument', 'missing') for s in self._sources.values()):
+            items = [f'{name}={value!r}' for name, value in
+                     self._given.items() if value is not None]
+        else:  # resolved: every value and where it came from
+            items = [f'{name}={value!r} [{self._sources[name]}]'
+                     for name, value in self._values.items()]
+        return f'DetectorParameters({", ".join(items)})'
+
+
+def detector_with_gain(detector, gain):
+    """
+    The `DetectorParameters` of a call that takes ``gain=`` beside
+    ``detector=`` (`~ccdphot_ext.measure`, `~ccdphot_ext.photometer`,
+    `~ccdphot_ext.photometer_frames`), not yet resolved.
+
+    ``detector`` None gives ``DetectorParameters(gain=gain)``; a ``gain``
+    equal to the detector's, or None, gives ``detector`` itself.
+
+    Raises
+    ------
+    TypeError
+        If ``detector`` is not a `DetectorParameters` or None.
+    ValueError
+        If ``gain`` and ``detector.gain`` are both given and differ.
+    """
+    if detector is None:
+        return DetectorParameters(gain=gain)
+    if not isinstance(detector, DetectorParameters):
+        raise TypeError('detector must be a DetectorParameters or None, got '
+                        f'{type(detector).__name__}')
+    if gain is None:
+        return detector
+    gain = _argument_value(gain, 'gain')
+    given = detector._given['gain']
+    if given is None:
+        return DetectorParameters(**{**detector._given, 'gain': gain})
+    if _in_gain_unit(given) != _in_gain_unit(gain):
+        raise ValueError(f'gain={gain} and detector=DetectorParameters('
+                         f'gain={given}) disagree; give the gain once')
+    return detector
+
+
+def _in_gain_unit(gain):
+    """A gain as a number in e-/ADU when it is one (a Quantity in
+    electrons per another unit stays as it is)."""
+    if isinstance(gain, u.Quantity):
+        try:
+            return gain.to_value(GAIN_UNIT)
+        except u.UnitConversionError:
+            return gain
+    return gain
+
+
+def _rebuild(given, values, sources, detector_gain, gain_note):
+    """A `DetectorParameters` from its pickled state."""
+    params = object.__new__(DetectorParameters)
+    params._set(given, values, sources, detector_gain, gain_note)
+    return params
 
 
 def _header_value(meta, keys, name):
@@ -123,90 +380,14 @@ def _argument_value(value, name):
     if isinstance(value, u.Quantity):
         if unit is None:
             raise TypeError(f'{name} must be a plain number in the data '
-                            'unit (pass saturation in the data unit)')
+                            f'unit (pass {name} in the data unit)')
         try:
             value = value.to_value(unit)
         except u.UnitConversionError as exc:
             raise u.UnitsError(f'{name} must be in {unit}, got '
                                f'{value.unit}') from exc
     return positive_scalar(value, name, allow_none=False,
-                           allow_zero=(name == 'read_noise'))
-
-
-def detector_parameters(meta=None, *, gain=None, read_noise=None,
-                        exptime=None, saturation=None, unit=None):
-    """
-    Resolve detector parameters from explicit arguments and a header.
-
-    Parameters
-    ----------
-    meta : dict-like or None
-        A FITS header or any mapping (e.g. ``CCDData.meta``).
-    gain, read_noise, exptime, saturation : float, Quantity or None, optional
-        Explicit values; they win over the header. ``gain`` in e-/ADU,
-        ``read_noise`` in e-, ``exptime`` in s, ``saturation`` in the data
-        unit.
-    unit : `~astropy.units.UnitBase`, optional
-        The data unit. When given, the returned ``'gain'`` is in electrons
-        per data unit (1 for electrons, ``gain * exptime`` for ``adu / s``;
-        see `ccdphot_ext.io.units.electrons_per_data_unit`) and
-        ``sources['gain']`` says how it was found.
-
-    Returns
-    -------
-    params : `DetectorParameters`
-
-    Raises
-    ------
-    ValueError, TypeError
-        If an explicit value is zero, negative, not finite or not a number.
-
-    Examples
-    --------
-    >>> from ccdphot_ext.io.header import detector_parameters
-    >>> p = detector_parameters({'EGAIN': 2.23, 'EXPTIME': 30.0})
-    >>> p['gain'], p.sources['gain']
-    (2.23, 'EGAIN')
-    >>> p['read_noise'] is None, p.sources['read_noise']
-    (True, 'missing')
-    >>> detector_parameters({'EGAIN': 2.23}, gain=1.0)['gain']
-    1.0
-
-    Data already in electrons have a gain of 1 e-/e-, whatever the header:
-
-    >>> import astropy.units as u
-    >>> p = detector_parameters({'GAIN': 1.9}, unit=u.electron)
-    >>> p['gain'], p.detector_gain
-    (1.0, 1.9)
-    """
-    meta = {} if meta is None else meta
-    args = {'gain': gain, 'read_noise': read_noise, 'exptime': exptime,
-            'saturation': saturation}
-    values, sources = {}, {}
-    for name, arg in args.items():
-        if arg is not None:
-            values[name] = _argument_value(arg, name)
-            sources[name] = 'argument'
-        else:
-            values[name], sources[name] = _header_value(
-                meta, HEADER_KEYWORDS[name], name)
-    if unit is None and not isinstance(values['gain'], u.Quantity):
-        return DetectorParameters(values, sources)
-    detector_gain = values['gain']
-    g_eff, note = electrons_per_data_unit(
-        unit, gain=detector_gain, exptime=values['exptime'],
-        gain_is_explicit=sources['gain'] == 'argument', meta=meta)
-    if isinstance(detector_gain, u.Quantity):
-        sources['gain'] = f'argument: {note}'
-        try:  # a detector gain only if it is one
-            detector_gain = detector_gain.to_value(GAIN_UNIT)
-        except u.UnitConversionError:
-            detector_gain = None
-    elif g_eff != detector_gain:
-        sources['gain'] = f'{sources["gain"]}: {note}'
-    values['gain'] = g_eff
-    return DetectorParameters(values, sources, detector_gain=detector_gain,
-                              gain_note=note)
+                           allow_zero=name in ('read_noise', 'dark'))
 
 
 #: Common BUNIT spellings that astropy does not parse as they are

@@ -17,7 +17,6 @@ from photutils.aperture import PixelAperture
 from scipy.ndimage import binary_dilation
 
 from ..aperture.utils import aperture_position, aperture_weights
-from ..background.sky import check_sky
 from ..background.threshold import SigmaThreshold
 from ..flags import (
     FLAG_BAD_PIXELS,
@@ -27,14 +26,14 @@ from ..flags import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
 )
+from ..utils.numbers import check_choice
 from .residual import residual_is_significant
-from .terms import FRACTIONAL_VARIANCES, UNCERTAINTY_MODELS
 
 __all__ = []  # internal module
 
-#: How photutils apertures overlap pixels (boxes aligned with the axes are
-#: always exact).
-OVERLAP_METHODS = ('exact', 'center', 'subpixel')
+#: How photutils apertures overlap pixels, ``sum_method`` (boxes aligned
+#: with the axes are always exact).
+SUM_METHODS = ('exact', 'center', 'subpixel')
 
 
 class ApertureSums(NamedTuple):
@@ -70,26 +69,16 @@ class ApertureSums(NamedTuple):
     sigma2_sq: float | None = None
 
 
-def check_photometry_inputs(aperture, sky, threshold, uncertainty_model,
-                            method='exact', fractional_variance='squared'):
-    """The type and choice checks `measure` and `photometer` share."""
+def check_photometry_inputs(aperture, threshold, sum_method):
+    """The aperture, threshold and overlap-method checks `measure` and
+    `photometer` share (the sky is checked against the frame)."""
     if not isinstance(aperture, PixelAperture):
         raise TypeError('aperture must be a BoxAperture or a photutils '
                         f'PixelAperture, got {type(aperture).__name__}')
-    check_sky(sky)
     if threshold is not None and not isinstance(threshold, SigmaThreshold):
         raise TypeError('threshold must be a SigmaThreshold or None, got '
                         f'{type(threshold).__name__}')
-    if method not in OVERLAP_METHODS:
-        raise ValueError(f'method must be one of {OVERLAP_METHODS}, got '
-                         f'{method!r}')
-    if uncertainty_model not in UNCERTAINTY_MODELS:
-        raise ValueError(f'uncertainty_model must be one of '
-                         f'{UNCERTAINTY_MODELS}, got {uncertainty_model!r}')
-    if fractional_variance not in FRACTIONAL_VARIANCES:
-        raise ValueError(f'fractional_variance must be one of '
-                         f'{FRACTIONAL_VARIANCES}, got '
-                         f'{fractional_variance!r}')
+    check_choice(sum_method, 'sum_method', SUM_METHODS)
 
 
 def _cutout(frame, slc):
@@ -155,7 +144,7 @@ def _nothing_summed(index, flags, weights, slc, sky_values,
 
 
 def measure_one(frame, aperture, index, sky, *, sky_index, threshold,
-                saturation, method, subpixels, allow_off_frame=False):
+                saturation, sum_method, subpixels, allow_off_frame=False):
     """
     The sums of aperture position ``index``: an `ApertureSums`.
 
@@ -168,7 +157,7 @@ def measure_one(frame, aperture, index, sky, *, sky_index, threshold,
     or bad-pixel flag.
     """
     slc, weights, truncated = aperture_weights(
-        aperture, frame.shape, index=index, method=method,
+        aperture, frame.shape, index=index, sum_method=sum_method,
         subpixels=subpixels)
     sky_map = sky.is_map
     b_value, b_std, _, b_eom = ((math.nan,) * 4 if sky_map

@@ -13,26 +13,28 @@ from ..aperture.utils import aperture_position, aperture_positions, n_positions
 from ..background.noise import check_noise, noise_variance
 from ..background.sky import check_sky
 from ..flags import decode_flags
-from ..io.header import detector_parameters
-from ..utils.inputs import as_frame, positive_scalar
+from ..io.header import detector_with_gain
+from ..utils.inputs import as_frame
 from ..utils.numbers import positive_integer
 from .budget import NOTE_EMPTY, NOTE_MAP, ErrorBudget
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky
-from .terms import budget_terms, sky_term_inputs
+from .terms import budget_terms, check_budget
 
 __all__ = ['measure', 'ApertureMeasurement']
 
 
-def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
-            include_sky_mean, noise=None, fractional_variance='squared'):
-    """The `ErrorBudget` of one measured aperture (an `ApertureSums`)."""
-    noise_pix, sky_variance = sky_term_inputs(
-        fractional_variance, sums.noise_pix, sums.sigma2, sums.sigma2_sq)
+def _budget(sums, detector, options, noise):
+    """The `ErrorBudget` of one measured aperture (an `ApertureSums`), with
+    the resolved `DetectorParameters` and the `BudgetOptions`."""
+    gain, read_noise = detector.gain, detector.read_noise
+    noise_pix, sky_variance = options.sky_term_inputs(
+        sums.noise_pix, sums.sigma2, sums.sigma2_sq)
+    uncertainty_model = options.uncertainty_model
     if noise is not None:  # blank-sky apertures: the sky term, not the map
         sky_variance = noise_variance(noise, sums.n_pix)
         uncertainty_model = 'background'
-    eom = sums.sky_error_on_mean if include_sky_mean else None
+    eom = sums.sky_error_on_mean if options.include_sky_mean else None
     if sums.n_pix == 0:
         return ErrorBudget.from_terms(
             budget_terms(sums.flux, 0.0, sums.sky_std),
@@ -43,7 +45,8 @@ def _budget(sums, *, gain, read_noise, dark, uncertainty_model,
         sky_variance=sky_variance, sky_error_on_mean=eom,
         uncertainty_model=uncertainty_model, sky_level=sums.sky,
         read_noise=read_noise if gain is not None else None,
-        dark=dark if gain is not None else None, extra_terms=sums.extra)
+        dark=detector.dark if gain is not None else None,
+        extra_terms=sums.extra)
     budget.notes += sums.notes
     if noise is not None:
         budget.notes = tuple(n for n in budget.notes if n != NOTE_MAP) + (
@@ -121,12 +124,15 @@ class ApertureMeasurement(BudgetedResult):
         Bit flags (see `ccdphot_ext.flags`).
     sky, sky_std, sky_error_on_mean : float
         The sky values used.
+    detector : `DetectorParameters`
+        The detector values used, resolved against the frame's header
+        (``detector.sources`` says where each came from).
     """
 
     _noise = None  # an ApertureNoise used for the sky term
-    _fractional = 'squared'  # how fractional pixels enter the sky term
 
-    def __init__(self, frame, aperture, index, sums, budget, params):
+    def __init__(self, frame, aperture, index, sums, budget, detector,
+                 options):
         self._frame = frame
         self.aperture = aperture
         self.position = aperture_position(aperture, index)
@@ -141,7 +147,8 @@ class ApertureMeasurement(BudgetedResult):
         self.sky_error_on_mean = sums.sky_error_on_mean
         self._sigma_map = sums.sigma_map
         self._sky_pixels = sums.sky_pixels  # a sky map's cutout
-        self.params = params
+        self.detector = detector
+        self._options = options  # the BudgetOptions of the budget
         self.unit = frame.unit
 
     @property
@@ -180,7 +187,8 @@ class ApertureMeasurement(BudgetedResult):
         w = self.weights
         used = w > 0
         # the weights of the variance: w**2, or w by photutils' convention
-        w_var = w if self._fractional == 'linear' else w ** 2
+        w_var = (w if self._options.fractional_variance == 'linear'
+                 else w ** 2)
         cut = data - (self.sky if self._sky_pixels is None
                       else self._sky_pixels)
         if np.all((w == 0) | (w == 1)):
@@ -233,11 +241,9 @@ class ApertureMeasurement(BudgetedResult):
                 f'n_pix={self.n_pix:g} flags={self.flags}>')
 
 
-def measure(data, aperture, sky, *, gain=None, threshold=None,
-            uncertainty=None, mask=None, saturation=None, read_noise=None,
-            uncertainty_model='background', include_sky_mean=True,
-            method='exact', subpixels=5, dark=None, noise=None,
-            fractional_variance='squared'):
+def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
+            detector=None, budget=None, sum_method='exact', subpixels=5,
+            uncertainty=None, mask=None):
     """
     Photometry of one star with its full error budget.
 
@@ -247,42 +253,51 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
         The processed frame; a `CCDData`'s uncertainty, mask, unit and
         header are used.
     aperture : `BoxAperture` or `~photutils.aperture.PixelAperture`
-        One position.
+        One position (a `~photutils.aperture.SkyAperture` is converted with
+        the frame's WCS).
     sky : `SkyEstimate`
-        One level (global or this aperture's) or a 2-D map.
+        One level (global or this aperture's) or a 2-D map, in the data
+        unit.
     gain : float or `~astropy.units.Quantity`, optional
-        e-/ADU (default the header's GAIN/EGAIN/CCDGAIN); without one the
-        source Poisson term is absent (the budget's notes say so).
-    threshold : `SigmaThreshold`, optional
-        Keep only aperture pixels above ``n_sigma * sky.std``.
-    uncertainty, mask : array_like, optional
-        Per-pixel 1-sigma map (wins over the NDData's own) and bad-pixel
-        mask (True for bad, combined with the NDData's).
-    saturation : float, optional
-        Saturation level in the data unit; default the header's SATURATE.
-    read_noise, dark : float, optional
-        e- (default the header's RDNOISE/READNOIS/RON) and the dark signal
-        per pixel [data unit]: only the budget's ``decomposition`` of the
-        ``sky`` term uses them (:ref:`budget-decomposition`).
-    uncertainty_model : {'background', 'total'}, optional
-        An uncertainty map of the background noise only (default: the
-        source term is added from the gain) or of the total noise (no
-        separate source term); see :ref:`uncertainty-model`.
-    include_sky_mean : bool, optional
-        Add the error of the sky level (``sky_mean`` term, default True).
-    method, subpixels : optional
-        Overlap method for photutils apertures (``'exact'``, ``'center'``,
-        ``'subpixel'`` with ``subpixels``); axis-aligned boxes are exact.
+        e-/ADU (default ``detector.gain``, else the header's
+        GAIN/EGAIN/CCDGAIN); without one the source Poisson term is absent
+        (the budget's notes say so). Giving it here and a different one in
+        ``detector`` is an error.
     noise : `ApertureNoise`, optional
         Blank-sky aperture noise: ``sky`` term ``noise(n_pix)**2``; without
         it, a warning when pixels' noise is correlated (:ref:`noise`).
-    fractional_variance : {'squared', 'linear'}, optional
-        A pixel partly inside adds ``w**2`` (default) or ``w`` (photutils)
-        times its variance (:ref:`fractional-pixels`).
+    threshold : `SigmaThreshold`, optional
+        Keep only aperture pixels above ``n_sigma * sky.std``.
+    detector : `DetectorParameters`, optional
+        Read noise, dark, saturation (and gain, exposure time) of the
+        detector; values not given are read from the frame's header
+        (`DetectorParameters.resolve`). Read noise and dark are used only in
+        the budget's ``decomposition`` of the ``sky`` term
+        (:ref:`budget-decomposition`); saturation sets flag 4.
+    budget : `BudgetOptions`, optional
+        How the budget is formed: the uncertainty model of an uncertainty
+        map (:ref:`uncertainty-model`), the error of the sky level
+        (``sky_mean`` term) and the weight of pixels partly inside
+        (:ref:`fractional-pixels`). Default ``BudgetOptions()``.
+    sum_method : {'exact', 'center', 'subpixel'}, optional
+        How photutils apertures overlap pixels (axis-aligned boxes are
+        always exact), as photutils' ``method``.
+    subpixels : int, optional
+        Subpixels per pixel side with ``sum_method='subpixel'`` (default 5).
+    uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
+        Per-pixel 1-sigma map; wins over the NDData's own.
+    mask : array_like of bool, optional
+        Bad pixels (True), combined with the NDData's mask.
 
     Returns
     -------
     result : `ApertureMeasurement`
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad argument, named; an aperture wholly off the frame or with no
+        usable pixel.
 
     Examples
     --------
@@ -297,51 +312,38 @@ def measure(data, aperture, sky, *, gain=None, threshold=None,
     >>> bool(res.compare_numpy().meta['max_abs_rel_diff'] < 1e-10)
     True
     """
-    aperture, frame, params, subpixels, dark = _checked_inputs(
-        data, aperture, sky, threshold=threshold, uncertainty=uncertainty,
-        mask=mask, gain=gain, saturation=saturation, read_noise=read_noise,
-        uncertainty_model=uncertainty_model, method=method, noise=noise,
-        fractional_variance=fractional_variance, subpixels=subpixels,
-        dark=dark)
+    aperture, frame, detector, options, subpixels = _checked_inputs(
+        data, aperture, sky, gain=gain, noise=noise, threshold=threshold,
+        detector=detector, budget=budget, sum_method=sum_method,
+        subpixels=subpixels, uncertainty=uncertainty, mask=mask)
     sums = measure_one(frame, aperture, 0, sky, sky_index=0,
-                       threshold=threshold, saturation=params['saturation'],
-                       method=method, subpixels=subpixels)
-    budget = _budget(sums, gain=params['gain'], dark=dark,
-                     read_noise=params['read_noise'],
-                     uncertainty_model=uncertainty_model,
-                     include_sky_mean=include_sky_mean, noise=noise,
-                     fractional_variance=fractional_variance)
-    return _result(frame, aperture, sums, budget, params, sky, noise,
-                   fractional_variance)
-
-
-def _result(frame, aperture, sums, budget, params, sky, noise, fractional):
-    """The `ApertureMeasurement`, checked against the frame's background
-    variation when the sky is one global level."""
-    result = ApertureMeasurement(frame, aperture, 0, sums, budget, params)
+                       threshold=threshold, saturation=detector.saturation,
+                       sum_method=sum_method, subpixels=subpixels)
+    result = ApertureMeasurement(frame, aperture, 0, sums,
+                                 _budget(sums, detector, options, noise),
+                                 detector, options)
     result._noise = noise
-    result._fractional = fractional
+    # checked against the frame's background variation when the sky is one
+    # global level
     x, y = aperture_positions(aperture)[0]
     check_global_sky(sky, x, y, result.n_pix, result.flux_err)
     return result
 
 
-def _checked_inputs(data, aperture, sky, *, threshold, uncertainty, mask,
-                    gain, saturation, read_noise, uncertainty_model, method,
-                    noise, fractional_variance, subpixels, dark):
-    """`measure`'s pixel aperture, frame, detector parameters, subpixels
-    and dark, every input checked."""
+def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
+                    budget, sum_method, subpixels, uncertainty, mask):
+    """`measure`'s pixel aperture, frame, resolved detector parameters,
+    budget options and subpixels, every input checked once."""
     aperture = to_pixel_apertures(aperture, data)  # SkyAperture -> pixel
-    check_photometry_inputs(aperture, sky, threshold, uncertainty_model, method,
-                            fractional_variance)
+    check_photometry_inputs(aperture, threshold, sum_method)
     if n_positions(aperture) != 1:
         raise ValueError('measure takes one aperture position; use '
                          'photometer for many')
-    frame = as_frame(data, uncertainty=uncertainty, mask=mask)
-    check_noise(noise, frame)
-    params = detector_parameters(frame.meta, gain=gain, saturation=saturation,
-                                 read_noise=read_noise, unit=frame.unit)
-    check_sky(sky, unit=frame.unit, n_apertures=1)
+    detector = detector_with_gain(detector, gain)
+    options = check_budget(budget)
     subpixels = positive_integer(subpixels, 'subpixels')
-    dark = positive_scalar(dark, 'dark', allow_zero=True)
-    return aperture, frame, params, subpixels, dark
+    frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    check_sky(sky, unit=frame.unit, n_apertures=1)
+    check_noise(noise, frame)
+    detector = detector.resolve(frame.meta, unit=frame.unit)
+    return aperture, frame, detector, options, subpixels

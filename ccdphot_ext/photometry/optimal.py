@@ -46,7 +46,7 @@ from ..flags import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
 )
-from ..io.header import detector_parameters
+from ..io.header import DetectorParameters
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import positive_integer
 from .budget import NOTE_EXACT_SKY, NOTE_NO_GAIN, ErrorBudget
@@ -261,11 +261,12 @@ def optimal_extraction(data, position, psf, sky, *, gain=None, size=None,
     n_iter = positive_integer(n_iter, 'n_iter')
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
     check_sky(sky, unit=frame.unit, n_apertures=1)
-    params = detector_parameters(frame.meta, gain=gain, saturation=saturation)
-    gain = params['gain']
+    detector = DetectorParameters(gain=gain, saturation=saturation).resolve(
+        frame.meta)
+    gain = detector.gain
     slc, p, truncated = psf_stamp(psf, position, frame.shape, size=size)
     level, std, eom = _sky_pixels(sky, slc, frame.shape)
-    d, var_bg, use, flags = _stamp(frame, slc, p, std, params['saturation'],
+    d, var_bg, use, flags = _stamp(frame, slc, p, std, detector.saturation,
                                    position)
     flags |= FLAG_TRUNCATED if truncated else 0
     pu = np.where(use, p, 0.0)

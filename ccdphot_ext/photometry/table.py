@@ -3,6 +3,8 @@
 Many stars at once: one `~astropy.table.QTable` row per aperture.
 """
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 from astropy.table import QTable
 
@@ -11,17 +13,17 @@ from ..aperture.utils import aperture_groups, aperture_position, aperture_positi
 from ..background.annulus import sky_row_flags
 from ..background.noise import check_noise, noise_variance
 from ..background.sky import check_sky
-from ..io.header import detector_parameters
+from ..io.header import DetectorParameters, detector_with_gain
 from ..io.units import is_rate_unit
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
 from ..utils.inputs import as_frame
-from ..utils.numbers import positive_integer
+from ..utils.numbers import check_choice, finite_number, positive_integer
 from ..utils.provenance import versions
 from .boxengine import fast_box_eligible, measure_boxes
 from .circleengine import fast_shape_eligible, measure_shapes
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky
-from .terms import budget_terms, sky_term_inputs
+from .terms import BudgetOptions, budget_terms, check_budget
 
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
 
@@ -48,12 +50,10 @@ def instrumental_mag(flux, *, exptime=None, zeropoint=None):
     return out
 
 
-def photometer(data, apertures, sky, *, gain=None, threshold=None,
-               saturation=None, method='exact', subpixels=5,
-               uncertainty=None, mask=None, read_noise=None,
-               uncertainty_model='background', include_sky_mean=True,
-               exptime=None, zeropoint=None, engine='auto', noise=None,
-               fractional_variance='squared'):
+def photometer(data, apertures, sky, *, gain=None, noise=None,
+               threshold=None, detector=None, budget=None,
+               sum_method='exact', subpixels=5, uncertainty=None, mask=None,
+               engine='auto', zeropoint=None):
     """
     Aperture photometry of many stars, with the full budget per row.
 
@@ -63,35 +63,45 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         The processed frame; a `CCDData`'s uncertainty, mask, unit and header
         are used.
     apertures : `BoxAperture`, `~photutils.aperture.PixelAperture` or list
-        One row per position, in order.
+        One row per position, in order (`~photutils.aperture.SkyAperture`
+        positions are converted with the frame's WCS).
     sky : `SkyEstimate`
-        One level, one level per row, or a 2-D map.
-    gain : float, optional
-        e-/ADU; default from the header (GAIN/EGAIN/CCDGAIN), else the source
-        term is absent (``var_source`` is NaN and ``meta`` says so).
+        One level, one level per row, or a 2-D map, in the data unit.
+    gain : float or `~astropy.units.Quantity`, optional
+        e-/ADU (default ``detector.gain``, else the header's
+        GAIN/EGAIN/CCDGAIN); without one the source term is absent
+        (``var_source`` is NaN and ``meta`` says so). Giving it here and a
+        different one in ``detector`` is an error.
+    noise : `ApertureNoise`, optional
+        Blank-sky aperture noise: ``var_sky = noise(n_pix)**2``; without it,
+        a note when pixels' noise is correlated (:ref:`noise`).
     threshold : `SigmaThreshold`, optional
         Keep only the pixels above ``n_sigma * sky_std`` in each aperture.
-    saturation : float, optional
-        Saturation level; default the header's SATURATE/SATLEVEL.
-    method, subpixels, uncertainty, mask, read_noise : optional
-        As in `measure`.
-    uncertainty_model : {'background', 'total'}, optional
-        How an uncertainty map enters the budget (see `measure`).
-    include_sky_mean : bool, optional
-        Keep the error of the sky level (default True).
-    exptime, zeropoint : float, optional
-        Seconds (default the header's EXPTIME) and zero point (default 0):
-        ``mag = -2.5 log10(flux / exptime) + zeropoint``; count-rate data
-        (``adu / s``) are not divided by ``exptime``.
+    detector : `DetectorParameters`, optional
+        Saturation (flag 4), exposure time (``mag``), read noise (recorded
+        in ``meta``) and gain of the detector; values not given are read
+        from the frame's header (`DetectorParameters.resolve`).
+    budget : `BudgetOptions`, optional
+        How the budget is formed (uncertainty model, ``var_sky_mean``,
+        weight of pixels partly inside); default ``BudgetOptions()``.
+    sum_method : {'exact', 'center', 'subpixel'}, optional
+        How photutils apertures overlap pixels (axis-aligned boxes are
+        always exact), as photutils' ``method``.
+    subpixels : int, optional
+        Subpixels per pixel side with ``sum_method='subpixel'`` (default 5).
+    uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
+        Per-pixel 1-sigma map; wins over the NDData's own.
+    mask : array_like of bool, optional
+        Bad pixels (True), combined with the NDData's mask.
     engine : {'auto', 'box', 'ellipse', 'general'}, optional
         Vectorised engines for axis-aligned `BoxAperture` positions and for
         exact circles, ellipses and annuli; `measure`'s for any aperture;
         ``'auto'`` (default) a vectorised one wherever it applies. Same
         numbers, bit for bit (:ref:`photometer-engines`).
-    noise : `ApertureNoise`, optional
-        Blank-sky aperture noise: ``var_sky = noise(n_pix)**2`` (`measure`).
-    fractional_variance : {'squared', 'linear'}, optional
-        Edge pixels' variance times ``w**2`` (default) or ``w`` (`measure`).
+    zeropoint : float, optional
+        Zero point (default 0): ``mag = -2.5 log10(flux / exptime) +
+        zeropoint``; count-rate data (``adu / s``) are not divided by the
+        exposure time, nor is a frame without one.
 
     Returns
     -------
@@ -99,6 +109,11 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
         Columns `PHOTOMETRY_COLUMNS` (fluxes in the data unit), bit
         ``flags`` (:ref:`photometer-flags`), ``meta`` with versions and
         parameters.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad argument, named.
 
     Examples
     --------
@@ -113,55 +128,54 @@ def photometer(data, apertures, sky, *, gain=None, threshold=None,
     """
     apertures = to_pixel_apertures(apertures, data)  # SkyAperture -> pixel
     groups = aperture_groups(apertures)
-    check_photometry_inputs(groups[0][0], sky, threshold,
-                            uncertainty_model, method, fractional_variance)
+    check_photometry_inputs(groups[0][0], threshold, sum_method)
+    detector = detector_with_gain(detector, gain)
+    call = _Call(threshold=threshold, detector=detector,
+                 budget=check_budget(budget), sum_method=sum_method,
+                 subpixels=positive_integer(subpixels, 'subpixels'),
+                 engine=check_choice(engine, 'engine', ENGINES), noise=noise,
+                 zeropoint=(None if zeropoint is None
+                            else finite_number(zeropoint, 'zeropoint')))
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
-    options = _options(groups, frame, sky, gain=gain, threshold=threshold,
-                       saturation=saturation, method=method,
-                       subpixels=subpixels, read_noise=read_noise,
-                       uncertainty_model=uncertainty_model,
-                       include_sky_mean=include_sky_mean, exptime=exptime,
-                       zeropoint=zeropoint, engine=engine, noise=noise,
-                       fractional_variance=fractional_variance)
-    cols = _measure_groups(apertures, groups, frame, sky, options)
-    _fill_budget(cols, frame.uncertainty is not None, options)
-    table = _to_table(cols, frame, sky, options)
+    check_sky(sky, unit=frame.unit, n_apertures=sum(n for _, n in groups))
+    check_noise(noise, frame)
+    call = replace(call, detector=detector.resolve(frame.meta,
+                                                   unit=frame.unit))
+    cols = _measure_groups(apertures, groups, frame, sky, call)
+    _fill_budget(cols, frame.uncertainty is not None, call)
+    table = _to_table(cols, frame, sky, call)
     _add_notes(table, cols, sky, noise)
     return table
 
 
-def _options(groups, frame, sky, *, gain, saturation, read_noise, exptime,
-             subpixels, engine, noise, **kwargs):
-    """The checked options of a `photometer` call, with the detector
-    parameters (``'params'``) worked out from the frame's header."""
-    check_noise(noise, frame)
-    params = detector_parameters(frame.meta, gain=gain, saturation=saturation,
-                                 read_noise=read_noise, exptime=exptime,
-                                 unit=frame.unit)
-    check_sky(sky, unit=frame.unit,
-              n_apertures=sum(n for _, n in groups))
-    subpixels = positive_integer(subpixels, 'subpixels')
-    if engine not in ENGINES:
-        raise ValueError(f'engine must be one of {ENGINES}, got {engine!r}')
-    return {'gain': params['gain'], 'saturation': params['saturation'],
-            'read_noise': params['read_noise'], 'params': params,
-            'subpixels': subpixels, 'engine': engine, 'noise': noise,
-            **kwargs}
+@dataclass(frozen=True)
+class _Call:
+    """The checked settings of one `photometer` call (``detector``
+    resolved against the frame's header)."""
+
+    threshold: object
+    detector: DetectorParameters
+    budget: BudgetOptions
+    sum_method: str
+    subpixels: int
+    engine: str
+    noise: object
+    zeropoint: float | None
 
 
-def _measure_groups(apertures, groups, frame, sky, options):
+def _measure_groups(apertures, groups, frame, sky, call):
     """The sums, pixel counts, sky numbers and flags of every row, each
     group of ``apertures`` through the engine that measures it."""
     n_rows = sum(n for _, n in groups)
     cols = _empty_columns(n_rows)
-    threshold = options['threshold']
+    threshold = call.threshold
     if threshold is not None and not threshold.biased:
         cols['selection'] = np.zeros(n_rows)  # per row, then a budget term
     start = 0
     for ap, n in groups:
         rows = slice(start, start + n)
-        fill = _engine(options, ap, sky)
-        fill(cols, rows, frame, ap, sky, options)
+        fill = _engine(call, ap, sky)
+        fill(cols, rows, frame, ap, sky, call)
         start += n
     cols['flags'] |= sky_row_flags(sky, apertures, n_rows)
     return cols
@@ -178,16 +192,16 @@ def _add_notes(table, cols, sky, noise):
         table.meta['notes'].append(message)
 
 
-def _engine(options, aperture, sky):
+def _engine(call, aperture, sky):
     """The function filling the rows of ``aperture``: the engine that
-    ``options['engine']`` asks for, or with ``'auto'`` the first that
+    ``call.engine`` asks for, or with ``'auto'`` the first that
     applies."""
-    engine, threshold = options['engine'], options['threshold']
+    engine, threshold = call.engine, call.threshold
     if engine == 'general':
         return _fill_general
     eligible = {'box': fast_box_eligible(aperture, sky, threshold),
                 'ellipse': fast_shape_eligible(aperture, threshold,
-                                               options['method'])}
+                                               call.sum_method)}
     if engine in eligible and not eligible[engine]:
         raise ValueError(
             f"engine={engine!r} measures "
@@ -195,7 +209,7 @@ def _engine(options, aperture, sky):
                "or one per aperture and no threshold or segment='all'"
                if engine == 'box' else
                "photutils' circles, ellipses and their annuli with "
-               "method='exact' and no threshold")
+               "sum_method='exact' and no threshold")
             + "; use engine='auto' or 'general' for "
             f'{type(aperture).__name__} here')
     if eligible['box']:
@@ -224,7 +238,7 @@ def _sky_rows(sky, rows):
                  for v in (sky.value, sky.std, sky.error_on_mean))
 
 
-def _fill_general(cols, rows, frame, aperture, sky, options):
+def _fill_general(cols, rows, frame, aperture, sky, call):
     """The per-aperture engine (`measure`'s), one position at a time."""
     several = rows.stop - rows.start > 1
     for index, row in enumerate(range(rows.start, rows.stop)):
@@ -234,9 +248,9 @@ def _fill_general(cols, rows, frame, aperture, sky, options):
         res = measure_one(
             frame, single, 0, sky,
             sky_index=0 if sky.is_global else row, allow_off_frame=True,
-            threshold=options['threshold'],
-            saturation=options['saturation'], method=options['method'],
-            subpixels=options['subpixels'])
+            threshold=call.threshold,
+            saturation=call.detector.saturation,
+            sum_method=call.sum_method, subpixels=call.subpixels)
         cols['x_center'][row], cols['y_center'][row] = aperture_position(single, 0)
         cols['n_pix'][row] = res.n_pix
         cols['noise_pix'][row] = res.noise_pix
@@ -252,12 +266,12 @@ def _fill_general(cols, rows, frame, aperture, sky, options):
             cols['selection'][row] = (res.extra or {}).get('selection', 0.0)
 
 
-def _fill_fast(cols, rows, frame, box, sky, options):
+def _fill_fast(cols, rows, frame, box, sky, call):
     """Axis-aligned boxes through the vectorised engine."""
     value, std, eom = _sky_rows(sky, rows)
     res = measure_boxes(frame, box, value, std, eom,
-                        threshold=options['threshold'],
-                        saturation=options['saturation'])
+                        threshold=call.threshold,
+                        saturation=call.detector.saturation)
     pos = aperture_positions(box)
     cols['x_center'][rows], cols['y_center'][rows] = pos[:, 0], pos[:, 1]
     cols['n_pix'][rows] = res['n_pix']
@@ -273,11 +287,11 @@ def _fill_fast(cols, rows, frame, box, sky, options):
         cols['selection'][rows] = res['selection']
 
 
-def _fill_shapes(cols, rows, frame, aperture, sky, options):
+def _fill_shapes(cols, rows, frame, aperture, sky, call):
     """Circles, ellipses and annuli through the vectorised engine."""
     res = measure_shapes(frame, aperture, sky,
                          None if sky.is_map else _sky_rows(sky, rows),
-                         saturation=options['saturation'])
+                         saturation=call.detector.saturation)
     pos = aperture_positions(aperture)
     cols['x_center'][rows], cols['y_center'][rows] = pos[:, 0], pos[:, 1]
     for name, key in (('n_pix', 'n_pix'), ('noise_pix', 'noise_pix'),
@@ -291,13 +305,12 @@ def _fill_shapes(cols, rows, frame, aperture, sky, options):
         cols['sigma2_sq'][rows] = res['sigma2_sq']
 
 
-def _fill_budget(cols, has_map, options):
+def _fill_budget(cols, has_map, call):
     """Every row's budget columns at once, from `budget_terms`."""
-    noise_pix, sigma2 = sky_term_inputs(
-        options['fractional_variance'], cols.pop('noise_pix'),
-        cols.pop('sigma2'), cols.pop('sigma2_sq'))
-    model = options['uncertainty_model']
-    noise = options['noise']
+    noise_pix, sigma2 = call.budget.sky_term_inputs(
+        cols.pop('noise_pix'), cols.pop('sigma2'), cols.pop('sigma2_sq'))
+    model = call.budget.uncertainty_model
+    noise = call.noise
     if noise is not None:  # blank-sky apertures: the sky term, not the map
         sigma2 = noise_variance(noise, cols['n_pix'])
         has_map, model = True, 'background'
@@ -305,9 +318,9 @@ def _fill_budget(cols, has_map, options):
              else None)  # a smoothed threshold mask's term
     terms = budget_terms(
         cols['aperture_sum'], cols['n_pix'], cols['sky_std'],
-        noise_pix=noise_pix, gain=options['gain'],
+        noise_pix=noise_pix, gain=call.detector.gain,
         sky_error_on_mean=(cols['sky_error_on_mean']
-                           if options['include_sky_mean'] else None),
+                           if call.budget.include_sky_mean else None),
         sky_variance=sigma2 if has_map else None,
         uncertainty_model=model, extra_terms=extra)
     cols['aperture_sum_err'] = terms.error
@@ -320,14 +333,14 @@ def _fill_budget(cols, has_map, options):
         cols['var_selection'] = terms.extra['selection']
 
 
-def _to_table(cols, frame, sky, options):
+def _to_table(cols, frame, sky, call):
     """The columns as a `~astropy.table.QTable` with units and ``meta``."""
-    params = options['params']
+    detector = call.detector
     # a count rate (adu / s, electron / s) is already per second
     rate = is_rate_unit(frame.unit)
-    cols['mag'] = instrumental_mag(cols['aperture_sum'],
-                                   exptime=None if rate else params['exptime'],
-                                   zeropoint=options['zeropoint'])
+    cols['mag'] = instrumental_mag(
+        cols['aperture_sum'], exptime=None if rate else detector.exptime,
+        zeropoint=call.zeropoint)
     table = QTable()
     unit = frame.unit
     names = list(PHOTOMETRY_COLUMNS)
@@ -339,43 +352,41 @@ def _to_table(cols, frame, sky, options):
         if unit is not None and power:
             value = value * unit ** power
         table[name] = value
-    table.meta.update(_provenance(
-        params, sky, has_map=frame.uncertainty is not None,
-        rate_unit=frame.unit if rate else None,
-        **{key: options[key] for key in (
-            'threshold', 'method', 'subpixels', 'uncertainty_model',
-            'include_sky_mean', 'zeropoint', 'engine',
-            'fractional_variance')}))
+    table.meta.update(_provenance(call, sky,
+                                  has_map=frame.uncertainty is not None,
+                                  rate_unit=frame.unit if rate else None))
     return add_sky_centroid(table, frame)  # when the frame has a sky WCS
 
 
-def _provenance(params, sky, **kwargs):
+def _provenance(call, sky, *, has_map, rate_unit):
+    """``meta``: versions, every setting and where each detector value came
+    from, and notes on the absent terms."""
+    detector, budget = call.detector, call.budget
     meta = {
         'versions': versions(),
-        'gain': params['gain'], 'gain_source': params.sources['gain'],
-        'read_noise': params['read_noise'],
-        'exptime': params['exptime'],
-        'exptime_source': params.sources['exptime'],
-        'saturation': params['saturation'],
+        'gain': detector.gain, 'gain_source': detector.sources['gain'],
+        'read_noise': detector.read_noise,
+        'exptime': detector.exptime,
+        'exptime_source': detector.sources['exptime'],
+        'saturation': detector.saturation,
         'sky_method': sky.method,
-        'threshold': None if kwargs['threshold'] is None
-        else repr(kwargs['threshold']),
-        'method': kwargs['method'], 'subpixels': kwargs['subpixels'],
-        'uncertainty_model': kwargs['uncertainty_model']
-        if kwargs['has_map'] else None,
-        'include_sky_mean': kwargs['include_sky_mean'],
-        'zeropoint': kwargs['zeropoint'],
-        'engine': kwargs['engine'],
-        'fractional_variance': kwargs['fractional_variance'],
+        'threshold': None if call.threshold is None
+        else repr(call.threshold),
+        'sum_method': call.sum_method, 'subpixels': call.subpixels,
+        'uncertainty_model': budget.uncertainty_model if has_map else None,
+        'include_sky_mean': budget.include_sky_mean,
+        'zeropoint': call.zeropoint,
+        'engine': call.engine,
+        'fractional_variance': budget.fractional_variance,
     }
     notes = []
-    if params['gain'] is None:
+    if detector.gain is None:
         notes.append('no gain: source Poisson term absent (var_source NaN)')
-    if kwargs['rate_unit'] is not None:
-        notes.append(f'data are a rate ({kwargs["rate_unit"]}): mag = '
+    if rate_unit is not None:
+        notes.append(f'data are a rate ({rate_unit}): mag = '
                      '-2.5 log10(aperture_sum), not divided by the '
                      'exposure time')
-    elif params['exptime'] is None:
+    elif detector.exptime is None:
         notes.append('no exposure time: mag = -2.5 log10(aperture_sum)')
     meta['notes'] = notes
     return meta

@@ -5,12 +5,15 @@ behind `ErrorBudget`, `measure` and `photometer`.
 """
 
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ['BudgetTerms', 'budget_terms', 'UNCERTAINTY_MODELS',
-           'FRACTIONAL_VARIANCES']
+from ..utils.numbers import check_choice
+
+__all__ = ['BudgetOptions', 'BudgetTerms', 'budget_terms',
+           'UNCERTAINTY_MODELS', 'FRACTIONAL_VARIANCES']
 
 #: ``2.5 / ln(10)``: magnitude error per unit relative flux error.
 MAG_FACTOR = 2.5 / math.log(10.0)
@@ -28,15 +31,98 @@ UNCERTAINTY_MODELS = ('background', 'total')
 FRACTIONAL_VARIANCES = ('squared', 'linear')
 
 
-def sky_term_inputs(fractional_variance, noise_pix, sigma2, sigma2_sq):
+@dataclass(frozen=True, kw_only=True)
+class BudgetOptions:
     """
-    ``(noise_pix, sky_variance)`` for `budget_terms` under
-    ``fractional_variance``: the squared-weight sums, or ``(None, sigma2)``
-    (``n_pix`` and ``sum(w * sigma**2)``) for ``'linear'``.
+    How the error budget of `~ccdphot_ext.measure`,
+    `~ccdphot_ext.photometer` and `~ccdphot_ext.photometer_frames` is
+    formed. Checked when built; immutable.
+
+    Parameters
+    ----------
+    uncertainty_model : {'background', 'total'}, optional
+        How an uncertainty map enters the budget: ``'background'``
+        (default) takes it as the background noise only and adds the
+        source term from the gain; ``'total'`` as the whole per-pixel
+        error (a ``map`` term, no separate source term). See
+        :ref:`uncertainty-model`.
+    include_sky_mean : bool, optional
+        Add the error of the sky level (the ``sky_mean`` term, default
+        True).
+    fractional_variance : {'squared', 'linear'}, optional
+        A pixel partly inside an aperture (weight ``w``) adds ``w**2``
+        (default: the variance of a weighted sum) or ``w`` (the convention
+        of photutils, Source Extractor and IRAF) times its variance to the
+        sky term. See :ref:`fractional-pixels`.
+
+    Raises
+    ------
+    ValueError
+        If a choice is not one of those listed.
+    TypeError
+        If ``include_sky_mean`` is not a bool.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import BudgetOptions
+    >>> BudgetOptions(fractional_variance='linear')
+    BudgetOptions(uncertainty_model='background', include_sky_mean=True, \
+fractional_variance='linear')
     """
-    if fractional_variance == 'linear':
-        return None, sigma2
-    return noise_pix, sigma2_sq
+
+    uncertainty_model: str = 'background'
+    include_sky_mean: bool = True
+    fractional_variance: str = 'squared'
+
+    def __post_init__(self):
+        check_choice(self.uncertainty_model, 'uncertainty_model',
+                     UNCERTAINTY_MODELS)
+        check_choice(self.fractional_variance, 'fractional_variance',
+                     FRACTIONAL_VARIANCES)
+        if not _is_bool(self.include_sky_mean):
+            raise TypeError('include_sky_mean must be True or False, got '
+                            f'{self.include_sky_mean!r}')
+        # a numpy bool as a plain one (meta, repr, JSON)
+        object.__setattr__(self, 'include_sky_mean',
+                           bool(self.include_sky_mean))
+
+    def sky_term_inputs(self, noise_pix, sigma2, sigma2_sq):
+        """
+        ``(noise_pix, sky_variance)`` for `budget_terms` under
+        `fractional_variance`: the squared-weight sums ``sum(w**2)`` and
+        ``sum(w**2 * sigma**2)``, or for ``'linear'`` ``(None, sigma2)``
+        (``n_pix`` and ``sum(w * sigma**2)``).
+
+        Parameters
+        ----------
+        noise_pix : float or ndarray
+            ``sum(w**2)`` of each aperture.
+        sigma2, sigma2_sq : float, ndarray or None
+            ``sum(w * sigma**2)`` and ``sum(w**2 * sigma**2)`` of an
+            uncertainty map (None without one).
+
+        Returns
+        -------
+        noise_pix : float, ndarray or None
+        sky_variance : float, ndarray or None
+        """
+        if self.fractional_variance == 'linear':
+            return None, sigma2
+        return noise_pix, sigma2_sq
+
+
+def check_budget(budget):
+    """``budget`` (a `BudgetOptions`, None for the defaults) checked."""
+    if budget is None:
+        return BudgetOptions()
+    if not isinstance(budget, BudgetOptions):
+        raise TypeError('budget must be a BudgetOptions or None, got '
+                        f'{type(budget).__name__}')
+    return budget
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
 
 
 class BudgetTerms(NamedTuple):

@@ -1,16 +1,17 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-The one rule for a number a user gives (a gain, a threshold, a size): a
-real, finite number, positive or at least zero where asked, refused with a
-message naming it. Plain Python (no numpy import), so that the ``ccdphot``
-command's argument types use the same rule as the library without loading
-numpy at ``ccdphot --help``.
+The one rule for a value a user gives: a number (a gain, a threshold, a
+size) is a real, finite number, positive or at least zero where asked, a
+count a whole positive number, and a choice one of the listed values; each
+refused with a message naming it. Plain Python (no numpy import), so that
+the ``ccdphot`` command's argument types use the same rule as the library
+without loading numpy at ``ccdphot --help``.
 """
 
 import math
 import sys
 
-__all__ = []  # internal module: positive_scalar is used through utils.inputs
+__all__ = []  # internal module
 
 
 def _what(name):
@@ -94,6 +95,29 @@ def positive_integer(value, name):
     if out != int(out):
         raise ValueError(f'{_what(name)}must be a whole number, got {out}')
     return int(out)
+
+
+def check_choice(value, name, choices):
+    """
+    ``value`` if it is one of ``choices``, else a ValueError naming
+    ``name`` and the choices.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import check_choice
+    >>> check_choice('exact', 'sum_method', ('exact', 'center'))
+    'exact'
+    >>> check_choice('sum', 'sum_method', ('exact', 'center'))
+    Traceback (most recent call last):
+    ...
+    ValueError: sum_method must be one of ('exact', 'center'), got 'sum'
+    """
+    # by type and value: 1 is not True, and an array is never a choice
+    if not any(isinstance(value, type(choice)) and value == choice
+               for choice in choices):
+        raise ValueError(f'{_what(name)}must be one of {tuple(choices)}, got '
+                         f'{value!r}')
+    return value
 
 
 def _is_bool(value):
