@@ -14,16 +14,44 @@ robust scatter of their sky-subtracted sums is measured at each size, and
     ``sigma(N) = sigma_1 * alpha * N**beta``
 
 is fitted (``sigma_1`` the per-pixel scatter; white noise has
-``alpha = 1, beta = 0.5``). Calling the model gives ``sigma(N)``: for noise
-found correlated, a smooth (quadratic in log-log) curve through the
-measured points, which follows the flattening of the ratio to white noise
-at large ``N`` that a single power law cannot (the power law stays as the
-summary); beyond the largest aperture it continues with the local slope
-(0.5 to 1). Noise not significantly correlated gets exactly the white
+``alpha = 1, beta = 0.5``).
+
+**The sky route.** The blank apertures are measured against the same
+local sky the photometry uses, read from the `SkyEstimate` given: one
+level for the frame (route ``'global'``), a 2-D map such as
+``Background2D``'s (``'map'``), or one level per aperture from an annulus
+(``'annulus'``: every blank aperture gets its own annulus of the same
+shape and estimator, and its sum is measured against that annulus' level).
+Structure on scales larger than the local sky removes (a gradient, the
+light of unresolved stars) is then noise for the route that keeps it and
+not for the others. The route is recorded (`ApertureNoise.route`), and
+`~ccdphot_ext.measure` and `~ccdphot_ext.photometer` warn when a model
+measured one way is used with a sky of another.
+
+For the annulus route the scatter of the sums holds the error of the
+annulus level too; that part, ``N**2`` times the level's variance, is
+measured separately (two halves of every annulus, in opposite quadrants,
+against each other) and taken out, so that the budget's ``sky`` term is the
+aperture's own noise and its ``sky_mean`` term the level's, each star with
+its own annulus. `ApertureNoise.level_scale` is the factor by which
+correlated noise inflates the error of a sky level, for the ``sky_mean``
+term with ``noise=``.
+
+**Correlated or white.** Each size's scatter has an error that counts only
+as many apertures as fit side by side in the blank sky the apertures
+covered (random, overlapping apertures are not independent). The noise is
+`~ApertureNoise.correlated` when the points of all sizes together depart
+from the white-noise line ``sigma_1 * sqrt(N)`` (a chi-square with one
+degree of freedom per size, beyond its 0.1% tail) by more than 5% at a
+size where that departure is itself significant. Then calling the model
+gives a smooth (cubic in log-log) curve through the points, weighted by
+their errors, which follows the flattening of the ratio to white noise at
+large ``N`` that a single power law cannot (the power law stays as the
+summary); beyond the largest aperture that could be placed it continues
+with the local slope (0.5 to 1), and `noise_variance` warns how far.
+Noise not significantly correlated gets exactly the white
 ``sigma_1 * sqrt(N)``, so that an empirical model never inflates the
-errors of a white-noise frame. `~ccdphot_ext.measure` and
-`~ccdphot_ext.photometer` take it as ``noise=``: the budget's ``sky`` term
-is then ``sigma(n_pix)**2`` and its notes say so.
+errors of a white-noise frame.
 
 ``background.noisecheck.pixel_correlation`` is the cheap check
 `~ccdphot_ext.measure` and `~ccdphot_ext.photometer` run when the ``sky``
@@ -33,11 +61,16 @@ neighbouring pixels is warned about.
 
 import math
 import warnings
+from functools import cached_property
 
 import astropy.units as u
 import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
+from scipy.stats import chi2 as chi2_distribution
 
 from ..utils.inputs import as_frame, positive_scalar
+from .annulus import row_statistics
+from .estimators import estimator_efficiency
 from .noisecheck import warn_if_correlated
 
 __all__ = ['ApertureNoise']
@@ -48,9 +81,31 @@ DEFAULT_SIZES = (1, 2, 3, 4, 5, 7, 9, 11, 15, 21)
 DEFAULT_N_APERTURES = 1000
 #: Fewest apertures of one size whose scatter is used.
 MIN_APERTURES = 20
-#: Relative error of a ``1.4826 * MAD`` standard deviation from n values is
-#: ``MAD_SPREAD / sqrt(n)``.
-MAD_SPREAD = 0.8236
+#: The scatter of the sums is their standard deviation clipped at
+#: ``CLIP_SIGMA``; its relative error from n values is
+#: ``CLIP_SPREAD / sqrt(n)`` (Gaussian values).
+CLIP_SIGMA = 3.0
+CLIP_SPREAD = 0.765
+#: The local-sky routes a model can be measured with.
+ROUTES = ('global', 'annulus', 'map')
+#: Chance (for white noise) of the chi-square of all sizes against the
+#: white line beyond which the noise counts as correlated.
+CORRELATION_P = 1e-3
+#: Least relative departure from the white line (at a size where it is
+#: significant) for the noise to count as correlated.
+TOLERANCE = 0.05
+#: A blank annulus keeps at least this fraction of its pixels and
+#: `MIN_ANNULUS_PIXELS` of them (as a photometry annulus that is not flagged).
+MIN_ANNULUS_FRACTION = 0.5
+MIN_ANNULUS_PIXELS = 5
+
+
+def sky_route(sky):
+    """The local-sky route of a `SkyEstimate`: ``'map'`` for a 2-D map,
+    ``'global'`` for one level, ``'annulus'`` for one level per aperture."""
+    if sky.is_map:
+        return 'map'
+    return 'global' if sky.isscalar else 'annulus'
 
 
 class ApertureNoise:
@@ -65,25 +120,33 @@ class ApertureNoise:
         The fit ``sigma(N) = sigma1 * alpha * N**beta``.
     n_pix, sigma, sigma_err : 1-D arrays
         The measured points: pixels per aperture, robust scatter of the
-        sums and its statistical error.
+        sums and its statistical error (counting the independent apertures
+        only).
     n_apertures : 1-D int array
         Apertures placed at each size.
     n_independent : 1-D array, optional
         How many of them count as independent (overlapping apertures are
-        not): at most as many as fit side by side in the blank sky.
-        Default ``n_apertures``. The significance of `correlated` uses it.
+        not): the area the apertures of a size covered, in apertures.
+        Default ``n_apertures``.
+    route : {'global', 'annulus', 'map'}, optional
+        The local sky the blank apertures were measured against (default
+        ``'global'``).
+    level_factor : float, optional
+        Annulus route: the measured ratio of the error of an annulus level
+        to its white-noise error (see `level_scale`).
     meta : dict, optional
         Provenance.
 
     Attributes
     ----------
     correlated : bool
-        True when the largest apertures' scatter is significantly (3 sigma
-        and 10%) above the white-noise ``sigma1 * sqrt(N)``.
+        True when the points of all sizes depart significantly from the
+        white-noise ``sigma1 * sqrt(N)`` (see `chi2`).
     """
 
     def __init__(self, sigma1, alpha, beta, *, n_pix, sigma, sigma_err,
-                 n_apertures, n_independent=None, meta=None):
+                 n_apertures, n_independent=None, route='global',
+                 level_factor=None, meta=None):
         self.sigma1 = positive_scalar(sigma1, 'sigma1', allow_none=False)
         self.alpha = positive_scalar(alpha, 'alpha', allow_none=False)
         self.beta = float(beta)
@@ -94,6 +157,10 @@ class ApertureNoise:
         self.n_independent = np.asarray(
             self.n_apertures if n_independent is None else n_independent,
             dtype=float)
+        if route not in ROUTES:
+            raise ValueError(f'route must be one of {ROUTES}, got {route!r}')
+        self.route = route
+        self.level_factor = positive_scalar(level_factor, 'level_factor')
         self.meta = dict(meta or {})
 
     @classmethod
@@ -107,19 +174,24 @@ class ApertureNoise:
         data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
             The frame (its mask and NaN/inf pixels are avoided).
         sky : `~ccdphot_ext.SkyEstimate`
-            One level or a 2-D map (subtracted), and ``std`` (``sigma1``).
+            The sky the photometry uses, which decides the route: one level
+            (subtracted from every blank aperture), a 2-D map (subtracted
+            pixel by pixel) or the levels of `SkyEstimate.from_annulus`
+            (each blank aperture is measured against an annulus of the same
+            shape and estimator around it). Its ``std`` is ``sigma1``.
         mask : array_like of bool, optional
             True for pixels holding sources or otherwise unusable. Default:
             photutils segmentation of the sky-subtracted frame (pixels 4
             sigma above the sky in groups of 5, grown by 5 pixels).
         sizes : sequence of int, optional
             Square aperture sides in pixels (default `DEFAULT_SIZES`, those
-            that fit in the frame).
+            that fit in the frame; for the annulus route those that stay
+            inside the annulus' hole).
         n_apertures : int, optional
             Apertures per size (default 1000, at least 20; fewer where the
             blank sky has no room). Overlapping apertures are not
-            independent: the error of each size's scatter counts at most as
-            many apertures as fit side by side in the blank sky.
+            independent: the error of each size's scatter counts only as
+            many apertures as fit side by side in the area they covered.
         seed : int or `numpy.random.Generator`, optional
             Seed of the random positions (deterministic when given).
 
@@ -134,8 +206,8 @@ class ApertureNoise:
         >>> img = np.random.default_rng(0).normal(100.0, 5.0, (300, 300))
         >>> sky = SkyEstimate(100.0, 5.0, img.size)
         >>> noise = ApertureNoise.from_blank_apertures(img, sky, seed=1)
-        >>> noise.correlated, abs(noise.beta - 0.5) < 0.05
-        (False, True)
+        >>> noise.correlated, noise.route, abs(noise.beta - 0.5) < 0.05
+        (False, 'global', True)
         >>> print(f'{noise(225) / (5.0 * 15):.2f}')  # white: sqrt(N) sigma
         1.00
         """
@@ -148,17 +220,38 @@ class ApertureNoise:
         sizes = _check_sizes(sizes, frame.shape)
         n_ap = _check_n_apertures(n_apertures)
         rng = _check_seed(seed)
-        resid, sigma1, bad = _blank_residual(frame, sky, mask)
-        points = [_blank_sums(resid, bad, side, n_ap, rng) for side in sizes]
-        n_pix, sig, sig_err, counts, n_eff = _size_scatter(sizes, points, bad)
-        alpha, beta = _fit(n_pix, sig, sig_err, sigma1)
-        meta = {'method': 'blank apertures',
-                'sizes': [round(math.sqrt(n)) for n in n_pix],
+        route = sky_route(sky)
+        resid, sigma1, bad = _blank_residual(frame, sky, mask, route)
+        annuli = None
+        if route == 'annulus':  # the pixels a photometry annulus would use
+            unusable = ~np.isfinite(resid)
+            if mask is not None:
+                unusable |= _frame_mask(as_frame(data))
+            elif frame.mask is not None:
+                unusable |= frame.mask
+            annuli = _BlankAnnuli(sky, resid, unusable)
+        meta = {'method': 'blank apertures', 'route': route,
                 'mask': 'given' if mask is not None else 'segmentation',
                 'sky_method': sky.method, 'seed': seed}
+        if annuli is not None:
+            sizes = annuli.fitting(sizes)
+        points = [_blank_point(resid, bad, side, n_ap, rng, annuli)
+                  for side in sizes]
+        level_factor = None
+        if annuli is not None:
+            level_factor = annuli.level_factor(points)
+            meta.update(annuli.meta)
+            meta['level_factor'] = level_factor
+        n_pix, sig, sig_err, counts, n_eff = _size_scatter(
+            sizes, points, level_factor)
+        meta['sizes'] = [round(math.sqrt(n)) for n in n_pix]
+        meta['sizes_not_placed'] = [s for s in sizes
+                                    if s * s not in set(n_pix.tolist())]
+        alpha, beta = _fit(n_pix, sig, sig_err, sigma1)
         return cls(sigma1, alpha, beta, n_pix=n_pix, sigma=sig,
                    sigma_err=sig_err, n_apertures=counts,
-                   n_independent=n_eff, meta=meta)
+                   n_independent=n_eff, route=route,
+                   level_factor=level_factor, meta=meta)
 
     def __call__(self, n_pix):
         """``sigma(n_pix)`` of a sum of ``n_pix`` pixels (0 for 0): white
@@ -171,20 +264,70 @@ class ApertureNoise:
         out = white * self._ratio(n)
         return float(out) if out.ndim == 0 else out
 
-    def _ratio(self, n):
-        """sigma / (sigma1 sqrt(N)) from the quadratic log-log fit."""
+    @cached_property
+    def _curve(self):
+        """Coefficients of the cubic in log-log through the points
+        (weighted by their errors; of lower degree for fewer than five
+        points, a line for two or three)."""
         x = np.log(self.n_pix)
-        c = np.polyfit(x, np.log(self.sigma / self.white), 2,
-                       w=self.sigma / self.sigma_err)
+        degree = min(3, max(x.size - 2, 1))
+        return np.polyfit(x, np.log(self.sigma / self.white), degree,
+                          w=self.sigma / self.sigma_err)
+
+    def _ratio(self, n):
+        """sigma / (sigma1 sqrt(N)) from the log-log fit."""
+        c = self._curve
+        x = np.log(self.n_pix)
         lo, hi = x[0], x[-1]
         xn = np.log(np.maximum(n, 1e-300))
         inside = np.polyval(c, np.clip(xn, lo, hi))
         slope = np.clip(np.polyval(np.polyder(c), hi), 0.0, 0.5)
         return np.exp(inside + slope * np.maximum(xn - hi, 0.0))
 
-    def variance(self, n_pix):
-        """``sigma(n_pix)**2``: the budget's ``sky`` term."""
-        return self(n_pix) ** 2
+    def variance(self, n_pix, noise_pix=None):
+        """
+        The budget's ``sky`` term of an aperture of ``n_pix`` pixels.
+
+        ``sigma(n_pix)**2``; with fractional pixels ``noise_pix`` (the sum
+        of the squared weights, ``n_pix`` being the sum of the weights)
+        scales it by ``noise_pix / n_pix``, so that on white noise it is
+        the ``sum(w**2) * sigma1**2`` of a weighted sum of independent
+        pixels.
+        """
+        var = self(n_pix) ** 2
+        if noise_pix is None:
+            return var
+        n = np.asarray(n_pix, dtype=float)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            scale = np.where(n > 0, np.asarray(noise_pix, float) / n, 1.0)
+        out = var * scale
+        return float(out) if np.ndim(out) == 0 else out
+
+    def level_scale(self, n_sky):
+        """
+        The factor by which the noise inflates the error of a sky level
+        measured from ``n_sky`` pixels (1 for white noise).
+
+        Annulus route: the measured `level_factor` (the two halves of each
+        blank annulus against each other), when it is significant or the
+        noise is `correlated`. Other routes: ``sigma(N) / (sigma1 *
+        sqrt(N))`` of a correlated model at ``N = n_sky`` (the level is the
+        mean of ``n_sky`` pixels), not extrapolated beyond the largest
+        blank aperture (larger scales are the sky's own structure, which
+        the blank apertures measured against that sky already hold), else 1.
+        """
+        n = np.asarray(n_sky, dtype=float)
+        if self.route == 'annulus' and self.level_factor is not None:
+            k = self.level_factor
+            err = k * CLIP_SPREAD / math.sqrt(max(
+                self.meta.get('n_level_pairs', 1), 1))
+            significant = k - 1.0 > max(3.0 * err, TOLERANCE)
+            one = k if (self.correlated or significant) else 1.0
+            return np.full(n.shape, one)[()] if n.ndim else one
+        if not self.correlated:
+            return np.ones(n.shape)[()] if n.ndim else 1.0
+        out = self._ratio(np.clip(n, 1.0, self.n_max))
+        return float(out) if out.ndim == 0 else out
 
     @property
     def white(self):
@@ -193,24 +336,39 @@ class ApertureNoise:
         return self.sigma1 * np.sqrt(self.n_pix)
 
     @property
+    def n_max(self):
+        """The largest measured aperture [pixels]: beyond it the model is
+        extrapolated."""
+        return float(self.n_pix[-1])
+
+    @property
+    def chi2(self):
+        """``(chi2, dof)`` of the measured points against the white line
+        ``sigma1 * sqrt(N)``: one degree of freedom per size."""
+        z = (self.sigma - self.white) / self.sigma_err
+        return float(np.sum(z * z)), int(z.size)
+
+    @cached_property
     def correlated(self):
-        excess = self.sigma[-1] - self.white[-1]
-        err = self.sigma_err[-1] * math.sqrt(self.n_apertures[-1]
-                                             / self.n_independent[-1])
-        return bool(excess > 3 * err
-                    and self.sigma[-1] > 1.1 * self.white[-1])
+        stat, dof = self.chi2
+        if not chi2_distribution.sf(stat, dof) < CORRELATION_P:
+            return False
+        z = (self.sigma - self.white) / self.sigma_err
+        departs = np.abs(self.sigma / self.white - 1.0) > TOLERANCE
+        return bool(np.any(departs & (np.abs(z) > 2.0)))
 
     @property
     def note(self):
         """What the budget says about its ``sky`` term."""
-        return (f'sky term from blank-sky apertures: sigma(N) = '
-                f'{self.sigma1:.4g} * {self.alpha:.3f} * N**{self.beta:.3f}'
+        return (f'sky term from blank-sky apertures ({self.route} sky): '
+                f'sigma(N) = {self.sigma1:.4g} * {self.alpha:.3f} * '
+                f'N**{self.beta:.3f}'
                 + (' (correlated noise)' if self.correlated else ''))
 
     def __repr__(self):
         return (f'<ApertureNoise sigma1={self.sigma1:.4g} '
                 f'alpha={self.alpha:.3f} beta={self.beta:.3f} '
-                f'correlated={self.correlated}>')
+                f'route={self.route!r} correlated={self.correlated}>')
 
     def _repr_html_(self):
         from ..utils.html import html_table
@@ -218,29 +376,40 @@ class ApertureNoise:
         rows = [(int(n), int(c), s, e, w, s / w) for n, c, s, e, w in zip(
             self.n_pix, self.n_apertures, self.sigma, self.sigma_err,
             self.white, strict=True)]
+        stat, dof = self.chi2
+        notes = [('correlated noise' if self.correlated
+                  else 'consistent with white noise')
+                 + f' (chi2 {stat:.1f} for {dof} sizes)',
+                 f'measured against the {self.route} sky']
+        if self.level_factor is not None:
+            notes.append(f'annulus level error {self.level_factor:.2f} x '
+                         'its white-noise value')
         return html_table(
             f'ApertureNoise: sigma(N) = {self.sigma1:.4g} * {self.alpha:.3f}'
             f' * N^{self.beta:.3f}',
             ['N pixels', 'apertures', 'sigma', '+/-', 'white sigma',
-             'ratio'], rows,
-            notes=['correlated noise' if self.correlated
-                   else 'consistent with white noise'])
+             'ratio'], rows, notes=notes)
 
 
-def _residual(frame, sky):
+def _residual(frame, sky, route):
+    """The frame minus the sky: its level, its map, or (annulus route, for
+    the source mask and the sums, each measured against its own annulus
+    afterwards) the median of its levels."""
     if (sky.unit is not None and frame.unit is not None
             and sky.unit != frame.unit):
         raise u.UnitsError(f'sky unit {sky.unit} differs from the data unit '
                            f'{frame.unit}')
     data = frame.data.astype(np.float64, copy=False)
-    if sky.is_map:
+    if route == 'map':
         if sky.shape != frame.shape:
             raise ValueError(f'sky map shape {sky.shape} does not match the '
                              f'frame shape {frame.shape}')
         return data - np.asarray(sky.value, dtype=float)
-    if not sky.isscalar:
-        raise ValueError('sky must be one level or a 2-D map (not one '
-                         'level per aperture)')
+    if route == 'annulus':
+        level = np.asarray(sky.value, dtype=float)
+        if not np.isfinite(level).any():
+            raise ValueError('sky: no finite annulus level')
+        return data - float(np.nanmedian(level))
     return data - float(sky.value)
 
 
@@ -298,20 +467,25 @@ def _check_seed(seed):
                         f'a numpy Generator, got {seed!r}') from None
 
 
-def _blank_sums(resid, bad, side, n_ap, rng):
-    """Sums of up to ``n_ap`` random ``side``-square apertures free of bad
-    pixels (summed-area tables; no two identical positions)."""
-    ny, nx = resid.shape
+def _blank_corners(bad, side, n_ap, rng):
+    """Corners ``(y0, x0)`` of up to ``n_ap`` random ``side``-square boxes
+    free of bad pixels (summed-area table; no two identical positions)."""
+    ny, nx = bad.shape
     cum_bad = _integral(bad.astype(np.int64))
-    cum = _integral(np.where(bad, 0.0, resid))
     n_try = 30 * n_ap
     y0 = rng.integers(0, ny - side + 1, n_try)
     x0 = rng.integers(0, nx - side + 1, n_try)
     key = np.unique(y0 * nx + x0, return_index=True)[1]
     y0, x0 = y0[np.sort(key)], x0[np.sort(key)]
     ok = _box_sum(cum_bad, y0, x0, side) == 0
-    y0, x0 = y0[ok][:n_ap], x0[ok][:n_ap]
-    return _box_sum(cum, y0, x0, side)
+    return y0[ok][:n_ap], x0[ok][:n_ap]
+
+
+def _blank_sums(resid, bad, side, n_ap, rng):
+    """Sums of up to ``n_ap`` random ``side``-square apertures free of bad
+    pixels."""
+    y0, x0 = _blank_corners(bad, side, n_ap, rng)
+    return _box_sum(_integral(np.where(bad, 0.0, resid)), y0, x0, side)
 
 
 def _integral(a):
@@ -325,9 +499,26 @@ def _box_sum(cum, y0, x0, side):
     return cum[y1, x1] - cum[y0, x1] - cum[y1, x0] + cum[y0, x0]
 
 
+def _covered_apertures(shape, y0, x0, side):
+    """The area the boxes cover together, in boxes: how many independent
+    boxes their scatter is worth (overlapping boxes share their noise)."""
+    if y0.size == 0:
+        return 0.0
+    edges = np.zeros((shape[0] + 1, shape[1] + 1), dtype=np.int32)
+    for dy, dx, step in ((0, 0, 1), (side, 0, -1), (0, side, -1),
+                         (side, side, 1)):
+        np.add.at(edges, (y0 + dy, x0 + dx), step)
+    cover = np.cumsum(np.cumsum(edges, axis=0), axis=1)
+    return float(np.count_nonzero(cover)) / (side * side)
+
+
 def _robust_std(values):
-    return 1.482602218505602 * float(np.median(np.abs(values
-                                                      - np.median(values))))
+    """The 3-sigma clipped standard deviation of ``values`` (corrected for
+    the clipping, as a sky's): robust to the odd source left in a blank
+    aperture, and not quantised on integer data as a median absolute
+    deviation is."""
+    rows = np.array(values, dtype=float, ndmin=2)
+    return float(row_statistics(rows, 'sigma_clip', CLIP_SIGMA, 10)[1][0])
 
 
 def _fit(n_pix, sigma, sigma_err, sigma1):
@@ -356,17 +547,63 @@ def check_noise(noise, frame):
                         f'{type(noise).__name__}')
 
 
-def noise_variance(noise, n_pix):
-    """``sigma(n_pix)**2`` of an `ApertureNoise`, the same bits for one
-    aperture or an array of them."""
-    sigma = noise(n_pix)
-    return sigma * sigma
+def noise_variance(noise, n_pix, noise_pix=None):
+    """
+    The ``sky`` term of an `ApertureNoise` (`ApertureNoise.variance`), the
+    same bits for one aperture or an array of them; warns
+    (`~astropy.utils.exceptions.AstropyUserWarning`) when an aperture is
+    larger than the largest blank aperture measured, saying how far the
+    model was extrapolated.
+    """
+    n = np.asarray(n_pix, dtype=float)
+    far = float(np.nanmax(n, initial=0.0)) / noise.n_max
+    if far > 1.0 and noise.correlated:
+        warnings.warn(
+            f'aperture noise extrapolated: apertures of up to '
+            f'{np.nanmax(n):.0f} pixels, {far:.1f} times the largest blank '
+            f'aperture measured ({noise.n_max:.0f} pixels); the sky term '
+            'continues the measured curve with its local slope',
+            AstropyUserWarning, stacklevel=3)
+    if noise_pix is None:
+        sigma = noise(n_pix)
+        return sigma * sigma
+    return noise.variance(n_pix, noise_pix)
 
 
-def _blank_residual(frame, sky, mask):
+def noise_level_error(noise, sky, error_on_mean):
+    """
+    The error of the sky level under the noise model: ``error_on_mean``
+    times `ApertureNoise.level_scale` of the pixels behind the level; warns
+    when the model was measured against another route than ``sky``'s.
+    """
+    route = sky_route(sky)
+    if route != noise.route:
+        effect = {('global', 'annulus'): 'over-predicts',
+                  ('global', 'map'): 'over-predicts',
+                  ('annulus', 'global'): 'under-predicts',
+                  ('map', 'global'): 'under-predicts'}.get(
+                      (noise.route, route), 'mis-predicts')
+        warnings.warn(
+            f'noise was measured against the {noise.route} sky but the '
+            f'photometry uses the {route} sky: the model {effect} the noise '
+            'where the background varies on large scales; measure it with '
+            'ApertureNoise.from_blank_apertures(data, sky) with this sky',
+            AstropyUserWarning, stacklevel=3)
+    if error_on_mean is None:
+        return None
+    n_sky = np.nanmedian(np.atleast_1d(np.asarray(sky.n_pix, dtype=float)))
+    return np.asarray(error_on_mean, dtype=float) * noise.level_scale(n_sky)
+
+
+def _frame_mask(frame):
+    return (np.zeros(frame.shape, dtype=bool) if frame.mask is None
+            else frame.mask)
+
+
+def _blank_residual(frame, sky, mask, route):
     """The sky-subtracted frame, ``sigma1`` and the pixels apertures must
     avoid (bad, masked, and without ``mask`` the detected sources)."""
-    resid = _residual(frame, sky)
+    resid = _residual(frame, sky, route)
     sigma1 = float(np.nanmedian(np.atleast_1d(sky.std)))
     if not sigma1 > 0:
         raise ValueError('sky.std must be positive to scale the noise')
@@ -381,24 +618,143 @@ def _blank_residual(frame, sky, mask):
     return resid, sigma1, bad
 
 
-def _size_scatter(sizes, points, bad):
+def _blank_point(resid, bad, side, n_ap, rng, annuli):
+    """One size's blank apertures: their sums (against their annuli on the
+    annulus route), the independent count and, on the annulus route, the
+    white-noise variance of their levels and their two half-levels."""
+    y0, x0 = _blank_corners(bad, side, n_ap, rng)
+    sums = _box_sum(_integral(np.where(bad, 0.0, resid)), y0, x0, side)
+    point = {'side': side, 'sums': sums, 'level_var': 0.0, 'halves': None}
+    if annuli is not None:
+        keep, level, eom, halves = annuli.levels(side, y0, x0)
+        y0, x0 = y0[keep], x0[keep]
+        point['sums'] = sums[keep] - side * side * level
+        point['level_var'] = (float(np.mean(eom ** 2)) if eom.size
+                              else 0.0)
+        point['halves'] = halves
+    point['n_eff'] = min(float(y0.size),
+                         _covered_apertures(bad.shape, y0, x0, side))
+    return point
+
+
+def _size_scatter(sizes, points, level_factor):
     """Per aperture size with enough blank apertures: pixels, robust
-    scatter of the sums, its error, the count and the independent count."""
-    keep = [(side, s) for side, s in zip(sizes, points, strict=True)
-            if s.size >= MIN_APERTURES]
+    scatter of the sums (less the annulus levels' share), its error, the
+    count and the independent count."""
+    keep = [p for p in points if p['sums'].size >= MIN_APERTURES]
     if len(keep) < 2:
         raise ValueError('data: not enough blank sky for apertures of '
                          'two sizes (mask too large or frame too small)')
-    n_pix = np.array([side * side for side, _ in keep], dtype=float)
-    sig = np.array([_robust_std(s) for _, s in keep])
+    n_pix = np.array([p['side'] ** 2 for p in keep], dtype=float)
+    sig = np.array([_robust_std(p['sums']) for p in keep])
     if not np.all(sig > 0):
         raise ValueError('data: the blank-sky aperture sums do not '
                          'scatter (a constant frame?), so no aperture '
                          'noise can be measured')
-    counts = np.array([s.size for _, s in keep])
-    sig_err = sig * MAD_SPREAD / np.sqrt(counts)
-    # overlapping apertures are not independent: at most as many as fit
-    # side by side in the blank sky count for `correlated`
-    n_eff = np.maximum(np.minimum(counts, np.count_nonzero(~bad) / n_pix),
-                       1.0)
+    counts = np.array([p['sums'].size for p in keep])
+    n_eff = np.array([max(p['n_eff'], 1.0) for p in keep])
+    sig_err = sig * CLIP_SPREAD / np.sqrt(n_eff)
+    if level_factor is not None:
+        # the annulus level's share, N**2 var(level), is the sky_mean term
+        level = n_pix ** 2 * level_factor ** 2 * np.array(
+            [p['level_var'] for p in keep])
+        own = np.maximum(sig ** 2 - level, 0.25 * sig ** 2)
+        sig_err = sig_err * sig / np.sqrt(own)
+        sig = np.sqrt(own)
     return n_pix, sig, sig_err, counts, n_eff
+
+
+class _BlankAnnuli:
+    """Annuli of the photometry's shape and estimator around blank
+    apertures: their levels, white-noise errors and two half-levels. As a
+    photometry annulus, one uses every finite, unmasked pixel (sources in
+    it are left to the estimator's clipping)."""
+
+    def __init__(self, sky, resid, bad):
+        annulus = sky.meta.get('annulus_aperture')
+        if annulus is None:
+            raise ValueError(
+                'sky: one level per aperture without its annulus; give the '
+                'SkyEstimate.from_annulus result the photometry uses, so '
+                'that blank apertures are measured against annuli of the '
+                'same shape')
+        self.annulus = annulus
+        self.method = sky.method
+        self.sigma = float(sky.meta.get('sigma', 3.0))
+        self.maxiters = sky.meta.get('maxiters', 10)
+        self.efficiency = estimator_efficiency(self.method, self.sigma)
+        self.values = np.where(bad, np.nan, resid)
+        self.meta = {'annulus': repr(annulus)}
+
+    def _offsets(self, side):
+        """Rows, columns (from a box's corner) of the annulus pixels around
+        a ``side`` box, and their quadrant halves."""
+        half = (side - 1) / 2.0
+        whole = math.floor(half)
+        ann = self.annulus.copy()
+        ann.positions = (half - whole, half - whole)
+        amask = ann.to_mask(method='center')
+        amask = amask[0] if isinstance(amask, list) else amask
+        iy, ix = np.nonzero(amask.data > 0)
+        dy = iy + amask.bbox.iymin + whole
+        dx = ix + amask.bbox.ixmin + whole
+        angle = np.arctan2(dy - half, dx - half)
+        quadrant = np.floor(angle / (math.pi / 2.0)).astype(int) % 4
+        return dy, dx, quadrant % 2 == 0
+
+    def fitting(self, sizes):
+        """The sizes whose box stays out of the annulus."""
+        out = []
+        for side in sizes:
+            dy, dx, _ = self._offsets(side)
+            if not np.any((dy >= 0) & (dy < side) & (dx >= 0)
+                          & (dx < side)):
+                out.append(side)
+        if len(out) < 2:
+            raise ValueError(
+                f'sky: the annulus ({self.meta["annulus"]}) leaves room '
+                f'for fewer than two of the aperture sizes {list(sizes)} '
+                'inside its hole')
+        return out
+
+    def _statistics(self, rows):
+        level, std, keep, _ = row_statistics(rows, self.method, self.sigma,
+                                             self.maxiters)
+        n = keep.sum(axis=1)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            eom = self.efficiency * std / np.sqrt(n)
+        return level, eom, n
+
+    def levels(self, side, y0, x0):
+        """Which boxes have a usable annulus, its level and white error,
+        and the two half-levels with their errors."""
+        dy, dx, first = self._offsets(side)
+        ny, nx = self.values.shape
+        ys, xs = y0[:, None] + dy, x0[:, None] + dx
+        inside = (ys >= 0) & (ys < ny) & (xs >= 0) & (xs < nx)
+        rows = self.values[np.clip(ys, 0, ny - 1), np.clip(xs, 0, nx - 1)]
+        rows = np.where(inside, rows, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            halves = [self._statistics(np.where(part, rows, np.nan))
+                      for part in (first, ~first)]
+            level, eom, n = self._statistics(rows)
+        keep = (np.isfinite(level) & (n >= MIN_ANNULUS_PIXELS)
+                & (n >= MIN_ANNULUS_FRACTION * dy.size) & (eom > 0))
+        ok = keep & np.isfinite(halves[0][0]) & np.isfinite(halves[1][0])
+        ok &= (halves[0][2] >= MIN_ANNULUS_PIXELS) & (
+            halves[1][2] >= MIN_ANNULUS_PIXELS)
+        pulls = ((halves[0][0] - halves[1][0])
+                 / np.hypot(halves[0][1], halves[1][1]))[ok]
+        return keep, level[keep], eom[keep], pulls
+
+    def level_factor(self, points):
+        """The error of an annulus level over its white-noise error, from
+        the differences of the two halves of the blank annuli."""
+        pulls = np.concatenate([p['halves'] for p in points])
+        self.meta['n_level_pairs'] = int(pulls.size)
+        if pulls.size < MIN_APERTURES:
+            raise ValueError('data: not enough blank sky for the annuli of '
+                             'the blank apertures')
+        return max(_robust_std(pulls), 1e-3)
