@@ -18,7 +18,15 @@ Source mask (``mask_sources=True``, the default)
     16 pixels makes the block noise 4 times smaller, so the faint wings of
     stars, which a sigma clip keeps and which bias the level high, are
     masked; the binned image has 16 times fewer pixels, so this costs a
-    small fraction of one pass over the frame.
+    small fraction of one pass over the frame. In a crowded frame (the
+    mask covers `CROWDED_FRACTION` of it) segments are also searched in the
+    binned image filtered with a Gaussian of `MASK_FILTER` blocks (scaled
+    to unit noise): a faint star whose light falls on the corner of four
+    blocks is missed by each block alone but found by the filter (300 stars
+    of 1000 to 3000 ADU on a 512 x 512 frame left the level 0.3 ADU high,
+    4.5 times its error, with the blocks alone; 0.02 ADU with the filter).
+    Stars too faint to be found this way (below about a third of the sky
+    noise at their peak) still lift the level.
 
 Large frames (more than `SUBSAMPLE_PIXELS` usable pixels, ``'sigma_clip'``)
     `~astropy.stats.sigma_clip` runs on a strided subsample (every
@@ -37,6 +45,7 @@ Large frames (more than `SUBSAMPLE_PIXELS` usable pixels, ``'sigma_clip'``)
     before.
 """
 
+import functools
 import math
 import warnings
 
@@ -74,6 +83,22 @@ MASK_SEED = 4.0
 MASK_NPIXELS = 3
 #: Dilation of the detected segments, in binned blocks.
 MASK_DILATE = 3
+#: The binned image is also filtered with a Gaussian of this many blocks
+#: (a matched filter for a star whose light falls on a few blocks), and
+#: segments found in it at `FILTER_NSIGMA` with a block above `FILTER_SEED`
+#: (its noise is correlated from block to block: higher thresholds keep
+#: its false detections as rare as the binned image's).
+MASK_FILTER = 0.7
+FILTER_NSIGMA = 2.0
+FILTER_SEED = 4.0
+FILTER_CLIP = 4.0
+#: The filtered copy is searched in crowded frames, whose binned mask
+#: covers at least `CROWDED_FRACTION` of the blocks (there the light of
+#: faint stars adds up to a bias of the level; in sparse frames it does
+#: not), when the binned image has at least `FILTER_MIN_BLOCKS` blocks a
+#: side (fewer give too noisy a binned sigma).
+CROWDED_FRACTION = 0.2
+FILTER_MIN_BLOCKS = 32
 #: Cell of the local background the source mask is detected against, in
 #: blocks (64 pixels, as Source Extractor's default mesh).
 MESH = 16
@@ -165,14 +190,56 @@ def source_blocks(frame, usable):
     np.nan_to_num(mean, copy=False, nan=0.0)
     # segments above +MASK_NSIGMA, and as many below -MASK_NSIGMA: on pure
     # noise the mask then takes out as many low as high fluctuations and
-    # leaves the level unbiased
+    # leaves the level unbiased; the same in the matched-filtered copy
     found = (_segments(mean > MASK_NSIGMA, mean > MASK_SEED)
              | _segments(mean < -MASK_NSIGMA, mean < -MASK_SEED))
-    del mean
-    if MASK_DILATE:
-        found = ndimage.binary_dilation(
-            found, structure=np.ones((3, 3), bool), iterations=MASK_DILATE)
-    return found, variation
+    mask = _dilated(found)
+    if (min(mean.shape) >= FILTER_MIN_BLOCKS
+            and np.mean(mask) >= CROWDED_FRACTION):
+        mean = _filtered(mean)
+        found |= (_segments(mean > FILTER_NSIGMA, mean > FILTER_SEED)
+                  | _segments(mean < -FILTER_NSIGMA, mean < -FILTER_SEED))
+        mask = _dilated(found)
+    return mask, variation
+
+
+def _dilated(found):
+    """The segments grown by `MASK_DILATE` blocks."""
+    if not MASK_DILATE:
+        return found
+    return ndimage.binary_dilation(found, structure=np.ones((3, 3), bool),
+                                   iterations=MASK_DILATE)
+
+
+def _filtered(significance):
+    """The binned significance map filtered with a Gaussian of
+    `MASK_FILTER` blocks and scaled to unit noise. Blocks beyond
+    `FILTER_CLIP` are clipped there first, and those standing alone (six
+    times their brightest neighbour: a cosmic ray or a hot pixel, or the
+    core of a star the binned map finds anyway) are left out, so that they
+    do not spread into segments."""
+    size = np.ones((3, 3), dtype=bool)
+    size[1, 1] = False
+    high = ndimage.maximum_filter(significance, footprint=size,
+                                  mode='constant')
+    low = ndimage.minimum_filter(significance, footprint=size,
+                                 mode='constant')
+    alone = (((significance > FILTER_CLIP) & (high < significance / 6.0))
+             | ((significance < -FILTER_CLIP) & (low > significance / 6.0)))
+    clipped = np.clip(np.where(alone, 0.0, significance), -FILTER_CLIP,
+                      FILTER_CLIP)
+    smooth = ndimage.gaussian_filter(clipped, MASK_FILTER, mode='constant')
+    smooth /= _filter_noise()
+    return smooth
+
+
+@functools.cache
+def _filter_noise():
+    """The standard deviation of `MASK_FILTER`-filtered unit white noise."""
+    impulse = np.zeros((17, 17))
+    impulse[8, 8] = 1.0
+    return float(np.sqrt(np.sum(ndimage.gaussian_filter(
+        impulse, MASK_FILTER, mode='constant') ** 2)))
 
 
 class BackgroundVariation:
