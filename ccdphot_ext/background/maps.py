@@ -42,13 +42,17 @@ standard deviation).
 """
 
 import math
+import warnings
 
 import astropy.units as u
 import numpy as np
 from astropy.nddata import block_replicate
+from astropy.utils.exceptions import AstropyUserWarning
 from numpy.lib.stride_tricks import sliding_window_view
 from photutils.background import Background2D
 from photutils.utils import ShepardIDWInterpolator
+from scipy.ndimage import uniform_filter
+from scipy.stats import chi2 as chi2_distribution
 
 from ..utils.inputs import positive_scalar, strip_unit
 from .estimators import _combination_efficiency, clip_factors
@@ -68,12 +72,14 @@ BACKGROUND2D_EFFICIENCY = {
 N_REALISATIONS = 400
 
 
-def background2d_parts(bkg, efficiency):
+def background2d_parts(bkg, efficiency, gain=None):
     """Level, rms, n_mesh, error of the level, efficiency, meta and unit of
     a photutils Background2D (see `SkyEstimate.from_background2d`)."""
     if not isinstance(bkg, Background2D):
         raise TypeError('bkg must be a photutils Background2D, got '
                         f'{type(bkg).__name__}')
+    # photutils frees its measured mesh levels once its maps are made
+    raw_levels = _measured_mesh_levels(bkg)
     name = type(bkg.bkg_estimator).__name__
     meta = {'method': 'Background2D', 'bkg_estimator': name,
             'box_size': tuple(int(b) for b in bkg.box_size),
@@ -110,14 +116,162 @@ def background2d_parts(bkg, efficiency):
         eom = efficiency * f_filter * rms / np.sqrt(n_mesh)
     else:
         meta['error_on_mean_from'] = ('mesh errors propagated through '
-                                      "photutils' interpolation and filter")
+                                      "photutils' interpolation and filter"
+                                      ', with the interpolation error')
         meta['n_mesh_note'] = (
             f'{n_excluded} of {np.size(bkg.n_pixels_mesh)} meshes '
             'excluded by photutils (exclude_percentile='
             f'{bkg.exclude_percentile:g}) and filled by interpolation: '
             'the level error there is propagated from the measured '
-            'meshes, not taken from their own pixel counts')
+            'meshes, not taken from their own pixel counts, and holds '
+            'the interpolation error (meta["interpolation_error"])')
+        eom = _with_interpolation_error(bkg, raw_levels, eom,
+                                        efficiency * clip, meta)
+    if gain is not None:
+        gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
+                               allow_none=False)
+        bias = estimator_skew_bias(bkg.bkg_estimator, level, rms, gain)
+        if bias is not None:
+            level = level - bias
+            meta['estimator_bias'] = float(np.median(bias))
+            meta['estimator_bias_note'] = (
+                f'{name} reads a Poisson sky low by median_factor / 6 times '
+                'its third moment over its variance (level / (gain**2 '
+                'rms**2)); removed from the level')
     return level, rms, n_mesh, eom, efficiency, meta, unit
+
+
+#: The median's weight in the mode-type estimators of photutils (the level
+#: is ``m * median - (m - 1) * mean``); a median has 1, a mean 0.
+MEDIAN_FACTORS = {'MeanBackground': 0.0, 'MedianBackground': 1.0,
+                  'SExtractorBackground': 2.5, 'MMMBackground': 3.0}
+
+
+def estimator_skew_bias(estimator, level, rms, gain):
+    """
+    The bias of a photutils background estimator on a Poisson sky (None for
+    an estimator without a known median factor).
+
+    A skewed distribution's median lies ``mu3 / (6 sigma**2)`` below its
+    mean (to first order in the skewness), so ``m * median - (m - 1) *
+    mean`` lies ``m mu3 / (6 sigma**2)`` below it. For sky photons of
+    ``level`` data units and a gain ``g``, ``mu3 = level / g**2`` (read
+    noise and dark add no skewness), with ``sigma = rms``.
+    """
+    name = type(estimator).__name__
+    if name == 'ModeEstimatorBackground':
+        factor = float(estimator.median_factor)
+    elif name in MEDIAN_FACTORS:
+        factor = MEDIAN_FACTORS[name]
+    else:
+        return None
+    with np.errstate(invalid='ignore', divide='ignore'):
+        mu3_over_var = np.where(rms > 0, np.maximum(level, 0.0)
+                                / (gain * gain * rms * rms), 0.0)
+    # the photons' variance cannot exceed the total: their share at most 1
+    mu3_over_var = np.minimum(mu3_over_var, np.where(
+        level > 0, 1.0 / gain, 0.0))
+    return -factor * mu3_over_var / 6.0
+
+
+def _with_interpolation_error(bkg, grid, eom, k_rms, meta):
+    """
+    The level error of a Background2D with excluded meshes, with the error
+    of photutils' interpolation itself added in quadrature where the level
+    was interpolated.
+
+    photutils fills an excluded mesh with Shepard inverse-distance weights
+    of its 10 nearest measured meshes (power 1): for a sky ``a + g . p``
+    that misses by ``g . d``, ``d`` the weighted mean position of the
+    neighbours less the mesh's. Each measured mesh is predicted from the
+    other measured ones the same way; the gradient ``g`` is fitted to those
+    prediction errors, and what the gradient and the meshes' noise leave
+    unexplained is a further, position-independent interpolation variance
+    (each kept only when the prediction errors show it at 1%
+    significance).
+    An excluded mesh gets ``(g . d)**2`` plus that variance; the median
+    filter mixes them over its window. Warns when the result dominates the
+    level error.
+    """
+    excluded = excluded_meshes(bkg)
+    measured = ~excluded
+    yx = np.column_stack(np.nonzero(measured)).astype(float)
+    if yx.shape[0] < 4:
+        meta['interpolation_error'] = None
+        return eom
+    rms = np.asarray(getattr(bkg.background_rms_mesh, 'value',
+                             bkg.background_rms_mesh), dtype=float)
+    n_good = np.maximum(np.asarray(bkg.n_pixels_mesh, dtype=float), 1.0)
+    values = grid[measured]
+    noise = (k_rms * rms / np.sqrt(n_good))[measured]
+    residual, shift, explained = [], [], []
+    for j in range(yx.shape[0]):
+        others = np.arange(yx.shape[0]) != j
+        weights = _idw_weights(yx[others], yx[j])
+        residual.append(float(weights @ values[others]) - values[j])
+        shift.append(weights @ yx[others] - yx[j])
+        explained.append(noise[j] ** 2 + float(weights ** 2
+                                               @ noise[others] ** 2))
+    residual, shift = np.asarray(residual), np.asarray(shift)
+    explained = np.asarray(explained)
+    # a gradient and a further variance only where the prediction errors
+    # show them beyond the meshes' noise (chi-square at 1%)
+    gradient = np.linalg.lstsq(shift, residual, rcond=None)[0]
+    left = residual - shift @ gradient
+    gain_chi2 = float(np.sum((residual ** 2 - left ** 2) / explained))
+    if not gain_chi2 > chi2_distribution.isf(0.01, 2):
+        gradient, left = np.zeros(2), residual
+    chi2 = float(np.sum(left ** 2 / explained))
+    var = 0.0
+    if chi2 > chi2_distribution.isf(0.01, left.size):
+        var = max(float(np.mean(left ** 2) - np.mean(explained)), 0.0)
+    holes = np.column_stack(np.nonzero(excluded)).astype(float)
+    error2 = np.zeros(excluded.shape)
+    error2[excluded] = var + np.array(
+        [float((_idw_weights(yx, h) @ yx - h) @ gradient) ** 2
+         for h in holes])
+    fy, fx = (int(f) for f in bkg.filter_size)
+    error2 = uniform_filter(error2, size=(fy, fx), mode='nearest')
+    meta['interpolation_error'] = float(np.sqrt(np.max(error2)))
+    meta['interpolation_gradient'] = tuple(float(g) for g in gradient)
+    shape = np.shape(bkg.background_rms)
+    extra = np.sqrt(block_replicate(error2, bkg.box_size,
+                                    conserve_sum=False)[:shape[0],
+                                                        :shape[1]])
+    dominated = extra > eom
+    if np.any(dominated):
+        warnings.warn(
+            'Background2D: the interpolation error of the excluded meshes '
+            f'(up to {meta["interpolation_error"]:.3g} per pixel, from the '
+            'measured meshes predicted from each other) dominates the sky '
+            f'level error over {np.mean(dominated):.0%} of the frame; more '
+            'measured meshes (a smaller mask or box_size) would pin the sky '
+            'down', AstropyUserWarning, stacklevel=4)
+    return np.sqrt(eom ** 2 + extra ** 2)
+
+
+def _measured_mesh_levels(bkg):
+    """The mesh levels photutils measured, before its interpolation and
+    filter (its ``_bkg_stats``, kept until its maps are made; else the
+    final mesh grid)."""
+    raw = getattr(bkg, '_bkg_stats', None)
+    if raw is None or np.shape(raw) != np.shape(bkg.n_pixels_mesh):
+        raw = bkg.background_mesh
+    return np.asarray(getattr(raw, 'value', raw), dtype=float)
+
+
+def _idw_weights(points, target, n_neighbors=10, power=1.0):
+    """Shepard inverse-distance weights of ``points`` at ``target`` (the
+    ``n_neighbors`` nearest, as photutils' interpolation of meshes)."""
+    dist = np.hypot(*(points - target).T)
+    order = np.argsort(dist)[:n_neighbors]
+    weights = np.zeros(points.shape[0])
+    if dist[order[0]] == 0:
+        weights[order[0]] = 1.0
+        return weights
+    w = 1.0 / dist[order] ** power
+    weights[order] = w / w.sum()
+    return weights
 
 
 def maps_parts(background, rms, error_on_mean, n_pix, efficiency):

@@ -428,7 +428,7 @@ class SkyEstimate:
                    unit=frame.unit)
 
     @classmethod
-    def from_background2d(cls, bkg, *, efficiency=None):
+    def from_background2d(cls, bkg, *, efficiency=None, gain=None):
         """
         A 2-D sky map from photutils' `~photutils.background.Background2D`.
 
@@ -451,11 +451,29 @@ class SkyEstimate:
         efficiency : float, optional
             ``k_est``; default from `BACKGROUND2D_EFFICIENCY` by the class of
             ``bkg.bkg_estimator`` (the median's for estimators not listed).
+        gain : float, optional
+            e-/data unit. A median or mode estimator (photutils' default
+            ``SExtractorBackground`` among them) reads a Poisson sky low,
+            by ``median_factor / 6`` times its third moment over its
+            variance; with the gain that bias is computed from the map
+            (``level / (gain**2 rms**2)``, the sky photons' share) and
+            removed from the level (``meta['estimator_bias']``). Without it
+            the level is photutils' (:ref:`sky-estimators`).
 
         Returns
         -------
         sky : `SkyEstimate`
             A map (`is_map` True); ``n_pix`` is the ``n_pixels_map``.
+
+        Notes
+        -----
+        With excluded meshes, the error of an interpolated level also holds
+        the interpolation's own error, measured on the measured meshes
+        (each predicted from the others as photutils interpolates): a sky
+        that varies more than the interpolation follows (a slope across
+        few measured meshes) is not passed off as known to its noise, and
+        an `~astropy.utils.exceptions.AstropyUserWarning` says when that
+        error dominates.
 
         Examples
         --------
@@ -470,7 +488,7 @@ class SkyEstimate:
         (True, (64, 64), 1.0)
         """
         level, rms, n_mesh, eom, efficiency, meta, unit = background2d_parts(
-            bkg, efficiency)
+            bkg, efficiency, gain)
         return cls(level, rms, n_mesh, error_on_mean=eom,
                    method='Background2D', efficiency=efficiency, meta=meta,
                    unit=unit)
