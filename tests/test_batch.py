@@ -20,7 +20,7 @@ from ccdphot_ext.batch import (
     photometer_frames,
 )
 from ccdphot_ext.datasets.sample import render_stars, simulate_frame
-from ccdphot_ext.detection.recenter import recenter_positions
+from ccdphot_ext.detection.recenter import Recentering, recenter_positions
 from ccdphot_ext.io.fits import read_frame
 from ccdphot_ext.utils.files import write_table_atomic
 
@@ -267,25 +267,38 @@ def test_each_frame_is_checked_once(frame_dir, monkeypatch):
             np.testing.assert_array_equal(rows[name], ref[name])
 
 
-def test_recenter_nsigma_is_deprecated_for_recenter_n_sigma(frame_dir):
-    from astropy.utils.exceptions import AstropyDeprecationWarning
+def test_recenter_options_reach_the_recentering(frame_dir):
+    """recenter_box, recenter_n_sigma and max_shift make the Recentering
+    each frame uses (its positions, and the parameters in meta); the
+    unreleased spelling recenter_nsigma is refused."""
     paths = frame_dir['good'][:2]
-    new = photometer_frames(paths, _boxes(size=7), ids=IDS, recenter=True,
-                            recenter_n_sigma=3.0)
-    with pytest.warns(AstropyDeprecationWarning, match='recenter_nsigma'):
-        old = photometer_frames(paths, _boxes(size=7), ids=IDS,
-                                recenter=True, recenter_nsigma=3.0)
-    np.testing.assert_array_equal(old['x_center'], new['x_center'])
-    assert (old.meta['parameters']['recenter_kwargs']['n_sigma']
-            == new.meta['parameters']['recenter_kwargs']['n_sigma'] == 3.0)
+    lc = photometer_frames(paths, _boxes(size=7), ids=IDS, recenter='2dg',
+                           recenter_box=9, recenter_n_sigma=3.0, max_shift=2)
+    assert lc.meta['parameters']['recenter'] == '2dg'
+    assert lc.meta['parameters']['recenter_kwargs'] == {
+        'box_size': 9, 'n_sigma': 3.0, 'max_shift': 2.0}
+    recentering = Recentering(centroid='2dg', box_size=9, n_sigma=3.0,
+                              max_shift=2)
+    for path in paths:
+        ccd = read_frame(path)
+        xy, _ = recentering(ccd, np.c_[X0, Y0], SkyEstimate.from_image(ccd))
+        rows = lc[lc['frame'] == path]
+        np.testing.assert_array_equal(np.c_[rows['x_center'],
+                                            rows['y_center']], xy)
+    with pytest.raises(TypeError, match='recenter_nsigma'):
+        photometer_frames(paths, _boxes(size=7), recenter=True,
+                          recenter_nsigma=3.0)
+    with pytest.raises(ValueError, match='box_size must be at least 3'):
+        photometer_frames(paths, _boxes(size=7), recenter=True,
+                          recenter_box=2)
 
 
 def test_recenter_positions_keeps_nominal_when_unsure():
     ccd = _frame(0)
     sky = SkyEstimate.from_image(ccd)
     pos = [(X0[0] + 1.2, Y0[0] - 0.8), (8.0, 56.0)]  # a star, empty sky
-    for method in ('com', '2dg'):
-        new, ok = recenter_positions(ccd, pos, sky, method=method)
+    for centroid in ('com', '2dg'):
+        new, ok = recenter_positions(ccd, pos, sky, centroid=centroid)
         assert ok.tolist() == [True, False]
         assert new[0] == pytest.approx((X0[0], Y0[0]), abs=0.06)
         assert tuple(new[1]) == pos[1]
@@ -294,8 +307,8 @@ def test_recenter_positions_keeps_nominal_when_unsure():
     assert ok.tolist() == [False]
     with pytest.raises(ValueError, match='box_size'):
         recenter_positions(ccd, pos, sky, box_size=2)
-    with pytest.raises(ValueError, match='method'):
-        recenter_positions(ccd, pos, sky, method='peak')
+    with pytest.raises(ValueError, match='centroid'):
+        recenter_positions(ccd, pos, sky, centroid='peak')
     with pytest.raises(TypeError, match='sky'):
         recenter_positions(ccd, pos, 400.0)
 

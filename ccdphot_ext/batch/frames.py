@@ -5,9 +5,9 @@ Dask cluster.
 
 `photometer_frames` reads each frame (a FITS path, or an in-memory
 `~astropy.nddata.NDData`), estimates that frame's sky, optionally re-centres
-every aperture on that frame (`recenter_positions`), runs `photometer` and
-stacks the rows into one `~astropy.table.QTable` with the frame, the time of
-the frame, the star ``id`` and every photometry column.
+every aperture on that frame (`~ccdphot_ext.detection.Recentering`), runs
+`photometer` and stacks the rows into one `~astropy.table.QTable` with the
+frame, the time of the frame, the star ``id`` and every photometry column.
 
 Faults never stop a run: a frame that cannot be read or measured gives rows
 with ``status == 'failed'`` and the reason in ``error``, an entry in
@@ -44,13 +44,12 @@ from astropy.coordinates import SkyCoord
 from astropy.nddata import NDData
 from astropy.table import QTable, vstack
 from astropy.time import Time
-from astropy.utils.decorators import deprecated_renamed_argument
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.utils import all_positions, aperture_list, split_apertures
-from ..background.sky import SKY_METHODS, SkyEstimate
+from ..background.sky import SKY_METHODS
 from ..background.threshold import SigmaThreshold
-from ..detection.recenter import RECENTER_METHODS, recenter_positions
+from ..detection.recenter import CENTROID_METHODS, Recentering
 from ..io.header import DetectorParameters
 from ..photometry.general import SUM_METHODS
 from ..photometry.terms import FRACTIONAL_VARIANCES, UNCERTAINTY_MODELS
@@ -68,7 +67,6 @@ __all__ = ['photometer_frames']
 _UNSET = object()
 
 
-@deprecated_renamed_argument('recenter_nsigma', 'recenter_n_sigma', '0.1')
 def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
                       client=None, workers=None, scheduler=None,
                       recenter=False, recenter_box=11, recenter_n_sigma=2.0,
@@ -94,8 +92,8 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         scheduler address; without them, serially here (:ref:`batch-dask`).
     recenter, recenter_box, recenter_n_sigma, max_shift : optional
         Re-centre each aperture on each frame (True, ``'com'`` or ``'2dg'``)
-        with `recenter_positions`' ``box_size``, ``n_sigma``, ``max_shift``
-        (:ref:`batch-each-frame`; ``recenter_nsigma`` is deprecated).
+        with a `~ccdphot_ext.detection.Recentering` of these ``box_size``,
+        ``n_sigma``, ``max_shift`` (:ref:`batch-each-frame`).
     output, checkpoint_interval, resume_from : optional
         Also write the table here (ECSV, atomically, locked), every
         ``checkpoint_interval`` seconds (60) and on an interrupt; resume
@@ -223,25 +221,23 @@ def _configure(apertures, sky, ids, recenter, hdu, recenter_kwargs,
                         f'{", ".join(unknown)}')
     _validate_photometer_kwargs(photometer_kwargs)
     config = FrameConfig(apertures=apertures, sky=sky, recenter=recenter,
-                     recenter_kwargs=recenter_kwargs if recenter else {},
                      photometer_kwargs=dict(photometer_kwargs), hdu=hdu,
                      n_rows=len(pairs))
     return config, ids
 
 
 def _check_recenter(recenter, recenter_kwargs):
+    """The `Recentering` of ``recenter`` (True for ``'com'``) with the
+    run's options, checked here rather than once per frame on the workers;
+    None without re-centring."""
     if recenter is True:
         recenter = 'com'
     if recenter is False or recenter is None:
         return None
-    if recenter not in RECENTER_METHODS:
+    if recenter not in CENTROID_METHODS:
         raise ValueError(f'recenter must be True, False or one of '
-                         f'{RECENTER_METHODS}, got {recenter!r}')
-    # validate now, not once per frame on the workers
-    recenter_positions(np.zeros((3, 3)), np.empty((0, 2)),
-                       SkyEstimate(0.0, 1.0, 1), method=recenter,
-                       **recenter_kwargs)
-    return recenter
+                         f'{CENTROID_METHODS}, got {recenter!r}')
+    return Recentering(centroid=recenter, **recenter_kwargs)
 
 
 def _validate_photometer_kwargs(kwargs):
@@ -436,6 +432,17 @@ def _describe_apertures(apertures, ids):
     return {'apertures': parts, 'positions_sha1': digest}
 
 
+def _recenter_parameters(recentering):
+    """``recenter`` (the centroid method, or None) and
+    ``recenter_kwargs`` of the run's parameters."""
+    if recentering is None:
+        return {'recenter': None, 'recenter_kwargs': {}}
+    return {'recenter': recentering.centroid,
+            'recenter_kwargs': {'box_size': recentering.box_size,
+                                'n_sigma': recentering.n_sigma,
+                                'max_shift': recentering.max_shift}}
+
+
 def _parameters(config, ids, sky):
     if isinstance(sky, str):
         sky_text = sky
@@ -444,8 +451,7 @@ def _parameters(config, ids, sky):
     else:
         sky_text = repr(sky)
     params = {'sky': sky_text,
-              'recenter': config.recenter,
-              'recenter_kwargs': config.recenter_kwargs,
+              **_recenter_parameters(config.recenter),
               'hdu': config.hdu,
               **config.photometer_kwargs}
     params['threshold'] = (None if params.get('threshold') is None

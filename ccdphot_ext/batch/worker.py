@@ -29,7 +29,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.utils import all_positions, with_positions
 from ..background.sky import SKY_METHODS, SkyEstimate
-from ..detection.recenter import recenter_positions
+from ..detection.recenter import Recentering
 from ..io.fits import read_frame
 from ..io.fitsfile import frame_size
 from ..io.header import DetectorParameters
@@ -48,8 +48,7 @@ class FrameConfig:
 
     apertures: object
     sky: object
-    recenter: str | None
-    recenter_kwargs: dict
+    recenter: Recentering | None
     photometer_kwargs: dict
     hdu: object = None
     n_rows: int = 0
@@ -214,9 +213,7 @@ def _photometer_frame(ccd, config, notes):
     sky = _make_sky(config.sky, ccd, frame, apertures)
     if config.recenter is not None:
         nominal = all_positions(apertures)
-        new, ok = recenter_positions(frame, nominal, sky,
-                                     method=config.recenter,
-                                     **config.recenter_kwargs)
+        new, ok = config.recenter(frame, nominal, sky)
         apertures = with_positions(apertures, new)
         if not ok.all():
             notes.append(f'{int((~ok).sum())} aperture(s) not re-centred '

@@ -2,14 +2,16 @@
 """
 Re-centre apertures on the light of their stars, frame by frame.
 
-Tracking drifts by a few pixels over a night; `recenter_positions` moves
-each nominal position to the centroid of its star on the current frame
-(photutils centroids on sky-subtracted, thresholded pixels), and keeps the
-nominal position where that cannot be done safely.
+Tracking drifts by a few pixels over a night; a `Recentering` (or its
+function form `recenter_positions`) moves each nominal position to the
+centroid of its star on the current frame (photutils centroids on
+sky-subtracted, thresholded pixels), and keeps the nominal position where
+that cannot be done safely.
 """
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
@@ -18,17 +20,17 @@ from ..background.sky import check_sky
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import positive_integer
 
-__all__ = ['recenter_positions', 'RECENTER_METHODS']
+__all__ = ['Recentering', 'recenter_positions', 'CENTROID_METHODS']
 
-#: Centroid methods of `recenter_positions` (photutils centroid functions).
-RECENTER_METHODS = ('com', '2dg')
+#: Centroid methods of `Recentering` (photutils centroid functions).
+CENTROID_METHODS = ('com', '2dg')
 
 
-def recenter_positions(data, positions, sky, *, box_size=11, method='com',
-                       n_sigma=2.0, min_snr=5.0, max_shift=None, iterations=2,
-                       mask=None):
+@dataclass(frozen=True, kw_only=True)
+class Recentering:
     """
-    Re-centre positions on the light of the stars in a frame.
+    How to re-centre positions on the light of their stars: checked when
+    built, immutable, and called on a frame.
 
     For each position a ``box_size`` square around it is cut out, the sky
     level subtracted, and only pixels above ``n_sigma * sky.std`` (finite,
@@ -43,25 +45,143 @@ def recenter_positions(data, positions, sky, *, box_size=11, method='com',
 
     Parameters
     ----------
+    centroid : {'com', '2dg'}, optional
+        Centroid method (default ``'com'``, the centre of mass).
+    box_size : int, optional
+        Side of the centroid box in pixels (at least 3; default 11).
+    n_sigma : float, optional
+        Pixel threshold above the sky in units of ``sky.std`` (default 2).
+    min_snr : float, optional
+        Least signal-to-noise of the box sum for a star to be followed
+        (default 5; pure noise gives a standard normal value).
+    max_shift : float, optional
+        Largest accepted move in pixels; default (None) ``box_size / 2``.
+    iterations : int, optional
+        Centroid passes (the box follows the star; default 2).
+
+    Raises
+    ------
+    ValueError
+        If ``centroid`` is not one of `CENTROID_METHODS`, ``box_size`` is
+        below 3 or a number is out of its range.
+    TypeError
+        If a number is not a number (or not whole where it must be).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext import SkyEstimate
+    >>> from ccdphot_ext.detection import Recentering
+    >>> from ccdphot_ext.datasets.sample import render_stars
+    >>> img = 100.0 + render_stars((40, 40), [20.3], [18.6], [5e4])
+    >>> recenter = Recentering(centroid='2dg', box_size=9)
+    >>> recenter
+    Recentering(centroid='2dg', box_size=9, n_sigma=2.0, min_snr=5.0, \
+max_shift=None, iterations=2)
+    >>> pos, ok = recenter(img, [(19.0, 19.0)], SkyEstimate(100.0, 1.0, 1000))
+    >>> np.round(pos, 1).tolist(), ok.tolist()
+    ([[20.3, 18.6]], [True])
+    """
+
+    centroid: str = 'com'
+    box_size: int = 11
+    n_sigma: float = 2.0
+    min_snr: float = 5.0
+    max_shift: float | None = None
+    iterations: int = 2
+
+    def __post_init__(self):
+        if self.centroid not in CENTROID_METHODS:
+            raise ValueError(f'centroid must be one of {CENTROID_METHODS}, '
+                             f'got {self.centroid!r}')
+        box_size = positive_integer(self.box_size, 'box_size')
+        if box_size < 3:
+            raise ValueError(f'box_size must be at least 3, got {box_size}')
+        checked = {
+            'box_size': box_size,
+            'n_sigma': positive_scalar(self.n_sigma, 'n_sigma',
+                                       allow_none=False, allow_zero=True),
+            'min_snr': positive_scalar(self.min_snr, 'min_snr',
+                                       allow_none=False, allow_zero=True),
+            'max_shift': positive_scalar(self.max_shift, 'max_shift'),
+            'iterations': positive_integer(self.iterations, 'iterations')}
+        for name, value in checked.items():  # plain Python numbers
+            object.__setattr__(self, name, value)
+
+    def __call__(self, data, positions, sky, *, mask=None):
+        """
+        Re-centre ``positions`` on the stars of a frame.
+
+        Parameters
+        ----------
+        data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
+            The frame (an NDData's mask is used).
+        positions : array_like
+            ``(N, 2)`` array of ``(x, y)``.
+        sky : `~ccdphot_ext.SkyEstimate`
+            Global, or one level per position.
+        mask : array_like of bool, optional
+            True for bad pixels.
+
+        Returns
+        -------
+        new_positions : ndarray
+            ``(N, 2)``.
+        recentered : ndarray of bool
+            False where the input position was kept.
+        """
+        max_shift = (self.box_size / 2.0 if self.max_shift is None
+                     else self.max_shift)
+        frame = as_frame(data, mask=mask)
+        pos = np.array(positions, dtype=float).reshape(-1, 2)
+        check_sky(sky, unit=frame.unit, n_apertures=len(pos))
+        out = pos.copy()
+        ok = np.zeros(len(pos), dtype=bool)
+        for i, (x0, y0) in enumerate(pos):
+            level, std, _, _ = sky.at(0 if sky.is_global else i)
+            x, y = x0, y0
+            for _ in range(self.iterations):
+                x, y = _centroid_step(frame, x, y, level, std, self.centroid,
+                                      half=self.box_size // 2,
+                                      n_sigma=self.n_sigma,
+                                      min_snr=self.min_snr)
+                if not math.isfinite(x):
+                    break
+            ok[i] = math.hypot(x - x0, y - y0) <= max_shift  # False for NaN
+            if ok[i]:
+                out[i] = x, y
+        return out, ok
+
+
+def recenter_positions(data, positions, sky, *, centroid='com', box_size=11,
+                       n_sigma=2.0, min_snr=5.0, max_shift=None, iterations=2,
+                       mask=None):
+    """
+    Re-centre positions on the light of the stars in a frame: the function
+    form of `Recentering` (``Recentering(centroid=..., ...)(data,
+    positions, sky, mask=mask)``).
+
+    Parameters
+    ----------
     data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
         The frame (an NDData's mask is used).
     positions : array_like
         ``(N, 2)`` array of ``(x, y)``.
-    sky : `SkyEstimate`
+    sky : `~ccdphot_ext.SkyEstimate`
         Global, or one level per position.
+    centroid : {'com', '2dg'}, optional
+        Centroid method (default ``'com'``, the centre of mass).
     box_size : int, optional
-        Side of the centroid box in pixels (odd; at least 3).
-    method : {'com', '2dg'}, optional
-        Centroid method.
+        Side of the centroid box in pixels (at least 3; default 11).
     n_sigma : float, optional
-        Pixel threshold above the sky in units of ``sky.std``.
+        Pixel threshold above the sky in units of ``sky.std`` (default 2).
     min_snr : float, optional
         Least signal-to-noise of the box sum for a star to be followed
-        (pure noise gives a standard normal value).
+        (default 5; pure noise gives a standard normal value).
     max_shift : float, optional
-        Largest accepted move in pixels; default ``box_size / 2``.
+        Largest accepted move in pixels; default (None) ``box_size / 2``.
     iterations : int, optional
-        Centroid passes (the box follows the star).
+        Centroid passes (the box follows the star; default 2).
     mask : array_like of bool, optional
         True for bad pixels.
 
@@ -84,46 +204,10 @@ def recenter_positions(data, positions, sky, *, box_size=11, method='com',
     >>> np.round(pos, 1).tolist(), ok.tolist()
     ([[20.3, 18.6]], [True])
     """
-    box_size, n_sigma, min_snr, max_shift, iterations = _checked_options(
-        method, box_size, n_sigma, min_snr, max_shift, iterations)
-    frame = as_frame(data, mask=mask)
-    pos = np.array(positions, dtype=float).reshape(-1, 2)
-    check_sky(sky, unit=frame.unit, n_apertures=len(pos))
-    out = pos.copy()
-    ok = np.zeros(len(pos), dtype=bool)
-    for i, (x0, y0) in enumerate(pos):
-        level, std, _, _ = sky.at(0 if sky.is_global else i)
-        x, y = x0, y0
-        for _ in range(iterations):
-            x, y = _centroid_step(frame, x, y, level, std, method,
-                                  half=box_size // 2, n_sigma=n_sigma,
-                                  min_snr=min_snr)
-            if not math.isfinite(x):
-                break
-        ok[i] = math.hypot(x - x0, y - y0) <= max_shift  # False for NaN
-        if ok[i]:
-            out[i] = x, y
-    return out, ok
-
-
-def _checked_options(method, box_size, n_sigma, min_snr, max_shift,
-                     iterations):
-    """`recenter_positions`' options validated (``max_shift`` defaults to
-    half the box)."""
-    if method not in RECENTER_METHODS:
-        raise ValueError(f'method must be one of {RECENTER_METHODS}, got '
-                         f'{method!r}')
-    box_size = positive_integer(box_size, 'box_size')
-    if box_size < 3:
-        raise ValueError(f'box_size must be at least 3, got {box_size}')
-    n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False,
-                              allow_zero=True)
-    min_snr = positive_scalar(min_snr, 'min_snr', allow_none=False,
-                              allow_zero=True)
-    max_shift = positive_scalar(max_shift, 'max_shift')
-    max_shift = box_size / 2.0 if max_shift is None else max_shift
-    iterations = positive_integer(iterations, 'iterations')
-    return box_size, n_sigma, min_snr, max_shift, iterations
+    recentering = Recentering(centroid=centroid, box_size=box_size,
+                              n_sigma=n_sigma, min_snr=min_snr,
+                              max_shift=max_shift, iterations=iterations)
+    return recentering(data, positions, sky, mask=mask)
 
 
 def _centroid_step(frame, x, y, level, std, method, *, half, n_sigma,
