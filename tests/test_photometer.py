@@ -431,7 +431,7 @@ def test_sky_maps_go_through_the_per_aperture_engine(star_field):
     sky = SkyEstimate.from_maps(100.0 + 0.02 * xx, np.full(img.shape, 5.0),
                                 n_pix=400)
     box = _random_boxes(np.random.default_rng(8), img.shape, 40, True)
-    assert not PHOT.fast_box_eligible(box, sky, None)
+    assert not PHOT.box_engine_eligible(box, sky, None)
     t = photometer(img, box, sky, gain=2.0, detector=SATURATED)
     _assert_tables_equal(t, _general(img, box, sky, gain=2.0,
                                      detector=SATURATED))

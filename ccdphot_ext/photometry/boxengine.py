@@ -67,13 +67,14 @@ from .boxlayout import (
     row_sums,
 )
 from .residual import residual_is_significant
+from .sums import ApertureSums
 
 __all__ = []  # internal module
 
 
-def fast_box_eligible(aperture, sky, threshold):
+def box_engine_eligible(aperture, sky, threshold):
     """
-    True when `measure_boxes` can do this aperture (else: per-aperture path).
+    True when `measure_boxes` can do this aperture (else: another engine).
 
     Axis-aligned boxes, a sky that is one level or one level per aperture
     (not a 2-D map), no threshold or ``segment='all'``.
@@ -96,7 +97,7 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
     ----------
     frame : `ccdphot_ext.utils.inputs.Frame`
     box : `BoxAperture`
-        Axis-aligned (see `fast_box_eligible`).
+        Axis-aligned (see `box_engine_eligible`).
     sky_value, sky_std, sky_eom : float or 1-D array
         Sky level, per-pixel scatter and error of the level, one value or
         one per position.
@@ -106,14 +107,9 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
 
     Returns
     -------
-    result : dict
-        ``flux``, ``n_pix`` (float), ``noise_pix`` (sum of ``w**2``),
-        ``flags`` (int32), ``sigma2`` and ``sigma2_sq`` (sums of
-        ``w * sigma**2`` and ``w**2 * sigma**2`` with an uncertainty map,
-        else None) and
-        ``measured`` (False where there is no budget: off the frame, or no
-        usable pixel), ``selection`` (a smoothed threshold mask's variance
-        term, else None).
+    sums : `~ccdphot_ext.photometry.sums.ApertureSums`
+        One element per position (the sky values as given, one per
+        position).
     """
     data = frame.data
     geom = BoxGeometry(box, data.shape)
@@ -150,12 +146,14 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
         flags[significant] |= FLAG_RESIDUAL_BACKGROUND
     # whole pixels: the squared weights sum to the pixel count
     noise_pix = out['n_pix'] if geom.pixel_aligned else out['noise_pix']
-    return {'flux': out['flux'], 'n_pix': out['n_pix'],
-            'noise_pix': noise_pix, 'flags': flags,
-            'sigma2': out['sigma2'], 'sigma2_sq': out['sigma2_sq'],
-            'measured': measured,
-            'selection': (out['selection'] if isinstance(level, _Smoothed)
-                          else None)}
+    return ApertureSums(
+        flux=out['flux'], n_pix=out['n_pix'], noise_pix=noise_pix,
+        flags=flags, sky=np.broadcast_to(sky['value'], (n,)),
+        sky_std=np.broadcast_to(sky['std'], (n,)),
+        sky_error_on_mean=np.broadcast_to(sky['eom'], (n,)),
+        sigma2=out['sigma2'], sigma2_sq=out['sigma2_sq'],
+        selection=(out['selection'] if isinstance(level, _Smoothed)
+                   else None))
 
 
 def _short_routes(data, geom, sky, level, saturation, out, *, plain):

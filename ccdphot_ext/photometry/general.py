@@ -1,22 +1,23 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-The general (per-aperture) engine: the sums of one aperture position of any
-shape, on any frame (internal; `~ccdphot_ext.measure` and
-`~ccdphot_ext.photometer` call it).
+The general (per-aperture) engine: the sums of aperture positions of any
+shape, on any frame, one position at a time (internal;
+`~ccdphot_ext.measure` and `~ccdphot_ext.photometer` call it).
 
-It gives the pixels summed, their weights, the flux and the flags; the
-budget is computed from these by the one formula
-(`~ccdphot_ext.budget_terms`).
+It fills the rows of an `~ccdphot_ext.photometry.sums.ApertureSums` (the
+flux, the pixels summed and the flags) and gives `measure` the pixels
+behind them (`Cutout`); the budget is computed from the sums by the one
+formula (`~ccdphot_ext.budget_terms`).
 """
 
 import math
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 from photutils.aperture import PixelAperture
 from scipy.ndimage import binary_dilation
 
-from ..aperture.utils import aperture_position, aperture_weights
+from ..aperture.utils import aperture_position, aperture_weights, n_positions
 from ..background.threshold import SigmaThreshold
 from ..flags import (
     FLAG_BAD_PIXELS,
@@ -28,6 +29,7 @@ from ..flags import (
 )
 from ..utils.numbers import check_choice
 from .residual import residual_is_significant
+from .sums import ApertureSums
 
 __all__ = []  # internal module
 
@@ -36,37 +38,19 @@ __all__ = []  # internal module
 SUM_METHODS = ('exact', 'center', 'subpixel')
 
 
-class ApertureSums(NamedTuple):
+@dataclass(frozen=True)
+class Cutout:
     """
-    What the general engine found for one aperture position.
-
-    ``flux`` is NaN (and ``n_pix`` 0) when nothing could be summed; the
-    ``sky*`` values are the sky used (a 2-D map's weighted summary over the
-    pixels used); ``sigma2`` is ``sum(w * sigma**2)`` with an uncertainty
-    map, else None, and ``sigma2_sq`` its ``sum(w**2 * sigma**2)``;
-    ``noise_pix`` is ``sum(w**2)`` (``n_pix`` when every weight is 0 or 1);
-    ``weights`` the weight of each pixel of the cutout at
-    ``slices`` in the sum; ``sigma_map`` and ``sky_pixels`` the cutouts of
-    the uncertainty map and of a sky map (or None); ``extra`` variance terms
-    beyond the CCD equation (a smoothed threshold mask's ``selection``) and
-    ``notes`` for the budget (e.g. that a pixel-selected mask is biased).
+    The pixels behind one measured aperture position (what `measure` keeps
+    besides the sums): the weight of each pixel of the cutout at
+    ``slices`` in the sum (0 = not used), and the cutouts of the
+    uncertainty map and of a sky map (or None).
     """
 
-    flux: float
-    n_pix: float
-    flags: int
-    sigma2: float | None
     weights: np.ndarray
     slices: tuple | None
-    sky: float
-    sky_std: float
-    sky_error_on_mean: float
     sigma_map: np.ndarray | None = None
     sky_pixels: np.ndarray | None = None
-    extra: dict | None = None
-    notes: tuple = ()
-    noise_pix: float = 0.0
-    sigma2_sq: float | None = None
 
 
 def check_photometry_inputs(aperture, threshold, sum_method):
@@ -100,8 +84,8 @@ def _apply_threshold(threshold, aperture, index, slc, resid, w, sky_std,
                      sky_eom):
     """
     The weights of the pixels a threshold keeps, the flags it sets (empty
-    mask; significant background left outside it) and its extra variance
-    terms.
+    mask; significant background left outside it) and a smoothed mask's
+    ``selection`` variance term (None for a pixel-selected mask).
     """
     x, y = aperture_position(aperture, index)
     row = int(round(y)) - slc[0].start
@@ -109,16 +93,15 @@ def _apply_threshold(threshold, aperture, index, slc, resid, w, sky_std,
     center = ((row, col) if 0 <= row < w.shape[0]
               and 0 <= col < w.shape[1] else None)
     sel = threshold.select(resid, sky_std, valid=w > 0, center=center)
-    extra = {}
+    selection = None
     if not threshold.biased:
-        extra['selection'] = selection_variance(threshold, resid, w, sky_std,
-                                                sel)
+        selection = selection_variance(threshold, resid, w, sky_std, sel)
     w_rest = np.where(sel, 0.0, w)
     flags = 0 if np.any(sel) else FLAG_EMPTY_THRESHOLD
     if residual_is_significant(float(np.sum(w_rest * resid)),
                                float(np.sum(w_rest)), sky_std, sky_eom):
         flags |= FLAG_RESIDUAL_BACKGROUND
-    return np.where(sel, w, 0.0), flags, extra
+    return np.where(sel, w, 0.0), flags, selection
 
 
 def selection_variance(threshold, resid, weights, sky_std, selected):
@@ -134,19 +117,45 @@ def selection_variance(threshold, resid, weights, sky_std, selected):
     return float(var[0])
 
 
-def _nothing_summed(index, flags, weights, slc, sky_values,
-                    allow_off_frame, why):
-    """The NaN result of an aperture with nothing to sum, or the error."""
+def measure_general(frame, aperture, sky, rows, *, threshold, saturation,
+                    sum_method, subpixels):
+    """
+    The sums of every position of ``aperture``, one at a time (the engine
+    of `measure`, for any aperture on any frame): an `ApertureSums`.
+
+    ``rows`` (a slice) says which rows of the whole table the positions
+    are, for a sky of one level per aperture. A position wholly off the
+    frame or with no usable pixel gets a NaN flux and its flag.
+    """
+    n = n_positions(aperture)
+    out = ApertureSums.empty(
+        n, uncertainty=frame.uncertainty is not None,
+        selection=threshold is not None and not threshold.biased)
+    for index in range(n):
+        # a one-position aperture: photutils makes the mask of every
+        # position it holds, each time one is asked for
+        single = aperture[index] if n > 1 else aperture
+        measure_one(frame, single, 0, sky, out, index,
+                    sky_index=0 if sky.is_global else rows.start + index,
+                    threshold=threshold, saturation=saturation,
+                    sum_method=sum_method, subpixels=subpixels,
+                    allow_off_frame=True)
+    return out
+
+
+def _nothing_summed(index, why, allow_off_frame):
+    """Refuse an aperture with nothing to sum, unless that is allowed (its
+    row then keeps a NaN flux)."""
     if not allow_off_frame:
         raise ValueError(f'aperture position {index} {why}')
-    return ApertureSums(math.nan, 0.0, flags, None, weights, slc,
-                        *sky_values)
 
 
-def measure_one(frame, aperture, index, sky, *, sky_index, threshold,
-                saturation, sum_method, subpixels, allow_off_frame=False):
+def measure_one(frame, aperture, index, sky, out, row, *, sky_index,
+                threshold, saturation, sum_method, subpixels,
+                allow_off_frame=False):
     """
-    The sums of aperture position ``index``: an `ApertureSums`.
+    Row ``row`` of ``out`` (an `ApertureSums`): the sums of aperture
+    position ``index``; returns its `Cutout`.
 
     A sky map (``sky.is_map``) is subtracted pixel by pixel; ``sky``,
     ``sky_std`` and ``sky_error_on_mean`` are then its weighted summary over
@@ -162,22 +171,24 @@ def measure_one(frame, aperture, index, sky, *, sky_index, threshold,
     sky_map = sky.is_map
     b_value, b_std, _, b_eom = ((math.nan,) * 4 if sky_map
                                 else sky.at(sky_index))
+    out.sky[row], out.sky_std[row] = b_value, b_std
+    out.sky_error_on_mean[row] = b_eom
     flags = FLAG_TRUNCATED if truncated else 0
+    out.flags[row] = flags
     if slc is None:
-        return _nothing_summed(index, flags, weights, None,
-                               (b_value, b_std, b_eom), allow_off_frame,
-                               f'lies entirely off the frame of shape '
-                               f'{frame.shape}')
+        _nothing_summed(index, f'lies entirely off the frame of shape '
+                        f'{frame.shape}', allow_off_frame)
+        return Cutout(weights, None)
     data, bad, sigma_map = _cutout(frame, slc)
     inside = weights > 0
     if np.any(bad & inside):
         flags |= FLAG_BAD_PIXELS
     if not np.any(inside & ~bad):
         # nothing to sum: a NaN row, never a silent 0 +- 0
-        return _nothing_summed(index, flags, np.zeros_like(weights),
-                               slc, (b_value, b_std, b_eom), allow_off_frame,
-                               'holds no finite, unmasked pixel (all '
-                               'masked/NaN/inf)')
+        out.flags[row] = flags
+        _nothing_summed(index, 'holds no finite, unmasked pixel (all '
+                        'masked/NaN/inf)', allow_off_frame)
+        return Cutout(np.zeros_like(weights), slc)
     if saturation is not None and np.any(
             inside & ~bad & (data >= saturation)):
         flags |= FLAG_SATURATED
@@ -192,12 +203,12 @@ def measure_one(frame, aperture, index, sky, *, sky_index, threshold,
         resid = np.where(bad, 0.0, data - sky_pixels)
     else:
         resid = np.where(bad, 0.0, data - b_value)
-    extra, notes = None, ()
     if threshold is not None:
-        w, more, extra = _apply_threshold(threshold, aperture, index, slc,
-                                          resid, w, b_std, b_eom)
+        w, more, selection = _apply_threshold(threshold, aperture, index,
+                                              slc, resid, w, b_std, b_eom)
         flags |= more
-        notes = (threshold.note,) if threshold.note else ()
+        if out.selection is not None:
+            out.selection[row] = selection
     flux = float(np.sum(w * resid))
     n_pix = float(np.sum(w))
     if flux <= 0:
@@ -205,10 +216,13 @@ def measure_one(frame, aperture, index, sky, *, sky_index, threshold,
     if sky_map and n_pix > 0:  # the map over the pixels used
         b_value, b_std, b_eom = sky.summarize(slc, w)
     w2 = w * w
-    sigma2 = sigma2_sq = None
     if sigma_map is not None:
         var = sigma_map ** 2
-        sigma2, sigma2_sq = float(np.sum(w * var)), float(np.sum(w2 * var))
-    return ApertureSums(flux, n_pix, flags, sigma2, w, slc, b_value, b_std,
-                        b_eom, sigma_map, sky_pixels, extra, notes,
-                        float(np.sum(w2)), sigma2_sq)
+        out.sigma2[row] = float(np.sum(w * var))
+        out.sigma2_sq[row] = float(np.sum(w2 * var))
+    out.flux[row], out.n_pix[row] = flux, n_pix
+    out.noise_pix[row] = float(np.sum(w2))
+    out.flags[row] = flags
+    out.sky[row], out.sky_std[row] = b_value, b_std
+    out.sky_error_on_mean[row] = b_eom
+    return Cutout(w, slc, sigma_map, sky_pixels)

@@ -19,14 +19,16 @@ from ..utils.numbers import positive_integer
 from .budget import NOTE_EMPTY, NOTE_MAP, ErrorBudget
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky
+from .sums import ApertureSums
 from .terms import budget_terms, check_budget
 
 __all__ = ['measure', 'ApertureMeasurement']
 
 
-def _budget(sums, detector, options, noise):
-    """The `ErrorBudget` of one measured aperture (an `ApertureSums`), with
-    the resolved `DetectorParameters` and the `BudgetOptions`."""
+def _budget(sums, detector, options, noise, threshold):
+    """The `ErrorBudget` of one measured aperture (a row of an
+    `ApertureSums`), with the resolved `DetectorParameters`, the
+    `BudgetOptions` and the threshold mask (for its note)."""
     gain, read_noise = detector.gain, detector.read_noise
     noise_pix, sky_variance = options.sky_term_inputs(
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
@@ -46,8 +48,10 @@ def _budget(sums, detector, options, noise):
         uncertainty_model=uncertainty_model, sky_level=sums.sky,
         read_noise=read_noise if gain is not None else None,
         dark=detector.dark if gain is not None else None,
-        extra_terms=sums.extra)
-    budget.notes += sums.notes
+        extra_terms=(None if sums.selection is None
+                     else {'selection': sums.selection}))
+    if threshold is not None and threshold.note:
+        budget.notes += (threshold.note,)
     if noise is not None:
         budget.notes = tuple(n for n in budget.notes if n != NOTE_MAP) + (
             noise.note,)
@@ -131,8 +135,8 @@ class ApertureMeasurement(BudgetedResult):
 
     _noise = None  # an ApertureNoise used for the sky term
 
-    def __init__(self, frame, aperture, index, sums, budget, detector,
-                 options):
+    def __init__(self, frame, aperture, index, sums, cutout, budget,
+                 detector, options):
         self._frame = frame
         self.aperture = aperture
         self.position = aperture_position(aperture, index)
@@ -140,13 +144,13 @@ class ApertureMeasurement(BudgetedResult):
         self.n_pix = sums.n_pix
         self.flags = sums.flags
         self.budget = budget
-        self.weights = sums.weights
-        self.slices = sums.slices
+        self.weights = cutout.weights
+        self.slices = cutout.slices
         self.sky = sums.sky
         self.sky_std = sums.sky_std
         self.sky_error_on_mean = sums.sky_error_on_mean
-        self._sigma_map = sums.sigma_map
-        self._sky_pixels = sums.sky_pixels  # a sky map's cutout
+        self._sigma_map = cutout.sigma_map
+        self._sky_pixels = cutout.sky_pixels  # a sky map's cutout
         self.detector = detector
         self._options = options  # the BudgetOptions of the budget
         self.unit = frame.unit
@@ -316,12 +320,17 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         data, aperture, sky, gain=gain, noise=noise, threshold=threshold,
         detector=detector, budget=budget, sum_method=sum_method,
         subpixels=subpixels, uncertainty=uncertainty, mask=mask)
-    sums = measure_one(frame, aperture, 0, sky, sky_index=0,
-                       threshold=threshold, saturation=detector.saturation,
-                       sum_method=sum_method, subpixels=subpixels)
-    result = ApertureMeasurement(frame, aperture, 0, sums,
-                                 _budget(sums, detector, options, noise),
-                                 detector, options)
+    sums = ApertureSums.empty(
+        1, uncertainty=frame.uncertainty is not None,
+        selection=threshold is not None and not threshold.biased)
+    cutout = measure_one(frame, aperture, 0, sky, sums, 0, sky_index=0,
+                         threshold=threshold, saturation=detector.saturation,
+                         sum_method=sum_method, subpixels=subpixels)
+    sums = sums.row(0)
+    result = ApertureMeasurement(
+        frame, aperture, 0, sums, cutout,
+        _budget(sums, detector, options, noise, threshold), detector,
+        options)
     result._noise = noise
     # checked against the frame's background variation when the sky is one
     # global level

@@ -9,7 +9,7 @@ import numpy as np
 from astropy.table import QTable
 
 from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
-from ..aperture.utils import aperture_groups, aperture_position, aperture_positions
+from ..aperture.utils import all_positions, aperture_groups
 from ..background.annulus import sky_row_flags
 from ..background.noise import check_noise, noise_variance
 from ..background.sky import check_sky
@@ -19,10 +19,11 @@ from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
 from ..utils.inputs import as_frame
 from ..utils.numbers import check_choice, finite_number, positive_integer
 from ..utils.provenance import versions
-from .boxengine import fast_box_eligible, measure_boxes
-from .circleengine import fast_shape_eligible, measure_shapes
-from .general import check_photometry_inputs, measure_one
+from .boxengine import box_engine_eligible, measure_boxes
+from .ellipseengine import ellipse_engine_eligible, measure_ellipses
+from .general import check_photometry_inputs, measure_general
 from .residual import check_global_sky
+from .sums import ApertureSums
 from .terms import BudgetOptions, budget_terms, check_budget
 
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
@@ -141,10 +142,17 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     check_noise(noise, frame)
     call = replace(call, detector=detector.resolve(frame.meta,
                                                    unit=frame.unit))
-    cols = _measure_groups(apertures, groups, frame, sky, call)
-    _fill_budget(cols, frame.uncertainty is not None, call)
-    table = _to_table(cols, frame, sky, call)
-    _add_notes(table, cols, sky, noise)
+    sums = _measure_groups(apertures, groups, frame, sky, call)
+    terms = _budget_terms(sums, frame.uncertainty is not None, call)
+    positions = all_positions(apertures)
+    table = _to_table(sums, terms, positions, frame, sky, call)
+    if noise is not None:
+        table.meta['sky_noise'] = repr(noise)
+        table.meta['notes'].append(noise.note)
+    message = check_global_sky(sky, positions[:, 0], positions[:, 1],
+                               sums.n_pix, terms.error)
+    if message is not None:
+        table.meta['notes'].append(message)
     return table
 
 
@@ -164,44 +172,32 @@ class _Call:
 
 
 def _measure_groups(apertures, groups, frame, sky, call):
-    """The sums, pixel counts, sky numbers and flags of every row, each
-    group of ``apertures`` through the engine that measures it."""
+    """The `ApertureSums` of every row, each group of ``apertures`` measured
+    by its engine."""
     n_rows = sum(n for _, n in groups)
-    cols = _empty_columns(n_rows)
     threshold = call.threshold
-    if threshold is not None and not threshold.biased:
-        cols['selection'] = np.zeros(n_rows)  # per row, then a budget term
+    sums = ApertureSums.empty(
+        n_rows, uncertainty=frame.uncertainty is not None,
+        selection=threshold is not None and not threshold.biased)
     start = 0
     for ap, n in groups:
         rows = slice(start, start + n)
-        fill = _engine(call, ap, sky)
-        fill(cols, rows, frame, ap, sky, call)
+        sums.put(rows, _engine_sums(_engine(call, ap, sky), frame, ap, sky,
+                                    rows, call))
         start += n
-    cols['flags'] |= sky_row_flags(sky, apertures, n_rows)
-    return cols
-
-
-def _add_notes(table, cols, sky, noise):
-    """The empirical noise model and the global-sky check in ``meta``."""
-    if noise is not None:
-        table.meta['sky_noise'] = repr(noise)
-        table.meta['notes'].append(noise.note)
-    message = check_global_sky(sky, cols['x_center'], cols['y_center'],
-                               cols['n_pix'], cols['aperture_sum_err'])
-    if message is not None:
-        table.meta['notes'].append(message)
+    sums.flags |= sky_row_flags(sky, apertures, n_rows)
+    return sums
 
 
 def _engine(call, aperture, sky):
-    """The function filling the rows of ``aperture``: the engine that
-    ``call.engine`` asks for, or with ``'auto'`` the first that
-    applies."""
+    """The engine measuring ``aperture``: the one ``call.engine`` asks
+    for, or with ``'auto'`` the first that applies."""
     engine, threshold = call.engine, call.threshold
     if engine == 'general':
-        return _fill_general
-    eligible = {'box': fast_box_eligible(aperture, sky, threshold),
-                'ellipse': fast_shape_eligible(aperture, threshold,
-                                               call.sum_method)}
+        return engine
+    eligible = {'box': box_engine_eligible(aperture, sky, threshold),
+                'ellipse': ellipse_engine_eligible(aperture, threshold,
+                                                   call.sum_method)}
     if engine in eligible and not eligible[engine]:
         raise ValueError(
             f"engine={engine!r} measures "
@@ -212,20 +208,26 @@ def _engine(call, aperture, sky):
                "sum_method='exact' and no threshold")
             + "; use engine='auto' or 'general' for "
             f'{type(aperture).__name__} here')
-    if eligible['box']:
-        return _fill_fast
-    return _fill_shapes if eligible['ellipse'] else _fill_general
+    return next((name for name in ('box', 'ellipse') if eligible[name]),
+                'general')
 
 
-def _empty_columns(n):
-    cols = {name: np.full(n, np.nan) for name in PHOTOMETRY_COLUMNS}
-    cols['id'] = np.arange(1, n + 1)
-    cols['n_pix'] = np.zeros(n)
-    cols['flags'] = np.zeros(n, dtype=np.int32)
-    cols['sigma2'] = np.zeros(n)  # sum(w * sigma**2), with an uncertainty map
-    cols['sigma2_sq'] = np.zeros(n)  # sum(w**2 * sigma**2)
-    cols['noise_pix'] = np.zeros(n)  # sum(w**2)
-    return cols
+def _engine_sums(engine, frame, aperture, sky, rows, call):
+    """The `ApertureSums` of the positions of ``aperture`` (table rows
+    ``rows``) from ``engine``."""
+    saturation = call.detector.saturation
+    if engine == 'box':
+        return measure_boxes(frame, aperture, *_sky_rows(sky, rows),
+                             threshold=call.threshold, saturation=saturation)
+    if engine == 'ellipse':
+        return measure_ellipses(
+            frame, aperture, sky,
+            None if sky.is_map else _sky_rows(sky, rows),
+            saturation=saturation)
+    return measure_general(frame, aperture, sky, rows,
+                           threshold=call.threshold, saturation=saturation,
+                           sum_method=call.sum_method,
+                           subpixels=call.subpixels)
 
 
 def _sky_rows(sky, rows):
@@ -238,114 +240,49 @@ def _sky_rows(sky, rows):
                  for v in (sky.value, sky.std, sky.error_on_mean))
 
 
-def _fill_general(cols, rows, frame, aperture, sky, call):
-    """The per-aperture engine (`measure`'s), one position at a time."""
-    several = rows.stop - rows.start > 1
-    for index, row in enumerate(range(rows.start, rows.stop)):
-        # a one-position aperture: photutils makes the mask of every
-        # position it holds, each time one is asked for
-        single = aperture[index] if several else aperture
-        res = measure_one(
-            frame, single, 0, sky,
-            sky_index=0 if sky.is_global else row, allow_off_frame=True,
-            threshold=call.threshold,
-            saturation=call.detector.saturation,
-            sum_method=call.sum_method, subpixels=call.subpixels)
-        cols['x_center'][row], cols['y_center'][row] = aperture_position(single, 0)
-        cols['n_pix'][row] = res.n_pix
-        cols['noise_pix'][row] = res.noise_pix
-        cols['sky'][row] = res.sky
-        cols['sky_std'][row] = res.sky_std
-        cols['sky_error_on_mean'][row] = res.sky_error_on_mean
-        cols['aperture_sum'][row] = res.flux
-        cols['flags'][row] = res.flags
-        if res.sigma2 is not None:
-            cols['sigma2'][row] = res.sigma2
-            cols['sigma2_sq'][row] = res.sigma2_sq
-        if 'selection' in cols:
-            cols['selection'][row] = (res.extra or {}).get('selection', 0.0)
-
-
-def _fill_fast(cols, rows, frame, box, sky, call):
-    """Axis-aligned boxes through the vectorised engine."""
-    value, std, eom = _sky_rows(sky, rows)
-    res = measure_boxes(frame, box, value, std, eom,
-                        threshold=call.threshold,
-                        saturation=call.detector.saturation)
-    pos = aperture_positions(box)
-    cols['x_center'][rows], cols['y_center'][rows] = pos[:, 0], pos[:, 1]
-    cols['n_pix'][rows] = res['n_pix']
-    cols['noise_pix'][rows] = res['noise_pix']
-    cols['sky'][rows], cols['sky_std'][rows] = value, std
-    cols['sky_error_on_mean'][rows] = eom
-    cols['aperture_sum'][rows] = res['flux']
-    cols['flags'][rows] = res['flags']
-    if res['sigma2'] is not None:
-        cols['sigma2'][rows] = res['sigma2']
-        cols['sigma2_sq'][rows] = res['sigma2_sq']
-    if res['selection'] is not None:
-        cols['selection'][rows] = res['selection']
-
-
-def _fill_shapes(cols, rows, frame, aperture, sky, call):
-    """Circles, ellipses and annuli through the vectorised engine."""
-    res = measure_shapes(frame, aperture, sky,
-                         None if sky.is_map else _sky_rows(sky, rows),
-                         saturation=call.detector.saturation)
-    pos = aperture_positions(aperture)
-    cols['x_center'][rows], cols['y_center'][rows] = pos[:, 0], pos[:, 1]
-    for name, key in (('n_pix', 'n_pix'), ('noise_pix', 'noise_pix'),
-                      ('sky', 'sky'),
-                      ('sky_std', 'sky_std'),
-                      ('sky_error_on_mean', 'sky_eom'),
-                      ('aperture_sum', 'flux'), ('flags', 'flags')):
-        cols[name][rows] = res[key]
-    if res['sigma2'] is not None:
-        cols['sigma2'][rows] = res['sigma2']
-        cols['sigma2_sq'][rows] = res['sigma2_sq']
-
-
-def _fill_budget(cols, has_map, call):
-    """Every row's budget columns at once, from `budget_terms`."""
+def _budget_terms(sums, has_map, call):
+    """Every row's budget terms at once, from `budget_terms`."""
     noise_pix, sigma2 = call.budget.sky_term_inputs(
-        cols.pop('noise_pix'), cols.pop('sigma2'), cols.pop('sigma2_sq'))
+        sums.noise_pix, sums.sigma2, sums.sigma2_sq)
     model = call.budget.uncertainty_model
-    noise = call.noise
-    if noise is not None:  # blank-sky apertures: the sky term, not the map
-        sigma2 = noise_variance(noise, cols['n_pix'])
+    if call.noise is not None:  # blank-sky apertures: the sky term
+        sigma2 = noise_variance(call.noise, sums.n_pix)
         has_map, model = True, 'background'
-    extra = ({'selection': cols.pop('selection')} if 'selection' in cols
-             else None)  # a smoothed threshold mask's term
-    terms = budget_terms(
-        cols['aperture_sum'], cols['n_pix'], cols['sky_std'],
+    return budget_terms(
+        sums.flux, sums.n_pix, sums.sky_std,
         noise_pix=noise_pix, gain=call.detector.gain,
-        sky_error_on_mean=(cols['sky_error_on_mean']
+        sky_error_on_mean=(sums.sky_error_on_mean
                            if call.budget.include_sky_mean else None),
         sky_variance=sigma2 if has_map else None,
-        uncertainty_model=model, extra_terms=extra)
-    cols['aperture_sum_err'] = terms.error
-    cols['var_sky'] = terms.sky
-    cols['var_source'] = terms.source
-    cols['var_sky_mean'] = terms.sky_mean
-    cols['snr'] = terms.snr
-    cols['mag_err'] = terms.mag_err
-    if extra is not None:
-        cols['var_selection'] = terms.extra['selection']
+        uncertainty_model=model,
+        extra_terms=(None if sums.selection is None
+                     else {'selection': sums.selection}))
 
 
-def _to_table(cols, frame, sky, call):
-    """The columns as a `~astropy.table.QTable` with units and ``meta``."""
+def _to_table(sums, terms, positions, frame, sky, call):
+    """The photometry columns, from the sums, their budget terms and the
+    positions, as a `~astropy.table.QTable` with units and ``meta``."""
     detector = call.detector
     # a count rate (adu / s, electron / s) is already per second
     rate = is_rate_unit(frame.unit)
-    cols['mag'] = instrumental_mag(
-        cols['aperture_sum'], exptime=None if rate else detector.exptime,
-        zeropoint=call.zeropoint)
+    cols = {
+        'id': np.arange(1, len(sums) + 1),
+        'x_center': positions[:, 0], 'y_center': positions[:, 1],
+        'n_pix': sums.n_pix, 'sky': sums.sky, 'sky_std': sums.sky_std,
+        'sky_error_on_mean': sums.sky_error_on_mean,
+        'aperture_sum': sums.flux, 'aperture_sum_err': terms.error,
+        'var_sky': terms.sky, 'var_source': terms.source,
+        'var_sky_mean': terms.sky_mean, 'snr': terms.snr,
+        'mag': instrumental_mag(
+            sums.flux, exptime=None if rate else detector.exptime,
+            zeropoint=call.zeropoint),
+        'mag_err': terms.mag_err, 'flags': sums.flags}
+    names = list(PHOTOMETRY_COLUMNS)
+    if sums.selection is not None:  # a smoothed threshold mask's term
+        cols['var_selection'] = terms.extra['selection']
+        names.insert(names.index('var_sky_mean') + 1, 'var_selection')
     table = QTable()
     unit = frame.unit
-    names = list(PHOTOMETRY_COLUMNS)
-    if 'var_selection' in cols:  # a smoothed threshold mask's extra term
-        names.insert(names.index('var_sky_mean') + 1, 'var_selection')
     for name in names:
         value = cols[name]
         power = unit_power(name)

@@ -61,6 +61,7 @@ from .boxlayout import (
     pick,
     row_sums,
 )
+from .sums import ApertureSums
 
 __all__ = []  # internal module
 
@@ -72,18 +73,15 @@ CHUNK_FRACTION = 1 / 128
 def _chunk_pixels(data, most):
     return max(min(most, int(data.size * CHUNK_FRACTION)), 1024)
 
-#: The sums every route returns, one value per position.
-SUMS = ('flux', 'n_pix', 'noise_pix', 'sigma2', 'sigma2_sq', 'sky',
-        'sky_std', 'sky_eom')
 
 
-def fast_shape_eligible(aperture, threshold, method):
+def ellipse_engine_eligible(aperture, threshold, sum_method):
     """
-    True when `measure_shapes` can do this aperture: a closed-form shape
-    (circle, ellipse, annulus of either) with ``method='exact'`` and no
+    True when `measure_ellipses` can do this aperture: a closed-form shape
+    (circle, ellipse, annulus of either) with ``sum_method='exact'`` and no
     threshold mask.
     """
-    return (method == 'exact' and threshold is None
+    return (sum_method == 'exact' and threshold is None
             and exact_shape(aperture) is not None)
 
 
@@ -117,10 +115,10 @@ class _Windows:
         return w.reshape(len(idx), -1)
 
 
-def measure_shapes(frame, aperture, sky, sky_rows, *, saturation):
+def measure_ellipses(frame, aperture, sky, sky_rows, *, saturation):
     """
     Flux, pixel counts, sky numbers and flags of every position of a
-    closed-form aperture (see `fast_shape_eligible`).
+    closed-form aperture (see `ellipse_engine_eligible`).
 
     Parameters
     ----------
@@ -135,26 +133,16 @@ def measure_shapes(frame, aperture, sky, sky_rows, *, saturation):
 
     Returns
     -------
-    result : dict
-        ``flux`` (NaN where nothing could be summed), ``n_pix`` (sum of
-        ``w``), ``noise_pix`` (sum of ``w**2``), ``sigma2`` and ``sigma2_sq``
-        (sums of ``w * sigma**2`` and ``w**2 * sigma**2`` with an
-        uncertainty map, else None), ``sky``, ``sky_std``, ``sky_eom`` and
-        ``flags`` (int32).
+    sums : `~ccdphot_ext.photometry.sums.ApertureSums`
+        One element per position.
     """
     win = _Windows(exact_shape(aperture), aperture_positions(aperture),
                    frame.shape)
     n = win.x.size
-    out = {name: np.zeros(n) for name in SUMS}
-    out['flux'][:] = np.nan
-    out['flags'] = np.where(win.truncated, FLAG_TRUNCATED, 0).astype(np.int32)
-    if sky_rows is None:  # a map: summarised over each aperture's pixels
-        for name in ('sky', 'sky_std', 'sky_eom'):
-            out[name][:] = np.nan
-    else:
-        for name, value in zip(('sky', 'sky_std', 'sky_eom'), sky_rows,
-                               strict=True):
-            out[name][:] = value
+    out = ApertureSums.empty(n, uncertainty=frame.uncertainty is not None)
+    out.flags[:] = np.where(win.truncated, FLAG_TRUNCATED, 0)
+    if sky_rows is not None:  # a map: summarised over each aperture's pixels
+        out.sky[:], out.sky_std[:], out.sky_error_on_mean[:] = sky_rows
     level = None if sky_rows is None else sky_rows[0]
     plain = (frame.mask is None and frame.uncertainty is None
              and sky_rows is not None)
@@ -166,10 +154,8 @@ def measure_shapes(frame, aperture, sky, sky_rows, *, saturation):
                                      saturation, out))
         _general_route(frame, sky, win, np.concatenate(redo), level,
                        saturation, out)
-    measured = np.isfinite(out['flux'])
-    out['flags'][measured & (out['flux'] <= 0)] |= FLAG_NONPOSITIVE_FLUX
-    if frame.uncertainty is None:
-        out['sigma2'] = out['sigma2_sq'] = None
+    measured = np.isfinite(out.flux)
+    out.flags[measured & (out.flux <= 0)] |= FLAG_NONPOSITIVE_FLUX
     return out
 
 
@@ -204,11 +190,11 @@ def _short_route(data, win, order, level, saturation, out):
         noise_pix = np.add.reduce(w, axis=1)
         good = np.isfinite(flux)
         keep = idx[good]
-        out['flux'][keep] = flux[good]
-        out['n_pix'][keep] = n_pix[good]
-        out['noise_pix'][keep] = noise_pix[good]
+        out.flux[keep] = flux[good]
+        out.n_pix[keep] = n_pix[good]
+        out.noise_pix[keep] = noise_pix[good]
         if hot is not None:
-            out['flags'][idx[good & hot]] |= FLAG_SATURATED
+            out.flags[idx[good & hot]] |= FLAG_SATURATED
         redo.append(idx[~good])
     return np.concatenate(redo)
 
@@ -256,7 +242,7 @@ def _general_route(frame, sky, win, part, level, saturation, out):
         idx = part[s:e]
         raw, bad, sigma, maps, weights, n_pix = _gather(frame, sky, win, idx)
         inside = weights > 0
-        flags = out['flags']
+        flags = out.flags
         flags[idx[np.any(bad & inside, axis=1)]] |= FLAG_BAD_PIXELS
         usable = np.any(inside & ~bad, axis=1)
         if saturation is not None:
@@ -273,14 +259,14 @@ def _general_route(frame, sky, win, part, level, saturation, out):
             sums += [w * maps[0], w * maps[1] ** 2, w * maps[2]]
         sums = row_sums(sums, n_pix)
         keep = idx[usable]
-        out['flux'][keep] = sums[0][usable]
-        for k, name in enumerate(('n_pix', 'noise_pix'), start=1):
-            out[name][keep] = sums[k][usable]
+        out.flux[keep] = sums[0][usable]
+        out.n_pix[keep] = sums[1][usable]
+        out.noise_pix[keep] = sums[2][usable]
         if sigma is not None:
-            out['sigma2'][keep] = sums[3][usable]
-            out['sigma2_sq'][keep] = sums[4][usable]
+            out.sigma2[keep] = sums[3][usable]
+            out.sigma2_sq[keep] = sums[4][usable]
         if maps is not None:
             total = sums[1][usable]
-            out['sky'][keep] = sums[-3][usable] / total
-            out['sky_std'][keep] = np.sqrt(sums[-2][usable] / total)
-            out['sky_eom'][keep] = sums[-1][usable] / total
+            out.sky[keep] = sums[-3][usable] / total
+            out.sky_std[keep] = np.sqrt(sums[-2][usable] / total)
+            out.sky_error_on_mean[keep] = sums[-1][usable] / total
