@@ -161,3 +161,34 @@ def test_isscalar_means_one_level_is_global_includes_maps():
     assert len(per_aperture) == 2
     with pytest.raises(TypeError, match='no len'):
         len(sky_map)
+
+
+def test_one_sky_check_everywhere(rng):
+    """Every function taking a sky refuses a number with the same message
+    (one check, `check_sky`)."""
+    from ccdphot_ext import (
+        ApertureNoise,
+        BoxAperture,
+        find_stars,
+        gradient_check,
+        measure,
+        photometer,
+        recenter_positions,
+    )
+    from ccdphot_ext.visualization.star import plot_curve_of_growth
+
+    img = rng.normal(100.0, 5.0, (64, 64))
+    box = BoxAperture((30, 30), 9, 9)
+    calls = [lambda s: measure(img, box, s),
+             lambda s: photometer(img, box, s),
+             lambda s: find_stars(img, s),
+             lambda s: gradient_check(img, sky=s, box_size=16),
+             lambda s: ApertureNoise.from_blank_apertures(img, s),
+             lambda s: recenter_positions(img, [(30, 30)], s),
+             lambda s: plot_curve_of_growth(img, box, s)]
+    message = ('sky must be a SkyEstimate (e.g. SkyEstimate.from_image(data)),'
+               ' got float')
+    for call in calls:
+        with pytest.raises(TypeError) as exc:
+            call(100.0)
+        assert str(exc.value) == message

@@ -12,7 +12,7 @@ from astropy.stats import sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..background.estimators import clip_factors
-from ..background.sky import SkyEstimate
+from ..background.sky import SkyEstimate, check_sky
 from ..photometry.residual import RESIDUAL_NSIGMA, residual_error
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import positive_integer
@@ -216,7 +216,8 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', AstropyUserWarning)
             sky = SkyEstimate.from_image(frame)
-    if not isinstance(sky, SkyEstimate) or np.ndim(sky.value) != 0:
+    check_sky(sky)
+    if not sky.isscalar:
         raise TypeError('sky must be a global SkyEstimate (one level)')
     med, std = _mesh_levels(frame, mesh, sigma)
     coef, cov, use = _fit_plane(med, mesh, frame.shape, sigma)

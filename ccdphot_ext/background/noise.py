@@ -211,11 +211,9 @@ class ApertureNoise:
         >>> print(f'{noise(225) / (5.0 * 15):.2f}')  # white: sqrt(N) sigma
         1.00
         """
-        from .sky import SkyEstimate
+        from .sky import check_sky
 
-        if not isinstance(sky, SkyEstimate):
-            raise TypeError('sky must be a SkyEstimate, got '
-                            f'{type(sky).__name__}')
+        check_sky(sky)
         frame = as_frame(data, mask=mask)
         sizes = _check_sizes(sizes, frame.shape)
         n_ap = _check_n_apertures(n_apertures)

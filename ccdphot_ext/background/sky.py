@@ -39,7 +39,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.html import html_table
 from ..utils.inputs import as_frame
-from ..utils.numbers import positive_scalar
+from ..utils.numbers import check_choice, positive_scalar
 from .annulus import annulus_statistics, check_annulus
 from .estimators import clip_factors, estimator_efficiency
 from .globalsky import global_sky
@@ -119,9 +119,7 @@ def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
 
 def check_estimator(method, sigma):
     """The estimator's name checked; the clipping ``sigma`` validated."""
-    if method not in SKY_METHODS:
-        raise ValueError(f'method must be one of {SKY_METHODS}, got '
-                         f'{method!r}')
+    check_choice(method, 'method', SKY_METHODS)
     return positive_scalar(sigma, 'sigma', allow_none=False)
 
 

@@ -27,7 +27,7 @@ from photutils.segmentation import deblend_sources, detect_sources
 from photutils.utils import NoDetectionsWarning
 
 from ..aperture.box import BoxAperture
-from ..background.sky import SkyEstimate
+from ..background.sky import check_sky
 from ..flags import FLAG_SMALL_APERTURE
 from ..io.header import DetectorParameters
 from ..utils.inputs import as_frame, positive_scalar
@@ -63,10 +63,7 @@ def _box_side(box_size, box_scale, fwhm):
 
 def _sky_arrays(sky, shape):
     """Sky level and per-pixel std as scalars or maps of ``shape``."""
-    if not isinstance(sky, SkyEstimate):
-        raise TypeError('sky must be a SkyEstimate (e.g. '
-                        'SkyEstimate.from_image(data)), got '
-                        f'{type(sky).__name__}')
+    check_sky(sky)
     value, std = np.asarray(sky.value, float), np.asarray(sky.std, float)
     if value.ndim == 1:
         raise ValueError('sky has one level per aperture; find_stars needs '

@@ -18,7 +18,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..background.sky import check_sky
 from ..utils.inputs import as_frame, positive_scalar
-from ..utils.numbers import positive_integer
+from ..utils.numbers import check_choice, positive_integer
 
 __all__ = ['Recentering', 'recenter_positions', 'CENTROID_METHODS']
 
@@ -91,9 +91,7 @@ max_shift=None, iterations=2)
     iterations: int = 2
 
     def __post_init__(self):
-        if self.centroid not in CENTROID_METHODS:
-            raise ValueError(f'centroid must be one of {CENTROID_METHODS}, '
-                             f'got {self.centroid!r}')
+        check_choice(self.centroid, 'centroid', CENTROID_METHODS)
         box_size = positive_integer(self.box_size, 'box_size')
         if box_size < 3:
             raise ValueError(f'box_size must be at least 3, got {box_size}')

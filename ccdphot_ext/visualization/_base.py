@@ -9,7 +9,7 @@ from photutils.aperture import PixelAperture
 
 from ..aperture.box import BoxAperture
 from ..aperture.utils import aperture_weights
-from ..background.sky import SkyEstimate
+from ..background.sky import SkyEstimate, check_sky
 
 __all__ = []
 
@@ -53,9 +53,7 @@ def _as_aperture(aperture):
 
 def _scalar_sky(sky, index=0):
     """A global `SkyEstimate`: ``sky`` itself or its level ``index``."""
-    if not isinstance(sky, SkyEstimate):
-        raise TypeError('sky must be a SkyEstimate, got '
-                        f'{type(sky).__name__}')
+    check_sky(sky)
     if sky.is_global:
         return sky
     value, std, n_pix, eom = sky.at(index)
