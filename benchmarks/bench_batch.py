@@ -40,7 +40,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ccdphot_ext import BoxAperture
+from ccdphot_ext import BatchExecution, BoxAperture
 from ccdphot_ext.batch.frames import photometer_frames
 from ccdphot_ext.datasets.sample import simulate_frame
 
@@ -96,7 +96,7 @@ def main(argv=None):
         t_write, (paths, xy) = timed(lambda: write_frames(
             folder, args.frames, args.size, args.stars, args.seed))
         boxes = BoxAperture(xy, 15, 15)
-        kwargs = {'recenter': args.recenter, 'progress': False}
+        kwargs = {'recenter': args.recenter}
         print(f'# {args.frames} frames of {args.size}x{args.size} float32, '
               f'{args.stars} stars, 15x15 boxes, sigma-clipped sky per '
               f'frame, recenter={args.recenter}')
@@ -132,13 +132,15 @@ def _measure_modes(paths, boxes, kwargs, worker_counts, address, repeat):
     n_run = max(worker_counts)
     modes.append((f'running cluster, {n_run} workers',
                   {'scheduler': address}))
+    modes = [(name, BatchExecution(progress=False, **run))
+             for name, run in modes]
     runs, serial_table = {name: [] for name, _ in modes}, None
     for _ in range(repeat):
         for name, extra in modes:
-            remote = address if 'scheduler' in extra else None
+            remote = extra.scheduler
             cpu0 = _cpu(remote)
             wall, table = timed(lambda e=extra: photometer_frames(
-                paths, boxes, **kwargs, **e))
+                paths, boxes, **kwargs, execution=e))
             cpu = _cpu(remote) - cpu0
             if serial_table is None:
                 serial_table = table

@@ -25,7 +25,7 @@ _PUBLIC = {
                  'systematics_report'),
     'aperture': ('BoxAperture', 'SkyBoxAperture', 'write_ds9'),
     'background': ('ApertureNoise', 'SigmaThreshold', 'SkyEstimate'),
-    'batch': ('AnnulusSky', 'photometer_frames'),
+    'batch': ('AnnulusSky', 'BatchExecution', 'photometer_frames'),
     'datasets': ('NOTEBOOK_BOXES', 'sample_frame', 'sample_truth'),
     'detection': ('Recentering', 'box_flags', 'find_stars',
                   'recenter_positions', 'star_boxes'),

@@ -13,7 +13,13 @@ from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import CircularAnnulus
 
-from ccdphot_ext import BoxAperture, SkyEstimate, photometer
+from ccdphot_ext import (
+    BatchExecution,
+    BoxAperture,
+    DetectorParameters,
+    SkyEstimate,
+    photometer,
+)
 from ccdphot_ext.batch import (
     AnnulusSky,
     frame_time,
@@ -189,7 +195,8 @@ def test_time_from_date_obs_and_missing_time(frame_dir):
 
 
 def test_progress_lines_on_stderr(frame_dir, capsys):
-    photometer_frames(frame_dir['good'][:3], _boxes(), progress=True)
+    photometer_frames(frame_dir['good'][:3], _boxes(),
+                      execution=BatchExecution(progress=True))
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1].startswith('ccdphot batch: 3/3 frames (0 failed, ')
     assert len(lines) == 3  # a line per ~10 %: here one per frame
@@ -235,7 +242,9 @@ def test_recentering_follows_the_drift(frame_dir):
     assert np.all(np.abs(kept - expected) < 3 * err)
     # 2.7 px of drift pushes the stars to the edge of the unmoved box
     assert np.all(lost < 0.8 * expected)
-    assert moved.meta['parameters']['recenter'] == 'com'
+    assert moved.meta['parameters']['recenter'] == {
+        'centroid': 'com', 'box_size': 11, 'n_sigma': 2.0, 'min_snr': 5.0,
+        'max_shift': None, 'iterations': 2}
 
 
 def test_each_frame_is_checked_once(frame_dir, monkeypatch):
@@ -268,29 +277,28 @@ def test_each_frame_is_checked_once(frame_dir, monkeypatch):
 
 
 def test_recenter_options_reach_the_recentering(frame_dir):
-    """recenter_box, recenter_n_sigma and max_shift make the Recentering
-    each frame uses (its positions, and the parameters in meta); the
-    unreleased spelling recenter_nsigma is refused."""
+    """The Recentering given is the one each frame uses (its positions,
+    and the parameters in meta); the former spellings are refused."""
     paths = frame_dir['good'][:2]
-    lc = photometer_frames(paths, _boxes(size=7), ids=IDS, recenter='2dg',
-                           recenter_box=9, recenter_n_sigma=3.0, max_shift=2)
-    assert lc.meta['parameters']['recenter'] == '2dg'
-    assert lc.meta['parameters']['recenter_kwargs'] == {
-        'box_size': 9, 'n_sigma': 3.0, 'max_shift': 2.0}
     recentering = Recentering(centroid='2dg', box_size=9, n_sigma=3.0,
                               max_shift=2)
+    lc = photometer_frames(paths, _boxes(size=7), ids=IDS,
+                           recenter=recentering)
+    assert lc.meta['parameters']['recenter'] == {
+        'centroid': '2dg', 'box_size': 9, 'n_sigma': 3.0, 'min_snr': 5.0,
+        'max_shift': 2.0, 'iterations': 2}
     for path in paths:
         ccd = read_frame(path)
         xy, _ = recentering(ccd, np.c_[X0, Y0], SkyEstimate.from_image(ccd))
         rows = lc[lc['frame'] == path]
         np.testing.assert_array_equal(np.c_[rows['x_center'],
                                             rows['y_center']], xy)
-    with pytest.raises(TypeError, match='recenter_nsigma'):
-        photometer_frames(paths, _boxes(size=7), recenter=True,
-                          recenter_nsigma=3.0)
-    with pytest.raises(ValueError, match='box_size must be at least 3'):
-        photometer_frames(paths, _boxes(size=7), recenter=True,
-                          recenter_box=2)
+    for old in ('recenter_box', 'recenter_n_sigma', 'max_shift'):
+        with pytest.raises(TypeError, match=old):
+            photometer_frames(paths, _boxes(size=7), recenter=True,
+                              **{old: 3})
+    with pytest.raises(TypeError, match=r"Recentering\(centroid='2dg'\)"):
+        photometer_frames(paths, _boxes(size=7), recenter='2dg')
 
 
 def test_recenter_positions_keeps_nominal_when_unsure():
@@ -488,7 +496,7 @@ def test_checkpoints_are_complete_tables(frame_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(batch, 'write_table_atomic', spy)
     lc = photometer_frames(frame_dir['good'][:4], _boxes(), output=out,
-                           checkpoint_interval=1e-9)
+                           execution=BatchExecution(checkpoint_interval=1e-9))
     # one checkpoint after each frame, then the final table
     assert [len(t) for t in seen] == [3, 6, 9, 12, 12]
     assert [t.meta['last_run']['complete'] for t in seen] == [False] * 4 + [
@@ -534,23 +542,58 @@ def test_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):
     ({'sky': 'mode'}, ValueError, 'sky'),
     ({'ids': [1, 2]}, ValueError, 'ids'),
     ({'ids': [1, 1, 2]}, ValueError, 'ids'),
-    ({'recenter': 'peak'}, ValueError, 'recenter'),
-    ({'recenter': True, 'recenter_box': 1}, ValueError, 'box_size'),
-    ({'workers': 0}, ValueError, 'workers'),
-    ({'workers': 2, 'scheduler': 'tcp://x:1'}, ValueError, 'at most one'),
-    ({'scheduler': 5}, TypeError, 'scheduler'),
+    ({'recenter': 'peak'}, TypeError, 'recenter'),
+    ({'recenter': 1}, TypeError, 'recenter'),
     ({'gain': -1.0}, ValueError, 'gain'),
+    ({'gain': 2.0, 'detector': DetectorParameters(gain=3.0)}, ValueError,
+     'gain=2.0 and detector'),
+    ({'detector': {'gain': 2.0}}, TypeError, 'detector'),
+    ({'budget': 'linear'}, TypeError, 'budget'),
     ({'threshold': 2.0}, TypeError, 'threshold'),
-    ({'method': 'fast'}, ValueError, 'method'),
     ({'zeropoint': float('nan')}, ValueError, 'zeropoint'),
-    ({'fractional_variance': 'area'}, ValueError, 'fractional_variance'),
-    ({'checkpoint_interval': 0}, ValueError, 'checkpoint_interval'),
-    ({'progress': 'yes'}, TypeError, 'progress'),
+    ({'execution': {'workers': 2}}, TypeError, 'execution'),
+    # photometer's own keywords and the former spellings are refused
+    ({'method': 'exact'}, TypeError, 'method'),
+    ({'sum_method': 'center'}, TypeError, 'sum_method'),
+    ({'noise': None}, TypeError, 'noise'),
+    ({'fractional_variance': 'linear'}, TypeError, 'fractional_variance'),
+    ({'workers': 2}, TypeError, 'workers'),
+    ({'checkpoint_interval': 10}, TypeError, 'checkpoint_interval'),
     ({'radius': 3}, TypeError, 'radius'),
 ])
 def test_bad_arguments_name_the_parameter(frame_dir, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         photometer_frames(frame_dir['good'][:1], _boxes(), **kwargs)
+
+
+@pytest.mark.parametrize('kwargs, exc, match', [
+    ({'workers': 0}, ValueError, 'workers must be positive'),
+    ({'workers': 2.5}, ValueError, 'workers must be a whole number'),
+    ({'workers': True}, TypeError, 'workers'),
+    ({'workers': '2'}, TypeError, 'workers'),
+    ({'workers': 2, 'scheduler': 'tcp://x:1'}, ValueError, 'at most one'),
+    ({'client': object(), 'workers': 2}, ValueError, 'at most one'),
+    ({'scheduler': 5}, TypeError, 'scheduler'),
+    ({'scheduler': ''}, TypeError, 'scheduler'),
+    ({'timeout': 0}, ValueError, 'timeout'),
+    ({'checkpoint_interval': 0}, ValueError, 'checkpoint_interval'),
+    ({'checkpoint_interval': float('inf')}, ValueError,
+     'checkpoint_interval'),
+    ({'progress': 'yes'}, TypeError, 'progress'),
+])
+def test_batch_execution_is_checked_when_built(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        BatchExecution(**kwargs)
+
+
+def test_batch_execution_values():
+    run = BatchExecution(workers=2.0, timeout=5, progress=np.bool_(True))
+    assert (run.workers, run.timeout, run.progress) == (2, 5.0, True)
+    assert type(run.workers) is int and type(run.progress) is bool
+    with pytest.raises(AttributeError):
+        run.workers = 3
+    with pytest.raises(TypeError):
+        BatchExecution(2)  # keyword-only
 
 
 def test_bad_frames_and_apertures_arguments():
@@ -579,8 +622,9 @@ def test_cluster_gives_the_serial_table(frame_dir, dask_client):
     paths = [*frame_dir['good'], frame_dir['notime'], *frame_dir['bad'].values()]
     serial = _quiet(paths, _boxes(), ids=IDS, recenter=True)
     with pytest.warns(AstropyUserWarning) as record:
-        cluster = photometer_frames(paths, _boxes(), ids=IDS, recenter=True,
-                                    client=dask_client)
+        cluster = photometer_frames(
+            paths, _boxes(), ids=IDS, recenter=True,
+            execution=BatchExecution(client=dask_client))
     _assert_tables_equal(serial, cluster)
     assert cluster.meta['last_run']['execution'] == 'dask'
     # the same failures, each naming the worker it happened on
@@ -601,7 +645,8 @@ def test_scheduler_address_and_in_memory_frames(frame_dir, dask_client):
     paths = frame_dir['good'][:3]
     serial = photometer_frames(paths, _boxes(), ids=IDS)
     remote = photometer_frames(paths, _boxes(), ids=IDS,
-                               scheduler=dask_client.scheduler.address)
+                               execution=BatchExecution(
+                                   scheduler=dask_client.scheduler.address))
     _assert_tables_equal(serial, remote)
     frames = []
     for p in paths:
@@ -609,8 +654,9 @@ def test_scheduler_address_and_in_memory_frames(frame_dir, dask_client):
         ccd.meta['FILENAME'] = p
         frames.append(NDData(ccd.data, meta=ccd.meta, unit=ccd.unit))
     mem_serial = photometer_frames(frames, _boxes(), ids=IDS)
-    mem_cluster = photometer_frames(frames, _boxes(), ids=IDS,
-                                    client=dask_client)
+    mem_cluster = photometer_frames(
+        frames, _boxes(), ids=IDS,
+        execution=BatchExecution(client=dask_client))
     _assert_tables_equal(mem_serial, mem_cluster)
     assert mem_cluster['frame'].tolist() == serial['frame'].tolist()
     assert isinstance(mem_cluster['time'], Time)

@@ -19,7 +19,7 @@ import pytest
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ccdphot_ext import BoxAperture, photometer_frames
+from ccdphot_ext import BatchExecution, BoxAperture, photometer_frames
 
 pytest.importorskip('distributed')
 
@@ -146,7 +146,8 @@ def test_worker_killed_early_costs_no_frame(scheduler, workers, frames):
     names, boxes = frames
     start = time.monotonic()
     thread, box = _in_thread(lambda: photometer_frames(
-        names, boxes, scheduler=scheduler, gain=2.0, progress=False))
+        names, boxes, gain=2.0,
+        execution=BatchExecution(scheduler=scheduler, progress=False)))
     killed = _kill_when_busy(client, pids, 0)
     thread.join(50)
     assert not thread.is_alive(), 'the batch hung after a worker died'
@@ -169,9 +170,10 @@ def test_all_workers_dead_fails_frames_with_a_reason(scheduler, workers,
     def run():
         with warnings.catch_warnings():  # one per failed frame, expected
             warnings.simplefilter('ignore', AstropyUserWarning)
-            return photometer_frames(names, boxes, scheduler=scheduler,
-                                     gain=2.0, progress=False,
-                                     dask_timeout=3.0)
+            return photometer_frames(
+                names, boxes, gain=2.0,
+                execution=BatchExecution(scheduler=scheduler,
+                                         progress=False, timeout=3.0))
 
     thread, box = _in_thread(run)
     _kill_when_busy(client, pids, 0)

@@ -255,7 +255,7 @@ def test_sigterm_checkpoints_and_the_run_resumes(files, tmp_path):
     code = textwrap.dedent(f'''
         import time
         import numpy as np
-        from ccdphot_ext import BoxAperture, photometer_frames
+        from ccdphot_ext import BatchExecution, BoxAperture, photometer_frames
         from ccdphot_ext.batch import worker
         measure, seen = worker.photometer, []
         def slow(*args, **kwargs):  # the third frame takes long
@@ -266,7 +266,8 @@ def test_sigterm_checkpoints_and_the_run_resumes(files, tmp_path):
             return measure(*args, **kwargs)
         worker.photometer = slow
         photometer_frames({frames!r}, BoxAperture(np.c_[{X}, {Y}], 15, 15),
-                          output={str(out)!r}, checkpoint_interval=1000)
+                          output={str(out)!r},
+                          execution=BatchExecution(checkpoint_interval=1000))
     ''')
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, '-c', code], env=env,

@@ -10,7 +10,7 @@ from astropy.nddata import NDData
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ccdphot_ext import FLAG_SATURATED, BoxAperture, SkyEstimate
+from ccdphot_ext import FLAG_SATURATED, BatchExecution, BoxAperture, SkyEstimate
 from ccdphot_ext.analysis.differential import differential_photometry
 from ccdphot_ext.batch import AnnulusSky, photometer_frames
 from ccdphot_ext.datasets.sample import simulate_frame
@@ -52,8 +52,9 @@ def _light_curve(n_frames, *, small_sky, seed):
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', '.*masked/NaN/inf pixels',
                                 AstropyUserWarning)
-        lc = photometer_frames(frames, boxes, progress=False,
-                               sky=functools.partial(_sky_from, mask=mask))
+        lc = photometer_frames(frames, boxes,
+                               sky=functools.partial(_sky_from, mask=mask),
+                               execution=BatchExecution(progress=False))
     return lc, np.array(truth)
 
 

@@ -1,7 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
 Running the frames of a batch: serially in this process or on a Dask
-cluster.
+cluster, as a `BatchExecution` says.
 
 On Dask every task is self-sufficient: it carries the (small) run
 configuration and the paths of a few frames, which the worker reads itself,
@@ -16,16 +16,106 @@ measured fail with that reason instead of waiting for ever.
 import math
 import os
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..utils.numbers import positive_integer, positive_scalar
 from .worker import FrameResult, measure_frame
 
-__all__ = []
+__all__ = ['BatchExecution']
 
 #: frames per Dask task at most (small frames are grouped to cut the
 #: per-task overhead; a few tasks per worker keep the load balanced)
 _MAX_CHUNK = 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchExecution:
+    """
+    Where and how the frames of `~ccdphot_ext.photometer_frames` run:
+    serially here (the default), on local Dask worker processes or on a
+    running Dask cluster; how long to wait for it, how often to checkpoint
+    the output and whether to show progress. Checked when built; immutable.
+
+    Parameters
+    ----------
+    client : `distributed.Client`, optional
+        A Dask client to run the frames on (left open).
+    workers : int, optional
+        Start a local Dask cluster of this many worker processes (closed
+        at the end).
+    scheduler : str, optional
+        The address of a running Dask scheduler (``'tcp://host:8786'``).
+    timeout : float, optional
+        Seconds to wait for the scheduler, or for a worker when none is
+        left, before the frames not yet measured fail (default 60).
+    checkpoint_interval : float, optional
+        Seconds between writes of the output while the run goes on
+        (default 60; it is also written on an interrupt and at the end).
+    progress : bool, optional
+        A progress line on stderr every ~10% of the frames (default: when
+        there are over 20 frames).
+
+    Raises
+    ------
+    ValueError
+        If more than one of ``client``, ``workers`` and ``scheduler`` is
+        given, or a number is not positive.
+    TypeError
+        If ``workers`` is not a whole number, ``scheduler`` not an address,
+        or ``progress`` not True, False or None.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import BatchExecution
+    >>> BatchExecution(workers=2, checkpoint_interval=30)
+    BatchExecution(client=None, workers=2, scheduler=None, timeout=60.0, \
+checkpoint_interval=30.0, progress=None)
+    """
+
+    client: object = None
+    workers: int | None = None
+    scheduler: str | None = None
+    timeout: float = 60.0
+    checkpoint_interval: float = 60.0
+    progress: bool | None = None
+
+    def __post_init__(self):
+        given = [name for name in ('client', 'workers', 'scheduler')
+                 if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError('give at most one of client, workers and '
+                             f'scheduler (got {", ".join(given)})')
+        if self.scheduler is not None and (
+                not isinstance(self.scheduler, str) or not self.scheduler):
+            raise TypeError('scheduler must be an address such as '
+                            f"'tcp://host:8786', got {self.scheduler!r}")
+        if self.progress is not None and not isinstance(
+                self.progress, (bool, np.bool_)):
+            raise TypeError('progress must be True, False or None, got '
+                            f'{self.progress!r}')
+        checked = {
+            'workers': (None if self.workers is None
+                        else positive_integer(self.workers, 'workers')),
+            'timeout': positive_scalar(self.timeout, 'timeout',
+                                       allow_none=False),
+            'checkpoint_interval': positive_scalar(
+                self.checkpoint_interval, 'checkpoint_interval',
+                allow_none=False),
+            'progress': None if self.progress is None else bool(self.progress)}
+        for name, value in checked.items():  # plain Python values
+            object.__setattr__(self, name, value)
+
+
+def check_execution(execution):
+    """``execution`` (a `BatchExecution`, None for the defaults) checked."""
+    if execution is None:
+        return BatchExecution()
+    if not isinstance(execution, BatchExecution):
+        raise TypeError('execution must be a BatchExecution or None, got '
+                        f'{type(execution).__name__}')
+    return execution
 
 
 def run_serial(frames, config, record):
@@ -125,35 +215,25 @@ def _stalled(client):
     return None
 
 
-def open_client(client, workers, scheduler, timeout=60.0):
-    """Return (client, cleanup callables) for the requested execution."""
-    given = [name for name, v in (('client', client), ('workers', workers),
-                                  ('scheduler', scheduler)) if v is not None]
-    if len(given) > 1:
-        raise ValueError(f'give at most one of client, workers and scheduler '
-                         f'(got {", ".join(given)})')
-    if client is not None:
-        return client, []
-    if workers is None and scheduler is None:
+def open_client(execution):
+    """Return (client, cleanup callables) for a `BatchExecution` (client
+    None: serially here)."""
+    if execution.client is not None:
+        return execution.client, []
+    if execution.workers is None and execution.scheduler is None:
         return None, []
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
         raise ImportError('workers= and scheduler= need Dask: pip install '
                           '"ccdphot_ext[distributed]"') from exc
-    if scheduler is not None:
-        if not isinstance(scheduler, str) or not scheduler:
-            raise TypeError('scheduler must be an address such as '
-                            f"'tcp://host:8786', got {scheduler!r}")
+    if execution.scheduler is not None:
         try:
-            new = Client(scheduler, timeout=timeout)
+            new = Client(execution.scheduler, timeout=execution.timeout)
         except (OSError, TimeoutError) as exc:
-            raise OSError(f'scheduler {scheduler}: cannot connect within '
-                          f'{timeout:g} s ({exc})') from None
+            raise OSError(f'scheduler {execution.scheduler}: cannot connect '
+                          f'within {execution.timeout:g} s ({exc})') from None
         return new, [new.close]
-    if isinstance(workers, (bool, np.bool_)) or not isinstance(
-            workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f'workers must be a positive integer, got {workers!r}')
     import dask
 
     # Dask sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off
@@ -171,7 +251,7 @@ def open_client(client, workers, scheduler, timeout=60.0):
     if sys.platform.startswith('linux'):
         settings['distributed.worker.multiprocessing-method'] = 'fork'
     with dask.config.set(settings):
-        cluster = LocalCluster(n_workers=int(workers), processes=True,
+        cluster = LocalCluster(n_workers=execution.workers, processes=True,
                                threads_per_worker=1, dashboard_address=None)
     new = Client(cluster)
     if hasattr(os, 'setsid'):

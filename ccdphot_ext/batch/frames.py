@@ -29,7 +29,6 @@ order, provenance in ``meta``). One frame's measurement is in
 """
 
 import hashlib
-import math
 import os
 import signal
 import sys
@@ -37,6 +36,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
+from dataclasses import asdict
 
 import astropy.units as u
 import numpy as np
@@ -49,15 +49,14 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import all_positions, aperture_list, split_apertures
 from ..background.sky import SKY_METHODS
 from ..background.threshold import SigmaThreshold
-from ..detection.recenter import CENTROID_METHODS, Recentering
-from ..io.header import DetectorParameters
-from ..photometry.general import SUM_METHODS
-from ..photometry.terms import FRACTIONAL_VARIANCES, UNCERTAINTY_MODELS
+from ..detection.recenter import Recentering
+from ..io.header import detector_with_gain
+from ..photometry.terms import check_budget
 from ..utils.columns import unit_power
 from ..utils.files import check_output, table_format, write_table_atomic
-from ..utils.inputs import positive_scalar
+from ..utils.numbers import check_choice, finite_number
 from ..utils.provenance import versions
-from .execution import open_client, run_dask, run_serial
+from .execution import check_execution, open_client, run_dask, run_serial
 from .lock import output_lock
 from .worker import STATUS_FAILED, STATUS_OK, FrameConfig, FrameResult
 
@@ -68,11 +67,9 @@ _UNSET = object()
 
 
 def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
-                      client=None, workers=None, scheduler=None,
-                      recenter=False, recenter_box=11, recenter_n_sigma=2.0,
-                      max_shift=None, resume_from=None, output=None,
-                      checkpoint_interval=60.0, progress=None, hdu=None,
-                      dask_timeout=60.0, **photometer_kwargs):
+                      gain=None, threshold=None, detector=None, budget=None,
+                      zeropoint=None, recenter=None, hdu=None, output=None,
+                      resume_from=None, execution=None):
     """
     Photometry of the same apertures on many frames: one light-curve table.
 
@@ -87,25 +84,36 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         annuli, or a module-level ``sky(ccd, apertures) -> SkyEstimate``.
     ids : sequence of int, optional
         Star ids, one per position; default 1..N.
-    client, workers, scheduler : optional
-        A `distributed.Client`, a number of local worker processes or a
-        scheduler address; without them, serially here (:ref:`batch-dask`).
-    recenter, recenter_box, recenter_n_sigma, max_shift : optional
-        Re-centre each aperture on each frame (True, ``'com'`` or ``'2dg'``)
-        with a `~ccdphot_ext.detection.Recentering` of these ``box_size``,
-        ``n_sigma``, ``max_shift`` (:ref:`batch-each-frame`).
-    output, checkpoint_interval, resume_from : optional
-        Also write the table here (ECSV, atomically, locked), every
-        ``checkpoint_interval`` seconds (60) and on an interrupt; resume
-        from a previous output (:ref:`batch-output`).
-    progress : bool, optional
-        A progress line on stderr every ~10% (default: over 20 frames).
+    gain : float or `~astropy.units.Quantity`, optional
+        e-/ADU for every frame (default ``detector.gain``, else each
+        frame's header), as in `photometer`.
+    threshold : `SigmaThreshold`, optional
+        Keep only the pixels above ``n_sigma * sky_std`` in each aperture.
+    detector : `DetectorParameters`, optional
+        Detector values for every frame; those not given are read from each
+        frame's header.
+    budget : `BudgetOptions`, optional
+        How the budget is formed (default ``BudgetOptions()``).
+    zeropoint : float, optional
+        Magnitude zero point (default 0), as in `photometer`.
+    recenter : bool or `~ccdphot_ext.detection.Recentering`, optional
+        Re-centre each aperture on its star on each frame: a
+        `~ccdphot_ext.detection.Recentering`, or True for
+        ``Recentering()``; None or False (default) keeps the nominal
+        positions (:ref:`batch-each-frame`).
     hdu : int or str, optional
         The image HDU of FITS frames (default the first with data).
-    dask_timeout : float, optional
-        Seconds to wait for the scheduler or a worker (default 60).
-    **photometer_kwargs
-        For `photometer` (``gain``, ``exptime``, ...; else each header's).
+    output : str or path-like, optional
+        Also write the table here (ECSV, atomically, under a lock), every
+        ``execution.checkpoint_interval`` seconds and on an interrupt
+        (:ref:`batch-output`).
+    resume_from : str, path-like or `~astropy.table.QTable`, optional
+        A previous table of these frames: its measured frames are kept and
+        only the others measured (:ref:`batch-output`).
+    execution : `BatchExecution`, optional
+        Where the frames run (serially here by default, or on Dask), the
+        Dask timeout, the checkpoint interval and the progress line
+        (:ref:`batch-dask`).
 
     Returns
     -------
@@ -136,33 +144,18 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     (['f1.fits', 'f2.fits', 'f3.fits'], [1.0, 2.0, 3.0])
     """
     frames, names = _check_frames(frames)
-    config, ids = _configure(apertures, sky, ids, recenter, hdu, {
-        'box_size': recenter_box, 'n_sigma': recenter_n_sigma,
-        'max_shift': max_shift}, photometer_kwargs)
-    checkpoint_interval, dask_timeout = _check_run_options(
-        frames, output, checkpoint_interval, progress, dask_timeout)
-    run = _Run(frames, names, config, ids, _parameters(config, ids, sky),
-               output=output, checkpoint_interval=checkpoint_interval,
-               progress=progress)
-    with nullcontext() if output is None else output_lock(output):
-        run.resume(resume_from)
-        return run.execute(client, workers, scheduler, dask_timeout)
-
-
-def _check_run_options(frames, output, checkpoint_interval, progress,
-                       dask_timeout):
-    """The run's options checked: the two intervals as floats."""
-    checkpoint_interval = positive_scalar(checkpoint_interval,
-                                          'checkpoint_interval',
-                                          allow_none=False)
-    dask_timeout = positive_scalar(dask_timeout, 'dask_timeout',
-                                   allow_none=False)
-    if progress is not None and not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f'progress must be True, False or None, got '
-                        f'{progress!r}')
+    config, ids = _configure(
+        apertures, sky, ids, hdu, recenter=recenter, threshold=threshold,
+        detector=detector_with_gain(detector, gain),
+        budget=check_budget(budget), zeropoint=zeropoint)
+    execution = check_execution(execution)
     if output is not None:
         _check_batch_output(output, frames)
-    return checkpoint_interval, dask_timeout
+    run = _Run(frames, names, config, ids, _parameters(config, ids, sky),
+               output=output, execution=execution)
+    with nullcontext() if output is None else output_lock(output):
+        run.resume(resume_from)
+        return run.execute()
 
 
 def _check_frames(frames):
@@ -196,74 +189,45 @@ def _check_batch_output(output, frames):
                          '.ecsv')
 
 
-def _configure(apertures, sky, ids, recenter, hdu, recenter_kwargs,
-               photometer_kwargs):
+def _configure(apertures, sky, ids, hdu, *, recenter, threshold, detector,
+               budget, zeropoint):
     """Validate everything a worker will use; return (config, ids)."""
     pairs = split_apertures(apertures)
     if isinstance(apertures, tuple):
         apertures = list(apertures)
-    if not (callable(sky) or sky in SKY_METHODS):
-        raise ValueError(f'sky must be one of {SKY_METHODS} or a callable '
-                         f'sky(ccd, apertures), got {sky!r}')
+    if not callable(sky):
+        check_choice(sky, 'sky', SKY_METHODS)
     ids = np.arange(1, len(pairs) + 1) if ids is None else np.asarray(ids)
     if ids.shape != (len(pairs),):
         raise ValueError(f'ids has shape {ids.shape}; give one id per '
                          f'aperture position ({len(pairs)})')
     if len(set(ids.tolist())) != len(ids):
         raise ValueError('ids must be unique')
-    recenter = _check_recenter(recenter, recenter_kwargs)
-    allowed = {'gain', 'threshold', 'saturation', 'method', 'subpixels',
-               'read_noise', 'uncertainty_model', 'include_sky_mean',
-               'exptime', 'zeropoint', 'fractional_variance'}
-    unknown = sorted(set(photometer_kwargs) - allowed)
-    if unknown:
-        raise TypeError(f'photometer_frames got unexpected keyword(s) '
-                        f'{", ".join(unknown)}')
-    _validate_photometer_kwargs(photometer_kwargs)
-    config = FrameConfig(apertures=apertures, sky=sky, recenter=recenter,
-                     photometer_kwargs=dict(photometer_kwargs), hdu=hdu,
-                     n_rows=len(pairs))
-    return config, ids
-
-
-def _check_recenter(recenter, recenter_kwargs):
-    """The `Recentering` of ``recenter`` (True for ``'com'``) with the
-    run's options, checked here rather than once per frame on the workers;
-    None without re-centring."""
-    if recenter is True:
-        recenter = 'com'
-    if recenter is False or recenter is None:
-        return None
-    if recenter not in CENTROID_METHODS:
-        raise ValueError(f'recenter must be True, False or one of '
-                         f'{CENTROID_METHODS}, got {recenter!r}')
-    return Recentering(centroid=recenter, **recenter_kwargs)
-
-
-def _validate_photometer_kwargs(kwargs):
-    """Fail early on the client, naming the parameter."""
-    DetectorParameters(**{k: kwargs[k] for k in
-                          ('gain', 'read_noise', 'exptime', 'saturation')
-                          if kwargs.get(k) is not None})
-    threshold = kwargs.get('threshold')
     if threshold is not None and not isinstance(threshold, SigmaThreshold):
         raise TypeError('threshold must be a SigmaThreshold or None, got '
                         f'{type(threshold).__name__}')
-    if kwargs.get('method', 'exact') not in SUM_METHODS:
-        raise ValueError(f'method must be one of {SUM_METHODS}, '
-                         f"got {kwargs['method']!r}")
-    if kwargs.get('uncertainty_model', 'background') not in UNCERTAINTY_MODELS:
-        raise ValueError(f'uncertainty_model must be one of '
-                         f"{UNCERTAINTY_MODELS}, got "
-                         f"{kwargs['uncertainty_model']!r}")
-    fractional = kwargs.get('fractional_variance', 'squared')
-    if fractional not in FRACTIONAL_VARIANCES:
-        raise ValueError(f'fractional_variance must be one of '
-                         f'{FRACTIONAL_VARIANCES}, got {fractional!r}')
-    zp = kwargs.get('zeropoint')
-    if zp is not None and not (isinstance(zp, (int, float, np.number))
-                               and math.isfinite(zp)):
-        raise ValueError(f'zeropoint must be a finite number, got {zp!r}')
+    config = FrameConfig(
+        apertures=apertures, sky=sky, recenter=_check_recenter(recenter),
+        detector=detector, budget=budget, threshold=threshold,
+        zeropoint=(None if zeropoint is None
+                   else finite_number(zeropoint, 'zeropoint')),
+        hdu=hdu, n_rows=len(pairs))
+    return config, ids
+
+
+def _check_recenter(recenter):
+    """The `Recentering` of ``recenter`` (True: ``Recentering()``); None
+    without re-centring."""
+    if recenter is None or recenter is False:
+        return None
+    if recenter is True:
+        return Recentering()
+    if not isinstance(recenter, Recentering):
+        hint = (f"; use Recentering(centroid={recenter!r})"
+                if isinstance(recenter, str) else '')
+        raise TypeError('recenter must be None, False, True or a '
+                        f'Recentering, got {recenter!r}{hint}')
+    return recenter
 
 
 def _frame_name(frame, i):
@@ -303,11 +267,12 @@ class _Run:
     """Frames to measure, results so far, and how to write them."""
 
     def __init__(self, frames, names, config, ids, parameters, *, output,
-                 checkpoint_interval, progress):
+                 execution):
         self.frames, self.names = frames, names
         self.config, self.ids, self.parameters = config, ids, parameters
-        self.output, self.interval = output, checkpoint_interval
-        self.progress = progress
+        self.output, self.execution = output, execution
+        self.interval = execution.checkpoint_interval
+        self.progress = execution.progress
         self.todo = list(range(len(frames)))
         self.old_ok, self.old_failed = None, ([], [])
         self.unit = _previous_unit(None)
@@ -367,13 +332,12 @@ class _Run:
     def write(self, table):
         write_table_atomic(table, self.output, format='ascii.ecsv')
 
-    def execute(self, client, workers, scheduler, timeout):
+    def execute(self):
         """Measure the frames still to do; return the whole table."""
         self._prepare()
         try:
             with _sigterm_interrupts():
-                run_client, cleanup = open_client(client, workers,
-                                                  scheduler, timeout)
+                run_client, cleanup = open_client(self.execution)
                 self.mode = 'serial' if run_client is None else 'dask'
                 try:
                     if run_client is None:
@@ -381,7 +345,8 @@ class _Run:
                                    self.record)
                     elif self.todo_frames:
                         run_dask(run_client, self.todo_frames, self.config,
-                                 self.record, timeout=timeout)
+                                 self.record,
+                                 timeout=self.execution.timeout)
                 finally:
                     for close in cleanup:
                         close()
@@ -432,31 +397,30 @@ def _describe_apertures(apertures, ids):
     return {'apertures': parts, 'positions_sha1': digest}
 
 
-def _recenter_parameters(recentering):
-    """``recenter`` (the centroid method, or None) and
-    ``recenter_kwargs`` of the run's parameters."""
-    if recentering is None:
-        return {'recenter': None, 'recenter_kwargs': {}}
-    return {'recenter': recentering.centroid,
-            'recenter_kwargs': {'box_size': recentering.box_size,
-                                'n_sigma': recentering.n_sigma,
-                                'max_shift': recentering.max_shift}}
-
-
 def _parameters(config, ids, sky):
+    """The run's parameters for ``meta`` (a resumed run must match them):
+    the sky, the re-centring, the detector values given (each frame's
+    header completes them), the budget options, the threshold, the zero
+    point, the HDU and the apertures."""
     if isinstance(sky, str):
         sky_text = sky
     elif hasattr(sky, '__name__'):
         sky_text = f'callable {sky.__module__}.{sky.__name__}'
     else:
         sky_text = repr(sky)
-    params = {'sky': sky_text,
-              **_recenter_parameters(config.recenter),
-              'hdu': config.hdu,
-              **config.photometer_kwargs}
-    params['threshold'] = (None if params.get('threshold') is None
-                           else repr(params['threshold']))
-    params.update(_describe_apertures(config.apertures, ids))
+    detector = config.detector
+    params = {
+        'sky': sky_text,
+        'recenter': (None if config.recenter is None
+                     else asdict(config.recenter)),
+        'hdu': config.hdu,
+        'detector': {name: getattr(detector, name)
+                     for name in detector.NAMES},
+        'budget': asdict(config.budget),
+        'threshold': (None if config.threshold is None
+                      else repr(config.threshold)),
+        'zeropoint': config.zeropoint,
+        **_describe_apertures(config.apertures, ids)}
     return _json_safe(params)
 
 

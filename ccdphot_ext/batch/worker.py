@@ -44,12 +44,18 @@ STATUS_OK, STATUS_FAILED = 'ok', 'failed'
 
 @dataclass(frozen=True)
 class FrameConfig:
-    """Everything a worker needs, besides the frame (picklable)."""
+    """Everything a worker needs, besides the frame (picklable): the
+    apertures, the sky and re-centring of every frame, and `photometer`'s
+    options (``detector`` holds the run's gain; each frame's header
+    completes it)."""
 
     apertures: object
     sky: object
     recenter: Recentering | None
-    photometer_kwargs: dict
+    detector: DetectorParameters
+    budget: BudgetOptions
+    threshold: object = None
+    zeropoint: float | None = None
     hdu: object = None
     n_rows: int = 0
     columns: tuple = field(default=PHOTOMETRY_COLUMNS)
@@ -220,27 +226,13 @@ def _photometer_frame(ccd, config, notes):
                          '(kept nominal)')
         if callable(config.sky):
             sky = _make_sky(config.sky, ccd, frame, apertures)
-    table = photometer(frame, apertures, sky,
-                       **_photometer_options(config.photometer_kwargs))
+    table = photometer(frame, apertures, sky, threshold=config.threshold,
+                       detector=config.detector, budget=config.budget,
+                       zeropoint=config.zeropoint)
     if len(table) != config.n_rows:
         raise ValueError(f'{len(table)} rows measured, not one row per '
                          f'aperture ({config.n_rows})')
     return table, nominal
-
-
-def _photometer_options(kwargs):
-    """`photometer`'s keywords from the run's options."""
-    kwargs = dict(kwargs)
-    detector = DetectorParameters(**{
-        name: kwargs.pop(name) for name in ('read_noise', 'exptime',
-                                            'saturation') if name in kwargs})
-    budget = BudgetOptions(**{
-        name: kwargs.pop(name) for name in (
-            'uncertainty_model', 'include_sky_mean', 'fractional_variance')
-        if name in kwargs})
-    if 'method' in kwargs:
-        kwargs['sum_method'] = kwargs.pop('method')
-    return {**kwargs, 'detector': detector, 'budget': budget}
 
 
 def _plain_columns(table):

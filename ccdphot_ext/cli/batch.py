@@ -18,6 +18,7 @@ from .common import (
     CLIError,
     add_detector_options,
     check_output_path,
+    detector_from_args,
     hdu_type,
     pair_type,
     positive_int_type,
@@ -88,7 +89,8 @@ def _cmd_batch(args):
     import numpy as np
 
     from ..background.threshold import SigmaThreshold
-    from ..batch import AnnulusSky, photometer_frames
+    from ..batch import AnnulusSky, BatchExecution, photometer_frames
+    from ..detection.recenter import Recentering
 
     frames = _frame_paths(args)
     pos = read_positions_table(args.positions)
@@ -121,18 +123,18 @@ def _cmd_batch(args):
         else:
             print(f'ccdphot batch: {args.output} does not exist yet; '
                   'measuring every frame', file=sys.stderr)
-    kwargs = {name: getattr(args, name) for name in
-              ('gain', 'read_noise', 'exptime', 'saturation', 'zeropoint')
-              if getattr(args, name) is not None}
-    if args.threshold is not None:
-        kwargs['threshold'] = SigmaThreshold(args.threshold)
     table = photometer_frames(
-        frames, _apertures(args, xy), sky=sky, ids=ids,
-        workers=args.workers, scheduler=args.scheduler,
-        recenter=args.recenter or False, recenter_box=args.recenter_box,
-        resume_from=resume, output=args.output,
-        checkpoint_interval=args.checkpoint,
-        progress=False if args.quiet else None, hdu=args.hdu, **kwargs)
+        frames, _apertures(args, xy), sky=sky, ids=ids, gain=args.gain,
+        threshold=(None if args.threshold is None
+                   else SigmaThreshold(args.threshold)),
+        detector=detector_from_args(args), zeropoint=args.zeropoint,
+        recenter=(None if args.recenter is None else Recentering(
+            centroid=args.recenter, box_size=args.recenter_box)),
+        hdu=args.hdu, output=args.output, resume_from=resume,
+        execution=BatchExecution(
+            workers=args.workers, scheduler=args.scheduler,
+            checkpoint_interval=args.checkpoint,
+            progress=False if args.quiet else None))
     meta = table.meta
     run = meta['last_run']
     print(f'ccdphot batch: {meta["n_frames"]} frames, {len(table)} rows -> '
