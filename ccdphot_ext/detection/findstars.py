@@ -309,8 +309,9 @@ def star_boxes(stars):
         raise ValueError('stars: boxes of different sizes; a BoxAperture has '
                          'one size (split the table by size)')
     if widths[0] < 1 or heights[0] < 1:
-        raise ValueError('stars: box_x1 must exceed box_x0 and box_y1 '
-                         'box_y0')
+        raise ValueError(f'stars: empty or reversed boxes ({widths[0]} x '
+                         f'{heights[0]} pixels): box_x1 must exceed box_x0, '
+                         'and box_y1 must exceed box_y0')
     positions = np.column_stack([(x0 + x1 - 1) / 2.0, (y0 + y1 - 1) / 2.0])
     return BoxAperture(positions, float(widths[0]), float(heights[0]))
 

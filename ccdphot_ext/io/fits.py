@@ -29,6 +29,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from .dq import DEFAULT_DQ_BITS, dq_mask
 from .dq import dq_bits as checked_dq_bits
 from .fitsfile import (
+    STORAGE_KEYWORDS,
     FrameReadError,
     check_path,
     ignore_card_warnings,
@@ -122,12 +123,31 @@ def _check_shape(arr, shape, what, path):
                              f'match the data shape {shape}')
 
 
-def _uncertainty_object(arr, kind, header):
+#: what each kind of uncertainty map holds, for messages
+_KIND_WORDS = {'std': 'standard deviation', 'var': 'variance',
+               'ivar': 'inverse variance'}
+
+
+def _refuse_negative(arr, kind, what, path):
+    """Refuse an uncertainty map with negative values, naming the file and
+    the extension (``what``): no variance, sigma or weight is negative."""
+    negative = np.asarray(arr) < 0
+    if np.any(negative):
+        first = tuple(int(i) for i in np.argwhere(negative)[0][::-1])
+        raise FrameReadError(
+            f'{path}: {what} holds {int(negative.sum())} negative '
+            f'{_KIND_WORDS[kind]} value(s), the first at (x, y) = {first}; '
+            f'a {_KIND_WORDS[kind]} cannot be negative (set unusable pixels '
+            'to NaN, or mask them)')
+
+
+def _uncertainty_object(arr, kind, header, what, path):
     cls = UNCERTAINTY_TYPES[kind]
     unit = None
     if header is not None:
         unit = unit_from_header(header)
     arr = np.asarray(arr, dtype=np.float64)
+    _refuse_negative(arr, kind, what, path)
     return cls(arr, unit=unit)
 
 
@@ -286,7 +306,8 @@ def _read_uncertainty(uncertainty, uncertainty_type, hdul, index, path,
             uncertainty, (str, int, os.PathLike)):
         arr = np.asarray(uncertainty, dtype=np.float64)
         _check_shape(arr, shape, 'uncertainty', path)
-        return _uncertainty_object(arr, uncertainty_type or 'std', None)
+        return _uncertainty_object(arr, uncertainty_type or 'std', None,
+                                   'the uncertainty array', path)
     if uncertainty is None:
         product = _product_variance(hdul, index, path, shape)
         if product is not None:
@@ -304,7 +325,9 @@ def _read_uncertainty(uncertainty, uncertainty_type, hdul, index, path,
     kind = (uncertainty_type
             or _UTYPES.get(str(ext_header.get('UTYPE', '')))
             or default_kind or _kind_from_name(source))
-    return _uncertainty_object(arr, kind, ext_header)
+    what = (f'the {source} HDU' if isinstance(source, str) and source in hdul
+            else f'uncertainty {source!r}')
+    return _uncertainty_object(arr, kind, ext_header, what, path)
 
 
 def _product_variance(hdul, index, path, shape):
@@ -316,10 +339,12 @@ def _product_variance(hdul, index, path, shape):
         arr = _read_product_image(hdul, name, index, path, shape)
         if arr is not None:
             arrays[name] = np.asarray(arr, dtype=np.float64)
+            _refuse_negative(arrays[name], 'var', f'the {name} HDU', path)
     if not arrays and hdul[index].name == 'SCI':
         err = _read_product_image(hdul, 'ERR', index, path, shape)
         if err is not None:
             err = np.asarray(err, dtype=np.float64)
+            _refuse_negative(err, 'std', 'the ERR HDU', path)
             arrays['ERR'] = err * err
     return VarianceArrays(arrays=arrays) if arrays else None
 
@@ -378,6 +403,8 @@ def _inherit_primary(hdul, index):
     from.
     """
     header = hdul[index].header.copy()
+    for key in STORAGE_KEYWORDS:  # the data are read scaled (read_image)
+        header.remove(key, ignore_missing=True, remove_all=True)
     if index == 0 or header.get('INHERIT', True) is False:
         return header
     primary = hdul[0].header

@@ -4,11 +4,14 @@ Opening FITS files safely: every way a file can fail to be a 2-D frame
 (missing, a directory, empty, not FITS, compressed and unreadable,
 truncated, a corrupt header, a cube, no such HDU) becomes a
 `FrameReadError` with a one-line message naming the file; non-standard
-header cards give one summary warning; images come in native byte order.
-`~ccdphot_ext.read_frame` builds frames on these.
+header cards give one summary warning; images come in native byte order,
+scaled integers (``BSCALE``/``BZERO``) in float64. A pipe (``/dev/stdin``)
+is read whole before it is opened. `~ccdphot_ext.read_frame` builds frames
+on these.
 """
 
 import errno
+import io
 import os
 import warnings
 import zlib
@@ -19,10 +22,18 @@ from astropy.io import fits
 from astropy.io.fits.verify import VerifyError, VerifyWarning
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..utils.files import is_stream
+
+try:  # a corrupt tile of a compressed (.fz) image
+    from astropy.io.fits.hdu.compressed._compression import CfitsioException
+except ImportError:  # pragma: no cover - astropy without tile compression
+    CfitsioException = OSError
+
 __all__ = []  # internal module: FrameReadError is public through io.fits
 
 _FITS_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError,
-                AttributeError, EOFError, zlib.error, VerifyError)
+                AttributeError, EOFError, zlib.error, VerifyError,
+                CfitsioException)
 
 
 class FrameReadError(OSError, ValueError):
@@ -41,7 +52,7 @@ def check_path(path, what='file'):
         raise FrameReadError(f'{path}: {stat_problem(path, exc)}') from None
     if os.path.isdir(path):
         raise FrameReadError(f'{path}: is a directory, not a FITS file')
-    if os.path.getsize(path) == 0:
+    if not is_stream(path) and os.path.getsize(path) == 0:
         raise FrameReadError(f'{path}: empty file (0 bytes), not FITS')
     return path
 
@@ -91,10 +102,12 @@ def frame_size(path, *, hdu=None):
     return f'{nx} x {ny} {kind} pixels, {size} in memory'
 
 
-def _describe(exc, path):
-    """A one-line reason for an astropy failure on ``path``."""
-    with open(path, 'rb') as fh:
-        head = fh.read(80)
+def _describe(exc, path, head=None):
+    """A one-line reason for an astropy failure on ``path`` (``head``: its
+    first bytes, when the file cannot be read again)."""
+    if head is None:
+        with open(path, 'rb') as fh:
+            head = fh.read(80)
     if head[:2] in (b'\x1f\x8b', b'BZ') or head[:4] == b'PK\x03\x04':
         return f'compressed file could not be read ({exc})'.splitlines()[0]
     if not head.startswith(b'SIMPLE'):
@@ -105,21 +118,40 @@ def _describe(exc, path):
     return f'corrupt or truncated FITS file ({type(exc).__name__}: {msg})'
 
 
+def _describe_data(exc):
+    """A one-line reason for image data astropy cannot read (the header
+    was read)."""
+    msg = ' '.join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, CfitsioException):
+        return f'corrupt compressed image: a tile cannot be decompressed ({msg})'
+    return f'corrupt or truncated image data ({type(exc).__name__}: {msg})'
+
+
 @contextmanager
 def open_fits(path):
     """
     Open with every astropy failure turned into FrameReadError; a truncated
     file is an error; non-standard header cards give one summary warning.
-    The file handle is ours, so it is closed whatever astropy does.
+    The file handle is ours, so it is closed whatever astropy does. Image
+    data are not scaled by astropy (`read_image` scales them in float64);
+    a pipe is read whole first.
     """
     with open(path, 'rb') as fh:
+        source, head = fh, None
+        if is_stream(path):  # astropy needs to seek: read the pipe first
+            source = io.BytesIO(fh.read())
+            head = source.getvalue()[:80]
+            if not head:
+                raise FrameReadError(f'{path}: nothing to read (an empty '
+                                     'pipe or stream), not FITS')
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             try:
-                hdul = fits.open(fh, memmap=False, lazy_load_hdus=False)
+                hdul = fits.open(source, memmap=False, lazy_load_hdus=False,
+                                 do_not_scale_image_data=True)
             except _FITS_ERRORS as exc:
-                raise FrameReadError(f'{path}: {_describe(exc, path)}') \
-                    from exc
+                raise FrameReadError(
+                    f'{path}: {_describe(exc, path, head)}') from exc
         try:
             for w in caught:
                 if 'truncated' in str(w.message):
@@ -211,14 +243,47 @@ def _native(array):
     return array
 
 
+#: keywords of how an image is stored, not of what it holds (removed from
+#: the header of the scaled data)
+STORAGE_KEYWORDS = ('BSCALE', 'BZERO', 'BLANK')
+
+
+def _physical(raw, header):
+    """
+    The values of a stored image (``fits.open(do_not_scale_image_data=
+    True)``): ``raw * BSCALE + BZERO`` in float64, ``BLANK`` pixels NaN.
+    The unsigned-integer convention (``BSCALE = 1``, ``BZERO = 2**(n-1)``)
+    and signed bytes (``BZERO = -128``) stay exact integers. Astropy would
+    scale a 16-bit image to float32, losing digits of every pixel.
+    """
+    bscale = header.get('BSCALE', 1)
+    bzero = header.get('BZERO', 0)
+    if raw.dtype.kind not in 'iuf' or (bscale == 1 and bzero == 0):
+        return raw
+    bits = raw.dtype.itemsize * 8
+    if bscale == 1 and raw.dtype.kind == 'i' and bzero == 2 ** (bits - 1):
+        unsigned = raw.view(np.dtype(f'u{raw.dtype.itemsize}'))
+        return unsigned ^ unsigned.dtype.type(1 << (bits - 1))
+    if bscale == 1 and raw.dtype == np.uint8 and bzero == -128:
+        return raw.view(np.int8) ^ np.int8(-128)
+    data = raw.astype(np.float64) * float(bscale) + float(bzero)
+    blank = header.get('BLANK')
+    if blank is not None and raw.dtype.kind in 'iu':
+        data[raw == blank] = np.nan
+    return data
+
+
 def read_image(hdul, index, path, what):
+    """The image of HDU ``index``: physical values (`_physical`), native
+    byte order, leading length-1 axes dropped."""
     hdu = hdul[index]
     try:
         data = hdu.data
     except _FITS_ERRORS as exc:
-        raise FrameReadError(f'{path}: {what}: {_describe(exc, path)}') \
-            from exc
+        reason = (_describe_data(exc) if isinstance(exc, CfitsioException)
+                  or is_stream(path) else _describe(exc, path))
+        raise FrameReadError(f'{path}: {what}: {reason}') from exc
     if data is None:
         raise FrameReadError(f'{path}: {what} holds no data')
-    data = _native(data)
+    data = _physical(_native(data), hdu.header)
     return data.reshape(_squeeze_shape(data.shape))

@@ -13,6 +13,7 @@ shifted by one pixel. A blank or NaN coordinate is refused with its row
 number: a star is never measured at a made-up position.
 """
 
+import io
 import os
 import warnings
 
@@ -20,6 +21,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable, Table
 
+from ..utils.files import is_stream
 from .fitsfile import stat_problem
 
 __all__ = ['read_positions', 'PIXEL_COLUMNS', 'SKY_COLUMNS', 'ID_COLUMNS']
@@ -74,22 +76,42 @@ def _read_file(path, label, format):
         os.stat(path)
     except OSError as exc:  # a loop or a broken link named as such
         raise OSError(f'{label}: {stat_problem(path, exc)}') from None
-    if os.path.isdir(path) or os.path.getsize(path) == 0:
+    stream = is_stream(path)
+    if os.path.isdir(path) or (not stream and os.path.getsize(path) == 0):
         raise ValueError(f'{label}: not a table (empty file or a directory)')
     ext = os.path.splitext(path)[1].lower()
     fmt = format or _FORMATS.get(ext)
-    kwargs = {}
+    source, kwargs = path, {}
+    if stream:  # a pipe is read once, whole
+        with open(path, 'rb') as fh:
+            content = fh.read()
+        if not content:
+            raise ValueError(f'{label}: nothing to read (an empty pipe)')
+        source = _stream_content(content, fmt, label)
+        if fmt is None and not isinstance(source, str):
+            fmt = 'fits'
     if fmt == 'fits':
-        kwargs['hdu'] = _fits_table_hdu(path)
+        kwargs['hdu'] = _fits_table_hdu(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             if fmt is None:  # let astropy guess (SExtractor, tab, ...)
-                return Table.read(path, format='ascii')
-            return Table.read(path, format=fmt, **kwargs)
+                return Table.read(source, format='ascii')
+            return Table.read(source, format=fmt, **kwargs)
     except Exception as exc:  # astropy raises many kinds for bad tables
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f'{label}: cannot read the table ({reason})') from exc
+
+
+def _stream_content(content, fmt, label):
+    """A piped table: FITS bytes as a file object, text as a string."""
+    if fmt == 'fits' or content.startswith(b'SIMPLE  ='):
+        return io.BytesIO(content)
+    try:
+        return content.decode('utf-8-sig')
+    except UnicodeDecodeError as exc:
+        raise ValueError(f'{label}: not a text table (byte {exc.start} is '
+                         'not UTF-8)') from None
 
 
 def _fits_table_hdu(path):
@@ -97,6 +119,8 @@ def _fits_table_hdu(path):
     from astropy.io import fits
 
     try:
+        if hasattr(path, 'seek'):
+            path.seek(0)
         with fits.open(path) as hdul:
             names = [h.name for h in hdul]
             if 'LDAC_OBJECTS' in names:
@@ -106,6 +130,9 @@ def _fits_table_hdu(path):
                     return i
     except OSError:
         pass
+    finally:
+        if hasattr(path, 'seek'):
+            path.seek(0)
     return 1
 
 
@@ -136,14 +163,12 @@ def _blank_rows(column):
 
 def _as_float(table, names, label):
     for name in names:
-        blank = np.flatnonzero(_blank_rows(table[name]))
-        if blank.size:
-            rows = ', '.join(str(i + 1) for i in blank[:5])
-            more = f' and {blank.size - 5} more' if blank.size > 5 else ''
+        blank = _blank_rows(table[name])
+        if blank.any():
             raise ValueError(
-                f'{label}: column {name} is blank or NaN in row(s) {rows}'
-                f'{more} (rows counted from 1); fill or remove those rows: '
-                'a star is never measured at a made-up position')
+                f'{label}: column {name} is blank or NaN in row(s) '
+                f'{_row_list(blank)} (rows counted from 1); fill or remove '
+                'those rows: a star is never measured at a made-up position')
     try:
         return [np.asarray(np.ma.getdata(getattr(table[n], 'value',
                                                  table[n])), dtype=float)
@@ -185,23 +210,62 @@ def _sky_to_pixel(table, label, wcs, pair):
         _as_float(table, pair, label)  # refuses blank cells
         coords = SkyCoord(*(_angle(table[name], name) for name in pair))
     x, y = sky_wcs.world_to_pixel(coords)
-    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    lost = ~(np.isfinite(x) & np.isfinite(y))
+    if lost.any():
+        first = int(np.flatnonzero(lost)[0])
+        what = 'sky_centroid' if pair is None else f'{pair[0]}/{pair[1]}'
+        raise ValueError(
+            f'{label}: {what} of row(s) {_row_list(lost)} (the first: '
+            f'{coords[first].ra.deg:.6g}, {coords[first].dec.deg:.6g} deg) '
+            'has no pixel position in the WCS (the far side of the sky for '
+            'its projection); remove those rows or give the right table')
+    return x, y
+
+
+def _row_list(rows):
+    """Row numbers counted from 1, at most five, for a message."""
+    index = np.flatnonzero(rows)
+    text = ', '.join(str(i + 1) for i in index[:5])
+    return text + (f' and {index.size - 5} more' if index.size > 5 else '')
+
+
+#: the largest id kept exactly: int64, and 2**53 for ids stored as floats
+_MAX_INT_ID, _MAX_FLOAT_ID = np.iinfo(np.int64).max, 2 ** 53
 
 
 def _ids(table, label):
     name = next((n for n in ID_COLUMNS if n in table.colnames), None)
     if name is None:
         return np.arange(1, len(table) + 1), None
-    if _blank_rows(table[name]).any():
-        row = int(np.flatnonzero(_blank_rows(table[name]))[0]) + 1
-        raise ValueError(f'{label}: column {name} is blank in row {row}')
+    blank = _blank_rows(table[name])
+    if blank.any():
+        raise ValueError(f'{label}: column {name} is blank in row(s) '
+                         f'{_row_list(blank)}')
     ids = np.asarray(np.ma.getdata(table[name]))
     if ids.dtype.kind == 'f' and np.all(ids == np.round(ids)):
+        _ids_fit(ids, _MAX_FLOAT_ID, name, label, 'floating point')
         ids = ids.astype(np.int64)
     if ids.dtype.kind not in 'iu' or len(np.unique(ids)) != len(ids):
         raise ValueError(f'{label}: the {name} column must hold unique '
                          'integers (the star ids)')
+    if ids.dtype.kind == 'u':
+        _ids_fit(ids, _MAX_INT_ID, name, label, 'a 64-bit integer')
     return ids.astype(np.int64), name
+
+
+def _ids_fit(ids, limit, name, label, kind):
+    """Refuse ids too large to be kept exactly (they would wrap around or
+    lose digits), naming the rows."""
+    big = (ids > np.uint64(limit) if ids.dtype.kind == 'u'
+           else np.abs(ids) > limit)
+    if big.any():
+        first = ids[np.flatnonzero(big)[0]]
+        shown = f'{first:g}' if ids.dtype.kind == 'f' else f'{first}'
+        raise ValueError(f'{label}: column {name} holds ids too large to '
+                         f'keep exactly ({shown}, row(s) {_row_list(big)}):'
+                         f' at most {int(limit)} in magnitude as {kind}; '
+                         'renumber the stars')
 
 
 def _pixels(table, label, wcs, columns):
@@ -239,17 +303,61 @@ def _pixels(table, label, wcs, columns):
                      f'accepted: {_accepted_names()}')
 
 
-def _copy_boxes(table, out):
-    """Copy the suggested box columns of ``ccdphot find`` output (and
-    their check) when every row has them."""
-    if all(name in table.colnames for name in _BOX_COLUMNS) and not any(
-            _blank_rows(table[name]).any() for name in _BOX_COLUMNS):
-        for name in _BOX_COLUMNS:
-            out[name] = np.asarray(np.ma.getdata(table[name]),
-                                   dtype=np.int64)
-        # find_stars' check of the boxes it suggested (see box_flags)
-        if table.meta.get('box_check') is not None:
-            out.meta['box_check'] = table.meta['box_check']
+def _copy_boxes(table, out, label):
+    """
+    Copy the suggested box columns of ``ccdphot find`` output (and their
+    check). Either all four columns are there, filled with whole pixel
+    indices that make one non-empty box size, or none: anything else is
+    refused, naming the column and the rows (a box is never silently
+    replaced by another size).
+    """
+    present = [name for name in _BOX_COLUMNS if name in table.colnames]
+    if not present:
+        return
+    if len(present) != len(_BOX_COLUMNS):
+        missing = [name for name in _BOX_COLUMNS if name not in present]
+        raise ValueError(f'{label}: has {", ".join(present)} but not '
+                         f'{", ".join(missing)}; give all four suggested-box '
+                         'columns or none')
+    values = {}
+    for name in _BOX_COLUMNS:
+        blank = _blank_rows(table[name])
+        if blank.any():
+            raise ValueError(f'{label}: column {name} is blank or NaN in '
+                             f'row(s) {_row_list(blank)} (rows counted from '
+                             '1); fill them or remove the four box columns: '
+                             'a star is never measured in a made-up box')
+        try:
+            v = np.asarray(np.ma.getdata(getattr(table[name], 'value',
+                                                 table[name])), dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f'{label}: column {name} does not hold pixel '
+                             'indices (numbers)') from None
+        odd = v != np.round(v)
+        if odd.any():
+            raise ValueError(f'{label}: column {name} holds a fraction in '
+                             f'row(s) {_row_list(odd)}; box bounds are whole '
+                             'pixel indices')
+        values[name] = v.astype(np.int64)
+    width = values['box_x1'] - values['box_x0']
+    height = values['box_y1'] - values['box_y0']
+    for size, lo, hi in ((width, 'box_x0', 'box_x1'),
+                         (height, 'box_y0', 'box_y1')):
+        if np.any(size < 1):
+            raise ValueError(f'{label}: {hi} must exceed {lo} (row(s) '
+                             f'{_row_list(size < 1)}: an empty or reversed '
+                             'box)')
+    other = (width != width[0]) | (height != height[0])
+    if other.any():
+        k = int(np.flatnonzero(other)[0])
+        raise ValueError(f'{label}: the suggested boxes differ in size (row 1:'
+                         f' {width[0]} x {height[0]}, row {k + 1}: {width[k]} '
+                         f'x {height[k]}); ccdphot find writes one size')
+    for name in _BOX_COLUMNS:
+        out[name] = values[name]
+    # find_stars' check of the boxes it suggested (see box_flags)
+    if table.meta.get('box_check') is not None:
+        out.meta['box_check'] = table.meta['box_check']
 
 
 def read_positions(positions, *, wcs=None, columns=None, format=None):
@@ -321,7 +429,7 @@ def read_positions(positions, *, wcs=None, columns=None, format=None):
     x, y, (xname, yname, origin) = _pixels(table, label, wcs, columns)
     ids, id_name = _ids(table, label)
     out = QTable({'id': ids, 'x_center': x, 'y_center': y})
-    _copy_boxes(table, out)
+    _copy_boxes(table, out, label)
     out.meta.update(
         positions_source=(os.path.abspath(os.fspath(positions))
                           if label != 'positions' else 'table'),

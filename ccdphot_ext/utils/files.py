@@ -23,7 +23,7 @@ import warnings
 from astropy.io.fits.verify import VerifyWarning
 
 __all__ = ['atomic_write', 'check_output', 'write_table_atomic',
-           'table_format']
+           'table_format', 'is_stream']
 
 #: astropy table formats by file extension (anything else: ECSV).
 _TABLE_FORMATS = {'.ecsv': 'ascii.ecsv', '.csv': 'ascii.csv',
@@ -45,6 +45,25 @@ def table_format(path):
     """
     ext = os.path.splitext(os.fspath(path))[1].lower()
     return _TABLE_FORMATS.get(ext, 'ascii.ecsv')
+
+
+def is_stream(path):
+    """
+    Whether ``path`` is a pipe, a socket or a character device (such as
+    ``/dev/stdin`` fed by a pipe): a file with no size that can be read
+    only once, from the start.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.files import is_stream
+    >>> is_stream(__file__)
+    False
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError, TypeError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
 
 
 def _default_mode():

@@ -68,6 +68,8 @@ def _uncertainty_to_std(unc, data_unit, name='uncertainty'):
     if isinstance(unc, NDUncertainty):
         arr = np.asarray(unc.array, dtype=float)
         unc_unit = unc.unit
+        if not isinstance(unc, StdDevUncertainty):
+            _refuse_negative(arr, f'{name} ({type(unc).__name__})')
         if isinstance(unc, StdDevUncertainty):
             std = arr
         elif isinstance(unc, VarianceUncertainty):
@@ -106,15 +108,21 @@ def _split_masked(value):
     return value, None
 
 
-def _check_uncertainty_values(unc, name):
-    """Refuse a 1-sigma map that is negative or has no usable value."""
-    negative = unc < 0
+def _refuse_negative(values, name, what='value'):
+    """Refuse negative values of an uncertainty (a sigma, a variance or an
+    inverse variance), naming ``name`` and the first such pixel."""
+    negative = values < 0
     if np.any(negative):
         first = tuple(int(i) for i in np.argwhere(negative)[0][::-1])
         raise ValueError(f'{name} must be non-negative: '
-                         f'{int(negative.sum())} negative sigma value(s), the '
-                         f'first at (x, y) = {first}; a negative sigma is '
+                         f'{int(negative.sum())} negative {what}(s), the '
+                         f'first at (x, y) = {first}; a negative {what} is '
                          'not an error bar (mask those pixels instead)')
+
+
+def _check_uncertainty_values(unc, name):
+    """Refuse a 1-sigma map that is negative or has no usable value."""
+    _refuse_negative(unc, name, 'sigma value')
     if not np.any(np.isfinite(unc) & (unc > 0)):
         raise ValueError(f'{name} has no positive finite value (all zero, '
                          'NaN or inf): the error bars would be too small '
@@ -189,7 +197,7 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
     arrays = None
     if unc is not None:
         arrays = _variance_arrays(unc, unit, arr.shape, unc_name)
-        unc = _uncertainty_to_std(unc, unit)
+        unc = _uncertainty_to_std(unc, unit, unc_name)
         if unc.shape != arr.shape:
             raise ValueError(f'uncertainty shape {unc.shape} does not match '
                              f'{name} shape {arr.shape}')

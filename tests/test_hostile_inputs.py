@@ -1,0 +1,232 @@
+"""
+Hostile inputs are refused with one line naming the file, the column and
+the row (or read right): scaled 16-bit frames in float64, corrupt tiles of
+compressed frames, negative variance maps, blank or tampered suggested-box
+cells, ids too large for 64 bits, sky positions with no pixel position,
+frames and tables read from a pipe.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.nddata import CCDData, InverseVariance, VarianceUncertainty
+from astropy.table import QTable, Table
+
+from ccdphot_ext import BoxAperture, SkyEstimate, photometer, read_frame
+from ccdphot_ext.cli.main import main
+from ccdphot_ext.io.fits import FrameReadError
+from ccdphot_ext.io.positions import read_positions
+
+EXE = os.path.join(os.path.dirname(sys.executable), 'ccdphot')
+
+
+def _cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(code, err, *words):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and 'Traceback' not in err, err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+# -- scaled integers ---------------------------------------------------------
+
+def test_scaled_16bit_frame_is_read_in_float64(tmp_path):
+    rng = np.random.default_rng(4)
+    raw = rng.integers(-30000, 30000, (40, 60)).astype(np.int16)
+    raw[5, 7] = -32768  # BLANK
+    hdu = fits.PrimaryHDU(raw)
+    hdu.header.update({'BSCALE': 0.37, 'BZERO': 1234.5, 'BLANK': -32768,
+                       'BUNIT': 'adu'})
+    hdu.writeto(tmp_path / 's.fits')
+    ccd = read_frame(tmp_path / 's.fits')
+    expected = raw.astype(np.float64) * 0.37 + 1234.5
+    expected[5, 7] = np.nan
+    assert ccd.data.dtype == np.float64
+    np.testing.assert_array_equal(ccd.data, expected)
+    # the header describes the values read, not how they were stored
+    assert 'BSCALE' not in ccd.meta and 'BZERO' not in ccd.meta
+    # a sum matches numpy in float64 (astropy's float32 was off by ~1e-5)
+    box = BoxAperture.from_slices(np.s_[10:30, 10:40])
+    table = photometer(ccd, box, SkyEstimate(0.0, 1.0, 100))
+    assert table['aperture_sum'][0].value == pytest.approx(
+        expected[10:30, 10:40].sum(), rel=1e-14)
+
+
+def test_unsigned_convention_stays_exact_integers(tmp_path):
+    raw = np.array([[0, 1, 65535], [32768, 40000, 7]], dtype=np.uint16)
+    fits.PrimaryHDU(raw).writeto(tmp_path / 'u.fits')
+    dq = np.array([[0, 1, 2**31], [2**32 - 1, 5, 0]], dtype=np.uint32)
+    fits.HDUList([fits.PrimaryHDU(),
+                  fits.ImageHDU(raw.astype(float), name='SCI'),
+                  fits.ImageHDU(dq, name='DQ')]).writeto(tmp_path / 'p.fits')
+    ccd = read_frame(tmp_path / 'u.fits', unit='adu')
+    assert ccd.data.dtype == np.uint16
+    np.testing.assert_array_equal(ccd.data, raw)
+    product = read_frame(tmp_path / 'p.fits', unit='electron', dq_bits='all')
+    assert product.flags.dtype == np.uint32
+    np.testing.assert_array_equal(product.flags, dq)
+
+
+# -- corrupt compressed tiles ------------------------------------------------
+
+@pytest.fixture
+def corrupt_fz(tmp_path):
+    rng = np.random.default_rng(1)
+    data = rng.normal(100, 5, (256, 256)).astype(np.float32)
+    path = tmp_path / 'tiles.fits.fz'
+    fits.HDUList([fits.PrimaryHDU(),
+                  fits.CompImageHDU(data)]).writeto(path)
+    raw = bytearray(path.read_bytes())
+    for i in range(len(raw) - 20000, len(raw) - 19000):  # inside the heap
+        raw[i] = (raw[i] * 7 + 13) % 256
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_corrupt_fz_tile_is_bad_input(corrupt_fz, capsys):
+    with pytest.raises(FrameReadError, match='tiles.fits.fz.*corrupt '
+                                             'compressed image'):
+        read_frame(corrupt_fz, unit='adu')
+    code, _, err = _cli(['measure', str(corrupt_fz), '--box', '10:20,10:20',
+                         '--unit', 'adu'], capsys)
+    _one_line_error(code, err, 'tiles.fits.fz', 'tile')
+
+
+# -- negative variance maps --------------------------------------------------
+
+@pytest.mark.parametrize('name', ['VAR', 'IVAR'])
+def test_negative_variance_extension_is_refused(tmp_path, capsys, name):
+    data = np.full((30, 30), 100.0)
+    values = np.full((30, 30), 4.0 if name == 'VAR' else 0.25)
+    values[12, 14] = -4.0  # on the star of the box below
+    path = tmp_path / f'{name.lower()}.fits'
+    fits.HDUList([fits.PrimaryHDU(data, fits.Header({'BUNIT': 'adu'})),
+                  fits.ImageHDU(values, name=name)]).writeto(path)
+    with pytest.raises(FrameReadError, match=rf'{path}: the {name} HDU '
+                       r'holds 1 negative .*\(x, y\) = \(14, 12\)'):
+        read_frame(path)
+    code, _, err = _cli(['measure', str(path), '--box', '5:20,5:20'], capsys)
+    _one_line_error(code, err, str(path), f'{name} HDU', 'negative')
+
+
+@pytest.mark.parametrize('kind', [VarianceUncertainty, InverseVariance])
+def test_negative_variance_in_memory_is_refused(kind):
+    img = np.full((20, 20), 10.0)
+    values = np.full((20, 20), 1.0)
+    values[3, 4] = -1.0
+    ccd = CCDData(img, unit='adu', uncertainty=kind(values))
+    box = BoxAperture.from_slices(np.s_[2:6, 2:6])
+    # refused before any square root (no "invalid value" RuntimeWarning)
+    with pytest.raises(ValueError, match=rf'uncertainty \({kind.__name__}\)'
+                                         r' must be non-negative.*\(4, 3\)'):
+        photometer(ccd, box, SkyEstimate(10.0, 1.0, 100))
+
+
+# -- positions tables --------------------------------------------------------
+
+def _find_table(**changes):
+    table = Table({'id': [1, 2, 3], 'x_center': [20.0, 40.0, 60.0],
+                   'y_center': [20.0, 25.0, 30.0],
+                   'box_x0': [14, 34, 54], 'box_x1': [27, 47, 67],
+                   'box_y0': [14, 19, 24], 'box_y1': [27, 32, 37]},
+                  masked=True)
+    for name, (row, value) in changes.items():
+        if value is np.ma.masked:
+            table[name].mask[row] = True
+        else:
+            table[name][row] = value
+    return table
+
+
+@pytest.mark.parametrize('changes, words', [
+    ({'box_x0': (1, np.ma.masked)}, ['box_x0', 'row(s) 2', 'blank']),
+    ({'box_x1': (2, 50)}, ['box_x1 must exceed box_x0', 'row(s) 3']),
+    ({'box_y1': (0, 29)}, ['differ in size', 'row 1: 13 x 15']),
+])
+def test_tampered_suggested_boxes_are_refused(tmp_path, capsys, changes,
+                                              words):
+    path = tmp_path / 'stars.ecsv'
+    _find_table(**changes).write(path)
+    with pytest.raises(ValueError) as info:
+        read_positions(path)
+    for word in [str(path), *words]:
+        assert word in str(info.value)
+    frame = tmp_path / 'f.fits'
+    CCDData(np.full((50, 80), 10.0), unit='adu').write(frame)
+    code, _, err = _cli(['measure', str(frame), '--positions', str(path)],
+                        capsys)
+    _one_line_error(code, err, '--positions', str(path), *words)
+
+
+def test_box_columns_come_all_four_or_none(tmp_path):
+    table = _find_table()
+    del table['box_y1']
+    with pytest.raises(ValueError, match='box_x0, box_x1, box_y0 but not '
+                                         'box_y1'):
+        read_positions(table)
+    assert read_positions(_find_table())['box_x1'].tolist() == [27, 47, 67]
+
+
+@pytest.mark.parametrize('ids, what', [
+    (np.array([1.0, 1e20, 3.0]), 'floating point'),
+    (np.array([1, 2**63 + 5, 3], dtype=np.uint64), '64-bit integer'),
+])
+def test_ids_too_large_are_refused(ids, what):
+    table = Table({'id': ids, 'x': [1.0, 2.0, 3.0], 'y': [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match=rf'too large to keep exactly .*row'
+                                         rf'\(s\) 2\): .*as (a )?{what}'):
+        read_positions(table)
+    # ids that fit are kept exactly
+    table['id'] = np.array([1, 2**62 + 1, 3], dtype=np.uint64)
+    assert read_positions(table)['id'][1] == 2**62 + 1
+
+
+def test_sky_positions_without_a_pixel_position_are_refused():
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [1.0, 1.0]
+    wcs.wcs.cdelt = [-1e-4, 1e-4]
+    table = Table({'ra': [150.001, 330.0], 'dec': [2.001, -2.0]})
+    with pytest.raises(ValueError, match=r'ra/dec of row\(s\) 2 .*330, -2 '
+                                         'deg.*far side of the sky'):
+        read_positions(table, wcs=wcs)
+
+
+# -- pipes -------------------------------------------------------------------
+
+def test_frame_and_positions_from_a_pipe(tmp_path):
+    frame = tmp_path / 'f.fits'
+    img = np.random.default_rng(2).normal(100.0, 3.0, (40, 50))
+    CCDData(img, unit='adu').write(frame)
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}
+    out = tmp_path / 'out.ecsv'
+    run = subprocess.run([EXE, 'measure', '/dev/stdin', '--box',
+                          '10:20,10:20', '-o', str(out)],
+                         input=frame.read_bytes(), capture_output=True,
+                         env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert QTable.read(out)['aperture_sum'][0].value == pytest.approx(
+        img[10:20, 10:20].sum() - 100 * QTable.read(out)['sky'][0].value)
+    text = 'x_center,y_center\n15.0,14.0\n'
+    run = subprocess.run([EXE, 'measure', str(frame), '--positions',
+                          '/dev/stdin', '--size', '5'], input=text.encode(),
+                         capture_output=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert b'15.00' in run.stdout
+    run = subprocess.run([EXE, 'measure', '/dev/stdin', '--box', '1:2,1:2'],
+                         input=b'', capture_output=True, env=env, timeout=120)
+    assert run.returncode == 2
+    assert b'/dev/stdin: nothing to read' in run.stderr
