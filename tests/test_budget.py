@@ -153,32 +153,33 @@ def test_direct_construction_validates_terms():
 
 # --- one formula: budget_terms, vectorised and one row at a time ------------
 
-def _old_scalar_formula(flux, n_pix, sky_std, gain, eom, flat):
+def _old_scalar_formula(flux, n_pix, sky_std, gain, error_on_mean, flat):
     """The CCD equation as plain Python floats, term by term."""
     terms = [n_pix * sky_std ** 2]
     if gain is not None:
         terms.append(max(flux, 0.0) / gain)
-    if eom is not None:
-        terms.append(n_pix ** 2 * eom ** 2)
+    if error_on_mean is not None:
+        terms.append(n_pix ** 2 * error_on_mean ** 2)
     if flat is not None:
         terms.append((flat * flux) ** 2)
     return math.sqrt(math.fsum(terms))
 
 
-@pytest.mark.parametrize('gain, eom, flat', [
+@pytest.mark.parametrize('gain, error_on_mean, flat', [
     (None, None, None), (2.23, None, None), (1.0, 0.37, None),
     (3.0, 0.5, 0.01), (None, 0.2, 0.02)])
-def test_budget_terms_rows_equal_error_budget(gain, eom, flat):
+def test_budget_terms_rows_equal_error_budget(gain, error_on_mean, flat):
     rng = np.random.default_rng(5)
     flux = rng.normal(2e4, 3e4, 300)
     n_pix = rng.uniform(1, 2000, 300)
     n_pix[::4] = np.round(n_pix[::4])
     std = rng.uniform(0.1, 80.0, 300)
-    rows = budget_terms(flux, n_pix, std, gain=gain, sky_error_on_mean=eom,
-                        flat_error=flat)
+    rows = budget_terms(flux, n_pix, std, gain=gain,
+                        sky_error_on_mean=error_on_mean, flat_error=flat)
     for i in range(flux.size):
         b = ErrorBudget.from_aperture(flux[i], n_pix[i], std[i], gain=gain,
-                                      sky_error_on_mean=eom, flat_error=flat)
+                                      sky_error_on_mean=error_on_mean,
+                                      flat_error=flat)
         # the same function: the same bits, term by term and in total
         assert b.terms == rows.row(i)
         assert b.variance == rows.variance[i]
@@ -189,7 +190,8 @@ def test_budget_terms_rows_equal_error_budget(gain, eom, flat):
                 or (math.isnan(b.mag_err) and math.isnan(rows.mag_err[i])))
         # and the plain-Python CCD equation to rounding
         assert rows.error[i] == pytest.approx(
-            _old_scalar_formula(flux[i], n_pix[i], std[i], gain, eom, flat),
+            _old_scalar_formula(flux[i], n_pix[i], std[i], gain,
+                                error_on_mean, flat),
             rel=1e-14)
 
 

@@ -171,7 +171,8 @@ def reference_row(data, mask, sigma, geom, sky, gain, saturation,
     used = inside & good
     if not used.any():
         return {'flux': math.nan, 'n_pix': 0.0, 'flags': flags}
-    value, std, eom = float(sky.value), float(sky.std), float(sky.error_on_mean)
+    value, std = float(sky.value), float(sky.std)
+    error_on_mean = float(sky.error_on_mean)
     resid = np.where(used, d - value, 0.0)
     if saturation is not None and np.any(used & (d >= saturation)):
         flags |= FLAG_SATURATED
@@ -184,7 +185,8 @@ def reference_row(data, mask, sigma, geom, sky, gain, saturation,
             flags |= FLAG_EMPTY_THRESHOLD
         if n_rest > 0:
             r_sum = (weight[rest] * resid[rest]).sum()
-            r_err = math.sqrt(n_rest * std ** 2 + (n_rest * eom) ** 2)
+            r_err = math.sqrt(n_rest * std ** 2
+                              + (n_rest * error_on_mean) ** 2)
             if (abs(r_sum) > RESIDUAL_NSIGMA * r_err if r_err > 0
                     else r_sum != 0):
                 flags |= FLAG_RESIDUAL_BACKGROUND
@@ -203,7 +205,7 @@ def reference_row(data, mask, sigma, geom, sky, gain, saturation,
     out['var_sky'] = (float((w2 * sigma[sel] ** 2).sum())
                       if sigma is not None else float(w2.sum()) * std ** 2)
     out['var_source'] = math.nan if gain is None else max(flux, 0.0) / gain
-    out['var_sky_mean'] = n_pix ** 2 * eom ** 2
+    out['var_sky_mean'] = n_pix ** 2 * error_on_mean ** 2
     return out
 
 
@@ -338,17 +340,18 @@ def test_fractional_boxes_have_analytic_overlap(data):
        sky_std=st.floats(0.0, 1e3),
        gain=st.one_of(st.none(), st.floats(0.05, 100.0)),
        n_sky=st.one_of(st.none(), st.floats(1.0, 1e7)),
-       eom=st.one_of(st.none(), st.floats(0.0, 10.0)),
+       error_on_mean=st.one_of(st.none(), st.floats(0.0, 10.0)),
        flat=st.one_of(st.none(), st.floats(0.0, 0.1)))
-def test_budget_invariants(flux, n_pix, sky_std, gain, n_sky, eom, flat):
+def test_budget_invariants(flux, n_pix, sky_std, gain, n_sky, error_on_mean,
+                           flat):
     b = ErrorBudget.from_aperture(flux, n_pix, sky_std, gain=gain,
-                                  n_sky=n_sky, sky_error_on_mean=eom,
+                                  n_sky=n_sky, sky_error_on_mean=error_on_mean,
                                   flat_error=flat)
     expected = {'sky': n_pix * sky_std ** 2}
     if gain is not None:
         expected['source'] = max(flux, 0.0) / gain
-    if eom is not None:
-        expected['sky_mean'] = n_pix ** 2 * eom ** 2
+    if error_on_mean is not None:
+        expected['sky_mean'] = n_pix ** 2 * error_on_mean ** 2
     elif n_sky is not None:
         expected['sky_mean'] = n_pix ** 2 * sky_std ** 2 / n_sky
     if flat is not None:

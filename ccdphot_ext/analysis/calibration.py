@@ -22,7 +22,7 @@ like). If the reported errors are right, the pulls
 ``'annulus'``
     the sky of each star from a small `~photutils.aperture.RectangularAnnulus`
     of 64 pixels around a box of 121: the ``sky_mean`` term
-    ``n_pix**2 * sigma_B**2`` dominates.
+    ``n_pix**2 * error_on_mean**2`` dominates.
 
 For each, `run_calibration` also gives the spread the pulls would have with
 the errors photometry codes commonly report instead: without the gain (no

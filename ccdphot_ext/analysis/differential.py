@@ -28,8 +28,8 @@ Errors
 
     Photon, read and sky noise of different apertures are independent. The
     one budget term shared by the stars of a frame is the error of a *single
-    frame-wide* sky level (``var_sky_mean = n_pix**2 sigma_B**2``): the same
-    error ``dB`` shifts every flux by ``-n_pix dB``, so
+    frame-wide* sky level (``var_sky_mean = n_pix**2 error_on_mean**2``):
+    the same error ``dB`` shifts every flux by ``-n_pix dB``, so
     ``cov(F_i, F_j) = sqrt(var_sky_mean_i * var_sky_mean_j)``. It is used
     when the rows of a frame share one sky level (``sky_correlated='auto'``
     checks that ``sky`` and ``sky_error_on_mean`` are the same for every
@@ -94,7 +94,7 @@ def _pivot(table, star_ids):
     scol = {s: j for j, s in enumerate(star_ids)}
     shape = (len(frames), len(star_ids))
     out = {name: np.full(shape, np.nan) for name in
-           ('flux', 'var', 'var_sky_mean', 'sky', 'sky_eom')}
+           ('flux', 'var', 'var_sky_mean', 'sky', 'sky_error_on_mean')}
     out['flags'] = np.zeros(shape, dtype=np.int64)
     out['ok'] = np.zeros(shape, dtype=bool)
     seen = np.zeros(shape, dtype=bool)
@@ -107,7 +107,7 @@ def _pivot(table, star_ids):
                              else np.zeros(len(table))),
             'sky': (_plain(table['sky']) if 'sky' in table.colnames
                     else np.full(len(table), np.nan)),
-            'sky_eom': (_plain(table['sky_error_on_mean'])
+            'sky_error_on_mean': (_plain(table['sky_error_on_mean'])
                         if 'sky_error_on_mean' in table.colnames
                         else np.full(len(table), np.nan))}
     flags = np.asarray(table['flags'], dtype=np.int64)
@@ -264,10 +264,11 @@ class _Ensemble:
                   & ((p['flags'][:, :nc] & int(bad_flags)) == 0))
         a = _coefficients(cflux, cvar, usable, weighting)
         if sky_correlated == 'auto':
-            sky, eom = p['sky'], p['sky_eom']
-            corr = (np.all(np.isfinite(sky) & np.isfinite(eom), axis=1)
+            sky, error_on_mean = p['sky'], p['sky_error_on_mean']
+            corr = (np.all(np.isfinite(sky) & np.isfinite(error_on_mean),
+                           axis=1)
                     & np.all(sky == sky[:, :1], axis=1)
-                    & np.all(eom == eom[:, :1], axis=1))
+                    & np.all(error_on_mean == error_on_mean[:, :1], axis=1))
         else:
             corr = np.full(len(cflux), bool(sky_correlated))
         s = np.sqrt(np.nan_to_num(p['var_sky_mean'], nan=0.0))

@@ -76,7 +76,7 @@ def aperture_correction(curve):
                 + float(curve['var_source'][j] - curve['var_source'][i]))
     n_j = float(curve['n_pix'][j])
     if n_j > 0 and curve['var_sky_mean'][j] > 0:
-        eom2 = float(curve['var_sky_mean'][j]) / n_j ** 2
-        var_ring += dn ** 2 * eom2
+        error_on_mean_sq = float(curve['var_sky_mean'][j]) / n_j ** 2
+        var_ring += dn ** 2 * error_on_mean_sq
     return (float(curve['flux'][j]) / f_ap,
             math.sqrt(max(var_ring, 0.0)) / f_ap)

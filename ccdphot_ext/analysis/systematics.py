@@ -11,8 +11,8 @@ measurement:
 
 residual background
     the sky-subtracted sum, mean and number of the aperture pixels outside
-    the threshold mask, and its significance ``sum / sqrt(n sigma_sky**2 +
-    n**2 sigma_B**2)``; more than `RESIDUAL_NSIGMA` (5) sets
+    the threshold mask, and its significance ``sum / sqrt(n sky_std**2 +
+    n**2 error_on_mean**2)``; more than `RESIDUAL_NSIGMA` (5) sets
     `FLAG_RESIDUAL_BACKGROUND` (32), the rule `measure` applies
     (`residual_background` does the notebook's arithmetic from sums).
 flux lost by the mask
@@ -128,17 +128,17 @@ def residual_background(box_sum, mask_sum, box_n_pix, mask_n_pix, sky_std, *,
                          f'({box_n_pix})')
     sky_std = positive_scalar(sky_std, 'sky_std', allow_none=False,
                               allow_zero=True)
-    eom = positive_scalar(sky_error_on_mean, 'sky_error_on_mean',
+    error_on_mean = positive_scalar(sky_error_on_mean, 'sky_error_on_mean',
                           allow_none=False, allow_zero=True)
     n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
     n = box_n_pix - mask_n_pix
     total = box_sum - mask_sum
-    error = residual_error(n, sky_std, eom)
+    error = residual_error(n, sky_std, error_on_mean)
     sig = total / error if error > 0 else math.nan
     return ResidualBackground(
         n_pix=n, sum=total, mean=total / n if n > 0 else math.nan,
         error=error, significance=sig,
-        significant=residual_is_significant(total, n, sky_std, eom,
+        significant=residual_is_significant(total, n, sky_std, error_on_mean,
                                             n_sigma=n_sigma),
         lost_fraction=total / box_sum if box_sum != 0 else math.nan)
 

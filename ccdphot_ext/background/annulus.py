@@ -419,10 +419,10 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
             'flags': np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32),
             'exclude': None if exclude is None else 'apertures touched'}
     with np.errstate(divide='ignore', invalid='ignore'):
-        eom = (None if frame.uncertainty is None
+        error_on_mean = (None if frame.uncertainty is None
                else np.where(n_pix > 0, np.sqrt(out['var']) / n_pix, np.nan))
     return {'level': out['level'], 'std': out['std'], 'n_pix': n_pix,
-            'eom': eom, 'meta': meta}
+            'error_on_mean': error_on_mean, 'meta': meta}
 
 
 def _warn(counts, doubtful, n):

@@ -384,9 +384,9 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
     """
     Level, scatter and error of the level of a whole frame.
 
-    Returns a dict with ``level``, ``std``, ``n_pix``, ``eom`` (None unless
-    an uncertainty map gives it), ``efficiency``, ``n_bad``, ``meta`` and
-    ``variation`` (a `BackgroundVariation`, or None).
+    Returns a dict with ``level``, ``std``, ``n_pix``, ``error_on_mean``
+    (None unless an uncertainty map gives it), ``efficiency``, ``n_bad``,
+    ``meta`` and ``variation`` (a `BackgroundVariation`, or None).
     """
     usable = _Usable(frame)
     n_total = frame.data.size
@@ -474,13 +474,14 @@ def _exact(frame, usable, method, sigma, maxiters, meta):
     else:  # robust, as the level: 1.4826 * median absolute deviation
         level, std, n_pix = np.median(values), mad_std(values), values.size
     k = estimator_efficiency(method, sigma)
-    eom = None
+    error_on_mean = None
     if unc is not None:
         if keep is not None:
             unc = unc[keep]
-        eom = math.sqrt(np.sum(unc.astype(np.float64) ** 2)) / unc.size
-    return {'level': level, 'std': std, 'n_pix': n_pix, 'eom': eom,
-            'efficiency': k}
+        error_on_mean = (math.sqrt(np.sum(unc.astype(np.float64) ** 2))
+                         / unc.size)
+    return {'level': level, 'std': std, 'n_pix': n_pix,
+            'error_on_mean': error_on_mean, 'efficiency': k}
 
 
 def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
@@ -513,10 +514,10 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
     n_sub = int(clipped.size)
     centre_var = shift ** 2 * (math.pi / 2.0) * std ** 2 / n_sub
     if frame.uncertainty is not None:
-        eom = math.sqrt(su / n ** 2 + centre_var)
+        error_on_mean = math.sqrt(su / n ** 2 + centre_var)
     else:
-        eom = math.sqrt(std_kept ** 2 / n + centre_var)
-    k = eom * math.sqrt(n) / std if std > 0 else 1.0
+        error_on_mean = math.sqrt(std_kept ** 2 / n + centre_var)
+    k = error_on_mean * math.sqrt(n) / std if std > 0 else 1.0
     meta.update(sigma=sigma, maxiters=maxiters, std_factor=std_factor,
                 n_clipped=int(frame.data.size - meta['n_excluded_bad']
                               - meta.get('n_masked_sources', 0) - n),
@@ -524,5 +525,6 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
                 subsample=f'every {stride}th row and column '
                           f'({n_sub} pixels kept) for the clip bounds')
     return {'level': centre + mean, 'std': std, 'n_pix': int(n),
-            'eom': eom if frame.uncertainty is not None else None,
+            'error_on_mean': (error_on_mean if frame.uncertainty is not None
+                              else None),
             'efficiency': k}

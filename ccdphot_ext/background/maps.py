@@ -5,12 +5,12 @@ Sky maps (internal): `SkyEstimate.from_background2d` and
 
 For a map (`SkyEstimate.is_map`), photometry subtracts the background pixel
 by pixel, the ``sky`` term is ``sum(w_i * rms_i**2)`` and the ``sky_mean``
-term is ``(sum(w_i * sigma_B,i))**2``: the map's level is smooth on the
+term is ``(sum(w_i * error_on_mean_i))**2``: the map's level is smooth on the
 scale of an aperture, so its errors at the aperture's pixels are taken as
 fully correlated. For `~photutils.background.Background2D` the error of the
 level is approximated as
 
-    ``sigma_B = k_est * f_filter * rms / sqrt(n_mesh)``
+    ``error_on_mean = k_est * f_filter * rms / sqrt(n_mesh)``
 
 with ``n_mesh`` the pixels that entered the mesh box (``n_pixels_map``),
 ``k_est`` the efficiency of the mesh estimator for Gaussian noise
@@ -108,12 +108,12 @@ def background2d_parts(bkg, efficiency, gain=None):
     n_filter = int(np.prod(bkg.filter_size))
     f_filter = math.sqrt(math.pi / (2.0 * n_filter)) if n_filter > 1 else 1.0
     n_mesh = np.asarray(bkg.n_pixels_map, dtype=float)
-    eom, n_excluded = propagated_mesh_error(bkg, efficiency, clip)
+    error_on_mean, n_excluded = propagated_mesh_error(bkg, efficiency, clip)
     meta.update(f_filter=f_filter, rms_clip_factor=clip,
                 n_excluded_meshes=n_excluded,
                 error_on_mean_from='k_est * f_filter * rms / sqrt(n_mesh)')
-    if eom is None:
-        eom = efficiency * f_filter * rms / np.sqrt(n_mesh)
+    if error_on_mean is None:
+        error_on_mean = efficiency * f_filter * rms / np.sqrt(n_mesh)
     else:
         meta['error_on_mean_from'] = ('mesh errors propagated through '
                                       "photutils' interpolation and filter"
@@ -125,8 +125,8 @@ def background2d_parts(bkg, efficiency, gain=None):
             'the level error there is propagated from the measured '
             'meshes, not taken from their own pixel counts, and holds '
             'the interpolation error (meta["interpolation_error"])')
-        eom = _with_interpolation_error(bkg, raw_levels, eom,
-                                        efficiency * clip, meta)
+        error_on_mean = _with_interpolation_error(
+            bkg, raw_levels, error_on_mean, efficiency * clip, meta)
     if gain is not None:
         gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
                                allow_none=False)
@@ -138,7 +138,7 @@ def background2d_parts(bkg, efficiency, gain=None):
                 f'{name} reads a Poisson sky low by median_factor / 6 times '
                 'its third moment over its variance (level / (gain**2 '
                 'rms**2)); removed from the level')
-    return level, rms, n_mesh, eom, efficiency, meta, unit
+    return level, rms, n_mesh, error_on_mean, efficiency, meta, unit
 
 
 #: The median's weight in the mode-type estimators of photutils (the level
@@ -174,7 +174,7 @@ def estimator_skew_bias(estimator, level, rms, gain):
     return -factor * mu3_over_var / 6.0
 
 
-def _with_interpolation_error(bkg, grid, eom, k_rms, meta):
+def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
     """
     The level error of a Background2D with excluded meshes, with the error
     of photutils' interpolation itself added in quadrature where the level
@@ -198,7 +198,7 @@ def _with_interpolation_error(bkg, grid, eom, k_rms, meta):
     yx = np.column_stack(np.nonzero(measured)).astype(float)
     if yx.shape[0] < 4:
         meta['interpolation_error'] = None
-        return eom
+        return error_on_mean
     rms = np.asarray(getattr(bkg.background_rms_mesh, 'value',
                              bkg.background_rms_mesh), dtype=float)
     n_good = np.maximum(np.asarray(bkg.n_pixels_mesh, dtype=float), 1.0)
@@ -238,7 +238,7 @@ def _with_interpolation_error(bkg, grid, eom, k_rms, meta):
     extra = np.sqrt(block_replicate(error2, bkg.box_size,
                                     conserve_sum=False)[:shape[0],
                                                         :shape[1]])
-    dominated = extra > eom
+    dominated = extra > error_on_mean
     if np.any(dominated):
         warnings.warn(
             'Background2D: the interpolation error of the excluded meshes '
@@ -247,7 +247,7 @@ def _with_interpolation_error(bkg, grid, eom, k_rms, meta):
             f'level error over {np.mean(dominated):.0%} of the frame; more '
             'measured meshes (a smaller mask or box_size) would pin the sky '
             'down', AstropyUserWarning, stacklevel=4)
-    return np.sqrt(eom ** 2 + extra ** 2)
+    return np.sqrt(error_on_mean ** 2 + extra ** 2)
 
 
 def _measured_mesh_levels(bkg):

@@ -624,11 +624,11 @@ def _blank_point(resid, bad, side, n_ap, rng, annuli):
     sums = _box_sum(_integral(np.where(bad, 0.0, resid)), y0, x0, side)
     point = {'side': side, 'sums': sums, 'level_var': 0.0, 'halves': None}
     if annuli is not None:
-        keep, level, eom, halves = annuli.levels(side, y0, x0)
+        keep, level, error_on_mean, halves = annuli.levels(side, y0, x0)
         y0, x0 = y0[keep], x0[keep]
         point['sums'] = sums[keep] - side * side * level
-        point['level_var'] = (float(np.mean(eom ** 2)) if eom.size
-                              else 0.0)
+        point['level_var'] = (float(np.mean(error_on_mean ** 2))
+                              if error_on_mean.size else 0.0)
         point['halves'] = halves
     point['n_eff'] = min(float(y0.size),
                          _covered_apertures(bad.shape, y0, x0, side))
@@ -720,8 +720,8 @@ class _BlankAnnuli:
                                              self.maxiters)
         n = keep.sum(axis=1)
         with np.errstate(invalid='ignore', divide='ignore'):
-            eom = self.efficiency * std / np.sqrt(n)
-        return level, eom, n
+            error_on_mean = self.efficiency * std / np.sqrt(n)
+        return level, error_on_mean, n
 
     def levels(self, side, y0, x0):
         """Which boxes have a usable annulus, its level and white error,
@@ -737,15 +737,15 @@ class _BlankAnnuli:
             warnings.simplefilter('ignore', AstropyUserWarning)
             halves = [self._statistics(np.where(part, rows, np.nan))
                       for part in (first, ~first)]
-            level, eom, n = self._statistics(rows)
+            level, error_on_mean, n = self._statistics(rows)
         keep = (np.isfinite(level) & (n >= MIN_ANNULUS_PIXELS)
-                & (n >= MIN_ANNULUS_FRACTION * dy.size) & (eom > 0))
+                & (n >= MIN_ANNULUS_FRACTION * dy.size) & (error_on_mean > 0))
         ok = keep & np.isfinite(halves[0][0]) & np.isfinite(halves[1][0])
         ok &= (halves[0][2] >= MIN_ANNULUS_PIXELS) & (
             halves[1][2] >= MIN_ANNULUS_PIXELS)
         pulls = ((halves[0][0] - halves[1][0])
                  / np.hypot(halves[0][1], halves[1][1]))[ok]
-        return keep, level[keep], eom[keep], pulls
+        return keep, level[keep], error_on_mean[keep], pulls
 
     def level_factor(self, points):
         """The error of an annulus level over its white-noise error, from

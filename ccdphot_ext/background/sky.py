@@ -16,8 +16,8 @@ Four ways to get a sky:
     one level per aperture, from the whole pixels (``method='center'``) of
     any photutils annulus (circular, elliptical or rectangular), with the
     same estimators and factors ``k``. A small annulus gives a large
-    ``error_on_mean``, and the ``sky_mean`` term ``n_pix**2 * sigma_B**2``
-    of the error budget carries it into the flux error (photutils'
+    ``error_on_mean``, and the ``sky_mean`` term ``n_pix**2 *
+    error_on_mean**2`` of the error budget carries it into the flux error (photutils'
     ``sum_err`` and Source Extractor leave it out; IRAF ``phot``,
     AstroImageJ and SEP's ``bkgann`` keep it).
 `SkyEstimate.from_background2d`
@@ -59,20 +59,21 @@ def _unmeasured(value, n_pix):
     return np.zeros(value.shape, bool)
 
 
-def _check_error_on_mean(eom, value, unmeasured):
+def _check_error_on_mean(error_on_mean, value, unmeasured):
     """``error_on_mean`` finite and non-negative; for a map, a scalar or a
     map of the level's shape."""
-    unmeasured = (unmeasured if eom.shape == unmeasured.shape
-                  else np.zeros(eom.shape, bool))
-    if (not np.all(np.isfinite(eom) | unmeasured)
-            or np.any(eom[~unmeasured] < 0)):
+    unmeasured = (unmeasured if error_on_mean.shape == unmeasured.shape
+                  else np.zeros(error_on_mean.shape, bool))
+    if (not np.all(np.isfinite(error_on_mean) | unmeasured)
+            or np.any(error_on_mean[~unmeasured] < 0)):
         raise ValueError('error_on_mean must be finite and non-negative')
-    if value.ndim == 2 and eom.ndim not in (0, 2):
+    if value.ndim == 2 and error_on_mean.ndim not in (0, 2):
         raise ValueError('error_on_mean of a map must be a scalar or a '
-                         f'map, got shape {eom.shape}')
-    if value.ndim == 2 and eom.ndim == 2 and eom.shape != value.shape:
-        raise ValueError(f'error_on_mean map shape {eom.shape} does not '
-                         f'match value {value.shape}')
+                         f'map, got shape {error_on_mean.shape}')
+    if (value.ndim == 2 and error_on_mean.ndim == 2
+            and error_on_mean.shape != value.shape):
+        raise ValueError(f'error_on_mean map shape {error_on_mean.shape} '
+                         f'does not match value {value.shape}')
 
 
 def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
@@ -112,9 +113,9 @@ def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
         with np.errstate(divide='ignore', invalid='ignore'):
             error_on_mean = (0.0 if n_pix is None else np.where(
                 unmeasured, np.nan, efficiency * std / np.sqrt(n_pix)))
-    eom = np.asarray(error_on_mean, dtype=float)
-    _check_error_on_mean(eom, value, unmeasured)
-    return value[()], std[()], n_pix, eom[()]
+    error_on_mean = np.asarray(error_on_mean, dtype=float)
+    _check_error_on_mean(error_on_mean, value, unmeasured)
+    return value[()], std[()], n_pix, error_on_mean[()]
 
 
 def check_estimator(method, sigma):
@@ -197,9 +198,9 @@ def check_sky(sky, *, unit=None, n_apertures=None):
                          'apertures; give one level or one per aperture')
 
 
-def _eom_source(eom):
+def _error_on_mean_source(error_on_mean):
     """Where the error of the level came from, for ``meta``."""
-    return 'measured std' if eom is None else 'uncertainty map'
+    return 'measured std' if error_on_mean is None else 'uncertainty map'
 
 
 def _annulus_meta(res, annulus, method, sigma, maxiters):
@@ -208,7 +209,8 @@ def _annulus_meta(res, annulus, method, sigma, maxiters):
     meta = res['meta']
     meta.update(method=method, annulus=type(annulus).__name__,
                 overlap='center', annulus_aperture=annulus,
-                error_on_mean_from=_eom_source(res['eom']))
+                error_on_mean_from=_error_on_mean_source(
+                    res['error_on_mean']))
     if method == 'sigma_clip':
         meta.update(sigma=sigma, maxiters=maxiters,
                     std_factor=clip_factors(sigma)[0])
@@ -337,9 +339,10 @@ class SkyEstimate:
                           'from the sky estimate', AstropyUserWarning,
                           stacklevel=2)
         meta = res['meta']
-        meta['error_on_mean_from'] = _eom_source(res['eom'])
+        meta['error_on_mean_from'] = _error_on_mean_source(
+            res['error_on_mean'])
         return cls(res['level'], res['std'], res['n_pix'],
-                   error_on_mean=res['eom'], method=method,
+                   error_on_mean=res['error_on_mean'], method=method,
                    n_rejected=frame.data.size - res['n_pix'],
                    efficiency=res['efficiency'], meta=meta, unit=frame.unit,
                    background_variation=res['variation'])
@@ -419,7 +422,7 @@ class SkyEstimate:
                                  sigma=sigma, maxiters=maxiters)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
         return cls(res['level'], res['std'], res['n_pix'],
-                   error_on_mean=res['eom'], method=method,
+                   error_on_mean=res['error_on_mean'], method=method,
                    n_rejected=(meta['n_excluded_bad'] + meta['n_clipped']
                                + meta['n_excluded_apertures']),
                    efficiency=estimator_efficiency(method, sigma), meta=meta,
@@ -485,9 +488,9 @@ class SkyEstimate:
         >>> sky.is_map, sky.shape, sky.efficiency
         (True, (64, 64), 1.0)
         """
-        level, rms, n_mesh, eom, efficiency, meta, unit = background2d_parts(
-            bkg, efficiency, gain)
-        return cls(level, rms, n_mesh, error_on_mean=eom,
+        level, rms, n_mesh, error_on_mean, efficiency, meta, unit = (
+            background2d_parts(bkg, efficiency, gain))
+        return cls(level, rms, n_mesh, error_on_mean=error_on_mean,
                    method='Background2D', efficiency=efficiency, meta=meta,
                    unit=unit)
 
@@ -588,28 +591,30 @@ class SkyEstimate:
         if not self.is_map:
             raise TypeError('cutout() needs a sky map (is_map True)')
         level = self.value[slices]
-        eom = self.error_on_mean
-        eom = (np.full(level.shape, float(eom)) if np.ndim(eom) == 0
-               else eom[slices])
-        return level, self.std[slices], eom
+        error_on_mean = self.error_on_mean
+        error_on_mean = (np.full(level.shape, float(error_on_mean))
+                         if np.ndim(error_on_mean) == 0
+                         else error_on_mean[slices])
+        return level, self.std[slices], error_on_mean
 
     def summarize(self, slices, weights):
         """
         A map's level, RMS and error of the level over weighted pixels.
 
         Returns ``sum(w * level) / sum(w)``, ``sqrt(sum(w * rms**2) /
-        sum(w))`` and ``sum(w * sigma_B) / sum(w)``, so that for ``n_pix =
-        sum(w)`` the ``sky`` term ``n_pix * std**2`` is ``sum(w * rms**2)``
-        and the ``sky_mean`` term ``n_pix**2 * sigma_B**2`` is
-        ``(sum(w * sigma_B))**2``. NaN when the weights sum to 0.
+        sum(w))`` and ``sum(w * error_on_mean) / sum(w)``, so that for
+        ``n_pix = sum(w)`` the ``sky`` term ``n_pix * std**2`` is ``sum(w *
+        rms**2)`` and the ``sky_mean`` term ``n_pix**2 * error_on_mean**2``
+        is ``(sum(w * error_on_mean))**2``. NaN when the weights sum to
+        0.
         """
-        level, rms, eom = self.cutout(slices)
+        level, rms, error_on_mean = self.cutout(slices)
         total = float(np.sum(weights))
         if total <= 0:
             return math.nan, math.nan, math.nan
         return (float(np.sum(weights * level)) / total,
                 math.sqrt(float(np.sum(weights * rms ** 2)) / total),
-                float(np.sum(weights * eom)) / total)
+                float(np.sum(weights * error_on_mean)) / total)
 
     def _repr_html_(self):
         """The estimate as a compact HTML table (Jupyter)."""

@@ -124,10 +124,10 @@ def _star_sky(sky, row, index):
 
     if not sky.is_map:
         return _scalar_sky(sky, index)
-    value, std, eom = (float(_plain(row[name])) for name in
+    value, std, error_on_mean = (float(_plain(row[name])) for name in
                        ('sky', 'sky_std', 'sky_error_on_mean'))
     n_mesh = float(np.median(sky.n_pix))  # pixels behind one mesh level
-    return SkyEstimate(value, std, n_mesh, error_on_mean=eom,
+    return SkyEstimate(value, std, n_mesh, error_on_mean=error_on_mean,
                        method='Background2D under the aperture',
                        unit=sky.unit)
 

@@ -88,8 +88,8 @@ def box_engine_eligible(aperture, sky, threshold):
     return threshold is None or threshold.segment == 'all'
 
 
-def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
-                  saturation):
+def measure_boxes(frame, box, sky_value, sky_std, sky_error_on_mean, *,
+                  threshold, saturation):
     """
     Flux, pixel count and flags of every position of an axis-aligned box.
 
@@ -98,7 +98,7 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
     frame : `ccdphot_ext.utils.inputs.Frame`
     box : `BoxAperture`
         Axis-aligned (see `box_engine_eligible`).
-    sky_value, sky_std, sky_eom : float or 1-D array
+    sky_value, sky_std, sky_error_on_mean : float or 1-D array
         Sky level, per-pixel scatter and error of the level, one value or
         one per position.
     threshold : `SigmaThreshold` or None
@@ -123,7 +123,7 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
            'rest': np.zeros(n), 'n_rest': np.zeros(n), 'n_sel': np.zeros(n),
            'selection': np.zeros(n)}
     sky = {'value': _as_float(sky_value), 'std': _as_float(sky_std),
-           'eom': _as_float(sky_eom)}
+           'error_on_mean': _as_float(sky_error_on_mean)}
     level = None if threshold is None else threshold.n_sigma * sky['std']
     if threshold is not None and not threshold.biased:
         level = _Smoothed(threshold, sky['std'], out)
@@ -142,7 +142,7 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
         flags[measured & (out['n_sel'] == 0)] |= FLAG_EMPTY_THRESHOLD
         significant = measured & residual_is_significant(
             np.where(measured, out['rest'], 0.0), out['n_rest'], sky['std'],
-            sky['eom'])
+            sky['error_on_mean'])
         flags[significant] |= FLAG_RESIDUAL_BACKGROUND
     # whole pixels: the squared weights sum to the pixel count
     noise_pix = out['n_pix'] if geom.pixel_aligned else out['noise_pix']
@@ -150,7 +150,7 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_eom, *, threshold,
         flux=out['flux'], n_pix=out['n_pix'], noise_pix=noise_pix,
         flags=flags, sky=np.broadcast_to(sky['value'], (n,)),
         sky_std=np.broadcast_to(sky['std'], (n,)),
-        sky_error_on_mean=np.broadcast_to(sky['eom'], (n,)),
+        sky_error_on_mean=np.broadcast_to(sky['error_on_mean'], (n,)),
         sigma2=out['sigma2'], sigma2_sq=out['sigma2_sq'],
         selection=(out['selection'] if isinstance(level, _Smoothed)
                    else None))

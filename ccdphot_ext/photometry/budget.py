@@ -20,7 +20,7 @@ sky-subtracted sum over the aperture. The terms, each a variance in ADU²:
     ``F / g`` for ``F > 0`` (0 otherwise): the star's photon noise. Absent
     when no gain is known (the budget's `notes` say so).
 ``sky_mean``
-    ``n_pix**2 * sigma_B**2``: the error of the sky level itself
+    ``n_pix**2 * error_on_mean**2``: the error of the sky level itself
     (IRAF ``phot``'s A²σ²/n_sky). Absent when the sky level is exact.
 ``flat``
     ``(flat_error * F)**2`` for a fractional flat-field error, if given.
@@ -247,7 +247,7 @@ class ErrorBudget:
             `SkyEstimate`'s ``n_pix``); gives ``sky_mean = n_pix**2 *
             sky_std**2 / n_sky``.
         sky_error_on_mean : float, optional
-            The error of the sky level ``sigma_B`` [ADU] (e.g.
+            The error of the sky level [ADU] (e.g.
             `SkyEstimate.error_on_mean`); wins over ``n_sky``.
         sky_variance : float, optional
             The ``sky`` term itself, e.g. ``sum(w_i**2 * sigma_i**2)`` from

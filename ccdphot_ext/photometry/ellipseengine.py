@@ -225,9 +225,10 @@ def _gather(frame, sky, win, idx):
         sigma = np.where(bad, 0.0, sigma)
     maps = None
     if sky.is_map:
-        eom = sky.error_on_mean
+        error_on_mean = sky.error_on_mean
         maps = (sky.value[rows, cols], sky.std[rows, cols],
-                eom if np.ndim(eom) == 0 else eom[rows, cols])
+                error_on_mean if np.ndim(error_on_mean) == 0
+                else error_on_mean[rows, cols])
     return raw, bad, sigma, maps, weights, n_pix
 
 

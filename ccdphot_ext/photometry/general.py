@@ -81,7 +81,7 @@ def _cutout(frame, slc):
 
 
 def _apply_threshold(threshold, aperture, index, slc, resid, w, sky_std,
-                     sky_eom):
+                     sky_error_on_mean):
     """
     The weights of the pixels a threshold keeps, the flags it sets (empty
     mask; significant background left outside it) and a smoothed mask's
@@ -99,7 +99,8 @@ def _apply_threshold(threshold, aperture, index, slc, resid, w, sky_std,
     w_rest = np.where(sel, 0.0, w)
     flags = 0 if np.any(sel) else FLAG_EMPTY_THRESHOLD
     if residual_is_significant(float(np.sum(w_rest * resid)),
-                               float(np.sum(w_rest)), sky_std, sky_eom):
+                               float(np.sum(w_rest)), sky_std,
+                               sky_error_on_mean):
         flags |= FLAG_RESIDUAL_BACKGROUND
     return np.where(sel, w, 0.0), flags, selection
 
@@ -169,10 +170,10 @@ def measure_one(frame, aperture, index, sky, out, row, *, sky_index,
         aperture, frame.shape, index=index, sum_method=sum_method,
         subpixels=subpixels)
     sky_map = sky.is_map
-    b_value, b_std, _, b_eom = ((math.nan,) * 4 if sky_map
+    b_value, b_std, _, b_error_on_mean = ((math.nan,) * 4 if sky_map
                                 else sky.at(sky_index))
     out.sky[row], out.sky_std[row] = b_value, b_std
-    out.sky_error_on_mean[row] = b_eom
+    out.sky_error_on_mean[row] = b_error_on_mean
     flags = FLAG_TRUNCATED if truncated else 0
     out.flags[row] = flags
     if slc is None:
@@ -199,13 +200,14 @@ def measure_one(frame, aperture, index, sky, out, row, *, sky_index,
             raise ValueError(f'sky map shape {sky.shape} does not match the '
                              f'frame shape {frame.shape}')
         sky_pixels = sky.cutout(slc)[0]
-        b_value, b_std, b_eom = sky.summarize(slc, w)
+        b_value, b_std, b_error_on_mean = sky.summarize(slc, w)
         resid = np.where(bad, 0.0, data - sky_pixels)
     else:
         resid = np.where(bad, 0.0, data - b_value)
     if threshold is not None:
         w, more, selection = _apply_threshold(threshold, aperture, index,
-                                              slc, resid, w, b_std, b_eom)
+                                              slc, resid, w, b_std,
+                                              b_error_on_mean)
         flags |= more
         if out.selection is not None:
             out.selection[row] = selection
@@ -214,7 +216,7 @@ def measure_one(frame, aperture, index, sky, out, row, *, sky_index,
     if flux <= 0:
         flags |= FLAG_NONPOSITIVE_FLUX
     if sky_map and n_pix > 0:  # the map over the pixels used
-        b_value, b_std, b_eom = sky.summarize(slc, w)
+        b_value, b_std, b_error_on_mean = sky.summarize(slc, w)
     w2 = w * w
     if sigma_map is not None:
         var = sigma_map ** 2
@@ -224,5 +226,5 @@ def measure_one(frame, aperture, index, sky, out, row, *, sky_index,
     out.noise_pix[row] = float(np.sum(w2))
     out.flags[row] = flags
     out.sky[row], out.sky_std[row] = b_value, b_std
-    out.sky_error_on_mean[row] = b_eom
+    out.sky_error_on_mean[row] = b_error_on_mean
     return Cutout(w, slc, sigma_map, sky_pixels)

@@ -36,7 +36,8 @@ def _budget(sums, detector, options, noise, threshold):
     if noise is not None:  # blank-sky apertures: the sky term, not the map
         sky_variance = noise_variance(noise, sums.n_pix)
         uncertainty_model = 'background'
-    eom = sums.sky_error_on_mean if options.include_sky_mean else None
+    error_on_mean = (sums.sky_error_on_mean if options.include_sky_mean
+                     else None)
     if sums.n_pix == 0:
         return ErrorBudget.from_terms(
             budget_terms(sums.flux, 0.0, sums.sky_std),
@@ -44,7 +45,7 @@ def _budget(sums, detector, options, noise, threshold):
     budget = ErrorBudget.from_aperture(
         sums.flux, sums.n_pix, sums.sky_std, noise_pix=noise_pix,
         gain=gain,
-        sky_variance=sky_variance, sky_error_on_mean=eom,
+        sky_variance=sky_variance, sky_error_on_mean=error_on_mean,
         uncertainty_model=uncertainty_model, sky_level=sums.sky,
         read_noise=read_noise if gain is not None else None,
         dark=detector.dark if gain is not None else None,

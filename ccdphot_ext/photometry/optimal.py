@@ -24,8 +24,8 @@ With ``S = sum(w_i P_i)`` the error budget holds the usual terms:
 ``source``
     ``sum(w_i**2 max(F P_i, 0) / g) / S**2`` (absent without a gain);
 ``sky_mean``
-    ``(sum(w_i) / S)**2 sigma_B**2``: the error of the subtracted sky level,
-    with the sum-of-weights factor in place of ``n_pix``.
+    ``(sum(w_i) / S)**2 error_on_mean**2``: the error of the subtracted sky
+    level, with the sum-of-weights factor in place of ``n_pix``.
 
 `compare_extractions` sets it beside the box sum and the threshold mask.
 """
@@ -194,15 +194,15 @@ class OptimalMeasurement(BudgetedResult):
 
 
 def _sky_pixels(sky, slc, shape):
-    """Level, per-pixel std and sigma_B under the stamp."""
+    """Level, per-pixel std and error_on_mean under the stamp."""
     if sky.is_map:
         if sky.shape != shape:
             raise ValueError(f'sky map shape {sky.shape} does not match the '
                              f'frame shape {shape}')
-        level, rms, eom = sky.cutout(slc)
-        return level, rms, eom
-    value, std, _, eom = sky.at(0)
-    return value, std, eom
+        level, rms, error_on_mean = sky.cutout(slc)
+        return level, rms, error_on_mean
+    value, std, _, error_on_mean = sky.at(0)
+    return value, std, error_on_mean
 
 
 def optimal_extraction(data, position, psf, sky, *, gain=None, size=None,
@@ -265,7 +265,7 @@ def optimal_extraction(data, position, psf, sky, *, gain=None, size=None,
         frame.meta)
     gain = detector.gain
     slc, p, truncated = psf_stamp(psf, position, frame.shape, size=size)
-    level, std, eom = _sky_pixels(sky, slc, frame.shape)
+    level, std, error_on_mean = _sky_pixels(sky, slc, frame.shape)
     d, var_bg, use, flags = _stamp(frame, slc, p, std, detector.saturation,
                                    position)
     flags |= FLAG_TRUNCATED if truncated else 0
@@ -273,7 +273,7 @@ def optimal_extraction(data, position, psf, sky, *, gain=None, size=None,
     flux, w, norm = _iterate_weights(np.where(use, d - level, 0.0), pu,
                                      np.where(use, var_bg, 1.0), gain, n_iter)
     budget = _optimal_budget(flux, w, norm, pu, np.where(use, var_bg, 0.0),
-                             eom, gain, include_sky_mean)
+                             error_on_mean, gain, include_sky_mean)
     if flux <= 0:
         flags |= FLAG_NONPOSITIVE_FLUX
     return OptimalMeasurement(
@@ -322,7 +322,8 @@ def _iterate_weights(resid, pu, var_bg, gain, n_iter):
     return flux, w, norm
 
 
-def _optimal_budget(flux, w, norm, pu, var_bg, eom, gain, include_sky_mean):
+def _optimal_budget(flux, w, norm, pu, var_bg, error_on_mean, gain,
+                    include_sky_mean):
     """The `ErrorBudget` of a weighted sum ``sum(w (D - B)) / sum(w P)``."""
     terms = {'sky': float(np.sum(w ** 2 * var_bg)) / norm ** 2}
     notes = ['optimal extraction: weights P/V, flux = sum(w (D - B)) / '
@@ -333,7 +334,7 @@ def _optimal_budget(flux, w, norm, pu, var_bg, eom, gain, include_sky_mean):
         model_src = np.clip(flux * pu, 0.0, None)
         terms['source'] = float(np.sum(w ** 2 * model_src / gain)) / norm ** 2
     if include_sky_mean:
-        terms['sky_mean'] = (float(np.sum(w * eom)) / norm) ** 2
+        terms['sky_mean'] = (float(np.sum(w * error_on_mean)) / norm) ** 2
     else:
         notes.append(NOTE_EXACT_SKY)
     n_eff = float(np.sum(w)) ** 2 / float(np.sum(w ** 2))

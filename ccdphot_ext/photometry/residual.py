@@ -43,8 +43,8 @@ def residual_error(n_pix, sky_std, sky_error_on_mean):
     """
     n = np.asarray(n_pix, dtype=float)
     std = np.asarray(sky_std, dtype=float)
-    eom = n * np.asarray(sky_error_on_mean, dtype=float)
-    err = np.sqrt(n * (std * std) + eom * eom)
+    level_err = n * np.asarray(sky_error_on_mean, dtype=float)
+    err = np.sqrt(n * (std * std) + level_err * level_err)
     return float(err) if err.ndim == 0 else err
 
 

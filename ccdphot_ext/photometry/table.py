@@ -233,8 +233,8 @@ def _engine_sums(engine, frame, aperture, sky, rows, call):
 def _sky_rows(sky, rows):
     """Sky level, std and error of the level for ``rows`` (float or array)."""
     if sky.is_global:
-        value, std, _, eom = sky.at(0)
-        return value, std, eom
+        value, std, _, error_on_mean = sky.at(0)
+        return value, std, error_on_mean
     n = np.size(sky.value)  # a scalar std or error: the same for every row
     return tuple(np.broadcast_to(np.asarray(v, dtype=float), (n,))[rows]
                  for v in (sky.value, sky.std, sky.error_on_mean))

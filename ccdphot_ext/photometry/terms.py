@@ -204,12 +204,13 @@ def _source_term(flux, gain):
 
 
 def _sky_mean_term(n_pix, sky_std, sky_error_on_mean, n_sky, nan):
-    """``n_pix**2 * sigma_B**2``: from the error of the sky level, else from
-    the pixels it was measured from; ``nan`` (absent) with neither."""
+    """``n_pix**2 * error_on_mean**2``: from the error of the sky level,
+    else from the pixels it was measured from; ``nan`` (absent) with
+    neither."""
     n2 = n_pix * n_pix
     if sky_error_on_mean is not None:
-        eom = np.asarray(sky_error_on_mean, float)
-        return n2 * (eom * eom)
+        error_on_mean = np.asarray(sky_error_on_mean, float)
+        return n2 * (error_on_mean * error_on_mean)
     if n_sky is not None:
         return n2 * (sky_std * sky_std) / n_sky
     return nan
@@ -249,8 +250,9 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
     gain : float or array_like, optional
         e-/ADU; without it the source term is absent.
     sky_error_on_mean : float or array_like, optional
-        Error of the sky level ``sigma_B``: ``sky_mean = n_pix**2 *
-        sigma_B**2``. Wins over ``n_sky``.
+        Error of the sky level (a `SkyEstimate`'s ``error_on_mean``):
+        ``sky_mean = n_pix**2 * sky_error_on_mean**2``. Wins over
+        ``n_sky``.
     n_sky : float or array_like, optional
         Pixels the sky level was measured from (a `SkyEstimate`'s
         ``n_pix``): ``sky_mean = n_pix**2 * sky_std**2 / n_sky``.

@@ -56,8 +56,8 @@ def _scalar_sky(sky, index=0):
     check_sky(sky)
     if sky.is_global:
         return sky
-    value, std, n_pix, eom = sky.at(index)
-    return SkyEstimate(value, std, n_pix, error_on_mean=eom,
+    value, std, n_pix, error_on_mean = sky.at(index)
+    return SkyEstimate(value, std, n_pix, error_on_mean=error_on_mean,
                        method=sky.method, unit=sky.unit)
 
 
