@@ -308,7 +308,8 @@ CATALOGUE = (
     _error('sky_maxiters', 'sky', 'zero, negative or fractional clipping '
            'iterations', 'SkyEstimate.from_image(img, maxiters=0)',
            'ValueError', 'maxiters',
-           note='also ``from_annulus``; a fraction is a ``TypeError``'),
+           note='also ``from_annulus`` and a fraction; a text or a bool is a '
+                '``TypeError``'),
     _error('annulus_all_masked', 'sky', 'every annulus pixel masked or NaN',
            'SkyEstimate.from_annulus(img, ann, mask=np.ones(img.shape, bool))',
            'ValueError', 'annulus',

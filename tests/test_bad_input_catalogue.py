@@ -519,6 +519,8 @@ def _(c):
 def _(c):
     ann = CircularAnnulus((25, 20), 4, 8)
     with pytest.raises(TypeError, match='maxiters'):
+        SkyEstimate.from_annulus(c.img, ann, maxiters='2')
+    with pytest.raises(ValueError, match='maxiters'):
         SkyEstimate.from_annulus(c.img, ann, maxiters=2.5)
     with pytest.raises(ValueError, match='maxiters'):
         SkyEstimate.from_annulus(c.img, ann, maxiters=-1)

@@ -163,16 +163,21 @@ def test_bad_arguments_name_the_parameter(rng):
     sky = SkyEstimate(100.0, 3.0, 900)
     with pytest.raises(ValueError, match='n_sigma'):
         find_stars(img, sky, n_sigma=-1)
-    with pytest.raises(TypeError, match='n_pixels'):
+    # the one rule for counts: 2.5 and 0 are refused, True is no number
+    with pytest.raises(ValueError, match='n_pixels must be a whole number'):
         find_stars(img, sky, n_pixels=2.5)
-    with pytest.raises(ValueError, match='n_pixels'):
+    with pytest.raises(ValueError, match='n_pixels must be positive'):
         find_stars(img, sky, n_pixels=0)
+    with pytest.raises(TypeError, match='n_pixels'):
+        find_stars(img, sky, n_pixels=True)
     with pytest.raises(ValueError, match='fwhm'):
         find_stars(img, sky, fwhm=0)
     with pytest.raises(ValueError, match='box_size'):
         find_stars(img, sky, box_size=0)
-    with pytest.raises(TypeError, match='box_size'):
+    with pytest.raises(ValueError, match='box_size must be a whole number'):
         find_stars(img, sky, box_size=7.5)
+    with pytest.raises(TypeError, match='box_size'):
+        find_stars(img, sky, box_size='7')
     with pytest.raises(TypeError, match='sky'):
         find_stars(img, 100.0)
     with pytest.raises(ValueError, match='per aperture'):

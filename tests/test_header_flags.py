@@ -134,3 +134,15 @@ def test_check_choice_is_the_one_rule_for_choices():
     # True is a choice of its own, not the number 1
     with pytest.raises(ValueError, match='recenter'):
         check_choice(1, 'recenter', (False, True))
+
+
+def test_check_choice_numbers_and_numpy_scalars():
+    import numpy as np
+
+    from ccdphot_ext.utils.numbers import check_choice
+    assert check_choice(np.int64(8), 'connectivity', (4, 8)) == 8
+    assert check_choice(np.bool_(False), 'flag', ('auto', True, False)) \
+        is not None
+    for bad in (True, 6, '8', None):
+        with pytest.raises(ValueError, match='connectivity'):
+            check_choice(bad, 'connectivity', (4, 8))

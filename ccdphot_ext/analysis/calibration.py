@@ -44,6 +44,7 @@ from ..aperture.box import BoxAperture
 from ..background.sky import SkyEstimate
 from ..datasets.sample import SAMPLE_PARAMETERS, simulate_frame
 from ..photometry.table import photometer
+from ..utils.numbers import check_choice, positive_integer
 
 __all__ = ['REGIMES', 'CalibrationResult', 'run_calibration',
            'calibration_table', 'plot_calibration', 'simulate_regime_frame']
@@ -186,11 +187,9 @@ def run_calibration(regimes=None, *, n_frames=40, n_side=8, seed=2024):
     """
     names = list(REGIMES) if regimes is None else list(regimes)
     for name in names:
-        if name not in REGIMES:
-            raise ValueError(f'regimes: unknown regime {name!r}; choose from '
-                             f'{list(REGIMES)}')
-    if int(n_frames) < 1 or int(n_side) < 1:
-        raise ValueError('n_frames and n_side must be at least 1')
+        check_choice(name, 'regimes', tuple(REGIMES))
+    n_frames = positive_integer(n_frames, 'n_frames')
+    n_side = positive_integer(n_side, 'n_side')
     seeds = np.random.SeedSequence(seed).spawn(len(names))
     results = {}
     for name, ss in zip(names, seeds, strict=True):

@@ -40,6 +40,7 @@ from ..background.threshold import SigmaThreshold
 from ..datasets.sample import SAMPLE_PARAMETERS, render_stars, simulate_frame
 from ..photometry.measurement import measure
 from ..photometry.table import photometer
+from ..utils.numbers import check_choice, positive_integer
 
 __all__ = ['EXTRA_REGIMES', 'run_before_after', 'plot_before_after']
 
@@ -151,11 +152,8 @@ def run_before_after(regime, *, n_frames=25, seed=2024):
     pulls : dict
         ``'before'`` and ``'after'``: 1-D arrays of pulls.
     """
-    if regime not in EXTRA_REGIMES:
-        raise ValueError(f'regime: unknown {regime!r}; choose from '
-                         f'{list(EXTRA_REGIMES)}')
-    if int(n_frames) < 1:
-        raise ValueError('n_frames must be at least 1')
+    check_choice(regime, 'regime', tuple(EXTRA_REGIMES))
+    n_frames = positive_integer(n_frames, 'n_frames')
     rng = np.random.default_rng(seed)
     flux = EXTRA_REGIMES[regime][1]
     out = {'before': [], 'after': []}

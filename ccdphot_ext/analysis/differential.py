@@ -54,6 +54,7 @@ from ..flags import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
 )
+from ..utils.numbers import check_choice
 
 __all__ = ['differential_photometry', 'DEFAULT_BAD_FLAGS',
            'ENSEMBLE_WEIGHTINGS']
@@ -241,16 +242,12 @@ def _validate(lightcurve, targets, comparisons, weighting, bad_flags,
         absent = [i for i in ids if i not in present]
         if absent:
             raise ValueError(f'{name}: no rows for id(s) {absent}')
-    if weighting not in ENSEMBLE_WEIGHTINGS:
-        raise ValueError(f'weighting must be one of {ENSEMBLE_WEIGHTINGS}, '
-                         f'got {weighting!r}')
+    check_choice(weighting, 'weighting', ENSEMBLE_WEIGHTINGS)
     if isinstance(bad_flags, (bool, np.bool_)) or not isinstance(
             bad_flags, (int, np.integer)) or bad_flags < 0:
         raise TypeError(f'bad_flags must be a non-negative int, got '
                         f'{bad_flags!r}')
-    if sky_correlated not in ('auto', True, False):
-        raise ValueError("sky_correlated must be 'auto', True or False, got "
-                         f'{sky_correlated!r}')
+    check_choice(sky_correlated, 'sky_correlated', ('auto', True, False))
     return targets, comparisons
 
 

@@ -69,6 +69,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from scipy.stats import chi2 as chi2_distribution
 
 from ..utils.inputs import as_frame, positive_scalar
+from ..utils.numbers import check_choice, positive_integer
 from .annulus import row_statistics
 from .estimators import estimator_efficiency
 from .noisecheck import warn_if_correlated
@@ -157,9 +158,7 @@ class ApertureNoise:
         self.n_independent = np.asarray(
             self.n_apertures if n_independent is None else n_independent,
             dtype=float)
-        if route not in ROUTES:
-            raise ValueError(f'route must be one of {ROUTES}, got {route!r}')
-        self.route = route
+        self.route = check_choice(route, 'route', ROUTES)
         self.level_factor = positive_scalar(level_factor, 'level_factor')
         self.meta = dict(meta or {})
 
@@ -432,11 +431,8 @@ def _source_mask(resid, sigma1, bad):
 def _check_sizes(sizes, shape):
     if sizes is None:
         return [s for s in DEFAULT_SIZES if s <= min(shape) // 4]
-    values = [positive_scalar(s, 'sizes', allow_none=False)
-              for s in np.atleast_1d(sizes)]
-    if any(v != int(v) for v in values):
-        raise ValueError(f'sizes must be whole pixel sides, got {values}')
-    sizes = sorted({int(v) for v in values})
+    values = [positive_integer(s, 'sizes') for s in np.atleast_1d(sizes)]
+    sizes = sorted(set(values))
     if len(sizes) < 2:
         raise ValueError('sizes must hold at least two different sides, '
                          f'got {values}')
@@ -449,12 +445,12 @@ def _check_sizes(sizes, shape):
 def _check_n_apertures(n_apertures):
     if n_apertures is None:
         return DEFAULT_N_APERTURES
-    n = positive_scalar(n_apertures, 'n_apertures', allow_none=False)
-    if n != int(n) or n < MIN_APERTURES:
+    n = positive_integer(n_apertures, 'n_apertures')
+    if n < MIN_APERTURES:
         raise ValueError(f'n_apertures must be a whole number of at least '
                          f'{MIN_APERTURES} (a scatter needs them), got '
                          f'{n_apertures!r}')
-    return int(n)
+    return n
 
 
 def _check_seed(seed):

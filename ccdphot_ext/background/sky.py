@@ -39,7 +39,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.html import html_table
 from ..utils.inputs import as_frame
-from ..utils.numbers import check_choice, positive_scalar
+from ..utils.numbers import check_choice, positive_integer, positive_scalar
 from .annulus import annulus_statistics, check_annulus
 from .estimators import clip_factors, estimator_efficiency
 from .globalsky import global_sky
@@ -127,16 +127,8 @@ def check_estimator(method, sigma):
 def check_maxiters(maxiters):
     """``maxiters`` of a sigma clip: a positive integer or None (until
     convergence), else an error naming it."""
-    if maxiters is None:
-        return None
-    if (isinstance(maxiters, (bool, np.bool_))
-            or not isinstance(maxiters, (int, np.integer))):
-        raise TypeError('maxiters must be a positive integer or None, got '
-                        f'{maxiters!r}')
-    if maxiters < 1:
-        raise ValueError(f'maxiters must be a positive integer or None, got '
-                         f'{maxiters}')
-    return int(maxiters)
+    return None if maxiters is None else positive_integer(maxiters,
+                                                           'maxiters')
 
 
 def _html_rows(sky):

@@ -34,6 +34,7 @@ from photutils.utils import NoDetectionsWarning
 from scipy.ndimage import correlate1d
 
 from ..utils.inputs import positive_scalar
+from ..utils.numbers import check_choice
 
 __all__ = ['SigmaThreshold']
 
@@ -117,15 +118,9 @@ class SigmaThreshold:
     def __init__(self, n_sigma=2.0, *, segment='all', connectivity=8,
                  selection='smoothed', fwhm=3.0):
         self.n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
-        if segment not in _SEGMENTS:
-            raise ValueError(f'segment must be one of {_SEGMENTS}, got '
-                             f'{segment!r}')
-        if connectivity not in (4, 8):
-            raise ValueError(f'connectivity must be 4 or 8, got '
-                             f'{connectivity!r}')
-        if selection not in SELECTIONS:
-            raise ValueError(f'selection must be one of {SELECTIONS}, got '
-                             f'{selection!r}')
+        check_choice(segment, 'segment', _SEGMENTS)
+        check_choice(connectivity, 'connectivity', (4, 8))
+        check_choice(selection, 'selection', SELECTIONS)
         self.fwhm = positive_scalar(fwhm, 'fwhm', allow_none=False)
         self.segment = segment
         self.connectivity = connectivity

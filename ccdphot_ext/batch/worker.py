@@ -36,6 +36,7 @@ from ..io.header import DetectorParameters
 from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
 from ..photometry.terms import BudgetOptions
 from ..utils.inputs import as_frame, positive_scalar
+from ..utils.numbers import check_choice
 
 __all__ = ['AnnulusSky', 'frame_time']
 
@@ -144,10 +145,7 @@ class AnnulusSky:
         if self.r_out <= self.r_in:
             raise ValueError(f'r_out ({self.r_out}) must exceed r_in '
                              f'({self.r_in})')
-        if method not in SKY_METHODS:
-            raise ValueError(f'method must be one of {SKY_METHODS}, got '
-                             f'{method!r}')
-        self.method = method
+        self.method = check_choice(method, 'method', SKY_METHODS)
 
     def __call__(self, ccd, apertures):
         from photutils.aperture import CircularAnnulus

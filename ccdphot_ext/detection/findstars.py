@@ -31,6 +31,7 @@ from ..background.sky import check_sky
 from ..flags import FLAG_SMALL_APERTURE
 from ..io.header import DetectorParameters
 from ..utils.inputs import as_frame, positive_scalar
+from ..utils.numbers import positive_integer
 from ..utils.provenance import versions
 from .boxsize import check_box, star_like
 from .segments import measure_strips, segment_moments, shape_parameters
@@ -50,13 +51,7 @@ _PROGRESS_PIXELS = 4096 * 4096
 def _box_side(box_size, box_scale, fwhm):
     """One odd box side in pixels: given, or ``box_scale`` FWHM."""
     if box_size is not None:
-        if isinstance(box_size, (bool, np.bool_)) or not isinstance(
-                box_size, (int, np.integer)):
-            raise TypeError(f'box_size must be an integer number of pixels, '
-                            f'got {box_size!r}')
-        if box_size < 1:
-            raise ValueError(f'box_size must be at least 1, got {box_size}')
-        return int(box_size)
+        return box_size
     side = int(math.ceil(box_scale * fwhm))
     return max(side + (side + 1) % 2, 3)
 
@@ -75,17 +70,14 @@ def _sky_arrays(sky, shape):
 
 
 def _check_arguments(n_sigma, n_pixels, fwhm, box_size, box_scale):
-    """Validated ``n_sigma``, ``fwhm`` and ``box_scale``."""
+    """The arguments checked, by the one rule for numbers and counts."""
     n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
-    if (isinstance(n_pixels, (bool, np.bool_))
-            or not isinstance(n_pixels, (int, np.integer))):
-        raise TypeError(f'n_pixels must be an integer, got {n_pixels!r}')
-    if n_pixels < 1:
-        raise ValueError(f'n_pixels must be at least 1, got {n_pixels}')
+    n_pixels = positive_integer(n_pixels, 'n_pixels')
     fwhm = positive_scalar(fwhm, 'fwhm')
     box_scale = positive_scalar(box_scale, 'box_scale', allow_none=False)
-    _box_side(box_size, box_scale, 1.0)  # validate early
-    return n_sigma, fwhm, box_scale
+    box_size = (None if box_size is None
+                else positive_integer(box_size, 'box_size'))
+    return n_sigma, n_pixels, fwhm, box_size, box_scale
 
 
 def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
@@ -149,8 +141,8 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     17.0
     """
     frame = as_frame(data, mask=mask)
-    n_sigma, fwhm, box_scale = _check_arguments(n_sigma, n_pixels, fwhm,
-                                                box_size, box_scale)
+    n_sigma, n_pixels, fwhm, box_size, box_scale = _check_arguments(
+        n_sigma, n_pixels, fwhm, box_size, box_scale)
     saturation = DetectorParameters(saturation=saturation).resolve(
         frame.meta).saturation
     value, std = _sky_arrays(sky, frame.shape)

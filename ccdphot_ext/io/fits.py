@@ -26,6 +26,7 @@ from astropy.nddata import (
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
+from ..utils.numbers import check_choice
 from .dq import DEFAULT_DQ_BITS, dq_mask
 from .dq import dq_bits as checked_dq_bits
 from .fitsfile import (
@@ -238,11 +239,8 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
     (VarianceArrays(ERR; shape (4, 5)), 1, 1)
     """
     path = check_path(path)
-    if uncertainty_type is not None and uncertainty_type not in \
-            UNCERTAINTY_TYPES:
-        raise ValueError(f'uncertainty_type must be one of '
-                         f'{tuple(UNCERTAINTY_TYPES)}, got '
-                         f'{uncertainty_type!r}')
+    if uncertainty_type is not None:
+        check_choice(uncertainty_type, 'uncertainty_type', UNCERTAINTY_TYPES)
     if unit is not None:
         try:
             unit = u.Unit(unit)

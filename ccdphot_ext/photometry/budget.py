@@ -42,6 +42,7 @@ import numpy as np
 from astropy.table import QTable
 
 from ..utils.inputs import positive_scalar
+from ..utils.numbers import check_choice
 from .terms import MAG_FACTOR, UNCERTAINTY_MODELS, budget_terms, sum_terms
 
 __all__ = ['ErrorBudget']
@@ -88,9 +89,7 @@ def _checked_aperture_inputs(*, flux, n_pix, noise_pix, sky_std, gain, n_sky,
     if v['read_noise'] is not None and v['gain'] is None:
         raise ValueError('read_noise is in electrons and needs gain to '
                          'be converted to ADU; pass gain')
-    if uncertainty_model not in UNCERTAINTY_MODELS:
-        raise ValueError(f'uncertainty_model must be one of '
-                         f'{UNCERTAINTY_MODELS}, got {uncertainty_model!r}')
+    check_choice(uncertainty_model, 'uncertainty_model', UNCERTAINTY_MODELS)
     for name in extra_terms or {}:
         if name in _BUILT_IN_TERMS:
             raise ValueError(f'extra_terms: {name!r} would replace a '

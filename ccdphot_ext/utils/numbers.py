@@ -9,6 +9,7 @@ without loading numpy at ``ccdphot --help``.
 """
 
 import math
+import numbers
 import sys
 
 __all__ = []  # internal module
@@ -112,12 +113,24 @@ def check_choice(value, name, choices):
     ...
     ValueError: sum_method must be one of ('exact', 'center'), got 'sum'
     """
-    # by type and value: 1 is not True, and an array is never a choice
-    if not any(isinstance(value, type(choice)) and value == choice
+    if not any(_same_kind(value, choice) and value == choice
                for choice in choices):
         raise ValueError(f'{_what(name)}must be one of {tuple(choices)}, got '
                          f'{value!r}')
     return value
+
+
+def _same_kind(value, choice):
+    """True when ``value`` may equal ``choice``: a text for a text, a bool
+    for a bool, a number (not a bool) for a number, itself otherwise (so 1
+    is not True, and an array is never a choice)."""
+    if isinstance(choice, str):
+        return isinstance(value, str)
+    if isinstance(choice, bool):
+        return _is_bool(value)
+    if isinstance(choice, numbers.Number):
+        return isinstance(value, numbers.Number) and not _is_bool(value)
+    return value is choice
 
 
 def _is_bool(value):
