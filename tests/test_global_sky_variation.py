@@ -55,3 +55,21 @@ def test_local_skies_are_not_checked():
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         photometer(img, BoxAperture(POSITIONS, 21, 21), sky)
+
+
+def test_a_sky_from_another_frame_is_not_checked():
+    """A sky estimated on a cutout knows that cutout's background, not the
+    frame's around it: measuring the frame with it warns of nothing (the
+    cutout's map read at the frame's positions was a false alarm)."""
+    img = _frame(0.2)
+    cutout = img[200:300, 400:512]
+    sky = SkyEstimate.from_image(cutout, method='mean')
+    assert sky.background_variation.shape == cutout.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        table = photometer(img, BoxAperture(POSITIONS, 21, 21), sky)
+        measure(img, BoxAperture(POSITIONS[2], 21, 21), sky)
+    assert not any('background varies' in n for n in table.meta['notes'])
+    # the same sky on the cutout itself is checked
+    full = SkyEstimate.from_image(img, method='mean')
+    assert full.background_variation.shape == img.shape

@@ -11,6 +11,7 @@ from astropy.table import QTable
 
 from ..aperture.utils import aperture_size, scaled_aperture
 from ..photometry.measurement import measure
+from ..utils.warnonce import warn_once
 
 __all__ = ['growth_curve', 'DEFAULT_SCALES']
 
@@ -45,13 +46,15 @@ def growth_curve(data, aperture, sky, *, scales=DEFAULT_SCALES, **kwargs):
             scales <= 0):
         raise ValueError('scales must be positive finite numbers')
     rows = []
-    for s in scales:
-        ap = scaled_aperture(aperture, float(s))
-        res = measure(data, ap, sky, **kwargs)
-        t = res.budget.terms
-        rows.append((float(s), aperture_size(ap)[0], res.n_pix, res.flux, res.flux_err,
-                     t.get('sky', t.get('map', 0.0)), t.get('source', 0.0),
-                     t.get('sky_mean', 0.0), res.flags))
+    with warn_once():  # each scale would repeat the same warnings
+        for s in scales:
+            ap = scaled_aperture(aperture, float(s))
+            res = measure(data, ap, sky, **kwargs)
+            t = res.budget.terms
+            rows.append((float(s), aperture_size(ap)[0], res.n_pix, res.flux,
+                         res.flux_err, t.get('sky', t.get('map', 0.0)),
+                         t.get('source', 0.0), t.get('sky_mean', 0.0),
+                         res.flags))
     return QTable(rows=rows, names=('scale', 'size', 'n_pix', 'flux',
                                     'flux_err', 'var_sky', 'var_source',
                                     'var_sky_mean', 'flags'))

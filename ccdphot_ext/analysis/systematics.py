@@ -47,6 +47,7 @@ from ..photometry.residual import (
     residual_is_significant,
 )
 from ..utils.inputs import positive_scalar
+from ..utils.warnonce import warn_once
 from .gradient import GradientCheck, gradient_check  # noqa: F401
 from .growth import DEFAULT_SCALES, aperture_correction, growth_curve
 
@@ -294,7 +295,9 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
     >>> sky = SkyEstimate.from_image(ccd.data, method='mean',
     ...                              mask_sources=False)
     >>> box = BoxAperture.from_slices(np.s_[158:178, 492:512])
-    >>> rep = systematics_report(ccd.data, box, sky, gain=2.23)
+    >>> rep = systematics_report(ccd.data, box, sky,
+    ...                          gain=2.23)  # doctest: +SHOW_WARNINGS
+    AstropyUserWarning: the background varies across the frame: for 1 of ...
     >>> r = rep.residual
     >>> print(f'{r.sum:.0f} ADU over {r.n_pix:.0f} pixels, mean {r.mean:.1f}')
     9039 ADU over 326 pixels, mean 27.7
@@ -307,18 +310,19 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
         raise TypeError('aperture must be a BoxAperture or a photutils '
                         f'PixelAperture, got {type(aperture).__name__}')
     n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
-    box = measure(data, aperture, sky, gain=gain, **kwargs)
-    masked = measure(data, aperture, sky, gain=gain, threshold=threshold,
-                     **kwargs)
-    residual = residual_background(
-        box.flux, masked.flux, box.n_pix, masked.n_pix, box.sky_std,
-        sky_error_on_mean=box.sky_error_on_mean, n_sigma=n_sigma)
-    curve = None
-    if scales is not None:
-        curve = growth_curve(data, aperture, sky, scales=scales, gain=gain,
-                             **kwargs)
-    check = None
-    if gradient and np.ndim(sky.value) == 0:
-        check = gradient_check(data, sky=sky, box_size=box_size,
-                               n_sigma=n_sigma, mask=kwargs.get('mask'))
+    with warn_once():  # the steps measure one aperture, and would repeat
+        box = measure(data, aperture, sky, gain=gain, **kwargs)
+        masked = measure(data, aperture, sky, gain=gain, threshold=threshold,
+                         **kwargs)
+        residual = residual_background(
+            box.flux, masked.flux, box.n_pix, masked.n_pix, box.sky_std,
+            sky_error_on_mean=box.sky_error_on_mean, n_sigma=n_sigma)
+        curve = None
+        if scales is not None:
+            curve = growth_curve(data, aperture, sky, scales=scales,
+                                 gain=gain, **kwargs)
+        check = None
+        if gradient and np.ndim(sky.value) == 0:
+            check = gradient_check(data, sky=sky, box_size=box_size,
+                                   n_sigma=n_sigma, mask=kwargs.get('mask'))
     return SystematicsReport(box, masked, residual, curve, check, n_sigma)

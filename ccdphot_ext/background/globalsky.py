@@ -176,7 +176,7 @@ def source_blocks(frame, usable):
         return np.zeros(mean.shape, dtype=bool), None
     # residual from a smooth local background, scaled to one pixel's noise
     local = _local_background(mean)
-    variation = BackgroundVariation(local)
+    variation = BackgroundVariation(local, frame.data.shape)
     mean -= local
     del local
     np.sqrt(counts, out=counts)
@@ -262,11 +262,17 @@ class BackgroundVariation:
         The coarse background (data unit per pixel) on blocks of 4 x 4
         pixels, block ``(i, j)`` covering pixels ``[4 * i:4 * i + 4,
         4 * j:4 * j + 4]``.
+    shape : tuple of int, optional
+        The shape of the frame it was measured on: the variation describes
+        that frame only (a sky estimated on a cutout says nothing of the
+        frame around it).
 
     Attributes
     ----------
     offsets : 2-D ndarray
         ``local`` minus its median over the frame.
+    shape : tuple of int or None
+        The frame's shape, as given.
 
     Examples
     --------
@@ -280,8 +286,9 @@ class BackgroundVariation:
     True
     """
 
-    def __init__(self, local):
+    def __init__(self, local, shape=None):
         self.offsets = local - np.nanmedian(local)
+        self.shape = None if shape is None else tuple(shape)
 
     def __call__(self, x, y):
         """The variation (data unit per pixel) at pixel positions ``x``,
@@ -404,7 +411,8 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
         n_masked = 0
         mean = _binned(frame, usable)[0]
         if np.isfinite(mean).any():
-            variation = BackgroundVariation(_local_background(mean))
+            variation = BackgroundVariation(_local_background(mean),
+                                            frame.data.shape)
         del mean
     n_usable = n_total - n_bad - n_masked
     if method == 'sigma_clip' and n_usable > SUBSAMPLE_PIXELS:

@@ -251,8 +251,11 @@ def open_client(execution):
     if sys.platform.startswith('linux'):
         settings['distributed.worker.multiprocessing-method'] = 'fork'
     with dask.config.set(settings):
+        # the scheduler's HTTP routes (metrics, health) on a free port:
+        # its default 8787 may be another cluster's dashboard
         cluster = LocalCluster(n_workers=execution.workers, processes=True,
-                               threads_per_worker=1, dashboard_address=None)
+                               threads_per_worker=1, dashboard_address=None,
+                               scheduler_kwargs={'dashboard_address': ':0'})
     new = Client(cluster)
     if hasattr(os, 'setsid'):
         new.run(_own_session)

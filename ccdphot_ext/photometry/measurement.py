@@ -336,7 +336,8 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     # checked against the frame's background variation when the sky is one
     # global level
     x, y = aperture_positions(aperture)[0]
-    check_global_sky(sky, x, y, result.n_pix, result.flux_err)
+    check_global_sky(sky, x, y, result.n_pix, result.flux_err,
+                     shape=frame.data.shape)
     return result
 
 

@@ -86,7 +86,8 @@ def residual_is_significant(residual_sum, n_rest, sky_std, sky_error_on_mean,
     return bool(sig) if sig.ndim == 0 else sig
 
 
-def check_global_sky(sky, x, y, n_pix, flux_err, *, stacklevel=3):
+def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
+                     stacklevel=3):
     """
     Warn when one global sky level is wrong for some apertures.
 
@@ -97,16 +98,37 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, stacklevel=3):
     exceeds `GRADIENT_NSIGMA` times the flux error, an
     `~astropy.utils.exceptions.AstropyUserWarning` says how many apertures
     are affected and suggests a local sky (an annulus, or a background
-    map). The fluxes are not changed.
+    map). The fluxes are not changed. A sky estimated on another frame (a
+    cutout, another exposure) has nothing to say about this one: no check.
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    x, y : float or array_like
+        The apertures' centres (pixels).
+    n_pix : float or array_like
+        Their (weighted) pixel counts.
+    flux_err : float or array_like
+        Their flux errors.
+    shape : tuple of int, optional
+        The shape of the measured frame; when it differs from the frame the
+        sky was estimated on, nothing is checked.
+    stacklevel : int, optional
+        As in `warnings.warn`.
 
     Returns
     -------
     message : str or None
         The warning's text, or None when no aperture is affected (or the
-        sky is not a whole-frame level that keeps a background map).
+        sky is not a whole-frame level of this frame that keeps a
+        background map).
     """
     variation = sky.background_variation
     if variation is None or not sky.isscalar:
+        return None
+    made_on = getattr(variation, 'shape', None)
+    if shape is not None and made_on is not None and tuple(shape) != made_on:
         return None
     bias = np.asarray(n_pix, dtype=float) * variation(x, y)
     with np.errstate(invalid='ignore', divide='ignore'):

@@ -150,7 +150,8 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
     message = check_global_sky(sky, positions[:, 0], positions[:, 1],
-                               sums.n_pix, terms.error)
+                               sums.n_pix, terms.error,
+                               shape=frame.data.shape)
     if message is not None:
         table.meta['notes'].append(message)
     return table

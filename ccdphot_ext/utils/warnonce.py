@@ -1,0 +1,32 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Say each distinct warning once, from the caller's line: for a function
+that measures one aperture many times (a curve of growth, a report), whose
+every step would repeat the same warning from inside the package.
+"""
+
+import warnings
+from contextlib import contextmanager
+
+__all__ = []  # internal helper
+
+
+@contextmanager
+def warn_once(stacklevel=2):
+    """
+    Collect the warnings raised in the block and, when it completes,
+    re-issue each distinct one (message and category) once.
+
+    Parameters
+    ----------
+    stacklevel : int, optional
+        As in `warnings.warn`, counted from the function holding the
+        ``with`` block: 2 points at its caller.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        yield
+    for message, category in dict.fromkeys((str(w.message), w.category)
+                                           for w in caught):
+        # this generator and contextlib's __exit__ stand between
+        warnings.warn(message, category, stacklevel=stacklevel + 2)
