@@ -4,8 +4,8 @@ argument checked before the first frame, resume from any valid state (an
 all-failed table, a corrupt file named), SIGTERM checkpoints, stale
 temporary files, time order, and out-of-memory frames.
 
-Command-line cases run the installed ``ccdphot`` in subprocesses started
-together (they are independent).
+Command-line cases run ``ccdphot`` in this process (``clirun``) while the
+installed command in a child process finds the output locked by this one.
 """
 
 import os
@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -22,12 +21,12 @@ from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
+from clirun import ccdphot, installed_ccdphot
 
 from ccdphot_ext import BoxAperture, photometer_frames
 from ccdphot_ext.batch import OutputLockedError, output_lock
 from ccdphot_ext.datasets.sample import simulate_frame
 
-EXE = os.path.join(os.path.dirname(sys.executable), 'ccdphot')
 X, Y = [18.0, 45.0, 70.0], [20.0, 34.0, 24.0]
 
 
@@ -58,15 +57,16 @@ def _boxes():
     return BoxAperture(np.c_[X, Y], 15, 15)
 
 
-def _quiet(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', AstropyUserWarning)
+def _failing(*args, **kwargs):
+    """photometer_frames on frames that fail: each says so in a warning."""
+    with pytest.warns(AstropyUserWarning, match='frame failed'):
         return photometer_frames(*args, **kwargs)
 
 
 def _sha(path):
     import hashlib
-    return hashlib.sha256(open(path, 'rb').read()).hexdigest()
+    with open(path, 'rb') as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
 
 
 # -- command line: every refusal before any work -----------------------------
@@ -76,8 +76,8 @@ def cli(files):
     d, frames = files
     (d / 'corrupt.ecsv').write_text('# %ECSV 1.0\n# ---\n# not: [yaml\n')
     (d / 'busy.ecsv').write_text('# held by another run\n')
-    batch = [EXE, 'batch', *frames[:3], '--positions', 'stars.ecsv',
-             '--size', '15', '-q']
+    batch = ['batch', *frames[:3], '--positions', 'stars.ecsv', '--size',
+             '15', '-q']
     cases = {
         'busy': [*batch, '-o', 'busy.ecsv'],
         'onto_frame': [*batch, '-o', frames[1]],
@@ -85,27 +85,24 @@ def cli(files):
         'fits_name': [*batch, '-o', 'lc.fits'],
         'unknown_target': [*batch, '-o', 'diff_src.ecsv', '--targets', '99',
                            '--comparisons', '8,9'],
-        'frame_twice': [*batch[:5], frames[0].replace(str(d), '.'),
-                        *batch[5:], '-o', 'twice.ecsv'],
+        'frame_twice': [*batch[:4], frames[0].replace(str(d), '.'),
+                        *batch[4:], '-o', 'twice.ecsv'],
         'corrupt_resume': [*batch, '-o', 'corrupt.ecsv', '--resume'],
     }
     before = {p: _sha(p) for p in [*frames, d / 'stars.ecsv',
                                    d / 'corrupt.ecsv', d / 'busy.ecsv']}
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}
-    results = {}
     with output_lock(d / 'busy.ecsv'):  # another run holds this output
-        procs = {name: subprocess.Popen(argv, cwd=d, env=env, text=True,
-                                        stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE)
-                 for name, argv in cases.items()}
-        for name, proc in procs.items():
-            out, err = proc.communicate(timeout=120)
-            results[name] = (proc.returncode, out, err)
+        results = {name: ccdphot(*argv, cwd=d)
+                   for name, argv in cases.items()}
+        results['busy (installed)'] = installed_ccdphot(*cases['busy'],
+                                                        cwd=d)
     return d, results, before
 
 
 @pytest.mark.parametrize('case, words', [
     ('busy', ['busy.ecsv', 'being written by another run', 'pid']),
+    ('busy (installed)', ['busy.ecsv', 'being written by another run',
+                          'pid']),
     ('onto_frame', ['same file as FRAME', 'frame1.fits']),
     ('onto_positions', ['same file as --positions']),
     ('fits_name', ['lc.fits', 'ECSV']),
@@ -136,7 +133,8 @@ def test_second_writer_is_refused_and_lock_released(files, tmp_path):
         with pytest.raises(OutputLockedError, match='another run'):
             photometer_frames(frames[:2], _boxes(), output=out)
         assert not out.exists()
-        assert open(lock_path).read().startswith(f'pid {os.getpid()}')
+        with open(lock_path) as fh:
+            assert fh.read().startswith(f'pid {os.getpid()}')
     table = photometer_frames(frames[:2], _boxes(), output=out)
     assert len(QTable.read(out)) == len(table) == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ['lc.ecsv']
@@ -152,19 +150,19 @@ def test_lock_of_a_killed_run_does_not_block(files, tmp_path):
             time.sleep(60)
     ''')
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, '-c', code], env=env,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == 'locked'
-        with pytest.raises(OutputLockedError, match=f'pid {proc.pid}'):
-            with output_lock(out):
-                pass
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with subprocess.Popen([sys.executable, '-c', code], env=env,
+                          stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout.readline().strip() == 'locked'
+            with pytest.raises(OutputLockedError, match=f'pid {proc.pid}'):
+                with output_lock(out):
+                    pass
+            os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
     # the kernel dropped the dead run's lock: the output is free
     table = photometer_frames(files[1][:1], _boxes(), output=out)
     assert len(table) == 3
@@ -205,7 +203,7 @@ def test_resume_after_an_all_failed_table(files, tmp_path):
     d, frames = files
     late = [str(tmp_path / f'late{k}.fits') for k in range(2)]
     out = tmp_path / 'lc.ecsv'
-    first = _quiet(late, _boxes(), output=out)
+    first = _failing(late, _boxes(), output=out)
     assert set(first['status']) == {'failed'}
     for k, path in enumerate(late):
         _write_frame(path, 10 + k, 60401.0 + k / 48)
@@ -221,7 +219,7 @@ def test_resume_keeps_other_failed_frames_without_their_numbers(files,
     _, frames = files
     out = tmp_path / 'lc.ecsv'
     missing = str(tmp_path / 'missing.fits')
-    _quiet([missing], _boxes(), output=out)
+    _failing([missing], _boxes(), output=out)
     lc = photometer_frames(frames[:2], _boxes(), resume_from=out, output=out)
     assert lc['status'].tolist() == ['ok'] * 6 + ['failed'] * 3
     assert 'no such file' in lc['error'][-1]
@@ -270,20 +268,20 @@ def test_sigterm_checkpoints_and_the_run_resumes(files, tmp_path):
                           execution=BatchExecution(checkpoint_interval=1000))
     ''')
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, '-c', code], env=env,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        end = time.monotonic() + 40
-        while not marker.exists():
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < end
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    with subprocess.Popen([sys.executable, '-c', code], env=env,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            end = time.monotonic() + 40
+            while not marker.exists():
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < end
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
     assert proc.returncode != 0
     partial = QTable.read(out)
     assert partial.meta['last_run']['complete'] is False

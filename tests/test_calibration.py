@@ -4,11 +4,13 @@ with known truth (gain 2.23, read noise 12 e-), the spread of
 the design brief; and the errors that leave out the gain or the sky_mean
 term are not."""
 
+import contextlib
 import math
 
 import matplotlib
 import numpy as np
 import pytest
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ccdphot_ext import ErrorBudget, SkyEstimate, photometer
 from ccdphot_ext.analysis.calibration import (
@@ -121,7 +123,12 @@ def test_pulls_before_and_after(regime, n_frames):
     white noise, where noise= must change nothing)."""
     from ccdphot_ext.analysis.calibration_regimes import run_before_after
 
-    pulls = run_before_after(regime, n_frames=n_frames)
+    # with 56 of 64 meshes excluded, the interpolation error dominates the
+    # sky level's error, and from_background2d says so
+    with (pytest.warns(AstropyUserWarning, match='interpolation error of '
+                       'the excluded meshes') if regime == 'background2d'
+          else contextlib.nullcontext()):
+        pulls = run_before_after(regime, n_frames=n_frames)
     after, before = pulls['after'], pulls['before']
     assert abs(np.mean(after)) < 0.1
     assert np.std(after, ddof=1) == pytest.approx(1.0, abs=0.05)

@@ -8,6 +8,7 @@ import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import QTable
+from clirun import ccdphot
 
 from ccdphot_ext.cli.main import main
 from ccdphot_ext.datasets.sample import simulate_frame
@@ -39,17 +40,16 @@ def files(tmp_path_factory):
             'positions': str(positions)}
 
 
-def _run(args, capsys):
-    code = main(['batch', *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+def _run(args):
+    """``ccdphot batch ARGS`` in this process: (exit code, stdout, stderr)."""
+    return ccdphot('batch', *args)
 
 
-def test_batch_writes_the_light_curve(files, tmp_path, capsys):
+def test_batch_writes_the_light_curve(files, tmp_path):
     out = tmp_path / 'lc.ecsv'
     code, stdout, err = _run([*files['frames'], '--positions',
                               files['positions'], '--size', '15', '-o',
-                              str(out)], capsys)
+                              str(out)])
     assert code == 0, err
     assert err == ''
     assert f'5 frames, 15 rows -> {out}' in stdout
@@ -62,11 +62,11 @@ def test_batch_writes_the_light_curve(files, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ['lc.ecsv']
 
 
-def test_a_corrupt_frame_is_one_line_and_exit_1(files, tmp_path, capsys):
+def test_a_corrupt_frame_is_one_line_and_exit_1(files, tmp_path):
     out = tmp_path / 'lc.ecsv'
     frames = [files['frames'][0], files['bad'], files['frames'][1]]
     code, stdout, err = _run([*frames, '--positions', files['positions'],
-                              '--size', '15,11', '-o', str(out)], capsys)
+                              '--size', '15,11', '-o', str(out)])
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 2
@@ -79,44 +79,42 @@ def test_a_corrupt_frame_is_one_line_and_exit_1(files, tmp_path, capsys):
     assert lc['status'].tolist() == ['ok'] * 6 + ['failed'] * 3
     # --resume retries the failed frame only (still corrupt: still failed)
     code, stdout, err = _run([*frames, '--positions', files['positions'],
-                              '--size', '15,11', '-o', str(out), '--resume'],
-                             capsys)
+                              '--size', '15,11', '-o', str(out), '--resume'])
     assert code == 1
     assert '(1 measured now' in stdout
 
 
-def test_resume_measures_only_new_frames(files, tmp_path, capsys):
+def test_resume_measures_only_new_frames(files, tmp_path):
     out = tmp_path / 'lc.ecsv'
     common = ['--positions', files['positions'], '--radius', '6', '-o',
               str(out), '--resume']
-    code, stdout, err = _run([*files['frames'][:2], *common], capsys)
+    code, stdout, err = _run([*files['frames'][:2], *common])
     assert code == 0
     assert 'does not exist yet' in err
-    code, stdout, _ = _run([*files['frames'], *common], capsys)
+    code, stdout, _ = _run([*files['frames'], *common])
     assert code == 0
     assert '5 frames, 15 rows' in stdout and '(3 measured now' in stdout
     fresh = tmp_path / 'fresh.ecsv'
     assert _run([*files['frames'], '--positions', files['positions'],
-                 '--radius', '6', '-o', str(fresh)], capsys)[0] == 0
+                 '--radius', '6', '-o', str(fresh)])[0] == 0
     a, b = QTable.read(out), QTable.read(fresh)
     np.testing.assert_array_equal(a['aperture_sum'], b['aperture_sum'])
     np.testing.assert_array_equal(a['frame'], b['frame'])
     # other apertures than the file's: refused, file untouched
     before = out.read_bytes()
     code, _, err = _run([*files['frames'], '--positions', files['positions'],
-                         '--radius', '5', '-o', str(out), '--resume'], capsys)
+                         '--radius', '5', '-o', str(out), '--resume'])
     assert code == 2 and 'resume_from' in err
     assert out.read_bytes() == before
 
 
-def test_workers_start_a_local_cluster(files, tmp_path, capsys):
+def test_workers_start_a_local_cluster(files, tmp_path):
     serial, dask = tmp_path / 'serial.ecsv', tmp_path / 'dask.ecsv'
     args = [*files['frames'], files['bad'], '--positions',
             files['positions'], '--size', '13', '--recenter', '-q']
-    assert _run([*args, '-o', str(serial)], capsys)[0] == 1
+    assert _run([*args, '-o', str(serial)])[0] == 1
     code, stdout, err = _run([*args, '-o', str(dask), '--workers', '2',
-                              '--targets', '7', '--comparisons', '8,9'],
-                             capsys)
+                              '--targets', '7', '--comparisons', '8,9'])
     assert code == 1
     assert 'dask' in stdout
     assert err.count('frame failed') == 1
@@ -136,14 +134,13 @@ def test_workers_start_a_local_cluster(files, tmp_path, capsys):
     assert np.all(np.abs(diff['rel_flux'][ok] - 20000 / 70000) < 0.02)
 
 
-def test_frame_list_and_annulus_sky(files, tmp_path, capsys):
+def test_frame_list_and_annulus_sky(files, tmp_path):
     listing = tmp_path / 'frames.txt'
     listing.write_text('# tonight\n' + '\n'.join(files['frames'][:3]) + '\n')
     out = tmp_path / 'lc.ecsv'
     code, _, err = _run(['--frame-list', str(listing), '--positions',
                          files['positions'], '--radius', '5', '--sky',
-                         'annulus', '--annulus', '8,12', '-o', str(out)],
-                        capsys)
+                         'annulus', '--annulus', '8,12', '-o', str(out)])
     assert code == 0, err
     lc = QTable.read(out)
     assert len(lc) == 9
@@ -160,18 +157,18 @@ def test_frame_list_and_annulus_sky(files, tmp_path, capsys):
     (['--size', '0,5'], 'must be positive'),
     (['--size', '15', '--targets', 'a'], 'star ids'),
 ])
-def test_bad_usage_is_one_line_exit_2(files, tmp_path, capsys, extra,
+def test_bad_usage_is_one_line_exit_2(files, tmp_path, extra,
                                       message):
     out = tmp_path / 'lc.ecsv'
     code, _, err = _run([files['frames'][0], '--positions',
-                         files['positions'], '-o', str(out), *extra], capsys)
+                         files['positions'], '-o', str(out), *extra])
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 
-def test_bad_inputs_are_one_line_exit_2(files, tmp_path, capsys):
+def test_bad_inputs_are_one_line_exit_2(files, tmp_path):
     cases = [
         ([files['frames'][0], '--positions', str(tmp_path / 'no.ecsv'),
           '--size', '9', '-o', str(tmp_path / 'a.ecsv')], 'no such file'),
@@ -184,7 +181,7 @@ def test_bad_inputs_are_one_line_exit_2(files, tmp_path, capsys):
           str(tmp_path / 'a.ecsv')], '--frame-list'),
     ]
     for args, message in cases:
-        code, _, err = _run(args, capsys)
+        code, _, err = _run(args)
         assert code == 2, args
         assert message in err and err.startswith('ccdphot batch: error:')
         assert len(err.strip().splitlines()) == 1

@@ -93,7 +93,9 @@ def test_annulus_hostile_geometry(img):
 def test_annulus_nan_region_flags_its_row(img):
     img = img.copy()
     img[:, :150] = np.nan
-    with pytest.warns(AstropyUserWarning, match='doubtful'):
+    with (pytest.warns(AstropyUserWarning, match='doubtful'),
+          pytest.warns(AstropyUserWarning,
+                       match='excluded from the sky annuli')):
         sky = SkyEstimate.from_annulus(
             img, CircularAnnulus([(50, 100), (180, 100)], 5, 10))
     assert np.isnan(sky.value[0]) and sky.n_pix[0] == 0
@@ -113,8 +115,14 @@ def test_degenerate_annuli_are_flagged(img, make):
         mask[100, 107] = False
     else:
         ann = RectangularAnnulus((50, 100), w_in=4, w_out=4.01, h_out=0.01)
-    with pytest.warns(AstropyUserWarning, match='doubtful'):
+    with pytest.warns(AstropyUserWarning,
+                      match='doubtful|excluded from the sky annuli') as record:
         sky = SkyEstimate.from_annulus(data, ann, mask=mask)
+    texts = [str(w.message) for w in record]
+    assert any('doubtful' in text for text in texts)
+    # the masked pixels are said too
+    assert (make == 'one_pixel') == any(
+        'excluded from the sky annuli' in text for text in texts)
     assert list(sky.meta['flags']) == [FLAG_SKY_ANNULUS]
     assert sky.n_pix[0] < 5 or sky.std[0] == 0.0
 

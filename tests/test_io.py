@@ -15,9 +15,9 @@ from astropy.nddata import (
 )
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
+from clirun import ccdphot
 
 from ccdphot_ext import FrameReadError, read_frame
-from ccdphot_ext.cli.main import main
 
 
 def _data(shape=(30, 40), seed=5):
@@ -240,12 +240,12 @@ def test_nonstandard_cards_one_warning(tmp_path):
     assert ccd.meta['EXPTIME'] == 1200.0 and ccd.unit == u.adu
 
 
-def test_cli_reports_bad_files_in_one_line(tmp_path, capsys):
+def test_cli_reports_bad_files_in_one_line(tmp_path):
     """``ccdphot measure`` on each bad file: exit 2, one stderr line."""
     for kind, (path, match) in _bad_files(tmp_path).items():
         if kind == 'directory':
             continue
-        assert main(['measure', str(path), '--box', '0:5,0:5']) == 2, kind
-        err = capsys.readouterr().err
+        code, _, err = ccdphot('measure', path, '--box', '0:5,0:5')
+        assert code == 2, kind
         assert err.count('\n') == 1 and 'Traceback' not in err, kind
         assert match in err, kind

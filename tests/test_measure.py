@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from astropy.nddata import CCDData, NDData, StdDevUncertainty
 from astropy.utils.exceptions import AstropyUserWarning
+from expected_warnings import gradient_warning
 from photutils.aperture import ApertureStats, CircularAperture
 
 from ccdphot_ext import (
@@ -233,14 +234,16 @@ def test_notebook_steps_on_sample(sample_ccd):
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
     cutout = image[158:178, 492:512] - image.mean()
     sky_stddev = image.std()
-    res = measure(image, box, sky, gain=1.0,
-                  budget=BudgetOptions(include_sky_mean=False))
+    with gradient_warning():
+        res = measure(image, box, sky, gain=1.0,
+                      budget=BudgetOptions(include_sky_mean=False))
     assert res.flux == pytest.approx(cutout.sum(), rel=1e-12)
     assert res.flux_err == pytest.approx(
         ((cutout + sky_stddev ** 2).sum()) ** 0.5, rel=1e-12)
-    masked = measure(image, box, sky, gain=1.0,
-                     budget=BudgetOptions(include_sky_mean=False),
-                     threshold=SigmaThreshold(2.0, selection='pixel'))
+    with gradient_warning():
+        masked = measure(image, box, sky, gain=1.0,
+                         budget=BudgetOptions(include_sky_mean=False),
+                         threshold=SigmaThreshold(2.0, selection='pixel'))
     mask = cutout > 2 * sky_stddev
     assert masked.flux == pytest.approx(cutout[mask].sum(), rel=1e-12)
     assert masked.flux_err == pytest.approx(
@@ -274,7 +277,8 @@ def test_star_boxes_summed_after_sky_subtraction(sample_ccd):
     """The notebook summed stars 3 and 4 before subtracting the sky."""
     sky = SkyEstimate.from_image(sample_ccd, method='mean', mask_sources=False)
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star3'])
-    res = measure(sample_ccd, box, sky, gain=2.23)
+    with gradient_warning():
+        res = measure(sample_ccd, box, sky, gain=2.23)
     raw_sum = sample_ccd.data[220:250, 460:500].sum()
     assert res.flux < 0.05 * raw_sum  # mostly sky in the raw sum
     assert res.flux == pytest.approx(raw_sum - 1200 * sky.value, rel=1e-10)
@@ -290,7 +294,8 @@ def test_residual_background_flag(sample_ccd):
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
     thr = SigmaThreshold(2.0)
     global_sky = SkyEstimate.from_image(image, method='mean', mask_sources=False)
-    res = measure(image, box, global_sky, threshold=thr)
+    with gradient_warning():
+        res = measure(image, box, global_sky, threshold=thr)
     assert res.flags & FLAG_RESIDUAL_BACKGROUND
     local = SkyEstimate.from_image(image[140:200, 470:540], method='median')
     assert not measure(image, box, local, threshold=thr).flags \

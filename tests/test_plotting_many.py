@@ -3,8 +3,6 @@ the term shares of all rows and says what it left out; the overview stays
 readable with hundreds of apertures."""
 
 import os
-import subprocess
-import sys
 
 import matplotlib
 
@@ -13,6 +11,7 @@ matplotlib.use('Agg')
 import matplotlib.image as mpimg
 import numpy as np
 from astropy.table import QTable, Table
+from clirun import ccdphot
 from photutils.aperture import CircularAperture
 
 from ccdphot_ext.visualization.figures import (
@@ -21,8 +20,6 @@ from ccdphot_ext.visualization.figures import (
     plot_budget_table,
     plot_frame,
 )
-
-EXE = os.path.join(os.path.dirname(sys.executable), 'ccdphot')
 
 
 def _table(n=100, seed=3):
@@ -106,13 +103,11 @@ def test_cli_plots_for_many_stars(tmp_path, sample_ccd):
     rng = np.random.default_rng(5)
     Table({'x': rng.uniform(20, 740, 150), 'y': rng.uniform(20, 490, 150)}
           ).write(tmp_path / 'pos.csv')
-    run = subprocess.run([EXE, 'measure', str(tmp_path / 'sample.fits'),
-                          '--positions', str(tmp_path / 'pos.csv'),
-                          '--size', '9', '--plot', str(tmp_path / 'plots'),
-                          '--plot-stars', '1', '-o',
-                          str(tmp_path / 'out.ecsv')],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
+    code, _, err = ccdphot('measure', tmp_path / 'sample.fits',
+                           '--positions', tmp_path / 'pos.csv', '--size',
+                           '9', '--plot', tmp_path / 'plots',
+                           '--plot-stars', '1', '-o', tmp_path / 'out.ecsv')
+    assert code == 0, err
     names = sorted(os.listdir(tmp_path / 'plots'))
     assert names[:2] == ['budget.png', 'overview.png'] and len(names) == 3
     budget = mpimg.imread(tmp_path / 'plots' / 'budget.png')

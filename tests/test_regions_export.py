@@ -6,6 +6,7 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.wcs import WCS
+from expected_warnings import gradient_warning
 from photutils.aperture import (
     CircularAnnulus,
     CircularAperture,
@@ -95,7 +96,8 @@ def test_sky_regions_with_wcs(tmp_path):
 
 def test_photometer_table_labels(tmp_path, sample_ccd):
     boxes = BoxAperture([(501.5, 167.5), (334.5, 249.5)], 20, 20)
-    t = photometer(sample_ccd, boxes, SkyEstimate.from_image(sample_ccd))
+    with gradient_warning():
+        t = photometer(sample_ccd, boxes, SkyEstimate.from_image(sample_ccd))
     regs = aperture_regions(boxes, labels=t['id'])
     assert [r.meta['text'] for r in regs] == ['1', '2']
 

@@ -10,6 +10,7 @@ import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData, InverseVariance, StdDevUncertainty
 from astropy.utils.exceptions import AstropyUserWarning
+from clirun import ccdphot
 from photutils.aperture import CircularAperture, aperture_photometry
 
 from ccdphot_ext import (
@@ -19,7 +20,6 @@ from ccdphot_ext import (
     measure,
     photometer,
 )
-from ccdphot_ext.cli.main import main
 
 SHAPE = (60, 70)
 SKY = 100.0
@@ -187,14 +187,13 @@ def _write(tmp_path, img, sigma):
     return tmp_path / 'img.fits', tmp_path / 'err.fits'
 
 
-def test_cli_zero_sigma_pixels_flag_rows(frame, tmp_path, capsys):
+def test_cli_zero_sigma_pixels_flag_rows(frame, tmp_path):
     img, sigma = frame
     image, err = _write(tmp_path, img, sigma)
     out = tmp_path / 'out.ecsv'
-    code = main(['measure', str(image), '--uncertainty', str(err),
-                 '--box', '15:25,15:25', '--box', '40:50,40:50',
-                 '--sky', 'mean', '-o', str(out)])
-    _, stderr = capsys.readouterr()
+    code, _, stderr = ccdphot('measure', image, '--uncertainty', err,
+                              '--box', '15:25,15:25', '--box', '40:50,40:50',
+                              '--sky', 'mean', '-o', out)
     assert code == 0
     assert 'Traceback' not in stderr
     lines = [ln for ln in stderr.splitlines() if 'zero, NaN or inf' in ln]
@@ -208,14 +207,13 @@ def test_cli_zero_sigma_pixels_flag_rows(frame, tmp_path, capsys):
     assert t['flags'][1] & FLAG_BAD_PIXELS == 0
 
 
-def test_cli_negative_sigma_refused(frame, tmp_path, capsys):
+def test_cli_negative_sigma_refused(frame, tmp_path):
     img, sigma = frame
     sigma = np.abs(np.nan_to_num(sigma, nan=5.0, posinf=5.0)) + 1.0
     sigma[3, 4] = -5.0
     image, err = _write(tmp_path, img, sigma)
-    code = main(['measure', str(image), '--uncertainty', str(err),
-                 '--box', '15:25,15:25'])
-    _, stderr = capsys.readouterr()
+    code, _, stderr = ccdphot('measure', image, '--uncertainty', err,
+                              '--box', '15:25,15:25')
     assert code == 2
     assert stderr.count('\n') == 1
     assert 'non-negative' in stderr and 'Traceback' not in stderr

@@ -205,12 +205,13 @@ def write_ds9(apertures, path, *, wcs=None, labels=None, color=None,
 
     Examples
     --------
-    >>> import os, tempfile
+    >>> import tempfile
+    >>> from pathlib import Path
     >>> from photutils.aperture import CircularAperture
     >>> from ccdphot_ext.aperture.regions import write_ds9
-    >>> path = os.path.join(tempfile.mkdtemp(), 'stars.reg')
+    >>> path = Path(tempfile.mkdtemp()) / 'stars.reg'
     >>> _ = write_ds9(CircularAperture([(10, 20), (30, 40)], r=5), path)
-    >>> print(open(path).read().splitlines()[-1])
+    >>> print(path.read_text().splitlines()[-1])
     circle(31.00000000,41.00000000,5.00000000)
     """
     path = os.fspath(path)

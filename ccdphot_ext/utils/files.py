@@ -207,11 +207,12 @@ def atomic_write(path, write, *, inputs=(), label='output'):
 
     Examples
     --------
-    >>> import os, tempfile
+    >>> import tempfile
+    >>> from pathlib import Path
     >>> from ccdphot_ext.utils.files import atomic_write
-    >>> path = os.path.join(tempfile.mkdtemp(), 'note.txt')
-    >>> _ = atomic_write(path, lambda tmp: open(tmp, 'w').write('hello'))
-    >>> open(path).read()
+    >>> path = Path(tempfile.mkdtemp()) / 'note.txt'
+    >>> _ = atomic_write(path, lambda tmp: Path(tmp).write_text('hello'))
+    >>> path.read_text()
     'hello'
     """
     path = os.fspath(path)

@@ -1,0 +1,24 @@
+"""
+The warnings tests expect, by name: the suite turns every other warning
+into an error (``filterwarnings = error`` in setup.cfg).
+"""
+
+import pytest
+from astropy.utils.exceptions import AstropyUserWarning
+
+__all__ = ['gradient_warning', 'correlated_warning']
+
+
+def gradient_warning():
+    """A whole-frame sky on a frame whose background varies (the bundled
+    sample's gradient): ``check_global_sky`` says the fluxes are biased."""
+    return pytest.warns(AstropyUserWarning,
+                        match='the background varies across the frame')
+
+
+def correlated_warning():
+    """Photometry without ``noise=`` or an uncertainty map on a frame whose
+    pixel noise is correlated (astropy's M13 plate): ``n_pix * sky_std**2``
+    underestimates the noise, and the warning says so."""
+    return pytest.warns(AstropyUserWarning,
+                        match='pixel noise is correlated')
