@@ -277,7 +277,7 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
     n_sigma : float, optional
         Significance of the flag-32 rule (default 5, as `measure`).
     **kwargs
-        Passed to `measure` (``uncertainty``, ``mask``, ``read_noise``, ...).
+        Passed to `measure` (``uncertainty``, ``mask``, ``detector``, ...).
 
     Returns
     -------

@@ -3,7 +3,7 @@
 Many stars at once: one `~astropy.table.QTable` row per aperture.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from astropy.table import QTable
@@ -311,12 +311,12 @@ def _provenance(call, sky, *, has_map, rate_unit):
         'threshold': None if call.threshold is None
         else repr(call.threshold),
         'sum_method': call.sum_method, 'subpixels': call.subpixels,
-        'uncertainty_model': budget.uncertainty_model if has_map else None,
-        'include_sky_mean': budget.include_sky_mean,
         'zeropoint': call.zeropoint,
         'engine': call.engine,
-        'fractional_variance': budget.fractional_variance,
+        **asdict(budget),  # every budget option, by its name
     }
+    if not has_map:  # no uncertainty map: no model of one was used
+        meta['uncertainty_model'] = None
     notes = []
     if detector.gain is None:
         notes.append('no gain: source Poisson term absent (var_source NaN)')
