@@ -108,16 +108,6 @@ checkpoint_interval=30.0, progress=None)
             object.__setattr__(self, name, value)
 
 
-def check_execution(execution):
-    """``execution`` (a `BatchExecution`, None for the defaults) checked."""
-    if execution is None:
-        return BatchExecution()
-    if not isinstance(execution, BatchExecution):
-        raise TypeError('execution must be a BatchExecution or None, got '
-                        f'{type(execution).__name__}')
-    return execution
-
-
 def run_serial(frames, config, record):
     for k, frame in enumerate(frames):
         record(k, measure_frame(frame, config))

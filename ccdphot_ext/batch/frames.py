@@ -51,12 +51,12 @@ from ..background.sky import SKY_METHODS
 from ..background.threshold import SigmaThreshold
 from ..detection.recenter import Recentering
 from ..io.header import detector_with_gain
-from ..photometry.terms import check_budget
+from ..photometry.terms import BudgetOptions
 from ..utils.columns import unit_power
 from ..utils.files import check_output, table_format, write_table_atomic
-from ..utils.numbers import check_choice, finite_number
+from ..utils.numbers import check_choice, check_options, finite_number
 from ..utils.provenance import versions
-from .execution import check_execution, open_client, run_dask, run_serial
+from .execution import BatchExecution, open_client, run_dask, run_serial
 from .lock import output_lock
 from .worker import STATUS_FAILED, STATUS_OK, FrameConfig, FrameResult
 
@@ -147,8 +147,9 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     config, ids = _configure(
         apertures, sky, ids, hdu, recenter=recenter, threshold=threshold,
         detector=detector_with_gain(detector, gain),
-        budget=check_budget(budget), zeropoint=zeropoint)
-    execution = check_execution(execution)
+        budget=check_options(budget, 'budget', BudgetOptions),
+        zeropoint=zeropoint)
+    execution = check_options(execution, 'execution', BatchExecution)
     if output is not None:
         _check_batch_output(output, frames)
     run = _Run(frames, names, config, ids, _parameters(config, ids, sky),

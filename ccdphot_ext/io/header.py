@@ -31,6 +31,7 @@ import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.inputs import positive_scalar
+from ..utils.numbers import check_options
 from .units import GAIN_UNIT, electrons_per_data_unit
 
 __all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'unit_from_header',
@@ -298,11 +299,7 @@ def detector_with_gain(detector, gain):
     ValueError
         If ``gain`` and ``detector.gain`` are both given and differ.
     """
-    if detector is None:
-        return DetectorParameters(gain=gain)
-    if not isinstance(detector, DetectorParameters):
-        raise TypeError('detector must be a DetectorParameters or None, got '
-                        f'{type(detector).__name__}')
+    detector = check_options(detector, 'detector', DetectorParameters)
     if gain is None:
         return detector
     gain = _argument_value(gain, 'gain')

@@ -15,12 +15,12 @@ from ..background.sky import check_sky
 from ..flags import decode_flags
 from ..io.header import detector_with_gain
 from ..utils.inputs import as_frame
-from ..utils.numbers import positive_integer
+from ..utils.numbers import check_options, positive_integer
 from .budget import NOTE_EMPTY, NOTE_MAP, ErrorBudget
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky
 from .sums import ApertureSums
-from .terms import budget_terms, check_budget
+from .terms import BudgetOptions, budget_terms
 
 __all__ = ['measure', 'ApertureMeasurement']
 
@@ -351,7 +351,7 @@ def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
         raise ValueError('measure takes one aperture position; use '
                          'photometer for many')
     detector = detector_with_gain(detector, gain)
-    options = check_budget(budget)
+    options = check_options(budget, 'budget', BudgetOptions)
     subpixels = positive_integer(subpixels, 'subpixels')
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
     check_sky(sky, unit=frame.unit, n_apertures=1)

@@ -17,14 +17,19 @@ from ..io.header import DetectorParameters, detector_with_gain
 from ..io.units import is_rate_unit
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
 from ..utils.inputs import as_frame
-from ..utils.numbers import check_choice, finite_number, positive_integer
+from ..utils.numbers import (
+    check_choice,
+    check_options,
+    finite_number,
+    positive_integer,
+)
 from ..utils.provenance import versions
 from .boxengine import box_engine_eligible, measure_boxes
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
 from .residual import check_global_sky
 from .sums import ApertureSums
-from .terms import BudgetOptions, budget_terms, check_budget
+from .terms import BudgetOptions, budget_terms
 
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
 
@@ -132,7 +137,8 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     check_photometry_inputs(groups[0][0], threshold, sum_method)
     detector = detector_with_gain(detector, gain)
     call = _Call(threshold=threshold, detector=detector,
-                 budget=check_budget(budget), sum_method=sum_method,
+                 budget=check_options(budget, 'budget', BudgetOptions),
+                 sum_method=sum_method,
                  subpixels=positive_integer(subpixels, 'subpixels'),
                  engine=check_choice(engine, 'engine', ENGINES), noise=noise,
                  zeropoint=(None if zeropoint is None

@@ -111,16 +111,6 @@ fractional_variance='linear')
         return noise_pix, sigma2_sq
 
 
-def check_budget(budget):
-    """``budget`` (a `BudgetOptions`, None for the defaults) checked."""
-    if budget is None:
-        return BudgetOptions()
-    if not isinstance(budget, BudgetOptions):
-        raise TypeError('budget must be a BudgetOptions or None, got '
-                        f'{type(budget).__name__}')
-    return budget
-
-
 def _is_bool(value):
     return isinstance(value, (bool, np.bool_))
 

@@ -2,8 +2,9 @@
 """
 The one rule for a value a user gives: a number (a gain, a threshold, a
 size) is a real, finite number, positive or at least zero where asked, a
-count a whole positive number, and a choice one of the listed values; each
-refused with a message naming it. Plain Python (no numpy import), so that
+count a whole positive number, a choice one of the listed values, and an
+options object of its class (None for its defaults); each refused with a
+message naming it. Plain Python (no numpy import), so that
 the ``ccdphot`` command's argument types use the same rule as the library
 without loading numpy at ``ccdphot --help``.
 """
@@ -117,6 +118,31 @@ def check_choice(value, name, choices):
                for choice in choices):
         raise ValueError(f'{_what(name)}must be one of {tuple(choices)}, got '
                          f'{value!r}')
+    return value
+
+
+def check_options(value, name, cls):
+    """
+    ``value`` if it is an options object of class ``cls`` (such as
+    `~ccdphot_ext.BudgetOptions`), ``cls()`` (the defaults) for None, else a
+    TypeError naming ``name``.
+
+    Examples
+    --------
+    >>> from fractions import Fraction
+    >>> from ccdphot_ext.utils.numbers import check_options
+    >>> check_options(None, 'ratio', Fraction)
+    Fraction(0, 1)
+    >>> check_options('1/2', 'ratio', Fraction)
+    Traceback (most recent call last):
+    ...
+    TypeError: ratio must be a Fraction or None, got str
+    """
+    if value is None:
+        return cls()
+    if not isinstance(value, cls):
+        raise TypeError(f'{name} must be a {cls.__name__} or None, got '
+                        f'{type(value).__name__}')
     return value
 
 
