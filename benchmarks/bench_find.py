@@ -80,7 +80,7 @@ def main(argv=None):
           f'{platform.processor() or platform.machine()}, '
           f'numpy {np.__version__}, sep {sep.__version__}')
     print(f'find_stars    {t_find:8.3f} s   {len(stars):6d} found   '
-          f'box {stars.meta["box_size"]} px')
+          f'box {stars.meta["box_side"]} px')
     print(f'sep.extract   {t_sep:8.3f} s   {len(objs):6d} found')
     print(f'ratio         {t_find / t_sep:8.1f}')
     return 0

@@ -92,7 +92,7 @@ def test_simulated_frame_positions_and_photometry(simulated):
                            stars['y_center'] - truth['y'][0]))
     assert stars['saturated'].tolist() == [i == k for i in range(len(stars))]
     boxes = star_boxes(stars)
-    assert boxes.is_pixel_aligned and boxes.width == stars.meta['box_size']
+    assert boxes.is_pixel_aligned and boxes.width == stars.meta['box_side']
     # with the true sky level at each box (the sky is a plane, so its mean
     # over a box is its value at the centre), the box fluxes of the
     # unsaturated stars match the truth within their errors
@@ -144,8 +144,8 @@ def test_no_smoothing_and_deblending(rng):
     assert len(split) == 3
     found, _ = _match(split, [30.0, 35.5, 60.0], [30.0, 30.5, 20.0])
     assert np.all(found < 0.5)
-    raw = find_stars(img, sky, fwhm=None, box_size=9)
-    assert raw.meta['fwhm'] is None and raw.meta['box_size'] == 9
+    raw = find_stars(img, sky, fwhm=None, box_side=9)
+    assert raw.meta['fwhm'] is None and raw.meta['box_side'] == 9
     assert np.all(raw['box_x1'] - raw['box_x0'] == 9)
 
 
@@ -172,12 +172,12 @@ def test_bad_arguments_name_the_parameter(rng):
         find_stars(img, sky, n_pixels=True)
     with pytest.raises(ValueError, match='fwhm'):
         find_stars(img, sky, fwhm=0)
-    with pytest.raises(ValueError, match='box_size'):
-        find_stars(img, sky, box_size=0)
-    with pytest.raises(ValueError, match='box_size must be a whole number'):
-        find_stars(img, sky, box_size=7.5)
-    with pytest.raises(TypeError, match='box_size'):
-        find_stars(img, sky, box_size='7')
+    with pytest.raises(ValueError, match='box_side'):
+        find_stars(img, sky, box_side=0)
+    with pytest.raises(ValueError, match='box_side must be a whole number'):
+        find_stars(img, sky, box_side=7.5)
+    with pytest.raises(TypeError, match='box_side'):
+        find_stars(img, sky, box_side='7')
     with pytest.raises(TypeError, match='sky'):
         find_stars(img, 100.0)
     with pytest.raises(ValueError, match='per aperture'):

@@ -75,7 +75,7 @@ def test_strips_give_the_whole_frame_catalogue(crowded, monkeypatch):
         assert strips.strip_rows(img.shape, 0) == 16  # at least 16 rows
         part = find_stars(img, sky, mask=mask, saturation=30000.0)
     assert len(part) == len(whole) > 200
-    assert part.meta['box_size'] == whole.meta['box_size']
+    assert part.meta['box_side'] == whole.meta['box_side']
     for name in whole.colnames:
         a = np.asarray(getattr(whole[name], 'value', whole[name]))
         b = np.asarray(getattr(part[name], 'value', part[name]))

@@ -48,7 +48,7 @@ def test_saao_box_is_sized_from_the_stars(saao, saao_found):
     # the PSF comes from the star-like ones (the two bright stars: 6.0 px)
     assert 5 <= like.sum() <= 8
     assert stars.meta['psf_fwhm'] == pytest.approx(6.0, abs=0.3)
-    assert stars.meta['box_size'] == 25
+    assert stars.meta['box_side'] == 25
     check = stars.meta['box_check']
     assert check['passed'] and check['n_stars'] >= 1
     assert 0.93 < check['fraction'] <= 1.02  # measured 0.96
@@ -67,7 +67,7 @@ def test_saao_box_is_sized_from_the_stars(saao, saao_found):
 def test_saao_small_box_is_flagged(saao, saao_found):
     sky, _ = saao_found
     with pytest.warns(AstropyUserWarning, match='5-pixel boxes hold'):
-        small = find_stars(saao, sky, box_size=5)
+        small = find_stars(saao, sky, box_side=5)
     check = small.meta['box_check']
     assert check['passed'] is False and check['fraction'] < 0.6
     assert box_flags(small).tolist() == [FLAG_SMALL_APERTURE] * len(small)
@@ -85,7 +85,7 @@ def test_the_growth_check_sees_a_linear_sky_gradient_through(saao,
     with warnings.catch_warnings():
         warnings.simplefilter('error', AstropyUserWarning)
         again = find_stars(tilted, sky)
-    assert again.meta['box_size'] == 25
+    assert again.meta['box_side'] == 25
     assert again.meta['box_check']['fraction'] == pytest.approx(
         stars.meta['box_check']['fraction'], abs=0.02)
 
@@ -116,7 +116,7 @@ def test_find_then_measure_equals_measure_find(saao, tmp_path):
     small = tmp_path / 'small.ecsv'
     with pytest.warns(AstropyUserWarning, match='boxes hold'):
         find_stars(saao, SkyEstimate.from_image(saao),
-                   box_size=5).write(small)
+                   box_side=5).write(small)
     assert ccdphot('measure', frame, '--positions', small, '-o',
                    out3)[0] == 0
     assert np.all(QTable.read(out3)['flags'] & FLAG_SMALL_APERTURE)
@@ -133,7 +133,7 @@ def test_box_check_needs_an_isolated_star():
     check = stars.meta['box_check']
     assert check['fraction'] is None and 'not checked' in check['note']
     assert box_flags(stars).tolist() == [0]
-    side = stars.meta['box_size']
+    side = stars.meta['box_side']
     assert side == 2 * int(np.ceil(4 * stars.meta['psf_fwhm']) // 2) + 1
     t = photometer(img, BoxAperture((20.0, 20.0), side, side),
                    SkyEstimate(100.0, 5.0, img.size))
@@ -148,12 +148,12 @@ def test_m13_and_eso_boxes_pass_their_check(m13, sextractor_dir):
     # crowded: hundreds of star-like sources, one isolated enough to check
     assert stars.meta['n_star_like'] > 300
     assert stars.meta['psf_fwhm'] == pytest.approx(3.3, abs=0.3)
-    assert stars.meta['box_size'] == 15
+    assert stars.meta['box_side'] == 15
     assert stars.meta['box_check']['passed']
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', AstropyUserWarning)  # ESO cards
         eso = read_frame(sextractor_dir / 'image.fits', unit='adu')
     stars = find_stars(eso, SkyEstimate.from_image(eso))
     check = stars.meta['box_check']
-    assert stars.meta['box_size'] == 13 and check['n_stars'] >= 5
+    assert stars.meta['box_side'] == 13 and check['n_stars'] >= 5
     assert check['passed'] and check['fraction'] > 0.97  # measured 0.998

@@ -35,7 +35,7 @@ def _values(table, name):
 @pytest.fixture(scope='module')
 def saao_boxes(saao):
     sky = SkyEstimate.from_image(saao)
-    stars = find_stars(saao, sky, n_sigma=10, box_size=25)
+    stars = find_stars(saao, sky, n_sigma=10, box_side=25)
     keep = ~stars['saturated']
     xy = np.column_stack([stars['x_center'], stars['y_center']])[keep]
     return sky, BoxAperture(np.round(xy[:8]), 25, 25)

@@ -257,6 +257,21 @@ def test_unreleased_names_are_refused(sample_ccd):
     assert not r.significant  # 6.6 sigma is below 7
 
 
+def test_report_gradient_box_size_is_the_gradient_checks(sample_ccd):
+    """systematics_report's gradient_box_size (not box_size: the aperture
+    may be a box) is the mesh of its gradient_check."""
+    sky = SkyEstimate.from_image(sample_ccd)
+    box = BoxAperture.from_slices(np.s_[158:178, 492:512])
+    with gradient_warning():
+        rep = systematics_report(sample_ccd, box, sky, gain=2.23,
+                                 scales=None, gradient_box_size=40)
+    g = gradient_check(sample_ccd, sky=sky, box_size=40)
+    assert rep.gradient.box_size == 40
+    assert (rep.gradient.gx, rep.gradient.gy) == (g.gx, g.gy)
+    with pytest.raises(TypeError, match='box_size'):
+        systematics_report(sample_ccd, box, sky, box_size=40)
+
+
 def test_gradient_check_reads_the_whole_frame_sky_map():
     """map_offset is the coarse background map the whole-frame sky keeps
     (the one the global-sky warning uses); on the sample's linear gradient

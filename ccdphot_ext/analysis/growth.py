@@ -13,13 +13,15 @@ from ..aperture.utils import aperture_size, scaled_aperture
 from ..photometry.measurement import measure
 from ..utils.warnonce import warn_once
 
-__all__ = ['growth_curve', 'DEFAULT_SCALES']
+__all__ = ['growth_curve', 'GROWTH_SCALES']
 
-#: Aperture scale factors of the curve of growth.
-DEFAULT_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
+#: Aperture scale factors of the curve of growth measured by `growth_curve`
+#: and `~ccdphot_ext.systematics_report` (its largest scale gives the
+#: aperture correction).
+GROWTH_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 
 
-def growth_curve(data, aperture, sky, *, scales=DEFAULT_SCALES, **kwargs):
+def growth_curve(data, aperture, sky, *, scales=GROWTH_SCALES, **kwargs):
     """
     Flux in the aperture scaled by each of ``scales`` (curve of growth).
 

@@ -18,17 +18,17 @@ residual background
 flux lost by the mask
     ``(box - mask) / box``, the notebook's 14.6%.
 curve of growth
-    the flux in the aperture scaled by `DEFAULT_SCALES`, and the aperture
+    the flux in the aperture scaled by `GROWTH_SCALES`, and the aperture
     correction ``F(largest) / F(aperture)`` with the error of the ring
     between them. A curve that keeps rising is a sky left in the data.
 gradient check
     `gradient_check`: a plane fitted to sigma-clipped medians of a coarse
-    grid of meshes (``box_size`` pixels) over the frame; it reports the
-    gradient, the sky range across the frame in units of the per-pixel
-    noise and of the global level's error, and the largest aperture over
-    which a global sky leaves no significant residual anywhere. At the
-    aperture, the residual the plane predicts for a global sky is tested
-    with the same 5-sigma rule (flag 32).
+    grid of meshes (``gradient_box_size`` pixels) over the frame; it
+    reports the gradient, the sky range across the frame in units of the
+    per-pixel noise and of the global level's error, and the largest
+    aperture over which a global sky leaves no significant residual
+    anywhere. At the aperture, the residual the plane predicts for a global
+    sky is tested with the same 5-sigma rule (flag 32).
 """
 
 import math
@@ -49,7 +49,7 @@ from ..photometry.residual import (
 from ..utils.inputs import positive_scalar
 from ..utils.warnonce import warn_once
 from .gradient import GradientCheck, gradient_check  # noqa: F401
-from .growth import DEFAULT_SCALES, aperture_correction, growth_curve
+from .growth import GROWTH_SCALES, aperture_correction, growth_curve
 
 __all__ = ['systematics_report', 'SystematicsReport', 'residual_background',
            'ResidualBackground']
@@ -248,8 +248,9 @@ class SystematicsReport:
 
 
 def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
-                       scales=DEFAULT_SCALES, gradient=True, box_size=32,
-                       n_sigma=RESIDUAL_NSIGMA, **kwargs):
+                       scales=GROWTH_SCALES, gradient=True,
+                       gradient_box_size=32, n_sigma=RESIDUAL_NSIGMA,
+                       **kwargs):
     """
     Residual background, mask loss, curve of growth and gradient check for
     one measurement.
@@ -272,8 +273,8 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
         Curve-of-growth scale factors; None skips the curve.
     gradient : bool, optional
         Run `gradient_check` on the frame (for a global one-level sky).
-    box_size : int, optional
-        Mesh side for `gradient_check`.
+    gradient_box_size : int, optional
+        Mesh side of `gradient_check` (its ``box_size``; default 32).
     n_sigma : float, optional
         Significance of the flag-32 rule (default 5, as `measure`).
     **kwargs
@@ -323,6 +324,7 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
                                  gain=gain, **kwargs)
         check = None
         if gradient and np.ndim(sky.value) == 0:
-            check = gradient_check(data, sky=sky, box_size=box_size,
+            check = gradient_check(data, sky=sky,
+                                   box_size=gradient_box_size,
                                    n_sigma=n_sigma, mask=kwargs.get('mask'))
     return SystematicsReport(box, masked, residual, curve, check, n_sigma)

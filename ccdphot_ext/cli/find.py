@@ -72,7 +72,7 @@ def _box_line(meta):
         verdict = (f'holds {check["fraction"]:.0%} of the curve-of-growth '
                    f'plateau of {check["n_stars"]} bright isolated star(s)'
                    + ('' if check['passed'] else ' (too small: flag 128)'))
-    return f'boxes     {meta["box_size"]} px ({origin}); {verdict}'
+    return f'boxes     {meta["box_side"]} px ({origin}); {verdict}'
 
 
 def add_parser(sub, common):

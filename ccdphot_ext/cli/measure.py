@@ -114,7 +114,7 @@ def _apertures(args, frame, sky_for_find):
                    and args.size[0] == args.size[1]
                    and float(side).is_integer())
         found = find_stars(frame, sky_for_find, n_sigma=args.find_n_sigma,
-                           box_size=int(side) if checked else None)
+                           box_side=int(side) if checked else None)
         if len(found) == 0:
             raise CLIError(f'--find: no star found above {args.find_n_sigma:g}'
                            ' sigma')

@@ -27,9 +27,10 @@ SHARPNESS_MAX = 0.4
 ROUNDNESS_MAX = 0.5
 #: A star-like detection's FWHM lies within these factors of the mode.
 FWHM_RANGE = (0.6, 1.7)
-#: Box sides (in units of the suggested side) of the curve of growth; the
-#: plateau is the median flux of the last three.
-GROWTH_SCALES = (1.0, 1.25, 1.5, 1.75, 2.0)
+#: Box sides (in units of the suggested side) of the curve of growth the
+#: suggested box is checked on; the plateau is the median flux of the last
+#: three.
+BOX_CHECK_SCALES = (1.0, 1.25, 1.5, 1.75, 2.0)
 #: Outer side (in units of the suggested side) of the ring whose mean
 #: gives each star's residual background.
 RING_SCALE = 2.5
@@ -97,7 +98,7 @@ def _check_stars(x, y, flux, like, reach):
 
 
 def _growth(frame, sky, xy, side):
-    """Box sums at `GROWTH_SCALES`, each less the residual background in
+    """Box sums at `BOX_CHECK_SCALES`, each less the residual background in
     the ring from ``2 * side`` to ``RING_SCALE * side`` (a linear sky
     gradient left by a global sky averages out over the ring)."""
     from ..aperture.box import BoxAperture
@@ -107,7 +108,7 @@ def _growth(frame, sky, xy, side):
     sums, n_pix = [], []
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', AstropyUserWarning)
-        for s in (*GROWTH_SCALES, RING_SCALE):
+        for s in (*BOX_CHECK_SCALES, RING_SCALE):
             t = photometer(frame, BoxAperture(xy, s * side, s * side), sky,
                            budget=BudgetOptions(include_sky_mean=False))
             col = t['aperture_sum']
@@ -134,7 +135,7 @@ def check_box(frame, sky, x, y, flux, like, side):
     inside = ((x[pick] - reach >= -0.5) & (x[pick] + reach <= nx - 0.5)
               & (y[pick] - reach >= -0.5) & (y[pick] + reach <= ny - 0.5))
     pick = pick[inside]
-    meta = {'scales': list(GROWTH_SCALES), 'n_stars': int(pick.size),
+    meta = {'scales': list(BOX_CHECK_SCALES), 'n_stars': int(pick.size),
             'fraction': None, 'passed': None, 'min_fraction': MIN_FRACTION}
     if pick.size == 0:
         meta['note'] = 'not checked: no isolated star-like detection'
@@ -153,6 +154,7 @@ def check_box(frame, sky, x, y, flux, like, side):
         warnings.warn(
             f'the {side}-pixel boxes hold {fraction:.0%} of the flux of '
             f'the brightest isolated stars (their curve of growth reaches '
-            f'a plateau at {GROWTH_SCALES[-1]:g} x the box): pass a larger '
-            'box_size (or box_scale)', AstropyUserWarning, stacklevel=3)
+            f'a plateau at {BOX_CHECK_SCALES[-1]:g} x the box): pass a '
+            'larger box_side (or box_scale)', AstropyUserWarning,
+            stacklevel=3)
     return meta

@@ -48,10 +48,10 @@ STAR_COLUMNS = ('id', 'x_center', 'y_center', 'flux', 'peak', 'area', 'fwhm',
 _PROGRESS_PIXELS = 4096 * 4096
 
 
-def _box_side(box_size, box_scale, fwhm):
+def _box_side(box_side, box_scale, fwhm):
     """One odd box side in pixels: given, or ``box_scale`` FWHM."""
-    if box_size is not None:
-        return box_size
+    if box_side is not None:
+        return box_side
     side = int(math.ceil(box_scale * fwhm))
     return max(side + (side + 1) % 2, 3)
 
@@ -69,19 +69,19 @@ def _sky_arrays(sky, shape):
     return value, std
 
 
-def _check_arguments(n_sigma, n_pixels, fwhm, box_size, box_scale):
+def _check_arguments(n_sigma, n_pixels, fwhm, box_side, box_scale):
     """The arguments checked, by the one rule for numbers and counts."""
     n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
     n_pixels = positive_integer(n_pixels, 'n_pixels')
     fwhm = positive_scalar(fwhm, 'fwhm')
     box_scale = positive_scalar(box_scale, 'box_scale', allow_none=False)
-    box_size = (None if box_size is None
-                else positive_integer(box_size, 'box_size'))
-    return n_sigma, n_pixels, fwhm, box_size, box_scale
+    box_side = (None if box_side is None
+                else positive_integer(box_side, 'box_side'))
+    return n_sigma, n_pixels, fwhm, box_side, box_scale
 
 
 def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
-               deblend=False, mask=None, box_size=None, box_scale=4.0,
+               deblend=False, mask=None, box_side=None, box_scale=4.0,
                saturation=None, progress=None):
     """
     Detect stars above the sky with image segmentation (each step:
@@ -106,7 +106,7 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
         whole-frame images in memory).
     mask : array_like of bool, optional
         True for pixels to ignore (with the NDData's mask, NaN and inf).
-    box_size : int, optional
+    box_side : int, optional
         Side of the suggested boxes; default ``box_scale`` times the PSF
         FWHM, rounded up to an odd integer. Checked on the curve of growth
         of the brightest isolated stars: below 90% of the plateau, a
@@ -141,8 +141,8 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     17.0
     """
     frame = as_frame(data, mask=mask)
-    n_sigma, n_pixels, fwhm, box_size, box_scale = _check_arguments(
-        n_sigma, n_pixels, fwhm, box_size, box_scale)
+    n_sigma, n_pixels, fwhm, box_side, box_scale = _check_arguments(
+        n_sigma, n_pixels, fwhm, box_side, box_scale)
     saturation = DetectorParameters(saturation=saturation).resolve(
         frame.meta).saturation
     value, std = _sky_arrays(sky, frame.shape)
@@ -157,7 +157,7 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
                       stacklevel=2)
         return _empty_table(frame.unit, meta)
     cols = _measure(sky_rows, segments, value, saturation, progress)
-    return _star_table(frame, sky, cols, meta, box_size=box_size,
+    return _star_table(frame, sky, cols, meta, box_side=box_side,
                        box_scale=box_scale)
 
 
@@ -214,7 +214,7 @@ def _measure(sky_rows, segments, level, saturation, progress):
             'saturated': saturated}
 
 
-def _star_table(frame, sky, cols, meta, *, box_size, box_scale):
+def _star_table(frame, sky, cols, meta, *, box_side, box_scale):
     """Sort, size the boxes from the star-like sources, check, tabulate."""
     keep = np.isfinite(cols['x']) & np.isfinite(cols['y'])
     order = np.argsort(-np.where(keep, cols['flux'], -np.inf),
@@ -223,12 +223,12 @@ def _star_table(frame, sky, cols, meta, *, box_size, box_scale):
     c = {k: v[order] for k, v in cols.items()}
     like, psf = star_like(c['flux'], c['fwhm'], c['roundness'],
                           c['sharpness'], c['saturated'])
-    if box_size is None and not like.any():
+    if box_side is None and not like.any():
         warnings.warn('no star-like detection (all sharp, elongated or '
                       'saturated): the box size comes from the median FWHM '
                       'of all detections', AstropyUserWarning, stacklevel=3)
         psf = float(np.nanmedian(c['fwhm'])) if c['fwhm'].size else 1.0
-    side = _box_side(box_size, box_scale, psf if box_size is None else 1.0)
+    side = _box_side(box_side, box_scale, psf if box_side is None else 1.0)
     x0 = np.rint(c['x'] - (side - 1) / 2).astype(np.int64)
     y0 = np.rint(c['y'] - (side - 1) / 2).astype(np.int64)
     unit = 1.0 if frame.unit is None else frame.unit
@@ -241,7 +241,7 @@ def _star_table(frame, sky, cols, meta, *, box_size, box_scale):
         'star_like': like, 'saturated': c['saturated'],
         'box_x0': x0, 'box_x1': x0 + side, 'box_y0': y0, 'box_y1': y0 + side,
     })
-    meta.update(box_size=side, psf_fwhm=None if not math.isfinite(psf)
+    meta.update(box_side=side, psf_fwhm=None if not math.isfinite(psf)
                 else round(psf, 4), n_star_like=int(like.sum()))
     meta['box_check'] = check_box(frame, sky, c['x'], c['y'], c['flux'],
                                   like, side)
@@ -261,7 +261,7 @@ def _empty_table(unit, meta):
         'saturated': np.zeros(0, dtype=bool),
         **{name: np.zeros(0, dtype=np.int64)
            for name in ('box_x0', 'box_x1', 'box_y0', 'box_y1')}})
-    meta.update(box_size=None, psf_fwhm=None, n_star_like=0, box_check=None)
+    meta.update(box_side=None, psf_fwhm=None, n_star_like=0, box_check=None)
     table.meta.update(meta)
     return table
 
@@ -343,7 +343,7 @@ def box_flags(stars):
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter('always')
-    ...     small = find_stars(img, sky, box_size=5)
+    ...     small = find_stars(img, sky, box_side=5)
     >>> round(small.meta['box_check']['fraction'], 2), box_flags(small).tolist()
     (0.57, [128, 128])
     """

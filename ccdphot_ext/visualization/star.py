@@ -24,7 +24,7 @@ from ._base import (
 from .budget import plot_budget
 
 __all__ = ['plot_cutout', 'plot_threshold_contour', 'plot_residual_background',
-           'plot_curve_of_growth', 'plot_star_summary', 'GROWTH_SCALES']
+           'plot_curve_of_growth', 'plot_star_summary', 'PLOT_GROWTH_SCALES']
 
 
 def plot_cutout(data, aperture, *, sky=None, bins=50, fig=None):
@@ -208,11 +208,13 @@ def plot_residual_background(data, aperture, sky, *, threshold=None, bins=30,
     return ax
 
 
-#: Default scales of `plot_curve_of_growth`: 0.1 to 2 times the aperture.
-GROWTH_SCALES = tuple(i / 10 for i in range(1, 21))
+#: Default scales of `plot_curve_of_growth`: 0.1 to 2 times the aperture,
+#: finer than `~ccdphot_ext.analysis.GROWTH_SCALES` (the scales measured
+#: for the aperture correction) so that the curve is drawn smooth.
+PLOT_GROWTH_SCALES = tuple(i / 10 for i in range(1, 21))
 
 
-def plot_curve_of_growth(data, aperture, sky, *, scales=GROWTH_SCALES,
+def plot_curve_of_growth(data, aperture, sky, *, scales=PLOT_GROWTH_SCALES,
                          mark=True, ax=None, **kwargs):
     """
     The curve of growth: flux against aperture size, with error bars.
