@@ -11,13 +11,11 @@ command start without loading photutils, scipy or matplotlib.
 
 import importlib
 
-try:
-    from ._version import version as __version__
-except ImportError:  # pragma: no cover - running from a bare source tree
-    __version__ = '0.0.0'
-
 from .flags import *  # noqa: F403  (bit values only: no imports)
 from .flags import __all__ as _flags_all
+from .utils import provenance as _provenance
+
+__version__ = _provenance.PACKAGE_VERSION
 
 #: Public names by the subpackage that owns them (add new names here).
 _PUBLIC = {
@@ -30,12 +28,13 @@ _PUBLIC = {
     'detection': ('Recentering', 'box_flags', 'find_stars',
                   'recenter_positions', 'star_boxes'),
     'io': ('DetectorParameters', 'FrameReadError', 'VarianceArrays',
-           'pixel_solid_angle', 'read_frame', 'read_positions', 'to_adu',
-           'to_electron', 'unit_family'),
+           'pixel_solid_angle', 'read_frame', 'read_positions',
+           'unit_family'),
     'photometry': ('PHOTOMETRY_COLUMNS', 'ApertureMeasurement',
                    'BudgetOptions', 'BudgetTerms', 'ErrorBudget',
                    'budget_terms', 'compare_extractions', 'measure',
-                   'optimal_extraction', 'photometer'),
+                   'optimal_extraction', 'photometer', 'to_adu',
+                   'to_electron'),
 }
 _HOME = {name: sub for sub, names in _PUBLIC.items() for name in names}
 _SUBPACKAGES = ('analysis', 'aperture', 'background', 'batch', 'cli',

@@ -19,8 +19,9 @@ import os
 import numpy as np
 from photutils.aperture import Aperture
 
+from ..io.wcs import celestial_wcs
 from ..utils.files import atomic_write
-from .skybox import SkyBoxAperture, celestial_wcs
+from .skybox import SkyBoxAperture
 
 __all__ = ['aperture_regions', 'write_ds9', 'FLAG_COLORS']
 

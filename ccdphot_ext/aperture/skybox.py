@@ -18,43 +18,16 @@ import math
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.wcs import WCS
 from photutils.aperture import SkyAperture, SkyRectangularAperture
 from photutils.aperture.attributes import SkyCoordPositions
 
+from ..io.wcs import celestial_wcs
 from ..utils.inputs import positive_scalar
 from .box import BoxAperture
 
-__all__ = ['SkyBoxAperture', 'celestial_wcs', 'to_pixel_apertures',
-           'add_sky_centroid']
+__all__ = ['SkyBoxAperture', 'to_pixel_apertures', 'add_sky_centroid']
 
 _SNAP_RAD = 1e-7  # a WCS rotation this close to k * 90 deg is taken as exact
-
-
-def celestial_wcs(data):
-    """
-    The celestial WCS of ``data`` (an `~astropy.nddata.NDData` or any object
-    with a ``wcs`` attribute, or a WCS itself), or None.
-
-    A WCS without celestial axes (e.g. a linear pixel WCS) gives None.
-    """
-    wcs = data if _is_wcs(data) else getattr(data, 'wcs', None)
-    if wcs is None:
-        return None
-    if isinstance(wcs, WCS):
-        return wcs if wcs.has_celestial else None
-    try:
-        classes = wcs.low_level_wcs.world_axis_object_classes
-    except AttributeError:
-        return None
-    if any(issubclass(spec[0], SkyCoord) for spec in classes.values()
-           if isinstance(spec[0], type)):
-        return wcs
-    return None
-
-
-def _is_wcs(obj):
-    return isinstance(obj, WCS) or hasattr(obj, 'world_to_pixel')
 
 
 class SkyBoxAperture(SkyAperture):

@@ -62,9 +62,9 @@ def build_parser():
             '''))
     parser.add_argument('--debug', action='store_true',
                         help='show the full traceback on errors')
-    from .. import __version__
+    from ..utils.provenance import PACKAGE_VERSION
     parser.add_argument('--version', action='version',
-                        version=f'ccdphot_ext {__version__}')
+                        version=f'ccdphot_ext {PACKAGE_VERSION}')
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument('--debug', action='store_true',
                         default=argparse.SUPPRESS,

@@ -8,3 +8,4 @@ from .header import *  # noqa: F403
 from .positions import *  # noqa: F403
 from .units import *  # noqa: F403
 from .variance import *  # noqa: F403
+from .wcs import *  # noqa: F403

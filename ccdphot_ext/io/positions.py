@@ -23,6 +23,7 @@ from astropy.table import QTable, Table
 
 from ..utils.files import is_stream
 from .fitsfile import stat_problem
+from .wcs import celestial_wcs
 
 __all__ = ['read_positions', 'PIXEL_COLUMNS', 'SKY_COLUMNS', 'ID_COLUMNS']
 
@@ -193,8 +194,6 @@ def _angle(column, name):
 
 def _sky_to_pixel(table, label, wcs, pair):
     from astropy.coordinates import SkyCoord
-
-    from ..aperture.skybox import celestial_wcs
 
     sky_wcs = celestial_wcs(wcs) if wcs is not None else None
     if sky_wcs is None:

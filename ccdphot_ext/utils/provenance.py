@@ -4,10 +4,6 @@ What a result was made with: the versions recorded in every table's
 ``meta``.
 """
 
-import astropy
-import numpy as np
-import photutils
-
 __all__ = []  # internal module
 
 try:
@@ -27,6 +23,12 @@ def versions():
     >>> sorted(versions())
     ['astropy', 'ccdphot_ext', 'numpy', 'photutils']
     """
+    # imported here: the package's version (above) is read by
+    # ``import ccdphot_ext`` and ``ccdphot --version``, which load no numpy
+    import astropy
+    import numpy as np
+    import photutils
+
     return {'ccdphot_ext': PACKAGE_VERSION,
             'photutils': photutils.__version__,
             'astropy': astropy.__version__,
