@@ -162,7 +162,8 @@ def test_measure_fractional_variance_option(frames, ccd, tmp_path):
                          'area'])
     assert code == 2
     assert err.strip().splitlines()[-1].startswith(
-        'ccdphot measure: error: fractional_variance must be one of')
+        "ccdphot measure: error: argument --fractional-variance: invalid "
+        "choice: 'area'")
 
 
 def test_measure_positions_table_and_size(frames, ccd, tmp_path):

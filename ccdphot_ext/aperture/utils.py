@@ -22,7 +22,7 @@ from .circular import exact_shape
 __all__ = ['aperture_weights', 'aperture_positions', 'n_positions',
            'aperture_position', 'aperture_list', 'all_positions',
            'aperture_groups', 'split_apertures', 'aperture_size', 'scaled_aperture',
-           'with_positions']
+           'with_positions', 'check_extent']
 
 #: Linear size parameters of one-piece apertures (not annuli), scaled
 #: together by `scaled_aperture`.
@@ -122,6 +122,57 @@ def with_positions(apertures, positions):
         copy.positions = new[0] if ap.isscalar else new
         out.append(copy)
     return out if isinstance(apertures, (list, tuple)) else out[0]
+
+
+def check_extent(apertures, shape, name='apertures', *, hint='its size'):
+    """
+    Refuse an aperture far larger than the frame, naming it, before any
+    pixel is touched: its masks would exhaust the memory (a radius of 1e9
+    needs exabytes).
+
+    The bounding box of each aperture (its first position: the size is the
+    same at every position) may span at most four times the frame's pixels
+    (and always 4 million pixels).
+
+    Parameters
+    ----------
+    apertures : pixel aperture or list of them
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+    name : str, optional
+        How to name ``apertures`` in the message.
+    hint : str, optional
+        What to check, for the message (``'its outer size'`` of an annulus).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the aperture's index and its extent.
+
+    Examples
+    --------
+    >>> from photutils.aperture import CircularAperture
+    >>> from ccdphot_ext.aperture.utils import check_extent
+    >>> check_extent(CircularAperture((5, 5), 1e6), (100, 200))
+    Traceback (most recent call last):
+    ...
+    ValueError: apertures: aperture 0 spans 2000001 x 2000001 pixels, far more
+    than the frame (100, 200): is its size right?
+    """
+    limit = max(4 * int(shape[0]) * int(shape[1]), 4_000_000)
+    items = aperture_list(apertures)
+    for k, ap in enumerate(items):
+        first = ap if ap.isscalar else ap[0]
+        try:
+            h, w = first.bbox.shape
+        except (ValueError, TypeError, OverflowError):  # NaN positions
+            continue
+        if h * w > limit:
+            label = (f'{name}: aperture {k}' if name == 'apertures'
+                     or len(items) > 1 else name)
+            raise ValueError(f'{label} spans {h} x {w} pixels, far more '
+                             f'than the frame {tuple(shape)}: is {hint} '
+                             'right?')
 
 
 def aperture_size(aperture):

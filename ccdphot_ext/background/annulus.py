@@ -34,7 +34,12 @@ from photutils.aperture import (
 )
 
 from ..aperture.touch import touch_shape
-from ..aperture.utils import aperture_list, aperture_positions, n_positions
+from ..aperture.utils import (
+    aperture_list,
+    aperture_positions,
+    check_extent,
+    n_positions,
+)
 from .estimators import clip_factors
 
 __all__ = []  # internal module
@@ -481,8 +486,4 @@ def check_annulus(annulus, shape):
         raise TypeError('annulus must be a photutils CircularAnnulus, '
                         'EllipticalAnnulus or RectangularAnnulus, got '
                         f'{type(annulus).__name__}')
-    boxes = annulus.bbox if isinstance(annulus.bbox, list) else [annulus.bbox]
-    h, w = max((b.shape for b in boxes), key=lambda hw: hw[0] * hw[1])
-    if h * w > max(4 * shape[0] * shape[1], 4_000_000):
-        raise ValueError(f'annulus spans {h} x {w} pixels, far more than the '
-                         f'frame {shape}: is its outer size right?')
+    check_extent(annulus, shape, 'annulus', hint='its outer size')

@@ -46,10 +46,16 @@ from astropy.table import QTable, vstack
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.utils import all_positions, aperture_list, split_apertures
+from ..aperture.utils import (
+    all_positions,
+    aperture_list,
+    check_extent,
+    split_apertures,
+)
 from ..background.sky import SKY_METHODS
 from ..background.threshold import SigmaThreshold
 from ..detection.recenter import Recentering
+from ..io.fitsfile import image_shape
 from ..io.header import detector_with_gain
 from ..photometry.terms import BudgetOptions
 from ..utils.columns import unit_power
@@ -58,7 +64,13 @@ from ..utils.numbers import check_choice, check_options, finite_number
 from ..utils.provenance import versions
 from .execution import BatchExecution, open_client, run_dask, run_serial
 from .lock import output_lock
-from .worker import STATUS_FAILED, STATUS_OK, FrameConfig, FrameResult
+from .worker import (
+    STATUS_FAILED,
+    STATUS_OK,
+    AnnulusSky,
+    FrameConfig,
+    FrameResult,
+)
 
 __all__ = ['photometer_frames']
 
@@ -150,6 +162,7 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         budget=check_options(budget, 'budget', BudgetOptions),
         zeropoint=zeropoint)
     execution = check_options(execution, 'execution', BatchExecution)
+    _check_extents(frames, config)
     if output is not None:
         _check_batch_output(output, frames)
     run = _Run(frames, names, config, ids, _parameters(config, ids, sky),
@@ -178,6 +191,21 @@ def _check_frames(frames):
             raise ValueError(f'frames: {name} is listed twice (positions {j} '
                              f'and {i}); each frame may appear once')
     return frames, names
+
+
+def _check_extents(frames, config):
+    """Refuse apertures (and sky annuli) far larger than the first frame
+    before any work: every frame would exhaust the memory. Skipped when
+    that frame cannot be read here (it fails alone, or a remote cluster
+    reads it)."""
+    first = frames[0]
+    shape = (np.shape(first.data) if isinstance(first, NDData)
+             else image_shape(first, hdu=config.hdu))
+    if shape is None or len(shape) != 2:
+        return
+    check_extent(config.apertures, shape)
+    if isinstance(config.sky, AnnulusSky):
+        config.sky.check_extent(shape)
 
 
 def _check_batch_output(output, frames):

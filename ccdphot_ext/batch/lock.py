@@ -6,9 +6,10 @@ the cleaning of temporary files that a killed run left behind.
 
 import fcntl
 import os
-import re
 import socket
 from contextlib import contextmanager
+
+from ..utils.files import hidden_sibling, temporary_pattern
 
 __all__ = ['OutputLockedError', 'output_lock']
 
@@ -21,8 +22,7 @@ class OutputLockedError(OSError):
 
 
 def _lock_path(target):
-    folder, name = os.path.split(target)
-    return os.path.join(folder, f'.{name}.lock')
+    return hidden_sibling(target, len('.lock')) + '.lock'
 
 
 @contextmanager
@@ -53,6 +53,9 @@ def output_lock(path):
     ------
     OutputLockedError
         Naming the output and the holder of the lock.
+    OSError
+        Naming the output and the lock file, when the lock cannot be taken
+        (no permission, a full or read-only disk).
 
     Examples
     --------
@@ -69,12 +72,21 @@ def output_lock(path):
     """
     target = os.path.realpath(os.fspath(path))
     lock_path = _lock_path(target)
-    fd = _acquire(lock_path, os.fspath(path))
+    shown = os.fspath(path)
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f'pid {os.getpid()} on {socket.gethostname()}\n'
-                     .encode())
-        clean_stale_temps(target)
+        fd = _acquire(lock_path, shown)
+    except OutputLockedError:
+        raise
+    except OSError as exc:  # no permission, a full disk, a read-only disk
+        raise _lock_error(exc, shown, lock_path) from None
+    try:
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f'pid {os.getpid()} on {socket.gethostname()}\n'
+                         .encode())
+            clean_stale_temps(target)
+        except OSError as exc:
+            raise _lock_error(exc, shown, lock_path) from None
         yield lock_path
     finally:
         try:
@@ -82,6 +94,13 @@ def output_lock(path):
         except OSError:
             pass
         os.close(fd)
+
+
+def _lock_error(exc, shown, lock_path):
+    """An `OSError` naming the output and its lock file."""
+    reason = exc.strerror or str(exc)
+    return OSError(exc.errno, f'output {shown}: cannot take its lock '
+                              f'{lock_path} ({reason})')
 
 
 def _acquire(lock_path, shown):
@@ -117,8 +136,8 @@ def clean_stale_temps(path):
     -------
     removed : list of str
     """
-    folder, name = os.path.split(os.path.realpath(os.fspath(path)))
-    pattern = re.compile(rf'\.{re.escape(name)}\.[A-Za-z0-9_]{{8}}\.tmp')
+    target = os.path.realpath(os.fspath(path))
+    folder, pattern = os.path.dirname(target), temporary_pattern(target)
     removed = []
     for entry in os.scandir(folder):
         if pattern.fullmatch(entry.name) and entry.is_file(

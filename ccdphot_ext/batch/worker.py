@@ -27,7 +27,7 @@ from astropy.nddata import NDData
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.utils import all_positions, with_positions
+from ..aperture.utils import all_positions, check_extent, with_positions
 from ..background.sky import SKY_METHODS, SkyEstimate
 from ..detection.recenter import Recentering
 from ..io.fits import read_frame
@@ -127,7 +127,8 @@ class AnnulusSky:
     Parameters
     ----------
     r_in, r_out : float
-        Inner and outer radii in pixels (``r_out > r_in >= 0``).
+        Inner and outer radii in pixels (``r_out > r_in > 0``, as a
+        photutils `~photutils.aperture.CircularAnnulus`).
     method : {'sigma_clip', 'mean', 'median'}, optional
         The estimator in each annulus.
 
@@ -139,13 +140,20 @@ class AnnulusSky:
     """
 
     def __init__(self, r_in, r_out, *, method='sigma_clip'):
-        self.r_in = positive_scalar(r_in, 'r_in', allow_none=False,
-                                    allow_zero=True)
+        self.r_in = positive_scalar(r_in, 'r_in', allow_none=False)
         self.r_out = positive_scalar(r_out, 'r_out', allow_none=False)
         if self.r_out <= self.r_in:
             raise ValueError(f'r_out ({self.r_out}) must exceed r_in '
                              f'({self.r_in})')
         self.method = check_choice(method, 'method', SKY_METHODS)
+
+    def check_extent(self, shape):
+        """Refuse annuli far larger than a frame of ``shape`` (before any
+        frame is measured: each would exhaust the memory)."""
+        from photutils.aperture import CircularAnnulus
+
+        check_extent(CircularAnnulus((0.0, 0.0), self.r_in, self.r_out),
+                     shape, 'sky annulus', hint='r_out')
 
     def __call__(self, ccd, apertures):
         from photutils.aperture import CircularAnnulus

@@ -20,6 +20,7 @@ from .common import (
     check_output_path,
     detector_from_args,
     hdu_type,
+    output_locks,
     pair_type,
     positive_int_type,
     positive_type,
@@ -44,16 +45,36 @@ def _ids(text):
 def _frame_paths(args):
     paths = list(args.frames)
     if args.frame_list is not None:
-        try:
-            with open(args.frame_list, encoding='utf-8') as fh:
-                lines = [ln.strip() for ln in fh]
-        except OSError as exc:
-            raise CLIError(f'--frame-list {args.frame_list}: cannot read '
-                           f'({exc.strerror})') from exc
-        paths += [ln for ln in lines if ln and not ln.startswith('#')]
+        paths += _frame_list(args.frame_list)
     if not paths:
         raise CLIError('no frames given (FRAME arguments or --frame-list)')
     return paths
+
+
+def _frame_list(path):
+    """The frame paths of a ``--frame-list`` file (or pipe): one per line,
+    UTF-8 (a byte-order mark is dropped), blank lines and ``#`` comments
+    skipped; a binary file (or a FITS frame given by mistake) is refused."""
+    option = f'--frame-list {path}'
+    try:
+        with open(path, 'rb') as fh:
+            content = fh.read()
+    except OSError as exc:
+        raise CLIError(f'{option}: cannot read ({exc.strerror})') from exc
+    if content.startswith(b'SIMPLE  ='):
+        raise CLIError(f'{option}: is a FITS file, not a list of frame '
+                       'paths (give the frames as FRAME arguments)')
+    if b'\0' in content:
+        raise CLIError(f'{option}: holds NUL bytes (a binary file?), not a '
+                       'list of frame paths, one per line')
+    try:
+        text = content.decode('utf-8-sig')
+    except UnicodeDecodeError as exc:
+        raise CLIError(f'{option}: not a UTF-8 text file (the byte at '
+                       f'offset {exc.start} is not UTF-8); give one frame '
+                       'path per line') from None
+    lines = [ln.strip() for ln in text.splitlines()]
+    return [ln for ln in lines if ln and not ln.startswith('#')]
 
 
 def _apertures(args, xy):
@@ -65,6 +86,29 @@ def _apertures(args, xy):
         return CircularAperture(xy, args.radius)
     width, height = args.size
     return BoxAperture(xy, width, height)
+
+
+def _check_extents(args, first, apertures, sky):
+    """Apertures or annuli far larger than the first frame are refused
+    before any work, naming their option (when that frame can be read)."""
+    from ..aperture.utils import check_extent
+    from ..io.fitsfile import image_shape
+
+    shape = image_shape(first, hdu=args.hdu)
+    if shape is None:
+        return
+    option = (f'--radius {args.radius:g}' if args.radius is not None
+              else f'--size {args.size[0]:g},{args.size[1]:g}')
+    try:
+        check_extent(apertures, shape, option)
+        if args.sky == 'annulus':
+            sky.check_extent(shape)
+    except ValueError as exc:
+        text = str(exc)
+        if args.sky == 'annulus':
+            text = text.replace('sky annulus', f'--annulus {args.annulus[0]:g}'
+                                f',{args.annulus[1]:g}')
+        raise CLIError(f'{text} (the first frame, {first})') from None
 
 
 def _check_star_ids(args, ids):
@@ -88,9 +132,7 @@ def _check_star_ids(args, ids):
 def _cmd_batch(args):
     import numpy as np
 
-    from ..background.threshold import SigmaThreshold
-    from ..batch import AnnulusSky, BatchExecution, photometer_frames
-    from ..detection.recenter import Recentering
+    from ..batch import AnnulusSky
 
     frames = _frame_paths(args)
     pos = read_positions_table(args.positions)
@@ -107,6 +149,8 @@ def _cmd_batch(args):
         raise CLIError('--annulus needs --sky annulus')
     else:
         sky = args.sky
+    apertures = _apertures(args, xy)
+    _check_extents(args, frames[0], apertures, sky)
     diff_out = None
     if args.targets is not None or args.comparisons is not None:
         if args.targets is None or args.comparisons is None:
@@ -123,8 +167,18 @@ def _cmd_batch(args):
         else:
             print(f'ccdphot batch: {args.output} does not exist yet; '
                   'measuring every frame', file=sys.stderr)
+    with output_locks(diff_out):
+        return _run(args, frames, apertures, sky, ids, resume, diff_out)
+
+
+def _run(args, frames, apertures, sky, ids, resume, diff_out):
+    """Measure the frames (every option checked) and write the tables."""
+    from ..background.threshold import SigmaThreshold
+    from ..batch import BatchExecution, photometer_frames
+    from ..detection.recenter import Recentering
+
     table = photometer_frames(
-        frames, _apertures(args, xy), sky=sky, ids=ids, gain=args.gain,
+        frames, apertures, sky=sky, ids=ids, gain=args.gain,
         threshold=(None if args.threshold is None
                    else SigmaThreshold(args.threshold)),
         detector=detector_from_args(args), zeropoint=args.zeropoint,
@@ -133,7 +187,7 @@ def _cmd_batch(args):
         hdu=args.hdu, output=args.output, resume_from=resume,
         execution=BatchExecution(
             workers=args.workers, scheduler=args.scheduler,
-            checkpoint_interval=args.checkpoint,
+            timeout=args.dask_timeout, checkpoint_interval=args.checkpoint,
             progress=False if args.quiet else None))
     meta = table.meta
     run = meta['last_run']
@@ -229,6 +283,12 @@ def _add_run_options(p):
                      help='use a running Dask scheduler (tcp://host:port)')
     p.add_argument('--resume', action='store_true',
                    help='keep the frames already measured in OUT.ecsv')
+    p.add_argument('--dask-timeout', metavar='SECONDS', type=positive_type,
+                   default=60.0,
+                   help='with --workers/--scheduler: wait this long for the '
+                        'scheduler, or for a worker when none is left, '
+                        'before the frames not yet measured fail (default '
+                        '60)')
     p.add_argument('--checkpoint', metavar='SECONDS', type=positive_type,
                    default=60.0,
                    help='rewrite OUT.ecsv this often while running '

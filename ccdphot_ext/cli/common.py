@@ -14,6 +14,7 @@ import os
 import tempfile
 import textwrap
 import warnings
+from contextlib import ExitStack, contextmanager
 from functools import partial
 
 from ..utils.numbers import finite_number, positive_integer, positive_scalar
@@ -125,10 +126,16 @@ def mesh_type(text):
 
 
 def pair_type(text):
+    """``RIN,ROUT`` annulus radii: 0 < RIN < ROUT."""
     parts = text.split(',')
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(f'{text!r} is not RIN,ROUT')
-    r_in, r_out = (non_negative_type(p) for p in parts)
+    try:
+        r_in, r_out = (positive_type(p) for p in parts)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(
+            f'{text!r}: {exc} (RIN and ROUT are radii, 0 < RIN < ROUT)'
+        ) from None
     if r_out <= r_in:
         raise argparse.ArgumentTypeError(
             f'{text!r}: ROUT must exceed RIN')
@@ -231,6 +238,43 @@ def check_output_path(path, option='-o', inputs=()):
     os.close(fd)
     os.unlink(probe)
     return target
+
+
+@contextmanager
+def output_locks(*paths):
+    """
+    Hold the output lock of each output path given (None skipped), as a
+    batch holds its output's (`~ccdphot_ext.batch.output_lock`): another
+    command writing the same file stops at once, naming the holder, and the
+    temporary files a killed writer left beside it are removed.
+    """
+    from ..batch.lock import output_lock
+
+    with ExitStack() as stack:
+        for path in paths:
+            if path is not None:
+                stack.enter_context(output_lock(path))
+        yield
+
+
+@contextmanager
+def naming(path):
+    """
+    Errors of the block whose message names no file and no option get
+    ``path:`` in front: every message says what it is about (a sky level
+    that overflows, an aperture off the frame, ... in IMAGE).
+    """
+    import astropy.units as u
+
+    try:
+        yield
+    except CLIError:
+        raise
+    except (ValueError, TypeError, u.UnitsError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if os.fspath(path) in text or text.startswith('--'):
+            raise
+        raise CLIError(f'{os.fspath(path)}: {text}') from exc
 
 
 def output_format(path, fmt):

@@ -13,7 +13,9 @@ from .common import (
     add_output_options,
     check_output_path,
     format_epilog,
+    naming,
     output_format,
+    output_locks,
     positive_int_type,
     positive_type,
     print_capped,
@@ -26,13 +28,20 @@ __all__ = ['add_parser']
 
 
 def _cmd_find(args):
+    if args.output:
+        check_output_path(args.output, inputs=[(args.image, 'IMAGE')])
+        output_format(args.output, args.format)  # refuse a mismatch now
+    with output_locks(args.output), naming(args.image):
+        return _find(args)
+
+
+def _find(args):
+    """Find the stars of IMAGE and write them (the output checked and
+    locked)."""
     from ..background.sky import SkyEstimate
     from ..detection.findstars import find_stars
     from ..utils.inputs import as_frame
 
-    if args.output:
-        check_output_path(args.output, inputs=[(args.image, 'IMAGE')])
-        output_format(args.output, args.format)  # refuse a mismatch now
     frame = as_frame(read_image(args.image, hdu=args.hdu, unit=args.unit))
     sky = SkyEstimate.from_image(frame, method=args.sky)
     found = find_stars(frame, sky, n_sigma=args.n_sigma,

@@ -20,7 +20,9 @@ from .common import (
     detector_from_args,
     format_epilog,
     mesh_type,
+    naming,
     output_format,
+    output_locks,
     pair_type,
     positive_int_type,
     positive_type,
@@ -67,6 +69,16 @@ def _shaped(args, xy):
             [BoxAperture(p, width, height) for p in xy])
 
 
+def _fits_frame(aperture, shape, option):
+    """Refuse an aperture far larger than the frame, naming its option."""
+    from ..aperture.utils import check_extent
+
+    try:
+        check_extent(aperture, shape, option)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
 def _suggested_boxes(stars):
     """The suggested boxes of a find_stars table, one per row, and the
     flag of a box that failed find_stars' curve-of-growth check."""
@@ -85,6 +97,12 @@ def _apertures(args, frame, sky_for_find):
     from ..detection.findstars import box_flags
 
     apertures, per_row, ids, flags = [], [], [], []
+    # a shape far larger than the frame is refused before any work
+    own_shape = args.size is not None or args.radius is not None
+    if own_shape:
+        _fits_frame(_shaped(args, np.zeros((1, 2)))[0], frame.shape,
+                    f'--radius {args.radius:g}' if args.radius is not None
+                    else f'--size {args.size[0]:g},{args.size[1]:g}')
     for slices in args.box or ():
         _check_box(slices, frame.shape, _box_text(slices))
         box = BoxAperture.from_slices(slices)
@@ -93,12 +111,13 @@ def _apertures(args, frame, sky_for_find):
         ids.append(len(ids) + 1)
         flags.append(0)
     # a table's (or find's) suggested boxes unless a shape is given
-    own_shape = args.size is not None or args.radius is not None
     if args.positions:
         pos = read_positions_table(args.positions, wcs=getattr(frame, 'wcs', None))
         xy = np.column_stack([pos['x_center'], pos['y_center']])
         if 'box_x0' in pos.colnames and not own_shape:
             ap, rows, bits = _suggested_boxes(pos)
+            _fits_frame(ap, frame.shape, f'--positions {args.positions} '
+                        '(its suggested boxes)')
         else:
             (ap, rows), bits = _shaped(args, xy), np.zeros(len(pos), int)
         apertures.append(ap)
@@ -192,6 +211,8 @@ def _annulus_sky(args, frame, per_row):
     positions = all_positions(per_row)
     if args.annulus is not None:
         r_in, r_out = args.annulus
+        _fits_frame(CircularAnnulus((0.0, 0.0), r_in, r_out), frame.shape,
+                    f'--annulus {r_in:g},{r_out:g}')
     else:
         half_diag = max(getattr(ap, 'r', None)
                         or math.hypot(ap.width, ap.height) / 2
@@ -204,21 +225,6 @@ def _annulus_sky(args, frame, per_row):
 
 
 def _cmd_measure(args):
-    import numpy as np
-
-    from ..background.sky import SkyEstimate
-    from ..background.threshold import SigmaThreshold
-    from ..photometry.table import photometer
-    from ..photometry.terms import BudgetOptions
-    from ..utils.inputs import as_frame
-    from .measure_output import (
-        measure_plots,
-        print_header,
-        print_rows,
-        print_summary,
-        write_regions,
-    )
-
     if args.output:
         check_output_path(args.output, inputs=[
             (args.image, 'IMAGE'), (args.uncertainty, '--uncertainty'),
@@ -240,6 +246,28 @@ def _cmd_measure(args):
         except ImportError:
             raise CLIError('--plot needs matplotlib: pip install '
                            '"ccdphot_ext[plot]"') from None
+    with output_locks(args.output, args.regions), naming(args.image):
+        return _measure(args)
+
+
+def _measure(args):
+    """Measure IMAGE and write what was asked (the outputs checked and
+    locked)."""
+    import numpy as np
+
+    from ..background.sky import SkyEstimate
+    from ..background.threshold import SigmaThreshold
+    from ..photometry.table import photometer
+    from ..photometry.terms import BudgetOptions
+    from ..utils.inputs import as_frame
+    from .measure_output import (
+        measure_plots,
+        print_header,
+        print_rows,
+        print_summary,
+        write_regions,
+    )
+
     frame = as_frame(read_image(args.image, uncertainty=args.uncertainty,
                                  hdu=args.hdu, unit=args.unit))
     sky_for_find = SkyEstimate.from_image(frame) if args.find else None
@@ -362,6 +390,7 @@ def _add_measure(sub, common):
                    help='sky term from blank-sky apertures (for correlated '
                         'noise; see ApertureNoise)')
     p.add_argument('--fractional-variance', metavar='RULE', default='squared',
+                   choices=('squared', 'linear'),
                    help="how a pixel partly inside an aperture adds to the "
                         "sky variance: 'squared' (w**2 sigma**2, default) or "
                         "'linear' (w sigma**2, as photutils and Source "

@@ -102,6 +102,37 @@ def frame_size(path, *, hdu=None):
     return f'{nx} x {ny} {kind} pixels, {size} in memory'
 
 
+def image_shape(path, *, hdu=None):
+    """
+    The ``(ny, nx)`` of the image `~ccdphot_ext.read_frame` would read
+    from ``path``, from its headers alone (no pixel is read); None when the
+    file is not a readable frame (a pipe is not opened: it could be read
+    only once).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from ccdphot_ext.io.fitsfile import image_shape
+    >>> path = os.path.join(tempfile.mkdtemp(), 'f.fits')
+    >>> fits.writeto(path, np.zeros((1, 30, 40), np.float32))
+    >>> image_shape(path)
+    (30, 40)
+    """
+    try:
+        path = check_path(path)
+        if is_stream(path):
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            with open_fits(path) as hdul:
+                return _squeeze_shape(_image_shape(
+                    hdul[select_hdu(hdul, hdu, path)]))
+    except (FrameReadError, TypeError):
+        return None
+
+
 def _describe(exc, path, head=None):
     """A one-line reason for an astropy failure on ``path`` (``head``: its
     first bytes, when the file cannot be read again)."""

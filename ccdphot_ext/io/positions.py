@@ -111,8 +111,8 @@ def _stream_content(content, fmt, label):
     try:
         return content.decode('utf-8-sig')
     except UnicodeDecodeError as exc:
-        raise ValueError(f'{label}: not a text table (byte {exc.start} is '
-                         'not UTF-8)') from None
+        raise ValueError(f'{label}: not a text table (the byte at offset '
+                         f'{exc.start} is not UTF-8)') from None
 
 
 def _fits_table_hdu(path):

@@ -9,7 +9,12 @@ import numpy as np
 from astropy.table import QTable
 
 from ..aperture.skybox import to_pixel_apertures
-from ..aperture.utils import aperture_position, aperture_positions, n_positions
+from ..aperture.utils import (
+    aperture_position,
+    aperture_positions,
+    check_extent,
+    n_positions,
+)
 from ..background.noise import check_noise, noise_variance
 from ..background.sky import check_sky
 from ..flags import decode_flags
@@ -354,6 +359,7 @@ def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
     options = check_options(budget, 'budget', BudgetOptions)
     subpixels = positive_integer(subpixels, 'subpixels')
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    check_extent(aperture, frame.shape, 'aperture')
     check_sky(sky, unit=frame.unit, n_apertures=1)
     check_noise(noise, frame)
     detector = detector.resolve(frame.meta, unit=frame.unit)

@@ -9,7 +9,7 @@ import numpy as np
 from astropy.table import QTable
 
 from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
-from ..aperture.utils import all_positions, aperture_groups
+from ..aperture.utils import all_positions, aperture_groups, check_extent
 from ..background.annulus import sky_row_flags
 from ..background.noise import check_noise, noise_variance
 from ..background.sky import check_sky
@@ -144,6 +144,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
                  zeropoint=(None if zeropoint is None
                             else finite_number(zeropoint, 'zeropoint')))
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    check_extent(apertures, frame.shape)
     check_sky(sky, unit=frame.unit, n_apertures=sum(n for _, n in groups))
     check_noise(noise, frame)
     call = replace(call, detector=detector.resolve(frame.meta,

@@ -14,8 +14,10 @@ to its target (the link itself stays).
 """
 
 import errno
+import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 import warnings
@@ -23,7 +25,7 @@ import warnings
 from astropy.io.fits.verify import VerifyWarning
 
 __all__ = ['atomic_write', 'check_output', 'write_table_atomic',
-           'table_format', 'is_stream']
+           'table_format', 'is_stream', 'hidden_sibling', 'temporary_pattern']
 
 #: astropy table formats by file extension (anything else: ECSV).
 _TABLE_FORMATS = {'.ecsv': 'ascii.ecsv', '.csv': 'ascii.csv',
@@ -64,6 +66,71 @@ def is_stream(path):
     except (OSError, ValueError, TypeError):
         return False
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+
+
+#: what a temporary file adds after its prefix: ``.XXXXXXXX.tmp``
+_TEMP_TAIL = 13
+
+
+def _name_max(folder):
+    """The longest file name (bytes) the file system of ``folder`` takes."""
+    try:
+        return os.pathconf(folder, 'PC_NAME_MAX')
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def hidden_sibling(target, reserve=0):
+    """
+    The hidden name ``.NAME`` beside ``target`` to which ``reserve`` more
+    bytes will be appended (``.lock``, ``.XXXXXXXX.tmp``), shortened when
+    needed so that the whole name fits the file system (``NAME``'s start,
+    ``~`` and 8 hexadecimal digits of a hash of ``NAME``).
+
+    Parameters
+    ----------
+    target : str
+        The file the sibling belongs to (absolute, links resolved).
+    reserve : int, optional
+        Bytes the caller appends to the returned name.
+
+    Returns
+    -------
+    path : str
+
+    Examples
+    --------
+    >>> import os
+    >>> from ccdphot_ext.utils.files import hidden_sibling
+    >>> os.path.basename(hidden_sibling('/tmp/lc.ecsv', 5))
+    '.lc.ecsv'
+    >>> len(os.path.basename(hidden_sibling('/tmp/' + 'x' * 250, 5))) + 5
+    255
+    """
+    folder, name = os.path.split(target)
+    limit = _name_max(folder or '.')
+    encoded = os.fsencode(name)
+    if 1 + len(encoded) + reserve <= limit:
+        return os.path.join(folder, f'.{name}')
+    digest = hashlib.sha1(encoded).hexdigest()[:8]
+    keep = encoded[:max(limit - reserve - 10, 1)]
+    return os.path.join(folder, '.' + keep.decode(errors='ignore') +
+                        f'~{digest}')
+
+
+def temporary_pattern(target):
+    """
+    The names of the temporary files `atomic_write` makes for ``target``
+    (a compiled pattern to match file names in its folder).
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.files import temporary_pattern
+    >>> bool(temporary_pattern('/tmp/lc.ecsv').fullmatch('.lc.ecsv.ab_d1234.tmp'))
+    True
+    """
+    prefix = os.path.basename(hidden_sibling(target, _TEMP_TAIL))
+    return re.compile(rf'{re.escape(prefix)}\.[A-Za-z0-9_]{{8}}\.tmp')
 
 
 def _default_mode():
@@ -114,9 +181,10 @@ def check_output(path, *, inputs=(), label='output'):
     Raises
     ------
     ValueError
-        Naming ``label`` and the path: the output is an input, a directory,
-        a FIFO, a device or a socket, a symbolic-link loop, or its folder
-        does not exist.
+        Naming ``label`` and the path: the output is an input, a directory
+        (or a name ending in ``/``), a FIFO, a device or a socket, a
+        symbolic-link loop, a name longer than the file system takes, or
+        its folder does not exist.
 
     Examples
     --------
@@ -135,10 +203,19 @@ def check_output(path, *, inputs=(), label='output'):
     ValueError: -o .../v.fits is the same file as IMAGE ...
     """
     path = os.fspath(path)
+    if path.endswith((os.sep, os.altsep or os.sep)) or \
+            os.path.basename(path) in ('', '.', '..'):
+        raise ValueError(f'{label} {path}: names a folder, not a file (give '
+                         'a file name, without a trailing /)')
     try:
         target = _resolve(path)
     except ValueError as exc:
         raise ValueError(f'{label} {exc}') from None
+    name = os.fsencode(os.path.basename(target))
+    limit = _name_max(os.path.dirname(target) or '.')
+    if len(name) > limit:
+        raise ValueError(f'{label} {path}: the file name is {len(name)} '
+                         f'bytes long; the file system takes at most {limit}')
     try:
         st = os.stat(target)
     except FileNotFoundError:
@@ -217,14 +294,15 @@ def atomic_write(path, write, *, inputs=(), label='output'):
     """
     path = os.fspath(path)
     target = check_output(path, inputs=inputs, label=label)
-    folder, name = os.path.split(target)
+    folder = os.path.dirname(target)
+    prefix = os.path.basename(hidden_sibling(target, _TEMP_TAIL))
     try:
         mode = os.stat(target).st_mode & 0o7777
     except FileNotFoundError:
         mode = _default_mode()
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp',
+        fd, tmp = tempfile.mkstemp(prefix=f'{prefix}.', suffix='.tmp',
                                    dir=folder)
         os.close(fd)
         write(tmp)
