@@ -8,6 +8,7 @@ killed writers; frame lists with a byte-order mark, binary frame lists.
 
 import hashlib
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -163,7 +164,7 @@ def test_binary_frame_list_is_refused(files, capsys, tmp_path, content,
                                       words):
     listing = tmp_path / 'frames.txt'
     if content is None:
-        listing.write_bytes(open(files[1][0], 'rb').read())
+        listing.write_bytes(pathlib.Path(files[1][0]).read_bytes())
     else:
         listing.write_bytes(content)
     code, _, err = _cli(['batch', '--frame-list', str(listing),
@@ -268,6 +269,7 @@ def test_measure_and_find_take_the_output_lock(files, capsys, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+        proc.stdout.close()
     stale = tmp_path / '.lc.ecsv.zz9_1abc.tmp'  # its temporary file
     stale.write_text('# half a table')
     status, _, err = _cli(['measure', frames[0], '--box', '10:20,10:20',
