@@ -39,8 +39,8 @@ from ccdphot_ext import (
     measure,
     photometer,
 )
+from ccdphot_ext.background import BACKGROUND2D_EFFICIENCY
 from ccdphot_ext.background.estimators import clip_factors
-from ccdphot_ext.background.sky import BACKGROUND2D_EFFICIENCY
 from ccdphot_ext.datasets.sample import simulate_frame
 
 

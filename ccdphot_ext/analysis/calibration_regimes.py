@@ -34,8 +34,9 @@ from astropy.table import Table
 from scipy.ndimage import uniform_filter
 
 from ..aperture.box import BoxAperture
+from ..background.maps import BACKGROUND2D_EFFICIENCY
 from ..background.noise import ApertureNoise
-from ..background.sky import BACKGROUND2D_EFFICIENCY, SkyEstimate
+from ..background.sky import SkyEstimate
 from ..background.threshold import SigmaThreshold
 from ..datasets.sample import SAMPLE_PARAMETERS, render_stars, simulate_frame
 from ..photometry.measurement import measure

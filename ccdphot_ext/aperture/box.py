@@ -244,7 +244,11 @@ class BoxAperture(RectangularAperture):
 
     @property
     def n_pix(self):
-        """Geometric area in pixels, ``width * height``."""
+        """
+        The pixels the box covers: its `area` ``w * h`` (what
+        `~ccdphot_ext.measure` counts as ``n_pix``, to rounding, for a box
+        wholly on the frame without bad pixels or a threshold).
+        """
         return self.area
 
     @lazyproperty

@@ -3,6 +3,7 @@
 
 from .estimators import *  # noqa: F403
 from .globalsky import *  # noqa: F403
+from .maps import *  # noqa: F403
 from .noise import *  # noqa: F403
 from .sky import *  # noqa: F403
 from .threshold import *  # noqa: F403

@@ -13,7 +13,7 @@ from scipy.special import erf
 __all__ = ['clip_factors']
 
 
-def _combination_efficiency(median_factor, mean_factor):
+def combination_efficiency(median_factor, mean_factor):
     """``k`` of ``a * median - b * mean`` for Gaussian noise.
 
     Asymptotically var(median) = (pi/2) sigma**2/n, var(mean) = sigma**2/n

@@ -55,17 +55,17 @@ from scipy.ndimage import uniform_filter
 from scipy.stats import chi2 as chi2_distribution
 
 from ..utils.inputs import positive_scalar, strip_unit
-from .estimators import _combination_efficiency, clip_factors
+from .estimators import clip_factors, combination_efficiency
 
-__all__ = []  # BACKGROUND2D_EFFICIENCY is public through background.sky
+__all__ = ['BACKGROUND2D_EFFICIENCY']
 
 #: ``k_est`` per photutils background estimator (class name), for
 #: `SkyEstimate.from_background2d`; other estimators get the median's.
 BACKGROUND2D_EFFICIENCY = {
     'MeanBackground': 1.0,
     'MedianBackground': math.sqrt(math.pi / 2.0),
-    'SExtractorBackground': _combination_efficiency(2.5, 1.5),
-    'MMMBackground': _combination_efficiency(3.0, 2.0),
+    'SExtractorBackground': combination_efficiency(2.5, 1.5),
+    'MMMBackground': combination_efficiency(3.0, 2.0),
 }
 
 #: Noise realisations of the mesh-grid Monte Carlo (3.5% on each error).
@@ -87,7 +87,7 @@ def background2d_parts(bkg, efficiency, gain=None):
     if efficiency is None:
         if name == 'ModeEstimatorBackground':
             est = bkg.bkg_estimator
-            efficiency = _combination_efficiency(est.median_factor,
+            efficiency = combination_efficiency(est.median_factor,
                                                  est.mean_factor)
         else:
             efficiency = BACKGROUND2D_EFFICIENCY.get(

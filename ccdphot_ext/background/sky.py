@@ -27,7 +27,8 @@ Four ways to get a sky:
     BACKGROUND and BACKGROUND_RMS check images).
 
 For a map (`SkyEstimate.is_map`) the error of the level and how it enters
-the budget are described in `ccdphot_ext.background.maps`.
+the budget are described in :ref:`local-sky` (and in the docstring of the
+map route, ``background/maps.py``).
 """
 
 import math
@@ -43,9 +44,9 @@ from ..utils.numbers import check_choice, positive_integer, positive_scalar
 from .annulus import annulus_statistics, check_annulus
 from .estimators import clip_factors, estimator_efficiency
 from .globalsky import global_sky
-from .maps import BACKGROUND2D_EFFICIENCY, background2d_parts, maps_parts
+from .maps import background2d_parts, maps_parts
 
-__all__ = ['SkyEstimate', 'SKY_METHODS', 'BACKGROUND2D_EFFICIENCY']
+__all__ = ['SkyEstimate', 'SKY_METHODS']
 
 #: The estimators of a sky level (see the local-sky docs).
 SKY_METHODS = ('sigma_clip', 'mean', 'median')
