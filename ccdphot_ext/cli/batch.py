@@ -17,6 +17,7 @@ from .common import (
     SKY_CHOICES,
     CLIError,
     add_detector_options,
+    add_positions_format,
     check_output_path,
     detector_from_args,
     hdu_type,
@@ -135,7 +136,7 @@ def _cmd_batch(args):
     from ..batch import AnnulusSky
 
     frames = _frame_paths(args)
-    pos = read_positions_table(args.positions)
+    pos = read_positions_table(args.positions, format=args.positions_format)
     xy = np.column_stack([pos['x_center'], pos['y_center']])
     ids = np.asarray(pos['id'])
     inputs = [(f, 'FRAME') for f in frames] + [
@@ -254,6 +255,7 @@ def _add_inputs(p):
     p.add_argument('--positions', metavar='TABLE', required=True,
                    help='positions table (photutils, ccdphot find, Source '
                         'Extractor, AstroImageJ ... columns) and optional id')
+    add_positions_format(p)
     p.add_argument('-o', '--output', metavar='OUT.ecsv', required=True,
                    help='the light-curve table (ECSV)')
     shape = p.add_mutually_exclusive_group(required=True)

@@ -203,16 +203,42 @@ def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
     return frame
 
 
-def read_positions_table(path, *, wcs=None):
+def read_positions_table(path, *, frame=None, image=None, format=None,
+                         sky_frame=None):
     """The positions table of ``--positions`` (`read_positions`): ``id``,
-    0-based ``x_center``/``y_center`` and any suggested box columns."""
-    from ..io.positions import read_positions
+    0-based ``x_center``/``y_center`` and any suggested box columns; sky
+    positions placed with the WCS of ``frame`` (IMAGE ``image``), which
+    must hold at least one of them. ``format`` and ``sky_frame`` are
+    ``--positions-format`` and ``--positions-frame``."""
+    from ..io.positions import OffFrameError, read_positions
 
     try:
-        return read_positions(path, wcs=wcs)
+        return read_positions(path, wcs=frame, format=format,
+                              frame=sky_frame)
     except (ValueError, TypeError, OSError) as exc:
         text = str(exc).replace(f'positions {path}', '', 1).lstrip(': ')
+        if isinstance(exc, OffFrameError) and image is not None:
+            text = text.replace(' frame:', f' frame IMAGE {image}:', 1)
         raise CLIError(f'--positions {path}: {text}') from exc
+
+
+def sky_frame_type(text):
+    """A celestial frame name astropy knows (``--positions-frame``)."""
+    from ..io.positions import check_frame
+
+    try:
+        return check_frame(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_positions_format(parser):
+    """``--positions-format``: the astropy table format of --positions."""
+    parser.add_argument(
+        '--positions-format', metavar='FORMAT',
+        help='astropy table format of --positions (e.g. votable, fits, '
+             'ascii.csv; default from the extension, else as astropy '
+             'identifies or guesses it)')
 
 
 def check_output_path(path, option='-o', inputs=()):

@@ -14,6 +14,7 @@ from .common import (
     add_detector_options,
     add_frame_options,
     add_output_options,
+    add_positions_format,
     blank_noise,
     box_type,
     check_output_path,
@@ -30,6 +31,7 @@ from .common import (
     read_image,
     read_positions_table,
     size_type,
+    sky_frame_type,
     to_write,
     write_table,
 )
@@ -112,7 +114,10 @@ def _apertures(args, frame, sky_for_find):
         flags.append(0)
     # a table's (or find's) suggested boxes unless a shape is given
     if args.positions:
-        pos = read_positions_table(args.positions, wcs=getattr(frame, 'wcs', None))
+        pos = read_positions_table(args.positions, frame=frame,
+                                   image=args.image,
+                                   format=args.positions_format,
+                                   sky_frame=args.positions_frame)
         xy = np.column_stack([pos['x_center'], pos['y_center']])
         if 'box_x0' in pos.colnames and not own_shape:
             ap, rows, bits = _suggested_boxes(pos)
@@ -371,7 +376,14 @@ def _add_measure(sub, common):
                    action='append', help='a box (repeat for more)')
     p.add_argument('--positions', metavar='TABLE',
                    help='table of star positions (ECSV, CSV, FITS, Source '
-                        'Extractor .cat, AstroImageJ ...)')
+                        'Extractor .cat, AstroImageJ, VOTable ...)')
+    add_positions_format(p)
+    p.add_argument('--positions-frame', metavar='FRAME', type=sky_frame_type,
+                   help='celestial frame of the longitude/latitude columns '
+                        'of --positions (an astropy frame: icrs, fk5, '
+                        'galactic, supergalactic, ...; default from the '
+                        'column names or UCDs: ra/dec ICRS, l/b and '
+                        'GLON/GLAT galactic)')
     shape = p.add_mutually_exclusive_group()
     shape.add_argument('--size', metavar='W[,H]', type=size_type,
                        help='box size for --positions/--find (default 20)')

@@ -6,13 +6,15 @@ Star positions from the tables users already have.
 returns the 0-based pixel positions ``x_center``, ``y_center`` that
 photutils and `photometer` use, with the stars' ``id``. It recognises the
 column names of photutils (3.0 and older), ``ccdphot find``, Source
-Extractor and SEP catalogues, AstroImageJ measurement tables, and
-right ascension/declination columns (converted with a WCS). 1-based
+Extractor and SEP catalogues, AstroImageJ measurement tables, and sky
+positions in any celestial frame (equatorial, galactic, ... columns, VOTable
+UCDs, SkyCoord columns; converted with a WCS). 1-based
 catalogues (Source Extractor's ``X_IMAGE``, AstroImageJ's ``X(FITS)``) are
 shifted by one pixel. A blank or NaN coordinate is refused with its row
 number: a star is never measured at a made-up position.
 """
 
+import contextlib
 import io
 import os
 import warnings
@@ -42,16 +44,28 @@ PIXEL_COLUMNS = (
     ('X(FITS)', 'Y(FITS)', 1),         # AstroImageJ
 )
 
-#: Celestial coordinate columns (degrees unless the column has a unit),
-#: converted to pixels with the ``wcs`` given to `read_positions`. A
-#: `~astropy.coordinates.SkyCoord` column ``sky_centroid`` (photutils) is
-#: also accepted.
+#: Celestial coordinate columns ``(longitude, latitude, frame)``, in order
+#: of preference, converted to pixels with the ``wcs`` given to
+#: `read_positions` (degrees unless the column has a unit). The frame is an
+#: astropy frame name: the WCS's own frame need not be the same (a galactic
+#: catalogue on an equatorial frame is transformed). Without these names,
+#: `read_positions` also finds the columns of a VOTable by their UCDs
+#: (``pos.eq.ra``, ``pos.galactic.lon``, ...), the columns named after the
+#: components of its ``frame`` argument (e.g. ``sgl``, ``sgb`` for
+#: ``'supergalactic'``), or a `~astropy.coordinates.SkyCoord` column
+#: (``sky_centroid`` of photutils), in its own frame.
 SKY_COLUMNS = (
-    ('ra', 'dec'),
-    ('RA', 'DEC'),
-    ('RA', 'Dec'),
-    ('ALPHA_J2000', 'DELTA_J2000'),    # Source Extractor
-    ('RA_deg', 'DEC_deg'),
+    ('ra', 'dec', 'icrs'),
+    ('RA', 'DEC', 'icrs'),
+    ('RA', 'Dec', 'icrs'),
+    ('ALPHA_J2000', 'DELTA_J2000', 'icrs'),   # Source Extractor
+    ('RA_deg', 'DEC_deg', 'icrs'),
+    ('RA_ICRS', 'DE_ICRS', 'icrs'),           # VizieR
+    ('RAJ2000', 'DEJ2000', 'fk5'),            # VizieR (FK5, J2000)
+    ('l', 'b', 'galactic'),
+    ('GLON', 'GLAT', 'galactic'),             # FITS, Spitzer, Herschel
+    ('LII', 'BII', 'galactic'),               # HEASARC
+    ('sgl', 'sgb', 'supergalactic'),
 )
 
 #: Columns taken as the star ids (unique integers), in order of preference.
@@ -61,14 +75,25 @@ _BOX_COLUMNS = ('box_x0', 'box_x1', 'box_y0', 'box_y1')
 
 _FORMATS = {'.ecsv': 'ascii.ecsv', '.csv': 'ascii.csv', '.fits': 'fits',
             '.fit': 'fits', '.fts': 'fits', '.cat': 'ascii.sextractor',
-            '.xls': 'ascii.tab', '.tsv': 'ascii.tab', '.tbl': 'ascii.tab'}
+            '.xls': 'ascii.tab', '.tsv': 'ascii.tab', '.tbl': 'ascii.tab',
+            '.xml': 'votable', '.vot': 'votable', '.votable': 'votable'}
+
+#: the frame of each kind of VOTable position UCD (``pos.<kind>.lon``);
+#: None: several astropy frames share the name, ``frame=`` decides
+_UCD_FRAMES = {'eq': 'icrs', 'galactic': 'galactic',
+               'supergalactic': 'supergalactic', 'ecliptic': None}
+
+
+class OffFrameError(ValueError):
+    """No position of a positions table lies on the frame (internal: the
+    command line names its image)."""
 
 
 def _accepted_names():
     pix = ', '.join(f'{x}/{y}' for x, y, _ in PIXEL_COLUMNS)
-    sky = ', '.join(f'{x}/{y}' for x, y in SKY_COLUMNS)
-    return (f'pixel columns {pix}; or sky columns {sky}, sky_centroid '
-            '(with a WCS)')
+    sky = ', '.join(f'{x}/{y}' for x, y, _ in SKY_COLUMNS)
+    return (f'pixel columns {pix}; or sky columns {sky}, a SkyCoord column '
+            'such as sky_centroid, columns with position UCDs (with a WCS)')
 
 
 def _read_file(path, label, format):
@@ -80,8 +105,7 @@ def _read_file(path, label, format):
     stream = is_stream(path)
     if os.path.isdir(path) or (not stream and os.path.getsize(path) == 0):
         raise ValueError(f'{label}: not a table (empty file or a directory)')
-    ext = os.path.splitext(path)[1].lower()
-    fmt = format or _FORMATS.get(ext)
+    fmt = format or _FORMATS.get(_extension(path))
     source, kwargs = path, {}
     if stream:  # a pipe is read once, whole
         with open(path, 'rb') as fh:
@@ -89,8 +113,8 @@ def _read_file(path, label, format):
         if not content:
             raise ValueError(f'{label}: nothing to read (an empty pipe)')
         source = _stream_content(content, fmt, label)
-        if fmt is None and not isinstance(source, str):
-            fmt = 'fits'
+    if fmt is None:  # astropy's own identification (FITS, VOTable, ...)
+        fmt = _identified(source)
     if fmt == 'fits':
         kwargs['hdu'] = _fits_table_hdu(source)
     try:
@@ -100,13 +124,49 @@ def _read_file(path, label, format):
                 return Table.read(source, format='ascii')
             return Table.read(source, format=fmt, **kwargs)
     except Exception as exc:  # astropy raises many kinds for bad tables
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f'{label}: cannot read the table ({reason})') from exc
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        reason = lines[0].strip() if lines else type(exc).__name__
+        how = f'as {fmt}' if fmt else 'as an ASCII table'
+        raise ValueError(f'{label}: cannot read the table {how} ({reason})'
+                         '; give its format (an astropy table format, e.g. '
+                         "'votable', 'fits', 'ascii.csv')") from exc
+
+
+def _extension(path):
+    """The table's extension, that of ``name.fits.gz`` being ``.fits``."""
+    root, ext = os.path.splitext(path.lower())
+    if ext in ('.gz', '.bz2', '.xz'):
+        ext = os.path.splitext(root)[1]
+    return ext
+
+
+def _identified(source):
+    """The one format astropy identifies ``source`` as (from its name and
+    its first bytes, as `~astropy.table.Table.read` does), else None."""
+    from astropy.io import registry
+
+    if isinstance(source, str) and not os.path.exists(source):
+        return None  # piped text: the ASCII readers guess
+    try:
+        with contextlib.ExitStack() as stack:
+            if hasattr(source, 'read'):
+                path, fileobj = None, source
+                stack.callback(source.seek, 0)
+            else:
+                path = source
+                fileobj = stack.enter_context(open(source, 'rb'))
+            formats = registry.identify_format('read', Table, path, fileobj,
+                                               [], {})
+    except (OSError, UnicodeDecodeError):
+        return None
+    return formats[0] if len(formats) == 1 else None
 
 
 def _stream_content(content, fmt, label):
-    """A piped table: FITS bytes as a file object, text as a string."""
-    if fmt == 'fits' or content.startswith(b'SIMPLE  ='):
+    """A piped table: FITS and VOTable bytes as a file object, text as a
+    string."""
+    if fmt in ('fits', 'votable') or content.startswith(b'SIMPLE  =') or (
+            content.lstrip()[:5] in (b'<?xml', b'<VOTA')):
         return io.BytesIO(content)
     try:
         return content.decode('utf-8-sig')
@@ -179,7 +239,7 @@ def _as_float(table, names, label):
                          'numbers') from exc
 
 
-def _angle(column, name):
+def _angle(column, name, label):
     """A coordinate column as an angle: its own unit, else degrees."""
     values = np.asarray(np.ma.getdata(getattr(column, 'value', column)),
                         dtype=float)
@@ -188,38 +248,148 @@ def _angle(column, name):
     try:
         return (values * column.unit).to(u.deg)
     except u.UnitsError as exc:
-        raise ValueError(f'column {name} has unit {column.unit}, not an '
-                         'angle') from exc
+        raise ValueError(f'{label}: column {name} has unit {column.unit}, '
+                         'not an angle') from exc
 
 
-def _sky_to_pixel(table, label, wcs, pair):
+def check_frame(frame):
+    """``frame`` as astropy takes it (a name, class or instance), or an
+    error naming the parameter."""
     from astropy.coordinates import SkyCoord
 
+    if frame is None:
+        return None
+    try:
+        SkyCoord(0.0 * u.deg, 0.0 * u.deg, frame=frame)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f'frame must be a celestial frame astropy knows '
+                         f"(e.g. 'icrs', 'galactic', 'fk5'), got {frame!r}: "
+                         f'{str(exc).splitlines()[0]}') from None
+    return frame
+
+
+def _frame_name(frame):
+    return frame if isinstance(frame, str) else getattr(frame, 'name',
+                                                        str(frame))
+
+
+def _frame_names(frame):
+    """The longitude and latitude component names of ``frame`` (e.g.
+    ``l``, ``b`` for galactic)."""
+    from astropy.coordinates import SkyCoord
+
+    names = SkyCoord(0.0 * u.deg, 0.0 * u.deg,
+                     frame=frame).frame.representation_component_names
+    return tuple(names)[:2]
+
+
+def _ucd_pair(table):
+    """``(lon, lat, frame)`` of the first pair of columns with VOTable
+    position UCDs (``pos.eq.ra``/``pos.eq.dec``, ``pos.galactic.lon``/
+    ``pos.galactic.lat``, ...), else None; frame None when the UCD does
+    not say which of astropy's frames (ecliptic)."""
+    found = {}
+    for name in table.colnames:
+        ucd = (getattr(table[name], 'meta', None) or {}).get('ucd') or ''
+        for word in ucd.lower().split(';'):
+            part = word.strip().split('.')
+            if len(part) == 3 and part[0] == 'pos' and part[1] in _UCD_FRAMES:
+                axis = {'ra': 'lon', 'dec': 'lat'}.get(part[2], part[2])
+                if axis in ('lon', 'lat'):
+                    found.setdefault((part[1], axis), name)
+    for kind, frame in _UCD_FRAMES.items():
+        if (kind, 'lon') in found and (kind, 'lat') in found:
+            return found[kind, 'lon'], found[kind, 'lat'], frame
+    return None
+
+
+def _skycoord_column(table):
+    """The name of the table's SkyCoord column (``sky_centroid`` first),
+    else None."""
+    from astropy.coordinates import SkyCoord
+
+    names = [n for n in table.colnames if isinstance(table[n], SkyCoord)]
+    return 'sky_centroid' if 'sky_centroid' in names else next(iter(names),
+                                                                None)
+
+
+def _sky_coords(table, label, source):
+    """The SkyCoord of the sky columns ``source``: ``(lon, lat, frame)``,
+    or ``(name, name, None)`` for a SkyCoord column (its own frame)."""
+    from astropy.coordinates import SkyCoord, UnitSphericalRepresentation
+
+    lon, lat, frame = source
+    if frame is None:
+        coords = table[lon]
+        sph = coords.represent_as(UnitSphericalRepresentation)
+        _as_float(Table({f'{lon} longitude': sph.lon.deg,
+                         f'{lon} latitude': sph.lat.deg}),
+                  (f'{lon} longitude', f'{lon} latitude'), label)
+        return coords
+    _as_float(table, (lon, lat), label)  # refuses blank cells
+    return SkyCoord(_angle(table[lon], lon, label),
+                    _angle(table[lat], lat, label), frame=frame)
+
+
+def _describe(source, coords):
+    """'galactic l/b' or 'galactic sky_centroid', for messages."""
+    lon, lat, _ = source
+    return f'{coords.frame.name} ' + (lon if lon == lat else f'{lon}/{lat}')
+
+
+def _sky_to_pixel(table, label, wcs, source):
+    from astropy.coordinates import UnitSphericalRepresentation
+    from astropy.coordinates.errors import ConvertError
+
     sky_wcs = celestial_wcs(wcs) if wcs is not None else None
+    coords = _sky_coords(table, label, source)
+    what = _describe(source, coords)
     if sky_wcs is None:
-        what = 'sky_centroid' if pair is None else f'{pair[0]}/{pair[1]}'
         raise ValueError(f'{label}: the table gives sky positions ({what}) '
                          'but no celestial WCS was given to convert them '
                          'to pixels (wcs=, or a frame with a WCS)')
-    if pair is None:
-        coords = table['sky_centroid']
-        _as_float(Table({'ra': coords.ra.deg, 'dec': coords.dec.deg}),
-                  ('ra', 'dec'), label)
-    else:
-        _as_float(table, pair, label)  # refuses blank cells
-        coords = SkyCoord(*(_angle(table[name], name) for name in pair))
-    x, y = sky_wcs.world_to_pixel(coords)
+    try:
+        x, y = sky_wcs.world_to_pixel(coords)
+    except (ConvertError, ValueError, TypeError) as exc:
+        raise ValueError(f'{label}: {what} cannot be placed on the frame: '
+                         f'{str(exc).splitlines()[0]}') from exc
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     lost = ~(np.isfinite(x) & np.isfinite(y))
     if lost.any():
         first = int(np.flatnonzero(lost)[0])
-        what = 'sky_centroid' if pair is None else f'{pair[0]}/{pair[1]}'
+        sph = coords[first].represent_as(UnitSphericalRepresentation)
         raise ValueError(
             f'{label}: {what} of row(s) {_row_list(lost)} (the first: '
-            f'{coords[first].ra.deg:.6g}, {coords[first].dec.deg:.6g} deg) '
+            f'{sph.lon.deg:.6g}, {sph.lat.deg:.6g} deg) '
             'has no pixel position in the WCS (the far side of the sky for '
             'its projection); remove those rows or give the right table')
-    return x, y
+    return x, y, what, coords.frame.name
+
+
+def _frame_shape(wcs):
+    """The frame's (ny, nx) from ``wcs`` (a frame, or a WCS that knows its
+    image size), else None."""
+    shape = getattr(wcs, 'shape', None)
+    if shape is None and getattr(wcs, 'data', None) is not None:
+        shape = np.shape(wcs.data)
+    if shape is None:
+        shape = getattr(wcs, 'array_shape', None)
+    return tuple(shape) if shape is not None and len(shape) == 2 else None
+
+
+def _check_on_frame(x, y, shape, label, what):
+    """Refuse positions none of which lies on a frame of ``shape`` (pixel
+    ``i`` spans ``i - 0.5`` to ``i + 0.5``): an all-NaN table helps
+    nobody."""
+    ny, nx = shape
+    on = (x >= -0.5) & (x < nx - 0.5) & (y >= -0.5) & (y < ny - 0.5)
+    if on.any():
+        return
+    raise OffFrameError(
+        f'{label}: none of its {x.size} positions ({what}) lies on the '
+        f'{ny} x {nx} frame: they fall at x {np.min(x):.6g} to '
+        f'{np.max(x):.6g}, y {np.min(y):.6g} to {np.max(y):.6g}; is this '
+        "the frame's table, and are its columns (and their frame) right?")
 
 
 def _row_list(rows):
@@ -267,39 +437,106 @@ def _ids_fit(ids, limit, name, label, kind):
                          'renumber the stars')
 
 
-def _pixels(table, label, wcs, columns):
-    """x, y (0-based), and the description of where they came from."""
+def _pixel_units(table, pair, label):
+    """Refuse pixel columns that carry a unit other than pixels (an angle
+    is a sky position, never a pixel)."""
+    for name in pair:
+        unit = getattr(table[name], 'unit', None)
+        if unit is None or unit in (u.pix, u.dimensionless_unscaled):
+            continue
+        hint = (': give the sky columns and their frame (columns=, '
+                'frame=) to convert them with the WCS'
+                if unit.physical_type == 'angle' else '')
+        raise ValueError(f'{label}: column {name} has unit {unit}, but '
+                         f'pixel positions are in pixels{hint}')
+
+
+def _pixels(table, label, wcs, columns, frame):
+    """x, y (0-based), what was read (for ``meta``: the columns, their
+    origin, the frame of sky positions) and a description for messages."""
     names = table.colnames
     if columns is not None:
         try:
             xname, yname = columns
         except (TypeError, ValueError):
             raise TypeError('columns must be a pair of column names '
-                            '(x, y) or (ra, dec)') from None
+                            '(x, y) or (longitude, latitude)') from None
         missing = [n for n in (xname, yname) if n not in names]
         if missing:
             raise ValueError(f'{label}: no column {missing[0]!r}; the table '
                              f'has {names}')
+        sky = _find_pair((xname, yname), SKY_COLUMNS)
+        ucd = _ucd_pair(table[[xname, yname]])
+        unit = getattr(table[xname], 'unit', None)
+        angular = unit is not None and unit.physical_type == 'angle'
+        if frame is not None or sky is not None or ucd is not None or \
+                angular:
+            chosen = (frame if frame is not None
+                      else (sky or ucd or (None, None, None))[2])
+            if chosen is None:
+                raise ValueError(
+                    f'{label}: columns {xname}/{yname} are sky positions but '
+                    'neither their names nor their UCDs say in which '
+                    "celestial frame: give frame= (e.g. 'icrs', "
+                    "'galactic')")
+            return _sky_pixels(table, label, wcs, (xname, yname, chosen))
         known = {(x, y): o for x, y, o in PIXEL_COLUMNS}
-        if (xname, yname) in [p[:2] for p in SKY_COLUMNS] or (
-                table[xname].unit is not None
-                and table[xname].unit.physical_type == 'angle'):
-            x, y = _sky_to_pixel(table, label, wcs, (xname, yname))
-            return x, y, (xname, yname, 'sky')
         origin = known.get((xname, yname), 0)
+        _pixel_units(table, (xname, yname), label)
         x, y = _as_float(table, (xname, yname), label)
-        return x - origin, y - origin, (xname, yname, origin)
+        return x - origin, y - origin, {
+            'x_column': xname, 'y_column': yname, 'origin': origin}, \
+            f'{xname}/{yname}'
     pair = _find_pair(names, PIXEL_COLUMNS)
     if pair is not None:
+        _pixel_units(table, pair[:2], label)
         x, y = _as_float(table, pair[:2], label)
-        return x - pair[2], y - pair[2], pair
-    pair = _find_pair(names, SKY_COLUMNS)
-    if pair is not None or 'sky_centroid' in names:
-        x, y = _sky_to_pixel(table, label, wcs, pair)
-        name = pair or ('sky_centroid', 'sky_centroid')
-        return x, y, (*name[:2], 'sky')
+        return x - pair[2], y - pair[2], {
+            'x_column': pair[0], 'y_column': pair[1], 'origin': pair[2]}, \
+            f'{pair[0]}/{pair[1]}'
+    source = _sky_source(table, label, frame)
+    if source is not None:
+        return _sky_pixels(table, label, wcs, source)
     raise ValueError(f'{label}: no position columns found among {names}; '
-                     f'accepted: {_accepted_names()}')
+                     f'accepted: {_accepted_names()}' + (
+                         '' if frame is None else
+                         f', or {"/".join(_frame_names(frame))} for frame '
+                         f'{_frame_name(frame)}'))
+
+
+def _sky_source(table, label, frame):
+    """``(lon, lat, frame)`` of the table's sky positions: recognised
+    names, the components of ``frame``, position UCDs, a SkyCoord column
+    (frame None: its own); None when there are none."""
+    names = table.colnames
+    pair = _find_pair(names, SKY_COLUMNS)
+    if pair is None and frame is not None:
+        own = _frame_names(frame)
+        pair = _find_pair(names, [(*own, frame)])
+    if pair is None:
+        pair = _ucd_pair(table)
+        if pair is not None and pair[2] is None and frame is None:
+            raise ValueError(f'{label}: columns {pair[0]}/{pair[1]} are '
+                             'ecliptic positions (their UCDs), in one of '
+                             "several frames: give frame= (e.g. "
+                             "'geocentricmeanecliptic')")
+    if pair is not None:
+        return (*pair[:2], pair[2] if frame is None else frame)
+    column = _skycoord_column(table)
+    if column is not None:
+        if frame is not None:
+            raise ValueError(f'{label}: column {column} is a SkyCoord and '
+                             'keeps its own frame; frame= is for longitude '
+                             'and latitude columns')
+        return column, column, None
+    return None
+
+
+def _sky_pixels(table, label, wcs, source):
+    x, y, what, frame = _sky_to_pixel(table, label, wcs, source)
+    lon, lat, _ = source
+    return x, y, {'x_column': lon, 'y_column': lat, 'origin': 'sky',
+                  'frame': frame}, what
 
 
 def _copy_boxes(table, out, label):
@@ -359,7 +596,8 @@ def _copy_boxes(table, out, label):
         out.meta['box_check'] = table.meta['box_check']
 
 
-def read_positions(positions, *, wcs=None, columns=None, format=None):
+def read_positions(positions, *, wcs=None, columns=None, format=None,
+                   frame=None):
     """
     Star positions (0-based pixels) and ids from a table a user already has.
 
@@ -367,18 +605,31 @@ def read_positions(positions, *, wcs=None, columns=None, format=None):
     ----------
     positions : str, path-like or `~astropy.table.Table`
         A table, or a file astropy can read: ECSV, CSV, FITS (a FITS_LDAC
-        catalogue's ``LDAC_OBJECTS``), a Source Extractor ASCII_HEAD
-        catalogue (``.cat``), an AstroImageJ measurement table (``.xls``,
-        tab-separated) or any ASCII table astropy can guess.
-    wcs : WCS or `~astropy.nddata.NDData`, optional
-        The frame's celestial WCS (or the frame), needed only when the table
-        gives right ascension and declination.
+        catalogue's ``LDAC_OBJECTS``), VOTable (``.xml``, ``.vot``), a
+        Source Extractor ASCII_HEAD catalogue (``.cat``), an AstroImageJ
+        measurement table (``.xls``, tab-separated), any other format
+        astropy identifies, or any ASCII table astropy can guess.
+    wcs : `~astropy.nddata.NDData` or WCS, optional
+        The frame (its ``wcs`` and its size), or its celestial WCS: needed
+        when the table gives sky positions. With the frame (or a WCS that
+        knows the image size, as one read from a FITS header), a table none
+        of whose positions lies on the frame is refused.
     columns : tuple of str, optional
-        The ``(x, y)`` (0-based pixels) or ``(ra, dec)`` column names to
-        use, overriding the recognised names below.
+        The ``(x, y)`` (0-based pixels) or ``(longitude, latitude)`` column
+        names to use, overriding the recognised names below. Columns are
+        sky positions when their names are recognised sky names, when they
+        have position UCDs or an angle unit, or when ``frame`` is given.
     format : str, optional
-        An astropy table format, overriding the guess from the file
-        extension.
+        An astropy table format (e.g. ``'votable'``, ``'fits'``,
+        ``'ascii.csv'``), overriding the guess from the file extension.
+    frame : str or astropy frame, optional
+        The celestial frame of the table's longitude and latitude columns
+        (any frame astropy knows: ``'icrs'``, ``'fk5'``, ``'galactic'``,
+        ``'supergalactic'``, ``'geocentricmeanecliptic'``, or an instance
+        such as ``FK5(equinox='J1975')``), overriding the frame their names
+        or UCDs imply. Without ``columns``, the frame's own component
+        names are also looked for (``sgl``/``sgb`` for supergalactic). A
+        `~astropy.coordinates.SkyCoord` column keeps its own frame.
 
     Returns
     -------
@@ -387,15 +638,17 @@ def read_positions(positions, *, wcs=None, columns=None, format=None):
         first pixel's centre is 0.0, as numpy and photutils), plus the
         suggested box columns ``box_x0``, ``box_x1``, ``box_y0``,
         ``box_y1`` when the input has them (``ccdphot find`` output).
-        ``meta`` records the source, the columns read and their origin.
+        ``meta`` records the source, the columns read and their origin
+        (``'sky'`` for sky positions, with their ``'frame'``).
 
     Raises
     ------
     ValueError
         No recognised position columns (the message lists every accepted
         name), a blank/NaN coordinate (the message gives the row numbers),
-        sky columns without a celestial WCS, ids that are not unique
-        integers, an empty table.
+        sky columns without a celestial WCS or whose frame is unknown,
+        pixel columns with an angle unit, ids that are not unique integers,
+        an empty table, no position on the frame.
 
     Notes
     -----
@@ -414,7 +667,25 @@ def read_positions(positions, *, wcs=None, columns=None, format=None):
     ([7, 9], [10.0, 39.5], [20.0, 7.0])
     >>> pos.meta['x_column'], pos.meta['origin']
     ('X_IMAGE', 1)
+
+    A galactic catalogue on an equatorial frame:
+
+    >>> from astropy.coordinates import SkyCoord
+    >>> from astropy.wcs import WCS
+    >>> wcs = WCS(naxis=2)
+    >>> wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    >>> wcs.wcs.crval = [266.40, -28.94]
+    >>> wcs.wcs.crpix = [50.0, 50.0]
+    >>> wcs.wcs.cdelt = [-1 / 3600, 1 / 3600]
+    >>> star = wcs.pixel_to_world(12.0, 30.0).galactic
+    >>> cat = Table({'l': [star.l.deg], 'b': [star.b.deg]})
+    >>> pos = read_positions(cat, wcs=wcs)
+    >>> pos['x_center'].round(6).tolist(), pos['y_center'].round(6).tolist()
+    ([12.0], [30.0])
+    >>> pos.meta['frame']
+    'galactic'
     """
+    frame = check_frame(frame)
     if isinstance(positions, Table):
         label, table = 'positions', positions
     elif isinstance(positions, (str, os.PathLike)):
@@ -425,12 +696,15 @@ def read_positions(positions, *, wcs=None, columns=None, format=None):
                         f'got {type(positions).__name__}')
     if len(table) == 0:
         raise ValueError(f'{label}: the table has no rows')
-    x, y, (xname, yname, origin) = _pixels(table, label, wcs, columns)
+    x, y, read, what = _pixels(table, label, wcs, columns, frame)
+    shape = _frame_shape(wcs)
+    if shape is not None:
+        _check_on_frame(x, y, shape, label, what)
     ids, id_name = _ids(table, label)
     out = QTable({'id': ids, 'x_center': x, 'y_center': y})
     _copy_boxes(table, out, label)
     out.meta.update(
         positions_source=(os.path.abspath(os.fspath(positions))
                           if label != 'positions' else 'table'),
-        x_column=xname, y_column=yname, origin=origin, id_column=id_name)
+        **read, id_column=id_name)
     return out
