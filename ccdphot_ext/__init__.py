@@ -4,58 +4,24 @@ ccdphot_ext: CCD aperture photometry with an honest, term-by-term error
 budget, built on photutils and astropy.
 
 Every public name is importable from here (``from ccdphot_ext import
-measure``). They are imported on first use, from the subpackage that owns
-them (`_PUBLIC` below), so ``import ccdphot_ext`` and the ``ccdphot``
-command start without loading photutils, scipy or matplotlib.
+measure``). The names, and the subpackage each comes from, are in the type
+stub ``__init__.pyi`` beside this file, which editors and type checkers
+read; at run time `lazy_loader` imports each on first use, so ``import
+ccdphot_ext`` and the ``ccdphot`` command start without loading numpy,
+astropy or photutils.
 """
 
-import importlib
+import pkgutil
 
-from .flags import *  # noqa: F403  (bit values only: no imports)
-from .flags import __all__ as _flags_all
+import lazy_loader as _lazy
+
 from .utils import provenance as _provenance
 
 __version__ = _provenance.PACKAGE_VERSION
 
-#: Public names by the subpackage that owns them (add new names here).
-_PUBLIC = {
-    'analysis': ('differential_photometry', 'gradient_check',
-                 'systematics_report'),
-    'aperture': ('BoxAperture', 'SkyBoxAperture', 'write_ds9'),
-    'background': ('ApertureNoise', 'SigmaThreshold', 'SkyEstimate'),
-    'batch': ('AnnulusSky', 'BatchExecution', 'photometer_frames'),
-    'datasets': ('NOTEBOOK_BOXES', 'sample_frame', 'sample_truth'),
-    'detection': ('Recentering', 'box_flags', 'find_stars',
-                  'recenter_positions', 'star_boxes'),
-    'io': ('DetectorParameters', 'FrameReadError', 'VarianceArrays',
-           'pixel_solid_angle', 'read_frame', 'read_positions',
-           'unit_family'),
-    'photometry': ('PHOTOMETRY_COLUMNS', 'ApertureMeasurement',
-                   'BudgetOptions', 'BudgetTerms', 'ErrorBudget',
-                   'budget_terms', 'compare_extractions', 'measure',
-                   'optimal_extraction', 'photometer', 'to_adu',
-                   'to_electron'),
-}
-_HOME = {name: sub for sub, names in _PUBLIC.items() for name in names}
-_SUBPACKAGES = ('analysis', 'aperture', 'background', 'batch', 'cli',
-                'datasets', 'detection', 'io', 'photometry', 'utils',
-                'visualization')
+__getattr__, __dir__, _names = _lazy.attach_stub(__name__, __file__)
 
-__all__ = [*_HOME, *_flags_all]
-
-
-def __getattr__(name):
-    """Import a public name (or a subpackage) on first use."""
-    if name in _HOME:
-        module = importlib.import_module(f'{__name__}.{_HOME[name]}')
-        value = getattr(module, name)
-    elif name in _SUBPACKAGES:
-        value = importlib.import_module(f'{__name__}.{name}')
-    else:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted({*globals(), *__all__, *_SUBPACKAGES})
+#: Every public name; the subpackages are attributes (imported on first use
+#: too) but not part of ``from ccdphot_ext import *``.
+__all__ = sorted(set(_names) - {module.name for module in
+                                pkgutil.iter_modules(__path__)})

@@ -2,6 +2,7 @@
 """Systematics, differential photometry and Monte Carlo calibration."""
 
 from .calibration import *  # noqa: F403
+from .calibration_regimes import *  # noqa: F403
 from .differential import *  # noqa: F403
 from .gradient import *  # noqa: F403
 from .growth import *  # noqa: F403

@@ -53,7 +53,7 @@ from .quadrant import (
     circle_splits,
 )
 
-__all__ = ['EllipseShape', 'exact_shape', 'ellipse_overlap']
+__all__ = ['EllipseShape', 'ellipse_overlap']
 
 
 #: Boundary pixels computed per pass (arrays of 32 KiB stay in the cache).

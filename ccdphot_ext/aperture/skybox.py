@@ -25,7 +25,7 @@ from ..io.wcs import celestial_wcs
 from ..utils.inputs import positive_scalar
 from .box import BoxAperture
 
-__all__ = ['SkyBoxAperture', 'to_pixel_apertures', 'add_sky_centroid']
+__all__ = ['SkyBoxAperture']
 
 _SNAP_RAD = 1e-7  # a WCS rotation this close to k * 90 deg is taken as exact
 

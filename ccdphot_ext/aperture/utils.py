@@ -19,10 +19,8 @@ from photutils.aperture import (
 from .box import BoxAperture
 from .circular import exact_shape
 
-__all__ = ['aperture_weights', 'aperture_positions', 'n_positions',
-           'aperture_position', 'aperture_list', 'all_positions',
-           'aperture_groups', 'split_apertures', 'aperture_size', 'scaled_aperture',
-           'with_positions', 'check_extent']
+__all__ = ['aperture_weights', 'aperture_positions', 'split_apertures',
+           'scaled_aperture']
 
 #: Linear size parameters of one-piece apertures (not annuli), scaled
 #: together by `scaled_aperture`.

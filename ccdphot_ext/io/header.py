@@ -34,8 +34,7 @@ from ..utils.inputs import positive_scalar
 from ..utils.numbers import check_options
 from .units import GAIN_UNIT, electrons_per_data_unit
 
-__all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'unit_from_header',
-           'INHERITED_TAG']
+__all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'unit_from_header']
 
 #: Start of the comment of a card that `~ccdphot_ext.read_frame` copied
 #: from the primary header of a multi-extension file.

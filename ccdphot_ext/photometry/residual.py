@@ -13,8 +13,7 @@ import warnings
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
-__all__ = ['RESIDUAL_NSIGMA', 'GRADIENT_NSIGMA', 'residual_error',
-           'residual_is_significant', 'check_global_sky']
+__all__ = []  # internal: the rules behind flag 32 and the gradient warning
 
 #: Bias of a flux, in units of its error, above which the variation of the
 #: background across the frame makes `check_global_sky` warn that a single

@@ -24,8 +24,7 @@ import warnings
 
 from astropy.io.fits.verify import VerifyWarning
 
-__all__ = ['atomic_write', 'check_output', 'write_table_atomic',
-           'table_format', 'is_stream', 'hidden_sibling', 'temporary_pattern']
+__all__ = ['atomic_write', 'write_table_atomic']
 
 #: astropy table formats by file extension (anything else: ECSV).
 _TABLE_FORMATS = {'.ecsv': 'ascii.ecsv', '.csv': 'ascii.csv',

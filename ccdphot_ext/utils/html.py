@@ -11,7 +11,7 @@ astropy tables render in a notebook; ``repr`` stays the plain text.
 import html
 import math
 
-__all__ = ['html_table']
+__all__ = []  # internal: the HTML of the objects' _repr_html_
 
 #: Width in pixels of a 100% share bar.
 _BAR_PX = 80
