@@ -189,3 +189,50 @@ def test_background_variation_is_the_block_background_minus_its_median(
 def test_background_variation_must_be_callable():
     with pytest.raises(TypeError, match='background_variation'):
         SkyEstimate(1.0, 1.0, 4, background_variation=np.zeros((4, 4)))
+
+
+@pytest.mark.parametrize('shape', [(1030, 1027), (2050, 1201)])
+def test_fast_passes_equal_the_masked_passes(shape):
+    """Without a mask or non-finite pixel the sky skips the masked copies
+    (block sums in place, the clip pass by multiplication): the same bits
+    as the masked passes (an all-False mask forces those), on a crowded
+    float32 frame whose sides are not multiples of the block."""
+    rng = np.random.default_rng(8)
+    img = rng.normal(500.0, 12.0, shape).astype(np.float32)
+    yy, xx = np.mgrid[-8:9, -8:9]
+    star = (4000.0 * np.exp(-(xx ** 2 + yy ** 2) / 6.0)).astype(np.float32)
+    for x, y in rng.integers(8, min(shape) - 9, (300, 2)):
+        img[y - 8:y + 9, x - 8:x + 9] += star
+    fast = SkyEstimate.from_image(img)
+    masked = SkyEstimate.from_image(img, mask=np.zeros(shape, bool))
+    assert fast.meta['n_masked_sources'] > 0
+    for name in ('value', 'std', 'n_pix', 'error_on_mean'):
+        assert getattr(fast, name) == getattr(masked, name)
+    np.testing.assert_array_equal(fast.background_variation.offsets,
+                                  masked.background_variation.offsets)
+
+
+def test_mask_helpers_equal_scipy_and_numpy():
+    """The whole-frame sky's own dilation, neighbour extremes and medians
+    against scipy.ndimage and numpy."""
+    from scipy import ndimage
+    rng = np.random.default_rng(9)
+    found = rng.random((61, 47)) < 0.03
+    np.testing.assert_array_equal(
+        globalsky._dilated(found),
+        ndimage.binary_dilation(found, structure=np.ones((3, 3), bool),
+                                iterations=globalsky.MASK_DILATE))
+    image = rng.normal(0.0, 1.0, (33, 29)).astype(np.float32)
+    ring = np.ones((3, 3), bool)
+    ring[1, 1] = False
+    np.testing.assert_array_equal(
+        globalsky._neighbours(image, np.maximum),
+        ndimage.maximum_filter(image, footprint=ring, mode='constant'))
+    np.testing.assert_array_equal(
+        globalsky._neighbours(image, np.minimum),
+        ndimage.minimum_filter(image, footprint=ring, mode='constant'))
+    for n in (255, 256):
+        cells = rng.normal(0.0, 1.0, (5, 7, n)).astype(np.float32)
+        np.testing.assert_array_equal(globalsky._median(cells, axis=-1),
+                                      np.median(cells, axis=-1))
+        assert globalsky._median(cells[0, 0]) == np.median(cells[0, 0])

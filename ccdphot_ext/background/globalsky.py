@@ -116,6 +116,8 @@ class _Usable:
     def __init__(self, frame):
         self.frame = frame
         self.blocks = None  # binned source mask, or None
+        #: True when every pixel of the data is finite (set by `_binned`)
+        self.all_finite = False
 
     def rows(self, lo, hi, cols=slice(None), step=1):
         """Boolean usable map of rows ``lo:hi:step`` and columns ``cols``."""
@@ -127,11 +129,7 @@ class _Usable:
         if frame.uncertainty is not None:
             good &= np.isfinite(frame.uncertainty[rows, cols])
         if self.blocks is not None and step == 1 and cols == slice(None):
-            top = lo // MASK_BIN
-            src = self.blocks[top:-(-hi // MASK_BIN)]
-            src = np.repeat(np.repeat(src, MASK_BIN, axis=0), MASK_BIN, axis=1)
-            start = lo - top * MASK_BIN
-            good &= ~src[start:start + hi - lo, :frame.shape[1]]
+            _clear_blocks(good, self.blocks, lo)
         elif self.blocks is not None:
             ys = np.arange(frame.shape[0])[rows] // MASK_BIN
             xs = np.arange(frame.shape[1])[cols] // MASK_BIN
@@ -145,13 +143,20 @@ class _Usable:
         for lo in range(0, ny, step):
             yield lo, min(lo + step, ny)
 
-    def count_bad(self):
-        """Pixels not finite or masked (sources not counted)."""
-        blocks, self.blocks = self.blocks, None
-        n_good = sum(int(np.count_nonzero(self.rows(lo, hi)))
-                     for lo, hi in self.bands())
-        self.blocks = blocks
-        return self.frame.data.size - n_good
+
+def _clear_blocks(good, blocks, lo):
+    """Clear in ``good`` (frame rows ``lo:lo + len(good)``, ``lo`` a
+    multiple of `MASK_BIN`) the pixels of the True ``blocks``: the blocks'
+    columns repeated once, broadcast over each block's rows."""
+    h, nx = good.shape
+    top = lo // MASK_BIN
+    src = np.repeat(blocks[top:top - (-h // MASK_BIN)], MASK_BIN,
+                    axis=1)[:, :nx]
+    whole = h // MASK_BIN
+    good[:whole * MASK_BIN].reshape(whole, MASK_BIN, nx)[...] &= \
+        ~src[:whole, None, :]
+    if whole * MASK_BIN < h:
+        good[whole * MASK_BIN:] &= ~src[whole]
 
 
 def _subsample(usable, n_target):
@@ -166,24 +171,23 @@ def _subsample(usable, n_target):
     return values, unc, stride
 
 
-def source_blocks(frame, usable):
+def source_blocks(mean, counts, shape):
     """Binned source mask: True for blocks holding (or near) a source;
     and the `BackgroundVariation` of the coarse local background it is
-    detected against (None when no block holds a usable pixel).
+    detected against (None when no block holds a usable pixel). ``mean``
+    and ``counts`` are the frame's `_binned` arrays (``mean`` is
+    overwritten), ``shape`` the frame's.
     """
-    mean, counts = _binned(frame, usable)
     if not np.any(counts > 0):
         return np.zeros(mean.shape, dtype=bool), None
     # residual from a smooth local background, scaled to one pixel's noise
     local = _local_background(mean)
-    variation = BackgroundVariation(local, frame.data.shape)
+    variation = BackgroundVariation(local, shape)
     mean -= local
     del local
-    np.sqrt(counts, out=counts)
-    mean *= counts
-    del counts
+    mean *= np.sqrt(counts)
     sample = mean[::2, ::2] if mean.size > 2 ** 20 else mean
-    sigma = mad_std(sample[np.isfinite(sample)])
+    sigma = mad_std(sample[np.isfinite(sample)], func=_median)
     if not sigma > 0:
         return np.zeros(mean.shape, dtype=bool), variation
     mean /= sigma
@@ -204,11 +208,21 @@ def source_blocks(frame, usable):
 
 
 def _dilated(found):
-    """The segments grown by `MASK_DILATE` blocks."""
-    if not MASK_DILATE:
-        return found
-    return ndimage.binary_dilation(found, structure=np.ones((3, 3), bool),
-                                   iterations=MASK_DILATE)
+    """The segments grown by `MASK_DILATE` blocks: `MASK_DILATE` binary
+    dilations by a 3 x 3 square (scipy's ``binary_dilation``), done as one
+    by a square of ``2 MASK_DILATE + 1`` blocks: or-ed shifted copies
+    along each axis."""
+    out = found
+    for axis in (0, 1):
+        grown = out.copy()
+        ahead = [slice(None)] * 2
+        behind = [slice(None)] * 2
+        for shift in range(1, MASK_DILATE + 1):
+            ahead[axis], behind[axis] = slice(shift, None), slice(None, -shift)
+            grown[tuple(ahead)] |= out[tuple(behind)]
+            grown[tuple(behind)] |= out[tuple(ahead)]
+        out = grown
+    return out
 
 
 def _filtered(significance):
@@ -218,19 +232,29 @@ def _filtered(significance):
     times their brightest neighbour: a cosmic ray or a hot pixel, or the
     core of a star the binned map finds anyway) are left out, so that they
     do not spread into segments."""
-    size = np.ones((3, 3), dtype=bool)
-    size[1, 1] = False
-    high = ndimage.maximum_filter(significance, footprint=size,
-                                  mode='constant')
-    low = ndimage.minimum_filter(significance, footprint=size,
-                                 mode='constant')
+    high = _neighbours(significance, np.maximum)
+    low = _neighbours(significance, np.minimum)
     alone = (((significance > FILTER_CLIP) & (high < significance / 6.0))
              | ((significance < -FILTER_CLIP) & (low > significance / 6.0)))
-    clipped = np.clip(np.where(alone, 0.0, significance), -FILTER_CLIP,
-                      FILTER_CLIP)
+    clipped = significance * ~alone  # the lone blocks to 0
+    np.clip(clipped, -FILTER_CLIP, FILTER_CLIP, out=clipped)
     smooth = ndimage.gaussian_filter(clipped, MASK_FILTER, mode='constant')
     smooth /= _filter_noise()
     return smooth
+
+
+def _neighbours(image, extreme):
+    """The largest (``extreme=np.maximum``) or smallest of the 8
+    neighbours of each pixel, 0 beyond the edges (scipy's
+    ``maximum_filter`` with that footprint and ``mode='constant'``)."""
+    pad = np.zeros((image.shape[0] + 2, image.shape[1] + 2),
+                   dtype=image.dtype)
+    pad[1:-1, 1:-1] = image
+    rows = extreme(extreme(pad[:, :-2], pad[:, 1:-1]), pad[:, 2:])
+    out = extreme(rows[:-2], rows[2:])  # the rows above and below
+    extreme(out, pad[1:-1, :-2], out=out)
+    extreme(out, pad[1:-1, 2:], out=out)
+    return out
 
 
 @functools.cache
@@ -308,25 +332,59 @@ class BackgroundVariation:
 
 
 def _binned(frame, usable):
-    """Mean (NaN where empty) and count of usable pixels per block."""
+    """Mean (NaN where empty) and count of usable pixels per block (sources
+    not masked). Sets ``usable.all_finite``."""
     ny, nx = frame.shape
     by, bx = -(-ny // MASK_BIN), -(-nx // MASK_BIN)
     sums = np.empty((by, bx))
     counts = np.empty((by, bx), dtype=np.float32)  # at most MASK_BIN**2
     cols = np.arange(0, nx, MASK_BIN)
+    widths = np.diff(np.append(cols, nx)).astype(np.float32)
+    finite = True
+    plain = frame.mask is None and frame.uncertainty is None
     for lo, hi in usable.bands():  # bands start on a block row
-        good = usable.rows(lo, hi)
         rows = np.arange(0, hi - lo, MASK_BIN)
-        block = np.add.reduceat(np.where(good, frame.data[lo:hi], 0.0),
-                                rows, axis=0)
         out = slice(lo // MASK_BIN, lo // MASK_BIN + rows.size)
+        data = frame.data[lo:hi]
+        block = None
+        if plain:
+            # the block rows summed in reduceat's order, without a copy;
+            # a NaN or inf pixel makes its block's sum so
+            block = _row_groups(data, rows)
+            if not np.isfinite(block).all():
+                block = None
+        if block is not None:
+            heights = np.diff(np.append(rows, hi - lo)).astype(np.float32)
+            counts[out] = heights[:, None] * widths
+        else:
+            good = usable.rows(lo, hi)
+            finite = finite and bool(np.isfinite(data).all())
+            block = np.add.reduceat(np.where(good, data, 0.0), rows, axis=0)
+            counts[out] = np.add.reduceat(
+                np.add.reduceat(good, rows, axis=0, dtype=np.float32),
+                cols, axis=1)
         sums[out] = np.add.reduceat(block, cols, axis=1)
-        counts[out] = np.add.reduceat(
-            np.add.reduceat(good, rows, axis=0, dtype=np.float32),
-            cols, axis=1)
+    usable.all_finite = finite
     with np.errstate(invalid='ignore', divide='ignore'):
         sums /= counts
     return sums.astype(np.float32), counts
+
+
+def _row_groups(data, starts):
+    """``np.add.reduceat(data, starts, axis=0)`` for groups of
+    `MASK_BIN` rows (the last may be shorter), in reduceat's order: the
+    first row plus the sum of the others (numpy's pairwise sum, a plain
+    loop for fewer than 8 rows)."""
+    whole = data.shape[0] // MASK_BIN
+    groups = data[:whole * MASK_BIN].reshape(whole, MASK_BIN, data.shape[1])
+    out = np.empty((starts.size, data.shape[1]), dtype=data.dtype)
+    rest = groups[:, 1].copy()
+    for i in range(2, MASK_BIN):
+        rest += groups[:, i]
+    np.add(groups[:, 0], rest, out=out[:whole])
+    if whole < starts.size:
+        out[whole:] = np.add.reduceat(data[whole * MASK_BIN:], [0], axis=0)
+    return out
 
 
 def _local_background(mean):
@@ -344,15 +402,30 @@ def _local_background(mean):
     cells = cells.reshape(my, mx, -1)
     whole = np.all(np.isfinite(cells), axis=-1)
     grid = np.empty((my, mx), dtype=np.float32)
-    grid[whole] = np.median(cells[whole], axis=-1)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN cells
-        grid[~whole] = np.nanmedian(cells[~whole], axis=-1)
+    if whole.all():
+        grid[...] = _median(cells, axis=-1)
+    else:
+        grid[whole] = np.median(cells[whole], axis=-1)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN cells
+            grid[~whole] = np.nanmedian(cells[~whole], axis=-1)
     del padded, cells
     if np.isnan(grid).any():
         grid[np.isnan(grid)] = np.nanmedian(grid)
     grid = ndimage.median_filter(grid, size=3, mode='nearest')
     return _bilinear(grid, (by, bx))
+
+
+def _median(values, axis=None):
+    """``numpy.median(values, axis)`` of finite ``values`` (the last axis or
+    all), by a sort: the same values, and with numpy's vectorised sorts
+    several times faster than its partition."""
+    ordered = np.sort(values, axis=-1 if axis is not None else None)
+    n = ordered.shape[-1]
+    half = n // 2
+    if n % 2:
+        return ordered[..., half]
+    return np.mean(ordered[..., half - 1:half + 1], axis=-1)
 
 
 def _bilinear(grid, shape):
@@ -378,12 +451,12 @@ def _segments(found, seeds):
     blocks that hold a ``seeds`` block."""
     labels, n_found = ndimage.label(found, structure=np.ones((3, 3), bool))
     if n_found:
-        sizes = np.bincount(labels.ravel(), minlength=n_found + 1)
+        sizes = np.bincount(labels[found], minlength=n_found + 1)
         seeded = np.zeros(n_found + 1, dtype=bool)
         seeded[labels[seeds & found]] = True
-        drop = (sizes < MASK_NPIXELS) | ~seeded
-        drop[0] = True  # the background
-        found[drop[labels]] = False
+        keep = (sizes >= MASK_NPIXELS) & seeded
+        keep[0] = False  # the background
+        found = keep[labels]
     return found
 
 
@@ -397,7 +470,8 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
     """
     usable = _Usable(frame)
     n_total = frame.data.size
-    n_bad = usable.count_bad()
+    mean, counts = _binned(frame, usable)
+    n_bad = n_total - int(counts.sum(dtype=np.int64))
     if n_bad == n_total:
         raise ValueError('data has no finite, unmasked pixel to estimate '
                          'the sky from')
@@ -405,15 +479,14 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
             'mask_sources': bool(mask_sources)}
     variation = None
     if mask_sources:
-        blocks, variation = source_blocks(frame, usable)
-        n_masked = _mask_sources(frame, usable, blocks, n_bad, meta)
+        blocks, variation = source_blocks(mean, counts, frame.data.shape)
+        n_masked = _mask_sources(frame, usable, blocks, counts, n_bad, meta)
     else:
         n_masked = 0
-        mean = _binned(frame, usable)[0]
         if np.isfinite(mean).any():
             variation = BackgroundVariation(_local_background(mean),
                                             frame.data.shape)
-        del mean
+    del mean, counts
     n_usable = n_total - n_bad - n_masked
     if method == 'sigma_clip' and n_usable > SUBSAMPLE_PIXELS:
         n_sub = min(SUBSAMPLE_PIXELS,
@@ -425,12 +498,11 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
     return out
 
 
-def _mask_sources(frame, usable, blocks, n_bad, meta):
+def _mask_sources(frame, usable, blocks, counts, n_bad, meta):
     """Set ``usable.blocks`` to the source ``blocks``; return the usable
-    pixels they mask."""
+    pixels they mask (``counts``: usable pixels per block)."""
     usable.blocks = blocks
-    n_masked = frame.data.size - n_bad - sum(
-        int(np.count_nonzero(usable.rows(lo, hi))) for lo, hi in usable.bands())
+    n_masked = int(counts[blocks].sum(dtype=np.int64))
     n_usable = frame.data.size - n_bad
     if n_masked == n_usable:
         usable.blocks = None
@@ -500,17 +572,29 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
                                  cenfunc='median', stdfunc='std',
                                  masked=False, return_bounds=True)
     clipped = clipped[np.isfinite(clipped)]  # clipped pixels are NaN
-    centre = float(np.median(clipped))
+    centre = float(_median(clipped))
     n = s1 = s2 = su = 0.0
     for top, bottom in usable.bands():
         data = frame.data[top:bottom]
-        keep = usable.rows(top, bottom)
-        keep &= (data >= lo) & (data <= hi)
-        d = np.subtract(data, centre, dtype=np.float64, where=keep,
-                        out=np.zeros(data.shape))
+        if usable.all_finite and frame.mask is None and \
+                frame.uncertainty is None:  # only the sources to mask
+            keep = data >= lo
+            if usable.blocks is not None:
+                _clear_blocks(keep, usable.blocks, top)
+        else:
+            keep = usable.rows(top, bottom)
+            keep &= data >= lo
+        keep &= data <= hi
+        if usable.all_finite:  # (x - centre) * 0 is 0: no masked copy
+            d = np.subtract(data, centre, dtype=np.float64)
+            d *= keep
+        else:
+            d = np.subtract(data, centre, dtype=np.float64, where=keep,
+                            out=np.zeros(data.shape))
         n += np.count_nonzero(keep)
         s1 += float(np.sum(d))
-        s2 += float(np.sum(d * d))
+        np.multiply(d, d, out=d)
+        s2 += float(np.sum(d))
         if frame.uncertainty is not None:
             unc = np.where(keep, frame.uncertainty[top:bottom], 0.0)
             su += float(np.sum(unc * unc))
