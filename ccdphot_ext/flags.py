@@ -26,9 +26,11 @@ FLAG_EMPTY_THRESHOLD = 16
 #: The background left in the aperture outside the threshold mask is
 #: significant (a global sky is unsafe here).
 FLAG_RESIDUAL_BACKGROUND = 32
-#: The sky annulus is doubtful: its own aperture reaches into it (those
-#: pixels are left out when the apertures are excluded), or fewer than half
-#: of its pixels were usable (masked, NaN, other apertures).
+#: The sky annulus is doubtful: another star's aperture reaches into it
+#: (its pixels left out when the apertures are excluded, its light beyond
+#: them not), its own aperture covers pixel centres of it (measured without
+#: excluding the apertures), or fewer than half of its pixels were usable
+#: (masked, NaN, apertures, clipped).
 FLAG_SKY_ANNULUS = 64
 #: The box holds clearly less than the plateau of the curve of growth of
 #: the frame's bright isolated stars (`~ccdphot_ext.find_stars` checks the
@@ -42,8 +44,8 @@ FLAG_DESCRIPTIONS = {
     FLAG_NONPOSITIVE_FLUX: 'flux <= 0 (magnitude undefined)',
     FLAG_EMPTY_THRESHOLD: 'threshold mask empty',
     FLAG_RESIDUAL_BACKGROUND: 'significant residual background',
-    FLAG_SKY_ANNULUS: 'sky annulus overlaps the aperture or is mostly '
-                      'masked',
+    FLAG_SKY_ANNULUS: "sky annulus overlaps the aperture or a neighbour's, "
+                      'or is mostly masked',
     FLAG_SMALL_APERTURE: 'box below the curve of growth plateau',
 }
 

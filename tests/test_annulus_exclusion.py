@@ -74,9 +74,16 @@ def test_neighbours_apertures_are_left_out(rng):
     circles = CircularAperture([(60, 60), (75, 60)], r=5)
     ann = CircularAnnulus([(60, 60), (75, 60)], 8, 18)
     plain = SkyEstimate.from_annulus(img, ann, method='mean')
-    clean = SkyEstimate.from_annulus(img, ann, method='mean',
-                                     exclude=circles)
+    # left out, but flagged: the neighbour's light beyond its circle
+    with pytest.warns(AstropyUserWarning, match="2 hold pixels of another "
+                                                "star's aperture"):
+        clean = SkyEstimate.from_annulus(img, ann, method='mean',
+                                         exclude=circles)
     assert np.all(clean.meta['n_excluded_apertures'] > 0)
+    assert clean.meta['flags'].tolist() == [FLAG_SKY_ANNULUS] * 2
+    assert np.all(clean.meta['n_excluded_neighbours']
+                  == clean.meta['n_excluded_apertures']
+                  - clean.meta['n_own_overlap'])
     assert np.all(plain.value > clean.value + 10)
     assert np.all(np.abs(clean.value - 86.2) < 8)
     # the pixels left are exactly those no circle touches
@@ -117,32 +124,37 @@ def test_cli_annulus_excludes_the_box(tmp_path, rng):
     fits.PrimaryHDU(img.astype(np.float32)).writeto(path)
     out = tmp_path / 'o.ecsv'
     code, _, err = ccdphot('measure', path, '--box', '54:66,54:66', '--sky',
-                           'annulus', '--annulus', '3,10', '-o', out)
+                           'annulus', '--annulus', '3,12', '-o', out)
     assert code == 0, err
     assert 'no usable BUNIT' in err  # a bare array: adu assumed, and said
     from astropy.table import QTable
     t = QTable.read(out)
-    assert t['flags'][0] & FLAG_SKY_ANNULUS
+    # the box's pixels left out; enough sky left: no doubt
+    assert t['flags'][0] == 0
     assert abs(float(np.asarray(t['sky'])[0]) - 86.2) < 5
+    # most of the annulus in the box: too little sky left, flagged
+    code, _, err = ccdphot('measure', path, '--box', '54:66,54:66', '--sky',
+                           'annulus', '--annulus', '3,8', '-o', out)
+    assert code == 0 and 'keep fewer than 50% of their pixels' in err
+    assert QTable.read(out)['flags'][0] == FLAG_SKY_ANNULUS
 
 
 def test_elliptical_aperture_in_its_own_annulus_is_flagged(rng):
     """An ellipse reaching into its own annulus is found (its exact
-    overlaps), its pixels excluded as photutils' exact mask says, and the
-    annulus flagged; a smaller ellipse leaves it clean."""
+    overlaps) and its pixels excluded as photutils' exact mask says; with
+    most of the annulus left, no doubt (a smaller ellipse touches none)."""
     from photutils.aperture import EllipticalAperture
 
     img, _ = _star_frame(rng)
     ann = CircularAnnulus((60.3, 59.8), 6, 14)
     big = EllipticalAperture((60.3, 59.8), 9.0, 4.0, theta=0.4)
-    with pytest.warns(AstropyUserWarning, match='flagged doubtful'):
-        sky = SkyEstimate.from_annulus(img, ann, exclude=big)
+    sky = SkyEstimate.from_annulus(img, ann, exclude=big)
     ring = ann.to_mask(method='center').to_image(img.shape) > 0
     touched = big.to_mask(method='exact').to_image(img.shape) > 0
     assert sky.meta['n_own_overlap'][0] == np.count_nonzero(ring & touched)
     assert sky.meta['n_excluded_apertures'][0] == np.count_nonzero(
         ring & touched)
-    assert sky.meta['flags'][0] == FLAG_SKY_ANNULUS
+    assert sky.meta['flags'][0] == 0
     small = EllipticalAperture((60.3, 59.8), 4.0, 2.5, theta=0.4)
     clean = SkyEstimate.from_annulus(img, ann, exclude=small)
     assert clean.meta['n_own_overlap'][0] == 0
@@ -168,3 +180,88 @@ def test_many_annuli_extra_memory_under_half_the_frame():
         tracemalloc.stop()
     assert np.nanmedian(sky.value) == pytest.approx(300.0, abs=0.5)
     assert peak < 0.4 * img.size * 8
+
+
+def _isolated_stars(rng):
+    """Six isolated stars (Gaussian, sigma 1 px) on a flat sky of 50."""
+    xy = np.array([(20.3, 22.7), (61.0, 18.4), (99.6, 25.1), (24.8, 80.2),
+                   (63.5, 95.9), (101.2, 70.6)])
+    yy, xx = np.mgrid[:120, :120]
+    img = rng.normal(50.0, 2.0, (120, 120))
+    for x, y in xy:
+        img += 3000.0 / (2 * np.pi) * np.exp(-((xx - x) ** 2
+                                               + (yy - y) ** 2) / 2)
+    return img, xy
+
+
+def test_standard_aperture_geometry_is_not_flagged(rng):
+    """A 3-pixel circle with a 3-7 pixel annulus (Spitzer/IRAC's
+    calibration aperture): with the apertures excluded, the pixels the
+    circle touches are left out (numpy reference) and no row is flagged;
+    without exclusion (photutils' way) no row is flagged either; an annulus
+    starting inside the circle is."""
+    img, xy = _isolated_stars(rng)
+    circles = CircularAperture(xy, r=3.0)
+    ann = CircularAnnulus(xy, 3.0, 7.0)
+    sky = SkyEstimate.from_annulus(img, ann, method='mean', exclude=circles)
+    assert sky.meta['flags'].tolist() == [0] * 6
+    assert np.all(sky.meta['n_own_overlap'] > 0)  # left out, no doubt
+    assert sky.meta['n_excluded_neighbours'].tolist() == [0] * 6
+    yy, xx = np.mgrid[:120, :120]
+    for k, (x, y) in enumerate(xy):
+        d = np.hypot(xx - x, yy - y)
+        near_x = np.maximum(np.abs(xx - x) - 0.5, 0.0)
+        near_y = np.maximum(np.abs(yy - y) - 0.5, 0.0)
+        use = (d >= 3) & (d < 7) & (near_x ** 2 + near_y ** 2 >= 9)
+        assert sky.n_pix[k] == use.sum()
+        assert sky.value[k] == pytest.approx(img[use].mean(), rel=1e-12)
+    table = photometer(img, circles, sky)
+    assert table['flags'].tolist() == [0] * 6
+    # photutils' way, the annulus measured as it is: no flag, no warning
+    plain = photometer(img, circles, SkyEstimate.from_annulus(img, ann))
+    assert plain['flags'].tolist() == [0] * 6
+    # an annulus that starts inside the circle overlaps it: flagged
+    inner = SkyEstimate.from_annulus(img, CircularAnnulus(xy, 2.0, 7.0))
+    with pytest.warns(AstropyUserWarning, match='6 of 6 sky annuli reach '
+                                                'into their own aperture'):
+        overlapping = photometer(img, circles, inner)
+    assert overlapping['flags'].tolist() == [FLAG_SKY_ANNULUS] * 6
+
+
+def test_cli_standard_aperture_geometry(tmp_path, rng):
+    """The installed ``ccdphot``: --radius 3 --sky annulus --annulus 3,7
+    leaves every row unflagged (it flagged every one, "0 unflagged")."""
+    from astropy.io import fits
+    from astropy.table import Table
+    from clirun import installed_ccdphot
+
+    img, xy = _isolated_stars(rng)
+    fits.PrimaryHDU(img.astype(np.float32)).writeto(tmp_path / 'f.fits')
+    Table({'x': xy[:, 0], 'y': xy[:, 1]}).write(tmp_path / 'pos.csv')
+    code, out, err = installed_ccdphot(
+        'measure', tmp_path / 'f.fits', '--unit', 'electron', '--positions',
+        tmp_path / 'pos.csv', '--radius', '3', '--sky', 'annulus',
+        '--annulus', '3,7')
+    assert code == 0, err
+    assert 'rows      6: 6 unflagged' in out
+    assert 'warning' not in err
+
+
+def test_covered_pixels_are_photutils_center_masks():
+    """The pixels an aperture covers (their centres inside) are exactly
+    photutils' ``method='center'`` masks: circles, ellipses, annuli and
+    axis-aligned boxes."""
+    from photutils.aperture import EllipticalAperture
+
+    from ccdphot_ext.aperture.touch import touch_shape
+
+    ys, xs = np.arange(41)[None, :, None], np.arange(41)[None, None, :]
+    for ap in (EllipticalAperture((20.3, 19.8), 9, 4, theta=0.4),
+               CircularAperture((20.5, 20.5), 3.0),
+               EllipticalAnnulus((20.2, 20.7), 3, 9, 6, theta=1.1),
+               BoxAperture((20.25, 19.5), 7, 4)):
+        x, y = np.atleast_2d(ap.positions).T
+        covered = touch_shape(ap).covers(x, y, ys, xs)[0]
+        center = ap.to_mask(method='center').to_image((41, 41)) > 0
+        assert covered.sum() > 20
+        np.testing.assert_array_equal(covered, center)

@@ -319,6 +319,25 @@ class EllipseShape:
         which = np.arange(x.size)[inner]
         return on & hit[which, np.clip(ry, 0, ny - 1), np.clip(rx, 0, nx - 1)]
 
+    def covers(self, x, y, ys, xs):
+        """
+        True where the centres of the pixels of rows ``ys`` and columns
+        ``xs`` lie inside the shapes centred on ``x``, ``y`` (photutils'
+        ``method='center'``; arrays as for `touches`).
+        """
+        inner = (slice(None),) + (None,) * (np.ndim(ys) - 1)
+        dx = xs - np.asarray(x, dtype=np.float64)[inner]
+        dy = ys - np.asarray(y, dtype=np.float64)[inner]
+
+        def within(conic):
+            t1, t2, inside = conic.chord(dy)
+            return inside & (dx >= t1) & (dx < t2)
+
+        out = within(self.outer)
+        if self.inner is not None:
+            out &= ~within(self.inner)
+        return out
+
     def frame_weights(self, position, shape):
         """
         Weights of one centre on a frame of ``shape``: ``(slices, weights,

@@ -1,8 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Which pixels an aperture touches, in closed form, for many positions at
-once (internal): the hook sky annuli use to leave apertures out and to find
-an annulus reaching into its own aperture.
+Which pixels an aperture touches (any overlap) or covers (their centres
+inside), in closed form, for many positions at once (internal): the hook
+sky annuli use to leave apertures out and to find an annulus reaching into
+an aperture.
 """
 
 import math
@@ -44,13 +45,22 @@ class AlignedBoxShape:
         dy = np.abs(ys - np.asarray(y, dtype=np.float64)[inner]) - 0.5
         return (dx < self.w / 2) & (dy < self.h / 2)
 
+    def covers(self, x, y, ys, xs):
+        """True where the centres of the pixels of rows ``ys`` and columns
+        ``xs`` lie inside boxes centred on ``x``, ``y`` (as
+        `EllipseShape.covers`)."""
+        inner = (slice(None),) + (None,) * (np.ndim(ys) - 1)
+        dx = np.abs(xs - np.asarray(x, dtype=np.float64)[inner])
+        dy = np.abs(ys - np.asarray(y, dtype=np.float64)[inner])
+        return (dx < self.w / 2) & (dy < self.h / 2)
+
 
 @singledispatch
 def touch_shape(aperture):
     """
     The closed-form touch geometry of ``aperture`` (``reach``,
-    ``half_extent``, ``touches``), or None when there is none (its masks
-    are used instead).
+    ``half_extent``, ``touches``, ``covers``), or None when there is none
+    (its masks are used instead).
     """
     return exact_shape(aperture)  # circles, ellipses and their annuli
 

@@ -15,10 +15,16 @@ use photutils' masks. Left out of every annulus, and counted:
   the star's own aperture and its neighbours' (``n_excluded_apertures``).
 
 An annulus is *doubtful* (`~ccdphot_ext.flags.FLAG_SKY_ANNULUS`, and an
-`~astropy.utils.exceptions.AstropyUserWarning`) when its own aperture
-reaches into it, when fewer than `MIN_USED_FRACTION` of its pixels are
-left for the statistic, or when fewer than `MIN_PIXELS` are left or they
-are all equal (a scatter of 0 would give the sky no error).
+`~astropy.utils.exceptions.AstropyUserWarning`) when another star's
+aperture reaches into it (its pixels are left out, but the star's light
+beyond its aperture is not), when fewer than `MIN_USED_FRACTION` of its
+pixels are left for the statistic, or when fewer than `MIN_PIXELS` are
+left or they are all equal (a scatter of 0 would give the sky no error).
+Its own aperture's pixels, left out, are no doubt by themselves: an
+annulus from the aperture's radius outwards (the r = 3, 3-7 pixel aperture
+of Spitzer/IRAC's calibration) is the standard geometry. Measured without
+``exclude``, an annulus is doubtful when pixel centres of it lie inside its
+own aperture (`sky_row_flags`).
 """
 
 import math
@@ -72,18 +78,19 @@ def _block_pixels(shape):
     return min(BLOCK_PIXELS, _chunk_pixels(shape))
 
 
-def touched(aperture, idx, ys, xs):
+def touched(aperture, idx, ys, xs, how='touches'):
     """
     True where aperture positions ``idx`` touch the pixels of rows ``ys``
     and columns ``xs`` (arrays of ``len(idx)`` rows, broadcast together,
-    e.g. ``(m, ny, 1)`` and ``(m, 1, nx)``); None for an aperture type
-    without a closed form.
+    e.g. ``(m, ny, 1)`` and ``(m, 1, nx)``), or with ``how='covers'``
+    where they hold the pixels' centres; None for an aperture type without
+    a closed form.
     """
     shape = touch_shape(aperture)  # boxes, circles, ellipses, annuli
     if shape is None:
         return None
     pos = aperture_positions(aperture)[idx]
-    return shape.touches(pos[:, 0], pos[:, 1], ys, xs)
+    return getattr(shape, how)(pos[:, 0], pos[:, 1], ys, xs)
 
 
 def exclusion_map(exclude, shape):
@@ -136,7 +143,9 @@ def annulus_pixels(frame, annulus, excluded, own):
     Yield ``(idx, rows, good, sigmas, counts)`` for chunks of annulus
     positions: the pixels of each annulus as rows, which of them are
     usable, their sigmas (float64, or None) and a dict of per-position
-    counts (``n_total``, ``n_bad``, ``n_apertures``, ``n_own``).
+    counts (``n_total``, ``n_bad``, ``n_apertures``; ``n_own``: pixels its
+    own aperture touches, ``n_own_usable``: those of them finite and
+    unmasked).
     """
     if isinstance(annulus, CircularAnnulus):
         yield from _circular_chunks(frame, annulus, excluded, own)
@@ -150,7 +159,8 @@ def annulus_pixels(frame, annulus, excluded, own):
         parts = [_mask_pixels(frame, masks[i], excluded) for i in idx]
         counts = {key: np.array([p[2][key] for p in parts])
                   for key in ('n_total', 'n_bad', 'n_apertures')}
-        counts['n_own'] = _own_overlap(own, idx, masks)
+        counts['n_own'], counts['n_own_usable'] = _own_overlap(
+            own, idx, masks, [p[3] for p in parts])
         sig = (None if frame.uncertainty is None
                else _pad([p[1] for p in parts]))
         rows = _pad([p[0] for p in parts])
@@ -158,10 +168,13 @@ def annulus_pixels(frame, annulus, excluded, own):
 
 
 def _mask_pixels(frame, amask, excluded):
+    """The usable pixels of one annulus mask, their sigmas, its counts and
+    its usable pixels (before ``excluded``) as a map of its box."""
+    usable = np.zeros(amask.data.shape, dtype=bool)
     large, small = amask.get_overlap_slices(frame.shape)
     if large is None:
         zero = {'n_total': 0, 'n_bad': 0, 'n_apertures': 0}
-        return np.empty(0), np.empty(0), zero
+        return np.empty(0), np.empty(0), zero, usable
     inside = amask.data[small] > 0
     vals = frame.data[large][inside].astype(np.float64)
     good = np.isfinite(vals)
@@ -172,26 +185,34 @@ def _mask_pixels(frame, amask, excluded):
         unc = frame.uncertainty[large][inside].astype(np.float64)
         good &= np.isfinite(unc)
     n_bad = int(vals.size - np.count_nonzero(good))
+    usable[small][inside] = good
     n_ap = 0
     if excluded is not None:
         hit = excluded[large][inside] & good
         n_ap = int(np.count_nonzero(hit))
         good &= ~hit
     return (vals[good], unc[good] if unc.size else unc,
-            {'n_total': int(vals.size), 'n_bad': n_bad, 'n_apertures': n_ap})
+            {'n_total': int(vals.size), 'n_bad': n_bad, 'n_apertures': n_ap},
+            usable)
 
 
-def _own_overlap(own, idx, masks):
-    """Pixels of annuli ``idx`` touched by their own aperture."""
-    out = np.zeros(len(idx), dtype=int)
+def _own_overlap(own, idx, masks, usable=None, how='touches'):
+    """Pixels of annuli ``idx`` (photutils masks) that their own aperture
+    touches (or covers); with ``usable`` (maps of the masks' boxes), also
+    those of them usable."""
+    kinds = [None] if usable is None else [None, usable]
+    out = [np.zeros(len(idx), dtype=int) for _ in kinds]
     for k, i in enumerate(idx.tolist()):
         bbox = masks[i].bbox
         ys = np.arange(bbox.iymin, bbox.iymax)[None, :, None]
         xs = np.arange(bbox.ixmin, bbox.ixmax)[None, None, :]
-        hit = _own_hits(own, np.array([i]), lambda ys=ys, xs=xs: (ys, xs),
-                        masks[i].data[None] > 0)
-        out[k] = hit[0]
-    return out
+        member = masks[i].data[None] > 0
+        hits = _own_hits(own, np.array([i]), lambda ys=ys, xs=xs: (ys, xs),
+                         [member if m is None else member & m[k][None]
+                          for m in kinds], how=how)
+        for count, hit in zip(out, hits, strict=True):
+            count[k] = hit[0]
+    return out if usable is not None else out[0]
 
 
 def _touch_reach(aperture):
@@ -212,14 +233,14 @@ def _out_of_reach(aperture, ap_idx, ring, sel):
     return bool(np.all(reach + shift < r_min))
 
 
-def _own_hits(own, idx, pixels, member, ring=None):
-    """Count, per annulus ``idx``, its ``member`` pixels that its own
-    aperture touches (0 where that aperture has no closed form);
-    ``pixels()`` gives their rows and columns (``ys``, ``xs`` as for
-    `touched`). With ``ring=(centres, r_min)`` (members at least ``r_min``
-    from the annuli's ``centres``), apertures that cannot reach so far are
-    skipped."""
-    out = np.zeros(len(idx), dtype=int)
+def _own_hits(own, idx, pixels, members, ring=None, how='touches'):
+    """Count, per annulus ``idx`` and for each of the pixel sets
+    ``members``, the pixels that its own aperture touches (or covers, as
+    `touched`; 0 where that aperture has no closed form); ``pixels()``
+    gives their rows and columns (``ys``, ``xs`` as for `touched`). With
+    ``ring=(centres, r_min)`` (members at least ``r_min`` from the annuli's
+    ``centres``), apertures that cannot reach so far are skipped."""
+    out = [np.zeros(len(idx), dtype=int) for _ in members]
     ys = xs = None
     for ap, start in own or ():
         sel = np.flatnonzero((idx >= start)
@@ -228,10 +249,11 @@ def _own_hits(own, idx, pixels, member, ring=None):
             continue
         if ys is None:
             ys, xs = pixels()
-        hit = touched(ap, idx[sel] - start, ys[sel], xs[sel])
+        hit = touched(ap, idx[sel] - start, ys[sel], xs[sel], how)
         if hit is not None:
-            hit &= member[sel]
-            out[sel] = hit.reshape(sel.size, -1).sum(axis=1)
+            for count, member in zip(out, members, strict=True):
+                count[sel] = (hit & member[sel]).reshape(sel.size,
+                                                         -1).sum(axis=1)
     return out
 
 
@@ -328,21 +350,23 @@ def _circular_chunks(frame, annulus, excluded, own):
                     del ys, xs
                 out.fill(rows, frame, excluded, take)
             del take  # its indices and windows, before the statistics
-            out.counts['n_own'] = _own_hits(
-                own, idx, lambda pos=pos: ring.pixels(pos), out.member,
-                (pos, ring.r_in))
+            out.counts['n_own'], out.counts['n_own_usable'] = _own_hits(
+                own, idx, lambda pos=pos: ring.pixels(pos),
+                [out.member, out.usable], (pos, ring.r_in))
             yield idx, out.values, out.good, out.sigmas, out.counts
 
 
 class _ChunkArrays:
     """The candidate pixels of a chunk of annuli, filled block by block:
-    ``values`` (the frame's dtype), ``member``, ``good`` (usable members),
-    ``sigmas`` (float64, or None) and the counts of `annulus_pixels`."""
+    ``values`` (the frame's dtype), ``member``, ``usable`` (finite,
+    unmasked members), ``good`` (usable and not excluded), ``sigmas``
+    (float64, or None) and the counts of `annulus_pixels`."""
 
     def __init__(self, frame, m, k):
         self.values = np.empty((m, k), dtype=frame.data.dtype)
         self.member = np.empty((m, k), dtype=bool)
         self.good = np.empty((m, k), dtype=bool)
+        self.usable = np.empty((m, k), dtype=bool)
         self.sigmas = (None if frame.uncertainty is None
                        else np.empty((m, k)))
         self.counts = {key: np.zeros(m, dtype=int)
@@ -363,6 +387,7 @@ class _ChunkArrays:
             good &= np.isfinite(sig)
         n_total = count_rows(member)
         n_good = count_rows(good)
+        self.usable[rows] = good
         counts = self.counts
         counts['n_total'][rows] = n_total
         counts['n_bad'][rows] = n_total - n_good
@@ -496,7 +521,8 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
     own = None if exclude is None else own_apertures(exclude, n)
     out = {name: np.zeros(n) for name in ('level', 'std', 'n_pix', 'var')}
     counts = {name: np.zeros(n, dtype=int) for name in
-              ('n_total', 'n_bad', 'n_apertures', 'n_own', 'n_clipped')}
+              ('n_total', 'n_bad', 'n_apertures', 'n_own', 'n_own_usable',
+               'n_clipped')}
     for idx, values, good, sigmas, part in annulus_pixels(
             frame, annulus, excluded, own):
         stats = summarise_rows(values, good, method, sigma, maxiters)
@@ -516,10 +542,14 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
                              else ' outside the excluded apertures'))
     used = np.where(counts['n_total'] > 0,
                     n_pix / np.maximum(counts['n_total'], 1), 0.0)
+    # pixels of the other apertures (their own aperture's are not a doubt:
+    # left out, as photutils' standard annulus at the aperture's radius)
+    neighbours = (counts['n_apertures'] - counts['n_own_usable']
+                  if own is not None else np.zeros(n, dtype=int))
     degenerate = (n_pix > 0) & ((n_pix < MIN_PIXELS) | (out['std'] == 0))
-    doubtful = ((counts['n_own'] > 0) | (used < MIN_USED_FRACTION)
-                | (n_pix == 0) | degenerate)
-    _warn(counts, doubtful & ~degenerate, n)
+    few = (used < MIN_USED_FRACTION) | (n_pix == 0)
+    doubtful = (neighbours > 0) | few | degenerate
+    _warn(counts['n_bad'], neighbours > 0, few & ~degenerate, n)
     if degenerate.any():
         warnings.warn(f'{int(degenerate.sum())} of {n} sky annuli flagged '
                       f'doubtful: fewer than {MIN_PIXELS} usable pixels, or '
@@ -527,6 +557,7 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
                       'cannot be trusted', AstropyUserWarning, stacklevel=3)
     meta = {'n_excluded_bad': counts['n_bad'],
             'n_excluded_apertures': counts['n_apertures'],
+            'n_excluded_neighbours': neighbours,
             'n_own_overlap': counts['n_own'], 'n_clipped': counts['n_clipped'],
             'flags': np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32),
             'exclude': None if exclude is None else 'apertures touched'}
@@ -537,19 +568,19 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
             'error_on_mean': error_on_mean, 'meta': meta}
 
 
-def _warn(counts, doubtful, n):
-    n_bad = counts['n_bad']
+def _warn(n_bad, neighbours, few, n):
     if n_bad.sum():
         warnings.warn(f'{int(n_bad.sum())} masked/NaN/inf pixels excluded '
                       f'from the sky annuli ({int(np.count_nonzero(n_bad))} '
                       f'of {n} positions)', AstropyUserWarning, stacklevel=4)
-    if doubtful.any():
-        n_own = int(np.count_nonzero(counts['n_own']))
-        warnings.warn(f'{int(doubtful.sum())} of {n} sky annuli flagged '
-                      f'doubtful: {n_own} reach into their own aperture '
-                      '(its pixels left out), the others keep fewer than '
-                      f'{MIN_USED_FRACTION:.0%} of their pixels; make the '
-                      'annulus larger than the aperture', AstropyUserWarning,
+    if (neighbours | few).any():
+        warnings.warn(f'{int((neighbours | few).sum())} of {n} sky annuli '
+                      f'flagged doubtful: {int(neighbours.sum())} hold '
+                      "pixels of another star's aperture (left out; the "
+                      "star's light beyond its aperture still lifts the "
+                      f'sky), {int(few.sum())} keep fewer than '
+                      f'{MIN_USED_FRACTION:.0%} of their pixels (masked, '
+                      'NaN, apertures, clipped)', AstropyUserWarning,
                       stacklevel=4)
 
 
@@ -557,7 +588,10 @@ def sky_row_flags(sky, apertures, n_rows):
     """
     Flags the sky gives each photometry row: those of an annulus sky
     (``meta['flags']``), and, for annuli measured without ``exclude``, the
-    annuli that the measured apertures reach into (with a warning).
+    annuli that overlap their measured aperture (pixels of the annulus
+    whose centres lie inside the aperture; with a warning). An annulus
+    that starts at the aperture's edge (photutils' r = 3, 3-7 pixels)
+    only touches it: not flagged.
     """
     from ..flags import FLAG_SKY_ANNULUS
     flags = sky.meta.get('flags')
@@ -572,20 +606,23 @@ def sky_row_flags(sky, apertures, n_rows):
         else:
             masks = annulus.to_mask(method='center')
             masks = masks if isinstance(masks, list) else [masks]
-            hits = _own_overlap(own, np.arange(len(masks)), masks)
+            hits = _own_overlap(own, np.arange(len(masks)), masks,
+                                how='covers')
         if np.any(hits):
             warnings.warn(f'{int(np.count_nonzero(hits))} of {n_rows} sky '
-                          'annuli reach into their own aperture, whose light '
-                          'then lifts the sky (flagged); give the apertures '
-                          'as SkyEstimate.from_annulus(..., exclude=...) or '
-                          'make the annuli larger', AstropyUserWarning,
-                          stacklevel=3)
+                          'annuli reach into their own aperture (pixel '
+                          'centres inside it), whose light then lifts the '
+                          'sky (flagged); give the apertures as '
+                          'SkyEstimate.from_annulus(..., exclude=...) or '
+                          'start the annuli at the aperture\'s edge',
+                          AstropyUserWarning, stacklevel=3)
             flags = flags | np.where(hits > 0, FLAG_SKY_ANNULUS, 0)
     return flags.astype(np.int32)
 
 
 def _ring_own_hits(annulus, own):
-    """`_own_hits` of every circular annulus, a chunk at a time."""
+    """Pixels of every circular annulus whose centres its own aperture
+    covers (`_own_hits`), a chunk at a time."""
     ring = Ring(annulus.r_in, annulus.r_out)
     pos = aperture_positions(annulus)
     hits = np.zeros(len(pos), dtype=int)
@@ -594,7 +631,8 @@ def _ring_own_hits(annulus, own):
         idx = np.arange(s, min(s + per_chunk, len(pos)))
         part = pos[idx]
         hits[idx] = _own_hits(own, idx, lambda part=part: ring.pixels(part),
-                              ring.members(part), (part, ring.r_in))
+                              [ring.members(part)], (part, ring.r_in),
+                              how='covers')[0]
     return hits
 
 

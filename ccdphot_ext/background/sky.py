@@ -351,9 +351,11 @@ class SkyEstimate:
         masked pixels are excluded and counted; the estimators are those of
         `from_image` (:ref:`sky-estimators`). Give the measured apertures as
         ``exclude``: their pixels are left out of every annulus, and an
-        annulus its own aperture reaches into, or that keeps fewer than half
-        of its pixels, gets `~ccdphot_ext.flags.FLAG_SKY_ANNULUS` in
-        ``meta['flags']`` and a warning (:ref:`annulus-exclude`).
+        annulus another star's aperture reaches into, or that keeps fewer
+        than half of its pixels, gets `~ccdphot_ext.flags.FLAG_SKY_ANNULUS`
+        in ``meta['flags']`` and a warning (:ref:`annulus-exclude`); its own
+        aperture's pixels, left out, are no doubt by themselves (an annulus
+        from the aperture's radius outwards is the standard geometry).
 
         Parameters
         ----------
@@ -375,7 +377,7 @@ class SkyEstimate:
         exclude : `BoxAperture`, photutils aperture or list, optional
             Apertures whose pixels are left out of the annuli; when their
             positions are the annuli's (in order), each annulus is also
-            checked against its own aperture.
+            checked for the other apertures reaching into it.
 
         Returns
         -------
@@ -385,8 +387,9 @@ class SkyEstimate:
             position, so that it cannot be taken for a global sky); per
             position, ``meta`` counts the pixels excluded
             (``'n_excluded_bad'``, ``'n_excluded_apertures'``,
-            ``'n_clipped'``) and those its own aperture touches
-            (``'n_own_overlap'``), and holds its ``'flags'``.
+            ``'n_clipped'``), those its own aperture touches
+            (``'n_own_overlap'``) and those of the other apertures
+            (``'n_excluded_neighbours'``), and holds its ``'flags'``.
 
         Raises
         ------
