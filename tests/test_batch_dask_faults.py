@@ -1,8 +1,9 @@
 """
-Dask batches survive dying workers: a real ``dask scheduler`` and ``dask
-worker`` processes (loopback only, random free ports), one worker killed by
-its PID early in the run. Every frame is then measured on the surviving
-worker, or fails with a reason; nothing hangs.
+Dask batches survive dying workers and a dying scheduler: a real ``dask
+scheduler`` and ``dask worker`` processes (loopback only, random free
+ports), one worker killed by its PID early in the run, or the scheduler
+killed once frames came back. Every frame is then measured on the surviving
+worker, or fails with a reason; what came back is kept; nothing hangs.
 """
 
 import os
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
+from clirun import ccdphot
 
 from ccdphot_ext import BatchExecution, BoxAperture, photometer_frames
 
@@ -48,24 +50,30 @@ def _env():
             'DASK_DISTRIBUTED__WORKER__DAEMON': 'False'}
 
 
-@pytest.fixture(scope='module')
-def scheduler():
+def _start_scheduler():
+    """A ``dask scheduler`` process on a free port, and its address."""
     port = _free_port()
     proc = subprocess.Popen([DASK, 'scheduler', '--host', HOST, '--port',
                              str(port), '--no-dashboard', '--no-show'],
                             env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return proc, f'tcp://{HOST}:{port}'
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _stop(proc)
+                pytest.fail('the dask scheduler did not start')
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope='module')
+def scheduler():
+    proc, address = _start_scheduler()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection((HOST, port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, 'dask scheduler exited'
-                assert time.monotonic() < deadline, 'scheduler did not start'
-                time.sleep(0.2)
-        yield f'tcp://{HOST}:{port}'
+        yield address
     finally:
         _stop(proc)
 
@@ -191,3 +199,137 @@ def test_all_workers_dead_fails_frames_with_a_reason(scheduler, workers,
     assert all('no Dask worker left' in e or 'KilledWorker' in e
                for e in failed['error'])
     assert table.meta['n_failed'] == len(set(failed['frame']))
+
+
+# -- the scheduler dies ------------------------------------------------------
+
+#: a worker preload that makes each frame take 0.4 s more (a run long
+#: enough to kill its scheduler in the middle)
+_SLOW = """
+import time
+from ccdphot_ext.batch import worker
+if not hasattr(worker, 'unslowed'):  # Dask may import a preload twice
+    worker.unslowed = worker.photometer
+def slow(*args, **kwargs):
+    time.sleep(0.4)
+    return worker.unslowed(*args, **kwargs)
+worker.photometer = slow
+"""
+
+
+@pytest.fixture
+def doomed(tmp_path):
+    """A scheduler of its own (the test kills it) and one slow worker."""
+    preload = tmp_path / 'slow_frames.py'
+    preload.write_text(_SLOW)
+    proc, address = _start_scheduler()
+    worker = subprocess.Popen([DASK, 'worker', address, '--host', HOST,
+                               '--nthreads', '1', '--no-nanny',
+                               '--no-dashboard', '--preload', str(preload)],
+                              env=_env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=40)
+        yield proc, address
+    finally:
+        _stop(worker)
+        _stop(proc)
+
+
+def _kill_once_written(proc, out, batch, deadline=60.0):
+    """SIGKILL the scheduler ``proc`` once ``out`` holds measured frames."""
+    end = time.monotonic() + deadline
+    while not os.path.exists(out):
+        assert batch.poll() is None, batch.communicate()
+        assert time.monotonic() < end, 'no frame came back'
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+def test_scheduler_killed_keeps_what_came_back(doomed, frames, tmp_path):
+    from astropy.table import QTable
+
+    proc, address = doomed
+    names, boxes = frames
+    positions = tmp_path / 'stars.ecsv'
+    QTable({'x': boxes.positions[:, 0],
+            'y': boxes.positions[:, 1]}).write(positions)
+    out = tmp_path / 'lc.ecsv'
+    batch = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), 'ccdphot'), 'batch',
+         *names, '--positions', str(positions), '--size', '11', '--gain',
+         '2', '-o', str(out), '--scheduler', address, '--checkpoint',
+         '0.01', '--dask-timeout', '10', '-q'],
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        _kill_once_written(proc, out, batch)
+        stdout, err = batch.communicate(timeout=60)
+    finally:
+        if batch.poll() is None:
+            batch.kill()
+            batch.communicate()
+    assert batch.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and 'Traceback' not in err, err
+    assert 'lost the Dask scheduler' in lines[0]
+    table = QTable.read(out)
+    assert table.meta['last_run']['complete'] is True
+    # every frame: measured before the scheduler died, or failed with why
+    assert sorted(set(table['frame'])) == names
+    ok = table['status'] == 'ok'
+    assert ok.any() and not ok.all()
+    assert all(e.startswith(f'lost the Dask scheduler {address}')
+               for e in table['error'][~ok])
+    assert f'{int(ok.sum()) // 40} measured now' in stdout
+    # --resume (serially, in this process) measures only the frames it cost
+    code, stdout, err = ccdphot('batch', *names, '--positions', positions,
+                                '--size', '11', '--gain', '2', '-o', out,
+                                '--resume', '-q')
+    assert code == 0, err
+    assert f'{16 - int(ok.sum()) // 40} measured now' in stdout
+    assert set(QTable.read(out)['status']) == {'ok'}
+
+
+def test_scheduler_killed_in_a_call_returns_the_table(doomed, frames,
+                                                      tmp_path):
+    from ccdphot_ext.batch import FramesNotMeasuredWarning
+
+    proc, address = doomed
+    names, boxes = frames
+    out = tmp_path / 'lc.ecsv'
+
+    def run():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            table = photometer_frames(
+                names, boxes, gain=2.0, output=out,
+                execution=BatchExecution(scheduler=address, timeout=10.0,
+                                         checkpoint_interval=0.01,
+                                         progress=False))
+        return table, caught
+
+    thread, box = _in_thread(run)
+    end = time.monotonic() + 60
+    while not out.exists():
+        assert thread.is_alive() and time.monotonic() < end, box
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    thread.join(60)
+    assert not thread.is_alive(), 'the batch hung after its scheduler died'
+    assert 'error' not in box, box.get('error')
+    table, caught = box['table']
+    failed = table['status'] == 'failed'
+    assert failed.any() and not failed.all()
+    assert sorted(set(table['frame'])) == names
+    lost = [w for w in caught if w.category is FramesNotMeasuredWarning]
+    assert len(lost) == 1
+    n_lost = len(set(table['frame'][failed]))
+    assert str(lost[0].message).startswith(f'{n_lost} of 16 frames not '
+                                           'measured: lost the Dask '
+                                           'scheduler')

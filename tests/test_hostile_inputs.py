@@ -15,19 +15,17 @@ import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData, InverseVariance, VarianceUncertainty
 from astropy.table import QTable, Table
+from clirun import ccdphot
 
 from ccdphot_ext import BoxAperture, SkyEstimate, photometer, read_frame
-from ccdphot_ext.cli.main import main
 from ccdphot_ext.io.fits import FrameReadError
 from ccdphot_ext.io.positions import read_positions
 
 EXE = os.path.join(os.path.dirname(sys.executable), 'ccdphot')
 
 
-def _cli(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
+def _cli(args):
+    return ccdphot(*args)
 
 
 def _one_line_error(code, err, *words):
@@ -93,19 +91,19 @@ def corrupt_fz(tmp_path):
     return path
 
 
-def test_corrupt_fz_tile_is_bad_input(corrupt_fz, capsys):
+def test_corrupt_fz_tile_is_bad_input(corrupt_fz):
     with pytest.raises(FrameReadError, match='tiles.fits.fz.*corrupt '
                                              'compressed image'):
         read_frame(corrupt_fz, unit='adu')
     code, _, err = _cli(['measure', str(corrupt_fz), '--box', '10:20,10:20',
-                         '--unit', 'adu'], capsys)
+                         '--unit', 'adu'])
     _one_line_error(code, err, 'tiles.fits.fz', 'tile')
 
 
 # -- negative variance maps --------------------------------------------------
 
 @pytest.mark.parametrize('name', ['VAR', 'IVAR'])
-def test_negative_variance_extension_is_refused(tmp_path, capsys, name):
+def test_negative_variance_extension_is_refused(tmp_path, name):
     data = np.full((30, 30), 100.0)
     values = np.full((30, 30), 4.0 if name == 'VAR' else 0.25)
     values[12, 14] = -4.0  # on the star of the box below
@@ -115,7 +113,7 @@ def test_negative_variance_extension_is_refused(tmp_path, capsys, name):
     with pytest.raises(FrameReadError, match=rf'{path}: the {name} HDU '
                        r'holds 1 negative .*\(x, y\) = \(14, 12\)'):
         read_frame(path)
-    code, _, err = _cli(['measure', str(path), '--box', '5:20,5:20'], capsys)
+    code, _, err = _cli(['measure', str(path), '--box', '5:20,5:20'])
     _one_line_error(code, err, str(path), f'{name} HDU', 'negative')
 
 
@@ -152,8 +150,8 @@ def _find_table(**changes):
     ({'box_x0': (1, np.ma.masked)}, ['box_x0', 'row(s) 2', 'blank']),
     ({'box_x1': (2, 50)}, ['box_x1 must exceed box_x0', 'row(s) 3']),
     ({'box_y1': (0, 29)}, ['differ in size', 'row 1: 13 x 15']),
-])
-def test_tampered_suggested_boxes_are_refused(tmp_path, capsys, changes,
+], ids=['blank_cell', 'reversed', 'mixed_sizes'])
+def test_tampered_suggested_boxes_are_refused(tmp_path, changes,
                                               words):
     path = tmp_path / 'stars.ecsv'
     _find_table(**changes).write(path)
@@ -163,8 +161,7 @@ def test_tampered_suggested_boxes_are_refused(tmp_path, capsys, changes,
         assert word in str(info.value)
     frame = tmp_path / 'f.fits'
     CCDData(np.full((50, 80), 10.0), unit='adu').write(frame)
-    code, _, err = _cli(['measure', str(frame), '--positions', str(path)],
-                        capsys)
+    code, _, err = _cli(['measure', str(frame), '--positions', str(path)])
     _one_line_error(code, err, '--positions', str(path), *words)
 
 
@@ -180,7 +177,7 @@ def test_box_columns_come_all_four_or_none(tmp_path):
 @pytest.mark.parametrize('ids, what', [
     (np.array([1.0, 1e20, 3.0]), 'floating point'),
     (np.array([1, 2**63 + 5, 3], dtype=np.uint64), '64-bit integer'),
-])
+], ids=['float_1e20', 'uint64'])
 def test_ids_too_large_are_refused(ids, what):
     table = Table({'id': ids, 'x': [1.0, 2.0, 3.0], 'y': [1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match=rf'too large to keep exactly .*row'

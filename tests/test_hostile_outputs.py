@@ -20,11 +20,11 @@ import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import QTable
+from clirun import ccdphot
 from photutils.aperture import CircularAperture
 
 from ccdphot_ext import BoxAperture, SkyEstimate, measure, photometer
 from ccdphot_ext.batch import AnnulusSky, output_lock, photometer_frames
-from ccdphot_ext.cli.main import main
 
 X, Y = [18.0, 45.0], [20.0, 30.0]
 
@@ -45,10 +45,8 @@ def files(tmp_path_factory):
     return d, frames
 
 
-def _cli(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
+def _cli(args):
+    return ccdphot(*args)
 
 
 def _one_line_error(code, err, *words):
@@ -75,12 +73,13 @@ def _batch(files, *extra, out='lc.ecsv'):
      ['--annulus 5,1e+06', 'far more than the frame']),
     (['--size', '9', '--checkpoint', '0'], ['--checkpoint']),
     (['--size', '9', '--dask-timeout', '-1'], ['--dask-timeout']),
-])
-def test_batch_arguments_are_checked_before_any_frame(files, capsys, extra,
+], ids=['annulus_zero', 'radius_huge', 'annulus_huge', 'checkpoint_zero',
+        'dask_timeout_negative'])
+def test_batch_arguments_are_checked_before_any_frame(files, extra,
                                                       words):
     d, _ = files
     start = time.monotonic()
-    code, _, err = _cli(_batch(files, *extra, out='args.ecsv'), capsys)
+    code, _, err = _cli(_batch(files, *extra, out='args.ecsv'))
     _one_line_error(code, err, *words)
     assert time.monotonic() - start < 20
     assert not (d / 'args.ecsv').exists()
@@ -93,12 +92,12 @@ def test_batch_arguments_are_checked_before_any_frame(files, capsys, extra,
       '--annulus', '0,12'], ['--annulus', "'0,12'"]),
     (['--positions', 'stars.ecsv', '--radius', '3', '--sky', 'annulus',
       '--annulus', '5,1e7'], ['--annulus 5,1e+07', 'far more than']),
-])
-def test_measure_arguments_name_their_option(files, capsys, monkeypatch,
+], ids=['radius_huge', 'annulus_zero', 'annulus_huge'])
+def test_measure_arguments_name_their_option(files, monkeypatch,
                                              extra, words):
     d, frames = files
     monkeypatch.chdir(d)
-    code, _, err = _cli(['measure', frames[0], *extra], capsys)
+    code, _, err = _cli(['measure', frames[0], *extra])
     _one_line_error(code, err, *words)
 
 
@@ -124,7 +123,7 @@ def test_apertures_far_larger_than_the_frame_are_refused_before_any_work(
         AnnulusSky(0, 12)
 
 
-def test_a_dead_scheduler_is_reported_within_dask_timeout(files, capsys):
+def test_a_dead_scheduler_is_reported_within_dask_timeout(files):
     pytest.importorskip('distributed')
     import socket
 
@@ -134,14 +133,14 @@ def test_a_dead_scheduler_is_reported_within_dask_timeout(files, capsys):
     start = time.monotonic()
     code, _, err = _cli(_batch(files, '--size', '9', '--scheduler',
                                f'tcp://127.0.0.1:{port}', '--dask-timeout',
-                               '2', out='dead.ecsv'), capsys)
+                               '2', out='dead.ecsv'))
     _one_line_error(code, err, f'tcp://127.0.0.1:{port}', 'within 2 s')
     assert time.monotonic() - start < 15
 
 
 # -- frame lists -------------------------------------------------------------
 
-def test_frame_list_with_a_byte_order_mark(files, capsys, tmp_path):
+def test_frame_list_with_a_byte_order_mark(files, tmp_path):
     _, frames = files
     listing = tmp_path / 'frames.txt'
     listing.write_bytes('\ufeff'.encode() + '\r\n'.join(
@@ -149,7 +148,7 @@ def test_frame_list_with_a_byte_order_mark(files, capsys, tmp_path):
     out = tmp_path / 'lc.ecsv'
     code, _, err = _cli(['batch', '--frame-list', str(listing),
                          '--positions', str(files[0] / 'stars.ecsv'),
-                         '--size', '9', '-q', '-o', str(out)], capsys)
+                         '--size', '9', '-q', '-o', str(out)])
     assert code == 0, err
     assert QTable.read(out)['frame'].tolist() == [frames[0]] * 2 + [
         frames[1]] * 2
@@ -159,8 +158,8 @@ def test_frame_list_with_a_byte_order_mark(files, capsys, tmp_path):
     (b'frame0.fits\n\xff\xfe\x00bad', ['NUL bytes']),
     (b'frame0.fits\n\xc3\x28\n', ['not a UTF-8 text file', 'offset 12']),
     (None, ['is a FITS file']),
-])
-def test_binary_frame_list_is_refused(files, capsys, tmp_path, content,
+], ids=['nul_bytes', 'not_utf8', 'fits_file'])
+def test_binary_frame_list_is_refused(files, tmp_path, content,
                                       words):
     listing = tmp_path / 'frames.txt'
     if content is None:
@@ -169,15 +168,14 @@ def test_binary_frame_list_is_refused(files, capsys, tmp_path, content,
         listing.write_bytes(content)
     code, _, err = _cli(['batch', '--frame-list', str(listing),
                          '--positions', str(files[0] / 'stars.ecsv'),
-                         '--size', '9', '-o', str(tmp_path / 'lc.ecsv')],
-                        capsys)
+                         '--size', '9', '-o', str(tmp_path / 'lc.ecsv')])
     _one_line_error(code, err, f'--frame-list {listing}', *words)
 
 
 # -- output names ------------------------------------------------------------
 
 @pytest.mark.parametrize('command', ['measure', 'batch'])
-def test_output_with_a_trailing_slash_is_refused(files, capsys, tmp_path,
+def test_output_with_a_trailing_slash_is_refused(files, tmp_path,
                                                  command):
     _, frames = files
     out = str(tmp_path / 'out.ecsv') + '/'
@@ -185,14 +183,14 @@ def test_output_with_a_trailing_slash_is_refused(files, capsys, tmp_path,
             if command == 'measure' else
             ['batch', *frames, '--positions', str(files[0] / 'stars.ecsv'),
              '--size', '9', '-o', out])
-    code, _, err = _cli(args, capsys)
+    code, _, err = _cli(args)
     _one_line_error(code, err, out, 'names a folder')
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match='names a folder'):
         photometer_frames(frames, BoxAperture((10, 10), 5, 5), output=out)
 
 
-def test_long_output_names_work_and_too_long_ones_are_refused(files, capsys,
+def test_long_output_names_work_and_too_long_ones_are_refused(files,
                                                               tmp_path):
     _, frames = files
     limit = os.pathconf(tmp_path, 'PC_NAME_MAX')
@@ -206,7 +204,7 @@ def test_long_output_names_work_and_too_long_ones_are_refused(files, capsys,
     stale.write_text('# left by a kill -9')
     code, _, err = _cli(['batch', *frames, '--positions',
                          str(files[0] / 'stars.ecsv'), '--size', '9', '-q',
-                         '-o', str(tmp_path / name)], capsys)
+                         '-o', str(tmp_path / name)])
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
     assert len(QTable.read(tmp_path / name)) == 4
@@ -214,12 +212,12 @@ def test_long_output_names_work_and_too_long_ones_are_refused(files, capsys,
     longer = 'x' * (limit + 1 - len('.ecsv')) + '.ecsv'
     code, _, err = _cli(['batch', *frames, '--positions',
                          str(files[0] / 'stars.ecsv'), '--size', '9',
-                         '-o', str(tmp_path / longer)], capsys)
+                         '-o', str(tmp_path / longer)])
     _one_line_error(code, err, '-o', f'{limit + 1} bytes long',
                     f'at most {limit}')
 
 
-def test_full_disk_when_taking_the_lock_names_the_paths(files, capsys,
+def test_full_disk_when_taking_the_lock_names_the_paths(files,
                                                         tmp_path,
                                                         monkeypatch):
     def full(fd, data):
@@ -233,7 +231,7 @@ def test_full_disk_when_taking_the_lock_names_the_paths(files, capsys,
             pass
     _, frames = files
     code, _, err = _cli(['measure', frames[0], '--box', '10:20,10:20', '-o',
-                         str(out)], capsys)
+                         str(out)])
     monkeypatch.undo()
     _one_line_error(code, err, str(out), '.lc.ecsv.lock', 'No space left')
     assert list(tmp_path.iterdir()) == []
@@ -241,7 +239,7 @@ def test_full_disk_when_taking_the_lock_names_the_paths(files, capsys,
 
 # -- measure -o and find -o take the batch's lock ----------------------------
 
-def test_measure_and_find_take_the_output_lock(files, capsys, tmp_path):
+def test_measure_and_find_take_the_output_lock(files, tmp_path):
     _, frames = files
     out = tmp_path / 'lc.ecsv'
     out.write_text('# a running batch writes this\n')
@@ -259,7 +257,7 @@ def test_measure_and_find_take_the_output_lock(files, capsys, tmp_path):
         assert proc.stdout.readline().strip() == 'locked'
         for args in (['measure', frames[0], '--box', '10:20,10:20'],
                      ['find', frames[0]]):
-            status, _, err = _cli([*args, '-o', str(out)], capsys)
+            status, _, err = _cli([*args, '-o', str(out)])
             _one_line_error(status, err, str(out),
                             'being written by another run', f'pid {proc.pid}')
             assert out.read_text() == '# a running batch writes this\n'
@@ -273,7 +271,7 @@ def test_measure_and_find_take_the_output_lock(files, capsys, tmp_path):
     stale = tmp_path / '.lc.ecsv.zz9_1abc.tmp'  # its temporary file
     stale.write_text('# half a table')
     status, _, err = _cli(['measure', frames[0], '--box', '10:20,10:20',
-                           '-o', str(out)], capsys)
+                           '-o', str(out)])
     assert status == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ['lc.ecsv']
     assert len(QTable.read(out)) == 1

@@ -10,7 +10,9 @@ tasks of a worker that dies to the surviving workers; a task that still
 fails is split into one task per frame, so a frame that kills its worker
 costs only itself, and its row names the worker. If no worker is left, or
 the scheduler stops answering, for ``timeout`` seconds, the frames not yet
-measured fail with that reason instead of waiting for ever.
+measured fail with that reason instead of waiting for ever; if the
+scheduler dies, the frames that came back are kept and the others fail
+with that reason (the run never ends in Dask's exception).
 """
 
 import math
@@ -147,6 +149,17 @@ def _n_workers(client):
 
 
 def run_dask(client, frames, config, record, *, timeout=60.0):
+    """
+    Measure ``frames`` on the cluster of ``client``, calling ``record(k,
+    result)`` for each frame as it comes back.
+
+    Returns
+    -------
+    stopped : str or None
+        Why the frames not recorded could not be measured (the scheduler
+        died, or no worker was left for ``timeout`` seconds); None when
+        every frame came back.
+    """
     from distributed import wait
 
     pending = {}
@@ -156,9 +169,9 @@ def run_dask(client, frames, config, record, *, timeout=60.0):
                             config, pure=False, retries=2)
         pending[fut] = indices
 
-    for indices in _chunks(len(frames), max(1, _n_workers(client))):
-        submit(indices)
     try:
+        for indices in _chunks(len(frames), max(1, _n_workers(client))):
+            submit(indices)
         while pending:
             try:
                 done = wait(list(pending), timeout=timeout,
@@ -167,21 +180,30 @@ def run_dask(client, frames, config, record, *, timeout=60.0):
                 reason = _stalled(client)
                 if reason is None:
                     continue  # workers are busy with long frames
-                for indices in pending.values():
-                    for i in indices:
-                        record(i, FrameResult.failed(reason))
-                pending.clear()
-                return
+                return reason
             for fut in done:
-                _collect(fut, pending.pop(fut), submit, record)
+                _collect(client, fut, pending.pop(fut), submit, record)
+    except _SchedulerLost as exc:
+        return str(exc)
+    except Exception as exc:  # the client lost its scheduler mid-call
+        if _scheduler_state(client) is None:
+            raise  # not a lost scheduler: a real error
+        return _lost_reason(client, exc)
     finally:
-        client.cancel(list(pending))
+        _quietly(client.cancel, list(pending))
+    return None
 
 
-def _collect(fut, indices, submit, record):
+class _SchedulerLost(Exception):
+    """The scheduler went away while frames were still to come back."""
+
+
+def _collect(client, fut, indices, submit, record):
     try:
         results = fut.result()
     except Exception as exc:  # the task was lost (its workers died)
+        if _scheduler_state(client) is not None:
+            raise _SchedulerLost(_lost_reason(client, exc)) from None
         if len(indices) > 1:  # isolate the frame that kills its worker
             for i in indices:
                 submit([i])
@@ -189,13 +211,51 @@ def _collect(fut, indices, submit, record):
         text = ' '.join(str(exc).split())
         results = [FrameResult.failed(f'{type(exc).__name__}: {text}')]
     finally:
-        fut.release()
+        _quietly(fut.release)
     for i, res in zip(indices, results, strict=True):
         record(i, res)
 
 
+def _scheduler_state(client):
+    """None while the client is connected to its scheduler, else its
+    status ('connecting' while it tries to reconnect, 'closed' ...)."""
+    status = str(getattr(client, 'status', 'running'))
+    return None if status in ('running', 'newly-created') else status
+
+
+def _lost_reason(client, exc):
+    """Why the frames still out are lost, in one line."""
+    from concurrent.futures import CancelledError
+
+    what = type(exc).__name__
+    if not isinstance(exc, CancelledError):  # its text: Dask's long advice
+        text = ' '.join(str(exc).split())
+        what += ': ' + (text if len(text) <= 100 else text[:97] + '...')
+    return (f'lost the Dask scheduler {_address(client)}(client '
+            f'{_scheduler_state(client) or "disconnected"}; {what})')
+
+
+def _address(client):
+    try:
+        return f'{client.scheduler.address} '
+    except AttributeError:
+        return ''
+
+
+def _quietly(call, *args):
+    """Call a Dask clean-up that may fail once the scheduler is gone."""
+    try:
+        call(*args)
+    except Exception:  # nothing left to clean
+        pass
+
+
 def _stalled(client):
     """Why nothing can finish (None: workers are alive, keep waiting)."""
+    state = _scheduler_state(client)
+    if state is not None:
+        return (f'lost the Dask scheduler {_address(client)}(no answer for '
+                f'the timeout; client {state})')
     try:
         n = _n_workers(client)
     except Exception as exc:  # any failure to reach the scheduler counts

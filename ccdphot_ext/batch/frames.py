@@ -64,15 +64,26 @@ from ..utils.numbers import check_choice, check_options, finite_number
 from ..utils.provenance import versions
 from .execution import BatchExecution, open_client, run_dask, run_serial
 from .lock import output_lock
+from .resume import Resumed, frame_identity, load_previous
 from .worker import (
     STATUS_FAILED,
     STATUS_OK,
     AnnulusSky,
     FrameConfig,
     FrameResult,
+    plausible_jd,
 )
 
-__all__ = ['photometer_frames']
+__all__ = ['photometer_frames', 'FramesNotMeasuredWarning']
+
+
+class FramesNotMeasuredWarning(AstropyUserWarning):
+    """
+    Frames a batch could not measure at all, with the one reason (the Dask
+    scheduler died, no worker was left): one warning for them all. Their
+    rows are in the table with ``status == 'failed'`` and that reason; the
+    frames measured before are kept, and ``resume_from`` measures the rest.
+    """
 
 #: no unit decided yet (the first measured frame's unit is the run's)
 _UNSET = object()
@@ -226,12 +237,7 @@ def _configure(apertures, sky, ids, hdu, *, recenter, threshold, detector,
         apertures = list(apertures)
     if not callable(sky):
         check_choice(sky, 'sky', SKY_METHODS)
-    ids = np.arange(1, len(pairs) + 1) if ids is None else np.asarray(ids)
-    if ids.shape != (len(pairs),):
-        raise ValueError(f'ids has shape {ids.shape}; give one id per '
-                         f'aperture position ({len(pairs)})')
-    if len(set(ids.tolist())) != len(ids):
-        raise ValueError('ids must be unique')
+    ids = _check_ids(ids, len(pairs))
     if threshold is not None and not isinstance(threshold, SigmaThreshold):
         raise TypeError('threshold must be a SigmaThreshold or None, got '
                         f'{type(threshold).__name__}')
@@ -242,6 +248,37 @@ def _configure(apertures, sky, ids, hdu, *, recenter, threshold, detector,
                    else finite_number(zeropoint, 'zeropoint')),
         hdu=hdu, n_rows=len(pairs))
     return config, ids
+
+
+def _check_ids(ids, n):
+    """One unique id per aperture position: integers kept exactly (int64),
+    or text; numbers that are not whole or do not fit 64 bits are
+    refused (an id of 1e20 would be written as -2**63)."""
+    if ids is None:
+        return np.arange(1, n + 1)
+    ids = np.asarray(ids)
+    if ids.shape != (n,):
+        raise ValueError(f'ids has shape {ids.shape}; give one id per '
+                         f'aperture position ({n})')
+    if ids.dtype.kind == 'f':
+        bad = ~np.isfinite(ids) | (ids != np.round(ids)) | (
+            np.abs(ids) > 2 ** 53)
+        if bad.any():
+            raise ValueError(f'ids: {ids[bad][0]:g} (position '
+                             f'{int(np.flatnonzero(bad)[0])}) is not an id '
+                             'kept exactly: give whole numbers within '
+                             '2**53, integers within int64, or text')
+        ids = ids.astype(np.int64)
+    elif ids.dtype.kind == 'u' and np.any(ids > np.iinfo(np.int64).max):
+        raise ValueError('ids: an id does not fit a 64-bit integer: give '
+                         'integers within int64, or text')
+    elif ids.dtype.kind in 'US':
+        ids = ids.astype(str)
+    elif ids.dtype.kind not in 'iu':
+        raise TypeError(f'ids must be integers or text, got {ids.dtype}')
+    if len(set(ids.tolist())) != len(ids):
+        raise ValueError('ids must be unique')
+    return ids.astype(np.int64) if ids.dtype.kind in 'iu' else ids
 
 
 def _check_recenter(recenter):
@@ -275,21 +312,55 @@ class _Terminated(KeyboardInterrupt):
     """``SIGTERM`` received: checkpoint, then stop like Ctrl-C."""
 
 
-@contextmanager
-def _sigterm_interrupts():
-    """Turn ``SIGTERM`` into `_Terminated` (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Signals:
+    """
+    Ctrl-C (``SIGINT``) and ``SIGTERM`` as interrupts of the run, except
+    while the output is written: a signal then waits for the write to end,
+    so that every write (checkpoint or final) completes, and the interrupt
+    follows it. Installed in the main thread only; a signal that is ignored
+    (a background job's ``SIGINT``) or handled by someone else stays so.
+    """
 
-    def handler(signum, frame):
-        raise _Terminated('terminated (SIGTERM)')
+    def __init__(self):
+        self.writing, self.pending = False, None
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def _handler(self, signum, frame):
+        exc = (_Terminated('terminated (SIGTERM)')
+               if signum == signal.SIGTERM else KeyboardInterrupt())
+        if self.writing:
+            self.pending = exc
+            return
+        raise exc
+
+    @contextmanager
+    def installed(self):
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig, ours in ((signal.SIGINT, signal.default_int_handler),
+                              (signal.SIGTERM, None)):
+                current = signal.getsignal(sig)
+                if current is signal.SIG_IGN or (
+                        ours is not None and current is not ours):
+                    continue
+                previous[sig] = signal.signal(sig, self._handler)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @contextmanager
+    def deferred(self):
+        """A write no signal cuts short; a signal received meanwhile is
+        raised when it ends."""
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
+        if self.pending is not None:
+            exc, self.pending = self.pending, None
+            raise exc
 
 
 class _Run:
@@ -304,17 +375,33 @@ class _Run:
         self.progress = execution.progress
         self.todo = list(range(len(frames)))
         self.old_ok, self.old_failed = None, ([], [])
+        self.old_identities = {}
         self.unit = _previous_unit(None)
         self.mode = 'serial'
+        self.signals = _Signals()
+        self.saved_complete = False
 
     def resume(self, resume_from):
         """Keep what a previous table holds that is valid."""
         if resume_from is None:
             return
-        old = _load_previous(resume_from, self.parameters)
-        self.todo, self.old_ok, self.old_failed = _split_previous(
-            old, self.names, self.todo)
+        old, label = load_previous(resume_from, self.parameters)
+        previous = Resumed(old, label, self.frames, self.names, self.ids)
+        self.todo, self.old_ok = previous.todo, previous.ok_rows
+        self.old_failed = (previous.failed_names, previous.failed)
+        self.old_identities = previous.identities
         self.unit = _previous_unit(self.old_ok)
+        # refused now, not after the work: the kept rows must stack with
+        # this run's (columns of the same kind and unit)
+        try:
+            _stack(self.old_ok, _assemble(
+                ['(this run)'], [FrameResult.failed('')], self.config,
+                self.ids, self.unit))
+        except (TypeError, ValueError, u.UnitsError) as exc:
+            reason = ' '.join(str(exc).split())[:200]
+            raise ValueError(f'resume_from: the rows of {label} do not fit '
+                             f'this run\'s ({reason}); start a new output'
+                             ) from None
 
     def _prepare(self):
         self.todo_names = [self.names[i] for i in self.todo]
@@ -323,6 +410,7 @@ class _Run:
             self.frames[i] if isinstance(self.frames[i], NDData)
             else os.path.abspath(self.frames[i]) for i in self.todo]
         self.results = [None] * len(self.todo)
+        self.lost = set()  # frames the execution could not measure at all
         self.failed_on = {}  # frame name -> Dask worker address
         self.start = time.perf_counter()
         self.next_save = self.start + self.interval
@@ -336,18 +424,24 @@ class _Run:
         results = [self.results[k] for k in done] + self.old_failed[1]
         table = _combine(self.old_ok, names, results, self.config, self.ids,
                          self.unit)
+        identities = dict(self.old_identities)
+        for k in done:
+            identities[self.todo_names[k]] = frame_identity(
+                self.todo_frames[k], self.todo_names[k],
+                self.results[k].fingerprint)
         table = _finish_meta(table, self.parameters,
                              time.perf_counter() - self.start, self.mode,
-                             len(done), complete)
+                             len(set(done) - self.lost), complete,
+                             identities)
         for entry in table.meta['failures']:
             if entry['frame'] in self.failed_on:
                 entry['worker'] = self.failed_on[entry['frame']]
         return table
 
-    def record(self, k, res):
+    def record(self, k, res, *, announce=True):
         self.results[k] = res
         self.counter.update(res)
-        if res.status == STATUS_FAILED:
+        if res.status == STATUS_FAILED and announce:
             where = res.worker
             if where:
                 self.failed_on[self.todo_names[k]] = where
@@ -355,40 +449,71 @@ class _Run:
             warnings.warn(f'{self.todo_names[k]}: frame failed{on}: '
                           f'{res.error}', AstropyUserWarning, stacklevel=2)
         if self.output is not None and time.perf_counter() >= self.next_save:
-            self.write(self.build(False))
+            self.checkpoint()
             self.next_save = time.perf_counter() + self.interval
 
+    def checkpoint(self):
+        """Write the frames measured so far; a write that fails (a full
+        disk) warns and the run goes on (the next write tries again)."""
+        try:
+            self.write(self.build(False))
+        except OSError as exc:
+            warnings.warn(f'{exc}; checkpoint not written, the run goes on',
+                          AstropyUserWarning, stacklevel=3)
+
     def write(self, table):
-        write_table_atomic(table, self.output, format='ascii.ecsv')
+        """Write ``table`` whole, whatever signal arrives meanwhile."""
+        with self.signals.deferred():
+            write_table_atomic(table, self.output, format='ascii.ecsv')
+            self.saved_complete = table.meta['last_run']['complete']
+
+    def not_measured(self, reason):
+        """The frames without a result fail with ``reason``: one warning
+        for them all."""
+        lost = [k for k, r in enumerate(self.results) if r is None]
+        self.lost.update(lost)
+        for k in lost:
+            self.record(k, FrameResult.failed(reason), announce=False)
+        if lost:
+            warnings.warn(f'{len(lost)} of {len(self.results)} frames not '
+                          f'measured: {reason}', FramesNotMeasuredWarning,
+                          stacklevel=3)
+
+    def measure(self):
+        """Measure the frames still to do, here or on Dask."""
+        run_client, cleanup = open_client(self.execution)
+        self.mode = 'serial' if run_client is None else 'dask'
+        try:
+            if run_client is None:
+                run_serial(self.todo_frames, self.config, self.record)
+            elif self.todo_frames:
+                stopped = run_dask(run_client, self.todo_frames,
+                                   self.config, self.record,
+                                   timeout=self.execution.timeout)
+                if stopped is not None:
+                    self.not_measured(stopped)
+        finally:
+            for close in cleanup:
+                close()
 
     def execute(self):
-        """Measure the frames still to do; return the whole table."""
+        """Measure the frames still to do; return the whole table, also
+        written to the output (like every checkpoint, whole even when a
+        signal arrives meanwhile)."""
         self._prepare()
-        try:
-            with _sigterm_interrupts():
-                run_client, cleanup = open_client(self.execution)
-                self.mode = 'serial' if run_client is None else 'dask'
-                try:
-                    if run_client is None:
-                        run_serial(self.todo_frames, self.config,
-                                   self.record)
-                    elif self.todo_frames:
-                        run_dask(run_client, self.todo_frames, self.config,
-                                 self.record,
-                                 timeout=self.execution.timeout)
-                finally:
-                    for close in cleanup:
-                        close()
-        except KeyboardInterrupt:
-            # keep what is done: a complete file of the measured frames
-            if self.output is not None and any(
-                    r is not None for r in self.results):
-                self.write(self.build(False))
-            raise
-        _relay_warnings(self.todo_names, self.results)
-        table = self.build(True)
-        if self.output is not None:
-            self.write(table)
+        with self.signals.installed():
+            try:
+                self.measure()
+                _relay_warnings(self.todo_names, self.results)
+                table = self.build(True)
+                if self.output is not None:
+                    self.write(table)
+            except KeyboardInterrupt:
+                # keep what is done: a complete file of the measured frames
+                if self.output is not None and not self.saved_complete \
+                        and any(r is not None for r in self.results):
+                    self.write(self.build(False))
+                raise
         return table
 
 
@@ -451,67 +576,6 @@ def _parameters(config, ids, sky):
         'zeropoint': config.zeropoint,
         **_describe_apertures(config.apertures, ids)}
     return _json_safe(params)
-
-
-def _load_previous(resume_from, parameters):
-    if isinstance(resume_from, QTable):
-        old = resume_from
-        label = 'the given table'
-    else:
-        path = os.fspath(resume_from)
-        if not os.path.exists(path):
-            raise ValueError(f'resume_from: {path} does not exist')
-        label = path
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')
-                old = QTable.read(path, format='ascii.ecsv')
-        except Exception as exc:  # astropy raises many kinds for bad files
-            reason = ' '.join(str(exc).split())[:200] or type(exc).__name__
-            raise ValueError(f'resume_from: cannot read {path} as a light-'
-                             f'curve table ({reason}); move it away or write '
-                             'to a new output') from None
-    if 'status' not in old.colnames or 'frame' not in old.colnames:
-        raise ValueError(f'resume_from: {label} is not a photometer_frames '
-                         'table (no frame/status columns)')
-    before = old.meta.get('parameters')
-    if before is not None and _json_safe(before) != parameters:
-        diff = sorted(k for k in set(before) | set(parameters)
-                      if _json_safe(before.get(k)) != parameters.get(k))
-        raise ValueError(f'resume_from: {label} was measured with other '
-                         f'parameters ({", ".join(diff)}); start a new file')
-    return old
-
-
-def _split_previous(old, names, todo):
-    """
-    What a previous table still holds: (frames still to measure, its
-    successful rows, its failed frames not measured again as results).
-
-    Only valid content is kept: a failed frame carries no numbers (an
-    all-failed table has no units to impose), only its name, time and
-    reason; it is measured again when it is in ``names``.
-    """
-    keys = [_frame_key(str(n)) for n in old['frame']]
-    ok = np.asarray(old['status']) == STATUS_OK
-    done = {k for k, good in zip(keys, ok, strict=True) if good}
-    todo = [i for i in todo if _frame_key(names[i]) not in done]
-    rerun = {_frame_key(names[i]) for i in todo}
-    kept = [not good and k not in rerun
-            for k, good in zip(keys, ok, strict=True)]
-    failed_names, failed = [], []
-    for row in old[np.array(kept, dtype=bool)]:
-        if failed_names and failed_names[-1] == str(row['frame']):
-            continue  # one result per frame (its rows are consecutive)
-        note = str(row['note']) if 'note' in old.colnames else ''
-        when = None
-        if not np.any(getattr(row['time'], 'mask', False)):
-            when = (float(row['time'].jd1), float(row['time'].jd2))
-        res = FrameResult.failed(str(row['error']), time=when,
-                                 notes=[note] if note else [])
-        failed_names.append(str(row['frame']))
-        failed.append(res)
-    return todo, old[ok], (failed_names, failed)
 
 
 def _previous_unit(old_ok):
@@ -601,7 +665,8 @@ def _assemble(names, results, config, ids, unit=_UNSET):
     table = QTable()
     table['frame'] = np.array(frame_col, dtype=str)
     jd1, jd2 = np.concatenate(jd1), np.concatenate(jd2)
-    missing = ~np.isfinite(jd1)
+    # a time that could not be written (or read back) is never kept
+    missing = ~plausible_jd(jd1 + jd2)
     times = Time(np.where(missing, 2451545.0, jd1),
                  np.where(missing, 0.0, jd2), format='jd', scale='utc')
     times.format = 'isot'
@@ -630,7 +695,8 @@ def _assemble(names, results, config, ids, unit=_UNSET):
     return table
 
 
-def _finish_meta(table, parameters, seconds, mode, n_measured, complete):
+def _finish_meta(table, parameters, seconds, mode, n_measured, complete,
+                 identities):
     failed = table['status'] == STATUS_FAILED
     failures = {}
     for name, err in zip(table['frame'][failed], table['error'][failed],
@@ -646,6 +712,9 @@ def _finish_meta(table, parameters, seconds, mode, n_measured, complete):
         'last_run': {'execution': mode, 'frames_measured': n_measured,
                      'complete': complete, 'seconds': round(seconds, 3)},
         'time_note': 'header time (MJD-OBS, else DATE-OBS) in UTC',
+        # what a resumed run matches frames by (not the names as typed)
+        'frame_files': [identities[name] for name in
+                        dict.fromkeys(str(n) for n in table['frame'])],
     })
     return table
 
@@ -672,9 +741,39 @@ def _combine(old_ok, names, results, config, ids, unit):
         return old_ok if old_ok is not None else QTable()
     table = _assemble(names, results, config, ids, unit)
     if old_ok is not None and len(old_ok):
-        table = vstack([old_ok, table], join_type='exact',
-                       metadata_conflicts='silent')
+        table = _stack(old_ok, table)
     return _time_order(table)
+
+
+def _stack(old, new):
+    """
+    The rows of ``old`` then ``new``: a column only one of them has is
+    blank in the other (NaN, a NaN sky position, flags 0, ''), so that
+    frames with and without a celestial WCS, in one run or resumed, give
+    one table.
+    """
+    old, new = old.copy(copy_data=False), new.copy(copy_data=False)
+    for first, second in ((old, new), (new, old)):
+        for name in first.colnames:
+            if name not in second.colnames:
+                second[name] = _blank_like(first[name], len(second))
+    new = new[old.colnames]
+    return vstack([old, new], join_type='exact', metadata_conflicts='silent')
+
+
+def _blank_like(column, n):
+    """``n`` blank values of the kind of ``column``."""
+    if isinstance(column, SkyCoord):
+        return SkyCoord(np.full(n, np.nan) * u.deg, np.full(n, np.nan) * u.deg,
+                        frame='icrs')
+    if isinstance(column, u.Quantity):
+        return np.full(n, np.nan) * column.unit
+    kind = np.asarray(column).dtype.kind
+    if kind in 'iub':
+        return np.zeros(n, dtype=np.asarray(column).dtype)
+    if kind in 'US':
+        return np.full(n, '', dtype=str)
+    return np.full(n, np.nan)
 
 
 # -- reporting --------------------------------------------------------------

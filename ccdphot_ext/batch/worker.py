@@ -12,11 +12,15 @@ Time of a frame
     ``DATE-OBS`` is completed by ``TIME-OBS``), in the scale named by
     ``TIMESYS`` (default UTC) and returned in UTC. It is the header's time
     (for most instruments the *start* of the exposure; the ``exptime``
-    column lets you move to mid-exposure). A frame without either keyword
-    gets a masked time, a warning and a ``note``.
+    column lets you move to mid-exposure). A frame without either keyword,
+    or whose keyword is not a time of the years 1000 to 2999 (seconds, or a
+    Julian date given as ``MJD-OBS``), gets a masked time, a warning and a
+    ``note`` naming the keyword: a bad time costs the time, never the
+    photometry.
 """
 
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -41,6 +45,18 @@ from ..utils.numbers import check_choice
 __all__ = ['AnnulusSky', 'frame_time']
 
 STATUS_OK, STATUS_FAILED = 'ok', 'failed'
+
+#: frame times are plausible from the year 1000 to the year 2999 (the JDs
+#: of 1000-01-01 and 3000-01-01)
+_JD_RANGE = (2086307.5, 2816787.5)
+
+
+def plausible_jd(jd):
+    """True where ``jd`` (a Julian date, array-like) is a plausible frame
+    time: finite, from the year 1000 to the year 2999."""
+    jd = np.asarray(jd, dtype=float)
+    with np.errstate(invalid='ignore'):
+        return np.isfinite(jd) & (jd >= _JD_RANGE[0]) & (jd < _JD_RANGE[1])
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,10 @@ class FrameResult:
         The distinct warnings measuring the frame raised.
     worker : str or None
         The address of the Dask worker that measured it.
+    fingerprint : tuple of int or None
+        The size and modification time (ns) of the frame's file when it was
+        read (None for an in-memory frame): a resumed run measures a frame
+        again when its file has changed since.
     """
 
     status: str = STATUS_OK
@@ -102,6 +122,7 @@ class FrameResult:
     positions: np.ndarray | None = None
     warnings: list = field(default_factory=list)
     worker: str | None = None
+    fingerprint: tuple | None = None
 
     @classmethod
     def failed(cls, error, **kwargs):
@@ -185,6 +206,8 @@ def _make_sky(spec, ccd, frame, apertures):
 def measure_frame(frame, config):
     """Measure one frame; never raises (a failure is returned)."""
     notes, when, error = [], None, None
+    fingerprint = None if isinstance(frame, NDData) else file_fingerprint(
+        frame)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         try:
@@ -210,8 +233,19 @@ def measure_frame(frame, config):
         if issubclass(w.category, (UserWarning, RuntimeWarning))))
     if error is not None:
         return FrameResult.failed(error, notes=notes, time=when,
-                                  warnings=seen)
-    return FrameResult(notes=notes, time=when, warnings=seen, **measured)
+                                  warnings=seen, fingerprint=fingerprint)
+    return FrameResult(notes=notes, time=when, warnings=seen,
+                       fingerprint=fingerprint, **measured)
+
+
+def file_fingerprint(path):
+    """``(size, modification time in ns)`` of the file ``path`` (links
+    followed), or None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError, TypeError):
+        return None
+    return (int(st.st_size), int(st.st_mtime_ns))
 
 
 def _photometer_frame(ccd, config, notes):
@@ -281,7 +315,8 @@ def frame_time(header):
     Raises
     ------
     ValueError
-        If the keyword holds something that is not a time.
+        If the keyword holds something that is not a time of the years 1000
+        to 2999 (the message names the keyword and its value).
 
     Examples
     --------
@@ -304,20 +339,38 @@ def frame_time(header):
             raise ValueError(f'MJD-OBS={raw!r} is not a number') from None
         if not math.isfinite(value):
             raise ValueError(f'MJD-OBS={raw!r} is not finite')
-        return Time(value, format='mjd', scale=scale).utc, 'MJD-OBS'
+        if not plausible_jd(value + 2400000.5):
+            raise ValueError(f'MJD-OBS={raw!r} is not a time of the years '
+                             '1000 to 2999 (seconds, or a Julian date, '
+                             'instead of a modified Julian date?)')
+        return _in_utc(Time(value, format='mjd', scale=scale), 'MJD-OBS',
+                       raw), 'MJD-OBS'
     if 'DATE-OBS' in header:
         raw = str(header['DATE-OBS']).strip()
         if 'T' not in raw and 'TIME-OBS' in header:
             raw = f"{raw}T{str(header['TIME-OBS']).strip()}"
         try:
-            return Time(raw, format='isot', scale=scale).utc, 'DATE-OBS'
+            t = Time(raw, format='isot', scale=scale)
         except ValueError:
             try:
-                return Time(raw, scale=scale).utc, 'DATE-OBS'
+                t = Time(raw, scale=scale)
             except ValueError:
                 raise ValueError(f'DATE-OBS={raw!r} is not an ISO '
                                  'time') from None
+        if not t.isscalar or not plausible_jd(t.jd):
+            raise ValueError(f'DATE-OBS={raw!r} is not a time of the years '
+                             '1000 to 2999')
+        return _in_utc(t, 'DATE-OBS', raw), 'DATE-OBS'
     return None, 'missing'
+
+
+def _in_utc(t, key, raw):
+    """``t`` in UTC, an ERFA failure named by the keyword."""
+    try:
+        return t.utc
+    except ValueError as exc:  # ErfaError
+        raise ValueError(f'{key}={raw!r} cannot be converted to UTC '
+                         f'({exc})') from None
 
 
 def _header_time(ccd, frame, notes):
@@ -326,7 +379,7 @@ def _header_time(ccd, frame, notes):
         t, _ = frame_time(ccd.meta)
         if t is None and not isinstance(frame, NDData):
             # multi-extension files often keep the time in the primary
-            t, _ = frame_time(fits.getheader(frame, 0))
+            t, _ = frame_time(_primary_header(frame))
         problem = 'no MJD-OBS or DATE-OBS'
     except ValueError as exc:  # a bad time never loses the photometry
         t, problem = None, f'unreadable time ({exc})'
@@ -336,3 +389,12 @@ def _header_time(ccd, frame, notes):
                       AstropyUserWarning, stacklevel=3)
         return None
     return float(t.jd1), float(t.jd2)
+
+
+def _primary_header(path):
+    """The primary header of ``path`` ({} when it cannot be read again, as
+    a pipe)."""
+    try:
+        return fits.getheader(path, 0)
+    except (OSError, ValueError, KeyError, IndexError):
+        return {}

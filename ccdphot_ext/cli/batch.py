@@ -9,9 +9,12 @@ them); 2 bad input or usage (nothing written).
 """
 
 import argparse
+import logging
 import os
 import sys
 import textwrap
+import warnings
+from contextlib import contextmanager
 
 from .common import (
     SKY_CHOICES,
@@ -172,24 +175,43 @@ def _cmd_batch(args):
         return _run(args, frames, apertures, sky, ids, resume, diff_out)
 
 
+@contextmanager
+def _quiet_dask(args):
+    """
+    No log lines from Dask on stderr while the frames run on it: a lost
+    scheduler or worker is reported by the run (the frames it cost fail
+    with the reason; one line here), not by tracebacks from
+    ``distributed``.
+    """
+    if args.workers is None and args.scheduler is None:
+        yield
+        return
+    try:
+        import distributed  # noqa: F401  (its loggers exist once imported)
+    except ImportError:  # photometer_frames says what to install
+        yield
+        return
+    names = ['distributed', 'tornado', 'asyncio'] + [
+        name for name in logging.root.manager.loggerDict
+        if name.startswith('distributed.')]
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 10)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
 def _run(args, frames, apertures, sky, ids, resume, diff_out):
     """Measure the frames (every option checked) and write the tables."""
-    from ..background.threshold import SigmaThreshold
-    from ..batch import BatchExecution, photometer_frames
-    from ..detection.recenter import Recentering
+    from ..batch import FramesNotMeasuredWarning
 
-    table = photometer_frames(
-        frames, apertures, sky=sky, ids=ids, gain=args.gain,
-        threshold=(None if args.threshold is None
-                   else SigmaThreshold(args.threshold)),
-        detector=detector_from_args(args), zeropoint=args.zeropoint,
-        recenter=(None if args.recenter is None else Recentering(
-            centroid=args.recenter, box_size=args.recenter_box)),
-        hdu=args.hdu, output=args.output, resume_from=resume,
-        execution=BatchExecution(
-            workers=args.workers, scheduler=args.scheduler,
-            timeout=args.dask_timeout, checkpoint_interval=args.checkpoint,
-            progress=False if args.quiet else None))
+    with _quiet_dask(args), warnings.catch_warnings():
+        # said once, with its reason, in the summary line below
+        warnings.simplefilter('ignore', FramesNotMeasuredWarning)
+        table = _measure(args, frames, apertures, sky, ids, resume)
     meta = table.meta
     run = meta['last_run']
     print(f'ccdphot batch: {meta["n_frames"]} frames, {len(table)} rows -> '
@@ -205,10 +227,42 @@ def _run(args, frames, apertures, sky, ids, resume, diff_out):
               f'against {args.comparisons} -> {diff_out}')
     if meta['n_failed']:
         print(f'ccdphot batch: {meta["n_failed"]} of {meta["n_frames"]} '
-              "frames failed (status 'failed' in the table); --resume "
-              'retries them', file=sys.stderr)
+              f"frames failed{_common_reason(meta)} (status 'failed' in the "
+              "table); --resume retries them", file=sys.stderr)
         return 1
     return 0
+
+
+def _common_reason(meta):
+    """': N not measured: REASON' when the execution stopped (the Dask
+    scheduler died, no worker was left): no other line says it."""
+    stopped = [entry['error'] for entry in meta['failures']
+               if entry['error'].startswith(('lost the Dask scheduler',
+                                             'no Dask worker left'))]
+    if not stopped:
+        return ''
+    return f'; {len(stopped)} not measured: {stopped[0]}'
+
+
+
+def _measure(args, frames, apertures, sky, ids, resume):
+    """`photometer_frames` with the options of the command line."""
+    from ..background.threshold import SigmaThreshold
+    from ..batch import BatchExecution, photometer_frames
+    from ..detection.recenter import Recentering
+
+    return photometer_frames(
+        frames, apertures, sky=sky, ids=ids, gain=args.gain,
+        threshold=(None if args.threshold is None
+                   else SigmaThreshold(args.threshold)),
+        detector=detector_from_args(args), zeropoint=args.zeropoint,
+        recenter=(None if args.recenter is None else Recentering(
+            centroid=args.recenter, box_size=args.recenter_box)),
+        hdu=args.hdu, output=args.output, resume_from=resume,
+        execution=BatchExecution(
+            workers=args.workers, scheduler=args.scheduler,
+            timeout=args.dask_timeout, checkpoint_interval=args.checkpoint,
+            progress=False if args.quiet else None))
 
 
 def add_parser(subparsers, common=None):
