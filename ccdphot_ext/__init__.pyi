@@ -73,6 +73,7 @@ from .background import (
 from .batch import (
     AnnulusSky,
     BatchExecution,
+    FramesNotMeasuredWarning,
     OutputLockedError,
     frame_time,
     output_lock,
@@ -229,6 +230,7 @@ __all__ = [
     'FluxConversion',
     'FRACTIONAL_VARIANCES',
     'frame_time',
+    'FramesNotMeasuredWarning',
     'FrameReadError',
     'GAIN_UNIT',
     'gradient_check',
