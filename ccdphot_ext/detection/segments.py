@@ -16,6 +16,7 @@ import sys
 import numpy as np
 from astropy.utils.console import ProgressBar
 
+from ..utils.windows import as_pixels, box_rows
 from .strips import strip_rows
 
 __all__ = []  # internal module
@@ -131,15 +132,29 @@ def sharpness(image, peak_x, peak_y, *, row0=0, ny=None):
 def _gather(array, cy, cx, radius, fill, *, row0=0, ny=None):
     """Cutouts ``frame[cy-r:cy+r+1, cx-r:cx+r+1]`` for many centres, from
     ``array`` holding the frame's rows from ``row0`` (``ny`` rows in the
-    frame); ``fill`` off the frame."""
+    frame); ``fill`` off the frame. Cutouts inside ``array`` are gathered a
+    cutout row at a time (`box_rows`)."""
     rows, nx = array.shape
     ny = rows if ny is None else ny
     offsets = np.arange(-radius, radius + 1)
-    yy = cy[:, None, None] + offsets[None, :, None]
-    xx = cx[:, None, None] + offsets[None, None, :]
-    inside = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
-    cut = array[np.clip(yy - row0, 0, rows - 1), np.clip(xx, 0, nx - 1)]
-    return np.where(inside, cut, fill), offsets
+    side = offsets.size
+    top, left = cy - radius - row0, cx - radius
+    inside = ((top >= 0) & (top + side <= rows) & (left >= 0)
+              & (left + side <= nx))
+    if not array.flags.c_contiguous:
+        inside[:] = False
+    out = np.empty((cy.size, side, side), dtype=array.dtype)
+    if inside.any():
+        out[inside] = as_pixels(box_rows(array, side, side)[
+            top[inside], left[inside]], array.dtype).reshape(-1, side, side)
+    edge = ~inside
+    if edge.any():
+        yy = cy[edge, None, None] + offsets[None, :, None]
+        xx = cx[edge, None, None] + offsets[None, None, :]
+        on = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
+        cut = array[np.clip(yy - row0, 0, rows - 1), np.clip(xx, 0, nx - 1)]
+        out[edge] = np.where(on, cut, fill)
+    return out, offsets
 
 
 def _windowed_chunk(image, labels, idx, start, sigma, radius, row0, ny):
@@ -218,8 +233,8 @@ def measure_strips(sky_rows, segments, m, fwhm, *, progress=False):
     out_x, out_y, sharp = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
     good = np.isfinite(x) & np.isfinite(y)
     halo = int(np.clip(np.ceil(4.0 * sigma.max(initial=0.5)), 2, _MAX_RADIUS))
-    # strips of a 32nd of the frame: many sources per array operation
-    rows = max(strip_rows((ny, nx), halo), 2 * halo, -(-ny // 32))
+    # strips of a 16th of the frame: many sources per array operation
+    rows = max(strip_rows((ny, nx), halo), 2 * halo, -(-ny // 16))
     budget = int(min(_CUTOUT_BUDGET, max(ny * nx // 64, 1 << 14)))
     where = _strip_of(y, ny, rows)
     peak_strip = m['peak_y'] // rows

@@ -18,6 +18,7 @@ segmentation does not depend on it.
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from photutils.segmentation import make_2dgaussian_kernel
 from scipy import ndimage
 from scipy.sparse import coo_matrix
@@ -46,11 +47,15 @@ class Kernel:
     constant or linear residual background such as a sky gradient.
 
     photutils' `~photutils.segmentation.make_2dgaussian_kernel` is
-    separable, so the smoothing is two 1-D passes (along the columns a sum
-    of shifted rows, in the order of `scipy.ndimage.correlate1d`, along
-    the rows `~scipy.ndimage.correlate1d`), less the mean over the
-    kernel's footprint. ``factor`` is ``sqrt(sum(k**2))`` of the lowered
-    kernel ``k``: the noise of the detection image per unit pixel noise.
+    separable, so the smoothing is two 1-D passes less the mean over the
+    kernel's footprint: along the columns, each output row is one small
+    matrix product of the kernel line and the kernel's box (two rows) with
+    the ``size`` input rows around it (a batch of products over the rows,
+    each of one shape: a pixel's value does not depend on the strip it is
+    computed in); along the rows `scipy.ndimage.correlate1d` and
+    `scipy.ndimage.uniform_filter1d`. ``factor`` is ``sqrt(sum(k**2))`` of
+    the lowered kernel ``k``: the noise of the detection image per unit
+    pixel noise.
     """
 
     def __init__(self, fwhm):
@@ -59,24 +64,20 @@ class Kernel:
         self.line = kernel.sum(axis=0)  # the kernel is outer(line, line)
         self.half = size // 2
         self.size = size
+        #: the column pass: the kernel line and the mean over a column
+        self._columns = np.vstack([self.line, np.full(size, 1.0 / size)])
         lowered = kernel - kernel.mean()
         self.factor = math.sqrt(float(np.sum(lowered ** 2)))
 
     def apply(self, padded):
         """Detection image of the rows of ``padded`` less its halo."""
-        h, w = self.half, self.line
-        rows = padded.shape[0] - 2 * h
-        out = padded[h:h + rows] * w[h]
-        box = padded[h:h + rows].copy()
-        for j in range(h, 0, -1):
-            pair = padded[h - j:h - j + rows] + padded[h + j:h + j + rows]
-            box += pair
-            pair *= w[h - j]
-            out += pair
-        ndimage.correlate1d(out, w, axis=1, mode='nearest', output=out)
-        box /= self.size
-        ndimage.uniform_filter1d(box, self.size, axis=1, mode='nearest',
-                                 output=box)
+        windows = np.moveaxis(sliding_window_view(padded, self.size, axis=0),
+                              -1, 1)  # (rows, size, columns): views
+        both = np.matmul(self._columns, windows)
+        out = ndimage.correlate1d(both[:, 0], self.line, axis=1,
+                                  mode='nearest')
+        box = ndimage.uniform_filter1d(both[:, 1], self.size, axis=1,
+                                       mode='nearest')
         out -= box
         return out
 
@@ -99,12 +100,14 @@ class SkyRows:
             idx = slice(lo, hi)
         else:
             idx = np.clip(np.arange(lo, hi), 0, ny - 1)
-        image = self.data[idx].astype(np.float64)
-        image -= self.value[idx] if self.value.ndim == 2 else self.value
+        image = np.subtract(self.data[idx], self.value[idx]
+                            if self.value.ndim == 2 else self.value,
+                            dtype=np.float64)
         bad = ~np.isfinite(image)
         if self.mask is not None:
             bad |= self.mask[idx]
-        image[bad] = 0.0
+        if bad.any():
+            image[bad] = 0.0
         return image, bad
 
     def at(self, flat):
