@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -103,6 +104,21 @@ def test_resume_from_another_folder_matches_frames_by_identity(
                               resume_from=out)
     assert again.meta['last_run']['frames_measured'] == 0
     assert len(again) == 18
+
+
+def test_resume_after_the_folder_moved(night, tmp_path):
+    out = tmp_path / 'lc.ecsv'
+    photometer_frames([str(night / f'frame{k}.fits') for k in range(3)],
+                      _boxes(), ids=IDS, output=out)
+    moved = tmp_path / 'archive' / 'night'
+    moved.parent.mkdir()
+    night.rename(moved)  # the files keep their size and modification time
+    frames = [str(moved / f'frame{k}.fits') for k in range(6)]
+    lc = photometer_frames(frames, _boxes(), ids=IDS, output=out,
+                           resume_from=out)
+    assert lc.meta['last_run']['frames_measured'] == 3
+    assert _names(lc) == frames and len(lc) == 18
+    assert [e['path'] for e in lc.meta['frame_files']] == frames
 
 
 def test_resume_measures_a_changed_file_again(night, tmp_path):
@@ -233,7 +249,9 @@ def test_ids_that_do_not_fit_are_refused_and_text_is_kept(night):
 
 # -- SIGINT and SIGTERM during the final write -------------------------------
 
-@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM,
+                                    signal.SIGHUP], ids=['SIGINT', 'SIGTERM',
+                                                         'SIGHUP'])
 def test_signal_during_the_final_write_keeps_every_frame(night, tmp_path,
                                                          signum):
     frames = [str(night / f'frame{k}.fits') for k in range(6)]
@@ -270,7 +288,7 @@ def test_signal_during_the_final_write_keeps_every_frame(night, tmp_path,
             proc.kill()
             proc.communicate(timeout=10)
     assert proc.returncode != 0  # interrupted, after the write
-    assert 'KeyboardInterrupt' in err or 'SIGTERM' in err, err
+    assert 'KeyboardInterrupt' in err or 'terminated (SIG' in err, err
     table = QTable.read(out)
     assert table.meta['last_run']['complete'] is True
     assert _names(table) == frames and len(table) == 18
@@ -304,3 +322,43 @@ def test_a_failed_checkpoint_warns_and_the_run_goes_on(night, tmp_path,
                                    checkpoint_interval=1e-9))
     assert calls[-1] is True and len(calls) == 4
     assert len(QTable.read(out)) == len(lc) == 9
+
+
+# -- the channels that report on a run cannot abort it -----------------------
+
+def test_warnings_as_errors_never_cost_the_output(night, tmp_path):
+    broken = tmp_path / 'broken.fits'
+    broken.write_text('not a FITS file\n')
+    frames = [str(night / 'frame0.fits'), str(broken),
+              str(night / 'frame1.fits')]
+    out = tmp_path / 'lc.ecsv'
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # as python -W error
+        with pytest.raises(AstropyUserWarning, match='broken.fits: frame '
+                                                     'failed'):
+            photometer_frames(frames, _boxes(), ids=IDS, output=out)
+    table = QTable.read(out)  # written before the warning was raised
+    assert table.meta['last_run']['complete'] is True
+    assert _names(table) == [frames[0], frames[2], frames[1]]
+    assert table['status'].tolist() == ['ok'] * 6 + ['failed'] * 3
+
+
+def test_a_closed_stderr_never_costs_the_output(night, tmp_path):
+    broken = tmp_path / 'broken.fits'
+    broken.write_text('not a FITS file\n')
+    frames = [str(broken), *(str(night / f'frame{k}.fits')
+                             for k in range(6))]
+    positions = tmp_path / 'stars.ecsv'
+    QTable({'id': IDS, 'x': X, 'y': Y}).write(positions)
+    out = tmp_path / 'lc.ecsv'
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), 'ccdphot'), 'batch',
+         *frames, '--positions', str(positions), '--size', '15', '-o',
+         str(out), '-q'], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc.stderr.close()  # the reader went away (| head)
+    proc.wait(120)
+    table = QTable.read(out)
+    assert table.meta['last_run']['complete'] is True
+    assert len(table) == 21 and sorted(set(table['frame'])) == sorted(frames)

@@ -60,6 +60,25 @@ def test_scaled_16bit_frame_is_read_in_float64(tmp_path):
         expected[10:30, 10:40].sum(), rel=1e-14)
 
 
+def test_blank_pixels_of_an_integer_image_are_bad_pixels(tmp_path):
+    raw = np.full((20, 30), 1000, dtype=np.int16)
+    raw[8, 12] = -32768  # BLANK: no value, in an unscaled image
+    hdu = fits.PrimaryHDU(raw)
+    hdu.header.update({'BLANK': -32768, 'BUNIT': 'adu'})
+    hdu.writeto(tmp_path / 'blank.fits')
+    ccd = read_frame(tmp_path / 'blank.fits')
+    assert np.isnan(ccd.data[8, 12]) and np.nansum(ccd.data) == 1000 * 599
+    box = BoxAperture.from_slices(np.s_[5:12, 10:15])
+    table = photometer(ccd, box, SkyEstimate(0.0, 1.0, 100))
+    assert table['flags'][0] == 2 and table['n_pix'][0] == 34
+    assert table['aperture_sum'][0].value == 34000.0
+    hdu.header['BSCALE'] = 0.0
+    hdu.writeto(tmp_path / 'zero.fits')
+    with pytest.raises(FrameReadError, match='zero.fits: HDU 0: BSCALE = '
+                                             '0.0 cannot scale the data'):
+        read_frame(tmp_path / 'zero.fits')
+
+
 def test_unsigned_convention_stays_exact_integers(tmp_path):
     raw = np.array([[0, 1, 65535], [32768, 40000, 7]], dtype=np.uint16)
     fits.PrimaryHDU(raw).writeto(tmp_path / 'u.fits')

@@ -188,6 +188,9 @@ def test_output_with_a_trailing_slash_is_refused(files, tmp_path,
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match='names a folder'):
         photometer_frames(frames, BoxAperture((10, 10), 5, 5), output=out)
+    with pytest.raises(ValueError, match='cannot hold a NUL byte'):
+        photometer_frames(frames, BoxAperture((10, 10), 5, 5),
+                          output=str(tmp_path / 'a\0b.ecsv'))
 
 
 def test_long_output_names_work_and_too_long_ones_are_refused(files,

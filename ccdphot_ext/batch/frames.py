@@ -309,12 +309,14 @@ def _frame_key(name):
 # -- the run ----------------------------------------------------------------
 
 class _Terminated(KeyboardInterrupt):
-    """``SIGTERM`` received: checkpoint, then stop like Ctrl-C."""
+    """``SIGTERM`` or ``SIGHUP`` received: checkpoint, then stop like
+    Ctrl-C."""
 
 
 class _Signals:
     """
-    Ctrl-C (``SIGINT``) and ``SIGTERM`` as interrupts of the run, except
+    Ctrl-C (``SIGINT``), ``SIGTERM`` and ``SIGHUP`` as interrupts of the
+    run, except
     while the output is written: a signal then waits for the write to end,
     so that every write (checkpoint or final) completes, and the interrupt
     follows it. Installed in the main thread only; a signal that is ignored
@@ -325,8 +327,8 @@ class _Signals:
         self.writing, self.pending = False, None
 
     def _handler(self, signum, frame):
-        exc = (_Terminated('terminated (SIGTERM)')
-               if signum == signal.SIGTERM else KeyboardInterrupt())
+        exc = (KeyboardInterrupt() if signum == signal.SIGINT else
+               _Terminated(f'terminated ({signal.Signals(signum).name})'))
         if self.writing:
             self.pending = exc
             return
@@ -336,8 +338,11 @@ class _Signals:
     def installed(self):
         previous = {}
         if threading.current_thread() is threading.main_thread():
-            for sig, ours in ((signal.SIGINT, signal.default_int_handler),
-                              (signal.SIGTERM, None)):
+            stops = [(signal.SIGINT, signal.default_int_handler),
+                     (signal.SIGTERM, None)]
+            if hasattr(signal, 'SIGHUP'):  # the terminal was closed
+                stops.append((signal.SIGHUP, None))
+            for sig, ours in stops:
                 current = signal.getsignal(sig)
                 if current is signal.SIG_IGN or (
                         ours is not None and current is not ours):
@@ -380,6 +385,7 @@ class _Run:
         self.mode = 'serial'
         self.signals = _Signals()
         self.saved_complete = False
+        self.raised = None  # a warning raised as an error, for the end
 
     def resume(self, resume_from):
         """Keep what a previous table holds that is valid."""
@@ -423,7 +429,7 @@ class _Run:
         names = [self.todo_names[k] for k in done] + self.old_failed[0]
         results = [self.results[k] for k in done] + self.old_failed[1]
         table = _combine(self.old_ok, names, results, self.config, self.ids,
-                         self.unit)
+                         self.unit, self.tell)
         identities = dict(self.old_identities)
         for k in done:
             identities[self.todo_names[k]] = frame_identity(
@@ -446,8 +452,8 @@ class _Run:
             if where:
                 self.failed_on[self.todo_names[k]] = where
             on = f' (on Dask worker {where})' if where else ''
-            warnings.warn(f'{self.todo_names[k]}: frame failed{on}: '
-                          f'{res.error}', AstropyUserWarning, stacklevel=2)
+            self.tell(f'{self.todo_names[k]}: frame failed{on}: '
+                      f'{res.error}')
         if self.output is not None and time.perf_counter() >= self.next_save:
             self.checkpoint()
             self.next_save = time.perf_counter() + self.interval
@@ -458,8 +464,18 @@ class _Run:
         try:
             self.write(self.build(False))
         except OSError as exc:
-            warnings.warn(f'{exc}; checkpoint not written, the run goes on',
-                          AstropyUserWarning, stacklevel=3)
+            self.tell(f'{exc}; checkpoint not written, the run goes on')
+
+    def tell(self, text, category=AstropyUserWarning):
+        """
+        Warn about the run. Where warnings are errors (``-W error``) the
+        first one is raised once the output is written, not before: a
+        warning never costs the measured frames.
+        """
+        try:
+            warnings.warn(text, category, stacklevel=3)
+        except Warning as exc:
+            self.raised = self.raised or exc
 
     def write(self, table):
         """Write ``table`` whole, whatever signal arrives meanwhile."""
@@ -475,9 +491,8 @@ class _Run:
         for k in lost:
             self.record(k, FrameResult.failed(reason), announce=False)
         if lost:
-            warnings.warn(f'{len(lost)} of {len(self.results)} frames not '
-                          f'measured: {reason}', FramesNotMeasuredWarning,
-                          stacklevel=3)
+            self.tell(f'{len(lost)} of {len(self.results)} frames not '
+                      f'measured: {reason}', FramesNotMeasuredWarning)
 
     def measure(self):
         """Measure the frames still to do, here or on Dask."""
@@ -504,7 +519,7 @@ class _Run:
         with self.signals.installed():
             try:
                 self.measure()
-                _relay_warnings(self.todo_names, self.results)
+                _relay_warnings(self.todo_names, self.results, self.tell)
                 table = self.build(True)
                 if self.output is not None:
                     self.write(table)
@@ -514,6 +529,8 @@ class _Run:
                         and any(r is not None for r in self.results):
                     self.write(self.build(False))
                 raise
+        if self.raised is not None:
+            raise self.raised
         return table
 
 
@@ -589,8 +606,9 @@ def _previous_unit(old_ok):
 
 # -- assembling the table ---------------------------------------------------
 
-def _harmonise_units(results, names, unit=_UNSET):
-    """Convert every frame to ``unit`` (default: the first frame's)."""
+def _harmonise_units(results, names, unit=_UNSET, tell=None):
+    """Convert every frame to ``unit`` (default: the first frame's); a
+    frame in another unit fails, and ``tell`` says so."""
     if unit is _UNSET:
         unit = next((r.unit for r in results if r.status == STATUS_OK),
                     None)
@@ -604,8 +622,8 @@ def _harmonise_units(results, names, unit=_UNSET):
                 raise u.UnitConversionError('no unit')
             scale = this.to(target)
         except u.UnitConversionError:
-            warnings.warn(f'{name}: frame unit {res.unit} differs from '
-                          f'{unit}', AstropyUserWarning, stacklevel=3)
+            (tell or _warn)(f'{name}: frame unit {res.unit} differs from '
+                            f'{unit}')
             res.fail(f'UnitsError: data unit {res.unit} differs from {unit} '
                      'of the other frames')
             continue
@@ -637,8 +655,12 @@ def _column_names(results):
     return colnames
 
 
-def _assemble(names, results, config, ids, unit=_UNSET):
-    unit = _harmonise_units(results, names, unit)
+def _warn(text):
+    warnings.warn(text, AstropyUserWarning, stacklevel=4)
+
+
+def _assemble(names, results, config, ids, unit=_UNSET, tell=None):
+    unit = _harmonise_units(results, names, unit, tell)
     n = config.n_rows
     colnames = _column_names(results) or list(config.columns)
     nominal = all_positions(config.apertures)
@@ -735,11 +757,11 @@ def _time_order(table):
     return table[order]
 
 
-def _combine(old_ok, names, results, config, ids, unit):
+def _combine(old_ok, names, results, config, ids, unit, tell=None):
     """The previous successful rows and the new results, in time order."""
     if not names:
         return old_ok if old_ok is not None else QTable()
-    table = _assemble(names, results, config, ids, unit)
+    table = _assemble(names, results, config, ids, unit, tell)
     if old_ok is not None and len(old_ok):
         table = _stack(old_ok, table)
     return _time_order(table)
@@ -797,13 +819,17 @@ class _Progress:
             while self._next <= frac:
                 self._next += 0.1
             rate = self.done / max(time.perf_counter() - self._start, 1e-9)
-            print(f'ccdphot batch: {self.done}/{self.total} frames '
-                  f'({self.failed} failed, {rate:.2f} frames/s)',
-                  file=sys.stderr, flush=True)
+            try:
+                print(f'ccdphot batch: {self.done}/{self.total} frames '
+                      f'({self.failed} failed, {rate:.2f} frames/s)',
+                      file=sys.stderr, flush=True)
+            except (OSError, ValueError):  # stderr closed: the run goes on
+                self.enabled = False
 
 
-def _relay_warnings(names, results):
-    """Re-issue the frames' warnings here, one per distinct message."""
+def _relay_warnings(names, results, tell):
+    """Re-issue the frames' warnings here (with ``tell``), one per distinct
+    message."""
     by_text = {}
     for name, res in zip(names, results, strict=True):
         for text in res.warnings:
@@ -811,4 +837,4 @@ def _relay_warnings(names, results):
     for text, where in by_text.items():
         shown = ', '.join(where[:3]) + (', ...' if len(where) > 3 else '')
         label = where[0] if len(where) == 1 else f'{len(where)} frames ({shown})'
-        warnings.warn(f'{label}: {text}', AstropyUserWarning, stacklevel=3)
+        tell(f'{label}: {text}')

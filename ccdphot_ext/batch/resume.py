@@ -10,7 +10,8 @@ is refused with a message naming the file, before any frame is measured.
 
 Frames are matched by identity, never by the name as typed: the absolute
 path of the file when it was measured (another working folder, another
-spelling of the same path, a symbolic link to the same folder all match),
+spelling of the same path, a symbolic link to the same folder all match;
+a folder moved elsewhere matches by file name, size and modification time),
 and its size and modification time, which say whether the file changed
 since. A frame of the previous table is kept only when it is complete: one
 successful row per star id, from a file that has not changed; otherwise it
@@ -155,6 +156,7 @@ class Resumed:
         want = sorted(str(i) for i in np.asarray(ids))
         taken = set(names)
         keep, final, done = np.zeros(len(old), dtype=bool), {}, set()
+        where = {}  # old name -> this run's frame it was matched to
         self.failed_names, self.failed, self.identities = [], [], {}
         for name, rows in rows_of.items():
             entry, rows = entries[name], np.asarray(rows)
@@ -167,7 +169,7 @@ class Resumed:
                                   names[i]):
                     keep[rows] = True
                     done.add(i)
-                    final[name] = names[i]
+                    final[name], where[name] = names[i], frames[i]
                 continue
             # not in this run: kept as it is, under a name of its own
             final[name] = name if name not in taken else (
@@ -178,7 +180,10 @@ class Resumed:
                 self._keep_failed(old, rows[~ok[rows]][0], final[name],
                                   entry)
         for name, new in final.items():
-            self.identities[new] = {**entries[name], 'frame': new}
+            entry = {**entries[name], 'frame': new}
+            if name in where:  # where the file is now
+                entry['path'] = frame_identity(where[name], new)['path']
+            self.identities[new] = entry
         self.todo = [i for i in range(len(frames)) if i not in done]
         self.ok_rows = old[keep]
         if len(self.ok_rows):
@@ -223,12 +228,18 @@ class Resumed:
 
 
 class _Matcher:
-    """This run's frame for an identity of the previous table: the same
-    absolute path, else the same file reached by another path (its real
-    path, when one frame only has it); in-memory frames by name."""
+    """
+    This run's frame for an identity of the previous table: the same
+    absolute path; else the same file reached by another path (its real
+    path); else the same file moved (its name, size and modification time
+    to the nanosecond) -- each only when one frame of this run has it.
+    In-memory frames by name.
+    """
 
     def __init__(self, frames, names):
-        self.by_path, self.by_real, self.by_name = {}, {}, {}
+        self.by_path, self.by_name = {}, {}
+        self.by_real, self._moved = {}, None
+        self.frames = frames
         for i, (frame, name) in enumerate(zip(frames, names, strict=True)):
             if isinstance(frame, NDData):
                 self.by_name[name] = i
@@ -244,4 +255,21 @@ class _Matcher:
         if path in self.by_path:
             return self.by_path[path]
         found = self.by_real.get(os.path.realpath(path), [])
+        if len(found) == 1:
+            return found[0]
+        if entry.get('size') is None or entry.get('mtime_ns') is None:
+            return None
+        found = self.moved().get((os.path.basename(path), entry['size'],
+                                  entry['mtime_ns']), [])
         return found[0] if len(found) == 1 else None
+
+    def moved(self):
+        """(file name, size, mtime) -> indices of this run's files."""
+        if self._moved is None:
+            self._moved = {}
+            for path, i in self.by_path.items():
+                stamp = file_fingerprint(path)
+                if stamp is not None:
+                    key = (os.path.basename(path), *stamp)
+                    self._moved.setdefault(key, []).append(i)
+        return self._moved

@@ -100,7 +100,10 @@ def _one_line_warnings(command):
         if text in seen:
             return
         seen.add(text)
-        print(f'ccdphot {command}: warning: {text}', file=sys.stderr)
+        try:
+            print(f'ccdphot {command}: warning: {text}', file=sys.stderr)
+        except (OSError, ValueError):  # stderr closed: the work goes on
+            pass
     return show
 
 

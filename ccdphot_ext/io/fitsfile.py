@@ -279,29 +279,52 @@ def _native(array):
 STORAGE_KEYWORDS = ('BSCALE', 'BZERO', 'BLANK')
 
 
-def _physical(raw, header):
+def _physical(raw, header, path, what):
     """
     The values of a stored image (``fits.open(do_not_scale_image_data=
-    True)``): ``raw * BSCALE + BZERO`` in float64, ``BLANK`` pixels NaN.
+    True)``): ``raw * BSCALE + BZERO`` in float64, and the pixels equal to
+    ``BLANK`` (the FITS "no value" of an integer image, scaled or not) NaN.
     The unsigned-integer convention (``BSCALE = 1``, ``BZERO = 2**(n-1)``)
     and signed bytes (``BZERO = -128``) stay exact integers. Astropy would
-    scale a 16-bit image to float32, losing digits of every pixel.
+    scale a 16-bit image to float32, losing digits of every pixel, and keep
+    the ``BLANK`` value of an unscaled one as a pixel value.
     """
-    bscale = header.get('BSCALE', 1)
-    bzero = header.get('BZERO', 0)
-    if raw.dtype.kind not in 'iuf' or (bscale == 1 and bzero == 0):
+    bscale = _scale_card(header, 'BSCALE', 1.0, path, what)
+    bzero = _scale_card(header, 'BZERO', 0.0, path, what)
+    blank = header.get('BLANK') if raw.dtype.kind in 'iu' else None
+    missing = None
+    if isinstance(blank, (int, np.integer)) and not isinstance(blank, bool):
+        missing = raw == blank
+        if not missing.any():
+            missing = None
+    if raw.dtype.kind not in 'iuf' or (bscale == 1 and bzero == 0
+                                       and missing is None):
         return raw
     bits = raw.dtype.itemsize * 8
-    if bscale == 1 and raw.dtype.kind == 'i' and bzero == 2 ** (bits - 1):
+    if missing is None and bscale == 1 and raw.dtype.kind == 'i' and \
+            bzero == 2 ** (bits - 1):
         unsigned = raw.view(np.dtype(f'u{raw.dtype.itemsize}'))
         return unsigned ^ unsigned.dtype.type(1 << (bits - 1))
-    if bscale == 1 and raw.dtype == np.uint8 and bzero == -128:
+    if missing is None and bscale == 1 and raw.dtype == np.uint8 and \
+            bzero == -128:
         return raw.view(np.int8) ^ np.int8(-128)
-    data = raw.astype(np.float64) * float(bscale) + float(bzero)
-    blank = header.get('BLANK')
-    if blank is not None and raw.dtype.kind in 'iu':
-        data[raw == blank] = np.nan
+    data = raw.astype(np.float64) * bscale + bzero
+    if missing is not None:
+        data[missing] = np.nan
     return data
+
+
+def _scale_card(header, key, default, path, what):
+    """A finite number from ``BSCALE``/``BZERO`` (a zero BSCALE refused)."""
+    value = header.get(key, default)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = float('nan')
+    if not np.isfinite(value) or (key == 'BSCALE' and value == 0):
+        raise FrameReadError(f'{path}: {what}: {key} = '
+                             f'{header.get(key)!r} cannot scale the data')
+    return value
 
 
 def read_image(hdul, index, path, what):
@@ -316,5 +339,5 @@ def read_image(hdul, index, path, what):
         raise FrameReadError(f'{path}: {what}: {reason}') from exc
     if data is None:
         raise FrameReadError(f'{path}: {what} holds no data')
-    data = _physical(_native(data), hdu.header)
+    data = _physical(_native(data), hdu.header, path, what)
     return data.reshape(_squeeze_shape(data.shape))

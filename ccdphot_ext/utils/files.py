@@ -202,6 +202,9 @@ def check_output(path, *, inputs=(), label='output'):
     ValueError: -o .../v.fits is the same file as IMAGE ...
     """
     path = os.fspath(path)
+    if '\0' in path:
+        raise ValueError(f'{label} {path!r}: a file name cannot hold a NUL '
+                         'byte')
     if path.endswith((os.sep, os.altsep or os.sep)) or \
             os.path.basename(path) in ('', '.', '..'):
         raise ValueError(f'{label} {path}: names a folder, not a file (give '
