@@ -187,7 +187,11 @@ def source_blocks(mean, counts, shape):
     del local
     mean *= np.sqrt(counts)
     sample = mean[::2, ::2] if mean.size > 2 ** 20 else mean
-    sigma = mad_std(sample[np.isfinite(sample)], func=_median)
+    finite = sample[np.isfinite(sample)]
+    # astropy's mad_std, by the sorting median (mad_std itself cannot take
+    # a custom median: without bottleneck it passes ``overwrite_input``)
+    sigma = np.nan if finite.size == 0 else (
+        _median(np.abs(finite - _median(finite))) * 1.482602218505602)
     if not sigma > 0:
         return np.zeros(mean.shape, dtype=bool), variation
     mean /= sigma
