@@ -420,10 +420,12 @@ def _local_background(mean):
     return _bilinear(grid, (by, bx))
 
 
-def _median(values, axis=None):
+def _median(values, axis=None, overwrite_input=False):
     """``numpy.median(values, axis)`` of finite ``values`` (the last axis or
     all), by a sort: the same values, and with numpy's vectorised sorts
-    several times faster than its partition."""
+    several times faster than its partition. ``overwrite_input`` is
+    accepted as numpy's (astropy's MAD passes it when bottleneck is not
+    installed; the sort makes a copy)."""
     ordered = np.sort(values, axis=-1 if axis is not None else None)
     n = ordered.shape[-1]
     half = n // 2
