@@ -83,7 +83,8 @@ def background2d_parts(bkg, efficiency, gain=None):
     name = type(bkg.bkg_estimator).__name__
     meta = {'method': 'Background2D', 'bkg_estimator': name,
             'box_size': tuple(int(b) for b in bkg.box_size),
-            'filter_size': tuple(int(f) for f in bkg.filter_size)}
+            'filter_size': tuple(int(f) for f in bkg.filter_size),
+            'exclude_percentile': float(bkg.exclude_percentile)}
     if efficiency is None:
         if name == 'ModeEstimatorBackground':
             est = bkg.bkg_estimator
@@ -373,3 +374,93 @@ def clip_corrected_rms(bkg, rms, clip_factors):
         return rms, 1.0
     factor = clip_factors(float(lower))[0]
     return rms * factor, factor
+
+
+#: The mesh side `frame_background2d` chooses (Source Extractor's and
+#: photutils' usual 64 pixels), at most the frame's side.
+DEFAULT_MESH = 64
+#: The ``exclude_percentile`` values `frame_background2d` tries in turn:
+#: photutils' 10 (a mesh needs 90% of its pixels unmasked and unclipped),
+#: then Source Extractor's rule that a mesh needs half of them.
+EXCLUDE_PERCENTILES = (10.0, 50.0)
+
+
+def frame_background2d(data, *, mask=None, box_size=None, filter_size=None):
+    """
+    A photutils `~photutils.background.Background2D` of a frame, on a mesh
+    that fits it, and a note saying what was chosen and why.
+
+    The mesh is ``box_size``, else `DEFAULT_MESH` pixels cut to the frame's
+    size (a frame of 40 x 1000 pixels gets meshes of 40 x 64). photutils
+    leaves out of its map every mesh with more than ``exclude_percentile``
+    percent of its pixels masked, NaN or sigma clipped; on a crowded or
+    nebulous frame clipping alone passes photutils' 10% in every mesh and
+    it gives up. `EXCLUDE_PERCENTILES` are then tried in turn: with 50, a
+    mesh needs half of its pixels, as in Source Extractor.
+
+    Parameters
+    ----------
+    data : 2-D `~numpy.ndarray`
+        The frame (float; NaN and inf pixels are masked).
+    mask : 2-D bool array, optional
+        True for pixels to leave out.
+    box_size : int or (int, int), optional
+        The mesh in pixels (ny, nx); must fit in the frame.
+    filter_size : int or (int, int), optional
+        The median filter of the mesh grid, in meshes (default 3 x 3).
+
+    Returns
+    -------
+    bkg : `~photutils.background.Background2D`
+    note : str or None
+        Why ``exclude_percentile`` is not photutils' 10, else None.
+
+    Raises
+    ------
+    ValueError
+        ``box_size`` larger than the frame, or no mesh with half of its
+        pixels usable (the message names the mesh and the frame).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext.background.maps import frame_background2d
+    >>> img = np.random.default_rng(0).normal(100.0, 5.0, (40, 300))
+    >>> bkg, note = frame_background2d(img)
+    >>> tuple(int(b) for b in bkg.box_size), bkg.background_mesh.shape, note
+    ((40, 64), (1, 5), None)
+    """
+    data = np.asarray(data, dtype=float)
+    ny, nx = data.shape
+    if box_size is None:
+        box = (min(DEFAULT_MESH, ny), min(DEFAULT_MESH, nx))
+    else:
+        box = tuple(int(b) for b in np.broadcast_to(box_size, 2))
+        if box[0] > ny or box[1] > nx:
+            raise ValueError(f'box_size {box[0]} x {box[1]} is larger than '
+                             f'the {ny} x {nx} frame')
+    filter_size = (3, 3) if filter_size is None else filter_size
+    bad = ~np.isfinite(data)
+    if mask is not None:
+        bad |= np.asarray(mask, dtype=bool)
+    for k, percentile in enumerate(EXCLUDE_PERCENTILES):
+        try:
+            bkg = Background2D(data, box, filter_size=filter_size,
+                               mask=bad if bad.any() else None,
+                               exclude_percentile=percentile)
+        except ValueError as exc:  # photutils: every mesh left out
+            if 'exclude_percentile' not in str(exc):
+                raise
+            continue
+        note = None if k == 0 else (
+            f'every {box[0]} x {box[1]} mesh has more than '
+            f'{EXCLUDE_PERCENTILES[0]:g}% of its pixels masked, NaN or '
+            'sigma clipped (sources, nebulosity): meshes with more than '
+            f'{percentile:g}% left out instead (exclude_percentile '
+            f'{percentile:g})')
+        return bkg, note
+    raise ValueError(
+        f'no {box[0]} x {box[1]} mesh of the {ny} x {nx} frame has half of '
+        'its pixels unmasked, finite and within the sigma clipping: a '
+        'background map cannot be made here; give another mesh '
+        '(box_size) or use a local sky (annuli)')

@@ -183,25 +183,27 @@ def _sky(args, frame, per_row):
 
 def _background2d_sky(args, frame):
     """A photutils Background2D map (SExtractor's estimator, 3-sigma
-    clipped meshes), the frame's mask and non-finite pixels excluded."""
-    import numpy as np
-    from photutils.background import Background2D
-
+    clipped meshes) on a mesh that fits the frame (`frame_background2d`),
+    the frame's mask and non-finite pixels excluded."""
+    from ..background.maps import frame_background2d
     from ..background.sky import SkyEstimate
 
-    box_size = args.box_size or (64, 64)
-    filter_size = args.filter_size or (3, 3)
     ny, nx = frame.shape
-    if box_size[0] > ny or box_size[1] > nx:
-        raise CLIError(f'--box-size {box_size[0]},{box_size[1]}: larger '
-                       f'than the {ny} x {nx} image')
-    data = np.asarray(frame.data, dtype=float)
-    mask = ~np.isfinite(data)
-    if frame.mask is not None:
-        mask |= np.asarray(frame.mask, dtype=bool)
-    bkg = Background2D(data, box_size, filter_size=filter_size,
-                       mask=mask if mask.any() else None)
-    return SkyEstimate.from_background2d(bkg)
+    box = args.box_size
+    if box is not None and (box[0] > ny or box[1] > nx):
+        raise CLIError(f'--box-size {box[0]},{box[1]}: larger than the '
+                       f'{ny} x {nx} image')
+    try:
+        bkg, note = frame_background2d(frame.data, mask=frame.mask,
+                                       box_size=box,
+                                       filter_size=args.filter_size)
+    except ValueError as exc:
+        raise CLIError(f'--sky background2d: {exc}'.replace(
+            '(box_size)', '(--box-size)')) from exc
+    sky = SkyEstimate.from_background2d(bkg)
+    if note is not None:
+        sky.meta['mesh_note'] = note
+    return sky
 
 
 def _annulus_sky(args, frame, per_row):
@@ -292,6 +294,11 @@ def _measure(args):
     if args.uncertainty:
         table.meta['uncertainty_file'] = os.path.abspath(args.uncertainty)
     table.meta['sky_option'] = args.sky
+    if args.sky == 'background2d':  # the mesh chosen, and why
+        table.meta['sky_mesh'] = {
+            key: sky.meta[key] for key in (
+                'box_size', 'filter_size', 'exclude_percentile',
+                'n_excluded_meshes', 'mesh_note') if key in sky.meta}
     done = []  # files first: a closed stdout (| head) must not lose them
     if args.output:
         written, fmt = to_write(table, args.output, args.format)
@@ -350,7 +357,7 @@ def _add_sky_options(p):
                         'pixels beyond the aperture corner, 10 pixels wide)')
     p.add_argument('--box-size', metavar='N[,NX]', type=mesh_type,
                    help='--sky background2d: mesh size in pixels, one '
-                        'side or NY,NX (default 64)')
+                        'side or NY,NX (default 64, cut to the frame)')
     p.add_argument('--filter-size', metavar='N[,NX]', type=mesh_type,
                    help='--sky background2d: median filter of the mesh, '
                         'in meshes (default 3)')

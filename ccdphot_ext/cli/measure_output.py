@@ -33,9 +33,15 @@ def _sky_line(sky, unit):
         filt = sky.meta.get('filter_size')
         mesh = (f', box {box[0]}x{box[1]}, filter {filt[0]}x{filt[1]}'
                 if box and filt else '')
+        if sky.meta.get('n_excluded_meshes'):
+            mesh += (f', exclude_percentile '
+                     f'{sky.meta.get("exclude_percentile", 10):g} (meshes '
+                     f'left out: {sky.meta["n_excluded_meshes"]})')
+        note = sky.meta.get('mesh_note')
         return (f'sky       Background2D map{mesh}: median '
                 f'{np.median(sky.value):.3f}{un}, median rms '
-                f'{np.median(sky.std):.3f}{un} per pixel')
+                f'{np.median(sky.std):.3f}{un} per pixel'
+                + (f'\nnote      {note}' if note else ''))
     if sky.is_global:
         return (f'sky       {sky.method}: {sky.value:.3f}{un} +/- '
                 f'{sky.error_on_mean:.3g}{un}, std {sky.std:.3f}{un} per '
