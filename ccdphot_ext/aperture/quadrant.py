@@ -150,10 +150,11 @@ def circle_splits(r, folds, col, row, area):
     Add to ``area`` the mirrored parts of the boundary pixels that lie
     across an axis of the circle (`_fold`).
     """
-    xs = np.flatnonzero(folds[0][2][col])
-    ys = np.flatnonzero(folds[1][5][row])
-    for k, x_mirror, y_mirror in ((xs, True, False), (ys, False, True),
-                                  (np.intersect1d(xs, ys), True, True)):
+    x_split, y_split = folds[0][2][col], folds[1][5][row]
+    for k, x_mirror, y_mirror in ((np.flatnonzero(x_split), True, False),
+                                  (np.flatnonzero(y_split), False, True),
+                                  (np.flatnonzero(x_split & y_split), True,
+                                   True)):
         if k.size == 0:
             continue
         c, w = col[k], row[k]

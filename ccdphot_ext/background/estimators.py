@@ -3,11 +3,12 @@
 Gaussian correction factors of the sky estimators: the standard deviation
 of a clipped sample, the efficiency ``k`` of each estimator of the level
 (``error_on_mean = k * std / sqrt(n)``) and the shift of a clipped mean
-per unit shift of its clipping window.
+per unit shift of its clipping window; and the median they take.
 """
 
 import math
 
+import numpy as np
 from scipy.special import erf
 
 __all__ = ['clip_factors']
@@ -79,3 +80,18 @@ def window_shift_factor(sigma):
     c = float(sigma)
     p = erf(c / math.sqrt(2.0))
     return 2.0 * c * math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi) / p
+
+
+def median(values, axis=None, overwrite_input=False):
+    """
+    ``numpy.median(values, axis)`` of values without NaN, along the last
+    axis (``axis=-1``) or over all, by a sort: the same values, and with
+    numpy's vectorised sorts several times faster than its partition.
+    ``overwrite_input`` is accepted as numpy's (the sort makes a copy).
+    """
+    ordered = np.sort(values, axis=-1 if axis is not None else None)
+    n = ordered.shape[-1]
+    half = n // 2
+    if n % 2:
+        return ordered[..., half]
+    return np.mean(ordered[..., half - 1:half + 1], axis=-1)

@@ -57,8 +57,10 @@ from scipy import ndimage
 from .estimators import (
     clip_factors,
     estimator_efficiency,
+    median,
     window_shift_factor,
 )
+from .rowclip import clip_rows
 
 __all__ = ['BackgroundVariation']
 
@@ -191,7 +193,7 @@ def source_blocks(mean, counts, shape):
     # astropy's mad_std, by the sorting median (mad_std itself cannot take
     # a custom median: without bottleneck it passes ``overwrite_input``)
     sigma = np.nan if finite.size == 0 else (
-        _median(np.abs(finite - _median(finite))) * 1.482602218505602)
+        median(np.abs(finite - median(finite))) * 1.482602218505602)
     if not sigma > 0:
         return np.zeros(mean.shape, dtype=bool), variation
     mean /= sigma
@@ -407,7 +409,7 @@ def _local_background(mean):
     whole = np.all(np.isfinite(cells), axis=-1)
     grid = np.empty((my, mx), dtype=np.float32)
     if whole.all():
-        grid[...] = _median(cells, axis=-1)
+        grid[...] = median(cells, axis=-1)
     else:
         grid[whole] = np.median(cells[whole], axis=-1)
         with warnings.catch_warnings():
@@ -418,20 +420,6 @@ def _local_background(mean):
         grid[np.isnan(grid)] = np.nanmedian(grid)
     grid = ndimage.median_filter(grid, size=3, mode='nearest')
     return _bilinear(grid, (by, bx))
-
-
-def _median(values, axis=None, overwrite_input=False):
-    """``numpy.median(values, axis)`` of finite ``values`` (the last axis or
-    all), by a sort: the same values, and with numpy's vectorised sorts
-    several times faster than its partition. ``overwrite_input`` is
-    accepted as numpy's (astropy's MAD passes it when bottleneck is not
-    installed; the sort makes a copy)."""
-    ordered = np.sort(values, axis=-1 if axis is not None else None)
-    n = ordered.shape[-1]
-    half = n // 2
-    if n % 2:
-        return ordered[..., half]
-    return np.mean(ordered[..., half - 1:half + 1], axis=-1)
 
 
 def _bilinear(grid, shape):
@@ -542,13 +530,10 @@ def _exact(frame, usable, method, sigma, maxiters, meta):
         good = usable.rows(0, ny)
         values = frame.data[good]
         unc = None if frame.uncertainty is None else frame.uncertainty[good]
-    values = values.astype(np.float64, copy=False)
+    raw, values = values, values.astype(np.float64, copy=False)
     keep = None
     if method == 'sigma_clip':
-        clipped = sigma_clip(values, sigma=sigma, maxiters=maxiters,
-                             cenfunc='median', stdfunc='std',
-                             masked=True, copy=False)
-        keep = ~np.ma.getmaskarray(clipped)
+        keep = _clip_keep(values, raw, sigma, maxiters)
         kept = values[keep]
         std_factor, _ = clip_factors(sigma)
         level, std, n_pix = kept.mean(), kept.std() * std_factor, kept.size
@@ -570,6 +555,24 @@ def _exact(frame, usable, method, sigma, maxiters, meta):
             'error_on_mean': error_on_mean, 'efficiency': k}
 
 
+def _clip_keep(values, raw, sigma, maxiters):
+    """
+    The pixels ``sigma_clip(values, cenfunc='median', stdfunc='std')``
+    keeps: by the sorted clip of `clip_rows` (``raw`` sorted in its own
+    precision, the same order), or by astropy itself when a pixel lies
+    within rounding of a bound.
+    """
+    rows = values[None, :]
+    clip = clip_rows(rows, sigma, maxiters, ordered=np.sort(raw)[None, :],
+                     n=np.array([values.size]), resolve=False)
+    if clip.doubt[0]:
+        clipped = sigma_clip(values, sigma=sigma, maxiters=maxiters,
+                             cenfunc='median', stdfunc='std', masked=True,
+                             copy=False)
+        return ~np.ma.getmaskarray(clipped)
+    return clip.keep(rows)[0]
+
+
 def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
     """Bounds from a clipped subsample of about ``n_target`` pixels, then
     one pass over the frame."""
@@ -578,7 +581,7 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
                                  cenfunc='median', stdfunc='std',
                                  masked=False, return_bounds=True)
     clipped = clipped[np.isfinite(clipped)]  # clipped pixels are NaN
-    centre = float(_median(clipped))
+    centre = float(median(clipped))
     n = s1 = s2 = su = 0.0
     for top, bottom in usable.bands():
         data = frame.data[top:bottom]

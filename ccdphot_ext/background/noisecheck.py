@@ -17,6 +17,8 @@ import numpy as np
 from astropy.stats import mad_std
 from astropy.utils.exceptions import AstropyUserWarning
 
+from .estimators import median
+
 __all__ = []  # internal module: the check behind the warning
 
 #: Lag-1 correlation of neighbouring pixels above which `pixel_correlation`
@@ -150,7 +152,7 @@ def _nan_median(stack):
     if bad.any():
         turn = np.cumsum(bad, axis=1) % 2 == 0
         flat = np.where(bad, np.where(turn, np.inf, -np.inf), flat)
-    med = np.median(flat, axis=1)
+    med = median(flat, axis=-1)
     med[np.all(bad, axis=1) | ~np.isfinite(med)] = np.nan
     return med.reshape((-1,) + (1,) * (stack.ndim - 1))
 

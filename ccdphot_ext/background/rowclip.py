@@ -31,8 +31,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = []  # internal module
 
-#: Pixels looked at per step when a range's end moves (most rows clip
-#: fewer; rows that clip more take further steps).
+#: Pixels looked at in the first step when a range's end moves (most rows
+#: clip fewer; rows that clip more take further steps, each twice as long).
 SCAN = 8
 #: Rows whose kept mean lies further than ``sqrt(FAR)`` standard
 #: deviations from the row's median, or whose clipped pixels' squared
@@ -74,13 +74,15 @@ class RowClip:
     """
     The clip of each row: the mean ``level`` and the standard deviation
     ``std`` (not corrected for the clipping) of its kept pixels, their
-    number ``n_kept``, and the smallest and largest kept value (``low``,
-    ``high``; +inf and -inf for a row that keeps none).
+    number ``n_kept``, the smallest and largest kept value (``low``,
+    ``high``; +inf and -inf for a row that keeps none), and ``doubt``: the
+    rows whose bounds fall within rounding of a pixel (clipped by astropy
+    itself when `clip_rows` resolves them).
     """
 
-    def __init__(self, level, std, n_kept, low, high):
+    def __init__(self, level, std, n_kept, low, high, doubt):
         self.level, self.std, self.n_kept = level, std, n_kept
-        self.low, self.high = low, high
+        self.low, self.high, self.doubt = low, high, doubt
 
     def keep(self, rows):
         """The kept pixels of ``rows`` (the rows that were clipped)."""
@@ -166,8 +168,11 @@ class _Sorted:
         # most rows stop at once: look at the first entry of every row
         ok = (start > limit) if step < 0 else (start < limit)
         todo = np.flatnonzero(ok & inside(self.at(rows, start), bound))
-        offsets = np.arange(SCAN) * step
+        width = SCAN
         while todo.size:
+            # rows that go on look twice as far each step (a long row may
+            # clip thousands of pixels)
+            offsets = np.arange(width) * step
             pos = start[todo, None] + (count[todo, None] * step
                                        + offsets[None, :])
             ok = (pos < limit[todo, None]) if step > 0 else \
@@ -181,7 +186,8 @@ class _Sorted:
             s1[todo] += dev.sum(axis=1)
             s2[todo] += (dev * dev).sum(axis=1)
             count[todo] += got
-            todo = todo[got == SCAN]
+            todo = todo[got == width]
+            width *= 2
         return count, s1, s2
 
 
@@ -257,7 +263,7 @@ def _iterate(srt, sigma, maxiters):
     return lo, hi, tol, a, b, h1, h2, doubt
 
 
-def clip_rows(rows, sigma, maxiters, *, ordered=None, n=None):
+def clip_rows(rows, sigma, maxiters, *, ordered=None, n=None, resolve=True):
     """
     astropy's sigma clip of each row, with the statistics of the kept
     pixels.
@@ -275,6 +281,9 @@ def clip_rows(rows, sigma, maxiters, *, ordered=None, n=None):
         (when ``rows`` holds float32 values) float32.
     n : (m,) ndarray of int, optional
         The number of finite pixels of each row, when the caller has it.
+    resolve : bool, optional
+        Clip the doubtful rows with astropy (default); with False they are
+        left as they are, marked in ``doubt``, for the caller.
 
     Returns
     -------
@@ -323,8 +332,8 @@ def clip_rows(rows, sigma, maxiters, *, ordered=None, n=None):
     level = srt.centre + mean
     low = np.where(n_kept > 0, srt.at(every, first), np.inf)
     high = np.where(n_kept > 0, srt.at(every, last - 1), -np.inf)
-    clip = RowClip(level, std, n_kept, low, high)
-    if doubt.any():
+    clip = RowClip(level, std, n_kept, low, high, doubt)
+    if resolve and doubt.any():
         _astropy_rows(clip, np.asarray(rows, dtype=np.float64), doubt,
                       sigma, maxiters)
     return clip
