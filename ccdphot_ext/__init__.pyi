@@ -119,6 +119,7 @@ from .io import (
     SKY_COLUMNS,
     UNCERTAINTY_TYPES,
     UNIT_FAMILIES,
+    ZEROPOINT_KEYWORDS,
     DetectorParameters,
     FluxConversion,
     FrameReadError,
@@ -130,6 +131,9 @@ from .io import (
     electrons_per_data_unit,
     flux_conversion,
     header_effective_gain,
+    header_zeropoint,
+    parse_quantity,
+    parse_unit,
     pixel_solid_angle,
     read_frame,
     read_positions,
@@ -137,6 +141,7 @@ from .io import (
     unit_from_header,
 )
 from .photometry import (
+    AB_ZERO_FLUX,
     FRACTIONAL_VARIANCES,
     PHOTOMETRY_COLUMNS,
     UNCERTAINTY_MODELS,
@@ -144,9 +149,11 @@ from .photometry import (
     BudgetOptions,
     BudgetTerms,
     ErrorBudget,
+    Magnitudes,
     OptimalMeasurement,
     budget_terms,
     compare_extractions,
+    magnitudes,
     measure,
     optimal_extraction,
     photometer,
@@ -177,6 +184,7 @@ from .visualization import (
 )
 
 __all__ = [
+    'AB_ZERO_FLUX',
     'AnnulusSky',
     'aperture_positions',
     'aperture_regions',
@@ -239,7 +247,10 @@ __all__ = [
     'GROWTH_SCALES',
     'header_effective_gain',
     'HEADER_KEYWORDS',
+    'header_zeropoint',
     'ID_COLUMNS',
+    'Magnitudes',
+    'magnitudes',
     'measure',
     'NOTEBOOK_BOXES',
     'notebook_figures',
@@ -248,6 +259,8 @@ __all__ = [
     'output_lock',
     'OutputLockedError',
     'overlap_1d',
+    'parse_quantity',
+    'parse_unit',
     'photometer',
     'photometer_frames',
     'PHOTOMETRY_COLUMNS',
@@ -306,4 +319,5 @@ __all__ = [
     'VarianceArrays',
     'write_ds9',
     'write_table_atomic',
+    'ZEROPOINT_KEYWORDS',
 ]

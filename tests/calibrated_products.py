@@ -273,6 +273,8 @@ def _write_hst(product, path, data):
 # -- Spitzer ------------------------------------------------------------------
 
 def _car_wcs(shape, scale_arcsec, crval=(24.72, 0.41)):
+    """A plate carree grid whose reference point is on the equator (as
+    Spitzer's galactic mosaics), the frame centred at ``crval``."""
     w = WCS(naxis=2)
     w.wcs.ctype = ['GLON-CAR', 'GLAT-CAR']
     w.wcs.crval = [crval[0], 0.0]
@@ -288,7 +290,7 @@ def _car_wcs(shape, scale_arcsec, crval=(24.72, 0.41)):
 def spitzer_mosaic(*, shape=(40, 56), n_stars=8, seed=23, scale=0.6,
                    flux_range=(0.02, 4.0), sky=4.0, gain=3.7,
                    fluxconv=0.1069, exptime=10.4, read_noise=7.8,
-                   psf_sigma=1.1):
+                   psf_sigma=1.1, latitude=0.41):
     """
     A Spitzer/IRAC-like mosaic in MJy/sr on a ``GLON-CAR`` grid.
 
@@ -302,9 +304,13 @@ def spitzer_mosaic(*, shape=(40, 56), n_stars=8, seed=23, scale=0.6,
         e-/DN, MJy/sr per DN/s, s and e-: each pixel's noise is that of one
         frame, variance ``signal / g_eff + (read_noise / g_eff)**2`` with
         ``g_eff = gain * exptime / fluxconv`` electrons per MJy/sr.
+    latitude : float
+        Galactic latitude of the frame centre, degrees: far from the
+        equator the pixels of a CAR grid cover cos(latitude) of their
+        nominal solid angle.
     """
     rng = np.random.default_rng(seed)
-    wcs = _car_wcs(shape, scale)
+    wcs = _car_wcs(shape, scale, crval=(24.72, latitude))
     x, y, flux_mjy = _stars(shape, n_stars, flux_range, rng)
     # each pixel's flux density over its own solid angle (from the WCS)
     omega = wcs_pixel_area(wcs, *np.mgrid[0:shape[0], 0:shape[1]][::-1])
@@ -375,6 +381,21 @@ def _shifted_model(product, dx, dy):
                              product.flux.to_value(u.Jy),
                              sigma=product.psf_sigma)
     return product.sky + per_pixel / product.extra['omega'] / 1e6
+
+
+def as_flux_density(product):
+    """``product`` (in MJy/sr, with PIXAR_SR) in Jy per pixel: each pixel
+    times its solid angle, the variances times its square."""
+    factor = product.header['PIXAR_SR'] * 1e6
+    header = {k: v for k, v in product.header.items()
+              if not k.startswith('PIXAR')}
+    header['BUNIT'] = 'Jy/pix'
+    return Product('jwst', product.model * factor,
+                   {k: v * factor ** 2 for k, v in product.variances.items()},
+                   product.x, product.y, product.flux, u.Jy / u.pix, header,
+                   dq=product.dq, garbage=product.garbage * factor,
+                   wcs=product.wcs, psf_sigma=product.psf_sigma,
+                   sky=product.sky * factor, extra=dict(product.extra))
 
 
 WRITERS = {'jwst': _write_jwst, 'hst': _write_hst,

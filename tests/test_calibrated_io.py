@@ -368,3 +368,29 @@ def test_photometer_gain_rules_on_a_mosaic(tmp_path):
     assert t2.meta['gain'] == pytest.approx(31.3)
     ratio = (t2['var_source'] / t['var_source']).to_value(u.one)
     np.testing.assert_allclose(ratio[np.isfinite(ratio)], g_eff / 31.3)
+
+
+def test_gain_and_unit_text_of_the_command_line():
+    import argparse
+
+    from ccdphot_ext.cli.common import dq_bits_type, gain_type, unit_type
+    from ccdphot_ext.io.units import parse_quantity, parse_unit
+
+    assert parse_unit('electron / (MJy / sr)') == u.electron / (u.MJy / u.sr)
+    assert parse_unit('erg / (s cm2 AA arcsec2)').is_equivalent(
+        u.erg / u.s / u.cm ** 2 / u.AA / u.arcsec ** 2)
+    assert parse_quantity('2.5') == 2.5
+    assert parse_quantity('1e3 electron / adu') == 1e3 * u.electron / u.adu
+    with pytest.raises(ValueError, match='not a unit'):
+        parse_unit('electron / (MJy / __import__)')
+    gain = gain_type('31.3 electron / (MJy / sr)')
+    assert gain.to_value(u.electron / (u.MJy / u.sr)) == pytest.approx(31.3)
+    for bad, why in (('two', 'not a number'), ('-2 electron / adu',
+                                                'positive'),
+                     ('3 foo', 'not a unit')):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            gain_type(bad)
+    assert unit_type('MJy / sr') == u.MJy / u.sr
+    assert dq_bits_type('5') == 5 and dq_bits_type('DO_NOT_USE+HOT') == 2049
+    with pytest.raises(argparse.ArgumentTypeError, match='unknown DQ'):
+        dq_bits_type('BAD')

@@ -92,7 +92,7 @@ _UNSET = object()
 def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
                       gain=None, threshold=None, detector=None, budget=None,
                       zeropoint=None, recenter=None, hdu=None, output=None,
-                      resume_from=None, execution=None):
+                      resume_from=None, execution=None, flux_unit=None):
     """
     Photometry of the same apertures on many frames: one light-curve table.
 
@@ -118,7 +118,8 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     budget : `BudgetOptions`, optional
         How the budget is formed (default ``BudgetOptions()``).
     zeropoint : float, optional
-        Magnitude zero point (default 0), as in `photometer`.
+        Magnitude zero point of counts and rates (default the header's, else
+        0), as in `photometer`.
     recenter : bool or `~ccdphot_ext.detection.Recentering`, optional
         Re-centre each aperture on its star on each frame: a
         `~ccdphot_ext.detection.Recentering`, or True for
@@ -137,6 +138,9 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         Where the frames run (serially here by default, or on Dask), the
         Dask timeout, the checkpoint interval and the progress line
         (:ref:`batch-dask`).
+    flux_unit : `~astropy.units.UnitBase` or str, optional
+        The unit of the sums of surface-brightness or flux-density frames
+        (default Jy for a surface brightness), as in `photometer`.
 
     Returns
     -------
@@ -171,7 +175,7 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         apertures, sky, ids, hdu, recenter=recenter, threshold=threshold,
         detector=detector_with_gain(detector, gain),
         budget=check_options(budget, 'budget', BudgetOptions),
-        zeropoint=zeropoint)
+        zeropoint=zeropoint, flux_unit=flux_unit)
     execution = check_options(execution, 'execution', BatchExecution)
     _check_extents(frames, config)
     if output is not None:
@@ -230,7 +234,7 @@ def _check_batch_output(output, frames):
 
 
 def _configure(apertures, sky, ids, hdu, *, recenter, threshold, detector,
-               budget, zeropoint):
+               budget, zeropoint, flux_unit):
     """Validate everything a worker will use; return (config, ids)."""
     pairs = split_apertures(apertures)
     if isinstance(apertures, tuple):
@@ -246,7 +250,7 @@ def _configure(apertures, sky, ids, hdu, *, recenter, threshold, detector,
         detector=detector, budget=budget, threshold=threshold,
         zeropoint=(None if zeropoint is None
                    else finite_number(zeropoint, 'zeropoint')),
-        hdu=hdu, n_rows=len(pairs))
+        flux_unit=_check_flux_unit(flux_unit), hdu=hdu, n_rows=len(pairs))
     return config, ids
 
 
@@ -279,6 +283,18 @@ def _check_ids(ids, n):
     if len(set(ids.tolist())) != len(ids):
         raise ValueError('ids must be unique')
     return ids.astype(np.int64) if ids.dtype.kind in 'iu' else ids
+
+
+def _check_flux_unit(flux_unit):
+    """The flux unit as a unit (None stays None), refused before any
+    frame is measured when it is not one."""
+    if flux_unit is None:
+        return None
+    try:
+        return u.Unit(flux_unit)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f'flux_unit: {flux_unit!r} is not a unit '
+                         f'({exc})') from None
 
 
 def _check_recenter(recenter):
@@ -591,6 +607,8 @@ def _parameters(config, ids, sky):
         'threshold': (None if config.threshold is None
                       else repr(config.threshold)),
         'zeropoint': config.zeropoint,
+        **({} if config.flux_unit is None
+           else {'flux_unit': str(config.flux_unit)}),
         **_describe_apertures(config.apertures, ids)}
     return _json_safe(params)
 

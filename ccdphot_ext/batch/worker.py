@@ -73,6 +73,7 @@ class FrameConfig:
     budget: BudgetOptions
     threshold: object = None
     zeropoint: float | None = None
+    flux_unit: object = None
     hdu: object = None
     n_rows: int = 0
     columns: tuple = field(default=PHOTOMETRY_COLUMNS)
@@ -268,7 +269,8 @@ def _photometer_frame(ccd, config, notes):
             sky = _make_sky(config.sky, ccd, frame, apertures)
     table = photometer(frame, apertures, sky, threshold=config.threshold,
                        detector=config.detector, budget=config.budget,
-                       zeropoint=config.zeropoint)
+                       zeropoint=config.zeropoint,
+                       flux_unit=config.flux_unit)
     if len(table) != config.n_rows:
         raise ValueError(f'{len(table)} rows measured, not one row per '
                          f'aperture ({config.n_rows})')

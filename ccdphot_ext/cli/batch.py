@@ -256,6 +256,7 @@ def _measure(args, frames, apertures, sky, ids, resume):
         threshold=(None if args.threshold is None
                    else SigmaThreshold(args.threshold)),
         detector=detector_from_args(args), zeropoint=args.zeropoint,
+        flux_unit=args.flux_unit,
         recenter=(None if args.recenter is None else Recentering(
             centroid=args.recenter, box_size=args.recenter_box)),
         hdu=args.hdu, output=args.output, resume_from=resume,

@@ -161,25 +161,61 @@ def hdu_type(text):
 
 
 def unit_type(text):
-    """``--unit``: any astropy unit string (adu, electron, adu / s ...)."""
-    import astropy.units as u
+    """``--unit``, ``--flux-unit``: an astropy unit string (adu, electron,
+    adu / s, MJy / sr, Jy ...)."""
+    from ..io.units import parse_unit
 
     try:
-        return u.Unit(text)
-    except ValueError:
+        return parse_unit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def gain_type(text):
+    """``--gain``: a number (e-/ADU) or a quantity in electrons per data
+    unit (``'31.3 electron / (MJy / sr)'``)."""
+    import astropy.units as u
+
+    from ..io.units import parse_quantity
+
+    try:
+        value = parse_quantity(text)
+    except ValueError as exc:
+        if 'start with a number' in str(exc):
+            raise argparse.ArgumentTypeError(
+                f'not a number: {text!r} (nor a quantity such as '
+                "'31.3 electron / (MJy / sr)')") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    number = value.value if isinstance(value, u.Quantity) else value
+    try:
+        positive_scalar(number, None, allow_none=False)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def dq_bits_type(text):
+    """``--dq-bits``: bit values and JWST DQ flag names joined by + or ,
+    (``DO_NOT_USE+SATURATED``), 0 or all."""
+    from ..io.dq import dq_bits
+
+    try:
+        return dq_bits(text.strip() if not text.strip().isdigit()
+                       else int(text))
+    except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(
-            f'{text!r} is not a unit astropy knows (e.g. adu, electron, '
-            'adu / s)') from None
+            str(exc).replace('dq_bits=', '')) from None
 
 
 def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
-                unit=None):
+               unit=None, dq_bits=None):
     """
     Read a 2-D FITS frame with `ccdphot_ext.io.fits.read_frame` (its UNCERT and
     MASK extensions included), from HDU ``hdu`` (default the first 2-D
-    image), in ``unit`` (default BUNIT). ``uncertainty``, a FITS file
-    holding a 1-sigma map, wins over the extensions. Every problem with a
-    file is a one-line `CLIError`.
+    image), in ``unit`` (default BUNIT), its DQ extension read with
+    ``dq_bits`` (default DO_NOT_USE). ``uncertainty``, a FITS file holding
+    a 1-sigma map, wins over the extensions. Every problem with a file is
+    a one-line `CLIError`.
     """
     import numpy as np
     from astropy.nddata import StdDevUncertainty
@@ -191,8 +227,12 @@ def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='.*BUNIT')
             sigma = read_image(uncertainty, '--uncertainty').data
+    from ..io.dq import DEFAULT_DQ_BITS
+
     try:
-        frame = read_frame(path, hdu=hdu, unit=unit)
+        frame = read_frame(path, hdu=hdu, unit=unit,
+                           dq_bits=DEFAULT_DQ_BITS if dq_bits is None
+                           else dq_bits)
     except FrameReadError as exc:
         raise CLIError(f'{what} {str(exc).splitlines()[0]}') from exc
     if sigma is not None:
@@ -341,21 +381,29 @@ def format_epilog(text):
 # -- options shared by the subcommands that read one frame -------------------
 
 def add_frame_options(parser):
-    """``--hdu`` and ``--unit``: which image of IMAGE, in what unit."""
+    """``--hdu``, ``--unit`` and ``--dq-bits``: which image of IMAGE, in
+    what unit, which data-quality bits mask a pixel."""
     parser.add_argument('--hdu', metavar='HDU', type=hdu_type,
                         help='image HDU: index, name or NAME,VER (default '
                              'the first 2-D image)')
     parser.add_argument('--unit', metavar='UNIT', type=unit_type,
                         help='data unit when the header has no BUNIT (or '
                              'to override it): adu, electron, adu / s ...')
+    parser.add_argument('--dq-bits', metavar='BITS', type=dq_bits_type,
+                        help='DQ bits that mask a pixel when IMAGE has a DQ '
+                             'extension: bit values and JWST flag names '
+                             'joined by + (default DO_NOT_USE; 0 none, all '
+                             'any)')
 
 
 def add_detector_options(parser):
     """``--gain``, ``--read-noise``, ``--exptime``, ``--saturation`` and
     ``--zeropoint``: each overrides the header of every frame measured."""
-    parser.add_argument('--gain', metavar='G', type=positive_type,
-                        help='e-/ADU (default: the header\'s '
-                             'GAIN/EGAIN/CCDGAIN)')
+    parser.add_argument('--gain', metavar='G', type=gain_type,
+                        help='electrons per data unit: e-/ADU for counts '
+                             '(default: the header\'s GAIN/EGAIN/CCDGAIN); '
+                             'for other data with its unit, e.g. '
+                             '"31.3 electron / (MJy / sr)"')
     parser.add_argument('--read-noise', metavar='RN', type=non_negative_type,
                         help='e- (default: the header\'s RDNOISE)')
     parser.add_argument('--exptime', metavar='T', type=positive_type,
@@ -364,7 +412,16 @@ def add_detector_options(parser):
                         help='saturation level in the data unit (default: '
                              'the header\'s SATURATE)')
     parser.add_argument('--zeropoint', metavar='ZP', type=number_type,
-                        help='magnitude zero point (default 0)')
+                        help='magnitude zero point of counts and rates '
+                             '(default: the header\'s PHOTFLAM/PHOTPLAM, '
+                             'PHOTZPT or PHOTMJSR, else 0; flux densities '
+                             'get AB magnitudes)')
+    parser.add_argument('--flux-unit', metavar='UNIT', type=unit_type,
+                        help='unit of aperture_sum for surface-brightness '
+                             'or flux-density data (default Jy for MJy/sr '
+                             'and the like; a surface brightness such as '
+                             '"MJy / sr" gives the mean inside each '
+                             'aperture)')
 
 
 def detector_from_args(args):

@@ -42,7 +42,8 @@ def _find(args):
     from ..detection.findstars import find_stars
     from ..utils.inputs import as_frame
 
-    frame = as_frame(read_image(args.image, hdu=args.hdu, unit=args.unit))
+    frame = as_frame(read_image(args.image, hdu=args.hdu, unit=args.unit,
+                                dq_bits=args.dq_bits))
     sky = SkyEstimate.from_image(frame, method=args.sky)
     found = find_stars(frame, sky, n_sigma=args.n_sigma,
                        n_pixels=args.npixels, deblend=args.deblend)

@@ -275,8 +275,9 @@ def _measure(args):
         write_regions,
     )
 
-    frame = as_frame(read_image(args.image, uncertainty=args.uncertainty,
-                                 hdu=args.hdu, unit=args.unit))
+    ccd = read_image(args.image, uncertainty=args.uncertainty, hdu=args.hdu,
+                     unit=args.unit, dq_bits=args.dq_bits)
+    frame = as_frame(ccd)
     sky_for_find = SkyEstimate.from_image(frame) if args.find else None
     apertures, per_row, ids, box_bits = _apertures(args, frame, sky_for_find)
     sky = _sky(args, frame, per_row)
@@ -287,7 +288,7 @@ def _measure(args):
         noise=blank_noise(frame, sky) if args.blank_noise else None,
         threshold=threshold, detector=detector_from_args(args),
         budget=BudgetOptions(fractional_variance=args.fractional_variance),
-        zeropoint=args.zeropoint)
+        zeropoint=args.zeropoint, flux_unit=args.flux_unit)
     table['id'] = ids  # the positions' own ids
     table['flags'] |= np.asarray(box_bits, dtype=table['flags'].dtype)
     table.meta['image'] = os.path.abspath(args.image)
@@ -311,7 +312,7 @@ def _measure(args):
     if args.plot:
         paths = measure_plots(table, frame, per_row, sky, threshold, args)
         done.append(f'wrote     {len(paths)} figures to {args.plot}')
-    print_header(table, args, frame, sky, sys.stdout)
+    print_header(table, args, frame, sky, sys.stdout, dq=ccd.flags)
     if not args.output:  # with -o the file holds the table
         print_rows(table, sys.stdout, args.max_rows)
     print_summary(table, sys.stdout)

@@ -50,12 +50,37 @@ def _sky_line(sky, unit):
             f'{np.median(sky.value):.3f}{un})')
 
 
-def print_header(table, args, frame, sky, out):
+def _gain_unit(unit):
+    """The unit of a gain for data in ``unit``: e-/ADU for counts in ADU,
+    else electrons per data unit."""
+    import astropy.units as u
+
+    if unit is None or unit in (u.adu, u.DN, u.count):
+        return 'e-/ADU'
+    name = unit.to_string()
+    return f'e- / ({name})' if ' ' in name else f'e-/{name}'
+
+
+def _uncertainty_text(frame):
+    if frame.variance_arrays:
+        return 'variance arrays ' + ', '.join(frame.variance_arrays)
+    return ('uncertainty map: '
+            + ('yes' if frame.uncertainty is not None else 'no'))
+
+
+def print_header(table, args, frame, sky, out, *, dq=None):
+    """The frame, its masked DQ pixels, the sky, the detector (the gain in
+    electrons per data unit) and the notes."""
     meta = table.meta
     ny, nx = frame.data.shape
-    has_map = frame.uncertainty is not None
     print(f'image     {args.image} ({ny} x {nx}, {_unit_text(frame.unit)}, '
-          f'uncertainty map: {"yes" if has_map else "no"})', file=out)
+          f'{_uncertainty_text(frame)})', file=out)
+    if dq is not None:
+        from ..io.dq import DEFAULT_DQ_BITS, describe_dq_bits, dq_mask
+
+        bits = DEFAULT_DQ_BITS if args.dq_bits is None else args.dq_bits
+        print(f'dq        {int(dq_mask(dq, bits).sum())} pixel(s) masked '
+              f'(DQ bits {describe_dq_bits(bits)})', file=out)
     print(_sky_line(sky, frame.unit), file=out)
 
     def show(name, unit_text):
@@ -64,7 +89,10 @@ def print_header(table, args, frame, sky, out):
         text = 'unknown' if value is None else f'{value:g} {unit_text}'
         return text + (f' ({source})' if source else '')
 
-    print(f'detector  gain {show("gain", "e-/ADU")}, exptime '
+    gain = ('not used (the budget takes the variance arrays)'
+            if meta.get('variance_arrays') else
+            show('gain', _gain_unit(frame.unit)))
+    print(f'detector  gain {gain}, exptime '
           f'{show("exptime", "s")}, read noise {show("read_noise", "e-")}',
           file=out)
     if args.threshold is not None:
@@ -74,9 +102,16 @@ def print_header(table, args, frame, sky, out):
 
 
 def print_rows(table, out, max_rows):
-    """The table (its first ``max_rows`` rows when capped)."""
+    """The table (its first ``max_rows`` rows when capped); sums in a flux
+    density or surface brightness with significant digits, not decimals."""
+    from ..io.fluxdensity import unit_family
+
     view = table[list(_PRINT_COLUMNS)]
+    physical = unit_family(getattr(table['aperture_sum'], 'unit', None)) in (
+        'flux density', 'surface brightness')
     for name, fmt in _PRINT_COLUMNS.items():
+        if physical and name in ('sky', 'aperture_sum', 'aperture_sum_err'):
+            fmt = '.5g'
         if fmt:
             view[name].info.format = fmt
     print(file=out)

@@ -9,3 +9,4 @@ from .positions import *  # noqa: F403
 from .units import *  # noqa: F403
 from .variance import *  # noqa: F403
 from .wcs import *  # noqa: F403
+from .zeropoints import *  # noqa: F403

@@ -212,10 +212,14 @@ class FluxConversion:
     solid_angle: object = None
 
     def apply(self, values, n_pix=None, power=1):
-        """``values`` (sums, or their variances with ``power`` 2) in the
-        flux unit, as plain numbers."""
+        """
+        ``values`` in the flux unit, as plain numbers: sums (their variances
+        with ``power`` 2) over ``n_pix`` pixels, or per-pixel levels (a sky)
+        without ``n_pix``. A mean surface brightness divides sums by
+        ``n_pix``; a level is one pixel's share either way.
+        """
         values = np.asarray(values, dtype=float) * self.factor ** power
-        if self.mean:
+        if self.mean and n_pix is not None:
             with np.errstate(divide='ignore', invalid='ignore'):
                 values = values / np.asarray(n_pix, float) ** power
         return values

@@ -31,12 +31,16 @@ describe them. When ``g_eff`` cannot be worked out the source term is
 absent and the budget says so; it is never silently 1.
 """
 
+import ast
+import operator
+import re
 
 import astropy.units as u
 
 from ..utils.inputs import positive_scalar
 
-__all__ = ['GAIN_UNIT', 'electrons_per_data_unit', 'header_effective_gain']
+__all__ = ['GAIN_UNIT', 'electrons_per_data_unit', 'header_effective_gain',
+           'parse_unit', 'parse_quantity']
 
 #: The unit of a CCD gain.
 GAIN_UNIT = u.electron / u.adu
@@ -207,7 +211,8 @@ def _other_unit_gain(unit, gain, gain_is_explicit, exptime, meta):
             f'{_name(unit)}: the gain must be in electrons per data unit, '
             f'{_per_data_unit(unit)} (a gain in e-/ADU does not apply); '
             f'give it with its unit, e.g. gain={gain:g} * u.electron / '
-            f'u.Unit({_name(unit)!r})')
+            f"u.Unit({_name(unit)!r}) (on the command line: --gain "
+            f"'{gain:g} {_per_data_unit(unit)}')")
     derived = header_effective_gain(meta, unit, exptime=exptime)
     if derived is not None:
         return derived
@@ -270,3 +275,84 @@ def header_effective_gain(meta, unit, *, exptime=None):
     g_eff = gain * exptime / fluxconv * per_mjy_sr
     return g_eff, (f'GAIN x EXPTIME / FLUXCONV ({gain:g} e-/DN x '
                    f'{exptime:g} s / {fluxconv:g} MJy/sr per DN/s)')
+
+
+_OPERATORS = {ast.Mult: operator.mul, ast.Div: operator.truediv,
+              ast.Pow: operator.pow}
+
+
+def _unit_expression(node):
+    """A unit from a parsed expression of unit names, ``*``, ``/``,
+    ``**`` (numbers only as powers) and parentheses."""
+    if isinstance(node, ast.Expression):
+        return _unit_expression(node.body)
+    if isinstance(node, ast.Name):
+        return u.Unit(node.id, parse_strict='raise')
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left = _unit_expression(node.left)
+        if isinstance(node.op, ast.Pow):
+            if not (isinstance(node.right, ast.Constant)
+                    and isinstance(node.right.value, (int, float))):
+                raise ValueError('a power must be a number')
+            return left ** node.right.value
+        return _OPERATORS[type(node.op)](left, _unit_expression(node.right))
+    raise ValueError('not a unit expression')
+
+
+def parse_unit(text):
+    """
+    A unit from text, as astropy reads it or with nested parentheses
+    (``'electron / (MJy / sr)'``, which astropy's parser refuses).
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not a unit.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.io.units import parse_unit
+    >>> parse_unit('electron / (MJy / sr)')
+    Unit("electron sr / MJy")
+    >>> parse_unit('uJy / arcsec2')
+    Unit("uJy / arcsec2")
+    """
+    text = str(text).strip()
+    try:
+        return u.Unit(text, parse_strict='raise')
+    except ValueError:
+        pass
+    try:
+        return _unit_expression(ast.parse(text.replace('^', '**'),
+                                          mode='eval'))
+    except (ValueError, SyntaxError, TypeError):
+        raise ValueError(f'{text!r} is not a unit astropy knows (e.g. adu, '
+                         'MJy / sr, electron / (MJy / sr))') from None
+
+
+_NUMBER = re.compile(r'^\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*(.*)$')
+
+
+def parse_quantity(text):
+    """
+    A number or a Quantity from text: ``'3.7'`` -> 3.7, ``'31.3 electron /
+    (MJy / sr)'`` -> a Quantity.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` does not start with a number or its unit is not one.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.io.units import parse_quantity
+    >>> parse_quantity('31.3 electron / (MJy / sr)')
+    <Quantity 31.3 electron sr / MJy>
+    >>> parse_quantity('2.5')
+    2.5
+    """
+    match = _NUMBER.match(str(text))
+    if match is None:
+        raise ValueError(f'{text!r} does not start with a number')
+    value, rest = float(match.group(1)), match.group(4).strip()
+    return value if not rest else value * parse_unit(rest)

@@ -4,6 +4,7 @@
 from .boxengine import *  # noqa: F403
 from .budget import *  # noqa: F403
 from .conversion import *  # noqa: F403
+from .magnitudes import *  # noqa: F403
 from .measurement import *  # noqa: F403
 from .optimal import *  # noqa: F403
 from .table import *  # noqa: F403

@@ -297,6 +297,42 @@ class ErrorBudget:
         return cls.from_terms(rows, notes=notes, decomposition=decomposition,
                               gain=v['gain'])
 
+    def scaled(self, factor, *, note):
+        """
+        This budget in another unit: the flux times ``factor``, every
+        variance (terms and decomposition) times ``factor**2``, the gain
+        (electrons per unit) over ``factor``; SNR and magnitude errors do
+        not change.
+
+        Parameters
+        ----------
+        factor : float
+            Positive and finite: the value in the new unit of 1 old unit.
+        note : str
+            What was done, added to `notes`.
+
+        Examples
+        --------
+        >>> from ccdphot_ext import ErrorBudget
+        >>> b = ErrorBudget.from_aperture(1000.0, 25, 7.0, gain=2.0)
+        >>> j = b.scaled(1e-6, note='adu -> uJy')
+        >>> print(f'{j.flux:.6g} {j.terms["source"]:.6g} {j.gain:.6g}')
+        0.001 5e-10 2e+06
+        >>> bool(abs(j.snr - b.snr) < 1e-12 * b.snr)
+        True
+        """
+        factor = float(factor)
+        if not (np.isfinite(factor) and factor > 0):
+            raise ValueError(f'factor must be positive and finite, got '
+                             f'{factor}')
+        f2 = factor ** 2
+        return ErrorBudget(
+            self.flux * factor, {k: v * f2 for k, v in self.terms.items()},
+            decomposition={k: v * f2 for k, v in self.decomposition.items()},
+            notes=[*self.notes, note],
+            gain=None if self.gain is None else self.gain / factor,
+            n_pix=self.n_pix)
+
     @property
     def variance(self):
         """Total variance: the sum of `terms` (never the decomposition)."""

@@ -38,12 +38,7 @@ def _gain_value(gain, name='gain'):
 def _convert(obj, factor, unit_from, unit_to, note):
     """Scale fluxes by ``factor`` and variances by ``factor**2``."""
     if isinstance(obj, ErrorBudget):
-        terms = {k: v * factor ** 2 for k, v in obj.terms.items()}
-        dec = {k: v * factor ** 2 for k, v in obj.decomposition.items()}
-        gain = None if obj.gain is None else obj.gain / factor
-        return ErrorBudget(obj.flux * factor, terms, decomposition=dec,
-                           notes=[*obj.notes, note], gain=gain,
-                           n_pix=obj.n_pix)
+        return obj.scaled(factor, note=note)
     if isinstance(obj, Table):
         out = QTable(obj, copy=True)
         for name in out.colnames:

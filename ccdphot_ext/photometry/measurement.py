@@ -18,9 +18,11 @@ from ..aperture.utils import (
 from ..background.noise import check_noise, noise_variance
 from ..background.sky import check_sky
 from ..flags import decode_flags
+from ..io.fluxdensity import flux_conversion
 from ..io.header import detector_with_gain
 from ..utils.inputs import as_frame
 from ..utils.numbers import check_options, positive_integer
+from .arrayterms import array_budget, photon_sky_level
 from .budget import NOTE_EMPTY, NOTE_MAP, ErrorBudget
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky
@@ -30,10 +32,11 @@ from .terms import BudgetOptions, budget_terms
 __all__ = ['measure', 'ApertureMeasurement']
 
 
-def _budget(sums, detector, options, noise, threshold):
+def _budget(sums, cutout, frame, detector, options, noise, threshold):
     """The `ErrorBudget` of one measured aperture (a row of an
-    `ApertureSums`), with the resolved `DetectorParameters`, the
-    `BudgetOptions` and the threshold mask (for its note)."""
+    `ApertureSums` and its cutout), with the resolved `DetectorParameters`,
+    the `BudgetOptions` and the threshold mask (for its note); from the
+    frame's variance arrays when it has them."""
     gain, read_noise = detector.gain, detector.read_noise
     noise_pix, sky_variance = options.sky_term_inputs(
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
@@ -47,6 +50,12 @@ def _budget(sums, detector, options, noise, threshold):
         return ErrorBudget.from_terms(
             budget_terms(sums.flux, 0.0, sums.sky_std),
             notes=[NOTE_EMPTY], gain=gain)
+    if frame.variance_arrays:
+        budget = _array_budget(sums, cutout, frame, options, noise,
+                               error_on_mean)
+        if threshold is not None and threshold.note:
+            budget.notes += (threshold.note,)
+        return budget
     budget = ErrorBudget.from_aperture(
         sums.flux, sums.n_pix, sums.sky_std, noise_pix=noise_pix,
         gain=gain,
@@ -65,6 +74,36 @@ def _budget(sums, detector, options, noise, threshold):
         budget.notes += ('read_noise ignored: no gain to convert electrons '
                          'to ADU',)
     return budget
+
+
+def array_sums(frame, cutout, options):
+    """Each variance array of ``frame`` summed over one measured aperture
+    (``sum(w**2 V)``, or ``sum(w V)`` for linear fractional variance)."""
+    w = cutout.weights
+    w_var = w if options.fractional_variance == 'linear' else w * w
+    used = w > 0
+    return {name: float(np.sum(w_var[used] * values[cutout.slices][used]))
+            for name, values in frame.variance_arrays.items()}
+
+
+def _array_budget(sums, cutout, frame, options, noise, error_on_mean):
+    """The budget of one aperture from the frame's variance arrays."""
+    noise_pix = (sums.n_pix if options.fractional_variance == 'linear'
+                 else sums.noise_pix)
+    found = array_budget(
+        array_sums(frame, cutout, options), np.array([noise_pix]),
+        photon_sky_level(frame),
+        noise_variance=(None if noise is None
+                        else noise_variance(noise, sums.n_pix)),
+        noise_note=None if noise is None else noise.note)
+    selection = (None if sums.selection is None
+                 else {'selection': sums.selection})
+    rows = budget_terms(
+        sums.flux, sums.n_pix, sums.sky_std, sky_error_on_mean=error_on_mean,
+        sky_variance=found.sky, source_variance=found.source,
+        flat_variance=found.flat,
+        extra_terms={**found.extra, **(selection or {})} or None)
+    return ErrorBudget.from_terms(rows, notes=list(found.notes))
 
 
 class BudgetedResult:
@@ -118,7 +157,14 @@ class ApertureMeasurement(BudgetedResult):
     Attributes
     ----------
     flux : float
-        Sky-subtracted sum over the pixels used (weights applied).
+        Sky-subtracted sum over the pixels used (weights applied), in
+        `unit`.
+    unit : `~astropy.units.UnitBase` or None
+        The unit of ``flux`` and of the budget: the data unit, or the flux
+        unit its sum was converted to (Jy for a surface brightness:
+        ``conversion`` says how).
+    conversion : `~ccdphot_ext.io.fluxdensity.FluxConversion`
+        How the sum became ``flux`` (factor 1 for counts).
     n_pix : float
         Pixels used (sum of weights; excluded and unselected pixels are not
         counted).
@@ -133,7 +179,7 @@ class ApertureMeasurement(BudgetedResult):
     flags : int
         Bit flags (see `ccdphot_ext.flags`).
     sky, sky_std, sky_error_on_mean : float
-        The sky values used.
+        The sky values used, in the data unit.
     detector : `DetectorParameters`
         The detector values used, resolved against the frame's header
         (``detector.sources`` says where each came from).
@@ -160,6 +206,28 @@ class ApertureMeasurement(BudgetedResult):
         self.detector = detector
         self._options = options  # the BudgetOptions of the budget
         self.unit = frame.unit
+        self.conversion = None
+
+    def _to_flux_unit(self, conversion):
+        """Express ``flux`` and the budget in the conversion's unit."""
+        self.conversion = conversion
+        if conversion.note is None:  # nothing to do: counts, rates, ...
+            return
+        factor = self._factor
+        self.flux = self.flux * factor
+        self.budget = self.budget.scaled(
+            factor, note=f'in {conversion.unit}: {conversion.note}')
+        self.unit = conversion.unit
+
+    @property
+    def _factor(self):
+        """The data-unit sum to `flux` factor (1 before conversion)."""
+        if self.conversion is None or self.conversion.note is None:
+            return 1.0
+        factor = float(self.conversion.factor[0])
+        if self.conversion.mean and self.n_pix > 0:
+            factor /= self.n_pix
+        return factor
 
     @property
     def mask(self):
@@ -210,7 +278,9 @@ class ApertureMeasurement(BudgetedResult):
             np_noise = w_var[used].sum()
         rows = [('flux', self.flux, np_flux), ('n_pix', self.n_pix, np_n)]
         terms = self.budget.terms
-        if self._noise is not None:  # the noise model, not the notebook's
+        if self._frame.variance_arrays:  # the arrays, summed by numpy
+            rows += self._numpy_array_rows(w_var, used, np_noise)
+        elif self._noise is not None:  # the noise model, not the notebook's
             rows.append(('var_sky', terms['sky'],
                          noise_variance(self._noise, np_n)))
         elif self._sigma_map is not None and 'sky' in terms:
@@ -220,12 +290,17 @@ class ApertureMeasurement(BudgetedResult):
             rows.append(('var_sky', terms['sky'],
                          np_noise * self.sky_std ** 2))
         gain = self.budget.gain
-        if 'source' in terms:
+        if 'source' in terms and not self._frame.variance_arrays:
             rows.append(('var_source', terms['source'],
                          max(np_flux, 0.0) / gain))
         if 'sky_mean' in terms:
             rows.append(('var_sky_mean', terms['sky_mean'],
                          np_n ** 2 * self.sky_error_on_mean ** 2))
+        # numpy's sums are in the data unit: in the flux unit as ours
+        f = self._factor
+        rows = [(name, ours, theirs * (f if name == 'flux' else f * f
+                                       if name.startswith('var_') else 1))
+                for name, ours, theirs in rows]
         if 'selection' in terms:
             # not in the notebook (its mask is the biased pixel selection):
             # the smoothed mask's term is carried over as it is
@@ -245,6 +320,30 @@ class ApertureMeasurement(BudgetedResult):
         table.meta['notes'] = list(self.budget.notes)
         return table
 
+    def _numpy_array_rows(self, w_var, used, np_noise):
+        """The variance arrays' terms redone with plain numpy: each array
+        summed with the variance weights; the photon-noise array's sky
+        share is ``sum(w_var)`` times its median over the usable pixels."""
+        frame, terms, rows = self._frame, self.budget.terms, []
+        good = np.isfinite(frame.data) & (
+            True if frame.mask is None else ~frame.mask)
+        for name, values in frame.variance_arrays.items():
+            total = (w_var[used] * values[self.slices][used]).sum()
+            if name in ('VAR_POISSON', 'ERR') and 'source' in terms:
+                sky = min(total, np_noise * np.median(values[good]))
+                if self._noise is None:
+                    rows.append(('var_sky', terms['sky'], sky))
+                rows.append(('var_source', terms['source'], total - sky))
+            elif name == 'VAR_FLAT':
+                rows.append(('var_flat', terms['flat'], total))
+            elif self._noise is None:
+                key = name.lower().removeprefix('var_')
+                rows.append((f'var_{key}', terms[key], total))
+        if self._noise is not None:
+            rows.append(('var_sky', terms['sky'],
+                         noise_variance(self._noise, self.n_pix)))
+        return rows
+
     def __repr__(self):
         return (f'<ApertureMeasurement flux={self.flux:.6g} '
                 f'flux_err={self.flux_err:.6g} snr={self.snr:.4g} '
@@ -253,7 +352,7 @@ class ApertureMeasurement(BudgetedResult):
 
 def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
             detector=None, budget=None, sum_method='exact', subpixels=5,
-            uncertainty=None, mask=None):
+            uncertainty=None, mask=None, flux_unit=None):
     """
     Photometry of one star with its full error budget.
 
@@ -269,10 +368,13 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         One level (global or this aperture's) or a 2-D map, in the data
         unit.
     gain : float or `~astropy.units.Quantity`, optional
-        e-/ADU (default ``detector.gain``, else the header's
-        GAIN/EGAIN/CCDGAIN); without one the source Poisson term is absent
-        (the budget's notes say so). Giving it here and a different one in
-        ``detector`` is an error.
+        Electrons per data unit: e-/ADU for counts (default
+        ``detector.gain``, else the header's GAIN/EGAIN/CCDGAIN); for data
+        in other units a Quantity such as ``31.3 * u.electron / (u.MJy /
+        u.sr)`` (:ref:`gain-units`). Without one the source Poisson term is
+        absent (the budget's notes say so). Giving it here and a different
+        one in ``detector`` is an error. A frame with variance arrays needs
+        none (:ref:`variance-arrays`).
     noise : `ApertureNoise`, optional
         Blank-sky aperture noise: ``sky`` term ``noise(n_pix)**2``; without
         it, a warning when pixels' noise is correlated (:ref:`noise`).
@@ -295,9 +397,16 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     subpixels : int, optional
         Subpixels per pixel side with ``sum_method='subpixel'`` (default 5).
     uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
-        Per-pixel 1-sigma map; wins over the NDData's own.
+        Per-pixel 1-sigma map; wins over the NDData's own (and over its
+        variance arrays).
     mask : array_like of bool, optional
         Bad pixels (True), combined with the NDData's mask.
+    flux_unit : `~astropy.units.UnitBase` or str, optional
+        The unit of ``flux`` and its budget for data in a surface
+        brightness or a flux density: default Jy for a surface brightness
+        (:ref:`pixel-solid-angle`), the data unit otherwise; a surface
+        brightness unit gives the mean surface brightness inside the
+        aperture.
 
     Returns
     -------
@@ -326,6 +435,9 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         data, aperture, sky, gain=gain, noise=noise, threshold=threshold,
         detector=detector, budget=budget, sum_method=sum_method,
         subpixels=subpixels, uncertainty=uncertainty, mask=mask)
+    x, y = aperture_positions(aperture)[0]
+    conversion = flux_conversion(frame.unit, flux_unit=flux_unit,
+                                 meta=frame.meta, wcs=frame.wcs, x=[x], y=[y])
     sums = ApertureSums.empty(
         1, uncertainty=frame.uncertainty is not None,
         selection=threshold is not None and not threshold.biased)
@@ -335,14 +447,14 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     sums = sums.row(0)
     result = ApertureMeasurement(
         frame, aperture, 0, sums, cutout,
-        _budget(sums, detector, options, noise, threshold), detector,
-        options)
+        _budget(sums, cutout, frame, detector, options, noise, threshold),
+        detector, options)
     result._noise = noise
     # checked against the frame's background variation when the sky is one
-    # global level
-    x, y = aperture_positions(aperture)[0]
+    # global level (in the data unit)
     check_global_sky(sky, x, y, result.n_pix, result.flux_err,
                      shape=frame.data.shape)
+    result._to_flux_unit(conversion)
     return result
 
 

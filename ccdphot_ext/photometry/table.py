@@ -3,6 +3,7 @@
 Many stars at once: one `~astropy.table.QTable` row per aperture.
 """
 
+import warnings
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -13,8 +14,8 @@ from ..aperture.utils import all_positions, aperture_groups, check_extent
 from ..background.annulus import sky_row_flags
 from ..background.noise import check_noise, noise_variance
 from ..background.sky import check_sky
+from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
-from ..io.units import is_rate_unit
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
 from ..utils.inputs import as_frame
 from ..utils.numbers import (
@@ -24,9 +25,11 @@ from ..utils.numbers import (
     positive_integer,
 )
 from ..utils.provenance import versions
+from .arrayterms import array_budget, photon_sky_level
 from .boxengine import box_engine_eligible, measure_boxes
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
+from .magnitudes import magnitudes
 from .residual import check_global_sky
 from .sums import ApertureSums
 from .terms import BudgetOptions, budget_terms
@@ -36,30 +39,15 @@ __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
 #: The engines `photometer` can sum pixels with.
 ENGINES = ('auto', 'box', 'ellipse', 'general')
 
-
-
-def instrumental_mag(flux, *, exptime=None, zeropoint=None):
-    """
-    ``-2.5 log10(flux / exptime) + zeropoint``; NaN where flux <= 0.
-
-    Without ``exptime`` the flux is used as it is (as for count-rate data,
-    already per second); without ``zeropoint`` the zero point is 0
-    (instrumental magnitudes).
-    """
-    flux = np.asarray(flux, dtype=float)
-    rate = flux / exptime if exptime else flux
-    out = np.full(flux.shape, np.nan)
-    good = rate > 0
-    out[good] = -2.5 * np.log10(rate[good])
-    if zeropoint is not None:
-        out = out + zeropoint
-    return out
+#: The per-pixel columns: in the flux unit they are a pixel's share (its
+#: flux density, or its surface brightness), never divided by ``n_pix``.
+_LEVEL_COLUMNS = ('sky', 'sky_std', 'sky_error_on_mean')
 
 
 def photometer(data, apertures, sky, *, gain=None, noise=None,
                threshold=None, detector=None, budget=None,
                sum_method='exact', subpixels=5, uncertainty=None, mask=None,
-               engine='auto', zeropoint=None):
+               engine='auto', zeropoint=None, flux_unit=None):
     """
     Aperture photometry of many stars, with the full budget per row.
 
@@ -74,10 +62,14 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     sky : `SkyEstimate`
         One level, one level per row, or a 2-D map, in the data unit.
     gain : float or `~astropy.units.Quantity`, optional
-        e-/ADU (default ``detector.gain``, else the header's
-        GAIN/EGAIN/CCDGAIN); without one the source term is absent
-        (``var_source`` is NaN and ``meta`` says so). Giving it here and a
-        different one in ``detector`` is an error.
+        Electrons per data unit: e-/ADU for counts (default
+        ``detector.gain``, else the header's GAIN/EGAIN/CCDGAIN); for data
+        in other units a Quantity such as ``31.3 * u.electron / (u.MJy /
+        u.sr)`` (a bare number is refused; :ref:`gain-units`). Without one
+        the source term is absent (``var_source`` is NaN and ``meta`` says
+        so). Giving it here and a different one in ``detector`` is an
+        error. A frame with variance arrays needs none
+        (:ref:`variance-arrays`).
     noise : `ApertureNoise`, optional
         Blank-sky aperture noise: ``var_sky = noise(n_pix)**2``; without it,
         a note when pixels' noise is correlated (:ref:`noise`).
@@ -96,7 +88,8 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     subpixels : int, optional
         Subpixels per pixel side with ``sum_method='subpixel'`` (default 5).
     uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
-        Per-pixel 1-sigma map; wins over the NDData's own.
+        Per-pixel 1-sigma map; wins over the NDData's own (and over its
+        variance arrays).
     mask : array_like of bool, optional
         Bad pixels (True), combined with the NDData's mask.
     engine : {'auto', 'box', 'ellipse', 'general'}, optional
@@ -105,16 +98,27 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         ``'auto'`` (default) a vectorised one wherever it applies. Same
         numbers, bit for bit (:ref:`photometer-engines`).
     zeropoint : float, optional
-        Zero point (default 0): ``mag = -2.5 log10(flux / exptime) +
-        zeropoint``; count-rate data (``adu / s``) are not divided by the
-        exposure time, nor is a frame without one.
+        Zero point of counts and count rates: ``mag = -2.5 log10(flux /
+        exptime) + zeropoint`` (rates are not divided by the exposure time);
+        default the header's PHOTFLAM/PHOTPLAM, PHOTFLAM/PHOTZPT or PHOTMJSR,
+        else 0. Flux densities have AB magnitudes (:ref:`magnitudes`).
+    flux_unit : `~astropy.units.UnitBase` or str, optional
+        The unit of ``aperture_sum`` and ``aperture_sum_err`` for data in a
+        surface brightness or a flux density: default Jy for a surface
+        brightness (each pixel times its solid angle:
+        :ref:`pixel-solid-angle`), the data unit otherwise. A surface
+        brightness unit (``'MJy / sr'``) gives the mean surface brightness
+        inside each aperture instead.
 
     Returns
     -------
     table : `~astropy.table.QTable`
-        Columns `PHOTOMETRY_COLUMNS` (fluxes in the data unit), bit
-        ``flags`` (:ref:`photometer-flags`), ``meta`` with versions and
-        parameters.
+        Columns `PHOTOMETRY_COLUMNS` in the flux unit (the sky columns as a
+        pixel's share: its flux density, or its surface brightness;
+        ``var_flat``, ``var_rnoise``... after ``var_sky_mean`` when
+        variance arrays give those terms), bit ``flags``
+        (:ref:`photometer-flags`), ``meta`` with versions, parameters, the
+        flux conversion and the magnitude system.
 
     Raises
     ------
@@ -149,10 +153,15 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     check_noise(noise, frame)
     call = replace(call, detector=detector.resolve(frame.meta,
                                                    unit=frame.unit))
-    sums = _measure_groups(apertures, groups, frame, sky, call)
-    terms = _budget_terms(sums, frame.uncertainty is not None, call)
     positions = all_positions(apertures)
-    table = _to_table(sums, terms, positions, frame, sky, call)
+    conversion = flux_conversion(frame.unit, flux_unit=flux_unit,
+                                 meta=frame.meta, wcs=frame.wcs,
+                                 x=positions[:, 0], y=positions[:, 1])
+    sums = _measure_groups(apertures, groups, frame, sky, call)
+    terms, origins = _budget_terms(sums, frame, call, _array_sums(
+        apertures, groups, frame, sky, call))
+    table = _to_table(sums, terms, positions, frame, sky, call, conversion,
+                      origins)
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
@@ -177,6 +186,24 @@ class _Call:
     engine: str
     noise: object
     zeropoint: float | None
+
+
+def _array_sums(apertures, groups, frame, sky, call):
+    """Each variance array's per-row sum (``sum(w**2 V)``, or ``sum(w V)``
+    for linear fractional variance) through the same engines and pixels as
+    the fluxes; None for a frame without arrays."""
+    if not frame.variance_arrays:
+        return None
+    sums = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # said once, by the flux pass
+        for name, variance in frame.variance_arrays.items():
+            one = replace(frame, uncertainty=np.sqrt(variance),
+                          variance_arrays=None)
+            found = _measure_groups(apertures, groups, one, sky, call)
+            sums[name] = call.budget.sky_term_inputs(
+                found.noise_pix, found.sigma2, found.sigma2_sq)[1]
+    return sums
 
 
 def _measure_groups(apertures, groups, frame, sky, call):
@@ -248,31 +275,46 @@ def _sky_rows(sky, rows):
                  for v in (sky.value, sky.std, sky.error_on_mean))
 
 
-def _budget_terms(sums, has_map, call):
-    """Every row's budget terms at once, from `budget_terms`."""
+def _budget_terms(sums, frame, call, array_sums):
+    """Every row's budget terms at once, from `budget_terms`, and where the
+    terms taken from variance arrays came from (empty without)."""
     noise_pix, sigma2 = call.budget.sky_term_inputs(
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
+    has_map = frame.uncertainty is not None
     model = call.budget.uncertainty_model
-    if call.noise is not None:  # blank-sky apertures: the sky term
-        sigma2 = noise_variance(call.noise, sums.n_pix)
+    noise, noise_var = call.noise, None
+    if noise is not None:  # blank-sky apertures: the sky term
+        sigma2 = noise_var = noise_variance(noise, sums.n_pix)
         has_map, model = True, 'background'
-    return budget_terms(
+    extra = {} if sums.selection is None else {'selection': sums.selection}
+    arrays, origins, gain = {}, {}, call.detector.gain
+    if array_sums is not None:
+        found = array_budget(
+            array_sums, sums.n_pix if noise_pix is None else noise_pix,
+            photon_sky_level(frame), noise_variance=noise_var,
+            noise_note=None if noise is None else noise.note)
+        arrays = {name: values for name, values in
+                  (('source_variance', found.source),
+                   ('flat_variance', found.flat)) if values is not None}
+        extra = {**found.extra, **extra}
+        origins, gain, model = found.origins, None, 'background'
+        has_map, sigma2 = found.sky is not None, found.sky
+    terms = budget_terms(
         sums.flux, sums.n_pix, sums.sky_std,
-        noise_pix=noise_pix, gain=call.detector.gain,
+        noise_pix=noise_pix, gain=gain,
         sky_error_on_mean=(sums.sky_error_on_mean
                            if call.budget.include_sky_mean else None),
         sky_variance=sigma2 if has_map else None,
-        uncertainty_model=model,
-        extra_terms=(None if sums.selection is None
-                     else {'selection': sums.selection}))
+        uncertainty_model=model, extra_terms=extra or None, **arrays)
+    return terms, origins
 
 
-def _to_table(sums, terms, positions, frame, sky, call):
+def _to_table(sums, terms, positions, frame, sky, call, conversion,
+              origins):
     """The photometry columns, from the sums, their budget terms and the
-    positions, as a `~astropy.table.QTable` with units and ``meta``."""
-    detector = call.detector
-    # a count rate (adu / s, electron / s) is already per second
-    rate = is_rate_unit(frame.unit)
+    positions, as a `~astropy.table.QTable`: sums, their variances and the
+    sky levels in the flux unit (`FluxConversion`: one unit per table),
+    magnitudes in the system the flux unit allows, and ``meta``."""
     cols = {
         'id': np.arange(1, len(sums) + 1),
         'x_center': positions[:, 0], 'y_center': positions[:, 1],
@@ -281,29 +323,56 @@ def _to_table(sums, terms, positions, frame, sky, call):
         'aperture_sum': sums.flux, 'aperture_sum_err': terms.error,
         'var_sky': terms.sky, 'var_source': terms.source,
         'var_sky_mean': terms.sky_mean, 'snr': terms.snr,
-        'mag': instrumental_mag(
-            sums.flux, exptime=None if rate else detector.exptime,
-            zeropoint=call.zeropoint),
         'mag_err': terms.mag_err, 'flags': sums.flags}
     names = list(PHOTOMETRY_COLUMNS)
-    if sums.selection is not None:  # a smoothed threshold mask's term
-        cols['var_selection'] = terms.extra['selection']
-        names.insert(names.index('var_sky_mean') + 1, 'var_selection')
+    more = {**({'var_flat': terms.flat} if 'flat' in origins else {}),
+            **{f'var_{name}': values for name, values in
+               terms.extra.items()}}  # var_rnoise, var_selection, ...
+    cols.update(more)
+    at = names.index('var_sky_mean') + 1
+    names[at:at] = list(more)
+    for name in names:
+        if unit_power(name):
+            cols[name] = conversion.apply(
+                cols[name], n_pix=None if name in _LEVEL_COLUMNS
+                else sums.n_pix, power=unit_power(name))
+    mags = magnitudes(cols['aperture_sum'], conversion.unit,
+                      exptime=call.detector.exptime,
+                      zeropoint=call.zeropoint, meta=frame.meta)
+    cols['mag'] = mags.mag
     table = QTable()
-    unit = frame.unit
     for name in names:
         value = cols[name]
         power = unit_power(name)
-        if unit is not None and power:
-            value = value * unit ** power
+        if conversion.unit is not None and power:
+            value = value * conversion.unit ** power
         table[name] = value
     table.meta.update(_provenance(call, sky,
                                   has_map=frame.uncertainty is not None,
-                                  rate_unit=frame.unit if rate else None))
+                                  origins=origins))
+    units = _unit_meta(frame, conversion, mags)
+    table.meta['notes'] += units.pop('notes')
+    table.meta.update(units)
     return add_sky_centroid(table, frame)  # when the frame has a sky WCS
 
 
-def _provenance(call, sky, *, has_map, rate_unit):
+def _unit_meta(frame, conversion, mags):
+    """``meta`` on the units: the flux unit and how the sums got there, the
+    magnitude system and its zero point."""
+    meta = {'data_unit': None if frame.unit is None else str(frame.unit),
+            'flux_unit': (None if conversion.unit is None
+                          else str(conversion.unit)),
+            'flux_conversion': conversion.note,
+            'mag_system': mags.system, 'zeropoint': mags.zeropoint,
+            'zeropoint_source': mags.zeropoint_source}
+    notes = [] if mags.usual else [mags.note]
+    if conversion.note is not None:
+        notes.insert(0, f'aperture sums: {conversion.note}')
+    meta['notes'] = notes
+    return meta
+
+
+def _provenance(call, sky, *, has_map, origins):
     """``meta``: versions, every setting and where each detector value came
     from, and notes on the absent terms."""
     detector, budget = call.detector, call.budget
@@ -318,20 +387,21 @@ def _provenance(call, sky, *, has_map, rate_unit):
         'threshold': None if call.threshold is None
         else repr(call.threshold),
         'sum_method': call.sum_method, 'subpixels': call.subpixels,
-        'zeropoint': call.zeropoint,
         'engine': call.engine,
         **asdict(budget),  # every budget option, by its name
     }
-    if not has_map:  # no uncertainty map: no model of one was used
+    if origins:  # the arrays are the total variance: no model of a map
+        meta['uncertainty_model'] = 'variance arrays'
+    elif not has_map:  # no uncertainty map: no model of one was used
         meta['uncertainty_model'] = None
     notes = []
-    if detector.gain is None:
+    if origins:
+        meta['variance_arrays'] = {f'var_{name}': origin for name, origin
+                                   in origins.items()}
+        notes.append('budget from the variance arrays (' + '; '.join(
+            f'var_{name}: {origin}' for name, origin in origins.items())
+            + '): no source term from a gain')
+    elif detector.gain is None:
         notes.append('no gain: source Poisson term absent (var_source NaN)')
-    if rate_unit is not None:
-        notes.append(f'data are a rate ({rate_unit}): mag = '
-                     '-2.5 log10(aperture_sum), not divided by the '
-                     'exposure time')
-    elif detector.exptime is None:
-        notes.append('no exposure time: mag = -2.5 log10(aperture_sum)')
     meta['notes'] = notes
     return meta

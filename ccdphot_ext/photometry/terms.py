@@ -219,7 +219,8 @@ def _error_snr_mag(flux, error):
 def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
                  sky_error_on_mean=None, n_sky=None, sky_variance=None,
                  uncertainty_model='background', flat_error=None,
-                 extra_terms=None):
+                 extra_terms=None, source_variance=None,
+                 flat_variance=None):
     """
     The CCD equation, term by term, for many apertures at once (arguments
     broadcast against ``flux``; `ErrorBudget.from_aperture` validates).
@@ -256,6 +257,10 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
         Fractional flat-field error: ``flat = (flat_error * F)**2``.
     extra_terms : dict, optional
         Further terms, name -> variance, added to the total.
+    source_variance, flat_variance : float or array_like, optional
+        The ``source`` and ``flat`` terms themselves (from a data
+        product's variance arrays, :ref:`variance-arrays`); they replace
+        ``F / gain`` and ``(flat_error * F)**2``.
 
     Returns
     -------
@@ -278,8 +283,13 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
     total_map = sky_variance is not None and uncertainty_model == 'total'
     sky = _sky_term(n_pix, noise_pix, sky_std, sky_variance, flux.shape)
     source = nan if gain is None or total_map else _source_term(flux, gain)
+    if source_variance is not None:
+        source = np.broadcast_to(np.asarray(source_variance, float),
+                                 flux.shape)
     sky_mean = _sky_mean_term(n_pix, sky_std, sky_error_on_mean, n_sky, nan)
     flat = nan if flat_error is None else (flat_error * flux) ** 2
+    if flat_variance is not None:
+        flat = np.broadcast_to(np.asarray(flat_variance, float), flux.shape)
     extra = {name: np.broadcast_to(np.asarray(var, float), flux.shape)
              for name, var in (extra_terms or {}).items()}
     # no pixel selected: a zero sky term only; not measured: NaN throughout
