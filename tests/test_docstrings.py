@@ -108,7 +108,6 @@ NOT_YET_VALIDATED = frozenset({
     'ccdphot_ext.measure',
     'ccdphot_ext.optimal_extraction',
     'ccdphot_ext.overlap_1d',
-    'ccdphot_ext.photometer',
     'ccdphot_ext.photometer_frames',
     'ccdphot_ext.pixel_solid_angle',
     'ccdphot_ext.plot_aperture_noise',

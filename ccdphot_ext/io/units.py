@@ -301,8 +301,20 @@ def _unit_expression(node):
 
 def parse_unit(text):
     """
-    A unit from text, as astropy reads it or with nested parentheses
-    (``'electron / (MJy / sr)'``, which astropy's parser refuses).
+    Read a unit from text, as astropy does or with nested parentheses.
+
+    Astropy's parser refuses ``'electron / (MJy / sr)'``; unit names
+    joined by ``*``, ``/``, ``**`` (or ``^``) and parentheses are read here.
+
+    Parameters
+    ----------
+    text : str
+        The unit.
+
+    Returns
+    -------
+    unit : `~astropy.units.UnitBase`
+        The unit.
 
     Raises
     ------
@@ -335,8 +347,18 @@ _NUMBER = re.compile(r'^\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*(.*)$')
 
 def parse_quantity(text):
     """
-    A number or a Quantity from text: ``'3.7'`` -> 3.7, ``'31.3 electron /
-    (MJy / sr)'`` -> a Quantity.
+    Read a number or a Quantity from text.
+
+    Parameters
+    ----------
+    text : str
+        A number (``'3.7'``), or a number and a unit as `parse_unit` reads
+        it (``'31.3 electron / (MJy / sr)'``).
+
+    Returns
+    -------
+    value : float or `~astropy.units.Quantity`
+        The number, or the Quantity when a unit follows it.
 
     Raises
     ------

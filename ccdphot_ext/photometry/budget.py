@@ -299,10 +299,11 @@ class ErrorBudget:
 
     def scaled(self, factor, *, note):
         """
-        This budget in another unit: the flux times ``factor``, every
-        variance (terms and decomposition) times ``factor**2``, the gain
-        (electrons per unit) over ``factor``; SNR and magnitude errors do
-        not change.
+        Express this budget in another unit.
+
+        The flux is multiplied by ``factor``, every variance (terms and
+        decomposition) by ``factor**2`` and the gain (electrons per unit)
+        divided by it; SNR and magnitude errors do not change.
 
         Parameters
         ----------
@@ -310,6 +311,11 @@ class ErrorBudget:
             Positive and finite: the value in the new unit of 1 old unit.
         note : str
             What was done, added to `notes`.
+
+        Returns
+        -------
+        budget : `ErrorBudget`
+            A new budget (this one is not changed).
 
         Examples
         --------

@@ -47,9 +47,9 @@ _ST_OFFSET = -21.10
 @dataclass(frozen=True)
 class Magnitudes:
     """
-    Magnitudes and how they were made.
+    Magnitudes and how they were made (the result of `magnitudes`).
 
-    Attributes
+    Parameters
     ----------
     mag : ndarray
         NaN where the flux is not positive.
@@ -87,7 +87,7 @@ def _log_mag(values):
 
 def magnitudes(flux, unit, *, exptime=None, zeropoint=None, meta=None):
     """
-    Magnitudes of fluxes in ``unit``.
+    Compute the magnitudes of fluxes in ``unit``.
 
     Parameters
     ----------
@@ -107,6 +107,8 @@ def magnitudes(flux, unit, *, exptime=None, zeropoint=None, meta=None):
     Returns
     -------
     mags : `Magnitudes`
+        The magnitudes (NaN where the flux is not positive), the system,
+        the zero point and where it came from, and the rule in words.
 
     Examples
     --------
