@@ -124,11 +124,13 @@ def test_large_frame_path_with_uncertainty_map_and_nan(monkeypatch, rng):
     assert sky.value == pytest.approx(kept.mean(), rel=1e-12)
     assert sky.std == pytest.approx(kept.std() * clip_factors(3)[0],
                                     rel=1e-9)
-    # propagated map error plus the subsample's share of the centre
+    # the measured path's error (kept pixels plus the subsample's share of
+    # the centre), scaled from the measured scatter to the map's sigma = 2
     share = (window_shift_factor(3) ** 2 * np.pi / 2
              * sky.std ** 2 / sky.meta['n_subsample'])
-    assert sky.error_on_mean ** 2 == pytest.approx(
-        4.0 / kept.size + share, rel=1e-9)
+    measured = np.sqrt(kept.std() ** 2 / kept.size + share)
+    assert sky.error_on_mean == pytest.approx(measured * 2.0 / sky.std,
+                                              rel=1e-9)
     assert sky.meta['error_on_mean_from'] == 'uncertainty map'
 
 

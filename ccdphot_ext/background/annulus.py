@@ -562,10 +562,11 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
             'flags': np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32),
             'exclude': None if exclude is None else 'apertures touched'}
     with np.errstate(divide='ignore', invalid='ignore'):
-        error_on_mean = (None if frame.uncertainty is None
-               else np.where(n_pix > 0, np.sqrt(out['var']) / n_pix, np.nan))
+        propagated = (None if frame.uncertainty is None
+                      else np.where(n_pix > 0, np.sqrt(out['var']) / n_pix,
+                                    np.nan))
     return {'level': out['level'], 'std': out['std'], 'n_pix': n_pix,
-            'error_on_mean': error_on_mean, 'meta': meta}
+            'propagated': propagated, 'meta': meta}
 
 
 def _warn(n_bad, neighbours, few, n):

@@ -458,8 +458,9 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
     """
     Level, scatter and error of the level of a whole frame.
 
-    Returns a dict with ``level``, ``std``, ``n_pix``, ``error_on_mean``
-    (None unless an uncertainty map gives it), ``efficiency``, ``n_bad``,
+    Returns a dict with ``level``, ``std``, ``n_pix``, ``propagated``
+    (``sqrt(sum(sigma_i**2)) / n`` of the pixels used when an uncertainty
+    map is given, else None), ``efficiency``, ``n_bad``,
     ``meta`` and ``variation`` (a `BackgroundVariation`, or None).
     """
     usable = _Usable(frame)
@@ -545,14 +546,14 @@ def _exact(frame, usable, method, sigma, maxiters, meta):
     else:  # robust, as the level: 1.4826 * median absolute deviation
         level, std, n_pix = np.median(values), mad_std(values), values.size
     k = estimator_efficiency(method, sigma)
-    error_on_mean = None
+    propagated = None
     if unc is not None:
         if keep is not None:
             unc = unc[keep]
-        error_on_mean = (math.sqrt(np.sum(unc.astype(np.float64) ** 2))
-                         / unc.size)
+        propagated = (math.sqrt(np.sum(unc.astype(np.float64) ** 2))
+                      / unc.size)
     return {'level': level, 'std': std, 'n_pix': n_pix,
-            'error_on_mean': error_on_mean, 'efficiency': k}
+            'propagated': propagated, 'efficiency': k}
 
 
 def _clip_keep(values, raw, sigma, maxiters):
@@ -614,10 +615,7 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
     shift = window_shift_factor(sigma)
     n_sub = int(clipped.size)
     centre_var = shift ** 2 * (math.pi / 2.0) * std ** 2 / n_sub
-    if frame.uncertainty is not None:
-        error_on_mean = math.sqrt(su / n ** 2 + centre_var)
-    else:
-        error_on_mean = math.sqrt(std_kept ** 2 / n + centre_var)
+    error_on_mean = math.sqrt(std_kept ** 2 / n + centre_var)
     k = error_on_mean * math.sqrt(n) / std if std > 0 else 1.0
     meta.update(sigma=sigma, maxiters=maxiters, std_factor=std_factor,
                 n_clipped=int(frame.data.size - meta['n_excluded_bad']
@@ -626,6 +624,6 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
                 subsample=f'every {stride}th row and column '
                           f'({n_sub} pixels kept) for the clip bounds')
     return {'level': centre + mean, 'std': std, 'n_pix': int(n),
-            'error_on_mean': (error_on_mean if frame.uncertainty is not None
-                              else None),
+            'propagated': (math.sqrt(su) / n if frame.uncertainty is not None
+                           else None),
             'efficiency': k}

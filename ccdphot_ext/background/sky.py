@@ -5,8 +5,9 @@ Sky (background) level, its per-pixel scatter, and the error of the level.
 The estimators (``'sigma_clip'``, the default; ``'mean'``; ``'median'``),
 their corrections and the factor ``k`` of ``error_on_mean = k * std /
 sqrt(n_pix)`` are described in :ref:`sky-estimators`; with a per-pixel
-uncertainty map ``error_on_mean`` is the propagated
-``sqrt(sum(sigma_i**2)) / n_pix``, while ``std`` stays the measured scatter.
+uncertainty map ``error_on_mean`` is ``k`` times the propagated
+``sqrt(sum(sigma_i**2)) / n_pix`` (exactly that for the mean), while
+``std`` stays the measured scatter.
 
 Four ways to get a sky:
 
@@ -191,9 +192,17 @@ def check_sky(sky, *, unit=None, n_apertures=None):
                          'apertures; give one level or one per aperture')
 
 
-def _error_on_mean_source(error_on_mean):
+def _error_on_mean_source(propagated):
     """Where the error of the level came from, for ``meta``."""
-    return 'measured std' if error_on_mean is None else 'uncertainty map'
+    return 'measured std' if propagated is None else 'uncertainty map'
+
+
+def _error_on_mean(propagated, efficiency):
+    """The error of a level from an uncertainty map: the estimator's
+    efficiency times the propagated ``sqrt(sum(sigma_i**2)) / n`` (a median
+    or a clipped mean scatters more than the mean of the same pixels);
+    None (from the measured scatter) without a map."""
+    return None if propagated is None else efficiency * propagated
 
 
 def _annulus_meta(res, annulus, method, sigma, maxiters):
@@ -203,7 +212,7 @@ def _annulus_meta(res, annulus, method, sigma, maxiters):
     meta.update(method=method, annulus=type(annulus).__name__,
                 overlap='center', annulus_aperture=annulus,
                 error_on_mean_from=_error_on_mean_source(
-                    res['error_on_mean']))
+                    res['propagated']))
     if method == 'sigma_clip':
         meta.update(sigma=sigma, maxiters=maxiters,
                     std_factor=clip_factors(sigma)[0])
@@ -295,7 +304,9 @@ class SkyEstimate:
         mask : array_like of bool, optional
             True for pixels to exclude (e.g. stars).
         uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
-            Per-pixel 1-sigma map; gives the propagated ``error_on_mean``.
+            Per-pixel 1-sigma map; ``error_on_mean`` is then the
+            estimator's efficiency times the propagated
+            ``sqrt(sum(sigma_i**2)) / n_pix``.
         sigma, maxiters : float, int, optional
             Clipping parameters for ``'sigma_clip'``.
         mask_sources : bool, optional
@@ -333,9 +344,11 @@ class SkyEstimate:
                           stacklevel=2)
         meta = res['meta']
         meta['error_on_mean_from'] = _error_on_mean_source(
-            res['error_on_mean'])
+            res['propagated'])
         return cls(res['level'], res['std'], res['n_pix'],
-                   error_on_mean=res['error_on_mean'], method=method,
+                   error_on_mean=_error_on_mean(res['propagated'],
+                                                res['efficiency']),
+                   method=method,
                    n_rejected=frame.data.size - res['n_pix'],
                    efficiency=res['efficiency'], meta=meta, unit=frame.unit,
                    background_variation=res['variation'])
@@ -371,7 +384,9 @@ class SkyEstimate:
         mask : array_like of bool, optional
             True for pixels to exclude (e.g. neighbouring stars).
         uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
-            Per-pixel 1-sigma map; gives the propagated ``error_on_mean``.
+            Per-pixel 1-sigma map; ``error_on_mean`` is then the
+            estimator's efficiency times the propagated
+            ``sqrt(sum(sigma_i**2)) / n_pix``.
         sigma, maxiters : float, int, optional
             Clipping parameters for ``'sigma_clip'``.
         exclude : `BoxAperture`, photutils aperture or list, optional
@@ -417,11 +432,13 @@ class SkyEstimate:
         res = annulus_statistics(frame, annulus, exclude, method=method,
                                  sigma=sigma, maxiters=maxiters)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
+        efficiency = estimator_efficiency(method, sigma)
         return cls(res['level'], res['std'], res['n_pix'],
-                   error_on_mean=res['error_on_mean'], method=method,
+                   error_on_mean=_error_on_mean(res['propagated'], efficiency),
+                   method=method,
                    n_rejected=(meta['n_excluded_bad'] + meta['n_clipped']
                                + meta['n_excluded_apertures']),
-                   efficiency=estimator_efficiency(method, sigma), meta=meta,
+                   efficiency=efficiency, meta=meta,
                    unit=frame.unit)
 
     @classmethod
