@@ -249,6 +249,13 @@ def test_ids_that_do_not_fit_are_refused_and_text_is_kept(night):
 
 # -- SIGINT and SIGTERM during the final write -------------------------------
 
+def _default_signals():
+    """In the child, before Python starts: the default SIGINT, SIGTERM
+    and SIGHUP, as in a terminal."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM,
                                     signal.SIGHUP], ids=['SIGINT', 'SIGTERM',
                                                          'SIGHUP'])
@@ -273,8 +280,11 @@ def test_signal_during_the_final_write_keeps_every_frame(night, tmp_path,
                           output={str(out)!r})
     ''')
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}
+    # the run as from a terminal: a background job (a CI script's ``&``)
+    # inherits an ignored SIGINT, which the run rightly leaves ignored
     proc = subprocess.Popen([sys.executable, '-c', code], env=env,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_signals)
     try:
         end = time.monotonic() + 60
         while not marker.exists():
