@@ -229,6 +229,20 @@ def test_a_bad_time_costs_only_that_frames_time(night, tmp_path):
     assert 'seconds.fits' in err and 'MJD-OBS' in err
 
 
+@pytest.mark.parametrize('header, words', [
+    ({'MJD-OBS': 5.2e9}, 'MJD-OBS=5200000000.0 is not a time of the years'),
+    ({'MJD-OBS': 2460000.5}, 'a Julian date, instead of a modified'),
+    ({'MJD-OBS': True}, 'MJD-OBS=True is not a number'),
+    ({'DATE-OBS': '9999-01-01T00:00:00'}, 'DATE-OBS=.* is not a time of'),
+    ({'MJD-OBS': 60000.0, 'TIMESYS': 'GPS'}, 'TIMESYS'),
+], ids=['seconds', 'julian_date', 'logical', 'year_9999', 'no_scale'])
+def test_frame_time_names_the_keyword_of_a_bad_time(header, words):
+    from ccdphot_ext.batch import frame_time
+
+    with pytest.raises(ValueError, match=words):
+        frame_time(header)
+
+
 # -- ids ---------------------------------------------------------------------
 
 def test_ids_that_do_not_fit_are_refused_and_text_is_kept(night):

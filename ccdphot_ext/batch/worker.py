@@ -336,6 +336,8 @@ def frame_time(header):
     if 'MJD-OBS' in header:
         raw = header['MJD-OBS']
         try:
+            if isinstance(raw, (bool, np.bool_)):
+                raise TypeError('a logical value')
             value = float(raw)
         except (TypeError, ValueError):
             raise ValueError(f'MJD-OBS={raw!r} is not a number') from None
@@ -351,17 +353,21 @@ def frame_time(header):
         raw = str(header['DATE-OBS']).strip()
         if 'T' not in raw and 'TIME-OBS' in header:
             raw = f"{raw}T{str(header['TIME-OBS']).strip()}"
-        try:
-            t = Time(raw, format='isot', scale=scale)
-        except ValueError:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')  # ERFA's, said if the time holds
             try:
-                t = Time(raw, scale=scale)
+                t = Time(raw, format='isot', scale=scale)
             except ValueError:
-                raise ValueError(f'DATE-OBS={raw!r} is not an ISO '
-                                 'time') from None
+                try:
+                    t = Time(raw, scale=scale)
+                except ValueError:
+                    raise ValueError(f'DATE-OBS={raw!r} is not an ISO '
+                                     'time') from None
         if not t.isscalar or not plausible_jd(t.jd):
             raise ValueError(f'DATE-OBS={raw!r} is not a time of the years '
                              '1000 to 2999')
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=2)
         return _in_utc(t, 'DATE-OBS', raw), 'DATE-OBS'
     return None, 'missing'
 
