@@ -2,26 +2,34 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
 Throughput of `ccdphot_ext.batch.frames.photometer_frames` serially, with
-``workers=N`` (a Dask ``LocalCluster`` started for the call) and on a
-running Dask cluster (``scheduler=``).
+``workers=N`` (a Dask ``LocalCluster`` started for the call) and on running
+Dask clusters of N workers (``scheduler=``), and of the whole ``ccdphot
+batch`` command serially and on the running 2-worker cluster.
 
 The script writes ``--frames`` FITS frames of ``--size`` x ``--size``
 float32 pixels holding ``--stars`` stars (a drifting field, sky and noise
 changing from frame to frame) into a temporary folder, then measures the
 same 15x15 boxes on every frame with a per-frame sigma-clipped sky and
-prints one table: wall time, frames per second and the time relative to the
-serial run for each execution mode.
+prints two tables: for each execution mode the wall time, frames per
+second and the time relative to the serial run (then the scaling: frames
+per second gained per added worker, a least-squares slope over the worker
+counts, local and running); and the whole command's times.
 
 ``workers=N`` is timed as a user sees it, start-up of its cluster
-included. The running cluster is a ``dask scheduler`` and N single-threaded
-``dask worker`` processes on 127.0.0.1, started and warmed up once before
-the timings (as a user keeps one running). Each mode's results are checked
-to equal the serial run's.
+included. A running cluster is a ``dask scheduler`` and N single-threaded
+``dask worker`` processes on 127.0.0.1, started and warmed up once (a
+small batch measured on it) before the timings, as a user keeps one
+running. Every mode's results are checked to equal the serial run's.
+Modes run in turn, round after round (``--repeat``), so that they share
+the machine's load; the load average is printed before and after.
 
 Usage::
 
     python benchmarks/bench_batch.py [--frames 40] [--size 1024]
-        [--stars 500] [--workers 1,2] [--recenter] [--repeat 3] [--keep DIR]
+        [--stars 500] [--workers 1,2] [--recenter] [--repeat 3]
+        [--cli-repeat 3] [--keep DIR]
+
+``--workers`` defaults to 1,2 and adds 4 on a machine of 4 CPUs or more.
 """
 
 import argparse
@@ -76,19 +84,25 @@ def main(argv=None):
     parser.add_argument('--frames', type=int, default=40)
     parser.add_argument('--size', type=int, default=1024)
     parser.add_argument('--stars', type=int, default=500)
-    parser.add_argument('--workers', default='1,2',
-                        help='comma-separated worker counts (default 1,2)')
+    parser.add_argument('--workers', default=None,
+                        help='comma-separated worker counts (default 1,2 '
+                             'and 4 with 4 CPUs or more)')
     parser.add_argument('--recenter', action='store_true',
                         help='also re-centre every aperture on every frame')
     parser.add_argument('--repeat', type=int, default=3,
                         help='runs per mode, interleaved; the fastest '
                              'time and every run\'s ratio to the serial '
                              'run of its round are reported')
+    parser.add_argument('--cli-repeat', type=int, default=3,
+                        help='runs of the whole ccdphot batch command per '
+                             'mode (0: none)')
     parser.add_argument('--keep', metavar='DIR',
                         help='write the frames here and keep them')
     parser.add_argument('--seed', type=int, default=7)
     args = parser.parse_args(argv)
-    worker_counts = [int(w) for w in args.workers.split(',') if w]
+    worker_counts = ([1, 2] + ([4] if (os.cpu_count() or 1) >= 4 else [])
+                     if args.workers is None
+                     else [int(w) for w in args.workers.split(',') if w])
 
     folder = args.keep or tempfile.mkdtemp(prefix='ccdphot_bench_')
     os.makedirs(folder, exist_ok=True)
@@ -103,11 +117,17 @@ def main(argv=None):
         print(f'# frames written in {t_write:.1f} s to {folder}')
         print(f'# python {platform.python_version()}, {os.cpu_count()} '
               f'CPUs, load average before: {_load()}')
-        with _running_cluster(max(worker_counts)) as address:
+        with contextlib.ExitStack() as stack:
+            addresses = {n: stack.enter_context(_running_cluster(n, paths,
+                                                                 boxes))
+                         for n in worker_counts}
             runs, serial_table = _measure_modes(paths, boxes, kwargs,
-                                                worker_counts, address,
+                                                worker_counts, addresses,
                                                 args.repeat)
-        _report(runs, args.frames)
+            _report(runs, args.frames, worker_counts)
+            if args.cli_repeat and 2 in addresses:
+                _report_command(folder, paths, xy, addresses[2],
+                                args.cli_repeat)
         print(f'# rows per run: {len(serial_table)}; wall_s of "workers=N" '
               'includes starting its LocalCluster; cpu_s = CPU seconds of '
               'this process (and of the running cluster\'s workers); load '
@@ -122,16 +142,16 @@ def _load():
     return ', '.join(f'{v:.2f}' for v in os.getloadavg())
 
 
-def _measure_modes(paths, boxes, kwargs, worker_counts, address, repeat):
+def _measure_modes(paths, boxes, kwargs, worker_counts, addresses,
+                   repeat):
     """Every run's (wall, cpu) per mode, modes interleaved to share the
     load; each repeat starts with a serial run, the reference of its
     ratios."""
     modes = [('serial', {})]
     modes += [(f'workers={n} (own cluster)', {'workers': n})
               for n in worker_counts]
-    n_run = max(worker_counts)
-    modes.append((f'running cluster, {n_run} workers',
-                  {'scheduler': address}))
+    modes += [(f'running cluster, {n} workers', {'scheduler': address})
+              for n, address in addresses.items()]
     modes = [(name, BatchExecution(progress=False, **run))
              for name, run in modes]
     runs, serial_table = {name: [] for name, _ in modes}, None
@@ -154,9 +174,9 @@ def _measure_modes(paths, boxes, kwargs, worker_counts, address, repeat):
     return runs, serial_table
 
 
-def _report(runs, n_frames):
+def _report(runs, n_frames, worker_counts):
     """Fastest run per mode; the ratio to the serial run of the same
-    repeat, run by run, and its median."""
+    repeat, run by run, and its median; the scaling with the workers."""
     serial = [wall for wall, _ in runs['serial']]
     rows = []
     for name, timings in runs.items():
@@ -174,12 +194,63 @@ def _report(runs, n_frames):
                       ('median_vs_serial', '.2f'), ('cpu_s', '.2f')):
         out[name].format = fmt
     out.pprint(max_lines=-1, max_width=-1)
+    rate = dict(zip(out['execution'], out['frames_per_s'], strict=True))
+    for label, name in (('local', 'workers={} (own cluster)'),
+                        ('running', 'running cluster, {} workers')):
+        fps = [rate[name.format(n)] for n in worker_counts]
+        line = ', '.join(f'{n}: {f:.1f}' for n, f in
+                         zip(worker_counts, fps, strict=True))
+        slope = (np.polyfit(worker_counts, fps, 1)[0]
+                 if len(worker_counts) > 1 else float('nan'))
+        print(f'# {label} clusters, frames/s by workers ({line}; serial '
+              f'{rate["serial"]:.1f}): slope {slope:.1f} frames/s per '
+              f'added worker ({slope / rate["serial"]:.2f} of the serial '
+              'rate)')
+
+
+def _report_command(folder, paths, xy, address, repeat):
+    """The whole ``ccdphot batch`` command (start-up, reading the
+    positions, writing the ECSV output included), serially and on the
+    running 2-worker cluster, in turn."""
+    positions = os.path.join(folder, 'positions.txt')
+    frames = os.path.join(folder, 'frames.txt')
+    np.savetxt(positions, xy, header='x y', comments='')
+    with open(frames, 'w') as f:
+        f.write('\n'.join(paths) + '\n')
+    exe = os.path.join(os.path.dirname(sys.executable), 'ccdphot')
+    base = [exe, 'batch', '--frame-list', frames, '--positions', positions,
+            '--size', '15', '-q']
+    modes = {'ccdphot batch (serial)': [],
+             'ccdphot batch --scheduler (running, 2 workers)':
+                 ['--scheduler', address]}
+    walls = {name: [] for name in modes}
+    for _ in range(repeat):
+        for name, extra in modes.items():
+            out = os.path.join(folder, 'cli.ecsv')
+            start = time.perf_counter()
+            subprocess.run(base + ['-o', out] + extra, check=True,
+                           stdout=subprocess.DEVNULL)
+            walls[name].append(time.perf_counter() - start)
+            os.remove(out)
+    serial = walls['ccdphot batch (serial)']
+    rows = [(name, min(w), float(np.median(
+        [a / b for a, b in zip(w, serial, strict=True)])),
+        ' '.join(f'{a / b:.2f}' for a, b in zip(w, serial, strict=True)))
+        for name, w in walls.items()]
+    out = Table(rows=rows, names=('command', 'wall_s', 'median_vs_serial',
+                                  'each_run_vs_serial'))
+    out['wall_s'].format = '.2f'
+    out['median_vs_serial'].format = '.2f'
+    print('# the whole command, start-up and ECSV output included')
+    out.pprint(max_lines=-1, max_width=-1)
 
 
 @contextlib.contextmanager
-def _running_cluster(n_workers):
+def _running_cluster(n_workers, paths, boxes):
     """A ``dask scheduler`` and ``n_workers`` ``dask worker`` processes on
-    127.0.0.1 (what a user starts once), warmed up; always stopped."""
+    127.0.0.1 (what a user starts once), warmed up by a small batch (the
+    workers' first frames import and initialise what the measurement
+    uses); always stopped."""
     from distributed import Client
 
     exe = os.path.join(os.path.dirname(sys.executable), 'dask')
@@ -204,7 +275,9 @@ def _running_cluster(n_workers):
                   for _ in range(n_workers)]
         with Client(address, timeout=60) as client:
             client.wait_for_workers(n_workers, timeout=120)
-            client.run(lambda: __import__('ccdphot_ext.batch.frames'))
+        photometer_frames(paths[:2 * n_workers], boxes,
+                          execution=BatchExecution(scheduler=address,
+                                                   progress=False))
         yield address
     finally:
         for proc in reversed(procs):

@@ -85,3 +85,22 @@ def test_count_rows_and_blank():
         expect = np.where(mask, np.nan, values)
         blank(values, mask)
         np.testing.assert_array_equal(values, expect)
+
+
+def test_clip_rows_of_rows_longer_than_a_block(monkeypatch):
+    # a row longer than a block is summed a block of columns at a time
+    # (the deviations of a whole frame as one row would be a float64 copy
+    # of the frame); the kept pixels stay astropy's
+    from ccdphot_ext.background import rowclip
+
+    monkeypatch.setattr(rowclip, 'BLOCK_PIXELS', 1000)
+    rng = np.random.default_rng(5)
+    rows = rng.normal(0.0, 1.0, (3, 4500))
+    rows += (rng.random(rows.shape) < 0.05) * rng.exponential(30.0,
+                                                              rows.shape)
+    rows[1, 4000:] = np.nan  # a row whose finite pixels end mid-block
+    keep, level, std = _astropy(rows, 3.0, 10)
+    clip = clip_rows(rows, 3.0, 10)
+    np.testing.assert_array_equal(clip.keep(rows), keep)
+    np.testing.assert_allclose(clip.level, level, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(clip.std, std, rtol=1e-12)

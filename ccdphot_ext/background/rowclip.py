@@ -127,16 +127,20 @@ class _Sorted:
         centre[n == 0] = 0.0
         self.centre = centre
         self.s1, self.s2 = np.zeros(m), np.zeros(m)
-        # a block of rows at a time: the deviations stay in the cache
+        # a block of rows (or of a long row's columns) at a time: the
+        # deviations stay in the cache; each row is summed in order
         step = max(1, BLOCK_PIXELS // max(self.k, 1))
-        zero = np.zeros(min(step, m), dtype=np.intp)
+        width = min(self.k, BLOCK_PIXELS)
         for lo in range(0, m, step):
             rows = slice(lo, min(lo + step, m))
-            dev = np.subtract(ordered[rows], centre[rows, None],
-                              dtype=np.float64)
-            self.s1[rows] = _range_sums(dev, zero[:dev.shape[0]], n[rows])
-            np.multiply(dev, dev, out=dev)
-            self.s2[rows] = _range_sums(dev, zero[:dev.shape[0]], n[rows])
+            for c0 in range(0, self.k, width):
+                part = ordered[rows, c0:c0 + width]
+                dev = np.subtract(part, centre[rows, None], dtype=np.float64)
+                zero = np.zeros(dev.shape[0], dtype=np.intp)
+                count = np.clip(n[rows] - c0, 0, dev.shape[1])
+                self.s1[rows] += _range_sums(dev, zero, count)
+                np.multiply(dev, dev, out=dev)
+                self.s2[rows] += _range_sums(dev, zero, count)
 
     def at(self, rows, index):
         """Values of rows ``rows`` at ``index`` (clipped into the row), in
