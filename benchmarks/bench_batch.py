@@ -158,10 +158,10 @@ def _measure_modes(paths, boxes, kwargs, worker_counts, addresses,
     for _ in range(repeat):
         for name, extra in modes:
             remote = extra.scheduler
-            cpu0 = _cpu(remote)
+            cpu0 = _cpu(remote, before=True)
             wall, table = timed(lambda e=extra: photometer_frames(
                 paths, boxes, **kwargs, execution=e))
-            cpu = _cpu(remote) - cpu0
+            cpu = _cpu(remote, before=False) - cpu0
             if serial_table is None:
                 serial_table = table
             elif not all(np.array_equal(np.asarray(serial_table[c]),
@@ -295,19 +295,23 @@ def _process_cpu():
             + children.ru_stime)
 
 
-def _cpu(address):
-    """CPU seconds used so far here (and by the workers of ``address``).
+def _cpu(address, *, before):
+    """CPU seconds used so far here (and by the workers of ``address``),
+    ``before`` or after a run.
 
     The workers are asked through a client of their own, opened and closed
     outside the timed run (a second client held open in this process slows
-    the run's own client down)."""
-    here = _process_cpu()
+    the run's own client down); this process's CPU is read after that
+    client before a run and before it after a run, so that its cost is
+    not counted."""
     if address is None:
-        return here
+        return _process_cpu()
     from distributed import Client
 
+    here = None if before else _process_cpu()
     with Client(address) as client:
-        return here + sum(client.run(_process_cpu).values())
+        workers = sum(client.run(_process_cpu).values())
+    return workers + (_process_cpu() if before else here)
 
 
 if __name__ == '__main__':
