@@ -9,7 +9,8 @@ meaning. Combine them with ``|`` and test them with ``&``.
 __all__ = ['FLAG_DESCRIPTIONS', 'FLAG_TRUNCATED', 'FLAG_BAD_PIXELS',
            'FLAG_SATURATED', 'FLAG_NONPOSITIVE_FLUX',
            'FLAG_EMPTY_THRESHOLD', 'FLAG_RESIDUAL_BACKGROUND',
-           'FLAG_SKY_ANNULUS', 'FLAG_SMALL_APERTURE', 'decode_flags']
+           'FLAG_SKY_ANNULUS', 'FLAG_SMALL_APERTURE', 'FLAG_PSF_MISMATCH',
+           'decode_flags']
 
 #: The aperture extends past the frame edge (pixel i spans i-0.5 ... i+0.5);
 #: the sum covers the in-frame part only.
@@ -36,6 +37,10 @@ FLAG_SKY_ANNULUS = 64
 #: the frame's bright isolated stars (`~ccdphot_ext.find_stars` checks the
 #: box it suggests: below 90% of the plateau, the flux is an underestimate).
 FLAG_SMALL_APERTURE = 128
+#: Optimal extraction: the star does not look like the PSF that weighted it
+#: (the PSF-weighted fluxes of its core and of its wings disagree, or the
+#: fitted model's chi-square is beyond its 0.1% tail); the flux is biased.
+FLAG_PSF_MISMATCH = 256
 
 FLAG_DESCRIPTIONS = {
     FLAG_TRUNCATED: 'aperture truncated by the frame edge',
@@ -47,6 +52,8 @@ FLAG_DESCRIPTIONS = {
     FLAG_SKY_ANNULUS: "sky annulus overlaps the aperture or a neighbour's, "
                       'or is mostly masked',
     FLAG_SMALL_APERTURE: 'box below the curve of growth plateau',
+    FLAG_PSF_MISMATCH: 'star does not match the PSF of the optimal '
+                       'extraction',
 }
 
 

@@ -3,16 +3,19 @@ agreement with photutils' PSF fit, unbiasedness and calibrated errors on
 frames with known truth, and the SNR gain over box and mask."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import QTable, Table
+from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import RectangularAnnulus
 from photutils.psf import CircularGaussianPRF, PSFPhotometry
 
 from ccdphot_ext import (
     FLAG_BAD_PIXELS,
+    FLAG_PSF_MISMATCH,
     FLAG_TRUNCATED,
     NOTEBOOK_BOXES,
     BoxAperture,
@@ -22,6 +25,7 @@ from ccdphot_ext import (
 from ccdphot_ext.datasets.sample import SAMPLE_PARAMETERS, render_stars, simulate_frame
 from ccdphot_ext.photometry.optimal import (
     compare_extractions,
+    fit_psf_sigma,
     optimal_extraction,
     psf_stamp,
 )
@@ -116,7 +120,7 @@ def test_equals_photutils_psf_fit_at_fixed_position(one_star):
 def test_unbiased_and_calibrated_on_known_truth(flux, sky_level):
     rng = np.random.default_rng(99)
     sigma_bg = math.sqrt(sky_level / 2.23 + (12 / 2.23) ** 2)
-    pulls = []
+    pulls, psf_z, flagged = [], [], []
     for _ in range(25):
         grid = np.arange(20, 240, 40.0)
         gx, gy = np.meshgrid(grid, grid)
@@ -128,12 +132,23 @@ def test_unbiased_and_calibrated_on_known_truth(flux, sky_level):
                                     seed=rng)
         sky = SkyEstimate(sky_level, sigma_bg, 10 ** 9)
         for xi, yi in zip(x, y, strict=True):
-            res = optimal_extraction(data, (xi, yi), SAMPLE_PSF, sky,
-                                     gain=2.23)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always', AstropyUserWarning)
+                res = optimal_extraction(data, (xi, yi), SAMPLE_PSF, sky,
+                                         gain=2.23)
+            flagged.append(bool(res.flags & FLAG_PSF_MISMATCH))
+            assert len(caught) == flagged[-1]  # a warning with each flag
             pulls.append((res.flux - flux) / res.flux_err)
+            psf_z.append(res.psf_z)
     pulls = np.array(pulls)  # 900 stars: std known to 2.4%
     assert abs(pulls.mean()) < 0.12
     assert pulls.std() == pytest.approx(1.0, abs=0.08)
+    # the right PSF: the core-wings test is about a unit normal (the
+    # shifted image PSF is broadened by its interpolation, about 0.1% of
+    # its peak, which 5e5 ADU stars see as +0.3 sigma), rarely flagged
+    assert abs(np.mean(psf_z)) < (0.15 if flux < 1e4 else 0.5)
+    assert np.std(psf_z) == pytest.approx(1.0, abs=0.1)
+    assert np.mean(flagged) < 0.02
 
 
 def test_bad_pixels_get_zero_weight_and_keep_it_unbiased(one_star):
@@ -208,3 +223,60 @@ def test_snr_gain_on_the_sample_frame(sample_ccd):
     _, p, _ = psf_stamp(SAMPLE_PSF, (star['x'], star['y']), sample_ccd.shape)
     theory = math.sqrt(400 * np.sum(p ** 2))
     assert gain_box == pytest.approx(theory, rel=0.15)
+
+
+def _grid_frame(rng, flux, *, sky_level=200.0, sigma=1.8):
+    """36 stars of one flux on a 240 x 240 frame of Poisson and read noise,
+    and its exact sky."""
+    grid = np.arange(20, 240, 40.0)
+    gx, gy = np.meshgrid(grid, grid)
+    x = gx.ravel() + rng.uniform(-0.5, 0.5, gx.size)
+    y = gy.ravel() + rng.uniform(-0.5, 0.5, gy.size)
+    stars = Table({'x': x, 'y': y, 'flux': np.full(x.size, flux)})
+    data, _, _ = simulate_frame((240, 240), sky_level, stars, gain=2.23,
+                                read_noise=12.0, psf_sigma=sigma, seed=rng)
+    sky = SkyEstimate(sky_level, math.sqrt(sky_level / 2.23
+                                           + (12 / 2.23) ** 2), 10 ** 9)
+    return data, sky, x, y
+
+
+@pytest.mark.parametrize('flux', [2000.0, 2.0e5], ids=['faint', 'bright'])
+def test_a_psf_too_narrow_is_flagged(flux):
+    """A PSF 20% too narrow biases the flux by many error bars (the budget
+    assumes the PSF): the core-wings test and the chi-square flag it."""
+    rng = np.random.default_rng(5)
+    pulls, psf_z, flagged = [], [], []
+    for _ in range(4):
+        data, sky, x, y = _grid_frame(rng, flux)
+        for xi, yi in zip(x, y, strict=True):
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', AstropyUserWarning)
+                res = optimal_extraction(data, (xi, yi), 0.8 * 1.8, sky,
+                                         gain=2.23)
+            pulls.append((res.flux - flux) / res.flux_err)
+            psf_z.append(res.psf_z)
+            flagged.append(bool(res.flags & FLAG_PSF_MISMATCH))
+    assert np.mean(pulls) < -2.0  # the bias the flag is about
+    assert np.mean(psf_z) < -3.0  # too narrow: the core reads low
+    assert np.mean(flagged) > (0.6 if flux < 1e4 else 0.99)
+    with pytest.warns(AstropyUserWarning, match='does not match the PSF'):
+        res = optimal_extraction(data, (x[0], y[0]), 0.8 * 1.8, sky,
+                                 gain=2.23)
+    assert res.flags & FLAG_PSF_MISMATCH
+    assert 'PSF' in ' '.join(res.flag_descriptions)
+
+
+def test_psf_sigma_fitted_from_the_frame_when_none_is_given():
+    rng = np.random.default_rng(8)
+    data, sky, x, y = _grid_frame(rng, 2.0e4, sigma=1.6)
+    sigma = fit_psf_sigma(data, sky)
+    assert sigma == pytest.approx(1.6, rel=0.02)
+    res = optimal_extraction(data, (x[3], y[3]), None, sky, gain=2.23)
+    assert res.psf_sigma == sigma
+    assert 'fitted' in res.budget.notes[-1]
+    fixed = optimal_extraction(data, (x[3], y[3]), sigma, sky, gain=2.23)
+    assert res.flux == fixed.flux and res.psf_sigma is not None
+    assert fixed.psf_sigma is None
+    with pytest.raises(ValueError, match='psf_sigma'):
+        fit_psf_sigma(rng.normal(200.0, 10.0, (100, 100)),
+                      SkyEstimate(200.0, 10.0, 10 ** 4))

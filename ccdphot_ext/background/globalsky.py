@@ -22,9 +22,12 @@ Source mask (``mask_sources=True``, the default)
     mask covers `CROWDED_FRACTION` of it) segments are also searched in the
     binned image filtered with a Gaussian of `MASK_FILTER` blocks (scaled
     to unit noise): a faint star whose light falls on the corner of four
-    blocks is missed by each block alone but found by the filter (300 stars
+    blocks is missed by each block alone but found by the filter (new
+    segments only: around the stars already found the filter would only
+    widen the mask; and high ones only: in a crowded frame the stars lift
+    the coarse local background, so that low segments are sky) (300 stars
     of 1000 to 3000 ADU on a 512 x 512 frame left the level 0.3 ADU high,
-    4.5 times its error, with the blocks alone; 0.02 ADU with the filter).
+    4.5 times its error, with the blocks alone; 0.04 ADU with the filter).
     Stars too faint to be found this way (below about a third of the sky
     noise at their peak) still lift the level.
 
@@ -206,9 +209,14 @@ def source_blocks(mean, counts, shape):
     mask = _dilated(found)
     if (min(mean.shape) >= FILTER_MIN_BLOCKS
             and np.mean(mask) >= CROWDED_FRACTION):
+        # sources only: no pure-noise frame is crowded, and in a crowded
+        # one the coarse local background is lifted by the stars, so that
+        # low segments are sky
+        # new segments only: around the stars already found the filter
+        # would only widen the mask
         mean = _filtered(mean)
-        found |= (_segments(mean > FILTER_NSIGMA, mean > FILTER_SEED)
-                  | _segments(mean < -FILTER_NSIGMA, mean < -FILTER_SEED))
+        found |= _segments(mean > FILTER_NSIGMA, mean > FILTER_SEED,
+                           avoid=found)
         mask = _dilated(found)
     return mask, variation
 
@@ -440,15 +448,17 @@ def _bilinear(grid, shape):
     return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
 
 
-def _segments(found, seeds):
+def _segments(found, seeds, avoid=None):
     """The 8-connected segments of ``found`` of at least `MASK_NPIXELS`
-    blocks that hold a ``seeds`` block."""
+    blocks that hold a ``seeds`` block (and no ``avoid`` block)."""
     labels, n_found = ndimage.label(found, structure=np.ones((3, 3), bool))
     if n_found:
         sizes = np.bincount(labels[found], minlength=n_found + 1)
         seeded = np.zeros(n_found + 1, dtype=bool)
         seeded[labels[seeds & found]] = True
         keep = (sizes >= MASK_NPIXELS) & seeded
+        if avoid is not None:
+            keep[labels[avoid & found]] = False
         keep[0] = False  # the background
         found = keep[labels]
     return found
