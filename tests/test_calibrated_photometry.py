@@ -401,9 +401,18 @@ def test_blank_sky_noise_replaces_the_background_arrays(jwst):
     t = photometer(ccd, aps, sky, noise=noise)
     assert 'var_rnoise' not in t.colnames and 'var_flat' in t.colnames
     factor = product.header['PIXAR_SR'] * 1e6
+    # the model's sky term keeps the squared weights of fractional pixels:
+    # sigma(n_pix)**2 * sum(w**2) / sum(w)
+    good = np.isfinite(ccd.data) & ~(False if ccd.mask is None
+                                     else ccd.mask)
+    w = [(m.data * m.cutout(good, fill_value=False)).ravel()
+         for m in aps.to_mask(method='exact')]
+    n_pix = np.array([x.sum() for x in w])
+    noise_pix = np.array([(x * x).sum() for x in w])
+    np.testing.assert_allclose(t['n_pix'].value, n_pix, rtol=1e-12)
     np.testing.assert_allclose(
         t['var_sky'].to_value(u.Jy ** 2),
-        noise(t['n_pix'].value) ** 2 * factor ** 2, rtol=1e-9)
+        noise(n_pix) ** 2 * noise_pix / n_pix * factor ** 2, rtol=1e-9)
     m = measure(ccd, aps[2], sky, noise=noise)
     assert m.budget.terms['sky'] == pytest.approx(t['var_sky'][2].value)
     assert m.compare_numpy().meta['max_abs_rel_diff'] < 1e-10

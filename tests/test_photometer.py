@@ -565,12 +565,22 @@ def test_budget_columns_are_budget_terms_of_the_sums(star_field, model,
         return 0.0 if slc is None else np.sum(
             np.where(np.isfinite(img[slc]), w, 0.0) ** power)
 
+    def source_sum(i):  # sum(w**2 (D - B)): the weighted sum's photon noise
+        slc, w, _ = aperture_weights(box[i], img.shape)
+        if slc is None:
+            return np.nan
+        good = np.isfinite(img[slc])
+        return np.sum(np.where(good, w ** 2 * (img[slc] - 100.0), 0.0))
+
     w_sum = np.array([w_sum(i) for i in range(len(t))])
+    source = (None if fractional == 'linear'
+              else np.array([source_sum(i) for i in range(len(t))]))
     sigma2 = np.where(np.isnan(plain['aperture_sum']), 0.0, w_sum * 25.0)
     rows = budget_terms(plain['aperture_sum'], plain['n_pix'],
                         plain['sky_std'], gain=2.0,
                         sky_error_on_mean=plain['sky_error_on_mean'],
-                        sky_variance=sigma2, uncertainty_model=model)
+                        sky_variance=sigma2, uncertainty_model=model,
+                        source_flux=source)
     np.testing.assert_allclose(plain['var_sky'], rows.sky, rtol=1e-13)
     np.testing.assert_array_equal(np.isnan(plain['var_source']),
                                   model == 'total' or np.isnan(rows.source))

@@ -564,11 +564,12 @@ def noise_variance(noise, n_pix, noise_pix=None):
     return noise.variance(n_pix, noise_pix)
 
 
-def noise_level_error(noise, sky, error_on_mean):
+def noise_level_scale(noise, sky):
     """
-    The error of the sky level under the noise model: ``error_on_mean``
-    times `ApertureNoise.level_scale` of the pixels behind the level; warns
-    when the model was measured against another route than ``sky``'s.
+    The factor by which the noise model inflates the error of ``sky``'s
+    level (`ApertureNoise.level_scale` of the pixels behind it); warns
+    (`~astropy.utils.exceptions.AstropyUserWarning`) when the model was
+    measured against another route than ``sky``'s.
     """
     route = sky_route(sky)
     if route != noise.route:
@@ -582,11 +583,9 @@ def noise_level_error(noise, sky, error_on_mean):
             f'photometry uses the {route} sky: the model {effect} the noise '
             'where the background varies on large scales; measure it with '
             'ApertureNoise.from_blank_apertures(data, sky) with this sky',
-            AstropyUserWarning, stacklevel=3)
-    if error_on_mean is None:
-        return None
+            AstropyUserWarning, stacklevel=4)
     n_sky = np.nanmedian(np.atleast_1d(np.asarray(sky.n_pix, dtype=float)))
-    return np.asarray(error_on_mean, dtype=float) * noise.level_scale(n_sky)
+    return float(noise.level_scale(n_sky))
 
 
 def _frame_mask(frame):

@@ -117,7 +117,7 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_error_on_mean, *,
            'flags': np.where(geom.truncated, FLAG_TRUNCATED,
                              0).astype(np.int32),
            'sigma2': None if frame.uncertainty is None else np.zeros(n),
-           'noise_pix': np.zeros(n),
+           'noise_pix': np.zeros(n), 'flux_sq': np.full(n, np.nan),
            'sigma2_sq': None if frame.uncertainty is None else np.zeros(n),
            'rest': np.zeros(n), 'n_rest': np.zeros(n), 'n_sel': np.zeros(n),
            'selection': np.zeros(n)}
@@ -143,10 +143,13 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_error_on_mean, *,
             np.where(measured, out['rest'], 0.0), out['n_rest'], sky['std'],
             sky['error_on_mean'])
         flags[significant] |= FLAG_RESIDUAL_BACKGROUND
-    # whole pixels: the squared weights sum to the pixel count
+    # whole pixels: the squared weights sum to the pixel count, and the
+    # squared-weight sum of the data is the flux
     noise_pix = out['n_pix'] if geom.pixel_aligned else out['noise_pix']
+    flux_sq = out['flux'] if geom.pixel_aligned else out['flux_sq']
     return ApertureSums(
         flux=out['flux'], n_pix=out['n_pix'], noise_pix=noise_pix,
+        flux_sq=flux_sq,
         flags=flags, sky=np.broadcast_to(sky['value'], (n,)),
         sky_std=np.broadcast_to(sky['std'], (n,)),
         sky_error_on_mean=np.broadcast_to(sky['error_on_mean'], (n,)),
@@ -326,7 +329,8 @@ def _edge_route(data, geom, idx, sky, level, saturation, out):
     return _store(out, idx, sums, hot, n_sel, n_sel, n_pix - n_sel)
 
 
-def _store(out, idx, sums, hot, n_pix, n_sel, n_rest=None, noise_pix=None):
+def _store(out, idx, sums, hot, n_pix, n_sel, n_rest=None, noise_pix=None,
+           flux_sq=None):
     """
     Record the sums of boxes ``idx`` (``sums``: flux, then with a
     threshold the sum left outside it) where every sum is finite, with the
@@ -337,6 +341,7 @@ def _store(out, idx, sums, hot, n_pix, n_sel, n_rest=None, noise_pix=None):
     keep = idx[good]
     if noise_pix is not None:
         out['noise_pix'][keep] = noise_pix[good]
+        out['flux_sq'][keep] = flux_sq[good]
     if hot is not None:
         out['flags'][idx[good & hot]] |= FLAG_SATURATED
     out['flux'][keep] = sums[0][good]
@@ -370,10 +375,11 @@ def _weighted_route(data, geom, order, sky, level, saturation, out):
                else np.any(inside & (cut >= saturation), axis=1))
         cut -= pick(sky['value'], idx)
         if level is None:
-            flux, n_used, noise = row_sums(
-                [weights * cut, weights, weights * weights], [cut.shape[1]])
+            w2 = weights * weights
+            flux, n_used, noise, flux_sq = row_sums(
+                [weights * cut, weights, w2, w2 * cut], [cut.shape[1]])
             redo.append(_store(out, idx, [flux, n_used], hot, n_used,
-                               n_used, noise_pix=noise))
+                               n_used, noise_pix=noise, flux_sq=flux_sq))
             continue
         sel = (level.whole(np.where(inside, cut, 0.0), inside, idx, height,
                            width, weights=weights)
@@ -381,12 +387,13 @@ def _weighted_route(data, geom, order, sky, level, saturation, out):
                else inside & (cut > pick(level, idx)))
         w_rest = np.where(sel, 0.0, weights)
         weights = np.where(sel, weights, 0.0)
-        flux, n_used, rest, n_rest, noise = row_sums(
-            [weights * cut, weights, w_rest * cut, w_rest, weights * weights],
+        w2 = weights * weights
+        flux, n_used, rest, n_rest, noise, flux_sq = row_sums(
+            [weights * cut, weights, w_rest * cut, w_rest, w2, w2 * cut],
             [cut.shape[1]])
         redo.append(_store(out, idx, [flux, n_used, n_rest, rest], hot,
                            n_used, np.count_nonzero(sel, axis=1), n_rest,
-                           noise_pix=noise))
+                           noise_pix=noise, flux_sq=flux_sq))
     return np.concatenate(redo)
 
 
@@ -454,7 +461,7 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
         rest = [w_rest * resid, w_rest]
         out['n_sel'][idx] = np.count_nonzero(sel, axis=1)
     w2 = w * w
-    sums = [w * resid, w, w2]
+    sums = [w * resid, w, w2, w2 * resid]
     if sigma is not None:
         var = sigma ** 2
         sums += [w * var, w2 * var]
@@ -462,10 +469,11 @@ def _general_route(maps, geom, idx, sky, level, saturation, out):
     out['flux'][idx] = np.where(usable, sums[0], np.nan)
     out['n_pix'][idx] = np.where(usable, sums[1], 0.0)
     out['noise_pix'][idx] = np.where(usable, sums[2], 0.0)
+    out['flux_sq'][idx] = np.where(usable, sums[3], np.nan)
     if level is None:
         out['n_sel'][idx] = sums[1]
     else:
         out['rest'][idx], out['n_rest'][idx] = sums[-2], sums[-1]
     if sigma is not None:
-        out['sigma2'][idx] = np.where(usable, sums[3], 0.0)
-        out['sigma2_sq'][idx] = np.where(usable, sums[4], 0.0)
+        out['sigma2'][idx] = np.where(usable, sums[4], 0.0)
+        out['sigma2_sq'][idx] = np.where(usable, sums[5], 0.0)

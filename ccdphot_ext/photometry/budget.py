@@ -59,7 +59,7 @@ NOTE_EMPTY = 'no pixel selected'
 def _checked_aperture_inputs(*, flux, n_pix, noise_pix, sky_std, gain, n_sky,
                              sky_error_on_mean, sky_variance, sky_level,
                              read_noise, dark, flat_error, uncertainty_model,
-                             extra_terms):
+                             extra_terms, source_flux=None):
     """`ErrorBudget.from_aperture`'s numbers validated, by name."""
     flux = float(flux)
     if not np.isfinite(flux):
@@ -86,6 +86,11 @@ def _checked_aperture_inputs(*, flux, n_pix, noise_pix, sky_std, gain, n_sky,
         if not np.isfinite(sky_level):
             raise ValueError(f'sky_level must be finite, got {sky_level}')
     v['sky_level'] = sky_level
+    if source_flux is not None:
+        source_flux = float(source_flux)
+        if not np.isfinite(source_flux):
+            raise ValueError(f'source_flux must be finite, got {source_flux}')
+    v['source_flux'] = source_flux
     if v['read_noise'] is not None and v['gain'] is None:
         raise ValueError('read_noise is in electrons and needs gain to '
                          'be converted to ADU; pass gain')
@@ -222,7 +227,8 @@ class ErrorBudget:
                       sky_error_on_mean=None, sky_variance=None,
                       sky_level=None,
                       read_noise=None, dark=None, flat_error=None,
-                      extra_terms=None, uncertainty_model='background'):
+                      extra_terms=None, uncertainty_model='background',
+                      source_flux=None):
         """
         The CCD equation, term by term (one row of `budget_terms`).
 
@@ -265,6 +271,10 @@ class ErrorBudget:
         uncertainty_model : {'background', 'total'}, optional
             With ``sky_variance``: ``'total'`` takes it as the whole
             per-pixel error (a ``map`` term and no source term).
+        source_flux : float, optional
+            ``sum(w_i**2 (D_i - B))`` [ADU]: with fractional pixels the
+            ``source`` term is ``max(source_flux, 0) / g``, the photon
+            noise of the weighted sum (default ``flux``: whole pixels).
 
         Returns
         -------
@@ -286,13 +296,14 @@ class ErrorBudget:
             sky_error_on_mean=sky_error_on_mean, sky_variance=sky_variance,
             sky_level=sky_level, read_noise=read_noise, dark=dark,
             flat_error=flat_error, uncertainty_model=uncertainty_model,
-            extra_terms=extra_terms)
+            extra_terms=extra_terms, source_flux=source_flux)
         rows = budget_terms(
             v['flux'], v['n_pix'], v['sky_std'], noise_pix=v['noise_pix'],
             gain=v['gain'],
             sky_error_on_mean=v['sky_error_on_mean'], n_sky=v['n_sky'],
             sky_variance=v['sky_variance'], uncertainty_model=uncertainty_model,
-            flat_error=v['flat_error'], extra_terms=extra_terms)
+            flat_error=v['flat_error'], extra_terms=extra_terms,
+            source_flux=v['source_flux'])
         notes, decomposition = _aperture_notes(rows, v)
         return cls.from_terms(rows, notes=notes, decomposition=decomposition,
                               gain=v['gain'])

@@ -182,16 +182,19 @@ def _short_route(data, win, order, level, saturation, out):
             hot[rows] = np.any((w[rows] > 0) & (cut[rows] >= saturation),
                                axis=1)
         np.subtract(cut, pick(level, idx), out=cut)
+        w2 = w * w
+        # (w * w) * resid, as every engine forms it
+        flux_sq = np.add.reduce(w2 * cut, axis=1)
         cut *= w
         flux = np.add.reduce(cut, axis=1)
         n_pix = np.add.reduce(w, axis=1)
-        np.multiply(w, w, out=w)
-        noise_pix = np.add.reduce(w, axis=1)
+        noise_pix = np.add.reduce(w2, axis=1)
         good = np.isfinite(flux)
         keep = idx[good]
         out.flux[keep] = flux[good]
         out.n_pix[keep] = n_pix[good]
         out.noise_pix[keep] = noise_pix[good]
+        out.flux_sq[keep] = flux_sq[good]
         if hot is not None:
             out.flags[idx[good & hot]] |= FLAG_SATURATED
         redo.append(idx[~good])
@@ -251,7 +254,7 @@ def _general_route(frame, sky, win, part, level, saturation, out):
         w = np.where(bad, 0.0, weights)
         sub = pick(level, idx) if maps is None else maps[0]
         resid = np.where(bad, 0.0, raw - sub)
-        sums = [w * resid, w, w * w]
+        sums = [w * resid, w, w * w, (w * w) * resid]
         if sigma is not None:
             sigma2 = sigma ** 2
             sums += [w * sigma2, (w * w) * sigma2]
@@ -262,9 +265,10 @@ def _general_route(frame, sky, win, part, level, saturation, out):
         out.flux[keep] = sums[0][usable]
         out.n_pix[keep] = sums[1][usable]
         out.noise_pix[keep] = sums[2][usable]
+        out.flux_sq[keep] = sums[3][usable]
         if sigma is not None:
-            out.sigma2[keep] = sums[3][usable]
-            out.sigma2_sq[keep] = sums[4][usable]
+            out.sigma2[keep] = sums[4][usable]
+            out.sigma2_sq[keep] = sums[5][usable]
         if maps is not None:
             total = sums[1][usable]
             out.sky[keep] = sums[-3][usable] / total

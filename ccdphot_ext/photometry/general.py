@@ -224,6 +224,9 @@ def measure_one(frame, aperture, index, sky, out, row, *, sky_index,
         out.sigma2_sq[row] = float(np.sum(w2 * var))
     out.flux[row], out.n_pix[row] = flux, n_pix
     out.noise_pix[row] = float(np.sum(w2))
+    # whole pixels: the same sum as the flux
+    out.flux_sq[row] = (flux if np.all((w == 0) | (w == 1))
+                        else float(np.sum(w2 * resid)))
     out.flags[row] = flags
     out.sky[row], out.sky_std[row] = b_value, b_std
     out.sky_error_on_mean[row] = b_error_on_mean

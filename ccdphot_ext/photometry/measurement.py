@@ -15,7 +15,11 @@ from ..aperture.utils import (
     check_extent,
     n_positions,
 )
-from ..background.noise import check_noise, noise_variance
+from ..background.noise import (
+    check_noise,
+    noise_level_scale,
+    noise_variance,
+)
 from ..background.sky import check_sky
 from ..flags import decode_flags
 from ..io.fluxdensity import flux_conversion
@@ -32,7 +36,8 @@ from .terms import BudgetOptions, budget_terms
 __all__ = ['measure', 'ApertureMeasurement']
 
 
-def _budget(sums, cutout, frame, detector, options, noise, threshold):
+def _budget(sums, cutout, frame, detector, options, noise, threshold,
+            sky):
     """The `ErrorBudget` of one measured aperture (a row of an
     `ApertureSums` and its cutout), with the resolved `DetectorParameters`,
     the `BudgetOptions` and the threshold mask (for its note); from the
@@ -41,11 +46,14 @@ def _budget(sums, cutout, frame, detector, options, noise, threshold):
     noise_pix, sky_variance = options.sky_term_inputs(
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
     uncertainty_model = options.uncertainty_model
-    if noise is not None:  # blank-sky apertures: the sky term, not the map
-        sky_variance = noise_variance(noise, sums.n_pix)
-        uncertainty_model = 'background'
     error_on_mean = (sums.sky_error_on_mean if options.include_sky_mean
                      else None)
+    if noise is not None:  # blank-sky apertures: the sky term, not the map
+        sky_variance = noise_variance(noise, sums.n_pix, noise_pix)
+        scale = noise_level_scale(noise, sky)
+        error_on_mean = (None if error_on_mean is None
+                         else error_on_mean * scale)
+        uncertainty_model = 'background'
     if sums.n_pix == 0:
         return ErrorBudget.from_terms(
             budget_terms(sums.flux, 0.0, sums.sky_std),
@@ -64,7 +72,8 @@ def _budget(sums, cutout, frame, detector, options, noise, threshold):
         read_noise=read_noise if gain is not None else None,
         dark=detector.dark if gain is not None else None,
         extra_terms=(None if sums.selection is None
-                     else {'selection': sums.selection}))
+                     else {'selection': sums.selection}),
+        source_flux=options.source_term_input(sums.flux_sq))
     if threshold is not None and threshold.note:
         budget.notes += (threshold.note,)
     if noise is not None:
@@ -94,7 +103,7 @@ def _array_budget(sums, cutout, frame, options, noise, error_on_mean):
         array_sums(frame, cutout, options), np.array([noise_pix]),
         photon_sky_level(frame),
         noise_variance=(None if noise is None
-                        else noise_variance(noise, sums.n_pix)),
+                        else noise_variance(noise, sums.n_pix, noise_pix)),
         noise_note=None if noise is None else noise.note)
     selection = (None if sums.selection is None
                  else {'selection': sums.selection})
@@ -186,6 +195,7 @@ class ApertureMeasurement(BudgetedResult):
     """
 
     _noise = None  # an ApertureNoise used for the sky term
+    _level_scale = 1.0  # and the factor it gives the sky level's error
 
     def __init__(self, frame, aperture, index, sums, cutout, budget,
                  detector, options):
@@ -270,19 +280,22 @@ class ApertureMeasurement(BudgetedResult):
         cut = data - (self.sky if self._sky_pixels is None
                       else self._sky_pixels)
         if np.all((w == 0) | (w == 1)):
-            np_flux = cut[used].sum()
+            np_flux = np_source = cut[used].sum()
             np_n = np_noise = used.sum()
         else:
             np_flux = (w[used] * cut[used]).sum()
             np_n = w[used].sum()
             np_noise = w_var[used].sum()
+            # the photon noise of the weighted sum: sum(w**2 (D - B))
+            np_source = (np_flux if self._options.fractional_variance
+                         == 'linear' else (w_var[used] * cut[used]).sum())
         rows = [('flux', self.flux, np_flux), ('n_pix', self.n_pix, np_n)]
         terms = self.budget.terms
         if self._frame.variance_arrays:  # the arrays, summed by numpy
             rows += self._numpy_array_rows(w_var, used, np_noise)
         elif self._noise is not None:  # the noise model, not the notebook's
             rows.append(('var_sky', terms['sky'],
-                         noise_variance(self._noise, np_n)))
+                         self._noise_variance(np_n, np_noise)))
         elif self._sigma_map is not None and 'sky' in terms:
             rows.append(('var_sky', terms['sky'],
                          (w_var[used] * self._sigma_map[used] ** 2).sum()))
@@ -292,10 +305,11 @@ class ApertureMeasurement(BudgetedResult):
         gain = self.budget.gain
         if 'source' in terms and not self._frame.variance_arrays:
             rows.append(('var_source', terms['source'],
-                         max(np_flux, 0.0) / gain))
+                         max(np_source, 0.0) / gain if np_flux > 0 else 0.0))
         if 'sky_mean' in terms:
+            error_on_mean = self.sky_error_on_mean * self._level_scale
             rows.append(('var_sky_mean', terms['sky_mean'],
-                         np_n ** 2 * self.sky_error_on_mean ** 2))
+                         np_n ** 2 * error_on_mean ** 2))
         # numpy's sums are in the data unit: in the flux unit as ours
         f = self._factor
         rows = [(name, ours, theirs * (f if name == 'flux' else f * f
@@ -341,8 +355,16 @@ class ApertureMeasurement(BudgetedResult):
                 rows.append((f'var_{key}', terms[key], total))
         if self._noise is not None:
             rows.append(('var_sky', terms['sky'],
-                         noise_variance(self._noise, self.n_pix)))
+                         self._noise_variance(self.n_pix, np_noise)))
         return rows
+
+    def _noise_variance(self, n_pix, noise_pix):
+        """The noise model's sky term of ``n_pix`` pixels whose variance
+        weights sum to ``noise_pix`` (plain pixel counts for linear
+        fractional variance)."""
+        return self._noise.variance(
+            n_pix, None if self._options.fractional_variance == 'linear'
+            else noise_pix)
 
     def __repr__(self):
         return (f'<ApertureMeasurement flux={self.flux:.6g} '
@@ -447,9 +469,13 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     sums = sums.row(0)
     result = ApertureMeasurement(
         frame, aperture, 0, sums, cutout,
-        _budget(sums, cutout, frame, detector, options, noise, threshold),
+        _budget(sums, cutout, frame, detector, options, noise, threshold,
+                sky),
         detector, options)
     result._noise = noise
+    if noise is not None:  # the sky level's error under the noise model
+        result._level_scale = noise.level_scale(np.nanmedian(
+            np.atleast_1d(np.asarray(sky.n_pix, dtype=float))))
     # checked against the frame's background variation when the sky is one
     # global level (in the data unit)
     check_global_sky(sky, x, y, result.n_pix, result.flux_err,

@@ -31,6 +31,9 @@ class ApertureSums:
         ``sum(w)``: the pixels used (0 where nothing was summed).
     noise_pix : ndarray
         ``sum(w**2)`` (equal to ``n_pix`` when every weight is 0 or 1).
+    flux_sq : ndarray
+        ``sum(w**2 * (data - sky))``, whose photon noise is the source term
+        of a weighted sum (equal to ``flux`` when every weight is 0 or 1).
     flags : ndarray of int32
         Bit flags (`ccdphot_ext.flags`).
     sky, sky_std, sky_error_on_mean : ndarray
@@ -47,6 +50,7 @@ class ApertureSums:
     flux: np.ndarray
     n_pix: np.ndarray
     noise_pix: np.ndarray
+    flux_sq: np.ndarray
     flags: np.ndarray
     sky: np.ndarray
     sky_std: np.ndarray
@@ -64,7 +68,8 @@ class ApertureSums:
         threshold mask.
         """
         return cls(flux=np.full(n, np.nan), n_pix=np.zeros(n),
-                   noise_pix=np.zeros(n), flags=np.zeros(n, dtype=np.int32),
+                   noise_pix=np.zeros(n), flux_sq=np.full(n, np.nan),
+                   flags=np.zeros(n, dtype=np.int32),
                    sky=np.full(n, np.nan), sky_std=np.full(n, np.nan),
                    sky_error_on_mean=np.full(n, np.nan),
                    sigma2=np.zeros(n) if uncertainty else None,

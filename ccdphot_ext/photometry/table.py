@@ -12,7 +12,11 @@ from astropy.table import QTable
 from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
 from ..aperture.utils import all_positions, aperture_groups, check_extent
 from ..background.annulus import sky_row_flags
-from ..background.noise import check_noise, noise_variance
+from ..background.noise import (
+    check_noise,
+    noise_level_scale,
+    noise_variance,
+)
 from ..background.sky import check_sky
 from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
@@ -159,7 +163,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
                                  x=positions[:, 0], y=positions[:, 1])
     sums = _measure_groups(apertures, groups, frame, sky, call)
     terms, origins = _budget_terms(sums, frame, call, _array_sums(
-        apertures, groups, frame, sky, call))
+        apertures, groups, frame, sky, call), sky)
     table = _to_table(sums, terms, positions, frame, sky, call, conversion,
                       origins)
     if noise is not None:
@@ -275,7 +279,7 @@ def _sky_rows(sky, rows):
                  for v in (sky.value, sky.std, sky.error_on_mean))
 
 
-def _budget_terms(sums, frame, call, array_sums):
+def _budget_terms(sums, frame, call, array_sums, sky):
     """Every row's budget terms at once, from `budget_terms`, and where the
     terms taken from variance arrays came from (empty without)."""
     noise_pix, sigma2 = call.budget.sky_term_inputs(
@@ -283,8 +287,13 @@ def _budget_terms(sums, frame, call, array_sums):
     has_map = frame.uncertainty is not None
     model = call.budget.uncertainty_model
     noise, noise_var = call.noise, None
+    error_on_mean = (sums.sky_error_on_mean if call.budget.include_sky_mean
+                     else None)
     if noise is not None:  # blank-sky apertures: the sky term
-        sigma2 = noise_var = noise_variance(noise, sums.n_pix)
+        sigma2 = noise_var = noise_variance(noise, sums.n_pix, noise_pix)
+        scale = noise_level_scale(noise, sky)
+        error_on_mean = (None if error_on_mean is None
+                         else error_on_mean * scale)
         has_map, model = True, 'background'
     extra = {} if sums.selection is None else {'selection': sums.selection}
     arrays, origins, gain = {}, {}, call.detector.gain
@@ -302,10 +311,10 @@ def _budget_terms(sums, frame, call, array_sums):
     terms = budget_terms(
         sums.flux, sums.n_pix, sums.sky_std,
         noise_pix=noise_pix, gain=gain,
-        sky_error_on_mean=(sums.sky_error_on_mean
-                           if call.budget.include_sky_mean else None),
+        sky_error_on_mean=error_on_mean,
         sky_variance=sigma2 if has_map else None,
-        uncertainty_model=model, extra_terms=extra or None, **arrays)
+        uncertainty_model=model, extra_terms=extra or None,
+        source_flux=call.budget.source_term_input(sums.flux_sq), **arrays)
     return terms, origins
 
 

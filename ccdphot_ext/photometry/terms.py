@@ -86,6 +86,23 @@ fractional_variance='linear')
         object.__setattr__(self, 'include_sky_mean',
                            bool(self.include_sky_mean))
 
+    def source_term_input(self, flux_sq):
+        """
+        ``source_flux`` for `budget_terms` under `fractional_variance`: the
+        squared-weight sum ``sum(w**2 (D - B))`` (the photon noise of a
+        weighted sum), or None (``F / g``) for ``'linear'``.
+
+        Parameters
+        ----------
+        flux_sq : float or ndarray
+            ``sum(w**2 (D - B))`` of each aperture.
+
+        Returns
+        -------
+        source_flux : float, ndarray or None
+        """
+        return None if self.fractional_variance == 'linear' else flux_sq
+
     def sky_term_inputs(self, noise_pix, sigma2, sigma2_sq):
         """
         ``(noise_pix, sky_variance)`` for `budget_terms` under
@@ -187,10 +204,14 @@ def _sky_term(n_pix, noise_pix, sky_std, sky_variance, shape):
     return n_pix * (sky_std * sky_std)
 
 
-def _source_term(flux, gain):
-    """The source's photon noise ``F / g`` (0 for ``F <= 0``)."""
+def _source_term(flux, gain, source_flux=None):
+    """The source's photon noise ``F / g``, or with fractional pixels
+    ``max(sum(w**2 (D - B)), 0) / g`` (``source_flux``); 0 for
+    ``F <= 0``."""
+    counts = (flux if source_flux is None
+              else np.maximum(np.asarray(source_flux, float), 0.0))
     with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(flux > 0, flux / gain, 0.0)
+        return np.where(flux > 0, counts / gain, 0.0)
 
 
 def _sky_mean_term(n_pix, sky_std, sky_error_on_mean, n_sky, nan):
@@ -219,7 +240,7 @@ def _error_snr_mag(flux, error):
 def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
                  sky_error_on_mean=None, n_sky=None, sky_variance=None,
                  uncertainty_model='background', flat_error=None,
-                 extra_terms=None, source_variance=None,
+                 extra_terms=None, source_flux=None, source_variance=None,
                  flat_variance=None):
     """
     The CCD equation, term by term, for many apertures at once (arguments
@@ -257,10 +278,15 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
         Fractional flat-field error: ``flat = (flat_error * F)**2``.
     extra_terms : dict, optional
         Further terms, name -> variance, added to the total.
+    source_flux : float or array_like, optional
+        ``sum(w_i**2 (D_i - B))``: with fractional pixels the source term
+        is the photon noise of the weighted sum, ``max(source_flux, 0) /
+        g`` (default ``flux``, right when every weight is 0 or 1).
     source_variance, flat_variance : float or array_like, optional
         The ``source`` and ``flat`` terms themselves (from a data
         product's variance arrays, :ref:`variance-arrays`); they replace
-        ``F / gain`` and ``(flat_error * F)**2``.
+        ``F / gain`` (or ``source_flux / gain``) and
+        ``(flat_error * F)**2``.
 
     Returns
     -------
@@ -282,7 +308,8 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
     nan = np.full(flux.shape, np.nan)
     total_map = sky_variance is not None and uncertainty_model == 'total'
     sky = _sky_term(n_pix, noise_pix, sky_std, sky_variance, flux.shape)
-    source = nan if gain is None or total_map else _source_term(flux, gain)
+    source = (nan if gain is None or total_map
+              else _source_term(flux, gain, source_flux))
     if source_variance is not None:
         source = np.broadcast_to(np.asarray(source_variance, float),
                                  flux.shape)
