@@ -110,3 +110,155 @@ def test_real_frames_blank_sky_scatter_is_predicted(sextractor_dir, saao):
         ratios = _blank_ratio(data, sky, noise)
         assert white[11] > 1.25  # n_pix * sigma**2 is too small there
         assert all(0.85 <= r <= 1.2 for r in ratios.values()), ratios
+
+
+# -- correlated or white: every size, honest errors ---------------------------
+
+def _exact_boxcar_sigma(side, sigma=15.0):
+    """The exact scatter of a side x side sum of 3 x 3-boxcar noise."""
+    from scipy.signal import convolve2d
+    w = convolve2d(np.ones((side, side)), np.ones((3, 3)) / 9.0)
+    return sigma * float(np.sqrt(np.sum(w * w)))
+
+
+@pytest.mark.parametrize('seed', [13, 18, 19])
+def test_crowded_correlated_frames_never_fall_back_to_white(seed):
+    """1000 stars on a 300 x 300 frame of 3 x 3-correlated noise: the
+    largest blank apertures are few and overlapping, and deciding from them
+    alone called these three seeds white (sigma at 15 x 15 a third of the
+    truth)."""
+    from ccdphot_ext.datasets.sample import render_stars
+
+    rng = np.random.default_rng(seed)
+    noise = uniform_filter(rng.normal(0.0, 15.0, (300, 300)), 3)
+    x, y = rng.uniform(0, 300, (2, 1000))
+    img = 100.0 + noise + render_stars((300, 300), x, y,
+                                       10 ** rng.uniform(2, 4.5, 1000),
+                                       sigma=1.5)
+    with warnings.catch_warnings():  # 'sources cover' most of the frame
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        sky = SkyEstimate.from_image(img)
+    model = ApertureNoise.from_blank_apertures(img, sky, seed=seed)
+    assert model.correlated
+    stat, dof = model.chi2
+    assert dof == model.n_pix.size and stat > 100
+    # overlapping apertures count as the area they cover
+    assert np.all(model.n_independent <= model.n_apertures)
+    assert model.n_independent[-1] < 0.5 * model.n_apertures[-1]
+    # the noise's own 15 x 15 scatter, within the faint stars' share and
+    # the extrapolation beyond the largest blank aperture (121 or 225
+    # pixels here); the white line is a third of it
+    assert 0.6 < model(225.0) / _exact_boxcar_sigma(15) < 1.5
+
+
+def test_m13_is_correlated_at_every_seed(m13):
+    """astropy's M13: 9-pixel sums scatter 2.4 times the white noise; a
+    few overlapping 21-pixel apertures came out low and were once taken to
+    mean white noise."""
+    ccd, sky = m13
+    data = np.asarray(ccd.data, float)
+    for seed in range(4):
+        model = ApertureNoise.from_blank_apertures(data, sky, seed=seed)
+        assert model.correlated
+        assert model(9.0) > 2.0 * sky.std * 3.0
+
+
+def test_white_noise_stays_white_at_every_seed():
+    for seed in range(6):
+        img = np.random.default_rng(seed).normal(100.0, 5.0, (200, 200))
+        sky = SkyEstimate(100.0, 5.0, img.size)
+        model = ApertureNoise.from_blank_apertures(img, sky, seed=seed)
+        assert not model.correlated
+        assert model(225.0) == 5.0 * 15.0
+
+
+# -- the sky route -------------------------------------------------------------
+
+def _gradient_frame(seed, shape=(512, 512)):
+    """White noise (sigma 10) with a gradient of +-0.4 sigma across."""
+    rng = np.random.default_rng(seed)
+    xx = np.arange(shape[1])[None, :]
+    return 100.0 + rng.normal(0.0, 10.0, shape) + 4.0 * (
+        2.0 * xx / (shape[1] - 1) - 1.0)
+
+
+def test_large_scale_background_is_noise_only_for_the_global_route():
+    from photutils.aperture import CircularAnnulus
+    from photutils.background import Background2D, MeanBackground
+
+    img = _gradient_frame(1)
+    glob = SkyEstimate.from_image(img)
+    model = ApertureNoise.from_blank_apertures(img, glob, seed=1)
+    # against one level the gradient scatters 25-pixel boxes many times
+    # the white noise: for a flux measured against that level it is noise
+    assert model.route == 'global' and model.correlated
+    assert model(625.0) > 3.0 * glob.std * 25.0
+    bkg = Background2D(img, 64, filter_size=3, bkg_estimator=MeanBackground())
+    mapped = ApertureNoise.from_blank_apertures(
+        img, SkyEstimate.from_background2d(bkg), seed=1)
+    assert mapped.route == 'map' and not mapped.correlated
+    ann = SkyEstimate.from_annulus(img, CircularAnnulus((50.0, 50.0), 12, 18))
+    local = ApertureNoise.from_blank_apertures(img, ann, seed=1)
+    assert local.route == 'annulus' and not local.correlated
+    assert local.level_factor == pytest.approx(1.0, abs=0.1)
+    assert local.level_scale(400) == 1.0
+    # a model measured one way, used another, is warned about
+    boxes = BoxAperture([(100.0, 100.0)], 9, 9)
+    sky = SkyEstimate.from_annulus(img, CircularAnnulus((100.0, 100.0), 12,
+                                                        18))
+    with pytest.warns(AstropyUserWarning, match='global sky but the '
+                      'photometry uses the annulus sky'):
+        photometer(img, boxes, sky, noise=model)
+    t = photometer(img, boxes, sky, noise=local)
+    assert t['var_sky_mean'][0] == pytest.approx(
+        (81 * sky.error_on_mean[0]) ** 2, rel=1e-12)
+
+
+def test_annulus_route_measures_the_level_error_of_correlated_noise(rng):
+    """3 x 3-correlated noise: an annulus level is less certain than its
+    white-noise error; with noise= the sky_mean term carries the measured
+    factor, and photometer's errors of annulus-subtracted blank sums are
+    calibrated."""
+    from photutils.aperture import CircularAnnulus
+
+    img = _correlated(rng, (400, 400))
+    ring = CircularAnnulus((50.0, 50.0), 8, 12)
+    model = ApertureNoise.from_blank_apertures(
+        img, SkyEstimate.from_annulus(img, ring), seed=2)
+    assert model.route == 'annulus' and model.correlated
+    assert 2.0 < model.level_factor < 3.5  # boxcar noise: ~3 on large sums
+    centres = np.column_stack(
+        [np.tile(np.arange(20, 381, 30.0), 13),
+         np.repeat(np.arange(20, 381, 30.0), 13)])
+    sky = SkyEstimate.from_annulus(img, ring.copy().__class__(centres, 8, 12))
+    t = photometer(img, BoxAperture(centres, 7, 7), sky, noise=model)
+    assert np.all(t['var_sky_mean'] > 4.0 * (49 * sky.error_on_mean) ** 2)
+    pulls = np.asarray(t['aperture_sum'] / t['aperture_sum_err'])
+    assert _robust_std(pulls) == pytest.approx(1.0, abs=0.15)
+
+
+# -- fractional pixels with noise= ----------------------------------------------
+
+def test_noise_keeps_the_squared_weights_of_fractional_pixels(rng):
+    """White noise, r = 3 circles at sub-pixel positions: with noise= the
+    sky term is sum(w**2) sigma**2 (it was sigma**2 sum(w), 4% too large)
+    and the pulls have unit spread."""
+    from photutils.aperture import CircularAperture
+
+    from ccdphot_ext.aperture.utils import aperture_weights
+
+    pulls = []
+    for seed in range(8):
+        img = np.random.default_rng(seed).normal(100.0, 10.0, (256, 256))
+        sky = SkyEstimate(100.0, 10.0, 10 ** 9)
+        model = ApertureNoise.from_blank_apertures(img, sky, seed=seed)
+        assert not model.correlated
+        circles = CircularAperture(rng.uniform(10, 246, (500, 2)), 3.0)
+        t = photometer(img, circles, sky, noise=model)
+        pulls.append(np.asarray(t['aperture_sum'] / t['aperture_sum_err']))
+    _, w, _ = aperture_weights(circles[0], img.shape)
+    assert t['var_sky'][0] == pytest.approx(100.0 * np.sum(w * w),
+                                            rel=1e-12)
+    pulls = np.concatenate(pulls)  # 4000 apertures: std known to 1.1%
+    assert abs(pulls.mean()) < 0.05
+    assert pulls.std() == pytest.approx(1.0, abs=0.05)
