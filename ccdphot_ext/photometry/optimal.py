@@ -405,6 +405,7 @@ def fit_psf_sigma(data, sky, *, saturation=None):
     """
     from photutils.detection import find_peaks
     from photutils.psf import fit_fwhm
+    from photutils.utils import NoDetectionsWarning
 
     frame = as_frame(data)
     level = sky.value if sky.is_map else float(np.nanmedian(sky.value))
@@ -416,8 +417,8 @@ def fit_psf_sigma(data, sky, *, saturation=None):
     if frame.mask is not None:
         bad |= frame.mask
     clean = np.where(bad, 0.0, resid)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', AstropyUserWarning)
+    with warnings.catch_warnings():  # no peak: the error below says so
+        warnings.simplefilter('ignore', NoDetectionsWarning)
         peaks = find_peaks(clean, NEIGHBOUR_SNR * std, box_size=5,
                            border_width=ISOLATION, mask=bad)
     if peaks is None:
