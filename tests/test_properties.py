@@ -206,7 +206,10 @@ def reference_row(data, mask, sigma, geom, sky, gain, saturation,
     w2 = weight[sel] ** 2
     out['var_sky'] = (float((w2 * sigma[sel] ** 2).sum())
                       if sigma is not None else float(w2.sum()) * std ** 2)
-    out['var_source'] = math.nan if gain is None else max(flux, 0.0) / gain
+    # the photon noise of the weighted sum: sum(w**2 (D - B)) / g
+    source = float((w2 * resid[sel]).sum())
+    out['var_source'] = (math.nan if gain is None
+                         else max(source, 0.0) / gain if flux > 0 else 0.0)
     out['var_sky_mean'] = n_pix ** 2 * error_on_mean ** 2
     return out
 
