@@ -100,6 +100,7 @@ fractional_variance='linear')
         Returns
         -------
         source_flux : float, ndarray or None
+            ``flux_sq``, or None under ``'linear'``.
         """
         return None if self.fractional_variance == 'linear' else flux_sq
 
