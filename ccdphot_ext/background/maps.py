@@ -52,7 +52,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 from photutils.background import Background2D
 from photutils.utils import ShepardIDWInterpolator
 from scipy.ndimage import uniform_filter
-from scipy.stats import chi2 as chi2_distribution
 
 from ..utils.inputs import positive_scalar, strip_unit
 from .estimators import clip_factors, combination_efficiency
@@ -220,6 +219,8 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
     gradient = np.linalg.lstsq(shift, residual, rcond=None)[0]
     left = residual - shift @ gradient
     gain_chi2 = float(np.sum((residual ** 2 - left ** 2) / explained))
+    from scipy.stats import chi2 as chi2_distribution  # slow to import
+
     if not gain_chi2 > chi2_distribution.isf(0.01, 2):
         gradient, left = np.zeros(2), residual
     chi2 = float(np.sum(left ** 2 / explained))

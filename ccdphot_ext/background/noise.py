@@ -66,7 +66,6 @@ from functools import cached_property
 import astropy.units as u
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
-from scipy.stats import chi2 as chi2_distribution
 
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import check_choice, positive_integer
@@ -347,6 +346,8 @@ class ApertureNoise:
 
     @cached_property
     def correlated(self):
+        from scipy.stats import chi2 as chi2_distribution  # slow to import
+
         stat, dof = self.chi2
         if not chi2_distribution.sf(stat, dof) < CORRELATION_P:
             return False

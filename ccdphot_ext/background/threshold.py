@@ -29,7 +29,6 @@ import warnings
 from functools import cached_property
 
 import numpy as np
-from photutils.segmentation import detect_sources
 from photutils.utils import NoDetectionsWarning
 from scipy.ndimage import correlate1d
 
@@ -343,6 +342,8 @@ class SigmaThreshold:
             level = 0.5
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', NoDetectionsWarning)
+            from photutils.segmentation import detect_sources  # slow
+
             return detect_sources(image, level, n_pixels=1,
                                   connectivity=self.connectivity,
                                   mask=bad if bad.any() else None)

@@ -23,7 +23,6 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.segmentation import deblend_sources, detect_sources
 from photutils.utils import NoDetectionsWarning
 
 from ..aperture.box import BoxAperture
@@ -182,6 +181,9 @@ def _segments(sky_rows, std, n_sigma, kernel, n_pixels, deblend):
     image, bad = sky_rows.rows(-halo, ny + halo)
     detection = image if kernel is None else kernel.apply(image)
     bad = bad[halo:halo + ny]
+    # photutils.segmentation (scipy.signal, scipy.stats) only when needed
+    from photutils.segmentation import deblend_sources, detect_sources
+
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', NoDetectionsWarning)
         segm = detect_sources(detection, threshold_rows(0, ny), n_pixels,

@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from photutils.segmentation import make_2dgaussian_kernel
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -59,6 +58,9 @@ class Kernel:
     """
 
     def __init__(self, fwhm):
+        # photutils.segmentation (scipy.signal, scipy.stats): slow to import
+        from photutils.segmentation import make_2dgaussian_kernel
+
         size = 2 * int(math.ceil(2.0 * fwhm)) + 1
         kernel = make_2dgaussian_kernel(fwhm, size=size).array
         self.line = kernel.sum(axis=0)  # the kernel is outer(line, line)
