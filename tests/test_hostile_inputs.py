@@ -121,8 +121,10 @@ def test_corrupt_fz_tile_is_bad_input(corrupt_fz):
 
 # -- negative variance maps --------------------------------------------------
 
-@pytest.mark.parametrize('name', ['VAR', 'IVAR'])
-def test_negative_variance_extension_is_refused(tmp_path, name):
+@pytest.mark.parametrize('name, words', [
+    ('VAR', 'a variance'), ('IVAR', 'an inverse variance'),
+    ('ERR', 'a standard deviation'), ('WHT', 'a weight')])
+def test_negative_variance_extension_is_refused(tmp_path, name, words):
     data = np.full((30, 30), 100.0)
     values = np.full((30, 30), 4.0 if name == 'VAR' else 0.25)
     values[12, 14] = -4.0  # on the star of the box below
@@ -130,10 +132,25 @@ def test_negative_variance_extension_is_refused(tmp_path, name):
     fits.HDUList([fits.PrimaryHDU(data, fits.Header({'BUNIT': 'adu'})),
                   fits.ImageHDU(values, name=name)]).writeto(path)
     with pytest.raises(FrameReadError, match=rf'{path}: the {name} HDU '
-                       r'holds 1 negative .*\(x, y\) = \(14, 12\)'):
+                       r'holds 1 negative .*\(x, y\) = \(14, 12\); '
+                       rf'{words} cannot be negative'):
         read_frame(path)
     code, _, err = _cli(['measure', str(path), '--box', '5:20,5:20'])
     _one_line_error(code, err, str(path), f'{name} HDU', 'negative')
+
+
+def test_negative_uncertainty_file_names_the_option(tmp_path):
+    image, sigma = tmp_path / 'image.fits', tmp_path / 'sigma.fits'
+    fits.PrimaryHDU(np.full((30, 30), 100.0),
+                    fits.Header({'BUNIT': 'adu'})).writeto(image)
+    values = np.full((30, 30), 2.0)
+    values[12, 14] = -2.0
+    fits.PrimaryHDU(values).writeto(sigma)
+    code, _, err = _cli(['measure', str(image), '--box', '5:20,5:20',
+                         '--uncertainty', str(sigma)])
+    _one_line_error(code, err, f'--uncertainty {sigma} must be non-negative'
+                    ': 1 negative sigma',
+                    '(x, y) = (14, 12)')
 
 
 @pytest.mark.parametrize('kind', [VarianceUncertainty, InverseVariance])

@@ -138,6 +138,50 @@ def test_a_dead_scheduler_is_reported_within_dask_timeout(files):
     assert time.monotonic() - start < 15
 
 
+@pytest.fixture
+def not_a_scheduler():
+    """The address of a TCP server that answers as an HTTP server does
+    (not a Dask scheduler), and stops with the test."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen()
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:  # the timeout: look at stop again
+                continue
+            with conn:
+                conn.sendall(b'HTTP/1.0 400 Bad Request\r\n\r\n' * 8)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f'tcp://127.0.0.1:{server.getsockname()[1]}'
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+@pytest.mark.parametrize('kind', ['http', 'no_port'])
+def test_a_scheduler_that_is_not_one_is_one_line(files, not_a_scheduler,
+                                                 kind):
+    pytest.importorskip('distributed')
+    address = not_a_scheduler if kind == 'http' else 'nonsense:xyz'
+    start = time.monotonic()
+    code, _, err = _cli(_batch(files, '--size', '9', '--scheduler', address,
+                               '--dask-timeout', '5', out='x.ecsv'))
+    _one_line_error(code, err, f'scheduler {address}', 'not a Dask')
+    assert time.monotonic() - start < 20
+
+
 # -- frame lists -------------------------------------------------------------
 
 def test_frame_list_with_a_byte_order_mark(files, tmp_path):

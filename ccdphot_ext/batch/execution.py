@@ -265,6 +265,14 @@ def _stalled(client):
     return None
 
 
+def _brief(exc):
+    """An exception in a few words: its type, and its message cut short
+    (a garbled answer can make Dask ask for exabytes)."""
+    text = str(exc).splitlines()[0] if str(exc) else ''
+    text = text if len(text) <= 80 else text[:77] + '...'
+    return f'{type(exc).__name__}: {text}' if text else type(exc).__name__
+
+
 def open_client(execution):
     """Return (client, cleanup callables) for a `BatchExecution` (client
     None: serially here)."""
@@ -283,6 +291,10 @@ def open_client(execution):
         except (OSError, TimeoutError) as exc:
             raise OSError(f'scheduler {execution.scheduler}: cannot connect '
                           f'within {execution.timeout:g} s ({exc})') from None
+        except Exception as exc:  # not an address, or not a Dask scheduler
+            raise OSError(f'scheduler {execution.scheduler}: not a Dask '
+                          'scheduler address, or what answers there is not '
+                          f'a Dask scheduler ({_brief(exc)})') from None
         return new, [new.close]
     import dask
 

@@ -239,6 +239,15 @@ def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
         if sigma.shape != frame.shape:
             raise CLIError(f'--uncertainty {uncertainty}: shape {sigma.shape}'
                            f' does not match the image shape {frame.shape}')
+        from ..utils.inputs import negative_pixels
+
+        negative = negative_pixels(sigma)
+        if negative:
+            raise CLIError(f'--uncertainty {uncertainty} must be '
+                           f'non-negative: {negative[0]} negative sigma '
+                           'value(s), the first at (x, y) = '
+                           f'{negative[1]}; a negative sigma is not an error '
+                           'bar (set those pixels to NaN)')
         frame.uncertainty = StdDevUncertainty(np.asarray(sigma, dtype=float))
     return frame
 

@@ -26,6 +26,7 @@ from astropy.nddata import (
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
+from ..utils.inputs import negative_pixels
 from ..utils.numbers import check_choice
 from .dq import DEFAULT_DQ_BITS, dq_mask
 from .dq import dq_bits as checked_dq_bits
@@ -126,20 +127,20 @@ def _check_shape(arr, shape, what, path):
 
 #: what each kind of uncertainty map holds, for messages
 _KIND_WORDS = {'std': 'standard deviation', 'var': 'variance',
-               'ivar': 'inverse variance'}
+               'ivar': 'inverse variance', 'wht': 'weight'}
+_ARTICLE = {'i': 'an', 's': 'a', 'v': 'a', 'w': 'a'}
 
 
 def _refuse_negative(arr, kind, what, path):
     """Refuse an uncertainty map with negative values, naming the file and
     the extension (``what``): no variance, sigma or weight is negative."""
-    negative = np.asarray(arr) < 0
-    if np.any(negative):
-        first = tuple(int(i) for i in np.argwhere(negative)[0][::-1])
+    found = negative_pixels(arr)
+    if found:
+        words = _KIND_WORDS[kind]
         raise FrameReadError(
-            f'{path}: {what} holds {int(negative.sum())} negative '
-            f'{_KIND_WORDS[kind]} value(s), the first at (x, y) = {first}; '
-            f'a {_KIND_WORDS[kind]} cannot be negative (set unusable pixels '
-            'to NaN, or mask them)')
+            f'{path}: {what} holds {found[0]} negative {words} value(s), '
+            f'the first at (x, y) = {found[1]}; {_ARTICLE[words[0]]} {words}'
+            ' cannot be negative (set unusable pixels to NaN, or mask them)')
 
 
 def _uncertainty_object(arr, kind, header, what, path):
@@ -284,7 +285,8 @@ def _product_mask(mask_arr, dq, bits, hdul, index, path, shape):
         extra.append(dq_mask(dq, bits))
     wht = _read_product_image(hdul, 'WHT', index, path, shape)
     if wht is not None:
-        extra.append(~(wht > 0))  # zero, negative or NaN weight: no data
+        _refuse_negative(wht, 'wht', 'the WHT HDU', path)
+        extra.append(~(wht > 0))  # zero or NaN weight: no data
     for m in extra:
         mask_arr = m if mask_arr is None else (mask_arr | m)
     return mask_arr

@@ -108,16 +108,27 @@ def _split_masked(value):
     return value, None
 
 
+def negative_pixels(values):
+    """
+    The negative values of an image, for a message: ``(count, (x, y) of
+    the first)``, or None when there is none (NaN is not negative).
+    """
+    negative = np.asarray(values) < 0
+    if not np.any(negative):
+        return None
+    first = tuple(int(i) for i in np.argwhere(negative)[0][::-1])
+    return int(negative.sum()), first
+
+
 def _refuse_negative(values, name, what='value'):
     """Refuse negative values of an uncertainty (a sigma, a variance or an
     inverse variance), naming ``name`` and the first such pixel."""
-    negative = values < 0
-    if np.any(negative):
-        first = tuple(int(i) for i in np.argwhere(negative)[0][::-1])
-        raise ValueError(f'{name} must be non-negative: '
-                         f'{int(negative.sum())} negative {what}(s), the '
-                         f'first at (x, y) = {first}; a negative {what} is '
-                         'not an error bar (mask those pixels instead)')
+    found = negative_pixels(values)
+    if found:
+        raise ValueError(f'{name} must be non-negative: {found[0]} negative '
+                         f'{what}(s), the first at (x, y) = {found[1]}; a '
+                         f'negative {what} is not an error bar (mask those '
+                         'pixels instead)')
 
 
 def _check_uncertainty_values(unc, name):
