@@ -53,7 +53,6 @@ import numpy as np
 from astropy.modeling import Model
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
-from scipy.stats import chi2 as chi2_distribution
 
 from ..aperture.utils import aperture_position
 from ..background.sky import check_sky
@@ -494,6 +493,8 @@ def _goodness_of_fit(resid, pu, w, flux, use, error_on_mean):
         (f_core, i_core, b_core), (f_wing, i_wing, b_wing) = parts
         psf_z = (f_core - f_wing) / math.sqrt(1.0 / i_core + 1.0 / i_wing
                                               + (b_core - b_wing) ** 2)
+    from scipy.stats import chi2 as chi2_distribution  # slow to import
+
     tail = chi2_distribution.sf(chi2, dof)
     mismatch = bool(abs(psf_z) > PSF_Z_LIMIT or tail < CHI2_P_LIMIT)
     return {'chi2': chi2, 'dof': dof, 'psf_z': psf_z, 'mismatch': mismatch}
