@@ -24,7 +24,7 @@ from .common import (
     write_table,
 )
 
-__all__ = ['add_parser']
+__all__ = ['add_parser', 'artifacts_line']
 
 
 def _cmd_find(args):
@@ -46,7 +46,8 @@ def _find(args):
                                 dq_bits=args.dq_bits))
     sky = SkyEstimate.from_image(frame, method=args.sky)
     found = find_stars(frame, sky, n_sigma=args.n_sigma,
-                       n_pixels=args.npixels, deblend=args.deblend)
+                       n_pixels=args.npixels, deblend=args.deblend,
+                       reject_artifacts=not args.keep_artifacts)
     found.meta['image'] = os.path.abspath(args.image)
     done = []
     if args.output:
@@ -57,6 +58,7 @@ def _find(args):
     print(f'image     {args.image}: {len(found)} star(s) above '
           f'{args.n_sigma:g} sigma (sky {sky.method} {sky.value:.3f}{un}, '
           f'std {sky.std:.3f}{un} per pixel)')
+    print(artifacts_line(found.meta))
     if len(found):
         print(_box_line(found.meta))
     if not args.output:
@@ -68,6 +70,17 @@ def _find(args):
     for line in done:
         print(line)
     return 0
+
+
+def artifacts_line(meta):
+    """How many detections were left out as rings or spikes of brighter
+    stars (or that none were looked for)."""
+    if not meta.get('reject_artifacts'):
+        return ('rejected  none: rings and spikes of bright stars kept '
+                '(--keep-artifacts)')
+    n = meta['n_rejected_artifacts']
+    return (f'rejected  {n} detection(s) as rings or spikes of brighter '
+            'stars')
 
 
 def _box_line(meta):
@@ -113,6 +126,9 @@ def add_parser(sub, common):
                         '(default 5)')
     p.add_argument('--deblend', action='store_true',
                    help='split blended stars (photutils deblend_sources)')
+    p.add_argument('--keep-artifacts', action='store_true',
+                   help='keep the detections that are rings or spikes of '
+                        'a brighter star (left out by default)')
     p.add_argument('--sky', choices=SKY_CHOICES[:3], default='sigma_clip',
                    help='sky estimate (default sigma_clip)')
     add_output_options(p)

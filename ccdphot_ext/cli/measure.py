@@ -91,14 +91,16 @@ def _suggested_boxes(stars):
 
 
 def _apertures(args, frame, sky_for_find):
-    """The apertures (list), a one-position aperture per row, the ids and
-    the flags found stars' boxes add to their rows."""
+    """The apertures (list), a one-position aperture per row, the ids, the
+    flags found stars' boxes add to their rows and the number of --find
+    detections left out as rings or spikes (None without --find)."""
     import numpy as np
 
     from ..aperture.box import BoxAperture
     from ..detection.findstars import box_flags
 
     apertures, per_row, ids, flags = [], [], [], []
+    n_artifacts = None
     # a shape far larger than the frame is refused before any work
     own_shape = args.size is not None or args.radius is not None
     if own_shape:
@@ -139,6 +141,7 @@ def _apertures(args, frame, sky_for_find):
                    and float(side).is_integer())
         found = find_stars(frame, sky_for_find, n_sigma=args.find_n_sigma,
                            box_side=int(side) if checked else None)
+        n_artifacts = found.meta['n_rejected_artifacts']
         if len(found) == 0:
             raise CLIError(f'--find: no star found above {args.find_n_sigma:g}'
                            ' sigma')
@@ -163,7 +166,7 @@ def _apertures(args, frame, sky_for_find):
                       'collide: rows numbered 1 to N instead',
                       AstropyUserWarning, stacklevel=2)
         ids = list(range(1, len(ids) + 1))
-    return apertures, per_row, ids, flags
+    return apertures, per_row, ids, flags, n_artifacts
 
 
 def _sky(args, frame, per_row):
@@ -279,7 +282,8 @@ def _measure(args):
                      unit=args.unit, dq_bits=args.dq_bits)
     frame = as_frame(ccd)
     sky_for_find = SkyEstimate.from_image(frame) if args.find else None
-    apertures, per_row, ids, box_bits = _apertures(args, frame, sky_for_find)
+    apertures, per_row, ids, box_bits, n_artifacts = _apertures(
+        args, frame, sky_for_find)
     sky = _sky(args, frame, per_row)
     threshold = (SigmaThreshold(args.threshold) if args.threshold is not None
                  else None)
@@ -295,6 +299,8 @@ def _measure(args):
     if args.uncertainty:
         table.meta['uncertainty_file'] = os.path.abspath(args.uncertainty)
     table.meta['sky_option'] = args.sky
+    if n_artifacts is not None:
+        table.meta['find_n_rejected_artifacts'] = n_artifacts
     if args.sky == 'background2d':  # the mesh chosen, and why
         table.meta['sky_mesh'] = {
             key: sky.meta[key] for key in (

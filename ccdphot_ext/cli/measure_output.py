@@ -97,6 +97,9 @@ def print_header(table, args, frame, sky, out, *, dq=None):
           file=out)
     if args.threshold is not None:
         print(f'threshold {args.threshold:g} sigma', file=out)
+    if 'find_n_rejected_artifacts' in meta:
+        print(f'find      {meta["find_n_rejected_artifacts"]} detection(s) '
+              'left out as rings or spikes of brighter stars', file=out)
     for note in meta.get('notes', ()):
         print(f'note      {note}', file=out)
 

@@ -30,8 +30,9 @@ from ..background.sky import check_sky
 from ..flags import FLAG_SMALL_APERTURE
 from ..io.header import DetectorParameters
 from ..utils.inputs import as_frame, positive_scalar
-from ..utils.numbers import positive_integer
+from ..utils.numbers import _is_bool, positive_integer
 from ..utils.provenance import versions
+from .artifacts import ring_or_spike
 from .boxsize import check_box, star_like
 from .segments import measure_strips, segment_moments, shape_parameters
 from .strips import Kernel, Segments, SkyRows, detect_segments
@@ -81,7 +82,7 @@ def _check_arguments(n_sigma, n_pixels, fwhm, box_side, box_scale):
 
 def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
                deblend=False, mask=None, box_side=None, box_scale=4.0,
-               saturation=None, progress=None):
+               saturation=None, progress=None, reject_artifacts=True):
     """
     Detect stars above the sky with image segmentation (each step:
     :ref:`photometer`; memory and speed: :ref:`performance-find`).
@@ -117,12 +118,19 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     progress : bool or None, optional
         A progress bar on stderr while measuring; default for frames of
         4096 x 4096 pixels or more.
+    reject_artifacts : bool, optional
+        Leave out the detections that are pieces of a brighter star's
+        diffraction pattern, its rings or spikes (they repeat when turned
+        about the star's centre, a real star beside it does not; see
+        :ref:`find-artifacts`), counted in ``meta['n_rejected_artifacts']``.
+        False keeps every detection.
 
     Returns
     -------
     stars : `~astropy.table.QTable`
         One row per star, brightest first, columns `STAR_COLUMNS`; ``meta``
-        records the parameters, threshold, ``psf_fwhm`` and ``box_check``.
+        records the parameters, threshold, ``psf_fwhm``, ``box_check`` and
+        ``n_rejected_artifacts``.
 
     Examples
     --------
@@ -142,6 +150,9 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     frame = as_frame(data, mask=mask)
     n_sigma, n_pixels, fwhm, box_side, box_scale = _check_arguments(
         n_sigma, n_pixels, fwhm, box_side, box_scale)
+    if not _is_bool(reject_artifacts):
+        raise TypeError('reject_artifacts must be True or False, got '
+                        f'{reject_artifacts!r}')
     saturation = DetectorParameters(saturation=saturation).resolve(
         frame.meta).saturation
     value, std = _sky_arrays(sky, frame.shape)
@@ -149,15 +160,33 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     kernel = None if fwhm is None else Kernel(fwhm)
     segments = _segments(sky_rows, std, n_sigma, kernel, n_pixels, deblend)
     meta = _meta(n_sigma, n_pixels, kernel, std, sky, fwhm=fwhm,
-                 deblend=deblend, saturation=saturation)
+                 deblend=deblend, saturation=saturation,
+                 reject_artifacts=bool(reject_artifacts),
+                 n_rejected_artifacts=0)
     if segments is None:
         warnings.warn(f'no star found above {n_sigma} sigma with '
                       f'{n_pixels} connected pixels', AstropyUserWarning,
                       stacklevel=2)
         return _empty_table(frame.unit, meta)
     cols = _measure(sky_rows, segments, value, saturation, progress)
+    if reject_artifacts:
+        cols = _without_artifacts(sky_rows, std, cols, n_sigma, fwhm, meta)
     return _star_table(frame, sky, cols, meta, box_side=box_side,
                        box_scale=box_scale)
+
+
+def _without_artifacts(sky_rows, std, cols, n_sigma, fwhm, meta):
+    """The detections that are not rings or spikes of a brighter star,
+    with their number in ``meta``; compared on the frame smoothed at the
+    detection kernel's FWHM (else the detections' median FWHM)."""
+    if fwhm is None:
+        fwhm = cols['fwhm'][np.isfinite(cols['fwhm'])]
+        fwhm = float(np.median(fwhm)) if fwhm.size else 3.0
+    parent = ring_or_spike(sky_rows, std, cols,
+                           n_sigma * float(np.mean(std)), fwhm)
+    artifact = parent >= 0
+    meta['n_rejected_artifacts'] = int(artifact.sum())
+    return {k: v[~artifact] for k, v in cols.items()}
 
 
 def _meta(n_sigma, n_pixels, kernel, std, sky, **params):
@@ -211,6 +240,7 @@ def _measure(sky_rows, segments, level, saturation, progress):
                        else level)
         saturated = m['peak'] + sky_at_peak >= saturation
     return {'x': x, 'y': y, 'flux': m['flux'], 'peak': m['peak'],
+            'peak_x': m['peak_x'], 'peak_y': m['peak_y'],
             'area': m['area'].astype(float), 'fwhm': fwhm,
             'roundness': roundness, 'sharpness': sharp,
             'saturated': saturated}
