@@ -138,14 +138,34 @@ class BoxAperture(RectangularAperture):
     Parameters
     ----------
     positions : array_like
-        ``(x, y)`` pixel position, or an ``(N, 2)`` array of positions, as
-        in photutils (``position=`` is accepted too).
-    w, h : float
-        Full side lengths in pixels along x and y before rotation
-        (``width=`` and ``height=`` are accepted too).
+        The ``(x, y)`` pixel position of the box centre, or an ``(N, 2)``
+        array of positions, as in photutils (zero-based pixel coordinates,
+        finite; not a Quantity). Required, here or as ``position``.
+    w : float
+        The full side length in pixels along x before rotation (positive,
+        finite). Required, here or as ``width``.
+    h : float
+        The full side length in pixels along y before rotation (positive,
+        finite). Required, here or as ``height``.
     theta : float or `~astropy.units.Quantity`, optional
-        Rotation counter-clockwise from the x axis: a float in radians (as
-        photutils) or an angle Quantity. Stored as a Quantity in radians.
+        The rotation counter-clockwise from the x axis: a float in radians
+        (as photutils) or an angle Quantity (default 0, axis-aligned).
+        Stored as a Quantity in radians.
+    position : array_like, optional
+        Another name for ``positions`` (give one of the two).
+    width : float, optional
+        Another name for ``w`` (give one of the two).
+    height : float, optional
+        Another name for ``h`` (give one of the two).
+
+    Raises
+    ------
+    TypeError
+        If a required size or position is missing, given under both of
+        its names, or not a number (``positions`` as a Quantity included).
+    ValueError
+        If a position is not finite or not ``(x, y)``-shaped, or a side is
+        not positive and finite.
 
     Examples
     --------
@@ -199,6 +219,17 @@ class BoxAperture(RectangularAperture):
         Returns
         -------
         box : `BoxAperture`
+            The axis-aligned box centred on
+            ``((x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2)`` with width
+            ``x1 - x0`` and height ``y1 - y0`` (pixels).
+
+        Raises
+        ------
+        TypeError
+            If ``slices`` is not a tuple of two slices with integer bounds.
+        ValueError
+            If a slice has no start or stop, a step other than 1, a
+            negative bound, or is empty.
         """
         if not isinstance(slices, tuple) or len(slices) != 2:
             raise TypeError('slices must be a tuple of two slices, '
@@ -299,10 +330,21 @@ class BoxAperture(RectangularAperture):
 
     def bounds(self):
         """
-        Integer pixel ranges touched by each box, before clipping to a
-        frame: an ``(N, 4)`` array of ``x0, x1, y0, y1`` (stop exclusive).
+        Integer pixel ranges touched by each box, before clipping to a frame.
+
         Only defined for axis-aligned boxes; an edge within 1e-9 pixel of a
         pixel boundary is taken on it.
+
+        Returns
+        -------
+        bounds : `~numpy.ndarray` of int
+            An ``(N, 4)`` array of ``x0, x1, y0, y1`` per position (stop
+            exclusive: the box touches ``data[y0:y1, x0:x1]``).
+
+        Raises
+        ------
+        ValueError
+            If the box is rotated (not a multiple of 90 degrees).
         """
         if not self.is_axis_aligned:
             raise ValueError('bounds() needs an axis-aligned box; use bbox '
@@ -343,11 +385,14 @@ class BoxAperture(RectangularAperture):
         Parameters
         ----------
         method : {'exact', 'center', 'subpixel'}, optional
-            ``'exact'``: the exact area of each pixel inside the box (for
-            every box, rotated or not). ``'center'`` and ``'subpixel'``:
+            ``'exact'`` (default): the exact area of each pixel inside the
+            box (for every box, rotated or not). ``'center'`` (a pixel
+            weighs 1 when its centre is inside, else 0) and ``'subpixel'``:
             as photutils.
         subpixels : int, optional
-            Sub-sampling factor of ``method='subpixel'``.
+            The sub-sampling factor per pixel side of
+            ``method='subpixel'`` (default 5; ignored by the other
+            methods).
 
         Returns
         -------
@@ -374,9 +419,9 @@ class BoxAperture(RectangularAperture):
         Parameters
         ----------
         shape : tuple of int
-            The frame's ``(ny, nx)``.
+            The frame's ``(ny, nx)`` in pixels.
         index : int, optional
-            Which position.
+            Which position of a many-position box (default 0, the first).
 
         Returns
         -------
@@ -410,7 +455,24 @@ class BoxAperture(RectangularAperture):
 
         For a pixel-aligned box fully inside the frame this is exactly
         ``data[y0:y1, x0:x1]``; otherwise the bounding pixels clipped to the
-        frame. Returns one array for a single position, else a list.
+        frame.
+
+        Parameters
+        ----------
+        data : 2-D array_like, `~astropy.nddata.NDData` or `~astropy.units.Quantity`
+            The frame (an object with a ``.data`` array, such as a
+            `~astropy.nddata.CCDData`, is cut through its ``data``).
+
+        Returns
+        -------
+        cutout : `~numpy.ndarray` or list of `~numpy.ndarray`
+            A view of the touched pixels (empty for a box wholly off the
+            frame): one array for a single position, else a list.
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is not 2-D.
         """
         arr = np.asanyarray(getattr(data, 'data', data))
         if arr.ndim != 2:

@@ -232,10 +232,13 @@ class EllipseShape:
     Parameters
     ----------
     outer : tuple of float
-        ``(a, b, theta)``: semi-axes and rotation (radians, counter-clockwise
-        from the x axis) of the shape, or of an annulus's outer edge.
+        ``(a, b, theta)``: the semi-axes in pixels (``a`` along x before
+        rotation; ``a == b`` is a circle) and the rotation in radians,
+        counter-clockwise from the x axis, of the shape, or of an
+        annulus's outer edge.
     inner : tuple of float, optional
-        The same for an annulus's inner edge.
+        The same for an annulus's inner edge; None (default) for a filled
+        circle or ellipse.
 
     Examples
     --------
@@ -257,13 +260,45 @@ class EllipseShape:
                        int(math.ceil(2 * self.outer.X + 1)))
 
     def corners(self, x, y):
-        """First column and row of the windows centred on ``x``, ``y``."""
+        """
+        The first column and row of the windows centred on ``x``, ``y``.
+
+        Parameters
+        ----------
+        x : float or array_like
+            The x pixel coordinates of the centres.
+        y : float or array_like
+            The y pixel coordinates of the centres (same shape as ``x``).
+
+        Returns
+        -------
+        x0 : `~numpy.ndarray` of int
+            The first column of each window (`window` pixels wide).
+        y0 : `~numpy.ndarray` of int
+            The first row of each window.
+        """
         x0 = np.floor(x - self.outer.X - 0.5).astype(np.intp) + 1
         y0 = np.floor(y - self.outer.Y - 0.5).astype(np.intp) + 1
         return x0, y0
 
     def truncated(self, x, y, shape):
-        """True where the shape reaches beyond a frame of ``shape``."""
+        """
+        Say where the shape reaches beyond a frame of ``shape``.
+
+        Parameters
+        ----------
+        x : float or array_like
+            The x pixel coordinates of the centres.
+        y : float or array_like
+            The y pixel coordinates of the centres (same shape as ``x``).
+        shape : tuple of int
+            The frame's ``(ny, nx)`` in pixels.
+
+        Returns
+        -------
+        truncated : bool or `~numpy.ndarray` of bool
+            True where part of the shape's bounding box falls off the frame.
+        """
         ny, nx = shape
         X, Y = self.outer.X, self.outer.Y
         return ((x - X < -0.5) | (x + X > nx - 0.5)
@@ -271,8 +306,21 @@ class EllipseShape:
 
     def weights(self, x, y):
         """
-        ``(n, ny, nx)`` overlaps of the windows centred on ``x``, ``y``
-        (1-D float arrays), whose first pixels are `corners`.
+        Compute the exact overlaps of the windows centred on ``x``, ``y``.
+
+        Parameters
+        ----------
+        x : 1-D array_like of float
+            The x pixel coordinates of the ``n`` centres.
+        y : 1-D array_like of float
+            The y pixel coordinates of the ``n`` centres.
+
+        Returns
+        -------
+        weights : `~numpy.ndarray`
+            An ``(n, ny, nx)`` array (``(ny, nx)`` the `window`) of the
+            area of each pixel inside the shape, in [0, 1]; the first pixel
+            of each window is at `corners`.
         """
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -286,22 +334,41 @@ class EllipseShape:
 
     @property
     def reach(self):
-        """The largest distance from the centre to the centre of a pixel
-        the shape touches."""
+        """
+        The largest distance from the centre to the centre of a pixel the
+        shape touches (pixels).
+        """
         return self.outer.radius + math.sqrt(0.5)
 
     @property
     def half_extent(self):
-        """Half the side of a square around the centre that holds every
-        pixel the shape touches, with a pixel to spare."""
+        """
+        Half the side of a square around the centre that holds every pixel
+        the shape touches, with a pixel to spare (pixels).
+        """
         return max(self.outer.X, self.outer.Y) + 1.0
 
     def touches(self, x, y, ys, xs):
         """
-        True where the shapes centred on ``x``, ``y`` (``m`` centres)
-        overlap the pixels of rows ``ys`` and columns ``xs`` by a positive
-        area: integer arrays of ``m`` rows broadcast together (e.g.
-        ``(m, ny, 1)`` and ``(m, 1, nx)``).
+        Say where the shapes overlap given pixels by a positive area.
+
+        Parameters
+        ----------
+        x : 1-D array_like of float
+            The x pixel coordinates of the ``m`` centres.
+        y : 1-D array_like of float
+            The y pixel coordinates of the ``m`` centres.
+        ys : `~numpy.ndarray` of int
+            The rows of the pixels, one leading row per centre, broadcast
+            with ``xs`` (for example ``(m, ny, 1)``).
+        xs : `~numpy.ndarray` of int
+            The columns of the pixels (for example ``(m, 1, nx)``).
+
+        Returns
+        -------
+        touched : `~numpy.ndarray` of bool
+            The broadcast shape of ``ys`` and ``xs``: True where the shape
+            centred on the row's centre covers part of the pixel.
         """
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -321,9 +388,28 @@ class EllipseShape:
 
     def covers(self, x, y, ys, xs):
         """
-        True where the centres of the pixels of rows ``ys`` and columns
-        ``xs`` lie inside the shapes centred on ``x``, ``y`` (photutils'
-        ``method='center'``; arrays as for `touches`).
+        Say where the centres of given pixels lie inside the shapes.
+
+        This is photutils' ``method='center'`` membership.
+
+        Parameters
+        ----------
+        x : 1-D array_like of float
+            The x pixel coordinates of the ``m`` centres.
+        y : 1-D array_like of float
+            The y pixel coordinates of the ``m`` centres.
+        ys : `~numpy.ndarray` of int
+            The rows of the pixels, one leading row per centre, broadcast
+            with ``xs`` (for example ``(m, ny, 1)``).
+        xs : `~numpy.ndarray` of int
+            The columns of the pixels (for example ``(m, 1, nx)``).
+
+        Returns
+        -------
+        covered : `~numpy.ndarray` of bool
+            The broadcast shape of ``ys`` and ``xs``: True where the
+            pixel's centre is inside the shape (for an annulus, inside the
+            outer edge and not inside the inner one).
         """
         inner = (slice(None),) + (None,) * (np.ndim(ys) - 1)
         dx = xs - np.asarray(x, dtype=np.float64)[inner]
@@ -340,8 +426,23 @@ class EllipseShape:
 
     def frame_weights(self, position, shape):
         """
-        Weights of one centre on a frame of ``shape``: ``(slices, weights,
-        truncated)`` as `~ccdphot_ext.aperture.aperture_weights`.
+        Compute the exact weights of one centre on a frame.
+
+        Parameters
+        ----------
+        position : tuple of float
+            The ``(x, y)`` pixel position of the centre.
+        shape : tuple of int
+            The frame's ``(ny, nx)`` in pixels.
+
+        Returns
+        -------
+        slices : tuple of slices or None
+            Where the weights sit in the frame (None if wholly off it).
+        weights : `~numpy.ndarray`
+            The overlaps of those pixels, in [0, 1].
+        truncated : bool
+            True when part of the shape falls outside the frame.
         """
         x = np.array([position[0]], dtype=np.float64)
         y = np.array([position[1]], dtype=np.float64)
@@ -363,20 +464,31 @@ def ellipse_overlap(xmin, ymin, nx, ny, a, b, theta=0.0):
 
     Parameters
     ----------
-    xmin, ymin : float
-        Lower-left edge of the grid relative to the ellipse's centre
-        (pixel ``(0, 0)`` of the grid spans ``xmin ... xmin + 1``).
-    nx, ny : int
-        Grid size in pixels.
-    a, b : float
-        Semi-axes (``a`` along x before rotation); ``a == b`` is a circle.
+    xmin : float
+        The left edge of the grid relative to the ellipse's centre, in
+        pixels (pixel ``(0, 0)`` of the grid spans ``xmin ... xmin + 1``
+        along x).
+    ymin : float
+        The lower edge of the grid relative to the ellipse's centre, in
+        pixels.
+    nx : int
+        The number of grid columns.
+    ny : int
+        The number of grid rows.
+    a : float
+        The semi-axis along x before rotation, in pixels (positive).
+    b : float
+        The semi-axis along y before rotation, in pixels (positive);
+        ``a == b`` is a circle.
     theta : float, optional
-        Rotation in radians, counter-clockwise from the x axis.
+        The rotation in radians, counter-clockwise from the x axis
+        (default 0).
 
     Returns
     -------
     weights : `~numpy.ndarray`
-        ``(ny, nx)`` overlaps in [0, 1].
+        The ``(ny, nx)`` areas of the grid's pixels inside the ellipse, in
+        [0, 1].
 
     Examples
     --------

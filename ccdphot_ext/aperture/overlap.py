@@ -23,20 +23,27 @@ AXIS_ALIGNED_ATOL = 1e-12
 
 def overlap_1d(lo, hi, start, stop):
     """
-    Fractional overlap of the interval ``[lo, hi]`` with the pixels
-    ``start`` to ``stop - 1``.
+    Compute the overlap of an interval with a run of pixels along one axis.
+
+    Pixel ``i`` spans ``i - 0.5 ... i + 0.5`` (photutils' convention).
 
     Parameters
     ----------
-    lo, hi : float
-        Ends of the interval (pixel coordinates).
-    start, stop : int
-        First and one-past-last pixel index.
+    lo : float
+        The lower end of the interval, in pixel coordinates.
+    hi : float
+        The upper end of the interval, in pixel coordinates (an interval
+        with ``hi <= lo`` overlaps nothing).
+    start : int
+        The first pixel index.
+    stop : int
+        One past the last pixel index.
 
     Returns
     -------
     weights : `~numpy.ndarray`
-        ``stop - start`` overlaps in [0, 1].
+        The ``stop - start`` lengths of each pixel inside ``[lo, hi]``, in
+        [0, 1].
 
     Examples
     --------
@@ -117,20 +124,29 @@ def rectangle_overlap(xmin, ymin, nx, ny, w, h, theta):
 
     Parameters
     ----------
-    xmin, ymin : float
-        Lower-left edge of the grid relative to the rectangle's centre
-        (pixel ``(0, 0)`` of the grid spans ``xmin ... xmin + 1``).
-    nx, ny : int
-        Grid size in pixels.
-    w, h : float
-        Full sides of the rectangle (``w`` along x before rotation).
+    xmin : float
+        The left edge of the grid relative to the rectangle's centre, in
+        pixels (pixel ``(0, 0)`` of the grid spans ``xmin ... xmin + 1``
+        along x).
+    ymin : float
+        The lower edge of the grid relative to the rectangle's centre, in
+        pixels.
+    nx : int
+        The number of grid columns.
+    ny : int
+        The number of grid rows.
+    w : float
+        The full side of the rectangle along x before rotation, in pixels.
+    h : float
+        The full side of the rectangle along y before rotation, in pixels.
     theta : float
-        Rotation in radians, counter-clockwise from the x axis.
+        The rotation in radians, counter-clockwise from the x axis (within
+        1e-12 of a multiple of 90 degrees counts as axis-aligned).
 
     Returns
     -------
     weights : `~numpy.ndarray`
-        ``(ny, nx)`` overlaps in [0, 1]: exactly 1 for pixels wholly inside,
+        The ``(ny, nx)`` overlaps in [0, 1]: exactly 1 for pixels wholly inside,
         exactly 0 for pixels wholly outside, and for the others the area of
         the pixel inside the rectangle (to ~1e-15).
 

@@ -77,34 +77,48 @@ def _show_flags(regs, flags, labels):
 def aperture_regions(apertures, *, wcs=None, labels=None, color=None,
                      flags=None):
     """
-    Apertures as a `regions.Regions` list, one region per position.
+    Convert apertures to a `regions.Regions` list, one region per position.
 
     Parameters
     ----------
     apertures : aperture or list of apertures
-        `~ccdphot_ext.BoxAperture`, any photutils aperture (pixel or sky:
-        circles, ellipses, rectangles, annuli) or a `SkyBoxAperture`.
-    wcs : WCS, `~astropy.nddata.NDData` or None, optional
+        A `~ccdphot_ext.BoxAperture`, any photutils aperture (pixel or sky:
+        circles, ellipses, rectangles, annuli) or a `SkyBoxAperture`, or a
+        non-empty list or tuple of them.
+    wcs : `~astropy.wcs.WCS` or `~astropy.nddata.NDData`, optional
         A celestial WCS (or a frame holding one): pixel apertures are then
-        converted to sky regions (and `SkyBoxAperture` needs it).
+        converted to sky regions (a `SkyBoxAperture` needs it). None
+        (default): pixel regions in DS9's 1-based ``image`` frame.
     labels : sequence of str, optional
-        One text label per position (e.g. a photometer table's ``id``).
+        One text label per aperture position (e.g. a photometer table's
+        ``id``); None (default): no labels.
     color : str, optional
-        DS9 colour of every region (ignored with ``flags``).
+        The DS9 colour of every region (e.g. ``'cyan'``); None (default):
+        DS9's default. With ``flags``, the flag colours win.
     flags : sequence of int, optional
-        One flag value per position (a `photometer` table's ``flags``):
-        unflagged regions are drawn in ``FLAG_COLORS['ok']`` (green),
-        flagged ones in ``FLAG_COLORS['flagged']`` (red) with
-        ``[flags N]`` in their label and one DS9 tag per bit set.
+        One flag value per position (a `~ccdphot_ext.photometer` table's
+        ``flags``): unflagged regions are drawn in ``FLAG_COLORS['ok']``
+        (green), flagged ones in ``FLAG_COLORS['flagged']`` (red) with
+        ``[flags N]`` in their label and one DS9 tag per bit set. None
+        (default): no flag colours.
 
     Returns
     -------
     regions : `regions.Regions`
+        One pixel region per aperture position (sky regions with ``wcs``),
+        in the order of the apertures and their positions.
 
     Raises
     ------
     ImportError
         If the optional ``regions`` package is not installed.
+    TypeError
+        If an aperture is not a photutils aperture or a `SkyBoxAperture`,
+        or ``color`` is not a string.
+    ValueError
+        If ``apertures`` is empty, ``wcs`` has no celestial axes, a
+        `SkyBoxAperture` comes without ``wcs``, or ``labels`` or ``flags``
+        do not hold one entry per position.
 
     Examples
     --------
@@ -193,16 +207,43 @@ def write_ds9(apertures, path, *, wcs=None, labels=None, color=None,
 
     Parameters
     ----------
-    apertures, wcs, labels, color, flags
-        As in `aperture_regions` (``flags`` colours flagged apertures red).
+    apertures : aperture or list of apertures
+        A `~ccdphot_ext.BoxAperture`, any photutils aperture (pixel or sky:
+        circles, ellipses, rectangles, annuli) or a `SkyBoxAperture`, or a
+        non-empty list or tuple of them.
     path : str or path-like
-        The ``.reg`` file.
+        The ``.reg`` file to write.
+    wcs : `~astropy.wcs.WCS` or `~astropy.nddata.NDData`, optional
+        A celestial WCS (or a frame holding one): the regions are then
+        written on the sky (a `SkyBoxAperture` needs it). None (default):
+        pixel regions in DS9's 1-based ``image`` frame.
+    labels : sequence of str, optional
+        One text label per aperture position (e.g. a photometer table's
+        ``id``); None (default): no labels.
+    color : str, optional
+        The DS9 colour of every region (e.g. ``'cyan'``); None (default):
+        DS9's default. With ``flags``, the flag colours win.
+    flags : sequence of int, optional
+        One flag value per position (a `~ccdphot_ext.photometer` table's
+        ``flags``): flagged apertures are drawn red with ``[flags N]`` in
+        their label and one DS9 tag per bit set, the others green (see
+        `aperture_regions`). None (default): no flag colours.
     overwrite : bool, optional
-        Replace an existing file (default False: `FileExistsError`).
+        Whether to replace an existing file (default False).
 
     Returns
     -------
     path : str
+        The path written.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    ImportError
+        If the optional ``regions`` package is not installed.
+    TypeError, ValueError
+        For apertures or options `aperture_regions` refuses.
 
     Examples
     --------

@@ -40,17 +40,31 @@ class SkyBoxAperture(SkyAperture):
     Parameters
     ----------
     positions : `~astropy.coordinates.SkyCoord`
-        Centre(s), scalar or array.
-    width, height : `~astropy.units.Quantity`
-        Full sides, both angular (e.g. arcsec) or both in pixels
-        (``u.pix``). Angular: ``width`` runs East-West and ``height``
-        North-South when ``theta`` is 0. Pixels: a pixel box exactly as
-        `~ccdphot_ext.BoxAperture` (width along x), only centred from the
-        sky.
+        The centre or centres, scalar or array.
+    width : `~astropy.units.Quantity`
+        The full side, positive, in an angular unit (e.g. arcsec: it runs
+        East-West when ``theta`` is 0) or in pixels (``u.pix``: along x, as
+        `~ccdphot_ext.BoxAperture`, the box only centred from the sky).
+    height : `~astropy.units.Quantity`
+        The other full side, positive, in the same kind of unit as
+        ``width`` (angular: it runs North-South when ``theta`` is 0;
+        pixels: along y).
     theta : `~astropy.units.Quantity`, optional
-        Angular sizes: position angle of the ``height`` side, East of North.
-        Pixel sizes: rotation counter-clockwise from the x axis (as
+        An angle (default 0 deg). With angular sizes: the position angle
+        of the ``height`` side, East of North. With pixel sizes: the
+        rotation counter-clockwise from the x axis (as
         `~ccdphot_ext.BoxAperture`).
+
+    Raises
+    ------
+    TypeError
+        If ``positions`` is not a `~astropy.coordinates.SkyCoord`, or a
+        side is not a scalar Quantity.
+    astropy.units.UnitsError
+        If a side is neither angular nor in pixels, the two sides mix the
+        two, or ``theta`` is not an angle Quantity.
+    ValueError
+        If a side is not positive and finite.
 
     Examples
     --------
@@ -114,10 +128,28 @@ class SkyBoxAperture(SkyAperture):
 
     def to_pixel(self, wcs):
         """
-        The `~ccdphot_ext.BoxAperture` on a frame with ``wcs``.
+        Convert to the `~ccdphot_ext.BoxAperture` on a frame with ``wcs``.
 
         A rotation within 1e-7 rad of a multiple of 90 degrees is snapped to
         it, so a north-up frame gives an axis-aligned (fast, exact) box.
+
+        Parameters
+        ----------
+        wcs : WCS
+            The frame's celestial WCS (an `~astropy.wcs.WCS` or any
+            APE 14 WCS with celestial axes).
+
+        Returns
+        -------
+        box : `~ccdphot_ext.BoxAperture`
+            The box at the pixel positions of the centres, its sides in
+            pixels (angular sizes converted with the WCS's local scale) and
+            its rotation following the local direction of North.
+
+        Raises
+        ------
+        ValueError
+            If ``wcs`` has no celestial axes.
         """
         if celestial_wcs(wcs) is None:
             raise ValueError('wcs must be a celestial WCS to place sky '

@@ -31,7 +31,19 @@ _SIZE_NAMES = (('r', 'Radius'), ('a', 'Semi-major axis'), ('w', 'Width'))
 
 def aperture_positions(aperture):
     """
-    The positions of ``aperture`` as an ``(N, 2)`` float array.
+    Give the positions of an aperture as an ``(N, 2)`` float array.
+
+    Parameters
+    ----------
+    aperture : `~photutils.aperture.PixelAperture`
+        A `~ccdphot_ext.BoxAperture` or any photutils pixel aperture, with
+        one or many positions.
+
+    Returns
+    -------
+    positions : `~numpy.ndarray`
+        The ``(x, y)`` pixel positions, one row per position (one row for
+        a scalar aperture).
 
     Examples
     --------
@@ -99,8 +111,35 @@ def aperture_groups(apertures):
 
 def split_apertures(apertures):
     """
-    One ``(aperture, index)`` pair per position of one pixel aperture or
-    a list of them, in order (validated as `aperture_groups`).
+    List one ``(aperture, index)`` pair per position of pixel apertures.
+
+    Parameters
+    ----------
+    apertures : `~photutils.aperture.PixelAperture` or list of them
+        One pixel aperture (`~ccdphot_ext.BoxAperture` or photutils') or a
+        non-empty list or tuple of them, each with one or many positions.
+
+    Returns
+    -------
+    pairs : list of tuple
+        ``(aperture, index)`` for every position, in order: the aperture
+        that holds it and the position's index in that aperture.
+
+    Raises
+    ------
+    TypeError
+        If ``apertures`` is not a pixel aperture or a list of them.
+    ValueError
+        If the list is empty.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import BoxAperture
+    >>> from ccdphot_ext.aperture.utils import split_apertures
+    >>> pairs = split_apertures([BoxAperture([(3, 4), (8, 9)], 2, 2),
+    ...                          BoxAperture((5, 5), 3, 3)])
+    >>> [(ap.w, index) for ap, index in pairs]
+    [(2.0, 0), (2.0, 1), (3.0, 0)]
     """
     return [(ap, i) for ap, n in aperture_groups(apertures)
             for i in range(n)]
@@ -188,13 +227,33 @@ def aperture_size(aperture):
 
 def scaled_aperture(aperture, scale):
     """
-    The first position of ``aperture`` with every linear size multiplied by
-    ``scale`` (rotation kept).
+    Scale the linear sizes of an aperture's first position.
+
+    Parameters
+    ----------
+    aperture : `~photutils.aperture.PixelAperture`
+        A `~ccdphot_ext.BoxAperture` or a photutils circle, ellipse or
+        rectangle (not an annulus); only its first position is used.
+    scale : float
+        The factor every linear size (radius, semi-axes, sides) is
+        multiplied by; the rotation is kept.
+
+    Returns
+    -------
+    aperture : `~photutils.aperture.PixelAperture`
+        A new aperture of the same type at the first position.
 
     Raises
     ------
     TypeError
         If the aperture has no size to scale.
+
+    Examples
+    --------
+    >>> from photutils.aperture import CircularAperture
+    >>> from ccdphot_ext.aperture.utils import scaled_aperture
+    >>> scaled_aperture(CircularAperture([(3, 4), (8, 9)], r=2.0), 1.5)
+    <CircularAperture([3., 4.], r=3.0)>
     """
     sizes = [p for p in getattr(aperture, '_params', ())
              if p in _SIZE_PARAMS]
@@ -228,7 +287,7 @@ def _mask_weights(aperture, shape, index, sum_method, subpixels):
 def aperture_weights(aperture, shape, *, index=0, sum_method='exact',
                      subpixels=5):
     """
-    Pixel weights of one aperture position on a frame of ``shape``.
+    Compute the pixel weights of one aperture position on a frame.
 
     Boxes (`BoxAperture`) are exact: axis-aligned ones whatever
     ``sum_method`` (their overlap is the product of two 1-D overlaps,
@@ -245,20 +304,24 @@ def aperture_weights(aperture, shape, *, index=0, sum_method='exact',
     aperture : `~photutils.aperture.PixelAperture`
         The aperture (one or many positions).
     shape : tuple of int
-        The frame's ``(ny, nx)``.
+        The frame's ``(ny, nx)`` in pixels.
     index : int, optional
-        Which position.
+        Which position of a many-position aperture (default 0, the first).
     sum_method : {'exact', 'center', 'subpixel'}, optional
-        The photutils overlap method (photutils' ``method``).
+        The pixel-overlap method, photutils' ``method``: ``'exact'``
+        (default) the area of each pixel inside the aperture,
+        ``'center'`` 1 for pixels whose centre is inside, ``'subpixel'``
+        the fraction of ``subpixels**2`` sub-pixel centres inside.
     subpixels : int, optional
-        Sub-sampling of ``sum_method='subpixel'``.
+        The sub-sampling factor per pixel side of
+        ``sum_method='subpixel'`` (default 5; ignored otherwise).
 
     Returns
     -------
     slices : tuple of slices or None
         Where the weights sit in the frame (None if fully off the frame).
-    weights : ndarray
-        Weights in [0, 1] over those pixels.
+    weights : `~numpy.ndarray`
+        The weights in [0, 1] over those pixels.
     truncated : bool
         True when part of the aperture falls outside the frame.
 
