@@ -12,7 +12,7 @@ stars are integrated exactly over pixels, so the comparison is like with
 like). If the reported errors are right, the pulls
 ``(measured - true) / reported error`` have a standard deviation of 1.
 
-`REGIMES` are the three cases of the design brief:
+`REGIMES` are the three cases an error budget must get right:
 
 ``'sky'``
     a faint star on a bright sky: the ``sky`` term dominates; the global sky
@@ -71,19 +71,32 @@ _STRIP = 64       # width of the star-free strip [pixels]
 @dataclass
 class CalibrationResult:
     """
-    Pulls of one regime.
+    The pulls of one regime of the known-truth experiment.
 
-    Attributes
+    Built by `run_calibration`; each parameter is an attribute of the same
+    name.
+
+    Parameters
     ----------
-    name, label : str
-        Regime key and description.
-    pulls : ndarray
+    name : str
+        The regime's key in `REGIMES` (``'sky'``, ``'source'`` or
+        ``'annulus'``).
+    label : str
+        The regime's description, for tables and figure titles.
+    pulls : `~numpy.ndarray`
         ``(measured - true) / reported error``, one per star.
-    alternatives : dict
-        Name -> pulls with another error: ``'no_gain'``, ``'gain_1'``,
-        ``'no_sky_mean'``.
-    fractions : dict
-        Median share of the variance of each budget term.
+    alternatives : dict, optional
+        The pulls with another error, by name: ``'no_gain'`` (no source
+        term), ``'gain_1'`` (ADU taken as electrons) and ``'no_sky_mean'``
+        (no ``sky_mean`` term); each an array like ``pulls``. Default
+        empty.
+    fractions : dict, optional
+        The median share of the variance of each budget term, by term
+        (``'sky'``, ``'source'``, ``'sky_mean'``), each in [0, 1]. Default
+        empty.
+    mean_error : float, optional
+        The mean reported error of the stars' fluxes, in ADU (default NaN:
+        not recorded).
     """
 
     name: str
@@ -105,8 +118,10 @@ class CalibrationResult:
 
     @property
     def std_err(self):
-        """Statistical error of `std` for Gaussian pulls,
-        ``std / sqrt(2 (n - 1))``."""
+        """
+        Statistical error of `std` for Gaussian pulls,
+        ``std / sqrt(2 (n - 1))``.
+        """
         return self.std / math.sqrt(2.0 * (self.n - 1))
 
     @property
@@ -115,13 +130,43 @@ class CalibrationResult:
         return float(np.mean(self.pulls))
 
     def alternative_std(self, name):
-        """Standard deviation of the pulls with an alternative error."""
+        """
+        Compute the standard deviation of the pulls with an alternative error.
+
+        Parameters
+        ----------
+        name : str
+            A key of `alternatives`: ``'no_gain'``, ``'gain_1'`` or
+            ``'no_sky_mean'``.
+
+        Returns
+        -------
+        std : float
+            The sample standard deviation (``ddof=1``) of those pulls.
+        """
         return float(np.std(self.alternatives[name], ddof=1))
 
 
 def simulate_regime_frame(regime, *, n_side=8, seed=None):
     """
-    One frame of a regime: ``n_side**2`` isolated stars and a sky strip.
+    Simulate one frame of a regime: ``n_side**2`` stars and a sky strip.
+
+    The stars sit on a grid 32 pixels apart at random sub-pixel offsets;
+    a 64-pixel star-free strip on the right holds only sky. The noise is
+    the sample frame's (gain 2.23 e-/ADU, read noise 12 e-).
+
+    Parameters
+    ----------
+    regime : str or dict
+        A key of `REGIMES`, or a dictionary like its values (``flux`` and
+        ``sky`` in ADU, ``box`` side in pixels).
+    n_side : int, optional
+        The number of stars per side of the grid (default 8: 64 stars on
+        a 256 x 320 pixel frame).
+    seed : int, `~numpy.random.Generator` or None, optional
+        The seed of the noise and the sub-pixel offsets (a generator is
+        used as is); None (default): fresh entropy, a different frame each
+        call.
 
     Returns
     -------
@@ -171,19 +216,28 @@ def run_calibration(regimes=None, *, n_frames=40, n_side=8, seed=2024):
     Parameters
     ----------
     regimes : sequence of str, optional
-        Keys of `REGIMES` (default all three).
+        Keys of `REGIMES`; None (default): all three.
     n_frames : int, optional
-        Noise realisations per regime.
+        The number of noise realisations (frames) per regime (default 40).
     n_side : int, optional
-        Stars per frame are ``n_side**2`` (64 by default: 2560 stars per
-        regime, so the standard deviation of the pulls is known to 1.4%).
+        Stars per frame are ``n_side**2`` (default 8: 64 per frame, 2560
+        stars per regime with 40 frames, so the standard deviation of the
+        pulls is known to 1.4%).
     seed : int, optional
-        Seed of the experiment (deterministic).
+        The seed of the experiment (default 2024): the same seed gives the
+        same numbers.
 
     Returns
     -------
     results : dict
-        Regime name -> `CalibrationResult`.
+        One `CalibrationResult` per regime, keyed by regime name, in the
+        order of ``regimes``.
+
+    Raises
+    ------
+    ValueError
+        If a regime is not a key of `REGIMES`, or ``n_frames`` or
+        ``n_side`` is not a positive integer.
     """
     names = list(REGIMES) if regimes is None else list(regimes)
     for name in names:
@@ -226,12 +280,23 @@ def run_calibration(regimes=None, *, n_frames=40, n_side=8, seed=2024):
 
 def calibration_table(results):
     """
-    The numbers of `run_calibration` as a `~astropy.table.QTable`.
+    Tabulate the numbers of `run_calibration`.
 
-    Columns: ``regime``, ``n``, the median variance shares ``f_sky``,
-    ``f_source``, ``f_sky_mean``, the pull ``mean`` and ``std`` with its
-    statistical error ``std_err``, and the pull spread with the alternative
-    errors ``std_no_gain``, ``std_gain_1``, ``std_no_sky_mean``.
+    Parameters
+    ----------
+    results : dict
+        The `CalibrationResult` of each regime, as `run_calibration`
+        returns them.
+
+    Returns
+    -------
+    table : `~astropy.table.QTable`
+        One row per regime, with columns ``regime``, ``n`` (stars), the
+        median variance shares ``f_sky``, ``f_source``, ``f_sky_mean``,
+        the pull ``mean`` and ``std`` with its statistical error
+        ``std_err``, and the pull spread with the alternative errors
+        ``std_no_gain``, ``std_gain_1``, ``std_no_sky_mean``; the gain and
+        read noise of the experiment in ``meta``.
     """
     rows = []
     for r in results.values():
@@ -252,14 +317,26 @@ def calibration_table(results):
 
 def plot_calibration(results, *, fig=None, bins=40):
     """
-    Histograms of the pulls, one panel per regime, over a unit Gaussian.
+    Plot histograms of the pulls, one panel per regime, over a unit Gaussian.
 
     Each panel also draws the pulls with the ``sky_mean`` term or the gain
     left out (whichever spreads them most), to show what they are for.
 
+    Parameters
+    ----------
+    results : dict
+        The `CalibrationResult` of each regime, as `run_calibration`
+        returns them (one panel each, in order).
+    fig : `~matplotlib.figure.Figure`, optional
+        The figure to draw in (it should be empty); None (default): a new
+        one, 4.2 x 3.8 inches per panel.
+    bins : int, optional
+        The number of histogram bins over pulls -5 to 5 (default 40).
+
     Returns
     -------
     fig : `~matplotlib.figure.Figure`
+        The figure, one axes per regime.
     """
     import matplotlib.pyplot as plt
 

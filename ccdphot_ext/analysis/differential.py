@@ -157,28 +157,36 @@ def differential_photometry(lightcurve, targets, comparisons, *,
                             weighting='sum', bad_flags=DEFAULT_BAD_FLAGS,
                             sky_correlated='auto'):
     """
-    Relative flux of each target against an ensemble of comparison stars.
+    Compute each target's flux relative to an ensemble of comparison stars.
 
     Parameters
     ----------
     lightcurve : `~astropy.table.Table`
-        A `photometer_frames` table (at least ``frame``, ``id``,
-        ``aperture_sum``, ``aperture_sum_err`` and ``flags``; ``time``,
-        ``status``, ``var_sky_mean``, ``sky`` and ``sky_error_on_mean`` are
-        used when present).
+        A `~ccdphot_ext.photometer_frames` table (at least ``frame``,
+        ``id``, ``aperture_sum``, ``aperture_sum_err`` and ``flags``;
+        ``time``, ``status``, ``var_sky_mean``, ``sky`` and
+        ``sky_error_on_mean`` are used when present), one row per frame
+        and star.
     targets : int or sequence of int
-        Star ids to measure.
-    comparisons : sequence of int
-        Star ids of the comparison ensemble (disjoint from ``targets``).
+        The star ids to measure, each giving one row per frame.
+    comparisons : int or sequence of int
+        The star ids of the comparison ensemble (disjoint from
+        ``targets``).
     weighting : {'sum', 'inverse_variance'}, optional
-        How the comparison fluxes are combined (see the module docstring).
+        How the comparison fluxes are combined, with coefficients fixed for
+        the whole light curve. ``'sum'`` (default): the summed flux of the
+        comparison stars. ``'inverse_variance'``: each normalised by its
+        median flux and weighted by its median inverse relative variance,
+        on the same scale as ``'sum'``.
     bad_flags : int, optional
         A comparison with any of these flag bits set on a frame makes that
-        frame unusable (default truncated, bad pixels, saturated, flux <= 0).
+        frame's relative fluxes NaN, with a ``note`` (default
+        `DEFAULT_BAD_FLAGS`: truncated, bad pixels, saturated, flux <= 0).
     sky_correlated : {'auto', True, False}, optional
         Whether the ``var_sky_mean`` terms of a frame are one shared error
-        (a frame-wide sky level); ``'auto'`` decides per frame from the
-        ``sky`` and ``sky_error_on_mean`` columns.
+        (a frame-wide sky level), correlated between the stars.
+        ``'auto'`` (default) decides per frame: True when ``sky`` and
+        ``sky_error_on_mean`` are the same for every star of the frame.
 
     Returns
     -------
@@ -189,6 +197,17 @@ def differential_photometry(lightcurve, targets, comparisons, *,
         (``-2.5 log10 rel_flux``), ``dmag_err``, ``n_comp``,
         ``sky_correlated``, ``flags`` (target's and comparisons' or-ed) and
         ``note``. ``meta`` records the ensemble and its coefficients.
+
+    Raises
+    ------
+    TypeError
+        If an id is not an integer, or an option has the wrong type.
+    ValueError
+        If a column is missing, an id is repeated, missing from the table
+        or both a target and a comparison, a star has two rows on a frame,
+        ``weighting`` or ``sky_correlated`` is not one of its choices, or
+        ``'inverse_variance'`` finds a comparison without a positive median
+        flux and error.
 
     Examples
     --------

@@ -22,42 +22,65 @@ __all__ = ['gradient_check', 'GradientCheck']
 
 class GradientCheck:
     """
-    A plane fitted to the sky of a frame: is one global sky level safe?
+    A plane fitted to the sky of a frame, to judge a global sky level.
 
-    Made by `gradient_check`. Coordinates are 0-based pixels; the plane is
-    ``level + gx * (x - x_c) + gy * (y - y_c)`` about the frame centre.
+    Is one global sky level safe on this frame? Made by `gradient_check`.
+    Coordinates are 0-based pixels; the plane is
+    ``level + gx * (x - x_c) + gy * (y - y_c)`` about the frame centre
+    ``(x_c, y_c)``. Every parameter is an attribute of the same name.
+
+    Parameters
+    ----------
+    level : float
+        The plane's level at the frame centre (data unit per pixel).
+    gx : float
+        The plane's slope along x (data unit per pixel, per pixel).
+    gy : float
+        The plane's slope along y (data unit per pixel, per pixel).
+    cov : `~numpy.ndarray`
+        The 2 x 2 covariance of ``gx`` and ``gy``, from the scatter of the
+        mesh levels about the plane.
+    shape : tuple of int
+        The frame's ``(ny, nx)`` in pixels.
+    pixel_noise : float
+        The per-pixel noise (the median clipped standard deviation of the
+        meshes, corrected for the clipping; data unit).
+    global_level : float
+        The global sky level compared with the plane (data unit per
+        pixel).
+    global_error : float
+        The error of ``global_level`` (its error on the mean).
+    n_sigma : float
+        The significance of the rule (positive).
+    n_mesh : int
+        The number of meshes in the grid.
+    n_used : int
+        The number of meshes kept in the fit (bright stars rejected).
+    box_size : int
+        The side of the meshes the frame was cut into, in pixels.
+    background_variation : `~ccdphot_ext.BackgroundVariation`, optional
+        The coarse background variation the whole-frame sky keeps (see
+        `map_offset`); None (default) when the sky has none.
 
     Attributes
     ----------
-    level, gx, gy : float
-        Plane coefficients (data unit, per pixel).
-    gx_err, gy_err : float
-        Their 1-sigma errors, from the scatter of the mesh levels about the
-        plane.
-    gradient, gradient_significance : float
-        ``hypot(gx, gy)`` and its chi (the gradient over its error, with the
-        covariance of ``gx`` and ``gy``).
+    gx_err : float
+        The 1-sigma error of ``gx``.
+    gy_err : float
+        The 1-sigma error of ``gy``.
+    gradient : float
+        ``hypot(gx, gy)``, data unit per pixel, per pixel.
+    gradient_significance : float
+        The gradient over its error (its chi, with the covariance of ``gx``
+        and ``gy``).
     sky_range : float
-        Plane maximum minus minimum over the frame.
-    pixel_noise : float
-        Per-pixel noise (median clipped standard deviation of the meshes).
-    global_level, global_error : float
-        The global sky compared with the plane and its error.
+        The plane's maximum minus its minimum over the frame.
     max_offset : float
-        Largest ``|plane - global_level|`` over the frame.
+        The largest ``|plane - global_level|`` over the frame.
     max_safe_n_pix : float
-        Largest aperture (pixels) for which a global sky leaves less than
-        ``n_sigma`` residual everywhere: ``(n_sigma * pixel_noise /
+        The largest aperture (pixels) for which a global sky leaves less
+        than ``n_sigma`` residual everywhere: ``(n_sigma * pixel_noise /
         max_offset)**2`` (inf for a flat sky).
-    n_sigma : float
-        Significance of the rule.
-    box_size : int
-        Side of the boxes (meshes) the frame was cut into.
-    n_mesh, n_used : int
-        Meshes in the grid and meshes kept in the fit.
-    background_variation : `~ccdphot_ext.background.BackgroundVariation` or None
-        The coarse background variation the whole-frame sky keeps
-        (`map_offset`), None when the sky has none.
     """
 
     def __init__(self, *, level, gx, gy, cov, shape, pixel_noise,
@@ -89,22 +112,47 @@ class GradientCheck:
                                if self.max_offset > 0 else math.inf)
 
     def plane(self, x, y):
-        """The fitted sky level at pixel ``(x, y)``."""
+        """
+        Evaluate the fitted sky level at pixel ``(x, y)``.
+
+        Parameters
+        ----------
+        x : float or array_like
+            The x pixel coordinate (0-based).
+        y : float or array_like
+            The y pixel coordinate (0-based; broadcast with ``x``).
+
+        Returns
+        -------
+        level : float or `~numpy.ndarray`
+            The plane's sky level there (data unit per pixel).
+        """
         ny, nx = self.shape
         return (self.level + self.gx * (x - (nx - 1) / 2.0)
                 + self.gy * (y - (ny - 1) / 2.0))
 
     def map_offset(self, x, y):
         """
-        How far the coarse background map of the whole-frame sky is, at
-        pixel ``(x, y)``, from its median over the frame (data unit per
-        pixel; NaN without a map).
+        Say how far the whole-frame sky's background map is from its median.
 
         The map (medians of 64-pixel cells with the stars masked, median
-        filtered and interpolated) is the one `measure` and `photometer`
-        use to warn when a global sky is wrong under an aperture; unlike
-        `plane` it follows a background that is not a plane (a cluster's
-        unresolved light, vignetting). Scalars or arrays of positions.
+        filtered and interpolated) is the one `~ccdphot_ext.measure` and
+        `~ccdphot_ext.photometer` use to warn when a global sky is wrong
+        under an aperture; unlike `plane` it follows a background that is
+        not a plane (a cluster's unresolved light, vignetting).
+
+        Parameters
+        ----------
+        x : float or array_like
+            The x pixel coordinate (0-based).
+        y : float or array_like
+            The y pixel coordinate (0-based; broadcast with ``x``).
+
+        Returns
+        -------
+        offset : float or `~numpy.ndarray`
+            The map minus its median over the frame, at each position (data
+            unit per pixel); NaN when the sky has no map.
         """
         if self.background_variation is None:
             return np.full(np.broadcast(x, y).shape, np.nan)[()]
@@ -123,14 +171,33 @@ class GradientCheck:
 
     def residual_at(self, x, y, n_pix, *, sky_std=None):
         """
-        What a global sky leaves in an aperture of ``n_pix`` pixels at
-        ``(x, y)``: the predicted sum ``n_pix * (plane - global_level)`` and
-        its significance against ``sqrt(n_pix * sigma**2 + n_pix**2 *
-        global_error**2)``.
+        Predict what a global sky leaves in an aperture at ``(x, y)``.
+
+        Parameters
+        ----------
+        x : float
+            The x pixel coordinate of the aperture's centre.
+        y : float
+            The y pixel coordinate of the aperture's centre.
+        n_pix : float
+            The aperture's pixel count (positive).
+        sky_std : float, optional
+            The per-pixel noise ``sigma`` to judge the residual against
+            (data unit); None (default): `pixel_noise`.
 
         Returns
         -------
-        residual_sum, significance : float
+        residual_sum : float
+            The predicted residual sum ``n_pix * (plane - global_level)``
+            (data unit).
+        significance : float
+            The residual over its error ``sqrt(n_pix * sigma**2 +
+            n_pix**2 * global_error**2)`` (inf when that error is 0).
+
+        Raises
+        ------
+        ValueError
+            If ``n_pix`` is not positive and finite.
         """
         n_pix = positive_scalar(n_pix, 'n_pix', allow_none=False)
         sigma = self.pixel_noise if sky_std is None else float(sky_std)
@@ -140,9 +207,25 @@ class GradientCheck:
 
     def is_unsafe(self, n_pix):
         """
-        True when the gradient is significant and an aperture of ``n_pix``
-        pixels somewhere on the frame would keep a residual above
-        ``n_sigma`` after a global sky subtraction.
+        Say whether a global sky is unsafe for an aperture of ``n_pix`` pixels.
+
+        Parameters
+        ----------
+        n_pix : float
+            The aperture's pixel count (positive).
+
+        Returns
+        -------
+        unsafe : bool
+            True when the gradient is significant (above ``n_sigma``) and
+            an aperture of ``n_pix`` pixels somewhere on the frame would
+            keep a residual above ``n_sigma`` after a global sky
+            subtraction (``n_pix > max_safe_n_pix``).
+
+        Raises
+        ------
+        ValueError
+            If ``n_pix`` is not positive and finite.
         """
         n_pix = positive_scalar(n_pix, 'n_pix', allow_none=False)
         return bool(self.gradient_significance > self.n_sigma
@@ -162,30 +245,44 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
     Fit a plane to the sky of a frame and say when a global sky is unsafe.
 
     The frame (trimmed to whole meshes, from the lower-left corner) is cut
-    into ``box_size`` × ``box_size`` meshes; each gives a sigma-clipped median. A plane
-    is fitted to these levels by least squares, rejecting meshes more than
-    ``sigma`` robust standard deviations away (bright stars) until none is
-    rejected; the coefficient errors come from the scatter about the plane.
+    into ``box_size`` x ``box_size`` meshes; each gives a sigma-clipped
+    median. A plane is fitted to these levels by least squares, rejecting
+    meshes more than ``sigma`` robust standard deviations away (bright
+    stars) until none is rejected; the coefficient errors come from the
+    scatter about the plane.
 
     Parameters
     ----------
-    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-        The frame.
-    sky : `SkyEstimate`, optional
-        The global sky to be judged (one level); default
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The 2-D frame (sky not subtracted).
+    sky : `~ccdphot_ext.SkyEstimate`, optional
+        The global sky to be judged (one level); None (default):
         ``SkyEstimate.from_image(data)``.
     box_size : int, optional
-        Mesh side in pixels (as photutils' ``Background2D``).
+        The mesh side in pixels (default 32; as photutils'
+        ``Background2D``); the frame must hold at least 2 x 2 meshes.
     mask : array_like of bool, optional
-        Pixels to leave out (combined with an NDData's mask).
+        Pixels to leave out (True = bad), combined with an NDData's mask;
+        None (default): only non-finite pixels are left out.
     sigma : float, optional
-        Clipping threshold inside meshes and between meshes.
+        The clipping threshold, in standard deviations, inside meshes and
+        between meshes (default 3).
     n_sigma : float, optional
-        Significance of the rule (default 5, as flag 32).
+        The significance of the rule (default 5, as flag 32).
 
     Returns
     -------
     check : `GradientCheck`
+        The fitted plane, its significance and the largest aperture a
+        global sky suits.
+
+    Raises
+    ------
+    TypeError
+        If ``sky`` is not a global `~ccdphot_ext.SkyEstimate`.
+    ValueError
+        If ``box_size`` leaves fewer than 2 x 2 meshes or fewer than 4
+        usable ones, or an option is not positive.
 
     Examples
     --------

@@ -23,25 +23,50 @@ GROWTH_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 
 def growth_curve(data, aperture, sky, *, scales=GROWTH_SCALES, **kwargs):
     """
-    Flux in the aperture scaled by each of ``scales`` (curve of growth).
+    Measure the flux in the aperture scaled by each of ``scales``.
+
+    This is the curve of growth: one `~ccdphot_ext.measure` per scale,
+    each warning said once.
 
     Parameters
     ----------
-    data, sky
-        As in `measure`.
-    aperture : `BoxAperture`, or photutils Circular-, Elliptical- or RectangularAperture
-        One position; every linear size is multiplied by each scale.
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The processed 2-D frame, sky not subtracted (as in
+        `~ccdphot_ext.measure`: a `~astropy.nddata.CCDData`'s uncertainty,
+        mask, unit and header are used).
+    aperture : `~ccdphot_ext.BoxAperture` or photutils aperture
+        A box, or a photutils circular, elliptical or rectangular pixel
+        aperture (not an annulus); only its first position is used. Every
+        linear size is multiplied by each scale, the rotation kept.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted from every scaled aperture: one level or a 2-D
+        map, in the data unit.
     scales : sequence of float, optional
-        Positive scale factors (1 is the aperture itself).
+        The positive scale factors (1 is the aperture itself; default
+        `GROWTH_SCALES`, 0.5 to 3). Measured in increasing order.
     **kwargs
-        Passed to `measure` (``gain``, ``uncertainty``, ...).
+        Passed to `~ccdphot_ext.measure` for every scale: ``gain``,
+        ``noise``, ``threshold``, ``detector``, ``budget``,
+        ``sum_method``, ``subpixels``, ``uncertainty`` and ``mask``.
 
     Returns
     -------
     table : `~astropy.table.QTable`
-        ``scale``, ``size`` (box width, radius, semi-major axis or width),
-        ``n_pix``, ``flux``, ``flux_err``, ``var_sky``, ``var_source``,
-        ``var_sky_mean`` and ``flags``, in increasing scale.
+        One row per scale, in increasing scale: ``scale``, ``size`` (box
+        width, radius, semi-major axis or rectangle width, in pixels),
+        ``n_pix``, ``flux``, ``flux_err``, the variance terms ``var_sky``
+        (the background-map term for a map sky), ``var_source`` and
+        ``var_sky_mean`` (0 where the budget has no such term), and
+        ``flags``.
+
+    Raises
+    ------
+    TypeError
+        If the aperture has no size to scale, or a keyword is not one of
+        `~ccdphot_ext.measure`'s.
+    ValueError
+        If a scale is not positive and finite, or `~ccdphot_ext.measure`
+        refuses an input.
     """
     scales = np.sort(np.atleast_1d(np.asarray(scales, dtype=float)))
     if scales.ndim != 1 or not np.all(np.isfinite(scales)) or np.any(

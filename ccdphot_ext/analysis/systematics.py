@@ -60,18 +60,28 @@ class ResidualBackground:
     """
     Sky-subtracted signal in the aperture pixels outside the mask.
 
-    Attributes
+    Made by `residual_background`; each parameter is an attribute of the
+    same name.
+
+    Parameters
     ----------
-    n_pix, sum, mean : float
-        Pixels left out by the mask, their summed and mean signal.
+    n_pix : float
+        The (weighted) number of aperture pixels the mask leaves out.
+    sum : float
+        Their summed sky-subtracted signal (data unit).
+    mean : float
+        Their mean signal per pixel, ``sum / n_pix`` (NaN without pixels).
     error : float
+        The error of ``sum`` for pure sky,
         ``sqrt(n_pix * sky_std**2 + n_pix**2 * sky_error_on_mean**2)``.
     significance : float
-        ``sum / error`` (NaN without pixels or error).
+        ``sum / error`` (NaN without an error).
     significant : bool
-        ``|sum| > n_sigma * error``: `FLAG_RESIDUAL_BACKGROUND`.
+        Whether ``|sum| > n_sigma * error``: what sets
+        `~ccdphot_ext.FLAG_RESIDUAL_BACKGROUND`.
     lost_fraction : float
-        ``(box_sum - mask_sum) / box_sum``, the flux the mask leaves out.
+        ``(box_sum - mask_sum) / box_sum``, the share of the box's flux the
+        mask leaves out (NaN for a zero box sum).
     """
 
     n_pix: float
@@ -86,24 +96,39 @@ class ResidualBackground:
 def residual_background(box_sum, mask_sum, box_n_pix, mask_n_pix, sky_std, *,
                         sky_error_on_mean=0.0, n_sigma=RESIDUAL_NSIGMA):
     """
-    The notebook's residual-background arithmetic, from the two sums.
+    Do the notebook's residual-background arithmetic from the two sums.
 
     Parameters
     ----------
-    box_sum, mask_sum : float
-        Sky-subtracted sums over the box and over the mask inside it.
-    box_n_pix, mask_n_pix : float
-        Their pixel counts.
+    box_sum : float
+        The sky-subtracted sum over the whole box (data unit, finite).
+    mask_sum : float
+        The sky-subtracted sum over the threshold mask inside the box (data
+        unit, finite).
+    box_n_pix : float
+        The box's pixel count (positive).
+    mask_n_pix : float
+        The mask's pixel count (from 0 to ``box_n_pix``).
     sky_std : float
-        Per-pixel sky noise.
+        The per-pixel sky noise (data unit, non-negative).
     sky_error_on_mean : float, optional
-        Error of the subtracted sky level.
+        The error of the subtracted sky level (data unit per pixel,
+        non-negative; default 0).
     n_sigma : float, optional
-        Significance above which the residual is flagged.
+        The significance above which the residual is flagged (default 5,
+        as flag 32 of `~ccdphot_ext.measure`).
 
     Returns
     -------
     residual : `ResidualBackground`
+        The residual's sum, mean, error and significance, and the share of
+        the box's flux the mask leaves out.
+
+    Raises
+    ------
+    ValueError
+        If a sum is not finite, a count or noise is negative (or the box's
+        zero), or ``mask_n_pix`` exceeds ``box_n_pix``.
 
     Examples
     --------
@@ -148,26 +173,43 @@ class SystematicsReport:
     """
     The systematics of one measurement (made by `systematics_report`).
 
+    Parameters
+    ----------
+    box : `~ccdphot_ext.ApertureMeasurement`
+        The measurement of the whole aperture (an attribute of the same
+        name).
+    masked : `~ccdphot_ext.ApertureMeasurement`
+        The measurement inside the threshold mask (attribute ``masked``).
+    residual : `ResidualBackground`
+        The background left in the aperture outside the mask (attribute
+        ``residual``).
+    curve : `~astropy.table.QTable` or None
+        The curve of growth from `growth_curve` (attribute
+        ``curve_of_growth``); None when not measured.
+    gradient : `GradientCheck` or None
+        The frame-level plane fit (attribute ``gradient``); None when not
+        run.
+    n_sigma : float
+        The significance of the flag-32 rule (attribute ``n_sigma``).
+
     Attributes
     ----------
-    box, masked : `~ccdphot_ext.ApertureMeasurement`
-        The whole aperture and its threshold mask.
-    residual : `ResidualBackground`
-        Background left in the aperture outside the mask.
-    curve_of_growth : `~astropy.table.QTable`
-        From `growth_curve`.
-    aperture_correction, aperture_correction_err : float
-        ``F(largest scale) / F(aperture)`` and the error of the ring flux
-        between them over ``F(aperture)`` (NaN if the aperture is not among
-        the scales or its flux is not positive).
-    gradient : `GradientCheck` or None
-        Frame-level check (None when not requested).
-    gradient_residual, gradient_significance : float
-        For a global sky: the residual sum the fitted plane predicts in this
-        aperture, and its significance (NaN otherwise).
+    aperture_correction : float
+        ``F(largest scale) / F(aperture)`` from the curve of growth (NaN
+        without a curve, if the aperture is not among the scales or its
+        flux is not positive).
+    aperture_correction_err : float
+        The error of the ring flux between the two over ``F(aperture)``
+        (NaN likewise).
+    gradient_residual : float
+        For a global sky: the residual sum the fitted plane predicts in
+        this aperture (data unit; NaN without ``gradient``).
+    gradient_significance : float
+        Its significance (NaN without ``gradient``).
     flags : int
-        `FLAG_RESIDUAL_BACKGROUND` when the residual outside the mask or the
-        residual the gradient predicts is significant.
+        `~ccdphot_ext.FLAG_RESIDUAL_BACKGROUND` when the residual outside
+        the mask or the residual the gradient predicts is significant,
+        else 0.
     """
 
     def __init__(self, box, masked, residual, curve, gradient, n_sigma):
@@ -198,8 +240,14 @@ class SystematicsReport:
 
     def to_table(self):
         """
-        The report as a `~astropy.table.QTable` of ``quantity``, ``value``
-        and ``note``.
+        Tabulate the report.
+
+        Returns
+        -------
+        table : `~astropy.table.QTable`
+            One row per number, with columns ``quantity`` (its name),
+            ``value`` and ``note`` (what it is); the gradient's rows only
+            when the gradient check was run.
         """
         r = self.residual
         rows = [
@@ -252,37 +300,62 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
                        gradient_box_size=32, n_sigma=RESIDUAL_NSIGMA,
                        **kwargs):
     """
-    Residual background, mask loss, curve of growth and gradient check for
-    one measurement.
+    Check one measurement for the systematics its error budget leaves out.
+
+    Residual background outside the threshold mask, the flux the mask
+    loses, the curve of growth and, for a global sky, a plane fitted to
+    the frame's sky; each warning is said once.
 
     Parameters
     ----------
-    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-        The frame.
-    aperture : `BoxAperture` or photutils aperture
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The processed 2-D frame, sky not subtracted (as in
+        `~ccdphot_ext.measure`).
+    aperture : `~ccdphot_ext.BoxAperture` or `~photutils.aperture.PixelAperture`
         One position (the curve of growth needs a box, circle, ellipse or
         rectangle).
-    sky : `SkyEstimate`
-        As in `measure`.
-    threshold : `SigmaThreshold`, optional
-        The mask; default ``SigmaThreshold(2.0, selection='pixel')``
-        (the notebook's, biased high: see `SigmaThreshold`).
-    gain : float, optional
-        As in `measure`.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted (one level or a 2-D map, in the data unit); the
+        gradient check runs only for one global level.
+    threshold : `~ccdphot_ext.SigmaThreshold`, optional
+        The mask compared with the whole aperture; None (default):
+        ``SigmaThreshold(2.0, selection='pixel')``, the notebook's mask
+        (biased high: see `~ccdphot_ext.SigmaThreshold`).
+    gain : float or `~astropy.units.Quantity`, optional
+        The detector gain in e-/ADU, as in `~ccdphot_ext.measure`; None
+        (default): ``detector``'s, else the header's, else no source
+        Poisson term.
     scales : sequence of float or None, optional
-        Curve-of-growth scale factors; None skips the curve.
+        The curve-of-growth scale factors (default `GROWTH_SCALES`); None
+        skips the curve (and the aperture correction is NaN).
     gradient : bool, optional
-        Run `gradient_check` on the frame (for a global one-level sky).
+        Whether to run `gradient_check` on the frame (default True; only
+        for a global one-level sky).
     gradient_box_size : int, optional
-        Mesh side of `gradient_check` (its ``box_size``; default 32).
+        The mesh side of `gradient_check` in pixels (its ``box_size``;
+        default 32).
     n_sigma : float, optional
-        Significance of the flag-32 rule (default 5, as `measure`).
+        The significance of the flag-32 rule (default 5, as
+        `~ccdphot_ext.measure`).
     **kwargs
-        Passed to `measure` (``uncertainty``, ``mask``, ``detector``, ...).
+        Passed to every `~ccdphot_ext.measure`: ``noise``, ``detector``,
+        ``budget``, ``sum_method``, ``subpixels``, ``uncertainty`` and
+        ``mask`` (``mask`` also to `gradient_check`).
 
     Returns
     -------
     report : `SystematicsReport`
+        The two measurements, the residual background, the curve of growth
+        and aperture correction, the gradient check and the flags.
+
+    Raises
+    ------
+    TypeError
+        If ``aperture`` is not a pixel aperture, or a keyword is not one of
+        `~ccdphot_ext.measure`'s.
+    ValueError
+        If ``n_sigma`` is not positive, or `~ccdphot_ext.measure` refuses
+        an input.
 
     Examples
     --------
