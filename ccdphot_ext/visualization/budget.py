@@ -19,19 +19,29 @@ __all__ = ['plot_budget', 'plot_budget_table', 'plot_budget_shares',
 
 def plot_budget(budget, *, ax=None):
     """
-    An error budget as variance shares: one bar per term.
+    Plot an error budget as variance shares: one bar per term.
 
     Parameters
     ----------
-    budget : `ErrorBudget`
+    budget : `~ccdphot_ext.ErrorBudget`
+        The budget of one flux (e.g. ``measure(...).budget``).
     ax : `~matplotlib.axes.Axes`, optional
-        Default a new pyplot figure.
+        The axes to draw in; None (default): a new 6 x 4.5 inch pyplot
+        figure.
 
     Returns
     -------
     ax : `~matplotlib.axes.Axes`
         One bar per term, its height the term's share of the variance in
-        percent, annotated with the percentage.
+        percent, annotated with the percentage; the title gives the flux,
+        its error and SNR.
+
+    Raises
+    ------
+    TypeError
+        If ``budget`` is not an `~ccdphot_ext.ErrorBudget`.
+    ImportError
+        If matplotlib is not installed.
 
     Examples
     --------
@@ -95,24 +105,34 @@ def _chosen_rows(table, max_rows):
 
 def plot_budget_table(table, *, ax=None, max_rows=40):
     """
-    Variance shares of the rows of a `photometer` table (stacked bars).
+    Plot the variance shares of the rows of a photometry table.
+
+    One stacked horizontal bar per row of a `~ccdphot_ext.photometer`
+    table.
 
     Parameters
     ----------
     table : `~astropy.table.QTable`
         With ``id``, ``var_sky``, ``var_source``, ``var_sky_mean`` columns
-        (a missing term, NaN, counts as zero) and ``snr``.
+        (a missing term, NaN, counts as zero) and ``snr`` (needed only when
+        there are more than ``max_rows`` rows).
     ax : `~matplotlib.axes.Axes`, optional
-        Default a new pyplot figure.
+        The axes to draw in; None (default): a new pyplot figure sized for
+        the rows drawn.
     max_rows : int, optional
-        Draw at most this many rows: with more, the ``max_rows`` rows of
-        highest SNR (in table order), and the title says how many of how
-        many rows are shown and which were left out.
+        Draw at most this many rows (default 40): with more, the
+        ``max_rows`` rows of highest SNR (in table order), and the title
+        says how many of how many rows are shown and which were left out.
 
     Returns
     -------
     ax : `~matplotlib.axes.Axes`
         One horizontal bar per row drawn, one colour per term.
+
+    Raises
+    ------
+    ValueError
+        If a budget column is missing or ``max_rows`` is not positive.
 
     Examples
     --------
@@ -154,22 +174,29 @@ def plot_budget_table(table, *, ax=None, max_rows=40):
 
 def plot_budget_shares(table, *, ax=None, bins=20):
     """
-    Histograms of each term's share of the variance over every row.
+    Plot histograms of each term's share of the variance over every row.
 
     Parameters
     ----------
     table : `~astropy.table.QTable`
-        A `photometer` table (as in `plot_budget_table`).
+        A `~ccdphot_ext.photometer` table, with ``id``, ``var_sky``,
+        ``var_source`` and ``var_sky_mean`` columns.
     ax : `~matplotlib.axes.Axes`, optional
-        Default a new pyplot figure.
+        The axes to draw in; None (default): a new 6 x 4.5 inch pyplot
+        figure.
     bins : int, optional
-        Bins between 0 and 100%.
+        The number of histogram bins between 0 and 100% (default 20).
 
     Returns
     -------
     ax : `~matplotlib.axes.Axes`
         One step histogram per term; the title counts the rows used and
         those left out (no budget: off the frame or no pixel left).
+
+    Raises
+    ------
+    ValueError
+        If a budget column is missing.
     """
     share = _shares(table)
     good = np.all(np.isfinite(share), axis=0)
@@ -189,18 +216,22 @@ def plot_budget_shares(table, *, ax=None, bins=20):
 
 def plot_budget_overview(table, *, fig=None, max_rows=40):
     """
-    ``budget.png`` for many stars: the rows of highest SNR
-    (`plot_budget_table`) beside the histograms of the term shares over all
-    rows (`plot_budget_shares`).
+    Plot the budgets of many stars: ``budget.png`` of the command line.
+
+    The rows of highest SNR (`plot_budget_table`) beside the histograms of
+    the term shares over all rows (`plot_budget_shares`).
 
     Parameters
     ----------
     table : `~astropy.table.QTable`
-        A `photometer` table.
+        A `~ccdphot_ext.photometer` table, with ``id``, ``snr``,
+        ``var_sky``, ``var_source`` and ``var_sky_mean`` columns.
     fig : `~matplotlib.figure.Figure`, optional
-        Default a new pyplot figure sized for the rows drawn.
+        The figure to draw in (it should be empty); None (default): a new
+        pyplot figure sized for the rows drawn.
     max_rows : int, optional
-        As in `plot_budget_table`.
+        The most rows the left panel draws (default 40): with more, those
+        of highest SNR, and its title says how many were left out.
 
     Returns
     -------
@@ -219,17 +250,27 @@ def plot_budget_overview(table, *, fig=None, max_rows=40):
 
 def budget_from_row(row):
     """
-    The `ErrorBudget` of one row of a `photometer` table.
+    Rebuild the `~ccdphot_ext.ErrorBudget` of one row of a photometry table.
 
     Parameters
     ----------
     row : `~astropy.table.Row`
-        With ``aperture_sum``, ``n_pix`` and the ``var_*`` columns; NaN
-        terms (absent from the budget) are left out.
+        A row of a `~ccdphot_ext.photometer` table, with ``id``,
+        ``aperture_sum``, ``n_pix`` and the ``var_sky``, ``var_source``
+        and ``var_sky_mean`` columns; NaN terms (absent from the budget)
+        are left out.
 
     Returns
     -------
-    budget : `ErrorBudget`
+    budget : `~ccdphot_ext.ErrorBudget`
+        The row's flux, its variance terms (in the table's unit squared)
+        and pixel count.
+
+    Raises
+    ------
+    ValueError
+        If the row has no budget (no finite term or flux: an aperture off
+        the frame).
     """
     terms = {}
     for col, name in (('var_sky', 'sky'), ('var_source', 'source'),

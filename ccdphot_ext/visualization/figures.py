@@ -55,26 +55,36 @@ __all__ = ['notebook_figures', 'save_figures']
 def notebook_figures(data=None, aperture=None, sky=None, *, threshold=None,
                      gain=None, overview=None, ids=None):
     """
-    Every figure of the notebook for one star, without pyplot.
+    Draw every figure of the notebook for one star, without pyplot.
 
     Parameters
     ----------
-    data : frame, optional
-        Default the bundled `~ccdphot_ext.sample_frame`.
-    aperture : `BoxAperture` or tuple, optional
-        Default the notebook's first box, ``np.s_[158:178, 492:512]``.
-    sky : `SkyEstimate`, optional
-        Default the plain mean and standard deviation of the frame (the
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`, optional
+        The 2-D frame, sky not subtracted; None (default): the bundled
+        `~ccdphot_ext.sample_frame`.
+    aperture : `~photutils.aperture.PixelAperture` or tuple, optional
+        One position: a `~ccdphot_ext.BoxAperture`, a photutils pixel
+        aperture, or ``np.s_[y0:y1, x0:x1]`` for the box over those
+        pixels; None (default): the notebook's first box,
+        ``np.s_[158:178, 492:512]``.
+    sky : `~ccdphot_ext.SkyEstimate`, optional
+        The sky subtracted; None (default): the plain mean and standard
+        deviation of the frame, stars not masked (the notebook's).
+    threshold : `~ccdphot_ext.SigmaThreshold` or float, optional
+        The mask of the contour and residual-background figures: a
+        threshold, or a number ``n_sigma`` for the pixel selection. None
+        (default): ``SigmaThreshold(2.0, selection='pixel')`` (the
         notebook's).
-    threshold : `SigmaThreshold` or float, optional
-        Default ``SigmaThreshold(2.0, selection='pixel')`` (the notebook's).
-    gain : float, optional
-        Default from the header.
-    overview : list of apertures, optional
-        Apertures drawn on the ``overview`` figure (default ``aperture``),
-        labelled with ``ids`` (default 1, 2, ...).
+    gain : float or `~astropy.units.Quantity`, optional
+        The detector gain in e-/ADU for the budget and the curve of growth;
+        None (default): the header's (GAIN/EGAIN/CCDGAIN), else no source
+        Poisson term.
+    overview : `~photutils.aperture.PixelAperture` or list of them, optional
+        The apertures drawn on the ``overview`` figure; None (default):
+        ``aperture``.
     ids : sequence, optional
-        Labels for ``overview``.
+        The labels of the ``overview`` apertures, one per position; None
+        (default): 1, 2, ...
 
     Returns
     -------
@@ -83,6 +93,11 @@ def notebook_figures(data=None, aperture=None, sky=None, *, threshold=None,
         ``residual_background``, ``budget``, ``curve_of_growth``,
         ``overview``. They are not registered with pyplot; write them with
         `save_figures`.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
     """
     from ..datasets.sample import NOTEBOOK_BOXES, sample_frame
 
@@ -129,17 +144,20 @@ def save_figures(figures, outdir, *, dpi=100, prefix=''):
     Parameters
     ----------
     figures : dict
-        Name to `~matplotlib.figure.Figure`; files are ``{prefix}{name}.png``.
+        The figures by name (`~matplotlib.figure.Figure` values, such as
+        `notebook_figures` returns); each is written to
+        ``{prefix}{name}.png``, replacing a file of that name.
     outdir : str or path-like
-        Created if missing.
+        The folder to write in, created if missing.
     dpi : int, optional
-        Resolution.
+        The resolution in dots per inch (default 100).
     prefix : str, optional
-        File name prefix.
+        Prepended to every file name (default none).
 
     Returns
     -------
     paths : list of str
+        The files written, in the order of ``figures``.
     """
     outdir = os.fspath(outdir)
     os.makedirs(outdir, exist_ok=True)

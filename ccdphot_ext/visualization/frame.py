@@ -46,30 +46,35 @@ def plot_frame(data, apertures=None, *, ids=None, ax=None, color='#ff7f0e',
                max_apertures=100, max_labels=30, priority=None,
                priority_name='priority'):
     """
-    The frame with z-scale normalisation, apertures and their ids.
+    Plot the frame with z-scale normalisation, apertures and their ids.
 
     Parameters
     ----------
-    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-        The frame.
-    apertures : `BoxAperture`, `~photutils.aperture.PixelAperture` or list
-        Drawn with photutils' ``plot``; ids are placed beside each position.
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The 2-D frame.
+    apertures : `~photutils.aperture.PixelAperture` or list, optional
+        `~ccdphot_ext.BoxAperture` or photutils pixel apertures, drawn
+        with photutils' ``plot``, their ids beside each position; None
+        (default): the frame alone.
     ids : sequence, optional
-        Labels, one per position (default 1, 2, ...).
+        The labels, one per position; None (default): 1, 2, ...
     ax : `~matplotlib.axes.Axes`, optional
-        Default a new pyplot figure.
+        The axes to draw in; None (default): a new pyplot figure.
     color : str, optional
-        Aperture and label colour.
+        The aperture and label colour (default ``'#ff7f0e'``, orange).
     max_apertures : int or None, optional
-        With more positions than this, each is drawn as a small marker at
-        its centre instead of its outline (None: always outlines).
+        With more positions than this (default 100), each is drawn as a
+        small marker at its centre instead of its outline; None: always
+        outlines.
     max_labels : int or None, optional
-        Label at most this many positions (None: all): those of highest
-        ``priority``, else the first ones.
+        Label at most this many positions (default 30): those of highest
+        ``priority``, else the first ones; None: all.
     priority : sequence of float, optional
-        One value per position (e.g. the SNR) choosing the labelled ones.
+        One value per position (e.g. the SNR) choosing the labelled ones;
+        None (default): the first ones are labelled.
     priority_name : str, optional
-        What ``priority`` is, for the note on the figure.
+        What ``priority`` is, for the note on the figure (default
+        ``'priority'``).
 
     Returns
     -------
@@ -78,6 +83,11 @@ def plot_frame(data, apertures=None, *, ids=None, ax=None, color='#ff7f0e',
         and `~astropy.visualization.ZScaleInterval`. When markers replace
         outlines or ids are left out, a note at the bottom of the axes
         says so.
+
+    Raises
+    ------
+    ValueError
+        If ``ids`` or ``priority`` does not hold one entry per position.
 
     Examples
     --------

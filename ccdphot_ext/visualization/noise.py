@@ -10,7 +10,7 @@ __all__ = ['plot_aperture_noise']
 
 def plot_aperture_noise(noise, *, ax=None):
     """
-    Scatter of blank-sky aperture sums against the pixels per aperture.
+    Plot the scatter of blank-sky aperture sums against the aperture's pixels.
 
     The measured points (with their errors), the model used for the budget
     and the white-noise line ``sigma1 * sqrt(N)``, log-log.
@@ -18,12 +18,22 @@ def plot_aperture_noise(noise, *, ax=None):
     Parameters
     ----------
     noise : `~ccdphot_ext.ApertureNoise`
+        The aperture-noise model, e.g. from
+        `ApertureNoise.from_blank_apertures
+        <ccdphot_ext.ApertureNoise.from_blank_apertures>`.
     ax : `~matplotlib.axes.Axes`, optional
-        Default a new figure.
+        The axes to draw in; None (default): a new 5.5 x 4.2 inch pyplot
+        figure.
 
     Returns
     -------
     ax : `~matplotlib.axes.Axes`
+        The points, the model and the white-noise line, with a legend.
+
+    Raises
+    ------
+    TypeError
+        If ``noise`` is not an `~ccdphot_ext.ApertureNoise`.
     """
     from ..background.noise import ApertureNoise
 

@@ -29,27 +29,38 @@ __all__ = ['plot_cutout', 'plot_threshold_contour', 'plot_residual_background',
 
 def plot_cutout(data, aperture, *, sky=None, bins=50, fig=None):
     """
-    The notebook's cutout figure: the pixels of a box and their histogram.
+    Plot the notebook's cutout figure: the pixels of a box and their histogram.
 
     Parameters
     ----------
-    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-        The frame.
-    aperture : `BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
-        The box (``np.s_[y0:y1, x0:x1]`` is accepted).
-    sky : `SkyEstimate`, optional
-        If given, its level is subtracted first (the notebook's second
-        cutout figure).
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The 2-D frame, sky not subtracted (a `~astropy.nddata.CCDData`'s
+        mask and unit are used).
+    aperture : `~ccdphot_ext.BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
+        One position: a box, a photutils pixel aperture, or
+        ``np.s_[y0:y1, x0:x1]`` for the box over those pixels.
+    sky : `~ccdphot_ext.SkyEstimate`, optional
+        If given, its level (a global level, or the first level of a
+        per-aperture sky) is subtracted first (the notebook's second
+        cutout figure); None (default): the raw pixels.
     bins : int, optional
-        Histogram bins (the notebook's 50).
+        The number of histogram bins (default 50, the notebook's).
     fig : `~matplotlib.figure.Figure`, optional
-        Draw into this figure (its contents are kept); default a new pyplot
-        figure.
+        The figure to draw into (its contents are kept); None (default): a
+        new 12 x 5 inch pyplot figure.
 
     Returns
     -------
     fig : `~matplotlib.figure.Figure`
         With the image axes, its colour bar and the histogram axes.
+
+    Raises
+    ------
+    TypeError
+        If ``aperture`` is not a pixel aperture or a tuple of slices, or
+        ``sky`` is not a `~ccdphot_ext.SkyEstimate`.
+    ValueError
+        If the aperture lies entirely off the frame.
 
     Examples
     --------
@@ -92,21 +103,26 @@ def _draw_cutout(frame, aperture, sky, ax_img, ax_hist, *, bins=50):
 
 def plot_threshold_contour(data, aperture, sky, *, threshold=None, ax=None):
     """
-    The threshold contour (the notebook's 2-sigma mask) on the cutout.
+    Plot the threshold contour (the notebook's 2-sigma mask) on the cutout.
 
     Parameters
     ----------
-    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-        The frame.
-    aperture : `BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
-        The box.
-    sky : `SkyEstimate`
-        Level subtracted and ``std`` setting the contour level.
-    threshold : `SigmaThreshold` or float, optional
-        Default ``SigmaThreshold(2.0, selection='pixel')`` (the
-        notebook's); a number is ``n_sigma`` (pixel selection).
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The 2-D frame, sky not subtracted (a `~astropy.nddata.CCDData`'s
+        mask and unit are used).
+    aperture : `~ccdphot_ext.BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
+        One position: a box, a photutils pixel aperture, or
+        ``np.s_[y0:y1, x0:x1]`` for the box over those pixels.
+    sky : `~ccdphot_ext.SkyEstimate`
+        Its level is subtracted and its ``std`` sets the contour level (a
+        global sky, or the first level of a per-aperture sky).
+    threshold : `~ccdphot_ext.SigmaThreshold` or float, optional
+        The mask: a threshold, or a number ``n_sigma`` for the pixel
+        selection ``SigmaThreshold(n_sigma, selection='pixel')``. None
+        (default): ``SigmaThreshold(2.0, selection='pixel')``, the
+        notebook's (biased high: see `~ccdphot_ext.SigmaThreshold`).
     ax : `~matplotlib.axes.Axes`, optional
-        Default a new pyplot figure.
+        The axes to draw in; None (default): a new pyplot figure.
 
     Returns
     -------
@@ -156,7 +172,7 @@ def _as_threshold(threshold):
 def plot_residual_background(data, aperture, sky, *, threshold=None, bins=30,
                              ax=None):
     """
-    Histogram of the box pixels the threshold mask left out.
+    Plot the histogram of the box pixels the threshold mask left out.
 
     The notebook's systematic-error check: those pixels should scatter about
     zero once the sky is subtracted; a shifted histogram means background
@@ -164,18 +180,24 @@ def plot_residual_background(data, aperture, sky, *, threshold=None, bins=30,
 
     Parameters
     ----------
-    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-        The frame.
-    aperture : `BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
-        The box.
-    sky : `SkyEstimate`
-        The level subtracted.
-    threshold : `SigmaThreshold` or float, optional
-        Default ``SigmaThreshold(2.0, selection='pixel')`` (the notebook's).
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The 2-D frame, sky not subtracted (a `~astropy.nddata.CCDData`'s
+        mask and unit are used).
+    aperture : `~ccdphot_ext.BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
+        One position: a box, a photutils pixel aperture, or
+        ``np.s_[y0:y1, x0:x1]`` for the box over those pixels.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The level subtracted (a global sky, or the first level of a
+        per-aperture sky).
+    threshold : `~ccdphot_ext.SigmaThreshold` or float, optional
+        The mask: a threshold, or a number ``n_sigma`` for the pixel
+        selection ``SigmaThreshold(n_sigma, selection='pixel')``. None
+        (default): ``SigmaThreshold(2.0, selection='pixel')``, the
+        notebook's (biased high: see `~ccdphot_ext.SigmaThreshold`).
     bins : int, optional
-        Histogram bins.
+        The number of histogram bins (default 30).
     ax : `~matplotlib.axes.Axes`, optional
-        Default a new pyplot figure.
+        The axes to draw in; None (default): a new pyplot figure.
 
     Returns
     -------
@@ -217,30 +239,38 @@ PLOT_GROWTH_SCALES = tuple(i / 10 for i in range(1, 21))
 def plot_curve_of_growth(data, aperture, sky, *, scales=PLOT_GROWTH_SCALES,
                          mark=True, ax=None, **kwargs):
     """
-    The curve of growth: flux against aperture size, with error bars.
+    Plot the curve of growth: flux against aperture size, with error bars.
 
-    The fluxes are `~ccdphot_ext.analysis.systematics.growth_curve`'s: the aperture
-    scaled by each of ``scales`` about its centre, each measured with
-    `measure`. A curve that keeps rising beyond the star means background
+    The fluxes are `~ccdphot_ext.growth_curve`'s: the aperture scaled by
+    each of ``scales`` about its centre, each measured with
+    `~ccdphot_ext.measure`. A curve that keeps rising beyond the star means background
     the sky estimate missed (the notebook's systematic error); one that
     flattens gives the aperture correction.
 
     Parameters
     ----------
-    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-        The frame.
-    aperture : `BoxAperture`, photutils aperture or tuple
-        One position (``np.s_[y0:y1, x0:x1]`` is accepted).
-    sky : `SkyEstimate`
-        One level.
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The 2-D frame, sky not subtracted (a `~astropy.nddata.CCDData`'s
+        mask and unit are used).
+    aperture : `~ccdphot_ext.BoxAperture`, photutils aperture or tuple
+        One position: a box, a photutils circular, elliptical or
+        rectangular pixel aperture, or ``np.s_[y0:y1, x0:x1]`` for the box
+        over those pixels.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The level subtracted (a global sky, or the first level of a
+        per-aperture sky).
     scales : sequence of float, optional
-        Size factors (default 0.1 to 2 in steps of 0.1).
+        The positive size factors (default `PLOT_GROWTH_SCALES`: 0.1 to 2
+        in steps of 0.1).
     mark : bool, optional
-        Mark the aperture's own size (scale 1) with a vertical line.
+        Whether to mark the aperture's own size (scale 1) with a vertical
+        line (default True).
     ax : `~matplotlib.axes.Axes`, optional
-        Default a new pyplot figure.
+        The axes to draw in; None (default): a new pyplot figure.
     **kwargs
-        Passed to `measure` (e.g. ``gain``).
+        Passed to every `~ccdphot_ext.measure`: ``gain``, ``noise``,
+        ``threshold``, ``detector``, ``budget``, ``sum_method``,
+        ``subpixels``, ``uncertainty`` and ``mask``.
 
     Returns
     -------
@@ -271,27 +301,39 @@ def plot_curve_of_growth(data, aperture, sky, *, scales=PLOT_GROWTH_SCALES,
 def plot_star_summary(data, aperture, sky, *, budget=None, threshold=None,
                       gain=None, title=None, fig=None):
     """
-    One star on one page: cutout, histogram, mask contour, residual
-    background, curve of growth and budget shares.
+    Plot one star on one page.
+
+    Its cutout, histogram, mask contour, residual background, curve of
+    growth and budget shares.
 
     Parameters
     ----------
-    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-        The frame.
-    aperture : `BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
-        One position.
-    sky : `SkyEstimate`
-        One level (the star's).
-    budget : `ErrorBudget`, optional
-        Default the budget of `measure` with ``gain``.
-    threshold : `SigmaThreshold` or float, optional
-        Default ``SigmaThreshold(2.0, selection='pixel')`` (the notebook's).
-    gain : float, optional
-        Default from the header.
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The 2-D frame, sky not subtracted (a `~astropy.nddata.CCDData`'s
+        mask and unit are used).
+    aperture : `~ccdphot_ext.BoxAperture`, `~photutils.aperture.PixelAperture` or tuple
+        One position: a box, a photutils pixel aperture, or
+        ``np.s_[y0:y1, x0:x1]`` for the box over those pixels.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The star's sky (a global level, or the first level of a
+        per-aperture sky).
+    budget : `~ccdphot_ext.ErrorBudget`, optional
+        The budget drawn; None (default): the budget of
+        `~ccdphot_ext.measure` with ``gain``.
+    threshold : `~ccdphot_ext.SigmaThreshold` or float, optional
+        The mask: a threshold, or a number ``n_sigma`` for the pixel
+        selection ``SigmaThreshold(n_sigma, selection='pixel')``. None
+        (default): ``SigmaThreshold(2.0, selection='pixel')``, the
+        notebook's (biased high: see `~ccdphot_ext.SigmaThreshold`).
+    gain : float or `~astropy.units.Quantity`, optional
+        The detector gain in e-/ADU for the budget and the curve of growth;
+        None (default): the header's (GAIN/EGAIN/CCDGAIN), else no source
+        Poisson term.
     title : str, optional
-        Figure title.
+        The figure's title; None (default): none.
     fig : `~matplotlib.figure.Figure`, optional
-        Default a new pyplot figure.
+        The figure to draw in (it should be empty); None (default): a new
+        16 x 9 inch pyplot figure.
 
     Returns
     -------
