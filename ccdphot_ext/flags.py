@@ -69,7 +69,13 @@ def decode_flags(flags):
     Returns
     -------
     descriptions : list of str
-        One entry per bit set, in increasing bit order.
+        One entry per bit set, in increasing bit order (bits without a
+        ``FLAG_*`` name are left out; empty for 0).
+
+    Raises
+    ------
+    ValueError
+        If ``flags`` is negative.
 
     Examples
     --------

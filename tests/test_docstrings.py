@@ -64,7 +64,6 @@ NOT_YET_VALIDATED = frozenset({
     'ccdphot_ext.SkyEstimate.from_maps',
     'ccdphot_ext.SkyEstimate.summarize',
     'ccdphot_ext.VarianceArrays.arrays',
-    'ccdphot_ext.atomic_write',
     'ccdphot_ext.budget_terms',
     'ccdphot_ext.celestial_wcs',
     'ccdphot_ext.cli.main',
@@ -78,13 +77,10 @@ NOT_YET_VALIDATED = frozenset({
     'ccdphot_ext.optimal_extraction',
     'ccdphot_ext.photometer_frames',
     'ccdphot_ext.pixel_solid_angle',
-    'ccdphot_ext.render_stars',
-    'ccdphot_ext.simulate_frame',
     'ccdphot_ext.to_adu',
     'ccdphot_ext.to_electron',
     'ccdphot_ext.unit_family',
     'ccdphot_ext.unit_from_header',
-    'ccdphot_ext.write_table_atomic',
 })
 
 METHOD_TYPES = (property, functools.cached_property, classmethod, staticmethod)

@@ -73,16 +73,48 @@ def _pixel_integral(centers, start, stop, sigma):
 def render_stars(shape, x, y, flux, *, sigma=1.8, trail=(0.0, 0.0),
                  n_trail=9):
     """
-    Noise-free image of stars, each integrated exactly over the pixels.
+    Render a noise-free image of stars, each integrated exactly over pixels.
 
     The PSF is a circular Gaussian smeared uniformly along a line of
     ``trail = (length, angle)`` (telescope tracking error), modelled as
     ``n_trail`` Gaussians along the line. Each star's total flux is
     ``flux`` (minus what falls off the frame).
 
+    Parameters
+    ----------
+    shape : tuple of int
+        The image's ``(ny, nx)`` in pixels.
+    x : float or array_like
+        The stars' x pixel positions (0-based; pixel ``i`` spans
+        ``i - 0.5 ... i + 0.5``).
+    y : float or array_like
+        The stars' y pixel positions (same length as ``x``).
+    flux : float or array_like
+        The stars' total fluxes, in the image's unit (e.g. ADU; same
+        length as ``x``).
+    sigma : float, optional
+        The Gaussian's standard deviation in pixels (default 1.8, the
+        sample frame's).
+    trail : tuple of float, optional
+        ``(length, angle)``: the trail's length in pixels and its angle in
+        radians counter-clockwise from the x axis (default ``(0, 0)``: no
+        trail).
+    n_trail : int, optional
+        The number of Gaussians along a trail (default 9; one without a
+        trail).
+
     Returns
     -------
     image : 2-D ndarray
+        The ``shape`` image of the stars' light per pixel, without sky or
+        noise.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import render_stars
+    >>> image = render_stars((21, 21), [10.0], [10.0], [1000.0])
+    >>> round(float(image.sum()), 6)
+    1000.0
     """
     image = np.zeros(shape)
     length, angle = trail
@@ -108,32 +140,53 @@ def simulate_frame(shape, sky, stars, *, gain, read_noise, dark=0.0,
                    psf_sigma=1.8, trail=(0.0, 0.0), saturation=None,
                    seed=None):
     """
-    A processed frame with photon and read noise, and its background map.
+    Simulate a processed frame with photon and read noise.
+
+    The noise is drawn in electrons (Poisson on sky, dark and stars, plus
+    Gaussian read noise), then converted to ADU and the noiseless dark
+    level subtracted, as bias, dark and flat processing leaves a frame.
 
     Parameters
     ----------
-    shape : (ny, nx)
-    sky : float or 2-D array
-        Sky level per pixel [ADU].
-    stars : table-like with ``x``, ``y``, ``flux`` [ADU]
+    shape : tuple of int
+        The frame's ``(ny, nx)`` in pixels.
+    sky : float or 2-D array_like
+        The sky level per pixel in ADU (a 2-D array of ``shape`` for a
+        varying sky).
+    stars : table-like
+        The stars: a table (or dictionary of arrays) with columns ``x``,
+        ``y`` (0-based pixel positions) and ``flux`` (total flux in ADU).
     gain : float
-        e-/ADU.
+        The detector gain in e-/ADU.
     read_noise : float
-        e-.
+        The read noise in electrons per pixel.
     dark : float, optional
-        Dark signal per pixel [ADU]; its Poisson noise is kept, its level
-        subtracted.
-    psf_sigma, trail : optional
-        PSF as in `render_stars`.
+        The dark signal per pixel in ADU (default 0): its Poisson noise is
+        kept, its level subtracted.
+    psf_sigma : float, optional
+        The PSF's Gaussian standard deviation in pixels (default 1.8; see
+        `render_stars`).
+    trail : tuple of float, optional
+        The PSF's tracking trail ``(length, angle)``: length in pixels,
+        angle in radians (default ``(0, 0)``: no trail; see
+        `render_stars`).
     saturation : float, optional
-        Pixels are clipped at this processed level.
-    seed : int or `numpy.random.Generator`, optional
+        Pixels are clipped at this processed level in ADU; None (default):
+        no clipping.
+    seed : int, `numpy.random.Generator` or None, optional
+        The seed of the noise (a generator is used as is); None (default):
+        fresh entropy, a different frame each call.
 
     Returns
     -------
-    data, background_sigma, model : 2-D ndarrays
-        The noisy frame [ADU], the per-pixel background noise, the
-        noise-free model (sky + stars).
+    data : 2-D ndarray
+        The noisy frame in ADU, sky not subtracted.
+    background_sigma : 2-D ndarray
+        The per-pixel background noise in ADU,
+        ``sqrt((sky + dark) / gain + (read_noise / gain)**2)`` (the stars'
+        own Poisson noise left out, as a Source Extractor RMS map).
+    model : 2-D ndarray
+        The noise-free model in ADU (sky + stars).
     """
     rng = np.random.default_rng(seed)
     sky = np.broadcast_to(np.asarray(sky, dtype=float), shape)

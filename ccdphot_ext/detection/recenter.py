@@ -29,8 +29,12 @@ CENTROID_METHODS = ('com', '2dg')
 @dataclass(frozen=True, kw_only=True)
 class Recentering:
     """
-    How to re-centre positions on the light of their stars: checked when
-    built, immutable, and called on a frame.
+    How to re-centre positions on the light of their stars.
+
+    Checked when built, immutable, and called on a frame:
+    ``recentering(data, positions, sky, *, mask=None)`` returns the new
+    positions and which of them were re-centred (parameters and results
+    as `recenter_positions`).
 
     For each position a ``box_size`` square around it is cut out, the sky
     level subtracted, and only pixels above ``n_sigma * sky.std`` (finite,
@@ -55,7 +59,7 @@ class Recentering:
         Least signal-to-noise of the box sum for a star to be followed
         (default 5; pure noise gives a standard normal value).
     max_shift : float, optional
-        Largest accepted move in pixels; default (None) ``box_size / 2``.
+        Largest accepted move in pixels; None (default): ``box_size / 2``.
     iterations : int, optional
         Centroid passes (the box follows the star; default 2).
 
@@ -112,21 +116,33 @@ max_shift=None, iterations=2)
 
         Parameters
         ----------
-        data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-            The frame (an NDData's mask is used).
+        data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+            The 2-D frame, sky not subtracted (an NDData's mask is used).
         positions : array_like
-            ``(N, 2)`` array of ``(x, y)``.
+            The nominal ``(x, y)`` pixel positions, an ``(N, 2)`` array
+            (one ``(x, y)`` pair is taken as ``N = 1``).
         sky : `~ccdphot_ext.SkyEstimate`
-            Global, or one level per position.
+            The sky in the data unit: one global level, or one level per
+            position.
         mask : array_like of bool, optional
-            True for bad pixels.
+            True for bad pixels, combined with an NDData's mask; None
+            (default): only non-finite pixels are left out.
 
         Returns
         -------
-        new_positions : ndarray
-            ``(N, 2)``.
-        recentered : ndarray of bool
+        new_positions : `~numpy.ndarray`
+            The ``(N, 2)`` re-centred positions (the input where a
+            position could not be re-centred).
+        recentered : `~numpy.ndarray` of bool
             False where the input position was kept.
+
+        Raises
+        ------
+        TypeError
+            If ``sky`` is not a `~ccdphot_ext.SkyEstimate`.
+        ValueError
+            If ``sky`` has neither one level nor one per position, or its
+            unit does not match the frame's.
         """
         max_shift = (self.box_size / 2.0 if self.max_shift is None
                      else self.max_shift)
@@ -155,18 +171,21 @@ def recenter_positions(data, positions, sky, *, centroid='com', box_size=11,
                        n_sigma=2.0, min_snr=5.0, max_shift=None, iterations=2,
                        mask=None):
     """
-    Re-centre positions on the light of the stars in a frame: the function
-    form of `Recentering` (``Recentering(centroid=..., ...)(data,
-    positions, sky, mask=mask)``).
+    Re-centre positions on the light of the stars in a frame.
+
+    The function form of `Recentering`:
+    ``Recentering(centroid=..., ...)(data, positions, sky, mask=mask)``.
 
     Parameters
     ----------
-    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-        The frame (an NDData's mask is used).
+    data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+        The 2-D frame, sky not subtracted (an NDData's mask is used).
     positions : array_like
-        ``(N, 2)`` array of ``(x, y)``.
+        The nominal ``(x, y)`` pixel positions, an ``(N, 2)`` array (one
+        ``(x, y)`` pair is taken as ``N = 1``).
     sky : `~ccdphot_ext.SkyEstimate`
-        Global, or one level per position.
+        The sky in the data unit: one global level, or one level per
+        position.
     centroid : {'com', '2dg'}, optional
         Centroid method (default ``'com'``, the centre of mass).
     box_size : int, optional
@@ -177,18 +196,30 @@ def recenter_positions(data, positions, sky, *, centroid='com', box_size=11,
         Least signal-to-noise of the box sum for a star to be followed
         (default 5; pure noise gives a standard normal value).
     max_shift : float, optional
-        Largest accepted move in pixels; default (None) ``box_size / 2``.
+        Largest accepted move in pixels; None (default): ``box_size / 2``.
     iterations : int, optional
         Centroid passes (the box follows the star; default 2).
     mask : array_like of bool, optional
-        True for bad pixels.
+        True for bad pixels, combined with an NDData's mask; None
+        (default): only non-finite pixels are left out.
 
     Returns
     -------
-    new_positions : ndarray
-        ``(N, 2)``.
-    recentered : ndarray of bool
+    new_positions : `~numpy.ndarray`
+        The ``(N, 2)`` re-centred positions (the input where a position
+        could not be re-centred).
+    recentered : `~numpy.ndarray` of bool
         False where the input position was kept.
+
+    Raises
+    ------
+    TypeError
+        If a number is not a number (or not whole where it must be), or
+        ``sky`` is not a `~ccdphot_ext.SkyEstimate`.
+    ValueError
+        If ``centroid`` is not one of `CENTROID_METHODS`, ``box_size`` is
+        below 3, a number is out of its range, or ``sky`` does not fit the
+        positions or the frame's unit.
 
     Examples
     --------

@@ -267,11 +267,18 @@ def atomic_write(path, write, *, inputs=(), label='output'):
     Parameters
     ----------
     path : str or path-like
-        The destination.
+        The destination file (its folder must exist).
     write : callable
-        ``write(tmp_path)`` writes the whole content to ``tmp_path``.
-    inputs, label : optional
-        As in `check_output`, which is called first.
+        ``write(tmp_path)`` writes the whole content to the file
+        ``tmp_path`` (a str); its return value is ignored.
+    inputs : iterable of tuple, optional
+        ``(path, label)`` of each input file of the same run (a str or
+        path-like and how to name it, e.g. ``(frame, 'IMAGE')``): an output
+        that is the same file (same device and inode: another spelling, a
+        symbolic or hard link) is refused. Default none.
+    label : str, optional
+        How to name the output in messages, e.g. an option such as
+        ``'-o'`` (default ``'output'``).
 
     Returns
     -------
@@ -281,7 +288,10 @@ def atomic_write(path, write, *, inputs=(), label='output'):
     Raises
     ------
     ValueError
-        From `check_output`.
+        Naming ``label`` and the path, before anything is written: the
+        output is one of ``inputs``, a directory (or a name ending in
+        ``/``), a FIFO, a device or a socket, a symbolic-link loop, a name
+        longer than the file system takes, or its folder does not exist.
     OSError
         When writing fails (a full disk, no permission); the message names
         the destination and the reason.
@@ -352,12 +362,33 @@ def write_table_atomic(table, path, *, format=None, inputs=(),
     Parameters
     ----------
     table : `~astropy.table.Table`
+        The table (a `~astropy.table.QTable` too); for FITS, ``meta``
+        values a header cannot hold are written as JSON text.
     path : str or path-like
+        The destination file (its folder must exist); an existing file is
+        replaced.
     format : str, optional
-        Any astropy table writer format (default from the extension:
-        ``.fits`` a FITS binary table, ``.csv`` CSV, anything else ECSV).
-    inputs, label : optional
-        As in `check_output`.
+        Any astropy table writer format; None (default): from the
+        extension (``.fits`` a FITS binary table, ``.csv`` CSV, anything
+        else ECSV).
+    inputs : iterable of tuple, optional
+        ``(path, label)`` of each input file of the same run (a str or
+        path-like and how to name it, e.g. ``(frame, 'IMAGE')``): an output
+        that is the same file (same device and inode: another spelling, a
+        symbolic or hard link) is refused. Default none.
+    label : str, optional
+        How to name the output in messages, e.g. an option such as
+        ``'-o'`` (default ``'output'``).
+
+    Raises
+    ------
+    ValueError
+        Naming ``label`` and the path, before anything is written: the
+        output is one of ``inputs``, a directory, a special file, or its
+        folder does not exist.
+    OSError
+        When writing fails (a full disk, no permission); the message names
+        the destination and the reason.
 
     Examples
     --------
