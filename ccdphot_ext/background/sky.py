@@ -231,32 +231,50 @@ class SkyEstimate:
     Parameters
     ----------
     value : float or array_like
-        Sky level per pixel (data unit): a scalar, one per aperture (1-D)
-        or a map (2-D).
+        The sky level per pixel (data unit, finite): a scalar, one per
+        aperture (1-D) or a map (2-D, the frame's shape).
     std : float or array_like
-        Per-pixel standard deviation of the background (data unit), shaped
-        like ``value``.
+        The per-pixel standard deviation of the background (data unit,
+        finite, non-negative), shaped like ``value``.
     n_pix : int or array_like, optional
-        Number of pixels that entered the estimate (for a map: per mesh,
-        scalar or 2-D). Required unless ``value`` is a map.
+        The number of pixels that entered the estimate (non-negative, not
+        all 0: an aperture with 0 has no sky, NaN level allowed; for a map:
+        per mesh, scalar or 2-D). Required unless ``value`` is a map.
     error_on_mean : float or array_like, optional
-        Error of ``value``; default ``efficiency * std / sqrt(n_pix)``
-        (0 for a map without ``n_pix``: the level is then taken as exact).
+        The error of ``value`` (data unit); None (default):
+        ``efficiency * std / sqrt(n_pix)``, or 0 for a map without
+        ``n_pix`` (the level is then taken as exact).
     method : str, optional
-        How the level was measured (for the record).
+        How the level was measured, for the record (default ``'user'``).
     n_rejected : int or array_like, optional
-        Pixels excluded (masked, NaN/inf, clipped).
+        The pixels excluded (masked, NaN/inf, clipped), for the record
+        (default 0).
     efficiency : float, optional
-        The factor ``k`` used for ``error_on_mean``.
+        The factor ``k`` of the default ``error_on_mean`` (default 1, the
+        mean's; see :ref:`sky-estimators`).
     meta : dict, optional
-        Provenance (method parameters, pixels excluded).
+        Provenance (method parameters, pixels excluded); copied. None
+        (default): empty.
     unit : `~astropy.units.Unit`, optional
-        Unit of ``value`` and ``std`` (the data unit).
-    background_variation : `~ccdphot_ext.background.BackgroundVariation`, optional
-        How far the background under each pixel is from the level (a
-        callable of pixel positions ``x, y``); `from_image` keeps it, and
-        photometry against one level warns where it biases a flux. None
-        (the default) when unknown.
+        The unit of ``value`` and ``std`` (the data unit); None (default):
+        the data's unit, unchecked.
+    background_variation : callable, optional
+        How far the background under each pixel is from the level: a
+        `~ccdphot_ext.BackgroundVariation` or any callable of pixel
+        positions ``x, y``. `from_image` keeps it, and photometry against
+        one level warns where it biases a flux. None (default) when
+        unknown.
+
+    Raises
+    ------
+    TypeError
+        If ``n_pix`` is missing for levels, or ``background_variation`` is
+        not callable.
+    ValueError
+        If ``value`` has more than two dimensions, ``std`` does not match a
+        map, a measured level or scatter is not finite (or the scatter
+        negative), ``n_pix`` is negative or all 0, or ``error_on_mean`` is
+        not finite and non-negative.
 
     Examples
     --------
@@ -293,22 +311,31 @@ class SkyEstimate:
                    uncertainty=None, sigma=3.0, maxiters=10,
                    mask_sources=True):
         """
-        One sky level for the whole frame.
+        Estimate one sky level for the whole frame.
 
         Parameters
         ----------
-        data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-            The frame. An NDData's ``mask`` and ``uncertainty`` are used.
+        data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+            The 2-D frame. An NDData's ``mask`` and ``uncertainty`` are
+            used; NaN/inf pixels are excluded (with a warning).
         method : {'sigma_clip', 'mean', 'median'}, optional
-            The estimator (:ref:`sky-estimators`).
+            The estimator (default ``'sigma_clip'``; see
+            :ref:`sky-estimators`).
         mask : array_like of bool, optional
-            True for pixels to exclude (e.g. stars).
+            True for pixels to exclude (e.g. stars), combined with an
+            NDData's mask; None (default): none beyond the NDData's.
         uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
-            Per-pixel 1-sigma map; ``error_on_mean`` is then the
-            estimator's efficiency times the propagated
-            ``sqrt(sum(sigma_i**2)) / n_pix``.
-        sigma, maxiters : float, int, optional
-            Clipping parameters for ``'sigma_clip'``.
+            A per-pixel 1-sigma map in the data unit; ``error_on_mean`` is
+            then the estimator's efficiency times the propagated
+            ``sqrt(sum(sigma_i**2)) / n_pix``. Wins over an NDData's own.
+            None (default): the NDData's, else ``error_on_mean`` from the
+            scatter.
+        sigma : float, optional
+            The clipping threshold of ``'sigma_clip'`` in standard
+            deviations (default 3; positive).
+        maxiters : int or None, optional
+            The most clipping iterations of ``'sigma_clip'`` (default 10;
+            positive); None: until convergence.
         mask_sources : bool, optional
             Exclude the stars and their faint wings, found on a binned copy
             of the frame, before the statistic (default True; ``meta``
@@ -324,6 +351,12 @@ class SkyEstimate:
         sky : `SkyEstimate`
             One level, with the coarse `background_variation` of the frame
             around it.
+
+        Raises
+        ------
+        ValueError
+            If ``method`` is not one of `SKY_METHODS`, ``sigma`` or
+            ``maxiters`` is not positive, or no usable pixel is left.
 
         Notes
         -----
@@ -357,7 +390,7 @@ class SkyEstimate:
     def from_annulus(cls, data, annulus, *, method='sigma_clip', mask=None,
                      uncertainty=None, sigma=3.0, maxiters=10, exclude=None):
         """
-        One sky level per aperture, from a photutils annulus.
+        Estimate one sky level per aperture, from a photutils annulus.
 
         The statistics use the annulus' whole pixels (``method='center'``,
         as photutils' `~photutils.aperture.ApertureStats`); NaN/inf and
@@ -372,27 +405,38 @@ class SkyEstimate:
 
         Parameters
         ----------
-        data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-            The frame. An NDData's ``mask`` and ``uncertainty`` are used.
+        data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+            The 2-D frame. An NDData's ``mask`` and ``uncertainty`` are
+            used.
         annulus : photutils annulus aperture
             A `~photutils.aperture.CircularAnnulus`,
             `~photutils.aperture.EllipticalAnnulus` or
             `~photutils.aperture.RectangularAnnulus`, one or many positions;
             one sky level per position, in order.
         method : {'sigma_clip', 'mean', 'median'}, optional
-            The estimator.
+            The estimator (default ``'sigma_clip'``; see
+            :ref:`sky-estimators`).
         mask : array_like of bool, optional
-            True for pixels to exclude (e.g. neighbouring stars).
+            True for pixels to exclude (e.g. neighbouring stars), combined
+            with an NDData's mask; None (default): none beyond the
+            NDData's.
         uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
-            Per-pixel 1-sigma map; ``error_on_mean`` is then the
-            estimator's efficiency times the propagated
-            ``sqrt(sum(sigma_i**2)) / n_pix``.
-        sigma, maxiters : float, int, optional
-            Clipping parameters for ``'sigma_clip'``.
-        exclude : `BoxAperture`, photutils aperture or list, optional
+            A per-pixel 1-sigma map in the data unit; ``error_on_mean`` is
+            then the estimator's efficiency times the propagated
+            ``sqrt(sum(sigma_i**2)) / n_pix``. Wins over an NDData's own.
+            None (default): the NDData's, else ``error_on_mean`` from the
+            scatter.
+        sigma : float, optional
+            The clipping threshold of ``'sigma_clip'`` in standard
+            deviations (default 3; positive).
+        maxiters : int or None, optional
+            The most clipping iterations of ``'sigma_clip'`` (default 10;
+            positive); None: until convergence.
+        exclude : `~ccdphot_ext.BoxAperture`, photutils aperture or list, optional
             Apertures whose pixels are left out of the annuli; when their
             positions are the annuli's (in order), each annulus is also
-            checked for the other apertures reaching into it.
+            checked for the other apertures reaching into it. None
+            (default): every annulus pixel is used.
 
         Returns
         -------
@@ -408,9 +452,13 @@ class SkyEstimate:
 
         Raises
         ------
+        TypeError
+            If ``annulus`` is not a photutils annulus.
         ValueError
             If no annulus holds a finite, unmasked pixel (one annulus
-            without one gets a NaN level, ``n_pix`` 0 and the flag).
+            without one gets a NaN level, ``n_pix`` 0 and the flag), an
+            annulus is far larger than the frame, or an option is out of
+            its range.
 
         Examples
         --------
@@ -444,13 +492,16 @@ class SkyEstimate:
     @classmethod
     def from_background2d(cls, bkg, *, efficiency=None, gain=None):
         """
-        A 2-D sky map from photutils' `~photutils.background.Background2D`.
+        Make a 2-D sky map from photutils' `~photutils.background.Background2D`.
 
         ``value`` is ``bkg.background``, ``std`` is ``bkg.background_rms``
         corrected for photutils' sigma clipping (as `from_image`;
         ``meta['rms_clip_factor']``) and ``error_on_mean`` is the map
-        ``k_est * f_filter * rms / sqrt(n_mesh)`` described in the module
-        docstring (an approximation: see there how close it is). Meshes
+        ``k_est * f_filter * rms / sqrt(n_mesh)``, with ``n_mesh`` the
+        pixels of each mesh, ``k_est`` the efficiency of the mesh estimator
+        and ``f_filter = sqrt(pi / (2 m))`` for a median filter over ``m``
+        meshes (an approximation, within about 10% at interior mesh
+        centres: see :ref:`local-sky`). Meshes
         that photutils excluded (``exclude_percentile``) and filled by
         interpolation are never given an error from their own pixel
         counts: when there are any, every mesh's error is propagated from
@@ -463,10 +514,12 @@ class SkyEstimate:
         bkg : `~photutils.background.Background2D`
             The background of the frame to be measured.
         efficiency : float, optional
-            ``k_est``; default from `BACKGROUND2D_EFFICIENCY` by the class of
+            ``k_est`` (positive); None (default): from
+            `~ccdphot_ext.BACKGROUND2D_EFFICIENCY` by the class of
             ``bkg.bkg_estimator`` (the median's for estimators not listed).
         gain : float, optional
-            e-/data unit. A median or mode estimator (photutils' default
+            The gain in electrons per data unit; None (default): no bias
+            correction. A median or mode estimator (photutils' default
             ``SExtractorBackground`` among them) reads a Poisson sky low,
             by ``median_factor / 6`` times its third moment over its
             variance; with the gain that bias is computed from the map
@@ -511,24 +564,30 @@ class SkyEstimate:
     def from_maps(cls, background, rms, *, error_on_mean=None, n_pix=None,
                   efficiency=1.0):
         """
-        A 2-D sky map from background and RMS maps made elsewhere.
+        Make a 2-D sky map from background and RMS maps made elsewhere.
 
         Parameters
         ----------
-        background, rms : 2-D array_like or `~astropy.units.Quantity`
-            Background level and per-pixel background noise, the shape of the
-            frame (e.g. Source Extractor's BACKGROUND and BACKGROUND_RMS
-            check images).
+        background : 2-D array_like or `~astropy.units.Quantity`
+            The background level per pixel, the shape of the frame (e.g.
+            Source Extractor's BACKGROUND check image), in the data unit.
+        rms : 2-D array_like or `~astropy.units.Quantity`
+            The per-pixel background noise, the shape of ``background``
+            (e.g. Source Extractor's BACKGROUND_RMS check image), in the
+            same unit.
         error_on_mean : float or 2-D array_like, optional
-            The error of the background level (scalar or map).
+            The error of the background level (scalar or map, in the data
+            unit); None (default): from ``n_pix``.
         n_pix : float or 2-D array_like, optional
-            Pixels per mesh that made the level; without ``error_on_mean``
-            it gives ``efficiency * rms / sqrt(n_pix)``. With neither, the
-            level is taken as exact (``error_on_mean`` 0, so the ``sky_mean``
-            term is 0) and ``meta`` says so.
+            The pixels per mesh that made the level; without
+            ``error_on_mean`` it gives ``efficiency * rms / sqrt(n_pix)``.
+            With neither (the default), the level is taken as exact
+            (``error_on_mean`` 0, so the ``sky_mean`` term is 0) and
+            ``meta`` says so.
         efficiency : float, optional
-            ``k`` for ``n_pix`` (e.g. 2.1372 for Source Extractor's mode
-            estimator, see `BACKGROUND2D_EFFICIENCY`).
+            ``k`` for ``n_pix`` (default 1, the mean's; e.g. 2.1372 for
+            Source Extractor's mode estimator, see
+            `~ccdphot_ext.BACKGROUND2D_EFFICIENCY`).
 
         Returns
         -------
@@ -582,7 +641,32 @@ class SkyEstimate:
         return len(self.value)
 
     def at(self, index):
-        """Level, std, n_pix and error_on_mean for aperture ``index``."""
+        """
+        Give the sky of one aperture.
+
+        Parameters
+        ----------
+        index : int
+            The aperture's index (ignored for a single level).
+
+        Returns
+        -------
+        value : float
+            The sky level per pixel (data unit).
+        std : float
+            The per-pixel standard deviation of the background.
+        n_pix : float
+            The pixels behind the level.
+        error_on_mean : float
+            The error of the level.
+
+        Raises
+        ------
+        TypeError
+            If the sky is a map (use `cutout`).
+        IndexError
+            If ``index`` is beyond the per-aperture levels.
+        """
         if self.is_map:
             raise TypeError('a sky map has no single level; use '
                             'SkyEstimate.cutout(slices) for its pixels')
@@ -594,12 +678,26 @@ class SkyEstimate:
 
     def cutout(self, slices):
         """
-        Level, RMS and error-of-level pixels of a map under ``slices``.
+        Cut the level, RMS and error-of-level pixels of a map.
+
+        Parameters
+        ----------
+        slices : tuple of slices
+            The pixels, ``np.s_[y0:y1, x0:x1]`` in the frame.
 
         Returns
         -------
-        level, rms, error_on_mean : 2-D ndarrays
-            Each shaped like ``map[slices]``.
+        level : 2-D ndarray
+            The map's level under ``slices`` (data unit).
+        rms : 2-D ndarray
+            The per-pixel background noise there.
+        error_on_mean : 2-D ndarray
+            The error of the level there (a scalar error broadcast).
+
+        Raises
+        ------
+        TypeError
+            If the sky is not a map.
         """
         if not self.is_map:
             raise TypeError('cutout() needs a sky map (is_map True)')
@@ -612,14 +710,33 @@ class SkyEstimate:
 
     def summarize(self, slices, weights):
         """
-        A map's level, RMS and error of the level over weighted pixels.
+        Average a map's level, RMS and error of the level over weighted pixels.
 
-        Returns ``sum(w * level) / sum(w)``, ``sqrt(sum(w * rms**2) /
-        sum(w))`` and ``sum(w * error_on_mean) / sum(w)``, so that for
-        ``n_pix = sum(w)`` the ``sky`` term ``n_pix * std**2`` is ``sum(w *
-        rms**2)`` and the ``sky_mean`` term ``n_pix**2 * error_on_mean**2``
-        is ``(sum(w * error_on_mean))**2``. NaN when the weights sum to
-        0.
+        For ``n_pix = sum(w)`` the ``sky`` term ``n_pix * std**2`` is then
+        ``sum(w * rms**2)`` and the ``sky_mean`` term ``n_pix**2 *
+        error_on_mean**2`` is ``(sum(w * error_on_mean))**2``.
+
+        Parameters
+        ----------
+        slices : tuple of slices
+            The pixels, ``np.s_[y0:y1, x0:x1]`` in the frame.
+        weights : 2-D array_like
+            The weight ``w`` of each pixel under ``slices`` (e.g. an
+            aperture's overlaps, in [0, 1]).
+
+        Returns
+        -------
+        value : float
+            ``sum(w * level) / sum(w)`` (NaN when the weights sum to 0).
+        std : float
+            ``sqrt(sum(w * rms**2) / sum(w))`` (NaN likewise).
+        error_on_mean : float
+            ``sum(w * error_on_mean) / sum(w)`` (NaN likewise).
+
+        Raises
+        ------
+        TypeError
+            If the sky is not a map.
         """
         level, rms, error_on_mean = self.cutout(slices)
         total = float(np.sum(weights))
