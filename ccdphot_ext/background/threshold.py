@@ -67,25 +67,33 @@ class SigmaThreshold:
     Parameters
     ----------
     n_sigma : float, optional
-        Threshold in units of the noise of the selection statistic: of the
-        leave-one-out smoothed image for ``selection='smoothed'``, of one
-        pixel (the sky standard deviation) for ``selection='pixel'``.
+        The threshold in units of the noise of the selection statistic
+        (default 2; positive): of the leave-one-out smoothed image for
+        ``selection='smoothed'``, of one pixel (the sky standard
+        deviation) for ``selection='pixel'``.
     segment : {'all', 'central'}, optional
-        ``'all'`` keeps every selected pixel (the notebook);
+        ``'all'`` (default) keeps every selected pixel (the notebook);
         ``'central'`` keeps only the connected segment holding the star: the
         segment under the aperture centre, or, if the centre pixel is not
         selected, the segment with the largest summed signal (of the
         smoothed image for ``'smoothed'``).
     connectivity : {4, 8}, optional
-        Pixel connectivity for segments (photutils' default 8).
+        The pixel connectivity of segments (default 8, photutils').
     selection : {'smoothed', 'pixel'}, optional
         ``'smoothed'`` (default): unbiased, the selection of a pixel never
         uses that pixel's own value. ``'pixel'``: the notebook's
         ``cutout > n_sigma * sigma``, biased high (kept to reproduce the
         notebook).
     fwhm : float, optional
-        FWHM in pixels of the Gaussian filter of ``'smoothed'`` (about the
-        PSF's); the filter extends to ``ceil(fwhm)`` pixels each side.
+        The FWHM in pixels of the Gaussian filter of ``'smoothed'`` (about
+        the PSF's; default 3, positive); the filter extends to
+        ``ceil(fwhm)`` pixels each side. Unused by ``'pixel'``.
+
+    Raises
+    ------
+    ValueError
+        If ``segment``, ``connectivity`` or ``selection`` is not one of its
+        choices, or ``n_sigma`` or ``fwhm`` is not positive and finite.
 
     Notes
     -----
@@ -152,17 +160,31 @@ class SigmaThreshold:
 
     def significance(self, cutouts, valid):
         """
-        Leave-one-out matched-filter signal of each pixel and its noise in
-        units of the per-pixel sigma, for ``(..., ny, nx)`` cutouts.
+        Compute the leave-one-out matched-filter signal of each pixel.
 
-        Returns ``(signal, noise)``: ``sum_j k_ij x_j`` and
-        ``sqrt(sum_j k_ij**2)`` over the valid pixels ``j != i`` (valid
-        pixels must be finite: a NaN marked valid voids its whole
-        cutout's signal). The same
-        elementwise operations for one cutout or a stack of them, so every
-        engine selects the same pixels bit for bit. The noise of a stack
-        with every pixel valid depends on its shape alone: it is computed
-        once per shape (a read-only broadcast view).
+        The same elementwise operations for one cutout or a stack of them,
+        so every engine selects the same pixels bit for bit. The noise of a
+        stack with every pixel valid depends on its shape alone: it is
+        computed once per shape (a read-only broadcast view).
+
+        Parameters
+        ----------
+        cutouts : array_like
+            Sky-subtracted cutouts, ``(..., ny, nx)``: one 2-D cutout or a
+            stack of them (data unit).
+        valid : array_like of bool
+            The pixels allowed, shaped like ``cutouts`` (inside the
+            aperture, finite and unmasked; a NaN marked valid voids its
+            whole cutout's signal).
+
+        Returns
+        -------
+        signal : `~numpy.ndarray`
+            ``sum_j k_ij x_j`` over the valid pixels ``j != i`` (``k`` the
+            Gaussian filter of peak 1), shaped like ``cutouts``.
+        noise : `~numpy.ndarray`
+            ``sqrt(sum_j k_ij**2)`` over the same pixels: the noise of
+            ``signal`` in units of the per-pixel sigma.
         """
         g = self.kernel_1d
         valid = np.asarray(valid, dtype=bool)
@@ -191,8 +213,27 @@ class SigmaThreshold:
 
     def select_stack(self, cutouts, valid, sky_std):
         """
-        Pixel selection (``segment='all'``) of a stack of sky-subtracted
-        cutouts ``(..., ny, nx)``; ``sky_std`` a float or one per cutout.
+        Select the pixels of a stack of cutouts (as ``segment='all'``).
+
+        Parameters
+        ----------
+        cutouts : array_like
+            Sky-subtracted cutouts, ``(..., ny, nx)``: one 2-D cutout or a
+            stack of them (data unit).
+        valid : array_like of bool
+            The pixels allowed, shaped like ``cutouts`` (inside the
+            aperture, finite and unmasked; a NaN marked valid voids its
+            whole cutout's signal).
+        sky_std : float or array_like
+            The per-pixel sky standard deviation (data unit, non-negative):
+            one for all cutouts, or one per cutout (shape
+            ``cutouts.shape[:-2]``).
+
+        Returns
+        -------
+        selected : `~numpy.ndarray` of bool
+            True for the valid pixels above the threshold, shaped like
+            ``cutouts``.
         """
         valid = np.asarray(valid, dtype=bool)
         std = _per_cutout(sky_std)
@@ -211,9 +252,34 @@ class SigmaThreshold:
     def select_with_variance(self, cutouts, valid, sky_std, *,
                              weights=None):
         """
-        `select_stack` and `selection_variance` of a stack of cutouts from
-        one `significance` (the box engine's route; the same numbers as
-        the two calls).
+        Select the pixels of a stack of cutouts and give their extra variance.
+
+        `select_stack` and `selection_variance` from one `significance`
+        (the box engine's route; the same numbers as the two calls).
+
+        Parameters
+        ----------
+        cutouts : array_like
+            Sky-subtracted cutouts, ``(..., ny, nx)``: one 2-D cutout or a
+            stack of them (data unit).
+        valid : array_like of bool
+            The pixels allowed, shaped like ``cutouts`` (inside the
+            aperture, finite and unmasked; a NaN marked valid voids its
+            whole cutout's signal).
+        sky_std : float or array_like
+            The per-pixel sky standard deviation (data unit, non-negative):
+            one for all cutouts, or one per cutout (shape
+            ``cutouts.shape[:-2]``).
+        weights : array_like, optional
+            The pixel weights of the masked sum, shaped like ``cutouts``;
+            None (default): 1 for the valid pixels.
+
+        Returns
+        -------
+        selected : `~numpy.ndarray` of bool
+            As `select_stack`.
+        variance : `~numpy.ndarray`
+            As `selection_variance` (one per cutout; 0 for ``'pixel'``).
         """
         valid = np.asarray(valid, dtype=bool)
         if self.biased:
@@ -228,8 +294,10 @@ class SigmaThreshold:
     def selection_variance(self, cutouts, valid, sky_std, *, weights=None,
                            near=None):
         """
-        Variance the smoothed selection adds to the masked sum, for a stack
-        of sky-subtracted cutouts ``(..., ny, nx)``; 0 for ``'pixel'``.
+        Compute the variance the smoothed selection adds to the masked sum.
+
+        For a stack of sky-subtracted cutouts ``(..., ny, nx)``; 0 for
+        ``'pixel'``.
 
         The selection of pixel *i* does not use its own noise ``n_i``, so
         the masked sum is unbiased, but it uses its neighbours' noise: with
@@ -243,17 +311,30 @@ class SigmaThreshold:
 
         Parameters
         ----------
-        cutouts, valid : ``(..., ny, nx)`` arrays
-        sky_std : float or array, one per cutout
-        weights : ``(..., ny, nx)`` array, optional
-            Pixel weights of the sum (default 1 for the valid pixels).
-        near : ``(..., ny, nx)`` bool array, optional
-            Pixels whose crossings count (default all valid pixels; the
-            central segment and its neighbours for ``segment='central'``).
+        cutouts : array_like
+            Sky-subtracted cutouts, ``(..., ny, nx)``: one 2-D cutout or a
+            stack of them (data unit).
+        valid : array_like of bool
+            The pixels allowed, shaped like ``cutouts`` (inside the
+            aperture, finite and unmasked; a NaN marked valid voids its
+            whole cutout's signal).
+        sky_std : float or array_like
+            The per-pixel sky standard deviation (data unit, non-negative):
+            one for all cutouts, or one per cutout (shape
+            ``cutouts.shape[:-2]``).
+        weights : array_like, optional
+            The pixel weights of the masked sum, shaped like ``cutouts``;
+            None (default): 1 for the valid pixels.
+        near : array_like of bool, optional
+            The pixels whose threshold crossings count, shaped like
+            ``cutouts`` (the central segment and its neighbours for
+            ``segment='central'``); None (default): every valid pixel.
 
         Returns
         -------
-        variance : ndarray of shape ``cutouts.shape[:-2]``
+        variance : `~numpy.ndarray`
+            The extra variance of each cutout's masked sum (data unit
+            squared), shape ``cutouts.shape[:-2]``.
         """
         valid = np.asarray(valid, dtype=bool)
         if self.biased:
@@ -323,9 +404,30 @@ class SigmaThreshold:
 
     def segmentation(self, cutout, sky_std, *, valid=None):
         """
-        The photutils `~photutils.segmentation.SegmentationImage` of the
-        selected pixels of a sky-subtracted cutout, or None when nothing is
-        selected.
+        Segment the selected pixels of a sky-subtracted cutout.
+
+        Parameters
+        ----------
+        cutout : 2-D array_like
+            Data minus sky over the aperture's pixels (data unit).
+        sky_std : float
+            The per-pixel sky standard deviation (data unit,
+            non-negative).
+        valid : 2-D array_like of bool, optional
+            The pixels allowed (inside the aperture, unmasked); None
+            (default): every finite pixel.
+
+        Returns
+        -------
+        segm : `~photutils.segmentation.SegmentationImage` or None
+            The connected segments of the selected pixels (with this
+            threshold's ``connectivity``), or None when nothing is
+            selected.
+
+        Raises
+        ------
+        ValueError
+            If ``sky_std`` is negative or not finite.
         """
         cutout = np.asarray(cutout, dtype=float)
         sky_std = positive_scalar(sky_std, 'sky_std', allow_none=False,
@@ -350,23 +452,33 @@ class SigmaThreshold:
 
     def select(self, cutout, sky_std, *, valid=None, center=None):
         """
-        Boolean mask of the selected pixels of a sky-subtracted cutout.
+        Select the pixels of a sky-subtracted cutout.
 
         Parameters
         ----------
-        cutout : 2-D array
-            Data minus sky over the aperture's pixels.
+        cutout : 2-D array_like
+            Data minus sky over the aperture's pixels (data unit).
         sky_std : float
-            Per-pixel sky standard deviation.
-        valid : 2-D bool array, optional
-            Pixels allowed (inside the aperture and finite).
-        center : (row, col), optional
-            Cutout pixel of the aperture centre, for ``segment='central'``;
-            default the middle of the cutout.
+            The per-pixel sky standard deviation (data unit,
+            non-negative).
+        valid : 2-D array_like of bool, optional
+            The pixels allowed (inside the aperture and unmasked); None
+            (default): every finite pixel.
+        center : tuple of int, optional
+            The ``(row, col)`` cutout pixel of the aperture centre, for
+            ``segment='central'``; None (default): the middle of the
+            cutout.
 
         Returns
         -------
-        mask : 2-D bool array
+        mask : 2-D `~numpy.ndarray` of bool
+            True for the selected pixels (only the star's segment with
+            ``segment='central'``).
+
+        Raises
+        ------
+        ValueError
+            If ``sky_std`` is negative or not finite.
         """
         cutout = np.asarray(cutout, dtype=float)
         ok = np.isfinite(cutout)
