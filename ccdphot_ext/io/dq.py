@@ -50,7 +50,7 @@ _MAX_BITS = 2 ** 32
 
 def dq_bits(value, name='dq_bits'):
     """
-    The DQ bits to mask, as one integer.
+    Interpret the DQ bits to mask as one integer.
 
     Parameters
     ----------
@@ -59,17 +59,21 @@ def dq_bits(value, name='dq_bits'):
         names (`DQ_FLAGS`) joined by ``+`` or ``,``, or ``'all'`` (any
         bit).
     name : str, optional
-        The parameter name for error messages.
+        The parameter name for error messages (default ``'dq_bits'``).
 
     Returns
     -------
     bits : int
+        The sum of the bit values, from 0 (mask nothing) to ``2**32 - 1``
+        (``'all'``).
 
     Raises
     ------
-    TypeError, ValueError
-        If ``value`` is not an integer or such a string, names an unknown
-        flag, or is negative.
+    TypeError
+        If ``value`` is not an integer or a string.
+    ValueError
+        If ``value`` is an empty string, starts with ``~``, names an
+        unknown flag, or is out of the range 0 to ``2**32 - 1``.
 
     Examples
     --------
@@ -114,19 +118,29 @@ def dq_bits(value, name='dq_bits'):
 
 def dq_mask(dq, bits=DEFAULT_DQ_BITS):
     """
-    The pixels in which any of ``bits`` is set.
+    Find the pixels in which any of ``bits`` is set.
 
     Parameters
     ----------
     dq : array_like of int
-        The DQ array.
+        The DQ array (integers, any shape).
     bits : int or str, optional
-        As `dq_bits` takes them (default DO_NOT_USE).
+        The bits that make a pixel bad: an integer (the sum of bit values)
+        or bit values and JWST flag names (`DQ_FLAGS`) joined by ``+`` or
+        ``,``, or ``'all'`` (default `DEFAULT_DQ_BITS`, DO_NOT_USE).
 
     Returns
     -------
-    mask : ndarray of bool
-        True for a pixel to exclude.
+    mask : `~numpy.ndarray` of bool
+        True for a pixel to exclude, shaped like ``dq``.
+
+    Raises
+    ------
+    TypeError
+        If ``dq`` does not hold integers, or ``bits`` is neither an integer
+        nor a string.
+    ValueError
+        If ``bits`` names an unknown flag or is out of range.
 
     Examples
     --------
@@ -148,7 +162,24 @@ def dq_mask(dq, bits=DEFAULT_DQ_BITS):
 
 def describe_dq_bits(bits):
     """
-    The bits in words, for notes: ``'1 (DO_NOT_USE)'``.
+    Describe DQ bits in words, for notes: ``'1 (DO_NOT_USE)'``.
+
+    Parameters
+    ----------
+    bits : int or str
+        The bits, as `dq_bits` takes them (an integer, or bit values and
+        flag names joined by ``+`` or ``,``, or ``'all'``).
+
+    Returns
+    -------
+    text : str
+        Each bit set as ``'value (NAME)'`` joined by ``' + '``; ``'none'``
+        for 0 and ``'all'`` for every bit.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``bits`` is not valid, as `dq_bits`.
 
     Examples
     --------

@@ -64,23 +64,29 @@ class DetectorParameters:
     Parameters
     ----------
     gain : float or `~astropy.units.Quantity`, optional
-        Detector gain in e-/ADU (default: the header's GAIN, EGAIN or
-        CCDGAIN); for data in other units (calibrated products) a Quantity
-        in electrons per data unit, e.g. ``31.3 * u.electron / (u.MJy /
-        u.sr)`` (see `ccdphot_ext.io.units.electrons_per_data_unit`).
+        The detector gain in e-/ADU (positive); None (default): the
+        header's GAIN, EGAIN or CCDGAIN. For data in other units
+        (calibrated products) a Quantity in electrons per data unit, e.g.
+        ``31.3 * u.electron / (u.MJy / u.sr)`` (see
+        `~ccdphot_ext.electrons_per_data_unit`).
         Missing gain is never silently 1: the source Poisson term is then
         absent and the budget says so.
     read_noise : float or `~astropy.units.Quantity`, optional
-        Read noise in e- (default: RDNOISE, READNOIS or RON); 0 allowed.
+        The read noise in electrons per pixel (0 allowed); None (default):
+        the header's RDNOISE, READNOIS or RON.
     dark : float, optional
-        Dark signal accumulated per pixel during the exposure, in the data
-        unit (already subtracted from the data); 0 allowed. No header
-        keyword. With ``read_noise`` it is used only in the budget's
-        decomposition of the ``sky`` term.
+        The dark signal accumulated per pixel during the exposure, in the
+        data unit (already subtracted from the data; 0 allowed); None
+        (default): unknown (no header keyword is read). With
+        ``read_noise`` it is used only in the budget's decomposition of
+        the ``sky`` term.
     saturation : float, optional
-        Saturation level in the data unit (default: SATURATE or SATLEVEL).
+        The saturation level in the data unit (positive; pixels at or
+        above it set flag 4); None (default): the header's SATURATE or
+        SATLEVEL.
     exptime : float or `~astropy.units.Quantity`, optional
-        Exposure time in seconds (default: EXPTIME, EXPOSURE or ITIME).
+        The exposure time in seconds (positive); None (default): the
+        header's EXPTIME, EXPOSURE or ITIME.
 
     Attributes
     ----------
@@ -155,8 +161,10 @@ class DetectorParameters:
 
     @property
     def gain(self):
-        """Gain: e-/ADU, or after `resolve` with a unit electrons per data
-        unit (None when unknown)."""
+        """
+        The gain: e-/ADU, or after `resolve` with a unit electrons per data
+        unit (None when unknown).
+        """
         return self._values['gain']
 
     @property
@@ -196,7 +204,7 @@ class DetectorParameters:
 
     def resolve(self, meta=None, *, unit=None):
         """
-        These values completed from a header: a new `DetectorParameters`.
+        Complete these values from a header, in a new `DetectorParameters`.
 
         Every value given to the constructor wins; the others are the
         first valid header keyword (a keyword present with an invalid value
@@ -207,16 +215,20 @@ class DetectorParameters:
         Parameters
         ----------
         meta : dict-like or None, optional
-            A FITS header or any mapping (e.g. ``CCDData.meta``).
+            A FITS header or any mapping (e.g. ``CCDData.meta``); None
+            (default): no header, so only the constructor's values.
         unit : `~astropy.units.UnitBase`, optional
             The data unit. When given, `gain` is in electrons per data unit
             (1 for electrons, ``gain * exptime`` for ``adu / s``; see
-            `ccdphot_ext.io.units.electrons_per_data_unit`), `detector_gain`
-            keeps the e-/ADU value and ``sources['gain']`` says how.
+            `~ccdphot_ext.electrons_per_data_unit`), `detector_gain` keeps
+            the e-/ADU value and ``sources['gain']`` says how. None
+            (default): the gain stays in e-/ADU.
 
         Returns
         -------
         resolved : `DetectorParameters`
+            Every value from the constructor, else the header, else None,
+            with `sources` saying where each came from.
 
         Raises
         ------
@@ -401,6 +413,22 @@ def unit_from_header(meta):
     A blank BUNIT means no unit; common spellings astropy does not parse
     (``ADU``, ``e-/s``, ``ELECTRONS/S``, ``counts``) are understood; an
     unparseable value warns and gives None.
+
+    Parameters
+    ----------
+    meta : dict-like or None
+        A FITS header or any mapping (e.g. ``CCDData.meta``); None has no
+        unit.
+
+    Returns
+    -------
+    unit : `~astropy.units.UnitBase` or None
+        The unit, or None when BUNIT is missing, blank or unparseable.
+
+    Warns
+    -----
+    AstropyUserWarning
+        When BUNIT cannot be parsed.
 
     Examples
     --------

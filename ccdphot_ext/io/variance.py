@@ -39,15 +39,26 @@ class VarianceArrays(VarianceUncertainty):
     Parameters
     ----------
     array : array_like, optional
-        The total variance; default the sum of ``arrays``.
+        The total per-pixel variance; None (default): the sum of
+        ``arrays``.
     copy : bool, optional
-        As `~astropy.nddata.VarianceUncertainty`.
+        Whether to copy ``array`` (default True), as
+        `~astropy.nddata.VarianceUncertainty`.
     unit : `~astropy.units.UnitBase`, optional
-        The variance unit (the data unit squared).
+        The variance unit (the data unit squared); None (default): the
+        parent NDData's unit squared, as astropy's uncertainties.
     arrays : dict, optional
-        Name -> per-pixel variance (same shape, same unit), e.g.
-        ``{'VAR_POISSON': ..., 'VAR_RNOISE': ..., 'VAR_FLAT': ...}``. Without
-        it the object is a plain total variance.
+        The named per-pixel variances, name to array (same shape, same
+        unit), e.g. ``{'VAR_POISSON': ..., 'VAR_RNOISE': ...,
+        'VAR_FLAT': ...}`` (`ARRAY_NAMES` are the known names). None
+        (default): a plain total variance.
+
+    Raises
+    ------
+    TypeError
+        If a name of ``arrays`` is not a non-empty string.
+    ValueError
+        If the arrays differ in shape from each other or from ``array``.
 
     Notes
     -----
@@ -92,8 +103,11 @@ class VarianceArrays(VarianceUncertainty):
 
     @property
     def arrays(self):
-        """Name -> per-pixel variance (read-only mapping; empty for a plain
-        total)."""
+        """
+        The named per-pixel variances, name to array.
+
+        A read-only mapping; empty for a plain total.
+        """
         return self._arrays
 
     def __getitem__(self, item):

@@ -12,10 +12,31 @@ __all__ = ['celestial_wcs']
 
 def celestial_wcs(data):
     """
-    The celestial WCS of ``data`` (an `~astropy.nddata.NDData` or any object
-    with a ``wcs`` attribute, or a WCS itself), or None.
+    Find the celestial WCS of a frame.
 
     A WCS without celestial axes (e.g. a linear pixel WCS) gives None.
+
+    Parameters
+    ----------
+    data : `~astropy.nddata.NDData`, WCS or object
+        An `~astropy.nddata.NDData` (a `~astropy.nddata.CCDData` from
+        `~ccdphot_ext.read_frame`) or any object with a ``wcs`` attribute,
+        or a WCS itself (an `~astropy.wcs.WCS` or any APE 14 WCS with
+        ``world_to_pixel``); anything else (a plain array) has none.
+
+    Returns
+    -------
+    wcs : WCS or None
+        The WCS when it has celestial axes, else None.
+
+    Examples
+    --------
+    >>> from astropy.wcs import WCS
+    >>> from ccdphot_ext import celestial_wcs
+    >>> sky = WCS(naxis=2)
+    >>> sky.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    >>> celestial_wcs(sky) is sky, celestial_wcs(WCS(naxis=2))
+    (True, None)
     """
     wcs = data if _is_wcs(data) else getattr(data, 'wcs', None)
     if wcs is None:
