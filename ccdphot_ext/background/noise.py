@@ -116,32 +116,45 @@ class ApertureNoise:
 
     Parameters
     ----------
-    sigma1, alpha, beta : float
-        The fit ``sigma(N) = sigma1 * alpha * N**beta``.
-    n_pix, sigma, sigma_err : 1-D arrays
-        The measured points: pixels per aperture, robust scatter of the
-        sums and its statistical error (counting the independent apertures
-        only).
-    n_apertures : 1-D int array
-        Apertures placed at each size.
-    n_independent : 1-D array, optional
+    sigma1 : float
+        The per-pixel noise (data unit, positive): the sky's ``std``, and
+        the white-noise scale of the fit
+        ``sigma(N) = sigma1 * alpha * N**beta``.
+    alpha : float
+        The fit's factor (positive; 1 for white noise).
+    beta : float
+        The fit's power of ``N`` (0.5 for white noise).
+    n_pix : 1-D array_like
+        The pixels per aperture of the measured points, in increasing
+        order.
+    sigma : 1-D array_like
+        The robust scatter of the blank aperture sums at each size (data
+        unit).
+    sigma_err : 1-D array_like
+        The statistical error of ``sigma`` (counting the independent
+        apertures only).
+    n_apertures : 1-D array_like of int
+        The apertures placed at each size.
+    n_independent : 1-D array_like, optional
         How many of them count as independent (overlapping apertures are
         not): the area the apertures of a size covered, in apertures.
-        Default ``n_apertures``.
+        None (default): ``n_apertures``.
     route : {'global', 'annulus', 'map'}, optional
         The local sky the blank apertures were measured against (default
         ``'global'``).
     level_factor : float, optional
         Annulus route: the measured ratio of the error of an annulus level
-        to its white-noise error (see `level_scale`).
+        to its white-noise error (see `level_scale`); None (default): not
+        measured.
     meta : dict, optional
-        Provenance.
+        Provenance (copied); None (default): empty.
 
-    Attributes
-    ----------
-    correlated : bool
-        True when the points of all sizes depart significantly from the
-        white-noise ``sigma1 * sqrt(N)`` (see `chi2`).
+    Raises
+    ------
+    ValueError
+        If ``sigma1`` or ``alpha`` is not positive and finite,
+        ``level_factor`` is not positive, or ``route`` is not one of its
+        choices.
     """
 
     def __init__(self, sigma1, alpha, beta, *, n_pix, sigma, sigma_err,
@@ -169,8 +182,8 @@ class ApertureNoise:
 
         Parameters
         ----------
-        data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
-            The frame (its mask and NaN/inf pixels are avoided).
+        data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+            The 2-D frame (its mask and NaN/inf pixels are avoided).
         sky : `~ccdphot_ext.SkyEstimate`
             The sky the photometry uses, which decides the route: one level
             (subtracted from every blank aperture), a 2-D map (subtracted
@@ -178,24 +191,36 @@ class ApertureNoise:
             (each blank aperture is measured against an annulus of the same
             shape and estimator around it). Its ``std`` is ``sigma1``.
         mask : array_like of bool, optional
-            True for pixels holding sources or otherwise unusable. Default:
-            photutils segmentation of the sky-subtracted frame (pixels 4
-            sigma above the sky in groups of 5, grown by 5 pixels).
+            True for pixels holding sources or otherwise unusable. None
+            (default): photutils segmentation of the sky-subtracted frame
+            (pixels 4 sigma above the sky in groups of 5, grown by 5
+            pixels).
         sizes : sequence of int, optional
-            Square aperture sides in pixels (default `DEFAULT_SIZES`, those
-            that fit in the frame; for the annulus route those that stay
-            inside the annulus' hole).
+            Square aperture sides in pixels, at least two different ones;
+            None (default): 1, 2, 3, 4, 5, 7, 9, 11, 15 and 21, those up to
+            a quarter of the frame's shorter side (for the annulus route
+            those that stay inside the annulus' hole).
         n_apertures : int, optional
             Apertures per size (default 1000, at least 20; fewer where the
             blank sky has no room). Overlapping apertures are not
             independent: the error of each size's scatter counts only as
             many apertures as fit side by side in the area they covered.
         seed : int or `numpy.random.Generator`, optional
-            Seed of the random positions (deterministic when given).
+            The seed of the random positions (deterministic when given; a
+            generator is used as is); None (default): fresh entropy.
 
         Returns
         -------
         noise : `ApertureNoise`
+            The measured points, the fit and the route.
+
+        Raises
+        ------
+        TypeError
+            If ``sky`` is not a `~ccdphot_ext.SkyEstimate`.
+        ValueError
+            If ``sizes`` or ``n_apertures`` is out of range, or the blank
+            sky has no room for the apertures.
 
         Examples
         --------
@@ -282,13 +307,26 @@ class ApertureNoise:
 
     def variance(self, n_pix, noise_pix=None):
         """
-        The budget's ``sky`` term of an aperture of ``n_pix`` pixels.
+        Give the budget's ``sky`` term of an aperture of ``n_pix`` pixels.
 
         ``sigma(n_pix)**2``; with fractional pixels ``noise_pix`` (the sum
         of the squared weights, ``n_pix`` being the sum of the weights)
         scales it by ``noise_pix / n_pix``, so that on white noise it is
         the ``sum(w**2) * sigma1**2`` of a weighted sum of independent
         pixels.
+
+        Parameters
+        ----------
+        n_pix : float or array_like
+            The aperture's (weighted) pixel count, ``sum(w)``.
+        noise_pix : float or array_like, optional
+            The sum of the squared weights, ``sum(w**2)``; None (default):
+            whole pixels (``noise_pix = n_pix``).
+
+        Returns
+        -------
+        variance : float or `~numpy.ndarray`
+            The ``sky`` term (data unit squared), shaped like ``n_pix``.
         """
         var = self(n_pix) ** 2
         if noise_pix is None:
@@ -301,8 +339,10 @@ class ApertureNoise:
 
     def level_scale(self, n_sky):
         """
-        The factor by which the noise inflates the error of a sky level
-        measured from ``n_sky`` pixels (1 for white noise).
+        Give how much the noise inflates the error of a sky level.
+
+        The factor for a level measured from ``n_sky`` pixels (1 for white
+        noise).
 
         Annulus route: the measured `level_factor` (the two halves of each
         blank annulus against each other), when it is significant or the
@@ -311,6 +351,16 @@ class ApertureNoise:
         mean of ``n_sky`` pixels), not extrapolated beyond the largest
         blank aperture (larger scales are the sky's own structure, which
         the blank apertures measured against that sky already hold), else 1.
+
+        Parameters
+        ----------
+        n_sky : float or array_like
+            The pixels behind the sky level.
+
+        Returns
+        -------
+        scale : float or `~numpy.ndarray`
+            The factor, shaped like ``n_sky``.
         """
         n = np.asarray(n_sky, dtype=float)
         if self.route == 'annulus' and self.level_factor is not None:
@@ -327,25 +377,38 @@ class ApertureNoise:
 
     @property
     def white(self):
-        """The white-noise prediction ``sigma1 * sqrt(n_pix)`` at the
-        measured points."""
+        """
+        The white-noise prediction ``sigma1 * sqrt(n_pix)`` at the measured
+        points.
+        """
         return self.sigma1 * np.sqrt(self.n_pix)
 
     @property
     def n_max(self):
-        """The largest measured aperture [pixels]: beyond it the model is
-        extrapolated."""
+        """
+        The largest measured aperture [pixels]: beyond it the model is
+        extrapolated.
+        """
         return float(self.n_pix[-1])
 
     @property
     def chi2(self):
-        """``(chi2, dof)`` of the measured points against the white line
-        ``sigma1 * sqrt(N)``: one degree of freedom per size."""
+        """
+        ``(chi2, dof)`` of the measured points against the white line
+        ``sigma1 * sqrt(N)``: one degree of freedom per size.
+        """
         z = (self.sigma - self.white) / self.sigma_err
         return float(np.sum(z * z)), int(z.size)
 
     @cached_property
     def correlated(self):
+        """
+        True when the measured points depart significantly from white noise.
+
+        The points of all sizes against ``sigma1 * sqrt(N)`` (see `chi2`),
+        with at least one size departing from it by more than 5% and more
+        than 2 sigma.
+        """
         from scipy.stats import chi2 as chi2_distribution  # slow to import
 
         stat, dof = self.chi2
