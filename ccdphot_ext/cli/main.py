@@ -128,7 +128,36 @@ def _memory_note(args):
 
 
 def main(argv=None):
-    """Run the ``ccdphot`` command; return the exit code."""
+    """
+    Run the ``ccdphot`` command.
+
+    Warnings are printed one line each, once, on standard error; errors are
+    printed as ``ccdphot COMMAND: error: ...`` (a bad input) or
+    ``... failed: ...`` (anything else) instead of a traceback, unless
+    ``--debug`` is given.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command-line arguments after the program name, e.g.
+        ``['measure', 'frame.fits', '--box', '158:178,492:512']``; None
+        (default): ``sys.argv[1:]``.
+
+    Returns
+    -------
+    code : int
+        The exit status: 0 on success (and for ``--help``), 1 when the
+        work failed or was interrupted, 2 for a usage error or a bad input
+        (a subcommand may return its own status).
+
+    Examples
+    --------
+    A usage error returns 2 (argparse's message goes to standard error):
+
+    >>> from ccdphot_ext.cli.main import main
+    >>> main(['measure'])
+    2
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
