@@ -35,20 +35,25 @@ _MAX_CHUNK = 8
 @dataclass(frozen=True, kw_only=True)
 class BatchExecution:
     """
-    Where and how the frames of `~ccdphot_ext.photometer_frames` run:
-    serially here (the default), on local Dask worker processes or on a
+    Where and how the frames of `~ccdphot_ext.photometer_frames` run.
+
+    Serially here (the default), on local Dask worker processes or on a
     running Dask cluster; how long to wait for it, how often to checkpoint
     the output and whether to show progress. Checked when built; immutable.
+    Give at most one of ``client``, ``workers`` and ``scheduler``; with
+    none, the frames run one after the other in this process.
 
     Parameters
     ----------
     client : `distributed.Client`, optional
-        A Dask client to run the frames on (left open).
+        A Dask client to run the frames on (left open); None (default):
+        no client.
     workers : int, optional
         Start a local Dask cluster of this many worker processes (closed
-        at the end).
+        at the end); None (default): no local cluster.
     scheduler : str, optional
-        The address of a running Dask scheduler (``'tcp://host:8786'``).
+        The address of a running Dask scheduler (``'tcp://host:8786'``);
+        None (default): no scheduler.
     timeout : float, optional
         Seconds to wait for the scheduler, or for a worker when none is
         left, before the frames not yet measured fail (default 60).
@@ -56,8 +61,8 @@ class BatchExecution:
         Seconds between writes of the output while the run goes on
         (default 60; it is also written on an interrupt and at the end).
     progress : bool, optional
-        A progress line on stderr every ~10% of the frames (default: when
-        there are over 20 frames).
+        Whether to print a progress line on standard error every ~10% of
+        the frames; None (default): when there are over 20 frames.
 
     Raises
     ------

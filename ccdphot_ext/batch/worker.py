@@ -143,16 +143,25 @@ class AnnulusSky:
     A local sky for `photometer_frames`: one circular annulus per aperture.
 
     Called as ``sky(ccd, apertures)`` on every frame, it measures
-    `SkyEstimate.from_annulus` in annuli of radii ``r_in``, ``r_out``
-    centred on the apertures (after re-centring, when that is on).
+    `SkyEstimate.from_annulus <ccdphot_ext.SkyEstimate.from_annulus>` in
+    annuli of radii ``r_in``, ``r_out`` centred on the apertures (after
+    re-centring, when that is on), the apertures' own pixels left out.
 
     Parameters
     ----------
-    r_in, r_out : float
-        Inner and outer radii in pixels (``r_out > r_in > 0``, as a
-        photutils `~photutils.aperture.CircularAnnulus`).
+    r_in : float
+        The inner radius in pixels (positive, as a photutils
+        `~photutils.aperture.CircularAnnulus`).
+    r_out : float
+        The outer radius in pixels (greater than ``r_in``).
     method : {'sigma_clip', 'mean', 'median'}, optional
-        The estimator in each annulus.
+        The estimator in each annulus (default ``'sigma_clip'``).
+
+    Raises
+    ------
+    ValueError
+        If a radius is not positive and finite, ``r_out`` does not exceed
+        ``r_in``, or ``method`` is not one of its choices.
 
     Examples
     --------
@@ -170,8 +179,22 @@ class AnnulusSky:
         self.method = check_choice(method, 'method', SKY_METHODS)
 
     def check_extent(self, shape):
-        """Refuse annuli far larger than a frame of ``shape`` (before any
-        frame is measured: each would exhaust the memory)."""
+        """
+        Refuse annuli far larger than a frame, before any frame is measured.
+
+        Each such annulus's masks would exhaust the memory.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The frame's ``(ny, nx)`` in pixels.
+
+        Raises
+        ------
+        ValueError
+            If an annulus's bounding box spans far more than the frame
+            (naming ``r_out``).
+        """
         from photutils.aperture import CircularAnnulus
 
         check_extent(CircularAnnulus((0.0, 0.0), self.r_in, self.r_out),
