@@ -282,10 +282,14 @@ def _filter_noise():
 
 class BackgroundVariation:
     """
-    How far the background under each pixel is from its median over the
-    frame: the coarse local background that a whole-frame sky
+    How far the background under each pixel is from its median over the frame.
+
+    The coarse local background that a whole-frame sky
     (`~ccdphot_ext.SkyEstimate.from_image`) keeps as its
-    ``background_variation``.
+    ``background_variation``; calling it, ``variation(x, y)``, gives the
+    variation (data unit per pixel) at pixel positions ``x``, ``y``
+    (scalars or arrays, broadcast; positions off the frame take the
+    nearest block's).
 
     The background is the median of cells of 64 x 64 pixels (blocks of
     4 x 4 pixels averaged, stars masked), median
@@ -303,7 +307,7 @@ class BackgroundVariation:
     shape : tuple of int, optional
         The shape of the frame it was measured on: the variation describes
         that frame only (a sky estimated on a cutout says nothing of the
-        frame around it).
+        frame around it). None (default): not recorded.
 
     Attributes
     ----------
