@@ -65,8 +65,7 @@ def _is_flux_density(unit):
 
 def unit_family(unit):
     """
-    The family of a data unit: ``'counts'``, ``'rate'``,
-    ``'surface brightness'``, ``'flux density'`` or ``'other'``.
+    Classify a data unit into its family.
 
     Surface brightness is anything per solid angle whose product with a
     solid angle is a flux density (``MJy / sr``, ``uJy / arcsec2``,
@@ -75,8 +74,21 @@ def unit_family(unit):
 
     Parameters
     ----------
-    unit : `~astropy.units.UnitBase` or str or None
-        None (plain numbers) counts as ADU.
+    unit : `~astropy.units.UnitBase`, str or None
+        The data unit (a string is parsed by astropy); None (plain
+        numbers) counts as ADU.
+
+    Returns
+    -------
+    family : str
+        ``'counts'`` (ADU, electrons, photons, counts), ``'rate'`` (counts
+        per second), ``'surface brightness'``, ``'flux density'`` or
+        ``'other'`` (one of `UNIT_FAMILIES`).
+
+    Raises
+    ------
+    ValueError
+        If a string is not a unit astropy can parse.
 
     Examples
     --------
@@ -104,7 +116,7 @@ def unit_family(unit):
 
 def pixel_solid_angle(meta, wcs, x, y):
     """
-    The solid angle of the pixels at ``(x, y)``, and where it came from.
+    Find the solid angle of the pixels at ``(x, y)``, and where it came from.
 
     ``PIXAR_SR`` (sr) wins, then ``PIXAR_A2`` (arcsec²): the nominal pixel
     area of JWST and HST products, the same for every position. Without
@@ -116,11 +128,13 @@ def pixel_solid_angle(meta, wcs, x, y):
     Parameters
     ----------
     meta : dict-like or None
-        The header.
+        The header (``PIXAR_SR``, ``PIXAR_A2``); None: no keywords.
     wcs : `~astropy.wcs.WCS` or None
-        The frame's celestial WCS.
-    x, y : array_like
-        Pixel positions (0-based).
+        The frame's celestial WCS; None: none (then a keyword is needed).
+    x : array_like
+        The pixel x positions (0-based).
+    y : array_like
+        The pixel y positions (0-based; broadcast with ``x``).
 
     Returns
     -------
@@ -186,23 +200,26 @@ class FluxConversion:
     """
     How aperture sums in the data unit become the flux unit of a table.
 
-    Attributes
+    Made by `flux_conversion`; each parameter is an attribute of the same
+    name.
+
+    Parameters
     ----------
-    factor : ndarray
-        One factor per aperture: flux-unit value of a sum of 1 data unit
-        over the aperture (``mean`` False), or of a mean of 1 data unit
-        per pixel (``mean`` True).
+    factor : `~numpy.ndarray`
+        One factor per aperture: the flux-unit value of a sum of 1 data
+        unit over the aperture (``mean`` False), or of a mean of 1 data
+        unit per pixel (``mean`` True).
     unit : `~astropy.units.UnitBase` or None
         The flux unit (None: plain numbers).
-    mean : bool
+    mean : bool, optional
         True when the flux unit is a surface brightness: the table holds
         the mean surface brightness inside each aperture (the sum divided
-        by ``n_pix``).
-    note : str or None
-        What was done, for ``meta`` (None when nothing was).
-    solid_angle : `~astropy.units.Quantity` or None
+        by ``n_pix``). Default False.
+    note : str or None, optional
+        What was done, for ``meta``; None (default) when nothing was.
+    solid_angle : `~astropy.units.Quantity` or None, optional
         The pixel solid angle used, one per aperture (surface brightness
-        to flux density only).
+        to flux density only); None (default) otherwise.
     """
 
     factor: np.ndarray
@@ -213,10 +230,28 @@ class FluxConversion:
 
     def apply(self, values, n_pix=None, power=1):
         """
-        ``values`` in the flux unit, as plain numbers: sums (their variances
-        with ``power`` 2) over ``n_pix`` pixels, or per-pixel levels (a sky)
-        without ``n_pix``. A mean surface brightness divides sums by
-        ``n_pix``; a level is one pixel's share either way.
+        Convert values in the data unit to the flux unit, as plain numbers.
+
+        A mean surface brightness divides sums by ``n_pix``; a level is one
+        pixel's share either way.
+
+        Parameters
+        ----------
+        values : float or array_like
+            Sums over ``n_pix`` pixels (or their variances, with ``power``
+            2), or per-pixel levels (a sky) without ``n_pix``; one per
+            aperture, or broadcast with `factor`.
+        n_pix : float or array_like, optional
+            The apertures' pixel counts, for sums; None (default): the
+            values are per-pixel levels.
+        power : int, optional
+            The power of the data unit in ``values`` (default 1; 2 for
+            variances).
+
+        Returns
+        -------
+        converted : `~numpy.ndarray`
+            The values in the flux unit (its ``power``), without the unit.
         """
         values = np.asarray(values, dtype=float) * self.factor ** power
         if self.mean and n_pix is not None:
@@ -228,28 +263,35 @@ class FluxConversion:
 def flux_conversion(unit, *, flux_unit=None, meta=None, wcs=None, x=(),
                     y=()):
     """
-    The conversion of aperture sums in ``unit`` to the flux unit.
+    Work out how aperture sums in ``unit`` become the flux unit.
 
     Parameters
     ----------
     unit : `~astropy.units.UnitBase` or None
-        The data unit.
+        The data unit (None: plain numbers).
     flux_unit : `~astropy.units.UnitBase` or str, optional
-        The unit asked for. Default: Jy for surface brightness, the data
-        unit (no conversion) otherwise. A surface-brightness unit asks for
-        the mean surface brightness inside each aperture; a flux density
-        for surface brightness or flux density (per pixel) data.
+        The unit asked for. A surface-brightness unit asks for the mean
+        surface brightness inside each aperture; a flux density for
+        surface brightness or flux density (per pixel) data. None
+        (default): Jy for surface brightness, the data unit (no
+        conversion) otherwise.
     meta : dict-like, optional
-        The header (``PIXAR_SR``, ``PIXAR_A2``).
+        The header (``PIXAR_SR``, ``PIXAR_A2``); None (default): no
+        keywords.
     wcs : `~astropy.wcs.WCS`, optional
         The celestial WCS, for the pixel solid angle without those
-        keywords.
-    x, y : array_like
-        Aperture positions (0-based pixels), one factor each.
+        keywords; None (default): none.
+    x : array_like, optional
+        The apertures' x positions (0-based pixels), one factor each
+        (default none).
+    y : array_like, optional
+        The apertures' y positions (0-based pixels), as many as ``x``.
 
     Returns
     -------
     conversion : `FluxConversion`
+        The factor per aperture, the flux unit and a note of what was
+        done.
 
     Raises
     ------

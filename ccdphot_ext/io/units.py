@@ -81,7 +81,7 @@ def is_rate_unit(unit):
 def electrons_per_data_unit(unit, *, gain=None, exptime=None,
                             gain_is_explicit=False, meta=None):
     """
-    Electrons per data unit (``g_eff``) for data in ``unit``.
+    Work out the electrons per data unit (``g_eff``) for data in ``unit``.
 
     Parameters
     ----------
@@ -91,17 +91,19 @@ def electrons_per_data_unit(unit, *, gain=None, exptime=None,
         A number: the detector gain in e-/ADU (argument or header). A
         Quantity: electrons per data unit (``u.electron / unit``), or for
         data in counts or their rates a detector gain in electrons per
-        ADU, DN or count.
+        ADU, DN or count. None (default): unknown (1 for data in
+        electrons; from ``meta`` for calibrated units).
     exptime : float or None, optional
-        Exposure time in seconds, needed for rate units (``adu / s``,
-        ``electron / s``) and for a gain derived from the header.
+        The exposure time in seconds, needed for rate units (``adu / s``,
+        ``electron / s``) and for a gain derived from the header; None
+        (default): unknown.
     gain_is_explicit : bool, optional
         True when ``gain`` was passed by the user (not read from a header):
         a number other than 1 for electron data, or a bare number for data
-        in other units, is then an error.
+        in other units, is then an error. Default False.
     meta : dict-like, optional
         The header, for a gain derived from its keywords when none is
-        given (`header_effective_gain`).
+        given (`header_effective_gain`); None (default): no header.
 
     Returns
     -------
@@ -227,7 +229,7 @@ def _other_unit_gain(unit, gain, gain_is_explicit, exptime, meta):
 
 def header_effective_gain(meta, unit, *, exptime=None):
     """
-    Electrons per data unit derived from header keywords, or None.
+    Derive the electrons per data unit from header keywords.
 
     Spitzer's calibrated images (MJy/sr) carry the detector gain ``GAIN``
     (e-/DN), the exposure time ``EXPTIME`` and ``FLUXCONV`` (MJy/sr per
@@ -238,15 +240,20 @@ def header_effective_gain(meta, unit, *, exptime=None):
     Parameters
     ----------
     meta : dict-like or None
-        The header.
+        The header (``GAIN``, ``EXPTIME``, ``FLUXCONV``); None: no header.
     unit : `~astropy.units.UnitBase`
         The data unit (any surface brightness convertible to MJy/sr).
     exptime : float, optional
-        Exposure time in seconds (wins over EXPTIME).
+        The exposure time in seconds, which wins over EXPTIME; None
+        (default): the header's EXPTIME.
 
     Returns
     -------
-    (g_eff, reason) or None
+    result : tuple or None
+        ``(g_eff, reason)``: the electrons per data unit and how they were
+        derived (for the budget's notes); None when the header lacks a
+        usable ``FLUXCONV``, ``GAIN`` or exposure time, or ``unit`` is not
+        a surface brightness.
 
     Examples
     --------
