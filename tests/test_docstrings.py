@@ -36,21 +36,12 @@ NOT_YET_VALIDATED = frozenset({
     'ccdphot_ext.BudgetTerms.row',
     'ccdphot_ext.ErrorBudget.from_terms',
     'ccdphot_ext.ErrorBudget.to_table',
-    'ccdphot_ext.FluxConversion',
-    'ccdphot_ext.FluxConversion.apply',
     'ccdphot_ext.OptimalMeasurement',
     'ccdphot_ext.budget_terms',
     'ccdphot_ext.compare_extractions',
-    'ccdphot_ext.electrons_per_data_unit',
-    'ccdphot_ext.flux_conversion',
-    'ccdphot_ext.header_effective_gain',
     'ccdphot_ext.measure',
     'ccdphot_ext.optimal_extraction',
     'ccdphot_ext.photometer_frames',
-    'ccdphot_ext.pixel_solid_angle',
-    'ccdphot_ext.to_adu',
-    'ccdphot_ext.to_electron',
-    'ccdphot_ext.unit_family',
 })
 
 METHOD_TYPES = (property, functools.cached_property, classmethod, staticmethod)

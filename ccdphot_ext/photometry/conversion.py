@@ -73,8 +73,7 @@ def _convert(obj, factor, unit_from, unit_to, note):
 
 def to_electron(obj, gain):
     """
-    Convert ADU fluxes, variances, a budget or a photometry table to
-    electrons.
+    Convert ADU fluxes, variances, a budget or a photometry table to electrons.
 
     Fluxes are multiplied by the gain, variances by its square; SNR and
     magnitudes do not change (for a table, ``meta['zeropoint']`` becomes the
@@ -84,13 +83,28 @@ def to_electron(obj, gain):
     ----------
     obj : `~astropy.units.Quantity`, `~ccdphot_ext.ErrorBudget` or table
         A flux in ``adu`` or a variance in ``adu2``; a budget (plain numbers
-        taken as ADU); or a `photometer` table.
+        taken as ADU); or a `~ccdphot_ext.photometer` table (its flux and
+        variance columns, plain or in ADU).
     gain : float or `~astropy.units.Quantity`
-        e-/ADU.
+        The gain in e-/ADU (positive; a Quantity in a unit convertible to
+        e-/ADU).
 
     Returns
     -------
-    converted : same kind as ``obj``
+    converted : Quantity, `~ccdphot_ext.ErrorBudget` or `~astropy.table.QTable`
+        A new object of the same kind in electrons (a table as a
+        `~astropy.table.QTable` copy); ``obj`` is not changed.
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` is not a Quantity, a budget or a table, or ``gain`` is
+        not a number.
+    astropy.units.UnitsError
+        If ``obj`` or a column is not in ADU (or its square), or ``gain``
+        is in another unit.
+    ValueError
+        If ``gain`` is not positive and finite.
 
     Examples
     --------
@@ -115,7 +129,35 @@ def to_adu(obj, gain):
     """
     Convert electron fluxes, variances, a budget or a table to ADU.
 
-    The inverse of `to_electron`.
+    The inverse of `to_electron`: fluxes are divided by the gain,
+    variances by its square; SNR and magnitudes do not change (a table's
+    ``meta['zeropoint']`` becomes the zero point of ADU fluxes).
+
+    Parameters
+    ----------
+    obj : `~astropy.units.Quantity`, `~ccdphot_ext.ErrorBudget` or table
+        A flux in ``electron`` or a variance in ``electron2``; a budget
+        (plain numbers taken as electrons); or a `~ccdphot_ext.photometer`
+        table in electrons.
+    gain : float or `~astropy.units.Quantity`
+        The gain in e-/ADU (positive; a Quantity in a unit convertible to
+        e-/ADU).
+
+    Returns
+    -------
+    converted : Quantity, `~ccdphot_ext.ErrorBudget` or `~astropy.table.QTable`
+        A new object of the same kind in ADU; ``obj`` is not changed.
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` is not a Quantity, a budget or a table, or ``gain`` is
+        not a number.
+    astropy.units.UnitsError
+        If ``obj`` or a column is not in electrons (or their square), or
+        ``gain`` is in another unit.
+    ValueError
+        If ``gain`` is not positive and finite.
 
     Examples
     --------
