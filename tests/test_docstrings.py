@@ -41,7 +41,6 @@ NOT_YET_VALIDATED = frozenset({
     'ccdphot_ext.compare_extractions',
     'ccdphot_ext.measure',
     'ccdphot_ext.optimal_extraction',
-    'ccdphot_ext.photometer_frames',
 })
 
 METHOD_TYPES = (property, functools.cached_property, classmethod, staticmethod)

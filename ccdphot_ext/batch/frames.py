@@ -94,67 +94,91 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
                       zeropoint=None, recenter=None, hdu=None, output=None,
                       resume_from=None, execution=None, flux_unit=None):
     """
-    Photometry of the same apertures on many frames: one light-curve table.
+    Measure the same apertures on many frames: one light-curve table.
+
+    Each frame is read, its sky measured and its apertures measured with
+    `~ccdphot_ext.photometer`; a frame that fails is listed in the table
+    with its reason and never stops the run.
 
     Parameters
     ----------
     frames : sequence of str, path-like or `~astropy.nddata.NDData`
-        FITS paths (read with `~ccdphot_ext.read_frame`) or NDData frames.
-    apertures : `BoxAperture`, `~photutils.aperture.PixelAperture` or list
-        The nominal apertures, as for `photometer`.
+        FITS paths (read with `~ccdphot_ext.read_frame`) or NDData frames,
+        each listed once (a single path or frame is one frame).
+    apertures : `~ccdphot_ext.BoxAperture`, `~photutils.aperture.PixelAperture` or list
+        The nominal apertures, one row per position on every frame, as for
+        `~ccdphot_ext.photometer`.
     sky : {'sigma_clip', 'mean', 'median'}, `AnnulusSky` or callable, optional
-        A `SkyEstimate.from_image` method measured on each frame, local
-        annuli, or a module-level ``sky(ccd, apertures) -> SkyEstimate``.
-    ids : sequence of int, optional
-        Star ids, one per position; default 1..N.
+        The sky of each frame: a `SkyEstimate.from_image
+        <ccdphot_ext.SkyEstimate.from_image>` method measured on the whole
+        frame (default ``'sigma_clip'``), local annuli (`AnnulusSky`), or a
+        module-level function ``sky(ccd, apertures) -> SkyEstimate`` (so
+        that Dask workers can run it).
+    ids : sequence of int or str, optional
+        The star ids, one per aperture position, unique; None (default):
+        1 to N.
     gain : float or `~astropy.units.Quantity`, optional
-        e-/ADU for every frame (default ``detector.gain``, else each
-        frame's header), as in `photometer`.
-    threshold : `SigmaThreshold`, optional
-        Keep only the pixels above ``n_sigma * sky_std`` in each aperture.
-    detector : `DetectorParameters`, optional
-        Detector values for every frame; those not given are read from each
-        frame's header.
-    budget : `BudgetOptions`, optional
-        How the budget is formed (default ``BudgetOptions()``).
+        Electrons per data unit for every frame: e-/ADU for counts, a
+        Quantity for data in other units (as `~ccdphot_ext.photometer`).
+        None (default): ``detector.gain``, else each frame's header
+        (GAIN/EGAIN/CCDGAIN), else no source Poisson term. Giving it here
+        and a different one in ``detector`` is an error.
+    threshold : `~ccdphot_ext.SigmaThreshold`, optional
+        Keep only the pixels above ``n_sigma * sky_std`` in each aperture;
+        None (default): every aperture pixel.
+    detector : `~ccdphot_ext.DetectorParameters`, optional
+        Detector values for every frame (saturation, exposure time, read
+        noise, gain); those not given are read from each frame's header.
+        None (default): every value from the headers.
+    budget : `~ccdphot_ext.BudgetOptions`, optional
+        How the budget is formed; None (default): ``BudgetOptions()``.
     zeropoint : float, optional
-        Magnitude zero point of counts and rates (default the header's, else
-        0), as in `photometer`.
-    recenter : bool or `~ccdphot_ext.detection.Recentering`, optional
+        The magnitude zero point of counts and count rates, for every
+        frame; None (default): each frame's header (PHOTFLAM/PHOTPLAM,
+        PHOTFLAM/PHOTZPT or PHOTMJSR), else 0. Flux densities have AB
+        magnitudes.
+    recenter : bool or `~ccdphot_ext.Recentering`, optional
         Re-centre each aperture on its star on each frame: a
-        `~ccdphot_ext.detection.Recentering`, or True for
-        ``Recentering()``; None or False (default) keeps the nominal
-        positions (:ref:`batch-each-frame`).
+        `~ccdphot_ext.Recentering`, or True for ``Recentering()``; None or
+        False (default) keeps the nominal positions
+        (:ref:`batch-each-frame`).
     hdu : int or str, optional
-        The image HDU of FITS frames (default the first with data).
+        The image HDU of FITS frames (index or EXTNAME); None (default):
+        the first HDU with image data.
     output : str or path-like, optional
-        Also write the table here (ECSV, atomically, under a lock), every
-        ``execution.checkpoint_interval`` seconds and on an interrupt
-        (:ref:`batch-output`).
+        Also write the table here (an ``.ecsv`` name; atomically, under a
+        lock), every ``execution.checkpoint_interval`` seconds and on an
+        interrupt (:ref:`batch-output`); None (default): no file.
     resume_from : str, path-like or `~astropy.table.QTable`, optional
-        A previous table of these frames: its measured frames are kept and
-        only the others measured (:ref:`batch-output`).
+        A previous table of these frames: its completely measured,
+        unchanged frames are kept and only the others measured
+        (:ref:`batch-output`); None (default): measure every frame.
     execution : `BatchExecution`, optional
-        Where the frames run (serially here by default, or on Dask), the
-        Dask timeout, the checkpoint interval and the progress line
-        (:ref:`batch-dask`).
+        Where the frames run (serially here, or on Dask), the Dask
+        timeout, the checkpoint interval and the progress line
+        (:ref:`batch-dask`); None (default): ``BatchExecution()``, serially
+        in this process.
     flux_unit : `~astropy.units.UnitBase` or str, optional
         The unit of the sums of surface-brightness or flux-density frames
-        (default Jy for a surface brightness), as in `photometer`.
+        (as `~ccdphot_ext.photometer`); None (default): Jy for a surface
+        brightness, the data unit otherwise.
 
     Returns
     -------
     table : `~astropy.table.QTable`
         One row per frame and position: ``frame``, ``time`` (UTC), ``id``,
-        every `photometer` column, ``exptime``, ``status``, ``error`` and
-        ``note``; ``meta`` holds the parameters and ``failures`` (a failed
-        frame also warns: :ref:`batch-faults`).
+        every `~ccdphot_ext.photometer` column, ``exptime``, ``status``,
+        ``error`` and ``note``; ``meta`` holds the parameters and
+        ``failures`` (a failed frame also warns: :ref:`batch-faults`).
 
     Raises
     ------
-    ValueError, TypeError, `~ccdphot_ext.batch.OutputLockedError`
-        A bad argument (before any frame is measured); another run writing
-        ``output``.
+    TypeError, ValueError
+        For a bad argument, named, before any frame is measured (frames
+        listed twice, ids not one per position, an output that is a frame
+        or not ECSV, apertures far larger than the first frame, ...).
+    OutputLockedError
+        If another run is writing ``output``.
 
     Examples
     --------
