@@ -209,6 +209,31 @@ class ErrorBudget:
         The numbers are the row's, bit for bit: `variance` adds the same
         terms in the same order.
 
+        Parameters
+        ----------
+        terms : `~ccdphot_ext.BudgetTerms`
+            The terms of one or many fluxes, from `budget_terms`.
+        index : int, optional
+            The row to take (default 0, the only row of one flux). Its flux
+            must be finite (a row that was measured).
+        notes : sequence of str, optional
+            What was assumed or left out, as in the constructor.
+        decomposition : dict, optional
+            Modelled parts of the ``sky`` term, as in the constructor.
+        gain : float, optional
+            The gain used for the ``source`` term, for the record.
+
+        Returns
+        -------
+        budget : `ErrorBudget`
+            The row's terms (those present: absent terms are left out),
+            with its flux and ``n_pix``.
+
+        Raises
+        ------
+        ValueError
+            If the row's flux is not finite (a row that was not measured).
+
         Examples
         --------
         >>> from ccdphot_ext import ErrorBudget, budget_terms
@@ -415,6 +440,22 @@ class ErrorBudget:
         One row per term with ``variance``, its square root ``error`` and its
         ``fraction`` of the total, then a ``total`` row; decomposition rows
         (prefixed ``sky:``) follow with ``included`` False.
+
+        Returns
+        -------
+        table : `~astropy.table.QTable`
+            Columns ``term``, ``variance``, ``error``, ``fraction`` and
+            ``included``; ``meta`` holds the ``flux``, the ``snr`` and the
+            ``notes``.
+
+        Examples
+        --------
+        >>> from ccdphot_ext import ErrorBudget
+        >>> b = ErrorBudget(1600.0, {'sky': 400.0, 'source': 1600.0})
+        >>> t = b.to_table()
+        >>> t['term'].tolist(), t['error'].tolist(), t['fraction'].tolist()
+        (['sky', 'source', 'total'], [20.0, 40.0, 44.721359549995796], \
+[0.2, 0.8, 1.0])
         """
         names, var, frac, included = [], [], [], []
         fractions = self.fractions

@@ -115,14 +115,31 @@ fractional_variance='linear')
         ----------
         noise_pix : float or ndarray
             ``sum(w**2)`` of each aperture.
-        sigma2, sigma2_sq : float, ndarray or None
-            ``sum(w * sigma**2)`` and ``sum(w**2 * sigma**2)`` of an
-            uncertainty map (None without one).
+        sigma2 : float, ndarray or None
+            ``sum(w * sigma**2)`` of an uncertainty map over each aperture
+            (None without a map).
+        sigma2_sq : float, ndarray or None
+            ``sum(w**2 * sigma**2)`` of an uncertainty map over each
+            aperture (None without a map).
 
         Returns
         -------
         noise_pix : float, ndarray or None
+            The ``noise_pix`` argument of `budget_terms`: ``noise_pix``
+            for ``'squared'``, None (``n_pix`` is used) for ``'linear'``.
         sky_variance : float, ndarray or None
+            The ``sky_variance`` argument of `budget_terms`:
+            ``sigma2_sq`` for ``'squared'``, ``sigma2`` for ``'linear'``
+            (None without a map).
+
+        Examples
+        --------
+        >>> from ccdphot_ext import BudgetOptions
+        >>> BudgetOptions().sky_term_inputs(9.5, None, None)
+        (9.5, None)
+        >>> linear = BudgetOptions(fractional_variance='linear')
+        >>> linear.sky_term_inputs(9.5, 40.0, 38.0)
+        (None, 40.0)
         """
         if self.fractional_variance == 'linear':
             return None, sigma2
@@ -137,28 +154,50 @@ class BudgetTerms(NamedTuple):
     """
     Every variance term of one or many aperture fluxes, one row each.
 
-    The result of `budget_terms`. A term absent from a row (no gain, an
-    exact sky level, no pixel selected, ...) is NaN there; rows that were
-    not measured (NaN flux) are NaN throughout.
+    The result of `budget_terms` (a named tuple: each parameter is a field
+    of the same name). A term absent from a row (no gain, an exact sky
+    level, no pixel selected, ...) is NaN there; rows that were not measured
+    (NaN flux) are NaN throughout. Variances are in the square of the flux
+    unit.
 
-    Attributes
+    Parameters
     ----------
-    flux, n_pix : ndarray
-        The sky-subtracted fluxes and the pixels summed.
+    flux : ndarray
+        The sky-subtracted fluxes, one per row.
+    n_pix : ndarray
+        The pixels summed (sum of weights).
     sky : ndarray
         The per-pixel noise term, ``noise_pix * sky_std**2`` or the
         uncertainty map's ``sum(w_i**2 * sigma_i**2)``.
-    source, sky_mean, flat : ndarray
-        The source photon noise, the error of the sky level and the
-        flat-field term (NaN where absent).
+    source : ndarray
+        The source's photon noise ``max(source_flux, 0) / gain`` (``F /
+        gain`` for whole pixels; NaN where absent: no gain, or a map taken
+        as the total error).
+    sky_mean : ndarray
+        The error of the sky level, ``n_pix**2 * error_on_mean**2`` (NaN
+        where absent).
+    flat : ndarray
+        The flat-field term (NaN where absent).
     extra : dict
         Further named terms, name -> ndarray.
-    variance, error, snr, mag_err : ndarray
-        Sum of the terms present, its square root, ``flux / error`` (NaN for
-        a zero error) and ``2.5/ln(10) * error / flux`` (NaN for flux <= 0).
+    variance : ndarray
+        The sum of the terms present in each row.
+    error : ndarray
+        The square root of ``variance``: the 1-sigma flux error.
+    snr : ndarray
+        ``flux / error`` (NaN for a zero error).
+    mag_err : ndarray
+        ``2.5/ln(10) * error / flux`` (NaN for flux <= 0).
     sky_name : str
         The name of the per-pixel term: ``'sky'``, or ``'map'`` for an
         uncertainty map taken as the total per-pixel error.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import budget_terms
+    >>> terms = budget_terms([900.0, 1600.0], 100, 2.0, gain=1.0)
+    >>> terms.sky_name, terms.variance.tolist()
+    ('sky', [1300.0, 2000.0])
     """
 
     flux: np.ndarray
@@ -175,7 +214,28 @@ class BudgetTerms(NamedTuple):
     sky_name: str
 
     def row(self, index=0):
-        """The terms present in row ``index``: name -> variance (floats)."""
+        """
+        The terms present in one row, by name.
+
+        Parameters
+        ----------
+        index : int, optional
+            The row (default 0, the only row of one flux).
+
+        Returns
+        -------
+        terms : dict
+            Term name -> variance (a float), in the order the total adds
+            them: the per-pixel term (`sky_name`), ``source``,
+            ``sky_mean``, ``flat``, then the extra terms; terms absent
+            from the row (NaN) are left out.
+
+        Examples
+        --------
+        >>> from ccdphot_ext import budget_terms
+        >>> budget_terms([900.0, 1600.0], 100, 2.0, gain=1.0).row(1)
+        {'sky': 400.0, 'source': 1600.0}
+        """
         named = [(self.sky_name, self.sky), ('source', self.source),
                  ('sky_mean', self.sky_mean), ('flat', self.flat),
                  *self.extra.items()]
@@ -261,7 +321,7 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
         ``sum(w_i**2)``: ``sky = noise_pix * sky_std**2`` (default
         ``n_pix``, right when every weight is 0 or 1).
     gain : float or array_like, optional
-        e-/ADU; without it the source term is absent.
+        Gain in e-/ADU; without it the source term is absent.
     sky_error_on_mean : float or array_like, optional
         Error of the sky level (a `SkyEstimate`'s ``error_on_mean``):
         ``sky_mean = n_pix**2 * sky_error_on_mean**2``. Wins over
@@ -283,11 +343,14 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
         ``sum(w_i**2 (D_i - B))``: with fractional pixels the source term
         is the photon noise of the weighted sum, ``max(source_flux, 0) /
         g`` (default ``flux``, right when every weight is 0 or 1).
-    source_variance, flat_variance : float or array_like, optional
-        The ``source`` and ``flat`` terms themselves (from a data
-        product's variance arrays, :ref:`variance-arrays`); they replace
-        ``F / gain`` (or ``source_flux / gain``) and
-        ``(flat_error * F)**2``.
+    source_variance : float or array_like, optional
+        The ``source`` term itself (from a data product's Poisson variance
+        array, :ref:`variance-arrays`); replaces ``F / gain`` (or
+        ``source_flux / gain``).
+    flat_variance : float or array_like, optional
+        The ``flat`` term itself (from a data product's flat-field
+        variance array, :ref:`variance-arrays`); replaces ``(flat_error *
+        F)**2``.
 
     Returns
     -------
