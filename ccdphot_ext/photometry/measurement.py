@@ -163,6 +163,34 @@ class ApertureMeasurement(BudgetedResult):
     """
     The result of `measure`: flux, error, SNR and the budget behind them.
 
+    Built by `measure` from the pieces it has computed; the parameters are
+    those pieces (internal objects, not meant to be built by hand). What a
+    result offers is in its attributes, properties and `compare_numpy`.
+
+    Parameters
+    ----------
+    frame : ``Frame``
+        The checked frame that was measured (data, mask, unit, uncertainty
+        map and variance arrays), as `measure` prepared it.
+    aperture : `BoxAperture` or `~photutils.aperture.PixelAperture`
+        The aperture measured.
+    index : int
+        Which position of ``aperture`` was measured (0 for one position).
+    sums : ``ApertureSums``
+        The sums of that position (one row): flux, pixels used, flags and
+        the sky used.
+    cutout : ``Cutout``
+        The pixels behind the sums: the weight of each pixel of the cutout,
+        where the cutout sits in the frame and the cutouts of an
+        uncertainty map and of a sky map.
+    budget : `ErrorBudget`
+        The variance terms of the flux, in the data unit.
+    detector : `DetectorParameters`
+        The detector values used, resolved against the frame's header.
+    options : `BudgetOptions`
+        How the budget was formed (`compare_numpy` forms its sums the same
+        way).
+
     Attributes
     ----------
     flux : float
@@ -181,17 +209,39 @@ class ApertureMeasurement(BudgetedResult):
         The variance terms.
     weights : 2-D ndarray
         Weight of each pixel of the cutout in the sum (0 = not used): the
-        exact overlap, 0 for excluded and unselected pixels. ``mask`` is
-        the same array under its former name.
+        exact overlap, 0 for excluded and unselected pixels. `mask` holds
+        the same array.
     slices : tuple of slices
         Where the cutout sits in the frame.
     flags : int
         Bit flags (see `ccdphot_ext.flags`).
-    sky, sky_std, sky_error_on_mean : float
-        The sky values used, in the data unit.
+    aperture : `BoxAperture` or `~photutils.aperture.PixelAperture`
+        The aperture measured.
+    position : tuple of float
+        The ``(x, y)`` centre of the aperture measured.
+    sky : float
+        The sky level subtracted, per pixel, in the data unit (a sky map's
+        weighted mean over the pixels used).
+    sky_std : float
+        The per-pixel sky scatter used, in the data unit.
+    sky_error_on_mean : float
+        The error of the sky level used, in the data unit.
     detector : `DetectorParameters`
         The detector values used, resolved against the frame's header
         (``detector.sources`` says where each came from).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext import BoxAperture, SkyEstimate, measure
+    >>> data = np.full((20, 20), 10.0)
+    >>> data[8:12, 8:12] += 25.0
+    >>> res = measure(data, BoxAperture((9.5, 9.5), 6, 6),
+    ...               SkyEstimate(10.0, 1.0, 1000))
+    >>> float(res.flux), float(res.n_pix), res.slices
+    (400.0, 36.0, (slice(7, 13, None), slice(7, 13, None)))
+    >>> bool(res.mask.all()), sorted(res.budget.terms)
+    (True, ['sky', 'sky_mean'])
     """
 
     _noise = None  # an ApertureNoise used for the sky term
@@ -241,7 +291,15 @@ class ApertureMeasurement(BudgetedResult):
 
     @property
     def mask(self):
-        """The same array as `weights` (its former name)."""
+        """
+        The mask of the pixels in the aperture sum, on the cutout.
+
+        The weight of each pixel of the cutout at `slices` in the sum: 1
+        for a pixel wholly inside, the overlap for a pixel partly inside
+        (exact overlaps), 0 for a pixel not used (outside, excluded, or
+        not selected by a threshold). ``mask > 0`` is the boolean mask of
+        the pixels summed. The same array as `weights`.
+        """
         return self.weights
 
     @cached_property
@@ -433,6 +491,8 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     Returns
     -------
     result : `ApertureMeasurement`
+        The flux, its error, SNR and flags, the budget behind the error,
+        and the pixels used (``weights`` on the cutout at ``slices``).
 
     Raises
     ------
