@@ -175,34 +175,63 @@ class OptimalMeasurement(BudgetedResult):
     """
     The result of `optimal_extraction`.
 
-    Attributes
+    Built by `optimal_extraction`; each parameter but ``sky_pixels`` and
+    ``fit`` is an attribute of the same name, ``fit`` gives `chi2`, `dof`
+    and `psf_z`.
+
+    Parameters
     ----------
     flux : float
-        Estimated total flux of the star.
+        Estimated total flux of the star, in the data unit.
     budget : `~ccdphot_ext.ErrorBudget`
         ``sky``, ``source`` and ``sky_mean`` terms of the weighted estimate.
     weights : 2-D ndarray
-        ``w_i / sum(w_i P_i)``: the flux is ``sum(weights * (D - B))``.
+        ``w_i / sum(w_i P_i)`` on the stamp: the flux is ``sum(weights *
+        (D - B))``.
     psf : 2-D ndarray
-        ``P_i`` on the stamp.
+        ``P_i``: the PSF on the stamp, normalised to unit total flux.
     slices : tuple of slices
         Where the stamp sits in the frame.
     flags : int
         Bit flags (1 stamp clipped by the frame edge, 2 bad pixels excluded,
-        4 saturated pixel with weight, 8 flux <= 0).
+        4 saturated pixel with weight, 8 flux <= 0, 256 the star does not
+        match the PSF).
     n_iter : int
         Iterations of the variance model.
-    chi2, dof : float, int
+    position : tuple of float
+        The ``(x, y)`` star position the PSF was placed at.
+    sky_pixels : float or 2-D ndarray
+        The sky level subtracted: one level, or a sky map's cutout on the
+        stamp.
+    fit : dict, optional
+        The goodness of fit, with keys ``'chi2'``, ``'dof'`` and
+        ``'psf_z'`` (the attributes of the same names); None (default):
+        not measured (NaN, 0 and NaN).
+    psf_sigma : float, optional
+        The Gaussian sigma fitted to the frame's stars when no PSF was
+        given; None (default) otherwise.
+
+    Attributes
+    ----------
+    chi2 : float
         Chi-square of the model ``flux * psf`` against the sky-subtracted
-        stamp (pixels weighted by their model variance) and its degrees of
-        freedom (pixels used less one).
+        stamp (pixels weighted by their model variance).
+    dof : int
+        The degrees of freedom of ``chi2`` (pixels used less one).
     psf_z : float
         PSF-weighted flux of the star's core less that of its wings, in
         units of its error: near 0 when the star has the PSF's shape,
         negative when the PSF is too narrow, positive when too wide.
-    psf_sigma : float or None
-        The Gaussian sigma fitted to the frame's stars when no PSF was
-        given (None otherwise).
+
+    Examples
+    --------
+    >>> from ccdphot_ext import SkyEstimate, optimal_extraction
+    >>> from ccdphot_ext.datasets.sample import render_stars
+    >>> star = render_stars((32, 32), [15.0], [16.0], [4000.0], sigma=1.5)
+    >>> res = optimal_extraction(100.0 + star, (15.0, 16.0), 1.5,
+    ...                          SkyEstimate(100.0, 5.0, 10_000))
+    >>> print(f'{res.flux:.1f}', res.flags, res.psf.shape == res.weights.shape)
+    4000.0 0 True
     """
 
     def __init__(self, *, flux, budget, weights, psf, slices, flags, n_iter,
@@ -265,7 +294,8 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     sky : `~ccdphot_ext.SkyEstimate`
         Global level, one level for this star, or a 2-D map.
     gain : float, optional
-        e-/ADU; default from the header. Without it the variance model has
+        Gain in e-/ADU; default from the header. Without it the variance
+        model has
         no source term (then the weights are the PSF over the background
         variance) and the budget says so.
     size : int, optional
@@ -289,6 +319,19 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         With the fit's ``chi2`` and ``psf_z``; flagged
         (`~ccdphot_ext.flags.FLAG_PSF_MISMATCH`, and a warning) when the
         star does not match the PSF.
+
+    Raises
+    ------
+    ValueError
+        A bad value, named: ``n_iter`` or ``size`` not a positive whole
+        number, a position off the frame, no usable pixel under the PSF or
+        a zero background variance there, a ``psf_sigma`` array that is
+        not 2-D, not finite or does not sum to a positive number; with
+        ``psf_sigma=None``, fewer than three stars to fit the PSF to.
+    TypeError
+        An argument of the wrong type, named: ``sky`` not a
+        `~ccdphot_ext.SkyEstimate`, a ``psf_sigma`` model without
+        ``x_0``, ``y_0`` and ``flux`` parameters.
 
     Examples
     --------
@@ -565,12 +608,20 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
 
     Parameters
     ----------
-    data, sky, gain
-        As in `~ccdphot_ext.measure`.
+    data : array_like, `~astropy.units.Quantity`, `~astropy.nddata.NDData`
+        The processed frame; a `CCDData`'s uncertainty, mask, unit and
+        header are used.
     aperture : `~ccdphot_ext.BoxAperture` or photutils aperture
         The box (one position).
     psf_sigma : float, 2-D array, photutils PSF model or None
-        As in `optimal_extraction`.
+        The PSF: a Gaussian sigma in pixels, an array or a model (see
+        `psf_stamp`); None fits a circular Gaussian's sigma to the frame's
+        bright isolated stars (`fit_psf_sigma`).
+    sky : `~ccdphot_ext.SkyEstimate`
+        One level (global or this star's) or a 2-D map, in the data unit.
+    gain : float, optional
+        Gain in e-/ADU; default from the header. Without it the budgets
+        have no source term.
     threshold : `~ccdphot_ext.SigmaThreshold`, optional
         Default ``SigmaThreshold(2.0, selection='pixel')`` (the
         notebook's mask).
@@ -588,6 +639,20 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
         Rows ``box``, ``mask``, ``optimal`` with ``flux``, ``flux_err``,
         ``snr`` and ``snr_gain`` (over the box), and ``meta['snr_gain_mask']``
         (optimal over mask).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext import BoxAperture, SkyEstimate, compare_extractions
+    >>> from ccdphot_ext.datasets.sample import render_stars
+    >>> star = render_stars((48, 48), [23.4], [24.2], [5000.0], sigma=1.5)
+    >>> img = 100.0 + star + np.random.default_rng(1).normal(0, 5, (48, 48))
+    >>> t = compare_extractions(img, BoxAperture((23.4, 24.2), 15, 15), 1.5,
+    ...                         SkyEstimate(100.0, 5.0, 10_000), gain=1.0)
+    >>> t['method'].tolist()
+    ['box', 'mask', 'optimal']
+    >>> bool(t['snr_gain'][2] > 1)  # optimal beats the box
+    True
     """
     if threshold is None:
         threshold = SigmaThreshold(2.0, selection='pixel')
