@@ -6,14 +6,16 @@ numpydoc's own hook, so that the table means what it means to
 ``numpydoc lint``), and documents each parameter in an entry of its own.
 
 The public objects are the names of ``ccdphot_ext.__all__`` (the type stub
-``__init__.pyi``) that are functions or classes, the command's
-``ccdphot_ext.cli.main``, and the public methods and properties of the
-public classes (each validated once, in the class of this package that
-defines it).
+``__init__.pyi``) and of each subpackage's ``__all__`` that are functions
+or classes, the command's ``ccdphot_ext.cli.main``, and the public methods
+and properties of the public classes (each validated once, in the class of
+this package that defines it).
 """
 
 import functools
+import importlib
 import inspect
+import pkgutil
 from pathlib import Path
 
 import pytest
@@ -26,11 +28,6 @@ from ccdphot_ext.cli.main import main as command_main
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = parse_config(ROOT)
-
-#: Public objects not validated yet, by public name; each is removed when
-#: its docstring passes (a listed object that passes fails the test).
-NOT_YET_VALIDATED = frozenset({
-})
 
 METHOD_TYPES = (property, functools.cached_property, classmethod, staticmethod)
 
@@ -57,16 +54,31 @@ def _members(cls, public):
                 yield f'{public}.{name}', f'{_home(klass)}.{name}'
 
 
+def _public_names(module):
+    """The names a star import of ``module`` takes: its ``__all__``, else
+    (a package of star imports) its names without a leading underscore
+    that belong to this package."""
+    names = getattr(module, '__all__', None)
+    if names is not None:
+        return [(name, getattr(module, name)) for name in names]
+    return [(name, obj) for name, obj in vars(module).items()
+            if not name.startswith('_')
+            and getattr(obj, '__module__', '').startswith('ccdphot_ext.')]
+
+
 def _public_objects():
     """(public name, home name) of every object whose docstring is
-    validated, each home once."""
+    validated, each home once, under its top-level name when it has one."""
     objects = {'ccdphot_ext.cli.main': command_main}
-    for name in ccdphot_ext.__all__:
-        obj = getattr(ccdphot_ext, name)
-        if inspect.isclass(obj) or inspect.isfunction(obj):
-            objects[f'ccdphot_ext.{name}'] = obj
+    subpackages = [importlib.import_module(f'ccdphot_ext.{info.name}')
+                   for info in pkgutil.iter_modules(ccdphot_ext.__path__)
+                   if info.ispkg]
+    for module in [ccdphot_ext, *subpackages]:
+        for name, obj in _public_names(module):
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                objects.setdefault(f'{module.__name__}.{name}', obj)
     found = {}
-    for public, obj in sorted(objects.items()):
+    for public, obj in objects.items():
         found.setdefault(_home(obj), public)
         if inspect.isclass(obj):
             for member, home in _members(obj, public):
@@ -111,17 +123,8 @@ def test_the_configuration_is_read():
     assert len(PUBLIC) > 150  # the API, not an empty walk
 
 
-def test_the_pending_list_names_public_objects():
-    stale = NOT_YET_VALIDATED - {public for public, _ in PUBLIC}
-    assert not stale, f'not public objects: {sorted(stale)}'
-
-
 @pytest.mark.parametrize(('public', 'home'), PUBLIC,
                          ids=[public for public, _ in PUBLIC])
 def test_docstring(public, home):
     errors = _errors(home)
-    if public in NOT_YET_VALIDATED:
-        assert errors, (f'{public} passes now: remove it from '
-                        'NOT_YET_VALIDATED')
-        return
     assert not errors, f'{public} ({home}):\n  ' + '\n  '.join(errors)
