@@ -253,6 +253,8 @@ def test_ids_that_do_not_fit_are_refused_and_text_is_kept(night):
     big = np.array([1, 2**63 + 1, 3], dtype=np.uint64)
     with pytest.raises(ValueError, match='does not fit a 64-bit integer'):
         photometer_frames(frames, _boxes(), ids=big)
+    with pytest.raises(ValueError, match='not an id kept exactly'):
+        photometer_frames(frames, _boxes(), ids=[1.0, 2.0**53, 3.0])
     lc = photometer_frames(frames, _boxes(), ids=[1.0, 2.0**52, 3.0])
     assert lc['id'].dtype == np.int64 and lc['id'][1] == 2**52
     lc = photometer_frames(frames, _boxes(), ids=[1, 2**62 + 1, 3])

@@ -15,6 +15,7 @@ import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData, InverseVariance, VarianceUncertainty
 from astropy.table import QTable, Table
+from astropy.utils.exceptions import AstropyUserWarning
 from clirun import ccdphot
 
 from ccdphot_ext import BoxAperture, SkyEstimate, photometer, read_frame
@@ -166,6 +167,35 @@ def test_negative_variance_in_memory_is_refused(kind):
         photometer(ccd, box, SkyEstimate(10.0, 1.0, 100))
 
 
+# -- pixels too large to add up ---------------------------------------------
+
+def test_pixels_too_large_to_add_up_are_named_or_flagged():
+    from ccdphot_ext import measure
+
+    img = np.random.default_rng(4).normal(100.0, 5.0, (40, 50))
+    img[30:32, 40:42] = 1e308  # finite, but their sum and squares are not
+    with pytest.raises(ValueError, match=r'sky statistics overflow: 4 '
+                       r'pixel\(s\) of magnitude up to 1e\+308 \(the first '
+                       r'at \(x, y\) = \(40, 30\)\)'):
+        SkyEstimate.from_image(img)
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    boxes = BoxAperture([(10.0, 10.0), (40.5, 30.5)], 5, 5)
+    for ap in (boxes, BoxAperture([(10.0, 10.0), (40.5, 30.5)], 5, 5,
+                                  theta=0.3)):  # box and general engines
+        with pytest.warns(AstropyUserWarning, match=r'sum of aperture\(s\) '
+                          r'1 overflows: 4 pixel.*flagged 2'):
+            table = photometer(img, ap, sky)
+        assert table['flags'].tolist() == [0, 2]  # never inf with flags 0
+        assert np.isfinite(table['aperture_sum'][0])
+    with pytest.raises(ValueError, match='aperture: its sum overflows'):
+        measure(img, BoxAperture((40.5, 30.5), 5, 5), sky)
+    # float32's largest values add up in float64: no overflow, no warning
+    img32 = np.where(img > 1e300, 0.0, img).astype(np.float32)
+    img32[30:32, 40:42] = np.finfo(np.float32).max
+    sky32 = SkyEstimate.from_image(img32, method='median')
+    assert abs(sky32.value - 100.0) < 1.0
+
+
 # -- positions tables --------------------------------------------------------
 
 def _find_table(**changes):
@@ -212,8 +242,12 @@ def test_box_columns_come_all_four_or_none(tmp_path):
 
 @pytest.mark.parametrize('ids, what', [
     (np.array([1.0, 1e20, 3.0]), 'floating point'),
+    # 2**53 + 1 read as a float is 2**53: no longer the id written
+    (np.array([1.0, 2.0**53, 3.0]), 'floating point'),
     (np.array([1, 2**63 + 5, 3], dtype=np.uint64), '64-bit integer'),
-], ids=['float_1e20', 'uint64'])
+    # whole numbers beyond 64 bits, kept as text by the table reader
+    (np.array(['1', '100000000000000000000', '3']), '64-bit integer'),
+], ids=['float_1e20', 'float_2**53', 'uint64', 'text_1e20'])
 def test_ids_too_large_are_refused(ids, what):
     table = Table({'id': ids, 'x': [1.0, 2.0, 3.0], 'y': [1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match=rf'too large to keep exactly .*row'
@@ -222,6 +256,22 @@ def test_ids_too_large_are_refused(ids, what):
     # ids that fit are kept exactly
     table['id'] = np.array([1, 2**62 + 1, 3], dtype=np.uint64)
     assert read_positions(table)['id'][1] == 2**62 + 1
+    table['id'] = np.array([1.0, 2.0**53 - 1, 3.0])
+    assert read_positions(table)['id'][1] == 2**53 - 1
+    table['id'] = np.array(['1', ' 9223372036854775807 ', '-3'])
+    assert read_positions(table)['id'].tolist() == [1, 2**63 - 1, -3]
+
+
+def test_ids_too_large_in_a_csv_file_are_refused(tmp_path):
+    path = tmp_path / 'stars.csv'
+    path.write_text('id,x,y\n100000000000000000000,18,20\n2,45,34\n')
+    frame = tmp_path / 'f.fits'
+    fits.PrimaryHDU(np.zeros((48, 90)), fits.Header({'BUNIT': 'adu'})
+                    ).writeto(frame)
+    code, _, err = _cli(['measure', str(frame), '--positions', str(path),
+                         '--size', '9'])
+    _one_line_error(code, err, str(path), '100000000000000000000',
+                    'too large')
 
 
 def test_sky_positions_without_a_pixel_position_are_refused():

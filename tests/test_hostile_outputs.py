@@ -9,6 +9,7 @@ killed writers; frame lists with a byte-order mark, binary frame lists.
 import hashlib
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -121,6 +122,19 @@ def test_apertures_far_larger_than_the_frame_are_refused_before_any_work(
     assert not out.exists()
     with pytest.raises(ValueError, match='r_in must be positive'):
         AnnulusSky(0, 12)
+    # boxes whose edges do not fit 64-bit integers: refused, not wrapped
+    # around onto the frame (a side of 1e20 summed the whole frame)
+    for sides, span in [((1e20, 1e20), '9.22e+18 x 9.22e+18'),
+                        ((1e308, 5), '5 x 9.22e+18')]:
+        with pytest.raises(ValueError, match=f'spans {re.escape(span)} '):
+            photometer(img, BoxAperture((10.0, 10.0), *sides), sky)
+    far = photometer(img, BoxAperture((1e308, 10.0), 5, 5), sky)
+    assert far['flags'][0] & 1 and np.isnan(far['aperture_sum'][0])
+    code, _, err = _cli(['measure', frames[0], '--box', '1:5,1:5'])
+    assert code == 0, err
+    code, _, err = _cli(['measure', frames[0], '--positions',
+                         str(files[0] / 'stars.ecsv'), '--size', '1e308'])
+    _one_line_error(code, err, '--size 1e+308,1e+308', 'far more than')
 
 
 def test_a_dead_scheduler_is_reported_within_dask_timeout(files):
@@ -335,5 +349,9 @@ def test_errors_name_the_image(tmp_path):
                           '--box', '20:30,20:30'], capture_output=True,
                          text=True, env=env, timeout=120)
     assert run.returncode == 2 and 'Traceback' not in run.stderr
-    errors = [ln for ln in run.stderr.splitlines() if ': error: ' in ln]
-    assert len(errors) == 1 and f'{path}: ' in errors[0], run.stderr
+    # one line (no numpy overflow warnings), naming the file and the pixels
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and ': error: ' in lines[0], run.stderr
+    assert f'{path}: ' in lines[0] and 'sky statistics overflow' in lines[0]
+    assert '4 pixel(s) of magnitude up to 1e+308' in lines[0]
+    assert '(x, y) = (5, 5)' in lines[0]

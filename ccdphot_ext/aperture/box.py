@@ -351,12 +351,14 @@ class BoxAperture(RectangularAperture):
                              'for a rotated one')
         wx, wy = self._sides
         pos = self._positions
-        out = np.empty((len(pos), 4), dtype=np.int64)
-        out[:, 0] = np.floor(pos[:, 0] - wx / 2 + 0.5 + 1e-9)
-        out[:, 1] = np.ceil(pos[:, 0] + wx / 2 + 0.5 - 1e-9)
-        out[:, 2] = np.floor(pos[:, 1] - wy / 2 + 0.5 + 1e-9)
-        out[:, 3] = np.ceil(pos[:, 1] + wy / 2 + 0.5 - 1e-9)
-        return out
+        edges = np.empty((len(pos), 4))
+        edges[:, 0] = np.floor(pos[:, 0] - wx / 2 + 0.5 + 1e-9)
+        edges[:, 1] = np.ceil(pos[:, 0] + wx / 2 + 0.5 - 1e-9)
+        edges[:, 2] = np.floor(pos[:, 1] - wy / 2 + 0.5 + 1e-9)
+        edges[:, 3] = np.ceil(pos[:, 1] + wy / 2 + 0.5 - 1e-9)
+        # edges beyond 64-bit integers (a side of 1e20, a position of
+        # 1e308) stay far away instead of wrapping around to the frame
+        return np.clip(edges, -2.0**62, 2.0**62).astype(np.int64)
 
     def _exact_weights(self, index, x0, x1, y0, y1):
         """Exact weights of box ``index`` over pixels ``[y0:y1, x0:x1]``."""

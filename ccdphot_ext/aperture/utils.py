@@ -161,6 +161,12 @@ def with_positions(apertures, positions):
     return out if isinstance(apertures, (list, tuple)) else out[0]
 
 
+def _digits(n):
+    """A pixel count for a message: 1e+308 rather than 309 digits."""
+    text = str(n)
+    return text if len(text) <= 12 else f'{text[0]}.{text[1:3]}e+{len(text) - 1}'
+
+
 def check_extent(apertures, shape, name='apertures', *, hint='its size'):
     """
     Refuse an aperture far larger than the frame, naming it, before any
@@ -207,6 +213,7 @@ def check_extent(apertures, shape, name='apertures', *, hint='its size'):
         if h * w > limit:
             label = (f'{name}: aperture {k}' if name == 'apertures'
                      or len(items) > 1 else name)
+            h, w = (_digits(n) for n in (h, w))
             raise ValueError(f'{label} spans {h} x {w} pixels, far more '
                              f'than the frame {tuple(shape)}: is {hint} '
                              'right?')

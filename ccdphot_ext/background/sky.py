@@ -40,7 +40,7 @@ import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.html import html_table
-from ..utils.inputs import as_frame
+from ..utils.inputs import as_frame, overflow_culprits
 from ..utils.numbers import check_choice, positive_integer, positive_scalar
 from .annulus import annulus_statistics, check_annulus
 from .estimators import clip_factors, estimator_efficiency
@@ -369,8 +369,14 @@ class SkyEstimate:
         sigma = check_estimator(method, sigma)
         maxiters = check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
-        res = global_sky(frame, method=method, sigma=sigma,
-                         maxiters=maxiters, mask_sources=bool(mask_sources))
+        with np.errstate(over='ignore', invalid='ignore'):
+            # sums that overflow are found below, with the pixels to blame
+            res = global_sky(frame, method=method, sigma=sigma,
+                             maxiters=maxiters,
+                             mask_sources=bool(mask_sources))
+        if not (np.isfinite(res['level']) and np.isfinite(res['std'])):
+            raise ValueError('data: the sky statistics overflow: '
+                             f'{overflow_culprits(frame.data)}')
         if res['n_bad']:
             warnings.warn(f"{res['n_bad']} masked/NaN/inf pixels excluded "
                           'from the sky estimate', AstropyUserWarning,

@@ -57,6 +57,7 @@ from ..background.threshold import SigmaThreshold
 from ..detection.recenter import Recentering
 from ..io.fitsfile import image_shape
 from ..io.header import detector_with_gain
+from ..io.positions import inexact_ids
 from ..photometry.terms import BudgetOptions
 from ..utils.columns import unit_power
 from ..utils.files import check_output, table_format, write_table_atomic
@@ -289,15 +290,14 @@ def _check_ids(ids, n):
         raise ValueError(f'ids has shape {ids.shape}; give one id per '
                          f'aperture position ({n})')
     if ids.dtype.kind == 'f':
-        bad = ~np.isfinite(ids) | (ids != np.round(ids)) | (
-            np.abs(ids) > 2 ** 53)
+        bad = inexact_ids(ids)
         if bad.any():
             raise ValueError(f'ids: {ids[bad][0]:g} (position '
                              f'{int(np.flatnonzero(bad)[0])}) is not an id '
-                             'kept exactly: give whole numbers within '
+                             'kept exactly: give whole numbers below '
                              '2**53, integers within int64, or text')
         ids = ids.astype(np.int64)
-    elif ids.dtype.kind == 'u' and np.any(ids > np.iinfo(np.int64).max):
+    elif ids.dtype.kind == 'u' and inexact_ids(ids).any():
         raise ValueError('ids: an id does not fit a 64-bit integer: give '
                          'integers within int64, or text')
     elif ids.dtype.kind in 'US':

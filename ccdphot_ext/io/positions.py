@@ -399,8 +399,25 @@ def _row_list(rows):
     return text + (f' and {index.size - 5} more' if index.size > 5 else '')
 
 
-#: the largest id kept exactly: int64, and 2**53 for ids stored as floats
-_MAX_INT_ID, _MAX_FLOAT_ID = np.iinfo(np.int64).max, 2 ** 53
+#: the largest id kept exactly: int64, and 2**53 - 1 for ids stored as
+#: floats (2**53 + 1 reads as 2**53)
+_MAX_INT_ID, _MAX_FLOAT_ID = np.iinfo(np.int64).max, 2 ** 53 - 1
+
+
+def inexact_ids(ids):
+    """
+    Which numeric ids cannot be kept exactly as 64-bit integers: floats
+    that are not whole numbers of magnitude below 2**53, unsigned integers
+    beyond int64 (an id of 1e20 would be written as -2**63).
+    """
+    ids = np.asarray(ids)
+    if ids.dtype.kind == 'f':
+        with np.errstate(invalid='ignore'):
+            return (~np.isfinite(ids) | (ids != np.round(ids))
+                    | (np.abs(ids) > _MAX_FLOAT_ID))
+    if ids.dtype.kind == 'u':
+        return ids > np.uint64(_MAX_INT_ID)
+    return np.zeros(ids.shape, dtype=bool)
 
 
 def _ids(table, label):
@@ -415,6 +432,16 @@ def _ids(table, label):
     if ids.dtype.kind == 'f' and np.all(ids == np.round(ids)):
         _ids_fit(ids, _MAX_FLOAT_ID, name, label, 'floating point')
         ids = ids.astype(np.int64)
+    if ids.dtype.kind in 'USO':
+        # whole numbers the reader kept as text: beyond 64 bits
+        text = np.char.strip(ids.astype(str))
+        digits = np.array([t.lstrip('+-').isdigit() for t in text.flat])
+        if digits.all():
+            big = np.array([abs(int(t)) > _MAX_INT_ID for t in text.flat])
+            if big.any():
+                _refuse_big_ids(text.flat[int(np.flatnonzero(big)[0])], big,
+                                _MAX_INT_ID, name, label, 'a 64-bit integer')
+            ids = np.array([int(t) for t in text.flat], dtype=np.int64)
     if ids.dtype.kind not in 'iu' or len(np.unique(ids)) != len(ids):
         raise ValueError(f'{label}: the {name} column must hold unique '
                          'integers (the star ids)')
@@ -426,15 +453,19 @@ def _ids(table, label):
 def _ids_fit(ids, limit, name, label, kind):
     """Refuse ids too large to be kept exactly (they would wrap around or
     lose digits), naming the rows."""
-    big = (ids > np.uint64(limit) if ids.dtype.kind == 'u'
-           else np.abs(ids) > limit)
+    big = inexact_ids(ids)
     if big.any():
         first = ids[np.flatnonzero(big)[0]]
-        shown = f'{first:g}' if ids.dtype.kind == 'f' else f'{first}'
-        raise ValueError(f'{label}: column {name} holds ids too large to '
-                         f'keep exactly ({shown}, row(s) {_row_list(big)}):'
-                         f' at most {int(limit)} in magnitude as {kind}; '
-                         'renumber the stars')
+        shown = f'{first:.17g}' if ids.dtype.kind == 'f' else f'{first}'
+        _refuse_big_ids(shown, big, limit, name, label, kind)
+
+
+def _refuse_big_ids(shown, big, limit, name, label, kind):
+    """Refuse the ids flagged in ``big`` (the first shown as ``shown``)."""
+    raise ValueError(f'{label}: column {name} holds ids too large to keep '
+                     f'exactly ({shown}, row(s) {_row_list(big)}): at most '
+                     f'{int(limit)} in magnitude as {kind}; renumber the '
+                     'stars')
 
 
 def _pixel_units(table, pair, label):

@@ -24,7 +24,7 @@ from ..background.sky import check_sky
 from ..flags import decode_flags
 from ..io.fluxdensity import flux_conversion
 from ..io.header import detector_with_gain
-from ..utils.inputs import as_frame
+from ..utils.inputs import as_frame, overflow_culprits
 from ..utils.numbers import check_options, positive_integer
 from .arrayterms import array_budget, photon_sky_level
 from .budget import NOTE_EMPTY, NOTE_MAP, ErrorBudget
@@ -523,10 +523,15 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     sums = ApertureSums.empty(
         1, uncertainty=frame.uncertainty is not None,
         selection=threshold is not None and not threshold.biased)
-    cutout = measure_one(frame, aperture, 0, sky, sums, 0, sky_index=0,
-                         threshold=threshold, saturation=detector.saturation,
-                         sum_method=sum_method, subpixels=subpixels)
+    with np.errstate(over='ignore', invalid='ignore'):  # refused below
+        cutout = measure_one(frame, aperture, 0, sky, sums, 0, sky_index=0,
+                             threshold=threshold,
+                             saturation=detector.saturation,
+                             sum_method=sum_method, subpixels=subpixels)
     sums = sums.row(0)
+    if sums.n_pix > 0 and not np.isfinite(sums.flux):
+        raise ValueError('aperture: its sum overflows: '
+                         f'{overflow_culprits(frame.data)}')
     result = ApertureMeasurement(
         frame, aperture, 0, sums, cutout,
         _budget(sums, cutout, frame, detector, options, noise, threshold,

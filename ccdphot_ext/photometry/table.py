@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from astropy.table import QTable
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
 from ..aperture.utils import all_positions, aperture_groups, check_extent
@@ -18,10 +19,11 @@ from ..background.noise import (
     noise_variance,
 )
 from ..background.sky import check_sky
+from ..flags import FLAG_BAD_PIXELS
 from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
-from ..utils.inputs import as_frame
+from ..utils.inputs import as_frame, overflow_culprits
 from ..utils.numbers import (
     check_choice,
     check_options,
@@ -221,11 +223,26 @@ def _measure_groups(apertures, groups, frame, sky, call):
     start = 0
     for ap, n in groups:
         rows = slice(start, start + n)
-        sums.put(rows, _engine_sums(_engine(call, ap, sky), frame, ap, sky,
-                                    rows, call))
+        with np.errstate(over='ignore'):  # flagged by _flag_overflow
+            sums.put(rows, _engine_sums(_engine(call, ap, sky), frame, ap,
+                                        sky, rows, call))
         start += n
     sums.flags |= sky_row_flags(sky, apertures, n_rows)
+    _flag_overflow(sums, frame)
     return sums
+
+
+def _flag_overflow(sums, frame):
+    """Flag (bad pixels) and name the rows whose sum of finite pixels
+    overflowed: an infinite flux is never returned with flags 0."""
+    overflow = (sums.n_pix > 0) & ~np.isfinite(sums.flux)
+    if overflow.any():
+        sums.flags[overflow] |= FLAG_BAD_PIXELS
+        rows = ', '.join(str(i) for i in np.flatnonzero(overflow)[:5])
+        warnings.warn(f'the sum of aperture(s) {rows} overflows: '
+                      f'{overflow_culprits(frame.data)}; '
+                      f'flagged {FLAG_BAD_PIXELS}', AstropyUserWarning,
+                      stacklevel=5)
 
 
 def _engine(call, aperture, sky):

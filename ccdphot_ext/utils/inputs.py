@@ -120,6 +120,31 @@ def negative_pixels(values):
     return int(negative.sum()), first
 
 
+#: pixel values beyond this magnitude make sums of squares overflow
+OVERFLOW_MAGNITUDE = 1e150
+
+
+def overflow_culprits(values):
+    """
+    Why statistics of finite pixels came out infinite or NaN, for a
+    message: the pixels too large to add up or square (how many, the
+    largest, the first), and what to do.
+    """
+    values = np.asarray(values)
+    with np.errstate(invalid='ignore'):
+        huge = np.isfinite(values) & (np.abs(values) > OVERFLOW_MAGNITUDE)
+    if not huge.any():
+        largest = np.nanmax(np.abs(np.where(np.isfinite(values), values,
+                                            np.nan)))
+        return (f'pixels up to {largest:.3g} in magnitude add up beyond the '
+                'largest float; set such pixels to NaN or mask them')
+    first = tuple(int(i) for i in np.argwhere(huge)[0][::-1])
+    return (f'{int(huge.sum())} pixel(s) of magnitude up to '
+            f'{np.abs(values[huge]).max():.3g} (the first at (x, y) = '
+            f'{first}) are too large to add up or square; set them to NaN '
+            'or mask them')
+
+
 def _refuse_negative(values, name, what='value'):
     """Refuse negative values of an uncertainty (a sigma, a variance or an
     inverse variance), naming ``name`` and the first such pixel."""
