@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from astropy import units as u
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import QTable, Table
 from astropy.utils.exceptions import AstropyUserWarning
@@ -16,9 +17,12 @@ from photutils.psf import CircularGaussianPRF, PSFPhotometry
 from ccdphot_ext import (
     FLAG_BAD_PIXELS,
     FLAG_PSF_MISMATCH,
+    FLAG_SATURATED,
     FLAG_TRUNCATED,
     NOTEBOOK_BOXES,
     BoxAperture,
+    BudgetOptions,
+    DetectorParameters,
     SkyEstimate,
     sample_truth,
 )
@@ -96,12 +100,59 @@ def test_flux_is_the_weighted_sum_on_the_same_pixels(one_star):
     assert 'OptimalMeasurement' in repr(res)
 
 
+def test_detector_and_budget_objects_as_in_measure(one_star):
+    """The detector's saturation and gain and the budget's sky-level term,
+    given as the same objects `measure` takes."""
+    img, sky = one_star
+    peak = float(img.max())
+    res = optimal_extraction(img, (29.6, 31.2), 1.6, sky, size=15,
+                             detector=DetectorParameters(
+                                 gain=2.0, saturation=peak - 1.0))
+    assert res.flags & FLAG_SATURATED
+    assert res.budget.gain == 2.0 and 'source' in res.budget.terms
+    free = optimal_extraction(img, (29.6, 31.2), 1.6, sky, size=15,
+                              detector=DetectorParameters(saturation=2 * peak))
+    assert not free.flags & FLAG_SATURATED
+    exact = optimal_extraction(img, (29.6, 31.2), 1.6, sky, size=15,
+                               budget=BudgetOptions(include_sky_mean=False))
+    assert 'sky_mean' not in exact.budget.terms
+    assert 'sky_mean' in free.budget.terms
+    # gain= beside the detector's own: the same rule as measure's
+    with pytest.raises(ValueError, match='disagree'):
+        optimal_extraction(img, (29.6, 31.2), 1.6, sky, gain=3.0,
+                           detector=DetectorParameters(gain=2.0))
+    with pytest.raises(TypeError, match='detector'):
+        optimal_extraction(img, (29.6, 31.2), 1.6, sky, detector={'gain': 2})
+
+
+@pytest.mark.parametrize('option', [dict(uncertainty_model='total'),
+                                    dict(fractional_variance='linear')])
+def test_budget_options_that_do_not_apply_are_refused(one_star, option):
+    img, sky = one_star
+    name = next(iter(option))
+    with pytest.raises(ValueError, match=f'budget: {name}='):
+        optimal_extraction(img, (29.6, 31.2), 1.6, sky,
+                           budget=BudgetOptions(**option))
+
+
+def test_bare_gain_on_a_surface_brightness_is_refused(one_star):
+    """As in measure: a gain in e-/ADU does not apply to MJy/sr data."""
+    img, _ = one_star
+    ccd = CCDData(img * 1e-3, unit='MJy/sr', meta={'GAIN': 3.7})
+    sky = SkyEstimate(0.2 * u.MJy / u.sr, 0.006 * u.MJy / u.sr, 10_000)
+    with pytest.raises(ValueError, match='gain'):
+        optimal_extraction(ccd, (29.6, 31.2), 1.6, sky, gain=3.7)
+    # the header's GAIN (e-/DN) is not applied to it either
+    res = optimal_extraction(ccd, (29.6, 31.2), 1.6, sky)
+    assert res.budget.gain is None and 'source' not in res.budget.terms
+
+
 def test_equals_photutils_psf_fit_at_fixed_position(one_star):
     """Without a gain the weights are P / sigma^2: the weighted least-squares
     PSF fit at a fixed position, which photutils' PSFPhotometry does."""
     img, sky = one_star
     res = optimal_extraction(img, (29.6, 31.2), 1.6, sky, size=15,
-                             include_sky_mean=False)
+                             budget=BudgetOptions(include_sky_mean=False))
     model = CircularGaussianPRF(fwhm=1.6 * 2.354820045)
     model.x_0.fixed = True
     model.y_0.fixed = True

@@ -64,11 +64,12 @@ from ..flags import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
 )
-from ..io.header import DetectorParameters
+from ..io.header import detector_with_gain
 from ..utils.inputs import as_frame, positive_scalar
-from ..utils.numbers import positive_integer
+from ..utils.numbers import check_options, positive_integer
 from .budget import NOTE_EXACT_SKY, NOTE_NO_GAIN, ErrorBudget
 from .measurement import BudgetedResult, measure
+from .terms import BudgetOptions
 
 __all__ = ['optimal_extraction', 'OptimalMeasurement', 'psf_stamp',
            'compare_extractions', 'fit_psf_sigma']
@@ -275,8 +276,8 @@ def _sky_pixels(sky, slc, shape):
 
 
 def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
-                       size=None, uncertainty=None, mask=None,
-                       saturation=None, include_sky_mean=True, n_iter=3):
+                       detector=None, budget=None, size=None,
+                       uncertainty=None, mask=None, n_iter=3):
     """
     PSF-weighted flux of one star with its error budget.
 
@@ -293,22 +294,26 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         bright isolated stars (`fit_psf_sigma`).
     sky : `~ccdphot_ext.SkyEstimate`
         Global level, one level for this star, or a 2-D map.
-    gain : float, optional
-        Gain in e-/ADU; default from the header. Without it the variance
-        model has
-        no source term (then the weights are the PSF over the background
-        variance) and the budget says so.
+    gain : float or `~astropy.units.Quantity`, optional
+        Electrons per data unit, as in `~ccdphot_ext.measure` (default
+        ``detector.gain``, else the header's). Without it the variance
+        model has no source term (then the weights are the PSF over the
+        background variance) and the budget says so.
+    detector : `~ccdphot_ext.DetectorParameters`, optional
+        Gain and saturation (flag 4) of the detector, as in
+        `~ccdphot_ext.measure`; values not given are read from the
+        frame's header.
+    budget : `~ccdphot_ext.BudgetOptions`, optional
+        ``include_sky_mean`` keeps the error of the sky level (default
+        True). The weights model the source's photon noise themselves and
+        no pixel is partly inside: only the default ``uncertainty_model``
+        and ``fractional_variance`` apply.
     size : int, optional
         Stamp side (see `psf_stamp`).
     uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
         Per-pixel background 1-sigma map; replaces ``sky.std``.
     mask : array_like of bool, optional
         Bad pixels (zero weight).
-    saturation : float, optional
-        Level at which pixels count as saturated (flag 4); default the
-        header's SATURATE.
-    include_sky_mean : bool, optional
-        Keep the error of the sky level (default True).
     n_iter : int, optional
         Iterations of ``V_i = sigma_i**2 + F P_i / g`` (the first pass uses
         the background variance only).
@@ -349,10 +354,11 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     (True, 0)
     """
     n_iter = positive_integer(n_iter, 'n_iter')
+    detector = detector_with_gain(detector, gain)
+    options = _optimal_options(budget)
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
     check_sky(sky, unit=frame.unit, n_apertures=1)
-    detector = DetectorParameters(gain=gain, saturation=saturation).resolve(
-        frame.meta)
+    detector = detector.resolve(frame.meta, unit=frame.unit)
     gain = detector.gain
     fitted = None
     if psf_sigma is None:
@@ -369,7 +375,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     flux, w, norm = _iterate_weights(resid, pu, np.where(use, var_bg, 1.0),
                                      gain, n_iter)
     budget = _optimal_budget(flux, w, norm, pu, np.where(use, var_bg, 0.0),
-                             error_on_mean, gain, include_sky_mean)
+                             error_on_mean, gain, options.include_sky_mean)
     fit = _goodness_of_fit(resid, pu, w, flux, use, error_on_mean)
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
@@ -582,6 +588,22 @@ def _iterate_weights(resid, pu, var_bg, gain, n_iter):
     return flux, w, norm
 
 
+def _optimal_options(budget):
+    """``budget`` checked for `optimal_extraction`: its weights model the
+    source's photon noise and take no pixel partly, so only the default
+    ``uncertainty_model`` and ``fractional_variance`` apply."""
+    options = check_options(budget, 'budget', BudgetOptions)
+    default = BudgetOptions()
+    for name in ('uncertainty_model', 'fractional_variance'):
+        if getattr(options, name) != getattr(default, name):
+            raise ValueError(
+                f'budget: {name}={getattr(options, name)!r} does not apply '
+                'to optimal extraction (its weights model the source\'s '
+                'photon noise and take no pixel partly); leave it at '
+                f'{getattr(default, name)!r}')
+    return options
+
+
 def _optimal_budget(flux, w, norm, pu, var_bg, error_on_mean, gain,
                     include_sky_mean):
     """The `ErrorBudget` of a weighted sum ``sum(w (D - B)) / sum(w P)``."""
@@ -602,7 +624,8 @@ def _optimal_budget(flux, w, norm, pu, var_bg, error_on_mean, gain,
 
 
 def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
-                        threshold=None, position=None, size=None, **kwargs):
+                        detector=None, threshold=None, position=None,
+                        size=None, uncertainty=None, mask=None):
     """
     Box sum, threshold mask and optimal extraction of one star, side by side.
 
@@ -619,9 +642,12 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
         bright isolated stars (`fit_psf_sigma`).
     sky : `~ccdphot_ext.SkyEstimate`
         One level (global or this star's) or a 2-D map, in the data unit.
-    gain : float, optional
-        Gain in e-/ADU; default from the header. Without it the budgets
-        have no source term.
+    gain : float or `~astropy.units.Quantity`, optional
+        Electrons per data unit, as in `~ccdphot_ext.measure`; default
+        ``detector.gain``, else the header's. Without it the budgets have
+        no source term.
+    detector : `~ccdphot_ext.DetectorParameters`, optional
+        As in `~ccdphot_ext.measure`, for all three.
     threshold : `~ccdphot_ext.SigmaThreshold`, optional
         Default ``SigmaThreshold(2.0, selection='pixel')`` (the
         notebook's mask).
@@ -629,9 +655,10 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
         Star position for the PSF; default the aperture centre.
     size : int, optional
         PSF stamp side.
-    **kwargs
-        Passed to `~ccdphot_ext.measure` and `optimal_extraction`
-        (``uncertainty``, ``mask``).
+    uncertainty : array_like or `~astropy.nddata.NDUncertainty`, optional
+        Per-pixel 1-sigma map, for all three (as in `~ccdphot_ext.measure`).
+    mask : array_like of bool, optional
+        Bad pixels (True), for all three.
 
     Returns
     -------
@@ -658,11 +685,12 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
         threshold = SigmaThreshold(2.0, selection='pixel')
     if position is None:
         position = aperture_position(aperture, 0)
-    box = measure(data, aperture, sky, gain=gain, **kwargs)
-    masked = measure(data, aperture, sky, gain=gain, threshold=threshold,
-                     **kwargs)
-    opt = optimal_extraction(data, position, psf_sigma, sky, gain=gain,
-                             size=size, **kwargs)
+    common = dict(gain=gain, detector=detector, uncertainty=uncertainty,
+                  mask=mask)
+    box = measure(data, aperture, sky, **common)
+    masked = measure(data, aperture, sky, threshold=threshold, **common)
+    opt = optimal_extraction(data, position, psf_sigma, sky, size=size,
+                             **common)
     rows = [(name, r.flux, r.flux_err, r.snr, r.snr / box.snr)
             for name, r in (('box', box), ('mask', masked), ('optimal', opt))]
     table = QTable(rows=rows, names=('method', 'flux', 'flux_err', 'snr',
