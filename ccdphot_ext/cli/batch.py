@@ -267,7 +267,22 @@ def _measure(args, frames, apertures, sky, ids, resume):
 
 
 def add_parser(subparsers, common=None):
-    """Register ``ccdphot batch`` on the ``ccdphot`` subparsers."""
+    """
+    Register ``ccdphot batch`` on the ``ccdphot`` subparsers.
+
+    Parameters
+    ----------
+    subparsers : argparse subparsers action
+        What ``add_subparsers`` of the ``ccdphot`` parser returned.
+    common : `argparse.ArgumentParser`, optional
+        A parent parser holding the options every subcommand takes
+        (``--debug``); None (default): none.
+
+    Returns
+    -------
+    parser : `argparse.ArgumentParser`
+        The ``batch`` subcommand's parser.
+    """
     p = subparsers.add_parser(
         'batch', parents=[common] if common is not None else [],
         help='light curves: the same apertures on many frames',

@@ -73,8 +73,20 @@ def _find(args):
 
 
 def artifacts_line(meta):
-    """How many detections were left out as rings or spikes of brighter
-    stars (or that none were looked for)."""
+    """
+    How many detections were left out as rings or spikes of brighter
+    stars (or that none were looked for).
+
+    Parameters
+    ----------
+    meta : dict
+        The ``meta`` of a `~ccdphot_ext.find_stars` table.
+
+    Returns
+    -------
+    line : str
+        The ``rejected`` line of the command's summary.
+    """
     if not meta.get('reject_artifacts'):
         return ('rejected  none: rings and spikes of bright stars kept '
                 '(--keep-artifacts)')
@@ -99,7 +111,22 @@ def _box_line(meta):
 
 
 def add_parser(sub, common):
-    """Add the ``find`` subcommand to ``sub``."""
+    """
+    Add the ``find`` subcommand to ``sub``.
+
+    Parameters
+    ----------
+    sub : argparse subparsers action
+        What ``add_subparsers`` of the ``ccdphot`` parser returned.
+    common : `argparse.ArgumentParser`
+        A parent parser holding the options every subcommand takes
+        (``--debug``).
+
+    Returns
+    -------
+    parser : `argparse.ArgumentParser`
+        The ``find`` subcommand's parser.
+    """
     p = sub.add_parser(
         'find', parents=[common], help='list the stars in a frame',
         formatter_class=argparse.RawDescriptionHelpFormatter,

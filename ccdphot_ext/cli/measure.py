@@ -435,7 +435,17 @@ def _add_measure(sub, common):
 
 
 def add_parsers(sub, common):
-    """Add the ``measure`` and ``find`` subcommands to ``sub``."""
+    """
+    Add the ``measure`` and ``find`` subcommands to ``sub``.
+
+    Parameters
+    ----------
+    sub : argparse subparsers action
+        What ``add_subparsers`` of the ``ccdphot`` parser returned.
+    common : `argparse.ArgumentParser`
+        A parent parser holding the options every subcommand takes
+        (``--debug``).
+    """
     from .find import add_parser as _add_find
 
     _add_measure(sub, common)
