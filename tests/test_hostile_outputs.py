@@ -74,8 +74,12 @@ def _batch(files, *extra, out='lc.ecsv'):
      ['--annulus 5,1e+06', 'far more than the frame']),
     (['--size', '9', '--checkpoint', '0'], ['--checkpoint']),
     (['--size', '9', '--dask-timeout', '-1'], ['--dask-timeout']),
+    # an HDU the first frame lacks would fail every frame the same way
+    (['--size', '9', '--hdu', 'SCI'], ['--hdu SCI', "hdu='SCI' not found",
+                                       'the first frame']),
+    (['--size', '9', '--hdu', '7'], ['--hdu 7', 'hdu=7 not found']),
 ], ids=['annulus_zero', 'radius_huge', 'annulus_huge', 'checkpoint_zero',
-        'dask_timeout_negative'])
+        'dask_timeout_negative', 'hdu_name_missing', 'hdu_index_missing'])
 def test_batch_arguments_are_checked_before_any_frame(files, extra,
                                                       words):
     d, _ = files
@@ -122,6 +126,11 @@ def test_apertures_far_larger_than_the_frame_are_refused_before_any_work(
     assert not out.exists()
     with pytest.raises(ValueError, match='r_in must be positive'):
         AnnulusSky(0, 12)
+    with pytest.raises(ValueError, match=r"hdu: .*hdu='SCI' not found .*"
+                                         r'\(the first frame\)'):
+        photometer_frames(frames, BoxAperture((10, 10), 5, 5), hdu='SCI',
+                          output=out)
+    assert not out.exists()
     # boxes whose edges do not fit 64-bit integers: refused, not wrapped
     # around onto the frame (a side of 1e20 summed the whole frame)
     for sides, span in [((1e20, 1e20), '9.22e+18 x 9.22e+18'),

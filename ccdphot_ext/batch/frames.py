@@ -55,7 +55,7 @@ from ..aperture.utils import (
 from ..background.sky import SKY_METHODS
 from ..background.threshold import SigmaThreshold
 from ..detection.recenter import Recentering
-from ..io.fitsfile import image_shape
+from ..io.fitsfile import hdu_problem, image_shape
 from ..io.header import detector_with_gain
 from ..io.positions import inexact_ids
 from ..photometry.terms import BudgetOptions
@@ -202,7 +202,7 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         budget=check_options(budget, 'budget', BudgetOptions),
         zeropoint=zeropoint, flux_unit=flux_unit)
     execution = check_options(execution, 'execution', BatchExecution)
-    _check_extents(frames, config)
+    _check_first_frame(frames, config)
     if output is not None:
         _check_batch_output(output, frames)
     run = _Run(frames, names, config, ids, _parameters(config, ids, sky),
@@ -233,12 +233,17 @@ def _check_frames(frames):
     return frames, names
 
 
-def _check_extents(frames, config):
-    """Refuse apertures (and sky annuli) far larger than the first frame
-    before any work: every frame would exhaust the memory. Skipped when
-    that frame cannot be read here (it fails alone, or a remote cluster
-    reads it)."""
+def _check_first_frame(frames, config):
+    """Refuse, before any work, an ``hdu`` the first frame does not have
+    as an image and apertures (and sky annuli) far larger than that frame:
+    every frame would fail the same way, or exhaust the memory. Skipped
+    when that frame cannot be read here (it fails alone, or a remote
+    cluster reads it)."""
     first = frames[0]
+    if not isinstance(first, NDData):
+        problem = hdu_problem(first, config.hdu)
+        if problem:  # every frame would fail the same way
+            raise ValueError(f'hdu: {problem} (the first frame)')
     shape = (np.shape(first.data) if isinstance(first, NDData)
              else image_shape(first, hdu=config.hdu))
     if shape is None or len(shape) != 2:

@@ -92,12 +92,16 @@ def _apertures(args, xy):
     return BoxAperture(xy, width, height)
 
 
-def _check_extents(args, first, apertures, sky):
-    """Apertures or annuli far larger than the first frame are refused
-    before any work, naming their option (when that frame can be read)."""
+def _check_first_frame(args, first, apertures, sky):
+    """A --hdu the first frame lacks, apertures or annuli far larger than
+    that frame, are refused before any work, naming their option (when
+    that frame can be read)."""
     from ..aperture.utils import check_extent
-    from ..io.fitsfile import image_shape
+    from ..io.fitsfile import hdu_problem, image_shape
 
+    problem = hdu_problem(first, args.hdu)
+    if problem:  # every frame would fail the same way
+        raise CLIError(f'--hdu {args.hdu}: {problem} (the first frame)')
     shape = image_shape(first, hdu=args.hdu)
     if shape is None:
         return
@@ -154,7 +158,7 @@ def _cmd_batch(args):
     else:
         sky = args.sky
     apertures = _apertures(args, xy)
-    _check_extents(args, frames[0], apertures, sky)
+    _check_first_frame(args, frames[0], apertures, sky)
     diff_out = None
     if args.targets is not None or args.comparisons is not None:
         if args.targets is None or args.comparisons is None:

@@ -102,6 +102,44 @@ def frame_size(path, *, hdu=None):
     return f'{nx} x {ny} {kind} pixels, {size} in memory'
 
 
+def hdu_problem(path, hdu):
+    """
+    Why ``hdu`` cannot be the frame of the FITS file ``path`` (no such
+    HDU, no image in it, not 2-D), or None: when it can, when ``hdu`` is
+    None, or when the file cannot be opened here (a pipe, a missing or
+    broken file: that frame fails alone).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from ccdphot_ext.io.fitsfile import hdu_problem
+    >>> path = os.path.join(tempfile.mkdtemp(), 'f.fits')
+    >>> fits.writeto(path, np.zeros((30, 40), np.float32))
+    >>> hdu_problem(path, 0) is None
+    True
+    >>> hdu_problem(path, 'SCI')  # doctest: +ELLIPSIS
+    "...f.fits: hdu='SCI' not found (HDUs: 0 PRIMARY (30, 40))"
+    """
+    if hdu is None:
+        return None
+    try:
+        path = check_path(path)
+        if is_stream(path):
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            with open_fits(path) as hdul:
+                try:
+                    select_hdu(hdul, hdu, path)
+                except FrameReadError as exc:  # the file is fine, not hdu
+                    return str(exc)
+    except (FrameReadError, TypeError):
+        return None
+    return None
+
+
 def image_shape(path, *, hdu=None):
     """
     The ``(ny, nx)`` of the image `~ccdphot_ext.read_frame` would read
