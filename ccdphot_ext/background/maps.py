@@ -54,7 +54,11 @@ from photutils.utils import ShepardIDWInterpolator
 from scipy.ndimage import uniform_filter
 
 from ..utils.inputs import positive_scalar, strip_unit
-from .estimators import clip_factors, combination_efficiency
+from .estimators import (
+    clip_factors,
+    combination_efficiency,
+    poisson_skew_ratio,
+)
 
 __all__ = ['BACKGROUND2D_EFFICIENCY']
 
@@ -165,13 +169,7 @@ def estimator_skew_bias(estimator, level, rms, gain):
         factor = MEDIAN_FACTORS[name]
     else:
         return None
-    with np.errstate(invalid='ignore', divide='ignore'):
-        mu3_over_var = np.where(rms > 0, np.maximum(level, 0.0)
-                                / (gain * gain * rms * rms), 0.0)
-    # the photons' variance cannot exceed the total: their share at most 1
-    mu3_over_var = np.minimum(mu3_over_var, np.where(
-        level > 0, 1.0 / gain, 0.0))
-    return -factor * mu3_over_var / 6.0
+    return -factor * poisson_skew_ratio(level, rms, gain) / 6.0
 
 
 def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
