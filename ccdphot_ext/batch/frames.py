@@ -822,12 +822,18 @@ def _stack(old, new):
     one table.
     """
     old, new = old.copy(copy_data=False), new.copy(copy_data=False)
+    # the columns in the order of the table that has more of them (as in
+    # one run: sky_centroid where a frame with a WCS puts it)
+    wide, narrow = ((old, new) if len(old.colnames) >= len(new.colnames)
+                    else (new, old))
+    order = wide.colnames + [n for n in narrow.colnames
+                             if n not in wide.colnames]
     for first, second in ((old, new), (new, old)):
         for name in first.colnames:
             if name not in second.colnames:
                 second[name] = _blank_like(first[name], len(second))
-    new = new[old.colnames]
-    return vstack([old, new], join_type='exact', metadata_conflicts='silent')
+    return vstack([old[order], new[order]], join_type='exact',
+                  metadata_conflicts='silent')
 
 
 def _blank_like(column, n):
