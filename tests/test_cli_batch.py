@@ -204,3 +204,56 @@ def test_help_and_console_script(files, tmp_path, capsys):
     for word in ('--workers', '--scheduler', '--resume', 'examples:',
                  'exit codes'):
         assert word in helptext
+
+
+def test_dq_bits_of_jwst_frames(tmp_path):
+    """``--dq-bits`` as for measure, on JWST-format frames written by STScI's
+    stdatamodels: DO_NOT_USE pixels (garbage) are masked and their rows
+    flagged by default, summed with ``--dq-bits 0``, and the bits are
+    recorded in the table's parameters."""
+    from calibrated_products import DO_NOT_USE, JUMP_DET, jwst_image
+    from clirun import installed_ccdphot
+
+    from ccdphot_ext import read_frame
+
+    product = jwst_image()
+    frames = []
+    for seed in (1, 2):
+        path = tmp_path / f'frame{seed}_i2d.fits'
+        product.write(path, np.random.default_rng(seed))
+        frames.append(path)
+    positions = tmp_path / 'stars.csv'
+    QTable({'x_center': product.x, 'y_center': product.y}).write(positions)
+    # the rows whose 4-pixel circle holds a DO_NOT_USE (or JUMP_DET) pixel
+    yy, xx = np.mgrid[:product.shape[0], :product.shape[1]]
+    near = np.hypot(xx[None] - product.x[:, None, None],
+                    yy[None] - product.y[:, None, None]) < 4.5
+    garbage = np.any(near & ((product.dq & DO_NOT_USE) > 0), axis=(1, 2))
+    jump = np.any(near & ((product.dq & JUMP_DET) > 0), axis=(1, 2))
+    assert garbage.sum() == 2 and jump.sum() == 1
+    assert read_frame(frames[0]).mask.sum() == (product.dq & 1).sum() > 0
+
+    def run(name, *options):
+        out = tmp_path / name
+        code, _, err = installed_ccdphot(
+            'batch', *frames, '--positions', positions, '--radius', '4',
+            '-o', out, '-q', *options)
+        assert code == 0, err
+        lc = QTable.read(out)
+        rows = [lc[lc['frame'] == str(f)] for f in frames]
+        return lc, rows
+
+    lc, masked = run('default.ecsv')
+    raw_lc, raw = run('raw.ecsv', '--dq-bits', '0')
+    both_lc, both = run('both.ecsv', '--dq-bits', 'DO_NOT_USE+JUMP_DET')
+    assert lc.meta['parameters']['dq_bits'] == DO_NOT_USE
+    assert raw_lc.meta['parameters']['dq_bits'] == 0
+    assert both_lc.meta['parameters']['dq_bits'] == DO_NOT_USE + JUMP_DET
+    for m, r, b in zip(masked, raw, both, strict=True):
+        np.testing.assert_array_equal((m['flags'] & 2) > 0, garbage)
+        np.testing.assert_array_equal((b['flags'] & 2) > 0, garbage | jump)
+        assert not np.any(r['flags'] & 2)
+        # the garbage (3e4 MJy/sr) is summed only without the mask
+        ratio = (r['aperture_sum'] / m['aperture_sum']).value
+        assert np.all(ratio[garbage] > 100)
+        np.testing.assert_allclose(ratio[~garbage], 1.0, rtol=0.02)

@@ -55,6 +55,8 @@ from ..aperture.utils import (
 from ..background.sky import SKY_METHODS
 from ..background.threshold import SigmaThreshold
 from ..detection.recenter import Recentering
+from ..io.dq import DEFAULT_DQ_BITS
+from ..io.dq import dq_bits as checked_dq_bits
 from ..io.fitsfile import hdu_problem, image_shape
 from ..io.header import detector_with_gain
 from ..io.positions import inexact_ids
@@ -92,7 +94,8 @@ _UNSET = object()
 
 def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
                       gain=None, threshold=None, detector=None, budget=None,
-                      zeropoint=None, recenter=None, hdu=None, output=None,
+                      zeropoint=None, recenter=None, hdu=None,
+                      dq_bits=DEFAULT_DQ_BITS, output=None,
                       resume_from=None, execution=None, flux_unit=None):
     """
     Measure the same apertures on many frames: one light-curve table.
@@ -146,6 +149,9 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     hdu : int or str, optional
         The image HDU of FITS frames (index or EXTNAME); None (default):
         the first HDU with image data.
+    dq_bits : int or str, optional
+        The data-quality bits that mask a pixel of FITS frames with a DQ
+        extension, as for `~ccdphot_ext.read_frame`; default DO_NOT_USE.
     output : str or path-like, optional
         Also write the table here (an ``.ecsv`` name; atomically, under a
         lock), every ``execution.checkpoint_interval`` seconds and on an
@@ -200,7 +206,7 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         apertures, sky, ids, hdu, recenter=recenter, threshold=threshold,
         detector=detector_with_gain(detector, gain),
         budget=check_options(budget, 'budget', BudgetOptions),
-        zeropoint=zeropoint, flux_unit=flux_unit)
+        zeropoint=zeropoint, flux_unit=flux_unit, dq_bits=dq_bits)
     execution = check_options(execution, 'execution', BatchExecution)
     _check_first_frame(frames, config)
     if output is not None:
@@ -264,7 +270,7 @@ def _check_batch_output(output, frames):
 
 
 def _configure(apertures, sky, ids, hdu, *, recenter, threshold, detector,
-               budget, zeropoint, flux_unit):
+               budget, zeropoint, flux_unit, dq_bits):
     """Validate everything a worker will use; return (config, ids)."""
     pairs = split_apertures(apertures)
     if isinstance(apertures, tuple):
@@ -280,7 +286,8 @@ def _configure(apertures, sky, ids, hdu, *, recenter, threshold, detector,
         detector=detector, budget=budget, threshold=threshold,
         zeropoint=(None if zeropoint is None
                    else finite_number(zeropoint, 'zeropoint')),
-        flux_unit=_check_flux_unit(flux_unit), hdu=hdu, n_rows=len(pairs))
+        flux_unit=_check_flux_unit(flux_unit), hdu=hdu,
+        dq_bits=checked_dq_bits(dq_bits), n_rows=len(pairs))
     return config, ids
 
 
@@ -630,6 +637,7 @@ def _parameters(config, ids, sky):
         'recenter': (None if config.recenter is None
                      else asdict(config.recenter)),
         'hdu': config.hdu,
+        'dq_bits': config.dq_bits,
         'detector': {name: getattr(detector, name)
                      for name in detector.NAMES},
         'budget': asdict(config.budget),

@@ -34,6 +34,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import all_positions, check_extent, with_positions
 from ..background.sky import SKY_METHODS, SkyEstimate
 from ..detection.recenter import Recentering
+from ..io.dq import DEFAULT_DQ_BITS
 from ..io.fits import read_frame
 from ..io.fitsfile import frame_size
 from ..io.header import DetectorParameters
@@ -75,6 +76,7 @@ class FrameConfig:
     zeropoint: float | None = None
     flux_unit: object = None
     hdu: object = None
+    dq_bits: int = DEFAULT_DQ_BITS
     n_rows: int = 0
     columns: tuple = field(default=PHOTOMETRY_COLUMNS)
 
@@ -236,7 +238,7 @@ def measure_frame(frame, config):
         warnings.simplefilter('always')
         try:
             ccd = frame if isinstance(frame, NDData) else read_frame(
-                frame, hdu=config.hdu)
+                frame, hdu=config.hdu, dq_bits=config.dq_bits)
             when = _header_time(ccd, frame, notes)
             table, nominal = _photometer_frame(ccd, config, notes)
             column = table['aperture_sum']

@@ -20,9 +20,11 @@ from .common import (
     SKY_CHOICES,
     CLIError,
     add_detector_options,
+    add_dq_bits_option,
     add_positions_format,
     check_output_path,
     detector_from_args,
+    given_dq_bits,
     hdu_type,
     output_locks,
     pair_type,
@@ -263,7 +265,8 @@ def _measure(args, frames, apertures, sky, ids, resume):
         flux_unit=args.flux_unit,
         recenter=(None if args.recenter is None else Recentering(
             centroid=args.recenter, box_size=args.recenter_box)),
-        hdu=args.hdu, output=args.output, resume_from=resume,
+        hdu=args.hdu, dq_bits=given_dq_bits(args.dq_bits),
+        output=args.output, resume_from=resume,
         execution=BatchExecution(
             workers=args.workers, scheduler=args.scheduler,
             timeout=args.dask_timeout, checkpoint_interval=args.checkpoint,
@@ -375,6 +378,7 @@ def _add_measure_options(p):
     """Detector, threshold and differential-photometry options."""
     p.add_argument('--hdu', metavar='HDU', type=hdu_type,
                    help='image HDU (index or name; default the first image)')
+    add_dq_bits_option(p, 'a frame has')
     add_detector_options(p)
     p.add_argument('--threshold', type=positive_type, metavar='NSIG',
                    help='sum only pixels above NSIG sky sigmas')

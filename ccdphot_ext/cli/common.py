@@ -207,6 +207,13 @@ def dq_bits_type(text):
             str(exc).replace('dq_bits=', '')) from None
 
 
+def given_dq_bits(value):
+    """The DQ bits of a ``--dq-bits`` value: DO_NOT_USE when not given."""
+    from ..io.dq import DEFAULT_DQ_BITS
+
+    return DEFAULT_DQ_BITS if value is None else value
+
+
 def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
                unit=None, dq_bits=None):
     """
@@ -227,12 +234,9 @@ def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='.*BUNIT')
             sigma = read_image(uncertainty, '--uncertainty').data
-    from ..io.dq import DEFAULT_DQ_BITS
-
     try:
         frame = read_frame(path, hdu=hdu, unit=unit,
-                           dq_bits=DEFAULT_DQ_BITS if dq_bits is None
-                           else dq_bits)
+                           dq_bits=given_dq_bits(dq_bits))
     except FrameReadError as exc:
         raise CLIError(f'{what} {str(exc).splitlines()[0]}') from exc
     if sigma is not None:
@@ -398,8 +402,14 @@ def add_frame_options(parser):
     parser.add_argument('--unit', metavar='UNIT', type=unit_type,
                         help='data unit when the header has no BUNIT (or '
                              'to override it): adu, electron, adu / s ...')
+    add_dq_bits_option(parser, 'IMAGE has')
+
+
+def add_dq_bits_option(parser, whose):
+    """``--dq-bits``: which data-quality bits mask a pixel of a frame with
+    a DQ extension (``whose``: e.g. ``'IMAGE has'``)."""
     parser.add_argument('--dq-bits', metavar='BITS', type=dq_bits_type,
-                        help='DQ bits that mask a pixel when IMAGE has a DQ '
+                        help=f'DQ bits that mask a pixel when {whose} a DQ '
                              'extension: bit values and JWST flag names '
                              'joined by + (default DO_NOT_USE; 0 none, all '
                              'any)')

@@ -76,9 +76,10 @@ def print_header(table, args, frame, sky, out, *, dq=None):
     print(f'image     {args.image} ({ny} x {nx}, {_unit_text(frame.unit)}, '
           f'{_uncertainty_text(frame)})', file=out)
     if dq is not None:
-        from ..io.dq import DEFAULT_DQ_BITS, describe_dq_bits, dq_mask
+        from ..io.dq import describe_dq_bits, dq_mask
+        from .common import given_dq_bits
 
-        bits = DEFAULT_DQ_BITS if args.dq_bits is None else args.dq_bits
+        bits = given_dq_bits(args.dq_bits)
         print(f'dq        {int(dq_mask(dq, bits).sum())} pixel(s) masked '
               f'(DQ bits {describe_dq_bits(bits)})', file=out)
     print(_sky_line(sky, frame.unit), file=out)
