@@ -7,7 +7,11 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.aperture import CircularAnnulus, RectangularAnnulus
+from photutils.aperture import (
+    CircularAnnulus,
+    CircularAperture,
+    RectangularAnnulus,
+)
 from scipy.ndimage import uniform_filter
 
 from ccdphot_ext import FLAG_SKY_ANNULUS, ApertureNoise, SkyEstimate
@@ -88,6 +92,12 @@ def test_annulus_hostile_geometry(img):
         SkyEstimate.from_annulus(img, CircularAnnulus((-500, 50), 3, 9))
     with pytest.raises(ValueError, match='no sky annulus holds'):
         SkyEstimate.from_annulus(img, CircularAnnulus((50, 50), 0.1, 0.2))
+    # an annulus inside the pixels its aperture touches: said so
+    with pytest.raises(ValueError, match=r'no sky annulus .*: the pixels the '
+                                         r'apertures touch cover the annuli '
+                                         r'\(give a larger r_out\)'):
+        SkyEstimate.from_annulus(img, CircularAnnulus((50, 50), 3, 5),
+                                 exclude=CircularAperture((50, 50), 4))
 
 
 def test_annulus_nan_region_flags_its_row(img):

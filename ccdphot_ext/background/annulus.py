@@ -536,10 +536,14 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
         counts['n_clipped'][idx] = stats.n_clipped
     n_pix = out['n_pix'].astype(int)
     if not n_pix.any():
+        covered = exclude is not None and bool(counts['n_apertures'].any())
         raise ValueError('no sky annulus holds a finite, unmasked pixel to '
                          'estimate the sky from' + (
                              '' if exclude is None
-                             else ' outside the excluded apertures'))
+                             else ' outside the excluded apertures') + (
+                             ': the pixels the apertures touch cover the '
+                             'annuli (give a larger r_out)' if covered
+                             else ''))
     used = np.where(counts['n_total'] > 0,
                     n_pix / np.maximum(counts['n_total'], 1), 0.0)
     # pixels of the other apertures (their own aperture's are not a doubt:
