@@ -90,8 +90,9 @@ def test_crowded_frame_level_masks_faint_stars():
         data, _, _ = simulate_frame((512, 512), SKY, stars, gain=GAIN,
                                     read_noise=READ_NOISE, psf_sigma=1.8,
                                     seed=rng)
-        with warnings.catch_warnings():
-            warnings.simplefilter('error')
+        # a population cut off at the mask's reach (no fainter stars) is
+        # warned about as crowded: the estimate assumes fainter ones
+        with pytest.warns(AstropyUserWarning, match='crowded frame'):
             sky = SkyEstimate.from_image(data)
         bias.append(sky.value - SKY)
         errors.append(sky.error_on_mean)
@@ -137,3 +138,71 @@ def test_whole_frame_gain_is_checked():
         SkyEstimate.from_image(img, gain=-1.0)
     assert SkyEstimate.from_image(img, gain=1.0, method='mean').value == (
         SkyEstimate.from_image(img, method='mean').value)
+
+
+def _star_frame(seed, n_stars, size=512):
+    """``n_stars`` of 300 to 10**4 ADU (as many per decade of flux) on a
+    ``size`` x ``size`` frame on the 1035 ADU Poisson sky."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(0, size, (2, n_stars))
+    stars = Table({'x': x, 'y': y,
+                   'flux': 10 ** rng.uniform(np.log10(300.0), 4.0, n_stars)})
+    data, _, _ = simulate_frame((size, size), SKY, stars, gain=GAIN,
+                                read_noise=READ_NOISE, psf_sigma=1.8,
+                                seed=rng)
+    return data
+
+
+def _crowding_warned(data):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        sky = SkyEstimate.from_image(data)
+    warned = [w for w in caught if 'crowded frame' in str(w.message)]
+    assert all(w.category is AstropyUserWarning for w in warned)
+    assert bool(warned) == ('crowding_note' in sky.meta)
+    return sky, bool(warned)
+
+
+def test_crowded_whole_frame_level_is_not_silent():
+    """300 stars of 300-10**4 ADU per 512 x 512 frame: the stars too faint
+    for the source mask lift the level by about twice its error, and the
+    sky says so (warning, ``meta['crowding_bias']``, the level unchanged);
+    20 to 50 stars per frame: no warning."""
+    bias, estimates = [], []
+    n_warned = 0
+    for seed in range(8):
+        sky, warned = _crowding_warned(_star_frame(100 + seed, 300))
+        n_warned += warned
+        bias.append(sky.value - SKY)
+        estimates.append(sky.meta['crowding_bias'])
+        assert sky.meta['crowding_bias'] > 1.5 * sky.error_on_mean or (
+            not warned)
+    assert n_warned >= 6
+    # the estimate is of the size of the bias (0.15 ADU), not a correction
+    assert 0.5 < np.mean(estimates) / np.mean(bias) < 2.0
+    for seed in range(20):
+        sky, warned = _crowding_warned(_star_frame(200 + seed,
+                                                   20 + (seed % 4) * 10))
+        assert not warned
+        assert sky.meta['crowding_bias'] < 1.5 * sky.error_on_mean
+    # without a source mask there is nothing to count
+    plain = SkyEstimate.from_image(_star_frame(0, 300), mask_sources=False)
+    assert 'crowding_bias' not in plain.meta
+
+
+def test_real_frames_are_not_called_crowded(sextractor_dir, m13):
+    """The bundled sample frame and the Source Extractor ESO frame: no
+    warning (filterwarnings is 'error'); M13, mostly masked, warns once,
+    as before, with its own message."""
+    from ccdphot_ext import read_frame, sample_frame
+    with pytest.warns(AstropyUserWarning, match='non-standard header card'):
+        eso = read_frame(sextractor_dir / 'image.fits', unit='adu')
+    for data in (sample_frame(), eso):
+        sky = SkyEstimate.from_image(data)
+        assert sky.meta['crowding_bias'] < 1.5 * sky.error_on_mean
+        assert 'crowding_note' not in sky.meta
+    ccd, sky = m13
+    assert sky.meta['crowding_bias'] > 0
+    with pytest.warns(AstropyUserWarning, match='sources cover') as caught:
+        SkyEstimate.from_image(ccd)
+    assert len(caught) == 1

@@ -49,7 +49,7 @@ from .estimators import (
     poisson_skew_ratio,
     skew_bias_factor,
 )
-from .globalsky import global_sky
+from .globalsky import check_crowding, global_sky
 from .maps import background2d_parts, maps_parts
 
 __all__ = ['SkyEstimate', 'SKY_METHODS']
@@ -378,6 +378,16 @@ class SkyEstimate:
 
         Notes
         -----
+        In a crowded frame the light of stars too faint for the source mask
+        lifts the level. From the density of the faint sources the mask
+        finds, ``meta['crowding_bias']`` estimates by how much (data unit
+        per pixel; it assumes that fainter stars continue below the mask's
+        reach, as in a rich field); when the estimate exceeds 1.5 times
+        ``error_on_mean`` an `~astropy.utils.exceptions.AstropyUserWarning`
+        says so and suggests an annulus or a background map, and
+        ``meta['crowding_note']`` keeps the message. The level is not
+        changed.
+
         On frames of more than a million usable pixels the ``'sigma_clip'``
         bounds come from a strided subsample and the statistics from one
         pass over the frame, so a 64-megapixel frame is neither sorted nor
@@ -415,13 +425,16 @@ class SkyEstimate:
                 f'{skew_bias_factor(method, sigma):.4f} times its third '
                 'moment over its variance (level / (gain**2 std**2)); '
                 'removed from the level')
-        return cls(level, res['std'], res['n_pix'],
-                   error_on_mean=_error_on_mean(res['propagated'],
-                                                res['efficiency']),
-                   method=method,
-                   n_rejected=frame.data.size - res['n_pix'],
-                   efficiency=res['efficiency'], meta=meta, unit=frame.unit,
-                   background_variation=res['variation'])
+        sky = cls(level, res['std'], res['n_pix'],
+                  error_on_mean=_error_on_mean(res['propagated'],
+                                               res['efficiency']),
+                  method=method,
+                  n_rejected=frame.data.size - res['n_pix'],
+                  efficiency=res['efficiency'], meta=meta, unit=frame.unit,
+                  background_variation=res['variation'])
+        check_crowding(sky.meta, sky.std, sky.error_on_mean,
+                       warn=not res['mask_warned'])
+        return sky
 
     @classmethod
     def from_annulus(cls, data, annulus, *, method='sigma_clip', mask=None,
