@@ -11,7 +11,7 @@ from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.background import Background2D
 
-from ccdphot_ext import SkyEstimate
+from ccdphot_ext import BoxAperture, SkyEstimate, photometer
 from ccdphot_ext.datasets.sample import simulate_frame
 
 GAIN, READ_NOISE, SKY = 2.23, 12.0, 1035.0
@@ -185,6 +185,11 @@ def test_crowded_whole_frame_level_is_not_silent():
                                                    20 + (seed % 4) * 10))
         assert not warned
         assert sky.meta['crowding_bias'] < 1.5 * sky.error_on_mean
+    # a table measured against a crowded frame's level repeats its note
+    sky, _ = _crowding_warned(_star_frame(100, 300))
+    table = photometer(_star_frame(100, 300), BoxAperture((256, 256), 15, 15),
+                       sky, gain=GAIN)
+    assert sky.meta['crowding_note'] in table.meta['notes']
     # without a source mask there is nothing to count
     plain = SkyEstimate.from_image(_star_frame(0, 300), mask_sources=False)
     assert 'crowding_bias' not in plain.meta

@@ -176,6 +176,8 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
                                shape=frame.data.shape)
     if message is not None:
         table.meta['notes'].append(message)
+    if sky.meta.get('crowding_note') is not None:  # said when it was made
+        table.meta['notes'].append(sky.meta['crowding_note'])
     return table
 
 
