@@ -1,5 +1,6 @@
 """``ccdphot batch``: light curves from the command line."""
 
+import shutil
 import subprocess
 import sys
 
@@ -257,3 +258,18 @@ def test_dq_bits_of_jwst_frames(tmp_path):
         ratio = (r['aperture_sum'] / m['aperture_sum']).value
         assert np.all(ratio[garbage] > 100)
         np.testing.assert_allclose(ratio[~garbage], 1.0, rtol=0.02)
+
+
+def test_frame_warnings_name_each_frame_once(sextractor_dir, tmp_path):
+    """The same warning from several frames is one line naming them, the
+    frame's path not repeated inside it."""
+    for name in ('a.fits', 'b.fits'):
+        shutil.copy(sextractor_dir / 'image.fits', tmp_path / name)
+    code, _, err = ccdphot('batch', 'a.fits', 'b.fits', '--positions',
+                           sextractor_dir / 'image.cat', '--size', 9, '-o',
+                           'lc.ecsv', cwd=tmp_path)
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if 'non-standard header' in ln]
+    assert len(lines) == 1, err
+    assert '2 frames (a.fits, b.fits): 4 non-standard' in lines[0]
+    assert str(tmp_path) not in err

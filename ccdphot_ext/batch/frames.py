@@ -890,10 +890,13 @@ class _Progress:
 
 def _relay_warnings(names, results, tell):
     """Re-issue the frames' warnings here (with ``tell``), one per distinct
-    message."""
+    message (a message that starts with its frame's name is grouped
+    without it, and the name said once)."""
     by_text = {}
     for name, res in zip(names, results, strict=True):
         for text in res.warnings:
+            for spelling in (name, os.path.abspath(name)):
+                text = text.removeprefix(f'{spelling}: ')
             by_text.setdefault(text, []).append(name)
     for text, where in by_text.items():
         shown = ', '.join(where[:3]) + (', ...' if len(where) > 3 else '')

@@ -495,12 +495,11 @@ def to_write(table, path, fmt):
 
 
 def blank_noise(frame, sky):
-    """``--blank-noise``: the aperture noise measured on blank sky."""
+    """``--blank-noise``: the aperture noise measured on blank sky against
+    the sky the photometry uses (the whole-frame level, the map, or an
+    annulus of the same shape around each blank aperture)."""
     from ..background.noise import ApertureNoise
-    from ..background.sky import SkyEstimate
 
-    if not (sky.is_global or sky.is_map):  # annuli: one level per row
-        sky = SkyEstimate.from_image(frame)
     try:
         return ApertureNoise.from_blank_apertures(frame, sky, seed=0)
     except ValueError as exc:
