@@ -120,6 +120,122 @@ def test_corrupt_fz_tile_is_bad_input(corrupt_fz):
     _one_line_error(code, err, 'tiles.fits.fz', 'tile')
 
 
+# -- data changed after writing (DATASUM) ------------------------------------
+
+def _star_frame(seed):
+    """A 64 x 64 frame of sky 100 with a star at (32, 30), in float32."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:64, :64]
+    star = 5000.0 * np.exp(-((x - 32) ** 2 + (y - 30) ** 2) / 8.0)
+    return (rng.normal(100, 5, (64, 64)) + star).astype(np.float32)
+
+
+def _write_summed(path, kind, data, header=None):
+    """``data`` written with DATASUM and CHECKSUM, as a plain image
+    ('image', HDU 0) or tile-compressed (HDU 1); returns the HDU index and
+    the offset of the first byte of its data unit."""
+    header = fits.Header(header or {})
+    if kind == 'image':
+        fits.PrimaryHDU(data, header).writeto(path, checksum=True)
+    else:  # PLIO holds integers
+        pixels = data.astype(np.int32) if kind == 'PLIO_1' else data
+        fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(
+            pixels, header, compression_type=kind)]).writeto(path,
+                                                             checksum=True)
+    index = 0 if kind == 'image' else 1
+    with fits.open(path, disable_image_compression=True) as hdul:
+        info = hdul.fileinfo(index)
+        heap = (0 if kind == 'image' else
+                hdul[index].header['NAXIS1'] * hdul[index].header['NAXIS2'])
+    return index, info['datLoc'] + heap
+
+
+@pytest.mark.parametrize('kind', ['image', 'RICE_1', 'PLIO_1'])
+def test_data_that_do_not_match_their_datasum_are_refused(tmp_path, kind):
+    data = _star_frame(3)
+    path = tmp_path / f'{kind.lower()}.fits'
+    index, start = _write_summed(path, kind, data, {'BUNIT': 'adu'})
+    good = fits.getdata(path, index, memmap=False)
+    raw = bytearray(path.read_bytes())
+    raw[start + 105] ^= 0x10  # one bit of a pixel, or inside a tile
+    path.write_bytes(bytes(raw))
+    # the file still reads, to wrong pixels: astropy alone is silent
+    # unless asked for checksums
+    wrong = fits.getdata(path, index)
+    assert wrong.shape == good.shape and (wrong != good).any()
+    with pytest.raises(FrameReadError, match=rf'{path}: HDU {index}: the '
+                       'data do not match their DATASUM .*corrupt'):
+        read_frame(path)
+    code, _, err = _cli(['measure', str(path), '--box', '25:40,22:38'])
+    _one_line_error(code, err, str(path), 'DATASUM')
+
+
+def test_a_frame_whose_data_changed_costs_only_that_frame(tmp_path):
+    frames = []
+    for k in range(3):
+        path = tmp_path / f'f{k}.fits.fz'
+        _, start = _write_summed(path, 'RICE_1', _star_frame(k),
+                                 {'BUNIT': 'adu', 'MJD-OBS': 60400.0 + k})
+        frames.append(path)
+    raw = bytearray(frames[1].read_bytes())
+    raw[start + 105] ^= 0x10
+    frames[1].write_bytes(bytes(raw))
+    positions = tmp_path / 'stars.ecsv'
+    QTable({'id': [1], 'x_center': [32.0], 'y_center': [30.0]}).write(
+        positions)
+    out = tmp_path / 'lc.ecsv'
+    code, _, err = _cli(['batch', *map(str, frames), '--positions',
+                         str(positions), '--size', '15', '-o', str(out)])
+    assert code == 1, err
+    assert 'f1.fits.fz: frame failed' in err and 'DATASUM' in err
+    lc = QTable.read(out)
+    assert lc['status'].tolist() == ['ok', 'ok', 'failed']
+    assert [os.path.basename(f) for f in lc['frame']] == [
+        'f0.fits.fz', 'f2.fits.fz', 'f1.fits.fz']
+    assert 'DATASUM' in lc['error'][2]
+
+
+@pytest.mark.parametrize('dtype, shape', [
+    (np.int16, (3, 3)), (np.uint16, (3, 5)), (np.uint8, (5, 7)),
+    (np.float64, (4, 6))])
+def test_valid_checksums_read_silently(tmp_path, dtype, shape):
+    # odd byte counts: the padding of the last block sums at its offset
+    pixels = (np.arange(np.prod(shape)) * 37 % 251).astype(dtype)
+    pixels = pixels.reshape(shape)
+    dq = np.zeros(shape, np.uint32)
+    dq[1, 2] = 1
+    path = tmp_path / 'ok.fits'
+    fits.HDUList([fits.PrimaryHDU(),
+                  fits.ImageHDU(pixels, name='SCI'),
+                  fits.ImageHDU(np.full(shape, 2.0), name='ERR'),
+                  fits.ImageHDU(dq, name='DQ')]).writeto(path, checksum=True)
+    ccd = read_frame(path, unit='adu')  # any warning fails the suite
+    np.testing.assert_array_equal(ccd.data, pixels)
+    assert int(ccd.flags[1, 2]) == 1 and ccd.mask.sum() == 1
+
+
+@pytest.mark.parametrize('kind', ['image', 'RICE_1'])
+def test_a_header_edited_after_writing_stays_readable(tmp_path, kind):
+    path = tmp_path / f'{kind.lower()}.fits'
+    index, _ = _write_summed(path, kind, _star_frame(5),
+                             {'BUNIT': 'adu', 'OBJECT': 'M31'})
+    good = fits.getdata(path, index, memmap=False)
+    # a tool that edits the header in place without updating CHECKSUM
+    raw = path.read_bytes()
+    assert raw.count(b"'M31     '") == 1
+    path.write_bytes(raw.replace(b"'M31     '", b"'M33     '"))
+    with pytest.warns(AstropyUserWarning, match=rf'{path}: HDU {index}: '
+                      'the HDU does not match its CHECKSUM: the header was '
+                      'edited .* the data match their DATASUM and are read'):
+        ccd = read_frame(path)
+    assert ccd.meta['OBJECT'] == 'M33'
+    np.testing.assert_array_equal(ccd.data, good)
+    # astropy's own fits.setval updates CHECKSUM: no warning at all
+    if kind == 'image':
+        fits.setval(path, 'OBSERVER', value='me')
+        np.testing.assert_array_equal(read_frame(path).data, good)
+
+
 # -- negative variance maps --------------------------------------------------
 
 @pytest.mark.parametrize('name, words', [

@@ -5,7 +5,8 @@ mask, unit, header and WCS, and with clear errors for files that are not
 usable frames.
 
 Everything a bad file can do (missing, a directory, empty, text, truncated,
-corrupt header, a cube, a table, no such HDU) raises `FrameReadError`, a
+corrupt header, data that no longer match their ``DATASUM``, a cube, a
+table, no such HDU) raises `FrameReadError`, a
 subclass of both `OSError` and `ValueError` with a one-line message naming
 the file and the problem (the astropy exception, if any, is chained as its
 cause).
@@ -205,8 +206,11 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
     Raises
     ------
     FrameReadError
-        Missing, empty, non-FITS, truncated or corrupt files, no 2-D image,
-        a missing HDU, or an uncertainty/mask whose shape differs.
+        Missing, empty, non-FITS, truncated or corrupt files, data that
+        do not match the ``DATASUM`` of their header (a header edited
+        after writing, ``CHECKSUM`` no longer matching, only warns), no
+        2-D image, a missing HDU, or an uncertainty/mask whose shape
+        differs.
     ValueError, TypeError
         A bad ``uncertainty_type``, ``unit`` or argument type.
 

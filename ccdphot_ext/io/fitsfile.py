@@ -5,9 +5,13 @@ Opening FITS files safely: every way a file can fail to be a 2-D frame
 truncated, a corrupt header, a cube, no such HDU) becomes a
 `FrameReadError` with a one-line message naming the file; non-standard
 header cards give one summary warning; images come in native byte order,
-scaled integers (``BSCALE``/``BZERO``) in float64. A pipe (``/dev/stdin``)
-is read whole before it is opened. `~ccdphot_ext.read_frame` builds frames
-on these.
+scaled integers (``BSCALE``/``BZERO``) in float64. An HDU whose stored
+header carries ``DATASUM``/``CHECKSUM`` (for a compressed image, the table
+of its tiles) is verified when its image is read: data that do not match
+their ``DATASUM`` are a `FrameReadError`, a header that no longer matches
+its ``CHECKSUM`` (a keyword added by a tool that did not update it) a
+warning. A pipe (``/dev/stdin``) is read whole before it is opened.
+`~ccdphot_ext.read_frame` builds frames on these.
 """
 
 import errno
@@ -367,8 +371,12 @@ def _scale_card(header, key, default, path, what):
 
 def read_image(hdul, index, path, what):
     """The image of HDU ``index``: physical values (`_physical`), native
-    byte order, leading length-1 axes dropped."""
+    byte order, leading length-1 axes dropped; its stored ``DATASUM`` and
+    ``CHECKSUM``, if any, verified (`verify_checksums`)."""
     hdu = hdul[index]
+    compressed = isinstance(hdu, fits.CompImageHDU)
+    if compressed:  # the tiles as stored, before they are decompressed
+        verify_checksums(hdul, index, path, what)
     try:
         data = hdu.data
     except _FITS_ERRORS as exc:
@@ -377,5 +385,151 @@ def read_image(hdul, index, path, what):
         raise FrameReadError(f'{path}: {what}: {reason}') from exc
     if data is None:
         raise FrameReadError(f'{path}: {what} holds no data')
+    if not compressed:  # the pixels read are the bytes stored
+        verify_checksums(hdul, index, path, what, stored=data)
     data = _physical(_native(data), hdu.header, path, what)
     return data.reshape(_squeeze_shape(data.shape))
+
+
+# -- the FITS checksum convention (DATASUM, CHECKSUM) -------------------------
+
+#: a ones' complement sum of all 32-bit words: -0, what CHECKSUM makes the
+#: sum of a whole HDU (header and data)
+_ALL_ONES = 0xFFFFFFFF
+
+
+def ones_complement_sum(octets, total=0):
+    """
+    The 32-bit ones' complement sum of the big-endian words of ``octets``
+    (a 1-D ``uint8`` array; a last partial word padded with zeros), added
+    to ``total``: the arithmetic of the FITS ``DATASUM`` and ``CHECKSUM``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext.io.fitsfile import ones_complement_sum
+    >>> ones_complement_sum(np.array([0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2],
+    ...                              np.uint8))  # the carry wraps around
+    2
+    """
+    octets = np.asarray(octets, np.uint8).reshape(-1)
+    extra = octets.size % 4
+    if extra:
+        total += int.from_bytes(octets[octets.size - extra:].tobytes()
+                                + bytes(4 - extra), 'big')
+        octets = octets[:octets.size - extra]
+    words = octets.view('>u4')
+    for start in range(0, words.size, 1 << 30):  # no uint64 overflow
+        total += int(words[start:start + (1 << 30)].sum(dtype=np.uint64))
+    while total >> 32:
+        total = (total & _ALL_ONES) + (total >> 32)
+    return total
+
+
+def _read_at(fileobj, offset, size):
+    """``size`` bytes of the open FITS file at ``offset``, as ``uint8``
+    (its position kept)."""
+    position = fileobj.tell()
+    try:
+        fileobj.seek(offset)
+        return np.frombuffer(fileobj.read(max(size, 0)), np.uint8)
+    finally:
+        fileobj.seek(position)
+
+
+def _checksum_cards(header):
+    """The values of the ``DATASUM`` and ``CHECKSUM`` cards of a header
+    as stored (bytes), None when absent."""
+    values = {}
+    for start in range(0, len(header) - 79, 80):
+        key = header[start:start + 8].tobytes().rstrip()
+        if key == b'END':
+            break
+        if key in (b'DATASUM', b'CHECKSUM'):
+            card = header[start:start + 80].tobytes().decode('ascii',
+                                                             'replace')
+            value = card[10:].split('/')[0].strip().strip("'").strip()
+            values[key.decode()] = value
+    return values.get('DATASUM'), values.get('CHECKSUM')
+
+
+def _stored_bytes(array):
+    """The bytes of an image as a FITS file stores them (big-endian)."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.byteorder == '<' or (array.dtype.byteorder == '=' and
+                                        np.little_endian):
+        array = array.astype(array.dtype.newbyteorder('>'))
+    return array.reshape(-1).view(np.uint8)
+
+
+def verify_checksums(hdul, index, path, what, *, stored=None):
+    """
+    Verify HDU ``index`` against the ``DATASUM`` and ``CHECKSUM`` of its
+    header as stored (for a compressed image, the table of its tiles); an
+    HDU without them is not read again.
+
+    Data that do not match their ``DATASUM`` changed after they were
+    written (a corrupt tile may still decompress, to wrong pixels): a
+    `FrameReadError` naming the file and ``what``. A header that does not
+    match its ``CHECKSUM`` while the data match their ``DATASUM`` was
+    edited after it was written (a keyword added by a tool that does not
+    update ``CHECKSUM``): the file stays readable, with an
+    `~astropy.utils.exceptions.AstropyUserWarning` naming it. A
+    ``CHECKSUM`` without ``DATASUM`` cannot tell the header from the data:
+    a mismatch warns.
+
+    ``stored``: the image as read (``do_not_scale_image_data``), summed in
+    memory instead of reading the data from the file again (only the
+    padding of the last block is read).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from ccdphot_ext.io.fitsfile import open_fits, verify_checksums
+    >>> path = Path(tempfile.mkdtemp()) / 'f.fits'
+    >>> fits.writeto(path, np.arange(12.0).reshape(3, 4), checksum=True)
+    >>> raw = bytearray(path.read_bytes())
+    >>> raw[2880 + 40] ^= 1  # one bit of one pixel
+    >>> _ = path.write_bytes(raw)
+    >>> with open_fits(path) as hdul:  # doctest: +ELLIPSIS
+    ...     verify_checksums(hdul, 0, path, 'HDU 0')
+    Traceback (most recent call last):
+    ...
+    ccdphot_ext.io.fitsfile.FrameReadError: ...f.fits: HDU 0: the data do \
+not match their DATASUM (stored ..., computed ...): the file changed after \
+it was written (corrupt), its pixels cannot be trusted
+    """
+    info = hdul.fileinfo(index)
+    fileobj, start, data_start = info['file'], info['hdrLoc'], info['datLoc']
+    header = _read_at(fileobj, start, data_start - start)
+    datasum, checksum = _checksum_cards(header)
+    if datasum is None and checksum is None:
+        return
+    if stored is None:
+        computed = ones_complement_sum(_read_at(fileobj, data_start,
+                                                info['datSpan']))
+    else:
+        octets = _stored_bytes(stored)
+        padding = _read_at(fileobj, data_start + octets.size,
+                           info['datSpan'] - octets.size)
+        computed = ones_complement_sum(
+            np.concatenate([np.zeros(octets.size % 4, np.uint8), padding]),
+            ones_complement_sum(octets))
+    if datasum is not None and datasum.lstrip('0') != str(computed).lstrip('0'):
+        raise FrameReadError(
+            f'{path}: {what}: the data do not match their DATASUM (stored '
+            f'{datasum}, computed {computed}): the file changed after it '
+            'was written (corrupt), its pixels cannot be trusted')
+    if checksum is not None and \
+            ones_complement_sum(header, computed) != _ALL_ONES:
+        which = ('the header was edited after it was written (by a tool '
+                 'that did not update CHECKSUM) or is corrupt; the data '
+                 'match their DATASUM and are read, check its keywords'
+                 if datasum is not None else 'without a DATASUM it cannot '
+                 'tell whether the header or the data changed; read as '
+                 'they are')
+        warnings.warn(f'{path}: {what}: the HDU does not match its '
+                      f'CHECKSUM: {which}', AstropyUserWarning, stacklevel=4)
