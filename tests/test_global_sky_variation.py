@@ -73,3 +73,42 @@ def test_a_sky_from_another_frame_is_not_checked():
     # the same sky on the cutout itself is checked
     full = SkyEstimate.from_image(img, method='mean')
     assert full.background_variation.shape == img.shape
+
+
+def _warned_frames(slope, size, n_frames, seed):
+    """How many of ``n_frames`` simulated 512 x 512 frames (sky 100,
+    Gaussian noise 10, sky tilted by ``slope`` per pixel along x) make
+    `photometer` warn about the background with ``size`` x ``size`` boxes
+    on a grid of 9 x 9 positions."""
+    rng = np.random.default_rng(seed)
+    grid = np.arange(40.0, 472.0, 48.0)
+    xs, ys = np.meshgrid(grid, grid)
+    boxes = BoxAperture(np.column_stack([xs.ravel(), ys.ravel()]), size,
+                        size)
+    xx = np.arange(512.0) - 255.5
+    warned = 0
+    for _ in range(n_frames):
+        img = rng.normal(100.0, 10.0, (512, 512)) + slope * xx
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            sky = SkyEstimate.from_image(img)
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter('always', AstropyUserWarning)
+            photometer(img, boxes, sky)
+        warned += any('background varies' in str(w.message) for w in record)
+    return warned
+
+
+def test_flat_frames_rarely_warn_even_for_large_apertures():
+    """The map's own noise (about 1.25 sigma / 64 per pixel) times a large
+    aperture's pixel count rivals two flux errors: with 91 x 91 boxes the
+    rule without the map's error warned on about 18% of flat frames. Now
+    the offset must also exceed three times the map's error: at most 1%."""
+    assert _warned_frames(0.0, 91, 100, seed=12) <= 1
+
+
+def test_real_gradients_are_still_warned_for_user_apertures():
+    """A tilt of 0.008 per pixel biases 25 x 25 boxes near the edges by
+    625 * 0.008 * 216 = 1080, over four flux errors (250): every frame
+    still warns, as without the map's error."""
+    assert _warned_frames(0.008, 25, 10, seed=13) == 10

@@ -20,6 +20,14 @@ __all__ = []  # internal: the rules behind flag 32 and the gradient warning
 #: global sky level is wrong for that aperture.
 GRADIENT_NSIGMA = 2.0
 
+#: Significance (in units of the map's own error,
+#: `~ccdphot_ext.background.BackgroundVariation.error`) a background map's
+#: offset must also reach before `check_global_sky` blames it: below it the
+#: offset can be the map's own noise, which a large aperture would multiply
+#: into a false alarm on a flat frame (at most 0.8% of flat frames reach it
+#: anywhere).
+MAP_NSIGMA = 3.0
+
 #: Significance (in sigma) above which the background left outside a
 #: threshold mask sets `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`.
 RESIDUAL_NSIGMA = 5.0
@@ -94,7 +102,10 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
     map of the background (cells of 64 x 64 pixels, median filtered). Where
     that map differs from its median over the frame by ``d`` per pixel, an
     aperture of ``n_pix`` pixels is biased by about ``n_pix * d``; when that
-    exceeds `GRADIENT_NSIGMA` times the flux error, an
+    exceeds `GRADIENT_NSIGMA` times the flux error, and ``d`` itself
+    exceeds `MAP_NSIGMA` times the map's own error (its noise on a flat
+    frame, `~ccdphot_ext.background.BackgroundVariation.error` of the sky's
+    ``std``; a map without one is taken at its word), an
     `~astropy.utils.exceptions.AstropyUserWarning` says how many apertures
     are affected and suggests a local sky (an annulus, or a background
     map). The fluxes are not changed. A sky estimated on another frame (a
@@ -129,10 +140,15 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
     made_on = getattr(variation, 'shape', None)
     if shape is not None and made_on is not None and tuple(shape) != made_on:
         return None
-    bias = np.asarray(n_pix, dtype=float) * variation(x, y)
+    offset = variation(x, y)
+    bias = np.asarray(n_pix, dtype=float) * offset
     with np.errstate(invalid='ignore', divide='ignore'):
         worse = np.abs(bias) > GRADIENT_NSIGMA * np.asarray(flux_err,
                                                             dtype=float)
+    # an offset within the map's own noise is no evidence of a gradient
+    error = getattr(variation, 'error', None)
+    if error is not None:
+        worse &= np.abs(offset) > MAP_NSIGMA * error(sky.std)
     n_bad = int(np.count_nonzero(worse))
     if not n_bad:
         return None
