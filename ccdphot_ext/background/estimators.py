@@ -130,12 +130,11 @@ def window_shift_factor(sigma):
     return 2.0 * c * math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi) / p
 
 
-def median(values, axis=None, overwrite_input=False):
+def median(values, axis=None):
     """
     ``numpy.median(values, axis)`` of values without NaN, along the last
     axis (``axis=-1``) or over all, by a sort: the same values, and with
     numpy's vectorised sorts several times faster than its partition.
-    ``overwrite_input`` is accepted as numpy's (the sort makes a copy).
     """
     ordered = np.sort(values, axis=-1 if axis is not None else None)
     n = ordered.shape[-1]
