@@ -30,7 +30,7 @@ from ..background.sky import check_sky
 from ..flags import FLAG_SMALL_APERTURE
 from ..io.header import DetectorParameters
 from ..utils.inputs import as_frame, positive_scalar
-from ..utils.numbers import _is_bool, positive_integer
+from ..utils.numbers import check_bool, positive_integer
 from ..utils.provenance import versions
 from .artifacts import ring_or_spike
 from .boxsize import check_box, star_like
@@ -150,9 +150,7 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     frame = as_frame(data, mask=mask)
     n_sigma, n_pixels, fwhm, box_side, box_scale = _check_arguments(
         n_sigma, n_pixels, fwhm, box_side, box_scale)
-    if not _is_bool(reject_artifacts):
-        raise TypeError('reject_artifacts must be True or False, got '
-                        f'{reject_artifacts!r}')
+    reject_artifacts = check_bool(reject_artifacts, 'reject_artifacts')
     saturation = DetectorParameters(saturation=saturation).resolve(
         frame.meta).saturation
     value, std = _sky_arrays(sky, frame.shape)

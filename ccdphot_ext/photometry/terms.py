@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..utils.numbers import check_choice
+from ..utils.numbers import check_bool, check_choice
 
 __all__ = ['BudgetOptions', 'BudgetTerms', 'budget_terms',
            'UNCERTAINTY_MODELS', 'FRACTIONAL_VARIANCES']
@@ -79,12 +79,9 @@ fractional_variance='linear')
                      UNCERTAINTY_MODELS)
         check_choice(self.fractional_variance, 'fractional_variance',
                      FRACTIONAL_VARIANCES)
-        if not _is_bool(self.include_sky_mean):
-            raise TypeError('include_sky_mean must be True or False, got '
-                            f'{self.include_sky_mean!r}')
         # a numpy bool as a plain one (meta, repr, JSON)
-        object.__setattr__(self, 'include_sky_mean',
-                           bool(self.include_sky_mean))
+        object.__setattr__(self, 'include_sky_mean', check_bool(
+            self.include_sky_mean, 'include_sky_mean'))
 
     def source_term_input(self, flux_sq):
         """
@@ -144,10 +141,6 @@ fractional_variance='linear')
         if self.fractional_variance == 'linear':
             return None, sigma2
         return noise_pix, sigma2_sq
-
-
-def _is_bool(value):
-    return isinstance(value, (bool, np.bool_))
 
 
 class BudgetTerms(NamedTuple):

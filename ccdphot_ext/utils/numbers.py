@@ -146,6 +146,27 @@ def check_options(value, name, cls):
     return value
 
 
+def check_bool(value, name):
+    """
+    ``value`` as a plain bool if it is a Python or numpy bool, else a
+    TypeError naming ``name`` (1, 'yes' and None are not flags).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext.utils.numbers import check_bool
+    >>> check_bool(np.True_, 'deblend')
+    True
+    >>> check_bool(1, 'deblend')
+    Traceback (most recent call last):
+    ...
+    TypeError: deblend must be True or False, got 1
+    """
+    if not _is_bool(value):
+        raise TypeError(f'{name} must be True or False, got {value!r}')
+    return bool(value)
+
+
 def _same_kind(value, choice):
     """True when ``value`` may equal ``choice``: a text for a text, a bool
     for a bool, a number (not a bool) for a number, itself otherwise (so 1
