@@ -135,16 +135,28 @@ def test_budget_options_that_do_not_apply_are_refused(one_star, option):
                            budget=BudgetOptions(**option))
 
 
-def test_bare_gain_on_a_surface_brightness_is_refused(one_star):
-    """As in measure: a gain in e-/ADU does not apply to MJy/sr data."""
+def test_bare_gain_on_a_flux_density_is_refused(one_star):
+    """As in measure: a gain in e-/ADU does not apply to data in mJy per
+    pixel."""
     img, _ = one_star
-    ccd = CCDData(img * 1e-3, unit='MJy/sr', meta={'GAIN': 3.7})
-    sky = SkyEstimate(0.2 * u.MJy / u.sr, 0.006 * u.MJy / u.sr, 10_000)
+    ccd = CCDData(img * 1e-3, unit='mJy/pix', meta={'GAIN': 3.7})
+    sky = SkyEstimate(0.2 * u.mJy / u.pix, 0.006 * u.mJy / u.pix, 10_000)
     with pytest.raises(ValueError, match='gain'):
         optimal_extraction(ccd, (29.6, 31.2), 1.6, sky, gain=3.7)
     # the header's GAIN (e-/DN) is not applied to it either
     res = optimal_extraction(ccd, (29.6, 31.2), 1.6, sky)
     assert res.budget.gain is None and 'source' not in res.budget.terms
+    assert res.flux == pytest.approx(8.0, rel=0.05)  # mJy: 8000 x 1e-3
+
+
+def test_surface_brightness_is_refused(one_star):
+    """A sum of MJy/sr over pixels is in no flux unit: refused, where
+    measure converts its sums with the pixel solid angle."""
+    img, _ = one_star
+    ccd = CCDData(img * 1e-3, unit='MJy/sr', meta={'PIXAR_SR': 1e-13})
+    sky = SkyEstimate(0.2 * u.MJy / u.sr, 0.006 * u.MJy / u.sr, 10_000)
+    with pytest.raises(ValueError, match='surface brightness'):
+        optimal_extraction(ccd, (29.6, 31.2), 1.6, sky)
 
 
 def test_equals_photutils_psf_fit_at_fixed_position(one_star):

@@ -64,6 +64,7 @@ from ..flags import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
 )
+from ..io.fluxdensity import unit_family
 from ..io.header import detector_with_gain
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import check_options, positive_integer
@@ -332,7 +333,9 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         number, a position off the frame, no usable pixel under the PSF or
         a zero background variance there, a ``psf_sigma`` array that is
         not 2-D, not finite or does not sum to a positive number; with
-        ``psf_sigma=None``, fewer than three stars to fit the PSF to.
+        ``psf_sigma=None``, fewer than three stars to fit the PSF to; a
+        frame in a surface brightness (MJy/sr, ...: convert it to a flux
+        density per pixel first).
     TypeError
         An argument of the wrong type, named: ``sky`` not a
         `~ccdphot_ext.SkyEstimate`, a ``psf_sigma`` model without
@@ -357,6 +360,15 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     detector = detector_with_gain(detector, gain)
     options = _optimal_options(budget)
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    if unit_family(frame.unit) == 'surface brightness':
+        # the flux (and the model flux * P) would be a sum of surface
+        # brightness over pixels, in no flux unit
+        raise ValueError(
+            f'data: the frame is a surface brightness ({frame.unit}); '
+            'optimal extraction sums the data unit over pixels: convert the '
+            'frame to a flux density per pixel first (times the pixel solid '
+            'angle, e.g. PIXAR_SR), or use measure or photometer, which '
+            'convert their sums')
     check_sky(sky, unit=frame.unit, n_apertures=1)
     detector = detector.resolve(frame.meta, unit=frame.unit)
     gain = detector.gain
