@@ -219,3 +219,12 @@ def test_cli_find_and_measure_report_the_rejected(tmp_path):
     written = QTable.read(table)
     assert len(written) == 1
     assert written.meta['find_n_rejected_artifacts'] == n
+    # measure --find keeps them when asked, as find does
+    code, out, err = installed_ccdphot('measure', path, '--find',
+                                       '--keep-artifacts', '-o', table)
+    assert code == 0, err
+    assert 'kept (--keep-artifacts)' in out and 'left out' not in out
+    written = QTable.read(table)
+    assert len(written) == n + 1
+    assert written.meta['find_kept_artifacts'] is True
+    assert 'find_n_rejected_artifacts' not in written.meta

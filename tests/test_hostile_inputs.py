@@ -236,6 +236,30 @@ def test_a_header_edited_after_writing_stays_readable(tmp_path, kind):
         np.testing.assert_array_equal(read_frame(path).data, good)
 
 
+def test_an_edited_primary_header_of_an_extension_image_warns(tmp_path):
+    # the science image is in an extension; it inherits the primary
+    # header's keywords (here GAIN), so an edit there is named too
+    path = tmp_path / 'mef.fits'
+    fits.HDUList([fits.PrimaryHDU(header=fits.Header({'GAIN': 2.5})),
+                  fits.ImageHDU(_star_frame(6), fits.Header(
+                      {'BUNIT': 'adu'}), name='SCI')]).writeto(
+                          path, checksum=True)
+    raw = path.read_bytes()
+    card = fits.Card('GAIN', 2.5).image.encode()
+    assert raw.count(card) == 1
+    path.write_bytes(raw.replace(card, fits.Card('GAIN', 3.5).image.encode()))
+    with pytest.warns(AstropyUserWarning, match=rf'{path}: primary HDU: '
+                      'the HDU does not match its CHECKSUM: the header was '
+                      'edited'):
+        ccd = read_frame(path)
+    assert ccd.meta['GAIN'] == 3.5 and ccd.data.shape == (64, 64)
+    # the primary's keywords not inherited (INHERIT = F): not checked
+    with fits.open(path, mode='update') as hdul:
+        hdul[1].header['INHERIT'] = False
+        hdul[1].add_checksum()
+    assert 'GAIN' not in read_frame(path).meta  # and no warning
+
+
 # -- negative variance maps --------------------------------------------------
 
 @pytest.mark.parametrize('name, words', [

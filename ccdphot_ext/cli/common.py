@@ -415,6 +415,14 @@ def add_dq_bits_option(parser, whose):
                              'any)')
 
 
+def add_keep_artifacts_option(parser):
+    """``--keep-artifacts``: keep the detections that are rings or spikes
+    of a brighter star (`~ccdphot_ext.find_stars` ``reject_artifacts``)."""
+    parser.add_argument('--keep-artifacts', action='store_true',
+                        help='keep the detections that are rings or spikes '
+                             'of a brighter star (left out by default)')
+
+
 def add_detector_options(parser):
     """``--gain``, ``--read-noise``, ``--exptime``, ``--saturation`` and
     ``--zeropoint``: each overrides the header of every frame measured."""

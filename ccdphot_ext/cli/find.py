@@ -10,6 +10,7 @@ import sys
 from .common import (
     SKY_CHOICES,
     add_frame_options,
+    add_keep_artifacts_option,
     add_output_options,
     check_output_path,
     format_epilog,
@@ -153,9 +154,7 @@ def add_parser(sub, common):
                         '(default 5)')
     p.add_argument('--deblend', action='store_true',
                    help='split blended stars (photutils deblend_sources)')
-    p.add_argument('--keep-artifacts', action='store_true',
-                   help='keep the detections that are rings or spikes of '
-                        'a brighter star (left out by default)')
+    add_keep_artifacts_option(p)
     p.add_argument('--sky', choices=SKY_CHOICES[:3], default='sigma_clip',
                    help='sky estimate (default sigma_clip)')
     add_output_options(p)

@@ -13,6 +13,7 @@ from .common import (
     CLIError,
     add_detector_options,
     add_frame_options,
+    add_keep_artifacts_option,
     add_output_options,
     add_positions_format,
     blank_noise,
@@ -140,7 +141,8 @@ def _apertures(args, frame, sky_for_find):
                    and args.size[0] == args.size[1]
                    and float(side).is_integer())
         found = find_stars(frame, sky_for_find, n_sigma=args.find_n_sigma,
-                           box_side=int(side) if checked else None)
+                           box_side=int(side) if checked else None,
+                           reject_artifacts=not args.keep_artifacts)
         n_artifacts = found.meta['n_rejected_artifacts']
         if len(found) == 0:
             raise CLIError(f'--find: no star found above {args.find_n_sigma:g}'
@@ -299,8 +301,10 @@ def _measure(args):
     if args.uncertainty:
         table.meta['uncertainty_file'] = os.path.abspath(args.uncertainty)
     table.meta['sky_option'] = args.sky
-    if n_artifacts is not None:
-        table.meta['find_n_rejected_artifacts'] = n_artifacts
+    if n_artifacts is not None:  # --find: how many left out, or none
+        key = ('find_kept_artifacts' if args.keep_artifacts
+               else 'find_n_rejected_artifacts')
+        table.meta[key] = True if args.keep_artifacts else n_artifacts
     if args.sky == 'background2d':  # the mesh chosen, and why
         table.meta['sky_mesh'] = {
             key: sky.meta[key] for key in (
@@ -409,6 +413,7 @@ def _add_measure(sub, common):
     p.add_argument('--find-n-sigma', metavar='N', type=positive_type,
                    default=5.0, help='detection threshold for --find '
                                      '(default 5)')
+    add_keep_artifacts_option(p)
     _add_sky_options(p)
     p.add_argument('--threshold', metavar='NSIG', type=positive_type,
                    help='keep only pixels above NSIG sky sigma')

@@ -101,6 +101,9 @@ def print_header(table, args, frame, sky, out, *, dq=None):
     if 'find_n_rejected_artifacts' in meta:
         print(f'find      {meta["find_n_rejected_artifacts"]} detection(s) '
               'left out as rings or spikes of brighter stars', file=out)
+    if meta.get('find_kept_artifacts'):
+        print('find      rings and spikes of brighter stars kept '
+              '(--keep-artifacts)', file=out)
     for note in meta.get('notes', ()):
         print(f'note      {note}', file=out)
 

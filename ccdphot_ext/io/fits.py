@@ -39,6 +39,7 @@ from .fitsfile import (
     open_fits,
     read_image,
     select_hdu,
+    verify_checksums,
 )
 from .header import INHERITED_TAG, unit_from_header
 from .variance import VarianceArrays
@@ -256,6 +257,9 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         ignore_card_warnings()  # reported once by open_fits
         index = select_hdu(hdul, hdu, path)
         header = _inherit_primary(hdul, index)
+        if index != 0 and hdul[index].header.get('INHERIT', True) is not False:
+            # the primary header's keywords are inherited: check them too
+            verify_checksums(hdul, 0, path, 'primary HDU')
         data = read_image(hdul, index, path, f'HDU {index}')
         unc_obj = _read_uncertainty(uncertainty, uncertainty_type, hdul,
                                     index, path, data.shape)
