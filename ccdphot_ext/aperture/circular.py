@@ -53,11 +53,27 @@ from .quadrant import (
     circle_splits,
 )
 
+try:
+    from . import _exact
+except ImportError as exc:  # a source tree whose extension is not built
+    raise ImportError(
+        "ccdphot_ext's compiled extension ccdphot_ext.aperture._exact is "
+        "missing: install the package with pip, or build it in the source "
+        "tree with 'python setup.py build_ext --inplace'") from exc
+
 __all__ = ['EllipseShape', 'ellipse_overlap']
 
 
 #: Boundary pixels computed per pass (arrays of 32 KiB stay in the cache).
 PIECES = 4096
+
+#: Circles' overlaps (and the ellipse engine's sums over whole windows of
+#: circles) come from the compiled kernel `_exact`, which ports the numpy
+#: reference (`~ccdphot_ext.aperture.quadrant`, `_Conic.weights`)
+#: operation by operation; False switches every caller to the numpy
+#: reference, whose weights agree to a few units in the last place (the
+#: platform's ``atan2`` against numpy's). Tests compare the two.
+COMPILED = True
 
 
 def _inside_rows(lo, hi, n):
@@ -96,6 +112,7 @@ class _Conic:
             self.m = sin * cos * (a * a - b * b) / x2
             self.c = a * b / x2
         self.q = self.m * self.m + self.c * self.c  # (Y / X)**2
+        self.is_circle = self.m == 0.0 and self.c == 1.0
 
     def chord(self, y):
         """Ends of the horizontal chord at heights ``y`` and where it exists
@@ -182,7 +199,9 @@ class _Conic:
     def weights(self, u, v, ny, nx):
         """``(n, ny, nx)`` overlaps of windows (as `column_ranges`)."""
         n = u.size
-        circle = self.m == 0.0 and self.c == 1.0
+        circle = self.is_circle
+        if circle and COMPILED:
+            return _exact.circle_weights(self.X, u, v, ny, nx)
         if circle:
             folds = circle_folds(self.X, u, v, ny, nx)
             ranges = circle_ranges(self.X, folds[1], u, ny, nx)
