@@ -24,6 +24,8 @@ Only pixels the boundary crosses are computed: per row of pixels, the
 columns wholly inside (weight exactly 1) and those touched at all follow
 from the chords at the row's two edges; the others weigh exactly 0. An
 annulus is the outer shape minus the inner one, on the same pixels.
+Circles are computed by a compiled kernel (``_exact.c``) that ports the
+numpy code of ``quadrant`` operation by operation (``COMPILED``).
 
 Every aperture position gets the same window of pixels (the aperture's
 shape fixes its size), starting at the first pixel its bounding box can
@@ -68,8 +70,8 @@ __all__ = ['EllipseShape', 'ellipse_overlap']
 PIECES = 4096
 
 #: Circles' overlaps (and the ellipse engine's sums over whole windows of
-#: circles) come from the compiled kernel `_exact`, which ports the numpy
-#: reference (`~ccdphot_ext.aperture.quadrant`, `_Conic.weights`)
+#: circles) come from the compiled kernel ``_exact``, which ports the numpy
+#: reference (``quadrant``, ``_Conic.weights``)
 #: operation by operation; False switches every caller to the numpy
 #: reference, whose weights agree to a few units in the last place (the
 #: platform's ``atan2`` against numpy's). Tests compare the two.

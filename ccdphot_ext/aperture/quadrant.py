@@ -10,6 +10,10 @@ the circle's area in ``[xl, xh] x [yl, yh]`` needs one closed-form integral
 of the arc (`quadrant_area`). The functions work on flat arrays of a few
 thousand pixels at a time and give each pixel the same operations whatever
 the others, so many windows and one window get the same bits.
+
+These functions are the numpy reference of the compiled kernel
+(``_exact.c``), which ports them operation by operation and which the
+package uses for circles (``circular.COMPILED``).
 """
 
 import math

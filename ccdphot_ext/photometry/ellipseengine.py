@@ -15,7 +15,7 @@ function `~ccdphot_ext.aperture.aperture_weights` calls for one position),
 the same bad-pixel, saturation and sky rules and the same order of
 summation.
 
-How it stays fast (plain numpy):
+How it stays fast:
 
 * Every position's window has one size, so the windows are gathered as
   the box engine gathers boxes (``utils.windows.box_rows``: one element of raw
@@ -32,6 +32,11 @@ How it stays fast (plain numpy):
   mask, an uncertainty map or a 2-D sky map take the general route, which
   follows ``measure_one`` step by step in a compact layout (each window's
   on-frame pixels first, in row-major order).
+* Circles on a float32 or float64 frame take the short route in the
+  compiled kernel (``aperture._exact.circle_sums``): each window's weights
+  and sums in one pass over its pixels, read in place, added in numpy's
+  pairwise order (the numbers of the numpy short route given the same
+  weights; ``circular.COMPILED = False`` selects the numpy route).
 
 Besides ``sum(w)`` and ``sum(w * sigma**2)`` (an uncertainty map) it
 returns ``sum(w**2)`` and ``sum(w**2 * sigma**2)``, the pixel counts of
