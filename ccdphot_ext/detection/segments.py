@@ -30,28 +30,26 @@ _MAX_RADIUS = 25
 _WIN_ITERATIONS = 16
 
 
-def _peaks(segments, values_at):
-    """Area, flux and the highest pixel of every label, strip by strip
-    (ties go to the last pixel in raster order, as a stable sort)."""
+def _peaks(segments, values):
+    """Area, flux and the highest pixel of every label (``values``: the
+    image at each piece's pixels); ties go to the last pixel in raster
+    order."""
     n = segments.n
     area = np.zeros(n, dtype=np.int64)
     flux = np.zeros(n)
+    for (_, _, flat, labels), value in zip(segments.pieces, values,
+                                           strict=True):
+        if flat.size:  # flux summed piece by piece, then added
+            area += np.bincount(labels - 1, minlength=n)
+            flux += np.bincount(labels - 1, value, minlength=n)
+    flat = np.concatenate([piece[2] for piece in segments.pieces])
+    lab = np.concatenate([piece[3] for piece in segments.pieces]) - 1
+    value = np.concatenate(values)
     peak = np.full(n, -np.inf)
-    peak_flat = np.zeros(n, dtype=np.int64)
-    for _, _, flat, labels in segments.pieces:
-        if flat.size == 0:
-            continue
-        lab = labels - 1
-        values = values_at(flat)
-        area += np.bincount(lab, minlength=n)
-        flux += np.bincount(lab, values, minlength=n)
-        order = np.lexsort((values, lab))  # by label, then value
-        ends = np.r_[np.flatnonzero(np.diff(lab[order])), lab.size - 1]
-        last = order[ends]
-        better = values[last] >= peak[lab[last]]
-        take = lab[last][better]
-        peak[take] = values[last][better]
-        peak_flat[take] = flat[last][better]
+    np.maximum.at(peak, lab, value)
+    at_top = value == peak[lab]
+    peak_flat = np.zeros(n, dtype=np.int64)  # the last top pixel
+    np.maximum.at(peak_flat, lab[at_top], flat[at_top].astype(np.int64))
     return area, flux, peak, peak_flat
 
 
@@ -65,17 +63,19 @@ def segment_moments(segments, values_at):
     first-moment centroid ``x``, ``y`` and the second central moments
     ``cxx``, ``cyy``, ``cxy`` (pixels**2, weighted by the pixel values as
     photutils' `~photutils.segmentation.SourceCatalog`). Two passes over
-    the strips: the peaks, then the moments about them.
+    the strips: the peaks, then the moments about them (the image is read
+    once at the labelled pixels).
     """
     n, nx = segments.n, segments.shape[1]
-    area, flux, peak, peak_flat = _peaks(segments, values_at)
+    pixels = [values_at(flat) for _, _, flat, _ in segments.pieces]
+    area, flux, peak, peak_flat = _peaks(segments, pixels)
     peak_y, peak_x = np.divmod(peak_flat, nx)
     sums = np.zeros((5, n))
-    for _, _, flat, labels in segments.pieces:
+    for (_, _, flat, labels), values in zip(segments.pieces, pixels,
+                                            strict=True):
         if flat.size == 0:
             continue
         lab = labels - 1
-        values = values_at(flat)
         # moments about the peak pixel (small numbers: no cancellation)
         ys, xs = np.divmod(flat, nx)
         dx = (xs - peak_x[lab]).astype(np.float64)
@@ -157,20 +157,35 @@ def _gather(array, cy, cx, radius, fill, *, row0=0, ny=None):
     return out, offsets
 
 
-def _windowed_chunk(image, labels, idx, start, sigma, radius, row0, ny):
-    """Windowed centroids of the sources ``idx`` (0-based labels)."""
-    cy = np.rint(start[1]).astype(np.int64)
-    cx = np.rint(start[0]).astype(np.int64)
-    cut, off = _gather(image, cy, cx, radius, 0.0, row0=row0, ny=ny)
+def _masked_cutouts(image, labels, idx, cx, cy, radius, row0, ny):
+    """Cutouts of ``image`` around ``(cx, cy)`` for the sources ``idx``
+    (0-based labels), other sources' pixels set to 0 (they do not pull the
+    centroid)."""
+    cut, _ = _gather(image, cy, cx, radius, 0.0, row0=row0, ny=ny)
     lab, _ = _gather(labels, cy, cx, radius, 0, row0=row0, ny=ny)
-    # pixels of other sources do not pull the centroid
     cut[(lab != 0) & (lab != idx[:, None, None] + 1)] = 0.0
-    del lab
-    x, y = start[0] - cx, start[1] - cy
+    return cut
+
+
+def _windowed(cut, x, y, sigma, radius):
+    """
+    The windowed centroid iteration on masked cutouts (n, side, side) from
+    the offsets ``x``, ``y`` of the start from the cutouts' centres; the
+    final offsets and whether each converged inside its cutout.
+
+    A source stops when it has converged or failed, so its result does not
+    depend on the sources iterated with it; the sources still moving are
+    taken out into smaller arrays once they are fewer than half of those
+    iterated (every source's arithmetic is the same either way).
+    """
+    off = np.arange(-radius, radius + 1)
+    out_x, out_y = x.copy(), y.copy()
+    out_ok = np.ones(x.size, dtype=bool)
     s2 = (2.0 * sigma ** 2)[:, None]
-    ok = np.ones(idx.size, dtype=bool)
-    active = ok.copy()  # a converged source stops: results do not depend
-    for _ in range(_WIN_ITERATIONS):  # on the sources grouped with it
+    which = np.arange(x.size)  # the sources iterated
+    ok = np.ones(x.size, dtype=bool)
+    active = ok.copy()
+    for _ in range(_WIN_ITERATIONS):
         # the Gaussian window is separable: two passes over the cutouts
         ddx, ddy = off - x[:, None], off - y[:, None]
         ex, ey = np.exp(-ddx ** 2 / s2), np.exp(-ddy ** 2 / s2)
@@ -187,9 +202,59 @@ def _windowed_chunk(image, labels, idx, start, sigma, radius, row0, ny):
         y = np.where(active, y + step_y, y)
         ok &= (np.abs(x) <= radius) & (np.abs(y) <= radius)
         active &= ok & ((np.abs(step_x) >= 2e-4) | (np.abs(step_y) >= 2e-4))
-        if not active.any():
+        n_active = np.count_nonzero(active)
+        if n_active == 0:
             break
-    return np.where(ok, x + cx, np.nan), np.where(ok, y + cy, np.nan)
+        if 2 * n_active < active.size:  # keep the moving sources only
+            done = ~active
+            out_x[which[done]], out_y[which[done]] = x[done], y[done]
+            out_ok[which[done]] = ok[done]
+            which, x, y, s2, cut, ok = (a[active] for a in (which, x, y, s2,
+                                                            cut, ok))
+            active = np.ones(n_active, dtype=bool)
+    out_x[which], out_y[which], out_ok[which] = x, y, ok
+    return out_x, out_y, out_ok
+
+
+class _Cutouts:
+    """
+    Masked cutouts gathered strip by strip and held, by radius, until
+    they fill ``budget`` pixels; then the largest group goes through the
+    windowed centroid iteration at once (few large array operations
+    instead of many small ones).
+    """
+
+    def __init__(self, x, y, sigma, budget):
+        self.x, self.y, self.sigma, self.budget = x, y, sigma, budget
+        self.out_x = np.full(x.size, np.nan)
+        self.out_y = np.full(x.size, np.nan)
+        self.held, self.size = {}, 0
+
+    def add(self, members, cut, cx, cy, radius):
+        """Hold the cutouts of ``members`` centred on ``(cx, cy)``."""
+        self.held.setdefault(radius, []).append((members, cut, cx, cy))
+        self.size += cut.size
+        while self.size > self.budget:
+            self.flush(max(self.held, key=lambda r: sum(
+                part[1].size for part in self.held[r])))
+
+    def flush(self, radius):
+        """The windowed centroids of the group of ``radius``."""
+        members, cut, cx, cy = (np.concatenate(a) for a in zip(
+            *self.held.pop(radius), strict=True))
+        self.size -= cut.size
+        x, y, ok = _windowed(cut, self.x[members] - cx,
+                             self.y[members] - cy, self.sigma[members],
+                             radius)
+        self.out_x[members] = np.where(ok, x + cx, np.nan)
+        self.out_y[members] = np.where(ok, y + cy, np.nan)
+
+    def results(self):
+        """The windowed ``x``, ``y`` of every source (NaN: failed or not
+        measured)."""
+        for radius in sorted(self.held):
+            self.flush(radius)
+        return self.out_x, self.out_y
 
 
 def _chunks(sigma, budget):
@@ -221,21 +286,23 @@ def measure_strips(sky_rows, segments, m, fwhm, *, progress=False):
     moments' centroid, with other sources' pixels set to 0; NaN where the
     iteration fails (the caller falls back to the moments). The image and
     labels of a strip (with a halo of the largest cutout radius) are made
-    from the frame and the sparse segmentation; the sources of the strip
-    are processed in groups of equal cutout size, a bounded number of
-    pixels at a time. With ``progress``, an
+    from the frame and the sparse segmentation; the cutouts of the
+    strip's sources are held by cutout size, over the strips, and iterated
+    a group of equal size at a time, a bounded number of pixels held at
+    once (`_Cutouts`). With ``progress``, an
     `~astropy.utils.console.ProgressBar` on stderr, a step per strip.
     """
     n, (ny, nx) = fwhm.size, segments.shape
     x, y = m['x'], m['y']
     sigma = np.clip(np.nan_to_num(fwhm / _FWHM_PER_SIGMA, nan=0.5), 0.5,
                     6.0)
-    out_x, out_y, sharp = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
+    sharp = np.zeros(n)
     good = np.isfinite(x) & np.isfinite(y)
     halo = int(np.clip(np.ceil(4.0 * sigma.max(initial=0.5)), 2, _MAX_RADIUS))
     # strips of a 16th of the frame: many sources per array operation
     rows = max(strip_rows((ny, nx), halo), 2 * halo, -(-ny // 16))
     budget = int(min(_CUTOUT_BUDGET, max(ny * nx // 64, 1 << 14)))
+    cutouts = _Cutouts(x, y, sigma, budget)
     where = _strip_of(y, ny, rows)
     peak_strip = m['peak_y'] // rows
     n_strips = -(-ny // rows)
@@ -253,9 +320,11 @@ def measure_strips(sky_rows, segments, m, fwhm, *, progress=False):
                 labels = segments.label_rows(lo, hi)
                 for members, radius in _chunks(sigma[mine], budget):
                     members = mine[members]
-                    out_x[members], out_y[members] = _windowed_chunk(
-                        image, labels, members, (x[members], y[members]),
-                        sigma[members], radius, lo, ny)
+                    cx = np.rint(x[members]).astype(np.int64)
+                    cy = np.rint(y[members]).astype(np.int64)
+                    cutouts.add(members, _masked_cutouts(
+                        image, labels, members, cx, cy, radius, lo, ny),
+                        cx, cy, radius)
             if progress:
                 bar.update()
-    return out_x, out_y, sharp
+    return *cutouts.results(), sharp
