@@ -52,6 +52,7 @@ frame is compared with those that do not (rings: at least half of them;
 spikes: all of them), else it is no piece.
 """
 
+import itertools
 import math
 import warnings
 
@@ -142,20 +143,24 @@ class _Filtered:
         # cover the disc
 
     def _pixels(self, ys, xs):
-        """Sky-subtracted values and noise at integer pixels, NaN off the
+        """Sky-subtracted values and noise at integer pixels, rows ``ys``
+        (n, k) by columns ``xs`` (n, k): arrays (n, k, k), NaN off the
         frame or bad."""
         sky_rows = self.sky_rows
         ny, nx = sky_rows.shape
-        inside = (ys >= 0) & (ys < ny) & (xs >= 0) & (xs < nx)
-        yc, xc = np.clip(ys, 0, ny - 1), np.clip(xs, 0, nx - 1)
+        inside = ((ys >= 0) & (ys < ny))[:, :, None] \
+            & ((xs >= 0) & (xs < nx))[:, None, :]
+        flat = (np.clip(ys, 0, ny - 1) * nx)[:, :, None] \
+            + np.clip(xs, 0, nx - 1)[:, None, :]
         value = sky_rows.value
-        out = sky_rows.data[yc, xc].astype(np.float64)
-        out -= value[yc, xc] if np.ndim(value) == 2 else value
-        bad = ~inside | ~np.isfinite(out)
+        out = _take(sky_rows.data, flat).astype(np.float64)
+        out -= _take(value, flat) if np.ndim(value) == 2 else value
+        bad = ~inside
+        bad |= ~np.isfinite(out)
         if sky_rows.mask is not None:
-            bad |= sky_rows.mask[yc, xc]
-        out[bad] = np.nan
-        noise = (self.std[yc, xc] if self.std.ndim == 2
+            bad |= _take(sky_rows.mask, flat)
+        np.copyto(out, np.nan, where=bad)
+        noise = (_take(self.std, flat) if self.std.ndim == 2
                  else np.full(out.shape, float(self.std)))
         return out, noise
 
@@ -169,13 +174,15 @@ class _Filtered:
             <= self.radius ** 2
         gauss = (np.exp(-dy2 / (2 * self.sigma ** 2))[:, :, None]
                  * np.exp(-dx2 / (2 * self.sigma ** 2))[:, None, :])
-        values, noise = self._pixels(ys[:, :, None], xs[:, None, :])
+        values, noise = self._pixels(ys, xs)
         gauss, values, noise = (a.reshape(n, -1)
                                 for a in (gauss, values, noise))
-        gauss[~disc] = 0.0
+        np.copyto(gauss, 0.0, where=~disc)
         total = gauss.sum(axis=1)
         good = disc & ~np.isnan(values)
-        gauss[~good], values[~good] = 0.0, 0.0
+        bad = ~good
+        np.copyto(gauss, 0.0, where=bad)
+        np.copyto(values, 0.0, where=bad)
         kept = gauss.sum(axis=1)
         n_good = np.maximum(good.sum(axis=1), 1)
         weight = gauss / np.maximum(kept, 1e-300)[:, None]
@@ -198,6 +205,13 @@ class _Filtered:
         return value.reshape(shape), noise.reshape(shape)
 
 
+def _take(array, flat):
+    """``array`` (2-D) at flat pixel indices."""
+    if array.flags.c_contiguous:
+        return array.ravel().take(flat)
+    return array[np.divmod(flat, array.shape[1])]
+
+
 def _parents(x, y, flux, threshold, shape):
     """The parent candidate of every detection (-1 for none): the detection
     at least `MIN_FLUX_RATIO` times brighter, within its reach, whose light
@@ -216,9 +230,10 @@ def _parents(x, y, flux, threshold, shape):
     tree = cKDTree(np.column_stack([x[index], y[index]]))
     near = tree.query_ball_point(np.column_stack([x[bright], y[bright]]),
                                  reach)
-    pairs_i = np.repeat(bright, [len(k) for k in near])
-    pairs_j = index[np.concatenate([np.asarray(k, dtype=np.int64)
-                                    for k in near])]
+    counts = [len(k) for k in near]
+    pairs_i = np.repeat(bright, counts)
+    pairs_j = index[np.fromiter(itertools.chain.from_iterable(near),
+                                dtype=np.int64, count=sum(counts))]
     fainter = flux[pairs_j] * MIN_FLUX_RATIO <= flux[pairs_i]
     pairs_i, pairs_j = pairs_i[fainter], pairs_j[fainter]
     if pairs_i.size == 0:

@@ -150,6 +150,11 @@ class Segments:
         return out
 
 
+def _offset(labels, count):
+    """A row of a strip's labels (0: none) numbered after ``count``."""
+    return np.where(labels > 0, labels + count, 0).astype(labels.dtype)
+
+
 def _touching(up, down):
     """Pairs of labels of two adjacent rows that touch (8-connected)."""
     pairs = []
@@ -200,15 +205,14 @@ def detect_segments(sky_rows, threshold_rows, *, kernel, n_pixels,
         above = detection > threshold_rows(y0, y1)
         above &= ~bad[halo:halo + y1 - y0]
         labels, k = ndimage.label(above, structure=_EIGHT)
-        labels[labels > 0] += count
         if last is not None:
-            pairs.append(_touching(last, labels[0]))
-        last = labels[-1].copy()
-        flat = np.flatnonzero(labels)
-        pieces.append((y0, y1, (flat + y0 * nx).astype(index_type),
-                       labels.ravel()[flat]))
-        areas.append(np.bincount(labels.ravel()[flat] - count,
-                                 minlength=k + 1)[1:])
+            pairs.append(_touching(last, _offset(labels[0], count)))
+        last = _offset(labels[-1], count)
+        flat = np.flatnonzero(above)  # the labelled pixels
+        lab = labels.ravel()[flat]
+        areas.append(np.bincount(lab, minlength=k + 1)[1:])
+        lab += count
+        pieces.append((y0, y1, (flat + y0 * nx).astype(index_type), lab))
         count += k
     if count == 0:
         return None
