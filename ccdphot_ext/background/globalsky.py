@@ -525,10 +525,11 @@ def _segments(found, seeds, avoid=None, faint=None):
         keep[0] = False  # the background
         if faint is not None and keep.any():
             # the brightest block of each segment, from its blocks alone
-            peaks = np.full(n_found + 1, -np.inf)
+            # (in the map's precision: numpy's fast path for ufunc.at)
+            peaks = np.full(n_found + 1, -np.inf, dtype=faint.dtype)
             np.maximum.at(peaks, labels[found], faint[found])
             n_faint = int(np.count_nonzero(peaks[keep] < FAINT_PEAK))
-        found = keep[labels]
+        found = keep.take(labels)
     return found if faint is None else (found, n_faint)
 
 
