@@ -660,3 +660,30 @@ def test_scheduler_address_and_in_memory_frames(frame_dir, dask_client):
     _assert_tables_equal(mem_serial, mem_cluster)
     assert mem_cluster['frame'].tolist() == serial['frame'].tolist()
     assert isinstance(mem_cluster['time'], Time)
+
+
+def test_cluster_output_is_the_serial_file(frame_dir, dask_client, tmp_path,
+                                           monkeypatch):
+    # the rows of each frame are made into text as the frame comes back
+    # (while the workers measure the others): the rows are the same bytes
+    from ccdphot_ext.utils.ecsv import LineCache
+
+    added, real_add = [], LineCache.add
+
+    def spy(self, table):
+        added.append(len(table))
+        real_add(self, table)
+
+    monkeypatch.setattr(LineCache, 'add', spy)
+    paths = [*frame_dir['good'], frame_dir['notime'], frame_dir['bad']['text']]
+    text = {}
+    for mode, execution in (('serial', None),
+                            ('dask', BatchExecution(client=dask_client))):
+        out = tmp_path / f'{mode}.ecsv'
+        _quiet(paths, _boxes(), ids=IDS, output=out, execution=execution)
+        text[mode] = out.read_text().splitlines()
+    # the same rows (the header differs in the run: execution, seconds,
+    # the worker of each failure)
+    assert [line for line in text['dask'] if not line.startswith('#')] == [
+        line for line in text['serial'] if not line.startswith('#')]
+    assert added == [3] * len(paths)  # ahead in the Dask run only

@@ -7,7 +7,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import MaskedColumn, QTable, Table
 from astropy.time import Time
 
-from ccdphot_ext.utils.ecsv import write_ecsv
+from ccdphot_ext.utils.ecsv import LineCache, write_ecsv
 from ccdphot_ext.utils.files import write_table_atomic
 
 
@@ -67,3 +67,68 @@ def test_write_table_atomic_ecsv_reads_back(tmp_path):
                                       np.asarray(table[name]))
     assert back['m'].mask.tolist() == table['m'].mask.tolist()
     assert back.meta['run'] == {'frames': 3, 'note': 'a b'}
+
+
+# -- rows kept as text between writes ----------------------------------------
+
+def _plain_table():
+    """``_table`` without its 2-D column (a table the cache serves)."""
+    table = _table()
+    del table['v']
+    return table
+
+
+def _astropy_text(table, path):
+    table.write(path, format='ascii.ecsv', overwrite=True)
+    return path.read_bytes()
+
+
+def test_line_cache_gives_astropys_text_block_by_block(tmp_path):
+    table, cache = _plain_table(), LineCache(8)
+    fast = tmp_path / 'fast.ecsv'
+    write_ecsv(table, fast, cache=cache)
+    assert fast.read_bytes() == _astropy_text(table, tmp_path / 'ref.ecsv')
+    assert len(cache._text) == 240 // 8
+    # the blocks in another order, one value changed (its block made anew)
+    order = np.concatenate([np.arange(k, k + 8) for k in
+                            range(232, -1, -8)])
+    moved = table[order]
+    moved['f'][3] = 42.0
+    moved['m'].mask[20] = not moved['m'].mask[20]
+    write_ecsv(moved, fast, overwrite=True, cache=cache)
+    assert fast.read_bytes() == _astropy_text(moved, tmp_path / 'ref.ecsv')
+    assert len(cache._text) == 240 // 8 + 2
+
+
+def test_line_cache_add_ahead_then_write(tmp_path):
+    table, cache = _plain_table(), LineCache(8)
+    # blocks made into text ahead, one table per block, names narrower
+    for k in range(0, 240, 8):
+        part = table[k:k + 8]
+        part['s'] = np.array(part['s'].tolist())
+        cache.add(part)
+    made = dict(cache._text)
+    fast = tmp_path / 'fast.ecsv'
+    write_ecsv(table, fast, cache=cache)
+    assert fast.read_bytes() == _astropy_text(table, tmp_path / 'ref.ecsv')
+    assert cache._text == made  # every block taken from the cache
+
+
+@pytest.mark.parametrize('rows', [7, 1000])
+def test_line_cache_not_used_where_it_cannot_serve(tmp_path, rows):
+    table, cache = _table(), LineCache(rows)  # a 2-D column
+    fast = tmp_path / 'fast.ecsv'
+    write_ecsv(table, fast, cache=cache)
+    assert fast.read_bytes() == _astropy_text(table, tmp_path / 'ref.ecsv')
+    plain = _plain_table()  # 240 rows: not a multiple of either
+    write_ecsv(plain, fast, overwrite=True, cache=cache)
+    assert fast.read_bytes() == _astropy_text(plain, tmp_path / 'ref.ecsv')
+    assert cache._text == {}
+
+
+def test_line_cache_arguments(tmp_path):
+    with pytest.raises(ValueError, match='rows'):
+        LineCache(0)
+    with pytest.raises(ValueError, match='text_cache'):
+        write_table_atomic(QTable({'a': [1]}), tmp_path / 'a.fits',
+                           text_cache=LineCache(1))

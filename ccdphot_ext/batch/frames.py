@@ -36,7 +36,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import astropy.units as u
 import numpy as np
@@ -62,6 +62,7 @@ from ..io.header import detector_with_gain
 from ..io.positions import inexact_ids
 from ..photometry.terms import BudgetOptions
 from ..utils.columns import unit_power
+from ..utils.ecsv import LineCache
 from ..utils.files import check_output, table_format, write_table_atomic
 from ..utils.numbers import check_choice, check_options, finite_number
 from ..utils.provenance import versions
@@ -438,6 +439,9 @@ class _Run:
         self.signals = _Signals()
         self.saved_complete = False
         self.raised = None  # a warning raised as an error, for the end
+        # the output's rows already made into text, a block per frame
+        self.lines = (None if output is None or not config.n_rows
+                      else LineCache(config.n_rows))
 
     def resume(self, resume_from):
         """Keep what a previous table holds that is valid."""
@@ -506,9 +510,25 @@ class _Run:
             on = f' (on Dask worker {where})' if where else ''
             self.tell(f'{self.todo_names[k]}: frame failed{on}: '
                       f'{res.error}')
+        if self.lines is not None and self.mode == 'dask':
+            self.prepare_text(k)
         if self.output is not None and time.perf_counter() >= self.next_save:
             self.checkpoint()
             self.next_save = time.perf_counter() + self.interval
+
+    def prepare_text(self, k):
+        """
+        Make the rows of frame ``k`` into the output's text now, while the
+        workers measure the other frames, rather than all at the end: its
+        block of the table as the whole table will have it (in the unit
+        of the run, when one is known). A block that turns out different
+        (another unit, other columns) is made into text again when written.
+        """
+        res = self.results[k]
+        res = replace(res, notes=list(res.notes), columns=(
+            None if res.columns is None else dict(res.columns)))
+        self.lines.add(_assemble([self.todo_names[k]], [res], self.config,
+                                 self.ids, self.unit, lambda text: None))
 
     def checkpoint(self):
         """Write the frames measured so far; a write that fails (a full
@@ -532,7 +552,8 @@ class _Run:
     def write(self, table):
         """Write ``table`` whole, whatever signal arrives meanwhile."""
         with self.signals.deferred():
-            write_table_atomic(table, self.output, format='ascii.ecsv')
+            write_table_atomic(table, self.output, format='ascii.ecsv',
+                               text_cache=self.lines)
             self.saved_complete = table.meta['last_run']['complete']
 
     def not_measured(self, reason):

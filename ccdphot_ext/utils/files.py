@@ -351,7 +351,7 @@ def _fsync_folder(folder):
 
 
 def write_table_atomic(table, path, *, format=None, inputs=(),
-                       label='output'):
+                       label='output', text_cache=None):
     """
     Write a table so that ``path`` is never left half-written.
 
@@ -379,13 +379,19 @@ def write_table_atomic(table, path, *, format=None, inputs=(),
     label : str, optional
         How to name the output in messages, e.g. an option such as
         ``'-o'`` (default ``'output'``).
+    text_cache : ``LineCache``, optional
+        For ECSV: the rows already made into text by earlier writes of the
+        same growing table (or ahead of the write), taken from it, and the
+        rows made into text now kept in it; None (default): every row made
+        into text. The file is the same either way.
 
     Raises
     ------
     ValueError
         Naming ``label`` and the path, before anything is written: the
         output is one of ``inputs``, a directory, a special file, or its
-        folder does not exist.
+        folder does not exist; or ``text_cache`` is given for a format
+        other than ECSV.
     OSError
         When writing fails (a full disk, no permission); the message names
         the destination and the reason.
@@ -401,16 +407,20 @@ def write_table_atomic(table, path, *, format=None, inputs=(),
     [1, 2]
     """
     fmt = table_format(path) if format is None else format
+    options = {}
     if fmt == 'fits':
         table = _fits_ready(table)
     elif fmt == 'ascii.ecsv':  # astropy's text, written faster
-        fmt = ECSV_FORMAT
+        fmt, options = ECSV_FORMAT, {'cache': text_cache}
+    if text_cache is not None and not options:
+        raise ValueError(f'text_cache: only ECSV keeps rows as text, not '
+                         f'{fmt}; give None')
 
     def write(tmp):
         with warnings.catch_warnings():
             # long keys become HIERARCH cards, as intended
             warnings.filterwarnings('ignore', category=VerifyWarning)
-            table.write(tmp, format=fmt, overwrite=True)
+            table.write(tmp, format=fmt, overwrite=True, **options)
 
     atomic_write(path, write, inputs=inputs, label=label)
 
