@@ -527,8 +527,12 @@ class _Run:
         res = self.results[k]
         res = replace(res, notes=list(res.notes), columns=(
             None if res.columns is None else dict(res.columns)))
-        self.lines.add(_assemble([self.todo_names[k]], [res], self.config,
-                                 self.ids, self.unit, lambda text: None))
+        try:
+            self.lines.add(_assemble([self.todo_names[k]], [res],
+                                     self.config, self.ids, self.unit,
+                                     lambda text: None))
+        except Exception:  # only a head start: the write makes it anyway
+            pass
 
     def checkpoint(self):
         """Write the frames measured so far; a write that fails (a full
