@@ -85,10 +85,11 @@ def _assert_close(a, b):
 
 @pytest.mark.parametrize('dtype', [np.float64, np.float32, '>f8', np.int32])
 def test_photometry_equals_numpy_reference(dtype, monkeypatch):
-    """Thousands of circles of radii 0.5 to 20, at sub-pixel positions, many
-    running off the frame, on NaN, inf and saturated pixels: every column
-    of the table to 1e-12 and every flag. The frame's type chooses the
-    kernel (float32, float64) or numpy (the others) for the sums."""
+    """Thousands of circles of radii 0.5 to 20 (and circular annuli), at
+    sub-pixel positions, many running off the frame, on NaN, inf and
+    saturated pixels: every column of the table to 1e-12 and every flag.
+    The frame's type chooses the kernel (float32, float64) or numpy (the
+    others) for the sums."""
     rng = np.random.default_rng(11)
     img = _frame(rng, dtype if dtype != np.int32 else np.float64)
     if dtype == np.int32:
@@ -97,6 +98,7 @@ def test_photometry_equals_numpy_reference(dtype, monkeypatch):
     for r in RADII:
         x, y = _centres(rng, 250, -r, SHAPE[1] + r, SHAPE[0] + r)
         apertures.append(CircularAperture(np.column_stack([x, y]), r))
+    apertures.append(CircularAnnulus(np.column_stack([x, y])[:100], 3.2, 8.9))
     n = sum(len(a) for a in apertures)
     compiled, reference = _tables(
         monkeypatch, img, apertures, SkyEstimate(200.0, 5.0, 10 ** 4),

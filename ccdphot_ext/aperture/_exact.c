@@ -293,7 +293,7 @@ pixel(const char *base, int single, npy_intp offset)
 static PyObject *
 circle_sums(PyObject *self, PyObject *args)
 {
-    double r, saturation;
+    double r, r_in, saturation;
     int has_saturation;
     PyObject *data_obj, *x0_obj, *y0_obj, *u_obj, *v_obj, *level_obj;
     PyObject *ny_obj, *nx_obj, *result = NULL;
@@ -301,8 +301,8 @@ circle_sums(PyObject *self, PyObject *args)
     PyArrayObject *level = NULL, *sums = NULL, *hot = NULL;
     npy_intp ny, nx, n, k, npix, dims[2];
     int single;
-    if (!PyArg_ParseTuple(args, "O!dOOOOOOOpd", &PyArray_Type, &data_obj,
-                          &r, &x0_obj, &y0_obj, &u_obj, &v_obj, &level_obj,
+    if (!PyArg_ParseTuple(args, "O!ddOOOOOOOpd", &PyArray_Type, &data_obj,
+                          &r, &r_in, &x0_obj, &y0_obj, &u_obj, &v_obj, &level_obj,
                           &ny_obj, &nx_obj, &has_saturation, &saturation) ||
         window_size(ny_obj, nx_obj, &ny, &nx) < 0) {
         return NULL;
@@ -362,8 +362,9 @@ circle_sums(PyObject *self, PyObject *args)
         npy_intp sy = PyArray_STRIDE(data, 0), sx = PyArray_STRIDE(data, 1);
         double *out = PyArray_DATA(sums);
         npy_bool *phot = PyArray_DATA(hot);
-        /* weights, w * resid, w * w, (w * w) * resid */
-        double *buf = malloc((size_t)(4 * npix) * sizeof(double));
+        /* weights, w * resid, w * w, (w * w) * resid; an annulus's inner
+         * circle */
+        double *buf = malloc((size_t)(5 * npix) * sizeof(double));
         if (buf == NULL) {
             PyErr_NoMemory();
             goto done;
@@ -371,10 +372,16 @@ circle_sums(PyObject *self, PyObject *args)
         Py_BEGIN_ALLOW_THREADS
         for (k = 0; k < n; k++) {
             double *w = buf, *wr = buf + npix, *w2 = buf + 2 * npix;
-            double *w2r = buf + 3 * npix;
+            double *w2r = buf + 3 * npix, *hole = buf + 4 * npix;
             npy_intp j, i, p;
             int is_hot = 0;
             circle_window(r, pu[k], pv[k], ny, nx, w);
+            if (r_in > 0) {  /* as EllipseShape.weights: outer - inner */
+                circle_window(r_in, pu[k], pv[k], ny, nx, hole);
+                for (p = 0; p < npix; p++) {
+                    w[p] = max2(w[p] - hole[p], 0.0);
+                }
+            }
             for (j = 0, p = 0; j < ny; j++) {
                 npy_intp row = (py[k] + j) * sy + px[k] * sx;
                 for (i = 0; i < nx; i++, p++) {
@@ -416,9 +423,11 @@ static PyMethodDef methods[] = {
      "of ny x nx pixels whose first pixel's centre is at (-u, -v) from "
      "each centre."},
     {"circle_sums", circle_sums, METH_VARARGS,
-     "circle_sums(data, r, x0, y0, u, v, level, ny, nx, has_saturation, "
-     "saturation)\n--\n\n"
-     "Per whole window (first pixel (y0, x0), centre at (u, v) from it): "
+     "circle_sums(data, r, r_in, x0, y0, u, v, level, ny, nx, "
+     "has_saturation, saturation)\n--\n\n"
+     "Per whole window (first pixel (y0, x0), centre at (u, v) from it) "
+     "of a circle of radius r, or of an annulus of radii r_in and r "
+     "(r_in > 0): "
      "a (4, n) array of sum(w * (data - level)), sum(w), sum(w**2) and "
      "sum(w**2 * (data - level)) over its pixels, and whether a pixel "
      "with w > 0 is at or above saturation (when has_saturation)."},

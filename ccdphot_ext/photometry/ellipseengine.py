@@ -32,11 +32,12 @@ How it stays fast:
   mask, an uncertainty map or a 2-D sky map take the general route, which
   follows ``measure_one`` step by step in a compact layout (each window's
   on-frame pixels first, in row-major order).
-* Circles on a float32 or float64 frame take the short route in the
-  compiled kernel (``aperture._exact.circle_sums``): each window's weights
-  and sums in one pass over its pixels, read in place, added in numpy's
-  pairwise order (the numbers of the numpy short route given the same
-  weights; ``circular.COMPILED = False`` selects the numpy route).
+* Circles and circular annuli on a float32 or float64 frame take the
+  short route in the compiled kernel (``aperture._exact.circle_sums``):
+  each window's weights and sums in one pass over its pixels, read in
+  place, added in numpy's pairwise order (the numbers of the numpy short
+  route given the same weights; ``circular.COMPILED = False`` selects the
+  numpy route).
 
 Besides ``sum(w)`` and ``sum(w * sigma**2)`` (an uncertainty map) it
 returns ``sum(w**2)`` and ``sum(w**2 * sigma**2)``, the pixel counts of
@@ -212,24 +213,28 @@ def _short_route(data, win, order, level, saturation, out):
 
 def _compiled_sums(data, shape):
     """True when the compiled kernel sums whole windows of this shape on
-    this frame: a circle (not an annulus) on a float32 or float64 frame
-    in native byte order."""
-    return (circular.COMPILED and shape.inner is None
-            and shape.outer.is_circle and data.dtype.isnative
+    this frame: a circle or a circular annulus on a float32 or float64
+    frame in native byte order."""
+    return (circular.COMPILED and shape.outer.is_circle
+            and (shape.inner is None or shape.inner.is_circle)
+            and data.dtype.isnative
             and data.dtype in (np.float32, np.float64)
             and data.flags.aligned)
 
 
 def _kernel_route(data, win, order, level, saturation, out):
-    """`_short_route` for circles by the compiled kernel: each window's
-    weights and sums in one pass, the sums in numpy's order of summation
-    (the same numbers as the numpy route given the same weights)."""
+    """`_short_route` for circles and circular annuli by the compiled
+    kernel: each window's weights and sums in one pass, the sums in numpy's
+    order of summation (the same numbers as the numpy route given the same
+    weights)."""
     hy, hx = win.shape.window
     x0, y0 = win.wx[order], win.wy[order]
+    inner = win.shape.inner
     sums, hot = circle_sums(
-        data, win.shape.outer.X, x0, y0, win.x[order] - x0,
-        win.y[order] - y0, np.broadcast_to(level, win.x.shape)[order],
-        hy, hx, saturation is not None,
+        data, win.shape.outer.X, 0.0 if inner is None else inner.X, x0, y0,
+        win.x[order] - x0, win.y[order] - y0,
+        np.broadcast_to(level, win.x.shape)[order], hy, hx,
+        saturation is not None,
         0.0 if saturation is None else float(saturation))
     flux, n_pix, noise_pix, flux_sq = sums
     good = np.isfinite(flux)
