@@ -148,15 +148,14 @@ class _Filtered:
         frame or bad."""
         sky_rows = self.sky_rows
         ny, nx = sky_rows.shape
-        inside = ((ys >= 0) & (ys < ny))[:, :, None] \
-            & ((xs >= 0) & (xs < nx))[:, None, :]
         flat = (np.clip(ys, 0, ny - 1) * nx)[:, :, None] \
             + np.clip(xs, 0, nx - 1)[:, None, :]
         value = sky_rows.value
         out = _take(sky_rows.data, flat).astype(np.float64)
         out -= _take(value, flat) if np.ndim(value) == 2 else value
-        bad = ~inside
-        bad |= ~np.isfinite(out)
+        bad = ~np.isfinite(out)
+        bad |= ~((ys >= 0) & (ys < ny))[:, :, None]
+        bad |= ~((xs >= 0) & (xs < nx))[:, None, :]
         if sky_rows.mask is not None:
             bad |= _take(sky_rows.mask, flat)
         np.copyto(out, np.nan, where=bad)
@@ -186,9 +185,13 @@ class _Filtered:
         kept = gauss.sum(axis=1)
         n_good = np.maximum(good.sum(axis=1), 1)
         weight = gauss / np.maximum(kept, 1e-300)[:, None]
+        del gauss
         weight -= good / n_good[:, None]
         filtered = np.einsum('ij,ij->i', weight, values)
-        error = np.sqrt(np.einsum('ij,ij->i', weight ** 2, noise ** 2))
+        del values
+        weight *= weight  # (squares in place: memory)
+        noise *= noise
+        error = np.sqrt(np.einsum('ij,ij->i', weight, noise))
         filtered[kept < MIN_GOOD_WEIGHT * total] = np.nan
         return filtered, error
 

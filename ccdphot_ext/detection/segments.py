@@ -110,23 +110,42 @@ def shape_parameters(m):
     return fwhm, roundness
 
 
-def sharpness(image, peak_x, peak_y, *, row0=0, ny=None):
+def sharpness(sky_rows, peak_x, peak_y):
     """
     The peak pixel over the sum of the 3 x 3 pixels around it.
 
     About 0.12 for a star of FWHM 6 px, 0.23 for FWHM 2 px, 0.46 for
     FWHM 1.2 px and 1 for a lone hot pixel or a cosmic-ray hit (pixels off
-    the frame count as 0). ``image`` holds the frame's rows from ``row0``
-    (the frame has ``ny`` rows; default those of ``image``).
+    the frame count as 0). ``sky_rows``: the frame (a `SkyRows`).
     """
-    ny = image.shape[0] if ny is None else ny
+    around = _image_cutouts(sky_rows, peak_y, peak_x, 1)
     total = np.zeros(peak_x.size)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            total += _gather(image, peak_y + dy, peak_x + dx, 0, 0.0,
-                             row0=row0, ny=ny)[0][:, 0, 0]
+    for dy in range(3):
+        for dx in range(3):
+            total += around[:, dy, dx]
     with np.errstate(divide='ignore', invalid='ignore'):
-        return image[peak_y - row0, peak_x] / total
+        return around[:, 1, 1] / total
+
+
+def _image_cutouts(sky_rows, cy, cx, radius):
+    """Cutouts of the sky-subtracted float64 image around ``(cx, cy)``
+    (the values of ``SkyRows.rows``: bad pixels 0), 0 off the frame,
+    gathered from the frame itself (no strip of the image is made)."""
+    ny, nx = sky_rows.shape
+    raw, off = _gather(sky_rows.data, cy, cx, radius, 0)
+    cut = raw.astype(np.float64)
+    del raw
+    value = sky_rows.value
+    cut -= _gather(value, cy, cx, radius, 0.0)[0] if value.ndim == 2 \
+        else value
+    bad = ~np.isfinite(cut)
+    if sky_rows.mask is not None:
+        bad |= _gather(sky_rows.mask, cy, cx, radius, True)[0]
+    yy, xx = cy[:, None] + off, cx[:, None] + off
+    bad |= ~((yy >= 0) & (yy < ny))[:, :, None]
+    bad |= ~((xx >= 0) & (xx < nx))[:, None, :]
+    cut[bad] = 0.0
+    return cut
 
 
 def _gather(array, cy, cx, radius, fill, *, row0=0, ny=None):
@@ -157,12 +176,14 @@ def _gather(array, cy, cx, radius, fill, *, row0=0, ny=None):
     return out, offsets
 
 
-def _masked_cutouts(image, labels, idx, cx, cy, radius, row0, ny):
-    """Cutouts of ``image`` around ``(cx, cy)`` for the sources ``idx``
-    (0-based labels), other sources' pixels set to 0 (they do not pull the
-    centroid)."""
-    cut, _ = _gather(image, cy, cx, radius, 0.0, row0=row0, ny=ny)
-    lab, _ = _gather(labels, cy, cx, radius, 0, row0=row0, ny=ny)
+def _masked_cutouts(sky_rows, labels, idx, cx, cy, radius, row0):
+    """Cutouts of the sky-subtracted image around ``(cx, cy)`` for the
+    sources ``idx`` (0-based labels), other sources' pixels set to 0 (they
+    do not pull the centroid); ``labels`` holds the frame's rows from
+    ``row0``."""
+    cut = _image_cutouts(sky_rows, cy, cx, radius)
+    lab, _ = _gather(labels, cy, cx, radius, 0, row0=row0,
+                     ny=sky_rows.shape[0])
     cut[(lab != 0) & (lab != idx[:, None, None] + 1)] = 0.0
     return cut
 
@@ -284,19 +305,20 @@ def measure_strips(sky_rows, segments, m, fwhm, *, progress=False):
     Iterates ``x <- x + 2 sum(w I dx) / sum(w I)`` with a Gaussian window
     of ``sigma = fwhm / 2.3548`` (0.5 to 6 px) on a cutout around the
     moments' centroid, with other sources' pixels set to 0; NaN where the
-    iteration fails (the caller falls back to the moments). The image and
-    labels of a strip (with a halo of the largest cutout radius) are made
-    from the frame and the sparse segmentation; the cutouts of the
+    iteration fails (the caller falls back to the moments). The cutouts
+    are gathered from the frame (sky subtracted in them alone), and the
+    labels from those of a strip of rows (with a halo of the largest
+    cutout radius) made from the sparse segmentation; the cutouts of the
     strip's sources are held by cutout size, over the strips, and iterated
     a group of equal size at a time, a bounded number of pixels held at
     once (`_Cutouts`). With ``progress``, an
     `~astropy.utils.console.ProgressBar` on stderr, a step per strip.
     """
-    n, (ny, nx) = fwhm.size, segments.shape
+    ny, nx = segments.shape
     x, y = m['x'], m['y']
     sigma = np.clip(np.nan_to_num(fwhm / _FWHM_PER_SIGMA, nan=0.5), 0.5,
                     6.0)
-    sharp = np.zeros(n)
+    sharp = sharpness(sky_rows, m['peak_x'], m['peak_y'])
     good = np.isfinite(x) & np.isfinite(y)
     halo = int(np.clip(np.ceil(4.0 * sigma.max(initial=0.5)), 2, _MAX_RADIUS))
     # strips of a 16th of the frame: many sources per array operation
@@ -304,17 +326,12 @@ def measure_strips(sky_rows, segments, m, fwhm, *, progress=False):
     budget = int(min(_CUTOUT_BUDGET, max(ny * nx // 64, 1 << 14)))
     cutouts = _Cutouts(x, y, sigma, budget)
     where = _strip_of(y, ny, rows)
-    peak_strip = m['peak_y'] // rows
     n_strips = -(-ny // rows)
     bar = (ProgressBar(n_strips, file=sys.stderr) if progress
            else contextlib.nullcontext())
     with bar:
         for k in range(n_strips):
             lo, hi = max(k * rows - halo, 0), min((k + 1) * rows + halo, ny)
-            image, _ = sky_rows.rows(lo, hi)
-            on_peak = np.flatnonzero(peak_strip == k)
-            sharp[on_peak] = sharpness(image, m['peak_x'][on_peak],
-                                       m['peak_y'][on_peak], row0=lo, ny=ny)
             mine = np.flatnonzero((where == k) & good)
             if mine.size:
                 labels = segments.label_rows(lo, hi)
@@ -323,7 +340,7 @@ def measure_strips(sky_rows, segments, m, fwhm, *, progress=False):
                     cx = np.rint(x[members]).astype(np.int64)
                     cy = np.rint(y[members]).astype(np.int64)
                     cutouts.add(members, _masked_cutouts(
-                        image, labels, members, cx, cy, radius, lo, ny),
+                        sky_rows, labels, members, cx, cy, radius, lo),
                         cx, cy, radius)
             if progress:
                 bar.update()
