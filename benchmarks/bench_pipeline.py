@@ -298,6 +298,8 @@ STEPS = [
     ('ccdphot_ext.detection.findstars', 'segment_moments', '  moments'),
     ('ccdphot_ext.detection.findstars', 'measure_strips',
      '  windowed centroids'),
+    ('ccdphot_ext.detection.findstars', 'ring_or_spike',
+     '  artifact filter'),
     ('ccdphot_ext.detection.findstars', 'check_box', '  box check'),
     ('ccdphot_ext.background.sky', 'SkyEstimate.from_annulus',
      'annulus sky'),
