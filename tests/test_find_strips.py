@@ -144,3 +144,29 @@ def test_sky_maps_strip_by_strip(crowded, monkeypatch):
                                rtol=0, atol=1e-9)
     np.testing.assert_allclose(part['flux'].value, whole['flux'].value,
                                rtol=1e-12)
+
+
+def test_windowed_centroids_do_not_depend_on_grouping(crowded, monkeypatch):
+    """The cutouts held for the windowed centroids are iterated in groups
+    (by size, within a pixel budget), the sources still moving taken into
+    smaller arrays: groups of a few sources give the same catalogue, bit
+    for bit, as the default groups."""
+    from ccdphot_ext.detection import segments
+
+    img, mask, sky = crowded
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        whole = find_stars(img, sky, mask=mask)
+        flushes = []
+        flush = segments._Cutouts.flush
+        monkeypatch.setattr(segments, '_CUTOUT_BUDGET', 1000)
+        monkeypatch.setattr(segments._Cutouts, 'flush', lambda self, r: (
+            flushes.append(r), flush(self, r)))
+        small = find_stars(img, sky, mask=mask)
+    assert len(flushes) > 20  # many small groups
+    assert len(small) == len(whole) > 200
+    for name in ('x_center', 'y_center', 'sharpness', 'flux'):
+        np.testing.assert_array_equal(
+            np.asarray(getattr(small[name], 'value', small[name])),
+            np.asarray(getattr(whole[name], 'value', whole[name])),
+            err_msg=name)
