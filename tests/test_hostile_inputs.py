@@ -453,3 +453,71 @@ def test_frame_and_positions_from_a_pipe(tmp_path):
                          input=b'', capture_output=True, env=env, timeout=120)
     assert run.returncode == 2
     assert b'/dev/stdin: nothing to read' in run.stderr
+
+
+# -- wrong types named -------------------------------------------------------
+
+def _frame_and_box():
+    img = np.random.default_rng(5).normal(100.0, 5.0, (40, 50))
+    return img, BoxAperture.from_slices(np.s_[10:20, 10:20])
+
+
+@pytest.mark.parametrize('what', ['bool', 'complex', 'text', 'object'])
+def test_data_and_uncertainty_of_the_wrong_dtype_are_named(what):
+    img, box = _frame_and_box()
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    bad = {'bool': img > 100, 'complex': img.astype(complex),
+           'text': img.astype(str), 'object': img.astype(object)}[what]
+    # a boolean frame is a mask passed as the image: its sums were
+    # returned as fluxes; a complex error map lost its imaginary part
+    with pytest.raises(TypeError, match='^data must be numeric'):
+        photometer(bad, box, sky)
+    sigma = bad
+    with pytest.raises(TypeError, match='^uncertainty must be numeric'):
+        photometer(img, box, sky, uncertainty=sigma)
+    with pytest.raises(TypeError, match='^data.uncertainty must be numeric'):
+        photometer(CCDData(img, unit='adu',
+                           uncertainty=VarianceUncertainty(sigma)),
+                   box, sky)
+    # the numbers of a real-valued map are unchanged
+    table = photometer(img, box, sky, uncertainty=np.full(img.shape, 5.0))
+    assert table['aperture_sum'][0] == pytest.approx(
+        img[10:20, 10:20].sum() - 100 * 100.0, rel=1e-12)
+
+
+def test_uncertainty_given_as_text_is_named():
+    img, box = _frame_and_box()
+    with pytest.raises(TypeError, match='^uncertainty must be a 2-D numeric'):
+        photometer(img, box, SkyEstimate(100.0, 5.0, 1000),
+                   uncertainty='sigma.fits')
+
+
+def test_a_number_as_the_unit_of_magnitudes_is_named():
+    import astropy.units as u
+
+    from ccdphot_ext import magnitudes
+    # an error bar passed as the second argument: AttributeError or
+    # UnitScaleError before
+    for unit in (1.0, 0.0, np.float64(2.0)):
+        with pytest.raises(TypeError, match='^unit must be an astropy unit'):
+            magnitudes([100.0], unit)
+    assert magnitudes([100.0], 'adu').mag[0] == pytest.approx(-5.0)
+    assert magnitudes([100.0], u.adu).mag[0] == pytest.approx(-5.0)
+
+
+def test_fit_psf_sigma_names_a_sky_that_is_not_one():
+    from ccdphot_ext import fit_psf_sigma
+    img, _ = _frame_and_box()
+    with pytest.raises(TypeError, match='^sky must be a SkyEstimate'):
+        fit_psf_sigma(img, (20, 20))
+
+
+def test_an_empty_unit_is_refused(tmp_path):
+    from ccdphot_ext import parse_unit
+    with pytest.raises(ValueError, match='empty text is not a unit'):
+        parse_unit('  ')
+    path = tmp_path / 'f.fits'
+    fits.PrimaryHDU(_frame_and_box()[0]).writeto(path)
+    code, out, err = _cli(['measure', str(path), '--box', '10:20,10:20',
+                           '--unit', ''])
+    _one_line_error(code, err, '--unit', 'empty')

@@ -89,6 +89,8 @@ def unit_family(unit):
     ------
     ValueError
         If a string is not a unit astropy can parse.
+    TypeError
+        If ``unit`` is neither a unit, a string nor None (a number).
 
     Examples
     --------
@@ -100,6 +102,9 @@ def unit_family(unit):
     """
     if unit is None:
         return 'counts'
+    if not isinstance(unit, (str, u.UnitBase)):
+        raise TypeError('unit must be an astropy unit, a unit string or '
+                        f'None, got {type(unit).__name__} {unit!r}')
     unit = u.Unit(unit)
     if any(unit == c for c in _COUNTS):
         return 'counts'

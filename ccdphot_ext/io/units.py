@@ -337,6 +337,9 @@ def parse_unit(text):
     Unit("uJy / arcsec2")
     """
     text = str(text).strip()
+    if not text:
+        raise ValueError('an empty text is not a unit (e.g. adu, MJy / sr, '
+                         'electron / (MJy / sr))')
     try:
         return u.Unit(text, parse_strict='raise')
     except ValueError:

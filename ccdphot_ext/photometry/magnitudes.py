@@ -94,7 +94,7 @@ def magnitudes(flux, unit, *, exptime=None, zeropoint=None, meta=None):
     flux : array_like
         Aperture fluxes (plain numbers in ``unit``), or mean surface
         brightnesses when ``unit`` is one.
-    unit : `~astropy.units.UnitBase` or None
+    unit : `~astropy.units.UnitBase`, str or None
         Their unit (None: plain numbers, taken as counts).
     exptime : float, optional
         Seconds: counts are divided by it (rates and fluxes never are).
@@ -110,6 +110,12 @@ def magnitudes(flux, unit, *, exptime=None, zeropoint=None, meta=None):
         The magnitudes (NaN where the flux is not positive), the system,
         the zero point and where it came from, and the rule in words.
 
+    Raises
+    ------
+    TypeError
+        If ``unit`` is not a unit, a unit string or None (an error bar
+        passed as the second argument).
+
     Examples
     --------
     >>> import astropy.units as u
@@ -122,6 +128,7 @@ def magnitudes(flux, unit, *, exptime=None, zeropoint=None, meta=None):
     ([-5.0], 'instrumental', None)
     """
     family = unit_family(unit)
+    unit = None if unit is None else u.Unit(unit)
     flux = np.atleast_1d(np.asarray(flux, dtype=float))
     if zeropoint is not None and family in ('flux density',
                                             'surface brightness'):

@@ -468,6 +468,7 @@ def fit_psf_sigma(data, sky, *, saturation=None):
     from photutils.utils import NoDetectionsWarning
 
     frame = as_frame(data)
+    check_sky(sky, unit=frame.unit)
     level = sky.value if sky.is_map else float(np.nanmedian(sky.value))
     std = float(np.nanmedian(np.atleast_1d(sky.std)))
     if not std > 0:

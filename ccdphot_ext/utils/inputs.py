@@ -49,8 +49,7 @@ def _as_2d_array(value, name):
         raise TypeError(f'{name} must be a 2-D numeric array, got '
                         f'{type(value).__name__}')
     arr = np.asanyarray(value)
-    if arr.dtype.kind not in 'biuf':
-        raise TypeError(f'{name} must be numeric, got dtype {arr.dtype}')
+    _check_real_dtype(arr, name)
     if arr.ndim != 2:
         raise ValueError(f'{name} must be 2-D, got {arr.ndim}-D with shape '
                          f'{arr.shape}')
@@ -63,9 +62,25 @@ def _as_2d_array(value, name):
     return arr
 
 
+def _check_real_dtype(arr, name):
+    """
+    Refuse an array that is not of real numbers (integers or floats):
+    text, objects, complex numbers and booleans (a mask passed as an image
+    or an error map) are a TypeError naming ``name``.
+    """
+    if arr.dtype.kind not in 'iuf':
+        kind = ' (a mask? pass it as mask=)' if arr.dtype.kind == 'b' else ''
+        raise TypeError(f'{name} must be numeric, got dtype {arr.dtype}'
+                        f'{kind}')
+
+
 def _uncertainty_to_std(unc, data_unit, name='uncertainty'):
     """Return a 1-sigma ndarray (in the data unit) from any uncertainty."""
+    if isinstance(unc, (str, bytes)):
+        raise TypeError(f'{name} must be a 2-D numeric array or an '
+                        f'NDUncertainty, got {type(unc).__name__}')
     if isinstance(unc, NDUncertainty):
+        _check_real_dtype(np.asanyarray(unc.array), name)
         arr = np.asarray(unc.array, dtype=float)
         unc_unit = unc.unit
         if not isinstance(unc, StdDevUncertainty):
@@ -90,8 +105,10 @@ def _uncertainty_to_std(unc, data_unit, name='uncertainty'):
                 raise u.UnitsError(f'{name} unit {unc.unit} does not match '
                                    f'the data unit {data_unit}') from exc
         return std
-    return np.asarray(strip_unit(unc, data_unit, name,
-                                 allow_dimensionless=False), dtype=float)
+    std = np.asanyarray(strip_unit(unc, data_unit, name,
+                                   allow_dimensionless=False))
+    _check_real_dtype(std, name)
+    return np.asarray(std, dtype=float)
 
 
 def _split_masked(value):
