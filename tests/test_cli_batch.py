@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import QTable
-from clirun import ccdphot
+from clirun import ccdphot, child_env
 
 from ccdphot_ext.cli.main import main
 from ccdphot_ext.datasets.sample import simulate_frame
@@ -205,6 +205,28 @@ def test_help_and_console_script(files, tmp_path, capsys):
     for word in ('--workers', '--scheduler', '--resume', 'examples:',
                  'exit codes'):
         assert word in helptext
+
+
+def test_collector_left_alone_until_the_process_ends(files, tmp_path):
+    # the command spares the process the collector's last walk over every
+    # object at exit (gc.freeze then), never while the process goes on
+    import gc
+
+    code, _, err = _run([*files['frames'][:2], '--positions',
+                         files['positions'], '--size', '15', '-o',
+                         str(tmp_path / 'lc.ecsv')])
+    assert code == 0, err
+    assert gc.get_freeze_count() == 0
+    script = ('import atexit, gc, sys; from ccdphot_ext.cli.main import '
+              'main; code = main(sys.argv[1:]); '
+              'frozen = gc.get_freeze_count(); atexit._run_exitfuncs(); '
+              'print(code, frozen, gc.get_freeze_count() > 0)')
+    proc = subprocess.run(
+        [sys.executable, '-c', script, 'batch', *files['frames'][:2],
+         '--positions', files['positions'], '--size', '15', '-o',
+         str(tmp_path / 'lc2.ecsv')],
+        capture_output=True, text=True, env=child_env(), check=True)
+    assert proc.stdout.split()[-3:] == ['0', '0', 'True']
 
 
 def test_dq_bits_of_jwst_frames(tmp_path):
