@@ -27,7 +27,7 @@ Usage::
 
     python benchmarks/bench_batch.py [--frames 40] [--size 1024]
         [--stars 500] [--workers 1,2] [--recenter] [--repeat 3]
-        [--cli-repeat 3] [--keep DIR]
+        [--cli-repeat 3] [--timeline 0] [--keep DIR]
 
 ``--workers`` defaults to 1,2 and adds 4 on a machine of 4 CPUs or more.
 """
@@ -43,10 +43,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ccdphot_ext import BatchExecution, BoxAperture
 from ccdphot_ext.batch.frames import photometer_frames
@@ -96,10 +98,15 @@ def main(argv=None):
     parser.add_argument('--cli-repeat', type=int, default=3,
                         help='runs of the whole ccdphot batch command per '
                              'mode (0: none)')
+    parser.add_argument('--timeline', type=int, default=0, metavar='N',
+                        help='runs of the command per mode with a mark at '
+                             'each step (default 0: none)')
     parser.add_argument('--keep', metavar='DIR',
                         help='write the frames here and keep them')
     parser.add_argument('--seed', type=int, default=7)
     args = parser.parse_args(argv)
+    # the frames' own remarks (a crowded-field warning) are not timings
+    warnings.simplefilter('ignore', AstropyUserWarning)
     worker_counts = ([1, 2] + ([4] if (os.cpu_count() or 1) >= 4 else [])
                      if args.workers is None
                      else [int(w) for w in args.workers.split(',') if w])
@@ -128,6 +135,8 @@ def main(argv=None):
             if args.cli_repeat and 2 in addresses:
                 _report_command(folder, paths, xy, addresses[2],
                                 args.cli_repeat)
+            if args.timeline and 2 in addresses:
+                _report_timeline(folder, addresses[2], args.timeline)
         print(f'# rows per run: {len(serial_table)}; wall_s of "workers=N" '
               'includes starting its LocalCluster; cpu_s = CPU seconds of '
               'this process (and of the running cluster\'s workers); load '
@@ -208,18 +217,24 @@ def _report(runs, n_frames, worker_counts):
               'rate)')
 
 
+def _command(folder):
+    """The ``ccdphot batch`` command line of the frames (its list and
+    positions written to ``folder``), without ``-o``."""
+    exe = os.path.join(os.path.dirname(sys.executable), 'ccdphot')
+    return [exe, 'batch', '--frame-list', os.path.join(folder, 'frames.txt'),
+            '--positions', os.path.join(folder, 'positions.txt'),
+            '--size', '15', '-q']
+
+
 def _report_command(folder, paths, xy, address, repeat):
     """The whole ``ccdphot batch`` command (start-up, reading the
     positions, writing the ECSV output included), serially and on the
     running 2-worker cluster, in turn."""
-    positions = os.path.join(folder, 'positions.txt')
-    frames = os.path.join(folder, 'frames.txt')
-    np.savetxt(positions, xy, header='x y', comments='')
-    with open(frames, 'w') as f:
+    np.savetxt(os.path.join(folder, 'positions.txt'), xy, header='x y',
+               comments='')
+    with open(os.path.join(folder, 'frames.txt'), 'w') as f:
         f.write('\n'.join(paths) + '\n')
-    exe = os.path.join(os.path.dirname(sys.executable), 'ccdphot')
-    base = [exe, 'batch', '--frame-list', frames, '--positions', positions,
-            '--size', '15', '-q']
+    base = _command(folder)
     modes = {'ccdphot batch (serial)': [],
              'ccdphot batch --scheduler (running, 2 workers)':
                  ['--scheduler', address]}
@@ -229,7 +244,8 @@ def _report_command(folder, paths, xy, address, repeat):
             out = os.path.join(folder, 'cli.ecsv')
             start = time.perf_counter()
             subprocess.run(base + ['-o', out] + extra, check=True,
-                           stdout=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
             walls[name].append(time.perf_counter() - start)
             os.remove(out)
     serial = walls['ccdphot batch (serial)']
@@ -242,6 +258,110 @@ def _report_command(folder, paths, xy, address, repeat):
     out['wall_s'].format = '.2f'
     out['median_vs_serial'].format = '.2f'
     print('# the whole command, start-up and ECSV output included')
+    out.pprint(max_lines=-1, max_width=-1)
+
+
+#: Run as ``python DRIVER ARGS...``: ``ccdphot ARGS`` with a wall-clock
+#: mark (seconds since ``T0`` in the environment, the parent's clock just
+#: before it started the process) at each step, printed on stderr at the
+#: very end (its exit handler is registered first, so it runs last).
+_DRIVER = """
+import atexit, os, sys, time
+T0 = float(os.environ['T0'])
+marks = {}
+def mark(name):
+    marks.setdefault(name, time.time() - T0)
+mark('python')
+atexit.register(lambda: print('MARKS', repr(marks), file=sys.stderr))
+from ccdphot_ext.cli.main import main
+mark('cli')
+import ccdphot_ext.cli.batch as cli
+frame_paths = cli._frame_paths
+def _frame_paths(args):
+    mark('api')
+    return frame_paths(args)
+cli._frame_paths = _frame_paths
+measure = cli._measure
+def _measure(*args, **kwargs):
+    mark('checked')
+    import ccdphot_ext.batch.frames as fr
+    open_client, record = fr.open_client, fr._Run.record
+    run_measure, build, write = fr._Run.measure, fr._Run.build, fr._Run.write
+    def opened(execution):
+        result = open_client(execution)
+        mark('connected')
+        return result
+    def recorded(self, k, res, **kw):
+        record(self, k, res, **kw)
+        mark('first')
+    def measured(self):
+        run_measure(self)
+        mark('measured')
+    def built(self, complete):
+        table = build(self, complete)
+        if complete:
+            mark('built')
+        return table
+    def written(self, table):
+        write(self, table)
+        mark('written')
+    fr.open_client, fr._Run.record = opened, recorded
+    fr._Run.measure, fr._Run.build, fr._Run.write = measured, built, written
+    return measure(*args, **kwargs)
+cli._measure = _measure
+sys.exit(main(sys.argv[1:]))
+"""
+
+#: The steps of the command: (label, mark that ends it).
+_STEPS = (('interpreter, ccdphot_ext.cli', 'cli'),
+          ('batch API imports', 'api'),
+          ('list, positions, checks (+ import distributed)', 'checked'),
+          ('photometer_frames checks, connect', 'connected'),
+          ('first frame back', 'first'),
+          ('the other frames back, client closed', 'measured'),
+          ('table built', 'built'),
+          ('ECSV written', 'written'),
+          ('process end', 'end'))
+
+
+def _report_timeline(folder, address, repeat):
+    """The median time of each step of the command, serially and on the
+    running 2-worker cluster, in turn."""
+    import ast
+
+    driver = os.path.join(folder, 'timeline_driver.py')
+    with open(driver, 'w') as f:
+        f.write(_DRIVER)
+    base = [sys.executable, driver] + _command(folder)[1:]
+    modes = {'serial': [], 'running cluster, 2 workers':
+             ['--scheduler', address]}
+    steps = {name: [] for name in modes}
+    for _ in range(repeat):
+        for name, extra in modes.items():
+            out = os.path.join(folder, 'timeline.ecsv')
+            env = {**os.environ, 'T0': repr(time.time())}
+            proc = subprocess.run(base + ['-o', out] + extra, check=True,
+                                  env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+            end = time.time() - float(env['T0'])
+            line = [ln for ln in proc.stderr.splitlines()
+                    if ln.startswith('MARKS ')][-1]
+            marks = {**ast.literal_eval(line[6:]), 'end': end}
+            if 'connected' not in marks:  # serially: no client
+                marks['connected'] = marks['checked']
+            ends = [marks[key] for _, key in _STEPS]
+            steps[name].append(np.diff([0.0] + ends))
+            os.remove(out)
+    rows = [(label, *[float(np.median([run[k] for run in steps[name]]))
+                      for name in modes])
+            for k, (label, _) in enumerate(_STEPS)]
+    rows.append(('whole command', *[float(np.median(
+        [run.sum() for run in steps[name]])) for name in modes]))
+    out = Table(rows=rows, names=('step', *modes))
+    for name in modes:
+        out[name].format = '.3f'
+    print(f'# the command step by step (median of {repeat} runs per mode, '
+          'seconds)')
     out.pprint(max_lines=-1, max_width=-1)
 
 
