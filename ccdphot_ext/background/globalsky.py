@@ -529,7 +529,7 @@ def _segments(found, seeds, avoid=None, faint=None):
             peaks = np.full(n_found + 1, -np.inf, dtype=faint.dtype)
             np.maximum.at(peaks, labels[found], faint[found])
             n_faint = int(np.count_nonzero(peaks[keep] < FAINT_PEAK))
-        found = keep.take(labels)
+        found = keep[labels]
     return found if faint is None else (found, n_faint)
 
 
