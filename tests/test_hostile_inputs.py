@@ -521,3 +521,52 @@ def test_an_empty_unit_is_refused(tmp_path):
     code, out, err = _cli(['measure', str(path), '--box', '10:20,10:20',
                            '--unit', ''])
     _one_line_error(code, err, '--unit', 'empty')
+
+
+def test_a_number_as_a_unit_is_refused(tmp_path):
+    import astropy.units as u
+    path = tmp_path / 'f.fits'
+    img = _frame_and_box()[0]
+    fits.PrimaryHDU(img).writeto(path)
+    # astropy reads u.Unit(3) as a dimensionless unit scaled by 3
+    with pytest.raises(TypeError, match='^unit must be an astropy unit'):
+        read_frame(path, unit=3)
+    assert read_frame(path, unit='electron / (MJy / sr)').unit == (
+        u.electron * u.sr / u.MJy)
+    box = _frame_and_box()[1]
+    with pytest.raises(TypeError, match='^flux_unit must be an astropy'):
+        photometer(img * u.MJy / u.sr, box, SkyEstimate(100.0, 5.0, 1000,
+                                                        unit=u.MJy / u.sr),
+                   flux_unit=2.5)
+
+
+@pytest.mark.parametrize('values', [[True, False], [1 + 2j, 3 + 0j]])
+def test_position_columns_of_booleans_or_complex_are_refused(values):
+    # True/False read as pixel 1/0; complex lost its imaginary part
+    with pytest.raises(ValueError, match='columns x/y are not numbers'):
+        read_positions(Table({'x': values, 'y': [1.0, 2.0]}))
+
+
+def test_a_latitude_beyond_90_degrees_is_named():
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    wcs.wcs.crval = [150.0, 2.0]
+    table = Table({'ra': [150.0, 2.0, 150.0], 'dec': [2.0, 150.0, 2.0]})
+    with pytest.raises(ValueError, match=r'column dec is beyond \+-90 deg '
+                                         r'in row\(s\) 2 '):
+        read_positions(table, wcs=wcs)
+
+
+@pytest.mark.parametrize('fill', [0.0, np.nan])
+def test_an_unusable_uncertainty_file_names_the_option(tmp_path, fill):
+    image, sigma = tmp_path / 'image.fits', tmp_path / 'sigma.fits'
+    fits.PrimaryHDU(np.full((30, 30), 100.0),
+                    fits.Header({'BUNIT': 'adu'})).writeto(image)
+    fits.PrimaryHDU(np.full((30, 30), fill)).writeto(sigma)
+    code, _, err = _cli(['measure', str(image), '--box', '5:20,5:20',
+                         '--uncertainty', str(sigma)])
+    # it named IMAGE and "data.uncertainty"
+    _one_line_error(code, err, f'--uncertainty {sigma} has no positive '
+                    'finite value')

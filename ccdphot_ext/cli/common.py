@@ -243,15 +243,14 @@ def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
         if sigma.shape != frame.shape:
             raise CLIError(f'--uncertainty {uncertainty}: shape {sigma.shape}'
                            f' does not match the image shape {frame.shape}')
-        from ..utils.inputs import negative_pixels
+        from ..utils.inputs import check_uncertainty_values
 
-        negative = negative_pixels(sigma)
-        if negative:
-            raise CLIError(f'--uncertainty {uncertainty} must be '
-                           f'non-negative: {negative[0]} negative sigma '
-                           'value(s), the first at (x, y) = '
-                           f'{negative[1]}; a negative sigma is not an error '
-                           'bar (set those pixels to NaN)')
+        try:
+            # negative, or nothing usable (all zero, NaN or inf): named by
+            # the option, not as the image's uncertainty
+            check_uncertainty_values(sigma, f'--uncertainty {uncertainty}')
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
         frame.uncertainty = StdDevUncertainty(np.asarray(sigma, dtype=float))
     return frame
 

@@ -42,6 +42,7 @@ from .fitsfile import (
     verify_checksums,
 )
 from .header import INHERITED_TAG, unit_from_header
+from .units import checked_unit
 from .variance import VarianceArrays
 
 __all__ = ['FrameReadError', 'read_frame', 'UNCERTAINTY_TYPES']
@@ -248,10 +249,7 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
     if uncertainty_type is not None:
         check_choice(uncertainty_type, 'uncertainty_type', UNCERTAINTY_TYPES)
     if unit is not None:
-        try:
-            unit = u.Unit(unit)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f'unit: {unit!r} is not a unit ({exc})') from None
+        unit = checked_unit(unit, 'unit')
     bits = checked_dq_bits(dq_bits)
     with open_fits(path) as hdul, warnings.catch_warnings():
         ignore_card_warnings()  # reported once by open_fits

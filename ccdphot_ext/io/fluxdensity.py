@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import astropy.units as u
 import numpy as np
 
+from .units import checked_unit
+
 __all__ = ['UNIT_FAMILIES', 'unit_family', 'pixel_solid_angle',
            'FluxConversion', 'flux_conversion']
 
@@ -102,10 +104,7 @@ def unit_family(unit):
     """
     if unit is None:
         return 'counts'
-    if not isinstance(unit, (str, u.UnitBase)):
-        raise TypeError('unit must be an astropy unit, a unit string or '
-                        f'None, got {type(unit).__name__} {unit!r}')
-    unit = u.Unit(unit)
+    unit = checked_unit(unit, 'unit')
     if any(unit == c for c in _COUNTS):
         return 'counts'
     if any(unit * u.s == c for c in _COUNTS):
@@ -364,14 +363,7 @@ def _note(unit, flux_unit):
 
 
 def _checked_flux_unit(flux_unit):
-    try:
-        flux_unit = u.Unit(flux_unit)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f'flux_unit: {flux_unit!r} is not a unit '
-                         f'({exc})') from None
-    if not isinstance(flux_unit, u.UnitBase):
-        raise ValueError(f'flux_unit: {flux_unit!r} is not a unit')
-    return flux_unit
+    return checked_unit(flux_unit, 'flux_unit')
 
 
 def _factor(unit, flux_unit, meta):

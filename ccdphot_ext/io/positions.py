@@ -231,9 +231,14 @@ def _as_float(table, names, label):
                 f'{_row_list(blank)} (rows counted from 1); fill or remove '
                 'those rows: a star is never measured at a made-up position')
     try:
-        return [np.asarray(np.ma.getdata(getattr(table[n], 'value',
-                                                 table[n])), dtype=float)
-                for n in names]
+        values = [np.ma.getdata(np.asanyarray(getattr(table[n], 'value',
+                                                      table[n])))
+                  for n in names]
+        if any(v.dtype.kind in 'bc' for v in values):
+            # True/False or complex numbers are no pixel position (numpy
+            # would read them as 1/0 or drop the imaginary part)
+            raise TypeError('booleans or complex numbers')
+        return [np.asarray(v, dtype=float) for v in values]
     except (TypeError, ValueError) as exc:
         raise ValueError(f'{label}: columns {names[0]}/{names[1]} are not '
                          'numbers') from exc
@@ -327,8 +332,13 @@ def _sky_coords(table, label, source):
                   (f'{lon} longitude', f'{lon} latitude'), label)
         return coords
     _as_float(table, (lon, lat), label)  # refuses blank cells
-    return SkyCoord(_angle(table[lon], lon, label),
-                    _angle(table[lat], lat, label), frame=frame)
+    latitude = _angle(table[lat], lat, label)
+    beyond = np.abs(latitude.to_value(u.deg)) > 90
+    if beyond.any():
+        raise ValueError(f'{label}: column {lat} is beyond +-90 deg in '
+                         f'row(s) {_row_list(beyond)} (rows counted from 1): '
+                         'not a latitude (are the columns swapped?)')
+    return SkyCoord(_angle(table[lon], lon, label), latitude, frame=frame)
 
 
 def _describe(source, coords):

@@ -352,6 +352,32 @@ def parse_unit(text):
                          'MJy / sr, electron / (MJy / sr))') from None
 
 
+def checked_unit(unit, name):
+    """
+    ``unit`` as an astropy unit: a `~astropy.units.UnitBase`, or a text
+    `parse_unit` reads; a ValueError naming ``name`` for a text that is not
+    a unit, a TypeError for anything else (astropy takes a number as a
+    scaled dimensionless unit: ``u.Unit(3)`` would multiply the data by 3).
+
+    >>> from ccdphot_ext.io.units import checked_unit
+    >>> checked_unit('adu', 'unit')
+    Unit("adu")
+    >>> checked_unit(3, 'unit')
+    Traceback (most recent call last):
+    ...
+    TypeError: unit must be an astropy unit or a unit string, got int 3
+    """
+    if isinstance(unit, u.UnitBase):
+        return unit
+    if isinstance(unit, str):
+        try:
+            return parse_unit(unit)
+        except ValueError as exc:
+            raise ValueError(f'{name}: {exc}') from None
+    raise TypeError(f'{name} must be an astropy unit or a unit string, got '
+                    f'{type(unit).__name__} {unit!r}')
+
+
 _NUMBER = re.compile(r'^\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*(.*)$')
 
 

@@ -173,7 +173,7 @@ def _refuse_negative(values, name, what='value'):
                          'pixels instead)')
 
 
-def _check_uncertainty_values(unc, name):
+def check_uncertainty_values(unc, name):
     """Refuse a 1-sigma map that is negative or has no usable value."""
     _refuse_negative(unc, name, 'sigma value')
     if not np.any(np.isfinite(unc) & (unc > 0)):
@@ -254,7 +254,7 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
         if unc.shape != arr.shape:
             raise ValueError(f'uncertainty shape {unc.shape} does not match '
                              f'{name} shape {arr.shape}')
-        _check_uncertainty_values(
+        check_uncertainty_values(
             unc if unc_mask is None else unc[~unc_mask], unc_name)
 
     masks = [m for m in (data_mask, unc_mask, nd_mask, mask) if m is not None]
