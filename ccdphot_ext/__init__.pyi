@@ -73,6 +73,7 @@ from .background import (
 from .batch import (
     AnnulusSky,
     BatchExecution,
+    FrameReading,
     FramesNotMeasuredWarning,
     OutputLockedError,
     frame_time,
@@ -242,6 +243,7 @@ __all__ = [
     'FluxConversion',
     'FRACTIONAL_VARIANCES',
     'frame_time',
+    'FrameReading',
     'FramesNotMeasuredWarning',
     'FrameReadError',
     'GAIN_UNIT',

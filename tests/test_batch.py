@@ -4,6 +4,7 @@ import os
 import shutil
 import warnings
 
+import astropy.units as u
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -22,6 +23,7 @@ from ccdphot_ext import (
 )
 from ccdphot_ext.batch import (
     AnnulusSky,
+    FrameReading,
     frame_time,
     photometer_frames,
 )
@@ -560,6 +562,11 @@ def test_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):
     ({'workers': 2}, TypeError, 'workers'),
     ({'checkpoint_interval': 10}, TypeError, 'checkpoint_interval'),
     ({'radius': 3}, TypeError, 'radius'),
+    # the reading of the frames is one object (FrameReading)
+    ({'reading': {'hdu': 1}}, TypeError, 'reading'),
+    ({'hdu': 1}, TypeError, 'hdu'),
+    ({'dq_bits': 0}, TypeError, 'dq_bits'),
+    ({'unit': 'adu'}, TypeError, 'unit'),
 ])
 def test_bad_arguments_name_the_parameter(frame_dir, kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -594,6 +601,67 @@ def test_batch_execution_values():
         run.workers = 3
     with pytest.raises(TypeError):
         BatchExecution(2)  # keyword-only
+
+
+@pytest.mark.parametrize('kwargs, exc, match', [
+    ({'hdu': -1}, ValueError, 'hdu must be a non-negative index'),
+    ({'hdu': True}, TypeError, 'hdu'),
+    ({'hdu': '  '}, ValueError, 'hdu is an empty name'),
+    ({'hdu': ('SCI', '1')}, TypeError, 'hdu'),
+    ({'hdu': 1.0}, TypeError, 'hdu'),
+    ({'unit': 'furlong/xyz'}, ValueError, "unit: 'furlong/xyz' is not a unit"),
+    ({'unit': 2.0}, TypeError, 'unit'),
+    ({'dq_bits': 'NOT_A_FLAG'}, ValueError, 'NOT_A_FLAG'),
+])
+def test_frame_reading_is_checked_when_built(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        FrameReading(**kwargs)
+
+
+def test_frame_reading_values():
+    reading = FrameReading(hdu=('SCI', np.int64(2)), unit='electron / s',
+                           dq_bits='DO_NOT_USE+SATURATED')
+    assert reading.hdu == ('SCI', 2) and type(reading.hdu[1]) is int
+    assert reading.unit == u.electron / u.s
+    assert reading.dq_bits == 3
+    assert FrameReading() == FrameReading(hdu=None, unit=None, dq_bits=1)
+    with pytest.raises(TypeError):
+        FrameReading(1)  # keyword-only
+    with pytest.raises(AttributeError):
+        reading.hdu = 0  # immutable
+
+
+def test_unit_is_every_frames_data_unit(tmp_path, dask_client):
+    # frames without BUNIT: in adu (with a warning) unless reading says
+    # otherwise; the unit is recorded, and a resume must match it
+    paths = []
+    for k in range(3):
+        ccd = _frame(k)
+        path = tmp_path / f'f{k}.fits'
+        fits.PrimaryHDU(ccd.data, fits.Header(ccd.meta)).writeto(path)
+        paths.append(str(path))
+    with pytest.warns(AstropyUserWarning, match='no usable BUNIT.*--unit '
+                      'to ccdphot measure, find or batch'):
+        plain = photometer_frames(paths, _boxes(), ids=IDS)
+    assert plain['aperture_sum'].unit == u.adu
+    assert 'unit' not in plain.meta['parameters']
+    reading = FrameReading(unit='electron')
+    for execution in (None, BatchExecution(client=dask_client)):
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')  # no BUNIT warning now
+            lc = photometer_frames(paths, _boxes(), ids=IDS,
+                                   reading=reading, execution=execution)
+        assert lc['aperture_sum'].unit == u.electron
+        # the sums are the same numbers, now in electrons
+        np.testing.assert_array_equal(lc['aperture_sum'].value,
+                                      plain['aperture_sum'].value)
+        assert lc.meta['parameters']['unit'] == 'electron'
+    out = tmp_path / 'lc.ecsv'
+    photometer_frames(paths[:2], _boxes(), ids=IDS, reading=reading,
+                      output=out)
+    with pytest.raises(ValueError, match=r'other parameters \(unit\)'):
+        photometer_frames(paths, _boxes(), ids=IDS, resume_from=out,
+                          output=tmp_path / 'other.ecsv')
 
 
 def test_bad_frames_and_apertures_arguments():

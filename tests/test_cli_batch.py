@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import astropy.units as u
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -205,6 +206,60 @@ def test_help_and_console_script(files, tmp_path, capsys):
     for word in ('--workers', '--scheduler', '--resume', 'examples:',
                  'exit codes'):
         assert word in helptext
+
+
+@pytest.mark.parametrize('unit, flux_unit, factor', [
+    ('adu', 'adu', 1.0),
+    ('electron', 'electron', 1.0),
+    # a surface brightness: the sums are flux densities (pixel solid angle
+    # from PIXAR_SR, MJy to Jy)
+    ('MJy/sr', 'Jy', 2.5e-13 * 1e6),
+])
+def test_unit_for_frames_without_bunit(files, tmp_path, unit, flux_unit,
+                                       factor):
+    frames = []
+    for k in range(2):
+        data, _, _ = simulate_frame((48, 90), 300.0,
+                                    {'x': X, 'y': Y, 'flux': FLUX},
+                                    gain=1.5, read_noise=5.0, seed=20 + k)
+        header = fits.Header({'EXPTIME': 30.0, 'PIXAR_SR': 2.5e-13,
+                              'MJD-OBS': 60400.0 + k / 48})
+        path = tmp_path / f'nobunit{k}.fits'
+        fits.PrimaryHDU(data, header).writeto(path)
+        frames.append((str(path), data))
+    out = tmp_path / 'lc.ecsv'
+    args = [*(p for p, _ in frames), '--positions', files['positions'],
+            '--size', '15', '--sky', 'median', '-o', str(out)]
+    code, _, err = _run([*args, '--unit', unit])
+    assert code == 0, err
+    assert 'BUNIT' not in err  # --unit said what the data are
+    lc = QTable.read(out)
+    assert lc['aperture_sum'].unit == u.Unit(flux_unit)
+    assert lc.meta['parameters']['unit'] == str(u.Unit(unit))
+    # plain numpy: each 15 x 15 box's pixels less the row's sky, in the
+    # flux unit
+    for path, data in frames:
+        rows = lc[lc['frame'] == path]
+        for row, x, y in zip(rows, X, Y, strict=True):
+            box = data[int(y) - 7:int(y) + 8, int(x) - 7:int(x) + 8]
+            expected = box.sum() * factor - 225 * row['sky'].value
+            assert row['aperture_sum'].value == pytest.approx(expected,
+                                                              rel=1e-9)
+    # without --unit: adu, and the warning says where --unit is
+    code, _, err = _run([*args, '-o', str(tmp_path / 'adu.ecsv')])
+    assert code == 0, err
+    assert 'no usable BUNIT' in err
+    assert '--unit to ccdphot measure, find or batch' in err
+
+
+def test_bad_unit_is_refused_in_one_line(files, tmp_path):
+    code, _, err = _run([*files['frames'], '--positions', files['positions'],
+                         '--size', '15', '-o', str(tmp_path / 'lc.ecsv'),
+                         '--unit', 'furlong/xyz'])
+    assert code == 2
+    assert err.count('\n') == 1 and 'Traceback' not in err
+    assert "--unit: 'furlong/xyz' is not a unit" in err
+    assert not (tmp_path / 'lc.ecsv').exists()
 
 
 def test_collector_left_alone_until_the_process_ends(files, tmp_path):

@@ -25,7 +25,12 @@ from clirun import ccdphot
 from photutils.aperture import CircularAperture
 
 from ccdphot_ext import BoxAperture, SkyEstimate, measure, photometer
-from ccdphot_ext.batch import AnnulusSky, output_lock, photometer_frames
+from ccdphot_ext.batch import (
+    AnnulusSky,
+    FrameReading,
+    output_lock,
+    photometer_frames,
+)
 
 X, Y = [18.0, 45.0], [20.0, 30.0]
 
@@ -126,10 +131,10 @@ def test_apertures_far_larger_than_the_frame_are_refused_before_any_work(
     assert not out.exists()
     with pytest.raises(ValueError, match='r_in must be positive'):
         AnnulusSky(0, 12)
-    with pytest.raises(ValueError, match=r"hdu: .*hdu='SCI' not found .*"
-                                         r'\(the first frame\)'):
-        photometer_frames(frames, BoxAperture((10, 10), 5, 5), hdu='SCI',
-                          output=out)
+    with pytest.raises(ValueError, match=r"reading: .*hdu='SCI' not found "
+                                         r'.*\(the first frame\)'):
+        photometer_frames(frames, BoxAperture((10, 10), 5, 5),
+                          reading=FrameReading(hdu='SCI'), output=out)
     assert not out.exists()
     # boxes whose edges do not fit 64-bit integers: refused, not wrapped
     # around onto the frame (a side of 1e20 summed the whole frame)

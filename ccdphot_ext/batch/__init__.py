@@ -4,4 +4,5 @@
 from .execution import *  # noqa: F403
 from .frames import *  # noqa: F403
 from .lock import *  # noqa: F403
+from .reading import *  # noqa: F403
 from .worker import *  # noqa: F403

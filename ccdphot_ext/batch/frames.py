@@ -55,8 +55,6 @@ from ..aperture.utils import (
 from ..background.sky import SKY_METHODS
 from ..background.threshold import SigmaThreshold
 from ..detection.recenter import Recentering
-from ..io.dq import DEFAULT_DQ_BITS
-from ..io.dq import dq_bits as checked_dq_bits
 from ..io.fitsfile import hdu_problem, image_shape
 from ..io.header import detector_with_gain
 from ..io.positions import inexact_ids
@@ -68,6 +66,7 @@ from ..utils.numbers import check_choice, check_options, finite_number
 from ..utils.provenance import versions
 from .execution import BatchExecution, open_client, run_dask, run_serial
 from .lock import output_lock
+from .reading import FrameReading
 from .resume import Resumed, frame_identity, load_previous
 from .worker import (
     STATUS_FAILED,
@@ -95,9 +94,9 @@ _UNSET = object()
 
 def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
                       gain=None, threshold=None, detector=None, budget=None,
-                      zeropoint=None, recenter=None, hdu=None,
-                      dq_bits=DEFAULT_DQ_BITS, output=None,
-                      resume_from=None, execution=None, flux_unit=None):
+                      zeropoint=None, recenter=None, reading=None,
+                      output=None, resume_from=None, execution=None,
+                      flux_unit=None):
     """
     Measure the same apertures on many frames: one light-curve table.
 
@@ -147,12 +146,11 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         `~ccdphot_ext.Recentering`, or True for ``Recentering()``; None or
         False (default) keeps the nominal positions
         (:ref:`batch-each-frame`).
-    hdu : int or str, optional
-        The image HDU of FITS frames (index or EXTNAME); None (default):
-        the first HDU with image data.
-    dq_bits : int or str, optional
-        The data-quality bits that mask a pixel of FITS frames with a DQ
-        extension, as for `~ccdphot_ext.read_frame`; default DO_NOT_USE.
+    reading : `FrameReading`, optional
+        How the FITS frames are read: the image HDU, the data unit (instead
+        of BUNIT) and the data-quality bits that mask a pixel; None
+        (default): ``FrameReading()``, the first image HDU, each frame's
+        BUNIT and DO_NOT_USE.
     output : str or path-like, optional
         Also write the table here (an ``.ecsv`` name; atomically, under a
         lock), every ``execution.checkpoint_interval`` seconds and on an
@@ -204,10 +202,11 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     """
     frames, names = _check_frames(frames)
     config, ids = _configure(
-        apertures, sky, ids, hdu, recenter=recenter, threshold=threshold,
+        apertures, sky, ids, recenter=recenter, threshold=threshold,
         detector=detector_with_gain(detector, gain),
         budget=check_options(budget, 'budget', BudgetOptions),
-        zeropoint=zeropoint, flux_unit=flux_unit, dq_bits=dq_bits)
+        zeropoint=zeropoint, flux_unit=flux_unit,
+        reading=check_options(reading, 'reading', FrameReading))
     execution = check_options(execution, 'execution', BatchExecution)
     _check_first_frame(frames, config)
     if output is not None:
@@ -241,18 +240,18 @@ def _check_frames(frames):
 
 
 def _check_first_frame(frames, config):
-    """Refuse, before any work, an ``hdu`` the first frame does not have
+    """Refuse, before any work, an HDU the first frame does not have
     as an image and apertures (and sky annuli) far larger than that frame:
     every frame would fail the same way, or exhaust the memory. Skipped
     when that frame cannot be read here (it fails alone, or a remote
     cluster reads it)."""
     first = frames[0]
     if not isinstance(first, NDData):
-        problem = hdu_problem(first, config.hdu)
+        problem = hdu_problem(first, config.reading.hdu)
         if problem:  # every frame would fail the same way
-            raise ValueError(f'hdu: {problem} (the first frame)')
+            raise ValueError(f'reading: {problem} (the first frame)')
     shape = (np.shape(first.data) if isinstance(first, NDData)
-             else image_shape(first, hdu=config.hdu))
+             else image_shape(first, hdu=config.reading.hdu))
     if shape is None or len(shape) != 2:
         return
     check_extent(config.apertures, shape)
@@ -270,8 +269,8 @@ def _check_batch_output(output, frames):
                          '.ecsv')
 
 
-def _configure(apertures, sky, ids, hdu, *, recenter, threshold, detector,
-               budget, zeropoint, flux_unit, dq_bits):
+def _configure(apertures, sky, ids, *, recenter, threshold, detector,
+               budget, zeropoint, flux_unit, reading):
     """Validate everything a worker will use; return (config, ids)."""
     pairs = split_apertures(apertures)
     if isinstance(apertures, tuple):
@@ -287,8 +286,8 @@ def _configure(apertures, sky, ids, hdu, *, recenter, threshold, detector,
         detector=detector, budget=budget, threshold=threshold,
         zeropoint=(None if zeropoint is None
                    else finite_number(zeropoint, 'zeropoint')),
-        flux_unit=_check_flux_unit(flux_unit), hdu=hdu,
-        dq_bits=checked_dq_bits(dq_bits), n_rows=len(pairs))
+        flux_unit=_check_flux_unit(flux_unit), reading=reading,
+        n_rows=len(pairs))
     return config, ids
 
 
@@ -656,13 +655,14 @@ def _parameters(config, ids, sky):
         sky_text = f'callable {sky.__module__}.{sky.__name__}'
     else:
         sky_text = repr(sky)
-    detector = config.detector
+    detector, reading = config.detector, config.reading
     params = {
         'sky': sky_text,
         'recenter': (None if config.recenter is None
                      else asdict(config.recenter)),
-        'hdu': config.hdu,
-        'dq_bits': config.dq_bits,
+        'hdu': reading.hdu,
+        'dq_bits': reading.dq_bits,
+        **({} if reading.unit is None else {'unit': str(reading.unit)}),
         'detector': {name: getattr(detector, name)
                      for name in detector.NAMES},
         'budget': asdict(config.budget),

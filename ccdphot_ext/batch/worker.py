@@ -34,14 +34,13 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import all_positions, check_extent, with_positions
 from ..background.sky import SKY_METHODS, SkyEstimate
 from ..detection.recenter import Recentering
-from ..io.dq import DEFAULT_DQ_BITS
-from ..io.fits import read_frame
 from ..io.fitsfile import frame_size
 from ..io.header import DetectorParameters
 from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
 from ..photometry.terms import BudgetOptions
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import check_choice
+from .reading import FrameReading
 
 __all__ = ['AnnulusSky', 'frame_time']
 
@@ -62,10 +61,10 @@ def plausible_jd(jd):
 
 @dataclass(frozen=True)
 class FrameConfig:
-    """Everything a worker needs, besides the frame (picklable): the
-    apertures, the sky and re-centring of every frame, and `photometer`'s
-    options (``detector`` holds the run's gain; each frame's header
-    completes it)."""
+    """Everything a worker needs, besides the frame (picklable): how to
+    read it, the apertures, the sky and re-centring of every frame, and
+    `photometer`'s options (``detector`` holds the run's gain; each
+    frame's header completes it)."""
 
     apertures: object
     sky: object
@@ -75,8 +74,7 @@ class FrameConfig:
     threshold: object = None
     zeropoint: float | None = None
     flux_unit: object = None
-    hdu: object = None
-    dq_bits: int = DEFAULT_DQ_BITS
+    reading: FrameReading = field(default_factory=FrameReading)
     n_rows: int = 0
     columns: tuple = field(default=PHOTOMETRY_COLUMNS)
 
@@ -237,8 +235,8 @@ def measure_frame(frame, config):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         try:
-            ccd = frame if isinstance(frame, NDData) else read_frame(
-                frame, hdu=config.hdu, dq_bits=config.dq_bits)
+            ccd = (frame if isinstance(frame, NDData)
+                   else config.reading.read(frame))
             when = _header_time(ccd, frame, notes)
             table, nominal = _photometer_frame(ccd, config, notes)
             column = table['aperture_sum']
@@ -250,7 +248,7 @@ def measure_frame(frame, config):
                 'exptime': math.nan if exptime is None else float(exptime),
                 'positions': nominal}
         except MemoryError:
-            error = _out_of_memory(frame, config.hdu)
+            error = _out_of_memory(frame, config.reading.hdu)
         except Exception as exc:  # one bad frame never stops the run
             text = ' '.join(str(exc).split())
             error = f'{type(exc).__name__}: {text}'

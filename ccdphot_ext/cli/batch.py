@@ -24,6 +24,7 @@ from .common import (
     add_detector_options,
     add_dq_bits_option,
     add_positions_format,
+    add_unit_option,
     check_output_path,
     detector_from_args,
     given_dq_bits,
@@ -275,7 +276,7 @@ def _common_reason(meta):
 def _measure(args, frames, apertures, sky, ids, resume):
     """`photometer_frames` with the options of the command line."""
     from ..background.threshold import SigmaThreshold
-    from ..batch import BatchExecution, photometer_frames
+    from ..batch import BatchExecution, FrameReading, photometer_frames
     from ..detection.recenter import Recentering
 
     return photometer_frames(
@@ -286,7 +287,8 @@ def _measure(args, frames, apertures, sky, ids, resume):
         flux_unit=args.flux_unit,
         recenter=(None if args.recenter is None else Recentering(
             centroid=args.recenter, box_size=args.recenter_box)),
-        hdu=args.hdu, dq_bits=given_dq_bits(args.dq_bits),
+        reading=FrameReading(hdu=args.hdu, unit=args.unit,
+                             dq_bits=given_dq_bits(args.dq_bits)),
         output=args.output, resume_from=resume,
         execution=BatchExecution(
             workers=args.workers, scheduler=args.scheduler,
@@ -399,6 +401,7 @@ def _add_measure_options(p):
     """Detector, threshold and differential-photometry options."""
     p.add_argument('--hdu', metavar='HDU', type=hdu_type,
                    help='image HDU (index or name; default the first image)')
+    add_unit_option(p)
     add_dq_bits_option(p, 'a frame has')
     add_detector_options(p)
     p.add_argument('--threshold', type=positive_type, metavar='NSIG',

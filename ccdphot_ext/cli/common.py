@@ -398,10 +398,15 @@ def add_frame_options(parser):
     parser.add_argument('--hdu', metavar='HDU', type=hdu_type,
                         help='image HDU: index, name or NAME,VER (default '
                              'the first 2-D image)')
+    add_unit_option(parser)
+    add_dq_bits_option(parser, 'IMAGE has')
+
+
+def add_unit_option(parser):
+    """``--unit``: the data unit, instead of the header's BUNIT."""
     parser.add_argument('--unit', metavar='UNIT', type=unit_type,
                         help='data unit when the header has no BUNIT (or '
                              'to override it): adu, electron, adu / s ...')
-    add_dq_bits_option(parser, 'IMAGE has')
 
 
 def add_dq_bits_option(parser, whose):

@@ -384,9 +384,8 @@ def _build_frame(data, header, unit, unc_obj, mask_arr, path, dq=None):
         if unit is None:
             warnings.warn(f'{path}: no usable BUNIT in the header (missing, '
                           'blank or not a unit): data taken to be in adu '
-                          '(pass unit=, or --unit to ccdphot measure or '
-                          'find, to say otherwise; for ccdphot batch, set '
-                          'BUNIT in the frames)',
+                          '(pass unit=, or --unit to ccdphot measure, find '
+                          'or batch, to say otherwise)',
                           AstropyUserWarning, stacklevel=3)
             unit = u.adu
         try:
