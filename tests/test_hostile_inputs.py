@@ -570,3 +570,25 @@ def test_an_unusable_uncertainty_file_names_the_option(tmp_path, fill):
     # it named IMAGE and "data.uncertainty"
     _one_line_error(code, err, f'--uncertainty {sigma} has no positive '
                     'finite value')
+
+
+def test_annulus_wider_than_the_frame_is_measured():
+    import warnings
+
+    from photutils.aperture import CircularAnnulus
+    # the annulus window (37 pixels) is taller than the frame (30): numpy
+    # refused the empty window view ("strides is incompatible"), so
+    # ccdphot measure --find --sky annulus failed on small frames
+    img = np.random.default_rng(3).normal(100.0, 5.0, (30, 40))
+    centres = np.array([(20.0, 15.0), (10.0, 10.0)])
+    sky = SkyEstimate.from_annulus(img, CircularAnnulus(centres, 8, 18))
+    # the same pixels inside a larger frame of NaN give the same sky
+    big = np.full((90, 100), np.nan)
+    big[30:60, 30:70] = img
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        ref = SkyEstimate.from_annulus(big, CircularAnnulus(centres + 30,
+                                                            8, 18))
+    np.testing.assert_allclose(sky.value, ref.value, rtol=1e-13)
+    np.testing.assert_allclose(sky.std, ref.std, rtol=1e-13)
+    np.testing.assert_array_equal(sky.n_pix, ref.n_pix)
