@@ -14,11 +14,12 @@ from numpy.testing import assert_allclose, assert_array_equal
 from photutils.aperture import (
     CircularAnnulus,
     CircularAperture,
+    EllipticalAperture,
     aperture_photometry,
 )
 
 from ccdphot_ext import DetectorParameters, SkyEstimate, photometer
-from ccdphot_ext.aperture import circular
+from ccdphot_ext.aperture import _exact, circular
 from ccdphot_ext.aperture.circular import EllipseShape
 
 SHAPE = (120, 150)
@@ -163,3 +164,47 @@ def test_sums_equal_sep_and_photutils(r):
     n_pix = photometer(np.ones(SHAPE), aperture, SkyEstimate(0.0, 1.0, 10 ** 4),
                        gain=2.0)['n_pix']
     assert_allclose(np.asarray(n_pix), math.pi * r * r, rtol=1e-13)
+
+
+def test_engine_sums_circles_in_the_kernel(monkeypatch):
+    """Whole windows of circles and circular annuli on a float frame are
+    summed by the kernel (once per call, for all of them); with the numpy
+    reference selected, or an ellipse, it is not called."""
+    from ccdphot_ext.photometry import ellipseengine
+
+    calls = []
+
+    def spy(*args):
+        calls.append(len(args[3]))
+        return _exact.circle_sums(*args)
+
+    monkeypatch.setattr(ellipseengine, 'circle_sums', spy)
+    rng = np.random.default_rng(14)
+    img = rng.normal(200.0, 5.0, SHAPE).astype(np.float32)
+    xy = np.column_stack(_centres(rng, 50, 12, SHAPE[1] - 12, SHAPE[0] - 12))
+    sky = SkyEstimate(200.0, 5.0, 10 ** 4)
+    photometer(img, CircularAperture(xy, 5.0), sky, gain=2.0)
+    photometer(img, CircularAnnulus(xy, 3.0, 6.0), sky, gain=2.0)
+    assert calls == [50, 50]
+    photometer(img, EllipticalAperture(xy, 5.0, 3.0), sky, gain=2.0)
+    with monkeypatch.context() as m:
+        m.setattr(circular, 'COMPILED', False)
+        photometer(img, CircularAperture(xy, 5.0), sky, gain=2.0)
+    assert calls == [50, 50]
+
+
+def test_kernel_checks_its_arguments():
+    data = np.zeros((20, 20))
+    one = (np.array([2]), np.array([2]), np.array([3.0]), np.array([3.0]),
+           np.array([0.0]), 7, 7, False, 0.0)
+    sums, hot = _exact.circle_sums(data, 3.0, 0.0, *one)
+    assert_allclose(sums[1], math.pi * 9.0, rtol=1e-14)
+    assert not hot[0]
+    with pytest.raises(ValueError, match='wholly on the frame'):
+        _exact.circle_sums(data, 3.0, 0.0, np.array([15]), *one[1:])
+    with pytest.raises(TypeError, match='float32 or float64'):
+        _exact.circle_sums(data.astype(np.int16), 3.0, 0.0, *one)
+    with pytest.raises(ValueError, match='one length'):
+        _exact.circle_sums(data, 3.0, 0.0, np.array([2, 3]), *one[1:])
+    with pytest.raises(ValueError, match='positive'):
+        _exact.circle_weights(3.0, np.array([3.0]), np.array([3.0]), 0, 7)
