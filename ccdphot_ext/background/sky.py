@@ -224,6 +224,32 @@ def _annulus_meta(res, annulus, method, sigma, maxiters):
     return meta
 
 
+def _poisson_corrected(level, std, gain, method, sigma, meta):
+    """
+    The level with the estimator's Poisson-skew bias removed (``gain``
+    given), else as measured: ``level + skew_bias_factor * mu3 / var``,
+    ``mu3 / var`` from `poisson_skew_ratio`; ``meta`` records the bias
+    (a float for one level, a list for one per annulus) and a note.
+    """
+    if gain is None:
+        return level
+    gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
+                           allow_none=False)
+    bias = -skew_bias_factor(method, sigma) * poisson_skew_ratio(level, std,
+                                                                 gain)
+    if np.ndim(level) == 0:
+        bias = float(bias)
+    else:  # an annulus without pixels keeps its NaN level
+        bias = np.where(np.isfinite(level), bias, 0.0)
+    meta['estimator_bias'] = bias if np.ndim(bias) == 0 else bias.tolist()
+    meta['estimator_bias_note'] = (
+        f'the {method} estimator reads a Poisson sky low by '
+        f'{skew_bias_factor(method, sigma):.4f} times its third '
+        'moment over its variance (level / (gain**2 std**2)); '
+        'removed from the level')
+    return level - bias
+
+
 class SkyEstimate:
     """
     A sky level with its per-pixel scatter and its own error.
@@ -412,19 +438,8 @@ class SkyEstimate:
         meta = res['meta']
         meta['error_on_mean_from'] = _error_on_mean_source(
             res['propagated'])
-        level = res['level']
-        if gain is not None:
-            gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
-                                   allow_none=False)
-            bias = -skew_bias_factor(method, sigma) * float(
-                poisson_skew_ratio(level, res['std'], gain))
-            level = level - bias
-            meta['estimator_bias'] = bias
-            meta['estimator_bias_note'] = (
-                f'the {method} estimator reads a Poisson sky low by '
-                f'{skew_bias_factor(method, sigma):.4f} times its third '
-                'moment over its variance (level / (gain**2 std**2)); '
-                'removed from the level')
+        level = _poisson_corrected(res['level'], res['std'], gain, method,
+                                   sigma, meta)
         sky = cls(level, res['std'], res['n_pix'],
                   error_on_mean=_error_on_mean(res['propagated'],
                                                res['efficiency']),
@@ -438,7 +453,8 @@ class SkyEstimate:
 
     @classmethod
     def from_annulus(cls, data, annulus, *, method='sigma_clip', mask=None,
-                     uncertainty=None, sigma=3.0, maxiters=10, exclude=None):
+                     uncertainty=None, sigma=3.0, maxiters=10, exclude=None,
+                     gain=None):
         """
         Estimate one sky level per aperture, from a photutils annulus.
 
@@ -487,6 +503,17 @@ class SkyEstimate:
             positions are the annuli's (in order), each annulus is also
             checked for the other apertures reaching into it. None
             (default): every annulus pixel is used.
+        gain : float, optional
+            The gain in electrons per data unit; None (default): no bias
+            correction. As in `from_image`, a median or a sigma-clipped
+            mean reads a Poisson sky low (by 1/6 and 0.048 times its third
+            moment over its variance); with the gain that bias is computed
+            for each annulus (``level / (gain**2 std**2)``) and removed
+            from its level (``meta['estimator_bias']``, one per annulus).
+            It matters for a faint sky: an r = 6 circle with a 10–16 px
+            annulus on a 20 e- sky reads fluxes 0.15 (median) and 0.06
+            (clipped mean) error bars high without it. The level must be
+            the photons' (bias and overscan subtracted).
 
         Returns
         -------
@@ -531,7 +558,9 @@ class SkyEstimate:
                                  sigma=sigma, maxiters=maxiters)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
         efficiency = estimator_efficiency(method, sigma)
-        return cls(res['level'], res['std'], res['n_pix'],
+        level = _poisson_corrected(res['level'], res['std'], gain, method,
+                                   sigma, meta)
+        return cls(level, res['std'], res['n_pix'],
                    error_on_mean=_error_on_mean(res['propagated'], efficiency),
                    method=method,
                    n_rejected=(meta['n_excluded_bad'] + meta['n_clipped']
