@@ -297,9 +297,11 @@ def test_detector_regimes(regime):
 
 def test_optimal_extraction_of_faint_stars_with_an_annulus_sky():
     """300 ADU stars (SNR about 8) with the right PSF, each against its
-    own annulus level."""
+    own annulus level: calibrated, and rarely flagged as not matching the
+    PSF (3.6% were, when the fit's chi-square took the annulus' scatter
+    and level as exact)."""
     rng = np.random.default_rng(29)
-    pulls = []
+    pulls, flagged = [], []
     for _ in range(25):
         x, y = _stars(rng)
         data = _frame(rng, _model(SHAPE, x, y, 300.0), 400.0)
@@ -309,12 +311,13 @@ def test_optimal_extraction_of_faint_stars_with_an_annulus_sky():
         for i in range(len(x)):
             one = SkyEstimate(sky.value[i], sky.std[i], sky.n_pix[i],
                               error_on_mean=sky.error_on_mean[i])
-            # the right PSF is flagged for about 2% of these faint stars
-            # by chance; they stay in the pulls
             res = _quiet(optimal_extraction, data, (x[i], y[i]), PSF_SIGMA,
                          one, gain=GAIN)
             pulls.append((res.flux - 300.0) / res.flux_err)
+            flagged.append(res.flags != 0)
     _check(pulls)
+    # |psf_z| > 3 or the chi-square's 0.1% tail: 0.4% expected
+    assert np.mean(flagged) < 0.015
 
 
 def test_relative_fluxes_of_faint_stars_with_annulus_skies():

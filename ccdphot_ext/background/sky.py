@@ -511,7 +511,7 @@ class SkyEstimate:
             for each annulus (``level / (gain**2 std**2)``) and removed
             from its level (``meta['estimator_bias']``, one per annulus).
             It matters for a faint sky: an r = 6 circle with a 10–16 px
-            annulus on a 20 e- sky reads fluxes 0.15 (median) and 0.06
+            annulus on a 20 e- sky reads fluxes 0.12 (median) and 0.04
             (clipped mean) error bars high without it. The level must be
             the photons' (bias and overscan subtracted).
 

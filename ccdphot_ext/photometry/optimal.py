@@ -265,15 +265,17 @@ class OptimalMeasurement(BudgetedResult):
 
 
 def _sky_pixels(sky, slc, shape):
-    """Level, per-pixel std and error_on_mean under the stamp."""
+    """Level, per-pixel std, error_on_mean under the stamp, and the
+    pixels ``std`` was measured from (None for a map: its rms is taken as
+    known)."""
     if sky.is_map:
         if sky.shape != shape:
             raise ValueError(f'sky map shape {sky.shape} does not match the '
                              f'frame shape {shape}')
         level, rms, error_on_mean = sky.cutout(slc)
-        return level, rms, error_on_mean
-    value, std, _, error_on_mean = sky.at(0)
-    return value, std, error_on_mean
+        return level, rms, error_on_mean, None
+    value, std, n_pix, error_on_mean = sky.at(0)
+    return value, std, error_on_mean, n_pix
 
 
 def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
@@ -378,7 +380,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         psf_sigma = fitted
     slc, p, truncated = psf_stamp(psf_sigma, position, frame.shape,
                                   size=size)
-    level, std, error_on_mean = _sky_pixels(sky, slc, frame.shape)
+    level, std, error_on_mean, n_sky = _sky_pixels(sky, slc, frame.shape)
     d, var_bg, use, flags = _stamp(frame, slc, p, std, detector.saturation,
                                    position)
     flags |= FLAG_TRUNCATED if truncated else 0
@@ -388,7 +390,9 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
                                      gain, n_iter)
     budget = _optimal_budget(flux, w, norm, pu, np.where(use, var_bg, 0.0),
                              error_on_mean, gain, options.include_sky_mean)
-    fit = _goodness_of_fit(resid, pu, w, flux, use, error_on_mean)
+    fit = _goodness_of_fit(resid, pu, w, flux, use, error_on_mean,
+                           np.where(use, var_bg, 0.0),
+                           None if frame.uncertainty is not None else n_sky)
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
                          "pixels fitted to the frame's bright stars",)
@@ -519,7 +523,8 @@ def fit_psf_sigma(data, sky, *, saturation=None):
     return sigma
 
 
-def _goodness_of_fit(resid, pu, w, flux, use, error_on_mean):
+def _goodness_of_fit(resid, pu, w, flux, use, error_on_mean, var_bg,
+                     n_sky):
     """
     The fit's ``chi2`` and ``dof``, the core-against-wings ``psf_z`` and
     whether the star is flagged as not matching the PSF.
@@ -529,11 +534,30 @@ def _goodness_of_fit(resid, pu, w, flux, use, error_on_mean):
     sum(P**2 / V)``, the wings the others; the PSF-weighted flux of each
     part, ``sum(w (D - B)) / sum(w P)``, has the variance ``1 / I_part``
     (plus the sky level's share), and the two are independent.
+
+    The error of the sky level moves every pixel together: the chi-square
+    is that of the covariance ``diag(V) + e e^T`` (``e`` the level's
+    error under each pixel), by Sherman-Morrison ``sum(r**2 / V) -
+    sum(r e / V)**2 / (1 + sum(e**2 / V))``. Without it an annulus level
+    (a few hundred pixels, its error shared by a stamp of as many) tips
+    3% of the stars that match the PSF over the chi-square's 0.1% tail.
+
+    The background variance is ``sky.std**2``, itself estimated from
+    ``n_sky`` pixels (None: known, an uncertainty map or a sky map): the
+    chi-square over ``dof`` is then F-distributed, its second degrees of
+    freedom ``(n_sky - 1) / f**2`` for a background share ``f`` of the
+    model variance (Satterthwaite: the estimate's relative variance
+    ``2 / (n_sky - 1)`` scaled by ``f**2``). An annulus of 180 pixels
+    under a stamp of 289 doubles the spread of ``chi2 / dof``.
     """
     inside = use & (pu > 0)
     var = np.where(inside, pu / np.where(inside, w, 1.0), np.inf)
     model = flux * pu
-    chi2 = float(np.sum(np.where(inside, (resid - model) ** 2 / var, 0.0)))
+    r = np.where(inside, resid - model, 0.0)
+    e = np.where(inside, np.broadcast_to(error_on_mean, w.shape), 0.0)
+    shared = float(np.sum(r * e / var))
+    chi2 = float(np.sum(r * r / var)) - shared * shared / (
+        1.0 + float(np.sum(e * e / var)))
     dof = max(int(np.count_nonzero(inside)) - 1, 1)
     info = np.where(inside, pu * pu / var, 0.0)
     order = np.argsort(-pu, axis=None)
@@ -555,11 +579,27 @@ def _goodness_of_fit(resid, pu, w, flux, use, error_on_mean):
         (f_core, i_core, b_core), (f_wing, i_wing, b_wing) = parts
         psf_z = (f_core - f_wing) / math.sqrt(1.0 / i_core + 1.0 / i_wing
                                               + (b_core - b_wing) ** 2)
-    from scipy.stats import chi2 as chi2_distribution  # slow to import
-
-    tail = chi2_distribution.sf(chi2, dof)
+    tail = _chi2_tail(chi2, dof, n_sky, float(np.mean(
+        var_bg[inside] / var[inside])) if inside.any() else 0.0)
     mismatch = bool(abs(psf_z) > PSF_Z_LIMIT or tail < CHI2_P_LIMIT)
     return {'chi2': chi2, 'dof': dof, 'psf_z': psf_z, 'mismatch': mismatch}
+
+
+def _chi2_tail(chi2, dof, n_sky, share):
+    """The chance of a chi-square above ``chi2`` for a star that matches
+    the PSF: chi-square of ``dof``, or with a background variance measured
+    from ``n_sky`` pixels (its share of the variance ``share``) the F
+    distribution of ``chi2 / dof`` with ``(n_sky - 1) / share**2``
+    denominator degrees of freedom."""
+    from scipy.stats import chi2 as chi2_distribution  # slow to import
+    from scipy.stats import f as f_distribution
+
+    if n_sky is None or not n_sky > 1 or share <= 0:
+        return chi2_distribution.sf(chi2, dof)
+    df2 = (float(n_sky) - 1.0) / (share * share)
+    if df2 > 1e7:  # a whole-frame scatter: the chi-square itself
+        return chi2_distribution.sf(chi2, dof)
+    return f_distribution.sf(chi2 / dof, dof, df2)
 
 
 def _stamp(frame, slc, p, std, saturation, position):
