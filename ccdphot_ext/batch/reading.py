@@ -6,12 +6,11 @@ which data-quality bits mask a pixel (`FrameReading`).
 
 from dataclasses import dataclass
 
-import astropy.units as u
 import numpy as np
 
 from ..io.dq import DEFAULT_DQ_BITS, dq_bits
 from ..io.fits import read_frame
-from ..io.units import parse_unit
+from ..io.units import checked_unit
 
 __all__ = ['FrameReading']
 
@@ -64,7 +63,8 @@ class FrameReading:
 
     def __post_init__(self):
         object.__setattr__(self, 'hdu', _checked_hdu(self.hdu))
-        object.__setattr__(self, 'unit', _checked_unit(self.unit))
+        object.__setattr__(self, 'unit', None if self.unit is None
+                           else checked_unit(self.unit, 'unit'))
         object.__setattr__(self, 'dq_bits', dq_bits(self.dq_bits))
 
     def read(self, path):
@@ -108,15 +108,3 @@ def _checked_hdu(hdu):
     raise TypeError('hdu must be an index, a name or (name, version), got '
                     f'{hdu!r}')
 
-
-def _checked_unit(unit):
-    """The data unit as an astropy unit (None stays None)."""
-    if unit is None or isinstance(unit, u.UnitBase):
-        return unit
-    if not isinstance(unit, str):
-        raise TypeError('unit must be an astropy unit or its text, got '
-                        f'{type(unit).__name__}')
-    try:
-        return parse_unit(unit)
-    except ValueError as exc:
-        raise ValueError(f'unit: {exc}') from None
