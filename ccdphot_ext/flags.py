@@ -74,6 +74,8 @@ def decode_flags(flags):
 
     Raises
     ------
+    TypeError
+        If ``flags`` is not a whole number (a fraction, NaN, text).
     ValueError
         If ``flags`` is negative.
 
@@ -83,7 +85,14 @@ def decode_flags(flags):
     >>> decode_flags(1 | 8)
     ['aperture truncated by the frame edge', 'flux <= 0 (magnitude undefined)']
     """
-    flags = int(flags)
+    try:
+        value = int(flags)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value != flags:
+        # int() would turn 2.5 into 2 and '3' into 3
+        raise TypeError(f'flags must be an integer, got {flags!r}')
+    flags = value
     if flags < 0:
         raise ValueError(f'flags must be non-negative, got {flags}')
     return [text for bit, text in FLAG_DESCRIPTIONS.items() if flags & bit]

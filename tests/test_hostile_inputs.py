@@ -592,3 +592,94 @@ def test_annulus_wider_than_the_frame_is_measured():
     np.testing.assert_allclose(sky.value, ref.value, rtol=1e-13)
     np.testing.assert_allclose(sky.std, ref.std, rtol=1e-13)
     np.testing.assert_array_equal(sky.n_pix, ref.n_pix)
+
+
+# -- public helpers named, never a bare AttributeError or ZeroDivision -------
+
+def test_helpers_name_arguments_of_the_wrong_kind(tmp_path):
+    from ccdphot_ext import (
+        atomic_write,
+        decode_flags,
+        differential_photometry,
+        growth_curve,
+        optimal_extraction,
+        plot_frame,
+        psf_stamp,
+        write_table_atomic,
+    )
+    img, box = _frame_and_box()
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    with pytest.raises(TypeError, match='^lightcurve must be an astropy'):
+        differential_photometry(np.ones((3, 3)), [1], [2])
+    with pytest.raises(TypeError, match='^table must be an astropy Table'):
+        write_table_atomic(np.ones(3), tmp_path / 'x.ecsv')
+    with pytest.raises(ValueError, match="^format: astropy has no table "
+                                         "writer 'foo'"):
+        write_table_atomic(QTable({'a': [1]}), tmp_path / 'x.ecsv',
+                           format='foo')
+    with pytest.raises(TypeError, match='^write must be a function'):
+        atomic_write(tmp_path / 'x.txt', 'hello')
+    assert not list(tmp_path.iterdir())  # nothing written
+    for scales in ('abc', (), (0.5, np.nan)):
+        with pytest.raises(ValueError, match='^scales must be positive'):
+            growth_curve(img, box, sky, scales=scales)
+    for position in ([(10, 10), (20, 20)], (10, 10, 1), 'ab'):
+        with pytest.raises(TypeError, match='^position must be one'):
+            optimal_extraction(img, position, 1.5, sky, gain=2.0)
+    with pytest.raises(ValueError, match=r'^shape must be \(ny, nx\)'):
+        psf_stamp(1.5, (10, 10), (40, 50, 3))
+    for flags in (2.5, np.nan, '3'):
+        with pytest.raises(TypeError, match='^flags must be an integer'):
+            decode_flags(flags)
+    assert decode_flags(np.int32(9)) == decode_flags(9.0) == [
+        'aperture truncated by the frame edge',
+        'flux <= 0 (magnitude undefined)']
+    with pytest.raises(ValueError, match='^data has no finite pixel'):
+        plot_frame(np.full((10, 10), np.nan))
+
+
+def test_negative_errors_of_a_light_curve_are_refused():
+    from ccdphot_ext import differential_photometry
+    lc = QTable({'frame': ['a', 'a', 'b', 'b'], 'id': [1, 2, 1, 2],
+                 'aperture_sum': [100.0, 200.0, 110.0, 190.0],
+                 'aperture_sum_err': [5.0, 6.0, -5.0, 6.0],
+                 'flags': [0, 0, 0, 0]})
+    # a negative error entered the variance squared, as if positive
+    with pytest.raises(ValueError, match=r'aperture_sum_err is negative in '
+                                         r'1 row\(s\) \(the first: 3;'):
+        differential_photometry(lc, [1], [2])
+
+
+def test_a_gradient_check_without_pixel_scatter_is_refused():
+    from ccdphot_ext import gradient_check
+    img, _ = _frame_and_box()
+    # meshes of one pixel have no scatter: its repr divided by zero
+    with pytest.raises(ValueError, match='^box_size=1: the meshes show no '
+                                         'pixel scatter'):
+        gradient_check(img, box_size=1)
+    assert gradient_check(img, box_size=8).pixel_noise > 0
+
+
+def test_budget_terms_refuse_what_would_shrink_the_error():
+    import astropy.units as u
+
+    from ccdphot_ext import budget_terms, electrons_per_data_unit
+    ok = budget_terms([100.0, np.nan], [10, 10], [5.0, np.nan], gain=2.0)
+    assert ok.error[0] == pytest.approx(np.sqrt(10 * 25 + 50))
+    assert np.isnan(ok.error[1])  # an unmeasured row stays NaN
+    # a NaN sky scatter on a measured row gave the error of the source
+    # term alone; negative counts or scatters gave negative variances
+    with pytest.raises(ValueError, match=r'^sky_std is NaN for a measured '
+                                         r'flux \(row\(s\) \[1\]\)'):
+        budget_terms([100.0, 50.0], [10, 10], [5.0, np.nan], gain=2.0)
+    with pytest.raises(ValueError, match='^n_pix must be non-negative'):
+        budget_terms([100.0, 50.0], [10, -10], 5.0)
+    with pytest.raises(ValueError, match='^sky_std must be non-negative'):
+        budget_terms([100.0], [10], -5.0)
+    with pytest.raises(ValueError, match='^gain must be positive'):
+        budget_terms([100.0], [10], 5.0, gain=-2.0)
+    # a negative gain was returned as the electrons per data unit
+    with pytest.raises(ValueError, match='^gain must be positive'):
+        electrons_per_data_unit(u.adu, gain=-1)
+    with pytest.raises(ValueError, match='^exptime must be positive'):
+        electrons_per_data_unit(u.adu / u.s, gain=2.0, exptime=0)

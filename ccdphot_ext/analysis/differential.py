@@ -46,7 +46,7 @@ import math
 
 import astropy.units as u
 import numpy as np
-from astropy.table import QTable
+from astropy.table import QTable, Table
 
 from ..flags import (
     FLAG_BAD_PIXELS,
@@ -247,9 +247,21 @@ def differential_photometry(lightcurve, targets, comparisons, *,
 def _validate(lightcurve, targets, comparisons, weighting, bad_flags,
               sky_correlated):
     """Check the arguments; return the target and comparison id lists."""
+    if not isinstance(lightcurve, Table):
+        raise TypeError('lightcurve must be an astropy Table (e.g. the '
+                        'output of photometer_frames), got '
+                        f'{type(lightcurve).__name__}')
     missing = [c for c in _REQUIRED if c not in lightcurve.colnames]
     if missing:
         raise ValueError(f'lightcurve lacks column(s) {", ".join(missing)}')
+    errors = np.asarray(getattr(lightcurve['aperture_sum_err'], 'value',
+                                lightcurve['aperture_sum_err']), dtype=float)
+    negative = errors < 0
+    if negative.any():
+        rows = ', '.join(str(i + 1) for i in np.flatnonzero(negative)[:5])
+        raise ValueError(f'lightcurve: column aperture_sum_err is negative '
+                         f'in {int(negative.sum())} row(s) (the first: '
+                         f'{rows}; rows counted from 1): not an error bar')
     targets = _ids(targets, 'targets')
     comparisons = _ids(comparisons, 'comparisons')
     common = sorted(set(targets) & set(comparisons))

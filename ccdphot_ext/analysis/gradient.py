@@ -282,7 +282,8 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
         If ``sky`` is not a global `~ccdphot_ext.SkyEstimate`.
     ValueError
         If ``box_size`` leaves fewer than 2 x 2 meshes or fewer than 4
-        usable ones, or an option is not positive.
+        usable ones, or meshes with no pixel scatter (``box_size=1``, a
+        constant frame), or an option is not positive.
 
     Examples
     --------
@@ -319,6 +320,12 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
     med, std = _mesh_levels(frame, mesh, sigma)
     coef, cov, use = _fit_plane(med, mesh, frame.shape, sigma)
     pixel_noise = float(np.nanmedian(std)) * clip_factors(sigma)[0]
+    if not pixel_noise > 0:
+        # every range and safe size is in units of this noise
+        raise ValueError(f'box_size={mesh}: the meshes show no pixel scatter '
+                         '(their median standard deviation is 0): use '
+                         'larger meshes (a frame that is constant has no '
+                         'gradient to check)')
     return GradientCheck(level=float(coef[0]), gx=float(coef[1]),
                          gy=float(coef[2]), cov=cov[1:, 1:],
                          shape=frame.shape, pixel_noise=pixel_noise,

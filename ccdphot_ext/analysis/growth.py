@@ -68,10 +68,14 @@ def growth_curve(data, aperture, sky, *, scales=GROWTH_SCALES, **kwargs):
         If a scale is not positive and finite, or `~ccdphot_ext.measure`
         refuses an input.
     """
-    scales = np.sort(np.atleast_1d(np.asarray(scales, dtype=float)))
-    if scales.ndim != 1 or not np.all(np.isfinite(scales)) or np.any(
-            scales <= 0):
-        raise ValueError('scales must be positive finite numbers')
+    try:
+        scales = np.sort(np.atleast_1d(np.asarray(scales, dtype=float)))
+    except (TypeError, ValueError):
+        scales = None  # text: named below, not by numpy
+    if (scales is None or scales.ndim != 1 or not scales.size
+            or not np.all(np.isfinite(scales)) or np.any(scales <= 0)):
+        raise ValueError('scales must be positive finite numbers (at least '
+                         'one)')
     rows = []
     with warn_once():  # each scale would repeat the same warnings
         for s in scales:

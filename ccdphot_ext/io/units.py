@@ -116,7 +116,8 @@ def electrons_per_data_unit(unit, *, gain=None, exptime=None,
     ------
     ValueError
         If an explicit ``gain`` other than 1 is given for data in
-        electrons, or a bare number for data not in counts.
+        electrons, or a bare number for data not in counts; or ``gain`` or
+        ``exptime`` is not a positive finite number.
     `~astropy.units.UnitsError`
         If a Quantity ``gain`` is in electrons per something else than the
         data unit.
@@ -143,6 +144,9 @@ def electrons_per_data_unit(unit, *, gain=None, exptime=None,
         if kind == 'other':
             raise u.UnitsError(_gain_unit_message(gain.unit, unit))
         gain = _detector_gain(gain, unit)
+    elif gain is not None:
+        gain = positive_scalar(gain, 'gain')
+    exptime = positive_scalar(exptime, 'exptime')
     if kind == 'electron':
         if gain_is_explicit and gain is not None and gain != 1.0:
             raise ValueError(f'gain={gain} given for data in {unit}: data in '

@@ -153,10 +153,18 @@ def psf_stamp(psf, position, shape, *, size=None):
         size = 25 if default is None else default
     size = positive_integer(size, 'size')
     half = size // 2
-    x, y = (float(v) for v in position)
+    try:
+        x, y = (float(v) for v in position)
+    except (TypeError, ValueError):
+        # a list of positions, three numbers, text
+        raise TypeError('position must be one (x, y) pair of numbers, got '
+                        f'{position!r}') from None
     if not (math.isfinite(x) and math.isfinite(y)):
         raise ValueError(f'position must be finite, got {position!r}')
-    ny, nx = shape
+    try:
+        ny, nx = shape
+    except (TypeError, ValueError):
+        raise ValueError(f'shape must be (ny, nx), got {shape!r}') from None
     ix, iy = int(round(x)), int(round(y))
     x0, x1 = ix - half, ix + half + 1
     y0, y1 = iy - half, iy + half + 1

@@ -248,6 +248,24 @@ def sum_terms(terms):
     return total
 
 
+def _check_term_inputs(flux, n_pix, sky_std, gain):
+    """Refuse what would give a wrong error bar rather than a NaN one: a
+    negative pixel count, sky scatter or gain, and a measured row (finite
+    flux, pixels summed) whose sky scatter is NaN (an absent term counts as
+    0: its error would come out too small)."""
+    with np.errstate(invalid='ignore'):
+        for values, name in ((n_pix, 'n_pix'), (sky_std, 'sky_std')):
+            if np.any(values < 0):
+                raise ValueError(f'{name} must be non-negative')
+        if gain is not None and np.any(~(np.asarray(gain, float) > 0)):
+            raise ValueError('gain must be positive and finite')
+        unknown = np.isfinite(flux) & (n_pix > 0) & np.isnan(sky_std)
+    if unknown.any():
+        raise ValueError('sky_std is NaN for a measured flux (row(s) '
+                         f'{np.flatnonzero(unknown)[:5].tolist()}): its '
+                         'error bar would leave the sky out')
+
+
 def _sky_term(n_pix, noise_pix, sky_std, sky_variance, shape):
     """``noise_pix * sky_std**2`` (``noise_pix`` defaulting to ``n_pix``),
     or an uncertainty map's ``sky_variance``."""
@@ -350,6 +368,13 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
     terms : `BudgetTerms`
         1-D arrays, one row per flux.
 
+    Raises
+    ------
+    ValueError
+        If ``n_pix`` or ``sky_std`` is negative, ``gain`` not positive, or
+        ``sky_std`` NaN on a measured row (the error would leave the sky
+        out).
+
     Examples
     --------
     >>> from ccdphot_ext import budget_terms
@@ -362,6 +387,7 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
     flux = np.atleast_1d(np.asarray(flux, dtype=float))
     n_pix, sky_std = np.broadcast_arrays(flux, np.asarray(n_pix, float),
                                          np.asarray(sky_std, float))[1:]
+    _check_term_inputs(flux, n_pix, sky_std, gain)
     nan = np.full(flux.shape, np.nan)
     total_map = sky_variance is not None and uncertainty_model == 'total'
     sky = _sky_term(n_pix, noise_pix, sky_std, sky_variance, flux.shape)

@@ -287,6 +287,8 @@ def atomic_write(path, write, *, inputs=(), label='output'):
 
     Raises
     ------
+    TypeError
+        If ``write`` is not callable.
     ValueError
         Naming ``label`` and the path, before anything is written: the
         output is one of ``inputs``, a directory (or a name ending in
@@ -306,6 +308,9 @@ def atomic_write(path, write, *, inputs=(), label='output'):
     >>> path.read_text()
     'hello'
     """
+    if not callable(write):
+        raise TypeError('write must be a function write(tmp_path) that '
+                        f'writes the content, got {type(write).__name__}')
     path = os.fspath(path)
     target = check_output(path, inputs=inputs, label=label)
     folder = os.path.dirname(target)
@@ -387,11 +392,13 @@ def write_table_atomic(table, path, *, format=None, inputs=(),
 
     Raises
     ------
+    TypeError
+        If ``table`` is not an astropy table.
     ValueError
         Naming ``label`` and the path, before anything is written: the
         output is one of ``inputs``, a directory, a special file, or its
-        folder does not exist; or ``text_cache`` is given for a format
-        other than ECSV.
+        folder does not exist; or ``format`` is not an astropy table
+        writer; or ``text_cache`` is given for a format other than ECSV.
     OSError
         When writing fails (a full disk, no permission); the message names
         the destination and the reason.
@@ -406,7 +413,18 @@ def write_table_atomic(table, path, *, format=None, inputs=(),
     >>> QTable.read(path)['a'].tolist()
     [1, 2]
     """
+    from astropy.io.registry import IORegistryError
+    from astropy.table import Table
+
+    if not isinstance(table, Table):
+        raise TypeError('table must be an astropy Table or QTable, got '
+                        f'{type(table).__name__}')
     fmt = table_format(path) if format is None else format
+    try:
+        table.write.registry.get_writer(fmt, type(table))
+    except IORegistryError:
+        raise ValueError(f'format: astropy has no table writer {fmt!r} '
+                         "(e.g. 'ascii.ecsv', 'ascii.csv', 'fits')") from None
     options = {}
     if fmt == 'fits':
         table = _fits_ready(table)

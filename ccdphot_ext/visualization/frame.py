@@ -87,7 +87,8 @@ def plot_frame(data, apertures=None, *, ids=None, ax=None, color='#ff7f0e',
     Raises
     ------
     ValueError
-        If ``ids`` or ``priority`` does not hold one entry per position.
+        If ``ids`` or ``priority`` does not hold one entry per position, or
+        ``data`` has no finite pixel.
 
     Examples
     --------
@@ -137,8 +138,10 @@ def _show_image(frame, ax):
 
     image = frame.data
     finite = image[np.isfinite(image)]
-    norm = ImageNormalize(finite if finite.size else None,
-                          interval=ZScaleInterval())
+    if not finite.size:
+        raise ValueError('data has no finite pixel to show (all NaN or '
+                         'inf)')
+    norm = ImageNormalize(finite, interval=ZScaleInterval())
     ax = _axes(ax, figsize=_frame_figsize(image.shape))
     im = ax.imshow(image, cmap='gray', origin='lower', norm=norm,
                    interpolation='nearest')
