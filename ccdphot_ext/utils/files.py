@@ -413,7 +413,7 @@ def write_table_atomic(table, path, *, format=None, inputs=(),
     >>> QTable.read(path)['a'].tolist()
     [1, 2]
     """
-    from astropy.io.registry import IORegistryError
+    from astropy.io.registry import IORegistryError, get_writer
     from astropy.table import Table
 
     if not isinstance(table, Table):
@@ -421,7 +421,7 @@ def write_table_atomic(table, path, *, format=None, inputs=(),
                         f'{type(table).__name__}')
     fmt = table_format(path) if format is None else format
     try:
-        table.write.registry.get_writer(fmt, type(table))
+        get_writer(fmt, type(table))
     except IORegistryError:
         raise ValueError(f'format: astropy has no table writer {fmt!r} '
                          "(e.g. 'ascii.ecsv', 'ascii.csv', 'fits')") from None
