@@ -683,3 +683,22 @@ def test_budget_terms_refuse_what_would_shrink_the_error():
         electrons_per_data_unit(u.adu, gain=-1)
     with pytest.raises(ValueError, match='^exptime must be positive'):
         electrons_per_data_unit(u.adu / u.s, gain=2.0, exptime=0)
+
+
+def test_a_keyword_repeated_with_different_values_warns(tmp_path):
+    path = tmp_path / 'dup.fits'
+    img, box = _frame_and_box()
+    header = fits.Header({'BUNIT': 'adu'})
+    header.append(('GAIN', 2.0))
+    header.append(('GAIN', 3.0))
+    header.append(('EXPTIME', 30.0))
+    header.append(('EXPTIME', 30.0))  # the same value twice: no doubt
+    fits.PrimaryHDU(img, header).writeto(path)
+    ccd = read_frame(path)
+    with pytest.warns(AstropyUserWarning, match=r'header keyword GAIN '
+                      r'appears 2 times with different values \(2.0, 3.0\)'
+                      r'; the first, 2.0, is used') as caught:
+        table = photometer(ccd, box, SkyEstimate(100.0, 5.0, 1000,
+                                                 unit=ccd.unit))
+    assert not [w for w in caught if 'EXPTIME' in str(w.message)]
+    assert table.meta['gain'] == 2.0

@@ -358,10 +358,26 @@ def _header_value(meta, keys, name):
                               f'{exc}', AstropyUserWarning, stacklevel=2)
                 rejected.append(f'{key}={raw!r}')
                 continue
+            _warn_repeated(meta, key)
             return value, _keyword_origin(meta, key)
     if rejected:
         return None, f"invalid {', '.join(rejected)} ignored"
     return None, 'missing'
+
+
+def _warn_repeated(meta, key):
+    """Warn when a FITS header holds ``key`` more than once with
+    different values (astropy gives the first): which one the writer
+    meant cannot be told."""
+    cards = getattr(meta, 'cards', None)
+    if cards is None:
+        return
+    values = [card.value for card in cards if card.keyword == key]
+    if len({repr(v) for v in values}) > 1:
+        warnings.warn(f'header keyword {key} appears {len(values)} times '
+                      f'with different values ({", ".join(map(repr, values))}'
+                      f'); the first, {values[0]!r}, is used',
+                      AstropyUserWarning, stacklevel=3)
 
 
 def _keyword_origin(meta, key):
