@@ -702,3 +702,25 @@ def test_a_keyword_repeated_with_different_values_warns(tmp_path):
                                                  unit=ccd.unit))
     assert not [w for w in caught if 'EXPTIME' in str(w.message)]
     assert table.meta['gain'] == 2.0
+
+
+def test_save_figures_checks_every_figure_and_name_first(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from ccdphot_ext import save_figures
+    fig = plt.figure()
+    try:
+        # a non-figure raised AttributeError after the figures before it
+        # were written; '../x' was written outside outdir
+        with pytest.raises(TypeError, match=r"^figures\['b'\] must be a "
+                                            'matplotlib Figure'):
+            save_figures({'a': fig, 'b': 1}, tmp_path / 'out')
+        for name in ('../x', 'a/b', ''):
+            with pytest.raises(ValueError, match='not a plain file name'):
+                save_figures({name: fig}, tmp_path / 'out')
+        assert not (tmp_path / 'out').exists() and not (tmp_path
+                                                        / 'x.png').exists()
+        paths = save_figures({'a': fig}, tmp_path / 'out')
+        assert [os.path.basename(p) for p in paths] == ['a.png']
+    finally:
+        plt.close(fig)

@@ -158,7 +158,22 @@ def save_figures(figures, outdir, *, dpi=100, prefix=''):
     -------
     paths : list of str
         The files written, in the order of ``figures``.
+
+    Raises
+    ------
+    TypeError
+        If a value of ``figures`` is not a figure (nothing is written).
+    ValueError
+        If a name is not a plain file name (``'../x'``, ``'a/b'``).
     """
+    for name, fig in figures.items():  # all checked before any is written
+        if not hasattr(fig, 'savefig'):
+            raise TypeError(f'figures[{name!r}] must be a matplotlib Figure, '
+                            f'got {type(fig).__name__}')
+        if not isinstance(name, str) or os.path.basename(name) != name or (
+                name in ('', '.', '..')):
+            raise ValueError(f'figures: name {name!r} is not a plain file '
+                             'name (it would be written outside outdir)')
     outdir = os.fspath(outdir)
     os.makedirs(outdir, exist_ok=True)
     paths = []
