@@ -724,3 +724,26 @@ def test_save_figures_checks_every_figure_and_name_first(tmp_path):
         assert [os.path.basename(p) for p in paths] == ['a.png']
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize('name', ['overview.png', 'star_3.png'])
+def test_a_figure_never_replaces_the_table_or_an_input(tmp_path, name):
+    image = tmp_path / 'f.fits'
+    fits.PrimaryHDU(_frame_and_box()[0],
+                    fits.Header({'BUNIT': 'adu'})).writeto(image)
+    plots = tmp_path / 'plots'
+    plots.mkdir()
+    out = plots / name
+    # the table was written to plots/overview.png, then the overview
+    # figure replaced it (the summary still said "wrote")
+    code, _, err = _cli(['measure', str(image), '--box', '10:20,10:20',
+                         '-o', str(out), '--format', 'ecsv', '--plot',
+                         str(plots)])
+    _one_line_error(code, err, f'-o {out} would be replaced by a figure')
+    assert not list(plots.iterdir())
+    code, _, err = _cli(['measure', str(image), '--box', '10:20,10:20',
+                         '-o', str(plots / 'table.png'), '--format', 'ecsv',
+                         '--plot', str(plots)])
+    assert code == 0, err
+    assert QTable.read(plots / 'table.png', format='ascii.ecsv')[
+        'aperture_sum'].size == 1

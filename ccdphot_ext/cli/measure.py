@@ -253,6 +253,12 @@ def _cmd_measure(args):
                            '"ccdphot_ext[regions]"') from None
     if args.plot:
         prepare_dir(args.plot, '--plot')
+        from .measure_output import check_plot_names
+
+        check_plot_names(args.plot, [
+            (args.output, '-o'), (args.regions, '--regions'),
+            (args.image, 'IMAGE'), (args.uncertainty, '--uncertainty'),
+            (args.positions, '--positions')])
         try:
             import matplotlib  # noqa: F401
         except ImportError:

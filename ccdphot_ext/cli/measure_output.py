@@ -180,6 +180,26 @@ def _star_sky(sky, row, index):
                        unit=sky.unit)
 
 
+def check_plot_names(plot_dir, files):
+    """
+    Refuse, before any work, a file of ``files`` (``(path, label)``, path
+    None when not given) that a figure written to ``plot_dir`` would
+    replace: ``overview.png``, ``budget.png`` or ``star_ID.png`` there.
+    """
+    import os
+    import re
+
+    for path, label in files:
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if (os.path.isdir(plot_dir) and os.path.samefile(folder, plot_dir)
+                and re.fullmatch(r'(overview|budget|star_.+)\.png',
+                                 os.path.basename(path))):
+            raise CLIError(f'{label} {path} would be replaced by a figure of '
+                           f'--plot {plot_dir}; give another name or folder')
+
+
 def measure_plots(table, frame, per_row, sky, threshold, args):
     import numpy as np
     from matplotlib.figure import Figure
