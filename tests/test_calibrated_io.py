@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 from calibrated_products import (
     DO_NOT_USE,
@@ -206,7 +207,8 @@ def test_pixel_solid_angle_from_keywords_and_wcs():
     omega, source = pixel_solid_angle({'PIXAR_A2': 0.0036}, None, 1.0, 1.0)
     assert source == 'PIXAR_A2'
     assert omega.to_value(u.arcsec ** 2) == pytest.approx(0.0036)
-    with pytest.raises(ValueError, match='PIXAR_SR or PIXAR_A2.*WCS'):
+    with (pytest.warns(AstropyUserWarning, match='PIXAR_SR=-1.0'),
+          pytest.raises(ValueError, match='PIXAR_SR or PIXAR_A2.*WCS')):
         pixel_solid_angle({'PIXAR_SR': -1.0}, None, 1.0, 1.0)
     # a CAR grid at latitude 60 deg: pixels have half the nominal area
     w = WCS(naxis=2)

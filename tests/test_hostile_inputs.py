@@ -747,3 +747,19 @@ def test_a_figure_never_replaces_the_table_or_an_input(tmp_path, name):
     assert code == 0, err
     assert QTable.read(plots / 'table.png', format='ascii.ecsv')[
         'aperture_sum'].size == 1
+
+
+def test_an_unusable_pixel_area_keyword_warns():
+    from ccdphot_ext import pixel_solid_angle
+    # PIXAR_SR = -1 was skipped without a word, and the error then said
+    # the header had no PIXAR_SR
+    with pytest.warns(AstropyUserWarning, match=r"ignoring header keyword "
+                      r"PIXAR_SR=-1.0: the pixel solid angle must be a "
+                      r"positive number"):
+        omega, source = pixel_solid_angle(
+            {'PIXAR_SR': -1.0, 'PIXAR_A2': 0.0036}, None, 1.0, 1.0)
+    assert source == 'PIXAR_A2'
+    assert omega.to_value('arcsec2')[()] == pytest.approx(0.0036)
+    with pytest.warns(AstropyUserWarning, match='PIXAR_SR'):
+        with pytest.raises(ValueError, match='no usable PIXAR_SR'):
+            pixel_solid_angle({'PIXAR_SR': 'x'}, None, 1.0, 1.0)

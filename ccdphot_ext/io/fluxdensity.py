@@ -32,10 +32,12 @@ brightness inside each aperture instead.
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import astropy.units as u
 import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
 
 from .units import checked_unit
 
@@ -170,20 +172,30 @@ def pixel_solid_angle(meta, wcs, x, y):
             return np.full(x.shape, omega.value) * u.sr, key
     if wcs is None or not getattr(wcs, 'has_celestial', False):
         raise ValueError('the pixel solid angle is unknown: the header has '
-                         'no PIXAR_SR or PIXAR_A2 and the frame no celestial '
-                         'WCS')
+                         'no usable PIXAR_SR or PIXAR_A2 and the frame no '
+                         'celestial WCS')
     if wcs.naxis != 2:
         wcs = wcs.celestial  # (drops any SIP distortion: 2-D frames keep it)
     return _wcs_pixel_area(wcs, x, y) * u.sr, (
         'WCS pixel area at each position')
 
 
-def _positive_keyword(meta, key):
+def _positive_keyword(meta, key, what='the pixel solid angle'):
+    """The keyword as a positive number; None when missing, and with a
+    warning naming ``what`` it gives when present but not one (0,
+    negative, NaN, text)."""
+    if key not in meta:
+        return None
     try:
         value = float(meta[key])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and value > 0 else None
+    except (TypeError, ValueError):
+        value = math.nan
+    if math.isfinite(value) and value > 0:
+        return value
+    warnings.warn(f'ignoring header keyword {key}={meta[key]!r}: {what} '
+                  'must be a positive number', AstropyUserWarning,
+                  stacklevel=3)
+    return None
 
 
 def _wcs_pixel_area(wcs, x, y):
@@ -374,7 +386,8 @@ def _factor(unit, flux_unit, meta):
         return (1.0 * unit).to_value(flux_unit)
     except u.UnitConversionError:
         pass
-    pivot = _positive_keyword(meta or {}, 'PHOTPLAM')
+    pivot = _positive_keyword(meta or {}, 'PHOTPLAM',
+                              'the pivot wavelength')
     if pivot is None:
         raise u.UnitsError(f'cannot convert {unit} to {flux_unit}: per '
                            'frequency and per wavelength need the pivot '
