@@ -158,6 +158,8 @@ def test_frame_list_and_annulus_sky(files, tmp_path):
     (['--size', '15', '--targets', '7'], 'go together'),
     (['--size', '0,5'], 'must be positive'),
     (['--size', '15', '--targets', 'a'], 'star ids'),
+    (['--size', '15', '--differential', 'd.ecsv'],
+     '--differential needs --targets and --comparisons'),
 ])
 def test_bad_usage_is_one_line_exit_2(files, tmp_path, extra,
                                       message):
@@ -167,6 +169,19 @@ def test_bad_usage_is_one_line_exit_2(files, tmp_path, extra,
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_sky_positions_are_refused_saying_how_to_convert(files, tmp_path):
+    table = tmp_path / 'radec.ecsv'
+    QTable({'id': [1], 'ra': [150.1] * u.deg, 'dec': [2.2] * u.deg}).write(
+        table)
+    out = tmp_path / 'lc.ecsv'
+    code, _, err = _run([files['frames'][0], '--positions', str(table),
+                         '--size', '15', '-o', str(out)])
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f'--positions {table}: the table gives sky positions' in err
+    assert 'same pixel positions (x, y) on every frame' in err
     assert not out.exists()
 
 

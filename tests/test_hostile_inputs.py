@@ -763,3 +763,14 @@ def test_an_unusable_pixel_area_keyword_warns():
     with pytest.warns(AstropyUserWarning, match='PIXAR_SR'):
         with pytest.raises(ValueError, match='no usable PIXAR_SR'):
             pixel_solid_angle({'PIXAR_SR': 'x'}, None, 1.0, 1.0)
+
+
+def test_a_negative_max_rows_is_refused(tmp_path):
+    path = tmp_path / 'star.fits'
+    fits.writeto(path, _star_frame(8), fits.Header({'BUNIT': 'adu'}))
+    code, _, err = _cli(['measure', str(path), '--box', '25:40,22:38',
+                         '--max-rows', '-1'])
+    _one_line_error(code, err, '--max-rows', 'must be non-negative')
+    code, out, err = _cli(['measure', str(path), '--box', '25:40,22:38',
+                           '--max-rows', '0'])
+    assert code == 0, err

@@ -124,6 +124,24 @@ def _check_first_frame(args, first, apertures, sky):
         raise CLIError(f'{text} (the first frame, {first})') from None
 
 
+def _pixel_positions(args):
+    """The --positions table, in pixels: a batch places the same x/y on
+    every frame, so a table of sky positions is refused saying how to
+    convert it."""
+    try:
+        return read_positions_table(args.positions,
+                                    format=args.positions_format)
+    except CLIError as exc:
+        if 'no celestial WCS' not in str(exc):
+            raise
+        raise CLIError(
+            f'--positions {args.positions}: the table gives sky positions, '
+            'but ccdphot batch measures the same pixel positions (x, y) on '
+            'every frame: convert them with the WCS of a reference frame '
+            'first (the x_center/y_center columns of ccdphot measure FRAME '
+            '--positions TABLE -o pixels.ecsv)') from None
+
+
 def _check_star_ids(args, ids):
     """--targets and --comparisons name stars of --positions, once each."""
     known = {int(i) for i in ids}
@@ -148,7 +166,7 @@ def _cmd_batch(args):
     from ..batch import AnnulusSky
 
     frames = _frame_paths(args)
-    pos = read_positions_table(args.positions, format=args.positions_format)
+    pos = _pixel_positions(args)
     xy = np.column_stack([pos['x_center'], pos['y_center']])
     ids = np.asarray(pos['id'])
     inputs = [(f, 'FRAME') for f in frames] + [
@@ -165,6 +183,9 @@ def _cmd_batch(args):
     apertures = _apertures(args, xy)
     _check_first_frame(args, frames[0], apertures, sky)
     diff_out = None
+    if args.differential is not None and args.targets is None:
+        raise CLIError('--differential needs --targets and --comparisons '
+                       '(the stars of the differential table)')
     if args.targets is not None or args.comparisons is not None:
         if args.targets is None or args.comparisons is None:
             raise CLIError('--targets and --comparisons go together')

@@ -73,6 +73,10 @@ non_negative_type = _argument(partial(positive_scalar, name=None,
                                   allow_none=False, allow_zero=True))
 positive_int_type = _argument(partial(positive_integer, name=None), parse=int,
                           kind='an integer')
+non_negative_int_type = _argument(
+    lambda value: int(positive_scalar(value, None, allow_none=False,
+                                      allow_zero=True)),
+    parse=int, kind='an integer')
 
 
 def box_type(text):
@@ -473,7 +477,8 @@ def add_output_options(parser):
     parser.add_argument('--format', choices=tuple(_FORMATS),
                         help='output format (default from the OUT '
                              'extension: .csv is csv, else ecsv)')
-    parser.add_argument('--max-rows', metavar='N', type=int, default=50,
+    parser.add_argument('--max-rows', metavar='N', type=non_negative_int_type,
+                        default=50,
                         help='without -o, print at most N rows (default '
                              '50; 0 prints all)')
 
