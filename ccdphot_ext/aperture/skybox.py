@@ -13,11 +13,12 @@ data carry a celestial WCS (``CCDData.wcs``); each is converted with its
 centres.
 """
 
+import copy
 import math
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import SkyCoord, UnitSphericalRepresentation
 from photutils.aperture import SkyAperture, SkyRectangularAperture
 from photutils.aperture.attributes import SkyCoordPositions
 
@@ -176,6 +177,12 @@ def to_pixel_apertures(apertures, data, *, wcs=None):
     """
     Convert sky apertures to pixel apertures with the frame's WCS.
 
+    A sky position with no pixel position in the WCS (the far side of the
+    sky for its projection) is placed just off the frame, where it sums
+    nothing (a NaN row with flag 1, as any aperture off the frame), and is
+    listed in ``unplaced``; the sizes of the others are converted as if it
+    were not there.
+
     Parameters
     ----------
     apertures : aperture or list of apertures
@@ -189,6 +196,10 @@ def to_pixel_apertures(apertures, data, *, wcs=None):
     Returns
     -------
     apertures : same structure, with pixel apertures only
+    unplaced : dict
+        ``{row: SkyCoord}`` of the positions with no pixel position, by
+        their row among all the positions in order (empty when every
+        position has one).
 
     Raises
     ------
@@ -198,16 +209,75 @@ def to_pixel_apertures(apertures, data, *, wcs=None):
     is_list = isinstance(apertures, (list, tuple))
     items = list(apertures) if is_list else [apertures]
     if not any(isinstance(a, SkyAperture) for a in items):
-        return apertures
+        return apertures, {}
     frame_wcs = celestial_wcs(wcs if wcs is not None else data)
     if frame_wcs is None:
         raise ValueError('apertures are given on the sky but data has no '
                          'celestial WCS: pass a CCDData with a wcs (e.g. '
                          'from read_frame) or pixel apertures')
-    out = [a.to_pixel(frame_wcs)
-           if isinstance(a, SkyAperture) else a
-           for a in items]
-    return out if is_list else out[0]
+    out, unplaced, start = [], {}, 0
+    for a in items:
+        if isinstance(a, SkyAperture):
+            a, lost = _placed(a, frame_wcs)
+            unplaced.update({start + i: c for i, c in lost.items()})
+        out.append(a)
+        start += 1 if a.isscalar else len(a)
+    return (out if is_list else out[0]), unplaced
+
+
+def _placed(aperture, wcs):
+    """
+    ``aperture`` (a sky aperture) on the pixel grid of ``wcs``, and
+    ``{index: SkyCoord}`` of its positions with no pixel position: those
+    stand just off the frame (below pixel 0 on both axes, clear of it by
+    the aperture's extent), the sizes converted at the other positions.
+    """
+    positions = aperture.positions
+    x, y = wcs.world_to_pixel(positions)
+    lost = ~(np.isfinite(np.atleast_1d(x)) & np.isfinite(np.atleast_1d(y)))
+    if not lost.any():
+        return aperture.to_pixel(wcs), {}
+    if lost.all():  # sizes converted at the first pixel: nothing is summed
+        kept = copy.copy(aperture)
+        kept.positions = wcs.pixel_to_world(0.0, 0.0)
+    else:
+        kept = aperture[np.flatnonzero(~lost)]
+    pixel = kept.to_pixel(wcs)
+    box = pixel.bbox if pixel.isscalar else pixel.bbox[0]
+    off = -2.0 - max(box.shape)  # the whole aperture below -0.5
+    xy = np.full((lost.size, 2), off)
+    xy[~lost] = np.atleast_2d(pixel.positions)
+    params = {name: getattr(pixel, name) for name in pixel._params}
+    params['positions'] = xy[0] if positions.isscalar else xy
+    flat = positions.reshape((1,)) if positions.isscalar else positions
+    return (type(pixel)(**params),
+            {int(i): flat[i] for i in np.flatnonzero(lost)})
+
+
+def mark_unplaced(table, unplaced):
+    """
+    Give the rows of sky positions with no pixel position (``unplaced``,
+    from `to_pixel_apertures`) NaN ``x_center`` and ``y_center`` and their
+    own sky position in ``sky_centroid``; ``table`` is changed in place.
+    """
+    if not unplaced:
+        return table
+    rows = list(unplaced)
+    for name in ('x_center', 'y_center'):
+        table[name][rows] = np.nan
+    if 'sky_centroid' in table.colnames:
+        column = table['sky_centroid']
+        for row, coord in unplaced.items():
+            column[row] = coord.transform_to(column.frame)
+    return table
+
+
+def sky_position(coord):
+    """``coord`` (a scalar `~astropy.coordinates.SkyCoord`) for a message:
+    its longitude and latitude in degrees and its frame."""
+    sph = coord.represent_as(UnitSphericalRepresentation)
+    return (f'{coord.frame.name} {sph.lon.deg:.6g}, {sph.lat.deg:.6g} '
+            'deg')
 
 
 def add_sky_centroid(table, data, *, after='y_center'):

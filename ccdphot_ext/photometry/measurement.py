@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 from astropy.table import QTable
 
-from ..aperture.skybox import to_pixel_apertures
+from ..aperture.skybox import sky_position, to_pixel_apertures
 from ..aperture.utils import (
     aperture_position,
     aperture_positions,
@@ -553,11 +553,17 @@ def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
                     budget, sum_method, subpixels, uncertainty, mask):
     """`measure`'s pixel aperture, frame, resolved detector parameters,
     budget options and subpixels, every input checked once."""
-    aperture = to_pixel_apertures(aperture, data)  # SkyAperture -> pixel
+    # SkyAperture -> pixel
+    aperture, unplaced = to_pixel_apertures(aperture, data)
     check_photometry_inputs(aperture, threshold, sum_method)
     if n_positions(aperture) != 1:
         raise ValueError('measure takes one aperture position; use '
                          'photometer for many')
+    if unplaced:  # as a pixel aperture off the frame
+        raise ValueError(f'aperture position 0 ({sky_position(unplaced[0])})'
+                         " has no pixel position in the frame's WCS (the "
+                         'far side of the sky for its projection): it lies '
+                         'entirely off the frame')
     detector = detector_with_gain(detector, gain)
     options = check_options(budget, 'budget', BudgetOptions)
     subpixels = positive_integer(subpixels, 'subpixels')

@@ -10,7 +10,11 @@ import numpy as np
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.skybox import add_sky_centroid, to_pixel_apertures
+from ..aperture.skybox import (
+    add_sky_centroid,
+    mark_unplaced,
+    to_pixel_apertures,
+)
 from ..aperture.utils import all_positions, aperture_groups, check_extent
 from ..background.annulus import sky_row_flags
 from ..background.noise import (
@@ -64,7 +68,9 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         are used.
     apertures : `BoxAperture`, `~photutils.aperture.PixelAperture` or list
         One row per position, in order (`~photutils.aperture.SkyAperture`
-        positions are converted with the frame's WCS).
+        positions are converted with the frame's WCS; one with no pixel
+        position there, on the far side of the sky, is off the frame: a
+        NaN row with flag 1).
     sky : `SkyEstimate`
         One level, one level per row, or a 2-D map, in the data unit.
     gain : float or `~astropy.units.Quantity`, optional
@@ -142,7 +148,8 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     >>> t['id'].tolist(), t['flags'].tolist()
     ([1, 2], [0, 0])
     """
-    apertures = to_pixel_apertures(apertures, data)  # SkyAperture -> pixel
+    # SkyAperture -> pixel
+    apertures, unplaced = to_pixel_apertures(apertures, data)
     groups = aperture_groups(apertures)
     check_photometry_inputs(groups[0][0], threshold, sum_method)
     detector = detector_with_gain(detector, gain)
@@ -166,8 +173,8 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     sums = _measure_groups(apertures, groups, frame, sky, call)
     terms, origins = _budget_terms(sums, frame, call, _array_sums(
         apertures, groups, frame, sky, call), sky)
-    table = _to_table(sums, terms, positions, frame, sky, call, conversion,
-                      origins)
+    table = mark_unplaced(_to_table(sums, terms, positions, frame, sky,
+                                    call, conversion, origins), unplaced)
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
