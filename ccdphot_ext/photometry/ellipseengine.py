@@ -199,15 +199,8 @@ def _short_route(data, win, order, level, saturation, out):
         flux = np.add.reduce(cut, axis=1)
         n_pix = np.add.reduce(w, axis=1)
         noise_pix = np.add.reduce(w2, axis=1)
-        good = np.isfinite(flux)
-        keep = idx[good]
-        out.flux[keep] = flux[good]
-        out.n_pix[keep] = n_pix[good]
-        out.noise_pix[keep] = noise_pix[good]
-        out.flux_sq[keep] = flux_sq[good]
-        if hot is not None:
-            out.flags[idx[good & hot]] |= FLAG_SATURATED
-        redo.append(idx[~good])
+        redo.append(_store(out, idx, (flux, n_pix, noise_pix, flux_sq),
+                           hot))
     return np.concatenate(redo)
 
 
@@ -236,15 +229,23 @@ def _kernel_route(data, win, order, level, saturation, out):
         np.broadcast_to(level, win.x.shape)[order], hy, hx,
         saturation is not None,
         0.0 if saturation is None else float(saturation))
+    return _store(out, order, sums, hot)
+
+
+def _store(out, idx, sums, hot):
+    """Put the finite ``sums`` (flux, n_pix, noise_pix, flux_sq) of the
+    apertures ``idx`` into ``out``, flag the saturated ones (``hot``, or
+    None); return the apertures whose flux is not finite, to redo."""
     flux, n_pix, noise_pix, flux_sq = sums
     good = np.isfinite(flux)
-    keep = order[good]
+    keep = idx[good]
     out.flux[keep] = flux[good]
     out.n_pix[keep] = n_pix[good]
     out.noise_pix[keep] = noise_pix[good]
     out.flux_sq[keep] = flux_sq[good]
-    out.flags[order[good & hot]] |= FLAG_SATURATED
-    return order[~good]
+    if hot is not None:
+        out.flags[idx[good & hot]] |= FLAG_SATURATED
+    return idx[~good]
 
 
 def _gather(frame, sky, win, idx):
