@@ -31,7 +31,10 @@ FLAG_RESIDUAL_BACKGROUND = 32
 #: (its pixels left out when the apertures are excluded, its light beyond
 #: them not), its own aperture covers pixel centres of it (measured without
 #: excluding the apertures), or fewer than half of its pixels were usable
-#: (masked, NaN, apertures, clipped).
+#: (masked, NaN, apertures, clipped). Any sky (whole-frame, annulus, map)
+#: is doubtful, too, where its per-pixel std is 0 (the error bar then
+#: leaves out the sky noise) or its level came from fewer than 5 pixels
+#: (`~ccdphot_ext.SkyEstimate` warns when it is made).
 FLAG_SKY_ANNULUS = 64
 #: The box holds clearly less than the plateau of the curve of growth of
 #: the frame's bright isolated stars (`~ccdphot_ext.find_stars` checks the
@@ -50,7 +53,8 @@ FLAG_DESCRIPTIONS = {
     FLAG_EMPTY_THRESHOLD: 'threshold mask empty',
     FLAG_RESIDUAL_BACKGROUND: 'significant residual background',
     FLAG_SKY_ANNULUS: "sky annulus overlaps the aperture or a neighbour's, "
-                      'or is mostly masked',
+                      'or is mostly masked; or the sky std is 0 or from '
+                      'fewer than 5 pixels',
     FLAG_SMALL_APERTURE: 'box below the curve of growth plateau',
     FLAG_PSF_MISMATCH: 'star does not match the PSF of the optimal '
                        'extraction',

@@ -20,6 +20,7 @@ pixels and the box geometry, never taken from the package:
 
 import contextlib
 import math
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -36,6 +37,7 @@ from ccdphot_ext import (
     FLAG_NONPOSITIVE_FLUX,
     FLAG_RESIDUAL_BACKGROUND,
     FLAG_SATURATED,
+    FLAG_SKY_ANNULUS,
     FLAG_TRUNCATED,
     BoxAperture,
     DetectorParameters,
@@ -135,9 +137,13 @@ def scenes(draw, *, max_boxes=5, allow_bad=True):
     finite = np.asarray(data, dtype=float)
     finite = finite[np.isfinite(finite)]
     level = float(np.median(finite)) if finite.size else 0.0
-    sky = SkyEstimate(level + draw(st.sampled_from([0.0, -2.5, 7.0])),
-                      draw(st.sampled_from([0.0, 0.7, 4.0, 60.0])),
-                      draw(st.integers(1, 10 ** 6)))
+    with warnings.catch_warnings():
+        # a std of 0 or under 5 sky pixels: doubtful (FLAG_SKY_ANNULUS)
+        warnings.filterwarnings('ignore', 'doubtful sky',
+                                AstropyUserWarning)
+        sky = SkyEstimate(level + draw(st.sampled_from([0.0, -2.5, 7.0])),
+                          draw(st.sampled_from([0.0, 0.7, 4.0, 60.0])),
+                          draw(st.integers(1, 10 ** 6)))
     gain = draw(st.sampled_from([None, 0.5, 2.23, 10.0]))
     saturation = draw(st.sampled_from([None, 'p95', 65535.0]))
     if saturation == 'p95':
@@ -168,6 +174,8 @@ def reference_row(data, mask, sigma, geom, sky, gain, saturation,
         good &= np.isfinite(sigma)
     truncated = xlo < -0.5 or ylo < -0.5 or xhi > nx - 0.5 or yhi > ny - 0.5
     flags = FLAG_TRUNCATED if truncated else 0
+    if sky.std == 0 or sky.n_pix < 5:  # a doubtful sky
+        flags |= FLAG_SKY_ANNULUS
     if np.any(inside & ~good):
         flags |= FLAG_BAD_PIXELS
     used = inside & good

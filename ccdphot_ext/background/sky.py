@@ -57,6 +57,11 @@ __all__ = ['SkyEstimate', 'SKY_METHODS']
 #: The estimators of a sky level (see the local-sky docs).
 SKY_METHODS = ('sigma_clip', 'mean', 'median')
 
+#: A sky level measured from fewer pixels than this is doubtful: its
+#: scatter, and so every error bar measured against it, rests on too few
+#: pixels (``FLAG_SKY_ANNULUS`` on its rows).
+MIN_SKY_PIXELS = 5
+
 
 def _unmeasured(value, n_pix):
     """True where one level per aperture had no usable sky pixel
@@ -81,6 +86,52 @@ def _check_error_on_mean(error_on_mean, value, unmeasured):
             and error_on_mean.shape != value.shape):
         raise ValueError(f'error_on_mean map shape {error_on_mean.shape} '
                          f'does not match value {value.shape}')
+
+
+def _sky_unit(unit, value, std, error_on_mean):
+    """The unit of a sky: ``unit`` if given, else that of the first
+    Quantity among ``value``, ``std`` and ``error_on_mean`` (None without
+    one)."""
+    if unit is not None:
+        try:
+            return u.Unit(unit)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f'unit must be an astropy unit, got {unit!r}'
+                             ) from exc
+    for given in (value, std, error_on_mean):
+        if isinstance(given, u.Quantity):
+            return given.unit
+    return None
+
+
+def _in_unit(given, unit, name):
+    """``given`` as plain numbers in the sky's ``unit``: a Quantity
+    converted (a UnitConversionError, a ValueError, naming ``name`` when
+    it cannot be), plain numbers taken to be in it."""
+    if not isinstance(given, u.Quantity):
+        return given
+    try:
+        return given.to_value(unit)
+    except u.UnitConversionError as exc:
+        raise u.UnitConversionError(f'{name} is in {given.unit}, not '
+                                    f'convertible to the sky unit {unit}'
+                                    ) from exc
+
+
+def _check_n_pix(n_pix, value):
+    """``n_pix`` non-negative, not all 0, and for levels (not a map) whole
+    numbers; returned as an array (0-d for a scalar)."""
+    n_pix = np.asarray(n_pix)
+    if n_pix.dtype.kind not in 'biuf':
+        raise TypeError('n_pix must be a number of pixels, got '
+                        f'{n_pix.dtype} values')
+    if np.any(n_pix < 0) or np.all(n_pix == 0):
+        raise ValueError('n_pix must be positive (no sky pixels)')
+    if value.ndim != 2 and not np.all(np.isfinite(n_pix)
+                                      & (n_pix == np.round(n_pix))):
+        raise ValueError('n_pix (pixels in the estimate) must be whole '
+                         f'numbers, got {n_pix.tolist()}')
+    return n_pix[()]
 
 
 def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
@@ -112,10 +163,7 @@ def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
             or np.any(std[~unmeasured] < 0)):
         raise ValueError('std must be finite and non-negative')
     if n_pix is not None:
-        n_pix = np.asarray(n_pix)
-        if np.any(n_pix < 0) or np.all(n_pix == 0):
-            raise ValueError('n_pix must be positive (no sky pixels)')
-        n_pix = n_pix[()]
+        n_pix = _check_n_pix(n_pix, value)
     if error_on_mean is None:
         with np.errstate(divide='ignore', invalid='ignore'):
             error_on_mean = (0.0 if n_pix is None else np.where(
@@ -123,6 +171,64 @@ def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
     error_on_mean = np.asarray(error_on_mean, dtype=float)
     _check_error_on_mean(error_on_mean, value, unmeasured)
     return value[()], std[()], n_pix, error_on_mean[()]
+
+
+def sky_doubts(value, std, n_pix):
+    """
+    Where a sky is doubtful, and why.
+
+    A level whose per-pixel scatter is 0 (every pixel alike, a scatter that
+    underflows, a noiseless simulation) gives error bars without the sky's
+    noise; one from fewer than `MIN_SKY_PIXELS` pixels rests on a scatter
+    that few pixels cannot measure. Levels without pixels (``n_pix`` 0, a
+    NaN level) are not counted: their rows are NaN already.
+
+    Returns
+    -------
+    doubtful : ndarray of bool
+        Shaped like ``value`` (0-d for one level).
+    reasons : list of str
+        One phrase per kind of doubt found (empty when none).
+    """
+    unmeasured = _unmeasured(value, n_pix)
+    zero = (np.asarray(std) == 0) & ~unmeasured
+    few = np.zeros(np.shape(value), bool)
+    if n_pix is not None and np.ndim(value) != 2:
+        few = (np.asarray(n_pix) < MIN_SKY_PIXELS) & ~unmeasured
+    reasons = []
+    what = 'pixels of the map' if np.ndim(value) == 2 else 'levels'
+    if np.any(zero):
+        reasons.append(
+            f'std is 0 ({int(np.count_nonzero(zero))} of {zero.size} {what}'
+            '; equal pixels, a scatter that underflows, or a noiseless '
+            'simulation), so the error bars measured against it leave out '
+            'the sky noise')
+    if np.any(few):
+        reasons.append(
+            f'{int(np.count_nonzero(few))} of {few.size} levels come from '
+            f'fewer than {MIN_SKY_PIXELS} pixels, too few to measure the '
+            'scatter')
+    return zero | few, reasons
+
+
+def sky_doubt_flags(sky, sky_std):
+    """
+    `~ccdphot_ext.flags.FLAG_SKY_ANNULUS` for each photometry row measured
+    against a doubtful sky (`sky_doubts`), else 0.
+
+    ``sky_std`` is each row's per-pixel sky scatter: for a map, its
+    weighted summary over the row's pixels, and a row is flagged where it
+    is 0; one level, or one per aperture, flags the rows of its doubtful
+    levels.
+    """
+    from ..flags import FLAG_SKY_ANNULUS
+    sky_std = np.asarray(sky_std, dtype=float)
+    if sky.is_map:
+        doubtful = sky_std == 0
+    else:
+        doubtful = np.broadcast_to(
+            sky_doubts(sky.value, sky.std, sky.n_pix)[0], sky_std.shape)
+    return np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32)
 
 
 def check_estimator(method, sigma):
@@ -261,17 +367,21 @@ class SkyEstimate:
 
     Parameters
     ----------
-    value : float or array_like
+    value : float, array_like or `~astropy.units.Quantity`
         The sky level per pixel (data unit, finite): a scalar, one per
         aperture (1-D) or a map (2-D, the frame's shape).
-    std : float or array_like
+    std : float, array_like or `~astropy.units.Quantity`
         The per-pixel standard deviation of the background (data unit,
-        finite, non-negative), shaped like ``value``.
+        finite, non-negative), shaped like ``value``. A std of 0 (or a
+        level from fewer than 5 pixels) is allowed, for a
+        noiseless simulation, but doubtful: it warns, and the photometry
+        rows measured against it get `~ccdphot_ext.flags.FLAG_SKY_ANNULUS`.
     n_pix : int or array_like, optional
-        The number of pixels that entered the estimate (non-negative, not
-        all 0: an aperture with 0 has no sky, NaN level allowed; for a map:
-        per mesh, scalar or 2-D). Required unless ``value`` is a map.
-    error_on_mean : float or array_like, optional
+        The number of pixels that entered the estimate (whole numbers,
+        non-negative, not all 0: an aperture with 0 has no sky, NaN level
+        allowed; for a map: per mesh, scalar or 2-D, any non-negative
+        number). Required unless ``value`` is a map.
+    error_on_mean : float, array_like or `~astropy.units.Quantity`, optional
         The error of ``value`` (data unit); None (default):
         ``efficiency * std / sqrt(n_pix)``, or 0 for a map without
         ``n_pix`` (the level is then taken as exact).
@@ -287,8 +397,11 @@ class SkyEstimate:
         Provenance (method parameters, pixels excluded); copied. None
         (default): empty.
     unit : `~astropy.units.Unit`, optional
-        The unit of ``value`` and ``std`` (the data unit); None (default):
-        the data's unit, unchecked.
+        The unit of ``value`` and ``std`` (the data unit); a Quantity
+        ``value``, ``std`` or ``error_on_mean`` is converted to it, and
+        plain numbers are taken to be in it. None (default): the unit of
+        the first Quantity among ``value``, ``std`` and ``error_on_mean``;
+        without one, the data's unit, unchecked.
     background_variation : callable, optional
         How far the background under each pixel is from the level: a
         `~ccdphot_ext.BackgroundVariation` or any callable of pixel
@@ -304,32 +417,48 @@ class SkyEstimate:
     ValueError
         If ``value`` has more than two dimensions, ``std`` does not match a
         map, a measured level or scatter is not finite (or the scatter
-        negative), ``n_pix`` is negative or all 0, or ``error_on_mean`` is
-        not finite and non-negative.
+        negative), ``n_pix`` is negative, all 0 or (for levels) not whole,
+        ``error_on_mean`` is not finite and non-negative, or a Quantity
+        is in a unit not convertible to the sky's
+        (`~astropy.units.UnitConversionError`, naming it).
+
+    Warns
+    -----
+    AstropyUserWarning
+        If the sky is doubtful: its std is 0, or a level came from fewer
+        than 5 pixels.
 
     Examples
     --------
     >>> import numpy as np
     >>> from ccdphot_ext import SkyEstimate
-    >>> img = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> img = np.arange(1.0, 10.0).reshape(3, 3)
     >>> sky = SkyEstimate.from_image(img, method='mean', mask_sources=False)
     >>> float(sky.value), float(sky.std), int(sky.n_pix)
-    (2.5, 1.118033988749895, 4)
+    (5.0, 2.581988897471611, 9)
     >>> print(f'{sky.error_on_mean:.6f}')
-    0.559017
+    0.860663
     """
 
     def __init__(self, value, std, n_pix=None, *, error_on_mean=None,
                  method='user', n_rejected=0, efficiency=1.0, meta=None,
                  unit=None, background_variation=None):
         self.efficiency = float(efficiency)
+        unit = _sky_unit(unit, value, std, error_on_mean)
         self.value, self.std, self.n_pix, self.error_on_mean = (
-            check_sky_arrays(value, std, n_pix, error_on_mean,
+            check_sky_arrays(_in_unit(value, unit, 'value'),
+                             _in_unit(std, unit, 'std'), n_pix,
+                             _in_unit(error_on_mean, unit, 'error_on_mean'),
                              self.efficiency))
         self.method = method
         self.n_rejected = np.asarray(n_rejected)[()]
         self.meta = dict(meta or {})
         self.unit = unit
+        reasons = sky_doubts(self.value, self.std, self.n_pix)[1]
+        if reasons:
+            warnings.warn('doubtful sky: ' + '; '.join(reasons) + ' (its '
+                          'photometry rows get FLAG_SKY_ANNULUS)',
+                          AstropyUserWarning, stacklevel=2)
         if background_variation is not None and not callable(
                 background_variation):
             raise TypeError('background_variation must be a callable of '

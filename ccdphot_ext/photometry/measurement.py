@@ -20,7 +20,7 @@ from ..background.noise import (
     noise_level_scale,
     noise_variance,
 )
-from ..background.sky import check_sky
+from ..background.sky import check_sky, sky_doubt_flags
 from ..flags import decode_flags
 from ..io.fluxdensity import flux_conversion
 from ..io.header import detector_with_gain
@@ -528,6 +528,7 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
                              threshold=threshold,
                              saturation=detector.saturation,
                              sum_method=sum_method, subpixels=subpixels)
+    sums.flags |= sky_doubt_flags(sky, sums.sky_std)
     sums = sums.row(0)
     if sums.n_pix > 0 and not np.isfinite(sums.flux):
         raise ValueError('aperture: its sum overflows: '

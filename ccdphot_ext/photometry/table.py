@@ -22,7 +22,7 @@ from ..background.noise import (
     noise_level_scale,
     noise_variance,
 )
-from ..background.sky import check_sky
+from ..background.sky import check_sky, sky_doubt_flags
 from ..flags import FLAG_BAD_PIXELS
 from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
@@ -237,6 +237,7 @@ def _measure_groups(apertures, groups, frame, sky, call):
                                         sky, rows, call))
         start += n
     sums.flags |= sky_row_flags(sky, apertures, n_rows)
+    sums.flags |= sky_doubt_flags(sky, sums.sky_std)
     _flag_overflow(sums, frame)
     return sums
 
