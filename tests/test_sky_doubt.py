@@ -187,3 +187,20 @@ def test_a_normal_sky_neither_warns_nor_flags(img, box):
     expected = np.sqrt(n * sky.std ** 2 + n ** 2 * sky.error_on_mean ** 2)
     assert table['aperture_sum_err'][0] == pytest.approx(expected,
                                                          rel=1e-12)
+
+
+# ------------------------------------------------- annulus flags in measure
+
+def test_measure_carries_the_flag_of_a_doubtful_annulus(img):
+    from photutils.aperture import CircularAnnulus, CircularAperture
+    mask = np.zeros(img.shape, bool)
+    mask[:, :33] = True  # most of the annulus is masked
+    with pytest.warns(AstropyUserWarning) as record:
+        sky = SkyEstimate.from_annulus(img, CircularAnnulus([(32, 22)], 6, 10),
+                                       mask=mask)
+    assert any('fewer than 50%' in str(w.message) for w in record)
+    assert sky.meta['flags'].tolist() == [FLAG_SKY_ANNULUS]
+    ap = CircularAperture((32, 22), 4)
+    assert photometer(img, ap, sky)['flags'][0] == FLAG_SKY_ANNULUS
+    assert measure(img, ap, sky).flags == FLAG_SKY_ANNULUS
+

@@ -528,6 +528,8 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
                              threshold=threshold,
                              saturation=detector.saturation,
                              sum_method=sum_method, subpixels=subpixels)
+    if not sky.is_global and sky.meta.get('flags') is not None:
+        sums.flags |= np.asarray(sky.meta['flags'], dtype=np.int32)
     sums.flags |= sky_doubt_flags(sky, sums.sky_std)
     sums = sums.row(0)
     if sums.n_pix > 0 and not np.isfinite(sums.flux):
