@@ -204,3 +204,21 @@ def test_measure_carries_the_flag_of_a_doubtful_annulus(img):
     assert photometer(img, ap, sky)['flags'][0] == FLAG_SKY_ANNULUS
     assert measure(img, ap, sky).flags == FLAG_SKY_ANNULUS
 
+
+
+def test_a_degenerate_annulus_is_warned_about_once(img):
+    from photutils.aperture import CircularAnnulus
+    mask = np.ones(img.shape, bool)
+    mask[22, 38:41] = False  # three usable annulus pixels
+    with pytest.warns(AstropyUserWarning) as record:
+        sky = SkyEstimate.from_annulus(img, CircularAnnulus([(32, 22)], 6, 10),
+                                       mask=mask)
+    doubts = [str(w.message) for w in record if 'fewer than 5' in
+              str(w.message)]
+    assert len(doubts) == 1 and 'sky annuli flagged doubtful' in doubts[0]
+    assert int(sky.n_pix[0]) == 3
+    assert sky.meta['flags'].tolist() == [FLAG_SKY_ANNULUS]
+    # the same level given by hand, without the annulus' flags, is warned
+    with pytest.warns(AstropyUserWarning, match='doubtful sky: 1 of 1 '
+                      'levels come from fewer than 5 pixels'):
+        SkyEstimate(sky.value, sky.std, sky.n_pix)

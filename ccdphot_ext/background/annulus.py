@@ -18,7 +18,8 @@ An annulus is *doubtful* (`~ccdphot_ext.flags.FLAG_SKY_ANNULUS`, and an
 `~astropy.utils.exceptions.AstropyUserWarning`) when another star's
 aperture reaches into it (its pixels are left out, but the star's light
 beyond its aperture is not), when fewer than `MIN_USED_FRACTION` of its
-pixels are left for the statistic, or when fewer than `MIN_PIXELS` are
+pixels are left for the statistic, or when fewer than
+`~ccdphot_ext.background.estimators.MIN_SKY_PIXELS` are
 left or they are all equal (a scatter of 0 would give the sky no error).
 Its own aperture's pixels, left out, are no doubt by themselves: an
 annulus from the aperture's radius outwards (the r = 3, 3-7 pixel aperture
@@ -47,7 +48,7 @@ from ..aperture.utils import (
     n_positions,
 )
 from ..utils.windows import as_pixels, box_rows
-from .estimators import clip_factors
+from .estimators import MIN_SKY_PIXELS, clip_factors
 from .rowclip import blank, clip_rows, count_rows, kept_mean_std
 
 __all__ = []  # internal module
@@ -55,9 +56,6 @@ __all__ = []  # internal module
 #: Annuli whose used pixels are fewer than this fraction of their pixels
 #: are flagged.
 MIN_USED_FRACTION = 0.5
-#: Annuli with fewer usable pixels than this (or whose pixels are all
-#: equal) are flagged: their scatter, hence the sky error, is no estimate.
-MIN_PIXELS = 5
 #: Annulus pixels whose statistics are formed together (a few arrays of
 #: float32 and bytes), at most `CHUNK_FRACTION` of the frame's pixels.
 CHUNK_PIXELS = 2 ** 21
@@ -550,13 +548,13 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
     # left out, as photutils' standard annulus at the aperture's radius)
     neighbours = (counts['n_apertures'] - counts['n_own_usable']
                   if own is not None else np.zeros(n, dtype=int))
-    degenerate = (n_pix > 0) & ((n_pix < MIN_PIXELS) | (out['std'] == 0))
+    degenerate = (n_pix > 0) & ((n_pix < MIN_SKY_PIXELS) | (out['std'] == 0))
     few = (used < MIN_USED_FRACTION) | (n_pix == 0)
     doubtful = (neighbours > 0) | few | degenerate
     _warn(counts['n_bad'], neighbours > 0, few & ~degenerate, n)
     if degenerate.any():
         warnings.warn(f'{int(degenerate.sum())} of {n} sky annuli flagged '
-                      f'doubtful: fewer than {MIN_PIXELS} usable pixels, or '
+                      f'doubtful: fewer than {MIN_SKY_PIXELS} usable pixels, or '
                       'pixels all equal (a scatter of 0): their sky error '
                       'cannot be trusted', AstropyUserWarning, stacklevel=3)
     meta = {'n_excluded_bad': counts['n_bad'],

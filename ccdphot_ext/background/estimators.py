@@ -14,6 +14,11 @@ from scipy.special import erf
 
 __all__ = ['clip_factors']
 
+#: A sky level from fewer usable pixels than this (or from pixels all
+#: equal) is doubtful: its scatter, and so the error of every flux
+#: measured against it, is no estimate.
+MIN_SKY_PIXELS = 5
+
 
 def combination_efficiency(median_factor, mean_factor):
     """``k`` of ``a * median - b * mean`` for Gaussian noise.

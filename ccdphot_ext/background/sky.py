@@ -44,6 +44,7 @@ from ..utils.inputs import as_frame, overflow_culprits, strip_unit
 from ..utils.numbers import check_choice, positive_integer, positive_scalar
 from .annulus import annulus_statistics, check_annulus
 from .estimators import (
+    MIN_SKY_PIXELS,
     clip_factors,
     estimator_efficiency,
     poisson_skew_ratio,
@@ -56,11 +57,6 @@ __all__ = ['SkyEstimate', 'SKY_METHODS']
 
 #: The estimators of a sky level (see the local-sky docs).
 SKY_METHODS = ('sigma_clip', 'mean', 'median')
-
-#: A sky level measured from fewer pixels than this is doubtful: its
-#: scatter, and so every error bar measured against it, rests on too few
-#: pixels (``FLAG_SKY_ANNULUS`` on its rows).
-MIN_SKY_PIXELS = 5
 
 
 def _unmeasured(value, n_pix):
@@ -173,7 +169,7 @@ def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
     return value[()], std[()], n_pix, error_on_mean[()]
 
 
-def sky_doubts(value, std, n_pix):
+def sky_doubts(value, std, n_pix, *, reported=None):
     """
     Where a sky is doubtful, and why.
 
@@ -181,20 +177,26 @@ def sky_doubts(value, std, n_pix):
     underflows, a noiseless simulation) gives error bars without the sky's
     noise; one from fewer than `MIN_SKY_PIXELS` pixels rests on a scatter
     that few pixels cannot measure. Levels without pixels (``n_pix`` 0, a
-    NaN level) are not counted: their rows are NaN already.
+    NaN level) are not counted: their rows are NaN already. ``reported``
+    (bool, shaped like ``value``): the levels already flagged, and warned
+    about, where they were estimated (an annulus sky's ``meta['flags']``);
+    they are doubtful but give no reason again.
 
     Returns
     -------
     doubtful : ndarray of bool
         Shaped like ``value`` (0-d for one level).
     reasons : list of str
-        One phrase per kind of doubt found (empty when none).
+        One phrase per kind of doubt not yet reported (empty when none).
     """
     unmeasured = _unmeasured(value, n_pix)
     zero = (np.asarray(std) == 0) & ~unmeasured
     few = np.zeros(np.shape(value), bool)
     if n_pix is not None and np.ndim(value) != 2:
         few = (np.asarray(n_pix) < MIN_SKY_PIXELS) & ~unmeasured
+    doubtful = zero | few
+    if reported is not None:
+        zero, few = zero & ~reported, few & ~reported
     reasons = []
     what = 'pixels of the map' if np.ndim(value) == 2 else 'levels'
     if np.any(zero):
@@ -208,7 +210,7 @@ def sky_doubts(value, std, n_pix):
             f'{int(np.count_nonzero(few))} of {few.size} levels come from '
             f'fewer than {MIN_SKY_PIXELS} pixels, too few to measure the '
             'scatter')
-    return zero | few, reasons
+    return doubtful, reasons
 
 
 def sky_doubt_flags(sky, sky_std):
@@ -454,7 +456,8 @@ class SkyEstimate:
         self.n_rejected = np.asarray(n_rejected)[()]
         self.meta = dict(meta or {})
         self.unit = unit
-        reasons = sky_doubts(self.value, self.std, self.n_pix)[1]
+        reasons = sky_doubts(self.value, self.std, self.n_pix,
+                             reported=self._flagged_levels())[1]
         if reasons:
             warnings.warn('doubtful sky: ' + '; '.join(reasons) + ' (its '
                           'photometry rows get FLAG_SKY_ANNULUS)',
@@ -815,6 +818,15 @@ class SkyEstimate:
             background, rms, error_on_mean, n_pix, efficiency)
         return cls(level, rms, n_pix, error_on_mean=error_on_mean,
                    method='maps', efficiency=efficiency, meta=meta, unit=unit)
+
+    def _flagged_levels(self):
+        """The levels an annulus sky already flagged doubtful (and warned
+        about) where it was estimated, or None."""
+        from ..flags import FLAG_SKY_ANNULUS
+        flags = self.meta.get('flags')
+        if flags is None or np.shape(flags) != np.shape(self.value):
+            return None
+        return (np.asarray(flags) & FLAG_SKY_ANNULUS) != 0
 
     @property
     def is_map(self):
