@@ -128,18 +128,13 @@ def _pixel_positions(args):
     """The --positions table, in pixels: a batch places the same x/y on
     every frame, so a table of sky positions is refused saying how to
     convert it."""
-    try:
-        return read_positions_table(args.positions,
-                                    format=args.positions_format)
-    except CLIError as exc:
-        if 'no celestial WCS' not in str(exc):
-            raise
-        raise CLIError(
-            f'--positions {args.positions}: the table gives sky positions, '
-            'but ccdphot batch measures the same pixel positions (x, y) on '
-            'every frame: convert them with the WCS of a reference frame '
-            'first (the x_center/y_center columns of ccdphot measure FRAME '
-            '--positions TABLE -o pixels.ecsv)') from None
+    return read_positions_table(
+        args.positions, format=args.positions_format, without_wcs=(
+            'the table gives sky positions, but ccdphot batch measures the '
+            'same pixel positions (x, y) on every frame: convert them with '
+            'the WCS of a reference frame first (the x_center/y_center '
+            'columns of ccdphot measure FRAME --positions TABLE -o '
+            'pixels.ecsv)'))
 
 
 def _check_star_ids(args, ids):

@@ -260,13 +260,15 @@ def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
 
 
 def read_positions_table(path, *, frame=None, image=None, format=None,
-                         sky_frame=None):
+                         sky_frame=None, without_wcs=None):
     """The positions table of ``--positions`` (`read_positions`): ``id``,
     0-based ``x_center``/``y_center`` and any suggested box columns; sky
     positions placed with the WCS of ``frame`` (IMAGE ``image``), which
     must hold at least one of them. ``format`` and ``sky_frame`` are
-    ``--positions-format`` and ``--positions-frame``."""
-    from ..io.positions import OffFrameError, read_positions
+    ``--positions-format`` and ``--positions-frame``; ``without_wcs``, the
+    message for sky positions when the command has no WCS to place them
+    with (None: `read_positions`' own)."""
+    from ..io.positions import NoWCSError, OffFrameError, read_positions
 
     try:
         return read_positions(path, wcs=frame, format=format,
@@ -275,6 +277,8 @@ def read_positions_table(path, *, frame=None, image=None, format=None,
         text = str(exc).replace(f'positions {path}', '', 1).lstrip(': ')
         if isinstance(exc, OffFrameError) and image is not None:
             text = text.replace(' frame:', f' frame IMAGE {image}:', 1)
+        if isinstance(exc, NoWCSError) and without_wcs is not None:
+            text = without_wcs
         raise CLIError(f'--positions {path}: {text}') from exc
 
 

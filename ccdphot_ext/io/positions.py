@@ -89,6 +89,11 @@ class OffFrameError(ValueError):
     command line names its image)."""
 
 
+class NoWCSError(ValueError):
+    """The table gives sky positions but no celestial WCS was given to
+    place them (internal: the command line says what to do instead)."""
+
+
 def _accepted_names():
     pix = ', '.join(f'{x}/{y}' for x, y, _ in PIXEL_COLUMNS)
     sky = ', '.join(f'{x}/{y}' for x, y, _ in SKY_COLUMNS)
@@ -355,7 +360,7 @@ def _sky_to_pixel(table, label, wcs, source):
     coords = _sky_coords(table, label, source)
     what = _describe(source, coords)
     if sky_wcs is None:
-        raise ValueError(f'{label}: the table gives sky positions ({what}) '
+        raise NoWCSError(f'{label}: the table gives sky positions ({what}) '
                          'but no celestial WCS was given to convert them '
                          'to pixels (wcs=, or a frame with a WCS)')
     try:
