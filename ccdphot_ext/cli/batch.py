@@ -160,6 +160,9 @@ def _cmd_batch(args):
 
     from ..batch import AnnulusSky
 
+    if args.differential is not None and args.targets is None:
+        raise CLIError('--differential needs --targets and --comparisons '
+                       '(the stars of the differential table)')
     frames = _frame_paths(args)
     pos = _pixel_positions(args)
     xy = np.column_stack([pos['x_center'], pos['y_center']])
@@ -178,9 +181,6 @@ def _cmd_batch(args):
     apertures = _apertures(args, xy)
     _check_first_frame(args, frames[0], apertures, sky)
     diff_out = None
-    if args.differential is not None and args.targets is None:
-        raise CLIError('--differential needs --targets and --comparisons '
-                       '(the stars of the differential table)')
     if args.targets is not None or args.comparisons is not None:
         if args.targets is None or args.comparisons is None:
             raise CLIError('--targets and --comparisons go together')
