@@ -587,6 +587,16 @@ def _warn(n_bad, neighbours, few, n):
                       stacklevel=4)
 
 
+def annulus_flags(sky):
+    """The flags of the levels of a sky measured in annuli
+    (``meta['flags']``: a neighbour's aperture in it, mostly masked, too
+    few pixels), one per level; 0 for a sky without them."""
+    flags = sky.meta.get('flags')
+    if sky.is_global or flags is None:
+        return 0
+    return np.asarray(flags, dtype=np.int32)
+
+
 def sky_row_flags(sky, apertures, n_rows):
     """
     Flags the sky gives each photometry row: those of an annulus sky
@@ -597,10 +607,9 @@ def sky_row_flags(sky, apertures, n_rows):
     only touches it: not flagged.
     """
     from ..flags import FLAG_SKY_ANNULUS
-    flags = sky.meta.get('flags')
-    if sky.isscalar or flags is None:
-        return 0
-    flags = np.asarray(flags, dtype=np.int32)
+    flags = annulus_flags(sky)
+    if np.ndim(flags) == 0:
+        return flags
     annulus = sky.meta.get('annulus_aperture')
     own = own_apertures(apertures, n_rows)
     if sky.meta.get('exclude') is None and annulus is not None and own:
