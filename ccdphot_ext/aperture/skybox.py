@@ -18,11 +18,11 @@ import math
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord, UnitSphericalRepresentation
+from astropy.coordinates import SkyCoord
 from photutils.aperture import SkyAperture, SkyRectangularAperture
 from photutils.aperture.attributes import SkyCoordPositions
 
-from ..io.wcs import celestial_wcs
+from ..io.wcs import celestial_wcs, lonlat_text
 from ..utils.inputs import positive_scalar
 from .box import BoxAperture
 
@@ -275,9 +275,7 @@ def mark_unplaced(table, unplaced):
 def sky_position(coord):
     """``coord`` (a scalar `~astropy.coordinates.SkyCoord`) for a message:
     its longitude and latitude in degrees and its frame."""
-    sph = coord.represent_as(UnitSphericalRepresentation)
-    return (f'{coord.frame.name} {sph.lon.deg:.6g}, {sph.lat.deg:.6g} '
-            'deg')
+    return f'{coord.frame.name} {lonlat_text(coord)}'
 
 
 def add_sky_centroid(table, data, *, after='y_center'):

@@ -25,7 +25,7 @@ from astropy.table import QTable, Table
 
 from ..utils.files import is_stream
 from .fitsfile import stat_problem
-from .wcs import celestial_wcs
+from .wcs import celestial_wcs, lonlat_text
 
 __all__ = ['read_positions', 'PIXEL_COLUMNS', 'SKY_COLUMNS', 'ID_COLUMNS']
 
@@ -353,7 +353,6 @@ def _describe(source, coords):
 
 
 def _sky_to_pixel(table, label, wcs, source):
-    from astropy.coordinates import UnitSphericalRepresentation
     from astropy.coordinates.errors import ConvertError
 
     sky_wcs = celestial_wcs(wcs) if wcs is not None else None
@@ -372,10 +371,9 @@ def _sky_to_pixel(table, label, wcs, source):
     lost = ~(np.isfinite(x) & np.isfinite(y))
     if lost.any():
         first = int(np.flatnonzero(lost)[0])
-        sph = coords[first].represent_as(UnitSphericalRepresentation)
         raise ValueError(
             f'{label}: {what} of row(s) {_row_list(lost)} (the first: '
-            f'{sph.lon.deg:.6g}, {sph.lat.deg:.6g} deg) '
+            f'{lonlat_text(coords[first])}) '
             'has no pixel position in the WCS (the far side of the sky for '
             'its projection); remove those rows or give the right table')
     return x, y, what, coords.frame.name

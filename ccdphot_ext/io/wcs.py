@@ -4,7 +4,7 @@ The celestial WCS of a frame: what turns sky positions (apertures, the
 ``ra``/``dec`` columns of a positions table) into pixels.
 """
 
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import SkyCoord, UnitSphericalRepresentation
 from astropy.wcs import WCS
 
 __all__ = ['celestial_wcs']
@@ -51,6 +51,13 @@ def celestial_wcs(data):
            if isinstance(spec[0], type)):
         return wcs
     return None
+
+
+def lonlat_text(coord):
+    """A scalar `~astropy.coordinates.SkyCoord`'s longitude and latitude
+    for a message: ``'236.75, -24.12 deg'``."""
+    sph = coord.represent_as(UnitSphericalRepresentation)
+    return f'{sph.lon.deg:.6g}, {sph.lat.deg:.6g} deg'
 
 
 def _is_wcs(obj):
