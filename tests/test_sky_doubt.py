@@ -222,3 +222,14 @@ def test_a_degenerate_annulus_is_warned_about_once(img):
     with pytest.warns(AstropyUserWarning, match='doubtful sky: 1 of 1 '
                       'levels come from fewer than 5 pixels'):
         SkyEstimate(sky.value, sky.std, sky.n_pix)
+
+
+def test_unit_is_checked_by_the_one_unit_rule():
+    # a number is not a unit (astropy would read 3 as a scaled
+    # dimensionless unit); a text that is no unit names the parameter
+    with pytest.raises(TypeError, match='unit must be an astropy unit or a '
+                                        'unit string, got int 3'):
+        SkyEstimate(1.0, 1.0, 100, unit=3)
+    with pytest.raises(ValueError, match="^unit: 'bogus' is not a unit"):
+        SkyEstimate(1.0, 1.0, 100, unit='bogus')
+    assert SkyEstimate(1.0, 1.0, 100, unit='adu').unit == u.adu

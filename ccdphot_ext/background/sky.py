@@ -39,6 +39,7 @@ import astropy.units as u
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..io.units import checked_unit
 from ..utils.html import html_table
 from ..utils.inputs import as_frame, overflow_culprits, strip_unit
 from ..utils.numbers import check_choice, positive_integer, positive_scalar
@@ -89,11 +90,7 @@ def _sky_unit(unit, value, std, error_on_mean):
     Quantity among ``value``, ``std`` and ``error_on_mean`` (None without
     one)."""
     if unit is not None:
-        try:
-            return u.Unit(unit)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f'unit must be an astropy unit, got {unit!r}'
-                             ) from exc
+        return checked_unit(unit, 'unit')
     for given in (value, std, error_on_mean):
         if isinstance(given, u.Quantity):
             return given.unit
@@ -414,14 +411,15 @@ class SkyEstimate:
     Raises
     ------
     TypeError
-        If ``n_pix`` is missing for levels, or ``background_variation`` is
-        not callable.
+        If ``n_pix`` is missing for levels, ``background_variation`` is
+        not callable, or ``unit`` is neither a unit nor a unit string.
     ValueError
         If ``value`` has more than two dimensions, ``std`` does not match a
         map, a measured level or scatter is not finite (or the scatter
         negative), ``n_pix`` is negative, all 0 or (for levels) not whole,
-        ``error_on_mean`` is not finite and non-negative, or a Quantity
-        is in a unit not convertible to the sky's
+        ``error_on_mean`` is not finite and non-negative, ``unit`` is text
+        that is not a unit, or a Quantity is in a unit not convertible to
+        the sky's
         (`~astropy.units.UnitConversionError`, naming it).
 
     Warns
