@@ -336,6 +336,46 @@ def test_pixels_too_large_to_add_up_are_named_or_flagged():
     assert abs(sky32.value - 100.0) < 1.0
 
 
+@pytest.mark.parametrize('scale', [1e37, 1e100, 1e-150, 1e-300])
+def test_whole_frame_sky_of_extreme_values_is_the_scaled_sky(scale):
+    # the binned frame the source mask is found on is float32 (1e37 * 100
+    # became inf, 1e-150 became 0: the mask and the variation were lost);
+    # the sky of a frame times a power of ten is the frame's sky times it
+    y, x = np.mgrid[:256, :256]
+    img = (np.random.default_rng(7).normal(100.0, 5.0, (256, 256))
+           + 2000.0 * np.exp(-((x - 128) ** 2 + (y - 128) ** 2) / 32.0)
+           + 0.05 * x)
+    ref = SkyEstimate.from_image(img)
+    if scale >= 1e-150:
+        sky = SkyEstimate.from_image(img * scale)
+    else:  # measured, but its square underflows: doubtful
+        with pytest.warns(AstropyUserWarning, match='square underflows'):
+            sky = SkyEstimate.from_image(img * scale)
+    assert sky.meta['n_masked_sources'] == ref.meta['n_masked_sources'] > 0
+    assert sky.value == pytest.approx(ref.value * scale, rel=1e-12)
+    assert sky.std == pytest.approx(ref.std * scale, rel=1e-12)
+    assert sky.error_on_mean == pytest.approx(ref.error_on_mean * scale,
+                                              rel=1e-12)
+    offsets = ref.background_variation.offsets.astype(float) * scale
+    np.testing.assert_allclose(sky.background_variation.offsets, offsets,
+                               rtol=0, atol=1e-5 * np.abs(offsets).max())
+
+
+def test_a_sigma_too_small_to_square_is_a_zero_sigma():
+    img = np.random.default_rng(4).normal(100.0, 5.0, (40, 50))
+    box = BoxAperture.from_slices(np.s_[10:20, 10:20])
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    sigma = np.full(img.shape, 5.0)
+    sigma[15, 15] = 1e-160  # its variance underflows to 0
+    with pytest.warns(AstropyUserWarning, match=r'1 pixel\(s\) .* \(x, y\) '
+                      r'= \(15, 15\)\) have a zero'):
+        table = photometer(img, box, sky, uncertainty=sigma)
+    assert table['n_pix'][0] == 99 and table['flags'][0] == 2
+    with pytest.raises(ValueError, match='uncertainty: every sigma is below '
+                       '.* too small to square'):
+        photometer(img, box, sky, uncertainty=np.full(img.shape, 1e-160))
+
+
 # -- positions tables --------------------------------------------------------
 
 def _find_table(**changes):

@@ -122,14 +122,70 @@ def test_map_flags_only_rows_on_zero_rms(img):
         0, FLAG_SKY_ANNULUS]
 
 
-def test_underflowing_scatter_warns_and_flags(img, box):
-    tiny = img * 1e-200  # the variance (1e-199)**2 underflows to 0
-    with pytest.warns(AstropyUserWarning, match='std is 0'):
-        sky = SkyEstimate.from_image(tiny, mask_sources=False)
-    assert sky.std == 0
+@pytest.mark.parametrize('method', ['sigma_clip', 'mean', 'median'])
+def test_underflowing_scatter_is_measured_and_flagged(img, box, method):
+    # the variance (1e-199)**2 underflows to 0: the std is measured on the
+    # pixels scaled by a power of two (exactly img's, times 1e-200), but
+    # the error bars built from its square still lose the sky noise
+    tiny = img * 1e-200
+    reference = SkyEstimate.from_image(img, method=method)
+    with pytest.warns(AstropyUserWarning,
+                      match='std is 0 or its square underflows'):
+        sky = SkyEstimate.from_image(tiny, method=method)
+    assert sky.std == pytest.approx(reference.std * 1e-200, rel=1e-12)
+    assert sky.value == pytest.approx(reference.value * 1e-200, rel=1e-12)
+    assert sky.meta['n_masked_sources'] == reference.meta['n_masked_sources']
     table = photometer(tiny, box, sky)
     assert table['flags'][0] & FLAG_SKY_ANNULUS
     assert measure(tiny, box, sky).flags & FLAG_SKY_ANNULUS
+
+
+@pytest.mark.parametrize('method', ['sigma_clip', 'mean', 'median'])
+def test_underflowing_annulus_scatter_is_measured_and_flagged(img, method):
+    from photutils.aperture import CircularAnnulus, CircularAperture
+    annulus = CircularAnnulus([(32, 22)], 8, 14)
+    reference = SkyEstimate.from_annulus(img, annulus, method=method)
+    with pytest.warns(AstropyUserWarning,
+                      match='std is 0 or its square underflows'):
+        sky = SkyEstimate.from_annulus(img * 1e-200, annulus, method=method)
+    np.testing.assert_allclose(sky.std, reference.std * 1e-200, rtol=1e-12)
+    np.testing.assert_allclose(sky.value, reference.value * 1e-200,
+                               rtol=1e-12)
+    assert sky.n_pix.tolist() == reference.n_pix.tolist()
+    table = photometer(img * 1e-200, CircularAperture([(32, 22)], 5), sky)
+    assert table['flags'][0] & FLAG_SKY_ANNULUS
+
+
+def test_map_flags_rows_on_some_zero_rms_pixels(img):
+    rms = np.full(img.shape, 5.0)
+    rms[:, :40] = 0.0
+    with pytest.warns(AstropyUserWarning, match='2400 of 4800 pixels'):
+        sky = SkyEstimate.from_maps(np.full(img.shape, 100.0), rms)
+    from photutils.aperture import CircularAperture
+    # straddling x = 40 (part of the pixels on a zero RMS), wholly beyond
+    boxes = BoxAperture([(40.0, 30.0), (60.0, 30.0)], 10, 10)
+    circles = CircularAperture([(40.0, 30.0), (60.0, 30.0)], 4)
+    for aperture in (boxes, circles):
+        for engine in ('auto', 'general'):
+            flags = photometer(img, aperture, sky, engine=engine)['flags']
+            assert (flags & FLAG_SKY_ANNULUS).tolist() == [
+                FLAG_SKY_ANNULUS, 0]
+        assert measure(img, aperture[0], sky).flags & FLAG_SKY_ANNULUS
+        assert not measure(img, aperture[1], sky).flags & FLAG_SKY_ANNULUS
+
+
+def test_optimal_extraction_flags_a_level_from_few_pixels():
+    from ccdphot_ext import optimal_extraction
+    y, x = np.mgrid[:60, :80]
+    img = np.random.default_rng(3).normal(100, 5, (60, 80)) + 500 * np.exp(
+        -((x - 32) ** 2 + (y - 22) ** 2) / (2 * 1.5 ** 2))
+    with pytest.warns(AstropyUserWarning, match='fewer than 5 pixels'):
+        sky = SkyEstimate(100.0, 5.0, 3)
+    res = optimal_extraction(img, (32, 22), 1.5, sky)
+    assert res.flags & FLAG_SKY_ANNULUS
+    good = optimal_extraction(img, (32, 22), 1.5, SkyEstimate(100.0, 5.0,
+                                                              3000))
+    assert not good.flags & FLAG_SKY_ANNULUS
 
 
 def test_whole_frame_sky_from_one_pixel_warns_and_flags(img, box):

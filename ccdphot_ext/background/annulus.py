@@ -47,6 +47,7 @@ from ..aperture.utils import (
     check_extent,
     n_positions,
 )
+from ..utils.inputs import power_of_two_scale
 from ..utils.windows import as_pixels, box_rows
 from .estimators import MIN_SKY_PIXELS, clip_factors
 from .rowclip import blank, clip_rows, count_rows, kept_mean_std
@@ -471,11 +472,17 @@ def summarise_rows(values, good, method, sigma, maxiters):
     rows = np.ascontiguousarray(values)
     blank(rows, ~good)
     n_good = count_rows(good)
+    # values so small that the squares of their scatter underflow: their
+    # statistics on the values divided by a power of two, scaled back
+    scale = power_of_two_scale(rows, high=math.inf)
+    if scale != 1.0:
+        rows = rows / scale
     if method == 'sigma_clip':
         # sorted in the frame's precision (the same values), NaN last
         clip = clip_rows(rows, sigma, maxiters,
                          ordered=np.sort(rows, axis=1), n=n_good)
-        return RowStatistics(clip.level, clip.std * clip_factors(sigma)[0],
+        return RowStatistics(clip.level * scale,
+                             clip.std * clip_factors(sigma)[0] * scale,
                              clip.n_kept, n_good - clip.n_kept,
                              lambda: clip.keep(rows))
     rows = rows.astype(np.float64, copy=False)
@@ -486,8 +493,8 @@ def summarise_rows(values, good, method, sigma, maxiters):
         else:  # robust, as the level: 1.4826 * median absolute deviation
             level = np.nanmedian(rows, axis=1)
             std = mad_std(rows, axis=1, ignore_nan=True)
-    return RowStatistics(level, std, n_good, np.zeros(len(rows), dtype=int),
-                         lambda: good)
+    return RowStatistics(level * scale, std * scale, n_good,
+                         np.zeros(len(rows), dtype=int), lambda: good)
 
 
 def row_statistics(rows, method, sigma, maxiters):

@@ -48,6 +48,7 @@ Large frames (more than `SUBSAMPLE_PIXELS` usable pixels, ``'sigma_clip'``)
     before.
 """
 
+import dataclasses
 import functools
 import math
 import warnings
@@ -57,6 +58,7 @@ from astropy.stats import mad_std, sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 
+from ..utils.inputs import power_of_two_scale
 from .estimators import (
     clip_factors,
     estimator_efficiency,
@@ -190,21 +192,21 @@ def _subsample(usable, n_target):
     return values, unc, stride
 
 
-def source_blocks(mean, counts, shape):
+def source_blocks(mean, counts, shape, scale=1.0):
     """Binned source mask: True for blocks holding (or near) a source;
     the `BackgroundVariation` of the coarse local background it is
     detected against (None when no block holds a usable pixel); and the
     density of the faint sources found (high segments whose brightest block
     is below `FAINT_PEAK`, per block holding a usable pixel; see
-    `CROWDING_BIAS`). ``mean``
-    and ``counts`` are the frame's `_binned` arrays (``mean`` is
-    overwritten), ``shape`` the frame's.
+    `CROWDING_BIAS`). ``mean``, ``counts`` and ``scale`` are the frame's
+    `_binned` arrays and scale (``mean`` is overwritten), ``shape`` the
+    frame's.
     """
     if not np.any(counts > 0):
         return np.zeros(mean.shape, dtype=bool), None, 0.0
     # residual from a smooth local background, scaled to one pixel's noise
     local = _local_background(mean)
-    variation = BackgroundVariation(local, shape)
+    variation = _variation(local, scale, shape)
     mean -= local
     del local
     mean *= np.sqrt(counts)
@@ -406,8 +408,9 @@ class BackgroundVariation:
 
 
 def _binned(frame, usable):
-    """Mean (NaN where empty) and count of usable pixels per block (sources
-    not masked). Sets ``usable.all_finite``."""
+    """Mean (NaN where empty; float32, divided by the returned power of
+    two, `power_of_two_scale`) and count of usable pixels per block
+    (sources not masked), and that scale. Sets ``usable.all_finite``."""
     ny, nx = frame.shape
     by, bx = -(-ny // MASK_BIN), -(-nx // MASK_BIN)
     sums = np.empty((by, bx))
@@ -441,7 +444,38 @@ def _binned(frame, usable):
     usable.all_finite = finite
     with np.errstate(invalid='ignore', divide='ignore'):
         sums /= counts
-    return sums.astype(np.float32), counts
+    scale = power_of_two_scale(sums)  # float32 ends at 3.4e38
+    if scale != 1.0:
+        sums /= scale
+    return sums.astype(np.float32), counts, scale
+
+
+def _variation(local, scale, shape):
+    """The `BackgroundVariation` of a coarse background ``local`` of block
+    means divided by ``scale`` (in float64 when scaled, so that the
+    scaled-back values fit)."""
+    if scale != 1.0:
+        local = local.astype(np.float64) * scale
+    return BackgroundVariation(local, shape)
+
+
+def _scaled(frame, scale):
+    """``frame`` with its data and uncertainty divided by ``scale``."""
+    return dataclasses.replace(
+        frame, data=frame.data / scale,
+        uncertainty=(None if frame.uncertainty is None
+                     else frame.uncertainty / scale))
+
+
+def _scaled_back(out, meta, scale):
+    """The statistics of a frame divided by ``scale``, in the frame's
+    unit."""
+    out['level'] *= scale
+    out['std'] *= scale
+    if out['propagated'] is not None:
+        out['propagated'] *= scale
+    if 'clip_bounds' in meta:
+        meta['clip_bounds'] = tuple(b * scale for b in meta['clip_bounds'])
 
 
 def _row_groups(data, starts):
@@ -545,7 +579,7 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
     usable = _Usable(frame)
     n_total = frame.data.size
     warned = False
-    mean, counts = _binned(frame, usable)
+    mean, counts, scale = _binned(frame, usable)
     n_bad = n_total - int(counts.sum(dtype=np.int64))
     if n_bad == n_total:
         raise ValueError('data has no finite, unmasked pixel to estimate '
@@ -555,7 +589,7 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
     variation = None
     if mask_sources:
         blocks, variation, density = source_blocks(mean, counts,
-                                                   frame.data.shape)
+                                                   frame.data.shape, scale)
         n_masked = _mask_sources(frame, usable, blocks, counts, n_bad, meta)
         # the mask's own warnings already say that sources bias the level
         warned = usable.blocks is None or n_masked > (
@@ -564,16 +598,21 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
     else:
         n_masked = 0
         if np.isfinite(mean).any():
-            variation = BackgroundVariation(_local_background(mean),
-                                            frame.data.shape)
+            variation = _variation(_local_background(mean), scale,
+                                   frame.data.shape)
     del mean, counts
     n_usable = n_total - n_bad - n_masked
+    tiny = scale < 1.0
+    if tiny:  # the squares of the scatter would underflow
+        usable.frame = frame = _scaled(frame, scale)
     if method == 'sigma_clip' and n_usable > SUBSAMPLE_PIXELS:
         n_sub = min(SUBSAMPLE_PIXELS,
                     max(int(n_usable * SUBSAMPLE_FRACTION), SUBSAMPLE_MIN))
         out = _clip_large(frame, usable, sigma, maxiters, meta, n_sub)
     else:
         out = _exact(frame, usable, method, sigma, maxiters, meta)
+    if tiny:
+        _scaled_back(out, meta, scale)
     out.update(n_bad=n_bad, meta=meta, variation=variation,
                mask_warned=warned)
     return out

@@ -187,7 +187,8 @@ def sky_doubts(value, std, n_pix, *, reported=None):
         One phrase per kind of doubt not yet reported (empty when none).
     """
     unmeasured = _unmeasured(value, n_pix)
-    zero = (np.asarray(std) == 0) & ~unmeasured
+    # a std whose square underflows gives the error bars no sky noise too
+    zero = (np.square(np.asarray(std, dtype=float)) == 0) & ~unmeasured
     few = np.zeros(np.shape(value), bool)
     if n_pix is not None and np.ndim(value) != 2:
         few = (np.asarray(n_pix) < MIN_SKY_PIXELS) & ~unmeasured
@@ -197,8 +198,11 @@ def sky_doubts(value, std, n_pix, *, reported=None):
     reasons = []
     what = 'pixels of the map' if np.ndim(value) == 2 else 'levels'
     if np.any(zero):
+        tiny = '' if np.all(np.asarray(std)[zero] == 0) else (
+            ' or its square underflows')
         reasons.append(
-            f'std is 0 ({int(np.count_nonzero(zero))} of {zero.size} {what}'
+            f'std is 0{tiny} ({int(np.count_nonzero(zero))} of {zero.size} '
+            f'{what}'
             '; equal pixels, a scatter that underflows, or a noiseless '
             'simulation), so the error bars measured against it leave out '
             'the sky noise')
@@ -222,12 +226,23 @@ def sky_doubt_flags(sky, sky_std):
     """
     from ..flags import FLAG_SKY_ANNULUS
     sky_std = np.asarray(sky_std, dtype=float)
-    if sky.is_map:
-        doubtful = sky_std == 0
+    if sky.is_map:  # (a row on some zero-RMS pixels: `zero_rms`)
+        doubtful = np.square(sky_std) == 0
     else:
         doubtful = np.broadcast_to(
             sky_doubts(sky.value, sky.std, sky.n_pix)[0], sky_std.shape)
     return np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32)
+
+
+def zero_rms(rms, used, axis=None):
+    """
+    True where a ``used`` pixel of a sky map's ``rms`` (its cutout under
+    an aperture) is 0, or so small that its square underflows: that
+    pixel's sky noise is left out of the row's error, which then gets
+    `~ccdphot_ext.flags.FLAG_SKY_ANNULUS` as a row on a wholly zero RMS
+    does. ``axis``: as in `numpy.any` (1 for one row per aperture).
+    """
+    return np.any(used & (np.square(rms) == 0), axis=axis)
 
 
 def check_estimator(method, sigma):

@@ -53,10 +53,12 @@ from ..aperture import circular  # first: says how to build _exact
 from ..aperture._exact import circle_sums
 from ..aperture.circular import exact_shape
 from ..aperture.utils import aperture_positions
+from ..background.sky import zero_rms
 from ..flags import (
     FLAG_BAD_PIXELS,
     FLAG_NONPOSITIVE_FLUX,
     FLAG_SATURATED,
+    FLAG_SKY_ANNULUS,
     FLAG_TRUNCATED,
 )
 from ..utils.windows import as_pixels, box_rows
@@ -317,6 +319,8 @@ def _general_route(frame, sky, win, part, level, saturation, out):
             out.sigma2[keep] = sums[4][usable]
             out.sigma2_sq[keep] = sums[5][usable]
         if maps is not None:
+            flags[idx[usable & zero_rms(maps[1], inside & ~bad, axis=1)]] \
+                |= FLAG_SKY_ANNULUS
             total = sums[1][usable]
             out.sky[keep] = sums[-3][usable] / total
             out.sky_std[keep] = np.sqrt(sums[-2][usable] / total)

@@ -18,6 +18,7 @@ from photutils.aperture import PixelAperture
 from scipy.ndimage import binary_dilation
 
 from ..aperture.utils import aperture_position, aperture_weights, n_positions
+from ..background.sky import zero_rms
 from ..background.threshold import SigmaThreshold
 from ..flags import (
     FLAG_BAD_PIXELS,
@@ -25,6 +26,7 @@ from ..flags import (
     FLAG_NONPOSITIVE_FLUX,
     FLAG_RESIDUAL_BACKGROUND,
     FLAG_SATURATED,
+    FLAG_SKY_ANNULUS,
     FLAG_TRUNCATED,
 )
 from ..utils.numbers import check_choice
@@ -199,7 +201,7 @@ def measure_one(frame, aperture, index, sky, out, row, *, sky_index,
         if sky.shape != frame.shape:
             raise ValueError(f'sky map shape {sky.shape} does not match the '
                              f'frame shape {frame.shape}')
-        sky_pixels = sky.cutout(slc)[0]
+        sky_pixels, sky_rms, _ = sky.cutout(slc)
         b_value, b_std, b_error_on_mean = sky.summarize(slc, w)
         resid = np.where(bad, 0.0, data - sky_pixels)
     else:
@@ -217,6 +219,8 @@ def measure_one(frame, aperture, index, sky, out, row, *, sky_index,
         flags |= FLAG_NONPOSITIVE_FLUX
     if sky_map and n_pix > 0:  # the map over the pixels used
         b_value, b_std, b_error_on_mean = sky.summarize(slc, w)
+        if zero_rms(sky_rms, w > 0):
+            flags |= FLAG_SKY_ANNULUS
     w2 = w * w
     if sigma_map is not None:
         var = sigma_map ** 2

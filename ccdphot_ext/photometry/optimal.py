@@ -55,13 +55,14 @@ from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.utils import aperture_position
-from ..background.sky import check_sky
+from ..background.sky import check_sky, sky_doubts
 from ..background.threshold import SigmaThreshold
 from ..flags import (
     FLAG_BAD_PIXELS,
     FLAG_NONPOSITIVE_FLUX,
     FLAG_PSF_MISMATCH,
     FLAG_SATURATED,
+    FLAG_SKY_ANNULUS,
     FLAG_TRUNCATED,
 )
 from ..io.fluxdensity import unit_family
@@ -204,8 +205,8 @@ class OptimalMeasurement(BudgetedResult):
         Where the stamp sits in the frame.
     flags : int
         Bit flags (1 stamp clipped by the frame edge, 2 bad pixels excluded,
-        4 saturated pixel with weight, 8 flux <= 0, 256 the star does not
-        match the PSF).
+        4 saturated pixel with weight, 8 flux <= 0, 64 a sky level from
+        fewer than 5 pixels, 256 the star does not match the PSF).
     n_iter : int
         Iterations of the variance model.
     position : tuple of float
@@ -392,6 +393,8 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     d, var_bg, use, flags = _stamp(frame, slc, p, std, detector.saturation,
                                    position)
     flags |= FLAG_TRUNCATED if truncated else 0
+    if n_sky is not None and sky_doubts(np.asarray(level), std, n_sky)[0]:
+        flags |= FLAG_SKY_ANNULUS  # a level from too few pixels
     pu = np.where(use, p, 0.0)
     resid = np.where(use, d - level, 0.0)
     flux, w, norm = _iterate_weights(resid, pu, np.where(use, var_bg, 1.0),

@@ -5,6 +5,7 @@ accepts: `~numpy.ndarray`, `~astropy.units.Quantity`,
 `~astropy.nddata.NDData` and `~astropy.nddata.CCDData`.
 """
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -141,6 +142,31 @@ def negative_pixels(values):
 OVERFLOW_MAGNITUDE = 1e150
 
 
+#: finite values whose largest magnitude lies outside this range are
+#: scaled by a power of two for statistics: below it squares of their
+#: scatter underflow to 0 in float64, above it they overflow float32
+SAFE_MAGNITUDE = (2.0 ** -256, 2.0 ** 100)
+
+
+def power_of_two_scale(values, *, low=SAFE_MAGNITUDE[0],
+                       high=SAFE_MAGNITUDE[1]):
+    """
+    A power of two to divide ``values`` by so that their largest finite
+    magnitude lies in ``[0.5, 1)``; 1.0 when it lies in ``[low, high]``
+    already or every value is 0 or not finite. Dividing by a power of two
+    changes no digit of a normal float, so statistics of scaled values,
+    scaled back, are those of the values wherever these do not underflow
+    or overflow.
+    """
+    values = np.asarray(values)
+    with np.errstate(invalid='ignore'):
+        big = float(np.max(np.abs(values), initial=0.0,
+                           where=np.isfinite(values)))
+    if big == 0 or low <= big <= high:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(big)[1])
+
+
 def overflow_culprits(values):
     """
     Why statistics of finite pixels came out infinite or NaN, for a
@@ -173,10 +199,19 @@ def _refuse_negative(values, name, what='value'):
                          'pixels instead)')
 
 
+#: the smallest 1-sigma whose square (a variance) is a normal float64
+SIGMA_FLOOR = 2.0 ** -511
+
+
 def check_uncertainty_values(unc, name):
     """Refuse a 1-sigma map that is negative or has no usable value."""
     _refuse_negative(unc, name, 'sigma value')
-    if not np.any(np.isfinite(unc) & (unc > 0)):
+    if not np.any(np.isfinite(unc) & (unc >= SIGMA_FLOOR)):
+        if np.any(np.isfinite(unc) & (unc > 0)):
+            raise ValueError(
+                f'{name}: every sigma is below {SIGMA_FLOOR:.3g}, too small '
+                'to square (the variances underflow to 0 and the error '
+                'bars would be 0); scale the data and the uncertainty')
         raise ValueError(f'{name} has no positive finite value (all zero, '
                          'NaN or inf): the error bars would be too small '
                          'or undefined; give a real 1-sigma map, or none '
@@ -187,12 +222,13 @@ def _unusable_sigma(unc, mask, name):
     """
     Pixels whose 1-sigma is zero, NaN or inf, as a bad-pixel mask (or None).
 
-    A zero sigma would claim a noiseless pixel (the aperture's error would
+    A sigma below `SIGMA_FLOOR` counts as zero: its square underflows. A
+    zero sigma would claim a noiseless pixel (the aperture's error would
     come out too small) and a NaN/inf one an undefined error: such pixels
     are treated as bad pixels (excluded, flag 2), with a warning counting
     those not already masked.
     """
-    bad = ~(np.isfinite(unc) & (unc > 0))
+    bad = ~(np.isfinite(unc) & (unc >= SIGMA_FLOOR))
     if not bad.any():
         return None
     new = bad if mask is None else (bad & ~mask)
