@@ -276,11 +276,22 @@ atexit.register(lambda: print('MARKS', repr(marks), file=sys.stderr))
 from ccdphot_ext.cli.main import main
 mark('cli')
 import ccdphot_ext.cli.batch as cli
+import ccdphot_ext.cli.batch_early as early
 frame_paths = cli._frame_paths
 def _frame_paths(args):
-    mark('api')
-    return frame_paths(args)
+    paths = frame_paths(args)
+    mark('listed')
+    return paths
 cli._frame_paths = _frame_paths
+send, tasks = early.EarlyTasks._connect_and_send, early.EarlyTasks.tasks
+def sent(self, *args):
+    send(self, *args)
+    mark('sent')
+def handed(self, *args):
+    result = tasks(self, *args)
+    mark('connected')
+    return result
+early.EarlyTasks._connect_and_send, early.EarlyTasks.tasks = sent, handed
 measure = cli._measure
 def _measure(*args, **kwargs):
     mark('checked')
@@ -314,9 +325,10 @@ sys.exit(main(sys.argv[1:]))
 
 #: The steps of the command: (label, mark that ends it).
 _STEPS = (('interpreter, ccdphot_ext.cli', 'cli'),
-          ('batch API imports', 'api'),
-          ('list, positions, checks (+ import distributed)', 'checked'),
-          ('photometer_frames checks, connect', 'connected'),
+          ('frames listed', 'listed'),
+          ('imports, positions, checks (+ distributed, tasks sent)',
+           'checked'),
+          ('photometer_frames checks, connected', 'connected'),
           ('first frame back', 'first'),
           ('the other frames back, client closed', 'measured'),
           ('table built', 'built'),
@@ -336,6 +348,7 @@ def _report_timeline(folder, address, repeat):
     modes = {'serial': [], 'running cluster, 2 workers':
              ['--scheduler', address]}
     steps = {name: [] for name in modes}
+    sent = {name: [] for name in modes}
     for _ in range(repeat):
         for name, extra in modes.items():
             out = os.path.join(folder, 'timeline.ecsv')
@@ -351,12 +364,16 @@ def _report_timeline(folder, address, repeat):
                 marks['connected'] = marks['checked']
             ends = [marks[key] for _, key in _STEPS]
             steps[name].append(np.diff([0.0] + ends))
+            sent[name].append(marks.get('sent', np.nan))
             os.remove(out)
     rows = [(label, *[float(np.median([run[k] for run in steps[name]]))
                       for name in modes])
             for k, (label, _) in enumerate(_STEPS)]
     rows.append(('whole command', *[float(np.median(
         [run.sum() for run in steps[name]])) for name in modes]))
+    # the tasks sent before the checks (in a thread of their own)
+    rows.append(('(frames sent to the cluster, since the start)',
+                 *[float(np.median(sent[name])) for name in modes]))
     out = Table(rows=rows, names=('step', *modes))
     for name in modes:
         out[name].format = '.3f'

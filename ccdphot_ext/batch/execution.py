@@ -15,7 +15,6 @@ scheduler dies, the frames that came back are kept and the others fail
 with that reason (the run never ends in Dask's exception).
 """
 
-import math
 import os
 import sys
 from dataclasses import dataclass
@@ -23,13 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..utils.numbers import positive_integer, positive_scalar
+from ..utils.tasks import guided_chunks
 from .worker import FrameResult, measure_frame
 
 __all__ = ['BatchExecution']
-
-#: frames per Dask task at most (small frames are grouped to cut the
-#: per-task overhead; a few tasks per worker keep the load balanced)
-_MAX_CHUNK = 8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +116,7 @@ def run_serial(frames, config, record):
         record(k, measure_frame(frame, config))
 
 
-def _measure_chunk(frames, config):
+def measure_chunk(frames, config):
     """A Dask task: measure a few frames on this worker."""
     from distributed import get_worker
 
@@ -134,29 +130,22 @@ def _measure_chunk(frames, config):
     return results
 
 
-def _chunks(n_frames, n_workers):
-    """
-    Index groups, large first and single frames at the end (guided
-    scheduling): few tasks for many small frames, and no worker left idle
-    while another finishes a big last group.
-    """
-    groups, start = [], 0
-    while start < n_frames:
-        size = max(1, min(_MAX_CHUNK,
-                          math.ceil((n_frames - start) / (4 * n_workers))))
-        groups.append(list(range(start, min(start + size, n_frames))))
-        start += size
-    return groups
-
-
-def _n_workers(client):
+def n_workers(client):
+    """The number of workers the scheduler of ``client`` has now."""
     return len(client.scheduler_info(n_workers=-1)['workers'])
 
 
-def run_dask(client, frames, config, record, *, timeout=60.0):
+def run_dask(client, frames, config, record, *, timeout=60.0,
+             submitted=None, accept=None):
     """
     Measure ``frames`` on the cluster of ``client``, calling ``record(k,
     result)`` for each frame as it comes back.
+
+    ``submitted`` (a dict: future -> the indices of its frames) holds
+    tasks already sent for these frames (by ``ccdphot batch``, before it
+    built ``config``); ``accept(value)`` turns what such a task returned
+    into its frames' results, or None when they must be measured again
+    with ``config``. None (default): every frame is sent here.
 
     Returns
     -------
@@ -167,16 +156,21 @@ def run_dask(client, frames, config, record, *, timeout=60.0):
     """
     from distributed import wait
 
-    pending = {}
+    pending, early = {}, set()
 
     def submit(indices):
-        fut = client.submit(_measure_chunk, [frames[i] for i in indices],
+        fut = client.submit(measure_chunk, [frames[i] for i in indices],
                             config, pure=False, retries=2)
         pending[fut] = indices
 
     try:
-        for indices in _chunks(len(frames), max(1, _n_workers(client))):
-            submit(indices)
+        if submitted is None:
+            for indices in guided_chunks(len(frames),
+                                         max(1, n_workers(client))):
+                submit(indices)
+        else:
+            pending.update(submitted)
+            early.update(submitted)
         while pending:
             try:
                 done = wait(list(pending), timeout=timeout,
@@ -187,7 +181,8 @@ def run_dask(client, frames, config, record, *, timeout=60.0):
                     continue  # workers are busy with long frames
                 return reason
             for fut in done:
-                _collect(client, fut, pending.pop(fut), submit, record)
+                _collect(client, fut, pending.pop(fut), submit, record,
+                         accept if fut in early else None)
     except _SchedulerLost as exc:
         return str(exc)
     except Exception as exc:  # the client lost its scheduler mid-call
@@ -203,9 +198,15 @@ class _SchedulerLost(Exception):
     """The scheduler went away while frames were still to come back."""
 
 
-def _collect(client, fut, indices, submit, record):
+def _collect(client, fut, indices, submit, record, accept=None):
     try:
         results = fut.result()
+        if accept is not None:
+            results = accept(results)
+            if results is None:  # not measured as this run asks
+                for i in indices:
+                    submit([i])
+                return
     except Exception as exc:  # the task was lost (its workers died)
         if _scheduler_state(client) is not None:
             raise _SchedulerLost(_lost_reason(client, exc)) from None
@@ -262,7 +263,7 @@ def _stalled(client):
         return (f'lost the Dask scheduler {_address(client)}(no answer for '
                 f'the timeout; client {state})')
     try:
-        n = _n_workers(client)
+        n = n_workers(client)
     except Exception as exc:  # any failure to reach the scheduler counts
         return f'lost the Dask scheduler ({type(exc).__name__}: {exc})'
     if n == 0:
@@ -276,6 +277,18 @@ def _brief(exc):
     text = str(exc).splitlines()[0] if str(exc) else ''
     text = text if len(text) <= 80 else text[:77] + '...'
     return f'{type(exc).__name__}: {text}' if text else type(exc).__name__
+
+
+def connect_error(execution, exc):
+    """The `OSError` that says why the client of ``execution`` could not
+    connect to its scheduler (``exc``: what `distributed.Client` raised)."""
+    if isinstance(exc, (OSError, TimeoutError)):
+        return OSError(f'scheduler {execution.scheduler}: cannot connect '
+                       f'within {execution.timeout:g} s ({exc})')
+    # not an address, or not a Dask scheduler
+    return OSError(f'scheduler {execution.scheduler}: not a Dask scheduler '
+                   'address, or what answers there is not a Dask scheduler '
+                   f'({_brief(exc)})')
 
 
 def open_client(execution):
@@ -293,13 +306,8 @@ def open_client(execution):
     if execution.scheduler is not None:
         try:
             new = Client(execution.scheduler, timeout=execution.timeout)
-        except (OSError, TimeoutError) as exc:
-            raise OSError(f'scheduler {execution.scheduler}: cannot connect '
-                          f'within {execution.timeout:g} s ({exc})') from None
-        except Exception as exc:  # not an address, or not a Dask scheduler
-            raise OSError(f'scheduler {execution.scheduler}: not a Dask '
-                          'scheduler address, or what answers there is not '
-                          f'a Dask scheduler ({_brief(exc)})') from None
+        except Exception as exc:  # any failure to connect is named
+            raise connect_error(execution, exc) from None
         return new, [new.close]
     import dask
 

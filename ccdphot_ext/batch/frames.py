@@ -64,7 +64,13 @@ from ..utils.ecsv import LineCache
 from ..utils.files import check_output, table_format, write_table_atomic
 from ..utils.numbers import check_choice, check_options, finite_number
 from ..utils.provenance import versions
-from .execution import BatchExecution, open_client, run_dask, run_serial
+from .execution import (
+    BatchExecution,
+    connect_error,
+    open_client,
+    run_dask,
+    run_serial,
+)
 from .lock import output_lock
 from .reading import FrameReading
 from .resume import Resumed, frame_identity, load_previous
@@ -200,25 +206,53 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     >>> lc['frame'].tolist(), np.round(lc['aperture_sum'] / 1800.0).tolist()
     (['f1.fits', 'f2.fits', 'f3.fits'], [1.0, 2.0, 3.0])
     """
-    frames, names = _check_frames(frames)
-    config, ids = _configure(
+    frames, names = check_frames(frames)
+    config, ids = configure(
+        apertures, sky, ids, gain=gain, threshold=threshold,
+        detector=detector, budget=budget, zeropoint=zeropoint,
+        recenter=recenter, reading=reading, flux_unit=flux_unit)
+    return measure_configured(frames, names, config, ids, output=output,
+                              resume_from=resume_from, execution=execution)
+
+
+def configure(apertures, sky, ids, *, gain, threshold, detector, budget,
+              zeropoint, recenter, reading, flux_unit):
+    """
+    Check `photometer_frames`' measuring arguments (as it documents them);
+    return the `FrameConfig` every frame is measured with, and the ids.
+    """
+    return _configure(
         apertures, sky, ids, recenter=recenter, threshold=threshold,
         detector=detector_with_gain(detector, gain),
         budget=check_options(budget, 'budget', BudgetOptions),
         zeropoint=zeropoint, flux_unit=flux_unit,
         reading=check_options(reading, 'reading', FrameReading))
+
+
+def measure_configured(frames, names, config, ids, *, output, resume_from,
+                       execution, submitted=None):
+    """
+    `photometer_frames` once its frames (`check_frames`) and its measuring
+    arguments (`configure`) are checked.
+
+    ``submitted``, for ``ccdphot batch --scheduler``, holds the tasks the
+    command sent for these frames before it built ``config`` (with the
+    client they run on): a `ccdphot_ext.cli.batch_early.EarlyTasks`. What
+    they return is kept only when they were measured with this ``config``
+    (`run_parameters` equal); else those frames are measured again.
+    """
     execution = check_options(execution, 'execution', BatchExecution)
     _check_first_frame(frames, config)
     if output is not None:
         _check_batch_output(output, frames)
-    run = _Run(frames, names, config, ids, _parameters(config, ids, sky),
-               output=output, execution=execution)
+    run = _Run(frames, names, config, ids, run_parameters(config, ids),
+               output=output, execution=execution, submitted=submitted)
     with nullcontext() if output is None else output_lock(output):
         run.resume(resume_from)
         return run.execute()
 
 
-def _check_frames(frames):
+def check_frames(frames):
     """The frames as a list, and their names (each listed once)."""
     if isinstance(frames, (str, os.PathLike, NDData)):
         frames = [frames]
@@ -424,10 +458,11 @@ class _Run:
     """Frames to measure, results so far, and how to write them."""
 
     def __init__(self, frames, names, config, ids, parameters, *, output,
-                 execution):
+                 execution, submitted=None):
         self.frames, self.names = frames, names
         self.config, self.ids, self.parameters = config, ids, parameters
         self.output, self.execution = output, execution
+        self.submitted = submitted
         self.interval = execution.checkpoint_interval
         self.progress = execution.progress
         self.todo = list(range(len(frames)))
@@ -572,15 +607,25 @@ class _Run:
 
     def measure(self):
         """Measure the frames still to do, here or on Dask."""
-        run_client, cleanup = open_client(self.execution)
+        early = self.submitted
+        if early is None:
+            run_client, cleanup = open_client(self.execution)
+            sent = None
+        else:  # the tasks ccdphot batch sent, and its client
+            sent = early.tasks(self.todo_frames, self.parameters)
+            run_client, cleanup = early.client, [early.close]
+            self.start = min(self.start, early.started)  # the run's time
+            if run_client is None:
+                raise connect_error(self.execution, early.error)
         self.mode = 'serial' if run_client is None else 'dask'
         try:
             if run_client is None:
                 run_serial(self.todo_frames, self.config, self.record)
             elif self.todo_frames:
-                stopped = run_dask(run_client, self.todo_frames,
-                                   self.config, self.record,
-                                   timeout=self.execution.timeout)
+                stopped = run_dask(
+                    run_client, self.todo_frames, self.config, self.record,
+                    timeout=self.execution.timeout, submitted=sent,
+                    accept=None if early is None else early.accept)
                 if stopped is not None:
                     self.not_measured(stopped)
         finally:
@@ -644,11 +689,12 @@ def _describe_apertures(apertures, ids):
     return {'apertures': parts, 'positions_sha1': digest}
 
 
-def _parameters(config, ids, sky):
-    """The run's parameters for ``meta`` (a resumed run must match them):
-    the sky, the re-centring, the detector values given (each frame's
-    header completes them), the budget options, the threshold, the zero
-    point, the HDU and the apertures."""
+def run_parameters(config, ids):
+    """The run's parameters for ``meta`` (a resumed run must match them),
+    in plain JSON values: the sky, the re-centring, the detector values
+    given (each frame's header completes them), the budget options, the
+    threshold, the zero point, the HDU and the apertures."""
+    sky = config.sky
     if isinstance(sky, str):
         sky_text = sky
     elif hasattr(sky, '__name__'):

@@ -155,29 +155,63 @@ def _check_star_ids(args, ids):
                        f'{", ".join(map(str, both))})')
 
 
-def _cmd_batch(args):
+def _sky(args):
+    """The sky of ``--sky`` (and ``--annulus``)."""
+    from ..batch import AnnulusSky
+
+    if args.sky == 'annulus':
+        if args.annulus is None:
+            raise CLIError('--sky annulus needs --annulus RIN,ROUT')
+        return AnnulusSky(*args.annulus)
+    if args.annulus is not None:
+        raise CLIError('--annulus needs --sky annulus')
+    return args.sky
+
+
+def frame_configuration(args, first):
+    """
+    The `~ccdphot_ext.batch.worker.FrameConfig` every frame of the command
+    line ``args`` is measured with, and the star ids: what a Dask worker
+    builds for the tasks ``ccdphot batch --scheduler`` sends before its own
+    checks (`ccdphot_ext.cli.batch_early`), as the command builds it. What
+    the command refuses before measuring with it (an HDU that frame
+    ``first`` lacks, apertures far larger than it) is refused here too.
+    """
     import numpy as np
 
-    from ..batch import AnnulusSky
+    pos = _pixel_positions(args)
+    xy = np.column_stack([pos['x_center'], pos['y_center']])
+    sky = _sky(args)
+    apertures = _apertures(args, xy)
+    _check_first_frame(args, first, apertures, sky)
+    return _configuration(args, apertures, sky, np.asarray(pos['id']))
+
+
+def _cmd_batch(args):
+    from .batch_early import early_tasks
 
     if args.differential is not None and args.targets is None:
         raise CLIError('--differential needs --targets and --comparisons '
                        '(the stars of the differential table)')
     frames = _frame_paths(args)
+    # on a running cluster, the frames go out now, and are measured while
+    # this process imports the rest and checks every argument
+    with _quiet_dask(args), early_tasks(args, frames) as early:
+        return _checked_run(args, frames, early)
+
+
+def _checked_run(args, frames, early):
+    """Check every argument (``early``: the tasks already sent, cancelled
+    when one is refused), then run."""
+    import numpy as np
+
     pos = _pixel_positions(args)
     xy = np.column_stack([pos['x_center'], pos['y_center']])
     ids = np.asarray(pos['id'])
     inputs = [(f, 'FRAME') for f in frames] + [
         (args.positions, '--positions'), (args.frame_list, '--frame-list')]
     check_output_path(args.output, inputs=inputs)
-    if args.sky == 'annulus':
-        if args.annulus is None:
-            raise CLIError('--sky annulus needs --annulus RIN,ROUT')
-        sky = AnnulusSky(*args.annulus)
-    elif args.annulus is not None:
-        raise CLIError('--annulus needs --sky annulus')
-    else:
-        sky = args.sky
+    sky = _sky(args)
     apertures = _apertures(args, xy)
     _check_first_frame(args, frames[0], apertures, sky)
     diff_out = None
@@ -198,7 +232,8 @@ def _cmd_batch(args):
                   'measuring every frame', file=sys.stderr)
     _no_collection_at_exit()
     with output_locks(diff_out):
-        return _run(args, frames, apertures, sky, ids, resume, diff_out)
+        return _run(args, frames, apertures, sky, ids, resume, diff_out,
+                    early)
 
 
 _EXIT_FREEZE = []
@@ -248,14 +283,14 @@ def _quiet_dask(args):
             logging.getLogger(name).setLevel(level)
 
 
-def _run(args, frames, apertures, sky, ids, resume, diff_out):
+def _run(args, frames, apertures, sky, ids, resume, diff_out, early):
     """Measure the frames (every option checked) and write the tables."""
     from ..batch import FramesNotMeasuredWarning
 
-    with _quiet_dask(args), warnings.catch_warnings():
+    with warnings.catch_warnings():
         # said once, with its reason, in the summary line below
         warnings.simplefilter('ignore', FramesNotMeasuredWarning)
-        table = _measure(args, frames, apertures, sky, ids, resume)
+        table = _measure(args, frames, apertures, sky, ids, resume, early)
     meta = table.meta
     run = meta['last_run']
     print(f'ccdphot batch: {meta["n_frames"]} frames, {len(table)} rows -> '
@@ -289,27 +324,41 @@ def _common_reason(meta):
 
 
 
-def _measure(args, frames, apertures, sky, ids, resume):
-    """`photometer_frames` with the options of the command line."""
-    from ..background.threshold import SigmaThreshold
-    from ..batch import BatchExecution, FrameReading, photometer_frames
-    from ..detection.recenter import Recentering
+def _measure(args, frames, apertures, sky, ids, resume, early):
+    """`photometer_frames` with the options of the command line (its
+    frames sent already when ``early`` holds their tasks)."""
+    from ..batch import BatchExecution
+    from ..batch.frames import check_frames, measure_configured
 
-    return photometer_frames(
-        frames, apertures, sky=sky, ids=ids, gain=args.gain,
-        threshold=(None if args.threshold is None
-                   else SigmaThreshold(args.threshold)),
-        detector=detector_from_args(args), zeropoint=args.zeropoint,
-        flux_unit=args.flux_unit,
-        recenter=(None if args.recenter is None else Recentering(
-            centroid=args.recenter, box_size=args.recenter_box)),
-        reading=FrameReading(hdu=args.hdu, unit=args.unit,
-                             dq_bits=given_dq_bits(args.dq_bits)),
-        output=args.output, resume_from=resume,
+    frames, names = check_frames(frames)
+    config, ids = _configuration(args, apertures, sky, ids)
+    return measure_configured(
+        frames, names, config, ids, output=args.output, resume_from=resume,
         execution=BatchExecution(
             workers=args.workers, scheduler=args.scheduler,
             timeout=args.dask_timeout, checkpoint_interval=args.checkpoint,
-            progress=False if args.quiet else None))
+            progress=False if args.quiet else None),
+        submitted=early)
+
+
+def _configuration(args, apertures, sky, ids):
+    """`photometer_frames`' measuring arguments from the command line,
+    checked: the `~ccdphot_ext.batch.worker.FrameConfig` and the ids."""
+    from ..background.threshold import SigmaThreshold
+    from ..batch import FrameReading
+    from ..batch.frames import configure
+    from ..detection.recenter import Recentering
+
+    return configure(
+        apertures, sky, ids, gain=args.gain,
+        threshold=(None if args.threshold is None
+                   else SigmaThreshold(args.threshold)),
+        detector=detector_from_args(args), budget=None,
+        zeropoint=args.zeropoint, flux_unit=args.flux_unit,
+        recenter=(None if args.recenter is None else Recentering(
+            centroid=args.recenter, box_size=args.recenter_box)),
+        reading=FrameReading(hdu=args.hdu, unit=args.unit,
+                             dq_bits=given_dq_bits(args.dq_bits)))
 
 
 def add_parser(subparsers, common=None):
