@@ -4,13 +4,15 @@ Gaussian correction factors of the sky estimators: the standard deviation
 of a clipped sample, the efficiency ``k`` of each estimator of the level
 (``error_on_mean = k * std / sqrt(n)``) and the shift of a clipped mean
 per unit shift of its clipping window; their bias on a skewed (Poisson)
-sky; and the median they take.
+sky, to first order in the skewness and, for a photon-starved sky, under
+the exact distribution of its pixels (`poisson_level`); and the median
+they take.
 """
 
 import math
 
 import numpy as np
-from scipy.special import erf
+from scipy.special import erf, gammaln, ndtr
 
 __all__ = ['clip_factors']
 
@@ -147,3 +149,353 @@ def median(values, axis=None):
     if n % 2:
         return ordered[..., half]
     return np.mean(ordered[..., half - 1:half + 1], axis=-1)
+
+
+#: Sky levels up to this many electrons per pixel are corrected with the
+#: exact distribution of a Poisson sky (`poisson_level`); above it the
+#: skewness (below 0.01) leaves the first-order correction exact to well
+#: within the error of a level.
+EXACT_POISSON_MAX = 1.0e4
+#: The read noise (electrons) the exact model may take at least: the
+#: distribution of a continuous sky with none is a comb, which no level
+#: is solved from.
+MIN_MODEL_READ_NOISE = 0.05
+#: Where the model's equations have no exact root, the closest point is
+#: taken when each equation is within this many of its standard errors.
+MAX_RESIDUAL = 2.0
+
+
+class PoissonSkyModel:
+    """
+    The distribution of a sky pixel: ``lam`` photo-electrons (Poisson)
+    plus Gaussian read noise of ``read_noise`` electrons, divided by the
+    ``gain`` (e-/data unit), rounded to whole data units when
+    ``digitised``.
+
+    Its methods give what the estimating equations of `poisson_level`
+    need: the distribution function and the moments of the pixels inside
+    a window.
+    """
+
+    def __init__(self, lam, read_noise, gain, digitised):
+        self.lam, self.gain, self.digitised = lam, gain, digitised
+        self.scale = read_noise / gain  # of each Poisson component
+        spread = 12.0 * math.sqrt(lam) + 12.0
+        k = np.arange(max(0, int(lam - spread)), int(lam + spread) + 1)
+        self.centres = k / gain
+        self.weights = np.exp(k * math.log(max(lam, 1e-300)) - lam
+                              - gammaln(k + 1.0))
+
+    def _cdf_continuous(self, x):
+        z = (np.asarray(x, dtype=float)[..., None] - self.centres) / self.scale
+        return ndtr(z) @ self.weights
+
+    def cdf(self, x):
+        """P(pixel <= x); for digitised pixels at whole values ``x``."""
+        if self.digitised:
+            return self._cdf_continuous(np.floor(x) + 0.5)
+        return self._cdf_continuous(x)
+
+    def window_moments(self, lo, hi, centre):
+        """``E[1(lo <= X <= hi) (X - centre)**j]`` for j = 0 ... 4."""
+        if self.digitised:
+            d = np.arange(math.ceil(lo), math.floor(hi) + 1, dtype=float)
+            if not d.size:
+                return np.zeros(5)
+            edges = self._cdf_continuous(np.append(d - 0.5, d[-1] + 0.5))
+            p = np.diff(edges)
+            y = d - centre
+            return np.array([np.sum(p * y ** j) for j in range(5)])
+        s = self.scale
+        a = (lo - self.centres) / s
+        b = (hi - self.centres) / s
+        pa, pb = norm_pdf(a), norm_pdf(b)
+        # partial moments of a unit normal over [a, b]
+        i0 = ndtr(b) - ndtr(a)
+        part = np.array([i0, pa - pb, i0 + _times(a, pa) - _times(b, pb),
+                         _times(a * a + 2.0, pa) - _times(b * b + 2.0, pb),
+                         3.0 * i0 + _times(a ** 3 + 3.0 * a, pa)
+                         - _times(b ** 3 + 3.0 * b, pb)])
+        m = self.centres - centre
+        out = np.empty(5)
+        for j in range(5):
+            terms = sum(math.comb(j, i) * m ** (j - i) * s ** i * part[i]
+                        for i in range(j + 1))
+            out[j] = terms @ self.weights
+        return out
+
+
+def norm_pdf(z):
+    """The unit normal density (0 at infinite ``z``)."""
+    with np.errstate(over='ignore', invalid='ignore'):
+        return np.exp(-0.5 * np.square(z)) / math.sqrt(2.0 * math.pi)
+
+
+def _times(poly, pdf):
+    """``poly * pdf``, 0 where ``pdf`` is 0 (infinite bounds)."""
+    with np.errstate(invalid='ignore'):
+        return np.where(pdf > 0, poly * pdf, 0.0)
+
+
+def is_digitised(values):
+    """True when every value is a whole number (data in whole data units,
+    as read off an ADC): the exact model of `poisson_level` then rounds."""
+    values = np.asarray(values)
+    if values.dtype.kind in 'iub':
+        return True
+    return bool(values.size) and bool(np.all(np.mod(values, 1.0) == 0.0))
+
+
+def clip_statistics(kept, n_seen, sigma, *, bounds=None, digitised=None):
+    """
+    What a sigma-clipped mean measured, for `poisson_level`: the window
+    of the clip (``bounds``, else the median of the ``kept`` pixels -/+
+    ``sigma`` times their standard deviation, widened to hold them all;
+    for digitised pixels their smallest and largest value), the kept
+    pixels' mean and variance, and the ``n_seen`` pixels the clip saw.
+    """
+    kept = np.asarray(kept, dtype=np.float64)
+    if digitised is None:
+        digitised = is_digitised(kept)
+    mean, var = float(np.mean(kept)), float(np.var(kept))
+    low, high = float(np.min(kept)), float(np.max(kept))
+    if digitised:  # the whole values kept
+        bounds = low, high
+    elif bounds is None:
+        centre, half = float(median(kept)), sigma * math.sqrt(var)
+        bounds = min(centre - half, low), max(centre + half, high)
+    return window_statistics(bounds, mean, var, n_seen, digitised)
+
+
+def window_statistics(bounds, mean, var, n_seen, digitised):
+    """
+    `clip_statistics` from the clip's bounds, the mean and variance of the
+    pixels within them and the number of pixels the clip saw (for a frame
+    whose kept pixels are summed, not kept).
+    """
+    lo, hi = (float(b) for b in bounds)
+    if digitised:  # the whole values within the bounds
+        lo, hi = math.ceil(lo), math.floor(hi)
+    return {'method': 'sigma_clip', 'n': int(n_seen),
+            'digitised': bool(digitised), 'window': (lo, hi),
+            'mean': float(mean), 'var': float(var)}
+
+
+def median_statistics(values, *, digitised=None):
+    """
+    What a median measured, for `poisson_level`: the median of the pixels
+    (for digitised pixels that of their distribution function interpolated
+    linearly across each whole value, the grouped median: the plain median
+    of whole numbers is a whole number, whatever the level), and the mean
+    square deviation from it of the pixels within `SCALE_WINDOW` robust
+    standard deviations (1.4826 median absolute deviations) of it.
+    """
+    values = np.asarray(values)
+    if digitised is None:
+        digitised = is_digitised(values)
+    if not digitised:
+        values = values.astype(np.float64, copy=False)
+        centre = float(median(values))
+        spread = float(median(np.abs(values - centre)))
+        lo, hi = _scale_window(centre, spread)
+        inside = values[(values >= lo) & (values <= hi)]
+    else:
+        low = int(np.min(values))
+        counts = np.bincount((values - low).astype(np.int64).ravel())
+        knots = low + np.arange(counts.size + 1) - 0.5
+        cum = np.concatenate([[0.0], np.cumsum(counts) / values.size])
+        cum[-1] = 1.0
+        centre = _interp_root(lambda x: np.interp(x, knots, cum) - 0.5,
+                              knots[0], knots[-1])
+        spread = _interp_root(
+            lambda d: (np.interp(centre + d, knots, cum)
+                       - np.interp(centre - d, knots, cum) - 0.5),
+            0.0, knots[-1] - knots[0])
+        lo, hi = _scale_window(centre, spread)
+        lo, hi = math.ceil(lo), math.floor(hi)
+        whole = low + np.arange(counts.size)
+        counts = np.where((whole >= lo) & (whole <= hi), counts, 0)
+        inside = np.repeat(whole.astype(float), counts)
+    var = float(np.mean((inside - centre) ** 2)) if inside.size else 0.0
+    return {'method': 'median', 'n': int(values.size),
+            'digitised': digitised, 'median': centre, 'window': (lo, hi),
+            'var': var}
+
+
+#: The window of `median_statistics`' mean square deviation, in robust
+#: standard deviations either side of the median.
+SCALE_WINDOW = 4.0
+
+
+def _scale_window(centre, spread):
+    """The bounds `SCALE_WINDOW` robust standard deviations (``spread``
+    median absolute deviations) either side of ``centre``."""
+    half = SCALE_WINDOW * 1.482602218505602 * spread
+    return centre - half, centre + half
+
+
+def _interp_root(func, lo, hi):
+    """The smallest root of a non-decreasing piecewise-linear ``func``
+    on ``[lo, hi]`` (bisection to rounding)."""
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if func(mid) >= 0:
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (lo + hi)
+
+
+def _median_indicators(centre, digitised):
+    """The fraction of pixels below a median as a combination of
+    indicators ``1(X <= a)``: the knots ``a`` and their coefficients (for
+    digitised pixels the grouped median's interpolation, ``(1 - w)
+    1(X <= k - 1) + w 1(X <= k)``)."""
+    if not digitised:
+        return np.array([centre]), np.array([1.0])
+    k = math.floor(centre + 0.5)
+    w = centre + 0.5 - k
+    return np.array([k - 1.0, float(k)]), np.array([1.0 - w, w])
+
+
+def _equations(model, stats):
+    """The expected estimating functions of ``stats`` under ``model``
+    (0 at the solution) and their covariance per pixel: for a clipped
+    mean, the kept pixels' deviations from their mean and its square less
+    their variance; for a median, the fraction below it less 1/2 and the
+    squared deviations from it less their mean square, in its window."""
+    lo, hi = stats['window']
+    t2 = stats['var']
+    if stats['method'] == 'sigma_clip':
+        m = model.window_moments(lo, hi, stats['mean'])
+        psi = np.array([m[1], m[2] - t2 * m[0]])
+        second = np.array([[m[2], m[3] - t2 * m[1]],
+                           [m[3] - t2 * m[1],
+                            m[4] - 2.0 * t2 * m[2] + t2 * t2 * m[0]]])
+        return psi, second - np.outer(psi, psi)
+    centre = stats['median']
+    knots, coef = _median_indicators(centre, stats['digitised'])
+    cdf = model.cdf(knots)
+    m = model.window_moments(lo, hi, centre)
+    psi = np.array([coef @ cdf - 0.5, m[2] - t2 * m[0]])
+    var1 = coef @ (np.minimum.outer(cdf, cdf) - np.outer(cdf, cdf)) @ coef
+    var2 = m[4] - 2.0 * t2 * m[2] + t2 * t2 * m[0] - psi[1] ** 2
+    below = [model.window_moments(lo, a, centre) if a >= lo else np.zeros(5)
+             for a in np.minimum(knots, hi)]
+    cov = sum(c * (b[2] - t2 * b[0] - f * psi[1])
+              for c, b, f in zip(coef, below, cdf, strict=True))
+    return psi, np.array([[var1, cov], [cov, var2]])
+
+
+def poisson_level(stats, gain, first_guess, std):
+    """
+    The level of a Poisson sky from what its estimator measured, under the
+    exact distribution of its pixels.
+
+    The sky pixel is taken as ``lam`` photo-electrons (Poisson) plus
+    Gaussian read noise ``s`` (electrons), over the ``gain``, rounded to
+    whole data units when ``stats['digitised']``. ``lam`` and ``s`` are
+    solved so that the model's expectation of the estimator's own
+    equations is 0: for the sigma-clipped mean, that the pixels in the
+    clip's window have the measured mean and variance; for the median,
+    that half the pixels lie below it and that the pixels in a window
+    around it have the measured mean square deviation from it
+    (:ref:`sky-estimators`). Where no point solves them exactly (a comb
+    of few electrons and little read noise) the closest is taken when
+    it is within `MAX_RESIDUAL` standard errors. The error of ``lam /
+    gain`` is the delta method's, from the covariance of those equations
+    per pixel and their derivatives in ``lam`` and ``s``.
+
+    Parameters
+    ----------
+    stats : dict
+        From `clip_statistics` or `median_statistics`.
+    gain : float
+        Electrons per data unit.
+    first_guess : float
+        A level (data unit) to start from.
+    std : float
+        The estimator's standard deviation per pixel (data unit).
+
+    Returns
+    -------
+    solution : dict or None
+        ``level`` (``lam / gain``), ``std`` (the model's,
+        ``sqrt(lam + s**2) / gain``), ``error_on_mean``, ``lam`` and
+        ``read_noise`` (electrons); None where the model does not apply
+        (a level not positive or above `EXACT_POISSON_MAX` electrons, a
+        scatter below the photons', no solution).
+
+    Examples
+    --------
+    A sky of 1 e- a pixel with 0.5 e- read noise at 1 e-/ADU, whose median
+    reads it 0.13 ADU low:
+
+    >>> import numpy as np
+    >>> from ccdphot_ext.background.estimators import (
+    ...     median_statistics, poisson_level)
+    >>> rng = np.random.default_rng(0)
+    >>> sky = rng.poisson(1.0, 10 ** 6) + rng.normal(0.0, 0.5, 10 ** 6)
+    >>> stats = median_statistics(sky)
+    >>> print(f"{stats['median']:.2f}")
+    0.87
+    >>> sol = poisson_level(stats, 1.0, stats['median'], np.std(sky))
+    >>> print(f"{sol['level']:.3f} +/- {sol['error_on_mean']:.3f}, read "
+    ...       f"noise {sol['read_noise']:.2f}")
+    1.000 +/- 0.001, read noise 0.50
+    """
+    from scipy.optimize import least_squares, root
+
+    lam0 = first_guess * gain
+    if not (0.0 < lam0 <= EXACT_POISSON_MAX and std > 0
+            and stats['var'] > 0):
+        return None
+    read0 = math.sqrt(max((gain * std) ** 2 - lam0, 0.25 * lam0, 0.01))
+    scale = np.array([std if stats['method'] == 'sigma_clip' else 1.0,
+                      std * std])
+
+    def model(lam, read):
+        return PoissonSkyModel(lam, read, gain, stats['digitised'])
+
+    def residual(x):
+        lam, read = math.exp(x[0]), math.exp(x[1])
+        return _equations(model(lam, read), stats)[0] / scale
+
+    start = [math.log(lam0), math.log(read0)]
+    with np.errstate(all='ignore'):
+        sol = root(residual, start, method='hybr', options={'xtol': 1e-12})
+        x = sol.x
+        if not (np.all(np.isfinite(sol.fun))
+                and np.max(np.abs(sol.fun)) < 1e-7):
+            # no exact root (a sky of few electrons and little read noise
+            # is a comb, whose median and deviation move in steps): the
+            # closest point, in units of the equations' sampling noise
+            noise = np.sqrt(np.diag(_equations(model(lam0, read0), stats)[1])
+                            / stats['n']) / scale
+            fit = least_squares(lambda x: residual(x) / noise, start,
+                                method='lm', xtol=1e-12)
+            if not np.all(np.abs(fit.fun) < MAX_RESIDUAL):
+                return None
+            x = fit.x
+    lam, read = (float(v) for v in np.exp(x))
+    if (not np.all(np.isfinite(x)) or read < MIN_MODEL_READ_NOISE
+            or lam > EXACT_POISSON_MAX):
+        return None
+    psi, cov = _equations(model(lam, read), stats)
+    jac = np.empty((2, 2))
+    for j, (dl, dr) in enumerate(((1e-5 * lam, 0.0), (0.0, 1e-5 * read))):
+        up = _equations(model(lam + dl, read + dr), stats)[0]
+        down = _equations(model(lam - dl, read - dr), stats)[0]
+        jac[:, j] = (up - down) / (2.0 * (dl + dr))
+    try:
+        inv = np.linalg.inv(jac)
+    except np.linalg.LinAlgError:
+        return None
+    var_lam = float((inv @ cov @ inv.T)[0, 0]) / stats['n']
+    if not var_lam > 0:
+        return None
+    return {'level': lam / gain, 'std': math.sqrt(lam + read * read) / gain,
+            'error_on_mean': math.sqrt(var_lam) / gain, 'lam': lam,
+            'read_noise': read}

@@ -62,8 +62,10 @@ from ..utils.inputs import power_of_two_scale
 from .estimators import (
     clip_factors,
     estimator_efficiency,
+    is_digitised,
     median,
     window_shift_factor,
+    window_statistics,
 )
 from .rowclip import clip_rows
 
@@ -725,7 +727,8 @@ def _exact(frame, usable, method, sigma, maxiters, meta):
         propagated = (math.sqrt(np.sum(unc.astype(np.float64) ** 2))
                       / unc.size)
     return {'level': level, 'std': std, 'n_pix': n_pix,
-            'propagated': propagated, 'efficiency': k}
+            'propagated': propagated, 'efficiency': k,
+            'pixels': (raw, keep)}
 
 
 def _clip_keep(values, raw, sigma, maxiters):
@@ -798,4 +801,7 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
     return {'level': centre + mean, 'std': std, 'n_pix': int(n),
             'propagated': (math.sqrt(su) / n if frame.uncertainty is not None
                            else None),
-            'efficiency': k}
+            'efficiency': k,
+            'window': window_statistics(
+                (lo, hi), centre + mean, std_kept ** 2,
+                n + meta['n_clipped'], is_digitised(values))}

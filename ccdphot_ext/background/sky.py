@@ -47,7 +47,11 @@ from .annulus import annulus_statistics, check_annulus
 from .estimators import (
     MIN_SKY_PIXELS,
     clip_factors,
+    clip_statistics,
     estimator_efficiency,
+    is_digitised,
+    median_statistics,
+    poisson_level,
     poisson_skew_ratio,
     skew_bias_factor,
 )
@@ -370,6 +374,59 @@ def _poisson_corrected(level, std, gain, method, sigma, meta):
     return level - bias
 
 
+def _estimator_statistics(res, method, sigma):
+    """What the whole-frame estimator measured (`clip_statistics`,
+    `median_statistics`), from the statistics of `global_sky`."""
+    if 'window' in res:  # a large frame's clip: bounds and sums
+        return res['window']
+    pixels, keep = res['pixels']
+    if method == 'sigma_clip':
+        return clip_statistics(pixels[keep], pixels.size, sigma)
+    return median_statistics(pixels)
+
+
+def _whole_frame_level(res, gain, method, sigma, meta):
+    """
+    The level, std, efficiency and error of the level (None: from the std)
+    of a whole-frame sky. With the gain, a sigma-clipped or median level
+    is solved under the exact distribution of a Poisson sky
+    (`poisson_level`: ``meta['estimator_bias']`` the shift, ``std`` the
+    model's, ``meta['std_measured']`` the estimator's); without it, for
+    the mean, or where the model does not apply, as `_poisson_corrected`.
+    """
+    sol = None
+    if gain is not None and method != 'mean':
+        gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
+                               allow_none=False)
+        sol = poisson_level(_estimator_statistics(res, method, sigma), gain,
+                            res['level'], res['std'])
+    if sol is None:
+        level = _poisson_corrected(res['level'], res['std'], gain, method,
+                                   sigma, meta)
+        return (level, res['std'], res['efficiency'],
+                _error_on_mean(res['propagated'], res['efficiency']))
+    efficiency = sol['error_on_mean'] * math.sqrt(res['n_pix']) / sol['std']
+    meta.update(
+        estimator_bias=float(res['level'] - sol['level']),
+        estimator_bias_note=(
+            f'the {method} estimator reads a Poisson sky low; the level is '
+            'solved under the exact distribution of its pixels (photons '
+            'plus Gaussian read noise, over the gain'
+            + (', in whole data units' if _digitised(res) else '') + ')'),
+        std_measured=float(res['std']),
+        poisson_electrons=sol['lam'], poisson_read_noise=sol['read_noise'])
+    error = (sol['error_on_mean'] if res['propagated'] is None
+             else efficiency * res['propagated'])
+    return sol['level'], sol['std'], efficiency, error
+
+
+def _digitised(res):
+    """True when the whole-frame pixels were taken as whole data units."""
+    if 'window' in res:
+        return res['window']['digitised']
+    return is_digitised(res['pixels'][0])
+
+
 class SkyEstimate:
     """
     A sky level with its per-pixel scatter and its own error.
@@ -528,10 +585,21 @@ class SkyEstimate:
             times its third moment over its variance (0.048 and 1/6 of it):
             on a 1035 ADU sky at 2.23 e-/ADU the clipped mean by 0.020 ADU,
             about half the error of a 512 x 512 frame's level and nearly
-            twice that of a 2048 x 2048 one. With the gain that bias is computed
-            (``level / (gain**2 std**2)``, the sky photons' share, as
-            `from_background2d`) and removed from the level
-            (``meta['estimator_bias']``). Without it the level is the
+            twice that of a 2048 x 2048 one; on a sky of a few electrons a
+            pixel, with little read noise, far more than that first-order
+            estimate. With the gain the level is solved under the exact
+            distribution of a sky pixel (Poisson photons plus Gaussian read
+            noise, over the gain, in whole data units when every pixel is
+            a whole number), the photons and the read noise both from the
+            estimator's own statistics
+            (`~ccdphot_ext.background.estimators.poisson_level`): ``std``
+            and ``error_on_mean`` are then the model's, and ``meta`` keeps
+            ``'estimator_bias'`` (the shift removed), ``'std_measured'``,
+            ``'poisson_electrons'`` and ``'poisson_read_noise'``. Above
+            10**4 e- a pixel, or where the model does not fit (a scatter
+            below the photons'), the first-order bias (``level / (gain**2
+            std**2)``, the sky photons' share, as `from_background2d`) is
+            removed instead. Without the gain the level is the
             estimator's. The level must be the photons' (bias and overscan
             subtracted).
 
@@ -583,14 +651,12 @@ class SkyEstimate:
         meta = res['meta']
         meta['error_on_mean_from'] = _error_on_mean_source(
             res['propagated'])
-        level = _poisson_corrected(res['level'], res['std'], gain, method,
-                                   sigma, meta)
-        sky = cls(level, res['std'], res['n_pix'],
-                  error_on_mean=_error_on_mean(res['propagated'],
-                                               res['efficiency']),
+        level, std, efficiency, error_on_mean = _whole_frame_level(
+            res, gain, method, sigma, meta)
+        sky = cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
                   method=method,
                   n_rejected=frame.data.size - res['n_pix'],
-                  efficiency=res['efficiency'], meta=meta, unit=frame.unit,
+                  efficiency=efficiency, meta=meta, unit=frame.unit,
                   background_variation=res['variation'])
         check_crowding(sky.meta, sky.std, sky.error_on_mean,
                        warn=not res['mask_warned'])
