@@ -200,27 +200,55 @@ class AnnulusSky:
         check_extent(CircularAnnulus((0.0, 0.0), self.r_in, self.r_out),
                      shape, 'sky annulus', hint='r_out')
 
-    def __call__(self, ccd, apertures):
+    def __call__(self, ccd, apertures, *, detector=None):
+        """
+        Measure the annuli of one frame.
+
+        Parameters
+        ----------
+        ccd : `~astropy.nddata.NDData` or array_like
+            The frame.
+        apertures : photutils aperture or list
+            The apertures: the annuli's centres, and pixels left out of
+            every annulus.
+        detector : `~ccdphot_ext.DetectorParameters`, optional
+            The run's detector values; the gain, resolved against the
+            frame's header (GAIN/EGAIN/CCDGAIN) in electrons per data unit,
+            removes the estimator's bias on a Poisson sky
+            (`SkyEstimate.from_annulus <ccdphot_ext.SkyEstimate.from_annulus>`
+            ``gain=``). None (default): the header's gain alone.
+
+        Returns
+        -------
+        sky : `~ccdphot_ext.SkyEstimate`
+            One level per aperture.
+        """
         from photutils.aperture import CircularAnnulus
+
+        frame = as_frame(ccd)
+        detector = DetectorParameters() if detector is None else detector
+        gain = detector.resolve(frame.meta, unit=frame.unit).gain
         annulus = CircularAnnulus(all_positions(apertures), self.r_in,
                                   self.r_out)
-        return SkyEstimate.from_annulus(ccd, annulus, method=self.method,
-                                        exclude=apertures)
+        return SkyEstimate.from_annulus(frame, annulus, method=self.method,
+                                        exclude=apertures, gain=gain)
 
     def __repr__(self):
         return (f'AnnulusSky(r_in={self.r_in}, r_out={self.r_out}, '
                 f'method={self.method!r})')
 
 
-def _make_sky(spec, ccd, frame, apertures):
+def _make_sky(spec, ccd, frame, apertures, detector):
     """
     The sky of one frame: a `SkyEstimate.from_image` method or `AnnulusSky`
-    on the checked ``frame``, any other callable on ``ccd`` as read (the
-    documented ``sky(ccd, apertures)``).
+    (with the run's ``detector``, for the gain) on the checked ``frame``,
+    any other callable on ``ccd`` as read (the documented ``sky(ccd,
+    apertures)``).
     """
     if not callable(spec):
         return SkyEstimate.from_image(frame, method=spec)
-    sky = spec(frame if isinstance(spec, AnnulusSky) else ccd, apertures)
+    sky = (spec(frame, apertures, detector=detector)
+           if isinstance(spec, AnnulusSky) else spec(ccd, apertures))
     if not isinstance(sky, SkyEstimate):
         raise TypeError('the sky callable must return a SkyEstimate, '
                         f'got {type(sky).__name__}')
@@ -280,7 +308,7 @@ def _photometer_frame(ccd, config, notes):
     """
     frame = as_frame(ccd)
     apertures, nominal = config.apertures, None
-    sky = _make_sky(config.sky, ccd, frame, apertures)
+    sky = _make_sky(config.sky, ccd, frame, apertures, config.detector)
     if config.recenter is not None:
         nominal = all_positions(apertures)
         new, ok = config.recenter(frame, nominal, sky)
@@ -289,7 +317,8 @@ def _photometer_frame(ccd, config, notes):
             notes.append(f'{int((~ok).sum())} aperture(s) not re-centred '
                          '(kept nominal)')
         if callable(config.sky):
-            sky = _make_sky(config.sky, ccd, frame, apertures)
+            sky = _make_sky(config.sky, ccd, frame, apertures,
+                            config.detector)
     table = photometer(frame, apertures, sky, threshold=config.threshold,
                        detector=config.detector, budget=config.budget,
                        zeropoint=config.zeropoint,

@@ -212,15 +212,13 @@ def _background2d_sky(args, frame):
 
 
 def _annulus_sky(args, frame, per_row):
+    """Annuli around the apertures (`AnnulusSky`, as ``batch --sky
+    annulus``), with the gain of ``--gain`` or the header."""
     from photutils.aperture import CircularAnnulus
 
-    from ..aperture.utils import all_positions
-    from ..background.sky import SkyEstimate
+    from ..batch.worker import AnnulusSky
+    from ..io.header import detector_with_gain
 
-    if not hasattr(SkyEstimate, 'from_annulus'):  # pragma: no cover
-        raise CLIError('--sky annulus needs SkyEstimate.from_annulus, which '
-                       'this installation lacks')
-    positions = all_positions(per_row)
     if args.annulus is not None:
         r_in, r_out = args.annulus
         _fits_frame(CircularAnnulus((0.0, 0.0), r_in, r_out), frame.shape,
@@ -231,9 +229,9 @@ def _annulus_sky(args, frame, per_row):
                         for ap in per_row)
         r_in = math.ceil(half_diag) + 2.0
         r_out = r_in + 10.0
-    annulus = CircularAnnulus(positions, r_in, r_out)
     # no aperture light in any annulus: the star's own nor its neighbours'
-    return SkyEstimate.from_annulus(frame, annulus, exclude=per_row)
+    return AnnulusSky(r_in, r_out)(frame, per_row, detector=detector_with_gain(
+        detector_from_args(args), args.gain))
 
 
 def _cmd_measure(args):
