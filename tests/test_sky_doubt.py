@@ -261,6 +261,23 @@ def test_measure_carries_the_flag_of_a_doubtful_annulus(img):
     assert measure(img, ap, sky).flags == FLAG_SKY_ANNULUS
 
 
+@pytest.mark.parametrize('aperture', ['circle', 'box'])
+def test_measure_flags_an_annulus_reaching_into_its_aperture(img, aperture):
+    from photutils.aperture import CircularAnnulus, CircularAperture
+    ap = (CircularAperture((32, 22), 6) if aperture == 'circle'
+          else BoxAperture((32, 22), 11, 11))
+    sky = SkyEstimate.from_annulus(img, CircularAnnulus([(32, 22)], 3, 12))
+    match = '1 of 1 sky annuli reach into their own aperture'
+    with pytest.warns(AstropyUserWarning, match=match):
+        expected = photometer(img, ap, sky)
+    with pytest.warns(AstropyUserWarning, match=match):
+        res = measure(img, ap, sky)
+    assert res.flags == expected['flags'][0] == FLAG_SKY_ANNULUS
+    assert res.flux == expected['aperture_sum'][0]  # numbers unchanged
+    # an annulus clear of the aperture is not flagged
+    clear = SkyEstimate.from_annulus(img, CircularAnnulus([(32, 22)], 9, 14))
+    assert measure(img, ap, clear).flags == 0
+
 
 def test_a_degenerate_annulus_is_warned_about_once(img):
     from photutils.aperture import CircularAnnulus

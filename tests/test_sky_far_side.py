@@ -114,3 +114,41 @@ def test_measure_refuses_a_far_side_position_naming_it(frame, kind):
         measure(frame, BoxAperture((-50.0, -50.0), 5, 5), SKY)
     result = measure(frame, MAKERS[kind](_coords(RA0, DEC0)), SKY)
     assert result.flux > 0
+
+
+@pytest.mark.parametrize('shape', [('--size', '9'), ('--radius', '4')])
+def test_cli_positions_give_a_far_side_row_as_photometer(frame, tmp_path,
+                                                         shape):
+    from astropy.table import QTable, Table
+    from clirun import ccdphot
+
+    image, table, out = (tmp_path / 'f.fits', tmp_path / 'pos.csv',
+                         tmp_path / 'out.ecsv')
+    frame.write(image)
+    ra, dec = list(NEAR[0]), list(NEAR[1])
+    ra.insert(1, FAR[0])
+    dec.insert(1, FAR[1])
+    Table({'id': [7, 8, 9], 'ra': ra, 'dec': dec}).write(table)
+    code, _, err = ccdphot('measure', image, '--positions', table, *shape,
+                           '--sky', 'median', '-o', out)
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and 'Traceback' not in err
+    assert (f'warning: --positions {table}: row(s) 2 (the first: icrs '
+            '236.75, -24.12 deg) have no pixel position') in lines[0]
+    got = QTable.read(out)
+    assert got['id'].tolist() == [7, 8, 9]
+    assert got['flags'][1] == FLAG_TRUNCATED and got['n_pix'][1] == 0
+    for column in ('aperture_sum', 'aperture_sum_err', 'x_center'):
+        assert np.isnan(_values(got, column)[1]), column
+    assert got['sky_centroid'][1].separation(
+        _coords(*FAR)).to_value(u.arcsec) < 1e-6
+    # the other rows as measured without it
+    Table({'id': [7, 9], 'ra': NEAR[0], 'dec': NEAR[1]}).write(
+        table, overwrite=True)
+    assert ccdphot('measure', image, '--positions', table, *shape, '--sky',
+                   'median', '-o', out)[0] == 0
+    alone = QTable.read(out)
+    for column in ('aperture_sum', 'aperture_sum_err', 'flags'):
+        np.testing.assert_array_equal(_values(got, column)[[0, 2]],
+                                      _values(alone, column))

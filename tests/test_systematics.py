@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from astropy.table import Table
+from astropy.utils.exceptions import AstropyUserWarning
 from expected_warnings import gradient_warning
 from photutils.aperture import (
     CircularAnnulus,
@@ -17,6 +18,7 @@ from photutils.aperture import (
 
 from ccdphot_ext import (
     FLAG_RESIDUAL_BACKGROUND,
+    FLAG_SKY_ANNULUS,
     NOTEBOOK_BOXES,
     BoxAperture,
     SigmaThreshold,
@@ -104,7 +106,13 @@ def test_local_sky_clears_the_residual_and_flattens_the_curve(sample_ccd):
     box = BoxAperture.from_slices(NOTEBOOK_BOXES['star1'])
     ann = RectangularAnnulus(box.positions, 40, 60, 60)
     local = SkyEstimate.from_annulus(sample_ccd, ann)
-    rep = systematics_report(sample_ccd, box, local, gain=2.23)
+    # the curve's largest boxes reach into the annulus: flagged
+    with pytest.warns(AstropyUserWarning, match='1 of 1 sky annuli reach '
+                      'into their own aperture'):
+        rep = systematics_report(sample_ccd, box, local, gain=2.23)
+    curve = rep.curve_of_growth
+    assert (curve['flags'] & FLAG_SKY_ANNULUS).astype(bool).tolist() == [
+        s > 2.0 for s in curve['scale']]
     assert rep.gradient is None  # a local sky: the frame check is moot
     assert not rep.flags
     assert abs(rep.residual.significance) < 3

@@ -260,19 +260,28 @@ def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
 
 
 def read_positions_table(path, *, frame=None, image=None, format=None,
-                         sky_frame=None, without_wcs=None):
+                         sky_frame=None, without_wcs=None,
+                         keep_unplaced=False):
     """The positions table of ``--positions`` (`read_positions`): ``id``,
     0-based ``x_center``/``y_center`` and any suggested box columns; sky
     positions placed with the WCS of ``frame`` (IMAGE ``image``), which
     must hold at least one of them. ``format`` and ``sky_frame`` are
     ``--positions-format`` and ``--positions-frame``; ``without_wcs``, the
     message for sky positions when the command has no WCS to place them
-    with (None: `read_positions`' own)."""
-    from ..io.positions import NoWCSError, OffFrameError, read_positions
+    with (None: `read_positions`' own). With ``keep_unplaced``, sky
+    positions with no pixel position (the far side of the sky) are kept,
+    with NaN pixel positions, and listed in ``meta['unplaced']`` (``{row:
+    SkyCoord}``), else refused."""
+    from ..io.positions import (
+        NoWCSError,
+        OffFrameError,
+        positions_and_unplaced,
+    )
 
     try:
-        return read_positions(path, wcs=frame, format=format,
-                              frame=sky_frame)
+        table, unplaced = positions_and_unplaced(
+            path, wcs=frame, columns=None, format=format, frame=sky_frame,
+            keep_unplaced=keep_unplaced)
     except (ValueError, TypeError, OSError) as exc:
         text = str(exc).replace(f'positions {path}', '', 1).lstrip(': ')
         if isinstance(exc, OffFrameError) and image is not None:
@@ -280,6 +289,9 @@ def read_positions_table(path, *, frame=None, image=None, format=None,
         if isinstance(exc, NoWCSError) and without_wcs is not None:
             text = without_wcs
         raise CLIError(f'--positions {path}: {text}') from exc
+    if keep_unplaced:
+        table.meta['unplaced'] = unplaced
+    return table
 
 
 def sky_frame_type(text):

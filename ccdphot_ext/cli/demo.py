@@ -19,6 +19,7 @@ from ..aperture.box import BoxAperture
 from ..background.sky import SkyEstimate
 from ..background.threshold import SigmaThreshold
 from ..datasets.sample import NOTEBOOK_BOXES, sample_frame
+from ..flags import FLAG_SKY_ANNULUS
 from ..photometry.budget import ErrorBudget
 from ..photometry.measurement import measure
 from ..photometry.terms import BudgetOptions
@@ -332,12 +333,24 @@ def _local_sky_systematics_optimal(p, ccd, gain):
     p.text(f'  frame gradient ({g.gx:.3f}, {g.gy:.3f}) ADU/pixel: a global '
            f'sky is safe only for apertures under {g.max_safe_n_pix:.0f} '
            'pixels')
-    rep_local = systematics_report(ccd, box, local['star1'], gain=gain,
-                                   gradient=False)
+    with warnings.catch_warnings():
+        # the curve of growth's largest boxes reach into the annulus: said
+        # below, from the flags of its rows
+        warnings.filterwarnings('ignore', message='.* reach into their own '
+                                'aperture', category=AstropyUserWarning)
+        rep_local = systematics_report(ccd, box, local['star1'], gain=gain,
+                                       gradient=False)
     p.text(f'  with the local sky: residual {rep_local.residual.mean:.2f} '
            f'ADU/pixel ({rep_local.residual.significance:.1f} sigma), '
            f'aperture correction {rep_local.aperture_correction:.3f} +/- '
            f'{rep_local.aperture_correction_err:.3f}, flags {rep_local.flags}')
+    curve = rep_local.curve_of_growth
+    reach = curve['scale'][(curve['flags'] & FLAG_SKY_ANNULUS) > 0]
+    if len(reach):
+        p.text(f'  (the curve-of-growth boxes of {", ".join(f"{s:g}" for s in reach)}'
+               ' times the size reach into the annulus: those rows have '
+               f'flag {FLAG_SKY_ANNULUS}, and the aperture correction taken '
+               'from them is doubtful)')
 
     p.section('Optimal extraction of star 1 (PSF known), local sky')
     psf = render_stars((31, 31), [15.0], [15.0], [1.0],

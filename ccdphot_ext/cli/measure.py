@@ -102,6 +102,7 @@ def _apertures(args, frame, sky_for_find):
 
     apertures, per_row, ids, flags = [], [], [], []
     n_artifacts = None
+    unplaced = {}  # rows of sky positions with no pixel position
     # a shape far larger than the frame is refused before any work
     own_shape = args.size is not None or args.radius is not None
     if own_shape:
@@ -120,8 +121,13 @@ def _apertures(args, frame, sky_for_find):
         pos = read_positions_table(args.positions, frame=frame,
                                    image=args.image,
                                    format=args.positions_format,
-                                   sky_frame=args.positions_frame)
+                                   sky_frame=args.positions_frame,
+                                   keep_unplaced=True)
         xy = np.column_stack([pos['x_center'], pos['y_center']])
+        lost = pos.meta.pop('unplaced')
+        if lost:
+            xy = _off_frame(args, xy, lost)
+            unplaced.update({len(ids) + row: c for row, c in lost.items()})
         if 'box_x0' in pos.colnames and not own_shape:
             ap, rows, bits = _suggested_boxes(pos)
             _fits_frame(ap, frame.shape, f'--positions {args.positions} '
@@ -168,7 +174,33 @@ def _apertures(args, frame, sky_for_find):
                       'collide: rows numbered 1 to N instead',
                       AstropyUserWarning, stacklevel=2)
         ids = list(range(1, len(ids) + 1))
-    return apertures, per_row, ids, flags, n_artifacts
+    return apertures, per_row, ids, flags, n_artifacts, unplaced
+
+
+def _off_frame(args, xy, lost):
+    """``xy`` with the rows ``lost`` (sky positions with no pixel position:
+    the far side of the sky) just off the frame, where their apertures sum
+    nothing (a NaN row with flag 1, as photometer gives such a sky
+    aperture), with a warning naming them."""
+    import warnings
+
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    from ..aperture.skybox import sky_position
+
+    rows = sorted(lost)
+    extent = (2 * args.radius if args.radius is not None
+              else max(args.size or (20.0, 20.0)))
+    xy = xy.copy()
+    xy[rows] = -2.0 - math.ceil(extent)  # the whole aperture below -0.5
+    shown = ', '.join(str(r + 1) for r in rows[:5]) + (
+        ', ...' if len(rows) > 5 else '')
+    warnings.warn(f'--positions {args.positions}: row(s) {shown} (the '
+                  f'first: {sky_position(lost[rows[0]])}) have no pixel '
+                  'position in the WCS (the far side of the sky for its '
+                  'projection): measured as off the frame (NaN, flag 1)',
+                  AstropyUserWarning, stacklevel=2)
+    return xy
 
 
 def _sky(args, frame, per_row):
@@ -271,6 +303,7 @@ def _measure(args):
     locked)."""
     import numpy as np
 
+    from ..aperture.skybox import mark_unplaced
     from ..background.sky import SkyEstimate
     from ..background.threshold import SigmaThreshold
     from ..photometry.table import photometer
@@ -288,7 +321,7 @@ def _measure(args):
                      unit=args.unit, dq_bits=args.dq_bits)
     frame = as_frame(ccd)
     sky_for_find = SkyEstimate.from_image(frame) if args.find else None
-    apertures, per_row, ids, box_bits, n_artifacts = _apertures(
+    apertures, per_row, ids, box_bits, n_artifacts, unplaced = _apertures(
         args, frame, sky_for_find)
     sky = _sky(args, frame, per_row)
     threshold = (SigmaThreshold(args.threshold) if args.threshold is not None
@@ -299,6 +332,7 @@ def _measure(args):
         threshold=threshold, detector=detector_from_args(args),
         budget=BudgetOptions(fractional_variance=args.fractional_variance),
         zeropoint=args.zeropoint, flux_unit=args.flux_unit)
+    mark_unplaced(table, unplaced)
     table['id'] = ids  # the positions' own ids
     table['flags'] |= np.asarray(box_bits, dtype=table['flags'].dtype)
     table.meta['image'] = os.path.abspath(args.image)

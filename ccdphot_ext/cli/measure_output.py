@@ -47,7 +47,7 @@ def _sky_line(sky, unit):
                 f'{sky.error_on_mean:.3g}{un}, std {sky.std:.3f}{un} per '
                 f'pixel ({sky.n_pix} pixels)')
     return (f'sky       annulus, one level per aperture (median '
-            f'{np.median(sky.value):.3f}{un})')
+            f'{np.nanmedian(sky.value):.3f}{un})')
 
 
 def _gain_unit(unit):

@@ -352,7 +352,10 @@ def _describe(source, coords):
     return f'{coords.frame.name} ' + (lon if lon == lat else f'{lon}/{lat}')
 
 
-def _sky_to_pixel(table, label, wcs, source):
+def _sky_to_pixel(table, label, wcs, source, unplaced=None):
+    """x, y of sky positions; rows with no pixel position are refused, or,
+    with a dict ``unplaced``, get NaN and are put there (``{row:
+    SkyCoord}``)."""
     from astropy.coordinates.errors import ConvertError
 
     sky_wcs = celestial_wcs(wcs) if wcs is not None else None
@@ -369,7 +372,10 @@ def _sky_to_pixel(table, label, wcs, source):
                          f'{str(exc).splitlines()[0]}') from exc
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     lost = ~(np.isfinite(x) & np.isfinite(y))
-    if lost.any():
+    if lost.any() and unplaced is not None:
+        x[lost] = y[lost] = np.nan
+        unplaced.update({int(i): coords[i] for i in np.flatnonzero(lost)})
+    elif lost.any():
         first = int(np.flatnonzero(lost)[0])
         raise ValueError(
             f'{label}: {what} of row(s) {_row_list(lost)} (the first: '
@@ -495,9 +501,10 @@ def _pixel_units(table, pair, label):
                          f'pixel positions are in pixels{hint}')
 
 
-def _pixels(table, label, wcs, columns, frame):
+def _pixels(table, label, wcs, columns, frame, unplaced=None):
     """x, y (0-based), what was read (for ``meta``: the columns, their
-    origin, the frame of sky positions) and a description for messages."""
+    origin, the frame of sky positions) and a description for messages
+    (``unplaced``: as `_sky_to_pixel`'s)."""
     names = table.colnames
     if columns is not None:
         try:
@@ -523,7 +530,8 @@ def _pixels(table, label, wcs, columns, frame):
                     'neither their names nor their UCDs say in which '
                     "celestial frame: give frame= (e.g. 'icrs', "
                     "'galactic')")
-            return _sky_pixels(table, label, wcs, (xname, yname, chosen))
+            return _sky_pixels(table, label, wcs, (xname, yname, chosen),
+                               unplaced)
         known = {(x, y): o for x, y, o in PIXEL_COLUMNS}
         origin = known.get((xname, yname), 0)
         _pixel_units(table, (xname, yname), label)
@@ -540,7 +548,7 @@ def _pixels(table, label, wcs, columns, frame):
             f'{pair[0]}/{pair[1]}'
     source = _sky_source(table, label, frame)
     if source is not None:
-        return _sky_pixels(table, label, wcs, source)
+        return _sky_pixels(table, label, wcs, source, unplaced)
     raise ValueError(f'{label}: no position columns found among {names}; '
                      f'accepted: {_accepted_names()}' + (
                          '' if frame is None else
@@ -576,8 +584,8 @@ def _sky_source(table, label, frame):
     return None
 
 
-def _sky_pixels(table, label, wcs, source):
-    x, y, what, frame = _sky_to_pixel(table, label, wcs, source)
+def _sky_pixels(table, label, wcs, source, unplaced):
+    x, y, what, frame = _sky_to_pixel(table, label, wcs, source, unplaced)
     lon, lat, _ = source
     return x, y, {'x_column': lon, 'y_column': lat, 'origin': 'sky',
                   'frame': frame}, what
@@ -729,6 +737,20 @@ def read_positions(positions, *, wcs=None, columns=None, format=None,
     >>> pos.meta['frame']
     'galactic'
     """
+    return positions_and_unplaced(positions, wcs=wcs, columns=columns,
+                                  format=format, frame=frame,
+                                  keep_unplaced=False)[0]
+
+
+def positions_and_unplaced(positions, *, wcs, columns, format, frame,
+                           keep_unplaced):
+    """
+    `read_positions`' table and ``{row: SkyCoord}`` of its sky positions
+    with no pixel position in the WCS (the far side of the sky for its
+    projection): with ``keep_unplaced`` these rows are kept, with NaN
+    ``x_center`` and ``y_center``, else refused (an empty dict).
+    """
+    unplaced = {} if keep_unplaced else None
     frame = check_frame(frame)
     if isinstance(positions, Table):
         label, table = 'positions', positions
@@ -740,7 +762,7 @@ def read_positions(positions, *, wcs=None, columns=None, format=None,
                         f'got {type(positions).__name__}')
     if len(table) == 0:
         raise ValueError(f'{label}: the table has no rows')
-    x, y, read, what = _pixels(table, label, wcs, columns, frame)
+    x, y, read, what = _pixels(table, label, wcs, columns, frame, unplaced)
     shape = _frame_shape(wcs)
     if shape is not None:
         _check_on_frame(x, y, shape, label, what)
@@ -751,4 +773,4 @@ def read_positions(positions, *, wcs=None, columns=None, format=None,
         positions_source=(os.path.abspath(os.fspath(positions))
                           if label != 'positions' else 'table'),
         **read, id_column=id_name)
-    return out
+    return out, unplaced or {}

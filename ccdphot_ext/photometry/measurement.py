@@ -15,7 +15,7 @@ from ..aperture.utils import (
     check_extent,
     n_positions,
 )
-from ..background.annulus import annulus_flags
+from ..background.annulus import sky_row_flags
 from ..background.noise import (
     check_noise,
     noise_level_scale,
@@ -529,7 +529,7 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
                              threshold=threshold,
                              saturation=detector.saturation,
                              sum_method=sum_method, subpixels=subpixels)
-    sums.flags |= annulus_flags(sky)
+    sums.flags |= sky_row_flags(sky, aperture, 1)
     sums.flags |= sky_doubt_flags(sky, sums.sky_std)
     sums = sums.row(0)
     if sums.n_pix > 0 and not np.isfinite(sums.flux):
