@@ -376,6 +376,67 @@ def test_a_sigma_too_small_to_square_is_a_zero_sigma():
         photometer(img, box, sky, uncertainty=np.full(img.shape, 1e-160))
 
 
+def test_a_nan_or_infinite_aperture_size_is_named():
+    from photutils.aperture import (
+        CircularAnnulus,
+        CircularAperture,
+        EllipticalAperture,
+    )
+
+    from ccdphot_ext import measure
+
+    img = np.random.default_rng(4).normal(100.0, 5.0, (40, 50))
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    # photutils accepts these; they failed later ("cannot convert float NaN
+    # to integer", an OverflowError for inf)
+    for ap, param in ((CircularAperture((15, 15), np.nan), 'r'),
+                      (CircularAperture((15, 15), np.inf), 'r'),
+                      (EllipticalAperture((15, 15), 3, 2, theta=np.nan),
+                       'theta')):
+        with pytest.raises(ValueError, match=f'^apertures: aperture 0: its '
+                           f'{param} must be finite'):
+            photometer(img, ap, sky)
+        with pytest.raises(ValueError, match=f'^aperture: its {param} must '
+                           'be finite'):
+            measure(img, ap, sky)
+    with pytest.raises(ValueError, match='^annulus: its r_out must be '
+                       'finite'):
+        SkyEstimate.from_annulus(img, CircularAnnulus((15, 15), 3, np.inf))
+
+
+@pytest.mark.parametrize('far', [1e30, -1e300, 1e19])
+def test_a_position_far_off_the_frame_is_an_off_frame_row(far):
+    # filterwarnings is 'error': numpy's "invalid value encountered in
+    # cast" (a window corner of 1e30 as an integer) would fail here, and
+    # photutils' masks raised ZeroDivisionError that far away
+    from photutils.aperture import (
+        CircularAnnulus,
+        CircularAperture,
+        EllipticalAnnulus,
+        RectangularAnnulus,
+        RectangularAperture,
+    )
+
+    img = np.random.default_rng(4).normal(100.0, 5.0, (40, 50))
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    xy = [(15.0, 15.0), (far, 20.0)]
+    for ap in (CircularAperture(xy, 5), RectangularAperture(xy, 5, 5),
+               EllipticalAnnulus(xy, 3, 6, 4), BoxAperture(xy, 5, 5),
+               BoxAperture(xy, 5, 5, theta=0.2)):
+        for method in ('exact', 'center'):
+            table = photometer(img, ap, sky, sum_method=method)
+            one = photometer(img, ap[0], sky, sum_method=method)
+            assert table['flags'][1] == 1 and table['n_pix'][1] == 0
+            assert np.isnan(table['aperture_sum'][1])
+            assert table['aperture_sum'][0] == one['aperture_sum'][0]
+    with pytest.warns(AstropyUserWarning, match='1 of 2 sky annuli'):
+        local = SkyEstimate.from_annulus(img, CircularAnnulus(xy, 5, 8))
+    assert np.isnan(local.value[1]) and np.isfinite(local.value[0])
+    with pytest.raises(ValueError, match='^annulus: a position .* too far'):
+        SkyEstimate.from_annulus(img, RectangularAnnulus(
+            [(15.0, 15.0), (1e30, 20.0)], 5, 9, 9))
+
+
 # -- positions tables --------------------------------------------------------
 
 def _find_table(**changes):

@@ -24,6 +24,7 @@ from photutils.geometry import rectangular_overlap_grid
 
 from ..utils.inputs import positive_scalar
 from ..utils.numbers import finite_number
+from ..utils.windows import whole_pixels
 from .overlap import axis_sides, is_axis_aligned, overlap_1d, rectangle_overlap
 
 __all__ = ['BoxAperture']
@@ -358,7 +359,7 @@ class BoxAperture(RectangularAperture):
         edges[:, 3] = np.ceil(pos[:, 1] + wy / 2 + 0.5 - 1e-9)
         # edges beyond 64-bit integers (a side of 1e20, a position of
         # 1e308) stay far away instead of wrapping around to the frame
-        return np.clip(edges, -2.0**62, 2.0**62).astype(np.int64)
+        return whole_pixels(edges, np.int64)
 
     def _exact_weights(self, index, x0, x1, y0, y1):
         """Exact weights of box ``index`` over pixels ``[y0:y1, x0:x1]``."""

@@ -47,6 +47,7 @@ from photutils.aperture import (
     EllipticalAperture,
 )
 
+from ..utils.windows import whole_pixels
 from .quadrant import (
     angle_minus_sine,
     circle_folds,
@@ -245,6 +246,8 @@ class _Conic:
         w.ravel()[flat] = area
         return w
 
+
+
 class EllipseShape:
     """
     The exact pixel overlaps of a circle, an ellipse or an annulus of
@@ -298,8 +301,10 @@ class EllipseShape:
         y0 : `~numpy.ndarray` of int
             The first row of each window.
         """
-        x0 = np.floor(x - self.outer.X - 0.5).astype(np.intp) + 1
-        y0 = np.floor(y - self.outer.Y - 0.5).astype(np.intp) + 1
+        # clipped far beyond any frame first: a position of 1e30 would not
+        # fit the integers (numpy's "invalid value encountered in cast")
+        x0 = whole_pixels(np.floor(x - self.outer.X - 0.5)) + 1
+        y0 = whole_pixels(np.floor(y - self.outer.Y - 0.5)) + 1
         return x0, y0
 
     def truncated(self, x, y, shape):

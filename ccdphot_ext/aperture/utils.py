@@ -205,18 +205,36 @@ def check_extent(apertures, shape, name='apertures', *, hint='its size'):
     limit = max(4 * int(shape[0]) * int(shape[1]), 4_000_000)
     items = aperture_list(apertures)
     for k, ap in enumerate(items):
+        label = (f'{name}: aperture {k}' if name == 'apertures'
+                 or len(items) > 1 else name)
+        _check_finite_size(ap, label)
         first = ap if ap.isscalar else ap[0]
         try:
             h, w = first.bbox.shape
         except (ValueError, TypeError, OverflowError):  # NaN positions
             continue
         if h * w > limit:
-            label = (f'{name}: aperture {k}' if name == 'apertures'
-                     or len(items) > 1 else name)
             h, w = (_digits(n) for n in (h, w))
             raise ValueError(f'{label} spans {h} x {w} pixels, far more '
                              f'than the frame {tuple(shape)}: is {hint} '
                              'right?')
+
+
+def _check_finite_size(aperture, label):
+    """Refuse a NaN or infinite size or angle of a photutils aperture
+    (photutils accepts ``r=nan``, which failed later with an unnamed
+    error), naming it."""
+    for param in getattr(aperture, '_params', ()):
+        if param == 'positions':
+            continue
+        value = getattr(aperture, param, None)
+        try:
+            finite = bool(np.all(np.isfinite(value)))
+        except TypeError:  # not a number: photutils' own checks
+            continue
+        if not finite:
+            raise ValueError(f'{label}: its {param} must be finite, got '
+                             f'{value}')
 
 
 def aperture_size(aperture):
@@ -275,11 +293,24 @@ def scaled_aperture(aperture, scale):
     return type(aperture)(**params)
 
 
+def _off_frame(aperture, shape):
+    """True when the bounding box of ``aperture`` (one position) lies
+    wholly off a frame of ``shape``; False also when it has none (NaN)."""
+    try:
+        box = aperture.bbox
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return (box.ixmax <= 0 or box.iymax <= 0 or box.ixmin >= shape[1]
+            or box.iymin >= shape[0])
+
+
 def _mask_weights(aperture, shape, index, sum_method, subpixels):
     kwargs = {'method': sum_method}  # photutils' name
     if sum_method == 'subpixel':
         kwargs['subpixels'] = subpixels
     one = aperture if aperture.isscalar else aperture[index]
+    if _off_frame(one, shape):  # photutils' masks fail far away (1e30)
+        return None, np.zeros((0, 0)), True
     mask = one.to_mask(**kwargs)
     large, small = mask.get_overlap_slices(shape)
     if large is None:

@@ -48,7 +48,7 @@ from ..aperture.utils import (
     n_positions,
 )
 from ..utils.inputs import power_of_two_scale
-from ..utils.windows import as_pixels, box_rows
+from ..utils.windows import as_pixels, box_rows, whole_pixels
 from .estimators import MIN_SKY_PIXELS, clip_factors
 from .rowclip import blank, clip_rows, count_rows, kept_mean_std
 
@@ -102,7 +102,7 @@ def exclusion_map(exclude, shape):
             _paint_masks(out, ap)
             continue
         side = 2 * int(math.ceil(half)) + 2
-        corner = np.floor(pos - half).astype(int)
+        corner = whole_pixels(np.floor(pos - half))
         per_chunk = max(1, _block_pixels(shape) // (side * side))
         order = np.lexsort((corner[:, 0], corner[:, 1]))  # row by row
         flat = out.ravel()
@@ -149,7 +149,13 @@ def annulus_pixels(frame, annulus, excluded, own):
     if isinstance(annulus, CircularAnnulus):
         yield from _circular_chunks(frame, annulus, excluded, own)
         return
-    masks = annulus.to_mask(method='center')
+    try:
+        masks = annulus.to_mask(method='center')
+    except ZeroDivisionError:  # photutils' overlap of a position at 1e30
+        far = float(np.max(np.abs(aperture_positions(annulus))))
+        raise ValueError(f'annulus: a position {far:.3g} pixels away is '
+                         'too far for its mask (photutils divides by zero); '
+                         'leave out positions so far off the frame') from None
     masks = masks if isinstance(masks, list) else [masks]
     per_chunk = max(1, _chunk_pixels(frame.shape)
                     // max(masks[0].data.size, 1))
@@ -306,7 +312,7 @@ class Ring:
 
     def pixels(self, pos):
         """Rows and columns ``(m, size)`` of the candidates of ``pos``."""
-        base = np.floor(pos).astype(np.int64)
+        base = whole_pixels(np.floor(pos), np.int64)
         return base[:, 1:] + self.oy, base[:, :1] + self.ox
 
 
@@ -317,7 +323,7 @@ def _circular_chunks(frame, annulus, excluded, own):
     ny, nx = frame.shape
     ring = Ring(annulus.r_in, annulus.r_out)
     pos_all = aperture_positions(annulus)
-    base = np.floor(pos_all).astype(np.int64)
+    base = whole_pixels(np.floor(pos_all), np.int64)
     reach, side = ring.reach, ring.side
     whole = ((base[:, 0] >= reach) & (base[:, 0] < nx - reach)
              & (base[:, 1] >= reach) & (base[:, 1] < ny - reach))

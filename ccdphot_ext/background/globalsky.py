@@ -59,6 +59,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 
 from ..utils.inputs import power_of_two_scale
+from ..utils.windows import whole_pixels
 from .estimators import (
     clip_factors,
     estimator_efficiency,
@@ -397,9 +398,9 @@ class BackgroundVariation:
         ``y`` (scalars or arrays, broadcast); positions off the frame take
         the nearest block's."""
         by, bx = self.offsets.shape
-        iy = np.clip(np.floor((np.asarray(y) + 0.5) / MASK_BIN).astype(int),
+        iy = np.clip(whole_pixels(np.floor((np.asarray(y) + 0.5) / MASK_BIN)),
                      0, by - 1)
-        ix = np.clip(np.floor((np.asarray(x) + 0.5) / MASK_BIN).astype(int),
+        ix = np.clip(whole_pixels(np.floor((np.asarray(x) + 0.5) / MASK_BIN)),
                      0, bx - 1)
         return self.offsets[iy, ix].astype(float)
 

@@ -9,6 +9,19 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = []  # internal module
 
+#: pixel coordinates beyond this magnitude are off every frame
+FAR_PIXELS = 2.0 ** 62
+
+
+def whole_pixels(values, dtype=np.intp):
+    """
+    Whole-valued floats (pixel edges, window corners) as integers, those
+    beyond `FAR_PIXELS` (a position of 1e30, a side of 1e20) clipped there:
+    off every frame, never cast to an undefined integer (numpy's "invalid
+    value encountered in cast", a wrap-around onto the frame).
+    """
+    return np.clip(values, -FAR_PIXELS, FAR_PIXELS).astype(dtype)
+
 
 def box_rows(data, height, width):
     """
