@@ -437,6 +437,28 @@ def test_a_position_far_off_the_frame_is_an_off_frame_row(far):
             [(15.0, 15.0), (1e30, 20.0)], 5, 9, 9))
 
 
+def test_a_gain_given_for_rate_data_without_exposure_time_warns():
+    from ccdphot_ext import DetectorParameters, measure
+
+    img = np.random.default_rng(4).normal(100.0, 5.0, (40, 50))
+    img[13:17, 13:17] += 400.0
+    ccd = CCDData(img, unit='adu / s')
+    box = BoxAperture.from_slices(np.s_[10:20, 10:20])
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    match = 'gain=2 not applied: data in adu / s .* need the exposure time'
+    with pytest.warns(AstropyUserWarning, match=match):
+        table = photometer(ccd, box, sky, gain=2.0)
+    assert np.isnan(table['var_source'][0])  # as noted in meta, now said
+    with pytest.warns(AstropyUserWarning, match=match):
+        assert np.isnan(measure(ccd, box, sky, gain=2.0).budget.terms.get(
+            'source', np.nan))
+    # with the exposure time the gain is used, silently
+    table = photometer(ccd, box, sky, gain=2.0,
+                       detector=DetectorParameters(exptime=10.0))
+    assert table['var_source'][0].value == pytest.approx(
+        table['aperture_sum'][0].value / 20.0)
+
+
 # -- positions tables --------------------------------------------------------
 
 def _find_table(**changes):

@@ -34,8 +34,10 @@ absent and the budget says so; it is never silently 1.
 import ast
 import operator
 import re
+import warnings
 
 import astropy.units as u
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.inputs import positive_scalar
 
@@ -163,8 +165,14 @@ def electrons_per_data_unit(unit, *, gain=None, exptime=None,
         return _other_unit_gain(unit, gain, gain_is_explicit, exptime, meta)
     if rate:
         if exptime is None:
-            return None, (f'data in {unit} (a rate) need the exposure time '
-                          'for the source term: source Poisson term absent')
+            why = (f'data in {unit} (a rate) need the exposure time for the '
+                   'source term: source Poisson term absent')
+            if gain_is_explicit and gain is not None:
+                # the user's gain cannot be used: said, not only noted
+                warnings.warn(f'gain={gain:g} not applied: {why} (give '
+                              'exptime, or --exptime, or an EXPTIME card)',
+                              AstropyUserWarning, stacklevel=5)
+            return None, why
         return value * exptime, reason + ' x exptime (rate data)'
     return value, reason
 
