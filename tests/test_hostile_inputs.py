@@ -459,6 +459,18 @@ def test_a_gain_given_for_rate_data_without_exposure_time_warns():
         table['aperture_sum'][0].value / 20.0)
 
 
+def test_a_mask_of_text_or_objects_is_named():
+    img = np.random.default_rng(4).normal(100.0, 5.0, (40, 50))
+    box = BoxAperture.from_slices(np.s_[10:20, 10:20])
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    # text '0' was True (a non-empty string): every pixel masked
+    for mask in (np.full(img.shape, '0'), np.full(img.shape, None), 'abc'):
+        with pytest.raises(TypeError, match='^mask must be booleans'):
+            photometer(img, box, sky, mask=mask)
+    for mask in (np.zeros(img.shape, np.uint8), np.zeros(img.shape, 'f4')):
+        assert photometer(img, box, sky, mask=mask)['n_pix'][0] == 100
+
+
 # -- positions tables --------------------------------------------------------
 
 def _find_table(**changes):

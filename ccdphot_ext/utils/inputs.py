@@ -297,6 +297,9 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
     full_mask = None
     for m in masks:
         m = np.asarray(m)
+        if m.dtype.kind not in 'biuf':  # text, objects: not a mask
+            raise TypeError(f'mask must be booleans (True for bad pixels) '
+                            f'or numbers, got {m.dtype} values')
         if m.shape != arr.shape:
             raise ValueError(f'mask shape {m.shape} does not match {name} '
                              f'shape {arr.shape}')
