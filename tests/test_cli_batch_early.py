@@ -17,11 +17,13 @@ from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import QTable
 from clirun import ccdphot
 
+import ccdphot_ext.batch.frames as frames_module
 import ccdphot_ext.cli.batch as cli_batch
 import ccdphot_ext.cli.batch_early as batch_early
 from ccdphot_ext.batch.frames import run_parameters
 from ccdphot_ext.cli.main import build_parser
 from ccdphot_ext.datasets.sample import simulate_frame
+from ccdphot_ext.utils.ecsv import LineCache
 
 pytest.importorskip('distributed')
 
@@ -84,8 +86,13 @@ def _body(path):
 def watched(monkeypatch):
     """Every early task's outcome on the client (accepted or measured
     again), the tasks sent once the command reaches its checks."""
-    seen = {'accepted': [], 'sent': []}
+    seen = {'accepted': [], 'sent': [], 'made_here': 0}
     accept, checked_run = batch_early.EarlyTasks.accept, cli_batch._checked_run
+    prepare_text = frames_module._Run.prepare_text
+
+    def made_here(self, k):
+        seen['made_here'] += 1
+        prepare_text(self, k)
 
     def accepting(self, value):
         results = accept(self, value)
@@ -101,6 +108,7 @@ def watched(monkeypatch):
         return checked_run(args, frames, early)
 
     monkeypatch.setattr(batch_early.EarlyTasks, 'accept', accepting)
+    monkeypatch.setattr(frames_module._Run, 'prepare_text', made_here)
     monkeypatch.setattr(cli_batch, '_checked_run', sent_first)
     return seen
 
@@ -127,6 +135,7 @@ def test_early_tasks_write_the_serial_file(files, cluster, watched,
     assert 'dask' in stdout
     assert watched['sent'] and watched['sent'][0] > 0
     assert watched['accepted'] and all(watched['accepted'])
+    assert watched['made_here'] == 0  # every row's text came with it
     assert _body(dask) == _body(serial)
     # the same one-line reports (the failed frame names its worker)
     assert err.replace(err[err.index(' (on Dask'):err.index('):') + 1],
@@ -149,6 +158,7 @@ def test_a_worker_configured_otherwise_measures_again(files, cluster,
     assert code == 1, err
     assert watched['sent'][0] > 0
     assert watched['accepted'] and not any(watched['accepted'])
+    assert watched['made_here'] == len(files['frames'])
     assert _body(dask) == _body(serial)
     assert _idle(client)
 
@@ -212,7 +222,8 @@ def test_a_worker_measures_nothing_the_command_refuses(files, tmp_path,
                                            *extra))
     frames = [os.path.abspath(f) for f in files['frames']]
     settings = batch_early.task_settings(args, frames[0])
-    value = batch_early.measure_early(frames[:2], settings)
+    value = batch_early.measure_early(frames[:2], files['frames'][:2],
+                                      settings)
     if refused:
         assert value is None
         return
@@ -221,3 +232,17 @@ def test_a_worker_measures_nothing_the_command_refuses(files, tmp_path,
     assert key == batch_early.key(run_parameters(config, ids))
     assert [r.status for r in results] == ['ok', 'ok']
     assert np.all(np.isfinite(results[0].columns['aperture_sum']))
+    # the rows made into the output's text on the worker: the text the
+    # command writes for them
+    cache = LineCache(3)
+    for res in results:
+        cache.merge(res.text)
+    out = tmp_path / 'two.ecsv'
+    code, _, err = ccdphot(*_args({**files, 'frames': files['frames'][:2]},
+                                  out))
+    assert code == 0, err
+    with open(out) as fh:
+        rows = [line for line in fh.read().splitlines()
+                if not line.startswith('#')][1:]
+    assert sorted(cache.texts().values()) == sorted(
+        '\n'.join(rows[3 * k:3 * k + 3]) for k in range(2))

@@ -544,8 +544,12 @@ class _Run:
             on = f' (on Dask worker {where})' if where else ''
             self.tell(f'{self.todo_names[k]}: frame failed{on}: '
                       f'{res.error}')
-        if self.lines is not None and self.mode == 'dask':
-            self.prepare_text(k)
+        if self.lines is not None:
+            if res.text:  # made on the worker
+                self.lines.merge(res.text)
+                res.text = None
+            elif self.mode == 'dask':
+                self.prepare_text(k)
         if self.output is not None and time.perf_counter() >= self.next_save:
             self.checkpoint()
             self.next_save = time.perf_counter() + self.interval
@@ -553,18 +557,12 @@ class _Run:
     def prepare_text(self, k):
         """
         Make the rows of frame ``k`` into the output's text now, while the
-        workers measure the other frames, rather than all at the end: its
-        block of the table as the whole table will have it (in the unit
-        of the run, when one is known). A block that turns out different
-        (another unit, other columns) is made into text again when written.
+        workers measure the other frames, rather than all at the end
+        (`frame_text`, in the unit of the run when one is known).
         """
-        res = self.results[k]
-        res = replace(res, notes=list(res.notes), columns=(
-            None if res.columns is None else dict(res.columns)))
         try:
-            self.lines.add(_assemble([self.todo_names[k]], [res],
-                                     self.config, self.ids, self.unit,
-                                     lambda text: None))
+            self.lines.merge(frame_text(self.todo_names[k], self.results[k],
+                                        self.config, self.ids, self.unit))
         except Exception:  # only a head start: the write makes it anyway
             pass
 
@@ -783,6 +781,23 @@ def _column_names(results):
 
 def _warn(text):
     warnings.warn(text, AstropyUserWarning, stacklevel=4)
+
+
+def frame_text(name, result, config, ids, unit=_UNSET):
+    """
+    The output's text of one frame's rows (a `FrameResult` measured with
+    ``config``), for the `~ccdphot_ext.utils.ecsv.LineCache` of a run that
+    writes them (``LineCache.merge``): its block of the table as the whole
+    table will have it (in ``unit``, when the run's is known). A block
+    that turns out different (another unit, other columns) is made into
+    text again when written.
+    """
+    result = replace(result, notes=list(result.notes), columns=(
+        None if result.columns is None else dict(result.columns)))
+    cache = LineCache(config.n_rows)
+    cache.add(_assemble([name], [result], config, ids, unit,
+                        lambda text: None))
+    return cache.texts()
 
 
 def _assemble(names, results, config, ids, unit=_UNSET, tell=None):

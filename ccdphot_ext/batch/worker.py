@@ -111,6 +111,10 @@ class FrameResult:
         The size and modification time (ns) of the frame's file when it was
         read (None for an in-memory frame): a resumed run measures a frame
         again when its file has changed since.
+    text : dict or None
+        The output's text of the frame's rows, made where the frame was
+        measured (``frame_text`` of `ccdphot_ext.batch.frames`); None when
+        not made there.
     """
 
     status: str = STATUS_OK
@@ -124,6 +128,7 @@ class FrameResult:
     warnings: list = field(default_factory=list)
     worker: str | None = None
     fingerprint: tuple | None = None
+    text: dict | None = None
 
     @classmethod
     def failed(cls, error, **kwargs):

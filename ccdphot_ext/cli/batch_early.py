@@ -113,10 +113,12 @@ class EarlyTasks:
     ----------
     frames : list of str
         The absolute frame paths, as the tasks carry them.
+    names : list of str
+        The frames' names in the output (as listed).
     """
 
-    def __init__(self, frames):
-        self.frames = frames
+    def __init__(self, frames, names):
+        self.frames, self.names = frames, names
         self.client = self.error = None
         self.futures = {}  # future -> the indices of its frames
         self.expected = None
@@ -155,7 +157,7 @@ class EarlyTasks:
             import distributed  # noqa: F401
         except ImportError:  # the run says what to install
             return None
-        early = cls(paths)
+        early = cls(paths, [os.fspath(f) for f in frames])
         early.thread = threading.Thread(
             target=early._connect_and_send, args=(args, settings),
             name='ccdphot-batch-early', daemon=True)
@@ -182,7 +184,8 @@ class EarlyTasks:
                 for indices in guided_chunks(len(self.frames), max(1, n)):
                     fut = client.submit(
                         measure_early, [self.frames[i] for i in indices],
-                        settings, pure=False, retries=2)
+                        [self.names[i] for i in indices], settings,
+                        pure=False, retries=2)
                     self.futures[fut] = indices
             except Exception:  # the scheduler went away: the run sees it
                 _quietly(client.cancel, list(self.futures))
@@ -264,16 +267,19 @@ def _quietly(call, *args):
 _BUILT = {}
 
 
-def measure_early(frames, settings):
+def measure_early(frames, names, settings):
     """
     A Dask task sent before the command checked its arguments: build the
     run's configuration from ``settings`` (once per run in this worker
-    process) and measure ``frames``.
+    process), measure ``frames`` and make their rows into the output's
+    text (the command, busy with its imports meanwhile, then only writes).
 
     Parameters
     ----------
     frames : list of str
         Absolute frame paths.
+    names : list of str
+        The frames' names in the output (as the command lists them).
     settings : dict
         ``token`` (the run), ``args`` (the parsed options), ``first``
         (the run's first frame, checked as the command checks it),
@@ -288,6 +294,7 @@ def measure_early(frames, settings):
         command refuses its arguments, or measures these frames itself).
     """
     from ..batch.execution import measure_chunk
+    from ..batch.frames import frame_text
 
     token = settings['token']
     if token not in _BUILT:
@@ -296,12 +303,20 @@ def measure_early(frames, settings):
     built = _BUILT[token]
     if built is None:
         return None
-    config, config_key = built
-    return config_key, measure_chunk(frames, config)
+    config, ids, config_key = built
+    results = measure_chunk(frames, config)
+    if config.n_rows:
+        for name, res in zip(names, results, strict=True):
+            try:
+                res.text = frame_text(name, res, config, ids)
+            except Exception:  # only a head start: the command makes it
+                pass
+    return config_key, results
 
 
 def _configured(settings):
-    """(config, key) from the settings, or None when they are refused."""
+    """(config, ids, key) from the settings, or None when they are
+    refused."""
     import argparse
     import tempfile
     import warnings
@@ -320,4 +335,4 @@ def _configured(settings):
             config, ids = frame_configuration(args, settings['first'])
     except Exception:  # refused: the command says why
         return None
-    return config, key(run_parameters(config, ids))
+    return config, ids, key(run_parameters(config, ids))

@@ -177,6 +177,16 @@ class LineCache:
         writer.data.cols = list(data.columns.values())
         self.blocks(writer.data)
 
+    def texts(self):
+        """The blocks made into text so far, for `merge` into another
+        cache (a dict: digest -> text; picklable)."""
+        return dict(self._text)
+
+    def merge(self, texts):
+        """Keep the blocks of ``texts`` (what `texts` of another cache
+        gave: rows made into text elsewhere, a Dask worker)."""
+        self._text.update(texts)
+
     def blocks(self, data):
         """The text of each block of the columns of ``data`` (a `_Data`
         writer), from the cache or made now (and kept); None when the
