@@ -49,7 +49,13 @@ from ..aperture.utils import (
 )
 from ..utils.inputs import power_of_two_scale
 from ..utils.windows import as_pixels, box_rows, whole_pixels
-from .estimators import MIN_SKY_PIXELS, clip_factors
+from .estimators import (
+    ANNULUS_EXACT_MAX,
+    MIN_SKY_PIXELS,
+    clip_factors,
+    estimator_statistics,
+    poisson_level,
+)
 from .rowclip import blank, clip_rows, count_rows, kept_mean_std
 
 __all__ = []  # internal module
@@ -523,14 +529,38 @@ def own_apertures(exclude, n):
     return own if start == n else None
 
 
-def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
-    """Level, std, n_pix and error of the level of every annulus."""
+def _poisson_rows(values, good, keep, level, gain, method, sigma, std):
+    """The level, std and error of the level of each row under the exact
+    model of a Poisson sky (`poisson_level`), for rows of up to
+    `ANNULUS_EXACT_MAX` electrons a pixel; NaN where not solved."""
+    out = np.full((3, len(values)), np.nan)
+    for i, row in enumerate(values):
+        if not 0.0 < level[i] * gain <= ANNULUS_EXACT_MAX:
+            continue
+        pixels = row[good[i]].astype(np.float64)
+        kept = keep[i][good[i]]
+        sol = poisson_level(estimator_statistics(pixels, kept, method,
+                                                 sigma),
+                            gain, level[i], std[i])
+        if sol is not None:
+            out[:, i] = sol['level'], sol['std'], sol['error_on_mean']
+    return out
+
+
+def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
+                       gain=None):
+    """Level, std, n_pix and error of the level of every annulus; with the
+    ``gain`` (validated), also ``'poisson'``: the level, std and error of
+    the level of the photon-starved annuli under the exact model of a
+    Poisson sky (`_poisson_rows`; NaN for the others), else None."""
     from ..flags import FLAG_SKY_ANNULUS
     n = n_positions(annulus)
     excluded = None if exclude is None else exclusion_map(exclude,
                                                           frame.shape)
     own = None if exclude is None else own_apertures(exclude, n)
     out = {name: np.zeros(n) for name in ('level', 'std', 'n_pix', 'var')}
+    exact = gain is not None and method != 'mean'
+    poisson = np.full((3, n), np.nan) if exact else None
     counts = {name: np.zeros(n, dtype=int) for name in
               ('n_total', 'n_bad', 'n_apertures', 'n_own', 'n_own_usable',
                'n_clipped')}
@@ -538,6 +568,10 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
             frame, annulus, excluded, own):
         stats = summarise_rows(values, good, method, sigma, maxiters)
         out['level'][idx], out['std'][idx] = stats.level, stats.std
+        if exact:
+            poisson[:, idx] = _poisson_rows(values, good, stats.keep,
+                                            stats.level, gain, method,
+                                            sigma, stats.std)
         out['n_pix'][idx] = stats.n_pix
         if sigmas is not None:
             out['var'][idx] = np.sum(np.where(stats.keep, sigmas, 0.0) ** 2,
@@ -581,7 +615,7 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters):
                       else np.where(n_pix > 0, np.sqrt(out['var']) / n_pix,
                                     np.nan))
     return {'level': out['level'], 'std': out['std'], 'n_pix': n_pix,
-            'propagated': propagated, 'meta': meta}
+            'propagated': propagated, 'meta': meta, 'poisson': poisson}
 
 
 def _warn(n_bad, neighbours, few, n):

@@ -45,12 +45,12 @@ from ..utils.inputs import as_frame, overflow_culprits, strip_unit
 from ..utils.numbers import check_choice, positive_integer, positive_scalar
 from .annulus import annulus_statistics, check_annulus
 from .estimators import (
+    ANNULUS_EXACT_MAX,
     MIN_SKY_PIXELS,
     clip_factors,
-    clip_statistics,
     estimator_efficiency,
+    estimator_statistics,
     is_digitised,
-    median_statistics,
     poisson_level,
     poisson_skew_ratio,
     skew_bias_factor,
@@ -379,10 +379,7 @@ def _estimator_statistics(res, method, sigma):
     `median_statistics`), from the statistics of `global_sky`."""
     if 'window' in res:  # a large frame's clip: bounds and sums
         return res['window']
-    pixels, keep = res['pixels']
-    if method == 'sigma_clip':
-        return clip_statistics(pixels[keep], pixels.size, sigma)
-    return median_statistics(pixels)
+    return estimator_statistics(*res['pixels'], method, sigma)
 
 
 def _whole_frame_level(res, gain, method, sigma, meta):
@@ -418,6 +415,44 @@ def _whole_frame_level(res, gain, method, sigma, meta):
     error = (sol['error_on_mean'] if res['propagated'] is None
              else efficiency * res['propagated'])
     return sol['level'], sol['std'], efficiency, error
+
+
+def _annulus_levels(res, gain, method, sigma, efficiency, meta):
+    """
+    The levels, std and errors of the levels (None: from the std) of an
+    annulus sky: those `annulus_statistics` solved under the exact model
+    of a Poisson sky (the photon-starved annuli, with the gain), the
+    others as `_poisson_corrected`; ``meta['estimator_bias']`` the shift
+    of each, ``meta['n_poisson_model']`` how many were solved.
+    """
+    level = _poisson_corrected(res['level'], res['std'], gain, method, sigma,
+                               meta)
+    error = _error_on_mean(res['propagated'], efficiency)
+    if res['poisson'] is None:
+        return level, res['std'], error
+    model_level, model_std, model_error = res['poisson']
+    solved = np.isfinite(model_level)
+    meta['n_poisson_model'] = int(np.count_nonzero(solved))
+    if not solved.any():
+        return level, res['std'], error
+    n_pix = np.maximum(res['n_pix'], 1)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        if error is None:
+            error = np.where(res['n_pix'] > 0, efficiency * res['std']
+                             / np.sqrt(n_pix), np.nan)
+            model = model_error
+        else:  # the model's efficiency times the propagated error
+            model = model_error * np.sqrt(n_pix) / model_std * error / (
+                efficiency)
+    level = np.where(solved, model_level, level)
+    bias = np.where(np.isfinite(res['level']), res['level'] - level, 0.0)
+    meta['estimator_bias'] = bias.tolist()
+    meta['estimator_bias_note'] += (
+        f"; {meta['n_poisson_model']} photon-starved annuli (up to "
+        f'{ANNULUS_EXACT_MAX:g} e- a pixel) solved under the exact '
+        'distribution of their pixels instead')
+    return (level, np.where(solved, model_std, res['std']),
+            np.where(solved, model, error))
 
 
 def _digitised(res):
@@ -723,7 +758,11 @@ class SkyEstimate:
             from its level (``meta['estimator_bias']``, one per annulus).
             It matters for a faint sky: an r = 6 circle with a 10–16 px
             annulus on a 20 e- sky reads fluxes 0.12 (median) and 0.04
-            (clipped mean) error bars high without it. The level must be
+            (clipped mean) error bars high without it. Annuli of up to 10
+            e- a pixel, too skewed for that first order, are solved under
+            the exact distribution of their pixels, as in `from_image`
+            (their ``std`` and ``error_on_mean`` the model's;
+            ``meta['n_poisson_model']`` counts them). The level must be
             the photons' (bias and overscan subtracted).
 
         Returns
@@ -765,14 +804,16 @@ class SkyEstimate:
         maxiters = check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
         check_annulus(annulus, frame.shape)
+        if gain is not None:
+            gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
+                                   allow_none=False)
         res = annulus_statistics(frame, annulus, exclude, method=method,
-                                 sigma=sigma, maxiters=maxiters)
+                                 sigma=sigma, maxiters=maxiters, gain=gain)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
         efficiency = estimator_efficiency(method, sigma)
-        level = _poisson_corrected(res['level'], res['std'], gain, method,
-                                   sigma, meta)
-        return cls(level, res['std'], res['n_pix'],
-                   error_on_mean=_error_on_mean(res['propagated'], efficiency),
+        level, std, error_on_mean = _annulus_levels(res, gain, method, sigma,
+                                                    efficiency, meta)
+        return cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
                    method=method,
                    n_rejected=(meta['n_excluded_bad'] + meta['n_clipped']
                                + meta['n_excluded_apertures']),
