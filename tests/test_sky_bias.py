@@ -17,6 +17,7 @@ from ccdphot_ext.background.estimators import (
     estimator_efficiency,
     skew_bias_factor,
 )
+from ccdphot_ext.background.globalsky import check_crowding
 from ccdphot_ext.datasets.sample import simulate_frame
 
 GAIN, READ_NOISE, SKY = 2.23, 12.0, 1035.0
@@ -85,9 +86,10 @@ def test_crowded_frame_level_masks_faint_stars():
     """300 stars of 1000-3000 ADU on a 512 x 512 frame: a faint star on
     the corner of four 4 x 4 blocks escaped the binned mask, and the level
     came out 0.3 ADU high, 4.5 times its error; the matched-filtered
-    search finds them."""
-    bias, errors = [], []
-    for seed in range(4):
+    search of the binned frame took it to 0.06 ADU (pull +1.0 with the
+    gain), the full-resolution matched filter to none."""
+    pulls = []
+    for seed in range(16):
         rng = np.random.default_rng(seed)
         x, y = rng.uniform(0, 512, (2, 300))
         stars = Table({'x': x, 'y': y, 'flux': 10 ** rng.uniform(3, 3.5,
@@ -98,11 +100,39 @@ def test_crowded_frame_level_masks_faint_stars():
         # a population cut off at the mask's reach (no fainter stars) is
         # warned about as crowded: the estimate assumes fainter ones
         with pytest.warns(AstropyUserWarning, match='crowded frame'):
-            sky = SkyEstimate.from_image(data)
+            sky = SkyEstimate.from_image(data, gain=GAIN)
+        assert 'matched_filter' in sky.meta
+        pulls.append((sky.value - SKY) / sky.error_on_mean)
+    # 0.78 / sqrt(16) = 0.2 the error of the mean pull
+    assert abs(np.mean(pulls)) < 0.45  # was +1.0
+
+
+def test_crowded_frame_level_with_faint_stars():
+    """300 stars of 300-10**4 ADU (as many per decade of flux) per
+    512 x 512 frame: the stars of 300-1500 ADU that the binned mask missed
+    lifted the level by 0.17 ADU (pull +2.5), every blank 15 x 15 box's
+    flux pull -0.11; the full-resolution matched filter masks those of
+    700-1500 ADU: 0.035 ADU left (pull +0.5), box pulls -0.02. A frame
+    with no star is not searched that way."""
+    bias, pulls, box = [], [], []
+    for seed in range(16):
+        with warnings.catch_warnings():  # its crowding_bias: an upper bound
+            warnings.filterwarnings('ignore', 'crowded frame',
+                                    AstropyUserWarning)
+            sky = SkyEstimate.from_image(_star_frame(300 + seed, 300),
+                                         gain=GAIN)
+        assert 'matched_filter' in sky.meta
         bias.append(sky.value - SKY)
-        errors.append(sky.error_on_mean)
-    assert np.mean(bias) < 0.1  # was 0.3
-    assert np.mean(np.array(bias) / np.array(errors)) < 1.5  # was 4.5
+        pulls.append(bias[-1] / sky.error_on_mean)
+        box.append(-225 * bias[-1] / np.hypot(15 * sky.std,
+                                             225 * sky.error_on_mean))
+    assert np.mean(bias) < 0.07  # was 0.17
+    assert np.mean(pulls) < 1.0  # was 2.5
+    assert np.mean(box) > -0.05  # was -0.11
+    rng = np.random.default_rng(1)
+    plain = (rng.poisson(SKY * GAIN, (512, 512))
+             + rng.normal(0.0, READ_NOISE, (512, 512))) / GAIN
+    assert 'matched_filter' not in SkyEstimate.from_image(plain).meta
 
 
 @pytest.mark.parametrize('method', ['sigma_clip', 'median'])
@@ -245,9 +275,11 @@ def _crowding_warned(data):
 
 def test_crowded_whole_frame_level_is_not_silent():
     """300 stars of 300-10**4 ADU per 512 x 512 frame: the stars too faint
-    for the source mask lift the level by about twice its error, and the
-    sky says so (warning, ``meta['crowding_bias']``, the level unchanged);
-    20 to 50 stars per frame: no warning."""
+    for the source mask lifted the level by about twice its error (0.15
+    ADU), which ``meta['crowding_bias']`` estimated and warned of; the
+    matched-filter search masks most of them (0.05 ADU left), and the
+    estimate, unchanged, is now an upper bound. 20 to 50 stars per frame:
+    no warning."""
     bias, estimates = [], []
     n_warned = 0
     for seed in range(8):
@@ -255,20 +287,23 @@ def test_crowded_whole_frame_level_is_not_silent():
         n_warned += warned
         bias.append(sky.value - SKY)
         estimates.append(sky.meta['crowding_bias'])
-        assert sky.meta['crowding_bias'] > 1.5 * sky.error_on_mean or (
-            not warned)
+        assert warned == (sky.meta['crowding_bias']
+                          > 1.5 * sky.error_on_mean)
     assert n_warned >= 6
-    # the estimate is of the size of the bias (0.15 ADU), not a correction
-    assert 0.5 < np.mean(estimates) / np.mean(bias) < 2.0
+    assert np.mean(bias) < 0.08  # was 0.15
+    assert 0.12 < np.mean(estimates) < 0.2  # 0.16, as before
     for seed in range(20):
         sky, warned = _crowding_warned(_star_frame(200 + seed,
                                                    20 + (seed % 4) * 10))
         assert not warned
         assert sky.meta['crowding_bias'] < 1.5 * sky.error_on_mean
-    # a table measured against a crowded frame's level repeats its note
-    sky, _ = _crowding_warned(_star_frame(100, 300))
-    table = photometer(_star_frame(100, 300), BoxAperture((256, 256), 15, 15),
-                       sky, gain=GAIN)
+    # a table measured against a level with a note repeats it (the note
+    # made by check_crowding against a 100 times smaller error)
+    data = _star_frame(100, 300)
+    sky, _ = _crowding_warned(data)
+    check_crowding(sky.meta, sky.std, sky.error_on_mean / 100, warn=False)
+    table = photometer(data, BoxAperture((256, 256), 15, 15), sky,
+                       gain=GAIN)
     assert sky.meta['crowding_note'] in table.meta['notes']
     # without a source mask there is nothing to count
     plain = SkyEstimate.from_image(_star_frame(0, 300), mask_sources=False)
@@ -287,7 +322,7 @@ def test_real_frames_are_not_called_crowded(sextractor_dir, m13):
         assert sky.meta['crowding_bias'] < 1.5 * sky.error_on_mean
         assert 'crowding_note' not in sky.meta
     ccd, sky = m13
-    assert sky.meta['crowding_bias'] > 0
+    assert 'matched_filter' in sky.meta  # crowded: searched more deeply
     with pytest.warns(AstropyUserWarning, match='sources cover') as caught:
         SkyEstimate.from_image(ccd)
     assert len(caught) == 1

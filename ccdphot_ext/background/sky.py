@@ -652,15 +652,19 @@ class SkyEstimate:
 
         Notes
         -----
-        In a crowded frame the light of stars too faint for the source mask
-        lifts the level. From the density of the faint sources the mask
-        finds, ``meta['crowding_bias']`` estimates by how much (data unit
-        per pixel; it assumes that fainter stars continue below the mask's
-        reach, as in a rich field); when the estimate exceeds 1.5 times
+        In a crowded frame (sources cover a fifth of it) the sky between
+        them is searched once more with a matched filter
+        (``meta['matched_filter']``), which masks stars several times
+        fainter than the binned mask finds. The light of stars too faint
+        for either still lifts the level. From the density of the faint
+        sources the mask finds, ``meta['crowding_bias']`` estimates by how
+        much (data unit per pixel; it assumes that fainter stars continue
+        below the mask's reach, as in a rich field; after the matched
+        search an upper bound); when the estimate exceeds 1.5 times
         ``error_on_mean`` an `~astropy.utils.exceptions.AstropyUserWarning`
         says so and suggests an annulus or a background map, and
         ``meta['crowding_note']`` keeps the message. The level is not
-        changed.
+        changed by the estimate.
 
         On frames of more than a million usable pixels the ``'sigma_clip'``
         bounds come from a strided subsample and the statistics from one
