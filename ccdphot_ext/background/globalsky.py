@@ -405,9 +405,10 @@ def matched_blocks(frame, usable, blocks, scale=1.0):
     scale = centre - float(np.quantile(sample, 0.158655))
     if not scale > 0:
         return blocks
-    high = _any_cells(smooth > centre + MATCHED_NSIGMA * scale, blocks.shape)
-    seeds = _any_cells(smooth > centre + MATCHED_SEED * scale, blocks.shape)
+    peaks = _block_peaks(smooth, blocks.shape)
     del smooth
+    high = peaks > centre + MATCHED_NSIGMA * scale
+    seeds = peaks > centre + MATCHED_SEED * scale
     found = _segments(high, seeds, npixels=1)
     return blocks | _dilated(found, MATCHED_DILATE)
 
@@ -420,12 +421,16 @@ def _cell_sums(image):
     return out
 
 
-def _any_cells(flags, shape):
-    """True for each block of ``shape`` (blocks of 2 x 2 cells of
-    ``flags``) holding a True cell."""
-    padded = np.zeros((shape[0] * 2, shape[1] * 2), dtype=bool)
-    padded[:flags.shape[0], :flags.shape[1]] = flags
-    return padded.reshape(shape[0], 2, shape[1], 2).any(axis=(1, 3))
+def _block_peaks(cells, shape):
+    """The largest of the 2 x 2 ``cells`` in each block of ``shape``
+    (-inf beyond the frame)."""
+    padded = np.full((shape[0] * 2, shape[1] * 2), -np.inf,
+                     dtype=cells.dtype)
+    padded[:cells.shape[0], :cells.shape[1]] = cells
+    out = np.maximum(padded[0::2, 0::2], padded[1::2, 0::2])
+    np.maximum(out, padded[0::2, 1::2], out=out)
+    np.maximum(out, padded[1::2, 1::2], out=out)
+    return out
 
 
 class BackgroundVariation:
