@@ -245,10 +245,14 @@ def _times(poly, pdf):
 def is_digitised(values):
     """True when every value is a whole number (data in whole data units,
     as read off an ADC): the exact model of `poisson_level` then rounds."""
-    values = np.asarray(values)
+    values = np.asarray(values).ravel()
     if values.dtype.kind in 'iub':
         return True
-    return bool(values.size) and bool(np.all(np.mod(values, 1.0) == 0.0))
+    if not values.size:
+        return False
+    step = 2 ** 20  # a chunk at a time: no copy of a large frame
+    return all(bool(np.all(np.mod(values[i:i + step], 1.0) == 0.0))
+               for i in range(0, values.size, step))
 
 
 def clip_statistics(kept, n_seen, sigma, *, bounds=None, digitised=None):
