@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
+from photutils.aperture import CircularAnnulus
 from photutils.background import Background2D
 
 from ccdphot_ext import BoxAperture, SkyEstimate, photometer
@@ -195,7 +196,7 @@ def test_whole_frame_level_on_a_poisson_sky(method):
 
 
 def test_whole_frame_gain_is_checked():
-    img = np.random.default_rng(0).normal(100.0, 5.0, (64, 64))
+    img = np.random.default_rng(0).normal(100.0, 10.0, (64, 64))
     with pytest.raises(ValueError, match='gain'):
         SkyEstimate.from_image(img, gain=-1.0)
     assert SkyEstimate.from_image(img, gain=1.0, method='mean').value == (
@@ -274,6 +275,29 @@ def test_bright_sky_level_keeps_the_first_order_correction():
                                                     rel=0.01)
 
 
+@pytest.mark.parametrize('how', ['rate', 'bias'])
+def test_a_gain_that_does_not_fit_the_sky_warns_and_is_not_applied(how):
+    # a 1000 ADU Poisson sky at 2 e-/ADU; as a count rate (per 100 s) or
+    # with a bias of 1500 ADU left in, its level is not all photons at
+    # gain 2, and the Poisson bias (0.024 ADU, from the cap 1 / gain) would
+    # shift the level by many times its error
+    rng = np.random.default_rng(5)
+    sky = rng.poisson(2000.0, (256, 256)) / 2.0
+    assert SkyEstimate.from_image(sky, gain=2.0).meta[
+        'estimator_bias'] != 0  # a sky that fits: corrected
+    data = sky / 100.0 if how == 'rate' else sky + 1500.0
+    with pytest.warns(AstropyUserWarning, match='gain=2 does not fit the '
+                      'sky: .* the Poisson bias of the estimator is not '
+                      'removed'):
+        fitted = SkyEstimate.from_image(data, gain=2.0)
+    assert fitted.meta['estimator_bias'] == 0
+    assert fitted.value == SkyEstimate.from_image(data).value
+    ann = CircularAnnulus([(60.0, 60.0), (150.0, 150.0)], 10, 30)
+    with pytest.warns(AstropyUserWarning, match=r'\(2 of 2 levels'):
+        local = SkyEstimate.from_annulus(data, ann, gain=2.0)
+    assert local.meta['estimator_bias'] == [0.0, 0.0]
+
+
 def _star_frame(seed, n_stars, size=512):
     """``n_stars`` of 300 to 10**4 ADU (as many per decade of flux) on a
     ``size`` x ``size`` frame on the 1035 ADU Poisson sky."""
@@ -350,3 +374,15 @@ def test_real_frames_are_not_called_crowded(sextractor_dir, m13):
     with pytest.warns(AstropyUserWarning, match='sources cover') as caught:
         SkyEstimate.from_image(ccd)
     assert len(caught) == 1
+
+
+def test_a_gain_with_an_underflowing_scatter_keeps_the_level():
+    # the exact model raised "cannot convert float NaN to integer" here
+    img = np.random.default_rng(6).normal(100.0, 5.0, (100, 100))
+    reference = SkyEstimate.from_image(img)
+    with pytest.warns(AstropyUserWarning) as record:
+        sky = SkyEstimate.from_image(img * 1e-200, gain=2.0)
+    text = ' '.join(str(w.message) for w in record)
+    assert 'gain=2 does not fit the sky' in text
+    assert 'square underflows' in text
+    assert sky.value == pytest.approx(reference.value * 1e-200, rel=1e-12)

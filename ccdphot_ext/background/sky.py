@@ -348,12 +348,46 @@ def _annulus_meta(res, annulus, method, sigma, maxiters):
     return meta
 
 
-def _poisson_corrected(level, std, gain, method, sigma, meta):
+#: A sky level whose photon noise at the given gain, ``level / gain``,
+#: exceeds this many times its measured variance ``std**2`` cannot be all
+#: photons at that gain.
+MAX_PHOTON_SHARE = 1.5
+
+
+def _photon_misfit(level, std, gain):
+    """
+    True for levels that cannot be all photons at ``gain``: their photon
+    variance ``level / gain`` exceeds `MAX_PHOTON_SHARE` times the measured
+    ``std**2`` (also where that square underflows), as in count rates given
+    the gain of counts, or with the bias left in. Warns, naming ``gain``.
+    """
+    level = np.asarray(level, dtype=float)
+    var = np.square(np.asarray(std, dtype=float))
+    with np.errstate(invalid='ignore'):
+        misfit = ((level > 0) & (np.asarray(std) > 0)
+                  & (level > MAX_PHOTON_SHARE * gain * var))
+    if np.any(misfit):
+        first = np.flatnonzero(np.ravel(misfit))[0]
+        lv, sd = np.ravel(level)[first], np.ravel(np.asarray(std))[first]
+        warnings.warn(
+            f'gain={gain:g} does not fit the sky: a level of {lv:.4g} would '
+            f'have a photon noise of {math.sqrt(lv / gain):.4g} per pixel, '
+            f'more than its measured std {sd:.4g} '
+            f'({int(np.count_nonzero(misfit))} of {misfit.size} levels; '
+            'data in count rates given the gain of counts, or a bias left '
+            'in?): the Poisson bias of the estimator is not removed from '
+            'those levels', AstropyUserWarning, stacklevel=4)
+    return misfit
+
+
+def _poisson_corrected(level, std, gain, method, sigma, meta, misfit=None):
     """
     The level with the estimator's Poisson-skew bias removed (``gain``
     given), else as measured: ``level + skew_bias_factor * mu3 / var``,
     ``mu3 / var`` from `poisson_skew_ratio`; ``meta`` records the bias
     (a float for one level, a list for one per annulus) and a note.
+    Levels that are not photons at ``gain`` (``misfit``, from
+    `_photon_misfit`; None: found here) keep their value.
     """
     if gain is None:
         return level
@@ -361,10 +395,11 @@ def _poisson_corrected(level, std, gain, method, sigma, meta):
                            allow_none=False)
     bias = -skew_bias_factor(method, sigma) * poisson_skew_ratio(level, std,
                                                                  gain)
+    if misfit is None:
+        misfit = _photon_misfit(level, std, gain)
+    bias = np.where(np.isfinite(level) & ~misfit, bias, 0.0)
     if np.ndim(level) == 0:
         bias = float(bias)
-    else:  # an annulus without pixels keeps its NaN level
-        bias = np.where(np.isfinite(level), bias, 0.0)
     meta['estimator_bias'] = bias if np.ndim(bias) == 0 else bias.tolist()
     meta['estimator_bias_note'] = (
         f'the {method} estimator reads a Poisson sky low by '
@@ -392,9 +427,17 @@ def _whole_frame_level(res, gain, method, sigma, meta):
     the mean, or where the model does not apply, as `_poisson_corrected`.
     """
     sol = None
-    if gain is not None and method != 'mean':
+    if gain is not None:
         gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
                                allow_none=False)
+    if gain is not None and _photon_misfit(res['level'], res['std'], gain):
+        # not photons at this gain: neither model nor correction applies
+        meta.update(estimator_bias=0.0, estimator_bias_note=(
+            f'gain={gain:g} does not fit the sky (more photon noise than '
+            'its scatter): the level is the estimator\'s'))
+        return (res['level'], res['std'], res['efficiency'],
+                _error_on_mean(res['propagated'], res['efficiency']))
+    if gain is not None and method != 'mean':
         sol = poisson_level(_estimator_statistics(res, method, sigma), gain,
                             res['level'], res['std'])
     if sol is None:
@@ -425,13 +468,18 @@ def _annulus_levels(res, gain, method, sigma, efficiency, meta):
     others as `_poisson_corrected`; ``meta['estimator_bias']`` the shift
     of each, ``meta['n_poisson_model']`` how many were solved.
     """
+    misfit = False
+    if gain is not None:  # levels that are not photons at this gain
+        gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
+                               allow_none=False)
+        misfit = _photon_misfit(res['level'], res['std'], gain)
     level = _poisson_corrected(res['level'], res['std'], gain, method, sigma,
-                               meta)
+                               meta, misfit)
     error = _error_on_mean(res['propagated'], efficiency)
     if res['poisson'] is None:
         return level, res['std'], error
     model_level, model_std, model_error = res['poisson']
-    solved = np.isfinite(model_level)
+    solved = np.isfinite(model_level) & ~misfit
     meta['n_poisson_model'] = int(np.count_nonzero(solved))
     if not solved.any():
         return level, res['std'], error
@@ -636,7 +684,8 @@ class SkyEstimate:
             std**2)``, the sky photons' share, as `from_background2d`) is
             removed instead. Without the gain the level is the
             estimator's. The level must be the photons' (bias and overscan
-            subtracted).
+            subtracted): a level with more photon noise at this gain than
+            its scatter allows warns and is not corrected.
 
         Returns
         -------
@@ -767,7 +816,9 @@ class SkyEstimate:
             the exact distribution of their pixels, as in `from_image`
             (their ``std`` and ``error_on_mean`` the model's;
             ``meta['n_poisson_model']`` counts them). The level must be
-            the photons' (bias and overscan subtracted).
+            the photons' (bias and overscan subtracted): a level with more
+            photon noise at this gain than its scatter allows warns and is
+            not corrected.
 
         Returns
         -------
