@@ -471,6 +471,19 @@ def test_a_mask_of_text_or_objects_is_named():
         assert photometer(img, box, sky, mask=mask)['n_pix'][0] == 100
 
 
+def test_a_gradient_check_of_values_too_small_to_square_is_named():
+    from ccdphot_ext import gradient_check
+
+    img = np.random.default_rng(4).normal(100.0, 5.0, (128, 128))
+    # it said "too few usable meshes to fit a plane"
+    with pytest.raises(ValueError, match='^data: its pixel values are too '
+                       'small for a gradient check'):
+        gradient_check(img * 1e-200, sky=SkyEstimate(1e-198, 5e-150, 10**4))
+    small = gradient_check(img * 1e-70, sky=SkyEstimate(1e-68, 5e-70, 10**4))
+    plain = gradient_check(img, sky=SkyEstimate(100.0, 5.0, 10**4))
+    assert small.gx == pytest.approx(plain.gx * 1e-70, rel=1e-9)
+
+
 # -- positions tables --------------------------------------------------------
 
 def _find_table(**changes):

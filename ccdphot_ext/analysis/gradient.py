@@ -14,7 +14,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..background.estimators import clip_factors
 from ..background.sky import SkyEstimate, check_sky
 from ..photometry.residual import RESIDUAL_NSIGMA, residual_error
-from ..utils.inputs import as_frame, positive_scalar
+from ..utils.inputs import as_frame, positive_scalar, power_of_two_scale
 from ..utils.numbers import positive_integer
 
 __all__ = ['gradient_check', 'GradientCheck']
@@ -317,6 +317,11 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
     check_sky(sky)
     if not sky.isscalar:
         raise TypeError('sky must be a global SkyEstimate (one level)')
+    if power_of_two_scale(frame.data, high=math.inf) < 1.0:
+        # the plane's covariance is the square of the scatter: 0
+        raise ValueError('data: its pixel values are too small for a '
+                         'gradient check (the squares of their scatter '
+                         'underflow to 0); scale the frame by a power of ten')
     med, std = _mesh_levels(frame, mesh, sigma)
     coef, cov, use = _fit_plane(med, mesh, frame.shape, sigma)
     pixel_noise = float(np.nanmedian(std)) * clip_factors(sigma)[0]
