@@ -247,7 +247,6 @@ class _Conic:
         return w
 
 
-
 class EllipseShape:
     """
     The exact pixel overlaps of a circle, an ellipse or an annulus of
