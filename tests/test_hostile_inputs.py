@@ -7,6 +7,7 @@ frames and tables read from a pipe.
 """
 
 import os
+import re
 import subprocess
 import sys
 
@@ -482,6 +483,30 @@ def test_a_gradient_check_of_values_too_small_to_square_is_named():
     small = gradient_check(img * 1e-70, sky=SkyEstimate(1e-68, 5e-70, 10**4))
     plain = gradient_check(img, sky=SkyEstimate(100.0, 5.0, 10**4))
     assert small.gx == pytest.approx(plain.gx * 1e-70, rel=1e-9)
+
+
+@pytest.mark.parametrize('cards, reason', [
+    ({'CTYPE1': 'RA---XYZ', 'CDELT1': -1e-4, 'CDELT2': 1e-4},
+     r'Unrecognized projection code \(XYZ in CTYPE1\)'),
+    ({'CDELT1': 0.0, 'CDELT2': 1e-4}, 'matrix is singular'),
+])
+def test_an_unusable_header_wcs_is_named_with_its_reason(tmp_path, cards,
+                                                          reason):
+    header = fits.Header({'BUNIT': 'adu', 'CTYPE1': 'RA---TAN',
+                          'CTYPE2': 'DEC--TAN', 'CRVAL1': 150.0,
+                          'CRVAL2': 20.0, 'CRPIX1': 25.0, 'CRPIX2': 20.0})
+    header.update(cards)
+    path = tmp_path / 'w.fits'
+    fits.PrimaryHDU(np.random.default_rng(1).normal(100.0, 5.0, (40, 50)),
+                    header).writeto(path)
+    # wcslib's first line ("ERROR 4 in wcs_types() at line 3121 of file
+    # cextern/wcslib/C/wcs.c:") was all the warning said
+    code, _, err = _cli(['measure', str(path), '--box', '10:20,10:20'])
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if 'header WCS' in line]
+    assert len(lines) == 1
+    assert re.search('ignoring the header WCS: .*' + reason, lines[0])
+    assert 'wcslib' not in lines[0]
 
 
 # -- positions tables --------------------------------------------------------

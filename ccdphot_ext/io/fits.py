@@ -73,7 +73,9 @@ def _wcs(header):
         try:
             wcs = WCS(header, naxis=2)
         except (ValueError, KeyError, TypeError, MemoryError) as exc:
-            warnings.warn(f'ignoring the header WCS: {exc}'.splitlines()[0],
+            # wcslib's first line is where it failed, the last one why
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            warnings.warn(f'ignoring the header WCS: {lines[-1]}',
                           AstropyUserWarning, stacklevel=3)
             return None
     return wcs if wcs.has_celestial else None
