@@ -509,6 +509,25 @@ def test_an_unusable_header_wcs_is_named_with_its_reason(tmp_path, cards,
     assert 'wcslib' not in lines[0]
 
 
+def test_a_background_map_of_values_too_small_to_square_is_named(tmp_path):
+    from ccdphot_ext.background.maps import frame_background2d
+
+    img = np.random.default_rng(4).normal(100.0, 5.0, (128, 128))
+    # it said "no 64 x 64 mesh ... has half of its pixels unmasked"
+    with pytest.raises(ValueError, match='^data: its pixel values are too '
+                       'small for a background map'):
+        frame_background2d(img * 1e-200)
+    path = tmp_path / 'tiny.fits'
+    fits.PrimaryHDU(img * 1e-200, fits.Header({'BUNIT': 'adu'})
+                    ).writeto(path)
+    code, _, err = _cli(['measure', str(path), '--box', '10:20,10:20',
+                         '--sky', 'background2d'])
+    _one_line_error(code, err, '--sky background2d', 'too small')
+    bkg, _ = frame_background2d(img * 1e-70)
+    assert np.median(bkg.background) == pytest.approx(
+        np.median(frame_background2d(img)[0].background) * 1e-70, rel=1e-9)
+
+
 # -- positions tables --------------------------------------------------------
 
 def _find_table(**changes):

@@ -53,7 +53,7 @@ from photutils.background import Background2D
 from photutils.utils import ShepardIDWInterpolator
 from scipy.ndimage import uniform_filter
 
-from ..utils.inputs import positive_scalar, strip_unit
+from ..utils.inputs import positive_scalar, power_of_two_scale, strip_unit
 from .estimators import (
     clip_factors,
     combination_efficiency,
@@ -417,8 +417,9 @@ def frame_background2d(data, *, mask=None, box_size=None, filter_size=None):
     Raises
     ------
     ValueError
-        ``box_size`` larger than the frame, or no mesh with half of its
-        pixels usable (the message names the mesh and the frame).
+        ``box_size`` larger than the frame, no mesh with half of its
+        pixels usable (the message names the mesh and the frame), or
+        pixel values too small to square (near 1e-200).
 
     Examples
     --------
@@ -431,6 +432,11 @@ def frame_background2d(data, *, mask=None, box_size=None, filter_size=None):
     """
     data = np.asarray(data, dtype=float)
     ny, nx = data.shape
+    if power_of_two_scale(data, high=math.inf) < 1.0:
+        # photutils' clipped meshes would keep no pixel (std 0)
+        raise ValueError('data: its pixel values are too small for a '
+                         'background map (the squares of their scatter '
+                         'underflow to 0); scale the frame by a power of ten')
     if box_size is None:
         box = (min(DEFAULT_MESH, ny), min(DEFAULT_MESH, nx))
     else:
