@@ -143,6 +143,13 @@ def test_cli_positions_give_a_far_side_row_as_photometer(frame, tmp_path,
         assert np.isnan(_values(got, column)[1]), column
     assert got['sky_centroid'][1].separation(
         _coords(*FAR)).to_value(u.arcsec) < 1e-6
+    # a table of nothing but far-side positions is refused, naming them
+    Table({'ra': [FAR[0]] * 2, 'dec': [FAR[1], FAR[1] + 1]}).write(
+        table, overwrite=True)
+    code, _, err = ccdphot('measure', image, '--positions', table, *shape)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert 'icrs ra/dec of row(s) 1, 2 (the first: 236.75, -24.12 deg) ' \
+           'has no pixel position' in err
     # the other rows as measured without it
     Table({'id': [7, 9], 'ra': NEAR[0], 'dec': NEAR[1]}).write(
         table, overwrite=True)

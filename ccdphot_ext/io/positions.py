@@ -372,7 +372,7 @@ def _sky_to_pixel(table, label, wcs, source, unplaced=None):
                          f'{str(exc).splitlines()[0]}') from exc
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     lost = ~(np.isfinite(x) & np.isfinite(y))
-    if lost.any() and unplaced is not None:
+    if lost.any() and unplaced is not None and not lost.all():
         x[lost] = y[lost] = np.nan
         unplaced.update({int(i): coords[i] for i in np.flatnonzero(lost)})
     elif lost.any():
@@ -404,8 +404,10 @@ def _check_on_frame(x, y, shape, label, what):
     on = (x >= -0.5) & (x < nx - 0.5) & (y >= -0.5) & (y < ny - 0.5)
     if on.any():
         return
+    placed = np.isfinite(x) & np.isfinite(y)  # (sky positions kept
+    x, y = x[placed], y[placed]                # without a pixel one: NaN)
     raise OffFrameError(
-        f'{label}: none of its {x.size} positions ({what}) lies on the '
+        f'{label}: none of its {placed.size} positions ({what}) lies on the '
         f'{ny} x {nx} frame: they fall at x {np.min(x):.6g} to '
         f'{np.max(x):.6g}, y {np.min(y):.6g} to {np.max(y):.6g}; is this '
         "the frame's table, and are its columns (and their frame) right?")
@@ -748,7 +750,8 @@ def positions_and_unplaced(positions, *, wcs, columns, format, frame,
     `read_positions`' table and ``{row: SkyCoord}`` of its sky positions
     with no pixel position in the WCS (the far side of the sky for its
     projection): with ``keep_unplaced`` these rows are kept, with NaN
-    ``x_center`` and ``y_center``, else refused (an empty dict).
+    ``x_center`` and ``y_center``, else refused (an empty dict); a table
+    of nothing else is refused either way.
     """
     unplaced = {} if keep_unplaced else None
     frame = check_frame(frame)
