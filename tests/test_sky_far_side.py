@@ -129,9 +129,16 @@ def test_cli_positions_give_a_far_side_row_as_photometer(frame, tmp_path,
     ra.insert(1, FAR[0])
     dec.insert(1, FAR[1])
     Table({'id': [7, 8, 9], 'ra': ra, 'dec': dec}).write(table)
+    regions = tmp_path / 'stars.reg'
     code, _, err = ccdphot('measure', image, '--positions', table, *shape,
-                           '--sky', 'median', '-o', out)
+                           '--sky', 'median', '-o', out, '--regions',
+                           regions)
     assert code == 0, err
+    # no region at the made-up place of the far-side row
+    text = regions.read_text()
+    assert 'text={7' in text and 'text={9' in text
+    assert 'text={8' not in text
+    assert sum('# text=' in line for line in text.splitlines()) == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and 'Traceback' not in err
     assert (f'warning: --positions {table}: row(s) 2 (the first: icrs '

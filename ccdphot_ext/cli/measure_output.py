@@ -152,12 +152,20 @@ def print_summary(table, out):
 
 
 def write_regions(path, per_row, table):
-    """DS9 regions of the apertures: ids as labels, flagged ones red."""
+    """DS9 regions of the apertures: ids as labels, flagged ones red; none
+    for a row without a pixel position (a sky position on the far side of
+    the sky: its aperture stands at a made-up place off the frame)."""
+    import numpy as np
+
     from ..aperture.regions import write_ds9
 
+    placed = np.isfinite(np.asarray(table['x_center'], dtype=float))
+    rows = np.flatnonzero(placed)
     try:
-        write_ds9(per_row, path, labels=[str(i) for i in table['id']],
-                  flags=[int(f) for f in table['flags']], overwrite=True)
+        write_ds9([per_row[i] for i in rows], path,
+                  labels=[str(table['id'][i]) for i in rows],
+                  flags=[int(table['flags'][i]) for i in rows],
+                  overwrite=True)
     except OSError as exc:
         raise CLIError(f'--regions {path}: cannot write ({exc})') from exc
 
