@@ -159,9 +159,16 @@ def power_of_two_scale(values, *, low=SAFE_MAGNITUDE[0],
     or overflow.
     """
     values = np.asarray(values)
-    with np.errstate(invalid='ignore'):
-        big = float(np.max(np.abs(values), initial=0.0,
-                           where=np.isfinite(values)))
+    if values.size == 0:
+        return 1.0
+    # the extremes, NaN left out (fmax/fmin), in two fast passes; only
+    # infinite values need the slower search for the largest finite one
+    big = max(abs(float(np.fmax.reduce(values, axis=None))),
+              abs(float(np.fmin.reduce(values, axis=None))))
+    if not math.isfinite(big):
+        with np.errstate(invalid='ignore'):
+            big = float(np.max(np.abs(values), initial=0.0,
+                               where=np.isfinite(values)))
     if big == 0 or low <= big <= high:
         return 1.0
     return math.ldexp(1.0, math.frexp(big)[1])
