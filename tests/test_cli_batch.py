@@ -8,38 +8,19 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.io import fits
-from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import QTable
+from batchframes import FLUX, X, Y, write_frames
 from clirun import ccdphot, child_env
 
 from ccdphot_ext.cli.main import main
 from ccdphot_ext.datasets.sample import simulate_frame
 
-X = [18.0, 45.0, 70.0]
-Y = [20.0, 34.0, 24.0]
-FLUX = [20000.0, 40000.0, 30000.0]
-
 
 @pytest.fixture(scope='module')
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp('cli_batch')
-    frames = []
-    for k in range(5):
-        data, sigma, _ = simulate_frame((48, 90), 300.0,
-                                        {'x': X, 'y': Y, 'flux': FLUX},
-                                        gain=1.5, read_noise=5.0, seed=k)
-        header = fits.Header({'GAIN': 1.5, 'EXPTIME': 30.0,
-                              'MJD-OBS': 60400.0 + k / 48})
-        path = d / f'frame{k}.fits'
-        CCDData(data, unit='adu', uncertainty=StdDevUncertainty(sigma),
-                meta=header).write(path)
-        frames.append(str(path))
-    bad = d / 'corrupt.fits'
-    bad.write_bytes(b'SIMPLE  =                    T' + b'\0' * 100)
-    positions = d / 'stars.ecsv'
-    QTable({'id': [7, 8, 9], 'x_center': X, 'y_center': Y}).write(positions)
-    return {'dir': d, 'frames': frames, 'bad': str(bad),
-            'positions': str(positions)}
+    frames, bad, positions = write_frames(d, 5)
+    return {'dir': d, 'frames': frames, 'bad': bad, 'positions': positions}
 
 
 def _run(args):

@@ -12,9 +12,8 @@ import time
 
 import numpy as np
 import pytest
-from astropy.io import fits
-from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import QTable
+from batchframes import write_frames
 from clirun import ccdphot
 
 import ccdphot_ext.batch.frames as frames_module
@@ -22,38 +21,17 @@ import ccdphot_ext.cli.batch as cli_batch
 import ccdphot_ext.cli.batch_early as batch_early
 from ccdphot_ext.batch.frames import run_parameters
 from ccdphot_ext.cli.main import build_parser
-from ccdphot_ext.datasets.sample import simulate_frame
 from ccdphot_ext.utils.ecsv import LineCache
 
 pytest.importorskip('distributed')
 
-X = [18.0, 45.0, 70.0]
-Y = [20.0, 34.0, 24.0]
-FLUX = [20000.0, 40000.0, 30000.0]
-
-
 @pytest.fixture(scope='module')
 def files(tmp_path_factory):
     """Six frames (one without a time) and a file that is not a frame."""
-    d = tmp_path_factory.mktemp('cli_batch_early')
-    frames = []
-    for k in range(6):
-        data, sigma, _ = simulate_frame((48, 90), 300.0,
-                                        {'x': X, 'y': Y, 'flux': FLUX},
-                                        gain=1.5, read_noise=5.0, seed=k)
-        header = fits.Header({'GAIN': 1.5, 'EXPTIME': 30.0})
-        if k != 3:
-            header['MJD-OBS'] = 60400.0 + k / 48
-        path = d / f'frame{k}.fits'
-        CCDData(data, unit='adu', uncertainty=StdDevUncertainty(sigma),
-                meta=header).write(path)
-        frames.append(str(path))
-    bad = d / 'corrupt.fits'
-    bad.write_bytes(b'SIMPLE  =                    T' + b'\0' * 100)
-    frames.insert(2, str(bad))
-    positions = d / 'stars.ecsv'
-    QTable({'id': [7, 8, 9], 'x_center': X, 'y_center': Y}).write(positions)
-    return {'frames': frames, 'positions': str(positions)}
+    frames, bad, positions = write_frames(
+        tmp_path_factory.mktemp('cli_batch_early'), 6, untimed=(3,))
+    frames.insert(2, bad)
+    return {'frames': frames, 'positions': positions}
 
 
 @pytest.fixture(scope='module')
