@@ -14,6 +14,9 @@ import math
 import numpy as np
 from scipy.special import erf, gammaln, ndtr
 
+from ..utils.inputs import strip_unit
+from ..utils.numbers import positive_scalar
+
 __all__ = ['clip_factors']
 
 #: A sky level from fewer usable pixels than this (or from pixels all
@@ -111,6 +114,16 @@ def skew_bias_factor(method, sigma=3.0):
     p = erf(c / math.sqrt(2.0))
     phi = math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi)
     return float(c ** 3 * phi / (3.0 * p) + window_shift_factor(c) / 6.0)
+
+
+def checked_gain(gain):
+    """The ``gain=`` of a sky estimate (electrons per data unit: a positive
+    number, or a Quantity in a unit it is stripped of), checked; None
+    stays None (no Poisson bias correction)."""
+    if gain is None:
+        return None
+    return positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
+                           allow_none=False)
 
 
 def poisson_skew_ratio(level, rms, gain):

@@ -55,6 +55,7 @@ from scipy.ndimage import uniform_filter
 
 from ..utils.inputs import positive_scalar, power_of_two_scale, strip_unit
 from .estimators import (
+    checked_gain,
     clip_factors,
     combination_efficiency,
     poisson_skew_ratio,
@@ -131,9 +132,8 @@ def background2d_parts(bkg, efficiency, gain=None):
             'the interpolation error (meta["interpolation_error"])')
         error_on_mean = _with_interpolation_error(
             bkg, raw_levels, error_on_mean, efficiency * clip, meta)
+    gain = checked_gain(gain)
     if gain is not None:
-        gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
-                               allow_none=False)
         bias = estimator_skew_bias(bkg.bkg_estimator, level, rms, gain)
         if bias is not None:
             level = level - bias

@@ -41,12 +41,13 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..io.units import checked_unit
 from ..utils.html import html_table
-from ..utils.inputs import as_frame, overflow_culprits, strip_unit
+from ..utils.inputs import as_frame, overflow_culprits
 from ..utils.numbers import check_choice, positive_integer, positive_scalar
 from .annulus import annulus_statistics, check_annulus
 from .estimators import (
     ANNULUS_EXACT_MAX,
     MIN_SKY_PIXELS,
+    checked_gain,
     clip_factors,
     estimator_efficiency,
     estimator_statistics,
@@ -391,8 +392,6 @@ def _poisson_corrected(level, std, gain, method, sigma, meta, misfit=None):
     """
     if gain is None:
         return level
-    gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
-                           allow_none=False)
     bias = -skew_bias_factor(method, sigma) * poisson_skew_ratio(level, std,
                                                                  gain)
     if misfit is None:
@@ -427,9 +426,6 @@ def _whole_frame_level(res, gain, method, sigma, meta):
     the mean, or where the model does not apply, as `_poisson_corrected`.
     """
     sol = None
-    if gain is not None:
-        gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
-                               allow_none=False)
     if gain is not None and _photon_misfit(res['level'], res['std'], gain):
         # not photons at this gain: neither model nor correction applies
         meta.update(estimator_bias=0.0, estimator_bias_note=(
@@ -470,8 +466,6 @@ def _annulus_levels(res, gain, method, sigma, efficiency, meta):
     """
     misfit = False
     if gain is not None:  # levels that are not photons at this gain
-        gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
-                               allow_none=False)
         misfit = _photon_misfit(res['level'], res['std'], gain)
     level = _poisson_corrected(res['level'], res['std'], gain, method, sigma,
                                meta, misfit)
@@ -740,7 +734,7 @@ class SkyEstimate:
         meta['error_on_mean_from'] = _error_on_mean_source(
             res['propagated'])
         level, std, efficiency, error_on_mean = _whole_frame_level(
-            res, gain, method, sigma, meta)
+            res, checked_gain(gain), method, sigma, meta)
         sky = cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
                   method=method,
                   n_rejected=frame.data.size - res['n_pix'],
@@ -859,9 +853,7 @@ class SkyEstimate:
         maxiters = check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
         check_annulus(annulus, frame.shape)
-        if gain is not None:
-            gain = positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
-                                   allow_none=False)
+        gain = checked_gain(gain)
         res = annulus_statistics(frame, annulus, exclude, method=method,
                                  sigma=sigma, maxiters=maxiters, gain=gain)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
