@@ -402,13 +402,13 @@ def matched_blocks(frame, usable, blocks, scale=1.0):
         return blocks
     # the lower half's width: faint stars lift only the upper one
     centre = float(median(sample))
-    scale = centre - float(np.quantile(sample, 0.158655))
-    if not scale > 0:
+    width = centre - float(np.quantile(sample, 0.158655))
+    if not width > 0:
         return blocks
     peaks = _block_peaks(smooth, blocks.shape)
     del smooth
-    high = peaks > centre + MATCHED_NSIGMA * scale
-    seeds = peaks > centre + MATCHED_SEED * scale
+    high = peaks > centre + MATCHED_NSIGMA * width
+    seeds = peaks > centre + MATCHED_SEED * width
     found = _segments(high, seeds, npixels=1)
     return blocks | _dilated(found, MATCHED_DILATE)
 
