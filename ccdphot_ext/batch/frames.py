@@ -560,11 +560,10 @@ class _Run:
         workers measure the other frames, rather than all at the end
         (`frame_text`, in the unit of the run when one is known).
         """
-        try:
-            self.lines.merge(frame_text(self.todo_names[k], self.results[k],
-                                        self.config, self.ids, self.unit))
-        except Exception:  # only a head start: the write makes it anyway
-            pass
+        text = head_start_text(self.todo_names[k], self.results[k],
+                               self.config, self.ids, self.unit)
+        if text is not None:
+            self.lines.merge(text)
 
     def checkpoint(self):
         """Write the frames measured so far; a write that fails (a full
@@ -798,6 +797,18 @@ def frame_text(name, result, config, ids, unit=_UNSET):
     cache.add(_assemble([name], [result], config, ids, unit,
                         lambda text: None))
     return cache.texts()
+
+
+def head_start_text(name, result, config, ids, unit=_UNSET):
+    """
+    `frame_text`, or None where it cannot be made now: text made ahead is
+    only a head start (the write makes the text of every row it lacks), so
+    that nothing about it may stop the run.
+    """
+    try:
+        return frame_text(name, result, config, ids, unit)
+    except Exception:  # only a head start: the write makes it anyway
+        return None
 
 
 def _assemble(names, results, config, ids, unit=_UNSET, tell=None):

@@ -294,7 +294,7 @@ def measure_early(frames, names, settings):
         command refuses its arguments, or measures these frames itself).
     """
     from ..batch.execution import measure_chunk
-    from ..batch.frames import frame_text
+    from ..batch.frames import head_start_text
 
     token = settings['token']
     if token not in _BUILT:
@@ -307,10 +307,7 @@ def measure_early(frames, names, settings):
     results = measure_chunk(frames, config)
     if config.n_rows:
         for name, res in zip(names, results, strict=True):
-            try:
-                res.text = frame_text(name, res, config, ids)
-            except Exception:  # only a head start: the command makes it
-                pass
+            res.text = head_start_text(name, res, config, ids)
     return config_key, results
 
 
