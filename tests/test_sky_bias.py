@@ -386,3 +386,24 @@ def test_a_gain_with_an_underflowing_scatter_keeps_the_level():
     assert 'gain=2 does not fit the sky' in text
     assert 'square underflows' in text
     assert sky.value == pytest.approx(reference.value * 1e-200, rel=1e-12)
+
+
+
+def test_real_frame_poisson_model_reads_the_detector(saao_trimmed):
+    """ccdproc's SAAO frame (overscan subtracted) with its header gain: the
+    exact Poisson model finds a read noise near the header's RDNOISE (5
+    e-; the sky also holds flat-field and dark scatter), a scatter within
+    2% of the measured one, and levels of the clipped mean and the median
+    that agree within the error of the median."""
+    gain, rdnoise = saao_trimmed.header['GAIN'], saao_trimmed.header['RDNOISE']
+    skies = {m: SkyEstimate.from_image(saao_trimmed, method=m, gain=gain)
+             for m in ('sigma_clip', 'median')}
+    for sky in skies.values():
+        assert 0.8 * rdnoise < sky.meta['poisson_read_noise'] < 1.3 * rdnoise
+        # the photons are the level in electrons, as the model solved it
+        assert sky.meta['poisson_electrons'] == pytest.approx(
+            sky.value * gain, rel=1e-9)
+        assert sky.std == pytest.approx(sky.meta['std_measured'], rel=0.02)
+        assert abs(sky.meta['estimator_bias']) < 5 * sky.error_on_mean
+    clip, med = skies['sigma_clip'], skies['median']
+    assert abs(clip.value - med.value) < 2 * med.error_on_mean
