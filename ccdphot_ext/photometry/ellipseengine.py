@@ -113,10 +113,12 @@ class _Windows:
         self.whole = ((self.wx >= 0) & (self.wy >= 0) & (self.wx + hx <= nx)
                       & (self.wy + hy <= ny))
 
-    def memory_order(self, select):
-        """Indices where ``select``, sorted by first pixel."""
+    def memory_order(self, select, frame_width):
+        """Indices where ``select``, sorted by first pixel (row-major on a
+        frame ``frame_width`` pixels wide; ties in any order)."""
         idx = np.flatnonzero(select)
-        return idx[np.lexsort((self.wx[idx], self.wy[idx]))]
+        key = self.wy[idx].astype(np.int64) * frame_width + self.wx[idx]
+        return idx[np.argsort(key)]
 
     def weights(self, idx):
         """``(m, pixels)`` weights of the whole windows ``idx``."""
@@ -158,8 +160,8 @@ def measure_ellipses(frame, aperture, sky, sky_rows, *, saturation):
     with np.errstate(invalid='ignore', over='ignore'):
         redo = [np.flatnonzero(~win.off & ~(win.whole & plain))]
         if plain:
-            redo.append(_short_route(frame.data, win,
-                                     win.memory_order(win.whole), level,
+            order = win.memory_order(win.whole, frame.shape[1])
+            redo.append(_short_route(frame.data, win, order, level,
                                      saturation, out))
         _general_route(frame, sky, win, np.concatenate(redo), level,
                        saturation, out)
