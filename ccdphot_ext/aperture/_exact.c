@@ -6,9 +6,11 @@
  *
  * Each pixel gets the operations of the numpy reference
  * (`ccdphot_ext.aperture.quadrant`, `circular._Conic.weights`) in the same
- * order, so the weights agree with it to the last bit wherever the
- * platform's atan2 and sin agree with numpy's (elsewhere to a few units in
- * the last place). The sums add their terms as numpy's pairwise summation
+ * order, so the weights agree with it to the last bit where every arc is
+ * short enough for the series in the tangent (all boundary pixels of a
+ * circle of radius 3 or more: products, sums, quotients and square
+ * roots only), and elsewhere wherever the platform's atan2 and sin agree
+ * with numpy's (otherwise to a few units in the last place). The sums add their terms as numpy's pairwise summation
  * does (`np.add.reduce` over a window's row-major pixels), so a window's
  * sums are those of the numpy route given the same weights.
  *
@@ -24,6 +26,16 @@
 /* Below this angle, angle - sin(angle) is its Taylor series (as
  * quadrant.angle_minus_sine; the coefficients are its doubles). */
 #define SERIES_ANGLE 0.25
+
+/* Below this tangent of half the angle, angle - sin(angle) is a series in
+ * the tangent (as quadrant.segment_series and its SERIES_TANGENT and
+ * TANGENT_COEFFS: the same doubles, added in the same order). */
+#define SERIES_TANGENT 0.25
+#define N_TANGENT_COEFFS 14
+static const double TANGENT_COEFFS[N_TANGENT_COEFFS] = {
+    2.0 / 3.0, -4.0 / 5.0, 6.0 / 7.0, -8.0 / 9.0, 10.0 / 11.0,
+    -12.0 / 13.0, 14.0 / 15.0, -16.0 / 17.0, 18.0 / 19.0, -20.0 / 21.0,
+    22.0 / 23.0, -24.0 / 25.0, 26.0 / 27.0, -28.0 / 29.0};
 
 static double
 angle_minus_sine(double angle)
@@ -60,24 +72,44 @@ min2(double a, double b)
     return a < b ? a : b;
 }
 
+/* quadrant.segment_series: angle - sin(angle), times 0.5, from the
+ * tangent t of half the angle. */
+static inline double
+segment_series(double t)
+{
+    double z = t * t, p = TANGENT_COEFFS[N_TANGENT_COEFFS - 1];
+    int k;
+    for (k = N_TANGENT_COEFFS - 2; k >= 0; k--) {
+        p = p * z + TANGENT_COEFFS[k];
+    }
+    return (t * z) * p;
+}
+
 /* quadrant.quadrant_area for one rectangle (where the arc does not cross
  * it, d == 0 and the terms of the arc are zeros: left out). */
-static double
+static inline double
 quadrant_area(double r, double xl, double xh, double yl, double yh,
               double s_lo, double s_hi)
 {
     double a = min2(max2(s_hi, xl), xh);
     double b = min2(max2(s_lo, xl), xh);
-    double d = b - a, sa, sb, den, sine, seg;
+    double d = b - a, sa, sb, den, cosine, num, t, seg;
     if (d == 0) {
         return (a - xl) * (yh - yl);
     }
     sa = sqrt(max2((r - a) * (r + a), 0.0));
     sb = sqrt(max2((r - b) * (r + b), 0.0));
     den = max2(b * sa + a * sb, 1e-300);
-    sine = (((a + b) * d) * (r * r)) / den;
-    seg = angle_minus_sine(atan2(sine, sa * sb + a * b));
-    seg *= (0.5 * r) * r;
+    num = ((a + b) * d) * (r * r);
+    cosine = sa * sb + a * b;
+    t = num / (den * ((r * r) + cosine));
+    if (t < SERIES_TANGENT) {
+        seg = segment_series(t) * (r * r);
+    }
+    else {
+        seg = angle_minus_sine(atan2(num / den, cosine));
+        seg *= (0.5 * r) * r;
+    }
     seg += ((sa + sb) * d) * 0.5;
     seg += (a - xl) * (yh - yl);
     return seg - d * yl;
