@@ -106,6 +106,8 @@ MASK_FILTER = 0.7
 FILTER_NSIGMA = 2.0
 FILTER_SEED = 4.0
 FILTER_CLIP = 4.0
+#: Pixels per strip of rows of `_gaussian`.
+FILTER_STRIP_PIXELS = 2 ** 17
 #: The filtered copy is searched in crowded frames, whose binned mask
 #: covers at least `CROWDED_FRACTION` of the blocks (there the light of
 #: faint stars adds up to a bias of the level; in sparse frames it does
@@ -308,7 +310,7 @@ def _filtered(significance):
              | ((significance < -FILTER_CLIP) & (low > significance / 6.0)))
     clipped = significance * ~alone  # the lone blocks to 0
     np.clip(clipped, -FILTER_CLIP, FILTER_CLIP, out=clipped)
-    smooth = ndimage.gaussian_filter(clipped, MASK_FILTER, mode='constant')
+    smooth = _gaussian(clipped, MASK_FILTER)
     smooth /= _filter_noise()
     return smooth
 
@@ -327,13 +329,67 @@ def _neighbours(image, extreme):
     return out
 
 
-@functools.cache
+def _gaussian(image, sigma):
+    """
+    A 2-D ``image`` filtered with a Gaussian of ``sigma`` pixels, zero
+    beyond its edges: ``scipy.ndimage.gaussian_filter(image, sigma,
+    mode='constant')`` to rounding, computed in the image's precision
+    (float32 maps: scipy's float64 arithmetic differs from it by about
+    1e-7 of the noise). Two passes of weighted sums of shifted rows, then
+    of shifted columns, on strips of rows of about `FILTER_STRIP_PIXELS`
+    pixels with a halo of the kernel's radius, each strip in the cache
+    (scipy's pass down the columns of a large image reads each pixel from
+    memory, several times slower).
+    """
+    ny, nx = image.shape
+    weights = _kernel(sigma).astype(image.dtype)
+    r = weights.size // 2
+    step = max(FILTER_STRIP_PIXELS // (nx + 2 * r), 1)
+    h = min(step, ny)
+    pad = np.zeros((h + 2 * r, nx + 2 * r), dtype=image.dtype)
+    columns = np.empty((h, nx + 2 * r), dtype=image.dtype)
+    part = np.empty_like(columns)
+    rows = np.empty((h, nx), dtype=image.dtype)
+    out = np.empty_like(image)
+    for lo in range(0, ny, step):
+        hi = min(lo + step, ny)
+        h = hi - lo
+        top, bottom = max(lo - r, 0), min(hi + r, ny)
+        if top > lo - r or bottom < hi + r:  # zeros beyond the image
+            pad[...] = 0.0
+        pad[top - lo + r:bottom - lo + r, r:r + nx] = image[top:bottom]
+        # down the columns, then along the rows: centre weight first, then
+        # each symmetric pair of neighbours
+        col, tmp = columns[:h], part[:h]
+        np.multiply(pad[r:r + h], weights[r], out=col)
+        for j in range(1, r + 1):
+            np.add(pad[r - j:r - j + h], pad[r + j:r + j + h], out=tmp)
+            tmp *= weights[r + j]
+            col += tmp
+        res, tmp = out[lo:hi], rows[:h]
+        np.multiply(col[:, r:r + nx], weights[r], out=res)
+        for j in range(1, r + 1):
+            np.add(col[:, r - j:r - j + nx], col[:, r + j:r + j + nx],
+                   out=tmp)
+            tmp *= weights[r + j]
+            res += tmp
+    return out
+
+
+def _kernel(sigma):
+    """The normalised 1-D Gaussian of ``sigma`` to 4 sigma (scipy's
+    ``gaussian_filter`` kernel), float64."""
+    radius = int(4.0 * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 / float(sigma) ** 2 * x ** 2)
+    return weights / weights.sum()
+
+
 def _filter_noise():
-    """The standard deviation of `MASK_FILTER`-filtered unit white noise."""
-    impulse = np.zeros((17, 17))
-    impulse[8, 8] = 1.0
-    return float(np.sqrt(np.sum(ndimage.gaussian_filter(
-        impulse, MASK_FILTER, mode='constant') ** 2)))
+    """The standard deviation of `MASK_FILTER`-filtered unit white noise
+    (the 2-D kernel is the outer product of the 1-D one with itself:
+    ``sqrt(sum(k2d**2)) = sum(k1d**2)``)."""
+    return float(np.sum(_kernel(MASK_FILTER) ** 2))
 
 
 def matched_blocks(frame, usable, blocks, scale=1.0):
@@ -360,44 +416,15 @@ def matched_blocks(frame, usable, blocks, scale=1.0):
     if values.size < MATCHED_MIN_PIXELS:
         return blocks
     zero = float(median(values))
-    half = MASK_BIN // 2
-    cy, cx = -(-ny // half), -(-nx // half)
-    cells = np.zeros((cy, cx), dtype=np.float32)
-    plain = (usable.all_finite and frame.mask is None
-             and frame.uncertainty is None)
-    for lo, hi in usable.bands():  # bands start on a block row
-        rows = -(-(hi - lo) // half)
-        band = np.zeros((rows * half, cx * half), dtype=np.float32)
-        count = None
-        if plain:
-            if scale == 1.0:
-                np.subtract(frame.data[lo:hi], zero,
-                            out=band[:hi - lo, :nx], casting='unsafe')
-            else:  # scaled before single precision
-                band[:hi - lo, :nx] = (frame.data[lo:hi] - zero) / scale
-            if (hi - lo) % half or nx % half:
-                count = np.zeros(band.shape, dtype=np.float32)
-                count[:hi - lo, :nx] = 1.0
-        else:
-            good = usable.rows(lo, hi)
-            band[:hi - lo, :nx] = np.where(
-                good, (frame.data[lo:hi] - zero) / scale, 0.0)
-            count = np.zeros(band.shape, dtype=np.float32)
-            count[:hi - lo, :nx] = good
-        total = _cell_sums(band)
-        if count is None:
-            total *= 1.0 / half ** 2
-        else:
-            n = _cell_sums(count)
-            np.divide(total, n, out=total, where=n > 0)
-            total[n == 0] = 0.0
-        cells[lo // half:lo // half + rows] = total
-    smooth = ndimage.gaussian_filter(cells, MATCHED_SIGMA / half,
-                                     mode='constant')
+    cells = _cells(frame, usable, zero, scale)
+    smooth = _gaussian(cells, MATCHED_SIGMA / 2)
     del cells
-    outside = ~np.repeat(np.repeat(blocks, 2, axis=0), 2, axis=1)[:cy, :cx]
+    # the cells outside the mask, on a grid of every ``stride``-th one
     stride = max(1, int(math.sqrt(smooth.size / SUBSAMPLE_MIN)))
-    sample = smooth[::stride, ::stride][outside[::stride, ::stride]]
+    ys = np.arange(0, smooth.shape[0], stride)
+    xs = np.arange(0, smooth.shape[1], stride)
+    outside = ~blocks[ys[:, None] // 2, xs[None, :] // 2]
+    sample = smooth[::stride, ::stride][outside]
     if sample.size < MATCHED_MIN_PIXELS // 4:
         return blocks
     # the lower half's width: faint stars lift only the upper one
@@ -413,20 +440,68 @@ def matched_blocks(frame, usable, blocks, scale=1.0):
     return blocks | _dilated(found, MATCHED_DILATE)
 
 
-def _cell_sums(image):
-    """Sums of the 2 x 2 cells of ``image`` (even sides)."""
-    out = image[0::2, 0::2] + image[1::2, 0::2]
-    out += image[0::2, 1::2]
-    out += image[1::2, 1::2]
-    return out
+def _cells(frame, usable, zero, scale):
+    """The frame less ``zero``, divided by ``scale``, averaged over the
+    usable pixels of cells of 2 x 2 pixels (0 where none), float32; one
+    pass in bands of rows."""
+    ny, nx = frame.shape
+    cy, cx = -(-ny // 2), -(-nx // 2)
+    cells = np.empty((cy, cx), dtype=np.float32)
+    plain = (usable.all_finite and frame.mask is None
+             and frame.uncertainty is None)
+    band = pairs = None
+    for lo, hi in usable.bands():  # bands start on a block row
+        h = hi - lo
+        rows = -(-h // 2)
+        if band is None:  # the first band is the tallest; the padding
+            # column (odd nx) stays 0
+            band = np.zeros((rows * 2, cx * 2), dtype=np.float32)
+            pairs = np.empty((rows, cx * 2), dtype=np.float32)
+        b = band[:rows * 2]
+        b[h:] = 0.0  # the padding row (odd h)
+        count = None
+        if plain:
+            if scale == 1.0:
+                np.subtract(frame.data[lo:hi], zero, out=b[:h, :nx],
+                            casting='unsafe')
+            else:  # scaled before single precision
+                b[:h, :nx] = (frame.data[lo:hi] - zero) / scale
+            if h % 2 or nx % 2:
+                count = np.zeros(b.shape, dtype=np.float32)
+                count[:h, :nx] = 1.0
+        else:
+            good = usable.rows(lo, hi)
+            b[:h, :nx] = np.where(good, (frame.data[lo:hi] - zero) / scale,
+                                  0.0)
+            count = np.zeros(b.shape, dtype=np.float32)
+            count[:h, :nx] = good
+        total = cells[lo // 2:lo // 2 + rows]
+        _cell_sums(b, out=total, pairs=pairs[:rows])
+        if count is None:
+            total *= 0.25
+        else:
+            n = _cell_sums(count)
+            np.divide(total, n, out=total, where=n > 0)
+            total[n == 0] = 0.0
+    return cells
+
+
+def _cell_sums(image, *, out=None, pairs=None):
+    """Sums of the 2 x 2 cells of ``image`` (even sides): the pairs of
+    rows first (contiguous), then the pairs of their columns; ``out`` and
+    ``pairs`` (half the rows) optional buffers."""
+    pairs = np.add(image[0::2], image[1::2], out=pairs)
+    return np.add(pairs[:, 0::2], pairs[:, 1::2], out=out)
 
 
 def _block_peaks(cells, shape):
     """The largest of the 2 x 2 ``cells`` in each block of ``shape``
     (-inf beyond the frame)."""
-    padded = np.full((shape[0] * 2, shape[1] * 2), -np.inf,
-                     dtype=cells.dtype)
-    padded[:cells.shape[0], :cells.shape[1]] = cells
+    padded = cells
+    if cells.shape != (shape[0] * 2, shape[1] * 2):
+        padded = np.full((shape[0] * 2, shape[1] * 2), -np.inf,
+                         dtype=cells.dtype)
+        padded[:cells.shape[0], :cells.shape[1]] = cells
     out = np.maximum(padded[0::2, 0::2], padded[1::2, 0::2])
     np.maximum(out, padded[0::2, 1::2], out=out)
     np.maximum(out, padded[1::2, 1::2], out=out)
@@ -464,8 +539,6 @@ class BackgroundVariation:
 
     Attributes
     ----------
-    offsets : 2-D ndarray
-        ``local`` minus its median over the frame.
     shape : tuple of int or None
         The frame's shape, as given.
 
@@ -482,8 +555,19 @@ class BackgroundVariation:
     """
 
     def __init__(self, local, shape=None):
-        self.offsets = local - np.nanmedian(local)
+        self._local = np.asarray(local)
         self.shape = None if shape is None else tuple(shape)
+
+    @functools.cached_property
+    def offsets(self):
+        """
+        ``local`` minus its median over the frame (2-D ndarray).
+
+        Computed when first asked for: a sky whose variation is never
+        looked at does not pay for the median.
+        """
+        local = self.__dict__.pop('_local')  # not kept twice
+        return local - np.nanmedian(local)
 
     def error(self, pixel_std):
         """
