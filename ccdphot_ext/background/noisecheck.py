@@ -37,7 +37,7 @@ def pixel_correlation(data, *, mask=None):
     correlations ``rho1``, ``rho2`` at lags 1 and 2 (0.5 for a 3 x 3
     boxcar-smoothed frame).
 
-    Measured in up to 6 x 6 blocks of 64 x 64 pixels spread over the frame,
+    Measured in up to 5 x 5 blocks of 48 x 48 pixels spread over the frame,
     each with its own median level (gradients), its sources masked (its
     3 x 3 mean beyond 3 sigma, grown by 3 pixels: a star's smooth profile
     would look like correlated noise) and each direction's differences
@@ -52,16 +52,23 @@ def pixel_correlation(data, *, mask=None):
         The correlation and its approximate statistical error (NaN, NaN
         when it cannot be computed).
     """
-    stack = _sample_blocks(np.asarray(data), mask)
-    if stack is None:
+    sample = _sample_blocks(np.asarray(data), mask)
+    if sample is None:
         return math.nan, math.nan
     # the result depends on the sampled pixels only: repeated calls on one
-    # frame (measure in a loop) cost a hash, not a new estimate
-    key = hashlib.blake2b(stack.tobytes(), digest_size=16).digest()
+    # frame (measure in a loop) cost a hash of them (as read, with the
+    # mask's), not a new estimate
+    raw, bad = sample
+    digest = hashlib.blake2b(f'{raw.dtype.str}{raw.shape}'.encode(),
+                             digest_size=16)
+    digest.update(raw.tobytes())
+    if bad is not None:
+        digest.update(np.packbits(bad).tobytes())
+    key = digest.digest()
     with _CACHE_LOCK:
         cached = _CORRELATION_CACHE.get(key)
     if cached is None:
-        cached = _block_correlation(stack)
+        cached = _block_correlation(_as_stack(raw, bad))
         with _CACHE_LOCK:  # threads of a batch share the cache
             while len(_CORRELATION_CACHE) >= 8:
                 _CORRELATION_CACHE.pop(next(iter(_CORRELATION_CACHE)))
@@ -94,8 +101,9 @@ def _block_correlation(stack):
 
 
 def _sample_blocks(data, mask):
-    """Up to 6 x 6 square blocks (64 pixels, or the frame if smaller) spread
-    evenly over the frame, as a float stack with NaN where unusable."""
+    """Up to 5 x 5 square blocks (48 pixels, or the frame if smaller)
+    spread evenly over the frame, as read (``(k, by, bx)`` in the frame's
+    type), and the mask's (None without one)."""
     ny, nx = data.shape
     by, bx = min(_BLOCK, ny), min(_BLOCK, nx)
     if by < 8 or bx < 8:
@@ -104,11 +112,18 @@ def _sample_blocks(data, mask):
     kx = min(_MAX_BLOCKS, max(nx // bx, 1))
     y0 = np.linspace(0, ny - by, ky).astype(int)
     x0 = np.linspace(0, nx - bx, kx).astype(int)
-    yy = (y0[:, None, None, None] + np.arange(by)[None, None, :, None])
-    xx = (x0[None, :, None, None] + np.arange(bx)[None, None, None, :])
-    stack = np.asarray(data[yy, xx], dtype=float).reshape(-1, by, bx)
-    if mask is not None:
-        bad = np.asarray(mask, dtype=bool)[yy, xx].reshape(stack.shape)
+
+    def blocks(arr):  # slices, row by row of blocks
+        return np.stack([arr[y:y + by, x:x + bx] for y in y0 for x in x0])
+
+    return (blocks(data),
+            None if mask is None else blocks(np.asarray(mask, dtype=bool)))
+
+
+def _as_stack(raw, bad):
+    """The sampled blocks as floats, NaN where masked or not finite."""
+    stack = raw.astype(float)
+    if bad is not None:
         stack[bad] = np.nan
     stack[~np.isfinite(stack)] = np.nan
     return stack
