@@ -637,7 +637,7 @@ def _binned(frame, usable):
         if plain:
             # the block rows summed in reduceat's order, without a copy;
             # a NaN or inf pixel makes its block's sum so
-            block = _row_groups(data, rows)
+            block = _block_sums(data, 0)
             if not np.isfinite(block).all():
                 block = None
         if block is not None:
@@ -650,7 +650,7 @@ def _binned(frame, usable):
             counts[out] = np.add.reduceat(
                 np.add.reduceat(good, rows, axis=0, dtype=np.float32),
                 cols, axis=1)
-        sums[out] = np.add.reduceat(block, cols, axis=1)
+        sums[out] = _block_sums(block, 1)
     usable.all_finite = finite
     with np.errstate(invalid='ignore', divide='ignore'):
         sums /= counts
@@ -688,20 +688,41 @@ def _scaled_back(out, meta, scale):
         meta['clip_bounds'] = tuple(b * scale for b in meta['clip_bounds'])
 
 
-def _row_groups(data, starts):
-    """``np.add.reduceat(data, starts, axis=0)`` for groups of
-    `MASK_BIN` rows (the last may be shorter), in reduceat's order: the
-    first row plus the sum of the others (numpy's pairwise sum, a plain
-    loop for fewer than 8 rows)."""
-    whole = data.shape[0] // MASK_BIN
-    groups = data[:whole * MASK_BIN].reshape(whole, MASK_BIN, data.shape[1])
-    out = np.empty((starts.size, data.shape[1]), dtype=data.dtype)
-    rest = groups[:, 1].copy()
+def _block_sums(data, axis):
+    """
+    ``np.add.reduceat(data, np.arange(0, n, MASK_BIN), axis=axis)`` of a
+    2-D ``data`` (groups of `MASK_BIN` rows, ``axis=0``, or columns, the
+    last group maybe shorter), the same bits, without its slow generic
+    loop: the first of each group plus the sum of the others, as
+    reduceat adds them (numpy's pairwise sum, a plain loop for fewer than
+    8 values), on strided views. Half floats: groups of columns keep
+    reduceat (which accumulates them in single precision), groups of rows
+    are summed in half precision, as before.
+    """
+    if axis == 1 and data.dtype.itemsize < 4:
+        return np.add.reduceat(data, np.arange(0, data.shape[1], MASK_BIN),
+                               axis=1)
+    n = data.shape[axis]
+    whole = n // MASK_BIN
+
+    def part(start, stop=whole * MASK_BIN, step=MASK_BIN):
+        index = [slice(None), slice(None)]
+        index[axis] = slice(start, stop, step)
+        return data[tuple(index)]
+
+    shape = list(data.shape)
+    shape[axis] = -(-n // MASK_BIN)
+    out = np.empty(shape, dtype=data.dtype)
+    head = [slice(None), slice(None)]
+    head[axis] = slice(0, whole)
+    rest = part(1).copy()
     for i in range(2, MASK_BIN):
-        rest += groups[:, i]
-    np.add(groups[:, 0], rest, out=out[:whole])
-    if whole < starts.size:
-        out[whole:] = np.add.reduceat(data[whole * MASK_BIN:], [0], axis=0)
+        rest += part(i)
+    np.add(part(0), rest, out=out[tuple(head)])
+    if whole * MASK_BIN < n:
+        head[axis] = slice(whole, None)
+        out[tuple(head)] = np.add.reduceat(part(whole * MASK_BIN, None, None),
+                                           [0], axis=axis)
     return out
 
 
@@ -749,7 +770,8 @@ def _bilinear(grid, shape):
     y0, y1, fy = axis_weights(shape[0], grid.shape[0])
     x0, x1, fx = axis_weights(shape[1], grid.shape[1])
     rows = grid[y0] * (1 - fy[:, None]) + grid[y1] * fy[:, None]
-    return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+    # (take: C-ordered, so that the map and the block means line up)
+    return rows.take(x0, axis=1) * (1 - fx) + rows.take(x1, axis=1) * fx
 
 
 def _segments(found, seeds, avoid=None, faint=None, npixels=MASK_NPIXELS):
