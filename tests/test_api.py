@@ -55,7 +55,10 @@ def _public(module):
     return set(names)
 
 
-@pytest.mark.parametrize('package', ['ccdphot_ext', 'ccdphot_ext.utils'])
+@pytest.mark.parametrize('package', ['ccdphot_ext', 'ccdphot_ext.utils',
+                                     'ccdphot_ext.background',
+                                     'ccdphot_ext.detection',
+                                     'ccdphot_ext.photometry'])
 def test_the_stub_and_the_runtime_agree(package):
     module = importlib.import_module(package)
     imported, declared = _stub(Path(module.__file__).with_suffix('.pyi'))

@@ -401,9 +401,10 @@ def test_frames_with_and_without_celestial_wcs(tmp_path):
 
 
 def test_a_frame_with_malformed_results_fails_alone(frame_dir, monkeypatch):
-    import ccdphot_ext.batch.worker as frames_module
+    # the photometer a frame is measured with (imported where it is used)
+    import ccdphot_ext.photometry.table as table_module
 
-    real = frames_module.photometer
+    real = table_module.photometer
     bad_path = frame_dir['good'][1]
 
     def buggy(ccd, *args, **kwargs):
@@ -411,7 +412,7 @@ def test_a_frame_with_malformed_results_fails_alone(frame_dir, monkeypatch):
         return table[:2] if ccd.data[0, 0] == read_frame(
             bad_path).data[0, 0] else table
 
-    monkeypatch.setattr(frames_module, 'photometer', buggy)
+    monkeypatch.setattr(table_module, 'photometer', buggy)
     with pytest.warns(AstropyUserWarning, match='one row per aperture'):
         lc = photometer_frames(frame_dir['good'][:3], _boxes(), ids=IDS)
     assert lc['status'].tolist() == ['ok'] * 3 + ['failed'] * 3 + ['ok'] * 3

@@ -207,13 +207,13 @@ def test_all_workers_dead_fails_frames_with_a_reason(scheduler, workers,
 #: enough to kill its scheduler in the middle)
 _SLOW = """
 import time
-from ccdphot_ext.batch import worker
-if not hasattr(worker, 'unslowed'):  # Dask may import a preload twice
-    worker.unslowed = worker.photometer
+from ccdphot_ext.photometry import table
+if not hasattr(table, 'unslowed'):  # Dask may import a preload twice
+    table.unslowed = table.photometer
 def slow(*args, **kwargs):
     time.sleep(0.4)
-    return worker.unslowed(*args, **kwargs)
-worker.photometer = slow
+    return table.unslowed(*args, **kwargs)
+table.photometer = slow
 """
 
 

@@ -254,15 +254,15 @@ def test_sigterm_checkpoints_and_the_run_resumes(files, tmp_path):
         import time
         import numpy as np
         from ccdphot_ext import BatchExecution, BoxAperture, photometer_frames
-        from ccdphot_ext.batch import worker
-        measure, seen = worker.photometer, []
+        from ccdphot_ext.photometry import table
+        measure, seen = table.photometer, []
         def slow(*args, **kwargs):  # the third frame takes long
             seen.append(1)
             if len(seen) == 3:
                 open({str(marker)!r}, 'w').close()
                 time.sleep(20)
             return measure(*args, **kwargs)
-        worker.photometer = slow
+        table.photometer = slow
         photometer_frames({frames!r}, BoxAperture(np.c_[{X}, {Y}], 15, 15),
                           output={str(out)!r},
                           execution=BatchExecution(checkpoint_interval=1000))
@@ -296,12 +296,12 @@ def test_sigterm_checkpoints_and_the_run_resumes(files, tmp_path):
 # -- out of memory -----------------------------------------------------------
 
 def test_memory_error_names_the_frame_size(files, monkeypatch):
-    from ccdphot_ext.batch import worker
+    from ccdphot_ext.photometry import table
 
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(worker, 'photometer', exhausted)
+    monkeypatch.setattr(table, 'photometer', exhausted)
     with pytest.warns(AstropyUserWarning, match='out of memory'):
         lc = photometer_frames(files[1][:1], _boxes())
     assert lc['error'][0] == ('MemoryError: out of memory measuring this '

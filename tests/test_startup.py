@@ -17,3 +17,18 @@ def test_no_slow_imports_at_start(module):
     out = subprocess.run([sys.executable, '-c', code], check=True,
                          capture_output=True, text=True).stdout
     assert out.strip() == '[]'
+
+
+def test_batch_client_loads_no_measuring_code():
+    # ccdphot batch --scheduler only collects what its workers measure:
+    # the batch API and the command load neither the photometer (with
+    # astropy.modeling, about 0.1 s of CPU) nor the star finder; the
+    # photometer is loaded where a frame is measured
+    code = ('import sys, ccdphot_ext.cli.batch, ccdphot_ext.batch.frames; '
+            'from ccdphot_ext.batch import AnnulusSky; '
+            "print(sorted(m for m in ('ccdphot_ext.photometry.table', "
+            "'astropy.modeling', 'ccdphot_ext.detection.findstars', "
+            "'ccdphot_ext.background.noise') if m in sys.modules))")
+    out = subprocess.run([sys.executable, '-c', code], check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip() == '[]'

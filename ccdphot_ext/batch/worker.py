@@ -36,8 +36,8 @@ from ..background.sky import SKY_METHODS, SkyEstimate
 from ..detection.recenter import Recentering
 from ..io.fitsfile import frame_size
 from ..io.header import DetectorParameters
-from ..photometry.table import PHOTOMETRY_COLUMNS, photometer
 from ..photometry.terms import BudgetOptions
+from ..utils.columns import PHOTOMETRY_COLUMNS
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import check_choice
 from .reading import FrameReading
@@ -311,6 +311,10 @@ def _photometer_frame(ccd, config, notes):
     apertures were re-centred (else None). The frame is converted and
     checked once (`as_frame`), for the sky, the re-centring and the sums.
     """
+    # imported where the frames are measured: the client of a Dask run,
+    # which only collects, never loads the photometer
+    from ..photometry.table import photometer
+
     frame = as_frame(ccd)
     apertures, nominal = config.apertures, None
     sky = _make_sky(config.sky, ccd, frame, apertures, config.detector)

@@ -1,5 +1,12 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
-"""Finding stars and recentring positions."""
+"""Finding stars and recentring positions.
 
-from .findstars import *  # noqa: F403
-from .recenter import *  # noqa: F403
+The public names (in the type stub ``__init__.pyi``) are imported on first
+use, as the top-level package's are, so that a light module of this
+package (`ccdphot_ext.detection.recenter`, the re-centring a batch's
+configuration holds) loads no star finder.
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
