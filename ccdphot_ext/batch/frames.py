@@ -558,9 +558,9 @@ class _Run:
         """
         Make the rows of frame ``k`` into the output's text now, while the
         workers measure the other frames, rather than all at the end
-        (`frame_text`, in the unit of the run when one is known).
+        (`frames_text`, in the unit of the run when one is known).
         """
-        text = head_start_text(self.todo_names[k], self.results[k],
+        text = head_start_text([self.todo_names[k]], [self.results[k]],
                                self.config, self.ids, self.unit)
         if text is not None:
             self.lines.merge(text)
@@ -782,31 +782,34 @@ def _warn(text):
     warnings.warn(text, AstropyUserWarning, stacklevel=4)
 
 
-def frame_text(name, result, config, ids, unit=_UNSET):
+def frames_text(names, results, config, ids, unit=_UNSET):
     """
-    The output's text of one frame's rows (a `FrameResult` measured with
-    ``config``), for the `~ccdphot_ext.utils.ecsv.LineCache` of a run that
-    writes them (``LineCache.merge``): its block of the table as the whole
+    The output's text of frames' rows (`FrameResult` objects measured with
+    ``config``, in the order of ``names``), for the
+    `~ccdphot_ext.utils.ecsv.LineCache` of a run that writes them
+    (``LineCache.merge``): each frame's block of the table as the whole
     table will have it (in ``unit``, when the run's is known). A block
     that turns out different (another unit, other columns) is made into
-    text again when written.
+    text again when written. The frames of a Dask task are made into text
+    together: the table and writer set up once, not once a frame.
     """
-    result = replace(result, notes=list(result.notes), columns=(
+    results = [replace(result, notes=list(result.notes), columns=(
         None if result.columns is None else dict(result.columns)))
+        for result in results]
     cache = LineCache(config.n_rows)
-    cache.add(_assemble([name], [result], config, ids, unit,
+    cache.add(_assemble(list(names), results, config, ids, unit,
                         lambda text: None))
     return cache.texts()
 
 
-def head_start_text(name, result, config, ids, unit=_UNSET):
+def head_start_text(names, results, config, ids, unit=_UNSET):
     """
-    `frame_text`, or None where it cannot be made now: text made ahead is
+    `frames_text`, or None where it cannot be made now: text made ahead is
     only a head start (the write makes the text of every row it lacks), so
     that nothing about it may stop the run.
     """
     try:
-        return frame_text(name, result, config, ids, unit)
+        return frames_text(names, results, config, ids, unit)
     except Exception:  # only a head start: the write makes it anyway
         return None
 

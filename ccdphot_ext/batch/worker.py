@@ -113,7 +113,8 @@ class FrameResult:
         again when its file has changed since.
     text : dict or None
         The output's text of the frame's rows, made where the frame was
-        measured (``frame_text`` of `ccdphot_ext.batch.frames`); None when
+        measured (``frames_text`` of `ccdphot_ext.batch.frames`; the text
+        of the other frames of its Dask task too, made with it); None when
         not made there.
     """
 

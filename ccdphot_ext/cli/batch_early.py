@@ -305,9 +305,10 @@ def measure_early(frames, names, settings):
         return None
     config, ids, config_key = built
     results = measure_chunk(frames, config)
-    if config.n_rows:
-        for name, res in zip(names, results, strict=True):
-            res.text = head_start_text(name, res, config, ids)
+    if config.n_rows:  # the text of the task's frames, made together
+        text = head_start_text(names, results, config, ids)
+        for res in results:
+            res.text = text
     return config_key, results
 
 
