@@ -290,6 +290,8 @@ STEPS = [
     ('ccdphot_ext.background.sky', 'SkyEstimate.from_image', 'sky'),
     ('ccdphot_ext.background.globalsky', '_binned', '  block sums'),
     ('ccdphot_ext.background.globalsky', 'source_blocks', '  source mask'),
+    ('ccdphot_ext.background.globalsky', 'matched_blocks',
+     '  matched filter'),
     ('ccdphot_ext.background.globalsky', '_clip_large', '  clip pass'),
     ('ccdphot_ext.background.globalsky', '_exact', '  clip (all pixels)'),
     ('ccdphot_ext.detection.findstars', 'find_stars', 'find'),

@@ -782,20 +782,23 @@ def _segments(found, seeds, avoid=None, faint=None, npixels=MASK_NPIXELS):
     labels, n_found = ndimage.label(found, structure=np.ones((3, 3), bool))
     n_faint = 0
     if n_found:
-        sizes = np.bincount(labels[found], minlength=n_found + 1)
-        seeded = np.zeros(n_found + 1, dtype=bool)
-        seeded[labels[seeds & found]] = True
-        keep = (sizes >= npixels) & seeded
+        # (the background, label 0, is dropped last: seeds and avoided
+        # blocks outside ``found`` fall on it)
+        on = labels[found] if npixels > 1 or faint is not None else None
+        keep = np.zeros(n_found + 1, dtype=bool)
+        keep[labels[seeds]] = True
+        if npixels > 1:
+            keep &= np.bincount(on, minlength=n_found + 1) >= npixels
         if avoid is not None:
-            keep[labels[avoid & found]] = False
-        keep[0] = False  # the background
+            keep[labels[avoid]] = False
+        keep[0] = False
         if faint is not None and keep.any():
             # the brightest block of each segment, from its blocks alone
             # (in the map's precision: numpy's fast path for ufunc.at)
             peaks = np.full(n_found + 1, -np.inf, dtype=faint.dtype)
-            np.maximum.at(peaks, labels[found], faint[found])
+            np.maximum.at(peaks, on, faint[found])
             n_faint = int(np.count_nonzero(peaks[keep] < FAINT_PEAK))
-        found = keep[labels]
+        found = keep.take(labels)
     return found if faint is None else (found, n_faint)
 
 
@@ -988,6 +991,25 @@ def _clip_keep(values, raw, sigma, maxiters):
     return clip.keep(rows)[0]
 
 
+def _bounds_in(dtype, lo, hi):
+    """
+    Clip bounds ``lo``, ``hi`` (float64) in the pixels' precision, so that
+    comparing a band with them converts no pixel: for float32 pixels the
+    smallest float32 at or above ``lo`` and the largest at or below ``hi``
+    (they keep exactly the pixels ``lo <= x <= hi`` keeps); other dtypes
+    keep the bounds as given.
+    """
+    if dtype != np.float32:
+        return lo, hi
+    with np.errstate(over='ignore'):  # beyond float32: +-inf
+        low, high = np.float32(lo), np.float32(hi)
+    if low < lo:
+        low = np.nextafter(low, np.float32(np.inf))
+    if high > hi:
+        high = np.nextafter(high, np.float32(-np.inf))
+    return low, high
+
+
 def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
     """Bounds from a clipped subsample of about ``n_target`` pixels, then
     one pass over the frame."""
@@ -997,18 +1019,19 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
                                  masked=False, return_bounds=True)
     clipped = clipped[np.isfinite(clipped)]  # clipped pixels are NaN
     centre = float(median(clipped))
+    low, high = _bounds_in(frame.data.dtype, lo, hi)
     n = s1 = s2 = su = 0.0
     for top, bottom in usable.bands():
         data = frame.data[top:bottom]
         if usable.all_finite and frame.mask is None and \
                 frame.uncertainty is None:  # only the sources to mask
-            keep = data >= lo
+            keep = data >= low
             if usable.blocks is not None:
                 _clear_blocks(keep, usable.blocks, top)
         else:
             keep = usable.rows(top, bottom)
-            keep &= data >= lo
-        keep &= data <= hi
+            keep &= data >= low
+        keep &= data <= high
         if usable.all_finite:  # (x - centre) * 0 is 0: no masked copy
             d = np.subtract(data, centre, dtype=np.float64)
             d *= keep
