@@ -13,7 +13,8 @@ same 15x15 boxes on every frame with a per-frame sigma-clipped sky and
 prints two tables: for each execution mode the wall time, frames per
 second and the time relative to the serial run (then the scaling: frames
 per second gained per added worker, a least-squares slope over the worker
-counts, local and running); and the whole command's times.
+counts, local and running); and the whole command's times and frames per
+second.
 
 ``workers=N`` is timed as a user sees it, start-up of its cluster
 included. A running cluster is a ``dask scheduler`` and N single-threaded
@@ -249,14 +250,14 @@ def _report_command(folder, paths, xy, address, repeat):
             walls[name].append(time.perf_counter() - start)
             os.remove(out)
     serial = walls['ccdphot batch (serial)']
-    rows = [(name, min(w), float(np.median(
+    rows = [(name, min(w), len(paths) / min(w), float(np.median(
         [a / b for a, b in zip(w, serial, strict=True)])),
         ' '.join(f'{a / b:.2f}' for a, b in zip(w, serial, strict=True)))
         for name, w in walls.items()]
-    out = Table(rows=rows, names=('command', 'wall_s', 'median_vs_serial',
-                                  'each_run_vs_serial'))
-    out['wall_s'].format = '.2f'
-    out['median_vs_serial'].format = '.2f'
+    out = Table(rows=rows, names=('command', 'wall_s', 'frames_per_s',
+                                  'median_vs_serial', 'each_run_vs_serial'))
+    for name in ('wall_s', 'frames_per_s', 'median_vs_serial'):
+        out[name].format = '.2f'
     print('# the whole command, start-up and ECSV output included')
     out.pprint(max_lines=-1, max_width=-1)
 
