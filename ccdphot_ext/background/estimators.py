@@ -178,6 +178,9 @@ ANNULUS_EXACT_MAX = 10.0
 #: distribution of a continuous sky with none is a comb, which no level
 #: is solved from.
 MIN_MODEL_READ_NOISE = 0.05
+#: The most electrons (photons, or read noise) the solvers of the exact
+#: model try: a model of more has more components than memory holds.
+MAX_MODEL_ELECTRONS = 1.0e12
 #: Where the model's equations have no exact root, the closest point is
 #: taken when each equation is within this many of its standard errors.
 MAX_RESIDUAL = 2.0
@@ -187,7 +190,8 @@ class PoissonSkyModel:
     """
     The distribution of a sky pixel: ``lam`` photo-electrons (Poisson)
     plus Gaussian read noise of ``read_noise`` electrons, divided by the
-    ``gain`` (e-/data unit), rounded to whole data units when
+    ``gain`` (e-/data unit), plus an ``offset`` (data unit; a pedestal
+    subtracted or left in), rounded to whole data units when
     ``digitised``.
 
     Its methods give what the estimating equations of `poisson_level`
@@ -195,12 +199,14 @@ class PoissonSkyModel:
     a window.
     """
 
-    def __init__(self, lam, read_noise, gain, digitised):
+    def __init__(self, lam, read_noise, gain, digitised, offset=0.0):
         self.lam, self.gain, self.digitised = lam, gain, digitised
         self.scale = read_noise / gain  # of each Poisson component
         spread = 12.0 * math.sqrt(lam) + 12.0
         k = np.arange(max(0, int(lam - spread)), int(lam + spread) + 1)
         self.centres = k / gain
+        if offset:  # a pedestal (`pedestal_level`)
+            self.centres = self.centres + offset
         self.weights = np.exp(k * math.log(max(lam, 1e-300)) - lam
                               - gammaln(k + 1.0))
 
@@ -214,16 +220,17 @@ class PoissonSkyModel:
             return self._cdf_continuous(np.floor(x) + 0.5)
         return self._cdf_continuous(x)
 
-    def window_moments(self, lo, hi, centre):
-        """``E[1(lo <= X <= hi) (X - centre)**j]`` for j = 0 ... 4."""
+    def window_moments(self, lo, hi, centre, order=4):
+        """``E[1(lo <= X <= hi) (X - centre)**j]`` for j = 0 ... ``order``
+        (4 or 6)."""
         if self.digitised:
             d = np.arange(math.ceil(lo), math.floor(hi) + 1, dtype=float)
             if not d.size:
-                return np.zeros(5)
+                return np.zeros(order + 1)
             edges = self._cdf_continuous(np.append(d - 0.5, d[-1] + 0.5))
             p = np.diff(edges)
             y = d - centre
-            return np.array([np.sum(p * y ** j) for j in range(5)])
+            return np.array([np.sum(p * y ** j) for j in range(order + 1)])
         s = self.scale
         a = (lo - self.centres) / s
         b = (hi - self.centres) / s
@@ -235,8 +242,20 @@ class PoissonSkyModel:
                          3.0 * i0 + _times(a ** 3 + 3.0 * a, pa)
                          - _times(b ** 3 + 3.0 * b, pb)])
         m = self.centres - centre
-        out = np.empty(5)
-        for j in range(5):
+        if order > 4:  # I_j = (j - 1) I_(j-2) + a**(j-1) phi(a) - ...
+            part = list(part)
+            for j in range(5, order + 1):
+                part.append((j - 1) * part[j - 2] + _times(a ** (j - 1), pa)
+                            - _times(b ** (j - 1), pb))
+            # every sum over the components at once: q[p, i] is the sum
+            # of weight * m**p * I_i
+            q = ((m[None, :] ** np.arange(order + 1)[:, None] * self.weights)
+                 @ np.array(part).T)
+            return np.array([sum(math.comb(j, i) * s ** i * q[j - i, i]
+                                 for i in range(j + 1))
+                             for j in range(order + 1)])
+        out = np.empty(order + 1)
+        for j in range(order + 1):
             terms = sum(math.comb(j, i) * m ** (j - i) * s ** i * part[i]
                         for i in range(j + 1))
             out[j] = terms @ self.weights
@@ -291,10 +310,30 @@ def clip_statistics(kept, n_seen, sigma, *, bounds=None, digitised=None):
 
 def estimator_statistics(pixels, kept, method, sigma):
     """`clip_statistics` (``method='sigma_clip'``, the ``kept`` mask of the
-    clip) or `median_statistics` of the usable ``pixels``."""
+    clip; with the third moment of `third_window`) or `median_statistics`
+    of the usable ``pixels``."""
     if method == 'sigma_clip':
-        return clip_statistics(pixels[kept], pixels.size, sigma)
+        stats = clip_statistics(pixels[kept], pixels.size, sigma)
+        lo, hi = third_window(stats, sigma)
+        inside = pixels[(pixels >= lo) & (pixels <= hi)].astype(
+            np.float64, copy=False)
+        stats.update(window3=(lo, hi), m3=float(
+            np.mean((inside - stats['mean']) ** 3)) if inside.size else 0.0)
+        return stats
     return median_statistics(pixels)
+
+
+def third_window(stats, sigma):
+    """The window of a clipped mean's third moment (`pedestal_level`):
+    `SCALE_WINDOW` standard deviations (the kept pixels' times the clip's
+    factor) either side of their mean, holding the clip's window (which
+    cuts too much of a skewed sky's tail to tell its photons)."""
+    half = SCALE_WINDOW * math.sqrt(stats['var']) * clip_factors(sigma)[0]
+    lo = min(stats['mean'] - half, stats['window'][0])
+    hi = max(stats['mean'] + half, stats['window'][1])
+    if stats['digitised']:
+        lo, hi = math.ceil(lo), math.floor(hi)
+    return lo, hi
 
 
 def window_statistics(bounds, mean, var, n_seen, digitised):
@@ -318,7 +357,9 @@ def median_statistics(values, *, digitised=None):
     linearly across each whole value, the grouped median: the plain median
     of whole numbers is a whole number, whatever the level), and the mean
     square deviation from it of the pixels within `SCALE_WINDOW` robust
-    standard deviations (1.4826 median absolute deviations) of it.
+    standard deviations (1.4826 median absolute deviations) of it, and
+    their mean cubed deviation (``m3``, for `pedestal_level`; its window
+    ``window3`` the same).
     """
     values = np.asarray(values)
     if digitised is None:
@@ -347,9 +388,10 @@ def median_statistics(values, *, digitised=None):
         counts = np.where((whole >= lo) & (whole <= hi), counts, 0)
         inside = np.repeat(whole.astype(float), counts)
     var = float(np.mean((inside - centre) ** 2)) if inside.size else 0.0
+    m3 = float(np.mean((inside - centre) ** 3)) if inside.size else 0.0
     return {'method': 'median', 'n': int(values.size),
             'digitised': digitised, 'median': centre, 'window': (lo, hi),
-            'var': var}
+            'var': var, 'window3': (lo, hi), 'm3': m3}
 
 
 #: The window of `median_statistics`' mean square deviation, in robust
@@ -390,25 +432,33 @@ def _median_indicators(centre, digitised):
     return np.array([k - 1.0, float(k)]), np.array([1.0 - w, w])
 
 
-def _equations(model, stats):
+def _equations(model, stats, third=False):
     """The expected estimating functions of ``stats`` under ``model``
     (0 at the solution) and their covariance per pixel: for a clipped
     mean, the kept pixels' deviations from their mean and its square less
     their variance; for a median, the fraction below it less 1/2 and the
-    squared deviations from it less their mean square, in its window."""
+    squared deviations from it less their mean square, in its window.
+    With ``third``, also the cubed deviations less their mean cube
+    (``stats['m3']``), in the same window (`pedestal_level`)."""
     lo, hi = stats['window']
     t2 = stats['var']
     if stats['method'] == 'sigma_clip':
-        m = model.window_moments(lo, hi, stats['mean'])
+        m = model.window_moments(lo, hi, stats['mean'], 6 if third else 4)
         psi = np.array([m[1], m[2] - t2 * m[0]])
         second = np.array([[m[2], m[3] - t2 * m[1]],
                            [m[3] - t2 * m[1],
                             m[4] - 2.0 * t2 * m[2] + t2 * t2 * m[0]]])
+        if third:
+            psi3, c23, c33 = _third_moments(model, m, stats, stats['mean'])
+            c13 = m[4] - stats['m3'] * m[1]
+            second = np.block([[second, np.array([[c13], [c23]])],
+                               [np.array([[c13, c23, c33]])]])
+            psi = np.append(psi, psi3)
         return psi, second - np.outer(psi, psi)
     centre = stats['median']
     knots, coef = _median_indicators(centre, stats['digitised'])
     cdf = model.cdf(knots)
-    m = model.window_moments(lo, hi, centre)
+    m = model.window_moments(lo, hi, centre, 6 if third else 4)
     psi = np.array([coef @ cdf - 0.5, m[2] - t2 * m[0]])
     var1 = coef @ (np.minimum.outer(cdf, cdf) - np.outer(cdf, cdf)) @ coef
     var2 = m[4] - 2.0 * t2 * m[2] + t2 * t2 * m[0] - psi[1] ** 2
@@ -416,7 +466,29 @@ def _equations(model, stats):
              for a in np.minimum(knots, hi)]
     cov = sum(c * (b[2] - t2 * b[0] - f * psi[1])
               for c, b, f in zip(coef, below, cdf, strict=True))
-    return psi, np.array([[var1, cov], [cov, var2]])
+    covariance = np.array([[var1, cov], [cov, var2]])
+    if not third:
+        return psi, covariance
+    psi3, c23, c33 = _third_moments(model, m, stats, centre)
+    c13 = sum(c * (b[3] - stats['m3'] * b[0]) for c, b in zip(
+        coef, below, strict=True)) - (coef @ cdf) * psi3
+    return np.append(psi, psi3), np.array(
+        [[var1, cov, c13], [cov, var2, c23 - psi[1] * psi3],
+         [c13, c23 - psi[1] * psi3, c33 - psi3 * psi3]])
+
+
+def _third_moments(model, m, stats, centre):
+    """Of the cubed deviations from ``centre`` less their mean cube in
+    ``stats['window3']`` (which holds the estimator's window, of moments
+    ``m`` to order 6 about ``centre``): their expectation, their second
+    moment with the squared deviations' function and with themselves."""
+    t2, t3 = stats['var'], stats['m3']
+    lo, hi = stats['window3']
+    w = (m if (lo, hi) == tuple(stats['window'])
+         else model.window_moments(lo, hi, centre, 6))
+    return (w[3] - t3 * w[0],
+            m[5] - t3 * m[2] - t2 * m[3] + t2 * t3 * m[0],
+            w[6] - 2.0 * t3 * w[3] + t3 * t3 * w[0])
 
 
 def poisson_level(stats, gain, first_guess, std):
@@ -492,7 +564,11 @@ def poisson_level(stats, gain, first_guess, std):
         return PoissonSkyModel(lam, read, gain, stats['digitised'])
 
     def residual(x):
-        lam, read = math.exp(x[0]), math.exp(x[1])
+        lam, read = math.exp(min(x[0], 700.0)), math.exp(min(x[1], 700.0))
+        if not (lam <= MAX_MODEL_ELECTRONS and read <= MAX_MODEL_ELECTRONS):
+            # a step far outside (on a level near 0 the start is): no model
+            # of so many components, a residual the solver steps back from
+            return np.full(2, 1e10)
         return _equations(model(lam, read), stats)[0] / scale
 
     start = [math.log(lam0), math.log(read0)]
@@ -531,3 +607,186 @@ def poisson_level(stats, gain, first_guess, std):
     return {'level': lam / gain, 'std': math.sqrt(lam + read * read) / gain,
             'error_on_mean': math.sqrt(var_lam) / gain, 'lam': lam,
             'read_noise': read}
+
+
+#: A sky's third moment that exceeds what its level allows (photons at the
+#: gain, `poisson_level`) by more than this many of its standard errors
+#: is read as a pedestal's (`pedestal_level`).
+MIN_PEDESTAL_SIGNIFICANCE = 3.0
+
+
+def pedestal_evidence(stats, gain, lam, read_noise, level):
+    """
+    How far the third moment the estimator's window measured
+    (``stats['m3']``) lies above what a sky of ``lam`` photo-electrons and
+    ``read_noise`` electrons (the solution of `poisson_level`; ``lam`` 0:
+    no photons, a Gaussian of the measured variance centred on ``level``)
+    gives, in standard errors of the measured moment; NaN where not
+    measured. Beyond `MIN_PEDESTAL_SIGNIFICANCE` the sky holds more
+    photons than its level: a pedestal was subtracted (a sky-subtracted
+    frame) and `pedestal_level` applies.
+    """
+    if stats.get('m3') is None or not stats['var'] > 0:
+        return math.nan
+    if lam > 0:
+        model = PoissonSkyModel(lam, read_noise, gain, stats['digitised'])
+    else:
+        model = PoissonSkyModel(0.0, max(gain * math.sqrt(stats['var']),
+                                         MIN_MODEL_READ_NOISE), gain,
+                                stats['digitised'], offset=level)
+    with np.errstate(all='ignore'):
+        psi, cov = _equations(model, stats, third=True)
+    noise = math.sqrt(max(cov[2, 2], 0.0) / stats['n'])
+    return float(-psi[2] / noise) if noise > 0 else math.nan
+
+
+#: The most error of a level solved with a pedestal, in standard errors
+#: of the mean (``std / sqrt(n)``; the median's is 1.25 of them): a
+#: larger one is an ill-conditioned solution's, not taken.
+MAX_PEDESTAL_ERROR = 3.0
+#: The least read noise (electrons) of the pedestal model: a sky whose
+#: third moment reads it photon-dominated is solved at this read noise,
+#: which keeps the model smooth (its comb of whole electrons blurred to
+#: 3e-9 of its density, which the median's equation would feel).
+PEDESTAL_MIN_READ_NOISE = 1.0
+
+
+def pedestal_level(stats, gain, first_guess, std):
+    """
+    The level of a Poisson sky on a pedestal from what its estimator
+    measured, under the exact distribution of its pixels.
+
+    As `poisson_level`, with an ``offset`` (data unit) added to the pixel,
+    so that the level, ``offset + lam / gain``, no longer tells the
+    photons: a sky-subtracted frame (a level near 0, its photons still
+    there), whose estimator reads low by the photons' skewness as any
+    other. The photons come from the third central moment of the pixels
+    in the estimator's window (``stats['m3']``; read noise adds none),
+    the offset and the read noise with them from the estimator's own two
+    equations, all three solved so that the model's expectation of the
+    three is 0; the error of the level is the delta method's.
+
+    Parameters
+    ----------
+    stats : dict
+        From `clip_statistics` or `median_statistics` (with ``'m3'``).
+    gain : float
+        Electrons per data unit.
+    first_guess : float
+        A level (data unit) to start from.
+    std : float
+        The estimator's standard deviation per pixel (data unit; where not
+        positive, that of ``stats``).
+
+    Returns
+    -------
+    solution : dict or None
+        ``level``, ``std`` (the model's), ``error_on_mean``, ``lam``,
+        ``read_noise`` (electrons) and ``offset`` (data unit); None where
+        the model does not apply (no third moment, a variance above
+        `EXACT_POISSON_MAX` electrons, no solution, an error above
+        `MAX_PEDESTAL_ERROR` standard errors of the mean).
+
+    Examples
+    --------
+    A sky of 50 e- a pixel with 3 e- read noise at 1 e-/ADU, its 50 e-
+    subtracted (the pixels' mean is -0.002): the median reads it 0.15 ADU
+    low.
+
+    >>> import numpy as np
+    >>> from ccdphot_ext.background.estimators import (
+    ...     median_statistics, pedestal_level)
+    >>> rng = np.random.default_rng(1)
+    >>> sky = rng.poisson(50.0, 10 ** 6) + rng.normal(0.0, 3.0, 10 ** 6) - 50
+    >>> stats = median_statistics(sky)
+    >>> print(f"{stats['median']:.2f}")
+    -0.15
+    >>> sol = pedestal_level(stats, 1.0, stats['median'], np.std(sky))
+    >>> print(f"{sol['level']:.3f} +/- {sol['error_on_mean']:.3f}; "
+    ...       f"{sol['lam']:.0f} e-, read noise {sol['read_noise']:.1f}")
+    -0.007 +/- 0.008; 50 e-, read noise 2.9
+    """
+    from scipy.optimize import least_squares, root
+
+    if stats.get('m3') is None or not stats['var'] > 0:
+        return None
+    if not std > 0:
+        std = math.sqrt(stats['var'])
+    var_e = (gain * std) ** 2
+    if not var_e <= EXACT_POISSON_MAX:
+        return None
+    # the windowed third moment reads the photons' low: a start
+    lam0 = min(max(1.2 * gain ** 3 * stats['m3'], 0.05 * var_e),
+               0.95 * var_e)
+    scale = np.array([std if stats['method'] == 'sigma_clip' else 1.0,
+                      std * std, std ** 3])
+    least = PEDESTAL_MIN_READ_NOISE ** 2
+    floor = least / var_e
+
+    def model(offset, lam, read_var):
+        return PoissonSkyModel(lam, math.sqrt(max(read_var, least)), gain,
+                               stats['digitised'], offset=offset)
+
+    top = math.log(4.0 * EXACT_POISSON_MAX)  # no overflow on the way
+
+    def unpack(x):  # the read noise as its variance: free to reach 0
+        return (x[0] * std, math.exp(min(x[1], top)),
+                min(x[2], 100.0) * var_e)
+
+    def residual(x):
+        return _equations(model(*unpack(x)), stats, third=True)[0] / scale
+
+    if floor >= 0.5:  # no room for photons beside the read noise
+        return None
+    start = [(first_guess - lam0 / gain) / std, math.log(lam0),
+             max(1.0 - lam0 / var_e, 1.5 * floor)]
+    with np.errstate(all='ignore'):
+        sol = root(residual, start, method='hybr', options={'xtol': 1e-12})
+        x = sol.x
+        if not (np.all(np.isfinite(sol.fun)) and x[2] >= floor
+                and np.max(np.abs(sol.fun)) < 1e-7):
+            # no root with a read noise: the closest point, in units of
+            # the equations' sampling noise (a photon-dominated sky whose
+            # third moment came out above its variance: read noise 0)
+            noise = np.sqrt(np.diag(_equations(
+                model(*unpack(start)), stats, third=True)[1])
+                / stats['n']) / scale
+            fit = least_squares(
+                lambda x: residual(x) / noise, start, method='trf',
+                xtol=1e-12, bounds=([-np.inf, -np.inf, floor], np.inf))
+            if not np.all(np.abs(fit.fun) < MAX_RESIDUAL):
+                return None
+            x = fit.x
+    if not np.all(np.isfinite(x)):
+        return None
+    point = np.array(unpack(x))
+    offset, lam, read_var = point
+    if lam > EXACT_POISSON_MAX:
+        return None
+    # at the floor the read noise is taken as known: the error of the
+    # level from the estimator's two equations and the other two unknowns
+    free = 2 if read_var <= least * (1.0 + 1e-6) else 3
+    psi, cov = _equations(model(*point), stats, third=True)
+    jac = np.empty((3, 3))
+    for j, step in enumerate((1e-4 * std, 1e-4 * lam, 1e-4 * var_e)):
+        up, down = point.copy(), point.copy()
+        up[j] += step
+        if j < 2 or read_var - step >= least:  # else one-sided
+            down[j] -= step
+        jac[:, j] = (_equations(model(*up), stats, third=True)[0]
+                     - _equations(model(*down), stats, third=True)[0]) / (
+                         up[j] - down[j])
+    try:
+        inv = np.linalg.inv(jac[:free, :free])
+    except np.linalg.LinAlgError:
+        return None
+    grad = np.array([1.0, 1.0 / gain, 0.0])[:free] @ inv
+    var_level = float(grad @ cov[:free, :free] @ grad) / stats['n']
+    if not 0.0 < var_level < MAX_PEDESTAL_ERROR ** 2 * std ** 2 / stats[
+            'n']:  # an ill-conditioned solution: no error to trust
+        return None
+    read = math.sqrt(max(read_var, least))
+    return {'level': offset + lam / gain,
+            'std': math.sqrt(lam + read * read) / gain,
+            'error_on_mean': math.sqrt(var_level), 'lam': lam,
+            'read_noise': read, 'offset': offset}

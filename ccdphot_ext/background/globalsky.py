@@ -69,6 +69,7 @@ from .estimators import (
     estimator_efficiency,
     is_digitised,
     median,
+    third_window,
     window_shift_factor,
     window_statistics,
 )
@@ -802,14 +803,18 @@ def _segments(found, seeds, avoid=None, faint=None, npixels=MASK_NPIXELS):
     return found if faint is None else (found, n_faint)
 
 
-def global_sky(frame, *, method, sigma, maxiters, mask_sources):
+def global_sky(frame, *, method, sigma, maxiters, mask_sources,
+               third_moment=False):
     """
     Level, scatter and error of the level of a whole frame.
 
     Returns a dict with ``level``, ``std``, ``n_pix``, ``propagated``
     (``sqrt(sum(sigma_i**2)) / n`` of the pixels used when an uncertainty
     map is given, else None), ``efficiency``, ``n_bad``,
-    ``meta`` and ``variation`` (a `BackgroundVariation`, or None).
+    ``meta`` and ``variation`` (a `BackgroundVariation`, or None). With
+    ``third_moment``, a large frame's clip also sums the third moment of
+    its pixels (`~ccdphot_ext.background.estimators.third_window`; the
+    pixels of a smaller frame are kept in any case).
     """
     usable = _Usable(frame)
     n_total = frame.data.size
@@ -851,7 +856,8 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources):
     if method == 'sigma_clip' and n_usable > SUBSAMPLE_PIXELS:
         n_sub = min(SUBSAMPLE_PIXELS,
                     max(int(n_usable * SUBSAMPLE_FRACTION), SUBSAMPLE_MIN))
-        out = _clip_large(frame, usable, sigma, maxiters, meta, n_sub)
+        out = _clip_large(frame, usable, sigma, maxiters, meta, n_sub,
+                          third_moment)
     else:
         out = _exact(frame, usable, method, sigma, maxiters, meta)
     if tiny:
@@ -1010,9 +1016,12 @@ def _bounds_in(dtype, lo, hi):
     return low, high
 
 
-def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
+def _clip_large(frame, usable, sigma, maxiters, meta, n_target,
+                third_moment=False):
     """Bounds from a clipped subsample of about ``n_target`` pixels, then
-    one pass over the frame."""
+    one pass over the frame (with ``third_moment``, also the sums of the
+    third moment in the window of `third_window`, from the subsample's
+    clip)."""
     values, _, stride = _subsample(usable, n_target)
     clipped, lo, hi = sigma_clip(values, sigma=sigma, maxiters=maxiters,
                                  cenfunc='median', stdfunc='std',
@@ -1021,6 +1030,11 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
     centre = float(median(clipped))
     low, high = _bounds_in(frame.data.dtype, lo, hi)
     n = s1 = s2 = su = 0.0
+    third = None
+    if third_moment:  # the window and the sums of the cubes in it
+        third = [*third_window(window_statistics(
+            (lo, hi), float(np.mean(clipped)), float(np.var(clipped)),
+            clipped.size, is_digitised(values)), sigma), 0.0, 0.0, 0.0, 0.0]
     for top, bottom in usable.bands():
         data = frame.data[top:bottom]
         if usable.all_finite and frame.mask is None and \
@@ -1039,6 +1053,8 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
             d = np.subtract(data, centre, dtype=np.float64, where=keep,
                             out=np.zeros(data.shape))
         n += np.count_nonzero(keep)
+        if third is not None:
+            _third_sums(third, data, usable, top, bottom, centre)
         s1 += float(np.sum(d))
         np.multiply(d, d, out=d)
         s2 += float(np.sum(d))
@@ -1060,10 +1076,28 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target):
                 clip_bounds=(float(lo), float(hi)), n_subsample=n_sub,
                 subsample=f'every {stride}th row and column '
                           f'({n_sub} pixels kept) for the clip bounds')
+    stats = window_statistics((lo, hi), centre + mean, std_kept ** 2,
+                              n + meta['n_clipped'], is_digitised(values))
+    if third is not None:  # the cubes about the kept pixels' mean
+        w0, w1, w2, w3 = third[2:]
+        stats.update(window3=tuple(third[:2]), m3=(
+            w3 - 3.0 * mean * w2 + 3.0 * mean ** 2 * w1 - mean ** 3 * w0)
+            / w0 if w0 else 0.0)
     return {'level': centre + mean, 'std': std, 'n_pix': int(n),
             'propagated': (math.sqrt(su) / n if frame.uncertainty is not None
                            else None),
-            'efficiency': k,
-            'window': window_statistics(
-                (lo, hi), centre + mean, std_kept ** 2,
-                n + meta['n_clipped'], is_digitised(values))}
+            'efficiency': k, 'window': stats}
+
+
+def _third_sums(third, data, usable, top, bottom, centre):
+    """Add to ``third`` (the window's bounds, then the sums of 1 and of the
+    first three powers of the deviations from ``centre``) the usable
+    pixels of rows ``top:bottom`` (``data``) inside the window."""
+    inside = usable.rows(top, bottom)
+    inside &= (data >= third[0]) & (data <= third[1])
+    d = np.subtract(data[inside], centre, dtype=np.float64)
+    third[2] += d.size
+    third[3] += float(np.sum(d))
+    d2 = d * d
+    third[4] += float(np.sum(d2))
+    third[5] += float(np.dot(d2, d))

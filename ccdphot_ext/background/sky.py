@@ -46,12 +46,16 @@ from ..utils.numbers import check_choice, positive_integer, positive_scalar
 from .annulus import annulus_statistics, check_annulus
 from .estimators import (
     ANNULUS_EXACT_MAX,
+    EXACT_POISSON_MAX,
+    MIN_PEDESTAL_SIGNIFICANCE,
     MIN_SKY_PIXELS,
     checked_gain,
     clip_factors,
     estimator_efficiency,
     estimator_statistics,
     is_digitised,
+    pedestal_evidence,
+    pedestal_level,
     poisson_level,
     poisson_skew_ratio,
     skew_bias_factor,
@@ -434,8 +438,11 @@ def _whole_frame_level(res, gain, method, sigma, meta):
         return (res['level'], res['std'], res['efficiency'],
                 _error_on_mean(res['propagated'], res['efficiency']))
     if gain is not None and method != 'mean':
-        sol = poisson_level(_estimator_statistics(res, method, sigma), gain,
-                            res['level'], res['std'])
+        stats = _estimator_statistics(res, method, sigma)
+        sol = poisson_level(stats, gain, res['level'], res['std'])
+        pedestal = _pedestal(stats, gain, sol, res, method, sigma, meta)
+        if pedestal is not None:
+            return pedestal
     if sol is None:
         level = _poisson_corrected(res['level'], res['std'], gain, method,
                                    sigma, meta)
@@ -454,6 +461,79 @@ def _whole_frame_level(res, gain, method, sigma, meta):
     error = (sol['error_on_mean'] if res['propagated'] is None
              else efficiency * res['propagated'])
     return sol['level'], sol['std'], efficiency, error
+
+
+def _pedestal(stats, gain, sol, res, method, sigma, meta):
+    """
+    The level, std, efficiency and error of a whole-frame sky whose third
+    moment holds more photons than its level allows (`pedestal_evidence`
+    against the exact model's solution ``sol``, or against no photons
+    where it has none, a level not above 0 among them): a sky-subtracted
+    frame, solved with a pedestal
+    (`pedestal_level`); None where the evidence is short of
+    `MIN_PEDESTAL_SIGNIFICANCE` (``meta['pedestal_significance']`` records
+    it). Warns (`_warn_pedestal`) when the pedestal model has no solution,
+    and for a level not above 0 without evidence of its photons, where
+    the bias that may be left (up to `skew_bias_factor` over the gain)
+    exceeds half the level's error.
+    """
+    if sol is not None:
+        z = pedestal_evidence(stats, gain, sol['lam'], sol['read_noise'],
+                              res['level'])
+    elif res['level'] * gain <= EXACT_POISSON_MAX:  # against no photons
+        z = pedestal_evidence(stats, gain, 0.0, 0.0, res['level'])
+    else:  # above the exact model's range
+        return None
+    if not math.isfinite(z):
+        return None
+    meta['pedestal_significance'] = z
+    ped = None
+    if z > MIN_PEDESTAL_SIGNIFICANCE:
+        ped = pedestal_level(stats, gain, res['level'], res['std'])
+    if ped is None:
+        error = _error_on_mean(res['propagated'], res['efficiency'])
+        if error is None:
+            error = res['efficiency'] * res['std'] / math.sqrt(res['n_pix'])
+        if (z > MIN_PEDESTAL_SIGNIFICANCE or res['level'] * gain <= 0.0) and (
+                skew_bias_factor(method, sigma) / gain > 0.5 * error):
+            _warn_pedestal(res['level'], z, gain, method, sigma)
+        return None
+    efficiency = ped['error_on_mean'] * math.sqrt(res['n_pix']) / ped['std']
+    meta.update(
+        estimator_bias=float(res['level'] - ped['level']),
+        estimator_bias_note=(
+            f'the {method} estimator reads a Poisson sky low; its third '
+            f'moment shows more photons than the level allows ({z:.1f} '
+            'standard errors: a pedestal subtracted), so the level is '
+            'solved under the exact distribution of its pixels with a '
+            'pedestal (photons from the third moment, plus Gaussian read '
+            'noise, over the gain, plus an offset'
+            + (', in whole data units' if _digitised(res) else '') + ')'),
+        std_measured=float(res['std']), poisson_electrons=ped['lam'],
+        poisson_read_noise=ped['read_noise'], pedestal=ped['offset'])
+    error = (ped['error_on_mean'] if res['propagated'] is None
+             else efficiency * res['propagated'])
+    return ped['level'], ped['std'], efficiency, error
+
+
+def _warn_pedestal(level, z, gain, method, sigma):
+    """Warn, naming ``gain``, that a whole-frame level is not the sky's
+    photons and keeps its estimator's Poisson bias: a level not above 0
+    (a sky-subtracted frame) whose third moment does not tell the
+    photons (``z`` of `pedestal_evidence` not beyond
+    `MIN_PEDESTAL_SIGNIFICANCE`), or one whose pedestal model has no
+    solution."""
+    why = (f'its third moment shows more ({z:.1f} standard errors), but no '
+           f'pedestal model solves it (a sky above {EXACT_POISSON_MAX:g} '
+           'e- a pixel?)' if z > MIN_PEDESTAL_SIGNIFICANCE else
+           f'its third moment does not tell how many ({z:.1f} standard '
+           f'errors, at most {MIN_PEDESTAL_SIGNIFICANCE:g} taken as none)')
+    warnings.warn(
+        f'gain={gain:g}: a level of {level:.4g} is not the photons of the '
+        f'sky (a sky-subtracted frame?), and {why}: the level keeps its '
+        f'estimator\'s Poisson bias, up to '
+        f'{skew_bias_factor(method, sigma) / gain:.3g} low',
+        AstropyUserWarning, stacklevel=5)
 
 
 def _annulus_levels(res, gain, method, sigma, efficiency, meta):
@@ -679,7 +759,16 @@ class SkyEstimate:
             removed instead. Without the gain the level is the
             estimator's. The level must be the photons' (bias and overscan
             subtracted): a level with more photon noise at this gain than
-            its scatter allows warns and is not corrected.
+            its scatter allows warns and is not corrected. A sky-subtracted
+            frame (a level near 0, its photons still there), whose third
+            moment shows more photons than its level allows (beyond 3
+            standard errors, ``meta['pedestal_significance']``), is
+            solved with a pedestal
+            (`~ccdphot_ext.background.estimators.pedestal_level`: the
+            photons from that moment, ``meta['pedestal']`` the offset);
+            where a level not above 0 shows none, it keeps the
+            estimator's bias and warns when that may exceed half its
+            error.
 
         Returns
         -------
@@ -718,11 +807,13 @@ class SkyEstimate:
         sigma = check_estimator(method, sigma)
         maxiters = check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+        gain = checked_gain(gain)
         with np.errstate(over='ignore', invalid='ignore'):
             # sums that overflow are found below, with the pixels to blame
             res = global_sky(frame, method=method, sigma=sigma,
                              maxiters=maxiters,
-                             mask_sources=bool(mask_sources))
+                             mask_sources=bool(mask_sources),
+                             third_moment=gain is not None)
         if not (np.isfinite(res['level']) and np.isfinite(res['std'])):
             raise ValueError('data: the sky statistics overflow: '
                              f'{overflow_culprits(frame.data)}')
@@ -734,7 +825,7 @@ class SkyEstimate:
         meta['error_on_mean_from'] = _error_on_mean_source(
             res['propagated'])
         level, std, efficiency, error_on_mean = _whole_frame_level(
-            res, checked_gain(gain), method, sigma, meta)
+            res, gain, method, sigma, meta)
         sky = cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
                   method=method,
                   n_rejected=frame.data.size - res['n_pix'],
