@@ -547,6 +547,7 @@ def _annulus_levels(res, gain, method, sigma, efficiency, meta):
     misfit = False
     if gain is not None:  # levels that are not photons at this gain
         misfit = _photon_misfit(res['level'], res['std'], gain)
+        _warn_unsubtracted_annuli(res, gain, method, sigma, efficiency)
     level = _poisson_corrected(res['level'], res['std'], gain, method, sigma,
                                meta, misfit)
     error = _error_on_mean(res['propagated'], efficiency)
@@ -575,6 +576,34 @@ def _annulus_levels(res, gain, method, sigma, efficiency, meta):
         'distribution of their pixels instead')
     return (level, np.where(solved, model_std, res['std']),
             np.where(solved, model, error))
+
+
+def _warn_unsubtracted_annuli(res, gain, method, sigma, efficiency):
+    """Warn, naming ``gain``, when annulus levels are not above 0 (a
+    sky-subtracted frame): not the sky's photons, and an annulus does not
+    tell them (its third moment is far too noisy), so such a level keeps
+    its estimator's Poisson bias, up to `skew_bias_factor` over the gain;
+    said where that exceeds half the level's error."""
+    if method == 'mean':
+        return
+    level = np.asarray(res['level'], dtype=float)
+    error = _error_on_mean(res['propagated'], efficiency)
+    if error is None:
+        with np.errstate(divide='ignore', invalid='ignore'):
+            error = efficiency * res['std'] / np.sqrt(res['n_pix'])
+    bound = skew_bias_factor(method, sigma) / gain
+    with np.errstate(invalid='ignore'):
+        doubtful = (np.isfinite(level) & (level <= 0.0)
+                    & (bound > 0.5 * np.asarray(error)))
+    if np.any(doubtful):
+        warnings.warn(
+            f'gain={gain:g}: {int(np.count_nonzero(doubtful))} of '
+            f'{doubtful.size} annulus levels are not above 0, not the '
+            'photons of the sky (a sky-subtracted frame?), which an annulus '
+            'cannot tell: they keep their estimator\'s Poisson bias, up '
+            f'to {bound:.3g} low (a whole-frame level with gain= reads '
+            'the photons from its third moment)', AstropyUserWarning,
+            stacklevel=4)
 
 
 def _digitised(res):
