@@ -242,3 +242,73 @@ def test_mask_helpers_equal_scipy_and_numpy():
         np.testing.assert_array_equal(median(cells, axis=-1),
                                       np.median(cells, axis=-1))
         assert median(cells[0, 0]) == np.median(cells[0, 0])
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_gaussian_filter_equals_scipy(monkeypatch, dtype):
+    """The source search's Gaussian filter against scipy's
+    ``gaussian_filter(mode='constant')``, to the map's rounding, with
+    strips of a few rows (halos across strip borders) and one strip; its
+    noise against the filtered impulse's."""
+    from scipy import ndimage
+    rng = np.random.default_rng(12)
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    for strip in (64, globalsky.FILTER_STRIP_PIXELS):
+        monkeypatch.setattr(globalsky, 'FILTER_STRIP_PIXELS', strip)
+        for shape in ((57, 13), (3, 5), (1, 1), (40, 1)):
+            image = rng.normal(0.0, 1.0, shape).astype(dtype)
+            for sigma in (globalsky.MASK_FILTER, globalsky.MATCHED_SIGMA / 2):
+                out = globalsky._gaussian(image, sigma)
+                assert out.dtype == dtype
+                np.testing.assert_allclose(
+                    out, ndimage.gaussian_filter(image.astype(np.float64),
+                                                 sigma, mode='constant'),
+                    rtol=0, atol=tol)
+    impulse = np.zeros((17, 17))
+    impulse[8, 8] = 1.0
+    filtered = ndimage.gaussian_filter(impulse, globalsky.MASK_FILTER,
+                                       mode='constant')
+    assert globalsky._filter_noise() == pytest.approx(
+        np.sqrt(np.sum(filtered ** 2)), rel=1e-14)
+
+
+def test_block_sums_are_reduceat_bit_for_bit():
+    """The binned mask's block sums against numpy's reduceat, bit for bit,
+    for groups of rows and columns, whole and partial; half floats along
+    the columns by reduceat itself."""
+    rng = np.random.default_rng(13)
+    for dtype in (np.float32, np.float64, np.float16):
+        for shape in ((16, 23), (7, 4), (2, 3), (13, 1)):
+            data = (rng.normal(0.0, 1.0, shape)
+                    * 10.0 ** rng.integers(-3, 4, shape)).astype(dtype)
+            for axis in (0, 1):
+                if axis == 0 and dtype == np.float16:
+                    continue  # summed in half precision, not reduceat's
+                starts = np.arange(0, shape[axis], globalsky.MASK_BIN)
+                np.testing.assert_array_equal(
+                    globalsky._block_sums(data, axis),
+                    np.add.reduceat(data, starts, axis=axis), strict=True)
+
+
+def test_float32_bounds_keep_the_same_pixels():
+    """Clip bounds in single precision keep exactly the float32 pixels the
+    float64 bounds keep, at the bounds' float32 neighbours, beyond float32's
+    range and with non-finite pixels."""
+    rng = np.random.default_rng(14)
+    pixels = np.concatenate([
+        rng.normal(1000.0, 30.0, 10000).astype(np.float32),
+        np.float32([np.inf, -np.inf, np.nan, 3e38, -3e38, 0.0, 1e-45])])
+    edge = np.float64(np.float32(950.5))
+    for lo, hi in ((930.0000001, 1070.0000001),
+                   (np.nextafter(edge, 0.0), np.nextafter(edge, 2e3)),
+                   (edge, edge), (-1e39, 1e39), (1e39, 2e39), (np.nan, 5.0)):
+        lo, hi = np.float64(lo), np.float64(hi)
+        low, high = globalsky._bounds_in(np.dtype(np.float32), lo, hi)
+        assert low.dtype == high.dtype == np.float32
+        near = [np.nextafter(np.float32(b), np.float32(s))
+                for b in (lo, hi) if abs(b) < 3e38
+                for s in (-np.inf, np.inf)]
+        values = np.concatenate([pixels, np.float32(near)])
+        np.testing.assert_array_equal((values >= low) & (values <= high),
+                                      (values >= lo) & (values <= hi))
+    assert globalsky._bounds_in(np.dtype(np.float64), lo, hi) == (lo, hi)

@@ -799,7 +799,7 @@ def _segments(found, seeds, avoid=None, faint=None, npixels=MASK_NPIXELS):
             peaks = np.full(n_found + 1, -np.inf, dtype=faint.dtype)
             np.maximum.at(peaks, on, faint[found])
             n_faint = int(np.count_nonzero(peaks[keep] < FAINT_PEAK))
-        found = keep.take(labels)
+        found = keep[labels]  # (take would copy labels as intp)
     return found if faint is None else (found, n_faint)
 
 
