@@ -132,15 +132,13 @@ rect_area(const arc_t *c, double seg, double xl, double yl, double yh)
 typedef struct {
     double *xl, *xh, *yl, *yh, *s_lo, *s_hi, *area, *tangent;
     npy_intp *pixel;
-    npy_intp n;
+    npy_intp n, size;
 } rects_t;
 
-/* Room for the rectangles of an ny x nx window: one per pixel, plus the
- * mirrored parts of the pixels across an axis (one column, one row). */
+/* Room for size rectangles (q->n = 0); -1 when out of memory. */
 static int
-rects_alloc(rects_t *q, npy_intp ny, npy_intp nx)
+rects_alloc(rects_t *q, npy_intp size)
 {
-    npy_intp size = ny * nx + ny + nx + 1;
     double *buf = malloc((size_t)size * (8 * sizeof(double)
                                          + sizeof(npy_intp)));
     if (buf == NULL) {
@@ -156,13 +154,47 @@ rects_alloc(rects_t *q, npy_intp ny, npy_intp nx)
     q->tangent = buf + 7 * size;
     q->pixel = (npy_intp *)(buf + 8 * size);
     q->n = 0;
+    q->size = size;
     return 0;
+}
+
+/* Room for the rectangles of a circle's ny x nx window: its boundary
+ * pixels are about 2 (nx + ny) (more rooms are made if needed). */
+static int
+rects_alloc_window(rects_t *q, npy_intp ny, npy_intp nx)
+{
+    return rects_alloc(q, 4 * (nx + ny) + 16);
 }
 
 static void
 rects_free(rects_t *q)
 {
     free(q->xl);
+}
+
+/* Room for at least need rectangles, keeping those made; -1 when out of
+ * memory (q unchanged). */
+static int
+rects_reserve(rects_t *q, npy_intp need)
+{
+    rects_t more;
+    if (need <= q->size) {
+        return 0;
+    }
+    if (rects_alloc(&more, 2 * need) < 0) {
+        return -1;
+    }
+    more.n = q->n;
+    memcpy(more.xl, q->xl, (size_t)q->n * sizeof(double));
+    memcpy(more.xh, q->xh, (size_t)q->n * sizeof(double));
+    memcpy(more.yl, q->yl, (size_t)q->n * sizeof(double));
+    memcpy(more.yh, q->yh, (size_t)q->n * sizeof(double));
+    memcpy(more.s_lo, q->s_lo, (size_t)q->n * sizeof(double));
+    memcpy(more.s_hi, q->s_hi, (size_t)q->n * sizeof(double));
+    memcpy(more.pixel, q->pixel, (size_t)q->n * sizeof(npy_intp));
+    rects_free(q);
+    *q = more;
+    return 0;
 }
 
 static inline void
@@ -293,7 +325,7 @@ clip(double x, double lo, double hi)
  * mirrored parts (quadrant.circle_splits), added in that order and
  * clipped to [0, 1], their rectangles gathered into q and computed
  * together (quadrant_areas). */
-static void
+static int
 circle_window(double r, double u, double v, npy_intp ny, npy_intp nx,
               double *w, rects_t *q)
 {
@@ -318,6 +350,11 @@ circle_window(double r, double u, double v, npy_intp ny, npy_intp nx,
         }
         for (i = (npy_intp)in_lo; i < (npy_intp)in_hi; i++) {
             row[i] = 1.0;
+        }
+        /* at most four rectangles per pixel */
+        if (rects_reserve(q, q->n + 4 * ((npy_intp)out_hi
+                                         - (npy_intp)out_lo)) < 0) {
+            return -1;
         }
         for (i = (npy_intp)out_lo; i < (npy_intp)out_hi; i++) {
             fold_t fx;
@@ -351,6 +388,7 @@ circle_window(double r, double u, double v, npy_intp ny, npy_intp nx,
     for (k = 0; k < q->n; k++) {
         w[q->pixel[k]] = clip(w[q->pixel[k]], 0.0, 1.0);
     }
+    return 0;
 }
 
 /* numpy's pairwise summation of n contiguous doubles (as np.add.reduce
@@ -451,18 +489,21 @@ circle_weights(PyObject *self, PyObject *args)
         const double *pu = PyArray_DATA(u), *pv = PyArray_DATA(v);
         double *pw = PyArray_DATA(out);
         rects_t rects;
-        if (rects_alloc(&rects, ny, nx) < 0) {
+        int failed = rects_alloc_window(&rects, ny, nx) < 0;
+        if (!failed) {
+            Py_BEGIN_ALLOW_THREADS
+            for (k = 0; k < n && !failed; k++) {
+                failed = circle_window(r, pu[k], pv[k], ny, nx,
+                                       pw + k * ny * nx, &rects) < 0;
+            }
+            Py_END_ALLOW_THREADS
+            rects_free(&rects);
+        }
+        if (failed) {
             Py_DECREF(out);
             PyErr_NoMemory();
             goto fail;
         }
-        Py_BEGIN_ALLOW_THREADS
-        for (k = 0; k < n; k++) {
-            circle_window(r, pu[k], pv[k], ny, nx, pw + k * ny * nx,
-                          &rects);
-        }
-        Py_END_ALLOW_THREADS
-        rects_free(&rects);
     }
     Py_DECREF(u);
     Py_DECREF(v);
@@ -576,13 +617,14 @@ circle_sums(PyObject *self, PyObject *args)
          * circle */
         double *buf = malloc((size_t)(5 * npix) * sizeof(double));
         rects_t rects;
-        if (buf == NULL || rects_alloc(&rects, ny, nx) < 0) {
+        int failed = 0;
+        if (buf == NULL || rects_alloc_window(&rects, ny, nx) < 0) {
             free(buf);
             PyErr_NoMemory();
             goto done;
         }
         Py_BEGIN_ALLOW_THREADS
-        for (k = 0; k < n; k++) {
+        for (k = 0; k < n && !failed; k++) {
             double *w = buf, *wr = buf + npix, *w2 = buf + 2 * npix;
             double *w2r = buf + 3 * npix, *hole = buf + 4 * npix;
             npy_intp j, i, p;
@@ -591,9 +633,13 @@ circle_sums(PyObject *self, PyObject *args)
                 prefetch_window(base + py[k + 1] * sy + px[k + 1] * sx, ny,
                                 sy, (nx - 1) * sx);
             }
-            circle_window(r, pu[k], pv[k], ny, nx, w, &rects);
+            if (circle_window(r, pu[k], pv[k], ny, nx, w, &rects) < 0 ||
+                (r_in > 0 && circle_window(r_in, pu[k], pv[k], ny, nx,
+                                           hole, &rects) < 0)) {
+                failed = 1;
+                break;
+            }
             if (r_in > 0) {  /* as EllipseShape.weights: outer - inner */
-                circle_window(r_in, pu[k], pv[k], ny, nx, hole, &rects);
                 for (p = 0; p < npix; p++) {
                     w[p] = max2(w[p] - hole[p], 0.0);
                 }
@@ -620,6 +666,10 @@ circle_sums(PyObject *self, PyObject *args)
         Py_END_ALLOW_THREADS
         free(buf);
         rects_free(&rects);
+        if (failed) {
+            PyErr_NoMemory();
+            goto done;
+        }
     }
     result = Py_BuildValue("OO", sums, hot);
 done:
