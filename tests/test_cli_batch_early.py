@@ -8,6 +8,8 @@ cancels the tasks, writes nothing, and leaves the cluster usable.
 
 import os
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -121,6 +123,36 @@ def test_early_tasks_write_the_serial_file(files, cluster, watched,
     meta = QTable.read(dask).meta
     assert meta['failures'][0]['worker'].startswith('tcp://127.0.0.1:')
     assert _idle(client)
+
+
+#: ``ccdphot ARGV`` in a fresh process, then the photutils modules it
+#: imported
+_CLIENT = ('import sys\n'
+           'from ccdphot_ext.cli.main import main\n'
+           'code = main(sys.argv[1:])\n'
+           "print(sorted(m for m in sys.modules if m.split('.')[0] == "
+           "'photutils'))\n"
+           'sys.exit(code)\n')
+
+
+@pytest.mark.parametrize('shape', [('--size', '9,7'), ('--radius', '5')])
+def test_the_client_imports_no_photutils(files, cluster, tmp_path, shape):
+    # the command's own process describes and checks the circles and
+    # boxes and collects the workers' rows without building an aperture
+    # or importing photutils; its file is the serial run's
+    address, _ = cluster
+    argv = ['batch', *files['frames'], '--positions', files['positions'],
+            *shape, '-q']
+    serial, dask = tmp_path / 'serial.ecsv', tmp_path / 'dask.ecsv'
+    code, _, err = ccdphot(*argv, '-o', serial)
+    assert code == 1, err  # the corrupt frame
+    run = subprocess.run([sys.executable, '-c', _CLIENT, *argv, '-o',
+                          str(dask), '--scheduler', address],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert 'dask' in run.stdout
+    assert run.stdout.splitlines()[-1] == '[]'
+    assert _body(dask) == _body(serial)
 
 
 def test_a_worker_configured_otherwise_measures_again(files, cluster,

@@ -32,3 +32,17 @@ def test_batch_client_loads_no_measuring_code():
     out = subprocess.run([sys.executable, '-c', code], check=True,
                          capture_output=True, text=True).stdout
     assert out.strip() == '[]'
+
+
+def test_batch_client_loads_no_photutils():
+    # nor photutils (0.4 s of CPU with the scipy modules it loads): the
+    # command describes its circles and boxes without building them, and
+    # the batch API and the run's modules import photutils where frames
+    # are measured
+    code = ('import sys, ccdphot_ext.cli.batch, ccdphot_ext.batch.frames, '
+            'ccdphot_ext.batch.layout; '
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == "
+            "'photutils' or m == 'scipy.ndimage'))")
+    out = subprocess.run([sys.executable, '-c', code], check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip() == '[]'

@@ -16,6 +16,7 @@ from photutils.aperture import (
     PixelAperture,
 )
 
+from ..utils.windows import extent_limit
 from .box import BoxAperture
 from .circular import exact_shape
 
@@ -202,7 +203,7 @@ def check_extent(apertures, shape, name='apertures', *, hint='its size'):
     ValueError: apertures: aperture 0 spans 2000001 x 2000001 pixels, far more
     than the frame (100, 200): is its size right?
     """
-    limit = max(4 * int(shape[0]) * int(shape[1]), 4_000_000)
+    limit = extent_limit(shape)
     items = aperture_list(apertures)
     for k, ap in enumerate(items):
         label = (f'{name}: aperture {k}' if name == 'apertures'

@@ -62,11 +62,9 @@ from .estimators import (
 )
 from .globalsky import check_crowding, global_sky
 from .maps import background2d_parts, maps_parts
+from .methods import SKY_METHODS
 
 __all__ = ['SkyEstimate', 'SKY_METHODS']
-
-#: The estimators of a sky level (see the local-sky docs).
-SKY_METHODS = ('sigma_clip', 'mean', 'median')
 
 
 def _unmeasured(value, n_pix):

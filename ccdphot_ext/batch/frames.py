@@ -28,7 +28,6 @@ order, provenance in ``meta``). One frame's measurement is in
 `ccdphot_ext.batch.lock`.
 """
 
-import hashlib
 import os
 import signal
 import sys
@@ -46,15 +45,7 @@ from astropy.table import QTable, vstack
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.utils import (
-    all_positions,
-    aperture_list,
-    check_extent,
-    split_apertures,
-)
-from ..background.sky import SKY_METHODS
-from ..background.threshold import SigmaThreshold
-from ..detection.recenter import Recentering
+from ..background.methods import SKY_METHODS
 from ..io.fitsfile import hdu_problem, image_shape
 from ..io.header import detector_with_gain
 from ..io.positions import inexact_ids
@@ -71,6 +62,7 @@ from .execution import (
     run_dask,
     run_serial,
 )
+from .layout import ApertureLayout
 from .lock import output_lock
 from .reading import FrameReading
 from .resume import Resumed, frame_identity, load_previous
@@ -208,21 +200,22 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     """
     frames, names = check_frames(frames)
     config, ids = configure(
-        apertures, sky, ids, gain=gain, threshold=threshold,
+        ApertureLayout.of(apertures), sky, ids, gain=gain, threshold=threshold,
         detector=detector, budget=budget, zeropoint=zeropoint,
         recenter=recenter, reading=reading, flux_unit=flux_unit)
     return measure_configured(frames, names, config, ids, output=output,
                               resume_from=resume_from, execution=execution)
 
 
-def configure(apertures, sky, ids, *, gain, threshold, detector, budget,
+def configure(layout, sky, ids, *, gain, threshold, detector, budget,
               zeropoint, recenter, reading, flux_unit):
     """
-    Check `photometer_frames`' measuring arguments (as it documents them);
+    Check `photometer_frames`' measuring arguments (as it documents them;
+    the apertures as their `~ccdphot_ext.batch.layout.ApertureLayout`);
     return the `FrameConfig` every frame is measured with, and the ids.
     """
     return _configure(
-        apertures, sky, ids, recenter=recenter, threshold=threshold,
+        layout, sky, ids, recenter=recenter, threshold=threshold,
         detector=detector_with_gain(detector, gain),
         budget=check_options(budget, 'budget', BudgetOptions),
         zeropoint=zeropoint, flux_unit=flux_unit,
@@ -288,7 +281,7 @@ def _check_first_frame(frames, config):
              else image_shape(first, hdu=config.reading.hdu))
     if shape is None or len(shape) != 2:
         return
-    check_extent(config.apertures, shape)
+    config.layout.check_extent(shape)
     if isinstance(config.sky, AnnulusSky):
         config.sky.check_extent(shape)
 
@@ -303,26 +296,34 @@ def _check_batch_output(output, frames):
                          '.ecsv')
 
 
-def _configure(apertures, sky, ids, *, recenter, threshold, detector,
+def _configure(layout, sky, ids, *, recenter, threshold, detector,
                budget, zeropoint, flux_unit, reading):
     """Validate everything a worker will use; return (config, ids)."""
-    pairs = split_apertures(apertures)
-    if isinstance(apertures, tuple):
-        apertures = list(apertures)
     if not callable(sky):
         check_choice(sky, 'sky', SKY_METHODS)
-    ids = _check_ids(ids, len(pairs))
-    if threshold is not None and not isinstance(threshold, SigmaThreshold):
-        raise TypeError('threshold must be a SigmaThreshold or None, got '
-                        f'{type(threshold).__name__}')
+    ids = _check_ids(ids, layout.n_rows)
+    _check_threshold(threshold)
     config = FrameConfig(
-        apertures=apertures, sky=sky, recenter=_check_recenter(recenter),
+        layout=layout, sky=sky, recenter=_check_recenter(recenter),
         detector=detector, budget=budget, threshold=threshold,
         zeropoint=(None if zeropoint is None
                    else finite_number(zeropoint, 'zeropoint')),
         flux_unit=_check_flux_unit(flux_unit), reading=reading,
-        n_rows=len(pairs))
+        n_rows=layout.n_rows)
     return config, ids
+
+
+def _check_threshold(threshold):
+    """A `SigmaThreshold` or None (its module, which imports photutils,
+    is loaded only when a threshold is given: a run whose frames Dask
+    workers measure never loads photutils in its own process)."""
+    if threshold is None:
+        return
+    from ..background.threshold import SigmaThreshold
+
+    if not isinstance(threshold, SigmaThreshold):
+        raise TypeError('threshold must be a SigmaThreshold or None, got '
+                        f'{type(threshold).__name__}')
 
 
 def _check_ids(ids, n):
@@ -372,6 +373,8 @@ def _check_recenter(recenter):
     without re-centring."""
     if recenter is None or recenter is False:
         return None
+    from ..detection.recenter import Recentering
+
     if recenter is True:
         return Recentering()
     if not isinstance(recenter, Recentering):
@@ -673,19 +676,6 @@ def _json_safe(value):
     return repr(value)
 
 
-def _describe_apertures(apertures, ids):
-    parts = []
-    for ap in aperture_list(apertures):
-        # every photutils aperture (BoxAperture included) names its shape
-        # parameters in _params
-        shape = {name: _json_safe(getattr(ap, name))
-                 for name in ap._params if name != 'positions'}
-        parts.append({'type': type(ap).__name__, **shape})
-    digest = hashlib.sha1(np.round(all_positions(apertures), 6).tobytes()
-                          + np.asarray(ids).astype(str).tobytes()).hexdigest()
-    return {'apertures': parts, 'positions_sha1': digest}
-
-
 def run_parameters(config, ids):
     """The run's parameters for ``meta`` (a resumed run must match them),
     in plain JSON values: the sky, the re-centring, the detector values
@@ -714,7 +704,7 @@ def run_parameters(config, ids):
         'zeropoint': config.zeropoint,
         **({} if config.flux_unit is None
            else {'flux_unit': str(config.flux_unit)}),
-        **_describe_apertures(config.apertures, ids)}
+        **config.layout.describe(ids)}
     return _json_safe(params)
 
 
@@ -818,7 +808,7 @@ def _assemble(names, results, config, ids, unit=_UNSET, tell=None):
     unit = _harmonise_units(results, names, unit, tell)
     n = config.n_rows
     colnames = _column_names(results) or list(config.columns)
-    nominal = all_positions(config.apertures)
+    nominal = config.layout.positions
     blocks = {c: [] for c in colnames}
     frame_col, jd1, jd2, status, error, note, exptime = ([] for _ in range(7))
     xnom, ynom = [], []

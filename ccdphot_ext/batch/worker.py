@@ -23,6 +23,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.coordinates import SkyCoord
@@ -31,16 +32,18 @@ from astropy.nddata import NDData
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.utils import all_positions, check_extent, with_positions
-from ..background.sky import SKY_METHODS, SkyEstimate
-from ..detection.recenter import Recentering
+from ..background.methods import SKY_METHODS
 from ..io.fitsfile import frame_size
 from ..io.header import DetectorParameters
 from ..photometry.terms import BudgetOptions
 from ..utils.columns import PHOTOMETRY_COLUMNS
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import check_choice
+from .layout import ApertureLayout
 from .reading import FrameReading
+
+if TYPE_CHECKING:
+    from ..detection.recenter import Recentering
 
 __all__ = ['AnnulusSky', 'frame_time']
 
@@ -62,13 +65,16 @@ def plausible_jd(jd):
 @dataclass(frozen=True)
 class FrameConfig:
     """Everything a worker needs, besides the frame (picklable): how to
-    read it, the apertures, the sky and re-centring of every frame, and
-    `photometer`'s options (``detector`` holds the run's gain; each
-    frame's header completes it)."""
+    read it, the apertures (their layout: circles and boxes travel as
+    their sizes and positions, built where they are measured), the sky
+    and re-centring of every frame, and `photometer`'s options
+    (``detector`` holds the run's gain; each frame's header completes
+    it). The measuring modules (photutils' included) are imported where a
+    frame is measured, not where the run only collects results."""
 
-    apertures: object
+    layout: ApertureLayout
     sky: object
-    recenter: Recentering | None
+    recenter: 'Recentering | None'
     detector: DetectorParameters
     budget: BudgetOptions
     threshold: object = None
@@ -203,6 +209,8 @@ class AnnulusSky:
         """
         from photutils.aperture import CircularAnnulus
 
+        from ..aperture.utils import check_extent
+
         check_extent(CircularAnnulus((0.0, 0.0), self.r_in, self.r_out),
                      shape, 'sky annulus', hint='r_out')
 
@@ -231,6 +239,9 @@ class AnnulusSky:
         """
         from photutils.aperture import CircularAnnulus
 
+        from ..aperture.utils import all_positions
+        from ..background.sky import SkyEstimate
+
         frame = as_frame(ccd)
         detector = DetectorParameters() if detector is None else detector
         gain = detector.resolve(frame.meta, unit=frame.unit).gain
@@ -251,6 +262,8 @@ def _make_sky(spec, ccd, frame, apertures, detector):
     any other callable on ``ccd`` as read (the documented ``sky(ccd,
     apertures)``).
     """
+    from ..background.sky import SkyEstimate
+
     if not callable(spec):
         return SkyEstimate.from_image(frame, method=spec)
     sky = (spec(frame, apertures, detector=detector)
@@ -314,13 +327,14 @@ def _photometer_frame(ccd, config, notes):
     """
     # imported where the frames are measured: the client of a Dask run,
     # which only collects, never loads the photometer
+    from ..aperture.utils import with_positions
     from ..photometry.table import photometer
 
     frame = as_frame(ccd)
-    apertures, nominal = config.apertures, None
+    apertures, nominal = config.layout.apertures, None
     sky = _make_sky(config.sky, ccd, frame, apertures, config.detector)
     if config.recenter is not None:
-        nominal = all_positions(apertures)
+        nominal = config.layout.positions.copy()
         new, ok = config.recenter(frame, nominal, sky)
         apertures = with_positions(apertures, new)
         if not ok.all():

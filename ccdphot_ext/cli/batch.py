@@ -86,22 +86,21 @@ def _frame_list(path):
     return [ln for ln in lines if ln and not ln.startswith('#')]
 
 
-def _apertures(args, xy):
-    from photutils.aperture import CircularAperture
-
-    from ..aperture.box import BoxAperture
+def _layout(args, xy):
+    """The layout of the command line's circles or boxes at ``xy``: built
+    (photutils) only where this process measures frames."""
+    from ..batch.layout import ApertureLayout
 
     if args.radius is not None:
-        return CircularAperture(xy, args.radius)
+        return ApertureLayout.circles(xy, args.radius)
     width, height = args.size
-    return BoxAperture(xy, width, height)
+    return ApertureLayout.boxes(xy, width, height)
 
 
-def _check_first_frame(args, first, apertures, sky):
+def _check_first_frame(args, first, layout, sky):
     """A --hdu the first frame lacks, apertures or annuli far larger than
     that frame, are refused before any work, naming their option (when
     that frame can be read)."""
-    from ..aperture.utils import check_extent
     from ..io.fitsfile import hdu_problem, image_shape
 
     problem = hdu_problem(first, args.hdu)
@@ -113,7 +112,7 @@ def _check_first_frame(args, first, apertures, sky):
     option = (f'--radius {args.radius:g}' if args.radius is not None
               else f'--size {args.size[0]:g},{args.size[1]:g}')
     try:
-        check_extent(apertures, shape, option)
+        layout.check_extent(shape, option)
         if args.sky == 'annulus':
             sky.check_extent(shape)
     except ValueError as exc:
@@ -182,9 +181,9 @@ def frame_configuration(args, first):
     pos = _pixel_positions(args)
     xy = np.column_stack([pos['x_center'], pos['y_center']])
     sky = _sky(args)
-    apertures = _apertures(args, xy)
-    _check_first_frame(args, first, apertures, sky)
-    return _configuration(args, apertures, sky, np.asarray(pos['id']))
+    layout = _layout(args, xy)
+    _check_first_frame(args, first, layout, sky)
+    return _configuration(args, layout, sky, np.asarray(pos['id']))
 
 
 def _cmd_batch(args):
@@ -212,8 +211,8 @@ def _checked_run(args, frames, early):
         (args.positions, '--positions'), (args.frame_list, '--frame-list')]
     check_output_path(args.output, inputs=inputs)
     sky = _sky(args)
-    apertures = _apertures(args, xy)
-    _check_first_frame(args, frames[0], apertures, sky)
+    layout = _layout(args, xy)
+    _check_first_frame(args, frames[0], layout, sky)
     diff_out = None
     if args.targets is not None or args.comparisons is not None:
         if args.targets is None or args.comparisons is None:
@@ -232,7 +231,7 @@ def _checked_run(args, frames, early):
                   'measuring every frame', file=sys.stderr)
     _no_collection_at_exit()
     with output_locks(diff_out):
-        return _run(args, frames, apertures, sky, ids, resume, diff_out,
+        return _run(args, frames, layout, sky, ids, resume, diff_out,
                     early)
 
 
@@ -283,14 +282,14 @@ def _quiet_dask(args):
             logging.getLogger(name).setLevel(level)
 
 
-def _run(args, frames, apertures, sky, ids, resume, diff_out, early):
+def _run(args, frames, layout, sky, ids, resume, diff_out, early):
     """Measure the frames (every option checked) and write the tables."""
     from ..batch import FramesNotMeasuredWarning
 
     with warnings.catch_warnings():
         # said once, with its reason, in the summary line below
         warnings.simplefilter('ignore', FramesNotMeasuredWarning)
-        table = _measure(args, frames, apertures, sky, ids, resume, early)
+        table = _measure(args, frames, layout, sky, ids, resume, early)
     meta = table.meta
     run = meta['last_run']
     print(f'ccdphot batch: {meta["n_frames"]} frames, {len(table)} rows -> '
@@ -324,14 +323,14 @@ def _common_reason(meta):
 
 
 
-def _measure(args, frames, apertures, sky, ids, resume, early):
+def _measure(args, frames, layout, sky, ids, resume, early):
     """`photometer_frames` with the options of the command line (its
     frames sent already when ``early`` holds their tasks)."""
     from ..batch import BatchExecution
     from ..batch.frames import check_frames, measure_configured
 
     frames, names = check_frames(frames)
-    config, ids = _configuration(args, apertures, sky, ids)
+    config, ids = _configuration(args, layout, sky, ids)
     return measure_configured(
         frames, names, config, ids, output=args.output, resume_from=resume,
         execution=BatchExecution(
@@ -341,22 +340,29 @@ def _measure(args, frames, apertures, sky, ids, resume, early):
         submitted=early)
 
 
-def _configuration(args, apertures, sky, ids):
+def _configuration(args, layout, sky, ids):
     """`photometer_frames`' measuring arguments from the command line,
-    checked: the `~ccdphot_ext.batch.worker.FrameConfig` and the ids."""
-    from ..background.threshold import SigmaThreshold
+    checked: the `~ccdphot_ext.batch.worker.FrameConfig` and the ids.
+    The threshold's and the re-centring's modules (which import
+    photutils) are loaded only when those options are given."""
     from ..batch import FrameReading
     from ..batch.frames import configure
-    from ..detection.recenter import Recentering
 
+    threshold = recenter = None
+    if args.threshold is not None:
+        from ..background.threshold import SigmaThreshold
+
+        threshold = SigmaThreshold(args.threshold)
+    if args.recenter is not None:
+        from ..detection.recenter import Recentering
+
+        recenter = Recentering(centroid=args.recenter,
+                               box_size=args.recenter_box)
     return configure(
-        apertures, sky, ids, gain=args.gain,
-        threshold=(None if args.threshold is None
-                   else SigmaThreshold(args.threshold)),
+        layout, sky, ids, gain=args.gain, threshold=threshold,
         detector=detector_from_args(args), budget=None,
         zeropoint=args.zeropoint, flux_unit=args.flux_unit,
-        recenter=(None if args.recenter is None else Recentering(
-            centroid=args.recenter, box_size=args.recenter_box)),
+        recenter=recenter,
         reading=FrameReading(hdu=args.hdu, unit=args.unit,
                              dq_bits=given_dq_bits(args.dq_bits)))
 

@@ -13,6 +13,29 @@ __all__ = []  # internal module
 FAR_PIXELS = 2.0 ** 62
 
 
+def extent_limit(shape):
+    """
+    The most pixels an aperture's bounding box (its window) may span on a
+    frame of ``shape``: four times the frame, and always 4 million pixels.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+
+    Returns
+    -------
+    limit : int
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.windows import extent_limit
+    >>> extent_limit((1024, 2048))
+    8388608
+    """
+    return max(4 * int(shape[0]) * int(shape[1]), 4_000_000)
+
+
 def whole_pixels(values, dtype=np.intp):
     """
     Whole-valued floats (pixel edges, window corners) as integers, those
