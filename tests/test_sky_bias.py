@@ -544,3 +544,40 @@ def test_sky_subtracted_annuli_warn():
     plain = SkyEstimate.from_annulus(data, ann, method='median')
     low = plain.value <= 0
     np.testing.assert_array_equal(sky.value[low], plain.value[low])
+
+
+@pytest.mark.parametrize('method', ['sigma_clip', 'median'])
+def test_whole_number_frame_with_a_far_value(method):
+    """Integer data with one value far from the sky (a cosmic ray at the
+    top of int32): the median's distribution of whole values was counted
+    over their whole range (16 GiB); the level is that of the frame
+    without it, within a tenth of its error."""
+    rng = np.random.default_rng(11)
+    data = rng.poisson(20.0, (256, 256)).astype(np.int32)
+    clean = SkyEstimate.from_image(data, gain=1.0, method=method)
+    data[7, 9] = np.iinfo(np.int32).max
+    hit = SkyEstimate.from_image(data, gain=1.0, method=method)
+    assert abs(hit.value - clean.value) < 0.1 * clean.error_on_mean
+    assert abs(clean.value - 20.0) < 3 * clean.error_on_mean
+
+
+@pytest.mark.parametrize('method', ['sigma_clip', 'median'])
+@pytest.mark.parametrize('scale', [1e16, 1e20, 1e30])
+def test_huge_values_with_a_gain(method, scale):
+    """Values so large that every float is a whole number (and beyond
+    int64) are not read as digitised: a sky of 20 e- with 3 e- of read
+    noise in units of 1/scale electron (gain 1/scale), with and without
+    its level subtracted, gives the level of the unscaled frame (a
+    ValueError from numpy before)."""
+    rng = np.random.default_rng(12)
+    electrons = (rng.poisson(20.0, (256, 256))
+                 + rng.normal(0.0, 3.0, (256, 256)))
+    for subtracted in (0.0, 20.0):
+        ref = SkyEstimate.from_image(electrons - subtracted, gain=1.0,
+                                     method=method)
+        big = SkyEstimate.from_image((electrons - subtracted) * scale,
+                                     gain=1.0 / scale, method=method)
+        assert big.value / scale == pytest.approx(ref.value, rel=1e-6,
+                                                  abs=1e-6)
+        assert big.error_on_mean / scale == pytest.approx(
+            ref.error_on_mean, rel=1e-6)

@@ -181,6 +181,12 @@ MIN_MODEL_READ_NOISE = 0.05
 #: The most electrons (photons, or read noise) the solvers of the exact
 #: model try: a model of more has more components than memory holds.
 MAX_MODEL_ELECTRONS = 1.0e12
+#: The widest window (whole data units) whose digitised moments are summed
+#: value by value: a wider one spans over a thousand units a standard
+#: deviation, where rounding to whole units changes the variance by less
+#: than 1e-7 of itself (Sheppard's 1/12), and its moments are taken as
+#: those of the continuous model.
+MAX_DIGITISED_WINDOW = 1.0e4
 #: Where the model's equations have no exact root, the closest point is
 #: taken when each equation is within this many of its standard errors.
 MAX_RESIDUAL = 2.0
@@ -222,8 +228,9 @@ class PoissonSkyModel:
 
     def window_moments(self, lo, hi, centre, order=4):
         """``E[1(lo <= X <= hi) (X - centre)**j]`` for j = 0 ... ``order``
-        (4 or 6)."""
-        if self.digitised:
+        (4 or 6); a window of digitised pixels wider than
+        `MAX_DIGITISED_WINDOW` whole values as if continuous."""
+        if self.digitised and hi - lo <= MAX_DIGITISED_WINDOW:
             d = np.arange(math.ceil(lo), math.floor(hi) + 1, dtype=float)
             if not d.size:
                 return np.zeros(order + 1)
@@ -276,15 +283,23 @@ def _times(poly, pdf):
 
 def is_digitised(values):
     """True when every value is a whole number (data in whole data units,
-    as read off an ADC): the exact model of `poisson_level` then rounds."""
+    as read off an ADC) below `WHOLE_LIMIT` in size: the exact model of
+    `poisson_level` then rounds. (Every float of that size or more is a
+    whole number: it says nothing of how the data were read.)"""
     values = np.asarray(values).ravel()
-    if values.dtype.kind in 'iub':
-        return True
     if not values.size:
         return False
+    if values.dtype.kind in 'iub' and values.dtype.itemsize <= 4:
+        return True
     step = 2 ** 20  # a chunk at a time: no copy of a large frame
-    return all(bool(np.all(np.mod(values[i:i + step], 1.0) == 0.0))
-               for i in range(0, values.size, step))
+    return all(bool(np.all(np.mod(chunk, 1.0) == 0.0)
+                    and np.all(np.abs(chunk) < WHOLE_LIMIT))
+               for chunk in (values[i:i + step]
+                             for i in range(0, values.size, step)))
+
+
+#: The size from which every float64 is a whole number (2**53).
+WHOLE_LIMIT = 2.0 ** 53
 
 
 def clip_statistics(kept, n_seen, sigma, *, bounds=None, digitised=None):
@@ -371,10 +386,12 @@ def median_statistics(values, *, digitised=None):
         lo, hi = _scale_window(centre, spread)
         inside = values[(values >= lo) & (values <= hi)]
     else:
-        low = int(np.min(values))
-        counts = np.bincount((values - low).astype(np.int64).ravel())
-        knots = low + np.arange(counts.size + 1) - 0.5
-        cum = np.concatenate([[0.0], np.cumsum(counts) / values.size])
+        whole, counts = _whole_counts(values)
+        # the distribution function rises linearly across each whole
+        # value held (flat between them): knots at its half-units
+        knots = np.stack([whole - 0.5, whole + 0.5], axis=1).ravel()
+        cum = np.cumsum(counts) / values.size
+        cum = np.stack([np.append(0.0, cum[:-1]), cum], axis=1).ravel()
         cum[-1] = 1.0
         centre = _interp_root(lambda x: np.interp(x, knots, cum) - 0.5,
                               knots[0], knots[-1])
@@ -384,14 +401,27 @@ def median_statistics(values, *, digitised=None):
             0.0, knots[-1] - knots[0])
         lo, hi = _scale_window(centre, spread)
         lo, hi = math.ceil(lo), math.floor(hi)
-        whole = low + np.arange(counts.size)
         counts = np.where((whole >= lo) & (whole <= hi), counts, 0)
-        inside = np.repeat(whole.astype(float), counts)
+        inside = np.repeat(whole, counts)
     var = float(np.mean((inside - centre) ** 2)) if inside.size else 0.0
     m3 = float(np.mean((inside - centre) ** 3)) if inside.size else 0.0
     return {'method': 'median', 'n': int(values.size),
             'digitised': digitised, 'median': centre, 'window': (lo, hi),
             'var': var, 'window3': (lo, hi), 'm3': m3}
+
+
+def _whole_counts(values):
+    """The whole values held by ``values`` (floats, ascending) and how
+    many of each: counted in one array over their range where it is
+    short, else by sorting (a frame of whole numbers with a value far
+    from the others, as a cosmic ray in integer data)."""
+    low, high = np.min(values), np.max(values)
+    if high - low < max(4 * values.size, 2 ** 16):
+        counts = np.bincount((values - low).astype(np.int64).ravel())
+        held = np.flatnonzero(counts)
+        return (held + float(low)).astype(float), counts[held]
+    whole, counts = np.unique(values, return_counts=True)
+    return whole.astype(float), counts
 
 
 #: The window of `median_statistics`' mean square deviation, in robust
