@@ -581,3 +581,27 @@ def test_huge_values_with_a_gain(method, scale):
                                                   abs=1e-6)
         assert big.error_on_mean / scale == pytest.approx(
             ref.error_on_mean, rel=1e-6)
+
+
+def test_gain_as_a_quantity_follows_the_data_unit():
+    """A Quantity gain (as ccdproc's) is worked out for the frame's unit
+    as the photometry does: e-/ADU for a frame in ADU gives the number's
+    level; for ``adu / s`` it is times the header's EXPTIME; for data in
+    MJy/sr it is refused naming the units (it read 'the data has no
+    unit' for any unit before)."""
+    import astropy.units as u
+    from astropy.nddata import CCDData
+    rng = np.random.default_rng(21)
+    sky = rng.poisson(30.0, (200, 200)) + rng.normal(0.0, 2.0, (200, 200))
+    gain = 1.0 * u.electron / u.adu
+    number = SkyEstimate.from_image(sky, gain=1.0, method='median')
+    adu = SkyEstimate.from_image(CCDData(sky, unit='adu'), gain=gain,
+                                 method='median')
+    assert adu.value == number.value
+    assert adu.error_on_mean == number.error_on_mean
+    rate = SkyEstimate.from_image(
+        CCDData(sky / 100.0, unit='adu / s', meta={'EXPTIME': 100.0}),
+        gain=gain, method='median')
+    assert rate.value == pytest.approx(number.value / 100.0, rel=1e-9)
+    with pytest.raises(u.UnitsError, match='MJy / sr'):
+        SkyEstimate.from_image(CCDData(sky, unit='MJy / sr'), gain=gain)

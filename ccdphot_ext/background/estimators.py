@@ -11,9 +11,11 @@ they take.
 
 import math
 
+import astropy.units as u
 import numpy as np
 from scipy.special import erf, gammaln, ndtr
 
+from ..io.units import electrons_per_data_unit
 from ..utils.inputs import strip_unit
 from ..utils.numbers import positive_scalar
 
@@ -116,12 +118,23 @@ def skew_bias_factor(method, sigma=3.0):
     return float(c ** 3 * phi / (3.0 * p) + window_shift_factor(c) / 6.0)
 
 
-def checked_gain(gain):
-    """The ``gain=`` of a sky estimate (electrons per data unit: a positive
-    number, or a Quantity in a unit it is stripped of), checked; None
-    stays None (no Poisson bias correction)."""
+def checked_gain(gain, unit=None, meta=None):
+    """
+    The ``gain=`` of a sky estimate, checked, as electrons per data unit:
+    a positive number is taken as that; a Quantity (``1.9 * u.electron /
+    u.adu``, or electrons per the data's own unit) is worked out for
+    data in ``unit`` by `~ccdphot_ext.io.units.electrons_per_data_unit`
+    (data in ``adu / s``: times the ``EXPTIME`` of the header ``meta``).
+    None stays None (no Poisson bias correction), as does a Quantity gain
+    of rate data without an exposure time (it warns).
+    """
     if gain is None:
         return None
+    if (isinstance(gain, u.Quantity)
+            and gain.unit != u.dimensionless_unscaled):
+        exptime = (meta or {}).get('EXPTIME')
+        return electrons_per_data_unit(unit, gain=gain, exptime=exptime,
+                                       gain_is_explicit=True)[0]
     return positive_scalar(strip_unit(gain, None, 'gain'), 'gain',
                            allow_none=False)
 

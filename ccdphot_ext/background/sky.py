@@ -762,8 +762,11 @@ class SkyEstimate:
             sigma clip. ``mask_sources=False`` gives the plain whole-frame
             statistic (``method='mean'``: the notebook's ``image.mean()``
             and ``image.std()``).
-        gain : float, optional
-            The gain in electrons per data unit; None (default): no bias
+        gain : float or `~astropy.units.Quantity`, optional
+            The gain in electrons per data unit (a Quantity such as ``1.9 *
+            u.electron / u.adu`` is worked out for the data's unit as the
+            photometry does: 1 for data in electrons, times ``EXPTIME``
+            for data in ``adu / s``); None (default): no bias
             correction. A median or a sigma-clipped mean reads a Poisson
             sky low, by `~ccdphot_ext.background.estimators.skew_bias_factor`
             times its third moment over its variance (0.048 and 1/6 of it):
@@ -834,7 +837,7 @@ class SkyEstimate:
         sigma = check_estimator(method, sigma)
         maxiters = check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
-        gain = checked_gain(gain)
+        gain = checked_gain(gain, frame.unit, frame.meta)
         with np.errstate(over='ignore', invalid='ignore'):
             # sums that overflow are found below, with the pixels to blame
             res = global_sky(frame, method=method, sigma=sigma,
@@ -914,8 +917,11 @@ class SkyEstimate:
             positions are the annuli's (in order), each annulus is also
             checked for the other apertures reaching into it. None
             (default): every annulus pixel is used.
-        gain : float, optional
-            The gain in electrons per data unit; None (default): no bias
+        gain : float or `~astropy.units.Quantity`, optional
+            The gain in electrons per data unit (a Quantity such as ``1.9 *
+            u.electron / u.adu`` is worked out for the data's unit as the
+            photometry does: 1 for data in electrons, times ``EXPTIME``
+            for data in ``adu / s``); None (default): no bias
             correction. As in `from_image`, a median or a sigma-clipped
             mean reads a Poisson sky low (by 1/6 and 0.048 times its third
             moment over its variance); with the gain that bias is computed
@@ -971,7 +977,7 @@ class SkyEstimate:
         maxiters = check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
         check_annulus(annulus, frame.shape)
-        gain = checked_gain(gain)
+        gain = checked_gain(gain, frame.unit, frame.meta)
         res = annulus_statistics(frame, annulus, exclude, method=method,
                                  sigma=sigma, maxiters=maxiters, gain=gain)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
@@ -1013,8 +1019,10 @@ class SkyEstimate:
             ``k_est`` (positive); None (default): from
             `~ccdphot_ext.BACKGROUND2D_EFFICIENCY` by the class of
             ``bkg.bkg_estimator`` (the median's for estimators not listed).
-        gain : float, optional
-            The gain in electrons per data unit; None (default): no bias
+        gain : float or `~astropy.units.Quantity`, optional
+            The gain in electrons per data unit (a map carries no unit: a
+            Quantity in ``u.electron / u.adu`` is taken for a frame in
+            ADU); None (default): no bias
             correction. A median or mode estimator (photutils' default
             ``SExtractorBackground`` among them) reads a Poisson sky low,
             by ``median_factor / 6`` times its third moment over its
