@@ -397,6 +397,35 @@ def test_measure_find_uses_the_suggested_boxes(frames, ccd, tmp_path):
         _assert_same_rows(QTable.read(out), expected)
 
 
+def test_measure_find_warns_of_a_hot_pixel(tmp_path):
+    """A lone hot pixel (a cosmic-ray hit) that --find detects is measured
+    with the stars, its row's flags 0: the command warns, naming its id;
+    frames of stars alone get no such warning."""
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:200, :200]
+    data = rng.normal(100.0, 5.0, (200, 200))
+    for x, y in ((50.0, 60.0), (140.0, 120.0)):
+        data += 3000.0 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8.0) / (
+            8.0 * np.pi)
+    clean = tmp_path / 'stars.fits'
+    fits.writeto(clean, data)
+    data[150, 30] = 1.0e6
+    hit = tmp_path / 'hit.fits'
+    fits.writeto(hit, data)
+    code, _, err = _run(['measure', clean, '--find', '-o',
+                         tmp_path / 'clean.ecsv'])
+    assert code == 0, err
+    assert 'sharper than a star' not in err
+    code, _, err = _run(['measure', hit, '--find', '-o',
+                         tmp_path / 'hit.ecsv'])
+    assert code == 0, err
+    t = QTable.read(tmp_path / 'hit.ecsv')
+    row = np.argmin(np.hypot(t['x_center'] - 30.0, t['y_center'] - 150.0))
+    assert np.hypot(t['x_center'][row] - 30.0, t['y_center'][row] - 150.0) < 1
+    assert "1 detection(s) sharper than a star" in err
+    assert f"id {t['id'][row]} " in err
+
+
 @pytest.mark.parametrize('command, old, new, dest', [
     ('find', '--nsigma', '--n-sigma', 'n_sigma'),
     ('measure', '--find-nsigma', '--find-n-sigma', 'find_n_sigma')])
