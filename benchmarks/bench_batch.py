@@ -389,6 +389,21 @@ def _running_cluster(n_workers, paths, boxes):
     127.0.0.1 (what a user starts once), warmed up by a small batch (the
     workers' first frames import and initialise what the measurement
     uses); always stopped."""
+    with dask_cluster(n_workers) as address:
+        photometer_frames(paths[:2 * n_workers], boxes,
+                          execution=BatchExecution(scheduler=address,
+                                                   progress=False))
+        yield address
+
+
+@contextlib.contextmanager
+def dask_cluster(n_workers, env=None):
+    """
+    Start a ``dask scheduler`` and ``n_workers`` single-threaded ``dask
+    worker`` processes on 127.0.0.1, wait for the workers and yield the
+    scheduler's address; always stopped. ``env``: variables added to the
+    processes' environment (``PYTHONPATH``: the tree they import).
+    """
     from distributed import Client
 
     exe = os.path.join(os.path.dirname(sys.executable), 'dask')
@@ -402,7 +417,8 @@ def _running_cluster(n_workers, paths, boxes):
     quiet = {'stdout': subprocess.DEVNULL, 'stderr': subprocess.DEVNULL,
              'start_new_session': True,
              'env': {**os.environ,
-                     'DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED': 'False'}}
+                     'DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED': 'False',
+                     **(env or {})}}
     procs = [subprocess.Popen([exe, 'scheduler', '--host', '127.0.0.1',
                                '--port', str(port), '--no-dashboard',
                                '--no-show'], **quiet)]
@@ -413,9 +429,6 @@ def _running_cluster(n_workers, paths, boxes):
                   for _ in range(n_workers)]
         with Client(address, timeout=60) as client:
             client.wait_for_workers(n_workers, timeout=120)
-        photometer_frames(paths[:2 * n_workers], boxes,
-                          execution=BatchExecution(scheduler=address,
-                                                   progress=False))
         yield address
     finally:
         for proc in reversed(procs):

@@ -33,7 +33,6 @@ import contextlib
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,7 @@ import warnings
 
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
-from bench_batch import write_frames
+from bench_batch import dask_cluster, write_frames
 
 VERSIONS = ('before', 'after')
 MODES = ('serial', 'running 2 workers')
@@ -70,7 +69,8 @@ def main(argv=None):
         with open(os.path.join(folder, 'frames.txt'), 'w') as f:
             f.write('\n'.join(paths) + '\n')
         with contextlib.ExitStack() as stack:
-            addresses = {v: stack.enter_context(_cluster(trees[v]))
+            addresses = {v: stack.enter_context(dask_cluster(
+                2, env={'PYTHONPATH': trees[v], 'MPLBACKEND': 'Agg'}))
                          for v in VERSIONS}
             for v in VERSIONS:  # warm up each cluster once
                 _run(folder, trees[v], addresses[v])
@@ -135,40 +135,6 @@ def _report(walls, cpus):
                  / np.array(walls[('before', mode)]))
         print(f'# {mode}: after / before {np.median(ratio):.3f} median, '
               f'faster in {int((ratio < 1).sum())} of {len(ratio)} rounds')
-
-
-@contextlib.contextmanager
-def _cluster(tree):
-    """A running 2-worker cluster importing ccdphot_ext from ``tree``."""
-    exe = os.path.join(os.path.dirname(sys.executable), 'dask')
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    address = f'tcp://127.0.0.1:{port}'
-    quiet = {'stdout': subprocess.DEVNULL, 'stderr': subprocess.DEVNULL,
-             'start_new_session': True,
-             'env': {**os.environ, 'PYTHONPATH': tree, 'MPLBACKEND': 'Agg',
-                     'DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED': 'False'}}
-    procs = [subprocess.Popen([exe, 'scheduler', '--host', '127.0.0.1',
-                               '--port', str(port), '--no-dashboard',
-                               '--no-show'], **quiet)]
-    try:
-        procs += [subprocess.Popen([exe, 'worker', address, '--host',
-                                    '127.0.0.1', '--nthreads', '1',
-                                    '--no-nanny', '--no-dashboard'], **quiet)
-                  for _ in range(2)]
-        from distributed import Client
-
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
-        yield address
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def _children_cpu():
