@@ -337,6 +337,20 @@ def _error_on_mean(propagated, efficiency):
     return None if propagated is None else efficiency * propagated
 
 
+def _scatter_error(res, efficiency):
+    """The error of the levels of ``res`` (`global_sky`'s or
+    `annulus_statistics`'): from the uncertainty map (`_error_on_mean`),
+    else ``efficiency * std / sqrt(n_pix)`` (NaN for a level without
+    pixels), the error `SkyEstimate` takes by default."""
+    error = _error_on_mean(res['propagated'], efficiency)
+    if error is not None:
+        return error
+    n_pix = np.asarray(res['n_pix'])
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return np.where(n_pix > 0, efficiency * np.asarray(res['std'])
+                        / np.sqrt(np.maximum(n_pix, 1)), np.nan)[()]
+
+
 def _annulus_meta(res, annulus, method, sigma, maxiters):
     """The ``meta`` of an annulus sky: the statistics' counts and flags,
     the annulus and the estimator's parameters."""
@@ -489,9 +503,7 @@ def _pedestal(stats, gain, sol, res, method, sigma, meta):
     if z > MIN_PEDESTAL_SIGNIFICANCE:
         ped = pedestal_level(stats, gain, res['level'], res['std'])
     if ped is None:
-        error = _error_on_mean(res['propagated'], res['efficiency'])
-        if error is None:
-            error = res['efficiency'] * res['std'] / math.sqrt(res['n_pix'])
+        error = _scatter_error(res, res['efficiency'])
         if (z > MIN_PEDESTAL_SIGNIFICANCE or res['level'] * gain <= 0.0) and (
                 skew_bias_factor(method, sigma) / gain > 0.5 * error):
             _warn_pedestal(res['level'], z, gain, method, sigma)
@@ -557,12 +569,10 @@ def _annulus_levels(res, gain, method, sigma, efficiency, meta):
     if not solved.any():
         return level, res['std'], error
     n_pix = np.maximum(res['n_pix'], 1)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        if error is None:
-            error = np.where(res['n_pix'] > 0, efficiency * res['std']
-                             / np.sqrt(n_pix), np.nan)
-            model = model_error
-        else:  # the model's efficiency times the propagated error
+    if error is None:
+        error, model = _scatter_error(res, efficiency), model_error
+    else:  # the model's efficiency times the propagated error
+        with np.errstate(divide='ignore', invalid='ignore'):
             model = model_error * np.sqrt(n_pix) / model_std * error / (
                 efficiency)
     level = np.where(solved, model_level, level)
@@ -585,10 +595,7 @@ def _warn_unsubtracted_annuli(res, gain, method, sigma, efficiency):
     if method == 'mean':
         return
     level = np.asarray(res['level'], dtype=float)
-    error = _error_on_mean(res['propagated'], efficiency)
-    if error is None:
-        with np.errstate(divide='ignore', invalid='ignore'):
-            error = efficiency * res['std'] / np.sqrt(res['n_pix'])
+    error = _scatter_error(res, efficiency)
     bound = skew_bias_factor(method, sigma) / gain
     with np.errstate(invalid='ignore'):
         doubtful = (np.isfinite(level) & (level <= 0.0)
