@@ -605,3 +605,27 @@ def test_gain_as_a_quantity_follows_the_data_unit():
     assert rate.value == pytest.approx(number.value / 100.0, rel=1e-9)
     with pytest.raises(u.UnitsError, match='MJy / sr'):
         SkyEstimate.from_image(CCDData(sky, unit='MJy / sr'), gain=gain)
+
+
+def test_real_frame_gain_as_a_quantity(saao_trimmed):
+    """ccdproc's SAAO frame (in adu) with its header gain as a Quantity,
+    as ccdproc users write it: the same level as the number; the frame as
+    a count rate (adu / s, its EXPTIME in the header) gives that level
+    over the exposure time."""
+    import astropy.units as u
+
+    gain = saao_trimmed.header['GAIN']
+    assert saao_trimmed.unit == u.adu
+    number = SkyEstimate.from_image(saao_trimmed, method='median', gain=gain)
+    quantity = SkyEstimate.from_image(saao_trimmed, method='median',
+                                      gain=gain * u.electron / u.adu)
+    assert quantity.value == number.value
+    assert quantity.meta['poisson_electrons'] == pytest.approx(
+        number.value * gain, rel=1e-9)
+    exptime = float(saao_trimmed.header['EXPTIME'])
+    rate = saao_trimmed.divide(exptime * u.s)
+    rate.meta = saao_trimmed.meta
+    per_second = SkyEstimate.from_image(rate, method='median',
+                                        gain=gain * u.electron / u.adu)
+    assert per_second.value == pytest.approx(number.value / exptime,
+                                             rel=1e-6)
