@@ -307,3 +307,23 @@ def test_only_hot_pixels_is_said(rng):
     assert len(stars) >= 15 and not stars['star_like'].any()
     assert np.all(stars['sharpness'] > 0.9)  # one pixel each
     assert stars.meta['box_check']['fraction'] is None
+
+
+@pytest.mark.parametrize('value', [200.0, 1e4, 1e30])
+def test_detections_without_a_fwhm_size_the_boxes_by_the_kernel(value):
+    # a frame whose only detection is one hot pixel (a cosmic-ray hit):
+    # its second moments give no FWHM, and the box size fell on a NaN
+    img = np.random.default_rng(0).normal(10.0, 5.0, (25, 40))
+    img[12, 20] = value
+    sky = SkyEstimate.from_image(img)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', RuntimeWarning)
+        with pytest.warns(AstropyUserWarning,
+                          match=r'detection kernel \(3 pixels FWHM\)'):
+            stars = find_stars(img, sky)
+    assert len(stars) == 1 and not np.isfinite(stars['fwhm'][0])
+    assert abs(stars['x_center'][0] - 20.0) < 0.5
+    assert abs(stars['y_center'][0] - 12.0) < 0.5
+    # 4 kernel FWHM, rounded up to an odd side, as for a measured PSF
+    assert stars.meta['box_side'] == 13
+    assert stars['box_x1'][0] - stars['box_x0'][0] == 13

@@ -56,6 +56,19 @@ def _box_side(box_side, box_scale, fwhm):
     return max(side + (side + 1) % 2, 3)
 
 
+def _median_fwhm(fwhm, default):
+    """
+    The median of the finite FWHMs of detections, else ``default`` (or
+    3 pixels when that is None): a lone hot pixel, or a source whose
+    second moments are not positive, has no FWHM.
+    """
+    fwhm = np.asarray(fwhm, dtype=float)
+    fwhm = fwhm[np.isfinite(fwhm)]
+    if fwhm.size:
+        return float(np.median(fwhm))
+    return 3.0 if default is None else float(default)
+
+
 def _sky_arrays(sky, shape):
     """Sky level and per-pixel std as scalars or maps of ``shape``."""
     check_sky(sky)
@@ -178,8 +191,7 @@ def _without_artifacts(sky_rows, std, cols, n_sigma, fwhm, meta):
     with their number in ``meta``; compared on the frame smoothed at the
     detection kernel's FWHM (else the detections' median FWHM)."""
     if fwhm is None:
-        fwhm = cols['fwhm'][np.isfinite(cols['fwhm'])]
-        fwhm = float(np.median(fwhm)) if fwhm.size else 3.0
+        fwhm = _median_fwhm(cols['fwhm'], None)
     parent = ring_or_spike(sky_rows, std, cols,
                            n_sigma * float(np.mean(std)), fwhm)
     artifact = parent >= 0
@@ -254,10 +266,15 @@ def _star_table(frame, sky, cols, meta, *, box_side, box_scale):
     like, psf = star_like(c['flux'], c['fwhm'], c['roundness'],
                           c['sharpness'], c['saturated'])
     if box_side is None and not like.any():
+        psf, source = 1.0, 'the median FWHM of all detections'
+        if c['fwhm'].size:
+            psf = _median_fwhm(c['fwhm'], meta['fwhm'])
+        if c['fwhm'].size and not np.isfinite(c['fwhm']).any():
+            source = (f'the detection kernel ({psf:g} pixels FWHM): no '
+                      'detection has a measurable FWHM')
         warnings.warn('no star-like detection (all sharp, elongated or '
-                      'saturated): the box size comes from the median FWHM '
-                      'of all detections', AstropyUserWarning, stacklevel=3)
-        psf = float(np.nanmedian(c['fwhm'])) if c['fwhm'].size else 1.0
+                      f'saturated): the box size comes from {source}',
+                      AstropyUserWarning, stacklevel=3)
     side = _box_side(box_side, box_scale, psf if box_side is None else 1.0)
     x0 = np.rint(c['x'] - (side - 1) / 2).astype(np.int64)
     y0 = np.rint(c['y'] - (side - 1) / 2).astype(np.int64)
