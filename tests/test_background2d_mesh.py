@@ -2,6 +2,8 @@
 size, crowded frames where photutils' default leaves out every mesh, the
 choice said in meta and on the command line."""
 
+import warnings
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -110,3 +112,21 @@ def test_cli_small_frame_and_no_map(tmp_path):
     assert code == 2
     assert '--sky background2d: no 40 x 50 mesh' in err
     assert '(--box-size)' in err
+
+
+@pytest.mark.parametrize('level, dtype', [(0, np.float64), (65535, np.uint16),
+                                          (1, np.int16)])
+def test_meshes_of_zero_rms_take_no_interpolation_error(level, dtype):
+    # a constant (saturated, zeroed or coarsely digitised) sky: every mesh
+    # has rms 0, and the chi-square of the interpolation divided by it
+    data = np.full((47, 35), level, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        bkg = Background2D(data.astype(float), (10, 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', RuntimeWarning)
+        with pytest.warns(AstropyUserWarning, match='doubtful sky'):
+            sky = SkyEstimate.from_background2d(bkg, gain=2.0)
+    assert sky.meta['interpolation_error'] == 0.0
+    assert np.all(sky.value == level) and np.all(sky.std == 0)
+    assert np.all(sky.error_on_mean == 0)

@@ -228,3 +228,21 @@ def test_cli_find_and_measure_report_the_rejected(tmp_path):
     assert len(written) == n + 1
     assert written.meta['find_kept_artifacts'] is True
     assert 'find_n_rejected_artifacts' not in written.meta
+
+
+def test_a_noiseless_sky_reaches_the_whole_frame():
+    # a digitised noiseless simulation: the sky std is 0 (warned of), the
+    # detection threshold 0, and a parent's reach flux / threshold divided
+    # by it; both stars are kept, neither taken for the other's ring
+    from ccdphot_ext.datasets.sample import render_stars
+
+    img = 100.0 + np.round(render_stars((60, 80), [20.3, 55.8], [30.6, 25.2],
+                                        [20000.0, 800.0]))
+    with pytest.warns(AstropyUserWarning, match='doubtful sky'):
+        sky = SkyEstimate.from_image(img)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', RuntimeWarning)
+        stars = find_stars(img, sky)
+    assert stars.meta['n_rejected_artifacts'] == 0
+    assert np.allclose(stars['x_center'], [20.3, 55.8], atol=0.01)
+    assert np.allclose(stars['y_center'], [30.6, 25.2], atol=0.01)

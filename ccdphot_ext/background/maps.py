@@ -172,6 +172,10 @@ def estimator_skew_bias(estimator, level, rms, gain):
     return -factor * poisson_skew_ratio(level, rms, gain) / 6.0
 
 
+#: the relative rounding error of a mesh level and of its interpolation
+_ROUNDING = 16 * np.finfo(float).eps
+
+
 def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
     """
     The level error of a Background2D with excluded meshes, with the error
@@ -202,6 +206,10 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
     n_good = np.maximum(np.asarray(bkg.n_pixels_mesh, dtype=float), 1.0)
     values = grid[measured]
     noise = (k_rms * rms / np.sqrt(n_good))[measured]
+    # meshes of zero rms (a constant or coarsely digitised sky) still
+    # have the rounding of their levels: the interpolation's own rounding
+    # is no evidence of a gradient
+    noise = np.maximum(noise, _ROUNDING * np.max(np.abs(values)))
     residual, shift, explained = [], [], []
     for j in range(yx.shape[0]):
         others = np.arange(yx.shape[0]) != j
@@ -216,12 +224,12 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
     # show them beyond the meshes' noise (chi-square at 1%)
     gradient = np.linalg.lstsq(shift, residual, rcond=None)[0]
     left = residual - shift @ gradient
-    gain_chi2 = float(np.sum((residual ** 2 - left ** 2) / explained))
+    gain_chi2 = _chi2(residual ** 2 - left ** 2, explained)
     from scipy.stats import chi2 as chi2_distribution  # slow to import
 
     if not gain_chi2 > chi2_distribution.isf(0.01, 2):
         gradient, left = np.zeros(2), residual
-    chi2 = float(np.sum(left ** 2 / explained))
+    chi2 = _chi2(left ** 2, explained)
     var = 0.0
     if chi2 > chi2_distribution.isf(0.01, left.size):
         var = max(float(np.mean(left ** 2) - np.mean(explained)), 0.0)
@@ -248,6 +256,14 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
             'measured meshes (a smaller mask or box_size) would pin the sky '
             'down', AstropyUserWarning, stacklevel=4)
     return np.sqrt(error_on_mean ** 2 + extra ** 2)
+
+
+def _chi2(squares, explained):
+    """``sum(squares / explained)``, a term ``0 / 0`` (a sky of zeros,
+    noiseless and predicted exactly) counted as 0."""
+    with np.errstate(invalid='ignore'):
+        return float(np.sum(np.where(squares == 0, 0.0,
+                                     squares / explained)))
 
 
 def _measured_mesh_levels(bkg):

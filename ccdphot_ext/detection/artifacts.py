@@ -229,7 +229,11 @@ def _parents(x, y, flux, threshold, shape):
     if bright.size == 0:
         return parent
     limit = float(np.hypot(*shape))
-    reach = np.minimum(REACH_SCALE * np.sqrt(flux[bright] / threshold), limit)
+    # a threshold of 0 (a sky std of 0, already warned of) reaches the
+    # whole frame
+    with np.errstate(divide='ignore'):
+        reach = np.minimum(REACH_SCALE * np.sqrt(flux[bright] / threshold),
+                           limit)
     tree = cKDTree(np.column_stack([x[index], y[index]]))
     near = tree.query_ball_point(np.column_stack([x[bright], y[bright]]),
                                  reach)
