@@ -337,6 +337,31 @@ def test_pixels_too_large_to_add_up_are_named_or_flagged():
     assert abs(sky32.value - 100.0) < 1.0
 
 
+def test_error_bars_too_large_to_square_are_flagged_or_named():
+    # finite inputs whose variance lies beyond the largest float: an inf
+    # error bar is never returned with flags 0, and no numpy overflow
+    # warning leaks (the suite turns RuntimeWarnings into errors)
+    from ccdphot_ext import ErrorBudget, measure
+
+    img = np.random.default_rng(4).normal(10.0, 5.0, (25, 40))
+    img[10:15, 18:23] += 1000.0
+    sky = SkyEstimate(10.0, 1e160, 1000)  # its std squares to inf
+    with pytest.warns(AstropyUserWarning, match=r'error of aperture\(s\) '
+                      r'0, 1 overflows: its variance term\(s\) sky, '
+                      r'sky_mean .*flagged 2'):
+        table = photometer(img, BoxAperture([(20, 12), (5, 5)], 5, 5), sky,
+                           gain=2.0)
+    assert np.all(table['flags'] & 2)
+    assert np.isfinite(table['aperture_sum']).all()
+    with pytest.raises(ValueError, match="variance term 'sky' overflows"):
+        measure(img, BoxAperture((20, 12), 5, 5), sky, gain=2.0)
+    with pytest.raises(ValueError, match="variance term 'sky' overflows"):
+        ErrorBudget.from_aperture(5.0, 1e12, 1e200)
+    # a flux so small that its magnitude error overflows: inf, silently
+    budget = ErrorBudget.from_aperture(1e-306, 400, 3.0, gain=1.0, n_sky=10)
+    assert budget.mag_err == np.inf and np.isfinite(budget.error)
+
+
 @pytest.mark.parametrize('scale', [1e37, 1e100, 1e-150, 1e-300])
 def test_whole_frame_sky_of_extreme_values_is_the_scaled_sky(scale):
     # the binned frame the source mask is found on is float32 (1e37 * 100

@@ -195,7 +195,8 @@ def sky_doubts(value, std, n_pix, *, reported=None):
     """
     unmeasured = _unmeasured(value, n_pix)
     # a std whose square underflows gives the error bars no sky noise too
-    zero = (np.square(np.asarray(std, dtype=float)) == 0) & ~unmeasured
+    with np.errstate(over='ignore'):  # a square beyond floats is not 0
+        zero = (np.square(np.asarray(std, dtype=float)) == 0) & ~unmeasured
     few = np.zeros(np.shape(value), bool)
     if n_pix is not None and np.ndim(value) != 2:
         few = (np.asarray(n_pix) < MIN_SKY_PIXELS) & ~unmeasured

@@ -189,6 +189,10 @@ class ErrorBudget:
         clean = {}
         for name, var in terms.items():
             var = float(var)
+            if var == np.inf:
+                raise ValueError(f'variance term {name!r} overflows (beyond '
+                                 'the largest float): its inputs are too '
+                                 'large to square; scale the data')
             if not np.isfinite(var) or var < 0:
                 raise ValueError(f'variance term {name!r} must be finite and '
                                  f'non-negative, got {var}')

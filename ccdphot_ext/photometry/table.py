@@ -173,6 +173,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     sums = _measure_groups(apertures, groups, frame, sky, call)
     terms, origins = _budget_terms(sums, frame, call, _array_sums(
         apertures, groups, frame, sky, call), sky)
+    _flag_variance_overflow(sums, terms)
     table = mark_unplaced(_to_table(sums, terms, positions, frame, sky,
                                     call, conversion, origins), unplaced)
     if noise is not None:
@@ -253,6 +254,23 @@ def _flag_overflow(sums, frame):
                       f'{overflow_culprits(frame.data)}; '
                       f'flagged {FLAG_BAD_PIXELS}', AstropyUserWarning,
                       stacklevel=5)
+
+
+def _flag_variance_overflow(sums, terms):
+    """Flag (bad pixels) and name the rows whose error overflowed (a sky
+    std, an uncertainty or a flux too large to square): an infinite error
+    bar is never returned with flags 0."""
+    overflow = np.isfinite(sums.flux) & (terms.variance == np.inf)
+    if overflow.any():
+        sums.flags[overflow] |= FLAG_BAD_PIXELS
+        rows = ', '.join(str(i) for i in np.flatnonzero(overflow)[:5])
+        big = [name for name in ('sky', 'source', 'sky_mean', 'flat')
+               if np.any(getattr(terms, name)[overflow] == np.inf)]
+        warnings.warn(f'the error of aperture(s) {rows} overflows: its '
+                      f'variance term(s) {", ".join(big) or "total"} lie '
+                      'beyond the largest float (inputs too large to '
+                      f'square; scale the data); flagged {FLAG_BAD_PIXELS}',
+                      AstropyUserWarning, stacklevel=3)
 
 
 def _engine(call, aperture, sky):

@@ -388,6 +388,23 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
     n_pix, sky_std = np.broadcast_arrays(flux, np.asarray(n_pix, float),
                                          np.asarray(sky_std, float))[1:]
     _check_term_inputs(flux, n_pix, sky_std, gain)
+    # a term beyond the largest float is inf, not a RuntimeWarning: the
+    # callers flag (photometer) or refuse (ErrorBudget) such a row
+    with np.errstate(over='ignore'):
+        return _terms(flux, n_pix, sky_std, noise_pix=noise_pix, gain=gain,
+                      sky_error_on_mean=sky_error_on_mean, n_sky=n_sky,
+                      sky_variance=sky_variance,
+                      uncertainty_model=uncertainty_model,
+                      flat_error=flat_error, extra_terms=extra_terms,
+                      source_flux=source_flux,
+                      source_variance=source_variance,
+                      flat_variance=flat_variance)
+
+
+def _terms(flux, n_pix, sky_std, *, noise_pix, gain, sky_error_on_mean,
+           n_sky, sky_variance, uncertainty_model, flat_error, extra_terms,
+           source_flux, source_variance, flat_variance):
+    """`budget_terms` on checked, broadcast inputs."""
     nan = np.full(flux.shape, np.nan)
     total_map = sky_variance is not None and uncertainty_model == 'total'
     sky = _sky_term(n_pix, noise_pix, sky_std, sky_variance, flux.shape)
