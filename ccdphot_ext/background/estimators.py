@@ -333,7 +333,8 @@ def clip_statistics(kept, n_seen, sigma, *, bounds=None, digitised=None):
     elif bounds is None:
         centre, half = float(median(kept)), sigma * math.sqrt(var)
         bounds = min(centre - half, low), max(centre + half, high)
-    return window_statistics(bounds, mean, var, n_seen, digitised)
+    return window_statistics(bounds, mean, var, n_seen, digitised,
+                             n_window=kept.size)
 
 
 def estimator_statistics(pixels, kept, method, sigma):
@@ -364,18 +365,22 @@ def third_window(stats, sigma):
     return lo, hi
 
 
-def window_statistics(bounds, mean, var, n_seen, digitised):
+def window_statistics(bounds, mean, var, n_seen, digitised, *,
+                      n_window=None):
     """
     `clip_statistics` from the clip's bounds, the mean and variance of the
     pixels within them and the number of pixels the clip saw (for a frame
-    whose kept pixels are summed, not kept).
+    whose kept pixels are summed, not kept); ``n_window``: the pixels it
+    kept, which `poisson_level` asks its model to hold in the window
+    (None: not asked).
     """
     lo, hi = (float(b) for b in bounds)
     if digitised:  # the whole values within the bounds
         lo, hi = math.ceil(lo), math.floor(hi)
     return {'method': 'sigma_clip', 'n': int(n_seen),
             'digitised': bool(digitised), 'window': (lo, hi),
-            'mean': float(mean), 'var': float(var)}
+            'mean': float(mean), 'var': float(var),
+            'n_window': None if n_window is None else int(n_window)}
 
 
 def median_statistics(values, *, digitised=None):
@@ -387,7 +392,7 @@ def median_statistics(values, *, digitised=None):
     square deviation from it of the pixels within `SCALE_WINDOW` robust
     standard deviations (1.4826 median absolute deviations) of it, and
     their mean cubed deviation (``m3``, for `pedestal_level`; its window
-    ``window3`` the same).
+    ``window3`` the same), and how many they are (``n_window``).
     """
     values = np.asarray(values)
     if digitised is None:
@@ -420,7 +425,8 @@ def median_statistics(values, *, digitised=None):
     m3 = float(np.mean((inside - centre) ** 3)) if inside.size else 0.0
     return {'method': 'median', 'n': int(values.size),
             'digitised': digitised, 'median': centre, 'window': (lo, hi),
-            'var': var, 'window3': (lo, hi), 'm3': m3}
+            'var': var, 'window3': (lo, hi), 'm3': m3,
+            'n_window': int(inside.size)}
 
 
 def _whole_counts(values):
@@ -534,15 +540,63 @@ def _third_moments(model, m, stats, centre):
             w[6] - 2.0 * t3 * w[3] + t3 * t3 * w[0])
 
 
-def poisson_level(stats, gain, first_guess, std):
+#: A model whose probability of the estimator's window is below this
+#: share of the fraction of pixels the window held is no solution: the
+#: clipped mean's equations are moments inside its window, which a model
+#: with (almost) nothing there meets trivially (0 = 0), far from the sky.
+MIN_WINDOW_SHARE = 0.5
+#: A solved level further than this many standard deviations per pixel
+#: from the estimator's own level is no solution: an estimator's Poisson
+#: bias is a fraction of a standard deviation (at most 0.8, the median of
+#: a sky of 0.7 e- in whole electrons).
+MAX_LEVEL_SHIFT = 2.0
+#: The most error of a level solved by `poisson_level`, in standard
+#: errors of the mean (``std / sqrt(n)``; the median's is 1.25 of them, a
+#: solved one's mostly up to 3, up to 7 for the median of a sky of half
+#: an electron): a larger one is an ill-conditioned solution's (a window
+#: holding two whole values, whose mean and variance tell one number;
+#: such errors run to 1e8).
+MAX_MODEL_ERROR = 10.0
+#: The same for a level solved with a pedestal (`pedestal_level`).
+MAX_PEDESTAL_ERROR = 3.0
+
+
+def _window_share(model, stats):
+    """The ``model``'s probability of the estimator's window over the
+    fraction of the pixels the window held (``stats['n_window']``; 1
+    where not recorded)."""
+    held = stats.get('n_window')
+    if not held:
+        return 1.0
+    lo, hi = stats['window']
+    below = lo - 1.0 if stats['digitised'] else lo  # whole values
+    inside = float(model.cdf(hi) - model.cdf(below))
+    return inside * stats['n'] / held
+
+
+def _implausible(model, stats, level, error, first_guess, std,
+                 max_error=MAX_MODEL_ERROR):
+    """True where a solution of the exact model (its ``model``, ``level``
+    and ``error`` of the level) is no estimate of the sky the estimator
+    measured: an error not positive or above ``max_error`` standard
+    errors of the mean (``std`` over the root of ``stats['n']``), a model
+    that leaves the estimator's window (nearly) empty
+    (`MIN_WINDOW_SHARE`), or a level more than `MAX_LEVEL_SHIFT` standard
+    deviations ``std`` from the estimator's level ``first_guess``."""
+    return not (0.0 < error <= max_error * std / math.sqrt(stats['n'])
+                and abs(level - first_guess) <= MAX_LEVEL_SHIFT * std
+                and _window_share(model, stats) >= MIN_WINDOW_SHARE)
+
+
+def poisson_level(stats, gain, first_guess, std, *, offset=0.0):
     """
     The level of a Poisson sky from what its estimator measured, under the
     exact distribution of its pixels.
 
     The sky pixel is taken as ``lam`` photo-electrons (Poisson) plus
-    Gaussian read noise ``s`` (electrons), over the ``gain``, rounded to
-    whole data units when ``stats['digitised']``. ``lam`` and ``s`` are
-    solved so that the model's expectation of the estimator's own
+    Gaussian read noise ``s`` (electrons), over the ``gain``, plus a known
+    ``offset``, rounded to whole data units when ``stats['digitised']``.
+    ``lam`` and ``s`` are solved so that the model's expectation of the estimator's own
     equations is 0: for the sigma-clipped mean, that the pixels in the
     clip's window have the measured mean and variance; for the median,
     that half the pixels lie below it and that the pixels in a window
@@ -551,7 +605,12 @@ def poisson_level(stats, gain, first_guess, std):
     of few electrons and little read noise) the closest is taken when
     it is within `MAX_RESIDUAL` standard errors. The error of ``lam /
     gain`` is the delta method's, from the covariance of those equations
-    per pixel and their derivatives in ``lam`` and ``s``.
+    per pixel and their derivatives in ``lam`` and ``s``. A point that
+    meets the equations but is no estimate of the sky (`_implausible`:
+    a model with nothing in the estimator's window, which meets the
+    clipped mean's equations trivially; a level far from the
+    estimator's; an error not finite, or so large that the equations
+    hardly tell the level) is no solution.
 
     Parameters
     ----------
@@ -560,19 +619,24 @@ def poisson_level(stats, gain, first_guess, std):
     gain : float
         Electrons per data unit.
     first_guess : float
-        A level (data unit) to start from.
+        The estimator's level (data unit), where the solver starts.
     std : float
         The estimator's standard deviation per pixel (data unit; where not
         positive, that of ``stats``).
+    offset : float, optional
+        A pedestal (data unit) known to be in the pixels, as
+        `pedestal_level` measures it (a sky-subtracted frame: the level
+        less it is the photons); 0 (default): none.
 
     Returns
     -------
     solution : dict or None
-        ``level`` (``lam / gain``), ``std`` (the model's,
+        ``level`` (``offset + lam / gain``), ``std`` (the model's,
         ``sqrt(lam + s**2) / gain``), ``error_on_mean``, ``lam`` and
         ``read_noise`` (electrons); None where the model does not apply
-        (a level not positive or above `EXACT_POISSON_MAX` electrons, a
-        scatter below the photons', no solution).
+        (photons, ``first_guess - offset``, not positive or above
+        `EXACT_POISSON_MAX` electrons, a scatter below the photons', no
+        plausible solution).
 
     Examples
     --------
@@ -594,7 +658,7 @@ def poisson_level(stats, gain, first_guess, std):
     """
     from scipy.optimize import least_squares, root
 
-    lam0 = first_guess * gain
+    lam0 = (first_guess - offset) * gain
     if not (0.0 < lam0 <= EXACT_POISSON_MAX and stats['var'] > 0):
         return None
     if not std > 0:  # the robust scatter of whole numbers may be 0
@@ -604,7 +668,8 @@ def poisson_level(stats, gain, first_guess, std):
                       std * std])
 
     def model(lam, read):
-        return PoissonSkyModel(lam, read, gain, stats['digitised'])
+        return PoissonSkyModel(lam, read, gain, stats['digitised'],
+                               offset=offset)
 
     def residual(x):
         lam, read = math.exp(min(x[0], 700.0)), math.exp(min(x[1], 700.0))
@@ -612,7 +677,12 @@ def poisson_level(stats, gain, first_guess, std):
             # a step far outside (on a level near 0 the start is): no model
             # of so many components, a residual the solver steps back from
             return np.full(2, 1e10)
-        return _equations(model(lam, read), stats)[0] / scale
+        sky = model(lam, read)
+        if _window_share(sky, stats) < MIN_WINDOW_SHARE:
+            # nothing in the window meets the clipped mean's equations
+            # (0 = 0): no root there, a residual to step back from
+            return np.full(2, 1e10)
+        return _equations(sky, stats)[0] / scale
 
     start = [math.log(lam0), math.log(read0)]
     with np.errstate(all='ignore'):
@@ -645,11 +715,12 @@ def poisson_level(stats, gain, first_guess, std):
     except np.linalg.LinAlgError:
         return None
     var_lam = float((inv @ cov @ inv.T)[0, 0]) / stats['n']
-    if not var_lam > 0:
+    level, error = offset + lam / gain, math.sqrt(max(var_lam, 0.0)) / gain
+    if _implausible(model(lam, read), stats, level, error, first_guess,
+                    std):
         return None
-    return {'level': lam / gain, 'std': math.sqrt(lam + read * read) / gain,
-            'error_on_mean': math.sqrt(var_lam) / gain, 'lam': lam,
-            'read_noise': read}
+    return {'level': level, 'std': math.sqrt(lam + read * read) / gain,
+            'error_on_mean': error, 'lam': lam, 'read_noise': read}
 
 
 #: A sky's third moment that exceeds what its level allows (photons at the
@@ -683,10 +754,6 @@ def pedestal_evidence(stats, gain, lam, read_noise, level):
     return float(-psi[2] / noise) if noise > 0 else math.nan
 
 
-#: The most error of a level solved with a pedestal, in standard errors
-#: of the mean (``std / sqrt(n)``; the median's is 1.25 of them): a
-#: larger one is an ill-conditioned solution's, not taken.
-MAX_PEDESTAL_ERROR = 3.0
 #: The least read noise (electrons) of the pedestal model: a sky whose
 #: third moment reads it photon-dominated is solved at this read noise,
 #: which keeps the model smooth (its comb of whole electrons blurred to
@@ -716,7 +783,7 @@ def pedestal_level(stats, gain, first_guess, std):
     gain : float
         Electrons per data unit.
     first_guess : float
-        A level (data unit) to start from.
+        The estimator's level (data unit), where the solver starts.
     std : float
         The estimator's standard deviation per pixel (data unit; where not
         positive, that of ``stats``).
@@ -727,7 +794,8 @@ def pedestal_level(stats, gain, first_guess, std):
         ``level``, ``std`` (the model's), ``error_on_mean``, ``lam``,
         ``read_noise`` (electrons) and ``offset`` (data unit); None where
         the model does not apply (no third moment, a variance above
-        `EXACT_POISSON_MAX` electrons, no solution, an error above
+        `EXACT_POISSON_MAX` electrons, no solution, a solution
+        `_implausible` as in `poisson_level`, its error above
         `MAX_PEDESTAL_ERROR` standard errors of the mean).
 
     Examples
@@ -777,7 +845,10 @@ def pedestal_level(stats, gain, first_guess, std):
                 min(x[2], 100.0) * var_e)
 
     def residual(x):
-        return _equations(model(*unpack(x)), stats, third=True)[0] / scale
+        sky = model(*unpack(x))
+        if _window_share(sky, stats) < MIN_WINDOW_SHARE:  # (`poisson_level`)
+            return np.full(3, 1e10)
+        return _equations(sky, stats, third=True)[0] / scale
 
     if floor >= 0.5:  # no room for photons beside the read noise
         return None
@@ -825,10 +896,11 @@ def pedestal_level(stats, gain, first_guess, std):
         return None
     grad = np.array([1.0, 1.0 / gain, 0.0])[:free] @ inv
     var_level = float(grad @ cov[:free, :free] @ grad) / stats['n']
-    if not 0.0 < var_level < MAX_PEDESTAL_ERROR ** 2 * std ** 2 / stats[
-            'n']:  # an ill-conditioned solution: no error to trust
-        return None
     read = math.sqrt(max(read_var, least))
+    if _implausible(model(*point), stats, offset + lam / gain,
+                    math.sqrt(max(var_level, 0.0)), first_guess, std,
+                    MAX_PEDESTAL_ERROR):
+        return None
     return {'level': offset + lam / gain,
             'std': math.sqrt(lam + read * read) / gain,
             'error_on_mean': math.sqrt(var_level), 'lam': lam,

@@ -1077,7 +1077,8 @@ def _clip_large(frame, usable, sigma, maxiters, meta, n_target,
                 subsample=f'every {stride}th row and column '
                           f'({n_sub} pixels kept) for the clip bounds')
     stats = window_statistics((lo, hi), centre + mean, std_kept ** 2,
-                              n + meta['n_clipped'], is_digitised(values))
+                              n + meta['n_clipped'], is_digitised(values),
+                              n_window=n)
     if third is not None:  # the cubes about the kept pixels' mean
         w0, w1, w2, w3 = third[2:]
         stats.update(window3=tuple(third[:2]), m3=(
