@@ -5,10 +5,11 @@ pedestal the frame's annuli share tells their photons."""
 import math
 
 import numpy as np
+import pytest
 from astropy.stats import sigma_clip
-from photutils.aperture import CircularAnnulus
+from photutils.aperture import CircularAnnulus, CircularAperture
 
-from ccdphot_ext import SkyEstimate
+from ccdphot_ext import SkyEstimate, photometer
 from ccdphot_ext.background.estimators import (
     MAX_LEVEL_SHIFT,
     clip_factors,
@@ -51,3 +52,58 @@ def test_empty_window_is_no_solution():
     sky = SkyEstimate.from_annulus(data, ann, gain=1.0)
     assert np.all(np.isfinite(sky.error_on_mean) & (sky.error_on_mean > 0))
     assert np.all(np.abs(sky.value) < 5 * sky.error_on_mean)
+
+
+def _apart(size):
+    """Centres of annuli of 10-16 px 34 px apart on a frame of ``size``
+    (none shares a pixel: independent pulls)."""
+    return [(x, y) for x in range(24, size - 24, 34)
+            for y in range(24, size - 24, 34)]
+
+
+def _pulls(sky_e, read_noise, gain, method, size, n_frames, seed):
+    """Level pulls of annuli 34 px apart and flux pulls of r = 4 circles
+    at their centres (no star: truth 0) on sky-subtracted frames of
+    ``size``; the pedestals the annuli found, in electrons."""
+    centres = _apart(size)
+    ann = CircularAnnulus(centres, 10, 16)
+    circles = CircularAperture(centres, 4)
+    rng = np.random.default_rng(seed)
+    level, flux, pedestal = [], [], []
+    for _ in range(n_frames):
+        data = _subtracted(sky_e, read_noise, gain, size, rng)
+        sky = SkyEstimate.from_annulus(data, ann, method=method, gain=gain)
+        table = photometer(data, circles, sky, gain=gain)
+        level.append(sky.value / sky.error_on_mean)
+        flux.append(np.asarray(table['aperture_sum'])
+                    / np.asarray(table['aperture_sum_err']))
+        pedestal.append(sky.meta.get('pedestal', np.nan) * gain)
+    return np.concatenate(level), np.concatenate(flux), np.array(pedestal)
+
+
+@pytest.mark.parametrize('sky_e, read_noise, size', [
+    (5.0, 3.0, 768), (20.0, 1.0, 1024), (200.0, 3.0, 1024)])
+def test_sky_subtracted_annulus_pulls(sky_e, read_noise, size):
+    """Annuli of a sky-subtracted frame: their pooled third moment shows
+    the photons the frame's pedestal hides, and each level is corrected
+    for its own photons (its level less the pedestal). Level pulls
+    (truth 0) centred within 0.1 and of spread 1 +- 0.05, and the flux
+    pulls of r = 4 circles measured against them within 0.05 and of
+    spread 1 +- 0.05, for the clipped mean and the median, a frame at
+    1 e-/ADU and one at 2.23 (without the pedestal the median's level
+    pulls were -0.3 to -0.6 and the clipped mean's -0.1, with no warning
+    above 0). 1,682 independent annuli a case; 968 at 5 e- (each solved
+    under the exact model, some 10 ms), whose flux pulls' mean, known to
+    0.032, is taken within 0.1. docs/calibration.rst has the fuller
+    run."""
+    for method in ('sigma_clip', 'median'):
+        parts = [_pulls(sky_e, read_noise, gain, method, size, 1,
+                        seed=int(sky_e * gain * 10)) for gain in (1.0, 2.23)]
+        level, flux = (np.concatenate([p[k] for p in parts]) for k in (0, 1))
+        assert abs(np.mean(level)) < 0.1
+        assert np.std(level) == pytest.approx(1.0, abs=0.05)
+        assert abs(np.mean(flux)) < (0.05 if level.size > 1000 else 0.1)
+        assert np.std(flux) == pytest.approx(1.0, abs=0.05)
+        # the pedestal found is the sky subtracted (in electrons)
+        pedestal = np.concatenate([p[2] for p in parts])
+        assert pedestal == pytest.approx(-sky_e, rel=0.2)

@@ -54,6 +54,8 @@ from .estimators import (
     MIN_SKY_PIXELS,
     clip_factors,
     estimator_statistics,
+    is_digitised,
+    pedestal_test,
     poisson_level,
 )
 from .rowclip import blank, clip_rows, count_rows, kept_mean_std
@@ -529,22 +531,97 @@ def own_apertures(exclude, n):
     return own if start == n else None
 
 
-def _poisson_rows(values, good, keep, level, gain, method, sigma, std):
+def _poisson_rows(values, good, keep, level, gain, method, sigma, std,
+                  offset=0.0):
     """The level, std and error of the level of each row under the exact
-    model of a Poisson sky (`poisson_level`), for rows of up to
-    `ANNULUS_EXACT_MAX` electrons a pixel; NaN where not solved."""
+    model of a Poisson sky (`poisson_level`, on a pedestal ``offset``),
+    for rows of up to `ANNULUS_EXACT_MAX` electrons a pixel; NaN where
+    not solved."""
     out = np.full((3, len(values)), np.nan)
     for i, row in enumerate(values):
-        if not 0.0 < level[i] * gain <= ANNULUS_EXACT_MAX:
+        if not 0.0 < (level[i] - offset) * gain <= ANNULUS_EXACT_MAX:
             continue
         pixels = row[good[i]].astype(np.float64)
         kept = keep[i][good[i]]
         sol = poisson_level(estimator_statistics(pixels, kept, method,
                                                  sigma),
-                            gain, level[i], std[i])
+                            gain, level[i], std[i], offset=offset)
         if sol is not None:
             out[:, i] = sol['level'], sol['std'], sol['error_on_mean']
     return out
+
+
+#: The most pixels the annuli pool to test for a pedestal
+#: (`annulus_pedestal`): beyond them, every so many annuli.
+POOL_PIXELS = 2 ** 18
+
+
+def annulus_pedestal(frame, annulus, excluded, level, *, method, sigma,
+                     maxiters, gain):
+    """
+    The pedestal the annuli share (a sky-subtracted frame: the constant
+    subtracted is every annulus'), from their pooled pixels.
+
+    One annulus' third moment is far too noisy to tell its photons; the
+    pedestal, common to all, is told by all together. The usable pixels
+    of the annuli (each frame pixel once, from the first annulus that
+    holds it; every so many annuli beyond `POOL_PIXELS`), each less its
+    own annulus' ``level`` plus the mean level (in whole data units for
+    whole-number pixels), are one sky of that mean level: the estimator
+    measures it as a whole frame, and `pedestal_test` weighs its third
+    moment as `SkyEstimate.from_image` does.
+
+    Returns
+    -------
+    significance : float
+        ``z`` of `~ccdphot_ext.background.estimators.pedestal_evidence`
+        (NaN where not measured).
+    offset : float or None
+        The pedestal (data unit) where it is shown and solved, else None.
+    """
+    finite = np.flatnonzero(np.isfinite(level))
+    if finite.size == 0:
+        return math.nan, None
+    # pixels an annulus holds, from the first: every so many annuli
+    per = int(np.count_nonzero(annulus[finite[:1]].to_mask(
+        method='center')[0].data))
+    chosen = finite[::max(math.ceil(per * finite.size / POOL_PIXELS), 1)]
+    masks = annulus[chosen].to_mask(method='center')
+    claimed = np.zeros(frame.shape, dtype=bool)
+    usable = np.isfinite(frame.data)
+    for other in (frame.mask, excluded):
+        if other is not None:
+            usable &= ~other
+    if frame.uncertainty is not None:
+        usable &= np.isfinite(frame.uncertainty)
+    parts, shifts = [], []
+    for i, amask in zip(chosen, masks, strict=True):
+        large, small = amask.get_overlap_slices(frame.shape)
+        if large is None:
+            continue
+        take = (amask.data[small] > 0) & usable[large] & ~claimed[large]
+        claimed[large] |= take
+        parts.append(frame.data[large][take])
+        shifts.append(np.full(parts[-1].size, level[i]))
+    pixels = np.concatenate(parts) if parts else np.empty(0)
+    if pixels.size < MIN_SKY_PIXELS:
+        return math.nan, None
+    shift = np.concatenate(shifts)
+    mean_level = float(np.mean(level[finite]))
+    whole = is_digitised(pixels)
+    if whole:  # whole values stay whole
+        shift, mean_level = np.round(shift), round(mean_level)
+    pooled = pixels.astype(np.float64) - shift + mean_level
+    stats = summarise_rows(pooled[None, :].copy(),
+                           np.ones((1, pooled.size), bool), method, sigma,
+                           maxiters)
+    kept = stats.keep[0]
+    estimator = estimator_statistics(pooled, kept, method, sigma)
+    pooled_level, pooled_std = float(stats.level[0]), float(stats.std[0])
+    solution = poisson_level(estimator, gain, pooled_level, pooled_std)
+    z, ped = pedestal_test(estimator, gain, solution, pooled_level,
+                           pooled_std)
+    return z, (None if ped is None else ped['offset'])
 
 
 def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
@@ -552,7 +629,10 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
     """Level, std, n_pix and error of the level of every annulus; with the
     ``gain`` (validated), also ``'poisson'``: the level, std and error of
     the level of the photon-starved annuli under the exact model of a
-    Poisson sky (`_poisson_rows`; NaN for the others), else None."""
+    Poisson sky (`_poisson_rows`; NaN for the others), else None, and
+    ``'pedestal'``: the significance and the offset of a pedestal the
+    annuli share (`annulus_pedestal`), their photon-starved annuli solved
+    on it."""
     from ..flags import FLAG_SKY_ANNULUS
     n = n_positions(annulus)
     excluded = None if exclude is None else exclusion_map(exclude,
@@ -560,7 +640,6 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
     own = None if exclude is None else own_apertures(exclude, n)
     out = {name: np.zeros(n) for name in ('level', 'std', 'n_pix', 'var')}
     exact = gain is not None and method != 'mean'
-    poisson = np.full((3, n), np.nan) if exact else None
     counts = {name: np.zeros(n, dtype=int) for name in
               ('n_total', 'n_bad', 'n_apertures', 'n_own', 'n_own_usable',
                'n_clipped')}
@@ -568,10 +647,6 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
             frame, annulus, excluded, own):
         stats = summarise_rows(values, good, method, sigma, maxiters)
         out['level'][idx], out['std'][idx] = stats.level, stats.std
-        if exact:
-            poisson[:, idx] = _poisson_rows(values, good, stats.keep,
-                                            stats.level, gain, method,
-                                            sigma, stats.std)
         out['n_pix'][idx] = stats.n_pix
         if sigmas is not None:
             out['var'][idx] = np.sum(np.where(stats.keep, sigmas, 0.0) ** 2,
@@ -614,8 +689,37 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
         propagated = (None if frame.uncertainty is None
                       else np.where(n_pix > 0, np.sqrt(out['var']) / n_pix,
                                     np.nan))
+    pedestal = poisson = None
+    if exact:  # the pedestal first: the photon-starved annuli on it
+        pedestal = annulus_pedestal(frame, annulus, excluded, out['level'],
+                                    method=method, sigma=sigma,
+                                    maxiters=maxiters, gain=gain)
+        offset = pedestal[1] or 0.0
+        with np.errstate(invalid='ignore'):
+            photons = (out['level'] - offset) * gain
+        poisson = np.full((3, n), np.nan)
+        if np.any((photons > 0) & (photons <= ANNULUS_EXACT_MAX)):
+            poisson = _exact_rows(frame, annulus, excluded, own, offset,
+                                  method=method, sigma=sigma,
+                                  maxiters=maxiters, gain=gain)
     return {'level': out['level'], 'std': out['std'], 'n_pix': n_pix,
-            'propagated': propagated, 'meta': meta, 'poisson': poisson}
+            'propagated': propagated, 'meta': meta, 'poisson': poisson,
+            'pedestal': pedestal}
+
+
+def _exact_rows(frame, annulus, excluded, own, offset, *, method, sigma,
+                maxiters, gain):
+    """`_poisson_rows` of every annulus, on the pedestal ``offset``: a
+    second pass over the annuli, after `annulus_pedestal` has pooled
+    them."""
+    poisson = np.full((3, n_positions(annulus)), np.nan)
+    for idx, values, good, _, _ in annulus_pixels(frame, annulus, excluded,
+                                                  own):
+        stats = summarise_rows(values, good, method, sigma, maxiters)
+        poisson[:, idx] = _poisson_rows(values, good, stats.keep,
+                                        stats.level, gain, method, sigma,
+                                        stats.std, offset)
+    return poisson
 
 
 def _warn(n_bad, neighbours, few, n):

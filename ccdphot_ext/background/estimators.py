@@ -754,6 +754,39 @@ def pedestal_evidence(stats, gain, lam, read_noise, level):
     return float(-psi[2] / noise) if noise > 0 else math.nan
 
 
+def pedestal_test(stats, gain, solution, level, std):
+    """
+    Whether a sky holds more photons than its level allows, and its level
+    with a pedestal where it does.
+
+    The third moment is weighed (`pedestal_evidence`) against the exact
+    model's ``solution`` of the level (`poisson_level`), or against no
+    photons where there is none (a level not above 0, or no solution up
+    to `EXACT_POISSON_MAX` electrons); beyond `MIN_PEDESTAL_SIGNIFICANCE`
+    standard errors the level is solved with a pedestal
+    (`pedestal_level`, from the estimator's ``level`` and ``std``).
+
+    Returns
+    -------
+    significance : float
+        ``z`` of `pedestal_evidence` (NaN where not measured, or for a
+        level beyond the model's range).
+    pedestal : dict or None
+        The solution of `pedestal_level`; None where the evidence is short
+        or the pedestal model has no solution.
+    """
+    if solution is not None:
+        z = pedestal_evidence(stats, gain, solution['lam'],
+                              solution['read_noise'], level)
+    elif level * gain <= EXACT_POISSON_MAX:  # against no photons
+        z = pedestal_evidence(stats, gain, 0.0, 0.0, level)
+    else:  # above the exact model's range
+        return math.nan, None
+    if not math.isfinite(z) or z <= MIN_PEDESTAL_SIGNIFICANCE:
+        return z, None
+    return z, pedestal_level(stats, gain, level, std)
+
+
 #: The least read noise (electrons) of the pedestal model: a sky whose
 #: third moment reads it photon-dominated is solved at this read noise,
 #: which keeps the model smooth (its comb of whole electrons blurred to

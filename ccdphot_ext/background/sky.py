@@ -54,8 +54,7 @@ from .estimators import (
     estimator_efficiency,
     estimator_statistics,
     is_digitised,
-    pedestal_evidence,
-    pedestal_level,
+    pedestal_test,
     poisson_level,
     poisson_skew_ratio,
     skew_bias_factor,
@@ -372,19 +371,20 @@ def _annulus_meta(res, annulus, method, sigma, maxiters):
 MAX_PHOTON_SHARE = 1.5
 
 
-def _photon_misfit(level, std, gain):
+def _photon_misfit(level, std, gain, warn=True):
     """
     True for levels that cannot be all photons at ``gain``: their photon
     variance ``level / gain`` exceeds `MAX_PHOTON_SHARE` times the measured
     ``std**2`` (also where that square underflows), as in count rates given
-    the gain of counts, or with the bias left in. Warns, naming ``gain``.
+    the gain of counts, or with the bias left in. Warns, naming ``gain``
+    (unless not to ``warn``).
     """
     level = np.asarray(level, dtype=float)
     var = np.square(np.asarray(std, dtype=float))
     with np.errstate(invalid='ignore'):
         misfit = ((level > 0) & (np.asarray(std) > 0)
                   & (level > MAX_PHOTON_SHARE * gain * var))
-    if np.any(misfit):
+    if warn and np.any(misfit):
         first = np.flatnonzero(np.ravel(misfit))[0]
         lv, sd = np.ravel(level)[first], np.ravel(np.asarray(std))[first]
         warnings.warn(
@@ -398,19 +398,21 @@ def _photon_misfit(level, std, gain):
     return misfit
 
 
-def _poisson_corrected(level, std, gain, method, sigma, meta, misfit=None):
+def _poisson_corrected(level, std, gain, method, sigma, meta, misfit=None,
+                       offset=0.0):
     """
     The level with the estimator's Poisson-skew bias removed (``gain``
     given), else as measured: ``level + skew_bias_factor * mu3 / var``,
-    ``mu3 / var`` from `poisson_skew_ratio`; ``meta`` records the bias
-    (a float for one level, a list for one per annulus) and a note.
-    Levels that are not photons at ``gain`` (``misfit``, from
+    ``mu3 / var`` from `poisson_skew_ratio` of the photons, ``level -
+    offset`` (``offset``: a pedestal the levels share); ``meta`` records
+    the bias (a float for one level, a list for one per annulus) and a
+    note. Levels that are not photons at ``gain`` (``misfit``, from
     `_photon_misfit`; None: found here) keep their value.
     """
     if gain is None:
         return level
-    bias = -skew_bias_factor(method, sigma) * poisson_skew_ratio(level, std,
-                                                                 gain)
+    bias = -skew_bias_factor(method, sigma) * poisson_skew_ratio(
+        level - offset, std, gain)
     if misfit is None:
         misfit = _photon_misfit(level, std, gain)
     bias = np.where(np.isfinite(level) & ~misfit, bias, 0.0)
@@ -490,19 +492,10 @@ def _pedestal(stats, gain, sol, res, method, sigma, meta):
     the bias that may be left (up to `skew_bias_factor` over the gain)
     exceeds half the level's error.
     """
-    if sol is not None:
-        z = pedestal_evidence(stats, gain, sol['lam'], sol['read_noise'],
-                              res['level'])
-    elif res['level'] * gain <= EXACT_POISSON_MAX:  # against no photons
-        z = pedestal_evidence(stats, gain, 0.0, 0.0, res['level'])
-    else:  # above the exact model's range
-        return None
+    z, ped = pedestal_test(stats, gain, sol, res['level'], res['std'])
     if not math.isfinite(z):
         return None
     meta['pedestal_significance'] = z
-    ped = None
-    if z > MIN_PEDESTAL_SIGNIFICANCE:
-        ped = pedestal_level(stats, gain, res['level'], res['std'])
     if ped is None:
         error = _scatter_error(res, res['efficiency'])
         if (z > MIN_PEDESTAL_SIGNIFICANCE or res['level'] * gain <= 0.0) and (
@@ -555,12 +548,28 @@ def _annulus_levels(res, gain, method, sigma, efficiency, meta):
     others as `_poisson_corrected`; ``meta['estimator_bias']`` the shift
     of each, ``meta['n_poisson_model']`` how many were solved.
     """
-    misfit = False
+    misfit, offset = False, 0.0
     if gain is not None:  # levels that are not photons at this gain
-        misfit = _photon_misfit(res['level'], res['std'], gain)
-        _warn_unsubtracted_annuli(res, gain, method, sigma, efficiency)
+        z, pedestal = res['pedestal'] or (math.nan, None)
+        if math.isfinite(z):
+            meta['pedestal_significance'] = z
+        if pedestal is not None:
+            offset = meta['pedestal'] = pedestal
+        misfit = _photon_misfit(res['level'] - offset, res['std'], gain,
+                                warn=pedestal is None)
+        if pedestal is not None and np.any(misfit):
+            _warn_varying_pedestal(misfit, offset, gain, method, sigma)
+        if pedestal is None:
+            _warn_unsubtracted_annuli(res, gain, method, sigma, efficiency,
+                                      z)
     level = _poisson_corrected(res['level'], res['std'], gain, method, sigma,
-                               meta, misfit)
+                               meta, misfit, offset)
+    if offset:
+        meta['estimator_bias_note'] += (
+            f'; the annuli\'s pooled third moment shows more photons than '
+            f'their levels allow ({z:.1f} standard errors: a pedestal '
+            f'subtracted), so each level\'s photons are it less the '
+            f'pedestal, {offset:.4g}')
     error = _error_on_mean(res['propagated'], efficiency)
     if res['poisson'] is None:
         return level, res['std'], error
@@ -587,29 +596,65 @@ def _annulus_levels(res, gain, method, sigma, efficiency, meta):
             np.where(solved, model, error))
 
 
-def _warn_unsubtracted_annuli(res, gain, method, sigma, efficiency):
-    """Warn, naming ``gain``, when annulus levels are not above 0 (a
-    sky-subtracted frame): not the sky's photons, and an annulus does not
-    tell them (its third moment is far too noisy), so such a level keeps
-    its estimator's Poisson bias, up to `skew_bias_factor` over the gain;
-    said where that exceeds half the level's error."""
+def _warn_varying_pedestal(misfit, offset, gain, method, sigma):
+    """Warn, naming ``gain``, of annuli that cannot hold the photons the
+    pedestal their annuli share (``offset``) leaves them (``misfit``, of
+    `_photon_misfit`): the pedestal varies over the frame (a background
+    map subtracted); those levels keep their estimator's bias."""
+    warnings.warn(
+        f'gain={gain:g}: {int(np.count_nonzero(misfit))} of {misfit.size} '
+        'annuli hold fewer photons than the pedestal their annuli share '
+        f'({offset:.4g}) leaves them (more photon noise than their '
+        'scatter): the pedestal varies over the frame (a background map '
+        'subtracted?). Those levels keep their estimator\'s Poisson bias, '
+        f'up to {skew_bias_factor(method, sigma) / gain:.3g} low, and the '
+        'others are corrected for the photons of one pedestal; measure the '
+        'annuli with the map added back', AstropyUserWarning, stacklevel=4)
+
+
+#: Annulus levels whose mean is not above 0 by this many of its errors
+#: are not shown to be photons (a sky-subtracted frame), each of them.
+MIN_PHOTON_SIGNIFICANCE = 3.0
+
+
+def _warn_unsubtracted_annuli(res, gain, method, sigma, efficiency, z):
+    """Warn, naming ``gain``, of annulus levels not shown to be the sky's
+    photons where their pooled third moment (``z`` of `annulus_pedestal`)
+    shows no pedestal: a level not above 0, or any level where their mean
+    is not above 0 by `MIN_PHOTON_SIGNIFICANCE` of its errors (a
+    sky-subtracted frame, whose levels straddle 0). Such a level keeps its
+    estimator's Poisson bias, up to `skew_bias_factor` over the gain; said
+    where that exceeds half the level's error."""
     if method == 'mean':
         return
     level = np.asarray(res['level'], dtype=float)
-    error = _scatter_error(res, efficiency)
+    error = np.asarray(_scatter_error(res, efficiency), dtype=float)
     bound = skew_bias_factor(method, sigma) / gain
+    finite = np.isfinite(level) & np.isfinite(error)
+    if not finite.any():
+        return
+    mean_error = (math.sqrt(float(np.sum(error[finite] ** 2)))
+                  / np.count_nonzero(finite))
+    unshown = not (np.mean(level[finite])
+                   > MIN_PHOTON_SIGNIFICANCE * mean_error)
     with np.errstate(invalid='ignore'):
-        doubtful = (np.isfinite(level) & (level <= 0.0)
-                    & (bound > 0.5 * np.asarray(error)))
+        doubtful = (finite & ((level <= 0.0) | unshown)
+                    & (bound > 0.5 * error))
     if np.any(doubtful):
+        told = ('' if not math.isfinite(z) else
+                f' ({z:.1f} standard errors, but no pedestal model solves '
+                'it)' if z > MIN_PEDESTAL_SIGNIFICANCE else
+                f' ({z:.1f} standard errors, at most '
+                f'{MIN_PEDESTAL_SIGNIFICANCE:g} taken as none)')
         warnings.warn(
             f'gain={gain:g}: {int(np.count_nonzero(doubtful))} of '
-            f'{doubtful.size} annulus levels are not above 0, not the '
-            'photons of the sky (a sky-subtracted frame?), which an annulus '
-            'cannot tell: they keep their estimator\'s Poisson bias, up '
-            f'to {bound:.3g} low (a whole-frame level with gain= reads '
-            'the photons from its third moment)', AstropyUserWarning,
-            stacklevel=4)
+            f'{doubtful.size} annulus levels are not shown to be the '
+            'photons of the sky (not above 0, or their mean not above 0 '
+            f'by {MIN_PHOTON_SIGNIFICANCE:g} of its errors: a '
+            'sky-subtracted frame?), and the third moment of the annuli '
+            f'pooled does not tell the photons{told}: they keep their '
+            f'estimator\'s Poisson bias, up to {bound:.3g} low',
+            AstropyUserWarning, stacklevel=4)
 
 
 def _digitised(res):
