@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from astropy.stats import sigma_clip
+from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import CircularAnnulus, CircularAperture
 
 from ccdphot_ext import SkyEstimate, photometer
@@ -107,3 +108,26 @@ def test_sky_subtracted_annulus_pulls(sky_e, read_noise, size):
         # the pedestal found is the sky subtracted (in electrons)
         pedestal = np.concatenate([p[2] for p in parts])
         assert pedestal == pytest.approx(-sky_e, rel=0.2)
+
+
+def test_background_map_subtracted_frame_warns():
+    """A frame whose sky, 2 to 60 e- across it, was subtracted as a map:
+    no one pedestal is every annulus'. The annuli whose photons the
+    pooled pedestal overstates beyond their scatter warn, naming the
+    gain, and keep their estimator's level."""
+    yy, xx = np.mgrid[:256, :256]
+    sky_map = 2.0 + 58.0 * xx / 255.0
+    rng = np.random.default_rng(3)
+    data = rng.poisson(sky_map) + rng.normal(0.0, 1.0, sky_map.shape) - sky_map
+    ann = CircularAnnulus(GRID, 10, 16)
+    with pytest.warns(AstropyUserWarning, match=r'gain=1: \d+ of 100 annuli '
+                      r'hold fewer photons than the pedestal .* varies over '
+                      r'the frame'):
+        sky = SkyEstimate.from_annulus(data, ann, method='median', gain=1.0)
+    plain = SkyEstimate.from_annulus(data, ann, method='median')
+    photons = plain.value - sky.meta['pedestal']
+    misfit = photons > 1.5 * plain.std ** 2
+    assert 0 < np.count_nonzero(misfit) < 100
+    np.testing.assert_array_equal(sky.value[misfit], plain.value[misfit])
+    # they are the faint side of the frame
+    assert np.all(np.asarray(GRID)[misfit, 0] < 128)

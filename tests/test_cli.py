@@ -252,6 +252,41 @@ def test_annulus_route_applies_the_gain(tmp_path):
     np.testing.assert_array_equal(runs['batch']['sky'], runs['gain']['sky'])
 
 
+def test_annulus_route_on_a_sky_subtracted_frame(tmp_path):
+    """A sky-subtracted frame (20 e- a pixel subtracted, 1 e- read noise,
+    in float32 FITS) with ``--sky annulus --gain 1``: one annulus' level
+    of 1e-4 sent the exact Poisson model to 438 e- with an infinite error
+    and the command stopped ("error_on_mean must be finite"). It now
+    measures every row against the annuli's levels on the pedestal their
+    pixels pooled show: the levels of `SkyEstimate.from_annulus`, centred
+    on the truth (0) within their errors."""
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        data = (rng.poisson(20, (256, 256))
+                + rng.normal(0, 1, (256, 256)) - 20).astype(np.float32)
+    fits.writeto(tmp_path / 'sub.fits', data)
+    x, y = (v.ravel() for v in np.meshgrid(np.arange(20.0, 240, 24),
+                                           np.arange(20.0, 240, 24)))
+    Table({'x': x, 'y': y}).write(tmp_path / 'pos.csv')
+    out = tmp_path / 'sub.ecsv'
+    code, _, err = _run(['measure', tmp_path / 'sub.fits', '--positions',
+                         tmp_path / 'pos.csv', '--radius', '4', '--sky',
+                         'annulus', '--annulus', '10,16', '--gain', '1',
+                         '-o', out])
+    assert code == 0, err
+    table = QTable.read(out)
+    sky = SkyEstimate.from_annulus(data, CircularAnnulus(np.c_[x, y], 10, 16),
+                                   gain=1.0)
+    assert sky.meta['pedestal'] == pytest.approx(-20.0, abs=1.0)
+    np.testing.assert_array_equal(np.asarray(table['sky']), sky.value)
+    error = np.asarray(table['sky_error_on_mean'])
+    assert np.all(np.isfinite(error) & (error > 0))
+    assert abs(np.mean(np.asarray(table['sky']) / error)) < 0.5
+    pulls = (np.asarray(table['aperture_sum'])
+             / np.asarray(table['aperture_sum_err']))
+    assert abs(np.mean(pulls)) < 0.4 and 0.8 < np.std(pulls) < 1.2
+
+
 def test_measure_default_annulus_clears_the_box(frames, ccd):
     code, stdout, err = _run(['measure', frames / 'sample.fits', '--box',
                               BOX1, '--sky', 'annulus'])
