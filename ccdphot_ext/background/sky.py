@@ -989,7 +989,19 @@ class SkyEstimate:
             ``meta['n_poisson_model']`` counts them). The level must be
             the photons' (bias and overscan subtracted): a level with more
             photon noise at this gain than its scatter allows warns and is
-            not corrected.
+            not corrected. On a sky-subtracted frame (levels near 0, the
+            photons still there) the constant subtracted is every
+            annulus': the annuli's pixels pooled (each less its annulus'
+            level) show its photons in their third moment, as in
+            `from_image` (``meta['pedestal_significance']``), and where
+            they do each annulus is corrected for its own photons, its
+            level less that pedestal (``meta['pedestal']``). Where they
+            do not, levels not above 0, or all of them where their mean
+            is not above 0 by 3 of its errors, keep their estimator's
+            bias and warn where it may exceed half their error; a
+            background map subtracted (a pedestal varying over the
+            frame) warns for the annuli it leaves fewer photons than the
+            pooled pedestal (:ref:`local-sky`).
 
         Returns
         -------
