@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from astropy.stats import sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.aperture import CircularAnnulus, CircularAperture
+from photutils.aperture import (
+    CircularAnnulus,
+    CircularAperture,
+    EllipticalAnnulus,
+    RectangularAnnulus,
+)
 
 from ccdphot_ext import SkyEstimate, photometer
 from ccdphot_ext.background.estimators import (
@@ -131,3 +136,29 @@ def test_background_map_subtracted_frame_warns():
     np.testing.assert_array_equal(sky.value[misfit], plain.value[misfit])
     # they are the faint side of the frame
     assert np.all(np.asarray(GRID)[misfit, 0] < 128)
+
+
+def test_one_annulus_and_other_shapes():
+    """The pooled test takes one annulus (a scalar photutils aperture) and
+    elliptical and rectangular annuli as well: a
+    wide annulus of 20 e- subtracted shows its pedestal by itself, and a
+    level of the frame before the subtraction shows none."""
+    rng = np.random.default_rng(0)
+    data = _subtracted(20.0, 1.0, 1.0, 256, rng)
+    one = CircularAnnulus((60, 60), 10, 40)
+    sky = SkyEstimate.from_annulus(data, one, method='median', gain=1.0)
+    assert sky.value.shape == (1,)
+    assert sky.meta['pedestal'] == pytest.approx(-20.0, abs=3.0)
+    assert abs(sky.value[0]) < 3 * sky.error_on_mean[0]
+    raw = SkyEstimate.from_annulus(data + 20.0, one, method='median',
+                                   gain=1.0)
+    assert 'pedestal' not in raw.meta
+    assert abs(raw.meta['pedestal_significance']) < 3
+    for ann in (EllipticalAnnulus(GRID, 8, 16, 12, theta=0.3),
+                RectangularAnnulus(GRID, 8, 20, 16, theta=0.2)):
+        sky = SkyEstimate.from_annulus(data, ann, gain=1.0)
+        assert sky.meta['pedestal'] == pytest.approx(-20.0, abs=4.0)
+        measured = np.isfinite(sky.value)
+        assert np.count_nonzero(measured) == 100
+        assert abs(np.mean(sky.value[measured]
+                           / sky.error_on_mean[measured])) < 0.5

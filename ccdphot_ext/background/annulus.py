@@ -583,10 +583,9 @@ def annulus_pedestal(frame, annulus, excluded, level, *, method, sigma,
     if finite.size == 0:
         return math.nan, None
     # pixels an annulus holds, from the first: every so many annuli
-    per = int(np.count_nonzero(annulus[finite[:1]].to_mask(
-        method='center')[0].data))
+    per = int(np.count_nonzero(_center_masks(annulus, finite[:1])[0].data))
     chosen = finite[::max(math.ceil(per * finite.size / POOL_PIXELS), 1)]
-    masks = annulus[chosen].to_mask(method='center')
+    masks = _center_masks(annulus, chosen)
     claimed = np.zeros(frame.shape, dtype=bool)
     usable = np.isfinite(frame.data)
     for other in (frame.mask, excluded):
@@ -622,6 +621,14 @@ def annulus_pedestal(frame, annulus, excluded, level, *, method, sigma,
     z, ped = pedestal_test(estimator, gain, solution, pooled_level,
                            pooled_std)
     return z, (None if ped is None else ped['offset'])
+
+
+def _center_masks(annulus, idx):
+    """photutils' ``'center'`` masks of the annuli ``idx`` (a list, also
+    for one position)."""
+    chosen = annulus if annulus.isscalar else annulus[idx]
+    masks = chosen.to_mask(method='center')
+    return masks if isinstance(masks, list) else [masks]
 
 
 def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
