@@ -123,7 +123,7 @@ def test_rows_are_photometer_on_each_frame_and_numpy(frame_dir):
     for k, path in enumerate(paths):
         rows = lc[lc['frame'] == path]
         ccd = read_frame(path)
-        sky = SkyEstimate.from_image(ccd)
+        sky = SkyEstimate.from_image(ccd, gain=2.0)  # EGAIN
         ref = photometer(ccd, boxes, sky)
         for name in ref.colnames:
             if name == 'id':
@@ -291,7 +291,8 @@ def test_recenter_options_reach_the_recentering(frame_dir):
         'max_shift': 2.0, 'iterations': 2}
     for path in paths:
         ccd = read_frame(path)
-        xy, _ = recentering(ccd, np.c_[X0, Y0], SkyEstimate.from_image(ccd))
+        xy, _ = recentering(ccd, np.c_[X0, Y0],
+                            SkyEstimate.from_image(ccd, gain=2.0))
         rows = lc[lc['frame'] == path]
         np.testing.assert_array_equal(np.c_[rows['x_center'],
                                             rows['y_center']], xy)
@@ -391,7 +392,8 @@ def test_frames_with_and_without_celestial_wcs(tmp_path):
                                        rtol=0, atol=1e-9)
         # the other columns are photometer's on each frame
         ref = photometer(read_frame(paths[1]), _boxes(),
-                         SkyEstimate.from_image(read_frame(paths[1])))
+                         SkyEstimate.from_image(read_frame(paths[1]),
+                                                gain=2.0))
         np.testing.assert_array_equal(lc['aperture_sum'][nowcs],
                                       ref['aperture_sum'])
     out = tmp_path / 'lc.ecsv'
@@ -641,18 +643,21 @@ def test_unit_is_every_frames_data_unit(tmp_path, dask_client):
     for k in range(3):
         ccd = _frame(k)
         path = tmp_path / f'f{k}.fits'
-        fits.PrimaryHDU(ccd.data, fits.Header(ccd.meta)).writeto(path)
+        # electrons (EGAIN 2), so that either unit's gain fits the sky
+        fits.PrimaryHDU(2.0 * ccd.data, fits.Header(ccd.meta)).writeto(path)
         paths.append(str(path))
+    # the plain mean as the sky: the same level whatever the unit (a
+    # median or clipped mean takes the gain, 1 for electrons)
     with pytest.warns(AstropyUserWarning, match='no usable BUNIT.*--unit '
                       'to ccdphot measure, find or batch'):
-        plain = photometer_frames(paths, _boxes(), ids=IDS)
+        plain = photometer_frames(paths, _boxes(), ids=IDS, sky='mean')
     assert plain['aperture_sum'].unit == u.adu
     assert 'unit' not in plain.meta['parameters']
     reading = FrameReading(unit='electron')
     for execution in (None, BatchExecution(client=dask_client)):
         with warnings.catch_warnings():
             warnings.simplefilter('error')  # no BUNIT warning now
-            lc = photometer_frames(paths, _boxes(), ids=IDS,
+            lc = photometer_frames(paths, _boxes(), ids=IDS, sky='mean',
                                    reading=reading, execution=execution)
         assert lc['aperture_sum'].unit == u.electron
         # the sums are the same numbers, now in electrons
@@ -661,9 +666,10 @@ def test_unit_is_every_frames_data_unit(tmp_path, dask_client):
         assert lc.meta['parameters']['unit'] == 'electron'
     out = tmp_path / 'lc.ecsv'
     photometer_frames(paths[:2], _boxes(), ids=IDS, reading=reading,
-                      output=out)
+                      sky='mean', output=out)
     with pytest.raises(ValueError, match=r'other parameters \(unit\)'):
-        photometer_frames(paths, _boxes(), ids=IDS, resume_from=out,
+        photometer_frames(paths, _boxes(), ids=IDS, sky='mean',
+                          resume_from=out,
                           output=tmp_path / 'other.ecsv')
 
 

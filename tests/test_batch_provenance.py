@@ -14,7 +14,8 @@ from ccdphot_ext import BoxAperture, photometer_frames
 
 def _frames():
     rng = np.random.default_rng(3)
-    return [NDData(rng.normal(100.0, 3.0, (40, 40)),
+    # photon noise at gain 2 (7.1 ADU) and read noise
+    return [NDData(rng.normal(100.0, 8.0, (40, 40)),
                    meta={'MJD-OBS': 6e4 + k, 'FILENAME': f'p{k}.fits'})
             for k in range(2)]
 

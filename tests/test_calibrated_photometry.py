@@ -31,6 +31,7 @@ from photutils.aperture import (
 )
 
 from ccdphot_ext import (
+    DetectorParameters,
     SkyEstimate,
     VarianceArrays,
     measure,
@@ -505,8 +506,11 @@ def test_cli_measures_a_mosaic_in_jy(mosaic_files):
     t = QTable.read(out)
     assert t['aperture_sum'].unit == u.Jy and t.meta['mag_system'] == 'AB'
     ccd = read_frame(d / 'mosaic.fits')
+    gain = DetectorParameters().resolve(ccd.meta, unit=ccd.unit).gain
+    assert gain == pytest.approx(359.963, abs=5e-4)
     with pytest.warns(AstropyUserWarning, match='sources cover'):
-        sky = SkyEstimate.from_image(ccd)  # ccdphot measure's default
+        # ccdphot measure's default, with the gain it printed
+        sky = SkyEstimate.from_image(ccd, gain=gain)
     ref = photometer(ccd, CircularAperture(np.c_[product.x, product.y], 3.0),
                      sky)
     np.testing.assert_allclose(t['aperture_sum'].value,

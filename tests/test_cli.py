@@ -85,7 +85,8 @@ def test_measure_rows_equal_photometer(frames, ccd, tmp_path):
     boxes = [BoxAperture.from_slices(NOTEBOOK_BOXES[s])
              for s in ('star1', 'star2')]
     with gradient_warning():
-        expected = photometer(ccd, boxes, SkyEstimate.from_image(ccd),
+        expected = photometer(ccd, boxes,
+                              SkyEstimate.from_image(ccd, gain=2.23),
                               threshold=SigmaThreshold(2.0))
     written = QTable.read(out)
     _assert_same_rows(written, expected)
@@ -122,7 +123,8 @@ def test_measure_options_reach_photometer(frames, ccd, tmp_path):
     with gradient_warning():
         expected = photometer(ccd,
                               BoxAperture.from_slices(NOTEBOOK_BOXES['star1']),
-                              SkyEstimate.from_image(ccd, method='median'),
+                              SkyEstimate.from_image(ccd, method='median',
+                                                     gain=1.5),
                               gain=1.5,
                               detector=DetectorParameters(
                                   read_noise=8.0, exptime=60.0, saturation=1200.0),
@@ -143,7 +145,7 @@ def test_measure_fractional_variance_option(frames, ccd, tmp_path):
     wrong rule is one error line naming the parameter."""
     pos = tmp_path / 'pos.csv'
     pos.write_text('x,y\n60.3,51.7\n')
-    sky = SkyEstimate.from_image(ccd)
+    sky = SkyEstimate.from_image(ccd, gain=2.23)  # the header's EGAIN
     for rule in ('squared', 'linear'):
         out = tmp_path / f'{rule}.csv'
         code, _, err = _run(['measure', frames / 'sample.fits', '--positions',
@@ -175,7 +177,7 @@ def test_measure_positions_table_and_size(frames, ccd, tmp_path):
     xy = np.column_stack([truth['x'], truth['y']])
     with gradient_warning():
         expected = photometer(ccd, BoxAperture(xy, 15, 11),
-                              SkyEstimate.from_image(ccd))
+                              SkyEstimate.from_image(ccd, gain=2.23))
     for name in ('pos.csv', 'pos.ecsv'):
         out = tmp_path / f'out_{name}.ecsv'
         code, _, err = _run(['measure', frames / 'sample.fits', '--positions',
@@ -308,7 +310,7 @@ def test_measure_uncertainty_file_wins(frames, ccd, tmp_path):
     with gradient_warning():
         expected = photometer(
             ccd, BoxAperture.from_slices(NOTEBOOK_BOXES['star1']),
-            SkyEstimate.from_image(ccd, uncertainty=sigma2),
+            SkyEstimate.from_image(ccd, uncertainty=sigma2, gain=2.23),
             uncertainty=sigma2)
     written = QTable.read(out)
     _assert_same_rows(written, expected)
@@ -428,7 +430,9 @@ def test_measure_find_uses_the_suggested_boxes(frames, ccd, tmp_path):
                              '--find-n-sigma', '10', *extra, '-o', out])
         assert code == 0, err
         with gradient_warning():
-            expected = photometer(ccd, boxes, sky)
+            # the photometry's sky has the header's gain (EGAIN)
+            expected = photometer(ccd, boxes,
+                                  SkyEstimate.from_image(ccd, gain=2.23))
         _assert_same_rows(QTable.read(out), expected)
 
 
@@ -720,3 +724,29 @@ def test_demo_outdir_writes_the_figures(tmp_path, capsys):
         pixels = mpimg.imread(tmp_path / name)
         assert pixels[..., :3].std() > 0.05
 
+
+
+@pytest.mark.parametrize('method', ['sigma_clip', 'median'])
+def test_measure_whole_frame_sky_has_the_gain(tmp_path, method):
+    """A faint Poisson sky (4 e-, 2 e-/ADU, 2 e- read noise): a median or
+    clipped mean reads it low by many of its errors unless given the gain,
+    which the command takes from the header as its photometry does."""
+    rng = np.random.default_rng(11)
+    gain, sky_e = 2.0, 4.0
+    data = (rng.poisson(sky_e, (512, 512))
+            + rng.normal(0.0, 2.0, (512, 512))) / gain
+    header = fits.Header({'GAIN': gain, 'BUNIT': 'adu'})
+    image, pos, out = (tmp_path / 'faint.fits', tmp_path / 'pos.csv',
+                       tmp_path / 'out.ecsv')
+    fits.writeto(image, data, header)
+    pos.write_text('x,y\n100.0,100.0\n300.0,200.0\n')
+    code, _, err = _run(['measure', image, '--positions', pos, '--radius',
+                         '4', '--sky', method, '-o', out])
+    assert code == 0, err
+    t = QTable.read(out)
+    level, error = t['sky'][0].value, t['sky_error_on_mean'][0].value
+    truth = sky_e / gain
+    assert abs(level - truth) < 3 * error
+    # the estimator without the gain is the biased reading
+    plain = SkyEstimate.from_image(data, method=method)
+    assert truth - plain.value > 4 * error

@@ -29,7 +29,8 @@ def frame():
     wcs.wcs.crpix = [40.0, 30.0]
     wcs.wcs.cdelt = [-1 / 3600, 1 / 3600]
     wcs.wcs.pc = [[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]]
-    img = np.random.default_rng(5).normal(100.0, 5.0, (60, 80))
+    # electrons: photon noise (10 e-) and read noise
+    img = np.random.default_rng(5).normal(100.0, 11.0, (60, 80))
     img[25:34, 35:44] += 400.0
     return CCDData(img, unit='electron', wcs=wcs)
 

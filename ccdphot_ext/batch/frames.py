@@ -113,7 +113,8 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     sky : {'sigma_clip', 'mean', 'median'}, `AnnulusSky` or callable, optional
         The sky of each frame: a `SkyEstimate.from_image
         <ccdphot_ext.SkyEstimate.from_image>` method measured on the whole
-        frame (default ``'sigma_clip'``), local annuli (`AnnulusSky`), or a
+        frame with the frame's gain (below; default ``'sigma_clip'``),
+        local annuli (`AnnulusSky`, with the same gain), or a
         module-level function ``sky(ccd, apertures) -> SkyEstimate`` (so
         that Dask workers can run it).
     ids : sequence of int or str, optional

@@ -243,8 +243,7 @@ class AnnulusSky:
         from ..background.sky import SkyEstimate
 
         frame = as_frame(ccd)
-        detector = DetectorParameters() if detector is None else detector
-        gain = detector.resolve(frame.meta, unit=frame.unit).gain
+        gain = sky_gain(frame, detector)
         annulus = CircularAnnulus(all_positions(apertures), self.r_in,
                                   self.r_out)
         return SkyEstimate.from_annulus(frame, annulus, method=self.method,
@@ -253,6 +252,55 @@ class AnnulusSky:
     def __repr__(self):
         return (f'AnnulusSky(r_in={self.r_in}, r_out={self.r_out}, '
                 f'method={self.method!r})')
+
+
+def sky_gain(frame, detector=None):
+    """
+    The gain of a sky estimate: the run's ``detector`` resolved against the
+    frame's header, in electrons per data unit (None where neither gives
+    one), so that a median or clipped-mean level loses its bias on a
+    Poisson sky (:ref:`sky-estimators`) as the photometry's budget uses
+    the same gain.
+
+    Parameters
+    ----------
+    frame : `~astropy.nddata.NDData`
+        The checked frame (its ``meta`` and ``unit``).
+    detector : `~ccdphot_ext.DetectorParameters`, optional
+        The run's detector values; None (default): the header's alone.
+
+    Returns
+    -------
+    gain : float or None
+        Electrons per data unit.
+    """
+    detector = DetectorParameters() if detector is None else detector
+    return detector.resolve(frame.meta, unit=frame.unit).gain
+
+
+def whole_frame_sky(frame, method, detector=None):
+    """
+    The whole-frame sky of a run (`SkyEstimate.from_image
+    <ccdphot_ext.SkyEstimate.from_image>`), with the gain of `sky_gain`.
+
+    Parameters
+    ----------
+    frame : `~astropy.nddata.NDData`
+        The checked frame.
+    method : {'sigma_clip', 'mean', 'median'}
+        The estimator.
+    detector : `~ccdphot_ext.DetectorParameters`, optional
+        The run's detector values; None (default): the header's alone.
+
+    Returns
+    -------
+    sky : `~ccdphot_ext.SkyEstimate`
+        The frame's level.
+    """
+    from ..background.sky import SkyEstimate
+
+    return SkyEstimate.from_image(frame, method=method,
+                                  gain=sky_gain(frame, detector))
 
 
 def _make_sky(spec, ccd, frame, apertures, detector):
@@ -265,7 +313,7 @@ def _make_sky(spec, ccd, frame, apertures, detector):
     from ..background.sky import SkyEstimate
 
     if not callable(spec):
-        return SkyEstimate.from_image(frame, method=spec)
+        return whole_frame_sky(frame, spec, detector)
     sky = (spec(frame, apertures, detector=detector)
            if isinstance(spec, AnnulusSky) else spec(ccd, apertures))
     if not isinstance(sky, SkyEstimate):

@@ -228,26 +228,32 @@ def _off_frame(args, xy, lost):
 
 
 def _sky(args, frame, per_row):
-    """The sky for the photometry: the whole frame's, or annuli."""
-    from ..background.sky import SkyEstimate
+    """The sky for the photometry: the whole frame's, or annuli, with the
+    gain of ``--gain`` or the header (a median or clipped mean loses its
+    bias on a Poisson sky)."""
+    from ..batch.worker import whole_frame_sky
+    from ..io.header import detector_with_gain
 
     if args.sky != 'background2d' and (args.box_size or args.filter_size):
         raise CLIError('--box-size and --filter-size need --sky background2d')
+    detector = detector_with_gain(detector_from_args(args), args.gain)
     if args.sky == 'annulus':
-        return _annulus_sky(args, frame, per_row)
+        return _annulus_sky(args, frame, per_row, detector)
     if args.annulus is not None:
         raise CLIError('--annulus needs --sky annulus')
     if args.sky == 'background2d':
-        return _background2d_sky(args, frame)
-    return SkyEstimate.from_image(frame, method=args.sky)
+        return _background2d_sky(args, frame, detector)
+    return whole_frame_sky(frame, args.sky, detector)
 
 
-def _background2d_sky(args, frame):
+def _background2d_sky(args, frame, detector):
     """A photutils Background2D map (SExtractor's estimator, 3-sigma
     clipped meshes) on a mesh that fits the frame (`frame_background2d`),
-    the frame's mask and non-finite pixels excluded."""
+    the frame's mask and non-finite pixels excluded, with the gain of
+    ``detector``."""
     from ..background.maps import frame_background2d
     from ..background.sky import SkyEstimate
+    from ..batch.worker import sky_gain
 
     ny, nx = frame.shape
     box = args.box_size
@@ -261,19 +267,18 @@ def _background2d_sky(args, frame):
     except ValueError as exc:
         raise CLIError(f'--sky background2d: {exc}'.replace(
             '(box_size)', '(--box-size)')) from exc
-    sky = SkyEstimate.from_background2d(bkg)
+    sky = SkyEstimate.from_background2d(bkg, gain=sky_gain(frame, detector))
     if note is not None:
         sky.meta['mesh_note'] = note
     return sky
 
 
-def _annulus_sky(args, frame, per_row):
+def _annulus_sky(args, frame, per_row, detector):
     """Annuli around the apertures (`AnnulusSky`, as ``batch --sky
-    annulus``), with the gain of ``--gain`` or the header."""
+    annulus``), with the gain of ``detector``."""
     from photutils.aperture import CircularAnnulus
 
     from ..batch.worker import AnnulusSky
-    from ..io.header import detector_with_gain
 
     if args.annulus is not None:
         r_in, r_out = args.annulus
@@ -286,8 +291,7 @@ def _annulus_sky(args, frame, per_row):
         r_in = math.ceil(half_diag) + 2.0
         r_out = r_in + 10.0
     # no aperture light in any annulus: the star's own nor its neighbours'
-    return AnnulusSky(r_in, r_out)(frame, per_row, detector=detector_with_gain(
-        detector_from_args(args), args.gain))
+    return AnnulusSky(r_in, r_out)(frame, per_row, detector=detector)
 
 
 def _cmd_measure(args):
