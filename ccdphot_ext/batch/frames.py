@@ -192,7 +192,7 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     >>> from ccdphot_ext import BoxAperture, photometer_frames
     >>> rng, star = np.random.default_rng(0), np.zeros((40, 40))
     >>> star[18:21, 18:21] = 200.0
-    >>> frames = [NDData(rng.normal(100.0, 3.0, (40, 40)) + k * star,
+    >>> frames = [NDData(rng.normal(100.0, 8.0, (40, 40)) + k * star,
     ...                  meta={'MJD-OBS': 6e4 + k, 'FILENAME': f'f{k}.fits'})
     ...           for k in (1, 2, 3)]
     >>> lc = photometer_frames(frames, BoxAperture((19, 19), 9, 9), gain=2.0)
