@@ -369,3 +369,42 @@ def test_errors_name_the_image(tmp_path):
     assert f'{path}: ' in lines[0] and 'sky statistics overflow' in lines[0]
     assert '4 pixel(s) of magnitude up to 1e+308' in lines[0]
     assert '(x, y) = (5, 5)' in lines[0]
+
+
+def test_an_output_never_replaces_a_frame_and_says_when_it_replaces(
+        files, tmp_path):
+    # -o naming another frame (not an input of the run): a FITS image,
+    # plain or tile-compressed, is never replaced by a table
+    d, frames = files
+    other = tmp_path / 'other_night.fits'
+    packed = tmp_path / 'other_night_fz.fits'
+    img = np.random.default_rng(1).normal(100.0, 3.0, (20, 30))
+    fits.PrimaryHDU(img).writeto(other)
+    fits.HDUList([fits.PrimaryHDU(),
+                  fits.CompImageHDU(img.astype(np.float32))]).writeto(packed)
+    before = {p: p.read_bytes() for p in (other, packed)}
+    for out, where in ((other, 'HDU 0, 20 x 30'), (packed, 'HDU 1, 20 x 30')):
+        for args in (['measure', frames[0], '--box', '10:20,10:20'],
+                     ['find', frames[0]],
+                     [*_batch(files)[:-2], '--size', '9']):
+            status, _, err = _cli([*args, '-o', str(out)])
+            _one_line_error(status, err, f'-o {out}: is a FITS image '
+                            f'({where}), not a table; refusing to replace it')
+    assert all(p.read_bytes() == b for p, b in before.items())
+    # a table (FITS or text) is replaced, and the summary line says so
+    table = tmp_path / 'res.fits'
+    args = ['measure', frames[0], '--box', '10:20,10:20', '-o', str(table)]
+    status, out, err = _cli(args)
+    assert status == 0 and out.splitlines()[-1].endswith('(fits, 1 rows)')
+    status, out, err = _cli(args)
+    assert status == 0, err
+    assert out.splitlines()[-1].endswith(
+        '(fits, 1 rows; replaced the existing file)')
+    status, out, err = _cli(_batch(files, '--size', '9', out='lc_twice.ecsv'))
+    assert status == 0 and 'replaced' not in out, err
+    status, out, err = _cli(_batch(files, '--size', '9', out='lc_twice.ecsv'))
+    assert status == 0 and out.strip().endswith(
+        's; replaced the existing file)'), out
+    status, out, err = _cli(_batch(files, '--size', '9', '--resume',
+                                   out='lc_twice.ecsv'))
+    assert status == 0 and '(0 measured now' in out and 'replaced' not in out

@@ -34,6 +34,7 @@ from .common import (
     positive_int_type,
     positive_type,
     read_positions_table,
+    replacing_note,
     size_type,
 )
 
@@ -286,6 +287,8 @@ def _run(args, frames, layout, sky, ids, resume, diff_out, early):
     """Measure the frames (every option checked) and write the tables."""
     from ..batch import FramesNotMeasuredWarning
 
+    # a previous table not resumed is replaced: the summary line says so
+    replaced = '' if resume else replacing_note(args.output)
     with warnings.catch_warnings():
         # said once, with its reason, in the summary line below
         warnings.simplefilter('ignore', FramesNotMeasuredWarning)
@@ -294,7 +297,7 @@ def _run(args, frames, layout, sky, ids, resume, diff_out, early):
     run = meta['last_run']
     print(f'ccdphot batch: {meta["n_frames"]} frames, {len(table)} rows -> '
           f'{args.output} ({run["frames_measured"]} measured now, '
-          f'{run["execution"]}, {run["seconds"]:.1f} s)')
+          f'{run["execution"]}, {run["seconds"]:.1f} s{replaced})')
     if diff_out is not None:
         from ..analysis.differential import differential_photometry
         from ..utils.files import write_table_atomic

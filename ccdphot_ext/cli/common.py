@@ -386,11 +386,20 @@ def output_format(path, fmt):
     return fmt
 
 
+def replacing_note(path):
+    """What the summary line says of an output that replaces a file (a
+    file is never replaced silently), else ''."""
+    return '; replaced the existing file' if os.path.exists(path) else ''
+
+
 def write_table(table, path, fmt, option='-o'):
-    """Write ``table`` atomically (mode of an existing file kept)."""
+    """Write ``table`` atomically (mode of an existing file kept); return
+    `replacing_note` of ``path`` as it was."""
     from ..utils.files import write_table_atomic
 
+    note = replacing_note(path)
     write_table_atomic(table, path, format=_FORMATS[fmt], label=option)
+    return note
 
 
 def prepare_dir(path, option):

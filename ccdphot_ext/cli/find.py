@@ -53,8 +53,9 @@ def _find(args):
     done = []
     if args.output:
         table, fmt = to_write(found, args.output, args.format)
-        write_table(table, args.output, fmt)
-        done.append(f'wrote     {args.output} ({fmt}, {len(found)} rows)')
+        note = write_table(table, args.output, fmt)
+        done.append(f'wrote     {args.output} ({fmt}, {len(found)} rows'
+                    f'{note})')
     un = '' if frame.unit is None else f' {frame.unit.to_string()}'
     print(f'image     {args.image}: {len(found)} star(s) above '
           f'{args.n_sigma:g} sigma (sky {sky.method} {sky.value:.3f}{un}, '

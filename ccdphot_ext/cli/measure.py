@@ -379,8 +379,9 @@ def _measure(args):
     done = []  # files first: a closed stdout (| head) must not lose them
     if args.output:
         written, fmt = to_write(table, args.output, args.format)
-        write_table(written, args.output, fmt)
-        done.append(f'wrote     {args.output} ({fmt}, {len(table)} rows)')
+        note = write_table(written, args.output, fmt)
+        done.append(f'wrote     {args.output} ({fmt}, {len(table)} rows'
+                    f'{note})')
     if args.regions:
         write_regions(args.regions, per_row, table)
         done.append(f'wrote     {args.regions} (DS9 regions, flagged '

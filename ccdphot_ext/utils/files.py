@@ -185,7 +185,8 @@ def check_output(path, *, inputs=(), label='output'):
         Naming ``label`` and the path: the output is an input, a directory
         (or a name ending in ``/``), a FIFO, a device or a socket, a
         symbolic-link loop, a name longer than the file system takes, or
-        its folder does not exist.
+        its folder does not exist; or an existing file is a FITS image (a
+        frame, which no table output may replace).
 
     Examples
     --------
@@ -240,7 +241,36 @@ def check_output(path, *, inputs=(), label='output'):
             raise ValueError(f'{label} {path} is the same file as {what} '
                              f'{os.fspath(other)}; refusing to overwrite an '
                              'input')
+    image = None if st is None else _fits_image(target)
+    if image is not None:
+        raise ValueError(f'{label} {path}: is a FITS image ({image}), not a '
+                         'table; refusing to replace it (give another name)')
     return target
+
+
+def _fits_image(path):
+    """Where a FITS file holds image data (``'HDU 0, 60 x 70'``), else None
+    (not FITS, unreadable, or only tables: a photometry table written as
+    FITS has an empty primary HDU)."""
+    try:
+        with open(path, 'rb') as f:
+            if f.read(9) != b'SIMPLE  =':
+                return None
+        from astropy.io import fits
+
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+                for index, hdu in enumerate(hdul):
+                    if not hdu.is_image:
+                        continue
+                    shape = tuple(hdu.shape)
+                    if shape and all(n > 0 for n in shape):
+                        size = ' x '.join(str(n) for n in shape)
+                        return f'HDU {index}, {size}'
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return None
 
 
 def _special_kind(mode):
