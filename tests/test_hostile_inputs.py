@@ -19,7 +19,15 @@ from astropy.table import QTable, Table
 from astropy.utils.exceptions import AstropyUserWarning
 from clirun import ccdphot
 
-from ccdphot_ext import BoxAperture, SkyEstimate, photometer, read_frame
+from ccdphot_ext import (
+    ApertureNoise,
+    BoxAperture,
+    ErrorBudget,
+    SkyEstimate,
+    find_stars,
+    photometer,
+    read_frame,
+)
 from ccdphot_ext.io.fits import FrameReadError
 from ccdphot_ext.io.positions import read_positions
 
@@ -991,3 +999,53 @@ def test_a_negative_max_rows_is_refused(tmp_path):
     code, out, err = _cli(['measure', str(path), '--box', '25:40,22:38',
                            '--max-rows', '0'])
     assert code == 0, err
+
+
+@pytest.mark.parametrize('call, words', [
+    (lambda img, sky: SkyEstimate.from_image(img, mask_sources=np.ones(3)),
+     'mask_sources must be True or False'),
+    (lambda img, sky: find_stars(img, sky, deblend='yes'),
+     'deblend must be True or False'),
+    (lambda img, sky: find_stars(img, sky, progress=np.ones(2)),
+     'progress must be True or False'),
+    (lambda img, sky: SkyEstimate('abc', 1.0, 10), 'value must be a number'),
+    (lambda img, sky: SkyEstimate(1.0, {'a': 1}, 10), 'std must be a number'),
+    (lambda img, sky: SkyEstimate(1.0, 1.0 + 2j, 10), 'std must be a number'),
+    (lambda img, sky: SkyEstimate(1.0, 1.0, 10, error_on_mean='0.1'),
+     'error_on_mean must be a number'),
+    (lambda img, sky: ErrorBudget.from_aperture('abc', 10, 1.0),
+     'flux must be a number'),
+    (lambda img, sky: ErrorBudget.from_aperture(5.0, 10, 1.0,
+                                                gain=np.complex128(2 + 1j)),
+     'gain must be a number'),
+    (lambda img, sky: ApertureNoise.from_blank_apertures(
+        img, sky, sizes=[np.complex128(3 + 1j)]), 'sizes must be a number'),
+], ids=['mask_sources', 'deblend', 'progress', 'sky_value_text',
+        'sky_std_dict', 'sky_std_complex', 'sky_error_on_mean_text',
+        'budget_flux_text', 'budget_gain_complex', 'blank_sizes_complex'])
+def test_flags_texts_and_complex_numbers_are_named(call, words):
+    # a flag given an array (numpy's "truth value is ambiguous"), a number
+    # given as text or a complex number (numpy's "could not convert" or a
+    # ComplexWarning, dropping the imaginary part) are TypeErrors naming
+    # the argument
+    img = np.random.default_rng(0).normal(100.0, 5.0, (40, 50))
+    img[20:24, 20:24] += 3000.0
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    with pytest.raises(TypeError, match=re.escape(words)):
+        call(img, sky)
+
+
+def test_optimal_iterations_are_bounded_and_stop_when_converged():
+    from ccdphot_ext import optimal_extraction
+
+    img = np.random.default_rng(0).normal(100.0, 5.0, (40, 50))
+    img[19:23, 20:23] += 2000.0
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    with pytest.raises(ValueError, match='n_iter must be at most 1000'):
+        optimal_extraction(img, (21.0, 20.5), 1.0, sky, n_iter=10 ** 9)
+    with pytest.warns(AstropyUserWarning, match='does not match the PSF'):
+        few = optimal_extraction(img, (21.0, 20.5), 1.0, sky, gain=2.0,
+                                 n_iter=40)
+        most = optimal_extraction(img, (21.0, 20.5), 1.0, sky, gain=2.0,
+                                  n_iter=1000)
+    assert few.flux == most.flux and few.flux_err == most.flux_err

@@ -42,7 +42,12 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..io.units import checked_unit
 from ..utils.html import html_table
 from ..utils.inputs import as_frame, overflow_culprits
-from ..utils.numbers import check_choice, positive_integer, positive_scalar
+from ..utils.numbers import (
+    check_bool,
+    check_choice,
+    positive_integer,
+    positive_scalar,
+)
 from .annulus import annulus_statistics, check_annulus
 from .estimators import (
     ANNULUS_EXACT_MAX,
@@ -133,6 +138,16 @@ def _check_n_pix(n_pix, value):
     return n_pix[()]
 
 
+def _real_array(values, name):
+    """``values`` as a float array; text, objects, booleans and complex
+    numbers are a TypeError naming ``name``."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in 'iuf':
+        raise TypeError(f'{name} must be a number or an array of numbers, '
+                        f'got {values!r:.80}')
+    return arr.astype(float, copy=False)
+
+
 def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
     """
     Validate the arrays of a sky estimate.
@@ -143,8 +158,8 @@ def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
     sqrt(n_pix)``, 0 for a map without ``n_pix`` (the level taken as
     exact), NaN for an aperture whose sky had no usable pixel.
     """
-    value = np.asarray(value, dtype=float)
-    std = np.asarray(std, dtype=float)
+    value = _real_array(value, 'value')
+    std = _real_array(std, 'std')
     if value.ndim > 2:
         raise ValueError('value must be a scalar, a 1-D array (one level '
                          'per aperture) or a 2-D map, got shape '
@@ -167,7 +182,7 @@ def check_sky_arrays(value, std, n_pix, error_on_mean, efficiency):
         with np.errstate(divide='ignore', invalid='ignore'):
             error_on_mean = (0.0 if n_pix is None else np.where(
                 unmeasured, np.nan, efficiency * std / np.sqrt(n_pix)))
-    error_on_mean = np.asarray(error_on_mean, dtype=float)
+    error_on_mean = _real_array(error_on_mean, 'error_on_mean')
     _check_error_on_mean(error_on_mean, value, unmeasured)
     return value[()], std[()], n_pix, error_on_mean[()]
 
@@ -889,13 +904,14 @@ class SkyEstimate:
         """
         sigma = check_estimator(method, sigma)
         maxiters = check_maxiters(maxiters)
+        mask_sources = check_bool(mask_sources, 'mask_sources')
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
         gain = checked_gain(gain, frame.unit, frame.meta)
         with np.errstate(over='ignore', invalid='ignore'):
             # sums that overflow are found below, with the pixels to blame
             res = global_sky(frame, method=method, sigma=sigma,
                              maxiters=maxiters,
-                             mask_sources=bool(mask_sources),
+                             mask_sources=mask_sources,
                              third_moment=gain is not None)
         if not (np.isfinite(res['level']) and np.isfinite(res['std'])):
             raise ValueError('data: the sky statistics overflow: '

@@ -229,9 +229,9 @@ def _parents(x, y, flux, threshold, shape):
     if bright.size == 0:
         return parent
     limit = float(np.hypot(*shape))
-    # a threshold of 0 (a sky std of 0, already warned of) reaches the
-    # whole frame
-    with np.errstate(divide='ignore'):
+    # a threshold of 0 (a sky std of 0, already warned of), or one so
+    # small the ratio overflows, reaches the whole frame
+    with np.errstate(divide='ignore', over='ignore'):
         reach = np.minimum(REACH_SCALE * np.sqrt(flux[bright] / threshold),
                            limit)
     tree = cKDTree(np.column_stack([x[index], y[index]]))

@@ -164,6 +164,8 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     n_sigma, n_pixels, fwhm, box_side, box_scale = _check_arguments(
         n_sigma, n_pixels, fwhm, box_side, box_scale)
     reject_artifacts = check_bool(reject_artifacts, 'reject_artifacts')
+    deblend = check_bool(deblend, 'deblend')
+    progress = None if progress is None else check_bool(progress, 'progress')
     saturation = DetectorParameters(saturation=saturation).resolve(
         frame.meta).saturation
     value, std = _sky_arrays(sky, frame.shape)

@@ -42,7 +42,7 @@ import numpy as np
 from astropy.table import QTable
 
 from ..utils.inputs import positive_scalar
-from ..utils.numbers import check_choice
+from ..utils.numbers import check_choice, finite_number
 from .terms import MAG_FACTOR, UNCERTAINTY_MODELS, budget_terms, sum_terms
 
 __all__ = ['ErrorBudget']
@@ -61,9 +61,7 @@ def _checked_aperture_inputs(*, flux, n_pix, noise_pix, sky_std, gain, n_sky,
                              read_noise, dark, flat_error, uncertainty_model,
                              extra_terms, source_flux=None):
     """`ErrorBudget.from_aperture`'s numbers validated, by name."""
-    flux = float(flux)
-    if not np.isfinite(flux):
-        raise ValueError(f'flux must be finite, got {flux}')
+    flux = finite_number(flux, 'flux')
     v = {'flux': flux,
          'n_pix': positive_scalar(n_pix, 'n_pix', allow_none=False),
          'sky_std': positive_scalar(sky_std, 'sky_std', allow_none=False,
@@ -180,9 +178,7 @@ class ErrorBudget:
 
     def __init__(self, flux, terms, *, decomposition=None, notes=(),
                  gain=None, n_pix=None):
-        flux = float(flux)
-        if not np.isfinite(flux):
-            raise ValueError(f'flux must be finite, got {flux}')
+        flux = finite_number(flux, 'flux')
         if not isinstance(terms, dict) or not terms:
             raise TypeError('terms must be a non-empty dict of name -> '
                             'variance')

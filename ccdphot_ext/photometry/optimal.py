@@ -80,6 +80,10 @@ _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 #: ``|psf_z|`` above which a star is flagged as not matching the PSF.
 PSF_Z_LIMIT = 3.0
+
+#: the most iterations of the optimal weights (they converge in a few)
+MAX_ITERATIONS = 1000
+
 #: Chance of the fit's chi-square (for a star that matches the PSF) below
 #: which it is flagged.
 CHI2_P_LIMIT = 1e-3
@@ -328,7 +332,8 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         Bad pixels (zero weight).
     n_iter : int, optional
         Iterations of ``V_i = sigma_i**2 + F P_i / g`` (the first pass uses
-        the background variance only).
+        the background variance only), at most 1000; they stop early
+        once the flux no longer changes.
 
     Returns
     -------
@@ -368,6 +373,9 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     (True, 0)
     """
     n_iter = positive_integer(n_iter, 'n_iter')
+    if n_iter > MAX_ITERATIONS:
+        raise ValueError(f'n_iter must be at most {MAX_ITERATIONS}, got '
+                         f'{n_iter} (the weights converge in a few)')
     detector = detector_with_gain(detector, gain)
     options = _optimal_options(budget)
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
@@ -648,7 +656,9 @@ def _iterate_weights(resid, pu, var_bg, gain, n_iter):
                if gain is not None and it > 0 else 0.0)
         w = pu / (var_bg + src)
         norm = float(np.sum(w * pu))
-        flux = float(np.sum(w * resid)) / norm
+        flux, before = float(np.sum(w * resid)) / norm, flux
+        if it > 0 and flux == before:  # converged: further passes repeat
+            break
     return flux, w, norm
 
 

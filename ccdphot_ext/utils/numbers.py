@@ -25,8 +25,8 @@ def finite_number(value, name=None):
     ``value`` as a finite float.
 
     Raises TypeError for anything that is not a real number (a bool, a
-    string and bytes included) and ValueError for NaN or inf; the messages
-    start with ``name`` when given.
+    complex number, a string and bytes included) and ValueError for NaN or
+    inf; the messages start with ``name`` when given.
 
     Examples
     --------
@@ -38,7 +38,9 @@ def finite_number(value, name=None):
     ...
     ValueError: gain must be finite, got nan
     """
-    if isinstance(value, (str, bytes)) or _is_bool(value):
+    if (isinstance(value, (str, bytes)) or _is_bool(value)
+            or (isinstance(value, numbers.Complex)
+                and not isinstance(value, numbers.Real))):
         raise TypeError(f'{_what(name)}must be a number, got {value!r}')
     try:
         out = float(value)
