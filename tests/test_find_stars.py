@@ -1,5 +1,6 @@
 """find_stars() and star_boxes(): positions against known truth."""
 
+import re
 import warnings
 
 import numpy as np
@@ -327,3 +328,22 @@ def test_detections_without_a_fwhm_size_the_boxes_by_the_kernel(value):
     # 4 kernel FWHM, rounded up to an odd side, as for a measured PSF
     assert stars.meta['box_side'] == 13
     assert stars['box_x1'][0] - stars['box_x0'][0] == 13
+
+
+@pytest.mark.parametrize('fwhm, words', [
+    (1e5, 'fwhm 100000.0 pixels is more than the frame (40, 50)'),
+    (1e308, 'fwhm 1e+308 pixels is more than the frame (40, 50)'),
+    (1e-6, 'fwhm must be at least 0.1 pixels, got 1e-06'),
+    (1e-320, 'fwhm must be at least 0.1 pixels'),
+])
+def test_a_smoothing_kernel_beyond_the_frame_or_a_pixel_is_named(fwhm,
+                                                                 words):
+    # a kernel far larger than the frame asked for terabytes (MemoryError)
+    # or overflowed its size; a far narrower one than a pixel sums to zero
+    img = np.random.default_rng(0).normal(100.0, 5.0, (40, 50))
+    img[19:23, 20:23] += 2000.0
+    with pytest.raises(ValueError, match=re.escape(words)):
+        find_stars(img, SkyEstimate(100.0, 5.0, 1000), fwhm=fwhm)
+    # the default kernel still smooths the smallest frames
+    with pytest.warns(AstropyUserWarning):  # no star on a 2 x 2 frame
+        assert len(find_stars(img[:2, :2], SkyEstimate(100.0, 5.0, 4))) == 0

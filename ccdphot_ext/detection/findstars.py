@@ -82,11 +82,27 @@ def _sky_arrays(sky, shape):
     return value, std
 
 
-def _check_arguments(n_sigma, n_pixels, fwhm, box_side, box_scale):
-    """The arguments checked, by the one rule for numbers and counts."""
+#: the narrowest smoothing kernel (pixels FWHM): all narrower ones are
+#: one pixel, and far narrower ones underflow to nothing
+MIN_KERNEL_FWHM = 0.1
+
+#: a kernel up to this FWHM (pixels) smooths any frame, however small;
+#: beyond it the kernel may be at most the frame's longer side
+_MAX_KERNEL_FWHM_SMALL = 8.0
+
+
+def _check_arguments(n_sigma, n_pixels, fwhm, box_side, box_scale, shape):
+    """The arguments checked, by the one rule for numbers and counts; the
+    smoothing kernel's ``fwhm`` against the frame of ``shape`` too."""
     n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
     n_pixels = positive_integer(n_pixels, 'n_pixels')
     fwhm = positive_scalar(fwhm, 'fwhm')
+    if fwhm is not None and fwhm < MIN_KERNEL_FWHM:
+        raise ValueError(f'fwhm must be at least {MIN_KERNEL_FWHM} pixels, '
+                         f'got {fwhm} (fwhm=None smooths not at all)')
+    if fwhm is not None and fwhm > max(*shape, _MAX_KERNEL_FWHM_SMALL):
+        raise ValueError(f'fwhm {fwhm} pixels is more than the frame '
+                         f'{shape}: is it in pixels?')
     box_scale = positive_scalar(box_scale, 'box_scale', allow_none=False)
     box_side = (None if box_side is None
                 else positive_integer(box_side, 'box_side'))
@@ -113,7 +129,8 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
         Minimum number of connected pixels above the threshold.
     fwhm : float or None, optional
         FWHM (pixels) of the zero-sum Gaussian that smooths the frame for
-        detection; None for none. Measurements use the unsmoothed frame.
+        detection, from 0.1 pixels to the frame's longer side (or 8);
+        None for none. Measurements use the unsmoothed frame.
     deblend : bool, optional
         Split blends (`~photutils.segmentation.deblend_sources`; this holds
         whole-frame images in memory).
@@ -162,7 +179,7 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     """
     frame = as_frame(data, mask=mask)
     n_sigma, n_pixels, fwhm, box_side, box_scale = _check_arguments(
-        n_sigma, n_pixels, fwhm, box_side, box_scale)
+        n_sigma, n_pixels, fwhm, box_side, box_scale, frame.shape)
     reject_artifacts = check_bool(reject_artifacts, 'reject_artifacts')
     deblend = check_bool(deblend, 'deblend')
     progress = None if progress is None else check_bool(progress, 'progress')
