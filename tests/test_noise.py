@@ -1,6 +1,7 @@
 """ApertureNoise: blank-sky apertures, noise= in measure/photometer, the
 correlated-noise warning, and the real frames' blank-sky scatter."""
 
+import math
 import warnings
 
 import numpy as np
@@ -232,7 +233,17 @@ def test_annulus_route_measures_the_level_error_of_correlated_noise(rng):
          np.repeat(np.arange(20, 381, 30.0), 13)])
     sky = SkyEstimate.from_annulus(img, ring.copy().__class__(centres, 8, 12))
     t = photometer(img, BoxAperture(centres, 7, 7), sky, noise=model)
-    assert np.all(t['var_sky_mean'] > 4.0 * (49 * sky.error_on_mean) ** 2)
+    # the annuli's error holds the frame's correlation factor (the sum of
+    # the 3 x 3 boxcar's autocorrelation, 9 up to the measurement's reach),
+    # as large as the blank annuli's measured level factor
+    factor = sky.meta['noise_correlation_factor']
+    assert math.sqrt(factor) == pytest.approx(model.level_factor, rel=0.25)
+    white = sky.error_on_mean / math.sqrt(factor)
+    assert np.all(t['var_sky_mean'] > 4.0 * (49 * white) ** 2)
+    # noise= replaces the factor by the model's, not on top of it
+    np.testing.assert_allclose(
+        t['var_sky_mean'], (49 * white * model.level_scale(sky.n_pix)) ** 2,
+        rtol=1e-9)
     pulls = np.asarray(t['aperture_sum'] / t['aperture_sum_err'])
     assert _robust_std(pulls) == pytest.approx(1.0, abs=0.15)
 

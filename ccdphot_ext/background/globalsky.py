@@ -863,7 +863,7 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
     if tiny:
         _scaled_back(out, meta, scale)
     out.update(n_bad=n_bad, meta=meta, variation=variation,
-               mask_warned=warned)
+               mask_warned=warned, usable=usable)
     return out
 
 

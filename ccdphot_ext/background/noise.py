@@ -648,8 +648,21 @@ def noise_level_scale(noise, sky):
             'where the background varies on large scales; measure it with '
             'ApertureNoise.from_blank_apertures(data, sky) with this sky',
             AstropyUserWarning, stacklevel=4)
+    return sky_level_scale(noise, sky)
+
+
+def sky_level_scale(noise, sky):
+    """
+    The factor by which the noise model inflates the error of ``sky``'s
+    level: `ApertureNoise.level_scale` of the pixels behind it, over the
+    factor the level's error already holds for the frame's correlated
+    noise (``sky.meta['noise_correlation_factor']``, a whole-frame sky of
+    a frame whose neighbouring pixels are correlated), which the model
+    replaces.
+    """
     n_sky = np.nanmedian(np.atleast_1d(np.asarray(sky.n_pix, dtype=float)))
-    return float(noise.level_scale(n_sky))
+    held = sky.meta.get('noise_correlation_factor', 1.0)
+    return float(noise.level_scale(n_sky)) / math.sqrt(held)
 
 
 def _frame_mask(frame):

@@ -81,11 +81,26 @@ _CORRELATION_CACHE = {}
 _CACHE_LOCK = threading.Lock()
 
 
+#: Blocks handled at a time (each block's statistics are its own): the
+#: filters' temporaries stay a fraction of a megabyte.
+_CHUNK = 5
+
+
+def _by_chunks(func, stack, **kwargs):
+    """``func`` of ``stack`` (blocks along the first axis) a few blocks
+    at a time, the results joined: the same numbers, less memory."""
+    parts = [func(stack[i:i + _CHUNK], **kwargs)
+             for i in range(0, stack.shape[0], _CHUNK)]
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+    return np.concatenate(parts)
+
+
 def _block_correlation(stack):
     """`pixel_correlation` of the sampled blocks."""
-    resid = _mask_block_sources(stack)
-    v1, n1 = _diff_variance(resid, 1)
-    v2, _ = _diff_variance(resid, 2)
+    resid = _by_chunks(_mask_block_sources, stack)
+    v1, n1 = _by_chunks(_diff_variance, resid, lag=1)
+    v2, _ = _by_chunks(_diff_variance, resid, lag=2)
     with np.errstate(invalid='ignore', divide='ignore'):
         corr = 1.0 - v1 / v2
     ok = np.isfinite(corr) & (n1 >= 200)
@@ -129,10 +144,13 @@ def _as_stack(raw, bad):
     return stack
 
 
-def _mask_block_sources(stack):
+def _mask_block_sources(stack, *, two_sided=True):
     """Each block minus its median, NaN on its sources (3 x 3 mean beyond
     3 of its own sigma, grown by 3 pixels) and on single pixels beyond 5
-    sigma."""
+    sigma. With ``two_sided`` False only sources above the level are
+    masked, from a 3 x 3 mean beyond 4 sigma: noise's own coherent
+    patches, which a two-sided 3-sigma mask also takes, kept (they are
+    what `mean_variance_factor` measures)."""
     from scipy.ndimage import maximum_filter, uniform_filter
 
     with warnings.catch_warnings():
@@ -147,7 +165,10 @@ def _mask_block_sources(stack):
         mean3[~good] = np.nan
         s3 = _nan_robust_std(mean3)
         s1 = _nan_robust_std(resid)
-        src = (np.abs(mean3) > 3.0 * s3) | (np.abs(resid) > 5.0 * s1)
+        if two_sided:
+            src = (np.abs(mean3) > 3.0 * s3) | (np.abs(resid) > 5.0 * s1)
+        else:
+            src = (mean3 > 4.0 * s3) | (resid > 5.0 * s1)
     src = maximum_filter(src, size=(1, 7, 7))
     resid[src] = np.nan
     return resid
@@ -199,15 +220,108 @@ def _diff_variance(resid, lag):
     return var, n
 
 
+def is_correlated(corr, err):
+    """True for a `pixel_correlation` above `CORRELATION_WARN` and 5 times
+    its error: neighbouring pixels' noise significantly correlated."""
+    return bool(corr > CORRELATION_WARN and corr > 5 * err)
+
+
+#: The largest lag (pixels, along each axis) `mean_variance_factor` sums
+#: the autocorrelation to.
+FACTOR_MAX_LAG = 5
+
+
+def mean_variance_factor(data, *, mask=None, median=False):
+    """
+    How much more the mean of a large area of sky scatters than white
+    noise of the same pixel variance would: the sum of the noise's
+    autocorrelation over the lags up to `FACTOR_MAX_LAG` pixels along each
+    axis (``sum(rho)``: 1 for white noise; for a frame resampled with
+    weights ``w`` that sum to 1, ``1 / sum(w**2)``; 9 for a 3 x 3
+    boxcar-smoothed frame), so that the error of a level from ``n``
+    pixels is ``sqrt(factor) * sigma / sqrt(n)``.
+
+    Measured on the blocks of `pixel_correlation` (their sources above
+    the level masked, each less the mean of its usable pixels), its
+    autocovariances pooled over the blocks and corrected for each block's
+    own mean having been taken away (which lowers every lag's covariance
+    by ``factor * sigma**2 / n_block``).
+
+    Parameters
+    ----------
+    data : 2-D array_like
+        The frame.
+    mask : 2-D bool array, optional
+        True for pixels to leave out.
+    median : bool, optional
+        The factor of a median instead of a mean (default False): a
+        median scatters with the signs of the deviations, whose
+        correlation is ``(2 / pi) arcsin(rho)``, less than ``rho``.
+
+    Returns
+    -------
+    factor, err : float
+        The factor (at least 1) and its approximate statistical error;
+        NaN, NaN where it cannot be measured.
+    """
+    sample = _sample_blocks(np.asarray(data), mask)
+    if sample is None:
+        return math.nan, math.nan
+    resid = _by_chunks(_mask_block_sources, _as_stack(*sample),
+                       two_sided=False)
+    good = np.isfinite(resid)
+    # each block about the mean of its usable pixels (whose effect on the
+    # covariances is corrected below)
+    n_good = np.maximum(np.sum(good, axis=(1, 2), keepdims=True), 1)
+    filled = np.where(good, resid, 0.0)
+    filled = np.where(good, filled - filled.sum(axis=(1, 2), keepdims=True)
+                      / n_good, 0.0)
+    k, by, bx = resid.shape
+    lag = FACTOR_MAX_LAG
+    if by <= 2 * lag or bx <= 2 * lag:
+        return math.nan, math.nan
+    covs, weights = [], []  # each lag's covariance, counted once or twice
+    for dy in range(0, lag + 1):
+        for dx in range(-lag, lag + 1):
+            if dy == 0 and dx < 0:
+                continue  # the other half-plane: the same covariance
+            a = (slice(None), slice(0, by - dy),
+                 slice(max(0, -dx), bx - max(0, dx)))
+            b = (slice(None), slice(dy, by),
+                 slice(max(0, dx), bx - max(0, -dx)))
+            pairs = np.count_nonzero(good[a] & good[b])
+            if pairs < 100:
+                return math.nan, math.nan
+            covs.append(float(np.sum(filled[a] * filled[b])) / pairs)
+            weights.append(1.0 if dy == 0 and dx == 0 else 2.0)
+    covs, weights = np.array(covs), np.array(weights)
+    c0, n_lags = covs[0], int(weights.sum())
+    if not c0 > 0:
+        return math.nan, math.nan
+    measured = float(np.sum(weights * covs)) / c0
+    # each block's mean taken away: every covariance less about
+    # factor * c0 / n (n the block's usable pixels), c0 itself too
+    n = np.count_nonzero(good) / k
+    factor = measured / max(1.0 - n_lags / n + measured / n, 1e-3)
+    # each lag's correlation has an error of about 1 / sqrt(pixels)
+    err = math.sqrt(n_lags / np.count_nonzero(good)) * max(factor, 1.0)
+    if median:  # the correlations of the signs: (2 / pi) arcsin(rho)
+        rho = np.clip((covs + factor * c0 / n) / (c0 * (1.0 + factor / n)),
+                      -1.0, 1.0)
+        rho[0] = 1.0
+        factor = float(np.sum(weights * 2.0 / math.pi * np.arcsin(rho)))
+    return max(float(factor), 1.0), float(err)
+
+
 def warn_if_correlated(frame):
     """
     Warn (`~astropy.utils.exceptions.AstropyUserWarning`) when neighbouring
-    pixels' noise is significantly correlated (`pixel_correlation` above
-    `CORRELATION_WARN` and 5 times its error), so that ``n_pix * sigma**2``
-    underestimates aperture noise; returns the correlation.
+    pixels' noise is significantly correlated (`is_correlated`), so that
+    ``n_pix * sigma**2`` underestimates aperture noise; returns the
+    correlation.
     """
     corr, err = pixel_correlation(frame.data, mask=frame.mask)
-    if corr > CORRELATION_WARN and corr > 5 * err:
+    if is_correlated(corr, err):
         warnings.warn(
             f'pixel noise is correlated (neighbouring pixels: {corr:.2f}); '
             'n_pix * sky_std**2 underestimates the noise of aperture sums. '

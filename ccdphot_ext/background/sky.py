@@ -59,6 +59,7 @@ from .estimators import (
     estimator_efficiency,
     estimator_statistics,
     is_digitised,
+    pedestal_level,
     pedestal_test,
     poisson_level,
     poisson_skew_ratio,
@@ -450,7 +451,36 @@ def _estimator_statistics(res, method, sigma):
     return estimator_statistics(*res['pixels'], method, sigma)
 
 
-def _whole_frame_level(res, gain, method, sigma, meta):
+def _noise_correlation(frame, meta, method, mask=None):
+    """
+    The factor by which correlated noise makes a sky level scatter more
+    than white noise (`mean_variance_factor`, on the pixels not in
+    ``mask``, the frame's own mask by default: for a whole-frame level
+    those it may use, its sources masked), where neighbouring pixels'
+    noise is significantly correlated (`is_correlated`: a resampled
+    mosaic, a smoothed frame), else 1; recorded in
+    ``meta['noise_correlation_factor']`` with its error. A median's factor
+    is that of the signs of the deviations (``method``).
+    """
+    from .noisecheck import (
+        is_correlated,
+        mean_variance_factor,
+        pixel_correlation,
+    )
+
+    if not is_correlated(*pixel_correlation(frame.data, mask=frame.mask)):
+        return 1.0
+    factor, err = mean_variance_factor(
+        frame.data, mask=frame.mask if mask is None else mask,
+        median=method == 'median')
+    if not math.isfinite(factor):
+        return 1.0
+    meta['noise_correlation_factor'] = factor
+    meta['noise_correlation_factor_error'] = err
+    return factor
+
+
+def _whole_frame_level(res, gain, method, sigma, meta, factor=1.0):
     """
     The level, std, efficiency and error of the level (None: from the std)
     of a whole-frame sky. With the gain, a sigma-clipped or median level
@@ -458,9 +488,12 @@ def _whole_frame_level(res, gain, method, sigma, meta):
     (`poisson_level`: ``meta['estimator_bias']`` the shift, ``std`` the
     model's, ``meta['std_measured']`` the estimator's); without it, for
     the mean, or where the model does not apply, as `_poisson_corrected`.
+    ``factor`` (`_noise_correlation`) scales the pixel variance back to
+    the photons' before resampling when their fit is checked.
     """
     sol = None
-    if gain is not None and _photon_misfit(res['level'], res['std'], gain):
+    if gain is not None and _photon_misfit(
+            res['level'], res['std'] * math.sqrt(factor), gain):
         # not photons at this gain: neither model nor correction applies
         meta.update(estimator_bias=0.0, estimator_bias_note=(
             f'gain={gain:g} does not fit the sky (more photon noise than '
@@ -469,13 +502,15 @@ def _whole_frame_level(res, gain, method, sigma, meta):
                 _error_on_mean(res['propagated'], res['efficiency']))
     if gain is not None and method != 'mean':
         stats = _estimator_statistics(res, method, sigma)
+        if factor > 1.0:
+            return _resampled_level(stats, gain, res, method, meta)
         sol = poisson_level(stats, gain, res['level'], res['std'])
         pedestal = _pedestal(stats, gain, sol, res, method, sigma, meta)
         if pedestal is not None:
             return pedestal
     if sol is None:
         level = _poisson_corrected(res['level'], res['std'], gain, method,
-                                   sigma, meta)
+                                   sigma, meta, misfit=False)
         return (level, res['std'], res['efficiency'],
                 _error_on_mean(res['propagated'], res['efficiency']))
     efficiency = sol['error_on_mean'] * math.sqrt(res['n_pix']) / sol['std']
@@ -517,19 +552,54 @@ def _pedestal(stats, gain, sol, res, method, sigma, meta):
                 skew_bias_factor(method, sigma) / gain > 0.5 * error):
             _warn_pedestal(res['level'], z, gain, method, sigma)
         return None
+    return _pedestal_solution(ped, res, meta, (
+        f'the {method} estimator reads a Poisson sky low; its third '
+        f'moment shows more photons than the level allows ({z:.1f} '
+        'standard errors: a pedestal subtracted), so the level is '
+        'solved under the exact distribution of its pixels with a '
+        'pedestal (photons from the third moment, plus Gaussian read '
+        'noise, over the gain, plus an offset'
+        + (', in whole data units' if _digitised(res) else '') + ')'))
+
+
+def _resampled_level(stats, gain, res, method, meta):
+    """
+    The level, std, efficiency and error of a whole-frame sky whose noise
+    is correlated (a resampled mosaic, a smoothed frame): each pixel a
+    weighted sum of several pixels' photons, less skewed than the photons
+    of one pixel at the gain, so the exact model of a Poisson sky would
+    remove too much. Its level is solved with the pedestal model
+    (`pedestal_level`: the photons from the third moment, so its skewness
+    is the pixels' own, whatever the level); where that has no solution,
+    the estimator's level, not corrected (said in ``meta``).
+    """
+    ped = pedestal_level(stats, gain, res['level'], res['std'])
+    if ped is None:
+        meta.update(estimator_bias=0.0, estimator_bias_note=(
+            f'the noise is correlated (a resampled frame?) and the {method} '
+            "level's Poisson skew could not be solved from its third "
+            'moment: the level is the estimator\'s'))
+        return (res['level'], res['std'], res['efficiency'],
+                _error_on_mean(res['propagated'], res['efficiency']))
+    return _pedestal_solution(ped, res, meta, (
+        f'the {method} estimator reads a Poisson sky low; the noise is '
+        'correlated (a resampled frame?), its pixels less skewed than '
+        'photons at the gain, so the level is solved with the skewness of '
+        'its third moment (photons from that moment, plus Gaussian noise, '
+        'over the gain, plus an offset'
+        + (', in whole data units' if _digitised(res) else '') + ')'))
+
+
+def _pedestal_solution(ped, res, meta, note):
+    """The level, std, efficiency and error of a whole-frame sky solved
+    with the pedestal model (`pedestal_level`'s ``ped``), and its ``meta``
+    (the shift removed, and ``note`` saying why)."""
     efficiency = ped['error_on_mean'] * math.sqrt(res['n_pix']) / ped['std']
     meta.update(
         estimator_bias=float(res['level'] - ped['level']),
-        estimator_bias_note=(
-            f'the {method} estimator reads a Poisson sky low; its third '
-            f'moment shows more photons than the level allows ({z:.1f} '
-            'standard errors: a pedestal subtracted), so the level is '
-            'solved under the exact distribution of its pixels with a '
-            'pedestal (photons from the third moment, plus Gaussian read '
-            'noise, over the gain, plus an offset'
-            + (', in whole data units' if _digitised(res) else '') + ')'),
-        std_measured=float(res['std']), poisson_electrons=ped['lam'],
-        poisson_read_noise=ped['read_noise'], pedestal=ped['offset'])
+        estimator_bias_note=note, std_measured=float(res['std']),
+        poisson_electrons=ped['lam'], poisson_read_noise=ped['read_noise'],
+        pedestal=ped['offset'])
     error = (ped['error_on_mean'] if res['propagated'] is None
              else efficiency * res['propagated'])
     return ped['level'], ped['std'], efficiency, error
@@ -896,6 +966,20 @@ class SkyEstimate:
         ``meta['crowding_note']`` keeps the message. The level is not
         changed by the estimate.
 
+        Where neighbouring pixels' noise is correlated (a resampled
+        mosaic, a smoothed frame: the check behind the photometry's
+        correlated-noise warning), the level, the mean of pixels that
+        share their noise, scatters more than white noise of their
+        variance: ``error_on_mean`` is multiplied by the square root of
+        the sum of the noise's autocorrelation over lags up to 5 pixels,
+        measured on the pixels the level may use
+        (``meta['noise_correlation_factor']`` and its ``_error``; 1 and
+        absent for white noise, whose numbers are unchanged). With the
+        gain, such a frame's pixels are less skewed than one pixel's
+        photons, and the level is solved with the skewness of its own
+        third moment (the pedestal model, ``meta['pedestal']`` near 0
+        unless a sky was subtracted).
+
         On frames of more than a million usable pixels the ``'sigma_clip'``
         bounds come from a strided subsample and the statistics from one
         pass over the frame, so a 64-megapixel frame is neither sorted nor
@@ -923,8 +1007,15 @@ class SkyEstimate:
         meta = res['meta']
         meta['error_on_mean_from'] = _error_on_mean_source(
             res['propagated'])
+        factor = _noise_correlation(
+            frame, meta, method,
+            mask=~res['usable'].rows(0, frame.shape[0]))
         level, std, efficiency, error_on_mean = _whole_frame_level(
-            res, gain, method, sigma, meta)
+            res, gain, method, sigma, meta, factor)
+        if factor > 1.0:
+            if error_on_mean is None:
+                error_on_mean = efficiency * std / math.sqrt(res['n_pix'])
+            error_on_mean = error_on_mean * math.sqrt(factor)
         sky = cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
                   method=method,
                   n_rejected=frame.data.size - res['n_pix'],
@@ -1065,6 +1156,11 @@ class SkyEstimate:
         efficiency = estimator_efficiency(method, sigma)
         level, std, error_on_mean = _annulus_levels(res, gain, method, sigma,
                                                     efficiency, meta)
+        factor = _noise_correlation(frame, meta, method)
+        if factor > 1.0:
+            if error_on_mean is None:
+                error_on_mean = _scatter_error(res, efficiency)
+            error_on_mean = error_on_mean * math.sqrt(factor)
         return cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
                    method=method,
                    n_rejected=(meta['n_excluded_bad'] + meta['n_clipped']

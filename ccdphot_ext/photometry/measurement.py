@@ -20,6 +20,7 @@ from ..background.noise import (
     check_noise,
     noise_level_scale,
     noise_variance,
+    sky_level_scale,
 )
 from ..background.sky import check_sky, sky_doubt_flags
 from ..flags import decode_flags
@@ -542,8 +543,7 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         detector, options)
     result._noise = noise
     if noise is not None:  # the sky level's error under the noise model
-        result._level_scale = noise.level_scale(np.nanmedian(
-            np.atleast_1d(np.asarray(sky.n_pix, dtype=float))))
+        result._level_scale = sky_level_scale(noise, sky)
     # checked against the frame's background variation when the sky is one
     # global level (in the data unit)
     check_global_sky(sky, x, y, result.n_pix, result.flux_err,
