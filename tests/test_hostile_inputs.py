@@ -18,6 +18,7 @@ from astropy.nddata import CCDData, InverseVariance, VarianceUncertainty
 from astropy.table import QTable, Table
 from astropy.utils.exceptions import AstropyUserWarning
 from clirun import ccdphot
+from photutils.aperture import CircularAnnulus
 
 from ccdphot_ext import (
     ApertureNoise,
@@ -1020,9 +1021,17 @@ def test_a_negative_max_rows_is_refused(tmp_path):
      'gain must be a number'),
     (lambda img, sky: ApertureNoise.from_blank_apertures(
         img, sky, sizes=[np.complex128(3 + 1j)]), 'sizes must be a number'),
+    (lambda img, sky: SkyEstimate.from_annulus(
+        img, CircularAnnulus((20, 20), 6, 9), exclude='abc'),
+     'exclude must be a BoxAperture, a photutils PixelAperture or a list'),
+    (lambda img, sky: SkyEstimate.from_annulus(
+        img, CircularAnnulus((20, 20), 6, 9), exclude=[1.0, 2.0]),
+     'exclude must be BoxAperture or photutils PixelAperture objects, '
+     'got float'),
 ], ids=['mask_sources', 'deblend', 'progress', 'sky_value_text',
         'sky_std_dict', 'sky_std_complex', 'sky_error_on_mean_text',
-        'budget_flux_text', 'budget_gain_complex', 'blank_sizes_complex'])
+        'budget_flux_text', 'budget_gain_complex', 'blank_sizes_complex',
+        'exclude_text', 'exclude_numbers'])
 def test_flags_texts_and_complex_numbers_are_named(call, words):
     # a flag given an array (numpy's "truth value is ambiguous"), a number
     # given as text or a complex number (numpy's "could not convert" or a

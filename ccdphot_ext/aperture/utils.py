@@ -82,7 +82,7 @@ def all_positions(apertures):
                            for ap in aperture_list(apertures)])
 
 
-def aperture_groups(apertures):
+def aperture_groups(apertures, name='apertures', *, allow_empty=False):
     """
     Validate one pixel aperture or a list of them; return
     ``[(aperture, n_positions), ...]`` in order.
@@ -90,21 +90,22 @@ def aperture_groups(apertures):
     Raises
     ------
     TypeError
-        If ``apertures`` is not a pixel aperture or a list of them.
+        If ``apertures`` is not a pixel aperture or a list of them (the
+        message names ``name``).
     ValueError
-        If the list is empty.
+        If the list is empty (unless ``allow_empty``).
     """
     if isinstance(apertures, PixelAperture):
         return [(apertures, n_positions(apertures))]
     if not isinstance(apertures, (list, tuple)):
-        raise TypeError('apertures must be a BoxAperture, a photutils '
+        raise TypeError(f'{name} must be a BoxAperture, a photutils '
                         'PixelAperture or a list of them, got '
                         f'{type(apertures).__name__}')
-    if not apertures:
-        raise ValueError('apertures is empty')
+    if not apertures and not allow_empty:
+        raise ValueError(f'{name} is empty')
     for ap in apertures:
         if not isinstance(ap, PixelAperture):
-            raise TypeError('apertures must be BoxAperture or photutils '
+            raise TypeError(f'{name} must be BoxAperture or photutils '
                             'PixelAperture objects, got '
                             f'{type(ap).__name__}')
     return [(ap, n_positions(ap)) for ap in apertures]

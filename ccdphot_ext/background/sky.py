@@ -39,6 +39,7 @@ import astropy.units as u
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..aperture.utils import aperture_groups
 from ..io.units import checked_unit
 from ..utils.html import html_table
 from ..utils.inputs import as_frame, overflow_culprits
@@ -1149,6 +1150,8 @@ class SkyEstimate:
         maxiters = check_maxiters(maxiters)
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
         check_annulus(annulus, frame.shape)
+        if exclude is not None:
+            aperture_groups(exclude, 'exclude', allow_empty=True)
         gain = checked_gain(gain, frame.unit, frame.meta)
         res = annulus_statistics(frame, annulus, exclude, method=method,
                                  sigma=sigma, maxiters=maxiters, gain=gain)
