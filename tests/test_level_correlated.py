@@ -138,8 +138,13 @@ def test_drizzled_annulus_level_pulls():
     pulls, white = [], []
     for _ in range(2):
         mosaic = drizzled_sky(rng, (600, 600))
-        sky = SkyEstimate.from_annulus(
-            mosaic, CircularAnnulus(centres, 6.0, 12.0), method='mean')
+        with warnings.catch_warnings():
+            # a resampled pixel's variance is below its photons': the gain
+            # fits once the variance is scaled back by the factor
+            warnings.simplefilter('error')
+            sky = SkyEstimate.from_annulus(
+                mosaic, CircularAnnulus(centres, 6.0, 12.0), method='mean',
+                gain=2000.0)
         factor = sky.meta['noise_correlation_factor']
         p = (np.asarray(sky.value) - 20.0 / 500.0) / np.asarray(
             sky.error_on_mean)

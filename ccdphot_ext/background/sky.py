@@ -626,13 +626,15 @@ def _warn_pedestal(level, z, gain, method, sigma):
         AstropyUserWarning, stacklevel=5)
 
 
-def _annulus_levels(res, gain, method, sigma, efficiency, meta):
+def _annulus_levels(res, gain, method, sigma, efficiency, meta, factor=1.0):
     """
     The levels, std and errors of the levels (None: from the std) of an
     annulus sky: those `annulus_statistics` solved under the exact model
     of a Poisson sky (the photon-starved annuli, with the gain), the
     others as `_poisson_corrected`; ``meta['estimator_bias']`` the shift
-    of each, ``meta['n_poisson_model']`` how many were solved.
+    of each, ``meta['n_poisson_model']`` how many were solved. ``factor``
+    (`_noise_correlation`) scales the pixel variance back to the photons'
+    before resampling when their fit is checked.
     """
     misfit, offset = False, 0.0
     if gain is not None:  # levels that are not photons at this gain
@@ -641,7 +643,8 @@ def _annulus_levels(res, gain, method, sigma, efficiency, meta):
             meta['pedestal_significance'] = z
         if pedestal is not None:
             offset = meta['pedestal'] = pedestal
-        misfit = _photon_misfit(res['level'] - offset, res['std'], gain,
+        misfit = _photon_misfit(res['level'] - offset,
+                                res['std'] * math.sqrt(factor), gain,
                                 warn=pedestal is None)
         if pedestal is not None and np.any(misfit):
             _warn_varying_pedestal(misfit, offset, gain, method, sigma)
@@ -1157,9 +1160,9 @@ class SkyEstimate:
                                  sigma=sigma, maxiters=maxiters, gain=gain)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
         efficiency = estimator_efficiency(method, sigma)
-        level, std, error_on_mean = _annulus_levels(res, gain, method, sigma,
-                                                    efficiency, meta)
         factor = _noise_correlation(frame, meta, method)
+        level, std, error_on_mean = _annulus_levels(res, gain, method, sigma,
+                                                    efficiency, meta, factor)
         if factor > 1.0:
             if error_on_mean is None:
                 error_on_mean = _scatter_error(res, efficiency)
