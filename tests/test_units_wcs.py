@@ -392,3 +392,32 @@ def test_sky_apertures_need_a_celestial_wcs(sample_ccd):
         SkyBoxAperture(coords, 3 * u.arcsec, 3 * u.pix)
     with pytest.raises(ValueError, match='height'):
         SkyBoxAperture(coords, 3 * u.pix, -3 * u.pix)
+
+
+def test_gain_quantities_whose_electrons_cancel_the_data_unit():
+    """Data in electrons cancel the gain's electrons: 1 e-/e- is
+    dimensionless and e- per (e-/s) is seconds; photometer takes both as
+    the gain they are (it refused them, naming no unit), and refuses a
+    dimensionless gain for data in adu, naming it."""
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(50.0, (80, 80)).astype(float)
+    circle = CircularAperture([(40.0, 40.0)], r=4)
+    sky = SkyEstimate(50.0, 7.0, 6000)
+    ccd = CCDData(counts, unit='electron')
+    plain = photometer(ccd, circle, sky)
+    with_unit = photometer(ccd, circle, sky, gain=1 * u.electron / u.electron)
+    assert with_unit['var_source'][0] == plain['var_source'][0]
+    rate = CCDData(counts / 400.0, unit='electron/s', meta={'EXPTIME': 400.0})
+    sky_rate = SkyEstimate(50.0 / 400.0, 7.0 / 400.0, 6000)
+    auto = photometer(rate, circle, sky_rate)
+    assert auto.meta['gain'] == 400.0
+    for gain in (400.0 * u.electron / (u.electron / u.s),
+                 1 * u.electron / u.electron):
+        t = photometer(rate, circle, sky_rate, gain=gain)
+        assert t.meta['gain'] == pytest.approx(400.0, rel=1e-12)
+        assert t['var_source'][0] == pytest.approx(auto['var_source'][0],
+                                                   rel=1e-12)
+    with pytest.raises(u.UnitsError, match=r'gain in electron / electron '
+                       r'\(dimensionless\) does not apply to data in adu'):
+        photometer(CCDData(counts, unit='adu'), circle, sky,
+                   gain=1 * u.electron / u.electron)

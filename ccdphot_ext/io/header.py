@@ -394,9 +394,13 @@ def _argument_value(value, name):
     unit = _UNITS[name]
     if name == 'gain' and isinstance(value, u.Quantity):
         # electrons per data unit (or per ADU, DN, count): checked against
-        # the data unit by electrons_per_data_unit
+        # the data unit by electrons_per_data_unit. Data in electrons
+        # cancel them: 1 e-/e- is dimensionless, e- per (e-/s) seconds
         base = value.unit.decompose()
-        if dict(zip(base.bases, base.powers, strict=True)).get(u.electron) != 1:
+        power = dict(zip(base.bases, base.powers, strict=True)).get(
+            u.electron, 0)
+        if power != 1 and not (value.unit.is_equivalent(u.one)
+                               or value.unit.is_equivalent(u.s)):
             raise u.UnitsError(f'gain must be in electrons per data unit, '
                                f'got {value.unit}')
         positive_scalar(value.value, name, allow_none=False)

@@ -145,7 +145,10 @@ def electrons_per_data_unit(unit, *, gain=None, exptime=None,
             return direct, f'gain argument in {_per_data_unit(unit)}'
         if kind == 'other':
             raise u.UnitsError(_gain_unit_message(gain.unit, unit))
-        gain = _detector_gain(gain, unit)
+        if kind == 'electron' and gain.unit.is_equivalent(u.one):
+            gain = gain.to_value(u.one)  # 1 e-/e-, the rate's detector gain
+        else:
+            gain = _detector_gain(gain, unit)
     elif gain is not None:
         gain = positive_scalar(gain, 'gain')
     exptime = positive_scalar(exptime, 'exptime')
@@ -188,7 +191,9 @@ def _per_data_unit(unit):
 
 
 def _gain_unit_message(gain_unit, unit):
-    return (f'gain in {gain_unit} does not apply to data in {_name(unit)}: '
+    named = ('electron / electron (dimensionless)'
+             if gain_unit.is_equivalent(u.one) else gain_unit)
+    return (f'gain in {named} does not apply to data in {_name(unit)}: '
             f'the gain is electrons per data unit, in '
             f'{_per_data_unit(unit)}')
 
