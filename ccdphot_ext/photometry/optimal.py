@@ -38,6 +38,14 @@ units of its error, which a wrong width drives away from 0 (negative for
 a PSF too narrow). ``|psf_z| > 3`` or a ``chi2`` beyond its 0.1% tail sets
 `~ccdphot_ext.flags.FLAG_PSF_MISMATCH` and warns.
 
+**Does the PSF fit the frame?** A faint star's own test has little power,
+yet the PSF is the frame's: each call also extracts the frame's bright
+stars (those `fit_psf_sigma` fits) with the PSF, at positions the PSF
+fits to them, and when the median of their ``psf_z`` is beyond
+`FRAME_Z_LIMIT` of its errors every star is flagged and warned about
+(``result.frame_psf`` holds the check, remembered for the last few
+frames by their content).
+
 **No PSF given.** With ``psf_sigma=None`` the width of a circular Gaussian
 is fitted to the frame's bright, isolated, unsaturated stars
 (`fit_psf_sigma`) and used; the result and the budget's notes say so.
@@ -45,8 +53,10 @@ is fitted to the frame's bright, isolated, unsaturated stars
 `compare_extractions` sets it beside the box sum and the threshold mask.
 """
 
+import hashlib
 import math
 import warnings
+from collections import OrderedDict
 from functools import cached_property
 
 import numpy as np
@@ -210,7 +220,8 @@ class OptimalMeasurement(BudgetedResult):
     flags : int
         Bit flags (1 stamp clipped by the frame edge, 2 bad pixels excluded,
         4 saturated pixel with weight, 8 flux <= 0, 64 a sky level from
-        fewer than 5 pixels, 256 the star does not match the PSF).
+        fewer than 5 pixels, 256 the star, or the frame's bright stars, do
+        not match the PSF).
     n_iter : int
         Iterations of the variance model.
     position : tuple of float
@@ -225,6 +236,13 @@ class OptimalMeasurement(BudgetedResult):
     psf_sigma : float, optional
         The Gaussian sigma fitted to the frame's stars when no PSF was
         given; None (default) otherwise.
+    frame_psf : dict, optional
+        Whether the PSF fits the frame's bright stars: ``'n_stars'`` (how
+        many were tested), ``'psf_z'`` (their median `psf_z`), ``'z'``
+        (that median in units of its error), ``'fits'`` (True, False, or
+        None when the frame has too few bright stars to tell) and
+        ``'summary'`` (a sentence saying what they show); None (default):
+        not checked.
 
     Attributes
     ----------
@@ -250,7 +268,8 @@ class OptimalMeasurement(BudgetedResult):
     """
 
     def __init__(self, *, flux, budget, weights, psf, slices, flags, n_iter,
-                 position, sky_pixels, fit=None, psf_sigma=None):
+                 position, sky_pixels, fit=None, psf_sigma=None,
+                 frame_psf=None):
         self.flux = flux
         self.budget = budget
         self.weights = weights
@@ -265,6 +284,7 @@ class OptimalMeasurement(BudgetedResult):
         self.dof = fit.get('dof', 0)
         self.psf_z = fit.get('psf_z', math.nan)
         self.psf_sigma = psf_sigma
+        self.frame_psf = frame_psf
 
     @cached_property
     def model(self):
@@ -338,9 +358,11 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     Returns
     -------
     result : `OptimalMeasurement`
-        With the fit's ``chi2`` and ``psf_z``; flagged
-        (`~ccdphot_ext.flags.FLAG_PSF_MISMATCH`, and a warning) when the
-        star does not match the PSF.
+        With the fit's ``chi2`` and ``psf_z`` and the frame's check
+        ``frame_psf``; flagged (`~ccdphot_ext.flags.FLAG_PSF_MISMATCH`,
+        and a warning) when the star does not match the PSF, or when the
+        frame's bright stars show the PSF does not fit them (then every
+        star measured with it is).
 
     Raises
     ------
@@ -395,29 +417,31 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     if psf_sigma is None:
         fitted = fit_psf_sigma(frame, sky, saturation=detector.saturation)
         psf_sigma = fitted
-    slc, p, truncated = psf_stamp(psf_sigma, position, frame.shape,
-                                  size=size)
-    level, std, error_on_mean, n_sky = _sky_pixels(sky, slc, frame.shape)
-    d, var_bg, use, flags = _stamp(frame, slc, p, std, detector.saturation,
-                                   position)
-    flags |= FLAG_TRUNCATED if truncated else 0
-    if n_sky is not None and sky_doubts(np.asarray(level), std, n_sky)[0]:
-        flags |= FLAG_SKY_ANNULUS  # a level from too few pixels
-    pu = np.where(use, p, 0.0)
-    resid = np.where(use, d - level, 0.0)
-    flux, w, norm = _iterate_weights(resid, pu, np.where(use, var_bg, 1.0),
-                                     gain, n_iter)
-    budget = _optimal_budget(flux, w, norm, pu, np.where(use, var_bg, 0.0),
-                             error_on_mean, gain, options.include_sky_mean)
-    fit = _goodness_of_fit(resid, pu, w, flux, use, error_on_mean,
-                           np.where(use, var_bg, 0.0),
-                           None if frame.uncertainty is not None else n_sky)
+    one = _extract(frame, position, psf_sigma, sky, gain=gain,
+                   saturation=detector.saturation, size=size, n_iter=n_iter,
+                   include_sky_mean=options.include_sky_mean)
+    flux, budget, fit, flags = one['flux'], one['budget'], one['fit'], \
+        one['flags']
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
                          "pixels fitted to the frame's bright stars",)
-    if flux <= 0:
-        flags |= FLAG_NONPOSITIVE_FLUX
-    if fit['mismatch']:
+        frame_psf = {'n_stars': 0, 'psf_z': math.nan, 'z': math.nan,
+                     'fits': True, 'summary': 'the PSF was fitted to the '
+                     "frame's bright stars"}
+    else:
+        frame_psf = _check_frame_psf(
+            frame, psf_sigma, sky, gain=gain,
+            saturation=detector.saturation, size=size, n_iter=n_iter)
+        budget.notes += (f"PSF check on the frame's bright stars: "
+                         f"{frame_psf['summary']}",)
+    if frame_psf['fits'] is False:
+        flags |= FLAG_PSF_MISMATCH
+        warnings.warn(
+            f'optimal extraction at {tuple(position)!r}: '
+            f"{frame_psf['summary']}; every star measured with this PSF is "
+            'biased (flagged): give the PSF of this frame',
+            AstropyUserWarning, stacklevel=2)
+    elif fit['mismatch']:
         flags |= FLAG_PSF_MISMATCH
         warnings.warn(
             f'optimal extraction at {tuple(position)!r}: the star does not '
@@ -426,10 +450,37 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             'its flux is biased (flagged): give the PSF of this frame',
             AstropyUserWarning, stacklevel=2)
     return OptimalMeasurement(
-        flux=flux, budget=budget, weights=w / norm, psf=p, slices=slc,
-        flags=flags, n_iter=n_iter, position=(float(position[0]),
-                                              float(position[1])),
-        sky_pixels=level, fit=fit, psf_sigma=fitted)
+        flux=flux, budget=budget, weights=one['w'] / one['norm'],
+        psf=one['psf'], slices=one['slices'], flags=flags, n_iter=n_iter,
+        position=(float(position[0]), float(position[1])),
+        sky_pixels=one['level'], fit=fit, psf_sigma=fitted,
+        frame_psf=frame_psf)
+
+
+def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
+             include_sky_mean):
+    """One star's optimal extraction on a checked frame: its flux, weights
+    ``w`` and their normalisation, budget, goodness of fit and flags (all
+    but the frame's PSF check)."""
+    slc, p, truncated = psf_stamp(psf, position, frame.shape, size=size)
+    level, std, error_on_mean, n_sky = _sky_pixels(sky, slc, frame.shape)
+    d, var_bg, use, flags = _stamp(frame, slc, p, std, saturation, position)
+    flags |= FLAG_TRUNCATED if truncated else 0
+    if n_sky is not None and sky_doubts(np.asarray(level), std, n_sky)[0]:
+        flags |= FLAG_SKY_ANNULUS  # a level from too few pixels
+    pu = np.where(use, p, 0.0)
+    resid = np.where(use, d - level, 0.0)
+    flux, w, norm = _iterate_weights(resid, pu, np.where(use, var_bg, 1.0),
+                                     gain, n_iter)
+    budget = _optimal_budget(flux, w, norm, pu, np.where(use, var_bg, 0.0),
+                             error_on_mean, gain, include_sky_mean)
+    fit = _goodness_of_fit(resid, pu, w, flux, use, error_on_mean,
+                           np.where(use, var_bg, 0.0),
+                           None if frame.uncertainty is not None else n_sky)
+    if flux <= 0:
+        flags |= FLAG_NONPOSITIVE_FLUX
+    return {'flux': flux, 'budget': budget, 'fit': fit, 'flags': flags,
+            'w': w, 'norm': norm, 'psf': p, 'slices': slc, 'level': level}
 
 
 #: Bright stars for `fit_psf_sigma`: peak signal-to-noise at least this,
@@ -439,6 +490,11 @@ NEIGHBOUR_SNR = 5.0
 ISOLATION = 10
 #: At most this many of the brightest such stars are fitted.
 FIT_N_STARS = 30
+#: The frame's PSF check: at least this many bright stars to tell, and the
+#: median of their ``psf_z`` beyond this many of its errors says the PSF
+#: does not fit the frame.
+FRAME_MIN_STARS = 3
+FRAME_Z_LIMIT = 5.0
 
 
 def fit_psf_sigma(data, sky, *, saturation=None):
@@ -486,38 +542,10 @@ def fit_psf_sigma(data, sky, *, saturation=None):
     >>> print(f'{sigma:.2f}')
     1.70
     """
-    from photutils.detection import find_peaks
     from photutils.psf import fit_fwhm
-    from photutils.utils import NoDetectionsWarning
 
     frame = as_frame(data)
-    check_sky(sky, unit=frame.unit)
-    level = sky.value if sky.is_map else float(np.nanmedian(sky.value))
-    std = float(np.nanmedian(np.atleast_1d(sky.std)))
-    if not std > 0:
-        raise ValueError('sky.std must be positive to find bright stars')
-    resid = np.asarray(frame.data, dtype=float) - level
-    bad = ~np.isfinite(resid)
-    if frame.mask is not None:
-        bad |= frame.mask
-    clean = np.where(bad, 0.0, resid)
-    with warnings.catch_warnings():  # no peak: the error below says so
-        warnings.simplefilter('ignore', NoDetectionsWarning)
-        peaks = find_peaks(clean, NEIGHBOUR_SNR * std, box_size=5,
-                           border_width=ISOLATION, mask=bad)
-    if peaks is None:
-        peaks = {'x_peak': np.array([], int), 'y_peak': np.array([], int),
-                 'peak_value': np.array([])}
-    x, y = np.asarray(peaks['x_peak']), np.asarray(peaks['y_peak'])
-    value = np.asarray(peaks['peak_value'], dtype=float)
-    dist = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
-    np.fill_diagonal(dist, np.inf)
-    keep = (value >= FIT_MIN_SNR * std) & np.all(dist > ISOLATION, axis=1)
-    if saturation is not None:
-        keep &= value + (level if np.ndim(level) == 0
-                         else level[y, x]) < saturation
-    order = np.argsort(-value[keep])[:FIT_N_STARS]
-    xy = np.column_stack([x[keep][order], y[keep][order]]).astype(float)
+    xy, resid, bad = _bright_stars(frame, sky, saturation)
     if len(xy) < 3:
         raise ValueError(
             'psf_sigma: none given, and the frame has fewer than three '
@@ -540,6 +568,188 @@ def fit_psf_sigma(data, sky, *, saturation=None):
                              'PSF')
         sigma = float(np.median(fwhm)) / _FWHM_PER_SIGMA
     return sigma
+
+
+#: The last few frame PSF checks, by the frame's content and the
+#: arguments: a frame measured star by star is checked once.
+_FRAME_CHECKS = OrderedDict()
+_FRAME_CHECKS_KEPT = 4
+
+
+def _content_key(*arrays):
+    """A digest of the arrays' contents (None for no array)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for arr in arrays:
+        if arr is None:
+            digest.update(b'none')
+            continue
+        arr = np.ascontiguousarray(arr)
+        digest.update(f'{arr.dtype.str}{arr.shape}'.encode())
+        digest.update(arr.view(np.uint8).ravel())
+    return digest.hexdigest()
+
+
+def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
+    """`_frame_psf_check`, remembered for the last few frames (by their
+    content, so a frame changed in place is checked again)."""
+    if isinstance(psf, Model):  # no content key: checked each time
+        return _frame_psf_check(frame, psf, sky, gain=gain,
+                                saturation=saturation, size=size,
+                                n_iter=n_iter)
+    uncertainty = (None if frame.uncertainty is None
+                   else np.asarray(frame.uncertainty, dtype=float))
+    key = (_content_key(np.asarray(frame.data), frame.mask, uncertainty,
+                        np.asarray(psf, dtype=float),
+                        *(np.asarray(np.nan if v is None else v, dtype=float)
+                          for v in (sky.value, sky.std, sky.n_pix,
+                                    sky.error_on_mean))),
+           gain, saturation, size, n_iter)
+    if key not in _FRAME_CHECKS:
+        _FRAME_CHECKS[key] = _frame_psf_check(
+            frame, psf, sky, gain=gain, saturation=saturation, size=size,
+            n_iter=n_iter)
+        while len(_FRAME_CHECKS) > _FRAME_CHECKS_KEPT:
+            _FRAME_CHECKS.popitem(last=False)
+    _FRAME_CHECKS.move_to_end(key)
+    return dict(_FRAME_CHECKS[key])
+
+
+def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
+    """
+    Whether ``psf`` fits the frame's bright stars.
+
+    The stars `fit_psf_sigma` would fit (peaks above `FIT_MIN_SNR` sky
+    sigma, isolated, unsaturated), at their centroids, are extracted with
+    ``psf``; the median of their `psf_z` over its error ``1.2533 /
+    sqrt(n)`` (a unit normal for stars of the PSF's shape) beyond
+    `FRAME_Z_LIMIT` says the PSF does not fit the frame. A PSF of the
+    wrong width biases every star weighted by it, the faint ones too, whose
+    own core-against-wings test has little power: the bright stars tell.
+    The median keeps one odd star (a double, a cosmic ray) from deciding.
+    """
+    xy, resid, bad = _bright_stars(frame, sky, saturation)
+    psf_z = []
+    for x0, y0 in xy:
+        try:
+            x, y = _fit_position(resid, bad, psf, x0, y0, size)
+            one = _extract(frame, (x, y), psf, sky, gain=gain,
+                           saturation=saturation, size=size, n_iter=n_iter,
+                           include_sky_mean=True)
+        except ValueError:  # no usable pixel: not a star to test with
+            continue
+        if one['flags'] == 0 and math.isfinite(one['fit']['psf_z']):
+            psf_z.append(one['fit']['psf_z'])
+    n = len(psf_z)
+    if n < FRAME_MIN_STARS:
+        return {'n_stars': n, 'psf_z': math.nan, 'z': math.nan,
+                'fits': None, 'summary': (
+                    f'{n} bright (peak above {FIT_MIN_SNR:g} sky sigma), '
+                    f'isolated, unflagged stars, fewer than '
+                    f'{FRAME_MIN_STARS}: the frame cannot tell whether the '
+                    "PSF fits; only each star's own fit checks it")}
+    median = float(np.median(psf_z))
+    z = median / (math.sqrt(math.pi / 2.0) / math.sqrt(n))
+    fits = bool(abs(z) <= FRAME_Z_LIMIT)
+    summary = (f'its {n} bright stars have a median core-against-wings '
+               f'psf_z of {median:+.1f} ({z:+.1f} sigma)')
+    if fits:
+        summary += ': the PSF fits them'
+    else:
+        summary = ("the PSF does not fit the frame's stars: " + summary
+                   + ', the PSF is too ' + ('narrow' if z < 0 else 'wide')
+                   + _width_error(frame, psf, sky, saturation))
+    return {'n_stars': n, 'psf_z': median, 'z': z, 'fits': fits,
+            'summary': summary}
+
+
+def _width_error(frame, psf, sky, saturation):
+    """For a Gaussian sigma: how far it is from the width fitted to the
+    frame's bright stars, as text ('' for other PSFs or no fit)."""
+    if not np.ndim(psf) == 0 or isinstance(psf, Model):
+        return ''
+    try:
+        sigma = fit_psf_sigma(frame, sky, saturation=saturation)
+    except ValueError:
+        return ''
+    ratio = float(psf) / sigma - 1.0
+    return (f" (sigma {float(psf):.3g} pixels against the stars' fitted "
+            f'{sigma:.3g}: {abs(ratio):.0%} too '
+            f"{'narrow' if ratio < 0 else 'wide'})")
+
+
+def _fit_position(resid, bad, psf, x, y, size):
+    """The position of the star whose peak is at ``(x, y)``: the PSF's
+    position fitted to the sky-subtracted data (linear least squares of
+    ``F P + F dx dP/dx + F dy dP/dy`` on the core, up to three passes).
+    A PSF of the wrong width still finds the centre of a symmetric star;
+    a centroid would carry a bias of its own into the core-against-wings
+    test."""
+    model, default = _psf_model(psf)
+    # the core fixes the position: a box of half the stamp
+    half = max(((25 if default is None else default) if size is None
+                else int(size)) // 4, 3)
+    ny, nx = resid.shape
+    ix, iy = int(round(x)), int(round(y))
+    yy, xx = np.mgrid[max(iy - half, 0):min(iy + half + 1, ny),
+                      max(ix - half, 0):min(ix + half + 1, nx)]
+    d = resid[yy, xx]
+    good = ~bad[yy, xx]
+    step = 1e-3
+    for _ in range(3):
+        columns = []
+        for dx, dy in ((0.0, 0.0), (step, 0.0), (-step, 0.0), (0.0, step),
+                       (0.0, -step)):
+            model.x_0, model.y_0, model.flux = x + dx, y + dy, 1.0
+            columns.append(np.asarray(model(xx.astype(float),
+                                            yy.astype(float)), dtype=float))
+        p, xp, xm, yp, ym = columns
+        a = np.column_stack([p[good], ((xp - xm) / (2 * step))[good],
+                             ((yp - ym) / (2 * step))[good]])
+        coef = np.linalg.lstsq(a, d[good], rcond=None)[0]
+        if not coef[0] > 0:
+            break
+        shift = np.clip(coef[1:] / coef[0], -1.0, 1.0)
+        x, y = x + float(shift[0]), y + float(shift[1])
+        if np.all(np.abs(shift) < 1e-3):
+            break
+    return x, y
+
+
+def _bright_stars(frame, sky, saturation):
+    """The peaks of the frame's bright, isolated, unsaturated stars (those
+    `fit_psf_sigma` fits, brightest first, at most `FIT_N_STARS`), the
+    sky-subtracted data and its bad pixels."""
+    from photutils.detection import find_peaks
+    from photutils.utils import NoDetectionsWarning
+
+    check_sky(sky, unit=frame.unit)
+    level = sky.value if sky.is_map else float(np.nanmedian(sky.value))
+    std = float(np.nanmedian(np.atleast_1d(sky.std)))
+    if not std > 0:
+        raise ValueError('sky.std must be positive to find bright stars')
+    resid = np.asarray(frame.data, dtype=float) - level
+    bad = ~np.isfinite(resid)
+    if frame.mask is not None:
+        bad |= frame.mask
+    clean = np.where(bad, 0.0, resid)
+    with warnings.catch_warnings():  # no peak: the callers say so
+        warnings.simplefilter('ignore', NoDetectionsWarning)
+        peaks = find_peaks(clean, NEIGHBOUR_SNR * std, box_size=5,
+                           border_width=ISOLATION, mask=bad)
+    if peaks is None:
+        peaks = {'x_peak': np.array([], int), 'y_peak': np.array([], int),
+                 'peak_value': np.array([])}
+    x, y = np.asarray(peaks['x_peak']), np.asarray(peaks['y_peak'])
+    value = np.asarray(peaks['peak_value'], dtype=float)
+    dist = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    np.fill_diagonal(dist, np.inf)
+    keep = (value >= FIT_MIN_SNR * std) & np.all(dist > ISOLATION, axis=1)
+    if saturation is not None:
+        keep &= value + (level if np.ndim(level) == 0
+                         else level[y, x]) < saturation
+    order = np.argsort(-value[keep])[:FIT_N_STARS]
+    xy = np.column_stack([x[keep][order], y[keep][order]]).astype(float)
+    return xy, resid, bad
 
 
 def _goodness_of_fit(resid, pu, w, flux, use, error_on_mean, var_bg,
