@@ -437,3 +437,16 @@ def test_frame_check_follows_a_frame_changed_in_place():
         again = optimal_extraction(data, (x[-1], y[-1]), 1.5, sky, gain=2.0)
     assert again.frame_psf['fits'] is False
     assert again.flags & FLAG_PSF_MISMATCH
+
+
+def test_a_psf_without_wings_is_flagged_not_trusted():
+    # a PSF sigma far below a pixel puts all of the PSF in one pixel: the
+    # core-against-wings test had nothing to compare (psf_z NaN, chi2 0)
+    # and a star of 20000 came out near 900 with flags 0
+    img = np.random.default_rng(0).normal(100.0, 5.0, (40, 50))
+    img += render_stars((40, 50), [21.3], [20.6], [20000.0])
+    sky = SkyEstimate(100.0, 5.0, 1000)
+    with pytest.warns(AstropyUserWarning, match='no wings to test it'):
+        res = optimal_extraction(img, (21.3, 20.6), 1e-6, sky, gain=2.0)
+    assert res.flags & FLAG_PSF_MISMATCH
+    assert res.flux < 0.1 * 20000.0  # the biased number it flags

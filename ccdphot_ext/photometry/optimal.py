@@ -36,7 +36,9 @@ of the PSF-weighted fluxes of the star's core and of its wings (the
 pixels holding each half of the PSF's information ``sum(P**2 / V)``) in
 units of its error, which a wrong width drives away from 0 (negative for
 a PSF too narrow). ``|psf_z| > 3`` or a ``chi2`` beyond its 0.1% tail sets
-`~ccdphot_ext.flags.FLAG_PSF_MISMATCH` and warns.
+`~ccdphot_ext.flags.FLAG_PSF_MISMATCH` and warns, as does a PSF without
+wings (all of it within a pixel or two: the match cannot be tested, and a
+real star is wider).
 
 **Does the PSF fit the frame?** A faint star's own test has little power,
 yet the PSF is the frame's: each call also extracts the frame's bright
@@ -443,12 +445,15 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             AstropyUserWarning, stacklevel=2)
     elif fit['mismatch']:
         flags |= FLAG_PSF_MISMATCH
+        why = (f"core against wings {fit['psf_z']:+.1f} sigma, chi2 "
+               f"{fit['chi2']:.0f} for {fit['dof']} degrees of freedom")
+        if fit['untestable']:
+            why = ('the PSF lies within a pixel or two, with no wings to '
+                   'test it against')
         warnings.warn(
             f'optimal extraction at {tuple(position)!r}: the star does not '
-            f"match the PSF (core against wings {fit['psf_z']:+.1f} sigma, "
-            f"chi2 {fit['chi2']:.0f} for {fit['dof']} degrees of freedom); "
-            'its flux is biased (flagged): give the PSF of this frame',
-            AstropyUserWarning, stacklevel=2)
+            f'match the PSF ({why}); its flux is biased (flagged): give '
+            'the PSF of this frame', AstropyUserWarning, stacklevel=2)
     return OptimalMeasurement(
         flux=flux, budget=budget, weights=one['w'] / one['norm'],
         psf=one['psf'], slices=one['slices'], flags=flags, n_iter=n_iter,
@@ -810,8 +815,13 @@ def _goodness_of_fit(resid, pu, w, flux, use, error_on_mean, var_bg,
                                               + (b_core - b_wing) ** 2)
     tail = _chi2_tail(chi2, dof, n_sky, float(np.mean(
         var_bg[inside] / var[inside])) if inside.any() else 0.0)
-    mismatch = bool(abs(psf_z) > PSF_Z_LIMIT or tail < CHI2_P_LIMIT)
-    return {'chi2': chi2, 'dof': dof, 'psf_z': psf_z, 'mismatch': mismatch}
+    # a PSF without wings (all of it in the core's pixels) cannot be
+    # tested, and a real star is wider than it: as doubtful as a mismatch
+    untestable = not wings.any()
+    mismatch = bool(untestable or abs(psf_z) > PSF_Z_LIMIT
+                    or tail < CHI2_P_LIMIT)
+    return {'chi2': chi2, 'dof': dof, 'psf_z': psf_z, 'mismatch': mismatch,
+            'untestable': untestable}
 
 
 def _chi2_tail(chi2, dof, n_sky, share):
