@@ -24,8 +24,11 @@ FLAG_SATURATED = 4
 FLAG_NONPOSITIVE_FLUX = 8
 #: The threshold mask selected no pixel inside the aperture.
 FLAG_EMPTY_THRESHOLD = 16
-#: The background left in the aperture outside the threshold mask is
-#: significant (a global sky is unsafe here).
+#: A global sky is unsafe here: the background left in the aperture outside
+#: the threshold mask is significant, or the frame's background under the
+#: aperture differs from the whole-frame sky level enough to bias the flux
+#: (the coarse map a `~ccdphot_ext.SkyEstimate.from_image` sky keeps; see
+#: `~ccdphot_ext.gradient_check`).
 FLAG_RESIDUAL_BACKGROUND = 32
 #: The sky annulus is doubtful: another star's aperture reaches into it
 #: (its pixels left out when the apertures are excluded, its light beyond
@@ -51,7 +54,8 @@ FLAG_DESCRIPTIONS = {
     FLAG_SATURATED: 'saturated pixel inside',
     FLAG_NONPOSITIVE_FLUX: 'flux <= 0 (magnitude undefined)',
     FLAG_EMPTY_THRESHOLD: 'threshold mask empty',
-    FLAG_RESIDUAL_BACKGROUND: 'significant residual background',
+    FLAG_RESIDUAL_BACKGROUND: 'significant residual background (outside the '
+                              'threshold mask, or under a global sky)',
     FLAG_SKY_ANNULUS: "sky annulus overlaps the aperture or a neighbour's, "
                       'or is mostly masked; or the sky std is 0 or from '
                       'fewer than 5 pixels',

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ccdphot_ext import BoxAperture, SkyEstimate, measure, photometer
+from ccdphot_ext import (
+    FLAG_RESIDUAL_BACKGROUND,
+    BoxAperture,
+    SkyEstimate,
+    measure,
+    photometer,
+)
 
 
 def _frame(slope, seed=5):
@@ -34,8 +40,15 @@ def test_gradient_is_warned_where_it_biases(mask_sources):
     np.testing.assert_allclose(table['aperture_sum'], truth,
                                atol=5 * float(table['aperture_sum_err'][1]))
     assert 'up to' in str(record[0].message)
+    # the biased rows carry flag 32, not only the frame's warning
+    assert (table['flags'] & FLAG_RESIDUAL_BACKGROUND).tolist() == [32, 0, 32]
     with pytest.warns(AstropyUserWarning, match='for 1 of 1 aperture'):
-        measure(img, BoxAperture(POSITIONS[0], 21, 21), sky)
+        res = measure(img, BoxAperture(POSITIONS[0], 21, 21), sky)
+    assert res.flags & FLAG_RESIDUAL_BACKGROUND
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        centre = measure(img, BoxAperture(POSITIONS[1], 21, 21), sky)
+    assert not centre.flags & FLAG_RESIDUAL_BACKGROUND
 
 
 def test_flat_sky_is_not_warned():
@@ -47,6 +60,7 @@ def test_flat_sky_is_not_warned():
         warnings.simplefilter('error')
         table = photometer(img, boxes, sky)
     assert not any('background varies' in n for n in table.meta['notes'])
+    assert not (table['flags'] & FLAG_RESIDUAL_BACKGROUND).any()
 
 
 def test_local_skies_are_not_checked():

@@ -23,7 +23,7 @@ from ..background.noise import (
     sky_level_scale,
 )
 from ..background.sky import check_sky, sky_doubt_flags
-from ..flags import decode_flags
+from ..flags import FLAG_RESIDUAL_BACKGROUND, decode_flags
 from ..io.fluxdensity import flux_conversion
 from ..io.header import detector_with_gain
 from ..utils.inputs import as_frame, overflow_culprits
@@ -546,8 +546,10 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         result._level_scale = sky_level_scale(noise, sky)
     # checked against the frame's background variation when the sky is one
     # global level (in the data unit)
-    check_global_sky(sky, x, y, result.n_pix, result.flux_err,
-                     shape=frame.data.shape)
+    biased, _ = check_global_sky(sky, x, y, result.n_pix, result.flux_err,
+                                 shape=frame.data.shape)
+    if biased:
+        result.flags |= FLAG_RESIDUAL_BACKGROUND
     result._to_flux_unit(conversion)
     return result
 

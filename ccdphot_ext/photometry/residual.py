@@ -1,11 +1,12 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-The residual-background rule: is the signal left in aperture pixels that a
-threshold mask (or a global sky) leaves out significant?
+The residual-background rules: is the signal left in aperture pixels that a
+threshold mask leaves out significant, and does the frame's background
+differ from a global sky enough to bias a flux?
 
-One home for it: both photometry engines set
-`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` with it, and the systematics
-checks report it.
+One home for them: both photometry engines set
+`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` with them, and the systematics
+checks report them.
 """
 
 import warnings
@@ -13,11 +14,17 @@ import warnings
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..flags import FLAG_RESIDUAL_BACKGROUND
+
 __all__ = []  # internal: the rules behind flag 32 and the gradient warning
 
 #: Bias of a flux, in units of its error, above which the variation of the
-#: background across the frame makes `check_global_sky` warn that a single
-#: global sky level is wrong for that aperture.
+#: background across the frame makes `check_global_sky` flag the row
+#: (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`) and warn that a single
+#: global sky level is wrong for that aperture. Half a flux error: rows
+#: left unflagged scatter as their error bars say (a bias of one or two
+#: errors left unflagged widened the pulls of a frame with a gentle
+#: gradient to a standard deviation of 1.1 to 1.4).
 GRADIENT_NSIGMA = 2.0
 
 #: Significance (in units of the map's own error,
@@ -96,20 +103,23 @@ def residual_is_significant(residual_sum, n_rest, sky_std, sky_error_on_mean,
 def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
                      stacklevel=3):
     """
-    Warn when one global sky level is wrong for some apertures.
+    Which apertures one global sky level biases, and a warning naming them.
 
     A whole-frame sky (`~ccdphot_ext.SkyEstimate.from_image`) keeps a coarse
     map of the background (cells of 64 x 64 pixels, median filtered). Where
     that map differs from its median over the frame by ``d`` per pixel, an
-    aperture of ``n_pix`` pixels is biased by about ``n_pix * d``; when that
-    exceeds `GRADIENT_NSIGMA` times the flux error, and ``d`` itself
-    exceeds `MAP_NSIGMA` times the map's own error (its noise on a flat
-    frame, `~ccdphot_ext.background.BackgroundVariation.error` of the sky's
-    ``std``; a map without one is taken at its word), an
-    `~astropy.utils.exceptions.AstropyUserWarning` says how many apertures
-    are affected and suggests a local sky (an annulus, or a background
-    map). The fluxes are not changed. A sky estimated on another frame (a
-    cutout, another exposure) has nothing to say about this one: no check.
+    aperture of ``n_pix`` pixels is biased by about ``n_pix * d``. An
+    aperture is biased when that exceeds `GRADIENT_NSIGMA` times its flux
+    error and ``d`` itself exceeds `MAP_NSIGMA` times the map's own error
+    (its noise on a flat frame,
+    `~ccdphot_ext.background.BackgroundVariation.error` of the sky's
+    ``std``; a map without one is taken at its word). The photometry
+    engines set `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` on those
+    rows; an `~astropy.utils.exceptions.AstropyUserWarning` says how many
+    apertures are affected and suggests a local sky (an annulus, or a
+    background map). The fluxes are not changed. A sky estimated on
+    another frame (a cutout, another exposure) has nothing to say about
+    this one: no check.
 
     Parameters
     ----------
@@ -129,35 +139,68 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
 
     Returns
     -------
+    biased : bool or `~numpy.ndarray` of bool
+        Per aperture (the broadcast shape of the inputs; a bool for
+        scalars): True where the background map shows the flux biased. All
+        False when nothing is checked (the sky is not a whole-frame level
+        of this frame that keeps a background map).
     message : str or None
-        The warning's text, or None when no aperture is affected (or the
-        sky is not a whole-frame level of this frame that keeps a
-        background map).
+        The warning's text, or None when no aperture is biased.
+
+    Examples
+    --------
+    A tilt of 0.2 per pixel along x biases the outer 21 x 21 boxes by
+    about 441 * 0.2 * 216 = 19000 (their flux errors are about 420), the
+    centre box not:
+
+    >>> import numpy as np
+    >>> from ccdphot_ext import SkyEstimate
+    >>> from ccdphot_ext.photometry.residual import check_global_sky
+    >>> y, x = np.mgrid[:512, :512]
+    >>> img = np.random.default_rng(5).normal(1000.0 + 0.2 * (x - 255.5),
+    ...                                       20.0)
+    >>> sky = SkyEstimate.from_image(img)
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter('ignore')  # the warning is the message
+    ...     biased, message = check_global_sky(
+    ...         sky, [40.0, 256.0, 470.0], 256.0, 441.0, 420.0,
+    ...         shape=img.shape)
+    >>> biased.tolist()
+    [True, False, True]
+    >>> message[:54]
+    'the background varies across the frame: for 2 of 3 ape'
     """
+    n_pix = np.asarray(n_pix, dtype=float)
+    flux_err = np.asarray(flux_err, dtype=float)
+    unchecked = np.zeros(np.broadcast_shapes(
+        np.shape(x), np.shape(y), n_pix.shape, flux_err.shape), dtype=bool)
+    unchecked = unchecked[()]
     variation = sky.background_variation
     if variation is None or not sky.isscalar:
-        return None
+        return unchecked, None
     made_on = getattr(variation, 'shape', None)
     if shape is not None and made_on is not None and tuple(shape) != made_on:
-        return None
+        return unchecked, None
     offset = variation(x, y)
-    bias = np.asarray(n_pix, dtype=float) * offset
+    bias = n_pix * offset
     with np.errstate(invalid='ignore', divide='ignore'):
-        worse = np.abs(bias) > GRADIENT_NSIGMA * np.asarray(flux_err,
-                                                            dtype=float)
+        biased = np.abs(bias) > GRADIENT_NSIGMA * flux_err
     # an offset within the map's own noise is no evidence of a gradient
     error = getattr(variation, 'error', None)
     if error is not None:
-        worse &= np.abs(offset) > MAP_NSIGMA * error(sky.std)
-    n_bad = int(np.count_nonzero(worse))
+        biased &= np.abs(offset) > MAP_NSIGMA * error(sky.std)
+    biased = (unchecked | biased)[()]
+    n_bad = int(np.count_nonzero(biased))
     if not n_bad:
-        return None
+        return biased, None
     message = (
             f'the background varies across the frame: for {n_bad} of '
-            f'{worse.size} aperture(s) the local background differs from the '
-            f'global sky by more than {GRADIENT_NSIGMA:g} flux errors (up to '
-            f'{float(np.nanmax(np.abs(variation(x, y)))):.3g} per pixel); '
-            'their fluxes are biased: use a local sky (annulus or '
+            f'{np.size(biased)} aperture(s) the local background differs '
+            f'from the global sky by more than {GRADIENT_NSIGMA:g} flux '
+            f'errors (up to {float(np.nanmax(np.abs(offset))):.3g} per '
+            'pixel); their fluxes are biased (flagged '
+            f'{FLAG_RESIDUAL_BACKGROUND}): use a local sky (annulus or '
             'background map)')
     warnings.warn(message, AstropyUserWarning, stacklevel=stacklevel)
-    return message
+    return biased, message

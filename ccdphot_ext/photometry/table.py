@@ -23,7 +23,7 @@ from ..background.noise import (
     noise_variance,
 )
 from ..background.sky import check_sky, sky_doubt_flags
-from ..flags import FLAG_BAD_PIXELS
+from ..flags import FLAG_BAD_PIXELS, FLAG_RESIDUAL_BACKGROUND
 from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
@@ -179,9 +179,10 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
-    message = check_global_sky(sky, positions[:, 0], positions[:, 1],
-                               sums.n_pix, terms.error,
-                               shape=frame.data.shape)
+    biased, message = check_global_sky(sky, positions[:, 0],
+                                       positions[:, 1], sums.n_pix,
+                                       terms.error, shape=frame.data.shape)
+    table['flags'][biased] |= FLAG_RESIDUAL_BACKGROUND
     if message is not None:
         table.meta['notes'].append(message)
     if sky.meta.get('crowding_note') is not None:  # said when it was made
