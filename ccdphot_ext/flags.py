@@ -54,8 +54,8 @@ FLAG_DESCRIPTIONS = {
     FLAG_SATURATED: 'saturated pixel inside',
     FLAG_NONPOSITIVE_FLUX: 'flux <= 0 (magnitude undefined)',
     FLAG_EMPTY_THRESHOLD: 'threshold mask empty',
-    FLAG_RESIDUAL_BACKGROUND: 'significant residual background (outside the '
-                              'threshold mask, or under a global sky)',
+    FLAG_RESIDUAL_BACKGROUND: 'significant residual background (a global '
+                              'sky is unsafe here)',
     FLAG_SKY_ANNULUS: "sky annulus overlaps the aperture or a neighbour's, "
                       'or is mostly masked; or the sky std is 0 or from '
                       'fewer than 5 pixels',
