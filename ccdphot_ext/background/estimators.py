@@ -118,6 +118,32 @@ def skew_bias_factor(method, sigma=3.0):
     return float(c ** 3 * phi / (3.0 * p) + window_shift_factor(c) / 6.0)
 
 
+def clipped_median_skew_factor(sigma=3.0):
+    """
+    ``b`` of `skew_bias_factor` for the median of a sigma-clipped sample
+    (photutils' ``SigmaClip`` iterated to convergence, centred on the
+    median, as `~photutils.background.Background2D` clips each mesh).
+
+    The window ``±c`` (true sigmas, as in `skew_bias_factor`) keeps
+    ``c**2 phi(c) / 3`` times the skewness more of the long tail than of
+    the short one, which pulls the kept pixels' median further down; the
+    window's own centre is that median (the fixed point of the
+    iteration): ``b = (1 + (c**2 - 1) e) / (6 (1 - e))`` with ``e =
+    exp(-c**2 / 2)`` (first order in the skewness, Gram-Charlier), 0.1852
+    at a 3-sigma clip against 1/6 unclipped.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.background.estimators import (
+    ...     clipped_median_skew_factor)
+    >>> round(clipped_median_skew_factor(3.0), 4)
+    0.1852
+    """
+    c = float(sigma) / clip_factors(sigma)[0]
+    e = math.exp(-0.5 * c * c)
+    return (1.0 + (c * c - 1.0) * e) / (6.0 * (1.0 - e))
+
+
 def checked_gain(gain, unit=None, meta=None):
     """
     The ``gain=`` of a sky estimate, checked, as electrons per data unit:

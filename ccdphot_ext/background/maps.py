@@ -57,8 +57,10 @@ from ..utils.inputs import positive_scalar, power_of_two_scale, strip_unit
 from .estimators import (
     checked_gain,
     clip_factors,
+    clipped_median_skew_factor,
     combination_efficiency,
     poisson_skew_ratio,
+    skew_bias_factor,
 )
 
 __all__ = ['BACKGROUND2D_EFFICIENCY']
@@ -134,42 +136,63 @@ def background2d_parts(bkg, efficiency, gain=None):
             bkg, raw_levels, error_on_mean, efficiency * clip, meta)
     gain = checked_gain(gain)
     if gain is not None:
-        bias = estimator_skew_bias(bkg.bkg_estimator, level, rms, gain)
+        bias, note = estimator_skew_bias(bkg, level, rms, gain)
         if bias is not None:
             level = level - bias
             meta['estimator_bias'] = float(np.median(bias))
-            meta['estimator_bias_note'] = (
-                f'{name} reads a Poisson sky low by median_factor / 6 times '
-                'its third moment over its variance (level / (gain**2 '
-                'rms**2)); removed from the level')
+            meta['estimator_bias_note'] = note
     return level, rms, n_mesh, error_on_mean, efficiency, meta, unit
 
 
-#: The median's weight in the mode-type estimators of photutils (the level
-#: is ``m * median - (m - 1) * mean``); a median has 1, a mean 0.
-MEDIAN_FACTORS = {'MeanBackground': 0.0, 'MedianBackground': 1.0,
-                  'SExtractorBackground': 2.5, 'MMMBackground': 3.0}
+#: The weights ``(a, b)`` of the median and the mean in photutils' mode-type
+#: estimators (the level is ``a * median - b * mean``).
+ESTIMATOR_WEIGHTS = {'MeanBackground': (0.0, -1.0),
+                     'MedianBackground': (1.0, 0.0),
+                     'SExtractorBackground': (2.5, 1.5),
+                     'MMMBackground': (3.0, 2.0)}
 
 
-def estimator_skew_bias(estimator, level, rms, gain):
+def estimator_skew_bias(bkg, level, rms, gain):
     """
-    The bias of a photutils background estimator on a Poisson sky (None for
-    an estimator without a known median factor).
+    The bias of a Background2D's estimator on a Poisson sky (None for an
+    estimator without known weights), and a note saying how it was found.
 
-    A skewed distribution's median lies ``mu3 / (6 sigma**2)`` below its
-    mean (to first order in the skewness), so ``m * median - (m - 1) *
-    mean`` lies ``m mu3 / (6 sigma**2)`` below it. For sky photons of
-    ``level`` data units and a gain ``g``, ``mu3 = level / g**2`` (read
-    noise and dark add no skewness), with ``sigma = rms``.
+    ``a * median - b * mean`` of each mesh's pixels, after photutils'
+    sigma clip, lies ``(a * b_median - b * b_mean) mu3 / sigma**2`` below
+    the sky's mean (first order in the skewness): ``b_median`` is
+    `clipped_median_skew_factor` and ``b_mean`` `skew_bias_factor`
+    ``('sigma_clip')`` at the clip's ``sigma`` (1/6 and 0 without a
+    clip). For sky photons of ``level`` data units and a gain ``g``, ``mu3
+    = level / g**2`` (read noise and dark add no skewness), with ``sigma =
+    rms`` and ``level`` the estimator's once corrected (the reading is low
+    by up to 10% on a faint sky).
     """
+    estimator = bkg.bkg_estimator
     name = type(estimator).__name__
     if name == 'ModeEstimatorBackground':
-        factor = float(estimator.median_factor)
-    elif name in MEDIAN_FACTORS:
-        factor = MEDIAN_FACTORS[name]
+        weights = (float(estimator.median_factor),
+                   float(estimator.mean_factor))
+    elif name in ESTIMATOR_WEIGHTS:
+        weights = ESTIMATOR_WEIGHTS[name]
     else:
-        return None
-    return -factor * poisson_skew_ratio(level, rms, gain) / 6.0
+        return None, None
+    clip = bkg.sigma_clip
+    lower = None if clip is None else clip.sigma_lower
+    if clip is not None and lower is not None and lower == clip.sigma_upper:
+        b_median = clipped_median_skew_factor(float(lower))
+        b_mean = skew_bias_factor('sigma_clip', float(lower))
+        how = f'after its {float(lower):g}-sigma clip'
+    else:
+        b_median, b_mean = 1.0 / 6.0, 0.0
+        how = 'unclipped'
+    factor = weights[0] * b_median - weights[1] * b_mean
+    note = (f'{name} ({how}) reads a Poisson sky low by {factor:.4f} times '
+            'its third moment over its variance (level / (gain**2 '
+            'rms**2), the level once corrected); removed from the level')
+    # the third moment is the sky's, not the low reading's: one more pass
+    ratio = poisson_skew_ratio(level, rms, gain)
+    ratio = poisson_skew_ratio(level + factor * ratio, rms, gain)
+    return -factor * ratio, note
 
 
 #: the relative rounding error of a mesh level and of its interpolation

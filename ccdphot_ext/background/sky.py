@@ -1206,13 +1206,19 @@ class SkyEstimate:
             The gain in electrons per data unit (a map carries no unit: a
             Quantity in ``u.electron / u.adu`` is taken for a frame in
             ADU); None (default): no bias
-            correction. A median or mode estimator (photutils' default
-            ``SExtractorBackground`` among them) reads a Poisson sky low,
-            by ``median_factor / 6`` times its third moment over its
-            variance; with the gain that bias is computed from the map
-            (``level / (gain**2 rms**2)``, the sky photons' share) and
-            removed from the level (``meta['estimator_bias']``). Without it
-            the level is photutils' (:ref:`sky-estimators`).
+            correction. Each of photutils' estimators (``a * median - b *
+            mean`` of the sigma-clipped mesh: the default
+            ``SExtractorBackground`` 2.5 and 1.5, ``MedianBackground`` 1
+            and 0, ``MeanBackground`` 0 and -1, ``MMMBackground``) reads a
+            Poisson sky low, by ``a * b_median - b * b_mean`` times its
+            third moment over its variance, with ``b_median`` the clipped
+            median's factor (0.185 at photutils' 3-sigma clip, 1/6
+            unclipped) and ``b_mean`` the clipped mean's (0.048); with
+            the gain that bias is computed from the map (``level /
+            (gain**2 rms**2)``, the sky photons' share, of the level once
+            corrected) and removed from the level
+            (``meta['estimator_bias']``). Without it the level is
+            photutils' (:ref:`sky-estimators`).
 
         Returns
         -------
