@@ -60,7 +60,9 @@ def test_crowded_frame_gets_a_map():
     assert 'more than 10% of its pixels masked, NaN or sigma clipped' in note
     good = np.isfinite(img)
     assert np.median(np.abs(bkg.background - truth)[good]) < 0.5
-    sky = SkyEstimate.from_background2d(bkg)
+    # the gradient is 10 times the meshes' noise from mesh to mesh
+    with pytest.warns(AstropyUserWarning, match='median filter'):
+        sky = SkyEstimate.from_background2d(bkg)
     assert sky.meta['exclude_percentile'] == 50.0
     # nothing left to measure: an error naming the mesh and the frame
     img[:, 1::2] = np.nan

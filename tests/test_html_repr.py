@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from astropy.utils.exceptions import AstropyUserWarning
 from expected_warnings import gradient_warning
 from photutils.aperture import CircularAnnulus
 from photutils.background import Background2D
@@ -85,7 +86,9 @@ def test_sky_html_for_level_map_and_annulus(sample_ccd):
     assert float(rows['level [adu]']) == pytest.approx(sky.value, rel=1e-5)
     assert float(rows['error of the level [adu]']) == pytest.approx(
         sky.error_on_mean, rel=1e-5)
-    bkg = SkyEstimate.from_background2d(Background2D(sample_ccd.data, 64))
+    with pytest.warns(AstropyUserWarning, match='median filter'):
+        bkg = SkyEstimate.from_background2d(Background2D(sample_ccd.data,
+                                                         64))
     rows = dict(r for r in _cells(bkg._repr_html_())[1:])
     assert rows['shape'] == '(510, 767)'
     assert rows['box_size'] == '(64, 64)'

@@ -36,6 +36,18 @@ photutils' `~photutils.utils.ShepardIDWInterpolator` (10 neighbours, power
 1, as photutils), the grid is median-filtered (NaN outside, as photutils)
 and the scatter of the result is the error of that mesh's level.
 
+**A sloped sky.** ``f_filter`` holds for meshes that differ only by
+their noise. Where the sky changes from mesh to mesh by more than that, the
+median of a window is its middle mesh's level (no gain from the filter),
+and at the grid's edges, where photutils cuts the window to the meshes
+inside, a level half a mesh step towards the interior (a slope of ±3 sigma
+across a frame put edge meshes 46 of their errors off). When no mesh was
+excluded, a quadratic surface is fitted to the measured mesh levels, and
+when it explains them beyond their noise (chi-square at 1%), the surface
+with each mesh's noise is put through photutils' filter by a seeded Monte
+Carlo: the scatter and the offset from the surface make the error, and a
+warning says where the offset dominates.
+
 The per-pixel rms is corrected for sigma clipping as in
 `SkyEstimate.from_image` (a Gaussian clipped at ``+-c`` sigma has a smaller
 standard deviation).
@@ -121,6 +133,10 @@ def background2d_parts(bkg, efficiency, gain=None):
                 error_on_mean_from='k_est * f_filter * rms / sqrt(n_mesh)')
     if error_on_mean is None:
         error_on_mean = efficiency * f_filter * rms / np.sqrt(n_mesh)
+        if n_filter > 1:
+            error_on_mean = _with_filter_error(bkg, raw_levels,
+                                               efficiency * clip,
+                                               error_on_mean, meta)
     else:
         meta['error_on_mean_from'] = ('mesh errors propagated through '
                                       "photutils' interpolation and filter"
@@ -383,18 +399,89 @@ def propagated_mesh_error(bkg, efficiency, rms_factor=1.0, *, seed=0):
         grid[measured] = values
         grid[excluded] = ShepardIDWInterpolator(yx, values)(
             holes, n_neighbors=10, power=1.0)
-    fy, fx = (int(f) for f in bkg.filter_size)
-    if fy * fx > 1:
-        pad = np.pad(grids, ((0, 0), (fy // 2, (fy - 1) // 2),
-                             (fx // 2, (fx - 1) // 2)),
-                     constant_values=np.nan)
-        grids = np.nanmedian(sliding_window_view(pad, (fy, fx),
-                                                 axis=(1, 2)), axis=(-2, -1))
-    error = np.std(grids, axis=0)
+    error = np.std(_median_filtered(grids, bkg.filter_size), axis=0)
     shape = np.shape(bkg.background_rms)
     return (block_replicate(error, bkg.box_size,
                             conserve_sum=False)[:shape[0], :shape[1]],
             int(excluded.sum()))
+
+
+def _median_filtered(grids, filter_size):
+    """photutils' median filter of mesh grids (a stack), NaN outside the
+    grid (a window at the edge holds fewer meshes)."""
+    fy, fx = (int(f) for f in filter_size)
+    if fy * fx == 1:
+        return grids
+    pad = np.pad(grids, ((0, 0), (fy // 2, (fy - 1) // 2),
+                         (fx // 2, (fx - 1) // 2)), constant_values=np.nan)
+    return np.nanmedian(sliding_window_view(pad, (fy, fx), axis=(1, 2)),
+                        axis=(-2, -1))
+
+
+def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *, seed=0):
+    """
+    The level error of a Background2D whose median filter meets a sloped
+    sky (no excluded meshes).
+
+    ``f_filter`` holds for meshes that differ only by noise. On a sky that
+    changes by more than the noise from mesh to mesh the median of a window
+    is its middle mesh's level (no gain from the filter), and at the
+    grid's edges, where the window is cut to the meshes inside, it is a
+    level nearer the interior (the slope flattened). A quadratic surface
+    is fitted to the measured mesh levels (a plane for fewer than 12
+    meshes); when it explains them beyond their noise (chi-square at 1%)
+    the surface, with each mesh's noise, is put through photutils' filter
+    in a seeded Monte Carlo, and the scatter and the offset of the result
+    from the surface are the error of the filtered level. Else the error
+    is unchanged. Warns where the offset dominates.
+    """
+    rms = np.asarray(getattr(bkg.background_rms_mesh, 'value',
+                             bkg.background_rms_mesh), dtype=float)
+    n_good = np.maximum(np.asarray(bkg.n_pixels_mesh, dtype=float), 1.0)
+    noise = k_rms * rms / np.sqrt(n_good)
+    noise = np.maximum(noise, _ROUNDING * np.max(np.abs(grid)))
+    ny, nx = grid.shape
+    y, x = np.mgrid[:ny, :nx].astype(float)
+    terms = [np.ones_like(y), y, x]
+    if ny * nx >= 12:
+        terms += [y * y, x * x, x * y]
+    design = np.column_stack([t.ravel() for t in terms])
+    w = 1.0 / noise.ravel()
+    coef = np.linalg.lstsq(design * w[:, None], grid.ravel() * w,
+                           rcond=None)[0]
+    surface = (design @ coef).reshape(grid.shape)
+    flat = np.sum(((grid - np.average(grid, weights=noise ** -2.0))
+                   / noise) ** 2)
+    left = np.sum(((grid - surface) / noise) ** 2)
+    from scipy.stats import chi2 as chi2_distribution  # slow to import
+
+    if not flat - left > chi2_distribution.isf(0.01, len(terms) - 1):
+        return error_on_mean
+    rng = np.random.default_rng(seed)
+    grids = surface + rng.normal(0.0, 1.0, (N_REALISATIONS,) + grid.shape
+                                 ) * noise
+    filtered = _median_filtered(grids, bkg.filter_size)
+    offset = np.mean(filtered, axis=0) - surface
+    error = np.sqrt(np.var(filtered, axis=0) + offset ** 2)
+    meta['filter_error'] = float(np.max(np.abs(offset)))
+    meta['error_on_mean_from'] = (
+        "mesh errors on the fitted sloped sky propagated through photutils'"
+        ' median filter, with its offset from that sky')
+    shape = np.shape(bkg.background_rms)
+    error = block_replicate(error, bkg.box_size,
+                            conserve_sum=False)[:shape[0], :shape[1]]
+    dominated = block_replicate(np.abs(offset) > np.sqrt(
+        np.var(filtered, axis=0)), bkg.box_size,
+        conserve_sum=False)[:shape[0], :shape[1]]
+    if np.any(dominated):
+        warnings.warn(
+            "Background2D: photutils' median filter of the mesh grid "
+            'flattens the sky\'s slope at the grid\'s edges (up to '
+            f'{meta["filter_error"]:.3g} per pixel off the fitted sky), '
+            f'which dominates the level error over {np.mean(dominated):.0%}'
+            ' of the frame; filter_size=1 or smaller meshes would follow '
+            'the slope', AstropyUserWarning, stacklevel=4)
+    return error
 
 
 def clip_corrected_rms(bkg, rms, clip_factors):

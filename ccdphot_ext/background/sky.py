@@ -1233,7 +1233,13 @@ class SkyEstimate:
         that varies more than the interpolation follows (a slope across
         few measured meshes) is not passed off as known to its noise, and
         an `~astropy.utils.exceptions.AstropyUserWarning` says when that
-        error dominates.
+        error dominates. Without excluded meshes, a sky that changes from
+        mesh to mesh beyond the noise (a quadratic surface fitted to the
+        mesh levels, significant at 1%) has its error propagated through
+        photutils' median filter (``meta['filter_error']``, the largest
+        offset of the filtered level from the surface: the filter flattens
+        a slope at the grid's edges), with a warning where that offset
+        dominates.
 
         Examples
         --------
