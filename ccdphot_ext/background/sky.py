@@ -481,6 +481,17 @@ def _noise_correlation(frame, meta, method, mask=None):
     return factor
 
 
+def _correlated_error(error, res, efficiency, factor):
+    """The error of the levels (None: from the scatter, `_scatter_error`
+    of ``res``) times the square root of the `_noise_correlation`
+    ``factor``; as given where the noise is white (factor 1)."""
+    if factor == 1.0:
+        return error
+    if error is None:
+        error = _scatter_error(res, efficiency)
+    return error * math.sqrt(factor)
+
+
 def _whole_frame_level(res, gain, method, sigma, meta, factor=1.0):
     """
     The level, std, efficiency and error of the level (None: from the std)
@@ -1016,10 +1027,8 @@ class SkyEstimate:
             mask=~res['usable'].rows(0, frame.shape[0]))
         level, std, efficiency, error_on_mean = _whole_frame_level(
             res, gain, method, sigma, meta, factor)
-        if factor > 1.0:
-            if error_on_mean is None:
-                error_on_mean = efficiency * std / math.sqrt(res['n_pix'])
-            error_on_mean = error_on_mean * math.sqrt(factor)
+        error_on_mean = _correlated_error(error_on_mean, res, efficiency,
+                                          factor)
         sky = cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
                   method=method,
                   n_rejected=frame.data.size - res['n_pix'],
@@ -1163,10 +1172,8 @@ class SkyEstimate:
         factor = _noise_correlation(frame, meta, method)
         level, std, error_on_mean = _annulus_levels(res, gain, method, sigma,
                                                     efficiency, meta, factor)
-        if factor > 1.0:
-            if error_on_mean is None:
-                error_on_mean = _scatter_error(res, efficiency)
-            error_on_mean = error_on_mean * math.sqrt(factor)
+        error_on_mean = _correlated_error(error_on_mean, res, efficiency,
+                                          factor)
         return cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
                    method=method,
                    n_rejected=(meta['n_excluded_bad'] + meta['n_clipped']
