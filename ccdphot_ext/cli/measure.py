@@ -227,16 +227,14 @@ def _off_frame(args, xy, lost):
     return xy
 
 
-def _sky(args, frame, per_row):
+def _sky(args, frame, per_row, detector):
     """The sky for the photometry: the whole frame's, or annuli, with the
-    gain of ``--gain`` or the header (a median or clipped mean loses its
-    bias on a Poisson sky)."""
+    gain of the photometry's ``detector`` (``--gain`` or the header: a
+    median or clipped mean loses its bias on a Poisson sky)."""
     from ..batch.worker import whole_frame_sky
-    from ..io.header import detector_with_gain
 
     if args.sky != 'background2d' and (args.box_size or args.filter_size):
         raise CLIError('--box-size and --filter-size need --sky background2d')
-    detector = detector_with_gain(detector_from_args(args), args.gain)
     if args.sky == 'annulus':
         return _annulus_sky(args, frame, per_row, detector)
     if args.annulus is not None:
@@ -334,6 +332,7 @@ def _measure(args):
     from ..aperture.skybox import mark_unplaced
     from ..background.sky import SkyEstimate
     from ..background.threshold import SigmaThreshold
+    from ..io.header import detector_with_gain
     from ..photometry.table import photometer
     from ..photometry.terms import BudgetOptions
     from ..utils.inputs import as_frame
@@ -351,13 +350,14 @@ def _measure(args):
     sky_for_find = SkyEstimate.from_image(frame) if args.find else None
     apertures, per_row, ids, box_bits, n_artifacts, unplaced = _apertures(
         args, frame, sky_for_find)
-    sky = _sky(args, frame, per_row)
+    detector = detector_with_gain(detector_from_args(args), args.gain)
+    sky = _sky(args, frame, per_row, detector)
     threshold = (SigmaThreshold(args.threshold) if args.threshold is not None
                  else None)
     table = photometer(
-        frame, apertures, sky, gain=args.gain,
+        frame, apertures, sky,
         noise=blank_noise(frame, sky) if args.blank_noise else None,
-        threshold=threshold, detector=detector_from_args(args),
+        threshold=threshold, detector=detector,
         budget=BudgetOptions(fractional_variance=args.fractional_variance),
         zeropoint=args.zeropoint, flux_unit=args.flux_unit)
     mark_unplaced(table, unplaced)
