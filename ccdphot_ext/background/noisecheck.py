@@ -8,7 +8,6 @@ blocks spread over the frame with their sources masked, and
 `warn_if_correlated` warns when the correlation is significant.
 """
 
-import hashlib
 import math
 import threading
 import warnings
@@ -17,6 +16,7 @@ import numpy as np
 from astropy.stats import mad_std
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..utils.digest import array_digest
 from .estimators import median
 
 __all__ = []  # internal module: the check behind the warning
@@ -59,12 +59,7 @@ def pixel_correlation(data, *, mask=None):
     # frame (measure in a loop) cost a hash of them (as read, with the
     # mask's), not a new estimate
     raw, bad = sample
-    digest = hashlib.blake2b(f'{raw.dtype.str}{raw.shape}'.encode(),
-                             digest_size=16)
-    digest.update(raw.tobytes())
-    if bad is not None:
-        digest.update(np.packbits(bad).tobytes())
-    key = digest.digest()
+    key = array_digest(raw, bad)
     with _CACHE_LOCK:
         cached = _CORRELATION_CACHE.get(key)
     if cached is None:

@@ -55,7 +55,6 @@ is fitted to the frame's bright, isolated, unsaturated stars
 `compare_extractions` sets it beside the box sum and the threshold mask.
 """
 
-import hashlib
 import math
 import warnings
 from collections import OrderedDict
@@ -79,6 +78,7 @@ from ..flags import (
 )
 from ..io.fluxdensity import unit_family
 from ..io.header import detector_with_gain
+from ..utils.digest import array_digest
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import check_options, positive_integer
 from .budget import NOTE_EXACT_SKY, NOTE_NO_GAIN, ErrorBudget
@@ -581,19 +581,6 @@ _FRAME_CHECKS = OrderedDict()
 _FRAME_CHECKS_KEPT = 4
 
 
-def _content_key(*arrays):
-    """A digest of the arrays' contents (None for no array)."""
-    digest = hashlib.blake2b(digest_size=16)
-    for arr in arrays:
-        if arr is None:
-            digest.update(b'none')
-            continue
-        arr = np.ascontiguousarray(arr)
-        digest.update(f'{arr.dtype.str}{arr.shape}'.encode())
-        digest.update(arr.view(np.uint8).ravel())
-    return digest.hexdigest()
-
-
 def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
     """`_frame_psf_check`, remembered for the last few frames (by their
     content, so a frame changed in place is checked again)."""
@@ -603,7 +590,7 @@ def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
                                 n_iter=n_iter)
     uncertainty = (None if frame.uncertainty is None
                    else np.asarray(frame.uncertainty, dtype=float))
-    key = (_content_key(np.asarray(frame.data), frame.mask, uncertainty,
+    key = (array_digest(np.asarray(frame.data), frame.mask, uncertainty,
                         np.asarray(psf, dtype=float),
                         *(np.asarray(np.nan if v is None else v, dtype=float)
                           for v in (sky.value, sky.std, sky.n_pix,
