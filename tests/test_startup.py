@@ -6,6 +6,12 @@ import sys
 import pytest
 
 
+def _printed(code):
+    """What ``code``, run in a fresh interpreter, prints (stripped)."""
+    return subprocess.run([sys.executable, '-c', code], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
 @pytest.mark.parametrize('module', ['ccdphot_ext.batch.frames',
                                     'ccdphot_ext.photometry.table'])
 def test_no_slow_imports_at_start(module):
@@ -14,9 +20,7 @@ def test_no_slow_imports_at_start(module):
     code = (f'import sys, {module}; '
             "print(sorted(m for m in ('scipy.stats', 'scipy.signal', "
             "'photutils.segmentation') if m in sys.modules))")
-    out = subprocess.run([sys.executable, '-c', code], check=True,
-                         capture_output=True, text=True).stdout
-    assert out.strip() == '[]'
+    assert _printed(code) == '[]'
 
 
 def test_batch_client_loads_no_measuring_code():
@@ -29,9 +33,7 @@ def test_batch_client_loads_no_measuring_code():
             "print(sorted(m for m in ('ccdphot_ext.photometry.table', "
             "'astropy.modeling', 'ccdphot_ext.detection.findstars', "
             "'ccdphot_ext.background.noise') if m in sys.modules))")
-    out = subprocess.run([sys.executable, '-c', code], check=True,
-                         capture_output=True, text=True).stdout
-    assert out.strip() == '[]'
+    assert _printed(code) == '[]'
 
 
 def test_batch_client_loads_no_photutils():
@@ -43,6 +45,4 @@ def test_batch_client_loads_no_photutils():
             'ccdphot_ext.batch.layout; '
             "print(sorted(m for m in sys.modules if m.split('.')[0] == "
             "'photutils' or m == 'scipy.ndimage'))")
-    out = subprocess.run([sys.executable, '-c', code], check=True,
-                         capture_output=True, text=True).stdout
-    assert out.strip() == '[]'
+    assert _printed(code) == '[]'
