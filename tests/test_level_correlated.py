@@ -154,3 +154,28 @@ def test_drizzled_annulus_level_pulls():
     assert abs(pulls.mean()) < 0.1  # 722 levels: +-0.04 statistical
     assert 0.85 < pulls.std() < 1.05
     assert white.std() > 1.2
+
+
+def test_real_frames_level_factor(m13, saao_raw, sextractor_dir):
+    """On real frames: astropy's crowded M13, whose sky pixels hold the
+    cluster's unresolved light (neighbours correlated), gets a large
+    factor in its level's error; ccdproc's raw SAAO frame and the Source
+    Extractor ESO frame, whose neighbouring pixels the check finds
+    uncorrelated, keep the white error exactly."""
+    from ccdphot_ext import read_frame
+
+    ccd, sky = m13
+    factor = sky.meta['noise_correlation_factor']
+    assert 20.0 < factor < 60.0
+    assert sky.error_on_mean == pytest.approx(
+        sky.efficiency * sky.std / np.sqrt(sky.n_pix) * np.sqrt(factor),
+        rel=1e-12)
+    with warnings.catch_warnings():  # ESO's header cards, SAAO's gradient
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        frames = (saao_raw, read_frame(sextractor_dir / 'image.fits'))
+        for frame in frames:
+            white = SkyEstimate.from_image(frame)
+            assert 'noise_correlation_factor' not in white.meta
+            assert white.error_on_mean == pytest.approx(
+                white.efficiency * white.std / np.sqrt(white.n_pix),
+                rel=1e-12)
