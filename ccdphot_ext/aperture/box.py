@@ -23,7 +23,12 @@ from photutils.aperture.attributes import (
 from photutils.geometry import rectangular_overlap_grid
 
 from ..utils.inputs import positive_scalar
-from ..utils.numbers import finite_number
+from ..utils.numbers import (
+    SCALE_RANGE,
+    check_index,
+    check_shape,
+    finite_number,
+)
 from ..utils.windows import whole_pixels
 from .overlap import axis_sides, is_axis_aligned, overlap_1d, rectangle_overlap
 
@@ -64,8 +69,10 @@ class _Side(PositiveScalar):
             positive_scalar(value, f"'{self.name}' ({long})",
                             allow_none=False)
         except ValueError:
+            low, high = SCALE_RANGE
             raise ValueError(f"'{self.name}' must be a positive scalar (the "
-                             f'box {long}, finite), got {value!r}') from None
+                             f'box {long}, finite, between {low:.3g} and '
+                             f'{high:.3g}), got {value!r}') from None
 
 
 class _Theta(ScalarAngleOrValue):
@@ -435,7 +442,8 @@ class BoxAperture(RectangularAperture):
         truncated : bool
             True when part of the box falls outside the frame.
         """
-        ny, nx = shape
+        ny, nx = check_shape(shape)
+        index = check_index(index, 'index', len(self._positions))
         if self.is_axis_aligned:
             x0, x1, y0, y1 = (int(v) for v in self.bounds()[index])
         else:

@@ -47,6 +47,7 @@ from photutils.aperture import (
     EllipticalAperture,
 )
 
+from ..utils.numbers import check_shape, finite_number
 from ..utils.windows import whole_pixels
 from .quadrant import (
     angle_minus_sine,
@@ -469,8 +470,8 @@ class EllipseShape:
         truncated : bool
             True when part of the shape falls outside the frame.
         """
-        x = np.array([position[0]], dtype=np.float64)
-        y = np.array([position[1]], dtype=np.float64)
+        shape = check_shape(shape)
+        x, y = _one_position(position)
         x0, y0 = (int(c[0]) for c in self.corners(x, y))
         truncated = bool(self.truncated(x, y, shape)[0])
         ny, nx = self.window
@@ -526,6 +527,18 @@ def ellipse_overlap(xmin, ymin, nx, ny, a, b, theta=0.0):
     u = np.array([-xmin - 0.5])
     v = np.array([-ymin - 0.5])
     return conic.weights(u, v, int(ny), int(nx))[0]
+
+
+def _one_position(position):
+    """``(x, y)`` of one centre as two 1-element float64 arrays (finite
+    numbers, else an error naming position)."""
+    try:
+        x, y = position
+    except (TypeError, ValueError):
+        raise TypeError('position must be one (x, y) pair of numbers, got '
+                        f'{position!r}') from None
+    return (np.array([finite_number(x, 'position')]),
+            np.array([finite_number(y, 'position')]))
 
 
 @singledispatch

@@ -16,6 +16,7 @@ from photutils.aperture import (
     PixelAperture,
 )
 
+from ..utils.numbers import check_index, check_shape
 from ..utils.windows import extent_limit
 from .box import BoxAperture
 from .circular import exact_shape
@@ -62,8 +63,11 @@ def n_positions(aperture):
 
 
 def aperture_position(aperture, index):
-    """Position ``index`` of ``aperture`` as an ``(x, y)`` tuple."""
-    return tuple(aperture_positions(aperture)[index])
+    """Position ``index`` of ``aperture`` as an ``(x, y)`` tuple (an
+    ``index`` that is not an integer, or beyond the positions, refused
+    naming it)."""
+    positions = aperture_positions(aperture)
+    return tuple(positions[check_index(index, 'index', len(positions))])
 
 
 def aperture_list(apertures):
@@ -204,6 +208,7 @@ def check_extent(apertures, shape, name='apertures', *, hint='its size'):
     ValueError: apertures: aperture 0 spans 2000001 x 2000001 pixels, far more
     than the frame (100, 200): is its size right?
     """
+    shape = check_shape(shape)
     limit = extent_limit(shape)
     items = aperture_list(apertures)
     for k, ap in enumerate(items):
@@ -310,6 +315,8 @@ def _mask_weights(aperture, shape, index, sum_method, subpixels):
     kwargs = {'method': sum_method}  # photutils' name
     if sum_method == 'subpixel':
         kwargs['subpixels'] = subpixels
+    shape = check_shape(shape)
+    index = check_index(index, 'index', len(aperture_positions(aperture)))
     one = aperture if aperture.isscalar else aperture[index]
     if _off_frame(one, shape):  # photutils' masks fail far away (1e30)
         return None, np.zeros((0, 0)), True

@@ -37,6 +37,11 @@ def combination_efficiency(median_factor, mean_factor):
     return math.sqrt(a * a * math.pi / 2.0 - 2.0 * a * b + b * b)
 
 
+#: below this clipping sigma, clip_factors uses its series (the closed form
+#: loses digits to cancellation, and fails below 1e-8)
+_SMALL_CLIP = 1e-3
+
+
 def clip_factors(sigma):
     """
     Gaussian correction factors for a mean clipped at ±``sigma``.
@@ -44,7 +49,7 @@ def clip_factors(sigma):
     Parameters
     ----------
     sigma : float
-        Clipping threshold in standard deviations.
+        Clipping threshold in standard deviations (positive).
 
     Returns
     -------
@@ -60,7 +65,12 @@ def clip_factors(sigma):
     >>> [round(f, 4) for f in clip_factors(3.0)]
     [1.0136, 1.0136]
     """
-    c = float(sigma)
+    c = positive_scalar(sigma, 'sigma', allow_none=False)
+    if c < _SMALL_CLIP:
+        # erf and the tail cancel to their first c**3 term: the series
+        # p / (p - tail) = 3 / c**2 * (1 + 2 c**2 / 15 + O(c**4))
+        factor = math.sqrt(3.0 + 0.4 * c * c) / c
+        return factor, factor
     p = erf(c / math.sqrt(2.0))
     tail = 2.0 * c * math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi)
     return 1.0 / math.sqrt(1.0 - tail / p), math.sqrt(p / (p - tail))
@@ -184,7 +194,12 @@ def poisson_skew_ratio(level, rms, gain):
 def window_shift_factor(sigma):
     """``t = 2 c phi(c) / P``: shift of a ±c-sigma clipped mean per unit
     shift of its window (Gaussian noise)."""
-    c = float(sigma)
+    c = positive_scalar(sigma, 'sigma', allow_none=False)
+    if c < _SMALL_CLIP:
+        # erf and the tail cancel to their first c**3 term: the series
+        # p / (p - tail) = 3 / c**2 * (1 + 2 c**2 / 15 + O(c**4))
+        factor = math.sqrt(3.0 + 0.4 * c * c) / c
+        return factor, factor
     p = erf(c / math.sqrt(2.0))
     return 2.0 * c * math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi) / p
 

@@ -68,7 +68,7 @@ import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.inputs import as_frame, positive_scalar
-from ..utils.numbers import check_choice, positive_integer
+from ..utils.numbers import check_choice, finite_number, positive_integer
 from .annulus import row_statistics
 from .estimators import estimator_efficiency
 from .noisecheck import warn_if_correlated
@@ -152,7 +152,8 @@ class ApertureNoise:
     Raises
     ------
     ValueError
-        If ``sigma1`` or ``alpha`` is not positive and finite,
+        If ``sigma1`` or ``alpha`` is not positive and finite, ``beta`` not
+        finite, ``n_apertures`` not whole positive numbers,
         ``level_factor`` is not positive, or ``route`` is not one of its
         choices.
     """
@@ -162,11 +163,14 @@ class ApertureNoise:
                  level_factor=None, meta=None):
         self.sigma1 = positive_scalar(sigma1, 'sigma1', allow_none=False)
         self.alpha = positive_scalar(alpha, 'alpha', allow_none=False)
-        self.beta = float(beta)
+        self.beta = finite_number(beta, 'beta')
         self.n_pix = np.asarray(n_pix, dtype=float)
         self.sigma = np.asarray(sigma, dtype=float)
         self.sigma_err = np.asarray(sigma_err, dtype=float)
-        self.n_apertures = np.asarray(n_apertures, dtype=int)
+        self.n_apertures = np.array(
+            [positive_integer(n, 'n_apertures')
+             for n in np.atleast_1d(n_apertures)], dtype=int).reshape(
+                 np.shape(n_apertures))
         self.n_independent = np.asarray(
             self.n_apertures if n_independent is None else n_independent,
             dtype=float)
@@ -239,7 +243,7 @@ class ApertureNoise:
         check_sky(sky)
         frame = as_frame(data, mask=mask)
         sizes = _check_sizes(sizes, frame.shape)
-        n_ap = _check_n_apertures(n_apertures)
+        n_ap = _check_n_apertures(n_apertures, frame.shape)
         rng = _check_seed(seed)
         route = sky_route(sky)
         resid, sigma1, bad = _blank_residual(frame, sky, mask, route)
@@ -506,10 +510,15 @@ def _check_sizes(sizes, shape):
     return sizes
 
 
-def _check_n_apertures(n_apertures):
+def _check_n_apertures(n_apertures, shape):
+    """``n_apertures`` checked: a count of at least `MIN_APERTURES`, at
+    most the pixels of the frame of ``shape`` (no two apertures of a size
+    share a position)."""
     if n_apertures is None:
         return DEFAULT_N_APERTURES
-    n = positive_integer(n_apertures, 'n_apertures')
+    n = positive_integer(n_apertures, 'n_apertures',
+                         maximum=math.prod(shape),
+                         bound_note=f'the pixels of the {shape} frame')
     if n < MIN_APERTURES:
         raise ValueError(f'n_apertures must be a whole number of at least '
                          f'{MIN_APERTURES} (a scatter needs them), got '

@@ -46,6 +46,7 @@ from ..utils.inputs import as_frame, overflow_culprits
 from ..utils.numbers import (
     check_bool,
     check_choice,
+    check_index,
     positive_integer,
     positive_scalar,
 )
@@ -1378,13 +1379,18 @@ class SkyEstimate:
         Raises
         ------
         TypeError
-            If the sky is a map (use `cutout`).
+            If the sky is a map (use `cutout`), or ``index`` is not an
+            integer.
         IndexError
-            If ``index`` is beyond the per-aperture levels.
+            If ``index`` is beyond the per-aperture levels (also a
+            ValueError).
         """
         if self.is_map:
             raise TypeError('a sky map has no single level; use '
                             'SkyEstimate.cutout(slices) for its pixels')
+
+        if not self.isscalar:
+            index = check_index(index, 'index', len(self))
 
         def pick(v):
             return float(v) if np.ndim(v) == 0 else float(np.asarray(v)[index])

@@ -105,8 +105,21 @@ def _check_arguments(n_sigma, n_pixels, fwhm, box_side, box_scale, shape):
                          f'{shape}: is it in pixels?')
     box_scale = positive_scalar(box_scale, 'box_scale', allow_none=False)
     box_side = (None if box_side is None
-                else positive_integer(box_side, 'box_side'))
+                else positive_integer(box_side, 'box_side',
+                                      maximum=_max_box_side(shape),
+                                      bound_note=_BOX_BOUND))
     return n_sigma, n_pixels, fwhm, box_side, box_scale
+
+
+#: why a box side is bounded by twice the frame's longer side
+_BOX_BOUND = ('twice the longer side of the frame: a box centred on any '
+              'of its pixels covers all of it')
+
+
+def _max_box_side(shape):
+    """The largest box side that means something on a frame of ``shape``
+    (a larger box covers no more of it)."""
+    return 2 * max(shape)
 
 
 def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
@@ -140,9 +153,11 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
         Side of the suggested boxes; default ``box_scale`` times the PSF
         FWHM, rounded up to an odd integer. Checked on the curve of growth
         of the brightest isolated stars: below 90% of the plateau, a
-        warning and `box_flags` 128 for every row.
+        warning and `box_flags` 128 for every row. At most twice the
+        frame's longer side (a larger box covers no more of the frame).
     box_scale : float, optional
-        Box side in units of the PSF FWHM (4 keeps over 99% of a Gaussian).
+        Box side in units of the PSF FWHM (4 keeps over 99% of a Gaussian);
+        the side it makes is bounded as ``box_side`` is.
     saturation : float, optional
         Saturation level (data unit); default the header's SATURATE/SATLEVEL.
     progress : bool or None, optional
@@ -295,6 +310,11 @@ def _star_table(frame, sky, cols, meta, *, box_side, box_scale):
                       f'saturated): the box size comes from {source}',
                       AstropyUserWarning, stacklevel=3)
     side = _box_side(box_side, box_scale, psf if box_side is None else 1.0)
+    if side > _max_box_side(frame.shape):
+        raise ValueError(f'box_scale {box_scale:g} times the PSF FWHM '
+                         f'({psf:.3g} pixels) makes boxes of {side} pixels, '
+                         f'more than {_max_box_side(frame.shape)} '
+                         f'({_BOX_BOUND})')
     x0 = np.rint(c['x'] - (side - 1) / 2).astype(np.int64)
     y0 = np.rint(c['y'] - (side - 1) / 2).astype(np.int64)
     unit = 1.0 if frame.unit is None else frame.unit

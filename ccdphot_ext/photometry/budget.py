@@ -42,7 +42,7 @@ import numpy as np
 from astropy.table import QTable
 
 from ..utils.inputs import positive_scalar
-from ..utils.numbers import check_choice, finite_number
+from ..utils.numbers import check_choice, check_index, finite_number
 from .terms import MAG_FACTOR, UNCERTAINTY_MODELS, budget_terms, sum_terms
 
 __all__ = ['ErrorBudget']
@@ -242,6 +242,7 @@ class ErrorBudget:
         >>> b.terms, bool(b.error == rows.error[1])
         ({'sky': 400.0, 'source': 1600.0}, True)
         """
+        index = check_index(index, 'index', len(terms.flux))
         return cls(terms.flux[index], terms.row(index), notes=notes,
                    decomposition=decomposition, gain=gain,
                    n_pix=float(terms.n_pix[index]))

@@ -80,7 +80,7 @@ from ..io.fluxdensity import unit_family
 from ..io.header import detector_with_gain
 from ..utils.digest import array_digest
 from ..utils.inputs import as_frame, positive_scalar
-from ..utils.numbers import check_options, positive_integer
+from ..utils.numbers import check_options, check_shape, positive_integer
 from .budget import NOTE_EXACT_SKY, NOTE_NO_GAIN, ErrorBudget
 from .measurement import BudgetedResult, measure
 from .terms import BudgetOptions
@@ -165,7 +165,11 @@ def psf_stamp(psf, position, shape, *, size=None):
     >>> print(f'{p.sum():.6f}', p.shape, cut)
     1.000000 (17, 17) False
     """
+    ny, nx = check_shape(shape)
     model, default = _psf_model(psf)
+    if default is not None and np.ndim(psf) == 0 and psf > max(ny, nx):
+        raise ValueError(f'psf (Gaussian sigma) {float(psf):g} pixels is '
+                         f'more than the frame {(ny, nx)}: is it in pixels?')
     if size is None:
         size = 25 if default is None else default
     size = positive_integer(size, 'size')
@@ -178,10 +182,6 @@ def psf_stamp(psf, position, shape, *, size=None):
                         f'{position!r}') from None
     if not (math.isfinite(x) and math.isfinite(y)):
         raise ValueError(f'position must be finite, got {position!r}')
-    try:
-        ny, nx = shape
-    except (TypeError, ValueError):
-        raise ValueError(f'shape must be (ny, nx), got {shape!r}') from None
     ix, iy = int(round(x)), int(round(y))
     x0, x1 = ix - half, ix + half + 1
     y0, y1 = iy - half, iy + half + 1

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..utils.numbers import check_bool, check_choice
+from ..utils.numbers import check_bool, check_choice, check_index
 
 __all__ = ['BudgetOptions', 'BudgetTerms', 'budget_terms',
            'UNCERTAINTY_MODELS', 'FRACTIONAL_VARIANCES']
@@ -229,6 +229,7 @@ class BudgetTerms(NamedTuple):
         >>> budget_terms([900.0, 1600.0], 100, 2.0, gain=1.0).row(1)
         {'sky': 400.0, 'source': 1600.0}
         """
+        index = check_index(index, 'index', len(self.flux))
         named = [(self.sky_name, self.sky), ('source', self.source),
                  ('sky_mean', self.sky_mean), ('flat', self.flat),
                  *self.extra.items()]

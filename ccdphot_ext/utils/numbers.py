@@ -1,12 +1,15 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
 The one rule for a value a user gives: a number (a gain, a threshold, a
-size) is a real, finite number, positive or at least zero where asked, a
-count a whole positive number, a choice one of the listed values, and an
-options object of its class (None for its defaults); each refused with a
-message naming it. Plain Python (no numpy import), so that
-the ``ccdphot`` command's argument types use the same rule as the library
-without loading numpy at ``ccdphot --help``.
+size) is a real, finite number, positive or at least zero where asked; a
+positive scale lies within `SCALE_RANGE` (its square neither underflows to
+0 nor overflows: no subnormal, no 1e308); a count is a whole positive number
+of at most `MAX_COUNT` (or the bound its caller knows, such as the pixels of
+the frame); a choice is one of the listed values, and an options object of
+its class (None for its defaults); each refused with a message naming it.
+Plain Python (no numpy import), so that the ``ccdphot`` command's argument
+types use the same rule as the library without loading numpy at
+``ccdphot --help``.
 """
 
 import math
@@ -14,6 +17,17 @@ import numbers
 import sys
 
 __all__ = []  # internal module
+
+#: the range of a positive scale (a gain, a sigma, a size, a time, a factor):
+#: its square and the square of its inverse are normal floats, so that no
+#: variance built from it underflows to 0 (a subnormal such as 1e-320 is
+#: refused) or overflows to inf (1e308 is refused)
+SCALE_RANGE = (2.0 ** -511, 2.0 ** 511)
+
+#: the largest count (of iterations, apertures, pixels along a side, workers)
+#: the package accepts: beyond it an array of that many would not fit in
+#: memory, and 64-bit integer arithmetic may overflow
+MAX_COUNT = 2 ** 31 - 1
 
 
 def _what(name):
@@ -52,12 +66,19 @@ def finite_number(value, name=None):
     return out
 
 
-def positive_scalar(value, name, *, allow_none=True, allow_zero=False):
+def positive_scalar(value, name, *, allow_none=True, allow_zero=False,
+                    maximum=None, bound_note=''):
     """
     Validate a positive finite scalar (gain, n_sigma, ...).
 
     None is returned as it is when ``allow_none``, else a TypeError;
-    ``allow_zero`` accepts 0 (a non-negative number).
+    ``allow_zero`` accepts 0 (a non-negative number, such as a measured
+    sky noise; -0.0 comes back as 0.0, and a value below `SCALE_RANGE`,
+    whose square is 0 as that of 0, is taken as it is). A value above
+    `SCALE_RANGE` (1e308), or below it where a positive scale is needed
+    (a subnormal such as 1e-320), is a ValueError, as is one above
+    ``maximum`` (the bound its caller knows, e.g. the frame's size;
+    ``bound_note`` says what it is).
 
     Examples
     --------
@@ -68,22 +89,39 @@ def positive_scalar(value, name, *, allow_none=True, allow_zero=False):
     Traceback (most recent call last):
     ...
     ValueError: gain must be positive, got 0.0
+    >>> positive_scalar(1e-320, 'gain')
+    Traceback (most recent call last):
+    ...
+    ValueError: gain must be between 1.49e-154 and 6.7e+153 (its square
+    must be a normal float), got 9.99989e-321
     """
     if value is None:
         if allow_none:
             return None
         raise TypeError(f'{name} is required')
-    out = finite_number(value, name)
+    out = finite_number(value, name) + 0.0  # -0.0 is 0.0
     if out < 0 or (out == 0 and not allow_zero):
         bound = 'non-negative' if allow_zero else 'positive'
         raise ValueError(f'{_what(name)}must be {bound}, got {out}')
+    if maximum is not None and out > maximum:
+        raise ValueError(f'{_what(name)}must be at most {maximum:g}'
+                         f'{_note(bound_note)}, got {out:.6g}')
+    low, high = SCALE_RANGE
+    if out > high or (out < low and not allow_zero):
+        raise ValueError(
+            f'{_what(name)}must be between {low:.3g} and {high:.3g} (its '
+            f'square must be a normal float), got {out:.6g}')
     return out
 
 
-def positive_integer(value, name):
+def positive_integer(value, name, *, maximum=MAX_COUNT, bound_note='',
+                     allow_zero=False):
     """
     ``value`` as a positive int; a float with a fraction (2.5) is refused
-    rather than truncated.
+    rather than truncated, and a count above ``maximum`` (by default
+    `MAX_COUNT`; a caller passes the bound it knows, such as the pixels of
+    the frame, and says what it is in ``bound_note``) too. ``allow_zero``
+    accepts 0 (a count of none).
 
     Examples
     --------
@@ -94,11 +132,89 @@ def positive_integer(value, name):
     Traceback (most recent call last):
     ...
     ValueError: subpixels must be a whole number, got 2.5
+    >>> positive_integer(2**63, 'n_apertures')
+    Traceback (most recent call last):
+    ...
+    ValueError: n_apertures must be at most 2147483647, got 9223372036854775808
     """
-    out = positive_scalar(value, name, allow_none=False)
+    if (isinstance(value, numbers.Integral) and not _is_bool(value)
+            and value >= (0 if allow_zero else 1)):
+        out = int(value)  # exact: 2**63 + 1 is not rounded to a float
+        shown = out
+    else:
+        out = finite_number(value, name) + 0.0  # -0.0 is 0.0
+        if out < 0 or (out == 0 and not allow_zero):
+            # the message of a positive (or non-negative) number
+            positive_scalar(out, name, allow_none=False,
+                            allow_zero=allow_zero)
+        shown = f'{out:.6g}'  # 1e+308, not its 309 digits
+    if out > maximum:
+        raise ValueError(f'{_what(name)}must be at most {maximum}'
+                         f'{_note(bound_note)}, got {shown}')
     if out != int(out):
         raise ValueError(f'{_what(name)}must be a whole number, got {out}')
     return int(out)
+
+
+def check_shape(value, name='shape'):
+    """
+    ``value`` as a frame's ``(ny, nx)``: two whole positive numbers (each
+    at most `MAX_COUNT`), as a tuple of ints; else an error naming
+    ``name``.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import check_shape
+    >>> check_shape([64, 80.0])
+    (64, 80)
+    >>> check_shape(64)
+    Traceback (most recent call last):
+    ...
+    TypeError: shape must be a (ny, nx) pair of whole numbers, got 64
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f'{name} must be a (ny, nx) pair of whole numbers, '
+                        f'got {value!r}')
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f'{name} must be a (ny, nx) pair of whole numbers, '
+                        f'got {value!r}') from None
+    if len(items) != 2:
+        raise ValueError(f'{name} must be a (ny, nx) pair, got {len(items)} '
+                         f'value(s): {value!r}')
+    return tuple(positive_integer(v, name) for v in items)
+
+
+def check_index(value, name, size):
+    """
+    ``value`` as an int index into ``size`` items (negative ones count
+    from the end, as in Python): an integer (not a bool, a float or a
+    text; a TypeError) within range (an IndexError that is also a
+    ValueError), each naming ``name``.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import check_index
+    >>> check_index(-1, 'index', 3)
+    2
+    >>> check_index(3, 'index', 3)
+    Traceback (most recent call last):
+    ...
+    ccdphot_ext.utils.numbers.IndexOutOfRange: index 3 is out of range for 3 item(s)
+    """
+    if _is_bool(value) or not isinstance(value, numbers.Integral):
+        raise TypeError(f'{_what(name)}must be an integer, got {value!r}')
+    out = int(value)
+    if not -size <= out < size:
+        raise IndexOutOfRange(f'{_what(name)}{out} is out of range for '
+                              f'{size} item(s)')
+    return out % size if size else out
+
+
+class IndexOutOfRange(IndexError, ValueError):
+    """An index beyond the items: an IndexError (as Python's sequences
+    raise) that is also the package's ValueError for a bad argument."""
 
 
 def check_choice(value, name, choices):
@@ -167,6 +283,11 @@ def check_bool(value, name):
     if not _is_bool(value):
         raise TypeError(f'{name} must be True or False, got {value!r}')
     return bool(value)
+
+
+def _note(text):
+    """`` (text)`` for a bound's explanation, or ''."""
+    return f' ({text})' if text else ''
 
 
 def _same_kind(value, choice):

@@ -1,0 +1,282 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+The one number rule at the edges of the floats: subnormal and huge scales,
+counts beyond 64 bits or the frame, indices and shapes of the wrong kind are
+refused naming the argument (found by fuzzing every public callable).
+"""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from ccdphot_ext import (
+    ApertureNoise,
+    BoxAperture,
+    ErrorBudget,
+    SkyEstimate,
+    aperture_weights,
+    budget_terms,
+    clip_factors,
+    find_stars,
+    optimal_extraction,
+    psf_stamp,
+    render_stars,
+)
+from ccdphot_ext.utils.numbers import (
+    MAX_COUNT,
+    SCALE_RANGE,
+    check_index,
+    check_shape,
+    positive_integer,
+    positive_scalar,
+)
+
+SUBNORMAL = 1e-320
+INT64_MAX = 2 ** 63 - 1
+SCALE = r'must be between .* \(its square must be a normal float\)'
+
+
+@pytest.fixture(scope='module')
+def frame():
+    img = np.random.default_rng(1).normal(100.0, 5.0, (48, 56))
+    img += render_stars(img.shape, [20.3], [24.6], [8000.0], sigma=1.6)
+    return img, SkyEstimate(100.0, 5.0, 4000)
+
+
+# -- the rule itself ---------------------------------------------------------
+@pytest.mark.parametrize('value', [SUBNORMAL, 5e-324, 1e-200, 1e160, 1e308])
+def test_scales_whose_square_is_not_a_normal_float_are_refused(value):
+    with pytest.raises(ValueError, match='^gain ' + SCALE):
+        positive_scalar(value, 'gain')
+
+
+@pytest.mark.parametrize('value', [1e160, 1e308])
+def test_amounts_that_may_be_zero_are_refused_only_when_huge(value):
+    with pytest.raises(ValueError, match='^dark ' + SCALE):
+        positive_scalar(value, 'dark', allow_zero=True)
+
+
+@pytest.mark.parametrize('value', [SUBNORMAL, 1e-200])
+def test_amounts_that_may_be_zero_take_tiny_values_as_they_are(value):
+    # a measured sky noise of 1e-200 (data of tiny units) is measured and
+    # flagged where its square underflows, as 0 is
+    assert positive_scalar(value, 'sky_std', allow_zero=True) == value
+
+
+def test_the_scale_range_ends_are_accepted_and_squares_stay_normal():
+    low, high = SCALE_RANGE
+    assert positive_scalar(low, 'gain') == low
+    assert positive_scalar(high, 'gain') == high
+    assert low ** 2 >= np.finfo(float).tiny and math.isfinite(high ** 2)
+    assert math.isfinite((1 / low) ** 2)
+
+
+def test_negative_zero_is_zero_or_refused():
+    out = positive_scalar(-0.0, 'dark', allow_zero=True)
+    assert out == 0.0 and math.copysign(1.0, out) == 1.0
+    with pytest.raises(ValueError, match='^gain must be positive, got 0.0'):
+        positive_scalar(-0.0, 'gain')
+
+
+@pytest.mark.parametrize('value', [2 ** 31, INT64_MAX, 2 ** 63, 2 ** 64 + 1,
+                                   1e308, np.uint64(2 ** 63)])
+def test_counts_beyond_the_bound_are_refused_exactly(value):
+    with pytest.raises(ValueError, match=rf'^n must be at most {MAX_COUNT}'):
+        positive_integer(value, 'n')
+
+
+def test_counts_bounded_by_the_caller_say_why():
+    assert positive_integer(MAX_COUNT, 'n') == MAX_COUNT
+    with pytest.raises(ValueError, match=re.escape(
+            'n must be at most 10 (the pixels), got 11')):
+        positive_integer(11, 'n', maximum=10, bound_note='the pixels')
+
+
+@pytest.mark.parametrize('value, error, words', [
+    (1.0, TypeError, 'index must be an integer, got 1.0'),
+    (True, TypeError, 'index must be an integer, got True'),
+    ('1', TypeError, "index must be an integer, got '1'"),
+    (None, TypeError, 'index must be an integer, got None'),
+    (3, IndexError, 'index 3 is out of range for 3 item(s)'),
+    (-4, ValueError, 'index -4 is out of range for 3 item(s)'),
+    (2 ** 63, ValueError, 'index 9223372036854775808 is out of range'),
+])
+def test_indices(value, error, words):
+    with pytest.raises(error, match=re.escape(words)):
+        check_index(value, 'index', 3)
+
+
+def test_index_values():
+    assert [check_index(i, 'index', 3) for i in (0, 2, -1, np.int64(1))] == [
+        0, 2, 2, 1]
+
+
+@pytest.mark.parametrize('value, error', [
+    (64, TypeError), ('64', TypeError), (None, TypeError),
+    ((64,), ValueError), ((1, 2, 3), ValueError), ((64, 0), ValueError),
+    ((64, 2.5), ValueError), ((64, np.nan), ValueError),
+    ((64, 2 ** 63), ValueError), ((True, 5), TypeError)])
+def test_shapes(value, error):
+    with pytest.raises(error, match='^shape '):
+        check_shape(value)
+
+
+# -- the call sites that raised raw errors -----------------------------------
+@pytest.mark.parametrize('sigma', [SUBNORMAL, -0.0, 1e308])
+def test_clip_factors_refuses_extreme_sigma(sigma):
+    with pytest.raises(ValueError, match='^sigma '):
+        clip_factors(sigma)
+
+
+@pytest.mark.parametrize('sigma', ['3', True, None, [1, 2]])
+def test_clip_factors_refuses_non_numbers(sigma):
+    with pytest.raises(TypeError, match='^sigma '):
+        clip_factors(sigma)
+
+
+@pytest.mark.parametrize('sigma', [1e-2, 1.0001e-3, 0.9999e-3, 1e-5, 1e-9,
+                                   1e-150, SCALE_RANGE[0]])
+def test_clip_factors_of_small_sigma_are_finite_and_right(sigma):
+    # p / (p - tail) = P(1/2, s^2/2) / P(3/2, s^2/2), regularised lower
+    # incomplete gammas (scipy, an independent route to the same ratio)
+    from scipy.special import gammainc
+
+    std_factor, efficiency = clip_factors(sigma)
+    assert efficiency == pytest.approx(std_factor, rel=1e-9)
+    assert math.isfinite(std_factor)
+    x = sigma * sigma / 2
+    if x > 1e-300:
+        truth = math.sqrt(gammainc(0.5, x) / gammainc(1.5, x))
+        assert std_factor == pytest.approx(truth, rel=1e-7)
+    else:
+        assert std_factor == pytest.approx(math.sqrt(3.0) / sigma, rel=1e-12)
+
+
+def test_clip_factors_keep_their_values_at_usual_sigma():
+    assert clip_factors(3.0) == (1.013604197642207, 1.013604197642207)
+
+
+@pytest.mark.parametrize('kwargs, words', [
+    ({'sigma': SUBNORMAL}, 'sigma'), ({'sigma': 1e308}, 'sigma'),
+    ({'gain': SUBNORMAL}, 'gain'), ({'gain': 1e308}, 'gain'),
+    ({'maxiters': 2 ** 63}, 'maxiters'),
+])
+def test_annulus_and_image_skies_refuse_extremes(frame, kwargs, words):
+    from photutils.aperture import CircularAnnulus
+
+    img, _ = frame
+    with pytest.raises(ValueError, match=f'^{words} '):
+        SkyEstimate.from_annulus(img, CircularAnnulus((20, 24), 6, 10),
+                                 **kwargs)
+    with pytest.raises(ValueError, match=f'^{words} '):
+        SkyEstimate.from_image(img, **kwargs)
+
+
+@pytest.mark.parametrize('kwargs, words', [
+    ({'box_side': 1e308}, 'box_side must be at most'),
+    ({'box_side': 2 ** 63}, 'box_side must be at most'),
+    ({'box_side': 113}, 'box_side must be at most 112 (twice the longer'),
+    ({'box_scale': 1e308}, 'box_scale must be between'),
+    ({'box_scale': SUBNORMAL}, 'box_scale must be between'),
+    ({'box_scale': 1e9}, 'box_scale 1e+09 times the PSF FWHM'),
+])
+def test_find_stars_box_sizes(frame, kwargs, words):
+    img, sky = frame
+    with pytest.raises(ValueError, match='^' + re.escape(words)):
+        find_stars(img, sky, **kwargs)
+
+
+def test_find_stars_box_side_at_the_bound_still_works(frame):
+    img, sky = frame
+    stars = find_stars(img, sky, box_side=112)
+    assert stars.meta['box_side'] == 112 and len(stars) == 1
+
+
+@pytest.mark.parametrize('args, kwargs, words', [
+    ((1e308,), {}, 'psf (Gaussian sigma) must be between'),
+    ((SUBNORMAL,), {}, 'psf (Gaussian sigma) must be between'),
+    ((57.0,), {}, 'psf (Gaussian sigma) 57 pixels is more than the frame'),
+    ((1.6,), {'gain': SUBNORMAL}, 'gain must be between'),
+    ((1.6,), {'gain': 1e308}, 'gain must be between'),
+    ((1.6,), {'size': 2 ** 63}, 'size must be at most'),
+    ((1.6,), {'n_iter': 1e308}, 'n_iter must be'),
+])
+def test_optimal_extraction_extremes(frame, args, kwargs, words):
+    img, sky = frame
+    with pytest.raises(ValueError, match='^' + re.escape(words)):
+        optimal_extraction(img, (20.3, 24.6), *args, sky, **kwargs)
+
+
+def test_psf_stamp_shape_is_checked():
+    with pytest.raises(TypeError, match=r'^shape must be a \(ny, nx\)'):
+        psf_stamp(1.5, (10.0, 10.0), 64)
+
+
+@pytest.mark.parametrize('n_apertures', [1e308, 2 ** 63, np.inf, 2.5, -1])
+def test_aperture_noise_counts(n_apertures):
+    kwargs = dict(n_pix=[9.0, 25.0], sigma=[15.0, 25.0],
+                  sigma_err=[1.0, 1.0])
+    with pytest.raises(ValueError, match='^n_apertures '):
+        ApertureNoise(5.0, 1.0, 0.5, n_apertures=[100, n_apertures],
+                      **kwargs)
+    noise = ApertureNoise(5.0, 1.0, 0.5, n_apertures=[100, 120], **kwargs)
+    assert noise.n_apertures.tolist() == [100, 120]
+
+
+def test_aperture_noise_beta_is_a_finite_number():
+    with pytest.raises(ValueError, match='^beta must be finite'):
+        ApertureNoise(5.0, 1.0, np.nan, n_pix=[9.0, 25.0], sigma=[15.0, 25.0],
+                      sigma_err=[1.0, 1.0], n_apertures=[100, 100])
+
+
+@pytest.mark.parametrize('n_apertures', [1e308, 2 ** 63, 200 * 200 + 1])
+def test_blank_apertures_at_most_the_frame_pixels(n_apertures):
+    img = np.random.default_rng(0).normal(100.0, 5.0, (200, 200))
+    with pytest.raises(ValueError, match=r'^n_apertures must be at most '
+                       r'(40000 \(the pixels of the \(200, 200\) frame\)|'
+                       rf'{MAX_COUNT})'):
+        ApertureNoise.from_blank_apertures(
+            img, SkyEstimate(100.0, 5.0, img.size), n_apertures=n_apertures,
+            seed=1)
+
+
+@pytest.mark.parametrize('index', [np.nan, 1e308, 2 ** 63, -0.0, '1', [1, 2],
+                                   True, 2, -3])
+def test_indices_of_results_and_apertures(index):
+    terms = budget_terms([900.0, 1600.0], 100, 2.0, gain=1.0)
+    sky = SkyEstimate([100.0, 90.0], [5.0, 5.0], [400, 400])
+    box = BoxAperture([(10.0, 10.0), (20.0, 20.0)], 5, 5)
+    from photutils.aperture import CircularAperture
+    circle = CircularAperture([(10.0, 10.0), (20.0, 20.0)], 3.0)
+    calls = [lambda: terms.row(index),
+             lambda: ErrorBudget.from_terms(terms, index),
+             lambda: sky.at(index),
+             lambda: box.frame_weights((40, 40), index=index),
+             lambda: aperture_weights(box, (40, 40), index=index),
+             lambda: aperture_weights(circle, (40, 40), index=index),
+             lambda: aperture_weights(circle, (40, 40), index=index,
+                                      sum_method='center')]
+    for call in calls:
+        with pytest.raises((TypeError, ValueError), match='^index '):
+            call()
+
+
+def test_good_indices_keep_their_results():
+    terms = budget_terms([900.0, 1600.0], 100, 2.0, gain=1.0)
+    assert terms.row(-1) == terms.row(1) == {'sky': 400.0, 'source': 1600.0}
+    sky = SkyEstimate([100.0, 90.0], [5.0, 5.0], [400, 400])
+    assert sky.at(np.int64(1))[0] == 90.0
+    assert SkyEstimate(100.0, 5.0, 400).at(7)[0] == 100.0  # one level
+
+
+@pytest.mark.parametrize('shape', [64, (64,), (64, 0), (64, np.inf), None,
+                                   '64'])
+def test_aperture_weights_shape_is_named(shape):
+    from photutils.aperture import CircularAperture
+
+    for aperture in (BoxAperture((10.0, 10.0), 5, 5),
+                     CircularAperture((10.0, 10.0), 3.0)):
+        with pytest.raises((TypeError, ValueError), match='^shape '):
+            aperture_weights(aperture, shape)
