@@ -280,3 +280,27 @@ def test_aperture_weights_shape_is_named(shape):
                      CircularAperture((10.0, 10.0), 3.0)):
         with pytest.raises((TypeError, ValueError), match='^shape '):
             aperture_weights(aperture, shape)
+
+
+# -- figures -------------------------------------------------------------------
+@pytest.mark.parametrize('bins', [np.nan, np.inf, 1e308, 2 ** 63, 2.5, 0,
+                                  10_001, '30', None])
+def test_histogram_bins(frame, bins):
+    from ccdphot_ext import plot_cutout
+
+    img, _ = frame
+    with pytest.raises((TypeError, ValueError), match='^bins '):
+        plot_cutout(img, np.s_[20:30, 15:25], bins=bins)
+
+
+@pytest.mark.parametrize('kwargs', [{'max_labels': np.nan},
+                                    {'max_labels': -1},
+                                    {'max_apertures': 2.5},
+                                    {'max_apertures': np.inf}])
+def test_plot_frame_counts(frame, kwargs):
+    from ccdphot_ext import plot_frame
+
+    img, _ = frame
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=f'^{name} '):
+        plot_frame(img, BoxAperture((20.0, 24.0), 5, 5), **kwargs)

@@ -10,10 +10,21 @@ from photutils.aperture import PixelAperture
 from ..aperture.box import BoxAperture
 from ..aperture.utils import aperture_weights
 from ..background.sky import SkyEstimate, check_sky
+from ..utils.numbers import positive_integer
 
 __all__ = []
 
 _INSTALL_HINT = 'pip install "ccdphot_ext[plot]"'
+
+
+#: The most histogram bins a figure takes (more than its pixels across).
+MAX_BINS = 10_000
+
+
+def _check_bins(bins):
+    """``bins`` of a histogram: a whole number from 1 to `MAX_BINS`."""
+    return positive_integer(bins, 'bins', maximum=MAX_BINS,
+                            bound_note='more bins than a figure has pixels')
 
 
 #: Colours of the budget terms (stable across figures).

@@ -10,8 +10,8 @@ import math
 import numpy as np
 
 from ..photometry.budget import ErrorBudget
-from ..utils.inputs import positive_scalar
-from ._base import _TERM_COLORS, _axes, _new_figure, _plain
+from ..utils.numbers import positive_integer
+from ._base import _TERM_COLORS, _axes, _check_bins, _new_figure, _plain
 
 __all__ = ['plot_budget', 'plot_budget_table', 'plot_budget_shares',
            'plot_budget_overview', 'budget_from_row']
@@ -146,7 +146,7 @@ def plot_budget_table(table, *, ax=None, max_rows=40):
     >>> plot_budget_table(t, max_rows=10).get_title()
     'Error budget of the 10 rows of highest SNR (90 of 100 rows not shown)'
     """
-    max_rows = int(positive_scalar(max_rows, 'max_rows', allow_none=False))
+    max_rows = positive_integer(max_rows, 'max_rows')
     share = _shares(table)
     rows = _chosen_rows(table, max_rows)
     share = share[:, rows]
@@ -201,7 +201,7 @@ def plot_budget_shares(table, *, ax=None, bins=20):
     share = _shares(table)
     good = np.all(np.isfinite(share), axis=0)
     ax = _axes(ax, figsize=(6, 4.5))
-    edges = np.linspace(0.0, 100.0, int(bins) + 1)
+    edges = np.linspace(0.0, 100.0, _check_bins(bins) + 1)
     for (_, term), values in zip(_VAR_COLUMNS, share, strict=True):
         ax.hist(values[good], bins=edges, histtype='step', lw=1.8,
                 color=_TERM_COLORS[term], label=term)
@@ -238,7 +238,7 @@ def plot_budget_overview(table, *, fig=None, max_rows=40):
     fig : `~matplotlib.figure.Figure`
         Two panels; each title says what was left out.
     """
-    shown = min(len(table), int(max_rows))
+    shown = min(len(table), positive_integer(max_rows, 'max_rows'))
     if fig is None:
         fig = _new_figure(None, figsize=(14, max(4.5, 1.2 + 0.3 * shown)),
                           layout='constrained')

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..aperture.utils import aperture_list
 from ..utils.inputs import as_frame
+from ..utils.numbers import positive_integer
 from ._base import _as_aperture, _axes, _frame_figsize, _unit_label
 
 __all__ = ['plot_frame']
@@ -113,6 +114,12 @@ def plot_frame(data, apertures=None, *, ids=None, ax=None, color='#ff7f0e',
     if len(ids) != len(corners):
         raise ValueError(f'ids has {len(ids)} labels for {len(corners)} '
                          'aperture positions')
+    if max_apertures is not None:
+        max_apertures = positive_integer(max_apertures, 'max_apertures',
+                                         allow_zero=True)
+    if max_labels is not None:
+        max_labels = positive_integer(max_labels, 'max_labels',
+                                      allow_zero=True)
     markers = max_apertures is not None and len(corners) > max_apertures
     if markers:
         ax.plot(centres[:, 0], centres[:, 1], ls='none', marker='o', ms=3,

@@ -15,6 +15,7 @@ from ..utils.inputs import as_frame, positive_scalar
 from ._base import (
     _as_aperture,
     _axes,
+    _check_bins,
     _cutout,
     _new_figure,
     _plain,
@@ -95,7 +96,7 @@ def _draw_cutout(frame, aperture, sky, ax_img, ax_hist, *, bins=50):
     ax_img.set_title(f'{what}cutout [{slc[0].start}:{slc[0].stop}, '
                      f'{slc[1].start}:{slc[1].stop}]')
     finite = cut[np.isfinite(cut)]
-    ax_hist.hist(finite, bins=int(bins), color='0.4')
+    ax_hist.hist(finite, bins=_check_bins(bins), color='0.4')
     ax_hist.set_xlabel(f'Pixel value [{unit}]')
     ax_hist.set_ylabel('Number of pixels')
     ax_hist.set_title(f'{finite.size} pixels')
@@ -216,7 +217,7 @@ def plot_residual_background(data, aperture, sky, *, threshold=None, bins=30,
     ax = _axes(ax, figsize=(7, 5))
     unit = _unit_label(frame)
     if values.size:
-        ax.hist(values, bins=int(bins), color='0.5')
+        ax.hist(values, bins=_check_bins(bins), color='0.5')
         mean = float(values.mean())
         ax.axvline(mean, color='r', label=f'mean {mean:.1f}')
     else:
