@@ -170,6 +170,78 @@ def test_variance_arrays_object():
                                1.0)
 
 
+def _arrays_frame():
+    arrays = {'VAR_POISSON': np.arange(12.0).reshape(3, 4) + 1.0,
+              'VAR_RNOISE': np.full((3, 4), 0.5)}
+    return arrays, CCDData(np.ones((3, 4)), unit='MJy/sr',
+                           uncertainty=VarianceArrays(arrays=arrays))
+
+
+@pytest.mark.parametrize('how', ['copy', 'deepcopy', 'pickle'])
+def test_variance_arrays_survive_copies_and_pickles(how):
+    import copy
+    import pickle
+
+    arrays, ccd = _arrays_frame()
+    out = {'copy': lambda c: c.copy(), 'deepcopy': copy.deepcopy,
+           'pickle': lambda c: pickle.loads(pickle.dumps(c))}[how](ccd)
+    assert type(out.uncertainty) is VarianceArrays
+    assert out.uncertainty.parent_nddata is out
+    assert set(out.uncertainty.arrays) == set(arrays)
+    for name, values in arrays.items():
+        np.testing.assert_array_equal(out.uncertainty.arrays[name], values)
+        # a copy, not a view of the original's arrays
+        assert not np.shares_memory(out.uncertainty.arrays[name],
+                                    ccd.uncertainty.arrays[name])
+    np.testing.assert_array_equal(
+        as_frame(out).variance_arrays['VAR_POISSON'], arrays['VAR_POISSON'])
+
+
+@pytest.mark.parametrize('op, operand, factor', [
+    ('multiply', 2.0, 4.0), ('divide', 4.0, 1 / 16),
+    ('multiply', 3 * u.s, 9.0), ('add', 1 * u.MJy / u.sr, 1.0),
+    ('subtract', np.full((3, 4), 0.2) * u.MJy / u.sr, 1.0)])
+def test_variance_arrays_scale_with_noiseless_arithmetic(op, operand,
+                                                         factor):
+    arrays, ccd = _arrays_frame()
+    out = getattr(ccd, op)(operand)
+    assert type(out.uncertainty) is VarianceArrays
+    for name, values in arrays.items():
+        np.testing.assert_allclose(out.uncertainty.arrays[name],
+                                   values * factor, rtol=1e-14)
+    np.testing.assert_allclose(out.uncertainty.array,
+                               sum(arrays.values()) * factor, rtol=1e-14)
+    # the same from the other side: a noiseless frame times the product
+    if op == 'multiply' and not isinstance(operand, u.Quantity):
+        plain = CCDData(np.full((3, 4), operand), unit='')
+        np.testing.assert_allclose(
+            plain.multiply(ccd).uncertainty.arrays['VAR_RNOISE'],
+            arrays['VAR_RNOISE'] * factor, rtol=1e-14)
+
+
+def test_variance_arrays_with_an_uncertain_operand_become_one_total():
+    from astropy.nddata import VarianceUncertainty
+
+    arrays, ccd = _arrays_frame()
+    other = CCDData(np.ones((3, 4)), unit='MJy/sr',
+                    uncertainty=VarianceUncertainty(np.full((3, 4), 2.0)))
+    with pytest.warns(AstropyUserWarning, match=r"VAR_POISSON, VAR_RNOISE.*"
+                      r"add with an operand.*'ERR'"):
+        out = ccd.add(other)
+    assert list(out.uncertainty.arrays) == ['ERR']
+    np.testing.assert_allclose(out.uncertainty.arrays['ERR'],
+                               sum(arrays.values()) + 2.0, rtol=1e-14)
+    # still a total: the budget splits it, never adds a source term to it
+    assert set(as_frame(out).variance_arrays) == {'ERR'}
+
+
+def test_a_broken_variance_arrays_is_not_taken_for_a_plain_map():
+    _, ccd = _arrays_frame()
+    del ccd.uncertainty._arrays  # what a lossy copy used to leave
+    with pytest.raises(AttributeError, match='_arrays'):
+        as_frame(ccd)
+
+
 @pytest.mark.parametrize('unit, family', [
     ('adu', 'counts'), ('DN', 'counts'), ('electron', 'counts'),
     ('ct', 'counts'), ('adu / s', 'rate'), ('electron / s', 'rate'),

@@ -389,6 +389,36 @@ def test_hst_err_is_split_into_source_and_sky(tmp_path):
     assert t['var_source'][-1] > 10 * t['var_sky'][-1]
 
 
+def test_copies_and_scaled_frames_keep_the_total_error(tmp_path):
+    """An HST ERR is a total error: a copy, a pickle or a scaled frame
+    must not take it for a background map and add the source again."""
+    import copy
+    import pickle
+
+    product = hst_image()
+    path = tmp_path / 'flt.fits'
+    product.write(path, np.random.default_rng(6))
+    ccd = read_frame(path)
+    aps = CircularAperture(np.c_[product.x, product.y], 4.0)
+    sky = _sky(ccd)
+    ref = photometer(ccd, aps, sky)
+    assert ref.meta['uncertainty_model'] == 'variance arrays'
+    for frame in (copy.deepcopy(ccd), ccd.copy(),
+                  pickle.loads(pickle.dumps(ccd)), ccd.multiply(1.0)):
+        t = photometer(frame, aps, sky)
+        assert t.meta['uncertainty_model'] == 'variance arrays'
+        np.testing.assert_array_equal(t['aperture_sum_err'],
+                                      ref['aperture_sum_err'])
+    # twice the data: twice every sum and error (the sky scaled with it)
+    t = photometer(ccd.multiply(2.0), aps, SkyEstimate(
+        2 * sky.value, 2 * sky.std, sky.n_pix,
+        error_on_mean=2 * sky.error_on_mean, unit=sky.unit))
+    np.testing.assert_allclose(t['aperture_sum'], 2 * ref['aperture_sum'],
+                               rtol=1e-12)
+    np.testing.assert_allclose(t['aperture_sum_err'],
+                               2 * ref['aperture_sum_err'], rtol=1e-6)
+
+
 def test_blank_sky_noise_replaces_the_background_arrays(jwst):
     from ccdphot_ext import ApertureNoise
 

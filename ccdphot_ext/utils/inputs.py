@@ -324,8 +324,10 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
 def _variance_arrays(unc, data_unit, shape, name):
     """The named variance arrays (data unit**2) of an uncertainty that
     carries them (`~ccdphot_ext.io.variance.VarianceArrays`: its ``arrays``
-    mapping), else None."""
-    named = getattr(unc, 'arrays', None)
+    mapping), else None. The class is asked, not the object: a damaged
+    one raises rather than passing for a plain (background-only)
+    uncertainty."""
+    named = unc.arrays if hasattr(type(unc), 'arrays') else None
     if not named:
         return None
     scale = 1.0
