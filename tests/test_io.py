@@ -1,6 +1,7 @@
 """read_frame: real FITS files written to tmp_path, good and bad."""
 
 import gzip
+import re
 import warnings
 
 import astropy.units as u
@@ -18,6 +19,7 @@ from astropy.wcs import WCS
 from clirun import ccdphot
 
 from ccdphot_ext import FrameReadError, read_frame
+from ccdphot_ext.io.fluxdensity import unit_family
 
 
 def _data(shape=(30, 40), seed=5):
@@ -121,6 +123,71 @@ def test_unit_precedence_and_bunit_spellings(tmp_path):
         assert read_frame(path).unit == u.adu
     with pytest.raises(ValueError, match='unit'):
         read_frame(path, unit='not a unit')
+
+
+@pytest.mark.parametrize('bunit, unit, family', [
+    ('DN/S', u.DN / u.s, 'rate'),
+    ('electron/S', u.electron / u.s, 'rate'),
+    ('erg/s/cm2/A', u.erg / u.s / u.cm ** 2 / u.AA, 'flux density'),
+    ('ERGS/CM**2/S/A', u.erg / u.s / u.cm ** 2 / u.AA, 'flux density'),
+    ('erg s-1 cm-2 A-1 arcsec-2',
+     u.erg / u.s / u.cm ** 2 / u.AA / u.arcsec ** 2, 'surface brightness')])
+def test_bunit_read_as_astronomers_write_it(tmp_path, bunit, unit, family):
+    """An S after a count unit is a second, an A in a flux density an
+    Angstrom (astropy alone reads siemens and ampere), with a warning."""
+    path = tmp_path / 'sci.fits'
+    fits.PrimaryHDU(_data(), fits.Header({'BUNIT': bunit})).writeto(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', u.UnitsWarning)  # astropy: slashes
+        with pytest.warns(AstropyUserWarning,
+                          match=rf"BUNIT='{re.escape(bunit)}' read as .*"
+                                r"second.*Angstrom"):
+            ccd = read_frame(path)
+    assert ccd.unit == unit
+    assert unit_family(ccd.unit) == family
+
+
+@pytest.mark.parametrize('bunit', ['DN/s', 'ELECTRONS/S', 'COUNTS/S',
+                                   'Electrons/s', 'MJy/sr', 'K'])
+def test_plain_bunits_read_silently(tmp_path, bunit):
+    path = tmp_path / 'sci.fits'
+    fits.PrimaryHDU(_data(), fits.Header({'BUNIT': bunit})).writeto(path)
+    assert read_frame(path).unit is not None  # no warning (errors here)
+
+
+@pytest.mark.parametrize('bunit', ['mA', 'V/s', 'S'])
+def test_bunit_with_no_photometric_meaning_warns(tmp_path, bunit):
+    path = tmp_path / 'sci.fits'
+    fits.PrimaryHDU(_data(), fits.Header({'BUNIT': bunit})).writeto(path)
+    with pytest.warns(AstropyUserWarning, match=rf"BUNIT='{bunit}' is read "
+                      r"as .* no photometric meaning"):
+        ccd = read_frame(path)
+    assert ccd.unit == u.Unit(bunit)
+
+
+def test_dn_per_s_keeps_its_zero_point(tmp_path):
+    """'DN/S' is a rate with an HST zero point, as 'DN/s' is."""
+    from photutils.aperture import CircularAperture
+
+    from ccdphot_ext import SkyEstimate, photometer
+
+    img = np.ones((40, 40))
+    img[18:23, 18:23] += 2.0
+    mags = []
+    for i, bunit in enumerate(['DN/s', 'DN/S']):
+        path = tmp_path / f'{i}.fits'
+        fits.PrimaryHDU(img, fits.Header({
+            'BUNIT': bunit, 'PHOTFLAM': 1e-19, 'PHOTPLAM': 6000.0,
+            'EXPTIME': 100.0})).writeto(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            ccd = read_frame(path)
+            t = photometer(ccd, CircularAperture((20, 20), 5.0),
+                           SkyEstimate(1.0, 0.01, 1000, unit=ccd.unit))
+        mags.append(t['mag'][0])
+        assert t.meta['zeropoint_source'] == 'PHOTFLAM, PHOTPLAM'
+    zp = -2.5 * np.log10(1e-19) - 5 * np.log10(6000.0) - 2.408
+    np.testing.assert_allclose(mags, -2.5 * np.log10(50.0) + zp, rtol=1e-12)
 
 
 def test_hdu_selection_wcs_squeeze_and_byte_order(tmp_path):

@@ -423,7 +423,84 @@ _BUNIT_ALIASES = {
     'adu': 'adu', 'adus': 'adu', 'dn': 'DN', 'count': 'count',
     'counts': 'count', 'cts': 'count', 'e': 'electron', 'e-': 'electron',
     'electron': 'electron', 'electrons': 'electron', 's': 's', 'sec': 's',
-    'secs': 's', 'second': 's', 'seconds': 's'}
+    'secs': 's', 'second': 's', 'seconds': 's', 'ergs': 'erg',
+    'angstrom': 'Angstrom', 'angstroms': 'Angstrom'}
+
+#: Units astropy reads in a BUNIT where header writers mean another: an
+#: S after a count or flux unit is a second (``DN/S``), not a siemens; an
+#: A in a flux density is an Angstrom (HST's ``ERGS/CM**2/S/A``), not an
+#: ampere. Used only where the reading turns a unit of no photometric
+#: meaning into a photometric one.
+_HEADER_CONVENTIONS = {u.S: u.s, u.A: u.AA}
+
+#: SI bases no photometric unit has: electric current (siemens, ampere,
+#: volt, ...), luminous intensity, amount of substance
+_NON_PHOTOMETRIC = (u.A, u.cd, u.mol)
+
+_PHOTOMETRIC_FAMILIES = ('counts', 'rate', 'surface brightness',
+                         'flux density')
+
+
+def _parse_bunit(raw):
+    """astropy's reading of a BUNIT, else that of its ``/``-separated
+    parts with the common spellings of `_BUNIT_ALIASES` (any case) and
+    upper-case parts lowered (``CM**2``); None when neither parses."""
+    try:
+        return u.Unit(raw, parse_strict='raise')
+    except ValueError:
+        pass
+    fixed = []
+    for part in raw.replace(' ', '').split('/'):
+        part = _BUNIT_ALIASES.get(part.lower(), part)
+        try:
+            u.Unit(part, parse_strict='raise')
+        except ValueError:
+            part = part.lower()
+        fixed.append(part)
+    try:
+        with warnings.catch_warnings():  # the slashes are ours
+            warnings.simplefilter('ignore', u.UnitsWarning)
+            unit = u.Unit('/'.join(fixed), parse_strict='raise')
+    except ValueError:
+        return None
+    if isinstance(unit, u.UnitBase) and np.isfinite(unit.scale):
+        return unit
+    return None
+
+
+def _as_astronomers_write(unit, raw):
+    """
+    ``unit`` (astropy's reading of BUNIT ``raw``) read by the header
+    conventions of `_HEADER_CONVENTIONS` when that makes a photometric
+    unit of a meaningless one, with a warning saying the reading chosen;
+    a unit that stays meaningless for photometry is kept and warned about.
+    """
+    from .fluxdensity import unit_family  # fluxdensity imports units
+
+    def meaningless(x):
+        return any(b in _NON_PHOTOMETRIC for b in x.decompose().bases)
+
+    if not meaningless(unit):
+        return unit
+    read = u.CompositeUnit(unit.scale, [
+        _HEADER_CONVENTIONS.get(base, base) for base in unit.bases],
+        unit.powers)
+    if not meaningless(read) and unit_family(read) in _PHOTOMETRIC_FAMILIES:
+        warnings.warn(
+            f'BUNIT={raw!r} read as {read.to_string()!r} ({unit_family(read)})'
+            ' by the header convention that S after a count or flux unit is '
+            'a second and A in a flux density an Angstrom (astropy alone '
+            f'reads {unit.to_string()!r}, with siemens or ampere); write '
+            'BUNIT with s and Angstrom to silence this', AstropyUserWarning,
+            stacklevel=3)
+        return read
+    warnings.warn(
+        f'BUNIT={raw!r} is read as {unit.to_string()!r}, a unit with no '
+        'photometric meaning (it holds an electric current, a luminous '
+        'intensity or an amount of substance): its sums are plain numbers, '
+        'with no flux conversion, zero point or gain; check BUNIT, or pass '
+        'the data with the unit it has', AstropyUserWarning, stacklevel=3)
+    return unit
 
 
 def unit_from_header(meta):
@@ -431,8 +508,14 @@ def unit_from_header(meta):
     Return the unit named by BUNIT, or None.
 
     A blank BUNIT means no unit; common spellings astropy does not parse
-    (``ADU``, ``e-/s``, ``ELECTRONS/S``, ``counts``) are understood; an
-    unparseable value warns and gives None.
+    (``ADU``, ``e-/s``, ``ELECTRONS/S``, ``counts``, ``ERGS/CM**2/S/A``)
+    are understood; an unparseable value warns and gives None. BUNIT is
+    read as astronomers write it: an ``S`` that astropy would take for a
+    siemens after a count or flux unit is a second (``DN/S``), and an
+    ``A`` that it would take for an ampere in a flux density is an
+    Angstrom (``erg/s/cm2/A``), each with a warning naming the reading
+    chosen. A unit that still has no photometric meaning (an electric
+    current, ...) is kept, with a warning naming it.
 
     Parameters
     ----------
@@ -448,33 +531,31 @@ def unit_from_header(meta):
     Warns
     -----
     AstropyUserWarning
-        When BUNIT cannot be parsed.
+        When BUNIT cannot be parsed, when an S or A is read as a second or
+        an Angstrom, and when the unit has no photometric meaning.
 
     Examples
     --------
+    >>> import warnings
     >>> from ccdphot_ext.io.header import unit_from_header
     >>> unit_from_header({'BUNIT': 'ELECTRONS/S'})
     Unit("electron / s")
     >>> unit_from_header({'BUNIT': '        '}) is None
     True
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter('always')
+    ...     unit = unit_from_header({'BUNIT': 'ERGS/CM**2/S/A'})
+    >>> unit, 'Angstrom' in str(caught[0].message)
+    (Unit("erg / (Angstrom s cm2)"), True)
     """
     if meta is None or 'BUNIT' not in meta:
         return None
     raw = str(meta['BUNIT']).strip()
     if not raw:
         return None
-    try:
-        return u.Unit(raw, parse_strict='raise')
-    except ValueError:
-        pass
-    parts = raw.replace(' ', '').split('/')
-    fixed = [_BUNIT_ALIASES.get(p.lower(), p) for p in parts]
-    try:
-        unit = u.Unit('/'.join(fixed), parse_strict='raise')
-        if isinstance(unit, u.UnitBase) and np.isfinite(unit.scale):
-            return unit
-    except ValueError:
-        pass
+    unit = _parse_bunit(raw)
+    if unit is not None:
+        return _as_astronomers_write(unit, raw)
     warnings.warn(f'ignoring unparseable BUNIT={raw!r}', AstropyUserWarning,
                   stacklevel=2)
     return None
