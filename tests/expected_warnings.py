@@ -17,8 +17,9 @@ def gradient_warning():
 
 
 def correlated_warning():
-    """Photometry without ``noise=`` or an uncertainty map on a frame whose
-    pixel noise is correlated (astropy's M13 plate): ``n_pix * sky_std**2``
-    underestimates the noise, and the warning says so."""
+    """Photometry without ``noise=`` on a frame whose pixel noise is
+    correlated (astropy's M13 plate): ``n_pix * sky_std**2``, or the sum of
+    an uncertainty map's per-pixel variances, underestimates the noise, and
+    the warning says so."""
     return pytest.warns(AstropyUserWarning,
                         match='pixel noise is correlated')

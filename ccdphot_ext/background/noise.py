@@ -54,9 +54,10 @@ Noise not significantly correlated gets exactly the white
 errors of a white-noise frame.
 
 ``background.noisecheck.pixel_correlation`` is the cheap check
-`~ccdphot_ext.measure` and `~ccdphot_ext.photometer` run when the ``sky``
-term comes from the pixel scatter: a significant correlation of
-neighbouring pixels is warned about.
+`~ccdphot_ext.measure` and `~ccdphot_ext.photometer` run without
+``noise=``: a significant correlation of neighbouring pixels is warned
+about, whether the ``sky`` term comes from the pixel scatter or from the
+frame's uncertainty (whose per-pixel variances hold no covariance).
 """
 
 import math
@@ -601,12 +602,12 @@ def _fit(n_pix, sigma, sigma_err, sigma1):
 
 def check_noise(noise, frame):
     """
-    Validate ``noise=`` of `measure`/`photometer`; without it (and without
-    an uncertainty map) run the cheap correlated-noise check.
+    Validate ``noise=`` of `measure`/`photometer`; without it run the cheap
+    correlated-noise check (also on a frame with an uncertainty: per-pixel
+    variances hold no covariance).
     """
     if noise is None:
-        if frame.uncertainty is None:
-            warn_if_correlated(frame)
+        warn_if_correlated(frame)
         return
     if not isinstance(noise, ApertureNoise):
         raise TypeError('noise must be an ApertureNoise (from '

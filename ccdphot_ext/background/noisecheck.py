@@ -2,9 +2,9 @@
 """
 The cheap correlated-noise check `~ccdphot_ext.measure` and
 `~ccdphot_ext.photometer` run when the ``sky`` term comes from the pixel
-scatter (no ``noise=``, no uncertainty map): `pixel_correlation` compares
-differences of neighbouring pixels with those of pixels two apart, on
-blocks spread over the frame with their sources masked, and
+scatter or from the frame's uncertainty (no ``noise=``): `pixel_correlation`
+compares differences of neighbouring pixels with those of pixels two apart,
+on blocks spread over the frame with their sources masked, and
 `warn_if_correlated` warns when the correlation is significant.
 """
 
@@ -314,12 +314,23 @@ def warn_if_correlated(frame):
     pixels' noise is significantly correlated (`is_correlated`), so that
     ``n_pix * sigma**2`` underestimates aperture noise; returns the
     correlation.
+
+    A frame with an uncertainty (a map or variance arrays) is checked too:
+    per-pixel variances hold no covariance, so their sum over an aperture
+    underestimates its noise just as ``n_pix * sigma**2`` does (a
+    resampled or drizzled mosaic), and the warning says so.
     """
     corr, err = pixel_correlation(frame.data, mask=frame.mask)
     if is_correlated(corr, err):
+        if frame.uncertainty is None:
+            what = 'n_pix * sky_std**2 underestimates'
+        else:
+            what = ('the uncertainty\'s per-pixel variances leave out the '
+                    'covariance (resampling gives it), so their sum '
+                    'underestimates')
         warnings.warn(
             f'pixel noise is correlated (neighbouring pixels: {corr:.2f}); '
-            'n_pix * sky_std**2 underestimates the noise of aperture sums. '
-            'Measure it on blank sky with ApertureNoise.from_blank_apertures '
-            'and pass noise=', AstropyUserWarning, stacklevel=3)
+            f'{what} the noise of aperture sums. Measure it on blank sky '
+            'with ApertureNoise.from_blank_apertures and pass noise=',
+            AstropyUserWarning, stacklevel=3)
     return corr
