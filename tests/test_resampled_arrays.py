@@ -29,7 +29,8 @@ def drizzled_frame(rng, *, size=160, spacing=32, flux=3000.0,
     Dithered exposures (electrons: sky, Gaussian stars on a grid, photon
     and read noise) drizzled onto a ``size`` square grid in electrons/s,
     VAR_POISSON (the measured counts) and VAR_RNOISE drizzled with them.
-    The last ``partial`` exposures cover the left half only (uneven
+    ``flux``: electrons per exposure of each star (or of all). The last
+    ``partial`` exposures cover the left half only (uneven
     depth). Returns the frame (`~astropy.nddata.CCDData` with
     `VarianceArrays`), the star positions and their true sums in a
     radius-4 aperture.
@@ -47,7 +48,8 @@ def drizzled_frame(rng, *, size=160, spacing=32, flux=3000.0,
     for k, (dx, dy) in enumerate(rng.uniform(0, 1, (n_exposures, 2))):
         truth = SKY + render_stars((n_in, n_in), x * scale + 3 - dx,
                                    y * scale + 3 - dy,
-                                   np.full(x.size, flux), sigma=1.6 * scale)
+                                   np.broadcast_to(flux, x.shape),
+                                   sigma=1.6 * scale)
         counts = rng.poisson(truth) + rng.normal(0, READ_NOISE, truth.shape)
         pixmap = np.dstack([(xx - 3 + dx) / scale, (yy - 3 + dy) / scale])
         weight = np.full(truth.shape, 1.0, np.float32)
@@ -113,3 +115,101 @@ def test_white_frame_with_arrays_is_not_warned_about():
     w2 = [np.sum(m.data ** 2) for m in aps.to_mask(method='exact')]
     np.testing.assert_allclose(np.asarray(t['var_rnoise']), 25.0 * np.array(w2),
                                rtol=1e-12)
+
+
+def noise_pulls(seed, n_frames, *, route='annulus', **kwargs):
+    """Pulls with ``noise=`` (blank apertures measured on each frame
+    against the photometry's sky) over ``n_frames`` drizzled frames; with
+    ``partial`` exposures, those of the shallow (left) and deep halves."""
+    from ccdphot_ext import ApertureNoise
+
+    rng = np.random.default_rng(seed)
+    out, noise = [], None
+    for k in range(n_frames):
+        frame, aps, true = drizzled_frame(rng, **kwargs)
+        with warnings.catch_warnings():  # the global sky on a starry frame
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            sky = (annulus_sky(frame, aps) if route == 'annulus'
+                   else SkyEstimate.from_image(frame))
+            noise = ApertureNoise.from_blank_apertures(frame, sky, seed=k)
+            p = pulls(frame, aps, true, sky, noise=noise)
+        out.append((p, aps.positions[:, 0] < frame.shape[1] / 2))
+    p = np.concatenate([o[0] for o in out])
+    left = np.concatenate([o[1] for o in out])
+    return p, left, noise
+
+
+def test_blank_noise_scales_the_arrays_and_the_source_share():
+    """Bright stars (3e4 e- per exposure) on a drizzled frame (pixfrac
+    0.8, output pixels 0.7 input pixels): the source's photon noise is
+    correlated as the sky's. Before, ``noise=`` replaced the background
+    arrays only: pull spread 1.22-1.49; now R(N) times every array but
+    VAR_FLAT."""
+    p, _, noise = noise_pulls(1, 7, size=240, spacing=30, flux=3e4,
+                              pixfrac=0.8, scale=0.7)
+    assert p.size == 448
+    assert abs(np.mean(p)) < 0.15
+    assert np.std(p) == pytest.approx(1.0, abs=0.05)
+    assert noise.arrays_correlated
+    assert noise.variance_ratio(50.0) > 1.5  # the covariance the arrays lack
+
+
+def test_blank_noise_keeps_the_depth_of_each_aperture():
+    """Uneven depth: the left half of 6 exposures, the right of 2 (the
+    arrays say so). One blank-sky curve for the frame gave the shallow
+    half pulls spreading 1.15-1.23 and the deep half 0.75-0.84; the
+    curve's ratio times each aperture's own arrays gives both about 1
+    (the halves' correlations differ a little: one ratio for the frame)."""
+    p, left, _ = noise_pulls(6, 6, route='global', size=240, spacing=30,
+                             n_exposures=6, partial=4)
+    assert 0.88 < np.std(p[left]) < 1.12
+    assert 0.88 < np.std(p[~left]) < 1.12
+    assert np.std(p) == pytest.approx(1.0, abs=0.05)
+
+
+def test_white_frame_with_arrays_keeps_its_budget_under_blank_noise():
+    """White noise the arrays describe: ``noise=`` changes nothing (its
+    ratio is exactly 1), where it used to put one curve in place of the
+    arrays."""
+    from ccdphot_ext import ApertureNoise
+
+    rng = np.random.default_rng(3)
+    shape = (200, 200)
+    var = np.where(np.arange(shape[1]) < 100, 25.0, 100.0) * np.ones(shape)
+    frame = CCDData(100.0 + rng.standard_normal(shape) * np.sqrt(var),
+                    unit='electron',
+                    uncertainty=VarianceArrays(arrays={'VAR_RNOISE': var}))
+    aps = CircularAperture([(40.0, 40.0), (160.0, 100.0)], 4.0)
+    sky = SkyEstimate.from_image(frame)
+    noise = ApertureNoise.from_blank_apertures(frame, sky, seed=1)
+    assert not noise.arrays_correlated
+    assert noise.variance_ratio(49.0) == 1.0
+    t = photometer(frame, aps, sky, noise=noise)
+    plain = photometer(frame, aps, sky)
+    np.testing.assert_array_equal(np.asarray(t['var_rnoise']),
+                                  np.asarray(plain['var_rnoise']))
+
+
+def test_dense_mosaic_level_factor_is_bounded_and_warned():
+    """A star every 30 px on a drizzled mosaic: the whole-frame level's
+    source mask leaves a few pixels between the stars, on which the
+    correlated-noise factor read 1000-2800 (the starless mosaic's is
+    about 2), the level's error 33-49 times the white one. Now the factor
+    is measured on whole blocks (their own source masking) and the level's
+    error is said to be uncertain."""
+    from ccdphot_ext.background.noisecheck import mean_variance_factor
+
+    for seed in range(2):
+        rng = np.random.default_rng(seed)
+        frame, _, _ = drizzled_frame(rng, size=240, spacing=30,
+                                     flux=10 ** rng.uniform(2.5, 4.5, 64))
+        with pytest.warns(AstropyUserWarning, match='sources cover'), \
+                pytest.warns(AstropyUserWarning, match="the sky level's "
+                             'error is uncertain'):
+            sky = SkyEstimate.from_image(frame.data)
+        factor = sky.meta['noise_correlation_factor']
+        assert factor == mean_variance_factor(frame.data)[0]
+        assert 1.5 < factor < 4.0
+        white = sky.efficiency * sky.std / np.sqrt(sky.n_pix)
+        assert sky.error_on_mean == pytest.approx(white * np.sqrt(factor),
+                                                  rel=1e-12)

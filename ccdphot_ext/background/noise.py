@@ -37,6 +37,13 @@ its own annulus. `ApertureNoise.level_scale` is the factor by which
 correlated noise inflates the error of a sky level, for the ``sky_mean``
 term with ``noise=``.
 
+**Variance arrays.** On a frame whose uncertainty is variance arrays,
+each blank sum is also measured against its own arrays' variance sum
+(`ApertureNoise.array_ratio`), and with ``noise=`` the budget keeps the
+arrays, multiplied by the correlation ratio
+`ApertureNoise.variance_ratio`: each aperture keeps its depth, and the
+model adds the covariance per-pixel variances leave out.
+
 **Correlated or white.** Each size's scatter has an error that counts only
 as many apertures as fit side by side in the blank sky the apertures
 covered (random, overlapping apertures are not independent). The noise is
@@ -72,7 +79,7 @@ from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import check_choice, finite_number, positive_integer
 from .annulus import row_statistics
 from .estimators import estimator_efficiency
-from .noisecheck import warn_if_correlated
+from .noisecheck import is_correlated, pixel_correlation, warn_if_correlated
 
 __all__ = ['ApertureNoise']
 
@@ -99,6 +106,9 @@ TOLERANCE = 0.05
 #: `MIN_ANNULUS_PIXELS` of them (as a photometry annulus that is not flagged).
 MIN_ANNULUS_FRACTION = 0.5
 MIN_ANNULUS_PIXELS = 5
+#: The variance array the correlation ratio leaves as it is (the flat
+#: field's error); the others are noise the ratio scales.
+FLAT_ARRAY = 'VAR_FLAT'
 
 
 def sky_route(sky):
@@ -147,6 +157,13 @@ class ApertureNoise:
         Annulus route: the measured ratio of the error of an annulus level
         to its white-noise error (see `level_scale`); None (default): not
         measured.
+    array_ratio : 1-D array_like, optional
+        Measured on a frame with variance arrays: at each size, the scatter
+        of the blank sums over the square root of their arrays' variance
+        sum (1 where the arrays hold the noise, white and correctly
+        scaled); see `variance_ratio`. None (default): not measured.
+    array_ratio_err : 1-D array_like, optional
+        The statistical error of ``array_ratio`` (required with it).
     meta : dict, optional
         Provenance (copied); None (default): empty.
 
@@ -161,7 +178,8 @@ class ApertureNoise:
 
     def __init__(self, sigma1, alpha, beta, *, n_pix, sigma, sigma_err,
                  n_apertures, n_independent=None, route='global',
-                 level_factor=None, meta=None):
+                 level_factor=None, array_ratio=None, array_ratio_err=None,
+                 meta=None):
         self.sigma1 = positive_scalar(sigma1, 'sigma1', allow_none=False)
         self.alpha = positive_scalar(alpha, 'alpha', allow_none=False)
         self.beta = finite_number(beta, 'beta')
@@ -177,6 +195,13 @@ class ApertureNoise:
             dtype=float)
         self.route = check_choice(route, 'route', ROUTES)
         self.level_factor = positive_scalar(level_factor, 'level_factor')
+        if (array_ratio is None) != (array_ratio_err is None):
+            raise ValueError('array_ratio and array_ratio_err go together: '
+                             'give both or neither')
+        self.array_ratio = (None if array_ratio is None
+                            else np.asarray(array_ratio, dtype=float))
+        self.array_ratio_err = (None if array_ratio_err is None
+                                else np.asarray(array_ratio_err, dtype=float))
         self.meta = dict(meta or {})
 
     @classmethod
@@ -195,6 +220,9 @@ class ApertureNoise:
             pixel by pixel) or the levels of `SkyEstimate.from_annulus`
             (each blank aperture is measured against an annulus of the same
             shape and estimator around it). Its ``std`` is ``sigma1``.
+            On a frame whose uncertainty is variance arrays
+            (`~ccdphot_ext.VarianceArrays`) every blank sum is also measured
+            against its arrays' variance sum (`array_ratio`).
         mask : array_like of bool, optional
             True for pixels holding sources or otherwise unusable. None
             (default): photutils segmentation of the sky-subtracted frame
@@ -261,7 +289,8 @@ class ApertureNoise:
                 'sky_method': sky.method, 'seed': seed}
         if annuli is not None:
             sizes = annuli.fitting(sizes)
-        points = [_blank_point(resid, bad, side, n_ap, rng, annuli)
+        var_cum = _array_variance_integral(frame, bad)
+        points = [_blank_point(resid, bad, side, n_ap, rng, annuli, var_cum)
                   for side in sizes]
         level_factor = None
         if annuli is not None:
@@ -274,10 +303,14 @@ class ApertureNoise:
         meta['sizes_not_placed'] = [s for s in sizes
                                     if s * s not in set(n_pix.tolist())]
         alpha, beta = _fit(n_pix, sig, sig_err, sigma1)
+        ratio = ratio_err = None
+        if var_cum is not None:
+            ratio, ratio_err = _array_scatter(points, level_factor)
         return cls(sigma1, alpha, beta, n_pix=n_pix, sigma=sig,
                    sigma_err=sig_err, n_apertures=counts,
                    n_independent=n_eff, route=route,
-                   level_factor=level_factor, meta=meta)
+                   level_factor=level_factor, array_ratio=ratio,
+                   array_ratio_err=ratio_err, meta=meta)
 
     def __call__(self, n_pix):
         """``sigma(n_pix)`` of a sum of ``n_pix`` pixels (0 for 0): white
@@ -295,20 +328,75 @@ class ApertureNoise:
         """Coefficients of the cubic in log-log through the points
         (weighted by their errors; of lower degree for fewer than five
         points, a line for two or three)."""
-        x = np.log(self.n_pix)
-        degree = min(3, max(x.size - 2, 1))
-        return np.polyfit(x, np.log(self.sigma / self.white), degree,
-                          w=self.sigma / self.sigma_err)
+        return _log_curve(self.n_pix, self.sigma / self.white,
+                          self.sigma / self.sigma_err)
 
     def _ratio(self, n):
         """sigma / (sigma1 sqrt(N)) from the log-log fit."""
-        c = self._curve
-        x = np.log(self.n_pix)
-        lo, hi = x[0], x[-1]
-        xn = np.log(np.maximum(n, 1e-300))
-        inside = np.polyval(c, np.clip(xn, lo, hi))
-        slope = np.clip(np.polyval(np.polyder(c), hi), 0.0, 0.5)
-        return np.exp(inside + slope * np.maximum(xn - hi, 0.0))
+        return _curve_value(self._curve, self.n_pix, n)
+
+    @cached_property
+    def _array_curve(self):
+        """`_curve` of the `array_ratio` points."""
+        return _log_curve(self.n_pix, self.array_ratio,
+                          self.array_ratio / self.array_ratio_err)
+
+    @cached_property
+    def arrays_correlated(self):
+        """
+        True when the `array_ratio` points depart significantly from 1 (the
+        test of `correlated`, against the arrays instead of the white
+        line); None when the model has no `array_ratio`.
+        """
+        if self.array_ratio is None:
+            return None
+        return _departs(self.array_ratio - 1.0, self.array_ratio_err,
+                        self.array_ratio - 1.0)
+
+    def variance_ratio(self, n_pix):
+        """
+        Give how much more a sum of ``n_pix`` pixels scatters than white noise.
+
+        ``R(N) = sigma(N)**2 / (N sigma1**2)``: the inflation of the
+        variance of an aperture sum over the sum of its pixels' variances,
+        which multiplies a frame's variance arrays with ``noise=``. From
+        the `array_ratio` points when the model has them (each blank sum
+        against its own arrays' variance sum: right on a frame of uneven
+        depth, and it takes up a wrong scale of the arrays too), else from
+        the model's own curve (``sigma1`` from the same frame); exactly 1
+        when the points do not depart significantly from 1 (from white
+        noise). Beyond the largest blank aperture the curve continues with
+        its local slope, as the model itself does.
+
+        Parameters
+        ----------
+        n_pix : float or array_like
+            The aperture's (weighted) pixel count.
+
+        Returns
+        -------
+        ratio : float or `~numpy.ndarray`
+            ``R(N)``, shaped like ``n_pix``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ccdphot_ext import ApertureNoise, SkyEstimate
+        >>> img = np.random.default_rng(0).normal(100.0, 5.0, (300, 300))
+        >>> sky = SkyEstimate(100.0, 5.0, img.size)
+        >>> noise = ApertureNoise.from_blank_apertures(img, sky, seed=1)
+        >>> noise.variance_ratio(49.0)  # white noise
+        1.0
+        """
+        n = np.maximum(np.asarray(n_pix, dtype=float), 0.0)
+        if self.array_ratio is not None:
+            out = (_curve_value(self._array_curve, self.n_pix, n) ** 2
+                   if self.arrays_correlated else np.ones(n.shape))
+        elif self.correlated:
+            out = self._ratio(n) ** 2
+        else:
+            out = np.ones(n.shape)
+        return float(out) if out.ndim == 0 else out
 
     def variance(self, n_pix, noise_pix=None):
         """
@@ -414,14 +502,8 @@ class ApertureNoise:
         with at least one size departing from it by more than 5% and more
         than 2 sigma.
         """
-        from scipy.stats import chi2 as chi2_distribution  # slow to import
-
-        stat, dof = self.chi2
-        if not chi2_distribution.sf(stat, dof) < CORRELATION_P:
-            return False
-        z = (self.sigma - self.white) / self.sigma_err
-        departs = np.abs(self.sigma / self.white - 1.0) > TOLERANCE
-        return bool(np.any(departs & (np.abs(z) > 2.0)))
+        return _departs(self.sigma - self.white, self.sigma_err,
+                        self.sigma / self.white - 1.0)
 
     @property
     def note(self):
@@ -455,6 +537,39 @@ class ApertureNoise:
             f' * N^{self.beta:.3f}',
             ['N pixels', 'apertures', 'sigma', '+/-', 'white sigma',
              'ratio'], rows, notes=notes)
+
+
+def _departs(diff, err, relative):
+    """True when points ``diff`` off a line, with errors ``err``, depart
+    from it significantly: their chi-square (one degree of freedom per
+    point) beyond its `CORRELATION_P` tail, and at least one point off by
+    more than `TOLERANCE` (``relative``) and 2 of its errors."""
+    from scipy.stats import chi2 as chi2_distribution  # slow to import
+
+    z = diff / err
+    if not chi2_distribution.sf(float(np.sum(z * z)), z.size) < CORRELATION_P:
+        return False
+    return bool(np.any((np.abs(relative) > TOLERANCE) & (np.abs(z) > 2.0)))
+
+
+def _log_curve(n_pix, ratio, weight):
+    """Coefficients of the cubic in log-log of ``ratio`` against
+    ``n_pix`` (weighted; of lower degree for fewer than five points, a
+    line for two or three)."""
+    x = np.log(n_pix)
+    degree = min(3, max(x.size - 2, 1))
+    return np.polyfit(x, np.log(ratio), degree, w=weight)
+
+
+def _curve_value(coef, n_pix, n):
+    """The `_log_curve` at ``n`` pixels: clipped to the measured range
+    below it, continued with its local slope (0 to 0.5) beyond it."""
+    x = np.log(n_pix)
+    lo, hi = x[0], x[-1]
+    xn = np.log(np.maximum(n, 1e-300))
+    inside = np.polyval(coef, np.clip(xn, lo, hi))
+    slope = np.clip(np.polyval(np.polyder(coef), hi), 0.0, 0.5)
+    return np.exp(inside + slope * np.maximum(xn - hi, 0.0))
 
 
 def _residual(frame, sky, route):
@@ -623,19 +738,50 @@ def noise_variance(noise, n_pix, noise_pix=None):
     larger than the largest blank aperture measured, saying how far the
     model was extrapolated.
     """
-    n = np.asarray(n_pix, dtype=float)
-    far = float(np.nanmax(n, initial=0.0)) / noise.n_max
-    if far > 1.0 and noise.correlated:
-        warnings.warn(
-            f'aperture noise extrapolated: apertures of up to '
-            f'{np.nanmax(n):.0f} pixels, {far:.1f} times the largest blank '
-            f'aperture measured ({noise.n_max:.0f} pixels); the sky term '
-            'continues the measured curve with its local slope',
-            AstropyUserWarning, stacklevel=3)
+    _warn_extrapolated(noise, n_pix, noise.correlated, 'the sky term')
     if noise_pix is None:
         sigma = noise(n_pix)
         return sigma * sigma
     return noise.variance(n_pix, noise_pix)
+
+
+def _warn_extrapolated(noise, n_pix, correlated, what):
+    """Warn when an aperture is larger than the largest blank aperture
+    measured and the model is not white there, saying how far."""
+    n = np.asarray(n_pix, dtype=float)
+    far = float(np.nanmax(n, initial=0.0)) / noise.n_max
+    if far > 1.0 and correlated:
+        warnings.warn(
+            f'aperture noise extrapolated: apertures of up to '
+            f'{np.nanmax(n):.0f} pixels, {far:.1f} times the largest blank '
+            f'aperture measured ({noise.n_max:.0f} pixels); {what} '
+            'continues the measured curve with its local slope',
+            AstropyUserWarning, stacklevel=4)
+
+
+def noise_ratios(noise, frame, n_pix):
+    """
+    The correlation ratios ``noise=`` applies to a frame's variance arrays:
+    ``(ratio, source_ratio)`` per row, `ApertureNoise.variance_ratio` of
+    the apertures' pixel counts for the background arrays; for the
+    photon-noise array's source share, where neighbouring pixels' noise is
+    correlated (`~ccdphot_ext.background.noisecheck.is_correlated`: a
+    resampled frame, whose resampling correlates the source's photon noise
+    as it does the sky's), the ratio of an aperture twice as wide (four
+    times the pixels, at most the largest blank aperture): a star's photon
+    noise lies well inside its aperture, where a pixel's covariance with
+    its neighbours is whole, as for the inner pixels of a larger aperture;
+    else 1. Warns, as `noise_variance`, when the ratio is extrapolated.
+    """
+    ratio = np.atleast_1d(np.asarray(noise.variance_ratio(n_pix), float))
+    white = bool(np.all(ratio == 1.0))
+    _warn_extrapolated(noise, n_pix, not white, 'the correlation ratio')
+    if white or not is_correlated(
+            *pixel_correlation(frame.data, mask=frame.mask)):
+        return ratio, np.ones(ratio.shape)
+    inner = noise.variance_ratio(np.minimum(
+        4.0 * np.atleast_1d(np.asarray(n_pix, float)), noise.n_max))
+    return ratio, np.maximum(ratio, inner)
 
 
 def noise_level_scale(noise, sky):
@@ -698,13 +844,30 @@ def _blank_residual(frame, sky, mask, route):
     return resid, sigma1, bad
 
 
-def _blank_point(resid, bad, side, n_ap, rng, annuli):
+def _array_variance_integral(frame, bad):
+    """The summed-area table of the frame's variance arrays but
+    `FLAT_ARRAY` (0 on ``bad`` pixels), for each blank sum's own variance;
+    None for a frame without variance arrays."""
+    arrays = frame.variance_arrays or {}
+    noise = [v for name, v in arrays.items() if name != FLAT_ARRAY]
+    if not noise:
+        return None
+    total = np.sum([np.asarray(v, dtype=float) for v in noise], axis=0)
+    return _integral(np.where(bad | ~np.isfinite(total), 0.0, total))
+
+
+def _blank_point(resid, bad, side, n_ap, rng, annuli, var_cum=None):
     """One size's blank apertures: their sums (against their annuli on the
-    annulus route), the independent count and, on the annulus route, the
-    white-noise variance of their levels and their two half-levels."""
+    annulus route), the independent count, on the annulus route the
+    white-noise variance of their levels and their two half-levels, and
+    with ``var_cum`` (`_array_variance_integral`) each sum's variance from
+    the arrays."""
     y0, x0 = _blank_corners(bad, side, n_ap, rng)
     sums = _box_sum(_integral(np.where(bad, 0.0, resid)), y0, x0, side)
     point = {'side': side, 'sums': sums, 'level_var': 0.0, 'halves': None}
+    if var_cum is not None:
+        point['var_sums'] = _box_sum(var_cum, y0, x0, side)
+        point['level_z'] = 0.0
     if annuli is not None:
         keep, level, error_on_mean, halves = annuli.levels(side, y0, x0)
         y0, x0 = y0[keep], x0[keep]
@@ -712,6 +875,13 @@ def _blank_point(resid, bad, side, n_ap, rng, annuli):
         point['level_var'] = (float(np.mean(error_on_mean ** 2))
                               if error_on_mean.size else 0.0)
         point['halves'] = halves
+        if var_cum is not None:
+            var_sums = point['var_sums'] = point['var_sums'][keep]
+            with np.errstate(invalid='ignore', divide='ignore'):
+                share = (side * side * error_on_mean) ** 2 / var_sums
+            good = np.isfinite(share)
+            point['level_z'] = (float(np.mean(share[good])) if good.any()
+                                else 0.0)
     point['n_eff'] = min(float(y0.size),
                          _covered_apertures(bad.shape, y0, x0, side))
     return point
@@ -742,6 +912,30 @@ def _size_scatter(sizes, points, level_factor):
         sig_err = sig_err * sig / np.sqrt(own)
         sig = np.sqrt(own)
     return n_pix, sig, sig_err, counts, n_eff
+
+
+def _array_scatter(points, level_factor):
+    """Per size with enough blank apertures (as `_size_scatter`): the
+    robust scatter of the sums over the square root of their arrays'
+    variance sums (less the annulus levels' share), and its error."""
+    ratio, err = [], []
+    for p in points:
+        if p['sums'].size < MIN_APERTURES:
+            continue
+        var = p['var_sums']
+        good = np.isfinite(var) & (var > 0)
+        if np.count_nonzero(good) < MIN_APERTURES:
+            raise ValueError('data: its variance arrays are not positive '
+                             'on the blank sky, so the noise cannot be '
+                             'measured against them')
+        s = _robust_std(p['sums'][good] / np.sqrt(var[good]))
+        own = s * s
+        if level_factor is not None:
+            own = max(own - level_factor ** 2 * p['level_z'], 0.25 * own)
+        ratio.append(math.sqrt(own))
+        err.append(s * CLIP_SPREAD / math.sqrt(max(p['n_eff'], 1.0))
+                   * s / math.sqrt(own))
+    return np.array(ratio), np.array(err)
 
 
 class _BlankAnnuli:

@@ -224,6 +224,11 @@ def is_correlated(corr, err):
 #: The largest lag (pixels, along each axis) `mean_variance_factor` sums
 #: the autocorrelation to.
 FACTOR_MAX_LAG = 5
+#: The least ``1 - n_lags / n`` (``n`` the usable pixels per block,
+#: ``n_lags`` the lags summed) for which `mean_variance_factor` corrects the
+#: blocks' means: below it the correction more than quadruples the
+#: measured sum, which is then not measurable.
+FACTOR_MIN_CORRECTION = 0.25
 
 
 def mean_variance_factor(data, *, mask=None, median=False):
@@ -257,7 +262,11 @@ def mean_variance_factor(data, *, mask=None, median=False):
     -------
     factor, err : float
         The factor (at least 1) and its approximate statistical error;
-        NaN, NaN where it cannot be measured.
+        NaN, NaN where it cannot be measured: too few usable pixel pairs
+        at a lag, or too few usable pixels per block for the blocks'
+        means to be corrected for (`FACTOR_MIN_CORRECTION`: a crowded
+        frame whose source mask leaves a few pixels between the stars,
+        whose wings would read as correlated noise).
     """
     sample = _sample_blocks(np.asarray(data), mask)
     if sample is None:
@@ -297,6 +306,8 @@ def mean_variance_factor(data, *, mask=None, median=False):
     # each block's mean taken away: every covariance less about
     # factor * c0 / n (n the block's usable pixels), c0 itself too
     n = np.count_nonzero(good) / k
+    if 1.0 - n_lags / n < FACTOR_MIN_CORRECTION:
+        return math.nan, math.nan
     factor = measured / max(1.0 - n_lags / n + measured / n, 1e-3)
     # each lag's correlation has an error of about 1 / sqrt(pixels)
     err = math.sqrt(n_lags / np.count_nonzero(good)) * max(factor, 1.0)

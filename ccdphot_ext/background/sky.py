@@ -472,9 +472,27 @@ def _noise_correlation(frame, meta, method, mask=None):
 
     if not is_correlated(*pixel_correlation(frame.data, mask=frame.mask)):
         return 1.0
+    median = method == 'median'
     factor, err = mean_variance_factor(
         frame.data, mask=frame.mask if mask is None else mask,
-        median=method == 'median')
+        median=median)
+    if mask is not None and not math.isfinite(factor):
+        # too few pixels between the sources: measured on whole blocks,
+        # their sources masked by the blocks' own test, the stars' wings
+        # in (an overestimate)
+        factor, err = mean_variance_factor(frame.data, mask=frame.mask,
+                                           median=median)
+        warnings.warn(
+            'the sky level\'s error is uncertain: the source mask leaves too '
+            'few pixels to measure how much the frame\'s correlated noise '
+            'inflates it; '
+            + (f'the factor {factor:.3g} measured with the stars\' wings in '
+               '(an overestimate) was used' if math.isfinite(factor) else
+               'it was left out (white noise assumed, an underestimate)')
+            + '. Measure the noise on blank sky (ApertureNoise) or use '
+            'a local sky', AstropyUserWarning, stacklevel=3)
+        meta['noise_correlation_factor_note'] = (
+            'measured with the sources in: too few pixels between them')
     if not math.isfinite(factor):
         return 1.0
     meta['noise_correlation_factor'] = factor

@@ -25,8 +25,13 @@ term            from
 Any other array ``VAR_X`` gives a term ``x``. The arrays are the total
 per-pixel variance: no source term is added from a gain, and nothing is
 counted twice. With blank-sky aperture noise (``noise=``) the background
-terms (the sky share and VAR_RNOISE) are replaced by the measured
-``noise(n_pix)**2``; the source share and VAR_FLAT stay.
+and, on a frame whose neighbouring pixels' noise is correlated (a
+resampled frame: resampling correlates the source's photon noise as it
+does the sky's), the source share are multiplied by the model's
+correlation ratio ``R(N) = sigma(N)**2 / (N sigma1**2)``
+(`~ccdphot_ext.ApertureNoise.variance_ratio`, measured on blank sky
+against the arrays' own variance): the arrays keep each aperture's depth
+and the model adds the covariance they leave out. VAR_FLAT stays.
 
 The split of the photon-noise array is exact in total and approximate in
 its parts where the background's photon noise changes across the frame
@@ -37,15 +42,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..background.noise import FLAT_ARRAY as _FLAT
+
 __all__ = []  # internal module: the rules are documented in the budget
 
 #: The arrays holding photon noise, split between source and sky: the
 #: first present is used.
 PHOTON_ARRAYS = ('VAR_POISSON', 'ERR')
 
-#: The arrays that are neither photon noise nor flat field: background
-#: noise (replaced by blank-sky noise when it is given).
-_FLAT = 'VAR_FLAT'
 
 
 def array_term_name(array):
@@ -112,8 +116,8 @@ class ArrayBudget:
                      self.origins.items())
 
 
-def array_budget(sums, noise_pix, photon_level, *, noise_variance=None,
-                 noise_note=None):
+def array_budget(sums, noise_pix, photon_level, *, ratio=None,
+                 source_ratio=None, noise_note=None):
     """
     The budget terms of many rows from their variance-array sums.
 
@@ -126,11 +130,15 @@ def array_budget(sums, noise_pix, photon_level, *, noise_variance=None,
         adds up over.
     photon_level : (str, float) or None
         `photon_sky_level` of the frame.
-    noise_variance : array_like, optional
-        Blank-sky aperture noise ``noise(n_pix)**2`` per row: replaces the
-        background terms.
+    ratio : array_like, optional
+        Per row, the blank-sky correlation ratio ``R(N)``
+        (`~ccdphot_ext.ApertureNoise.variance_ratio`) that multiplies the
+        background terms (all but the source share and VAR_FLAT).
+    source_ratio : array_like, optional
+        Per row, the ratio that multiplies the source share (with
+        ``ratio``; None: 1).
     noise_note : str, optional
-        Where ``noise_variance`` came from.
+        Where ``ratio`` came from.
 
     Returns
     -------
@@ -169,11 +177,17 @@ def array_budget(sums, noise_pix, photon_level, *, noise_variance=None,
         else:
             extra[array_term_name(array)] = np.asarray(values, float)
             origins[array_term_name(array)] = array
-    if noise_variance is not None:
-        for name in extra:
-            origins.pop(name)
-        extra = {}
-        sky = np.asarray(noise_variance, float)
-        origins['sky'] = (noise_note or 'blank-sky aperture noise') + (
-            ' (in place of the background arrays)')
+    if ratio is not None:
+        ratio = np.asarray(ratio, float)
+        scaled = f' times R(N) of {noise_note or "blank-sky aperture noise"}'
+        extra = {name: values * ratio for name, values in extra.items()}
+        names = list(extra) + (['sky'] if sky is not None else [])
+        if sky is not None:
+            sky = sky * ratio
+        if source is not None and source_ratio is not None:
+            source = source * np.asarray(source_ratio, float)
+            if not np.all(np.asarray(source_ratio) == 1.0):
+                names.append('source')
+        for name in names:
+            origins[name] += scaled
     return ArrayBudget(source, sky, flat, extra, origins)

@@ -19,6 +19,7 @@ from ..background.annulus import sky_row_flags
 from ..background.noise import (
     check_noise,
     noise_level_scale,
+    noise_ratios,
     noise_variance,
     sky_level_scale,
 )
@@ -51,7 +52,8 @@ def _budget(sums, cutout, frame, detector, options, noise, threshold,
     error_on_mean = (sums.sky_error_on_mean if options.include_sky_mean
                      else None)
     if noise is not None:  # blank-sky apertures: the sky term, not the map
-        sky_variance = noise_variance(noise, sums.n_pix, noise_pix)
+        if not frame.variance_arrays:
+            sky_variance = noise_variance(noise, sums.n_pix, noise_pix)
         scale = noise_level_scale(noise, sky)
         error_on_mean = (None if error_on_mean is None
                          else error_on_mean * scale)
@@ -101,11 +103,11 @@ def _array_budget(sums, cutout, frame, options, noise, error_on_mean):
     """The budget of one aperture from the frame's variance arrays."""
     noise_pix = (sums.n_pix if options.fractional_variance == 'linear'
                  else sums.noise_pix)
+    ratio, source_ratio = ((None, None) if noise is None
+                           else noise_ratios(noise, frame, sums.n_pix))
     found = array_budget(
         array_sums(frame, cutout, options), np.array([noise_pix]),
-        photon_sky_level(frame),
-        noise_variance=(None if noise is None
-                        else noise_variance(noise, sums.n_pix, noise_pix)),
+        photon_sky_level(frame), ratio=ratio, source_ratio=source_ratio,
         noise_note=None if noise is None else noise.note)
     selection = (None if sums.selection is None
                  else {'selection': sums.selection})
@@ -401,21 +403,22 @@ class ApertureMeasurement(BudgetedResult):
         frame, terms, rows = self._frame, self.budget.terms, []
         good = np.isfinite(frame.data) & (
             True if frame.mask is None else ~frame.mask)
+        ratio = source_ratio = 1.0  # noise=: the model's correlation ratio
+        if self._noise is not None:
+            ratio, source_ratio = (float(r[0]) for r in noise_ratios(
+                self._noise, frame, self.n_pix))
         for name, values in frame.variance_arrays.items():
             total = (w_var[used] * values[self.slices][used]).sum()
             if name in ('VAR_POISSON', 'ERR') and 'source' in terms:
                 sky = min(total, np_noise * np.median(values[good]))
-                if self._noise is None:
-                    rows.append(('var_sky', terms['sky'], sky))
-                rows.append(('var_source', terms['source'], total - sky))
+                rows.append(('var_sky', terms['sky'], sky * ratio))
+                rows.append(('var_source', terms['source'],
+                             (total - sky) * source_ratio))
             elif name == 'VAR_FLAT':
                 rows.append(('var_flat', terms['flat'], total))
-            elif self._noise is None:
+            else:
                 key = name.lower().removeprefix('var_')
-                rows.append((f'var_{key}', terms[key], total))
-        if self._noise is not None:
-            rows.append(('var_sky', terms['sky'],
-                         self._noise_variance(self.n_pix, np_noise)))
+                rows.append((f'var_{key}', terms[key], total * ratio))
         return rows
 
     def _noise_variance(self, n_pix, noise_pix):
@@ -458,8 +461,10 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         one in ``detector`` is an error. A frame with variance arrays needs
         none (:ref:`variance-arrays`).
     noise : `ApertureNoise`, optional
-        Blank-sky aperture noise: ``sky`` term ``noise(n_pix)**2``; without
-        it, a warning when pixels' noise is correlated (:ref:`noise`).
+        Blank-sky aperture noise: ``sky`` term ``noise(n_pix)**2`` (on a
+        frame with variance arrays, the arrays times
+        `ApertureNoise.variance_ratio`); without it, a warning when
+        pixels' noise is correlated (:ref:`noise`).
     threshold : `SigmaThreshold`, optional
         Keep only aperture pixels above ``n_sigma * sky.std``.
     detector : `DetectorParameters`, optional

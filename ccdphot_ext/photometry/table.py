@@ -20,6 +20,7 @@ from ..background.annulus import sky_row_flags
 from ..background.noise import (
     check_noise,
     noise_level_scale,
+    noise_ratios,
     noise_variance,
 )
 from ..background.sky import check_sky, sky_doubt_flags
@@ -83,8 +84,10 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         error. A frame with variance arrays needs none
         (:ref:`variance-arrays`).
     noise : `ApertureNoise`, optional
-        Blank-sky aperture noise: ``var_sky = noise(n_pix)**2``; without it,
-        a note when pixels' noise is correlated (:ref:`noise`).
+        Blank-sky aperture noise: ``var_sky = noise(n_pix)**2`` (on a frame
+        with variance arrays, the arrays times
+        `ApertureNoise.variance_ratio`); without it, a warning when pixels'
+        noise is correlated (:ref:`noise`).
     threshold : `SigmaThreshold`, optional
         Keep only the pixels above ``n_sigma * sky_std`` in each aperture.
     detector : `DetectorParameters`, optional
@@ -332,11 +335,12 @@ def _budget_terms(sums, frame, call, array_sums, sky):
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
     has_map = frame.uncertainty is not None
     model = call.budget.uncertainty_model
-    noise, noise_var = call.noise, None
+    noise = call.noise
     error_on_mean = (sums.sky_error_on_mean if call.budget.include_sky_mean
                      else None)
     if noise is not None:  # blank-sky apertures: the sky term
-        sigma2 = noise_var = noise_variance(noise, sums.n_pix, noise_pix)
+        if array_sums is None:
+            sigma2 = noise_variance(noise, sums.n_pix, noise_pix)
         scale = noise_level_scale(noise, sky)
         error_on_mean = (None if error_on_mean is None
                          else error_on_mean * scale)
@@ -344,9 +348,12 @@ def _budget_terms(sums, frame, call, array_sums, sky):
     extra = {} if sums.selection is None else {'selection': sums.selection}
     arrays, origins, gain = {}, {}, call.detector.gain
     if array_sums is not None:
+        ratio, source_ratio = (
+            (None, None) if noise is None
+            else noise_ratios(noise, frame, sums.n_pix))
         found = array_budget(
             array_sums, sums.n_pix if noise_pix is None else noise_pix,
-            photon_sky_level(frame), noise_variance=noise_var,
+            photon_sky_level(frame), ratio=ratio, source_ratio=source_ratio,
             noise_note=None if noise is None else noise.note)
         arrays = {name: values for name, values in
                   (('source_variance', found.source),
