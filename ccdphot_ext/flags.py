@@ -6,6 +6,8 @@ The values are part of the public contract and never change
 meaning. Combine them with ``|`` and test them with ``&``.
 """
 
+from .utils.numbers import flag_bits
+
 __all__ = ['FLAG_DESCRIPTIONS', 'FLAG_TRUNCATED', 'FLAG_BAD_PIXELS',
            'FLAG_SATURATED', 'FLAG_NONPOSITIVE_FLUX',
            'FLAG_EMPTY_THRESHOLD', 'FLAG_RESIDUAL_BACKGROUND',
@@ -93,14 +95,5 @@ def decode_flags(flags):
     >>> decode_flags(1 | 8)
     ['aperture truncated by the frame edge', 'flux <= 0 (magnitude undefined)']
     """
-    try:
-        value = int(flags)
-    except (TypeError, ValueError):
-        value = None
-    if value is None or value != flags:
-        # int() would turn 2.5 into 2 and '3' into 3
-        raise TypeError(f'flags must be an integer, got {flags!r}')
-    flags = value
-    if flags < 0:
-        raise ValueError(f'flags must be non-negative, got {flags}')
+    flags = flag_bits(flags, 'flags')
     return [text for bit, text in FLAG_DESCRIPTIONS.items() if flags & bit]

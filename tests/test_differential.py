@@ -220,7 +220,9 @@ def test_failed_frames_give_nan_rows():
     (('1', [2]), {}, TypeError, 'targets'),
     ((1, [2, 2]), {}, ValueError, 'comparisons has repeated'),
     ((1, [2]), {'weighting': 'median'}, ValueError, 'weighting'),
-    ((1, [2]), {'bad_flags': -1}, TypeError, 'bad_flags'),
+    ((1, [2]), {'bad_flags': -1}, ValueError, 'bad_flags'),
+    ((1, [2]), {'bad_flags': 2.5}, TypeError, 'bad_flags'),
+    ((1, [2]), {'bad_flags': 2 ** 63}, ValueError, 'bad_flags'),
     ((1, [2]), {'sky_correlated': 'yes'}, ValueError, 'sky_correlated'),
 ])
 def test_bad_arguments_name_the_parameter(args, kwargs, exc, match):

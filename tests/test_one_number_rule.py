@@ -304,3 +304,158 @@ def test_plot_frame_counts(frame, kwargs):
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=f'^{name} '):
         plot_frame(img, BoxAperture((20.0, 24.0), 5, 5), **kwargs)
+
+
+# -- counts of iterations, bit flags, factors --------------------------------
+@pytest.mark.parametrize('iterations', [1e308, 2 ** 63, 1001])
+def test_recentering_iterations_are_bounded(iterations):
+    from ccdphot_ext import Recentering
+
+    with pytest.raises(ValueError, match='^iterations must be at most 1000'):
+        Recentering(iterations=iterations)
+
+
+@pytest.mark.parametrize('flags, error', [
+    (np.inf, TypeError), (-np.inf, TypeError), (np.nan, TypeError),
+    (2.5, TypeError), (True, TypeError), ('3', TypeError), (-1, ValueError),
+    (2 ** 63, ValueError)])
+def test_flag_bits(flags, error):
+    from ccdphot_ext import decode_flags
+
+    with pytest.raises(error, match='^flags must be'):
+        decode_flags(flags)
+
+
+def test_flag_bits_values():
+    from ccdphot_ext import decode_flags
+
+    assert decode_flags(9.0) == decode_flags(np.int64(9)) == decode_flags(9)
+    assert decode_flags(2 ** 63 - 1)  # every bit, the descriptions of all
+
+
+@pytest.mark.parametrize('factor', [0, -1.0, np.nan, 1e308, SUBNORMAL])
+def test_budget_scale_factor(factor):
+    with pytest.raises(ValueError, match='^factor must be'):
+        ErrorBudget.from_aperture(1000.0, 25, 7.0, gain=2.0).scaled(
+            factor, note='x')
+
+
+@pytest.mark.parametrize('scale', [0, -1.0, np.inf, 1e308, SUBNORMAL])
+def test_scaled_aperture_and_growth_curve_scales(frame, scale):
+    from photutils.aperture import CircularAperture
+
+    from ccdphot_ext import growth_curve, scaled_aperture
+
+    with pytest.raises(ValueError, match='^scale must be'):
+        scaled_aperture(CircularAperture((20.0, 24.0), 3.0), scale)
+    img, sky = frame
+    with pytest.raises(ValueError, match='^scales must be'):
+        growth_curve(img, BoxAperture((20.3, 24.6), 9, 9), sky,
+                     scales=(1.0, scale))
+
+
+@pytest.mark.parametrize('kwargs, error, words', [
+    ({'exptime': SUBNORMAL}, ValueError, 'exptime must be between'),
+    ({'exptime': 0.0}, ValueError, 'exptime must be positive'),
+    ({'exptime': '30'}, TypeError, 'exptime must be a number'),
+    ({'zeropoint': np.nan}, ValueError, 'zeropoint must be finite'),
+    ({'zeropoint': [1, 2]}, TypeError, 'zeropoint must be a number')])
+def test_magnitudes_arguments(kwargs, error, words):
+    import astropy.units as u
+
+    from ccdphot_ext import magnitudes
+
+    with pytest.raises(error, match='^' + words):
+        magnitudes([3000.0], u.electron, **kwargs)
+
+
+@pytest.mark.parametrize('saturation', [0, -1.0, np.nan, '3', SUBNORMAL])
+def test_fit_psf_sigma_saturation_is_checked(frame, saturation):
+    from ccdphot_ext import fit_psf_sigma
+
+    img, sky = frame
+    with pytest.raises((TypeError, ValueError), match='^saturation '):
+        fit_psf_sigma(img, sky, saturation=saturation)
+
+
+@pytest.mark.parametrize('outer, words', [
+    (3.0, 'outer must be (a, b, theta)'),
+    ((0.0, 1.0, 0.0), 'outer semi-axis a must be positive'),
+    ((1.0, 1e308, 0.0), 'outer semi-axis b must be between'),
+    ((1.0, 1.0, np.nan), 'outer theta must be finite')])
+def test_ellipse_shape_axes(outer, words):
+    from ccdphot_ext import EllipseShape
+
+    with pytest.raises((TypeError, ValueError), match='^' + re.escape(words)):
+        EllipseShape(outer)
+
+
+@pytest.mark.parametrize('kwargs, words', [
+    ({'shape': (2 ** 20, 2 ** 20)}, 'shape (1048576, 1048576) holds'),
+    ({'shape': (2 ** 31, 5)}, 'shape must be at most 2147483647'),
+    ({'shape': (64, 0)}, 'shape must be positive'),
+    ({'x': [np.nan]}, 'x must be finite'),
+    ({'flux': ['a']}, 'flux must be numbers'),
+    ({'sigma': SUBNORMAL}, 'sigma must be between'),
+    ({'trail': (1e308, 0.0)}, 'trail length must be between'),
+    ({'trail': 3.0}, 'trail must be (length, angle)'),
+    ({'n_trail': 2 ** 63}, 'n_trail must be at most 10000')])
+def test_render_stars_arguments(kwargs, words):
+    args = dict(shape=(21, 21), x=[10.0], y=[10.0], flux=[1000.0])
+    args.update(kwargs)
+    with pytest.raises((TypeError, ValueError), match='^' + re.escape(words)):
+        render_stars(args.pop('shape'), args.pop('x'), args.pop('y'),
+                     args.pop('flux'), **args)
+
+
+@pytest.mark.parametrize('kwargs, words', [
+    ({'gain': SUBNORMAL}, 'gain must be between'),
+    ({'gain': None}, 'gain is required'),
+    ({'read_noise': np.inf}, 'read_noise must be finite'),
+    ({'dark': -1.0}, 'dark must be non-negative'),
+    ({'psf_sigma': 0.0}, 'psf_sigma must be positive'),
+    ({'saturation': np.nan}, 'saturation must be finite')])
+def test_simulate_frame_arguments(kwargs, words):
+    from ccdphot_ext import simulate_frame
+
+    args = dict(gain=2.0, read_noise=5.0, seed=1)
+    args.update(kwargs)
+    with pytest.raises((TypeError, ValueError), match='^' + re.escape(words)):
+        simulate_frame((32, 32), 100.0, {'x': [10.0], 'y': [12.0],
+                                         'flux': [1000.0]}, **args)
+
+
+@pytest.mark.parametrize('positions, error', [
+    (0, ValueError), ('3', TypeError), (None, ValueError),
+    ([(1.0, 2.0, 3.0)], ValueError)])
+def test_recenter_positions_are_named(frame, positions, error):
+    from ccdphot_ext import recenter_positions
+
+    img, sky = frame
+    with pytest.raises(error, match='^positions must be'):
+        recenter_positions(img, positions, sky)
+
+
+def test_systematics_report_names_its_own_box_size(frame):
+    from ccdphot_ext import systematics_report
+
+    img, sky = frame
+    with pytest.raises(ValueError,
+                       match='^gradient_box_size must be at most'):
+        systematics_report(img, BoxAperture((20.3, 24.6), 9, 9), sky,
+                           gradient_box_size=2 ** 63)
+
+
+@pytest.mark.parametrize('text', [3.0, None, ['2.5']])
+def test_parse_quantity_wants_text(text):
+    from ccdphot_ext import parse_quantity
+
+    with pytest.raises(TypeError, match='^text must be a str'):
+        parse_quantity(text)
+
+
+def test_unit_conversion_names_obj():
+    from ccdphot_ext import to_adu
+
+    with pytest.raises(TypeError, match='^obj must be a Quantity'):
+        to_adu(3.0, 1.9)

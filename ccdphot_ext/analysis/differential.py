@@ -54,7 +54,7 @@ from ..flags import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
 )
-from ..utils.numbers import check_choice
+from ..utils.numbers import check_choice, flag_bits
 
 __all__ = ['differential_photometry', 'DEFAULT_BAD_FLAGS',
            'ENSEMBLE_WEIGHTINGS']
@@ -274,10 +274,7 @@ def _validate(lightcurve, targets, comparisons, weighting, bad_flags,
         if absent:
             raise ValueError(f'{name}: no rows for id(s) {absent}')
     check_choice(weighting, 'weighting', ENSEMBLE_WEIGHTINGS)
-    if isinstance(bad_flags, (bool, np.bool_)) or not isinstance(
-            bad_flags, (int, np.integer)) or bad_flags < 0:
-        raise TypeError(f'bad_flags must be a non-negative int, got '
-                        f'{bad_flags!r}')
+    flag_bits(bad_flags, 'bad_flags')
     check_choice(sky_correlated, 'sky_correlated', ('auto', True, False))
     return targets, comparisons
 

@@ -11,6 +11,7 @@ from astropy.table import QTable
 
 from ..aperture.utils import aperture_size, scaled_aperture
 from ..photometry.measurement import measure
+from ..utils.numbers import positive_scalar
 from ..utils.warnonce import warn_once
 
 __all__ = ['growth_curve', 'GROWTH_SCALES']
@@ -76,6 +77,7 @@ def growth_curve(data, aperture, sky, *, scales=GROWTH_SCALES, **kwargs):
             or not np.all(np.isfinite(scales)) or np.any(scales <= 0)):
         raise ValueError('scales must be positive finite numbers (at least '
                          'one)')
+    scales = [positive_scalar(s, 'scales') for s in scales]
     rows = []
     with warn_once():  # each scale would repeat the same warnings
         for s in scales:

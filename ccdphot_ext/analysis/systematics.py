@@ -47,6 +47,7 @@ from ..photometry.residual import (
     residual_is_significant,
 )
 from ..utils.inputs import positive_scalar
+from ..utils.numbers import positive_integer
 from ..utils.warnonce import warn_once
 from .gradient import GradientCheck, gradient_check  # noqa: F401
 from .growth import GROWTH_SCALES, aperture_correction, growth_curve
@@ -384,6 +385,8 @@ def systematics_report(data, aperture, sky, *, threshold=None, gain=None,
         raise TypeError('aperture must be a BoxAperture or a photutils '
                         f'PixelAperture, got {type(aperture).__name__}')
     n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
+    gradient_box_size = positive_integer(gradient_box_size,
+                                         'gradient_box_size')
     with warn_once():  # the steps measure one aperture, and would repeat
         box = measure(data, aperture, sky, gain=gain, **kwargs)
         masked = measure(data, aperture, sky, gain=gain, threshold=threshold,

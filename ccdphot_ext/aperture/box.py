@@ -22,7 +22,7 @@ from photutils.aperture.attributes import (
 )
 from photutils.geometry import rectangular_overlap_grid
 
-from ..utils.inputs import positive_scalar
+from ..utils.inputs import pixel_positions, positive_scalar
 from ..utils.numbers import (
     SCALE_RANGE,
     check_index,
@@ -40,17 +40,7 @@ _LONG_NAMES = {'w': 'width', 'h': 'height'}
 def _as_positions(position):
     if isinstance(position, u.Quantity):
         raise TypeError("'positions' must not be a Quantity (pixels)")
-    try:
-        pos = np.array(position, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError('position must be (x, y) or an (N, 2) array of '
-                        f'numbers, got {position!r}') from None
-    if pos.ndim not in (1, 2) or pos.shape[-1] != 2 or pos.size == 0:
-        raise ValueError('position must be (x, y) or an (N, 2) array, got '
-                         f'shape {pos.shape}')
-    if not np.all(np.isfinite(pos)):
-        raise ValueError('position must be finite (NaN or inf found)')
-    return pos
+    return pixel_positions(position, 'position')
 
 
 class _Positions(PixelPositions):

@@ -47,7 +47,7 @@ from photutils.aperture import (
     EllipticalAperture,
 )
 
-from ..utils.numbers import check_shape, finite_number
+from ..utils.numbers import check_shape, finite_number, positive_scalar
 from ..utils.windows import whole_pixels
 from .quadrant import (
     angle_minus_sine,
@@ -277,8 +277,9 @@ class EllipseShape:
     """
 
     def __init__(self, outer, inner=None):
-        self.outer = _Conic(*outer)
-        self.inner = None if inner is None else _Conic(*inner)
+        self.outer = _Conic(*_semi_axes(outer, 'outer'))
+        self.inner = (None if inner is None
+                      else _Conic(*_semi_axes(inner, 'inner')))
         #: ``(ny, nx)`` pixels of every position's window.
         self.window = (int(math.ceil(2 * self.outer.Y + 1)),
                        int(math.ceil(2 * self.outer.X + 1)))
@@ -527,6 +528,19 @@ def ellipse_overlap(xmin, ymin, nx, ny, a, b, theta=0.0):
     u = np.array([-xmin - 0.5])
     v = np.array([-ymin - 0.5])
     return conic.weights(u, v, int(ny), int(nx))[0]
+
+
+def _semi_axes(value, name):
+    """``(a, b, theta)`` of an ellipse checked: two positive lengths (the
+    one number rule) and a finite angle, named by ``name``."""
+    try:
+        a, b, theta = value
+    except (TypeError, ValueError):
+        raise TypeError(f'{name} must be (a, b, theta): two semi-axes and '
+                        f'an angle in radians, got {value!r}') from None
+    return (positive_scalar(a, f'{name} semi-axis a', allow_none=False),
+            positive_scalar(b, f'{name} semi-axis b', allow_none=False),
+            finite_number(theta, f'{name} theta'))
 
 
 def _one_position(position):

@@ -16,7 +16,7 @@ from photutils.aperture import (
     PixelAperture,
 )
 
-from ..utils.numbers import check_index, check_shape
+from ..utils.numbers import check_index, check_shape, positive_scalar
 from ..utils.windows import extent_limit
 from .box import BoxAperture
 from .circular import exact_shape
@@ -293,6 +293,7 @@ def scaled_aperture(aperture, scale):
         raise TypeError('aperture must be a BoxAperture or a photutils '
                         'aperture with a size (r, a, w) for a curve of '
                         f'growth, got {type(aperture).__name__}')
+    scale = positive_scalar(scale, 'scale', allow_none=False)
     params = {p: getattr(aperture, p) for p in aperture._params}
     params['positions'] = aperture_positions(aperture)[0]
     for p in sizes:

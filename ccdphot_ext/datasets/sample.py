@@ -28,6 +28,14 @@ from astropy.nddata import CCDData, StdDevUncertainty
 from astropy.table import QTable
 from scipy.special import erf
 
+from ..utils.numbers import (
+    MAX_COUNT,
+    check_shape,
+    finite_number,
+    positive_integer,
+    positive_scalar,
+)
+
 __all__ = ['sample_frame', 'sample_truth', 'simulate_frame', 'render_stars',
            'NOTEBOOK_BOXES', 'SAMPLE_PARAMETERS']
 
@@ -68,6 +76,38 @@ def _pixel_integral(centers, start, stop, sigma):
     edges = np.arange(start, stop + 1, dtype=float) - 0.5
     z = (edges[None, :] - np.asarray(centers)[:, None]) / (math.sqrt(2) * sigma)
     return 0.5 * np.diff(erf(z), axis=1)
+
+
+#: the most Gaussians along a trail of `render_stars`
+MAX_TRAIL_STEPS = 10_000
+
+
+def _finite_values(values, name):
+    """``values`` as a 1-D float array of finite numbers, else an error
+    naming ``name``."""
+    try:
+        out = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        raise TypeError(f'{name} must be numbers, got {values!r}') from None
+    if isinstance(values, (str, bytes)) or out.ndim != 1:
+        raise TypeError(f'{name} must be a number or a 1-D sequence of '
+                        f'them, got {values!r}')
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f'{name} must be finite (NaN or inf found)')
+    return out
+
+
+def _trail(trail):
+    """``(length, angle)`` of a trail: a length of at least 0 pixels and a
+    finite angle, each named."""
+    try:
+        length, angle = trail
+    except (TypeError, ValueError):
+        raise TypeError('trail must be (length, angle), got '
+                        f'{trail!r}') from None
+    return (positive_scalar(length, 'trail length', allow_none=False,
+                            allow_zero=True),
+            finite_number(angle, 'trail angle'))
 
 
 def render_stars(shape, x, y, flux, *, sigma=1.8, trail=(0.0, 0.0),
@@ -116,8 +156,14 @@ def render_stars(shape, x, y, flux, *, sigma=1.8, trail=(0.0, 0.0),
     >>> round(float(image.sum()), 6)
     1000.0
     """
+    shape = check_shape(shape, max_pixels=MAX_COUNT)
+    x, y, flux = (_finite_values(v, name) for v, name in
+                  ((x, 'x'), (y, 'y'), (flux, 'flux')))
+    sigma = positive_scalar(sigma, 'sigma', allow_none=False)
+    length, angle = _trail(trail)
+    n_trail = positive_integer(n_trail, 'n_trail', maximum=MAX_TRAIL_STEPS,
+                               bound_note='more steps than a trail needs')
     image = np.zeros(shape)
-    length, angle = trail
     steps = (np.linspace(-0.5, 0.5, n_trail) if length > 0
              else np.zeros(1))
     half = int(math.ceil(6 * sigma + length / 2)) + 1
@@ -188,6 +234,14 @@ def simulate_frame(shape, sky, stars, *, gain, read_noise, dark=0.0,
     model : 2-D ndarray
         The noise-free model in ADU (sky + stars).
     """
+    shape = check_shape(shape, max_pixels=MAX_COUNT)
+    gain = positive_scalar(gain, 'gain', allow_none=False)
+    read_noise = positive_scalar(read_noise, 'read_noise', allow_none=False,
+                                 allow_zero=True)
+    dark = positive_scalar(dark, 'dark', allow_none=False, allow_zero=True)
+    psf_sigma = positive_scalar(psf_sigma, 'psf_sigma', allow_none=False)
+    if saturation is not None:
+        saturation = finite_number(saturation, 'saturation')
     rng = np.random.default_rng(seed)
     sky = np.broadcast_to(np.asarray(sky, dtype=float), shape)
     stars_img = render_stars(shape, stars['x'], stars['y'], stars['flux'],

@@ -17,8 +17,8 @@ import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..background.sky import check_sky
-from ..utils.inputs import as_frame, positive_scalar
-from ..utils.numbers import check_choice, positive_integer
+from ..utils.inputs import as_frame, pixel_positions, positive_scalar
+from ..utils.numbers import check_choice, iterations, positive_integer
 
 __all__ = ['Recentering', 'recenter_positions', 'CENTROID_METHODS']
 
@@ -106,7 +106,7 @@ max_shift=None, iterations=2)
             'min_snr': positive_scalar(self.min_snr, 'min_snr',
                                        allow_none=False, allow_zero=True),
             'max_shift': positive_scalar(self.max_shift, 'max_shift'),
-            'iterations': positive_integer(self.iterations, 'iterations')}
+            'iterations': iterations(self.iterations, 'iterations')}
         for name, value in checked.items():  # plain Python numbers
             object.__setattr__(self, name, value)
 
@@ -147,7 +147,8 @@ max_shift=None, iterations=2)
         max_shift = (self.box_size / 2.0 if self.max_shift is None
                      else self.max_shift)
         frame = as_frame(data, mask=mask)
-        pos = np.array(positions, dtype=float).reshape(-1, 2)
+        pos = pixel_positions(positions, 'positions',
+                              finite=False).reshape(-1, 2)
         check_sky(sky, unit=frame.unit, n_apertures=len(pos))
         out = pos.copy()
         ok = np.zeros(len(pos), dtype=bool)

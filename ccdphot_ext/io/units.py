@@ -426,7 +426,9 @@ def parse_quantity(text):
     >>> parse_quantity('2.5')
     2.5
     """
-    match = _NUMBER.match(str(text))
+    if not isinstance(text, str):
+        raise TypeError(f'text must be a str, got {type(text).__name__}')
+    match = _NUMBER.match(text)
     if match is None:
         raise ValueError(f'{text!r} does not start with a number')
     value, rest = float(match.group(1)), match.group(4).strip()

@@ -364,10 +364,7 @@ class ErrorBudget:
         >>> bool(abs(j.snr - b.snr) < 1e-12 * b.snr)
         True
         """
-        factor = float(factor)
-        if not (np.isfinite(factor) and factor > 0):
-            raise ValueError(f'factor must be positive and finite, got '
-                             f'{factor}')
+        factor = positive_scalar(factor, 'factor', allow_none=False)
         f2 = factor ** 2
         return ErrorBudget(
             self.flux * factor, {k: v * f2 for k, v in self.terms.items()},

@@ -67,7 +67,7 @@ def _convert(obj, factor, unit_from, unit_to, note):
                 return obj.value * factor ** power * unit_to ** power
         raise u.UnitsError(f'value in {obj.unit} cannot be converted with a '
                            f'gain: expected {unit_from} or {unit_from}**2')
-    raise TypeError('expected a Quantity, a photometer table or an '
+    raise TypeError('obj must be a Quantity, a photometer table or an '
                     f'ErrorBudget, got {type(obj).__name__}')
 
 

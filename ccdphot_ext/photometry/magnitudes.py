@@ -34,6 +34,7 @@ import numpy as np
 
 from ..io.fluxdensity import unit_family
 from ..io.zeropoints import header_zeropoint
+from ..utils.numbers import finite_number, positive_scalar
 
 __all__ = ['Magnitudes', 'magnitudes', 'AB_ZERO_FLUX']
 
@@ -130,6 +131,9 @@ def magnitudes(flux, unit, *, exptime=None, zeropoint=None, meta=None):
     family = unit_family(unit)
     unit = None if unit is None else u.Unit(unit)
     flux = np.atleast_1d(np.asarray(flux, dtype=float))
+    exptime = positive_scalar(exptime, 'exptime')
+    zeropoint = None if zeropoint is None else finite_number(zeropoint,
+                                                             'zeropoint')
     if zeropoint is not None and family in ('flux density',
                                             'surface brightness'):
         return Magnitudes(_log_mag(flux) + zeropoint, 'zeropoint argument',

@@ -80,7 +80,12 @@ from ..io.fluxdensity import unit_family
 from ..io.header import detector_with_gain
 from ..utils.digest import array_digest
 from ..utils.inputs import as_frame, positive_scalar
-from ..utils.numbers import check_options, check_shape, positive_integer
+from ..utils.numbers import (
+    check_options,
+    check_shape,
+    iterations,
+    positive_integer,
+)
 from .budget import NOTE_EXACT_SKY, NOTE_NO_GAIN, ErrorBudget
 from .measurement import BudgetedResult, measure
 from .terms import BudgetOptions
@@ -92,9 +97,6 @@ _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 #: ``|psf_z|`` above which a star is flagged as not matching the PSF.
 PSF_Z_LIMIT = 3.0
-
-#: the most iterations of the optimal weights (they converge in a few)
-MAX_ITERATIONS = 1000
 
 #: Chance of the fit's chi-square (for a star that matches the PSF) below
 #: which it is flagged.
@@ -396,10 +398,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     >>> bool(abs(res.psf_z) < 3), res.flags
     (True, 0)
     """
-    n_iter = positive_integer(n_iter, 'n_iter')
-    if n_iter > MAX_ITERATIONS:
-        raise ValueError(f'n_iter must be at most {MAX_ITERATIONS}, got '
-                         f'{n_iter} (the weights converge in a few)')
+    n_iter = iterations(n_iter, 'n_iter')
     detector = detector_with_gain(detector, gain)
     options = _optimal_options(budget)
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
@@ -550,6 +549,7 @@ def fit_psf_sigma(data, sky, *, saturation=None):
     from photutils.psf import fit_fwhm
 
     frame = as_frame(data)
+    saturation = positive_scalar(saturation, 'saturation')
     xy, resid, bad = _bright_stars(frame, sky, saturation)
     if len(xy) < 3:
         raise ValueError(

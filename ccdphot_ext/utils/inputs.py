@@ -347,6 +347,28 @@ def _variance_arrays(unc, data_unit, shape, name):
     return out
 
 
+def pixel_positions(value, name, *, finite=True):
+    """
+    ``value`` as pixel positions: ``(x, y)`` or an ``(N, 2)`` array of
+    numbers (finite ones unless ``finite`` is False), as a float array of
+    that shape; else an error naming ``name``.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f'{name} must be (x, y) or an (N, 2) array of '
+                        f'numbers, got {value!r}')
+    try:
+        pos = np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f'{name} must be (x, y) or an (N, 2) array of '
+                        f'numbers, got {value!r}') from None
+    if pos.ndim not in (1, 2) or pos.shape[-1] != 2 or pos.size == 0:
+        raise ValueError(f'{name} must be (x, y) or an (N, 2) array, got '
+                         f'shape {pos.shape}')
+    if finite and not np.all(np.isfinite(pos)):
+        raise ValueError(f'{name} must be finite (NaN or inf found)')
+    return pos
+
+
 def strip_unit(value, unit, name, *, allow_dimensionless=True):
     """
     Return a float (or array) in ``unit`` from a number or Quantity.

@@ -24,6 +24,13 @@ __all__ = []  # internal module
 #: refused) or overflows to inf (1e308 is refused)
 SCALE_RANGE = (2.0 ** -511, 2.0 ** 511)
 
+#: the most iterations of a loop that converges in a few (the optimal
+#: weights, the re-centring of positions): more only costs time
+MAX_ITERATIONS = 1000
+
+#: the largest bit flags: a signed 64-bit integer (the flags column)
+MAX_FLAGS = 2 ** 63 - 1
+
 #: the largest count (of iterations, apertures, pixels along a side, workers)
 #: the package accepts: beyond it an array of that many would not fit in
 #: memory, and 64-bit integer arithmetic may overflow
@@ -156,10 +163,65 @@ def positive_integer(value, name, *, maximum=MAX_COUNT, bound_note='',
     return int(out)
 
 
-def check_shape(value, name='shape'):
+def iterations(value, name):
+    """
+    ``value`` as a count of iterations: a whole number from 1 to
+    `MAX_ITERATIONS` (they converge in a few).
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import iterations
+    >>> iterations(3, 'n_iter')
+    3
+    >>> iterations(10**6, 'n_iter')
+    Traceback (most recent call last):
+    ...
+    ValueError: n_iter must be at most 1000 (the iterations converge in a
+    few), got 1000000
+    """
+    return positive_integer(value, name, maximum=MAX_ITERATIONS,
+                            bound_note='the iterations converge in a few')
+
+
+def flag_bits(value, name):
+    """
+    ``value`` as bit flags: a whole non-negative number of at most 63 bits
+    (9.0 is 9); a bool, a text, a fraction, NaN or inf is a TypeError, a
+    negative or larger number a ValueError, each naming ``name``.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import flag_bits
+    >>> flag_bits(9.0, 'flags')
+    9
+    >>> flag_bits(float('inf'), 'flags')
+    Traceback (most recent call last):
+    ...
+    TypeError: flags must be an integer, got inf
+    """
+    if isinstance(value, numbers.Integral) and not _is_bool(value):
+        out = int(value)
+    else:
+        try:
+            number = finite_number(value, name)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or number != int(number):
+            raise TypeError(f'{_what(name)}must be an integer, got {value!r}')
+        out = int(number)
+    if out < 0:
+        raise ValueError(f'{_what(name)}must be non-negative, got {out}')
+    if out > MAX_FLAGS:
+        raise ValueError(f'{_what(name)}must be at most 2**63 - 1 (a 64-bit '
+                         f'flags column), got {out}')
+    return out
+
+
+def check_shape(value, name='shape', *, max_pixels=None):
     """
     ``value`` as a frame's ``(ny, nx)``: two whole positive numbers (each
-    at most `MAX_COUNT`), as a tuple of ints; else an error naming
+    at most `MAX_COUNT`, and their product at most ``max_pixels`` when
+    given: a frame to be made), as a tuple of ints; else an error naming
     ``name``.
 
     Examples
@@ -183,7 +245,11 @@ def check_shape(value, name='shape'):
     if len(items) != 2:
         raise ValueError(f'{name} must be a (ny, nx) pair, got {len(items)} '
                          f'value(s): {value!r}')
-    return tuple(positive_integer(v, name) for v in items)
+    out = tuple(positive_integer(v, name) for v in items)
+    if max_pixels is not None and out[0] * out[1] > max_pixels:
+        raise ValueError(f'{name} {out} holds {out[0] * out[1]} pixels, more '
+                         f'than the {max_pixels} a frame may have')
+    return out
 
 
 def check_index(value, name, size):
