@@ -459,3 +459,77 @@ def test_unit_conversion_names_obj():
 
     with pytest.raises(TypeError, match='^obj must be a Quantity'):
         to_adu(3.0, 1.9)
+
+
+# -- seeds, figures' resolution, shapes of maps, positions off every frame ---
+@pytest.mark.parametrize('seed, error', [(-1, ValueError), (1.5, TypeError),
+                                         ('x', TypeError), (True, TypeError)])
+def test_seeds(seed, error):
+    from ccdphot_ext import simulate_frame, simulate_regime_frame
+
+    with pytest.raises(error, match='^seed must be None, a non-negative'):
+        simulate_frame((16, 16), 100.0, {'x': [8.0], 'y': [8.0],
+                                         'flux': [100.0]}, gain=2.0,
+                       read_noise=5.0, seed=seed)
+    with pytest.raises(error, match='^seed must be None, a non-negative'):
+        simulate_regime_frame('sky', n_side=2, seed=seed)
+
+
+def test_seeds_keep_their_streams():
+    from ccdphot_ext.utils.numbers import random_generator
+
+    assert random_generator(7).random() == np.random.default_rng(7).random()
+    rng = np.random.default_rng(3)
+    assert random_generator(rng) is rng
+
+
+@pytest.mark.parametrize('dpi', [np.nan, 0, 1e308, 2401, '100'])
+def test_save_figures_dpi(tmp_path, dpi):
+    import matplotlib.pyplot as plt
+
+    from ccdphot_ext import save_figures
+
+    fig = plt.figure(figsize=(1, 1))
+    try:
+        with pytest.raises((TypeError, ValueError), match='^dpi '):
+            save_figures({'f': fig}, tmp_path, dpi=dpi)
+    finally:
+        plt.close(fig)
+    assert not list(tmp_path.iterdir())
+
+
+def test_background_variation_shape():
+    from ccdphot_ext import BackgroundVariation
+
+    with pytest.raises(TypeError, match='^shape must be a'):
+        BackgroundVariation(np.zeros((8, 8)), shape=64)
+
+
+def test_nan_positions_fall_off_every_frame_without_a_cast_warning():
+    from ccdphot_ext.utils.windows import FAR_PIXELS, whole_pixels
+
+    out = whole_pixels(np.array([np.nan, 3.0, -np.inf]))
+    assert out.tolist() == [FAR_PIXELS, 3, -FAR_PIXELS]
+
+
+@pytest.mark.parametrize('kwargs, error, words', [
+    ({'sky_level': [1, 2]}, TypeError, 'sky_level must be a number'),
+    ({'source_flux': np.nan}, ValueError, 'source_flux must be finite')])
+def test_budget_levels(kwargs, error, words):
+    with pytest.raises(error, match='^' + words):
+        ErrorBudget.from_aperture(1000.0, 25, 7.0, gain=2.0, **kwargs)
+
+
+@pytest.mark.parametrize('value', [None, [1, 2]])
+def test_residual_background_sums(value):
+    from ccdphot_ext import residual_background
+
+    with pytest.raises(TypeError, match='^box_sum must be a number'):
+        residual_background(value, 35316.2, 400, 100, 53.139)
+
+
+def test_unknown_regime_is_named():
+    from ccdphot_ext import simulate_regime_frame
+
+    with pytest.raises(ValueError, match="^regime must be one of"):
+        simulate_regime_frame('white', n_side=2, seed=1)

@@ -44,7 +44,7 @@ from ..aperture.box import BoxAperture
 from ..background.sky import SkyEstimate
 from ..datasets.sample import SAMPLE_PARAMETERS, simulate_frame
 from ..photometry.table import photometer
-from ..utils.numbers import check_choice, positive_integer
+from ..utils.numbers import check_choice, positive_integer, random_generator
 
 __all__ = ['REGIMES', 'CalibrationResult', 'run_calibration',
            'calibration_table', 'plot_calibration', 'simulate_regime_frame']
@@ -177,8 +177,10 @@ def simulate_regime_frame(regime, *, n_side=8, seed=None):
     boxes : `~ccdphot_ext.BoxAperture`
         One pixel-aligned box per star.
     """
-    spec = REGIMES[regime] if isinstance(regime, str) else regime
-    rng = np.random.default_rng(seed)
+    spec = (REGIMES[check_choice(regime, 'regime', tuple(REGIMES))]
+            if isinstance(regime, str) else regime)
+    rng = random_generator(seed)
+    n_side = positive_integer(n_side, 'n_side')
     side = n_side * _SPACING
     shape = (side, side + _STRIP)
     grid = (np.arange(n_side) + 0.5) * _SPACING - 0.5

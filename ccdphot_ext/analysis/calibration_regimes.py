@@ -41,7 +41,7 @@ from ..background.threshold import SigmaThreshold
 from ..datasets.sample import SAMPLE_PARAMETERS, render_stars, simulate_frame
 from ..photometry.measurement import measure
 from ..photometry.table import photometer
-from ..utils.numbers import check_choice, positive_integer
+from ..utils.numbers import check_choice, positive_integer, random_generator
 
 __all__ = ['EXTRA_REGIMES', 'run_before_after', 'plot_before_after']
 
@@ -175,7 +175,7 @@ def run_before_after(regime, *, n_frames=25, seed=2024):
     """
     check_choice(regime, 'regime', tuple(EXTRA_REGIMES))
     n_frames = positive_integer(n_frames, 'n_frames')
-    rng = np.random.default_rng(seed)
+    rng = random_generator(seed)
     flux = EXTRA_REGIMES[regime][1]
     out = {'before': [], 'after': []}
     for _ in range(int(n_frames)):

@@ -200,7 +200,8 @@ class GradientCheck:
             If ``n_pix`` is not positive and finite.
         """
         n_pix = positive_scalar(n_pix, 'n_pix', allow_none=False)
-        sigma = self.pixel_noise if sky_std is None else float(sky_std)
+        sky_std = positive_scalar(sky_std, 'sky_std', allow_zero=True)
+        sigma = self.pixel_noise if sky_std is None else sky_std
         total = n_pix * (self.plane(x, y) - self.global_level)
         err = residual_error(n_pix, sigma, self.global_error)
         return total, (total / err if err > 0 else math.inf)

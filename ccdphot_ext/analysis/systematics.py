@@ -47,7 +47,7 @@ from ..photometry.residual import (
     residual_is_significant,
 )
 from ..utils.inputs import positive_scalar
-from ..utils.numbers import positive_integer
+from ..utils.numbers import finite_number, positive_integer
 from ..utils.warnonce import warn_once
 from .gradient import GradientCheck, gradient_check  # noqa: F401
 from .growth import GROWTH_SCALES, aperture_correction, growth_curve
@@ -144,9 +144,8 @@ def residual_background(box_sum, mask_sum, box_n_pix, mask_n_pix, sky_std, *,
     >>> r.significant
     True
     """
-    box_sum, mask_sum = float(box_sum), float(mask_sum)
-    if not (math.isfinite(box_sum) and math.isfinite(mask_sum)):
-        raise ValueError('box_sum and mask_sum must be finite')
+    box_sum = finite_number(box_sum, 'box_sum')
+    mask_sum = finite_number(mask_sum, 'mask_sum')
     box_n_pix = positive_scalar(box_n_pix, 'box_n_pix', allow_none=False)
     mask_n_pix = positive_scalar(mask_n_pix, 'mask_n_pix', allow_none=False,
                                  allow_zero=True)

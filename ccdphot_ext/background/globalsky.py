@@ -63,6 +63,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 
 from ..utils.inputs import power_of_two_scale
+from ..utils.numbers import check_shape
 from ..utils.windows import whole_pixels
 from .estimators import (
     clip_factors,
@@ -557,7 +558,7 @@ class BackgroundVariation:
 
     def __init__(self, local, shape=None):
         self._local = np.asarray(local)
-        self.shape = None if shape is None else tuple(shape)
+        self.shape = None if shape is None else check_shape(shape)
 
     @functools.cached_property
     def offsets(self):

@@ -76,7 +76,12 @@ import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.inputs import as_frame, positive_scalar
-from ..utils.numbers import check_choice, finite_number, positive_integer
+from ..utils.numbers import (
+    check_choice,
+    finite_number,
+    positive_integer,
+    random_generator,
+)
 from .annulus import row_statistics
 from .estimators import estimator_efficiency
 from .noisecheck import is_correlated, pixel_correlation, warn_if_correlated
@@ -273,7 +278,7 @@ class ApertureNoise:
         frame = as_frame(data, mask=mask)
         sizes = _check_sizes(sizes, frame.shape)
         n_ap = _check_n_apertures(n_apertures, frame.shape)
-        rng = _check_seed(seed)
+        rng = random_generator(seed)
         route = sky_route(sky)
         resid, sigma1, bad = _blank_residual(frame, sky, mask, route)
         annuli = None
@@ -640,14 +645,6 @@ def _check_n_apertures(n_apertures, shape):
                          f'{MIN_APERTURES} (a scatter needs them), got '
                          f'{n_apertures!r}')
     return n
-
-
-def _check_seed(seed):
-    try:
-        return np.random.default_rng(seed)
-    except (TypeError, ValueError):
-        raise TypeError('seed must be None, an int, a sequence of ints or '
-                        f'a numpy Generator, got {seed!r}') from None
 
 
 def _blank_corners(bad, side, n_ap, rng):

@@ -871,7 +871,8 @@ class SkyEstimate:
     def __init__(self, value, std, n_pix=None, *, error_on_mean=None,
                  method='user', n_rejected=0, efficiency=1.0, meta=None,
                  unit=None, background_variation=None):
-        self.efficiency = float(efficiency)
+        self.efficiency = positive_scalar(efficiency, 'efficiency',
+                                          allow_none=False)
         unit = _sky_unit(unit, value, std, error_on_mean)
         self.value, self.std, self.n_pix, self.error_on_mean = (
             check_sky_arrays(_in_unit(value, unit, 'value'),

@@ -34,6 +34,7 @@ from ..utils.numbers import (
     finite_number,
     positive_integer,
     positive_scalar,
+    random_generator,
 )
 
 __all__ = ['sample_frame', 'sample_truth', 'simulate_frame', 'render_stars',
@@ -159,6 +160,9 @@ def render_stars(shape, x, y, flux, *, sigma=1.8, trail=(0.0, 0.0),
     shape = check_shape(shape, max_pixels=MAX_COUNT)
     x, y, flux = (_finite_values(v, name) for v, name in
                   ((x, 'x'), (y, 'y'), (flux, 'flux')))
+    if not x.size == y.size == flux.size:
+        raise ValueError(f'x, y and flux must have one value per star, got '
+                         f'{x.size}, {y.size} and {flux.size}')
     sigma = positive_scalar(sigma, 'sigma', allow_none=False)
     length, angle = _trail(trail)
     n_trail = positive_integer(n_trail, 'n_trail', maximum=MAX_TRAIL_STEPS,
@@ -242,8 +246,20 @@ def simulate_frame(shape, sky, stars, *, gain, read_noise, dark=0.0,
     psf_sigma = positive_scalar(psf_sigma, 'psf_sigma', allow_none=False)
     if saturation is not None:
         saturation = finite_number(saturation, 'saturation')
-    rng = np.random.default_rng(seed)
-    sky = np.broadcast_to(np.asarray(sky, dtype=float), shape)
+    rng = random_generator(seed)
+    try:
+        sky = np.broadcast_to(np.asarray(sky, dtype=float), shape)
+    except (TypeError, ValueError):
+        raise ValueError(f'sky must be a number or a 2-D array of shape '
+                         f'{shape}, got {sky!r}') from None
+    if not np.all(np.isfinite(sky) & (sky >= 0)):
+        raise ValueError('sky must be finite and non-negative (a level of '
+                         'photons)')
+    try:
+        stars = {k: stars[k] for k in ('x', 'y', 'flux')}
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise TypeError('stars must be a table (or dictionary) with columns '
+                        f'x, y and flux, got {type(stars).__name__}') from None
     stars_img = render_stars(shape, stars['x'], stars['y'], stars['flux'],
                              sigma=psf_sigma, trail=trail)
     model = sky + stars_img

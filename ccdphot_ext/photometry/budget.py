@@ -79,16 +79,10 @@ def _checked_aperture_inputs(*, flux, n_pix, noise_pix, sky_std, gain, n_sky,
                         ('read_noise', read_noise), ('dark', dark),
                         ('flat_error', flat_error)):
         v[name] = positive_scalar(value, name, allow_zero=True)
-    if sky_level is not None:
-        sky_level = float(sky_level)
-        if not np.isfinite(sky_level):
-            raise ValueError(f'sky_level must be finite, got {sky_level}')
-    v['sky_level'] = sky_level
-    if source_flux is not None:
-        source_flux = float(source_flux)
-        if not np.isfinite(source_flux):
-            raise ValueError(f'source_flux must be finite, got {source_flux}')
-    v['source_flux'] = source_flux
+    v['sky_level'] = (None if sky_level is None
+                      else finite_number(sky_level, 'sky_level'))
+    v['source_flux'] = (None if source_flux is None
+                        else finite_number(source_flux, 'source_flux'))
     if v['read_noise'] is not None and v['gain'] is None:
         raise ValueError('read_noise is in electrons and needs gain to '
                          'be converted to ADU; pass gain')

@@ -217,6 +217,40 @@ def flag_bits(value, name):
     return out
 
 
+def random_generator(seed, name='seed'):
+    """
+    A `numpy.random.Generator` from ``seed``: None (fresh entropy), a
+    non-negative int, a sequence of them, a `numpy.random.SeedSequence` or
+    a Generator (used as it is); a negative int is a ValueError and
+    anything else a TypeError, naming ``name``. (numpy is imported here,
+    when a generator is made.)
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import random_generator
+    >>> a, b = random_generator(1), random_generator(1)
+    >>> float(a.random()) == float(b.random())
+    True
+    >>> random_generator(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be None, a non-negative int, a sequence of them or
+    a numpy Generator, got -1
+    """
+    import numpy as np
+
+    what = (f'{name} must be None, a non-negative int, a sequence of them '
+            f'or a numpy Generator, got {seed!r}')
+    if _is_bool(seed) or isinstance(seed, (str, bytes, float)):
+        raise TypeError(what)
+    try:
+        return np.random.default_rng(seed)
+    except ValueError:
+        raise ValueError(what) from None
+    except TypeError:
+        raise TypeError(what) from None
+
+
 def check_shape(value, name='shape', *, max_pixels=None):
     """
     ``value`` as a frame's ``(ny, nx)``: two whole positive numbers (each

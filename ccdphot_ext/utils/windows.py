@@ -39,10 +39,14 @@ def extent_limit(shape):
 def whole_pixels(values, dtype=np.intp):
     """
     Whole-valued floats (pixel edges, window corners) as integers, those
-    beyond `FAR_PIXELS` (a position of 1e30, a side of 1e20) clipped there:
-    off every frame, never cast to an undefined integer (numpy's "invalid
-    value encountered in cast", a wrap-around onto the frame).
+    beyond `FAR_PIXELS` (a position of 1e30, a side of 1e20) clipped there,
+    and NaN put there too: off every frame, never cast to an undefined
+    integer (numpy's "invalid value encountered in cast", a wrap-around
+    onto the frame).
     """
+    values = np.asarray(values)
+    if values.dtype.kind == 'f' and np.isnan(values).any():
+        values = np.where(np.isnan(values), FAR_PIXELS, values)
     return np.clip(values, -FAR_PIXELS, FAR_PIXELS).astype(dtype)
 
 

@@ -35,6 +35,7 @@ from ..background.sky import SkyEstimate
 from ..photometry.measurement import measure
 from ..utils.files import atomic_write
 from ..utils.inputs import as_frame
+from ..utils.numbers import positive_scalar
 from ._base import _as_aperture, _frame_figsize, _new_figure
 from .budget import *  # noqa: F403
 from .budget import plot_budget
@@ -134,6 +135,10 @@ def notebook_figures(data=None, aperture=None, sky=None, *, threshold=None,
     return figs
 
 
+#: the largest resolution of `save_figures` (dots per inch)
+MAX_DPI = 2400
+
+
 def save_figures(figures, outdir, *, dpi=100, prefix=''):
     """
     Write figures as PNG files, each atomically.
@@ -166,6 +171,9 @@ def save_figures(figures, outdir, *, dpi=100, prefix=''):
     ValueError
         If a name is not a plain file name (``'../x'``, ``'a/b'``).
     """
+    dpi = positive_scalar(dpi, 'dpi', allow_none=False, maximum=MAX_DPI,
+                          bound_note='beyond print resolution a figure '
+                          'takes gigabytes')
     for name, fig in figures.items():  # all checked before any is written
         if not hasattr(fig, 'savefig'):
             raise TypeError(f'figures[{name!r}] must be a matplotlib Figure, '
