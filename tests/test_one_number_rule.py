@@ -533,3 +533,57 @@ def test_unknown_regime_is_named():
 
     with pytest.raises(ValueError, match="^regime must be one of"):
         simulate_regime_frame('white', n_side=2, seed=1)
+
+
+# -- the public overlap kernels ----------------------------------------------
+@pytest.mark.parametrize('kwargs, error, words', [
+    ({'nx': np.inf}, ValueError, '(ny, nx) must be finite'),
+    ({'nx': 2 ** 63}, ValueError, '(ny, nx) must be at most'),
+    ({'ny': 2 ** 20, 'nx': 2 ** 20}, ValueError, '(ny, nx) (1048576, 1048576)'),
+    ({'w': 1e308}, ValueError, 'w must be between'),
+    ({'h': np.inf}, ValueError, 'h must be finite'),
+    ({'xmin': np.nan}, ValueError, 'xmin must be finite'),
+    ({'theta': '0'}, TypeError, 'theta must be a number')])
+def test_rectangle_overlap_arguments(kwargs, error, words):
+    from ccdphot_ext import rectangle_overlap
+
+    args = dict(xmin=-1.5, ymin=-1.5, nx=3, ny=3, w=2.0, h=1.0, theta=0.3)
+    args.update(kwargs)
+    with pytest.raises(error, match='^' + re.escape(words)):
+        rectangle_overlap(**args)
+
+
+@pytest.mark.parametrize('kwargs, error, words', [
+    ({'nx': 1e308}, ValueError, '(ny, nx) must be at most'),
+    ({'a': 1e308}, ValueError, 'ellipse semi-axis a must be between'),
+    ({'b': np.inf}, ValueError, 'ellipse semi-axis b must be finite'),
+    ({'theta': np.nan}, ValueError, 'ellipse theta must be finite')])
+def test_ellipse_overlap_arguments(kwargs, error, words):
+    from ccdphot_ext import ellipse_overlap
+
+    args = dict(xmin=-2.0, ymin=-2.0, nx=4, ny=4, a=2.0, b=2.0)
+    args.update(kwargs)
+    with pytest.raises(error, match='^' + re.escape(words)):
+        ellipse_overlap(**args)
+
+
+@pytest.mark.parametrize('args, error, words', [
+    ((np.nan, 2.0, 0, 4), ValueError, 'lo must be finite'),
+    ((0.25, 2.0, 0.5, 4), ValueError, 'start must be a whole number'),
+    ((0.25, 2.0, 4, 0), ValueError, 'stop - start must be non-negative'),
+    ((0.25, 2.0, 0, 2 ** 63), ValueError, 'stop - start must be at most')])
+def test_overlap_1d_arguments(args, error, words):
+    from ccdphot_ext import overlap_1d
+
+    with pytest.raises(error, match='^' + re.escape(words)):
+        overlap_1d(*args)
+
+
+def test_kernels_keep_their_values():
+    from ccdphot_ext import ellipse_overlap, overlap_1d, rectangle_overlap
+
+    assert overlap_1d(0.25, 2.0, 0, 4).tolist() == [0.25, 1.0, 0.5, 0.0]
+    assert float(rectangle_overlap(-1.5, -1.5, 3, 3, 2.0, 1.0,
+                                   np.pi / 2 - 1e-9).sum()) == 2.0
+    w = ellipse_overlap(-2.0, -2.0, 4.0, 4, 2.0, 2.0)
+    assert w.shape == (4, 4) and abs(float(w.sum()) - 4 * np.pi) < 1e-12

@@ -30,7 +30,12 @@ from ..utils.numbers import (
     finite_number,
 )
 from ..utils.windows import whole_pixels
-from .overlap import axis_sides, is_axis_aligned, overlap_1d, rectangle_overlap
+from .overlap import (
+    _overlap_1d,
+    _rectangle_overlap,
+    axis_sides,
+    is_axis_aligned,
+)
 
 __all__ = ['BoxAperture']
 
@@ -365,15 +370,15 @@ class BoxAperture(RectangularAperture):
         x, y = self._positions[index]
         if self.is_axis_aligned:
             wx, wy = self._sides
-            return np.outer(overlap_1d(y - wy / 2, y + wy / 2, y0, y1),
-                            overlap_1d(x - wx / 2, x + wx / 2, x0, x1))
-        return rectangle_overlap(x0 - 0.5 - x, y0 - 0.5 - y, x1 - x0,
+            return np.outer(_overlap_1d(y - wy / 2, y + wy / 2, y0, y1),
+                            _overlap_1d(x - wx / 2, x + wx / 2, x0, x1))
+        return _rectangle_overlap(x0 - 0.5 - x, y0 - 0.5 - y, x1 - x0,
                                  y1 - y0, self.w, self.h, self._theta_rad)
 
     def _compute_overlap(self, edges, nx, ny, use_exact, subpixels):
         xmin, _, ymin, _ = edges
         if use_exact:
-            return rectangle_overlap(xmin, ymin, nx, ny, self.w, self.h,
+            return _rectangle_overlap(xmin, ymin, nx, ny, self.w, self.h,
                                      self._theta_rad)
         return rectangular_overlap_grid(*edges, nx, ny, self.w, self.h,
                                         self._theta_rad, 0, subpixels)

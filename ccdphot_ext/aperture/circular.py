@@ -47,7 +47,12 @@ from photutils.aperture import (
     EllipticalAperture,
 )
 
-from ..utils.numbers import check_shape, finite_number, positive_scalar
+from ..utils.numbers import (
+    MAX_COUNT,
+    check_shape,
+    finite_number,
+    positive_scalar,
+)
 from ..utils.windows import whole_pixels
 from .quadrant import (
     angle_minus_sine,
@@ -524,10 +529,11 @@ def ellipse_overlap(xmin, ymin, nx, ny, a, b, theta=0.0):
     >>> round(float(w.sum()), 13), round(float(w[0, 0]), 6)
     (12.5663706143592, 0.315146)
     """
-    conic = _Conic(a, b, theta)
-    u = np.array([-xmin - 0.5])
-    v = np.array([-ymin - 0.5])
-    return conic.weights(u, v, int(ny), int(nx))[0]
+    ny, nx = check_shape((ny, nx), '(ny, nx)', max_pixels=MAX_COUNT)
+    conic = _Conic(*_semi_axes((a, b, theta), 'ellipse'))
+    u = np.array([-finite_number(xmin, 'xmin') - 0.5])
+    v = np.array([-finite_number(ymin, 'ymin') - 0.5])
+    return conic.weights(u, v, ny, nx)[0]
 
 
 def _semi_axes(value, name):

@@ -15,6 +15,15 @@ import math
 
 import numpy as np
 
+from ..utils.numbers import (
+    MAX_COUNT,
+    check_shape,
+    finite_number,
+    positive_integer,
+    positive_scalar,
+    whole_number,
+)
+
 __all__ = ['overlap_1d', 'rectangle_overlap']
 
 #: A rotation within this of a multiple of 90 degrees is axis-aligned.
@@ -51,6 +60,14 @@ def overlap_1d(lo, hi, start, stop):
     >>> overlap_1d(0.25, 2.0, 0, 4)
     array([0.25, 1.  , 0.5 , 0.  ])
     """
+    start, stop = whole_number(start, 'start'), whole_number(stop, 'stop')
+    positive_integer(stop - start, 'stop - start', allow_zero=True)
+    return _overlap_1d(finite_number(lo, 'lo'), finite_number(hi, 'hi'),
+                       start, stop)
+
+
+def _overlap_1d(lo, hi, start, stop):
+    """`overlap_1d` of checked numbers (the engines' call)."""
     edges = np.arange(start, stop, dtype=float)
     return np.clip(np.minimum(hi, edges + 0.5) - np.maximum(lo, edges - 0.5),
                    0.0, 1.0)
@@ -165,6 +182,16 @@ def rectangle_overlap(xmin, ymin, nx, ny, w, h, theta):
     >>> float(w.sum())
     2.0
     """
+    ny, nx = check_shape((ny, nx), '(ny, nx)', max_pixels=MAX_COUNT)
+    return _rectangle_overlap(
+        finite_number(xmin, 'xmin'), finite_number(ymin, 'ymin'), nx, ny,
+        positive_scalar(w, 'w', allow_none=False),
+        positive_scalar(h, 'h', allow_none=False),
+        finite_number(theta, 'theta'))
+
+
+def _rectangle_overlap(xmin, ymin, nx, ny, w, h, theta):
+    """`rectangle_overlap` of checked numbers (the engines' call)."""
     cx = xmin + 0.5 + np.arange(nx, dtype=float)
     cy = ymin + 0.5 + np.arange(ny, dtype=float)
     if is_axis_aligned(theta):

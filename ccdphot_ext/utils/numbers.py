@@ -251,6 +251,26 @@ def random_generator(seed, name='seed'):
         raise TypeError(what) from None
 
 
+def whole_number(value, name):
+    """
+    ``value`` as an int of any sign (a pixel index, a grid's first pixel):
+    a real finite whole number (7.0 is 7), else a TypeError (a bool, a
+    text) or ValueError (NaN, inf, 2.5) naming ``name``.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import whole_number
+    >>> whole_number(-3.0, 'start')
+    -3
+    """
+    if isinstance(value, numbers.Integral) and not _is_bool(value):
+        return int(value)
+    out = finite_number(value, name)
+    if out != int(out):
+        raise ValueError(f'{_what(name)}must be a whole number, got {out}')
+    return int(out)
+
+
 def check_shape(value, name='shape', *, max_pixels=None):
     """
     ``value`` as a frame's ``(ny, nx)``: two whole positive numbers (each
