@@ -587,3 +587,19 @@ def test_kernels_keep_their_values():
                                    np.pi / 2 - 1e-9).sum()) == 2.0
     w = ellipse_overlap(-2.0, -2.0, 4.0, 4, 2.0, 2.0)
     assert w.shape == (4, 4) and abs(float(w.sum()) - 4 * np.pi) < 1e-12
+
+
+@pytest.mark.parametrize('value', [1e308, 1e-320, 0.0, 'x'])
+def test_pixel_area_keywords_out_of_the_rule_are_ignored_with_a_warning(
+        value):
+    import astropy.units as u
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    from ccdphot_ext import pixel_solid_angle
+
+    meta = {'PIXAR_SR': value, 'PIXAR_A2': 0.0036}
+    with pytest.warns(AstropyUserWarning, match='ignoring header keyword '
+                      'PIXAR_SR'):
+        omega, source = pixel_solid_angle(meta, None, [1.0], [2.0])
+    assert source == 'PIXAR_A2'
+    assert omega.to_value(u.arcsec ** 2)[0] == pytest.approx(0.0036)

@@ -31,7 +31,6 @@ otherwise); a surface-brightness flux unit asks for the mean surface
 brightness inside each aperture instead.
 """
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -39,6 +38,7 @@ import astropy.units as u
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..utils.numbers import positive_scalar
 from .units import checked_unit
 
 __all__ = ['UNIT_FAMILIES', 'unit_family', 'pixel_solid_angle',
@@ -181,17 +181,15 @@ def pixel_solid_angle(meta, wcs, x, y):
 
 
 def _positive_keyword(meta, key, what='the pixel solid angle'):
-    """The keyword as a positive number; None when missing, and with a
-    warning naming ``what`` it gives when present but not one (0,
-    negative, NaN, text)."""
+    """The keyword as a positive number (the one number rule's scale);
+    None when missing, and with a warning naming ``what`` it gives when
+    present but not one (0, negative, NaN, text, 1e-320, 1e308)."""
     if key not in meta:
         return None
     try:
-        value = float(meta[key])
+        return positive_scalar(float(meta[key]), key, allow_none=False)
     except (TypeError, ValueError):
-        value = math.nan
-    if math.isfinite(value) and value > 0:
-        return value
+        pass
     warnings.warn(f'ignoring header keyword {key}={meta[key]!r}: {what} '
                   'must be a positive number', AstropyUserWarning,
                   stacklevel=3)
