@@ -6,7 +6,8 @@ The values are part of the public contract and never change
 meaning. Combine them with ``|`` and test them with ``&``.
 """
 
-from .utils.numbers import flag_bits
+import math
+import numbers
 
 __all__ = ['FLAG_DESCRIPTIONS', 'FLAG_TRUNCATED', 'FLAG_BAD_PIXELS',
            'FLAG_SATURATED', 'FLAG_NONPOSITIVE_FLUX',
@@ -65,6 +66,51 @@ FLAG_DESCRIPTIONS = {
     FLAG_PSF_MISMATCH: 'star does not match the PSF of the optimal '
                        'extraction',
 }
+
+
+
+#: the largest bit flags: a signed 64-bit integer (the flags column)
+MAX_FLAGS = 2 ** 63 - 1
+
+
+def flag_bits(value, name='flags'):
+    """
+    ``value`` as bit flags: a whole non-negative number of at most 63 bits
+    (9.0 is 9); a bool, a text, a fraction, NaN or inf is a TypeError, a
+    negative or larger number a ValueError, each naming ``name``. (The
+    one number rule of ``ccdphot_ext.utils.numbers`` for flags, here with
+    them: this module imports nothing of the package.)
+
+    Examples
+    --------
+    >>> from ccdphot_ext.flags import flag_bits
+    >>> flag_bits(9.0)
+    9
+    >>> flag_bits(float('inf'))
+    Traceback (most recent call last):
+    ...
+    TypeError: flags must be an integer, got inf
+    """
+    boolean = isinstance(value, bool) or type(value).__name__ == 'bool_'
+    if isinstance(value, numbers.Integral) and not boolean:
+        out = int(value)
+    else:
+        number = None
+        if not (boolean or isinstance(value, (str, bytes))):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                pass
+        if (number is None or not math.isfinite(number)
+                or number != int(number)):
+            raise TypeError(f'{name} must be an integer, got {value!r}')
+        out = int(number)
+    if out < 0:
+        raise ValueError(f'{name} must be non-negative, got {out}')
+    if out > MAX_FLAGS:
+        raise ValueError(f'{name} must be at most 2**63 - 1 (a 64-bit flags '
+                         f'column), got {out}')
+    return out
 
 
 def decode_flags(flags):

@@ -53,8 +53,9 @@ from ..flags import (
     FLAG_NONPOSITIVE_FLUX,
     FLAG_SATURATED,
     FLAG_TRUNCATED,
+    flag_bits,
 )
-from ..utils.numbers import check_choice, flag_bits
+from ..utils.numbers import check_choice
 
 __all__ = ['differential_photometry', 'DEFAULT_BAD_FLAGS',
            'ENSEMBLE_WEIGHTINGS']

@@ -28,9 +28,6 @@ SCALE_RANGE = (2.0 ** -511, 2.0 ** 511)
 #: weights, the re-centring of positions): more only costs time
 MAX_ITERATIONS = 1000
 
-#: the largest bit flags: a signed 64-bit integer (the flags column)
-MAX_FLAGS = 2 ** 63 - 1
-
 #: the largest count (of iterations, apertures, pixels along a side, workers)
 #: the package accepts: beyond it an array of that many would not fit in
 #: memory, and 64-bit integer arithmetic may overflow
@@ -181,40 +178,6 @@ def iterations(value, name):
     """
     return positive_integer(value, name, maximum=MAX_ITERATIONS,
                             bound_note='the iterations converge in a few')
-
-
-def flag_bits(value, name):
-    """
-    ``value`` as bit flags: a whole non-negative number of at most 63 bits
-    (9.0 is 9); a bool, a text, a fraction, NaN or inf is a TypeError, a
-    negative or larger number a ValueError, each naming ``name``.
-
-    Examples
-    --------
-    >>> from ccdphot_ext.utils.numbers import flag_bits
-    >>> flag_bits(9.0, 'flags')
-    9
-    >>> flag_bits(float('inf'), 'flags')
-    Traceback (most recent call last):
-    ...
-    TypeError: flags must be an integer, got inf
-    """
-    if isinstance(value, numbers.Integral) and not _is_bool(value):
-        out = int(value)
-    else:
-        try:
-            number = finite_number(value, name)
-        except (TypeError, ValueError):
-            number = None
-        if number is None or number != int(number):
-            raise TypeError(f'{_what(name)}must be an integer, got {value!r}')
-        out = int(number)
-    if out < 0:
-        raise ValueError(f'{_what(name)}must be non-negative, got {out}')
-    if out > MAX_FLAGS:
-        raise ValueError(f'{_what(name)}must be at most 2**63 - 1 (a 64-bit '
-                         f'flags column), got {out}')
-    return out
 
 
 def random_generator(seed, name='seed'):
