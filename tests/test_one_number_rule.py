@@ -603,3 +603,25 @@ def test_pixel_area_keywords_out_of_the_rule_are_ignored_with_a_warning(
         omega, source = pixel_solid_angle(meta, None, [1.0], [2.0])
     assert source == 'PIXAR_A2'
     assert omega.to_value(u.arcsec ** 2)[0] == pytest.approx(0.0036)
+
+
+@pytest.mark.parametrize('x', ['3', None, [object()]])
+def test_sky_plane_and_variation_coordinates_are_named(x):
+    from ccdphot_ext import SkyEstimate, gradient_check, sample_frame
+
+    data = sample_frame().data
+    check = gradient_check(data)
+    sky = SkyEstimate.from_image(data)
+    for call in (lambda: check.plane(x, 20.0), lambda: check.map_offset(
+            x, 20.0), lambda: sky.background_variation(x, 20.0)):
+        with pytest.raises(TypeError, match='^x must be a number'):
+            call()
+
+
+def test_variation_at_a_nan_position_is_nan():
+    from ccdphot_ext import SkyEstimate, sample_frame
+
+    sky = SkyEstimate.from_image(sample_frame().data)
+    out = sky.background_variation([np.nan, 100.0], [50.0, np.nan])
+    assert np.isnan(out).all()
+    assert np.isfinite(sky.background_variation(100.0, 50.0))

@@ -14,7 +14,12 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..background.estimators import clip_factors
 from ..background.sky import SkyEstimate, check_sky
 from ..photometry.residual import RESIDUAL_NSIGMA, residual_error
-from ..utils.inputs import as_frame, positive_scalar, power_of_two_scale
+from ..utils.inputs import (
+    as_frame,
+    pixel_coordinates,
+    positive_scalar,
+    power_of_two_scale,
+)
 from ..utils.numbers import positive_integer
 
 __all__ = ['gradient_check', 'GradientCheck']
@@ -128,8 +133,10 @@ class GradientCheck:
             The plane's sky level there (data unit per pixel).
         """
         ny, nx = self.shape
-        return (self.level + self.gx * (x - (nx - 1) / 2.0)
-                + self.gy * (y - (ny - 1) / 2.0))
+        x, y = pixel_coordinates(x, 'x'), pixel_coordinates(y, 'y')
+        out = (self.level + self.gx * (x - (nx - 1) / 2.0)
+               + self.gy * (y - (ny - 1) / 2.0))
+        return float(out) if out.ndim == 0 else out
 
     def map_offset(self, x, y):
         """

@@ -62,7 +62,7 @@ from astropy.stats import mad_std, sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 
-from ..utils.inputs import power_of_two_scale
+from ..utils.inputs import pixel_coordinates, power_of_two_scale
 from ..utils.numbers import check_shape
 from ..utils.windows import whole_pixels
 from .estimators import (
@@ -605,13 +605,15 @@ class BackgroundVariation:
     def __call__(self, x, y):
         """The variation (data unit per pixel) at pixel positions ``x``,
         ``y`` (scalars or arrays, broadcast); positions off the frame take
-        the nearest block's."""
+        the nearest block's, NaN positions NaN."""
+        x, y = pixel_coordinates(x, 'x'), pixel_coordinates(y, 'y')
         by, bx = self.offsets.shape
-        iy = np.clip(whole_pixels(np.floor((np.asarray(y) + 0.5) / MASK_BIN)),
-                     0, by - 1)
-        ix = np.clip(whole_pixels(np.floor((np.asarray(x) + 0.5) / MASK_BIN)),
-                     0, bx - 1)
-        return self.offsets[iy, ix].astype(float)
+        iy = np.clip(whole_pixels(np.floor((y + 0.5) / MASK_BIN)), 0, by - 1)
+        ix = np.clip(whole_pixels(np.floor((x + 0.5) / MASK_BIN)), 0, bx - 1)
+        out = self.offsets[iy, ix].astype(float)
+        if np.isnan(x).any() or np.isnan(y).any():
+            out = np.where(np.isnan(x) | np.isnan(y), np.nan, out)
+        return out
 
     def __repr__(self):
         return (f'<coarse background variation, {MASK_BIN * MESH} px cells: '

@@ -347,6 +347,22 @@ def _variance_arrays(unc, data_unit, shape, name):
     return out
 
 
+def pixel_coordinates(value, name):
+    """
+    ``value`` as pixel coordinates along one axis: a number or an array of
+    them (NaN allowed: no position), as a float array; text, None and
+    objects are a TypeError naming ``name``.
+    """
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f'{name} must be a number or an array of numbers, '
+                        f'got {value!r}')
+    out = np.asarray(value)
+    if out.dtype.kind not in 'iuf':
+        raise TypeError(f'{name} must be a number or an array of numbers, '
+                        f'got {value!r}')
+    return out.astype(float)
+
+
 def pixel_positions(value, name, *, finite=True):
     """
     ``value`` as pixel positions: ``(x, y)`` or an ``(N, 2)`` array of
