@@ -233,9 +233,12 @@ def test_help_starts_without_heavy_imports():
 
 
 def test_regions_show_flags(sample):
+    # annulus skies: against the whole-frame level every box of the sample
+    # frame, whose sky slopes, is flagged 32, and the file then has one
+    # colour for all
     code, out, err = ccdphot('measure', sample / 'sample.fits', '--find',
-                             '-o', sample / 'reg.ecsv', '--regions',
-                             sample / 'stars.reg')
+                             '--sky', 'annulus', '-o', sample / 'reg.ecsv',
+                             '--regions', sample / 'stars.reg')
     assert code == 0, err
     table = QTable.read(sample / 'reg.ecsv')
     lines = (sample / 'stars.reg').read_text().splitlines()[2:]

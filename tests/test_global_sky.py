@@ -1,8 +1,11 @@
 """The whole-frame sky: source mask and the large-frame (subsample) path."""
 
+import warnings
+
 import numpy as np
 import pytest
 from astropy.stats import sigma_clip
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ccdphot_ext import BoxAperture, SkyEstimate, photometer
 from ccdphot_ext.background import globalsky
@@ -39,7 +42,12 @@ def _pulls(mask_sources):
     for _ in range(20):
         img = model + 100.0 + rng.normal(0.0, np.sqrt(var))
         sky = SkyEstimate.from_image(img, mask_sources=mask_sources)
-        t = photometer(img, boxes, sky, gain=1.0)
+        with warnings.catch_warnings():
+            # the stars' light moves the background map: one row of these
+            # 1600 is flagged 32 (a flat frame)
+            warnings.filterwarnings('ignore', 'the background varies',
+                                    AstropyUserWarning)
+            t = photometer(img, boxes, sky, gain=1.0)
         pulls.append((t['aperture_sum'] - truth) / t['aperture_sum_err'])
     return np.concatenate(pulls), sky
 

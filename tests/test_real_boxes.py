@@ -71,8 +71,10 @@ def test_saao_small_box_is_flagged(saao, saao_found):
     check = small.meta['box_check']
     assert check['passed'] is False and check['fraction'] < 0.6
     assert box_flags(small).tolist() == [FLAG_SMALL_APERTURE] * len(small)
-    # its flux: about a quarter of the 25-px box's
-    t = photometer(saao, star_boxes(small), sky)
+    # its flux: about a quarter of the 25-px box's (the background map
+    # shows a few of the small boxes biased by half a flux error: flag 32)
+    with gradient_warning():
+        t = photometer(saao, star_boxes(small), sky)
     assert 0.15 < _sums(t)[0] / 112460.0 < 0.3
 
 

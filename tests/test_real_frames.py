@@ -76,13 +76,18 @@ def test_saao_stars_with_gain_and_exptime_from_header(saao, saao_stars):
     assert len(xy) >= 20  # measured: 22 at 10 sigma
     circles = CircularAperture(xy, r=6.0)
     # (w * sigma**2 per pixel, so the map's sum has the closed form below)
-    t = photometer(saao, circles, sky,
-                   budget=BudgetOptions(uncertainty_model='total',
-                                        fractional_variance='linear'))
+    # the frame's background differs from the global level by -0.8 to +1.5
+    # per pixel under the stars (annuli of 15-30 px read -1.3 to +3.8):
+    # the rows it biases by more than half a flux error are flagged 32
+    with gradient_warning():
+        t = photometer(saao, circles, sky,
+                       budget=BudgetOptions(uncertainty_model='total',
+                                            fractional_variance='linear'))
     assert t.meta['gain'] == 1.9 and t.meta['gain_source'] == 'GAIN'
     assert t.meta['exptime'] == 150.04
     assert t['aperture_sum'].unit == u.adu
-    ok = t['flags'] == 0
+    assert 0 < np.count_nonzero(t['flags'] & FLAG_RESIDUAL_BACKGROUND) < 20
+    ok = (t['flags'] & ~FLAG_RESIDUAL_BACKGROUND) == 0
     assert ok.sum() >= 20
     flux = _values(t, 'aperture_sum')
     # magnitudes from the header's exposure time
@@ -107,12 +112,18 @@ def test_saao_stars_with_gain_and_exptime_from_header(saao, saao_stars):
         var_map + _values(t, 'var_sky_mean'), rtol=1e-12)
 
 
+# the first star's background lies 1.45 per pixel above the global level
+# (its annulus: 3.8), a bias of 0.6 flux errors: every measure warns and
+# flags 32, which this budget test asserts once
+@pytest.mark.filterwarnings('ignore:the background varies:'
+                            'astropy.utils.exceptions.AstropyUserWarning')
 def test_saao_background_model_and_double_counting(saao, saao_stars):
     sky, xy = saao_stars
     box = BoxAperture((round(xy[0, 0]), round(xy[0, 1])), 15, 15)
     # measured sky scatter + F/g (no map): the CCD equation by hand
     plain = CCDData(saao.data, unit='adu', meta=saao.meta)
     m = measure(plain, box, sky)
+    assert m.flags & FLAG_RESIDUAL_BACKGROUND
     x0, y0 = int(round(xy[0, 0])) - 7, int(round(xy[0, 1])) - 7
     cut = saao.data[y0:y0 + 15, x0:x0 + 15] - sky.value
     assert m.flux == pytest.approx(cut.sum(), rel=1e-10)
@@ -145,7 +156,8 @@ def test_saao_boxes_equal_numpy(saao, saao_stars):
     sky, xy = saao_stars
     centres = np.round(xy).astype(int)
     boxes = BoxAperture(centres.astype(float), 11, 11)
-    t = photometer(saao, boxes, sky)
+    with gradient_warning():  # the sums are compared whatever their flags
+        t = photometer(saao, boxes, sky)
     for (x, y), flux, flag in zip(centres, _values(t, 'aperture_sum'),
                                   t['flags'], strict=True):
         if flag & 1:

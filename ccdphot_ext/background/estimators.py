@@ -97,6 +97,43 @@ def estimator_efficiency(method, sigma=3.0):
     return clip_factors(sigma)[1]
 
 
+def median_efficiency(n):
+    """
+    The efficiency ``k`` of the median of ``n`` Gaussian values (numpy's:
+    the mean of the middle two when ``n`` is even): its error is ``k * std
+    / sqrt(n)``.
+
+    1 for one or two values (the median is their mean); beyond,
+    ``sqrt(pi / 2 * n / (n + a))`` with ``a = 0.47`` (odd ``n``) or 1.4
+    (even), which tends to `estimator_efficiency`'s ``sqrt(pi / 2)`` and
+    is within 1.5% of simulated medians (4 x 10**6 values for each ``n``
+    from 3 to 256: ``k**2`` 1.346 at 3, 1.192 at 4, 1.493 at 9, 1.535 at
+    64; the formula 1.357, 1.164, 1.493, 1.537).
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        The number of values (at least 1 where the result is used; 0
+        gives NaN).
+
+    Returns
+    -------
+    k : float or `~numpy.ndarray`
+
+    Examples
+    --------
+    >>> from ccdphot_ext.background.estimators import median_efficiency
+    >>> [round(float(median_efficiency(n)), 3) for n in (1, 2, 3, 4, 256)]
+    [1.0, 1.0, 1.165, 1.079, 1.25]
+    """
+    n = np.asarray(n, dtype=float)
+    a = np.where(n % 2 == 1, 0.47, 1.4)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        k2 = np.where(n <= 2, 1.0, math.pi / 2.0 * n / (n + a))
+    k = np.sqrt(np.where(n >= 1, k2, np.nan))
+    return k[()]
+
+
 def skew_bias_factor(method, sigma=3.0):
     """
     ``b`` such that an estimator reads a sky of third central moment
