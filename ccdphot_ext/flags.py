@@ -31,7 +31,10 @@ FLAG_EMPTY_THRESHOLD = 16
 #: the threshold mask is significant, or the frame's background under the
 #: aperture differs from the whole-frame sky level enough to bias the flux
 #: (the coarse map a `~ccdphot_ext.SkyEstimate.from_image` sky keeps; see
-#: `~ccdphot_ext.gradient_check`).
+#: `~ccdphot_ext.gradient_check`). Also set where the light of the frame's
+#: sources lifts a Background2D map's level enough to bias the flux (a map
+#: made without the frame, ``from_background2d(bkg)``; see
+#: `~ccdphot_ext.photometry.residual.check_map_sky`).
 FLAG_RESIDUAL_BACKGROUND = 32
 #: The sky annulus is doubtful: another star's aperture reaches into it
 #: (its pixels left out when the apertures are excluded, its light beyond

@@ -1040,16 +1040,8 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
             'mask_sources': bool(mask_sources)}
     variation = None
     if mask_sources:
-        blocks, variation, density = source_blocks(mean, counts,
-                                                   frame.data.shape, scale)
-        if (min(blocks.shape) >= FILTER_MIN_BLOCKS
-                and np.mean(blocks) >= CROWDED_FRACTION):
-            blocks = matched_blocks(frame, usable, blocks, scale)
-            meta['matched_filter'] = (
-                f'crowded: searched again on 2x2-pixel cells filtered with '
-                f'a Gaussian of {MATCHED_SIGMA} px, at {MATCHED_NSIGMA} '
-                f'sigma with a cell above {MATCHED_SEED}, dilated by '
-                f'{MATCHED_DILATE} block')
+        blocks, variation, density = _frame_blocks(frame, usable, mean,
+                                                   counts, scale, meta)
         n_masked = _mask_sources(frame, usable, blocks, counts, n_bad, meta)
         # the mask's own warnings already say that sources bias the level
         warned = usable.blocks is None or n_masked > (
@@ -1077,6 +1069,58 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
     out.update(n_bad=n_bad, meta=meta, variation=variation,
                mask_warned=warned, usable=usable)
     return out
+
+
+def _frame_blocks(frame, usable, mean, counts, scale, meta):
+    """The binned source mask of a frame (`source_blocks`, searched again
+    with the matched filter when crowded), its `BackgroundVariation` and
+    its faint-source density; ``meta['matched_filter']`` says when the
+    matched filter ran. ``mean`` is overwritten."""
+    blocks, variation, density = source_blocks(mean, counts,
+                                               frame.data.shape, scale)
+    if (min(blocks.shape) >= FILTER_MIN_BLOCKS
+            and np.mean(blocks) >= CROWDED_FRACTION):
+        blocks = matched_blocks(frame, usable, blocks, scale)
+        meta['matched_filter'] = (
+            f'crowded: searched again on 2x2-pixel cells filtered with '
+            f'a Gaussian of {MATCHED_SIGMA} px, at {MATCHED_NSIGMA} '
+            f'sigma with a cell above {MATCHED_SEED}, dilated by '
+            f'{MATCHED_DILATE} block')
+    return blocks, variation, density
+
+
+def source_pixels(frame):
+    """
+    The whole-frame sky's source mask of a frame, per pixel.
+
+    Returns ``sources`` (bool, the frame's shape: True on the pixels of the
+    blocks the mask covers, see the module docstring), ``usable`` (bool:
+    finite, unmasked pixels with a finite uncertainty, sources included)
+    and the density of the faint sources found (per `MASK_BIN` x
+    `MASK_BIN` block, as ``meta['faint_source_density']``, for
+    `crowding_bias`).
+    """
+    usable = _Usable(frame)
+    ny, nx = frame.shape
+    mean, counts, scale = _binned(frame, usable)
+    if not np.any(counts > 0):
+        return (np.zeros(frame.shape, dtype=bool),
+                np.zeros(frame.shape, dtype=bool), 0.0)
+    blocks, _, density = _frame_blocks(frame, usable, mean, counts, scale,
+                                       {})
+    del mean
+    good = usable.rows(0, ny)
+    sources = np.repeat(np.repeat(blocks, MASK_BIN, axis=0), MASK_BIN,
+                        axis=1)[:ny, :nx]
+    return sources, good, density
+
+
+def crowding_bias(density, std):
+    """How far the light of stars too faint for the source mask lifts a
+    level measured on the unmasked pixels (data unit per pixel, an upper
+    bound in a crowded frame): `CROWDING_BIAS` times the faint-source
+    density (per block) times the sky's standard deviation ``std``."""
+    return CROWDING_BIAS * density * std
 
 
 def check_crowding(meta, std, error_on_mean, *, warn=True, stacklevel=3):
@@ -1112,7 +1156,7 @@ def check_crowding(meta, std, error_on_mean, *, warn=True, stacklevel=3):
     density = meta.get('faint_source_density')
     if density is None:
         return
-    bias = CROWDING_BIAS * density * float(std)
+    bias = crowding_bias(density, float(std))
     meta['crowding_bias'] = bias
     if not bias > CROWDING_NSIGMA * float(error_on_mean):
         return

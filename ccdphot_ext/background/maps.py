@@ -53,6 +53,7 @@ The per-pixel rms is corrected for sigma clipping as in
 standard deviation).
 """
 
+import dataclasses
 import math
 import warnings
 
@@ -90,7 +91,162 @@ BACKGROUND2D_EFFICIENCY = {
 N_REALISATIONS = 400
 
 
-def background2d_parts(bkg, efficiency, gain=None):
+@dataclasses.dataclass(frozen=True, eq=False)
+class MeshStatistics:
+    """
+    How a photutils `~photutils.background.Background2D` measured its
+    meshes, so that they can be measured again on other pixels of the same
+    frame (a `~ccdphot_ext.SkyEstimate` from
+    `~ccdphot_ext.SkyEstimate.from_background2d` keeps one for the
+    photometry's check of the sources' light in the map, `source_lift`).
+
+    Parameters
+    ----------
+    estimator : photutils background estimator
+        ``bkg.bkg_estimator``.
+    sigma_clip : `~astropy.stats.SigmaClip` or None
+        ``bkg.sigma_clip``.
+    box_size : tuple of int
+        The mesh (ny, nx).
+    filter_size : tuple of int
+        The median filter of the mesh grid (meshes).
+    shape : tuple of int
+        The frame's shape.
+    n_pixels : 2-D `~numpy.ndarray`
+        The pixels each mesh kept (``bkg.n_pixels_mesh``: unmasked and
+        within the clip), to tell whether measuring again reproduces
+        photutils' pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from photutils.background import Background2D
+    >>> from ccdphot_ext.background.maps import MeshStatistics
+    >>> img = np.random.default_rng(0).normal(10.0, 1.0, (64, 64))
+    >>> meshes = MeshStatistics.of(Background2D(img, 32))
+    >>> levels, kept = meshes.levels(img, np.zeros(img.shape, dtype=bool))
+    >>> levels.shape, bool(np.all(kept == meshes.n_pixels))
+    ((2, 2), True)
+    """
+
+    estimator: object
+    sigma_clip: object
+    box_size: tuple
+    filter_size: tuple
+    shape: tuple
+    n_pixels: np.ndarray
+
+    @classmethod
+    def of(cls, bkg):
+        """The `MeshStatistics` of a Background2D ``bkg``."""
+        return cls(bkg.bkg_estimator, bkg.sigma_clip,
+                   tuple(int(b) for b in bkg.box_size),
+                   tuple(int(f) for f in bkg.filter_size),
+                   tuple(int(n) for n in np.shape(bkg.background_rms)),
+                   np.asarray(bkg.n_pixels_mesh, dtype=float))
+
+    def reproduced(self, kept):
+        """True when the pixels ``kept`` per mesh (`levels`) are
+        photutils' (to one pixel in a thousand, for a clip bound that
+        single and double precision place on either side of a pixel): a
+        mask given to Background2D and not here would differ."""
+        return bool(np.all(np.abs(kept - self.n_pixels)
+                           <= 1.0 + 1e-3 * self.n_pixels))
+
+    def levels(self, data, leave_out):
+        """The level of each mesh of ``data`` (the frame's shape) without
+        the ``leave_out`` pixels, by photutils' steps: the sigma clip, then
+        the estimator (partial meshes at the top and right take the pixels
+        they hold; NaN where a mesh keeps none), and the pixels each
+        kept."""
+        (by, bx), (ny, nx) = self.box_size, self.shape
+        my, mx = -(-ny // by), -(-nx // bx)
+        boxes = np.full((my * by, mx * bx), np.nan)
+        boxes[:ny, :nx] = np.where(leave_out, np.nan, data)
+        boxes = boxes.reshape(my, by, mx, bx).swapaxes(1, 2).reshape(
+            my, mx, by * bx)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            warnings.simplefilter('ignore', RuntimeWarning)  # empty meshes
+            if self.sigma_clip is not None:
+                boxes = self.sigma_clip(boxes, axis=-1, masked=False,
+                                        copy=False)
+            return (np.asarray(self.estimator(boxes, axis=-1), dtype=float),
+                    np.count_nonzero(~np.isnan(boxes), axis=-1).astype(float))
+
+
+def source_lift(level, meshes, data, sources, usable):
+    """
+    How far the light of the sources found lifts a Background2D map's
+    level, per pixel (data unit), and by how much its variance grows
+    without them (a factor, per pixel).
+
+    photutils' sigma clip removes the cores of stars but keeps their wings
+    and the faint stars, which lift each mesh's level (median and mean
+    alike). Each mesh is measured again by photutils' own steps
+    (`MeshStatistics.levels`) on all ``usable`` pixels and without the
+    ``sources`` pixels (the whole-frame sky's source mask,
+    `~ccdphot_ext.background.globalsky.source_pixels`), both on the frame
+    less the map's ``level`` (on a sloped sky a mask that covers one side
+    of a mesh would otherwise move its level along the slope): the
+    difference is the mesh's lift. The mesh levels without it go through
+    photutils' median filter as the measured ones did (on a slope the
+    filter takes each window's middle mesh, and so its lift), and the
+    difference of the two filtered grids is the lift of the map,
+    interpolated linearly between mesh centres. A mesh's level from
+    ``n_clean`` of its ``n_all`` pixels has ``n_all / n_clean`` times the
+    variance (the factor averaged over the filter window); meshes the
+    mask leaves empty keep their level. None when the meshes measured
+    again do not keep photutils' pixels (`MeshStatistics.reproduced`: a
+    mask that Background2D was given and ``usable`` does not hold).
+    """
+    raw, kept = meshes.levels(data, ~usable)
+    if not meshes.reproduced(kept):
+        return None
+    flat = data - level
+    lift = (meshes.levels(flat, ~usable)[0]
+            - meshes.levels(flat, ~usable | sources)[0])
+    (by, bx), (ny, nx) = meshes.box_size, meshes.shape
+    my, mx = raw.shape
+    counts = np.zeros((my * by, mx * bx))
+    counts[:ny, :nx] = usable & ~sources
+    n_clean = counts.reshape(my, by, mx, bx).sum(axis=(1, 3))
+    with np.errstate(divide='ignore', invalid='ignore'):
+        ratio = meshes.n_pixels / n_clean
+    unknown = ~np.isfinite(lift) | ~np.isfinite(ratio) | ~np.isfinite(raw)
+    lift[unknown], ratio[unknown] = 0.0, 1.0
+    raw = np.where(np.isfinite(raw), raw, 0.0)
+    filtered = _median_filtered(np.stack([raw, raw - lift]),
+                                meshes.filter_size)
+    lift = filtered[0] - filtered[1]
+    ratio = np.maximum(_window_mean(ratio, meshes.filter_size), 1.0)
+    return (_spread(lift, meshes.box_size, meshes.shape),
+            _spread(ratio, meshes.box_size, meshes.shape))
+
+
+def _spread(grid, box_size, shape):
+    """A mesh grid interpolated linearly between mesh centres onto the
+    frame's pixels (the nearest mesh's value beyond the outer centres)."""
+    from scipy.ndimage import zoom
+
+    if grid.size == 1:
+        return np.full(shape, float(grid.ravel()[0]))
+    out = zoom(grid, box_size, order=1, mode='nearest', grid_mode=True)
+    return out[:shape[0], :shape[1]]
+
+
+def _window_mean(grid, filter_size):
+    """The mean of ``grid`` over a ``filter_size`` window, the window cut
+    at the grid's edges (as photutils' median filter)."""
+    fy, fx = (int(f) for f in filter_size)
+    if fy * fx == 1:
+        return grid
+    pad = np.pad(grid, ((fy // 2, (fy - 1) // 2), (fx // 2, (fx - 1) // 2)),
+                 constant_values=np.nan)
+    return np.nanmean(sliding_window_view(pad, (fy, fx)), axis=(-2, -1))
+
+
+def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
     """Level, rms, n_mesh, error of the level, efficiency, meta and unit of
     a photutils Background2D (see `SkyEstimate.from_background2d`)."""
     if not isinstance(bkg, Background2D):
@@ -157,7 +313,47 @@ def background2d_parts(bkg, efficiency, gain=None):
             level = level - bias
             meta['estimator_bias'] = float(np.median(bias))
             meta['estimator_bias_note'] = note
+    if data is not None:
+        level, error_on_mean = _without_sources(
+            bkg, data, mask, unit, level, rms, error_on_mean, meta)
     return level, rms, n_mesh, error_on_mean, efficiency, meta, unit
+
+
+def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,
+                     meta):
+    """The level less the lift of the frame's sources (`source_lift`) and
+    its error, that of the level on the pixels outside the source mask;
+    ``meta`` records the lift and the faint stars' share left in."""
+    from ..utils.inputs import as_frame
+    from .globalsky import crowding_bias, source_pixels
+
+    frame = as_frame(data, mask=mask)
+    if frame.data.shape != level.shape:
+        raise ValueError(f'data: shape {frame.data.shape} does not match '
+                         f'the Background2D map {level.shape}')
+    if unit is not None and frame.unit is not None and frame.unit != unit:
+        raise u.UnitsError(f'data is in {frame.unit} but the Background2D '
+                           f'map in {unit}')
+    sources, usable, density = source_pixels(frame)
+    lift = source_lift(level, MeshStatistics.of(bkg),
+                       np.asarray(frame.data, dtype=float), sources, usable)
+    if lift is None:
+        raise ValueError(
+            'data, mask: the meshes measured on these pixels keep other '
+            'pixels than bkg (its n_pixels_mesh): give the frame bkg was '
+            'made from and the mask it was given')
+    lift, ratio = lift
+    meta['source_lift'] = float(np.median(lift))
+    meta['source_lift_max'] = float(np.max(np.abs(lift)))
+    meta['source_mask_fraction'] = float(np.mean(sources))
+    meta['faint_source_density'] = density
+    meta['crowding_bias'] = float(crowding_bias(density, np.median(rms)))
+    meta['source_lift_note'] = (
+        "the light of the sources photutils' clip kept (the whole-frame "
+        "sky's source mask, each mesh measured again without it) removed "
+        'from the level; stars too faint for the mask may still lift it by '
+        'about meta["crowding_bias"]')
+    return level - lift, error_on_mean * np.sqrt(ratio)
 
 
 #: The weights ``(a, b)`` of the median and the mean in photutils' mode-type

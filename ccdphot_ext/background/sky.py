@@ -68,7 +68,7 @@ from .estimators import (
     skew_bias_factor,
 )
 from .globalsky import check_crowding, global_sky
-from .maps import background2d_parts, maps_parts
+from .maps import MeshStatistics, background2d_parts, maps_parts
 from .methods import SKY_METHODS
 
 __all__ = ['SkyEstimate', 'SKY_METHODS']
@@ -895,6 +895,11 @@ class SkyEstimate:
                             'pixel positions (x, y) or None, got '
                             f'{type(background_variation).__name__}')
         self.background_variation = background_variation
+        #: How a Background2D map measured its meshes
+        #: (`~ccdphot_ext.background.maps.MeshStatistics`, kept by
+        #: `from_background2d` for the photometry's check of the sources'
+        #: light in the map); None for other skies.
+        self.mesh_statistics = None
 
     @classmethod
     def from_image(cls, data, *, method='sigma_clip', mask=None,
@@ -1202,7 +1207,8 @@ class SkyEstimate:
                    unit=frame.unit)
 
     @classmethod
-    def from_background2d(cls, bkg, *, efficiency=None, gain=None):
+    def from_background2d(cls, bkg, *, efficiency=None, gain=None,
+                          data=None, mask=None):
         """
         Make a 2-D sky map from photutils' `~photutils.background.Background2D`.
 
@@ -1246,6 +1252,20 @@ class SkyEstimate:
             corrected) and removed from the level
             (``meta['estimator_bias']``). Without it the level is
             photutils' (:ref:`sky-estimators`).
+        data : array_like or `~astropy.nddata.NDData`, optional
+            The frame ``bkg`` was made from. With it, the light of its
+            sources that photutils' sigma clip keeps (star wings, faint
+            stars: 100 stars of 300 to 10**4 on 512 x 512 pixels lifted
+            the level by 1 to 3 of its errors) is removed: each mesh is
+            measured again by photutils' steps without the whole-frame
+            sky's source mask, the difference (``meta['source_lift']``,
+            its median) is taken from the level, and the error becomes that
+            of the level without the masked pixels. None (default): the
+            level is photutils', and the photometry flags the rows that
+            its lift biases (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`).
+        mask : array_like of bool, optional
+            With ``data``: the pixels ``bkg`` left out (True), as given to
+            Background2D (NaN and inf pixels are left out anyway).
 
         Returns
         -------
@@ -1281,10 +1301,12 @@ class SkyEstimate:
         (True, (64, 64), 1.0)
         """
         level, rms, n_mesh, error_on_mean, efficiency, meta, unit = (
-            background2d_parts(bkg, efficiency, gain))
-        return cls(level, rms, n_mesh, error_on_mean=error_on_mean,
-                   method='Background2D', efficiency=efficiency, meta=meta,
-                   unit=unit)
+            background2d_parts(bkg, efficiency, gain, data, mask))
+        sky = cls(level, rms, n_mesh, error_on_mean=error_on_mean,
+                  method='Background2D', efficiency=efficiency, meta=meta,
+                  unit=unit)
+        sky.mesh_statistics = MeshStatistics.of(bkg)
+        return sky
 
     @classmethod
     def from_maps(cls, background, rms, *, error_on_mean=None, n_pix=None,

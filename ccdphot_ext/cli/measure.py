@@ -248,7 +248,8 @@ def _background2d_sky(args, frame, detector):
     """A photutils Background2D map (SExtractor's estimator, 3-sigma
     clipped meshes) on a mesh that fits the frame (`frame_background2d`),
     the frame's mask and non-finite pixels excluded, with the gain of
-    ``detector``."""
+    ``detector``, less the light of the frame's sources that the clip
+    keeps (``data=``)."""
     from ..background.maps import frame_background2d
     from ..background.sky import SkyEstimate
     from ..batch.worker import sky_gain
@@ -265,7 +266,8 @@ def _background2d_sky(args, frame, detector):
     except ValueError as exc:
         raise CLIError(f'--sky background2d: {exc}'.replace(
             '(box_size)', '(--box-size)')) from exc
-    sky = SkyEstimate.from_background2d(bkg, gain=sky_gain(frame, detector))
+    sky = SkyEstimate.from_background2d(bkg, gain=sky_gain(frame, detector),
+                                        data=frame.data, mask=frame.mask)
     if note is not None:
         sky.meta['mesh_note'] = note
     return sky
@@ -375,7 +377,8 @@ def _measure(args):
         table.meta['sky_mesh'] = {
             key: sky.meta[key] for key in (
                 'box_size', 'filter_size', 'exclude_percentile',
-                'n_excluded_meshes', 'mesh_note') if key in sky.meta}
+                'n_excluded_meshes', 'mesh_note', 'source_lift')
+            if key in sky.meta}
     done = []  # files first: a closed stdout (| head) must not lose them
     if args.output:
         written, fmt = to_write(table, args.output, args.format)

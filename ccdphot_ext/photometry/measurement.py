@@ -32,7 +32,7 @@ from ..utils.numbers import check_options, positive_integer
 from .arrayterms import array_budget, photon_sky_level
 from .budget import NOTE_EMPTY, NOTE_MAP, ErrorBudget
 from .general import check_photometry_inputs, measure_one
-from .residual import check_global_sky
+from .residual import check_global_sky, check_map_sky
 from .sums import ApertureSums
 from .terms import BudgetOptions, budget_terms
 
@@ -553,6 +553,10 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     # global level (in the data unit)
     biased, _ = check_global_sky(sky, x, y, result.n_pix, result.flux_err,
                                  shape=frame.data.shape)
+    if biased:
+        result.flags |= FLAG_RESIDUAL_BACKGROUND
+    biased, _ = check_map_sky(sky, frame, x, y, result.n_pix,
+                              result.flux_err)
     if biased:
         result.flags |= FLAG_RESIDUAL_BACKGROUND
     result._to_flux_unit(conversion)

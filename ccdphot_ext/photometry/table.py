@@ -41,7 +41,7 @@ from .boxengine import box_engine_eligible, measure_boxes
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
 from .magnitudes import magnitudes
-from .residual import check_global_sky
+from .residual import check_global_sky, check_map_sky
 from .sums import ApertureSums
 from .terms import BudgetOptions, budget_terms
 
@@ -185,6 +185,12 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     biased, message = check_global_sky(sky, positions[:, 0],
                                        positions[:, 1], sums.n_pix,
                                        terms.error, shape=frame.data.shape)
+    table['flags'][biased] |= FLAG_RESIDUAL_BACKGROUND
+    if message is not None:
+        table.meta['notes'].append(message)
+    biased, message = check_map_sky(sky, frame, positions[:, 0],
+                                    positions[:, 1], sums.n_pix,
+                                    terms.error)
     table['flags'][biased] |= FLAG_RESIDUAL_BACKGROUND
     if message is not None:
         table.meta['notes'].append(message)
