@@ -275,9 +275,17 @@ def test_from_background2d_values_and_error_formula(gradient_frame):
                             bkg_estimator=MeanBackground())
     mean = SkyEstimate.from_background2d(bkg_mean)
     assert mean.efficiency == 1.0
-    np.testing.assert_allclose(
-        mean.error_on_mean, mean.std / np.sqrt(bkg_mean.n_pixels_map),
-        rtol=1e-12)
+    # on this slope photutils' spline bends at the grid's edges (it mirrors
+    # the grid): the analytic error (pixel pulls up to 41, spread 6.4)
+    # gets that offset added (up to 2.2, spread 0.94)
+    analytic = mean.std / np.sqrt(bkg_mean.n_pixels_map)
+    assert np.all(mean.error_on_mean >= analytic)
+    level = gradient_frame[1]
+    before = (mean.value - level) / analytic
+    after = (mean.value - level) / mean.error_on_mean
+    assert np.max(np.abs(before)) > 20 and np.std(before) > 4
+    assert np.max(np.abs(after)) < 4 and 0.8 < np.std(after) < 1.2
+    assert mean.meta['interpolation_offset'] > 20 * np.max(analytic)
     # photutils' rms of 3-sigma clipped pixels, corrected as from_image does
     clip = clip_factors(3.0)[0]
     assert sky.meta['rms_clip_factor'] == clip > 1.01
@@ -294,9 +302,14 @@ def test_from_background2d_values_and_error_formula(gradient_frame):
     # no noise gain from the filter (the middle mesh's level), and at
     # the corners half a mesh step along x and along y: (0.4 + 0.2) * 16
     unfiltered = (k * clip * bkg.background_rms / np.sqrt(bkg.n_pixels_map))
+    # plus, between mesh centres, the spline's bend towards the flattened
+    # edge meshes (4 x 5 meshes: it reaches the interior; pixel pulls there
+    # spread 1.97 without it, 0.93 with it over 12 frames)
     inner = np.s_[32:96, 32:128]
-    assert np.median(sky.error_on_mean[inner] / unfiltered[inner]
-                     ) == pytest.approx(1.0, abs=0.1)
+    assert 1.1 < np.median(sky.error_on_mean[inner] / unfiltered[inner]
+                           ) < 1.7
+    pulls = (sky.value - gradient_frame[1]) / sky.error_on_mean
+    assert 0.7 < np.std(pulls) < 1.3 and np.max(np.abs(pulls)) < 5
     assert sky.meta['filter_error'] == pytest.approx(0.6 * 16, rel=0.1)
     with pytest.raises(TypeError, match='no single level'):
         sky.at(0)

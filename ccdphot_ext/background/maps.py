@@ -46,7 +46,12 @@ excluded, a quadratic surface is fitted to the measured mesh levels, and
 when it explains them beyond their noise (chi-square at 1%), the surface
 with each mesh's noise is put through photutils' filter by a seeded Monte
 Carlo: the scatter and the offset from the surface make the error, and a
-warning says where the offset dominates.
+warning says where the offset dominates. Between mesh centres photutils'
+cubic spline carries the filter's flattened edge meshes into the next ones
+and bends at the grid's edges (it mirrors the grid there): the offset is
+taken per pixel, as photutils' own interpolator puts the filtered grid's
+expectation, less the surface at that pixel (``meta['interpolation_offset']``,
+its largest). This holds without a filter too (the spline alone).
 
 The per-pixel rms is corrected for sigma clipping as in
 `SkyEstimate.from_image` (a Gaussian clipped at ``+-c`` sigma has a smaller
@@ -289,10 +294,9 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
                 error_on_mean_from='k_est * f_filter * rms / sqrt(n_mesh)')
     if error_on_mean is None:
         error_on_mean = efficiency * f_filter * rms / np.sqrt(n_mesh)
-        if n_filter > 1:
-            error_on_mean = _with_filter_error(bkg, raw_levels,
-                                               efficiency * clip,
-                                               error_on_mean, meta)
+        error_on_mean = _with_filter_error(bkg, raw_levels,
+                                           efficiency * clip,
+                                           error_on_mean, meta)
     else:
         meta['error_on_mean_from'] = ('mesh errors propagated through '
                                       "photutils' interpolation and filter"
@@ -653,19 +657,34 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *, seed=0):
 
     if not flat - left > chi2_distribution.isf(0.01, len(terms) - 1):
         return error_on_mean
+    if np.prod(bkg.filter_size) == 1:  # no filter: only the spline's bend
+        between = _interpolated_offset(bkg, surface, coef, len(terms))
+        if between is None:
+            return error_on_mean
+        meta['interpolation_offset'] = float(np.max(np.abs(between)))
+        meta['error_on_mean_from'] += (", with photutils' interpolation's "
+                                       'offset from the fitted sloped sky')
+        return np.sqrt(error_on_mean ** 2 + between ** 2)
     rng = np.random.default_rng(seed)
     grids = surface + rng.normal(0.0, 1.0, (N_REALISATIONS,) + grid.shape
                                  ) * noise
     filtered = _median_filtered(grids, bkg.filter_size)
     offset = np.mean(filtered, axis=0) - surface
-    error = np.sqrt(np.var(filtered, axis=0) + offset ** 2)
     meta['filter_error'] = float(np.max(np.abs(offset)))
     meta['error_on_mean_from'] = (
         "mesh errors on the fitted sloped sky propagated through photutils'"
         ' median filter, with its offset from that sky')
     shape = np.shape(bkg.background_rms)
-    error = block_replicate(error, bkg.box_size,
-                            conserve_sum=False)[:shape[0], :shape[1]]
+    variance = block_replicate(np.var(filtered, axis=0), bkg.box_size,
+                               conserve_sum=False)[:shape[0], :shape[1]]
+    between = _interpolated_offset(bkg, np.mean(filtered, axis=0), coef,
+                                   len(terms))
+    if between is None:  # an interpolator whose steps are not known
+        between = block_replicate(offset, bkg.box_size,
+                                  conserve_sum=False)[:shape[0], :shape[1]]
+    else:
+        meta['interpolation_offset'] = float(np.max(np.abs(between)))
+    error = np.sqrt(variance + between ** 2)
     dominated = block_replicate(np.abs(offset) > np.sqrt(
         np.var(filtered, axis=0)), bkg.box_size,
         conserve_sum=False)[:shape[0], :shape[1]]
@@ -678,6 +697,35 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *, seed=0):
             ' of the frame; filter_size=1 or smaller meshes would follow '
             'the slope', AstropyUserWarning, stacklevel=4)
     return error
+
+
+def _interpolated_offset(bkg, grid, coef, n_terms):
+    """
+    The offset, per pixel, of photutils' interpolation of the filtered mesh
+    ``grid`` (its expectation) from the fitted surface (``coef`` of
+    `_with_filter_error`'s plane or quadratic in mesh coordinates),
+    evaluated at each pixel: between mesh centres the interpolation
+    bends where the grid does (a cubic spline through meshes that the
+    filter flattened at the edges, or mirrored at the grid's edges), which
+    the meshes' own offsets do not show. None when photutils' arguments to
+    its interpolator are not at hand.
+    """
+    kwargs = getattr(bkg, '_interp_kwargs', None)
+    if kwargs is None:
+        return None
+    shape = np.shape(bkg.background_rms)
+    interpolated = np.asarray(bkg.interpolator(
+        grid, **dict(kwargs, dtype=float)), dtype=float)
+    if interpolated.shape != shape:
+        return None
+    by, bx = (int(b) for b in bkg.box_size)
+    # pixel p lies at mesh coordinate (p - (box - 1) / 2) / box, as
+    # photutils places the mesh centres
+    y = ((np.arange(shape[0]) - (by - 1) / 2.0) / by)[:, None]
+    x = ((np.arange(shape[1]) - (bx - 1) / 2.0) / bx)[None, :]
+    terms = [1.0, y, x, y * y, x * x, x * y][:n_terms]
+    surface = sum(c * t for c, t in zip(coef, terms, strict=True))
+    return interpolated - surface
 
 
 def clip_corrected_rms(bkg, rms, clip_factors):
