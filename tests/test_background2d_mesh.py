@@ -89,10 +89,14 @@ def test_cli_crowded_real_frame(m13_path, tmp_path):
     assert mesh['box_size'] == (64, 64) and mesh['exclude_percentile'] == 50
     data = fits.getdata(m13_path).astype(float)
     bkg, _ = frame_background2d(data)
-    with pytest.warns(AstropyUserWarning, match='interpolation error'):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
         # one mesh left out; the command line gives the frame, whose
         # sources' light leaves the level (4.8 ADU at the cluster's core)
         sky = SkyEstimate.from_background2d(bkg, data=data)
+    # the cluster's light is a hump that photutils' filter flattens
+    said = ' '.join(str(w.message) for w in caught)
+    assert 'interpolation error' in said and 'median filter' in said
     assert mesh['source_lift'] == pytest.approx(sky.meta['source_lift'])
     level = sky.value[140:160, 140:160]
     assert float(table['sky'][0].value) == pytest.approx(float(

@@ -790,6 +790,32 @@ def test_interpolation_between_mesh_centres_on_a_slope(filter_size):
     assert 0.75 < np.std(pulls) < 1.15
 
 
+def test_one_excluded_mesh_keeps_the_filter_error_on_a_slope():
+    """A +-3 sigma slope with one mesh of 64 excluded (a mask): the
+    level error was propagated from the measured meshes as on a flat sky
+    (the filter's offset at the grid's edges left out), mesh-centre pulls
+    spread 20 (40 in the edge columns); with the filter's and the
+    interpolations' offset from the fitted slope, 1."""
+    sigma = math.sqrt(125.0)
+    xx = np.mgrid[:512, :512][1]
+    truth = 100.0 + 3.0 * sigma * (2.0 * xx / 511.0 - 1.0)
+    mask = np.zeros(truth.shape, dtype=bool)
+    mask[200:240, 200:240] = True
+    pulls = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        data = rng.poisson(truth) + rng.normal(0.0, 5.0, truth.shape)
+        bkg = Background2D(data, 64, mask=mask, filter_size=3,
+                           bkg_estimator=MedianBackground())
+        with pytest.warns(AstropyUserWarning, match='median filter'):
+            sky = SkyEstimate.from_background2d(bkg, gain=1.0)
+        assert sky.meta['n_excluded_meshes'] == 1
+        pulls.append(_level_pulls(sky, truth))
+    pulls = np.concatenate(pulls)
+    assert abs(np.mean(pulls)) < 0.3
+    assert 0.8 < np.std(pulls) < 1.2
+
+
 def test_flat_sky_keeps_the_analytic_filter_error():
     """No slope beyond the noise: the error is the analytic one."""
     rng = np.random.default_rng(1)

@@ -51,7 +51,10 @@ cubic spline carries the filter's flattened edge meshes into the next ones
 and bends at the grid's edges (it mirrors the grid there): the offset is
 taken per pixel, as photutils' own interpolator puts the filtered grid's
 expectation, less the surface at that pixel (``meta['interpolation_offset']``,
-its largest). This holds without a filter too (the spline alone).
+its largest). This holds without a filter too (the spline alone). With
+excluded meshes the surface is fitted to the measured ones and, when
+significant, put through photutils' filling of the excluded ones as well;
+the larger of that error and the propagated one is kept, pixel by pixel.
 
 The per-pixel rms is corrected for sigma clipping as in
 `SkyEstimate.from_image` (a Gaussian clipped at ``+-c`` sigma has a smaller
@@ -310,6 +313,9 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
             'the interpolation error (meta["interpolation_error"])')
         error_on_mean = _with_interpolation_error(
             bkg, raw_levels, error_on_mean, efficiency * clip, meta)
+        error_on_mean = _with_filter_error(
+            bkg, raw_levels, efficiency * clip, error_on_mean, meta,
+            measured=~excluded_meshes(bkg))
     gain = checked_gain(gain)
     if gain is not None:
         bias, note = estimator_skew_bias(bkg, level, rms, gain)
@@ -618,10 +624,11 @@ def _median_filtered(grids, filter_size):
                         axis=(-2, -1))
 
 
-def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *, seed=0):
+def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *,
+                       measured=None, seed=0):
     """
     The level error of a Background2D whose median filter meets a sloped
-    sky (no excluded meshes).
+    sky.
 
     ``f_filter`` holds for meshes that differ only by noise. On a sky that
     changes by more than the noise from mesh to mesh the median of a window
@@ -634,12 +641,24 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *, seed=0):
     in a seeded Monte Carlo, and the scatter and the offset of the result
     from the surface are the error of the filtered level. Else the error
     is unchanged. Warns where the offset dominates.
+
+    With excluded meshes (``measured``: False for them) the surface is
+    fitted to the measured ones, the excluded ones are filled in each
+    realisation as photutils fills them (`ShepardIDWInterpolator`, 10
+    neighbours, power 1), and the larger of ``error_on_mean`` (the
+    propagated and interpolation error) and this one is kept, pixel by
+    pixel: the first holds what the surface does not follow, the second
+    the filter's and the interpolations' offsets on a slope.
     """
     rms = np.asarray(getattr(bkg.background_rms_mesh, 'value',
                              bkg.background_rms_mesh), dtype=float)
     n_good = np.maximum(np.asarray(bkg.n_pixels_mesh, dtype=float), 1.0)
     noise = k_rms * rms / np.sqrt(n_good)
+    if measured is not None:
+        grid = np.where(measured, grid, 0.0)
     noise = np.maximum(noise, _ROUNDING * np.max(np.abs(grid)))
+    if not np.all(noise > 0):  # a sky of zeros: no slope to propagate
+        return error_on_mean
     ny, nx = grid.shape
     y, x = np.mgrid[:ny, :nx].astype(float)
     terms = [np.ones_like(y), y, x]
@@ -647,16 +666,25 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *, seed=0):
         terms += [y * y, x * x, x * y]
     design = np.column_stack([t.ravel() for t in terms])
     w = 1.0 / noise.ravel()
+    if measured is not None:
+        w = np.where(measured.ravel(), w, 0.0)
+        if np.count_nonzero(measured) < 2 * len(terms):
+            return error_on_mean
     coef = np.linalg.lstsq(design * w[:, None], grid.ravel() * w,
                            rcond=None)[0]
     surface = (design @ coef).reshape(grid.shape)
-    flat = np.sum(((grid - np.average(grid, weights=noise ** -2.0))
-                   / noise) ** 2)
-    left = np.sum(((grid - surface) / noise) ** 2)
+    weight = noise ** -2.0 if measured is None else noise ** -2.0 * measured
+    flat = np.sum(((grid - np.average(grid, weights=weight)) / noise) ** 2
+                  * (1 if measured is None else measured))
+    left = np.sum(((grid - surface) / noise) ** 2
+                  * (1 if measured is None else measured))
     from scipy.stats import chi2 as chi2_distribution  # slow to import
 
     if not flat - left > chi2_distribution.isf(0.01, len(terms) - 1):
         return error_on_mean
+    if measured is not None:
+        return np.maximum(error_on_mean, _filled_filter_error(
+            bkg, surface, noise, measured, coef, len(terms), meta, seed))
     if np.prod(bkg.filter_size) == 1:  # no filter: only the spline's bend
         between = _interpolated_offset(bkg, surface, coef, len(terms))
         if between is None:
@@ -684,7 +712,15 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *, seed=0):
                                   conserve_sum=False)[:shape[0], :shape[1]]
     else:
         meta['interpolation_offset'] = float(np.max(np.abs(between)))
-    error = np.sqrt(variance + between ** 2)
+    _warn_flattened(bkg, offset, filtered, meta)
+    return np.sqrt(variance + between ** 2)
+
+
+def _warn_flattened(bkg, offset, filtered, meta, stacklevel=5):
+    """Warn where the filter's ``offset`` from the fitted sloped sky
+    dominates the scatter of the ``filtered`` realisations (``stacklevel``
+    as in `warnings.warn`, counted from here)."""
+    shape = np.shape(bkg.background_rms)
     dominated = block_replicate(np.abs(offset) > np.sqrt(
         np.var(filtered, axis=0)), bkg.box_size,
         conserve_sum=False)[:shape[0], :shape[1]]
@@ -695,8 +731,41 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *, seed=0):
             f'{meta["filter_error"]:.3g} per pixel off the fitted sky), '
             f'which dominates the level error over {np.mean(dominated):.0%}'
             ' of the frame; filter_size=1 or smaller meshes would follow '
-            'the slope', AstropyUserWarning, stacklevel=4)
-    return error
+            'the slope', AstropyUserWarning, stacklevel=stacklevel)
+
+
+def _filled_filter_error(bkg, surface, noise, measured, coef, n_terms,
+                         meta, seed):
+    """The error of a Background2D level on the fitted sloped ``surface``
+    with excluded meshes (``measured`` False), filled as photutils fills
+    them, then filtered and interpolated (`_with_filter_error`)."""
+    rng = np.random.default_rng(seed)
+    grids = surface + rng.normal(0.0, 1.0, (N_REALISATIONS,) + surface.shape
+                                 ) * noise
+    yx = np.column_stack(np.nonzero(measured))
+    holes = np.column_stack(np.nonzero(~measured))
+    for grid in grids:
+        grid[~measured] = ShepardIDWInterpolator(yx, grid[measured])(
+            holes, n_neighbors=10, power=1.0)
+    filtered = _median_filtered(grids, bkg.filter_size)
+    offset = np.mean(filtered, axis=0) - surface
+    meta['filter_error'] = float(np.max(np.abs(offset)))
+    meta['error_on_mean_from'] += (
+        ', or (where larger) the mesh errors on the fitted sloped sky '
+        "through photutils' filling, filter and interpolation, with their "
+        'offset from that sky')
+    shape = np.shape(bkg.background_rms)
+    variance = block_replicate(np.var(filtered, axis=0), bkg.box_size,
+                               conserve_sum=False)[:shape[0], :shape[1]]
+    between = _interpolated_offset(bkg, np.mean(filtered, axis=0), coef,
+                                   n_terms)
+    if between is None:
+        between = block_replicate(offset, bkg.box_size,
+                                  conserve_sum=False)[:shape[0], :shape[1]]
+    else:
+        meta['interpolation_offset'] = float(np.max(np.abs(between)))
+    _warn_flattened(bkg, offset, filtered, meta, stacklevel=6)
+    return np.sqrt(variance + between ** 2)
 
 
 def _interpolated_offset(bkg, grid, coef, n_terms):

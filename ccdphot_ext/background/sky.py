@@ -1286,7 +1286,12 @@ class SkyEstimate:
         photutils' median filter (``meta['filter_error']``, the largest
         offset of the filtered level from the surface: the filter flattens
         a slope at the grid's edges), with a warning where that offset
-        dominates.
+        dominates; between mesh centres the offset of photutils' own
+        interpolation from the surface is taken pixel by pixel
+        (``meta['interpolation_offset']``). With excluded meshes the
+        surface is fitted to the measured ones and also put through
+        photutils' filling of the excluded ones; the larger error is
+        kept.
 
         Examples
         --------
