@@ -65,6 +65,10 @@ __all__ = []  # internal module
 #: Annuli whose used pixels are fewer than this fraction of their pixels
 #: are flagged.
 MIN_USED_FRACTION = 0.5
+#: Circular annuli whose inner half (by area) is brighter than their outer
+#: half by more than this many standard errors hold a star's light, and
+#: are flagged (`_wing_significance`).
+WING_SIGNIFICANCE = 5.0
 #: Annulus pixels whose statistics are formed together (a few arrays of
 #: float32 and bytes), at most `CHUNK_FRACTION` of the frame's pixels.
 CHUNK_PIXELS = 2 ** 21
@@ -318,6 +322,19 @@ class Ring:
         out[:, self.n_sure:] = (d < self.r_out) & ~(d < self.r_in)
         return out
 
+    def inner(self, pos):
+        """``(m, size)``: True where a candidate's centre lies nearer to
+        positions ``pos`` than the radius that halves the annulus' area,
+        ``sqrt((r_in**2 + r_out**2) / 2)``."""
+        frac = (pos - np.floor(pos)).astype(np.float32)
+        r_mid2 = 0.5 * (self.r_in ** 2 + self.r_out ** 2)
+        dy = self.oy.astype(np.float32) - frac[:, 1:]
+        dx = self.ox.astype(np.float32) - frac[:, :1]
+        dy *= dy
+        dx *= dx
+        dy += dx
+        return dy < r_mid2
+
     def pixels(self, pos):
         """Rows and columns ``(m, size)`` of the candidates of ``pos``."""
         base = whole_pixels(np.floor(pos), np.int64)
@@ -354,6 +371,7 @@ def _circular_chunks(frame, annulus, excluded, own):
                 rows = slice(b, b + per_block)
                 member = out.member[rows]
                 member[...] = ring.members(pos[rows])
+                out.inner[rows] = ring.inner(pos[rows])
                 if windows:
                     take = views.taker(base[idx[rows]] - reach, ring.columns)
                 else:
@@ -366,6 +384,7 @@ def _circular_chunks(frame, annulus, excluded, own):
             out.counts['n_own'], out.counts['n_own_usable'] = _own_hits(
                 own, idx, lambda pos=pos: ring.pixels(pos),
                 [out.member, out.usable], (pos, ring.r_in))
+            out.counts['inner'] = out.inner
             yield idx, out.values, out.good, out.sigmas, out.counts
 
 
@@ -384,6 +403,7 @@ class _ChunkArrays:
                        else np.empty((m, k)))
         self.counts = {key: np.zeros(m, dtype=int)
                        for key in ('n_total', 'n_bad', 'n_apertures')}
+        self.inner = np.empty((m, k), dtype=bool)
 
     def fill(self, rows, frame, excluded, take):
         """Gather block ``rows`` with ``take`` and count its pixels."""
@@ -650,9 +670,13 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
     counts = {name: np.zeros(n, dtype=int) for name in
               ('n_total', 'n_bad', 'n_apertures', 'n_own', 'n_own_usable',
                'n_clipped')}
+    wings = np.full(n, np.nan)
     for idx, values, good, sigmas, part in annulus_pixels(
             frame, annulus, excluded, own):
+        inner = part.pop('inner', None)
         stats = summarise_rows(values, good, method, sigma, maxiters)
+        if inner is not None:
+            wings[idx] = _wing_significance(values, good, stats, inner)
         out['level'][idx], out['std'][idx] = stats.level, stats.std
         out['n_pix'][idx] = stats.n_pix
         if sigmas is not None:
@@ -679,8 +703,18 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
                   if own is not None else np.zeros(n, dtype=int))
     degenerate = (n_pix > 0) & ((n_pix < MIN_SKY_PIXELS) | (out['std'] == 0))
     few = (used < MIN_USED_FRACTION) | (n_pix == 0)
-    doubtful = (neighbours > 0) | few | degenerate
+    with np.errstate(invalid='ignore'):
+        lit = wings > WING_SIGNIFICANCE
+    doubtful = (neighbours > 0) | few | degenerate | lit
     _warn(counts['n_bad'], neighbours > 0, few & ~degenerate, n)
+    if lit.any():
+        warnings.warn(
+            f'{int(lit.sum())} of {n} sky annuli flagged doubtful: their '
+            'inner half is brighter than their outer half by more than '
+            f'{WING_SIGNIFICANCE:g} standard errors (up to '
+            f'{float(np.nanmax(wings)):.3g}): a star\'s light (its wings, '
+            'or a neighbour\'s) lifts their sky and lowers the flux; start '
+            'the annuli further out', AstropyUserWarning, stacklevel=3)
     if degenerate.any():
         warnings.warn(f'{int(degenerate.sum())} of {n} sky annuli flagged '
                       f'doubtful: fewer than {MIN_SKY_PIXELS} usable pixels, or '
@@ -690,6 +724,7 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
             'n_excluded_apertures': counts['n_apertures'],
             'n_excluded_neighbours': neighbours,
             'n_own_overlap': counts['n_own'], 'n_clipped': counts['n_clipped'],
+            'wing_significance': wings,
             'flags': np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32),
             'exclude': None if exclude is None else 'apertures touched'}
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -712,6 +747,32 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
     return {'level': out['level'], 'std': out['std'], 'n_pix': n_pix,
             'propagated': propagated, 'meta': meta, 'poisson': poisson,
             'pedestal': pedestal}
+
+
+def _wing_significance(values, good, stats, inner):
+    """For each row, how many standard errors the mean of its pixels in
+    the annulus' inner half (by area) exceeds that of its outer half, the
+    pixels those within 3 ``std`` of the level (what a clip or a median
+    leaves out, a compact star's core, does not count): star light
+    falling off outwards makes it positive; a flat sky, or one sloping
+    linearly across the annulus, gives a standard normal deviate. NaN
+    where a half keeps fewer than `MIN_SKY_PIXELS`."""
+    level = np.asarray(stats.level, dtype=float)[:, None]
+    reach = 3.0 * np.asarray(stats.std, dtype=float)[:, None]
+    with np.errstate(invalid='ignore'):
+        keep = good & (np.abs(values - level) <= reach)
+    k_in = keep & inner
+    n_in = count_rows(k_in)
+    n_out = count_rows(keep) - n_in
+    s_in = np.sum(values, axis=1, where=k_in, dtype=np.float64)
+    s_out = np.sum(values, axis=1, where=keep, dtype=np.float64) - s_in
+    with np.errstate(invalid='ignore', divide='ignore'):
+        diff = s_in / n_in - s_out / n_out
+        err = np.asarray(stats.std, dtype=float) * np.sqrt(
+            1.0 / n_in + 1.0 / n_out)
+        z = diff / err
+    few = (n_in < MIN_SKY_PIXELS) | (n_out < MIN_SKY_PIXELS) | ~(err > 0)
+    return np.where(few, np.nan, z)
 
 
 def _exact_rows(frame, annulus, excluded, own, offset, *, method, sigma,
