@@ -15,6 +15,7 @@ import warnings
 import astropy.units as u
 import numpy as np
 import pytest
+from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
@@ -31,6 +32,7 @@ from photutils.aperture import (
 )
 
 from ccdphot_ext import (
+    BudgetOptions,
     DetectorParameters,
     SkyEstimate,
     VarianceArrays,
@@ -366,8 +368,10 @@ def test_budget_terms_come_from_the_variance_arrays(jwst):
         t['var_rnoise'][4].value, rel=1e-12)
     assert m.compare_numpy().meta['max_abs_rel_diff'] < 1e-10
     # an explicit uncertainty replaces the arrays
-    plain = photometer(ccd, aps, sky, uncertainty=np.sqrt(
-        ccd.uncertainty.array))
+    # (a background map in MJy/sr with no gain: the source term is absent)
+    with pytest.warns(AstropyUserWarning, match='no source photon noise'):
+        plain = photometer(ccd, aps, sky, uncertainty=np.sqrt(
+            ccd.uncertainty.array))
     assert 'var_rnoise' not in plain.colnames
     assert 'variance_arrays' not in plain.meta
 
@@ -448,6 +452,38 @@ def test_blank_sky_noise_scales_the_background_arrays(jwst):
     m = measure(ccd, aps[2], sky, noise=noise)
     assert m.budget.terms['sky'] == pytest.approx(t['var_sky'][2].value)
     assert m.compare_numpy().meta['max_abs_rel_diff'] < 1e-10
+
+
+def test_a_budget_without_the_source_term_is_warned(tmp_path):
+    """MJy/sr with GAIN and EXPTIME but no FLUXCONV: no gain can be
+    derived, so no error bar holds the stars' photon noise: said."""
+    product = spitzer_mosaic(seed=36)
+    path = tmp_path / 'bcd.fits'
+    product.write(path, np.random.default_rng(7))
+    with fits.open(path, mode='update') as hdul:
+        del hdul[0].header['FLUXCONV']
+    ccd = read_frame(path)
+    aps = CircularAperture(np.c_[product.x, product.y], 3.0)
+    sky = _sky(ccd)
+    match = (r'no source photon noise in any error bar: GAIN: data in '
+             r'MJy / sr.*Pass gain=.*FLUXCONV.*uncertainty')
+    with pytest.warns(AstropyUserWarning, match=match):
+        t = photometer(ccd, aps, sky)
+    assert np.all(np.isnan(t['var_source']))
+    with pytest.warns(AstropyUserWarning, match=match):
+        measure(ccd, aps[0], sky)
+    # each way of giving it silences the warning (warnings are errors here)
+    g_eff = product.extra['g_eff']
+    t = photometer(ccd, aps, sky, gain=g_eff * u.electron / MJY_SR)
+    assert np.all(np.isfinite(t['var_source']))
+    assert np.nanmax(t['var_source'] / t['var_sky']) > 1  # bright stars
+    photometer(read_frame(tmp_path / 'bcd.fits', unit='MJy/sr'), aps, sky,
+               uncertainty=np.ones(ccd.shape) * 0.01,
+               budget=BudgetOptions(uncertainty_model='total'))
+    # data in ADU without a gain: noted, not warned (unchanged)
+    t = photometer(CCDData(ccd.data, unit='adu'), aps, SkyEstimate(
+        sky.value, sky.std, sky.n_pix))
+    assert 'no gain' in t.meta['notes'][0]
 
 
 # -- known truth in every unit family: values, units and pulls ---------------

@@ -37,10 +37,13 @@ are the same to the last bit.
 """
 
 import math
+import warnings
 
 import numpy as np
 from astropy.table import QTable
+from astropy.utils.exceptions import AstropyUserWarning
 
+from ..io.fluxdensity import unit_family
 from ..utils.inputs import positive_scalar
 from ..utils.numbers import check_choice, check_index, finite_number
 from .terms import MAG_FACTOR, UNCERTAINTY_MODELS, budget_terms, sum_terms
@@ -54,6 +57,47 @@ NOTE_MAP = 'sky term from the uncertainty map: sum(w_i**2 * sigma_i**2)'
 NOTE_TOTAL = ('uncertainty map taken as the total per-pixel error: no '
                'separate source term')
 NOTE_EMPTY = 'no pixel selected'
+
+
+def warn_unknown_source_term(frame, detector, uncertainty_model):
+    """
+    Warn that no error bar of ``frame`` holds the sources' photon noise
+    when its unit is not a count (a rate, a surface brightness, a flux
+    density), nothing gives a gain for it (``detector.gain`` None) and no
+    uncertainty holds that noise already (variance arrays, or a map taken
+    as the total error). Such error bars are too small for stars bright
+    against the sky. Data in ADU without a gain only note it (the
+    budget's notes, ``meta['gain_source']``): a gain is the one thing to
+    pass there, and plain arrays are often measured without one on
+    purpose. A gain argument that cannot apply (a rate without an
+    exposure time) has been warned about where it was resolved.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The measured frame.
+    detector : `~ccdphot_ext.DetectorParameters`
+        Resolved against the frame (``sources['gain']`` says why no gain).
+    uncertainty_model : {'background', 'total'}
+        How the frame's uncertainty map is taken.
+    """
+    if detector.gain is not None or frame.variance_arrays:
+        return
+    if frame.uncertainty is not None and uncertainty_model == 'total':
+        return
+    why = detector.sources['gain']
+    if unit_family(frame.unit) == 'counts' or why.startswith('argument'):
+        return  # ADU: noted; a gain argument that cannot apply: warned
+    if why == 'missing':
+        why = f'no gain for data in {frame.unit}'
+    warnings.warn(
+        f'no source photon noise in any error bar: {why}'
+        ' (var_source NaN; the errors of stars bright against the sky are '
+        'too small). Pass gain= in electrons per data unit, or give the '
+        'header what derives it (FLUXCONV beside GAIN and EXPTIME for MJy/sr;'
+        ' EXPTIME for a rate), or an uncertainty that holds the photon '
+        "noise (variance arrays, or uncertainty_model='total')",
+        AstropyUserWarning, stacklevel=4)
 
 
 def _checked_aperture_inputs(*, flux, n_pix, noise_pix, sky_std, gain, n_sky,

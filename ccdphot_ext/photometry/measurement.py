@@ -30,7 +30,12 @@ from ..io.header import detector_with_gain
 from ..utils.inputs import as_frame, overflow_culprits
 from ..utils.numbers import check_options, positive_integer
 from .arrayterms import array_budget, photon_sky_level
-from .budget import NOTE_EMPTY, NOTE_MAP, ErrorBudget
+from .budget import (
+    NOTE_EMPTY,
+    NOTE_MAP,
+    ErrorBudget,
+    warn_unknown_source_term,
+)
 from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky, check_map_sky
 from .sums import ApertureSums
@@ -586,4 +591,5 @@ def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
     check_sky(sky, unit=frame.unit, n_apertures=1)
     check_noise(noise, frame)
     detector = detector.resolve(frame.meta, unit=frame.unit)
+    warn_unknown_source_term(frame, detector, options.uncertainty_model)
     return aperture, frame, detector, options, subpixels

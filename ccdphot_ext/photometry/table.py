@@ -38,6 +38,7 @@ from ..utils.numbers import (
 from ..utils.provenance import versions
 from .arrayterms import array_budget, photon_sky_level
 from .boxengine import box_engine_eligible, measure_boxes
+from .budget import warn_unknown_source_term
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
 from .magnitudes import magnitudes
@@ -173,6 +174,8 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     conversion = flux_conversion(frame.unit, flux_unit=flux_unit,
                                  meta=frame.meta, wcs=frame.wcs,
                                  x=positions[:, 0], y=positions[:, 1])
+    warn_unknown_source_term(frame, call.detector,
+                             call.budget.uncertainty_model)
     sums = _measure_groups(apertures, groups, frame, sky, call)
     terms, origins = _budget_terms(sums, frame, call, _array_sums(
         apertures, groups, frame, sky, call), sky)
