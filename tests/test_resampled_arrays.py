@@ -98,8 +98,9 @@ def test_correlated_arrays_are_warned_about():
     assert np.std(p) > 1.15  # the error bars the warning is about
     # the same frame without its arrays warns as before
     frame.uncertainty = None
-    with pytest.warns(AstropyUserWarning, match='n_pix \\* sky_std'):
-        photometer(frame, aps, sky)
+    with pytest.warns(AstropyUserWarning, match='n_pix \\* sky_std'), \
+            pytest.warns(AstropyUserWarning, match='no source photon noise'):
+        photometer(frame, aps, sky)  # (e-/s, no exposure time: no gain)
 
 
 def test_white_frame_with_arrays_is_not_warned_about():
