@@ -8,6 +8,7 @@ value and unit and error bars checked by Monte Carlo in every unit family
 
 import math
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -478,12 +479,54 @@ def test_a_budget_without_the_source_term_is_warned(tmp_path):
     assert np.all(np.isfinite(t['var_source']))
     assert np.nanmax(t['var_source'] / t['var_sky']) > 1  # bright stars
     photometer(read_frame(tmp_path / 'bcd.fits', unit='MJy/sr'), aps, sky,
-               uncertainty=np.ones(ccd.shape) * 0.01,
+               uncertainty=np.sqrt(sum(product.variances.values())),
                budget=BudgetOptions(uncertainty_model='total'))
     # data in ADU without a gain: noted, not warned (unchanged)
     t = photometer(CCDData(ccd.data, unit='adu'), aps, SkyEstimate(
         sky.value, sky.std, sky.n_pix))
     assert 'no gain' in t.meta['notes'][0]
+
+
+@pytest.mark.parametrize('fault, ratio', [
+    (None, 1.0), ('variance', 1 / 7.9), ('3 sigma', 1 / 3), ('ones', 7.9)])
+def test_an_err_that_is_not_the_noise_is_warned(tmp_path, fault, ratio):
+    """An ERR holding the variance, three sigma or an int16 placeholder of
+    ones disagrees with the frame's own scatter: warned, named, noted."""
+    product = hst_image(shape=(80, 96), seed=37)
+    path = tmp_path / 'flt.fits'
+    product.write(path, np.random.default_rng(8))
+    with fits.open(path, mode='update') as hdul:
+        err = hdul['ERR'].data.astype(float)
+        if fault == 'variance':
+            hdul['ERR'].data = (err ** 2).astype(np.float32)
+        elif fault == '3 sigma':
+            hdul['ERR'].data = (3 * err).astype(np.float32)
+        elif fault == 'ones':
+            hdul['ERR'].data = np.ones(err.shape, np.int16)
+    ccd = read_frame(path)
+    aps = CircularAperture(np.c_[product.x, product.y], 4.0)
+    sky = _sky(ccd)
+    # the independent reference: plain numpy's robust scatter of the
+    # pixels less the sky, in units of the file's ERR
+    z = ((ccd.data - sky.value) / np.sqrt(ccd.uncertainty.array))[~ccd.mask]
+    expected = 1.4826 * np.median(np.abs(z - np.median(z)))
+    assert expected == pytest.approx(ratio, rel=0.2)
+    if fault is None:
+        t = photometer(ccd, aps, sky)  # (warnings are errors here)
+        assert not any('uncertainty check' in n for n in t.meta['notes'])
+        return
+    match = (r'uncertainty check: the variance arrays \(ERR\) of the frame '
+             rf'is not the noise of the data: .* scatter {expected:.3g} ')
+    # (error bars 8 times too small also make the global sky's residual
+    # significant: that check may warn too)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        t = photometer(ccd, aps, sky)
+        measure(ccd, aps[0], sky)
+    said = [w for w in caught if w.category is AstropyUserWarning
+            and re.search(match, str(w.message))]
+    assert len(said) == 2  # once by each call
+    assert any('uncertainty check' in n for n in t.meta['notes'])
 
 
 # -- known truth in every unit family: values, units and pulls ---------------

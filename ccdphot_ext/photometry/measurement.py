@@ -40,6 +40,7 @@ from .general import check_photometry_inputs, measure_one
 from .residual import check_global_sky, check_map_sky
 from .sums import ApertureSums
 from .terms import BudgetOptions, budget_terms
+from .uncertaintycheck import check_uncertainty_scale
 
 __all__ = ['measure', 'ApertureMeasurement']
 
@@ -592,4 +593,5 @@ def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
     check_noise(noise, frame)
     detector = detector.resolve(frame.meta, unit=frame.unit)
     warn_unknown_source_term(frame, detector, options.uncertainty_model)
+    check_uncertainty_scale(frame, sky, explicit=uncertainty is not None)
     return aperture, frame, detector, options, subpixels

@@ -45,6 +45,7 @@ from .magnitudes import magnitudes
 from .residual import check_global_sky, check_map_sky
 from .sums import ApertureSums
 from .terms import BudgetOptions, budget_terms
+from .uncertaintycheck import check_uncertainty_scale
 
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
 
@@ -176,12 +177,16 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
                                  x=positions[:, 0], y=positions[:, 1])
     warn_unknown_source_term(frame, call.detector,
                              call.budget.uncertainty_model)
+    scale_note = check_uncertainty_scale(
+        frame, sky, explicit=uncertainty is not None)
     sums = _measure_groups(apertures, groups, frame, sky, call)
     terms, origins = _budget_terms(sums, frame, call, _array_sums(
         apertures, groups, frame, sky, call), sky)
     _flag_variance_overflow(sums, terms)
     table = mark_unplaced(_to_table(sums, terms, positions, frame, sky,
                                     call, conversion, origins), unplaced)
+    if scale_note is not None:
+        table.meta['notes'].append(scale_note)
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
