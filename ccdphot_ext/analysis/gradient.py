@@ -303,7 +303,7 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
     0.150 -0.050 ADU/pixel (397 sigma)
     >>> print(f'range {g.sky_range:.0f} ADU = {g.range_in_pixel_noise:.1f} '
     ...       f'pixel sigma = {g.range_in_sky_error:.0f} sky-level errors')
-    range 140 ADU = 3.8 pixel sigma = 2222 sky-level errors
+    range 140 ADU = 3.8 pixel sigma = 2216 sky-level errors
     >>> print(f'a global sky is safe up to {g.max_safe_n_pix:.1f} pixels')
     a global sky is safe up to 6.8 pixels
     >>> g.is_unsafe(400)

@@ -198,11 +198,18 @@ def checked_gain(gain, unit=None, meta=None):
     u.adu``, or electrons per the data's own unit) is worked out for
     data in ``unit`` by `~ccdphot_ext.io.units.electrons_per_data_unit`
     (data in ``adu / s``: times the ``EXPTIME`` of the header ``meta``).
-    None stays None (no Poisson bias correction), as does a Quantity gain
-    of rate data without an exposure time (it warns).
+    None takes the gain the photometry would: the data's ``unit`` and the
+    header ``meta`` resolved as `~ccdphot_ext.DetectorParameters.resolve`
+    does (1 for electrons, ``EXPTIME`` for electrons per second,
+    ``GAIN``/``EGAIN`` for adu); it stays None (no Poisson bias
+    correction) where neither gives one, as does a Quantity gain of rate
+    data without an exposure time (it warns).
     """
     if gain is None:
-        return None
+        if unit is None and not meta:
+            return None
+        from ..io.header import DetectorParameters
+        return DetectorParameters().resolve(meta, unit=unit).gain
     if (isinstance(gain, u.Quantity)
             and gain.unit != u.dimensionless_unscaled):
         exptime = (meta or {}).get('EXPTIME')

@@ -387,18 +387,27 @@ def _annulus_meta(res, annulus, method, sigma, maxiters):
 #: exceeds this many times its measured variance ``std**2`` cannot be all
 #: photons at that gain.
 MAX_PHOTON_SHARE = 1.5
+#: Standard errors of a measured variance (``sqrt(2 / (n - 1))`` of it,
+#: from ``n`` pixels) allowed above `MAX_PHOTON_SHARE`, so that a level of
+#: few pixels (a small sky region, an annulus) is not refused for the
+#: scatter of its own variance.
+MISFIT_VARIANCE_ERRORS = 4.0
 
 
-def _photon_misfit(level, std, gain, warn=True):
+def _photon_misfit(level, std, gain, n_pix=None, warn=True):
     """
     True for levels that cannot be all photons at ``gain``: their photon
     variance ``level / gain`` exceeds `MAX_PHOTON_SHARE` times the measured
-    ``std**2`` (also where that square underflows), as in count rates given
-    the gain of counts, or with the bias left in. Warns, naming ``gain``
-    (unless not to ``warn``).
+    ``std**2`` (also where that square underflows), that variance taken
+    `MISFIT_VARIANCE_ERRORS` of its standard errors high where measured from
+    ``n_pix`` pixels, as in count rates given the gain of counts, or with
+    the bias left in. Warns, naming ``gain`` (unless not to ``warn``).
     """
     level = np.asarray(level, dtype=float)
     var = np.square(np.asarray(std, dtype=float))
+    if n_pix is not None:
+        var = var * (1.0 + MISFIT_VARIANCE_ERRORS * np.sqrt(
+            2.0 / np.maximum(np.asarray(n_pix, dtype=float) - 1.0, 1.0)))
     with np.errstate(invalid='ignore'):
         misfit = ((level > 0) & (np.asarray(std) > 0)
                   & (level > MAX_PHOTON_SHARE * gain * var))
@@ -524,7 +533,8 @@ def _whole_frame_level(res, gain, method, sigma, meta, factor=1.0):
     """
     sol = None
     if gain is not None and _photon_misfit(
-            res['level'], res['std'] * math.sqrt(factor), gain):
+            res['level'], res['std'] * math.sqrt(factor), gain,
+            res['n_pix']):
         # not photons at this gain: neither model nor correction applies
         meta.update(estimator_bias=0.0, estimator_bias_note=(
             f'gain={gain:g} does not fit the sky (more photon noise than '
@@ -675,7 +685,7 @@ def _annulus_levels(res, gain, method, sigma, efficiency, meta, factor=1.0):
             offset = meta['pedestal'] = pedestal
         misfit = _photon_misfit(res['level'] - offset,
                                 res['std'] * math.sqrt(factor), gain,
-                                warn=pedestal is None)
+                                res['n_pix'], warn=pedestal is None)
         if pedestal is not None and np.any(misfit):
             _warn_varying_pedestal(misfit, offset, gain, method, sigma)
         if pedestal is None:
@@ -944,8 +954,12 @@ class SkyEstimate:
             The gain in electrons per data unit (a Quantity such as ``1.9 *
             u.electron / u.adu`` is worked out for the data's unit as the
             photometry does: 1 for data in electrons, times ``EXPTIME``
-            for data in ``adu / s``); None (default): no bias
-            correction. A median or a sigma-clipped mean reads a Poisson
+            for data in ``adu / s``); None (default): the gain the
+            photometry takes from the data's unit and header (1 for data in
+            electrons, ``EXPTIME`` for electrons per second, ``GAIN`` or
+            ``EGAIN`` for adu; `~ccdphot_ext.DetectorParameters.resolve`),
+            no bias correction where neither gives one (an array without
+            unit or header). A median or a sigma-clipped mean reads a Poisson
             sky low, by `~ccdphot_ext.background.estimators.skew_bias_factor`
             times its third moment over its variance (0.048 and 1/6 of it):
             on a 1035 ADU sky at 2.23 e-/ADU the clipped mean by 0.020 ADU,
@@ -1119,8 +1133,9 @@ class SkyEstimate:
             The gain in electrons per data unit (a Quantity such as ``1.9 *
             u.electron / u.adu`` is worked out for the data's unit as the
             photometry does: 1 for data in electrons, times ``EXPTIME``
-            for data in ``adu / s``); None (default): no bias
-            correction. As in `from_image`, a median or a sigma-clipped
+            for data in ``adu / s``); None (default): the gain of the
+            data's unit and header, as in `from_image`. As in
+            `from_image`, a median or a sigma-clipped
             mean reads a Poisson sky low (by 1/6 and 0.048 times its third
             moment over its variance); with the gain that bias is computed
             for each annulus (``level / (gain**2 std**2)``) and removed
