@@ -696,23 +696,39 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *,
     rng = np.random.default_rng(seed)
     grids = surface + rng.normal(0.0, 1.0, (N_REALISATIONS,) + grid.shape
                                  ) * noise
-    filtered = _median_filtered(grids, bkg.filter_size)
-    offset = np.mean(filtered, axis=0) - surface
-    meta['filter_error'] = float(np.max(np.abs(offset)))
     meta['error_on_mean_from'] = (
         "mesh errors on the fitted sloped sky propagated through photutils'"
         ' median filter, with its offset from that sky')
+    return _realised_error(bkg, _median_filtered(grids, bkg.filter_size),
+                           surface, coef, len(terms), meta, stacklevel=6)
+
+
+def _realised_error(bkg, filtered, surface, coef, n_terms, meta,
+                    stacklevel):
+    """
+    The level error, per pixel, of a map whose mesh grids ``filtered``
+    are realisations of the fitted sloped ``surface`` (``coef``, of
+    ``n_terms`` terms) through photutils' filter: their scatter, and their
+    mean's offset from the surface as photutils interpolates it between
+    mesh centres (`_interpolated_offset`; where its steps are not known,
+    each mesh's own offset), in quadrature. Records
+    ``meta['filter_error']`` (and ``'interpolation_offset'``) and warns
+    where the offset dominates (`_warn_flattened`, ``stacklevel`` counted
+    from there).
+    """
+    offset = np.mean(filtered, axis=0) - surface
+    meta['filter_error'] = float(np.max(np.abs(offset)))
     shape = np.shape(bkg.background_rms)
     variance = block_replicate(np.var(filtered, axis=0), bkg.box_size,
                                conserve_sum=False)[:shape[0], :shape[1]]
     between = _interpolated_offset(bkg, np.mean(filtered, axis=0), coef,
-                                   len(terms))
+                                   n_terms)
     if between is None:  # an interpolator whose steps are not known
         between = block_replicate(offset, bkg.box_size,
                                   conserve_sum=False)[:shape[0], :shape[1]]
     else:
         meta['interpolation_offset'] = float(np.max(np.abs(between)))
-    _warn_flattened(bkg, offset, filtered, meta)
+    _warn_flattened(bkg, offset, filtered, meta, stacklevel=stacklevel)
     return np.sqrt(variance + between ** 2)
 
 
@@ -747,25 +763,12 @@ def _filled_filter_error(bkg, surface, noise, measured, coef, n_terms,
     for grid in grids:
         grid[~measured] = ShepardIDWInterpolator(yx, grid[measured])(
             holes, n_neighbors=10, power=1.0)
-    filtered = _median_filtered(grids, bkg.filter_size)
-    offset = np.mean(filtered, axis=0) - surface
-    meta['filter_error'] = float(np.max(np.abs(offset)))
     meta['error_on_mean_from'] += (
         ', or (where larger) the mesh errors on the fitted sloped sky '
         "through photutils' filling, filter and interpolation, with their "
         'offset from that sky')
-    shape = np.shape(bkg.background_rms)
-    variance = block_replicate(np.var(filtered, axis=0), bkg.box_size,
-                               conserve_sum=False)[:shape[0], :shape[1]]
-    between = _interpolated_offset(bkg, np.mean(filtered, axis=0), coef,
-                                   n_terms)
-    if between is None:
-        between = block_replicate(offset, bkg.box_size,
-                                  conserve_sum=False)[:shape[0], :shape[1]]
-    else:
-        meta['interpolation_offset'] = float(np.max(np.abs(between)))
-    _warn_flattened(bkg, offset, filtered, meta, stacklevel=6)
-    return np.sqrt(variance + between ** 2)
+    return _realised_error(bkg, _median_filtered(grids, bkg.filter_size),
+                           surface, coef, n_terms, meta, stacklevel=7)
 
 
 def _interpolated_offset(bkg, grid, coef, n_terms):
