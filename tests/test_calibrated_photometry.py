@@ -506,12 +506,16 @@ def test_an_err_that_is_not_the_noise_is_warned(tmp_path, fault, ratio):
     ccd = read_frame(path)
     aps = CircularAperture(np.c_[product.x, product.y], 4.0)
     sky = _sky(ccd)
-    # the independent reference: plain numpy's robust scatter of the
-    # differences of pixels two columns apart, in units of the file's ERR
+    # the independent reference: plain numpy's robust scatter, in units of
+    # the file's ERR, of the pixels less the sky (a map too large) or of
+    # the differences of pixels two columns apart (a map too small)
     sig = np.sqrt(ccd.uncertainty.array)
-    pair = ~ccd.mask[:, 2:] & ~ccd.mask[:, :-2]
-    z = ((ccd.data[:, 2:] - ccd.data[:, :-2])[pair]
-         / np.hypot(sig[:, 2:], sig[:, :-2])[pair])
+    if ratio <= 1:
+        z = ((ccd.data - sky.value) / sig)[~ccd.mask]
+    else:
+        pair = ~ccd.mask[:, 2:] & ~ccd.mask[:, :-2]
+        z = ((ccd.data[:, 2:] - ccd.data[:, :-2])[pair]
+             / np.hypot(sig[:, 2:], sig[:, :-2])[pair])
     expected = 1.4826 * np.median(np.abs(z - np.median(z)))
     assert expected == pytest.approx(ratio, rel=0.2)
     if fault is None:
@@ -704,9 +708,8 @@ def test_batch_of_jwst_files(tmp_path):
 
 
 def test_a_right_uncertainty_on_a_sloping_sky_is_not_warned():
-    # a sky sloping by +-6 pixel sigma across the frame: a single level
-    # would leave the slope in the scatter (2.3 times sigma); pixel
-    # differences do not
+    # a sky sloping by +-6 pixel sigma across the frame: the pixels less
+    # one level scatter 3.6 times sigma, the pixel differences 1
     from astropy.nddata import StdDevUncertainty
 
     from ccdphot_ext.photometry.uncertaintycheck import (
@@ -720,8 +723,9 @@ def test_a_right_uncertainty_on_a_sloping_sky_is_not_warned():
     ccd = CCDData(img, unit='adu',
                   uncertainty=StdDevUncertainty(np.full(img.shape, 5.0)))
     sky = SkyEstimate.from_image(ccd)
-    ratio, n = uncertainty_scale_ratio(as_frame(ccd), sky)
-    assert ratio == pytest.approx(1.0, abs=0.03) and n == 256 * 254
+    low, high, n = uncertainty_scale_ratio(as_frame(ccd), sky)
+    assert low > 2.0  # the slope left in the pixels less one level
+    assert high == pytest.approx(1.0, abs=0.03) and n == 256 * 256
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         t = photometer(ccd, CircularAperture([(60.0, 60.0)], 4.0), sky)
