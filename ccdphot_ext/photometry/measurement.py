@@ -37,7 +37,7 @@ from .budget import (
     warn_unknown_source_term,
 )
 from .general import check_photometry_inputs, measure_one
-from .residual import check_global_sky, check_map_sky
+from .residual import check_sky_bias
 from .sums import ApertureSums
 from .terms import BudgetOptions, budget_terms
 from .uncertaintycheck import check_uncertainty_scale
@@ -557,12 +557,8 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         result._level_scale = sky_level_scale(noise, sky)
     # checked against the frame's background variation when the sky is one
     # global level (in the data unit)
-    biased, _ = check_global_sky(sky, x, y, result.n_pix, result.flux_err,
-                                 shape=frame.data.shape)
-    if biased:
-        result.flags |= FLAG_RESIDUAL_BACKGROUND
-    biased, _ = check_map_sky(sky, frame, x, y, result.n_pix,
-                              result.flux_err)
+    biased, _ = check_sky_bias(sky, frame, x, y, result.n_pix,
+                               result.flux_err)
     if biased:
         result.flags |= FLAG_RESIDUAL_BACKGROUND
     result._to_flux_unit(conversion)

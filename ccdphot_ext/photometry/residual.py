@@ -315,3 +315,41 @@ def check_map_sky(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
         f'{FLAG_RESIDUAL_BACKGROUND}): {cure}')
     warnings.warn(message, AstropyUserWarning, stacklevel=stacklevel)
     return biased, message
+
+
+def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
+    """
+    The rows a sky biases, by both rules: a global level on a frame whose
+    background varies (`check_global_sky`) and a Background2D map lifted
+    by the sources' light (`check_map_sky`); the one home both photometry
+    engines flag `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` from.
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    frame : Frame
+        The frame measured.
+    x, y : float or array_like
+        The apertures' centres (pixels).
+    n_pix : float or array_like
+        Their (weighted) pixel counts.
+    flux_err : float or array_like
+        Their flux errors.
+    stacklevel : int, optional
+        As in `warnings.warn`, counted from the caller of this function.
+
+    Returns
+    -------
+    biased : bool or `~numpy.ndarray` of bool
+        Per aperture: True where either rule finds the flux biased.
+    messages : list of str
+        The warnings said (none when no aperture is biased).
+    """
+    biased, global_note = check_global_sky(
+        sky, x, y, n_pix, flux_err, shape=frame.data.shape,
+        stacklevel=stacklevel + 1)
+    lifted, map_note = check_map_sky(sky, frame, x, y, n_pix, flux_err,
+                                     stacklevel=stacklevel + 1)
+    messages = [note for note in (global_note, map_note) if note is not None]
+    return (np.asarray(biased) | np.asarray(lifted))[()], messages

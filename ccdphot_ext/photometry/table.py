@@ -42,7 +42,7 @@ from .budget import warn_unknown_source_term
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
 from .magnitudes import magnitudes
-from .residual import check_global_sky, check_map_sky
+from .residual import check_sky_bias
 from .sums import ApertureSums
 from .terms import BudgetOptions, budget_terms
 from .uncertaintycheck import check_uncertainty_scale
@@ -190,18 +190,11 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
-    biased, message = check_global_sky(sky, positions[:, 0],
-                                       positions[:, 1], sums.n_pix,
-                                       terms.error, shape=frame.data.shape)
+    biased, messages = check_sky_bias(sky, frame, positions[:, 0],
+                                      positions[:, 1], sums.n_pix,
+                                      terms.error)
     table['flags'][biased] |= FLAG_RESIDUAL_BACKGROUND
-    if message is not None:
-        table.meta['notes'].append(message)
-    biased, message = check_map_sky(sky, frame, positions[:, 0],
-                                    positions[:, 1], sums.n_pix,
-                                    terms.error)
-    table['flags'][biased] |= FLAG_RESIDUAL_BACKGROUND
-    if message is not None:
-        table.meta['notes'].append(message)
+    table.meta['notes'].extend(messages)
     if sky.meta.get('crowding_note') is not None:  # said when it was made
         table.meta['notes'].append(sky.meta['crowding_note'])
     return table
