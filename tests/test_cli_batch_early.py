@@ -20,6 +20,7 @@ from clirun import ccdphot
 
 import ccdphot_ext.batch.frames as frames_module
 import ccdphot_ext.cli.batch as cli_batch
+import ccdphot_ext.cli.batch_config as batch_config
 import ccdphot_ext.cli.batch_early as batch_early
 from ccdphot_ext.batch.frames import run_parameters
 from ccdphot_ext.cli.main import build_parser
@@ -237,7 +238,7 @@ def test_a_worker_measures_nothing_the_command_refuses(files, tmp_path,
     if refused:
         assert value is None
         return
-    config, ids = cli_batch.frame_configuration(args, frames[0])
+    config, ids = batch_config.frame_configuration(args, frames[0])
     key, results = value
     assert key == batch_early.key(run_parameters(config, ids))
     assert [r.status for r in results] == ['ok', 'ok']

@@ -18,6 +18,13 @@ import textwrap
 import warnings
 from contextlib import contextmanager
 
+from .batch_config import (
+    aperture_layout,
+    batch_sky,
+    check_first_frame,
+    measuring_config,
+    pixel_positions,
+)
 from .common import (
     SKY_CHOICES,
     CLIError,
@@ -26,14 +33,11 @@ from .common import (
     add_positions_format,
     add_unit_option,
     check_output_path,
-    detector_from_args,
-    given_dq_bits,
     hdu_type,
     output_locks,
     pair_type,
     positive_int_type,
     positive_type,
-    read_positions_table,
     replacing_note,
     size_type,
 )
@@ -87,54 +91,10 @@ def _frame_list(path):
     return [ln for ln in lines if ln and not ln.startswith('#')]
 
 
-def _layout(args, xy):
-    """The layout of the command line's circles or boxes at ``xy``: built
-    (photutils) only where this process measures frames."""
-    from ..batch.layout import ApertureLayout
-
-    if args.radius is not None:
-        return ApertureLayout.circles(xy, args.radius)
-    width, height = args.size
-    return ApertureLayout.boxes(xy, width, height)
 
 
-def _check_first_frame(args, first, layout, sky):
-    """A --hdu the first frame lacks, apertures or annuli far larger than
-    that frame, are refused before any work, naming their option (when
-    that frame can be read)."""
-    from ..io.fitsfile import hdu_problem, image_shape
-
-    problem = hdu_problem(first, args.hdu)
-    if problem:  # every frame would fail the same way
-        raise CLIError(f'--hdu {args.hdu}: {problem} (the first frame)')
-    shape = image_shape(first, hdu=args.hdu)
-    if shape is None:
-        return
-    option = (f'--radius {args.radius:g}' if args.radius is not None
-              else f'--size {args.size[0]:g},{args.size[1]:g}')
-    try:
-        layout.check_extent(shape, option)
-        if args.sky == 'annulus':
-            sky.check_extent(shape)
-    except ValueError as exc:
-        text = str(exc)
-        if args.sky == 'annulus':
-            text = text.replace('sky annulus', f'--annulus {args.annulus[0]:g}'
-                                f',{args.annulus[1]:g}')
-        raise CLIError(f'{text} (the first frame, {first})') from None
 
 
-def _pixel_positions(args):
-    """The --positions table, in pixels: a batch places the same x/y on
-    every frame, so a table of sky positions is refused saying how to
-    convert it."""
-    return read_positions_table(
-        args.positions, format=args.positions_format, without_wcs=(
-            'the table gives sky positions, but ccdphot batch measures the '
-            'same pixel positions (x, y) on every frame: convert them with '
-            'the WCS of a reference frame first (the x_center/y_center '
-            'columns of ccdphot measure FRAME --positions TABLE -o '
-            'pixels.ecsv)'))
 
 
 def _check_star_ids(args, ids):
@@ -155,36 +115,8 @@ def _check_star_ids(args, ids):
                        f'{", ".join(map(str, both))})')
 
 
-def _sky(args):
-    """The sky of ``--sky`` (and ``--annulus``)."""
-    from ..batch import AnnulusSky
-
-    if args.sky == 'annulus':
-        if args.annulus is None:
-            raise CLIError('--sky annulus needs --annulus RIN,ROUT')
-        return AnnulusSky(*args.annulus)
-    if args.annulus is not None:
-        raise CLIError('--annulus needs --sky annulus')
-    return args.sky
 
 
-def frame_configuration(args, first):
-    """
-    The `~ccdphot_ext.batch.worker.FrameConfig` every frame of the command
-    line ``args`` is measured with, and the star ids: what a Dask worker
-    builds for the tasks ``ccdphot batch --scheduler`` sends before its own
-    checks (`ccdphot_ext.cli.batch_early`), as the command builds it. What
-    the command refuses before measuring with it (an HDU that frame
-    ``first`` lacks, apertures far larger than it) is refused here too.
-    """
-    import numpy as np
-
-    pos = _pixel_positions(args)
-    xy = np.column_stack([pos['x_center'], pos['y_center']])
-    sky = _sky(args)
-    layout = _layout(args, xy)
-    _check_first_frame(args, first, layout, sky)
-    return _configuration(args, layout, sky, np.asarray(pos['id']))
 
 
 def _cmd_batch(args):
@@ -205,15 +137,15 @@ def _checked_run(args, frames, early):
     when one is refused), then run."""
     import numpy as np
 
-    pos = _pixel_positions(args)
+    pos = pixel_positions(args)
     xy = np.column_stack([pos['x_center'], pos['y_center']])
     ids = np.asarray(pos['id'])
     inputs = [(f, 'FRAME') for f in frames] + [
         (args.positions, '--positions'), (args.frame_list, '--frame-list')]
     check_output_path(args.output, inputs=inputs)
-    sky = _sky(args)
-    layout = _layout(args, xy)
-    _check_first_frame(args, frames[0], layout, sky)
+    sky = batch_sky(args)
+    layout = aperture_layout(args, xy)
+    check_first_frame(args, frames[0], layout, sky)
     diff_out = None
     if args.targets is not None or args.comparisons is not None:
         if args.targets is None or args.comparisons is None:
@@ -333,7 +265,7 @@ def _measure(args, frames, layout, sky, ids, resume, early):
     from ..batch.frames import check_frames, measure_configured
 
     frames, names = check_frames(frames)
-    config, ids = _configuration(args, layout, sky, ids)
+    config, ids = measuring_config(args, layout, sky, ids)
     return measure_configured(
         frames, names, config, ids, output=args.output, resume_from=resume,
         execution=BatchExecution(
@@ -343,31 +275,6 @@ def _measure(args, frames, layout, sky, ids, resume, early):
         submitted=early)
 
 
-def _configuration(args, layout, sky, ids):
-    """`photometer_frames`' measuring arguments from the command line,
-    checked: the `~ccdphot_ext.batch.worker.FrameConfig` and the ids.
-    The threshold's and the re-centring's modules (which import
-    photutils) are loaded only when those options are given."""
-    from ..batch import FrameReading
-    from ..batch.frames import configure
-
-    threshold = recenter = None
-    if args.threshold is not None:
-        from ..background.threshold import SigmaThreshold
-
-        threshold = SigmaThreshold(args.threshold)
-    if args.recenter is not None:
-        from ..detection.recenter import Recentering
-
-        recenter = Recentering(centroid=args.recenter,
-                               box_size=args.recenter_box)
-    return configure(
-        layout, sky, ids, gain=args.gain, threshold=threshold,
-        detector=detector_from_args(args), budget=None,
-        zeropoint=args.zeropoint, flux_unit=args.flux_unit,
-        recenter=recenter,
-        reading=FrameReading(hdu=args.hdu, unit=args.unit,
-                             dq_bits=given_dq_bits(args.dq_bits)))
 
 
 def add_parser(subparsers, common=None):

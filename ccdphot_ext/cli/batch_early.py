@@ -9,7 +9,7 @@ So the command connects (in a thread) and sends its frames first, in tasks
 that carry only plain settings: the frame paths, the parsed options and
 the bytes of the ``--positions`` file. Each worker builds the run's
 configuration from them once, with the command's own code
-(`ccdphot_ext.cli.batch.frame_configuration`), and measures. Meanwhile the
+(`ccdphot_ext.cli.batch_config.frame_configuration`), and measures. Meanwhile the
 command imports the rest and checks every argument as it always does; a
 refused argument cancels the tasks, before anything is written. The
 results of a task are kept only if the worker's configuration is the
@@ -320,7 +320,7 @@ def _configured(settings):
     import warnings
 
     from ..batch.frames import run_parameters
-    from .batch import frame_configuration
+    from .batch_config import frame_configuration
 
     args = argparse.Namespace(**settings['args'])
     try:
