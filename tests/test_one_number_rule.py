@@ -625,3 +625,180 @@ def test_variation_at_a_nan_position_is_nan():
     out = sky.background_variation([np.nan, 100.0], [50.0, np.nan])
     assert np.isnan(out).all()
     assert np.isfinite(sky.background_variation(100.0, 50.0))
+
+
+# -- arrays of numbers: the budget's terms, the aperture noise, the map error -
+@pytest.mark.parametrize('value, error, words', [
+    ([25.0, 1e308], ValueError, 'x must be between'),
+    ([25.0, np.inf], ValueError, 'x must be finite'),
+    ([25.0, -1.0], ValueError, 'x must be non-negative'),
+    (np.nan, ValueError, 'x must be finite'),
+    ('3', TypeError, 'x must be a number or an array of numbers'),
+    ([True, False], TypeError, 'x must be a number or an array of numbers'),
+    (None, TypeError, 'x must be a number or an array of numbers')])
+def test_scale_arrays_take_the_rule_of_one_number(value, error, words):
+    from ccdphot_ext.utils.numbers import scale_array
+
+    with pytest.raises(error, match='^' + re.escape(words)):
+        scale_array(value, 'x', allow_zero=True)
+
+
+def test_scale_arrays_keep_their_values_and_nan_where_allowed():
+    from ccdphot_ext.utils.numbers import scale_array
+
+    out = scale_array([25.0, 0.0, -0.0, np.nan, SUBNORMAL], 'x',
+                      allow_zero=True, allow_nan=True)
+    assert out[:3].tolist() == [25.0, 0.0, 0.0] and np.isnan(out[3])
+    assert math.copysign(1.0, out[2]) == 1.0 and out[4] == SUBNORMAL
+    with pytest.raises(ValueError, match='^x must be between'):
+        scale_array([2.0, SUBNORMAL], 'x')
+
+
+BUDGET_ARGS = dict(gain=1.0, noise_pix=12.0, sky_error_on_mean=0.2,
+                   n_sky=400, flat_error=0.01)
+
+
+@pytest.mark.parametrize('kwargs, error, words', [
+    ({'n_pix': 1e308}, ValueError, 'n_pix must be between'),
+    ({'n_pix': np.inf}, ValueError, 'n_pix must be finite'),
+    ({'n_pix': np.nan}, ValueError, 'n_pix is NaN for a measured flux'),
+    ({'n_pix': 0, 'noise_pix': None}, ValueError,
+     'n_pix is 0 (no pixel) for a non-zero flux'),
+    ({'noise_pix': 200.0}, ValueError, 'noise_pix (sum of squared weights) '
+     'cannot exceed n_pix'),
+    ({'noise_pix': -1.0}, ValueError, 'noise_pix must be non-negative'),
+    ({'sky_std': np.inf}, ValueError, 'sky_std must be finite'),
+    ({'gain': SUBNORMAL}, ValueError, 'gain must be between'),
+    ({'gain': '3'}, TypeError, 'gain must be a number'),
+    ({'gain': True}, TypeError, 'gain must be a number'),
+    ({'sky_error_on_mean': 1e308}, ValueError,
+     'sky_error_on_mean must be between'),
+    ({'n_sky': -1}, ValueError, 'n_sky must be positive'),
+    ({'sky_variance': -1.0}, ValueError, 'sky_variance must be '
+     'non-negative'),
+    ({'sky_variance': [np.nan, 4.0]}, ValueError,
+     'sky_variance is NaN for a measured flux'),
+    ({'flat_error': 1e308}, ValueError, 'flat_error must be between'),
+    ({'flat_error': '3'}, TypeError, 'flat_error must be a number'),
+    ({'source_flux': 'x'}, TypeError, 'source_flux must be a number'),
+    ({'source_variance': -np.inf}, ValueError,
+     'source_variance must be finite'),
+    ({'flat_variance': -1.0}, ValueError, 'flat_variance must be '
+     'non-negative'),
+    ({'extra_terms': {'dust': -2.0}}, ValueError,
+     "extra_terms['dust'] must be non-negative"),
+    ({'uncertainty_model': 'all'}, ValueError,
+     'uncertainty_model must be one of'),
+    ({'n_pix': [1.0, 2.0, 3.0]}, ValueError,
+     'the arguments of budget_terms do not broadcast')])
+def test_budget_terms_arguments(kwargs, error, words):
+    args = dict(BUDGET_ARGS)
+    args.update(kwargs)
+    n_pix = args.pop('n_pix', 100)
+    sky_std = args.pop('sky_std', 2.0)
+    with pytest.raises(error, match='^' + re.escape(words)):
+        budget_terms([900.0, 1600.0], n_pix, sky_std, **args)
+
+
+def test_budget_terms_keep_the_numbers_of_the_engines():
+    from ccdphot_ext.photometry.terms import unchecked_budget_terms
+
+    flux = np.array([900.0, 1600.0, np.nan, 0.0])
+    args = dict(BUDGET_ARGS, noise_pix=[12.0, 80.0, 5.0, 0.0])
+    n_pix = np.array([100.0, 100.0, 100.0, 0.0])
+    public = budget_terms(flux, n_pix, 2.0, **args)
+    engine = unchecked_budget_terms(flux, n_pix, 2.0, **args)
+    for name in ('sky', 'source', 'sky_mean', 'flat', 'variance', 'error'):
+        assert np.array_equal(getattr(public, name), getattr(engine, name),
+                              equal_nan=True)
+    # the CCD equation by hand, row 1
+    expected = (80.0 * 4.0 + 1600.0 + 100.0 ** 2 * 0.04
+                + (0.01 * 1600.0) ** 2)
+    assert public.variance[1] == pytest.approx(expected, rel=1e-15)
+
+
+def test_budget_terms_overflow_warns_naming_the_term():
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    with pytest.warns(AstropyUserWarning, match=r'the variance of row\(s\) '
+                      r'1 overflows: its term\(s\) flat lie beyond'):
+        rows = budget_terms([900.0, 1e200], 100, 2.0, gain=1.0,
+                            flat_error=1e150)
+    assert rows.variance[1] == np.inf and np.isfinite(rows.variance[0])
+
+
+def test_error_budget_overflow_names_its_inputs():
+    with pytest.raises(ValueError, match=r"^variance term 'flat' overflows "
+                       r'.*: flux=1e\+308, flat_error=0.01 are too large'):
+        ErrorBudget.from_aperture(1e308, 25, 7.0, gain=2.0, flat_error=0.01)
+
+
+@pytest.mark.parametrize('kwargs, error, words', [
+    ({'n_pix': 1e308}, ValueError, 'n_pix must be between'),
+    ({'n_pix': -1.0}, ValueError, 'n_pix must be non-negative'),
+    ({'n_pix': '3'}, TypeError, 'n_pix must be a number'),
+    ({'noise_pix': 1e308}, ValueError, 'noise_pix must be between'),
+    ({'noise_pix': 30.0}, ValueError, 'noise_pix (sum of squared weights) '
+     'cannot exceed n_pix')])
+def test_aperture_noise_variance_arguments(kwargs, error, words):
+    noise = ApertureNoise(5.0, 1.0, 0.5, n_pix=np.array([9.0, 25.0]),
+                          sigma=np.array([15.0, 25.0]),
+                          sigma_err=np.array([1.0, 1.0]), n_apertures=100)
+    args = {'n_pix': 25.0, **kwargs}
+    with pytest.raises(error, match='^' + re.escape(words)):
+        noise.variance(args.pop('n_pix'), **args)
+
+
+def test_aperture_noise_variance_overflow_is_refused_and_values_kept():
+    big = ApertureNoise(1e150, 1.0, 0.5, n_pix=np.array([9.0, 25.0]),
+                        sigma=np.array([3e150, 5e150]),
+                        sigma_err=np.array([1e149, 1e149]), n_apertures=100)
+    with pytest.raises(ValueError, match='^n_pix: the sky term of an '
+                       'aperture of up to 6.7039e\\+153 pixels overflows'):
+        big.variance(SCALE_RANGE[1])
+    noise = ApertureNoise(5.0, 1.0, 0.5, n_pix=np.array([9.0, 25.0]),
+                          sigma=np.array([15.0, 25.0]),
+                          sigma_err=np.array([1.0, 1.0]), n_apertures=100)
+    # white noise: sigma1**2 * noise_pix
+    assert noise.variance(25.0) == 625.0
+    assert noise.variance(25.0, 20.0) == 500.0
+    out = noise.variance([16.0, np.nan, 0.0])
+    assert out[0] == 400.0 and np.isnan(out[1]) and out[2] == 0.0
+
+
+@pytest.mark.parametrize('pixel_std, error, words', [
+    (np.inf, ValueError, 'pixel_std must be finite'),
+    (-1.0, ValueError, 'pixel_std must be non-negative'),
+    (1e308, ValueError, 'pixel_std must be between'),
+    ('3', TypeError, 'pixel_std must be a number'),
+    ([1.0, 2.0], ValueError, 'pixel_std of shape (2,) does not broadcast')])
+def test_background_variation_error_pixel_std(pixel_std, error, words):
+    from ccdphot_ext import BackgroundVariation
+
+    variation = BackgroundVariation(np.zeros((8, 8)))
+    with pytest.raises(error, match='^' + re.escape(words)):
+        variation.error(pixel_std)
+
+
+def test_background_variation_error_keeps_its_values():
+    from ccdphot_ext import BackgroundVariation
+
+    variation = BackgroundVariation(np.zeros((128, 128)))
+    err = variation.error(64.0, [256.0, 0.0], [256.0, 0.0])
+    assert np.array_equal(err, 64.0 * variation.error(1.0, [256.0, 0.0],
+                                                      [256.0, 0.0]))
+    assert np.isnan(variation.error(np.nan, 10.0, 10.0))
+
+
+@pytest.mark.parametrize('power', [None, 3, 1.5, True, '2'])
+def test_flux_conversion_power(power):
+    import astropy.units as u
+
+    from ccdphot_ext import flux_conversion
+
+    conversion = flux_conversion(u.MJy / u.sr, meta={'PIXAR_SR': 1e-13},
+                                 x=[10.0], y=[20.0])
+    with pytest.raises(ValueError, match=r'^power must be one of \(1, 2\)'):
+        conversion.apply([1.0], 25.0, power)
+    assert conversion.apply([1.0], 25.0, 2)[0] == pytest.approx(
+        conversion.apply([1.0], 25.0, 1)[0] ** 2, rel=1e-15)

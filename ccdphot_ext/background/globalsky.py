@@ -63,7 +63,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 
 from ..utils.inputs import pixel_coordinates, power_of_two_scale
-from ..utils.numbers import check_shape
+from ..utils.numbers import check_shape, scale_array
 from ..utils.windows import whole_pixels
 from .estimators import (
     clip_factors,
@@ -646,6 +646,16 @@ class BackgroundVariation:
         error : float or `~numpy.ndarray`
             The error of the map's offset (data unit per pixel).
 
+        Raises
+        ------
+        ValueError
+            If ``pixel_std`` is negative, infinite or beyond the range
+            whose square is a float (NaN gives NaN), or does not broadcast
+            with the positions.
+        TypeError
+            If ``pixel_std`` is not a number or an array of numbers, or
+            only one of ``x`` and ``y`` is given.
+
         Examples
         --------
         A cell's error is 1.25 / 64 per unit of pixel noise (1.25 for a
@@ -659,7 +669,8 @@ class BackgroundVariation:
         >>> [round(float(e), 2) for e in err]
         [0.35, 1.36]
         """
-        std = np.asarray(pixel_std, dtype=float)
+        std = scale_array(pixel_std, 'pixel_std', allow_zero=True,
+                          allow_nan=True)
         if (x is None) != (y is None):
             raise TypeError('error takes both x and y, or neither')
         by, bx = self._blocks
@@ -668,8 +679,14 @@ class BackgroundVariation:
             unplaced = False
         else:
             iy, ix, unplaced = self._block_index(x, y)
-        error = std * np.sqrt(_interpolated_variance(self._noise, iy, ix,
-                                                     self._blocks))
+        variance = _interpolated_variance(self._noise, iy, ix, self._blocks)
+        try:
+            np.broadcast_shapes(std.shape, np.shape(variance))
+        except ValueError:
+            raise ValueError(f'pixel_std of shape {std.shape} does not '
+                             'broadcast with the positions (shape '
+                             f'{np.shape(variance)})') from None
+        error = std * np.sqrt(variance)
         return np.where(unplaced, np.nan, error)[()]
 
     def _block_index(self, x, y):

@@ -81,6 +81,7 @@ from ..utils.numbers import (
     finite_number,
     positive_integer,
     random_generator,
+    scale_array,
 )
 from .annulus import row_statistics
 from .estimators import estimator_efficiency
@@ -425,13 +426,34 @@ class ApertureNoise:
         -------
         variance : float or `~numpy.ndarray`
             The ``sky`` term (data unit squared), shaped like ``n_pix``.
+
+        Raises
+        ------
+        ValueError
+            If ``n_pix`` or ``noise_pix`` is negative, infinite or beyond
+            the range whose square is a float (NaN gives NaN), if
+            ``noise_pix`` exceeds ``n_pix`` (weights are at most 1), or if
+            the term overflows (beyond the largest float).
+        TypeError
+            If either is not a number or an array of numbers.
         """
-        var = self(n_pix) ** 2
+        n = scale_array(n_pix, 'n_pix', allow_zero=True, allow_nan=True)
+        sigma = np.asarray(self(n))
+        with np.errstate(over='ignore'):
+            var = sigma ** 2
+        if np.any(var == np.inf):
+            raise ValueError(f'n_pix: the sky term of an aperture of up to '
+                             f'{np.nanmax(n):.6g} pixels overflows (beyond '
+                             'the largest float)')
         if noise_pix is None:
-            return var
-        n = np.asarray(n_pix, dtype=float)
+            return float(var) if var.ndim == 0 else var
+        noise_pix = scale_array(noise_pix, 'noise_pix', allow_zero=True,
+                                allow_nan=True)
+        if np.any(noise_pix > n * (1 + 1e-12)):
+            raise ValueError('noise_pix (sum of squared weights) cannot '
+                             'exceed n_pix: weights are at most 1')
         with np.errstate(invalid='ignore', divide='ignore'):
-            scale = np.where(n > 0, np.asarray(noise_pix, float) / n, 1.0)
+            scale = np.where(n > 0, noise_pix / n, 1.0)
         out = var * scale
         return float(out) if np.ndim(out) == 0 else out
 

@@ -38,7 +38,7 @@ import astropy.units as u
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..utils.numbers import positive_scalar
+from ..utils.numbers import check_choice, positive_scalar
 from .units import checked_unit
 
 __all__ = ['UNIT_FAMILIES', 'unit_family', 'pixel_solid_angle',
@@ -258,7 +258,7 @@ class FluxConversion:
         n_pix : float or array_like, optional
             The apertures' pixel counts, for sums; None (default): the
             values are per-pixel levels.
-        power : int, optional
+        power : {1, 2}, optional
             The power of the data unit in ``values`` (default 1; 2 for
             variances).
 
@@ -267,6 +267,7 @@ class FluxConversion:
         converted : `~numpy.ndarray`
             The values in the flux unit (its ``power``), without the unit.
         """
+        power = check_choice(power, 'power', (1, 2))
         values = np.asarray(values, dtype=float) * self.factor ** power
         if self.mean and n_pix is not None:
             with np.errstate(divide='ignore', invalid='ignore'):

@@ -46,7 +46,12 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..io.fluxdensity import unit_family
 from ..utils.inputs import positive_scalar
 from ..utils.numbers import check_choice, check_index, finite_number
-from .terms import MAG_FACTOR, UNCERTAINTY_MODELS, budget_terms, sum_terms
+from .terms import (
+    MAG_FACTOR,
+    UNCERTAINTY_MODELS,
+    sum_terms,
+    unchecked_budget_terms,
+)
 
 __all__ = ['ErrorBudget']
 
@@ -136,6 +141,29 @@ def _checked_aperture_inputs(*, flux, n_pix, noise_pix, sky_std, gain, n_sky,
             raise ValueError(f'extra_terms: {name!r} would replace a '
                              'built-in term')
     return v
+
+
+#: The inputs of each variance term of `ErrorBudget.from_aperture`, to
+#: name those too large to square together
+_TERM_INPUTS = {'sky': ('n_pix', 'noise_pix', 'sky_std', 'sky_variance'),
+                'map': ('sky_variance',),
+                'source': ('flux', 'source_flux', 'gain'),
+                'sky_mean': ('n_pix', 'sky_std', 'sky_error_on_mean',
+                             'n_sky'),
+                'flat': ('flux', 'flat_error')}
+
+
+def _refuse_overflow(rows, v):
+    """Refuse a one-row budget whose term overflows (inputs each within
+    the number rule, too large to square together), naming its inputs."""
+    for name, values in ((rows.sky_name, rows.sky), ('source', rows.source),
+                         ('sky_mean', rows.sky_mean), ('flat', rows.flat)):
+        if values[0] == np.inf:
+            given = ', '.join(f'{k}={v[k]:.6g}' for k in _TERM_INPUTS[name]
+                              if v.get(k) is not None)
+            raise ValueError(f'variance term {name!r} overflows (beyond the '
+                             f'largest float): {given} are too large to '
+                             'square together; scale the data')
 
 
 def _aperture_notes(rows, v):
@@ -361,13 +389,14 @@ class ErrorBudget:
             sky_level=sky_level, read_noise=read_noise, dark=dark,
             flat_error=flat_error, uncertainty_model=uncertainty_model,
             extra_terms=extra_terms, source_flux=source_flux)
-        rows = budget_terms(
+        rows = unchecked_budget_terms(
             v['flux'], v['n_pix'], v['sky_std'], noise_pix=v['noise_pix'],
             gain=v['gain'],
             sky_error_on_mean=v['sky_error_on_mean'], n_sky=v['n_sky'],
             sky_variance=v['sky_variance'], uncertainty_model=uncertainty_model,
             flat_error=v['flat_error'], extra_terms=extra_terms,
             source_flux=v['source_flux'])
+        _refuse_overflow(rows, v)
         notes, decomposition = _aperture_notes(rows, v)
         return cls.from_terms(rows, notes=notes, decomposition=decomposition,
                               gain=v['gain'])

@@ -39,7 +39,7 @@ from .budget import (
 from .general import check_photometry_inputs, measure_one
 from .residual import check_sky_bias
 from .sums import ApertureSums
-from .terms import BudgetOptions, budget_terms
+from .terms import BudgetOptions, unchecked_budget_terms
 from .uncertaintycheck import check_uncertainty_scale
 
 __all__ = ['measure', 'ApertureMeasurement']
@@ -66,7 +66,7 @@ def _budget(sums, cutout, frame, detector, options, noise, threshold,
         uncertainty_model = 'background'
     if sums.n_pix == 0:
         return ErrorBudget.from_terms(
-            budget_terms(sums.flux, 0.0, sums.sky_std),
+            unchecked_budget_terms(sums.flux, 0.0, sums.sky_std),
             notes=[NOTE_EMPTY], gain=gain)
     if frame.variance_arrays:
         budget = _array_budget(sums, cutout, frame, options, noise,
@@ -117,7 +117,7 @@ def _array_budget(sums, cutout, frame, options, noise, error_on_mean):
         noise_note=None if noise is None else noise.note)
     selection = (None if sums.selection is None
                  else {'selection': sums.selection})
-    rows = budget_terms(
+    rows = unchecked_budget_terms(
         sums.flux, sums.n_pix, sums.sky_std, sky_error_on_mean=error_on_mean,
         sky_variance=found.sky, source_variance=found.source,
         flat_variance=found.flat,

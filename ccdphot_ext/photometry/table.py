@@ -44,7 +44,7 @@ from .general import check_photometry_inputs, measure_general
 from .magnitudes import magnitudes
 from .residual import check_sky_bias
 from .sums import ApertureSums
-from .terms import BudgetOptions, budget_terms
+from .terms import BudgetOptions, unchecked_budget_terms
 from .uncertaintycheck import check_uncertainty_scale
 
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
@@ -368,7 +368,7 @@ def _budget_terms(sums, frame, call, array_sums, sky):
         extra = {**found.extra, **extra}
         origins, gain, model = found.origins, None, 'background'
         has_map, sigma2 = found.sky is not None, found.sky
-    terms = budget_terms(
+    terms = unchecked_budget_terms(
         sums.flux, sums.n_pix, sums.sky_std,
         noise_pix=noise_pix, gain=gain,
         sky_error_on_mean=error_on_mean,

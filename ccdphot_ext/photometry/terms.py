@@ -5,12 +5,20 @@ behind `ErrorBudget`, `measure` and `photometer`.
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
 
-from ..utils.numbers import check_bool, check_choice, check_index
+from ..utils.numbers import (
+    check_bool,
+    check_choice,
+    check_index,
+    real_array,
+    scale_array,
+)
 
 __all__ = ['BudgetOptions', 'BudgetTerms', 'budget_terms',
            'UNCERTAINTY_MODELS', 'FRACTIONAL_VARIANCES']
@@ -333,7 +341,8 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
         ``sum(w_i**2)``: ``sky = noise_pix * sky_std**2`` (default
         ``n_pix``, right when every weight is 0 or 1).
     gain : float or array_like, optional
-        Gain in e-/ADU; without it the source term is absent.
+        Gain in e-/ADU; without it the source term is absent (an infinite
+        gain: a source term of 0, no photon noise).
     sky_error_on_mean : float or array_like, optional
         Error of the sky level (a `SkyEstimate`'s ``error_on_mean``):
         ``sky_mean = n_pix**2 * sky_error_on_mean**2``. Wins over
@@ -372,9 +381,23 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
     Raises
     ------
     ValueError
-        If ``n_pix`` or ``sky_std`` is negative, ``gain`` not positive, or
-        ``sky_std`` NaN on a measured row (the error would leave the sky
-        out).
+        If a number is out of the package's rule for it (a pixel count,
+        ``sky_std``, ``sky_error_on_mean``, ``flat_error`` or a variance
+        negative, NaN where it is not an absent value, infinite or beyond
+        the range whose square is a float; ``gain`` or ``n_sky`` not
+        positive; ``noise_pix`` above ``n_pix``); if ``n_pix``,
+        ``sky_std`` or ``sky_variance`` is NaN on a measured row (the error
+        would leave the sky out), or a row with no pixel (``n_pix`` 0) has
+        a flux; or ``uncertainty_model`` is not one of those listed.
+    TypeError
+        If an argument is not a number or an array of numbers.
+
+    Warns
+    -----
+    AstropyUserWarning
+        When the variance of a measured row overflows (its inputs, each
+        within the rule, are too large to square together): its error is
+        inf.
 
     Examples
     --------
@@ -385,6 +408,32 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
     >>> t.sky_mean.tolist()  # no sky-level error given: absent
     [nan, nan]
     """
+    checked = _checked_term_arguments(
+        flux=flux, n_pix=n_pix, sky_std=sky_std, noise_pix=noise_pix,
+        gain=gain, sky_error_on_mean=sky_error_on_mean, n_sky=n_sky,
+        sky_variance=sky_variance, flat_error=flat_error,
+        source_flux=source_flux, source_variance=source_variance,
+        flat_variance=flat_variance)
+    extra_terms = {name: scale_array(var, f'extra_terms[{name!r}]',
+                                     allow_zero=True, allow_nan=True)
+                   for name, var in (extra_terms or {}).items()}
+    check_choice(uncertainty_model, 'uncertainty_model', UNCERTAINTY_MODELS)
+    terms = unchecked_budget_terms(
+        **checked, uncertainty_model=uncertainty_model,
+        extra_terms=extra_terms)
+    _warn_overflow(terms)
+    return terms
+
+
+def unchecked_budget_terms(flux, n_pix, sky_std, *, noise_pix=None,
+                           gain=None, sky_error_on_mean=None, n_sky=None,
+                           sky_variance=None, uncertainty_model='background',
+                           flat_error=None, extra_terms=None,
+                           source_flux=None, source_variance=None,
+                           flat_variance=None):
+    """`budget_terms` of numbers its callers have checked (the engines'
+    and `ErrorBudget`'s call): a term beyond the largest float is inf,
+    which they flag or refuse."""
     flux = np.atleast_1d(np.asarray(flux, dtype=float))
     n_pix, sky_std = np.broadcast_arrays(flux, np.asarray(n_pix, float),
                                          np.asarray(sky_std, float))[1:]
@@ -400,6 +449,80 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
                       source_flux=source_flux,
                       source_variance=source_variance,
                       flat_variance=flat_variance)
+
+
+def _checked_term_arguments(*, flux, n_pix, sky_std, noise_pix, gain,
+                            sky_error_on_mean, n_sky, sky_variance,
+                            flat_error, source_flux, source_variance,
+                            flat_variance):
+    """The numbers of `budget_terms` by the package's rule, by name: NaN
+    only where it marks a row not measured or a term absent."""
+    flux = np.atleast_1d(real_array(flux, 'flux'))
+    out = {'flux': flux,
+           'n_pix': scale_array(n_pix, 'n_pix', allow_zero=True,
+                                allow_nan=True),
+           'sky_std': scale_array(sky_std, 'sky_std', allow_zero=True,
+                                  allow_nan=True)}
+    for name, value, options in (
+            ('noise_pix', noise_pix, {'allow_zero': True}),
+            ('sky_error_on_mean', sky_error_on_mean, {'allow_zero': True}),
+            ('n_sky', n_sky, {}),
+            ('sky_variance', sky_variance, {'allow_zero': True,
+                                            'allow_nan': True}),
+            ('flat_error', flat_error, {'allow_zero': True}),
+            ('source_variance', source_variance, {'allow_zero': True,
+                                                  'allow_nan': True}),
+            ('flat_variance', flat_variance, {'allow_zero': True,
+                                              'allow_nan': True})):
+        out[name] = (None if value is None
+                     else scale_array(value, name, **options))
+    if gain is not None:  # an infinite gain: no photon noise (source 0)
+        out['gain'] = real_array(gain, 'gain')
+        scale_array(np.where(out['gain'] == np.inf, 1.0, out['gain']),
+                    'gain')
+    out['source_flux'] = (None if source_flux is None
+                          else real_array(source_flux, 'source_flux'))
+    try:
+        rows = np.broadcast_arrays(flux, *(
+            v for v in out.values() if v is not None))
+    except ValueError:
+        raise ValueError('the arguments of budget_terms do not broadcast '
+                         'against flux: shapes ' + ', '.join(
+                             f'{k} {np.shape(v)}' for k, v in out.items()
+                             if v is not None)) from None
+    flux, n_pix = rows[0], np.broadcast_to(out['n_pix'], flux.shape)
+    measured = np.isfinite(flux)
+    if out['noise_pix'] is not None and np.any(
+            out['noise_pix'] > n_pix * (1 + 1e-12)):
+        raise ValueError('noise_pix (sum of squared weights) cannot exceed '
+                         'n_pix: weights are at most 1')
+    for name in ('n_pix', 'sky_variance'):
+        if out[name] is not None and np.any(
+                measured & np.isnan(np.broadcast_to(out[name], flux.shape))):
+            raise ValueError(f'{name} is NaN for a measured flux: its error '
+                             'bar would leave the sky out')
+    if np.any(measured & (n_pix == 0) & (flux != 0)):
+        raise ValueError('n_pix is 0 (no pixel) for a non-zero flux')
+    return out
+
+
+def _warn_overflow(terms):
+    """Warn when the variance of a measured row of `budget_terms` is
+    beyond the largest float, naming its rows and terms."""
+    overflow = np.isfinite(terms.flux) & (terms.variance == np.inf)
+    if overflow.any():
+        rows = ', '.join(str(i) for i in np.flatnonzero(overflow)[:5])
+        big = [name for name, values in (
+            (terms.sky_name, terms.sky), ('source', terms.source),
+            ('sky_mean', terms.sky_mean), ('flat', terms.flat),
+            *terms.extra.items())
+            if np.any(np.broadcast_to(values, overflow.shape)[overflow]
+                      == np.inf)]
+        warnings.warn(f'the variance of row(s) {rows} overflows: its term(s) '
+                      f'{", ".join(big) or "total"} lie beyond the largest '
+                      'float (inputs too large to square together; scale '
+                      'the data): its error is inf', AstropyUserWarning,
+                      stacklevel=3)
 
 
 def _terms(flux, n_pix, sky_std, *, noise_pix, gain, sky_error_on_mean,

@@ -118,6 +118,70 @@ def positive_scalar(value, name, *, allow_none=True, allow_zero=False,
     return out
 
 
+def real_array(values, name):
+    """
+    ``values`` (a number or an array_like of them) as a float
+    `~numpy.ndarray`: real numbers of any sign, NaN and inf included (the
+    caller says what they mean); a text, a bool, a complex number, None or
+    an object is a TypeError naming ``name``. (numpy is imported here.)
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import real_array
+    >>> real_array([1, -2.5], 'flux').tolist()
+    [1.0, -2.5]
+    >>> real_array('3', 'flux')
+    Traceback (most recent call last):
+    ...
+    TypeError: flux must be a number or an array of numbers, got '3'
+    """
+    import numpy as np
+
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):  # ragged sequences
+        arr = None
+    if arr is None or arr.dtype.kind not in 'iuf':
+        raise TypeError(f'{_what(name)}must be a number or an array of '
+                        f'numbers, got {values!r}')
+    return arr.astype(float)
+
+
+def scale_array(values, name, *, allow_zero=False, allow_nan=False):
+    """
+    `positive_scalar` element by element: ``values`` (a number or an
+    array_like of them) as a float `~numpy.ndarray` of positive (or with
+    ``allow_zero`` non-negative) scales within `SCALE_RANGE`; NaN (an
+    absent value, where the caller gives it a meaning) only with
+    ``allow_nan``. The first element out of the rule is refused with the
+    message `positive_scalar` gives for it; a non-number is a TypeError
+    (`real_array`).
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.numbers import scale_array
+    >>> scale_array([25, 0], 'n_pix', allow_zero=True).tolist()
+    [25.0, 0.0]
+    >>> scale_array([25, 1e308], 'n_pix', allow_zero=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_pix must be between 1.49e-154 and 6.7e+153 (its square
+    must be a normal float), got 1e+308
+    """
+    import numpy as np
+
+    arr = real_array(values, name)
+    low, high = SCALE_RANGE
+    # as positive_scalar: a value that may be 0 may be below the range
+    good = (arr >= 0 if allow_zero else arr >= low) & (arr <= high)
+    if allow_nan:
+        good |= np.isnan(arr)
+    if not good.all():
+        first = float(arr[~good].flat[0])
+        positive_scalar(first, name, allow_none=False, allow_zero=allow_zero)
+    return arr + 0.0  # -0.0 is 0.0
+
+
 def positive_integer(value, name, *, maximum=MAX_COUNT, bound_note='',
                      allow_zero=False):
     """
