@@ -790,6 +790,49 @@ def test_background_variation_error_keeps_its_values():
     assert np.isnan(variation.error(np.nan, 10.0, 10.0))
 
 
+def test_run_calibration_seed_is_named():
+    from ccdphot_ext import run_calibration
+
+    with pytest.raises(ValueError, match='^seed must be None, a non-negative'):
+        run_calibration(['sky'], n_frames=1, n_side=2, seed=-1)
+
+
+def test_run_calibration_seed_keeps_its_streams():
+    from ccdphot_ext.utils.numbers import random_generator
+
+    ours = random_generator(2024).bit_generator.seed_seq.spawn(3)
+    before = np.random.SeedSequence(2024).spawn(3)
+    assert [np.random.default_rng(s).random() for s in ours] == [
+        np.random.default_rng(s).random() for s in before]
+
+
+@pytest.mark.parametrize('sky, kwargs', [
+    (1e308, {}), (2.0 ** 63, {}), (100.0, {'gain': 2.0 ** 63}),
+    (100.0, {'dark': 2.0 ** 63})])
+def test_simulate_frame_refuses_more_electrons_than_a_poisson_draw(sky,
+                                                                   kwargs):
+    from ccdphot_ext import simulate_frame
+
+    args = dict(gain=2.0, read_noise=5.0, seed=1)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=r'^the electrons expected in a '
+                       r'pixel, \(sky \+ stars \+ dark\) \* gain = .*: sky, '
+                       "dark, gain or the stars' flux is too large"):
+        simulate_frame((16, 16), sky, {'x': [8.0], 'y': [8.0],
+                                       'flux': [100.0]}, **args)
+
+
+def test_growth_curve_scale_beyond_the_frame_is_named(frame):
+    from ccdphot_ext import growth_curve
+
+    img, sky = frame
+    with pytest.raises(ValueError, match=r'^scales spans .* pixels, far '
+                       r'more than the frame \(48, 56\): is the scale '
+                       r'9\.22337e\+18 right\?'):
+        growth_curve(img, BoxAperture((20.3, 24.6), 9, 9), sky,
+                     scales=(1.0, 2.0 ** 63))
+
+
 @pytest.mark.parametrize('power', [None, 3, 1.5, True, '2'])
 def test_flux_conversion_power(power):
     import astropy.units as u

@@ -238,15 +238,15 @@ def run_calibration(regimes=None, *, n_frames=40, n_side=8, seed=2024):
     Raises
     ------
     ValueError
-        If a regime is not a key of `REGIMES`, or ``n_frames`` or
-        ``n_side`` is not a positive integer.
+        If a regime is not a key of `REGIMES`, ``n_frames`` or ``n_side``
+        is not a positive integer, or ``seed`` is negative.
     """
     names = list(REGIMES) if regimes is None else list(regimes)
     for name in names:
         check_choice(name, 'regimes', tuple(REGIMES))
     n_frames = positive_integer(n_frames, 'n_frames')
     n_side = positive_integer(n_side, 'n_side')
-    seeds = np.random.SeedSequence(seed).spawn(len(names))
+    seeds = random_generator(seed).bit_generator.seed_seq.spawn(len(names))
     results = {}
     for name, ss in zip(names, seeds, strict=True):
         spec = REGIMES[name]

@@ -9,8 +9,9 @@ import math
 import numpy as np
 from astropy.table import QTable
 
-from ..aperture.utils import aperture_size, scaled_aperture
+from ..aperture.utils import aperture_size, check_extent, scaled_aperture
 from ..photometry.measurement import measure
+from ..utils.inputs import as_frame
 from ..utils.numbers import positive_scalar
 from ..utils.warnonce import warn_once
 
@@ -66,8 +67,9 @@ def growth_curve(data, aperture, sky, *, scales=GROWTH_SCALES, **kwargs):
         If the aperture has no size to scale, or a keyword is not one of
         `~ccdphot_ext.measure`'s.
     ValueError
-        If a scale is not positive and finite, or `~ccdphot_ext.measure`
-        refuses an input.
+        If a scale is not positive and finite or makes the aperture far
+        larger than the frame, or `~ccdphot_ext.measure` refuses an
+        input.
     """
     try:
         scales = np.sort(np.atleast_1d(np.asarray(scales, dtype=float)))
@@ -80,8 +82,10 @@ def growth_curve(data, aperture, sky, *, scales=GROWTH_SCALES, **kwargs):
     scales = [positive_scalar(s, 'scales') for s in scales]
     rows = []
     with warn_once():  # each scale would repeat the same warnings
+        shape = as_frame(data).shape
         for s in scales:
             ap = scaled_aperture(aperture, float(s))
+            check_extent(ap, shape, 'scales', hint=f'the scale {s:g}')
             res = measure(data, ap, sky, **kwargs)
             t = res.budget.terms
             rows.append((float(s), aperture_size(ap)[0], res.n_pix, res.flux,

@@ -37,6 +37,9 @@ from ..utils.numbers import (
     random_generator,
 )
 
+#: the largest mean of numpy's Poisson draws (beyond it numpy refuses)
+MAX_POISSON_MEAN = 9.2e18
+
 __all__ = ['sample_frame', 'sample_truth', 'simulate_frame', 'render_stars',
            'NOTEBOOK_BOXES', 'SAMPLE_PARAMETERS']
 
@@ -237,6 +240,15 @@ def simulate_frame(shape, sky, stars, *, gain, read_noise, dark=0.0,
         own Poisson noise left out, as a Source Extractor RMS map).
     model : 2-D ndarray
         The noise-free model in ADU (sky + stars).
+
+    Raises
+    ------
+    ValueError
+        If a number is out of its rule, or the electrons expected in a
+        pixel, ``(sky + stars + dark) * gain``, exceed `MAX_POISSON_MEAN`
+        (more than a Poisson draw can hold).
+    TypeError
+        If an argument is of the wrong kind.
     """
     shape = check_shape(shape, max_pixels=MAX_COUNT)
     gain = positive_scalar(gain, 'gain', allow_none=False)
@@ -263,7 +275,15 @@ def simulate_frame(shape, sky, stars, *, gain, read_noise, dark=0.0,
     stars_img = render_stars(shape, stars['x'], stars['y'], stars['flux'],
                              sigma=psf_sigma, trail=trail)
     model = sky + stars_img
-    electrons = rng.poisson(np.clip(model + dark, 0, None) * gain)
+    with np.errstate(over='ignore'):  # refused below
+        expected = np.clip(model + dark, 0, None) * gain
+    if not np.max(expected) <= MAX_POISSON_MEAN:
+        raise ValueError(
+            f'the electrons expected in a pixel, (sky + stars + dark) * gain '
+            f'= {np.max(expected):.3g}, exceed the {MAX_POISSON_MEAN:.3g} a '
+            'Poisson draw can hold: sky, dark, gain or the stars\' flux is '
+            'too large')
+    electrons = rng.poisson(expected)
     electrons = electrons + rng.normal(0.0, read_noise, shape)
     data = electrons / gain - dark
     if saturation is not None:
