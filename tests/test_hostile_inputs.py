@@ -761,8 +761,11 @@ def test_a_number_as_a_unit_is_refused(tmp_path):
     # astropy reads u.Unit(3) as a dimensionless unit scaled by 3
     with pytest.raises(TypeError, match='^unit must be an astropy unit'):
         read_frame(path, unit=3)
-    assert read_frame(path, unit='electron / (MJy / sr)').unit == (
-        u.electron * u.sr / u.MJy)
+    # read by the nested-parentheses parser: a gain's unit, no data unit
+    with pytest.raises(ValueError, match=r'^unit: data in electron sr / MJy'):
+        read_frame(path, unit='electron / (MJy / sr)')
+    assert read_frame(path, unit='(electron / s) / pix').unit == (
+        u.electron / u.s / u.pix)
     box = _frame_and_box()[1]
     with pytest.raises(TypeError, match='^flux_unit must be an astropy'):
         photometer(img * u.MJy / u.sr, box, SkyEstimate(100.0, 5.0, 1000,

@@ -148,21 +148,26 @@ def test_bunit_read_as_astronomers_write_it(tmp_path, bunit, unit, family):
 
 
 @pytest.mark.parametrize('bunit', ['DN/s', 'ELECTRONS/S', 'COUNTS/S',
-                                   'Electrons/s', 'MJy/sr', 'K'])
+                                   'Electrons/s', 'MJy/sr', 'Jy/beam',
+                                   'nanomaggy'])
 def test_plain_bunits_read_silently(tmp_path, bunit):
     path = tmp_path / 'sci.fits'
     fits.PrimaryHDU(_data(), fits.Header({'BUNIT': bunit})).writeto(path)
     assert read_frame(path).unit is not None  # no warning (errors here)
 
 
-@pytest.mark.parametrize('bunit', ['mA', 'V/s', 'S'])
-def test_bunit_with_no_photometric_meaning_warns(tmp_path, bunit):
+@pytest.mark.parametrize('bunit, what', [
+    ('mA', 'an electrical current'), ('V/s', 'a unit of no physical type'),
+    ('S', 'an electrical conductance')])
+def test_bunit_with_no_photometric_meaning_is_refused(tmp_path, bunit, what):
+    """Not even the header conventions (S a second, A an Angstrom) make
+    these a unit whose values add up to light."""
     path = tmp_path / 'sci.fits'
     fits.PrimaryHDU(_data(), fits.Header({'BUNIT': bunit})).writeto(path)
-    with pytest.warns(AstropyUserWarning, match=rf"BUNIT='{bunit}' is read "
-                      r"as .* no photometric meaning"):
-        ccd = read_frame(path)
-    assert ccd.unit == u.Unit(bunit)
+    with pytest.raises(FrameReadError, match=rf"BUNIT='{re.escape(bunit)}':"
+                       rf" data in .* \({what}"):
+        read_frame(path)
+    assert read_frame(path, unit='adu').unit == u.adu  # an override wins
 
 
 def test_dn_per_s_keeps_its_zero_point(tmp_path):

@@ -175,6 +175,17 @@ def unit_type(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def data_unit_type(text):
+    """``--unit``: a unit string (`unit_type`) whose values add up into
+    light (`~ccdphot_ext.io.units.check_data_unit`)."""
+    from ..io.units import check_data_unit
+
+    try:
+        return check_data_unit(unit_type(text), 'data unit')
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def gain_type(text):
     """``--gain``: a number (e-/ADU) or a quantity in electrons per data
     unit (``'31.3 electron / (MJy / sr)'``)."""
@@ -433,7 +444,7 @@ def add_frame_options(parser):
 
 def add_unit_option(parser):
     """``--unit``: the data unit, instead of the header's BUNIT."""
-    parser.add_argument('--unit', metavar='UNIT', type=unit_type,
+    parser.add_argument('--unit', metavar='UNIT', type=data_unit_type,
                         help='data unit when the header has no BUNIT (or '
                              'to override it): adu, electron, adu / s ...')
 

@@ -42,7 +42,7 @@ from .fitsfile import (
     verify_checksums,
 )
 from .header import INHERITED_TAG, unit_from_header
-from .units import checked_unit
+from .units import check_data_unit, checked_unit
 from .variance import VarianceArrays
 
 __all__ = ['FrameReadError', 'read_frame', 'UNCERTAINTY_TYPES']
@@ -191,7 +191,10 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         pixels of zero weight in a WHT extension (no data) are masked.
     unit : `~astropy.units.Unit` or str, optional
         The data unit. Default the header's BUNIT; without one the data
-        are taken to be in ``adu`` (with an `AstropyUserWarning`).
+        are taken to be in ``adu`` (with an `AstropyUserWarning`). A unit
+        whose values cannot be added up into light (a magnitude, a
+        percentage, a temperature ...:
+        `~ccdphot_ext.io.units.check_data_unit`) is refused.
     dq_bits : int or str, optional
         The DQ bits that make a pixel bad (`~ccdphot_ext.io.dq.dq_bits`):
         default DO_NOT_USE (1); ``0`` masks nothing, ``'all'`` any bit.
@@ -213,8 +216,9 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         Missing, empty, non-FITS, truncated or corrupt files, data that
         do not match the ``DATASUM`` of their header (a header edited
         after writing, ``CHECKSUM`` no longer matching, only warns), no
-        2-D image, a missing HDU, or an uncertainty/mask whose shape
-        differs.
+        2-D image, a missing HDU, an uncertainty/mask whose shape
+        differs, or a BUNIT whose values cannot be added up into light
+        (``mag``, ``%``, ``K`` ...).
     ValueError, TypeError
         A bad ``uncertainty_type``, ``unit`` or argument type.
 
@@ -251,7 +255,7 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
     if uncertainty_type is not None:
         check_choice(uncertainty_type, 'uncertainty_type', UNCERTAINTY_TYPES)
     if unit is not None:
-        unit = checked_unit(unit, 'unit')
+        unit = check_data_unit(checked_unit(unit, 'unit'), 'unit')
     bits = checked_dq_bits(dq_bits)
     with open_fits(path) as hdul, warnings.catch_warnings():
         ignore_card_warnings()  # reported once by open_fits
@@ -376,6 +380,16 @@ def _read_mask(mask, hdul, index, path, shape):
     return mask_arr.astype(bool)
 
 
+def _check_bunit(unit, header, path):
+    """Refuse a BUNIT whose values cannot be added up into light."""
+    try:
+        check_data_unit(unit, f"{path}: BUNIT={header['BUNIT'].strip()!r}")
+    except ValueError as exc:
+        raise FrameReadError(f'{exc}; if BUNIT is wrong, pass unit= (--unit '
+                             'to ccdphot) with the unit the values are in'
+                             ) from None
+
+
 def _build_frame(data, header, unit, unc_obj, mask_arr, path, dq=None):
     """The `~astropy.nddata.CCDData`, its unit from ``unit``, the header's
     BUNIT or (with a warning) ``adu``; the DQ array as its ``flags``."""
@@ -383,6 +397,8 @@ def _build_frame(data, header, unit, unc_obj, mask_arr, path, dq=None):
         ignore_card_warnings()
         if unit is None:
             unit = unit_from_header(header)
+            if unit is not None:
+                _check_bunit(unit, header, path)
         if unit is None:
             warnings.warn(f'{path}: no usable BUNIT in the header (missing, '
                           'blank or not a unit): data taken to be in adu '

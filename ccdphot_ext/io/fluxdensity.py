@@ -9,7 +9,9 @@ A frame's unit falls in one of five families (`unit_family`):
 family                  examples                        an aperture sum is
 ======================  ==============================  ====================
 ``'counts'``            adu, DN, count, electron        counts
-``'rate'``              adu / s, electron / s           a count rate
+                        (also per pixel)
+``'rate'``              adu / s, electron / s,          a count rate
+                        electron / (s pix)
 ``'surface brightness'`` MJy/sr, Jy/sr, uJy/arcsec2,    a flux density, once
                         erg/s/cm2/AA/arcsec2            each pixel's value is
                                                         multiplied by its
@@ -39,7 +41,7 @@ import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.numbers import check_choice, positive_scalar
-from .units import checked_unit
+from .units import FLUX_TYPES, checked_unit, count_kind
 
 __all__ = ['UNIT_FAMILIES', 'unit_family', 'pixel_solid_angle',
            'FluxConversion', 'flux_conversion']
@@ -48,7 +50,6 @@ __all__ = ['UNIT_FAMILIES', 'unit_family', 'pixel_solid_angle',
 UNIT_FAMILIES = ('counts', 'rate', 'surface brightness', 'flux density',
                  'other')
 
-_COUNTS = (u.adu, u.DN, u.count, u.electron)
 #: Units an aperture sum of surface brightness is converted to by default
 DEFAULT_FLUX_UNIT = u.Jy
 
@@ -62,9 +63,7 @@ def _power(unit, base):
 def _is_flux_density(unit):
     """Spectral flux density per frequency or per wavelength (or a flux,
     erg/s/cm2), not per solid angle or pixel."""
-    return unit.physical_type in ('spectral flux density',
-                                  'spectral flux density wav',
-                                  'energy flux')
+    return unit.physical_type in FLUX_TYPES
 
 
 def unit_family(unit):
@@ -73,8 +72,8 @@ def unit_family(unit):
 
     Surface brightness is anything per solid angle whose product with a
     solid angle is a flux density (``MJy / sr``, ``uJy / arcsec2``,
-    ``erg / (s cm2 AA arcsec2)``); a flux density may be per pixel
-    (``Jy / pix``).
+    ``erg / (s cm2 AA arcsec2)``); a flux density, counts and a count
+    rate may be per pixel (``Jy / pix``, ``electron / (s pix)``).
 
     Parameters
     ----------
@@ -107,10 +106,9 @@ def unit_family(unit):
     if unit is None:
         return 'counts'
     unit = checked_unit(unit, 'unit')
-    if any(unit == c for c in _COUNTS):
-        return 'counts'
-    if any(unit * u.s == c for c in _COUNTS):
-        return 'rate'
+    kind, rate = count_kind(unit)
+    if kind != 'other':
+        return 'rate' if rate else 'counts'
     if _power(unit, u.rad) == -2 and _is_flux_density(unit * u.sr):
         return 'surface brightness'
     if _power(unit, u.pix) == -1 and _is_flux_density(unit * u.pix):
@@ -333,8 +331,9 @@ def flux_conversion(unit, *, flux_unit=None, meta=None, wcs=None, x=(),
     family = unit_family(unit)
     if flux_unit is None:
         if family != 'surface brightness':
-            unit_out = (unit * u.pix if family == 'flux density'
-                        and _power(unit, u.pix) == -1 else unit)
+            # a sum of values per pixel over pixels is in the unit itself
+            unit_out = (unit * u.pix if unit is not None and family !=
+                        'other' and _power(unit, u.pix) == -1 else unit)
             return FluxConversion(ones, unit_out)
         flux_unit = DEFAULT_FLUX_UNIT
     flux_unit = _checked_flux_unit(flux_unit)

@@ -24,6 +24,8 @@ electrons per *data unit* (see `ccdphot_ext.units`): the gain itself for
 ADU, 1 for electrons, times the exposure time for rates.
 """
 
+import functools
+import re
 import warnings
 
 import astropy.units as u
@@ -32,7 +34,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.inputs import positive_scalar
 from ..utils.numbers import check_options
-from .units import GAIN_UNIT, electrons_per_data_unit
+from .units import GAIN_UNIT, data_unit_problem, electrons_per_data_unit
 
 __all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'unit_from_header']
 
@@ -429,33 +431,63 @@ _BUNIT_ALIASES = {
 #: Units astropy reads in a BUNIT where header writers mean another: an
 #: S after a count or flux unit is a second (``DN/S``), not a siemens; an
 #: A in a flux density is an Angstrom (HST's ``ERGS/CM**2/S/A``), not an
-#: ampere. Used only where the reading turns a unit of no photometric
-#: meaning into a photometric one.
+#: ampere. Used only where the reading turns a unit whose values cannot be
+#: summed (`~ccdphot_ext.io.units.check_data_unit`) into one whose can.
 _HEADER_CONVENTIONS = {u.S: u.s, u.A: u.AA}
 
-#: SI bases no photometric unit has: electric current (siemens, ampere,
-#: volt, ...), luminous intensity, amount of substance
-_NON_PHOTOMETRIC = (u.A, u.cd, u.mol)
 
-_PHOTOMETRIC_FAMILIES = ('counts', 'rate', 'surface brightness',
-                         'flux density')
+@functools.cache
+def _names_by_lower_case():
+    """Every unit name astropy knows, by its lower-case spelling."""
+    names = {}
+    for name in u.get_current_unit_registry().registry:
+        names.setdefault(name.lower(), []).append(name)
+    return names
+
+
+_POWER = re.compile(r'^([A-Za-z]+)((?:\*\*|\^)?[-+]?\d+)?$')
+
+
+def _any_case(part):
+    """A ``/``-separated part of a BUNIT read whatever its case (``MJY``,
+    ``JY``, ``ARCSEC2``): the one unit whose name matches it but for case,
+    else the one of those whose first letter has the case written (a
+    capital M is mega, a small m milli); None when none or several."""
+    match = _POWER.match(part)
+    if match is None:
+        return None
+    names = _names_by_lower_case().get(match.group(1).lower(), [])
+    if len(names) > 1:
+        names = [n for n in names if n[0] == match.group(1)[0]]
+    if len(names) != 1:
+        return None
+    return names[0] + (match.group(2) or '')
 
 
 def _parse_bunit(raw):
     """astropy's reading of a BUNIT, else that of its ``/``-separated
     parts with the common spellings of `_BUNIT_ALIASES` (any case) and
-    upper-case parts lowered (``CM**2``); None when neither parses."""
+    upper-case parts lowered (``CM**2``), else with the parts astropy
+    reads in no case read whatever their case (``MJY/SR``, with a warning
+    naming the reading); None when none of these parses."""
     try:
         return u.Unit(raw, parse_strict='raise')
     except ValueError:
         pass
-    fixed = []
+    fixed, any_case = [], False
     for part in raw.replace(' ', '').split('/'):
         part = _BUNIT_ALIASES.get(part.lower(), part)
-        try:
-            u.Unit(part, parse_strict='raise')
-        except ValueError:
-            part = part.lower()
+        for reading in (part, part.lower()):
+            try:
+                u.Unit(reading, parse_strict='raise')
+            except ValueError:
+                continue
+            part = reading
+            break
+        else:
+            read = _any_case(part)
+            any_case = any_case or read is not None
+            part = part if read is None else read
         fixed.append(part)
     try:
         with warnings.catch_warnings():  # the slashes are ours
@@ -463,44 +495,43 @@ def _parse_bunit(raw):
             unit = u.Unit('/'.join(fixed), parse_strict='raise')
     except ValueError:
         return None
-    if isinstance(unit, u.UnitBase) and np.isfinite(unit.scale):
-        return unit
-    return None
+    if not (isinstance(unit, u.UnitBase) and np.isfinite(unit.scale)):
+        return None
+    if any_case:
+        warnings.warn(
+            f'BUNIT={raw!r} read as {unit.to_string()!r}: astropy reads unit '
+            'names in their own case only; each part matched but for case '
+            'is the unit of that name (a first capital M is mega, a small m '
+            'milli); write BUNIT in that spelling to silence this',
+            AstropyUserWarning, stacklevel=3)
+    return unit
 
 
 def _as_astronomers_write(unit, raw):
     """
     ``unit`` (astropy's reading of BUNIT ``raw``) read by the header
-    conventions of `_HEADER_CONVENTIONS` when that makes a photometric
-    unit of a meaningless one, with a warning saying the reading chosen;
-    a unit that stays meaningless for photometry is kept and warned about.
+    conventions of `_HEADER_CONVENTIONS` when that makes a unit whose
+    values can be summed of one whose cannot, with a warning saying the
+    reading chosen; any other unit is kept as it is (`read_frame` refuses
+    one whose values cannot be summed).
     """
     from .fluxdensity import unit_family  # fluxdensity imports units
 
-    def meaningless(x):
-        return any(b in _NON_PHOTOMETRIC for b in x.decompose().bases)
-
-    if not meaningless(unit):
+    if data_unit_problem(unit) is None:
         return unit
     read = u.CompositeUnit(unit.scale, [
         _HEADER_CONVENTIONS.get(base, base) for base in unit.bases],
         unit.powers)
-    if not meaningless(read) and unit_family(read) in _PHOTOMETRIC_FAMILIES:
-        warnings.warn(
-            f'BUNIT={raw!r} read as {read.to_string()!r} ({unit_family(read)})'
-            ' by the header convention that S after a count or flux unit is '
-            'a second and A in a flux density an Angstrom (astropy alone '
-            f'reads {unit.to_string()!r}, with siemens or ampere); write '
-            'BUNIT with s and Angstrom to silence this', AstropyUserWarning,
-            stacklevel=3)
-        return read
+    if read == unit or data_unit_problem(read) is not None:
+        return unit
     warnings.warn(
-        f'BUNIT={raw!r} is read as {unit.to_string()!r}, a unit with no '
-        'photometric meaning (it holds an electric current, a luminous '
-        'intensity or an amount of substance): its sums are plain numbers, '
-        'with no flux conversion, zero point or gain; check BUNIT, or pass '
-        'the data with the unit it has', AstropyUserWarning, stacklevel=3)
-    return unit
+        f'BUNIT={raw!r} read as {read.to_string()!r} ({unit_family(read)})'
+        ' by the header convention that S after a count or flux unit is '
+        'a second and A in a flux density an Angstrom (astropy alone '
+        f'reads {unit.to_string()!r}, with siemens or ampere); write '
+        'BUNIT with s and Angstrom to silence this', AstropyUserWarning,
+        stacklevel=3)
+    return read
 
 
 def unit_from_header(meta):
@@ -509,13 +540,17 @@ def unit_from_header(meta):
 
     A blank BUNIT means no unit; common spellings astropy does not parse
     (``ADU``, ``e-/s``, ``ELECTRONS/S``, ``counts``, ``ERGS/CM**2/S/A``)
-    are understood; an unparseable value warns and gives None. BUNIT is
-    read as astronomers write it: an ``S`` that astropy would take for a
-    siemens after a count or flux unit is a second (``DN/S``), and an
-    ``A`` that it would take for an ampere in a flux density is an
-    Angstrom (``erg/s/cm2/A``), each with a warning naming the reading
-    chosen. A unit that still has no photometric meaning (an electric
-    current, ...) is kept, with a warning naming it.
+    are understood, and so are unit names written in another case
+    (``MJY/SR``, ``JY/BEAM``: a first capital M is mega, a small m milli),
+    with a warning naming the reading chosen; an unparseable value warns
+    and gives None. BUNIT is read as astronomers write it: an ``S`` that
+    astropy would take for a siemens after a count or flux unit is a
+    second (``DN/S``), and an ``A`` that it would take for an ampere in a
+    flux density is an Angstrom (``erg/s/cm2/A``), each with a warning
+    naming the reading chosen. A unit whose values still cannot be summed
+    into light (a magnitude, a temperature, an electric current, ...:
+    `~ccdphot_ext.io.units.check_data_unit`) is returned as read;
+    `~ccdphot_ext.read_frame` refuses it.
 
     Parameters
     ----------
@@ -531,8 +566,8 @@ def unit_from_header(meta):
     Warns
     -----
     AstropyUserWarning
-        When BUNIT cannot be parsed, when an S or A is read as a second or
-        an Angstrom, and when the unit has no photometric meaning.
+        When BUNIT cannot be parsed, when it is read whatever its case,
+        and when an S or A is read as a second or an Angstrom.
 
     Examples
     --------

@@ -17,6 +17,8 @@ none, ``adu``, ``DN`` or ``count``     the gain ``g`` (argument or header)
                                        described the raw frame)
 ``adu / s`` (and ``DN``, ``count``)    ``g * exptime``
 ``electron / s``                       ``exptime``
+any of these per pixel (``e-/s/pix``)  the same: a value per pixel is what
+                                       a pixel holds
 anything else (Jy, MJy/sr, ...)        a gain given *with its unit*, in
                                        electrons per data unit
                                        (``31.3 * u.electron / (u.MJy /
@@ -29,6 +31,16 @@ A bare number given as the gain of data in other units is refused (the
 error names the unit it must have): a detector gain in e-/ADU does not
 describe them. When ``g_eff`` cannot be worked out the source term is
 absent and the budget says so; it is never silently 1.
+
+Aperture photometry adds pixel values, so the data unit must be one whose
+values add up to light (`check_data_unit`): counts (ADU, DN, count,
+electron, photon), their rates, a flux density (Jy, erg/s/cm2/AA, W/m2,
+nanomaggy) or a surface brightness (MJy/sr), each possibly per pixel,
+per area, per beam. Plain numbers (no unit, or a dimensionless unit)
+pass. Anything else is refused: magnitudes and other
+logarithmic units (a sum of magnitudes is no magnitude of a sum), a
+percentage or another scaled ratio, a temperature, a length, an electric
+current ...
 """
 
 import ast
@@ -41,8 +53,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.inputs import positive_scalar
 
-__all__ = ['GAIN_UNIT', 'electrons_per_data_unit', 'header_effective_gain',
-           'parse_unit', 'parse_quantity']
+__all__ = ['GAIN_UNIT', 'check_data_unit', 'electrons_per_data_unit',
+           'header_effective_gain', 'parse_unit', 'parse_quantity']
 
 #: The unit of a CCD gain.
 GAIN_UNIT = u.electron / u.adu
@@ -53,17 +65,141 @@ _ADU_LIKE = (u.adu, u.DN, u.count)
 _MJY_SR = u.MJy / u.sr
 
 
-def _kind(unit):
-    """('adu' | 'electron' | 'other', is_rate) for a data unit."""
+#: The physical types of a flux: per frequency, per wavelength, or
+#: integrated over the band (erg/s/cm2)
+FLUX_TYPES = ('spectral flux density', 'spectral flux density wav',
+              'energy flux')
+
+#: Units whose values count light: detector counts, photons, and the
+#: maggy (a linear flux, relative to 3631 Jy)
+_LIGHT_COUNTS = (*_ADU_LIKE, u.electron, u.ph, u.mgy)
+
+#: What a count of light may be per: time, area (and wavelength), solid
+#: angle, pixel, beam
+_PER = (u.s, u.m, u.rad, u.pix, u.beam)
+
+
+def count_kind(unit):
+    """
+    ``('adu' | 'electron' | 'other', is_rate)`` for a data unit: counts
+    (ADU, DN, count), electrons, or neither; per second or not. A value
+    per pixel (``e-/s/pix``, ``DN/S/PIX``) is what the pixel holds: the
+    same kind. None (plain numbers) is ADU; a dimensionless unit is
+    neither.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from ccdphot_ext.io.units import count_kind
+    >>> count_kind(u.electron / u.s / u.pix), count_kind(u.MJy / u.sr)
+    (('electron', True), ('other', False))
+    """
     if unit is None or unit == u.dimensionless_unscaled:
         return ('adu', False) if unit is None else ('other', False)
     unit = u.Unit(unit)
-    for rate, base in ((False, unit), (True, unit * u.s)):
-        if base == u.electron:
-            return 'electron', rate
-        if any(base == a for a in _ADU_LIKE):
-            return 'adu', rate
+    for value in (unit, unit * u.pix):
+        for rate, base in ((False, value), (True, value * u.s)):
+            if base == u.electron:
+                return 'electron', rate
+            if any(base == a for a in _ADU_LIKE):
+                return 'adu', rate
     return 'other', False
+
+
+def data_unit_problem(unit):
+    """
+    Why values in ``unit`` cannot be added up into an aperture's light
+    (what the unit is instead), or None when they can: the rule of
+    `check_data_unit`.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from ccdphot_ext.io.units import data_unit_problem
+    >>> data_unit_problem(u.K), data_unit_problem(u.Jy / u.beam)
+    ('a temperature', None)
+    """
+    if unit is None or unit == u.dimensionless_unscaled:
+        return None  # plain numbers
+    base = u.Unit(unit).decompose()
+    powers = dict(zip(base.bases, base.powers, strict=True))
+    if u.dex in powers:
+        return ('a logarithmic unit (magnitudes, dex, decibels: a sum of '
+                'logarithms is no logarithm of a sum)')
+    counts = [b for b in powers if any(b == c for c in _LIGHT_COUNTS)]
+    if counts:
+        if len(counts) == 1 and powers[counts[0]] == 1 and all(
+                p < 0 and any(b == per for per in _PER)
+                for b, p in powers.items() if b != counts[0]):
+            return None  # a count, per time, area, solid angle, pixel
+        return 'a count to a power, or per something else'
+    core = base
+    for per in (u.pix, u.rad, u.beam):  # per pixel, solid angle, beam
+        if powers.get(per, 0) < 0:
+            core = core * per ** -powers[per]
+    if core.physical_type in FLUX_TYPES:
+        return None
+    kind = str(u.Unit(unit).physical_type)
+    if kind == 'dimensionless':
+        return 'a ratio (dimensionless, scaled: a percentage, ...)'
+    if kind == 'unknown':
+        return 'a unit of no physical type astropy knows'
+    kind = kind.split('/')[0]
+    return f'{"an" if kind[0] in "aeiou" else "a"} {kind}'
+
+
+def check_data_unit(unit, name):
+    """
+    Refuse a data unit whose values cannot be added up into an aperture's
+    light.
+
+    Aperture photometry adds pixel values: they must count light (ADU,
+    DN, count, electron, photon, maggies), or be a flux density (Jy,
+    erg/s/cm2/AA, W/m2) or a surface brightness (MJy/sr), each possibly
+    per second, per area, per solid angle, per pixel or per beam. Plain
+    numbers (None, or a dimensionless unit) pass. Magnitudes and other
+    logarithmic units, percentages, temperatures, lengths, electric
+    currents ... are refused: their sums mean nothing.
+
+    Parameters
+    ----------
+    unit : `~astropy.units.UnitBase` or None
+        The data unit.
+    name : str
+        What gave the unit, for the message (``'unit'``, ``"BUNIT='K'"``).
+
+    Returns
+    -------
+    unit : `~astropy.units.UnitBase` or None
+        ``unit``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If the values of ``unit`` do not add up to light; the message
+        names ``name`` and what the unit is.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from ccdphot_ext.io.units import check_data_unit
+    >>> check_data_unit(u.electron / u.s / u.pix, 'unit')
+    Unit("electron / (pix s)")
+    >>> try:
+    ...     check_data_unit(u.mag, 'unit')
+    ... except ValueError as exc:
+    ...     print(str(exc)[:37])
+    unit: data in mag (a logarithmic unit
+    """
+    problem = data_unit_problem(unit)
+    if problem is not None:
+        raise ValueError(
+            f'{name}: data in {u.Unit(unit).to_string()} ({problem}) cannot '
+            "be added up into an aperture's light; aperture photometry needs "
+            'counts (adu, DN, electron, photon) or their rates, a flux '
+            'density (Jy, erg/s/cm2/AA, nanomaggy) or a surface brightness '
+            '(MJy/sr), each possibly per pixel')
+    return unit
 
 
 def is_rate_unit(unit):
@@ -77,7 +213,7 @@ def is_rate_unit(unit):
     >>> is_rate_unit(u.electron / u.s), is_rate_unit(u.adu)
     (True, False)
     """
-    return _kind(unit)[1]
+    return count_kind(unit)[1]
 
 
 def electrons_per_data_unit(unit, *, gain=None, exptime=None,
@@ -138,7 +274,7 @@ def electrons_per_data_unit(unit, *, gain=None, exptime=None,
     >>> electrons_per_data_unit(mjy_sr, gain=31.3 * u.electron / mjy_sr)[0]
     31.3
     """
-    kind, rate = _kind(unit)
+    kind, rate = count_kind(unit)
     if isinstance(gain, u.Quantity):
         direct = _gain_per_data_unit(gain, unit)
         if direct is not None:

@@ -27,6 +27,7 @@ from ..background.sky import check_sky, sky_doubt_flags
 from ..flags import FLAG_RESIDUAL_BACKGROUND, decode_flags
 from ..io.fluxdensity import flux_conversion
 from ..io.header import detector_with_gain
+from ..io.units import check_data_unit
 from ..utils.inputs import as_frame, overflow_culprits
 from ..utils.numbers import check_options, positive_integer
 from .arrayterms import array_budget, photon_sky_level
@@ -584,6 +585,7 @@ def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
     options = check_options(budget, 'budget', BudgetOptions)
     subpixels = positive_integer(subpixels, 'subpixels')
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    check_data_unit(frame.unit, 'data')
     check_extent(aperture, frame.shape, 'aperture')
     check_sky(sky, unit=frame.unit, n_apertures=1)
     check_noise(noise, frame)

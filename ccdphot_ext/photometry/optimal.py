@@ -78,6 +78,7 @@ from ..flags import (
 )
 from ..io.fluxdensity import unit_family
 from ..io.header import detector_with_gain
+from ..io.units import check_data_unit
 from ..utils.digest import array_digest
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import (
@@ -402,6 +403,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     detector = detector_with_gain(detector, gain)
     options = _optimal_options(budget)
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    check_data_unit(frame.unit, 'data')
     if unit_family(frame.unit) == 'surface brightness':
         # the flux (and the model flux * P) would be a sum of surface
         # brightness over pixels, in no flux unit

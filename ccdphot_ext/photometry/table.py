@@ -27,6 +27,7 @@ from ..background.sky import check_sky, sky_doubt_flags
 from ..flags import FLAG_BAD_PIXELS, FLAG_RESIDUAL_BACKGROUND
 from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
+from ..io.units import check_data_unit
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
 from ..utils.inputs import as_frame, overflow_culprits
 from ..utils.numbers import (
@@ -166,6 +167,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
                  zeropoint=(None if zeropoint is None
                             else finite_number(zeropoint, 'zeropoint')))
     frame = as_frame(data, uncertainty=uncertainty, mask=mask)
+    check_data_unit(frame.unit, 'data')
     check_extent(apertures, frame.shape)
     check_sky(sky, unit=frame.unit, n_apertures=sum(n for _, n in groups))
     check_noise(noise, frame)
