@@ -328,3 +328,56 @@ def test_float32_bounds_keep_the_same_pixels():
         np.testing.assert_array_equal((values >= low) & (values <= high),
                                       (values >= lo) & (values <= hi))
     assert globalsky._bounds_in(np.dtype(np.float64), lo, hi) == (lo, hi)
+
+
+def _star_grid(rng, n, spacing, fmax, sky=50.0):
+    """Gaussian stars (sigma 1.5 px) of 300 to ``fmax`` e- on a grid
+    ``spacing`` px apart, on a Poisson sky of ``2 * sky`` e- with 5 e-
+    read noise, in ADU at 2 e-/ADU: the frame and the stars' light."""
+    from ccdphot_ext.datasets.sample import render_stars
+
+    centres = np.arange(spacing / 2 + 6, n - 6, spacing)
+    x, y = (a.ravel() + rng.uniform(-0.5, 0.5, a.size)
+            for a in np.meshgrid(centres, centres))
+    light = render_stars((n, n), x, y, 10 ** rng.uniform(
+        np.log10(300), np.log10(fmax), x.size), sigma=1.5)
+    electrons = rng.poisson(light + 2 * sky) + rng.normal(0, 5, (n, n))
+    return electrons / 2.0, light / 2.0
+
+
+def test_a_mask_grown_around_isolated_stars_is_not_called_crowded():
+    """Stars 24 px apart: the mask's growth covers more than 80% of the
+    frame, but only a few percent of its pixels hold star light and the
+    level is right. 'sources cover ... rests on few pixels' fired on every
+    such frame; no warning now (filterwarnings is 'error')."""
+    rng = np.random.default_rng(3)
+    for fmax in (3e4, 1e5):
+        data, light = _star_grid(rng, 192, 24, fmax)
+        sky = SkyEstimate.from_image(data, gain=2.0)
+        assert sky.meta['n_masked_sources'] > 0.8 * data.size
+        # plain numpy: pixels more than 3 sky sigma above the true level
+        # (50 ADU), less the normal tail; and with star light at all
+        above = np.mean(data > 50.0 + 3 * sky.std) - 0.00135
+        assert sky.meta['source_light_fraction'] == pytest.approx(
+            np.mean(data > sky.value + 3 * sky.std) - 0.00135, abs=1e-3)
+        assert 0.02 < above < 0.1
+        assert np.mean(light > 0.2 * sky.std) < 0.12
+        assert abs(sky.value - 50.0) < 3 * sky.error_on_mean
+
+
+def test_crowded_frames_and_few_pixels_are_warned():
+    """Stars 12 px apart: their light covers a fifth of the pixels, the
+    warning says so. A 64 px frame of isolated stars leaves fewer than
+    1000 pixels: said too, as that."""
+    rng = np.random.default_rng(4)
+    data, _ = _star_grid(rng, 192, 12, 1e5)
+    with pytest.warns(AstropyUserWarning, match=r'sources cover 9\d% of the '
+                      r'frame and their light \d\d% of its pixels .*between '
+                      'crowded sources'):
+        sky = SkyEstimate.from_image(data, gain=2.0)
+    assert sky.meta['source_light_fraction'] > 0.1
+    data, _ = _star_grid(rng, 64, 24, 1e5)
+    with pytest.warns(AstropyUserWarning, match=r'sources cover \d\d% of the '
+                      r'frame: the global sky rests on \d{3} pixels, too few'):
+        sky = SkyEstimate.from_image(data, gain=2.0)
+    assert sky.meta['source_light_fraction'] < 0.1

@@ -138,8 +138,22 @@ MATCHED_MIN_PIXELS = 4096
 #: Cell of the local background the source mask is detected against, in
 #: blocks (64 pixels, as Source Extractor's default mesh).
 MESH = 16
-#: Fraction of usable pixels below which the unmasked sky is doubtful.
+#: Fraction of usable pixels below which the unmasked sky may be doubtful:
+#: when the source mask leaves less, it is warned about if those pixels
+#: are too few (`MIN_SKY_PIXELS`) or the sources crowd the frame
+#: (`CROWDED_LIGHT_FRACTION`); a mask grown around isolated stars leaves
+#: little but good sky.
 MIN_UNMASKED_FRACTION = 0.2
+#: Fewest pixels a whole-frame sky's clip and scatter rest on without a
+#: warning, when the source mask leaves less than `MIN_UNMASKED_FRACTION`.
+MIN_SKY_PIXELS = 1000
+#: The sources crowd a frame when this fraction of its usable pixels or
+#: more are `CROWDED_NSIGMA` sky standard deviations above the level
+#: (beyond the normal tail): their light, not the mask's growth, covers
+#: it (astropy's M13: 45%; 1000 stars on a 300 x 300 frame: 28%; stars of
+#: 300 to 10**5 e- 24 px apart, 85% masked: 1.5-5%).
+CROWDED_LIGHT_FRACTION = 0.1
+CROWDED_NSIGMA = 3.0
 #: The light of stars too faint for the source mask lifts the whole-frame
 #: level by about this many sky standard deviations per faint source found
 #: per block: simulated frames of 300 stars of 300 to 10**4 ADU (as many
@@ -1060,9 +1074,7 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
         blocks, variation, density = _frame_blocks(frame, usable, mean,
                                                    counts, scale, meta)
         n_masked = _mask_sources(frame, usable, blocks, counts, n_bad, meta)
-        # the mask's own warnings already say that sources bias the level
-        warned = usable.blocks is None or n_masked > (
-            1 - MIN_UNMASKED_FRACTION) * (n_total - n_bad)
+        warned = usable.blocks is None  # said: the mask was dropped
         meta['faint_source_density'] = density
     else:
         n_masked = 0
@@ -1071,6 +1083,7 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
                                    scale, frame.data.shape, counts)
     del mean, counts
     n_usable = n_total - n_bad - n_masked
+    given = frame
     tiny = scale < 1.0
     if tiny:  # the squares of the scatter would underflow
         usable.frame = frame = _scaled(frame, scale)
@@ -1083,6 +1096,10 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
         out = _exact(frame, usable, method, sigma, maxiters, meta)
     if tiny:
         _scaled_back(out, meta, scale)
+    if n_masked > (1 - MIN_UNMASKED_FRACTION) * (n_total - n_bad):
+        # the mask's own warning then says that sources bias the level
+        warned = _check_coverage(given, out, n_masked, n_total - n_bad,
+                                 meta) or warned
     out.update(n_bad=n_bad, meta=meta, variation=variation,
                mask_warned=warned, usable=usable)
     return out
@@ -1201,11 +1218,6 @@ def _mask_sources(frame, usable, blocks, counts, n_bad, meta):
                       stacklevel=4)
         meta['source_mask'] = 'dropped: it covered every usable pixel'
         return 0
-    if n_masked > (1 - MIN_UNMASKED_FRACTION) * n_usable:
-        warnings.warn(f'sources cover {n_masked / n_usable:.0%} of the '
-                      'frame: the global sky rests on few pixels and may be '
-                      'biased by the sources; consider a local sky (annuli) '
-                      'or a background map', AstropyUserWarning, stacklevel=4)
     meta['source_mask'] = (
         f'8-connected segments on the {MASK_BIN}x{MASK_BIN}-binned '
         f'frame at {MASK_NSIGMA} binned sigma with a block above '
@@ -1213,6 +1225,51 @@ def _mask_sources(frame, usable, blocks, counts, n_bad, meta):
         f'dilated by {MASK_DILATE} blocks (as many low segments masked)')
     meta['n_masked_sources'] = n_masked
     return n_masked
+
+
+def _check_coverage(frame, out, n_masked, n_usable, meta):
+    """
+    Warn that a source mask leaving less than `MIN_UNMASKED_FRACTION` of
+    the ``n_usable`` pixels leaves the level too few pixels (fewer than
+    `MIN_SKY_PIXELS`) or a crowded frame's (`CROWDED_LIGHT_FRACTION` of
+    the pixels hold the sources' light, ``meta['source_light_fraction']``);
+    True when it warned. A mask grown around isolated stars leaves good
+    sky between them, however little: no warning.
+    """
+    light = _light_fraction(frame, float(out['level']), float(out['std']))
+    meta['source_light_fraction'] = light
+    n_sky = n_usable - n_masked
+    share = f'sources cover {n_masked / n_usable:.0%} of the frame'
+    if light >= CROWDED_LIGHT_FRACTION:
+        message = (f'{share} and their light {light:.0%} of its pixels (over '
+                   f'{CROWDED_NSIGMA:g} sky standard deviations above the '
+                   f'level): the global sky rests on the {n_sky} pixels '
+                   'between crowded sources and may be biased by their '
+                   'light')
+    elif n_sky < MIN_SKY_PIXELS:
+        message = (f'{share}: the global sky rests on {n_sky} pixels, too '
+                   f'few for its clip and scatter (fewer than '
+                   f'{MIN_SKY_PIXELS})')
+    else:
+        return False
+    warnings.warn(f'{message}; consider a local sky (annuli) or a '
+                  'background map', AstropyUserWarning, stacklevel=4)
+    return True
+
+
+def _light_fraction(frame, level, std):
+    """The fraction of the frame's usable pixels (sources included) more
+    than `CROWDED_NSIGMA` ``std`` above ``level``, less the normal tail's
+    share: the pixels the sources' light covers. One pass, in bands."""
+    usable = _Usable(frame)  # no source mask
+    bound = level + CROWDED_NSIGMA * std
+    above = total = 0
+    for lo, hi in usable.bands():
+        good = usable.rows(lo, hi)
+        total += int(np.count_nonzero(good))
+        above += int(np.count_nonzero(frame.data[lo:hi][good] > bound))
+    tail = 0.5 * math.erfc(CROWDED_NSIGMA / math.sqrt(2.0))
+    return above / max(total, 1) - tail
 
 
 def _exact(frame, usable, method, sigma, maxiters, meta):
