@@ -143,8 +143,10 @@ def test_bare_gain_on_a_flux_density_is_refused(one_star):
     sky = SkyEstimate(0.2 * u.mJy / u.pix, 0.006 * u.mJy / u.pix, 10_000)
     with pytest.raises(ValueError, match='gain'):
         optimal_extraction(ccd, (29.6, 31.2), 1.6, sky, gain=3.7)
-    # the header's GAIN (e-/DN) is not applied to it either
-    res = optimal_extraction(ccd, (29.6, 31.2), 1.6, sky)
+    # the header's GAIN (e-/DN) is not applied to it either: no source
+    # term, which measure and photometer warn about too
+    with pytest.warns(AstropyUserWarning, match='no source photon noise'):
+        res = optimal_extraction(ccd, (29.6, 31.2), 1.6, sky)
     assert res.budget.gain is None and 'source' not in res.budget.terms
     assert res.flux == pytest.approx(8.0, rel=0.05)  # mJy: 8000 x 1e-3
 

@@ -319,7 +319,12 @@ def mean_variance_factor(data, *, mask=None, median=False):
     return max(float(factor), 1.0), float(err)
 
 
-def warn_if_correlated(frame):
+#: What the correlated-noise warning tells a caller that takes ``noise=``.
+CURE_NOISE_ARGUMENT = ('Measure it on blank sky with '
+                       'ApertureNoise.from_blank_apertures and pass noise=')
+
+
+def warn_if_correlated(frame, *, cure=CURE_NOISE_ARGUMENT):
     """
     Warn (`~astropy.utils.exceptions.AstropyUserWarning`) when neighbouring
     pixels' noise is significantly correlated (`is_correlated`), so that
@@ -330,6 +335,16 @@ def warn_if_correlated(frame):
     per-pixel variances hold no covariance, so their sum over an aperture
     underestimates its noise just as ``n_pix * sigma**2`` does (a
     resampled or drizzled mosaic), and the warning says so.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame to be measured.
+    cure : str, optional
+        The warning's last sentence, what to do: by default pass
+        ``noise=`` (`~ccdphot_ext.measure` and `~ccdphot_ext.photometer`
+        take it); a route that takes no noise model says where to go
+        instead.
     """
     corr, err = pixel_correlation(frame.data, mask=frame.mask)
     if is_correlated(corr, err):
@@ -341,7 +356,6 @@ def warn_if_correlated(frame):
                     'underestimates')
         warnings.warn(
             f'pixel noise is correlated (neighbouring pixels: {corr:.2f}); '
-            f'{what} the noise of aperture sums. Measure it on blank sky '
-            'with ApertureNoise.from_blank_apertures and pass noise=',
+            f'{what} the noise of aperture sums. {cure}',
             AstropyUserWarning, stacklevel=3)
     return corr

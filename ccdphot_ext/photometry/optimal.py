@@ -66,12 +66,15 @@ from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.utils import aperture_position
+from ..background.annulus import annulus_flags
+from ..background.noisecheck import warn_if_correlated
 from ..background.sky import check_sky, sky_doubts
 from ..background.threshold import SigmaThreshold
 from ..flags import (
     FLAG_BAD_PIXELS,
     FLAG_NONPOSITIVE_FLUX,
     FLAG_PSF_MISMATCH,
+    FLAG_RESIDUAL_BACKGROUND,
     FLAG_SATURATED,
     FLAG_SKY_ANNULUS,
     FLAG_TRUNCATED,
@@ -87,9 +90,17 @@ from ..utils.numbers import (
     iterations,
     positive_integer,
 )
-from .budget import NOTE_EXACT_SKY, NOTE_NO_GAIN, ErrorBudget
+from ..utils.warnonce import warn_once
+from .budget import (
+    NOTE_EXACT_SKY,
+    NOTE_NO_GAIN,
+    ErrorBudget,
+    warn_unknown_source_term,
+)
 from .measurement import BudgetedResult, measure
+from .residual import check_sky_bias
 from .terms import BudgetOptions
+from .uncertaintycheck import check_uncertainty_scale
 
 __all__ = ['optimal_extraction', 'OptimalMeasurement', 'psf_stamp',
            'compare_extractions', 'fit_psf_sigma']
@@ -224,9 +235,10 @@ class OptimalMeasurement(BudgetedResult):
         Where the stamp sits in the frame.
     flags : int
         Bit flags (1 stamp clipped by the frame edge, 2 bad pixels excluded,
-        4 saturated pixel with weight, 8 flux <= 0, 64 a sky level from
-        fewer than 5 pixels, 256 the star, or the frame's bright stars, do
-        not match the PSF).
+        4 saturated pixel with weight, 8 flux <= 0, 32 a sky the frame's
+        background shows biased here, 64 a sky level from fewer than 5
+        pixels or an annulus flagged where it was measured, 256 the star,
+        or the frame's bright stars, do not match the PSF).
     n_iter : int
         Iterations of the variance model.
     position : tuple of float
@@ -367,7 +379,12 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         ``frame_psf``; flagged (`~ccdphot_ext.flags.FLAG_PSF_MISMATCH`,
         and a warning) when the star does not match the PSF, or when the
         frame's bright stars show the PSF does not fit them (then every
-        star measured with it is).
+        star measured with it is). The frame is checked as
+        `~ccdphot_ext.measure` checks it, with the same warnings and flags
+        (:ref:`optimal-checks`): correlated pixel noise, no source photon
+        noise in any error bar, an uncertainty that is not the data's
+        noise, and a sky the frame's background shows biased
+        (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`).
 
     Raises
     ------
@@ -415,6 +432,8 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             'convert their sums')
     check_sky(sky, unit=frame.unit, n_apertures=1)
     detector = detector.resolve(frame.meta, unit=frame.unit)
+    _check_frame(frame, sky, detector, options,
+                 explicit=uncertainty is not None)
     gain = detector.gain
     fitted = None
     if psf_sigma is None:
@@ -425,6 +444,13 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
                    include_sky_mean=options.include_sky_mean)
     flux, budget, fit, flags = one['flux'], one['budget'], one['fit'], \
         one['flags']
+    flags |= int(np.bitwise_or.reduce(np.atleast_1d(annulus_flags(sky))))
+    # a sky offset d per pixel moves the flux by d * sum(weights): the
+    # weights' sum is the pixel count of the sky-bias rules
+    xy = (float(position[0]), float(position[1]))  # checked: a pair
+    if check_sky_bias(sky, frame, *xy,
+                      float(np.sum(one['w'])) / one['norm'], budget.error)[0]:
+        flags |= FLAG_RESIDUAL_BACKGROUND
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
                          "pixels fitted to the frame's bright stars",)
@@ -458,9 +484,23 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     return OptimalMeasurement(
         flux=flux, budget=budget, weights=one['w'] / one['norm'],
         psf=one['psf'], slices=one['slices'], flags=flags, n_iter=n_iter,
-        position=(float(position[0]), float(position[1])),
-        sky_pixels=one['level'], fit=fit, psf_sigma=fitted,
+        position=xy, sky_pixels=one['level'], fit=fit, psf_sigma=fitted,
         frame_psf=frame_psf)
+
+
+def _check_frame(frame, sky, detector, options, *, explicit):
+    """The frame-level checks `~ccdphot_ext.measure` and
+    `~ccdphot_ext.photometer` run before trusting the frame's noise, each
+    from its one home: pixel noise correlated (per-pixel variances hold no
+    covariance), no source photon noise in any error bar (a rate or a flux
+    density without a gain) and an uncertainty that is not the data's
+    noise (``explicit``: given as ``uncertainty=``). Each warns."""
+    warn_if_correlated(frame, cure=(
+        'Optimal extraction takes no noise model: measure the star with '
+        'measure or photometer and noise= '
+        '(ApertureNoise.from_blank_apertures) for an error that holds it'))
+    warn_unknown_source_term(frame, detector, options.uncertainty_model)
+    check_uncertainty_scale(frame, sky, explicit=explicit)
 
 
 def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
@@ -970,10 +1010,11 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
         position = aperture_position(aperture, 0)
     common = dict(gain=gain, detector=detector, uncertainty=uncertainty,
                   mask=mask)
-    box = measure(data, aperture, sky, **common)
-    masked = measure(data, aperture, sky, threshold=threshold, **common)
-    opt = optimal_extraction(data, position, psf_sigma, sky, size=size,
-                             **common)
+    with warn_once():  # the three check the same frame: said once
+        box = measure(data, aperture, sky, **common)
+        masked = measure(data, aperture, sky, threshold=threshold, **common)
+        opt = optimal_extraction(data, position, psf_sigma, sky, size=size,
+                                 **common)
     rows = [(name, r.flux, r.flux_err, r.snr, r.snr / box.snr)
             for name, r in (('box', box), ('mask', masked), ('optimal', opt))]
     table = QTable(rows=rows, names=('method', 'flux', 'flux_err', 'snr',
