@@ -18,11 +18,25 @@ resampled pixels only lowers them).
 
 `check_uncertainty_scale` measures that scatter where a frame's
 uncertainty is first used for photometry (`~ccdphot_ext.photometer`,
-`~ccdphot_ext.measure`), with `uncertainty_scale_ratio`. Outside
+`~ccdphot_ext.measure`, `~ccdphot_ext.optimal_extraction`), with
+`uncertainty_scale_ratio`. Outside
 ``[1 / UNCERTAINTY_RATIO_LIMIT, UNCERTAINTY_RATIO_LIMIT]`` it warns,
 naming the arrays and the ratio. The faults above give ratios of 0.24 to
 18; a right map on a sky sloping by 6 pixel sigma, or on a drizzled or
 smoothed frame, is not warned about.
+
+The sky's pixels cannot tell whether the sources' photon noise is there:
+a VAR_POISSON left at zero scores only 1.8 (the sky's photon noise is
+missing, its read noise is not), one holding the sky's photon noise
+alone scores 1.1, and bright stars' pulls spread by 1.9 and 1.2. The
+photon-noise array (VAR_POISSON, else ERR) of a frame's variance arrays
+is therefore also asked whether it rises with the signal
+(`photon_array_rise`): on the pixels more than `SOURCE_NSIGMA` sigma
+above the sky, photons are many more than on the sky, and so must be
+their variance. When its median there is no larger than on the sky, the
+check warns that the sources' photon noise is missing. A right array
+always rises there (by ``signal / gain``), so the rule needs no gain and
+cannot fire on it.
 """
 
 import math
@@ -31,6 +45,8 @@ import warnings
 import numpy as np
 from astropy.stats import mad_std
 from astropy.utils.exceptions import AstropyUserWarning
+
+from .arrayterms import photon_sky_level
 
 __all__ = []  # internal module: the rule is documented on the calibrated page
 
@@ -41,6 +57,13 @@ UNCERTAINTY_RATIO_LIMIT = 2.0
 
 #: Fewer sky pixels than this: no check (too few to tell).
 _MIN_SKY_PIXELS = 100
+
+#: The source pixels of `photon_array_rise`: this many times the median
+#: pixel sigma above the sky level.
+SOURCE_NSIGMA = 20.0
+
+#: Fewer source pixels than this: the photon-noise array is not asked.
+_MIN_SOURCE_PIXELS = 10
 
 
 def _map_name(frame, explicit):
@@ -76,11 +99,7 @@ def uncertainty_scale_ratio(frame, sky):
     level = level[np.isfinite(level)]
     if level.size == 0:
         return None
-    data = np.asarray(frame.data, dtype=float)
-    sigma = np.asarray(frame.uncertainty, dtype=float)
-    good = np.isfinite(data) & np.isfinite(sigma) & (sigma > 0)
-    if frame.mask is not None:
-        good &= ~frame.mask
+    data, sigma, good = _usable(frame)
     n = int(np.count_nonzero(good))
     pair = good[:, 2:] & good[:, :-2]
     if n < _MIN_SKY_PIXELS or np.count_nonzero(pair) < _MIN_SKY_PIXELS:
@@ -94,11 +113,70 @@ def uncertainty_scale_ratio(frame, sky):
     return low, high, n
 
 
+def _usable(frame):
+    """The frame's data and sigma as floats, and its usable pixels
+    (finite, a positive sigma, not masked)."""
+    data = np.asarray(frame.data, dtype=float)
+    sigma = np.asarray(frame.uncertainty, dtype=float)
+    good = np.isfinite(data) & np.isfinite(sigma) & (sigma > 0)
+    if frame.mask is not None:
+        good &= ~frame.mask
+    return data, sigma, good
+
+
+def photon_array_rise(frame, sky):
+    """
+    ``(name, rise, n)``: the photon-noise array of a frame's variance
+    arrays (`~ccdphot_ext.photometry.arrayterms.photon_sky_level`); the
+    median of its excess over its sky median on the source pixels (more
+    than `SOURCE_NSIGMA` times the median pixel sigma above the sky's
+    median level) over their median signal, ``1 / gain`` for a right
+    array (electrons per data unit), 0 for an array without the sources'
+    photon noise; and how many source pixels there are. None when the
+    frame has no photon-noise array, no finite sky level, or fewer than
+    `_MIN_SOURCE_PIXELS` source pixels.
+    """
+    found = photon_sky_level(frame)
+    if found is None:
+        return None
+    name, level = found
+    sky_level = np.asarray(sky.value, dtype=float)
+    sky_level = sky_level[np.isfinite(sky_level)]
+    if sky_level.size == 0:
+        return None
+    data, sigma, good = _usable(frame)
+    signal = data - float(np.median(sky_level))
+    source = good & (signal > SOURCE_NSIGMA * float(np.median(sigma[good])))
+    n = int(np.count_nonzero(source))
+    if n < _MIN_SOURCE_PIXELS:
+        return None
+    excess = frame.variance_arrays[name][source] - level
+    return name, float(np.median(excess) / np.median(signal[source])), n
+
+
+def _photon_note(frame, sky):
+    """The warning's text when the photon-noise array does not rise with
+    the signal (`photon_array_rise`), else None."""
+    found = photon_array_rise(frame, sky)
+    if found is None or not found[1] <= 0:
+        return None
+    name, _, n = found
+    return (f'uncertainty check: the photon-noise array {name} of the '
+            f'frame does not rise with the signal: on its {n} pixels more '
+            f'than {SOURCE_NSIGMA:g} sigma above the sky it holds no more '
+            'than on the sky, so no error bar holds the sources\' photon '
+            'noise and those of stars bright against the sky are too '
+            f'small (a {name} left at zero, or holding the sky alone?); '
+            'check the file, or pass uncertainty= and gain= (the budget '
+            'then adds the source term)')
+
+
 def check_uncertainty_scale(frame, sky, *, explicit=False):
     """
     Warn when ``frame``'s uncertainty disagrees with its measured sky
-    scatter beyond `UNCERTAINTY_RATIO_LIMIT`; return the note said (for
-    the table's ``meta['notes']``), else None.
+    scatter beyond `UNCERTAINTY_RATIO_LIMIT`, or its photon-noise array
+    does not rise with the signal (`photon_array_rise`); return the note
+    said (for the table's ``meta['notes']``), else None.
 
     Parameters
     ----------
@@ -115,6 +193,19 @@ def check_uncertainty_scale(frame, sky, *, explicit=False):
     note : str or None
         The warning's text when it warned.
     """
+    note = _scale_note(frame, sky, explicit)
+    if note is None:
+        note = _photon_note(frame, sky)
+    if note is None:
+        return None
+    warnings.warn(note, AstropyUserWarning, stacklevel=4)
+    return note
+
+
+def _scale_note(frame, sky, explicit):
+    """The warning's text when the pixels scatter beyond
+    `UNCERTAINTY_RATIO_LIMIT` times their sigma
+    (`uncertainty_scale_ratio`), else None."""
     found = uncertainty_scale_ratio(frame, sky)
     if found is None:
         return None
@@ -126,12 +217,10 @@ def check_uncertainty_scale(frame, sky, *, explicit=False):
     else:
         return None
     way = 'too small' if ratio > 1 else 'too large'
-    note = (f'uncertainty check: {_map_name(frame, explicit)} is not the '
+    return (f'uncertainty check: {_map_name(frame, explicit)} is not the '
             f'noise of the data: the pixels scatter {ratio:.3g} '
             f'times their sigma (robust, {n} pixels; 1 expected), so the '
             f'error bars are about {way} by that '
             'factor (an ERR holding a variance, another unit or scale, an '
             'empty VAR_POISSON?); check the file, or pass the right '
             'uncertainty= (or none: the budget then measures the sky noise)')
-    warnings.warn(note, AstropyUserWarning, stacklevel=4)
-    return note
