@@ -233,7 +233,10 @@ class ApertureNoise:
             True for pixels holding sources or otherwise unusable. None
             (default): photutils segmentation of the sky-subtracted frame
             (pixels 4 sigma above the sky in groups of 5, grown by 5
-            pixels).
+            pixels) and the fainter stars a matched filter finds (the
+            frame filtered with a Gaussian of 1.8 pixels, regions above 2
+            of its standard deviations holding a pixel above 4, grown by
+            2 pixels).
         sizes : sequence of int, optional
             Square aperture sides in pixels, at least two different ones;
             None (default): 1, 2, 3, 4, 5, 7, 9, 11, 15 and 21, those up to
@@ -622,21 +625,29 @@ def _residual(frame, sky, route):
 
 
 def _source_mask(resid, sigma1, bad):
-    """Sources by photutils segmentation (4 sigma: lower, the peaks of
-    correlated noise itself would be masked and its scatter underestimated),
-    grown by 5 pixels."""
+    """Sources by photutils segmentation (4 sigma in 5 pixels, grown by 5
+    pixels: the wings of bright stars; lower, the peaks of correlated noise
+    itself would be masked and its scatter underestimated), and the fainter
+    stars the matched filter finds
+    (`~ccdphot_ext.background.globalsky.matched_pixels`, whose thresholds
+    scale with the filtered noise, correlated or not): a star of a few
+    times the sky noise at its peak, missed pixel by pixel, would put its
+    light into the blank sums and make white noise look correlated."""
     from photutils.segmentation import detect_sources
     from photutils.utils import NoDetectionsWarning
     from scipy.ndimage import binary_dilation
+
+    from .globalsky import matched_pixels
 
     clean = np.where(bad, 0.0, resid)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', NoDetectionsWarning)
         segm = detect_sources(clean, 4.0 * sigma1, n_pixels=5,
                               mask=bad if bad.any() else None)
+    faint = matched_pixels(resid, bad)
     if segm is None:
-        return np.zeros(resid.shape, dtype=bool)
-    return binary_dilation(segm.data > 0, iterations=5)
+        return faint
+    return binary_dilation(segm.data > 0, iterations=5) | faint
 
 
 def _check_sizes(sizes, shape):
