@@ -159,7 +159,8 @@ def test_m13_is_correlated_at_every_seed(m13):
     ccd, sky = m13
     data = np.asarray(ccd.data, float)
     for seed in range(4):
-        model = ApertureNoise.from_blank_apertures(data, sky, seed=seed)
+        with pytest.warns(AstropyUserWarning, match='pixel noise among'):
+            model = ApertureNoise.from_blank_apertures(data, sky, seed=seed)
         assert model.correlated
         assert model(9.0) > 2.0 * sky.std * 3.0
 
@@ -222,6 +223,75 @@ def test_faint_stars_on_white_noise_are_masked():
     assert pulls.size > 500
     assert abs(pulls.mean()) < 0.1
     assert np.std(pulls) == pytest.approx(1.0, abs=0.05)
+
+
+def _cluster_frame(seed, glow):
+    """300 stars (1.5 px, 10**3-10**4.5 e-) around the centre of a
+    300 x 300 Poisson sky of 100 e- (5 e- read noise), on the unresolved
+    light of a cluster peaking at ``glow`` e- (60 px): its photon noise is
+    up to 3 times the blank sky's where the stars are."""
+    from ccdphot_ext.datasets.sample import render_stars
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:300, :300]
+    light = glow * np.exp(-((xx - 150.0) ** 2 + (yy - 150.0) ** 2)
+                          / (2 * 60.0 ** 2))
+    x, y = np.clip(rng.normal(150.0, 60.0, (2, 300)), 5, 295)
+    stars = render_stars((300, 300), x, y, 10 ** rng.uniform(3, 4.5, 300),
+                         sigma=1.5)
+    return (rng.poisson(100.0 + light + stars)
+            + rng.normal(0.0, 5.0, (300, 300)))
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_noisier_sky_among_the_sources_is_warned(seed):
+    """Blank apertures can only be placed away from the sources; where a
+    cluster's unresolved light makes the sky among them noisier, the model
+    is too small there, and says so (the same stars without that light:
+    no warning)."""
+    data = _cluster_frame(seed, 900.0)
+    sky = SkyEstimate.from_image(data)
+    with pytest.warns(AstropyUserWarning, match='pixel noise among the '
+                      'masked sources is 1.[4-9] times'):
+        model = ApertureNoise.from_blank_apertures(data, sky, seed=1)
+    assert model.noise_near_sources > 1.3
+    assert 'errors there too small' in model.note
+    flat = _cluster_frame(seed, 0.0)
+    sky = SkyEstimate.from_image(flat)
+    model = ApertureNoise.from_blank_apertures(flat, sky, seed=1)
+    assert model.noise_near_sources == pytest.approx(1.0, abs=0.05)
+    assert 'too small' not in model.note
+
+
+def test_thin_apertures_on_correlated_noise_are_warned(rng):
+    """The model holds the covariance of compact apertures: a 1 x 40 box
+    on 3 x 3-correlated noise holds less, and its sky term is too large
+    (by the factor the warning gives, within 10% of the exact one);
+    squares and circles are not warned about."""
+    from photutils.aperture import CircularAperture
+    from scipy.signal import convolve2d
+
+    from ccdphot_ext.background.noise import thin_factor
+
+    img = _correlated(rng, (400, 400))
+    sky = SkyEstimate(100.0, float(img.std()), img.size)
+    model = ApertureNoise.from_blank_apertures(img, sky, seed=3)
+    exact = 15.0 * math.sqrt(np.sum(convolve2d(
+        np.ones((1, 40)), np.ones((3, 3)) / 9.0) ** 2))
+    factor = thin_factor(model, 1.0, 40.0)
+    assert factor == pytest.approx(exact / model(40.0), rel=0.1)
+    assert exact / model(40.0) < 0.8
+    for w, h in ((40, 1), (1, 40)):
+        with pytest.warns(AstropyUserWarning,
+                          match=r'BoxAperture of 1.0 x 40.0 pixels is much '
+                                r'thinner.* about 1\.\d\d times too large'):
+            photometer(img, BoxAperture((200.0, 200.0), w, h), sky,
+                       noise=model)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        measure(img, BoxAperture((200.0, 200.0), 15, 15), sky, noise=model)
+        photometer(img, CircularAperture([(100.0, 100.0), (200.0, 200.0)],
+                                         4.0), sky, noise=model)
 
 
 # -- the sky route -------------------------------------------------------------

@@ -588,7 +588,7 @@ def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
     check_data_unit(frame.unit, 'data')
     check_extent(aperture, frame.shape, 'aperture')
     check_sky(sky, unit=frame.unit, n_apertures=1)
-    check_noise(noise, frame)
+    check_noise(noise, frame, [aperture])
     detector = detector.resolve(frame.meta, unit=frame.unit)
     warn_unknown_source_term(frame, detector, options.uncertainty_model)
     check_uncertainty_scale(frame, sky, explicit=uncertainty is not None)
