@@ -5,7 +5,7 @@ import pytest
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import CircularAnnulus, CircularAperture
 
-from ccdphot_ext import FLAG_SKY_ANNULUS, SkyEstimate, photometer
+from ccdphot_ext import FLAG_SKY_ANNULUS, SkyEstimate, photometer, read_frame
 
 
 def _grid(n, step, rng):
@@ -57,3 +57,36 @@ def test_annuli_in_moffat_wings_are_flagged_and_outer_ones_are_not():
     far = SkyEstimate.from_annulus(img, CircularAnnulus(pos, 14.0, 19.0),
                                    exclude=circles, gain=1.0)
     assert not np.any(far.meta['flags'])
+
+
+def test_real_frame_wing_flags_are_the_lifted_annuli(sextractor_dir):
+    """Source Extractor's ESO frame, default annuli (6-16 px) around its
+    catalogue: the annuli the wing test flags are those of the brightest
+    stars, and each reads its sky well above the same star's annulus
+    further out (14-24 px), which their wings do not reach."""
+    with pytest.warns(AstropyUserWarning, match='no usable BUNIT|non-standard header'):
+        ccd = read_frame(sextractor_dir / 'image.fits')
+    cat = np.loadtxt(sextractor_dir / 'image.cat')
+    pos, flux = cat[:, 1:3] - 1.0, cat[:, 15]  # FITS to 0-based; FLUX_AUTO
+    circles = CircularAperture(pos, 5.0)
+    # a crowded frame: most annuli also hold a neighbour's aperture
+    with pytest.warns(AstropyUserWarning) as record:
+        near = SkyEstimate.from_annulus(ccd, CircularAnnulus(pos, 6.0, 16.0),
+                                        exclude=circles)
+        far = SkyEstimate.from_annulus(ccd, CircularAnnulus(pos, 14.0, 24.0),
+                                       exclude=circles)
+    said = [str(w.message) for w in record]
+    assert sum('inner half is brighter' in m for m in said) == 1
+    assert all("another star's aperture" in m for m in said
+               if 'inner half' not in m)
+    lit = near.meta['wing_significance'] > 5.0
+    assert np.all(near.meta['flags'][lit] & FLAG_SKY_ANNULUS)
+    assert 1 <= lit.sum() <= 5
+    # among the ten brightest of 65 stars
+    assert set(np.nonzero(lit)[0]) <= set(np.argsort(flux)[-10:])
+    lift = (near.value - far.value) / near.error_on_mean
+    assert np.all(lift[lit] > 8.0)
+    # the test's reach: the frame's second brightest star (3e5 ADU) reads
+    # 5.4 errors high at z = 3.6, unflagged; no other comes near
+    assert np.sum(lift[~lit] > 4.0) == 1
+    assert np.all(lift[~lit] < 6.0)
