@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..utils.daskclient import new_client
 from ..utils.numbers import positive_integer, positive_scalar
 from ..utils.tasks import guided_chunks
 from .worker import FrameResult, measure_frame
@@ -299,13 +300,13 @@ def open_client(execution):
     if execution.workers is None and execution.scheduler is None:
         return None, []
     try:
-        from distributed import Client, LocalCluster
+        from distributed import LocalCluster
     except ImportError as exc:
         raise ImportError('workers= and scheduler= need Dask: pip install '
                           '"ccdphot_ext[distributed]"') from exc
     if execution.scheduler is not None:
         try:
-            new = Client(execution.scheduler, timeout=execution.timeout)
+            new = new_client(execution.scheduler, timeout=execution.timeout)
         except Exception as exc:  # any failure to connect is named
             raise connect_error(execution, exc) from None
         return new, [new.close]
@@ -331,7 +332,7 @@ def open_client(execution):
         cluster = LocalCluster(n_workers=execution.workers, processes=True,
                                threads_per_worker=1, dashboard_address=None,
                                scheduler_kwargs={'dashboard_address': ':0'})
-    new = Client(cluster)
+    new = new_client(cluster)
     if hasattr(os, 'setsid'):
         new.run(_own_session)
     return new, [new.close, cluster.close]

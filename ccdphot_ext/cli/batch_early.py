@@ -165,12 +165,11 @@ class EarlyTasks:
         return early
 
     def _connect_and_send(self, args, settings):
-        from distributed import Client
-
+        from ..utils.daskclient import new_client
         from ..utils.tasks import guided_chunks
 
         try:
-            client = Client(args.scheduler, timeout=args.dask_timeout)
+            client = new_client(args.scheduler, timeout=args.dask_timeout)
         except Exception as exc:  # named by the run, after the checks
             self.error = exc
             return
