@@ -77,7 +77,11 @@ def test_neighbours_apertures_are_left_out(rng):
     img = img + img2  # a neighbour 15 px away, inside the first annulus
     circles = CircularAperture([(60, 60), (75, 60)], r=5)
     ann = CircularAnnulus([(60, 60), (75, 60)], 8, 18)
-    plain = SkyEstimate.from_annulus(img, ann, method='mean')
+    # without exclude: the neighbour is a source in each annulus, flagged
+    with pytest.warns(AstropyUserWarning, match='2 of 2 sky annuli flagged '
+                                                'doubtful: they hold a source'):
+        plain = SkyEstimate.from_annulus(img, ann, method='mean')
+    assert plain.meta['flags'].tolist() == [FLAG_SKY_ANNULUS] * 2
     # left out, but flagged: the neighbour's light beyond its circle
     with pytest.warns(AstropyUserWarning, match="2 hold pixels of another "
                                                 "star's aperture"):

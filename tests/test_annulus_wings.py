@@ -1,4 +1,5 @@
-"""Sky annuli that hold a star's light: the inner-against-outer test."""
+"""Sky annuli that hold a star's light: the inner-against-outer test of
+wings, and the test of a source in the annulus."""
 
 import numpy as np
 import pytest
@@ -46,7 +47,8 @@ def test_annuli_in_moffat_wings_are_flagged_and_outer_ones_are_not():
     star = _moffat((200, 200), pos, 3e5)
     img = rng.poisson(200.0 + star) + rng.normal(0.0, 5.0, star.shape)
     circles = CircularAperture(pos, 4.0)
-    with pytest.warns(AstropyUserWarning, match=r'inner half is brighter'):
+    with pytest.warns(AstropyUserWarning, match=r'inner half is brighter'), \
+            pytest.warns(AstropyUserWarning, match='hold a source'):
         near = SkyEstimate.from_annulus(img, CircularAnnulus(pos, 6.0, 16.0),
                                         exclude=circles, gain=1.0)
     assert np.all(near.meta['flags'] & FLAG_SKY_ANNULUS)
@@ -61,10 +63,12 @@ def test_annuli_in_moffat_wings_are_flagged_and_outer_ones_are_not():
 
 def test_real_frame_wing_flags_are_the_lifted_annuli(sextractor_dir):
     """Source Extractor's ESO frame, default annuli (6-16 px) around its
-    catalogue: the annuli the wing test flags are those of the brightest
-    stars, and each reads its sky well above the same star's annulus
-    further out (14-24 px), which their wings do not reach."""
-    with pytest.warns(AstropyUserWarning, match='no usable BUNIT|non-standard header'):
+    catalogue: the annuli the wing and source tests flag are those of the
+    brightest stars, and each reads its sky well above the same star's
+    annulus further out (14-24 px), which their wings do not reach; no
+    annulus left unflagged is lifted as far."""
+    with pytest.warns(AstropyUserWarning,
+                      match='no usable BUNIT|non-standard header'):
         ccd = read_frame(sextractor_dir / 'image.fits')
     cat = np.loadtxt(sextractor_dir / 'image.cat')
     pos, flux = cat[:, 1:3] - 1.0, cat[:, 15]  # FITS to 0-based; FLUX_AUTO
@@ -77,16 +81,100 @@ def test_real_frame_wing_flags_are_the_lifted_annuli(sextractor_dir):
                                        exclude=circles)
     said = [str(w.message) for w in record]
     assert sum('inner half is brighter' in m for m in said) == 1
-    assert all("another star's aperture" in m for m in said
-               if 'inner half' not in m)
-    lit = near.meta['wing_significance'] > 5.0
+    assert sum('hold a source' in m for m in said) == 1
+    wings = near.meta['wing_significance'] > 5.0
+    source = near.meta['source_significance'] > 3.5
+    lit = wings | source
     assert np.all(near.meta['flags'][lit] & FLAG_SKY_ANNULUS)
-    assert 1 <= lit.sum() <= 5
+    assert wings.sum() == 3
+    # the frame's second brightest star (3e5 ADU): its wings reach the
+    # annulus' outer half too (wing test 3.6), but its brightest pixels
+    # there are a source
+    assert np.count_nonzero(source & ~wings) == 1
     # among the ten brightest of 65 stars
     assert set(np.nonzero(lit)[0]) <= set(np.argsort(flux)[-10:])
     lift = (near.value - far.value) / near.error_on_mean
-    assert np.all(lift[lit] > 8.0)
-    # the test's reach: the frame's second brightest star (3e5 ADU) reads
-    # 5.4 errors high at z = 3.6, unflagged; no other comes near
-    assert np.sum(lift[~lit] > 4.0) == 1
-    assert np.all(lift[~lit] < 6.0)
+    assert np.all(lift[lit] > 5.0)
+    assert np.all(lift[~lit] < 4.0)
+
+
+def _gauss(shape, pos, flux, sigma=1.5):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    img = np.zeros(shape)
+    for (x, y), f in zip(pos, flux, strict=True):
+        img += f / (2 * np.pi * sigma ** 2) * np.exp(
+            -((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2))
+    return img
+
+
+def test_sources_in_annuli_are_flagged():
+    """Stars 14 px apart measured against 8-14 px annuli without exclude=:
+    each annulus holds its neighbours' cores, whose light around them (the
+    clip keeps it) lifts the sky; the pull mean of their fluxes was -0.98
+    with flags 0. At 24 px apart no annulus holds a source."""
+    rng = np.random.default_rng(31)
+    for spacing, lifted in ((14, True), (24, False)):
+        g = np.arange(spacing, 200 - spacing / 2, spacing, dtype=float)
+        pos = np.array([(x, y) for x in g for y in g])
+        pos += rng.uniform(-0.5, 0.5, pos.shape)
+        flux = 10 ** rng.uniform(3, 5, len(pos))
+        img = (rng.poisson(100.0 + _gauss((200, 200), pos, flux))
+               + rng.normal(0.0, 5.0, (200, 200))) / 2.0
+        ann = CircularAnnulus(pos, 8.0, 14.0)
+        if lifted:
+            with pytest.warns(AstropyUserWarning, match='hold a source'):
+                sky = SkyEstimate.from_annulus(img, ann, gain=2.0)
+            z = sky.meta['source_significance']
+            held = z > 3.5
+            assert held.mean() > 0.8
+            assert np.all(sky.meta['flags'][held] & FLAG_SKY_ANNULUS)
+            # the flagged levels are the lifted ones
+            lift = (sky.value - 50.0) / sky.error_on_mean
+            assert np.median(lift[held]) > 3.0
+        else:
+            sky = SkyEstimate.from_annulus(img, ann, gain=2.0)
+            assert not np.any(sky.meta['source_significance'] > 3.5)
+            assert not np.any(sky.meta['flags'])
+
+
+def test_a_star_the_apertures_do_not_list_is_flagged():
+    """A field star beside a target, not among the apertures: exclude=
+    cannot leave it out, and its annulus is flagged; the other targets'
+    annuli are not."""
+    rng = np.random.default_rng(32)
+    targets = np.array([(40.0, 40.0), (120.0, 40.0), (40.0, 120.0),
+                        (120.0, 120.0)])
+    stars = (_moffat((160, 160), targets, 2e4)
+             + _moffat((160, 160), [(52.0, 40.0)], 1e5))  # 12 px away
+    img = rng.normal(200.0 + stars, 10.0)
+    with pytest.warns(AstropyUserWarning, match='1 of 4 sky annuli flagged '
+                      'doubtful: they hold a source'):
+        sky = SkyEstimate.from_annulus(img, CircularAnnulus(targets, 8, 16),
+                                       exclude=CircularAperture(targets, 4))
+    assert sky.meta['flags'].tolist() == [FLAG_SKY_ANNULUS, 0, 0, 0]
+    # its level is lifted far more than the others' (their own wings)
+    lift = (sky.value - 200.0) / sky.error_on_mean
+    assert lift[0] > 5.0
+    assert np.all(lift[1:] < lift[0])
+
+
+@pytest.mark.parametrize('kind', ['flat', 'sloped', 'starved', 'correlated'])
+def test_no_source_flags_on_blank_skies(kind):
+    """Pure noise holds no source: a flat and a steeply sloped white sky,
+    a photon-starved Poisson sky (0.3 e- a pixel, skewed, in whole
+    electrons) and 3 x 3-correlated noise, 361 annuli each."""
+    from scipy.ndimage import uniform_filter
+
+    rng = np.random.default_rng(33)
+    yy, xx = np.mgrid[:400, :400]
+    img = {'flat': lambda: rng.normal(100.0, 1.0, xx.shape),
+           'sloped': lambda: rng.normal(100.0 + 0.05 * xx, 1.0),
+           'starved': lambda: rng.poisson(0.3, xx.shape)
+           + rng.normal(0.0, 0.5, xx.shape),
+           'correlated': lambda: uniform_filter(
+               rng.normal(0.0, 3.0, xx.shape), 3) + 100.0}[kind]()
+    sky = SkyEstimate.from_annulus(img, CircularAnnulus(_grid(400, 20, rng),
+                                                        6.0, 16.0))
+    z = sky.meta['source_significance']
+    assert not np.any(z > 3.5)
+    assert not np.any(sky.meta['flags'])

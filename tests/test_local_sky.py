@@ -72,7 +72,14 @@ def field(rng):
                          ids=['circular', 'elliptical', 'rectangular'])
 @pytest.mark.parametrize('method', ['mean', 'median', 'sigma_clip'])
 def test_from_annulus_equals_numpy_on_same_pixels(field, annulus, method):
-    sky = SkyEstimate.from_annulus(field, annulus, method=method)
+    if method == 'mean' and isinstance(annulus, CircularAnnulus):
+        # the star lifts the plain mean of the first annulus: flagged
+        with pytest.warns(AstropyUserWarning, match='1 of 3 sky annuli '
+                          'flagged doubtful: they hold a source'):
+            sky = SkyEstimate.from_annulus(field, annulus, method=method)
+        assert sky.meta['flags'].tolist() == [FLAG_SKY_ANNULUS, 0, 0]
+    else:
+        sky = SkyEstimate.from_annulus(field, annulus, method=method)
     n = len(annulus) if not annulus.isscalar else 1
     assert np.shape(sky.value) == (n,)
     for i in range(n):
@@ -114,8 +121,11 @@ def test_from_annulus_equals_photutils_aperturestats(field, annulus):
 
 def test_the_star_in_the_annulus_is_clipped(field):
     ann = ANNULI[0]
-    mean = SkyEstimate.from_annulus(field, ann, method='mean')
+    with pytest.warns(AstropyUserWarning, match='hold a source'):
+        mean = SkyEstimate.from_annulus(field, ann, method='mean')
+    # the clip leaves out the star (a box without wings): no lift, no flag
     clipped = SkyEstimate.from_annulus(field, ann)
+    assert clipped.meta['flags'][0] == 0
     assert mean.value[0] > 540  # the star drags the plain mean up
     assert abs(clipped.value[0] - 500) < 3
     # the median's MAD-based scatter ignores the star too (noise is 12)
@@ -134,7 +144,8 @@ def test_nan_and_masked_pixels_excluded_and_counted(field):
     img[25, 40] = np.inf
     mask = np.zeros(img.shape, bool)
     mask[60, 79:81] = True  # (x=79..80, y=60): 9-10 px from the second
-    with pytest.warns(AstropyUserWarning, match='4 masked/NaN/inf'):
+    with pytest.warns(AstropyUserWarning, match='4 masked/NaN/inf'), \
+            pytest.warns(AstropyUserWarning, match='hold a source'):
         sky = SkyEstimate.from_annulus(img, ann, method='mean', mask=mask)
     assert sky.meta['n_excluded_bad'].tolist() == [2, 2]
     pix = _annulus_pixels(field, ann, 0)
@@ -149,7 +160,8 @@ def test_uncertainty_map_gives_propagated_error(field):
     sigma[:, 50:] = 6.0
     ccd = CCDData(field, unit='adu', uncertainty=StdDevUncertainty(sigma))
     ann = CircularAnnulus([(30.0, 25.0), (70.0, 60.0)], r_in=6, r_out=11)
-    sky = SkyEstimate.from_annulus(ccd, ann, method='mean')
+    with pytest.warns(AstropyUserWarning, match='hold a source'):
+        sky = SkyEstimate.from_annulus(ccd, ann, method='mean')
     for i, s in enumerate((3.0, 6.0)):
         n = sky.n_pix[i]
         assert sky.error_on_mean[i] == pytest.approx(math.sqrt(n * s ** 2) / n)

@@ -21,6 +21,12 @@ beyond its aperture is not), when fewer than `MIN_USED_FRACTION` of its
 pixels are left for the statistic, or when fewer than
 `~ccdphot_ext.background.estimators.MIN_SKY_PIXELS` are
 left or they are all equal (a scatter of 0 would give the sky no error).
+A circular annulus is also doubtful when a star's light lifts it that the
+apertures do not account for: when its inner half is brighter than its
+outer half (`_wing_significance`: the star's own wings, or a neighbour's),
+or when it holds a source (`_source_significance`: a star not among the
+apertures, or a neighbour's without ``exclude``) whose light around its
+core, which the clip keeps, lifts the level.
 Its own aperture's pixels, left out, are no doubt by themselves: an
 annulus from the aperture's radius outwards (the r = 3, 3-7 pixel aperture
 of Spitzer/IRAC's calibration) is the standard geometry. Measured without
@@ -30,6 +36,7 @@ own aperture (`sky_row_flags`).
 
 import math
 import warnings
+from functools import cached_property
 
 import numpy as np
 from astropy.stats import mad_std
@@ -69,6 +76,13 @@ MIN_USED_FRACTION = 0.5
 #: half by more than this many standard errors hold a star's light, and
 #: are flagged (`_wing_significance`).
 WING_SIGNIFICANCE = 5.0
+#: Circular annuli holding a source (a pixel above `SOURCE_PEAK` std of the
+#: level, its neighbours above the clip's 3 std) whose level falls by more
+#: than this many standard errors when the pixels within `SOURCE_GROW`
+#: pixels of it are left out are flagged (`_source_significance`).
+SOURCE_SIGNIFICANCE = 3.5
+SOURCE_PEAK = 5.0
+SOURCE_GROW = 3.0
 #: Annulus pixels whose statistics are formed together (a few arrays of
 #: float32 and bytes), at most `CHUNK_FRACTION` of the frame's pixels.
 CHUNK_PIXELS = 2 ** 21
@@ -311,6 +325,18 @@ class Ring:
         """Candidate pixels per annulus."""
         return self.oy.size
 
+    @cached_property
+    def neighbourhoods(self):
+        """Sparse ``(size, size)`` matrices of the candidates that are a
+        candidate's 8 neighbours or itself, and those within `SOURCE_GROW`
+        pixels of it."""
+        from scipy.sparse import csr_matrix
+
+        d2 = ((self.oy[:, None] - self.oy[None, :]) ** 2
+              + (self.ox[:, None] - self.ox[None, :]) ** 2)
+        return (csr_matrix((d2 <= 2).astype(np.float32)),
+                csr_matrix((d2 <= SOURCE_GROW ** 2).astype(np.float32)))
+
     def members(self, pos):
         """``(m, size)``: True where a candidate's centre lies at
         ``r_in <= d < r_out`` from positions ``pos`` (``(m, 2)``, x and y)."""
@@ -385,6 +411,7 @@ def _circular_chunks(frame, annulus, excluded, own):
                 own, idx, lambda pos=pos: ring.pixels(pos),
                 [out.member, out.usable], (pos, ring.r_in))
             out.counts['inner'] = out.inner
+            out.counts['ring'] = ring
             yield idx, out.values, out.good, out.sigmas, out.counts
 
 
@@ -652,14 +679,17 @@ def _center_masks(annulus, idx):
 
 
 def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
-                       gain=None):
+                       gain=None, noise_factor=1.0):
     """Level, std, n_pix and error of the level of every annulus; with the
     ``gain`` (validated), also ``'poisson'``: the level, std and error of
     the level of the photon-starved annuli under the exact model of a
     Poisson sky (`_poisson_rows`; NaN for the others), else None, and
     ``'pedestal'``: the significance and the offset of a pedestal the
     annuli share (`annulus_pedestal`), their photon-starved annuli solved
-    on it."""
+    on it. ``noise_factor``: how much more than white noise the mean of
+    many pixels scatters (correlated noise), which the tests of a star's
+    light in the annuli (`_wing_significance`, `_source_significance`)
+    divide their standard errors' squares by."""
     from ..flags import FLAG_SKY_ANNULUS
     n = n_positions(annulus)
     excluded = None if exclude is None else exclusion_map(exclude,
@@ -671,12 +701,16 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
               ('n_total', 'n_bad', 'n_apertures', 'n_own', 'n_own_usable',
                'n_clipped')}
     wings = np.full(n, np.nan)
+    sources = np.full(n, np.nan)
     for idx, values, good, sigmas, part in annulus_pixels(
             frame, annulus, excluded, own):
         inner = part.pop('inner', None)
+        ring = part.pop('ring', None)
         stats = summarise_rows(values, good, method, sigma, maxiters)
         if inner is not None:
             wings[idx] = _wing_significance(values, good, stats, inner)
+            sources[idx] = _source_significance(values, good, stats, ring,
+                                                method)
         out['level'][idx], out['std'][idx] = stats.level, stats.std
         out['n_pix'][idx] = stats.n_pix
         if sigmas is not None:
@@ -703,9 +737,14 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
                   if own is not None else np.zeros(n, dtype=int))
     degenerate = (n_pix > 0) & ((n_pix < MIN_SKY_PIXELS) | (out['std'] == 0))
     few = (used < MIN_USED_FRACTION) | (n_pix == 0)
+    # correlated noise makes the means the tests compare scatter more
+    wings /= math.sqrt(noise_factor)
+    sources /= math.sqrt(noise_factor)
     with np.errstate(invalid='ignore'):
         lit = wings > WING_SIGNIFICANCE
-    doubtful = (neighbours > 0) | few | degenerate | lit
+        # (a neighbour whose aperture reaches in is flagged as that)
+        holds = (sources > SOURCE_SIGNIFICANCE) & ~(neighbours > 0)
+    doubtful = (neighbours > 0) | few | degenerate | lit | holds
     _warn(counts['n_bad'], neighbours > 0, few & ~degenerate, n)
     if lit.any():
         warnings.warn(
@@ -715,6 +754,17 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
             f'{float(np.nanmax(wings)):.3g}): a star\'s light (its wings, '
             'or a neighbour\'s) lifts their sky and lowers the flux; start '
             'the annuli further out', AstropyUserWarning, stacklevel=3)
+    if holds.any():
+        warnings.warn(
+            f'{int(holds.sum())} of {n} sky annuli flagged doubtful: they '
+            'hold a source (a pixel above '
+            f'{SOURCE_PEAK:g} standard deviations of the sky) whose light '
+            f'around it lifts their sky by more than {SOURCE_SIGNIFICANCE:g} '
+            f'standard errors (up to {float(np.nanmax(sources)):.3g}): a '
+            'star the apertures do not list, or a neighbour without '
+            'exclude=; its light lowers the flux. Give its aperture in '
+            'exclude=, or place the annuli elsewhere', AstropyUserWarning,
+            stacklevel=3)
     if degenerate.any():
         warnings.warn(f'{int(degenerate.sum())} of {n} sky annuli flagged '
                       f'doubtful: fewer than {MIN_SKY_PIXELS} usable pixels, or '
@@ -725,6 +775,7 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
             'n_excluded_neighbours': neighbours,
             'n_own_overlap': counts['n_own'], 'n_clipped': counts['n_clipped'],
             'wing_significance': wings,
+            'source_significance': sources,
             'flags': np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32),
             'exclude': None if exclude is None else 'apertures touched'}
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -773,6 +824,66 @@ def _wing_significance(values, good, stats, inner):
         z = diff / err
     few = (n_in < MIN_SKY_PIXELS) | (n_out < MIN_SKY_PIXELS) | ~(err > 0)
     return np.where(few, np.nan, z)
+
+
+def _source_significance(values, good, stats, ring, method):
+    """For each row, how many standard errors its level falls when the
+    pixels around a source in it are left out: a source is a pixel above
+    `SOURCE_PEAK` std of the level and its neighbours above 3 std (pure
+    noise makes a pixel above 5 std once in 3 million); left out are the
+    pixels within `SOURCE_GROW` pixels of those (of the `Ring` ``ring``),
+    which hold the light of its profile that a clip or a median keeps.
+    The level rests on the pixels within 3 std of it (a plain ``method=
+    'mean'`` on every pixel). The lift is measured about a plane fitted
+    to the pixels left (a sky sloping across the annulus lifts the side a
+    source is on); its error is that of the difference between a mean of
+    the kept pixels and of the kept pixels less those: the std times
+    ``sqrt(1 / n_left - 1 / n_kept)``. 0 where the row holds no source,
+    NaN where too few pixels are left."""
+    level = np.asarray(stats.level, dtype=float)[:, None]
+    std = np.asarray(stats.std, dtype=float)[:, None]
+    with np.errstate(invalid='ignore'):
+        seeds = good & (values > level + SOURCE_PEAK * std)
+    out = np.zeros(len(values))
+    rows = np.flatnonzero(seeds.any(axis=1))
+    if rows.size == 0:
+        return out
+    near, grow = ring.neighbourhoods
+    values, good, level, std = (values[rows], good[rows], level[rows],
+                                std[rows])
+    with np.errstate(invalid='ignore'):
+        high = good & (values > level + 3.0 * std)
+        # the pixels the level rests on: a mean's all, a clip's or a
+        # median's those within 3 std (`_wing_significance`)
+        kept = good if method == 'mean' else good & ~high & (
+            values >= level - 3.0 * std)
+    source = high & _reaches(seeds[rows], near)
+    left = kept & ~_reaches(source, grow)
+    n_kept, n_left = count_rows(kept), count_rows(left)
+    # about a plane fitted to the pixels left (a sky sloping across the
+    # annulus is no lift, though the source's surroundings lie on one side)
+    design = np.stack([np.ones(ring.size), ring.ox, ring.oy], axis=1)
+    weights = left.astype(np.float64)
+    centred = np.where(kept, values - level, 0.0)
+    normal = np.einsum('rk,ki,kj->rij', weights, design, design)
+    few = n_left < MIN_SKY_PIXELS
+    normal[few] = np.eye(3)
+    coef = np.linalg.solve(normal, np.einsum('rk,ki->ri', weights * centred,
+                                             design)[..., None])[..., 0]
+    residual = centred - coef @ design.T
+    with np.errstate(invalid='ignore', divide='ignore'):
+        # the pixels left average 0 about their plane
+        lift = np.sum(residual, axis=1, where=kept) / n_kept
+        err = std[:, 0] * np.sqrt(1.0 / n_left - 1.0 / n_kept)
+        z = np.where(err > 0, lift / err, 0.0)
+    out[rows] = np.where(few, np.nan, z)
+    return out
+
+
+def _reaches(mask, neighbourhood):
+    """``(m, size)``: True where a pixel's ``neighbourhood`` (a symmetric
+    sparse ``(size, size)`` matrix) holds a True pixel of ``mask``."""
+    return np.asarray(neighbourhood @ mask.T.astype(np.float32)).T > 0
 
 
 def _exact_rows(frame, annulus, excluded, own, offset, *, method, sigma,

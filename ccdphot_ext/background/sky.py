@@ -1205,11 +1205,14 @@ class SkyEstimate:
         if exclude is not None:
             aperture_groups(exclude, 'exclude', allow_empty=True)
         gain = checked_gain(gain, frame.unit, frame.meta)
+        correlation = {}
+        factor = _noise_correlation(frame, correlation, method)
         res = annulus_statistics(frame, annulus, exclude, method=method,
-                                 sigma=sigma, maxiters=maxiters, gain=gain)
+                                 sigma=sigma, maxiters=maxiters, gain=gain,
+                                 noise_factor=factor)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
+        meta.update(correlation)
         efficiency = estimator_efficiency(method, sigma)
-        factor = _noise_correlation(frame, meta, method)
         level, std, error_on_mean = _annulus_levels(res, gain, method, sigma,
                                                     efficiency, meta, factor)
         error_on_mean = _correlated_error(error_on_mean, res, efficiency,
