@@ -63,8 +63,8 @@ def _hold():
     with _LOCK:
         if _STARTING['count'] == 0:
             _STARTING['enabled'] = gc.isenabled()
-            gc.disable()
         _STARTING['count'] += 1
+        gc.disable()  # also if turned on meanwhile while another starts
 
 
 def _release():
