@@ -1,0 +1,91 @@
+"""The whole-frame sky's background map on crowded frames: the stars the
+source mask leaves lift its cells unequally, and the map's error
+(`BackgroundVariation.error`) holds that scatter; on sloped frames, where
+the map extrapolates at the edges, its least-squares plane tells the
+gradient its noisy edge cells cannot. Seeded realisations against the
+known flat or tilted sky."""
+
+import warnings
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ccdphot_ext import SkyEstimate
+from ccdphot_ext.datasets.sample import simulate_frame
+
+GAIN, SKY = 2.23, 1035.0
+
+
+def _crowded(seed, n_stars, size=512):
+    """``n_stars`` of 300 to 10**4 ADU (as many per decade, 1.8 px) on a
+    flat 1035 ADU Poisson sky (2.23 e-/ADU, 12 e- read noise)."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(8, size - 8, (2, n_stars))
+    stars = Table({'x': x, 'y': y,
+                   'flux': 10 ** rng.uniform(np.log10(300.0), 4.0,
+                                             n_stars)})
+    return simulate_frame((size, size), SKY, stars, gain=GAIN,
+                          read_noise=12.0, seed=rng)[0]
+
+
+def _sky(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        return SkyEstimate.from_image(data, gain=GAIN)
+
+
+def test_crowded_map_error_holds_the_stars_scatter():
+    """1000 stars on a flat 512 x 512 frame: the map's offsets (truth 0)
+    spread 2.1 times its pure-noise error (10 frames), so that a flat
+    frame's offsets passed the four-error evidence and 3.5% of 15 x 15
+    boxes were flagged 32; the error now uses the pixel noise the cells'
+    scatter implies (2.2 times the frame's), and the offsets spread 0.99.
+    """
+    ratios, skies = [], []
+    for seed in range(3):
+        sky = _sky(_crowded(500 + seed, 1000))
+        variation = sky.background_variation
+        ratios.append(variation.offsets / variation.error(sky.std))
+        skies.append(sky)
+    assert np.std(ratios) == pytest.approx(1.0, abs=0.2)
+    assert np.mean(np.abs(ratios) > 4) < 1e-3
+    assert min(s.background_variation.scatter_std(s.std) / s.std
+               for s in skies) > 1.6
+
+
+def test_uncrowded_frames_keep_their_map_error():
+    """A frame whose cells scatter from its sky's own structure (bumps of
+    ten cell errors, no stars: not crowded) keeps the pure-noise error,
+    so that the map reports that structure; so does a star-free frame."""
+    rng = np.random.default_rng(7)
+    bumps = np.kron(rng.normal(0.0, 0.2, (8, 8)), np.ones((64, 64)))
+    for data in (rng.normal(100.0, 10.0, (512, 512)) + bumps,
+                 rng.normal(100.0, 10.0, (512, 512))):
+        sky = _sky(data)
+        assert sky.background_variation.scatter_std(sky.std) == sky.std
+
+
+def test_structure_beyond_stars_is_not_taken_for_noise():
+    """Cells scattering more than four times the pixel noise's share hold
+    the sky's structure (a cluster's light), not stars' lift: the map's
+    error stays that of its noise, whatever the crowding."""
+    from ccdphot_ext.background.globalsky import BackgroundVariation
+
+    local = np.zeros((128, 128))
+    plain = BackgroundVariation(local, (512, 512))
+    lifted = BackgroundVariation(local, (512, 512), cell_std=30.0,
+                                 cell_dof=58)
+    wild = BackgroundVariation(local, (512, 512), cell_std=50.0,
+                               cell_dof=58)
+    x, y = [0.0, 256.0], [0.0, 256.0]
+    np.testing.assert_allclose(lifted.error(10.0, x, y),
+                               3.0 * plain.error(10.0, x, y))
+    np.testing.assert_array_equal(wild.error(10.0, x, y),
+                                  plain.error(10.0, x, y))
+    # within chance of the frame's noise (chi-square of 58 at 1%): kept
+    near = BackgroundVariation(local, (512, 512), cell_std=11.0,
+                               cell_dof=58)
+    np.testing.assert_array_equal(near.error(10.0, x, y),
+                                  plain.error(10.0, x, y))
