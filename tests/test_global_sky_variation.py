@@ -171,15 +171,16 @@ def test_unflagged_rows_on_a_gentle_gradient_keep_their_error_bars():
     error or more are flagged 32 (72% and 86% of them) and the others
     scatter as their errors say (spreads 1.07 and 0.99; 1.45 and 1.55
     when only a bias beyond two flux errors was flagged, 11% and 42% of
-    the rows). Their mean is known to about 0.03 (2300 rows; a frame's
-    rows share the level's error)."""
+    the rows). Their mean is known to about 0.03 (1800 rows, 2300 before
+    the map's plane and error flagged the edge rows the map's noisy
+    offset missed; a frame's rows share the level's error)."""
     rows = [_blank_rows(slope, (256, 256), 12, seed=21 + i)
             for i, slope in enumerate((0.2, 0.4))]
     pulls = np.concatenate([p for p, _ in rows])
     flagged = np.concatenate([f for _, f in rows])
     assert 0.5 < flagged.mean() < 0.95
     kept = pulls[~flagged]
-    assert kept.size > 2000
+    assert kept.size > 1500
     assert abs(kept.mean()) < 0.08
     assert kept.std() == pytest.approx(1.0, abs=0.05)
 

@@ -113,12 +113,19 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
     map of the background (cells of 64 x 64 pixels, median filtered). Where
     that map differs from its median over the frame by ``d`` per pixel, an
     aperture of ``n_pix`` pixels is biased by about ``n_pix * d``. An
-    aperture is biased when that exceeds `GRADIENT_NSIGMA` times its flux
-    error and ``d`` itself exceeds `MAP_NSIGMA` times the map's own error
-    there (its noise on a flat frame,
-    `~ccdphot_ext.background.BackgroundVariation.error` of the sky's
-    ``std`` at the aperture: larger at the frame's edges and where few
-    pixels are usable; a map without one is taken at its word). The photometry
+    aperture is biased when that, with ``d`` widened by the map's own
+    error there, exceeds `GRADIENT_NSIGMA` times its flux error and ``d``
+    itself exceeds `MAP_NSIGMA` times that error (its noise on a flat
+    frame, `~ccdphot_ext.background.BackgroundVariation.error` of the
+    sky's ``std`` at the aperture: larger where few pixels are usable and
+    at the frame's edges, where the map extrapolates beyond its outer
+    cells; a map without one is taken at its word). The same rule is
+    applied to the map's least-squares plane
+    (`~ccdphot_ext.background.BackgroundVariation.plane_offset`, of
+    ``plane_error``) where the map's offset has its sign: at the edges the
+    plane knows a gentle gradient the map's noisy offset cannot show (on a
+    grid of fewer than 4 cells a side, whose plane is the map, it is not
+    judged again). The photometry
     engines set `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` on those
     rows; an `~astropy.utils.exceptions.AstropyUserWarning` says how many
     apertures are affected and suggests a local sky (an annulus, or a
@@ -188,13 +195,20 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
     if shape is not None and made_on is not None and tuple(shape) != made_on:
         return unchecked, None
     offset = variation(x, y)
-    bias = n_pix * offset
-    with np.errstate(invalid='ignore', divide='ignore'):
-        biased = np.abs(bias) > GRADIENT_NSIGMA * flux_err
-    # an offset within the map's own noise is no evidence of a gradient
     error = getattr(variation, 'error', None)
-    if error is not None:
-        biased &= np.abs(offset) > MAP_NSIGMA * error(sky.std, x, y)
+    if error is None:  # a map without an error is taken at its word
+        biased = _shows_bias(offset, 0.0, n_pix, flux_err)
+    else:
+        biased = _shows_bias(offset, error(sky.std, x, y), n_pix, flux_err)
+    plane = getattr(variation, 'plane_offset', None)
+    if plane is not None:
+        # where the map extrapolates (the frame's edges) its offset is
+        # noisy; its plane tells a gradient there, where the map agrees
+        tilt = plane(x, y)
+        with np.errstate(invalid='ignore'):
+            agrees = tilt * offset > 0
+        biased |= agrees & _shows_bias(
+            tilt, variation.plane_error(sky.std, x, y), n_pix, flux_err)
     biased = (unchecked | biased)[()]
     n_bad = int(np.count_nonzero(biased))
     if not n_bad:
@@ -209,6 +223,19 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
             'background map)')
     warnings.warn(message, AstropyUserWarning, stacklevel=stacklevel)
     return biased, message
+
+
+def _shows_bias(offset, error, n_pix, flux_err):
+    """Where a background ``offset`` (per pixel, of ``error``) shows an
+    aperture of ``n_pix`` pixels biased: ``n_pix`` times the offset
+    widened by one error exceeds `GRADIENT_NSIGMA` times ``flux_err`` (an
+    offset noisy where the map extrapolates cannot clear a row it may
+    bias), and the offset is beyond `MAP_NSIGMA` errors (within them it
+    can be the map's own noise)."""
+    offset = np.abs(offset)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return ((n_pix * (offset + error) > GRADIENT_NSIGMA * flux_err)
+                & (offset > MAP_NSIGMA * error))
 
 
 #: A flux whose Background2D sky the light of the frame's sources lifts
