@@ -361,8 +361,11 @@ def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,
     meta['source_lift_note'] = (
         "the light of the sources photutils' clip kept (the whole-frame "
         "sky's source mask, each mesh measured again without it) removed "
-        'from the level; stars too faint for the mask may still lift it by '
-        'about meta["crowding_bias"]')
+        'from the level; the light of stars too faint for the mask stays '
+        'in it (all of their mean light: the frame cannot tell it from '
+        'the sky), about meta["crowding_bias"] where as many stars lie '
+        'below the mask\'s reach as above it per decade of flux, more '
+        'where they are fainter still')
     return level - lift, error_on_mean * np.sqrt(ratio)
 
 
