@@ -178,3 +178,21 @@ def test_no_source_flags_on_blank_skies(kind):
     z = sky.meta['source_significance']
     assert not np.any(z > 3.5)
     assert not np.any(sky.meta['flags'])
+
+
+def test_a_source_among_pixels_in_a_line():
+    """An annulus masked but for one row of pixels, a source in it: the
+    pixels left fix no plane, and the source is judged against their
+    level (no linear-algebra error)."""
+    rng = np.random.default_rng(34)
+    img = rng.normal(100.0, 1.0, (60, 60))
+    mask = np.ones(img.shape, bool)
+    mask[30, :] = False
+    img[30, 43:46] += [10.0, 50.0, 10.0]
+    with pytest.warns(AstropyUserWarning, match='keep fewer than 50%'), \
+            pytest.warns(AstropyUserWarning, match='masked/NaN/inf pixels'):
+        sky = SkyEstimate.from_annulus(img, CircularAnnulus((30.2, 30.0), 5,
+                                                            18), mask=mask)
+    z = sky.meta['source_significance'][0]
+    assert np.isfinite(z) and abs(z) < 3.5
+    assert sky.meta['flags'][0] == FLAG_SKY_ANNULUS  # mostly masked

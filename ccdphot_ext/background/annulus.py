@@ -867,9 +867,13 @@ def _source_significance(values, good, stats, ring, method):
     centred = np.where(kept, values - level, 0.0)
     normal = np.einsum('rk,ki,kj->rij', weights, design, design)
     few = n_left < MIN_SKY_PIXELS
-    normal[few] = np.eye(3)
-    coef = np.linalg.solve(normal, np.einsum('rk,ki->ri', weights * centred,
-                                             design)[..., None])[..., 0]
+    # pixels left in a line (the rest masked) fix no plane: a level only
+    flat = few | ~(np.linalg.cond(normal) < 1e8)
+    n_flat = np.maximum(n_left[flat], 1)[:, None, None]
+    normal[flat] = np.diag([1.0, 0.0, 0.0]) * n_flat + np.diag([0, 1.0, 1.0])
+    right = np.einsum('rk,ki->ri', weights * centred, design)
+    right[flat, 1:] = 0.0
+    coef = np.linalg.solve(normal, right[..., None])[..., 0]
     residual = centred - coef @ design.T
     with np.errstate(invalid='ignore', divide='ignore'):
         # the pixels left average 0 about their plane
