@@ -330,12 +330,34 @@ class Ring:
         """Sparse ``(size, size)`` matrices of the candidates that are a
         candidate's 8 neighbours or itself, and those within `SOURCE_GROW`
         pixels of it."""
+        return self._within(2), self._within(SOURCE_GROW ** 2)
+
+    def _within(self, d2):
+        """A sparse ``(size, size)`` matrix, 1 where two candidates lie
+        within ``sqrt(d2)`` pixels: found through the window's places,
+        one offset at a time (no ``size`` x ``size`` array: an annulus
+        of 50 pixels has 8,000 candidates)."""
         from scipy.sparse import csr_matrix
 
-        d2 = ((self.oy[:, None] - self.oy[None, :]) ** 2
-              + (self.ox[:, None] - self.ox[None, :]) ** 2)
-        return (csr_matrix((d2 <= 2).astype(np.float32)),
-                csr_matrix((d2 <= SOURCE_GROW ** 2).astype(np.float32)))
+        k, side, reach = self.size, self.side, self.reach
+        place = np.full(side * side, -1)
+        place[self.columns] = np.arange(k)
+        r = math.isqrt(int(d2))
+        rows, cols = [], []
+        for dy in range(-r, r + 1):
+            for dx in range(-r, r + 1):
+                if dy * dy + dx * dx > d2:
+                    continue
+                ty, tx = self.oy + reach + dy, self.ox + reach + dx
+                inside = (ty >= 0) & (ty < side) & (tx >= 0) & (tx < side)
+                other = np.full(k, -1)
+                other[inside] = place[ty[inside] * side + tx[inside]]
+                hit = np.flatnonzero(other >= 0)
+                rows.append(hit)
+                cols.append(other[hit])
+        rows, cols = np.concatenate(rows), np.concatenate(cols)
+        return csr_matrix((np.ones(rows.size, dtype=np.float32),
+                           (rows, cols)), shape=(k, k))
 
     def members(self, pos):
         """``(m, size)``: True where a candidate's centre lies at
