@@ -1278,9 +1278,21 @@ class SkyEstimate:
             measured again by photutils' steps without the whole-frame
             sky's source mask, the difference (``meta['source_lift']``,
             its median) is taken from the level, and the error becomes that
-            of the level without the masked pixels. None (default): the
-            level is photutils', and the photometry flags the rows that
-            its lift biases (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`).
+            of the level without the masked pixels. On a crowded frame
+            (the source mask covering a fifth of it or more) the map is
+            also checked against the frame's blank sky, outside the
+            source mask and the faint stars a matched filter finds, and
+            moved down to it where it sits above by more than that
+            level's error (``meta['blank_sky_offset']``,
+            ``meta['blank_sky_note']``; a warning when the move is
+            large): there the mask leaves each mesh few pixels, and a
+            star it misses lifts its mesh. None (default): nothing can
+            be checked here; the level is photutils', and the photometry
+            flags the rows that its lift biases
+            (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`), judged with
+            the whole-frame source mask of the frame it measures (not
+            checked when Background2D was given a mask, nor for a map
+            made from another frame or by `from_maps`).
         mask : array_like of bool, optional
             With ``data``: the pixels ``bkg`` left out (True), as given to
             Background2D (NaN and inf pixels are left out anyway).
