@@ -221,8 +221,9 @@ def source_lift(level, meshes, data, sources, usable, *,
     factor is that of the filtered level instead: each mesh's noise
     grown by ``sqrt(n_all / n_clean)`` and put through photutils' median
     filter by a seeded Monte Carlo (`filtered_variance_factor`). None
-    when the meshes measured again do not keep photutils' pixels (`MeshStatistics.reproduced`: a
-    mask that Background2D was given and ``usable`` does not hold).
+    when the meshes measured again do not keep photutils' pixels
+    (`MeshStatistics.reproduced`: a mask that Background2D was given and
+    ``usable`` does not hold).
     """
     raw, kept = meshes.levels(data, ~usable)
     if not meshes.reproduced(kept):
