@@ -41,7 +41,7 @@ def test_flat_and_sloped_skies_give_standard_normal_and_no_flags():
     assert np.std(z) == pytest.approx(1.0, abs=0.1)
 
 
-def test_annuli_in_moffat_wings_are_flagged_and_outer_ones_are_not():
+def test_annuli_in_moffat_wings_are_flagged_and_so_are_those_further_out():
     rng = np.random.default_rng(22)
     pos = _grid(200, 40, rng)
     star = _moffat((200, 200), pos, 3e5)
@@ -56,9 +56,17 @@ def test_annuli_in_moffat_wings_are_flagged_and_outer_ones_are_not():
     assert np.all(rows['flags'] & FLAG_SKY_ANNULUS)
     # the wings' lift is large: these levels are biased, not noisy
     assert np.median(near.value - 200.0) > 5 * np.median(near.error_on_mean)
-    far = SkyEstimate.from_annulus(img, CircularAnnulus(pos, 14.0, 19.0),
-                                   exclude=circles, gain=1.0)
-    assert not np.any(far.meta['flags'])
+    # further out no annulus alone holds 5 standard errors of wing light,
+    # but all hold some: 2 e- a pixel at 14-19 px, a level lifted by
+    # about 2 of its errors, a 3e5 e- star's flux 0.2 of its error low
+    with pytest.warns(AstropyUserWarning, match='share a lift: their inner '
+                      'halves read brighter'):
+        far = SkyEstimate.from_annulus(img, CircularAnnulus(pos, 14.0, 19.0),
+                                       exclude=circles, gain=1.0)
+    assert not np.any(far.meta['wing_significance'] > 5.0)
+    assert far.meta['shared_lift'] > 4.0
+    assert np.all(far.meta['flags'] & FLAG_SKY_ANNULUS)
+    assert np.median(far.value - 200.0) > np.median(far.error_on_mean)
 
 
 def test_real_frame_wing_flags_are_the_lifted_annuli(sextractor_dir):
@@ -122,7 +130,8 @@ def test_sources_in_annuli_are_flagged():
                + rng.normal(0.0, 5.0, (200, 200))) / 2.0
         ann = CircularAnnulus(pos, 8.0, 14.0)
         if lifted:
-            with pytest.warns(AstropyUserWarning, match='hold a source'):
+            with pytest.warns(AstropyUserWarning, match='hold a source'), \
+                    pytest.warns(AstropyUserWarning, match='share a lift'):
                 sky = SkyEstimate.from_annulus(img, ann, gain=2.0)
             z = sky.meta['source_significance']
             held = z > 3.5
@@ -196,3 +205,40 @@ def test_a_source_among_pixels_in_a_line():
     z = sky.meta['source_significance'][0]
     assert np.isfinite(z) and abs(z) < 3.5
     assert sky.meta['flags'][0] == FLAG_SKY_ANNULUS  # mostly masked
+
+
+def _neighbour_frame(spacing, rng):
+    g = np.arange(spacing, 200 - spacing / 2, spacing, dtype=float)
+    pos = np.array([(x, y) for x in g for y in g])
+    pos += rng.uniform(-0.5, 0.5, pos.shape)
+    flux = 10 ** rng.uniform(3, 5, len(pos))
+    img = (rng.poisson(100.0 + _gauss((200, 200), pos, flux))
+           + rng.normal(0.0, 5.0, (200, 200))) / 2.0
+    return img, pos
+
+
+def test_a_lift_the_annuli_share_flags_them_all():
+    """Stars 18 px apart against 8-14 px annuli: the faint light of the
+    neighbours reaches each annulus' outer half, below the reach of the
+    tests of one annulus (2 of 100 hold a source), and lifts every level
+    by about half its error (flux pulls -0.1 with flags 0). Their wing
+    significances share a mean, far from 0: every annulus is flagged. At
+    26 px apart they do not, and none is."""
+    rng = np.random.default_rng(35)
+    img, pos = _neighbour_frame(18, rng)
+    with pytest.warns(AstropyUserWarning) as record:
+        sky = SkyEstimate.from_annulus(img, CircularAnnulus(pos, 8.0, 14.0),
+                                       gain=2.0)
+    said = [str(w.message) for w in record]
+    assert sum('share a lift: their inner halves read fainter' in m
+               and "neighbours' faint light" in m for m in said) == 1
+    assert sum('hold a source' in m for m in said) <= 1
+    assert sky.meta['shared_lift'] < -4.0
+    assert np.all(sky.meta['flags'] & FLAG_SKY_ANNULUS)
+    # the levels are lifted indeed (true sky 50 ADU)
+    assert np.mean((sky.value - 50.0) / sky.error_on_mean) > 0.3
+    img, pos = _neighbour_frame(26, rng)
+    sky = SkyEstimate.from_annulus(img, CircularAnnulus(pos, 8.0, 14.0),
+                                   gain=2.0)
+    assert abs(sky.meta['shared_lift']) < 4.0
+    assert not np.any(sky.meta['flags'])

@@ -83,6 +83,18 @@ WING_SIGNIFICANCE = 5.0
 SOURCE_SIGNIFICANCE = 3.5
 SOURCE_PEAK = 5.0
 SOURCE_GROW = 3.0
+#: Circular annuli none of which the wing test flags may still share a lift:
+#: the faint wings of their stars, or their neighbours' faint light, each
+#: below the test's reach. Their wing significances, standard normal on a
+#: flat or sloping sky, then share a mean; where that mean, over the
+#: annuli the wing test does not flag, differs from 0 by more than
+#: `LIFT_SIGNIFICANCE` standard errors the annuli are warned about, and
+#: where it is also beyond `LIFT_SIZE` (about the lift in standard errors
+#: of a level) every annulus of the call is flagged (`_SharedLift`; at
+#: least `LIFT_MIN_ANNULI` annuli).
+LIFT_SIGNIFICANCE = 4.0
+LIFT_SIZE = 0.1
+LIFT_MIN_ANNULI = 10
 #: Annulus pixels whose statistics are formed together (a few arrays of
 #: float32 and bytes), at most `CHUNK_FRACTION` of the frame's pixels.
 CHUNK_PIXELS = 2 ** 21
@@ -767,7 +779,16 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
         # (a neighbour whose aperture reaches in is flagged as that)
         holds = (sources > SOURCE_SIGNIFICANCE) & ~(neighbours > 0)
     doubtful = (neighbours > 0) | few | degenerate | lit | holds
+    # (the annuli a source or a neighbour's aperture is in are lifted by
+    # its light besides: they share that of fainter ones too)
+    lift = _SharedLift(wings, ~(few | degenerate | lit))
+    # (said where it flags annuli no other test did, or flags none)
+    tell = lift.significant and not (lift.flagged and doubtful.all())
+    if lift.flagged:
+        doubtful[:] = True
     _warn(counts['n_bad'], neighbours > 0, few & ~degenerate, n)
+    if tell:
+        lift.warn()
     if lit.any():
         warnings.warn(
             f'{int(lit.sum())} of {n} sky annuli flagged doubtful: their '
@@ -797,6 +818,7 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
             'n_excluded_neighbours': neighbours,
             'n_own_overlap': counts['n_own'], 'n_clipped': counts['n_clipped'],
             'wing_significance': wings,
+            'shared_lift': lift.significance,
             'source_significance': sources,
             'flags': np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32),
             'exclude': None if exclude is None else 'apertures touched'}
@@ -846,6 +868,45 @@ def _wing_significance(values, good, stats, inner):
         z = diff / err
     few = (n_in < MIN_SKY_PIXELS) | (n_out < MIN_SKY_PIXELS) | ~(err > 0)
     return np.where(few, np.nan, z)
+
+
+class _SharedLift:
+    """The lift the circular annuli of one call share: the mean of the wing
+    significances of the annuli ``clear`` of the wing test's flag and of
+    too few pixels (standard normal
+    deviates on a flat or sloping sky; the mean is about the lift in
+    standard errors of a level), and its significance (the mean times the
+    square root of their number; 0 for fewer than `LIFT_MIN_ANNULI`)."""
+
+    def __init__(self, wings, clear):
+        z = wings[clear & np.isfinite(wings)]
+        self.n = z.size
+        self.mean = float(np.mean(z)) if self.n >= LIFT_MIN_ANNULI else 0.0
+        self.significance = self.mean * math.sqrt(self.n)
+
+    @property
+    def significant(self):
+        return abs(self.significance) > LIFT_SIGNIFICANCE
+
+    @property
+    def flagged(self):
+        return self.significant and abs(self.mean) > LIFT_SIZE
+
+    def warn(self):
+        own = self.mean > 0
+        warnings.warn(
+            'the sky annuli share a lift: their inner halves read '
+            f'{"brighter" if own else "fainter"} than their outer halves by '
+            f'{abs(self.mean):.2g} standard errors on average over '
+            f'{self.n} annuli ({abs(self.significance):.3g} standard errors '
+            'from 0): ' + ('the faint wings of their stars' if own
+                           else "their neighbours' faint light")
+            + ' lift their sky and lower the fluxes' + (
+                '; every annulus flagged doubtful. Place the annuli '
+                + ('further out' if own else 'clear of the neighbours')
+                + ', or use the whole-frame sky' if self.flagged
+                else f', by less than {LIFT_SIZE:g} of a level\'s error '
+                '(not flagged)'), AstropyUserWarning, stacklevel=4)
 
 
 def _source_significance(values, good, stats, ring, method):
