@@ -360,7 +360,8 @@ def _measure(args):
         frame, apertures, sky,
         noise=blank_noise(frame, sky) if args.blank_noise else None,
         threshold=threshold, detector=detector,
-        budget=BudgetOptions(fractional_variance=args.fractional_variance),
+        budget=BudgetOptions(uncertainty_model=args.uncertainty_model,
+                             fractional_variance=args.fractional_variance),
         zeropoint=args.zeropoint, flux_unit=args.flux_unit)
     mark_unplaced(table, unplaced)
     table['id'] = ids  # the positions' own ids
@@ -459,7 +460,18 @@ def _add_measure(sub, common):
     p.add_argument('image', metavar='IMAGE', help='processed FITS frame')
     add_frame_options(p)
     p.add_argument('--uncertainty', metavar='FILE',
-                   help='FITS per-pixel 1-sigma map (wins over UNCERT)')
+                   help='FITS per-pixel uncertainty map (wins over UNCERT): '
+                        'a 1-sigma map, or a variance by its UTYPE card or '
+                        'a BUNIT of the data unit squared; in the data '
+                        'unit (its BUNIT, if any, is checked)')
+    p.add_argument('--uncertainty-model', metavar='MODEL',
+                   default='background', choices=('background', 'total'),
+                   help="how the uncertainty map enters the budget: "
+                        "'background' (default: the background noise, the "
+                        "source term added from the gain; a map that holds "
+                        "the sources' photon noise is found and taken as "
+                        "total, with a warning) or 'total' (the whole "
+                        "per-pixel error, as ccdproc's create_deviation)")
     p.add_argument('--box', metavar='Y0:Y1,X0:X1', type=box_type,
                    action='append', help='a box (repeat for more)')
     p.add_argument('--positions', metavar='TABLE',

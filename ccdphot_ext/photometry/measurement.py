@@ -41,7 +41,10 @@ from .general import check_photometry_inputs, measure_one
 from .residual import check_sky_bias
 from .sums import ApertureSums
 from .terms import BudgetOptions, unchecked_budget_terms
-from .uncertaintycheck import check_uncertainty_scale
+from .uncertaintycheck import (
+    check_uncertainty_scale,
+    resolve_uncertainty_model,
+)
 
 __all__ = ['measure', 'ApertureMeasurement']
 
@@ -527,10 +530,11 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     >>> bool(res.compare_numpy().meta['max_abs_rel_diff'] < 1e-10)
     True
     """
-    aperture, frame, detector, options, subpixels = _checked_inputs(
+    aperture, frame, detector, options, subpixels, model_note = (
+        _checked_inputs(
         data, aperture, sky, gain=gain, noise=noise, threshold=threshold,
         detector=detector, budget=budget, sum_method=sum_method,
-        subpixels=subpixels, uncertainty=uncertainty, mask=mask)
+        subpixels=subpixels, uncertainty=uncertainty, mask=mask))
     x, y = aperture_positions(aperture)[0]
     conversion = flux_conversion(frame.unit, flux_unit=flux_unit,
                                  meta=frame.meta, wcs=frame.wcs, x=[x], y=[y])
@@ -553,6 +557,8 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         _budget(sums, cutout, frame, detector, options, noise, threshold,
                 sky),
         detector, options)
+    if model_note is not None:
+        result.budget.notes += (model_note,)
     result._noise = noise
     if noise is not None:  # the sky level's error under the noise model
         result._level_scale = sky_level_scale(noise, sky)
@@ -569,7 +575,8 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
 def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
                     budget, sum_method, subpixels, uncertainty, mask):
     """`measure`'s pixel aperture, frame, resolved detector parameters,
-    budget options and subpixels, every input checked once."""
+    budget options (`resolve_uncertainty_model`) and subpixels, every
+    input checked once, and the note of a map taken as the total error."""
     # SkyAperture -> pixel
     aperture, unplaced = to_pixel_apertures(aperture, data)
     check_photometry_inputs(aperture, threshold, sum_method)
@@ -590,6 +597,8 @@ def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
     check_sky(sky, unit=frame.unit, n_apertures=1)
     check_noise(noise, frame, [aperture])
     detector = detector.resolve(frame.meta, unit=frame.unit)
+    options, model_note = resolve_uncertainty_model(frame, detector, options,
+                                                    noise=noise)
     warn_unknown_source_term(frame, detector, options.uncertainty_model)
     check_uncertainty_scale(frame, sky, explicit=uncertainty is not None)
-    return aperture, frame, detector, options, subpixels
+    return aperture, frame, detector, options, subpixels, model_note

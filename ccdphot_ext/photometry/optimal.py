@@ -100,7 +100,10 @@ from .budget import (
 from .measurement import BudgetedResult, measure
 from .residual import check_sky_bias
 from .terms import BudgetOptions
-from .uncertaintycheck import check_uncertainty_scale
+from .uncertaintycheck import (
+    check_uncertainty_scale,
+    map_holds_photon_noise,
+)
 
 __all__ = ['optimal_extraction', 'OptimalMeasurement', 'psf_stamp',
            'compare_extractions', 'fit_psf_sigma']
@@ -501,6 +504,17 @@ def _check_frame(frame, sky, detector, options, *, explicit):
         '(ApertureNoise.from_blank_apertures) for an error that holds it'))
     warn_unknown_source_term(frame, detector, options.uncertainty_model)
     check_uncertainty_scale(frame, sky, explicit=explicit)
+    found = map_holds_photon_noise(frame, detector.gain)
+    if found is not None:
+        warnings.warn(
+            "uncertainty check: the uncertainty map holds the sources' "
+            f'photon noise (its variance rises with the signal by '
+            f'{found[0]:.3g} / gain, {found[1]} pixel pairs): optimal '
+            'extraction takes it as the background noise and adds the '
+            "star's photon noise from the gain again, so its errors are "
+            'too large; give a map of the background noise alone, or '
+            "measure with photometer (which takes such a map as the total "
+            'error)', AstropyUserWarning, stacklevel=3)
 
 
 def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,

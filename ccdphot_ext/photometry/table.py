@@ -46,7 +46,10 @@ from .magnitudes import magnitudes
 from .residual import check_sky_bias
 from .sums import ApertureSums
 from .terms import BudgetOptions, unchecked_budget_terms
-from .uncertaintycheck import check_uncertainty_scale
+from .uncertaintycheck import (
+    check_uncertainty_scale,
+    resolve_uncertainty_model,
+)
 
 __all__ = ['photometer', 'PHOTOMETRY_COLUMNS']
 
@@ -177,6 +180,9 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     conversion = flux_conversion(frame.unit, flux_unit=flux_unit,
                                  meta=frame.meta, wcs=frame.wcs,
                                  x=positions[:, 0], y=positions[:, 1])
+    options, model_note = resolve_uncertainty_model(
+        frame, call.detector, call.budget, noise=noise)
+    call = replace(call, budget=options)
     warn_unknown_source_term(frame, call.detector,
                              call.budget.uncertainty_model)
     scale_note = check_uncertainty_scale(
@@ -187,8 +193,9 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     _flag_variance_overflow(sums, terms)
     table = mark_unplaced(_to_table(sums, terms, positions, frame, sky,
                                     call, conversion, origins), unplaced)
-    if scale_note is not None:
-        table.meta['notes'].append(scale_note)
+    for note in (model_note, scale_note):
+        if note is not None:
+            table.meta['notes'].append(note)
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)

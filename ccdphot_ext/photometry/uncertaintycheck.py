@@ -37,10 +37,27 @@ their variance. When its median there is no larger than on the sky, the
 check warns that the sources' photon noise is missing. A right array
 always rises there (by ``signal / gain``), so the rule needs no gain and
 cannot fire on it.
+
+An uncertainty map (not variance arrays) is asked the converse: does it
+hold the sources' photon noise? ccdproc's ``create_deviation`` map, the
+usual uncertainty of a `~astropy.nddata.CCDData`, does: taken as the
+background noise alone (``uncertainty_model='background'``, the default)
+the stars' photon noise would be counted twice, once in the map and once
+as ``F / g``. A map's variance that rises with the signal, pixel against
+pixel, by ``1 / gain`` per data unit (`map_photon_rise`: pairs of pixels
+`PAIR_OFFSET` apart whose data differ by more than `SOURCE_NSIGMA` times
+their sigma, a star's core against its wing or the sky beside it; a map
+of the background alone, constant or smooth or following the depth of a
+mosaic, does not change across a few pixels) by at least
+`MAP_RISE_FRACTION` of it, well above the map's own noise, is the total
+error: `resolve_uncertainty_model` then takes it as such (``'total'``)
+and warns. Without a gain no source term is added, so nothing is counted
+twice and the map is not asked.
 """
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from astropy.stats import mad_std
@@ -64,6 +81,24 @@ SOURCE_NSIGMA = 20.0
 
 #: Fewer source pixels than this: the photon-noise array is not asked.
 _MIN_SOURCE_PIXELS = 10
+
+#: The pixel pairs of `map_photon_rise`: this many pixels apart along a
+#: row or a column (a star's core against its wing: the depth of a frame
+#: does not change across them).
+PAIR_OFFSET = 4
+
+#: An uncertainty map whose variance rises with the signal by at least
+#: this fraction of ``1 / gain`` (`map_photon_rise`) holds the sources'
+#: photon noise: it is the total error.
+MAP_RISE_FRACTION = 0.5
+
+#: ... and whose median rise on the pairs is this many times its own
+#: noise (the map's scatter on quiet pairs over the square root of their
+#: number).
+MAP_RISE_NSIGMA = 5.0
+
+#: Quiet pairs used for the map's own scatter (at most, evenly spaced).
+_MAX_QUIET_PAIRS = 200_000
 
 
 def _map_name(frame, explicit):
@@ -152,6 +187,137 @@ def photon_array_rise(frame, sky):
         return None
     excess = frame.variance_arrays[name][source] - level
     return name, float(np.median(excess) / np.median(signal[source])), n
+
+
+def map_photon_rise(frame, gain):
+    """
+    ``(rise, significance, n)``: how an uncertainty map's variance rises
+    with the signal. On the pairs of usable pixels `PAIR_OFFSET` apart
+    along a row or a column whose data differ by more than
+    `SOURCE_NSIGMA` times ``sqrt(2)`` times the median pixel sigma: the
+    median of the variance difference over the data difference (brighter
+    less fainter), times ``gain`` (1 for a map holding the photon noise
+    of the signal, 0 for a map of the background alone); the median
+    variance difference over its own noise (``1.2533 * mad_std`` of the
+    variance differences of the other, quiet pairs over ``sqrt(n)``); and
+    the number of pairs. None when the frame has no uncertainty map (no
+    map, or variance arrays), ``gain`` is None, or fewer than
+    `_MIN_SOURCE_PIXELS` pairs differ enough.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame, its uncertainty as a 1-sigma map.
+    gain : float or None
+        Electrons per data unit.
+
+    Returns
+    -------
+    found : tuple of (float, float, int) or None
+    """
+    if frame.uncertainty is None or frame.variance_arrays or gain is None:
+        return None
+    data, sigma, good = _usable(frame)
+    if not good.any():
+        return None
+    variance = sigma * sigma
+    cut = SOURCE_NSIGMA * math.sqrt(2.0) * float(np.median(sigma[good]))
+    k = PAIR_OFFSET
+    steps, rises, quiet = [], [], []
+    for a, b in ((np.s_[:, k:], np.s_[:, :-k]), (np.s_[k:, :], np.s_[:-k, :])):
+        pair = good[a] & good[b]
+        step = (data[a] - data[b])[pair]
+        rise = (variance[a] - variance[b])[pair]
+        big = np.abs(step) > cut
+        steps.append(np.abs(step[big]))
+        rises.append(rise[big] * np.sign(step[big]))
+        quiet.append(rise[~big])
+    steps, rises, quiet = (np.concatenate(x) for x in (steps, rises, quiet))
+    n = steps.size
+    if n < _MIN_SOURCE_PIXELS or quiet.size < _MIN_SKY_PIXELS:
+        return None
+    quiet = quiet[::max(1, quiet.size // _MAX_QUIET_PAIRS)]
+    noise = 1.2533 * float(mad_std(quiet)) / math.sqrt(n)
+    median_rise = float(np.median(rises))
+    significance = (math.inf if noise == 0 and median_rise > 0
+                    else 0.0 if noise == 0 else median_rise / noise)
+    return float(gain * np.median(rises / steps)), significance, n
+
+
+def map_holds_photon_noise(frame, gain):
+    """
+    ``(rise, n)`` of `map_photon_rise` when the frame's uncertainty map
+    holds the sources' photon noise (a rise of at least
+    `MAP_RISE_FRACTION`, at least `MAP_RISE_NSIGMA` times its noise),
+    else None.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame, its uncertainty as a 1-sigma map.
+    gain : float or None
+        Electrons per data unit.
+
+    Returns
+    -------
+    found : tuple of (float, int) or None
+    """
+    found = map_photon_rise(frame, gain)
+    if found is None:
+        return None
+    rise, significance, n = found
+    if rise >= MAP_RISE_FRACTION and significance >= MAP_RISE_NSIGMA:
+        return rise, n
+    return None
+
+
+def resolve_uncertainty_model(frame, detector, options, *, noise=None):
+    """
+    The `~ccdphot_ext.BudgetOptions` a measurement uses, and the warning
+    said (None if none): ``options`` as given, or with
+    ``uncertainty_model='total'`` when they say ``'background'`` of an
+    uncertainty map that holds the sources' photon noise
+    (`map_photon_rise`: a rise of at least `MAP_RISE_FRACTION`, at least
+    `MAP_RISE_NSIGMA` times its noise), which warns. A map the blank-sky
+    noise model replaces (``noise``) is not asked.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame measured.
+    detector : `~ccdphot_ext.DetectorParameters`
+        Resolved against the frame (its ``gain`` in electrons per data
+        unit).
+    options : `~ccdphot_ext.BudgetOptions`
+        The budget options given.
+    noise : `~ccdphot_ext.ApertureNoise`, optional
+        The blank-sky noise model of the measurement.
+
+    Returns
+    -------
+    options : `~ccdphot_ext.BudgetOptions`
+        The options the budget uses.
+    note : str or None
+        The warning's text, for the notes.
+    """
+    if options.uncertainty_model == 'total' or noise is not None:
+        return options, None
+    found = map_holds_photon_noise(frame, detector.gain)
+    if found is None:
+        return options, None
+    rise, n = found
+    note = (f'uncertainty check: the uncertainty map holds the sources\' '
+            'photon noise (a total error, as ccdproc\'s create_deviation '
+            f'makes): its variance rises with the signal by {rise:.3g} / '
+            f'gain ({n} pixel pairs, gain {detector.gain:.6g}), so it is '
+            "taken as the total per-pixel error (uncertainty_model='total':"
+            ' no separate source term; as background noise the stars\' '
+            "photon noise would be counted twice). Pass "
+            "budget=BudgetOptions(uncertainty_model='total') (ccdphot "
+            'measure --uncertainty-model total) to say so, or give a map '
+            'of the background noise alone')
+    warnings.warn(note, AstropyUserWarning, stacklevel=4)
+    return replace(options, uncertainty_model='total'), note
 
 
 def _photon_note(frame, sky):
