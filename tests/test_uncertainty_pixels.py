@@ -216,4 +216,5 @@ def test_cli_negative_sigma_refused(frame, tmp_path):
                               '--box', '15:25,15:25')
     assert code == 2
     assert stderr.count('\n') == 1
-    assert 'non-negative' in stderr and 'Traceback' not in stderr
+    assert 'cannot be negative' in stderr and 'Traceback' not in stderr
+    assert f'--uncertainty {err}: ' in stderr

@@ -13,7 +13,6 @@ import argparse
 import os
 import tempfile
 import textwrap
-import warnings
 from contextlib import ExitStack, contextmanager
 from functools import partial
 
@@ -236,38 +235,41 @@ def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
     MASK extensions included), from HDU ``hdu`` (default the first 2-D
     image), in ``unit`` (default BUNIT), its DQ extension read with
     ``dq_bits`` (default DO_NOT_USE). ``uncertainty``, a FITS file holding
-    a 1-sigma map, wins over the extensions. Every problem with a file is
-    a one-line `CLIError`.
+    the uncertainty map, wins over the extensions: read by `read_frame` as
+    its ``uncertainty=`` (its BUNIT checked against the data unit, a
+    variance told by its UTYPE card or a BUNIT of the data unit squared).
+    Every problem with a file is a one-line `CLIError`, naming
+    ``--uncertainty`` when the map is at fault.
     """
-    import numpy as np
-    from astropy.nddata import StdDevUncertainty
-
     from ..io.fits import FrameReadError, read_frame
 
-    sigma = None
-    if uncertainty is not None:
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='.*BUNIT')
-            sigma = read_image(uncertainty, '--uncertainty').data
     try:
-        frame = read_frame(path, hdu=hdu, unit=unit,
+        frame = read_frame(path, hdu=hdu, unit=unit, uncertainty=uncertainty,
                            dq_bits=given_dq_bits(dq_bits))
     except FrameReadError as exc:
-        raise CLIError(f'{what} {str(exc).splitlines()[0]}') from exc
-    if sigma is not None:
-        if sigma.shape != frame.shape:
-            raise CLIError(f'--uncertainty {uncertainty}: shape {sigma.shape}'
-                           f' does not match the image shape {frame.shape}')
+        first = str(exc).splitlines()[0]
+        if uncertainty is not None and _blames_map(first, uncertainty):
+            first = first.removeprefix(f'{path}: ')
+            raise CLIError(f'--uncertainty {uncertainty}: {first}') from exc
+        raise CLIError(f'{what} {first}') from exc
+    if uncertainty is not None:
         from ..utils.inputs import check_uncertainty_values
 
         try:
-            # negative, or nothing usable (all zero, NaN or inf): named by
-            # the option, not as the image's uncertainty
-            check_uncertainty_values(sigma, f'--uncertainty {uncertainty}')
+            # nothing usable (all zero, NaN or inf): named by the option,
+            # not as the image's uncertainty
+            check_uncertainty_values(frame.uncertainty.array,
+                                     f'--uncertainty {uncertainty}')
         except ValueError as exc:
             raise CLIError(str(exc)) from exc
-        frame.uncertainty = StdDevUncertainty(np.asarray(sigma, dtype=float))
     return frame
+
+
+def _blames_map(message, uncertainty):
+    """Whether a `read_frame` error is about the ``--uncertainty`` file
+    (its own read, shape, values or unit), not IMAGE."""
+    return (message.startswith(str(uncertainty))
+            or 'uncertainty' in message.split(':', 1)[-1])
 
 
 def read_positions_table(path, *, frame=None, image=None, format=None,

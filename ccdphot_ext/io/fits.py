@@ -148,11 +148,10 @@ def _refuse_negative(arr, kind, what, path):
             ' cannot be negative (set unusable pixels to NaN, or mask them)')
 
 
-def _uncertainty_object(arr, kind, header, what, path):
+def _uncertainty_object(arr, kind, unit, what, path):
+    """The map as the `~astropy.nddata.NDUncertainty` of ``kind``, in
+    ``unit`` (None: the data's), refused when negative."""
     cls = UNCERTAINTY_TYPES[kind]
-    unit = None
-    if header is not None:
-        unit = unit_from_header(header)
     arr = np.asarray(arr, dtype=np.float64)
     _refuse_negative(arr, kind, what, path)
     return cls(arr, unit=unit)
@@ -182,8 +181,11 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         any.
     uncertainty_type : {'std', 'var', 'ivar'}, optional
         What the map holds. Default: the extension's UTYPE card if present,
-        else by name (VAR/VARIANCE variance, IVAR/INVVAR inverse
-        variance), else a standard deviation.
+        else its BUNIT (the data unit squared: a variance; its inverse
+        square: an inverse variance), else by name (VAR/VARIANCE variance,
+        IVAR/INVVAR inverse variance), else a standard deviation. A map
+        whose BUNIT does not fit what it holds (a standard deviation in
+        electrons beside data in adu) is refused.
     mask : str, int, path or array_like, optional
         Bad-pixel mask (non-zero = bad), as for ``uncertainty``. Default:
         the MASK or BPM extension, if any. Whatever the mask, a DQ
@@ -217,8 +219,9 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         do not match the ``DATASUM`` of their header (a header edited
         after writing, ``CHECKSUM`` no longer matching, only warns), no
         2-D image, a missing HDU, an uncertainty/mask whose shape
-        differs, or a BUNIT whose values cannot be added up into light
-        (``mag``, ``%``, ``K`` ...).
+        differs, an uncertainty whose unit does not fit the data's, or a
+        BUNIT whose values cannot be added up into light (``mag``, ``%``,
+        ``K`` ...).
     ValueError, TypeError
         A bad ``uncertainty_type``, ``unit`` or argument type.
 
@@ -265,8 +268,9 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
             # the primary header's keywords are inherited: check them too
             verify_checksums(hdul, 0, path, 'primary HDU')
         data = read_image(hdul, index, path, f'HDU {index}')
+        unit = _data_unit(unit, header, path)
         unc_obj = _read_uncertainty(uncertainty, uncertainty_type, hdul,
-                                    index, path, data.shape)
+                                    index, path, data.shape, unit)
         dq = _read_product_image(hdul, 'DQ', index, path, data.shape)
         # the DQ extension, named or not, is read through its bits
         named_dq = isinstance(mask, str) and mask.upper() == 'DQ'
@@ -306,7 +310,7 @@ def _product_mask(mask_arr, dq, bits, hdul, index, path, shape):
 
 
 def _read_uncertainty(uncertainty, uncertainty_type, hdul, index, path,
-                      shape):
+                      shape, data_unit):
     """The uncertainty map as an `~astropy.nddata.NDUncertainty` (None
     without one): given as an object or an array, or read from an HDU of
     the file, another file or the first extension of a known name."""
@@ -334,12 +338,14 @@ def _read_uncertainty(uncertainty, uncertainty_type, hdul, index, path,
     arr, ext_header = _load_extra(source, hdul, path, shape, 'uncertainty',
                                   index)
     _check_shape(arr, shape, 'uncertainty', path)
+    map_unit = unit_from_header(ext_header)
     kind = (uncertainty_type
             or _UTYPES.get(str(ext_header.get('UTYPE', '')))
+            or _kind_from_unit(map_unit, data_unit)
             or default_kind or _kind_from_name(source))
     what = (f'the {source} HDU' if isinstance(source, str) and source in hdul
             else f'uncertainty {source!r}')
-    return _uncertainty_object(arr, kind, ext_header, what, path)
+    return _uncertainty_object(arr, kind, map_unit, what, path)
 
 
 def _product_variance(hdul, index, path, shape):
@@ -390,22 +396,29 @@ def _check_bunit(unit, header, path):
                              ) from None
 
 
+def _data_unit(unit, header, path):
+    """The data unit: ``unit`` (checked by `read_frame`), the header's
+    BUNIT or (with a warning) ``adu``."""
+    if unit is not None:
+        return unit
+    unit = unit_from_header(header)
+    if unit is not None:
+        _check_bunit(unit, header, path)
+        return unit
+    warnings.warn(f'{path}: no usable BUNIT in the header (missing, '
+                  'blank or not a unit): data taken to be in adu '
+                  '(pass unit=, or --unit to ccdphot measure, find '
+                  'or batch, to say otherwise)',
+                  AstropyUserWarning, stacklevel=3)
+    return u.adu
+
+
 def _build_frame(data, header, unit, unc_obj, mask_arr, path, dq=None):
-    """The `~astropy.nddata.CCDData`, its unit from ``unit``, the header's
-    BUNIT or (with a warning) ``adu``; the DQ array as its ``flags``."""
+    """The `~astropy.nddata.CCDData` in ``unit`` (`_data_unit`); the DQ
+    array as its ``flags``."""
+    _check_uncertainty_unit(unc_obj, unit, path)
     with warnings.catch_warnings():
         ignore_card_warnings()
-        if unit is None:
-            unit = unit_from_header(header)
-            if unit is not None:
-                _check_bunit(unit, header, path)
-        if unit is None:
-            warnings.warn(f'{path}: no usable BUNIT in the header (missing, '
-                          'blank or not a unit): data taken to be in adu '
-                          '(pass unit=, or --unit to ccdphot measure, find '
-                          'or batch, to say otherwise)',
-                          AstropyUserWarning, stacklevel=3)
-            unit = u.adu
         try:
             return CCDData(data, unit=unit, uncertainty=unc_obj,
                            mask=mask_arr, meta=header, wcs=_wcs(header),
@@ -413,6 +426,33 @@ def _build_frame(data, header, unit, unc_obj, mask_arr, path, dq=None):
         except (ValueError, TypeError, u.UnitsError) as exc:
             raise FrameReadError(f'{path}: cannot build the frame: '
                                  f'{str(exc).splitlines()[0]}') from exc
+
+
+#: The power of the data unit each kind of uncertainty map is in.
+_KIND_POWERS = {'std': 1, 'var': 2, 'ivar': -2}
+
+
+def _check_uncertainty_unit(unc_obj, unit, path):
+    """Refuse an uncertainty map whose unit does not fit its kind and the
+    data unit (a standard deviation in the data unit, a variance in its
+    square, an inverse variance in its inverse square), saying which
+    would."""
+    kind = _UTYPES.get(type(unc_obj).__name__)
+    if kind is None or unc_obj.unit is None:
+        return
+    if unc_obj.unit.is_equivalent(unit ** _KIND_POWERS[kind]):
+        return
+    std, var, ivar = (unit ** p for p in _KIND_POWERS.values())
+    how = (' (electrons to adu: divide by the gain)'
+           if unc_obj.unit.is_equivalent(u.electron ** _KIND_POWERS[kind])
+           and unit.is_equivalent(u.adu) else '')
+    words = _KIND_WORDS[kind]
+    raise FrameReadError(
+        f'{path}: the uncertainty map is in {unc_obj.unit}, which does not '
+        f'fit {_ARTICLE[words[0]]} {words} of data in {unit} (a '
+        f'standard deviation is in {std}, a variance in {var}, an inverse '
+        f'variance in {ivar}): convert the map to the data unit{how}, or '
+        'say what it holds (its UTYPE card, uncertainty_type=)')
 
 
 def _inherit_primary(hdul, index):
@@ -443,6 +483,19 @@ def _inherit_primary(hdul, index):
                        f'{INHERITED_TAG} {card.comment}'.strip()),
                       end=True)
     return header
+
+
+def _kind_from_unit(map_unit, data_unit):
+    """``'var'`` for a map in the square of the data unit (a BUNIT of
+    ``adu2`` beside ``adu``), ``'ivar'`` in its inverse square, else None
+    (a map in the data unit may be a variance extension whose header was
+    copied from the data's: its name or UTYPE decides)."""
+    if map_unit is None or data_unit is None:
+        return None
+    for kind in ('var', 'ivar'):
+        if map_unit == data_unit ** _KIND_POWERS[kind]:
+            return kind
+    return None
 
 
 def _kind_from_name(source):
