@@ -327,7 +327,9 @@ def test_budget_terms_come_from_the_variance_arrays(jwst):
     ccd = read_frame(path)
     aps = CircularAperture(np.c_[product.x, product.y], 4.0)
     sky = _sky(ccd)
-    t = photometer(ccd, aps, sky, gain=5.0 * u.electron / MJY_SR)
+    with pytest.warns(AstropyUserWarning, match=r'gain=5 is not used: the '
+                      r'variance arrays of the frame \(VAR_POISSON'):
+        t = photometer(ccd, aps, sky, gain=5.0 * u.electron / MJY_SR)
     factor2 = (product.header['PIXAR_SR'] * 1e6) ** 2
     # each array's sum(w**2 V) over the usable pixels, with numpy
     masks = aps.to_mask(method='exact')

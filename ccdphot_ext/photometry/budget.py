@@ -105,6 +105,34 @@ def warn_unknown_source_term(frame, detector, uncertainty_model):
         AstropyUserWarning, stacklevel=4)
 
 
+def warn_unused_gain(frame, detector):
+    """
+    Warn, naming ``gain``, that a gain given as an argument (``gain=``,
+    ``detector=DetectorParameters(gain=...)``, ``--gain``) is not used:
+    the frame's variance arrays hold the sources' photon noise, and no
+    source term is formed from a gain (:ref:`variance-arrays`). A gain
+    from the header is not warned about. (With an uncertainty map taken
+    as the total error, ``uncertainty_model='total'``, the model given
+    says so, and the budget's notes.)
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The measured frame.
+    detector : `~ccdphot_ext.DetectorParameters`
+        Resolved against the frame (``sources['gain']`` says where the
+        gain came from).
+    """
+    if (detector.gain is None or not frame.variance_arrays
+            or not detector.sources['gain'].startswith('argument')):
+        return
+    names = ' + '.join(frame.variance_arrays)
+    warnings.warn(f'gain={detector.gain:.6g} is not used: the variance '
+                  f'arrays of the frame ({names}) hold the sources\' photon '
+                  'noise, and no source term is formed from a gain; leave '
+                  'gain out', AstropyUserWarning, stacklevel=4)
+
+
 def _checked_aperture_inputs(*, flux, n_pix, noise_pix, sky_std, gain, n_sky,
                              sky_error_on_mean, sky_variance, sky_level,
                              read_noise, dark, flat_error, uncertainty_model,

@@ -36,6 +36,7 @@ from .budget import (
     NOTE_MAP,
     ErrorBudget,
     warn_unknown_source_term,
+    warn_unused_gain,
 )
 from .general import check_photometry_inputs, measure_one
 from .residual import check_sky_bias
@@ -469,7 +470,8 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         u.sr)`` (:ref:`gain-units`). Without one the source Poisson term is
         absent (the budget's notes say so). Giving it here and a different
         one in ``detector`` is an error. A frame with variance arrays needs
-        none (:ref:`variance-arrays`).
+        none (:ref:`variance-arrays`): one given there is not used, with a
+        warning.
     noise : `ApertureNoise`, optional
         Blank-sky aperture noise: ``sky`` term ``noise(n_pix)**2`` (on a
         frame with variance arrays, the arrays times
@@ -597,6 +599,7 @@ def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
     check_sky(sky, unit=frame.unit, n_apertures=1)
     check_noise(noise, frame, [aperture])
     detector = detector.resolve(frame.meta, unit=frame.unit)
+    warn_unused_gain(frame, detector)
     options, model_note = resolve_uncertainty_model(frame, detector, options,
                                                     noise=noise)
     warn_unknown_source_term(frame, detector, options.uncertainty_model)

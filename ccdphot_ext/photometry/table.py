@@ -39,7 +39,7 @@ from ..utils.numbers import (
 from ..utils.provenance import versions
 from .arrayterms import array_budget, photon_sky_level
 from .boxengine import box_engine_eligible, measure_boxes
-from .budget import warn_unknown_source_term
+from .budget import warn_unknown_source_term, warn_unused_gain
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
 from .magnitudes import magnitudes
@@ -88,7 +88,8 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         the source term is absent (``var_source`` is NaN and ``meta`` says
         so). Giving it here and a different one in ``detector`` is an
         error. A frame with variance arrays needs none
-        (:ref:`variance-arrays`).
+        (:ref:`variance-arrays`): one given there is not used, with a
+        warning.
     noise : `ApertureNoise`, optional
         Blank-sky aperture noise: ``var_sky = noise(n_pix)**2`` (on a frame
         with variance arrays, the arrays times
@@ -180,6 +181,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     conversion = flux_conversion(frame.unit, flux_unit=flux_unit,
                                  meta=frame.meta, wcs=frame.wcs,
                                  x=positions[:, 0], y=positions[:, 1])
+    warn_unused_gain(frame, call.detector)
     options, model_note = resolve_uncertainty_model(
         frame, call.detector, call.budget, noise=noise)
     call = replace(call, budget=options)
