@@ -282,3 +282,19 @@ def test_optimal_extraction_warns_of_a_total_map(tmp_path):
         assert len(said) == total
         if total:
             assert 'optimal extraction takes it as the background' in said[0]
+
+
+def test_compare_numpy_sums_a_total_map(tmp_path):
+    """measure's plain-numpy check redoes the map term of a map taken as
+    the total error (found or given), as it does the sky term."""
+    rng = np.random.default_rng(10)
+    data, model, xy = _scene(rng)
+    ccd = _written(tmp_path, data, total=True)
+    sky = SkyEstimate.from_image(ccd, gain=GAIN)
+    for budget in (None, TOTAL):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            m = measure(ccd, CircularAperture(xy[0], 4.0), sky, budget=budget)
+        table = m.compare_numpy()
+        assert 'var_map' in list(table['quantity'])
+        assert table.meta['max_abs_rel_diff'] < 1e-10

@@ -369,8 +369,10 @@ class ApertureMeasurement(BudgetedResult):
         elif self._noise is not None:  # the noise model, not the notebook's
             rows.append(('var_sky', terms['sky'],
                          self._noise_variance(np_n, np_noise)))
-        elif self._sigma_map is not None and 'sky' in terms:
-            rows.append(('var_sky', terms['sky'],
+        elif self._sigma_map is not None and ('sky' in terms
+                                              or 'map' in terms):
+            key = 'map' if 'map' in terms else 'sky'  # the total error
+            rows.append((f'var_{key}', terms[key],
                          (w_var[used] * self._sigma_map[used] ** 2).sum()))
         elif 'sky' in terms:
             rows.append(('var_sky', terms['sky'],
