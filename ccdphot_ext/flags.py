@@ -43,7 +43,10 @@ FLAG_RESIDUAL_BACKGROUND = 32
 #: (masked, NaN, apertures, clipped). Any sky (whole-frame, annulus, map)
 #: is doubtful, too, where its per-pixel std is 0 (the error bar then
 #: leaves out the sky noise) or its level came from fewer than 5 pixels
-#: (`~ccdphot_ext.SkyEstimate` warns when it is made).
+#: (`~ccdphot_ext.SkyEstimate` warns when it is made), and a whole-frame
+#: sky where the frame's pixel noise differs from its one ``std`` by more
+#: than 10% (uneven depth, vignetting: the error bar is off by as much;
+#: `~ccdphot_ext.background.noisevariation.check_sky_noise`).
 FLAG_SKY_ANNULUS = 64
 #: The box holds clearly less than the plateau of the curve of growth of
 #: the frame's bright isolated stars (`~ccdphot_ext.find_stars` checks the

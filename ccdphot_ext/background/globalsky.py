@@ -79,6 +79,7 @@ from .estimators import (
     window_shift_factor,
     window_statistics,
 )
+from .noisevariation import NoiseAccumulator
 from .rowclip import clip_rows
 
 __all__ = ['BackgroundVariation']
@@ -690,6 +691,11 @@ class BackgroundVariation:
         self.cell_std = positive_scalar(cell_std, 'cell_std',
                                         allow_zero=True)
         self.cell_dof = positive_integer(cell_dof, 'cell_dof', allow_zero=True)
+        #: How the frame's pixel noise varies across it (a
+        #: `~ccdphot_ext.background.noisevariation.NoiseVariation`, set by
+        #: the whole-frame sky for a frame without an uncertainty map), or
+        #: None.
+        self.noise = None
 
     @functools.cached_property
     def offsets(self):
@@ -1387,6 +1393,9 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
                           third_moment)
     else:
         out = _exact(frame, usable, method, sigma, maxiters, meta)
+    if variation is not None and usable.blocks is not None:
+        # (before the scale comes back: the frame's std, the frame's unit)
+        variation.noise = _noise_variation(frame, usable, out['std'])
     if tiny:
         _scaled_back(out, meta, scale)
     if n_masked > (1 - MIN_UNMASKED_FRACTION) * (n_total - n_bad):
@@ -1396,6 +1405,18 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
     out.update(n_bad=n_bad, meta=meta, variation=variation,
                mask_warned=warned, usable=usable)
     return out
+
+
+def _noise_variation(frame, usable, std):
+    """The `NoiseVariation` of a frame without an uncertainty map (None
+    for one with: its map gives each pixel its noise) from its usable
+    pixels off the sources, band by band."""
+    if frame.uncertainty is not None or not std > 0:
+        return None
+    acc = NoiseAccumulator(frame.shape, std)
+    for lo, hi in usable.bands():
+        acc.add(lo, frame.data[lo:hi], usable.rows(lo, hi))
+    return acc.result()
 
 
 def _frame_blocks(frame, usable, mean, counts, scale, meta):

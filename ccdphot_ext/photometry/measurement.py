@@ -23,8 +23,9 @@ from ..background.noise import (
     noise_variance,
     sky_level_scale,
 )
+from ..background.noisevariation import check_sky_noise
 from ..background.sky import check_sky, sky_doubt_flags
-from ..flags import FLAG_RESIDUAL_BACKGROUND, decode_flags
+from ..flags import FLAG_RESIDUAL_BACKGROUND, FLAG_SKY_ANNULUS, decode_flags
 from ..io.fluxdensity import flux_conversion
 from ..io.header import detector_with_gain
 from ..io.units import check_data_unit
@@ -572,6 +573,8 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
                                result.flux_err)
     if biased:
         result.flags |= FLAG_RESIDUAL_BACKGROUND
+    if check_sky_noise(sky, frame, x, y)[0]:
+        result.flags |= FLAG_SKY_ANNULUS
     result._to_flux_unit(conversion)
     return result
 

@@ -68,6 +68,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import aperture_position
 from ..background.annulus import annulus_flags
 from ..background.noisecheck import warn_if_correlated
+from ..background.noisevariation import check_sky_noise
 from ..background.sky import check_sky, sky_doubts
 from ..background.threshold import SigmaThreshold
 from ..flags import (
@@ -454,6 +455,8 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     if check_sky_bias(sky, frame, *xy,
                       float(np.sum(one['w'])) / one['norm'], budget.error)[0]:
         flags |= FLAG_RESIDUAL_BACKGROUND
+    if check_sky_noise(sky, frame, *xy)[0]:
+        flags |= FLAG_SKY_ANNULUS
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
                          "pixels fitted to the frame's bright stars",)

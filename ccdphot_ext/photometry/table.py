@@ -23,8 +23,9 @@ from ..background.noise import (
     noise_ratios,
     noise_variance,
 )
+from ..background.noisevariation import check_sky_noise
 from ..background.sky import check_sky, sky_doubt_flags
-from ..flags import FLAG_BAD_PIXELS, FLAG_RESIDUAL_BACKGROUND
+from ..flags import FLAG_BAD_PIXELS, FLAG_RESIDUAL_BACKGROUND, FLAG_SKY_ANNULUS
 from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
 from ..io.units import check_data_unit
@@ -206,6 +207,11 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
                                       terms.error)
     table['flags'][biased] |= FLAG_RESIDUAL_BACKGROUND
     table.meta['notes'].extend(messages)
+    uneven, message = check_sky_noise(sky, frame, positions[:, 0],
+                                      positions[:, 1])
+    table['flags'][uneven] |= FLAG_SKY_ANNULUS
+    if message is not None:
+        table.meta['notes'].append(message)
     if sky.meta.get('crowding_note') is not None:  # said when it was made
         table.meta['notes'].append(sky.meta['crowding_note'])
     return table
