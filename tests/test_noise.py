@@ -255,12 +255,14 @@ def test_noisier_sky_among_the_sources_is_warned(seed):
                       'masked sources is 1.[4-9] times'):
         model = ApertureNoise.from_blank_apertures(data, sky, seed=1)
     assert model.noise_near_sources > 1.3
-    assert 'errors there too small' in model.note
+    assert 'scaled by the local pixel noise' in model.note
     flat = _cluster_frame(seed, 0.0)
     sky = SkyEstimate.from_image(flat)
     model = ApertureNoise.from_blank_apertures(flat, sky, seed=1)
     assert model.noise_near_sources == pytest.approx(1.0, abs=0.05)
-    assert 'too small' not in model.note
+    assert 'local pixel noise' not in model.note
+    # no block significantly noisier: every sky term as the model gives it
+    assert np.all(model.local_noise == 1.0)
 
 
 def test_thin_apertures_on_correlated_noise_are_warned(rng):

@@ -134,6 +134,13 @@ NEAR_SOURCES = 0.5
 NEAR_MIN = 4
 NEAR_MAX_BLOCKS = 4096
 NEAR_LIMIT = 1.3
+#: The local pixel noise (`ApertureNoise.local_noise`): the same blocks
+#: over the whole frame, each against the pixel noise where the blank
+#: apertures lay; a block counts as noisier when it exceeds that by more
+#: than ``LOCAL_TOLERANCE`` and ``LOCAL_SIGMA`` of its own errors (else it
+#: reads 1, and apertures near it keep the model's sky term bit for bit).
+LOCAL_TOLERANCE = 0.1
+LOCAL_SIGMA = 3.0
 
 
 def sky_route(sky):
@@ -189,6 +196,15 @@ class ApertureNoise:
         scaled); see `variance_ratio`. None (default): not measured.
     array_ratio_err : 1-D array_like, optional
         The statistical error of ``array_ratio`` (required with it).
+    local_noise : 2-D array_like, optional
+        The local pixel noise over that of the blank sky the model was
+        measured on, in blocks of 16 x 16 pixels of the frame (the first
+        block's centre at pixel 7.5; at least 1, and exactly 1 where it is
+        not significantly higher): see `local_ratio`. None (default): not
+        measured (every aperture keeps the model's sky term).
+    shape : tuple of int, optional
+        The shape of the frame the model was measured on (required with
+        ``local_noise``, whose blocks it must fit).
     meta : dict, optional
         Provenance (copied); None (default): empty.
 
@@ -197,14 +213,15 @@ class ApertureNoise:
     ValueError
         If ``sigma1`` or ``alpha`` is not positive and finite, ``beta`` not
         finite, ``n_apertures`` not whole positive numbers,
-        ``level_factor`` is not positive, or ``route`` is not one of its
-        choices.
+        ``level_factor`` is not positive, ``route`` is not one of its
+        choices, or ``local_noise`` is not a 2-D array of finite values
+        of at least 1 whose blocks fit ``shape``.
     """
 
     def __init__(self, sigma1, alpha, beta, *, n_pix, sigma, sigma_err,
                  n_apertures, n_independent=None, route='global',
                  level_factor=None, array_ratio=None, array_ratio_err=None,
-                 meta=None):
+                 local_noise=None, shape=None, meta=None):
         self.sigma1 = positive_scalar(sigma1, 'sigma1', allow_none=False)
         self.alpha = positive_scalar(alpha, 'alpha', allow_none=False)
         self.beta = finite_number(beta, 'beta')
@@ -227,6 +244,7 @@ class ApertureNoise:
                             else np.asarray(array_ratio, dtype=float))
         self.array_ratio_err = (None if array_ratio_err is None
                                 else np.asarray(array_ratio_err, dtype=float))
+        self.local_noise, self.shape = _check_local_noise(local_noise, shape)
         self.meta = dict(meta or {})
 
     @classmethod
@@ -342,18 +360,23 @@ class ApertureNoise:
         meta['sizes_not_placed'] = [s for s in sizes
                                     if s * s not in set(n_pix.tolist())]
         alpha, beta = _fit(n_pix, sig, sig_err, sigma1)
-        near = noise_near_sources(resid, unusable, bad & ~unusable,
-                                  _local_cores(resid, sigma1, unusable))
+        cores = _local_cores(resid, sigma1, unusable)
+        near = noise_near_sources(resid, unusable, bad & ~unusable, cores)
         meta['noise_near_sources'] = near
+        local = local_noise_map(
+            resid, unusable, cores,
+            [p['centres'] for p in points if p['sums'].size >= MIN_APERTURES])
         if near is not None and near > NEAR_LIMIT:
             meta['noise_near_sources_note'] = (
                 f'the pixel noise among the masked sources is {near:.2g} '
                 'times that of the blank sky the model was measured on (a '
                 'cluster or a galaxy whose unresolved light adds noise, or '
-                'an uneven depth): the sky term of an aperture among them '
-                'is too small, by about that factor or more; measure it '
-                'with a mask that leaves blank sky among the sources, or '
-                'take its errors there as lower limits')
+                'an uneven depth): photometry with this model scales the '
+                'sky term of an aperture where the local pixel noise is '
+                'significantly higher by that ratio squared '
+                '(ApertureNoise.local_ratio, in blocks of '
+                f'{NEAR_BLOCK} pixels); measured with a mask that leaves '
+                'blank sky among the sources, the model itself holds it')
             warnings.warn(meta['noise_near_sources_note'],
                           AstropyUserWarning, stacklevel=2)
         ratio = ratio_err = None
@@ -363,7 +386,8 @@ class ApertureNoise:
                    sigma_err=sig_err, n_apertures=counts,
                    n_independent=n_eff, route=route,
                    level_factor=level_factor, array_ratio=ratio,
-                   array_ratio_err=ratio_err, meta=meta)
+                   array_ratio_err=ratio_err, local_noise=local,
+                   shape=frame.shape, meta=meta)
 
     def __call__(self, n_pix):
         """``sigma(n_pix)`` of a sum of ``n_pix`` pixels (0 for 0): white
@@ -542,6 +566,66 @@ class ApertureNoise:
         out = self._ratio(np.clip(n, 1.0, self.n_max))
         return float(out) if out.ndim == 0 else out
 
+    def local_ratio(self, x, y, shape=None):
+        """
+        Give the local pixel noise over the blank sky's at positions.
+
+        The `local_noise` blocks interpolated (bilinearly between block
+        centres, the edge blocks' values beyond them) at ``(x, y)``: how
+        much noisier the sky there is than the blank sky whose apertures
+        the model was measured on. With ``noise=`` the ``sky`` term of an
+        aperture centred there is multiplied by its square (the model's
+        correlation shape kept), where it is above 1. Exactly 1 where the
+        surrounding blocks are not significantly noisier, where the model
+        has no `local_noise`, or for a frame of another ``shape`` than the
+        model's.
+
+        Parameters
+        ----------
+        x, y : float or array_like
+            Aperture centres (pixels, zero-based).
+        shape : tuple of int, optional
+            The shape of the frame measured; None (default): the model's.
+
+        Returns
+        -------
+        ratio : `~numpy.ndarray`
+            At least 1, shaped like ``x``.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> import numpy as np
+        >>> from ccdphot_ext import ApertureNoise, SkyEstimate
+        >>> rng = np.random.default_rng(0)
+        >>> img = rng.normal(100.0, 5.0, (320, 320))
+        >>> img[:, 160:] += rng.normal(0.0, 10.0, (320, 160))  # noisier ...
+        >>> img[6::12, 166::12] += 3000.0  # ... among many sources
+        >>> sky = SkyEstimate(100.0, 5.0, img.size)
+        >>> with warnings.catch_warnings(record=True) as said:
+        ...     warnings.simplefilter('always')
+        ...     noise = ApertureNoise.from_blank_apertures(img, sky, seed=1)
+        >>> str(said[0].message)[:60]
+        'the pixel noise among the masked sources is 2.2 times that o'
+        >>> noise.local_ratio([50.0, 250.0], [100.0, 100.0]).round(1)
+        array([1., 2.])
+        """
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        ones = np.ones(np.broadcast(x, y).shape)
+        if self.local_noise is None or (
+                shape is not None and tuple(shape) != self.shape):
+            return ones
+        from scipy.ndimage import map_coordinates
+
+        half = (NEAR_BLOCK - 1) / 2.0
+        coords = [np.ravel(y * ones - half) / NEAR_BLOCK,
+                  np.ravel(x * ones - half) / NEAR_BLOCK]
+        ratio = map_coordinates(self.local_noise, coords, order=1,
+                                mode='nearest').reshape(ones.shape)
+        # interpolation between blocks of 1 may round off 1
+        return np.where(ratio > 1.0 + 1e-9, ratio, 1.0)
+
     @property
     def white(self):
         """
@@ -594,13 +678,18 @@ class ApertureNoise:
     def note(self):
         """What the budget says about its ``sky`` term."""
         near = self.noise_near_sources
+        local = (self.local_noise is not None
+                 and bool(np.any(self.local_noise > 1.0)))
         return (f'sky term from blank-sky apertures ({self.route} sky): '
                 f'sigma(N) = {self.sigma1:.4g} * {self.alpha:.3f} * '
                 f'N**{self.beta:.3f}'
                 + (' (correlated noise)' if self.correlated else '')
                 + (f'; the pixel noise among the sources is {near:.2g} '
-                   'times the blank sky\'s: errors there too small'
-                   if near is not None and near > NEAR_LIMIT else ''))
+                   'times the blank sky\'s'
+                   if near is not None and near > NEAR_LIMIT else '')
+                + ('; scaled by the local pixel noise where it is higher '
+                   f'(up to {float(np.max(self.local_noise)):.2g} times)'
+                   if local else ''))
 
     def __repr__(self):
         return (f'<ApertureNoise sigma1={self.sigma1:.4g} '
@@ -781,6 +870,102 @@ def noise_near_sources(resid, unusable, sources, cores):
     return float(np.median(among) / np.median(blank))
 
 
+def local_noise_map(resid, unusable, cores, centres):
+    """
+    The local pixel noise of the frame over that where the blank apertures
+    lay (`ApertureNoise.local_noise`); None when it cannot be measured.
+
+    In every block of `NEAR_BLOCK` pixels (the estimator of
+    `noise_near_sources`: the clipped scatter of differences of pixels
+    two columns apart, over ``sqrt(2)``, leaving out ``unusable`` pixels
+    and the detected sources, ``cores``), over the blank sky's: the root
+    mean square of the blocks' scatter at the blank apertures' centres
+    (``centres``: ``(y, x)`` arrays per aperture size). A block whose
+    ratio is not above 1 by more than `LOCAL_TOLERANCE` and `LOCAL_SIGMA`
+    of its error reads 1 (the error of a clipped scatter of ``pairs / 2``
+    independent differences), and so does a noisier block none of whose 8
+    neighbours is noisier (chance, mostly on correlated noise, whose
+    neighbouring differences share their noise; noisier sky spans
+    blocks); a block
+    with too few pixels takes the value of the nearest measured one.
+    """
+    from scipy.ndimage import (
+        convolve,
+        distance_transform_edt,
+        map_coordinates,
+    )
+
+    b = NEAR_BLOCK
+    ny, nx = resid.shape
+    by, bx = ny // b, nx // b
+    if by < 1 or bx < 1:
+        return None
+    values = np.where((unusable | cores)[:by * b, :bx * b], np.nan,
+                      resid[:by * b, :bx * b]).reshape(by, b, bx, b)
+    diff = (values[..., 2:] - values[..., :-2]) / math.sqrt(2.0)
+    std, pairs = _block_scatter(diff)
+    if not np.isfinite(std).any():
+        return None
+    missing = ~np.isfinite(std)
+    if missing.any():
+        nearest = tuple(distance_transform_edt(
+            missing, return_distances=False, return_indices=True))
+        std, pairs = std[nearest], pairs[nearest]
+    y = np.concatenate([c[0] for c in centres])
+    x = np.concatenate([c[1] for c in centres])
+    half = (b - 1) / 2.0
+    at_blank = map_coordinates(std, [(y - half) / b, (x - half) / b],
+                               order=1, mode='nearest')
+    reference = math.sqrt(float(np.mean(at_blank ** 2))) if y.size else 0.0
+    if not reference > 0:
+        return None
+    ratio = std / reference
+    err = CLIP_SPREAD / np.sqrt(np.maximum(pairs, 2.0) / 2.0)
+    noisier = ratio - 1.0 > np.maximum(LOCAL_SIGMA * err, LOCAL_TOLERANCE)
+    # noisier sky (a cluster, a galaxy, a deep stretch) spans blocks; a
+    # block alone among the 8 around it is taken as chance
+    around = convolve(noisier.astype(int), np.ones((3, 3), dtype=int),
+                      mode='constant') - noisier
+    return np.where(noisier & (around > 0), ratio, 1.0)
+
+
+def _block_scatter(diff):
+    """The clipped scatter of each block's differences (``diff`` shaped
+    ``(by, rows, bx, columns)``; NaN for a block with fewer than a quarter
+    of them finite) and their number, both ``(by, bx)``."""
+    by, bx = diff.shape[0], diff.shape[2]
+    rows = diff.transpose(0, 2, 1, 3).reshape(by * bx, -1)
+    pairs = np.count_nonzero(np.isfinite(rows), axis=1)
+    ok = pairs >= rows.shape[1] // 4
+    std = np.full(rows.shape[0], np.nan)
+    if ok.any():
+        std[ok] = row_statistics(rows[ok], 'sigma_clip', CLIP_SIGMA, 10)[1]
+    return std.reshape(by, bx), pairs.reshape(by, bx).astype(float)
+
+
+def _check_local_noise(local_noise, shape):
+    """``(local_noise, shape)`` of `ApertureNoise` checked: a 2-D array of
+    finite values of at least 1 whose `NEAR_BLOCK` blocks fit the frame
+    ``shape`` (a tuple of two positive whole numbers), or both None."""
+    if local_noise is None:
+        if shape is not None:
+            shape = tuple(positive_integer(n, 'shape') for n in shape)
+        return None, shape
+    if shape is None:
+        raise ValueError('local_noise needs shape, the shape of the frame '
+                         'it was measured on')
+    shape = tuple(positive_integer(n, 'shape') for n in shape)
+    ratio = np.array(local_noise, dtype=float)
+    blocks = tuple(n // NEAR_BLOCK for n in shape)
+    if len(shape) != 2 or ratio.shape != blocks:
+        raise ValueError(f'local_noise must hold the {blocks} blocks of '
+                         f'{NEAR_BLOCK} pixels of a frame of shape {shape}, '
+                         f'got shape {ratio.shape}')
+    if not np.all(np.isfinite(ratio) & (ratio >= 1.0)):
+        raise ValueError('local_noise must be finite and at least 1')
+    return ratio, shape
+
+
 def _check_sizes(sizes, shape):
     if sizes is None:
         return [s for s in DEFAULT_SIZES if s <= min(shape) // 4]
@@ -892,6 +1077,14 @@ def check_noise(noise, frame, apertures=()):
                         f'{type(noise).__name__}')
     for aperture in apertures:
         warn_thin_aperture(noise, aperture, frame.shape)
+    if (noise.local_noise is not None and np.any(noise.local_noise > 1.0)
+            and noise.shape != tuple(frame.shape)):
+        warnings.warn(
+            f'noise was measured on a frame of shape {noise.shape}, whose '
+            f'sky is noisier in places, but this frame is {frame.shape}: '
+            'the sky terms are not scaled by the local pixel noise, and '
+            'are too small where the sky is noisier; measure the model on '
+            'this frame', AstropyUserWarning, stacklevel=3)
 
 
 def aperture_extent(weights):
@@ -963,10 +1156,12 @@ def warn_thin_aperture(noise, aperture, shape):
             AstropyUserWarning, stacklevel=4)
 
 
-def noise_variance(noise, n_pix, noise_pix=None):
+def noise_variance(noise, n_pix, noise_pix=None, local=None):
     """
     The ``sky`` term of an `ApertureNoise` (`ApertureNoise.variance`), the
-    same bits for one aperture or an array of them; warns
+    same bits for one aperture or an array of them, times the square of
+    ``local`` (`ApertureNoise.local_ratio` at the apertures; None: 1)
+    where it is above 1; warns
     (`~astropy.utils.exceptions.AstropyUserWarning`) when an aperture is
     larger than the largest blank aperture measured, saying how far the
     model was extrapolated.
@@ -974,8 +1169,14 @@ def noise_variance(noise, n_pix, noise_pix=None):
     _warn_extrapolated(noise, n_pix, noise.correlated, 'the sky term')
     if noise_pix is None:
         sigma = noise(n_pix)
-        return sigma * sigma
-    return noise.variance(n_pix, noise_pix)
+        var = sigma * sigma
+    else:
+        var = noise.variance(n_pix, noise_pix)
+    if local is None or not np.any(np.asarray(local) > 1.0):
+        return var
+    local = np.asarray(local, dtype=float)
+    out = np.where(local > 1.0, var * local * local, var)
+    return float(out) if out.ndim == 0 else out
 
 
 def _warn_extrapolated(noise, n_pix, correlated, what):
@@ -1113,6 +1314,8 @@ def _blank_point(resid, bad, side, n_ap, rng, annuli, var_cum=None):
             good = np.isfinite(share)
             point['level_z'] = (float(np.mean(share[good])) if good.any()
                                 else 0.0)
+    half = (side - 1) / 2.0
+    point['centres'] = (y0 + half, x0 + half)
     point['n_eff'] = min(float(y0.size),
                          _covered_apertures(bad.shape, y0, x0, side))
     return point

@@ -52,11 +52,13 @@ __all__ = ['measure', 'ApertureMeasurement']
 
 
 def _budget(sums, cutout, frame, detector, options, noise, threshold,
-            sky):
+            sky, local=1.0):
     """The `ErrorBudget` of one measured aperture (a row of an
     `ApertureSums` and its cutout), with the resolved `DetectorParameters`,
     the `BudgetOptions` and the threshold mask (for its note); from the
-    frame's variance arrays when it has them."""
+    frame's variance arrays when it has them. ``local``: with ``noise=``,
+    the local pixel noise over the blank sky's at the aperture
+    (`ApertureNoise.local_ratio`), which scales the model's sky term."""
     gain, read_noise = detector.gain, detector.read_noise
     noise_pix, sky_variance = options.sky_term_inputs(
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
@@ -65,7 +67,8 @@ def _budget(sums, cutout, frame, detector, options, noise, threshold,
                      else None)
     if noise is not None:  # blank-sky apertures: the sky term, not the map
         if not frame.variance_arrays:
-            sky_variance = noise_variance(noise, sums.n_pix, noise_pix)
+            sky_variance = noise_variance(noise, sums.n_pix, noise_pix,
+                                          local)
         scale = noise_level_scale(noise, sky)
         error_on_mean = (None if error_on_mean is None
                          else error_on_mean * scale)
@@ -95,6 +98,11 @@ def _budget(sums, cutout, frame, detector, options, noise, threshold,
     if noise is not None:
         budget.notes = tuple(n for n in budget.notes if n != NOTE_MAP) + (
             noise.note,)
+        if local > 1.0:
+            budget.notes += (
+                f'sky term multiplied by {local:.3g}**2: the local pixel '
+                'noise over that of the blank sky the model was measured '
+                'on',)
     if read_noise is not None and gain is None:
         budget.notes += ('read_noise ignored: no gain to convert electrons '
                          'to ADU',)
@@ -262,6 +270,7 @@ class ApertureMeasurement(BudgetedResult):
 
     _noise = None  # an ApertureNoise used for the sky term
     _level_scale = 1.0  # and the factor it gives the sky level's error
+    _local = 1.0  # and the local pixel noise over the blank sky's
 
     def __init__(self, frame, aperture, index, sums, cutout, budget,
                  detector, options):
@@ -439,9 +448,10 @@ class ApertureMeasurement(BudgetedResult):
         """The noise model's sky term of ``n_pix`` pixels whose variance
         weights sum to ``noise_pix`` (plain pixel counts for linear
         fractional variance)."""
-        return self._noise.variance(
+        var = self._noise.variance(
             n_pix, None if self._options.fractional_variance == 'linear'
             else noise_pix)
+        return var * self._local ** 2 if self._local > 1.0 else var
 
     def __repr__(self):
         return (f'<ApertureMeasurement flux={self.flux:.6g} '
@@ -557,16 +567,19 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     if sums.n_pix > 0 and not np.isfinite(sums.flux):
         raise ValueError('aperture: its sum overflows: '
                          f'{overflow_culprits(frame.data)}')
+    local = (1.0 if noise is None or frame.variance_arrays
+             else float(noise.local_ratio(x, y, frame.shape)))
     result = ApertureMeasurement(
         frame, aperture, 0, sums, cutout,
         _budget(sums, cutout, frame, detector, options, noise, threshold,
-                sky),
+                sky, local),
         detector, options)
     if model_note is not None:
         result.budget.notes += (model_note,)
     result._noise = noise
     if noise is not None:  # the sky level's error under the noise model
         result._level_scale = sky_level_scale(noise, sky)
+        result._local = local
     # checked against the frame's background variation when the sky is one
     # global level (in the data unit)
     biased, _ = check_sky_bias(sky, frame, x, y, result.n_pix,

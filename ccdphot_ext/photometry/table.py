@@ -191,8 +191,11 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     scale_note = check_uncertainty_scale(
         frame, sky, explicit=uncertainty is not None)
     sums = _measure_groups(apertures, groups, frame, sky, call)
+    local = (None if noise is None or frame.variance_arrays
+             else noise.local_ratio(positions[:, 0], positions[:, 1],
+                                    frame.shape))
     terms, origins = _budget_terms(sums, frame, call, _array_sums(
-        apertures, groups, frame, sky, call), sky)
+        apertures, groups, frame, sky, call), sky, local)
     _flag_variance_overflow(sums, terms)
     table = mark_unplaced(_to_table(sums, terms, positions, frame, sky,
                                     call, conversion, origins), unplaced)
@@ -202,6 +205,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
+        _add_local_noise(table, noise, local, frame.shape)
     biased, messages = check_sky_bias(sky, frame, positions[:, 0],
                                       positions[:, 1], sums.n_pix,
                                       terms.error)
@@ -352,9 +356,38 @@ def _sky_rows(sky, rows):
                  for v in (sky.value, sky.std, sky.error_on_mean))
 
 
-def _budget_terms(sums, frame, call, array_sums, sky):
+def _add_local_noise(table, noise, local, shape):
+    """With ``noise=`` whose model has noisier blocks: where any row's sky
+    term was scaled by its local pixel noise, the ratio of each row (1
+    where not scaled) as column ``sky_noise_ratio``, and what was done in
+    ``meta['sky_noise_local']``."""
+    if noise.local_noise is None or not np.any(noise.local_noise > 1.0):
+        return
+    if noise.shape != tuple(shape) or local is None:
+        table.meta['sky_noise_local'] = (
+            'not applied: the noise model was measured on a frame of '
+            f'another shape ({noise.shape})' if local is not None else
+            'not applied: the variance arrays hold each pixel\'s noise')
+        return
+    if not np.any(local > 1.0):
+        table.meta['sky_noise_local'] = (
+            'no aperture where the local pixel noise is significantly '
+            'above the blank sky\'s: sky terms as the model gives them')
+        return
+    table['sky_noise_ratio'] = local
+    scaled = int(np.count_nonzero(local > 1.0))
+    table.meta['sky_noise_local'] = (
+        f'{scaled} of {len(local)} rows have their sky term multiplied by '
+        'the square of sky_noise_ratio, the local pixel noise over that '
+        'of the blank sky the noise model was measured on (up to '
+        f'{float(np.max(local)):.3g}; blocks of 16 pixels)')
+
+
+def _budget_terms(sums, frame, call, array_sums, sky, local=None):
     """Every row's budget terms at once, from `budget_terms`, and where the
-    terms taken from variance arrays came from (empty without)."""
+    terms taken from variance arrays came from (empty without); ``local``:
+    with ``noise=``, each row's local pixel noise over the blank sky's
+    (`ApertureNoise.local_ratio`), which scales the model's sky term."""
     noise_pix, sigma2 = call.budget.sky_term_inputs(
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
     has_map = frame.uncertainty is not None
@@ -364,7 +397,7 @@ def _budget_terms(sums, frame, call, array_sums, sky):
                      else None)
     if noise is not None:  # blank-sky apertures: the sky term
         if array_sums is None:
-            sigma2 = noise_variance(noise, sums.n_pix, noise_pix)
+            sigma2 = noise_variance(noise, sums.n_pix, noise_pix, local)
         scale = noise_level_scale(noise, sky)
         error_on_mean = (None if error_on_mean is None
                          else error_on_mean * scale)
