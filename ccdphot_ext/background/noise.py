@@ -582,8 +582,10 @@ class ApertureNoise:
 
         Parameters
         ----------
-        x, y : float or array_like
-            Aperture centres (pixels, zero-based).
+        x : float or array_like
+            The apertures' centre columns (pixels, zero-based).
+        y : float or array_like
+            Their rows (pixels, zero-based), broadcast with ``x``.
         shape : tuple of int, optional
             The shape of the frame measured; None (default): the model's.
 
