@@ -21,7 +21,8 @@ FLAG_TRUNCATED = 1
 #: Masked, NaN or inf pixels fell inside the aperture; they are excluded,
 #: ``n_pix`` counts the pixels used and the flux is *not* scaled up.
 FLAG_BAD_PIXELS = 2
-#: A pixel inside the aperture is at or above the saturation level.
+#: A pixel inside the aperture is at or above the saturation level, or
+#: holds a saturation bit of the frame's DQ array (`~ccdphot_ext.io.dq`).
 FLAG_SATURATED = 4
 #: The flux is zero or negative; the magnitude is undefined (NaN).
 FLAG_NONPOSITIVE_FLUX = 8

@@ -24,7 +24,7 @@ from calibrated_products import (
     wcs_pixel_area,
 )
 
-from ccdphot_ext import read_frame
+from ccdphot_ext import FrameReadError, read_frame
 from ccdphot_ext.io.dq import describe_dq_bits, dq_bits, dq_mask
 from ccdphot_ext.io.fluxdensity import (
     flux_conversion,
@@ -124,13 +124,22 @@ def test_hst_err_is_a_total_error_and_wht_zero_is_no_data(tmp_path):
     np.testing.assert_allclose(ccd.uncertainty.array,
                                product.variances['ERR'], rtol=1e-6)
     wht = product.extra['wht']
-    # the uncovered corner (weight 0) is masked; HST's bad-pixel bit 4 is
-    # not DO_NOT_USE: masked only when asked for
-    np.testing.assert_array_equal(ccd.mask, wht == 0)
+    # the uncovered corner (weight 0) is masked, and so are HST's bad
+    # detector (4) and hot (16) pixels: an HST WFC3/UVIS file's default
+    np.testing.assert_array_equal(ccd.mask, (wht == 0) | (product.dq > 0))
+    assert ccd.meta['DQMASK'] == 16031
+    assert ccd.meta['DQRULE'] == 'HST WFC3/UVIS default'
     assert ccd.meta['EXPTIME'] == 500.0 and ccd.meta['PHOTFLAM'] == 1.5e-19
     bad = read_frame(path, dq_bits=HST_BAD)
     np.testing.assert_array_equal(bad.mask,
                                   (wht == 0) | ((product.dq & HST_BAD) > 0))
+    # names are HST's on an HST file
+    named = read_frame(path, dq_bits='BAD_DETECTOR')
+    np.testing.assert_array_equal(named.mask, bad.mask)
+    assert named.meta['DQRULE'] == 'dq_bits=BAD_DETECTOR (HST WFC3/UVIS)'
+    with pytest.raises(FrameReadError, match='unknown HST WFC3/UVIS DQ flag '
+                       'name.*DO_NOT_USE'):
+        read_frame(path, dq_bits='DO_NOT_USE')
 
 
 def test_plain_err_extension_keeps_its_old_meaning(tmp_path):
@@ -465,6 +474,8 @@ def test_gain_and_unit_text_of_the_command_line():
         with pytest.raises(argparse.ArgumentTypeError, match=why):
             gain_type(bad)
     assert unit_type('MJy / sr') == u.MJy / u.sr
-    assert dq_bits_type('5') == 5 and dq_bits_type('DO_NOT_USE+HOT') == 2049
+    assert dq_bits_type('5') == 5
+    # names are kept as text: read by each file's mission
+    assert dq_bits_type('do_not_use+HOT') == 'DO_NOT_USE+HOT'
     with pytest.raises(argparse.ArgumentTypeError, match='unknown DQ'):
         dq_bits_type('BAD')

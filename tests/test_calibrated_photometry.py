@@ -68,6 +68,13 @@ def _sky(ccd):
                                       mask_sources=False)
 
 
+def _jump_summed():
+    """The warning of photometry on `jwst_image` with the default DQ bits:
+    its JUMP_DET pixel (not masked on JWST) is summed inside star 1."""
+    return pytest.warns(AstropyUserWarning,
+                        match=r'DQ \(JWST\) flags 1 pixel.*4 \(JUMP_DET\) in 1 row')
+
+
 def _frame(product, data, *, arrays=True):
     """The product as a CCDData (its variance arrays, DQ mask and header),
     as read_frame gives it, without a file."""
@@ -121,7 +128,8 @@ def test_surface_brightness_sums_are_flux_densities(jwst):
     ccd = read_frame(path)
     aps = CircularAperture(np.c_[product.x, product.y], 4.0)
     sky = _sky(ccd)
-    t = photometer(ccd, aps, sky)
+    with _jump_summed():
+        t = photometer(ccd, aps, sky)
     pixar = product.header['PIXAR_SR']
     assert t['aperture_sum'].unit == u.Jy
     assert t['aperture_sum_err'].unit == u.Jy
@@ -147,7 +155,8 @@ def test_surface_brightness_sums_are_flux_densities(jwst):
                                        rel=1e-12)
     assert m.compare_numpy().meta['max_abs_rel_diff'] < 1e-10
     # another flux density on request
-    t_mjy = photometer(ccd, aps, sky, flux_unit='mJy')
+    with _jump_summed():
+        t_mjy = photometer(ccd, aps, sky, flux_unit='mJy')
     np.testing.assert_allclose(t_mjy['aperture_sum'].to_value(u.Jy),
                                t['aperture_sum'].value, rtol=1e-12)
     assert t_mjy['aperture_sum'].unit == u.mJy
@@ -158,8 +167,10 @@ def test_mean_surface_brightness_is_one_keyword_away(jwst):
     ccd = read_frame(path)
     aps = CircularAperture(np.c_[product.x, product.y], 4.0)
     sky = _sky(ccd)
-    t = photometer(ccd, aps, sky)
-    mean = photometer(ccd, aps, sky, flux_unit='MJy / sr')
+    with _jump_summed():
+        t = photometer(ccd, aps, sky)
+    with _jump_summed():
+        mean = photometer(ccd, aps, sky, flux_unit='MJy / sr')
     omega = product.header['PIXAR_SR']
     n_pix = t['n_pix'].value
     np.testing.assert_allclose(
@@ -308,7 +319,8 @@ def test_do_not_use_pixels_are_masked_and_flagged(jwst):
     bad = (product.dq & 1) > 0
     ccd = read_frame(path)
     sky = _sky(ccd)
-    t = photometer(ccd, aps, sky)
+    with _jump_summed():
+        t = photometer(ccd, aps, sky)
     touched = np.array([np.any(bad & (m.to_image(bad.shape) > 0))
                         for m in aps.to_mask(method='exact')])
     assert touched.sum() == 2
@@ -317,7 +329,9 @@ def test_do_not_use_pixels_are_masked_and_flagged(jwst):
     pulls = (t['aperture_sum'].value - truth) / t['aperture_sum_err'].value
     assert np.all(np.abs(pulls) < 4)
     raw = read_frame(path, dq_bits=0)
-    t0 = photometer(raw, aps, _sky(raw))
+    with pytest.warns(AstropyUserWarning,
+                      match=r'7 pixel.*1 \(DO_NOT_USE\) in 2 row'):
+        t0 = photometer(raw, aps, _sky(raw))
     assert np.all(t0['aperture_sum'][touched] > 100 * t['aperture_sum'][
         touched])
 
@@ -328,7 +342,8 @@ def test_budget_terms_come_from_the_variance_arrays(jwst):
     aps = CircularAperture(np.c_[product.x, product.y], 4.0)
     sky = _sky(ccd)
     with pytest.warns(AstropyUserWarning, match=r'gain=5 is not used: the '
-                      r'variance arrays of the frame \(VAR_POISSON'):
+                      r'variance arrays of the frame \(VAR_POISSON'), \
+            _jump_summed():
         t = photometer(ccd, aps, sky, gain=5.0 * u.electron / MJY_SR)
     factor2 = (product.header['PIXAR_SR'] * 1e6) ** 2
     # each array's sum(w**2 V) over the usable pixels, with numpy
@@ -372,7 +387,8 @@ def test_budget_terms_come_from_the_variance_arrays(jwst):
     assert m.compare_numpy().meta['max_abs_rel_diff'] < 1e-10
     # an explicit uncertainty replaces the arrays
     # (a background map in MJy/sr with no gain: the source term is absent)
-    with pytest.warns(AstropyUserWarning, match='no source photon noise'):
+    with pytest.warns(AstropyUserWarning, match='no source photon noise'), \
+            _jump_summed():
         plain = photometer(ccd, aps, sky, uncertainty=np.sqrt(
             ccd.uncertainty.array))
     assert 'var_rnoise' not in plain.colnames
@@ -437,8 +453,10 @@ def test_blank_sky_noise_scales_the_background_arrays(jwst):
         warnings.simplefilter('ignore', AstropyUserWarning)
         noise = ApertureNoise.from_blank_apertures(ccd, sky, seed=1,
                                                    sizes=[2, 3, 4])
-    t = photometer(ccd, aps, sky, noise=noise)
-    plain = photometer(ccd, aps, sky)
+    with _jump_summed():
+        t = photometer(ccd, aps, sky, noise=noise)
+    with _jump_summed():
+        plain = photometer(ccd, aps, sky)
     assert 'var_rnoise' in t.colnames and 'var_flat' in t.colnames
     # each blank sum against its own arrays' variance: this product's noise
     # is drawn from its arrays, white, so the ratio is 1
@@ -664,7 +682,9 @@ def test_cli_jwst_file_masks_dq_and_uses_the_arrays(jwst, tmp_path):
                     '--radius', 4, '-o', tmp_path / 'out.ecsv')
     assert proc.returncode == 0, proc.stderr
     assert 'variance arrays VAR_POISSON, VAR_RNOISE, VAR_FLAT' in proc.stdout
-    assert '6 pixel(s) masked (DQ bits 1 (DO_NOT_USE))' in proc.stdout
+    assert ('6 pixel(s) masked (DQ bits 1 (DO_NOT_USE): JWST default)'
+            in proc.stdout)
+    assert 'DQ (JWST) flags 1 pixel(s) summed' in proc.stderr
     t = QTable.read(tmp_path / 'out.ecsv')
     assert {'var_rnoise', 'var_flat'} <= set(t.colnames)
     assert ((t['flags'] & 2) > 0).sum() == 2

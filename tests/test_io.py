@@ -70,16 +70,20 @@ def test_extension_names_pick_uncertainty_kind(tmp_path):
                                     name='BPM'),
                       fits.ImageHDU(np.full((30, 40), 4, np.int16),
                                     name='DQ')]).writeto(path)
-        out = read_frame(path)
+        out = read_frame(path, dq_bits=1)
         assert type(out.uncertainty) is cls, name
         assert out.unit == u.adu
         np.testing.assert_allclose(out.uncertainty.array, arr)
         assert out.mask.sum() == 30 and out.mask[7, 7]
-    # a DQ extension masks its dq_bits (default DO_NOT_USE, not the 4s
-    # here), named or not; it replaces the BPM only when named
-    assert not read_frame(tmp_path / 'ERR.fits', mask='DQ').mask.any()
-    dq = read_frame(tmp_path / 'ERR.fits', dq_bits='JUMP_DET')
+    # a DQ extension masks its dq_bits (here bit 1, not the 4s), named or
+    # not; it replaces the BPM only when named
+    assert not read_frame(tmp_path / 'ERR.fits', mask='DQ',
+                          dq_bits=1).mask.any()
+    dq = read_frame(tmp_path / 'ERR.fits', dq_bits=4)
     assert dq.mask.all() and (dq.flags == 4).all()
+    # by default, a DQ of unknown mission (no TELESCOP) masks every bit
+    out = read_frame(tmp_path / 'ERR.fits')
+    assert out.mask.all() and out.meta['DQRULE'].startswith('unknown')
     # explicit choice wins over the name
     out = read_frame(tmp_path / 'ERR.fits', uncertainty='ERR',
                      uncertainty_type='var')

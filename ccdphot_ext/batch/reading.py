@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..io.dq import DEFAULT_DQ_BITS, dq_bits
+from ..io.dq import dq_bits_spec
 from ..io.fits import read_frame
 from ..io.units import checked_unit
 
@@ -36,8 +36,10 @@ class FrameReading:
         a warning); None (default): each frame's BUNIT.
     dq_bits : int or str, optional
         The data-quality bits that mask a pixel of a frame with a DQ
-        extension: an integer, or bit values and JWST flag names joined by
-        ``+`` (`~ccdphot_ext.io.dq.dq_bits`); default DO_NOT_USE (1).
+        extension: an integer, or bit values and flag names joined by
+        ``+`` (`~ccdphot_ext.io.dq.dq_bits`; the names are read by each
+        frame's mission, so they are kept as text); None (default): each
+        frame's mission's default (`~ccdphot_ext.io.dq.dq_convention`).
 
     Raises
     ------
@@ -52,20 +54,22 @@ class FrameReading:
     --------
     >>> from ccdphot_ext import FrameReading
     >>> FrameReading(hdu='SCI', unit='electron / s')
-    FrameReading(hdu='SCI', unit=Unit("electron / s"), dq_bits=1)
-    >>> FrameReading(dq_bits='DO_NOT_USE+SATURATED').dq_bits
-    3
+    FrameReading(hdu='SCI', unit=Unit("electron / s"), dq_bits=None)
+    >>> FrameReading(dq_bits='do_not_use + saturated').dq_bits
+    'DO_NOT_USE+SATURATED'
+    >>> FrameReading(dq_bits='1+4').dq_bits
+    5
     """
 
     hdu: object = None
     unit: object = None
-    dq_bits: int = DEFAULT_DQ_BITS
+    dq_bits: object = None
 
     def __post_init__(self):
         object.__setattr__(self, 'hdu', _checked_hdu(self.hdu))
         object.__setattr__(self, 'unit', None if self.unit is None
                            else checked_unit(self.unit, 'unit'))
-        object.__setattr__(self, 'dq_bits', dq_bits(self.dq_bits))
+        object.__setattr__(self, 'dq_bits', dq_bits_spec(self.dq_bits))
 
     def read(self, path):
         """

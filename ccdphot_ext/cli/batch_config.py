@@ -11,7 +11,6 @@ frames ``ccdphot batch --scheduler`` sends before its own checks
 from .common import (
     CLIError,
     detector_from_args,
-    given_dq_bits,
     read_positions_table,
 )
 
@@ -105,7 +104,7 @@ def measuring_config(args, layout, sky, ids):
         zeropoint=args.zeropoint, flux_unit=args.flux_unit,
         recenter=recenter,
         reading=FrameReading(hdu=args.hdu, unit=args.unit,
-                             dq_bits=given_dq_bits(args.dq_bits)))
+                             dq_bits=args.dq_bits))
 
 
 def frame_configuration(args, first):

@@ -209,23 +209,17 @@ def gain_type(text):
 
 
 def dq_bits_type(text):
-    """``--dq-bits``: bit values and JWST DQ flag names joined by + or ,
-    (``DO_NOT_USE+SATURATED``), 0 or all."""
-    from ..io.dq import dq_bits
+    """``--dq-bits``: bit values and DQ flag names joined by + or ,
+    (``DO_NOT_USE+SATURATED``; names read by each file's mission), 0 or
+    all."""
+    from ..io.dq import dq_bits_spec
 
     try:
-        return dq_bits(text.strip() if not text.strip().isdigit()
-                       else int(text))
+        return dq_bits_spec(text.strip() if not text.strip().isdigit()
+                            else int(text))
     except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(
             str(exc).replace('dq_bits=', '')) from None
-
-
-def given_dq_bits(value):
-    """The DQ bits of a ``--dq-bits`` value: DO_NOT_USE when not given."""
-    from ..io.dq import DEFAULT_DQ_BITS
-
-    return DEFAULT_DQ_BITS if value is None else value
 
 
 def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
@@ -234,7 +228,7 @@ def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
     Read a 2-D FITS frame with `ccdphot_ext.io.fits.read_frame` (its UNCERT and
     MASK extensions included), from HDU ``hdu`` (default the first 2-D
     image), in ``unit`` (default BUNIT), its DQ extension read with
-    ``dq_bits`` (default DO_NOT_USE). ``uncertainty``, a FITS file holding
+    ``dq_bits`` (default: the file's mission's). ``uncertainty``, a FITS file holding
     the uncertainty map, wins over the extensions: read by `read_frame` as
     its ``uncertainty=`` (its BUNIT checked against the data unit, a
     variance told by its UTYPE card or a BUNIT of the data unit squared).
@@ -245,7 +239,7 @@ def read_image(path, what='IMAGE', *, uncertainty=None, hdu=None,
 
     try:
         frame = read_frame(path, hdu=hdu, unit=unit, uncertainty=uncertainty,
-                           dq_bits=given_dq_bits(dq_bits))
+                           dq_bits=dq_bits)
     except FrameReadError as exc:
         first = str(exc).splitlines()[0]
         if uncertainty is not None and _blames_map(first, uncertainty):
@@ -456,9 +450,11 @@ def add_dq_bits_option(parser, whose):
     a DQ extension (``whose``: e.g. ``'IMAGE has'``)."""
     parser.add_argument('--dq-bits', metavar='BITS', type=dq_bits_type,
                         help=f'DQ bits that mask a pixel when {whose} a DQ '
-                             'extension: bit values and JWST flag names '
-                             'joined by + (default DO_NOT_USE; 0 none, all '
-                             'any)')
+                             'extension: bit values and flag names of the '
+                             "file's mission joined by + (default: the "
+                             "mission's, DO_NOT_USE on JWST, unusable "
+                             'pixels on HST ACS/WFC3, every bit on others; '
+                             '0 none, all any)')
 
 
 def add_keep_artifacts_option(parser):

@@ -76,12 +76,13 @@ def print_header(table, args, frame, sky, out, *, dq=None):
     print(f'image     {args.image} ({ny} x {nx}, {_unit_text(frame.unit)}, '
           f'{_uncertainty_text(frame)})', file=out)
     if dq is not None:
-        from ..io.dq import describe_dq_bits, dq_mask
-        from .common import given_dq_bits
+        from ..io.dq import describe_dq_bits, dq_convention, dq_mask
 
-        bits = given_dq_bits(args.dq_bits)
+        bits = int(frame.meta['DQMASK'])
+        convention = dq_convention(frame.meta)
         print(f'dq        {int(dq_mask(dq, bits).sum())} pixel(s) masked '
-              f'(DQ bits {describe_dq_bits(bits)})', file=out)
+              f'(DQ bits {describe_dq_bits(bits, convention)}: '
+              f'{frame.meta["DQRULE"]})', file=out)
     print(_sky_line(sky, frame.unit), file=out)
 
     def show(name, unit_text):

@@ -1,33 +1,46 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
-Data-quality (DQ) arrays: which bits make a pixel unusable.
+Data-quality (DQ) arrays: which bits make a pixel unusable, by mission.
 
 Calibrated data products (JWST, HST) carry a DQ extension of bit flags
-beside the science array. `~ccdphot_ext.read_frame` masks the pixels in
-which any of the chosen bits is set; masked pixels are excluded from the
-sums and the sky, and a row with one in its aperture is flagged 2
-(:ref:`photometer-flags`). The default is DO_NOT_USE (bit value 1), the
-bit the JWST pipeline sets on every pixel that must not be used (and, on
-HST, the Reed-Solomon decoding error of bit 1: data lost in transmission).
-Other bits (saturated, jump, hot, ...) describe pixels that may still be
-good and are masked only when asked for.
+beside the science array. The same bit means different things on
+different missions (bit 256 is JWST's RESERVED but HST's full-well
+saturation; bit 4 JWST's JUMP_DET but HST's bad detector pixel), so
+`~ccdphot_ext.read_frame` reads the DQ by the convention of the file's
+mission (`dq_convention`, from TELESCOP, INSTRUME and DETECTOR):
 
-Bits are given as an integer (the sum of the bit values), or as a string
-of bit values and JWST flag names joined by ``+`` or ``,``:
-``'DO_NOT_USE+SATURATED'``, ``'1,2'`` and ``3`` are the same. ``0`` masks
-nothing, ``'all'`` every pixel with any bit set.
+==================  =========================================  ===========
+convention          bits masked by default                     saturation
+==================  =========================================  ===========
+JWST                1 DO_NOT_USE                               2
+HST ACS, WFC3/UVIS  1, 2, 4, 8, 16, 128, 512, 1024, 2048,      256, 2048
+                    4096, 8192 (16031)
+HST WFC3/IR         1, 2, 4, 8, 16, 32, 128, 4096, 8192        256
+                    (12479)
+other (unknown)     every bit                                  none
+==================  =========================================  ===========
+
+Masked pixels are excluded from the sums and the sky, and a row with one in
+its aperture is flagged 2 (:ref:`photometer-flags`). A pixel whose DQ holds
+one of the convention's saturation bits sets flag 4 on every row whose
+aperture covers it. ``dq_bits=`` chooses other bits: an integer (the sum
+of the bit values), or bit values and the convention's flag names joined
+by ``+`` or ``,`` (``'DO_NOT_USE+SATURATED'``, ``'1,2'`` and ``3`` are the
+same on JWST), ``0`` for none, ``'all'`` for any bit.
 """
 
 import re
+from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.nddata import bitmask
 
-__all__ = ['DQ_FLAGS', 'DEFAULT_DQ_BITS', 'dq_bits', 'dq_mask',
-           'describe_dq_bits']
+__all__ = ['DQ_FLAGS', 'HST_DQ_FLAGS', 'HST_IR_DQ_FLAGS', 'DEFAULT_DQ_BITS',
+           'DQConvention', 'DQ_CONVENTIONS', 'dq_convention', 'dq_bits',
+           'dq_bits_spec', 'dq_mask', 'describe_dq_bits']
 
 #: The JWST pixel DQ flags (name -> bit value), as STScI's data models
-#: define them.
+#: define them (``stdatamodels.jwst.datamodels.dqflags.pixel``).
 DQ_FLAGS = {
     'DO_NOT_USE': 1, 'SATURATED': 2, 'JUMP_DET': 4, 'DROPOUT': 8,
     'OUTLIER': 16, 'PERSISTENCE': 32, 'AD_FLOOR': 64, 'CHARGELOSS': 128,
@@ -41,25 +54,259 @@ DQ_FLAGS = {
     'FLUX_ESTIMATED': 268435456, 'MSA_FAILED_OPEN': 536870912,
     'OTHER_BAD_PIXEL': 1073741824, 'REFERENCE_PIXEL': 2147483648}
 
-#: The bits masked by default: DO_NOT_USE.
+#: The DQ flags of HST's CCD images (ACS, WFC3/UVIS; name -> bit value),
+#: as the ACS and WFC3 Data Handbooks list them (tables "Data Quality
+#: Flags"; bits 8 and 16384, whose meaning differs between the two
+#: instruments, go by value).
+HST_DQ_FLAGS = {
+    'REED_SOLOMON': 1, 'FILL': 2, 'BAD_DETECTOR': 4, 'HOT': 16,
+    'CTE_TAIL': 32, 'WARM': 64, 'BAD_COLUMN': 128, 'SATURATED': 256,
+    'BAD_FLAT': 512, 'CHARGE_TRAP': 1024, 'ATOD_SATURATED': 2048,
+    'CR_DRIZZLE': 4096, 'CR': 8192}
+
+#: The DQ flags of HST WFC3/IR images (name -> bit value), as the WFC3
+#: Data Handbook lists them.
+HST_IR_DQ_FLAGS = {
+    'REED_SOLOMON': 1, 'FILL': 2, 'BAD_DETECTOR': 4,
+    'ZERO_READ_UNSTABLE': 8, 'HOT': 16, 'UNSTABLE': 32, 'WARM': 64,
+    'BAD_REFERENCE': 128, 'SATURATED': 256, 'BAD_FLAT': 512,
+    'ZERO_READ_SIGNAL': 2048, 'CR_DRIZZLE': 4096, 'CR': 8192,
+    'GHOST': 16384}
+
+#: JWST's default: DO_NOT_USE, the bit the JWST pipeline sets on every
+#: pixel that must not be used.
 DEFAULT_DQ_BITS = DQ_FLAGS['DO_NOT_USE']
 
-_NAME_MAP = bitmask.extend_bit_flag_map('JWSTPixelDQ', **DQ_FLAGS)
 _MAX_BITS = 2 ** 32
+_ALL = _MAX_BITS - 1
 
 
-def dq_bits(value, name='dq_bits'):
+@dataclass(frozen=True)
+class DQConvention:
+    """
+    What the bits of one mission's DQ arrays mean.
+
+    Parameters
+    ----------
+    name : str
+        The mission and instrument (``'JWST'``, ``'HST WFC3/UVIS'``, ...,
+        ``'unknown'``).
+    flags : dict
+        Flag name -> bit value (empty when the bits go by value only).
+    bad_bits : int
+        The bits that mask a pixel by default.
+    saturation_bits : int
+        The bits that say a pixel is saturated: a row whose aperture
+        covers one is flagged 4, masked or not.
+    source : str
+        Where the meanings and the default come from.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.io.dq import DQ_CONVENTIONS
+    >>> DQ_CONVENTIONS['JWST'].bad_bits, DQ_CONVENTIONS['JWST'].saturation_bits
+    (1, 2)
+    """
+
+    name: str
+    flags: dict = field(repr=False)
+    bad_bits: int
+    saturation_bits: int
+    source: str = field(repr=False)
+
+    @property
+    def rule(self):
+        """The default in words: ``'HST WFC3/UVIS default'``."""
+        if self.bad_bits == _ALL:
+            return f'{self.name}: every bit (no known default)'
+        return f'{self.name} default'
+
+
+_HST_HANDBOOKS = ("the ACS and WFC3 Data Handbooks' tables of DQ flags")
+
+#: The known conventions, by name.
+DQ_CONVENTIONS = {c.name: c for c in (
+    DQConvention('JWST', DQ_FLAGS, DEFAULT_DQ_BITS, DQ_FLAGS['SATURATED'],
+                 "STScI's data models (stdatamodels.jwst.datamodels."
+                 'dqflags.pixel, the JWST pipeline documentation\'s "Data '
+                 'Quality Flags")'),
+    DQConvention('HST ACS', HST_DQ_FLAGS, 16031, 256 + 2048,
+                 _HST_HANDBOOKS),
+    DQConvention('HST WFC3/UVIS', HST_DQ_FLAGS, 16031, 256 + 2048,
+                 _HST_HANDBOOKS),
+    DQConvention('HST WFC3/IR', HST_IR_DQ_FLAGS, 12479, 256,
+                 _HST_HANDBOOKS),
+    DQConvention('unknown', {}, _ALL, 0,
+                 'none: a DQ of unknown meaning masks every bit'),
+)}
+
+
+def _card(meta, key):
+    """A header card's value as upper-case text ('' when absent)."""
+    if meta is None:
+        return ''
+    try:
+        value = meta.get(key, '')
+    except (AttributeError, TypeError):
+        return ''
+    return str(value).strip().upper() if value is not None else ''
+
+
+def dq_convention(meta):
+    """
+    The DQ convention of a frame, from its header.
+
+    TELESCOP ``'JWST'`` is JWST's; ``'HST'`` with INSTRUME ``'ACS'``, or
+    ``'WFC3'`` with DETECTOR ``'UVIS'`` or ``'IR'``, HST's of that
+    instrument. Any other header (another telescope, another HST
+    instrument, WFC3 without DETECTOR, no TELESCOP) is of unknown
+    convention: every bit masks its pixel and none says saturation.
+
+    Parameters
+    ----------
+    meta : dict-like or None
+        A FITS header or any mapping (``CCDData.meta``).
+
+    Returns
+    -------
+    convention : `DQConvention`
+        The convention; ``name`` says which (an unknown HST instrument is
+        named, e.g. ``'HST STIS'``).
+
+    Examples
+    --------
+    >>> from ccdphot_ext.io.dq import dq_convention
+    >>> dq_convention({'TELESCOP': 'HST', 'INSTRUME': 'WFC3',
+    ...                'DETECTOR': 'IR'}).name
+    'HST WFC3/IR'
+    >>> dq_convention({}).rule
+    'unknown: every bit (no known default)'
+    """
+    telescope = _card(meta, 'TELESCOP')
+    instrument = _card(meta, 'INSTRUME')
+    detector = _card(meta, 'DETECTOR')
+    if telescope == 'JWST':
+        return DQ_CONVENTIONS['JWST']
+    if telescope == 'HST':
+        if instrument == 'ACS':
+            return DQ_CONVENTIONS['HST ACS']
+        if instrument == 'WFC3' and detector in ('UVIS', 'IR'):
+            return DQ_CONVENTIONS[f'HST WFC3/{detector}']
+        unknown = DQ_CONVENTIONS['unknown']
+        name = ' '.join(p for p in ('HST', instrument, detector) if p)
+        return DQConvention(name, {}, _ALL, 0, unknown.source)
+    return DQ_CONVENTIONS['unknown']
+
+
+def _all_names():
+    names = {}
+    for convention in DQ_CONVENTIONS.values():
+        for name in convention.flags:
+            names.setdefault(name, []).append(convention.name)
+    return names
+
+
+def _parts(value, name):
+    """The ``+``/``,``-separated parts of a text of DQ bits (checked for
+    emptiness and ``~``), or ``'all'``."""
+    text = value.strip()
+    if not text:
+        raise ValueError(f'{name} is empty: give bit values or DQ flag '
+                         "names, or 0 to mask nothing")
+    if text.lower() == 'all':
+        return 'all'
+    if text.startswith('~'):
+        raise ValueError(f'{name}={value!r}: give the bits that make a '
+                         'pixel bad (no ~)')
+    return [p.strip().upper() for p in re.split('[+,]', text)]
+
+
+def _check_type(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, np.integer, str)):
+        raise TypeError(f'{name} must be an integer or a string of bit '
+                        f'values and DQ flag names, got {value!r}')
+
+
+def _in_range(value, name):
+    value = int(value)
+    if not 0 <= value < _MAX_BITS:
+        raise ValueError(f'{name} must be between 0 and 2**32 - 1, got '
+                         f'{value}')
+    return value
+
+
+def dq_bits_spec(value, name='dq_bits'):
+    """
+    Check DQ bits given before the file they apply to is known.
+
+    Names are checked against every convention's flags (`DQ_CONVENTIONS`)
+    and kept as text: which bit a name is depends on the file's mission
+    (``'SATURATED'`` is 2 on JWST, 256 on HST); `dq_bits` turns them
+    into bits with the file's `dq_convention`.
+
+    Parameters
+    ----------
+    value : None, int or str
+        None (each file's default), an integer, or bit values and flag
+        names joined by ``+`` or ``,``, or ``'all'``.
+    name : str, optional
+        The parameter name for error messages (default ``'dq_bits'``).
+
+    Returns
+    -------
+    spec : None, int or str
+        None; the bits as an integer when ``value`` names none; else the
+        text normalized (upper case, joined by ``+``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As `dq_bits`; a name unknown to every convention is a ValueError.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.io.dq import dq_bits_spec
+    >>> dq_bits_spec(' bad_detector + 16'), dq_bits_spec('4+16')
+    ('BAD_DETECTOR+16', 20)
+    >>> dq_bits_spec(None) is None
+    True
+    """
+    if value is None:
+        return None
+    _check_type(value, name)
+    if not isinstance(value, str):
+        return _in_range(value, name)
+    parts = _parts(value, name)
+    if parts == 'all':
+        return _ALL
+    known = _all_names()
+    unknown = [p for p in parts if not p.isdigit() and p not in known]
+    if unknown:
+        raise ValueError(f'{name}={value!r}: unknown DQ flag name(s) '
+                         f'{", ".join(unknown)} (known: JWST '
+                         f'{", ".join(DQ_FLAGS)}; HST '
+                         f'{", ".join(HST_DQ_FLAGS | HST_IR_DQ_FLAGS)})')
+    if all(p.isdigit() for p in parts):
+        return dq_bits(value, name)
+    return '+'.join(parts)
+
+
+def dq_bits(value, name='dq_bits', *, convention=None):
     """
     Interpret the DQ bits to mask as one integer.
 
     Parameters
     ----------
     value : int or str
-        An integer (the sum of bit values), or bit values and JWST flag
-        names (`DQ_FLAGS`) joined by ``+`` or ``,``, or ``'all'`` (any
+        An integer (the sum of bit values), or bit values and flag names
+        of ``convention`` joined by ``+`` or ``,``, or ``'all'`` (any
         bit).
     name : str, optional
         The parameter name for error messages (default ``'dq_bits'``).
+    convention : `DQConvention`, optional
+        Whose flag names (`dq_convention` of the file); default JWST's
+        (`DQ_FLAGS`).
 
     Returns
     -------
@@ -72,48 +319,41 @@ def dq_bits(value, name='dq_bits'):
     TypeError
         If ``value`` is not an integer or a string.
     ValueError
-        If ``value`` is an empty string, starts with ``~``, names an
-        unknown flag, or is out of the range 0 to ``2**32 - 1``.
+        If ``value`` is an empty string, starts with ``~``, names a flag
+        the convention does not have, lists a value that is not a power
+        of two, or is out of the range 0 to ``2**32 - 1``.
 
     Examples
     --------
-    >>> from ccdphot_ext.io.dq import dq_bits
+    >>> from ccdphot_ext.io.dq import DQ_CONVENTIONS, dq_bits
     >>> dq_bits('DO_NOT_USE+SATURATED'), dq_bits('1,4'), dq_bits(0)
     (3, 5, 0)
+    >>> dq_bits('SATURATED', convention=DQ_CONVENTIONS['HST ACS'])
+    256
     >>> dq_bits('all') == 2**32 - 1
     True
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, np.integer, str)):
-        raise TypeError(f'{name} must be an integer or a string of bit '
-                        f'values and DQ flag names, got {value!r}')
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise ValueError(f'{name} is empty: give bit values or DQ flag '
-                             "names, or 0 to mask nothing")
-        if text.lower() == 'all':
-            return _MAX_BITS - 1
-        if text.startswith('~'):
-            raise ValueError(f'{name}={value!r}: give the bits that make a '
-                             'pixel bad (no ~)')
-        parts = [p.strip() for p in re.split('[+,]', text)]
-        unknown = [p for p in parts if not p.isdigit()
-                   and p.upper() not in DQ_FLAGS]
-        if unknown:
-            raise ValueError(f'{name}={value!r}: unknown DQ flag name(s) '
-                             f'{", ".join(unknown)} (known: '
-                             f'{", ".join(DQ_FLAGS)})')
-        if all(p == '0' for p in parts):
-            return 0
-        value = bitmask.interpret_bit_flags(
-            ','.join(p.upper() for p in parts if p != '0'),
-            flag_name_map=_NAME_MAP)
-    value = int(value)
-    if not 0 <= value < _MAX_BITS:
-        raise ValueError(f'{name} must be between 0 and 2**32 - 1, got '
-                         f'{value}')
-    return value
+    convention = DQ_CONVENTIONS['JWST'] if convention is None else convention
+    _check_type(value, name)
+    if not isinstance(value, str):
+        return _in_range(value, name)
+    parts = _parts(value, name)
+    if parts == 'all':
+        return _ALL
+    flags = convention.flags
+    unknown = [p for p in parts if not p.isdigit() and p not in flags]
+    if unknown:
+        known = (f'known: {", ".join(flags)}' if flags else
+                 'it has no flag names: give bit values')
+        raise ValueError(f'{name}={value!r}: unknown {convention.name} DQ '
+                         f'flag name(s) {", ".join(unknown)} ({known})')
+    values = [p if p.isdigit() else str(flags[p]) for p in parts]
+    values = [v for v in values if int(v) != 0]
+    if not values:
+        return 0
+    if len(values) == 1:
+        return _in_range(int(values[0]), name)
+    return _in_range(bitmask.interpret_bit_flags(','.join(values)), name)
 
 
 def dq_mask(dq, bits=DEFAULT_DQ_BITS):
@@ -160,7 +400,7 @@ def dq_mask(dq, bits=DEFAULT_DQ_BITS):
     return (dq.astype(np.uint64, copy=False) & np.uint64(bits)) != 0
 
 
-def describe_dq_bits(bits):
+def describe_dq_bits(bits, convention=None):
     """
     Describe DQ bits in words, for notes: ``'1 (DO_NOT_USE)'``.
 
@@ -169,6 +409,9 @@ def describe_dq_bits(bits):
     bits : int or str
         The bits, as `dq_bits` takes them (an integer, or bit values and
         flag names joined by ``+`` or ``,``, or ``'all'``).
+    convention : `DQConvention`, optional
+        Whose flag names (default JWST's); a bit without a name is given
+        by its value alone.
 
     Returns
     -------
@@ -183,15 +426,18 @@ def describe_dq_bits(bits):
 
     Examples
     --------
-    >>> from ccdphot_ext.io.dq import describe_dq_bits
+    >>> from ccdphot_ext.io.dq import DQ_CONVENTIONS, describe_dq_bits
     >>> describe_dq_bits(5)
     '1 (DO_NOT_USE) + 4 (JUMP_DET)'
+    >>> describe_dq_bits(260, DQ_CONVENTIONS['HST WFC3/UVIS'])
+    '4 (BAD_DETECTOR) + 256 (SATURATED)'
     """
-    bits = dq_bits(bits)
+    convention = DQ_CONVENTIONS['JWST'] if convention is None else convention
+    bits = dq_bits(bits, convention=convention)
     if bits == 0:
         return 'none'
-    if bits == _MAX_BITS - 1:
+    if bits == _ALL:
         return 'all'
-    names = {v: k for k, v in DQ_FLAGS.items()}
-    return ' + '.join(f'{1 << i} ({names[1 << i]})'
-                      for i in range(32) if bits & (1 << i))
+    names = {v: k for k, v in convention.flags.items()}
+    return ' + '.join(f'{1 << i} ({names[1 << i]})' if (1 << i) in names
+                      else str(1 << i) for i in range(32) if bits & (1 << i))

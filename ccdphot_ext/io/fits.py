@@ -29,8 +29,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from ..utils.inputs import negative_pixels
 from ..utils.numbers import check_choice
-from .dq import DEFAULT_DQ_BITS, dq_mask
 from .dq import dq_bits as checked_dq_bits
+from .dq import dq_bits_spec, dq_convention, dq_mask
 from .fitsfile import (
     STORAGE_KEYWORDS,
     FrameReadError,
@@ -158,7 +158,7 @@ def _uncertainty_object(arr, kind, unit, what, path):
 
 
 def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
-               mask=None, unit=None, dq_bits=DEFAULT_DQ_BITS):
+               mask=None, unit=None, dq_bits=None):
     """
     Read a FITS frame into a `~astropy.nddata.CCDData`.
 
@@ -198,8 +198,14 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         percentage, a temperature ...:
         `~ccdphot_ext.io.units.check_data_unit`) is refused.
     dq_bits : int or str, optional
-        The DQ bits that make a pixel bad (`~ccdphot_ext.io.dq.dq_bits`):
-        default DO_NOT_USE (1); ``0`` masks nothing, ``'all'`` any bit.
+        The DQ bits that make a pixel bad (`~ccdphot_ext.io.dq.dq_bits`),
+        flag names read by the file's mission (``'SATURATED'`` is 2 on
+        JWST, 256 on HST); ``0`` masks nothing, ``'all'`` any bit. None
+        (default): the default of the file's mission
+        (`~ccdphot_ext.io.dq.dq_convention`: DO_NOT_USE on JWST, HST's
+        bits of unusable pixels on ACS and WFC3, every bit on a file of
+        unknown mission). The header of a frame with a DQ extension gets
+        the bits masked as DQMASK and how they were chosen as DQRULE.
 
     Returns
     -------
@@ -259,7 +265,7 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         check_choice(uncertainty_type, 'uncertainty_type', UNCERTAINTY_TYPES)
     if unit is not None:
         unit = check_data_unit(checked_unit(unit, 'unit'), 'unit')
-    bits = checked_dq_bits(dq_bits)
+    spec = dq_bits_spec(dq_bits)
     with open_fits(path) as hdul, warnings.catch_warnings():
         ignore_card_warnings()  # reported once by open_fits
         index = select_hdu(hdul, hdu, path)
@@ -272,6 +278,7 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         unc_obj = _read_uncertainty(uncertainty, uncertainty_type, hdul,
                                     index, path, data.shape, unit)
         dq = _read_product_image(hdul, 'DQ', index, path, data.shape)
+        bits = _chosen_dq_bits(spec, header, path, dq)
         # the DQ extension, named or not, is read through its bits
         named_dq = isinstance(mask, str) and mask.upper() == 'DQ'
         mask_arr = (None if named_dq and dq is not None else
@@ -279,6 +286,25 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         mask_arr = _product_mask(mask_arr, dq, bits, hdul, index, path,
                                  data.shape)
     return _build_frame(data, header, unit, unc_obj, mask_arr, path, dq)
+
+
+def _chosen_dq_bits(spec, header, path, dq):
+    """The DQ bits that mask a pixel: ``spec`` (`dq_bits_spec`) read by
+    the convention of the file's mission, or that convention's default;
+    with a DQ extension, recorded in the header (DQMASK, DQRULE)."""
+    convention = dq_convention(header)
+    if spec is None:
+        bits, rule = convention.bad_bits, convention.rule
+    else:
+        try:
+            bits = checked_dq_bits(spec, convention=convention)
+        except ValueError as exc:
+            raise FrameReadError(f'{path}: {exc}') from None
+        rule = f'dq_bits={spec} ({convention.name})'
+    if dq is not None:
+        header['DQMASK'] = (bits, 'DQ bits masked by ccdphot read_frame')
+        header['DQRULE'] = rule[:68]  # one card: no room for a comment
+    return bits
 
 
 def _read_product_image(hdul, name, index, path, shape):

@@ -25,7 +25,12 @@ from ..background.noise import (
 )
 from ..background.noisevariation import check_sky_noise
 from ..background.sky import check_sky, sky_doubt_flags
-from ..flags import FLAG_RESIDUAL_BACKGROUND, FLAG_SKY_ANNULUS, decode_flags
+from ..flags import (
+    FLAG_RESIDUAL_BACKGROUND,
+    FLAG_SATURATED,
+    FLAG_SKY_ANNULUS,
+    decode_flags,
+)
 from ..io.fluxdensity import flux_conversion
 from ..io.header import detector_with_gain
 from ..io.units import check_data_unit
@@ -39,6 +44,7 @@ from .budget import (
     warn_unknown_source_term,
     warn_unused_gain,
 )
+from .dqcheck import dq_rows, warn_dq
 from .general import check_photometry_inputs, measure_one
 from .residual import check_sky_bias
 from .sums import ApertureSums
@@ -588,6 +594,11 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         result.flags |= FLAG_RESIDUAL_BACKGROUND
     if check_sky_noise(sky, frame, x, y)[0]:
         result.flags |= FLAG_SKY_ANNULUS
+    dq = dq_rows(frame, aperture, sum_method=sum_method, subpixels=subpixels)
+    if dq is not None:
+        if dq.saturated[0]:
+            result.flags |= FLAG_SATURATED
+        warn_dq(dq, frame, None)
     result._to_flux_unit(conversion)
     return result
 

@@ -25,7 +25,12 @@ from ..background.noise import (
 )
 from ..background.noisevariation import check_sky_noise
 from ..background.sky import check_sky, sky_doubt_flags
-from ..flags import FLAG_BAD_PIXELS, FLAG_RESIDUAL_BACKGROUND, FLAG_SKY_ANNULUS
+from ..flags import (
+    FLAG_BAD_PIXELS,
+    FLAG_RESIDUAL_BACKGROUND,
+    FLAG_SATURATED,
+    FLAG_SKY_ANNULUS,
+)
 from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
 from ..io.units import check_data_unit
@@ -41,6 +46,7 @@ from ..utils.provenance import versions
 from .arrayterms import array_budget, photon_sky_level
 from .boxengine import box_engine_eligible, measure_boxes
 from .budget import warn_unknown_source_term, warn_unused_gain
+from .dqcheck import dq_rows, warn_dq
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
 from .magnitudes import magnitudes
@@ -216,6 +222,16 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     table['flags'][uneven] |= FLAG_SKY_ANNULUS
     if message is not None:
         table.meta['notes'].append(message)
+    if frame.dq is not None and 'DQMASK' in frame.meta:
+        table.meta['dq_mask'] = int(frame.meta['DQMASK'])
+        table.meta['dq_rule'] = str(frame.meta.get('DQRULE', ''))
+    dq = dq_rows(frame, apertures, sum_method=call.sum_method,
+                 subpixels=call.subpixels)
+    if dq is not None:
+        table['flags'][dq.saturated] |= FLAG_SATURATED
+        note = warn_dq(dq, frame, list(table['id']))
+        if note is not None:
+            table.meta['notes'].append(note)
     if sky.meta.get('crowding_note') is not None:  # said when it was made
         table.meta['notes'].append(sky.meta['crowding_note'])
     return table

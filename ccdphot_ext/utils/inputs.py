@@ -39,6 +39,10 @@ class Frame:
     # a data product's named variance arrays (data unit**2) whose sum is
     # the uncertainty, e.g. VAR_POISSON, VAR_RNOISE, VAR_FLAT; None without
     variance_arrays: dict | None = None
+    # a data product's DQ bit flags (integers, the frame's shape; the
+    # ``flags`` of an NDData such as `~ccdphot_ext.read_frame` makes), kept
+    # to flag saturation and warn of flagged pixels left unmasked
+    dq: np.ndarray | None = None
 
     @property
     def shape(self):
@@ -269,8 +273,10 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
     wcs = None
     nd_unc = None
     nd_mask = None
+    dq = None
     data, data_mask = _split_masked(data)
     if isinstance(data, NDData):
+        dq = getattr(data, 'flags', None)
         unit = data.unit
         meta = data.meta if data.meta is not None else {}
         wcs = data.wcs
@@ -318,7 +324,19 @@ def as_frame(data, *, uncertainty=None, mask=None, name='data'):
             full_mask = bad_sigma if full_mask is None else (
                 full_mask | bad_sigma)
     return Frame(data=arr, unit=unit, uncertainty=unc, mask=full_mask,
-                 meta=meta, wcs=wcs, variance_arrays=arrays)
+                 meta=meta, wcs=wcs, variance_arrays=arrays,
+                 dq=_dq_flags(dq, arr.shape))
+
+
+def _dq_flags(flags, shape):
+    """An NDData's ``flags`` as DQ bit flags: integers of the frame's
+    shape, else None (flags of another kind say nothing of DQ bits)."""
+    if flags is None:
+        return None
+    flags = np.asarray(flags)
+    if flags.dtype.kind not in 'iu' or flags.shape != shape:
+        return None
+    return flags
 
 
 def _variance_arrays(unc, data_unit, shape, name):
