@@ -138,3 +138,29 @@ def test_a_sky_of_another_frame_is_not_judged():
     t = photometer(img[:, :200], CircularAperture(_grid(200, 32, rng), 4.0),
                    sky)
     assert not np.any(np.asarray(t['flags']) & FLAG_SKY_ANNULUS)
+
+
+def test_rows_a_noise_model_scales_are_not_flagged():
+    """With ``noise=``, the sky term of a row where the frame is noisier
+    than its blank sky follows the local noise (the model's local ratio):
+    such rows are no longer judged; the quieter half's, whose error the
+    model does not lower, still are."""
+    from ccdphot_ext import ApertureNoise
+
+    rng = np.random.default_rng(46)
+    img = _uneven(rng, 320)
+    sky = SkyEstimate.from_image(img)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # how the model was measured
+        noise = ApertureNoise.from_blank_apertures(img, sky, seed=2)
+    pos = _grid(320, 32, rng)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter('always')
+        t = photometer(img, CircularAperture(pos, 4.0), sky, noise=noise)
+    flagged = (np.asarray(t['flags']) & FLAG_SKY_ANNULUS) > 0
+    scaled = np.asarray(t['sky_noise_ratio']) > 1.0
+    left = pos[:, 0] < 160
+    assert scaled[~left].mean() > 0.5
+    assert not np.any(flagged & scaled)
+    assert flagged[left].mean() > 0.5
+    assert any('pixel noise varies' in str(w.message) for w in record)

@@ -242,7 +242,7 @@ class NoiseAccumulator:
         return NoiseVariation(self.squares, self.pairs, self.shape)
 
 
-def check_sky_noise(sky, frame, x, y, *, stacklevel=3):
+def check_sky_noise(sky, frame, x, y, *, scaled=None, stacklevel=3):
     """
     Which photometry rows one whole-frame ``std`` serves wrongly, and a
     warning naming them.
@@ -265,6 +265,11 @@ def check_sky_noise(sky, frame, x, y, *, stacklevel=3):
         The frame measured.
     x, y : float or array_like
         The apertures' centres (pixels).
+    scaled : float or array_like, optional
+        Per aperture, how much an empirical noise model (``noise=``,
+        `~ccdphot_ext.ApertureNoise.local_ratio`) scaled its sky term
+        for the local noise: rows scaled (above 1) follow the local noise
+        already and are not judged. None (default): none scaled.
     stacklevel : int, optional
         As in `warnings.warn`, counted from the caller of this function.
 
@@ -272,7 +277,7 @@ def check_sky_noise(sky, frame, x, y, *, stacklevel=3):
     -------
     doubtful : bool or `~numpy.ndarray` of bool
         Per aperture: True where the frame's noise differs from its
-        ``std``.
+        ``std`` (and the row's sky term was not scaled for it).
     message : str or None
         The warning said, or None.
     """
@@ -284,6 +289,8 @@ def check_sky_noise(sky, frame, x, y, *, stacklevel=3):
             or tuple(frame.data.shape) != noise.shape):
         return none, None
     doubtful = noise.doubtful(x, y)
+    if scaled is not None:
+        doubtful = (doubtful & ~(np.asarray(scaled) > 1.0))[()]
     n_bad = int(np.count_nonzero(doubtful))
     if n_bad == 0:
         return doubtful, None

@@ -592,7 +592,7 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
                                result.flux_err)
     if biased:
         result.flags |= FLAG_RESIDUAL_BACKGROUND
-    if check_sky_noise(sky, frame, x, y)[0]:
+    if check_sky_noise(sky, frame, x, y, scaled=local)[0]:
         result.flags |= FLAG_SKY_ANNULUS
     dq = dq_rows(frame, aperture, sum_method=sum_method, subpixels=subpixels)
     if dq is not None:

@@ -218,7 +218,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     table['flags'][biased] |= FLAG_RESIDUAL_BACKGROUND
     table.meta['notes'].extend(messages)
     uneven, message = check_sky_noise(sky, frame, positions[:, 0],
-                                      positions[:, 1])
+                                      positions[:, 1], scaled=local)
     table['flags'][uneven] |= FLAG_SKY_ANNULUS
     if message is not None:
         table.meta['notes'].append(message)
