@@ -29,6 +29,7 @@ from ..aperture.box import BoxAperture
 from ..background.sky import check_sky
 from ..flags import FLAG_SMALL_APERTURE
 from ..io.header import DetectorParameters
+from ..io.saturation import warn_saturation
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import check_bool, positive_integer
 from ..utils.provenance import versions
@@ -198,8 +199,10 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     reject_artifacts = check_bool(reject_artifacts, 'reject_artifacts')
     deblend = check_bool(deblend, 'deblend')
     progress = None if progress is None else check_bool(progress, 'progress')
-    saturation = DetectorParameters(saturation=saturation).resolve(
-        frame.meta).saturation
+    detector = DetectorParameters(saturation=saturation).resolve(
+        frame.meta, unit=frame.unit)
+    warn_saturation(detector, frame.meta, frame.unit)
+    saturation = detector.saturation
     value, std = _sky_arrays(sky, frame.shape)
     sky_rows = SkyRows(frame.data, value, frame.mask)
     kernel = None if fwhm is None else Kernel(fwhm)

@@ -14,7 +14,7 @@ parameter       header keywords (first found wins)     unit
 gain            GAIN, EGAIN, CCDGAIN                   e-/ADU
 read_noise      RDNOISE, READNOIS, RON                 e-
 exptime         EXPTIME, EXPOSURE, ITIME               s
-saturation      SATURATE, SATLEVEL                     data unit
+saturation      SATURATE, SATLEVEL                     raw (adu)
 dark            (none: an argument only)               data unit
 unit            BUNIT                                  --
 ==============  =====================================  ============
@@ -34,6 +34,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.inputs import positive_scalar
 from ..utils.numbers import check_options
+from .saturation import header_saturation
 from .units import GAIN_UNIT, data_unit_problem, electrons_per_data_unit
 
 __all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'unit_from_header']
@@ -85,7 +86,10 @@ class DetectorParameters:
     saturation : float, optional
         The saturation level in the data unit (positive; pixels at or
         above it set flag 4); None (default): the header's SATURATE or
-        SATLEVEL.
+        SATLEVEL, a raw level (adu, unless a ``[unit]`` starting its
+        comment says electrons) that `resolve` given the data unit turns
+        into that unit with the gain and exposure time (:ref:`saturation`;
+        ``sources['saturation']`` says how).
     exptime : float or `~astropy.units.Quantity`, optional
         The exposure time in seconds (positive); None (default): the
         header's EXPTIME, EXPOSURE or ITIME.
@@ -269,6 +273,14 @@ class DetectorParameters:
             elif g_eff != detector_gain:
                 sources['gain'] = f'{sources["gain"]}: {note}'
             values['gain'] = g_eff
+        if self._given['saturation'] is None and \
+                values['saturation'] is not None:  # a raw level: converted
+            level = header_saturation(
+                values['saturation'], sources['saturation'], unit,
+                gain=detector_gain, exptime=values['exptime'],
+                comment=_card_comment(meta, sources['saturation']))
+            values['saturation'], sources['saturation'] = (level.value,
+                                                           level.note)
         resolved = object.__new__(DetectorParameters)
         resolved._set(self._given, values, sources, detector_gain, note)
         return resolved
@@ -380,6 +392,16 @@ def _warn_repeated(meta, key):
                       f'with different values ({", ".join(map(repr, values))}'
                       f'); the first, {values[0]!r}, is used',
                       AstropyUserWarning, stacklevel=3)
+
+
+def _card_comment(meta, origin):
+    """The comment of the card a value came from (``origin``: ``'KEY'``
+    or ``'KEY (primary HDU)'``), None for a mapping without comments."""
+    comments = getattr(meta, 'comments', None)
+    try:
+        return None if comments is None else str(comments[origin.split()[0]])
+    except (KeyError, TypeError, IndexError):
+        return None
 
 
 def _keyword_origin(meta, key):

@@ -33,6 +33,7 @@ from ..flags import (
 )
 from ..io.fluxdensity import flux_conversion
 from ..io.header import detector_with_gain
+from ..io.saturation import warn_saturation
 from ..io.units import check_data_unit
 from ..utils.inputs import as_frame, overflow_culprits
 from ..utils.numbers import check_options, positive_integer
@@ -556,6 +557,7 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         data, aperture, sky, gain=gain, noise=noise, threshold=threshold,
         detector=detector, budget=budget, sum_method=sum_method,
         subpixels=subpixels, uncertainty=uncertainty, mask=mask))
+    warn_saturation(detector, frame.meta, frame.unit)
     x, y = aperture_positions(aperture)[0]
     conversion = flux_conversion(frame.unit, flux_unit=flux_unit,
                                  meta=frame.meta, wcs=frame.wcs, x=[x], y=[y])

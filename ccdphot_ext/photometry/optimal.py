@@ -82,6 +82,7 @@ from ..flags import (
 )
 from ..io.fluxdensity import unit_family
 from ..io.header import detector_with_gain
+from ..io.saturation import warn_saturation
 from ..io.units import check_data_unit
 from ..utils.digest import array_digest
 from ..utils.inputs import as_frame, positive_scalar
@@ -436,6 +437,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             'convert their sums')
     check_sky(sky, unit=frame.unit, n_apertures=1)
     detector = detector.resolve(frame.meta, unit=frame.unit)
+    warn_saturation(detector, frame.meta, frame.unit)
     _check_frame(frame, sky, detector, options,
                  explicit=uncertainty is not None)
     gain = detector.gain

@@ -33,6 +33,7 @@ from ..flags import (
 )
 from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
+from ..io.saturation import warn_saturation
 from ..io.units import check_data_unit
 from ..utils.columns import PHOTOMETRY_COLUMNS, unit_power
 from ..utils.inputs import as_frame, overflow_culprits
@@ -184,6 +185,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     check_noise(noise, frame, [ap for ap, _ in groups])
     call = replace(call, detector=detector.resolve(frame.meta,
                                                    unit=frame.unit))
+    warn_saturation(call.detector, frame.meta, frame.unit)
     positions = all_positions(apertures)
     conversion = flux_conversion(frame.unit, flux_unit=flux_unit,
                                  meta=frame.meta, wcs=frame.wcs,
