@@ -2,6 +2,7 @@
 whatever its case, and values per pixel (real FITS files, real numbers)."""
 
 import re
+import warnings
 
 import astropy.units as u
 import numpy as np
@@ -40,11 +41,11 @@ def _write(path, bunit, **cards):
     return path
 
 
-def _source_variance(ccd, g_eff):
+def _source_variance(ccd, g_eff, sky=SKY):
     """Plain numpy: the photon variance of the sum, sum(w^2 (d - sky)) /
     g_eff in the data unit, w the exact aperture weights."""
     mask = CircularAperture((50.0, 50.0), 5.0).to_mask(method='exact')
-    weighted = mask.get_values(np.asarray(ccd.data, float) - SKY)  # w (d-B)
+    weighted = mask.get_values(np.asarray(ccd.data, float) - sky)  # w (d-B)
     weights = mask.get_values(np.ones(ccd.shape))
     return np.sum(weights * weighted) / g_eff
 
@@ -171,3 +172,145 @@ def test_values_per_pixel_have_their_source_term(tmp_path, bunit, rate,
         assert t[name][0] == ref[name][0], name
     np.testing.assert_allclose(t['var_source'][0].value,
                                _source_variance(ccd, g_eff), rtol=1e-9)
+
+
+# -- BUNIT and --unit as astronomers write them --------------------------
+
+@pytest.mark.parametrize('bunit, unit', [
+    ('counts s-1', u.count / u.s), ('counts/s', u.count / u.s),
+    ('COUNTS/S', u.count / u.s), ('electrons s^-1', u.electron / u.s),
+    ('DN/s', u.DN / u.s), ('e-/s', u.electron / u.s),
+    ('photons', u.ph), ('photon/s', u.ph / u.s), ('PHOTONS/S', u.ph / u.s),
+    ('counts/s/pixel', u.count / u.s / u.pix)])
+def test_written_spellings_are_read_as_their_unit(tmp_path, bunit, unit):
+    """Each spelling is read as the unit it names (plural, any case,
+    factors joined by a blank with their powers): a rate stays a rate."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # read as they are: nothing to say
+        assert read_frame(_write(tmp_path / 'f.fits', bunit)).unit == unit
+
+
+@pytest.mark.parametrize('bunit, g_eff', [
+    ('counts s-1', GAIN * EXPTIME), ('COUNTS/S', GAIN * EXPTIME),
+    ('DN/s', GAIN * EXPTIME), ('e-/s', EXPTIME), ('counts', GAIN)])
+def test_a_count_rate_has_the_gain_times_the_exposure_time(tmp_path, bunit,
+                                                           g_eff):
+    """The source term of a rate is F / (GAIN x EXPTIME) (EXPTIME for an
+    electron rate), of counts F / GAIN: computed here with plain numpy.
+    ``counts s-1`` was unparseable and taken as adu counts (F / GAIN, 10
+    times too large)."""
+    ccd = read_frame(_write(tmp_path / 'f.fits', bunit))
+    t = _photometer(ccd)
+    np.testing.assert_allclose(t['var_source'][0].value,
+                               _source_variance(ccd, g_eff), rtol=1e-9)
+    assert t['aperture_sum'].unit == ccd.unit
+
+
+def test_a_rate_without_exposure_time_has_no_source_term(tmp_path):
+    """Never taken as counts: without EXPTIME the rate's source term is
+    absent (NaN), and said."""
+    path = tmp_path / 'f.fits'
+    fits.writeto(path, _star_frame().astype('f4'),
+                 fits.Header({'BUNIT': 'counts s-1', 'GAIN': GAIN}))
+    ccd = read_frame(path)
+    with pytest.warns(AstropyUserWarning, match='no source photon noise'):
+        t = _photometer(ccd)
+    assert np.isnan(t['var_source'][0])
+    assert 'need the exposure time' in t.meta['gain_source']
+
+
+def test_photons_need_a_gain_in_electrons_per_photon(tmp_path):
+    """A detector gain in e-/ADU does not describe photons: the source
+    term is absent with the header GAIN, there with a gain in e-/ph."""
+    ccd = read_frame(_write(tmp_path / 'f.fits', 'photons'))
+    with pytest.warns(AstropyUserWarning, match='gain 2 e-/adu does not '
+                      'apply'):
+        assert np.isnan(_photometer(ccd)['var_source'][0])
+    t = photometer(ccd, CircularAperture((50.0, 50.0), 5.0),
+                   SkyEstimate(SKY, 0.5, 10000, unit=ccd.unit),
+                   gain=0.8 * u.electron / u.ph)
+    np.testing.assert_allclose(t['var_source'][0].value,
+                               _source_variance(ccd, 0.8), rtol=1e-9)
+
+
+@pytest.mark.parametrize('bunit', ['furlongs', 'counts per second',
+                                   'adu/', 'DN/foo'])
+def test_an_unreadable_bunit_is_refused_not_taken_as_adu(tmp_path, bunit):
+    """An unreadable BUNIT was taken as adu with the header GAIN (a
+    source term in the wrong unit, and columns labelled adu); it is
+    refused in one line naming it, and ``unit=`` reads the frame."""
+    path = _write(tmp_path / 'f.fits', bunit)
+    with pytest.raises(FrameReadError) as info:
+        read_frame(path)
+    text = str(info.value)
+    assert text.startswith(f'{path}: BUNIT={bunit!r} is not a unit')
+    assert 'pass unit=' in text and '\n' not in text
+    assert read_frame(path, unit='adu').unit == u.adu
+
+
+def test_an_unreadable_bunit_of_the_uncertainty_map_is_refused(tmp_path):
+    path = tmp_path / 'f.fits'
+    fits.HDUList([
+        fits.PrimaryHDU(_star_frame(), fits.Header({'BUNIT': 'adu'})),
+        fits.ImageHDU(np.full((100, 100), 0.5), fits.Header(
+            {'BUNIT': 'furlongs'}), name='ERR')]).writeto(path)
+    with pytest.raises(FrameReadError, match=r"ERR.*BUNIT='furlongs' is "
+                       'not a unit.*correct that BUNIT card'):
+        read_frame(path)
+
+
+def test_cli_refuses_an_unreadable_bunit_in_one_line(tmp_path):
+    image = _write(tmp_path / 'f.fits', 'furlongs')
+    positions = tmp_path / 'p.csv'
+    Table({'x': [50.0], 'y': [50.0]}).write(positions)
+    out = tmp_path / 'o.ecsv'
+    args = ['measure', image, '--positions', positions, '--radius', 5,
+            '-o', out]
+    code, _, err = ccdphot(*args)
+    assert code == 2 and not out.exists()
+    assert err.count('\n') == 1 and 'Traceback' not in err
+    assert "BUNIT='furlongs' is not a unit" in err and '--unit' in err
+    code, _, err = ccdphot(*args, '--unit', 'adu')
+    assert code == 0 and Table.read(out)['aperture_sum'].unit == u.adu
+
+
+@pytest.mark.parametrize('text, unit, g_eff, warned', [
+    ('ELECTRON/S', u.electron / u.s, EXPTIME, None),
+    ('electrons s-1', u.electron / u.s, EXPTIME, None),
+    ('ADU', u.adu, GAIN, None), ('adu', u.adu, GAIN, None),
+    ('DN/S', u.DN / u.s, GAIN * EXPTIME,
+     "--unit 'DN/S' read as 'DN / s' (rate) by the header convention")])
+def test_cli_unit_is_read_as_bunit_is(tmp_path, text, unit, g_eff, warned):
+    """``--unit`` is read whatever its case, as BUNIT is, with the same
+    warnings (one line each), and overrides BUNIT: the sums are in that
+    unit and the source term follows it (numpy reference)."""
+    image = _write(tmp_path / 'f.fits', 'mag')  # a wrong BUNIT, overridden
+    positions = tmp_path / 'p.csv'
+    Table({'x': [50.0], 'y': [50.0]}).write(positions)
+    out = tmp_path / 'o.ecsv'
+    code, _, err = ccdphot('measure', image, '--positions', positions,
+                           '--radius', 5, '-o', out, '--unit', text)
+    assert code == 0, err
+    t = Table.read(out)
+    assert t['aperture_sum'].unit == unit
+    np.testing.assert_allclose(
+        t['var_source'][0], _source_variance(read_frame(image, unit=unit),
+                                             g_eff, t['sky'][0]), rtol=1e-9)
+    said = [line for line in err.splitlines() if '--unit' in line]
+    if warned is None:
+        assert said == []
+    else:
+        assert len(said) == 1 and warned in said[0]
+        assert said[0].startswith('ccdphot measure: warning: ')
+
+
+def test_cli_unit_in_another_case_is_warned_as_bunit_is(tmp_path):
+    from ccdphot_ext.cli.common import data_unit_type
+
+    with pytest.warns(AstropyUserWarning, match="--unit 'MJY/SR' read as "
+                      "'MJy / sr'.*a first capital M is mega"):
+        assert data_unit_type('MJY/SR') == u.MJy / u.sr
+    with pytest.warns(AstropyUserWarning, match="BUNIT='MJY/SR' read as "
+                      "'MJy / sr'.*a first capital M is mega"):
+        assert read_frame(_write(tmp_path / 'f.fits', 'MJY/SR')).unit == (
+            u.MJy / u.sr)

@@ -175,14 +175,19 @@ def unit_type(text):
 
 
 def data_unit_type(text):
-    """``--unit``: a unit string (`unit_type`) whose values add up into
-    light (`~ccdphot_ext.io.units.check_data_unit`)."""
+    """``--unit``: a data unit read as a header's BUNIT is
+    (``ccdphot_ext.io.header.written_unit``: ``ELECTRONS/S``, ``adu``,
+    ``counts s-1``), whose values add up into light
+    (`~ccdphot_ext.io.units.check_data_unit`)."""
+    from ..io.header import written_unit
     from ..io.units import check_data_unit
 
+    name = f'--unit {text!r}'  # for the warnings
     try:
-        return check_data_unit(unit_type(text), 'data unit')
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        return check_data_unit(written_unit(text, name=name), 'data unit')
+    except ValueError as exc:  # argparse names the option itself
+        raise argparse.ArgumentTypeError(
+            str(exc).replace(name, repr(text), 1)) from None
 
 
 def gain_type(text):
@@ -442,7 +447,8 @@ def add_unit_option(parser):
     """``--unit``: the data unit, instead of the header's BUNIT."""
     parser.add_argument('--unit', metavar='UNIT', type=data_unit_type,
                         help='data unit when the header has no BUNIT (or '
-                             'to override it): adu, electron, adu / s ...')
+                             'to override it), read as BUNIT is (any case): '
+                             'adu, electron, adu / s, ELECTRONS/S ...')
 
 
 def add_dq_bits_option(parser, whose):

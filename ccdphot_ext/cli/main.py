@@ -158,19 +158,24 @@ def main(argv=None):
     >>> main(['measure'])
     2
     """
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: usage errors exit 2, --help 0
-        return exc.code if isinstance(exc.code, int) else 2
-    if getattr(args, 'func', None) is None:
-        parser.print_help(sys.stderr)
-        return 2
     # astropy's logger replaces warnings.showwarning when first imported:
     # import it (every subcommand needs it) before installing ours.
     import astropy  # noqa: F401
+    parser = build_parser()
+    # what reading an option warns (--unit MJY/SR) is said with the rest
+    with warnings.catch_warnings(record=True) as early:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: usage errors exit 2, --help 0
+            return exc.code if isinstance(exc.code, int) else 2
+    if getattr(args, 'func', None) is None:
+        parser.print_help(sys.stderr)
+        return 2
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warnings(args.command)
+        for said in early:
+            warnings.showwarning(said.message, said.category, said.filename,
+                                 said.lineno)
         try:
             code = args.func(args)
             sys.stdout.flush()  # a closed pipe shows here, not at exit

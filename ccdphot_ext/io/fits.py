@@ -192,11 +192,13 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         extension masks the pixels with any of ``dq_bits`` set, and the
         pixels of zero weight in a WHT extension (no data) are masked.
     unit : `~astropy.units.Unit` or str, optional
-        The data unit. Default the header's BUNIT; without one the data
-        are taken to be in ``adu`` (with an `AstropyUserWarning`). A unit
-        whose values cannot be added up into light (a magnitude, a
+        The data unit. Default the header's BUNIT, read as astronomers
+        write it (`~ccdphot_ext.io.header.unit_from_header`); without one
+        (missing or blank) the data are taken to be in ``adu`` (with an
+        `AstropyUserWarning`). A BUNIT that cannot be read as a unit, and
+        a unit whose values cannot be added up into light (a magnitude, a
         percentage, a temperature ...:
-        `~ccdphot_ext.io.units.check_data_unit`) is refused.
+        `~ccdphot_ext.io.units.check_data_unit`), are refused.
     dq_bits : int or str, optional
         The DQ bits that make a pixel bad (`~ccdphot_ext.io.dq.dq_bits`),
         flag names read by the file's mission (``'SATURATED'`` is 2 on
@@ -225,9 +227,10 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         do not match the ``DATASUM`` of their header (a header edited
         after writing, ``CHECKSUM`` no longer matching, only warns), no
         2-D image, a missing HDU, an uncertainty/mask whose shape
-        differs, an uncertainty whose unit does not fit the data's, or a
-        BUNIT whose values cannot be added up into light (``mag``, ``%``,
-        ``K`` ...).
+        differs, an uncertainty whose unit does not fit the data's, a
+        BUNIT (of the data or of its uncertainty map) that cannot be read
+        as a unit, or one whose values cannot be added up into light
+        (``mag``, ``%``, ``K`` ...).
     ValueError, TypeError
         A bad ``uncertainty_type``, ``unit`` or argument type.
 
@@ -364,13 +367,15 @@ def _read_uncertainty(uncertainty, uncertainty_type, hdul, index, path,
     arr, ext_header = _load_extra(source, hdul, path, shape, 'uncertainty',
                                   index)
     _check_shape(arr, shape, 'uncertainty', path)
-    map_unit = unit_from_header(ext_header)
+    what = (f'the {source} HDU' if isinstance(source, str) and source in hdul
+            else f'uncertainty {source!r}')
+    map_unit = _header_unit(ext_header, f'{path}: {what}', 'correct that '
+                            'BUNIT card, or pass the map as an array in the '
+                            'data unit')
     kind = (uncertainty_type
             or _UTYPES.get(str(ext_header.get('UTYPE', '')))
             or _kind_from_unit(map_unit, data_unit)
             or default_kind or _kind_from_name(source))
-    what = (f'the {source} HDU' if isinstance(source, str) and source in hdul
-            else f'uncertainty {source!r}')
     return _uncertainty_object(arr, kind, map_unit, what, path)
 
 
@@ -422,17 +427,30 @@ def _check_bunit(unit, header, path):
                              ) from None
 
 
+def _header_unit(header, where, hint):
+    """The unit of BUNIT (`unit_from_header`), or None when there is none;
+    a `FrameReadError` naming ``where`` and saying ``hint`` when BUNIT
+    cannot be read: its values are in a unit that cannot be told, and
+    read as ADU they would give the source term and every column a wrong
+    unit."""
+    try:
+        return unit_from_header(header)
+    except ValueError as exc:
+        raise FrameReadError(f'{where}: {exc}; {hint}') from None
+
+
 def _data_unit(unit, header, path):
     """The data unit: ``unit`` (checked by `read_frame`), the header's
     BUNIT or (with a warning) ``adu``."""
     if unit is not None:
         return unit
-    unit = unit_from_header(header)
+    unit = _header_unit(header, path, 'pass unit= (--unit to ccdphot) with '
+                        'the unit the values are in')
     if unit is not None:
         _check_bunit(unit, header, path)
         return unit
-    warnings.warn(f'{path}: no usable BUNIT in the header (missing, '
-                  'blank or not a unit): data taken to be in adu '
+    warnings.warn(f'{path}: no usable BUNIT in the header (missing or '
+                  'blank): data taken to be in adu '
                   '(pass unit=, or --unit to ccdphot measure, find '
                   'or batch, to say otherwise)',
                   AstropyUserWarning, stacklevel=3)

@@ -20,7 +20,7 @@ unit            BUNIT                                  --
 ==============  =====================================  ============
 
 Given the data unit, the gain used for the source term is the number of
-electrons per *data unit* (see `ccdphot_ext.units`): the gain itself for
+electrons per *data unit* (see `ccdphot_ext.io.units`): the gain itself for
 ADU, 1 for electrons, times the exposure time for rates.
 """
 
@@ -35,7 +35,12 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..utils.inputs import positive_scalar
 from ..utils.numbers import check_options
 from .saturation import header_saturation
-from .units import GAIN_UNIT, data_unit_problem, electrons_per_data_unit
+from .units import (
+    GAIN_UNIT,
+    data_unit_problem,
+    electrons_per_data_unit,
+    parse_unit,
+)
 
 __all__ = ['HEADER_KEYWORDS', 'DetectorParameters', 'unit_from_header']
 
@@ -266,10 +271,9 @@ class DetectorParameters:
                 gain_is_explicit=sources['gain'] == 'argument', meta=meta)
             if isinstance(detector_gain, u.Quantity):
                 sources['gain'] = f'argument: {note}'
-                try:  # a detector gain only if it is one
-                    detector_gain = detector_gain.to_value(GAIN_UNIT)
-                except u.UnitConversionError:
-                    detector_gain = None
+                detector_gain = _in_gain_unit(detector_gain)
+                if isinstance(detector_gain, u.Quantity):
+                    detector_gain = None  # not a detector gain
             elif g_eff != detector_gain:
                 sources['gain'] = f'{sources["gain"]}: {note}'
             values['gain'] = g_eff
@@ -442,12 +446,14 @@ def _argument_value(value, name):
                            allow_zero=name in ('read_noise', 'dark'))
 
 
-#: Common BUNIT spellings that astropy does not parse as they are
+#: Common spellings of count words (any case) that astropy does not parse
+#: as they are, in BUNIT and ``--unit``
 _BUNIT_ALIASES = {
     'adu': 'adu', 'adus': 'adu', 'dn': 'DN', 'count': 'count',
     'counts': 'count', 'cts': 'count', 'e': 'electron', 'e-': 'electron',
-    'electron': 'electron', 'electrons': 'electron', 's': 's', 'sec': 's',
-    'secs': 's', 'second': 's', 'seconds': 's', 'ergs': 'erg',
+    'electron': 'electron', 'electrons': 'electron', 'photon': 'ph',
+    'photons': 'ph', 's': 's', 'sec': 's', 'secs': 's', 'second': 's',
+    'seconds': 's', 'pixel': 'pix', 'pixels': 'pix', 'ergs': 'erg',
     'angstrom': 'Angstrom', 'angstroms': 'Angstrom'}
 
 #: Units astropy reads in a BUNIT where header writers mean another: an
@@ -467,75 +473,169 @@ def _names_by_lower_case():
     return names
 
 
-_POWER = re.compile(r'^([A-Za-z]+)((?:\*\*|\^)?[-+]?\d+)?$')
+#: A unit name and its power as headers write it: ``CM**2``, ``s-1``,
+#: ``s^-1``, ``cm2``
+_POWER = re.compile(r'^([A-Za-z]+)(?:\*\*|\^)?\(?([-+]?\d+)?\)?$')
+
+#: What separates the factors of a unit (``counts s-1``, ``DN*s**-1``):
+#: blanks, or a ``*`` that is not a power's ``**``
+_TIMES = re.compile(r'\s+|(?<!\*)\*(?!\*)')
 
 
-def _any_case(part):
-    """A ``/``-separated part of a BUNIT read whatever its case (``MJY``,
-    ``JY``, ``ARCSEC2``): the one unit whose name matches it but for case,
-    else the one of those whose first letter has the case written (a
-    capital M is mega, a small m milli); None when none or several."""
-    match = _POWER.match(part)
-    if match is None:
-        return None
-    names = _names_by_lower_case().get(match.group(1).lower(), [])
+def _any_case(name):
+    """A unit name read whatever its case (``MJY``, ``JY``): the one unit
+    whose name matches it but for case, else the one of those whose first
+    letter has the case written (a capital M is mega, a small m milli);
+    None when none or several."""
+    names = _names_by_lower_case().get(name.lower(), [])
     if len(names) > 1:
-        names = [n for n in names if n[0] == match.group(1)[0]]
-    if len(names) != 1:
-        return None
-    return names[0] + (match.group(2) or '')
+        names = [n for n in names if n[0] == name[0]]
+    return names[0] if len(names) == 1 else None
 
 
-def _parse_bunit(raw):
-    """astropy's reading of a BUNIT, else that of its ``/``-separated
-    parts with the common spellings of `_BUNIT_ALIASES` (any case) and
-    upper-case parts lowered (``CM**2``), else with the parts astropy
-    reads in no case read whatever their case (``MJY/SR``, with a warning
-    naming the reading); None when none of these parses."""
+def _strict(text):
+    """astropy's reading of ``text``, or None."""
     try:
-        return u.Unit(raw, parse_strict='raise')
+        return u.Unit(text, parse_strict='raise')
+    except ValueError:
+        return None
+
+
+def _factor(text):
+    """``(unit, by_case)``: one factor of a written unit (``COUNTS``,
+    ``s-1``, ``CM**2``, ``1E-17``) read with the count words of
+    `_BUNIT_ALIASES` (any case), as astropy reads it or lower-cased, else
+    whatever its case (``by_case`` True); ``(None, False)`` when not."""
+    try:
+        return u.Unit(float(text)), False  # a scale
     except ValueError:
         pass
-    fixed, any_case = [], False
-    for part in raw.replace(' ', '').split('/'):
-        part = _BUNIT_ALIASES.get(part.lower(), part)
-        for reading in (part, part.lower()):
-            try:
-                u.Unit(reading, parse_strict='raise')
-            except ValueError:
-                continue
-            part = reading
-            break
-        else:
-            read = _any_case(part)
-            any_case = any_case or read is not None
-            part = part if read is None else read
-        fixed.append(part)
-    try:
-        with warnings.catch_warnings():  # the slashes are ours
-            warnings.simplefilter('ignore', u.UnitsWarning)
-            unit = u.Unit('/'.join(fixed), parse_strict='raise')
-    except ValueError:
-        return None
-    if not (isinstance(unit, u.UnitBase) and np.isfinite(unit.scale)):
-        return None
-    if any_case:
-        warnings.warn(
-            f'BUNIT={raw!r} read as {unit.to_string()!r}: astropy reads unit '
-            'names in their own case only; each part matched but for case '
-            'is the unit of that name (a first capital M is mega, a small m '
-            'milli); write BUNIT in that spelling to silence this',
-            AstropyUserWarning, stacklevel=3)
-    return unit
+    alias = _BUNIT_ALIASES.get(text.lower())
+    if alias is not None:
+        return u.Unit(alias), False
+    for reading in (text, text.lower()):
+        unit = _strict(reading)
+        if unit is not None:
+            return unit, False
+    match = _POWER.match(text)
+    if match is None:
+        return None, False
+    name, power = match.group(1), int(match.group(2) or 1)
+    unit, by_case = _strict(_BUNIT_ALIASES.get(name.lower(), name)), False
+    if unit is None:
+        unit = _strict(name.lower())
+    if unit is None:
+        by_case = (read := _any_case(name)) is not None
+        unit = None if read is None else u.Unit(read)
+    return (None, False) if unit is None else (unit ** power, by_case)
 
 
-def _as_astronomers_write(unit, raw):
+def _lenient(raw):
+    """``(unit, by_case)``: ``raw`` read part by part: its ``/``-separated
+    parts, each a product of `_factor` (``counts s-1``, ``ERGS/CM**2/S/A``,
+    ``MJY/SR``); ``(None, False)`` when a factor is no unit."""
+    unit, by_case = u.one, False
+    for k, part in enumerate(raw.split('/')):
+        factors = [f for f in _TIMES.split(part.strip()) if f]
+        if not factors:
+            return None, False
+        for text in factors:
+            factor, case = _factor(text)
+            if factor is None:
+                return None, False
+            by_case = by_case or case
+            unit = unit / factor if k else unit * factor
+    return unit, by_case
+
+
+def written_unit(text, *, name):
     """
-    ``unit`` (astropy's reading of BUNIT ``raw``) read by the header
-    conventions of `_HEADER_CONVENTIONS` when that makes a unit whose
-    values can be summed of one whose cannot, with a warning saying the
-    reading chosen; any other unit is kept as it is (`read_frame` refuses
-    one whose values cannot be summed).
+    Read a data unit as astronomers write it in a header's BUNIT.
+
+    As astropy reads it (`~ccdphot_ext.io.units.parse_unit`), else part by
+    part: count words in any case and plural (``ADU``, ``COUNTS``,
+    ``ELECTRONS``, ``e-``, ``photons``, ``sec``), upper-case unit names
+    lowered (``CM**2``), factors joined by blanks with their powers
+    (``counts s-1``, ``electrons s^-1``), and other unit names read
+    whatever their case (``MJY/SR``: a first capital M is mega, a small m
+    milli) with a warning naming the reading. Then the header conventions:
+    an ``S`` that astropy would take for a siemens after a count or flux
+    unit is a second (``DN/S``), and an ``A`` that it would take for an
+    ampere in a flux density is an Angstrom (``erg/s/cm2/A``), with a
+    warning naming the reading. A rate stays a rate (``counts/s`` is
+    ``ct / s``).
+
+    Parameters
+    ----------
+    text : str
+        The unit as written.
+    name : str
+        Where it was written, for the messages (``"BUNIT='DN/S'"``,
+        ``"--unit 'MJY/SR'"``).
+
+    Returns
+    -------
+    unit : `~astropy.units.UnitBase`
+        The unit. One whose values cannot be summed into light (a
+        magnitude, a temperature, ...) is returned as read:
+        `~ccdphot_ext.io.units.check_data_unit` refuses it.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is blank or cannot be read as a unit; the message
+        names ``name``.
+
+    Warns
+    -----
+    AstropyUserWarning
+        When a unit name is read whatever its case, and when an S or A is
+        read as a second or an Angstrom.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.io.header import written_unit
+    >>> written_unit('counts s-1', name='BUNIT'), written_unit(
+    ...     'ELECTRONS/S', name='--unit')
+    (Unit("ct / s"), Unit("electron / s"))
+    >>> written_unit('furlongs', name="BUNIT='furlongs'")
+    Traceback (most recent call last):
+    ...
+    ValueError: BUNIT='furlongs' is not a unit ...
+    """
+    raw = str(text).strip()
+    if not raw:
+        raise ValueError(f'{name}: an empty text is not a unit (e.g. adu, '
+                         'electron / s, MJy / sr)')
+    try:
+        with warnings.catch_warnings():  # "multiple slashes": as written
+            warnings.simplefilter('ignore', u.UnitsWarning)
+            unit = parse_unit(raw)
+    except ValueError:
+        unit, by_case = _lenient(raw)
+        if unit is None or not np.isfinite(unit.scale):
+            raise ValueError(
+                f'{name} is not a unit (neither astropy nor the header '
+                'spellings read it: adu, DN, electron, count, photon and '
+                'their rates such as e-/s or counts s-1, Jy, MJy/sr, '
+                'erg/s/cm2/A ...)') from None
+        if by_case:
+            warnings.warn(
+                f'{name} read as {unit.to_string()!r}: astropy reads unit '
+                'names in their own case only; each part matched but for '
+                'case is the unit of that name (a first capital M is mega, '
+                'a small m milli); write it in that spelling to silence '
+                'this', AstropyUserWarning, stacklevel=3)
+    return _as_astronomers_write(unit, name)
+
+
+def _as_astronomers_write(unit, name):
+    """
+    ``unit`` (astropy's reading of the unit written in ``name``) read by
+    the header conventions of `_HEADER_CONVENTIONS` when that makes a unit
+    whose values can be summed of one whose cannot, with a warning saying
+    the reading chosen; any other unit is kept as it is (`read_frame`
+    refuses one whose values cannot be summed).
     """
     from .fluxdensity import unit_family  # fluxdensity imports units
 
@@ -547,30 +647,30 @@ def _as_astronomers_write(unit, raw):
     if read == unit or data_unit_problem(read) is not None:
         return unit
     warnings.warn(
-        f'BUNIT={raw!r} read as {read.to_string()!r} ({unit_family(read)})'
+        f'{name} read as {read.to_string()!r} ({unit_family(read)})'
         ' by the header convention that S after a count or flux unit is '
         'a second and A in a flux density an Angstrom (astropy alone '
-        f'reads {unit.to_string()!r}, with siemens or ampere); write '
-        'BUNIT with s and Angstrom to silence this', AstropyUserWarning,
+        f'reads {unit.to_string()!r}, with siemens or ampere); write it '
+        'with s and Angstrom to silence this', AstropyUserWarning,
         stacklevel=3)
     return read
 
 
 def unit_from_header(meta):
     """
-    Return the unit named by BUNIT, or None.
+    Return the unit named by BUNIT, or None when there is none.
 
-    A blank BUNIT means no unit; common spellings astropy does not parse
-    (``ADU``, ``e-/s``, ``ELECTRONS/S``, ``counts``, ``ERGS/CM**2/S/A``)
-    are understood, and so are unit names written in another case
-    (``MJY/SR``, ``JY/BEAM``: a first capital M is mega, a small m milli),
-    with a warning naming the reading chosen; an unparseable value warns
-    and gives None. BUNIT is read as astronomers write it: an ``S`` that
-    astropy would take for a siemens after a count or flux unit is a
-    second (``DN/S``), and an ``A`` that it would take for an ampere in a
-    flux density is an Angstrom (``erg/s/cm2/A``), each with a warning
-    naming the reading chosen. A unit whose values still cannot be summed
-    into light (a magnitude, a temperature, an electric current, ...:
+    BUNIT is read as astronomers write it (as ``ccdphot --unit`` is): count
+    words in any case and plural (``ADU``, ``e-/s``, ``ELECTRONS/S``,
+    ``counts s-1``, ``photons``), unit names written in another case (``MJY/SR``,
+    ``JY/BEAM``: a first capital M is mega, a small m milli), an ``S``
+    after a count or flux unit as a second (``DN/S``) and an ``A`` in a
+    flux density as an Angstrom (``ERGS/CM**2/S/A``), the last three with a
+    warning naming the reading chosen. A BUNIT that cannot be read is an
+    error, not a missing unit: the values are in a unit, and taking them
+    for ADU would give the source term and every column a unit they are
+    not in. A unit whose values cannot be summed into light (a magnitude,
+    a temperature, an electric current, ...:
     `~ccdphot_ext.io.units.check_data_unit`) is returned as read;
     `~ccdphot_ext.read_frame` refuses it.
 
@@ -583,13 +683,18 @@ def unit_from_header(meta):
     Returns
     -------
     unit : `~astropy.units.UnitBase` or None
-        The unit, or None when BUNIT is missing, blank or unparseable.
+        The unit, or None when BUNIT is missing or blank.
+
+    Raises
+    ------
+    ValueError
+        If BUNIT cannot be read as a unit (the message names it).
 
     Warns
     -----
     AstropyUserWarning
-        When BUNIT cannot be parsed, when it is read whatever its case,
-        and when an S or A is read as a second or an Angstrom.
+        When a unit name is read whatever its case, and when an S or A is
+        read as a second or an Angstrom.
 
     Examples
     --------
@@ -610,11 +715,4 @@ def unit_from_header(meta):
     raw = str(meta['BUNIT']).strip()
     if not raw:
         return None
-    unit = _parse_bunit(raw)
-    if unit is not None:
-        return _as_astronomers_write(unit, raw)
-    warnings.warn(f'ignoring unparseable BUNIT={raw!r}', AstropyUserWarning,
-                  stacklevel=2)
-    return None
-
-
+    return written_unit(raw, name=f'BUNIT={raw!r}')
