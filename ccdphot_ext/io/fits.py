@@ -262,6 +262,11 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
     >>> ccd = read_frame(path, unit='electron')
     >>> ccd.uncertainty, int(ccd.mask.sum()), int(ccd.flags[1, 2])
     (VarianceArrays(ERR; shape (4, 5)), 1, 1)
+
+    A distorted (not resampled) image's pixel-area map, an AREA extension
+    (JWST ``cal`` images), is not applied: a warning says by how much the
+    pixel areas differ, and the header keeps it as AREAVAR
+    (:ref:`pixel-area-map`).
     """
     path = check_path(path)
     if uncertainty_type is not None:
@@ -288,6 +293,7 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
                     _read_mask(mask, hdul, index, path, data.shape))
         mask_arr = _product_mask(mask_arr, dq, bits, hdul, index, path,
                                  data.shape)
+        _check_pixel_areas(hdul, index, path, data.shape, header)
     return _build_frame(data, header, unit, unc_obj, mask_arr, path, dq)
 
 
@@ -308,6 +314,49 @@ def _chosen_dq_bits(spec, header, path, dq):
         header['DQMASK'] = (bits, 'DQ bits masked by ccdphot read_frame')
         header['DQRULE'] = rule[:68]  # one card: no room for a comment
     return bits
+
+
+#: keywords and extensions of a resampled (drizzled) product, whose pixels
+#: are of equal area on the sky
+_RESAMPLED_EXTENSIONS = ('WHT', 'CON')
+#: pixel areas spread by more than this fraction are reported
+AREA_SPREAD = 1e-3
+
+
+def _check_pixel_areas(hdul, index, path, shape, header):
+    """
+    Warn that the pixel-area map of a distorted image (an AREA extension,
+    as JWST's level-2 ``cal`` images carry) is not applied, when its areas
+    differ by more than `AREA_SPREAD`; record the spread in the header as
+    AREAVAR. A resampled product (S_RESAMP = COMPLETE, or a WHT or CON
+    extension: pixels of equal area) is left alone.
+    """
+    if 'AREA' not in hdul or hdul.index_of('AREA') == index:
+        return
+    if str(header.get('S_RESAMP', '')).strip().upper() == 'COMPLETE' or any(
+            name in hdul for name in _RESAMPLED_EXTENSIONS):
+        return
+    area = _read_product_image(hdul, 'AREA', index, path, shape)
+    good = np.asarray(area, dtype=np.float64)
+    good = good[np.isfinite(good) & (good > 0)]
+    if good.size == 0:
+        return
+    low, high = float(good.min()), float(good.max())
+    spread = high / low - 1.0
+    if spread <= AREA_SPREAD:
+        return
+    header['AREAVAR'] = (float(f'{spread:.6g}'),
+                         'AREA max/min - 1: pixel areas not applied')
+    warnings.warn(
+        f'{path}: the AREA extension (a pixel-area map: {low:.4g} to '
+        f'{high:.4g}, {100 * spread:.3g}% apart) is not applied: sums take '
+        'every pixel to be of the same area (PIXAR_SR, or the WCS), so a '
+        "point source's flux on this distorted, not resampled image may be "
+        f'off by up to {100 * spread:.3g}% where the areas differ most. '
+        'Measure the resampled (i2d) image, or multiply the data and '
+        'uncertainty by AREA first where your product\'s documentation '
+        'says its point-source fluxes need it', AstropyUserWarning,
+        stacklevel=3)
 
 
 def _read_product_image(hdul, name, index, path, shape):

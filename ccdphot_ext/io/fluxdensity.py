@@ -358,10 +358,13 @@ def flux_conversion(unit, *, flux_unit=None, meta=None, wcs=None, x=(),
     shown = (f'{omega[0].value:.6g} sr' if source.startswith('PIXAR')
              else f'{omega.value.min():.6g} to {omega.value.max():.6g} sr'
              if omega.size else 'no position')
-    return FluxConversion(
-        omega.to_value(u.sr) * per_sr, flux_unit, solid_angle=omega,
-        note=(f'{_name(unit)} x pixel solid angle ({source}: {shown}) -> '
-              f'{flux_unit}'))
+    note = (f'{_name(unit)} x pixel solid angle ({source}: {shown}) -> '
+            f'{flux_unit}')
+    if meta is not None and 'AREAVAR' in meta:  # a pixel-area map left out
+        note += (f' (AREA extension not applied: pixel areas '
+                 f'{100 * float(meta["AREAVAR"]):.3g}% apart taken as equal)')
+    return FluxConversion(omega.to_value(u.sr) * per_sr, flux_unit,
+                          solid_angle=omega, note=note)
 
 
 def _name(unit):
