@@ -67,8 +67,9 @@ FLAG_DESCRIPTIONS = {
     FLAG_RESIDUAL_BACKGROUND: 'significant residual background (a global '
                               'sky is unsafe here)',
     FLAG_SKY_ANNULUS: "sky annulus overlaps the aperture or a neighbour's, "
-                      'or is mostly masked; or the sky std is 0 or from '
-                      'fewer than 5 pixels',
+                      "holds a star's light, or is mostly masked; or the "
+                      'sky std is 0, from fewer than 5 pixels, or off the '
+                      "frame's local noise",
     FLAG_SMALL_APERTURE: 'box below the curve of growth plateau',
     FLAG_PSF_MISMATCH: 'star does not match the PSF of the optimal '
                        'extraction',
