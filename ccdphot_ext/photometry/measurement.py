@@ -23,12 +23,9 @@ from ..background.noise import (
     noise_variance,
     sky_level_scale,
 )
-from ..background.noisevariation import check_sky_noise
 from ..background.sky import check_sky, sky_doubt_flags
 from ..flags import (
-    FLAG_RESIDUAL_BACKGROUND,
     FLAG_SATURATED,
-    FLAG_SKY_ANNULUS,
     decode_flags,
 )
 from ..io.fluxdensity import flux_conversion
@@ -47,7 +44,7 @@ from .budget import (
 )
 from .dqcheck import dq_rows, warn_dq
 from .general import check_photometry_inputs, measure_one
-from .residual import check_sky_bias
+from .skychecks import sky_row_checks
 from .sums import ApertureSums
 from .terms import BudgetOptions, unchecked_budget_terms
 from .uncertaintycheck import (
@@ -590,12 +587,8 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         result._local = local
     # checked against the frame's background variation when the sky is one
     # global level (in the data unit)
-    biased, _ = check_sky_bias(sky, frame, x, y, result.n_pix,
-                               result.flux_err)
-    if biased:
-        result.flags |= FLAG_RESIDUAL_BACKGROUND
-    if check_sky_noise(sky, frame, x, y, scaled=local)[0]:
-        result.flags |= FLAG_SKY_ANNULUS
+    result.flags |= sky_row_checks(sky, frame, x, y, result.n_pix,
+                                   result.flux_err, scaled=local)[0]
     dq = dq_rows(frame, aperture, sum_method=sum_method, subpixels=subpixels)
     if dq is not None:
         if dq.saturated[0]:

@@ -68,14 +68,12 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import aperture_position
 from ..background.annulus import annulus_flags
 from ..background.noisecheck import warn_if_correlated
-from ..background.noisevariation import check_sky_noise
 from ..background.sky import check_sky, sky_doubts
 from ..background.threshold import SigmaThreshold
 from ..flags import (
     FLAG_BAD_PIXELS,
     FLAG_NONPOSITIVE_FLUX,
     FLAG_PSF_MISMATCH,
-    FLAG_RESIDUAL_BACKGROUND,
     FLAG_SATURATED,
     FLAG_SKY_ANNULUS,
     FLAG_TRUNCATED,
@@ -100,7 +98,7 @@ from .budget import (
     warn_unknown_source_term,
 )
 from .measurement import BudgetedResult, measure
-from .residual import check_sky_bias
+from .skychecks import sky_row_checks
 from .terms import BudgetOptions
 from .uncertaintycheck import (
     check_uncertainty_scale,
@@ -454,11 +452,9 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     # a sky offset d per pixel moves the flux by d * sum(weights): the
     # weights' sum is the pixel count of the sky-bias rules
     xy = (float(position[0]), float(position[1]))  # checked: a pair
-    if check_sky_bias(sky, frame, *xy,
-                      float(np.sum(one['w'])) / one['norm'], budget.error)[0]:
-        flags |= FLAG_RESIDUAL_BACKGROUND
-    if check_sky_noise(sky, frame, *xy)[0]:
-        flags |= FLAG_SKY_ANNULUS
+    flags |= sky_row_checks(sky, frame, *xy,
+                            float(np.sum(one['w'])) / one['norm'],
+                            budget.error)[0]
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
                          "pixels fitted to the frame's bright stars",)

@@ -23,13 +23,10 @@ from ..background.noise import (
     noise_ratios,
     noise_variance,
 )
-from ..background.noisevariation import check_sky_noise
 from ..background.sky import check_sky, sky_doubt_flags
 from ..flags import (
     FLAG_BAD_PIXELS,
-    FLAG_RESIDUAL_BACKGROUND,
     FLAG_SATURATED,
-    FLAG_SKY_ANNULUS,
 )
 from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
@@ -51,7 +48,7 @@ from .dqcheck import dq_rows, warn_dq
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
 from .magnitudes import magnitudes
-from .residual import check_sky_bias
+from .skychecks import sky_row_checks
 from .sums import ApertureSums
 from .terms import BudgetOptions, unchecked_budget_terms
 from .uncertaintycheck import (
@@ -214,16 +211,11 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
         _add_local_noise(table, noise, local, frame.shape)
-    biased, messages = check_sky_bias(sky, frame, positions[:, 0],
-                                      positions[:, 1], sums.n_pix,
-                                      terms.error)
-    table['flags'][biased] |= FLAG_RESIDUAL_BACKGROUND
+    sky_flags, messages = sky_row_checks(sky, frame, positions[:, 0],
+                                         positions[:, 1], sums.n_pix,
+                                         terms.error, scaled=local)
+    table['flags'] |= sky_flags.astype(table['flags'].dtype)
     table.meta['notes'].extend(messages)
-    uneven, message = check_sky_noise(sky, frame, positions[:, 0],
-                                      positions[:, 1], scaled=local)
-    table['flags'][uneven] |= FLAG_SKY_ANNULUS
-    if message is not None:
-        table.meta['notes'].append(message)
     if frame.dq is not None and 'DQMASK' in frame.meta:
         table.meta['dq_mask'] = int(frame.meta['DQMASK'])
         table.meta['dq_rule'] = str(frame.meta.get('DQRULE', ''))
