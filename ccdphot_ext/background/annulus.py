@@ -55,6 +55,7 @@ from ..aperture.utils import (
     n_positions,
 )
 from ..utils.inputs import power_of_two_scale
+from ..utils.stats import surface_design
 from ..utils.windows import as_pixels, box_rows, whole_pixels
 from .estimators import (
     ANNULUS_EXACT_MAX,
@@ -945,7 +946,7 @@ def _source_significance(values, good, stats, ring, method):
     n_kept, n_left = count_rows(kept), count_rows(left)
     # about a plane fitted to the pixels left (a sky sloping across the
     # annulus is no lift, though the source's surroundings lie on one side)
-    design = np.stack([np.ones(ring.size), ring.ox, ring.oy], axis=1)
+    design = surface_design(ring.ox, ring.oy)
     weights = left.astype(np.float64)
     centred = np.where(kept, values - level, 0.0)
     normal = np.einsum('rk,ki,kj->rij', weights, design, design)

@@ -18,6 +18,7 @@ from scipy.special import erf, gammaln, ndtr
 from ..io.units import electrons_per_data_unit
 from ..utils.inputs import strip_unit
 from ..utils.numbers import positive_scalar
+from ..utils.stats import MAD_TO_STD
 
 __all__ = ['clip_factors']
 
@@ -536,7 +537,7 @@ SCALE_WINDOW = 4.0
 def _scale_window(centre, spread):
     """The bounds `SCALE_WINDOW` robust standard deviations (``spread``
     median absolute deviations) either side of ``centre``."""
-    half = SCALE_WINDOW * 1.482602218505602 * spread
+    half = SCALE_WINDOW * MAD_TO_STD * spread
     return centre - half, centre + half
 
 

@@ -68,6 +68,7 @@ from ..utils.inputs import (
     power_of_two_scale,
 )
 from ..utils.numbers import check_shape, positive_integer, scale_array
+from ..utils.stats import MAD_TO_STD, surface_design
 from ..utils.windows import whole_pixels
 from .estimators import (
     clip_factors,
@@ -306,7 +307,7 @@ def source_blocks(mean, counts, shape, scale=1.0):
     # astropy's mad_std, by the sorting median (mad_std itself cannot take
     # a custom median: without bottleneck it passes ``overwrite_input``)
     sigma = np.nan if finite.size == 0 else (
-        median(np.abs(finite - median(finite))) * 1.482602218505602)
+        median(np.abs(finite - median(finite))) * MAD_TO_STD)
     if not sigma > 0:
         return np.zeros(mean.shape, dtype=bool), variation, 0.0
     mean /= sigma
@@ -814,9 +815,9 @@ class BackgroundVariation:
         iy, ix = np.nonzero(np.isfinite(sample))
         if iy.size < 3:
             return np.full(3, np.nan)
-        design = np.stack(_plane_terms(iy * max(by // 64, 1),
-                                       ix * max(bx // 64, 1), self._blocks),
-                          axis=1)
+        design = surface_design(*_centred(iy * max(by // 64, 1),
+                                          ix * max(bx // 64, 1),
+                                          self._blocks))
         return np.linalg.lstsq(design, values[finite], rcond=None)[0]
 
     def plane_offset(self, x, y):
@@ -846,8 +847,9 @@ class BackgroundVariation:
             about the plane leaves it little else).
         """
         iy, ix, unplaced = self._block_index(x, y)
-        terms = _plane_terms(iy, ix, self._blocks)
-        out = sum(c * t for c, t in zip(self._plane, terms, strict=True))
+        cy, cx = _centred(iy, ix, self._blocks)
+        level, slope_y, slope_x = self._plane
+        out = level + slope_y * cy + slope_x * cx
         return np.where(unplaced | self._plane_is_map, np.nan, out)[()]
 
     @property
@@ -877,7 +879,8 @@ class BackgroundVariation:
             where `plane_offset` is.
         """
         iy, ix, unplaced = self._block_index(x, y)
-        terms = np.stack(_plane_terms(iy, ix, self._blocks), axis=-1)
+        cy, cx = _centred(iy, ix, self._blocks)
+        terms = surface_design(cy, cx).reshape(cy.shape + (3,))
         var = np.einsum('...i,ij,...j->...', terms, self._noise['plane'],
                         terms)
         error = self.scatter_std(pixel_std) * np.sqrt(np.maximum(var, 0.0))
@@ -1021,22 +1024,21 @@ def _plane_basis(blocks):
     blocks ``blocks`` (the grid's shape) on the grid `_map_noise` samples
     (every ``max(n // 64, 1)``-th block along each axis) to the
     coefficients of their plane, ``(1, iy - cy, ix - cx)`` with ``c`` the
-    grid's centre (`_plane_terms`)."""
+    grid's centre (`_centred`)."""
     by, bx = blocks
     iy = np.arange(0, by, max(by // 64, 1))
     ix = np.arange(0, bx, max(bx // 64, 1))
     iy, ix = np.meshgrid(iy, ix, indexing='ij')
-    design = np.stack(_plane_terms(iy.ravel(), ix.ravel(), blocks), axis=1)
-    return np.linalg.pinv(design)
+    return np.linalg.pinv(surface_design(*_centred(iy, ix, blocks)))
 
 
-def _plane_terms(iy, ix, blocks):
-    """The terms ``1, iy - cy, ix - cx`` of the map's plane at blocks
-    ``iy``, ``ix`` (broadcast), ``c`` the block grid's centre."""
+def _centred(iy, ix, blocks):
+    """Blocks ``iy``, ``ix`` (broadcast) as floats from the centre of a
+    grid of ``blocks`` (its shape): the coordinates of the map's plane,
+    whose terms are ``1, iy - cy, ix - cx`` (`surface_design`)."""
     iy, ix = np.broadcast_arrays(np.asarray(iy, dtype=float),
                                  np.asarray(ix, dtype=float))
-    return (np.ones(iy.shape), iy - (blocks[0] - 1) / 2.0,
-            ix - (blocks[1] - 1) / 2.0)
+    return iy - (blocks[0] - 1) / 2.0, ix - (blocks[1] - 1) / 2.0
 
 
 def _interpolated_variance(noise, iy, ix, blocks):
@@ -1134,9 +1136,7 @@ def _cell_scatter(cells, counts):
     if n_cells < SCATTER_MIN_CELLS:
         return None, 0
     yy, xx = np.nonzero(good)
-    yy, xx = yy - yy.mean(), xx - xx.mean()
-    design = np.column_stack([np.ones(n_cells), yy, xx, yy * yy, xx * xx,
-                              xx * yy])
+    design = surface_design(yy - yy.mean(), xx - xx.mean(), quadratic=True)
     weights = 1.0 / noise[good]
     coef = np.linalg.lstsq(design * weights[:, None], grid[good] * weights,
                            rcond=None)[0]
@@ -1146,7 +1146,7 @@ def _cell_scatter(cells, counts):
     # median filter passes over) counts at SCATTER_CLIP robust standard
     # deviations; the stars' lifts, whose spread the error needs, whole
     centre = float(np.median(z))
-    width = 1.482602218505602 * float(np.median(np.abs(z - centre)))
+    width = MAD_TO_STD * float(np.median(np.abs(z - centre)))
     z = np.clip(z, centre - SCATTER_CLIP * width,
                 centre + SCATTER_CLIP * width)
     return math.sqrt(float(np.sum(z * z)) / dof), dof
@@ -1267,9 +1267,7 @@ def _median_filtered(grids):
     2 x 2 cells, whose every window holds all four, entirely.
     """
     my, mx = grids.shape[-2:]
-    yy, xx = np.mgrid[:my, :mx]
-    design = np.column_stack([np.ones(my * mx), yy.ravel() - (my - 1) / 2,
-                              xx.ravel() - (mx - 1) / 2])
+    design = surface_design(*_centred(*np.mgrid[:my, :mx], (my, mx)))
     values = grids.reshape(-1, my * mx).astype(np.float64)
     plane = (values @ np.linalg.pinv(design).T) @ design.T
     size = (1,) * (grids.ndim - 2) + (3, 3)

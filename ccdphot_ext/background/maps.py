@@ -86,6 +86,7 @@ from photutils.utils import ShepardIDWInterpolator
 from scipy.ndimage import uniform_filter
 
 from ..utils.inputs import positive_scalar, power_of_two_scale, strip_unit
+from ..utils.stats import surface_design, surface_terms
 from .estimators import (
     checked_gain,
     clip_factors,
@@ -593,6 +594,9 @@ def estimator_skew_bias(bkg, level, rms, gain):
 
 #: the relative rounding error of a mesh level and of its interpolation
 _ROUNDING = 16 * np.finfo(float).eps
+#: `_with_filter_error` fits a quadratic surface to a grid of at least
+#: this many meshes (twice its six terms), a plane to a smaller one
+QUADRATIC_MIN_MESHES = 12
 
 
 def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
@@ -809,9 +813,10 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *,
     is its middle mesh's level (no gain from the filter), and at the
     grid's edges, where the window is cut to the meshes inside, it is a
     level nearer the interior (the slope flattened). A quadratic surface
-    is fitted to the measured mesh levels (a plane for fewer than 12
-    meshes); when it explains them beyond their noise (chi-square at 1%)
-    the surface, with each mesh's noise, is put through photutils' filter
+    is fitted to the measured mesh levels (a plane for fewer than
+    `QUADRATIC_MIN_MESHES` meshes); when it explains them beyond their
+    noise (chi-square at 1%) the surface, with each mesh's noise, is put
+    through photutils' filter
     in a seeded Monte Carlo, and the scatter and the offset of the result
     from the surface are the error of the filtered level. Else the error
     is unchanged. Warns where the offset dominates.
@@ -834,15 +839,13 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *,
     if not np.all(noise > 0):  # a sky of zeros: no slope to propagate
         return error_on_mean
     ny, nx = grid.shape
-    y, x = np.mgrid[:ny, :nx].astype(float)
-    terms = [np.ones_like(y), y, x]
-    if ny * nx >= 12:
-        terms += [y * y, x * x, x * y]
-    design = np.column_stack([t.ravel() for t in terms])
+    design = surface_design(*np.mgrid[:ny, :nx].astype(float),
+                            quadratic=ny * nx >= QUADRATIC_MIN_MESHES)
+    n_terms = design.shape[1]
     w = 1.0 / noise.ravel()
     if measured is not None:
         w = np.where(measured.ravel(), w, 0.0)
-        if np.count_nonzero(measured) < 2 * len(terms):
+        if np.count_nonzero(measured) < 2 * n_terms:
             return error_on_mean
     coef = np.linalg.lstsq(design * w[:, None], grid.ravel() * w,
                            rcond=None)[0]
@@ -854,13 +857,13 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *,
                   * (1 if measured is None else measured))
     from scipy.stats import chi2 as chi2_distribution  # slow to import
 
-    if not flat - left > chi2_distribution.isf(0.01, len(terms) - 1):
+    if not flat - left > chi2_distribution.isf(0.01, n_terms - 1):
         return error_on_mean
     if measured is not None:
         return np.maximum(error_on_mean, _filled_filter_error(
-            bkg, surface, noise, measured, coef, len(terms), meta, seed))
+            bkg, surface, noise, measured, coef, n_terms, meta, seed))
     if np.prod(bkg.filter_size) == 1:  # no filter: only the spline's bend
-        between = _interpolated_offset(bkg, surface, coef, len(terms))
+        between = _interpolated_offset(bkg, surface, coef, n_terms)
         if between is None:
             return error_on_mean
         meta['interpolation_offset'] = float(np.max(np.abs(between)))
@@ -874,7 +877,7 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *,
         "mesh errors on the fitted sloped sky propagated through photutils'"
         ' median filter, with its offset from that sky')
     return _realised_error(bkg, _median_filtered(grids, bkg.filter_size),
-                           surface, coef, len(terms), meta, stacklevel=6)
+                           surface, coef, n_terms, meta, stacklevel=6)
 
 
 def _realised_error(bkg, filtered, surface, coef, n_terms, meta,
@@ -969,7 +972,7 @@ def _interpolated_offset(bkg, grid, coef, n_terms):
     # photutils places the mesh centres
     y = ((np.arange(shape[0]) - (by - 1) / 2.0) / by)[:, None]
     x = ((np.arange(shape[1]) - (bx - 1) / 2.0) / bx)[None, :]
-    terms = [1.0, y, x, y * y, x * x, x * y][:n_terms]
+    terms = surface_terms(y, x, quadratic=n_terms > 3)
     surface = sum(c * t for c, t in zip(coef, terms, strict=True))
     return interpolated - surface
 

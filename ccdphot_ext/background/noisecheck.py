@@ -17,6 +17,7 @@ from astropy.stats import mad_std
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.digest import array_digest
+from ..utils.stats import MAD_TO_STD
 from .estimators import median
 
 __all__ = []  # internal module: the check behind the warning
@@ -191,7 +192,7 @@ def _nan_median(stack):
 def _nan_robust_std(stack):
     """`~astropy.stats.mad_std` of each block (NaN ignored), shaped to
     broadcast, with the vectorised `_nan_median`."""
-    return 1.482602218505602 * _nan_median(np.abs(stack - _nan_median(stack)))
+    return MAD_TO_STD * _nan_median(np.abs(stack - _nan_median(stack)))
 
 
 def _diff_variance(resid, lag):

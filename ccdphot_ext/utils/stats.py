@@ -1,0 +1,80 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Small statistical building blocks the sky and noise estimators share: the
+factor that turns a median absolute deviation into a Gaussian standard
+deviation, and the design matrix of a low-order surface (a plane, a
+quadratic) fitted by least squares.
+"""
+
+import numpy as np
+
+__all__ = []  # internal module
+
+#: The standard deviation of a Gaussian over its median absolute deviation,
+#: ``1 / Phi**-1(3 / 4)``: the factor of `~astropy.stats.mad_std` (the same
+#: float, so that a robust scatter computed here and one from astropy agree
+#: to the bit).
+MAD_TO_STD = 1.482602218505602
+
+
+def surface_design(u, v, *, quadratic=False):
+    """
+    The design matrix of a least-squares surface in two coordinates.
+
+    Parameters
+    ----------
+    u, v : array_like
+        The two coordinates of each point (broadcast, then flattened), as
+        floats (offsets from a centre, for a well-conditioned fit).
+    quadratic : bool, optional
+        False (default): the plane's columns ``1, u, v``; True: a quadratic
+        surface's, ``1, u, v, u**2, v**2, u * v``.
+
+    Returns
+    -------
+    design : `~numpy.ndarray`
+        Shape ``(n, 3)`` or ``(n, 6)`` (float64), ``n`` the points.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.stats import surface_design
+    >>> surface_design([0.0, 1.0], [2.0, 3.0]).tolist()
+    [[1.0, 0.0, 2.0], [1.0, 1.0, 3.0]]
+    """
+    u, v = np.broadcast_arrays(np.asarray(u, dtype=float),
+                               np.asarray(v, dtype=float))
+    u, v = u.ravel(), v.ravel()
+    terms = surface_terms(u, v, quadratic=quadratic)
+    return np.column_stack([np.ones(u.size), *terms[1:]])
+
+
+def surface_terms(u, v, *, quadratic=False):
+    """
+    The terms of a low-order surface, to evaluate one from its
+    coefficients: ``sum(c * t for c, t in zip(coef, terms))``.
+
+    Parameters
+    ----------
+    u, v : float or array_like
+        The two coordinates (numpy broadcasts them in the terms: an outer
+        grid from a column and a row).
+    quadratic : bool, optional
+        False (default): the plane's terms ``1, u, v``; True: a quadratic
+        surface's, ``1, u, v, u**2, v**2, u * v`` (the columns of
+        `surface_design`, in its order).
+
+    Returns
+    -------
+    terms : list
+        The terms, the constant one as the float 1.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.stats import surface_terms
+    >>> surface_terms(2.0, 3.0, quadratic=True)
+    [1.0, 2.0, 3.0, 4.0, 9.0, 6.0]
+    """
+    terms = [1.0, u, v]
+    if quadratic:
+        terms += [u * u, v * v, u * v]
+    return terms
