@@ -624,11 +624,8 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
     if yx.shape[0] < 4:
         meta['interpolation_error'] = None
         return error_on_mean
-    rms = np.asarray(getattr(bkg.background_rms_mesh, 'value',
-                             bkg.background_rms_mesh), dtype=float)
-    n_good = np.maximum(np.asarray(bkg.n_pixels_mesh, dtype=float), 1.0)
     values = grid[measured]
-    noise = (k_rms * rms / np.sqrt(n_good))[measured]
+    noise = _mesh_noise(bkg, k_rms)[measured]
     # meshes of zero rms (a constant or coarsely digitised sky) still
     # have the rounding of their levels: the interpolation's own rounding
     # is no evidence of a gradient
@@ -747,6 +744,31 @@ def _as_map(value, name):
     return arr
 
 
+def _mesh_noise(bkg, factor=1.0):
+    """
+    The noise of each mesh level of a Background2D.
+
+    Parameters
+    ----------
+    bkg : `~photutils.background.Background2D`
+        The map.
+    factor : float, optional
+        The estimator's efficiency times any correction of the clipped rms
+        (default 1: the rms over the root of the pixels).
+
+    Returns
+    -------
+    noise : 2-D `~numpy.ndarray`
+        ``factor * rms / sqrt(n)`` per mesh, ``rms`` its
+        ``background_rms_mesh`` and ``n`` its ``n_pixels_mesh`` (at least
+        1).
+    """
+    rms = np.asarray(getattr(bkg.background_rms_mesh, 'value',
+                             bkg.background_rms_mesh), dtype=float)
+    n_good = np.maximum(np.asarray(bkg.n_pixels_mesh, dtype=float), 1.0)
+    return factor * rms / np.sqrt(n_good)
+
+
 def excluded_meshes(bkg):
     """Boolean mesh grid: True for meshes photutils left out and filled by
     interpolation (too few unmasked pixels, ``exclude_percentile``)."""
@@ -769,11 +791,8 @@ def propagated_mesh_error(bkg, efficiency, rms_factor=1.0, *, seed=0):
     if not np.any(measured):
         raise ValueError('bkg: photutils measured no mesh (every mesh was '
                          'excluded); the sky level has no error to give')
-    n_good = np.asarray(bkg.n_pixels_mesh, dtype=float)
-    rms = np.asarray(getattr(bkg.background_rms_mesh, 'value',
-                             bkg.background_rms_mesh), dtype=float)
-    sigma = efficiency * rms_factor * rms[measured] / np.sqrt(
-        n_good[measured])
+    # (a measured mesh kept a pixel at least: `excluded_meshes`)
+    sigma = _mesh_noise(bkg, efficiency * rms_factor)[measured]
     rng = np.random.default_rng(seed)
     yx = np.column_stack(np.nonzero(measured))
     holes = np.column_stack(np.nonzero(excluded))
@@ -829,10 +848,7 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *,
     pixel: the first holds what the surface does not follow, the second
     the filter's and the interpolations' offsets on a slope.
     """
-    rms = np.asarray(getattr(bkg.background_rms_mesh, 'value',
-                             bkg.background_rms_mesh), dtype=float)
-    n_good = np.maximum(np.asarray(bkg.n_pixels_mesh, dtype=float), 1.0)
-    noise = k_rms * rms / np.sqrt(n_good)
+    noise = _mesh_noise(bkg, k_rms)
     if measured is not None:
         grid = np.where(measured, grid, 0.0)
     noise = np.maximum(noise, _ROUNDING * np.max(np.abs(grid)))

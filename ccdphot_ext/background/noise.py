@@ -850,23 +850,15 @@ def noise_near_sources(resid, unusable, sources, cores):
     median over the blank blocks (less than `NEAR_BLANK`); None when
     either has fewer than `NEAR_MIN` blocks with a quarter of their pairs.
     """
-    b = NEAR_BLOCK
-    ny, nx = resid.shape
-    by, bx = ny // b, nx // b
+    by, bx = resid.shape[0] // NEAR_BLOCK, resid.shape[1] // NEAR_BLOCK
     step = max(1, math.ceil(math.sqrt(by * bx / NEAR_MAX_BLOCKS)))
-
-    def blocks(a):
-        return a[:by * b, :bx * b].reshape(by, b, bx, b)[::step, :, ::step]
-
-    values = np.where(blocks(unusable | cores), np.nan, blocks(resid))
-    diff = (values[..., 2:] - values[..., :-2]) / math.sqrt(2.0)
-    rows = diff.transpose(0, 2, 1, 3).reshape(-1, b * (b - 2))
-    share = blocks(sources).mean(axis=(1, 3)).ravel()
-    ok = np.count_nonzero(np.isfinite(rows), axis=1) >= rows.shape[1] // 4
+    std, _, ok = _block_scatter(
+        _block_differences(resid, unusable | cores, step))
     if not ok.any():
         return None
-    std = row_statistics(rows[ok], 'sigma_clip', CLIP_SIGMA, 10)[1]
-    blank, among = std[share[ok] < NEAR_BLANK], std[share[ok] > NEAR_SOURCES]
+    share = _blocks(sources, step).mean(axis=(1, 3))
+    blank = std[ok & (share < NEAR_BLANK)]
+    among = std[ok & (share > NEAR_SOURCES)]
     if blank.size < NEAR_MIN or among.size < NEAR_MIN:
         return None
     return float(np.median(among) / np.median(blank))
@@ -898,14 +890,10 @@ def local_noise_map(resid, unusable, cores, centres):
     )
 
     b = NEAR_BLOCK
-    ny, nx = resid.shape
-    by, bx = ny // b, nx // b
-    if by < 1 or bx < 1:
+    if min(resid.shape) < b:
         return None
-    values = np.where((unusable | cores)[:by * b, :bx * b], np.nan,
-                      resid[:by * b, :bx * b]).reshape(by, b, bx, b)
-    diff = (values[..., 2:] - values[..., :-2]) / math.sqrt(2.0)
-    std, pairs = _block_scatter(diff)
+    std, pairs, _ = _block_scatter(
+        _block_differences(resid, unusable | cores))
     if not np.isfinite(std).any():
         return None
     missing = ~np.isfinite(std)
@@ -931,18 +919,57 @@ def local_noise_map(resid, unusable, cores, centres):
     return np.where(noisier & (around > 0), ratio, 1.0)
 
 
+def _blocks(a, step=1):
+    """The whole `NEAR_BLOCK` x `NEAR_BLOCK` blocks of a 2-D array ``a``,
+    every ``step``-th block row and column, as a view shaped ``(by,
+    NEAR_BLOCK, bx, NEAR_BLOCK)``."""
+    b = NEAR_BLOCK
+    by, bx = a.shape[0] // b, a.shape[1] // b
+    return a[:by * b, :bx * b].reshape(by, b, bx, b)[::step, :, ::step]
+
+
+def _block_differences(resid, excluded, step=1):
+    """
+    The pair-difference noise estimate's differences, block by block.
+
+    Parameters
+    ----------
+    resid : 2-D `~numpy.ndarray`
+        The frame less its sky.
+    excluded : 2-D `~numpy.ndarray` of bool
+        The pixels to leave out (unusable, or a source's).
+    step : int, optional
+        Take every ``step``-th block row and column (default 1: all).
+
+    Returns
+    -------
+    diff : `~numpy.ndarray`
+        In the blocks of `_blocks`, the differences of pixels two columns
+        apart (a smooth sky cancels; neighbours, whose noise a resampled
+        frame correlates, are not paired) over ``sqrt(2)``, so that white
+        noise of ``sigma`` gives differences of ``sigma``; NaN where
+        either pixel is excluded. Shaped ``(by, NEAR_BLOCK, bx,
+        NEAR_BLOCK - 2)``.
+    """
+    values = np.where(_blocks(excluded, step), np.nan, _blocks(resid, step))
+    return (values[..., 2:] - values[..., :-2]) / math.sqrt(2.0)
+
+
 def _block_scatter(diff):
     """The clipped scatter of each block's differences (``diff`` shaped
-    ``(by, rows, bx, columns)``; NaN for a block with fewer than a quarter
-    of them finite) and their number, both ``(by, bx)``."""
+    ``(by, rows, bx, columns)``, `_block_differences`; NaN for a block
+    with fewer than a quarter of them finite), their number and whether
+    the block had enough, all ``(by, bx)``."""
     by, bx = diff.shape[0], diff.shape[2]
-    rows = diff.transpose(0, 2, 1, 3).reshape(by * bx, -1)
+    rows = diff.transpose(0, 2, 1, 3).reshape(by * bx,
+                                              diff.shape[1] * diff.shape[3])
     pairs = np.count_nonzero(np.isfinite(rows), axis=1)
     ok = pairs >= rows.shape[1] // 4
     std = np.full(rows.shape[0], np.nan)
     if ok.any():
         std[ok] = row_statistics(rows[ok], 'sigma_clip', CLIP_SIGMA, 10)[1]
-    return std.reshape(by, bx), pairs.reshape(by, bx).astype(float)
+    return (std.reshape(by, bx), pairs.reshape(by, bx).astype(float),
+            ok.reshape(by, bx))
 
 
 def _check_local_noise(local_noise, shape):
