@@ -117,11 +117,11 @@ FILTER_SEED = 4.0
 FILTER_CLIP = 4.0
 #: Pixels per strip of rows of `_gaussian`.
 FILTER_STRIP_PIXELS = 2 ** 17
-#: The filtered copy is searched in crowded frames, whose binned mask
-#: covers at least `CROWDED_FRACTION` of the blocks (there the light of
-#: faint stars adds up to a bias of the level; in sparse frames it does
-#: not), when the binned image has at least `FILTER_MIN_BLOCKS` blocks a
-#: side (fewer give too noisy a binned sigma).
+#: The filtered copy is searched in crowded frames (`is_crowded`), whose
+#: binned mask covers at least `CROWDED_FRACTION` of the blocks (there the
+#: light of faint stars adds up to a bias of the level; in sparse frames
+#: it does not), when the binned image has at least `FILTER_MIN_BLOCKS`
+#: blocks a side (fewer give too noisy a binned sigma).
 CROWDED_FRACTION = 0.2
 FILTER_MIN_BLOCKS = 32
 #: In a crowded frame the sky is searched once more, at twice the binned
@@ -320,8 +320,7 @@ def source_blocks(mean, counts, shape, scale=1.0):
     found = sources | _segments(mean < -MASK_NSIGMA, mean < -MASK_SEED)
     del sources
     mask = _dilated(found)
-    if (min(mean.shape) >= FILTER_MIN_BLOCKS
-            and np.mean(mask) >= CROWDED_FRACTION):
+    if _searched_deeper(mask):
         # sources only: no pure-noise frame is crowded, and in a crowded
         # one the coarse local background is lifted by the stars, so that
         # low segments are sky
@@ -485,31 +484,65 @@ def matched_blocks(frame, usable, blocks, scale=1.0):
     cells = _cells(frame, usable, zero, scale)
     smooth = _gaussian(cells, MATCHED_SIGMA / 2)
     del cells
-    # the cells outside the mask, on a grid of every ``stride``-th one
+
+    def outside(ys, xs):  # the cells off the mask (2 x 2 per block)
+        return ~blocks[ys[:, None] // 2, xs[None, :] // 2]
+
+    sky = _filtered_sky(smooth, outside, MATCHED_MIN_PIXELS // 4)
+    if sky is None:
+        return blocks
+    centre, width = sky
+    peaks = _block_peaks(smooth, blocks.shape)
+    del smooth
+    return blocks | _matched_regions(peaks, centre + MATCHED_NSIGMA * width,
+                                     centre + MATCHED_SEED * width,
+                                     MATCHED_DILATE)
+
+
+#: The fraction of a Gaussian below one standard deviation under its
+#: mean, ``Phi(-1)``: the quantile `_filtered_sky` takes its width from.
+LOWER_SIGMA_QUANTILE = 0.158655
+
+
+def _filtered_sky(smooth, keep, min_sample=0):
+    """
+    The level and scatter of matched-filtered sky, from its lower half.
+
+    Parameters
+    ----------
+    smooth : 2-D `~numpy.ndarray`
+        The matched-filtered frame (or its cells).
+    keep : callable
+        ``keep(ys, xs)``: the bool array of the sky among the rows ``ys``
+        and columns ``xs`` (index arrays) of the grid sampled, every
+        ``stride``-th row and column (about `SUBSAMPLE_MIN` values).
+    min_sample : int, optional
+        Fewest sky values to measure on (default 0: any).
+
+    Returns
+    -------
+    sky : tuple of float or None
+        The centre (the sample's median) and width (the median less the
+        `LOWER_SIGMA_QUANTILE` quantile: the lower half's, which faint
+        stars do not lift); None for fewer than ``min_sample`` values or a
+        width that is not positive.
+    """
     stride = max(1, int(math.sqrt(smooth.size / SUBSAMPLE_MIN)))
     ys = np.arange(0, smooth.shape[0], stride)
     xs = np.arange(0, smooth.shape[1], stride)
-    outside = ~blocks[ys[:, None] // 2, xs[None, :] // 2]
-    sample = smooth[::stride, ::stride][outside]
-    if sample.size < MATCHED_MIN_PIXELS // 4:
-        return blocks
-    centre, width = _lower_half(sample)
-    if not width > 0:
-        return blocks
-    peaks = _block_peaks(smooth, blocks.shape)
-    del smooth
-    high = peaks > centre + MATCHED_NSIGMA * width
-    seeds = peaks > centre + MATCHED_SEED * width
-    found = _segments(high, seeds, npixels=1)
-    return blocks | _dilated(found, MATCHED_DILATE)
-
-
-def _lower_half(sample):
-    """The centre (median) and width (the median less the 15.87% quantile)
-    of matched-filtered sky ``sample``: the lower half's, which faint
-    stars do not lift."""
+    sample = smooth[::stride, ::stride][keep(ys, xs)]
+    if sample.size < min_sample:
+        return None
     centre = float(median(sample))
-    return centre, centre - float(np.quantile(sample, 0.158655))
+    width = centre - float(np.quantile(sample, LOWER_SIGMA_QUANTILE))
+    return (centre, width) if width > 0 else None
+
+
+def _matched_regions(values, low, seed, grow):
+    """The 8-connected regions of ``values`` above ``low`` that hold a
+    value above ``seed``, grown by ``grow`` pixels (`_dilated`): the
+    sources of the matched-filter search."""
+    return _dilated(_segments(values > low, values > seed, npixels=1), grow)
 
 
 def matched_pixels(image, bad, *, grow=MATCHED_GROW):
@@ -530,16 +563,13 @@ def matched_pixels(image, bad, *, grow=MATCHED_GROW):
     if np.count_nonzero(good) < MATCHED_MIN_PIXELS // 4:
         return np.zeros(image.shape, dtype=bool)
     smooth = _gaussian(np.where(bad, 0.0, image), MATCHED_SIGMA)
-    stride = max(1, int(math.sqrt(smooth.size / SUBSAMPLE_MIN)))
-    centre, width = _lower_half(
-        smooth[::stride, ::stride][good[::stride, ::stride]])
-    if not width > 0:
+    sky = _filtered_sky(smooth, lambda ys, xs: good[ys[:, None], xs])
+    if sky is None:
         return np.zeros(image.shape, dtype=bool)
+    centre, width = sky
     smooth -= centre
     smooth /= width
-    found = _segments(smooth > MATCHED_NSIGMA, smooth > MATCHED_SEED,
-                      npixels=1)
-    return _dilated(found, grow)
+    return _matched_regions(smooth, MATCHED_NSIGMA, MATCHED_SEED, grow)
 
 
 def _cells(frame, usable, zero, scale):
@@ -1424,8 +1454,7 @@ def _frame_blocks(frame, usable, mean, counts, scale, meta):
     matched filter ran. ``mean`` is overwritten."""
     blocks, variation, density = source_blocks(mean, counts,
                                                frame.data.shape, scale)
-    if (min(blocks.shape) >= FILTER_MIN_BLOCKS
-            and np.mean(blocks) >= CROWDED_FRACTION):
+    if _searched_deeper(blocks):
         blocks = matched_blocks(frame, usable, blocks, scale)
         meta['matched_filter'] = (
             f'crowded: searched again on 2x2-pixel cells filtered with '
@@ -1459,6 +1488,46 @@ def source_pixels(frame):
     sources = np.repeat(np.repeat(blocks, MASK_BIN, axis=0), MASK_BIN,
                         axis=1)[:ny, :nx]
     return sources, good, density
+
+
+def is_crowded(sources, usable=None):
+    """
+    Whether the sources crowd a frame: their mask covers at least
+    `CROWDED_FRACTION` of its usable pixels (or blocks).
+
+    The one definition of a crowded frame by its source mask: the
+    whole-frame sky searches such a frame again with the matched filter
+    (`matched_blocks`), and a Background2D map of one is tied to its blank
+    sky. (`CROWDED_LIGHT_FRACTION` is another measure, of the sources'
+    light rather than their mask, for the warning that the unmasked sky
+    is doubtful.)
+
+    Parameters
+    ----------
+    sources : `~numpy.ndarray` of bool
+        The source mask (pixels or binned blocks).
+    usable : `~numpy.ndarray` of bool, optional
+        The usable pixels (``sources``' shape), sources included; None
+        (default): all of them.
+
+    Returns
+    -------
+    crowded : bool
+        False where no pixel is usable.
+    """
+    if usable is None:
+        n_usable, n_masked = sources.size, np.count_nonzero(sources)
+    else:
+        n_usable = np.count_nonzero(usable)
+        n_masked = np.count_nonzero(sources & usable)
+    return bool(n_usable > 0 and n_masked >= CROWDED_FRACTION * n_usable)
+
+
+def _searched_deeper(blocks):
+    """True for a binned source mask ``blocks`` that the matched filters
+    search again: crowded (`is_crowded`), of at least `FILTER_MIN_BLOCKS`
+    blocks a side."""
+    return min(blocks.shape) >= FILTER_MIN_BLOCKS and is_crowded(blocks)
 
 
 def crowding_bias(density, std):

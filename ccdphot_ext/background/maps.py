@@ -385,7 +385,7 @@ def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,
     on a crowded frame, tied to its blank sky (`_tied_to_blank_sky`).
     ``meta`` records the lift and the faint stars' share left in."""
     from ..utils.inputs import as_frame
-    from .globalsky import CROWDED_FRACTION, crowding_bias, source_pixels
+    from .globalsky import crowding_bias, is_crowded, source_pixels
 
     frame = as_frame(data, mask=mask)
     if frame.data.shape != level.shape:
@@ -395,15 +395,8 @@ def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,
         raise u.UnitsError(f'data is in {frame.unit} but the Background2D '
                            f'map in {unit}')
     sources, usable, density = source_pixels(frame)
-    n_usable = np.count_nonzero(usable)
-    crowded = (n_usable > 0 and np.count_nonzero(sources & usable)
-               >= CROWDED_FRACTION * n_usable)
-    mesh_noise = None
-    if crowded:
-        mesh_rms = np.asarray(getattr(bkg.background_rms_mesh, 'value',
-                                      bkg.background_rms_mesh), dtype=float)
-        mesh_noise = mesh_rms / np.sqrt(np.maximum(
-            np.asarray(bkg.n_pixels_mesh, dtype=float), 1.0))
+    crowded = is_crowded(sources, usable)
+    mesh_noise = _mesh_noise(bkg) if crowded else None
     pixels = np.asarray(frame.data, dtype=float)
     lift = source_lift(level, MeshStatistics.of(bkg), pixels, sources,
                        usable, mesh_noise=mesh_noise)
