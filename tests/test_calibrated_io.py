@@ -127,16 +127,16 @@ def test_hst_err_is_a_total_error_and_wht_zero_is_no_data(tmp_path):
     # the uncovered corner (weight 0) is masked, and so are HST's bad
     # detector (4) and hot (16) pixels: an HST WFC3/UVIS file's default
     np.testing.assert_array_equal(ccd.mask, (wht == 0) | (product.dq > 0))
-    assert ccd.meta['DQMASK'] == 16031
+    assert ccd.meta['DQMASK'] == 48799
     assert ccd.meta['DQRULE'] == 'HST WFC3/UVIS default'
     assert ccd.meta['EXPTIME'] == 500.0 and ccd.meta['PHOTFLAM'] == 1.5e-19
     bad = read_frame(path, dq_bits=HST_BAD)
     np.testing.assert_array_equal(bad.mask,
                                   (wht == 0) | ((product.dq & HST_BAD) > 0))
     # names are HST's on an HST file
-    named = read_frame(path, dq_bits='BAD_DETECTOR')
+    named = read_frame(path, dq_bits='BADPIX')
     np.testing.assert_array_equal(named.mask, bad.mask)
-    assert named.meta['DQRULE'] == 'dq_bits=BAD_DETECTOR (HST WFC3/UVIS)'
+    assert named.meta['DQRULE'] == 'dq_bits=BADPIX (HST WFC3/UVIS)'
     with pytest.raises(FrameReadError, match='unknown HST WFC3/UVIS DQ flag '
                        'name.*DO_NOT_USE'):
         read_frame(path, dq_bits='DO_NOT_USE')

@@ -67,7 +67,7 @@ def test_hst_default_masks_bad_and_hot_pixels(hst):
     t = photometer(ccd, aps, _sky(ccd))  # nothing summed unmasked: silent
     np.testing.assert_array_equal((t['flags'] & FLAG_BAD_PIXELS) > 0,
                                   touched)
-    assert t.meta['dq_mask'] == 16031
+    assert t.meta['dq_mask'] == 48799
     # the garbage is left out: each flux within 5 sigma of the truth over
     # the usable pixels (photutils on the noiseless model)
     truth = np.asarray(aperture_photometry(
@@ -90,7 +90,7 @@ def test_flagged_pixels_summed_are_announced(hst):
     text = str(caught[0].message)
     assert len(caught) == 1
     assert 'DQ (HST WFC3/UVIS) flags 5 pixel(s) summed' in text
-    assert '4 (BAD_DETECTOR) in 2 row(s)' in text
+    assert '4 (BADPIX) in 2 row(s)' in text
     assert '16 (HOT) in 1 row(s)' in text
     ids = t['id'][_touched(product, aps, HST_BAD | HST_HOT)]
     assert f'(id {", ".join(str(i) for i in ids)})' in text
@@ -185,11 +185,11 @@ def test_unknown_mission_masks_every_bit(tmp_path):
 @pytest.mark.parametrize('header, name, bad', [
     ({'TELESCOP': 'JWST', 'INSTRUME': 'NIRCAM'}, 'JWST', 1),
     ({'TELESCOP': 'HST', 'INSTRUME': 'ACS', 'DETECTOR': 'WFC'}, 'HST ACS',
-     16031),
+     32447),
     ({'TELESCOP': 'HST', 'INSTRUME': 'WFC3', 'DETECTOR': 'UVIS'},
-     'HST WFC3/UVIS', 16031),
+     'HST WFC3/UVIS', 48799),
     ({'TELESCOP': 'HST', 'INSTRUME': 'WFC3', 'DETECTOR': 'IR'},
-     'HST WFC3/IR', 12479),
+     'HST WFC3/IR', 45247),
     ({'TELESCOP': 'HST', 'INSTRUME': 'STIS', 'DETECTOR': 'CCD'},
      'HST STIS CCD', 2 ** 32 - 1),
     ({'TELESCOP': 'HST', 'INSTRUME': 'WFC3'}, 'HST WFC3', 2 ** 32 - 1),
@@ -201,25 +201,103 @@ def test_the_convention_comes_from_the_header(header, name, bad):
     assert (convention.name, convention.bad_bits) == (name, bad)
 
 
+# STScI's stginga, data/dqflags_acs.txt and data/dqflags_wfc3.txt (short
+# names of the ACS and WFC3 Data Handbooks' tables of DQ flags), bit by bit
+STGINGA_ACS = ['LOST', 'FILLED', 'BADPIX', 'MASKED', 'HOT', 'UNSTABLE',
+               'WARM', 'BADCOL', 'SATURATED', 'BADREF', 'TRAP', 'ATODSAT',
+               'CRDRIZ', 'CRREJ', 'USER', 'UNUSED']
+STGINGA_WFC3 = ['LOST', 'FILLED', 'BADPIX', 'MASKED', 'HOT', 'CTE', 'WARM',
+                'BADBIAS', 'SATURATED', 'BADREF', 'TRAP', 'ATODSAT',
+                'CRDRIZ', 'CRREJ', 'CRMAX', 'USER']
+
+
+def _bits(*values):
+    return sum(values)
+
+
+def test_hst_tables_are_stscis():
+    """Each of the 16 HST bits has STScI's name, ACS and WFC3 apart; UVIS
+    and IR share WFC3's table."""
+    acs = DQ_CONVENTIONS['HST ACS']
+    uvis, ir = DQ_CONVENTIONS['HST WFC3/UVIS'], DQ_CONVENTIONS['HST WFC3/IR']
+    assert acs.flags == {n: 1 << i for i, n in enumerate(STGINGA_ACS)}
+    assert uvis.flags == {n: 1 << i for i, n in enumerate(STGINGA_WFC3)}
+    assert ir.flags is uvis.flags
+    assert 'stginga' in acs.source and 'dqflags_acs.txt' in acs.source
+    assert 'WFC3 Data Handbook' in ir.source
+    # the bits whose meanings differ between ACS and WFC3
+    assert describe_dq_bits(32 + 128 + 16384 + 32768, acs) == (
+        '32 (UNSTABLE) + 128 (BADCOL) + 16384 (USER) + 32768 (UNUSED)')
+    assert describe_dq_bits(32 + 128 + 16384 + 32768, uvis) == (
+        '32 (CTE) + 128 (BADBIAS) + 16384 (CRMAX) + 32768 (USER)')
+    assert dq_bits('USER', convention=acs) == 16384
+    assert dq_bits('USER', convention=ir) == 32768
+    with pytest.raises(ValueError, match='unknown HST ACS DQ flag name.*CTE'):
+        dq_bits('CTE', convention=acs)
+
+
+def test_hst_defaults_mask_what_cannot_be_used():
+    """Masked by default: no data, values no reference file corrects,
+    clipped values, cosmic rays, bits set by hand. Left in (and warned of
+    when summed): warm pixels, full-well saturation (flag 4), UVIS CTE
+    tails, WFC3's ghosts/crosstalk, and the IR corrections the ramp fit
+    made and its flat's blobs."""
+    acs = DQ_CONVENTIONS['HST ACS']
+    uvis, ir = DQ_CONVENTIONS['HST WFC3/UVIS'], DQ_CONVENTIONS['HST WFC3/IR']
+    assert acs.bad_bits == _bits(1, 2, 4, 8, 16, 32, 128, 512, 1024, 2048,
+                                 4096, 8192, 16384)
+    assert uvis.bad_bits == _bits(1, 2, 4, 8, 16, 128, 512, 1024, 2048,
+                                  4096, 8192, 32768)
+    assert ir.bad_bits == _bits(1, 2, 4, 8, 16, 32, 128, 4096, 8192, 32768)
+    for convention in (acs, uvis, ir):
+        assert not convention.bad_bits & (64 | 256)  # warm, full well
+    assert not uvis.bad_bits & (32 | 16384)
+    assert not ir.bad_bits & (512 | 1024 | 2048 | 16384)
+    assert not acs.bad_bits & 32768  # unused
+    assert acs.saturation_bits == uvis.saturation_bits == 256 | 2048
+    assert ir.saturation_bits == 256  # IR 2048: zero-read correction
+    assert (describe_dq_bits(uvis.bad_bits, uvis).split(' + ')[:4] ==
+            ['1 (LOST)', '2 (FILLED)', '4 (BADPIX)', '8 (MASKED)'])
+
+
 def test_bit_names_are_the_missions():
     acs, ir = DQ_CONVENTIONS['HST ACS'], DQ_CONVENTIONS['HST WFC3/IR']
     # the bits the JWST names would give are other pixels on HST
-    assert describe_dq_bits(256 + 8192, acs) == '256 (SATURATED) + 8192 (CR)'
+    assert describe_dq_bits(256 + 8192, acs) == (
+        '256 (SATURATED) + 8192 (CRREJ)')
     assert describe_dq_bits(256 + 8192) == '256 (RESERVED) + 8192 (LOW_QE)'
     assert dq_bits('SATURATED+HOT', convention=acs) == 256 + 16
     assert dq_bits('SATURATED+HOT') == 2 + 2048
-    assert describe_dq_bits(8 + 2048, ir) == (
-        '8 (ZERO_READ_UNSTABLE) + 2048 (ZERO_READ_SIGNAL)')
-    # the bits unnamed on one instrument go by value
-    assert describe_dq_bits(8, acs) == '8'
+    assert describe_dq_bits(8 + 2048, ir) == '8 (MASKED) + 2048 (ATODSAT)'
     # a name known to no mission is refused before any file is read
     with pytest.raises(ValueError, match='unknown DQ flag name.*NOPE'):
         dq_bits_spec('HOT+NOPE')
-    assert dq_bits_spec('cr + 4') == 'CR+4'
-    # the default bits of each mission and its saturation bits
-    assert acs.bad_bits & (4 | 16 | 4096 | 8192) == 4 | 16 | 4096 | 8192
-    assert not acs.bad_bits & (64 | 256)
-    assert acs.saturation_bits == 256 | 2048 and ir.saturation_bits == 256
+    assert dq_bits_spec('crrej + 4') == 'CRREJ+4'
+    # a name of one instrument passes the spec; the file decides
+    assert dq_bits_spec('unstable') == 'UNSTABLE'
+
+
+@pytest.mark.parametrize('func', [dq_bits, dq_bits_spec])
+def test_both_readers_parse_alike(func):
+    """dq_bits and dq_bits_spec read values by one parser: the same
+    integers, the same refusals naming the parameter."""
+    assert func(' 4 + 16 ', 'bits') == 20 and func('1,2', 'bits') == 3
+    assert func(0, 'bits') == 0 and func('0', 'bits') == 0
+    assert func(np.uint16(8), 'bits') == 8
+    assert func('All', 'bits') == 2 ** 32 - 1
+    for bad, error, match in [
+            ('', ValueError, 'bits is empty'),
+            ('  ', ValueError, 'bits is empty'),
+            ('~4', ValueError, r"bits='~4'.*no ~"),
+            ('4+', ValueError, r"bits='4\+'.*empty part"),
+            ('1,,2', ValueError, 'empty part'),
+            ('3+4', ValueError, 'bits'),
+            (-1, ValueError, 'bits must be between 0'),
+            (2 ** 32, ValueError, 'bits must be between 0'),
+            (True, TypeError, 'bits must be an integer'),
+            (2.0, TypeError, 'bits must be an integer')]:
+        with pytest.raises(error, match=match):
+            func(bad, 'bits')
 
 
 def test_cli_names_hst_bits_by_hst_meanings(hst, tmp_path):
@@ -230,15 +308,15 @@ def test_cli_names_hst_bits_by_hst_meanings(hst, tmp_path):
         'measure', path, '--positions', tmp_path / 'pos.ecsv', '--radius',
         '4', '-o', tmp_path / 'out.ecsv')
     assert code == 0, err
-    assert ('dq        5 pixel(s) masked (DQ bits 1 (REED_SOLOMON) + 2 '
-            '(FILL) + 4 (BAD_DETECTOR)') in out
+    assert ('dq        5 pixel(s) masked (DQ bits 1 (LOST) + 2 '
+            '(FILLED) + 4 (BADPIX)') in out
     assert 'HST WFC3/UVIS default)' in out
     code, out, err = installed_ccdphot(
         'measure', path, '--positions', tmp_path / 'pos.ecsv', '--radius',
-        '4', '--dq-bits', 'BAD_DETECTOR+SATURATED', '-o',
+        '4', '--dq-bits', 'BADPIX+SATURATED', '-o',
         tmp_path / 'out2.ecsv')
     assert code == 0, err
-    assert ('(DQ bits 4 (BAD_DETECTOR) + 256 (SATURATED): '
-            'dq_bits=BAD_DETECTOR+SATURATED (HST WFC3/UVIS))') in out
+    assert ('(DQ bits 4 (BADPIX) + 256 (SATURATED): '
+            'dq_bits=BADPIX+SATURATED (HST WFC3/UVIS))') in out
     assert 'DQ (HST WFC3/UVIS) flags 1 pixel(s) summed' in err
     assert '16 (HOT) in 1 row(s)' in err

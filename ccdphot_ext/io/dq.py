@@ -5,20 +5,29 @@ Data-quality (DQ) arrays: which bits make a pixel unusable, by mission.
 Calibrated data products (JWST, HST) carry a DQ extension of bit flags
 beside the science array. The same bit means different things on
 different missions (bit 256 is JWST's RESERVED but HST's full-well
-saturation; bit 4 JWST's JUMP_DET but HST's bad detector pixel), so
-`~ccdphot_ext.read_frame` reads the DQ by the convention of the file's
-mission (`dq_convention`, from TELESCOP, INSTRUME and DETECTOR):
+saturation; bit 4 JWST's JUMP_DET but HST's bad detector pixel), and on
+HST between instruments (bit 128 is a bad column on ACS but a bad bias
+value on WFC3), so `~ccdphot_ext.read_frame` reads the DQ by the
+convention of the file's mission (`dq_convention`, from TELESCOP,
+INSTRUME and DETECTOR):
 
-==================  =========================================  ===========
-convention          bits masked by default                     saturation
-==================  =========================================  ===========
-JWST                1 DO_NOT_USE                               2
-HST ACS, WFC3/UVIS  1, 2, 4, 8, 16, 128, 512, 1024, 2048,      256, 2048
-                    4096, 8192 (16031)
-HST WFC3/IR         1, 2, 4, 8, 16, 32, 128, 4096, 8192        256
-                    (12479)
-other (unknown)     every bit                                  none
-==================  =========================================  ===========
+==============  ============================================  ===========
+convention      bits masked by default                        saturation
+==============  ============================================  ===========
+JWST            1 DO_NOT_USE                                  2
+HST ACS         1, 2, 4, 8, 16, 32, 128, 512, 1024, 2048,     256, 2048
+                4096, 8192, 16384 (32447)
+HST WFC3/UVIS   1, 2, 4, 8, 16, 128, 512, 1024, 2048, 4096,   256, 2048
+                8192, 32768 (48799)
+HST WFC3/IR     1, 2, 4, 8, 16, 32, 128, 4096, 8192, 32768    256
+                (45247)
+other           every bit                                     none
+==============  ============================================  ===========
+
+The HST bits left unmasked (warm pixels, full-well saturation, UVIS CTE
+tails, WFC3's 16384, and on the IR the flat's blobs, CR-spike and
+zero-read corrections) describe pixels whose value the pipeline kept or
+corrected; any of them summed inside an aperture is warned of.
 
 Masked pixels are excluded from the sums and the sky, and a row with one in
 its aperture is flagged 2 (:ref:`photometer-flags`). A pixel whose DQ holds
@@ -33,11 +42,11 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-from astropy.nddata import bitmask
 
-__all__ = ['DQ_FLAGS', 'HST_DQ_FLAGS', 'HST_IR_DQ_FLAGS', 'DEFAULT_DQ_BITS',
-           'DQConvention', 'DQ_CONVENTIONS', 'dq_convention', 'dq_bits',
-           'dq_bits_spec', 'dq_mask', 'describe_dq_bits']
+__all__ = ['DQ_FLAGS', 'HST_ACS_DQ_FLAGS', 'HST_WFC3_DQ_FLAGS',
+           'DEFAULT_DQ_BITS', 'DQConvention', 'DQ_CONVENTIONS',
+           'dq_convention', 'dq_bits', 'dq_bits_spec', 'dq_mask',
+           'describe_dq_bits']
 
 #: The JWST pixel DQ flags (name -> bit value), as STScI's data models
 #: define them (``stdatamodels.jwst.datamodels.dqflags.pixel``).
@@ -54,24 +63,49 @@ DQ_FLAGS = {
     'FLUX_ESTIMATED': 268435456, 'MSA_FAILED_OPEN': 536870912,
     'OTHER_BAD_PIXEL': 1073741824, 'REFERENCE_PIXEL': 2147483648}
 
-#: The DQ flags of HST's CCD images (ACS, WFC3/UVIS; name -> bit value),
-#: as the ACS and WFC3 Data Handbooks list them (tables "Data Quality
-#: Flags"; bits 8 and 16384, whose meaning differs between the two
-#: instruments, go by value).
-HST_DQ_FLAGS = {
-    'REED_SOLOMON': 1, 'FILL': 2, 'BAD_DETECTOR': 4, 'HOT': 16,
-    'CTE_TAIL': 32, 'WARM': 64, 'BAD_COLUMN': 128, 'SATURATED': 256,
-    'BAD_FLAT': 512, 'CHARGE_TRAP': 1024, 'ATOD_SATURATED': 2048,
-    'CR_DRIZZLE': 4096, 'CR': 8192}
+#: The DQ flags of HST ACS images (name -> bit value): the meanings of
+#: the ACS Data Handbook's table of DQ flags, under the short names of
+#: STScI's ``stginga`` (its ``data/dqflags_acs.txt``).
+HST_ACS_DQ_FLAGS = {
+    'LOST': 1,          # lost during compression
+    'FILLED': 2,        # replaced by a fill value
+    'BADPIX': 4,        # bad detector pixel, or beyond the aperture
+    'MASKED': 8,        # masked by an aperture feature (HRC: the finger)
+    'HOT': 16,          # hot pixel
+    'UNSTABLE': 32,     # unstable pixel (earlier: CTE tail)
+    'WARM': 64,         # warm pixel
+    'BADCOL': 128,      # bad column
+    'SATURATED': 256,   # full-well or A-to-D saturated
+    'BADREF': 512,      # bad in a reference file (flat, polarizer, dust)
+    'TRAP': 1024,       # charge trap
+    'ATODSAT': 2048,    # A-to-D saturated
+    'CRDRIZ': 4096,     # cosmic ray or detector artifact (AstroDrizzle)
+    'CRREJ': 8192,      # cosmic ray (ACSREJ)
+    'USER': 16384,      # flagged by hand
+    'UNUSED': 32768}    # not used
 
-#: The DQ flags of HST WFC3/IR images (name -> bit value), as the WFC3
-#: Data Handbook lists them.
-HST_IR_DQ_FLAGS = {
-    'REED_SOLOMON': 1, 'FILL': 2, 'BAD_DETECTOR': 4,
-    'ZERO_READ_UNSTABLE': 8, 'HOT': 16, 'UNSTABLE': 32, 'WARM': 64,
-    'BAD_REFERENCE': 128, 'SATURATED': 256, 'BAD_FLAT': 512,
-    'ZERO_READ_SIGNAL': 2048, 'CR_DRIZZLE': 4096, 'CR': 8192,
-    'GHOST': 16384}
+#: The DQ flags of HST WFC3 images, one table for UVIS and IR (name -> bit
+#: value): the meanings of the WFC3 Data Handbook's table of DQ flags,
+#: under the short names of STScI's ``stginga`` (its
+#: ``data/dqflags_wfc3.txt``). Where the detectors differ the comment
+#: gives UVIS; IR.
+HST_WFC3_DQ_FLAGS = {
+    'LOST': 1,          # lost during compression
+    'FILLED': 2,        # replaced by a fill value
+    'BADPIX': 4,        # bad detector pixel, or beyond the aperture
+    'MASKED': 8,        # UVIS occulting bar; IR pixel deviant in zero read
+    'HOT': 16,          # hot pixel
+    'CTE': 32,          # UVIS CTE tail; IR unstable pixel
+    'WARM': 64,         # warm pixel
+    'BADBIAS': 128,     # bad bias value
+    'SATURATED': 256,   # full-well or A-to-D saturated
+    'BADREF': 512,      # bad in the flat (IR: the blobs)
+    'TRAP': 1024,       # UVIS charge trap or sink pixel; IR CR spike
+    'ATODSAT': 2048,    # UVIS A-to-D saturated; IR zero-read correction
+    'CRDRIZ': 4096,     # cosmic ray or detector artifact (AstroDrizzle)
+    'CRREJ': 8192,      # cosmic ray (image combination; IR ramp fit)
+    'CRMAX': 16384,     # more cosmic rays than allowed, ghost, crosstalk
+    'USER': 32768}      # flagged by hand
 
 #: JWST's default: DO_NOT_USE, the bit the JWST pipeline sets on every
 #: pixel that must not be used.
@@ -122,7 +156,8 @@ class DQConvention:
         return f'{self.name} default'
 
 
-_HST_HANDBOOKS = ("the ACS and WFC3 Data Handbooks' tables of DQ flags")
+_HST_SOURCE = ("the {0} Data Handbook's table of DQ flags, as STScI's "
+               "stginga lists it (data/dqflags_{1}.txt)")
 
 #: The known conventions, by name.
 DQ_CONVENTIONS = {c.name: c for c in (
@@ -130,12 +165,21 @@ DQ_CONVENTIONS = {c.name: c for c in (
                  "STScI's data models (stdatamodels.jwst.datamodels."
                  'dqflags.pixel, the JWST pipeline documentation\'s "Data '
                  'Quality Flags")'),
-    DQConvention('HST ACS', HST_DQ_FLAGS, 16031, 256 + 2048,
-                 _HST_HANDBOOKS),
-    DQConvention('HST WFC3/UVIS', HST_DQ_FLAGS, 16031, 256 + 2048,
-                 _HST_HANDBOOKS),
-    DQConvention('HST WFC3/IR', HST_IR_DQ_FLAGS, 12479, 256,
-                 _HST_HANDBOOKS),
+    # masked: no data (1, 2, 4, 8), values the dark, bias or flat cannot
+    # correct (16, 32, 128, 512, 1024), clipped (2048), cosmic rays (4096,
+    # 8192), flagged by hand (16384)
+    DQConvention('HST ACS', HST_ACS_DQ_FLAGS, 32447, 256 + 2048,
+                 _HST_SOURCE.format('ACS', 'acs')),
+    # as ACS, but 32 (a CTE tail) and 16384 (ghost, crosstalk) left in;
+    # flagged by hand is 32768
+    DQConvention('HST WFC3/UVIS', HST_WFC3_DQ_FLAGS, 48799, 256 + 2048,
+                 _HST_SOURCE.format('WFC3', 'wfc3')),
+    # 32 is an unstable pixel (masked); left in: 512 (blobs, which the
+    # flat corrects), 1024 and 2048 (corrections the ramp fit made),
+    # 16384; 256 is the only saturation (the slope comes from the
+    # unsaturated reads)
+    DQConvention('HST WFC3/IR', HST_WFC3_DQ_FLAGS, 45247, 256,
+                 _HST_SOURCE.format('WFC3', 'wfc3')),
     DQConvention('unknown', {}, _ALL, 0,
                  'none: a DQ of unknown meaning masks every bit'),
 )}
@@ -206,21 +250,6 @@ def _all_names():
     return names
 
 
-def _parts(value, name):
-    """The ``+``/``,``-separated parts of a text of DQ bits (checked for
-    emptiness and ``~``), or ``'all'``."""
-    text = value.strip()
-    if not text:
-        raise ValueError(f'{name} is empty: give bit values or DQ flag '
-                         "names, or 0 to mask nothing")
-    if text.lower() == 'all':
-        return 'all'
-    if text.startswith('~'):
-        raise ValueError(f'{name}={value!r}: give the bits that make a '
-                         'pixel bad (no ~)')
-    return [p.strip().upper() for p in re.split('[+,]', text)]
-
-
 def _check_type(value, name):
     if isinstance(value, (bool, np.bool_)) or not isinstance(
             value, (int, np.integer, str)):
@@ -234,6 +263,48 @@ def _in_range(value, name):
         raise ValueError(f'{name} must be between 0 and 2**32 - 1, got '
                          f'{value}')
     return value
+
+
+def _parse(value, name):
+    """
+    The first reading of DQ bits, shared by `dq_bits` and `dq_bits_spec`:
+    an integer (checked for range; ``'all'`` is every bit) when the value
+    is settled without flag names, else its ``+``/``,``-separated parts in
+    upper case (checked for emptiness and ``~``), names still to resolve.
+    """
+    _check_type(value, name)
+    if not isinstance(value, str):
+        return _in_range(value, name)
+    text = value.strip()
+    if not text:
+        raise ValueError(f'{name} is empty: give bit values or DQ flag '
+                         "names, or 0 to mask nothing")
+    if text.lower() == 'all':
+        return _ALL
+    if text.startswith('~'):
+        raise ValueError(f'{name}={value!r}: give the bits that make a '
+                         'pixel bad (no ~)')
+    parts = [p.strip().upper() for p in re.split('[+,]', text)]
+    if not all(parts):
+        raise ValueError(f'{name}={value!r}: an empty part between '
+                         "'+' or ','")
+    return parts
+
+
+def _sum_bits(values, name):
+    """The sum of bit values given as text: one value is the sum itself,
+    several must each be a power of two."""
+    values = [int(v) for v in values if int(v) != 0]
+    if len(values) > 1:
+        odd = [v for v in values if v & (v - 1)]
+        if odd:
+            raise ValueError(f'{name}: {", ".join(map(str, odd))} is not '
+                             'one bit (a power of two); give each bit, or '
+                             'their sum alone')
+    total = 0
+    for value in values:
+        total |= _in_range(value, name)
+    return total
 
 
 def dq_bits_spec(value, name='dq_bits'):
@@ -267,28 +338,26 @@ def dq_bits_spec(value, name='dq_bits'):
     Examples
     --------
     >>> from ccdphot_ext.io.dq import dq_bits_spec
-    >>> dq_bits_spec(' bad_detector + 16'), dq_bits_spec('4+16')
-    ('BAD_DETECTOR+16', 20)
+    >>> dq_bits_spec(' badpix + 16'), dq_bits_spec('4+16')
+    ('BADPIX+16', 20)
     >>> dq_bits_spec(None) is None
     True
     """
     if value is None:
         return None
-    _check_type(value, name)
-    if not isinstance(value, str):
-        return _in_range(value, name)
-    parts = _parts(value, name)
-    if parts == 'all':
-        return _ALL
+    parts = _parse(value, name)
+    if isinstance(parts, int):
+        return parts
     known = _all_names()
     unknown = [p for p in parts if not p.isdigit() and p not in known]
     if unknown:
         raise ValueError(f'{name}={value!r}: unknown DQ flag name(s) '
                          f'{", ".join(unknown)} (known: JWST '
-                         f'{", ".join(DQ_FLAGS)}; HST '
-                         f'{", ".join(HST_DQ_FLAGS | HST_IR_DQ_FLAGS)})')
+                         f'{", ".join(DQ_FLAGS)}; HST ACS '
+                         f'{", ".join(HST_ACS_DQ_FLAGS)}; HST WFC3 '
+                         f'{", ".join(HST_WFC3_DQ_FLAGS)})')
     if all(p.isdigit() for p in parts):
-        return dq_bits(value, name)
+        return _sum_bits(parts, name)
     return '+'.join(parts)
 
 
@@ -334,12 +403,9 @@ def dq_bits(value, name='dq_bits', *, convention=None):
     True
     """
     convention = DQ_CONVENTIONS['JWST'] if convention is None else convention
-    _check_type(value, name)
-    if not isinstance(value, str):
-        return _in_range(value, name)
-    parts = _parts(value, name)
-    if parts == 'all':
-        return _ALL
+    parts = _parse(value, name)
+    if isinstance(parts, int):
+        return parts
     flags = convention.flags
     unknown = [p for p in parts if not p.isdigit() and p not in flags]
     if unknown:
@@ -347,13 +413,8 @@ def dq_bits(value, name='dq_bits', *, convention=None):
                  'it has no flag names: give bit values')
         raise ValueError(f'{name}={value!r}: unknown {convention.name} DQ '
                          f'flag name(s) {", ".join(unknown)} ({known})')
-    values = [p if p.isdigit() else str(flags[p]) for p in parts]
-    values = [v for v in values if int(v) != 0]
-    if not values:
-        return 0
-    if len(values) == 1:
-        return _in_range(int(values[0]), name)
-    return _in_range(bitmask.interpret_bit_flags(','.join(values)), name)
+    return _sum_bits([p if p.isdigit() else str(flags[p]) for p in parts],
+                     name)
 
 
 def dq_mask(dq, bits=DEFAULT_DQ_BITS):
@@ -430,7 +491,7 @@ def describe_dq_bits(bits, convention=None):
     >>> describe_dq_bits(5)
     '1 (DO_NOT_USE) + 4 (JUMP_DET)'
     >>> describe_dq_bits(260, DQ_CONVENTIONS['HST WFC3/UVIS'])
-    '4 (BAD_DETECTOR) + 256 (SATURATED)'
+    '4 (BADPIX) + 256 (SATURATED)'
     """
     convention = DQ_CONVENTIONS['JWST'] if convention is None else convention
     bits = dq_bits(bits, convention=convention)
