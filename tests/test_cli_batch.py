@@ -348,3 +348,77 @@ def test_frame_warnings_name_each_frame_once(sextractor_dir, tmp_path):
     assert len(lines) == 1, err
     assert '2 frames (a.fits, b.fits): 4 non-standard' in lines[0]
     assert str(tmp_path) not in err
+
+
+def _option(subcommand, flag):
+    """The argparse action of ``flag`` in ``ccdphot SUBCOMMAND``."""
+    import argparse
+
+    from ccdphot_ext.cli.main import build_parser
+
+    subparsers = next(a for a in build_parser()._actions
+                      if isinstance(a, argparse._SubParsersAction))
+    return next(a for a in subparsers.choices[subcommand]._actions
+                if flag in a.option_strings)
+
+
+def test_uncertainty_model_is_measures_option():
+    """``batch --uncertainty-model`` is ``measure``'s, one definition: the
+    same choices (BudgetOptions'), default and help."""
+    from ccdphot_ext.photometry.terms import UNCERTAINTY_MODELS
+
+    batch = _option('batch', '--uncertainty-model')
+    measure = _option('measure', '--uncertainty-model')
+    assert tuple(batch.choices) == UNCERTAINTY_MODELS == ('background',
+                                                          'total')
+    for field in ('choices', 'default', 'help', 'metavar', 'dest'):
+        assert getattr(batch, field) == getattr(measure, field), field
+    assert batch.default == 'background'
+
+
+def test_uncertainty_model_total_on_every_frame(files, tmp_path):
+    """``--uncertainty-model total`` reaches every frame: the map (here
+    the background noise of each simulated frame) is taken as the whole
+    error, so no source term is added, each star's variance is the
+    background run's less its source term, and the table's provenance
+    records the model; a resumed run with the other model is refused."""
+    frames = files['frames'][:3]
+    base = [*frames, '--positions', files['positions'], '--size', '15']
+    runs = {}
+    for model in ('background', 'total'):
+        out = tmp_path / f'lc_{model}.ecsv'
+        code, _, err = _run([*base, '-o', str(out), '--uncertainty-model',
+                             model])
+        assert code == 0 and err == '', err
+        runs[model] = QTable.read(out)
+        assert runs[model].meta['parameters']['budget'] == {
+            'uncertainty_model': model, 'include_sky_mean': True,
+            'fractional_variance': 'squared'}
+    bg, total = runs['background'], runs['total']
+    assert len(total) == 9 and set(total['frame']) == set(frames)
+    np.testing.assert_array_equal(total['aperture_sum'], bg['aperture_sum'])
+    source = bg['var_source'].value
+    assert np.all(source > 0.9 * np.repeat([FLUX], 3, axis=0).ravel() / 1.5)
+    assert np.all(np.isnan(total['var_source']))
+    np.testing.assert_allclose(total['aperture_sum_err'].value ** 2,
+                               bg['aperture_sum_err'].value ** 2 - source,
+                               rtol=1e-10)
+    # a map of the background: every star of a frame gets the same error
+    for frame in set(total['frame']):
+        err = total['aperture_sum_err'][total['frame'] == frame].value
+        assert np.ptp(err) < 1e-9 * err[0]
+    assert np.all(total['aperture_sum_err'] < 0.92 * bg['aperture_sum_err'])
+    # the default is background
+    out = tmp_path / 'lc_default.ecsv'
+    assert _run([*base, '-o', str(out)])[0] == 0
+    assert QTable.read(out).meta['parameters']['budget'][
+        'uncertainty_model'] == 'background'
+    # resuming a 'total' table with the default model is refused
+    code, _, err = _run([*base, '-o', str(tmp_path / 'lc_total.ecsv'),
+                         '--resume'])
+    assert code == 2 and 'measured with other parameters (budget)' in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = _run([*base, '-o', str(tmp_path / 'x.ecsv'),
+                         '--uncertainty-model', 'mixed'])
+    assert code == 2 and "invalid choice: 'mixed'" in err
+    assert not (tmp_path / 'x.ecsv').exists()

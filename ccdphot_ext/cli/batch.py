@@ -31,6 +31,7 @@ from .common import (
     add_detector_options,
     add_dq_bits_option,
     add_positions_format,
+    add_uncertainty_model_option,
     add_unit_option,
     check_output_path,
     hdu_type,
@@ -385,6 +386,7 @@ def _add_measure_options(p):
     add_unit_option(p)
     add_dq_bits_option(p, 'a frame has')
     add_detector_options(p)
+    add_uncertainty_model_option(p)
     p.add_argument('--threshold', type=positive_type, metavar='NSIG',
                    help='sum only pixels above NSIG sky sigmas')
     p.add_argument('--targets', type=_ids, metavar='IDS',

@@ -10,6 +10,7 @@ frames ``ccdphot batch --scheduler`` sends before its own checks
 
 from .common import (
     CLIError,
+    budget_options,
     detector_from_args,
     read_positions_table,
 )
@@ -100,7 +101,7 @@ def measuring_config(args, layout, sky, ids):
                                box_size=args.recenter_box)
     return configure(
         layout, sky, ids, gain=args.gain, threshold=threshold,
-        detector=detector_from_args(args), budget=None,
+        detector=detector_from_args(args), budget=budget_options(args),
         zeropoint=args.zeropoint, flux_unit=args.flux_unit,
         recenter=recenter,
         reading=FrameReading(hdu=args.hdu, unit=args.unit,

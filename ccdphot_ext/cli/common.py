@@ -463,6 +463,36 @@ def add_dq_bits_option(parser, whose):
                              '0 none, all any)')
 
 
+#: ``--uncertainty-model`` choices: `~ccdphot_ext.BudgetOptions`'
+#: ``uncertainty_model`` (kept here so that parsing a command line imports
+#: no photometry).
+UNCERTAINTY_MODEL_CHOICES = ('background', 'total')
+
+
+def add_uncertainty_model_option(parser):
+    """``--uncertainty-model``: how an uncertainty map enters the error
+    budget, as `~ccdphot_ext.BudgetOptions` ``uncertainty_model``; the one
+    definition of ``measure`` and ``batch``."""
+    parser.add_argument('--uncertainty-model', metavar='MODEL',
+                        default='background',
+                        choices=UNCERTAINTY_MODEL_CHOICES,
+                        help="how the uncertainty map enters the budget: "
+                             "'background' (default: the background noise, "
+                             "the source term added from the gain; a map "
+                             "that holds the sources' photon noise is found "
+                             "and taken as total, with a warning) or "
+                             "'total' (the whole per-pixel error, as "
+                             "ccdproc's create_deviation)")
+
+
+def budget_options(args, **options):
+    """The `~ccdphot_ext.BudgetOptions` of ``--uncertainty-model`` (and
+    ``options``, other `~ccdphot_ext.BudgetOptions` fields)."""
+    from ..photometry.terms import BudgetOptions
+
+    return BudgetOptions(uncertainty_model=args.uncertainty_model, **options)
+
+
 def add_keep_artifacts_option(parser):
     """``--keep-artifacts``: keep the detections that are rings or spikes
     of a brighter star (`~ccdphot_ext.find_stars` ``reject_artifacts``)."""

@@ -16,8 +16,10 @@ from .common import (
     add_keep_artifacts_option,
     add_output_options,
     add_positions_format,
+    add_uncertainty_model_option,
     blank_noise,
     box_type,
+    budget_options,
     check_output_path,
     detector_from_args,
     format_epilog,
@@ -336,7 +338,6 @@ def _measure(args):
     from ..background.threshold import SigmaThreshold
     from ..io.header import detector_with_gain
     from ..photometry.table import photometer
-    from ..photometry.terms import BudgetOptions
     from ..utils.inputs import as_frame
     from .measure_output import (
         measure_plots,
@@ -360,8 +361,8 @@ def _measure(args):
         frame, apertures, sky,
         noise=blank_noise(frame, sky) if args.blank_noise else None,
         threshold=threshold, detector=detector,
-        budget=BudgetOptions(uncertainty_model=args.uncertainty_model,
-                             fractional_variance=args.fractional_variance),
+        budget=budget_options(
+            args, fractional_variance=args.fractional_variance),
         zeropoint=args.zeropoint, flux_unit=args.flux_unit)
     mark_unplaced(table, unplaced)
     table['id'] = ids  # the positions' own ids
@@ -464,14 +465,7 @@ def _add_measure(sub, common):
                         'a 1-sigma map, or a variance by its UTYPE card or '
                         'a BUNIT of the data unit squared; in the data '
                         'unit (its BUNIT, if any, is checked)')
-    p.add_argument('--uncertainty-model', metavar='MODEL',
-                   default='background', choices=('background', 'total'),
-                   help="how the uncertainty map enters the budget: "
-                        "'background' (default: the background noise, the "
-                        "source term added from the gain; a map that holds "
-                        "the sources' photon noise is found and taken as "
-                        "total, with a warning) or 'total' (the whole "
-                        "per-pixel error, as ccdproc's create_deviation)")
+    add_uncertainty_model_option(p)
     p.add_argument('--box', metavar='Y0:Y1,X0:X1', type=box_type,
                    action='append', help='a box (repeat for more)')
     p.add_argument('--positions', metavar='TABLE',
