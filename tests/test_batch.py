@@ -614,7 +614,9 @@ def test_batch_execution_values():
     ({'hdu': '  '}, ValueError, 'hdu is an empty name'),
     ({'hdu': ('SCI', '1')}, TypeError, 'hdu'),
     ({'hdu': 1.0}, TypeError, 'hdu'),
-    ({'unit': 'furlong/xyz'}, ValueError, "unit: 'furlong/xyz' is not a unit"),
+    ({'unit': 'furlong/xyz'}, ValueError, "unit='furlong/xyz' is not a unit"),
+    # read as BUNIT is, then refused: its values are no light
+    ({'unit': 'MAG'}, ValueError, r'unit: data in mag \(a logarithmic'),
     ({'unit': 2.0}, TypeError, 'unit'),
     ({'dq_bits': 'NOT_A_FLAG'}, ValueError, 'NOT_A_FLAG'),
 ])

@@ -314,3 +314,84 @@ def test_cli_unit_in_another_case_is_warned_as_bunit_is(tmp_path):
                       "'MJy / sr'.*a first capital M is mega"):
         assert read_frame(_write(tmp_path / 'f.fits', 'MJY/SR')).unit == (
             u.MJy / u.sr)
+
+
+# -- one reader: unit= in Python reads a unit as --unit and BUNIT do ---------
+
+_SPELLINGS = [
+    # (as written, the unit, the warning's reading or None)
+    ('ADU', u.adu, None),
+    ('Electrons', u.electron, None),
+    ('ELECTRONS/S', u.electron / u.s, None),
+    ('e-/s', u.electron / u.s, None),
+    ('counts s-1', u.ct / u.s, None),
+    ('MJY/SR', u.MJy / u.sr, "read as 'MJy / sr'"),
+    ('DN/S', u.DN / u.s, "read as 'DN / s' (rate) by the header convention"),
+    ('erg/s/cm2/A', u.erg / u.s / u.cm ** 2 / u.AA,
+     "Angstrom"),
+]
+
+
+def _read_with(reader, text):
+    """``reader(text)``'s unit and the warnings it gave."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter('always')
+        unit = reader(text)
+    return unit, [str(w.message) for w in record
+                  if issubclass(w.category, AstropyUserWarning)]
+
+
+@pytest.mark.parametrize('text, unit, warned', _SPELLINGS)
+def test_python_unit_is_read_as_the_cli_reads_it(tmp_path, text, unit,
+                                                 warned):
+    """``read_frame(unit=...)`` and ``FrameReading(unit=...)`` read a unit
+    whatever its case and header spelling, as ``--unit`` (and BUNIT) do:
+    the same unit, the same warning naming the parameter."""
+    from ccdphot_ext import FrameReading
+    from ccdphot_ext.cli.common import data_unit_type
+
+    path = _write(tmp_path / 'f.fits', 'mag')  # a wrong BUNIT, overridden
+    readings = {
+        'read_frame': _read_with(lambda t: read_frame(path, unit=t).unit,
+                                 text),
+        'FrameReading': _read_with(lambda t: FrameReading(unit=t).unit,
+                                   text),
+        '--unit': _read_with(data_unit_type, text)}
+    names = {'read_frame': f'unit={text!r}', 'FrameReading':
+             f'unit={text!r}', '--unit': f'--unit {text!r}'}
+    for who, (got, said) in readings.items():
+        assert got == unit, who
+        if warned is None:
+            assert said == [], (who, said)
+        else:
+            assert len(said) == 1 and warned in said[0], (who, said)
+            assert said[0].startswith(names[who]), (who, said)
+    # the frame read in that unit is the frame of the unit written out
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        ccd = read_frame(path, unit=text)
+    plain = read_frame(path, unit=unit)
+    assert ccd.unit == plain.unit
+    np.testing.assert_array_equal(ccd.data, plain.data)
+
+
+def test_python_unit_refusals_name_the_parameter(tmp_path):
+    from ccdphot_ext import FrameReading
+
+    path = _write(tmp_path / 'f.fits', 'adu')
+    for reader in (lambda t: read_frame(path, unit=t),
+                   lambda t: FrameReading(unit=t)):
+        with pytest.raises(ValueError, match="^unit='furlongs' is not a "
+                           'unit .*neither astropy nor the header'):
+            reader('furlongs')
+        # a unit whose values are no light: refused once read, in any case
+        with pytest.raises(ValueError, match=r'^unit: data in K \(a '
+                           'temperature\\)'):
+            reader('K')
+        with pytest.raises(ValueError, match=r'^unit: data in mag'):
+            reader('mag')
+        with pytest.raises(ValueError, match="^unit='  ': an empty text"):
+            reader('  ')
+        with pytest.raises(TypeError, match='^unit must be an astropy unit '
+                           'or a unit string, got float 2.0'):
+            reader(2.0)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..io.dq import dq_bits_spec
 from ..io.fits import read_frame
-from ..io.units import checked_unit
+from ..io.header import read_data_unit
 
 __all__ = ['FrameReading']
 
@@ -33,7 +33,9 @@ class FrameReading:
     unit : `~astropy.units.UnitBase` or str, optional
         The data unit of every frame, instead of its header's BUNIT (a
         frame without a usable BUNIT is otherwise taken to be in adu, with
-        a warning); None (default): each frame's BUNIT.
+        a warning), a text read as `~ccdphot_ext.read_frame` reads it
+        (whatever its case: ``'ELECTRONS/S'``); None (default): each
+        frame's BUNIT.
     dq_bits : int or str, optional
         The data-quality bits that mask a pixel of a frame with a DQ
         extension: an integer, or bit values and flag names joined by
@@ -48,7 +50,9 @@ class FrameReading:
         ``unit`` not a unit or text.
     ValueError
         If ``hdu`` is a negative index or an empty name, ``unit`` is text
-        that is not a unit, or ``dq_bits`` is not valid.
+        that is not a unit or a unit whose values cannot be summed into
+        light (a magnitude, a temperature ...), or ``dq_bits`` is not
+        valid.
 
     Examples
     --------
@@ -68,7 +72,7 @@ class FrameReading:
     def __post_init__(self):
         object.__setattr__(self, 'hdu', _checked_hdu(self.hdu))
         object.__setattr__(self, 'unit', None if self.unit is None
-                           else checked_unit(self.unit, 'unit'))
+                           else read_data_unit(self.unit, 'unit'))
         object.__setattr__(self, 'dq_bits', dq_bits_spec(self.dq_bits))
 
     def read(self, path):

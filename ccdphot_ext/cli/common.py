@@ -175,16 +175,15 @@ def unit_type(text):
 
 
 def data_unit_type(text):
-    """``--unit``: a data unit read as a header's BUNIT is
-    (``ccdphot_ext.io.header.written_unit``: ``ELECTRONS/S``, ``adu``,
-    ``counts s-1``), whose values add up into light
-    (`~ccdphot_ext.io.units.check_data_unit`)."""
-    from ..io.header import written_unit
-    from ..io.units import check_data_unit
+    """``--unit``: a data unit read as a header's BUNIT is, and as
+    ``read_frame(unit=...)`` reads it (one reader,
+    ``ccdphot_ext.io.header.read_data_unit``: ``ELECTRONS/S``, ``adu``,
+    ``counts s-1``), whose values add up into light."""
+    from ..io.header import read_data_unit
 
     name = f'--unit {text!r}'  # for the warnings
     try:
-        return check_data_unit(written_unit(text, name=name), 'data unit')
+        return read_data_unit(text, 'data unit', as_written=name)
     except ValueError as exc:  # argparse names the option itself
         raise argparse.ArgumentTypeError(
             str(exc).replace(name, repr(text), 1)) from None

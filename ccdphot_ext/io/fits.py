@@ -41,8 +41,8 @@ from .fitsfile import (
     select_hdu,
     verify_checksums,
 )
-from .header import INHERITED_TAG, unit_from_header
-from .units import check_data_unit, checked_unit
+from .header import INHERITED_TAG, read_data_unit, unit_from_header
+from .units import check_data_unit
 from .variance import VarianceArrays
 
 __all__ = ['FrameReadError', 'read_frame', 'UNCERTAINTY_TYPES']
@@ -192,8 +192,13 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         extension masks the pixels with any of ``dq_bits`` set, and the
         pixels of zero weight in a WHT extension (no data) are masked.
     unit : `~astropy.units.Unit` or str, optional
-        The data unit. Default the header's BUNIT, read as astronomers
-        write it (`~ccdphot_ext.io.header.unit_from_header`); without one
+        The data unit, instead of the header's BUNIT. A text is read as
+        BUNIT is, and as ``ccdphot --unit`` reads it, whatever its case
+        (``'ELECTRONS/S'``, ``'e-/s'``, ``'counts s-1'``; ``'MJY/SR'``
+        with a warning naming the reading:
+        `~ccdphot_ext.io.header.read_data_unit`). Default the header's
+        BUNIT, read as astronomers write it
+        (`~ccdphot_ext.io.header.unit_from_header`); without one
         (missing or blank) the data are taken to be in ``adu`` (with an
         `AstropyUserWarning`). A BUNIT that cannot be read as a unit, and
         a unit whose values cannot be added up into light (a magnitude, a
@@ -272,7 +277,7 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
     if uncertainty_type is not None:
         check_choice(uncertainty_type, 'uncertainty_type', UNCERTAINTY_TYPES)
     if unit is not None:
-        unit = check_data_unit(checked_unit(unit, 'unit'), 'unit')
+        unit = read_data_unit(unit, 'unit')
     spec = dq_bits_spec(dq_bits)
     with open_fits(path) as hdul, warnings.catch_warnings():
         ignore_card_warnings()  # reported once by open_fits

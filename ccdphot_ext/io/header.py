@@ -37,6 +37,7 @@ from ..utils.numbers import check_options
 from .saturation import header_saturation
 from .units import (
     GAIN_UNIT,
+    check_data_unit,
     data_unit_problem,
     electrons_per_data_unit,
     parse_unit,
@@ -627,6 +628,67 @@ def written_unit(text, *, name):
                 'a small m milli); write it in that spelling to silence '
                 'this', AstropyUserWarning, stacklevel=3)
     return _as_astronomers_write(unit, name)
+
+
+def read_data_unit(unit, name, *, as_written=None):
+    """
+    Read a data unit given in place of BUNIT, as BUNIT is read: the one
+    reader of `~ccdphot_ext.read_frame`'s and
+    `~ccdphot_ext.FrameReading`'s ``unit=`` and of ``ccdphot --unit``.
+
+    An astropy unit is taken as it is; a text is read by `written_unit`
+    (whatever its case, the header spellings, with the same warnings);
+    then a unit whose values cannot be summed into light is refused
+    (`~ccdphot_ext.io.units.check_data_unit`).
+
+    Parameters
+    ----------
+    unit : `~astropy.units.UnitBase` or str
+        The unit.
+    name : str
+        The parameter, for the messages (``'unit'``).
+    as_written : str, optional
+        How a text is named in the messages and warnings; None (default):
+        ``name=text`` (``"unit='ELECTRONS/S'"``).
+
+    Returns
+    -------
+    unit : `~astropy.units.UnitBase`
+        The unit.
+
+    Raises
+    ------
+    TypeError
+        If ``unit`` is neither a unit nor a text (astropy would read a
+        number as a scaled dimensionless unit).
+    ValueError
+        If the text is blank or not a unit, or the unit's values cannot be
+        summed into light; the message names the parameter.
+
+    Warns
+    -----
+    AstropyUserWarning
+        As `written_unit`: a unit name read whatever its case, an S or A
+        read as a second or an Angstrom.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.io.header import read_data_unit
+    >>> read_data_unit('ELECTRONS/S', 'unit'), read_data_unit('counts s-1',
+    ...                                                        'unit')
+    (Unit("electron / s"), Unit("ct / s"))
+    >>> read_data_unit('K', 'unit')
+    Traceback (most recent call last):
+    ...
+    ValueError: unit: data in K (a temperature) cannot be added up ...
+    """
+    if isinstance(unit, str):
+        unit = written_unit(unit, name=(f'{name}={unit!r}' if as_written
+                                        is None else as_written))
+    elif not isinstance(unit, u.UnitBase):
+        raise TypeError(f'{name} must be an astropy unit or a unit string, '
+                        f'got {type(unit).__name__} {unit!r}')
+    return check_data_unit(unit, name)
 
 
 def _as_astronomers_write(unit, name):
