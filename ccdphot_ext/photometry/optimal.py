@@ -470,7 +470,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     if frame_psf['fits'] is False:
         flags |= FLAG_PSF_MISMATCH
         warnings.warn(
-            f'optimal extraction at {tuple(position)!r}: '
+            f'optimal extraction at ({xy[0]:g}, {xy[1]:g}): '
             f"{frame_psf['summary']}; every star measured with this PSF is "
             'biased (flagged): give the PSF of this frame',
             AstropyUserWarning, stacklevel=2)
@@ -482,8 +482,8 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             why = ('the PSF lies within a pixel or two, with no wings to '
                    'test it against')
         warnings.warn(
-            f'optimal extraction at {tuple(position)!r}: the star does not '
-            f'match the PSF ({why}); its flux is biased (flagged): give '
+            f'optimal extraction at ({xy[0]:g}, {xy[1]:g}): the star does '
+            f'not match the PSF ({why}); its flux is biased (flagged): give '
             'the PSF of this frame', AstropyUserWarning, stacklevel=2)
     return OptimalMeasurement(
         flux=flux, budget=budget, weights=one['w'] / one['norm'],
@@ -987,8 +987,10 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
     detector : `~ccdphot_ext.DetectorParameters`, optional
         As in `~ccdphot_ext.measure`, for all three.
     threshold : `~ccdphot_ext.SigmaThreshold`, optional
-        Default ``SigmaThreshold(2.0, selection='pixel')`` (the
-        notebook's mask).
+        The mask; default ``SigmaThreshold(2.0)``, the package's 2-sigma
+        mask, whose sum is unbiased for the flux inside it.
+        ``SigmaThreshold(2.0, selection='pixel')`` is the notebook's mask,
+        biased high (on a blank sky it sums the noise peaks it selects).
     position : (x, y), optional
         Star position for the PSF; default the aperture centre.
     size : int, optional
@@ -1002,8 +1004,11 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
     -------
     table : `~astropy.table.QTable`
         Rows ``box``, ``mask``, ``optimal`` with ``flux``, ``flux_err``,
-        ``snr`` and ``snr_gain`` (over the box), and ``meta['snr_gain_mask']``
-        (optimal over mask).
+        ``snr``, ``snr_gain`` (over the box) and ``flags`` (each
+        measurement's own bits, :ref:`photometer-flags`: a truncated box,
+        masked pixels, a PSF that does not fit, ...: compare only rows
+        whose flags allow it), and ``meta['snr_gain_mask']`` (optimal over
+        mask).
 
     Examples
     --------
@@ -1020,7 +1025,7 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
     True
     """
     if threshold is None:
-        threshold = SigmaThreshold(2.0, selection='pixel')
+        threshold = SigmaThreshold(2.0)
     if position is None:
         position = aperture_position(aperture, 0)
     common = dict(gain=gain, detector=detector, uncertainty=uncertainty,
@@ -1030,10 +1035,10 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
         masked = measure(data, aperture, sky, threshold=threshold, **common)
         opt = optimal_extraction(data, position, psf_sigma, sky, size=size,
                                  **common)
-    rows = [(name, r.flux, r.flux_err, r.snr, r.snr / box.snr)
+    rows = [(name, r.flux, r.flux_err, r.snr, r.snr / box.snr, int(r.flags))
             for name, r in (('box', box), ('mask', masked), ('optimal', opt))]
     table = QTable(rows=rows, names=('method', 'flux', 'flux_err', 'snr',
-                                     'snr_gain'))
+                                     'snr_gain', 'flags'))
     table.meta['snr_gain_mask'] = opt.snr / masked.snr
     table.meta['threshold'] = repr(threshold)
     return table
