@@ -47,7 +47,11 @@ FLAG_RESIDUAL_BACKGROUND = 32
 #: (`~ccdphot_ext.SkyEstimate` warns when it is made), and a whole-frame
 #: sky where the frame's pixel noise differs from its one ``std`` by more
 #: than 10% (uneven depth, vignetting: the error bar is off by as much;
-#: `~ccdphot_ext.background.noisevariation.check_sky_noise`).
+#: `~ccdphot_ext.background.noisevariation.check_sky_noise`). Also set where
+#: the background curves about the star (a galaxy's bulge, a nebula) enough
+#: that an annulus sky misses the aperture's background by a significant
+#: part of the flux error
+#: (`~ccdphot_ext.background.annuluscurvature.check_annulus_curvature`).
 FLAG_SKY_ANNULUS = 64
 #: The box holds clearly less than the plateau of the curve of growth of
 #: the frame's bright isolated stars (`~ccdphot_ext.find_stars` checks the
@@ -69,7 +73,8 @@ FLAG_DESCRIPTIONS = {
     FLAG_SKY_ANNULUS: "sky annulus overlaps the aperture or a neighbour's, "
                       "holds a star's light, or is mostly masked; or the "
                       'sky std is 0, from fewer than 5 pixels, or off the '
-                      "frame's local noise",
+                      "frame's local noise; or the background curves about "
+                      'the star',
     FLAG_SMALL_APERTURE: 'box below the curve of growth plateau',
     FLAG_PSF_MISMATCH: 'star does not match the PSF of the optimal '
                        'extraction',

@@ -1,17 +1,19 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """
 The per-row sky checks: is a row's flux biased by the sky subtracted
-(`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`) and is its error bar off
-because the frame's pixel noise is not the sky's one ``std`` there
-(`~ccdphot_ext.flags.FLAG_SKY_ANNULUS`)?
+(`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`), is its error bar off
+because the frame's pixel noise is not the sky's one ``std`` there, and
+does the background curve about the star so that its annulus sky misses
+the aperture's (both `~ccdphot_ext.flags.FLAG_SKY_ANNULUS`)?
 
-One home for both: `~ccdphot_ext.photometer`, `~ccdphot_ext.measure` and
+One home for them: `~ccdphot_ext.photometer`, `~ccdphot_ext.measure` and
 `~ccdphot_ext.optimal_extraction` flag and note their rows with
 `sky_row_checks`, so the three agree on every row.
 """
 
 import numpy as np
 
+from ..background.annuluscurvature import check_annulus_curvature
 from ..background.noisevariation import check_sky_noise
 from ..flags import FLAG_RESIDUAL_BACKGROUND, FLAG_SKY_ANNULUS
 from .residual import check_sky_bias
@@ -25,7 +27,7 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
     The flag bits the sky earns each photometry row, and the warnings
     said about them.
 
-    Two rules, each warning once for all rows it names
+    Three rules, each warning once for all rows it names
     (`~astropy.utils.exceptions.AstropyUserWarning`):
 
     - the sky biases the flux (`~ccdphot_ext.photometry.residual.check_sky_bias`:
@@ -35,7 +37,10 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
       by more than its tolerance
       (`~ccdphot_ext.background.noisevariation.check_sky_noise`), unless
       the row's sky term was scaled for the local noise already →
-      `~ccdphot_ext.flags.FLAG_SKY_ANNULUS`.
+      `~ccdphot_ext.flags.FLAG_SKY_ANNULUS`;
+    - an annulus sky's background curves about the star enough to bias the
+      flux (`~ccdphot_ext.background.annuluscurvature.check_annulus_curvature`:
+      a star on a galaxy or a nebula) → `~ccdphot_ext.flags.FLAG_SKY_ANNULUS`.
 
     Parameters
     ----------
@@ -67,7 +72,9 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
         ``flux_err``; an int for scalars): the bits set, 0 where neither
         rule applies.
     messages : list of str
-        The warnings said, bias first (empty when no row is flagged).
+        The warnings said, bias first, and a note of the rows whose
+        background curvature could not be checked (empty when no row is
+        flagged and every row was checked).
 
     Examples
     --------
@@ -88,6 +95,10 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
                                       stacklevel=stacklevel)
     if message is not None:
         messages = [*messages, message]
+    curved, notes = check_annulus_curvature(sky, frame, x, y, n_pix,
+                                            flux_err, stacklevel=stacklevel)
+    messages = [*messages, *notes]
     flags = (np.where(biased, FLAG_RESIDUAL_BACKGROUND, 0)
-             | np.where(uneven, FLAG_SKY_ANNULUS, 0)).astype(np.int64)
+             | np.where(uneven | curved, FLAG_SKY_ANNULUS, 0)
+             ).astype(np.int64)
     return (int(flags) if flags.ndim == 0 else flags), messages
