@@ -93,25 +93,26 @@ def _suggested_boxes(stars):
     return boxes, [boxes[i] for i in range(len(stars))], box_flags(stars)
 
 
-def _warn_sharp(found):
-    """Warn, naming them, of the --find detections sharper than any star
-    (a cosmic-ray hit or a hot pixel): they are measured with the rest,
-    and their rows' flags cannot tell."""
+def _warn_not_star_like(found):
+    """Warn, naming them, of the --find detections that are not star-like
+    and not saturated (sharper than a star, elongated, or wider or
+    narrower than the stars): they are measured with the rest, and their
+    rows' flags cannot tell."""
     import warnings
 
-    import numpy as np
     from astropy.utils.exceptions import AstropyUserWarning
 
-    from ..detection.boxsize import SHARPNESS_MAX
+    from ..detection.findstars import not_star_like
 
-    sharp = np.asarray(found['sharpness'], dtype=float) > SHARPNESS_MAX
-    if sharp.any():
-        ids = found['id'][sharp].tolist()
+    parts = []
+    for reason, ids in not_star_like(found).items():
         shown = ', '.join(str(i) for i in ids[:10])
         more = f' and {len(ids) - 10} more' if len(ids) > 10 else ''
-        warnings.warn(f'--find: {len(ids)} detection(s) sharper than a star '
-                      '(a cosmic-ray hit or a hot pixel?) measured with the '
-                      f'rest: id {shown}{more} (ccdphot find lists their '
+        parts.append(f'{len(ids)} {reason}: id {shown}{more}')
+    if parts:
+        warnings.warn('--find: detection(s) not like a star measured with '
+                      'the rest, their flags 0: ' + '; '.join(parts)
+                      + ' (ccdphot find lists their fwhm, roundness, '
                       'sharpness and star_like)', AstropyUserWarning,
                       stacklevel=2)
 
@@ -178,7 +179,7 @@ def _apertures(args, frame, sky_for_find):
         if len(found) == 0:
             raise CLIError(f'--find: no star found above {args.find_n_sigma:g}'
                            ' sigma')
-        _warn_sharp(found)
+        _warn_not_star_like(found)
         if own_shape:
             ap, rows = _shaped(args, np.column_stack([found['x_center'],
                                                       found['y_center']]))

@@ -42,8 +42,13 @@ __all__ = ['find_stars', 'star_boxes', 'box_flags', 'STAR_COLUMNS']
 
 #: Columns of every `find_stars` table, in order.
 STAR_COLUMNS = ('id', 'x_center', 'y_center', 'flux', 'peak', 'area', 'fwhm',
-                'roundness', 'sharpness', 'star_like', 'saturated',
+                'roundness', 'sharpness', 'star_like', 'saturated', 'edge',
                 'box_x0', 'box_x1', 'box_y0', 'box_y1')
+
+#: A detection is at the edge when its centroid lies within this many PSF
+#: sigmas (FWHM / 2.3548) of the frame's edge: the frame cuts off part of
+#: the light its windowed centroid weighs, which pulls it inward.
+EDGE_SIGMAS = 3.0
 
 #: Frames of at least this many pixels show a progress bar by default.
 _PROGRESS_PIXELS = 4096 * 4096
@@ -175,8 +180,15 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     -------
     stars : `~astropy.table.QTable`
         One row per star, brightest first, columns `STAR_COLUMNS`; ``meta``
-        records the parameters, threshold, ``psf_fwhm``, ``box_check`` and
-        ``n_rejected_artifacts``.
+        records the parameters, threshold, ``psf_fwhm``, ``box_check``,
+        ``n_rejected_artifacts`` and ``n_edge``. ``edge`` is True where the
+        centroid lies within 3 PSF sigmas (the larger of the
+        PSF FWHM and the detection's own, over 2.3548) of the frame's edge
+        (pixel ``i`` spans ``i - 0.5`` to ``i + 0.5``): the frame cuts the
+        star, and its centroid is pulled inward, by up to 0.7 pixels (see
+        :ref:`find-edge`). ``star_like`` is False for detections sharper
+        than a star, elongated, of another width than the stars, or
+        saturated (:ref:`find-not-star-like`).
 
     Examples
     --------
@@ -328,14 +340,31 @@ def _star_table(frame, sky, cols, meta, *, box_side, box_scale):
         'area': c['area'] * u.pix ** 2, 'fwhm': c['fwhm'] * u.pix,
         'roundness': c['roundness'], 'sharpness': c['sharpness'],
         'star_like': like, 'saturated': c['saturated'],
+        'edge': np.zeros(order.size, dtype=bool),
         'box_x0': x0, 'box_x1': x0 + side, 'box_y0': y0, 'box_y1': y0 + side,
     })
+    table['edge'] = _at_edge(c['x'], c['y'], c['fwhm'], psf, frame.shape)
     meta.update(box_side=side, psf_fwhm=None if not math.isfinite(psf)
-                else round(psf, 4), n_star_like=int(like.sum()))
+                else round(psf, 4), n_star_like=int(like.sum()),
+                n_edge=int(np.count_nonzero(table['edge'])))
     meta['box_check'] = check_box(frame, sky, c['x'], c['y'], c['flux'],
                                   like, side)
     table.meta.update(meta)
     return table
+
+
+def _at_edge(x, y, fwhm, psf, shape):
+    """Whether each centroid lies within ``EDGE_SIGMAS`` sigmas of the
+    frame's edge, sigma from the larger of the PSF FWHM ``psf`` and the
+    detection's own ``fwhm`` (either may be NaN; 1 pixel FWHM at least)."""
+    ny, nx = shape
+    width = np.fmax(np.asarray(fwhm, float), psf if math.isfinite(psf)
+                    else np.nan)
+    width = np.fmax(np.nan_to_num(width, nan=1.0), 1.0)
+    reach = EDGE_SIGMAS * width / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    distance = np.minimum(np.minimum(x + 0.5, nx - 0.5 - x),
+                          np.minimum(y + 0.5, ny - 0.5 - y))
+    return distance < reach
 
 
 def _empty_table(unit, meta):
@@ -348,9 +377,11 @@ def _empty_table(unit, meta):
         'roundness': empty, 'sharpness': empty,
         'star_like': np.zeros(0, dtype=bool),
         'saturated': np.zeros(0, dtype=bool),
+        'edge': np.zeros(0, dtype=bool),
         **{name: np.zeros(0, dtype=np.int64)
            for name in ('box_x0', 'box_x1', 'box_y0', 'box_y1')}})
-    meta.update(box_side=None, psf_fwhm=None, n_star_like=0, box_check=None)
+    meta.update(box_side=None, psf_fwhm=None, n_star_like=0, box_check=None,
+                n_edge=0)
     table.meta.update(meta)
     return table
 
@@ -395,6 +426,64 @@ def star_boxes(stars):
                          'and box_y1 must exceed box_y0')
     positions = np.column_stack([(x0 + x1 - 1) / 2.0, (y0 + y1 - 1) / 2.0])
     return BoxAperture(positions, float(widths[0]), float(heights[0]))
+
+
+def not_star_like(stars):
+    """
+    The ids of the detections that are neither star-like nor saturated, by
+    what sets them apart.
+
+    Parameters
+    ----------
+    stars : `~astropy.table.Table`
+        A `find_stars` table (or one read back from a file, with its meta).
+
+    Returns
+    -------
+    reasons : dict
+        ``{reason: [id, ...]}`` for the reasons that occur, in this order:
+        ``'sharper than a star (a cosmic-ray hit, a hot pixel?)'``
+        (sharpness above 0.4), ``'elongated (a blend, a trail, a bad
+        column?)'`` (roundness above 0.5), ``'wider than the stars'`` (FWHM
+        above the PSF's), ``'narrower than the stars (a faint star?)'``.
+        Saturated stars are stars (their photometry is flagged 4): left
+        out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext import SkyEstimate, find_stars
+    >>> from ccdphot_ext.detection.findstars import not_star_like
+    >>> from ccdphot_ext.datasets.sample import render_stars
+    >>> rng = np.random.default_rng(2)
+    >>> img = rng.normal(100.0, 5.0, (80, 90))
+    >>> img += render_stars(img.shape, [20.3, 61.8], [30.6, 50.2],
+    ...                     [20000.0, 8000.0])
+    >>> img[60, 10] += 3000.0  # a cosmic-ray hit
+    >>> not_star_like(find_stars(img, SkyEstimate.from_image(img)))
+    {'sharper than a star (a cosmic-ray hit, a hot pixel?)': [3]}
+    """
+    from .boxsize import ROUNDNESS_MAX, SHARPNESS_MAX
+
+    odd = ~np.asarray(stars['star_like'], bool) & ~np.asarray(
+        stars['saturated'], bool)
+    fwhm = np.asarray(getattr(stars['fwhm'], 'value', stars['fwhm']), float)
+    psf = stars.meta.get('psf_fwhm')
+    psf = np.nan if psf is None else float(psf)
+    sharp = odd & (np.asarray(stars['sharpness'], float) > SHARPNESS_MAX)
+    long = odd & ~sharp & (np.asarray(stars['roundness'], float)
+                           > ROUNDNESS_MAX)
+    rest = odd & ~sharp & ~long
+    with np.errstate(invalid='ignore'):
+        wide = rest & (fwhm > psf)
+    ids = np.asarray(stars['id'])
+    reasons = {
+        'sharper than a star (a cosmic-ray hit, a hot pixel?)': sharp,
+        'elongated (a blend, a trail, a bad column?)': long,
+        'wider than the stars': wide,
+        'narrower than the stars (a faint star?)': rest & ~wide}
+    return {text: ids[which].tolist() for text, which in reasons.items()
+            if which.any()}
 
 
 def box_flags(stars):
