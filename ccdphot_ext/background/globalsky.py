@@ -188,6 +188,9 @@ FAINT_PEAK = 10.0
 NOISE_DRAWS = 256
 NOISE_SEED = 20261205
 NOISE_CHUNK = 2 ** 20
+#: The simulated maps are interpolated, and the map's plane fitted, on at
+#: most about this many blocks along each axis (every `_sample_step`-th).
+SAMPLE_BLOCKS = 64
 #: The cells' levels of a crowded frame (`CROWDED_FRACTION`) scatter
 #: beyond their noise where unmasked stars lift them unequally (the map's
 #: offsets spread 1.3 times its pure-noise error with 300 stars of 300 to
@@ -460,8 +463,7 @@ def _filter_noise():
 def matched_blocks(frame, usable, blocks, scale=1.0):
     """
     The source mask ``blocks`` of a crowded frame, deepened by a
-    matched-filter search (`MATCHED_SIGMA`); ``scale`` is `_binned`'s (the
-    pixels are divided by it, so that single precision holds them).
+    matched-filter search (`MATCHED_SIGMA`).
 
     Stars too faint for the binned mask (a 1000 ADU star of 1.8 px on a
     sky of 22 ADU rms spreads over four blocks, each below the seed, but
@@ -837,7 +839,8 @@ class BackgroundVariation:
         """The coefficients of the offsets' least-squares plane on the
         blocks `_plane_basis` samples (NaN blocks left out)."""
         by, bx = self._blocks
-        sample = self.offsets[::max(by // 64, 1), ::max(bx // 64, 1)]
+        sy, sx = _sample_step(by), _sample_step(bx)
+        sample = self.offsets[::sy, ::sx]
         values = sample.ravel().astype(float)
         finite = np.isfinite(values)
         if finite.all():
@@ -845,9 +848,7 @@ class BackgroundVariation:
         iy, ix = np.nonzero(np.isfinite(sample))
         if iy.size < 3:
             return np.full(3, np.nan)
-        design = surface_design(*_centred(iy * max(by // 64, 1),
-                                          ix * max(bx // 64, 1),
-                                          self._blocks))
+        design = surface_design(*_centred(iy * sy, ix * sx, self._blocks))
         return np.linalg.lstsq(design, values[finite], rcond=None)[0]
 
     def plane_offset(self, x, y):
@@ -997,7 +998,8 @@ def _map_noise(cell_noise, blocks, n_draws=None):
     cell given the median of the others, median filtered over 3 x 3 cells
     about their plane (`_median_filtered`, as `_local_background`) and
     less the median
-    of their bilinear interpolation (on at most 64 x 64 blocks). Returns
+    of their bilinear interpolation (on about `SAMPLE_BLOCKS` blocks a
+    side at most). Returns
     the mean squares of the cell values (``var``) and of the products of
     each cell with its neighbour to the right (``right``), below
     (``down``), below right (``diagonal``) and of its right neighbour with
@@ -1013,7 +1015,7 @@ def _map_noise(cell_noise, blocks, n_draws=None):
     by, bx = blocks
     y0, y1, fy = _axis_weights(by, my)
     x0, x1, fx = _axis_weights(bx, mx)
-    sy, sx = max(by // 64, 1), max(bx // 64, 1)
+    sy, sx = _sample_step(by), _sample_step(bx)
     y0, y1, fy = y0[::sy], y1[::sy], fy[::sy, None].astype(float)
     x0, x1, fx = x0[::sx], x1[::sx], fx[::sx].astype(float)
     out = {k: np.zeros((my, mx))
@@ -1052,14 +1054,20 @@ def _map_noise(cell_noise, blocks, n_draws=None):
 def _plane_basis(blocks):
     """The least-squares operator (3 x n) that takes the offsets of the
     blocks ``blocks`` (the grid's shape) on the grid `_map_noise` samples
-    (every ``max(n // 64, 1)``-th block along each axis) to the
+    (every `_sample_step`-th block along each axis) to the
     coefficients of their plane, ``(1, iy - cy, ix - cx)`` with ``c`` the
     grid's centre (`_centred`)."""
     by, bx = blocks
-    iy = np.arange(0, by, max(by // 64, 1))
-    ix = np.arange(0, bx, max(bx // 64, 1))
+    iy = np.arange(0, by, _sample_step(by))
+    ix = np.arange(0, bx, _sample_step(bx))
     iy, ix = np.meshgrid(iy, ix, indexing='ij')
     return np.linalg.pinv(surface_design(*_centred(iy, ix, blocks)))
+
+
+def _sample_step(n):
+    """The step between the blocks sampled along an axis of ``n`` blocks:
+    ``n // SAMPLE_BLOCKS``, at least 1."""
+    return max(n // SAMPLE_BLOCKS, 1)
 
 
 def _centred(iy, ix, blocks):

@@ -100,6 +100,8 @@ MIN_APERTURES = 20
 #: ``CLIP_SPREAD / sqrt(n)`` (Gaussian values).
 CLIP_SIGMA = 3.0
 CLIP_SPREAD = 0.765
+#: The most iterations of that clip.
+CLIP_MAXITERS = 10
 #: The local-sky routes a model can be measured with.
 ROUTES = ('global', 'annulus', 'map')
 #: Chance (for white noise) of the chi-square of all sizes against the
@@ -141,6 +143,14 @@ NEAR_LIMIT = 1.3
 #: reads 1, and apertures near it keep the model's sky term bit for bit).
 LOCAL_TOLERANCE = 0.1
 LOCAL_SIGMA = 3.0
+#: The blank apertures' source mask (`_source_mask`) takes the photutils
+#: segments above ``BRIGHT_NSIGMA`` pixel standard deviations in at least
+#: ``BRIGHT_NPIXELS`` pixels, grown by ``BRIGHT_GROW`` pixels (the wings
+#: of bright stars; lower, the peaks of correlated noise itself would be
+#: masked and its scatter underestimated).
+BRIGHT_NSIGMA = 4.0
+BRIGHT_NPIXELS = 5
+BRIGHT_GROW = 5
 
 
 def sky_route(sky):
@@ -775,9 +785,8 @@ def _residual(frame, sky, route):
 
 
 def _source_mask(resid, sigma1, bad):
-    """Sources by photutils segmentation (4 sigma in 5 pixels, grown by 5
-    pixels: the wings of bright stars; lower, the peaks of correlated noise
-    itself would be masked and its scatter underestimated), and the fainter
+    """Sources by photutils segmentation (`BRIGHT_NSIGMA` in
+    `BRIGHT_NPIXELS`, grown by `BRIGHT_GROW` pixels), and the fainter
     stars the matched filter finds
     (`~ccdphot_ext.background.globalsky.matched_pixels`, whose thresholds
     scale with the filtered noise, correlated or not), grown by
@@ -814,13 +823,14 @@ def _grown(bright, faint):
     mask = binary_dilation(faint, structure=np.ones((3, 3), dtype=bool),
                            iterations=MATCHED_GROW)
     if bright.any():
-        mask |= binary_dilation(bright, iterations=5)
+        mask |= binary_dilation(bright, iterations=BRIGHT_GROW)
     return mask
 
 
 def _source_cores(resid, sigma1, bad):
-    """The sources of `_source_mask` before they are grown: the 4-sigma
-    segments and the matched filter's regions (two bool arrays)."""
+    """The sources of `_source_mask` before they are grown: the
+    `BRIGHT_NSIGMA` segments and the matched filter's regions (two bool
+    arrays)."""
     from photutils.segmentation import detect_sources
     from photutils.utils import NoDetectionsWarning
 
@@ -829,7 +839,8 @@ def _source_cores(resid, sigma1, bad):
     clean = np.where(bad, 0.0, resid)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', NoDetectionsWarning)
-        segm = detect_sources(clean, 4.0 * sigma1, n_pixels=5,
+        segm = detect_sources(clean, BRIGHT_NSIGMA * sigma1,
+                              n_pixels=BRIGHT_NPIXELS,
                               mask=bad if bad.any() else None)
     bright = (np.zeros(resid.shape, dtype=bool) if segm is None
               else segm.data > 0)
@@ -967,7 +978,8 @@ def _block_scatter(diff):
     ok = pairs >= rows.shape[1] // 4
     std = np.full(rows.shape[0], np.nan)
     if ok.any():
-        std[ok] = row_statistics(rows[ok], 'sigma_clip', CLIP_SIGMA, 10)[1]
+        std[ok] = row_statistics(rows[ok], 'sigma_clip', CLIP_SIGMA,
+                                 CLIP_MAXITERS)[1]
     return (std.reshape(by, bx), pairs.reshape(by, bx).astype(float),
             ok.reshape(by, bx))
 
@@ -1076,7 +1088,8 @@ def _robust_std(values):
     aperture, and not quantised on integer data as a median absolute
     deviation is."""
     rows = np.array(values, dtype=float, ndmin=2)
-    return float(row_statistics(rows, 'sigma_clip', CLIP_SIGMA, 10)[1][0])
+    return float(row_statistics(rows, 'sigma_clip', CLIP_SIGMA,
+                                CLIP_MAXITERS)[1][0])
 
 
 def _fit(n_pix, sigma, sigma_err, sigma1):

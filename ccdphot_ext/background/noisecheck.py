@@ -29,6 +29,11 @@ CORRELATION_WARN = 0.05
 #: blocks it takes along each axis (spread evenly over the frame).
 _BLOCK = 48
 _MAX_BLOCKS = 5
+#: A block's correlation counts when it rests on this many pixel pairs.
+_MIN_PAIRS = 200
+#: The error of a median of ``m`` values over that of one value, times
+#: ``sqrt(m)``: ``sqrt(pi / 2)`` (Gaussian values), to four places.
+_MEDIAN_ERROR = 1.2533
 
 def pixel_correlation(data, *, mask=None):
     """
@@ -99,15 +104,17 @@ def _block_correlation(stack):
     v2, _ = _by_chunks(_diff_variance, resid, lag=2)
     with np.errstate(invalid='ignore', divide='ignore'):
         corr = 1.0 - v1 / v2
-    ok = np.isfinite(corr) & (n1 >= 200)
+    ok = np.isfinite(corr) & (n1 >= _MIN_PAIRS)
     if not ok.any():
         return math.nan, math.nan
     corr, n1 = corr[ok], n1[ok]
     # the variance ratio of one block: relative error ~ 2 / sqrt(n);
-    # the median of m blocks: 1.2533 / sqrt(m) of that
-    err = 1.2533 * 2.0 / math.sqrt(np.median(n1)) / math.sqrt(corr.size)
+    # the median of m blocks: _MEDIAN_ERROR / sqrt(m) of that
+    err = (_MEDIAN_ERROR * 2.0 / math.sqrt(np.median(n1))
+           / math.sqrt(corr.size))
     if corr.size >= 4:
-        err = max(err, 1.2533 * float(mad_std(corr)) / math.sqrt(corr.size))
+        err = max(err, _MEDIAN_ERROR * float(mad_std(corr))
+                  / math.sqrt(corr.size))
     return float(np.median(corr)), float(err)
 
 
@@ -216,10 +223,26 @@ def _diff_variance(resid, lag):
     return var, n
 
 
+#: `is_correlated` wants a correlation this many times its error.
+CORRELATION_NSIGMA = 5
+
+
 def is_correlated(corr, err):
-    """True for a `pixel_correlation` above `CORRELATION_WARN` and 5 times
-    its error: neighbouring pixels' noise significantly correlated."""
-    return bool(corr > CORRELATION_WARN and corr > 5 * err)
+    """
+    Whether neighbouring pixels' noise is significantly correlated.
+
+    Parameters
+    ----------
+    corr, err : float
+        A `pixel_correlation` and its error.
+
+    Returns
+    -------
+    correlated : bool
+        True above `CORRELATION_WARN` and `CORRELATION_NSIGMA` times the
+        error.
+    """
+    return bool(corr > CORRELATION_WARN and corr > CORRELATION_NSIGMA * err)
 
 
 #: The largest lag (pixels, along each axis) `mean_variance_factor` sums
@@ -230,6 +253,8 @@ FACTOR_MAX_LAG = 5
 #: blocks' means: below it the correction more than quadruples the
 #: measured sum, which is then not measurable.
 FACTOR_MIN_CORRECTION = 0.25
+#: Fewest usable pixel pairs at a lag for `mean_variance_factor`.
+FACTOR_MIN_PAIRS = 100
 
 
 def mean_variance_factor(data, *, mask=None, median=False):
@@ -264,6 +289,7 @@ def mean_variance_factor(data, *, mask=None, median=False):
     factor, err : float
         The factor (at least 1) and its approximate statistical error;
         NaN, NaN where it cannot be measured: too few usable pixel pairs
+        (`FACTOR_MIN_PAIRS`)
         at a lag, or too few usable pixels per block for the blocks'
         means to be corrected for (`FACTOR_MIN_CORRECTION`: a crowded
         frame whose source mask leaves a few pixels between the stars,
@@ -295,7 +321,7 @@ def mean_variance_factor(data, *, mask=None, median=False):
             b = (slice(None), slice(dy, by),
                  slice(max(0, dx), bx - max(0, -dx)))
             pairs = np.count_nonzero(good[a] & good[b])
-            if pairs < 100:
+            if pairs < FACTOR_MIN_PAIRS:
                 return math.nan, math.nan
             covs.append(float(np.sum(filled[a] * filled[b])) / pairs)
             weights.append(1.0 if dy == 0 and dx == 0 else 2.0)
