@@ -285,15 +285,33 @@ def _subsample(usable, n_target):
 
 
 def source_blocks(mean, counts, shape, scale=1.0):
-    """Binned source mask: True for blocks holding (or near) a source;
-    the `BackgroundVariation` of the frame (the cell medians of the coarse
-    local background the mask is detected against, filtered about their
-    plane; None when no block holds a usable pixel); and the
-    density of the faint sources found (high segments whose brightest block
-    is below `FAINT_PEAK`, per block holding a usable pixel; see
-    `CROWDING_BIAS`). ``mean``, ``counts`` and ``scale`` are the frame's
-    `_binned` arrays and scale (``mean`` is overwritten), ``shape`` the
-    frame's.
+    """
+    The binned source mask of a frame.
+
+    Parameters
+    ----------
+    mean : 2-D `~numpy.ndarray`
+        The mean of each `MASK_BIN` x `MASK_BIN` block's usable pixels
+        (`_binned`; overwritten).
+    counts : 2-D `~numpy.ndarray`
+        The usable pixels of each block.
+    shape : tuple of int
+        The frame's shape.
+    scale : float, optional
+        `_binned`'s scale (the pixels were divided by it).
+
+    Returns
+    -------
+    mask : 2-D `~numpy.ndarray` of bool
+        True for blocks holding (or near) a source.
+    variation : `BackgroundVariation` or None
+        The cell medians of the coarse local background the mask is
+        detected against, filtered about their plane; None when no block
+        holds a usable pixel.
+    density : float
+        The faint sources found (high segments whose brightest block is
+        below `FAINT_PEAK`) per block holding a usable pixel (see
+        `CROWDING_BIAS`).
     """
     if not np.any(counts > 0):
         return np.zeros(mean.shape, dtype=bool), None, 0.0
@@ -475,8 +493,26 @@ def matched_blocks(frame, usable, blocks, scale=1.0):
     of the frame's float64 memory); its level and scatter are measured on
     the cells outside the mask, so that correlated noise, which a white
     noise model would underrate, raises the thresholds with it.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    usable : `_Usable`
+        Its usable pixels (its ``blocks`` are set and cleared here).
+    blocks : 2-D `~numpy.ndarray` of bool
+        The binned source mask (`source_blocks`).
+    scale : float, optional
+        `_binned`'s scale (the pixels are divided by it, so that single
+        precision holds them).
+
+    Returns
+    -------
+    blocks : 2-D `~numpy.ndarray` of bool
+        The mask with the blocks about the regions found (`MATCHED_DILATE`)
+        added; ``blocks`` itself when the frame leaves fewer than
+        `MATCHED_MIN_PIXELS` sky pixels to measure the filtered sky on.
     """
-    ny, nx = frame.shape
     usable.blocks = blocks
     values, _, _ = _subsample(usable, SUBSAMPLE_MIN)
     usable.blocks = None
@@ -549,17 +585,32 @@ def _matched_regions(values, low, seed, grow):
 
 def matched_pixels(image, bad, *, grow=MATCHED_GROW):
     """
-    Sources found per pixel by the matched filter: ``image`` (a
-    sky-subtracted frame; its ``bad`` pixels taken as 0) filtered with a
-    Gaussian of `MATCHED_SIGMA` pixels, the 8-connected regions above
-    `MATCHED_NSIGMA` times the filtered sky's scatter that hold a pixel
-    above `MATCHED_SEED` (the scatter and level from the lower half of the
-    filtered good pixels, as `matched_blocks`: correlated noise raises the
-    thresholds with it), grown by ``grow`` pixels (default
-    `MATCHED_GROW`; 0: the regions themselves). A star of 1000
+    Sources found per pixel by the matched filter.
+
+    ``image`` filtered with a Gaussian of `MATCHED_SIGMA` pixels, the
+    8-connected regions above `MATCHED_NSIGMA` times the filtered sky's
+    scatter that hold a pixel above `MATCHED_SEED` (the scatter and level
+    from the lower half of the filtered good pixels, as `matched_blocks`:
+    correlated noise raises the thresholds with it), grown. A star of 1000
     e- (1.5 px) on a sky of 15 e- rms peaks at 4.7 standard deviations in
     one pixel but at 12 in the filtered frame, and its wings are masked
-    with it. Returns a bool array of ``image``'s shape.
+    with it.
+
+    Parameters
+    ----------
+    image : 2-D `~numpy.ndarray`
+        A sky-subtracted frame.
+    bad : 2-D `~numpy.ndarray` of bool
+        Its pixels to leave out (taken as 0).
+    grow : int, optional
+        Grow the regions by this many pixels (default `MATCHED_GROW`; 0:
+        the regions themselves).
+
+    Returns
+    -------
+    sources : 2-D `~numpy.ndarray` of bool
+        ``image``'s shape; all False where fewer than a quarter of
+        `MATCHED_MIN_PIXELS` pixels are good.
     """
     good = ~bad
     if np.count_nonzero(good) < MATCHED_MIN_PIXELS // 4:
@@ -1386,13 +1437,36 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
     """
     Level, scatter and error of the level of a whole frame.
 
-    Returns a dict with ``level``, ``std``, ``n_pix``, ``propagated``
-    (``sqrt(sum(sigma_i**2)) / n`` of the pixels used when an uncertainty
-    map is given, else None), ``efficiency``, ``n_bad``,
-    ``meta`` and ``variation`` (a `BackgroundVariation`, or None). With
-    ``third_moment``, a large frame's clip also sums the third moment of
-    its pixels (`~ccdphot_ext.background.estimators.third_window`; the
-    pixels of a smaller frame are kept in any case).
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame (checked).
+    method : {'sigma_clip', 'mean', 'median'}
+        The estimator.
+    sigma : float
+        The clip's threshold (standard deviations).
+    maxiters : int or None
+        The clip's most iterations.
+    mask_sources : bool
+        Mask the sources (`source_blocks`, `matched_blocks`) first.
+    third_moment : bool, optional
+        A large frame's clip also sums the third moment of its pixels
+        (`~ccdphot_ext.background.estimators.third_window`; the pixels of
+        a smaller frame are kept in any case).
+
+    Returns
+    -------
+    out : dict
+        ``level``, ``std``, ``n_pix``, ``propagated``
+        (``sqrt(sum(sigma_i**2)) / n`` of the pixels used when an
+        uncertainty map is given, else None), ``efficiency``, ``n_bad``,
+        ``meta``, ``variation`` (a `BackgroundVariation`, or None),
+        ``mask_warned`` and ``usable``.
+
+    Raises
+    ------
+    ValueError
+        When the frame has no finite, unmasked pixel.
     """
     usable = _Usable(frame)
     n_total = frame.data.size
@@ -1476,12 +1550,22 @@ def source_pixels(frame):
     """
     The whole-frame sky's source mask of a frame, per pixel.
 
-    Returns ``sources`` (bool, the frame's shape: True on the pixels of the
-    blocks the mask covers, see the module docstring), ``usable`` (bool:
-    finite, unmasked pixels with a finite uncertainty, sources included)
-    and the density of the faint sources found (per `MASK_BIN` x
-    `MASK_BIN` block, as ``meta['faint_source_density']``, for
-    `crowding_bias`).
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+
+    Returns
+    -------
+    sources : 2-D `~numpy.ndarray` of bool
+        The frame's shape: True on the pixels of the blocks the mask covers
+        (see the module docstring).
+    usable : 2-D `~numpy.ndarray` of bool
+        The finite, unmasked pixels with a finite uncertainty, sources
+        included.
+    density : float
+        The faint sources found per `MASK_BIN` x `MASK_BIN` block (as
+        ``meta['faint_source_density']``, for `crowding_bias`).
     """
     usable = _Usable(frame)
     ny, nx = frame.shape
@@ -1539,10 +1623,23 @@ def _searched_deeper(blocks):
 
 
 def crowding_bias(density, std):
-    """How far the light of stars too faint for the source mask lifts a
-    level measured on the unmasked pixels (data unit per pixel, an upper
-    bound in a crowded frame): `CROWDING_BIAS` times the faint-source
-    density (per block) times the sky's standard deviation ``std``."""
+    """
+    How far the light of stars too faint for the source mask lifts a
+    level measured on the unmasked pixels.
+
+    Parameters
+    ----------
+    density : float
+        The faint sources found per block (`source_blocks`).
+    std : float or array_like
+        The sky's standard deviation (data unit).
+
+    Returns
+    -------
+    bias : float or `~numpy.ndarray`
+        `CROWDING_BIAS` times ``density`` times ``std`` (data unit per
+        pixel; an upper bound in a crowded frame).
+    """
     return CROWDING_BIAS * density * std
 
 

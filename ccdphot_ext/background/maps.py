@@ -763,8 +763,20 @@ def _mesh_noise(bkg, factor=1.0):
 
 
 def excluded_meshes(bkg):
-    """Boolean mesh grid: True for meshes photutils left out and filled by
-    interpolation (too few unmasked pixels, ``exclude_percentile``)."""
+    """
+    The meshes photutils left out and filled by interpolation.
+
+    Parameters
+    ----------
+    bkg : `~photutils.background.Background2D`
+        The map.
+
+    Returns
+    -------
+    excluded : 2-D `~numpy.ndarray` of bool
+        The mesh grid: True where a mesh kept too few unmasked pixels
+        (``exclude_percentile``) or none.
+    """
     n_good = np.asarray(bkg.n_pixels_mesh, dtype=float)
     limit = (1.0 - bkg.exclude_percentile / 100.0) * np.prod(bkg.box_size)
     return (n_good <= limit) | (n_good == 0)
@@ -774,8 +786,31 @@ def propagated_mesh_error(bkg, efficiency, rms_factor=1.0, *, seed=0):
     """
     Per-pixel error of the level of a Background2D with excluded meshes,
     propagated through photutils' interpolation and filter (see the module
-    docstring); None when no mesh was excluded (the analytic formula
-    holds). Also returns the number of excluded meshes.
+    docstring), in `N_REALISATIONS` seeded realisations.
+
+    Parameters
+    ----------
+    bkg : `~photutils.background.Background2D`
+        The map.
+    efficiency : float
+        The mesh estimator's efficiency.
+    rms_factor : float, optional
+        The correction of the meshes' clipped rms (default 1).
+    seed : int, optional
+        The realisations' seed (default 0).
+
+    Returns
+    -------
+    error : 2-D `~numpy.ndarray` or None
+        The frame's shape; None when no mesh was excluded (the analytic
+        formula holds).
+    n_excluded : int
+        The excluded meshes.
+
+    Raises
+    ------
+    ValueError
+        When photutils measured no mesh.
     """
     excluded = excluded_meshes(bkg)
     if not np.any(excluded):

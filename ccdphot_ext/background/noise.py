@@ -858,8 +858,25 @@ def noise_near_sources(resid, unusable, sources, cores):
     the detected sources themselves (``cores``: their light is not sky
     noise) and not ``unusable``. The median over the blocks mostly masked
     (``sources``: more than `NEAR_SOURCES` of their pixels) over the
-    median over the blank blocks (less than `NEAR_BLANK`); None when
-    either has fewer than `NEAR_MIN` blocks with a quarter of their pairs.
+    median over the blank blocks (less than `NEAR_BLANK`).
+
+    Parameters
+    ----------
+    resid : 2-D `~numpy.ndarray`
+        The frame less its sky.
+    unusable : 2-D `~numpy.ndarray` of bool
+        The pixels that may not enter (not finite, masked).
+    sources : 2-D `~numpy.ndarray` of bool
+        The source mask, grown (`_source_mask`): the share of a block it
+        covers sorts the block.
+    cores : 2-D `~numpy.ndarray` of bool
+        The detected sources themselves (`_source_cores`), left out.
+
+    Returns
+    -------
+    ratio : float or None
+        None when either kind of block has fewer than `NEAR_MIN` blocks
+        with a quarter of their pairs.
     """
     by, bx = resid.shape[0] // NEAR_BLOCK, resid.shape[1] // NEAR_BLOCK
     step = max(1, math.ceil(math.sqrt(by * bx / NEAR_MAX_BLOCKS)))
@@ -891,8 +908,25 @@ def local_noise_map(resid, unusable, cores, centres):
     independent differences), and so does a noisier block none of whose 8
     neighbours is noisier (chance, mostly on correlated noise, whose
     neighbouring differences share their noise; noisier sky spans
-    blocks); a block
-    with too few pixels takes the value of the nearest measured one.
+    blocks); a block with too few pixels takes the value of the nearest
+    measured one.
+
+    Parameters
+    ----------
+    resid : 2-D `~numpy.ndarray`
+        The frame less its sky.
+    unusable : 2-D `~numpy.ndarray` of bool
+        The pixels that may not enter.
+    cores : 2-D `~numpy.ndarray` of bool
+        The detected sources (`_source_cores`), left out.
+    centres : list of tuple
+        The blank apertures' centres, ``(y, x)`` arrays per aperture size.
+
+    Returns
+    -------
+    ratio : 2-D `~numpy.ndarray` or None
+        One value (at least 1) per `NEAR_BLOCK` block; None when the frame
+        is smaller than a block or no block can be measured.
     """
     from scipy.ndimage import (
         convolve,

@@ -52,6 +52,13 @@ def pixel_correlation(data, *, mask=None):
     median over the blocks, so a cluster or a galaxy filling some blocks
     does not decide it. A few milliseconds per call.
 
+    Parameters
+    ----------
+    data : 2-D array_like
+        The frame.
+    mask : 2-D array_like of bool, optional
+        True for pixels to leave out.
+
     Returns
     -------
     corr, err : float
