@@ -214,7 +214,14 @@ class ApertureNoise:
         measured (every aperture keeps the model's sky term).
     shape : tuple of int, optional
         The shape of the frame the model was measured on (required with
-        ``local_noise``, whose blocks it must fit).
+        ``local_noise`` or ``local_level``, whose blocks it must fit).
+    local_level : 2-D array_like, optional
+        The frame's level (data unit) in the same blocks as
+        ``local_noise``: the clipped mean of each block's pixels outside
+        the detected sources. With a gain and a whole-frame sky
+        `local_ratio` takes the photon noise of the light above the sky
+        level out of the local noise. None (default): not measured (the
+        local noise is taken whole).
     meta : dict, optional
         Provenance (copied); None (default): empty.
 
@@ -224,14 +231,16 @@ class ApertureNoise:
         If ``sigma1`` or ``alpha`` is not positive and finite, ``beta`` not
         finite, ``n_apertures`` not whole positive numbers,
         ``level_factor`` is not positive, ``route`` is not one of its
-        choices, or ``local_noise`` is not a 2-D array of finite values
-        of at least 1 whose blocks fit ``shape``.
+        choices, ``local_noise`` is not a 2-D array of finite values
+        of at least 1 whose blocks fit ``shape``, or ``local_level`` is
+        not a 2-D array of finite values whose blocks fit ``shape``.
     """
 
     def __init__(self, sigma1, alpha, beta, *, n_pix, sigma, sigma_err,
                  n_apertures, n_independent=None, route='global',
                  level_factor=None, array_ratio=None, array_ratio_err=None,
-                 local_noise=None, shape=None, meta=None):
+                 local_noise=None, shape=None, local_level=None,
+                 meta=None):
         self.sigma1 = positive_scalar(sigma1, 'sigma1', allow_none=False)
         self.alpha = positive_scalar(alpha, 'alpha', allow_none=False)
         self.beta = finite_number(beta, 'beta')
@@ -255,6 +264,7 @@ class ApertureNoise:
         self.array_ratio_err = (None if array_ratio_err is None
                                 else np.asarray(array_ratio_err, dtype=float))
         self.local_noise, self.shape = _check_local_noise(local_noise, shape)
+        self.local_level = _check_local_level(local_level, self.shape)
         self.meta = dict(meta or {})
 
     @classmethod
@@ -376,6 +386,8 @@ class ApertureNoise:
         local = local_noise_map(
             resid, unusable, cores,
             [p['centres'] for p in points if p['sums'].size >= MIN_APERTURES])
+        level = (None if local is None
+                 else local_level_map(frame.data, unusable, cores))
         if near is not None and near > NEAR_LIMIT:
             meta['noise_near_sources_note'] = (
                 f'the pixel noise among the masked sources is {near:.2g} '
@@ -397,7 +409,7 @@ class ApertureNoise:
                    n_independent=n_eff, route=route,
                    level_factor=level_factor, array_ratio=ratio,
                    array_ratio_err=ratio_err, local_noise=local,
-                   shape=frame.shape, meta=meta)
+                   shape=frame.shape, local_level=level, meta=meta)
 
     def __call__(self, n_pix):
         """``sigma(n_pix)`` of a sum of ``n_pix`` pixels (0 for 0): white
@@ -576,7 +588,7 @@ class ApertureNoise:
         out = self._ratio(np.clip(n, 1.0, self.n_max))
         return float(out) if out.ndim == 0 else out
 
-    def local_ratio(self, x, y, shape=None):
+    def local_ratio(self, x, y, shape=None, *, gain=None, sky=None):
         """
         Give the local pixel noise over the blank sky's at positions.
 
@@ -590,6 +602,17 @@ class ApertureNoise:
         has no `local_noise`, or for a frame of another ``shape`` than the
         model's.
 
+        With a ``gain`` and a whole-frame ``sky`` (one level), part of a
+        higher local noise is the photon noise of light above that level
+        (a cluster's or a galaxy's unresolved glow), which the flux of an
+        aperture there holds and the budget's ``source`` term (flux over
+        gain) counts already. That part, the `local_level` above the sky's
+        level over the gain (``dmu / g``, data unit squared), is taken out
+        of the local variance: the ratio squared becomes
+        ``max(1, ratio**2 - dmu / (g * sigma1**2))``. An annulus or a map
+        subtracts the glow, whose photon noise then is in no flux: its
+        ratio is kept whole, as it is without a gain.
+
         Parameters
         ----------
         x : float or array_like
@@ -598,11 +621,23 @@ class ApertureNoise:
             Their rows (pixels, zero-based), broadcast with ``x``.
         shape : tuple of int, optional
             The shape of the frame measured; None (default): the model's.
+        gain : float, optional
+            Electrons per data unit of the frame measured (positive); None
+            (default): the local noise is taken whole.
+        sky : `~ccdphot_ext.SkyEstimate`, optional
+            The sky subtracted; only a whole-frame level (one value, not a
+            map) has the light's photon noise taken out. None (default):
+            taken whole.
 
         Returns
         -------
         ratio : `~numpy.ndarray`
             At least 1, shaped like ``x``.
+
+        Raises
+        ------
+        ValueError
+            If ``gain`` is not positive and finite.
 
         Examples
         --------
@@ -621,9 +656,28 @@ class ApertureNoise:
         'the pixel noise among the masked sources is 2.2 times that o'
         >>> noise.local_ratio([50.0, 250.0], [100.0, 100.0]).round(1)
         array([1., 2.])
+
+        A model of ``sigma1 = 5`` whose right half is 1.5 times noisier
+        and 50 ADU brighter than the sky level: with a gain of 2, 25 ADU**2
+        of that noise is the light's own photon noise, and the ratio
+        squared drops from 2.25 to 1.25:
+
+        >>> level = np.where(np.arange(4) < 2, 100.0, 150.0) * np.ones((4, 1))
+        >>> glow = ApertureNoise(5.0, 1.0, 0.5, n_pix=[9, 25],
+        ...                      sigma=[15.0, 25.0], sigma_err=[0.5, 0.8],
+        ...                      n_apertures=[100, 100], shape=(64, 64),
+        ...                      local_noise=np.where(level > 100, 1.5, 1.0),
+        ...                      local_level=level)
+        >>> glow.local_ratio([8.0, 56.0], [8.0, 8.0])
+        array([1. , 1.5])
+        >>> glow.local_ratio([8.0, 56.0], [8.0, 8.0], gain=2.0,
+        ...                  sky=SkyEstimate(100.0, 5.0, 4096)).round(3)
+        array([1.   , 1.118])
         """
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
+        if gain is not None:
+            gain = positive_scalar(gain, 'gain', allow_none=False)
         ones = np.ones(np.broadcast(x, y).shape)
         if self.local_noise is None or (
                 shape is not None and tuple(shape) != self.shape):
@@ -636,7 +690,18 @@ class ApertureNoise:
         ratio = map_coordinates(self.local_noise, coords, order=1,
                                 mode='nearest').reshape(ones.shape)
         # interpolation between blocks of 1 may round off 1
-        return np.where(ratio > 1.0 + 1e-9, ratio, 1.0)
+        ratio = np.where(ratio > 1.0 + 1e-9, ratio, 1.0)
+        if (gain is None or sky is None or self.local_level is None
+                or sky_route(sky) != 'global' or not np.any(ratio > 1.0)):
+            return ratio
+        # the light above the sky level: its photon noise is in the source
+        # term of a flux against that level
+        excess = map_coordinates(self.local_level, coords, order=1,
+                                 mode='nearest').reshape(ones.shape)
+        excess = np.maximum(excess - float(sky.value), 0.0)
+        photon = excess / (gain * self.sigma1 * self.sigma1)
+        return np.where(ratio > 1.0, np.sqrt(np.maximum(
+            ratio * ratio - photon, 1.0)), 1.0)
 
     @property
     def white(self):
@@ -964,6 +1029,34 @@ def local_noise_map(resid, unusable, cores, centres):
     return np.where(noisier & (around > 0), ratio, 1.0)
 
 
+def local_level_map(data, unusable, cores):
+    """
+    The frame's level in the blocks of `local_noise_map`
+    (`ApertureNoise.local_level`, data unit): each block's clipped mean
+    (`CLIP_SIGMA`) of its pixels outside ``unusable`` ones and the
+    detected sources (``cores``: a star's own light is not the glow around
+    it); a block with fewer than a quarter of its pixels takes the value
+    of the nearest measured one. None when no block can be measured.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    values = np.where(_blocks(unusable | cores), np.nan,
+                      _blocks(np.asarray(data, dtype=np.float64)))
+    by, bx = values.shape[0], values.shape[2]
+    rows = values.transpose(0, 2, 1, 3).reshape(by * bx, -1)
+    ok = np.count_nonzero(np.isfinite(rows), axis=1) >= rows.shape[1] // 4
+    if not ok.any():
+        return None
+    level = np.full(by * bx, np.nan)
+    level[ok] = row_statistics(rows[ok], 'sigma_clip', CLIP_SIGMA, 10)[0]
+    level = level.reshape(by, bx)
+    missing = ~np.isfinite(level)
+    if missing.any():
+        level = level[tuple(distance_transform_edt(
+            missing, return_distances=False, return_indices=True))]
+    return level
+
+
 def _blocks(a, step=1):
     """The whole `NEAR_BLOCK` x `NEAR_BLOCK` blocks of a 2-D array ``a``,
     every ``step``-th block row and column, as a view shaped ``(by,
@@ -1039,6 +1132,26 @@ def _check_local_noise(local_noise, shape):
     if not np.all(np.isfinite(ratio) & (ratio >= 1.0)):
         raise ValueError('local_noise must be finite and at least 1')
     return ratio, shape
+
+
+def _check_local_level(local_level, shape):
+    """``local_level`` of `ApertureNoise` checked: None, or a 2-D array
+    of finite values holding the `NEAR_BLOCK` blocks of a frame of
+    ``shape`` (required with it)."""
+    if local_level is None:
+        return None
+    if shape is None:
+        raise ValueError('local_level needs shape, the shape of the frame '
+                         'it was measured on')
+    level = np.array(local_level, dtype=float)
+    blocks = tuple(n // NEAR_BLOCK for n in shape)
+    if level.shape != blocks:
+        raise ValueError(f'local_level must hold the {blocks} blocks of '
+                         f'{NEAR_BLOCK} pixels of a frame of shape {shape}, '
+                         f'got shape {level.shape}')
+    if not np.all(np.isfinite(level)):
+        raise ValueError('local_level must be finite')
+    return level
 
 
 def _check_sizes(sizes, shape):

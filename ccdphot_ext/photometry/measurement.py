@@ -572,8 +572,11 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     if sums.n_pix > 0 and not np.isfinite(sums.flux):
         raise ValueError('aperture: its sum overflows: '
                          f'{overflow_culprits(frame.data)}')
-    local = (1.0 if noise is None or frame.variance_arrays
-             else float(noise.local_ratio(x, y, frame.shape)))
+    measured = local = 1.0  # the local noise, and what scales the sky
+    if noise is not None and not frame.variance_arrays:
+        measured = float(noise.local_ratio(x, y, frame.shape))
+        local = float(noise.local_ratio(x, y, frame.shape,
+                                        gain=detector.gain, sky=sky))
     result = ApertureMeasurement(
         frame, aperture, 0, sums, cutout,
         _budget(sums, cutout, frame, detector, options, noise, threshold,
@@ -581,6 +584,12 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         detector, options)
     if model_note is not None:
         result.budget.notes += (model_note,)
+    if local < measured:
+        result.budget.notes += (
+            f'local pixel noise {measured:.3g} times the blank sky\'s, '
+            f'{local:.3g} once the photon noise of the light above the '
+            'whole-frame sky (its level over the gain), which the source '
+            'term counts, is taken out',)
     result._noise = noise
     if noise is not None:  # the sky level's error under the noise model
         result._level_scale = sky_level_scale(noise, sky)
@@ -588,7 +597,7 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     # checked against the frame's background variation when the sky is one
     # global level (in the data unit)
     result.flags |= sky_row_checks(sky, frame, x, y, result.n_pix,
-                                   result.flux_err, scaled=local)[0]
+                                   result.flux_err, scaled=measured)[0]
     dq = dq_rows(frame, aperture, sum_method=sum_method, subpixels=subpixels)
     if dq is not None:
         if dq.saturated[0]:

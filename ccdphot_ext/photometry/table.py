@@ -196,9 +196,13 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     scale_note = check_uncertainty_scale(
         frame, sky, explicit=uncertainty is not None)
     sums = _measure_groups(apertures, groups, frame, sky, call)
-    local = (None if noise is None or frame.variance_arrays
-             else noise.local_ratio(positions[:, 0], positions[:, 1],
-                                    frame.shape))
+    measured = local = None  # the local noise, and what scales the sky
+    if noise is not None and not frame.variance_arrays:
+        measured = noise.local_ratio(positions[:, 0], positions[:, 1],
+                                     frame.shape)
+        local = noise.local_ratio(positions[:, 0], positions[:, 1],
+                                  frame.shape, gain=call.detector.gain,
+                                  sky=sky)
     terms, origins = _budget_terms(sums, frame, call, _array_sums(
         apertures, groups, frame, sky, call), sky, local)
     _flag_variance_overflow(sums, terms)
@@ -210,10 +214,10 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     if noise is not None:
         table.meta['sky_noise'] = repr(noise)
         table.meta['notes'].append(noise.note)
-        _add_local_noise(table, noise, local, frame.shape)
+        _add_local_noise(table, noise, local, frame.shape, measured)
     sky_flags, messages = sky_row_checks(sky, frame, positions[:, 0],
                                          positions[:, 1], sums.n_pix,
-                                         terms.error, scaled=local)
+                                         terms.error, scaled=measured)
     table['flags'] |= sky_flags.astype(table['flags'].dtype)
     table.meta['notes'].extend(messages)
     if frame.dq is not None and 'DQMASK' in frame.meta:
@@ -366,11 +370,13 @@ def _sky_rows(sky, rows):
                  for v in (sky.value, sky.std, sky.error_on_mean))
 
 
-def _add_local_noise(table, noise, local, shape):
-    """With ``noise=`` whose model has noisier blocks: where any row's sky
-    term was scaled by its local pixel noise, the ratio of each row (1
-    where not scaled) as column ``sky_noise_ratio``, and what was done in
-    ``meta['sky_noise_local']``."""
+def _add_local_noise(table, noise, local, shape, measured):
+    """With ``noise=`` whose model has noisier blocks: where any row's
+    local pixel noise is higher (``measured``), the ratio that scaled each
+    row's sky term (``local``: 1 where not scaled, and less than
+    ``measured`` where the photon noise of the light above a whole-frame
+    sky was taken out of it) as column ``sky_noise_ratio``, and what was
+    done in ``meta['sky_noise_local']``."""
     if noise.local_noise is None or not np.any(noise.local_noise > 1.0):
         return
     if noise.shape != tuple(shape) or local is None:
@@ -379,7 +385,7 @@ def _add_local_noise(table, noise, local, shape):
             f'another shape ({noise.shape})' if local is not None else
             'not applied: the variance arrays hold each pixel\'s noise')
         return
-    if not np.any(local > 1.0):
+    if not np.any(measured > 1.0):
         table.meta['sky_noise_local'] = (
             'no aperture where the local pixel noise is significantly '
             'above the blank sky\'s: sky terms as the model gives them')
@@ -391,6 +397,12 @@ def _add_local_noise(table, noise, local, shape):
         'the square of sky_noise_ratio, the local pixel noise over that '
         'of the blank sky the noise model was measured on (up to '
         f'{float(np.max(local)):.3g}; blocks of 16 pixels)')
+    photon = int(np.count_nonzero(local < measured))
+    if photon:
+        table.meta['sky_noise_local'] += (
+            f'; for {photon} rows the photon noise of the light above the '
+            'whole-frame sky (its level over the gain), which their source '
+            'term counts, was taken out of the local noise first')
 
 
 def _budget_terms(sums, frame, call, array_sums, sky, local=None):
