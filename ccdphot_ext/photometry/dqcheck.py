@@ -18,6 +18,11 @@ aperture covers (weight above 0) are then looked at:
   names the bits by the mission's flag names and how many rows hold them,
   so that no flagged pixel is summed without a word, whatever ``dq_bits``
   chose.
+
+`~ccdphot_ext.photometer` and `~ccdphot_ext.measure` look at the pixels of
+their apertures (`dq_rows`), `~ccdphot_ext.optimal_extraction` at those
+its PSF stamp weights (`dq_stamp`); both through `DQPixels`, so the rules
+are one.
 """
 
 import warnings
@@ -42,6 +47,59 @@ class DQRows:
     convention: object          # the frame's DQConvention
 
 
+class DQPixels:
+    """
+    The pixels of a frame's DQ array that matter to a photometry row: those
+    holding a saturation bit of the mission (``saturated``, masked or not)
+    and the flagged ones summed (``summed``: not masked, finite).
+
+    Use `from_frame`; `rows` then fills a `DQRows` row from the pixels a
+    row uses.
+    """
+
+    def __init__(self, dq, summed, saturated, convention):
+        self.dq = dq
+        self.summed = summed
+        self.saturated = saturated
+        self.convention = convention
+
+    @classmethod
+    def from_frame(cls, frame):
+        """The frame's `DQPixels`, or None for a frame without a DQ array
+        or whose DQ flags nothing that matters here."""
+        dq = frame.dq
+        if dq is None:
+            return None
+        convention = dq_convention(frame.meta)
+        dq = dq.astype(np.uint64, copy=False)
+        flagged = dq != 0
+        if not flagged.any():
+            return None
+        summed = flagged & np.isfinite(frame.data)
+        if frame.mask is not None:
+            summed &= ~frame.mask
+        saturated = ((dq & np.uint64(convention.saturation_bits)) != 0
+                     if convention.saturation_bits
+                     else np.zeros_like(flagged))
+        if not (summed | saturated).any():
+            return None
+        return cls(dq, summed, saturated, convention)
+
+    def empty_rows(self, n):
+        """A `DQRows` of ``n`` rows holding nothing."""
+        return DQRows(np.zeros(n, bool), np.zeros(n, np.uint64),
+                      np.zeros(n, int), self.convention)
+
+    def fill(self, rows, row, slices, inside):
+        """Set row ``row`` of ``rows`` from the pixels ``inside`` (bool,
+        the shape of the cutout ``slices``) the row uses."""
+        rows.saturated[row] = bool(self.saturated[slices][inside].any())
+        left_in = self.dq[slices][inside & self.summed[slices]]
+        rows.n_summed[row] = left_in.size
+        if left_in.size:
+            rows.summed_bits[row] = np.bitwise_or.reduce(left_in)
+
+
 def dq_rows(frame, apertures, *, sum_method='exact', subpixels=5):
     """
     The DQ bits inside each row's aperture (`DQRows`), or None for a frame
@@ -50,27 +108,13 @@ def dq_rows(frame, apertures, *, sum_method='exact', subpixels=5):
     Only the rows whose bounding box holds a flagged pixel (counted on a
     summed-area table) have their pixel weights worked out.
     """
-    dq = frame.dq
-    if dq is None:
-        return None
-    convention = dq_convention(frame.meta)
-    dq = dq.astype(np.uint64, copy=False)
-    flagged = dq != 0
-    if not flagged.any():
-        return None
-    summed = flagged & np.isfinite(frame.data)
-    if frame.mask is not None:
-        summed &= ~frame.mask
-    saturated = ((dq & np.uint64(convention.saturation_bits)) != 0
-                 if convention.saturation_bits else np.zeros_like(flagged))
-    wanted = summed | saturated
-    if not wanted.any():
+    pixels = DQPixels.from_frame(frame)
+    if pixels is None:
         return None
     pairs = split_apertures(apertures)
-    n = len(pairs)
-    rows = DQRows(np.zeros(n, bool), np.zeros(n, np.uint64),
-                  np.zeros(n, int), convention)
-    table = np.pad(wanted.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    rows = pixels.empty_rows(len(pairs))
+    table = np.pad((pixels.summed | pixels.saturated).cumsum(0).cumsum(1),
+                   ((1, 0), (1, 0)))
     for row, (ap, index) in enumerate(pairs):
         if not _box_holds(table, ap, index, frame.shape):
             continue
@@ -79,14 +123,31 @@ def dq_rows(frame, apertures, *, sum_method='exact', subpixels=5):
             subpixels=subpixels)
         if slices is None:
             continue
-        inside = weights > 0
-        bits = dq[slices][inside]
-        rows.saturated[row] = bool(saturated[slices][inside].any())
-        left_in = bits[summed[slices][inside]]
-        rows.n_summed[row] = left_in.size
-        if left_in.size:
-            rows.summed_bits[row] = np.bitwise_or.reduce(left_in)
+        pixels.fill(rows, row, slices, weights > 0)
     return rows
+
+
+def dq_stamp(frame, slices, weights):
+    """
+    The DQ bits under one weighted stamp (`DQRows` of one row: an optimal
+    extraction's PSF on the frame's ``slices``, the pixels of positive
+    ``weights``), or None as for `dq_rows`.
+    """
+    pixels = DQPixels.from_frame(frame)
+    if pixels is None:
+        return None
+    rows = pixels.empty_rows(1)
+    pixels.fill(rows, 0, slices, np.asarray(weights) > 0)
+    return rows
+
+
+def saturated_pixels(frame):
+    """The frame's pixels holding a saturation bit of its mission's DQ
+    (bool, the frame's shape), or None when none does."""
+    pixels = DQPixels.from_frame(frame)
+    if pixels is None or not pixels.saturated.any():
+        return None
+    return pixels.saturated
 
 
 def _box_holds(table, aperture, index, shape):

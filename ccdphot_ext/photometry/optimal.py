@@ -97,6 +97,7 @@ from .budget import (
     ErrorBudget,
     warn_unknown_source_term,
 )
+from .dqcheck import dq_stamp, saturated_pixels, warn_dq
 from .measurement import BudgetedResult, measure
 from .skychecks import sky_row_checks
 from .terms import BudgetOptions
@@ -387,7 +388,13 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         (:ref:`optimal-checks`): correlated pixel noise, no source photon
         noise in any error bar, an uncertainty that is not the data's
         noise, and a sky the frame's background shows biased
-        (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`).
+        (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`). A data product's
+        DQ array (a `CCDData` of `~ccdphot_ext.read_frame`, its ``flags``)
+        counts as photometer's does, over the pixels the PSF weights: its
+        masked bits are left out (flag 2), a saturation bit of the
+        mission sets flag 4, masked or not, and flagged pixels used are
+        warned about; stars with a saturation bit are left out of the
+        PSF fit and check.
 
     Raises
     ------
@@ -455,6 +462,14 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     flags |= sky_row_checks(sky, frame, *xy,
                             float(np.sum(one['w'])) / one['norm'],
                             budget.error)[0]
+    # the frame's DQ under the pixels the PSF weights, as photometer's
+    # under an aperture's: a saturation bit flags 4, flagged pixels used
+    # are warned about
+    dq = dq_stamp(frame, one['slices'], one['psf'])
+    if dq is not None:
+        if dq.saturated[0]:
+            flags |= FLAG_SATURATED
+        warn_dq(dq, frame, None)
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
                          "pixels fitted to the frame's bright stars",)
@@ -564,7 +579,9 @@ def fit_psf_sigma(data, sky, *, saturation=None):
 
     Peaks at least `FIT_MIN_SNR` times the sky noise above the sky, with
     no other peak above `NEIGHBOUR_SNR` within `ISOLATION` pixels, off the
-    frame's edge and not saturated, are fitted (the `FIT_N_STARS`
+    frame's edge and not saturated (no pixel at or above ``saturation``,
+    no saturation bit of the frame's DQ within `ISOLATION` pixels), are
+    fitted, in units of the sky noise (the `FIT_N_STARS`
     brightest) with photutils' `~photutils.psf.fit_fwhm`, twice (the
     second time on a fitting box of +-3 sigma of the first result); the
     median of their widths is returned.
@@ -613,13 +630,17 @@ def fit_psf_sigma(data, sky, *, saturation=None):
             'psf_sigma: none given, and the frame has fewer than three '
             f'bright (peak above {FIT_MIN_SNR:g} sky sigma), isolated, '
             'unsaturated stars to fit one; give the PSF')
+    # in units of the sky noise: the fitter's tolerances are absolute, and
+    # on data of tiny numbers (a flux density per pixel in MJy, 1e-13) it
+    # stopped at its first guess
+    std = float(np.nanmedian(np.atleast_1d(sky.std)))
     sigma = 1.0
     for fit_shape in (9, None):
         if fit_shape is None:
             fit_shape = 2 * max(int(math.ceil(3.0 * sigma)), 2) + 1
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            fwhm = np.asarray(fit_fwhm(np.where(bad, np.nan, resid),
+            fwhm = np.asarray(fit_fwhm(np.where(bad, np.nan, resid / std),
                                        xypos=xy, fit_shape=fit_shape,
                                        fwhm=sigma * _FWHM_PER_SIGMA),
                               dtype=float)
@@ -648,7 +669,7 @@ def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
     uncertainty = (None if frame.uncertainty is None
                    else np.asarray(frame.uncertainty, dtype=float))
     key = (array_digest(np.asarray(frame.data), frame.mask, uncertainty,
-                        np.asarray(psf, dtype=float),
+                        saturated_pixels(frame), np.asarray(psf, dtype=float),
                         *(np.asarray(np.nan if v is None else v, dtype=float)
                           for v in (sky.value, sky.std, sky.n_pix,
                                     sky.error_on_mean))),
@@ -796,6 +817,18 @@ def _bright_stars(frame, sky, saturation):
     if saturation is not None:
         keep &= value + (level if np.ndim(level) == 0
                          else level[y, x]) < saturation
+    saturated = saturated_pixels(frame)
+    if saturated is not None and x.size:
+        # a saturation bit of the DQ within the isolation radius: the star
+        # is saturated whatever its pixels' values
+        table = np.pad(saturated.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        ny, nx = saturated.shape
+        y0, y1 = np.clip(y - ISOLATION, 0, ny), np.clip(y + ISOLATION + 1,
+                                                        0, ny)
+        x0, x1 = np.clip(x - ISOLATION, 0, nx), np.clip(x + ISOLATION + 1,
+                                                        0, nx)
+        keep &= (table[y1, x1] - table[y0, x1] - table[y1, x0]
+                 + table[y0, x0]) == 0
     order = np.argsort(-value[keep])[:FIT_N_STARS]
     xy = np.column_stack([x[keep][order], y[keep][order]]).astype(float)
     return xy, resid, bad
