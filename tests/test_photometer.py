@@ -77,6 +77,13 @@ def test_bad_apertures():
         photometer(img, [(1, 2)], sky)
     with pytest.raises(ValueError, match='apertures is empty'):
         photometer(img, [], sky)
+    # a photutils aperture of no positions (a filtered catalog of none)
+    none = CircularAperture(np.zeros((0, 2)), r=3)
+    for apertures in (none, [none, none]):
+        with pytest.raises(ValueError, match='apertures holds no positions'):
+            photometer(img, apertures, sky)
+    with pytest.raises(ValueError, match='takes one aperture position'):
+        measure(img, none, sky)
 
 
 # --------------------------------------------------------------------------

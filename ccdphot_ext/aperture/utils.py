@@ -97,16 +97,23 @@ def aperture_groups(apertures, name='apertures', *, allow_empty=False):
         If ``apertures`` is not a pixel aperture or a list of them (the
         message names ``name``).
     ValueError
-        If the list is empty (unless ``allow_empty``).
+        If the list is empty or its apertures hold no position (unless
+        ``allow_empty``).
     """
+    groups = _aperture_groups(apertures, name)
+    if not allow_empty and not sum(n for _, n in groups):
+        raise ValueError(f'{name} is empty' if not groups else
+                         f'{name} holds no positions')
+    return groups
+
+
+def _aperture_groups(apertures, name):
     if isinstance(apertures, PixelAperture):
         return [(apertures, n_positions(apertures))]
     if not isinstance(apertures, (list, tuple)):
         raise TypeError(f'{name} must be a BoxAperture, a photutils '
                         'PixelAperture or a list of them, got '
                         f'{type(apertures).__name__}')
-    if not apertures and not allow_empty:
-        raise ValueError(f'{name} is empty')
     for ap in apertures:
         if not isinstance(ap, PixelAperture):
             raise TypeError(f'{name} must be BoxAperture or photutils '
@@ -215,6 +222,8 @@ def check_extent(apertures, shape, name='apertures', *, hint='its size'):
         label = (f'{name}: aperture {k}' if name == 'apertures'
                  or len(items) > 1 else name)
         _check_finite_size(ap, label)
+        if not n_positions(ap):
+            continue
         first = ap if ap.isscalar else ap[0]
         try:
             h, w = first.bbox.shape

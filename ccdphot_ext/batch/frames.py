@@ -476,6 +476,7 @@ class _Run:
         self.mode = 'serial'
         self.signals = _Signals()
         self.saved_complete = False
+        self.checkpoints = 0  # tables this run wrote to the output
         self.raised = None  # a warning raised as an error, for the end
         # the output's rows already made into text, a block per frame
         self.lines = (None if output is None or not config.n_rows
@@ -594,6 +595,18 @@ class _Run:
             write_table_atomic(table, self.output, format='ascii.ecsv',
                                text_cache=self.lines)
             self.saved_complete = table.meta['last_run']['complete']
+            self.checkpoints += 1
+
+    def write_final(self, table):
+        """Write the finished table; where that fails (a full disk), say
+        that the output keeps its last checkpoint and how to go on."""
+        try:
+            self.write(table)
+        except OSError as exc:
+            kept = ('the output keeps the frames of its last checkpoint: '
+                    'free space, then rerun with --resume' if
+                    self.checkpoints else 'nothing was written')
+            raise OSError(exc.errno, f'{exc}; {kept}') from exc
 
     def not_measured(self, reason):
         """The frames without a result fail with ``reason``: one warning
@@ -644,7 +657,7 @@ class _Run:
                 _relay_warnings(self.todo_names, self.results, self.tell)
                 table = self.build(True)
                 if self.output is not None:
-                    self.write(table)
+                    self.write_final(table)
             except KeyboardInterrupt:
                 # keep what is done: a complete file of the measured frames
                 if self.output is not None and not self.saved_complete \

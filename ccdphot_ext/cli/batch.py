@@ -318,7 +318,9 @@ def add_parser(subparsers, common=None):
                   --targets 1 --comparisons 2,3,4
 
             exit codes: 0 all frames measured, 1 some frames failed (the
-            output is written), 2 bad input or usage.
+            output is written) or the output could not be written (a full
+            disk: the last checkpoint is kept; rerun with --resume), 2 bad
+            input or usage.
             '''))
     _add_inputs(p)
     _add_run_options(p)

@@ -9,6 +9,7 @@ then renamed), so a failed run never leaves a half-written or lost file.
 """
 
 import argparse
+import errno
 import os
 import sys
 import warnings
@@ -58,7 +59,8 @@ def build_parser():
                   --sky background2d --regions stars.reg
               ccdphot measure mef.fits --hdu SCI --unit electron --find
 
-            exit codes: 0 success, 2 bad input or usage, 1 other failure.
+            exit codes: 0 success, 2 bad input or usage, 1 other failure
+            (a full disk included).
             '''))
     parser.add_argument('--debug', action='store_true',
                         help='show the full traceback on errors')
@@ -105,6 +107,12 @@ def _one_line_warnings(command):
         except (OSError, ValueError):  # stderr closed: the work goes on
             pass
     return show
+
+
+#: Errors of the machine, not of the input: a full disk or quota, a file
+#: too large for the file system, an I/O error. The command fails (exit 1).
+_FAILURE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG,
+                             errno.EIO})
 
 
 def _silence_stdout():
@@ -191,6 +199,11 @@ def main(argv=None):
                 raise
             text = str(exc).splitlines()[0] if str(exc) else type(
                 exc).__name__
+            if getattr(exc, 'errno', None) in _FAILURE_ERRNOS:
+                # the machine failed (a full disk), not the input
+                print(f'ccdphot {args.command}: failed: {text}',
+                      file=sys.stderr)
+                return 1
             print(f'ccdphot {args.command}: error: {text}', file=sys.stderr)
             return 2
         except MemoryError:

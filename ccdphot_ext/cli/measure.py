@@ -369,6 +369,7 @@ def _measure(args):
     table['id'] = ids  # the positions' own ids
     table['flags'] |= np.asarray(box_bits, dtype=table['flags'].dtype)
     table.meta['image'] = os.path.abspath(args.image)
+    table.meta['hdu'] = frame.meta.get('SCIHDU', '0')  # the HDU measured
     if args.uncertainty:
         table.meta['uncertainty_file'] = os.path.abspath(args.uncertainty)
     table.meta['sky_option'] = args.sky

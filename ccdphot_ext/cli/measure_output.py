@@ -73,7 +73,9 @@ def print_header(table, args, frame, sky, out, *, dq=None):
     electrons per data unit) and the notes."""
     meta = table.meta
     ny, nx = frame.data.shape
-    print(f'image     {args.image} ({ny} x {nx}, {_unit_text(frame.unit)}, '
+    hdu = frame.meta.get('SCIHDU', '0')  # an extension: file[SCI,1]
+    where = args.image if hdu == '0' else f'{args.image}[{hdu}]'
+    print(f'image     {where} ({ny} x {nx}, {_unit_text(frame.unit)}, '
           f'{_uncertainty_text(frame)})', file=out)
     if dq is not None:
         from ..io.dq import describe_dq_bits, dq_convention, dq_mask

@@ -36,6 +36,7 @@ from .fitsfile import (
     FrameReadError,
     check_path,
     ignore_card_warnings,
+    is_2d_image,
     open_fits,
     read_image,
     select_hdu,
@@ -81,10 +82,24 @@ def _wcs(header):
     return wcs if wcs.has_celestial else None
 
 
+def _companion(hdul, name, index):
+    """
+    The index of extension ``name`` that goes with the science HDU
+    ``index``: the one of the same EXTVER (in HST's files of several chips,
+    SCI,2 goes with ERR,2 and DQ,2; an HDU without EXTVER is version 1).
+    None if there is none, or if it is the science HDU itself.
+    """
+    try:
+        found = hdul.index_of((name, hdul[index].ver))
+    except (KeyError, IndexError):
+        return None
+    return None if found == index else found
+
+
 def _find_extension(hdul, names, exclude):
     for name in names:
         key = name[0] if isinstance(name, tuple) else name
-        if key in hdul and hdul.index_of(key) != exclude:
+        if _companion(hdul, key, exclude) is not None:
             return name
     return None
 
@@ -95,8 +110,12 @@ def _load_extra(source, hdul, path, shape, what, exclude):
     in ``path`` or a path to another FITS file. Returns (array, header).
     """
     if isinstance(source, (str, int)) and not isinstance(source, bool):
+        # a name: the extension of the science HDU's EXTVER first
+        index = (_companion(hdul, source, exclude)
+                 if isinstance(source, str) else None)
         try:
-            index = hdul.index_of(source)
+            if index is None:
+                index = hdul.index_of(source)
             if not 0 <= index < len(hdul):
                 raise IndexError(source)
         except (KeyError, IndexError):
@@ -168,7 +187,12 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         The FITS file (``.fits``, ``.fz``, ``.gz`` ...).
     hdu : int, str or (str, int), optional
         The science HDU; default the first HDU holding a 2-D image (a
-        ``(1, ny, nx)`` image counts as 2-D).
+        ``(1, ny, nx)`` image counts as 2-D), with a warning when more
+        images of its name follow (the other chips of an HST exposure:
+        ``('SCI', 2)`` measures the second). The ERR, DQ and other
+        extensions read with it are those of its EXTVER. The header
+        records the HDU read as SCIHDU (``'SCI,1'``, or the index of an
+        unnamed HDU).
     uncertainty : str, int, path, array, `~astropy.nddata.NDUncertainty`
         The uncertainty map: an HDU name or index in the same file, another
         FITS file, or the map itself. Default: a data product's variance
@@ -283,6 +307,7 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         ignore_card_warnings()  # reported once by open_fits
         index = select_hdu(hdul, hdu, path)
         header = _inherit_primary(hdul, index)
+        _record_hdu(hdul, index, hdu, path, header)
         if index != 0 and hdul[index].header.get('INHERIT', True) is not False:
             # the primary header's keywords are inherited: check them too
             verify_checksums(hdul, 0, path, 'primary HDU')
@@ -300,6 +325,36 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
                                  data.shape)
         _check_pixel_areas(hdul, index, path, data.shape, header)
     return _build_frame(data, header, unit, unc_obj, mask_arr, path, dq)
+
+
+def _hdu_label(hdu, index):
+    """``SCI,2`` for a named extension, else the HDU's index."""
+    if hdu.name and hdu.name != 'PRIMARY':
+        return f'{hdu.name},{hdu.ver}'
+    return str(index)
+
+
+def _record_hdu(hdul, index, hdu, path, header):
+    """
+    Record the HDU read in the header (SCIHDU). Without ``hdu=``, warn when
+    the file holds more 2-D images of the same name as the one taken (the
+    chips of an HST exposure, SCI,1 and SCI,2; the unnamed extensions of a
+    mosaic camera): only the first is measured.
+    """
+    chosen = hdul[index]
+    label = _hdu_label(chosen, index)
+    header['SCIHDU'] = (label, f'HDU read by ccdphot (index {index})')
+    if hdu is not None:
+        return
+    same = [_hdu_label(h, i) for i, h in enumerate(hdul)
+            if i != index and h.name == chosen.name and is_2d_image(h)]
+    if same:
+        listed = ', '.join(same[:4]) + (', ...' if len(same) > 4 else '')
+        warnings.warn(
+            f'{path}: {len(same)} more 2-D image HDU(s) named like the one '
+            f'measured ({listed}); only HDU {label} is measured: choose '
+            'another with hdu= (--hdu on the command line)',
+            AstropyUserWarning, stacklevel=3)
 
 
 def _chosen_dq_bits(spec, header, path, dq):
@@ -336,7 +391,7 @@ def _check_pixel_areas(hdul, index, path, shape, header):
     AREAVAR. A resampled product (S_RESAMP = COMPLETE, or a WHT or CON
     extension: pixels of equal area) is left alone.
     """
-    if 'AREA' not in hdul or hdul.index_of('AREA') == index:
+    if _companion(hdul, 'AREA', index) is None:
         return
     if str(header.get('S_RESAMP', '')).strip().upper() == 'COMPLETE' or any(
             name in hdul for name in _RESAMPLED_EXTENSIONS):
@@ -365,10 +420,12 @@ def _check_pixel_areas(hdul, index, path, shape, header):
 
 
 def _read_product_image(hdul, name, index, path, shape):
-    """Extension ``name`` of a data product (None without it)."""
-    if name not in hdul or hdul.index_of(name) == index:
+    """Extension ``name`` of a data product that goes with the science
+    HDU ``index`` (`_companion`; None without it)."""
+    found = _companion(hdul, name, index)
+    if found is None:
         return None
-    arr = read_image(hdul, hdul.index_of(name), path, f'{name} HDU')
+    arr = read_image(hdul, found, path, f'{name} HDU')
     _check_shape(arr, shape, name, path)
     return arr
 

@@ -273,14 +273,20 @@ def _squeeze_shape(shape):
     return shape
 
 
+def is_2d_image(hdu):
+    """Whether ``hdu`` holds a non-empty 2-D image (``(1, ny, nx)``
+    counts)."""
+    shape = _image_shape(hdu)
+    return bool(shape) and len(_squeeze_shape(shape)) == 2 and 0 not in shape
+
+
 def select_hdu(hdul, hdu, path):
     listing = ', '.join(f'{i} {h.name or "?"} '
                         f'{_image_shape(h) or type(h).__name__}'
                         for i, h in enumerate(hdul))
     if hdu is None:
         for index, h in enumerate(hdul):
-            shape = _image_shape(h)
-            if shape and len(_squeeze_shape(shape)) == 2 and 0 not in shape:
+            if is_2d_image(h):
                 return index
         shapes = [(i, _image_shape(h)) for i, h in enumerate(hdul)]
         cubes = [(i, s) for i, s in shapes if s and len(_squeeze_shape(s)) > 2]
