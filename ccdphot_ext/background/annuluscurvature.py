@@ -30,6 +30,8 @@ import warnings
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..utils.stats import MAD_TO_STD, surface_design
+
 __all__ = ['annulus_curvature', 'check_annulus_curvature']
 
 #: The wider ring reaches this many times the annulus' outer size.
@@ -127,14 +129,15 @@ def _source_count(shape, positions, radii):
 
 
 def _robust_scale(resid, keep):
-    """Per row, 1.4826 times the median absolute residual of every fourth
-    pixel kept: a standard deviation that bright pixels do not lift."""
+    """Per row, `MAD_TO_STD` times the median absolute residual of every
+    fourth pixel kept: a standard deviation that bright pixels do not
+    lift."""
     sub = np.where(keep[:, ::4], np.abs(resid[:, ::4]), np.inf)
     sub.sort(axis=1)
     count = keep[:, ::4].sum(axis=1)
     mid = np.take_along_axis(sub, np.maximum(count - 1, 0)[:, None] // 2,
                              axis=1)[:, 0]
-    return np.where(count > 0, 1.4826 * mid, np.nan)
+    return np.where(count > 0, MAD_TO_STD * mid, np.nan)
 
 
 def _solve(keep, values, features, columns, products, total):
@@ -309,7 +312,7 @@ def annulus_curvature(frame, annulus, n_pix, *, noise_factor=1.0):
     # r**2 about the pixel nearest the centre: about the centre itself it
     # differs by a plane, which the fit's plane takes up
     scale = float(reach)
-    features = np.column_stack([np.ones_like(dx), dx / scale, dy / scale,
+    features = np.column_stack([surface_design(dx / scale, dy / scale),
                                 (dx * dx + dy * dy) / scale ** 2])
     # the annulus' <r**2> about a centre off its nearest pixel by (fx, fy)
     ann_r2 = np.mean(dx[:n_ann_full] ** 2 + dy[:n_ann_full] ** 2)
