@@ -1433,7 +1433,7 @@ def _segments(found, seeds, avoid=None, faint=None, npixels=MASK_NPIXELS):
 
 
 def global_sky(frame, *, method, sigma, maxiters, mask_sources,
-               third_moment=False):
+               third_moment=False, known=None):
     """
     Level, scatter and error of the level of a whole frame.
 
@@ -1453,6 +1453,11 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
         A large frame's clip also sums the third moment of its pixels
         (`~ccdphot_ext.background.estimators.third_window`; the pixels of
         a smaller frame are kept in any case).
+    known : tuple, optional
+        The source mask's blocks, `BackgroundVariation` and faint-source
+        density of an earlier estimate of this frame, used instead of
+        searching again (the level measured again with more pixels
+        masked); None (default): searched.
 
     Returns
     -------
@@ -1480,8 +1485,8 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
             'mask_sources': bool(mask_sources)}
     variation = None
     if mask_sources:
-        blocks, variation, density = _frame_blocks(frame, usable, mean,
-                                                   counts, scale, meta)
+        blocks, variation, density = known or _frame_blocks(
+            frame, usable, mean, counts, scale, meta)
         n_masked = _mask_sources(frame, usable, blocks, counts, n_bad, meta)
         warned = usable.blocks is None  # said: the mask was dropped
         meta['faint_source_density'] = density

@@ -32,6 +32,8 @@ the budget are described in :ref:`local-sky` (and in the docstring of the
 map route, ``background/maps.py``).
 """
 
+import copy
+import dataclasses
 import math
 import warnings
 
@@ -39,7 +41,7 @@ import astropy.units as u
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.utils import aperture_groups
+from ..aperture.utils import all_positions, aperture_groups
 from ..io.units import checked_unit
 from ..utils.html import html_table
 from ..utils.inputs import as_frame, overflow_culprits
@@ -70,6 +72,7 @@ from .estimators import (
 from .globalsky import check_crowding, global_sky
 from .maps import MeshStatistics, background2d_parts, maps_parts
 from .methods import SKY_METHODS
+from .skylift import WholeFrame, discrete_level
 
 __all__ = ['SkyEstimate', 'SKY_METHODS']
 
@@ -793,6 +796,49 @@ def _digitised(res):
     return is_digitised(res['pixels'][0])
 
 
+def _frame_sky(cls, frame, method, sigma, maxiters, mask_sources, gain,
+               known=None, stacklevel=3):
+    """The whole-frame `SkyEstimate` of ``frame`` (`SkyEstimate.from_image`,
+    its arguments checked) and the statistics of `global_sky` behind it;
+    ``known``: the source mask of an earlier estimate of the frame
+    (`global_sky`)."""
+    with np.errstate(over='ignore', invalid='ignore'):
+        # sums that overflow are found below, with the pixels to blame
+        res = global_sky(frame, method=method, sigma=sigma,
+                         maxiters=maxiters,
+                         mask_sources=mask_sources,
+                         third_moment=gain is not None,
+                         known=known)
+    if not (np.isfinite(res['level']) and np.isfinite(res['std'])):
+        raise ValueError('data: the sky statistics overflow: '
+                         f'{overflow_culprits(frame.data)}')
+    if res['n_bad']:
+        warnings.warn(f"{res['n_bad']} masked/NaN/inf pixels excluded "
+                      'from the sky estimate', AstropyUserWarning,
+                      stacklevel=stacklevel)
+    meta = res['meta']
+    meta['error_on_mean_from'] = _error_on_mean_source(
+        res['propagated'])
+    factor = _noise_correlation(
+        frame, meta, method,
+        mask=~res['usable'].rows(0, frame.shape[0]))
+    estimator = method
+    if discrete_level(frame, res, gain, method, stacklevel=stacklevel + 1):
+        estimator = 'mean'  # of the pixels within its wide window
+    level, std, efficiency, error_on_mean = _whole_frame_level(
+        res, gain, estimator, sigma, meta, factor)
+    error_on_mean = _correlated_error(error_on_mean, res, efficiency,
+                                      factor)
+    sky = cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
+              method=method,
+              n_rejected=frame.data.size - res['n_pix'],
+              efficiency=efficiency, meta=meta, unit=frame.unit,
+              background_variation=res['variation'])
+    check_crowding(sky.meta, sky.std, sky.error_on_mean,
+                   warn=not res['mask_warned'], stacklevel=stacklevel + 1)
+    return sky, res
+
+
 class SkyEstimate:
     """
     A sky level with its per-pixel scatter and its own error.
@@ -910,6 +956,9 @@ class SkyEstimate:
         #: `from_background2d` for the photometry's check of the sources'
         #: light in the map); None for other skies.
         self.mesh_statistics = None
+        #: How a whole-frame level was measured (`from_image`), for
+        #: `without_apertures`; None for other skies.
+        self._whole_frame = None
 
     @classmethod
     def from_image(cls, data, *, method='sigma_clip', mask=None,
@@ -1034,6 +1083,14 @@ class SkyEstimate:
         third moment (the pedestal model, ``meta['pedestal']`` near 0
         unless a sky was subtracted).
 
+        Stars too faint for the source mask keep their light in the level;
+        `without_apertures` takes out that of the stars to be measured. A
+        sky of whole electrons without read noise (under 25 e-, with the
+        gain) is the mean of its pixels within 10 standard deviations of
+        their median (no correction applies to a median or a clipped mean
+        of such pixels), with a warning (``meta['discrete_note']``;
+        :ref:`sky-apertures`).
+
         On frames of more than a million usable pixels the ``'sigma_clip'``
         bounds come from a strided subsample and the statistics from one
         pass over the frame, so a 64-megapixel frame is neither sorted nor
@@ -1045,36 +1102,131 @@ class SkyEstimate:
         mask_sources = check_bool(mask_sources, 'mask_sources')
         frame = as_frame(data, uncertainty=uncertainty, mask=mask)
         gain = checked_gain(gain, frame.unit, frame.meta)
-        with np.errstate(over='ignore', invalid='ignore'):
-            # sums that overflow are found below, with the pixels to blame
-            res = global_sky(frame, method=method, sigma=sigma,
-                             maxiters=maxiters,
-                             mask_sources=mask_sources,
-                             third_moment=gain is not None)
-        if not (np.isfinite(res['level']) and np.isfinite(res['std'])):
-            raise ValueError('data: the sky statistics overflow: '
-                             f'{overflow_culprits(frame.data)}')
-        if res['n_bad']:
-            warnings.warn(f"{res['n_bad']} masked/NaN/inf pixels excluded "
-                          'from the sky estimate', AstropyUserWarning,
-                          stacklevel=2)
-        meta = res['meta']
-        meta['error_on_mean_from'] = _error_on_mean_source(
-            res['propagated'])
-        factor = _noise_correlation(
-            frame, meta, method,
-            mask=~res['usable'].rows(0, frame.shape[0]))
-        level, std, efficiency, error_on_mean = _whole_frame_level(
-            res, gain, method, sigma, meta, factor)
-        error_on_mean = _correlated_error(error_on_mean, res, efficiency,
-                                          factor)
-        sky = cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
-                  method=method,
-                  n_rejected=frame.data.size - res['n_pix'],
-                  efficiency=efficiency, meta=meta, unit=frame.unit,
-                  background_variation=res['variation'])
-        check_crowding(sky.meta, sky.std, sky.error_on_mean,
-                       warn=not res['mask_warned'])
+        sky, res = _frame_sky(cls, frame, method, sigma, maxiters,
+                              mask_sources, gain)
+        sky._whole_frame = WholeFrame.of(frame, res, method=method,
+                                         sigma=sigma, maxiters=maxiters,
+                                         mask_sources=mask_sources,
+                                         gain=gain)
+        return sky
+
+    def without_apertures(self, data, apertures):
+        """
+        The whole-frame level without the light of the stars measured.
+
+        A level from `from_image` keeps the light of stars too faint for
+        its source mask; measured against it, their fluxes read low by
+        their apertures' area times that lift (faint stars on a 100 e- sky:
+        pulls of -0.2). Where the pixels of ``apertures`` were used by the
+        level, the lift of their discs grown for the stars' wings (1.5
+        times each aperture's half size, at least 2 pixels beyond it) is
+        estimated from those pixels (their excess over the frame's coarse
+        background, where it is beyond its noise); where it exceeds a
+        tenth of ``error_on_mean`` the level is measured again with them
+        added to its mask (the same source mask, estimator, clip and
+        Poisson correction; :ref:`sky-apertures`). Give the sky it returns to
+        `~ccdphot_ext.photometer` (or `~ccdphot_ext.measure`).
+
+        Parameters
+        ----------
+        data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
+            The frame measured; a frame other than the one the level was
+            estimated on (its shape, a sample of its pixels) is not looked
+            at.
+        apertures : `~ccdphot_ext.BoxAperture`, photutils aperture or list
+            The pixel apertures measured.
+
+        Returns
+        -------
+        sky : `SkyEstimate`
+            This sky, unchanged (the same object), when it is not a
+            whole-frame level of this frame, when it was made without a
+            source mask (``mask_sources=False``: the plain statistic of
+            every pixel, as asked for) or its mask took the whole frame,
+            when the source mask already
+            covered the apertures' pixels, or when their lift is below
+            that; else a new one, whose ``meta`` holds
+            ``'aperture_lift'`` (the level taken away), ``'n_aperture_pixels'``
+            (the pixels of the grown apertures the level had used) and
+            ``'aperture_note'``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from photutils.aperture import CircularAperture
+        >>> from ccdphot_ext import SkyEstimate
+        >>> rng = np.random.default_rng(2)
+        >>> y, x = np.mgrid[:128, :128]
+        >>> stars = [(20.0 + 24 * i, 20.0 + 24 * j) for i in range(5)
+        ...          for j in range(5)]
+        >>> light = sum(150.0 * np.exp(-((x - sx) ** 2 + (y - sy) ** 2) / 4.5)
+        ...             / (2 * np.pi * 2.25) for sx, sy in stars)
+        >>> img = rng.poisson(100.0 + light).astype(float)
+        >>> sky = SkyEstimate.from_image(img, gain=1.0)
+        >>> clean = sky.without_apertures(img, CircularAperture(stars, 4.0))
+        >>> bool(clean.value < sky.value), clean.meta['n_aperture_pixels'] > 0
+        (True, True)
+        """
+        from .skylift import LIFT_FLUX, LIFT_FRACTION, aperture_pixels
+        aperture_groups(apertures)  # checked, whatever is done
+        record = self._whole_frame
+        if (record is None or not record.mask_sources
+                or record.known is None or not self.error_on_mean > 0):
+            return self  # no source mask (dropped: it took every pixel)
+        frame = as_frame(data)
+        if not record.same_frame(frame):
+            return self
+        ys, xs, which, own, largest = aperture_pixels(apertures,
+                                                      frame.shape)
+        values, used = record.used(frame.data, ys, xs)
+        if not np.any(used & own):
+            return self
+        lift = record.lift(values, used, which, ys, xs)
+        if not (lift > LIFT_FRACTION * float(self.error_on_mean)
+                and lift * math.sqrt(largest) > LIFT_FLUX * record.raw_std):
+            return self
+        grown = np.zeros(frame.shape, dtype=bool)
+        grown[ys, xs] = True
+        again = dataclasses.replace(
+            frame, uncertainty=record.uncertainty,
+            mask=grown if record.mask is None else record.mask | grown)
+        known = None
+        if record.known is not None:
+            blocks, variation, density = record.known
+            known = (blocks, copy.copy(variation), density)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter('always')
+            try:
+                sky, res = _frame_sky(type(self), again, record.method,
+                                      record.sigma, record.maxiters,
+                                      record.mask_sources, record.gain,
+                                      known=known)
+            except ValueError:  # the apertures leave no sky pixel
+                return self
+        for found in said:  # what the first estimate did not say
+            if str(found.message).startswith(('sources cover',
+                                              'doubtful sky')):
+                warnings.warn(found.message, found.category, stacklevel=2)
+        if record.matched_filter is not None:
+            sky.meta.setdefault('matched_filter', record.matched_filter)
+        # the frame's background and its noise, as measured with the
+        # sources masked: the apertures' pixels change neither
+        sky.background_variation = self.background_variation
+        n_used = int(np.count_nonzero(used))
+        taken = float(self.value - sky.value)
+        sky.meta.update(
+            aperture_lift=taken, n_aperture_pixels=n_used,
+            aperture_note=(
+                f'the whole-frame sky was measured again without the '
+                f'{len(all_positions(apertures))} apertures measured '
+                f'(grown for their wings): {n_used} of its pixels held '
+                f'their stars\' light, which lifted it by {taken:.4g} per '
+                f'pixel, {taken / float(self.error_on_mean):.2g} times its '
+                'error'))
+        sky._whole_frame = WholeFrame.of(
+            again, res, method=record.method, sigma=record.sigma,
+            maxiters=record.maxiters, mask_sources=record.mask_sources,
+            gain=record.gain)
         return sky
 
     @classmethod

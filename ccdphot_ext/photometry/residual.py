@@ -344,12 +344,92 @@ def check_map_sky(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     return biased, message
 
 
+#: A flux whose whole-frame sky the light of stars too faint for its
+#: source mask may lift (``meta['crowding_bias']``, per pixel) by more than
+#: this many flux errors over its pixels is flagged by `check_crowded_sky`.
+CROWDING_FLUX_NSIGMA = 0.5
+
+
+def check_crowded_sky(sky, n_pix, flux_err, *, stacklevel=3):
+    """
+    Which apertures the faint stars' light in a whole-frame level may bias,
+    and a warning naming them.
+
+    A whole-frame level (`~ccdphot_ext.SkyEstimate.from_image`) is
+    measured without its source mask and without the apertures measured
+    (`~ccdphot_ext.SkyEstimate.without_apertures`); the light of the stars
+    too faint for either still lifts it, by up to about
+    ``meta['crowding_bias']`` per pixel
+    (`~ccdphot_ext.background.globalsky.check_crowding`). An aperture of
+    ``n_pix`` pixels is biased low by up to ``n_pix`` times that: where
+    this exceeds `CROWDING_FLUX_NSIGMA` times its flux error the row is
+    flagged (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`) and an
+    `~astropy.utils.exceptions.AstropyUserWarning` says how many. The
+    fluxes are not changed.
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted (only one whole-frame level is checked).
+    n_pix : float or array_like
+        The pixels each aperture summed.
+    flux_err : float or array_like
+        Each flux's error.
+    stacklevel : int, optional
+        As in `warnings.warn`.
+
+    Returns
+    -------
+    biased : bool or `~numpy.ndarray` of bool
+        Per aperture: True where the faint stars' light may bias the flux.
+    message : str or None
+        The warning's text, or None when no aperture is biased.
+
+    Examples
+    --------
+    >>> from ccdphot_ext import SkyEstimate
+    >>> from ccdphot_ext.photometry.residual import check_crowded_sky
+    >>> sky = SkyEstimate(100.0, 10.0, 10000, meta={'crowding_bias': 0.2})
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter('ignore')  # the warning is the message
+    ...     biased, message = check_crowded_sky(sky, [50.0, 400.0],
+    ...                                         [75.0, 150.0])
+    >>> biased.tolist()
+    [False, True]
+    """
+    n_pix = np.asarray(n_pix, dtype=float)
+    flux_err = np.asarray(flux_err, dtype=float)
+    biased = np.zeros(np.broadcast_shapes(n_pix.shape, flux_err.shape),
+                      dtype=bool)
+    lift = sky.meta.get('crowding_bias')
+    if not sky.isscalar or lift is None or not lift > 0:
+        return biased[()], None
+    with np.errstate(invalid='ignore'):
+        biased = np.asarray(n_pix * float(lift)
+                            > CROWDING_FLUX_NSIGMA * flux_err)[()]
+    n_bad = int(np.count_nonzero(biased))
+    if n_bad == 0:
+        return biased, None
+    message = (
+        f'the light of stars too faint for the source mask may lift the '
+        f'whole-frame sky by up to about {float(lift):.3g} per pixel: for '
+        f'{n_bad} of {np.size(biased)} aperture(s) by more than '
+        f'{CROWDING_FLUX_NSIGMA:g} flux errors; their fluxes may be biased '
+        f'low (flagged {FLAG_RESIDUAL_BACKGROUND}): use an annulus sky or a '
+        'background map')
+    warnings.warn(message, AstropyUserWarning, stacklevel=stacklevel)
+    return biased, message
+
+
 def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     """
-    The rows a sky biases, by both rules: a global level on a frame whose
-    background varies (`check_global_sky`) and a Background2D map lifted
-    by the sources' light (`check_map_sky`); the one home both photometry
-    engines flag `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` from.
+    The rows a sky biases, by three rules: a global level on a frame whose
+    background varies (`check_global_sky`), a Background2D map lifted
+    by the sources' light (`check_map_sky`) and a whole-frame level the
+    light of stars too faint to mask may lift (`check_crowded_sky`); the
+    one home both photometry engines flag
+    `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` from.
 
     Parameters
     ----------
@@ -369,7 +449,7 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     Returns
     -------
     biased : bool or `~numpy.ndarray` of bool
-        Per aperture: True where either rule finds the flux biased.
+        Per aperture: True where any rule finds the flux biased.
     messages : list of str
         The warnings said (none when no aperture is biased).
     """
@@ -378,5 +458,9 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
         stacklevel=stacklevel + 1)
     lifted, map_note = check_map_sky(sky, frame, x, y, n_pix, flux_err,
                                      stacklevel=stacklevel + 1)
-    messages = [note for note in (global_note, map_note) if note is not None]
-    return (np.asarray(biased) | np.asarray(lifted))[()], messages
+    faint, faint_note = check_crowded_sky(sky, n_pix, flux_err,
+                                          stacklevel=stacklevel + 1)
+    messages = [note for note in (global_note, map_note, faint_note)
+                if note is not None]
+    return (np.asarray(biased) | np.asarray(lifted)
+            | np.asarray(faint))[()], messages

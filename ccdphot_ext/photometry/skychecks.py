@@ -32,7 +32,8 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
 
     - the sky biases the flux (`~ccdphot_ext.photometry.residual.check_sky_bias`:
       a global level on a frame whose background varies, a Background2D
-      map lifted by the sources' light) → `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`;
+      map lifted by the sources' light, a whole-frame level the light of
+      stars too faint to mask may lift) → `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`;
     - a whole-frame sky's one ``std`` is off the frame's local pixel noise
       by more than its tolerance
       (`~ccdphot_ext.background.noisevariation.check_sky_noise`), unless

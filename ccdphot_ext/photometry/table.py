@@ -230,8 +230,11 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         note = warn_dq(dq, frame, list(table['id']))
         if note is not None:
             table.meta['notes'].append(note)
-    if sky.meta.get('crowding_note') is not None:  # said when it was made
-        table.meta['notes'].append(sky.meta['crowding_note'])
+    for key in ('crowding_note', 'aperture_note'):  # said when made
+        if sky.meta.get(key) is not None:
+            table.meta['notes'].append(sky.meta[key])
+    if 'aperture_lift' in sky.meta:
+        table.meta['sky_aperture_lift'] = sky.meta['aperture_lift']
     return table
 
 

@@ -1,0 +1,375 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+The measured stars' own light in a whole-frame sky level (internal;
+`~ccdphot_ext.SkyEstimate.without_apertures` uses it).
+
+A whole-frame level (`~ccdphot_ext.SkyEstimate.from_image`) is the clipped
+mean (or mean, or median) of the pixels its source mask leaves. Stars too
+faint for that mask (a few hundred electrons on a sky of 100) keep their
+light in it: the level reads high by their light over the pixels used,
+and every flux measured against it reads low by its aperture's area times
+that. When the photometry measures those stars, their apertures say where
+the light is: the level is measured again with the apertures, grown for
+their wings (`GROWTH`), added to its mask (the source mask, clip and
+corrections as before), where the pixels of the apertures were used and
+would lift it by more than `LIFT_FRACTION` of its error (estimated first
+from those pixels alone, without measuring again).
+"""
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ..aperture.utils import aperture_groups, aperture_positions
+from .estimators import is_digitised
+from .globalsky import MASK_BIN
+
+__all__ = []
+
+#: A whole-frame level is measured again without the apertures when the
+#: light of their (grown) pixels lifts it by more than this fraction of its
+#: error (a flux of ``n_pix`` pixels is then biased by less than
+#: ``LIFT_FRACTION * sqrt(n_pix / n_sky)`` of its error), counting the
+#: apertures whose own excess is beyond `LIFT_NSIGMA` times its noise (the
+#: sky's scatter in their pixels: noise, which measuring again would only
+#: trade for other noise, is not a star's light)...
+LIFT_FRACTION = 0.1
+LIFT_NSIGMA = 3.0
+#: The excess of all the apertures' pixels together counts beyond this
+#: many times its noise (the stars' light lifts the level it is measured
+#: against too: 64 stars of 20 to 400 e- on a 100 e- sky, their discs half
+#: the frame, stand 3 to 4 times their noise above it).
+TOGETHER_NSIGMA = 2.0
+#: Of many apertures, one's excess counts beyond the noise where no more
+#: than this fraction of skies without stars would give one by chance.
+EACH_FALSE_RATE = 0.01
+#: ... and when it biases the largest aperture's flux (``n_pix`` pixels)
+#: by more than this fraction of the sky's noise in it, ``sqrt(n_pix)
+#: std`` (less than its flux error): a bright star's wings in one aperture
+#: lift the level of a large frame by a fraction of its error, but that
+#: aperture's flux by far less than its own error.
+LIFT_FLUX = 0.02
+#: Each aperture is grown, for its star's wings, to a disc of this many
+#: times half its larger side (a circle's radius), at least `MIN_MARGIN`
+#: pixels beyond it: a Gaussian star of 1.5 px measured in a circle of r =
+#: 4 keeps 2e-5 of its light beyond r = 6, a Moffat star (beta 3) in a
+#: circle of 3 FWHM 0.2% beyond 4.5 FWHM.
+GROWTH = 1.5
+MIN_MARGIN = 2.0
+#: Pixels of the strided sample that tell whether the frame measured is
+#: the one the sky was estimated on.
+SAMPLE_PIXELS = 4096
+
+
+@dataclasses.dataclass
+class WholeFrame:
+    """How a whole-frame level was measured: what measuring it again
+    without the apertures needs (the frame's own mask and uncertainty,
+    not its data, which the photometry gives again), and what tells
+    whether an aperture's pixels were used."""
+
+    shape: tuple
+    mask: object
+    uncertainty: object
+    method: str
+    sigma: float
+    maxiters: object
+    mask_sources: bool
+    gain: object
+    known: object  # (blocks, variation, density) of the source mask
+    bounds: object  # (lo, hi) of a clip, or None
+    raw_level: float  # the estimator's level, before any correction
+    raw_std: float
+    n_used: int
+    sample: np.ndarray
+    matched_filter: object = None
+    variation: object = None  # the frame's coarse background about it
+
+    @classmethod
+    def of(cls, frame, res, *, method, sigma, maxiters, mask_sources, gain):
+        """The record of a whole-frame estimate of ``frame`` from the
+        statistics ``res`` of `global_sky`."""
+        blocks = res['usable'].blocks
+        known = (None if blocks is None else
+                 (blocks, res['variation'],
+                  res['meta'].get('faint_source_density', 0.0)))
+        bounds = res['meta'].get('discrete_window')
+        if bounds is not None:  # the mean of the pixels in that window
+            method = 'mean'
+        elif method == 'sigma_clip':
+            if 'clip_bounds' in res['meta']:
+                bounds = res['meta']['clip_bounds']
+            else:
+                raw, keep = res['pixels']
+                kept = raw[keep] if keep is not None else raw
+                bounds = (float(np.min(kept)), float(np.max(kept)))
+        return cls(shape=tuple(frame.shape), mask=frame.mask,
+                   uncertainty=frame.uncertainty, method=method,
+                   sigma=sigma, maxiters=maxiters,
+                   mask_sources=mask_sources, gain=gain, known=known,
+                   bounds=bounds, raw_level=float(res['level']),
+                   raw_std=float(res['std']), n_used=int(res['n_pix']),
+                   sample=_sample(frame.data),
+                   matched_filter=res['meta'].get('matched_filter'),
+                   variation=res['variation'])
+
+    def same_frame(self, frame):
+        """True when ``frame`` holds the data this level was measured on
+        (its shape, and a strided sample of its pixels)."""
+        if tuple(frame.shape) != self.shape:
+            return False
+        return bool(np.array_equal(_sample(frame.data), self.sample,
+                                   equal_nan=True))
+
+    def used(self, data, ys, xs):
+        """Which of the pixels ``ys``, ``xs`` of ``data`` the level used:
+        finite, not masked, with a finite uncertainty, off the source mask
+        and inside the clip."""
+        values = np.asarray(data[ys, xs], dtype=np.float64)
+        used = np.isfinite(values)
+        if self.mask is not None:
+            used &= ~self.mask[ys, xs]
+        if self.uncertainty is not None:
+            used &= np.isfinite(self.uncertainty[ys, xs])
+        if self.known is not None:
+            used &= ~self.known[0][ys // MASK_BIN, xs // MASK_BIN]
+        if self.bounds is not None:
+            with np.errstate(invalid='ignore'):
+                used &= (values >= self.bounds[0]) & (values <= self.bounds[1])
+        return values, used
+
+    def lift(self, values, used, which, ys, xs):
+        """
+        How far the ``used`` ``values`` of the apertures' discs (``which``
+        aperture each pixel is of) lift the level, estimated without
+        measuring it again; noise is not a star's light (measuring again
+        would only trade it for other noise), so only an excess beyond
+        its noise (the sky's scatter) counts: that of all the pixels
+        together beyond `TOGETHER_NSIGMA` times it (many faint stars), or
+        the sum of those of the apertures beyond `LIFT_NSIGMA` times it
+        each, more for many apertures (`_each_nsigma`: a bright star's
+        wings, whichever other apertures are measured), the larger,
+        shared by the pixels that stay. For
+        a mean a pixel's excess is its value less the level, of noise
+        ``std``; for a median it is +1 or -1 (above or below it), times
+        the median's change per pixel moved (``sqrt(2 pi) std / 2 n``).
+        Which apertures hold light is judged against the frame's coarse
+        background at each pixel (``ys``, ``xs``: the level plus the
+        `BackgroundVariation` the level keeps), so that a gradient, which
+        lifts the apertures on its high side, is not taken for stars.
+        """
+        v = values[used]
+        label = which[used]
+        local = self.raw_level
+        if self.variation is not None:
+            local = local + np.asarray(self.variation(xs[used], ys[used]),
+                                       dtype=np.float64)
+        if self.method == 'median':
+            excess = np.sign(v - local)
+            scale = math.sqrt(2.0 * math.pi) * self.raw_std / (
+                2.0 * self.n_used)
+            noise = 1.0
+        else:
+            excess = v - local
+            scale, noise = 1.0 / max(self.n_used - v.size, 1), self.raw_std
+        size = int(which.max()) + 1 if which.size else 1
+        total = np.bincount(label, weights=excess, minlength=size)
+        count = np.bincount(label, minlength=size)
+        # beyond the noise of every aperture (of size - 1) but rarely
+        each = float(np.sum(total[total > _each_nsigma(size - 1) * noise
+                                  * np.sqrt(count)]))
+        together = float(np.sum(total))
+        if not together > TOGETHER_NSIGMA * noise * math.sqrt(v.size):
+            together = 0.0
+        return max(together, each) * scale
+
+
+def _each_nsigma(n_apertures):
+    """The threshold of one aperture's excess, in its noise: `LIFT_NSIGMA`,
+    or more where so many apertures are measured that one of them would
+    pass it by chance more often than `EACH_FALSE_RATE` (one-sided normal
+    tail)."""
+    from scipy.stats import norm
+    return max(LIFT_NSIGMA, float(norm.isf(EACH_FALSE_RATE
+                                           / max(n_apertures, 1))))
+
+
+def _sample(data):
+    """A strided sample of about `SAMPLE_PIXELS` pixels of ``data``."""
+    ny, nx = data.shape
+    stride = max(1, int(math.sqrt(ny * nx / SAMPLE_PIXELS)))
+    return np.array(data[::stride, ::stride], dtype=np.float64)
+
+
+def aperture_pixels(apertures, shape):
+    """
+    The pixels of the grown discs of ``apertures``.
+
+    Returns ``ys``, ``xs`` (each pixel once, within `GROWTH` times half
+    the larger side of its aperture's bounding box from its centre, at
+    least `MIN_MARGIN` pixels more), ``which`` (the aperture each belongs
+    to, the first where discs overlap), ``own`` (True within half that
+    side: the aperture's own pixels) and the largest aperture's area
+    (pixels).
+    """
+    ny, nx = shape
+    parts = []
+    largest = 0.0
+    index = 0
+    for ap, _ in aperture_groups(apertures):
+        first = ap if ap.isscalar else ap[0]
+        largest = max(largest, float(first.area))
+        try:
+            half = max(first.bbox.shape) / 2.0
+        except (ValueError, TypeError, OverflowError):  # NaN position
+            half = 0.0
+        outer = max(GROWTH * half, half + MIN_MARGIN)
+        k = int(math.ceil(outer))
+        dy, dx = (a.ravel() for a in np.mgrid[-k:k + 1, -k:k + 1])
+        for x, y in aperture_positions(ap):
+            index += 1
+            if not (np.isfinite(x) and np.isfinite(y)):
+                continue
+            cx, cy = int(round(x)), int(round(y))
+            py, px = cy + dy, cx + dx
+            r2 = (py - y) ** 2 + (px - x) ** 2
+            keep = ((r2 <= outer * outer) & (py >= 0) & (py < ny)
+                    & (px >= 0) & (px < nx))
+            if keep.any():
+                parts.append((py[keep] * nx + px[keep],
+                              np.full(np.count_nonzero(keep), index),
+                              r2[keep] <= half * half))
+    if not parts:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty, empty, np.zeros(0, dtype=bool), largest
+    flat, which, own = (np.concatenate(a) for a in zip(*parts, strict=True))
+    flat, first = np.unique(flat, return_index=True)
+    # a pixel of several discs is its first's; its own if any aperture's
+    own_any = np.zeros(flat.size, dtype=bool)
+    np.logical_or.at(own_any, np.searchsorted(flat, np.concatenate(
+        [p[0][p[2]] for p in parts])), True)
+    return flat // nx, flat % nx, which[first], own_any, largest
+
+
+#: A whole-frame sky in whole electrons at the gain with as much variance
+#: as its photons (no read noise: the exact model of `poisson_level`, whose
+#: read noise is at least 1 e- to stay smooth, does not describe it) and a
+#: scatter under `DISCRETE_PHOTON_STEPS` electrons, or
+#: without a gain in whole data units with a scatter under this many of
+#: them, is measured by the mean of its pixels within `DISCRETE_WINDOW`
+#: standard deviations (at least that many steps) of their median: a
+#: median or a clipped mean of such pixels is off by a fraction of a step
+#: that no model of a continuous sky removes (a 2 e- sky in whole
+#: electrons read 1 to 2 of its errors high, a 0.5 e- sky 44 low or, by
+#: its median, 0 with an error of 0), while the mean of a Poisson sky is
+#: unbiased.
+DISCRETE_STEPS = 3.0
+DISCRETE_WINDOW = 10.0
+#: Whole electrons without read noise are measured so below this many
+#: electrons of scatter (a sky under 25 e-); above it the exact model's
+#: floor of 1 e- of read noise is a small part of their variance.
+DISCRETE_PHOTON_STEPS = 5.0
+#: Standard errors of the variance by which whole electrons' variance may
+#: exceed their mean and still be taken as photons without read noise.
+DISCRETE_VARIANCE_ERRORS = 4.0
+
+
+def _lattice(values, gain):
+    """The step of the lattice ``values`` lie on: ``1 / gain`` for whole
+    electrons (``gain`` given), 1 for whole data units, else None; and
+    whether it is whole electrons."""
+    if gain is not None:
+        electrons = values * gain
+        if np.all(np.abs(electrons - np.round(electrons))
+                  <= 1e-6 * np.maximum(1.0, np.abs(electrons))):
+            return 1.0 / gain, True
+    if is_digitised(values):
+        return 1.0, False
+    return None, False
+
+
+def discrete_level(frame, res, gain, method, *, stacklevel=3):
+    """
+    Measure a strongly discrete whole-frame sky by the mean of its pixels.
+
+    Where the usable pixels of ``res`` (`global_sky`'s statistics of
+    ``frame``) are whole electrons at ``gain`` whose variance is their
+    photons' (within `DISCRETE_VARIANCE_ERRORS` standard errors: no read
+    noise) under `DISCRETE_PHOTON_STEPS` electrons of scatter, or,
+    without a gain, whole data units (`_lattice`) with a scatter under
+    `DISCRETE_STEPS` of them, ``res`` is given the mean, standard
+    deviation and count of the usable pixels within `DISCRETE_WINDOW`
+    standard deviations (at least that many steps) of their median
+    (efficiency 1), ``meta`` the window and a note, and an
+    `~astropy.utils.exceptions.AstropyUserWarning` says so. Returns True
+    when it did (never for ``method='mean'``, the plain mean already).
+    """
+    from .globalsky import SUBSAMPLE_MIN, _subsample, _Usable
+
+    if method == 'mean':  # the mean already, and unbiased
+        return False
+    usable = _Usable(frame)
+    usable.blocks = res['usable'].blocks
+    sample = _subsample(usable, SUBSAMPLE_MIN)[0]
+    sample = sample[np.isfinite(sample)]
+    if sample.size < 2:
+        return False
+    step, electrons = _lattice(sample, gain)
+    if step is None:
+        return False
+    centre = float(np.median(sample))
+    spread = float(res['std']) if np.isfinite(res['std']) else 0.0
+    width = DISCRETE_WINDOW * max(spread, step)
+    inside = sample[np.abs(sample - centre) <= width]
+    scatter = float(np.std(inside))
+    if not scatter > 0 or inside.size < 2:  # equal pixels: doubted as such
+        return False
+    photons = False
+    if electrons:  # whole electrons, as many as their variance says
+        mean_e, var_e = float(np.mean(inside)) * gain, scatter ** 2 * gain ** 2
+        photons = mean_e > 0 and abs(var_e - mean_e) <= (
+            DISCRETE_VARIANCE_ERRORS * var_e * math.sqrt(2.0 / inside.size))
+    # with the gain, the exact model of a Poisson sky applies unless the
+    # pixels are photons without read noise; without it, nothing corrects
+    # the estimator of a few steps
+    if not (photons and scatter < DISCRETE_PHOTON_STEPS * step):
+        return False
+    width = DISCRETE_WINDOW * max(scatter, step)
+    lo, hi = centre - width, centre + width
+    n = s1 = s2 = su = 0.0
+    for top, bottom in usable.bands():
+        data = frame.data[top:bottom]
+        keep = usable.rows(top, bottom)
+        with np.errstate(invalid='ignore'):
+            keep &= (data >= lo) & (data <= hi)
+        d = np.asarray(data[keep], dtype=np.float64) - centre
+        n += d.size
+        s1 += float(np.sum(d))
+        s2 += float(np.dot(d, d))
+        if frame.uncertainty is not None:
+            su += float(np.sum(np.square(frame.uncertainty[top:bottom][keep],
+                                         dtype=np.float64)))
+    if n < 2:
+        return False
+    mean = s1 / n
+    res.update(level=centre + mean,
+               std=math.sqrt(max(s2 / n - mean * mean, 0.0)), n_pix=int(n),
+               efficiency=1.0,
+               propagated=(math.sqrt(su) / n if frame.uncertainty is not None
+                           else None))
+    what = (f'whole electrons at gain={gain:g}' if electrons
+            else 'whole data units')
+    why = ('no more variance than their photons (no read noise)' if photons
+           else f'a scatter of {scatter:.3g}, under {DISCRETE_STEPS:g} '
+                'steps')
+    note = (f'the sky pixels are {what}, with {why}: a {method} level of '
+            'such pixels is off by a fraction of a step that no correction '
+            'removes, so the level is '
+            f'the mean of the {int(n)} pixels within {width:.3g} of their '
+            f'median ({lo:.4g} to {hi:.4g})')
+    res['meta'].update(discrete_window=(lo, hi), discrete_note=note)
+    warnings.warn(note, AstropyUserWarning, stacklevel=stacklevel)
+    return True
