@@ -13,7 +13,7 @@ __all__ = ['FLAG_DESCRIPTIONS', 'FLAG_TRUNCATED', 'FLAG_BAD_PIXELS',
            'FLAG_SATURATED', 'FLAG_NONPOSITIVE_FLUX',
            'FLAG_EMPTY_THRESHOLD', 'FLAG_RESIDUAL_BACKGROUND',
            'FLAG_SKY_ANNULUS', 'FLAG_SMALL_APERTURE', 'FLAG_PSF_MISMATCH',
-           'decode_flags']
+           'FLAG_NOT_STAR_LIKE', 'decode_flags']
 
 #: The aperture extends past the frame edge (pixel i spans i-0.5 ... i+0.5);
 #: the sum covers the in-frame part only.
@@ -61,6 +61,13 @@ FLAG_SMALL_APERTURE = 128
 #: (the PSF-weighted fluxes of its core and of its wings disagree, or the
 #: fitted model's chi-square is beyond its 0.1% tail); the flux is biased.
 FLAG_PSF_MISMATCH = 256
+#: The position came from a `~ccdphot_ext.find_stars` detection that is not
+#: like a star (``star_like`` False, not saturated): sharper than a star (a
+#: cosmic-ray hit, a hot pixel), elongated (a blend, a trail, a bad column
+#: merged with a star), or wider or narrower than the stars. Saturated
+#: stars are stars and do not get it (their rows get 4). See
+#: `~ccdphot_ext.star_like_flags`.
+FLAG_NOT_STAR_LIKE = 512
 
 FLAG_DESCRIPTIONS = {
     FLAG_TRUNCATED: 'aperture truncated by the frame edge',
@@ -78,6 +85,8 @@ FLAG_DESCRIPTIONS = {
     FLAG_SMALL_APERTURE: 'box below the curve of growth plateau',
     FLAG_PSF_MISMATCH: 'star does not match the PSF of the optimal '
                        'extraction',
+    FLAG_NOT_STAR_LIKE: 'detection not like a star (sharp, elongated, or '
+                        'wider or narrower than the stars)',
 }
 
 

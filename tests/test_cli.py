@@ -32,7 +32,11 @@ from ccdphot_ext import (
     sample_truth,
 )
 from ccdphot_ext.cli.main import CLIError, build_parser, main
-from ccdphot_ext.detection.findstars import find_stars, star_boxes
+from ccdphot_ext.detection.findstars import (
+    find_stars,
+    star_boxes,
+    star_like_flags,
+)
 
 BOX1, BOX2 = '158:178,492:512', '240:260,325:345'
 OLD = '# old content, must survive a failed run\n'
@@ -433,12 +437,14 @@ def test_measure_find_uses_the_suggested_boxes(frames, ccd, tmp_path):
             # the photometry's sky has the header's gain (EGAIN)
             expected = photometer(ccd, boxes,
                                   SkyEstimate.from_image(ccd, gain=2.23))
+        # the detections not like a star are flagged 512
+        expected['flags'] |= star_like_flags(stars)
         _assert_same_rows(QTable.read(out), expected)
 
 
 def test_measure_find_warns_of_a_hot_pixel(tmp_path):
     """A lone hot pixel (a cosmic-ray hit) that --find detects is measured
-    with the stars, its row's flags 0: the command warns, naming its id;
+    with the stars, its row flagged 512: the command warns, naming its id;
     frames of stars alone get no such warning."""
     rng = np.random.default_rng(5)
     yy, xx = np.mgrid[:200, :200]
@@ -462,6 +468,7 @@ def test_measure_find_warns_of_a_hot_pixel(tmp_path):
     row = np.argmin(np.hypot(t['x_center'] - 30.0, t['y_center'] - 150.0))
     assert np.hypot(t['x_center'][row] - 30.0, t['y_center'][row] - 150.0) < 1
     assert "1 sharper than a star" in err
+    assert t['flags'][row] & 512 and np.sum(t['flags'] & 512) == 512
     assert f"id {t['id'][row]};" in err or f"id {t['id'][row]} " in err
 
 

@@ -96,8 +96,8 @@ def _suggested_boxes(stars):
 def _warn_not_star_like(found):
     """Warn, naming them, of the --find detections that are not star-like
     and not saturated (sharper than a star, elongated, or wider or
-    narrower than the stars): they are measured with the rest, and their
-    rows' flags cannot tell."""
+    narrower than the stars): they are measured with the rest, their rows
+    flagged 512 (`star_like_flags`)."""
     import warnings
 
     from astropy.utils.exceptions import AstropyUserWarning
@@ -111,7 +111,7 @@ def _warn_not_star_like(found):
         parts.append(f'{len(ids)} {reason}: id {shown}{more}')
     if parts:
         warnings.warn('--find: detection(s) not like a star measured with '
-                      'the rest, their flags 0: ' + '; '.join(parts)
+                      'the rest, flagged 512: ' + '; '.join(parts)
                       + ' (ccdphot find lists their fwhm, roundness, '
                       'sharpness and star_like)', AstropyUserWarning,
                       stacklevel=2)
@@ -119,12 +119,13 @@ def _warn_not_star_like(found):
 
 def _apertures(args, frame, sky_for_find):
     """The apertures (list), a one-position aperture per row, the ids, the
-    flags found stars' boxes add to their rows and the number of --find
+    flags found stars add to their rows (a failed box check, a detection
+    not like a star) and the number of --find
     detections left out as rings or spikes (None without --find)."""
     import numpy as np
 
     from ..aperture.box import BoxAperture
-    from ..detection.findstars import box_flags
+    from ..detection.findstars import box_flags, star_like_flags
 
     apertures, per_row, ids, flags = [], [], [], []
     n_artifacts = None
@@ -160,6 +161,8 @@ def _apertures(args, frame, sky_for_find):
                         '(its suggested boxes)')
         else:
             (ap, rows), bits = _shaped(args, xy), np.zeros(len(pos), int)
+        if 'star_like' in pos.colnames:  # a ccdphot find table's doubt
+            bits = bits | star_like_flags(pos)
         apertures.append(ap)
         per_row.extend(rows)
         ids.extend(pos['id'].tolist())
@@ -186,6 +189,7 @@ def _apertures(args, frame, sky_for_find):
             bits = box_flags(found) if checked else np.zeros(len(found), int)
         else:
             ap, rows, bits = _suggested_boxes(found)
+        bits = bits | star_like_flags(found)
         apertures.append(ap)
         per_row.extend(rows)
         ids.extend(found['id'].tolist())

@@ -11,6 +11,7 @@ from .findstars import (
     box_flags,
     find_stars,
     star_boxes,
+    star_like_flags,
 )
 from .recenter import (
     CENTROID_METHODS,
@@ -26,4 +27,5 @@ __all__ = [
     'find_stars',
     'recenter_positions',
     'star_boxes',
+    'star_like_flags',
 ]

@@ -650,6 +650,24 @@ def _copy_boxes(table, out, label):
         out.meta['box_check'] = table.meta['box_check']
 
 
+def _copy_star_like(table, out):
+    """
+    Copy the ``star_like`` and ``saturated`` columns of ``ccdphot find``
+    output when both hold booleans without blanks (the doubt of a
+    detection not like a star, `~ccdphot_ext.star_like_flags`); columns of
+    those names holding anything else are some other table's, left out.
+    """
+    names = ('star_like', 'saturated')
+    if not all(name in table.colnames for name in names):
+        return
+    columns = [table[name] for name in names]
+    if any(np.asarray(c).dtype.kind != 'b' or _blank_rows(c).any()
+           for c in columns):
+        return
+    for name, column in zip(names, columns, strict=True):
+        out[name] = np.asarray(column, dtype=bool)
+
+
 def read_positions(positions, *, wcs=None, columns=None, format=None,
                    frame=None):
     """
@@ -691,7 +709,8 @@ def read_positions(positions, *, wcs=None, columns=None, format=None,
         Columns ``id``, ``x_center``, ``y_center`` (0-based pixels: the
         first pixel's centre is 0.0, as numpy and photutils), plus the
         suggested box columns ``box_x0``, ``box_x1``, ``box_y0``,
-        ``box_y1`` when the input has them (``ccdphot find`` output).
+        ``box_y1`` and the boolean ``star_like`` and ``saturated`` columns
+        when the input has them (``ccdphot find`` output).
         ``meta`` records the source, the columns read and their origin
         (``'sky'`` for sky positions, with their ``'frame'``).
 
@@ -772,6 +791,7 @@ def positions_and_unplaced(positions, *, wcs, columns, format, frame,
     ids, id_name = _ids(table, label)
     out = QTable({'id': ids, 'x_center': x, 'y_center': y})
     _copy_boxes(table, out, label)
+    _copy_star_like(table, out)
     out.meta.update(
         positions_source=(os.path.abspath(os.fspath(positions))
                           if label != 'positions' else 'table'),
