@@ -24,6 +24,7 @@ from ccdphot_ext import (
     sample_frame,
     star_like_flags,
 )
+from ccdphot_ext.detection.findstars import not_star_like
 
 
 def test_flag_bit_and_description():
@@ -119,3 +120,21 @@ def test_real_frames_flag_few_rows(sextractor_dir):
     n, flagged, stars, flags = _count(sample_frame())
     assert (n, flagged) == (34, 5)
     assert set(np.flatnonzero(flags)) < set(range(28, 34))  # the faintest
+
+
+def test_saao_cosmic_ray_hits_and_m13_blends_are_flagged(saao, m13_path):
+    """ccdproc's SAAO frame: its 18 sharp detections (cosmic-ray hits) and
+    one narrower one, 19 of 24; astropy's M13: 133 of 487, as many as
+    not_star_like names (79 elongated)."""
+    n, flagged, stars, flags = _count(saao)
+    assert (n, flagged) == (24, 19)
+    assert np.all(flags[np.asarray(stars['sharpness']) > 0.4] == 512)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        m13 = read_frame(m13_path)
+    n, flagged, stars, flags = _count(m13)
+    assert (n, flagged) == (487, 133)
+    odd = not_star_like(stars)
+    assert len(odd['elongated (a blend, a trail, a bad column?)']) == 79
+    named = np.isin(stars['id'], sum(odd.values(), []))
+    assert (flags == 512).tolist() == named.tolist()
