@@ -25,12 +25,12 @@ average, so its true bias is larger than the quadratic's.
 """
 
 import math
-import warnings
 
 import numpy as np
-from astropy.utils.exceptions import AstropyUserWarning
 
+from ..flags import FLAG_SKY_ANNULUS
 from ..utils.stats import MAD_TO_STD, surface_design
+from .skyrules import SkyRowRule
 
 __all__ = ['annulus_curvature', 'check_annulus_curvature']
 
@@ -406,16 +406,10 @@ def check_annulus_curvature(sky, frame, x, y, n_pix, flux_err, *,
 
     Parameters
     ----------
-    sky : `~ccdphot_ext.SkyEstimate`
-        The sky subtracted.
-    frame : Frame
-        The frame measured.
-    x, y : float or array_like
-        The apertures' centres (pixels).
-    n_pix : float or array_like
-        Their (weighted) pixel counts.
-    flux_err : float or array_like
-        Their flux errors (data unit).
+    sky, frame, x, y, n_pix, flux_err
+        The sky subtracted, the frame measured, the apertures' centres,
+        their (weighted) pixel counts and flux errors (data unit), as in
+        `~ccdphot_ext.background.skyrules.SkyRowRule.doubt`.
     stacklevel : int, optional
         As in `warnings.warn`, counted from the caller of this function.
 
@@ -427,39 +421,53 @@ def check_annulus_curvature(sky, frame, x, y, n_pix, flux_err, *,
         The warning said (when a row is flagged) and a note of the rows not
         checked (their rings off the frame or masked), if any.
     """
-    shape = np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(n_pix),
-                                np.shape(flux_err))
-    none = np.zeros(shape, dtype=bool)
-    annulus = _annulus_of(sky, x, y)
-    if annulus is None:
-        return none[()], []
-    factor = float(sky.meta.get('noise_correlation_factor', 1.0) or 1.0)
-    n_pix = np.broadcast_to(np.asarray(n_pix, dtype=float), shape).ravel()
-    flux_err = np.broadcast_to(np.asarray(flux_err, dtype=float),
-                               shape).ravel()
-    res = annulus_curvature(frame, annulus, n_pix,
-                            noise_factor=factor if factor > 0 else 1.0)
-    if res is None:
-        return none[()], []
-    bias, error = res['bias'], res['error']
-    with np.errstate(invalid='ignore', divide='ignore'):
-        ratio = bias / flux_err
-        curved = (res['checked'] & (np.abs(bias) > CURVATURE_NSIGMA * error)
-                  & (np.abs(ratio) > CURVATURE_FRACTION))
-    doubted = sky._flagged_levels()
-    if doubted is not None:  # flagged, and warned of, where it was made
-        curved &= ~np.ravel(doubted)
-    messages = []
-    n_bad = int(curved.sum())
-    unchecked = int((~res['checked']).sum())
-    if n_bad:
-        from ..flags import FLAG_SKY_ANNULUS
+    return ANNULUS_CURVATURE.check(sky, frame, x, y, n_pix, flux_err,
+                                   stacklevel=stacklevel + 1)
+
+
+class AnnulusCurvatureRule(SkyRowRule):
+    """`check_annulus_curvature`'s rule: an annulus sky on a background
+    that curves about the stars (flag 64), with a note of the rows not
+    checked."""
+
+    flag = FLAG_SKY_ANNULUS
+
+    def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
+        shape = np.broadcast_shapes(np.shape(x), np.shape(y),
+                                    np.shape(n_pix), np.shape(flux_err))
+        none = np.zeros(shape, dtype=bool)
+        annulus = _annulus_of(sky, x, y)
+        if annulus is None:
+            return none[()], None
+        factor = float(sky.meta.get('noise_correlation_factor', 1.0) or 1.0)
+        n_pix = np.broadcast_to(np.asarray(n_pix, dtype=float),
+                                shape).ravel()
+        flux_err = np.broadcast_to(np.asarray(flux_err, dtype=float),
+                                   shape).ravel()
+        res = annulus_curvature(frame, annulus, n_pix,
+                                noise_factor=factor if factor > 0 else 1.0)
+        if res is None:
+            return none[()], None
+        bias, error = res['bias'], res['error']
+        with np.errstate(invalid='ignore', divide='ignore'):
+            ratio = bias / flux_err
+            curved = (res['checked']
+                      & (np.abs(bias) > CURVATURE_NSIGMA * error)
+                      & (np.abs(ratio) > CURVATURE_FRACTION))
+        doubted = sky._flagged_levels()
+        if doubted is not None:  # flagged, and warned of, where it was made
+            curved &= ~np.ravel(doubted)
+        return curved.reshape(shape)[()], (ratio, res['checked'])
+
+    def message(self, rows, n_bad, context):
+        ratio = context[0]
+        curved = np.ravel(rows)
         ids = np.flatnonzero(curved) + 1
         shown = ', '.join(str(i) for i in ids[:10]) + (
             ', ...' if n_bad > 10 else '')
         lo, hi = np.min(ratio[curved]), np.max(ratio[curved])
         size = (f'{lo:+.2f}' if lo == hi else f'{lo:+.2f} to {hi:+.2f}')
-        message = (
+        return (
             f'the background curves about {n_bad} of {curved.size} '
             f'aperture(s) (id {shown}): fitted over the annulus and a ring '
             f'out to {WIDE_RING_FACTOR:g} times its size, the curvature '
@@ -469,13 +477,18 @@ def check_annulus_curvature(sky, frame, x, y, n_pix, flux_err, *,
             'the star (a galaxy, a nebula) biases it more. Nothing was '
             'corrected: model the background (a galaxy model, a '
             'difference image) or use an annulus nearer the star')
-        warnings.warn(message, AstropyUserWarning, stacklevel=stacklevel + 1)
-        messages.append(message)
-    if unchecked:
-        messages.append(
+
+    def notes(self, rows, context):
+        checked = context[1]
+        unchecked = int((~checked).sum())
+        if not unchecked:
+            return []
+        return [
             f'background curvature not checked for {unchecked} of '
-            f'{curved.size} aperture(s): fewer than '
+            f'{checked.size} aperture(s): fewer than '
             f'{MIN_RING_FRACTION:.0%} of the pixels of their annulus or of '
             f'the ring out to {WIDE_RING_FACTOR:g} times it usable (the '
-            'frame\'s edge, masked pixels, other stars)')
-    return curved.reshape(shape)[()], messages
+            'frame\'s edge, masked pixels, other stars)']
+
+
+ANNULUS_CURVATURE = AnnulusCurvatureRule()

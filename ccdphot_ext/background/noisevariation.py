@@ -16,10 +16,11 @@ not hold.
 """
 
 import math
-import warnings
 
 import numpy as np
-from astropy.utils.exceptions import AstropyUserWarning
+
+from ..flags import FLAG_SKY_ANNULUS
+from .skyrules import SkyRowRule, first_message
 
 __all__ = ['NoiseVariation', 'check_sky_noise']
 
@@ -259,12 +260,9 @@ def check_sky_noise(sky, frame, x, y, *, scaled=None, stacklevel=3):
 
     Parameters
     ----------
-    sky : `~ccdphot_ext.SkyEstimate`
-        The sky subtracted.
-    frame : Frame
-        The frame measured.
-    x, y : float or array_like
-        The apertures' centres (pixels).
+    sky, frame, x, y
+        The sky subtracted, the frame measured and the apertures' centres,
+        as in `~ccdphot_ext.background.skyrules.SkyRowRule.doubt`.
     scaled : float or array_like, optional
         Per aperture, how much an empirical noise model (``noise=``,
         `~ccdphot_ext.ApertureNoise.local_ratio`) scaled its sky term
@@ -281,28 +279,42 @@ def check_sky_noise(sky, frame, x, y, *, scaled=None, stacklevel=3):
     message : str or None
         The warning said, or None.
     """
-    shape = np.broadcast_shapes(np.shape(x), np.shape(y))
-    none = np.zeros(shape, dtype=bool)[()]
-    variation = sky.background_variation if sky.isscalar else None
-    noise = getattr(variation, 'noise', None)
-    if (noise is None or frame.uncertainty is not None
-            or tuple(frame.data.shape) != noise.shape):
-        return none, None
-    doubtful = noise.doubtful(x, y)
-    if scaled is not None:
-        doubtful = (doubtful & ~(np.asarray(scaled) > 1.0))[()]
-    n_bad = int(np.count_nonzero(doubtful))
-    if n_bad == 0:
-        return doubtful, None
-    from ..flags import FLAG_SKY_ANNULUS
-    lo, hi = noise.extremes
-    message = (
-        f'the pixel noise varies across the frame ({lo:.2f} to {hi:.2f} '
-        f'times the whole frame\'s in cells of {NOISE_CELL} pixels): for '
-        f'{n_bad} of {np.size(doubtful)} aperture(s) the sky\'s one std is '
-        f'off by more than {NOISE_TOLERANCE:.0%}, and so is their error '
-        f'bar (flagged {FLAG_SKY_ANNULUS}). Give the frame\'s uncertainty '
-        '(e.g. ccdproc.create_deviation, or a weight map), or measure '
-        'with a sky annulus, whose scatter is local')
-    warnings.warn(message, AstropyUserWarning, stacklevel=stacklevel + 1)
-    return doubtful, message
+    return first_message(SKY_NOISE.check(sky, frame, x, y, None, None,
+                                         scaled=scaled,
+                                         stacklevel=stacklevel + 1))
+
+
+class SkyNoiseRule(SkyRowRule):
+    """`check_sky_noise`'s rule: a whole-frame ``std`` off the frame's
+    local pixel noise (flag 64; it reads neither ``n_pix`` nor
+    ``flux_err``)."""
+
+    flag = FLAG_SKY_ANNULUS
+
+    def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
+        shape = np.broadcast_shapes(np.shape(x), np.shape(y))
+        none = np.zeros(shape, dtype=bool)[()]
+        variation = sky.background_variation if sky.isscalar else None
+        noise = getattr(variation, 'noise', None)
+        if (noise is None or frame.uncertainty is not None
+                or tuple(frame.data.shape) != noise.shape):
+            return none, None
+        doubtful = noise.doubtful(x, y)
+        if scaled is not None:
+            doubtful = (doubtful & ~(np.asarray(scaled) > 1.0))[()]
+        return doubtful, noise
+
+    def message(self, rows, n_bad, context):
+        lo, hi = context.extremes
+        return (
+            f'the pixel noise varies across the frame ({lo:.2f} to '
+            f'{hi:.2f} times the whole frame\'s in cells of {NOISE_CELL} '
+            f'pixels): for {n_bad} of {np.size(rows)} aperture(s) the '
+            f'sky\'s one std is off by more than {NOISE_TOLERANCE:.0%}, and '
+            f'so is their error bar (flagged {FLAG_SKY_ANNULUS}). Give the '
+            'frame\'s uncertainty (e.g. ccdproc.create_deviation, or a '
+            'weight map), or measure with a sky annulus, whose scatter is '
+            'local')
+
+
+SKY_NOISE = SkyNoiseRule()

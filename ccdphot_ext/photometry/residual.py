@@ -9,11 +9,12 @@ One home for them: both photometry engines set
 checks report them.
 """
 
-import warnings
+import functools
+import operator
 
 import numpy as np
-from astropy.utils.exceptions import AstropyUserWarning
 
+from ..background.skyrules import SkyRowRule, check_rules, first_message
 from ..flags import FLAG_RESIDUAL_BACKGROUND
 
 __all__ = []  # internal: the rules behind flag 32 and the gradient warning
@@ -183,46 +184,80 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
     >>> message[:54]
     'the background varies across the frame: for 2 of 3 ape'
     """
-    n_pix = np.asarray(n_pix, dtype=float)
-    flux_err = np.asarray(flux_err, dtype=float)
-    unchecked = np.zeros(np.broadcast_shapes(
-        np.shape(x), np.shape(y), n_pix.shape, flux_err.shape), dtype=bool)
-    unchecked = unchecked[()]
-    variation = sky.background_variation
-    if variation is None or not sky.isscalar:
-        return unchecked, None
-    made_on = getattr(variation, 'shape', None)
-    if shape is not None and made_on is not None and tuple(shape) != made_on:
-        return unchecked, None
-    offset = variation(x, y)
-    error = getattr(variation, 'error', None)
-    if error is None:  # a map without an error is taken at its word
-        biased = _shows_bias(offset, 0.0, n_pix, flux_err)
-    else:
-        biased = _shows_bias(offset, error(sky.std, x, y), n_pix, flux_err)
-    plane = getattr(variation, 'plane_offset', None)
-    if plane is not None:
-        # where the map extrapolates (the frame's edges) its offset is
-        # noisy; its plane tells a gradient there, where the map agrees
-        tilt = plane(x, y)
-        with np.errstate(invalid='ignore'):
-            agrees = tilt * offset > 0
-        biased |= agrees & _shows_bias(
-            tilt, variation.plane_error(sky.std, x, y), n_pix, flux_err)
-    biased = (unchecked | biased)[()]
-    n_bad = int(np.count_nonzero(biased))
-    if not n_bad:
-        return biased, None
-    message = (
+    return first_message(GLOBAL_SKY.report(
+        *GLOBAL_SKY.doubt_on(sky, shape, x, y, n_pix, flux_err),
+        stacklevel=stacklevel))
+
+
+class GlobalSkyRule(SkyRowRule):
+    """`check_global_sky`'s rule: a whole-frame level on a frame whose
+    background map shows the rows biased (flag 32)."""
+
+    flag = FLAG_RESIDUAL_BACKGROUND
+
+    def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
+        return self.doubt_on(sky, frame.data.shape, x, y, n_pix, flux_err)
+
+    def doubt_on(self, sky, shape, x, y, n_pix, flux_err):
+        """
+        `doubt` on a frame of ``shape`` (None: any).
+
+        Parameters
+        ----------
+        sky : `~ccdphot_ext.SkyEstimate`
+            The sky subtracted.
+        shape : tuple of int or None
+            The measured frame's shape.
+        x, y, n_pix, flux_err : float or array_like
+            As in `SkyRowRule.doubt`.
+
+        Returns
+        -------
+        rows : bool or `~numpy.ndarray` of bool
+            The biased rows.
+        context : `~numpy.ndarray` or None
+            The background map's offset at each row (None: not checked).
+        """
+        n_pix = np.asarray(n_pix, dtype=float)
+        flux_err = np.asarray(flux_err, dtype=float)
+        unchecked = np.zeros(np.broadcast_shapes(
+            np.shape(x), np.shape(y), n_pix.shape, flux_err.shape),
+            dtype=bool)
+        unchecked = unchecked[()]
+        variation = sky.background_variation
+        if variation is None or not sky.isscalar:
+            return unchecked, None
+        made_on = getattr(variation, 'shape', None)
+        if (shape is not None and made_on is not None
+                and tuple(shape) != made_on):
+            return unchecked, None
+        offset = variation(x, y)
+        error = getattr(variation, 'error', None)
+        if error is None:  # a map without an error is taken at its word
+            biased = _shows_bias(offset, 0.0, n_pix, flux_err)
+        else:
+            biased = _shows_bias(offset, error(sky.std, x, y), n_pix,
+                                 flux_err)
+        plane = getattr(variation, 'plane_offset', None)
+        if plane is not None:
+            # where the map extrapolates (the frame's edges) its offset is
+            # noisy; its plane tells a gradient there, where the map agrees
+            tilt = plane(x, y)
+            with np.errstate(invalid='ignore'):
+                agrees = tilt * offset > 0
+            biased |= agrees & _shows_bias(
+                tilt, variation.plane_error(sky.std, x, y), n_pix, flux_err)
+        return (unchecked | biased)[()], offset
+
+    def message(self, rows, n_bad, context):
+        return (
             f'the background varies across the frame: for {n_bad} of '
-            f'{np.size(biased)} aperture(s) the local background differs '
+            f'{np.size(rows)} aperture(s) the local background differs '
             f'from the global sky by more than {GRADIENT_NSIGMA:g} flux '
-            f'errors (up to {float(np.nanmax(np.abs(offset))):.3g} per '
+            f'errors (up to {float(np.nanmax(np.abs(context))):.3g} per '
             'pixel); their fluxes are biased (flagged '
             f'{FLAG_RESIDUAL_BACKGROUND}): use a local sky (annulus or '
             'background map)')
-    warnings.warn(message, AstropyUserWarning, stacklevel=stacklevel)
-    return biased, message
 
 
 def _shows_bias(offset, error, n_pix, flux_err):
@@ -293,55 +328,67 @@ def check_map_sky(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     message : str or None
         The warning's text, or None when no aperture is biased.
     """
-    from ..background.globalsky import crowding_bias, source_pixels
-    from ..background.maps import source_lift
-    from ..utils.windows import whole_pixels
+    return first_message(MAP_SKY.check(sky, frame, x, y, n_pix, flux_err,
+                                       stacklevel=stacklevel))
 
-    n_pix = np.asarray(n_pix, dtype=float)
-    flux_err = np.asarray(flux_err, dtype=float)
-    biased = np.zeros(np.broadcast_shapes(
-        np.shape(x), np.shape(y), n_pix.shape, flux_err.shape), dtype=bool)
-    meshes = getattr(sky, 'mesh_statistics', None)
-    if meshes is None or meshes.shape != tuple(frame.data.shape):
-        return biased[()], None
-    if 'source_lift' in sky.meta:  # the sources found are out already
-        lift = np.broadcast_to(sky.meta['crowding_bias'], frame.data.shape)
-        what = 'the light of stars too faint for the source mask'
-        cure = 'an annulus sky'
-    else:
-        sources, usable, density = source_pixels(frame)
-        lift = source_lift(sky.value, meshes,
-                           np.asarray(frame.data, dtype=float), sources,
-                           usable)
-        if lift is None:  # Background2D had a mask: its pixels unknown
+
+class MapSkyRule(SkyRowRule):
+    """`check_map_sky`'s rule: a Background2D map lifted by the sources'
+    light (flag 32)."""
+
+    flag = FLAG_RESIDUAL_BACKGROUND
+
+    def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
+        from ..background.globalsky import crowding_bias, source_pixels
+        from ..background.maps import source_lift
+        from ..utils.windows import whole_pixels
+
+        n_pix = np.asarray(n_pix, dtype=float)
+        flux_err = np.asarray(flux_err, dtype=float)
+        biased = np.zeros(np.broadcast_shapes(
+            np.shape(x), np.shape(y), n_pix.shape, flux_err.shape),
+            dtype=bool)
+        meshes = getattr(sky, 'mesh_statistics', None)
+        if meshes is None or meshes.shape != tuple(frame.data.shape):
             return biased[()], None
-        # each mesh's lift is noisy: a row is judged by its own or by the
-        # frame's typical one, whichever is larger
-        lift = lift[0] + crowding_bias(density, sky.std)
-        lift = np.maximum(lift, np.median(lift))
-        what = "the light of the sources photutils' clip keeps"
-        cure = ('give SkyEstimate.from_background2d the frame (data=) to '
-                'remove it, or use an annulus sky')
-    ny, nx = lift.shape
-    iy = np.clip(whole_pixels(np.floor(np.asarray(y, dtype=float) + 0.5)),
-                 0, ny - 1)
-    ix = np.clip(whole_pixels(np.floor(np.asarray(x, dtype=float) + 0.5)),
-                 0, nx - 1)
-    offset = lift[iy, ix]
-    with np.errstate(invalid='ignore'):
-        biased = np.asarray(np.abs(n_pix * offset)
-                            > MAP_LIFT_NSIGMA * flux_err)[()]
-    n_bad = int(np.count_nonzero(biased))
-    if n_bad == 0:
-        return biased, None
-    message = (
-        f'{what} lifts the Background2D sky: for {n_bad} of '
-        f'{np.size(biased)} aperture(s) by more than {MAP_LIFT_NSIGMA:g} '
-        f'flux errors (up to {float(np.max(np.abs(offset))):.3g} per '
-        'pixel); their fluxes are biased low (flagged '
-        f'{FLAG_RESIDUAL_BACKGROUND}): {cure}')
-    warnings.warn(message, AstropyUserWarning, stacklevel=stacklevel)
-    return biased, message
+        if 'source_lift' in sky.meta:  # the sources found are out already
+            lift = np.broadcast_to(sky.meta['crowding_bias'],
+                                   frame.data.shape)
+            what = 'the light of stars too faint for the source mask'
+            cure = 'an annulus sky'
+        else:
+            sources, usable, density = source_pixels(frame)
+            lift = source_lift(sky.value, meshes,
+                               np.asarray(frame.data, dtype=float), sources,
+                               usable)
+            if lift is None:  # Background2D had a mask: its pixels unknown
+                return biased[()], None
+            # each mesh's lift is noisy: a row is judged by its own or by
+            # the frame's typical one, whichever is larger
+            lift = lift[0] + crowding_bias(density, sky.std)
+            lift = np.maximum(lift, np.median(lift))
+            what = "the light of the sources photutils' clip keeps"
+            cure = ('give SkyEstimate.from_background2d the frame (data=) '
+                    'to remove it, or use an annulus sky')
+        ny, nx = lift.shape
+        iy = np.clip(whole_pixels(np.floor(np.asarray(y, dtype=float)
+                                           + 0.5)), 0, ny - 1)
+        ix = np.clip(whole_pixels(np.floor(np.asarray(x, dtype=float)
+                                           + 0.5)), 0, nx - 1)
+        offset = lift[iy, ix]
+        with np.errstate(invalid='ignore'):
+            biased = np.asarray(np.abs(n_pix * offset)
+                                > MAP_LIFT_NSIGMA * flux_err)[()]
+        return biased, (what, cure, offset)
+
+    def message(self, rows, n_bad, context):
+        what, cure, offset = context
+        return (
+            f'{what} lifts the Background2D sky: for {n_bad} of '
+            f'{np.size(rows)} aperture(s) by more than {MAP_LIFT_NSIGMA:g} '
+            f'flux errors (up to {float(np.max(np.abs(offset))):.3g} per '
+            'pixel); their fluxes are biased low (flagged '
+            f'{FLAG_RESIDUAL_BACKGROUND}): {cure}')
 
 
 #: A flux whose whole-frame sky the light of stars too faint for its
@@ -398,28 +445,38 @@ def check_crowded_sky(sky, n_pix, flux_err, *, stacklevel=3):
     >>> biased.tolist()
     [False, True]
     """
-    n_pix = np.asarray(n_pix, dtype=float)
-    flux_err = np.asarray(flux_err, dtype=float)
-    biased = np.zeros(np.broadcast_shapes(n_pix.shape, flux_err.shape),
-                      dtype=bool)
-    lift = sky.meta.get('crowding_bias')
-    if not sky.isscalar or lift is None or not lift > 0:
-        return biased[()], None
-    with np.errstate(invalid='ignore'):
-        biased = np.asarray(n_pix * float(lift)
-                            > CROWDING_FLUX_NSIGMA * flux_err)[()]
-    n_bad = int(np.count_nonzero(biased))
-    if n_bad == 0:
-        return biased, None
-    message = (
-        f'the light of stars too faint for the source mask may lift the '
-        f'whole-frame sky by up to about {float(lift):.3g} per pixel: for '
-        f'{n_bad} of {np.size(biased)} aperture(s) by more than '
-        f'{CROWDING_FLUX_NSIGMA:g} flux errors; their fluxes may be biased '
-        f'low (flagged {FLAG_RESIDUAL_BACKGROUND}): use an annulus sky or a '
-        'background map')
-    warnings.warn(message, AstropyUserWarning, stacklevel=stacklevel)
-    return biased, message
+    return first_message(CROWDED_SKY.check(sky, None, None, None, n_pix,
+                                           flux_err, stacklevel=stacklevel))
+
+
+class CrowdedSkyRule(SkyRowRule):
+    """`check_crowded_sky`'s rule: a whole-frame level the light of stars
+    too faint to mask may lift (flag 32; it reads neither the frame nor the
+    positions)."""
+
+    flag = FLAG_RESIDUAL_BACKGROUND
+
+    def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
+        n_pix = np.asarray(n_pix, dtype=float)
+        flux_err = np.asarray(flux_err, dtype=float)
+        biased = np.zeros(np.broadcast_shapes(n_pix.shape, flux_err.shape),
+                          dtype=bool)
+        lift = sky.meta.get('crowding_bias')
+        if not sky.isscalar or lift is None or not lift > 0:
+            return biased[()], None
+        with np.errstate(invalid='ignore'):
+            biased = np.asarray(n_pix * float(lift)
+                                > CROWDING_FLUX_NSIGMA * flux_err)[()]
+        return biased, float(lift)
+
+    def message(self, rows, n_bad, context):
+        return (
+            f'the light of stars too faint for the source mask may lift the '
+            f'whole-frame sky by up to about {context:.3g} per pixel: for '
+            f'{n_bad} of {np.size(rows)} aperture(s) by more than '
+            f'{CROWDING_FLUX_NSIGMA:g} flux errors; their fluxes may be '
+            f'biased low (flagged {FLAG_RESIDUAL_BACKGROUND}): use an annulus '
+            'sky or a background map')
 
 
 def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
@@ -433,18 +490,10 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
 
     Parameters
     ----------
-    sky : `~ccdphot_ext.SkyEstimate`
-        The sky subtracted.
-    frame : Frame
-        The frame measured.
-    x, y : float or array_like
-        The apertures' centres (pixels).
-    n_pix : float or array_like
-        Their (weighted) pixel counts.
-    flux_err : float or array_like
-        Their flux errors.
+    sky, frame, x, y, n_pix, flux_err
+        As in `~ccdphot_ext.background.skyrules.SkyRowRule.doubt`.
     stacklevel : int, optional
-        As in `warnings.warn`, counted from the caller of this function.
+        As in `warnings.warn`.
 
     Returns
     -------
@@ -453,14 +502,13 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     messages : list of str
         The warnings said (none when no aperture is biased).
     """
-    biased, global_note = check_global_sky(
-        sky, x, y, n_pix, flux_err, shape=frame.data.shape,
-        stacklevel=stacklevel + 1)
-    lifted, map_note = check_map_sky(sky, frame, x, y, n_pix, flux_err,
-                                     stacklevel=stacklevel + 1)
-    faint, faint_note = check_crowded_sky(sky, n_pix, flux_err,
-                                          stacklevel=stacklevel + 1)
-    messages = [note for note in (global_note, map_note, faint_note)
-                if note is not None]
-    return (np.asarray(biased) | np.asarray(lifted)
-            | np.asarray(faint))[()], messages
+    rows, messages = check_rules(SKY_BIAS_RULES, sky, frame, x, y, n_pix,
+                                 flux_err, stacklevel=stacklevel)
+    return functools.reduce(operator.or_, map(np.asarray, rows))[()], messages
+
+
+GLOBAL_SKY = GlobalSkyRule()
+MAP_SKY = MapSkyRule()
+CROWDED_SKY = CrowdedSkyRule()
+#: The rules of `check_sky_bias`, in the order they warn.
+SKY_BIAS_RULES = (GLOBAL_SKY, MAP_SKY, CROWDED_SKY)

@@ -8,17 +8,29 @@ the aperture's (both `~ccdphot_ext.flags.FLAG_SKY_ANNULUS`)?
 
 One home for them: `~ccdphot_ext.photometer`, `~ccdphot_ext.measure` and
 `~ccdphot_ext.optimal_extraction` flag and note their rows with
-`sky_row_checks`, so the three agree on every row.
+`sky_row_checks`, so the three agree on every row. Each rule is a
+`~ccdphot_ext.background.skyrules.SkyRowRule` (its own test, its flag bit,
+its warning) kept beside what it judges; `SKY_ROW_RULES` lists them in
+the order they warn. A new rule is one subclass, added there.
 """
+
+import functools
+import operator
 
 import numpy as np
 
-from ..background.annuluscurvature import check_annulus_curvature
-from ..background.noisevariation import check_sky_noise
-from ..flags import FLAG_RESIDUAL_BACKGROUND, FLAG_SKY_ANNULUS
-from .residual import check_sky_bias
+from ..background.annuluscurvature import ANNULUS_CURVATURE
+from ..background.noisevariation import SKY_NOISE
+from ..background.skyrules import check_rules
+from .residual import SKY_BIAS_RULES
 
 __all__ = []  # internal: the sky rules of the photometry engines
+
+#: The per-row sky rules, in the order they warn: the sky's bias (flag 32:
+#: a global level on a varying background, a lifted Background2D map, the
+#: light of stars too faint to mask), the noise's variation and an annulus
+#: sky's curved background (flag 64).
+SKY_ROW_RULES = (*SKY_BIAS_RULES, SKY_NOISE, ANNULUS_CURVATURE)
 
 
 def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
@@ -27,7 +39,7 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
     The flag bits the sky earns each photometry row, and the warnings
     said about them.
 
-    Three rules, each warning once for all rows it names
+    The rules of `SKY_ROW_RULES`, each warning once for all rows it names
     (`~astropy.utils.exceptions.AstropyUserWarning`):
 
     - the sky biases the flux (`~ccdphot_ext.photometry.residual.check_sky_bias`:
@@ -45,22 +57,11 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
 
     Parameters
     ----------
-    sky : `~ccdphot_ext.SkyEstimate`
-        The sky subtracted.
-    frame : Frame
-        The frame measured.
-    x, y : float or array_like
-        The apertures' centres (pixels).
-    n_pix : float or array_like
-        Their (weighted) pixel counts: what a sky offset of one per pixel
-        moves the flux by.
-    flux_err : float or array_like
-        Their flux errors (in the data unit).
-    scaled : float or array_like, optional
-        Per aperture, the factor an empirical noise model (``noise=``,
-        `~ccdphot_ext.ApertureNoise.local_ratio`) scaled the sky term's
-        noise by; rows above 1 follow the local noise already. None
-        (default): none scaled.
+    sky, frame, x, y, n_pix, flux_err, scaled
+        As in `~ccdphot_ext.background.skyrules.SkyRowRule.doubt`: the sky
+        subtracted, the frame measured, the apertures' centres, (weighted)
+        pixel counts and flux errors, and the factor a noise model scaled
+        each row's sky term by (``scaled``, optional; None: none).
     stacklevel : int, optional
         As in `warnings.warn`, counted from the caller of this function
         (the default 3 names the caller's caller: the user of a public
@@ -90,16 +91,11 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
     ...                [5.0, 9.0], [9.0, 9.0], [15.0, 15.0])
     (array([0, 0]), [])
     """
-    biased, messages = check_sky_bias(sky, frame, x, y, n_pix, flux_err,
-                                      stacklevel=stacklevel + 1)
-    uneven, message = check_sky_noise(sky, frame, x, y, scaled=scaled,
-                                      stacklevel=stacklevel)
-    if message is not None:
-        messages = [*messages, message]
-    curved, notes = check_annulus_curvature(sky, frame, x, y, n_pix,
-                                            flux_err, stacklevel=stacklevel)
-    messages = [*messages, *notes]
-    flags = (np.where(biased, FLAG_RESIDUAL_BACKGROUND, 0)
-             | np.where(uneven | curved, FLAG_SKY_ANNULUS, 0)
-             ).astype(np.int64)
+    rows, messages = check_rules(SKY_ROW_RULES, sky, frame, x, y, n_pix,
+                                 flux_err, scaled=scaled,
+                                 stacklevel=stacklevel)
+    flags = functools.reduce(operator.or_, (
+        np.where(doubtful, rule.flag, 0)
+        for rule, doubtful in zip(SKY_ROW_RULES, rows, strict=True))
+    ).astype(np.int64)
     return (int(flags) if flags.ndim == 0 else flags), messages
