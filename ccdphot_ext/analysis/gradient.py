@@ -21,6 +21,7 @@ from ..utils.inputs import (
     power_of_two_scale,
 )
 from ..utils.numbers import positive_integer
+from ..utils.stats import MAD_TO_STD, surface_design
 
 __all__ = ['gradient_check', 'GradientCheck']
 
@@ -384,14 +385,14 @@ def _fit_plane(levels, mesh, shape, sigma):
     ys = (yc.ravel() + 0.5) * mesh - 0.5 - (ny - 1) / 2.0
     z = levels.ravel()
     use = np.isfinite(z)
-    design = np.column_stack([np.ones_like(xs), xs, ys])
+    design = surface_design(xs, ys)
     for _ in range(10):
         if use.sum() < 4:
             raise ValueError('too few usable meshes to fit a plane; use a '
                              'smaller box_size')
         coef, *_ = np.linalg.lstsq(design[use], z[use], rcond=None)
         resid = z - design @ coef
-        scale = 1.4826 * np.median(np.abs(resid[use]))
+        scale = MAD_TO_STD * np.median(np.abs(resid[use]))
         new = np.isfinite(z) & (np.abs(resid) <= sigma * max(scale, 1e-300))
         if np.array_equal(new, use):
             break

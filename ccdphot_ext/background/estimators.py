@@ -18,7 +18,7 @@ from scipy.special import erf, gammaln, ndtr
 from ..io.units import electrons_per_data_unit
 from ..utils.inputs import strip_unit
 from ..utils.numbers import positive_scalar
-from ..utils.stats import MAD_TO_STD
+from ..utils.stats import MAD_TO_STD, MEDIAN_EFFICIENCY
 
 __all__ = ['clip_factors']
 
@@ -94,7 +94,7 @@ def estimator_efficiency(method, sigma=3.0):
     if method == 'mean':
         return 1.0
     if method == 'median':
-        return math.sqrt(math.pi / 2.0)
+        return MEDIAN_EFFICIENCY
     return clip_factors(sigma)[1]
 
 

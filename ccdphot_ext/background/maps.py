@@ -86,7 +86,7 @@ from photutils.utils import ShepardIDWInterpolator
 from scipy.ndimage import uniform_filter
 
 from ..utils.inputs import positive_scalar, power_of_two_scale, strip_unit
-from ..utils.stats import surface_design, surface_terms
+from ..utils.stats import MEDIAN_EFFICIENCY, surface_design, surface_terms
 from .estimators import (
     checked_gain,
     clip_factors,
@@ -102,7 +102,7 @@ __all__ = ['BACKGROUND2D_EFFICIENCY']
 #: `SkyEstimate.from_background2d`; other estimators get the median's.
 BACKGROUND2D_EFFICIENCY = {
     'MeanBackground': 1.0,
-    'MedianBackground': math.sqrt(math.pi / 2.0),
+    'MedianBackground': MEDIAN_EFFICIENCY,
     'SExtractorBackground': combination_efficiency(2.5, 1.5),
     'MMMBackground': combination_efficiency(3.0, 2.0),
 }
@@ -322,8 +322,8 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
             efficiency = combination_efficiency(est.median_factor,
                                                  est.mean_factor)
         else:
-            efficiency = BACKGROUND2D_EFFICIENCY.get(
-                name, math.sqrt(math.pi / 2.0))
+            efficiency = BACKGROUND2D_EFFICIENCY.get(name,
+                                                     MEDIAN_EFFICIENCY)
             if name not in BACKGROUND2D_EFFICIENCY:
                 meta['efficiency_note'] = ("estimator not listed: the "
                                            "median's k assumed")

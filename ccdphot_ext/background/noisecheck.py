@@ -17,7 +17,7 @@ from astropy.stats import mad_std
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils.digest import array_digest
-from ..utils.stats import MAD_TO_STD
+from ..utils.stats import MAD_TO_STD, MEDIAN_EFFICIENCY
 from .estimators import median
 
 __all__ = []  # internal module: the check behind the warning
@@ -32,8 +32,8 @@ _MAX_BLOCKS = 5
 #: A block's correlation counts when it rests on this many pixel pairs.
 _MIN_PAIRS = 200
 #: The error of a median of ``m`` values over that of one value, times
-#: ``sqrt(m)``: ``sqrt(pi / 2)`` (Gaussian values), to four places.
-_MEDIAN_ERROR = 1.2533
+#: ``sqrt(m)``: ``sqrt(pi / 2)`` (Gaussian values).
+_MEDIAN_ERROR = MEDIAN_EFFICIENCY
 
 def pixel_correlation(data, *, mask=None):
     """

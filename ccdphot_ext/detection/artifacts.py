@@ -59,6 +59,8 @@ import warnings
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..utils.stats import MAD_TO_STD
+
 __all__ = []  # internal module
 
 #: A parent is at least this many times brighter (segment flux) than its
@@ -100,9 +102,6 @@ KEEP_SNR = 3.0
 #: ... plus this fraction of the pattern's light (the parent's centre is
 #: uncertain) is a piece of it.
 ASYMMETRY = 0.05
-#: The median absolute deviation of a normal sample times this is its
-#: standard deviation.
-MAD_TO_STD = 1.4826
 #: Points filtered at a time (bounds the memory of the pixel windows).
 _CHUNK = 256
 

@@ -90,6 +90,7 @@ from ..utils.numbers import (
     iterations,
     positive_integer,
 )
+from ..utils.stats import MEDIAN_EFFICIENCY
 from ..utils.warnonce import warn_once
 from .budget import (
     NOTE_EXACT_SKY,
@@ -718,7 +719,7 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
                     f'{FRAME_MIN_STARS}: the frame cannot tell whether the '
                     "PSF fits; only each star's own fit checks it")}
     median = float(np.median(psf_z))
-    z = median / (math.sqrt(math.pi / 2.0) / math.sqrt(n))
+    z = median / (MEDIAN_EFFICIENCY / math.sqrt(n))
     fits = bool(abs(z) <= FRAME_Z_LIMIT)
     summary = (f'its {n} bright stars have a median core-against-wings '
                f'psf_z of {median:+.1f} ({z:+.1f} sigma)')

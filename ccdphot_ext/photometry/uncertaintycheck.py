@@ -63,6 +63,7 @@ import numpy as np
 from astropy.stats import mad_std
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..utils.stats import MEDIAN_EFFICIENCY
 from .arrayterms import photon_sky_level
 
 __all__ = []  # internal module: the rule is documented on the calibrated page
@@ -198,7 +199,7 @@ def map_photon_rise(frame, gain):
     median of the variance difference over the data difference (brighter
     less fainter), times ``gain`` (1 for a map holding the photon noise
     of the signal, 0 for a map of the background alone); the median
-    variance difference over its own noise (``1.2533 * mad_std`` of the
+    variance difference over its own noise (``sqrt(pi / 2) * mad_std`` of the
     variance differences of the other, quiet pairs over ``sqrt(n)``); and
     the number of pairs. None when the frame has no uncertainty map (no
     map, or variance arrays), ``gain`` is None, or fewer than
@@ -237,7 +238,7 @@ def map_photon_rise(frame, gain):
     if n < _MIN_SOURCE_PIXELS or quiet.size < _MIN_SKY_PIXELS:
         return None
     quiet = quiet[::max(1, quiet.size // _MAX_QUIET_PAIRS)]
-    noise = 1.2533 * float(mad_std(quiet)) / math.sqrt(n)
+    noise = MEDIAN_EFFICIENCY * float(mad_std(quiet)) / math.sqrt(n)
     median_rise = float(np.median(rises))
     significance = (math.inf if noise == 0 and median_rise > 0
                     else 0.0 if noise == 0 else median_rise / noise)

@@ -2,9 +2,12 @@
 """
 Small statistical building blocks the sky and noise estimators share: the
 factor that turns a median absolute deviation into a Gaussian standard
-deviation, and the design matrix of a low-order surface (a plane, a
-quadratic) fitted by least squares.
+deviation, the error of a Gaussian sample's median over its mean's, and
+the design matrix of a low-order surface (a plane, a quadratic) fitted by
+least squares.
 """
+
+import math
 
 import numpy as np
 
@@ -15,6 +18,11 @@ __all__ = []  # internal module
 #: float, so that a robust scatter computed here and one from astropy agree
 #: to the bit).
 MAD_TO_STD = 1.482602218505602
+
+#: The standard error of the median of many Gaussian values over that of
+#: their mean, ``sqrt(pi / 2)`` (1.2533...): the median's efficiency
+#: factor (``var(median) = (pi / 2) sigma**2 / n`` for large ``n``).
+MEDIAN_EFFICIENCY = math.sqrt(math.pi / 2.0)
 
 
 def surface_design(u, v, *, quadratic=False):
