@@ -83,6 +83,36 @@ def test_jwst_file_from_stdatamodels_reads_every_array(jwst_file):
                                rtol=1e-6)
 
 
+@pytest.mark.parametrize('hdu', ['VAR_POISSON', 'DQ', 'ERR', 2,
+                                 ('VAR_RNOISE', 1)])
+def test_an_array_of_the_science_image_is_not_measured(jwst_file, hdu):
+    # hdu= naming the errors, variances or DQ of the SCI image would read
+    # them as a frame, with SCI's other arrays as their errors: refused
+    _, path, _ = jwst_file
+    with pytest.raises(FrameReadError, match=r"is the (VAR_POISSON|DQ|ERR|"
+                       r"VAR_RNOISE) array that goes with a science image, "
+                       r"not an image to measure; measure SCI,1"):
+        read_frame(path, hdu=hdu)
+    # the science image itself, named or by number, is read as before
+    default = read_frame(path)
+    for science in ('SCI', 1, ('SCI', 1)):
+        frame = read_frame(path, hdu=science)
+        np.testing.assert_array_equal(frame.data, default.data)
+        assert set(frame.uncertainty.arrays) == {
+            'VAR_POISSON', 'VAR_RNOISE', 'VAR_FLAT'}
+
+
+def test_an_array_named_like_a_companion_is_read_when_alone(tmp_path):
+    # a file whose only image is called ERR is that image (nothing to go
+    # with): read, not refused
+    path = tmp_path / 'err_only.fits'
+    image = np.arange(12.0).reshape(3, 4)
+    fits.HDUList([fits.PrimaryHDU(),
+                  fits.ImageHDU(image, name='ERR')]).writeto(path)
+    np.testing.assert_array_equal(
+        read_frame(path, hdu='ERR', unit='adu').data, image)
+
+
 def test_dq_bits_are_configurable(jwst_file):
     product, path, _ = jwst_file
     both = read_frame(path, dq_bits='DO_NOT_USE+JUMP_DET')

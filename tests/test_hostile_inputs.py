@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from astropy.nddata import CCDData, InverseVariance, VarianceUncertainty
 from astropy.table import QTable, Table
 from astropy.utils.exceptions import AstropyUserWarning
 from clirun import ccdphot
-from photutils.aperture import CircularAnnulus
+from photutils.aperture import CircularAnnulus, CircularAperture
 
 from ccdphot_ext import (
     ApertureNoise,
@@ -316,6 +317,34 @@ def test_negative_variance_in_memory_is_refused(kind):
     with pytest.raises(ValueError, match=rf'uncertainty \({kind.__name__}\)'
                                          r' must be non-negative.*\(4, 3\)'):
         photometer(ccd, box, SkyEstimate(10.0, 1.0, 100))
+
+
+# -- a sky without a level under some apertures -------------------------
+
+def test_a_row_without_a_sky_level_is_said_so_not_called_an_overflow():
+    # annuli wholly covered by the apertures left out of them: those rows
+    # have no sky, so no flux; said as such and flagged 64 (not 2, not an
+    # overflow of pixels near 1)
+    rng = np.random.default_rng(0)
+    data = rng.normal(1.0, 0.1, (100, 100))
+    pos = np.array([[50.0, 50.0], [50.0, 62.0], [50, 38], [62, 50],
+                    [38, 50], [58.5, 58.5], [41.5, 41.5], [58.5, 41.5],
+                    [41.5, 58.5]])
+    apertures = CircularAperture(pos, 9.0)
+    with pytest.warns(AstropyUserWarning, match='sky annuli flagged'):
+        sky = SkyEstimate.from_annulus(
+            data, CircularAnnulus(pos, 10, 14), exclude=apertures)
+    assert np.isnan(sky.value[0]) and np.isfinite(sky.value[1:]).all()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always')
+        table = photometer(data, apertures, sky)
+    messages = [str(w.message) for w in said]
+    assert not any('overflow' in m for m in messages)
+    assert any(m.startswith('aperture(s) 0 have no sky level') and
+               m.endswith('flagged 64') for m in messages)
+    assert np.isnan(table['aperture_sum'][0])
+    assert table['flags'][0] == 64
+    assert np.isfinite(table['aperture_sum'][1:]).all()
 
 
 # -- pixels too large to add up ---------------------------------------------

@@ -96,6 +96,34 @@ def _companion(hdul, name, index):
     return None if found == index else found
 
 
+#: Extensions that hold what goes with a science image (its errors,
+#: variances, data quality, weights, pixel areas), never one to measure.
+_COMPANION_EXTENSIONS = frozenset(
+    [name for name, _ in _UNCERTAINTY_EXTENSIONS] + list(_MASK_EXTENSIONS)
+    + list(_VARIANCE_EXTENSIONS)
+    + ['DQ', 'WHT', 'CON', 'AREA', 'SAMP', 'TIME', 'CTX'])
+
+
+def _refuse_companion(hdul, index, hdu, path):
+    """
+    A `FrameReadError` when ``hdu=`` chose an extension that goes with a
+    science image (ERR, DQ, VAR_POISSON, WHT, ...) in a file that has one:
+    measuring it would give a table of numbers that are no fluxes, its
+    science image's other arrays taken as its errors.
+    """
+    name = hdul[index].name.upper()
+    if hdu is None or name not in _COMPANION_EXTENSIONS:
+        return
+    science = [_hdu_label(h, i) for i, h in enumerate(hdul)
+               if h.name.upper() not in _COMPANION_EXTENSIONS
+               and is_2d_image(h)]
+    if science:
+        raise FrameReadError(
+            f'{path}: hdu={hdu!r} is the {name} array that goes with a '
+            f'science image, not an image to measure; measure '
+            f'{" or ".join(science[:3])} (its {name} is read with it)')
+
+
 def _find_extension(hdul, names, exclude):
     for name in names:
         key = name[0] if isinstance(name, tuple) else name
@@ -192,7 +220,9 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
         ``('SCI', 2)`` measures the second). The ERR, DQ and other
         extensions read with it are those of its EXTVER. The header
         records the HDU read as SCIHDU (``'SCI,1'``, or the index of an
-        unnamed HDU).
+        unnamed HDU). An extension that goes with a science image of the
+        file (ERR, DQ, VAR_POISSON, WHT, ...) is refused: it is read with
+        its science image, never measured as one.
     uncertainty : str, int, path, array, `~astropy.nddata.NDUncertainty`
         The uncertainty map: an HDU name or index in the same file, another
         FITS file, or the map itself. Default: a data product's variance
@@ -306,6 +336,7 @@ def read_frame(path, *, hdu=None, uncertainty=None, uncertainty_type=None,
     with open_fits(path) as hdul, warnings.catch_warnings():
         ignore_card_warnings()  # reported once by open_fits
         index = select_hdu(hdul, hdu, path)
+        _refuse_companion(hdul, index, hdu, path)
         header = _inherit_primary(hdul, index)
         _record_hdu(hdul, index, hdu, path, header)
         if index != 0 and hdul[index].header.get('INHERIT', True) is not False:

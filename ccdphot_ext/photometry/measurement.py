@@ -569,9 +569,12 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     sums.flags |= sky_row_flags(sky, aperture, 1)
     sums.flags |= sky_doubt_flags(sky, sums.sky_std)
     sums = sums.row(0)
-    if sums.n_pix > 0 and not np.isfinite(sums.flux):
+    if sums.overflowed:
         raise ValueError('aperture: its sum overflows: '
                          f'{overflow_culprits(frame.data)}')
+    if sums.skyless:
+        raise ValueError('sky: it has no level under the aperture (no '
+                         'usable sky pixel there), so there is no flux')
     measured = local = 1.0  # the local noise, and what scales the sky
     if noise is not None and not frame.variance_arrays:
         measured = float(noise.local_ratio(x, y, frame.shape))

@@ -79,6 +79,20 @@ class ApertureSums:
     def __len__(self):
         return len(self.flux)
 
+    @property
+    def overflowed(self):
+        """True where pixels were summed, against a finite sky, and the sum
+        is not finite: the finite pixels add up beyond the largest float."""
+        return ((self.n_pix > 0) & np.isfinite(self.sky)
+                & ~np.isfinite(self.flux))
+
+    @property
+    def skyless(self):
+        """True where pixels were summed but the sky has no level there (an
+        annulus without a usable pixel, a map that is NaN under the
+        aperture): the flux is NaN for want of a sky, not an overflow."""
+        return (self.n_pix > 0) & ~np.isfinite(self.sky)
+
     def put(self, rows, part):
         """
         Copy the sums of ``part`` (an `ApertureSums`) into ``rows`` (a

@@ -27,6 +27,7 @@ from ..background.sky import check_sky, sky_doubt_flags
 from ..flags import (
     FLAG_BAD_PIXELS,
     FLAG_SATURATED,
+    FLAG_SKY_ANNULUS,
 )
 from ..io.fluxdensity import flux_conversion
 from ..io.header import DetectorParameters, detector_with_gain
@@ -293,16 +294,31 @@ def _measure_groups(apertures, groups, frame, sky, call):
 
 
 def _flag_overflow(sums, frame):
-    """Flag (bad pixels) and name the rows whose sum of finite pixels
-    overflowed: an infinite flux is never returned with flags 0."""
-    overflow = (sums.n_pix > 0) & ~np.isfinite(sums.flux)
+    """Flag and name the rows whose flux is not finite although pixels were
+    summed: against a finite sky the sum of finite pixels overflowed (bad
+    pixels); against a sky without a level there (a NaN sky) there is no
+    flux to give (doubtful sky). An infinite or NaN flux is never returned
+    with flags 0."""
+    overflow = sums.overflowed
     if overflow.any():
         sums.flags[overflow] |= FLAG_BAD_PIXELS
-        rows = ', '.join(str(i) for i in np.flatnonzero(overflow)[:5])
-        warnings.warn(f'the sum of aperture(s) {rows} overflows: '
-                      f'{overflow_culprits(frame.data)}; '
+        warnings.warn(f'the sum of aperture(s) {_first_rows(overflow)} '
+                      f'overflows: {overflow_culprits(frame.data)}; '
                       f'flagged {FLAG_BAD_PIXELS}', AstropyUserWarning,
                       stacklevel=5)
+    skyless = sums.skyless
+    if skyless.any():
+        sums.flags[skyless] |= FLAG_SKY_ANNULUS
+        warnings.warn(f'aperture(s) {_first_rows(skyless)} have no sky '
+                      'level (no usable sky pixel: an annulus wholly masked, '
+                      'NaN or excluded, or a sky map that is NaN there), so '
+                      f'their flux is NaN; flagged {FLAG_SKY_ANNULUS}',
+                      AstropyUserWarning, stacklevel=5)
+
+
+def _first_rows(rows):
+    """The indices of the first five True ``rows``, for a message."""
+    return ', '.join(str(i) for i in np.flatnonzero(rows)[:5])
 
 
 def _flag_variance_overflow(sums, terms):
@@ -312,7 +328,7 @@ def _flag_variance_overflow(sums, terms):
     overflow = np.isfinite(sums.flux) & (terms.variance == np.inf)
     if overflow.any():
         sums.flags[overflow] |= FLAG_BAD_PIXELS
-        rows = ', '.join(str(i) for i in np.flatnonzero(overflow)[:5])
+        rows = _first_rows(overflow)
         big = [name for name in ('sky', 'source', 'sky_mean', 'flat')
                if np.any(getattr(terms, name)[overflow] == np.inf)]
         warnings.warn(f'the error of aperture(s) {rows} overflows: its '
