@@ -422,3 +422,59 @@ def test_uncertainty_model_total_on_every_frame(files, tmp_path):
                          '--uncertainty-model', 'mixed'])
     assert code == 2 and "invalid choice: 'mixed'" in err
     assert not (tmp_path / 'x.ecsv').exists()
+
+
+def test_fractional_variance_is_measures_option():
+    """``batch --fractional-variance`` is ``measure``'s, one definition:
+    the same choices (BudgetOptions'), default and help."""
+    from ccdphot_ext.photometry.terms import FRACTIONAL_VARIANCES
+
+    batch = _option('batch', '--fractional-variance')
+    measure = _option('measure', '--fractional-variance')
+    assert tuple(batch.choices) == FRACTIONAL_VARIANCES == ('squared',
+                                                            'linear')
+    for field in ('choices', 'default', 'help', 'metavar', 'dest'):
+        assert getattr(batch, field) == getattr(measure, field), field
+    assert batch.default == 'squared'
+
+
+def test_fractional_variance_rows_equal_measures(files, tmp_path):
+    """``--fractional-variance`` reaches every frame: with circles (pixels
+    partly inside) each frame's rows equal ``ccdphot measure``'s with the
+    same rule, 'linear' gives the larger sky variance, the table records
+    the rule, and a resumed run with the other rule is refused."""
+    frames = files['frames'][:2]
+    base = [*frames, '--positions', files['positions'], '--radius', '4']
+    cols = ('aperture_sum', 'aperture_sum_err', 'var_sky', 'var_source',
+            'var_sky_mean', 'n_pix', 'sky', 'flags')
+    runs = {}
+    for rule in ('squared', 'linear'):
+        out = tmp_path / f'lc_{rule}.ecsv'
+        code, _, err = _run([*base, '-o', str(out), '--fractional-variance',
+                             rule])
+        assert code == 0 and err == '', err
+        lc = runs[rule] = QTable.read(out)
+        assert lc.meta['parameters']['budget']['fractional_variance'] == rule
+        for frame in frames:
+            one = tmp_path / f'm_{rule}.ecsv'
+            code, _, err = ccdphot('measure', frame, '--positions',
+                                   files['positions'], '--radius', '4',
+                                   '--fractional-variance', rule, '-o', one)
+            assert code == 0, err
+            m, rows = QTable.read(one), lc[lc['frame'] == frame]
+            assert rows['id'].tolist() == m['id'].tolist() == [7, 8, 9]
+            for name in cols:
+                np.testing.assert_allclose(
+                    np.asarray(getattr(rows[name], 'value', rows[name])),
+                    np.asarray(getattr(m[name], 'value', m[name])),
+                    rtol=1e-12, err_msg=name)
+    squared, linear = runs['squared'], runs['linear']
+    np.testing.assert_array_equal(squared['aperture_sum'],
+                                  linear['aperture_sum'])
+    assert np.all(linear['var_sky'] > 1.01 * squared['var_sky'])
+    code, _, err = _run([*base, '-o', str(tmp_path / 'lc_linear.ecsv'),
+                         '--resume'])
+    assert code == 2 and 'measured with other parameters (budget)' in err
+    code, _, err = _run([*base, '-o', str(tmp_path / 'x.ecsv'),
+                         '--fractional-variance', 'area'])
+    assert code == 2 and "invalid choice: 'area'" in err

@@ -30,6 +30,7 @@ from .common import (
     CLIError,
     add_detector_options,
     add_dq_bits_option,
+    add_fractional_variance_option,
     add_positions_format,
     add_uncertainty_model_option,
     add_unit_option,
@@ -389,6 +390,7 @@ def _add_measure_options(p):
     add_dq_bits_option(p, 'a frame has')
     add_detector_options(p)
     add_uncertainty_model_option(p)
+    add_fractional_variance_option(p)
     p.add_argument('--threshold', type=positive_type, metavar='NSIG',
                    help='sum only pixels above NSIG sky sigmas')
     p.add_argument('--targets', type=_ids, metavar='IDS',

@@ -484,11 +484,33 @@ def add_uncertainty_model_option(parser):
                              "ccdproc's create_deviation)")
 
 
+#: ``--fractional-variance`` choices: `~ccdphot_ext.BudgetOptions`'
+#: ``fractional_variance`` (kept here so that parsing a command line
+#: imports no photometry).
+FRACTIONAL_VARIANCE_CHOICES = ('squared', 'linear')
+
+
+def add_fractional_variance_option(parser):
+    """``--fractional-variance``: how a pixel partly inside an aperture adds
+    to the sky variance, as `~ccdphot_ext.BudgetOptions`
+    ``fractional_variance``; the one definition of ``measure`` and
+    ``batch``."""
+    parser.add_argument('--fractional-variance', metavar='RULE',
+                        default='squared',
+                        choices=FRACTIONAL_VARIANCE_CHOICES,
+                        help="how a pixel partly inside an aperture adds to "
+                             "the sky variance: 'squared' (w**2 sigma**2, "
+                             "default) or 'linear' (w sigma**2, as photutils "
+                             "and Source Extractor)")
+
+
 def budget_options(args, **options):
-    """The `~ccdphot_ext.BudgetOptions` of ``--uncertainty-model`` (and
-    ``options``, other `~ccdphot_ext.BudgetOptions` fields)."""
+    """The `~ccdphot_ext.BudgetOptions` of ``--uncertainty-model`` and
+    ``--fractional-variance`` (``options``: other or overriding
+    `~ccdphot_ext.BudgetOptions` fields)."""
     from ..photometry.terms import BudgetOptions
 
+    options.setdefault('fractional_variance', args.fractional_variance)
     return BudgetOptions(uncertainty_model=args.uncertainty_model, **options)
 
 

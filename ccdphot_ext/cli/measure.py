@@ -12,6 +12,7 @@ from .common import (
     SKY_CHOICES,
     CLIError,
     add_detector_options,
+    add_fractional_variance_option,
     add_frame_options,
     add_keep_artifacts_option,
     add_output_options,
@@ -502,12 +503,7 @@ def _add_measure(sub, common):
     p.add_argument('--blank-noise', action='store_true',
                    help='sky term from blank-sky apertures (for correlated '
                         'noise; see ApertureNoise)')
-    p.add_argument('--fractional-variance', metavar='RULE', default='squared',
-                   choices=('squared', 'linear'),
-                   help="how a pixel partly inside an aperture adds to the "
-                        "sky variance: 'squared' (w**2 sigma**2, default) or "
-                        "'linear' (w sigma**2, as photutils and Source "
-                        "Extractor)")
+    add_fractional_variance_option(p)
     add_detector_options(p)
     add_output_options(p)
     p.add_argument('--regions', metavar='OUT.reg',
