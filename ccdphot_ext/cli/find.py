@@ -50,7 +50,6 @@ def _find(args):
                        n_pixels=args.npixels, deblend=args.deblend,
                        reject_artifacts=not args.keep_artifacts)
     found.meta['image'] = os.path.abspath(args.image)
-    _warn_edge(found)
     done = []
     if args.output:
         table, fmt = to_write(found, args.output, args.format)
@@ -73,23 +72,6 @@ def _find(args):
     for line in done:
         print(line)
     return 0
-
-
-def _warn_edge(found):
-    """Warn, naming them, of the detections at the frame's edge (their
-    centroids pulled inward)."""
-    import warnings
-
-    from astropy.utils.exceptions import AstropyUserWarning
-
-    ids = found['id'][found['edge']].tolist()
-    if ids:
-        shown = ', '.join(str(i) for i in ids[:10])
-        more = f' and {len(ids) - 10} more' if len(ids) > 10 else ''
-        warnings.warn(f'{len(ids)} detection(s) at the frame\'s edge (column '
-                      'edge): the frame cuts them, their positions are '
-                      f'pulled inward by up to 0.7 pixels: id {shown}{more}',
-                      AstropyUserWarning, stacklevel=2)
 
 
 def artifacts_line(meta):

@@ -36,6 +36,7 @@ from ..utils.numbers import check_bool, positive_integer
 from ..utils.provenance import versions
 from .artifacts import ring_or_spike
 from .boxsize import check_box, star_like
+from .edgefit import refit_edge
 from .segments import measure_strips, segment_moments, shape_parameters
 from .strips import Kernel, Segments, SkyRows, detect_segments
 
@@ -183,12 +184,17 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     stars : `~astropy.table.QTable`
         One row per star, brightest first, columns `STAR_COLUMNS`; ``meta``
         records the parameters, threshold, ``psf_fwhm``, ``box_check``,
-        ``n_rejected_artifacts`` and ``n_edge``. ``edge`` is True where the
-        centroid lies within 3 PSF sigmas (the larger of the
-        PSF FWHM and the detection's own, over 2.3548) of the frame's edge
-        (pixel ``i`` spans ``i - 0.5`` to ``i + 0.5``): the frame cuts the
-        star, and its centroid is pulled inward, by up to 0.7 pixels (see
-        :ref:`find-edge`). ``star_like`` is False for detections sharper
+        ``n_rejected_artifacts``, ``n_edge`` and ``n_edge_fitted``.
+        ``edge`` is True where the windowed centroid lies within 3 PSF
+        sigmas (the larger of the PSF FWHM and the detection's own, over
+        2.3548) of the frame's edge (pixel ``i`` spans ``i - 0.5`` to
+        ``i + 0.5``): the frame cuts the star and pulls that centroid
+        inward, by up to 0.7 pixels, so these positions come from a fit of
+        a pixel-integrated Gaussian to the pixels inside the frame
+        (``n_edge_fitted`` of them; a fit that fails or moves the centroid
+        by more than a PSF sigma plus half a pixel keeps the centroid), and
+        a warning names them (see :ref:`find-edge`). ``star_like`` is
+        False for detections sharper
         than a star, elongated, of another width than the stars, or
         saturated (:ref:`find-not-star-like`).
 
@@ -233,8 +239,26 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
     cols = _measure(sky_rows, segments, value, saturation, progress)
     if reject_artifacts:
         cols = _without_artifacts(sky_rows, std, cols, n_sigma, fwhm, meta)
-    return _star_table(frame, sky, cols, meta, box_side=box_side,
-                       box_scale=box_scale)
+    table = _star_table(frame, sky, cols, meta, box_side=box_side,
+                        box_scale=box_scale, sky_rows=sky_rows)
+    _warn_edge(table)
+    return table
+
+
+def _warn_edge(stars):
+    """Warn once, naming them, of the detections at the frame's edge."""
+    ids = stars['id'][stars['edge']].tolist()
+    if not ids:
+        return
+    shown = ', '.join(str(i) for i in ids[:10])
+    more = f' and {len(ids) - 10} more' if len(ids) > 10 else ''
+    fitted = stars.meta['n_edge_fitted']
+    warnings.warn(f"{len(ids)} detection(s) at the frame's edge (column "
+                  'edge): the frame cuts them, so their windowed centroids '
+                  'are pulled inward (up to 0.7 pixels); positions of '
+                  f'{fitted} refitted with the cut modelled; apertures '
+                  'about them usually run off the frame (flag 1): id '
+                  f'{shown}{more}', AstropyUserWarning, stacklevel=3)
 
 
 def _without_artifacts(sky_rows, std, cols, n_sigma, fwhm, meta):
@@ -307,8 +331,9 @@ def _measure(sky_rows, segments, level, saturation, progress):
             'saturated': saturated}
 
 
-def _star_table(frame, sky, cols, meta, *, box_side, box_scale):
-    """Sort, size the boxes from the star-like sources, check, tabulate."""
+def _star_table(frame, sky, cols, meta, *, box_side, box_scale, sky_rows):
+    """Sort, size the boxes from the star-like sources, refit the
+    positions at the frame's edge, check, tabulate."""
     keep = np.isfinite(cols['x']) & np.isfinite(cols['y'])
     order = np.argsort(-np.where(keep, cols['flux'], -np.inf),
                        kind='stable')
@@ -332,6 +357,10 @@ def _star_table(frame, sky, cols, meta, *, box_side, box_scale):
                          f'({psf:.3g} pixels) makes boxes of {side} pixels, '
                          f'more than {_max_box_side(frame.shape)} '
                          f'({_BOX_BOUND})')
+    edge = _at_edge(c['x'], c['y'], c['fwhm'], psf, frame.shape)
+    c['x'], c['y'], n_fitted = refit_edge(
+        sky_rows, c['x'], c['y'], c['flux'],
+        _edge_sigma(c['fwhm'], psf), edge)
     x0 = np.rint(c['x'] - (side - 1) / 2).astype(np.int64)
     y0 = np.rint(c['y'] - (side - 1) / 2).astype(np.int64)
     unit = 1.0 if frame.unit is None else frame.unit
@@ -342,28 +371,33 @@ def _star_table(frame, sky, cols, meta, *, box_side, box_scale):
         'area': c['area'] * u.pix ** 2, 'fwhm': c['fwhm'] * u.pix,
         'roundness': c['roundness'], 'sharpness': c['sharpness'],
         'star_like': like, 'saturated': c['saturated'],
-        'edge': np.zeros(order.size, dtype=bool),
+        'edge': edge,
         'box_x0': x0, 'box_x1': x0 + side, 'box_y0': y0, 'box_y1': y0 + side,
     })
-    table['edge'] = _at_edge(c['x'], c['y'], c['fwhm'], psf, frame.shape)
     meta.update(box_side=side, psf_fwhm=None if not math.isfinite(psf)
                 else round(psf, 4), n_star_like=int(like.sum()),
-                n_edge=int(np.count_nonzero(table['edge'])))
+                n_edge=int(np.count_nonzero(edge)), n_edge_fitted=n_fitted)
     meta['box_check'] = check_box(frame, sky, c['x'], c['y'], c['flux'],
                                   like, side)
     table.meta.update(meta)
     return table
 
 
-def _at_edge(x, y, fwhm, psf, shape):
-    """Whether each centroid lies within ``EDGE_SIGMAS`` sigmas of the
-    frame's edge, sigma from the larger of the PSF FWHM ``psf`` and the
-    detection's own ``fwhm`` (either may be NaN; 1 pixel FWHM at least)."""
-    ny, nx = shape
+def _edge_sigma(fwhm, psf):
+    """The sigma (pixels) of each detection for the edge: from the larger
+    of the PSF FWHM ``psf`` and the detection's own ``fwhm`` (either may be
+    NaN; 1 pixel FWHM at least)."""
     width = np.fmax(np.asarray(fwhm, float), psf if math.isfinite(psf)
                     else np.nan)
     width = np.fmax(np.nan_to_num(width, nan=1.0), 1.0)
-    reach = EDGE_SIGMAS * width / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    return width / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+
+
+def _at_edge(x, y, fwhm, psf, shape):
+    """Whether each centroid lies within ``EDGE_SIGMAS`` sigmas of the
+    frame's edge (sigma of `_edge_sigma`)."""
+    ny, nx = shape
+    reach = EDGE_SIGMAS * _edge_sigma(fwhm, psf)
     distance = np.minimum(np.minimum(x + 0.5, nx - 0.5 - x),
                           np.minimum(y + 0.5, ny - 0.5 - y))
     return distance < reach
@@ -383,7 +417,7 @@ def _empty_table(unit, meta):
         **{name: np.zeros(0, dtype=np.int64)
            for name in ('box_x0', 'box_x1', 'box_y0', 'box_y1')}})
     meta.update(box_side=None, psf_fwhm=None, n_star_like=0, box_check=None,
-                n_edge=0)
+                n_edge=0, n_edge_fitted=0)
     table.meta.update(meta)
     return table
 
