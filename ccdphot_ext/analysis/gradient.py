@@ -351,9 +351,25 @@ def gradient_check(data, *, sky=None, box_size=32, mask=None, sigma=3.0,
 
 
 def _mesh_levels(frame, mesh, sigma):
-    """Sigma-clipped median and standard deviation of each whole
-    ``mesh`` x ``mesh`` mesh from the lower-left corner (NaN where a mesh
-    has no usable pixel), shaped like the grid of meshes."""
+    """
+    Sigma-clipped median and standard deviation of each whole ``mesh`` x
+    ``mesh`` mesh from the lower-left corner.
+
+    Parameters
+    ----------
+    frame : Frame
+        The frame (its data and mask).
+    mesh : int
+        The meshes' side (pixels).
+    sigma : float
+        The clip, in standard deviations.
+
+    Returns
+    -------
+    median, std : `~numpy.ndarray`
+        Shaped like the grid of meshes (NaN where a mesh has no usable
+        pixel).
+    """
     ny, nx = frame.shape
     nby, nbx = ny // mesh, nx // mesh
     img = frame.data[:nby * mesh, :nbx * mesh].astype(np.float64)
@@ -373,10 +389,34 @@ def _mesh_levels(frame, mesh, sigma):
 
 def _fit_plane(levels, mesh, shape, sigma):
     """
-    Least-squares plane through the mesh ``levels`` (coordinates about the
+    Least-squares plane through the mesh levels (coordinates about the
     frame centre), rejecting meshes more than ``sigma`` robust standard
-    deviations off until none is; the coefficients, their covariance from
-    the scatter about the plane, and the meshes used.
+    deviations off until none is.
+
+    Parameters
+    ----------
+    levels : 2-D `~numpy.ndarray`
+        Each mesh's level (NaN: not usable), as `_mesh_levels` gives them.
+    mesh : int
+        The meshes' side (pixels).
+    shape : tuple of int
+        The frame's shape.
+    sigma : float
+        The rejection threshold, in robust standard deviations.
+
+    Returns
+    -------
+    coef : `~numpy.ndarray`
+        The plane's level at the frame's centre and its x and y slopes.
+    cov : `~numpy.ndarray`
+        Their covariance, from the scatter about the plane.
+    use : `~numpy.ndarray` of bool
+        The meshes used (flattened).
+
+    Raises
+    ------
+    ValueError
+        Fewer than 4 meshes usable.
     """
     ny, nx = shape
     nby, nbx = levels.shape

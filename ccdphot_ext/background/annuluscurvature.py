@@ -58,6 +58,19 @@ BATCH = 512
 
 
 def _theta(annulus):
+    """
+    An annulus' angle.
+
+    Parameters
+    ----------
+    annulus : photutils annulus
+        Any annulus (a circular one has no angle).
+
+    Returns
+    -------
+    theta : float
+        Its ``theta`` in radians (0 where it has none).
+    """
     theta = getattr(annulus, 'theta', 0.0)
     if theta is None:
         return 0.0
@@ -68,10 +81,24 @@ def _theta(annulus):
 
 
 def _shape(annulus):
-    """The annulus' geometry: kind, inner and outer half-sizes, angle, the
-    radius of the listed stars' masks (its smallest outer half-size) and
-    the half-extent of the wider ring; None for an annulus of another
-    kind."""
+    """
+    The annulus' geometry.
+
+    Parameters
+    ----------
+    annulus : photutils annulus
+        A circular, elliptical or rectangular annulus (other kinds are not
+        checked).
+
+    Returns
+    -------
+    geometry : tuple or None
+        ``(kind, inner, outer, theta, mask_radius, reach)``: ``'ellipse'``
+        or ``'box'``, the inner and outer half-sizes, the angle (radians),
+        the radius of the listed stars' masks (its smallest outer
+        half-size) and the half-extent of the wider ring (pixels); None
+        for an annulus of another kind.
+    """
     name = type(annulus).__name__
     if name == 'CircularAnnulus':
         inner = (float(annulus.r_in),) * 2
@@ -94,22 +121,65 @@ def _shape(annulus):
 
 
 def _norm(kind, u, v, size):
-    """The scaled radius of offsets ``u``, ``v`` (along the annulus' axes)
-    for the boundary of half-sizes ``size``: below 1 inside it."""
+    """
+    The scaled radius of offsets for a boundary.
+
+    Parameters
+    ----------
+    kind : {'ellipse', 'box'}
+        The boundary's kind.
+    u, v : `~numpy.ndarray`
+        Offsets along the annulus' axes (pixels).
+    size : tuple of float
+        The boundary's half-sizes along those axes.
+
+    Returns
+    -------
+    norm : `~numpy.ndarray`
+        Below 1 inside the boundary, 1 on it.
+    """
     if kind == 'box':
         return np.maximum(np.abs(u) / size[0], np.abs(v) / size[1])
     return np.sqrt((u / size[0]) ** 2 + (v / size[1]) ** 2)
 
 
 def _half_pixels(radii):
-    """Radii rounded up to half a pixel."""
+    """
+    Radii rounded up to half a pixel.
+
+    Parameters
+    ----------
+    radii : float or `~numpy.ndarray`
+        Radii (pixels).
+
+    Returns
+    -------
+    rounded : float or `~numpy.ndarray`
+        Each rounded up to a multiple of 0.5.
+    """
     return np.ceil(2 * radii) / 2
 
 
 def _source_count(shape, positions, radii):
-    """Per pixel, how many of the listed stars' disks (``radii``, one per
-    position, rounded up to half a pixel, about its nearest pixel) cover
-    it."""
+    """
+    Per pixel, how many of the listed stars' disks cover it.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The frame's shape.
+    positions : `~numpy.ndarray`
+        The stars' ``(x, y)`` centres, shape ``(n, 2)`` (non-finite ones
+        left out).
+    radii : `~numpy.ndarray`
+        One disk radius per position, rounded up to half a pixel, about
+        the position's nearest pixel (not positive: no disk).
+
+    Returns
+    -------
+    count : `~numpy.ndarray` of int
+        The count per pixel, flattened (``shape[0] * shape[1]``).
+    """
     ny, nx = shape
     keep = np.isfinite(positions).all(axis=1) & (radii > 0)
     positions = positions[keep]
@@ -129,9 +199,23 @@ def _source_count(shape, positions, radii):
 
 
 def _robust_scale(resid, keep):
-    """Per row, `MAD_TO_STD` times the median absolute residual of every
-    fourth pixel kept: a standard deviation that bright pixels do not
-    lift."""
+    """
+    Per row, a standard deviation of the residuals that bright pixels do
+    not lift: `MAD_TO_STD` times the median absolute residual of every
+    fourth pixel kept.
+
+    Parameters
+    ----------
+    resid : `~numpy.ndarray`
+        The residuals, rows by pixels.
+    keep : `~numpy.ndarray` of bool
+        The pixels kept (the shape of ``resid``).
+
+    Returns
+    -------
+    scale : `~numpy.ndarray`
+        Per row (NaN for a row without a pixel kept).
+    """
     sub = np.where(keep[:, ::4], np.abs(resid[:, ::4]), np.inf)
     sub.sort(axis=1)
     count = keep[:, ::4].sum(axis=1)
@@ -141,12 +225,39 @@ def _robust_scale(resid, keep):
 
 
 def _solve(keep, values, features, columns, products, total):
-    """The least-squares coefficients of each row's kept pixels, the
-    normal matrices, the rows without enough pixels and the residuals.
-    ``features`` (pixels by parameters), ``columns`` (its transpose),
-    ``products`` (pixels by parameter pairs) and ``total`` (their sum
-    over every pixel) are in the dtype of ``values``; the normal matrix
-    is ``total`` less the pixels left out (few: a sparse product)."""
+    """
+    The least-squares fit of each row's kept pixels.
+
+    The normal matrix is ``total`` less the pixels left out (few: a sparse
+    product).
+
+    Parameters
+    ----------
+    keep : `~numpy.ndarray` of bool
+        The pixels kept, rows by pixels.
+    values : `~numpy.ndarray`
+        The pixels' values (the shape of ``keep``).
+    features : `~numpy.ndarray`
+        The design, pixels by parameters (the dtype of ``values``).
+    columns : `~numpy.ndarray`
+        Its transpose, contiguous.
+    products : `~numpy.ndarray`
+        Per pixel, the products of its parameter pairs (pixels by
+        parameters squared).
+    total : `~numpy.ndarray`
+        ``products`` summed over every pixel.
+
+    Returns
+    -------
+    beta : `~numpy.ndarray`
+        The coefficients, rows by parameters (float64).
+    ata : `~numpy.ndarray`
+        The normal matrices (the identity for rows without enough pixels).
+    bad : `~numpy.ndarray` of bool
+        The rows with no more than twice as many pixels as parameters.
+    resid : `~numpy.ndarray`
+        The residuals (the shape and dtype of ``values``).
+    """
     from scipy import sparse
 
     n_par = features.shape[1]
@@ -170,11 +281,29 @@ def _solve(keep, values, features, columns, products, total):
 
 
 def _fit(values, usable, features):
-    """Per row, a plane plus ``r**2`` (``features``, shared by the rows)
-    fitted to the usable pixels of ``values`` (0 elsewhere), residuals
+    """
+    Per row, a plane plus ``r**2`` fitted to the usable pixels, residuals
     beyond `CLIP_SIGMA` standard deviations left out (`CLIP_PASSES` times:
     the first by the median absolute residual, then by the kept pixels'
-    rms): the coefficient of ``r**2`` and its variance."""
+    rms).
+
+    Parameters
+    ----------
+    values : `~numpy.ndarray`
+        The pixels' values, rows by pixels (0 where not usable).
+    usable : `~numpy.ndarray` of bool
+        The usable pixels (the shape of ``values``).
+    features : `~numpy.ndarray`
+        The design shared by the rows, pixels by parameters, ``r**2``
+        last.
+
+    Returns
+    -------
+    c : `~numpy.ndarray`
+        Per row, the coefficient of ``r**2``.
+    var_c : `~numpy.ndarray`
+        Its variance (NaN for a row without enough pixels).
+    """
     n_par = features.shape[1]
     features = features.astype(values.dtype)
     columns = np.ascontiguousarray(features.T)
@@ -203,14 +332,42 @@ def _fit(values, usable, features):
 
 
 def _kept_squares(resid, keep):
-    """Per row, the sum of the kept residuals' squares."""
+    """
+    Per row, the sum of the kept residuals' squares.
+
+    Parameters
+    ----------
+    resid : `~numpy.ndarray`
+        The residuals, rows by pixels.
+    keep : `~numpy.ndarray` of bool
+        The pixels kept (the shape of ``resid``).
+
+    Returns
+    -------
+    squares : `~numpy.ndarray`
+        Per row (float64).
+    """
     resid = np.where(keep, resid, 0)
     return np.einsum('np,np->n', resid, resid, dtype=float)
 
 
 def _ring_offsets(kind, inner, outer, theta, reach):
-    """The pixel offsets (about a star's nearest pixel) of the annulus and
-    of the wider ring: ``dx``, ``dy`` and which are the annulus'."""
+    """
+    The pixel offsets, about a star's nearest pixel, of the annulus and of
+    the wider ring.
+
+    Parameters
+    ----------
+    kind, inner, outer, theta, reach
+        The annulus' geometry, as `_shape` gives it.
+
+    Returns
+    -------
+    dx, dy : `~numpy.ndarray`
+        The offsets (pixels) of the pixels of either ring.
+    in_annulus : `~numpy.ndarray` of bool
+        Which of them are the annulus'.
+    """
     offsets = np.arange(-reach, reach + 1, dtype=float)
     dy, dx = (a.ravel() for a in np.meshgrid(offsets, offsets,
                                               indexing='ij'))
@@ -371,7 +528,22 @@ def annulus_curvature(frame, annulus, n_pix, *, noise_factor=1.0):
 
 
 def _annulus_of(sky, x, y):
-    """The annulus of an annulus sky whose centres are the rows', or None."""
+    """
+    The annulus of an annulus sky whose centres are the rows'.
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    x, y : float or array_like
+        The apertures' centres (pixels).
+
+    Returns
+    -------
+    annulus : photutils annulus or None
+        The sky's annulus, when it has one per row centred within half a
+        pixel of each (non-finite centres match any); else None.
+    """
     annulus = sky.meta.get('annulus_aperture') if sky.meta else None
     if annulus is None or sky.is_global:
         return None

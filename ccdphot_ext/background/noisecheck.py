@@ -95,8 +95,25 @@ _CHUNK = 5
 
 
 def _by_chunks(func, stack, **kwargs):
-    """``func`` of ``stack`` (blocks along the first axis) a few blocks
-    at a time, the results joined: the same numbers, less memory."""
+    """
+    A function of a stack of blocks, a few blocks at a time, the results
+    joined: the same numbers, less memory.
+
+    Parameters
+    ----------
+    func : callable
+        Takes a stack (blocks along the first axis) and ``kwargs``; returns
+        an array or a tuple of arrays, per block along their first axis.
+    stack : `~numpy.ndarray`
+        The blocks.
+    **kwargs
+        Passed to ``func``.
+
+    Returns
+    -------
+    result : `~numpy.ndarray` or tuple of `~numpy.ndarray`
+        As ``func`` of the whole stack.
+    """
     parts = [func(stack[i:i + _CHUNK], **kwargs)
              for i in range(0, stack.shape[0], _CHUNK)]
     if isinstance(parts[0], tuple):
@@ -105,7 +122,19 @@ def _by_chunks(func, stack, **kwargs):
 
 
 def _block_correlation(stack):
-    """`pixel_correlation` of the sampled blocks."""
+    """
+    `pixel_correlation` of the sampled blocks.
+
+    Parameters
+    ----------
+    stack : `~numpy.ndarray`
+        The blocks, ``(k, by, bx)``, NaN where not usable (`_as_stack`).
+
+    Returns
+    -------
+    correlation, error : float
+        As `pixel_correlation` returns them.
+    """
     resid = _by_chunks(_mask_block_sources, stack)
     v1, n1 = _by_chunks(_diff_variance, resid, lag=1)
     v2, _ = _by_chunks(_diff_variance, resid, lag=2)
@@ -126,9 +155,24 @@ def _block_correlation(stack):
 
 
 def _sample_blocks(data, mask):
-    """Up to 5 x 5 square blocks (48 pixels, or the frame if smaller)
-    spread evenly over the frame, as read (``(k, by, bx)`` in the frame's
-    type), and the mask's (None without one)."""
+    """
+    Up to 5 x 5 square blocks (48 pixels, or the frame if smaller) spread
+    evenly over the frame.
+
+    Parameters
+    ----------
+    data : 2-D `~numpy.ndarray`
+        The frame.
+    mask : 2-D array_like of bool or None
+        Its bad pixels.
+
+    Returns
+    -------
+    blocks : tuple or None
+        The data's blocks as read (``(k, by, bx)`` in the frame's type)
+        and the mask's (None without one); None for a frame under 8
+        pixels a side.
+    """
     ny, nx = data.shape
     by, bx = min(_BLOCK, ny), min(_BLOCK, nx)
     if by < 8 or bx < 8:
@@ -146,7 +190,21 @@ def _sample_blocks(data, mask):
 
 
 def _as_stack(raw, bad):
-    """The sampled blocks as floats, NaN where masked or not finite."""
+    """
+    The sampled blocks as floats, NaN where masked or not finite.
+
+    Parameters
+    ----------
+    raw : `~numpy.ndarray`
+        The blocks as read.
+    bad : `~numpy.ndarray` of bool or None
+        The masked pixels (the shape of ``raw``).
+
+    Returns
+    -------
+    stack : `~numpy.ndarray`
+        float64.
+    """
     stack = raw.astype(float)
     if bad is not None:
         stack[bad] = np.nan
@@ -160,7 +218,20 @@ def _mask_block_sources(stack, *, two_sided=True):
     sigma. With ``two_sided`` False only sources above the level are
     masked, from a 3 x 3 mean beyond 4 sigma: noise's own coherent
     patches, which a two-sided 3-sigma mask also takes, kept (they are
-    what `mean_variance_factor` measures)."""
+    what `mean_variance_factor` measures).
+
+    Parameters
+    ----------
+    stack : `~numpy.ndarray`
+        The blocks, ``(k, by, bx)`` (NaN: not usable).
+    two_sided : bool, optional
+        Mask sources below the level too (default True).
+
+    Returns
+    -------
+    resid : `~numpy.ndarray`
+        The blocks less their medians, NaN on the sources.
+    """
     from scipy.ndimage import maximum_filter, uniform_filter
 
     with warnings.catch_warnings():
@@ -192,6 +263,17 @@ def _nan_median(stack):
     each sorted block among its finite values (exactly its median for an
     even count of NaN, one order statistic off for an odd one): one
     vectorised `numpy.median` instead of one call per block.
+
+    Parameters
+    ----------
+    stack : `~numpy.ndarray`
+        The blocks along the first axis.
+
+    Returns
+    -------
+    median : `~numpy.ndarray`
+        Per block (NaN for one without a finite value), shaped
+        ``(k, 1, ...)``.
     """
     flat = stack.reshape(stack.shape[0], -1)
     bad = np.isnan(flat)
@@ -204,15 +286,42 @@ def _nan_median(stack):
 
 
 def _nan_robust_std(stack):
-    """`~astropy.stats.mad_std` of each block (NaN ignored), shaped to
-    broadcast, with the vectorised `_nan_median`."""
+    """
+    `~astropy.stats.mad_std` of each block (NaN ignored), with the
+    vectorised `_nan_median`.
+
+    Parameters
+    ----------
+    stack : `~numpy.ndarray`
+        As in `_nan_median`.
+
+    Returns
+    -------
+    std : `~numpy.ndarray`
+        Per block, shaped to broadcast against ``stack``.
+    """
     return MAD_TO_STD * _nan_median(np.abs(stack - _nan_median(stack)))
 
 
 def _diff_variance(resid, lag):
-    """Per block: the 4-sigma clipped variance of the differences of pixels
-    ``lag`` apart (x and y, each direction centred on its median) and how
-    many there are."""
+    """
+    Per block, the 4-sigma clipped variance of the differences of pixels
+    ``lag`` apart (along x and y, each direction centred on its median).
+
+    Parameters
+    ----------
+    resid : `~numpy.ndarray`
+        The blocks, ``(k, by, bx)`` (NaN: left out).
+    lag : int
+        The pixels' distance.
+
+    Returns
+    -------
+    var : `~numpy.ndarray`
+        Per block.
+    n : `~numpy.ndarray` of int
+        The differences kept, per block.
+    """
     k = resid.shape[0]
     lo = 1 if lag == 1 else 0  # the same pixels start both lags
     dx = (resid[:, :, lo + lag:lo + resid.shape[2] - 2 + lag]

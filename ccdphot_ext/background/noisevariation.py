@@ -113,7 +113,19 @@ class NoiseVariation:
             self.error[:] = np.nan
 
     def _judged(self, iy, ix):
-        """`doubtful` of the cells ``iy``, ``ix`` (index arrays)."""
+        """
+        `doubtful` of cells given by index.
+
+        Parameters
+        ----------
+        iy, ix : int or `~numpy.ndarray` of int
+            The cells' row and column indices (broadcast).
+
+        Returns
+        -------
+        doubtful : `~numpy.ndarray` of bool
+            Per cell.
+        """
         off = self.ratio[iy, ix] - 1.0
         pooled = self._pooled[0][iy, ix] - 1.0
         with np.errstate(invalid='ignore'):
@@ -151,6 +163,19 @@ class NoiseVariation:
         return acc.result()
 
     def _cells(self, x, y):
+        """
+        The cells holding pixel positions.
+
+        Parameters
+        ----------
+        x, y : float or array_like
+            Pixel positions (beyond the frame: the nearest cell's).
+
+        Returns
+        -------
+        iy, ix : `~numpy.ndarray` of int
+            The cells' row and column indices.
+        """
         ny, nx = self.ratio.shape
         iy = np.clip(np.floor(np.asarray(y, dtype=float) + 0.5)
                      // NOISE_CELL, 0, ny - 1).astype(int)
@@ -195,16 +220,37 @@ class NoiseVariation:
 
 
 def _pooled(grid):
-    """The sums of ``grid`` over the 3 x 3 cells about each cell (those on
-    the grid)."""
+    """
+    The sums of a grid over the 3 x 3 cells about each cell.
+
+    Parameters
+    ----------
+    grid : `~numpy.ndarray`
+        Per-cell values (2-D).
+
+    Returns
+    -------
+    pooled : `~numpy.ndarray`
+        Per cell, the sum over it and its neighbours on the grid.
+    """
     padded = np.pad(grid, 1)
     ny, nx = grid.shape
     return sum(padded[i:i + ny, j:j + nx] for i in range(3) for j in range(3))
 
 
 class NoiseAccumulator:
-    """Sums of squared half-differences and pair counts per cell, band of
-    rows by band of rows (`add`), then the `NoiseVariation`."""
+    """
+    Sums of squared half-differences and pair counts per cell, band of
+    rows by band of rows (`add`), then the `NoiseVariation` (`result`).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The frame's shape.
+    std : float
+        The frame's per-pixel noise: differences beyond `NOISE_CLIP`
+        times it are left out.
+    """
 
     def __init__(self, shape, std):
         self.shape = shape
@@ -215,8 +261,18 @@ class NoiseAccumulator:
         self.clip = NOISE_CLIP * float(std)
 
     def add(self, lo, data, good):
-        """Add the rows ``lo:lo + len(data)`` (``good``: their usable
-        pixels)."""
+        """
+        Add a band of the frame's rows.
+
+        Parameters
+        ----------
+        lo : int
+            The band's first row in the frame.
+        data : 2-D `~numpy.ndarray`
+            The rows ``lo:lo + len(data)``.
+        good : 2-D `~numpy.ndarray` of bool
+            Their usable pixels.
+        """
         width = data.shape[1] // 2 * 2
         if width == 0 or data.shape[0] == 0:
             return
@@ -240,6 +296,13 @@ class NoiseAccumulator:
             total[cell_rows] += np.add.reduceat(by_column, rows, axis=0)
 
     def result(self):
+        """
+        The noise variation of the rows added.
+
+        Returns
+        -------
+        noise : `NoiseVariation`
+        """
         return NoiseVariation(self.squares, self.pairs, self.shape)
 
 

@@ -107,16 +107,34 @@ _CHUNK = 256
 
 
 def _median_variance(n):
-    """Variance of the median of ``n`` unit normal values (exact for up to
-    5 values, ``pi / (2 n)`` for many)."""
+    """
+    Variance of the median of unit normal values.
+
+    Parameters
+    ----------
+    n : int
+        How many values.
+
+    Returns
+    -------
+    variance : float
+        Exact for up to 5 values, ``pi / (2 n)`` for more.
+    """
     return {1: 1.0, 2: 0.5, 3: 0.449, 4: 0.343, 5: 0.287}.get(
         n, math.pi / (2 * n))
 
 
 def _patterns():
-    """The turns (radians, the identity left out) of the rings, the four
-    spikes and the six spikes, with the number of turned points that must
-    be on good pixels."""
+    """
+    The turns of the patterns a bright star makes.
+
+    Returns
+    -------
+    patterns : list of tuple
+        For the rings, the four spikes and the six spikes: the turns
+        (radians, the identity left out) and the number of turned points
+        that must be on good pixels.
+    """
     rings = np.arange(1, RING_ANGLES) * (2 * math.pi / RING_ANGLES)
     out = [(rings, (RING_ANGLES - 1) // 2)]
     out += [(np.arange(1, n) * (2 * math.pi / n), n - 1)
@@ -131,6 +149,15 @@ class _Filtered:
     points: the kernel is centred on the exact point, over the good pixels
     within ``2 psf_fwhm`` of it (NaN where less than `MIN_GOOD_WEIGHT` of
     the Gaussian's weight falls on good pixels of the frame).
+
+    Parameters
+    ----------
+    sky_rows : `~ccdphot_ext.detection.strips.SkyRows`
+        The frame, its sky (a level or a 2-D map) and its mask.
+    std : float or 2-D array_like
+        The pixel noise (one value or a map).
+    psf_fwhm : float
+        The PSF's full width at half maximum (pixels).
     """
 
     def __init__(self, sky_rows, std, psf_fwhm):
@@ -142,9 +169,19 @@ class _Filtered:
         # cover the disc
 
     def _pixels(self, ys, xs):
-        """Sky-subtracted values and noise at integer pixels, rows ``ys``
-        (n, k) by columns ``xs`` (n, k): arrays (n, k, k), NaN off the
-        frame or bad."""
+        """
+        Sky-subtracted values and noise at integer pixels.
+
+        Parameters
+        ----------
+        ys, xs : `~numpy.ndarray` of int
+            Per point, the rows and the columns, each ``(n, k)``.
+
+        Returns
+        -------
+        values, noise : `~numpy.ndarray`
+            Each ``(n, k, k)`` (values NaN off the frame or bad).
+        """
         sky_rows = self.sky_rows
         ny, nx = sky_rows.shape
         flat = (np.clip(ys, 0, ny - 1) * nx)[:, :, None] \
@@ -163,7 +200,19 @@ class _Filtered:
         return out, noise
 
     def _chunk(self, x, y):
-        """Filtered values and noise at the points ``(x, y)`` (1-D)."""
+        """
+        Filtered values and noise at points.
+
+        Parameters
+        ----------
+        x, y : 1-D `~numpy.ndarray`
+            The points (pixels).
+
+        Returns
+        -------
+        filtered, error : `~numpy.ndarray`
+            Per point.
+        """
         o, n = self.offsets, x.size
         xs = np.floor(x).astype(np.int64)[:, None] + o  # (n, k)
         ys = np.floor(y).astype(np.int64)[:, None] + o
@@ -195,8 +244,19 @@ class _Filtered:
         return filtered, error
 
     def __call__(self, x, y):
-        """Filtered values and their noise at points ``(x, y)`` (arrays of
-        one shape)."""
+        """
+        Filtered values and their noise at points.
+
+        Parameters
+        ----------
+        x, y : array_like
+            The points (pixels; arrays of one shape).
+
+        Returns
+        -------
+        filtered, noise : `~numpy.ndarray`
+            Per point (the shape of ``x``).
+        """
         shape = np.shape(x)
         x = np.ravel(x).astype(np.float64)
         y = np.ravel(y).astype(np.float64)
@@ -208,16 +268,49 @@ class _Filtered:
 
 
 def _take(array, flat):
-    """``array`` (2-D) at flat pixel indices."""
+    """
+    A 2-D array at flat pixel indices.
+
+    Parameters
+    ----------
+    array : 2-D `~numpy.ndarray`
+        The array.
+    flat : `~numpy.ndarray` of int
+        Flat indices into it.
+
+    Returns
+    -------
+    values : `~numpy.ndarray`
+        The shape of ``flat``.
+    """
     if array.flags.c_contiguous:
         return array.ravel().take(flat)
     return array[np.divmod(flat, array.shape[1])]
 
 
 def _parents(x, y, flux, threshold, shape):
-    """The parent candidate of every detection (-1 for none): the detection
-    at least `MIN_FLUX_RATIO` times brighter, within its reach, whose light
-    dominates at it."""
+    """
+    The parent candidate of every detection: the detection at least
+    `MIN_FLUX_RATIO` times brighter, within its reach, whose light
+    dominates at it.
+
+    Parameters
+    ----------
+    x, y : `~numpy.ndarray`
+        The detections' centres (pixels).
+    flux : `~numpy.ndarray`
+        Their segment fluxes.
+    threshold : float
+        The detection threshold (per pixel): a parent's reach grows with
+        ``sqrt(flux / threshold)``.
+    shape : tuple of int
+        The frame's shape (the longest reach is its diagonal).
+
+    Returns
+    -------
+    parent : `~numpy.ndarray` of int64
+        Per detection, its parent's index (-1 for none).
+    """
     n = x.size
     parent = np.full(n, -1, dtype=np.int64)
     ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(flux) & (flux > 0)
@@ -255,18 +348,48 @@ def _parents(x, y, flux, threshold, shape):
 
 
 def _turned(cx, cy, px, py, angles):
-    """Points ``(px, py)`` turned by ``angles`` (m,) about ``(cx, cy)``
-    (all (n,)): arrays (n, m)."""
+    """
+    Points turned about centres.
+
+    Parameters
+    ----------
+    cx, cy : `~numpy.ndarray`
+        The centres, ``(n,)``.
+    px, py : `~numpy.ndarray`
+        The points, ``(n,)``.
+    angles : `~numpy.ndarray`
+        The turns (radians), ``(m,)``.
+
+    Returns
+    -------
+    tx, ty : `~numpy.ndarray`
+        The turned points, ``(n, m)``.
+    """
     c, s = np.cos(angles), np.sin(angles)
     dx, dy = (px - cx)[:, None], (py - cy)[:, None]
     return cx[:, None] + c * dx - s * dy, cy[:, None] + s * dx + c * dy
 
 
 def _symmetric(filtered, cx, cy, radius):
-    """True for the stars at ``(cx, cy)`` whose filtered core (``radius``)
-    matches its half-turned image: ``sum |difference| / sum |level|`` at
-    most `MAX_PARENT_ASYMMETRY` (a few per cent for a star, of order one
-    for a blend; False next to bad pixels)."""
+    """
+    Which stars' filtered cores match their half-turned images: ``sum
+    |difference| / sum |level|`` at most `MAX_PARENT_ASYMMETRY` (a few per
+    cent for a star, of order one for a blend).
+
+    Parameters
+    ----------
+    filtered : `_Filtered`
+        The filtered frame.
+    cx, cy : `~numpy.ndarray`
+        The stars' centres.
+    radius : float
+        The core's radius (pixels).
+
+    Returns
+    -------
+    symmetric : `~numpy.ndarray` of bool
+        Per star (False next to bad pixels).
+    """
     r = int(math.ceil(radius))
     dy, dx = (a.ravel() for a in np.mgrid[-r:r + 1, 0:r + 1])
     half = (np.hypot(dx, dy) <= radius) & ((dx > 0) | (dy > 0))
@@ -280,10 +403,28 @@ def _symmetric(filtered, cx, cy, radius):
 
 
 def _matches(value, noise, turned, turned_noise, n_needed, *, every):
-    """True where ``value`` is one more of the ``turned`` values (n, m) of
-    a pattern (see the module): ``every`` one of them at least half their
-    median and their spread within `MAX_SPREAD` (spikes), else
-    `MIN_LIT_FRACTION` of them lit (rings)."""
+    """
+    Where a filtered value is one more of the turned values of a pattern
+    (see the module).
+
+    Parameters
+    ----------
+    value, noise : `~numpy.ndarray`
+        The detections' filtered values and noise, ``(n,)``.
+    turned, turned_noise : `~numpy.ndarray`
+        The same at the turned points, ``(n, m)``.
+    n_needed : int
+        How many turned points must be on good pixels.
+    every : bool
+        True (spikes): every turned value at least half their median and
+        their spread within `MAX_SPREAD`; False (rings):
+        `MIN_LIT_FRACTION` of them lit.
+
+    Returns
+    -------
+    matches : `~numpy.ndarray` of bool
+        Per detection.
+    """
     m = turned.shape[1]
     n_good = np.sum(np.isfinite(turned), axis=1)
     with warnings.catch_warnings():
@@ -309,15 +450,41 @@ def _matches(value, noise, turned, turned_noise, n_needed, *, every):
 
 
 def _lit(value, noise):
-    """True where the filtered ``value`` is lit: `LIT_SNR` times its noise
-    at least."""
+    """
+    Where a filtered value is lit: `LIT_SNR` times its noise at least.
+
+    Parameters
+    ----------
+    value, noise : `~numpy.ndarray`
+        Filtered values and their noise.
+
+    Returns
+    -------
+    lit : `~numpy.ndarray` of bool
+    """
     with np.errstate(invalid='ignore'):
         return value >= LIT_SNR * noise
 
 
 def _pieces(filtered, cx, cy, px, py):
-    """True for the points ``(px, py)`` that are pieces of the pattern
-    (rings, four or six spikes) of the stars at ``(cx, cy)`` (all (n,))."""
+    """
+    Which points are pieces of the pattern (rings, four or six spikes) of
+    their stars.
+
+    Parameters
+    ----------
+    filtered : `_Filtered`
+        The filtered frame.
+    cx, cy : `~numpy.ndarray`
+        The stars' centres, ``(n,)``.
+    px, py : `~numpy.ndarray`
+        The points, ``(n,)``.
+
+    Returns
+    -------
+    pieces : `~numpy.ndarray` of bool
+        Per point.
+    """
     value, noise = filtered(px, py)
     todo = np.flatnonzero(_lit(value, noise))
     for turns in ([math.pi], [math.pi / 2, math.pi / 3]):

@@ -52,7 +52,19 @@ def residual_error(n_pix, sky_std, sky_error_on_mean):
     sky_error_on_mean**2)``, the pixels' own noise plus the error of the sky
     level subtracted from them.
 
-    Scalars or arrays (broadcast); the result is a float or an array.
+    Parameters
+    ----------
+    n_pix : float or array_like
+        The pixels summed (sum of weights).
+    sky_std : float or array_like
+        The per-pixel sky noise.
+    sky_error_on_mean : float or array_like
+        The error of the sky level subtracted.
+
+    Returns
+    -------
+    error : float or `~numpy.ndarray`
+        The sum's error (broadcast; a float for scalars).
 
     Examples
     --------
@@ -87,6 +99,11 @@ def residual_is_significant(residual_sum, n_rest, sky_std, sky_error_on_mean,
         Per-pixel sky noise and the error of the subtracted sky level.
     n_sigma : float, optional
         The threshold (default `RESIDUAL_NSIGMA`).
+
+    Returns
+    -------
+    significant : bool or `~numpy.ndarray` of bool
+        Per sum (a bool for scalars).
 
     Examples
     --------
@@ -261,12 +278,27 @@ class GlobalSkyRule(SkyRowRule):
 
 
 def _shows_bias(offset, error, n_pix, flux_err):
-    """Where a background ``offset`` (per pixel, of ``error``) shows an
-    aperture of ``n_pix`` pixels biased: ``n_pix`` times the offset
-    widened by one error exceeds `GRADIENT_NSIGMA` times ``flux_err`` (an
-    offset noisy where the map extrapolates cannot clear a row it may
-    bias), and the offset is beyond `MAP_NSIGMA` errors (within them it
-    can be the map's own noise)."""
+    """
+    Where a background offset shows an aperture biased: ``n_pix`` times
+    the offset widened by one error exceeds `GRADIENT_NSIGMA` times
+    ``flux_err`` (an offset noisy where the map extrapolates cannot clear
+    a row it may bias), and the offset is beyond `MAP_NSIGMA` errors
+    (within them it can be the map's own noise).
+
+    Parameters
+    ----------
+    offset : float or `~numpy.ndarray`
+        The background's offset from the level subtracted (per pixel).
+    error : float or `~numpy.ndarray`
+        The offset's error (0: taken at its word).
+    n_pix, flux_err : float or `~numpy.ndarray`
+        The apertures' pixel counts and flux errors.
+
+    Returns
+    -------
+    biased : `~numpy.ndarray` of bool
+        Per aperture (broadcast).
+    """
     offset = np.abs(offset)
     with np.errstate(invalid='ignore', divide='ignore'):
         return ((n_pix * (offset + error) > GRADIENT_NSIGMA * flux_err)

@@ -103,7 +103,20 @@ _MAX_QUIET_PAIRS = 200_000
 
 
 def _map_name(frame, explicit):
-    """The uncertainty in words, for the warning."""
+    """
+    The uncertainty in words, for the warning.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    explicit : bool
+        Whether the uncertainty was given as ``uncertainty=``.
+
+    Returns
+    -------
+    name : str
+    """
     if explicit:
         return 'the uncertainty= map'
     if frame.variance_arrays:
@@ -128,6 +141,17 @@ def uncertainty_scale_ratio(frame, sky):
     is not the correlation's doing). None when the frame has no
     uncertainty, the sky was not measured (a `~ccdphot_ext.SkyEstimate`
     given by numbers) or too few pixels are usable.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame, its uncertainty as a 1-sigma map.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky of the measurement (its level).
+
+    Returns
+    -------
+    found : tuple of (float, float, int) or None
     """
     if frame.uncertainty is None or sky.method == 'user':
         return None
@@ -150,8 +174,21 @@ def uncertainty_scale_ratio(frame, sky):
 
 
 def _usable(frame):
-    """The frame's data and sigma as floats, and its usable pixels
-    (finite, a positive sigma, not masked)."""
+    """
+    The frame's data and sigma as floats, and its usable pixels.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame, its uncertainty as a 1-sigma map.
+
+    Returns
+    -------
+    data, sigma : `~numpy.ndarray`
+        float64.
+    good : `~numpy.ndarray` of bool
+        Finite, a positive sigma, not masked.
+    """
     data = np.asarray(frame.data, dtype=float)
     sigma = np.asarray(frame.uncertainty, dtype=float)
     good = np.isfinite(data) & np.isfinite(sigma) & (sigma > 0)
@@ -171,6 +208,17 @@ def photon_array_rise(frame, sky):
     photon noise; and how many source pixels there are. None when the
     frame has no photon-noise array, no finite sky level, or fewer than
     `_MIN_SOURCE_PIXELS` source pixels.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame, with its variance arrays.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky of the measurement (its level).
+
+    Returns
+    -------
+    found : tuple of (str, float, int) or None
     """
     found = photon_sky_level(frame)
     if found is None:
@@ -254,10 +302,8 @@ def map_holds_photon_noise(frame, gain):
 
     Parameters
     ----------
-    frame : `~ccdphot_ext.utils.inputs.Frame`
-        The frame, its uncertainty as a 1-sigma map.
-    gain : float or None
-        Electrons per data unit.
+    frame, gain
+        As in `map_photon_rise`.
 
     Returns
     -------
@@ -322,8 +368,20 @@ def resolve_uncertainty_model(frame, detector, options, *, noise=None):
 
 
 def _photon_note(frame, sky):
-    """The warning's text when the photon-noise array does not rise with
-    the signal (`photon_array_rise`), else None."""
+    """
+    The warning's text when the photon-noise array does not rise with the
+    signal (`photon_array_rise`).
+
+    Parameters
+    ----------
+    frame, sky
+        As in `photon_array_rise`.
+
+    Returns
+    -------
+    note : str or None
+        None when it rises, or nothing could be checked.
+    """
     found = photon_array_rise(frame, sky)
     if found is None or not found[1] <= 0:
         return None
@@ -370,9 +428,24 @@ def check_uncertainty_scale(frame, sky, *, explicit=False):
 
 
 def _scale_note(frame, sky, explicit):
-    """The warning's text when the pixels scatter beyond
+    """
+    The warning's text when the pixels scatter beyond
     `UNCERTAINTY_RATIO_LIMIT` times their sigma
-    (`uncertainty_scale_ratio`), else None."""
+    (`uncertainty_scale_ratio`).
+
+    Parameters
+    ----------
+    frame, sky
+        As in `uncertainty_scale_ratio`.
+    explicit : bool
+        Whether the uncertainty was given as ``uncertainty=``.
+
+    Returns
+    -------
+    note : str or None
+        None when the scatter is within the limit, or nothing could be
+        checked.
+    """
     found = uncertainty_scale_ratio(frame, sky)
     if found is None:
         return None
