@@ -152,9 +152,9 @@ class GradientCheck:
         Parameters
         ----------
         x : float or array_like
-            The x pixel coordinate (0-based).
+            As in `plane`.
         y : float or array_like
-            The y pixel coordinate (0-based; broadcast with ``x``).
+            As in `plane`.
 
         Returns
         -------

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..flags import FLAG_SKY_ANNULUS
 from ..utils.stats import MAD_TO_STD, surface_design
-from .skyrules import SkyRowRule
+from .skyrules import SkyRowRule, no_rows
 
 __all__ = ['annulus_curvature', 'check_annulus_curvature']
 
@@ -337,10 +337,8 @@ def _kept_squares(resid, keep):
 
     Parameters
     ----------
-    resid : `~numpy.ndarray`
-        The residuals, rows by pixels.
-    keep : `~numpy.ndarray` of bool
-        The pixels kept (the shape of ``resid``).
+    resid, keep : `~numpy.ndarray`
+        As in `_robust_scale`.
 
     Returns
     -------
@@ -533,10 +531,8 @@ def _annulus_of(sky, x, y):
 
     Parameters
     ----------
-    sky : `~ccdphot_ext.SkyEstimate`
-        The sky subtracted.
-    x, y : float or array_like
-        The apertures' centres (pixels).
+    sky, x, y
+        As in `~ccdphot_ext.background.skyrules.SkyRowRule.doubt`.
 
     Returns
     -------
@@ -605,12 +601,11 @@ class AnnulusCurvatureRule(SkyRowRule):
     flag = FLAG_SKY_ANNULUS
 
     def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
-        shape = np.broadcast_shapes(np.shape(x), np.shape(y),
-                                    np.shape(n_pix), np.shape(flux_err))
-        none = np.zeros(shape, dtype=bool)
+        none = no_rows(x, y, n_pix, flux_err)
+        shape = np.shape(none)
         annulus = _annulus_of(sky, x, y)
         if annulus is None:
-            return none[()], None
+            return none, None
         factor = float(sky.meta.get('noise_correlation_factor', 1.0) or 1.0)
         n_pix = np.broadcast_to(np.asarray(n_pix, dtype=float),
                                 shape).ravel()
@@ -619,7 +614,7 @@ class AnnulusCurvatureRule(SkyRowRule):
         res = annulus_curvature(frame, annulus, n_pix,
                                 noise_factor=factor if factor > 0 else 1.0)
         if res is None:
-            return none[()], None
+            return none, None
         bias, error = res['bias'], res['error']
         with np.errstate(invalid='ignore', divide='ignore'):
             ratio = bias / flux_err

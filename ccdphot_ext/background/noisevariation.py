@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..flags import FLAG_SKY_ANNULUS
-from .skyrules import SkyRowRule, first_message
+from .skyrules import SkyRowRule, first_message, no_rows
 
 __all__ = ['NoiseVariation', 'check_sky_noise']
 
@@ -355,8 +355,7 @@ class SkyNoiseRule(SkyRowRule):
     flag = FLAG_SKY_ANNULUS
 
     def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
-        shape = np.broadcast_shapes(np.shape(x), np.shape(y))
-        none = np.zeros(shape, dtype=bool)[()]
+        none = no_rows(x, y)
         variation = sky.background_variation if sky.isscalar else None
         noise = getattr(variation, 'noise', None)
         if (noise is None or frame.uncertainty is not None

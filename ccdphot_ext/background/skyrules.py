@@ -163,6 +163,24 @@ class SkyRowRule:
         return self.report(rows, context, stacklevel=stacklevel + 1)
 
 
+def no_rows(*inputs):
+    """
+    No row doubted: all False, one per row.
+
+    Parameters
+    ----------
+    *inputs : float or array_like
+        The per-row inputs a rule reads (``x``, ``y``, ``n_pix``, ...).
+
+    Returns
+    -------
+    rows : bool or `~numpy.ndarray` of bool
+        False, in the broadcast shape of ``inputs`` (a bool for scalars).
+    """
+    return np.zeros(np.broadcast_shapes(*(np.shape(a) for a in inputs)),
+                    dtype=bool)[()]
+
+
 def check_rules(rules, sky, frame, x, y, n_pix, flux_err, *, scaled=None,
                 stacklevel=2):
     """

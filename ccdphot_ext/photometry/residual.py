@@ -14,7 +14,12 @@ import operator
 
 import numpy as np
 
-from ..background.skyrules import SkyRowRule, check_rules, first_message
+from ..background.skyrules import (
+    SkyRowRule,
+    check_rules,
+    first_message,
+    no_rows,
+)
 from ..flags import FLAG_RESIDUAL_BACKGROUND
 
 __all__ = []  # internal: the rules behind flag 32 and the gradient warning
@@ -153,14 +158,8 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
 
     Parameters
     ----------
-    sky : `~ccdphot_ext.SkyEstimate`
-        The sky subtracted.
-    x, y : float or array_like
-        The apertures' centres (pixels).
-    n_pix : float or array_like
-        Their (weighted) pixel counts.
-    flux_err : float or array_like
-        Their flux errors.
+    sky, x, y, n_pix, flux_err
+        As in `~ccdphot_ext.background.skyrules.SkyRowRule.doubt`.
     shape : tuple of int, optional
         The shape of the measured frame; when it differs from the frame the
         sky was estimated on, nothing is checked.
@@ -237,10 +236,7 @@ class GlobalSkyRule(SkyRowRule):
         """
         n_pix = np.asarray(n_pix, dtype=float)
         flux_err = np.asarray(flux_err, dtype=float)
-        unchecked = np.zeros(np.broadcast_shapes(
-            np.shape(x), np.shape(y), n_pix.shape, flux_err.shape),
-            dtype=bool)
-        unchecked = unchecked[()]
+        unchecked = no_rows(x, y, n_pix, flux_err)
         variation = sky.background_variation
         if variation is None or not sky.isscalar:
             return unchecked, None
@@ -338,17 +334,9 @@ def check_map_sky(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
 
     Parameters
     ----------
-    sky : `~ccdphot_ext.SkyEstimate`
-        The sky of the photometry (any: only a Background2D map of a frame
-        of this shape is checked).
-    frame : Frame
-        The frame measured (its data, mask and uncertainty).
-    x, y : array_like
-        Aperture centres (pixels).
-    n_pix : array_like
-        The pixels each aperture summed.
-    flux_err : array_like
-        Each flux's error.
+    sky, frame, x, y, n_pix, flux_err
+        As in `~ccdphot_ext.background.skyrules.SkyRowRule.doubt` (any
+        sky: only a Background2D map of a frame of this shape is checked).
     stacklevel : int, optional
         As in `warnings.warn`.
 
@@ -377,12 +365,9 @@ class MapSkyRule(SkyRowRule):
 
         n_pix = np.asarray(n_pix, dtype=float)
         flux_err = np.asarray(flux_err, dtype=float)
-        biased = np.zeros(np.broadcast_shapes(
-            np.shape(x), np.shape(y), n_pix.shape, flux_err.shape),
-            dtype=bool)
         meshes = getattr(sky, 'mesh_statistics', None)
         if meshes is None or meshes.shape != tuple(frame.data.shape):
-            return biased[()], None
+            return no_rows(x, y, n_pix, flux_err), None
         if 'source_lift' in sky.meta:  # the sources found are out already
             lift = np.broadcast_to(sky.meta['crowding_bias'],
                                    frame.data.shape)
@@ -394,7 +379,7 @@ class MapSkyRule(SkyRowRule):
                                np.asarray(frame.data, dtype=float), sources,
                                usable)
             if lift is None:  # Background2D had a mask: its pixels unknown
-                return biased[()], None
+                return no_rows(x, y, n_pix, flux_err), None
             # each mesh's lift is noisy: a row is judged by its own or by
             # the frame's typical one, whichever is larger
             lift = lift[0] + crowding_bias(density, sky.std)
@@ -448,12 +433,9 @@ def check_crowded_sky(sky, n_pix, flux_err, *, stacklevel=3):
 
     Parameters
     ----------
-    sky : `~ccdphot_ext.SkyEstimate`
-        The sky subtracted (only one whole-frame level is checked).
-    n_pix : float or array_like
-        The pixels each aperture summed.
-    flux_err : float or array_like
-        Each flux's error.
+    sky, n_pix, flux_err
+        As in `~ccdphot_ext.background.skyrules.SkyRowRule.doubt` (only a
+        whole-frame level is checked).
     stacklevel : int, optional
         As in `warnings.warn`.
 
@@ -491,11 +473,9 @@ class CrowdedSkyRule(SkyRowRule):
     def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
         n_pix = np.asarray(n_pix, dtype=float)
         flux_err = np.asarray(flux_err, dtype=float)
-        biased = np.zeros(np.broadcast_shapes(n_pix.shape, flux_err.shape),
-                          dtype=bool)
         lift = sky.meta.get('crowding_bias')
         if not sky.isscalar or lift is None or not lift > 0:
-            return biased[()], None
+            return no_rows(n_pix, flux_err), None
         with np.errstate(invalid='ignore'):
             biased = np.asarray(n_pix * float(lift)
                                 > CROWDING_FLUX_NSIGMA * flux_err)[()]
