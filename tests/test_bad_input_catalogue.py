@@ -46,6 +46,7 @@ from ccdphot_ext import (
     measure,
     photometer,
 )
+from ccdphot_ext.background.skylift import aperture_pixels
 from ccdphot_ext.io.fits import FrameReadError, read_frame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -953,8 +954,19 @@ def _(proc, folder):
 def _(proc, folder):
     table = QTable.read(folder / 'out.ecsv')
     wide = _u16().astype(np.float64)
-    assert table['sky'][0].value == pytest.approx(wide.mean(), rel=1e-14)
-    cut = wide[BOX] - wide.mean()
+    # the level is the mean of the pixels outside the measured box grown
+    # for its star's wings: the saturated star's light (560 ADU) lifted
+    # the frame's mean by 1.3 of its error (65500.1955 -> 65499.8889)
+    ys, xs = aperture_pixels(BoxAperture((14.5, 14.5), 10, 10),
+                             wide.shape)[:2]
+    outside = np.ones(wide.shape, dtype=bool)
+    outside[ys, xs] = False
+    level = wide[outside].mean()
+    assert table['sky'][0].value == pytest.approx(level, rel=1e-14)
+    assert table.meta['sky_aperture_lift'] == pytest.approx(
+        wide.mean() - level, rel=1e-9)
+    assert 0.25 < table.meta['sky_aperture_lift'] < 0.35
+    cut = wide[BOX] - level
     assert table['aperture_sum'][0].value == pytest.approx(
         cut.sum(), rel=1e-10, abs=1e-6)
     assert table['n_pix'][0] == 100

@@ -106,6 +106,31 @@ MASK_SEED = 4.0
 MASK_NPIXELS = 3
 #: Dilation of the detected segments, in binned blocks.
 MASK_DILATE = 3
+#: Where that growth covers more than `OVERGROWN_MASK` of the frame while
+#: the segments cover less than `OVERGROWN_SEGMENTS`, a segment whose
+#: brightest block is below each of `GROW_PEAKS` binned standard
+#: deviations is grown by the blocks of `GROW_BLOCKS` instead (a faint
+#: star's wing is below the noise a block or two beyond its segment's
+#: edge), and the matched filter's regions (`matched_blocks`) take cells
+#: above `TRIMMED_MATCHED_NSIGMA` (a smoothed cell draws on the pixels of
+#: the blocks next to its own, so that a region grown by one block takes
+#: out the noise's highs from the sky beyond it: at 2 sigma the 64 stars
+#: below left that sky 0.9 of its error low). The 64 stars of 20 to 400 e-
+#: of a 192 x 192 frame on a 2 e- sky, 24 px apart, whose light covers 13%
+#: of it, found in 8% of its blocks, were masked with 83-89% of it: the
+#: sky left was that around the stars the mask missed, and the level read
+#: +3 of its errors high.
+#: Only a frame of faint segments is so grown: fewer than
+#: `OVERGROWN_BRIGHT` of them reach the first of `GROW_PEAKS` (the faint
+#: sky's frames: none; crowded frames of brighter stars, whose 3-block
+#: growth keeps their wings and the stars near them out of the sky and
+#: of a Background2D map's blank sky, 12-85%).
+OVERGROWN_MASK = 0.5
+OVERGROWN_SEGMENTS = 0.125
+OVERGROWN_BRIGHT = 0.05
+GROW_PEAKS = (30.0, 300.0)
+GROW_BLOCKS = (1, 2)
+TRIMMED_MATCHED_NSIGMA = 2.5
 #: The binned image is also filtered with a Gaussian of this many blocks
 #: (a matched filter for a star whose light falls on a few blocks), and
 #: segments found in it at `FILTER_NSIGMA` with a block above `FILTER_SEED`
@@ -312,9 +337,12 @@ def source_blocks(mean, counts, shape, scale=1.0):
         The faint sources found (high segments whose brightest block is
         below `FAINT_PEAK`) per block holding a usable pixel (see
         `CROWDING_BIAS`).
+    trimmed : 2-D `~numpy.ndarray` of bool or None
+        The mask with its binned segments grown less where their growth
+        takes most of the frame (`_trimmed`); None elsewhere.
     """
     if not np.any(counts > 0):
-        return np.zeros(mean.shape, dtype=bool), None, 0.0
+        return np.zeros(mean.shape, dtype=bool), None, 0.0, None
     cells = _cell_levels(mean)
     coarse = _cell_map(cells.copy(), mean.shape, about_plane=True)
     variation = _variation(coarse, scale, shape, counts)
@@ -330,7 +358,7 @@ def source_blocks(mean, counts, shape, scale=1.0):
     sigma = np.nan if finite.size == 0 else (
         median(np.abs(finite - median(finite))) * MAD_TO_STD)
     if not sigma > 0:
-        return np.zeros(mean.shape, dtype=bool), variation, 0.0
+        return np.zeros(mean.shape, dtype=bool), variation, 0.0, None
     mean /= sigma
     np.nan_to_num(mean, copy=False, nan=0.0)
     # segments above +MASK_NSIGMA, and as many below -MASK_NSIGMA: on pure
@@ -341,6 +369,7 @@ def source_blocks(mean, counts, shape, scale=1.0):
     found = sources | _segments(mean < -MASK_NSIGMA, mean < -MASK_SEED)
     del sources
     mask = _dilated(found)
+    trimmed = _trimmed(found, mask, mean)
     if _searched_deeper(mask):
         # sources only: no pure-noise frame is crowded, and in a crowded
         # one the coarse local background is lifted by the stars, so that
@@ -357,11 +386,49 @@ def source_blocks(mean, counts, shape, scale=1.0):
         found |= more
         n_faint += n_more
         mask = _dilated(found)
+        if trimmed is not None:  # the filter's segments grown as before
+            trimmed |= _dilated(more)
         # the stars the mask leaves lift the map's cells unequally: its
         # error holds the scatter they add (SCATTER_CLIP)
         variation = _variation(coarse, scale, shape, counts,
                                *_cell_scatter(cells, counts))
-    return mask, variation, n_faint / max(int(np.count_nonzero(counts)), 1)
+    return (mask, variation, n_faint / max(int(np.count_nonzero(counts)), 1),
+            trimmed)
+
+
+def _trimmed(found, mask, significance):
+    """
+    The binned segments ``found`` grown less than `MASK_DILATE` blocks
+    where that growth (``mask``) takes most of the frame while they take
+    little of it (more than `OVERGROWN_MASK` and less than
+    `OVERGROWN_SEGMENTS`, fewer than `OVERGROWN_BRIGHT` of them reaching
+    the first of `GROW_PEAKS`: faint stars that a faint sky makes
+    significant, not a crowded frame); None elsewhere. Each is grown by the blocks of
+    `GROW_BLOCKS` by its brightest block in ``significance`` (absolute):
+    below the first of `GROW_PEAKS` by the first, ..., at or above the
+    last by `MASK_DILATE`. (The binned blocks are each their own pixels'
+    mean: a block beyond the growth did not make the segment, whatever
+    its noise, so that any growth of at least one block leaves the sky
+    between the segments unbiased.)
+    """
+    if not (np.mean(mask) > OVERGROWN_MASK
+            and np.mean(found) < OVERGROWN_SEGMENTS):
+        return None
+    labels, n_found = ndimage.label(found, structure=np.ones((3, 3), bool))
+    peaks = np.zeros(n_found + 1, dtype=significance.dtype)
+    np.maximum.at(peaks, labels[found], np.abs(significance[found]))
+    if not np.mean(peaks[1:] >= GROW_PEAKS[0]) < OVERGROWN_BRIGHT:
+        return None  # brighter stars among them: grown as before
+    by = np.full(n_found + 1, MASK_DILATE)
+    for limit, blocks in zip(GROW_PEAKS[::-1], GROW_BLOCKS[::-1],
+                             strict=True):
+        by[peaks < limit] = blocks
+    by[0] = 0
+    trimmed = np.zeros(found.shape, dtype=bool)
+    reach = by[labels]
+    for blocks in np.unique(by[1:]):
+        trimmed |= _dilated(reach == blocks, int(blocks))
+    return trimmed
 
 
 def _dilated(found, by=None):
@@ -478,7 +545,8 @@ def _filter_noise():
     return float(np.sum(_kernel(MASK_FILTER) ** 2))
 
 
-def matched_blocks(frame, usable, blocks, scale=1.0):
+def matched_blocks(frame, usable, blocks, scale=1.0, *,
+                   nsigma=MATCHED_NSIGMA):
     """
     The source mask ``blocks`` of a crowded frame, deepened by a
     matched-filter search (`MATCHED_SIGMA`).
@@ -492,7 +560,8 @@ def matched_blocks(frame, usable, blocks, scale=1.0):
     2 x 2 pixels, in single precision (a quarter of the pixels, an eighth
     of the frame's float64 memory); its level and scatter are measured on
     the cells outside the mask, so that correlated noise, which a white
-    noise model would underrate, raises the thresholds with it.
+    noise model would underrate, raises the thresholds with it. A region
+    is the blocks holding a cell above ``nsigma`` of that scatter.
 
     Parameters
     ----------
@@ -505,6 +574,9 @@ def matched_blocks(frame, usable, blocks, scale=1.0):
     scale : float, optional
         `_binned`'s scale (the pixels are divided by it, so that single
         precision holds them).
+    nsigma : float, optional
+        The regions' threshold, in the filtered sky's standard deviations
+        (default `MATCHED_NSIGMA`).
 
     Returns
     -------
@@ -532,7 +604,7 @@ def matched_blocks(frame, usable, blocks, scale=1.0):
     centre, width = sky
     peaks = _block_peaks(smooth, blocks.shape)
     del smooth
-    return blocks | _matched_regions(peaks, centre + MATCHED_NSIGMA * width,
+    return blocks | _matched_regions(peaks, centre + nsigma * width,
                                      centre + MATCHED_SEED * width,
                                      MATCHED_DILATE)
 
@@ -1539,15 +1611,26 @@ def _frame_blocks(frame, usable, mean, counts, scale, meta):
     with the matched filter when crowded), its `BackgroundVariation` and
     its faint-source density; ``meta['matched_filter']`` says when the
     matched filter ran. ``mean`` is overwritten."""
-    blocks, variation, density = source_blocks(mean, counts,
-                                               frame.data.shape, scale)
+    blocks, variation, density, trimmed = source_blocks(
+        mean, counts, frame.data.shape, scale)
+    nsigma = MATCHED_NSIGMA
+    if trimmed is not None:
+        meta['source_mask_growth'] = (
+            f'the segments grown by {MASK_DILATE} blocks covered '
+            f'{np.mean(blocks):.0%} of the frame, they themselves less than '
+            f'{OVERGROWN_SEGMENTS:.1%}: grown by {GROW_BLOCKS} blocks below '
+            f'a peak of {GROW_PEAKS} binned sigma instead')
     if _searched_deeper(blocks):
-        blocks = matched_blocks(frame, usable, blocks, scale)
+        if trimmed is not None:
+            blocks, nsigma = trimmed, TRIMMED_MATCHED_NSIGMA
+        blocks = matched_blocks(frame, usable, blocks, scale, nsigma=nsigma)
         meta['matched_filter'] = (
             f'crowded: searched again on 2x2-pixel cells filtered with '
-            f'a Gaussian of {MATCHED_SIGMA} px, at {MATCHED_NSIGMA} '
+            f'a Gaussian of {MATCHED_SIGMA} px, at {nsigma} '
             f'sigma with a cell above {MATCHED_SEED}, dilated by '
             f'{MATCHED_DILATE} block')
+    elif trimmed is not None:
+        blocks = trimmed
     return blocks, variation, density
 
 

@@ -1084,8 +1084,13 @@ class SkyEstimate:
         unless a sky was subtracted).
 
         Stars too faint for the source mask keep their light in the level;
-        `without_apertures` takes out that of the stars to be measured. A
-        sky of whole electrons without read noise (under 25 e-, with the
+        `~ccdphot_ext.photometer`, `~ccdphot_ext.measure` and optimal
+        extraction take out that of the stars they measure
+        (`without_apertures`). Where the mask's growth of 3 blocks takes
+        most of the frame but its segments little of it, and nearly all
+        of them are faint (faint stars on a faint sky), the segments are
+        grown by their brightness instead (``meta['source_mask_growth']``).
+        A sky of whole electrons without read noise (under 25 e-, with the
         gain) is the mean of its pixels within 10 standard deviations of
         their median (no correction applies to a median or a clipped mean
         of such pixels), with a warning (``meta['discrete_note']``;
@@ -1124,8 +1129,10 @@ class SkyEstimate:
         background, where it is beyond its noise); where it exceeds a
         tenth of ``error_on_mean`` the level is measured again with them
         added to its mask (the same source mask, estimator, clip and
-        Poisson correction; :ref:`sky-apertures`). Give the sky it returns to
-        `~ccdphot_ext.photometer` (or `~ccdphot_ext.measure`).
+        Poisson correction; :ref:`sky-apertures`). `~ccdphot_ext.photometer`,
+        `~ccdphot_ext.measure` and optimal extraction call it on the sky
+        they are given, unless asked not to
+        (``sky_without_apertures=False``).
 
         Parameters
         ----------

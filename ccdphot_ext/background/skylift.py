@@ -24,6 +24,7 @@ import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..aperture.utils import aperture_groups, aperture_positions
+from ..utils.numbers import check_bool
 from .estimators import is_digitised
 from .globalsky import MASK_BIN
 
@@ -373,3 +374,22 @@ def discrete_level(frame, res, gain, method, *, stacklevel=3):
     res['meta'].update(discrete_window=(lo, hi), discrete_note=note)
     warnings.warn(note, AstropyUserWarning, stacklevel=stacklevel)
     return True
+
+
+def sky_for_apertures(sky, data, apertures, remeasure):
+    """
+    The sky the photometry of ``apertures`` on ``data`` subtracts: a
+    whole-frame level without the light of those apertures' stars
+    (`~ccdphot_ext.SkyEstimate.without_apertures`) when ``remeasure`` is
+    true, else ``sky`` as given. The one place `~ccdphot_ext.photometer`,
+    `~ccdphot_ext.measure` and optimal extraction choose it.
+
+    Raises
+    ------
+    TypeError
+        If ``remeasure`` is not a bool (the photometry's
+        ``sky_without_apertures``).
+    """
+    if not check_bool(remeasure, 'sky_without_apertures'):
+        return sky
+    return sky.without_apertures(data, apertures)

@@ -369,7 +369,8 @@ def _measure(args):
         threshold=threshold, detector=detector,
         budget=budget_options(
             args, fractional_variance=args.fractional_variance),
-        zeropoint=args.zeropoint, flux_unit=args.flux_unit)
+        zeropoint=args.zeropoint, flux_unit=args.flux_unit,
+        sky_without_apertures=not args.sky_with_apertures)
     mark_unplaced(table, unplaced)
     table['id'] = ids  # the positions' own ids
     table['flags'] |= np.asarray(box_bits, dtype=table['flags'].dtype)
@@ -451,6 +452,11 @@ def _add_sky_options(p):
     p.add_argument('--filter-size', metavar='N[,NX]', type=mesh_type,
                    help='--sky background2d: median filter of the mesh, '
                         'in meshes (default 3)')
+    p.add_argument('--sky-with-apertures', action='store_true',
+                   help='keep the measured stars\' own light in a '
+                        'whole-frame sky (default: the level is measured '
+                        'again without it where it lifts the level by more '
+                        'than a tenth of its error)')
 
 
 def _add_measure(sub, common):

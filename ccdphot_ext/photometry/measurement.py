@@ -24,6 +24,7 @@ from ..background.noise import (
     sky_level_scale,
 )
 from ..background.sky import check_sky, sky_doubt_flags
+from ..background.skylift import sky_for_apertures
 from ..flags import (
     FLAG_SATURATED,
     decode_flags,
@@ -465,7 +466,8 @@ class ApertureMeasurement(BudgetedResult):
 
 def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
             detector=None, budget=None, sum_method='exact', subpixels=5,
-            uncertainty=None, mask=None, flux_unit=None):
+            uncertainty=None, mask=None, flux_unit=None,
+            sky_without_apertures=True):
     """
     Photometry of one star with its full error budget.
 
@@ -523,6 +525,13 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         (:ref:`pixel-solid-angle`), the data unit otherwise; a surface
         brightness unit gives the mean surface brightness inside the
         aperture.
+    sky_without_apertures : bool, optional
+        A whole-frame ``sky`` (`SkyEstimate.from_image`) is measured again
+        without this star's light where that light lifts it by more than a
+        tenth of its error (`SkyEstimate.without_apertures`, as
+        `photometer` does for all its apertures; the budget's notes say
+        so); default True. False: ``sky`` as given
+        (:ref:`sky-apertures`).
 
     Returns
     -------
@@ -558,6 +567,7 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     x, y = aperture_positions(aperture)[0]
     conversion = flux_conversion(frame.unit, flux_unit=flux_unit,
                                  meta=frame.meta, wcs=frame.wcs, x=[x], y=[y])
+    sky = sky_for_apertures(sky, frame, aperture, sky_without_apertures)
     sums = ApertureSums.empty(
         1, uncertainty=frame.uncertainty is not None,
         selection=threshold is not None and not threshold.biased)
@@ -587,6 +597,8 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         detector, options)
     if model_note is not None:
         result.budget.notes += (model_note,)
+    if sky.meta.get('aperture_note') is not None:  # measured again
+        result.budget.notes += (sky.meta['aperture_note'],)
     if local < measured:
         result.budget.notes += (
             f'local pixel noise {measured:.3g} times the blank sky\'s, '

@@ -69,6 +69,7 @@ from ..aperture.utils import aperture_position
 from ..background.annulus import annulus_flags
 from ..background.noisecheck import warn_if_correlated
 from ..background.sky import check_sky, sky_doubts
+from ..background.skylift import sky_for_apertures
 from ..background.threshold import SigmaThreshold
 from ..flags import (
     FLAG_BAD_PIXELS,
@@ -335,7 +336,8 @@ def _sky_pixels(sky, slc, shape):
 
 def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
                        detector=None, budget=None, size=None,
-                       uncertainty=None, mask=None, n_iter=3):
+                       uncertainty=None, mask=None, n_iter=3,
+                       sky_without_apertures=True):
     """
     PSF-weighted flux of one star with its error budget.
 
@@ -376,6 +378,14 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         Iterations of ``V_i = sigma_i**2 + F P_i / g`` (the first pass uses
         the background variance only), at most 1000; they stop early
         once the flux no longer changes.
+    sky_without_apertures : bool, optional
+        A whole-frame ``sky`` (`~ccdphot_ext.SkyEstimate.from_image`) is
+        measured again without the star's light (the circle holding 90%
+        of its PSF stamp) where that light lifts it by more than a tenth
+        of its error
+        (`~ccdphot_ext.SkyEstimate.without_apertures`, as
+        `~ccdphot_ext.photometer` does; the budget's notes say so);
+        default True. False: ``sky`` as given (:ref:`sky-apertures`).
 
     Returns
     -------
@@ -451,6 +461,8 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     if psf_sigma is None:
         fitted = fit_psf_sigma(frame, sky, saturation=detector.saturation)
         psf_sigma = fitted
+    sky = sky_for_apertures(sky, frame, _psf_footprint(
+        psf_sigma, position, frame.shape, size), sky_without_apertures)
     one = _extract(frame, position, psf_sigma, sky, gain=gain,
                    saturation=detector.saturation, size=size, n_iter=n_iter,
                    include_sky_mean=options.include_sky_mean)
@@ -471,6 +483,8 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         if dq.saturated[0]:
             flags |= FLAG_SATURATED
         warn_dq(dq, frame, None)
+    if sky.meta.get('aperture_note') is not None:  # measured again
+        budget.notes += (sky.meta['aperture_note'],)
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
                          "pixels fitted to the frame's bright stars",)
@@ -506,6 +520,29 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         psf=one['psf'], slices=one['slices'], flags=flags, n_iter=n_iter,
         position=xy, sky_pixels=one['level'], fit=fit, psf_sigma=fitted,
         frame_psf=frame_psf)
+
+
+#: `_psf_footprint`: the circle holding this fraction of the PSF stamp.
+FOOTPRINT_FRACTION = 0.9
+
+
+def _psf_footprint(psf, position, shape, size):
+    """The star's pixels for the sky level without its light: a circle
+    about ``position`` holding `FOOTPRINT_FRACTION` of the PSF stamp
+    (`psf_stamp`; the level grows it for the wings, as it does an
+    aperture's), at least a pixel in radius."""
+    from photutils.aperture import CircularAperture
+    slc, p, _ = psf_stamp(psf, position, shape, size=size)
+    ys, xs = np.mgrid[slc]
+    r = np.hypot(xs - position[0], ys - position[1]).ravel()
+    order = np.argsort(r, kind='stable')
+    held = np.cumsum(np.clip(p.ravel()[order], 0.0, None))
+    radius = 1.0
+    if held.size and held[-1] > 0:
+        i = int(np.searchsorted(held, FOOTPRINT_FRACTION * held[-1]))
+        radius = max(float(r[order][min(i, r.size - 1)]), 1.0)
+    return CircularAperture((float(position[0]), float(position[1])),
+                            radius)
 
 
 def _check_frame(frame, sky, detector, options, *, explicit):

@@ -24,6 +24,7 @@ from ..background.noise import (
     noise_variance,
 )
 from ..background.sky import check_sky, sky_doubt_flags
+from ..background.skylift import sky_for_apertures
 from ..flags import (
     FLAG_BAD_PIXELS,
     FLAG_SATURATED,
@@ -70,7 +71,8 @@ _LEVEL_COLUMNS = ('sky', 'sky_std', 'sky_error_on_mean')
 def photometer(data, apertures, sky, *, gain=None, noise=None,
                threshold=None, detector=None, budget=None,
                sum_method='exact', subpixels=5, uncertainty=None, mask=None,
-               engine='auto', zeropoint=None, flux_unit=None):
+               engine='auto', zeropoint=None, flux_unit=None,
+               sky_without_apertures=True):
     """
     Aperture photometry of many stars, with the full budget per row.
 
@@ -137,6 +139,16 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         :ref:`pixel-solid-angle`), the data unit otherwise. A surface
         brightness unit (``'MJy / sr'``) gives the mean surface brightness
         inside each aperture instead.
+    sky_without_apertures : bool, optional
+        A whole-frame ``sky`` (`SkyEstimate.from_image`) keeps the light of
+        stars too faint for its source mask, and every flux measured
+        against it reads low by its aperture's area times that lift. By
+        default (True) the level is measured again without the light of
+        these apertures' stars where it lifts it by more than a tenth of
+        its error (`SkyEstimate.without_apertures`; ``meta`` keeps
+        ``'sky_aperture_lift'``, the level taken away, and a note says so);
+        other skies are used as given. False: ``sky`` as given
+        (:ref:`sky-apertures`).
 
     Returns
     -------
@@ -196,6 +208,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
                              call.budget.uncertainty_model)
     scale_note = check_uncertainty_scale(
         frame, sky, explicit=uncertainty is not None)
+    sky = sky_for_apertures(sky, frame, apertures, sky_without_apertures)
     sums = _measure_groups(apertures, groups, frame, sky, call)
     measured = local = None  # the local noise, and what scales the sky
     if noise is not None and not frame.variance_arrays:
