@@ -10,6 +10,7 @@ import numpy as np
 from astropy.table import QTable
 
 from ..aperture.utils import aperture_size, check_extent, scaled_aperture
+from ..background.skylift import sky_for_apertures
 from ..photometry.measurement import measure
 from ..utils.inputs import as_frame
 from ..utils.numbers import positive_scalar
@@ -42,14 +43,18 @@ def growth_curve(data, aperture, sky, *, scales=GROWTH_SCALES, **kwargs):
         linear size is multiplied by each scale, the rotation kept.
     sky : `~ccdphot_ext.SkyEstimate`
         The sky subtracted from every scaled aperture: one level or a 2-D
-        map, in the data unit.
+        map, in the data unit. The same level at every scale: a
+        whole-frame level without the star's light in the largest
+        aperture, unless ``sky_without_apertures=False`` is passed
+        (:ref:`sky-apertures`).
     scales : sequence of float, optional
         The positive scale factors (1 is the aperture itself; default
         `GROWTH_SCALES`, 0.5 to 3). Measured in increasing order.
     **kwargs
         Passed to `~ccdphot_ext.measure` for every scale: ``gain``,
         ``noise``, ``threshold``, ``detector``, ``budget``,
-        ``sum_method``, ``subpixels``, ``uncertainty`` and ``mask``.
+        ``sum_method``, ``subpixels``, ``uncertainty``, ``mask`` and
+        ``sky_without_apertures``.
 
     Returns
     -------
@@ -80,13 +85,22 @@ def growth_curve(data, aperture, sky, *, scales=GROWTH_SCALES, **kwargs):
         raise ValueError('scales must be positive finite numbers (at least '
                          'one)')
     scales = [positive_scalar(s, 'scales') for s in scales]
+    remeasure = kwargs.pop('sky_without_apertures', True)
     rows = []
     with warn_once():  # each scale would repeat the same warnings
         shape = as_frame(data).shape
         for s in scales:
+            check_extent(scaled_aperture(aperture, float(s)), shape,
+                         'scales', hint=f'the scale {s:g}')
+        # one level for every scale: without the star's light in the
+        # largest aperture (measure's default), or as given
+        sky = sky_for_apertures(sky, data,
+                                scaled_aperture(aperture, float(scales[-1])),
+                                remeasure)
+        for s in scales:
             ap = scaled_aperture(aperture, float(s))
-            check_extent(ap, shape, 'scales', hint=f'the scale {s:g}')
-            res = measure(data, ap, sky, **kwargs)
+            res = measure(data, ap, sky, sky_without_apertures=False,
+                          **kwargs)
             t = res.budget.terms
             rows.append((float(s), aperture_size(ap)[0], res.n_pix, res.flux,
                          res.flux_err, t.get('sky', t.get('map', 0.0)),

@@ -390,6 +390,7 @@ def sky_for_apertures(sky, data, apertures, remeasure):
         If ``remeasure`` is not a bool (the photometry's
         ``sky_without_apertures``).
     """
-    if not check_bool(remeasure, 'sky_without_apertures'):
+    if (not check_bool(remeasure, 'sky_without_apertures')
+            or not hasattr(sky, 'without_apertures')):  # refused elsewhere
         return sky
     return sky.without_apertures(data, apertures)

@@ -100,7 +100,9 @@ def _check_stars(x, y, flux, like, reach):
 def _growth(frame, sky, xy, side):
     """Box sums at `BOX_CHECK_SCALES`, each less the residual background in
     the ring from ``2 * side`` to ``RING_SCALE * side`` (a linear sky
-    gradient left by a global sky averages out over the ring)."""
+    gradient left by a global sky averages out over the ring). Every scale
+    subtracts the same level, as given (the ring's residual takes out any
+    offset of it)."""
     from ..aperture.box import BoxAperture
     from ..photometry.table import photometer
     from ..photometry.terms import BudgetOptions
@@ -110,7 +112,8 @@ def _growth(frame, sky, xy, side):
         warnings.simplefilter('ignore', AstropyUserWarning)
         for s in (*BOX_CHECK_SCALES, RING_SCALE):
             t = photometer(frame, BoxAperture(xy, s * side, s * side), sky,
-                           budget=BudgetOptions(include_sky_mean=False))
+                           budget=BudgetOptions(include_sky_mean=False),
+                           sky_without_apertures=False)
             col = t['aperture_sum']
             sums.append(np.asarray(getattr(col, 'value', col), float))
             n_pix.append(np.asarray(t['n_pix'], float))
