@@ -41,20 +41,28 @@ their noise. Where the sky changes from mesh to mesh by more than that, the
 median of a window is its middle mesh's level (no gain from the filter),
 and at the grid's edges, where photutils cuts the window to the meshes
 inside, a level half a mesh step towards the interior (a slope of ±3 sigma
-across a frame put edge meshes 46 of their errors off). When no mesh was
-excluded, a quadratic surface is fitted to the measured mesh levels, and
-when it explains them beyond their noise (chi-square at 1%), the surface
-with each mesh's noise is put through photutils' filter by a seeded Monte
-Carlo: the scatter and the offset from the surface make the error, and a
-warning says where the offset dominates. Between mesh centres photutils'
-cubic spline carries the filter's flattened edge meshes into the next ones
-and bends at the grid's edges (it mirrors the grid there): the offset is
-taken per pixel, as photutils' own interpolator puts the filtered grid's
-expectation, less the surface at that pixel (``meta['interpolation_offset']``,
-its largest). This holds without a filter too (the spline alone). With
-excluded meshes the surface is fitted to the measured ones and, when
-significant, put through photutils' filling of the excluded ones as well;
-the larger of that error and the propagated one is kept, pixel by pixel.
+across a frame put edge meshes 46 of their errors off). A quadratic
+surface is fitted to the measured mesh levels, and when it explains them
+beyond their noise (chi-square at 1%), the surface with each mesh's noise
+is put through photutils' filter by a seeded Monte Carlo: the scatter is
+the level's error, and the offset of the result from the surface, as
+photutils' own interpolator puts the filtered grid's expectation between
+mesh centres (its cubic spline carries the flattened edge meshes into the
+next ones and bends at the grid's edges), is taken from the level
+(``meta['slope_offset']``, its largest), with a warning where it exceeds
+the level's error. Where the surface leaves the meshes scattered beyond
+their noise (``meta['slope_fits']`` False: no quadratic sky on the mesh
+scale) the offset is also kept in the error. With excluded meshes the
+surface is put through photutils' filling of them as well, and the larger
+of that error and the propagated one is kept, pixel by pixel.
+
+On such a sky a mesh holds pixels of different levels: photutils' rms
+holds their spread (``(g**2 (b**2 - 1)) / 12`` for a gradient ``g`` per
+pixel over ``b`` pixels, ``meta['slope_spread_rms']``), which leaves the
+rms, and on a Poisson sky the bright pixels scatter more, which skews the
+mesh's distribution (`estimator_skew_bias`). With ``data=`` the pixels
+photutils' clip removes from a mesh (stars' cores) shift the rest along
+the slope, which joins the sources' lift (`source_lift`).
 
 **A crowded frame** (``data=`` given, the whole-frame source mask
 covering `~ccdphot_ext.background.globalsky.CROWDED_FRACTION` of it or
@@ -173,6 +181,35 @@ class MeshStatistics:
         return bool(np.all(np.abs(kept - self.n_pixels)
                            <= 1.0 + 1e-3 * self.n_pixels))
 
+    def _boxes(self, values, leave_out):
+        """``values`` (the frame's shape) as one row of pixels per mesh,
+        NaN on the ``leave_out`` pixels and beyond the frame."""
+        (by, bx), (ny, nx) = self.box_size, self.shape
+        my, mx = -(-ny // by), -(-nx // bx)
+        boxes = np.full((my * by, mx * bx), np.nan)
+        boxes[:ny, :nx] = np.where(leave_out, np.nan, values)
+        return boxes.reshape(my, by, mx, bx).swapaxes(1, 2).reshape(
+            my, mx, by * bx)
+
+    def _clipped(self, boxes):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            warnings.simplefilter('ignore', RuntimeWarning)  # empty meshes
+            if self.sigma_clip is not None:
+                boxes = self.sigma_clip(boxes, axis=-1, masked=False,
+                                        copy=False)
+        return boxes
+
+    def kept_mean(self, data, leave_out, values):
+        """The mean of ``values`` (the frame's shape) over the pixels of
+        each mesh of ``data`` that photutils' clip keeps without the
+        ``leave_out`` pixels (NaN where a mesh keeps none)."""
+        kept = ~np.isnan(self._clipped(self._boxes(data, leave_out)))
+        with np.errstate(invalid='ignore', divide='ignore'):
+            return (np.nansum(np.where(kept, self._boxes(values, leave_out),
+                                       0.0), axis=-1)
+                    / np.count_nonzero(kept, axis=-1))
+
     def levels(self, data, leave_out):
         """The level of each mesh of ``data`` (the frame's shape) without
         the ``leave_out`` pixels, by photutils' steps: the sigma clip, then
@@ -196,7 +233,7 @@ class MeshStatistics:
 
 
 def source_lift(level, meshes, data, sources, usable, *,
-                mesh_noise=None):
+                mesh_noise=None, sloped=False):
     """
     How far the light of the sources found lifts a Background2D map's
     level, per pixel (data unit), and by how much its variance grows
@@ -225,15 +262,22 @@ def source_lift(level, meshes, data, sources, usable, *,
     when the meshes measured again do not keep photutils' pixels
     (`MeshStatistics.reproduced`: a mask that Background2D was given and
     ``usable`` does not hold).
+
+    On a ``sloped`` sky the pixels photutils' clip removes from a mesh
+    (the stars' cores) lie at one place on the slope, and the mesh's level
+    is that of the pixels it kept: the map's mean over them less its mean
+    over all of the mesh's pixels is added to the lift (49 stars of 1.5e3
+    and 1e5 e-, each on the bright side of its mesh, on a sky rising from
+    50 to 250 e- across 256 pixels: levels 0.3 e- low without it).
     """
     raw, kept = meshes.levels(data, ~usable)
     if not meshes.reproduced(kept):
         return None
+    (by, bx), (ny, nx) = meshes.box_size, meshes.shape
+    my, mx = raw.shape
     flat = data - level
     lift = (meshes.levels(flat, ~usable)[0]
             - meshes.levels(flat, ~usable | sources)[0])
-    (by, bx), (ny, nx) = meshes.box_size, meshes.shape
-    my, mx = raw.shape
     counts = np.zeros((my * by, mx * bx))
     counts[:ny, :nx] = usable & ~sources
     n_clean = counts.reshape(my, by, mx, bx).sum(axis=(1, 3))
@@ -241,6 +285,10 @@ def source_lift(level, meshes, data, sources, usable, *,
         ratio = meshes.n_pixels / n_clean
     unknown = ~np.isfinite(lift) | ~np.isfinite(ratio) | ~np.isfinite(raw)
     lift[unknown], ratio[unknown] = 0.0, 1.0
+    if sloped:  # where the clip kept pixels, whatever the mask left
+        shift = (meshes.kept_mean(data, ~usable, level)
+                 - _mesh_means(level, usable, meshes.box_size, raw.shape))
+        lift += np.where(np.isfinite(shift) & np.isfinite(raw), shift, 0.0)
     raw = np.where(np.isfinite(raw), raw, 0.0)
     filtered = _median_filtered(np.stack([raw, raw - lift]),
                                 meshes.filter_size)
@@ -252,6 +300,19 @@ def source_lift(level, meshes, data, sources, usable, *,
                                          meshes.filter_size)
     return (_spread(lift, meshes.box_size, meshes.shape),
             _spread(ratio, meshes.box_size, meshes.shape))
+
+
+def _mesh_means(values, keep, box_size, grid_shape):
+    """The mean of ``values`` over the ``keep`` pixels of each mesh (NaN
+    where a mesh keeps none)."""
+    (by, bx), (my, mx) = box_size, grid_shape
+    ny, nx = values.shape
+    sums, counts = np.zeros((my * by, mx * bx)), np.zeros((my * by, mx * bx))
+    sums[:ny, :nx] = np.where(keep, values, 0.0)
+    counts[:ny, :nx] = keep
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return (sums.reshape(my, by, mx, bx).sum(axis=(1, 3))
+                / counts.reshape(my, by, mx, bx).sum(axis=(1, 3)))
 
 
 def filtered_variance_factor(noise, ratio, filter_size, *, seed=0):
@@ -344,11 +405,12 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
     meta.update(f_filter=f_filter, rms_clip_factor=clip,
                 n_excluded_meshes=n_excluded,
                 error_on_mean_from='k_est * f_filter * rms / sqrt(n_mesh)')
+    measured = None if error_on_mean is None else ~excluded_meshes(bkg)
+    slope = _sloped_surface(bkg, raw_levels, efficiency * clip, measured)
     if error_on_mean is None:
         error_on_mean = efficiency * f_filter * rms / np.sqrt(n_mesh)
-        error_on_mean = _with_filter_error(bkg, raw_levels,
-                                           efficiency * clip,
-                                           error_on_mean, meta)
+        error_on_mean, offset = _with_filter_error(bkg, slope,
+                                                   error_on_mean, meta)
     else:
         meta['error_on_mean_from'] = ('mesh errors propagated through '
                                       "photutils' interpolation and filter"
@@ -362,12 +424,21 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
             'the interpolation error (meta["interpolation_error"])')
         error_on_mean = _with_interpolation_error(
             bkg, raw_levels, error_on_mean, efficiency * clip, meta)
-        error_on_mean = _with_filter_error(
-            bkg, raw_levels, efficiency * clip, error_on_mean, meta,
-            measured=~excluded_meshes(bkg))
+        error_on_mean, offset = _with_filter_error(
+            bkg, slope, error_on_mean, meta, measured=measured)
+    spread = slope_spread_variance(bkg, slope)
+    if slope is not None:
+        # the level's spread over each mesh is in photutils' rms, not noise
+        rms = np.sqrt(np.maximum(rms * rms - spread,
+                                 0.25 * rms * rms))
+        meta['slope_spread_rms'] = float(np.sqrt(np.max(spread)))
+        meta['slope_offset'] = float(np.max(np.abs(offset)))
+        meta['slope_fits'] = slope['fits']
+        level = level - offset
     gain = checked_gain(gain)
     if gain is not None:
-        bias, note = estimator_skew_bias(bkg, level, rms, gain)
+        bias, note = estimator_skew_bias(bkg, level, rms, gain,
+                                         spread=spread)
         if bias is not None:
             level = level - bias
             meta['estimator_bias'] = float(np.median(bias))
@@ -394,12 +465,20 @@ def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,
     if unit is not None and frame.unit is not None and frame.unit != unit:
         raise u.UnitsError(f'data is in {frame.unit} but the Background2D '
                            f'map in {unit}')
-    sources, usable, density = source_pixels(frame)
+    detect = frame
+    if 'slope_offset' in meta:
+        # the mask's blocks stand out from one level: on a sloped sky the
+        # bright side would be taken for sources (78% of a frame whose sky
+        # rises from 50 to 250 e-), so they are found on the flattened frame
+        detect = dataclasses.replace(frame, data=frame.data - level
+                                     + float(np.nanmedian(level)))
+    sources, usable, density = source_pixels(detect)
     crowded = is_crowded(sources, usable)
     mesh_noise = _mesh_noise(bkg) if crowded else None
     pixels = np.asarray(frame.data, dtype=float)
     lift = source_lift(level, MeshStatistics.of(bkg), pixels, sources,
-                       usable, mesh_noise=mesh_noise)
+                       usable, mesh_noise=mesh_noise,
+                       sloped='slope_offset' in meta)
     if lift is None:
         raise ValueError(
             'data, mask: the meshes measured on these pixels keep other '
@@ -542,7 +621,7 @@ ESTIMATOR_WEIGHTS = {'MeanBackground': (0.0, -1.0),
                      'MMMBackground': (3.0, 2.0)}
 
 
-def estimator_skew_bias(bkg, level, rms, gain):
+def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0):
     """
     The bias of a Background2D's estimator on a Poisson sky (None for an
     estimator without known weights), and a note saying how it was found.
@@ -556,6 +635,16 @@ def estimator_skew_bias(bkg, level, rms, gain):
     = level / g**2`` (read noise and dark add no skewness), with ``sigma =
     rms`` and ``level`` the estimator's once corrected (the reading is low
     by up to 10% on a faint sky).
+
+    On a sloped sky the level spreads over a mesh's pixels by the
+    variance ``spread`` (`slope_spread_variance`, per pixel) and the
+    pixels on the bright side, with more photons, scatter more: the
+    mesh's pixels are a mixture whose third moment gains ``3 spread / g``
+    (three times the covariance of the pixels' level and their variance,
+    which grows by ``1 / g`` per data unit of level), and whose variance
+    is ``rms**2 + spread`` (``rms`` the noise). On a sky rising from 50
+    to 250 e- across 256 pixels, 32-pixel meshes read 0.5 to 0.7 e- low,
+    2.2 times what the photons' skewness alone gives.
     """
     estimator = bkg.bkg_estimator
     name = type(estimator).__name__
@@ -582,6 +671,14 @@ def estimator_skew_bias(bkg, level, rms, gain):
     # the third moment is the sky's, not the low reading's: one more pass
     ratio = poisson_skew_ratio(level, rms, gain)
     ratio = poisson_skew_ratio(level + factor * ratio, rms, gain)
+    if np.any(np.asarray(spread) > 0):
+        total = rms * rms + spread
+        with np.errstate(invalid='ignore', divide='ignore'):
+            ratio = np.where(total > 0, (ratio * rms * rms + 3.0 * spread
+                                         / gain) / total, 0.0)
+        note += ('; on the sloped sky the mixture of pixels along the '
+                 'slope adds 3 spread / gain to that third moment '
+                 '(meta["slope_spread_rms"])')
     return -factor * ratio, note
 
 
@@ -849,39 +946,28 @@ def _median_filtered(grids, filter_size):
                         axis=(-2, -1))
 
 
-def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *,
-                       measured=None, seed=0):
+def _sloped_surface(bkg, grid, k_rms, measured=None):
     """
-    The level error of a Background2D whose median filter meets a sloped
-    sky.
+    The quadratic surface (a plane for fewer than `QUADRATIC_MIN_MESHES`
+    meshes) fitted to the measured mesh levels ``grid``, weighted by each
+    mesh's noise (`_mesh_noise` times ``k_rms``), when it explains them
+    beyond that noise (chi-square at 1%); else None (a flat sky).
 
-    ``f_filter`` holds for meshes that differ only by noise. On a sky that
-    changes by more than the noise from mesh to mesh the median of a window
-    is its middle mesh's level (no gain from the filter), and at the
-    grid's edges, where the window is cut to the meshes inside, it is a
-    level nearer the interior (the slope flattened). A quadratic surface
-    is fitted to the measured mesh levels (a plane for fewer than
-    `QUADRATIC_MIN_MESHES` meshes); when it explains them beyond their
-    noise (chi-square at 1%) the surface, with each mesh's noise, is put
-    through photutils' filter
-    in a seeded Monte Carlo, and the scatter and the offset of the result
-    from the surface are the error of the filtered level. Else the error
-    is unchanged. Warns where the offset dominates.
-
-    With excluded meshes (``measured``: False for them) the surface is
-    fitted to the measured ones, the excluded ones are filled in each
-    realisation as photutils fills them (`ShepardIDWInterpolator`, 10
-    neighbours, power 1), and the larger of ``error_on_mean`` (the
-    propagated and interpolation error) and this one is kept, pixel by
-    pixel: the first holds what the surface does not follow, the second
-    the filter's and the interpolations' offsets on a slope.
+    Returns
+    -------
+    slope : dict or None
+        ``surface`` (the mesh grid), ``coef`` and ``n_terms`` (of
+        `~ccdphot_ext.utils.stats.surface_design` in mesh coordinates),
+        ``noise`` (the meshes' noise) and ``fits`` (False when the
+        surface leaves the meshes scattered beyond their noise, chi-square
+        at 1%: a sky that is not a quadratic surface on the mesh scale).
     """
     noise = _mesh_noise(bkg, k_rms)
     if measured is not None:
         grid = np.where(measured, grid, 0.0)
     noise = np.maximum(noise, _ROUNDING * np.max(np.abs(grid)))
     if not np.all(noise > 0):  # a sky of zeros: no slope to propagate
-        return error_on_mean
+        return None
     ny, nx = grid.shape
     design = surface_design(*np.mgrid[:ny, :nx].astype(float),
                             quadratic=ny * nx >= QUADRATIC_MIN_MESHES)
@@ -890,7 +976,7 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *,
     if measured is not None:
         w = np.where(measured.ravel(), w, 0.0)
         if np.count_nonzero(measured) < 2 * n_terms:
-            return error_on_mean
+            return None
     coef = np.linalg.lstsq(design * w[:, None], grid.ravel() * w,
                            rcond=None)[0]
     surface = (design @ coef).reshape(grid.shape)
@@ -902,40 +988,118 @@ def _with_filter_error(bkg, grid, k_rms, error_on_mean, meta, *,
     from scipy.stats import chi2 as chi2_distribution  # slow to import
 
     if not flat - left > chi2_distribution.isf(0.01, n_terms - 1):
-        return error_on_mean
+        return None
+    n_used = grid.size if measured is None else int(np.count_nonzero(
+        measured))
+    fits = bool(left <= chi2_distribution.isf(0.01, max(n_used - n_terms,
+                                                         1)))
+    return {'surface': surface, 'coef': coef, 'n_terms': n_terms,
+            'noise': noise, 'fits': fits}
+
+
+def slope_spread_variance(bkg, slope):
+    """
+    The variance, per pixel, of a sloped sky's level over the pixels of a
+    mesh: ``(g_y**2 (b_y**2 - 1) + g_x**2 (b_x**2 - 1)) / 12`` for the
+    fitted surface's gradient ``g`` (data units per pixel) at each mesh
+    centre and meshes of ``b_y x b_x`` pixels, interpolated linearly
+    between mesh centres; 0 without a slope (``slope`` None, see
+    `_sloped_surface`).
+
+    photutils' rms of a mesh holds it (the spread of the level is not
+    noise), and on a Poisson sky the pixels on the mesh's bright side
+    scatter more, which skews the mesh's pixel distribution
+    (`estimator_skew_bias`).
+    """
+    shape = np.shape(bkg.background_rms)
+    if slope is None:
+        return np.zeros(shape)
+    coef, surface = slope['coef'], slope['surface']
+    u, v = np.mgrid[:surface.shape[0], :surface.shape[1]].astype(float)
+    gu = coef[1] + (2.0 * coef[3] * u + coef[5] * v
+                    if slope['n_terms'] > 3 else 0.0)
+    gv = coef[2] + (2.0 * coef[4] * v + coef[5] * u
+                    if slope['n_terms'] > 3 else 0.0)
+    by, bx = (float(b) for b in bkg.box_size)
+    spread = ((gu / by) ** 2 * (by * by - 1.0)
+              + (gv / bx) ** 2 * (bx * bx - 1.0)) / 12.0
+    return _spread(np.broadcast_to(spread, surface.shape),
+                   tuple(int(b) for b in bkg.box_size), shape)
+
+
+def _with_filter_error(bkg, slope, error_on_mean, meta, *, measured=None,
+                       seed=0):
+    """
+    The level error of a Background2D whose median filter meets a sloped
+    sky, and the filter's and interpolation's offset from that sky (per
+    pixel, to be taken from the level).
+
+    ``f_filter`` holds for meshes that differ only by noise. On a sky that
+    changes by more than the noise from mesh to mesh the median of a window
+    is its middle mesh's level (no gain from the filter), and at the
+    grid's edges, where the window is cut to the meshes inside, it is a
+    level nearer the interior (the slope flattened). The fitted surface
+    (``slope``, `_sloped_surface`), with each mesh's noise, is put through
+    photutils' filter in a seeded Monte Carlo: the scatter of the result
+    is the error of the filtered level, and its mean's offset from the
+    surface, as photutils interpolates it, is a bias that the level
+    sheds. Where the surface does not explain the meshes (``slope['fits']``
+    False) that offset stays in the error as well, with a warning.
+
+    With excluded meshes (``measured``: False for them) the excluded ones
+    are filled in each realisation as photutils fills them
+    (`ShepardIDWInterpolator`, 10 neighbours, power 1), and the larger of
+    ``error_on_mean`` (the propagated and interpolation error) and this
+    one is kept, pixel by pixel. Without a slope (``slope`` None) the
+    error is unchanged and the offset 0.
+    """
+    if slope is None:
+        return error_on_mean, 0.0
+    surface, coef, n_terms = slope['surface'], slope['coef'], slope['n_terms']
+    noise = slope['noise']
     if measured is not None:
-        return np.maximum(error_on_mean, _filled_filter_error(
-            bkg, surface, noise, measured, coef, n_terms, meta, seed))
+        error, offset = _filled_filter_error(
+            bkg, surface, noise, measured, coef, n_terms, meta, seed,
+            slope['fits'])
+        return np.maximum(error_on_mean, error), offset
     if np.prod(bkg.filter_size) == 1:  # no filter: only the spline's bend
         between = _interpolated_offset(bkg, surface, coef, n_terms)
         if between is None:
-            return error_on_mean
+            return error_on_mean, 0.0
         meta['interpolation_offset'] = float(np.max(np.abs(between)))
-        meta['error_on_mean_from'] += (", with photutils' interpolation's "
-                                       'offset from the fitted sloped sky')
-        return np.sqrt(error_on_mean ** 2 + between ** 2)
+        if not slope['fits']:
+            meta['error_on_mean_from'] += (
+                ", with photutils' interpolation's offset from the fitted "
+                'sloped sky')
+            return np.sqrt(error_on_mean ** 2 + between ** 2), between
+        meta['error_on_mean_from'] += (
+            "; photutils' interpolation's offset from the fitted sloped "
+            'sky taken from the level')
+        return error_on_mean, between
     rng = np.random.default_rng(seed)
-    grids = surface + rng.normal(0.0, 1.0, (N_REALISATIONS,) + grid.shape
+    grids = surface + rng.normal(0.0, 1.0, (N_REALISATIONS,) + surface.shape
                                  ) * noise
     meta['error_on_mean_from'] = (
         "mesh errors on the fitted sloped sky propagated through photutils'"
-        ' median filter, with its offset from that sky')
+        ' median filter; its offset from that sky taken from the level')
     return _realised_error(bkg, _median_filtered(grids, bkg.filter_size),
-                           surface, coef, n_terms, meta, stacklevel=6)
+                           surface, coef, n_terms, meta, slope['fits'],
+                           stacklevel=6)
 
 
-def _realised_error(bkg, filtered, surface, coef, n_terms, meta,
+def _realised_error(bkg, filtered, surface, coef, n_terms, meta, fits,
                     stacklevel):
     """
     The level error, per pixel, of a map whose mesh grids ``filtered``
     are realisations of the fitted sloped ``surface`` (``coef``, of
-    ``n_terms`` terms) through photutils' filter: their scatter, and their
-    mean's offset from the surface as photutils interpolates it between
-    mesh centres (`_interpolated_offset`; where its steps are not known,
-    each mesh's own offset), in quadrature. Records
-    ``meta['filter_error']`` (and ``'interpolation_offset'``) and warns
-    where the offset dominates (`_warn_flattened`, ``stacklevel`` counted
-    from there).
+    ``n_terms`` terms) through photutils' filter (their scatter), and
+    their mean's offset from the surface as photutils interpolates it
+    between mesh centres (`_interpolated_offset`; where its steps are not
+    known, each mesh's own offset). Where the surface does not explain
+    the meshes (``fits`` False) the offset is added to the error in
+    quadrature as well and a warning says where it dominates
+    (`_warn_flattened`, ``stacklevel`` counted from there). Records
+    ``meta['filter_error']`` (and ``'interpolation_offset'``).
     """
     offset = np.mean(filtered, axis=0) - surface
     meta['filter_error'] = float(np.max(np.abs(offset)))
@@ -949,33 +1113,49 @@ def _realised_error(bkg, filtered, surface, coef, n_terms, meta,
                                   conserve_sum=False)[:shape[0], :shape[1]]
     else:
         meta['interpolation_offset'] = float(np.max(np.abs(between)))
-    _warn_flattened(bkg, offset, filtered, meta, stacklevel=stacklevel)
-    return np.sqrt(variance + between ** 2)
+    _warn_flattened(bkg, offset, filtered, meta, fits,
+                    stacklevel=stacklevel)
+    if fits:
+        return np.sqrt(variance), between
+    meta['error_on_mean_from'] += (
+        ', with that offset (the fitted surface does not explain the '
+        'meshes)')
+    return np.sqrt(variance + between ** 2), between
 
 
-def _warn_flattened(bkg, offset, filtered, meta, stacklevel=5):
+def _warn_flattened(bkg, offset, filtered, meta, fits, stacklevel=5):
     """Warn where the filter's ``offset`` from the fitted sloped sky
-    dominates the scatter of the ``filtered`` realisations (``stacklevel``
-    as in `warnings.warn`, counted from here)."""
+    exceeds the scatter of the ``filtered`` realisations (``stacklevel``
+    as in `warnings.warn`, counted from here): taken from the level where
+    the fitted surface explains the meshes (``fits``), else left in the
+    level and its error."""
     shape = np.shape(bkg.background_rms)
     dominated = block_replicate(np.abs(offset) > np.sqrt(
         np.var(filtered, axis=0)), bkg.box_size,
         conserve_sum=False)[:shape[0], :shape[1]]
-    if np.any(dominated):
-        warnings.warn(
-            "Background2D: photutils' median filter of the mesh grid "
-            'flattens the sky\'s slope at the grid\'s edges (up to '
-            f'{meta["filter_error"]:.3g} per pixel off the fitted sky), '
-            f'which dominates the level error over {np.mean(dominated):.0%}'
-            ' of the frame; filter_size=1 or smaller meshes would follow '
-            'the slope', AstropyUserWarning, stacklevel=stacklevel)
+    if not np.any(dominated):
+        return
+    head = ("Background2D: photutils' median filter of the mesh grid "
+            "flattens the sky's slope at the grid's edges (up to "
+            f'{meta["filter_error"]:.3g} per pixel off the fitted sky, more '
+            f'than the level\'s error over {np.mean(dominated):.0%} of the '
+            'frame)')
+    if fits:
+        tail = ('; that offset, from the quadratic surface fitted to the '
+                'meshes, is taken from the level (meta["slope_offset"])')
+    else:
+        tail = ('; the sky is not a quadratic surface on the mesh scale, so '
+                'that offset is left in the level and its error; '
+                'filter_size=1 or smaller meshes would follow the slope')
+    warnings.warn(head + tail, AstropyUserWarning, stacklevel=stacklevel)
 
 
 def _filled_filter_error(bkg, surface, noise, measured, coef, n_terms,
-                         meta, seed):
+                         meta, seed, fits):
     """The error of a Background2D level on the fitted sloped ``surface``
     with excluded meshes (``measured`` False), filled as photutils fills
-    them, then filtered and interpolated (`_with_filter_error`)."""
+    them, then filtered and interpolated, and the offset of the result
+    from the surface (`_with_filter_error`)."""
     rng = np.random.default_rng(seed)
     grids = surface + rng.normal(0.0, 1.0, (N_REALISATIONS,) + surface.shape
                                  ) * noise
@@ -986,10 +1166,10 @@ def _filled_filter_error(bkg, surface, noise, measured, coef, n_terms,
             holes, n_neighbors=10, power=1.0)
     meta['error_on_mean_from'] += (
         ', or (where larger) the mesh errors on the fitted sloped sky '
-        "through photutils' filling, filter and interpolation, with their "
-        'offset from that sky')
+        "through photutils' filling, filter and interpolation; their "
+        'offset from that sky taken from the level')
     return _realised_error(bkg, _median_filtered(grids, bkg.filter_size),
-                           surface, coef, n_terms, meta, stacklevel=7)
+                           surface, coef, n_terms, meta, fits, stacklevel=7)
 
 
 def _interpolated_offset(bkg, grid, coef, n_terms):

@@ -367,15 +367,22 @@ class ApertureNoise:
         if annuli is not None:
             sizes = annuli.fitting(sizes)
         var_cum = _array_variance_integral(frame, bad)
-        points = [_blank_point(resid, bad, side, n_ap, rng, annuli, var_cum)
+        map_cum = _map_error_integral(sky, bad) if route == 'map' else None
+        points = [_blank_point(resid, bad, side, n_ap, rng, annuli, var_cum,
+                               map_cum)
                   for side in sizes]
         level_factor = None
+        # the map's own error in the blank sums is the photometry's
+        # sky_mean term: left out of the noise, as the annulus levels' share
+        share_factor = None if map_cum is None else 1.0
         if annuli is not None:
-            level_factor = annuli.level_factor(points)
+            level_factor = share_factor = annuli.level_factor(points)
             meta.update(annuli.meta)
             meta['level_factor'] = level_factor
+        if map_cum is not None:
+            meta['map_error_removed'] = True
         n_pix, sig, sig_err, counts, n_eff = _size_scatter(
-            sizes, points, level_factor)
+            sizes, points, share_factor)
         meta['sizes'] = [round(math.sqrt(n)) for n in n_pix]
         meta['sizes_not_placed'] = [s for s in sizes
                                     if s * s not in set(n_pix.tolist())]
@@ -403,7 +410,7 @@ class ApertureNoise:
                           AstropyUserWarning, stacklevel=2)
         ratio = ratio_err = None
         if var_cum is not None:
-            ratio, ratio_err = _array_scatter(points, level_factor)
+            ratio, ratio_err = _array_scatter(points, share_factor)
         return cls(sigma1, alpha, beta, n_pix=n_pix, sigma=sig,
                    sigma_err=sig_err, n_apertures=counts,
                    n_independent=n_eff, route=route,
@@ -1465,6 +1472,19 @@ def _blank_residual(frame, sky, mask, route):
     return resid, sigma1, bad
 
 
+def _map_error_integral(sky, bad):
+    """The summed-area table of a sky map's level error
+    (``sky.error_on_mean``, 0 on ``bad`` pixels), for the map's share of
+    each blank sum; None when the map has no error."""
+    error = getattr(sky, 'error_on_mean', None)
+    if error is None:
+        return None
+    error = np.broadcast_to(np.asarray(error, dtype=float), bad.shape)
+    if not np.any(error > 0):
+        return None
+    return _integral(np.where(bad | ~np.isfinite(error), 0.0, error))
+
+
 def _array_variance_integral(frame, bad):
     """The summed-area table of the frame's variance arrays but
     `FLAT_ARRAY` (0 on ``bad`` pixels), for each blank sum's own variance;
@@ -1477,18 +1497,31 @@ def _array_variance_integral(frame, bad):
     return _integral(np.where(bad | ~np.isfinite(total), 0.0, total))
 
 
-def _blank_point(resid, bad, side, n_ap, rng, annuli, var_cum=None):
+def _blank_point(resid, bad, side, n_ap, rng, annuli, var_cum=None,
+                 map_cum=None):
     """One size's blank apertures: their sums (against their annuli on the
     annulus route), the independent count, on the annulus route the
-    white-noise variance of their levels and their two half-levels, and
-    with ``var_cum`` (`_array_variance_integral`) each sum's variance from
-    the arrays."""
+    white-noise variance of their levels and their two half-levels, on
+    the map route (``map_cum``, `_map_error_integral`) the variance of the
+    map's level over each aperture, and with ``var_cum``
+    (`_array_variance_integral`) each sum's variance from the arrays."""
     y0, x0 = _blank_corners(bad, side, n_ap, rng)
     sums = _box_sum(_integral(np.where(bad, 0.0, resid)), y0, x0, side)
     point = {'side': side, 'sums': sums, 'level_var': 0.0, 'halves': None}
     if var_cum is not None:
         point['var_sums'] = _box_sum(var_cum, y0, x0, side)
         point['level_z'] = 0.0
+    if map_cum is not None and sums.size:
+        # the map's error over the aperture, taken as fully correlated
+        # there (as the photometry's sky_mean term takes it)
+        error = _box_sum(map_cum, y0, x0, side) / (side * side)
+        point['level_var'] = float(np.mean(error ** 2))
+        if var_cum is not None:
+            with np.errstate(invalid='ignore', divide='ignore'):
+                share = (side * side * error) ** 2 / point['var_sums']
+            good = np.isfinite(share)
+            point['level_z'] = (float(np.mean(share[good])) if good.any()
+                                else 0.0)
     if annuli is not None:
         keep, level, error_on_mean, halves = annuli.levels(side, y0, x0)
         y0, x0 = y0[keep], x0[keep]
@@ -1512,7 +1545,8 @@ def _blank_point(resid, bad, side, n_ap, rng, annuli, var_cum=None):
 
 def _size_scatter(sizes, points, level_factor):
     """Per aperture size with enough blank apertures: pixels, robust
-    scatter of the sums (less the annulus levels' share), its error, the
+    scatter of the sums (less the sky levels' share: the annuli's, or the
+    map's error), its error, the
     count and the independent count."""
     keep = [p for p in points if p['sums'].size >= MIN_APERTURES]
     if len(keep) < 2:
