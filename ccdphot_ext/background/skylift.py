@@ -193,9 +193,14 @@ def _each_nsigma(n_apertures):
     or more where so many apertures are measured that one of them would
     pass it by chance more often than `EACH_FALSE_RATE` (one-sided normal
     tail)."""
-    from scipy.stats import norm
-    return max(LIFT_NSIGMA, float(norm.isf(EACH_FALSE_RATE
-                                           / max(n_apertures, 1))))
+    from scipy.special import ndtri  # the normal tail's inverse
+    return max(LIFT_NSIGMA, float(-ndtri(EACH_FALSE_RATE
+                                         / max(n_apertures, 1))))
+
+
+#: Positions painted at a time by `aperture_pixels` (bounds its temporary
+#: arrays to this many discs).
+PAINT_CHUNK = 256
 
 
 def _sample(data):
@@ -215,9 +220,13 @@ def aperture_pixels(apertures, shape):
     to, the first where discs overlap), ``own`` (True within half that
     side: the aperture's own pixels) and the largest aperture's area
     (pixels).
+
+    The discs are painted onto frame-sized label and ownership arrays,
+    a chunk of positions at a time (`PAINT_CHUNK`), the last aperture
+    first so that the first one of overlapping discs keeps the pixel.
     """
     ny, nx = shape
-    parts = []
+    discs = []
     largest = 0.0
     index = 0
     for ap, _ in aperture_groups(apertures):
@@ -228,31 +237,35 @@ def aperture_pixels(apertures, shape):
         except (ValueError, TypeError, OverflowError):  # NaN position
             half = 0.0
         outer = max(GROWTH * half, half + MIN_MARGIN)
+        positions = aperture_positions(ap)
+        discs.append((positions, index + 1, half, outer))
+        index += len(positions)
+    label = np.zeros(ny * nx, dtype=np.int32 if index < 2**31 - 1
+                     else np.int64)
+    own = np.zeros(ny * nx, dtype=bool)
+    for positions, first_index, half, outer in reversed(discs):
         k = int(math.ceil(outer))
         dy, dx = (a.ravel() for a in np.mgrid[-k:k + 1, -k:k + 1])
-        for x, y in aperture_positions(ap):
-            index += 1
-            if not (np.isfinite(x) and np.isfinite(y)):
-                continue
-            cx, cy = int(round(x)), int(round(y))
-            py, px = cy + dy, cx + dx
+        starts = range(0, len(positions), PAINT_CHUNK)
+        for start in reversed(starts):
+            chunk = positions[start:start + PAINT_CHUNK]
+            numbers = first_index + start + np.arange(len(chunk))
+            finite = np.isfinite(chunk).all(axis=1)
+            x, y = chunk[finite, 0:1], chunk[finite, 1:2]
+            py = np.rint(y).astype(np.intp) + dy
+            px = np.rint(x).astype(np.intp) + dx
             r2 = (py - y) ** 2 + (px - x) ** 2
             keep = ((r2 <= outer * outer) & (py >= 0) & (py < ny)
                     & (px >= 0) & (px < nx))
-            if keep.any():
-                parts.append((py[keep] * nx + px[keep],
-                              np.full(np.count_nonzero(keep), index),
-                              r2[keep] <= half * half))
-    if not parts:
-        empty = np.zeros(0, dtype=np.intp)
-        return empty, empty, empty, np.zeros(0, dtype=bool), largest
-    flat, which, own = (np.concatenate(a) for a in zip(*parts, strict=True))
-    flat, first = np.unique(flat, return_index=True)
-    # a pixel of several discs is its first's; its own if any aperture's
-    own_any = np.zeros(flat.size, dtype=bool)
-    np.logical_or.at(own_any, np.searchsorted(flat, np.concatenate(
-        [p[0][p[2]] for p in parts])), True)
-    return flat // nx, flat % nx, which[first], own_any, largest
+            flat = py * nx + px
+            rows = np.broadcast_to(numbers[finite][:, None], flat.shape)
+            # reversed: where discs overlap, the first aperture's label
+            # is written last and stays
+            label[flat[keep][::-1]] = rows[keep][::-1]
+            own[flat[keep & (r2 <= half * half)]] = True
+    flat = np.flatnonzero(label)
+    which = label[flat].astype(np.int64)
+    return flat // nx, flat % nx, which, own[flat], largest
 
 
 #: A whole-frame sky in whole electrons at the gain with as much variance
