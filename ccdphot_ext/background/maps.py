@@ -216,18 +216,10 @@ class MeshStatistics:
         the estimator (partial meshes at the top and right take the pixels
         they hold; NaN where a mesh keeps none), and the pixels each
         kept."""
-        (by, bx), (ny, nx) = self.box_size, self.shape
-        my, mx = -(-ny // by), -(-nx // bx)
-        boxes = np.full((my * by, mx * bx), np.nan)
-        boxes[:ny, :nx] = np.where(leave_out, np.nan, data)
-        boxes = boxes.reshape(my, by, mx, bx).swapaxes(1, 2).reshape(
-            my, mx, by * bx)
+        boxes = self._clipped(self._boxes(data, leave_out))
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', AstropyUserWarning)
             warnings.simplefilter('ignore', RuntimeWarning)  # empty meshes
-            if self.sigma_clip is not None:
-                boxes = self.sigma_clip(boxes, axis=-1, masked=False,
-                                        copy=False)
             return (np.asarray(self.estimator(boxes, axis=-1), dtype=float),
                     np.count_nonzero(~np.isnan(boxes), axis=-1).astype(float))
 
