@@ -221,7 +221,8 @@ def aperture_pixels(apertures, shape):
     side: the aperture's own pixels) and the largest aperture's area
     (pixels).
 
-    The discs are painted onto frame-sized label and ownership arrays,
+    The discs are painted onto label and ownership arrays covering the
+    part of the frame they reach,
     a chunk of positions at a time (`PAINT_CHUNK`), the last aperture
     first so that the first one of overlapping discs keeps the pixel.
     """
@@ -240,9 +241,22 @@ def aperture_pixels(apertures, shape):
         positions = aperture_positions(ap)
         discs.append((positions, index + 1, half, outer))
         index += len(positions)
-    label = np.zeros(ny * nx, dtype=np.int32 if index < 2**31 - 1
+    # paint only the frame's part the discs can reach (one star's measure
+    # does not allocate the whole frame)
+    reach = [(p[np.isfinite(p).all(axis=1)], int(math.ceil(outer)))
+             for p, _, _, outer in discs]
+    reach = [(p, k) for p, k in reach if len(p)]
+    if not reach:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty, empty, np.zeros(0, dtype=bool), largest
+    y0 = max(0, min(int(np.rint(p[:, 1]).min()) - k for p, k in reach))
+    x0 = max(0, min(int(np.rint(p[:, 0]).min()) - k for p, k in reach))
+    y1 = min(ny, max(int(np.rint(p[:, 1]).max()) + k + 1 for p, k in reach))
+    x1 = min(nx, max(int(np.rint(p[:, 0]).max()) + k + 1 for p, k in reach))
+    wy, wx = max(y1 - y0, 0), max(x1 - x0, 0)
+    label = np.zeros(wy * wx, dtype=np.int32 if index < 2**31 - 1
                      else np.int64)
-    own = np.zeros(ny * nx, dtype=bool)
+    own = np.zeros(wy * wx, dtype=bool)
     for positions, first_index, half, outer in reversed(discs):
         k = int(math.ceil(outer))
         dy, dx = (a.ravel() for a in np.mgrid[-k:k + 1, -k:k + 1])
@@ -257,7 +271,7 @@ def aperture_pixels(apertures, shape):
             r2 = (py - y) ** 2 + (px - x) ** 2
             keep = ((r2 <= outer * outer) & (py >= 0) & (py < ny)
                     & (px >= 0) & (px < nx))
-            flat = py * nx + px
+            flat = (py - y0) * wx + (px - x0)
             rows = np.broadcast_to(numbers[finite][:, None], flat.shape)
             # reversed: where discs overlap, the first aperture's label
             # is written last and stays
@@ -265,7 +279,7 @@ def aperture_pixels(apertures, shape):
             own[flat[keep & (r2 <= half * half)]] = True
     flat = np.flatnonzero(label)
     which = label[flat].astype(np.int64)
-    return flat // nx, flat % nx, which, own[flat], largest
+    return flat // wx + y0, flat % wx + x0, which, own[flat], largest
 
 
 #: A whole-frame sky in whole electrons at the gain with as much variance

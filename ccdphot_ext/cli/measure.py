@@ -367,8 +367,7 @@ def _measure(args):
         frame, apertures, sky,
         noise=blank_noise(frame, sky) if args.blank_noise else None,
         threshold=threshold, detector=detector,
-        budget=budget_options(
-            args, fractional_variance=args.fractional_variance),
+        budget=budget_options(args),
         zeropoint=args.zeropoint, flux_unit=args.flux_unit,
         sky_without_apertures=not args.sky_with_apertures)
     mark_unplaced(table, unplaced)
