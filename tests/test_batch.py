@@ -564,6 +564,8 @@ def test_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):
     ({'sum_method': 'center'}, TypeError, 'sum_method'),
     ({'noise': None}, TypeError, 'noise'),
     ({'fractional_variance': 'linear'}, TypeError, 'fractional_variance'),
+    ({'sky_without_apertures': 1}, TypeError, 'sky_without_apertures'),
+    ({'sky_without_apertures': None}, TypeError, 'sky_without_apertures'),
     ({'workers': 2}, TypeError, 'workers'),
     ({'checkpoint_interval': 10}, TypeError, 'checkpoint_interval'),
     ({'radius': 3}, TypeError, 'radius'),

@@ -478,3 +478,88 @@ def test_fractional_variance_rows_equal_measures(files, tmp_path):
     code, _, err = _run([*base, '-o', str(tmp_path / 'x.ecsv'),
                          '--fractional-variance', 'area'])
     assert code == 2 and "invalid choice: 'area'" in err
+
+
+def test_sky_with_apertures_is_measures_option():
+    """``batch --sky-with-apertures`` is ``measure``'s, one definition:
+    the same flag, default and help."""
+    batch = _option('batch', '--sky-with-apertures')
+    measure = _option('measure', '--sky-with-apertures')
+    for field in ('const', 'default', 'help', 'nargs', 'dest'):
+        assert getattr(batch, field) == getattr(measure, field), field
+    assert batch.default is False and batch.const is True
+
+
+def _faint_frames(directory):
+    """Two 48 x 96 frames of 15 faint stars (400 e- each, sigma 2 px) on a
+    sky of 100 e-: too faint for the sky's source mask, their light lifts
+    the whole-frame level (by about 1 e-, several tenths of its error);
+    and their positions table."""
+    x = np.tile([12.0, 30.0, 48.0, 66.0, 84.0], 3)
+    y = np.repeat([10.0, 24.0, 38.0], 5)
+    yy, xx = np.mgrid[:48, :96]
+    light = sum(400.0 * np.exp(-((xx - a) ** 2 + (yy - b) ** 2) / 8.0)
+                / (8.0 * np.pi) for a, b in zip(x, y, strict=True))
+    frames = []
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        data = rng.poisson(light + 100.0) + rng.normal(0.0, 5.0, light.shape)
+        path = directory / f'faint{seed}.fits'
+        fits.PrimaryHDU(data, fits.Header({
+            'BUNIT': 'adu', 'GAIN': 1.0, 'EXPTIME': 30.0,
+            'MJD-OBS': 60400.0 + seed})).writeto(path)
+        frames.append(str(path))
+    positions = directory / 'faint.ecsv'
+    QTable({'id': np.arange(1, 16), 'x_center': x,
+            'y_center': y}).write(positions)
+    return frames, str(positions)
+
+
+def test_sky_with_apertures_rows_equal_measures(tmp_path):
+    """``--sky-with-apertures`` reaches every frame: each frame's rows
+    equal ``ccdphot measure``'s with and without it; by default the
+    whole-frame level is measured again without the stars' light (lower),
+    with it kept as measured; the table records the flag only when given,
+    and ``--resume`` refuses a table made with the other setting, both
+    ways."""
+    frames, positions = _faint_frames(tmp_path)
+    base = [*frames, '--positions', positions, '--size', '9']
+    cols = ('aperture_sum', 'aperture_sum_err', 'var_sky', 'var_source',
+            'var_sky_mean', 'n_pix', 'sky', 'flags')
+    runs = {}
+    for flag in ((), ('--sky-with-apertures',)):
+        out = tmp_path / f'lc_{len(flag)}.ecsv'
+        code, _, err = _run([*base, '-o', str(out), *flag])
+        assert code == 0 and err == '', err
+        lc = runs[flag] = QTable.read(out)
+        params = lc.meta['parameters']
+        assert params.get('sky_without_apertures', True) is not bool(flag)
+        assert ('sky_without_apertures' in params) is bool(flag)
+        for frame in frames:
+            one = tmp_path / f'm_{len(flag)}.ecsv'
+            code, _, err = ccdphot('measure', frame, '--positions',
+                                   positions, '--size', '9', *flag, '-o',
+                                   one)
+            assert code == 0, err
+            m, rows = QTable.read(one), lc[lc['frame'] == frame]
+            assert rows['id'].tolist() == m['id'].tolist() == list(
+                range(1, 16))
+            for name in cols:
+                np.testing.assert_array_equal(
+                    np.asarray(getattr(rows[name], 'value', rows[name])),
+                    np.asarray(getattr(m[name], 'value', m[name])),
+                    err_msg=name)
+    without, kept = runs[()], runs[('--sky-with-apertures',)]
+    lift = (kept['sky'] - without['sky']).value
+    assert np.all((lift > 0.5) & (lift < 2.0))
+    assert np.all(without['aperture_sum'] > kept['aperture_sum'])
+    for made, other in (('lc_0.ecsv', ['--sky-with-apertures']),
+                        ('lc_1.ecsv', [])):
+        code, _, err = _run([*base, '-o', str(tmp_path / made), '--resume',
+                             *other])
+        assert code == 2, err
+        assert 'measured with other parameters (sky_without_apertures)' \
+            in err
+    code, _, err = _run([*base, '-o', str(tmp_path / 'lc_1.ecsv'),
+                         '--resume', '--sky-with-apertures'])
+    assert code == 0, err

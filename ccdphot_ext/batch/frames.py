@@ -53,7 +53,12 @@ from ..photometry.terms import BudgetOptions
 from ..utils.columns import unit_power
 from ..utils.ecsv import LineCache
 from ..utils.files import check_output, table_format, write_table_atomic
-from ..utils.numbers import check_choice, check_options, finite_number
+from ..utils.numbers import (
+    check_bool,
+    check_choice,
+    check_options,
+    finite_number,
+)
 from ..utils.provenance import versions
 from .execution import (
     BatchExecution,
@@ -94,7 +99,7 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
                       gain=None, threshold=None, detector=None, budget=None,
                       zeropoint=None, recenter=None, reading=None,
                       output=None, resume_from=None, execution=None,
-                      flux_unit=None):
+                      flux_unit=None, sky_without_apertures=True):
     """
     Measure the same apertures on many frames: one light-curve table.
 
@@ -167,6 +172,13 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
         The unit of the sums of surface-brightness or flux-density frames
         (as `~ccdphot_ext.photometer`); None (default): Jy for a surface
         brightness, the data unit otherwise.
+    sky_without_apertures : bool, optional
+        True (default): a whole-frame sky of each frame is measured again
+        without the light of the apertures measured where that light lifts
+        its level by more than a tenth of its error, as
+        `~ccdphot_ext.photometer` does (:ref:`sky-apertures`); False keeps
+        the level as measured. An annulus sky is not changed. Recorded in
+        ``meta['parameters']`` when False.
 
     Returns
     -------
@@ -203,13 +215,15 @@ def photometer_frames(frames, apertures, *, sky='sigma_clip', ids=None,
     config, ids = configure(
         ApertureLayout.of(apertures), sky, ids, gain=gain, threshold=threshold,
         detector=detector, budget=budget, zeropoint=zeropoint,
-        recenter=recenter, reading=reading, flux_unit=flux_unit)
+        recenter=recenter, reading=reading, flux_unit=flux_unit,
+        sky_without_apertures=sky_without_apertures)
     return measure_configured(frames, names, config, ids, output=output,
                               resume_from=resume_from, execution=execution)
 
 
 def configure(layout, sky, ids, *, gain, threshold, detector, budget,
-              zeropoint, recenter, reading, flux_unit):
+              zeropoint, recenter, reading, flux_unit,
+              sky_without_apertures=True):
     """
     Check `photometer_frames`' measuring arguments (as it documents them;
     the apertures as their `~ccdphot_ext.batch.layout.ApertureLayout`);
@@ -220,7 +234,9 @@ def configure(layout, sky, ids, *, gain, threshold, detector, budget,
         detector=detector_with_gain(detector, gain),
         budget=check_options(budget, 'budget', BudgetOptions),
         zeropoint=zeropoint, flux_unit=flux_unit,
-        reading=check_options(reading, 'reading', FrameReading))
+        reading=check_options(reading, 'reading', FrameReading),
+        sky_without_apertures=check_bool(sky_without_apertures,
+                                         'sky_without_apertures'))
 
 
 def measure_configured(frames, names, config, ids, *, output, resume_from,
@@ -298,7 +314,7 @@ def _check_batch_output(output, frames):
 
 
 def _configure(layout, sky, ids, *, recenter, threshold, detector,
-               budget, zeropoint, flux_unit, reading):
+               budget, zeropoint, flux_unit, reading, sky_without_apertures):
     """Validate everything a worker will use; return (config, ids)."""
     if not callable(sky):
         check_choice(sky, 'sky', SKY_METHODS)
@@ -310,7 +326,7 @@ def _configure(layout, sky, ids, *, recenter, threshold, detector,
         zeropoint=(None if zeropoint is None
                    else finite_number(zeropoint, 'zeropoint')),
         flux_unit=_check_flux_unit(flux_unit), reading=reading,
-        n_rows=layout.n_rows)
+        n_rows=layout.n_rows, sky_without_apertures=sky_without_apertures)
     return config, ids
 
 
@@ -694,7 +710,8 @@ def run_parameters(config, ids):
     """The run's parameters for ``meta`` (a resumed run must match them),
     in plain JSON values: the sky, the re-centring, the detector values
     given (each frame's header completes them), the budget options, the
-    threshold, the zero point, the HDU and the apertures."""
+    threshold, the zero point, the HDU, the apertures and a whole-frame
+    sky kept with the apertures' light."""
     sky = config.sky
     if isinstance(sky, str):
         sky_text = sky
@@ -718,6 +735,9 @@ def run_parameters(config, ids):
         'zeropoint': config.zeropoint,
         **({} if config.flux_unit is None
            else {'flux_unit': str(config.flux_unit)}),
+        # the default (True) unrecorded: tables of before it still resume
+        **({} if config.sky_without_apertures
+           else {'sky_without_apertures': False}),
         **config.layout.describe(ids)}
     return _json_safe(params)
 

@@ -83,6 +83,7 @@ class FrameConfig:
     reading: FrameReading = field(default_factory=FrameReading)
     n_rows: int = 0
     columns: tuple = field(default=PHOTOMETRY_COLUMNS)
+    sky_without_apertures: bool = True
 
 
 @dataclass
@@ -394,7 +395,8 @@ def _photometer_frame(ccd, config, notes):
     table = photometer(frame, apertures, sky, threshold=config.threshold,
                        detector=config.detector, budget=config.budget,
                        zeropoint=config.zeropoint,
-                       flux_unit=config.flux_unit)
+                       flux_unit=config.flux_unit,
+                       sky_without_apertures=config.sky_without_apertures)
     if len(table) != config.n_rows:
         raise ValueError(f'{len(table)} rows measured, not one row per '
                          f'aperture ({config.n_rows})')

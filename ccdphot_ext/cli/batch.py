@@ -32,6 +32,7 @@ from .common import (
     add_dq_bits_option,
     add_fractional_variance_option,
     add_positions_format,
+    add_sky_with_apertures_option,
     add_uncertainty_model_option,
     add_unit_option,
     check_output_path,
@@ -353,6 +354,7 @@ def _add_inputs(p):
                         '(default sigma_clip)')
     p.add_argument('--annulus', metavar='RIN,ROUT', type=pair_type,
                    help='annulus radii for --sky annulus')
+    add_sky_with_apertures_option(p)
     p.add_argument('--recenter', nargs='?', const='com',
                    choices=('com', '2dg'),
                    help='re-centre each aperture on each frame (centroid '

@@ -104,6 +104,7 @@ def measuring_config(args, layout, sky, ids):
         detector=detector_from_args(args), budget=budget_options(args),
         zeropoint=args.zeropoint, flux_unit=args.flux_unit,
         recenter=recenter,
+        sky_without_apertures=not args.sky_with_apertures,
         reading=FrameReading(hdu=args.hdu, unit=args.unit,
                              dq_bits=args.dq_bits))
 

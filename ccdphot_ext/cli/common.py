@@ -504,6 +504,18 @@ def add_fractional_variance_option(parser):
                              "and Source Extractor)")
 
 
+def add_sky_with_apertures_option(parser):
+    """``--sky-with-apertures``: keep the measured stars' own light in a
+    whole-frame sky, as ``sky_without_apertures=False`` of
+    `~ccdphot_ext.photometer`; the one definition of ``measure`` and
+    ``batch``."""
+    parser.add_argument('--sky-with-apertures', action='store_true',
+                        help='keep the measured stars\' own light in a '
+                             'whole-frame sky (default: the level is '
+                             'measured again without it where it lifts the '
+                             'level by more than a tenth of its error)')
+
+
 def budget_options(args, **options):
     """The `~ccdphot_ext.BudgetOptions` of ``--uncertainty-model`` and
     ``--fractional-variance`` (``options``: other or overriding

@@ -17,6 +17,7 @@ from .common import (
     add_keep_artifacts_option,
     add_output_options,
     add_positions_format,
+    add_sky_with_apertures_option,
     add_uncertainty_model_option,
     blank_noise,
     box_type,
@@ -451,11 +452,7 @@ def _add_sky_options(p):
     p.add_argument('--filter-size', metavar='N[,NX]', type=mesh_type,
                    help='--sky background2d: median filter of the mesh, '
                         'in meshes (default 3)')
-    p.add_argument('--sky-with-apertures', action='store_true',
-                   help='keep the measured stars\' own light in a '
-                        'whole-frame sky (default: the level is measured '
-                        'again without it where it lifts the level by more '
-                        'than a tenth of its error)')
+    add_sky_with_apertures_option(p)
 
 
 def _add_measure(sub, common):
