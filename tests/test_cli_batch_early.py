@@ -257,3 +257,20 @@ def test_a_worker_measures_nothing_the_command_refuses(files, tmp_path,
                 if not line.startswith('#')][1:]
     assert sorted(cache.texts().values()) == sorted(
         '\n'.join(rows[3 * k:3 * k + 3]) for k in range(2))
+
+
+def test_quietly_calls_and_swallows_a_failed_clean_up():
+    """The one Dask clean-up of the batch run and the early tasks: called
+    with its arguments; an error (the scheduler gone) is swallowed."""
+    from ccdphot_ext.utils.daskclient import quietly
+
+    calls = []
+    quietly(calls.append, 'closed')
+    assert calls == ['closed']
+
+    def gone(*args):
+        calls.append(args)
+        raise OSError('the scheduler is gone')
+
+    assert quietly(gone, 1, 2) is None
+    assert calls == ['closed', (1, 2)]

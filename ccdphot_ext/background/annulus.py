@@ -108,21 +108,63 @@ _ANNULUS_TYPES = (CircularAnnulus, EllipticalAnnulus, RectangularAnnulus)
 
 
 def _chunk_pixels(shape):
+    """
+    Annulus pixels whose statistics are formed together.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+
+    Returns
+    -------
+    n : int
+        `CHUNK_PIXELS`, at most `CHUNK_FRACTION` of the frame's pixels, at
+        least 1024.
+    """
     return max(min(CHUNK_PIXELS, int(shape[0] * shape[1] * CHUNK_FRACTION)),
                1024)
 
 
 def _block_pixels(shape):
+    """
+    Annulus pixels gathered per block.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+
+    Returns
+    -------
+    n : int
+        `BLOCK_PIXELS`, at most a chunk's (`_chunk_pixels`).
+    """
     return min(BLOCK_PIXELS, _chunk_pixels(shape))
 
 
 def touched(aperture, idx, ys, xs, how='touches'):
     """
-    True where aperture positions ``idx`` touch the pixels of rows ``ys``
-    and columns ``xs`` (arrays of ``len(idx)`` rows, broadcast together,
-    e.g. ``(m, ny, 1)`` and ``(m, 1, nx)``), or with ``how='covers'``
-    where they hold the pixels' centres; None for an aperture type without
-    a closed form.
+    Where some aperture positions touch (or cover) given pixels.
+
+    Parameters
+    ----------
+    aperture : photutils aperture or `~ccdphot_ext.BoxAperture`
+        The apertures.
+    idx : `~numpy.ndarray` of int
+        The positions, ``m`` of them.
+    ys, xs : `~numpy.ndarray` of int
+        The pixels' rows and columns, ``m`` leading rows, broadcast together
+        (for example ``(m, ny, 1)`` and ``(m, 1, nx)``).
+    how : {'touches', 'covers'}, optional
+        ``'touches'`` (default): the aperture overlaps the pixel by a
+        positive area; ``'covers'``: it holds the pixel's centre.
+
+    Returns
+    -------
+    hit : `~numpy.ndarray` of bool or None
+        The broadcast shape of ``ys`` and ``xs``; None for an aperture type
+        without a closed form.
     """
     shape = touch_shape(aperture)  # boxes, circles, ellipses, annuli
     if shape is None:
@@ -132,11 +174,26 @@ def touched(aperture, idx, ys, xs, how='touches'):
 
 
 def exclusion_map(exclude, shape):
-    """Boolean map of the pixels any aperture of ``exclude`` touches."""
+    """
+    The pixels any aperture of ``exclude`` touches.
+
+    Parameters
+    ----------
+    exclude : aperture or list of apertures
+        The apertures (a closed form where there is one, else photutils'
+        exact masks).
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+
+    Returns
+    -------
+    excluded : `~numpy.ndarray` of bool
+        A map of ``shape``.
+    """
     out = np.zeros(shape, dtype=bool)
     for ap in aperture_list(exclude):
         pos = aperture_positions(ap)
-        half = _half_extent(ap)
+        half = _extent(ap, 'half_extent')
         if half is None:
             _paint_masks(out, ap)
             continue
@@ -158,13 +215,40 @@ def exclusion_map(exclude, shape):
     return out
 
 
-def _half_extent(aperture):
+def _extent(aperture, name):
+    """
+    How far an aperture's pixels reach from its position.
+
+    Parameters
+    ----------
+    aperture : photutils aperture or `~ccdphot_ext.BoxAperture`
+        The aperture.
+    name : {'half_extent', 'reach'}
+        ``'half_extent'``: half the side of a square about a position that
+        holds every pixel the aperture touches; ``'reach'``: the largest
+        distance from a position to the centre of a pixel it touches.
+
+    Returns
+    -------
+    extent : float or None
+        Pixels; None for an aperture type without a closed form.
+    """
     shape = touch_shape(aperture)
-    return None if shape is None else shape.half_extent
+    return None if shape is None else getattr(shape, name)
 
 
 def _paint_masks(out, aperture):
-    """Any other aperture: photutils' exact masks, one position at a time."""
+    """
+    Mark the pixels an aperture without a closed form touches, with
+    photutils' exact masks, one position at a time.
+
+    Parameters
+    ----------
+    out : `~numpy.ndarray` of bool
+        The map to mark (in place).
+    aperture : photutils aperture
+        The aperture.
+    """
     masks = aperture.to_mask(method='exact')
     for amask in masks if isinstance(masks, list) else [masks]:
         large, small = amask.get_overlap_slices(out.shape)
@@ -173,17 +257,59 @@ def _paint_masks(out, aperture):
 
 
 def _inside(index, n):
+    """
+    Whether indices lie on an axis of ``n`` pixels.
+
+    Parameters
+    ----------
+    index : `~numpy.ndarray` of int
+        The indices.
+    n : int
+        The axis' length.
+
+    Returns
+    -------
+    inside : `~numpy.ndarray` of bool
+    """
     return (index >= 0) & (index < n)
 
 
 def annulus_pixels(frame, annulus, excluded, own):
     """
-    Yield ``(idx, rows, good, sigmas, counts)`` for chunks of annulus
-    positions: the pixels of each annulus as rows, which of them are
-    usable, their sigmas (float64, or None) and a dict of per-position
-    counts (``n_total``, ``n_bad``, ``n_apertures``; ``n_own``: pixels its
-    own aperture touches, ``n_own_usable``: those of them finite and
-    unmasked).
+    The pixels of the annuli, a chunk of positions at a time.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    annulus : photutils annulus
+        The annuli (circular ones through `Ring`, the others through
+        photutils' ``'center'`` masks).
+    excluded : `~numpy.ndarray` of bool or None
+        The pixels left out (`exclusion_map`).
+    own : list of tuple or None
+        Each annulus' own aperture (`own_apertures`).
+
+    Yields
+    ------
+    idx : `~numpy.ndarray` of int
+        The chunk's positions.
+    rows : `~numpy.ndarray`
+        The pixels of each annulus as a row.
+    good : `~numpy.ndarray` of bool
+        Which of them are usable.
+    sigmas : `~numpy.ndarray` or None
+        Their sigmas (float64; None without an uncertainty map).
+    counts : dict of `~numpy.ndarray`
+        Per position: ``n_total``, ``n_bad``, ``n_apertures``, ``n_own``
+        (pixels its own aperture touches) and ``n_own_usable`` (those of
+        them finite and unmasked); for circular annuli also ``inner`` (the
+        pixels of the inner half by area) and the ``ring``.
+
+    Raises
+    ------
+    ValueError
+        If a position is too far off the frame for photutils' mask.
     """
     if isinstance(annulus, CircularAnnulus):
         yield from _circular_chunks(frame, annulus, excluded, own)
@@ -212,8 +338,29 @@ def annulus_pixels(frame, annulus, excluded, own):
 
 
 def _mask_pixels(frame, amask, excluded):
-    """The usable pixels of one annulus mask, their sigmas, its counts and
-    its usable pixels (before ``excluded``) as a map of its box."""
+    """
+    The usable pixels of one annulus mask.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    amask : `~photutils.aperture.ApertureMask`
+        The annulus' ``'center'`` mask.
+    excluded : `~numpy.ndarray` of bool or None
+        The pixels left out.
+
+    Returns
+    -------
+    values : `~numpy.ndarray`
+        The usable pixels (float64).
+    sigmas : `~numpy.ndarray`
+        Theirs (empty without an uncertainty map).
+    counts : dict
+        ``n_total``, ``n_bad`` and ``n_apertures``.
+    usable : `~numpy.ndarray` of bool
+        The usable pixels before ``excluded``, as a map of the mask's box.
+    """
     usable = np.zeros(amask.data.shape, dtype=bool)
     large, small = amask.get_overlap_slices(frame.shape)
     if large is None:
@@ -241,9 +388,28 @@ def _mask_pixels(frame, amask, excluded):
 
 
 def _own_overlap(own, idx, masks, usable=None, how='touches'):
-    """Pixels of annuli ``idx`` (photutils masks) that their own aperture
-    touches (or covers); with ``usable`` (maps of the masks' boxes), also
-    those of them usable."""
+    """
+    The pixels of some annuli that their own aperture touches (or covers).
+
+    Parameters
+    ----------
+    own : list of tuple or None
+        Each annulus' own aperture (`own_apertures`).
+    idx : `~numpy.ndarray` of int
+        The annuli.
+    masks : list of `~photutils.aperture.ApertureMask`
+        Their ``'center'`` masks (indexed by annulus).
+    usable : list of `~numpy.ndarray`, optional
+        Maps of the masks' boxes: also count those of the pixels usable.
+    how : {'touches', 'covers'}, optional
+        As for `touched` (default ``'touches'``).
+
+    Returns
+    -------
+    counts : `~numpy.ndarray` of int or list of two
+        Per annulus; with ``usable``, the counts of all and of the usable
+        pixels.
+    """
     kinds = [None] if usable is None else [None, usable]
     out = [np.zeros(len(idx), dtype=int) for _ in kinds]
     for k, i in enumerate(idx.tolist()):
@@ -259,16 +425,27 @@ def _own_overlap(own, idx, masks, usable=None, how='touches'):
     return out if usable is not None else out[0]
 
 
-def _touch_reach(aperture):
-    """Largest distance from a position to the centre of a pixel its
-    aperture touches (None without a closed form)."""
-    shape = touch_shape(aperture)
-    return None if shape is None else shape.reach
-
-
 def _out_of_reach(aperture, ap_idx, ring, sel):
-    """True when no aperture ``ap_idx`` can touch a pixel of its ring."""
-    reach = _touch_reach(aperture)
+    """
+    Whether no aperture can touch a pixel of its ring.
+
+    Parameters
+    ----------
+    aperture : photutils aperture or `~ccdphot_ext.BoxAperture`
+        The apertures.
+    ap_idx : `~numpy.ndarray` of int
+        Their positions.
+    ring : tuple or None
+        ``(centres, r_min)``: the annuli's centres and their inner radius
+        (None: not known, so not out of reach).
+    sel : `~numpy.ndarray` of int
+        The annuli's rows in ``centres``.
+
+    Returns
+    -------
+    out : bool
+    """
+    reach = _extent(aperture, 'reach')
     if ring is None or reach is None:
         return False
     centres, r_min = ring
@@ -278,12 +455,32 @@ def _out_of_reach(aperture, ap_idx, ring, sel):
 
 
 def _own_hits(own, idx, pixels, members, ring=None, how='touches'):
-    """Count, per annulus ``idx`` and for each of the pixel sets
-    ``members``, the pixels that its own aperture touches (or covers, as
-    `touched`; 0 where that aperture has no closed form); ``pixels()``
-    gives their rows and columns (``ys``, ``xs`` as for `touched`). With
-    ``ring=(centres, r_min)`` (members at least ``r_min`` from the annuli's
-    ``centres``), apertures that cannot reach so far are skipped."""
+    """
+    Count the pixels of some annuli that their own aperture touches (or
+    covers).
+
+    Parameters
+    ----------
+    own, idx
+        As for `_own_overlap`.
+    pixels : callable
+        ``pixels()``: the rows and columns ``ys``, ``xs`` of their pixels (as
+        for `touched`), made only when an aperture can reach them.
+    members : list of `~numpy.ndarray` of bool
+        The pixel sets to count in.
+    ring : tuple, optional
+        ``(centres, r_min)``: the members lie at least ``r_min`` from the
+        annuli's ``centres``, and apertures that cannot reach so far are
+        skipped.
+    how : {'touches', 'covers'}, optional
+        As for `touched` (default ``'touches'``).
+
+    Returns
+    -------
+    counts : list of `~numpy.ndarray` of int
+        One per pixel set, per annulus (0 where the aperture has no closed
+        form).
+    """
     out = [np.zeros(len(idx), dtype=int) for _ in members]
     ys = xs = None
     for ap, start in own or ():
@@ -310,6 +507,11 @@ class Ring:
     pixels instead of the square's ``(2 r_out + 2)**2``. Those that are
     members for every sub-pixel position come first; only the others are
     computed for each position.
+
+    Parameters
+    ----------
+    r_in, r_out : float
+        The annuli's radii (pixels).
     """
 
     def __init__(self, r_in, r_out):
@@ -346,10 +548,23 @@ class Ring:
         return self._within(2), self._within(SOURCE_GROW ** 2)
 
     def _within(self, d2):
-        """A sparse ``(size, size)`` matrix, 1 where two candidates lie
-        within ``sqrt(d2)`` pixels: found through the window's places,
-        one offset at a time (no ``size`` x ``size`` array: an annulus
-        of 50 pixels has 8,000 candidates)."""
+        """
+        Which candidates lie near each other.
+
+        Found through the window's places, one offset at a time (no ``size`` x
+        ``size`` array: an annulus of 50 pixels has 8,000 candidates).
+
+        Parameters
+        ----------
+        d2 : float
+            The squared distance (pixels**2).
+
+        Returns
+        -------
+        near : `scipy.sparse.csr_matrix`
+            ``(size, size)``, 1 where two candidates lie within ``sqrt(d2)``
+            pixels.
+        """
         from scipy.sparse import csr_matrix
 
         k, side, reach = self.size, self.side, self.reach
@@ -373,8 +588,20 @@ class Ring:
                            (rows, cols)), shape=(k, k))
 
     def members(self, pos):
-        """``(m, size)``: True where a candidate's centre lies at
-        ``r_in <= d < r_out`` from positions ``pos`` (``(m, 2)``, x and y)."""
+        """
+        Which candidates are annulus pixels.
+
+        Parameters
+        ----------
+        pos : `~numpy.ndarray`
+            ``(m, 2)`` positions, x and y.
+
+        Returns
+        -------
+        members : `~numpy.ndarray` of bool
+            ``(m, size)``: True where a candidate's centre lies at ``r_in <= d <
+            r_out`` from the position.
+        """
         frac = pos - np.floor(pos)
         out = np.empty((len(pos), self.size), dtype=bool)
         out[:, :self.n_sure] = True
@@ -384,9 +611,21 @@ class Ring:
         return out
 
     def inner(self, pos):
-        """``(m, size)``: True where a candidate's centre lies nearer to
-        positions ``pos`` than the radius that halves the annulus' area,
-        ``sqrt((r_in**2 + r_out**2) / 2)``."""
+        """
+        Which candidates lie in the annulus' inner half by area.
+
+        Parameters
+        ----------
+        pos : `~numpy.ndarray`
+            ``(m, 2)`` positions, x and y.
+
+        Returns
+        -------
+        inner : `~numpy.ndarray` of bool
+            ``(m, size)``: True where a candidate's centre lies nearer than the
+            radius that halves the annulus' area, ``sqrt((r_in**2 + r_out**2) /
+            2)``.
+        """
         frac = (pos - np.floor(pos)).astype(np.float32)
         r_mid2 = 0.5 * (self.r_in ** 2 + self.r_out ** 2)
         dy = self.oy.astype(np.float32) - frac[:, 1:]
@@ -397,15 +636,43 @@ class Ring:
         return dy < r_mid2
 
     def pixels(self, pos):
-        """Rows and columns ``(m, size)`` of the candidates of ``pos``."""
+        """
+        The frame pixels of the candidates.
+
+        Parameters
+        ----------
+        pos : `~numpy.ndarray`
+            ``(m, 2)`` positions, x and y.
+
+        Returns
+        -------
+        ys, xs : `~numpy.ndarray` of int64
+            ``(m, size)`` rows and columns.
+        """
         base = whole_pixels(np.floor(pos), np.int64)
         return base[:, 1:] + self.oy, base[:, :1] + self.ox
 
 
 def _circular_chunks(frame, annulus, excluded, own):
-    """Circular annuli: the candidate pixels around each centre (see
-    `Ring`), gathered for a chunk of annuli at a time; whole windows of a
-    C-contiguous frame a window row at a time (`box_rows`)."""
+    """
+    The pixels of circular annuli, a chunk at a time, as `annulus_pixels`.
+
+    The candidate pixels around each centre (see `Ring`) are gathered for a
+    chunk of annuli at a time, row by row of the frame; whole windows of a
+    C-contiguous frame a window row at a time (`box_rows`).
+
+    Parameters
+    ----------
+    frame, excluded, own
+        As for `annulus_pixels`.
+    annulus : `~photutils.aperture.CircularAnnulus`
+        The annuli.
+
+    Yields
+    ------
+    idx, rows, good, sigmas, counts
+        As `annulus_pixels`, with ``inner`` and ``ring`` in ``counts``.
+    """
     ny, nx = frame.shape
     ring = Ring(annulus.r_in, annulus.r_out)
     pos_all = aperture_positions(annulus)
@@ -451,10 +718,21 @@ def _circular_chunks(frame, annulus, excluded, own):
 
 
 class _ChunkArrays:
-    """The candidate pixels of a chunk of annuli, filled block by block:
+    """
+    The candidate pixels of a chunk of annuli, filled block by block:
     ``values`` (the frame's dtype), ``member``, ``usable`` (finite,
     unmasked members), ``good`` (usable and not excluded), ``sigmas``
-    (float64, or None) and the counts of `annulus_pixels`."""
+    (float64, or None) and the counts of `annulus_pixels`.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame (its dtype, and whether it has an uncertainty map).
+    m : int
+        The chunk's annuli.
+    k : int
+        Candidate pixels per annulus.
+    """
 
     def __init__(self, frame, m, k):
         self.values = np.empty((m, k), dtype=frame.data.dtype)
@@ -468,7 +746,21 @@ class _ChunkArrays:
         self.inner = np.empty((m, k), dtype=bool)
 
     def fill(self, rows, frame, excluded, take):
-        """Gather block ``rows`` with ``take`` and count its pixels."""
+        """
+        Gather one block of annuli and count its pixels.
+
+        Parameters
+        ----------
+        rows : slice
+            The block's rows of the chunk.
+        frame : `~ccdphot_ext.utils.inputs.Frame`
+            The frame.
+        excluded : `~numpy.ndarray` of bool or None
+            The pixels left out.
+        take : callable
+            ``take(array)``: the block's candidate pixels of an array of the
+            frame's shape.
+        """
         vals, good = self.values[rows], self.good[rows]
         member = self.member[rows]
         vals[...] = take(frame.data)
@@ -492,8 +784,19 @@ class _ChunkArrays:
 
 
 class _Windows:
-    """Square windows of the frame (and of the exclusion map) gathered a
-    window row at a time."""
+    """
+    Square windows of the frame (and of the exclusion map) gathered a
+    window row at a time.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame: its data, mask and uncertainty.
+    excluded : `~numpy.ndarray` of bool or None
+        The exclusion map.
+    side : int
+        The windows' side.
+    """
 
     def __init__(self, frame, excluded, side):
         self.side = side
@@ -503,8 +806,22 @@ class _Windows:
                 self.arrays[id(array)] = box_rows(array, side, side)
 
     def taker(self, corners, columns):
-        """A function gathering the ``columns`` of the windows with these
-        ``corners`` (``(m, 2)``, x and y) from an array of the frame."""
+        """
+        A function gathering some pixels of some windows.
+
+        Parameters
+        ----------
+        corners : `~numpy.ndarray` of int
+            ``(m, 2)``: the windows' corners, x and y.
+        columns : `~numpy.ndarray` of int
+            The pixels' places in a window (flat).
+
+        Returns
+        -------
+        take : callable
+            ``take(array)``: ``(m, len(columns))`` values of an array of the
+            frame.
+        """
         ys, xs = corners[:, 1], corners[:, 0]
         side = self.side
 
@@ -519,8 +836,22 @@ class _Windows:
 
 
 def _clipped_taker(ys, xs, shape):
-    """A function gathering an array of ``shape`` at pixels ``ys, xs``
-    clipped to the frame (the caller masks those off it)."""
+    """
+    A function gathering an array at given pixels, clipped to the frame
+    (the caller masks those off it).
+
+    Parameters
+    ----------
+    ys, xs : `~numpy.ndarray` of int
+        The pixels' rows and columns.
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+
+    Returns
+    -------
+    take : callable
+        ``take(array)``: the values of an array of ``shape`` there.
+    """
     ny, nx = shape
     flat = np.clip(ys, 0, ny - 1) * nx
     flat += np.clip(xs, 0, nx - 1)
@@ -533,7 +864,19 @@ def _clipped_taker(ys, xs, shape):
 
 
 def _pad(arrays):
-    """Stack 1-D arrays into rows, padded with NaN."""
+    """
+    Stack 1-D arrays into rows, padded with NaN.
+
+    Parameters
+    ----------
+    arrays : list of `~numpy.ndarray`
+        The rows.
+
+    Returns
+    -------
+    rows : `~numpy.ndarray`
+        ``(len(arrays), width)``, ``width`` the longest's (at least 1).
+    """
     width = max(max((a.size for a in arrays), default=0), 1)
     out = np.full((len(arrays), width), np.nan)
     for row, a in zip(out, arrays, strict=True):
@@ -546,6 +889,13 @@ class RowStatistics:
     The statistics of each row of a chunk: ``level``, ``std`` (corrected
     for the clipping), ``n_pix`` (pixels kept) and ``n_clipped``, and
     `keep` for the kept pixels.
+
+    Parameters
+    ----------
+    level, std, n_pix, n_clipped : `~numpy.ndarray`
+        Per row.
+    keep : callable
+        ``keep()``: the ``(m, k)`` kept pixels, made when asked for.
     """
 
     def __init__(self, level, std, n_pix, n_clipped, keep):
@@ -561,9 +911,26 @@ class RowStatistics:
 
 def summarise_rows(values, good, method, sigma, maxiters):
     """
-    `RowStatistics` of the ``good`` pixels of each row of ``values``
-    (float32 or float64, any values where not ``good``; overwritten). A
-    row without a good pixel gets a NaN level and std.
+    The statistics of the good pixels of each row.
+
+    Parameters
+    ----------
+    values : `~numpy.ndarray`
+        ``(m, k)`` rows (float32 or float64; any values where not ``good``;
+        overwritten).
+    good : `~numpy.ndarray` of bool
+        The pixels to use.
+    method : {'sigma_clip', 'mean', 'median'}
+        The estimator (:ref:`sky-estimators`).
+    sigma : float
+        The clip's limit in standard deviations.
+    maxiters : int or None
+        The clip's most iterations.
+
+    Returns
+    -------
+    stats : `RowStatistics`
+        A row without a good pixel gets a NaN level and std.
     """
     rows = np.ascontiguousarray(values)
     blank(rows, ~good)
@@ -595,16 +962,46 @@ def summarise_rows(values, good, method, sigma, maxiters):
 
 def row_statistics(rows, method, sigma, maxiters):
     """
-    Level, std, kept-pixel mask and clipped count of each NaN-padded row
-    (``rows`` is overwritten).
+    The statistics of each NaN-padded row.
+
+    Parameters
+    ----------
+    rows : `~numpy.ndarray`
+        ``(m, k)`` rows, NaN where no pixel (overwritten).
+    method, sigma, maxiters
+        As for `summarise_rows`.
+
+    Returns
+    -------
+    level, std : `~numpy.ndarray`
+        Per row.
+    keep : `~numpy.ndarray` of bool
+        ``(m, k)``: the kept pixels.
+    n_clipped : `~numpy.ndarray` of int
+        Per row.
     """
     stats = summarise_rows(rows, np.isfinite(rows), method, sigma, maxiters)
     return stats.level, stats.std, stats.keep, stats.n_clipped
 
 
 def own_apertures(exclude, n):
-    """``[(aperture, first row), ...]`` when the positions of ``exclude``
-    are the ``n`` annuli's own, in order; else None."""
+    """
+    Each annulus' own aperture, when the positions of ``exclude`` are the
+    annuli's own, in order.
+
+    Parameters
+    ----------
+    exclude : aperture or list of apertures
+        The apertures left out of the annuli.
+    n : int
+        The number of annuli.
+
+    Returns
+    -------
+    own : list of tuple or None
+        ``[(aperture, first row), ...]``; None when ``exclude`` does not
+        have ``n`` positions.
+    """
     groups = aperture_list(exclude)
     own, start = [], 0
     for ap in groups:
@@ -615,10 +1012,39 @@ def own_apertures(exclude, n):
 
 def _poisson_rows(values, good, keep, level, gain, method, sigma, std,
                   offset=0.0):
-    """The level, std and error of the level of each row under the exact
-    model of a Poisson sky (`poisson_level`, on a pedestal ``offset``),
-    for rows of up to `ANNULUS_EXACT_MAX` electrons a pixel; NaN where
-    not solved."""
+    """
+    The level, std and error of the level of each row under the exact
+    model of a Poisson sky (`poisson_level`).
+
+    Rows of up to `ANNULUS_EXACT_MAX` electrons a pixel above the pedestal
+    are solved.
+
+    Parameters
+    ----------
+    values : `~numpy.ndarray`
+        ``(m, k)`` rows of pixels.
+    good : `~numpy.ndarray` of bool
+        The usable pixels.
+    keep : `~numpy.ndarray` of bool
+        The pixels the estimator kept.
+    level : `~numpy.ndarray`
+        The rows' levels as estimated.
+    gain : float
+        Electrons per data unit.
+    method : {'sigma_clip', 'mean', 'median'}
+        The estimator.
+    sigma : float
+        The clip's limit.
+    std : `~numpy.ndarray`
+        The rows' standard deviations as estimated.
+    offset : float, optional
+        The pedestal under the photons (data unit; default 0).
+
+    Returns
+    -------
+    solved : `~numpy.ndarray`
+        ``(3, m)``: level, std and error of the level; NaN where not solved.
+    """
     out = np.full((3, len(values)), np.nan)
     for i, row in enumerate(values):
         if not 0.0 < (level[i] - offset) * gain <= ANNULUS_EXACT_MAX:
@@ -652,6 +1078,17 @@ def annulus_pedestal(frame, annulus, excluded, level, *, method, sigma,
     whole-number pixels), are one sky of that mean level: the estimator
     measures it as a whole frame, and `pedestal_test` weighs its third
     moment as `SkyEstimate.from_image` does.
+
+    Parameters
+    ----------
+    frame, annulus, excluded
+        As for `annulus_pixels`.
+    level : `~numpy.ndarray`
+        The annuli's levels.
+    method, sigma, maxiters
+        The estimator, as for `summarise_rows`.
+    gain : float
+        Electrons per data unit.
 
     Returns
     -------
@@ -706,8 +1143,21 @@ def annulus_pedestal(frame, annulus, excluded, level, *, method, sigma,
 
 
 def _center_masks(annulus, idx):
-    """photutils' ``'center'`` masks of the annuli ``idx`` (a list, also
-    for one position)."""
+    """
+    photutils' ``'center'`` masks of some annuli.
+
+    Parameters
+    ----------
+    annulus : photutils annulus
+        The annuli.
+    idx : `~numpy.ndarray` of int
+        Which.
+
+    Returns
+    -------
+    masks : list of `~photutils.aperture.ApertureMask`
+        A list, also for one position.
+    """
     chosen = annulus if annulus.isscalar else annulus[idx]
     masks = chosen.to_mask(method='center')
     return masks if isinstance(masks, list) else [masks]
@@ -715,16 +1165,45 @@ def _center_masks(annulus, idx):
 
 def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
                        gain=None, noise_factor=1.0):
-    """Level, std, n_pix and error of the level of every annulus; with the
-    ``gain`` (validated), also ``'poisson'``: the level, std and error of
-    the level of the photon-starved annuli under the exact model of a
-    Poisson sky (`_poisson_rows`; NaN for the others), else None, and
-    ``'pedestal'``: the significance and the offset of a pedestal the
-    annuli share (`annulus_pedestal`), their photon-starved annuli solved
-    on it. ``noise_factor``: how much more than white noise the mean of
-    many pixels scatters (correlated noise), which the tests of a star's
-    light in the annuli (`_wing_significance`, `_source_significance`)
-    divide their standard errors' squares by."""
+    """
+    The sky of every annulus, with its doubts.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    annulus : photutils annulus
+        The annuli.
+    exclude : aperture, list of apertures or None
+        The apertures whose pixels are left out of every annulus.
+    method, sigma, maxiters
+        The estimator, as for `summarise_rows`.
+    gain : float, optional
+        Electrons per data unit (validated); with it the photon-starved
+        annuli are also solved under the exact model of a Poisson sky.
+    noise_factor : float, optional
+        How much more than white noise the mean of many pixels scatters
+        (correlated noise), which the tests of a star's light in the annuli
+        (`_wing_significance`, `_source_significance`) divide their standard
+        errors' squares by (default 1).
+
+    Returns
+    -------
+    stats : dict
+        ``level``, ``std``, ``n_pix`` (per annulus), ``propagated`` (the
+        level's error from the uncertainty map, or None), ``meta`` (the
+        counts, the tests' significances and ``flags``), ``poisson``
+        (``(3, n)``: the level, std and error of the level of the
+        photon-starved annuli under the exact model of a Poisson sky,
+        `_poisson_rows`, NaN for the others; None without a gain) and
+        ``pedestal`` (the significance and the offset of a pedestal the
+        annuli share, `annulus_pedestal`, or None).
+
+    Raises
+    ------
+    ValueError
+        If no annulus holds a usable pixel.
+    """
     from ..flags import FLAG_SKY_ANNULUS
     n = n_positions(annulus)
     excluded = None if exclude is None else exclusion_map(exclude,
@@ -846,13 +1325,33 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
 
 
 def _wing_significance(values, good, stats, inner):
-    """For each row, how many standard errors the mean of its pixels in
-    the annulus' inner half (by area) exceeds that of its outer half, the
+    """
+    How much brighter the inner half of each annulus is than its outer
+    half.
+
+    For each row, how many standard errors the mean of its pixels in the
+    annulus' inner half (by area) exceeds that of its outer half, the
     pixels those within 3 ``std`` of the level (what a clip or a median
     leaves out, a compact star's core, does not count): star light
     falling off outwards makes it positive; a flat sky, or one sloping
-    linearly across the annulus, gives a standard normal deviate. NaN
-    where a half keeps fewer than `MIN_SKY_PIXELS`."""
+    linearly across the annulus, gives a standard normal deviate.
+
+    Parameters
+    ----------
+    values : `~numpy.ndarray`
+        ``(m, k)`` rows of pixels.
+    good : `~numpy.ndarray` of bool
+        The usable pixels.
+    stats : `RowStatistics`
+        The rows' statistics.
+    inner : `~numpy.ndarray` of bool
+        The pixels of the inner half.
+
+    Returns
+    -------
+    z : `~numpy.ndarray`
+        Per row; NaN where a half keeps fewer than `MIN_SKY_PIXELS`.
+    """
     level = np.asarray(stats.level, dtype=float)[:, None]
     reach = 3.0 * np.asarray(stats.std, dtype=float)[:, None]
     with np.errstate(invalid='ignore'):
@@ -872,12 +1371,21 @@ def _wing_significance(values, good, stats, inner):
 
 
 class _SharedLift:
-    """The lift the circular annuli of one call share: the mean of the wing
+    """
+    The lift the circular annuli of one call share: the mean of the wing
     significances of the annuli ``clear`` of the wing test's flag and of
-    too few pixels (standard normal
-    deviates on a flat or sloping sky; the mean is about the lift in
-    standard errors of a level), and its significance (the mean times the
-    square root of their number; 0 for fewer than `LIFT_MIN_ANNULI`)."""
+    too few pixels (standard normal deviates on a flat or sloping sky; the
+    mean is about the lift in standard errors of a level), and its
+    significance (the mean times the square root of their number; 0 for
+    fewer than `LIFT_MIN_ANNULI`).
+
+    Parameters
+    ----------
+    wings : `~numpy.ndarray`
+        The annuli's wing significances (`_wing_significance`).
+    clear : `~numpy.ndarray` of bool
+        The annuli to average.
+    """
 
     def __init__(self, wings, clear):
         z = wings[clear & np.isfinite(wings)]
@@ -887,13 +1395,25 @@ class _SharedLift:
 
     @property
     def significant(self):
+        """
+        Whether the mean differs from 0 by more than `LIFT_SIGNIFICANCE`
+        standard errors.
+        """
         return abs(self.significance) > LIFT_SIGNIFICANCE
 
     @property
     def flagged(self):
+        """
+        Whether the lift is significant and beyond `LIFT_SIZE`: every annulus
+        of the call is then flagged.
+        """
         return self.significant and abs(self.mean) > LIFT_SIZE
 
     def warn(self):
+        """
+        Say the lift (`~astropy.utils.exceptions.AstropyUserWarning`): its
+        size, its direction and whether the annuli are flagged.
+        """
         own = self.mean > 0
         warnings.warn(
             'the sky annuli share a lift: their inner halves read '
@@ -911,19 +1431,36 @@ class _SharedLift:
 
 
 def _source_significance(values, good, stats, ring, method):
-    """For each row, how many standard errors its level falls when the
-    pixels around a source in it are left out: a source is a pixel above
-    `SOURCE_PEAK` std of the level and its neighbours above 3 std (pure
-    noise makes a pixel above 5 std once in 3 million); left out are the
-    pixels within `SOURCE_GROW` pixels of those (of the `Ring` ``ring``),
-    which hold the light of its profile that a clip or a median keeps.
-    The level rests on the pixels within 3 std of it (a plain ``method=
-    'mean'`` on every pixel). The lift is measured about a plane fitted
-    to the pixels left (a sky sloping across the annulus lifts the side a
-    source is on); its error is that of the difference between a mean of
-    the kept pixels and of the kept pixels less those: the std times
-    ``sqrt(1 / n_left - 1 / n_kept)``. 0 where the row holds no source,
-    NaN where too few pixels are left."""
+    """
+    How far each annulus' level falls when the light around a source in
+    it is left out.
+
+    A source is a pixel above `SOURCE_PEAK` std of the level and its
+    neighbours above 3 std (pure noise makes a pixel above 5 std once in 3
+    million); left out are the pixels within `SOURCE_GROW` pixels of those,
+    which hold the light of its profile that a clip or a median keeps. The
+    level rests on the pixels within 3 std of it (a plain ``method='mean'``
+    on every pixel). The lift is measured about a plane fitted to the
+    pixels left (a sky sloping across the annulus lifts the side a source
+    is on); its error is that of the difference between a mean of the kept
+    pixels and of the kept pixels less those: the std times ``sqrt(1 /
+    n_left - 1 / n_kept)``.
+
+    Parameters
+    ----------
+    values, good, stats
+        As for `_wing_significance`.
+    ring : `Ring`
+        The annuli's candidate pixels (their neighbourhoods).
+    method : {'sigma_clip', 'mean', 'median'}
+        The estimator.
+
+    Returns
+    -------
+    z : `~numpy.ndarray`
+        The fall in standard errors, per row; 0 where the row holds no
+        source, NaN where too few pixels are left.
+    """
     level = np.asarray(stats.level, dtype=float)[:, None]
     std = np.asarray(stats.std, dtype=float)[:, None]
     with np.errstate(invalid='ignore'):
@@ -969,16 +1506,47 @@ def _source_significance(values, good, stats, ring, method):
 
 
 def _reaches(mask, neighbourhood):
-    """``(m, size)``: True where a pixel's ``neighbourhood`` (a symmetric
-    sparse ``(size, size)`` matrix) holds a True pixel of ``mask``."""
+    """
+    Where a pixel's neighbourhood holds a marked pixel.
+
+    Parameters
+    ----------
+    mask : `~numpy.ndarray` of bool
+        ``(m, size)``: the marked candidates of each annulus.
+    neighbourhood : `scipy.sparse.csr_matrix`
+        A symmetric ``(size, size)`` matrix of the candidates' neighbours
+        (`Ring.neighbourhoods`).
+
+    Returns
+    -------
+    reached : `~numpy.ndarray` of bool
+        ``(m, size)``.
+    """
     return np.asarray(neighbourhood @ mask.T.astype(np.float32)).T > 0
 
 
 def _exact_rows(frame, annulus, excluded, own, offset, *, method, sigma,
                 maxiters, gain):
-    """`_poisson_rows` of every annulus, on the pedestal ``offset``: a
-    second pass over the annuli, after `annulus_pedestal` has pooled
-    them."""
+    """
+    `_poisson_rows` of every annulus, on a pedestal: a second pass over the
+    annuli, after `annulus_pedestal` has pooled them.
+
+    Parameters
+    ----------
+    frame, annulus, excluded, own
+        As for `annulus_pixels`.
+    offset : float
+        The pedestal (data unit).
+    method, sigma, maxiters
+        The estimator, as for `summarise_rows`.
+    gain : float
+        Electrons per data unit.
+
+    Returns
+    -------
+    solved : `~numpy.ndarray`
+        ``(3, n)``: level, std and error of the level; NaN where not solved.
+    """
     poisson = np.full((3, n_positions(annulus)), np.nan)
     for idx, values, good, _, _ in annulus_pixels(frame, annulus, excluded,
                                                   own):
@@ -990,6 +1558,22 @@ def _exact_rows(frame, annulus, excluded, own, offset, *, method, sigma,
 
 
 def _warn(n_bad, neighbours, few, n):
+    """
+    Say the pixels left out of the annuli and the annuli flagged for a
+    neighbour's aperture or too few pixels
+    (`~astropy.utils.exceptions.AstropyUserWarning`).
+
+    Parameters
+    ----------
+    n_bad : `~numpy.ndarray` of int
+        Masked, NaN or inf pixels per annulus.
+    neighbours : `~numpy.ndarray` of bool
+        The annuli holding pixels of another star's aperture.
+    few : `~numpy.ndarray` of bool
+        The annuli keeping fewer than `MIN_USED_FRACTION` of their pixels.
+    n : int
+        The number of annuli.
+    """
     if n_bad.sum():
         warnings.warn(f'{int(n_bad.sum())} masked/NaN/inf pixels excluded '
                       f'from the sky annuli ({int(np.count_nonzero(n_bad))} '
@@ -1006,9 +1590,20 @@ def _warn(n_bad, neighbours, few, n):
 
 
 def annulus_flags(sky):
-    """The flags of the levels of a sky measured in annuli
-    (``meta['flags']``: a neighbour's aperture in it, mostly masked, too
-    few pixels), one per level; 0 for a sky without them."""
+    """
+    The flags of the levels of a sky measured in annuli.
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky.
+
+    Returns
+    -------
+    flags : int or `~numpy.ndarray` of int32
+        One per level (``meta['flags']``: a neighbour's aperture in the
+        annulus, mostly masked, too few pixels); 0 for a sky without them.
+    """
     flags = sky.meta.get('flags')
     if sky.is_global or flags is None:
         return 0
@@ -1017,12 +1612,27 @@ def annulus_flags(sky):
 
 def sky_row_flags(sky, apertures, n_rows):
     """
-    Flags the sky gives each photometry row: those of an annulus sky
-    (``meta['flags']``), and, for annuli measured without ``exclude``, the
-    annuli that overlap their measured aperture (pixels of the annulus
-    whose centres lie inside the aperture; with a warning). An annulus
-    that starts at the aperture's edge (photutils' r = 3, 3-7 pixels)
-    only touches it: not flagged.
+    Flags the sky gives each photometry row.
+
+    Those of an annulus sky (``meta['flags']``), and, for annuli measured
+    without ``exclude``, the annuli that overlap their measured aperture
+    (pixels of the annulus whose centres lie inside the aperture; with a
+    warning). An annulus that starts at the aperture's edge (photutils'
+    r = 3, 3-7 pixels) only touches it: not flagged.
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    apertures : aperture or list of apertures
+        The measured apertures.
+    n_rows : int
+        The photometry's rows.
+
+    Returns
+    -------
+    flags : int or `~numpy.ndarray` of int32
+        0 for a sky of one level, else one per row.
     """
     from ..flags import FLAG_SKY_ANNULUS
     flags = annulus_flags(sky)
@@ -1051,8 +1661,22 @@ def sky_row_flags(sky, apertures, n_rows):
 
 
 def _ring_own_hits(annulus, own):
-    """Pixels of every circular annulus whose centres its own aperture
-    covers (`_own_hits`), a chunk at a time."""
+    """
+    The pixels of every circular annulus whose centres its own aperture
+    covers (`_own_hits`), a chunk at a time.
+
+    Parameters
+    ----------
+    annulus : `~photutils.aperture.CircularAnnulus`
+        The annuli.
+    own : list of tuple
+        Each annulus' own aperture (`own_apertures`).
+
+    Returns
+    -------
+    hits : `~numpy.ndarray` of int
+        Per annulus.
+    """
     ring = Ring(annulus.r_in, annulus.r_out)
     pos = aperture_positions(annulus)
     hits = np.zeros(len(pos), dtype=int)
@@ -1067,8 +1691,25 @@ def _ring_own_hits(annulus, own):
 
 
 def check_annulus(annulus, shape):
-    """A photutils annulus no larger than a few frames, or an error naming
-    the parameter (a mistyped outer size would exhaust the memory)."""
+    """
+    Refuse what is not a photutils annulus, or one larger than a few
+    frames (a mistyped outer size would exhaust the memory).
+
+    Parameters
+    ----------
+    annulus : object
+        The annulus given.
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+
+    Raises
+    ------
+    TypeError
+        If ``annulus`` is not a circular, elliptical or rectangular
+        photutils annulus.
+    ValueError
+        If it is far larger than the frame, naming its outer size.
+    """
     if not isinstance(annulus, _ANNULUS_TYPES):
         raise TypeError('annulus must be a photutils CircularAnnulus, '
                         'EllipticalAnnulus or RectangularAnnulus, got '

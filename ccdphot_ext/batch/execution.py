@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..utils.daskclient import new_client
+from ..utils.daskclient import new_client, quietly
 from ..utils.numbers import positive_integer, positive_scalar
 from ..utils.tasks import guided_chunks
 from .worker import FrameResult, measure_frame
@@ -191,7 +191,7 @@ def run_dask(client, frames, config, record, *, timeout=60.0,
             raise  # not a lost scheduler: a real error
         return _lost_reason(client, exc)
     finally:
-        _quietly(client.cancel, list(pending))
+        quietly(client.cancel, list(pending))
     return None
 
 
@@ -218,7 +218,7 @@ def _collect(client, fut, indices, submit, record, accept=None):
         text = ' '.join(str(exc).split())
         results = [FrameResult.failed(f'{type(exc).__name__}: {text}')]
     finally:
-        _quietly(fut.release)
+        quietly(fut.release)
     for i, res in zip(indices, results, strict=True):
         record(i, res)
 
@@ -247,14 +247,6 @@ def _address(client):
         return f'{client.scheduler.address} '
     except AttributeError:
         return ''
-
-
-def _quietly(call, *args):
-    """Call a Dask clean-up that may fail once the scheduler is gone."""
-    try:
-        call(*args)
-    except Exception:  # nothing left to clean
-        pass
 
 
 def _stalled(client):

@@ -26,6 +26,8 @@ import threading
 import time
 from contextlib import contextmanager
 
+from ..utils.daskclient import quietly
+
 __all__ = []  # internal module
 
 #: the largest ``--positions`` file sent with each early task (bytes); with
@@ -175,7 +177,7 @@ class EarlyTasks:
             return
         with self.lock:
             if self.closed:  # refused meanwhile
-                _quietly(client.close)
+                quietly(client.close)
                 return
             self.client = client
             try:
@@ -187,7 +189,7 @@ class EarlyTasks:
                         pure=False, retries=2)
                     self.futures[fut] = indices
             except Exception:  # the scheduler went away: the run sees it
-                _quietly(client.cancel, list(self.futures))
+                quietly(client.cancel, list(self.futures))
                 self.futures = None
 
     def tasks(self, frames, parameters):
@@ -214,7 +216,7 @@ class EarlyTasks:
             futures, self.futures = self.futures, None
         if not futures or list(frames) != self.frames:
             if futures:
-                _quietly(self.client.cancel, list(futures))
+                quietly(self.client.cancel, list(futures))
             return None
         self.expected = key(parameters)
         return futures
@@ -247,16 +249,8 @@ class EarlyTasks:
         if client is None:
             return
         if futures:
-            _quietly(client.cancel, list(futures))
-        _quietly(client.close)
-
-
-def _quietly(call, *args):
-    """A Dask clean-up that may fail once the scheduler is gone."""
-    try:
-        call(*args)
-    except Exception:  # nothing left to clean
-        pass
+            quietly(client.cancel, list(futures))
+        quietly(client.close)
 
 
 # -- on the worker ------------------------------------------------------------

@@ -47,7 +47,20 @@ N_CHECK = 10
 
 
 def _mode(values):
-    """Mode of a sample: centre of the densest half-width window."""
+    """
+    The mode of a sample: the centre of its densest half-width window.
+
+    Parameters
+    ----------
+    values : `~numpy.ndarray`
+        The sample (non-finite values are left out).
+
+    Returns
+    -------
+    mode : float
+        The median of the densest half of the sorted values (the median
+        for fewer than 3 values; NaN for none).
+    """
     values = np.sort(values[np.isfinite(values)])
     if values.size < 3:
         return float(np.median(values)) if values.size else math.nan
@@ -67,6 +80,20 @@ def star_like(flux, fwhm, roundness, sharp, saturated):
     FWHM is the median FWHM of the brightest third of the star-like
     detections (at most `N_PSF`; NaN if none): the FWHM from a faint
     star's segment misses its wings and is too small.
+
+    Parameters
+    ----------
+    flux, fwhm, roundness, sharp : `~numpy.ndarray`
+        The detections' fluxes, FWHMs (pixels), roundness and sharpness.
+    saturated : `~numpy.ndarray` of bool
+        The saturated detections.
+
+    Returns
+    -------
+    like : `~numpy.ndarray` of bool
+        The star-like detections.
+    psf_fwhm : float
+        Pixels (NaN without a star-like detection).
     """
     candidate = (~saturated & np.isfinite(fwhm) & (fwhm > 0)
                  & (sharp <= SHARPNESS_MAX) & (roundness <= ROUNDNESS_MAX))
@@ -82,8 +109,24 @@ def star_like(flux, fwhm, roundness, sharp, saturated):
 
 
 def _check_stars(x, y, flux, like, reach):
-    """Indices of the brightest star-like detections with no bright
-    neighbour (over `NEIGHBOUR_MAX` of their flux) within ``reach`` pixels."""
+    """
+    The brightest star-like detections with no bright neighbour.
+
+    Parameters
+    ----------
+    x, y, flux : `~numpy.ndarray`
+        The detections' positions and fluxes.
+    like : `~numpy.ndarray` of bool
+        The star-like detections.
+    reach : float
+        A neighbour brighter than `NEIGHBOUR_MAX` of a star's flux within
+        this many pixels (along either axis) leaves the star out.
+
+    Returns
+    -------
+    indices : `~numpy.ndarray` of int
+        At most `N_CHECK`, brightest first.
+    """
     order = np.argsort(-np.where(like, flux, -np.inf), kind='stable')
     cand = order[like[order]][:5 * N_CHECK]
     if cand.size == 0:
@@ -98,11 +141,31 @@ def _check_stars(x, y, flux, like, reach):
 
 
 def _growth(frame, sky, xy, side):
-    """Box sums at `BOX_CHECK_SCALES`, each less the residual background in
+    """
+    The stars' curves of growth in boxes.
+
+    Box sums at `BOX_CHECK_SCALES`, each less the residual background in
     the ring from ``2 * side`` to ``RING_SCALE * side`` (a linear sky
     gradient left by a global sky averages out over the ring). Every scale
     subtracts the same level, as given (the ring's residual takes out any
-    offset of it)."""
+    offset of it).
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    sky : `~ccdphot_ext.SkyEstimate`
+        Its sky.
+    xy : `~numpy.ndarray`
+        The ``(n, 2)`` star positions.
+    side : int
+        The box side (pixels) the scales multiply.
+
+    Returns
+    -------
+    sums : `~numpy.ndarray`
+        ``(len(BOX_CHECK_SCALES), n)``: each scale's sum of each star.
+    """
     from ..aperture.box import BoxAperture
     from ..photometry.table import photometer
     from ..photometry.terms import BudgetOptions
@@ -126,11 +189,29 @@ def check_box(frame, sky, x, y, flux, like, side):
     """
     Curve of growth of the brightest isolated star-like detections.
 
-    Returns ``meta`` with ``fraction`` (median over the stars of the flux
-    in the ``side`` box over the plateau, the median flux of the three
-    largest boxes; None when no star could be used), ``n_stars``,
-    ``scales`` and ``passed``; warns when the box holds less than
-    `MIN_FRACTION` of the plateau.
+    Warns (`~astropy.utils.exceptions.AstropyUserWarning`) when the box
+    holds less than `MIN_FRACTION` of the plateau.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    sky : `~ccdphot_ext.SkyEstimate`
+        Its sky.
+    x, y, flux : `~numpy.ndarray`
+        The detections' positions and fluxes.
+    like : `~numpy.ndarray` of bool
+        The star-like detections.
+    side : int
+        The suggested box side (pixels).
+
+    Returns
+    -------
+    meta : dict
+        ``fraction`` (median over the stars of the flux in the ``side`` box
+        over the plateau, the median flux of the three largest boxes; None
+        when no star could be used), ``n_stars``, ``scales``, ``passed``,
+        ``min_fraction`` and, when not checked, a ``note`` saying why.
     """
     reach = RING_SCALE * side / 2
     ny, nx = frame.shape

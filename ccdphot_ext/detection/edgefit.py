@@ -32,16 +32,54 @@ _SQRT2 = math.sqrt(2.0)
 
 
 def _pixel_profile(centre, sigma, lo, n):
-    """A unit Gaussian of ``sigma`` at ``centre`` integrated over pixels
-    ``lo .. lo + n - 1`` (pixel ``i`` spans ``i - 0.5`` to ``i + 0.5``)."""
+    """
+    A unit Gaussian integrated over a row of pixels.
+
+    Parameters
+    ----------
+    centre : float
+        Its centre (pixel ``i`` spans ``i - 0.5`` to ``i + 0.5``).
+    sigma : float
+        Its sigma (pixels).
+    lo : int
+        The first pixel.
+    n : int
+        The number of pixels.
+
+    Returns
+    -------
+    profile : `~numpy.ndarray`
+        The Gaussian's share in pixels ``lo .. lo + n - 1``.
+    """
     edges = (np.arange(lo, lo + n + 1, dtype=float) - 0.5 - centre) / (
         _SQRT2 * sigma)
     return 0.5 * np.diff(erf(edges))
 
 
 def _fit_one(image, bad, x0, y0, x, y, flux, sigma):
-    """The fitted ``(x, y)`` of one star on the cutout ``image`` whose
-    corner pixel is ``(x0, y0)``, or None when the fit fails."""
+    """
+    The position of one star fitted to its cutout.
+
+    A pixel-integrated circular Gaussian (flux, centre, sigma) is fitted
+    to the good pixels by least squares.
+
+    Parameters
+    ----------
+    image : `~numpy.ndarray`
+        The sky-subtracted cutout.
+    bad : `~numpy.ndarray` of bool
+        Its pixels to leave out.
+    x0, y0 : int
+        The frame pixel of the cutout's corner.
+    x, y, flux, sigma : float
+        The first guess (frame pixels).
+
+    Returns
+    -------
+    xy : tuple of float or None
+        The fitted ``(x, y)``, or None when the fit fails (no convergence,
+        a flux that is not positive, a sigma off by more than 4 times).
+    """
     ny, nx = image.shape
     good = ~bad
 

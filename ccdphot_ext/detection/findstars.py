@@ -58,7 +58,24 @@ _PROGRESS_PIXELS = 4096 * 4096
 
 
 def _box_side(box_side, box_scale, fwhm):
-    """One odd box side in pixels: given, or ``box_scale`` FWHM."""
+    """
+    One odd box side in pixels.
+
+    Parameters
+    ----------
+    box_side : int or None
+        The side given (kept as it is).
+    box_scale : float
+        Without ``box_side``: the side in FWHM.
+    fwhm : float
+        The PSF FWHM (pixels).
+
+    Returns
+    -------
+    side : int
+        ``box_side``, else ``box_scale * fwhm`` rounded up to an odd number
+        of at least 3.
+    """
     if box_side is not None:
         return box_side
     side = int(math.ceil(box_scale * fwhm))
@@ -67,9 +84,22 @@ def _box_side(box_side, box_scale, fwhm):
 
 def _median_fwhm(fwhm, default):
     """
-    The median of the finite FWHMs of detections, else ``default`` (or
-    3 pixels when that is None): a lone hot pixel, or a source whose
-    second moments are not positive, has no FWHM.
+    The median of the finite FWHMs of detections.
+
+    A lone hot pixel, or a source whose second moments are not positive,
+    has no FWHM.
+
+    Parameters
+    ----------
+    fwhm : array_like
+        The detections' FWHMs (pixels; NaN where none).
+    default : float or None
+        The FWHM when none is finite (None: 3 pixels).
+
+    Returns
+    -------
+    fwhm : float
+        Pixels.
     """
     fwhm = np.asarray(fwhm, dtype=float)
     fwhm = fwhm[np.isfinite(fwhm)]
@@ -79,7 +109,26 @@ def _median_fwhm(fwhm, default):
 
 
 def _sky_arrays(sky, shape):
-    """Sky level and per-pixel std as scalars or maps of ``shape``."""
+    """
+    Sky level and per-pixel standard deviation, as scalars or maps.
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        A global sky or a 2-D sky map.
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+
+    Returns
+    -------
+    value, std : `~numpy.ndarray`
+        0-d, or 2-D maps of ``shape``.
+
+    Raises
+    ------
+    ValueError
+        If the sky has one level per aperture, or a map of another shape.
+    """
     check_sky(sky)
     value, std = np.asarray(sky.value, float), np.asarray(sky.std, float)
     if value.ndim == 1:
@@ -101,8 +150,27 @@ _MAX_KERNEL_FWHM_SMALL = 8.0
 
 
 def _check_arguments(n_sigma, n_pixels, fwhm, box_side, box_scale, shape):
-    """The arguments checked, by the one rule for numbers and counts; the
-    smoothing kernel's ``fwhm`` against the frame of ``shape`` too."""
+    """
+    `find_stars`' numbers checked, by the one rule for numbers and counts.
+
+    Parameters
+    ----------
+    n_sigma, n_pixels, fwhm, box_side, box_scale
+        As `find_stars` takes them.
+    shape : tuple of int
+        The frame's ``(ny, nx)``: the smoothing kernel's ``fwhm`` and
+        ``box_side`` are checked against it.
+
+    Returns
+    -------
+    n_sigma, n_pixels, fwhm, box_side, box_scale
+        Checked (plain numbers; ``fwhm`` and ``box_side`` may be None).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument.
+    """
     n_sigma = positive_scalar(n_sigma, 'n_sigma', allow_none=False)
     n_pixels = positive_integer(n_pixels, 'n_pixels')
     fwhm = positive_scalar(fwhm, 'fwhm')
@@ -126,8 +194,19 @@ _BOX_BOUND = ('twice the longer side of the frame: a box centred on any '
 
 
 def _max_box_side(shape):
-    """The largest box side that means something on a frame of ``shape``
-    (a larger box covers no more of it)."""
+    """
+    The largest box side that means something on a frame.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+
+    Returns
+    -------
+    side : int
+        Twice the frame's longer side: a larger box covers no more of it.
+    """
     return 2 * max(shape)
 
 
@@ -246,7 +325,16 @@ def find_stars(data, sky, *, n_sigma=5.0, n_pixels=5, fwhm=3.0,
 
 
 def _warn_edge(stars):
-    """Warn once, naming them, of the detections at the frame's edge."""
+    """
+    Warn once, naming them, of the detections at the frame's edge.
+
+    Parameters
+    ----------
+    stars : `~astropy.table.QTable`
+        The `find_stars` table, with its ``edge`` column and
+        ``meta['n_edge_fitted']``; nothing is said when no row is at the
+        edge.
+    """
     ids = stars['id'][stars['edge']].tolist()
     if not ids:
         return
@@ -262,9 +350,32 @@ def _warn_edge(stars):
 
 
 def _without_artifacts(sky_rows, std, cols, n_sigma, fwhm, meta):
-    """The detections that are not rings or spikes of a brighter star,
-    with their number in ``meta``; compared on the frame smoothed at the
-    detection kernel's FWHM (else the detections' median FWHM)."""
+    """
+    The detections that are not rings or spikes of a brighter star.
+
+    They are compared on the frame smoothed at the detection kernel's FWHM
+    (else the detections' median FWHM).
+
+    Parameters
+    ----------
+    sky_rows : `~ccdphot_ext.detection.strips.SkyRows`
+        The sky-subtracted frame.
+    std : `~numpy.ndarray`
+        The sky's per-pixel standard deviation (0-d or a map).
+    cols : dict of `~numpy.ndarray`
+        The detections' columns (as `_measure` gives them).
+    n_sigma : float
+        The detection threshold in sky sigmas.
+    fwhm : float or None
+        The detection kernel's FWHM (None: no smoothing).
+    meta : dict
+        The table's meta: ``n_rejected_artifacts`` is set in it.
+
+    Returns
+    -------
+    cols : dict of `~numpy.ndarray`
+        The columns without the artifacts.
+    """
     if fwhm is None:
         fwhm = _median_fwhm(cols['fwhm'], None)
     parent = ring_or_spike(sky_rows, std, cols,
@@ -275,7 +386,30 @@ def _without_artifacts(sky_rows, std, cols, n_sigma, fwhm, meta):
 
 
 def _meta(n_sigma, n_pixels, kernel, std, sky, **params):
-    """The table's ``meta``: parameters, mean threshold, versions."""
+    """
+    The star table's ``meta``.
+
+    Parameters
+    ----------
+    n_sigma : float
+        The detection threshold in sky sigmas.
+    n_pixels : int
+        The least number of connected pixels.
+    kernel : `~ccdphot_ext.detection.strips.Kernel` or None
+        The smoothing kernel (its noise factor scales the threshold).
+    std : `~numpy.ndarray`
+        The sky's per-pixel standard deviation.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky (its method is recorded).
+    **params
+        Other parameters to record.
+
+    Returns
+    -------
+    meta : dict
+        The parameters, the mean threshold in the data unit, the sky method
+        and the package versions.
+    """
     factor = 1.0 if kernel is None else kernel.factor
     return {'n_sigma': n_sigma, 'n_pixels': int(n_pixels), **params,
             'threshold': float(n_sigma * factor * np.mean(std)),
@@ -283,7 +417,28 @@ def _meta(n_sigma, n_pixels, kernel, std, sky, **params):
 
 
 def _segments(sky_rows, std, n_sigma, kernel, n_pixels, deblend):
-    """The sparse segmentation: strip by strip, or (to deblend) whole."""
+    """
+    The sparse segmentation of the pixels above the threshold.
+
+    Parameters
+    ----------
+    sky_rows, std
+        As for `_without_artifacts`.
+    n_sigma : float
+        The threshold in sky sigmas (of the smoothed image's noise).
+    kernel : `~ccdphot_ext.detection.strips.Kernel` or None
+        The smoothing kernel (None: none).
+    n_pixels : int
+        The least number of connected pixels.
+    deblend : bool
+        False: strip by strip; True: the whole frame, deblended with
+        photutils' `~photutils.segmentation.deblend_sources`.
+
+    Returns
+    -------
+    segments : `~ccdphot_ext.detection.strips.Segments` or None
+        None when nothing is detected.
+    """
     def threshold_rows(y0, y1):
         noise = std[y0:y1] if std.ndim == 2 else std
         return n_sigma * (noise if kernel is None else noise * kernel.factor)
@@ -310,7 +465,30 @@ def _segments(sky_rows, std, n_sigma, kernel, n_pixels, deblend):
 
 
 def _measure(sky_rows, segments, level, saturation, progress):
-    """Every column of every source, from the sparse segmentation."""
+    """
+    Every column of every source, from the sparse segmentation.
+
+    Parameters
+    ----------
+    sky_rows : `~ccdphot_ext.detection.strips.SkyRows`
+        The sky-subtracted frame.
+    segments : `~ccdphot_ext.detection.strips.Segments`
+        The sources.
+    level : `~numpy.ndarray`
+        The sky level (0-d or a map), added back to a peak to compare it
+        with ``saturation``.
+    saturation : float or None
+        The saturation level in the data unit (None: nothing saturated).
+    progress : bool or None
+        Show a progress bar (None: for frames of at least 4096 x 4096).
+
+    Returns
+    -------
+    cols : dict of `~numpy.ndarray`
+        ``x``, ``y`` (windowed centroids, the moments' where that fails),
+        ``flux``, ``peak``, ``peak_x``, ``peak_y``, ``area``, ``fwhm``,
+        ``roundness``, ``sharpness`` and ``saturated``.
+    """
     if progress is None:
         progress = math.prod(segments.shape) >= _PROGRESS_PIXELS
     m = segment_moments(segments, sky_rows.at)
@@ -332,8 +510,38 @@ def _measure(sky_rows, segments, level, saturation, progress):
 
 
 def _star_table(frame, sky, cols, meta, *, box_side, box_scale, sky_rows):
-    """Sort, size the boxes from the star-like sources, refit the
-    positions at the frame's edge, check, tabulate."""
+    """
+    The star table: the detections sorted, the boxes sized from the
+    star-like ones, the positions at the frame's edge refitted and the box
+    checked.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    sky : `~ccdphot_ext.SkyEstimate`
+        Its sky.
+    cols : dict of `~numpy.ndarray`
+        The detections' columns (as `_measure` gives them).
+    meta : dict
+        The table's meta so far (updated here).
+    box_side : int or None
+        The box side given (None: ``box_scale`` PSF FWHM).
+    box_scale : float
+        The box side in PSF FWHM.
+    sky_rows : `~ccdphot_ext.detection.strips.SkyRows`
+        The sky-subtracted frame.
+
+    Returns
+    -------
+    stars : `~astropy.table.QTable`
+        As `find_stars` returns it.
+
+    Raises
+    ------
+    ValueError
+        If the boxes would be larger than twice the frame's longer side.
+    """
     keep = np.isfinite(cols['x']) & np.isfinite(cols['y'])
     order = np.argsort(-np.where(keep, cols['flux'], -np.inf),
                        kind='stable')
@@ -384,9 +592,21 @@ def _star_table(frame, sky, cols, meta, *, box_side, box_scale, sky_rows):
 
 
 def _edge_sigma(fwhm, psf):
-    """The sigma (pixels) of each detection for the edge: from the larger
-    of the PSF FWHM ``psf`` and the detection's own ``fwhm`` (either may be
-    NaN; 1 pixel FWHM at least)."""
+    """
+    The sigma of each detection for the frame's edge.
+
+    Parameters
+    ----------
+    fwhm : array_like
+        The detections' own FWHMs (pixels; NaN where none).
+    psf : float
+        The PSF FWHM (pixels; NaN when unknown).
+
+    Returns
+    -------
+    sigma : `~numpy.ndarray`
+        Pixels: from the larger of the two FWHMs, at least 1 pixel FWHM.
+    """
     width = np.fmax(np.asarray(fwhm, float), psf if math.isfinite(psf)
                     else np.nan)
     width = np.fmax(np.nan_to_num(width, nan=1.0), 1.0)
@@ -394,8 +614,25 @@ def _edge_sigma(fwhm, psf):
 
 
 def _at_edge(x, y, fwhm, psf, shape):
-    """Whether each centroid lies within ``EDGE_SIGMAS`` sigmas of the
-    frame's edge (sigma of `_edge_sigma`)."""
+    """
+    Whether each centroid lies within `EDGE_SIGMAS` sigmas of the frame's
+    edge.
+
+    Parameters
+    ----------
+    x, y : `~numpy.ndarray`
+        The centroids (pixel ``i`` spans ``i - 0.5`` to ``i + 0.5``).
+    fwhm : `~numpy.ndarray`
+        The detections' FWHMs (pixels).
+    psf : float
+        The PSF FWHM (pixels), as for `_edge_sigma`.
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+
+    Returns
+    -------
+    edge : `~numpy.ndarray` of bool
+    """
     ny, nx = shape
     reach = EDGE_SIGMAS * _edge_sigma(fwhm, psf)
     distance = np.minimum(np.minimum(x + 0.5, nx - 0.5 - x),
@@ -404,6 +641,21 @@ def _at_edge(x, y, fwhm, psf, shape):
 
 
 def _empty_table(unit, meta):
+    """
+    The star table of a frame with no detection.
+
+    Parameters
+    ----------
+    unit : `~astropy.units.UnitBase` or None
+        The data unit (of ``flux`` and ``peak``).
+    meta : dict
+        The table's meta so far (completed here).
+
+    Returns
+    -------
+    stars : `~astropy.table.QTable`
+        No rows, the columns of `find_stars`.
+    """
     unit = 1.0 if unit is None else unit
     empty = np.zeros(0)
     table = QTable({

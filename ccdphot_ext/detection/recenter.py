@@ -243,10 +243,32 @@ def recenter_positions(data, positions, sky, *, centroid='com', box_size=11,
 def _centroid_step(frame, x, y, level, std, method, *, half, n_sigma,
                    min_snr):
     """
-    The centroid of the light above ``n_sigma * std`` in the box of
-    half-side ``half`` around ``(x, y)``; NaN when the box is cut to fewer
-    than 3 pixels a side, holds fewer than 3 pixels above the threshold or
-    a sky-subtracted sum below ``min_snr`` times its noise.
+    The centroid of the light above the threshold in a box around a
+    position.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    x, y : float
+        The box's centre.
+    level, std : float
+        The sky level and its per-pixel standard deviation there.
+    method : {'com', '2dg'}
+        The centroid method.
+    half : int
+        The box's half-side (pixels).
+    n_sigma : float
+        Pixels above ``n_sigma * std`` make the centroid.
+    min_snr : float
+        The least signal-to-noise of the box's sky-subtracted sum.
+
+    Returns
+    -------
+    x, y : float
+        The centroid; NaN when the box is cut to fewer than 3 pixels a
+        side, holds fewer than 3 pixels above the threshold or a sum below
+        ``min_snr`` times its noise.
     """
     ny, nx = frame.shape
     ix, iy = int(round(x)), int(round(y))

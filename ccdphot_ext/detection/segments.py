@@ -31,9 +31,27 @@ _WIN_ITERATIONS = 16
 
 
 def _peaks(segments, values):
-    """Area, flux and the highest pixel of every label (``values``: the
-    image at each piece's pixels); ties go to the last pixel in raster
-    order."""
+    """
+    Area, flux and the highest pixel of every label.
+
+    Parameters
+    ----------
+    segments : `~ccdphot_ext.detection.strips.Segments`
+        The sparse segmentation.
+    values : list of `~numpy.ndarray`
+        The sky-subtracted image at each piece's pixels.
+
+    Returns
+    -------
+    area : `~numpy.ndarray` of int64
+        Pixels per label.
+    flux : `~numpy.ndarray`
+        The sum of each label's pixels.
+    peak : `~numpy.ndarray`
+        Each label's highest value.
+    peak_flat : `~numpy.ndarray` of int64
+        Its flat pixel index (ties go to the last pixel in raster order).
+    """
     n = segments.n
     area = np.zeros(n, dtype=np.int64)
     flux = np.zeros(n)
@@ -57,14 +75,24 @@ def segment_moments(segments, values_at):
     """
     Per-label sums over the labelled pixels of a `Segments`.
 
-    ``values_at(flat)`` gives the sky-subtracted image at flat pixel
-    indices. Returns a dict of arrays of length ``segments.n``: ``area``,
-    ``flux``, ``peak`` and its pixel ``peak_x``, ``peak_y``, the
-    first-moment centroid ``x``, ``y`` and the second central moments
-    ``cxx``, ``cyy``, ``cxy`` (pixels**2, weighted by the pixel values as
-    photutils' `~photutils.segmentation.SourceCatalog`). Two passes over
-    the strips: the peaks, then the moments about them (the image is read
-    once at the labelled pixels).
+    Two passes over the strips: the peaks, then the moments about them
+    (the image is read once at the labelled pixels).
+
+    Parameters
+    ----------
+    segments : `~ccdphot_ext.detection.strips.Segments`
+        The sparse segmentation.
+    values_at : callable
+        ``values_at(flat)``: the sky-subtracted image at flat pixel indices.
+
+    Returns
+    -------
+    moments : dict of `~numpy.ndarray`
+        Of length ``segments.n``: ``area``, ``flux``, ``peak`` and its pixel
+        ``peak_x``, ``peak_y``, the first-moment centroid ``x``, ``y`` and
+        the second central moments ``cxx``, ``cyy``, ``cxy`` (pixels**2,
+        weighted by the pixel values as photutils'
+        `~photutils.segmentation.SourceCatalog`).
     """
     n, nx = segments.n, segments.shape[1]
     pixels = [values_at(flat) for _, _, flat, _ in segments.pieces]
@@ -94,11 +122,21 @@ def segment_moments(segments, values_at):
 
 def shape_parameters(m):
     """
-    ``fwhm``, ``roundness`` and the semi-axes from second moments.
+    ``fwhm`` and ``roundness`` from second moments.
 
-    ``fwhm`` is photutils' circularised FWHM,
-    ``2 sqrt(2 ln 2) sqrt((a**2 + b**2) / 2)``; ``roundness`` is
-    ``1 - b/a`` (0 for a round source, towards 1 for a streak).
+    Parameters
+    ----------
+    m : dict of `~numpy.ndarray`
+        The second central moments ``cxx``, ``cyy``, ``cxy``
+        (`segment_moments`).
+
+    Returns
+    -------
+    fwhm : `~numpy.ndarray`
+        photutils' circularised FWHM, ``2 sqrt(2 ln 2) sqrt((a**2 + b**2) /
+        2)`` (pixels).
+    roundness : `~numpy.ndarray`
+        ``1 - b/a``: 0 for a round source, towards 1 for a streak.
     """
     half_sum = 0.5 * (m['cxx'] + m['cyy'])
     root = np.sqrt((0.5 * (m['cxx'] - m['cyy'])) ** 2 + m['cxy'] ** 2)
@@ -116,7 +154,18 @@ def sharpness(sky_rows, peak_x, peak_y):
 
     About 0.12 for a star of FWHM 6 px, 0.23 for FWHM 2 px, 0.46 for
     FWHM 1.2 px and 1 for a lone hot pixel or a cosmic-ray hit (pixels off
-    the frame count as 0). ``sky_rows``: the frame (a `SkyRows`).
+    the frame count as 0).
+
+    Parameters
+    ----------
+    sky_rows : `~ccdphot_ext.detection.strips.SkyRows`
+        The sky-subtracted frame.
+    peak_x, peak_y : `~numpy.ndarray` of int
+        The peak pixels.
+
+    Returns
+    -------
+    sharpness : `~numpy.ndarray`
     """
     around = _image_cutouts(sky_rows, peak_y, peak_x, 1)
     total = np.zeros(peak_x.size)
@@ -128,9 +177,25 @@ def sharpness(sky_rows, peak_x, peak_y):
 
 
 def _image_cutouts(sky_rows, cy, cx, radius):
-    """Cutouts of the sky-subtracted float64 image around ``(cx, cy)``
-    (the values of ``SkyRows.rows``: bad pixels 0), 0 off the frame,
-    gathered from the frame itself (no strip of the image is made)."""
+    """
+    Cutouts of the sky-subtracted float64 image, gathered from the frame
+    itself (no strip of the image is made).
+
+    Parameters
+    ----------
+    sky_rows : `~ccdphot_ext.detection.strips.SkyRows`
+        The frame, its sky and its mask.
+    cy, cx : `~numpy.ndarray` of int
+        The cutouts' centres.
+    radius : int
+        Their half-side.
+
+    Returns
+    -------
+    cutouts : `~numpy.ndarray`
+        ``(n, 2 radius + 1, 2 radius + 1)``: the values of
+        ``SkyRows.rows`` (bad pixels 0), 0 off the frame.
+    """
     ny, nx = sky_rows.shape
     raw, off = _gather(sky_rows.data, cy, cx, radius, 0)
     cut = raw.astype(np.float64)
@@ -149,10 +214,34 @@ def _image_cutouts(sky_rows, cy, cx, radius):
 
 
 def _gather(array, cy, cx, radius, fill, *, row0=0, ny=None):
-    """Cutouts ``frame[cy-r:cy+r+1, cx-r:cx+r+1]`` for many centres, from
-    ``array`` holding the frame's rows from ``row0`` (``ny`` rows in the
-    frame); ``fill`` off the frame. Cutouts inside ``array`` are gathered a
-    cutout row at a time (`box_rows`)."""
+    """
+    Cutouts ``frame[cy-r:cy+r+1, cx-r:cx+r+1]`` for many centres.
+
+    Cutouts inside ``array`` are gathered a cutout row at a time
+    (`box_rows`), the others pixel by pixel.
+
+    Parameters
+    ----------
+    array : `~numpy.ndarray`
+        The frame's rows from ``row0``.
+    cy, cx : `~numpy.ndarray` of int
+        The centres (frame pixels).
+    radius : int
+        The half-side ``r``.
+    fill : scalar
+        The value off the frame.
+    row0 : int, optional
+        The frame row of ``array``'s first row (default 0).
+    ny : int, optional
+        The frame's rows (default: ``array``'s).
+
+    Returns
+    -------
+    cutouts : `~numpy.ndarray`
+        ``(n, 2 r + 1, 2 r + 1)``, of ``array``'s dtype.
+    offsets : `~numpy.ndarray` of int
+        ``-r .. r``.
+    """
     rows, nx = array.shape
     ny = rows if ny is None else ny
     offsets = np.arange(-radius, radius + 1)
@@ -177,10 +266,30 @@ def _gather(array, cy, cx, radius, fill, *, row0=0, ny=None):
 
 
 def _masked_cutouts(sky_rows, labels, idx, cx, cy, radius, row0):
-    """Cutouts of the sky-subtracted image around ``(cx, cy)`` for the
-    sources ``idx`` (0-based labels), other sources' pixels set to 0 (they
-    do not pull the centroid); ``labels`` holds the frame's rows from
-    ``row0``."""
+    """
+    Cutouts of the sky-subtracted image around some sources, other
+    sources' pixels set to 0 (they do not pull the centroid).
+
+    Parameters
+    ----------
+    sky_rows : `~ccdphot_ext.detection.strips.SkyRows`
+        The sky-subtracted frame.
+    labels : `~numpy.ndarray` of int
+        The label image of the frame's rows from ``row0``.
+    idx : `~numpy.ndarray` of int
+        The sources (0-based labels).
+    cx, cy : `~numpy.ndarray` of int
+        The cutouts' centres.
+    radius : int
+        Their half-side.
+    row0 : int
+        The frame row of ``labels``' first row.
+
+    Returns
+    -------
+    cutouts : `~numpy.ndarray`
+        ``(n, 2 radius + 1, 2 radius + 1)``.
+    """
     cut = _image_cutouts(sky_rows, cy, cx, radius)
     lab, _ = _gather(labels, cy, cx, radius, 0, row0=row0,
                      ny=sky_rows.shape[0])
@@ -190,14 +299,30 @@ def _masked_cutouts(sky_rows, labels, idx, cx, cy, radius, row0):
 
 def _windowed(cut, x, y, sigma, radius):
     """
-    The windowed centroid iteration on masked cutouts (n, side, side) from
-    the offsets ``x``, ``y`` of the start from the cutouts' centres; the
-    final offsets and whether each converged inside its cutout.
+    The windowed centroid iteration on masked cutouts.
 
     A source stops when it has converged or failed, so its result does not
     depend on the sources iterated with it; the sources still moving are
     taken out into smaller arrays once they are fewer than half of those
     iterated (every source's arithmetic is the same either way).
+
+    Parameters
+    ----------
+    cut : `~numpy.ndarray`
+        ``(n, side, side)`` masked cutouts.
+    x, y : `~numpy.ndarray`
+        The start, as offsets from the cutouts' centres.
+    sigma : `~numpy.ndarray`
+        The Gaussian window's sigma of each source (pixels).
+    radius : int
+        The cutouts' half-side.
+
+    Returns
+    -------
+    x, y : `~numpy.ndarray`
+        The final offsets.
+    ok : `~numpy.ndarray` of bool
+        Whether each converged inside its cutout.
     """
     off = np.arange(-radius, radius + 1)
     out_x, out_y = x.copy(), y.copy()
@@ -243,6 +368,15 @@ class _Cutouts:
     they fill ``budget`` pixels; then the largest group goes through the
     windowed centroid iteration at once (few large array operations
     instead of many small ones).
+
+    Parameters
+    ----------
+    x, y : `~numpy.ndarray`
+        The sources' starting centroids (frame pixels).
+    sigma : `~numpy.ndarray`
+        Their window sigmas (pixels).
+    budget : int
+        The most pixels held.
     """
 
     def __init__(self, x, y, sigma, budget):
@@ -252,7 +386,21 @@ class _Cutouts:
         self.held, self.size = {}, 0
 
     def add(self, members, cut, cx, cy, radius):
-        """Hold the cutouts of ``members`` centred on ``(cx, cy)``."""
+        """
+        Hold the cutouts of some sources (the largest group is iterated once
+        more than ``budget`` pixels are held).
+
+        Parameters
+        ----------
+        members : `~numpy.ndarray` of int
+            The sources.
+        cut : `~numpy.ndarray`
+            Their masked cutouts.
+        cx, cy : `~numpy.ndarray` of int
+            The cutouts' centres.
+        radius : int
+            Their half-side.
+        """
         self.held.setdefault(radius, []).append((members, cut, cx, cy))
         self.size += cut.size
         while self.size > self.budget:
@@ -260,7 +408,14 @@ class _Cutouts:
                 part[1].size for part in self.held[r])))
 
     def flush(self, radius):
-        """The windowed centroids of the group of ``radius``."""
+        """
+        Iterate the windowed centroids of the group of one cutout radius.
+
+        Parameters
+        ----------
+        radius : int
+            The group's cutout half-side.
+        """
         members, cut, cx, cy = (np.concatenate(a) for a in zip(
             *self.held.pop(radius), strict=True))
         self.size -= cut.size
@@ -271,15 +426,37 @@ class _Cutouts:
         self.out_y[members] = np.where(ok, y + cy, np.nan)
 
     def results(self):
-        """The windowed ``x``, ``y`` of every source (NaN: failed or not
-        measured)."""
+        """
+        The windowed centroids of every source (the groups still held are
+        iterated first).
+
+        Returns
+        -------
+        x, y : `~numpy.ndarray`
+            NaN where the iteration failed or the source was not measured.
+        """
         for radius in sorted(self.held):
             self.flush(radius)
         return self.out_x, self.out_y
 
 
 def _chunks(sigma, budget):
-    """(sources, cutout radius) groups, each within ``budget`` pixels."""
+    """
+    The sources grouped by cutout radius.
+
+    Parameters
+    ----------
+    sigma : `~numpy.ndarray`
+        The window sigma of each source (pixels): the radius is ``4
+        sigma``, 2 to `_MAX_RADIUS`.
+    budget : int
+        The most pixels of one group's cutouts (at least 16 cutouts).
+
+    Returns
+    -------
+    groups : list of tuple
+        ``(sources, radius)``.
+    """
     radius = np.clip(np.ceil(4.0 * sigma), 2, _MAX_RADIUS).astype(np.int64)
     order = np.argsort(radius, kind='stable')
     groups = []
@@ -292,7 +469,23 @@ def _chunks(sigma, budget):
 
 
 def _strip_of(y, ny, rows):
-    """Index of the strip of ``rows`` rows holding ``rint(y)`` (clipped)."""
+    """
+    The strip holding each source's row.
+
+    Parameters
+    ----------
+    y : `~numpy.ndarray`
+        The sources' rows (non-finite ones are clipped to the frame).
+    ny : int
+        The frame's rows.
+    rows : int
+        Rows per strip.
+
+    Returns
+    -------
+    strip : `~numpy.ndarray` of int64
+        The index of the strip holding ``rint(y)``.
+    """
     cy = np.rint(np.nan_to_num(y, nan=0.0, posinf=ny, neginf=-1.0))
     return (np.clip(cy, 0, ny - 1) // rows).astype(np.int64)
 
@@ -311,8 +504,28 @@ def measure_strips(sky_rows, segments, m, fwhm, *, progress=False):
     cutout radius) made from the sparse segmentation; the cutouts of the
     strip's sources are held by cutout size, over the strips, and iterated
     a group of equal size at a time, a bounded number of pixels held at
-    once (`_Cutouts`). With ``progress``, an
-    `~astropy.utils.console.ProgressBar` on stderr, a step per strip.
+    once (`_Cutouts`).
+
+    Parameters
+    ----------
+    sky_rows : `~ccdphot_ext.detection.strips.SkyRows`
+        The sky-subtracted frame.
+    segments : `~ccdphot_ext.detection.strips.Segments`
+        The sparse segmentation.
+    m : dict of `~numpy.ndarray`
+        The sources' moments (`segment_moments`).
+    fwhm : `~numpy.ndarray`
+        Their FWHMs (pixels).
+    progress : bool, optional
+        Show an `~astropy.utils.console.ProgressBar` on stderr, a step per
+        strip (default False).
+
+    Returns
+    -------
+    x, y : `~numpy.ndarray`
+        The windowed centroids (NaN where the iteration failed).
+    sharpness : `~numpy.ndarray`
+        As `sharpness`.
     """
     ny, nx = segments.shape
     x, y = m['x'], m['y']

@@ -33,8 +33,22 @@ _EIGHT = np.ones((3, 3), dtype=bool)
 
 
 def strip_rows(shape, halo):
-    """Rows per strip: about `_STRIP_PIXELS` pixels, at most a 64th of
-    the frame (at least 16 rows and twice the halo)."""
+    """
+    Rows per strip.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+    halo : int
+        The rows of the halo above and below a strip.
+
+    Returns
+    -------
+    rows : int
+        About `_STRIP_PIXELS` pixels, at most a 64th of the frame, at least
+        16 rows and twice the halo (at most the frame's rows).
+    """
     ny, nx = shape
     pixels = min(_STRIP_PIXELS, int(ny * nx * _STRIP_FRACTION))
     return int(min(max(pixels // max(nx, 1), 16, 2 * halo), max(ny, 1)))
@@ -55,6 +69,12 @@ class Kernel:
     `scipy.ndimage.uniform_filter1d`. ``factor`` is ``sqrt(sum(k**2))`` of
     the lowered kernel ``k``: the noise of the detection image per unit
     pixel noise.
+
+    Parameters
+    ----------
+    fwhm : float
+        The Gaussian's full width at half maximum (pixels); the kernel's
+        side is ``2 ceil(2 fwhm) + 1``.
     """
 
     def __init__(self, fwhm):
@@ -72,7 +92,20 @@ class Kernel:
         self.factor = math.sqrt(float(np.sum(lowered ** 2)))
 
     def apply(self, padded):
-        """Detection image of the rows of ``padded`` less its halo."""
+        """
+        The detection image of the rows of ``padded`` less its halo.
+
+        Parameters
+        ----------
+        padded : `~numpy.ndarray`
+            Rows of the sky-subtracted image with `half` rows of halo above
+            and below.
+
+        Returns
+        -------
+        detection : `~numpy.ndarray`
+            The rows without the halo, smoothed by the lowered kernel.
+        """
         windows = np.moveaxis(sliding_window_view(padded, self.size, axis=0),
                               -1, 1)  # (rows, size, columns): views
         both = np.matmul(self._columns, windows)
@@ -88,6 +121,15 @@ class SkyRows:
     """
     Rows of the sky-subtracted float64 image, ``data - value`` with bad
     pixels (NaN, inf, masked) set to 0, made on demand.
+
+    Parameters
+    ----------
+    data : `~numpy.ndarray`
+        The frame.
+    value : `~numpy.ndarray`
+        The sky level: 0-d, or a map of the frame's shape.
+    mask : `~numpy.ndarray` of bool or None
+        The bad pixels (None: only non-finite ones).
     """
 
     def __init__(self, data, value, mask):
@@ -95,8 +137,22 @@ class SkyRows:
         self.shape = data.shape
 
     def rows(self, lo, hi):
-        """Rows ``lo:hi`` (rows off the frame repeat the edge rows, as
-        ``mode='nearest'``) and their bad-pixel mask."""
+        """
+        Rows of the sky-subtracted image.
+
+        Parameters
+        ----------
+        lo, hi : int
+            Rows ``lo:hi``; rows off the frame repeat the edge rows (as
+            ``mode='nearest'``).
+
+        Returns
+        -------
+        image : `~numpy.ndarray`
+            float64, bad pixels 0.
+        bad : `~numpy.ndarray` of bool
+            The bad pixels (NaN, inf, masked).
+        """
         ny = self.shape[0]
         if lo >= 0 and hi <= ny:
             idx = slice(lo, hi)
@@ -113,7 +169,19 @@ class SkyRows:
         return image, bad
 
     def at(self, flat):
-        """The image at flat pixel indices (of good pixels)."""
+        """
+        The sky-subtracted image at some good pixels.
+
+        Parameters
+        ----------
+        flat : `~numpy.ndarray` of int
+            Flat pixel indices.
+
+        Returns
+        -------
+        values : `~numpy.ndarray`
+            float64.
+        """
         y, x = np.divmod(flat, self.shape[1])
         values = self.data[y, x].astype(np.float64)
         values -= self.value[y, x] if self.value.ndim == 2 else self.value
@@ -125,6 +193,15 @@ class Segments:
     A sparse segmentation image: per strip of rows ``(y0, y1, flat,
     labels)``, the flat indices (sorted) of its labelled pixels and their
     labels 1..n.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+    pieces : list of tuple
+        The strips' ``(y0, y1, flat, labels)``.
+    n : int
+        The number of labels.
     """
 
     def __init__(self, shape, pieces, n):
@@ -132,13 +209,38 @@ class Segments:
 
     @classmethod
     def from_image(cls, labels, n):
-        """From a dense segmentation image holding 1..n."""
+        """
+        A `Segments` of a dense segmentation image.
+
+        Parameters
+        ----------
+        labels : `~numpy.ndarray` of int
+            The image, 0 or a label 1..n.
+        n : int
+            The number of labels.
+
+        Returns
+        -------
+        segments : `Segments`
+            One piece, the whole frame.
+        """
         flat = np.flatnonzero(labels)
         return cls(labels.shape, [(0, labels.shape[0], flat,
                                    labels.ravel()[flat])], n)
 
     def label_rows(self, lo, hi):
-        """The dense label image of rows ``lo:hi`` (int32)."""
+        """
+        The dense label image of some rows.
+
+        Parameters
+        ----------
+        lo, hi : int
+            Rows ``lo:hi`` of the frame.
+
+        Returns
+        -------
+        labels : `~numpy.ndarray` of int32
+        """
         nx = self.shape[1]
         out = np.zeros((hi - lo, nx), dtype=np.int32)
         view = out.ravel()
@@ -151,12 +253,37 @@ class Segments:
 
 
 def _offset(labels, count):
-    """A row of a strip's labels (0: none) numbered after ``count``."""
+    """
+    A row of a strip's labels numbered after the labels before it.
+
+    Parameters
+    ----------
+    labels : `~numpy.ndarray` of int
+        The row (0: none).
+    count : int
+        The labels before the strip.
+
+    Returns
+    -------
+    labels : `~numpy.ndarray` of int
+    """
     return np.where(labels > 0, labels + count, 0).astype(labels.dtype)
 
 
 def _touching(up, down):
-    """Pairs of labels of two adjacent rows that touch (8-connected)."""
+    """
+    The pairs of labels of two adjacent rows that touch (8-connected).
+
+    Parameters
+    ----------
+    up, down : `~numpy.ndarray` of int
+        The two rows of labels (0: none).
+
+    Returns
+    -------
+    pairs : `~numpy.ndarray` of int
+        ``(n, 2)``: a label of ``up`` and one of ``down``.
+    """
     pairs = []
     for a, b in ((up, down), (up[1:], down[:-1]), (up[:-1], down[1:])):
         both = (a > 0) & (b > 0)
@@ -165,7 +292,29 @@ def _touching(up, down):
 
 
 def _final_labels(count, areas, pairs, n_pixels):
-    """Final label (0: too small) of each provisional label 1..count."""
+    """
+    The final label of each provisional label.
+
+    Parameters
+    ----------
+    count : int
+        The provisional labels, 1..count.
+    areas : list of `~numpy.ndarray`
+        Their pixel counts, strip by strip.
+    pairs : list of `~numpy.ndarray`
+        The pairs of provisional labels that touch across strip borders.
+    n_pixels : int
+        Groups of fewer pixels are dropped.
+
+    Returns
+    -------
+    final : `~numpy.ndarray` of int32
+        Indexed by provisional label (0 too): the group's label, numbered in
+        raster order of each group's first pixel, or 0 for a group too
+        small.
+    n : int
+        The number of final labels.
+    """
     pairs = np.concatenate(pairs) - 1 if pairs else np.zeros((0, 2), int)
     graph = coo_matrix((np.ones(len(pairs), dtype=np.int8),
                         (pairs[:, 0], pairs[:, 1])), shape=(count, count))
@@ -186,11 +335,26 @@ def _final_labels(count, areas, pairs, n_pixels):
 def detect_segments(sky_rows, threshold_rows, *, kernel, n_pixels,
                     rows=None):
     """
-    The `Segments` of the pixels above the threshold, or None.
+    The `Segments` of the pixels above the threshold.
 
-    ``threshold_rows(y0, y1)`` gives the threshold of rows ``y0:y1`` (a
-    scalar or an array); ``kernel`` a `Kernel` or None (no smoothing).
-    Groups of fewer than ``n_pixels`` pixels are dropped.
+    Parameters
+    ----------
+    sky_rows : `SkyRows`
+        The sky-subtracted frame.
+    threshold_rows : callable
+        ``threshold_rows(y0, y1)``: the threshold of rows ``y0:y1`` (a scalar
+        or an array).
+    kernel : `Kernel` or None
+        The smoothing (None: none).
+    n_pixels : int
+        Groups of fewer pixels are dropped.
+    rows : int, optional
+        Rows per strip (default: `strip_rows`).
+
+    Returns
+    -------
+    segments : `Segments` or None
+        None when no group is left.
     """
     ny, nx = sky_rows.shape
     halo = 0 if kernel is None else kernel.half

@@ -122,7 +122,31 @@ CHI2_P_LIMIT = 1e-3
 
 
 def _psf_model(psf):
-    """A photutils-style model with ``x_0``, ``y_0`` and ``flux``."""
+    """
+    A photutils-style PSF model with ``x_0``, ``y_0`` and ``flux``.
+
+    Parameters
+    ----------
+    psf : float, 2-D array or `~astropy.modeling.Model`
+        A Gaussian sigma in pixels, a PSF image sampled on the pixel grid
+        (normalised here to sum 1) or a model with those parameters.
+
+    Returns
+    -------
+    model : `~astropy.modeling.Model`
+        A copy of a given model, a `~photutils.psf.CircularGaussianPRF` or
+        an `~photutils.psf.ImagePSF`.
+    size : int or None
+        The odd stamp side the PSF fills (None for a given model).
+
+    Raises
+    ------
+    TypeError
+        If a model lacks ``x_0``, ``y_0`` or ``flux``.
+    ValueError
+        If the array is not 2-D, not finite or does not sum to a positive
+        number, or the sigma is not positive.
+    """
     from photutils.psf import CircularGaussianPRF, ImagePSF  # ~0.4 s import
 
     if isinstance(psf, Model):
@@ -321,9 +345,32 @@ class OptimalMeasurement(BudgetedResult):
 
 
 def _sky_pixels(sky, slc, shape):
-    """Level, per-pixel std, error_on_mean under the stamp, and the
-    pixels ``std`` was measured from (None for a map: its rms is taken as
-    known)."""
+    """
+    The sky under a PSF stamp.
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        One level (or this star's) or a 2-D map.
+    slc : tuple of slice
+        The stamp's place in the frame.
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+
+    Returns
+    -------
+    level, std, error_on_mean : float or `~numpy.ndarray`
+        The level, the per-pixel standard deviation and the level's error
+        (a map's values under the stamp).
+    n_pix : int or None
+        The pixels ``std`` was measured from; None for a map, whose rms is
+        taken as known.
+
+    Raises
+    ------
+    ValueError
+        If a map's shape is not the frame's.
+    """
     if sky.is_map:
         if sky.shape != shape:
             raise ValueError(f'sky map shape {sky.shape} does not match the '
@@ -526,10 +573,27 @@ FOOTPRINT_FRACTION = 0.9
 
 
 def _psf_footprint(psf, position, shape, size):
-    """The star's pixels for the sky level without its light: a circle
-    about ``position`` holding `FOOTPRINT_FRACTION` of the PSF stamp
-    (`psf_stamp`; the level grows it for the wings, as it does an
-    aperture's), at least a pixel in radius."""
+    """
+    The star's pixels, for the sky level measured without its light.
+
+    Parameters
+    ----------
+    psf : float, 2-D array or photutils PSF model
+        The PSF, as for `psf_stamp`.
+    position : tuple of float
+        The star's ``(x, y)``.
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+    size : int or None
+        The stamp side (None: the PSF's own).
+
+    Returns
+    -------
+    footprint : `~photutils.aperture.CircularAperture`
+        A circle about ``position`` holding `FOOTPRINT_FRACTION` of the PSF
+        stamp, at least a pixel in radius; the level grows it for the
+        wings, as it does an aperture.
+    """
     from photutils.aperture import CircularAperture
     slc, p, _ = psf_stamp(psf, position, shape, size=size)
     ys, xs = np.mgrid[slc]
@@ -545,12 +609,30 @@ def _psf_footprint(psf, position, shape, size):
 
 
 def _check_frame(frame, sky, detector, options, *, explicit):
-    """The frame-level checks `~ccdphot_ext.measure` and
-    `~ccdphot_ext.photometer` run before trusting the frame's noise, each
-    from its one home: pixel noise correlated (per-pixel variances hold no
-    covariance), no source photon noise in any error bar (a rate or a flux
-    density without a gain) and an uncertainty that is not the data's
-    noise (``explicit``: given as ``uncertainty=``). Each warns."""
+    """
+    The frame-level checks run before the frame's noise is trusted, as
+    `~ccdphot_ext.measure` and `~ccdphot_ext.photometer` run them.
+
+    Each warns (`~astropy.utils.exceptions.AstropyUserWarning`): pixel noise
+    correlated (per-pixel variances hold no covariance), no source photon
+    noise in any error bar (a rate or a flux density without a gain), an
+    uncertainty that is not the data's noise, and an uncertainty map that
+    holds the sources' photon noise.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    detector : `~ccdphot_ext.DetectorParameters`
+        Resolved against the frame's header.
+    options : `~ccdphot_ext.BudgetOptions`
+        The budget options.
+    explicit : bool
+        Whether the uncertainty was given as ``uncertainty=`` (rather than
+        carried by the frame).
+    """
     warn_if_correlated(frame, cure=(
         'Optimal extraction takes no noise model: measure the star with '
         'measure or photometer and noise= '
@@ -572,9 +654,44 @@ def _check_frame(frame, sky, detector, options, *, explicit):
 
 def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
              include_sky_mean):
-    """One star's optimal extraction on a checked frame: its flux, weights
-    ``w`` and their normalisation, budget, goodness of fit and flags (all
-    but the frame's PSF check)."""
+    """
+    One star's optimal extraction on a checked frame.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    position : tuple of float
+        The star's ``(x, y)``.
+    psf : float, 2-D array or photutils PSF model
+        The PSF, as for `psf_stamp`.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    gain : float or None
+        Electrons per data unit (None: no source term).
+    saturation : float or None
+        Pixels at or above it flag the star.
+    size : int or None
+        The stamp side (None: the PSF's own).
+    n_iter : int
+        Passes of the weights after the first.
+    include_sky_mean : bool
+        Whether the budget has the sky level's error term.
+
+    Returns
+    -------
+    result : dict
+        ``flux``, ``budget`` (`~ccdphot_ext.ErrorBudget`), ``fit`` (as
+        `_goodness_of_fit`), ``flags`` (all but the frame's PSF check),
+        the weights ``w`` and their normalisation ``norm``, the stamp's
+        ``psf`` and ``slices``, and the sky ``level``.
+
+    Raises
+    ------
+    ValueError
+        If no pixel under the PSF is usable, or the background variance is
+        not positive there.
+    """
     slc, p, truncated = psf_stamp(psf, position, frame.shape, size=size)
     level, std, error_on_mean, n_sky = _sky_pixels(sky, slc, frame.shape)
     d, var_bg, use, flags = _stamp(frame, slc, p, std, saturation, position)
@@ -697,8 +814,23 @@ _FRAME_CHECKS_KEPT = 4
 
 
 def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
-    """`_frame_psf_check`, remembered for the last few frames (by their
-    content, so a frame changed in place is checked again)."""
+    """
+    `_frame_psf_check`, remembered for the last few frames.
+
+    A frame measured star by star is checked once: the result is kept by
+    the frame's content (so a frame changed in place is checked again) and
+    the arguments; a PSF model has no content key and is checked each time.
+
+    Parameters
+    ----------
+    frame, psf, sky, gain, saturation, size, n_iter
+        As for `_frame_psf_check`.
+
+    Returns
+    -------
+    check : dict
+        As `_frame_psf_check` returns it (a copy).
+    """
     if isinstance(psf, Model):  # no content key: checked each time
         return _frame_psf_check(frame, psf, sky, gain=gain,
                                 saturation=saturation, size=size,
@@ -733,6 +865,24 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
     wrong width biases every star weighted by it, the faint ones too, whose
     own core-against-wings test has little power: the bright stars tell.
     The median keeps one odd star (a double, a cosmic ray) from deciding.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    psf : float, 2-D array or photutils PSF model
+        The PSF, as for `psf_stamp`.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    gain, saturation, size, n_iter
+        As for `_extract`.
+
+    Returns
+    -------
+    check : dict
+        ``n_stars`` (the stars tested), ``psf_z`` (their median), ``z`` (that
+        median over its error), ``fits`` (True, False, or None with fewer
+        than `FRAME_MIN_STARS` stars) and a ``summary`` sentence.
     """
     xy, resid, bad = _bright_stars(frame, sky, saturation)
     psf_z = []
@@ -770,8 +920,27 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
 
 
 def _width_error(frame, psf, sky, saturation):
-    """For a Gaussian sigma: how far it is from the width fitted to the
-    frame's bright stars, as text ('' for other PSFs or no fit)."""
+    """
+    How far a Gaussian sigma is from the width fitted to the frame's
+    bright stars.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    psf : float, 2-D array or photutils PSF model
+        The PSF given.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    saturation : float or None
+        Stars with a pixel at or above it are left out of the fit.
+
+    Returns
+    -------
+    text : str
+        The given and the fitted sigma and their ratio, in parentheses; ''
+        for a PSF that is not a sigma, or when no width can be fitted.
+    """
     if not np.ndim(psf) == 0 or isinstance(psf, Model):
         return ''
     try:
@@ -785,12 +954,33 @@ def _width_error(frame, psf, sky, saturation):
 
 
 def _fit_position(resid, bad, psf, x, y, size):
-    """The position of the star whose peak is at ``(x, y)``: the PSF's
-    position fitted to the sky-subtracted data (linear least squares of
-    ``F P + F dx dP/dx + F dy dP/dy`` on the core, up to three passes).
-    A PSF of the wrong width still finds the centre of a symmetric star;
-    a centroid would carry a bias of its own into the core-against-wings
-    test."""
+    """
+    The position of the star whose peak is at ``(x, y)``.
+
+    The PSF's position is fitted to the sky-subtracted data on the core (a
+    box of half the stamp): linear least squares of ``F P + F dx dP/dx + F
+    dy dP/dy``, up to three passes, each move at most a pixel. A PSF of the
+    wrong width still finds the centre of a symmetric star; a centroid
+    would carry a bias of its own into the core-against-wings test.
+
+    Parameters
+    ----------
+    resid : `~numpy.ndarray`
+        The sky-subtracted frame.
+    bad : `~numpy.ndarray` of bool
+        Its pixels to leave out.
+    psf : float, 2-D array or photutils PSF model
+        The PSF, as for `psf_stamp`.
+    x, y : float
+        The peak.
+    size : int or None
+        The stamp side (None: the PSF's own, or 25 for a model).
+
+    Returns
+    -------
+    x, y : float
+        The fitted position.
+    """
     model, default = _psf_model(psf)
     # the core fixes the position: a box of half the stamp
     half = max(((25 if default is None else default) if size is None
@@ -823,9 +1013,34 @@ def _fit_position(resid, bad, psf, x, y, size):
 
 
 def _bright_stars(frame, sky, saturation):
-    """The peaks of the frame's bright, isolated, unsaturated stars (those
-    `fit_psf_sigma` fits, brightest first, at most `FIT_N_STARS`), the
-    sky-subtracted data and its bad pixels."""
+    """
+    The frame's bright, isolated, unsaturated stars: those
+    `fit_psf_sigma` fits.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    sky : `~ccdphot_ext.SkyEstimate`
+        Its sky: one level, levels per aperture (their median) or a map.
+    saturation : float or None
+        Stars whose peak reaches it are left out (as are those with a
+        saturation bit of the frame's DQ within `ISOLATION` pixels).
+
+    Returns
+    -------
+    xy : `~numpy.ndarray`
+        The ``(n, 2)`` peaks, brightest first, at most `FIT_N_STARS`.
+    resid : `~numpy.ndarray`
+        The sky-subtracted data.
+    bad : `~numpy.ndarray` of bool
+        Its non-finite and masked pixels.
+
+    Raises
+    ------
+    ValueError
+        If the sky's ``std`` is not positive.
+    """
     from photutils.detection import find_peaks
     from photutils.utils import NoDetectionsWarning
 
@@ -897,6 +1112,33 @@ def _goodness_of_fit(resid, pu, w, flux, use, error_on_mean, var_bg,
     model variance (Satterthwaite: the estimate's relative variance
     ``2 / (n_sky - 1)`` scaled by ``f**2``). An annulus of 180 pixels
     under a stamp of 289 doubles the spread of ``chi2 / dof``.
+
+    Parameters
+    ----------
+    resid : `~numpy.ndarray`
+        The stamp's data less the sky level (0 where not used).
+    pu : `~numpy.ndarray`
+        The PSF on the stamp, 0 where not used.
+    w : `~numpy.ndarray`
+        The weights ``P / V``.
+    flux : float
+        The extracted flux.
+    use : `~numpy.ndarray` of bool
+        The usable pixels.
+    error_on_mean : float or `~numpy.ndarray`
+        The sky level's error (per pixel for a map).
+    var_bg : `~numpy.ndarray`
+        The background variance of each pixel.
+    n_sky : int or None
+        The pixels the background variance was measured from (None: known).
+
+    Returns
+    -------
+    fit : dict
+        ``chi2``, ``dof``, ``psf_z`` (NaN without wings), ``mismatch`` (the
+        star does not match the PSF: ``|psf_z|`` above `PSF_Z_LIMIT`, a
+        chi-square tail below `CHI2_P_LIMIT`, or no wings to test) and
+        ``untestable`` (no wings).
     """
     inside = use & (pu > 0)
     var = np.where(inside, pu / np.where(inside, w, 1.0), np.inf)
@@ -939,11 +1181,28 @@ def _goodness_of_fit(resid, pu, w, flux, use, error_on_mean, var_bg,
 
 
 def _chi2_tail(chi2, dof, n_sky, share):
-    """The chance of a chi-square above ``chi2`` for a star that matches
-    the PSF: chi-square of ``dof``, or with a background variance measured
-    from ``n_sky`` pixels (its share of the variance ``share``) the F
-    distribution of ``chi2 / dof`` with ``(n_sky - 1) / share**2``
-    denominator degrees of freedom."""
+    """
+    The chance of a chi-square above ``chi2`` for a star that matches the
+    PSF.
+
+    Parameters
+    ----------
+    chi2 : float
+        The fit's chi-square.
+    dof : int
+        Its degrees of freedom.
+    n_sky : int or None
+        The pixels the background variance was measured from (None: known).
+    share : float
+        The background's share of the model variance.
+
+    Returns
+    -------
+    p : float
+        The chi-square distribution's tail, or with a background variance
+        measured from ``n_sky`` pixels the F distribution's of ``chi2 /
+        dof`` with ``(n_sky - 1) / share**2`` denominator degrees of freedom.
+    """
     from scipy.stats import chi2 as chi2_distribution  # slow to import
     from scipy.stats import f as f_distribution
 
@@ -956,9 +1215,42 @@ def _chi2_tail(chi2, dof, n_sky, share):
 
 
 def _stamp(frame, slc, p, std, saturation, position):
-    """The data under the stamp, its background variance (``std**2`` or
-    the uncertainty map's), the usable pixels under the PSF and the flags
-    of bad and saturated pixels."""
+    """
+    The data under a PSF stamp and what can be used of it.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    slc : tuple of slice
+        The stamp's place in the frame.
+    p : `~numpy.ndarray`
+        The PSF on the stamp.
+    std : float or `~numpy.ndarray`
+        The sky's per-pixel standard deviation there.
+    saturation : float or None
+        A used pixel at or above it flags the star.
+    position : tuple of float
+        The star's ``(x, y)``, for the error message.
+
+    Returns
+    -------
+    d : `~numpy.ndarray`
+        The data (float64).
+    var_bg : `~numpy.ndarray`
+        The background variance: ``std**2``, or the uncertainty map's.
+    use : `~numpy.ndarray` of bool
+        The good pixels under the PSF.
+    flags : int
+        `~ccdphot_ext.flags.FLAG_BAD_PIXELS` and
+        `~ccdphot_ext.flags.FLAG_SATURATED` bits.
+
+    Raises
+    ------
+    ValueError
+        If no pixel under the PSF is usable, or a used pixel has no positive
+        background variance.
+    """
     d = frame.data[slc].astype(np.float64)
     bad = ~np.isfinite(d)
     if frame.mask is not None:
@@ -981,9 +1273,32 @@ def _stamp(frame, slc, p, std, saturation, position):
 
 
 def _iterate_weights(resid, pu, var_bg, gain, n_iter):
-    """Flux and weights ``P / V`` with ``V = var_bg + F P / g``, iterated
-    ``n_iter`` times from the background variance alone; the flux, the
-    weights and their normalisation ``sum(w P)``."""
+    """
+    Flux and weights ``P / V`` with ``V = var_bg + F P / g``, iterated from
+    the background variance alone.
+
+    Parameters
+    ----------
+    resid : `~numpy.ndarray`
+        The data less the sky level (0 where not used).
+    pu : `~numpy.ndarray`
+        The PSF (0 where not used).
+    var_bg : `~numpy.ndarray`
+        The background variance (1 where not used).
+    gain : float or None
+        Electrons per data unit (None: the background variance alone).
+    n_iter : int
+        Passes after the first; fewer when the flux repeats.
+
+    Returns
+    -------
+    flux : float
+        The extracted flux.
+    w : `~numpy.ndarray`
+        The weights.
+    norm : float
+        Their normalisation ``sum(w P)``.
+    """
     flux = 0.0
     for it in range(n_iter + 1):
         src = (np.clip(flux * pu, 0.0, None) / gain
@@ -997,9 +1312,28 @@ def _iterate_weights(resid, pu, var_bg, gain, n_iter):
 
 
 def _optimal_options(budget):
-    """``budget`` checked for `optimal_extraction`: its weights model the
-    source's photon noise and take no pixel partly, so only the default
-    ``uncertainty_model`` and ``fractional_variance`` apply."""
+    """
+    ``budget`` checked for `optimal_extraction`.
+
+    Its weights model the source's photon noise and take no pixel partly,
+    so only the default ``uncertainty_model`` and ``fractional_variance``
+    apply.
+
+    Parameters
+    ----------
+    budget : `~ccdphot_ext.BudgetOptions` or None
+        The budget options given (None: the defaults).
+
+    Returns
+    -------
+    options : `~ccdphot_ext.BudgetOptions`
+
+    Raises
+    ------
+    ValueError
+        If ``uncertainty_model`` or ``fractional_variance`` is not the
+        default.
+    """
     options = check_options(budget, 'budget', BudgetOptions)
     default = BudgetOptions()
     for name in ('uncertainty_model', 'fractional_variance'):
@@ -1014,7 +1348,34 @@ def _optimal_options(budget):
 
 def _optimal_budget(flux, w, norm, pu, var_bg, error_on_mean, gain,
                     include_sky_mean):
-    """The `ErrorBudget` of a weighted sum ``sum(w (D - B)) / sum(w P)``."""
+    """
+    The error budget of a weighted sum ``sum(w (D - B)) / sum(w P)``.
+
+    Parameters
+    ----------
+    flux : float
+        The extracted flux.
+    w : `~numpy.ndarray`
+        The weights.
+    norm : float
+        Their normalisation ``sum(w P)``.
+    pu : `~numpy.ndarray`
+        The PSF (0 where not used).
+    var_bg : `~numpy.ndarray`
+        The background variance (0 where not used).
+    error_on_mean : float or `~numpy.ndarray`
+        The sky level's error.
+    gain : float or None
+        Electrons per data unit (None: no source term, and a note says so).
+    include_sky_mean : bool
+        Whether the budget has the sky level's error term.
+
+    Returns
+    -------
+    budget : `~ccdphot_ext.ErrorBudget`
+        Terms ``sky``, ``source`` and ``sky_mean`` (as given), the notes,
+        and the effective pixel count ``sum(w)**2 / sum(w**2)``.
+    """
     terms = {'sky': float(np.sum(w ** 2 * var_bg)) / norm ** 2}
     notes = ['optimal extraction: weights P/V, flux = sum(w (D - B)) / '
              'sum(w P)']

@@ -59,6 +59,24 @@ def new_client(*args, **kwargs):
     raise failure
 
 
+def quietly(call, *args):
+    """
+    Call a Dask clean-up that may fail once the scheduler is gone.
+
+    Parameters
+    ----------
+    call : callable
+        The clean-up (a client's ``close`` or ``cancel``, a future's
+        ``release``).
+    *args
+        What ``call`` takes.
+    """
+    try:
+        call(*args)
+    except Exception:  # nothing left to clean
+        pass
+
+
 def _hold():
     with _LOCK:
         if _STARTING['count'] == 0:
