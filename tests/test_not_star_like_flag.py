@@ -2,6 +2,7 @@
 carries flag 512 (FLAG_NOT_STAR_LIKE), by the library (star_like_flags),
 ``ccdphot measure --find`` and ``measure --positions`` of a ``ccdphot
 find`` table; saturated stars and plain stars do not."""
+import shutil
 import warnings
 
 import numpy as np
@@ -94,10 +95,123 @@ def test_measure_find_and_positions_rows_carry_the_flag(tmp_path):
     assert p['flags'].tolist() == t['flags'].tolist()
 
 
-def test_positions_without_boolean_star_like_are_not_flagged():
+def test_positions_star_like_spellings_are_read_as_booleans():
+    """A CSV's True/False and the other plain spellings are booleans; a
+    table without ``saturated`` counts no row as saturated."""
+    table = Table({'x': [10.0, 20.0, 30.0, 40.0], 'y': [5.0, 6.0, 7.0, 8.0],
+                   'star_like': ['no', ' YES ', 'False', 't'],
+                   'saturated': [0, 1, 0, 0]})
+    pos = read_positions(table)
+    assert pos['star_like'].tolist() == [False, True, False, True]
+    assert pos['saturated'].tolist() == [False, True, False, False]
+    assert star_like_flags(pos).tolist() == [512, 0, 512, 0]
+    alone = read_positions(Table({'x': [1.0, 2.0], 'y': [1.0, 2.0],
+                                  'star_like': [1, 0]}))
+    assert alone['saturated'].tolist() == [False, False]
+    assert star_like_flags(alone).tolist() == [0, 512]
+
+
+@pytest.mark.parametrize('column, values, shown', [
+    ('star_like', ['True', 'maybe'], "row(s) 2; row 2 holds 'maybe'"),
+    ('star_like', [0.5, 1.0], 'row(s) 1, 2; row 1 holds 0.5'),
+    ('star_like', [1, 2], 'row(s) 2; row 2 holds 2'),
+    ('saturated', ['x', 'False'], "row(s) 1; row 1 holds 'x'"),
+])
+def test_positions_star_like_not_boolean_is_refused(column, values, shown):
     table = Table({'x': [10.0, 20.0], 'y': [5.0, 6.0],
-                   'star_like': ['no', 'yes'], 'saturated': [0, 1]})
-    assert 'star_like' not in read_positions(table).colnames
+                   'star_like': [True, False], 'saturated': [False, False]})
+    table[column] = values
+    with pytest.raises(ValueError, match=f'column {column} is not boolean'
+                       ) as info:
+        read_positions(table)
+    assert shown in str(info.value)
+
+
+def _cr_frame(path):
+    """Two stars, a cosmic-ray hit, a short trail and an edge artefact
+    (1 + 512 at the edge, 512 at the hit and the trail)."""
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[:100, :100]
+    img = 1000.0 + sum(
+        f * np.exp(-((x - a) ** 2 + (y - b) ** 2) / (2 * 1.8 ** 2))
+        / (2 * np.pi * 1.8 ** 2)
+        for a, b, f in [(30.2, 40.3, 2e4), (70, 70, 1e4)])
+    img = rng.normal(img, np.sqrt(img))
+    img[20, 80] += 3000
+    img[21, 80] += 1500
+    img[60, 10:14] += 2000
+    img[0:3, 50] += 1e4
+    fits.writeto(path, img, fits.Header({'BUNIT': 'adu', 'GAIN': 1.0}))
+
+
+def test_find_csv_and_batch_rows_carry_the_flag_as_measure(tmp_path):
+    """``measure --positions`` of a ``find --format csv`` table flags the
+    rows as the ECSV table does (the CSV's True/False was text, dropped:
+    flags 1, 0, 0, 0, 0), and ``ccdphot batch --positions`` flags each
+    frame's rows exactly as ``measure`` (it never set 512)."""
+    frame, copy = tmp_path / 'cr.fits', tmp_path / 'cr2.fits'
+    _cr_frame(frame)
+    shutil.copy(frame, copy)
+    flags = {}
+    for fmt in ('ecsv', 'csv'):
+        found = tmp_path / f'found.{fmt}'
+        code, _, err = ccdphot('find', frame, '-o', found, '--format', fmt)
+        assert code == 0, err
+        out = tmp_path / f'm_{fmt}.ecsv'
+        code, _, err = ccdphot('measure', frame, '--positions', found,
+                               '--radius', '4', '-o', out)
+        assert code == 0, err
+        flags[fmt] = QTable.read(out)['flags'].tolist()
+        out = tmp_path / f'b_{fmt}.ecsv'
+        code, _, err = ccdphot('batch', frame, copy, '--positions', found,
+                               '--radius', '4', '-o', out, '-q')
+        assert code == 0, err
+        batch = QTable.read(out)
+        assert len(batch) == 10
+        for name in (frame, copy):
+            rows = batch[[str(f).endswith('/' + name.name)
+                          or str(f) == name.name for f in batch['frame']]]
+            assert rows['flags'].tolist() == flags[fmt]
+    assert flags['ecsv'] == [513, 0, 0, 512, 512]
+    assert flags['csv'] == flags['ecsv']
+
+
+def test_batch_flags_resume_only_with_the_same_table(tmp_path):
+    """The table's flags are a parameter of the run: a table of other
+    flags does not resume it."""
+    frame = tmp_path / 'cr.fits'
+    _cr_frame(frame)
+    found = tmp_path / 'found.ecsv'
+    assert ccdphot('find', frame, '-o', found)[0] == 0
+    out = tmp_path / 'lc.ecsv'
+    code, _, err = ccdphot('batch', frame, '--positions', found, '--radius',
+                           '4', '-o', out, '-q')
+    assert code == 0, err
+    assert QTable.read(out).meta['parameters']['row_flags'] == [
+        512, 0, 0, 512, 512]
+    plain = Table.read(found)
+    plain['star_like'] = True
+    plain.write(tmp_path / 'plain.ecsv')
+    code, _, err = ccdphot('batch', frame, '--positions',
+                           tmp_path / 'plain.ecsv', '--radius', '4',
+                           '-o', out, '-q', '--resume')
+    assert code == 2 and 'row_flags' in err
+
+
+def test_cli_refuses_a_star_like_column_it_cannot_read(tmp_path):
+    frame = tmp_path / 'cr.fits'
+    _cr_frame(frame)
+    table = Table({'x': [30.2, 70.0], 'y': [40.3, 70.0],
+                   'star_like': ['True', 'perhaps'],
+                   'saturated': ['False', 'False']})
+    table.write(tmp_path / 'pos.csv')
+    for command in (('measure', frame), ('batch', frame, '-o',
+                                         tmp_path / 'b.ecsv')):
+        code, _, err = ccdphot(*command, '--positions', tmp_path / 'pos.csv',
+                               '--radius', '4')
+        assert code == 2
+        assert 'column star_like is not boolean' in err
+        assert "row 2 holds 'perhaps'" in err
 
 
 def _count(frame):

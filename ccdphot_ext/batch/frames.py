@@ -732,6 +732,9 @@ def run_parameters(config, ids):
         'budget': asdict(config.budget),
         'threshold': (None if config.threshold is None
                       else repr(config.threshold)),
+        # the positions table's own flags (none: unrecorded, as before)
+        **({'row_flags': list(config.row_flags)} if config.row_flags
+           else {}),
         'zeropoint': config.zeropoint,
         **({} if config.flux_unit is None
            else {'flux_unit': str(config.flux_unit)}),

@@ -69,8 +69,11 @@ class FrameConfig:
     their sizes and positions, built where they are measured), the sky
     and re-centring of every frame, and `photometer`'s options
     (``detector`` holds the run's gain; each frame's header completes
-    it). The measuring modules (photutils' included) are imported where a
-    frame is measured, not where the run only collects results."""
+    it). ``row_flags``, one int per row (or empty: none), are ORed into
+    every frame's ``flags``: the flags the positions table gives its rows,
+    as ``ccdphot measure`` gives them. The measuring modules (photutils'
+    included) are imported where a frame is measured, not where the run
+    only collects results."""
 
     layout: ApertureLayout
     sky: object
@@ -81,6 +84,7 @@ class FrameConfig:
     zeropoint: float | None = None
     flux_unit: object = None
     reading: FrameReading = field(default_factory=FrameReading)
+    row_flags: tuple = ()
     n_rows: int = 0
     columns: tuple = field(default=PHOTOMETRY_COLUMNS)
     sky_without_apertures: bool = True
@@ -400,6 +404,9 @@ def _photometer_frame(ccd, config, notes):
     if len(table) != config.n_rows:
         raise ValueError(f'{len(table)} rows measured, not one row per '
                          f'aperture ({config.n_rows})')
+    if config.row_flags:
+        table['flags'] |= np.asarray(config.row_flags,
+                                     dtype=table['flags'].dtype)
     return table, nominal
 
 

@@ -167,7 +167,7 @@ def _checked_run(args, frames, early):
                   'measuring every frame', file=sys.stderr)
     _no_collection_at_exit()
     with output_locks(diff_out):
-        return _run(args, frames, layout, sky, ids, resume, diff_out,
+        return _run(args, frames, layout, sky, pos, resume, diff_out,
                     early)
 
 
@@ -218,7 +218,7 @@ def _quiet_dask(args):
             logging.getLogger(name).setLevel(level)
 
 
-def _run(args, frames, layout, sky, ids, resume, diff_out, early):
+def _run(args, frames, layout, sky, pos, resume, diff_out, early):
     """Measure the frames (every option checked) and write the tables."""
     from ..batch import FramesNotMeasuredWarning
 
@@ -227,7 +227,7 @@ def _run(args, frames, layout, sky, ids, resume, diff_out, early):
     with warnings.catch_warnings():
         # said once, with its reason, in the summary line below
         warnings.simplefilter('ignore', FramesNotMeasuredWarning)
-        table = _measure(args, frames, layout, sky, ids, resume, early)
+        table = _measure(args, frames, layout, sky, pos, resume, early)
     meta = table.meta
     run = meta['last_run']
     print(f'ccdphot batch: {meta["n_frames"]} frames, {len(table)} rows -> '
@@ -261,14 +261,15 @@ def _common_reason(meta):
 
 
 
-def _measure(args, frames, layout, sky, ids, resume, early):
-    """`photometer_frames` with the options of the command line (its
-    frames sent already when ``early`` holds their tasks)."""
+def _measure(args, frames, layout, sky, pos, resume, early):
+    """`photometer_frames` with the options of the command line at the
+    positions ``pos`` (its frames sent already when ``early`` holds their
+    tasks)."""
     from ..batch import BatchExecution
     from ..batch.frames import check_frames, measure_configured
 
     frames, names = check_frames(frames)
-    config, ids = measuring_config(args, layout, sky, ids)
+    config, ids = measuring_config(args, layout, sky, pos)
     return measure_configured(
         frames, names, config, ids, output=args.output, resume_from=resume,
         execution=BatchExecution(

@@ -12,6 +12,7 @@ from .common import (
     CLIError,
     budget_options,
     detector_from_args,
+    positions_flags,
     read_positions_table,
 )
 
@@ -81,11 +82,17 @@ def check_first_frame(args, first, layout, sky):
         raise CLIError(f'{text} (the first frame, {first})') from None
 
 
-def measuring_config(args, layout, sky, ids):
+def measuring_config(args, layout, sky, pos):
     """`photometer_frames`' measuring arguments from the command line,
-    checked: the `~ccdphot_ext.batch.worker.FrameConfig` and the ids.
+    checked: the `~ccdphot_ext.batch.worker.FrameConfig` and the ids
+    (those of the positions table ``pos``, whose own flags every frame's
+    rows get, as ``ccdphot measure`` gives them: `positions_flags`).
     The threshold's and the re-centring's modules (which import
     photutils) are loaded only when those options are given."""
+    from dataclasses import replace
+
+    import numpy as np
+
     from ..batch import FrameReading
     from ..batch.frames import configure
 
@@ -99,7 +106,8 @@ def measuring_config(args, layout, sky, ids):
 
         recenter = Recentering(centroid=args.recenter,
                                box_size=args.recenter_box)
-    return configure(
+    ids = np.asarray(pos['id'])
+    config, ids = configure(
         layout, sky, ids, gain=args.gain, threshold=threshold,
         detector=detector_from_args(args), budget=budget_options(args),
         zeropoint=args.zeropoint, flux_unit=args.flux_unit,
@@ -107,6 +115,9 @@ def measuring_config(args, layout, sky, ids):
         sky_without_apertures=not args.sky_with_apertures,
         reading=FrameReading(hdu=args.hdu, unit=args.unit,
                              dq_bits=args.dq_bits))
+    flags = positions_flags(pos)
+    return replace(config, row_flags=tuple(flags.tolist())
+                   if flags.any() else ()), ids
 
 
 def frame_configuration(args, first):
@@ -125,4 +136,4 @@ def frame_configuration(args, first):
     sky = batch_sky(args)
     layout = aperture_layout(args, xy)
     check_first_frame(args, first, layout, sky)
-    return measuring_config(args, layout, sky, np.asarray(pos['id']))
+    return measuring_config(args, layout, sky, pos)

@@ -305,6 +305,30 @@ def read_positions_table(path, *, frame=None, image=None, format=None,
     return table
 
 
+def positions_flags(pos, *, suggested_boxes=False):
+    """
+    The flags a ``--positions`` table gives its rows before any pixel is
+    measured, one per row (int32): `FLAG_NOT_STAR_LIKE` (512) at the
+    detections of a ``ccdphot find`` table that are not like a star (its
+    ``star_like`` column, `~ccdphot_ext.star_like_flags`), and, when the
+    table's ``suggested_boxes`` are the apertures, the flag of a box that
+    failed ``find_stars``' check (`~ccdphot_ext.box_flags`). ``ccdphot
+    measure`` and ``ccdphot batch`` both OR it into their rows.
+    """
+    import numpy as np
+
+    from ..detection.starflags import star_like_flags
+
+    bits = np.zeros(len(pos), np.int32)
+    if suggested_boxes:  # measure only (it loads the star finder anyway)
+        from ..detection.findstars import box_flags
+
+        bits = bits | box_flags(pos)
+    if 'star_like' in pos.colnames:  # a ccdphot find table's doubt
+        bits = bits | star_like_flags(pos)
+    return bits
+
+
 def sky_frame_type(text):
     """A celestial frame name astropy knows (``--positions-frame``)."""
     from ..io.positions import check_frame

@@ -30,6 +30,7 @@ from .common import (
     output_format,
     output_locks,
     pair_type,
+    positions_flags,
     positive_int_type,
     positive_type,
     prepare_dir,
@@ -157,14 +158,15 @@ def _apertures(args, frame, sky_for_find):
         if lost:
             xy = _off_frame(args, xy, lost)
             unplaced.update({len(ids) + row: c for row, c in lost.items()})
-        if 'box_x0' in pos.colnames and not own_shape:
-            ap, rows, bits = _suggested_boxes(pos)
+        suggested = 'box_x0' in pos.colnames and not own_shape
+        if suggested:
+            ap, rows, _ = _suggested_boxes(pos)
             _fits_frame(ap, frame.shape, f'--positions {args.positions} '
                         '(its suggested boxes)')
         else:
-            (ap, rows), bits = _shaped(args, xy), np.zeros(len(pos), int)
-        if 'star_like' in pos.colnames:  # a ccdphot find table's doubt
-            bits = bits | star_like_flags(pos)
+            ap, rows = _shaped(args, xy)
+        # the table's own flags, as ccdphot batch gives them
+        bits = positions_flags(pos, suggested_boxes=suggested)
         apertures.append(ap)
         per_row.extend(rows)
         ids.extend(pos['id'].tolist())

@@ -11,13 +11,13 @@ from .findstars import (
     box_flags,
     find_stars,
     star_boxes,
-    star_like_flags,
 )
 from .recenter import (
     CENTROID_METHODS,
     Recentering,
     recenter_positions,
 )
+from .starflags import star_like_flags
 
 __all__ = [
     'CENTROID_METHODS',

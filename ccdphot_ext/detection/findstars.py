@@ -28,7 +28,7 @@ from photutils.utils import NoDetectionsWarning
 
 from ..aperture.box import BoxAperture
 from ..background.sky import check_sky
-from ..flags import FLAG_NOT_STAR_LIKE, FLAG_SMALL_APERTURE
+from ..flags import FLAG_SMALL_APERTURE
 from ..io.header import DetectorParameters
 from ..io.saturation import warn_saturation
 from ..utils.inputs import as_frame, positive_scalar
@@ -38,6 +38,7 @@ from .artifacts import ring_or_spike
 from .boxsize import check_box, star_like
 from .edgefit import refit_edge
 from .segments import measure_strips, segment_moments, shape_parameters
+from .starflags import star_like_flags
 from .strips import Kernel, Segments, SkyRows, detect_segments
 
 __all__ = ['find_stars', 'star_boxes', 'box_flags', 'star_like_flags',
@@ -772,57 +773,6 @@ def not_star_like(stars):
         'narrower than the stars (a faint star?)': rest & ~wide}
     return {text: ids[which].tolist() for text, which in reasons.items()
             if which.any()}
-
-
-def star_like_flags(stars):
-    """
-    `FLAG_NOT_STAR_LIKE` for each detection that is neither star-like nor
-    saturated.
-
-    A `find_stars` detection sharper than a star (a cosmic-ray hit, a hot
-    pixel), elongated (a blend, a trail, a bad column merged with a star),
-    or wider or narrower than the stars is kept (see ``not_star_like`` for
-    the reasons); OR the result into the ``flags`` of the photometry at its
-    positions so that the table keeps the doubt. Saturated stars are stars
-    (their photometry is flagged 4): 0.
-
-    Parameters
-    ----------
-    stars : `~astropy.table.Table`
-        A `find_stars` table, or any table with boolean ``star_like`` and
-        ``saturated`` columns (``ccdphot find`` output read back).
-
-    Returns
-    -------
-    flags : ndarray of int32
-        `FLAG_NOT_STAR_LIKE` (512) or 0, one per row.
-
-    Raises
-    ------
-    TypeError
-        If ``stars`` has no ``star_like`` and ``saturated`` columns.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from ccdphot_ext import SkyEstimate, find_stars, star_like_flags
-    >>> from ccdphot_ext.datasets.sample import render_stars
-    >>> rng = np.random.default_rng(2)
-    >>> img = rng.normal(100.0, 5.0, (80, 90))
-    >>> img += render_stars(img.shape, [20.3, 61.8], [30.6, 50.2],
-    ...                     [20000.0, 8000.0])
-    >>> img[60, 10] += 3000.0  # a cosmic-ray hit
-    >>> star_like_flags(find_stars(img, SkyEstimate.from_image(img))).tolist()
-    [0, 0, 512]
-    """
-    try:
-        like, saturated = (np.asarray(stars[name], dtype=bool)
-                           for name in ('star_like', 'saturated'))
-    except (KeyError, TypeError, IndexError, ValueError):
-        raise TypeError('stars must be a table with star_like and saturated '
-                        'columns (see find_stars)') from None
-    return np.where(~like & ~saturated, FLAG_NOT_STAR_LIKE,
-                    0).astype(np.int32)
 
 
 def box_flags(stars):

@@ -650,22 +650,65 @@ def _copy_boxes(table, out, label):
         out.meta['box_check'] = table.meta['box_check']
 
 
-def _copy_star_like(table, out):
+#: the spellings of a boolean cell read as True and as False (a CSV's
+#: ``True``/``False``, or another plain spelling), compared in lower case
+_TRUE_TEXT = frozenset({'true', 't', 'yes', 'y', '1'})
+_FALSE_TEXT = frozenset({'false', 'f', 'no', 'n', '0'})
+
+
+def boolean_column(column, name, label):
+    """
+    The cells of ``column`` as a boolean array: booleans, the integers 0
+    and 1, or text spelling a boolean (``True``/``False`` as a CSV writes
+    them, ``true``, ``T``, ``yes``, ``y``, ``1`` and their negatives, any
+    case, spaces around ignored). Anything else, or a blank cell, is
+    refused with a `ValueError` naming the column ``name`` of ``label``
+    and the first rows it cannot read.
+    """
+    blank = _blank_rows(column)
+    values = np.ma.getdata(np.asarray(getattr(column, 'value', column)))
+    kind = values.dtype.kind
+    if kind == 'b':
+        out, bad = values.astype(bool), np.zeros(len(values), bool)
+    elif kind in 'iu':
+        out, bad = values == 1, ~np.isin(values, (0, 1))
+    elif kind in 'US' or kind == 'O':
+        text = np.char.lower(np.char.strip(values.astype(str)))
+        out = np.isin(text, list(_TRUE_TEXT))
+        bad = ~out & ~np.isin(text, list(_FALSE_TEXT))
+    else:
+        out, bad = np.zeros(len(values), bool), np.ones(len(values), bool)
+    bad = bad | blank
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        shown = ', '.join(str(int(r) + 1) for r in rows[:5])
+        more = f' and {len(rows) - 5} more' if len(rows) > 5 else ''
+        cell = 'a blank' if blank[rows[0]] else repr(
+            values[rows[0]].item() if hasattr(values[rows[0]], 'item')
+            else values[rows[0]])
+        raise ValueError(
+            f'{label}: column {name} is not boolean (row(s) {shown}{more}; '
+            f'row {int(rows[0]) + 1} holds {cell}): give True/False (or '
+            f'true/false, yes/no, 1/0), or rename the column')
+    return out
+
+
+def _copy_star_like(table, out, label):
     """
     Copy the ``star_like`` and ``saturated`` columns of ``ccdphot find``
-    output when both hold booleans without blanks (the doubt of a
-    detection not like a star, `~ccdphot_ext.star_like_flags`); columns of
-    those names holding anything else are some other table's, left out.
+    output (the doubt of a detection not like a star,
+    `~ccdphot_ext.star_like_flags`), read as booleans (`boolean_column`:
+    a CSV's ``True``/``False`` included); a ``star_like`` column without
+    ``saturated`` counts no detection as saturated. A column of either
+    name that does not hold booleans is refused, naming it.
     """
-    names = ('star_like', 'saturated')
-    if not all(name in table.colnames for name in names):
+    if 'star_like' not in table.colnames:
         return
-    columns = [table[name] for name in names]
-    if any(np.asarray(c).dtype.kind != 'b' or _blank_rows(c).any()
-           for c in columns):
-        return
-    for name, column in zip(names, columns, strict=True):
-        out[name] = np.asarray(column, dtype=bool)
+    out['star_like'] = boolean_column(table['star_like'], 'star_like',
+                                      label)
+    out['saturated'] = (
+        boolean_column(table['saturated'], 'saturated', label)
+        if 'saturated' in table.colnames else np.zeros(len(table), bool))
 
 
 def read_positions(positions, *, wcs=None, columns=None, format=None,
@@ -710,7 +753,9 @@ def read_positions(positions, *, wcs=None, columns=None, format=None,
         first pixel's centre is 0.0, as numpy and photutils), plus the
         suggested box columns ``box_x0``, ``box_x1``, ``box_y0``,
         ``box_y1`` and the boolean ``star_like`` and ``saturated`` columns
-        when the input has them (``ccdphot find`` output).
+        when the input has them (``ccdphot find`` output; text such as a
+        CSV's ``True``/``False`` is read as booleans, a table without
+        ``saturated`` counts no row as saturated).
         ``meta`` records the source, the columns read and their origin
         (``'sky'`` for sky positions, with their ``'frame'``).
 
@@ -721,7 +766,8 @@ def read_positions(positions, *, wcs=None, columns=None, format=None,
         name), a blank/NaN coordinate (the message gives the row numbers),
         sky columns without a celestial WCS or whose frame is unknown,
         pixel columns with an angle unit, ids that are not unique integers,
-        an empty table, no position on the frame.
+        an empty table, no position on the frame, a ``star_like`` or
+        ``saturated`` column that does not hold booleans.
 
     Notes
     -----
@@ -791,7 +837,7 @@ def positions_and_unplaced(positions, *, wcs, columns, format, frame,
     ids, id_name = _ids(table, label)
     out = QTable({'id': ids, 'x_center': x, 'y_center': y})
     _copy_boxes(table, out, label)
-    _copy_star_like(table, out)
+    _copy_star_like(table, out, label)
     out.meta.update(
         positions_source=(os.path.abspath(os.fspath(positions))
                           if label != 'positions' else 'table'),
