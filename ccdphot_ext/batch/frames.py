@@ -622,7 +622,10 @@ class _Run:
             kept = ('the output keeps the frames of its last checkpoint: '
                     'free space, then rerun with --resume' if
                     self.checkpoints else 'nothing was written')
-            raise OSError(exc.errno, f'{exc}; {kept}') from exc
+            # strerror: the message without its "[Errno N]", which the
+            # new error's own str() puts in front once
+            raise OSError(exc.errno, f'{exc.strerror or exc}; {kept}'
+                          ) from exc
 
     def not_measured(self, reason):
         """The frames without a result fail with ``reason``: one warning

@@ -35,6 +35,7 @@ from .common import (
     add_sky_with_apertures_option,
     add_uncertainty_model_option,
     add_unit_option,
+    check_not_light_curve,
     check_output_path,
     hdu_type,
     output_locks,
@@ -43,6 +44,7 @@ from .common import (
     positive_type,
     replacing_note,
     size_type,
+    write_table,
 )
 
 __all__ = ['add_parser']
@@ -158,6 +160,7 @@ def _checked_run(args, frames, early):
             os.path.splitext(args.output)[0] + '_diff.ecsv')
         check_output_path(diff_out, '--differential',
                       inputs=[*inputs, (args.output, '-o')])
+        check_not_light_curve(diff_out, '--differential')
     resume = None
     if args.resume:
         if os.path.exists(args.output):
@@ -235,12 +238,13 @@ def _run(args, frames, layout, sky, pos, resume, diff_out, early):
           f'{run["execution"]}, {run["seconds"]:.1f} s{replaced})')
     if diff_out is not None:
         from ..analysis.differential import differential_photometry
-        from ..utils.files import write_table_atomic
         diff = differential_photometry(table, args.targets, args.comparisons,
                                        weighting=args.weighting)
-        write_table_atomic(diff, diff_out, label='--differential')
+        # replaced with a note, as -o (write_table: the one policy)
+        replaced = write_table(diff, diff_out, 'ecsv',
+                               option='--differential')
         print(f'ccdphot batch: differential photometry of {args.targets} '
-              f'against {args.comparisons} -> {diff_out}')
+              f'against {args.comparisons} -> {diff_out}{replaced}')
     if meta['n_failed']:
         print(f'ccdphot batch: {meta["n_failed"]} of {meta["n_frames"]} '
               f"frames failed{_common_reason(meta)} (status 'failed' in the "

@@ -427,6 +427,37 @@ def replacing_note(path):
     return '; replaced the existing file' if os.path.exists(path) else ''
 
 
+def is_light_curve(path):
+    """True when ``path`` is an existing ``ccdphot batch`` light-curve
+    table (an ECSV file whose header records a run's ``parameters``,
+    ``n_frames`` and the ``status`` column): another run's measurements,
+    which ``--resume`` reads back."""
+    try:
+        with open(path, encoding='utf-8', errors='replace') as fh:
+            header = []
+            for line in fh:
+                if not line.startswith('#'):
+                    break
+                header.append(line)
+    except OSError:
+        return False
+    if not header or not header[0].startswith('# %ECSV'):
+        return False
+    text = ''.join(header)
+    return all(key in text for key in ('# - parameters:', 'n_frames:',
+                                       'name: status'))
+
+
+def check_not_light_curve(path, option):
+    """Refuse an output ``path`` of ``option`` that would replace a
+    ``ccdphot batch`` light-curve table (`is_light_curve`): a table of
+    another kind never replaces one."""
+    if os.path.exists(path) and is_light_curve(path):
+        raise CLIError(f'{option} {path}: is the light-curve table of a '
+                       'ccdphot batch run (its measurements, which --resume '
+                       'reads); give another name, or move it away')
+
+
 def write_table(table, path, fmt, option='-o'):
     """Write ``table`` atomically (mode of an existing file kept); return
     `replacing_note` of ``path`` as it was."""
