@@ -35,7 +35,10 @@ FLAG_EMPTY_THRESHOLD = 16
 #: `~ccdphot_ext.gradient_check`). Also set where the light of the frame's
 #: sources lifts a Background2D map's level enough to bias the flux (a map
 #: made without the frame, ``from_background2d(bkg)``; see
-#: `~ccdphot_ext.photometry.residual.check_map_sky`).
+#: `~ccdphot_ext.photometry.residual.check_map_sky`), and where the
+#: apertures measured cover every pixel a whole-frame level used, which
+#: then keeps their stars' light
+#: (`~ccdphot_ext.SkyEstimate.without_apertures`).
 FLAG_RESIDUAL_BACKGROUND = 32
 #: The sky annulus is doubtful: another star's aperture reaches into it
 #: (its pixels left out when the apertures are excluded, its light beyond

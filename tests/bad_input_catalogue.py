@@ -234,8 +234,10 @@ CATALOGUE = (
            'measure', 'measure(img, BoxAperture((-50, -50), 5, 5), sky)',
            'ValueError', 'aperture', note='"lies entirely off the frame"'),
     _row('box_larger_than_frame', 'apertures', 'box larger than the frame',
-         'photometer(img, BoxAperture((24.5, 19.5), 100, 100), sky)', 'flag',
-         flag=1, note='the whole frame is summed (``n_pix`` 2000)'),
+         'photometer(img, BoxAperture((24.5, 19.5), 100, 100), sky)',
+         'warning', exception='AstropyUserWarning', names='cover every pixel',
+         note='the whole frame is summed (``n_pix`` 2000) against a level '
+         'of those very pixels: flags 1 and 32'),
     _error('box_reversed', 'apertures', 'reversed box',
            'BoxAperture.from_slices(np.s_[20:10, 10:20])', 'ValueError',
            'slices', note='"empty or reversed"'),

@@ -61,7 +61,12 @@ def test_saao_box_is_sized_from_the_stars(saao, saao_found):
     with gradient_warning():
         t = photometer(saao, star_boxes(stars), sky, budget=TOTAL)
     x0, y0 = int(stars['box_x0'][0]), int(stars['box_y0'][0])
-    cut = saao.data[y0:y0 + 25, x0:x0 + 25] - sky.value
+    # against the level it subtracted: the whole-frame one without the
+    # boxes' pixels (SkyEstimate.without_apertures)
+    level = float(u.Quantity(t['sky'][0]).value)
+    assert level != sky.value
+    assert level == sky.without_apertures(saao, star_boxes(stars)).value
+    cut = saao.data[y0:y0 + 25, x0:x0 + 25] - level
     assert _sums(t)[0] == pytest.approx(cut.sum(), rel=1e-10)
     assert _sums(t)[0] == pytest.approx(112460.0, rel=1e-3)
     assert not np.any(t['flags'] & FLAG_SMALL_APERTURE)

@@ -1124,12 +1124,14 @@ class SkyEstimate:
         their apertures' area times that lift (faint stars on a 100 e- sky:
         pulls of -0.2). Where the pixels of ``apertures`` were used by the
         level, the lift of their discs grown for the stars' wings (1.5
-        times each aperture's half size, at least 2 pixels beyond it) is
-        estimated from those pixels (their excess over the frame's coarse
-        background, where it is beyond its noise); where it exceeds a
-        tenth of ``error_on_mean`` the level is measured again with them
-        added to its mask (the same source mask, estimator, clip and
-        Poisson correction; :ref:`sky-apertures`). `~ccdphot_ext.photometer`,
+        times each aperture's half size, at least 2 pixels beyond it; 2
+        pixels only where that would leave fewer than a quarter of the
+        level's pixels) is estimated from those pixels (their excess over
+        the frame's coarse background: their stars' light and their
+        noise); where it exceeds a tenth of ``error_on_mean``, up or down,
+        the level is measured again with them added to its mask (the same
+        source mask, estimator, clip and Poisson correction;
+        :ref:`sky-apertures`). `~ccdphot_ext.photometer`,
         `~ccdphot_ext.measure` and optimal extraction call it on the sky
         they are given, unless asked not to
         (``sky_without_apertures=False``).
@@ -1138,7 +1140,8 @@ class SkyEstimate:
         ----------
         data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
             The frame measured; a frame other than the one the level was
-            estimated on (its shape, a sample of its pixels) is not looked
+            estimated on (its shape, a sample of its pixels to a relative
+            1e-6: a single-precision copy is the same frame) is not looked
             at.
         apertures : `~ccdphot_ext.BoxAperture`, photutils aperture or list
             The pixel apertures measured.
@@ -1152,7 +1155,11 @@ class SkyEstimate:
             every pixel, as asked for) or its mask took the whole frame,
             when the source mask already
             covered the apertures' pixels, or when their lift is below
-            that; else a new one, whose ``meta`` holds
+            that; a copy whose ``meta['aperture_light_kept']`` says so (the
+            photometry warns with it and flags every row
+            `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`) when the
+            apertures cover every pixel the level used; else a new one,
+            whose ``meta`` holds
             ``'aperture_lift'`` (the level taken away), ``'n_aperture_pixels'``
             (the pixels of the grown apertures the level had used) and
             ``'aperture_note'``.
@@ -1174,7 +1181,12 @@ class SkyEstimate:
         >>> bool(clean.value < sky.value), clean.meta['n_aperture_pixels'] > 0
         (True, True)
         """
-        from .skylift import LIFT_FLUX, LIFT_FRACTION, aperture_pixels
+        from .skylift import (
+            LIFT_FLUX,
+            LIFT_FRACTION,
+            MIN_LEFT_FRACTION,
+            aperture_pixels,
+        )
         aperture_groups(apertures)  # checked, whatever is done
         record = self._whole_frame
         if (record is None or not record.mask_sources
@@ -1183,12 +1195,19 @@ class SkyEstimate:
         frame = as_frame(data)
         if not record.same_frame(frame):
             return self
-        ys, xs, which, own, largest = aperture_pixels(apertures,
-                                                      frame.shape)
+        ys, xs, _, own, largest = aperture_pixels(apertures, frame.shape)
         values, used = record.used(frame.data, ys, xs)
         if not np.any(used & own):
             return self
-        lift = record.lift(values, used, which, ys, xs)
+        if (record.n_used - np.count_nonzero(used)
+                < MIN_LEFT_FRACTION * record.n_used):  # most of the frame
+            ys, xs, _, own, largest = aperture_pixels(apertures, frame.shape,
+                                                      growth=1.0)
+            values, used = record.used(frame.data, ys, xs)
+        if np.count_nonzero(used) >= record.n_used:  # no pixel left
+            return self._keeping_aperture_light(len(all_positions(
+                apertures)))
+        lift = abs(record.lift(values, used, ys, xs))
         if not (lift > LIFT_FRACTION * float(self.error_on_mean)
                 and lift * math.sqrt(largest) > LIFT_FLUX * record.raw_std):
             return self
@@ -1209,16 +1228,23 @@ class SkyEstimate:
                                       record.mask_sources, record.gain,
                                       known=known)
             except ValueError:  # the apertures leave no sky pixel
-                return self
+                return self._keeping_aperture_light(len(all_positions(
+                    apertures)))
+        says = ('doubtful sky',) if record.warned else ('sources cover',
+                                                          'doubtful sky')
         for found in said:  # what the first estimate did not say
-            if str(found.message).startswith(('sources cover',
-                                              'doubtful sky')):
+            if str(found.message).startswith(says):
                 warnings.warn(found.message, found.category, stacklevel=2)
         if record.matched_filter is not None:
             sky.meta.setdefault('matched_filter', record.matched_filter)
         # the frame's background and its noise, as measured with the
         # sources masked: the apertures' pixels change neither
         sky.background_variation = self.background_variation
+        # the level of the pixels left, as a level of the whole frame
+        shift = record.gradient_shift(ys[used], xs[used])
+        if shift:
+            sky.value = sky.value - shift
+            sky.meta['aperture_gradient_shift'] = shift
         n_used = int(np.count_nonzero(used))
         taken = float(self.value - sky.value)
         sky.meta.update(
@@ -1235,6 +1261,22 @@ class SkyEstimate:
             maxiters=record.maxiters, mask_sources=record.mask_sources,
             gain=record.gain)
         return sky
+
+    def _keeping_aperture_light(self, n_apertures):
+        """This level, marked (``meta['aperture_light_kept']``, the note
+        the photometry warns with as it flags the rows) to keep the light
+        of ``n_apertures`` apertures that left it no pixel to be measured
+        again from."""
+        from ..flags import FLAG_RESIDUAL_BACKGROUND
+        note = (f'the {n_apertures} aperture(s) measured, with a margin for '
+                'their wings, cover every pixel the whole-frame sky used: '
+                'it could not be measured without their stars\' light, so '
+                'their fluxes may read low (flagged '
+                f'{FLAG_RESIDUAL_BACKGROUND}): use an annulus sky or a '
+                'larger frame')
+        kept = copy.copy(self)
+        kept.meta = dict(self.meta, aperture_light_kept=note)
+        return kept
 
     @classmethod
     def from_annulus(cls, data, annulus, *, method='sigma_clip', mask=None,

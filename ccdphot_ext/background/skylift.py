@@ -12,8 +12,8 @@ that. When the photometry measures those stars, their apertures say where
 the light is: the level is measured again with the apertures, grown for
 their wings (`GROWTH`), added to its mask (the source mask, clip and
 corrections as before), where the pixels of the apertures were used and
-would lift it by more than `LIFT_FRACTION` of its error (estimated first
-from those pixels alone, without measuring again).
+would move it by more than `LIFT_FRACTION` of its error (estimated
+first from those pixels alone, without measuring again).
 """
 
 import dataclasses
@@ -30,28 +30,21 @@ from .globalsky import MASK_BIN
 
 __all__ = []
 
-#: A whole-frame level is measured again without the apertures when the
-#: light of their (grown) pixels lifts it by more than this fraction of its
-#: error (a flux of ``n_pix`` pixels is then biased by less than
-#: ``LIFT_FRACTION * sqrt(n_pix / n_sky)`` of its error), counting the
-#: apertures whose own excess is beyond `LIFT_NSIGMA` times its noise (the
-#: sky's scatter in their pixels: noise, which measuring again would only
-#: trade for other noise, is not a star's light)...
+#: A whole-frame level is measured again without the apertures when
+#: their (grown) pixels lift it by more than this fraction of its error (a
+#: flux of ``n_pix`` pixels is then biased by less than ``LIFT_FRACTION *
+#: sqrt(n_pix / n_sky)`` of its error) ...
 LIFT_FRACTION = 0.1
-LIFT_NSIGMA = 3.0
-#: The excess of all the apertures' pixels together counts beyond this
-#: many times its noise (the stars' light lifts the level it is measured
-#: against too: 64 stars of 20 to 400 e- on a 100 e- sky, their discs half
-#: the frame, stand 3 to 4 times their noise above it).
-TOGETHER_NSIGMA = 2.0
-#: Of many apertures, one's excess counts beyond the noise where no more
-#: than this fraction of skies without stars would give one by chance.
-EACH_FALSE_RATE = 0.01
-#: ... and when it biases the largest aperture's flux (``n_pix`` pixels)
-#: by more than this fraction of the sky's noise in it, ``sqrt(n_pix)
-#: std`` (less than its flux error): a bright star's wings in one aperture
-#: lift the level of a large frame by a fraction of its error, but that
-#: aperture's flux by far less than its own error.
+#: ... and bias the largest aperture's flux (``n_pix`` pixels) by more
+#: than this fraction of the sky's noise in it, ``sqrt(n_pix) std`` (less
+#: than its flux error): a few apertures on a large frame move its level
+#: by a fraction of its error but their fluxes by far less than theirs.
+#: Either way, up or down, and whether it is their stars' light or their
+#: noise: measured again, the level shares no pixel with the apertures,
+#: as the error budget's ``sky_mean`` term takes it (a faint star on a
+#: postage stamp lifts the level by about its error, and biases its own
+#: flux by a third of its error, while its light is within the noise of
+#: its pixels).
 LIFT_FLUX = 0.02
 #: Each aperture is grown, for its star's wings, to a disc of this many
 #: times half its larger side (a circle's radius), at least `MIN_MARGIN`
@@ -60,9 +53,15 @@ LIFT_FLUX = 0.02
 #: circle of 3 FWHM 0.2% beyond 4.5 FWHM.
 GROWTH = 1.5
 MIN_MARGIN = 2.0
+#: Where the grown discs would leave fewer than this fraction of the
+#: pixels the level used (apertures covering most of a small frame), the
+#: discs are grown by `MIN_MARGIN` pixels only.
+MIN_LEFT_FRACTION = 0.25
 #: Pixels of the strided sample that tell whether the frame measured is
 #: the one the sky was estimated on.
 SAMPLE_PIXELS = 4096
+#: ... equal to this relative tolerance (single precision holds 6e-8).
+SAME_FRAME_RTOL = 1e-6
 
 
 @dataclasses.dataclass
@@ -88,6 +87,7 @@ class WholeFrame:
     sample: np.ndarray
     matched_filter: object = None
     variation: object = None  # the frame's coarse background about it
+    warned: bool = False  # its source mask's coverage warned
 
     @classmethod
     def of(cls, frame, res, *, method, sigma, maxiters, mask_sources, gain):
@@ -115,15 +115,18 @@ class WholeFrame:
                    raw_std=float(res['std']), n_used=int(res['n_pix']),
                    sample=_sample(frame.data),
                    matched_filter=res['meta'].get('matched_filter'),
-                   variation=res['variation'])
+                   variation=res['variation'],
+                   warned=bool(res.get('mask_warned', False)))
 
     def same_frame(self, frame):
         """True when ``frame`` holds the data this level was measured on
-        (its shape, and a strided sample of its pixels)."""
+        (its shape, and a strided sample of its pixels, to
+        `SAME_FRAME_RTOL`: a single-precision copy is the same frame)."""
         if tuple(frame.shape) != self.shape:
             return False
-        return bool(np.array_equal(_sample(frame.data), self.sample,
-                                   equal_nan=True))
+        return bool(np.allclose(_sample(frame.data), self.sample,
+                                rtol=SAME_FRAME_RTOL, atol=0.0,
+                                equal_nan=True))
 
     def used(self, data, ys, xs):
         """Which of the pixels ``ys``, ``xs`` of ``data`` the level used:
@@ -142,28 +145,20 @@ class WholeFrame:
                 used &= (values >= self.bounds[0]) & (values <= self.bounds[1])
         return values, used
 
-    def lift(self, values, used, which, ys, xs):
+    def lift(self, values, used, ys, xs):
         """
-        How far the ``used`` ``values`` of the apertures' discs (``which``
-        aperture each pixel is of) lift the level, estimated without
-        measuring it again; noise is not a star's light (measuring again
-        would only trade it for other noise), so only an excess beyond
-        its noise (the sky's scatter) counts: that of all the pixels
-        together beyond `TOGETHER_NSIGMA` times it (many faint stars), or
-        the sum of those of the apertures beyond `LIFT_NSIGMA` times it
-        each, more for many apertures (`_each_nsigma`: a bright star's
-        wings, whichever other apertures are measured), the larger,
-        shared by the pixels that stay. For
-        a mean a pixel's excess is its value less the level, of noise
-        ``std``; for a median it is +1 or -1 (above or below it), times
-        the median's change per pixel moved (``sqrt(2 pi) std / 2 n``).
-        Which apertures hold light is judged against the frame's coarse
-        background at each pixel (``ys``, ``xs``: the level plus the
-        `BackgroundVariation` the level keeps), so that a gradient, which
-        lifts the apertures on its high side, is not taken for stars.
+        How far the ``used`` ``values`` of the apertures' discs lift the
+        level, estimated without measuring it again: the level less that
+        of the other pixels it used (their stars' light and their noise).
+        For a mean a pixel's excess is its value less the level, for a
+        median +1 or -1 (above or below it) times the median's change per
+        pixel moved (``sqrt(2 pi) std / 2 n``). The excess is taken about
+        the frame's coarse background at each pixel (``ys``, ``xs``: the
+        level plus the `BackgroundVariation` the level keeps), so that a
+        gradient, which lifts the apertures on its high side, is not taken
+        for their light.
         """
         v = values[used]
-        label = which[used]
         local = self.raw_level
         if self.variation is not None:
             local = local + np.asarray(self.variation(xs[used], ys[used]),
@@ -172,30 +167,41 @@ class WholeFrame:
             excess = np.sign(v - local)
             scale = math.sqrt(2.0 * math.pi) * self.raw_std / (
                 2.0 * self.n_used)
-            noise = 1.0
         else:
             excess = v - local
-            scale, noise = 1.0 / max(self.n_used - v.size, 1), self.raw_std
-        size = int(which.max()) + 1 if which.size else 1
-        total = np.bincount(label, weights=excess, minlength=size)
-        count = np.bincount(label, minlength=size)
-        # beyond the noise of every aperture (of size - 1) but rarely
-        each = float(np.sum(total[total > _each_nsigma(size - 1) * noise
-                                  * np.sqrt(count)]))
-        together = float(np.sum(total))
-        if not together > TOGETHER_NSIGMA * noise * math.sqrt(v.size):
-            together = 0.0
-        return max(together, each) * scale
+            scale = 1.0 / max(self.n_used - v.size, 1)
+        return float(np.sum(excess)) * scale
 
 
-def _each_nsigma(n_apertures):
-    """The threshold of one aperture's excess, in its noise: `LIFT_NSIGMA`,
-    or more where so many apertures are measured that one of them would
-    pass it by chance more often than `EACH_FALSE_RATE` (one-sided normal
-    tail)."""
-    from scipy.special import ndtri  # the normal tail's inverse
-    return max(LIFT_NSIGMA, float(-ndtri(EACH_FALSE_RATE
-                                         / max(n_apertures, 1))))
+    def gradient_shift(self, ys, xs):
+        """
+        How far the frame's coarse background (the `BackgroundVariation`
+        the level keeps) lifts the level's pixels less the pixels ``ys``,
+        ``xs`` over all of its pixels: what a level measured again
+        without those pixels must shed to describe the frame as the
+        first did (apertures on a grid that leave the sky only at one
+        edge of a tilted frame would otherwise give that edge's level).
+        The level's pixels are taken as a strided sample of the frame
+        off its source mask; 0 without a variation.
+        """
+        if self.variation is None or not ys.size:
+            return 0.0
+        ny, nx = self.shape
+        stride = max(1, int(math.sqrt(ny * nx / SAMPLE_PIXELS)))
+        gy, gx = (a.ravel() for a in np.mgrid[0:ny:stride, 0:nx:stride])
+        if self.known is not None:
+            off = ~self.known[0][gy // MASK_BIN, gx // MASK_BIN]
+            gy, gx = gy[off], gx[off]
+        if not gy.size:
+            return 0.0
+        mean_all = float(np.mean(self.variation(gx, gy), dtype=np.float64))
+        mean_out = float(np.mean(self.variation(xs, ys), dtype=np.float64))
+        n_out = ys.size
+        left = self.n_used - n_out
+        if left < 1:
+            return 0.0
+        mean_left = (self.n_used * mean_all - n_out * mean_out) / left
+        return mean_left - mean_all
 
 
 #: Positions painted at a time by `aperture_pixels` (bounds its temporary
@@ -210,11 +216,11 @@ def _sample(data):
     return np.array(data[::stride, ::stride], dtype=np.float64)
 
 
-def aperture_pixels(apertures, shape):
+def aperture_pixels(apertures, shape, *, growth=GROWTH):
     """
     The pixels of the grown discs of ``apertures``.
 
-    Returns ``ys``, ``xs`` (each pixel once, within `GROWTH` times half
+    Returns ``ys``, ``xs`` (each pixel once, within ``growth`` times half
     the larger side of its aperture's bounding box from its centre, at
     least `MIN_MARGIN` pixels more), ``which`` (the aperture each belongs
     to, the first where discs overlap), ``own`` (True within half that
@@ -237,7 +243,7 @@ def aperture_pixels(apertures, shape):
             half = max(first.bbox.shape) / 2.0
         except (ValueError, TypeError, OverflowError):  # NaN position
             half = 0.0
-        outer = max(GROWTH * half, half + MIN_MARGIN)
+        outer = max(growth * half, half + MIN_MARGIN)
         positions = aperture_positions(ap)
         discs.append((positions, index + 1, half, outer))
         index += len(positions)

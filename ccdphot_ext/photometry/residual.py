@@ -493,10 +493,12 @@ class CrowdedSkyRule(SkyRowRule):
 
 def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     """
-    The rows a sky biases, by three rules: a global level on a frame whose
+    The rows a sky biases, by four rules: a global level on a frame whose
     background varies (`check_global_sky`), a Background2D map lifted
-    by the sources' light (`check_map_sky`) and a whole-frame level the
-    light of stars too faint to mask may lift (`check_crowded_sky`); the
+    by the sources' light (`check_map_sky`), a whole-frame level the
+    light of stars too faint to mask may lift (`check_crowded_sky`) and
+    one the apertures measured left no pixel to be measured again without
+    their light (`KeptLightRule`); the
     one home both photometry engines flag
     `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` from.
 
@@ -519,8 +521,28 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     return functools.reduce(operator.or_, map(np.asarray, rows))[()], messages
 
 
+class KeptLightRule(SkyRowRule):
+    """A whole-frame level that could not be measured again without the
+    apertures measured (`~ccdphot_ext.SkyEstimate.without_apertures`: they
+    cover every pixel it used) keeps their stars' light: every row is
+    doubtful (flag 32; ``meta['aperture_light_kept']`` is the warning)."""
+
+    flag = FLAG_RESIDUAL_BACKGROUND
+
+    def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
+        note = sky.meta.get('aperture_light_kept')
+        rows = no_rows(n_pix, flux_err)
+        if note is None:
+            return rows, None
+        return np.logical_not(rows)[()], note
+
+    def message(self, rows, n_bad, context):
+        return context
+
+
 GLOBAL_SKY = GlobalSkyRule()
 MAP_SKY = MapSkyRule()
 CROWDED_SKY = CrowdedSkyRule()
+KEPT_LIGHT = KeptLightRule()
 #: The rules of `check_sky_bias`, in the order they warn.
-SKY_BIAS_RULES = (GLOBAL_SKY, MAP_SKY, CROWDED_SKY)
+SKY_BIAS_RULES = (GLOBAL_SKY, MAP_SKY, CROWDED_SKY, KEPT_LIGHT)
