@@ -26,7 +26,11 @@ apertures do not account for: when its inner half is brighter than its
 outer half (`_wing_significance`: the star's own wings, or a neighbour's),
 or when it holds a source (`_source_significance`: a star not among the
 apertures, or a neighbour's without ``exclude``) whose light around its
-core, which the clip keeps, lifts the level.
+core, which the clip keeps, lifts the level: measurably, or being a
+star's (some pixels wide), by about a level's error whether or not that
+is measurable. ``exclude`` may hold more apertures than the annuli (the
+neighbours' besides the measured ones): those at the annuli's positions
+are their own (`own_apertures`).
 Its own aperture's pixels, left out, are no doubt by themselves: an
 annulus from the aperture's radius outwards (the r = 3, 3-7 pixel aperture
 of Spitzer/IRAC's calibration) is the standard geometry. Measured without
@@ -84,6 +88,12 @@ WING_SIGNIFICANCE = 5.0
 SOURCE_SIGNIFICANCE = 3.5
 SOURCE_PEAK = 5.0
 SOURCE_GROW = 3.0
+#: Circular annuli holding a source of at least this many pixels above
+#: 3 std (its seed and its neighbours: a star's profile is some pixels
+#: wide; a lone hot pixel, a cosmic ray of a pixel or two, or the skewed
+#: tail of a photon-starved sky is not) are flagged whatever their lift
+#: test says (`_source_significance`).
+SOURCE_MIN_PIXELS = 3
 #: Circular annuli none of which the wing test flags may still share a lift:
 #: the faint wings of their stars, or their neighbours' faint light, each
 #: below the test's reach. Their wing significances, standard normal on a
@@ -713,6 +723,7 @@ def _circular_chunks(frame, annulus, excluded, own):
                 own, idx, lambda pos=pos: ring.pixels(pos),
                 [out.member, out.usable], (pos, ring.r_in))
             out.counts['inner'] = out.inner
+            out.counts['usable'] = out.usable
             out.counts['ring'] = ring
             yield idx, out.values, out.good, out.sigmas, out.counts
 
@@ -984,10 +995,11 @@ def row_statistics(rows, method, sigma, maxiters):
     return stats.level, stats.std, stats.keep, stats.n_clipped
 
 
-def own_apertures(exclude, n):
+def own_apertures(exclude, n, centres=None):
     """
     Each annulus' own aperture, when the positions of ``exclude`` are the
-    annuli's own, in order.
+    annuli's own, in order, or (given the annuli's ``centres``) hold them
+    in a row among others (the neighbours').
 
     Parameters
     ----------
@@ -995,19 +1007,38 @@ def own_apertures(exclude, n):
         The apertures left out of the annuli.
     n : int
         The number of annuli.
+    centres : array_like, optional
+        ``(n, 2)``: the annuli's positions. With them, ``exclude`` may
+        hold more positions than ``n``: where ``n`` of them in a row are
+        the centres, those are the annuli's own (an aperture's positions
+        before and after them are no annulus' own: their rows fall
+        outside ``0 ... n - 1``). None (default): only ``n`` positions.
 
     Returns
     -------
     own : list of tuple or None
-        ``[(aperture, first row), ...]``; None when ``exclude`` does not
-        have ``n`` positions.
+        ``[(aperture, first row), ...]``; None when ``exclude`` has
+        neither ``n`` positions nor, with ``centres``, the centres in a
+        row.
     """
     groups = aperture_list(exclude)
     own, start = [], 0
     for ap in groups:
         own.append((ap, start))
         start += n_positions(ap)
-    return own if start == n else None
+    if start == n:
+        return own
+    if centres is None or start < n or n == 0:
+        return None
+    pos = np.concatenate([aperture_positions(ap) for ap in groups])
+    centres = np.asarray(centres, dtype=float)
+    scale = 1e-9 * max(1.0, float(np.max(np.abs(centres))))
+    for first in np.flatnonzero(np.all(np.abs(pos - centres[0]) <= scale,
+                                       axis=1)):
+        run = pos[first:first + n]
+        if len(run) == n and np.all(np.abs(run - centres) <= scale):
+            return [(ap, begin - int(first)) for ap, begin in own]
+    return None
 
 
 def _poisson_rows(values, good, keep, level, gain, method, sigma, std,
@@ -1208,7 +1239,8 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
     n = n_positions(annulus)
     excluded = None if exclude is None else exclusion_map(exclude,
                                                           frame.shape)
-    own = None if exclude is None else own_apertures(exclude, n)
+    own = None if exclude is None else own_apertures(
+        exclude, n, aperture_positions(annulus))
     out = {name: np.zeros(n) for name in ('level', 'std', 'n_pix', 'var')}
     exact = gain is not None and method != 'mean'
     counts = {name: np.zeros(n, dtype=int) for name in
@@ -1216,15 +1248,18 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
                'n_clipped')}
     wings = np.full(n, np.nan)
     sources = np.full(n, np.nan)
+    held = np.zeros(n, dtype=bool)
     for idx, values, good, sigmas, part in annulus_pixels(
             frame, annulus, excluded, own):
         inner = part.pop('inner', None)
+        usable = part.pop('usable', None)
         ring = part.pop('ring', None)
         stats = summarise_rows(values, good, method, sigma, maxiters)
         if inner is not None:
             wings[idx] = _wing_significance(values, good, stats, inner)
-            sources[idx] = _source_significance(values, good, stats, ring,
-                                                method)
+            sources[idx], held[idx] = _source_significance(
+                values, good, stats, ring, method,
+                aperture_positions(annulus)[idx], usable)
         out['level'][idx], out['std'][idx] = stats.level, stats.std
         out['n_pix'][idx] = stats.n_pix
         if sigmas is not None:
@@ -1257,7 +1292,7 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
     with np.errstate(invalid='ignore'):
         lit = wings > WING_SIGNIFICANCE
         # (a neighbour whose aperture reaches in is flagged as that)
-        holds = (sources > SOURCE_SIGNIFICANCE) & ~(neighbours > 0)
+        holds = (held | (sources > SOURCE_SIGNIFICANCE)) & ~(neighbours > 0)
     doubtful = (neighbours > 0) | few | degenerate | lit | holds
     # (the annuli a source or a neighbour's aperture is in are lifted by
     # its light besides: they share that of fainter ones too)
@@ -1281,9 +1316,10 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
         warnings.warn(
             f'{int(holds.sum())} of {n} sky annuli flagged doubtful: they '
             'hold a source (a pixel above '
-            f'{SOURCE_PEAK:g} standard deviations of the sky) whose light '
-            f'around it lifts their sky by more than {SOURCE_SIGNIFICANCE:g} '
-            f'standard errors (up to {float(np.nanmax(sources)):.3g}): a '
+            f'{SOURCE_PEAK:g} standard deviations of the sky and a neighbour '
+            'above 3) whose light around its core, which the clip keeps, '
+            'lifts their sky (lift test up to '
+            f'{float(np.nanmax(sources)):.3g} standard errors): a '
             'star the apertures do not list, or a neighbour without '
             'exclude=; its light lowers the flux. Give its aperture in '
             'exclude=, or place the annuli elsewhere', AstropyUserWarning,
@@ -1300,6 +1336,7 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
             'wing_significance': wings,
             'shared_lift': lift.significance,
             'source_significance': sources,
+            'source_held': held,
             'flags': np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32),
             'exclude': None if exclude is None else 'apertures touched'}
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -1430,10 +1467,11 @@ class _SharedLift:
                 '(not flagged)'), AstropyUserWarning, stacklevel=4)
 
 
-def _source_significance(values, good, stats, ring, method):
+def _source_significance(values, good, stats, ring, method, centres=None,
+                         usable=None):
     """
     How far each annulus' level falls when the light around a source in
-    it is left out.
+    it is left out, and whether the source is another star.
 
     A source is a pixel above `SOURCE_PEAK` std of the level and its
     neighbours above 3 std (pure noise makes a pixel above 5 std once in 3
@@ -1446,6 +1484,21 @@ def _source_significance(values, good, stats, ring, method):
     pixels and of the kept pixels less those: the std times ``sqrt(1 /
     n_left - 1 / n_kept)``.
 
+    The source is a star (``held``) when at least `SOURCE_MIN_PIXELS` of
+    its pixels lie above 3 std of that plane too (not a sky sloping up to
+    them), its seed above `SOURCE_PEAK` std and its 3 x 3 pixels' light
+    above `SOURCE_PEAK` std of their sum, outside the 1-pixel rings about
+    the annuli's ``centres`` that their own star lifts all round
+    (`_own_rings`) and not beside pixels an aperture covers (those
+    ``usable`` but not ``good``); some of them below half its peak, or
+    the pixels beside them above the plane by 1 std on average (a
+    profile; a flat-topped block or a cosmic ray far above the sky the
+    clip takes whole is none). A star's profile goes on below 3 std,
+    where the clip keeps it: about ``2 pi s**2`` times 3 std of light for
+    a profile of width ``s``, a lift of the level by a sizeable part of
+    its error whether or not the lift test, whose noise is of that size,
+    can tell it.
+
     Parameters
     ----------
     values, good, stats
@@ -1454,21 +1507,30 @@ def _source_significance(values, good, stats, ring, method):
         The annuli's candidate pixels (their neighbourhoods).
     method : {'sigma_clip', 'mean', 'median'}
         The estimator.
+    centres : array_like, optional
+        ``(m, 2)``: the annuli's positions (for `_own_rings`); None
+        (default): no ring is taken for the own star's.
+    usable : array_like of bool, optional
+        ``(m, size)``: the finite, unmasked pixels before the apertures'
+        were left out; None (default): none left out.
 
     Returns
     -------
     z : `~numpy.ndarray`
         The fall in standard errors, per row; 0 where the row holds no
         source, NaN where too few pixels are left.
+    held : `~numpy.ndarray` of bool
+        Per row: True where the source is a star.
     """
     level = np.asarray(stats.level, dtype=float)[:, None]
     std = np.asarray(stats.std, dtype=float)[:, None]
     with np.errstate(invalid='ignore'):
         seeds = good & (values > level + SOURCE_PEAK * std)
     out = np.zeros(len(values))
+    held = np.zeros(len(values), dtype=bool)
     rows = np.flatnonzero(seeds.any(axis=1))
     if rows.size == 0:
-        return out
+        return out, held
     near, grow = ring.neighbourhoods
     values, good, level, std = (values[rows], good[rows], level[rows],
                                 std[rows])
@@ -1495,14 +1557,83 @@ def _source_significance(values, good, stats, ring, method):
     right = np.einsum('rk,ki->ri', weights * centred, design)
     right[flat, 1:] = 0.0
     coef = np.linalg.solve(normal, right[..., None])[..., 0]
-    residual = centred - coef @ design.T
+    plane = coef @ design.T
+    residual = centred - plane
     with np.errstate(invalid='ignore', divide='ignore'):
         # the pixels left average 0 about their plane
         lift = np.sum(residual, axis=1, where=kept) / n_kept
         err = std[:, 0] * np.sqrt(1.0 / n_left - 1.0 / n_kept)
         z = np.where(err > 0, lift / err, 0.0)
+        # the source's pixels above the plane, not only above the level
+        above = values - level - plane
+        star = source & (above > 3.0 * std)
+        if centres is not None:
+            # the annulus' own star: the rings from the inner edge out
+            # that its light lifts all round are not another star
+            star &= ~_own_rings(star | (good & (above > 3.0 * std)), good,
+                                ring, centres[rows])
+        if usable is not None:
+            # nor the light beside the pixels apertures cover (the
+            # annulus' own star's beyond its aperture; a neighbour whose
+            # aperture reaches in is flagged as that)
+            star &= ~_reaches(usable[rows] & ~good, near)
+        peak = star & seeds[rows] & (above > SOURCE_PEAK * std)
+        # and the light of the seed's 3 x 3 pixels together above
+        # `SOURCE_PEAK` std of their sum (the skewed tail of a
+        # photon-starved sky lifts single pixels, seldom nine)
+        box = _box_sums(np.where(good, above, 0.0), near)
+        n_box = _box_sums(good.astype(np.float64), near)
+        peak &= box > SOURCE_PEAK * std * np.sqrt(n_box)
+        # a profile: some of its pixels below half its peak (and below
+        # `SOURCE_PEAK` std), not a flat-topped block or a cosmic ray's
+        # pixels, all far above the sky, that the clip takes whole
+        top = np.max(np.where(star, above, 0.0), axis=1, initial=0.0)
+        graded = np.any(star & (above < np.maximum(
+            0.5 * top, SOURCE_PEAK * std[:, 0])[:, None]), axis=1)
+        # or its light going on around it: the pixels beside it above
+        # the plane by 1 std on average
+        rim = good & _reaches(star, near) & ~star
+        graded |= (np.sum(np.where(rim, above, 0.0), axis=1)
+                   > std[:, 0] * count_rows(rim))
     out[rows] = np.where(few, np.nan, z)
+    held[rows] = (peak.any(axis=1) & (count_rows(star) >= SOURCE_MIN_PIXELS)
+                  & graded & ~few)
+    return out, held
+
+
+#: The fraction of a 1-pixel ring's pixels above 3 std beyond which
+#: the annulus' own star lifts it all round (`_own_rings`); pure noise
+#: puts 0.13% there, a neighbour's core a sector.
+OWN_RING_FRACTION = 0.25
+
+
+def _own_rings(high, good, ring, centres):
+    """``(m, size)``: True for the candidates of the `Ring` ``ring`` about
+    ``centres`` in the 1-pixel rings (distance less ``r_in``, rounded
+    down) from the inner edge out, each with more than
+    `OWN_RING_FRACTION` of its ``good`` pixels ``high``: the annulus' own
+    star's light, all round it."""
+    frac = centres - np.floor(centres)
+    d = np.hypot(ring.oy - frac[:, 1:], ring.ox - frac[:, :1])
+    ring_of = np.floor(d - ring.r_in)
+    out = np.zeros(high.shape, dtype=bool)
+    going = np.ones(len(high), dtype=bool)
+    for b in range(int(math.ceil(ring.r_out - ring.r_in)) + 1):
+        member = good & (ring_of == b)
+        n = count_rows(member)
+        lifted = going & (count_rows(high & member)
+                          > OWN_RING_FRACTION * np.maximum(n, 1))
+        if not lifted.any():
+            break
+        out |= member & lifted[:, None]
+        going = lifted
     return out
+
+
+def _box_sums(values, neighbourhood):
+    """``(m, size)``: the sum of ``values`` over each pixel's
+    ``neighbourhood`` (a symmetric sparse ``(size, size)`` matrix)."""
+    return np.asarray(neighbourhood @ values.T.astype(np.float64)).T
 
 
 def _reaches(mask, neighbourhood):

@@ -1290,7 +1290,9 @@ class SkyEstimate:
         masked pixels are excluded and counted; the estimators are those of
         `from_image` (:ref:`sky-estimators`). Give the measured apertures as
         ``exclude``: their pixels are left out of every annulus, and an
-        annulus another star's aperture reaches into, or that keeps fewer
+        annulus another star's aperture reaches into (a measured star's or
+        a neighbour's given in ``exclude`` besides), that holds a star no
+        aperture lists (circular annuli), or that keeps fewer
         than half of its pixels, gets `~ccdphot_ext.flags.FLAG_SKY_ANNULUS`
         in ``meta['flags']`` and a warning (:ref:`annulus-exclude`); its own
         aperture's pixels, left out, are no doubt by themselves (an annulus
@@ -1327,7 +1329,9 @@ class SkyEstimate:
             positive); None: until convergence.
         exclude : `~ccdphot_ext.BoxAperture`, photutils aperture or list, optional
             Apertures whose pixels are left out of the annuli; when their
-            positions are the annuli's (in order), each annulus is also
+            positions are the annuli's (in order), or begin with them or
+            hold them in a row (the measured apertures, then unmeasured
+            neighbours', or the other way round), each annulus is also
             checked for the other apertures reaching into it. None
             (default): every annulus pixel is used.
         gain : float or `~astropy.units.Quantity`, optional
