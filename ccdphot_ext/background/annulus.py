@@ -1259,7 +1259,7 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
             wings[idx] = _wing_significance(values, good, stats, inner)
             sources[idx], held[idx] = _source_significance(
                 values, good, stats, ring, method,
-                aperture_positions(annulus)[idx], usable)
+                aperture_positions(annulus)[idx], usable, noise_factor)
         out['level'][idx], out['std'][idx] = stats.level, stats.std
         out['n_pix'][idx] = stats.n_pix
         if sigmas is not None:
@@ -1468,7 +1468,7 @@ class _SharedLift:
 
 
 def _source_significance(values, good, stats, ring, method, centres=None,
-                         usable=None):
+                         usable=None, noise_factor=1.0):
     """
     How far each annulus' level falls when the light around a source in
     it is left out, and whether the source is another star.
@@ -1513,6 +1513,10 @@ def _source_significance(values, good, stats, ring, method, centres=None,
     usable : array_like of bool, optional
         ``(m, size)``: the finite, unmasked pixels before the apertures'
         were left out; None (default): none left out.
+    noise_factor : float, optional
+        How much more than white noise the sum of many pixels scatters
+        (correlated noise): the 3 x 3 light's threshold is raised by its
+        square root (default 1).
 
     Returns
     -------
@@ -1583,7 +1587,7 @@ def _source_significance(values, good, stats, ring, method, centres=None,
         # photon-starved sky lifts single pixels, seldom nine)
         box = _box_sums(np.where(good, above, 0.0), near)
         n_box = _box_sums(good.astype(np.float64), near)
-        peak &= box > SOURCE_PEAK * std * np.sqrt(n_box)
+        peak &= box > SOURCE_PEAK * std * np.sqrt(n_box * noise_factor)
         # a profile: some of its pixels below half its peak (and below
         # `SOURCE_PEAK` std), not a flat-topped block or a cosmic ray's
         # pixels, all far above the sky, that the clip takes whole
