@@ -17,6 +17,7 @@ from photutils.segmentation import detect_sources, make_2dgaussian_kernel
 from scipy.special import erf
 
 from ccdphot_ext import SkyEstimate, photometer
+from ccdphot_ext.utils.stats import MAD_TO_STD
 
 SIZE, SPACING, SIGMA, GAIN, SKY_E, READ_E = 384, 24, 1.5, 2.0, 100.0, 5.0
 
@@ -96,7 +97,7 @@ def test_a_background2d_given_a_source_mask_is_not_moved(crowded_frames):
     data = crowded_frames[0][0]
     kernel = make_2dgaussian_kernel(3.0, size=5)
     smooth = convolve(data - np.median(data), kernel)
-    noise = 1.4826 * np.median(np.abs(smooth - np.median(smooth)))
+    noise = MAD_TO_STD * np.median(np.abs(smooth - np.median(smooth)))
     segments = detect_sources(smooth, 1.5 * noise, n_pixels=5)
     mask = segments.make_source_mask(size=13)
     with warnings.catch_warnings():

@@ -577,7 +577,30 @@ def exact_shape(aperture):
     return None
 
 
-def _radians(theta):
+def radians(theta):
+    """
+    An aperture's angle as a float in radians.
+
+    Parameters
+    ----------
+    theta : float, `~astropy.units.Quantity` or None
+        The ``theta`` of a photutils aperture: an angle Quantity, or a
+        number in radians; None (an aperture with no angle) is 0.
+
+    Returns
+    -------
+    radians : float
+        The angle in radians.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from ccdphot_ext.aperture.circular import radians
+    >>> radians(90 * u.deg), radians(0.5), radians(None)
+    (1.5707963267948966, 0.5, 0.0)
+    """
+    if theta is None:
+        return 0.0
     return float(getattr(theta, 'to_value', lambda unit: theta)('rad'))
 
 
@@ -589,7 +612,7 @@ def _(aperture: CircularAperture):
 
 @exact_shape.register
 def _(aperture: EllipticalAperture):
-    return EllipseShape((aperture.a, aperture.b, _radians(aperture.theta)))
+    return EllipseShape((aperture.a, aperture.b, radians(aperture.theta)))
 
 
 @exact_shape.register
@@ -600,6 +623,6 @@ def _(aperture: CircularAnnulus):
 
 @exact_shape.register
 def _(aperture: EllipticalAnnulus):
-    theta = _radians(aperture.theta)
+    theta = radians(aperture.theta)
     return EllipseShape((aperture.a_out, aperture.b_out, theta),
                         (aperture.a_in, aperture.b_in, theta))

@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from ..aperture.circular import radians
 from ..flags import FLAG_SKY_ANNULUS
 from ..utils.stats import MAD_TO_STD, surface_design
 from .skyrules import SkyRowRule, no_rows
@@ -55,29 +56,6 @@ CLIP_PASSES = 2
 CLIPPED_VARIANCE = 0.97334
 #: Annuli fitted together (the memory of a batch grows with it).
 BATCH = 512
-
-
-def _theta(annulus):
-    """
-    An annulus' angle.
-
-    Parameters
-    ----------
-    annulus : photutils annulus
-        Any annulus (a circular one has no angle).
-
-    Returns
-    -------
-    theta : float
-        Its ``theta`` in radians (0 where it has none).
-    """
-    theta = getattr(annulus, 'theta', 0.0)
-    if theta is None:
-        return 0.0
-    if hasattr(theta, 'to_value'):
-        import astropy.units as u
-        return float(theta.to_value(u.rad))
-    return float(theta)
 
 
 def _shape(annulus):
@@ -114,7 +92,7 @@ def _shape(annulus):
         kind = 'box'
     else:
         return None
-    theta = _theta(annulus)
+    theta = radians(getattr(annulus, 'theta', None))
     corner = math.hypot(*outer) if kind == 'box' else max(outer)
     reach = int(math.ceil(WIDE_RING_FACTOR * corner)) + 1
     return kind, inner, outer, theta, min(outer), reach

@@ -45,7 +45,7 @@ from .budget import (
 )
 from .dqcheck import dq_rows, warn_dq
 from .general import check_photometry_inputs, measure_one
-from .skychecks import sky_row_checks
+from .skychecks import note_sky_remeasured, sky_row_checks
 from .sums import ApertureSums
 from .terms import BudgetOptions, unchecked_budget_terms
 from .uncertaintycheck import (
@@ -597,8 +597,7 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         detector, options)
     if model_note is not None:
         result.budget.notes += (model_note,)
-    if sky.meta.get('aperture_note') is not None:  # measured again
-        result.budget.notes += (sky.meta['aperture_note'],)
+    note_sky_remeasured(result.budget, sky)
     if local < measured:
         result.budget.notes += (
             f'local pixel noise {measured:.3g} times the blank sky\'s, '

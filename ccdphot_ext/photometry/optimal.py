@@ -101,7 +101,7 @@ from .budget import (
 )
 from .dqcheck import dq_stamp, saturated_pixels, warn_dq
 from .measurement import BudgetedResult, measure
-from .skychecks import sky_row_checks
+from .skychecks import note_sky_remeasured, sky_row_checks
 from .terms import BudgetOptions
 from .uncertaintycheck import (
     check_uncertainty_scale,
@@ -530,8 +530,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         if dq.saturated[0]:
             flags |= FLAG_SATURATED
         warn_dq(dq, frame, None)
-    if sky.meta.get('aperture_note') is not None:  # measured again
-        budget.notes += (sky.meta['aperture_note'],)
+    note_sky_remeasured(budget, sky)
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
                          "pixels fitted to the frame's bright stars",)

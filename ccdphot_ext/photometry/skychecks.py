@@ -99,3 +99,25 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
         for rule, doubtful in zip(SKY_ROW_RULES, rows, strict=True))
     ).astype(np.int64)
     return (int(flags) if flags.ndim == 0 else flags), messages
+
+
+def note_sky_remeasured(budget, sky):
+    """
+    Add to a budget's notes how the sky was measured again without the
+    measured apertures' light, when it was.
+
+    `~ccdphot_ext.measure` and `~ccdphot_ext.optimal_extraction` both say
+    it in their budget (`~ccdphot_ext.photometer` in its table's notes).
+
+    Parameters
+    ----------
+    budget : `~ccdphot_ext.ErrorBudget`
+        The budget of the one measurement; its ``notes`` get the note.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted: a whole-frame level measured again without the
+        apertures holds the note in ``meta['aperture_note']``; any other
+        sky leaves the notes as they are.
+    """
+    note = sky.meta.get('aperture_note')
+    if note is not None:
+        budget.notes += (note,)
