@@ -1195,14 +1195,14 @@ class SkyEstimate:
         frame = as_frame(data)
         if not record.same_frame(frame):
             return self
-        ys, xs, _, own, largest = aperture_pixels(apertures, frame.shape)
+        ys, xs, own, largest = aperture_pixels(apertures, frame.shape)
         values, used = record.used(frame.data, ys, xs)
         if not np.any(used & own):
             return self
         if (record.n_used - np.count_nonzero(used)
                 < MIN_LEFT_FRACTION * record.n_used):  # most of the frame
-            ys, xs, _, own, largest = aperture_pixels(apertures, frame.shape,
-                                                      growth=1.0)
+            ys, xs, own, largest = aperture_pixels(apertures, frame.shape,
+                                                   growth=1.0)
             values, used = record.used(frame.data, ys, xs)
         if np.count_nonzero(used) >= record.n_used:  # no pixel left
             return self._keeping_aperture_light(len(all_positions(

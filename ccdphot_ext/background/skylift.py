@@ -222,20 +222,17 @@ def aperture_pixels(apertures, shape, *, growth=GROWTH):
 
     Returns ``ys``, ``xs`` (each pixel once, within ``growth`` times half
     the larger side of its aperture's bounding box from its centre, at
-    least `MIN_MARGIN` pixels more), ``which`` (the aperture each belongs
-    to, the first where discs overlap), ``own`` (True within half that
-    side: the aperture's own pixels) and the largest aperture's area
+    least `MIN_MARGIN` pixels more), ``own`` (True within half that
+    side: an aperture's own pixels) and the largest aperture's area
     (pixels).
 
-    The discs are painted onto label and ownership arrays covering the
-    part of the frame they reach,
-    a chunk of positions at a time (`PAINT_CHUNK`), the last aperture
-    first so that the first one of overlapping discs keeps the pixel.
+    The discs are painted onto coverage and ownership arrays covering the
+    part of the frame they reach, a chunk of positions at a time
+    (`PAINT_CHUNK`).
     """
     ny, nx = shape
     discs = []
     largest = 0.0
-    index = 0
     for ap, _ in aperture_groups(apertures):
         first = ap if ap.isscalar else ap[0]
         largest = max(largest, float(first.area))
@@ -244,32 +241,27 @@ def aperture_pixels(apertures, shape, *, growth=GROWTH):
         except (ValueError, TypeError, OverflowError):  # NaN position
             half = 0.0
         outer = max(growth * half, half + MIN_MARGIN)
-        positions = aperture_positions(ap)
-        discs.append((positions, index + 1, half, outer))
-        index += len(positions)
+        discs.append((aperture_positions(ap), half, outer))
     # paint only the frame's part the discs can reach (one star's measure
     # does not allocate the whole frame)
     reach = [(p[np.isfinite(p).all(axis=1)], int(math.ceil(outer)))
-             for p, _, _, outer in discs]
+             for p, _, outer in discs]
     reach = [(p, k) for p, k in reach if len(p)]
     if not reach:
         empty = np.zeros(0, dtype=np.intp)
-        return empty, empty, empty, np.zeros(0, dtype=bool), largest
+        return empty, empty, np.zeros(0, dtype=bool), largest
     y0 = max(0, min(int(np.rint(p[:, 1]).min()) - k for p, k in reach))
     x0 = max(0, min(int(np.rint(p[:, 0]).min()) - k for p, k in reach))
     y1 = min(ny, max(int(np.rint(p[:, 1]).max()) + k + 1 for p, k in reach))
     x1 = min(nx, max(int(np.rint(p[:, 0]).max()) + k + 1 for p, k in reach))
     wy, wx = max(y1 - y0, 0), max(x1 - x0, 0)
-    label = np.zeros(wy * wx, dtype=np.int32 if index < 2**31 - 1
-                     else np.int64)
+    covered = np.zeros(wy * wx, dtype=bool)
     own = np.zeros(wy * wx, dtype=bool)
-    for positions, first_index, half, outer in reversed(discs):
+    for positions, half, outer in discs:
         k = int(math.ceil(outer))
         dy, dx = (a.ravel() for a in np.mgrid[-k:k + 1, -k:k + 1])
-        starts = range(0, len(positions), PAINT_CHUNK)
-        for start in reversed(starts):
+        for start in range(0, len(positions), PAINT_CHUNK):
             chunk = positions[start:start + PAINT_CHUNK]
-            numbers = first_index + start + np.arange(len(chunk))
             finite = np.isfinite(chunk).all(axis=1)
             x, y = chunk[finite, 0:1], chunk[finite, 1:2]
             py = np.rint(y).astype(np.intp) + dy
@@ -278,14 +270,10 @@ def aperture_pixels(apertures, shape, *, growth=GROWTH):
             keep = ((r2 <= outer * outer) & (py >= 0) & (py < ny)
                     & (px >= 0) & (px < nx))
             flat = (py - y0) * wx + (px - x0)
-            rows = np.broadcast_to(numbers[finite][:, None], flat.shape)
-            # reversed: where discs overlap, the first aperture's label
-            # is written last and stays
-            label[flat[keep][::-1]] = rows[keep][::-1]
+            covered[flat[keep]] = True
             own[flat[keep & (r2 <= half * half)]] = True
-    flat = np.flatnonzero(label)
-    which = label[flat].astype(np.int64)
-    return flat // wx + y0, flat % wx + x0, which, own[flat], largest
+    flat = np.flatnonzero(covered)
+    return flat // wx + y0, flat % wx + x0, own[flat], largest
 
 
 #: A whole-frame sky in whole electrons at the gain with as much variance
