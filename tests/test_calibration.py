@@ -114,7 +114,7 @@ def test_validation():
 
 
 @pytest.mark.parametrize('regime, n_frames', [
-    ('threshold_2000', 30), ('threshold_20000', 30), ('correlated', 80),
+    ('threshold_2000', 60), ('threshold_20000', 30), ('correlated', 80),
     ('white', 50), ('background2d', 60)])
 def test_pulls_before_and_after(regime, n_frames):
     """Threshold masks (against the true flux inside the reported mask),

@@ -125,7 +125,7 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_error_on_mean, *,
            'error_on_mean': _as_float(sky_error_on_mean)}
     level = None if threshold is None else threshold.n_sigma * sky['std']
     if threshold is not None and not threshold.biased:
-        level = _Smoothed(threshold, sky['std'], out)
+        level = _Smoothed(threshold, sky['std'], out, geom)
     maps = {'data': data, 'mask': frame.mask, 'sigma': frame.uncertainty}
     maps = {k: v for k, v in maps.items() if v is not None}
 
@@ -222,10 +222,11 @@ class _Smoothed:
     `SigmaThreshold` calls on the same ``(m, ny, nx)`` values as `measure`.
     """
 
-    def __init__(self, threshold, std, out):
+    def __init__(self, threshold, std, out, geom):
         self.threshold = threshold
         self.std = std
         self.out = out
+        self.geom = geom
 
     def whole(self, cut, valid, idx, height, width, *, weights=None):
         """Rows ``(m, height * width)`` of whole boxes ``idx``."""
@@ -234,10 +235,15 @@ class _Smoothed:
         valid = (np.ones(stack.shape, dtype=bool) if valid is None
                  else valid.reshape(stack.shape))
         std = self.std if np.ndim(self.std) == 0 else self.std[idx]
+        geom = self.geom
+        # the aperture centres in their cutouts, as the general engine's
+        centre = np.column_stack([
+            geom._box._positions[idx, 1] - geom.y0[idx],
+            geom._box._positions[idx, 0] - geom.x0[idx]])
         sel, self.out['selection'][idx] = self.threshold.select_with_variance(
             stack, valid, std,
             weights=None if weights is None else weights.reshape(
-                stack.shape))
+                stack.shape), centre=centre)
         return sel.reshape(m, -1)
 
     def compact(self, cut, valid, weights, idx, geom):

@@ -48,6 +48,7 @@ from ..utils.inputs import positive_scalar
 from ..utils.numbers import check_choice, check_index, finite_number
 from .terms import (
     MAG_FACTOR,
+    SIGNED_TERMS,
     UNCERTAINTY_MODELS,
     sum_terms,
     unchecked_budget_terms,
@@ -247,7 +248,10 @@ class ErrorBudget:
         The sky-subtracted flux ``F`` (ADU or the data unit).
     terms : dict
         Mapping of term name to variance (flux unit squared). Each must be
-        finite and non-negative.
+        finite and non-negative, except a threshold mask's ``selection``
+        term, which may be negative (its mask-growth adjustment:
+        `~ccdphot_ext.SigmaThreshold.selection_variance`) while the total
+        is not.
     decomposition : dict, optional
         Modelled parts of the ``sky`` term (variance), shown but never added.
     notes : sequence of str, optional
@@ -283,10 +287,14 @@ class ErrorBudget:
                 raise ValueError(f'variance term {name!r} overflows (beyond '
                                  'the largest float): its inputs are too '
                                  'large to square; scale the data')
-            if not np.isfinite(var) or var < 0:
+            if not np.isfinite(var) or (var < 0
+                                        and name not in SIGNED_TERMS):
                 raise ValueError(f'variance term {name!r} must be finite and '
                                  f'non-negative, got {var}')
             clean[name] = var
+        if sum(clean.values()) < 0:
+            raise ValueError('the variance terms must add up to a '
+                             f'non-negative total, got {clean}')
         self.flux = flux
         self.terms = clean
         self.decomposition = dict(decomposition or {})

@@ -97,7 +97,9 @@ def _apply_threshold(threshold, aperture, index, slc, resid, w, sky_std,
     sel = threshold.select(resid, sky_std, valid=w > 0, center=center)
     selection = None
     if not threshold.biased:
-        selection = selection_variance(threshold, resid, w, sky_std, sel)
+        selection = selection_variance(
+            threshold, resid, w, sky_std, sel,
+            centre=(y - slc[0].start, x - slc[1].start))
     w_rest = np.where(sel, 0.0, w)
     flags = 0 if np.any(sel) else FLAG_EMPTY_THRESHOLD
     if residual_is_significant(float(np.sum(w_rest * resid)),
@@ -107,16 +109,20 @@ def _apply_threshold(threshold, aperture, index, slc, resid, w, sky_std,
     return np.where(sel, w, 0.0), flags, selection
 
 
-def selection_variance(threshold, resid, weights, sky_std, selected):
+def selection_variance(threshold, resid, weights, sky_std, selected, *,
+                       centre=None):
     """The ``selection`` variance term of a smoothed threshold mask on one
-    cutout, as the box engine computes it for a stack."""
+    cutout, as the box engine computes it for a stack (with
+    ``segment='all'``, its mask-growth adjustment about the aperture
+    ``centre``, ``(row, col)`` in the cutout)."""
     near = None
     if threshold.segment == 'central':
         # crossings that could join the central segment: it and its rim
         near = binary_dilation(selected, structure=np.ones((3, 3), bool))
     var = threshold.selection_variance(
         resid[None], (weights > 0)[None], sky_std, weights=weights[None],
-        near=None if near is None else near[None])
+        near=None if near is None else near[None], selected=selected[None],
+        centre=None if centre is None else np.array([centre], dtype=float))
     return float(var[0])
 
 

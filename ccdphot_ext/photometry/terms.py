@@ -31,6 +31,11 @@ MAG_FACTOR = 2.5 / math.log(10.0)
 #: (it is the whole per-pixel error: no separate source term).
 UNCERTAINTY_MODELS = ('background', 'total')
 
+#: Extra terms that may be negative (their total with the others may not):
+#: a smoothed threshold mask's ``selection`` term, which holds the
+#: mask-growth adjustment (`~ccdphot_ext.SigmaThreshold.selection_variance`).
+SIGNED_TERMS = ('selection',)
+
 #: How a pixel partly inside an aperture (weight ``w``) enters the sky term:
 #: ``'squared'`` adds ``w**2 * sigma**2`` (the variance of a weighted sum of
 #: independent pixels), ``'linear'`` adds ``w * sigma**2`` (the convention
@@ -414,8 +419,10 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
         sky_variance=sky_variance, flat_error=flat_error,
         source_flux=source_flux, source_variance=source_variance,
         flat_variance=flat_variance)
-    extra_terms = {name: scale_array(var, f'extra_terms[{name!r}]',
-                                     allow_zero=True, allow_nan=True)
+    extra_terms = {name: (_signed_term(var, f'extra_terms[{name!r}]')
+                          if name in SIGNED_TERMS else
+                          scale_array(var, f'extra_terms[{name!r}]',
+                                      allow_zero=True, allow_nan=True))
                    for name, var in (extra_terms or {}).items()}
     check_choice(uncertainty_model, 'uncertainty_model', UNCERTAINTY_MODELS)
     terms = unchecked_budget_terms(
@@ -423,6 +430,14 @@ def budget_terms(flux, n_pix, sky_std, *, noise_pix=None, gain=None,
         extra_terms=extra_terms)
     _warn_overflow(terms)
     return terms
+
+
+def _signed_term(values, name):
+    """A term of `SIGNED_TERMS` as a float array: any sign, NaN for an
+    absent value, its magnitude within `SCALE_RANGE` (or 0)."""
+    arr = scale_array(np.abs(real_array(values, name)), name,
+                      allow_zero=True, allow_nan=True)
+    return np.copysign(arr, real_array(values, name)) + 0.0
 
 
 def unchecked_budget_terms(flux, n_pix, sky_std, *, noise_pix=None,
