@@ -55,6 +55,9 @@ FLAG_RESIDUAL_BACKGROUND = 32
 #: that an annulus sky misses the aperture's background by a significant
 #: part of the flux error
 #: (`~ccdphot_ext.background.annuluscurvature.check_annulus_curvature`).
+#: A circular annulus holding a star the apertures do not list keeps it
+#: too when its level is measured again without the star's pixels (a
+#: neighbour was there; its light beyond the mask is a model's estimate).
 FLAG_SKY_ANNULUS = 64
 #: The box holds clearly less than the plateau of the curve of growth of
 #: the frame's bright isolated stars (`~ccdphot_ext.find_stars` checks the

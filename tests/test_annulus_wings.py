@@ -108,8 +108,17 @@ def test_real_frame_wing_flags_are_the_lifted_annuli(sextractor_dir):
     # among the ten brightest of 65 stars
     assert set(np.nonzero(lit)[0]) <= set(np.argsort(flux)[-10:])
     lift = (near.value - far.value) / near.error_on_mean
-    assert np.all(lift[lit] > 5.0)
+    # the 3e5 ADU star's source is measured again without its pixels
+    # (193 of them, within 12 px of it): flagged still, its level 2.9
+    # errors above the far annulus' (more than 5 without the mask)
+    cleaned = near.meta['source_masked'] > 0
+    assert np.flatnonzero(cleaned).tolist() == [47]
+    assert np.all(lift[lit & ~cleaned] > 5.0)
+    assert 1.0 < lift[47] < 4.0
     assert np.all(lift[~lit] < 4.0)
+    # the far annuli's faint sources: a few pixels each
+    assert np.all((far.meta['source_masked'][held] > 5)
+                  & (far.meta['source_masked'][held] < 30))
 
 
 def _gauss(shape, pos, flux, sigma=1.5):
@@ -145,9 +154,13 @@ def test_sources_in_annuli_are_flagged():
             # lift they share is not said besides)
             assert np.all(sky.meta['source_held'])
             assert np.all(sky.meta['flags'] & FLAG_SKY_ANNULUS)
-            # the flagged levels are the lifted ones
+            # the flagged levels were lifted (a median of more than 3
+            # errors); measured again without the neighbours' pixels (up
+            # to 8 stars an annulus, where half its pixels are left), they
+            # no longer are
             lift = (sky.value - 50.0) / sky.error_on_mean
-            assert np.median(lift[held]) > 3.0
+            assert np.mean(sky.meta['source_masked'][held] > 0) > 0.9
+            assert abs(np.median(lift[held])) < 0.5
         else:
             sky = SkyEstimate.from_annulus(img, ann, gain=2.0)
             assert not np.any(sky.meta['source_significance'] > 3.5)

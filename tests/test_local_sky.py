@@ -557,7 +557,16 @@ def test_many_circular_annuli_equal_photutils(monkeypatch):
         sky = SkyEstimate.from_annulus(img, ann)
         stats = ApertureStats(img, ann, sum_method='center',
                               sigma_clip=SigmaClip(sigma=3.0, maxiters=10))
-    np.testing.assert_allclose(sky.value, stats.mean, rtol=1e-12)
-    np.testing.assert_allclose(sky.std / sky.meta['std_factor'], stats.std,
+    # (a few annuli hold two hot pixels side by side with a noise pixel
+    # above 3 std beside them, taken for a star and measured again
+    # without them: the others are photutils')
+    same = sky.meta['source_masked'] == 0
+    assert same.sum() >= 290
+    assert np.all(sky.meta['flags'][~same])
+    np.testing.assert_allclose(sky.value[same], stats.mean[same],
                                rtol=1e-12)
-    np.testing.assert_array_equal(sky.n_pix, stats.sum_aper_area.value)
+    np.testing.assert_allclose((sky.std / sky.meta['std_factor'])[same],
+                               stats.std[same], rtol=1e-12)
+    np.testing.assert_array_equal(sky.n_pix[same],
+                                  stats.sum_aper_area.value[same])
+    assert np.all(sky.n_pix[~same] < stats.sum_aper_area.value[~same])

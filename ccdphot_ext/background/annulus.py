@@ -30,7 +30,10 @@ core, which the clip keeps, lifts the level: measurably, or being a
 star's (some pixels wide), by about a level's error whether or not that
 is measurable. ``exclude`` may hold more apertures than the annuli (the
 neighbours' besides the measured ones): those at the annuli's positions
-are their own (`own_apertures`).
+are their own (`own_apertures`). An annulus holding a star the apertures
+do not list is measured again without the star's pixels (`HeldStars`),
+where at least `MIN_USED_FRACTION` of its pixels are left; it stays
+flagged.
 Its own aperture's pixels, left out, are no doubt by themselves: an
 annulus from the aperture's radius outwards (the r = 3, 3-7 pixel aperture
 of Spitzer/IRAC's calibration) is the standard geometry. Measured without
@@ -1249,6 +1252,8 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
     wings = np.full(n, np.nan)
     sources = np.full(n, np.nan)
     held = np.zeros(n, dtype=bool)
+    # the annuli to measure again without the stars they hold
+    stars = HeldStars()
     for idx, values, good, sigmas, part in annulus_pixels(
             frame, annulus, excluded, own):
         inner = part.pop('inner', None)
@@ -1257,9 +1262,11 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
         stats = summarise_rows(values, good, method, sigma, maxiters)
         if inner is not None:
             wings[idx] = _wing_significance(values, good, stats, inner)
-            sources[idx], held[idx] = _source_significance(
+            sources[idx], held[idx], star = _source_significance(
                 values, good, stats, ring, method,
                 aperture_positions(annulus)[idx], usable, noise_factor)
+            stars.add(ring, idx, values, good, sigmas, stats, star,
+                      part['n_total'])
         out['level'][idx], out['std'][idx] = stats.level, stats.std
         out['n_pix'][idx] = stats.n_pix
         if sigmas is not None:
@@ -1268,6 +1275,8 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
         for key, value in part.items():
             counts[key][idx] = value
         counts['n_clipped'][idx] = stats.n_clipped
+    cleaned, radius = _clean(stars, out, counts, n, method=method,
+                             sigma=sigma, maxiters=maxiters)
     n_pix = out['n_pix'].astype(int)
     if not n_pix.any():
         covered = exclude is not None and bool(counts['n_apertures'].any())
@@ -1312,6 +1321,8 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
             f'{float(np.nanmax(wings)):.3g}): a star\'s light (its wings, '
             'or a neighbour\'s) lifts their sky and lowers the flux; start '
             'the annuli further out', AstropyUserWarning, stacklevel=3)
+    was_cleaned = np.zeros(n, dtype=bool)
+    was_cleaned[list(cleaned)] = True
     if holds.any():
         warnings.warn(
             f'{int(holds.sum())} of {n} sky annuli flagged doubtful: they '
@@ -1321,9 +1332,12 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
             'lifts their sky (lift test up to '
             f'{float(np.nanmax(sources)):.3g} standard errors): a '
             'star the apertures do not list, or a neighbour without '
-            'exclude=; its light lowers the flux. Give its aperture in '
-            'exclude=, or place the annuli elsewhere', AstropyUserWarning,
-            stacklevel=3)
+            f'exclude=. {int((holds & was_cleaned).sum())} measured again '
+            "without the star's pixels (meta['source_masked']); "
+            f'{int((holds & ~was_cleaned).sum())} keep their level, which '
+            'its light lifts (not a star, or too few pixels would be '
+            'left), and lower the flux: give its aperture in exclude=, or '
+            'place the annuli elsewhere', AstropyUserWarning, stacklevel=3)
     if degenerate.any():
         warnings.warn(f'{int(degenerate.sum())} of {n} sky annuli flagged '
                       f'doubtful: fewer than {MIN_SKY_PIXELS} usable pixels, or '
@@ -1337,6 +1351,10 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
             'shared_lift': lift.significance,
             'source_significance': sources,
             'source_held': held,
+            'source_masked': np.array([int(np.count_nonzero(cleaned[i]))
+                                       if i in cleaned else 0
+                                       for i in range(n)]),
+            'source_mask_radius': radius,
             'flags': np.where(doubtful, FLAG_SKY_ANNULUS, 0).astype(np.int32),
             'exclude': None if exclude is None else 'apertures touched'}
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -1355,10 +1373,51 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
         if np.any((photons > 0) & (photons <= ANNULUS_EXACT_MAX)):
             poisson = _exact_rows(frame, annulus, excluded, own, offset,
                                   method=method, sigma=sigma,
-                                  maxiters=maxiters, gain=gain)
+                                  maxiters=maxiters, gain=gain,
+                                  cleaned=cleaned)
     return {'level': out['level'], 'std': out['std'], 'n_pix': n_pix,
             'propagated': propagated, 'meta': meta, 'poisson': poisson,
             'pedestal': pedestal}
+
+
+def _clean(stars, out, counts, n, *, method, sigma, maxiters):
+    """
+    Measure the annuli holding a star again without its pixels
+    (`HeldStars.clean`), in place.
+
+    Parameters
+    ----------
+    stars : `HeldStars`
+        The annuli holding a star.
+    out : dict
+        ``level``, ``std``, ``n_pix`` and ``var`` per annulus (updated).
+    counts : dict
+        The counts per annulus (``n_clipped`` updated).
+    n : int
+        The number of annuli.
+    method, sigma, maxiters
+        The estimator, as for `summarise_rows`.
+
+    Returns
+    -------
+    cleaned : dict
+        ``{annulus: mask}``: the candidate pixels left out.
+    radius : `~numpy.ndarray`
+        The largest radius masked about a star per annulus (pixels; inf
+        where none would leave enough pixels, NaN without a star).
+    """
+    radius = np.full(n, np.nan)
+    res = stars.clean(method=method, sigma=sigma, maxiters=maxiters)
+    if res is None:
+        return {}, radius
+    radius[res['radius'][0]] = res['radius'][1]
+    idx = res['idx']
+    for name in ('level', 'std', 'n_pix'):
+        out[name][idx] = res[name]
+    if res['var'] is not None:
+        out['var'][idx] = res['var']
+    counts['n_clipped'][idx] = res['n_clipped']
+    return dict(zip(idx.tolist(), res['masks'], strict=True)), radius
 
 
 def _wing_significance(values, good, stats, inner):
@@ -1471,7 +1530,7 @@ def _source_significance(values, good, stats, ring, method, centres=None,
                          usable=None, noise_factor=1.0):
     """
     How far each annulus' level falls when the light around a source in
-    it is left out, and whether the source is another star.
+    it is left out, whether the source is another star, and its pixels.
 
     A source is a pixel above `SOURCE_PEAK` std of the level and its
     neighbours above 3 std (pure noise makes a pixel above 5 std once in 3
@@ -1525,6 +1584,9 @@ def _source_significance(values, good, stats, ring, method, centres=None,
         source, NaN where too few pixels are left.
     held : `~numpy.ndarray` of bool
         Per row: True where the source is a star.
+    star : `~numpy.ndarray` of bool
+        ``(m, size)``: the pixels above 3 std of the plane of the stars
+        held (False elsewhere).
     """
     level = np.asarray(stats.level, dtype=float)[:, None]
     std = np.asarray(stats.std, dtype=float)[:, None]
@@ -1533,8 +1595,9 @@ def _source_significance(values, good, stats, ring, method, centres=None,
     out = np.zeros(len(values))
     held = np.zeros(len(values), dtype=bool)
     rows = np.flatnonzero(seeds.any(axis=1))
+    star_map = np.zeros(values.shape, dtype=bool)
     if rows.size == 0:
-        return out, held
+        return out, held, star_map
     near, grow = ring.neighbourhoods
     values, good, level, std = (values[rows], good[rows], level[rows],
                                 std[rows])
@@ -1602,7 +1665,8 @@ def _source_significance(values, good, stats, ring, method, centres=None,
     out[rows] = np.where(few, np.nan, z)
     held[rows] = (peak.any(axis=1) & (count_rows(star) >= SOURCE_MIN_PIXELS)
                   & graded & ~few)
-    return out, held
+    star_map[rows] = star & held[rows][:, None]
+    return out, held, star_map
 
 
 #: The fraction of a 1-pixel ring's pixels above 3 std beyond which
@@ -1661,7 +1725,7 @@ def _reaches(mask, neighbourhood):
 
 
 def _exact_rows(frame, annulus, excluded, own, offset, *, method, sigma,
-                maxiters, gain):
+                maxiters, gain, cleaned=None):
     """
     `_poisson_rows` of every annulus, on a pedestal: a second pass over the
     annuli, after `annulus_pedestal` has pooled them.
@@ -1676,6 +1740,9 @@ def _exact_rows(frame, annulus, excluded, own, offset, *, method, sigma,
         The estimator, as for `summarise_rows`.
     gain : float
         Electrons per data unit.
+    cleaned : dict, optional
+        ``{annulus: mask}``: the pixels left out of the annuli measured
+        again without the stars they hold (`_clean_sources`).
 
     Returns
     -------
@@ -1685,6 +1752,9 @@ def _exact_rows(frame, annulus, excluded, own, offset, *, method, sigma,
     poisson = np.full((3, n_positions(annulus)), np.nan)
     for idx, values, good, _, _ in annulus_pixels(frame, annulus, excluded,
                                                   own):
+        for r, i in enumerate(idx.tolist()):
+            if cleaned and i in cleaned:
+                good[r] &= ~cleaned[i]
         stats = summarise_rows(values, good, method, sigma, maxiters)
         poisson[:, idx] = _poisson_rows(values, good, stats.keep,
                                         stats.level, gain, method, sigma,
@@ -1850,3 +1920,299 @@ def check_annulus(annulus, shape):
                         'EllipticalAnnulus or RectangularAnnulus, got '
                         f'{type(annulus).__name__}')
     check_extent(annulus, shape, 'annulus', hint='its outer size')
+
+
+#: A circular annulus holding a star the apertures do not list
+#: (``held``, `_source_significance`) is measured again without the
+#: star's pixels (`clean_held`): those nearer to the star than a radius
+#: beyond which a profile fitted to its light lifts the level by at most
+#: `CLEAN_TAIL` of its standard error (the profile summed over the pixels
+#: left, over their std times the square root of their number). At most
+#: `CLEAN_MAX_SOURCES` stars an annulus.
+CLEAN_TAIL = 0.05
+CLEAN_MAX_SOURCES = 8
+#: The profile fitted to the held stars (`_fit_shape`), one shape for all
+#: of a call's (one frame, one PSF), each with its own amplitude: a
+#: Moffat profile ``A (1 + d**2 / alpha**2)**-beta`` with ``beta`` within
+#: these (wings as heavy as ``beta = 2``; a Gaussian is the limit of large
+#: ``beta``).
+CLEAN_BETA = (2.0, 40.0)
+
+
+class HeldStars:
+    """
+    The annuli holding a star the apertures do not list, gathered chunk
+    by chunk (`add`) to be measured again without the stars' pixels
+    (`clean`).
+    """
+
+    def __init__(self):
+        self.ring = None
+        self.idx, self.values, self.good, self.star = [], [], [], []
+        self.sigmas, self.level, self.std, self.n_total = [], [], [], []
+
+    def add(self, ring, idx, values, good, sigmas, stats, star, n_total):
+        """
+        Keep the rows of a chunk that hold a star.
+
+        Parameters
+        ----------
+        ring : `Ring`
+            The annuli's candidate pixels.
+        idx : `~numpy.ndarray` of int
+            The chunk's annuli.
+        values, good, sigmas
+            As `annulus_pixels` yields them.
+        stats : `RowStatistics`
+            The rows' statistics.
+        star : `~numpy.ndarray` of bool
+            ``(m, size)``: the pixels of the stars held.
+        n_total : `~numpy.ndarray` of int
+            The rows' annulus pixels.
+        """
+        rows = np.flatnonzero(star.any(axis=1))
+        if rows.size == 0:
+            return
+        self.ring = ring
+        self.idx.append(idx[rows])
+        self.values.append(np.array(values[rows], copy=True))
+        self.good.append(good[rows])
+        self.star.append(star[rows])
+        self.sigmas.append(None if sigmas is None else sigmas[rows])
+        self.level.append(np.asarray(stats.level, dtype=float)[rows])
+        self.std.append(np.asarray(stats.std, dtype=float)[rows])
+        self.n_total.append(np.asarray(n_total)[rows])
+
+    def clean(self, *, method, sigma, maxiters):
+        """
+        Measure the rows again without the pixels of their stars.
+
+        Each star (a connected group of its pixels, brightest first) is
+        left out to the radius where the profile fitted to the stars
+        (`_fit_shape`) lifts the level by at most `CLEAN_TAIL` of its
+        standard error (`_tail_radius`); the statistics are formed from
+        the pixels left, twice (the second time fitting the stars' light
+        above the first cleaned levels). A row keeps its statistics where
+        fewer than `MIN_USED_FRACTION` of its pixels, or fewer than
+        `MIN_SKY_PIXELS`, would be left.
+
+        Parameters
+        ----------
+        method, sigma, maxiters
+            The estimator, as for `summarise_rows`.
+
+        Returns
+        -------
+        result : dict or None
+            None without rows; else ``idx`` (the annuli cleaned),
+            ``level``, ``std``, ``n_pix``, ``n_clipped``, ``var`` (the
+            kept pixels' summed variance, or None), ``masks`` (``(k,
+            size)``, the pixels left out), ``refused`` (the annuli
+            holding a star that keep their statistics) and ``radius``
+            (``idx_all``, ``radius``: the largest radius masked about a
+            star of every annulus holding one, inf where none would do).
+        """
+        if not self.idx:
+            return None
+        ring = self.ring
+        idx = np.concatenate(self.idx)
+        values = np.concatenate(self.values)
+        good = np.concatenate(self.good)
+        star = np.concatenate(self.star)
+        level = np.concatenate(self.level)
+        std = np.concatenate(self.std)
+        n_total = np.concatenate(self.n_total)
+        sources = _star_groups(values, good, level, star, ring)
+        for _ in range(2):
+            above = np.where(good, values.astype(np.float64)
+                             - level[:, None], 0.0)
+            shape = _fit_shape(sources, above, good, std)
+            masks = np.zeros(good.shape, dtype=bool)
+            radius = np.full(len(idx), np.nan)
+            for row, d, extent, fit in sources:
+                if np.all(masks[row][fit] | ~good[row][fit]):
+                    continue  # within an earlier star's mask
+                amp = _amplitude(above[row], d, fit, shape)
+                r = _tail_radius(amp, shape, d, good[row] & ~masks[row],
+                                 std[row], extent)
+                masks[row] |= good[row] & (d < r)
+                radius[row] = np.fmax(radius[row], r)
+            again = summarise_rows(values.copy(), good & ~masks, method,
+                                   sigma, maxiters)
+            level = np.asarray(again.level, dtype=float)
+            std = np.asarray(again.std, dtype=float)
+        with np.errstate(invalid='ignore'):
+            ok = ((again.n_pix >= MIN_SKY_PIXELS)
+                  & (again.n_pix >= MIN_USED_FRACTION * n_total)
+                  & np.isfinite(level) & (std > 0))
+        var = None
+        if self.sigmas[0] is not None:
+            sig = np.concatenate(self.sigmas)
+            var = np.sum(np.where(again.keep, sig, 0.0) ** 2, axis=1)[ok]
+        return {'idx': idx[ok], 'level': level[ok], 'std': std[ok],
+                'n_pix': np.asarray(again.n_pix)[ok],
+                'n_clipped': np.asarray(again.n_clipped)[ok], 'var': var,
+                'masks': masks[ok], 'refused': idx[~ok],
+                'radius': (idx, radius)}
+
+
+def _star_groups(values, good, level, star, ring):
+    """
+    The stars of the rows: connected groups of their pixels, brightest
+    first, at most `CLEAN_MAX_SOURCES` a row.
+
+    Parameters
+    ----------
+    values, good : `~numpy.ndarray`
+        ``(k, size)``: the rows' pixels, and the usable ones.
+    level : `~numpy.ndarray`
+        Their levels.
+    star : `~numpy.ndarray` of bool
+        The stars' pixels.
+    ring : `Ring`
+        The candidate pixels.
+
+    Returns
+    -------
+    sources : list of tuple
+        ``(row, d, extent, fit)``: the candidates' distances from the
+        star's centroid (weighted by its light), the distance of its
+        farthest pixel, and the pixels its profile is fitted to (usable,
+        within ``3 extent + 3`` pixels, not another star's).
+    """
+    near = ring.neighbourhoods[0]
+    oy, ox = ring.oy.astype(np.float64), ring.ox.astype(np.float64)
+    sources = []
+    for row in range(len(values)):
+        above = np.where(good[row], values[row].astype(np.float64)
+                         - level[row], 0.0)
+        todo = star[row] & good[row]
+        groups = []
+        while todo.any() and len(groups) < CLEAN_MAX_SOURCES:
+            group = np.zeros(todo.shape, dtype=bool)
+            group[np.argmax(np.where(todo, above, -np.inf))] = True
+            while True:  # its connected pixels
+                grown = todo & (np.asarray(
+                    near @ group.astype(np.float32)) > 0)
+                if np.count_nonzero(grown) == np.count_nonzero(group):
+                    break
+                group = grown
+            todo &= ~group
+            groups.append(group)
+        every = np.logical_or.reduce(groups)
+        for group in groups:
+            weight = np.maximum(above[group], 0.0)
+            if not weight.sum() > 0:
+                weight = np.ones(np.count_nonzero(group))
+            cy = float(np.sum(weight * oy[group]) / weight.sum())
+            cx = float(np.sum(weight * ox[group]) / weight.sum())
+            d = np.hypot(oy - cy, ox - cx)
+            extent = float(np.max(d[group]))
+            fit = good[row] & (d < 3.0 * extent + 3.0) & ~(every & ~group)
+            sources.append((row, d, extent, fit))
+    return sources
+
+
+def _moffat(r2, shape):
+    """The unit-peak Moffat profile of ``shape`` (``alpha``, ``beta``) at
+    squared distances ``r2``."""
+    alpha, beta = shape
+    return (1.0 + r2 / (alpha * alpha)) ** -beta
+
+
+def _amplitude(above, d, fit, shape):
+    """The least-squares amplitude (at least 0) of the profile ``shape``
+    to the pixels ``fit`` at distances ``d``."""
+    f = _moffat(d[fit] ** 2, shape)
+    norm = float(np.dot(f, f))
+    return max(float(np.dot(above[fit], f)) / norm, 0.0) if norm > 0 \
+        else 0.0
+
+
+def _fit_shape(sources, above, good, std):
+    """
+    The Moffat shape (``alpha``, ``beta``) fitted by least squares to the
+    light of all the stars, each with its own amplitude.
+
+    Parameters
+    ----------
+    sources : list of tuple
+        As `_star_groups` returns.
+    above : `~numpy.ndarray`
+        ``(k, size)``: the rows' pixels less their levels.
+    good : `~numpy.ndarray` of bool
+        Their usable pixels.
+    std : `~numpy.ndarray`
+        The rows' std.
+
+    Returns
+    -------
+    shape : tuple of float
+        ``alpha`` (pixels) and ``beta`` (within `CLEAN_BETA`).
+    """
+    from scipy.optimize import least_squares
+
+    parts = [(above[row][fit], d[fit] ** 2, std[row])
+             for row, d, _, fit in sources
+             if np.any(fit) and std[row] > 0 and np.isfinite(std[row])]
+    extent = float(np.median([e for _, _, e, _ in sources]))
+    lo, hi = CLEAN_BETA
+    start = [math.log(min(max(extent, 1.0), 50.0)), 3.0]
+    if not parts:
+        return math.exp(start[0]), start[1]
+
+    def residual(p):
+        shape = (math.exp(p[0]), p[1])
+        out = []
+        for y, r2, s in parts:
+            f = _moffat(r2, shape)
+            norm = float(np.dot(f, f))
+            amp = max(float(np.dot(y, f)) / norm, 0.0) if norm > 0 else 0.0
+            out.append((y - amp * f) / s)
+        return np.concatenate(out)
+
+    sol = least_squares(residual, start, bounds=(
+        [math.log(0.3), lo], [math.log(100.0), hi]))
+    return math.exp(sol.x[0]), float(sol.x[1])
+
+
+def _tail_radius(amp, shape, d, good, std, extent):
+    """
+    The radius about a star beyond which its profile lifts a level by at
+    most `CLEAN_TAIL` of its standard error: the smallest, on a
+    half-pixel grid from ``extent + 1``, where the profile summed over the
+    ``good`` pixels beyond it is at most `CLEAN_TAIL` times ``std`` times
+    the square root of their number.
+
+    Parameters
+    ----------
+    amp : float
+        The star's amplitude.
+    shape : tuple of float
+        The profile's ``alpha`` and ``beta``.
+    d : `~numpy.ndarray`
+        The candidates' distances from the star.
+    good : `~numpy.ndarray` of bool
+        The pixels that would be left.
+    std : float
+        The level's std.
+    extent : float
+        The distance of the star's farthest pixel above 3 std.
+
+    Returns
+    -------
+    radius : float
+        Pixels; inf where no radius inside the annulus leaves so little.
+    """
+    order = np.argsort(d)
+    dist = d[order]
+    light = (amp * _moffat(dist ** 2, shape) * good[order])[::-1]
+    beyond = np.cumsum(light)[::-1]
+    n_beyond = np.cumsum(good[order][::-1])[::-1]
+    for r in np.arange(extent + 1.0, float(dist[-1]) + 1.0, 0.5):
+        k = int(np.searchsorted(dist, r))
+        if k >= dist.size:
+            return float(r)
+        if beyond[k] <= CLEAN_TAIL * std * math.sqrt(max(n_beyond[k], 1)):
+            return float(r)
+    return math.inf
