@@ -822,17 +822,23 @@ def test_one_excluded_mesh_keeps_the_filter_error_on_a_slope():
     assert 0.8 < np.std(pulls) < 1.2
 
 
-def test_flat_sky_keeps_the_analytic_filter_error():
-    """No slope beyond the noise: the error is the analytic one."""
+def test_flat_sky_error_is_the_filtered_mesh_error():
+    """No slope beyond the noise: no filter offset, and at interior mesh
+    centres the error is the median of 9 meshes' levels, ``0.4073 k_est
+    rms / sqrt(n)`` (the asymptotic ``sqrt(pi / 18)``, 0.4178, was 2.5%
+    high), from photutils' filter and spline in the seeded realisations
+    (3.5% each)."""
     rng = np.random.default_rng(1)
     data = rng.normal(100.0, 5.0, (256, 256))
     bkg = Background2D(data, 64, filter_size=3,
                        bkg_estimator=MedianBackground())
     sky = SkyEstimate.from_background2d(bkg)
     assert 'filter_error' not in sky.meta
-    expected = (estimator_efficiency('median') * math.sqrt(math.pi / 18)
+    centres = np.ix_([95, 160], [95, 160])
+    expected = (estimator_efficiency('median') * 0.4073
                 * sky.std / np.sqrt(sky.n_pix))
-    np.testing.assert_allclose(sky.error_on_mean, expected, rtol=1e-12)
+    np.testing.assert_allclose(sky.error_on_mean[centres],
+                               expected[centres], rtol=0.08)
 
 
 def test_sky_takes_the_gain_of_the_frames_unit_and_header():

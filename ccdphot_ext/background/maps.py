@@ -7,20 +7,25 @@ For a map (`SkyEstimate.is_map`), photometry subtracts the background pixel
 by pixel, the ``sky`` term is ``sum(w_i * rms_i**2)`` and the ``sky_mean``
 term is ``(sum(w_i * error_on_mean_i))**2``: the map's level is smooth on the
 scale of an aperture, so its errors at the aperture's pixels are taken as
-fully correlated. For `~photutils.background.Background2D` the error of the
-level is approximated as
+fully correlated. For `~photutils.background.Background2D` the error of
+the level is that of each mesh,
 
-    ``error_on_mean = k_est * f_filter * rms / sqrt(n_mesh)``
+    ``k_est * rms / sqrt(n_mesh)``
 
-with ``n_mesh`` the pixels that entered the mesh box (``n_pixels_map``),
+with ``n_mesh`` the pixels that entered the mesh (``n_pixels_mesh``) and
 ``k_est`` the efficiency of the mesh estimator for Gaussian noise
 (`BACKGROUND2D_EFFICIENCY`: mean 1, median 1.2533, Source Extractor's
-``2.5 median - 1.5 mean`` 2.1372, MMM's ``3 median - 2 mean`` 2.4773) and
-``f_filter = sqrt(pi / (2 m))`` for a median filter over ``m`` meshes (1
-without a filter). Measured over noise realisations this is within about 10%
-of the scatter of the level at interior mesh centres, lower between mesh
-centres (the interpolation averages neighbours) and up to about 35% higher
-in the outermost meshes.
+``2.5 median - 1.5 mean`` 2.1372, MMM's ``3 median - 2 mean`` 2.4773),
+put through photutils' own steps by a small, seeded Monte Carlo on the
+mesh grid (`filtered_noise_error`): its median filter (the window cut at
+the grid's edges) and its interpolator, pixel by pixel (`pixel_scatter`).
+Between mesh centres photutils' spline averages neighbouring meshes and
+the level scatters less than at the centres (0.6 of it midway between
+four meshes without a filter); at the grid's edges the filter's window
+holds fewer meshes and it scatters more. One error per mesh,
+``k_est sqrt(pi / (2 m)) rms / sqrt(n_mesh)`` for a filter over ``m``
+meshes, left the level pulls of flat frames spread 0.87 without a filter
+and 1.13 with a 5 x 5 one (0.5 to 1.8 of their errors pixel by pixel).
 
 **Excluded meshes.** photutils leaves out of its low-resolution map every
 mesh with too few unmasked pixels (``exclude_percentile``) and fills it by
@@ -36,8 +41,8 @@ photutils' `~photutils.utils.ShepardIDWInterpolator` (10 neighbours, power
 1, as photutils), the grid is median-filtered (NaN outside, as photutils)
 and the scatter of the result is the error of that mesh's level.
 
-**A sloped sky.** ``f_filter`` holds for meshes that differ only by
-their noise. Where the sky changes from mesh to mesh by more than that, the
+**A sloped sky.** The filter's gain holds for meshes that differ only
+by their noise. Where the sky changes from mesh to mesh by more than that, the
 median of a window is its middle mesh's level (no gain from the filter),
 and at the grid's edges, where photutils cuts the window to the meshes
 inside, a level half a mesh step towards the interior (a slope of ±3 sigma
@@ -86,6 +91,7 @@ The per-pixel rms is corrected for sigma clipping as in
 standard deviation).
 """
 
+import contextlib
 import dataclasses
 import math
 import warnings
@@ -573,6 +579,173 @@ def filtered_variance_factor(noise, ratio, filter_size, *, seed=0):
     return np.where(np.isfinite(factor), np.maximum(factor, 1.0), 1.0)
 
 
+#: `pixel_error` evaluates photutils' spline at most this many points per
+#: mesh along each axis and interpolates the variance linearly between them
+#: (the variance changes smoothly across a mesh: from its centre, where the
+#: spline takes that mesh's level, to the points between centres, where it
+#: averages neighbours).
+PIXEL_SAMPLES = 8
+#: `pixel_error` takes fewer points per mesh where the realisations'
+#: spline would cost more than this many multiplications (a grid of
+#: 64 x 64 meshes gets 1, each pixel its mesh's scatter, in a fraction
+#: of a second instead of half a minute).
+PIXEL_WORK = 3e8
+
+
+def pixel_error(bkg, grids):
+    """The scatter, per pixel, of photutils' map made from mesh ``grids``
+    (`pixel_scatter`)."""
+    return pixel_scatter(bkg, grids)[0]
+
+
+def pixel_scatter(bkg, grids):
+    """
+    The scatter, per pixel, of photutils' map made from mesh grids, and
+    the shift of its mean from the map of their mean grid.
+
+    Parameters
+    ----------
+    bkg : `~photutils.background.Background2D`
+        The map (its interpolator, box size and shape are used).
+    grids : 3-D `~numpy.ndarray`
+        Realisations of the final mesh grid (after photutils' filling of
+        excluded meshes and its median filter), one per row.
+
+    Returns
+    -------
+    error : 2-D `~numpy.ndarray`
+        The frame's shape: the standard deviation over the realisations of
+        the map photutils' interpolator makes of them. For its spline
+        (``scipy.ndimage.zoom``, photutils' default) the spline is
+        evaluated at up to `PIXEL_SAMPLES` points per mesh along each axis
+        (with its clip to the grid's range) and the variance interpolated
+        linearly to the pixels (fewer points on a large grid,
+        `PIXEL_WORK`); for another interpolator with its arguments at
+        hand, each realisation is interpolated at every pixel; on a grid
+        too large for either, or otherwise, each pixel gets its mesh's
+        scatter.
+    shift : 2-D `~numpy.ndarray`
+        The mean of those maps less the map of the realisations' mean
+        grid (0 where not known): photutils clips its spline to the
+        range of each grid, and on a sloped sky the pixels beyond the
+        outer mesh centres take the lowest (or highest) of the noisy
+        edge meshes, below the mean grid's lowest (0.1 ADU, 1.3 of the
+        level's errors, for a slope of +-3 sigma across 512 pixels).
+
+    Notes
+    -----
+    The map between mesh centres averages the neighbouring meshes, and
+    the scatter there is lower than at the centres (about 0.6 of it
+    midway between four meshes without a filter); at the grid's edges
+    the median filter's window is cut to fewer meshes and the scatter is
+    higher (up to 1.5 times the interior's at a corner with a 3 x 3
+    filter). One error per mesh, ``k_est sqrt(pi / (2 m)) rms /
+    sqrt(n)``, left the level pulls of flat frames with a spread of 0.87
+    (no filter) to 1.13 (5 x 5 filter), and 0.5 to 1.8 pixel by pixel.
+    """
+    from scipy.ndimage import zoom
+
+    shape = tuple(np.shape(bkg.background_rms))
+    box = tuple(int(b) for b in bkg.box_size)
+    interpolator = getattr(bkg, 'interpolator', None)
+    kwargs = getattr(bkg, '_interp_kwargs', None)
+    order = getattr(interpolator, 'order', None)
+    mean_grid = np.mean(grids, axis=0)
+    n_real, my, mx = grids.shape
+    per_mesh = PIXEL_SAMPLES
+    while per_mesh > 1 and (n_real * per_mesh * my * mx
+                            * (my + per_mesh * mx)) > PIXEL_WORK:
+        per_mesh -= 1
+    if per_mesh > 1 and order is not None and hasattr(
+            interpolator, 'mode') and (
+            type(interpolator).__name__.endswith('BkgZoomInterpolator')):
+        samples = tuple(min(b, per_mesh) for b in box)
+        mode, cval = interpolator.mode, getattr(interpolator, 'cval', 0.0)
+        clip = getattr(interpolator, 'clip', False)
+        if mode == 'constant' and cval != 0:  # affine, not linear
+            def sampled(stack):
+                return np.array([zoom(grid, samples, order=order,
+                                      mode=mode, cval=cval, grid_mode=True)
+                                 for grid in stack])
+        else:
+            # the spline is separable and linear in the grid: its weights
+            # along each axis are the zoom of the identity
+            wy, wx = (zoom(np.eye(m), (s, 1), order=order, mode=mode,
+                           grid_mode=True)
+                      for m, s in zip(grids.shape[1:], samples,
+                                      strict=True))
+
+            def sampled(stack):
+                return np.matmul(np.matmul(wy, stack), wx.T)
+
+        def clipped(stack):
+            out = sampled(stack)
+            if clip:
+                out = np.clip(out, np.min(stack, axis=(1, 2))[:, None, None],
+                              np.max(stack, axis=(1, 2))[:, None, None])
+            return out
+
+        centre = clipped(mean_grid[None])[0]
+        total, squares = np.zeros(centre.shape), np.zeros(centre.shape)
+        # a few million samples at a time (a 4096-pixel frame in 64-pixel
+        # meshes has 512 x 512 of them per realisation)
+        step = max(1, int(4e6 // centre.size))
+        for start in range(0, grids.shape[0], step):
+            part = clipped(grids[start:start + step]) - centre
+            total += part.sum(axis=0)
+            squares += (part * part).sum(axis=0)
+        n = grids.shape[0]
+        both = np.array([squares / n - (total / n) ** 2, total / n])
+        # the sample k lies at mesh coordinate (k + 0.5) / s - 0.5, the
+        # pixel p at (p + 0.5) / box - 0.5
+        for axis in (0, 1):
+            s, b, n = samples[axis], box[axis], shape[axis]
+            m = both.shape[axis + 1]
+            at = np.clip((np.arange(n) + 0.5) * s / b - 0.5, 0.0, m - 1.0)
+            lo = (np.minimum(np.floor(at).astype(int), m - 2) if m > 1
+                  else np.zeros(n, dtype=int))
+            frac = at - lo
+            hi = np.minimum(lo + 1, m - 1)
+            if axis == 0:
+                both = (both[:, lo] * (1.0 - frac)[None, :, None]
+                        + both[:, hi] * frac[None, :, None])
+            else:
+                both = (both[:, :, lo] * (1.0 - frac)[None, None, :]
+                        + both[:, :, hi] * frac[None, None, :])
+        return np.sqrt(np.maximum(both[0], 0.0)), both[1]
+    if per_mesh > 1 and interpolator is not None and kwargs is not None:
+        def interpolated(grid):
+            return np.asarray(interpolator(grid, **dict(kwargs,
+                                                        dtype=float)),
+                              dtype=float)
+
+        centre = interpolated(mean_grid)
+        if centre.shape == shape:
+            total, squares = np.zeros(shape), np.zeros(shape)
+            for grid in grids:
+                part = interpolated(grid) - centre
+                total += part
+                squares += part * part
+            n = grids.shape[0]
+            return (np.sqrt(np.maximum(squares / n - (total / n) ** 2, 0.0)),
+                    total / n)
+    return (block_replicate(np.std(grids, axis=0), box,
+                            conserve_sum=False)[:shape[0], :shape[1]],
+            np.zeros(shape))
+
+
+def filtered_noise_error(bkg, noise, *, seed=0):
+    """
+    The error, per pixel, of the level of a Background2D whose meshes
+    were all measured: each mesh's ``noise`` (a grid, `_mesh_noise`) put
+    through photutils' median filter and interpolator in `N_REALISATIONS`
+    seeded Gaussian realisations (`pixel_error`).
+    """
+    draws = np.random.default_rng(seed).normal(
+        0.0, 1.0, (N_REALISATIONS,) + np.shape(noise)) * noise
+    return pixel_error(bkg, _median_filtered(draws, bkg.filter_size))
+
+
 def _spread(grid, box_size, shape):
     """A mesh grid interpolated linearly between mesh centres onto the
     frame's pixels (the nearest mesh's value beyond the outer centres)."""
@@ -602,12 +775,13 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
         raise TypeError('bkg must be a photutils Background2D, got '
                         f'{type(bkg).__name__}')
     # photutils frees its measured mesh levels once its maps are made
-    raw_levels = _measured_mesh_levels(bkg)
+    raw_levels, raw_from = _measured_mesh_levels(bkg, data, mask)
     name = type(bkg.bkg_estimator).__name__
     meta = {'method': 'Background2D', 'bkg_estimator': name,
             'box_size': tuple(int(b) for b in bkg.box_size),
             'filter_size': tuple(int(f) for f in bkg.filter_size),
-            'exclude_percentile': float(bkg.exclude_percentile)}
+            'exclude_percentile': float(bkg.exclude_percentile),
+            'mesh_levels_from': raw_from}
     if efficiency is None:
         if name == 'ModeEstimatorBackground':
             est = bkg.bkg_estimator
@@ -629,17 +803,27 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
     rms, clip = clip_corrected_rms(
         bkg, np.asarray(getattr(rms, 'value', rms), dtype=float),
         clip_factors)
-    n_filter = int(np.prod(bkg.filter_size))
-    f_filter = math.sqrt(math.pi / (2.0 * n_filter)) if n_filter > 1 else 1.0
     n_mesh = np.asarray(bkg.n_pixels_map, dtype=float)
     error_on_mean, n_excluded = propagated_mesh_error(bkg, efficiency, clip)
-    meta.update(f_filter=f_filter, rms_clip_factor=clip,
-                n_excluded_meshes=n_excluded,
-                error_on_mean_from='k_est * f_filter * rms / sqrt(n_mesh)')
+    meta.update(rms_clip_factor=clip, n_excluded_meshes=n_excluded,
+                error_on_mean_from=(
+                    "k_est * rms / sqrt(n_mesh) per mesh through photutils' "
+                    'median filter and interpolator, pixel by pixel'))
     measured = None if error_on_mean is None else ~excluded_meshes(bkg)
     slope = _sloped_surface(bkg, raw_levels, efficiency * clip, measured)
+    if (slope is not None and raw_from == 'filtered grid'
+            and np.prod(bkg.filter_size) > 1):
+        warnings.warn(
+            "Background2D: photutils has freed its measured mesh levels "
+            '(bkg.background and bkg.background_rms were read), so the '
+            "sky's slope is fitted to the median-filtered mesh grid, which "
+            'flattens it at the edges: the level and its error there are '
+            'approximate. Give from_background2d the frame (data=, and '
+            'the mask given to Background2D), or call it before reading '
+            "the maps", AstropyUserWarning, stacklevel=3)
     if error_on_mean is None:
-        error_on_mean = efficiency * f_filter * rms / np.sqrt(n_mesh)
+        error_on_mean = filtered_noise_error(
+            bkg, _mesh_noise(bkg, efficiency * clip))
         error_on_mean, offset = _with_filter_error(bkg, slope,
                                                    error_on_mean, meta)
     else:
@@ -1072,14 +1256,66 @@ def _chi2(squares, explained):
                                      squares / explained)))
 
 
-def _measured_mesh_levels(bkg):
-    """The mesh levels photutils measured, before its interpolation and
-    filter (its ``_bkg_stats``, kept until its maps are made; else the
-    final mesh grid)."""
+@contextlib.contextmanager
+def kept_mesh_levels(bkg):
+    """
+    Put photutils' measured mesh levels back after the block.
+
+    photutils frees them (its ``_bkg_stats``) once both of its mesh grids
+    are made, which reading ``bkg.background`` and ``bkg.background_rms``
+    does; `SkyEstimate.from_background2d` reads them, and a second call on
+    the same ``bkg`` then fitted a sloped sky to the median-filtered grid
+    (its level up to 1.5 of its errors off). ``bkg`` is left as it came.
+    """
+    stats = getattr(bkg, '_bkg_stats', None)
+    try:
+        yield
+    finally:
+        if stats is not None and getattr(bkg, '_bkg_stats', None) is None:
+            bkg._bkg_stats = stats
+
+
+def _measured_mesh_levels(bkg, data=None, mask=None):
+    """
+    The mesh levels photutils measured, before its interpolation and
+    filter, and where they came from.
+
+    photutils keeps them (its ``_bkg_stats``) only until its mesh grid is
+    made: once ``bkg.background`` (or ``background_mesh``) has been read
+    they are gone. They are then measured again on ``data`` (with
+    ``mask``, as given to Background2D) by photutils' steps
+    (`MeshStatistics.levels`), which reproduces them exactly; without
+    ``data`` (or when the pixels kept differ from photutils') the final,
+    median-filtered grid stands in, and the fit of a sloped sky to it
+    (`_sloped_surface`) sees a flattened, smoothed slope.
+
+    Returns
+    -------
+    levels : 2-D `~numpy.ndarray`
+        The mesh grid.
+    source : str
+        ``'photutils'``, ``'measured again'`` or ``'filtered grid'``.
+    """
     raw = getattr(bkg, '_bkg_stats', None)
-    if raw is None or np.shape(raw) != np.shape(bkg.n_pixels_mesh):
-        raw = bkg.background_mesh
-    return np.asarray(getattr(raw, 'value', raw), dtype=float)
+    if raw is not None and np.shape(raw) == np.shape(bkg.n_pixels_mesh):
+        return np.asarray(getattr(raw, 'value', raw), dtype=float), \
+            'photutils'
+    if data is not None:
+        from ..utils.inputs import as_frame
+
+        frame = as_frame(data, mask=mask)
+        pixels = np.asarray(frame.data, dtype=float)
+        if pixels.shape == tuple(np.shape(bkg.background_rms)):
+            leave_out = ~np.isfinite(pixels)
+            if frame.mask is not None:
+                leave_out |= np.asarray(frame.mask, dtype=bool)
+            meshes = MeshStatistics.of(bkg)
+            levels, kept = meshes.levels(pixels, leave_out)
+            if meshes.reproduced(kept):
+                return levels, 'measured again'
+    raw = bkg.background_mesh
+    return np.asarray(getattr(raw, 'value', raw), dtype=float), \
+        'filtered grid'
 
 
 def _idw_weights(points, target, n_neighbors=10, power=1.0):
@@ -1223,10 +1459,7 @@ def propagated_mesh_error(bkg, efficiency, rms_factor=1.0, *, seed=0):
         grid[measured] = values
         grid[excluded] = ShepardIDWInterpolator(yx, values)(
             holes, n_neighbors=10, power=1.0)
-    error = np.std(_median_filtered(grids, bkg.filter_size), axis=0)
-    shape = np.shape(bkg.background_rms)
-    return (block_replicate(error, bkg.box_size,
-                            conserve_sum=False)[:shape[0], :shape[1]],
+    return (pixel_error(bkg, _median_filtered(grids, bkg.filter_size)),
             int(excluded.sum()))
 
 
@@ -1330,7 +1563,7 @@ def _with_filter_error(bkg, slope, error_on_mean, meta, *, measured=None,
     sky, and the filter's and interpolation's offset from that sky (per
     pixel, to be taken from the level).
 
-    ``f_filter`` holds for meshes that differ only by noise. On a sky that
+    The filter's gain holds for meshes that differ only by noise. On a sky that
     changes by more than the noise from mesh to mesh the median of a window
     is its middle mesh's level (no gain from the filter), and at the
     grid's edges, where the window is cut to the meshes inside, it is a
@@ -1400,14 +1633,29 @@ def _realised_error(bkg, filtered, surface, coef, n_terms, meta, fits,
     offset = np.mean(filtered, axis=0) - surface
     meta['filter_error'] = float(np.max(np.abs(offset)))
     shape = np.shape(bkg.background_rms)
-    variance = block_replicate(np.var(filtered, axis=0), bkg.box_size,
-                               conserve_sum=False)[:shape[0], :shape[1]]
+    error, shift = pixel_scatter(bkg, filtered)
+    variance = error ** 2
+    # beyond the outer mesh centres the level rests on the offset taken
+    # from it (the filter's flattening, the spline's clip to the grid's
+    # range: 75 of its errors at the edge of a +-3 sigma slope), known
+    # to a few per cent: there the error is at least its mesh's scatter
+    # (the spline's own, 0.8 of it, left the pixels a quarter mesh
+    # beyond the outer centres 1.5 of their errors off)
+    outside = ~_between_mesh_centres(bkg.box_size, shape)
+    if np.any(outside):
+        per_mesh = block_replicate(np.var(filtered, axis=0), bkg.box_size,
+                                   conserve_sum=False)[:shape[0], :shape[1]]
+        variance = np.where(outside, np.maximum(variance, per_mesh),
+                            variance)
     between = _interpolated_offset(bkg, np.mean(filtered, axis=0), coef,
                                    n_terms)
     if between is None:  # an interpolator whose steps are not known
         between = block_replicate(offset, bkg.box_size,
                                   conserve_sum=False)[:shape[0], :shape[1]]
     else:
+        # the spline's clip to each grid's range: the mean map is not the
+        # map of the mean grid beyond the outer mesh centres
+        between = between + shift
         meta['interpolation_offset'] = float(np.max(np.abs(between)))
     _warn_flattened(bkg, offset, filtered, meta, fits,
                     stacklevel=stacklevel)

@@ -70,7 +70,12 @@ from .estimators import (
     skew_bias_factor,
 )
 from .globalsky import check_crowding, global_sky
-from .maps import MeshStatistics, background2d_parts, maps_parts
+from .maps import (
+    MeshStatistics,
+    background2d_parts,
+    kept_mesh_levels,
+    maps_parts,
+)
 from .methods import SKY_METHODS
 from .skylift import WholeFrame, discrete_level
 
@@ -1437,12 +1442,14 @@ class SkyEstimate:
 
         ``value`` is ``bkg.background``, ``std`` is ``bkg.background_rms``
         corrected for photutils' sigma clipping (as `from_image`;
-        ``meta['rms_clip_factor']``) and ``error_on_mean`` is the map
-        ``k_est * f_filter * rms / sqrt(n_mesh)``, with ``n_mesh`` the
-        pixels of each mesh, ``k_est`` the efficiency of the mesh estimator
-        and ``f_filter = sqrt(pi / (2 m))`` for a median filter over ``m``
-        meshes (an approximation, within about 10% at interior mesh
-        centres: see :ref:`local-sky`). Meshes
+        ``meta['rms_clip_factor']``) and ``error_on_mean`` is the error of
+        each mesh, ``k_est * rms / sqrt(n_mesh)`` (``n_mesh`` its pixels,
+        ``k_est`` the efficiency of the mesh estimator), put through
+        photutils' median filter and interpolator by a seeded Monte Carlo
+        on the mesh grid, pixel by pixel: lower between mesh centres,
+        where the interpolation averages neighbouring meshes, higher at
+        the grid's edges, where the filter's window holds fewer (see
+        :ref:`local-sky`). Meshes
         that photutils excluded (``exclude_percentile``) and filled by
         interpolation are never given an error from their own pixel
         counts: when there are any, every mesh's error is propagated from
@@ -1528,6 +1535,13 @@ class SkyEstimate:
         photutils' filling of the excluded ones; the larger error is
         kept.
 
+        The surface is fitted to the mesh levels photutils measured,
+        which it frees once both of its maps have been read
+        (``bkg.background`` and ``bkg.background_rms``): ``bkg`` is left
+        with them here, and where they are gone ``data=`` measures them
+        again (exactly); without it the median-filtered grid stands in,
+        with a warning on a sloped sky (``meta['mesh_levels_from']``).
+
         Examples
         --------
         >>> import numpy as np
@@ -1540,8 +1554,9 @@ class SkyEstimate:
         >>> sky.is_map, sky.shape, sky.efficiency
         (True, (64, 64), 1.0)
         """
-        level, rms, n_mesh, error_on_mean, efficiency, meta, unit = (
-            background2d_parts(bkg, efficiency, gain, data, mask))
+        with kept_mesh_levels(bkg):
+            level, rms, n_mesh, error_on_mean, efficiency, meta, unit = (
+                background2d_parts(bkg, efficiency, gain, data, mask))
         sky = cls(level, rms, n_mesh, error_on_mean=error_on_mean,
                   method='Background2D', efficiency=efficiency, meta=meta,
                   unit=unit)
