@@ -44,9 +44,12 @@ real star is wider).
 yet the PSF is the frame's: each call also extracts the frame's bright
 stars (those `fit_psf_sigma` fits) with the PSF, at positions the PSF
 fits to them, and when the median of their ``psf_z`` is beyond
-`FRAME_Z_LIMIT` of its errors every star is flagged and warned about
+`FRAME_Z_LIMIT` of its errors, or more of them fail their own fit
+(chi-square, core against wings) than stars of the PSF's shape would
+(`FRAME_STAR_FLAG_RATE`, `FRAME_FLAG_P_LIMIT`: a Gaussian on Moffat or
+elliptical stars), every star is flagged and warned about
 (``result.frame_psf`` holds the check, remembered for the last few
-frames by their content).
+frames by their content), whether the PSF was given or fitted.
 
 **No PSF given.** With ``psf_sigma=None`` the width of a circular Gaussian
 is fitted to the frame's bright, isolated, unsaturated stars
@@ -167,7 +170,45 @@ def _psf_model(psf):
     total = arr.sum()
     if not np.all(np.isfinite(arr)) or total <= 0:
         raise ValueError('psf array must be finite with a positive sum')
-    return ImagePSF(arr / total), max(arr.shape) | 1
+    return ImagePSF(arr / total), _array_stamp_size(arr / total)
+
+
+#: An array PSF's default stamp: the odd square holding the circle (about
+#: the array's central pixel) that holds this share of its light.
+ARRAY_STAMP_LIGHT = 0.99
+
+
+def _array_stamp_size(arr):
+    """
+    The default stamp side of a PSF array normalised to sum 1.
+
+    The odd side ``2 ceil(r) + 1`` of the circle about the array's central
+    pixel holding `ARRAY_STAMP_LIGHT` of its light, at least 5 and never
+    wider than the array (odd). A wider stamp adds pixels of little weight
+    and lets the neighbours of a star into its fit (a 51-pixel array of a
+    1.5-pixel Gaussian flagged a third of stars 25 pixels apart); the PSF
+    keeps its normalisation to the whole array, so the flux is still the
+    star's total.
+
+    Parameters
+    ----------
+    arr : `~numpy.ndarray`
+        The PSF, summing to 1.
+
+    Returns
+    -------
+    size : int
+        The stamp side.
+    """
+    ny, nx = arr.shape
+    yy, xx = np.indices(arr.shape)
+    r = np.hypot(xx - (nx - 1) / 2.0, yy - (ny - 1) / 2.0).ravel()
+    order = np.argsort(r, kind='stable')
+    held = np.cumsum(arr.ravel()[order])
+    i = int(np.searchsorted(held, ARRAY_STAMP_LIGHT))
+    radius = float(r[order][min(i, r.size - 1)])
+    full = max(arr.shape) | 1
+    return min(max(2 * math.ceil(radius) + 1, 5), full)
 
 
 def psf_stamp(psf, position, shape, *, size=None):
@@ -190,7 +231,9 @@ def psf_stamp(psf, position, shape, *, size=None):
         Frame shape.
     size : int, optional
         Side of the square stamp (odd); default 10 sigma + 1 for a Gaussian,
-        the array's side, or 25 for a model.
+        for an array the odd square about the circle holding 99% of its
+        light (`ARRAY_STAMP_LIGHT`; the flux is still the total, as the
+        array is normalised over all of it), or 25 for a model.
 
     Returns
     -------
@@ -286,7 +329,8 @@ class OptimalMeasurement(BudgetedResult):
     frame_psf : dict, optional
         Whether the PSF fits the frame's bright stars: ``'n_stars'`` (how
         many were tested), ``'psf_z'`` (their median `psf_z`), ``'z'``
-        (that median in units of its error), ``'fits'`` (True, False, or
+        (that median in units of its error), ``'n_mismatch'`` (those
+        failing their own fit), ``'fits'`` (True, False, or
         None when the frame has too few bright stars to tell) and
         ``'summary'`` (a sentence saying what they show); None (default):
         not checked.
@@ -534,15 +578,13 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
                          "pixels fitted to the frame's bright stars",)
-        frame_psf = {'n_stars': 0, 'psf_z': math.nan, 'z': math.nan,
-                     'fits': True, 'summary': 'the PSF was fitted to the '
-                     "frame's bright stars"}
-    else:
-        frame_psf = _check_frame_psf(
-            frame, psf_sigma, sky, gain=gain,
-            saturation=detector.saturation, size=size, n_iter=n_iter)
-        budget.notes += (f"PSF check on the frame's bright stars: "
-                         f"{frame_psf['summary']}",)
+    # checked whatever its source: a Gaussian fitted to stars of another
+    # shape (Moffat, elliptical) biases every flux as a wrong width does
+    frame_psf = _check_frame_psf(
+        frame, psf_sigma, sky, gain=gain,
+        saturation=detector.saturation, size=size, n_iter=n_iter)
+    budget.notes += (f"PSF check on the frame's bright stars: "
+                     f"{frame_psf['summary']}",)
     if frame_psf['fits'] is False:
         flags |= FLAG_PSF_MISMATCH
         warnings.warn(
@@ -725,6 +767,13 @@ FIT_N_STARS = 30
 #: does not fit the frame.
 FRAME_MIN_STARS = 3
 FRAME_Z_LIMIT = 5.0
+#: The frame's PSF check also fails when as many of its bright stars are
+#: flagged by their own fit (chi-square or core against wings) would
+#: happen with less than `FRAME_FLAG_P_LIMIT` chance were each flagged
+#: with `FRAME_STAR_FLAG_RATE` (above the rate for stars of the PSF's
+#: shape).
+FRAME_STAR_FLAG_RATE = 0.02
+FRAME_FLAG_P_LIMIT = 1e-3
 
 
 def fit_psf_sigma(data, sky, *, saturation=None):
@@ -865,6 +914,11 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
     wrong width biases every star weighted by it, the faint ones too, whose
     own core-against-wings test has little power: the bright stars tell.
     The median keeps one odd star (a double, a cosmic ray) from deciding.
+    It sees a wrong width, not a wrong shape (a circular Gaussian on
+    Moffat stars has a median ``psf_z`` near 0): the PSF also fails when
+    as many of the stars fail their own fit (chi-square or ``psf_z``)
+    would have less than `FRAME_FLAG_P_LIMIT` chance were each flagged
+    with `FRAME_STAR_FLAG_RATE`.
 
     Parameters
     ----------
@@ -881,11 +935,15 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
     -------
     check : dict
         ``n_stars`` (the stars tested), ``psf_z`` (their median), ``z`` (that
-        median over its error), ``fits`` (True, False, or None with fewer
+        median over its error), ``n_mismatch`` (those failing their own
+        fit), ``fits`` (True, False, or None with fewer
         than `FRAME_MIN_STARS` stars) and a ``summary`` sentence.
     """
+    from scipy.stats import binom  # slow to import
+
     xy, resid, bad = _bright_stars(frame, sky, saturation)
     psf_z = []
+    n_mismatch = 0
     for x0, y0 in xy:
         try:
             x, y = _fit_position(resid, bad, psf, x0, y0, size)
@@ -896,27 +954,38 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
             continue
         if one['flags'] == 0 and math.isfinite(one['fit']['psf_z']):
             psf_z.append(one['fit']['psf_z'])
+            n_mismatch += bool(one['fit']['mismatch'])
     n = len(psf_z)
     if n < FRAME_MIN_STARS:
         return {'n_stars': n, 'psf_z': math.nan, 'z': math.nan,
-                'fits': None, 'summary': (
+                'n_mismatch': n_mismatch, 'fits': None, 'summary': (
                     f'{n} bright (peak above {FIT_MIN_SNR:g} sky sigma), '
                     f'isolated, unflagged stars, fewer than '
                     f'{FRAME_MIN_STARS}: the frame cannot tell whether the '
                     "PSF fits; only each star's own fit checks it")}
     median = float(np.median(psf_z))
     z = median / (MEDIAN_EFFICIENCY / math.sqrt(n))
-    fits = bool(abs(z) <= FRAME_Z_LIMIT)
+    width_fits = abs(z) <= FRAME_Z_LIMIT
+    # as many of them flagged by their own fit would be this unlikely for
+    # stars of the PSF's shape (flagged at most FRAME_STAR_FLAG_RATE each)
+    p_mismatch = float(binom.sf(n_mismatch - 1, n, FRAME_STAR_FLAG_RATE))
+    shape_fits = p_mismatch >= FRAME_FLAG_P_LIMIT
+    fits = bool(width_fits and shape_fits)
     summary = (f'its {n} bright stars have a median core-against-wings '
-               f'psf_z of {median:+.1f} ({z:+.1f} sigma)')
+               f'psf_z of {median:+.1f} ({z:+.1f} sigma) and {n_mismatch} '
+               'of them do not match it by their own fit')
     if fits:
         summary += ': the PSF fits them'
-    else:
+    elif not width_fits:
         summary = ("the PSF does not fit the frame's stars: " + summary
                    + ', the PSF is too ' + ('narrow' if z < 0 else 'wide')
                    + _width_error(frame, psf, sky, saturation))
-    return {'n_stars': n, 'psf_z': median, 'z': z, 'fits': fits,
-            'summary': summary}
+    else:
+        summary = ("the PSF does not fit the frame's stars: " + summary
+                   + ' (chance for stars of its shape '
+                   f'{p_mismatch:.1e}): its shape is not theirs')
+    return {'n_stars': n, 'psf_z': median, 'z': z, 'n_mismatch': n_mismatch,
+            'fits': fits, 'summary': summary}
 
 
 def _width_error(frame, psf, sky, saturation):
