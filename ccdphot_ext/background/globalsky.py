@@ -1791,6 +1791,10 @@ def _mask_sources(frame, usable, blocks, counts, n_bad, meta):
                       'estimated without it', AstropyUserWarning,
                       stacklevel=4)
         meta['source_mask'] = 'dropped: it covered every usable pixel'
+        meta['source_mask_dropped'] = (
+            'the source mask covered the whole frame: the whole-frame sky '
+            'was estimated without it, from pixels that hold the sources\' '
+            'light')
         return 0
     meta['source_mask'] = (
         f'8-connected segments on the {MASK_BIN}x{MASK_BIN}-binned '

@@ -1135,8 +1135,10 @@ class SkyEstimate:
         the frame's coarse background: their stars' light and their
         noise); where it exceeds a tenth of ``error_on_mean``, up or down,
         the level is measured again with them added to its mask (the same
-        source mask, estimator, clip and Poisson correction;
-        :ref:`sky-apertures`). `~ccdphot_ext.photometer`,
+        source mask, estimator, clip and Poisson correction; a source mask
+        that covered the frame and was dropped, ``meta['source_mask_dropped']``,
+        is not searched for again: the apertures mask the sources
+        measured; :ref:`sky-apertures`). `~ccdphot_ext.photometer`,
         `~ccdphot_ext.measure` and optimal extraction call it on the sky
         they are given, unless asked not to
         (``sky_without_apertures=False``).
@@ -1157,8 +1159,7 @@ class SkyEstimate:
             This sky, unchanged (the same object), when it is not a
             whole-frame level of this frame, when it was made without a
             source mask (``mask_sources=False``: the plain statistic of
-            every pixel, as asked for) or its mask took the whole frame,
-            when the source mask already
+            every pixel, as asked for), when the source mask already
             covered the apertures' pixels, or when their lift is below
             that; a copy whose ``meta['aperture_light_kept']`` says so (the
             photometry warns with it and flags every row
@@ -1194,9 +1195,11 @@ class SkyEstimate:
         )
         aperture_groups(apertures)  # checked, whatever is done
         record = self._whole_frame
+        dropped = 'source_mask_dropped' in self.meta
         if (record is None or not record.mask_sources
-                or record.known is None or not self.error_on_mean > 0):
-            return self  # no source mask (dropped: it took every pixel)
+                or (record.known is None and not dropped)
+                or not self.error_on_mean > 0):
+            return self  # no source mask
         frame = as_frame(data)
         if not record.same_frame(frame):
             return self
@@ -1228,10 +1231,12 @@ class SkyEstimate:
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter('always')
             try:
+                # a source mask that took every pixel is not searched
+                # again: the apertures' discs mask the sources measured
                 sky, res = _frame_sky(type(self), again, record.method,
                                       record.sigma, record.maxiters,
-                                      record.mask_sources, record.gain,
-                                      known=known)
+                                      record.mask_sources and not dropped,
+                                      record.gain, known=known)
             except ValueError:  # the apertures leave no sky pixel
                 return self._keeping_aperture_light(len(all_positions(
                     apertures)))

@@ -493,13 +493,14 @@ class CrowdedSkyRule(SkyRowRule):
 
 def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     """
-    The rows a sky biases, by four rules: a global level on a frame whose
+    The rows a sky biases, by five rules: a global level on a frame whose
     background varies (`check_global_sky`), a Background2D map lifted
     by the sources' light (`check_map_sky`), a whole-frame level the
-    light of stars too faint to mask may lift (`check_crowded_sky`) and
-    one the apertures measured left no pixel to be measured again without
-    their light (`KeptLightRule`); the
-    one home both photometry engines flag
+    light of stars too faint to mask may lift (`check_crowded_sky`), one
+    the apertures measured left no pixel to be measured again without
+    their light (`KeptLightRule`) and one whose source mask covered the
+    frame and was dropped (`DroppedMaskRule`); the one home both
+    photometry engines flag
     `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` from.
 
     Parameters
@@ -540,9 +541,33 @@ class KeptLightRule(SkyRowRule):
         return context
 
 
+class DroppedMaskRule(SkyRowRule):
+    """A whole-frame level whose source mask covered the frame (a grid of
+    bright stars whose grown segments meet) and was dropped: the level is
+    the clipped statistic of every pixel, the sources' included, and
+    every row is doubtful (flag 32; ``meta['source_mask_dropped']`` says
+    why)."""
+
+    flag = FLAG_RESIDUAL_BACKGROUND
+
+    def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
+        note = sky.meta.get('source_mask_dropped')
+        rows = no_rows(n_pix, flux_err)
+        if note is None or not sky.isscalar:
+            return rows, None
+        return np.logical_not(rows)[()], note
+
+    def message(self, rows, n_bad, context):
+        return (f'{context}: the {n_bad} aperture(s) measured against it are '
+                f'flagged {FLAG_RESIDUAL_BACKGROUND}; use an annulus sky or '
+                'a background map')
+
+
 GLOBAL_SKY = GlobalSkyRule()
 MAP_SKY = MapSkyRule()
 CROWDED_SKY = CrowdedSkyRule()
 KEPT_LIGHT = KeptLightRule()
+DROPPED_MASK = DroppedMaskRule()
 #: The rules of `check_sky_bias`, in the order they warn.
-SKY_BIAS_RULES = (GLOBAL_SKY, MAP_SKY, CROWDED_SKY, KEPT_LIGHT)
+SKY_BIAS_RULES = (GLOBAL_SKY, MAP_SKY, CROWDED_SKY, KEPT_LIGHT,
+                  DROPPED_MASK)
