@@ -428,15 +428,7 @@ class SigmaThreshold:
         std = np.broadcast_to(np.asarray(sky_std, dtype=float),
                               variance.shape)
         h = KDE_WIDTH
-        inv_hn, density = self._kde_factors(noise)
-        with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
-            b = np.multiply(signal, inv_hn)
-            b /= _per_cutout(std)
-            b -= self.n_sigma / h
-            np.square(b, out=b)
-            b *= -0.5
-            np.exp(b, out=b)
-            b *= density
+        b = self._crossing_density(signal, noise, std)
         b[~valid | ~np.isfinite(b)] = 0.0
         w = valid.astype(float) if weights is None else np.where(
             valid, weights, 0.0)
@@ -474,17 +466,7 @@ class SigmaThreshold:
         (elementwise in place, the noise's factors cached per shape)."""
         std = np.asarray(sky_std, dtype=float)
         h = KDE_WIDTH
-        inv_hn, density = self._kde_factors(noise)
-        with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
-            # z = (S / (sigma * noise) - n_sigma) / h
-            b = np.multiply(signal, inv_hn)
-            b /= _per_cutout(std)
-            b -= self.n_sigma / h
-            # b = exp(-z**2 / 2) / (sqrt(2 pi) h noise)
-            np.square(b, out=b)
-            b *= -0.5
-            np.exp(b, out=b)
-            b *= density
+        b = self._crossing_density(signal, noise, std)
         # b is 0 where the noise is 0 (density 0); non-finite b (NaN or
         # inf data marked valid) is dropped below
         if near is not None or not valid.all():
@@ -499,6 +481,23 @@ class SigmaThreshold:
             redo[~np.isfinite(redo)] = 0.0
             total[bad] = self._pair_sum(redo)
         return math.sqrt(1.0 + h * h) * std * std * total
+
+    def _crossing_density(self, signal, noise, std):
+        """Per pixel, the kernel estimate of the density of the smoothed
+        statistic at the threshold: ``exp(-z**2 / 2) / (sqrt(2 pi) h
+        noise)`` with ``z = (S / (sigma * noise) - n_sigma) / h`` (``S``
+        the leave-one-out ``signal``, ``h`` `KDE_WIDTH`); 0 where the noise
+        is 0, non-finite where the data are."""
+        inv_hn, density = self._kde_factors(noise)
+        with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
+            b = np.multiply(signal, inv_hn)
+            b /= _per_cutout(std)
+            b -= self.n_sigma / KDE_WIDTH
+            np.square(b, out=b)
+            b *= -0.5
+            np.exp(b, out=b)
+            b *= density
+        return b
 
     def _pair_sum(self, b):
         """``sum_{i != j} b_i k_ij**2 b_j`` of each cutout."""
