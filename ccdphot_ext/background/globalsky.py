@@ -1794,7 +1794,8 @@ def _mask_sources(frame, usable, blocks, counts, n_bad, meta):
         meta['source_mask_dropped'] = (
             'the source mask covered the whole frame: the whole-frame sky '
             'was estimated without it, from pixels that hold the sources\' '
-            'light')
+            'light: the fluxes measured against it may read low; use an '
+            'annulus sky or a background map')
         return 0
     meta['source_mask'] = (
         f'8-connected segments on the {MASK_BIN}x{MASK_BIN}-binned '

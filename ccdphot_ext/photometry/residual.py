@@ -498,8 +498,8 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     by the sources' light (`check_map_sky`), a whole-frame level the
     light of stars too faint to mask may lift (`check_crowded_sky`), one
     the apertures measured left no pixel to be measured again without
-    their light (`KeptLightRule`) and one whose source mask covered the
-    frame and was dropped (`DroppedMaskRule`); the one home both
+    their light and one whose source mask covered the frame and was
+    dropped (both `SkyNoteRule`); the one home both
     photometry engines flag
     `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` from.
 
@@ -522,52 +522,45 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     return functools.reduce(operator.or_, map(np.asarray, rows))[()], messages
 
 
-class KeptLightRule(SkyRowRule):
-    """A whole-frame level that could not be measured again without the
-    apertures measured (`~ccdphot_ext.SkyEstimate.without_apertures`: they
-    cover every pixel it used) keeps their stars' light: every row is
-    doubtful (flag 32; ``meta['aperture_light_kept']`` is the warning)."""
+class SkyNoteRule(SkyRowRule):
+    """Every row measured against a whole-frame level that carries a
+    note in its ``meta`` under ``key`` is doubtful (flag 32; the note is
+    the warning).
+
+    Two notes mark such a level: ``'aperture_light_kept'``, a level the
+    apertures measured left no pixel to be measured again without their
+    stars' light (`~ccdphot_ext.SkyEstimate.without_apertures`), and
+    ``'source_mask_dropped'``, a level whose source mask covered the frame
+    (a grid of bright stars whose grown segments meet) and was dropped, so
+    it is the clipped statistic of every pixel, the sources' included.
+
+    Parameters
+    ----------
+    key : str
+        The ``meta`` key of the note.
+    """
 
     flag = FLAG_RESIDUAL_BACKGROUND
 
-    def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
-        note = sky.meta.get('aperture_light_kept')
-        rows = no_rows(n_pix, flux_err)
-        if note is None:
-            return rows, None
-        return np.logical_not(rows)[()], note
-
-    def message(self, rows, n_bad, context):
-        return context
-
-
-class DroppedMaskRule(SkyRowRule):
-    """A whole-frame level whose source mask covered the frame (a grid of
-    bright stars whose grown segments meet) and was dropped: the level is
-    the clipped statistic of every pixel, the sources' included, and
-    every row is doubtful (flag 32; ``meta['source_mask_dropped']`` says
-    why)."""
-
-    flag = FLAG_RESIDUAL_BACKGROUND
+    def __init__(self, key):
+        self.key = key
 
     def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
-        note = sky.meta.get('source_mask_dropped')
+        note = sky.meta.get(self.key)
         rows = no_rows(n_pix, flux_err)
         if note is None or not sky.isscalar:
             return rows, None
         return np.logical_not(rows)[()], note
 
     def message(self, rows, n_bad, context):
-        return (f'{context}: the {n_bad} aperture(s) measured against it are '
-                f'flagged {FLAG_RESIDUAL_BACKGROUND}; use an annulus sky or '
-                'a background map')
+        return f'{context} ({n_bad} aperture(s) flagged {self.flag})'
 
 
 GLOBAL_SKY = GlobalSkyRule()
 MAP_SKY = MapSkyRule()
 CROWDED_SKY = CrowdedSkyRule()
-KEPT_LIGHT = KeptLightRule()
-DROPPED_MASK = DroppedMaskRule()
+KEPT_LIGHT = SkyNoteRule('aperture_light_kept')
+DROPPED_MASK = SkyNoteRule('source_mask_dropped')
 #: The rules of `check_sky_bias`, in the order they warn.
 SKY_BIAS_RULES = (GLOBAL_SKY, MAP_SKY, CROWDED_SKY, KEPT_LIGHT,
                   DROPPED_MASK)
