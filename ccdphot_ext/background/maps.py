@@ -1240,7 +1240,10 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
         [float((_idw_weights(yx, h) @ yx - h) @ gradient) ** 2
          for h in holes])
     fy, fx = (int(f) for f in bkg.filter_size)
-    error2 = uniform_filter(error2, size=(fy, fx), mode='nearest')
+    # the filter's running sums leave rounding below 0 (-1e-15) beside
+    # the meshes of no interpolation error
+    error2 = np.maximum(uniform_filter(error2, size=(fy, fx),
+                                       mode='nearest'), 0.0)
     meta['interpolation_error'] = float(np.sqrt(np.max(error2)))
     meta['interpolation_gradient'] = tuple(float(g) for g in gradient)
     shape = np.shape(bkg.background_rms)
