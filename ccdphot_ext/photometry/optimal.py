@@ -51,9 +51,13 @@ elliptical stars), every star is flagged and warned about
 (``result.frame_psf`` holds the check, remembered for the last few
 frames by their content), whether the PSF was given or fitted.
 
-**No PSF given.** With ``psf_sigma=None`` the width of a circular Gaussian
-is fitted to the frame's bright, isolated, unsaturated stars
-(`fit_psf_sigma`) and used; the result and the budget's notes say so.
+**No PSF given.** With ``psf_sigma=None`` an elliptical Moffat profile
+integrated over the pixels (``MoffatPRF``: two widths, their
+angle and ``1 / beta``, a Gaussian as ``1 / beta`` goes to 0) is fitted
+to the frame's bright, isolated, unsaturated stars; with fewer than
+five of them the width of a circular Gaussian
+(`fit_psf_sigma`). ``result.frame_psf['model']`` and the budget's notes
+say which.
 
 `compare_extractions` sets it beside the box sum and the threshold mask.
 """
@@ -103,6 +107,7 @@ from .budget import (
     warn_unknown_source_term,
 )
 from .dqcheck import dq_stamp, saturated_pixels, warn_dq
+from .framepsf import MOFFAT_MIN_STARS, FramePSF, frame_psf_fit
 from .measurement import BudgetedResult, measure
 from .skychecks import note_sky_remeasured, sky_row_checks
 from .terms import BudgetOptions
@@ -152,6 +157,8 @@ def _psf_model(psf):
     """
     from photutils.psf import CircularGaussianPRF, ImagePSF  # ~0.4 s import
 
+    if isinstance(psf, FramePSF):
+        return psf.model.copy(), psf.stamp
     if isinstance(psf, Model):
         for name in ('x_0', 'y_0', 'flux'):
             if name not in psf.param_names:
@@ -254,7 +261,8 @@ def psf_stamp(psf, position, shape, *, size=None):
     """
     ny, nx = check_shape(shape)
     model, default = _psf_model(psf)
-    if default is not None and np.ndim(psf) == 0 and psf > max(ny, nx):
+    if (default is not None and not isinstance(psf, FramePSF)
+            and np.ndim(psf) == 0 and psf > max(ny, nx)):
         raise ValueError(f'psf (Gaussian sigma) {float(psf):g} pixels is '
                          f'more than the frame {(ny, nx)}: is it in pixels?')
     if size is None:
@@ -325,15 +333,19 @@ class OptimalMeasurement(BudgetedResult):
         not measured (NaN, 0 and NaN).
     psf_sigma : float, optional
         The Gaussian sigma fitted to the frame's stars when no PSF was
-        given; None (default) otherwise.
+        given and the frame had too few bright stars for the Moffat
+        profile; None (default) otherwise.
     frame_psf : dict, optional
         Whether the PSF fits the frame's bright stars: ``'n_stars'`` (how
         many were tested), ``'psf_z'`` (their median `psf_z`), ``'z'``
         (that median in units of its error), ``'n_mismatch'`` (those
         failing their own fit), ``'fits'`` (True, False, or
         None when the frame has too few bright stars to tell) and
-        ``'summary'`` (a sentence saying what they show); None (default):
-        not checked.
+        ``'summary'`` (a sentence saying what they show); and which PSF
+        was used: ``'model'`` (``'given'``, ``'moffat'`` fitted to the
+        frame, or ``'gaussian'`` fitted when it has too few bright stars)
+        and ``'psf_stars'`` (the stars the Moffat profile was fitted to,
+        else None); None (default): not checked.
 
     Attributes
     ----------
@@ -441,8 +453,9 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         Star position (0-based pixels), taken as known.
     psf_sigma : float, 2-D array, photutils PSF model or None
         The PSF: a Gaussian sigma in pixels, an array or a model (see
-        `psf_stamp`); None fits a circular Gaussian's sigma to the frame's
-        bright isolated stars (`fit_psf_sigma`).
+        `psf_stamp`); None fits an elliptical Moffat profile to the
+        frame's bright isolated stars (``MoffatPRF``; with fewer
+        than five of them a circular Gaussian's sigma, `fit_psf_sigma`).
     sky : `~ccdphot_ext.SkyEstimate`
         Global level, one level for this star, or a 2-D map.
     gain : float or `~astropy.units.Quantity`, optional
@@ -548,10 +561,16 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     _check_frame(frame, sky, detector, options,
                  explicit=uncertainty is not None)
     gain = detector.gain
-    fitted = None
+    fitted = profile = None
     if psf_sigma is None:
-        fitted = fit_psf_sigma(frame, sky, saturation=detector.saturation)
-        psf_sigma = fitted
+        profile = frame_psf_fit(frame, sky, saturation=detector.saturation,
+                                gain=gain)
+        if profile is None:  # too few bright stars: a Gaussian's width
+            fitted = fit_psf_sigma(frame, sky,
+                                   saturation=detector.saturation)
+            psf_sigma = fitted
+        else:
+            psf_sigma = profile
     sky = sky_for_apertures(sky, frame, _psf_footprint(
         psf_sigma, position, frame.shape, size), sky_without_apertures)
     one = _extract(frame, position, psf_sigma, sky, gain=gain,
@@ -577,12 +596,21 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     note_sky_remeasured(budget, sky)
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
-                         "pixels fitted to the frame's bright stars",)
+                         "pixels fitted to the frame's bright stars (fewer "
+                         f'than {MOFFAT_MIN_STARS} of them: too few for its '
+                         'shape)',)
+    elif profile is not None:
+        budget.notes += (f'PSF: {profile.describe()}, fitted to '
+                         f"{profile.n_stars} of the frame's bright stars",)
     # checked whatever its source: a Gaussian fitted to stars of another
     # shape (Moffat, elliptical) biases every flux as a wrong width does
     frame_psf = _check_frame_psf(
         frame, psf_sigma, sky, gain=gain,
         saturation=detector.saturation, size=size, n_iter=n_iter)
+    frame_psf.update(
+        model=('moffat' if profile is not None else 'gaussian'
+               if fitted is not None else 'given'),
+        psf_stars=None if profile is None else profile.n_stars)
     budget.notes += (f"PSF check on the frame's bright stars: "
                      f"{frame_psf['summary']}",)
     if frame_psf['fits'] is False:
@@ -886,8 +914,10 @@ def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
                                 n_iter=n_iter)
     uncertainty = (None if frame.uncertainty is None
                    else np.asarray(frame.uncertainty, dtype=float))
+    content = (psf.content if isinstance(psf, FramePSF)
+               else np.asarray(psf, dtype=float))
     key = (array_digest(np.asarray(frame.data), frame.mask, uncertainty,
-                        saturated_pixels(frame), np.asarray(psf, dtype=float),
+                        saturated_pixels(frame), content,
                         *(np.asarray(np.nan if v is None else v, dtype=float)
                           for v in (sky.value, sky.std, sky.n_pix,
                                     sky.error_on_mean))),
@@ -1010,7 +1040,7 @@ def _width_error(frame, psf, sky, saturation):
         The given and the fitted sigma and their ratio, in parentheses; ''
         for a PSF that is not a sigma, or when no width can be fitted.
     """
-    if not np.ndim(psf) == 0 or isinstance(psf, Model):
+    if not np.ndim(psf) == 0 or isinstance(psf, (Model, FramePSF)):
         return ''
     try:
         sigma = fit_psf_sigma(frame, sky, saturation=saturation)
@@ -1476,8 +1506,9 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
         The box (one position).
     psf_sigma : float, 2-D array, photutils PSF model or None
         The PSF: a Gaussian sigma in pixels, an array or a model (see
-        `psf_stamp`); None fits a circular Gaussian's sigma to the frame's
-        bright isolated stars (`fit_psf_sigma`).
+        `psf_stamp`); None fits an elliptical Moffat profile to the
+        frame's bright isolated stars (``MoffatPRF``; with fewer
+        than five of them a circular Gaussian's sigma, `fit_psf_sigma`).
     sky : `~ccdphot_ext.SkyEstimate`
         One level (global or this star's) or a 2-D map, in the data unit.
     gain : float or `~astropy.units.Quantity`, optional
