@@ -68,6 +68,7 @@ from .estimators import (
     ANNULUS_EXACT_MAX,
     MIN_SKY_PIXELS,
     clip_factors,
+    estimator_efficiency,
     estimator_statistics,
     is_digitised,
     pedestal_test,
@@ -1295,6 +1296,10 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
                   if own is not None else np.zeros(n, dtype=int))
     degenerate = (n_pix > 0) & ((n_pix < MIN_SKY_PIXELS) | (out['std'] == 0))
     few = (used < MIN_USED_FRACTION) | (n_pix == 0)
+    # (the wing significances less the surface's, in place)
+    surface = _frame_surface(frame, annulus, excluded, out, n_pix,
+                             ~((neighbours > 0) | few | degenerate),
+                             method, sigma, noise_factor, wings)
     # correlated noise makes the means the tests compare scatter more
     wings /= math.sqrt(noise_factor)
     sources /= math.sqrt(noise_factor)
@@ -1377,7 +1382,31 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
                                   cleaned=cleaned)
     return {'level': out['level'], 'std': out['std'], 'n_pix': n_pix,
             'propagated': propagated, 'meta': meta, 'poisson': poisson,
-            'pedestal': pedestal}
+            'pedestal': pedestal, 'surface': surface}
+
+
+def _frame_surface(frame, annulus, excluded, out, n_pix, usable, method,
+                   sigma, noise_factor, wings):
+    """The frame's quadratic surface under the annulus levels
+    (`~ccdphot_ext.background.annulusframe.frame_surface`), the levels'
+    errors from their scatter; where it applies to circular annuli, the
+    ``wings`` significances lose the surface's
+    (`~ccdphot_ext.background.annulusframe.wing_offsets`), in place: the
+    frame's curvature makes the inner half of every ring differ from its
+    outer half, and so does its gradient where a ring is cut, which is no
+    star's light."""
+    from .annulusframe import frame_surface, wing_offsets
+
+    with np.errstate(divide='ignore', invalid='ignore'):
+        error = (estimator_efficiency(method, sigma) * out['std']
+                 * math.sqrt(noise_factor) / np.sqrt(n_pix))
+    surface = frame_surface(frame, annulus, excluded, out['level'], error,
+                            usable & (n_pix > 0))
+    if surface['applied']:
+        offset = wing_offsets(surface, out['std'])
+        if offset is not None:
+            wings -= offset
+    return surface
 
 
 def _clean(stars, out, counts, n, *, method, sigma, maxiters):

@@ -541,7 +541,9 @@ def check_annulus_curvature(sky, frame, x, y, n_pix, flux_err, *,
 
     For a sky of one level per annulus (`~ccdphot_ext.SkyEstimate.from_annulus`)
     whose annuli are centred on the rows, `annulus_curvature` estimates
-    each row's flux bias; a row is flagged where it exceeds both
+    each row's flux bias, less what the sky corrected already for the
+    frame's own curvature (``meta['surface_bend']``, see
+    :ref:`annulus-frame-curvature`); a row is flagged where it exceeds both
     `CURVATURE_NSIGMA` of its own standard error and `CURVATURE_FRACTION`
     of the row's flux error. An `~astropy.utils.exceptions.AstropyUserWarning`
     names the rows (their ``id``, counted from 1) and the estimated bias.
@@ -594,6 +596,9 @@ class AnnulusCurvatureRule(SkyRowRule):
         if res is None:
             return none, None
         bias, error = res['bias'], res['error']
+        applied = sky.meta.get('surface_bend')
+        if applied is not None:  # the frame's curvature, corrected already
+            bias = bias + n_pix * np.ravel(applied)
         with np.errstate(invalid='ignore', divide='ignore'):
             ratio = bias / flux_err
             curved = (res['checked']

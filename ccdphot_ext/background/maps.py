@@ -106,7 +106,12 @@ from photutils.utils import ShepardIDWInterpolator
 from scipy.ndimage import uniform_filter
 
 from ..utils.inputs import positive_scalar, power_of_two_scale, strip_unit
-from ..utils.stats import MEDIAN_EFFICIENCY, surface_design, surface_terms
+from ..utils.stats import (
+    MEDIAN_EFFICIENCY,
+    surface_design,
+    surface_terms,
+    weighted_lstsq,
+)
 from .estimators import (
     checked_gain,
     clip_factors,
@@ -1520,8 +1525,7 @@ def _sloped_surface(bkg, grid, k_rms, measured=None):
         w = np.where(measured.ravel(), w, 0.0)
         if np.count_nonzero(measured) < 2 * n_terms:
             return None
-    coef = np.linalg.lstsq(design * w[:, None], grid.ravel() * w,
-                           rcond=None)[0]
+    coef = weighted_lstsq(design, grid.ravel(), w)
     surface = (design @ coef).reshape(grid.shape)
     weight = noise ** -2.0 if measured is None else noise ** -2.0 * measured
     flat = np.sum(((grid - np.average(grid, weights=weight)) / noise) ** 2

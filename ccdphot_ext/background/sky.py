@@ -53,6 +53,10 @@ from ..utils.numbers import (
     positive_scalar,
 )
 from .annulus import annulus_statistics, check_annulus
+from .annulusframe import (
+    MAX_SPREAD_FRACTION,
+    surface_corrections,
+)
 from .estimators import (
     ANNULUS_EXACT_MAX,
     EXACT_POISSON_MAX,
@@ -733,6 +737,67 @@ def _annulus_levels(res, gain, method, sigma, efficiency, meta, factor=1.0):
             np.where(solved, model, error))
 
 
+def _frame_surface(frame, annulus, exclude, res, meta):
+    """
+    The frame's curvature under its annulus levels
+    (`~ccdphot_ext.background.annulusframe.frame_surface`, fitted by
+    `annulus_statistics`), in ``meta['frame_surface']``; where it is
+    significant and fits, ``meta`` gains the per-annulus
+    ``'surface_correction'``, ``'surface_correction_error'``,
+    ``'surface_spread'`` and ``'surface_bend'`` (the correction's part
+    from the curvature alone).
+
+    Returns
+    -------
+    bend : tuple or None
+        ``(correction, error, spread)`` per annulus for
+        `_surface_corrected`; None where nothing is corrected.
+    """
+    surface = res['surface']
+    record = {key: surface[key] for key in ('applied', 'note', 'n_levels',
+                                            'curvature_chi2', 'chi2', 'dof')
+              if key in surface}
+    meta['frame_surface'] = record
+    if not surface['applied']:
+        return None
+    correction, corr_error, spread, known, bend = surface_corrections(
+        surface, annulus, exclude, frame.shape)
+    record['coef'] = surface['coef'].tolist()
+    record['aperture_known'] = int(np.count_nonzero(known))
+    meta['surface_correction'] = correction
+    meta['surface_correction_error'] = corr_error
+    meta['surface_spread'] = spread
+    meta['surface_bend'] = bend
+    return correction, corr_error, spread
+
+
+def _surface_corrected(level, std, error_on_mean, n_pix, efficiency, bend,
+                       from_scatter):
+    """
+    The levels less the surface's corrections (`_frame_surface`), their
+    std less the surface's spread over the annulus (at most
+    `MAX_SPREAD_FRACTION` of the variance), and their errors: those from
+    the scatter (``from_scatter``) scaled with the std, all widened by the
+    corrections' errors.
+    """
+    correction, corr_error, spread = bend
+    std = np.asarray(std, dtype=float)
+    if error_on_mean is None:
+        with np.errstate(divide='ignore', invalid='ignore'):
+            error_on_mean = np.where(
+                np.asarray(n_pix) > 0, efficiency * std
+                / np.sqrt(np.maximum(n_pix, 1)), np.nan)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        spread = np.nan_to_num(np.minimum(spread, MAX_SPREAD_FRACTION
+                                          * std * std))
+        narrowed = np.sqrt(std * std - spread)
+        if from_scatter:
+            error_on_mean = np.where(std > 0, error_on_mean * narrowed / std,
+                                     error_on_mean)
+    level = np.asarray(level, dtype=float) - correction
+    return level, narrowed, np.hypot(error_on_mean, corr_error)
+
+
 def _warn_varying_pedestal(misfit, offset, gain, method, sigma):
     """Warn, naming ``gain``, of annuli that cannot hold the photons the
     pedestal their annuli share (``offset``) leaves them (``misfit``, of
@@ -1308,6 +1373,17 @@ class SkyEstimate:
         aperture's pixels, left out, are no doubt by themselves (an annulus
         from the aperture's radius outwards is the standard geometry).
 
+        On a sky that curves over the frame (vignetting, scattered light)
+        an annulus reads the sky around its aperture, not under it: the
+        levels are fitted with a quadratic surface over the frame
+        (`~ccdphot_ext.background.annulusframe.frame_surface`), and where
+        its curvature is significant and it fits them, each level loses
+        the surface's mean over its annulus less that over its aperture
+        (the one of ``exclude`` at its centre), its ``error_on_mean``
+        gains that correction's error and its ``std`` loses the spread of
+        the surface's gradient over the ring
+        (:ref:`annulus-frame-curvature`).
+
         Parameters
         ----------
         data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
@@ -1388,7 +1464,11 @@ class SkyEstimate:
             (``'n_excluded_bad'``, ``'n_excluded_apertures'``,
             ``'n_clipped'``), those its own aperture touches
             (``'n_own_overlap'``) and those of the other apertures
-            (``'n_excluded_neighbours'``), and holds its ``'flags'``.
+            (``'n_excluded_neighbours'``), and holds its ``'flags'``;
+            ``meta['frame_surface']`` says whether the frame's surface was
+            used (and why), and where it was ``'surface_correction'``,
+            ``'surface_correction_error'``, ``'surface_spread'`` and
+            ``'surface_bend'`` hold each level's correction.
 
         Raises
         ------
@@ -1428,10 +1508,15 @@ class SkyEstimate:
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
         meta.update(correlation)
         efficiency = estimator_efficiency(method, sigma)
+        bend = _frame_surface(frame, annulus, exclude, res, meta)
         level, std, error_on_mean = _annulus_levels(res, gain, method, sigma,
                                                     efficiency, meta, factor)
         error_on_mean = _correlated_error(error_on_mean, res, efficiency,
                                           factor)
+        if bend is not None:
+            level, std, error_on_mean = _surface_corrected(
+                level, std, error_on_mean, res['n_pix'], efficiency, bend,
+                res['propagated'] is None)
         return cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
                    method=method,
                    n_rejected=(meta['n_excluded_bad'] + meta['n_clipped']

@@ -56,6 +56,38 @@ def surface_design(u, v, *, quadratic=False):
     return np.column_stack([np.ones(u.size), *terms[1:]])
 
 
+def weighted_lstsq(design, values, weights):
+    """
+    The weighted least-squares coefficients of a design (the fit of a
+    surface to mesh levels, to annulus levels).
+
+    Parameters
+    ----------
+    design : `~numpy.ndarray`
+        ``(n, p)``, e.g. `surface_design`'s.
+    values : `~numpy.ndarray`
+        ``(n,)``: the values fitted.
+    weights : `~numpy.ndarray`
+        ``(n,)``: each value's weight, one over its error (0: left out).
+
+    Returns
+    -------
+    coef : `~numpy.ndarray`
+        ``(p,)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext.utils.stats import surface_design, weighted_lstsq
+    >>> u = np.array([0.0, 1.0, 2.0, 3.0])
+    >>> design = surface_design(u, 0.0 * u)[:, :2]
+    >>> weighted_lstsq(design, 1.0 + 2.0 * u, np.ones(4)).round(6).tolist()
+    [1.0, 2.0]
+    """
+    return np.linalg.lstsq(design * weights[:, None], values * weights,
+                           rcond=None)[0]
+
+
 def surface_terms(u, v, *, quadratic=False):
     """
     The terms of a low-order surface, to evaluate one from its
