@@ -35,7 +35,10 @@ FLAG_EMPTY_THRESHOLD = 16
 #: `~ccdphot_ext.gradient_check`). Also set where the light of the frame's
 #: sources lifts a Background2D map's level enough to bias the flux (a map
 #: made without the frame, ``from_background2d(bkg)``; see
-#: `~ccdphot_ext.photometry.residual.check_map_sky`), and where the
+#: `~ccdphot_ext.photometry.residual.check_map_sky`), where a Background2D
+#: mesh is under three times the aperture's diameter or the map under it
+#: was filled from the meshes around its star's source mask
+#: (`~ccdphot_ext.photometry.residual.check_small_mesh`), and where the
 #: apertures measured cover every pixel a whole-frame level used, which
 #: then keeps their stars' light
 #: (`~ccdphot_ext.SkyEstimate.without_apertures`).

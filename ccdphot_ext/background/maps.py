@@ -259,12 +259,15 @@ class MeshStatistics:
 
 
 def source_lift(level, meshes, data, sources, usable, *,
-                mesh_noise=None, sloped=False, rms=None):
+                mesh_noise=None, sloped=False, rms=None, fill=False,
+                bkg=None):
     """
     How far the light of the sources found lifts a Background2D map's
     level, per pixel (data unit), by how much its variance grows without
-    them (a factor, per pixel), and by how much their wings widen its rms
-    (a factor of at most 1, per pixel: 1 but on a sloped sky).
+    them (a factor, per pixel), by how much their wings widen its rms
+    (a factor of at most 1, per pixel: 1 but on a sloped sky), and which
+    meshes were filled from their neighbours (the mesh grid, bool; see
+    ``fill`` below).
 
     photutils' sigma clip removes the cores of stars but keeps their wings
     and the faint stars, which lift each mesh's level (median and mean
@@ -289,6 +292,18 @@ def source_lift(level, meshes, data, sources, usable, *,
     when the meshes measured again do not keep photutils' pixels
     (`MeshStatistics.reproduced`: a mask that Background2D was given and
     ``usable`` does not hold).
+
+    With ``fill`` (or ``bkg``; both given for meshes under `FILL_MESH`
+    pixels), a mesh the mask leaves fewer than `FILL_CLEAN_FRACTION` of
+    its pixels, a mesh not much larger than a star, takes its level
+    without the sources from the meshes around it (`_filled_lift`):
+    measured on the few pixels left, or kept, it held the star's light.
+    With ``bkg`` (the Background2D) the meshes photutils excluded are
+    taken at the level it filled them with (`_photutils_filled`), and
+    the lift is put through its interpolator (`_lift_map`) rather than
+    spread linearly between mesh centres: on meshes of a star's size the
+    map is the spline's bump under the star, which a linear spread of
+    the lift left in part.
 
     On a ``sloped`` sky (``rms``, the map's noise per pixel, given) each
     mesh is measured instead as it would read without its sources
@@ -340,11 +355,23 @@ def source_lift(level, meshes, data, sources, usable, *,
     counts = np.zeros((my * by, mx * bx))
     counts[:ny, :nx] = usable & ~sources
     n_clean = counts.reshape(my, by, mx, bx).sum(axis=(1, 3))
+    counts[:ny, :nx] = usable
+    n_usable = counts.reshape(my, by, mx, bx).sum(axis=(1, 3))
     with np.errstate(divide='ignore', invalid='ignore'):
         ratio = meshes.n_pixels / n_clean
     if sloped and rms is not None:
         # measured in place, the meshes scatter as those without stars
         ratio = np.where(n_clean > 0, 1.0, np.inf)
+    filled = np.zeros(raw.shape, dtype=bool)
+    if fill or bkg is not None:
+        lift, filled = _filled_lift(raw, lift, n_clean, n_usable)
+        ratio[filled] = 1.0
+    if bkg is not None:
+        # photutils' grid holds the meshes it excluded as filled from the
+        # others: their lift is that level less the one without sources
+        grid = _photutils_filled(raw, excluded_meshes(bkg))
+        lift = lift + (grid - raw)
+        raw = grid
     unknown = ~np.isfinite(lift) | ~np.isfinite(ratio) | ~np.isfinite(raw)
     lift[unknown], ratio[unknown] = 0.0, 1.0
     if sloped and rms is None:  # where the clip kept pixels
@@ -360,8 +387,97 @@ def source_lift(level, meshes, data, sources, usable, *,
     else:
         ratio = filtered_variance_factor(mesh_noise, np.maximum(ratio, 1.0),
                                          meshes.filter_size)
-    return (_spread(lift, meshes.box_size, meshes.shape),
-            _spread(ratio, meshes.box_size, meshes.shape), rms_factor)
+    return (_lift_map(lift, bkg, meshes),
+            _spread(ratio, meshes.box_size, meshes.shape), rms_factor,
+            filled)
+
+
+def _photutils_filled(raw, excluded):
+    """The mesh levels ``raw`` with the ``excluded`` meshes filled as
+    photutils fills them: the inverse-distance mean (10 neighbours, power
+    1) of the others."""
+    measured = ~excluded & np.isfinite(raw)
+    holes = excluded & np.isfinite(raw)
+    if not np.any(holes) or not np.any(measured):
+        return raw
+    grid = np.array(raw, dtype=float)
+    grid[holes] = ShepardIDWInterpolator(
+        np.column_stack(np.nonzero(measured)), raw[measured])(
+        np.column_stack(np.nonzero(holes)), n_neighbors=10, power=1.0)
+    return grid
+
+
+def _lift_map(lift, bkg, meshes):
+    """The lift of the (filtered) mesh grid ``lift`` per pixel: the map
+    photutils' interpolator makes of ``bkg``'s final grid less the one it
+    makes of that grid less ``lift`` (its spline over meshes of a star's
+    size overshoots between them, which a linear spread of the lift left
+    in the level: 0.75 ADU under a 5000 ADU star in 8 px meshes); linear
+    between mesh centres (`_spread`) without ``bkg``."""
+    interpolator = getattr(bkg, 'interpolator', None)
+    kwargs = getattr(bkg, '_interp_kwargs', None)
+    if interpolator is not None and kwargs is not None and np.any(lift):
+        grid = getattr(bkg, 'background_mesh', None)
+        grid = np.asarray(getattr(grid, 'value', grid), dtype=float)
+        if grid.shape == lift.shape:
+            kwargs = dict(kwargs, dtype=float)
+            with contextlib.suppress(TypeError, ValueError):
+                out = (np.asarray(interpolator(grid, **kwargs), dtype=float)
+                       - np.asarray(interpolator(grid - lift, **kwargs),
+                                    dtype=float))
+                if out.shape == tuple(meshes.shape):
+                    return out
+    return _spread(lift, meshes.box_size, meshes.shape)
+
+
+#: `source_lift`: a mesh that the whole-frame source mask leaves fewer than
+#: this fraction of its usable pixels (a mesh not much larger than a star's
+#: footprint) is not measured on the few it leaves: its level without the
+#: sources is interpolated from the meshes it leaves more (`_filled_lift`).
+FILL_CLEAN_FRACTION = 0.25
+#: ... on meshes (their shorter side) under this many pixels: the whole-frame
+#: source mask grows a star's segment by 3 blocks of 4 px on every side, so
+#: that one star can empty such a mesh. Larger meshes are emptied only by
+#: many stars (a crowded frame, tied to its blank sky instead) and keep
+#: their level measured on the pixels left.
+FILL_MESH = 32
+
+
+def _filled_lift(raw, lift, n_clean, n_usable):
+    """
+    The sources' lift of each mesh, with the meshes the source mask (all
+    but) empties filled from their neighbours.
+
+    A mesh left fewer than `FILL_CLEAN_FRACTION` of its ``n_usable``
+    pixels outside the sources (``n_clean``) lies within a star's
+    footprint: measured on the few pixels the mask leaves (or kept as it
+    is, with none), its level keeps the star's light, which on a mesh of
+    the star's size is most of the map there (a 5000 ADU star in 3 px
+    meshes lifted the map under it from 100 to 250 ADU). Its level
+    without the sources is instead the inverse-distance mean of the
+    levels without the sources (``raw - lift``) of the 10 nearest meshes
+    the mask leaves more (power 1, as photutils fills the meshes it
+    excludes), and its lift the measured level ``raw`` less that.
+
+    Returns
+    -------
+    lift : 2-D `~numpy.ndarray`
+        The mesh grid (a copy).
+    filled : 2-D `~numpy.ndarray` of bool
+        The meshes filled.
+    """
+    lift = np.array(lift, dtype=float)
+    with np.errstate(invalid='ignore'):
+        filled = (n_usable > 0) & (n_clean < FILL_CLEAN_FRACTION * n_usable)
+        good = ~filled & (n_clean > 0) & np.isfinite(lift) & np.isfinite(raw)
+    if not np.any(filled) or not np.any(good):
+        return lift, np.zeros(lift.shape, dtype=bool)
+    filled &= np.isfinite(raw)
+    clean = raw - lift
+    lift[filled] = raw[filled] - ShepardIDWInterpolator(
+        np.column_stack(np.nonzero(good)), clean[good])(
+        np.column_stack(np.nonzero(filled)), n_neighbors=10, power=1.0)
+    return lift, filled
 
 
 #: `source_lift` on a sloped sky: a mesh that the whole-frame source mask
@@ -912,13 +1028,24 @@ def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,
     pixels = np.asarray(frame.data, dtype=float)
     lift = source_lift(level, MeshStatistics.of(bkg), pixels, sources,
                        usable, mesh_noise=mesh_noise,
-                       sloped='slope_offset' in meta, rms=rms)
+                       sloped='slope_offset' in meta, rms=rms,
+                       bkg=bkg if min(bkg.box_size) < FILL_MESH else None)
     if lift is None:
         raise ValueError(
             'data, mask: the meshes measured on these pixels keep other '
             'pixels than bkg (its n_pixels_mesh): give the frame bkg was '
             'made from and the mask it was given')
-    lift, ratio, rms_factor = lift
+    lift, ratio, rms_factor, filled = lift
+    if np.any(filled):
+        meta['filled_meshes'] = tuple(
+            (int(i), int(j)) for i, j in np.argwhere(filled))
+        meta['filled_meshes_note'] = (
+            f'{int(np.count_nonzero(filled))} meshes (meta["filled_meshes"],'
+            ' row and column of the mesh grid) lie in the source mask, '
+            'which leaves them fewer than '
+            f'{FILL_CLEAN_FRACTION:.0%} of their pixels: their level '
+            'without the sources is interpolated from the meshes around '
+            'them, and its error is that of one mesh')
     if np.any(rms_factor < 1.0):
         # photutils' rms of a mesh holds the wings of its stars, and the
         # level's error is in proportion to it

@@ -27,8 +27,9 @@ from .residual import SKY_BIAS_RULES
 __all__ = []  # internal: the sky rules of the photometry engines
 
 #: The per-row sky rules, in the order they warn: the sky's bias (flag 32:
-#: a global level on a varying background, a lifted Background2D map, the
-#: light of stars too faint to mask), the noise's variation and an annulus
+#: a global level on a varying background, a lifted Background2D map, a
+#: Background2D mesh too small for the aperture, the light of stars too
+#: faint to mask), the noise's variation and an annulus
 #: sky's curved background (flag 64).
 SKY_ROW_RULES = (*SKY_BIAS_RULES, SKY_NOISE, ANNULUS_CURVATURE)
 
@@ -44,7 +45,8 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
 
     - the sky biases the flux (`~ccdphot_ext.photometry.residual.check_sky_bias`:
       a global level on a frame whose background varies, a Background2D
-      map lifted by the sources' light, a whole-frame level the light of
+      map lifted by the sources' light or with meshes too small for the
+      aperture, a whole-frame level the light of
       stars too faint to mask may lift) → `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`;
     - a whole-frame sky's one ``std`` is off the frame's local pixel noise
       by more than its tolerance
