@@ -995,7 +995,153 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
                                            spread=spread, third=third)
             level = level + bias - again
             meta['estimator_bias'] = float(np.median(again))
+        n_measured = (np.size(raw_levels) if measured is None
+                      else int(np.count_nonzero(measured)))
+        if n_measured < QUADRATIC_MIN_MESHES:
+            check_coarse_map(data, mask, level, error_on_mean, meta,
+                             n_measured)
     return level, rms, n_mesh, error_on_mean, efficiency, meta, unit
+
+
+#: A Background2D map of fewer measured meshes than `QUADRATIC_MIN_MESHES`
+#: cannot follow a curved sky between them (one mesh is a flat level, two
+#: by two a plane): `check_coarse_map` compares it with the frame's
+#: unmasked pixels in cells of this many pixels a side at least, at most
+#: `COARSE_CELLS` across the frame's shorter side.
+COARSE_CELL_MIN = 16
+COARSE_CELLS = 8
+#: `check_coarse_map` flags the map when the cells' offsets from it are
+#: this unlikely from their noise and its error (chi-square).
+COARSE_P = 1e-4
+#: `check_coarse_map` averages each sub-cell's pixels between these
+#: percentiles (and their complement to 100).
+COARSE_TRIM = 10.0
+#: `check_coarse_map` needs this many second differences of the cells'
+#: offsets (their noise) to judge them.
+COARSE_MIN_BENDS = 8
+#: `check_coarse_map` fits the cells' offsets with a quadratic surface
+#: (this many terms), leaving out cells beyond `COARSE_CLIP` of their
+#: standard errors from it (a bright star's cell).
+COARSE_TERMS = 6
+COARSE_CLIP = 4.0
+
+
+def check_coarse_map(data, mask, level, error_on_mean, meta, n_measured):
+    """
+    Check a map of few meshes against the frame's own pixels.
+
+    The frame less the map is cut into square cells (`COARSE_CELL_MIN`
+    pixels a side at least, `COARSE_CELLS` across the shorter side at
+    most), each into 4 x 4 sub-cells. A cell's offset from the map is the
+    median of its sub-cells' trimmed means (`COARSE_TRIM`; a star lifts
+    a few sub-cells, not that median), less the median offset (an
+    estimator's shift on a skewed sky is the same in every cell). The
+    offsets' noise is measured from their second differences along each
+    axis (a robust scatter over the square root of 6: a quadratic sky
+    leaves them constant; correlated noise, as in a drizzled frame, and
+    faint stars' light are in it), the map's own error added. A quadratic
+    surface is fitted to the offsets (weighted; cells beyond `COARSE_CLIP`
+    standard errors from it, a bright star's, left out). When the
+    chi-square it explains is beyond `COARSE_P` for its `COARSE_TERMS`
+    terms, the map does not follow the sky:
+    ``meta['coarse_map']`` says so (the photometry flags every row
+    measured against it, `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`,
+    and warns) and ``meta['coarse_map_offset']`` holds the surface's
+    largest departure from its median.
+
+    Parameters
+    ----------
+    data, mask
+        The frame and the mask given to Background2D.
+    level, error_on_mean : `~numpy.ndarray`
+        The map and its error.
+    meta : dict
+        The sky's ``meta`` (updated in place).
+    n_measured : int
+        The meshes measured.
+    """
+    from scipy.stats import chi2 as chi2_distribution  # slow to import
+
+    from ..utils.inputs import as_frame
+    from ..utils.stats import MAD_TO_STD
+
+    frame = as_frame(data, mask=mask)
+    residual = np.asarray(frame.data, dtype=float) - level
+    if frame.mask is not None:
+        residual = np.where(frame.mask, np.nan, residual)
+    sub = max(COARSE_CELL_MIN, min(residual.shape) // COARSE_CELLS) // 4
+    side = 4 * sub
+    ny, nx = (n // side for n in residual.shape)
+    if ny * nx < 2 or sub < 2:
+        return
+
+    def cells(a):
+        """(ny, nx, 16, sub * sub): the sub-cells' pixels of each cell."""
+        a = a[:ny * side, :nx * side].reshape(ny, 4, sub, nx, 4, sub)
+        return a.transpose(0, 3, 1, 4, 2, 5).reshape(ny, nx, 16, sub * sub)
+
+    values = cells(residual)
+    filled = np.sum(np.isfinite(values), axis=-1) >= sub * sub / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # empty sub-cells
+        # each sub-cell's mean between its 10% and 90% points: no median's
+        # steps on integer data, little of a star's light
+        low, high = np.nanpercentile(values, [COARSE_TRIM, 100 - COARSE_TRIM],
+                                     axis=-1, keepdims=True)
+        inside = (values >= low) & (values <= high)
+        means = np.where(filled, np.nanmean(np.where(inside, values, np.nan),
+                                            axis=-1), np.nan)
+        n_sub = np.sum(filled, axis=-1)
+        offset = np.where(n_sub >= 8, np.nanmedian(means, axis=-1), np.nan)
+        # the estimator's own shift on a skewed (Poisson) sky is the same
+        # in every cell: only the cells' differences tell the map's misfit
+        offset = offset - np.nanmedian(offset)
+        # the offsets' noise from their second differences along each
+        # axis, which a quadratic sky leaves constant: a robust scatter
+        # about their median, over sqrt(6)
+        bends = np.concatenate([
+            (offset[2:] - 2.0 * offset[1:-1] + offset[:-2]).ravel(),
+            (offset[:, 2:] - 2.0 * offset[:, 1:-1]
+             + offset[:, :-2]).ravel()])
+        bends = bends[np.isfinite(bends)]
+        if bends.size < COARSE_MIN_BENDS:
+            return
+        noise = MAD_TO_STD * np.median(np.abs(bends - np.median(bends)))
+        noise /= math.sqrt(6.0)
+        own = np.nanmean(cells(np.where(np.isfinite(residual),
+                                        error_on_mean, np.nan)),
+                         axis=(-2, -1))
+    with np.errstate(invalid='ignore', divide='ignore'):
+        weight = 1.0 / (noise ** 2 + own ** 2)
+    good = np.isfinite(offset) & np.isfinite(weight)
+    if np.count_nonzero(good) < 2 * COARSE_TERMS:
+        return
+    # a quadratic surface through the offsets, cells it leaves beyond
+    # `COARSE_CLIP` standard errors (a star's or two) left out, twice
+    yy, xx = np.nonzero(good)
+    design = surface_design(yy - ny / 2.0, xx - nx / 2.0, quadratic=True)
+    values, w = offset[good], np.sqrt(weight[good])
+    kept = np.ones(values.size, dtype=bool)
+    for _ in range(3):
+        coef = np.linalg.lstsq(design[kept] * w[kept, None],
+                               values[kept] * w[kept], rcond=None)[0]
+        surface = design @ coef
+        kept = np.abs(values - surface) * w < COARSE_CLIP
+    # the chi-square the surface explains, against its terms' count
+    chi2 = float(np.sum(((values * w) ** 2 - ((values - surface) * w) ** 2)
+                        [kept]))
+    if not chi2 > chi2_distribution.isf(COARSE_P, COARSE_TERMS):
+        return
+    largest = float(np.max(np.abs(surface - np.median(surface))))
+    meta['coarse_map_offset'] = largest
+    meta['coarse_map'] = (
+        f'Background2D: the map of {n_measured} measured mesh(es) does '
+        'not follow the sky between them (the frame\'s pixels '
+        f'differ from it by a smooth surface of up to {largest:.3g} per '
+        f'pixel, its chi-square {chi2:.3g} in {int(kept.sum())} '
+        f'{side}-pixel cells): every flux measured against it may '
+        'be biased; use a smaller box_size, an annulus sky or the '
+        'whole-frame sky')
 
 
 def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,

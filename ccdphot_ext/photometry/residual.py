@@ -668,15 +668,16 @@ class CrowdedSkyRule(SkyRowRule):
 
 def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     """
-    The rows a sky biases, by six rules: a global level on a frame whose
+    The rows a sky biases, by seven rules: a global level on a frame whose
     background varies (`check_global_sky`), a Background2D map lifted
     by the sources' light (`check_map_sky`), a Background2D mesh too
     small for the aperture or filled across its star
     (`check_small_mesh`), a whole-frame level the
     light of stars too faint to mask may lift (`check_crowded_sky`), one
     the apertures measured left no pixel to be measured again without
-    their light and one whose source mask covered the frame and was
-    dropped (both `SkyNoteRule`); the one home both
+    their light, one whose source mask covered the frame and was
+    dropped, and a map of too few meshes to follow the sky (the three
+    `SkyNoteRule`); the one home both
     photometry engines flag
     `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` from.
 
@@ -700,16 +701,19 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
 
 
 class SkyNoteRule(SkyRowRule):
-    """Every row measured against a whole-frame level that carries a
-    note in its ``meta`` under ``key`` is doubtful (flag 32; the note is
-    the warning).
+    """Every row measured against a sky that carries a note in its
+    ``meta`` under ``key`` is doubtful (flag 32; the note is the warning).
 
-    Two notes mark such a level: ``'aperture_light_kept'``, a level the
-    apertures measured left no pixel to be measured again without their
-    stars' light (`~ccdphot_ext.SkyEstimate.without_apertures`), and
-    ``'source_mask_dropped'``, a level whose source mask covered the frame
-    (a grid of bright stars whose grown segments meet) and was dropped, so
-    it is the clipped statistic of every pixel, the sources' included.
+    Three notes mark such a sky: ``'aperture_light_kept'``, a whole-frame
+    level the apertures measured left no pixel to be measured again
+    without their stars' light
+    (`~ccdphot_ext.SkyEstimate.without_apertures`);
+    ``'source_mask_dropped'``, a whole-frame level whose source mask
+    covered the frame (a grid of bright stars whose grown segments meet)
+    and was dropped, so it is the clipped statistic of every pixel, the
+    sources' included; and ``'coarse_map'``, a Background2D map of too few
+    meshes to follow the sky, which the frame's pixels show
+    (`~ccdphot_ext.background.maps.check_coarse_map`).
 
     Parameters
     ----------
@@ -725,7 +729,7 @@ class SkyNoteRule(SkyRowRule):
     def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
         note = sky.meta.get(self.key)
         rows = no_rows(n_pix, flux_err)
-        if note is None or not sky.isscalar:
+        if note is None:
             return rows, None
         return np.logical_not(rows)[()], note
 
@@ -739,6 +743,7 @@ SMALL_MESH = SmallMeshRule()
 CROWDED_SKY = CrowdedSkyRule()
 KEPT_LIGHT = SkyNoteRule('aperture_light_kept')
 DROPPED_MASK = SkyNoteRule('source_mask_dropped')
+COARSE_MAP = SkyNoteRule('coarse_map')
 #: The rules of `check_sky_bias`, in the order they warn.
 SKY_BIAS_RULES = (GLOBAL_SKY, MAP_SKY, SMALL_MESH, CROWDED_SKY, KEPT_LIGHT,
-                  DROPPED_MASK)
+                  DROPPED_MASK, COARSE_MAP)
