@@ -1123,9 +1123,8 @@ def check_coarse_map(data, mask, level, error_on_mean, meta, n_measured):
     values, w = offset[good], np.sqrt(weight[good])
     kept = np.ones(values.size, dtype=bool)
     for _ in range(3):
-        coef = np.linalg.lstsq(design[kept] * w[kept, None],
-                               values[kept] * w[kept], rcond=None)[0]
-        surface = design @ coef
+        surface = design @ weighted_lstsq(design, values,
+                                          np.where(kept, w, 0.0))
         kept = np.abs(values - surface) * w < COARSE_CLIP
     # the chi-square the surface explains, against its terms' count
     chi2 = float(np.sum(((values * w) ** 2 - ((values - surface) * w) ** 2)
