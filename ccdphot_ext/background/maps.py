@@ -200,6 +200,22 @@ class MeshStatistics:
         return bool(np.all(np.abs(kept - self.n_pixels)
                            <= 1.0 + 1e-3 * self.n_pixels))
 
+    def levels_of(self, frame):
+        """
+        The mesh levels measured again on ``frame`` (a
+        `~ccdphot_ext.utils.inputs.Frame` of the map's shape) by
+        photutils' steps (`levels`), its non-finite and masked pixels left
+        out; None where the pixels each mesh kept are not photutils'
+        (`reproduced`: Background2D was given a mask the frame does not
+        hold).
+        """
+        pixels = np.asarray(frame.data, dtype=float)
+        leave_out = ~np.isfinite(pixels)
+        if frame.mask is not None:
+            leave_out |= np.asarray(frame.mask, dtype=bool)
+        levels, kept = self.levels(pixels, leave_out)
+        return levels if self.reproduced(kept) else None
+
     def _boxes(self, values, leave_out):
         """``values`` (the frame's shape) as one row of pixels per mesh,
         NaN on the ``leave_out`` pixels and beyond the frame."""
@@ -1595,14 +1611,9 @@ def _measured_mesh_levels(bkg, data=None, mask=None):
         from ..utils.inputs import as_frame
 
         frame = as_frame(data, mask=mask)
-        pixels = np.asarray(frame.data, dtype=float)
-        if pixels.shape == tuple(np.shape(bkg.background_rms)):
-            leave_out = ~np.isfinite(pixels)
-            if frame.mask is not None:
-                leave_out |= np.asarray(frame.mask, dtype=bool)
-            meshes = MeshStatistics.of(bkg)
-            levels, kept = meshes.levels(pixels, leave_out)
-            if meshes.reproduced(kept):
+        if frame.data.shape == tuple(np.shape(bkg.background_rms)):
+            levels = MeshStatistics.of(bkg).levels_of(frame)
+            if levels is not None:
                 return levels, 'measured again'
     raw = bkg.background_mesh
     return np.asarray(getattr(raw, 'value', raw), dtype=float), \

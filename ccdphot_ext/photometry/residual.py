@@ -504,11 +504,7 @@ def _holds_light(sky, frame):
     if frame is None or meshes is None or (
             meshes.shape != tuple(frame.data.shape)):
         return True
-    data = np.asarray(frame.data, dtype=float)
-    leave_out = ~np.isfinite(data)
-    if frame.mask is not None:
-        leave_out |= np.asarray(frame.mask, dtype=bool)
-    return meshes.reproduced(meshes.levels(data, leave_out)[1])
+    return meshes.levels_of(frame) is not None
 
 
 class SmallMeshRule(SkyRowRule):
