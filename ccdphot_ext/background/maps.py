@@ -276,7 +276,7 @@ class MeshStatistics:
 
 def source_lift(level, meshes, data, sources, usable, *,
                 mesh_noise=None, sloped=False, rms=None, fill=False,
-                bkg=None):
+                bkg=None, cache=None):
     """
     How far the light of the sources found lifts a Background2D map's
     level, per pixel (data unit), by how much its variance grows without
@@ -321,6 +321,11 @@ def source_lift(level, meshes, data, sources, usable, *,
     map is the spline's bump under the star, which a linear spread of
     the lift left in part.
 
+    ``cache`` (a dict, empty the first time) keeps the mesh statistics
+    that do not depend on ``sources`` for the next call with the same
+    ``level``, ``data`` and ``usable`` (the map measured again without
+    more pixels, `MapSources`).
+
     On a ``sloped`` sky (``rms``, the map's noise per pixel, given) each
     mesh is measured instead as it would read without its sources
     (`replaced_mesh_levels`): the source pixels are given the map's level
@@ -346,7 +351,15 @@ def source_lift(level, meshes, data, sources, usable, *,
     left the level 0.15 e- low, 0.19 of its error; at 50 to 150 e- 0.07
     high.)
     """
-    raw, kept = meshes.levels(data, ~usable)
+    cache = {} if cache is None else cache
+
+    def known(key, measure):
+        """``measure()``, kept in ``cache`` under ``key``."""
+        if key not in cache:
+            cache[key] = measure()
+        return cache[key]
+
+    raw, kept = known('levels', lambda: meshes.levels(data, ~usable))
     if not meshes.reproduced(kept):
         return None
     (by, bx), (ny, nx) = meshes.box_size, meshes.shape
@@ -358,14 +371,15 @@ def source_lift(level, meshes, data, sources, usable, *,
         replaced, replaced_rms = replaced_mesh_levels(
             meshes, data, level, usable, sources, rms)
         lift = raw - replaced
-        pixels = meshes._boxes(data, ~usable)
+        mesh_rms = known('rms', lambda: meshes.estimate(
+            meshes._boxes(data, ~usable))[1])
         with np.errstate(invalid='ignore', divide='ignore'):
-            rms_factor = replaced_rms / meshes.estimate(pixels)[1]
+            rms_factor = replaced_rms / mesh_rms
         rms_factor = np.where(np.isfinite(rms_factor),
                               np.minimum(rms_factor, 1.0), 1.0)
         rms_factor = _spread(rms_factor, meshes.box_size, meshes.shape)
     else:
-        lift = (meshes.levels(flat, ~usable)[0]
+        lift = (known('flat', lambda: meshes.levels(flat, ~usable)[0])
                 - meshes.levels(flat, ~usable | sources)[0])
         rms_factor = np.ones(meshes.shape)
     counts = np.zeros((my * by, mx * bx))
@@ -1001,22 +1015,17 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
             level = level - bias
             meta['estimator_bias'] = float(np.median(bias))
             meta['estimator_bias_note'] = note
+    record = None
     if data is not None:
-        level, rms, error_on_mean = _without_sources(
-            bkg, data, mask, unit, level, rms, error_on_mean, meta)
-        if bias is not None and 'source_rms_factor' in meta:
-            # the meshes, measured without their stars, are skewed over
-            # the sky's noise, not over the noise their wings widened
-            again, _ = estimator_skew_bias(bkg, level + bias, rms, gain,
-                                           spread=spread, third=third)
-            level = level + bias - again
-            meta['estimator_bias'] = float(np.median(again))
-        n_measured = (np.size(raw_levels) if measured is None
-                      else int(np.count_nonzero(measured)))
-        if n_measured < QUADRATIC_MIN_MESHES:
-            check_coarse_map(data, mask, level, error_on_mean, meta,
-                             n_measured)
-    return level, rms, n_mesh, error_on_mean, efficiency, meta, unit
+        record = MapSources.of(
+            bkg, data, mask, unit, level, rms, error_on_mean, meta,
+            gain=gain, bias=bias, spread=spread, third=third,
+            n_measured=(np.size(raw_levels) if measured is None
+                        else int(np.count_nonzero(measured))))
+        level, rms, error_on_mean, meta = _without_sources(
+            record, np.asarray(record.frame.data, dtype=float))
+        record.frame = None  # the photometry gives the frame again
+    return level, rms, n_mesh, error_on_mean, efficiency, meta, unit, record
 
 
 #: A Background2D map of fewer measured meshes than `QUADRATIC_MIN_MESHES`
@@ -1159,38 +1168,113 @@ def check_coarse_map(data, mask, level, error_on_mean, meta, n_measured):
         'whole-frame sky')
 
 
-def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,
-                     meta):
-    """The level less the lift of the frame's sources (`source_lift`),
-    the rms less their wings (on a sloped sky, `replaced_mesh_levels`) and
-    the level's error, that of the level on the pixels outside the source
-    mask; on a crowded frame, tied to its blank sky (`_tied_to_blank_sky`).
-    ``meta`` records the lift and the faint stars' share left in."""
-    from ..utils.inputs import as_frame
-    from .globalsky import crowding_bias, is_crowded, source_pixels
+@dataclasses.dataclass(eq=False)
+class MapSources:
+    """
+    A Background2D map before the light of the frame's sources was taken
+    out of it, and the frame's source mask: what measuring its meshes
+    again without more of the frame's pixels needs
+    (`~ccdphot_ext.SkyEstimate.from_background2d` with ``data=`` keeps
+    one, for `~ccdphot_ext.SkyEstimate.without_apertures`, which adds the
+    measured apertures' discs to the mask).
 
-    frame = as_frame(data, mask=mask)
-    if frame.data.shape != level.shape:
-        raise ValueError(f'data: shape {frame.data.shape} does not match '
-                         f'the Background2D map {level.shape}')
-    if unit is not None and frame.unit is not None and frame.unit != unit:
-        raise u.UnitsError(f'data is in {frame.unit} but the Background2D '
-                           f'map in {unit}')
-    detect = frame
-    if 'slope_offset' in meta:
-        # the mask's blocks stand out from one level: on a sloped sky the
-        # bright side would be taken for sources (78% of a frame whose sky
-        # rises from 50 to 250 e-), so they are found on the flattened frame
-        detect = dataclasses.replace(frame, data=frame.data - level
-                                     + float(np.nanmedian(level)))
-    sources, usable, density = source_pixels(detect)
-    crowded = is_crowded(sources, usable)
-    mesh_noise = _mesh_noise(bkg) if crowded else None
-    pixels = np.asarray(frame.data, dtype=float)
-    lift = source_lift(level, MeshStatistics.of(bkg), pixels, sources,
+    ``level``, ``rms`` and ``error_on_mean`` are the maps and ``meta`` the
+    record before the sources' lift; ``mask`` the frame's pixels left out
+    (the one given to Background2D and the frame's own); ``sources``,
+    ``usable`` and ``density`` the whole-frame sky's source mask of the
+    frame
+    (`~ccdphot_ext.background.globalsky.source_pixels`), ``crowded``
+    whether it crowds the frame; ``gain``, ``bias``, ``spread`` and
+    ``third`` the estimator's Poisson correction (`estimator_skew_bias`),
+    ``n_measured`` the meshes photutils measured; ``sample`` a strided
+    sample of the frame's pixels, which tells the frame again;
+    ``apertures`` the measured apertures' discs already taken out with the
+    sources (None before `~ccdphot_ext.SkyEstimate.without_apertures`).
+    """
+
+    bkg: object
+    meshes: MeshStatistics
+    mask: object
+    level: np.ndarray
+    rms: np.ndarray
+    error_on_mean: np.ndarray
+    meta: dict
+    gain: object
+    bias: object
+    spread: object
+    third: object
+    n_measured: int
+    sources: np.ndarray
+    usable: np.ndarray
+    density: float
+    crowded: bool
+    sample: np.ndarray
+    apertures: np.ndarray = None  # discs already out (without_apertures)
+    frame: object = None  # while the map is made
+    #: `source_lift`'s mesh statistics that do not depend on the mask
+    cache: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, bkg, data, mask, unit, level, rms, error_on_mean, meta, *,
+           gain, bias, spread, third, n_measured):
+        """The record of the map of ``bkg`` made from ``data`` (with
+        ``mask``, as given to Background2D): its source mask found."""
+        from ..utils.inputs import as_frame
+        from .globalsky import is_crowded, source_pixels
+        from .skylift import frame_sample
+
+        frame = as_frame(data, mask=mask)
+        if frame.data.shape != level.shape:
+            raise ValueError(f'data: shape {frame.data.shape} does not '
+                             f'match the Background2D map {level.shape}')
+        if (unit is not None and frame.unit is not None
+                and frame.unit != unit):
+            raise u.UnitsError(f'data is in {frame.unit} but the '
+                               f'Background2D map in {unit}')
+        detect = frame
+        if 'slope_offset' in meta:
+            # the mask's blocks stand out from one level: on a sloped sky
+            # the bright side would be taken for sources (78% of a frame
+            # whose sky rises from 50 to 250 e-), so they are found on the
+            # flattened frame
+            detect = dataclasses.replace(frame, data=frame.data - level
+                                         + float(np.nanmedian(level)))
+        sources, usable, density = source_pixels(detect)
+        return cls(bkg=bkg, meshes=MeshStatistics.of(bkg), mask=frame.mask,
+                   level=level, rms=rms, error_on_mean=error_on_mean,
+                   meta=dict(meta), gain=gain, bias=bias, spread=spread,
+                   third=third, n_measured=n_measured, sources=sources,
+                   usable=usable, density=density,
+                   crowded=is_crowded(sources, usable),
+                   sample=frame_sample(frame.data), frame=frame)
+
+
+def _without_sources(record, pixels, extra=None):
+    """The map of ``record`` (`MapSources`) less the lift of the frame's
+    sources (`source_lift`; with ``extra``, a bool array of the frame's
+    shape, of those pixels too), the rms less their wings (on a sloped
+    sky, `replaced_mesh_levels`) and the level's error, that of the level
+    on the pixels outside the source mask; on a crowded frame, tied to its
+    blank sky (`_tied_to_blank_sky`); the estimator's Poisson correction
+    taken again for the rms so measured, and a map of few meshes checked
+    against the frame (`check_coarse_map`). Returns the level, rms, error
+    and ``meta`` (a copy of the record's, which records the lift and the
+    faint stars' share left in). ``pixels`` is the frame's data."""
+    from .globalsky import crowding_bias
+
+    bkg, meta = record.bkg, dict(record.meta)
+    level, rms = record.level, record.rms
+    error_on_mean = record.error_on_mean
+    sources, usable = record.sources, record.usable
+    for more in (record.apertures, extra):
+        if more is not None:
+            sources = sources | more
+    mesh_noise = _mesh_noise(bkg) if record.crowded else None
+    lift = source_lift(level, record.meshes, pixels, sources,
                        usable, mesh_noise=mesh_noise,
                        sloped='slope_offset' in meta, rms=rms,
-                       bkg=bkg if min(bkg.box_size) < FILL_MESH else None)
+                       bkg=bkg if min(bkg.box_size) < FILL_MESH else None,
+                       cache=record.cache)
     if lift is None:
         raise ValueError(
             'data, mask: the meshes measured on these pixels keep other '
@@ -1215,9 +1299,10 @@ def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,
         meta['source_rms_factor'] = float(np.min(rms_factor))
     meta['source_lift'] = float(np.median(lift))
     meta['source_lift_max'] = float(np.max(np.abs(lift)))
-    meta['source_mask_fraction'] = float(np.mean(sources))
-    meta['faint_source_density'] = density
-    meta['crowding_bias'] = float(crowding_bias(density, np.median(rms)))
+    meta['source_mask_fraction'] = float(np.mean(record.sources))
+    meta['faint_source_density'] = record.density
+    meta['crowding_bias'] = float(crowding_bias(record.density,
+                                                np.median(rms)))
     meta['source_lift_note'] = (
         "the light of the sources photutils' clip kept (the whole-frame "
         "sky's source mask, each mesh measured again without it) removed "
@@ -1227,7 +1312,7 @@ def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,
         'below the mask\'s reach as above it per decade of flux, more '
         'where they are fainter still')
     level, error_on_mean = level - lift, error_on_mean * np.sqrt(ratio)
-    if crowded:
+    if record.crowded:
         compared = usable
         if 'slope_offset' in meta:
             # beyond the outer mesh centres the map of a sloped sky is
@@ -1238,7 +1323,18 @@ def _without_sources(bkg, data, mask, unit, level, rms, error_on_mean,
         level, error_on_mean = _tied_to_blank_sky(
             pixels, level, error_on_mean, sources, compared, bkg.box_size,
             meta, move='slope_offset' not in meta)
-    return level, rms, error_on_mean
+    if record.bias is not None and 'source_rms_factor' in meta:
+        # the meshes, measured without their stars, are skewed over the
+        # sky's noise, not over the noise their wings widened
+        again, _ = estimator_skew_bias(bkg, level + record.bias, rms,
+                                       record.gain, spread=record.spread,
+                                       third=record.third)
+        level = level + record.bias - again
+        meta['estimator_bias'] = float(np.median(again))
+    if record.n_measured < QUADRATIC_MIN_MESHES:
+        check_coarse_map(pixels, record.mask, level, error_on_mean, meta,
+                         record.n_measured)
+    return level, rms, error_on_mean, meta
 
 
 def _between_mesh_centres(box_size, shape):
@@ -1773,8 +1869,21 @@ def _median_filtered(grids, filter_size):
         return grids
     pad = np.pad(grids, ((0, 0), (fy // 2, (fy - 1) // 2),
                          (fx // 2, (fx - 1) // 2)), constant_values=np.nan)
-    return np.nanmedian(sliding_window_view(pad, (fy, fx), axis=(1, 2)),
-                        axis=(-2, -1))
+    windows = sliding_window_view(pad, (fy, fx), axis=(1, 2))
+    return _nanmedian_last(windows.reshape(windows.shape[:-2] + (fy * fx,)))
+
+
+def _nanmedian_last(values):
+    """`numpy.nanmedian` along the last axis, NaN where all are NaN (the
+    same numbers, without numpy's one-row-at-a-time path for NaNs)."""
+    ordered = np.sort(values, axis=-1)  # NaN last
+    n = np.count_nonzero(~np.isnan(ordered), axis=-1)
+    low = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0)[..., None],
+                             axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, np.maximum(n // 2, 0)[..., None],
+                              axis=-1)[..., 0]
+    middle = np.where(n % 2 == 1, low, (low + high) / 2.0)
+    return np.where(n > 0, middle, np.nan)
 
 
 def _sloped_surface(bkg, grid, k_rms, measured=None):

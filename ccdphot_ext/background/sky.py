@@ -1029,6 +1029,10 @@ class SkyEstimate:
         #: How a whole-frame level was measured (`from_image`), for
         #: `without_apertures`; None for other skies.
         self._whole_frame = None
+        #: A Background2D map before its sources' light was taken out
+        #: (`from_background2d` with ``data=``), for `without_apertures`;
+        #: None for other skies.
+        self._map_sources = None
 
     @classmethod
     def from_image(cls, data, *, method='sigma_clip', mask=None,
@@ -1187,7 +1191,7 @@ class SkyEstimate:
 
     def without_apertures(self, data, apertures):
         """
-        The whole-frame level without the light of the stars measured.
+        The sky without the light of the stars measured.
 
         A level from `from_image` keeps the light of stars too faint for
         its source mask; measured against it, their fluxes read low by
@@ -1208,6 +1212,26 @@ class SkyEstimate:
         they are given, unless asked not to
         (``sky_without_apertures=False``).
 
+        A Background2D map made with the frame (`from_background2d` with
+        ``data=``) keeps the same light in its meshes (121 stars of 300
+        ADU on 384 x 384 pixels of a 300 ADU sky, 48 px meshes: their
+        fluxes read 0.10 of their errors low). Its meshes are measured
+        again as they were without the frame's sources
+        (`~ccdphot_ext.background.maps.source_lift`), the apertures' grown
+        discs added to the source mask: a mesh the discs leave fewer
+        pixels has a larger error, and one they (all but) empty is
+        handled as one the sources empty. That is done where the discs'
+        pixels the meshes used lift the map by more than a tenth of its
+        error at an aperture, their excess over the map estimated first
+        per mesh; the new map's ``meta`` holds the same three entries
+        (``'aperture_lift'``: the mean level taken away over the discs'
+        pixels the meshes used), and its ``'source_lift'`` the lift of the
+        sources and the apertures together. A map made without ``data=``
+        (or by `from_maps`) cannot be measured again: it is returned
+        unchanged, and the photometry flags the rows that the light of
+        the frame's sources in it biases
+        (`~ccdphot_ext.photometry.residual.check_map_sky`).
+
         Parameters
         ----------
         data : array_like, `~astropy.units.Quantity` or `~astropy.nddata.NDData`
@@ -1221,8 +1245,9 @@ class SkyEstimate:
         Returns
         -------
         sky : `SkyEstimate`
-            This sky, unchanged (the same object), when it is not a
-            whole-frame level of this frame, when it was made without a
+            This sky, unchanged (the same object), when it is neither a
+            whole-frame level nor a map made with ``data=`` of this frame,
+            when it was made without a
             source mask (``mask_sources=False``: the plain statistic of
             every pixel, as asked for), when the source mask already
             covered the apertures' pixels, or when their lift is below
@@ -1259,6 +1284,8 @@ class SkyEstimate:
             aperture_pixels,
         )
         aperture_groups(apertures)  # checked, whatever is done
+        if self._map_sources is not None:
+            return self._map_without_apertures(data, apertures)
         record = self._whole_frame
         dropped = 'source_mask_dropped' in self.meta
         if (record is None or not record.mask_sources
@@ -1337,14 +1364,39 @@ class SkyEstimate:
             gain=record.gain)
         return sky
 
+    def _map_without_apertures(self, data, apertures):
+        """`without_apertures` of a Background2D map made with ``data=``
+        (`~ccdphot_ext.background.skylift.map_without_apertures`)."""
+        from .skylift import map_without_apertures
+
+        parts = map_without_apertures(self._map_sources, self.value,
+                                      self.error_on_mean, self.std,
+                                      as_frame(data), apertures)
+        if parts is None:
+            return self
+        if isinstance(parts, str):  # the discs cover every mesh pixel
+            return self._keeping_aperture_light(len(all_positions(
+                apertures)))
+        level, rms, error_on_mean, meta, record = parts
+        sky = type(self)(level, rms, self.n_pix, error_on_mean=error_on_mean,
+                         method=self.method, n_rejected=self.n_rejected,
+                         efficiency=self.efficiency, meta=meta,
+                         unit=self.unit,
+                         background_variation=self.background_variation)
+        sky.mesh_statistics = self.mesh_statistics
+        sky._map_sources = record
+        return sky
+
     def _keeping_aperture_light(self, n_apertures):
         """This level, marked (``meta['aperture_light_kept']``, the note
         the photometry warns with as it flags the rows) to keep the light
         of ``n_apertures`` apertures that left it no pixel to be measured
         again from."""
         from ..flags import FLAG_RESIDUAL_BACKGROUND
+        what = ("the Background2D map's meshes" if self.is_map
+                else 'the whole-frame sky')
         note = (f'the {n_apertures} aperture(s) measured, with a margin for '
-                'their wings, cover every pixel the whole-frame sky used: '
+                f'their wings, cover every pixel {what} used: '
                 'it could not be measured without their stars\' light, so '
                 'their fluxes may read low (flagged '
                 f'{FLAG_RESIDUAL_BACKGROUND}): use an annulus sky or a '
@@ -1645,12 +1697,14 @@ class SkyEstimate:
         (True, (64, 64), 1.0)
         """
         with kept_mesh_levels(bkg):
-            level, rms, n_mesh, error_on_mean, efficiency, meta, unit = (
-                background2d_parts(bkg, efficiency, gain, data, mask))
+            (level, rms, n_mesh, error_on_mean, efficiency, meta, unit,
+             record) = background2d_parts(bkg, efficiency, gain, data, mask)
         sky = cls(level, rms, n_mesh, error_on_mean=error_on_mean,
                   method='Background2D', efficiency=efficiency, meta=meta,
                   unit=unit)
-        sky.mesh_statistics = MeshStatistics.of(bkg)
+        sky.mesh_statistics = (MeshStatistics.of(bkg) if record is None
+                               else record.meshes)
+        sky._map_sources = record
         return sky
 
     @classmethod

@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.utils import aperture_groups, aperture_positions
+from ..aperture.utils import all_positions, aperture_groups, aperture_positions
 from ..utils.numbers import check_bool
 from .estimators import is_digitised
 from .globalsky import MASK_BIN
@@ -113,7 +113,7 @@ class WholeFrame:
                    mask_sources=mask_sources, gain=gain, known=known,
                    bounds=bounds, raw_level=float(res['level']),
                    raw_std=float(res['std']), n_used=int(res['n_pix']),
-                   sample=_sample(frame.data),
+                   sample=frame_sample(frame.data),
                    matched_filter=res['meta'].get('matched_filter'),
                    variation=res['variation'],
                    warned=bool(res.get('mask_warned', False)))
@@ -122,11 +122,8 @@ class WholeFrame:
         """True when ``frame`` holds the data this level was measured on
         (its shape, and a strided sample of its pixels, to
         `SAME_FRAME_RTOL`: a single-precision copy is the same frame)."""
-        if tuple(frame.shape) != self.shape:
-            return False
-        return bool(np.allclose(_sample(frame.data), self.sample,
-                                rtol=SAME_FRAME_RTOL, atol=0.0,
-                                equal_nan=True))
+        return (tuple(frame.shape) == self.shape
+                and same_sample(frame.data, self.sample))
 
     def used(self, data, ys, xs):
         """Which of the pixels ``ys``, ``xs`` of ``data`` the level used:
@@ -209,11 +206,19 @@ class WholeFrame:
 PAINT_CHUNK = 256
 
 
-def _sample(data):
+def frame_sample(data):
     """A strided sample of about `SAMPLE_PIXELS` pixels of ``data``."""
     ny, nx = data.shape
     stride = max(1, int(math.sqrt(ny * nx / SAMPLE_PIXELS)))
     return np.array(data[::stride, ::stride], dtype=np.float64)
+
+
+def same_sample(data, sample):
+    """True when ``data`` (of the sampled frame's shape) holds the pixels
+    of ``sample`` (`frame_sample`), to `SAME_FRAME_RTOL`: a
+    single-precision copy is the same frame."""
+    return bool(np.allclose(frame_sample(data), sample,
+                            rtol=SAME_FRAME_RTOL, atol=0.0, equal_nan=True))
 
 
 def aperture_pixels(apertures, shape, *, growth=GROWTH):
@@ -415,3 +420,113 @@ def sky_for_apertures(sky, data, apertures, remeasure):
             or not hasattr(sky, 'without_apertures')):  # refused elsewhere
         return sky
     return sky.without_apertures(data, apertures)
+
+
+def map_without_apertures(record, value, error_on_mean, rms, frame,
+                          apertures):
+    """
+    A Background2D map measured again without the light of the stars of
+    ``apertures``.
+
+    ``record`` is the map's `~ccdphot_ext.background.maps.MapSources`
+    (kept by `~ccdphot_ext.SkyEstimate.from_background2d` with ``data=``),
+    ``value``, ``error_on_mean`` and ``rms`` its maps, ``frame`` the frame
+    measured. The apertures are grown as for a whole-frame level
+    (`aperture_pixels`, `GROWTH`; by `MIN_MARGIN` only where the discs
+    would leave fewer than `MIN_LEFT_FRACTION` of the pixels the meshes
+    used), added to the source mask, and the meshes measured again by the
+    map's own steps (`~ccdphot_ext.background.maps.source_lift`: a mesh
+    the discs all but empty takes its level from its neighbours where its
+    meshes are small, its error grows with the pixels it loses).
+
+    Returns
+    -------
+    parts : tuple or None or str
+        ``(level, rms, error_on_mean, meta, record)`` of the map measured
+        again (``record`` with the discs added); None where there is
+        nothing to do (another frame, the discs' own pixels unused by the
+        meshes, or a lift of the map at the apertures, `_lifts_map`, under
+        `LIFT_FRACTION` of its error or under `LIFT_FLUX` of their sky
+        noise); ``'covered'`` where the discs cover every pixel the meshes
+        used.
+    """
+    from .maps import _without_sources
+
+    shape = record.level.shape
+    if (tuple(frame.shape) != shape
+            or not same_sample(frame.data, record.sample)):
+        return None
+    free = record.usable & ~record.sources
+    if record.apertures is not None:
+        free &= ~record.apertures
+    n_free = int(np.count_nonzero(free))
+    ys, xs, own, largest = aperture_pixels(apertures, shape)
+    used = free[ys, xs]
+    if not np.any(used & own):
+        return None
+    if n_free - np.count_nonzero(used) < MIN_LEFT_FRACTION * n_free:
+        ys, xs, own, largest = aperture_pixels(apertures, shape,
+                                               growth=1.0)
+        used = free[ys, xs]
+    if np.count_nonzero(used) >= n_free:
+        return 'covered'
+    pixels = np.asarray(frame.data, dtype=float)
+    value = np.asarray(value, dtype=float)
+    if not _lifts_map(record, pixels, value, error_on_mean, rms,
+                      (ys, xs, own, used), largest):
+        return None
+    discs = np.zeros(shape, dtype=bool)
+    discs[ys, xs] = True
+    with warnings.catch_warnings():
+        # what the map said of this frame when it was made
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        level, rms, error, meta = _without_sources(record, pixels, discs)
+    at = ys[own], xs[own]
+    n_used = int(np.count_nonzero(used))
+    lift = float(np.mean(value[ys[used], xs[used]]
+                         - level[ys[used], xs[used]]))
+    typical = float(np.median(np.asarray(error_on_mean)[at]))
+    n_ap = len(all_positions(apertures))
+    meta.update(
+        aperture_lift=lift, n_aperture_pixels=n_used,
+        aperture_note=(
+            f'the Background2D sky was measured again without the {n_ap} '
+            f'apertures measured (grown for their wings), as without the '
+            f'sources found: {n_used} of its meshes\' pixels held their '
+            f'stars\' light, which lifted it by {lift:.4g} per pixel on '
+            f'average there, {lift / typical:.2g} times its error'))
+    apertures_out = (discs if record.apertures is None
+                     else record.apertures | discs)
+    return (level, rms, error, meta,
+            dataclasses.replace(record, apertures=apertures_out))
+
+
+def _lifts_map(record, pixels, value, error_on_mean, rms, discs, largest):
+    """
+    Whether the pixels of the grown discs lift a map enough to measure it
+    again, estimated without measuring it: each mesh's lift is the excess
+    of the disc pixels it used over the map, over the pixels the mesh
+    kept (a mean's response; the clip of photutils' meshes takes out the
+    brightest, so this errs towards measuring again). Where it exceeds
+    `LIFT_FRACTION` of the map's error at an aperture's own pixels and
+    biases the largest aperture's flux by `LIFT_FLUX` of its sky noise,
+    as for a whole-frame level (`WholeFrame.lift`).
+
+    ``discs`` is ``(ys, xs, own, used)`` of `aperture_pixels`, ``used``
+    True where the meshes used the pixel; ``largest`` the largest
+    aperture's area.
+    """
+    ys, xs, own, used = discs
+    (by, bx), nx = record.meshes.box_size, record.level.shape[1]
+    mx = -(-nx // bx)
+    mesh = (ys // by) * mx + xs // bx
+    n_kept = np.maximum(record.meshes.n_pixels.ravel(), 1.0)
+    excess = np.bincount(mesh[used], weights=(pixels - value)[ys[used],
+                                                              xs[used]],
+                         minlength=n_kept.size) / n_kept
+    lift = np.abs(excess[mesh[own]])
+    at = ys[own], xs[own]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        moved = lift > LIFT_FRACTION * np.asarray(error_on_mean)[at]
+        felt = lift * math.sqrt(largest) > LIFT_FLUX * np.asarray(rms)[at]
+    return bool(np.any(moved & felt))
