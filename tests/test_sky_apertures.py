@@ -247,10 +247,11 @@ def test_without_apertures_is_faithful_and_idempotent(rng):
 
 def test_rows_the_faint_stars_light_may_bias_are_flagged():
     sky = SkyEstimate(100.0, 10.0, 10000, meta={'crowding_bias': 0.2})
+    # 50 * 0.2 = 10 against 0.05 * 250; 400 * 0.2 against 0.05 * 150
     with pytest.warns(AstropyUserWarning, match=r'for 1 of 2 aperture\(s\)'
-                      r' by more than 0.5 flux errors'):
+                      r' by more than 0.05 flux errors'):
         biased, message = check_crowded_sky(sky, [50.0, 400.0],
-                                            [75.0, 150.0])
+                                            [250.0, 150.0])
     assert biased.tolist() == [False, True]
     assert 'flagged 32' in message
     # no estimate (an annulus sky, a map, a level without a source mask)

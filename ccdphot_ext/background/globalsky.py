@@ -189,16 +189,17 @@ MIN_SKY_PIXELS = 1000
 CROWDED_LIGHT_FRACTION = 0.1
 CROWDED_NSIGMA = 3.0
 #: The light of stars too faint for the source mask lifts the whole-frame
-#: level by about this many sky standard deviations per faint source found
-#: per block: simulated frames of 300 stars of 300 to 10**4 ADU (as many
-#: per decade of flux, Gaussian PSF of 1.8 pixels) on a 512 x 512 frame
-#: find about 0.0037 faint sources per block and read the level 0.16 ADU
-#: (0.0073 std) high with the binned mask alone. In crowded frames, which
-#: the matched filter (`MATCHED_SIGMA`) searches more deeply, the estimate
-#: is an upper bound: those frames now read the level 0.07 ADU high (with
-#: stars of 3 px, whose faint ones the search finds less well, 0.19 of
-#: 0.34 ADU).
-CROWDING_BIAS = 2.0
+#: level by about this many times the light `faint_light` measures (the
+#: faint stars off the mask that a search a little deeper finds): the
+#: ratio was 2.4 to 10, median 5.5, on 512 x 512 frames of 1000 stars of
+#: 100 to 10**5 e- (as F**-1.8), Gaussian PSFs of 1 to 1.6 px, skies of 20
+#: and 200 e- (5 to 15 on skies of 1000 and 2000 e-, where the stars
+#: continue further below the mask's reach, which the frame does not
+#: show).
+CROWDING_DEPTH = 5.0
+#: ... where that light exceeds this many times its error (else the frame
+#: shows no faint light beyond its noise, and the lift is taken as 0).
+FAINT_LIGHT_NSIGMA = 2.5
 #: `check_crowding` warns when that estimate exceeds this many times the
 #: error of the level.
 CROWDING_NSIGMA = 1.5
@@ -335,8 +336,8 @@ def source_blocks(mean, counts, shape, scale=1.0):
         holds a usable pixel.
     density : float
         The faint sources found (high segments whose brightest block is
-        below `FAINT_PEAK`) per block holding a usable pixel (see
-        `CROWDING_BIAS`).
+        below `FAINT_PEAK`) per block holding a usable pixel (reported
+        as ``meta['faint_source_density']``).
     trimmed : 2-D `~numpy.ndarray` of bool or None
         The mask with its binned segments grown less where their growth
         takes most of the frame (`_trimmed`); None elsewhere.
@@ -607,6 +608,132 @@ def matched_blocks(frame, usable, blocks, scale=1.0, *,
     return blocks | _matched_regions(peaks, centre + nsigma * width,
                                      centre + MATCHED_SEED * width,
                                      MATCHED_DILATE)
+
+
+#: `faint_light` measures the light of the regions a matched-filter
+#: search with a seed `FAINT_LIGHT_SEED` filtered standard deviations high
+#: finds off the source mask, in `FAINT_LIGHT_TILES` x `FAINT_LIGHT_TILES`
+#: tiles (its error from their scatter).
+FAINT_LIGHT_SEED = 3.5
+FAINT_LIGHT_TILES = 8
+#: A faint star's light is its filtered peak over the level times this
+#: area (pixels): ``4 pi MATCHED_SIGMA**2``, a star as wide as the filter.
+FAINT_LIGHT_AREA = 4 * math.pi * MATCHED_SIGMA ** 2
+
+
+def faint_light(frame, usable, blocks, counts, scale=1.0, *, avoid=None):
+    """
+    The light of the faint sources off a source mask, per unmasked pixel,
+    and its error, both measured on the frame.
+
+    Measured on a crowded frame only (`is_crowded`: elsewhere the faint
+    stars' light does not add up to a bias of the level, and the noise's
+    own skewness, a Poisson sky's, would read as faint light). The frame,
+    averaged in cells of 2 x 2 pixels and filtered with a Gaussian of
+    `MATCHED_SIGMA` pixels (as `matched_blocks`), is searched for
+    8-connected regions of blocks holding a cell above `MATCHED_NSIGMA`
+    times the filtered sky's scatter and one above `FAINT_LIGHT_SEED`
+    (below `MATCHED_SEED`, where `matched_blocks` stops: the faint stars a
+    slightly deeper search would find), none of whose blocks the mask
+    ``blocks`` covers (a masked star's wings are its own). Each region's
+    light is its filtered peak over the level times `FAINT_LIGHT_AREA`;
+    the light of the regions the same search finds in the negated frame
+    (the noise's own troughs, selected as its peaks are) is subtracted,
+    and the difference divided by the unmasked pixels: the light per pixel
+    of the stars too faint for the mask, 0 on a frame with no star fainter
+    than the mask's reach, whatever the number of stars masked. Its error
+    is from the scatter of that sum between `FAINT_LIGHT_TILES` x
+    `FAINT_LIGHT_TILES` tiles of the frame.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    usable : `_Usable`
+        Its usable pixels (its ``blocks`` are set here and restored).
+    blocks : 2-D `~numpy.ndarray` of bool
+        The binned source mask.
+    counts : 2-D `~numpy.ndarray`
+        The usable pixels of each block (`_binned`): a region that reaches
+        a block missing some (the apertures a level is measured again
+        without, a user's mask) is left out too.
+    scale : float, optional
+        `_binned`'s scale.
+    avoid : 2-D `~numpy.ndarray` of bool, optional
+        More blocks whose regions are left out (`faint_light_beside`: the
+        stars measured).
+
+    Returns
+    -------
+    light : tuple of float or None
+        The light and its error (data unit per pixel); None when the frame
+        is not crowded, leaves fewer than `MATCHED_MIN_PIXELS` sky pixels,
+        or fewer than two tiles hold unmasked blocks.
+    """
+    if not _searched_deeper(blocks):
+        return None
+    saved, usable.blocks = usable.blocks, blocks
+    values, _, _ = _subsample(usable, SUBSAMPLE_MIN)
+    usable.blocks = None
+    try:
+        if values.size < MATCHED_MIN_PIXELS:
+            return None
+        zero = float(median(values))
+        cells = _cells(frame, usable, zero, scale)
+    finally:
+        usable.blocks = saved
+    smooth = _gaussian(cells, MATCHED_SIGMA / 2)
+    del cells
+    avoid = (blocks | (counts < _full_counts(frame.shape))
+             | (False if avoid is None else avoid))
+
+    def outside(ys, xs):
+        return ~blocks[ys[:, None] // 2, xs[None, :] // 2]
+
+    sky = _filtered_sky(smooth, outside, MATCHED_MIN_PIXELS // 4)
+    n_off = float(np.sum(counts[~blocks], dtype=np.float64))
+    if sky is None or not n_off > 0:
+        return None
+    centre, width = sky
+    # each region's light at its brightest block: its filtered peak over
+    # the level, times the area of the filter's Gaussian convolved with a
+    # star of its width; the troughs' (negative) likewise
+    light = np.zeros(blocks.shape)
+    for sign in (1, -1):
+        peaks = _block_peaks(sign * smooth, blocks.shape)
+        found = _segments(peaks > sign * centre + MATCHED_NSIGMA * width,
+                          peaks > sign * centre + FAINT_LIGHT_SEED * width,
+                          avoid=avoid, npixels=1)
+        labels, n = ndimage.label(found, structure=np.ones((3, 3), bool))
+        if n:
+            index = np.arange(1, n + 1)
+            top = np.asarray(ndimage.maximum(peaks, labels, index))
+            at = np.asarray(ndimage.maximum_position(peaks, labels, index),
+                            dtype=np.intp).reshape(-1, 2)
+            np.add.at(light, (at[:, 0], at[:, 1]),
+                      sign * (top - sign * centre) * FAINT_LIGHT_AREA)
+    del smooth
+    ny, nx = blocks.shape
+    sums = []
+    for rows in np.array_split(np.arange(ny), FAINT_LIGHT_TILES):
+        for cols in np.array_split(np.arange(nx), FAINT_LIGHT_TILES):
+            tile = np.ix_(rows, cols)
+            if np.any(~blocks[tile]):
+                sums.append(float(np.sum(light[tile])))
+    if len(sums) < 2:
+        return None
+    sums = np.asarray(sums) / n_off
+    total = float(np.sum(sums))
+    error = float(np.std(sums, ddof=1) * math.sqrt(sums.size))
+    return total * scale, error * scale
+
+
+def _full_counts(shape):
+    """The pixels of each `MASK_BIN` x `MASK_BIN` block of a frame of
+    ``shape`` (fewer in the last row and column of blocks when its sides
+    are not multiples of it)."""
+    sides = [np.diff(np.append(np.arange(0, n, MASK_BIN), n)) for n in shape]
+    return np.outer(*sides)
 
 
 #: The fraction of a Gaussian below one standard deviation under its
@@ -1562,6 +1689,12 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
         n_masked = _mask_sources(frame, usable, blocks, counts, n_bad, meta)
         warned = usable.blocks is None  # said: the mask was dropped
         meta['faint_source_density'] = density
+        # (measured again without apertures: the stars measured are left
+        # out of the faint light by their positions, `faint_light_beside`)
+        light = None if warned or known else faint_light(
+            frame, usable, blocks, counts, scale)
+        if light is not None:
+            meta['faint_light'], meta['faint_light_error'] = light
     else:
         n_masked = 0
         if np.isfinite(mean).any():
@@ -1653,21 +1786,67 @@ def source_pixels(frame):
         included.
     density : float
         The faint sources found per `MASK_BIN` x `MASK_BIN` block (as
-        ``meta['faint_source_density']``, for `crowding_bias`).
+        ``meta['faint_source_density']``).
+    light : tuple of float or None
+        The light of the faint sources off the mask and its error
+        (`faint_light`, for `crowding_bias`).
     """
     usable = _Usable(frame)
     ny, nx = frame.shape
     mean, counts, scale = _binned(frame, usable)
     if not np.any(counts > 0):
         return (np.zeros(frame.shape, dtype=bool),
-                np.zeros(frame.shape, dtype=bool), 0.0)
+                np.zeros(frame.shape, dtype=bool), 0.0, None)
     blocks, _, density = _frame_blocks(frame, usable, mean, counts, scale,
                                        {})
     del mean
+    light = faint_light(frame, usable, blocks, counts, scale)
     good = usable.rows(0, ny)
     sources = np.repeat(np.repeat(blocks, MASK_BIN, axis=0), MASK_BIN,
                         axis=1)[:ny, :nx]
-    return sources, good, density
+    return sources, good, density, light
+
+
+def faint_light_beside(frame, x, y, blocks=None):
+    """
+    `faint_light` of a frame, the stars measured left out.
+
+    A star measured is neither a faint star the mask missed nor evidence
+    of one: the regions holding the block of an aperture's position are
+    not counted.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    x, y : array_like
+        The apertures' positions (pixels).
+    blocks : 2-D `~numpy.ndarray` of bool, optional
+        The binned source mask; None (default): that of `source_pixels`.
+
+    Returns
+    -------
+    light : tuple of float or None
+        As `faint_light`.
+    """
+    usable = _Usable(frame)
+    mean, counts, scale = _binned(frame, usable)
+    if not np.any(counts > 0):
+        return None
+    if blocks is None:
+        blocks, _, _ = _frame_blocks(frame, usable, mean, counts, scale, {})
+    del mean
+    x = np.atleast_1d(np.asarray(x, dtype=float)).ravel()
+    y = np.atleast_1d(np.asarray(y, dtype=float)).ravel()
+    keep = np.isfinite(x) & np.isfinite(y)
+    by = np.clip(np.floor(y[keep] + 0.5) // MASK_BIN, 0,
+                 blocks.shape[0] - 1).astype(np.intp)
+    bx = np.clip(np.floor(x[keep] + 0.5) // MASK_BIN, 0,
+                 blocks.shape[1] - 1).astype(np.intp)
+    measured = np.zeros(blocks.shape, dtype=bool)
+    measured[by, bx] = True
+    return faint_light(frame, usable, blocks, counts, scale,
+                       avoid=measured)
 
 
 def is_crowded(sources, usable=None):
@@ -1710,25 +1889,49 @@ def _searched_deeper(blocks):
     return min(blocks.shape) >= FILTER_MIN_BLOCKS and is_crowded(blocks)
 
 
-def crowding_bias(density, std):
+def crowding_bias(light):
     """
     How far the light of stars too faint for the source mask lifts a
     level measured on the unmasked pixels.
 
     Parameters
     ----------
-    density : float
-        The faint sources found per block (`source_blocks`).
-    std : float or array_like
-        The sky's standard deviation (data unit).
+    light : tuple of float or None
+        The light of the faint sources off the mask, per unmasked pixel,
+        and its error (`faint_light`, data unit).
 
     Returns
     -------
-    bias : float or `~numpy.ndarray`
-        `CROWDING_BIAS` times ``density`` times ``std`` (data unit per
-        pixel; an upper bound in a crowded frame).
+    bias : float
+        `CROWDING_DEPTH` times that light where it exceeds
+        `FAINT_LIGHT_NSIGMA` times its error (data unit per pixel); 0
+        where it does not, or without ``light``: the frame shows no light
+        of stars too faint to be masked.
     """
-    return CROWDING_BIAS * density * std
+    if light is None:
+        return 0.0
+    value, error = (float(v) for v in light)
+    if not value > FAINT_LIGHT_NSIGMA * error:
+        return 0.0
+    return CROWDING_DEPTH * value
+
+
+def crowding_note(light, bias, error_on_mean=None):
+    """The words of the faint stars' lift of a sky: ``light`` (value,
+    error) as `faint_light`, ``bias`` as `crowding_bias`, and the level's
+    ``error_on_mean`` (None: not said)."""
+    value, error = light
+    times = ('' if error_on_mean is None else
+             f', {bias / float(error_on_mean):.1f} times its error')
+    return (f'crowded frame: the stars too faint to be masked hold '
+            f'{value:.2g} +- {error:.2g} per unmasked pixel in the regions '
+            f'a deeper search finds off the source mask; their light lifts '
+            f'the sky by about {bias:.2g} per pixel{times} '
+            f'({CROWDING_DEPTH:g} times that: more where the stars '
+            f'continue far below the mask\'s reach, less where they stop '
+            'near it, which the frame does not show; the level is not '
+            'corrected), and fluxes measured against it read low (a local '
+            'sky holds their light too)')
 
 
 def check_crowding(meta, std, error_on_mean, *, warn=True, stacklevel=3):
@@ -1736,12 +1939,11 @@ def check_crowding(meta, std, error_on_mean, *, warn=True, stacklevel=3):
     Record, and warn about, the bias of a whole-frame level from the light
     of stars too faint to be masked.
 
-    Sets ``meta['crowding_bias']`` to `CROWDING_BIAS` times
-    ``meta['faint_source_density']`` times ``std``: an estimate of how far that
-    light lifts the level (data unit per pixel; it assumes as many faint
-    stars below the mask's reach as above it, per decade of flux, as in a
-    rich field; in a crowded frame, which the matched filter searches more
-    deeply, an upper bound). When it exceeds `CROWDING_NSIGMA` times
+    Sets ``meta['crowding_bias']`` to `crowding_bias` of the faint light
+    measured off the source mask (``meta['faint_light']`` and
+    ``meta['faint_light_error']``, `faint_light`): an estimate of how far
+    that light lifts the level (data unit per pixel; 0 where the frame
+    shows none beyond its noise). When it exceeds `CROWDING_NSIGMA` times
     ``error_on_mean``, ``meta['crowding_note']`` says so and, with
     ``warn``, an `~astropy.utils.exceptions.AstropyUserWarning` too. The
     level is not changed. Nothing is done without
@@ -1761,19 +1963,16 @@ def check_crowding(meta, std, error_on_mean, *, warn=True, stacklevel=3):
     stacklevel : int, optional
         As in `warnings.warn`.
     """
-    density = meta.get('faint_source_density')
-    if density is None:
+    if meta.get('faint_source_density') is None:
         return
-    bias = crowding_bias(density, float(std))
+    light = None
+    if 'faint_light' in meta:
+        light = (meta['faint_light'], meta['faint_light_error'])
+    bias = crowding_bias(light)
     meta['crowding_bias'] = bias
     if not bias > CROWDING_NSIGMA * float(error_on_mean):
         return
-    note = (f'crowded frame ({density:.2g} faint sources found per '
-            f'{MASK_BIN}x{MASK_BIN} block): the light of stars too faint '
-            f'to be masked may lift the whole-frame sky by up to about '
-            f'{bias:.2g} per pixel, {bias / float(error_on_mean):.1f} times '
-            'its error, and bias fluxes measured against it low; use an '
-            'annulus sky or a background map')
+    note = crowding_note(light, bias, error_on_mean)
     meta['crowding_note'] = note
     if warn:
         warnings.warn(note, AstropyUserWarning, stacklevel=stacklevel)

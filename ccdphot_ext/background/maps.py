@@ -1181,8 +1181,8 @@ class MapSources:
     ``level``, ``rms`` and ``error_on_mean`` are the maps and ``meta`` the
     record before the sources' lift; ``mask`` the frame's pixels left out
     (the one given to Background2D and the frame's own); ``sources``,
-    ``usable`` and ``density`` the whole-frame sky's source mask of the
-    frame
+    ``usable``, ``density`` and ``light`` the whole-frame sky's source
+    mask of the frame and the faint light off it
     (`~ccdphot_ext.background.globalsky.source_pixels`), ``crowded``
     whether it crowds the frame; ``gain``, ``bias``, ``spread`` and
     ``third`` the estimator's Poisson correction (`estimator_skew_bias`),
@@ -1210,6 +1210,7 @@ class MapSources:
     crowded: bool
     sample: np.ndarray
     apertures: np.ndarray = None  # discs already out (without_apertures)
+    light: object = None  # the faint light off the source mask, its error
     frame: object = None  # while the map is made
     #: `source_lift`'s mesh statistics that do not depend on the mask
     cache: dict = dataclasses.field(default_factory=dict)
@@ -1239,12 +1240,12 @@ class MapSources:
             # flattened frame
             detect = dataclasses.replace(frame, data=frame.data - level
                                          + float(np.nanmedian(level)))
-        sources, usable, density = source_pixels(detect)
+        sources, usable, density, light = source_pixels(detect)
         return cls(bkg=bkg, meshes=MeshStatistics.of(bkg), mask=frame.mask,
                    level=level, rms=rms, error_on_mean=error_on_mean,
                    meta=dict(meta), gain=gain, bias=bias, spread=spread,
                    third=third, n_measured=n_measured, sources=sources,
-                   usable=usable, density=density,
+                   usable=usable, density=density, light=light,
                    crowded=is_crowded(sources, usable),
                    sample=frame_sample(frame.data), frame=frame)
 
@@ -1301,16 +1302,17 @@ def _without_sources(record, pixels, extra=None):
     meta['source_lift_max'] = float(np.max(np.abs(lift)))
     meta['source_mask_fraction'] = float(np.mean(record.sources))
     meta['faint_source_density'] = record.density
-    meta['crowding_bias'] = float(crowding_bias(record.density,
-                                                np.median(rms)))
+    if record.light is not None:
+        meta['faint_light'], meta['faint_light_error'] = record.light
+    meta['crowding_bias'] = crowding_bias(record.light)
     meta['source_lift_note'] = (
         "the light of the sources photutils' clip kept (the whole-frame "
         "sky's source mask, each mesh measured again without it) removed "
         'from the level; the light of stars too faint for the mask stays '
         'in it (all of their mean light: the frame cannot tell it from '
-        'the sky), about meta["crowding_bias"] where as many stars lie '
-        'below the mask\'s reach as above it per decade of flux, more '
-        'where they are fainter still')
+        'the sky), about meta["crowding_bias"] (from the light of the '
+        'faint stars a deeper search finds off the mask, '
+        'meta["faint_light"]; 0 where it finds none beyond the noise)')
     level, error_on_mean = level - lift, error_on_mean * np.sqrt(ratio)
     if record.crowded:
         compared = usable

@@ -73,7 +73,7 @@ from .estimators import (
     poisson_skew_ratio,
     skew_bias_factor,
 )
-from .globalsky import check_crowding, global_sky
+from .globalsky import check_crowding, faint_light_beside, global_sky
 from .maps import (
     MeshStatistics,
     background2d_parts,
@@ -1133,13 +1133,13 @@ class SkyEstimate:
         them is searched once more with a matched filter
         (``meta['matched_filter']``), which masks stars several times
         fainter than the binned mask finds. The light of stars too faint
-        for either still lifts the level. From the density of the faint
-        sources the mask finds, ``meta['crowding_bias']`` estimates by how
-        much (data unit per pixel; it assumes that fainter stars continue
-        below the mask's reach, as in a rich field; after the matched
-        search an upper bound); when the estimate exceeds 1.5 times
-        ``error_on_mean`` an `~astropy.utils.exceptions.AstropyUserWarning`
-        says so and suggests an annulus or a background map, and
+        for either still lifts the level. From the light of the faint
+        stars a slightly deeper search finds off the mask
+        (``meta['faint_light']``, measured on the frame with its error),
+        ``meta['crowding_bias']`` estimates by how much (data unit per
+        pixel; 0 where that light is within its noise); when the estimate
+        exceeds 1.5 times ``error_on_mean`` an
+        `~astropy.utils.exceptions.AstropyUserWarning` says so, and
         ``meta['crowding_note']`` keeps the message. The level is not
         changed by the estimate.
 
@@ -1339,6 +1339,18 @@ class SkyEstimate:
                 warnings.warn(found.message, found.category, stacklevel=2)
         if record.matched_filter is not None:
             sky.meta.setdefault('matched_filter', record.matched_filter)
+        if record.known is not None and not dropped:
+            # the faint light off the source mask, the stars measured left
+            # out: they are neither faint stars the mask missed nor
+            # evidence of them
+            xy = all_positions(apertures)
+            light = faint_light_beside(
+                dataclasses.replace(frame, uncertainty=record.uncertainty,
+                                    mask=record.mask),
+                xy[:, 0], xy[:, 1], blocks=record.known[0])
+            if light is not None:
+                sky.meta['faint_light'], sky.meta['faint_light_error'] = light
+            check_crowding(sky.meta, sky.std, sky.error_on_mean, warn=False)
         # the frame's background and its noise, as measured with the
         # sources masked: the apertures' pixels change neither
         sky.background_variation = self.background_variation

@@ -360,7 +360,11 @@ class MapSkyRule(SkyRowRule):
     flag = FLAG_RESIDUAL_BACKGROUND
 
     def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
-        from ..background.globalsky import crowding_bias, source_pixels
+        from ..background.globalsky import (
+            crowding_bias,
+            faint_light_beside,
+            source_pixels,
+        )
         from ..background.maps import FILL_MESH, source_lift
         from ..utils.windows import whole_pixels
 
@@ -369,13 +373,25 @@ class MapSkyRule(SkyRowRule):
         meshes = getattr(sky, 'mesh_statistics', None)
         if meshes is None or meshes.shape != tuple(frame.data.shape):
             return no_rows(x, y, n_pix, flux_err), None
+
+        def faint(light):
+            # the faint light's lift, measured again with the apertures'
+            # own stars left out (they are measured, not evidence of
+            # fainter ones) where it lifts the sky with them
+            if not crowding_bias(light) > 0:
+                return 0.0
+            return crowding_bias(faint_light_beside(frame, x, y))
+
         if 'source_lift' in sky.meta:  # the sources found are out already
-            lift = np.broadcast_to(sky.meta['crowding_bias'],
-                                   frame.data.shape)
+            light = None
+            if 'faint_light' in sky.meta:
+                light = (sky.meta['faint_light'],
+                         sky.meta['faint_light_error'])
+            lift = np.broadcast_to(faint(light), frame.data.shape)
             what = 'the light of stars too faint for the source mask'
             cure = 'an annulus sky'
         else:
-            sources, usable, density = source_pixels(frame)
+            sources, usable, _, light = source_pixels(frame)
             lift = source_lift(sky.value, meshes,
                                np.asarray(frame.data, dtype=float), sources,
                                usable,
@@ -384,7 +400,7 @@ class MapSkyRule(SkyRowRule):
                 return no_rows(x, y, n_pix, flux_err), None
             # each mesh's lift is noisy: a row is judged by its own or by
             # the frame's typical one, whichever is larger
-            lift = lift[0] + crowding_bias(density, sky.std)
+            lift = lift[0] + faint(light)
             lift = np.maximum(lift, np.median(lift))
             what = "the light of the sources photutils' clip keeps"
             cure = ('give SkyEstimate.from_background2d the frame (data=) '
@@ -582,7 +598,7 @@ class SmallMeshRule(SkyRowRule):
 #: A flux whose whole-frame sky the light of stars too faint for its
 #: source mask may lift (``meta['crowding_bias']``, per pixel) by more than
 #: this many flux errors over its pixels is flagged by `check_crowded_sky`.
-CROWDING_FLUX_NSIGMA = 0.5
+CROWDING_FLUX_NSIGMA = 0.05
 
 
 def check_crowded_sky(sky, n_pix, flux_err, *, stacklevel=3):
@@ -593,10 +609,12 @@ def check_crowded_sky(sky, n_pix, flux_err, *, stacklevel=3):
     A whole-frame level (`~ccdphot_ext.SkyEstimate.from_image`) is
     measured without its source mask and without the apertures measured
     (`~ccdphot_ext.SkyEstimate.without_apertures`); the light of the stars
-    too faint for either still lifts it, by up to about
+    too faint for either still lifts it, by about
     ``meta['crowding_bias']`` per pixel
-    (`~ccdphot_ext.background.globalsky.check_crowding`). An aperture of
-    ``n_pix`` pixels is biased low by up to ``n_pix`` times that: where
+    (`~ccdphot_ext.background.globalsky.check_crowding`: measured from
+    the faint light the frame shows off the mask, 0 where it shows none
+    beyond its noise). An aperture of ``n_pix`` pixels is biased low by
+    about ``n_pix`` times that: where
     this exceeds `CROWDING_FLUX_NSIGMA` times its flux error the row is
     flagged (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`) and an
     `~astropy.utils.exceptions.AstropyUserWarning` says how many. The
@@ -626,7 +644,7 @@ def check_crowded_sky(sky, n_pix, flux_err, *, stacklevel=3):
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter('ignore')  # the warning is the message
     ...     biased, message = check_crowded_sky(sky, [50.0, 400.0],
-    ...                                         [75.0, 150.0])
+    ...                                         [250.0, 150.0])
     >>> biased.tolist()
     [False, True]
     """
@@ -654,8 +672,8 @@ class CrowdedSkyRule(SkyRowRule):
 
     def message(self, rows, n_bad, context):
         return (
-            f'the light of stars too faint for the source mask may lift the '
-            f'whole-frame sky by up to about {context:.3g} per pixel: for '
+            f'the light of stars too faint for the source mask lifts the '
+            f'whole-frame sky by about {context:.3g} per pixel: for '
             f'{n_bad} of {np.size(rows)} aperture(s) by more than '
             f'{CROWDING_FLUX_NSIGMA:g} flux errors; their fluxes may be '
             f'biased low (flagged {FLAG_RESIDUAL_BACKGROUND}): use an annulus '
