@@ -264,3 +264,45 @@ def test_a_lift_the_annuli_share_flags_them_all():
                                    gain=2.0)
     assert abs(sky.meta['shared_lift']) < 4.0
     assert not np.any(sky.meta['flags'])
+
+
+def test_a_lift_from_the_bright_stars_own_wings_flags_their_annuli_only():
+    """Stars of 300-30000 ADU (PSF sigma 1.8) and blank positions 30 px
+    apart, r = 2 circles against 5-12 px annuli on white noise: the
+    bright stars' own wings lift their annuli (flux pulls -0.25 to -0.3),
+    below the one-annulus test's reach, so the annuli share a lift. Its
+    size follows each annulus' own star: the bright stars' rows are
+    flagged, the blank and faint ones (which every row was flagged with
+    before) keep flags 0 and unbiased pulls."""
+    from photutils.aperture import aperture_photometry
+    rng = np.random.default_rng(15)
+    pulls, flags, faint = [], [], []
+    for _ in range(3):
+        g = np.arange(20, 380, 30.0)
+        x, y = (a.ravel() + rng.uniform(-3, 3, a.size)
+                for a in np.meshgrid(g, g))
+        flux = 10 ** rng.uniform(2.5, 4.5, x.size)
+        flux[rng.uniform(0, 1, x.size) < 0.3] = 0.0
+        model = _gauss((400, 400), np.c_[x, y], flux, sigma=1.8)
+        img = 500.0 + model + rng.normal(0.0, 10.0, model.shape)
+        circles = CircularAperture(np.c_[x, y], 2.0)
+        with pytest.warns(AstropyUserWarning, match='share a lift'):
+            sky = SkyEstimate.from_annulus(
+                img, CircularAnnulus(circles.positions, 5.0, 12.0),
+                exclude=circles)
+        rows = photometer(img, circles, sky)
+        truth = aperture_photometry(model, circles,
+                                    method='exact')['aperture_sum']
+        pulls.append((rows['aperture_sum'] - truth) / rows['aperture_sum_err'])
+        flags.append(rows['flags'] & FLAG_SKY_ANNULUS)
+        faint.append(flux)
+    pulls, flags, flux = map(np.concatenate, (pulls, flags, faint))
+    faint, bright = flux < 1000.0, flux > 1e4
+    kept = flags == 0
+    # the bright stars' fluxes are low indeed, and their rows flagged
+    assert np.mean(pulls[bright]) < -0.15
+    assert kept[bright].mean() < 0.1
+    assert kept[faint].mean() > 0.7
+    assert abs(np.mean(pulls[kept & faint])) < 0.15
+    assert np.std(pulls[kept & faint]) == pytest.approx(1.0, abs=0.12)
+    assert np.all(flags[~kept] == FLAG_SKY_ANNULUS)

@@ -110,6 +110,11 @@ SOURCE_MIN_PIXELS = 3
 LIFT_SIGNIFICANCE = 4.0
 LIFT_SIZE = 0.1
 LIFT_MIN_ANNULI = 10
+#: The shared lift is told apart annulus by annulus (each one's lift
+#: predicted from its own star's peak) where the slope of the wing
+#: significances on the peaks is beyond this many of its standard errors;
+#: else one lift holds for every annulus.
+SLOPE_SIGNIFICANCE = 3.0
 #: Annulus pixels whose statistics are formed together (a few arrays of
 #: float32 and bytes), at most `CHUNK_FRACTION` of the frame's pixels.
 CHUNK_PIXELS = 2 ** 21
@@ -1310,11 +1315,13 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
     doubtful = (neighbours > 0) | few | degenerate | lit | holds
     # (the annuli a source or a neighbour's aperture is in are lifted by
     # its light besides: they share that of fainter ones too)
-    lift = _SharedLift(wings, ~(few | degenerate | lit))
+    lift = _SharedLift(wings, ~(few | degenerate | lit), ~(few | degenerate),
+                       _centre_peaks(frame, aperture_positions(annulus),
+                                     out['level'], out['std']))
     # (said where it flags annuli no other test did, or flags none)
-    tell = lift.significant and not (lift.flagged and doubtful.all())
-    if lift.flagged:
-        doubtful[:] = True
+    tell = lift.significant and not (lift.flagged.any()
+                                     and doubtful[lift.flagged].all())
+    doubtful |= lift.flagged
     _warn(counts['n_bad'], neighbours > 0, few & ~degenerate, n)
     if tell:
         lift.warn()
@@ -1497,12 +1504,24 @@ def _wing_significance(values, good, stats, inner):
 
 class _SharedLift:
     """
-    The lift the circular annuli of one call share: the mean of the wing
-    significances of the annuli ``clear`` of the wing test's flag and of
-    too few pixels (standard normal deviates on a flat or sloping sky; the
-    mean is about the lift in standard errors of a level), and its
-    significance (the mean times the square root of their number; 0 for
-    fewer than `LIFT_MIN_ANNULI`).
+    The lift the circular annuli of one call share, and the annuli it
+    lifts.
+
+    The mean of the wing significances of the annuli ``clear`` of the wing
+    test's flag and of too few pixels (standard normal deviates on a flat
+    or sloping sky; the mean is about the lift in standard errors of a
+    level) and its significance (the mean times the square root of their
+    number; 0 for fewer than `LIFT_MIN_ANNULI`) say whether the annuli
+    share a lift. Which of them it lifts follows from a line fitted to
+    the wing significances of the ``measured`` annuli against the peak of
+    each annulus' own star: a star's own wings lift its annulus in
+    proportion to its flux (the slope), the faint light of neighbours or
+    of stars too faint to be found lifts every annulus alike (the
+    intercept). Where the slope is significant (`SLOPE_SIGNIFICANCE`) the
+    annuli whose lift the line predicts beyond `LIFT_SIZE`, and beyond two
+    of its errors, are flagged, and those without a peak (their centre
+    masked or off the frame) when any is; else every annulus is flagged
+    where the mean is beyond `LIFT_SIZE`.
 
     Parameters
     ----------
@@ -1510,13 +1529,43 @@ class _SharedLift:
         The annuli's wing significances (`_wing_significance`).
     clear : `~numpy.ndarray` of bool
         The annuli to average.
+    measured : `~numpy.ndarray` of bool
+        The annuli to fit the line to (those with enough pixels, the ones
+        the wing test flags as well: they pin the slope).
+    peaks : `~numpy.ndarray`
+        The peak of each annulus' own star in standard deviations of its
+        sky (`_centre_peaks`; NaN where none is measured).
     """
 
-    def __init__(self, wings, clear):
+    def __init__(self, wings, clear, measured, peaks):
         z = wings[clear & np.isfinite(wings)]
         self.n = z.size
         self.mean = float(np.mean(z)) if self.n >= LIFT_MIN_ANNULI else 0.0
         self.significance = self.mean * math.sqrt(self.n)
+        self.flagged = np.zeros(wings.size, dtype=bool)
+        if self.significant:
+            self.flagged = self._lifted(wings, measured, peaks)
+
+    def _lifted(self, wings, measured, peaks):
+        """The annuli whose predicted lift is beyond `LIFT_SIZE`."""
+        use = measured & np.isfinite(wings) & np.isfinite(peaks)
+        if use.sum() < LIFT_MIN_ANNULI:  # no line: the mean for every annulus
+            return np.full(wings.size, abs(self.mean) > LIFT_SIZE)
+        design = np.c_[np.ones(use.sum()), peaks[use]]
+        coef, *_ = np.linalg.lstsq(design, wings[use], rcond=None)
+        resid = wings[use] - design @ coef
+        scale = max(float(np.mean(resid ** 2)), 1.0)
+        cov = scale * np.linalg.pinv(design.T @ design)
+        if abs(coef[1]) <= SLOPE_SIGNIFICANCE * math.sqrt(cov[1, 1]):
+            # no star lifts its own annulus more than another: one lift
+            return np.full(wings.size, abs(self.mean) > LIFT_SIZE)
+        known = np.isfinite(peaks)
+        peak = np.where(known, peaks, 0.0)
+        lift = coef[0] + coef[1] * peak
+        err = np.sqrt(cov[0, 0] + 2.0 * cov[0, 1] * peak
+                      + cov[1, 1] * peak ** 2)
+        lifted = (np.abs(lift) > LIFT_SIZE) & (np.abs(lift) > 2.0 * err)
+        return np.where(known, lifted, lifted[known].any())
 
     @property
     def significant(self):
@@ -1526,20 +1575,13 @@ class _SharedLift:
         """
         return abs(self.significance) > LIFT_SIGNIFICANCE
 
-    @property
-    def flagged(self):
-        """
-        Whether the lift is significant and beyond `LIFT_SIZE`: every annulus
-        of the call is then flagged.
-        """
-        return self.significant and abs(self.mean) > LIFT_SIZE
-
     def warn(self):
         """
         Say the lift (`~astropy.utils.exceptions.AstropyUserWarning`): its
-        size, its direction and whether the annuli are flagged.
+        size, its direction and how many annuli it flags.
         """
         own = self.mean > 0
+        n_flagged = int(self.flagged.sum())
         warnings.warn(
             'the sky annuli share a lift: their inner halves read '
             f'{"brighter" if own else "fainter"} than their outer halves by '
@@ -1548,11 +1590,56 @@ class _SharedLift:
             'from 0): ' + ('the faint wings of their stars' if own
                            else "their neighbours' faint light")
             + ' lift their sky and lower the fluxes' + (
-                '; every annulus flagged doubtful. Place the annuli '
+                f'; {n_flagged} of {self.flagged.size} annuli flagged '
+                'doubtful (those the lift, fitted against the brightness of '
+                f'their own star, raises by more than {LIFT_SIZE:g} of a '
+                "level's error). Place the annuli "
                 + ('further out' if own else 'clear of the neighbours')
-                + ', or use the whole-frame sky' if self.flagged
+                + ', or use the whole-frame sky' if n_flagged
                 else f', by less than {LIFT_SIZE:g} of a level\'s error '
                 '(not flagged)'), AstropyUserWarning, stacklevel=4)
+
+
+def _centre_peaks(frame, centres, level, std):
+    """
+    The peak of each annulus' own star: the highest usable pixel of the 3 x
+    3 about its centre, less the annulus' level, in its sky's standard
+    deviations.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    centres : `~numpy.ndarray`
+        ``(n, 2)`` x, y of the annuli.
+    level, std : `~numpy.ndarray`
+        The annuli's levels and standard deviations.
+
+    Returns
+    -------
+    peaks : `~numpy.ndarray`
+        NaN where no pixel of the 3 x 3 is usable or the level is not.
+    """
+    ny, nx = frame.shape
+    centres = np.asarray(centres, dtype=float)
+    # (a centre far off the frame, or not finite, is put one beyond it)
+    ix = np.rint(np.clip(np.nan_to_num(centres[:, 0], nan=-2.0), -2, nx + 1))
+    iy = np.rint(np.clip(np.nan_to_num(centres[:, 1], nan=-2.0), -2, ny + 1))
+    ix, iy = ix.astype(int), iy.astype(int)
+    best = np.full(ix.size, -np.inf)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            y, x = iy + dy, ix + dx
+            inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
+            yc, xc = np.clip(y, 0, ny - 1), np.clip(x, 0, nx - 1)
+            value = frame.data[yc, xc].astype(float)
+            ok = inside & np.isfinite(value)
+            if frame.mask is not None:
+                ok &= ~frame.mask[yc, xc]
+            best = np.where(ok, np.maximum(best, value), best)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        peaks = (best - level) / std
+    return np.where(np.isfinite(peaks), peaks, np.nan)
 
 
 def _source_significance(values, good, stats, ring, method, centres=None,
