@@ -117,11 +117,15 @@ def test_optimal_extraction_warning_says_where_noise_is_modelled():
     sends the user to measure/photometer with one, which keep theirs."""
     ccd = _frame('correlated')
     sky = SkyEstimate.from_image(ccd)
-    with pytest.warns(AstropyUserWarning,
-                      match='Optimal extraction takes no noise model'):
-        optimal_extraction(ccd, (XS[0], YS[0]), PSF_SIGMA, sky)
-    with pytest.warns(AstropyUserWarning, match='and pass noise=$'):
-        measure(ccd, BoxAperture((XS[0], YS[0]), 15, 15), sky)
+    with warnings.catch_warnings():
+        # its coarse map is as correlated: it may see a gradient in the
+        # noise (said, not this test's point)
+        warnings.filterwarnings('ignore', '.*the background varies')
+        with pytest.warns(AstropyUserWarning,
+                          match='Optimal extraction takes no noise model'):
+            optimal_extraction(ccd, (XS[0], YS[0]), PSF_SIGMA, sky)
+        with pytest.warns(AstropyUserWarning, match='and pass noise=$'):
+            measure(ccd, BoxAperture((XS[0], YS[0]), 15, 15), sky)
 
 
 def test_optimal_uncertainty_warning_names_the_argument():
