@@ -55,11 +55,18 @@ photutils' own interpolator puts the filtered grid's expectation between
 mesh centres (its cubic spline carries the flattened edge meshes into the
 next ones and bends at the grid's edges), is taken from the level
 (``meta['slope_offset']``, its largest), with a warning where it exceeds
-the level's error. Where the surface leaves the meshes scattered beyond
-their noise (``meta['slope_fits']`` False: no quadratic sky on the mesh
-scale) the offset is also kept in the error. With excluded meshes the
-surface is put through photutils' filling of them as well, and the larger
-of that error and the propagated one is kept, pixel by pixel.
+the level's error. The mesh levels are the estimator's readings of the
+curved sky over each box, not the sky at the mesh centres: the surface
+is fitted to them less that reading (`mesh_estimator_response`, the
+estimator applied to the fitted sky plus noise), weighted by the
+estimator's noise on that sky; where the quadratic leaves the meshes
+scattered beyond their noise, surfaces of higher degree are tried (up to
+a quartic, a vignetted sky), and where none explains them
+(``meta['slope_fits']`` False: sources lifting meshes) their noise is
+scaled to that scatter. The error of the fitted surface's offset is in
+the level's error. With excluded meshes the surface is put through
+photutils' filling of them as well, and the larger of that error and the
+propagated one is kept, pixel by pixel.
 
 On such a sky a mesh holds pixels of different levels: photutils' rms
 holds their spread (``(g**2 (b**2 - 1)) / 12`` for a gradient ``g`` per
@@ -107,6 +114,7 @@ from scipy.ndimage import uniform_filter
 
 from ..utils.inputs import positive_scalar, power_of_two_scale, strip_unit
 from ..utils.stats import (
+    MAD_TO_STD,
     MEDIAN_EFFICIENCY,
     surface_design,
     surface_terms,
@@ -134,6 +142,10 @@ BACKGROUND2D_EFFICIENCY = {
 
 #: Noise realisations of the mesh-grid Monte Carlo (3.5% on each error).
 N_REALISATIONS = 400
+#: Draws of a fitted sky surface from its coefficients' covariance, to
+#: find the error of the filter's offset taken from the level (18% on
+#: that part of the error)
+N_SURFACE_DRAWS = 16
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -209,12 +221,34 @@ class MeshStatistics:
         (`reproduced`: Background2D was given a mask the frame does not
         hold).
         """
+        levels, kept = self.levels(*self._pixels(frame))
+        return levels if self.reproduced(kept) else None
+
+    def rms_of(self, frame):
+        """The rms of each mesh measured again on ``frame`` as in
+        `levels_of` (photutils' ``rms_estimator`` after its clip, before
+        its filter); None where `levels_of` is, or without an rms
+        estimator."""
+        if self.rms_estimator is None:
+            return None
+        boxes = self._clipped(self._boxes(*self._pixels(frame)))
+        if not self.reproduced(np.count_nonzero(~np.isnan(boxes), axis=-1)):
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            warnings.simplefilter('ignore', RuntimeWarning)  # empty meshes
+            return np.asarray(self.rms_estimator(boxes, axis=-1),
+                              dtype=float)
+
+    @staticmethod
+    def _pixels(frame):
+        """A frame's pixels and those to leave out (non-finite or
+        masked)."""
         pixels = np.asarray(frame.data, dtype=float)
         leave_out = ~np.isfinite(pixels)
         if frame.mask is not None:
             leave_out |= np.asarray(frame.mask, dtype=bool)
-        levels, kept = self.levels(pixels, leave_out)
-        return levels if self.reproduced(kept) else None
+        return pixels, leave_out
 
     def _boxes(self, values, leave_out):
         """``values`` (the frame's shape) as one row of pixels per mesh,
@@ -961,11 +995,11 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
                     "k_est * rms / sqrt(n_mesh) per mesh through photutils' "
                     'median filter and interpolator, pixel by pixel'))
     measured = None if error_on_mean is None else ~excluded_meshes(bkg)
-    slope = _sloped_surface(bkg, raw_levels, efficiency * clip, measured)
-    bend = box_average_bend(slope)
-    if bend:
-        level = level + bend
-        meta['box_average_bend'] = bend
+    slope = _sloped_surface(
+        bkg, raw_levels, efficiency * clip, measured,
+        None if data is None else mesh_pixel_noise(bkg, data, mask))
+    if slope is not None and slope['response'] is not None:
+        meta['mesh_bend_response'] = float(np.median(slope['response']))
     if (slope is not None and raw_from == 'filtered grid'
             and np.prod(bkg.filter_size) > 1):
         warnings.warn(
@@ -997,11 +1031,16 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
         error_on_mean, offset = _with_filter_error(
             bkg, slope, error_on_mean, meta, measured=measured)
     spread = slope_spread_variance(bkg, slope)
-    third = slope_bend_third_moment(bkg, slope)
     if slope is not None:
-        # the level's spread over each mesh is in photutils' rms, not noise
-        rms = np.sqrt(np.maximum(rms * rms - spread,
-                                 0.25 * rms * rms))
+        # the level's spread over each mesh is in photutils' rms
+        rms = np.sqrt(np.maximum(rms * rms - spread, 0.25 * rms * rms))
+        if slope['sigma'] is not None:
+            # photutils' filter takes the rms of meshes where a curved sky
+            # spreads most to their neighbours: at most the pixels' noise
+            # found in each mesh beside that sky
+            rms = np.minimum(rms, _spread(
+                slope['sigma'], tuple(int(b) for b in bkg.box_size),
+                rms.shape))
         meta['slope_spread_rms'] = float(np.sqrt(np.max(spread)))
         meta['slope_offset'] = float(np.max(np.abs(offset)))
         meta['slope_fits'] = slope['fits']
@@ -1010,7 +1049,7 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
     bias = None
     if gain is not None:
         bias, note = estimator_skew_bias(bkg, level, rms, gain,
-                                         spread=spread, third=third)
+                                         spread=spread)
         if bias is not None:
             level = level - bias
             meta['estimator_bias'] = float(np.median(bias))
@@ -1019,7 +1058,7 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
     if data is not None:
         record = MapSources.of(
             bkg, data, mask, unit, level, rms, error_on_mean, meta,
-            gain=gain, bias=bias, spread=spread, third=third,
+            gain=gain, bias=bias, spread=spread,
             n_measured=(np.size(raw_levels) if measured is None
                         else int(np.count_nonzero(measured))))
         level, rms, error_on_mean, meta = _without_sources(
@@ -1184,8 +1223,8 @@ class MapSources:
     ``usable``, ``density`` and ``light`` the whole-frame sky's source
     mask of the frame and the faint light off it
     (`~ccdphot_ext.background.globalsky.source_pixels`), ``crowded``
-    whether it crowds the frame; ``gain``, ``bias``, ``spread`` and
-    ``third`` the estimator's Poisson correction (`estimator_skew_bias`),
+    whether it crowds the frame; ``gain``, ``bias`` and ``spread`` the
+    estimator's Poisson correction (`estimator_skew_bias`),
     ``n_measured`` the meshes photutils measured; ``sample`` a strided
     sample of the frame's pixels, which tells the frame again;
     ``apertures`` the measured apertures' discs already taken out with the
@@ -1202,7 +1241,6 @@ class MapSources:
     gain: object
     bias: object
     spread: object
-    third: object
     n_measured: int
     sources: np.ndarray
     usable: np.ndarray
@@ -1217,7 +1255,7 @@ class MapSources:
 
     @classmethod
     def of(cls, bkg, data, mask, unit, level, rms, error_on_mean, meta, *,
-           gain, bias, spread, third, n_measured):
+           gain, bias, spread, n_measured):
         """The record of the map of ``bkg`` made from ``data`` (with
         ``mask``, as given to Background2D): its source mask found."""
         from ..utils.inputs import as_frame
@@ -1244,7 +1282,7 @@ class MapSources:
         return cls(bkg=bkg, meshes=MeshStatistics.of(bkg), mask=frame.mask,
                    level=level, rms=rms, error_on_mean=error_on_mean,
                    meta=dict(meta), gain=gain, bias=bias, spread=spread,
-                   third=third, n_measured=n_measured, sources=sources,
+                   n_measured=n_measured, sources=sources,
                    usable=usable, density=density, light=light,
                    crowded=is_crowded(sources, usable),
                    sample=frame_sample(frame.data), frame=frame)
@@ -1329,8 +1367,7 @@ def _without_sources(record, pixels, extra=None):
         # the meshes, measured without their stars, are skewed over the
         # sky's noise, not over the noise their wings widened
         again, _ = estimator_skew_bias(bkg, level + record.bias, rms,
-                                       record.gain, spread=record.spread,
-                                       third=record.third)
+                                       record.gain, spread=record.spread)
         level = level + record.bias - again
         meta['estimator_bias'] = float(np.median(again))
     if record.n_measured < QUADRATIC_MIN_MESHES:
@@ -1497,7 +1534,19 @@ ESTIMATOR_WEIGHTS = {'MeanBackground': (0.0, -1.0),
                      'MMMBackground': (3.0, 2.0)}
 
 
-def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0, third=0.0):
+def estimator_weights(bkg):
+    """The weights ``(a, b)`` of a Background2D's estimator, ``a *
+    median - b * mean`` (`ESTIMATOR_WEIGHTS`, or a
+    ``ModeEstimatorBackground``'s factors); None for another one."""
+    estimator = bkg.bkg_estimator
+    name = type(estimator).__name__
+    if name == 'ModeEstimatorBackground':
+        return (float(estimator.median_factor),
+                float(estimator.mean_factor))
+    return ESTIMATOR_WEIGHTS.get(name)
+
+
+def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0):
     """
     The bias of a Background2D's estimator on a Poisson sky (None for an
     estimator without known weights), and a note saying how it was found.
@@ -1522,20 +1571,14 @@ def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0, third=0.0):
     to 250 e- across 256 pixels, 32-pixel meshes read 0.5 to 0.7 e- low,
     2.2 times what the photons' skewness alone gives.
 
-    On a curved sky the level along a slope bends over the mesh, and the
-    mixture's third moment gains ``third`` (`slope_bend_third_moment`,
-    per pixel): a vignetted sky's meshes then read high towards the
-    frame's edges (0.2 data units at 150 with 48-pixel meshes, its level
-    dropping by 0.4 to the corners).
+    The skew of a curved sky's bend over the mesh (a tail of low pixels
+    on a vignetted sky's flanks) is not here: the estimator's reading of
+    the bent sky over its box, noise included, is
+    `mesh_estimator_response`'s.
     """
-    estimator = bkg.bkg_estimator
-    name = type(estimator).__name__
-    if name == 'ModeEstimatorBackground':
-        weights = (float(estimator.median_factor),
-                   float(estimator.mean_factor))
-    elif name in ESTIMATOR_WEIGHTS:
-        weights = ESTIMATOR_WEIGHTS[name]
-    else:
+    name = type(bkg.bkg_estimator).__name__
+    weights = estimator_weights(bkg)
+    if weights is None:
         return None, None
     clip = bkg.sigma_clip
     lower = None if clip is None else clip.sigma_lower
@@ -1557,7 +1600,7 @@ def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0, third=0.0):
         total = rms * rms + spread
         with np.errstate(invalid='ignore', divide='ignore'):
             ratio = np.where(total > 0, (ratio * rms * rms + 3.0 * spread
-                                         / gain + third) / total, 0.0)
+                                         / gain) / total, 0.0)
         note += ('; on the sloped sky the mixture of pixels along the '
                  'slope adds 3 spread / gain to that third moment '
                  '(meta["slope_spread_rms"])')
@@ -1569,6 +1612,11 @@ _ROUNDING = 16 * np.finfo(float).eps
 #: `_with_filter_error` fits a quadratic surface to a grid of at least
 #: this many meshes (twice its six terms), a plane to a smaller one
 QUADRATIC_MIN_MESHES = 12
+#: Where the quadratic surface leaves the meshes scattered beyond their
+#: noise, `_sloped_surface` tries polynomial surfaces of higher degree,
+#: up to this one, on a grid of at least twice their terms (a vignetted
+#: sky's ``(1 + a r**2)**-2`` is a quartic on the mesh scale)
+MAX_SURFACE_DEGREE = 4
 
 
 def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta):
@@ -1716,6 +1764,35 @@ def _measured_mesh_levels(bkg, data=None, mask=None):
     raw = bkg.background_mesh
     return np.asarray(getattr(raw, 'value', raw), dtype=float), \
         'filtered grid'
+
+
+def mesh_pixel_noise(bkg, data, mask=None):
+    """
+    The pixels' noise in each mesh of a Background2D, from the
+    differences of neighbouring pixels along rows (their median absolute
+    deviation over the root of 2, as a Gaussian sigma): a sky's slope or
+    curvature over the mesh, which photutils' rms holds, barely enters
+    them. NaN where a mesh holds too few pairs; None when ``data`` does
+    not match the map.
+    """
+    from ..utils.inputs import as_frame
+
+    frame = as_frame(data, mask=mask)
+    if frame.data.shape != tuple(np.shape(bkg.background_rms)):
+        return None
+    meshes = MeshStatistics.of(bkg)
+    pixels, leave_out = meshes._pixels(frame)
+    step = np.full(pixels.shape, np.nan)
+    step[:, 1:] = pixels[:, 1:] - pixels[:, :-1]
+    bad = leave_out.copy()
+    bad[:, 1:] |= leave_out[:, :-1]
+    boxes = meshes._boxes(step, bad | ~np.isfinite(step))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # empty meshes
+        centre = np.nanmedian(boxes, axis=-1)
+        mad = np.nanmedian(np.abs(boxes - centre[..., None]), axis=-1)
+    enough = np.count_nonzero(np.isfinite(boxes), axis=-1) >= 16
+    return np.where(enough, MAD_TO_STD * mad / math.sqrt(2.0), np.nan)
 
 
 def _idw_weights(points, target, n_neighbors=10, power=1.0):
@@ -1888,21 +1965,40 @@ def _nanmedian_last(values):
     return np.where(n > 0, middle, np.nan)
 
 
-def _sloped_surface(bkg, grid, k_rms, measured=None):
+def _sloped_surface(bkg, grid, k_rms, measured=None, pixel_noise=None):
     """
     The quadratic surface (a plane for fewer than `QUADRATIC_MIN_MESHES`
     meshes) fitted to the measured mesh levels ``grid``, weighted by each
     mesh's noise (`_mesh_noise` times ``k_rms``), when it explains them
     beyond that noise (chi-square at 1%); else None (a flat sky).
 
+    A curved sky's surface is fitted to the mesh levels less the
+    estimator's reading of it over each box (`mesh_estimator_response`),
+    weighted by the estimator's noise on it (``pixel_noise``, the pixels'
+    noise in each mesh, `mesh_pixel_noise`, NaN or None where unknown);
+    where the quadratic leaves the meshes scattered beyond that noise,
+    surfaces of higher degree are tried in turn (`MAX_SURFACE_DEGREE`),
+    the first that explains them kept (none doing so, the one that leaves
+    the least scatter per degree of freedom).
+
     Returns
     -------
     slope : dict or None
-        ``surface`` (the mesh grid), ``coef`` and ``n_terms`` (of
-        `~ccdphot_ext.utils.stats.surface_design` in mesh coordinates),
-        ``noise`` (the meshes' noise) and ``fits`` (False when the
-        surface leaves the meshes scattered beyond their noise, chi-square
-        at 1%: a sky that is not a quadratic surface on the mesh scale).
+        ``coef`` and ``n_terms`` (the sky's surface, of
+        `~ccdphot_ext.utils.stats.surface_design` in mesh coordinates: 3
+        a plane, 6 a quadratic, more a higher degree),
+        ``response`` (the estimator's reading of that curved sky over
+        each mesh above its centre, `mesh_estimator_response`; None for
+        a plane), ``sigma`` (the pixels' noise in each mesh found
+        beside that curved sky; None for a plane), ``surface`` (the mesh
+        grid the estimator reads: the sky's surface at the mesh centres
+        plus ``response``), ``noise_measured`` (whether the pixels' noise
+        was measured, ``pixel_noise``), ``noise`` (the meshes' noise, times the root
+        of the fit's chi-square per degree of freedom when it does not
+        fit) and ``fits`` (False when the surface leaves the meshes
+        scattered beyond their noise, chi-square at 1%: a sky that no
+        surface tried follows on the mesh scale, or sources lifting some
+        meshes).
     """
     noise = _mesh_noise(bkg, k_rms)
     if measured is not None:
@@ -1932,10 +2028,79 @@ def _sloped_surface(bkg, grid, k_rms, measured=None):
         return None
     n_used = grid.size if measured is None else int(np.count_nonzero(
         measured))
-    fits = bool(left <= chi2_distribution.isf(0.01, max(n_used - n_terms,
+    used = 1 if measured is None else measured
+    if n_terms == 3:
+        return _scaled_to_misfit({
+            'surface': surface, 'coef': coef, 'n_terms': n_terms,
+            'noise': noise, 'response': None, 'sigma': None,
+            'noise_measured': False}, grid, used,
+            n_used, left)
+    _, clip = clip_corrected_rms(bkg, 1.0, clip_factors)
+    n_good = np.maximum(np.asarray(bkg.n_pixels_mesh, dtype=float), 1.0)
+    chosen = None
+    for degree in range(2, MAX_SURFACE_DEGREE + 1):
+        n_terms = (degree + 1) * (degree + 2) // 2
+        if n_used < 2 * n_terms:
+            break
+        design = surface_design(*np.mgrid[:ny, :nx].astype(float),
+                                degree=degree)
+        coef = weighted_lstsq(design, grid.ravel(), w)
+        for _ in range(2):
+            # the mesh levels are the estimator's readings of the curved
+            # sky over each box: the sky's surface is fitted to them less
+            # that reading's excess over the centre, each weighted by the
+            # estimator's noise on that sky (photutils' rms holds the
+            # sky's spread over the box, not noise)
+            response, sigma, factor = mesh_estimator_response(
+                bkg, coef, n_terms, pixel_noise)
+            curved_noise = np.maximum(
+                k_rms / clip * sigma * factor / np.sqrt(n_good),
+                0.25 * noise)
+            weights = np.where(used, 1.0 / curved_noise, 0.0).ravel()
+            coef = weighted_lstsq(design, (grid - response).ravel(),
+                                  weights)
+        surface = (design @ coef).reshape(grid.shape) + response
+        left = np.sum(((grid - surface) / curved_noise) ** 2 * used)
+        candidate = {'surface': surface, 'coef': coef, 'n_terms': n_terms,
+                     'noise': curved_noise, 'response': response,
+                     'sigma': sigma}
+        # none fitting, the one that leaves the least scatter per degree
+        # of freedom (a vignetted sky on a deep stack: the quartic)
+        if (chosen is None or _fits(left, n_used, n_terms)
+                or left / (n_used - n_terms) < chosen[1] / (
+                    n_used - chosen[0]['n_terms'])):
+            chosen = (candidate, left)
+        if _fits(left, n_used, n_terms):
+            break
+    chosen[0]['noise_measured'] = pixel_noise is not None
+    return _scaled_to_misfit(chosen[0], grid, used, n_used, chosen[1])
+
+
+def _fits(left, n_used, n_terms):
+    """Whether a surface of ``n_terms`` terms leaves ``n_used`` meshes
+    within their noise (their chi-square ``left``, at 1%)."""
+    from scipy.stats import chi2 as chi2_distribution  # slow to import
+
+    return bool(left <= chi2_distribution.isf(0.01, max(n_used - n_terms,
                                                          1)))
-    return {'surface': surface, 'coef': coef, 'n_terms': n_terms,
-            'noise': noise, 'fits': fits}
+
+
+def _scaled_to_misfit(slope, grid, used, n_used, left):
+    """``slope`` with ``fits`` set, and where the meshes scatter about its
+    surface beyond their noise (a sky that no surface tried follows,
+    sources lifting some meshes) that noise scaled by the root of their
+    chi-square per degree of freedom: the level's error holds that
+    scatter. ``cov`` is the covariance of its coefficients."""
+    slope['fits'] = _fits(left, n_used, slope['n_terms'])
+    if not slope['fits']:
+        slope['noise'] = slope['noise'] * math.sqrt(
+            left / max(n_used - slope['n_terms'], 1))
+    ny, nx = np.shape(grid)
+    design = surface_design(*np.mgrid[:ny, :nx].astype(float),
+                            degree=surface_degree(slope['n_terms']))
+    weights = (np.where(used, 1.0, 0.0) / slope['noise'] ** 2).ravel()
+    slope['cov'] = np.linalg.pinv(design.T @ (design * weights[:, None]))
+    return slope
 
 
 def slope_spread_variance(bkg, slope):
@@ -1955,12 +2120,13 @@ def slope_spread_variance(bkg, slope):
     shape = np.shape(bkg.background_rms)
     if slope is None:
         return np.zeros(shape)
-    coef, surface = slope['coef'], slope['surface']
+    coef, surface, n_terms = slope['coef'], slope['surface'], slope['n_terms']
     u, v = np.mgrid[:surface.shape[0], :surface.shape[1]].astype(float)
-    gu = coef[1] + (2.0 * coef[3] * u + coef[5] * v
-                    if slope['n_terms'] > 3 else 0.0)
-    gv = coef[2] + (2.0 * coef[4] * v + coef[5] * u
-                    if slope['n_terms'] > 3 else 0.0)
+    step = 1e-3  # mesh units: exact for a quadratic
+    gu = (_surface_at(coef, n_terms, u + step, v)
+          - _surface_at(coef, n_terms, u - step, v)) / (2.0 * step)
+    gv = (_surface_at(coef, n_terms, u, v + step)
+          - _surface_at(coef, n_terms, u, v - step)) / (2.0 * step)
     by, bx = (float(b) for b in bkg.box_size)
     spread = ((gu / by) ** 2 * (by * by - 1.0)
               + (gv / bx) ** 2 * (bx * bx - 1.0)) / 12.0
@@ -1968,58 +2134,156 @@ def slope_spread_variance(bkg, slope):
                    tuple(int(b) for b in bkg.box_size), shape)
 
 
-def box_average_bend(slope):
-    """
-    The correction of a curved sky's map for the bend over each mesh.
+#: `mesh_estimator_response` samples the fitted sky at this many points a
+#: side of each mesh (its pixels, when it has fewer a side) ...
+RESPONSE_POINTS = 24
+#: ... each with this many quantiles of the pixels' Gaussian noise
+RESPONSE_QUANTILES = 16
+#: `mesh_estimator_response` applies the estimator to this many meshes
+#: at a time (its sample of a mesh holds some 9000 values)
+_RESPONSE_CHUNK = 128
 
-    A mesh level is the mean of the sky over its box, not its value at
-    the mesh centre, and photutils' filter and spline take it for the
-    latter: for a box of side ``b`` along an axis the mean exceeds the
-    centre by ``b**2 f'' / 24``. The fitted quadratic surface
-    (`_sloped_surface`, ``c_yy u**2 + c_xx v**2`` in mesh coordinates)
-    gives ``b**2 f'' = 2 c`` along each axis, and the level shifts by
-    ``-(c_yy + c_xx) / 12``. The curvature is taken from the surface, not
-    from each mesh's second differences, which would add their noise
-    (17% of a mesh's error, without a filter) to the level.
+
+def surface_degree(n_terms):
+    """The degree of a polynomial surface of ``n_terms`` terms
+    (`~ccdphot_ext.utils.stats.surface_terms`: 3 a plane, 6 a quadratic,
+    10 a cubic, 15 a quartic)."""
+    degree = int(round((math.sqrt(8.0 * n_terms + 1.0) - 3.0) / 2.0))
+    if (degree + 1) * (degree + 2) // 2 != n_terms:
+        raise ValueError(f'n_terms {n_terms} is not a polynomial surface\'s')
+    return degree
+
+
+def _surface_at(coef, n_terms, u, v):
+    """The polynomial surface ``coef`` (of ``n_terms`` terms) at mesh
+    coordinates ``u, v``."""
+    terms = surface_terms(u, v, degree=surface_degree(n_terms))
+    return sum(c * t for c, t in zip(coef, terms, strict=True)) + 0.0 * u
+
+
+def _box_offsets(box, n_points):
+    """``n_points`` offsets across a mesh of ``box`` pixels, in mesh
+    units from its centre: its pixels' offsets when ``n_points`` is
+    ``box``, else evenly spread with the pixels' second moment."""
+    t = (np.arange(n_points) + 0.5) / n_points - 0.5
+    if n_points < box:
+        t = t * math.sqrt((1.0 - box ** -2.0) / (1.0 - n_points ** -2.0))
+    return t
+
+
+def mesh_estimator_response(bkg, coef, n_terms, pixel_noise=None):
+    """
+    What a Background2D's clip and estimator read on a curved sky, per
+    mesh, above the sky at the mesh centre.
+
+    photutils' filter and spline take each mesh level for the sky at its
+    centre. A mesh's mean lies ``b**2 f'' / 24`` along each axis (a box of
+    ``b`` pixels, second derivative ``f''``) from it; a median-based
+    estimator reads nearer the centre where the level's spread over the
+    box is large against the pixels' noise (on the flank of a vignetted
+    sky, on a bright or stacked sky), the mean's value where it is small.
+    Each mesh's clip and estimator are applied to a deterministic sample
+    of the fitted surface over its box (`RESPONSE_POINTS` a side) plus
+    `RESPONSE_QUANTILES` quantiles of Gaussian noise per point, the
+    noise's sigma that at which the sample's clipped rms is photutils'
+    (``bkg.background_rms_mesh``; one pass of correction).
+
+    Parameters
+    ----------
+    bkg : `~photutils.background.Background2D`
+        The map.
+    coef : `~numpy.ndarray`
+        The quadratic surface (`~ccdphot_ext.utils.stats.surface_design`'s
+        six terms in mesh coordinates) fitted to the mesh levels.
+    n_terms : int
+        Its terms: a plane (3) reads its centre with every estimator (0).
+    pixel_noise : 2-D `~numpy.ndarray`, optional
+        The pixels' noise in each mesh (`mesh_pixel_noise`; NaN where
+        unknown); else, and where NaN, found from photutils' rms
+        (``bkg.background_rms_mesh``).
 
     Returns
     -------
-    bend : float
-        0 without a quadratic surface (a flat sky, a plane, or too few
-        meshes to fit one).
+    response : 2-D `~numpy.ndarray`
+        The mesh grid: the estimator's expected reading less the surface
+        at each mesh centre (data units).
+    sigma : 2-D `~numpy.ndarray` or None
+        The pixels' noise found in each mesh (None for a plane).
+    factor : 2-D `~numpy.ndarray`
+        The estimator's noise on the curved sky over its noise on a flat
+        one of that ``sigma`` (an ``a * median - b * mean`` estimator,
+        `estimator_weights`; 1 otherwise): a median reads a sky that
+        spreads much beyond the noise over the box with a larger error.
     """
-    if slope is None or slope['n_terms'] <= 3:
-        return 0.0
-    coef = slope['coef']
-    return float(-(coef[3] + coef[4]) / 12.0)
+    rms = np.asarray(getattr(bkg.background_rms_mesh, 'value',
+                             bkg.background_rms_mesh), dtype=float)
+    grid_shape = rms.shape
+    rms = rms.ravel()
+    if n_terms <= 3:
+        return np.zeros(grid_shape), None, np.ones(grid_shape)
+    meshes = MeshStatistics.of(bkg)
+    (by, bx) = meshes.box_size
+    ty = _box_offsets(by, min(by, RESPONSE_POINTS))[:, None]
+    tx = _box_offsets(bx, min(bx, RESPONSE_POINTS))[None, :]
+    u, v = (a.ravel() for a in np.mgrid[:grid_shape[0], :grid_shape[1]]
+            .astype(float))
+    # the sky over each box less its centre: (meshes, points)
+    sky = (_surface_at(coef, n_terms, u[:, None] + np.broadcast_to(
+        ty, (ty.size, tx.size)).ravel(), v[:, None] + np.broadcast_to(
+            tx, (ty.size, tx.size)).ravel())
+           - _surface_at(coef, n_terms, u, v)[:, None])
+    # each point's noise quantiles, offset along a golden-ratio sequence
+    # so that the sample's noise is stratified finely as a whole
+    shift = (np.arange(sky.shape[1]) * 0.6180339887498949 + 0.5) % 1.0
+    from scipy.special import ndtri  # slow to import
 
+    z = ndtri((np.arange(RESPONSE_QUANTILES)[None, :] + shift[:, None])
+              / RESPONSE_QUANTILES).ravel()
+    clip, _ = clip_corrected_rms(bkg, 1.0, clip_factors)
+    sigma = np.sqrt(np.maximum((clip * rms) ** 2 - np.var(sky, axis=1),
+                               0.0))
 
-def slope_bend_third_moment(bkg, slope):
-    """
-    The third moment, per pixel, of a curved sky's level over the pixels
-    of a mesh: for the fitted quadratic surface with gradient ``g`` and
-    second derivatives ``f''`` (per pixel) over meshes of side ``b``,
-    ``sum_axes g**2 f'' b**4 / 120`` and ``g_y g_x f''_yx b_y**2 b_x**2
-    / 24``, interpolated linearly between mesh centres; 0 without a
-    quadratic surface (``slope`` None or a plane, see `_sloped_surface`).
+    def read(sigma):
+        level, spread, median = (np.empty(u.size) for _ in range(3))
+        for start in range(0, u.size, _RESPONSE_CHUNK):
+            part = slice(start, start + _RESPONSE_CHUNK)
+            values = (np.repeat(sky[part], RESPONSE_QUANTILES, axis=1)
+                      + sigma[part, None] * z[None, :])
+            median[part] = np.median(values, axis=1)
+            level[part], spread[part] = meshes.estimate(values)
+        return level, spread, median
 
-    A mesh on the flank of a sky bowed down (a vignetted one) holds a
-    tail of low pixels on its outer side: the mixture is skewed low and
-    a median-based estimator reads above its mean (`estimator_skew_bias`).
-    """
-    shape = np.shape(bkg.background_rms)
-    if slope is None or slope['n_terms'] <= 3:
-        return np.zeros(shape)
-    coef, surface = slope['coef'], slope['surface']
-    u, v = np.mgrid[:surface.shape[0], :surface.shape[1]].astype(float)
-    gu = coef[1] + 2.0 * coef[3] * u + coef[5] * v
-    gv = coef[2] + 2.0 * coef[4] * v + coef[5] * u
-    # in mesh units: g_pix = g / b, f''_pix = 2 c / b**2, so
-    # g_pix**2 f''_pix b**4 / 120 = g**2 c / 60
-    third = (gu * gu * coef[3] + gv * gv * coef[4]) / 60.0 \
-        + gu * gv * coef[5] / 24.0
-    return _spread(np.broadcast_to(third, surface.shape),
-                   tuple(int(b) for b in bkg.box_size), shape)
+    known = (np.zeros(u.size, dtype=bool) if pixel_noise is None
+             else np.isfinite(np.ravel(pixel_noise)))
+    if np.any(known):
+        sigma = np.where(known, np.ravel(pixel_noise), sigma)
+    level, spread, median = read(sigma)
+    if not np.all(known) and np.all(np.isfinite(spread)):
+        sigma = np.where(known, sigma, np.sqrt(np.maximum(
+            sigma * sigma + rms * rms - spread * spread, 0.0)))
+        level, _, median = read(sigma)
+    factor = np.ones(u.size)
+    weights = estimator_weights(bkg)
+    if weights is not None:
+        a, b = weights
+        # the median's variance over the mean's (sigma**2 / n) on the
+        # mixture of the box's levels and Gaussian noise: sum Phi (1 -
+        # Phi) / (n p)**2 (p its density at the median), and their
+        # covariance sigma**2 / n (influence functions; the clip left out)
+        from scipy.special import ndtr  # slow to import
+
+        with np.errstate(invalid='ignore', divide='ignore'):
+            t = (median[:, None] - sky) / sigma[:, None]
+            density = np.mean(np.exp(-0.5 * t * t), axis=1) / math.sqrt(
+                2.0 * math.pi)
+            cdf = ndtr(t)
+            ratio = np.mean(cdf * (1.0 - cdf), axis=1) / density ** 2
+            flat = a * a * math.pi / 2.0 + b * b - 2.0 * a * b
+            curved = a * a * ratio + b * b - 2.0 * a * b
+            factor = np.where(np.isfinite(curved) & (sigma > 0),
+                              np.sqrt(np.maximum(curved, 0.0) / flat), 1.0)
+    return (level.reshape(grid_shape), sigma.reshape(grid_shape),
+            factor.reshape(grid_shape))
 
 
 def _with_filter_error(bkg, slope, error_on_mean, meta, *, measured=None,
@@ -2039,7 +2303,8 @@ def _with_filter_error(bkg, slope, error_on_mean, meta, *, measured=None,
     is the error of the filtered level, and its mean's offset from the
     surface, as photutils interpolates it, is a bias that the level
     sheds. Where the surface does not explain the meshes (``slope['fits']``
-    False) that offset stays in the error as well, with a warning.
+    False) their noise is scaled to their scatter about it
+    (`_sloped_surface`), and a warning says so.
 
     With excluded meshes (``measured``: False for them) the excluded ones
     are filled in each realisation as photutils fills them
@@ -2055,18 +2320,16 @@ def _with_filter_error(bkg, slope, error_on_mean, meta, *, measured=None,
     if measured is not None:
         error, offset = _filled_filter_error(
             bkg, surface, noise, measured, coef, n_terms, meta, seed,
-            slope['fits'])
+            slope['fits'], slope.get('cov'))
         return np.maximum(error_on_mean, error), offset
     if np.prod(bkg.filter_size) == 1:  # no filter: only the spline's bend
+        if slope['noise_measured'] or not slope['fits']:
+            # photutils' rms held the curved sky's spread over each mesh
+            error_on_mean = filtered_noise_error(bkg, noise)
         between = _interpolated_offset(bkg, surface, coef, n_terms)
-        if between is None:
-            return error_on_mean, 0.0
+        if between is None:  # an interpolator whose steps are not known
+            between = _per_mesh_offset(bkg, surface, coef, n_terms)
         meta['interpolation_offset'] = float(np.max(np.abs(between)))
-        if not slope['fits']:
-            meta['error_on_mean_from'] += (
-                ", with photutils' interpolation's offset from the fitted "
-                'sloped sky')
-            return np.sqrt(error_on_mean ** 2 + between ** 2), between
         meta['error_on_mean_from'] += (
             "; photutils' interpolation's offset from the fitted sloped "
             'sky taken from the level')
@@ -2079,22 +2342,30 @@ def _with_filter_error(bkg, slope, error_on_mean, meta, *, measured=None,
         ' median filter; its offset from that sky taken from the level')
     return _realised_error(bkg, _median_filtered(grids, bkg.filter_size),
                            surface, coef, n_terms, meta, slope['fits'],
-                           stacklevel=6)
+                           stacklevel=6, refilter=lambda shift: (
+                               _median_filtered(grids + shift,
+                                                bkg.filter_size)),
+                           cov=slope.get('cov'))
 
 
 def _realised_error(bkg, filtered, surface, coef, n_terms, meta, fits,
-                    stacklevel):
+                    stacklevel, refilter=None, cov=None):
     """
     The level error, per pixel, of a map whose mesh grids ``filtered``
     are realisations of the fitted sloped ``surface`` (``coef``, of
     ``n_terms`` terms) through photutils' filter (their scatter), and
     their mean's offset from the surface as photutils interpolates it
     between mesh centres (`_interpolated_offset`; where its steps are not
-    known, each mesh's own offset). Where the surface does not explain
-    the meshes (``fits`` False) the offset is added to the error in
-    quadrature as well and a warning says where it dominates
-    (`_warn_flattened`, ``stacklevel`` counted from there). Records
+    known, each mesh's own offset). A warning says where the offset
+    dominates (`_warn_flattened`, ``stacklevel`` counted from there;
+    ``fits`` False: the surface does not explain the meshes). Records
     ``meta['filter_error']`` (and ``'interpolation_offset'``).
+
+    The offset rests on the fitted surface, known to its coefficients'
+    covariance ``cov``: the surface is moved by `N_SURFACE_DRAWS` seeded
+    draws from it and put through the filter again (``refilter``, of a
+    change of the mesh grid), and the variance of the offset so found
+    (`_offset_variance`) is added to the error.
     """
     offset = np.mean(filtered, axis=0) - surface
     meta['filter_error'] = float(np.max(np.abs(offset)))
@@ -2116,29 +2387,54 @@ def _realised_error(bkg, filtered, surface, coef, n_terms, meta, fits,
     between = _interpolated_offset(bkg, np.mean(filtered, axis=0), coef,
                                    n_terms)
     if between is None:  # an interpolator whose steps are not known
-        between = block_replicate(offset, bkg.box_size,
-                                  conserve_sum=False)[:shape[0], :shape[1]]
+        between = _per_mesh_offset(bkg, np.mean(filtered, axis=0), coef,
+                                   n_terms)
     else:
         # the spline's clip to each grid's range: the mean map is not the
         # map of the mean grid beyond the outer mesh centres
         between = between + shift
         meta['interpolation_offset'] = float(np.max(np.abs(between)))
+        if refilter is not None and cov is not None:
+            variance = variance + _offset_variance(
+                bkg, refilter, filtered, n_terms, cov)
     _warn_flattened(bkg, offset, filtered, meta, fits,
                     stacklevel=stacklevel)
-    if fits:
-        return np.sqrt(variance), between
-    meta['error_on_mean_from'] += (
-        ', with that offset (the fitted surface does not explain the '
-        'meshes)')
-    return np.sqrt(variance + between ** 2), between
+    if not fits:
+        meta['error_on_mean_from'] += (
+            ' (the meshes\' noise scaled to their scatter about the fitted '
+            'surface, which does not explain them)')
+    return np.sqrt(variance), between
+
+
+def _offset_variance(bkg, refilter, filtered, n_terms, cov, *, seed=1):
+    """The variance, per pixel, of the filter's offset from a fitted
+    surface (of ``n_terms`` terms) over `N_SURFACE_DRAWS` draws of the
+    surface from its coefficients' covariance ``cov``: each draw's change
+    of the filtered grids' mean (``filtered`` before) less its change of
+    the surface, at the mesh centres, spread linearly between them
+    (`_realised_error`)."""
+    grid_shape = np.shape(filtered)[1:]
+    ny, nx = grid_shape
+    design = surface_design(*np.mgrid[:ny, :nx].astype(float),
+                            degree=surface_degree(n_terms))
+    draws = np.random.default_rng(seed).multivariate_normal(
+        np.zeros(n_terms), cov, N_SURFACE_DRAWS, method='eigh')
+    before = np.mean(filtered, axis=0)
+    offsets = []
+    for delta in draws:
+        moved = (design @ delta).reshape(grid_shape)
+        offsets.append(np.mean(refilter(moved), axis=0) - before - moved)
+    return _spread(np.var(offsets, axis=0, ddof=1),
+                   tuple(int(b) for b in bkg.box_size),
+                   np.shape(bkg.background_rms))
 
 
 def _warn_flattened(bkg, offset, filtered, meta, fits, stacklevel=5):
     """Warn where the filter's ``offset`` from the fitted sloped sky
     exceeds the scatter of the ``filtered`` realisations (``stacklevel``
     as in `warnings.warn`, counted from here): taken from the level where
-    the fitted surface explains the meshes (``fits``), else left in the
-    level and its error."""
+    the fitted surface explains the meshes (``fits``) or not (then the
+    level's error holds the meshes' scatter about it)."""
     shape = np.shape(bkg.background_rms)
     dominated = block_replicate(np.abs(offset) > np.sqrt(
         np.var(filtered, axis=0)), bkg.box_size,
@@ -2154,14 +2450,16 @@ def _warn_flattened(bkg, offset, filtered, meta, fits, stacklevel=5):
         tail = ('; that offset, from the quadratic surface fitted to the '
                 'meshes, is taken from the level (meta["slope_offset"])')
     else:
-        tail = ('; the sky is not a quadratic surface on the mesh scale, so '
-                'that offset is left in the level and its error; '
-                'filter_size=1 or smaller meshes would follow the slope')
+        tail = ('; that offset, from the quadratic surface fitted to the '
+                'meshes, is taken from the level, but the meshes scatter '
+                'about that surface beyond their noise (a sky that is not '
+                'quadratic on the mesh scale, or sources lifting meshes), '
+                'so the level\'s error holds that scatter')
     warnings.warn(head + tail, AstropyUserWarning, stacklevel=stacklevel)
 
 
 def _filled_filter_error(bkg, surface, noise, measured, coef, n_terms,
-                         meta, seed, fits):
+                         meta, seed, fits, cov=None):
     """The error of a Background2D level on the fitted sloped ``surface``
     with excluded meshes (``measured`` False), filled as photutils fills
     them, then filtered and interpolated, and the offset of the result
@@ -2171,15 +2469,33 @@ def _filled_filter_error(bkg, surface, noise, measured, coef, n_terms,
                                  ) * noise
     yx = np.column_stack(np.nonzero(measured))
     holes = np.column_stack(np.nonzero(~measured))
-    for grid in grids:
+    def filled(grid):
         grid[~measured] = ShepardIDWInterpolator(yx, grid[measured])(
             holes, n_neighbors=10, power=1.0)
+        return grid
+
+    for grid in grids:
+        filled(grid)
     meta['error_on_mean_from'] += (
         ', or (where larger) the mesh errors on the fitted sloped sky '
         "through photutils' filling, filter and interpolation; their "
         'offset from that sky taken from the level')
     return _realised_error(bkg, _median_filtered(grids, bkg.filter_size),
-                           surface, coef, n_terms, meta, fits, stacklevel=7)
+                           surface, coef, n_terms, meta, fits, stacklevel=7,
+                           refilter=lambda shift: _median_filtered(
+                               grids + filled(np.array(shift, dtype=float)),
+                               bkg.filter_size), cov=cov)
+
+
+def _per_mesh_offset(bkg, grid, coef, n_terms):
+    """Each mesh's offset of the mesh ``grid`` from the fitted surface
+    (``coef`` of ``n_terms`` terms) at its centre, over its pixels."""
+    ny, nx = np.shape(grid)
+    sky = surface_design(*np.mgrid[:ny, :nx].astype(float),
+                         degree=surface_degree(n_terms)) @ coef
+    shape = np.shape(bkg.background_rms)
+    return block_replicate(grid - sky.reshape(ny, nx), bkg.box_size,
+                           conserve_sum=False)[:shape[0], :shape[1]]
 
 
 def _interpolated_offset(bkg, grid, coef, n_terms):
@@ -2206,8 +2522,7 @@ def _interpolated_offset(bkg, grid, coef, n_terms):
     # photutils places the mesh centres
     y = ((np.arange(shape[0]) - (by - 1) / 2.0) / by)[:, None]
     x = ((np.arange(shape[1]) - (bx - 1) / 2.0) / bx)[None, :]
-    terms = surface_terms(y, x, quadratic=n_terms > 3)
-    surface = sum(c * t for c, t in zip(coef, terms, strict=True))
+    surface = _surface_at(coef, n_terms, y, x)
     return interpolated - surface
 
 

@@ -25,7 +25,7 @@ MAD_TO_STD = 1.482602218505602
 MEDIAN_EFFICIENCY = math.sqrt(math.pi / 2.0)
 
 
-def surface_design(u, v, *, quadratic=False):
+def surface_design(u, v, *, quadratic=False, degree=None):
     """
     The design matrix of a least-squares surface in two coordinates.
 
@@ -37,6 +37,11 @@ def surface_design(u, v, *, quadratic=False):
     quadratic : bool, optional
         False (default): the plane's columns ``1, u, v``; True: a quadratic
         surface's, ``1, u, v, u**2, v**2, u * v``.
+    degree : int, optional
+        A polynomial surface of this degree (1 or more; overrides
+        ``quadratic``): the quadratic's columns, then for each higher
+        degree ``d`` the terms ``u**d, u**(d - 1) v, ..., v**d``
+        (`surface_terms`).
 
     Returns
     -------
@@ -52,7 +57,7 @@ def surface_design(u, v, *, quadratic=False):
     u, v = np.broadcast_arrays(np.asarray(u, dtype=float),
                                np.asarray(v, dtype=float))
     u, v = u.ravel(), v.ravel()
-    terms = surface_terms(u, v, quadratic=quadratic)
+    terms = surface_terms(u, v, quadratic=quadratic, degree=degree)
     return np.column_stack([np.ones(u.size), *terms[1:]])
 
 
@@ -88,7 +93,7 @@ def weighted_lstsq(design, values, weights):
                            rcond=None)[0]
 
 
-def surface_terms(u, v, *, quadratic=False):
+def surface_terms(u, v, *, quadratic=False, degree=None):
     """
     The terms of a low-order surface, to evaluate one from its
     coefficients: ``sum(c * t for c, t in zip(coef, terms))``.
@@ -102,6 +107,10 @@ def surface_terms(u, v, *, quadratic=False):
         False (default): the plane's terms ``1, u, v``; True: a quadratic
         surface's, ``1, u, v, u**2, v**2, u * v`` (the columns of
         `surface_design`, in its order).
+    degree : int, optional
+        A polynomial surface of this degree (1 or more; overrides
+        ``quadratic``): beyond the quadratic's terms, ``u**d, u**(d - 1)
+        v, ..., v**d`` for each degree ``d`` in turn.
 
     Returns
     -------
@@ -113,8 +122,16 @@ def surface_terms(u, v, *, quadratic=False):
     >>> from ccdphot_ext.utils.stats import surface_terms
     >>> surface_terms(2.0, 3.0, quadratic=True)
     [1.0, 2.0, 3.0, 4.0, 9.0, 6.0]
+    >>> len(surface_terms(2.0, 3.0, degree=4))
+    15
     """
+    if degree is None:
+        degree = 2 if quadratic else 1
+    if int(degree) != degree or degree < 1:
+        raise ValueError(f'degree must be a positive integer, got {degree}')
     terms = [1.0, u, v]
-    if quadratic:
+    if degree >= 2:
         terms += [u * u, v * v, u * v]
+    for d in range(3, int(degree) + 1):
+        terms += [u ** (d - k) * v ** k for k in range(d + 1)]
     return terms
