@@ -62,7 +62,7 @@ from ..aperture.utils import (
     n_positions,
 )
 from ..utils.inputs import power_of_two_scale
-from ..utils.stats import surface_design
+from ..utils.stats import surface_design, weighted_lstsq
 from ..utils.windows import as_pixels, box_rows, whole_pixels
 from .estimators import (
     ANNULUS_EXACT_MAX,
@@ -1548,17 +1548,19 @@ class _SharedLift:
 
     def _lifted(self, wings, measured, peaks):
         """The annuli whose predicted lift is beyond `LIFT_SIZE`."""
+        # (no line, or no star lifting its own annulus more than another:
+        # the mean is every annulus' lift)
+        shared = np.full(wings.size, abs(self.mean) > LIFT_SIZE)
         use = measured & np.isfinite(wings) & np.isfinite(peaks)
-        if use.sum() < LIFT_MIN_ANNULI:  # no line: the mean for every annulus
-            return np.full(wings.size, abs(self.mean) > LIFT_SIZE)
+        if use.sum() < LIFT_MIN_ANNULI:
+            return shared
         design = np.c_[np.ones(use.sum()), peaks[use]]
-        coef, *_ = np.linalg.lstsq(design, wings[use], rcond=None)
+        coef = weighted_lstsq(design, wings[use], np.ones(use.sum()))
         resid = wings[use] - design @ coef
         scale = max(float(np.mean(resid ** 2)), 1.0)
         cov = scale * np.linalg.pinv(design.T @ design)
         if abs(coef[1]) <= SLOPE_SIGNIFICANCE * math.sqrt(cov[1, 1]):
-            # no star lifts its own annulus more than another: one lift
-            return np.full(wings.size, abs(self.mean) > LIFT_SIZE)
+            return shared
         known = np.isfinite(peaks)
         peak = np.where(known, peaks, 0.0)
         lift = coef[0] + coef[1] * peak
