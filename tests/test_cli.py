@@ -22,6 +22,7 @@ from expected_warnings import gradient_warning
 from photutils.aperture import CircularAnnulus, CircularAperture
 
 from ccdphot_ext import (
+    FLAG_TRUNCATED,
     NOTEBOOK_BOXES,
     BoxAperture,
     BudgetOptions,
@@ -757,3 +758,20 @@ def test_measure_whole_frame_sky_has_the_gain(tmp_path, method):
     # the estimator without the gain is the biased reading
     plain = SkyEstimate.from_image(data, method=method)
     assert truth - plain.value > 4 * error
+
+
+def test_real_frame_background2d_rows_are_kept(sextractor_dir, tmp_path):
+    """Source Extractor's ESO frame, ``--sky background2d`` at its own
+    catalogue: a sparse frame on a flat sky, so no row is flagged for its
+    sky (crowding, map misfit); only the five apertures the frame's edge
+    cuts are."""
+    code, out, err = ccdphot('measure', sextractor_dir / 'image.fits',
+                             '--positions', sextractor_dir / 'image.cat',
+                             '--radius', 5, '--sky', 'background2d',
+                             '-o', 'eso.ecsv', cwd=tmp_path)
+    assert code == 0, err
+    table = Table.read(tmp_path / 'eso.ecsv')
+    assert len(table) == 65
+    assert np.count_nonzero(table['flags'] == FLAG_TRUNCATED) == 5
+    assert np.count_nonzero(table['flags']) == 5
+    assert 'rows      65: 60 unflagged' in out + err
