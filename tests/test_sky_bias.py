@@ -23,6 +23,7 @@ from ccdphot_ext.background.estimators import (
     estimator_efficiency,
     skew_bias_factor,
 )
+from ccdphot_ext.background.globalsky import RISING_SLOPE
 from ccdphot_ext.datasets.sample import simulate_frame
 
 GAIN, READ_NOISE, SKY = 2.23, 12.0, 1035.0
@@ -970,3 +971,55 @@ def test_faint_light_is_measured_from_the_frame():
         pulls, flagged = _pulls(data, model, xy, sky, 2.0)
         assert np.mean(flagged) > 0.95  # was none
         assert np.mean(pulls) < -0.1  # -0.17, -0.20: they are biased
+
+
+def _bright_steep_frame(seed):
+    """600 stars of 100 to 10**5 e- (dN/dF ~ F**-1.8, 2 px) on a 512 x 512
+    frame of a 1000 e- sky (gain 2, read noise 5 e-), in ADU; the
+    positions of those above 1000 e-."""
+    from ccdphot_ext.datasets.sample import render_stars
+    rng = np.random.default_rng(seed)
+    u = rng.uniform(0.0, 1.0, 600)
+    flux = 100.0 * (1.0 - u * (1.0 - 1e3 ** -0.8)) ** (-1.0 / 0.8)
+    x, y = rng.uniform(5.0, 507.0, (2, 600))
+    model = render_stars((512, 512), x, y, flux / 2.0, sigma=2.0)
+    data = (rng.poisson(1000.0 + 2.0 * model)
+            + rng.normal(0.0, 5.0, model.shape)) / 2.0
+    bright = flux > 1000.0
+    return data, model, np.column_stack([x[bright], y[bright]])
+
+
+def test_faint_light_below_the_reach_is_extrapolated():
+    """On a bright sky the stars too faint for the source mask lie mostly
+    far below its reach, where no search finds them: their light is
+    extrapolated from the luminosity function of the sources at the
+    reach. Steep luminosity function, 1000 e- sky: the slope fitted is
+    1.69 and 2.23 (1.8 drawn), the lift estimated 0.16 and 0.33 ADU
+    against 0.23 and 0.33 (the light the search finds was within its
+    noise on the first frame, and the second's mask, under a fifth of it,
+    too small for the search to run: no row was flagged, pulls -0.03 and
+    -0.25); every row is flagged. As many stars per decade of flux:
+    slope 1.1, no lift."""
+    from photutils.aperture import CircularAperture
+    for seed, crowded in ((2, True), (9, False)):
+        data, model, xy = _bright_steep_frame(seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            sky = SkyEstimate.from_image(data, gain=2.0)
+        lift = sky.value - 500.0
+        assert lift > 5 * sky.error_on_mean
+        assert ('faint_light' in sky.meta) == crowded
+        assert 1.5 < sky.meta['faint_slope'] < 2.4
+        assert sky.meta['faint_light_below'] == sky.meta['crowding_bias']
+        assert 0.5 < sky.meta['crowding_bias'] / lift < 2.0  # 0.70, 0.99
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            table = photometer(data, CircularAperture(xy, 5.0), sky,
+                               gain=2.0)
+        assert np.mean((np.asarray(table['flags']) & 32) != 0) > 0.95
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        sky = SkyEstimate.from_image(_star_frame(100, 300), gain=GAIN)
+    assert sky.meta['faint_slope'] < RISING_SLOPE  # 1.11
+    assert sky.meta['faint_light_below'] == 0
+    assert sky.meta['crowding_bias'] == 0

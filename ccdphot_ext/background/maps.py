@@ -1299,7 +1299,7 @@ def _without_sources(record, pixels, extra=None):
     against the frame (`check_coarse_map`). Returns the level, rms, error
     and ``meta`` (a copy of the record's, which records the lift and the
     faint stars' share left in). ``pixels`` is the frame's data."""
-    from .globalsky import crowding_bias
+    from .globalsky import crowding_bias, store_light
 
     bkg, meta = record.bkg, dict(record.meta)
     level, rms = record.level, record.rms
@@ -1340,8 +1340,7 @@ def _without_sources(record, pixels, extra=None):
     meta['source_lift_max'] = float(np.max(np.abs(lift)))
     meta['source_mask_fraction'] = float(np.mean(record.sources))
     meta['faint_source_density'] = record.density
-    if record.light is not None:
-        meta['faint_light'], meta['faint_light_error'] = record.light
+    store_light(meta, record.light)
     meta['crowding_bias'] = crowding_bias(record.light)
     meta['source_lift_note'] = (
         "the light of the sources photutils' clip kept (the whole-frame "

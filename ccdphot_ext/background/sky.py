@@ -73,7 +73,12 @@ from .estimators import (
     poisson_skew_ratio,
     skew_bias_factor,
 )
-from .globalsky import check_crowding, faint_light_beside, global_sky
+from .globalsky import (
+    check_crowding,
+    faint_light_beside,
+    global_sky,
+    store_light,
+)
 from .maps import (
     MeshStatistics,
     background2d_parts,
@@ -1348,8 +1353,7 @@ class SkyEstimate:
                 dataclasses.replace(frame, uncertainty=record.uncertainty,
                                     mask=record.mask),
                 xy[:, 0], xy[:, 1], blocks=record.known[0])
-            if light is not None:
-                sky.meta['faint_light'], sky.meta['faint_light_error'] = light
+            store_light(sky.meta, light)
             check_crowding(sky.meta, sky.std, sky.error_on_mean, warn=False)
         # the frame's background and its noise, as measured with the
         # sources masked: the apertures' pixels change neither

@@ -364,6 +364,7 @@ class MapSkyRule(SkyRowRule):
             crowding_bias,
             faint_light_beside,
             source_pixels,
+            stored_light,
         )
         from ..background.maps import FILL_MESH, source_lift
         from ..utils.windows import whole_pixels
@@ -383,10 +384,7 @@ class MapSkyRule(SkyRowRule):
             return crowding_bias(faint_light_beside(frame, x, y))
 
         if 'source_lift' in sky.meta:  # the sources found are out already
-            light = None
-            if 'faint_light' in sky.meta:
-                light = (sky.meta['faint_light'],
-                         sky.meta['faint_light_error'])
+            light = stored_light(sky.meta)
             lift = np.broadcast_to(faint(light), frame.data.shape)
             what = 'the light of stars too faint for the source mask'
             cure = 'an annulus sky'
