@@ -108,7 +108,7 @@ import numpy as np
 from astropy.nddata import block_replicate
 from astropy.utils.exceptions import AstropyUserWarning
 from numpy.lib.stride_tricks import sliding_window_view
-from photutils.background import Background2D
+from photutils.background import Background2D, SExtractorBackground
 from photutils.utils import ShepardIDWInterpolator
 from scipy.ndimage import uniform_filter
 
@@ -961,7 +961,7 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
                         f'{type(bkg).__name__}')
     # photutils frees its measured mesh levels once its maps are made
     raw_levels, raw_from = _measured_mesh_levels(bkg, data, mask)
-    name = type(bkg.bkg_estimator).__name__
+    name = estimator_name(bkg.bkg_estimator)
     meta = {'method': 'Background2D', 'bkg_estimator': name,
             'box_size': tuple(int(b) for b in bkg.box_size),
             'filter_size': tuple(int(f) for f in bkg.filter_size),
@@ -1533,12 +1533,22 @@ ESTIMATOR_WEIGHTS = {'MeanBackground': (0.0, -1.0),
                      'MMMBackground': (3.0, 2.0)}
 
 
+def estimator_name(estimator):
+    """The name of a photutils background estimator's class, or of the
+    first of its bases that `BACKGROUND2D_EFFICIENCY` lists (a
+    `LatticeSExtractorBackground` is Source Extractor's estimator)."""
+    for cls in type(estimator).__mro__:
+        if cls.__name__ in BACKGROUND2D_EFFICIENCY:
+            return cls.__name__
+    return type(estimator).__name__
+
+
 def estimator_weights(bkg):
     """The weights ``(a, b)`` of a Background2D's estimator, ``a *
     median - b * mean`` (`ESTIMATOR_WEIGHTS`, or a
     ``ModeEstimatorBackground``'s factors); None for another one."""
     estimator = bkg.bkg_estimator
-    name = type(estimator).__name__
+    name = estimator_name(estimator)
     if name == 'ModeEstimatorBackground':
         return (float(estimator.median_factor),
                 float(estimator.mean_factor))
@@ -1575,7 +1585,7 @@ def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0):
     the bent sky over its box, noise included, is
     `mesh_estimator_response`'s.
     """
-    name = type(bkg.bkg_estimator).__name__
+    name = estimator_name(bkg.bkg_estimator)
     weights = estimator_weights(bkg)
     if weights is None:
         return None, None
@@ -2595,6 +2605,117 @@ DEFAULT_MESH = 64
 EXCLUDE_PERCENTILES = (10.0, 50.0)
 
 
+#: `lattice_step` takes a frame for digitised where its values lie on a
+#: lattice whose step is at least this fraction of their scatter (the
+#: ulps of float32 data are far below it).
+LATTICE_MIN_STEP = 0.02
+#: The pixels `lattice_step` looks at (evenly spaced over the frame).
+LATTICE_SAMPLE = 2 ** 18
+
+
+def lattice_step(data):
+    """
+    The step and offset of the lattice a frame's finite values lie on
+    (whole data units: 1 and 0; whole electrons in electron/s: the gain
+    over the exposure time), or None where they do not lie on one or its
+    step is under `LATTICE_MIN_STEP` times their scatter.
+
+    Parameters
+    ----------
+    data : array_like
+        The frame.
+
+    Returns
+    -------
+    lattice : tuple of float or None
+        ``(step, offset)``: every value is ``offset + k * step``.
+    """
+    sample = np.asarray(data, dtype=float).ravel()
+    sample = sample[::max(1, sample.size // LATTICE_SAMPLE)]
+    sample = sample[np.isfinite(sample)]
+    values = np.unique(sample)
+    if values.size < 3:
+        return None
+    step = float(np.min(np.diff(values)))
+    units = (values - values[0]) / step
+    if not np.all(np.abs(units - np.round(units)) <= 1e-6):
+        return None
+    centre = np.median(sample)
+    scatter = MAD_TO_STD * float(np.median(np.abs(sample - centre)))
+    if not step >= LATTICE_MIN_STEP * scatter:
+        return None
+    return step, float(values[0] % step)
+
+
+class LatticeSExtractorBackground(SExtractorBackground):
+    """
+    Source Extractor's background estimator, ``2.5 median - 1.5 mean``
+    (photutils' `~photutils.background.SExtractorBackground`, the same
+    rules for a skewed or constant mesh), whose median is interpolated
+    within the step of digitised data.
+
+    The median of pixels in whole data units is itself a whole unit (or a
+    half): with a sky of 40.4 ADU and a noise of 5 ADU, photutils' meshes
+    read 0.9 ADU low, its median's 0.4 unit times 2.5. Here the median is
+    the grouped-data one, ``k - step / 2 + step (n / 2 - n_below) /
+    n_at`` (``k`` the median's lattice value, ``n_below`` the pixels below
+    its step and ``n_at`` those in it), which follows the sky's median
+    between the lattice's values.
+
+    Parameters
+    ----------
+    step : float
+        The lattice's step (`lattice_step`).
+    offset : float, optional
+        Its offset: the values are ``offset + k * step``.
+    sigma_clip : `~astropy.stats.SigmaClip` or None, optional
+        As photutils' (Background2D sets it to None and clips itself).
+    """
+
+    def __init__(self, step, offset=0.0, sigma_clip=None):
+        super().__init__(sigma_clip=sigma_clip)
+        self.step, self.offset = float(step), float(offset)
+
+    def _median(self, data):
+        """The grouped median along the last axis of ``data`` (NaN
+        left out)."""
+        z = (data - self.offset) / self.step
+        k = np.floor(np.nanmedian(z, axis=-1, keepdims=True) + 0.5)
+        n = np.count_nonzero(np.isfinite(z), axis=-1)[..., None]
+        below = np.count_nonzero(z < k - 0.5, axis=-1)[..., None]
+        at = np.count_nonzero(np.abs(z - k) <= 0.5, axis=-1)[..., None]
+        with np.errstate(invalid='ignore', divide='ignore'):
+            grouped = np.where(at > 0, k - 0.5 + (0.5 * n - below) / at,
+                               np.nan)
+        return grouped[..., 0] * self.step + self.offset
+
+    def calc_background(self, data, axis=None, masked=False):
+        """The level of ``data`` along ``axis`` (as photutils')."""
+        if self.sigma_clip is not None:
+            data = self.sigma_clip(data, axis=axis, masked=False)
+        elif isinstance(data, np.ma.MaskedArray):
+            data = data.filled(np.nan)
+        data = np.asarray(data, dtype=float)
+        data = (data.ravel() if axis is None
+                else np.moveaxis(data, axis, -1))
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)
+            median = np.atleast_1d(self._median(data))
+            mean = np.atleast_1d(np.nanmean(data, axis=-1))
+            std = np.atleast_1d(np.nanstd(data, axis=-1))
+            result = 2.5 * median - 1.5 * mean
+            flat = std == 0
+            result[flat] = mean[flat]
+            with np.errstate(invalid='ignore', divide='ignore'):
+                skewed = (np.abs(mean - median) / std >= 0.3) & ~flat
+            result[skewed] = median[skewed]
+        if axis is None:
+            result = float(result[0])
+        elif masked:
+            result = np.ma.masked_where(np.isnan(result), result)
+        return result
+
+
 def frame_background2d(data, *, mask=None, box_size=None, filter_size=None):
     """
     A photutils `~photutils.background.Background2D` of a frame, on a mesh
@@ -2659,11 +2780,15 @@ def frame_background2d(data, *, mask=None, box_size=None, filter_size=None):
     bad = ~np.isfinite(data)
     if mask is not None:
         bad |= np.asarray(mask, dtype=bool)
+    lattice = lattice_step(np.where(bad, np.nan, data))
+    estimator = (None if lattice is None
+                 else LatticeSExtractorBackground(*lattice))
     for k, percentile in enumerate(EXCLUDE_PERCENTILES):
         try:
             bkg = Background2D(data, box, filter_size=filter_size,
                                mask=bad if bad.any() else None,
-                               exclude_percentile=percentile)
+                               exclude_percentile=percentile,
+                               bkg_estimator=estimator)
         except ValueError as exc:  # photutils: every mesh left out
             if 'exclude_percentile' not in str(exc):
                 raise
