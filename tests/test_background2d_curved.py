@@ -147,6 +147,45 @@ def test_vignetted_stack_peak_offset_follows_the_meshes_noise():
     assert np.mean(pulls[:, centre]) > -2.3
 
 
+@pytest.mark.parametrize('stack', [True, False])
+def test_steep_sky_without_the_frame_warns_of_its_noise(stack):
+    """Without the frame a map's pixel noise on a sloped sky is photutils'
+    rms less the sky's spread over each mesh. A deep stack (noise 1 on a
+    sky of 100 dropping 20% to the edge midpoints): that spread is most of
+    photutils' variance and the noise found runs from 0 to twice the true
+    one, silently before; now a warning. The frame given, the noise is
+    measured and nothing is said; a sky of 150 ADU (gain 2) under the
+    same vignette is found within a few per cent, without a warning."""
+    yy, xx = np.mgrid[0:N, 0:N]
+    truth = 100.0 * (1.0 - 0.2 * ((xx - N / 2) ** 2 + (yy - N / 2) ** 2)
+                     / (N / 2) ** 2)
+    rng = np.random.default_rng(1)
+    if stack:
+        img, noise = truth + rng.normal(0.0, 1.0, truth.shape), 1.0
+    else:
+        truth = 1.5 * truth
+        img = (rng.poisson(truth * GAIN)
+               + rng.normal(0.0, 5.0, truth.shape)) / GAIN
+        noise = np.sqrt(truth / GAIN + 6.25)
+    for data in (None, img):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            sky = SkyEstimate.from_background2d(
+                frame_background2d(img, box_size=64)[0], data=data)
+        warned = [w for w in caught
+                  if "the pixels' noise, photutils' rms" in str(w.message)]
+        ratio = np.asarray(sky.std) / noise
+        if stack and data is None:
+            assert len(warned) == 1
+            assert warned[0].category is AstropyUserWarning
+            assert 'pixel_noise_note' in sky.meta
+            assert np.percentile(ratio, 5) < 0.5  # the noise it warns of
+        else:
+            assert not warned
+            assert 'pixel_noise_note' not in sky.meta
+            assert np.median(ratio) == pytest.approx(1.0, abs=0.05)
+
+
 def test_excluded_quadrant_on_a_curved_sky_keeps_finite_errors():
     """A curved sky with a NaN quadrant (box 40 on 200**2: 9 of 25 meshes
     excluded): the interpolation error spread by the median filter went a
