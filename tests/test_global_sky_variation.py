@@ -362,3 +362,12 @@ def test_rows_left_unflagged_on_a_small_vignetted_frame():
     assert kept.size > 100
     assert abs(kept.mean()) < 0.15
     assert kept.std() == pytest.approx(1.0, abs=0.1)
+
+
+def test_background_variation_curved_is_a_bool():
+    from ccdphot_ext import BackgroundVariation
+
+    with pytest.raises(TypeError, match='^curved must be a bool'):
+        BackgroundVariation(np.zeros((8, 8)), curved='yes')
+    assert BackgroundVariation(np.zeros((8, 8)), curved=np.True_).curved
+    assert not BackgroundVariation(np.zeros((8, 8))).curved
