@@ -4,7 +4,13 @@ ADC): the mesh median interpolated within the data unit."""
 
 import numpy as np
 import pytest
-from photutils.background import SExtractorBackground
+from astropy.utils.exceptions import AstropyUserWarning
+from photutils.background import (
+    Background2D,
+    MeanBackground,
+    MedianBackground,
+    SExtractorBackground,
+)
 
 from ccdphot_ext import SkyEstimate
 from ccdphot_ext.background.maps import (
@@ -90,3 +96,36 @@ def test_background2d_digitised_frame_in_other_units():
                                np.asarray(adu.value), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(per_s.error_on_mean) / 0.02,
                                np.asarray(adu.error_on_mean), rtol=1e-6)
+
+
+def test_a_map_made_by_hand_on_a_digitised_frame_warns():
+    """A Background2D made with photutils' own median-based estimator on
+    whole-unit data, given with its frame: a warning names the step and
+    the bound on the level's offset (and the estimator that mends it);
+    the same map made with LatticeSExtractorBackground, with the mean, or
+    on a float frame is quiet (filterwarnings is 'error')."""
+    img = _frame(6)
+    bkg = Background2D(img, 64, filter_size=3)
+    with pytest.warns(AstropyUserWarning,
+                      match=r'steps of 1 .*SExtractorBackground.* up to '
+                            r'1\.25 off the sky.*LatticeSExtractor'):
+        plain = SkyEstimate.from_background2d(bkg, gain=2.0, data=img)
+    # photutils' level: about 0.9 ADU low (the warning's reason)
+    assert float(np.mean(plain.value)) < 40.4 - 0.5
+    with pytest.warns(AstropyUserWarning, match=r'up to 0\.5 off'):
+        SkyEstimate.from_background2d(
+            Background2D(img, 64, filter_size=3,
+                         bkg_estimator=MedianBackground()), data=img)
+    SkyEstimate.from_background2d(
+        Background2D(img, 64, filter_size=3,
+                     bkg_estimator=LatticeSExtractorBackground(
+                         *lattice_step(img))), gain=2.0, data=img)
+    SkyEstimate.from_background2d(
+        Background2D(img, 64, filter_size=3,
+                     bkg_estimator=MeanBackground()), gain=2.0, data=img)
+    dithered = img + np.random.default_rng(6).uniform(-0.5, 0.5, img.shape)
+    SkyEstimate.from_background2d(Background2D(dithered, 64, filter_size=3),
+                                  gain=2.0, data=dithered)
+    # without the frame there is nothing to look at: no warning
+    SkyEstimate.from_background2d(Background2D(img, 64, filter_size=3),
+                                  gain=2.0)

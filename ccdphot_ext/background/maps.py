@@ -961,6 +961,8 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
                         f'{type(bkg).__name__}')
     # photutils frees its measured mesh levels once its maps are made
     raw_levels, raw_from = _measured_mesh_levels(bkg, data, mask)
+    if data is not None:
+        check_digitised_medians(bkg, data, mask)
     name = estimator_name(bkg.bkg_estimator)
     meta = {'method': 'Background2D', 'bkg_estimator': name,
             'box_size': tuple(int(b) for b in bkg.box_size),
@@ -2758,6 +2760,57 @@ class LatticeSExtractorBackground(SExtractorBackground):
         elif masked:
             result = np.ma.masked_where(np.isnan(result), result)
         return result
+
+
+def check_digitised_medians(bkg, data, mask=None):
+    """
+    Warn where a Background2D's estimator takes the median of a digitised
+    frame's pixels on the values' own lattice.
+
+    The median of values in whole steps is itself on the lattice (or half
+    way), so an estimator ``a * median - b * mean`` reads up to ``a *
+    step / 2`` off the sky, alike over the frame, where the median's own
+    scatter is smaller than the step (`lattice_step`).
+    `LatticeSExtractorBackground` interpolates the median within the step.
+
+    Parameters
+    ----------
+    bkg : `~photutils.background.Background2D`
+        The map.
+    data : array_like or `~astropy.nddata.NDData`
+        The frame it was made from.
+    mask : array_like of bool, optional
+        The pixels it left out.
+
+    Returns
+    -------
+    lattice : tuple of float or None
+        ``(step, offset)`` where the warning was given, else None.
+    """
+    weights = estimator_weights(bkg)
+    if (weights is None or weights[0] == 0
+            or isinstance(bkg.bkg_estimator, LatticeSExtractorBackground)):
+        return None
+    from ..utils.inputs import as_frame
+
+    frame = as_frame(data, mask=mask)
+    values = np.asarray(frame.data, dtype=float)
+    if frame.mask is not None:
+        values = np.where(frame.mask, np.nan, values)
+    lattice = lattice_step(values)
+    if lattice is None:
+        return None
+    step = lattice[0]
+    warnings.warn(
+        f"Background2D: the frame's values lie on steps of {step:.4g} "
+        f'(digitised data), so the median in photutils\' '
+        f'{estimator_name(bkg.bkg_estimator)} lies on them too and its '
+        f'level can be up to {abs(weights[0]) * step / 2:.3g} off the '
+        'sky, alike over the frame; make the map with bkg_estimator='
+        'LatticeSExtractorBackground(*lattice_step(data)) '
+        '(ccdphot_ext.background.maps), which interpolates the median '
+        'within the step', AstropyUserWarning, stacklevel=4)
+    return lattice
 
 
 def frame_background2d(data, *, mask=None, box_size=None, filter_size=None):
