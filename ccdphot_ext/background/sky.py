@@ -1652,7 +1652,7 @@ class SkyEstimate:
             (the source mask covering a fifth of it or more) the map is
             also checked against the frame's blank sky, outside the
             source mask and the faint stars a matched filter finds, and
-            moved down to it where it sits above by more than that
+            moved to it where it sits above or below by more than that
             level's error (``meta['blank_sky_offset']``,
             ``meta['blank_sky_note']``; a warning when the move is
             large): there the mask leaves each mesh few pixels, and a
