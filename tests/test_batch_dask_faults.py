@@ -70,23 +70,33 @@ def _env():
             'DASK_DISTRIBUTED__WORKER__DAEMON': 'False'}
 
 
+#: fresh ports a scheduler is started on before the test gives up: the
+#: port `_free_port` found can be taken by another process (another test
+#: run's workers) before the scheduler binds it, and the scheduler exits
+PORT_ATTEMPTS = 5
+
+
 def _start_scheduler():
     """A ``dask scheduler`` process on a free port, and its address."""
-    port = _free_port()
-    proc = subprocess.Popen([DASK, 'scheduler', '--host', HOST, '--port',
-                             str(port), '--no-dashboard', '--no-show'],
-                            env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + STARTUP
-    while True:
-        try:
-            socket.create_connection((HOST, port), timeout=1).close()
-            return proc, f'tcp://{HOST}:{port}'
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                _stop(proc)
-                pytest.fail('the dask scheduler did not start')
-            time.sleep(0.2)
+    for _ in range(PORT_ATTEMPTS):
+        port = _free_port()
+        proc = subprocess.Popen([DASK, 'scheduler', '--host', HOST, '--port',
+                                 str(port), '--no-dashboard', '--no-show'],
+                                env=_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + STARTUP
+        while proc.poll() is None:
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                return proc, f'tcp://{HOST}:{port}'
+            except OSError:
+                if time.monotonic() > deadline:
+                    _stop(proc)
+                    pytest.fail('the dask scheduler did not start in '
+                                f'{STARTUP:.0f} s')
+                time.sleep(0.2)
+        _stop(proc)  # exited: its port was taken; try another
+    pytest.fail(f'the dask scheduler exited on {PORT_ATTEMPTS} free ports')
 
 
 @pytest.fixture(scope='module')
