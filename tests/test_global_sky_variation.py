@@ -278,6 +278,23 @@ def test_variation_of_a_vignetted_frame_is_from_the_level():
     assert np.polyfit(true, offset, 1)[0] == pytest.approx(1.0, abs=0.15)
 
 
+def _pulls_and_flags(img, light, x, y):
+    """Flux pulls of r = 4 circles at ``x, y`` measured with the default
+    whole-frame sky (against the exact sums of ``light``), and whether
+    flag 32 is set on each row."""
+    from photutils.aperture import aperture_photometry
+
+    aperture = CircularAperture(np.column_stack([x, y]), 4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        table = photometer(img, aperture, _whole_frame_sky(img), gain=2.0)
+    truth = np.asarray(aperture_photometry(light, aperture,
+                                           method='exact')['aperture_sum'])
+    pulls = ((np.asarray(table['aperture_sum']) - truth)
+             / np.asarray(table['aperture_sum_err']))
+    return pulls, np.asarray(table['flags']) & FLAG_RESIDUAL_BACKGROUND > 0
+
+
 def test_rows_left_unflagged_on_a_vignetted_frame_are_unbiased():
     """On frames vignetted by 1% and 2% (150 ADU at the centre, 148.5 and
     147 at the edge midpoints) the rows flag 32 leaves are not biased by
@@ -285,22 +302,11 @@ def test_rows_left_unflagged_on_a_vignetted_frame_are_unbiased():
     average +0.05, known to 0.06 (579 at +0.44 when the offsets were from
     the map's median and the vignetting cut to two thirds); a flat frame
     flags none."""
-    from photutils.aperture import aperture_photometry
-
     rng = np.random.default_rng(62)
     kept = []
     for depth in (0.01, 0.01, 0.02, 0.02, 0.0):
         img, _, light, x, y = _vignetted(rng, depth)
-        aperture = CircularAperture(np.column_stack([x, y]), 4.0)
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', AstropyUserWarning)
-            table = photometer(img, aperture, _whole_frame_sky(img),
-                               gain=2.0)
-        truth = np.asarray(aperture_photometry(light, aperture,
-                                               method='exact')['aperture_sum'])
-        pulls = ((np.asarray(table['aperture_sum']) - truth)
-                 / np.asarray(table['aperture_sum_err']))
-        flagged = np.asarray(table['flags']) & FLAG_RESIDUAL_BACKGROUND > 0
+        pulls, flagged = _pulls_and_flags(img, light, x, y)
         if depth == 0.0:
             assert not flagged.any()
         else:
@@ -338,22 +344,11 @@ def test_rows_left_unflagged_on_a_small_vignetted_frame():
     are unbiased: 124 of these 675 at +0.05, known to 0.09 (300 at
     +0.60 when the map, filtered about the cells' plane, kept a tenth of
     the vignetting); a flat frame flags none."""
-    from photutils.aperture import aperture_photometry
-
     rng = np.random.default_rng(83)
     kept = []
     for depth in (0.01, 0.01, 0.02, 0.0):
         img, _, light, x, y = _vignetted(rng, depth, n=256)
-        aperture = CircularAperture(np.column_stack([x, y]), 4.0)
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', AstropyUserWarning)
-            table = photometer(img, aperture, _whole_frame_sky(img),
-                               gain=2.0)
-        truth = np.asarray(aperture_photometry(light, aperture,
-                                               method='exact')['aperture_sum'])
-        pulls = ((np.asarray(table['aperture_sum']) - truth)
-                 / np.asarray(table['aperture_sum_err']))
-        flagged = np.asarray(table['flags']) & FLAG_RESIDUAL_BACKGROUND > 0
+        pulls, flagged = _pulls_and_flags(img, light, x, y)
         if depth == 0.0:
             assert not flagged.any()
         else:

@@ -903,17 +903,17 @@ def _grid_frame(seed, flux):
     return data, model, np.column_stack([x, y])
 
 
-def _steep_frame(seed):
-    """1000 stars of 100 to 10**5 e- (dN/dF ~ F**-1.8, 1.6 px) on a
-    512 x 512 frame of a 200 e- sky (gain 2, read noise 5 e-), in ADU;
-    the positions of those above 1000 e-."""
+def _steep_frame(seed, *, n=1000, sky=200.0, sigma=1.6):
+    """``n`` stars of 100 to 10**5 e- (dN/dF ~ F**-1.8, PSF ``sigma`` px)
+    on a 512 x 512 frame of a ``sky`` e- sky (gain 2, read noise 5 e-), in
+    ADU; the positions of those above 1000 e-."""
     from ccdphot_ext.datasets.sample import render_stars
     rng = np.random.default_rng(seed)
-    u = rng.uniform(0.0, 1.0, 1000)
+    u = rng.uniform(0.0, 1.0, n)
     flux = 100.0 * (1.0 - u * (1.0 - 1e3 ** -0.8)) ** (-1.0 / 0.8)
-    x, y = rng.uniform(5.0, 507.0, (2, 1000))
-    model = render_stars((512, 512), x, y, flux / 2.0, sigma=1.6)
-    data = (rng.poisson(200.0 + 2.0 * model)
+    x, y = rng.uniform(5.0, 507.0, (2, n))
+    model = render_stars((512, 512), x, y, flux / 2.0, sigma=sigma)
+    data = (rng.poisson(sky + 2.0 * model)
             + rng.normal(0.0, 5.0, model.shape)) / 2.0
     bright = flux > 1000.0
     return data, model, np.column_stack([x[bright], y[bright]])
@@ -974,19 +974,9 @@ def test_faint_light_is_measured_from_the_frame():
 
 
 def _bright_steep_frame(seed):
-    """600 stars of 100 to 10**5 e- (dN/dF ~ F**-1.8, 2 px) on a 512 x 512
-    frame of a 1000 e- sky (gain 2, read noise 5 e-), in ADU; the
-    positions of those above 1000 e-."""
-    from ccdphot_ext.datasets.sample import render_stars
-    rng = np.random.default_rng(seed)
-    u = rng.uniform(0.0, 1.0, 600)
-    flux = 100.0 * (1.0 - u * (1.0 - 1e3 ** -0.8)) ** (-1.0 / 0.8)
-    x, y = rng.uniform(5.0, 507.0, (2, 600))
-    model = render_stars((512, 512), x, y, flux / 2.0, sigma=2.0)
-    data = (rng.poisson(1000.0 + 2.0 * model)
-            + rng.normal(0.0, 5.0, model.shape)) / 2.0
-    bright = flux > 1000.0
-    return data, model, np.column_stack([x[bright], y[bright]])
+    """600 stars of the same luminosity function (2 px) on a 1000 e-
+    sky."""
+    return _steep_frame(seed, n=600, sky=1000.0, sigma=2.0)
 
 
 def test_faint_light_below_the_reach_is_extrapolated():
