@@ -1345,7 +1345,13 @@ def _without_sources(record, pixels, extra=None):
     against the frame (`check_coarse_map`). Returns the level, rms, error
     and ``meta`` (a copy of the record's, which records the lift and the
     faint stars' share left in). ``pixels`` is the frame's data."""
-    from .globalsky import crowding_bias, store_light
+    from .globalsky import (
+        MASK_BIN,
+        UNSEEN_SKY_KEY,
+        crowding_bias,
+        store_light,
+        unseen_sky_note,
+    )
 
     bkg, meta = record.bkg, dict(record.meta)
     level, rms = record.level, record.rms
@@ -1388,6 +1394,11 @@ def _without_sources(record, pixels, extra=None):
     meta['faint_source_density'] = record.density
     store_light(meta, record.light)
     meta['crowding_bias'] = crowding_bias(record.light)
+    unseen = unseen_sky_note(record.light,
+                             record.sources[::MASK_BIN, ::MASK_BIN],
+                             record.density)
+    if unseen is not None:
+        meta[UNSEEN_SKY_KEY] = unseen
     meta['source_lift_note'] = (
         "the light of the sources photutils' clip kept (the whole-frame "
         "sky's source mask, each mesh measured again without it) removed "
