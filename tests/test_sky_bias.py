@@ -23,7 +23,7 @@ from ccdphot_ext.background.estimators import (
     estimator_efficiency,
     skew_bias_factor,
 )
-from ccdphot_ext.background.globalsky import RISING_SLOPE
+from ccdphot_ext.background.globalsky import FAINT_LIGHT_NSIGMA, RISING_SLOPE
 from ccdphot_ext.datasets.sample import simulate_frame
 
 GAIN, READ_NOISE, SKY = 2.23, 12.0, 1035.0
@@ -1041,3 +1041,88 @@ def test_faint_light_below_the_reach_is_extrapolated():
     assert sky.meta['faint_slope'] < RISING_SLOPE  # 1.11
     assert sky.meta['faint_light_below'] == 0
     assert sky.meta['crowding_bias'] == 0
+
+
+def test_few_sources_at_the_reach_still_extrapolate():
+    """300 stars of the steep luminosity function (2 px) on a 1000 e- sky:
+    42 and 45 sources at the mask's reach, fewer than the 50 the slope once
+    needed, so nothing was extrapolated and every row was returned with
+    flags 0 while the level was 5.8 and 5.9 of its errors high. From 30
+    sources the slope is used where it exceeds 1.25 by two standard
+    errors (2.04 and 2.19 +- 0.28): the lift estimated is 1.2 and 1.2
+    times the actual one, every row is flagged and warned of."""
+    from photutils.aperture import CircularAperture
+    for seed in (3, 5):
+        data, model, xy = _steep_frame(seed, n=300, sky=1000.0, sigma=2.0)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter('always')
+            sky = SkyEstimate.from_image(data, gain=2.0)
+        lift = sky.value - 500.0
+        assert lift > 5 * sky.error_on_mean
+        assert 1.9 < sky.meta['faint_slope'] < 2.3
+        assert sky.meta['faint_light_below'] == sky.meta['crowding_bias']
+        assert 0.8 < sky.meta['crowding_bias'] / lift < 1.6
+        assert any('crowded frame' in str(w.message) for w in said)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            table = photometer(data, CircularAperture(xy, 5.0), sky,
+                               gain=2.0)
+        assert np.all((np.asarray(table['flags']) & 32) != 0)  # was none
+
+
+def _cosmic_ray_frame(seed, n_hits):
+    """A 512 x 512 frame of a 1000 e- sky (gain 2, read noise 5 e-), 10
+    stars of 10**3.5 to 10**5 e- (2 px) and ``n_hits`` cosmic rays: tracks
+    of 1 to 3 pixels (along a row, a column or a diagonal), each pixel 0.3
+    to 1 of an amplitude drawn evenly in log between 10 and 10**4 ADU; in
+    ADU, and the stars' positions."""
+    from ccdphot_ext.datasets.sample import render_stars
+    rng = np.random.default_rng(seed)
+    flux = 10 ** rng.uniform(3.5, 5.0, 10)
+    x, y = rng.uniform(20.0, 492.0, (2, 10))
+    model = render_stars((512, 512), x, y, flux / 2.0, sigma=2.0)
+    data = (rng.poisson(1000.0 + 2.0 * model)
+            + rng.normal(0.0, 5.0, model.shape)) / 2.0
+    steps = np.array([(0, 1), (1, 0), (1, 1), (1, -1)])
+    cy, cx = rng.integers(2, 510, (2, n_hits))
+    length = rng.integers(1, 4, n_hits)
+    amp = 10 ** rng.uniform(1.0, 4.0, n_hits)
+    step = steps[rng.integers(0, 4, n_hits)]
+    for j in range(3):
+        on = length > j
+        np.add.at(data, (cy[on] + j * step[on, 0], cx[on] + j * step[on, 1]),
+                  amp[on] * rng.uniform(0.3, 1.0, on.sum()))
+    return data, np.column_stack([x, y])
+
+
+def test_cosmic_rays_are_not_faint_stars():
+    """A raw frame rich in cosmic rays (1000 and 2000 sharp hits of 1 to 3
+    pixels per 512 x 512, random amplitudes) and 10 stars: the hits are
+    sharper than any star (their filtered peak 1 to 2 times that of their
+    brightest pixel alone, a star's 3 to 12) and are neither faint light
+    nor sources at the reach. They were: 1000 hits, the faint light 0.041
+    +- 0.015 ADU per pixel, a lift of 0.21 ADU (3.5 times the level's
+    error) and every star flagged; 2000 hits, 56 sources at the reach
+    rising as F**-1.69 (a lift extrapolated of 0.17 ADU) and the faint
+    light 0.125 +- 0.049 (a lift of 0.63 ADU, 6.7 times the error), every
+    star flagged. The level itself is not lifted (0.25 and 0.43 of its
+    error)."""
+    from photutils.aperture import CircularAperture
+    for n_hits in (1000, 2000):
+        data, xy = _cosmic_ray_frame(1, n_hits)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter('always')
+            sky = SkyEstimate.from_image(data, gain=2.0)
+        assert abs(sky.value - 500.0) < 1.5 * sky.error_on_mean
+        assert not any('crowded frame' in str(w.message) for w in said)
+        assert sky.meta['faint_light_below'] == 0
+        assert 'faint_slope' not in sky.meta  # fewer than 30 sources
+        assert sky.meta['crowding_bias'] == 0
+        if 'faint_light' in sky.meta:
+            assert (sky.meta['faint_light']
+                    < FAINT_LIGHT_NSIGMA * sky.meta['faint_light_error'])
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            table = photometer(data, CircularAperture(xy, 5.0), sky,
+                               gain=2.0)
+        assert not np.any(np.asarray(table['flags']) & 32)
