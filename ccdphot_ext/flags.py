@@ -41,7 +41,10 @@ FLAG_EMPTY_THRESHOLD = 16
 #: (`~ccdphot_ext.photometry.residual.check_small_mesh`), and where the
 #: apertures measured cover every pixel a whole-frame level used, which
 #: then keeps their stars' light
-#: (`~ccdphot_ext.SkyEstimate.without_apertures`).
+#: (`~ccdphot_ext.SkyEstimate.without_apertures`), and where a crowded
+#: frame's source mask leaves too little sky to measure the light of the
+#: stars too faint for it, which lifts a whole-frame level
+#: (`~ccdphot_ext.background.globalsky.unseen_sky_note`).
 FLAG_RESIDUAL_BACKGROUND = 32
 #: The sky annulus is doubtful: another star's aperture reaches into it
 #: (its pixels left out when the apertures are excluded, its light beyond

@@ -6,7 +6,7 @@ into an error (``filterwarnings = error`` in setup.cfg).
 import pytest
 from astropy.utils.exceptions import AstropyUserWarning
 
-__all__ = ['gradient_warning', 'correlated_warning']
+__all__ = ['gradient_warning', 'correlated_warning', 'unseen_sky_warning']
 
 
 def gradient_warning():
@@ -23,3 +23,12 @@ def correlated_warning():
     the warning says so."""
     return pytest.warns(AstropyUserWarning,
                         match='pixel noise is correlated')
+
+
+def unseen_sky_warning():
+    """A whole-frame sky of a crowded frame whose source mask leaves too
+    little sky to measure the light of the stars too faint for it
+    (astropy's M13: 88% masked): every row measured against it is flagged
+    32, and the warning says so."""
+    return pytest.warns(AstropyUserWarning,
+                        match='leaves too little sky to measure')

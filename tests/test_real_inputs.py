@@ -13,7 +13,11 @@ from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.utils.masked import Masked
 from clirun import ccdphot
-from expected_warnings import correlated_warning, gradient_warning
+from expected_warnings import (
+    correlated_warning,
+    gradient_warning,
+    unseen_sky_warning,
+)
 
 from ccdphot_ext import (
     BoxAperture,
@@ -178,9 +182,9 @@ def test_masked_arrays_are_honoured_on_m13(m13):
                                                         sky.n_pix)
     boxes = BoxAperture([[150.0, 150.0], [100.0, 200.0], [10.0, 10.0]], 15,
                         15)
-    with correlated_warning(), gradient_warning():
+    with correlated_warning(), gradient_warning(), unseen_sky_warning():
         t_ma = photometer(ma, boxes, sky_ma, gain=2.0)
-    with correlated_warning(), gradient_warning():
+    with correlated_warning(), gradient_warning(), unseen_sky_warning():
         t = photometer(data, boxes, sky, gain=2.0, mask=bad)
     for name in t.colnames:
         np.testing.assert_array_equal(t_ma[name], t[name])
@@ -192,7 +196,7 @@ def test_masked_arrays_are_honoured_on_m13(m13):
     assert _values(t_ma, 'aperture_sum')[0] == pytest.approx(
         np.sum(cut[keep] - sky.value), rel=1e-10)
     # measure, find_stars and astropy's Masked class: the same
-    with correlated_warning(), gradient_warning():
+    with correlated_warning(), gradient_warning(), unseen_sky_warning():
         m = measure(ma, BoxAperture((150.0, 150.0), 15, 15), sky_ma, gain=2.0)
     assert m.flux == pytest.approx(_values(t, 'aperture_sum')[0], rel=1e-12)
     assert m.flags & 2
@@ -201,7 +205,7 @@ def test_masked_arrays_are_honoured_on_m13(m13):
     with pytest.warns(AstropyUserWarning, match="frame's edge"):
         stars = find_stars(data, sky, mask=bad)
     np.testing.assert_array_equal(stars_ma['x_center'], stars['x_center'])
-    with correlated_warning(), gradient_warning():
+    with correlated_warning(), gradient_warning(), unseen_sky_warning():
         t_q = photometer(Masked(ma.data * u.adu, mask=bad), boxes, sky_ma,
                          gain=2.0)
     np.testing.assert_array_equal(t_q['aperture_sum'].value,
@@ -219,7 +223,7 @@ def test_masked_uncertainty_and_ndata_mask_combine(m13):
     sigma.mask[150, 150] = True
     boxes = BoxAperture((150.0, 150.0), 9, 9)
     # M13's noise is correlated: a per-pixel map does not hold that either
-    with correlated_warning(), gradient_warning():
+    with correlated_warning(), gradient_warning(), unseen_sky_warning():
         t = photometer(data, boxes, sky, uncertainty=sigma)
     assert t['flags'][0] == 2 | 32 and t['n_pix'][0] == 80  # 32: gradient
     assert _values(t, 'var_sky')[0] == pytest.approx(80 * 49.0, rel=1e-12)

@@ -973,6 +973,34 @@ def test_faint_light_is_measured_from_the_frame():
         assert np.mean(pulls) < -0.1  # -0.17, -0.20: they are biased
 
 
+def test_a_crowded_frame_that_shows_no_blank_sky_is_flagged():
+    """A source mask that leaves too little sky to measure the faint
+    light off it (4000 stars of the steep luminosity function on 512^2:
+    96% masked) gave crowding_bias 0 for want of a measurement: the level
+    read 11 of its errors high and every row had flags 0, pulls -0.71.
+    The sky now says so (warning, meta note) and every row is flagged 32.
+    3000 stars (93% masked) still measure the light: no note, the rows
+    flagged by its lift as before (99 of 452)."""
+    data, model, xy = _steep_frame(1, n=4000)
+    with pytest.warns(AstropyUserWarning, match=r'crowded frame: the source '
+                      r'mask covers 96% of it and leaves too little sky'):
+        sky = SkyEstimate.from_image(data, gain=2.0)
+    assert sky.meta['n_masked_sources'] > 0.95 * data.size
+    assert 'faint_light' not in sky.meta and sky.meta['crowding_bias'] == 0
+    assert (sky.value - 100.0) / sky.error_on_mean > 5
+    pulls, flagged = _pulls(data, model, xy, sky, 2.0)
+    assert flagged.all()  # was none
+    assert np.mean(pulls) < -0.3  # -0.71: they are biased
+    data, model, xy = _steep_frame(1, n=3000)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        sky = SkyEstimate.from_image(data, gain=2.0)
+    assert 'faint_light_unmeasured' not in sky.meta
+    assert sky.meta['crowding_bias'] > 0
+    _, flagged = _pulls(data, model, xy, sky, 2.0)
+    assert np.count_nonzero(flagged) == 99 and flagged.size == 452
+
+
 def _bright_steep_frame(seed):
     """600 stars of the same luminosity function (2 px) on a 1000 e-
     sky."""

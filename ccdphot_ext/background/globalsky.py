@@ -2092,6 +2092,10 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
         light = None if warned or known else faint_light(
             frame, usable, blocks, counts, scale)
         store_light(meta, light)
+        if not (warned or known):
+            unseen = unseen_sky_note(light, blocks, density)
+            if unseen is not None:
+                meta[UNSEEN_SKY_KEY] = unseen
     else:
         n_masked = 0
         if np.isfinite(mean).any():
@@ -2127,6 +2131,9 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
         # the mask's own warning then says that sources bias the level
         warned = _check_coverage(given, out, n_masked, n_total - n_bad,
                                  meta) or warned
+    if UNSEEN_SKY_KEY in meta and not warned:
+        warnings.warn(meta[UNSEEN_SKY_KEY], AstropyUserWarning, stacklevel=4)
+        warned = True
     out.update(n_bad=n_bad, meta=meta, variation=variation,
                mask_warned=warned, usable=usable)
     return out
@@ -2318,6 +2325,67 @@ def stored_light(meta):
 #: The ``meta`` keys of `faint_light`'s light, in its order.
 LIGHT_KEYS = ('faint_light', 'faint_light_error', 'faint_light_below',
               'faint_slope')
+
+
+#: The ``meta`` key of `unseen_sky_note`'s note on a sky.
+UNSEEN_SKY_KEY = 'faint_light_unmeasured'
+#: `unseen_sky_note` takes a frame for one of faint stars from this many
+#: faint sources per `MASK_BIN` x `MASK_BIN` block (``meta
+#: ['faint_source_density']``): 512 x 512 frames of a luminosity function
+#: rising to the mask's reach (4000-20000 stars, skies of 50-2000 e-, PSFs
+#: of 1-2.5 px) 0.0061-0.0076, astropy's M13 0.0055; grids of bright
+#: stars (300 to 10**5 e-, 24 px apart on 384 x 384), whose mask's growth
+#: covers 89-92% of the frame and whose level is right (flux pulls -0.03
+#: to +0.09), 0.0013-0.0020.
+UNSEEN_MIN_DENSITY = 0.004
+
+
+def unseen_sky_note(light, blocks, density):
+    """
+    The note of a crowded frame whose source mask leaves too little sky to
+    measure the light of the stars too faint for it, or None.
+
+    `faint_light` measures that light (and `crowding_bias` the lift it
+    gives the level) on the sky off the mask; where the mask leaves too
+    little (fewer than `MATCHED_MIN_PIXELS` pixels on its sampling grid,
+    every second row and column of a 512 x 512 frame) it cannot, and
+    ``crowding_bias`` would be 0 for want of a measurement: 512 x 512
+    frames of a luminosity function rising to the mask's reach, 94-98%
+    masked, read 7 to 43 of the level's errors high, their fluxes 0.4 to
+    3.5 errors low, with flags 0 (a Background2D map tied to their blank
+    sky: 1.0 low). Such a frame shows no blank sky to call its level
+    unbiased (a whole-frame level, or a map tied to that sky): the note
+    says so, and every row measured against the level is flagged
+    (`~ccdphot_ext.photometry.residual.SkyNoteRule`). A frame with few
+    faint sources (under `UNSEEN_MIN_DENSITY`: a grid of bright stars
+    whose grown masks leave a little sky between them, where the level is
+    right) gets none.
+
+    Parameters
+    ----------
+    light : tuple of float or None
+        `faint_light` of the frame.
+    blocks : 2-D `~numpy.ndarray` of bool
+        The binned source mask.
+    density : float
+        The faint sources found per block (`source_blocks`).
+
+    Returns
+    -------
+    note : str or None
+        None where the light was measured, the frame is not crowded
+        (`is_crowded`), has fewer than `FILTER_MIN_BLOCKS` blocks a side
+        (where `faint_light` does not run) or few faint sources.
+    """
+    if (light is not None or min(blocks.shape) < FILTER_MIN_BLOCKS
+            or not is_crowded(blocks)
+            or not density >= UNSEEN_MIN_DENSITY):
+        return None
+    return (f'crowded frame: the source mask covers {np.mean(blocks):.0%} '
+            'of it and leaves too little sky to measure the light of the '
+            'stars too faint to be masked, which lifts the level by an '
+            'unknown amount: fluxes measured against it may read low (a '
+            'local sky holds that light too)')
 
 
 def crowding_bias(light):

@@ -74,6 +74,7 @@ from .estimators import (
     skew_bias_factor,
 )
 from .globalsky import (
+    UNSEEN_SKY_KEY,
     check_crowding,
     faint_light_beside,
     global_sky,
@@ -1355,6 +1356,8 @@ class SkyEstimate:
                 xy[:, 0], xy[:, 1], blocks=record.known[0])
             store_light(sky.meta, light)
             check_crowding(sky.meta, sky.std, sky.error_on_mean, warn=False)
+        if UNSEEN_SKY_KEY in self.meta:  # the frame's blank sky, as before
+            sky.meta[UNSEEN_SKY_KEY] = self.meta[UNSEEN_SKY_KEY]
         # the frame's background and its noise, as measured with the
         # sources masked: the apertures' pixels change neither
         sky.background_variation = self.background_variation

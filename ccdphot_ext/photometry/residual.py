@@ -680,7 +680,7 @@ class CrowdedSkyRule(SkyRowRule):
 
 def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     """
-    The rows a sky biases, by seven rules: a global level on a frame whose
+    The rows a sky biases, by eight rules: a global level on a frame whose
     background varies (`check_global_sky`), a Background2D map lifted
     by the sources' light (`check_map_sky`), a Background2D mesh too
     small for the aperture or filled across its star
@@ -688,8 +688,9 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     light of stars too faint to mask may lift (`check_crowded_sky`), one
     the apertures measured left no pixel to be measured again without
     their light, one whose source mask covered the frame and was
-    dropped, and a map of too few meshes to follow the sky (the three
-    `SkyNoteRule`); the one home both
+    dropped, a map of too few meshes to follow the sky, and a
+    whole-frame level whose mask left too little sky to measure that
+    light (the four `SkyNoteRule`); the one home both
     photometry engines flag
     `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` from.
 
@@ -716,16 +717,20 @@ class SkyNoteRule(SkyRowRule):
     """Every row measured against a sky that carries a note in its
     ``meta`` under ``key`` is doubtful (flag 32; the note is the warning).
 
-    Three notes mark such a sky: ``'aperture_light_kept'``, a whole-frame
+    Four notes mark such a sky: ``'aperture_light_kept'``, a whole-frame
     level the apertures measured left no pixel to be measured again
     without their stars' light
     (`~ccdphot_ext.SkyEstimate.without_apertures`);
     ``'source_mask_dropped'``, a whole-frame level whose source mask
     covered the frame (a grid of bright stars whose grown segments meet)
     and was dropped, so it is the clipped statistic of every pixel, the
-    sources' included; and ``'coarse_map'``, a Background2D map of too few
+    sources' included; ``'coarse_map'``, a Background2D map of too few
     meshes to follow the sky, which the frame's pixels show
-    (`~ccdphot_ext.background.maps.check_coarse_map`).
+    (`~ccdphot_ext.background.maps.check_coarse_map`); and
+    ``'faint_light_unmeasured'``, a whole-frame level of a crowded frame
+    whose source mask left too little sky to measure the light of the
+    stars too faint for it
+    (`~ccdphot_ext.background.globalsky.unseen_sky_note`).
 
     Parameters
     ----------
@@ -756,6 +761,7 @@ CROWDED_SKY = CrowdedSkyRule()
 KEPT_LIGHT = SkyNoteRule('aperture_light_kept')
 DROPPED_MASK = SkyNoteRule('source_mask_dropped')
 COARSE_MAP = SkyNoteRule('coarse_map')
+UNSEEN_SKY = SkyNoteRule('faint_light_unmeasured')
 #: The rules of `check_sky_bias`, in the order they warn.
 SKY_BIAS_RULES = (GLOBAL_SKY, MAP_SKY, SMALL_MESH, CROWDED_SKY, KEPT_LIGHT,
-                  DROPPED_MASK, COARSE_MAP)
+                  DROPPED_MASK, COARSE_MAP, UNSEEN_SKY)
