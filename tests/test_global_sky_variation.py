@@ -366,3 +366,95 @@ def test_background_variation_curved_is_a_bool():
         BackgroundVariation(np.zeros((8, 8)), curved='yes')
     assert BackgroundVariation(np.zeros((8, 8)), curved=np.True_).curved
     assert not BackgroundVariation(np.zeros((8, 8))).curved
+
+
+def test_variation_is_read_at_the_position():
+    """The map is read at each position (bilinear between its cells'
+    centres, as each block's value was made), not at the block of 4 x 4
+    pixels holding it: on a noise-free plane of 0.3 and 0.1 ADU per pixel
+    it is the plane less the level at any position, on block edges too
+    (the block's value was up to 0.5 ADU off); off the frame it keeps the
+    edge's value, at the blocks' centres the blocks', and a map given as
+    blocks is read between their centres."""
+    from ccdphot_ext import BackgroundVariation
+
+    yy, xx = np.mgrid[:256, :256]
+    img = 100.0 + 0.3 * xx + 0.1 * yy
+    sky = SkyEstimate.from_image(img)
+    variation = sky.background_variation
+    rng = np.random.default_rng(3)
+    edges = np.arange(-0.5, 256.0, 4.0)
+    x = np.concatenate([rng.uniform(-0.5, 255.5, 300), edges, edges])
+    y = np.concatenate([rng.uniform(-0.5, 255.5, 300), edges[::-1],
+                        np.full(edges.size, 130.25)])
+    truth = 100.0 + 0.3 * x + 0.1 * y - sky.value
+    np.testing.assert_allclose(variation(x, y), truth, atol=1e-3)
+    # continuous across a block's edge; off the frame, its edge's value
+    assert variation(63.5 - 1e-9, 10.0) == pytest.approx(
+        variation(63.5 + 1e-9, 10.0), abs=1e-6)
+    np.testing.assert_allclose(variation([-40.0, 900.0], [-3.0, 1e4]),
+                               variation([-0.5, 255.5], [-0.5, 255.5]))
+    assert np.isnan(variation(np.nan, 3.0))
+    centres = 4.0 * np.arange(64) + 1.5
+    np.testing.assert_allclose(variation(centres[None, :], centres[:, None]),
+                               variation.offsets, atol=1e-4)
+    given = BackgroundVariation(variation.offsets, img.shape)  # (its median)
+    np.testing.assert_allclose(given(x, y),
+                               truth - np.median(variation.offsets),
+                               atol=1e-3)
+
+
+def test_curved_variation_is_read_at_the_position():
+    """On a noise-free bowl of 4 x 4 cells (filtered about the quadratic
+    surface, its bend between the cell centres added back) the map read at
+    the blocks' centres is the blocks' values, and between them within
+    0.01 ADU of their bilinear interpolation (the bend over 4 pixels)."""
+    from ccdphot_ext import BackgroundVariation
+
+    yy, xx = np.mgrid[:256, :256]
+    img = 150.0 * (1.0 - 0.02 * ((xx - 128) ** 2 + (yy - 128) ** 2)
+                   / 128 ** 2)
+    variation = SkyEstimate.from_image(img).background_variation
+    assert variation.curved
+    centres = 4.0 * np.arange(64) + 1.5
+    np.testing.assert_allclose(variation(centres[None, :], centres[:, None]),
+                               variation.offsets, atol=1e-4)
+    x, y = np.random.default_rng(4).uniform(0.0, 255.0, (2, 300))
+    blocks = BackgroundVariation(variation.offsets, img.shape)  # its median
+    np.testing.assert_allclose(variation(x, y),
+                               blocks(x, y) + np.median(variation.offsets),
+                               atol=0.01)
+
+
+def test_variation_at_stars_on_a_tilted_frame_is_within_its_error():
+    """On 256 x 256 frames tilted by 0.3 and 0.1 ADU per pixel (sky 100
+    to 177 e-, gain 1) with 40 stars of 10**3 to 10**4.5 ADU, the map read
+    at the stars less the true sky there (both from the mean over the
+    level's blocks) over the map's error spreads 1.13 over 40 frames, 3%
+    beyond 3 errors (2.08 and 15% when the map was read at the block
+    holding each star: 0.45 ADU off at most); the stars lift the cells
+    they fall in, so that the mean is +0.45 (+0.01 at positions off the
+    stars, -0.01 on frames without stars)."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:256, :256]
+    sky = 100.0 + 0.3 * xx + 0.1 * yy
+    blocks = sky.reshape(64, 4, 64, 4).mean(axis=(1, 3))
+    from ccdphot_ext.datasets.sample import render_stars
+
+    pulls = []
+    for _ in range(6):
+        x, y = rng.uniform(8, 248, (2, 40))
+        light = render_stars(sky.shape, x, y, 10 ** rng.uniform(3, 4.5, 40),
+                             sigma=1.6)
+        img = rng.poisson(sky + light).astype(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            est = SkyEstimate.from_image(img, gain=1.0)
+        variation = est.background_variation
+        zero = np.average(blocks, weights=variation._weights)
+        pulls.append((variation(x, y) - (100.0 + 0.3 * x + 0.1 * y - zero))
+                     / variation.error(est.std, x, y))
+    pulls = np.concatenate(pulls)
+    assert 0.85 < pulls.std() < 1.3
+    assert np.mean(np.abs(pulls) > 3) < 0.06
+    assert abs(pulls.mean()) < 0.7

@@ -70,7 +70,6 @@ from ..utils.inputs import (
 )
 from ..utils.numbers import check_shape, positive_integer, scale_array
 from ..utils.stats import MAD_TO_STD, surface_design, weighted_lstsq
-from ..utils.windows import whole_pixels
 from .estimators import (
     clip_factors,
     estimator_efficiency,
@@ -369,7 +368,7 @@ def source_blocks(mean, counts, shape, scale=1.0):
     cells = _cell_levels(mean)
     curved = _cells_curved(cells, counts)
     coarse = _cell_map(cells.copy(), mean.shape, about_plane=True,
-                       quadratic=curved)
+                       quadratic=curved, surface=True)
     variation = _variation(coarse, scale, shape, counts, curved=curved)
     # residual from a smooth local background, scaled to one pixel's noise
     local = _local_background(mean)
@@ -1167,7 +1166,7 @@ class BackgroundVariation:
     ``background_variation``; calling it, ``variation(x, y)``, gives the
     variation (data unit per pixel) at pixel positions ``x``, ``y``
     (scalars or arrays, broadcast; positions off the frame take the
-    nearest block's), and `error` the map's own noise there.
+    value at its nearest edge), and `error` the map's own noise there.
 
     The background is the median of cells of 64 x 64 pixels (the means of
     their blocks of 4 x 4 pixels; the median passes over the few blocks
@@ -1175,7 +1174,12 @@ class BackgroundVariation:
     least-squares quadratic surface (their plane on a grid of fewer than
     `QUADRATIC_MIN_CELLS` cells a side: a cell far off its neighbours is
     replaced, a gradient and a vignetted frame's curvature kept whole) and
-    interpolated bilinearly between cell centres. `~ccdphot_ext.measure` and
+    interpolated bilinearly between cell centres, at each position (not at
+    the block of 4 x 4 pixels holding it: on a sky tilted by 0.3 ADU per
+    pixel a block's value is up to 0.5 ADU off the value at a star in
+    it). `offsets` holds its value at each block's centre. A map given as
+    blocks (``local``) is interpolated between their centres.
+    `~ccdphot_ext.measure` and
     `~ccdphot_ext.photometer` flag and warn where this variation biases a
     flux measured against the whole-frame level;
     `~ccdphot_ext.gradient_check` reports it (``map_offset``).
@@ -1257,6 +1261,11 @@ class BackgroundVariation:
         #: the whole-frame sky for a frame without an uncertainty map), or
         #: None.
         self.noise = None
+        # the map's cells and chord (`_cell_map`'s surface) when the
+        # whole-frame sky made it: read at each position; None: the blocks
+        # interpolated between their centres
+        self._surface = None
+        self._zero = 0.0  # subtracted from the map: its offsets
 
     @functools.cached_property
     def offsets(self):
@@ -1267,7 +1276,8 @@ class BackgroundVariation:
         looked at does not pay for the median.
         """
         local = self.__dict__.pop('_local')  # not kept twice
-        return local - np.nanmedian(local)
+        self._zero = float(np.nanmedian(local))
+        return local - self._zero
 
     def centred_on(self, weights):
         """
@@ -1314,6 +1324,9 @@ class BackgroundVariation:
         for moved in ('_plane', '_noise', '_local'):  # the level moves
             centred.__dict__.pop(moved, None)
         centred.offsets = local - zero
+        # (local is the offsets when they were computed: from their zero)
+        centred._zero = float(zero) + (
+            self._zero if 'offsets' in self.__dict__ else 0.0)
         centred._weights = weights
         return centred
 
@@ -1359,8 +1372,9 @@ class BackgroundVariation:
             The per-pixel noise of the frame (data unit).
         x : float or array_like, optional
             Pixel columns (broadcast with ``y``, as when calling the map;
-            off the frame, the nearest block's; NaN: NaN). None (default), with
-            ``y`` None: the error of every block, the shape of `offsets`.
+            off the frame, at its nearest edge; NaN: NaN). None (default),
+            with ``y`` None: the error at every block's centre, the shape
+            of `offsets`.
         y : float or array_like, optional
             Pixel rows, with ``x``.
 
@@ -1383,14 +1397,14 @@ class BackgroundVariation:
         --------
         A cell's error is 1.25 / 64 per unit of pixel noise (1.25 for a
         noise of 64); on a 512 x 512 frame the map keeps about 0.3 of it at
-        the centre, 1.1 at a corner:
+        the centre, 1.15 at a corner:
 
         >>> from ccdphot_ext.background.globalsky import BackgroundVariation
         >>> import numpy as np
         >>> variation = BackgroundVariation(np.zeros((128, 128)))
         >>> err = variation.error(64.0, [256.0, 0.0], [256.0, 0.0])
         >>> [round(float(e), 2) for e in err]
-        [0.37, 1.41]
+        [0.37, 1.44]
         """
         std = scale_array(pixel_std, 'pixel_std', allow_zero=True,
                           allow_nan=True)
@@ -1398,11 +1412,12 @@ class BackgroundVariation:
             raise TypeError('error takes both x and y, or neither')
         by, bx = self._blocks
         if x is None:
-            iy, ix = np.arange(by)[:, None], np.arange(bx)[None, :]
+            uy = np.arange(by, dtype=float)[:, None]
+            ux = np.arange(bx, dtype=float)[None, :]
             unplaced = False
         else:
-            iy, ix, unplaced = self._block_index(x, y)
-        variance = _interpolated_variance(self._noise, iy, ix, self._blocks)
+            uy, ux, unplaced = self._block_coordinates(x, y)
+        variance = _interpolated_variance(self._noise, uy, ux, self._blocks)
         try:
             np.broadcast_shapes(std.shape, np.shape(variance))
         except ValueError:
@@ -1442,8 +1457,8 @@ class BackgroundVariation:
         Parameters
         ----------
         x : float or array_like
-            Pixel columns (broadcast with ``y``; off the frame, the
-            nearest block's; NaN: NaN).
+            Pixel columns (broadcast with ``y``; off the frame, at its
+            nearest edge; NaN: NaN).
         y : float or array_like
             Pixel rows.
 
@@ -1455,8 +1470,8 @@ class BackgroundVariation:
             plane is the map itself (its median filter over 3 x 3 cells
             about the plane leaves it little else).
         """
-        iy, ix, unplaced = self._block_index(x, y)
-        cy, cx = _centred(iy, ix, self._blocks)
+        uy, ux, unplaced = self._block_coordinates(x, y)
+        cy, cx = _centred(uy, ux, self._blocks)
         level, slope_y, slope_x = self._plane
         out = level + slope_y * cy + slope_x * cx
         return np.where(unplaced | self._plane_is_map, np.nan, out)[()]
@@ -1487,8 +1502,8 @@ class BackgroundVariation:
             The error of the plane's offset (data unit per pixel); NaN
             where `plane_offset` is.
         """
-        iy, ix, unplaced = self._block_index(x, y)
-        cy, cx = _centred(iy, ix, self._blocks)
+        uy, ux, unplaced = self._block_coordinates(x, y)
+        cy, cx = _centred(uy, ux, self._blocks)
         terms = surface_design(cy, cx).reshape(cy.shape + (3,))
         var = np.einsum('...i,ij,...j->...', terms, self._noise['plane'],
                         terms)
@@ -1530,24 +1545,40 @@ class BackgroundVariation:
                       & (self.cell_std < SCATTER_MAX * std))
         return np.where(beyond, self.cell_std, std)[()]
 
-    def _block_index(self, x, y):
-        """The blocks holding pixel positions ``x``, ``y`` (the nearest
-        block off the frame), and where either is NaN."""
-        x, y = pixel_coordinates(x, 'x'), pixel_coordinates(y, 'y')
-        by, bx = self._blocks
-        iy = np.clip(whole_pixels(np.floor((y + 0.5) / MASK_BIN)), 0, by - 1)
-        ix = np.clip(whole_pixels(np.floor((x + 0.5) / MASK_BIN)), 0, bx - 1)
-        return iy, ix, np.isnan(x) | np.isnan(y)
+    def _block_coordinates(self, x, y):
+        """Pixel positions ``x``, ``y`` (broadcast) as block coordinates
+        (floats, block ``b`` at ``b``: its centre, pixel ``MASK_BIN * b +
+        (MASK_BIN - 1) / 2``), off the frame at its nearest edge, and
+        where either is NaN (its coordinate 0)."""
+        x, y = np.broadcast_arrays(pixel_coordinates(x, 'x'),
+                                   pixel_coordinates(y, 'y'))
+        unplaced = np.isnan(x) | np.isnan(y)
+        out = []
+        for pos, blocks, axis in ((y, self._blocks[0], 0),
+                                  (x, self._blocks[1], 1)):
+            size = (MASK_BIN * blocks if self.shape is None
+                    else self.shape[axis])
+            pos = np.clip(np.where(unplaced, 0.0, pos), -0.5, size - 0.5)
+            out.append((pos - (MASK_BIN - 1) / 2.0) / MASK_BIN)
+        return out[0], out[1], unplaced
 
     def __call__(self, x, y):
         """The variation (data unit per pixel) at pixel positions ``x``,
-        ``y`` (scalars or arrays, broadcast); positions off the frame take
-        the nearest block's, NaN positions NaN."""
-        iy, ix, unplaced = self._block_index(x, y)
-        out = self.offsets[iy, ix].astype(float)
+        ``y`` (scalars or arrays, broadcast): the map interpolated
+        bilinearly between its cells' centres at each position, as its
+        blocks' values were (a map given as blocks: between their
+        centres); positions off the frame take its edge's value, NaN
+        positions NaN."""
+        uy, ux, unplaced = self._block_coordinates(x, y)
+        offsets = self.offsets  # (sets the zero)
+        if self._surface is None:
+            out = _interpolated(offsets, self._blocks, uy, ux, mesh=1)
+        else:
+            out = _surface_at(self._surface, self._blocks, uy,
+                              ux) - self._zero
         if unplaced.any():
             out = np.where(unplaced, np.nan, out)
-        return out
+        return out[()]
 
     def __repr__(self):
         return (f'<coarse background variation, {MASK_BIN * MESH} px cells: '
@@ -1669,17 +1700,12 @@ def _centred(iy, ix, blocks):
     return iy - (blocks[0] - 1) / 2.0, ix - (blocks[1] - 1) / 2.0
 
 
-def _interpolated_variance(noise, iy, ix, blocks):
-    """The variance of the bilinearly interpolated map (`_bilinear`) at
-    blocks ``iy``, ``ix`` (broadcast) from the cell moments ``noise`` of
-    `_map_noise`."""
-    my, mx = noise['var'].shape
-    y0, y1, fy = _axis_weights(blocks[0], my)
-    x0, x1, fx = _axis_weights(blocks[1], mx)
-    i0, i1, v = y0[iy], y1[iy], fy[iy].astype(float)
-    j0, j1, u = x0[ix], x1[ix], fx[ix].astype(float)
-    a, b = (1 - v) * (1 - u), (1 - v) * u  # (i0, j0), (i0, j1)
-    c, d = v * (1 - u), v * u  # (i1, j0), (i1, j1)
+def _interpolated_variance(noise, uy, ux, blocks):
+    """The variance of the bilinearly interpolated map (`_interpolated`)
+    at block coordinates ``uy``, ``ux`` (broadcast) from the cell moments
+    ``noise`` of `_map_noise`."""
+    (i0, i1, j0, j1), (a, b, c, d) = _corners(blocks, noise['var'].shape,
+                                              uy, ux)
     var, right, down = noise['var'], noise['right'], noise['down']
     total = (a * a * var[i0, j0] + b * b * var[i0, j1]
              + c * c * var[i1, j0] + d * d * var[i1, j1]
@@ -1733,20 +1759,27 @@ def _binned(frame, usable):
     return sums.astype(np.float32), counts, scale
 
 
-def _variation(local, scale, shape, counts, cell_std=None, cell_dof=0, *,
-               curved=False):
-    """The `BackgroundVariation` of a coarse background ``local`` of block
-    means divided by ``scale`` (in float64 when scaled, so that the
-    scaled-back values fit), ``counts`` usable pixels per block, and the
-    pixel noise ``cell_std`` (divided by ``scale``) its cells imply
-    (`_cell_scatter`) with its ``cell_dof``; ``curved`` as
-    `_cells_curved` found."""
+def _variation(coarse, scale, shape, counts, cell_std=None, cell_dof=0,
+               *, curved=False):
+    """The `BackgroundVariation` of a coarse background ``coarse``
+    (`_cell_map`'s map of block means and its surface) divided by
+    ``scale`` (in float64 when scaled, so that the scaled-back values
+    fit), ``counts`` usable pixels per block, and the pixel noise
+    ``cell_std`` (divided by ``scale``) its cells imply (`_cell_scatter`)
+    with its ``cell_dof``; ``curved`` as `_cells_curved` found. The map
+    keeps its surface: it is read at each position, not at its block."""
+    local, (cells, terms) = coarse
     if scale != 1.0:
         local = local.astype(np.float64) * scale
+        cells = cells.astype(np.float64) * scale
+        terms = None if terms is None else (terms[0] * scale,
+                                            terms[1] * scale)
         cell_std = None if cell_std is None else cell_std * scale
-    return BackgroundVariation(local, shape, counts=counts,
-                               cell_std=cell_std, cell_dof=cell_dof,
-                               curved=curved)
+    out = BackgroundVariation(local, shape, counts=counts,
+                              cell_std=cell_std, cell_dof=cell_dof,
+                              curved=curved)
+    out._surface = (cells, terms)
+    return out
 
 
 def _cells_curved(cells, counts):
@@ -1890,21 +1923,40 @@ def _local_background(mean, *, about_plane=False):
     return _cell_map(_cell_levels(mean), mean.shape, about_plane=about_plane)
 
 
-def _cell_map(grid, shape, *, about_plane=False, quadratic=False):
+def _cell_map(grid, shape, *, about_plane=False, quadratic=False,
+              surface=False):
     """The cell levels ``grid`` (`_cell_levels`; a cell without any, NaN,
     takes the median of the others, in place) median filtered as
     `_local_background` says (``quadratic``: about the quadratic surface
     on any grid, `_median_filtered`) and interpolated onto ``shape``
-    blocks."""
+    blocks; ``surface`` (with ``about_plane``): also the filtered cells
+    and the chord's terms (`_chord_terms`, None where no chord is added),
+    whose `_surface_at` is the map at any position."""
     if np.isnan(grid).any():
         grid[np.isnan(grid)] = np.nanmedian(grid)
     if not about_plane:
         grid = ndimage.median_filter(grid, size=3, mode='nearest')
         return _bilinear(grid, shape)
     quadratic = quadratic or min(grid.shape) >= QUADRATIC_MIN_CELLS
-    out = _bilinear(_median_filtered(grid, quadratic=quadratic), shape)
+    filtered = _median_filtered(grid, quadratic=quadratic)
+    out = _bilinear(filtered, shape)
+    terms = None
     if quadratic:
         out += _chord(grid, shape)
+        terms = _chord_terms(grid)
+    return (out, (filtered, terms)) if surface else out
+
+
+def _surface_at(surface, blocks, uy, ux):
+    """The map of a `_cell_map` ``surface`` (filtered cells, chord terms)
+    over ``blocks`` blocks at block coordinates ``uy``, ``ux``: the
+    cells' bilinear interpolation (`_interpolated`) plus the chord
+    (`_bend`), as `_cell_map` made each block's value."""
+    cells, terms = surface
+    out = _interpolated(cells, blocks, uy, ux)
+    if terms is not None:
+        out = (out + terms[0] * _bend(blocks[0], cells.shape[0], uy)
+               + terms[1] * _bend(blocks[1], cells.shape[1], ux))
     return out
 
 
@@ -1918,23 +1970,35 @@ def _chord(grid, shape):
     to the map. The surface's coordinates are the cells' indices, a block
     ``b`` at ``(b + 1/2) / MESH - 1/2``; the interpolation is exact for
     its plane and its cross term, so only its squares are left, one axis
-    at a time (float32).
+    at a time (float32; `_bend` of `_chord_terms`).
     """
+    quad_y, quad_x = _chord_terms(grid)
+    out = (quad_y * _bend(shape[0], grid.shape[0])).astype(np.float32)
+    return out[:, None] + (quad_x * _bend(shape[1], grid.shape[1])).astype(
+        np.float32)
+
+
+def _chord_terms(grid):
+    """The coefficients of the squares of the cells' least-squares
+    quadratic surface (`_chord`), along y and x."""
     my, mx = grid.shape
     design = surface_design(*_centred(*np.mgrid[:my, :mx], (my, mx)),
                             quadratic=True)
     coef = np.linalg.pinv(design) @ grid.ravel().astype(np.float64)
+    return float(coef[3]), float(coef[4])
 
-    def bend(n_blocks, n_cells):
-        """The square of the coordinate less its linear interpolation."""
-        centre = (n_cells - 1) / 2.0
-        u = (np.arange(n_blocks) + 0.5) / MESH - 0.5 - centre
-        i0, i1, frac = _axis_weights(n_blocks, n_cells)
-        at = (np.arange(n_cells) - centre) ** 2
-        return u ** 2 - (at[i0] * (1 - frac) + at[i1] * frac)
 
-    out = (coef[3] * bend(shape[0], my)).astype(np.float32)[:, None]
-    return out + (coef[4] * bend(shape[1], mx)).astype(np.float32)
+def _bend(n_blocks, n_cells, pos=None):
+    """The square of the cell coordinate less its linear interpolation
+    between cell centres (`_axis_weights`), at each of ``n_blocks``
+    blocks along an axis of ``n_cells`` cells (``pos``: at these block
+    coordinates)."""
+    centre = (n_cells - 1) / 2.0
+    at_blocks = np.arange(n_blocks, dtype=float) if pos is None else pos
+    u = (at_blocks + 0.5) / MESH - 0.5 - centre
+    i0, i1, frac = _axis_weights(n_blocks, n_cells, pos)
+    at = (np.arange(n_cells) - centre) ** 2
+    return u ** 2 - (at[i0] * (1 - frac) + at[i1] * frac)
 
 
 def _cell_levels(mean):
@@ -2001,18 +2065,46 @@ def _cell_sums_of(values):
                                                   dtype=np.float64)
 
 
-def _axis_weights(n_out, n_in):
+def _axis_weights(n_out, n_in, pos=None, mesh=MESH):
     """The cells (``i0``, ``i1``) and the weight of the second (float32)
-    for each of ``n_out`` blocks along an axis of ``n_in`` cells: linear
-    between cell centres, extrapolated beyond the outer ones."""
-    starts = np.arange(n_in) * MESH
-    centres = (starts + np.minimum(starts + MESH, n_out) - 1) / 2.0
-    pos = np.arange(n_out, dtype=float)
+    for each of ``n_out`` blocks along an axis of ``n_in`` cells of
+    ``mesh`` blocks: linear between cell centres, extrapolated beyond the
+    outer ones. ``pos``: at these block coordinates instead (floats,
+    block ``b`` at ``b``; float64 weights), the map between the blocks
+    (``mesh=1``: between block centres)."""
+    starts = np.arange(n_in) * mesh
+    centres = (starts + np.minimum(starts + mesh, n_out) - 1) / 2.0
+    exact = pos is not None
+    pos = np.arange(n_out, dtype=float) if pos is None else pos
     i0 = np.clip(np.searchsorted(centres, pos) - 1, 0, max(n_in - 2, 0))
     i1 = np.minimum(i0 + 1, n_in - 1)
     span = np.where(i1 > i0, centres[i1] - centres[i0], 1.0)
     frac = np.where(i1 > i0, (pos - centres[i0]) / span, 0.0)
-    return i0, i1, frac.astype(np.float32)
+    return i0, i1, (frac if exact else frac.astype(np.float32))
+
+
+def _corners(blocks, cells, uy, ux, mesh=MESH):
+    """The four cells about block coordinates ``uy``, ``ux`` (broadcast
+    float arrays, `BackgroundVariation._block_coordinates`) of a grid of
+    ``cells`` cells of ``mesh`` blocks over ``blocks`` blocks, and their
+    bilinear weights (`_axis_weights` along each axis): ``(i0, i1, j0,
+    j1)`` and ``(a, b, c, d)`` for cells ``(i0, j0), (i0, j1), (i1, j0),
+    (i1, j1)``."""
+    i0, i1, v = _axis_weights(blocks[0], cells[0], uy, mesh)
+    j0, j1, u = _axis_weights(blocks[1], cells[1], ux, mesh)
+    return (i0, i1, j0, j1), ((1 - v) * (1 - u), (1 - v) * u,
+                              v * (1 - u), v * u)
+
+
+def _interpolated(grid, blocks, uy, ux, mesh=MESH):
+    """The bilinear interpolation of cell values ``grid`` (cells of
+    ``mesh`` blocks over ``blocks`` blocks) at block coordinates ``uy``,
+    ``ux`` (`_corners`): `_bilinear` at any position."""
+    (i0, i1, j0, j1), (a, b, c, d) = _corners(blocks, grid.shape, uy, ux,
+                                              mesh)
+    grid = np.asarray(grid, dtype=float)
+    return (a * grid[i0, j0] + b * grid[i0, j1] + c * grid[i1, j0]
+            + d * grid[i1, j1])
 
 
 def _bilinear(grid, shape):
@@ -2129,7 +2221,7 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
             curved = _cells_curved(cells, counts)
             variation = _variation(
                 _cell_map(cells, mean.shape, about_plane=True,
-                          quadratic=curved),
+                          quadratic=curved, surface=True),
                 scale, frame.data.shape, counts, curved=curved)
     del mean
     n_usable = n_total - n_bad - n_masked

@@ -191,7 +191,13 @@ class WholeFrame:
             gy, gx = gy[off], gx[off]
         if not gy.size:
             return 0.0
-        mean_all = float(np.mean(self.variation(gx, gy), dtype=np.float64))
+        # each sampled pixel stands for the stride x stride pixels it
+        # starts: the map is read at their centre (read at the sampled
+        # pixels, whose mean lies half a stride short of the frame's, a
+        # tilted map's mean was off by half a stride's tilt)
+        centre = (stride - 1) / 2.0
+        mean_all = float(np.mean(self.variation(gx + centre, gy + centre),
+                                 dtype=np.float64))
         mean_out = float(np.mean(self.variation(xs, ys), dtype=np.float64))
         n_out = ys.size
         left = self.n_used - n_out
