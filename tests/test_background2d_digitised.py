@@ -20,7 +20,9 @@ from ccdphot_ext.background.maps import (
     LatticeSExtractorBackground,
     frame_background2d,
     lattice_step,
+    mesh_pixel_noise,
 )
+from ccdphot_ext.utils.stats import MAD_TO_STD
 
 
 def _frame(seed, sky=40.4, shape=(256, 256), gain=2.0, read_noise=5.0):
@@ -183,3 +185,59 @@ def test_real_raw_frame_reads_as_its_dithered_twin(saao_raw):
     plain_moved = ((plain_rows['aperture_sum'] - ref['aperture_sum'])
                    / ref['aperture_sum_err'])
     assert np.abs(plain_moved).max() > 1.0
+
+
+def _curved(seed, noise, depth=0.2, n=256):
+    """A sky of 100 units dropping by ``depth`` to the edge midpoints
+    (a deep stack's vignette), Gaussian noise of ``noise`` units: the
+    frame in whole units, its float twin and the sky."""
+    y, x = np.mgrid[:n, :n]
+    c = (n - 1) / 2
+    sky = 100.0 * (1.0 - depth * ((x - c) ** 2 + (y - c) ** 2) / c ** 2)
+    raw = sky + np.random.default_rng(seed).normal(0.0, noise, sky.shape)
+    return np.round(raw), raw, sky
+
+
+@pytest.mark.parametrize('noise', [0.7, 1.3])
+def test_pixel_noise_of_a_digitised_curved_sky(noise):
+    """The pixels' noise in each mesh, from neighbouring pixels'
+    differences: on whole units their median absolute deviation is a
+    whole unit (1.05 units of noise for any noise of 0.7 to 1.3, flux
+    pulls of blank apertures std 0.71 and 1.20); taken as spread over
+    the step, it is the digitised pixels' noise, sqrt(sigma**2 + 1/12)
+    (that of the float twin, sigma, on it)."""
+    img, raw, sky = _curved(0, noise)
+    bkg, _ = frame_background2d(img)
+    found = mesh_pixel_noise(bkg, img)
+    truth = np.std(img - sky)  # sqrt(noise**2 + 1/12)
+    assert truth == pytest.approx(np.hypot(noise, 12 ** -0.5), rel=0.01)
+    # each mesh within 10% (the even spread over a step is a model: up to
+    # 7% at a noise of 0.7), their median within 3%
+    assert np.all(np.abs(found / truth - 1) < 0.1)
+    assert abs(np.median(found) / truth - 1) < 0.03
+    # the rule before: the MAD of whole differences, a whole unit
+    step = np.diff(img, axis=1)
+    mad = np.median(np.abs(step - np.median(step)))
+    assert mad == 1.0 and abs(MAD_TO_STD / np.sqrt(2) / truth - 1) > 0.2
+    assert np.median(mesh_pixel_noise(bkg, raw)) == pytest.approx(
+        noise, rel=0.02)
+    with pytest.warns(AstropyUserWarning, match='flattens the sky'):
+        whole = SkyEstimate.from_background2d(bkg, data=img)
+        twin = SkyEstimate.from_background2d(frame_background2d(raw)[0],
+                                             data=raw)
+    assert np.median(whole.std) == pytest.approx(truth, rel=0.03)
+    # blank apertures: pulls spread as on the float twin (0.95 and 0.96
+    # against 0.97, 3 frames each; whole units 0.71 and 1.20 before; one
+    # frame's spread scatters by about 0.05: the curved sky's map error)
+    grid = np.arange(20.0, 236.0, 12.0)
+    apertures = CircularAperture(
+        [(x, y) for x in grid for y in grid], 3.0)
+    spread = []
+    for frame, sky in ((img, whole), (raw, twin)):
+        with warnings.catch_warnings():  # the bowl's pixels correlate
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            rows = photometer(frame, apertures, sky)
+        assert not np.any(rows['flags'] & ~8)  # (8: a sum below 0)
+        spread.append(np.std(rows['aperture_sum']
+                             / rows['aperture_sum_err']))
+    assert spread[0] == pytest.approx(spread[1], abs=0.1)

@@ -978,9 +978,10 @@ def test_a_crowded_frame_that_shows_no_blank_sky_is_flagged():
     light off it (4000 stars of the steep luminosity function on 512^2:
     96% masked) gave crowding_bias 0 for want of a measurement: the level
     read 11 of its errors high and every row had flags 0, pulls -0.71.
-    The sky now says so (warning, meta note) and every row is flagged 32.
-    3000 stars (93% masked) still measure the light: no note, the rows
-    flagged by its lift as before (99 of 452)."""
+    The sky now says so (warning, meta note) and every row is flagged 32,
+    as against a Background2D map made with the frame. 3000 stars (93%
+    masked) still measure the light: no note, the rows flagged by its
+    lift as before (99 of 452)."""
     data, model, xy = _steep_frame(1, n=4000)
     with pytest.warns(AstropyUserWarning, match=r'crowded frame: the source '
                       r'mask covers 96% of it and leaves too little sky'):
@@ -991,6 +992,16 @@ def test_a_crowded_frame_that_shows_no_blank_sky_is_flagged():
     pulls, flagged = _pulls(data, model, xy, sky, 2.0)
     assert flagged.all()  # was none
     assert np.mean(pulls) < -0.3  # -0.71: they are biased
+    # a Background2D map made with the frame is tied to the same blank
+    # sky: the same note, every row flagged (none before, pulls -1.04)
+    from ccdphot_ext.background.maps import frame_background2d
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        local = SkyEstimate.from_background2d(frame_background2d(data)[0],
+                                              gain=2.0, data=data)
+    assert 'leaves too little sky' in local.meta['faint_light_unmeasured']
+    pulls, flagged = _pulls(data, model, xy, local, 2.0)
+    assert flagged.all() and np.mean(pulls) < -0.3
     data, model, xy = _steep_frame(1, n=3000)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', AstropyUserWarning)
