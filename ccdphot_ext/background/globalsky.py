@@ -252,6 +252,10 @@ PLANE_MIN_CELLS = 4
 #: model measured against the level read the scatter of blank boxes 0.82
 #: to 0.88 of its prediction, 0.87 to 0.93 with the plane).
 QUADRATIC_MIN_CELLS = 6
+#: A cell this many times its noise from its filtered level is far off its
+#: neighbours: the map leaves out what the filter took
+#: (`BackgroundVariation.filtered_out`).
+TAKEN_NSIGMA = 5.0
 #: On a smaller grid of at least `PLANE_MIN_CELLS` cells a side, the cells
 #: are filtered about their quadratic surface too where its curvature is
 #: significant: where the variance ratio (F) of its three curvature terms
@@ -1545,6 +1549,111 @@ class BackgroundVariation:
                       & (self.cell_std < SCATTER_MAX * std))
         return np.where(beyond, self.cell_std, std)[()]
 
+    @functools.cached_property
+    def _taken_out(self):
+        """Each cell's level less its filtered one (`_cell_map`), over the
+        cell's noise for a pixel noise of 1, and the pixel noise those
+        distances imply (the median of their absolute values,
+        `MAD_TO_STD` times: unmasked stars lift the cells unequally)."""
+        raw = np.asarray(self._surface[2], dtype=float)
+        distance = raw - np.asarray(self._surface[0], dtype=float)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            z = distance / self._cell_noise
+        finite = np.isfinite(z)
+        implied = (MAD_TO_STD * float(np.median(np.abs(z[finite])))
+                   if finite.any() else 0.0)
+        return distance, np.where(finite, z, 0.0), implied
+
+    def _taken_std(self, pixel_std):
+        """The pixel noise a cell's distance from its filtered level is
+        judged by: `scatter_std`'s, or the larger one the distances
+        imply."""
+        return np.fmax(self.scatter_std(pixel_std), self._taken_out[2])
+
+    def filtered_out(self, pixel_std, x, y):
+        """
+        What the map's median filter took out of the cells far off their
+        neighbours, at pixel positions.
+
+        The median filter over 3 x 3 cells replaces a cell far off its
+        neighbours: so a large galaxy, or a glow over a few cells, which
+        biases the fluxes of the stars on it, leaves the map unmoved (a
+        Gaussian glow of 20 ADU and 25 pixels at the centre of a 256 x
+        256 frame lifts its four inner cells by 4.7 ADU; the filtered
+        map kept 0.2 of it at the centre). Where a cell's level is beyond
+        `TAKEN_NSIGMA` times its noise from its filtered one (of
+        ``pixel_std``, `scatter_std`'s, or the larger pixel noise the
+        cells' distances imply: the median of their absolute values,
+        `MAD_TO_STD` times), its distance, interpolated bilinearly between
+        the cells' centres, is what the map leaves out; the map's offset
+        plus it is the background there, known to a cell's error
+        (`unfiltered_error`).
+
+        Parameters
+        ----------
+        pixel_std : float
+            The per-pixel noise of the frame (data unit).
+        x : float or array_like
+            Pixel columns (broadcast with ``y``; off the frame, at its
+            nearest edge; NaN: NaN).
+        y : float or array_like
+            Pixel rows.
+
+        Returns
+        -------
+        taken : float or `~numpy.ndarray`
+            The level taken out (data unit per pixel): 0 away from such
+            cells; NaN for a map given as blocks, which keeps no cells.
+        """
+        uy, ux, unplaced = self._block_coordinates(x, y)
+        if self._surface is None:
+            return np.where(True, np.nan, uy)[()]
+        distance, z, _ = self._taken_out
+        std = float(self._taken_std(pixel_std))
+        with np.errstate(invalid='ignore', divide='ignore'):
+            far = np.abs(z) > TAKEN_NSIGMA * std
+        out = _interpolated(np.where(far, distance, 0.0), self._blocks, uy,
+                            ux)
+        return np.where(unplaced, np.nan, out)[()]
+
+    def unfiltered_error(self, pixel_std, x, y):
+        """
+        The noise of the map's cells before its median filter, at pixel
+        positions: each cell's error (`error`'s, of ``pixel_std`` or
+        `scatter_std`, or of the larger pixel noise the cells' distances
+        from the filtered ones imply, `filtered_out`) through the
+        bilinear interpolation, the cells independent, and the error of
+        their zero (their mean).
+
+        Parameters
+        ----------
+        pixel_std : float or array_like
+            The per-pixel noise of the frame (data unit).
+        x : float or array_like
+            Pixel columns (broadcast with ``y``).
+        y : float or array_like
+            Pixel rows.
+
+        Returns
+        -------
+        error : float or `~numpy.ndarray`
+            The error (data unit per pixel); NaN where `filtered_out` is,
+            and on cells without usable pixels.
+        """
+        uy, ux, unplaced = self._block_coordinates(x, y)
+        noise = self._cell_noise.astype(float)
+        (i0, i1, j0, j1), (a, b, c, d) = _corners(self._blocks, noise.shape,
+                                                  uy, ux)
+        square = noise ** 2
+        var = (a * a * square[i0, j0] + b * b * square[i0, j1]
+               + c * c * square[i1, j0] + d * d * square[i1, j1])
+        finite = np.isfinite(noise)
+        var = var + np.sum(square[finite]) / max(finite.sum(), 1) ** 2
+        if self._surface is None:
+            return np.where(True, np.nan, var)[()]
+        error = self._taken_std(pixel_std) * np.sqrt(var)
+        return np.where(unplaced, np.nan, error)[()]
+
     def _block_coordinates(self, x, y):
         """Pixel positions ``x``, ``y`` (broadcast) as block coordinates
         (floats, block ``b`` at ``b``: its centre, pixel ``MASK_BIN * b +
@@ -1768,17 +1877,18 @@ def _variation(coarse, scale, shape, counts, cell_std=None, cell_dof=0,
     ``cell_std`` (divided by ``scale``) its cells imply (`_cell_scatter`)
     with its ``cell_dof``; ``curved`` as `_cells_curved` found. The map
     keeps its surface: it is read at each position, not at its block."""
-    local, (cells, terms) = coarse
+    local, (cells, terms, raw) = coarse
     if scale != 1.0:
         local = local.astype(np.float64) * scale
         cells = cells.astype(np.float64) * scale
+        raw = raw.astype(np.float64) * scale
         terms = None if terms is None else (terms[0] * scale,
                                             terms[1] * scale)
         cell_std = None if cell_std is None else cell_std * scale
     out = BackgroundVariation(local, shape, counts=counts,
                               cell_std=cell_std, cell_dof=cell_dof,
                               curved=curved)
-    out._surface = (cells, terms)
+    out._surface = (cells, terms, raw)
     return out
 
 
@@ -1944,7 +2054,7 @@ def _cell_map(grid, shape, *, about_plane=False, quadratic=False,
     if quadratic:
         out += _chord(grid, shape)
         terms = _chord_terms(grid)
-    return (out, (filtered, terms)) if surface else out
+    return (out, (filtered, terms, grid.copy())) if surface else out
 
 
 def _surface_at(surface, blocks, uy, ux):
@@ -1952,7 +2062,7 @@ def _surface_at(surface, blocks, uy, ux):
     over ``blocks`` blocks at block coordinates ``uy``, ``ux``: the
     cells' bilinear interpolation (`_interpolated`) plus the chord
     (`_bend`), as `_cell_map` made each block's value."""
-    cells, terms = surface
+    cells, terms = surface[:2]
     out = _interpolated(cells, blocks, uy, ux)
     if terms is not None:
         out = (out + terms[0] * _bend(blocks[0], cells.shape[0], uy)

@@ -149,7 +149,13 @@ def check_global_sky(sky, x, y, n_pix, flux_err, *, shape=None,
     ``plane_error``) where the map's offset has its sign: at the edges the
     plane knows a gentle gradient the map's noisy offset cannot show (on a
     grid of fewer than 4 cells a side, whose plane is the map, it is not
-    judged again). The photometry
+    judged again). Where the map's median filter replaced cells far off
+    their neighbours (a glow or a large galaxy over a few cells,
+    `~ccdphot_ext.background.BackgroundVariation.filtered_out`), the map
+    plus what the filter took out is judged by the same rule, with a
+    cell's whole error
+    (`~ccdphot_ext.background.BackgroundVariation.unfiltered_error`).
+    The photometry
     engines set `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` on those
     rows; an `~astropy.utils.exceptions.AstropyUserWarning` says how many
     apertures are affected and suggests a local sky (an annulus, or a
@@ -261,6 +267,19 @@ class GlobalSkyRule(SkyRowRule):
                 agrees = tilt * offset > 0
             biased |= agrees & _shows_bias(
                 tilt, variation.plane_error(sky.std, x, y), n_pix, flux_err)
+        taken = getattr(variation, 'filtered_out', None)
+        if taken is not None:
+            # cells far off their neighbours, which the map's median filter
+            # replaced (a glow over a few cells): the map plus what it
+            # took out there, with a cell's whole error
+            taken = np.asarray(taken(sky.std, x, y), dtype=float)
+            with np.errstate(invalid='ignore'):
+                near = taken != 0
+            if np.any(near):
+                widened = np.fmax(error(sky.std, x, y),
+                                  variation.unfiltered_error(sky.std, x, y))
+                biased |= near & _shows_bias(offset + taken, widened, n_pix,
+                                             flux_err)
         return (unchecked | biased)[()], offset
 
     def message(self, rows, n_bad, context):
