@@ -42,11 +42,12 @@ photutils' `~photutils.utils.ShepardIDWInterpolator` (10 neighbours, power
 and the scatter of the result is the error of that mesh's level. On a
 sloped or curved sky the fitted surface (below), put through that
 filling, takes the filling's misfit of it from the level; the error of
-the excluded meshes is then the surface's own misfit (`_held_out_variance`)
-and its variance there. With ``data=`` the excluded meshes' sources' lift
-is the one photutils' filling carried in from the measured meshes, and
-the excluded meshes, read again without their sources, add to the
-level's error the misfit they show there (`_checked_unmeasured_meshes`).
+the excluded meshes is then the filling's misfit of what the surface
+leaves (`_with_interpolation_error`) and the surface's variance there.
+With ``data=`` the excluded meshes' sources' lift is the one photutils'
+filling carried in from the measured meshes, and the excluded meshes,
+read again without their sources, add to the level's error the misfit
+they show there (`_checked_unmeasured_meshes`).
 
 **A sloped sky.** The filter's gain holds for meshes that differ only
 by their noise. Where the sky changes from mesh to mesh by more than that, the
@@ -1823,17 +1824,6 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta, *,
     of photutils' interpolation itself added in quadrature where the level
     was interpolated.
 
-    With ``slope`` (the sloped or curved surface fitted to the measured
-    meshes, `_sloped_surface`), the level sheds the filling's offset from
-    that surface (`_with_filter_error`), and what stays in it is the
-    surface's own misfit at the excluded meshes: the interpolation
-    variance is then that of each measured mesh predicted by the surface
-    fitted without it (`_held_out_variance`). On a vignetted sky
-    (150 ADU, 20% down to the corners, 150 stars on 384 x 384 pixels,
-    17 of 36 meshes excluded) the filling's misfit of the curved sky
-    itself, about 3 ADU, had made that error and the level pulls spread
-    0.14 (flux pulls 0.73).
-
     photutils fills an excluded mesh with Shepard inverse-distance weights
     of its 10 nearest measured meshes (power 1): for a sky ``a + g . p``
     that misses by ``g . d``, ``d`` the weighted mean position of the
@@ -1846,6 +1836,22 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta, *,
     An excluded mesh gets ``(g . d)**2`` plus that variance; the median
     filter mixes them over its window. Warns when the result dominates the
     level error.
+
+    With the sky's fitted surface (``slope``, of `_sloped_surface`, whose
+    fill and filter `_with_filter_error` put through photutils and whose
+    offset it takes from the level) the analysis is of the measured
+    meshes less that surface: the interpolation's miss of the surface is
+    taken from the level already, and what remains is its miss of what
+    the surface leaves, and the surface's own variance at the excluded
+    meshes (from its coefficients' covariance, `_surface_variance`). Of
+    the raw levels, a curved sky's own misses were counted: the second
+    row of 64 px meshes of a 2000 x 100 frame vignetted by 5% to its
+    ends, excluded (it hangs over the frame's edge), took 3 to 5 ADU from
+    the measured meshes' misses of the vignetting where the level's error
+    was 0.6 (level pulls std 0.27, flux pulls 0.82); on a vignetted sky
+    of 150 ADU, 20% down to the corners, with 150 stars on 384 x 384
+    pixels (15 to 20 of 36 meshes excluded), about 3 ADU (level pulls
+    std 0.14, flux pulls 0.73).
     """
     excluded = excluded_meshes(bkg)
     measured = ~excluded
@@ -1853,18 +1859,14 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta, *,
     if yx.shape[0] < 4:
         meta['interpolation_error'] = None
         return error_on_mean
-    if slope is not None:
-        error2 = np.where(excluded, _held_out_variance(slope, grid,
-                                                       measured)
-                          + _surface_variance(slope), 0.0)
-        meta['interpolation_gradient'] = None
-        return _added_interpolation_error(bkg, error2, error_on_mean, meta)
     values = grid[measured]
     noise = _mesh_noise(bkg, k_rms)[measured]
     # meshes of zero rms (a constant or coarsely digitised sky) still
     # have the rounding of their levels: the interpolation's own rounding
     # is no evidence of a gradient
     noise = np.maximum(noise, _ROUNDING * np.max(np.abs(values)))
+    if slope is not None:  # its misses are taken from the level
+        values = values - slope['surface'][measured]
     residual, shift, explained = [], [], []
     for j in range(yx.shape[0]):
         others = np.arange(yx.shape[0]) != j
@@ -1893,6 +1895,8 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta, *,
     error2[excluded] = var + np.array(
         [float((_idw_weights(yx, h) @ yx - h) @ gradient) ** 2
          for h in holes])
+    if slope is not None:
+        error2[excluded] += _surface_variance(slope)[excluded]
     meta['interpolation_gradient'] = tuple(float(g) for g in gradient)
     return _added_interpolation_error(bkg, error2, error_on_mean, meta)
 
@@ -1939,40 +1943,6 @@ def _surface_variance(slope):
                             degree=surface_degree(slope['n_terms']))
     return np.einsum('ij,jk,ik->i', design, slope['cov'],
                      design).reshape(ny, nx)
-
-
-def _held_out_variance(slope, grid, measured):
-    """
-    The variance of a fitted surface's misfit where no mesh was measured:
-    each measured mesh's level ``grid`` less the surface (``slope``,
-    `_sloped_surface`) fitted without it (its residual over ``1 - h``,
-    ``h`` its leverage in the weighted fit), beyond what the meshes'
-    noise gives (``noise_of_meshes``, over ``1 - h``); 0 unless those
-    held-out residuals show it at 1% (chi-square).
-    """
-    from scipy.stats import chi2 as chi2_distribution  # slow to import
-
-    used = measured & np.isfinite(grid)
-    n_terms = slope['n_terms']
-    if np.count_nonzero(used) <= n_terms:
-        return 0.0
-    ny, nx = np.shape(grid)
-    design = surface_design(*np.mgrid[:ny, :nx].astype(float),
-                            degree=surface_degree(n_terms))[used.ravel()]
-    noise = np.asarray(slope['noise_of_meshes'], dtype=float)[used]
-    weights = noise ** -2.0
-    leverage = weights * np.einsum(
-        'ij,jk,ik->i', design,
-        np.linalg.pinv(design.T @ (design * weights[:, None])), design)
-    keep = leverage < 1.0 - 1e-6
-    if np.count_nonzero(keep) < 2:
-        return 0.0
-    held_out = ((grid - slope['surface'])[used] / (1.0 - leverage))[keep]
-    explained = (noise ** 2 / (1.0 - leverage))[keep]
-    if not _chi2(held_out ** 2, explained) > chi2_distribution.isf(
-            0.01, held_out.size):
-        return 0.0
-    return max(float(np.mean(held_out ** 2 - explained)), 0.0)
 
 
 def _chi2(squares, explained):
