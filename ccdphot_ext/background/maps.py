@@ -39,7 +39,15 @@ small, seeded Monte Carlo on the mesh grid: each measured mesh gets Gaussian
 noise of ``k_est * rms / sqrt(n_mesh)``, the excluded ones are filled with
 photutils' `~photutils.utils.ShepardIDWInterpolator` (10 neighbours, power
 1, as photutils), the grid is median-filtered (NaN outside, as photutils)
-and the scatter of the result is the error of that mesh's level.
+and the scatter of the result is the error of that mesh's level. On a
+sloped or curved sky the fitted surface (below), put through that
+filling, takes the filling's misfit of it from the level; the error of
+the excluded meshes is then the filling's misfit of what the surface
+leaves (`_with_interpolation_error`) and the surface's variance there.
+With ``data=`` the excluded meshes' sources' lift is the one photutils'
+filling carried in from the measured meshes, and the excluded meshes,
+read again without their sources, add to the level's error the misfit
+they show there (`_checked_unmeasured_meshes`).
 
 **A sloped sky.** The filter's gain holds for meshes that differ only
 by their noise. Where the sky changes from mesh to mesh by more than that, the
@@ -310,7 +318,7 @@ class MeshStatistics:
 
 def source_lift(level, meshes, data, sources, usable, *,
                 mesh_noise=None, sloped=False, rms=None, fill=False,
-                bkg=None, cache=None):
+                bkg=None, excluded=None, cache=None):
     """
     How far the light of the sources found lifts a Background2D map's
     level, per pixel (data unit), by how much its variance grows without
@@ -435,6 +443,12 @@ def source_lift(level, meshes, data, sources, usable, *,
         # others: their lift is that level less the one without sources
         grid = _photutils_filled(raw, excluded_meshes(bkg))
         lift = lift + (grid - raw)
+        raw = grid
+    elif excluded is not None and np.any(excluded):
+        # photutils filled the meshes it excluded from the measured ones:
+        # their lift is the one its filling carried in from those
+        grid = _photutils_filled(raw, excluded)
+        lift = grid - _photutils_filled(raw - lift, excluded)
         raw = grid
     unknown = ~np.isfinite(lift) | ~np.isfinite(ratio) | ~np.isfinite(raw)
     lift[unknown], ratio[unknown] = 0.0, 1.0
@@ -1028,9 +1042,12 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
             'the level error there is propagated from the measured '
             'meshes, not taken from their own pixel counts, and holds '
             'the interpolation error (meta["interpolation_error"])')
+        # on a sloped or curved sky the surface, put through photutils'
+        # filling, takes the filling's misfit of it from the level: what
+        # is left is the surface's own misfit where no mesh was measured
         error_on_mean = _with_interpolation_error(
             bkg, raw_levels, error_on_mean, efficiency * clip, meta,
-            surface=None if slope is None else slope['surface'])
+            slope=slope)
         error_on_mean, offset = _with_filter_error(
             bkg, slope, error_on_mean, meta, measured=measured)
     spread = slope_spread_variance(bkg, slope)
@@ -1366,6 +1383,8 @@ def _without_sources(record, pixels, extra=None):
                        usable, mesh_noise=mesh_noise,
                        sloped='slope_offset' in meta, rms=rms,
                        bkg=bkg if min(bkg.box_size) < FILL_MESH else None,
+                       excluded=(excluded_meshes(bkg)
+                                 if 'slope_offset' in meta else None),
                        cache=record.cache)
     if lift is None:
         raise ValueError(
@@ -1427,10 +1446,126 @@ def _without_sources(record, pixels, extra=None):
                                        record.gain, spread=record.spread)
         level = level + record.bias - again
         meta['estimator_bias'] = float(np.median(again))
+    if 'slope_offset' in meta:
+        error_on_mean = _checked_unmeasured_meshes(
+            record, pixels, sources, level, rms, error_on_mean, meta)
     if record.n_measured < QUADRATIC_MIN_MESHES:
         check_coarse_map(pixels, record.mask, level, error_on_mean, meta,
                          record.n_measured)
     return level, rms, error_on_mean, meta
+
+
+#: `_checked_unmeasured_meshes` reads an excluded mesh without its sources
+#: when they leave it at least this many usable pixels.
+UNMEASURED_MIN_PIXELS = 64
+#: ... and judges the map there from at least this many such meshes.
+UNMEASURED_MIN_MESHES = 3
+#: ... where their mean or their chi-square is this unlikely from their
+#: noise.
+UNMEASURED_P = 0.01
+
+
+def _checked_unmeasured_meshes(record, pixels, sources, level, rms,
+                               error_on_mean, meta):
+    """
+    The level's error on a sloped or curved sky, with the misfit of the
+    map where photutils measured no mesh that those meshes' own pixels
+    show.
+
+    photutils fills each mesh it excluded (``exclude_percentile``: the
+    meshes holding most stars) from the measured ones, and the fitted
+    surface through that filling sets the map there: where the excluded
+    meshes lie together about a vignetted sky's peak, the surface through
+    the ring of measured meshes misses it (a quadratic through the outer
+    ring of a cos**4 sky of 150 ADU, 30% down to the corners, 0.9 ADU
+    below the peak, 4.8 times the level's error, flags 0), and the
+    measured meshes, which it fits, cannot show it. Each excluded mesh
+    is read again by photutils' steps with its ``sources`` pixels
+    replaced in place (`replaced_mesh_levels`) and compared with the
+    mean of the map ``level`` over it, less the median of the same
+    difference over the measured meshes (the estimator's own reading of
+    the sky, the same everywhere); its noise is the estimator's on the
+    pixels left (`BACKGROUND2D_EFFICIENCY` times the map's ``rms`` over
+    the root of their count) with the map's error, scaled up to the
+    scatter the measured meshes show. Where those differences show a
+    misfit (their weighted mean or their chi-square beyond
+    `UNMEASURED_P`), each one's variance beyond its noise is added to the
+    level's error (through photutils' filter window, as the
+    interpolation error), ``meta['unmeasured_mesh_misfit']`` records the
+    largest and ``'unmeasured_mesh_offset'`` their weighted mean, and an
+    `~astropy.utils.exceptions.AstropyUserWarning` says so. The level is
+    not moved: in meshes the sources crowd the readings are not reliable
+    enough (on a flat sky of 200 stars on 384 x 384 pixels they read up
+    to 0.5 ADU below the sky).
+    """
+    from scipy.stats import chi2 as chi2_distribution  # slow to import
+
+    bkg, meshes, usable = record.bkg, record.meshes, record.usable
+    excluded = excluded_meshes(bkg)
+    if np.count_nonzero(excluded) < UNMEASURED_MIN_MESHES:
+        return error_on_mean
+    box, grid_shape = meshes.box_size, excluded.shape
+    sources = _sources_leaving_pixels(sources, usable, pixels - record.level,
+                                      box)
+    read, _ = replaced_mesh_levels(meshes, pixels, record.level, usable,
+                                   sources, rms)
+    clean = usable & ~sources
+    (by, bx), (my, mx) = box, grid_shape
+    counts = np.zeros((my * by, mx * bx))
+    counts[:pixels.shape[0], :pixels.shape[1]] = clean
+    n_clean = counts.reshape(my, by, mx, bx).sum(axis=(1, 3))
+    offset = read - _mesh_means(level, usable, box, grid_shape)
+    known = np.isfinite(offset) & (n_clean >= UNMEASURED_MIN_PIXELS)
+    reference = offset[known & ~excluded]
+    judged = known & excluded
+    if reference.size < UNMEASURED_MIN_MESHES or (
+            np.count_nonzero(judged) < UNMEASURED_MIN_MESHES):
+        return error_on_mean
+    k_est = BACKGROUND2D_EFFICIENCY.get(estimator_name(bkg.bkg_estimator),
+                                        MEDIAN_EFFICIENCY)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        read2 = np.where(known, k_est ** 2 * _mesh_means(
+            rms ** 2, usable, box, grid_shape) / n_clean, 0.0)
+    noise2 = np.where(known, read2 + _mesh_means(
+        error_on_mean ** 2, usable, box, grid_shape), 1.0)
+    # the readings' noise as the measured meshes show it (about the map
+    # that they made), where more than the estimator's on their pixels
+    scaled = ((reference - np.median(reference))
+              / np.sqrt(noise2[known & ~excluded]))
+    scale = max(MAD_TO_STD * float(np.median(np.abs(scaled))), 1.0) ** 2
+    read2, noise2 = read2 * scale, noise2 * scale
+    misfit = np.where(judged, offset - np.median(reference), 0.0)
+    weights = 1.0 / noise2[judged]
+    mean = float(np.sum(weights * misfit[judged]) / np.sum(weights))
+    # a misfit shared by the excluded meshes (a peak missed) shows in
+    # their weighted mean, one scattered over them in their chi-square
+    if not (abs(mean) * math.sqrt(np.sum(weights))
+            > chi2_distribution.isf(UNMEASURED_P, 1) ** 0.5
+            or _chi2(misfit[judged] ** 2, noise2[judged])
+            > chi2_distribution.isf(UNMEASURED_P, weights.size)):
+        return error_on_mean
+    # each excluded mesh's misfit beyond its noise, mixed over photutils'
+    # filter window as the interpolation error
+    extra, largest = _mesh_variance_map(bkg, np.where(
+        judged, np.maximum(misfit ** 2 - noise2, 0.0), 0.0))
+    meta['unmeasured_mesh_misfit'] = largest
+    meta['unmeasured_mesh_offset'] = mean
+    meta['unmeasured_mesh_note'] = (
+        f'{int(np.count_nonzero(judged))} meshes photutils excluded, read '
+        'without their sources, differ from the map beyond their noise '
+        f'(mean {mean:+.3g}): their misfit (up to {largest:.3g}) added to '
+        "the level's error there")
+    warnings.warn(
+        f'Background2D: the {int(np.count_nonzero(judged))} meshes '
+        'photutils excluded and filled from the others read, without their '
+        f'sources, {mean:+.3g} per pixel from the map on average: the map '
+        'may not follow the sky where no mesh was measured (a curved sky '
+        'whose peak was filled from the meshes around it); that misfit (up '
+        f'to {largest:.3g}) is added to the level\'s error there '
+        '(meta["unmeasured_mesh_misfit"]). Smaller meshes (box_size), or '
+        'a source mask given to Background2D, leave more of them measured',
+        AstropyUserWarning, stacklevel=5)
+    return np.sqrt(error_on_mean ** 2 + extra ** 2)
 
 
 def _between_mesh_centres(box_size, shape):
@@ -1693,8 +1828,8 @@ QUADRATIC_MIN_MESHES = 12
 MAX_SURFACE_DEGREE = 4
 
 
-def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta,
-                              surface=None):
+def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta, *,
+                              slope=None):
     """
     The level error of a Background2D with excluded meshes, with the error
     of photutils' interpolation itself added in quadrature where the level
@@ -1713,17 +1848,21 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta,
     filter mixes them over its window. Warns when the result dominates the
     level error.
 
-    With the sky's fitted ``surface`` (the mesh grid of `_sloped_surface`,
-    whose fill and filter `_with_filter_error` put through photutils and
-    whose offset it takes from the level) the analysis is of the measured
+    With the sky's fitted surface (``slope``, of `_sloped_surface`, whose
+    fill and filter `_with_filter_error` put through photutils and whose
+    offset it takes from the level) the analysis is of the measured
     meshes less that surface: the interpolation's miss of the surface is
     taken from the level already, and what remains is its miss of what
-    the surface leaves. Of the raw levels, a curved sky's own misses were
-    counted: the second row of 64 px meshes of a 2000 x 100 frame
-    vignetted by 5% to its ends, excluded (it hangs over the frame's
-    edge), took 3 to 5 ADU from the measured meshes' misses of the
-    vignetting where the level's error was 0.6 (level pulls std 0.27,
-    flux pulls 0.82).
+    the surface leaves, and the surface's own variance at the excluded
+    meshes (from its coefficients' covariance, `_surface_variance`). Of
+    the raw levels, a curved sky's own misses were counted: the second
+    row of 64 px meshes of a 2000 x 100 frame vignetted by 5% to its
+    ends, excluded (it hangs over the frame's edge), took 3 to 5 ADU from
+    the measured meshes' misses of the vignetting where the level's error
+    was 0.6 (level pulls std 0.27, flux pulls 0.82); on a vignetted sky
+    of 150 ADU, 20% down to the corners, with 150 stars on 384 x 384
+    pixels (15 to 20 of 36 meshes excluded), about 3 ADU (level pulls
+    std 0.14, flux pulls 0.73).
     """
     excluded = excluded_meshes(bkg)
     measured = ~excluded
@@ -1737,8 +1876,8 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta,
     # have the rounding of their levels: the interpolation's own rounding
     # is no evidence of a gradient
     noise = np.maximum(noise, _ROUNDING * np.max(np.abs(values)))
-    if surface is not None:  # its misses are taken from the level
-        values = values - surface[measured]
+    if slope is not None:  # its misses are taken from the level
+        values = values - slope['surface'][measured]
     residual, shift, explained = [], [], []
     for j in range(yx.shape[0]):
         others = np.arange(yx.shape[0]) != j
@@ -1767,17 +1906,18 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta,
     error2[excluded] = var + np.array(
         [float((_idw_weights(yx, h) @ yx - h) @ gradient) ** 2
          for h in holes])
-    fy, fx = (int(f) for f in bkg.filter_size)
-    # the filter's running sums leave rounding below 0 (-1e-15) beside
-    # the meshes of no interpolation error
-    error2 = np.maximum(uniform_filter(error2, size=(fy, fx),
-                                       mode='nearest'), 0.0)
-    meta['interpolation_error'] = float(np.sqrt(np.max(error2)))
+    if slope is not None:
+        error2[excluded] += _surface_variance(slope)[excluded]
     meta['interpolation_gradient'] = tuple(float(g) for g in gradient)
-    shape = np.shape(bkg.background_rms)
-    extra = np.sqrt(block_replicate(error2, bkg.box_size,
-                                    conserve_sum=False)[:shape[0],
-                                                        :shape[1]])
+    return _added_interpolation_error(bkg, error2, error_on_mean, meta)
+
+
+def _added_interpolation_error(bkg, error2, error_on_mean, meta):
+    """``error_on_mean`` with the interpolation variance ``error2`` of
+    the excluded meshes (`_mesh_variance_map`); records
+    ``meta['interpolation_error']`` and warns where it dominates."""
+    extra, largest = _mesh_variance_map(bkg, error2)
+    meta['interpolation_error'] = largest
     dominated = extra > error_on_mean
     if np.any(dominated):
         warnings.warn(
@@ -1786,8 +1926,34 @@ def _with_interpolation_error(bkg, grid, error_on_mean, k_rms, meta,
             'measured meshes predicted from each other) dominates the sky '
             f'level error over {np.mean(dominated):.0%} of the frame; more '
             'measured meshes (a smaller mask or box_size) would pin the sky '
-            'down', AstropyUserWarning, stacklevel=4)
+            'down', AstropyUserWarning, stacklevel=5)
     return np.sqrt(error_on_mean ** 2 + extra ** 2)
+
+
+def _mesh_variance_map(bkg, error2):
+    """A variance per mesh (the grid ``error2``) mixed over photutils'
+    filter window, as a standard deviation per pixel, and its largest
+    value."""
+    fy, fx = (int(f) for f in bkg.filter_size)
+    # the filter's running sums leave rounding below 0 (-1e-15) beside
+    # the meshes of no added variance
+    error2 = np.maximum(uniform_filter(error2, size=(fy, fx),
+                                       mode='nearest'), 0.0)
+    shape = np.shape(bkg.background_rms)
+    extra = np.sqrt(block_replicate(error2, bkg.box_size,
+                                    conserve_sum=False)[:shape[0],
+                                                        :shape[1]])
+    return extra, float(np.sqrt(np.max(error2)))
+
+
+def _surface_variance(slope):
+    """The variance of a fitted surface (``slope``, `_sloped_surface`)
+    at each mesh centre from its coefficients' covariance."""
+    ny, nx = np.shape(slope['surface'])
+    design = surface_design(*np.mgrid[:ny, :nx].astype(float),
+                            degree=surface_degree(slope['n_terms']))
+    return np.einsum('ij,jk,ik->i', design, slope['cov'],
+                     design).reshape(ny, nx)
 
 
 def _chi2(squares, explained):

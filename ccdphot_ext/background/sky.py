@@ -1683,7 +1683,14 @@ class SkyEstimate:
         that varies more than the interpolation follows (a slope across
         few measured meshes) is not passed off as known to its noise, and
         an `~astropy.utils.exceptions.AstropyUserWarning` says when that
-        error dominates. Without excluded meshes, a sky that changes from
+        error dominates; on a sloped or curved sky, whose fitted surface
+        takes the filling's misfit from the level, it is the surface's
+        own misfit at the excluded meshes; with ``data=`` they are read
+        again without their sources, and where they show the map
+        missing the sky there (a vignetted peak filled from the meshes
+        around it) that misfit is added to the level's error, with a
+        warning (``meta['unmeasured_mesh_misfit']``). Without excluded
+        meshes, a sky that changes from
         mesh to mesh beyond the noise (a quadratic surface fitted to the
         mesh levels, significant at 1%) has its error propagated through
         photutils' median filter (``meta['filter_error']``, the largest
