@@ -2565,7 +2565,8 @@ def _masked_cells(mean, mask, grid):
     The level of each cell from its blocks' means ``mean`` off the source
     ``mask`` (NaN where it has none): the median of their residuals from
     the least-squares surface of all the blocks' cell levels ``grid``
-    (`_cell_levels`; quadratic on a grid of at least 3 cells a side, else
+    (`_cell_levels`; quadratic on a grid of at least `PLANE_MIN_CELLS`
+    cells a side, else
     the plane) plus that surface's median over the cell's blocks. The
     median of the blocks left alone would move with the sky's gradient
     where the mask leaves one side of a cell (on a sky tilted by 0.3 ADU
@@ -2578,7 +2579,9 @@ def _masked_cells(mean, mask, grid):
     if np.isnan(grid).any():
         _fill_empty(grid, np.isnan(grid))
     my, mx = grid.shape
-    quadratic = min(my, mx) >= 3
+    # (a quadratic surface through the 9 cells of a 3 x 3 grid follows
+    # their noise: a flat 192 x 192 frame's map read 4.1 errors off)
+    quadratic = min(my, mx) >= PLANE_MIN_CELLS
     design = surface_design(*_centred(*np.mgrid[:my, :mx], (my, mx)),
                             quadratic=quadratic)
     coef = np.linalg.pinv(design) @ grid.ravel().astype(np.float64)
