@@ -546,11 +546,16 @@ class ApertureNoise:
         """
         Give the budget's ``sky`` term of an aperture of ``n_pix`` pixels.
 
-        ``sigma(n_pix)**2``; with fractional pixels ``noise_pix`` (the sum
-        of the squared weights, ``n_pix`` being the sum of the weights)
-        scales it by ``noise_pix / n_pix``, so that on white noise it is
-        the ``sum(w**2) * sigma1**2`` of a weighted sum of independent
-        pixels.
+        ``sigma(n_pix)**2``. With fractional pixels (``noise_pix`` the sum
+        of the squared weights, ``n_pix`` being the sum of the weights) the
+        pixels' own variances follow the squared weights and their
+        covariances the weights: ``sigma(n_pix)**2 - sigma1**2 * (n_pix -
+        noise_pix)`` where the model is above the white line (correlated
+        noise), else ``sigma(n_pix)**2 * noise_pix / n_pix``; on white
+        noise either is the ``sum(w**2) * sigma1**2`` of a weighted sum of
+        independent pixels. Scaling the whole of a correlated model by
+        ``noise_pix / n_pix`` scaled the covariances too: r = 1.5 circles
+        on 3 x 3-correlated noise had pulls spreading 1.07.
 
         Parameters
         ----------
@@ -593,6 +598,12 @@ class ApertureNoise:
         with np.errstate(invalid='ignore', divide='ignore'):
             scale = np.where(n > 0, noise_pix / n, 1.0)
         out = var * scale
+        if self.correlated:
+            # the pixels' own variances follow the squared weights, their
+            # covariances (the excess over white noise) the weights
+            excess = var - self.sigma1 ** 2 * n
+            out = np.where(excess > 0.0,
+                           self.sigma1 ** 2 * noise_pix + excess, out)
         return float(out) if np.ndim(out) == 0 else out
 
     def level_scale(self, n_sky):
