@@ -1868,6 +1868,13 @@ def _cell_noise(counts):
     counts = np.fmax(np.asarray(counts, dtype=np.float32), 0.0)  # NaN: 0
     n = _cell_sums_of(counts > 0)
     root = _cell_sums_of(np.sqrt(counts, out=counts))
+    return _median_of_means_noise(n, root)
+
+
+def _median_of_means_noise(n, root):
+    """The error of a median of ``n`` block means for a pixel noise of 1,
+    ``root`` the sum of the square roots of their pixel counts (NaN
+    without any)."""
     with np.errstate(invalid='ignore', divide='ignore'):
         return median_efficiency(n) * np.sqrt(n) / root
 
@@ -2609,6 +2616,132 @@ def source_pixels(frame):
     sources = np.repeat(np.repeat(blocks, MASK_BIN, axis=0), MASK_BIN,
                         axis=1)[:ny, :nx]
     return sources, good, density, light
+
+
+#: The window, in blocks of `MASK_BIN` x `MASK_BIN` pixels a side, about
+#: an aperture in which `local_residual` measures the frame's pixels less
+#: a background map (36 pixels: a feature of a few tens of pixels, which
+#: a cell of 64 pixels dilutes, is seen at about its height).
+LOCAL_BLOCKS = 9
+
+
+def frame_variation(frame):
+    """
+    The `BackgroundVariation` the whole-frame sky of a frame keeps
+    (`source_blocks`' map, the cells the source mask is detected
+    against), about the map's median rather than a level, and the
+    source mask's blocks.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+
+    Returns
+    -------
+    variation : `BackgroundVariation` or None
+        None when no block holds a usable pixel.
+    blocks : 2-D `~numpy.ndarray` of bool or None
+        The binned source mask (`source_blocks`).
+    """
+    usable = _Usable(frame)
+    mean, counts, scale = _binned(frame, usable)
+    if not np.any(counts > 0):
+        return None, None
+    blocks, variation = source_blocks(mean, counts, frame.data.shape,
+                                      scale)[:2]
+    return variation, blocks
+
+
+def local_residual(frame, level, blocks, x, y, *, avoid=None):
+    """
+    The frame's pixels less a background map about each position: the
+    median of the block means of ``frame - level`` in a window of
+    `LOCAL_BLOCKS` blocks a side about the position's block (moved
+    inside the frame at its edges), and its
+    error for a pixel noise of 1 (as a cell's, `_cell_noise`).
+
+    The median passes over a few blocks holding a star, as a cell's
+    does; the source mask's segments no larger than a cell (stars) are
+    left out, a larger one (a glow, a large galaxy, which the mask takes
+    for a source) kept, and with ``avoid`` the blocks whose
+    centres are within that many pixels of any position (the stars
+    measured, whose light reaches beyond their segments).
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    level : 2-D `~numpy.ndarray`
+        The background map (the frame's shape).
+    blocks : 2-D `~numpy.ndarray` of bool
+        The binned source mask (`frame_variation`).
+    x, y : array_like
+        Pixel positions (broadcast).
+    avoid : float or array_like, optional
+        Per position, the radius (pixels) left out about it; None
+        (default): none.
+
+    Returns
+    -------
+    residual : float or `~numpy.ndarray`
+        The median (data unit per pixel; NaN where the window holds no
+        usable block left).
+    noise : float or `~numpy.ndarray`
+        Its error for a pixel noise of 1.
+    """
+    less = dataclasses.replace(frame, data=np.asarray(frame.data, dtype=float)
+                               - level)
+    mean, counts, scale = _binned(less, _Usable(less))
+    mean = mean.astype(float) * scale
+    labels, n_segments = ndimage.label(blocks)
+    sizes = np.bincount(labels.ravel(), minlength=n_segments + 1)
+    left_out = blocks & (sizes[labels] <= MESH ** 2)
+    x, y, reach = np.broadcast_arrays(
+        np.asarray(x, dtype=float), np.asarray(y, dtype=float),
+        np.asarray(0.0 if avoid is None else avoid, dtype=float))
+    cy = (np.arange(mean.shape[0]) + 0.5) * MASK_BIN - 0.5
+    cx = (np.arange(mean.shape[1]) + 0.5) * MASK_BIN - 0.5
+    for px, py, rad in zip(x.ravel(), y.ravel(), reach.ravel(),
+                           strict=True):
+        if not (np.isfinite(px) and np.isfinite(py) and rad > 0):
+            continue
+        iy = np.abs(cy - py) <= rad
+        ix = np.abs(cx - px) <= rad
+        if iy.any() and ix.any():
+            left_out[np.ix_(iy, ix)] |= ((cy[iy, None] - py) ** 2
+                                         + (cx[None, ix] - px) ** 2
+                                         <= rad * rad)
+    use = ~left_out & (counts > 0) & np.isfinite(mean)
+    ny, nx = mean.shape
+
+    def window(i0, j0):
+        # the median of the blocks kept in the window from block (i0, j0)
+        # (moved inside the frame at its edges: as many blocks), and its
+        # noise; NaN for none
+        i0 = max(min(i0, ny - LOCAL_BLOCKS), 0)
+        j0 = max(min(j0, nx - LOCAL_BLOCKS), 0)
+        part = (slice(i0, i0 + LOCAL_BLOCKS), slice(j0, j0 + LOCAL_BLOCKS))
+        kept = use[part]
+        if not kept.any():
+            return np.nan, np.nan
+        return (float(np.median(mean[part][kept])),
+                float(_median_of_means_noise(
+                    np.count_nonzero(kept),
+                    np.sum(np.sqrt(counts[part][kept], dtype=float)))))
+
+    residual = np.full(x.shape, np.nan)
+    noise = np.full(x.shape, np.nan)
+    half = LOCAL_BLOCKS // 2
+    for k in np.ndindex(x.shape):
+        if not (np.isfinite(x[k]) and np.isfinite(y[k])):
+            continue
+        i = int(np.floor(y[k] + 0.5)) // MASK_BIN
+        j = int(np.floor(x[k] + 0.5)) // MASK_BIN
+        level_k, noise_k = window(min(max(i, 0), ny - 1) - half,
+                                  min(max(j, 0), nx - 1) - half)
+        residual[k], noise[k] = level_k, noise_k
+    return residual[()], noise[()]
 
 
 def faint_light_beside(frame, x, y, blocks=None):

@@ -2939,6 +2939,11 @@ def lattice_step(data):
     sample = sample[::max(1, sample.size // LATTICE_SAMPLE)]
     sample = sample[np.isfinite(sample)]
     values = np.unique(sample)
+    if values.size:
+        # Values of a scaled unit (whole ADU times 0.02, 0.1 ...) that
+        # differ by rounding only are one lattice point, not a tiny step.
+        tolerance = 1e-9 * float(np.max(np.abs(values)))
+        values = values[np.concatenate([[True], np.diff(values) > tolerance])]
     if values.size < 3:
         return None
     step = float(np.min(np.diff(values)))
