@@ -664,19 +664,35 @@ FAINT_LIGHT_AREA = 4 * math.pi * MATCHED_SIGMA ** 2
 #: reach is that of the sources whose peaks lie within a factor
 #: ``sqrt(2)`` above `MATCHED_SEED`.
 REACH_SPAN = 8.0
-REACH_MIN_SOURCES = 30
+REACH_MIN_SOURCES = 20
 #: With fewer than `REACH_FEW_SOURCES` sources the slope must exceed
-#: `RISING_SLOPE` by `REACH_FEW_NSIGMA` standard errors, not one. Drawn
-#: as ``F**-1`` (as many per decade), 30 to 40 sources give a slope less
-#: its error above 1.25 on 2 to 3% of frames, and less two errors on
-#: under 0.3%; 300 stars as ``F**-1.8`` on 512 x 512 pixels of a 1000
-#: e- sky leave 32 to 56 sources at the reach (fewer than 50 on 35 of 40
-#: frames), slopes 1.3 to 2.7 +- 0.3 (29 of the 40 pass). Below 30 the
-#: slope is not used: the bundled sample frame, with no star below its
-#: reach, gives 1.69 +- 0.43 from 16 sources, and frames of 20 to 50
-#: stars as many per decade 0.5 to 1.8 +- 0.4.
+#: `RISING_SLOPE` by `REACH_FEW_NSIGMA` standard errors: one, as with
+#: more. 300 stars as ``F**-1.8`` on 512 x 512 pixels of a 1000 e- sky
+#: leave 32 to 56 sources at the reach (fewer than 50 on 35 of 40
+#: frames), slopes 1.3 to 2.7 +- 0.3, and their level 2 to 7.7 of its
+#: errors high: 38 of the 40 pass one error (29 passed two). Drawn as
+#: ``F**-1`` (as many per decade), 30 to 40 sources pass one error on 2
+#: to 3% of frames; such a false lift is that of a frame whose light at
+#: the reach is faint, and flags only the rows it would bias (20 to 50
+#: stars as many per decade on 512 x 512: 2 of 20 frames, 23 and 29
+#: sources, a lift of 0.7 and 1.3 of the level's error, no row). The
+#: Source Extractor ESO frame (256 x 256) holds 29 star-like sources at
+#: its reach, rising as ``F**-1.74 +- 0.32``; its blank sky shows the
+#: faint sources below (the means of 2 x 2 of its pixels far from every
+#: catalogued source scatter 1.10 times as much as white noise, as a
+#: population continuing below the reach would make them), and its lift
+#: (2.3 ADU) is extrapolated. Below 20 the slope is not used: the bundled
+#: sample frame, with no star below its reach, gives 1.69 +- 0.43 from
+#: 16 sources.
 REACH_FEW_SOURCES = 50
-REACH_FEW_NSIGMA = 2.0
+REACH_FEW_NSIGMA = 1.0
+#: A slope fitted above `REACH_MAX_SLOPE` is not that of stars (a uniform
+#: population's is 2.5; the steep frames above fit 1.3 to 2.7) but of the
+#: noise's peaks, whose counts fall as ``exp(-z**2 / 2)`` (a local slope
+#: of ``z**2 + 1``, 17 at the reach): it is not used. A pure-noise frame
+#: of 128 x 192 pixels, two strips of columns masked, found 21 of them at
+#: the reach (3.50 +- 0.15, at the top of the fit's range).
+REACH_MAX_SLOPE = 3.0
 #: A source whose filtered peak is less than `SHARP_RATIO` times that of
 #: its brightest pixel alone (the pixel's excess times the filter's
 #: central weight, over the 4 pixels of a cell) is sharper than a star: a
@@ -686,6 +702,26 @@ REACH_FEW_NSIGMA = 2.0
 #: `faint_light` leaves such sources out of the light it finds and of the
 #: luminosity function at the reach.
 SHARP_RATIO = 2.0
+#: A source is sharper than a star too where its filtered peak is less
+#: than `SHARP_BOX_RATIO` times that of its brightest 2 x 2 pixels alone
+#: and the 12 pixels round them, less the brightest of those, hold less
+#: than `SHARP_RING` of their light: a cosmic ray of 3 or 4 pixels (a 2 x
+#: 2 square, an L), which the filter takes for a star of 0.7 px (its
+#: ratio to the brightest pixel 2.5 to 4). Such a hit has 0.6 to 1.0 and
+#: about 0 (0 to 0.3 with the noise at the reach); stars of 1 and 2 px at
+#: the reach 1.3 to 1.9 and 0.4 to 1.2, 1.6 to 2.9 and 0.1 to 1.6 (5 to
+#: 95%); 0 to 3% of those of 1 px or more are taken for hits, and 40% of
+#: those of 0.7 px, which a compact hit resembles.
+SHARP_BOX_RATIO = 1.3
+SHARP_RING = 0.3
+#: Where more than `SHARP_MOST` of the sources found are sharper than a
+#: star, they are cosmic rays (a raw frame rich in them) and none is taken
+#: for a star: their blunter hits (a hit of 4 pixels, or one the noise
+#: smooths; 5 to 15% of 3 to 4 pixel hits at the reach) cannot be told
+#: from stars, and would make a luminosity function of their own.
+SHARP_MOST = 0.5
+#: `_sharper_than_stars` judges this many sources at a time.
+SHARP_CHUNK = 512
 #: The stars below the reach lift the level by `BELOW_DEPTH` times that
 #: light per unit of ``ln F`` over ``2 - alpha`` (the light of a power
 #: law continued below the reach, per unit of it), ``alpha`` taken at
@@ -731,8 +767,9 @@ def faint_light(frame, usable, blocks, counts, scale=1.0, *, avoid=None):
     (`_below_reach`, the stars measured included: they are sources of the
     frame), on any frame of at least `FILTER_MIN_BLOCKS` blocks a side
     (the faint stars' density, not the mask's, makes their lift). Sources
-    sharper than a star (`SHARP_RATIO`: cosmic rays, hot pixels) are left
-    out of both, and of the negated frame's.
+    sharper than a star (`_sharper_than_stars`: cosmic rays, hot pixels;
+    all of them where most are) are left out of both, and of the negated
+    frame's.
 
     Parameters
     ----------
@@ -792,9 +829,7 @@ def faint_light(frame, usable, blocks, counts, scale=1.0, *, avoid=None):
         return None
     centre, width = sky
 
-    def sharp(at, top, sign):
-        return _sharper_than_stars(frame, at, top, zero, scale, sign)
-
+    sharp = functools.partial(_sharper_than_stars, frame, zero, scale)
     below, slope = _below_reach(smooth, centre, width, blocks.shape,
                                 sharp=sharp)
     below = below / float(np.sum(counts, dtype=np.float64)) * scale
@@ -840,7 +875,8 @@ def faint_light(frame, usable, blocks, counts, scale=1.0, *, avoid=None):
 def _power_law_slope(z, low, high):
     """The maximum-likelihood slope ``alpha`` of values ``z`` drawn as
     ``z**-alpha`` between ``low`` and ``high``, and its standard error
-    below it (where the log-likelihood has fallen by 1/2)."""
+    below it (where the log-likelihood has fallen by 1/2); both NaN where
+    ``alpha`` exceeds `REACH_MAX_SLOPE` (noise peaks, not stars)."""
     alpha = np.linspace(0.0, 3.5, 701)
     span = math.log(high / low)
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -850,26 +886,29 @@ def _power_law_slope(z, low, high):
                             np.abs(one) < 1e-9, 1.0, one))
     like = -alpha * float(np.sum(np.log(z))) - z.size * np.log(norm)
     best = int(np.argmax(like))
+    if alpha[best] > REACH_MAX_SLOPE:
+        return math.nan, math.nan
     within = alpha[:best + 1][like[:best + 1] > like[best] - 0.5]
     return float(alpha[best]), float(alpha[best] - within.min())
 
 
-def _sharper_than_stars(frame, at, top, zero, scale, sign=1):
+def _sharper_than_stars(frame, zero, scale, at, top, sign=1):
     """
-    Which matched-filter sources are sharper than a star (`SHARP_RATIO`).
+    Which matched-filter sources are sharper than a star (`SHARP_RATIO`,
+    `SHARP_BOX_RATIO`, `SHARP_RING`).
 
     Parameters
     ----------
     frame : `~ccdphot_ext.utils.inputs.Frame`
         The frame.
+    zero, scale : float
+        As in `_cells`.
     at : 2-D `~numpy.ndarray` of int
         Each source's brightest block (row, column), shape ``(n, 2)``.
     top : 1-D `~numpy.ndarray`
         Its filtered peak's height over the filtered sky's level (the
         cells' unit: the frame less ``zero``, over ``scale``; a trough's
         depth below it for ``sign`` -1).
-    zero, scale : float
-        As in `_cells`.
     sign : int, optional
         1 (default) for peaks, -1 for the negated frame's (troughs).
 
@@ -877,27 +916,71 @@ def _sharper_than_stars(frame, at, top, zero, scale, sign=1):
     -------
     sharp : 1-D `~numpy.ndarray` of bool
         True where the filtered peak is below `SHARP_RATIO` times that of
-        the block's most extreme usable pixel alone.
+        the block's most extreme usable pixel alone, or below
+        `SHARP_BOX_RATIO` times that of the brightest 2 x 2 pixels within
+        2 pixels of the block alone while the 12 pixels round those hold,
+        less their brightest, under `SHARP_RING` of their light (a
+        compact cosmic ray; not judged where one of those 16 pixels is
+        unusable or off the frame); True for all where more than
+        `SHARP_MOST` of them are.
     """
     at = np.asarray(at, dtype=np.intp).reshape(-1, 2)
-    if not at.size:
-        return np.zeros(0, dtype=bool)
+    top = np.asarray(top, dtype=float).ravel()
+    sharp = np.zeros(len(at), dtype=bool)
+    for start in range(0, len(at), SHARP_CHUNK):  # a few MB at most
+        part = slice(start, start + SHARP_CHUNK)
+        sharp[part] = _sharp_sources(frame, zero, scale, at[part],
+                                     top[part], sign)
+    if np.count_nonzero(sharp) > SHARP_MOST * sharp.size:
+        sharp[:] = True  # cosmic rays: the rest are their blunter hits
+    return sharp
+
+
+def _sharp_sources(frame, zero, scale, at, top, sign):
+    """`_sharper_than_stars` of some sources (as its arguments), each
+    judged alone."""
     ny, nx = frame.shape
-    step = np.arange(MASK_BIN)
-    ys = np.minimum(at[:, :1] * MASK_BIN + step, ny - 1)[:, :, None]
-    xs = np.minimum(at[:, 1:] * MASK_BIN + step, nx - 1)[:, None, :]
+    # a window of 10 x 10 pixels: the block and 3 pixels round it
+    step = np.arange(-3, MASK_BIN + 3)
+    ys = (at[:, :1] * MASK_BIN + step)[:, :, None]
+    xs = (at[:, 1:] * MASK_BIN + step)[:, None, :]
+    off = (ys < 0) | (ys >= ny) | (xs < 0) | (xs >= nx)
+    ys, xs = np.clip(ys, 0, ny - 1), np.clip(xs, 0, nx - 1)
     pixels = sign * (np.asarray(frame.data[ys, xs], dtype=float) - zero)
-    bad = ~np.isfinite(pixels)
+    bad = off | ~np.isfinite(pixels)
     if frame.mask is not None:
         bad |= np.asarray(frame.mask[ys, xs], dtype=bool)
     if frame.uncertainty is not None:
         bad |= ~np.isfinite(frame.uncertainty[ys, xs])
-    pixels[bad] = -np.inf
-    brightest = pixels.max(axis=(1, 2)) / scale
+    pixels = np.where(bad, -np.inf, pixels) / scale
     weight = _kernel(MATCHED_SIGMA / 2)
     weight = float(weight[weight.size // 2]) ** 2 / 4.0
+    block = slice(3, 3 + MASK_BIN)
+    brightest = pixels[:, block, block].max(axis=(1, 2))
     with np.errstate(invalid='ignore'):
-        return np.asarray(top, dtype=float) < SHARP_RATIO * weight * brightest
+        sharp = top < SHARP_RATIO * weight * brightest
+    # the brightest 2 x 2 pixels within 2 pixels of the block (``-inf``
+    # where one is unusable), and the 4 x 4 pixels round them
+    boxes = (pixels[:, :-1, :-1] + pixels[:, 1:, :-1] + pixels[:, :-1, 1:]
+             + pixels[:, 1:, 1:])[:, 1:-1, 1:-1]
+    n, side = boxes.shape[:2]
+    best = np.argmax(boxes.reshape(n, -1), axis=1)
+    box = boxes.reshape(n, -1)[np.arange(n), best]
+    by, bx = np.divmod(best, side)  # the box's first pixel: 1 + by, 1 + bx
+    grid = np.arange(MASK_BIN)
+    round_y = (by[:, None] + grid)[:, :, None]
+    round_x = (bx[:, None] + grid)[:, None, :]
+    around = pixels[np.arange(n)[:, None, None], round_y, round_x]
+    inner = np.zeros((MASK_BIN, MASK_BIN), dtype=bool)
+    inner[1:3, 1:3] = True
+    ring = np.where(inner, -np.inf, around).reshape(n, -1)
+    with np.errstate(invalid='ignore'):
+        light = np.sum(np.where(inner, 0.0, around), axis=(1, 2)) \
+            - ring.max(axis=1)
+        compact = ((top < SHARP_BOX_RATIO * weight * box)
+                   & (light < SHARP_RING * box)
+                   & np.all(np.isfinite(around), axis=(1, 2)))
+    return sharp | compact
 
 
 def _region_peaks(values, labels, found):
