@@ -1023,7 +1023,9 @@ def test_faint_light_is_measured_from_the_frame():
         # 3.4 and 2.8 times its error
         assert (sky.meta['faint_light']
                 > 2.5 * sky.meta['faint_light_error'])
-        assert 0.4 < sky.meta['crowding_bias'] / lift < 2.5  # 0.69, 0.50
+        # 1.64, 1.36: extrapolated below the reach, the sources hidden
+        # by brighter ones counted (0.82, 0.50 before)
+        assert 0.4 < sky.meta['crowding_bias'] / lift < 2.5
         assert any('crowded frame' in str(w.message) for w in said)
         pulls, flagged = _pulls(data, model, xy, sky, 2.0)
         assert np.mean(flagged) > 0.95  # was none
@@ -1059,21 +1061,54 @@ def test_a_crowded_frame_that_shows_no_blank_sky_is_flagged():
     assert flagged.all() and np.mean(pulls) < -0.3
 
 
-def test_a_mostly_masked_crowded_frame_cannot_bound_the_faint_light():
-    """Where the light of the stars too faint for the source mask is
-    measured, but the mask covers 80% of a frame of faint stars or more,
-    the measurement falls short: the sources at the mask's reach merge
-    with their masked neighbours (the slope fitted 1.49 and 1.58 for
-    F**-1.8) and the sky left holds few faint stars. 6000 stars of the
-    steep luminosity function on a 2000 e- sky (90% masked): the level
-    read 13.9 of its errors high, ``crowding_bias`` 0.13 ADU against a
-    lift of 2.05, and no row was flagged (pulls -0.60); 3000 on a 200 e-
-    sky (93%): 0.054 against 0.43, 99 of 452 rows flagged, the others at
-    pulls -0.34. The note says so and every row is flagged 32. A frame
-    of 1000 such stars (67% masked) and one of stars as many per decade
+def test_sources_hidden_by_brighter_ones_are_counted():
+    """A source at the mask's reach whose region touches that of a
+    brighter source is found as part of it: on a crowded frame the count
+    at the reach, and the slope of the luminosity function there, read
+    low, and so did the lift extrapolated below it. They are now counted
+    per fraction of the frame where such a source shows. Steep luminosity
+    function on a 2000 e- sky: 2000 stars (61% masked, a source at the
+    reach shows on 64% of the frame), ``crowding_bias`` 0.18 against a
+    lift of 0.82 ADU (11.5 of the level's errors; slope fitted 1.41, 1.59
+    allowed for), now 0.63, every row flagged (7 of 306 were not, pulls
+    -0.21); 3000 stars (72%, 54%), slope 1.38 - 0.14 just under 1.25:
+    nothing extrapolated, and with the stars measured left out of the
+    faint light no row was flagged (pulls -0.32), now 1.00 against 1.20,
+    every row flagged."""
+    for n, ratio, rows in ((2000, (0.6, 0.9), False),
+                           (3000, (0.7, 1.0), True)):
+        data, model, xy = _steep_frame(1, n=n, sky=2000.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            sky = SkyEstimate.from_image(data, gain=2.0)
+        lift = sky.value - 1000.0
+        assert lift > 10 * sky.error_on_mean  # 11.5, 14.0
+        assert sky.meta['n_masked_sources'] < 0.8 * data.size
+        assert 'faint_light_unmeasured' not in sky.meta
+        assert sky.meta['faint_slope'] < 1.45  # as found: 1.41, 1.38
+        # 0.76, 0.84 (0.22 and 0.44 before)
+        assert ratio[0] < sky.meta['crowding_bias'] / lift < ratio[1]
+        if rows:
+            pulls, flagged = _pulls(data, model, xy, sky, 2.0)
+            assert flagged.all()  # was none
+            assert np.mean(pulls) < -0.2  # -0.32: they are biased
+
+
+def test_a_mostly_masked_crowded_frame_is_flagged_on_every_row():
+    """Where the source mask covers 80% of a frame of faint stars or more
+    and the light below its reach is extrapolated, that rests on the few
+    sources at the reach their masked neighbours leave in view (a fifth
+    of the frame): the lift estimated is 0.44-2.2 times the actual one
+    on such frames, and the note flags every row. 6000 stars of the steep
+    luminosity function on a 2000 e- sky (90% masked): the level reads
+    13.9 of its errors high, ``crowding_bias`` 1.22 ADU against a lift of
+    2.05 (0.13 before the hidden sources were counted, when no row was
+    flagged, pulls -0.60); 3000 on a 200 e- sky (93%): 0.51 against 0.43
+    (0.054; 99 of 452 rows flagged, the others at pulls -0.34). A frame of
+    1000 such stars (67% masked) and one of stars as many per decade
     (62%) get no note."""
-    for n, sky_e, short, pull in ((6000, 2000.0, 0.1, -0.5),
-                                  (3000, 200.0, 0.2, -0.3)):
+    for n, sky_e, ratio, pull in ((6000, 2000.0, (0.45, 0.75), -0.5),
+                                  (3000, 200.0, (1.0, 1.4), -0.3)):
         data, model, xy = _steep_frame(1, n=n, sky=sky_e)
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter('always')
@@ -1081,10 +1116,11 @@ def test_a_mostly_masked_crowded_frame_cannot_bound_the_faint_light():
         lift = sky.value - sky_e / 2.0
         assert lift > 5 * sky.error_on_mean  # 13.9, 7.8
         assert sky.meta['n_masked_sources'] > 0.9 * data.size
-        assert 'faint_light' in sky.meta  # measured, yet far short:
-        assert sky.meta['crowding_bias'] < short * lift  # 0.063, 0.13
+        assert 'faint_light' in sky.meta
+        # 0.59, 1.20 (0.063, 0.13 before)
+        assert ratio[0] < sky.meta['crowding_bias'] / lift < ratio[1]
         note = sky.meta['faint_light_unmeasured']
-        assert 'may fall far short' in note
+        assert 'may fall short of their lift' in note
         assert any(str(w.message) == note for w in said)
         pulls, flagged = _pulls(data, model, xy, sky, 2.0)
         assert flagged.all()  # were 0 of 942, 99 of 452
@@ -1109,8 +1145,9 @@ def test_faint_light_below_the_reach_is_extrapolated():
     far below its reach, where no search finds them: their light is
     extrapolated from the luminosity function of the sources at the
     reach. Steep luminosity function, 1000 e- sky: the slope fitted is
-    1.69 and 2.23 (1.8 drawn), the lift estimated 0.16 and 0.33 ADU
-    against 0.23 and 0.33 (the light the search finds was within its
+    1.69 and 2.23 (1.8 drawn; 1.76 and 2.29 with the sources brighter
+    ones hide), the lift estimated 0.22 and 0.28 ADU against 0.23 and
+    0.33 (the light the search finds was within its
     noise on the first frame, and the second's mask, under a fifth of it,
     too small for the search to run: no row was flagged, pulls -0.03 and
     -0.25); every row is flagged. As many stars per decade of flux:
@@ -1126,7 +1163,7 @@ def test_faint_light_below_the_reach_is_extrapolated():
         assert ('faint_light' in sky.meta) == crowded
         assert 1.5 < sky.meta['faint_slope'] < 2.4
         assert sky.meta['faint_light_below'] == sky.meta['crowding_bias']
-        assert 0.5 < sky.meta['crowding_bias'] / lift < 2.0  # 0.70, 0.99
+        assert 0.5 < sky.meta['crowding_bias'] / lift < 2.0  # 0.94, 0.84
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', AstropyUserWarning)
             table = photometer(data, CircularAperture(xy, 5.0), sky,
@@ -1148,8 +1185,11 @@ def test_few_sources_at_the_reach_still_extrapolate():
     and 3.8 of its errors high. The slope is used from 20 sources where
     it exceeds 1.25 by one standard error (2.04, 1.72 and 1.79 +- 0.28;
     below 50 sources two errors were needed, which left the last two
-    silent): the lift estimated is 1.2, 1.0 and 1.0 times the actual
-    one, every row is flagged and warned of."""
+    silent): the lift estimated is 0.88, 1.08 and 0.78 times the actual
+    one (1.2, 1.0 and 1.0 with the depth and cap before they were
+    calibrated on crowded frames, where the sources at the reach that
+    brighter ones hide are counted), every row is flagged and warned
+    of."""
     from photutils.aperture import CircularAperture
     for seed, slopes in ((3, (1.9, 2.2)), (1, (1.6, 1.85)),
                          (38, (1.65, 1.9))):
@@ -1161,7 +1201,7 @@ def test_few_sources_at_the_reach_still_extrapolate():
         assert lift > 3.5 * sky.error_on_mean
         assert slopes[0] < sky.meta['faint_slope'] < slopes[1]
         assert sky.meta['faint_light_below'] == sky.meta['crowding_bias']
-        assert 0.8 < sky.meta['crowding_bias'] / lift < 1.4
+        assert 0.7 < sky.meta['crowding_bias'] / lift < 1.4
         assert any('crowded frame' in str(w.message) for w in said)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', AstropyUserWarning)
