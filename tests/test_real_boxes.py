@@ -165,8 +165,10 @@ def test_m13_and_eso_boxes_pass_their_check(m13, sextractor_dir):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', AstropyUserWarning)  # ESO cards
         eso = read_frame(sextractor_dir / 'image.fits', unit='adu')
+    with pytest.warns(AstropyUserWarning, match='crowded frame'):
+        sky = SkyEstimate.from_image(eso)  # its faint sources' lift
     with pytest.warns(AstropyUserWarning, match="frame's edge"):
-        stars = find_stars(eso, SkyEstimate.from_image(eso))
+        stars = find_stars(eso, sky)
     check = stars.meta['box_check']
     assert stars.meta['box_side'] == 13 and check['n_stars'] >= 5
     assert check['passed'] and check['fraction'] > 0.97  # measured 0.998

@@ -1,13 +1,14 @@
 # Licensed under a 3-clause BSD style license - see LICENSE
 """The frames that trigger the sky checks of a glow the median filter
 hides, of a mostly-masked crowded frame, and of Background2D meshes
-excluded round a vignetted peak, measured as CCDData in five units: adu
-(gain given), electron, electron / s (EXPTIME), MJy/sr (Spitzer's GAIN x
-EXPTIME / FLUXCONV, PIXAR_SR: sums in Jy) and Jy / pix (a gain with its
-unit). Every check is in noise units or scales with the data, so the
-flags, warnings and pulls are those of the frame in adu, and the sums,
-errors and sky numbers that times the unit's factor (1e-6 relative; the
-whole-frame map is float32, its numbers to 1e-6 of the level)."""
+excluded round a vignetted peak (read without their stars and fitted),
+measured as CCDData in five units: adu (gain given), electron, electron /
+s (EXPTIME), MJy/sr (Spitzer's GAIN x EXPTIME / FLUXCONV, PIXAR_SR: sums
+in Jy) and Jy / pix (a gain with its unit). Every check is in noise
+units or scales with the data, so the flags, warnings and pulls are
+those of the frame in adu, and the sums, errors and sky numbers that
+times the unit's factor (1e-6 relative; the whole-frame map is float32,
+its numbers to 1e-6 of the level)."""
 
 import re
 import warnings
@@ -168,8 +169,8 @@ def _api(frame, unit):
         got['note'] = sky.meta.get('faint_light_unmeasured', '')
     else:
         got['excluded'] = sky.meta['n_excluded_meshes']
-        got['misfit'] = sky.meta['unmeasured_mesh_misfit'] / k
-        got['offset'] = sky.meta['unmeasured_mesh_offset'] / k
+        got['fitted'] = sky.meta['unmeasured_meshes_fitted']
+        got['misfit'] = sky.meta.get('unmeasured_mesh_misfit')
     return got
 
 
@@ -196,13 +197,14 @@ def test_unseen_sky_note_in_every_unit(unit):
     """The crowded frame of faint stars on a bright sky, 90% masked: the
     note ``faint_light_unmeasured`` (with its warning) and flag 32 on all
     942 rows in every unit; the level (1002.05 ADU, 14 errors above the
-    sky) and ``crowding_bias`` (0.130 ADU) scale with the unit (1e-6:
-    the faint light's fit converges to its tolerance, sums within 3e-7)."""
+    sky) and ``crowding_bias`` (1.22 ADU, 0.59 of the lift) scale with
+    the unit (1e-6: the faint light's fit converges to its tolerance,
+    sums within 3e-7)."""
     ref, got = _api('crowded', 'adu'), _api('crowded', unit)
     assert ref['level'] - 1000.0 > 5 * ref['error']
     assert np.mean(ref['pulls']) < -0.5  # biased, and flagged
     for rows in (ref, got):
-        assert 'may fall far short' in rows['note']
+        assert 'may fall short of their lift' in rows['note']
         assert np.all(rows['flags'] & FLAG_RESIDUAL_BACKGROUND)
     _assert_same_rows(got, ref)
     for name in ('level', 'error', 'bias'):
@@ -210,20 +212,21 @@ def test_unseen_sky_note_in_every_unit(unit):
 
 
 @pytest.mark.parametrize('unit', UNITS[1:])
-def test_unmeasured_mesh_misfit_in_every_unit(unit):
+def test_unmeasured_meshes_fitted_in_every_unit(unit):
     """Background2D (the electrons per data unit given) on the vignetted
-    sky with its stars round the peak: 15 meshes excluded, their misfit
-    without their stars (0.637 ADU) in the level's error with its
-    warning, the same rows (flux pulls -0.16 +- 0.96, 120 rows) in every
-    unit."""
+    sky with its stars round the peak: 15 meshes excluded, each read
+    without its stars and fitted with the measured ones (no misfit left
+    to add to the level's error, no warning of it), the same rows in
+    every unit and the level and its error times the unit's factor."""
     ref, got = _api('vignetted', 'adu'), _api('vignetted', unit)
     assert ref['excluded'] == got['excluded'] == 15
-    assert 0.3 < ref['misfit'] < 1.0
-    assert any('excluded and filled' in w for w in ref['warnings'])
+    assert ref['fitted'] == got['fitted'] == 15
+    assert ref['misfit'] is None and got['misfit'] is None
+    assert not any('excluded and filled' in w for w in ref['warnings'])
     assert abs(np.mean(ref['pulls'])) < 0.3
     assert np.std(ref['pulls']) == pytest.approx(1.0, abs=0.15)
     _assert_same_rows(got, ref)
-    for name in ('misfit', 'offset', 'level', 'error'):
+    for name in ('level', 'error'):
         np.testing.assert_allclose(got[name], ref[name], rtol=1e-6)
 
 
@@ -257,8 +260,8 @@ def _cli_rows(frame, unit, sky, folder):
 
 @pytest.mark.parametrize('frame, sky, kind', [
     ('glow', 'sigma_clip', 'background varies'),
-    ('crowded', 'sigma_clip', 'may fall far short'),
-    ('vignetted', 'background2d', 'excluded and filled')])
+    ('crowded', 'sigma_clip', 'may fall short of their lift'),
+    ('vignetted', 'background2d', 'flattens the sky')])
 @pytest.mark.parametrize('unit', UNITS[1:])
 def test_cli_in_every_unit(tmp_path_factory, frame, sky, kind, unit):
     """``ccdphot measure`` on the three frames written as FITS in each
