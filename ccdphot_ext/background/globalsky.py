@@ -2826,9 +2826,9 @@ LOCAL_BLOCKS = 9
 def frame_variation(frame):
     """
     The `BackgroundVariation` the whole-frame sky of a frame keeps
-    (`source_blocks`' map, the cells the source mask is detected
-    against), about the map's median rather than a level, and the
-    source mask's blocks.
+    (`_frame_blocks`' map: the cells of the blocks off the source mask),
+    about the map's median rather than a level, and the source mask's
+    blocks.
 
     Parameters
     ----------
@@ -2840,14 +2840,14 @@ def frame_variation(frame):
     variation : `BackgroundVariation` or None
         None when no block holds a usable pixel.
     blocks : 2-D `~numpy.ndarray` of bool or None
-        The binned source mask (`source_blocks`).
+        The binned source mask (`_frame_blocks`, as `source_pixels`).
     """
     usable = _Usable(frame)
     mean, counts, scale = _binned(frame, usable)
     if not np.any(counts > 0):
         return None, None
-    blocks, variation = source_blocks(mean, counts, frame.data.shape,
-                                      scale)[:2]
+    blocks, variation, _ = _frame_blocks(frame, usable, mean, counts, scale,
+                                         {})
     return variation, blocks
 
 
