@@ -62,8 +62,6 @@ import numpy as np
 from astropy.stats import mad_std, sigma_clip
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
-from scipy.signal import fftconvolve
-from scipy.spatial import cKDTree
 
 from ..utils.inputs import (
     pixel_coordinates,
@@ -1270,6 +1268,8 @@ def _wing_profile(cells, off, full, noise):
         variance) and the stars' mean light within `WING_CORE` pixels;
         None for fewer than `WING_MIN_STARS` stars.
     """
+    from scipy.spatial import cKDTree  # (not at start: a slow import)
+
     cy, cx = cells.shape
     edges = np.asarray(WING_EDGES)
     rc = int(math.ceil(WING_LOCAL / 2.0))  # the window's half side, cells
@@ -1357,6 +1357,8 @@ def _wing_spread(cells, blocks):
     fitted law out to `WING_LOCAL` pixels (no further than the profile was
     measured), its mean over the unmasked blocks.
     """
+    from scipy.signal import fftconvolve  # (not at start: a slow import)
+
     cy, cx = cells.shape
     ny, nx = blocks.shape
     labels, n = ndimage.label(blocks, structure=np.ones((3, 3), bool))
