@@ -1143,7 +1143,11 @@ class SkyEstimate:
         stars a slightly deeper search finds off the mask
         (``meta['faint_light']``, measured on the frame with its error),
         ``meta['crowding_bias']`` estimates by how much (data unit per
-        pixel; 0 where that light is within its noise); when the estimate
+        pixel; 0 where that light is within its noise), the light the
+        masked stars' wings spread past the mask added
+        (``meta['wing_light']``, from the profile of the frame's brightest
+        isolated stars, where it exceeds 2.5 times its error,
+        ``meta['wing_light_error']``); when the estimate
         exceeds 1.5 times ``error_on_mean`` an
         `~astropy.utils.exceptions.AstropyUserWarning` says so, and
         ``meta['crowding_note']`` keeps the message. The level is not
