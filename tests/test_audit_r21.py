@@ -348,14 +348,15 @@ def _segmentation_mask(data, n_sigma=3.0, n_pixels=10, grow=4):
     return ndimage.binary_dilation(mask, iterations=grow)
 
 
-@pytest.mark.parametrize('route', ['global', 'annulus'])
-def test_saao_blank_scatter_with_a_segmentation_mask(saao_trimmed, route):
+def test_saao_blank_scatter_with_a_segmentation_mask(saao_trimmed):
     """ccdproc's SAAO frame (overscan and trim only), blank boxes where a
-    3-sigma, 10-pixel segmentation mask grown by 4 leaves sky: scatter over
-    the ``noise=`` prediction 0.85-1.2 on both routes, over all rows
-    (0.90-1.04 against the whole-frame level, 0.93-1.06 against annuli;
-    against the whole-frame level the rows the residual-background rule
-    leaves unflagged read 0.70-0.79 at 7 and 11 pixels: not asserted)."""
+    3-sigma, 10-pixel segmentation mask grown by 4 leaves sky, each with
+    its own annulus: scatter over the ``noise=`` prediction 0.85-1.2
+    (0.93-1.06). Against the whole-frame level the frame's large-scale
+    structure decides it: all rows read 0.90-1.04 but the rows left
+    unflagged 0.59-0.79 at 7 and 11 pixels; a model without the trend
+    moves them to 0.88-0.94 and all rows to 1.21: not asserted here."""
+    route = 'annulus'
     data = np.asarray(saao_trimmed.data, float)[:-8]
     ratios = _blank_scatter(data, _segmentation_mask(data), route, seed=0)
     for side, ratio in ratios.items():
