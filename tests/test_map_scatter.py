@@ -38,11 +38,14 @@ def _sky(data):
 
 def test_crowded_map_error_holds_the_stars_scatter():
     """1000 stars on a flat 512 x 512 frame: the map's offsets (truth 0)
-    spread 2.1 times its pure-noise error (10 frames), so that a flat
-    frame's offsets passed the four-error evidence and 3.5% of 15 x 15
-    boxes were flagged 32; the error now uses the pixel noise the cells'
-    scatter implies (2.2 times the frame's), and the offsets spread 0.99.
-    """
+    spread 2.1 times its pure-noise error (10 frames) when its cells were
+    all their blocks, so that a flat frame's offsets passed the four-error
+    evidence and 3.5% of 15 x 15 boxes were flagged 32; the error then
+    used the pixel noise the cells' scatter implied (2.2 times the
+    frame's). The cells are now the blocks off the source mask (grown by
+    one block): the stars lift them far less, their scatter implies 1.0
+    to 1.3 times the frame's pixel noise, and the offsets spread 1.16
+    times the error."""
     ratios, skies = [], []
     for seed in range(3):
         sky = _sky(_crowded(500 + seed, 1000))
@@ -51,8 +54,8 @@ def test_crowded_map_error_holds_the_stars_scatter():
         skies.append(sky)
     assert np.std(ratios) == pytest.approx(1.0, abs=0.2)
     assert np.mean(np.abs(ratios) > 4) < 1e-3
-    assert min(s.background_variation.scatter_std(s.std) / s.std
-               for s in skies) > 1.6
+    assert max(s.background_variation.scatter_std(s.std) / s.std
+               for s in skies) < 1.6
 
 
 def test_uncrowded_frames_keep_their_map_error():

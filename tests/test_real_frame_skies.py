@@ -143,16 +143,18 @@ def _changes(frames, name, route, systematic):
     return change[kept], int(np.count_nonzero((flags == 0) & (got[2] != 0)))
 
 
-@pytest.mark.parametrize('name, flagged', [('ESO', (30, 20, 25)),
+@pytest.mark.parametrize('name, flagged', [('ESO', (24, 20, 22)),
                                            ('SAAO', (5, 1, 3))])
 def test_vignette_and_glow_against_the_whole_frame_sky(frames, name,
                                                        flagged):
     """One level for a frame vignetted by 10% or under a glow is wrong
     for most stars: the rows it biases are flagged 32 (of the rows
-    unflagged on the unmodified frame, ESO: all 36 when vignetted, 28 and
-    31 under the glows of 5 and 20 sigma; SAAO: all 5, 1 and 4), and the
-    rows left unflagged moved by at most 0.21 of their error (0.07 on
-    SAAO)."""
+    unflagged on the unmodified frame, ESO: all 24 when vignetted, 20 and
+    22 under the glows of 5 and 20 sigma; SAAO: all 5, 3 and 3), and the
+    rows left unflagged moved by at most 0.20 of their error (0.07 on
+    SAAO). (The map's cells are the blocks off the source mask: 12 more
+    of ESO's rows are flagged on the unmodified frame, 36 were unflagged
+    when the cells were all their blocks.)"""
     for systematic, least in zip(('vignette', 'glow 5', 'glow 20'), flagged,
                                  strict=True):
         change, newly = _changes(frames, name, 'global', systematic)

@@ -106,6 +106,25 @@ MASK_SEED = 4.0
 MASK_NPIXELS = 3
 #: Dilation of the detected segments, in binned blocks.
 MASK_DILATE = 3
+#: The `BackgroundVariation`'s cells leave out the source mask shrunk by
+#: ``MASK_DILATE - MAP_MASK_DILATE`` blocks: the segments grown by this
+#: many, which keeps their stars' wings out of the cells and more of their
+#: blocks in (on 256 x 256 frames vignetted by 1% with a grid of stars,
+#: the whole mask left the map's cells 2 to 2.8 times a whole cell's
+#: error, and the rows it biased unflagged).
+MAP_MASK_DILATE = 1
+#: A segment of at least this many binned blocks (a quarter of a map
+#: cell's) ...
+EXTENDED_BLOCKS = 64
+#: ... and at least this many per star in it (a peak above `FAINT_PEAK`
+#: binned standard deviations, brighter than its 3 x 3 neighbours) is
+#: extended light, a glow or a large galaxy, which the
+#: `BackgroundVariation` keeps in its cells: taken out with the stars, a
+#: glow of 20 ADU and 25 px would leave the map's cells flat. The
+#: segments of 200 stars of 10**3 to 10**4.5 ADU blended on a 256 x 256
+#: frame of 100 ADU hold 5 to 8 blocks per peak; a glow of 10 ADU and 25
+#: px, with the stars on it, 24 to 58.
+EXTENDED_PER_PEAK = 16
 #: Where that growth covers more than `OVERGROWN_MASK` of the frame while
 #: the segments cover less than `OVERGROWN_SEGMENTS`, a segment whose
 #: brightest block is below each of `GROW_PEAKS` binned standard
@@ -335,7 +354,7 @@ def _subsample(usable, n_target):
     return values, unc, stride
 
 
-def source_blocks(mean, counts, shape, scale=1.0):
+def source_blocks(mean, counts):
     """
     The binned source mask of a frame.
 
@@ -346,19 +365,15 @@ def source_blocks(mean, counts, shape, scale=1.0):
         (`_binned`; overwritten).
     counts : 2-D `~numpy.ndarray`
         The usable pixels of each block.
-    shape : tuple of int
-        The frame's shape.
-    scale : float, optional
-        `_binned`'s scale (the pixels were divided by it).
 
     Returns
     -------
     mask : 2-D `~numpy.ndarray` of bool
         True for blocks holding (or near) a source.
-    variation : `BackgroundVariation` or None
-        The cell medians of the coarse local background the mask is
-        detected against, filtered about their surface
-        (`_median_filtered`); None when no block holds a usable pixel.
+    deeper : bool
+        The mask was searched again with the matched filter (crowded):
+        the stars it leaves lift the map's cells unequally
+        (`_sky_map`'s ``scatter``).
     density : float
         The faint sources found (high segments whose brightest block is
         below `FAINT_PEAK`) per block holding a usable pixel (reported
@@ -366,14 +381,17 @@ def source_blocks(mean, counts, shape, scale=1.0):
     trimmed : 2-D `~numpy.ndarray` of bool or None
         The mask with its binned segments grown less where their growth
         takes most of the frame (`_trimmed`); None elsewhere.
+    extended : 2-D `~numpy.ndarray` of bool
+        The segments of extended light (`_extended`), dilated as the
+        mask, which the map's cells keep (`_sky_map`).
+    sigma : float
+        The pixel noise (divided by `_binned`'s scale) the blocks'
+        residuals from the coarse local background imply (NaN without
+        any).
     """
     if not np.any(counts > 0):
-        return np.zeros(mean.shape, dtype=bool), None, 0.0, None
-    cells = _cell_levels(mean)
-    curved = _cells_curved(cells, counts)
-    coarse = _cell_map(cells.copy(), mean.shape, about_plane=True,
-                       quadratic=curved, surface=True)
-    variation = _variation(coarse, scale, shape, counts, curved=curved)
+        none = np.zeros(mean.shape, dtype=bool)
+        return none, False, 0.0, None, none, np.nan
     # residual from a smooth local background, scaled to one pixel's noise
     local = _local_background(mean)
     mean -= local
@@ -386,7 +404,8 @@ def source_blocks(mean, counts, shape, scale=1.0):
     sigma = np.nan if finite.size == 0 else (
         median(np.abs(finite - median(finite))) * MAD_TO_STD)
     if not sigma > 0:
-        return np.zeros(mean.shape, dtype=bool), variation, 0.0, None
+        none = np.zeros(mean.shape, dtype=bool)
+        return none, False, 0.0, None, none, sigma
     mean /= sigma
     np.nan_to_num(mean, copy=False, nan=0.0)
     # segments above +MASK_NSIGMA, and as many below -MASK_NSIGMA: on pure
@@ -398,7 +417,8 @@ def source_blocks(mean, counts, shape, scale=1.0):
     del sources
     mask = _dilated(found)
     trimmed = _trimmed(found, mask, mean)
-    if _searched_deeper(mask):
+    deeper = _searched_deeper(mask)
+    if deeper:
         # sources only: no pure-noise frame is crowded, and in a crowded
         # one the coarse local background is lifted by the stars, so that
         # low segments are sky
@@ -416,12 +436,26 @@ def source_blocks(mean, counts, shape, scale=1.0):
         mask = _dilated(found)
         if trimmed is not None:  # the filter's segments grown as before
             trimmed |= _dilated(more)
-        # the stars the mask leaves lift the map's cells unequally: its
-        # error holds the scatter they add (SCATTER_CLIP)
-        variation = _variation(coarse, scale, shape, counts,
-                               *_cell_scatter(cells, counts), curved=curved)
-    return (mask, variation, n_faint / max(int(np.count_nonzero(counts)), 1),
-            trimmed)
+    return (mask, deeper, n_faint / max(int(np.count_nonzero(counts)), 1),
+            trimmed, _dilated(_extended(found, mean)), float(sigma))
+
+
+def _extended(found, significance):
+    """The 8-connected segments of ``found`` of at least
+    `EXTENDED_BLOCKS` blocks and `EXTENDED_PER_PEAK` per peak of the
+    binned ``significance`` (a block above `FAINT_PEAK` and its 3 x 3
+    neighbours) in them."""
+    labels, n_found = ndimage.label(found, structure=np.ones((3, 3), bool))
+    if not n_found:
+        return found
+    size = np.bincount(labels.ravel(), minlength=n_found + 1)
+    peaks = (found & (significance > FAINT_PEAK)
+             & (significance >= ndimage.maximum_filter(significance, 3)))
+    n_peaks = np.bincount(labels[peaks], minlength=n_found + 1)
+    large = ((size >= EXTENDED_BLOCKS)
+             & (size >= EXTENDED_PER_PEAK * np.maximum(n_peaks, 1)))
+    large[0] = False
+    return large[labels]
 
 
 def _trimmed(found, mask, significance):
@@ -1524,7 +1558,8 @@ class BackgroundVariation:
         third of a cell's error, at the frame's corners, where the filter
         repeats the outer cells and the map is extrapolated beyond the
         outer cell centres, about all of it; a cell without usable pixels
-        takes the median of the others, and its offset is near 0. On
+        takes the least-squares plane of the others (their quadratic
+        surface where the map is filtered about it). On
         simulated flat frames (128 to 512 pixels a side, a strip of
         columns masked or not, and 41 x 211 and 130 x 300 pixels) the
         offsets over this error have a spread of 0.89 to 1.08. Stars that
@@ -1719,14 +1754,8 @@ class BackgroundVariation:
         cell's noise for a pixel noise of 1, and the pixel noise those
         distances imply (the median of their absolute values,
         `MAD_TO_STD` times: unmasked stars lift the cells unequally)."""
-        raw = np.asarray(self._surface[2], dtype=float)
-        distance = raw - np.asarray(self._surface[0], dtype=float)
-        with np.errstate(invalid='ignore', divide='ignore'):
-            z = distance / self._cell_noise
-        finite = np.isfinite(z)
-        implied = (MAD_TO_STD * float(np.median(np.abs(z[finite])))
-                   if finite.any() else 0.0)
-        return distance, np.where(finite, z, 0.0), implied
+        return _taken_out(self._surface[2], self._surface[0],
+                          self._cell_noise)
 
     def _taken_std(self, pixel_std):
         """The pixel noise a cell's distance from its filtered level is
@@ -1847,8 +1876,8 @@ class BackgroundVariation:
         if self._surface is None:
             out = _interpolated(offsets, self._blocks, uy, ux, mesh=1)
         else:
-            out = _surface_at(self._surface, self._blocks, uy,
-                              ux) - self._zero
+            out = _cell_map_at(self._surface, self._blocks, uy,
+                               ux) - self._zero
         if unplaced.any():
             out = np.where(unplaced, np.nan, out)
         return out[()]
@@ -1857,6 +1886,22 @@ class BackgroundVariation:
         return (f'<coarse background variation, {MASK_BIN * MESH} px cells: '
                 f'{np.nanmin(self.offsets):+.4g} to '
                 f'{np.nanmax(self.offsets):+.4g}>')
+
+
+def _taken_out(raw, filtered, cell_noise):
+    """The cell levels ``raw`` less their filtered ones ``filtered``
+    (`_cell_map`), those distances over the cells' noise ``cell_noise``
+    for a pixel noise of 1 (0 where not finite), and the pixel noise the
+    distances imply (`MAD_TO_STD` times the median of their absolute
+    values; 0 without any)."""
+    distance = (np.asarray(raw, dtype=float)
+                - np.asarray(filtered, dtype=float))
+    with np.errstate(invalid='ignore', divide='ignore'):
+        z = distance / cell_noise
+    finite = np.isfinite(z)
+    implied = (MAD_TO_STD * float(np.median(np.abs(z[finite])))
+               if finite.any() else 0.0)
+    return distance, np.where(finite, z, 0.0), implied
 
 
 def _cell_noise(counts):
@@ -1885,7 +1930,7 @@ def _map_noise(cell_noise, blocks, n_draws=None, weights=None,
     The noise of the offsets of a map of cells of noise ``cell_noise``
     (NaN: empty) over ``blocks`` (the block grid's shape), by simulation:
     `NOISE_DRAWS` maps of independent Gaussian cell levels, each empty
-    cell given the median of the others, median filtered over 3 x 3 cells
+    cell filled from the others (`_fill_empty`), median filtered over 3 x 3 cells
     about their surface (`_median_filtered`, as `_local_background`;
     ``quadratic`` as `_cells_curved` found) and less the median
     of their bilinear interpolation (on about `SAMPLE_BLOCKS` blocks a
@@ -1926,7 +1971,8 @@ def _map_noise(cell_noise, blocks, n_draws=None, weights=None,
         k = min(chunk, n_draws - start)
         grid = rng.standard_normal((k, my, mx)) * noise
         if empty.any():
-            grid[:, empty] = np.median(grid[:, ~empty], axis=1)[:, None]
+            _fill_empty(grid, empty, quadratic=(
+                quadratic or min(my, mx) >= QUADRATIC_MIN_CELLS))
         grid = _median_filtered(grid, quadratic=quadratic)
         rows = grid[:, y0] * (1 - fy) + grid[:, y1] * fy
         level = rows[:, :, x0] * (1 - fx) + rows[:, :, x1] * fx
@@ -2101,7 +2147,7 @@ def _cells_curved(cells, counts):
     return bool(ratio > f_distribution.isf(CURVATURE_P, 3, dof))
 
 
-def _cell_scatter(cells, counts):
+def _cell_scatter(cells, counts, far=None):
     """
     The pixel noise (data unit) that the scatter of the cells' levels
     ``cells`` (`_cell_levels`) about their weighted
@@ -2110,11 +2156,18 @@ def _cell_scatter(cells, counts):
     root-mean-square over the degrees of freedom (a residual beyond
     `SCATTER_CLIP` robust standard deviations counted at that distance),
     and those degrees of freedom; None and 0 for fewer than
-    `SCATTER_MIN_CELLS` cells.
+    `SCATTER_MIN_CELLS` cells. The cells ``far`` (off their filtered
+    levels beyond `TAKEN_NSIGMA` times the noise their distances imply,
+    `_taken_out`: a glow over a few cells, which the map judges by its
+    own, `BackgroundVariation.filtered_out`) are left out: a glow of 10
+    ADU and 25 px over 4 of 16 cells made the scatter 3 to 4.6 times the
+    pixel noise, and the glow's distances under `TAKEN_NSIGMA` times it.
     """
     grid = cells.astype(np.float64)
     noise = _cell_noise(counts)
     good = np.isfinite(grid) & (noise > 0)
+    if far is not None:
+        good &= ~far
     n_cells = int(np.count_nonzero(good))
     if n_cells < SCATTER_MIN_CELLS:
         return None, 0
@@ -2207,18 +2260,19 @@ def _local_background(mean, *, about_plane=False):
 def _cell_map(grid, shape, *, about_plane=False, quadratic=False,
               surface=False):
     """The cell levels ``grid`` (`_cell_levels`; a cell without any, NaN,
-    takes the median of the others, in place) median filtered as
+    is filled from the others, `_fill_empty`, in place) median filtered as
     `_local_background` says (``quadratic``: about the quadratic surface
     on any grid, `_median_filtered`) and interpolated onto ``shape``
     blocks; ``surface`` (with ``about_plane``): also the filtered cells
     and the chord's terms (`_chord_terms`, None where no chord is added),
-    whose `_surface_at` is the map at any position."""
+    whose `_cell_map_at` is the map at any position."""
+    quadratic = about_plane and (quadratic
+                                 or min(grid.shape) >= QUADRATIC_MIN_CELLS)
     if np.isnan(grid).any():
-        grid[np.isnan(grid)] = np.nanmedian(grid)
+        _fill_empty(grid, np.isnan(grid), quadratic=quadratic)
     if not about_plane:
         grid = ndimage.median_filter(grid, size=3, mode='nearest')
         return _bilinear(grid, shape)
-    quadratic = quadratic or min(grid.shape) >= QUADRATIC_MIN_CELLS
     filtered = _median_filtered(grid, quadratic=quadratic)
     out = _bilinear(filtered, shape)
     terms = None
@@ -2228,7 +2282,35 @@ def _cell_map(grid, shape, *, about_plane=False, quadratic=False,
     return (out, (filtered, terms, grid.copy())) if surface else out
 
 
-def _surface_at(surface, blocks, uy, ux):
+def _fill_empty(grids, empty, *, quadratic=False):
+    """
+    Give the cells ``empty`` of ``grids`` (the last two axes, in place)
+    the least-squares plane of the others' levels (``quadratic``: their
+    quadratic surface, as the map's filter takes them, `_median_filtered`;
+    the plane where too few cells are left for it, their median where
+    fewer than 3 not on a line): a cell without usable pixels (or covered
+    by the source mask) given the median of the others was off by the
+    sky's gradient (a tilt of 0.3 ADU per pixel: up to 38 ADU on a 256 x
+    256 frame), or by a vignetted frame's curvature.
+    """
+    full = ~empty
+    yy, xx = np.nonzero(full)
+    ey, ex = np.nonzero(empty)
+    centre = (np.array(empty.shape) - 1) / 2.0
+    for curved in ((True, False) if quadratic else (False,)):
+        design = surface_design(yy - centre[0], xx - centre[1],
+                                quadratic=curved)
+        if (yy.size >= design.shape[1]
+                and np.linalg.matrix_rank(design) == design.shape[1]):
+            fill = (surface_design(ey - centre[0], ex - centre[1],
+                                   quadratic=curved)
+                    @ np.linalg.pinv(design))
+            grids[..., empty] = grids[..., full] @ fill.T
+            return
+    grids[..., empty] = np.median(grids[..., full], axis=-1)[..., None]
+
+
+def _cell_map_at(surface, blocks, uy, ux):
     """The map of a `_cell_map` ``surface`` (filtered cells, chord terms)
     over ``blocks`` blocks at block coordinates ``uy``, ``ux``: the
     cells' bilinear interpolation (`_interpolated`) plus the chord
@@ -2497,13 +2579,7 @@ def global_sky(frame, *, method, sigma, maxiters, mask_sources,
                 meta[UNSEEN_SKY_KEY] = unseen
     else:
         n_masked = 0
-        if np.isfinite(mean).any():
-            cells = _cell_levels(mean)
-            curved = _cells_curved(cells, counts)
-            variation = _variation(
-                _cell_map(cells, mean.shape, about_plane=True,
-                          quadratic=curved, surface=True),
-                scale, frame.data.shape, counts, curved=curved)
+        variation = _sky_map(mean, counts, frame.data.shape, scale)
     del mean
     n_usable = n_total - n_bad - n_masked
     given = frame
@@ -2550,13 +2626,17 @@ def _noise_variation(frame, usable, std):
     return acc.result()
 
 
-def _frame_blocks(frame, usable, mean, counts, scale, meta):
+def _frame_blocks(frame, usable, mean, counts, scale, meta, *,
+                  with_map=True):
     """The binned source mask of a frame (`source_blocks`, searched again
-    with the matched filter when crowded), its `BackgroundVariation` and
-    its faint-source density; ``meta['matched_filter']`` says when the
+    with the matched filter when crowded), its `BackgroundVariation`
+    (`_sky_map` of the blocks off the mask, `MAP_MASK_DILATE`, the
+    extended light's kept; None without ``with_map``) and its
+    faint-source density; ``meta['matched_filter']`` says when the
     matched filter ran. ``mean`` is overwritten."""
-    blocks, variation, density, trimmed = source_blocks(
-        mean, counts, frame.data.shape, scale)
+    raw = mean.copy() if with_map else None
+    blocks, deeper, density, trimmed, extended, sigma = source_blocks(
+        mean, counts)
     nsigma = MATCHED_NSIGMA
     if trimmed is not None:
         meta['source_mask_growth'] = (
@@ -2575,7 +2655,125 @@ def _frame_blocks(frame, usable, mean, counts, scale, meta):
             f'{MATCHED_DILATE} block')
     elif trimmed is not None:
         blocks = trimmed
+    variation = None
+    if with_map:
+        compact = ~_dilated(~(blocks & ~extended),
+                            MASK_DILATE - MAP_MASK_DILATE)
+        variation = _sky_map(
+            raw, counts, frame.data.shape, scale,
+            scatter=sigma if deeper else None,
+            mask=compact if np.any(counts * ~compact > 0) else None)
     return blocks, variation, density
+
+
+def _sky_map(mean, counts, shape, scale, *, scatter=None, mask=None):
+    """
+    The `BackgroundVariation` of a frame's block means ``mean`` (NaN
+    where a block has no usable pixel, ``counts`` of them; divided by
+    ``scale``, `_binned`): the median of each cell's blocks
+    (`_cell_levels`), filtered about their surface (`_cell_map`,
+    quadratic where `_cells_curved`); None where no block holds a usable
+    pixel. ``scatter`` (the pixel noise, `source_blocks`' ``sigma``): the
+    cells' scatter about their quadratic surface (`_cell_scatter`) is
+    kept for the map's error (a crowded frame, whose stars left by the
+    mask lift the cells unequally), the cells off their filtered levels
+    beyond `TAKEN_NSIGMA` times the larger of that noise and the one
+    their distances imply (`_taken_out`) left out (a glow, which the map
+    judges by its own, `BackgroundVariation.filtered_out`).
+
+    With a source ``mask`` (blocks; not all of them: the compact
+    sources', not the extended light's, `EXTENDED_BLOCKS`) each cell's
+    level is that of its blocks off the mask (`_masked_cells`; a cell
+    without any takes its level of all its blocks less the median lift
+    of the cells that have both): a cell's median over all its blocks is
+    lifted by the wings of the stars in it, so that the map read high at
+    the stars (on 256 x 256 frames tilted by 0.3 and 0.1 ADU per pixel
+    with 40 stars, by 0.6 of its error on average; 0.01 now).
+    """
+    if not np.isfinite(mean).any():
+        return None
+    cells = _cell_levels(mean)
+    counts_all = counts
+    # whether the sky is curved, from all the blocks (twice as many as
+    # the mask leaves a crowded frame: a vignetting of 1% at the edge
+    # midpoints of 256 x 256 frames with a grid of stars was found on 1
+    # of 4 frames from the blocks off the mask, on all 4 from all)
+    curved = _cells_curved(cells, counts)
+    if mask is not None:
+        off = _masked_cells(mean, mask, cells.copy())
+        lifted = np.isnan(off) & np.isfinite(cells)
+        both = np.isfinite(off) & np.isfinite(cells)
+        counts = counts * ~mask
+        if lifted.any() and both.any():
+            # a cell the mask covers: its level of all its blocks less the
+            # median lift of those blocks over the blocks off the mask in
+            # the cells that have both, known as a whole cell (given the
+            # plane of the others, a cluster's unresolved light left the
+            # map: 0.6 ADU on astropy's M13 frame where it read 21.8)
+            off[lifted] = cells[lifted] - np.median(cells[both] - off[both])
+            by, bx = mask.shape
+            whole = np.repeat(np.repeat(lifted, MESH, axis=0), MESH,
+                              axis=1)[:by, :bx]
+            counts = np.where(whole, counts_all, counts)
+        cells = off
+    coarse = _cell_map(cells.copy(), mean.shape, about_plane=True,
+                       quadratic=curved, surface=True)
+    spread = ()
+    if scatter is not None:
+        # (the distances imply less than the pixel noise where the filter
+        # kept many cells, at 0: with that alone 8 of 64 cells of a
+        # crowded frame were left out, and the map's offsets spread 1.47
+        # times its error)
+        _, z, implied = _taken_out(cells, coarse[1][0], _cell_noise(counts))
+        with np.errstate(invalid='ignore'):
+            far = np.abs(z) > TAKEN_NSIGMA * np.fmax(implied, scatter)
+        spread = _cell_scatter(cells, counts, far=far)
+    return _variation(coarse, scale, shape, counts, *spread, curved=curved)
+
+
+def _masked_cells(mean, mask, grid):
+    """
+    The level of each cell from its blocks' means ``mean`` off the source
+    ``mask`` (NaN where it has none): the median of their residuals from
+    the least-squares surface of all the blocks' cell levels ``grid``
+    (`_cell_levels`; quadratic on a grid of at least `PLANE_MIN_CELLS`
+    cells a side, else
+    the plane) plus that surface's median over the cell's blocks. The
+    median of the blocks left alone would move with the sky's gradient
+    where the mask leaves one side of a cell (on a sky tilted by 0.3 ADU
+    per pixel, 19 ADU across a cell); for a plane the surface's median is
+    its value at the cell's centre. (The surface, not the cells'
+    interpolation: the cells of all the blocks are lifted unequally by
+    their stars, which the interpolation would put back into the residuals
+    of a crowded frame's few blocks left.)
+    """
+    if np.isnan(grid).any():
+        _fill_empty(grid, np.isnan(grid))
+    my, mx = grid.shape
+    # (a quadratic surface through the 9 cells of a 3 x 3 grid follows
+    # their noise: a flat 192 x 192 frame's map read 4.1 errors off)
+    quadratic = min(my, mx) >= PLANE_MIN_CELLS
+    design = surface_design(*_centred(*np.mgrid[:my, :mx], (my, mx)),
+                            quadratic=quadratic)
+    coef = np.linalg.pinv(design) @ grid.ravel().astype(np.float64)
+    by, bx = mean.shape
+    # block b at cell coordinate (b + 1/2) / MESH - 1/2 (`_chord`); the
+    # terms 1, u, v (u**2, v**2, u v) of `surface_design`, by rows and
+    # columns (no design matrix over the blocks)
+    uy = (np.arange(by) + 0.5) / MESH - 0.5 - (my - 1) / 2.0
+    ux = (np.arange(bx) + 0.5) / MESH - 0.5 - (mx - 1) / 2.0
+    rows, cols = coef[0] + coef[1] * uy, coef[2] * ux
+    if quadratic:
+        rows, cols = rows + coef[3] * uy ** 2, cols + coef[4] * ux ** 2
+    surface = np.add.outer(rows.astype(np.float32), cols.astype(np.float32))
+    if quadratic:
+        surface += np.multiply.outer((coef[5] * uy).astype(np.float32),
+                                     ux.astype(np.float32))
+    surface[np.isnan(mean)] = np.nan  # (the blocks with usable pixels)
+    level = _cell_levels(surface)
+    np.subtract(mean, surface, out=surface)  # the residuals, in place
+    surface[mask] = np.nan
+    return _cell_levels(surface) + level
 
 
 def source_pixels(frame):
@@ -2609,7 +2807,7 @@ def source_pixels(frame):
         return (np.zeros(frame.shape, dtype=bool),
                 np.zeros(frame.shape, dtype=bool), 0.0, None)
     blocks, _, density = _frame_blocks(frame, usable, mean, counts, scale,
-                                       {})
+                                       {}, with_map=False)
     del mean
     light = faint_light(frame, usable, blocks, counts, scale)
     good = usable.rows(0, ny)
@@ -2628,9 +2826,9 @@ LOCAL_BLOCKS = 9
 def frame_variation(frame):
     """
     The `BackgroundVariation` the whole-frame sky of a frame keeps
-    (`source_blocks`' map, the cells the source mask is detected
-    against), about the map's median rather than a level, and the
-    source mask's blocks.
+    (`_frame_blocks`' map: the cells of the blocks off the source mask),
+    about the map's median rather than a level, and the source mask's
+    blocks.
 
     Parameters
     ----------
@@ -2642,14 +2840,14 @@ def frame_variation(frame):
     variation : `BackgroundVariation` or None
         None when no block holds a usable pixel.
     blocks : 2-D `~numpy.ndarray` of bool or None
-        The binned source mask (`source_blocks`).
+        The binned source mask (`_frame_blocks`, as `source_pixels`).
     """
     usable = _Usable(frame)
     mean, counts, scale = _binned(frame, usable)
     if not np.any(counts > 0):
         return None, None
-    blocks, variation = source_blocks(mean, counts, frame.data.shape,
-                                      scale)[:2]
+    blocks, variation, _ = _frame_blocks(frame, usable, mean, counts, scale,
+                                         {})
     return variation, blocks
 
 
@@ -2771,7 +2969,8 @@ def faint_light_beside(frame, x, y, blocks=None):
     if not np.any(counts > 0):
         return None
     if blocks is None:
-        blocks, _, _ = _frame_blocks(frame, usable, mean, counts, scale, {})
+        blocks, _, _ = _frame_blocks(frame, usable, mean, counts, scale, {},
+                                     with_map=False)
     del mean
     x = np.atleast_1d(np.asarray(x, dtype=float)).ravel()
     y = np.atleast_1d(np.asarray(y, dtype=float)).ravel()
