@@ -154,3 +154,6 @@ def test_model_without_the_trend_warns_with_a_sky_without_its_map():
     bare = SkyEstimate(sky.value, sky.std, data.size)
     with pytest.warns(AstropyUserWarning, match='no background variation'):
         measure(data, box, bare, noise=noise)
+    # measured with that sky, which flags nothing, the trend stays noise
+    assert not ApertureNoise.from_blank_apertures(data, bare,
+                                                  seed=1).trend_removed

@@ -309,12 +309,13 @@ class ApertureNoise:
             The 2-D frame (its mask and NaN/inf pixels are avoided).
         sky : `~ccdphot_ext.SkyEstimate`
             The sky the photometry uses, which decides the route: one level
-            (subtracted from every blank aperture, and the blank sky's
-            large-scale trend with it where that is significant:
-            `trend_removed`), a 2-D map (subtracted pixel by pixel) or the
-            levels of `SkyEstimate.from_annulus` (each blank aperture is
-            measured against an annulus of the same shape and estimator
-            around it). Its ``std`` is ``sigma1`` (less the trend's share).
+            (subtracted from every blank aperture, and, for a sky with a
+            background variation map, the blank sky's large-scale trend
+            with it where that is significant: `trend_removed`), a 2-D map
+            (subtracted pixel by pixel) or the levels of
+            `SkyEstimate.from_annulus` (each blank aperture is measured
+            against an annulus of the same shape and estimator around
+            it). Its ``std`` is ``sigma1`` (less the trend's share).
             On a frame whose uncertainty is variance arrays
             (`~ccdphot_ext.VarianceArrays`) every blank sum is also measured
             against its arrays' variance sum (`array_ratio`).
@@ -391,8 +392,12 @@ class ApertureNoise:
         if mask is None:
             bad |= _grown(bright, faint)
         # (the sources found against the level: a cluster's glow, which a
-        # quadratic follows in part, stays no blank sky)
-        trend = trend_surface(resid, bad) if route == 'global' else None
+        # quadratic follows in part, stays no blank sky); only for a sky
+        # with a background variation map, which flags the rows a trend
+        # biases (without it, a trend is part of every row's error)
+        trend = (trend_surface(resid, bad)
+                 if route == 'global' and _flags_trend(sky, frame.shape)
+                 else None)
         if trend is not None:
             trend, trend_share = trend
             surface = trend_image(trend, resid.shape)
@@ -850,8 +855,10 @@ class ApertureNoise:
         unflagged rows' pulls spread 0.68, 0.45 and 0.31. ``sigma1`` is
         then the blank pixels' scatter about the surface where the trend
         holds more than 0.5% of the sky's ``std**2``. False on the other
-        routes (their local sky follows such a trend) and on a frame
-        without a significant trend.
+        routes (their local sky follows such a trend), for a whole-frame
+        sky without a background variation map of the frame (one built by
+        hand: nothing flags the rows a trend biases, so it stays part of
+        their error) and on a frame without a significant trend.
         """
         return bool(self.meta.get('trend_removed', False))
 
@@ -996,6 +1003,17 @@ def _residual(frame, sky, route):
             raise ValueError('sky: no finite annulus level')
         return data - float(np.nanmedian(level))
     return data - float(sky.value)
+
+
+def _flags_trend(sky, shape):
+    """True when a whole-frame ``sky`` has a background variation map of a
+    frame of ``shape``, by which the photometry flags the rows a
+    large-scale trend biases (flag 32)."""
+    variation = getattr(sky, 'background_variation', None)
+    if variation is None:
+        return False
+    made_on = getattr(variation, 'shape', None)
+    return made_on is None or tuple(made_on) == tuple(shape)
 
 
 def trend_surface(resid, bad):
