@@ -144,7 +144,8 @@ def test_a_masked_background2d_needs_its_mask():
         SkyEstimate.from_background2d(bkg, data=data)
     sky = SkyEstimate.from_background2d(bkg, data=data, mask=mask)
     assert abs(sky.meta['source_lift']) < 0.1
-    plain = SkyEstimate.from_background2d(bkg)
+    with pytest.warns(AstropyUserWarning, match='gain=None'):
+        plain = SkyEstimate.from_background2d(bkg)  # neither gain nor frame
     with warnings.catch_warnings():
         warnings.simplefilter('error', AstropyUserWarning)
         photometer(data, CircularAperture([(128.0, 128.0)], r=4.0), plain)

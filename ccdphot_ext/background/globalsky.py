@@ -52,6 +52,8 @@ Large frames (more than `SUBSAMPLE_PIXELS` usable pixels, ``'sigma_clip'``)
     before.
 """
 
+import contextlib
+import contextvars
 import copy
 import dataclasses
 import functools
@@ -792,6 +794,45 @@ BELOW_MAX_SLOPE = 1.6
 RISING_SLOPE = 1.25
 BELOW_HIDDEN_ERROR = 0.5
 BELOW_MIN_VISIBLE = 0.05
+#: The wings of the masked stars reach past the source mask and lift the
+#: level too (a Moffat profile's light outside ``r`` falls only as
+#: ``r**(2 - 2 beta)``): 512 x 512 frames of 100 stars of 10**5 to 10**6
+#: ADU (beta 2.5, FWHM 4.2 px, nothing fainter) hold 0.23-0.32 ADU per
+#: unmasked pixel of it and read their level up to 5 of its errors high,
+#: flags 0. `faint_light` measures that light from the frame's own stars:
+#: at most `WING_STARS` of the brightest isolated ones (peaks of 2 x 2
+#: cells above `WING_PEAK` times a cell's noise, with no peak above
+#: `WING_ISOLATION` of theirs within `WING_LOCAL` pixels and the cores of
+#: fainter peaks, within `WING_CORE` pixels, left out) give the median
+#: light of each ring of `WING_EDGES` less that of the unmasked sky from
+#: the last edge to `WING_LOCAL`, per unit of their light within
+#: `WING_CORE`; a power law ``r**-gamma`` and a constant (the best of
+#: `WING_SLOPES`) fitted to it spreads each masked segment's light, put at
+#: its brightest cell, over the unmasked pixels up to `WING_LOCAL` (where
+#: the profile was measured: further wings are not counted). From at least
+#: `WING_MIN_STARS` stars; its error is the fitted amplitude's and the
+#: spread of the slopes within a chi-square of 1, in quadrature. On those
+#: frames it gave 0.26 to 1.2 times the light (8 frames; 1 with too few
+#: isolated stars), Gaussian stars of 1.8 px no light beyond its error
+#: (10 frames); ccdproc's SAAO frame 0.014 +- 0.002 ADU (its level, with
+#: the mask grown by 8 blocks, reads 0.04 lower). It is added to
+#: `crowding_bias` where it exceeds `WING_NSIGMA` times its error.
+WING_EDGES = (10.0, 13.0, 16.0, 20.0, 25.0, 32.0)
+#: Each profile star's own background: the mean of the ring from
+#: ``WING_EDGES[-1]`` to this radius (pixels), subtracted from its rings
+#: and core (a sloped or uneven sky is not a wing).
+WING_LOCAL = 40.0
+WING_CORE = 6.0
+WING_PEAK = 20.0
+WING_ISOLATION = 0.3
+WING_STARS = 30
+WING_MIN_STARS = 3
+WING_SLOPES = tuple(2.5 + 0.25 * i for i in range(31))
+WING_NSIGMA = 2.5
+#: Peaks above this many cells' noise are the neighbours judged.
+WING_NEIGHBOUR = 5.0
+#: Most peaks tried as profile stars, brightest first.
+WING_CANDIDATES = 500
 
 
 def faint_light(frame, usable, blocks, counts, scale=1.0, *, avoid=None):
@@ -851,8 +892,11 @@ def faint_light(frame, usable, blocks, counts, scale=1.0, *, avoid=None):
         is not crowded), the lift of the stars below the search's reach
         extrapolated from the luminosity function of the sources at it
         (`_below_reach`; data unit per pixel, 0 where it does not rise
-        towards the reach) and that function's fitted slope (NaN for too
-        few sources); None when the frame has fewer than
+        towards the reach), that function's fitted slope (NaN for too
+        few sources), and the light of the masked stars' wings past the
+        mask and its error (`_wing_light`; data unit per pixel, NaN where
+        too few stars show their profile); None when the frame has fewer
+        than
         `FILTER_MIN_BLOCKS` blocks a side, leaves fewer than
         `MATCHED_MIN_PIXELS` sky pixels, or fewer than two tiles hold
         unmasked blocks.
@@ -870,6 +914,8 @@ def faint_light(frame, usable, blocks, counts, scale=1.0, *, avoid=None):
         cells = _cells(frame, usable, zero, scale)
     finally:
         usable.blocks = saved
+    wings = _wing_light(cells, blocks, counts == _full_counts(frame.shape))
+    wings = tuple(v * scale for v in wings)
     smooth = _gaussian(cells, MATCHED_SIGMA / 2, in_place=True)
     del cells
     avoid = (blocks | (counts < _full_counts(frame.shape))
@@ -891,7 +937,7 @@ def faint_light(frame, usable, blocks, counts, scale=1.0, *, avoid=None):
     if not crowded:
         # no deeper search ran: the regions off this mask are the stars it
         # would have masked, not the light of fainter ones
-        return math.nan, math.nan, below, slope
+        return (math.nan, math.nan, below, slope) + wings
     # each region's light at its brightest block: its filtered peak over
     # the level, times the area of the filter's Gaussian convolved with a
     # star of its width; the troughs' (negative) likewise
@@ -924,7 +970,7 @@ def faint_light(frame, usable, blocks, counts, scale=1.0, *, avoid=None):
     sums = np.asarray(sums) / n_off
     total = float(np.sum(sums))
     error = float(np.std(sums, ddof=1) * math.sqrt(sums.size))
-    return total * scale, error * scale, below, slope
+    return (total * scale, error * scale, below, slope) + wings
 
 
 def _power_law_slope(z, low, high):
@@ -1189,6 +1235,192 @@ def _hidden_slope(seen, step):
     at = np.arange(seen.size) * math.log(step)
     return float(np.polyfit(at, np.log(np.maximum(seen, BELOW_MIN_VISIBLE)),
                             1)[0])
+
+
+def _wing_light(cells, blocks, full):
+    """
+    The light of the masked stars' wings per unmasked pixel, and its
+    error, from the profile of the frame's brightest isolated stars
+    (`WING_EDGES`).
+
+    Parameters
+    ----------
+    cells : 2-D `~numpy.ndarray`
+        The frame less its level, in cells of 2 x 2 pixels (`_cells`).
+    blocks : 2-D `~numpy.ndarray` of bool
+        The binned source mask.
+    full : 2-D `~numpy.ndarray` of bool
+        The blocks whose pixels are all usable (a profile star's window
+        must hold only such blocks).
+
+    Returns
+    -------
+    wings : tuple of float
+        The light and its error (the cells' unit per pixel): the law best
+        fitted, its amplitude's error and the spread of the light the
+        slopes within a chi-square of 1 of it give, in quadrature; NaN
+        where fewer than `WING_MIN_STARS` stars show a profile or the
+        frame has no unmasked block.
+    """
+    off = ~blocks
+    if not off.any() or not blocks.any():
+        return math.nan, math.nan
+    sky = _filtered_sky(cells[:2 * blocks.shape[0], :2 * blocks.shape[1]],
+                        lambda ys, xs: off[ys[:, None] // 2, xs[None, :] // 2])
+    profile = None if sky is None else _wing_profile(cells, off, full,
+                                                     sky[1])
+    if profile is None:
+        return math.nan, math.nan
+    fits = _wing_fits(*profile)
+    best = min(fits)
+    # the slopes the profile allows (chi-square within 1 of the best's)
+    allowed = [fit for fit in fits if fit[0] <= best[0] + 1.0]
+    spread = _wing_spread(cells, blocks)
+    wing, error = spread(best)
+    apart = max(abs(spread(fit)[0] - wing)
+                for fit in (allowed[0], allowed[-1]))
+    return wing, math.hypot(error, apart)
+
+
+def _wing_profile(cells, off, full, noise):
+    """
+    The stacked profile of the brightest isolated stars (`_wing_light`).
+
+    Parameters
+    ----------
+    cells : 2-D `~numpy.ndarray`
+        The frame less its level, in cells of 2 x 2 pixels.
+    off, full : 2-D `~numpy.ndarray` of bool
+        The blocks off the source mask, and those whose pixels are all
+        usable.
+    noise : float
+        A cell's standard deviation.
+
+    Returns
+    -------
+    profile : tuple or None
+        The mean light per cell in each ring of `WING_EDGES` (each star's
+        median there, less that of the sky round it), its weight (inverse
+        variance) and the stars' mean light within `WING_CORE` pixels;
+        None for fewer than `WING_MIN_STARS` stars.
+    """
+    from scipy.spatial import cKDTree  # (not at start: a slow import)
+
+    cy, cx = cells.shape
+    edges = np.asarray(WING_EDGES)
+    rc = int(math.ceil(WING_LOCAL / 2.0))  # the window's half side, cells
+    # the local maxima above the neighbours' threshold, from the cells
+    # above it alone (no temporaries of the frame's size but a mask)
+    py, px = np.divmod(np.flatnonzero(cells > WING_NEIGHBOUR * noise), cx)
+    height = cells[py, px].astype(float)
+    top = np.ones(py.size, dtype=bool)
+    for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1),
+                   (1, 0), (1, 1)):
+        top &= height >= cells[np.clip(py + dy, 0, cy - 1),
+                               np.clip(px + dx, 0, cx - 1)]
+    py, px, height = py[top], px[top], height[top]
+    tree = cKDTree(np.column_stack([py, px]))
+    grid = np.arange(-rc, rc + 1)
+    r = 2.0 * np.hypot(grid[:, None], grid[None, :])
+    ring = np.digitize(r, edges) - 1
+    local = (r >= edges[-1]) & (r < WING_LOCAL)
+    sums = np.zeros(edges.size - 1)
+    n_pix = np.zeros(edges.size - 1)
+    core_light, n_stars = 0.0, 0
+    for i in np.argsort(-height)[:WING_CANDIDATES]:
+        if height[i] < WING_PEAK * noise or n_stars == WING_STARS:
+            break
+        y, x = int(py[i]), int(px[i])
+        if not (rc <= y < cy - rc and rc <= x < cx - rc and np.all(
+                full[(y - rc) // 2:(y + rc) // 2 + 1,
+                     (x - rc) // 2:(x + rc) // 2 + 1])):
+            continue
+        near = np.asarray(tree.query_ball_point((y, x), rc + WING_CORE),
+                          dtype=np.intp)
+        near = near[near != i]
+        if np.any(height[near] > WING_ISOLATION * height[i]):
+            continue
+        keep = np.ones(r.shape, dtype=bool)
+        for j in near:  # the fainter neighbours' cores
+            keep &= 2.0 * np.hypot(grid[:, None] - (py[j] - y),
+                                   grid[None, :] - (px[j] - x)) >= WING_CORE
+        sky = keep & local & off[(y + grid[:, None]) // 2,
+                                 (x + grid[None, :]) // 2]
+        if not np.any(sky):
+            continue
+        win = cells[y - rc:y + rc + 1, x - rc:x + rc + 1].astype(float)
+        # (medians: a neighbour's wing covers a side of a ring, not all)
+        win -= float(np.median(win[sky]))
+        core_light += 4.0 * float(np.sum(win[r < WING_CORE]))
+        for k in range(sums.size):
+            on = keep & (ring == k)
+            if np.any(on):
+                sums[k] += float(np.median(win[on])) * np.count_nonzero(on)
+                n_pix[k] += np.count_nonzero(on)
+        n_stars += 1
+    if n_stars < WING_MIN_STARS or not core_light > 0 or not np.all(n_pix):
+        return None
+    # (a median of independent cells: pi / 2 times the mean's variance)
+    return sums / n_pix, n_pix / noise ** 2 * (2.0 / math.pi), \
+        core_light / n_stars
+
+
+def _wing_fits(mean, weight, core):
+    """The power laws of `WING_SLOPES` fitted to a stacked profile
+    (`_wing_profile`), each with a constant (what the rings share: the
+    sky round the stars, other stars' light), by weighted least squares:
+    ``(chi2, gamma, amplitude, its error)`` each, the amplitude per unit
+    of a star's light within `WING_CORE` pixels."""
+    edges = np.asarray(WING_EDGES)
+    mid = np.sqrt(edges[:-1] * edges[1:])
+    root = np.sqrt(weight)
+    fits = []
+    for gamma in WING_SLOPES:
+        design = np.column_stack([core * mid ** -gamma,
+                                  np.ones_like(mid)]) * root[:, None]
+        coef, _, _, _ = np.linalg.lstsq(design, mean * root, rcond=None)
+        chi2 = float(np.sum((mean * root - design @ coef) ** 2))
+        cov = np.linalg.inv(design.T @ design)
+        fits.append((chi2, gamma, float(coef[0]), math.sqrt(cov[0, 0])))
+    return fits
+
+
+def _wing_spread(cells, blocks):
+    """
+    A function of a fit of `_wing_fits` giving the light it spreads over
+    the unmasked pixels, and its error: each masked segment's light (the
+    cells' sum over it, at its brightest cell's block) spread with the
+    fitted law out to `WING_LOCAL` pixels (no further than the profile was
+    measured), its mean over the unmasked blocks.
+    """
+    from scipy.signal import fftconvolve  # (not at start: a slow import)
+
+    cy, cx = cells.shape
+    ny, nx = blocks.shape
+    labels, n = ndimage.label(blocks, structure=np.ones((3, 3), bool))
+    sums = np.zeros(blocks.shape)  # the cells' sum in each block
+    for dy in (0, 1):
+        for dx in (0, 1):
+            part = cells[dy::2, dx::2]
+            sums[:part.shape[0], :part.shape[1]] += part
+    light = 4.0 * np.bincount(labels[blocks], weights=sums[blocks],
+                              minlength=n + 1)[1:]
+    _, at = _region_peaks(_block_peaks(cells, blocks.shape), labels, blocks)
+    sources = np.zeros(blocks.shape)
+    np.add.at(sources, (at[:, 0], at[:, 1]), np.maximum(light, 0.0))
+    reach = np.arange(-int(WING_LOCAL // MASK_BIN),
+                      int(WING_LOCAL // MASK_BIN) + 1)
+    dist = np.maximum(MASK_BIN * np.hypot(reach[:, None], reach[None, :]),
+                      MASK_BIN)
+    off = ~blocks
+
+    def spread(fit):
+        _, gamma, amplitude, error = fit
+        law = np.where(dist < WING_LOCAL, dist ** -gamma, 0.0)
+        unit = float(np.mean(fftconvolve(sources, law, mode='same')[off]))
+        return amplitude * unit, error * unit
+
+    return spread
 
 
 def _full_counts(shape):
@@ -1468,6 +1700,10 @@ class BackgroundVariation:
         # interpolated between their centres
         self._surface = None
         self._zero = 0.0  # subtracted from the map: its offsets
+        # the error of each cell's level beside its noise (the lift of a
+        # cell the source mask covers, `_lift_error`): added to `error`
+        # where the map reads it; None: none
+        self._lift_error = None
 
     @functools.cached_property
     def offsets(self):
@@ -1567,7 +1803,10 @@ class BackgroundVariation:
         frame the pixel noise is `scatter_std`'s, which holds it (the
         offsets of flat frames with 300 and 1000 stars on 512 x 512
         pixels spread 1.3 and 2.1 times the pure-noise error, 1.1 and
-        0.99 times this one).
+        0.99 times this one). A cell the source mask covers, whose
+        level is that of all its blocks less the median lift of the
+        others, adds the spread of those lifts (`_lift_error`) where the
+        map reads it.
 
         Parameters
         ----------
@@ -1628,6 +1867,9 @@ class BackgroundVariation:
                              'broadcast with the positions (shape '
                              f'{np.shape(variance)})') from None
         error = self.scatter_std(std) * np.sqrt(variance)
+        if self._lift_error is not None:
+            error = np.hypot(error, _interpolated(self._lift_error,
+                                                  self._blocks, uy, ux))
         return np.where(unplaced, np.nan, error)[()]
 
     @functools.cached_property
@@ -2086,14 +2328,16 @@ def _binned(frame, usable):
 
 
 def _variation(coarse, scale, shape, counts, cell_std=None, cell_dof=0,
-               *, curved=False):
+               *, curved=False, lift_error=None):
     """The `BackgroundVariation` of a coarse background ``coarse``
     (`_cell_map`'s map of block means and its surface) divided by
     ``scale`` (in float64 when scaled, so that the scaled-back values
     fit), ``counts`` usable pixels per block, and the pixel noise
     ``cell_std`` (divided by ``scale``) its cells imply (`_cell_scatter`)
-    with its ``cell_dof``; ``curved`` as `_cells_curved` found. The map
-    keeps its surface: it is read at each position, not at its block."""
+    with its ``cell_dof``; ``curved`` as `_cells_curved` found;
+    ``lift_error`` the cells' errors of their lifts (`_lift_error`, None:
+    none). The map keeps its surface: it is read at each position, not at
+    its block."""
     local, (cells, terms, raw) = coarse
     if scale != 1.0:
         local = local.astype(np.float64) * scale
@@ -2106,6 +2350,8 @@ def _variation(coarse, scale, shape, counts, cell_std=None, cell_dof=0,
                               cell_std=cell_std, cell_dof=cell_dof,
                               curved=curved)
     out._surface = (cells, terms, raw)
+    if lift_error is not None and np.any(lift_error > 0):
+        out._lift_error = lift_error * scale
     return out
 
 
@@ -2688,12 +2934,16 @@ def _sky_map(mean, counts, shape, scale, *, scatter=None, mask=None):
     of the cells that have both): a cell's median over all its blocks is
     lifted by the wings of the stars in it, so that the map read high at
     the stars (on 256 x 256 frames tilted by 0.3 and 0.1 ADU per pixel
-    with 40 stars, by 0.6 of its error on average; 0.01 now).
+    with 40 stars, by 0.6 of its error on average; 0.01 now). That median
+    lift is not the covered cell's own (the crowdest cells are the ones
+    covered, and lifted most): the map's error there holds the lifts'
+    spread (`_lift_error`).
     """
     if not np.isfinite(mean).any():
         return None
     cells = _cell_levels(mean)
     counts_all = counts
+    lift_error = None
     # whether the sky is curved, from all the blocks (twice as many as
     # the mask leaves a crowded frame: a vignetting of 1% at the edge
     # midpoints of 256 x 256 frames with a grid of stars was found on 1
@@ -2710,11 +2960,13 @@ def _sky_map(mean, counts, shape, scale, *, scatter=None, mask=None):
             # the cells that have both, known as a whole cell (given the
             # plane of the others, a cluster's unresolved light left the
             # map: 0.6 ADU on astropy's M13 frame where it read 21.8)
-            off[lifted] = cells[lifted] - np.median(cells[both] - off[both])
+            lift = cells[both] - off[both]
+            off[lifted] = cells[lifted] - np.median(lift)
             by, bx = mask.shape
             whole = np.repeat(np.repeat(lifted, MESH, axis=0), MESH,
                               axis=1)[:by, :bx]
             counts = np.where(whole, counts_all, counts)
+            lift_error = _lift_error(lifted, lift)
         cells = off
     coarse = _cell_map(cells.copy(), mean.shape, about_plane=True,
                        quadratic=curved, surface=True)
@@ -2728,7 +2980,31 @@ def _sky_map(mean, counts, shape, scale, *, scatter=None, mask=None):
         with np.errstate(invalid='ignore'):
             far = np.abs(z) > TAKEN_NSIGMA * np.fmax(implied, scatter)
         spread = _cell_scatter(cells, counts, far=far)
-    return _variation(coarse, scale, shape, counts, *spread, curved=curved)
+    return _variation(coarse, scale, shape, counts, *spread, curved=curved,
+                      lift_error=lift_error)
+
+
+def _lift_error(lifted, lift):
+    """
+    The error of the level of each cell the source mask covers
+    (``lifted``: `_sky_map` takes its level of all its blocks less the
+    median ``lift`` of the cells that have blocks on and off the mask),
+    the root-mean-square of those lifts about their median (0 elsewhere;
+    None for fewer than 2 lifts): a covered cell's own lift is not known,
+    and the most crowded cells, lifted most, are the ones covered. It is
+    added to the map's own noise where it reads those cells
+    (`BackgroundVariation.error`), not carried through its median filter:
+    the covered cells are neighbours, lifted together. (Flat 256 x 256
+    frames with 200 stars of 10**3 to 10**4.5 ADU, gain 1: one frame in
+    ten had its four most crowded cells covered, lifted 1.8 to 2.4 ADU
+    where the median lift was 0.67 and the lifts' spread 0.86, and 14
+    rows read 4 to 6 map errors off the flat sky.)
+    """
+    lift = np.asarray(lift, dtype=np.float64)
+    if lift.size < 2:
+        return None
+    spread = math.sqrt(float(np.mean((lift - np.median(lift)) ** 2)))
+    return np.where(lifted, spread, 0.0)
 
 
 def _masked_cells(mean, mask, grid):
@@ -2776,6 +3052,69 @@ def _masked_cells(mean, mask, grid):
     return _cell_levels(surface) + level
 
 
+#: The frames analysed while `one_analysis` is open: ``id(frame)`` ->
+#: ``(frame, _Analysis)`` (the frame kept, so that its id is not reused).
+_ANALYSES = contextvars.ContextVar('frame_analyses', default=None)
+
+
+@contextlib.contextmanager
+def one_analysis():
+    """
+    Within this context each frame (the same object) has its whole-frame
+    source mask, map and faint light found once, whichever of
+    `source_pixels`, `frame_variation` and `faint_light_beside` asks for
+    them (the sky rules of one photometry call: with a Background2D sky
+    the mask was otherwise found by each); the same numbers. Nested
+    contexts share the outer one's analyses; on leaving the outermost
+    they are dropped (a frame's data changed later is analysed again).
+    """
+    token = _ANALYSES.set({}) if _ANALYSES.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _ANALYSES.reset(token)
+
+
+class _Analysis:
+    """A frame's whole-frame source mask (`_frame_blocks`): its `_Usable`,
+    block ``counts``, ``scale``, ``blocks`` (None without a usable
+    pixel), ``variation`` (None without the map) and faint-source
+    ``density``; `light` found when first asked for."""
+
+    def __init__(self, frame, with_map):
+        self.frame = frame
+        self.usable = usable = _Usable(frame)
+        mean, self.counts, self.scale = _binned(frame, usable)
+        self.blocks, self.variation, self.density = None, None, 0.0
+        if np.any(self.counts > 0):
+            self.blocks, self.variation, self.density = _frame_blocks(
+                frame, usable, mean, self.counts, self.scale, {},
+                with_map=with_map)
+        self._light = ()
+
+    @property
+    def light(self):
+        """`faint_light` off the mask (None without a usable pixel)."""
+        if self._light == ():
+            self._light = None if self.blocks is None else faint_light(
+                self.frame, self.usable, self.blocks, self.counts,
+                self.scale)
+        return self._light
+
+
+def _frame_analysis(frame, *, with_map=True):
+    """The `_Analysis` of a frame: the one kept by an open `one_analysis`
+    (made with the map), else a new one (with the map if ``with_map``)."""
+    kept = _ANALYSES.get()
+    if kept is None:
+        return _Analysis(frame, with_map)
+    hit = kept.get(id(frame))
+    if hit is None or hit[0] is not frame:
+        hit = kept[id(frame)] = (frame, _Analysis(frame, True))
+    return hit[1]
+
+
 def source_pixels(frame):
     """
     The whole-frame sky's source mask of a frame, per pixel.
@@ -2800,20 +3139,16 @@ def source_pixels(frame):
         The light of the faint sources off the mask and its error
         (`faint_light`, for `crowding_bias`).
     """
-    usable = _Usable(frame)
-    ny, nx = frame.shape
-    mean, counts, scale = _binned(frame, usable)
-    if not np.any(counts > 0):
+    found = _frame_analysis(frame, with_map=False)
+    if found.blocks is None:
         return (np.zeros(frame.shape, dtype=bool),
                 np.zeros(frame.shape, dtype=bool), 0.0, None)
-    blocks, _, density = _frame_blocks(frame, usable, mean, counts, scale,
-                                       {}, with_map=False)
-    del mean
-    light = faint_light(frame, usable, blocks, counts, scale)
-    good = usable.rows(0, ny)
-    sources = np.repeat(np.repeat(blocks, MASK_BIN, axis=0), MASK_BIN,
+    ny, nx = frame.shape
+    light = found.light
+    good = found.usable.rows(0, ny)
+    sources = np.repeat(np.repeat(found.blocks, MASK_BIN, axis=0), MASK_BIN,
                         axis=1)[:ny, :nx]
-    return sources, good, density, light
+    return sources, good, found.density, light
 
 
 #: The window, in blocks of `MASK_BIN` x `MASK_BIN` pixels a side, about
@@ -2842,13 +3177,8 @@ def frame_variation(frame):
     blocks : 2-D `~numpy.ndarray` of bool or None
         The binned source mask (`_frame_blocks`, as `source_pixels`).
     """
-    usable = _Usable(frame)
-    mean, counts, scale = _binned(frame, usable)
-    if not np.any(counts > 0):
-        return None, None
-    blocks, variation, _ = _frame_blocks(frame, usable, mean, counts, scale,
-                                         {})
-    return variation, blocks
+    found = _frame_analysis(frame)
+    return found.variation, found.blocks
 
 
 def local_residual(frame, level, blocks, x, y, *, avoid=None):
@@ -2964,14 +3294,16 @@ def faint_light_beside(frame, x, y, blocks=None):
     light : tuple of float or None
         As `faint_light`.
     """
-    usable = _Usable(frame)
-    mean, counts, scale = _binned(frame, usable)
-    if not np.any(counts > 0):
-        return None
     if blocks is None:
-        blocks, _, _ = _frame_blocks(frame, usable, mean, counts, scale, {},
-                                     with_map=False)
-    del mean
+        found = _frame_analysis(frame, with_map=False)
+        usable, counts, scale = found.usable, found.counts, found.scale
+        blocks = found.blocks
+    else:
+        usable = _Usable(frame)
+        mean, counts, scale = _binned(frame, usable)
+        del mean
+    if blocks is None or not np.any(counts > 0):
+        return None
     x = np.atleast_1d(np.asarray(x, dtype=float)).ravel()
     y = np.atleast_1d(np.asarray(y, dtype=float)).ravel()
     keep = np.isfinite(x) & np.isfinite(y)
@@ -3028,9 +3360,11 @@ def _searched_deeper(blocks):
 def store_light(meta, light):
     """Record `faint_light`'s ``light`` (None: nothing) in a sky's
     ``meta``: ``'faint_light'``, ``'faint_light_error'``,
-    ``'faint_light_below'`` (the extrapolated lift) and
-    ``'faint_slope'``, each left out where it is NaN (the light where the
-    frame is not crowded, the slope where too few sources fit it)."""
+    ``'faint_light_below'`` (the extrapolated lift), ``'faint_slope'``,
+    ``'wing_light'`` and ``'wing_light_error'`` (the masked stars' wings
+    past the mask), each left out where it is NaN (the light where the
+    frame is not crowded, the slope where too few sources fit it, the
+    wings where too few stars show them)."""
     if light is None:
         return
     for key, value in zip(LIGHT_KEYS, light, strict=False):
@@ -3048,7 +3382,7 @@ def stored_light(meta):
 
 #: The ``meta`` keys of `faint_light`'s light, in its order.
 LIGHT_KEYS = ('faint_light', 'faint_light_error', 'faint_light_below',
-              'faint_slope')
+              'faint_slope', 'wing_light', 'wing_light_error')
 
 
 #: The ``meta`` key of `unseen_sky_note`'s note on a sky.
@@ -3160,16 +3494,18 @@ def crowding_bias(light):
     light : tuple of float or None
         The light of the faint sources off the mask, per unmasked pixel,
         and its error, then (optional) the lift extrapolated below the
-        reach (`faint_light`, data unit).
+        reach, the slope, and the masked stars' wing light past the mask
+        and its error (`faint_light`, data unit).
 
     Returns
     -------
     bias : float
         The larger of `CROWDING_DEPTH` times that light, where it exceeds
-        `FAINT_LIGHT_NSIGMA` times its error, and the extrapolated lift
-        (data unit per pixel); 0 where neither shows, or without
-        ``light``: the frame shows no light of stars too faint to be
-        masked.
+        `FAINT_LIGHT_NSIGMA` times its error, and the extrapolated lift,
+        plus the wing light where it exceeds `WING_NSIGMA` times its error
+        (data unit per pixel); 0 where none shows, or without ``light``:
+        the frame shows no light of stars too faint to be masked, nor
+        wings past the mask.
     """
     if light is None:
         return 0.0
@@ -3177,19 +3513,39 @@ def crowding_bias(light):
     below = float(light[2]) if len(light) > 2 else 0.0
     found = CROWDING_DEPTH * value if value > FAINT_LIGHT_NSIGMA * error \
         else 0.0
-    return max(found, below if below > 0 else 0.0)
+    return max(found, below if below > 0 else 0.0) + _wings(light)
+
+
+def _wings(light):
+    """The masked stars' wing light of ``light`` (`faint_light`) where it
+    exceeds `WING_NSIGMA` times its error, else 0."""
+    wing, error = (float(v) for v in (tuple(light[4:6]) + (0.0, 0.0))[:2])
+    return wing if wing > WING_NSIGMA * error and wing > 0 else 0.0
 
 
 def crowding_note(light, bias, error_on_mean=None):
     """The words of the faint stars' lift of a sky: ``light`` (value,
-    error, then optionally the lift extrapolated below the reach and the
-    slope) as `faint_light`, ``bias`` as `crowding_bias`, and the level's
+    error, then optionally the lift extrapolated below the reach, the
+    slope and the masked stars' wing light and its error) as
+    `faint_light`, ``bias`` as `crowding_bias`, and the level's
     ``error_on_mean`` (None: not said)."""
     value, error = light[:2]
     times = ('' if error_on_mean is None else
              f', {bias / float(error_on_mean):.1f} times its error')
+    wing = _wings(light)
+    wings = (f'the wings of the masked stars reach past the source mask: '
+             f'their light there, {wing:.2g} per pixel, from the profile of '
+             "the frame's brightest isolated stars")
+    if not bias - wing > 0:
+        return (f'{wings}, lifts the sky by about {bias:.2g} per pixel'
+                f'{times} (the level is not corrected), and fluxes measured '
+                'against it read low (a local sky holds their light too)')
+    if wing > 0:
+        times = (f'{times}, with {wing:.2g} from the masked stars\' wings, '
+                 f'which reach past the mask')
+    bias_faint = bias - wing
     below = float(light[2]) if len(light) > 2 else 0.0
-    if below > 0 and below >= bias:
+    if below > 0 and below >= bias_faint:
         how = (f'extrapolated from the sources at the mask\'s reach, whose '
                f'number rises towards it as F**-{float(light[3]):.2f}: '
                'less where the stars stop soon below it, which the frame '

@@ -1099,15 +1099,9 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
         meta['slope_offset'] = float(np.max(np.abs(offset)))
         meta['slope_fits'] = slope['fits']
         level = level - offset
-    gain = checked_gain(gain)
-    bias = None
-    if gain is not None:
-        bias, note = estimator_skew_bias(bkg, level, rms, gain,
-                                         spread=spread)
-        if bias is not None:
-            level = level - bias
-            meta['estimator_bias'] = float(np.median(bias))
-            meta['estimator_bias_note'] = note
+    gain = checked_gain(gain, getattr(data, 'unit', None),
+                        getattr(data, 'meta', None))
+    level, bias = _given_gain_bias(bkg, level, rms, gain, spread, meta)
     record = None
     if data is not None:
         record = MapSources.of(
@@ -1116,10 +1110,28 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
             n_measured=(np.size(raw_levels) if measured is None
                         else int(np.count_nonzero(measured))),
             noise_error=noise_error)
+        if gain is None:
+            _with_frame_skew(record, rms, spread)
         level, rms, error_on_mean, meta = _without_sources(
             record, np.asarray(record.frame.data, dtype=float))
         record.frame = None  # the photometry gives the frame again
+    elif gain is None:
+        _warn_unknown_gain(bkg, level, rms, error_on_mean, meta)
     return level, rms, n_mesh, error_on_mean, efficiency, meta, unit, record
+
+
+def _given_gain_bias(bkg, level, rms, gain, spread, meta):
+    """The ``level`` less its estimator's Poisson bias at the ``gain``
+    given (`estimator_skew_bias`; recorded in ``meta``), and that bias
+    (None without a gain or known estimator weights)."""
+    if gain is None:
+        return level, None
+    bias, note = estimator_skew_bias(bkg, level, rms, gain, spread=spread)
+    if bias is None:
+        return level, None
+    meta['estimator_bias'] = float(np.median(bias))
+    meta['estimator_bias_note'] = note
+    return level - bias, bias
 
 
 #: Without the frame (``data=``) the pixels' noise of a Background2D map on
@@ -1352,6 +1364,9 @@ class MapSources:
     frame: object = None  # while the map is made
     #: `source_lift`'s mesh statistics that do not depend on the mask
     cache: dict = dataclasses.field(default_factory=dict)
+    #: the noise the frame's skewness was read with, where it gave the
+    #: gain (`frame_skew_gain`; None where the gain was given)
+    skew_rms: object = None
 
     @classmethod
     def of(cls, bkg, data, mask, unit, level, rms, error_on_mean, meta, *,
@@ -1415,6 +1430,11 @@ def _without_sources(record, pixels, extra=None):
     for more in (record.apertures, extra):
         if more is not None:
             sources = sources | more
+    gain, bias, rebias = record.gain, record.bias, None
+    if record.skew_rms is not None and sources is not record.sources:
+        gain, bias = _skew_without(record, pixels, sources, meta)
+        # the sources' lift is found about the record's level (its cache)
+        rebias = _bias_or_0(record.bias) - _bias_or_0(bias)
     sloped = 'slope_offset' in meta
     mesh_noise = _mesh_noise(bkg) if record.crowded or sloped else None
     lift = source_lift(level, record.meshes, pixels, sources,
@@ -1469,6 +1489,8 @@ def _without_sources(record, pixels, extra=None):
         'faint stars a deeper search finds off the mask, '
         'meta["faint_light"]; 0 where it finds none beyond the noise)')
     level = level - lift
+    if rebias is not None:
+        level = level + rebias
     if sloped and noise_error is not None:
         # the meshes read without their sources rest on the pixels the
         # mask leaves them: their noise grows by ``ratio``, the rest of
@@ -1489,12 +1511,12 @@ def _without_sources(record, pixels, extra=None):
         level, error_on_mean = _tied_to_blank_sky(
             pixels, level, error_on_mean, sources, compared, bkg.box_size,
             meta, move='slope_offset' not in meta)
-    if record.bias is not None and 'source_rms_factor' in meta:
+    if bias is not None and 'source_rms_factor' in meta:
         # the meshes, measured without their stars, are skewed over the
         # sky's noise, not over the noise their wings widened
-        again, _ = estimator_skew_bias(bkg, level + record.bias, rms,
-                                       record.gain, spread=record.spread)
-        level = level + record.bias - again
+        again, _ = estimator_skew_bias(bkg, level + bias, rms, gain,
+                                       spread=record.spread)
+        level = level + bias - again
         meta['estimator_bias'] = float(np.median(again))
     if 'slope_offset' in meta:
         error_on_mean = _checked_unmeasured_meshes(
@@ -1938,6 +1960,31 @@ def estimator_weights(bkg):
     return ESTIMATOR_WEIGHTS.get(name)
 
 
+def estimator_skew_factor(bkg):
+    """
+    ``a * b_median - b * b_mean``: how far a Background2D's estimator
+    (``a * median - b * mean``, `estimator_weights`) reads a sky below its
+    mean per unit of its third moment over its variance, with ``b_median``
+    `clipped_median_skew_factor` and ``b_mean`` `skew_bias_factor`
+    ``('sigma_clip')`` at its clip's ``sigma`` (1/6 and 0 without a
+    clip); and how it clips. ``(None, None)`` for an estimator without
+    known weights.
+    """
+    weights = estimator_weights(bkg)
+    if weights is None:
+        return None, None
+    clip = bkg.sigma_clip
+    lower = None if clip is None else clip.sigma_lower
+    if clip is not None and lower is not None and lower == clip.sigma_upper:
+        b_median = clipped_median_skew_factor(float(lower))
+        b_mean = skew_bias_factor('sigma_clip', float(lower))
+        how = f'after its {float(lower):g}-sigma clip'
+    else:
+        b_median, b_mean = 1.0 / 6.0, 0.0
+        how = 'unclipped'
+    return weights[0] * b_median - weights[1] * b_mean, how
+
+
 def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0):
     """
     The bias of a Background2D's estimator on a Poisson sky (None for an
@@ -1945,13 +1992,11 @@ def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0):
 
     ``a * median - b * mean`` of each mesh's pixels, after photutils'
     sigma clip, lies ``(a * b_median - b * b_mean) mu3 / sigma**2`` below
-    the sky's mean (first order in the skewness): ``b_median`` is
-    `clipped_median_skew_factor` and ``b_mean`` `skew_bias_factor`
-    ``('sigma_clip')`` at the clip's ``sigma`` (1/6 and 0 without a
-    clip). For sky photons of ``level`` data units and a gain ``g``, ``mu3
-    = level / g**2`` (read noise and dark add no skewness), with ``sigma =
-    rms`` and ``level`` the estimator's once corrected (the reading is low
-    by up to 10% on a faint sky).
+    the sky's mean (first order in the skewness; the factor is
+    `estimator_skew_factor`'s). For sky photons of ``level`` data units
+    and a gain ``g``, ``mu3 = level / g**2`` (read noise and dark add no
+    skewness), with ``sigma = rms`` and ``level`` the estimator's once
+    corrected (the reading is low by up to 10% on a faint sky).
 
     On a sloped sky the level spreads over a mesh's pixels by the
     variance ``spread`` (`slope_spread_variance`, per pixel) and the
@@ -1969,19 +2014,9 @@ def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0):
     `mesh_estimator_response`'s.
     """
     name = estimator_name(bkg.bkg_estimator)
-    weights = estimator_weights(bkg)
-    if weights is None:
+    factor, how = estimator_skew_factor(bkg)
+    if factor is None:
         return None, None
-    clip = bkg.sigma_clip
-    lower = None if clip is None else clip.sigma_lower
-    if clip is not None and lower is not None and lower == clip.sigma_upper:
-        b_median = clipped_median_skew_factor(float(lower))
-        b_mean = skew_bias_factor('sigma_clip', float(lower))
-        how = f'after its {float(lower):g}-sigma clip'
-    else:
-        b_median, b_mean = 1.0 / 6.0, 0.0
-        how = 'unclipped'
-    factor = weights[0] * b_median - weights[1] * b_mean
     note = (f'{name} ({how}) reads a Poisson sky low by {factor:.4f} times '
             'its third moment over its variance (level / (gain**2 '
             'rms**2), the level once corrected); removed from the level')
@@ -1997,6 +2032,200 @@ def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0):
                  'slope adds 3 spread / gain to that third moment '
                  '(meta["slope_spread_rms"])')
     return -factor * ratio, note
+
+
+#: `frame_skew_gain` reads the third moment of a frame's sky pixels within
+#: this many of the map's rms of its level: 0.956 of the moment
+#: (`window_skew_response`), its relative noise 2.52 / sqrt(n) for ``n``
+#: pixels (2.45 with no window); a wider window lets in more of the light
+#: of the faint stars and cosmic rays the source mask misses, which
+#: weighs with its cube.
+SKEW_WINDOW = 4.0
+#: ... from at least this many pixels off the source mask (a 64 x 64
+#: mesh).
+SKEW_MIN_PIXELS = 4096
+#: Without the gain and without the frame (whose third moment would give
+#: it), `from_background2d` warns where its estimator's Poisson bias,
+#: were the sky's noise all photons, would reach this share of the
+#: level's error (median over the map).
+UNKNOWN_GAIN_SHARE = 1.0
+
+
+def window_skew_response(c, factor):
+    """
+    The third central moment, over ``sigma**3`` and per unit skewness
+    ``mu3 / sigma**3``, of the pixels within ``+-c`` sigma of an
+    estimator's reading ``factor`` times ``mu3 / sigma**2`` below the mean
+    (`estimator_skew_factor`), to first order in the skewness
+    (Gram-Charlier): the window cuts the tails' share of the moment
+    (0.956 of it at ``c = 4``) and its offset from the mean tilts what is
+    left (by ``-0.0139 factor`` at ``c = 4``).
+
+    Examples
+    --------
+    >>> from ccdphot_ext.background.maps import window_skew_response
+    >>> print(f'{window_skew_response(4.0, 0.0):.4f}')
+    0.9561
+    """
+    phi = math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi)
+    # the window's moments of the unit Gaussian, x**0 .. x**6
+    i0 = math.erf(c / math.sqrt(2.0))
+    i2 = i0 - 2.0 * c * phi
+    i4 = 3.0 * i2 - 2.0 * c ** 3 * phi
+    i6 = 5.0 * i4 - 2.0 * c ** 5 * phi
+    s2 = i2 / i0
+    cut = ((i6 - 3.0 * i4) - 3.0 * s2 * (i4 - 3.0 * i2)) / (6.0 * i0)
+    tilt = 2.0 * c * phi * (c * c - 3.0 * s2) / i0
+    return cut - factor * tilt
+
+
+def frame_skew_gain(pixels, clean, level, rms, factor):
+    """
+    The gain of a Background2D map's frame found from the third moment of
+    its sky: a dict of ``gain`` (None where that moment is not above 0,
+    or the level not), ``skew`` and ``skew_error`` (the noise's
+    ``mu3 / sigma**3`` and its standard error) and ``n`` (the pixels
+    read); None with fewer than `SKEW_MIN_PIXELS`.
+
+    The frame's ``pixels`` where ``clean`` (off its source mask) less the
+    map's ``level``, over its noise ``rms``, are read within
+    `SKEW_WINDOW` of 0; their third central moment is that skewness
+    times `window_skew_response` (the estimator's ``factor``). A sky of
+    photons at a gain ``g`` (data units: level ``L``, noise ``sigma``) is
+    skewed by ``L / (g**2 sigma**3)``, so ``g**2`` is the mean of ``L /
+    sigma**3`` over the skewness: on a flat sky the Poisson bias so found,
+    ``factor * skew * sigma``, needs no photon level (a pedestal or a sky
+    already subtracted gives the same); on a varying one the bias follows
+    the level as photons would.
+    """
+    sd = rms[clean]
+    lv = level[clean]
+    z = np.asarray(pixels, dtype=float)[clean] - lv
+    with np.errstate(invalid='ignore', divide='ignore'):
+        z = z / sd
+    keep = (sd > 0) & (np.abs(z) < SKEW_WINDOW)
+    n = int(np.count_nonzero(keep))
+    if n < SKEW_MIN_PIXELS:
+        return None
+    z = z[keep]
+    z -= np.mean(z)
+    s2 = float(np.mean(z * z))
+    m3 = float(np.mean(z ** 3))
+    spread = float(np.std(z ** 3 - 3.0 * s2 * z))
+    response = window_skew_response(SKEW_WINDOW, factor)
+    skew = m3 / response
+    photons = float(np.mean(lv[keep] / sd[keep] ** 3))
+    gain = (math.sqrt(photons / skew) if skew > 0.0 and photons > 0.0
+            else None)
+    return {'gain': gain, 'skew': skew,
+            'skew_error': spread / math.sqrt(n) / response, 'n': n}
+
+
+def _with_frame_skew(record, rms, spread):
+    """
+    ``record`` (`MapSources`) of a map given no gain, its level less the
+    estimator's Poisson bias at the gain `frame_skew_gain` finds
+    (``record.gain``, ``record.bias``; ``record.skew_rms`` the noise it
+    was read with), and that gain's uncertainty in the level's error
+    (``factor * skew_error * rms``, the same for every mesh); where the
+    frame cannot tell it, the warning of `_warn_unknown_gain`. ``spread``
+    is `slope_spread_variance`'s.
+    """
+    bkg = record.bkg
+    factor, _ = estimator_skew_factor(bkg)
+    if factor is None:
+        return
+    found = frame_skew_gain(record.frame.data,
+                            record.usable & ~record.sources, record.level,
+                            rms, factor)
+    if found is None or (found['gain'] is None
+                         and found['skew'] > 2.0 * found['skew_error']):
+        _warn_unknown_gain(bkg, record.level, rms, record.error_on_mean,
+                           record.meta, stacklevel=5)
+        return
+    error = factor * found['skew_error'] * rms
+    record.error_on_mean = np.sqrt(record.error_on_mean ** 2 + error ** 2)
+    record.skew_rms = rms
+    record.gain, record.bias = _skew_bias(record, found, record.level,
+                                          record.meta, spread=spread)
+    if record.bias is not None:
+        record.level = record.level - record.bias
+
+
+def _skew_bias(record, found, level, meta, *, spread=None):
+    """The gain and the estimator's bias (None without one) that the
+    skewness ``found`` (`frame_skew_gain`) gives the map ``level``
+    (before that bias) of ``record``, recorded in ``meta``."""
+    spread = record.spread if spread is None else spread
+    meta.update(skew_gain=found['gain'], skew=found['skew'],
+                skew_error=found['skew_error'],
+                skew_gain_note=(
+                    "no gain given: the sky's skewness "
+                    f"({found['skew']:.4g} +- {found['skew_error']:.2g}, "
+                    f"from {found['n']} pixels off the source mask within "
+                    f'{SKEW_WINDOW:g} rms of the map) gives the gain its '
+                    "photons would have (meta['skew_gain']); the "
+                    'uncertainty of the bias it gives is in the level\'s '
+                    'error'))
+    if found['gain'] is None:
+        meta.update(estimator_bias=0.0, estimator_bias_note=(
+            'no skewness above 0: no Poisson bias removed'))
+        return None, None
+    bias, note = estimator_skew_bias(record.bkg, level, record.skew_rms,
+                                     found['gain'], spread=spread)
+    meta['estimator_bias'] = float(np.median(bias))
+    meta['estimator_bias_note'] = (note + ", at the gain the sky's "
+                                   "skewness gives (meta['skew_gain'])")
+    return found['gain'], bias
+
+
+def _skew_without(record, pixels, sources, meta):
+    """The gain and the bias of the map of ``record`` (`MapSources`, its
+    gain read from the frame's skewness), that skewness read again off
+    ``sources`` (which hold more pixels than the record's: the measured
+    apertures' discs, whose stars' light skews the sky)."""
+    base = record.level + _bias_or_0(record.bias)
+    factor, _ = estimator_skew_factor(record.bkg)
+    found = frame_skew_gain(pixels, record.usable & ~sources, base,
+                            record.skew_rms, factor)
+    if found is None:
+        return record.gain, record.bias
+    return _skew_bias(record, found, base, meta)
+
+
+def _bias_or_0(bias):
+    """An estimator's bias (`estimator_skew_bias`), 0 for None."""
+    return 0.0 if bias is None else bias
+
+
+def _warn_unknown_gain(bkg, level, rms, error_on_mean, meta, stacklevel=4):
+    """
+    Warn, naming ``gain``, where a map's estimator reads a Poisson sky
+    low by up to `UNKNOWN_GAIN_SHARE` of the level's error or more, were
+    the sky's noise all its photons (the largest bias a level of photons
+    allows: ``factor * rms**2 / level``), and note that bound (its median
+    over the map) in ``meta['estimator_bias_bound']``.
+    """
+    factor, _ = estimator_skew_factor(bkg)
+    if factor is None:
+        return
+    with np.errstate(invalid='ignore', divide='ignore'):
+        bound = np.where(level > 0, factor * rms * rms / level, np.inf)
+    bound = float(np.median(bound))
+    share = bound / float(np.median(error_on_mean))
+    meta['estimator_bias_bound'] = bound
+    if not share >= UNKNOWN_GAIN_SHARE:
+        return
+    what = ('its level is not above 0' if not math.isfinite(bound) else
+            f'up to {bound:.3g} ({share:.2g} of its error) were its noise '
+            'all photons')
+    warnings.warn(
+        f'gain=None: {estimator_name(bkg.bkg_estimator)} reads a Poisson '
+        f'sky low, here {what}, and no gain is known (the data have '
+        'neither a unit nor a header that gives one) nor can be read from '
+        "the frame's skewness (data= not given, or too few sky pixels): "
+        'the level is not corrected. Give gain= (electrons per data unit) '
+        'or data=', AstropyUserWarning, stacklevel=stacklevel)
 
 
 #: the relative rounding error of a mesh level and of its interpolation

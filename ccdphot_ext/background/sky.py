@@ -1143,7 +1143,11 @@ class SkyEstimate:
         stars a slightly deeper search finds off the mask
         (``meta['faint_light']``, measured on the frame with its error),
         ``meta['crowding_bias']`` estimates by how much (data unit per
-        pixel; 0 where that light is within its noise); when the estimate
+        pixel; 0 where that light is within its noise), the light the
+        masked stars' wings spread past the mask added
+        (``meta['wing_light']``, from the profile of the frame's brightest
+        isolated stars, where it exceeds 2.5 times its error,
+        ``meta['wing_light_error']``); when the estimate
         exceeds 1.5 times ``error_on_mean`` an
         `~astropy.utils.exceptions.AstropyUserWarning` says so, and
         ``meta['crowding_note']`` keeps the message. The level is not
@@ -1627,22 +1631,38 @@ class SkyEstimate:
             `~ccdphot_ext.BACKGROUND2D_EFFICIENCY` by the class of
             ``bkg.bkg_estimator`` (the median's for estimators not listed).
         gain : float or `~astropy.units.Quantity`, optional
-            The gain in electrons per data unit (a map carries no unit: a
-            Quantity in ``u.electron / u.adu`` is taken for a frame in
-            ADU); None (default): no bias
-            correction. Each of photutils' estimators (``a * median - b *
-            mean`` of the sigma-clipped mesh: the default
-            ``SExtractorBackground`` 2.5 and 1.5, ``MedianBackground`` 1
-            and 0, ``MeanBackground`` 0 and -1, ``MMMBackground``) reads a
-            Poisson sky low, by ``a * b_median - b * b_mean`` times its
-            third moment over its variance, with ``b_median`` the clipped
-            median's factor (0.185 at photutils' 3-sigma clip, 1/6
-            unclipped) and ``b_mean`` the clipped mean's (0.048); with
-            the gain that bias is computed from the map (``level /
-            (gain**2 rms**2)``, the sky photons' share, of the level once
-            corrected) and removed from the level
-            (``meta['estimator_bias']``). Without it the level is
-            photutils' (:ref:`sky-estimators`).
+            The gain in electrons per data unit (a Quantity in
+            ``u.electron / u.adu`` is taken for a map in ADU; with
+            ``data`` of a unit or a header, a Quantity in electrons per
+            that unit is worked out as `from_image` does); None (default):
+            the gain the unit and header of ``data`` give (1 for
+            electrons, ``EXPTIME`` for electrons per second, ``GAIN`` or
+            ``EGAIN`` for adu; `~ccdphot_ext.DetectorParameters.resolve`),
+            else the one the frame's skewness gives (below). Each of
+            photutils' estimators (``a * median - b * mean`` of the
+            sigma-clipped mesh: the default ``SExtractorBackground`` 2.5
+            and 1.5, ``MedianBackground`` 1 and 0, ``MeanBackground`` 0
+            and -1, ``MMMBackground``) reads a Poisson sky low, by ``a *
+            b_median - b * b_mean`` times its third moment over its
+            variance, with ``b_median`` the clipped median's factor (0.185
+            at photutils' 3-sigma clip, 1/6 unclipped) and ``b_mean`` the
+            clipped mean's (0.048): 0.39 for the default, 0.21 ADU (1.9
+            of the level's error at a mesh centre) on a sky of 200 e- at
+            2 e-/ADU with 64-pixel meshes. With the gain that bias is
+            computed from the map (``level / (gain**2 rms**2)``, the sky
+            photons' share, of the level once corrected) and removed from
+            the level (``meta['estimator_bias']``). With ``data=`` and no
+            gain known, the third moment of the frame's pixels off its
+            source mask, within 4 rms of the map, gives the gain the sky's
+            photons would have (``meta['skew_gain']``, ``meta['skew']``
+            the noise's skewness and ``meta['skew_error']`` its error),
+            the bias is removed at that gain, and the bias's uncertainty
+            from that skewness is in the level's error. With neither, the
+            level is photutils' (:ref:`sky-estimators`), and an
+            `~astropy.utils.exceptions.AstropyUserWarning` naming
+            ``gain`` says so where the bias could reach the level's
+            error (``meta['estimator_bias_bound']``, the bias were the
+            sky's noise all photons).
         data : array_like or `~astropy.nddata.NDData`, optional
             The frame ``bkg`` was made from. With it, the light of its
             sources that photutils' sigma clip keeps (star wings, faint
@@ -1702,6 +1722,18 @@ class SkyEstimate:
         surface is fitted to the measured ones and also put through
         photutils' filling of the excluded ones; the larger error is
         kept.
+
+        With ``data=``, where photutils excluded meshes (those that hold
+        the most stars) and the measured meshes leave the sky's surface
+        unknown over them (a curved sky, such as a vignetted peak
+        photutils filled from the meshes around it, or fewer measured
+        meshes than a quadratic needs), the excluded meshes are read
+        again with their sources' pixels replaced in place, put on the
+        measured meshes' scale and fitted together with them (up to a
+        quartic where the meshes allow;
+        ``meta['unmeasured_meshes_fitted']``, how many were read and
+        fitted); that surface replaces photutils' filling there, and its
+        uncertainty is in the level's error.
 
         The surface is fitted to the mesh levels photutils measured,
         which it frees once both of its maps have been read
