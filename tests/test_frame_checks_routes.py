@@ -149,14 +149,18 @@ def test_optimal_sky_bias_is_the_weights_sum_times_the_offset():
     """The pixel count the sky-bias rules give optimal extraction, the sum
     of its weights, is how far a sky offset moves its flux: the tilted
     frame less the flat one (same noise) under the same weights is the
-    local background times that sum, to the tilt's curvature (none)."""
+    local background times that sum, to the tilt's curvature (none). The
+    width as given (``fit_width=False``): the tilt moves the width the
+    bright stars show, and with it the weights."""
     tilted, flat = _frame('gradient'), _frame('right')
     x, y = XS[2], YS[2]
     sky = SkyEstimate.from_image(flat)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', AstropyUserWarning)  # tilted: said
-        res_t = optimal_extraction(tilted.data, (x, y), PSF_SIGMA, sky)
-    res_f = optimal_extraction(flat.data, (x, y), PSF_SIGMA, sky)
+        res_t = optimal_extraction(tilted.data, (x, y), PSF_SIGMA, sky,
+                                   fit_width=False)
+    res_f = optimal_extraction(flat.data, (x, y), PSF_SIGMA, sky,
+                               fit_width=False)
     np.testing.assert_allclose(res_t.weights, res_f.weights, rtol=1e-12)
     offset = 0.3 * (np.round(x) - N / 2)  # the tilt at the stamp's centre
     shift = res_t.flux - res_f.flux

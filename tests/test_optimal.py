@@ -163,10 +163,12 @@ def test_surface_brightness_is_refused(one_star):
 
 def test_equals_photutils_psf_fit_at_fixed_position(one_star):
     """Without a gain the weights are P / sigma^2: the weighted least-squares
-    PSF fit at a fixed position, which photutils' PSFPhotometry does."""
+    PSF fit at a fixed position, which photutils' PSFPhotometry does (the
+    width as given: ``fit_width=False``)."""
     img, sky = one_star
     res = optimal_extraction(img, (29.6, 31.2), 1.6, sky, size=15,
-                             budget=BudgetOptions(include_sky_mean=False))
+                             budget=BudgetOptions(include_sky_mean=False),
+                             fit_width=False)
     model = CircularGaussianPRF(fwhm=1.6 * 2.354820045)
     model.x_0.fixed = True
     model.y_0.fixed = True
@@ -294,14 +296,18 @@ def test_uncertainty_map_and_sky_map(one_star):
     ccd = CCDData(img, unit='adu', uncertainty=StdDevUncertainty(
         np.full(img.shape, 6.0)), meta={'EGAIN': 2.0})
     sky = SkyEstimate(200.0, 99.0, 10_000)  # std ignored: the map wins
-    res = optimal_extraction(ccd, (29.6, 31.2), 1.6, sky)
+    # the width as given: the bright stars that would measure it are
+    # found in units of sky.std, which differs here on purpose
+    res = optimal_extraction(ccd, (29.6, 31.2), 1.6, sky, fit_width=False)
     ref = optimal_extraction(img, (29.6, 31.2), 1.6,
-                             SkyEstimate(200.0, 6.0, 10_000), gain=2.0)
+                             SkyEstimate(200.0, 6.0, 10_000), gain=2.0,
+                             fit_width=False)
     assert res.flux == pytest.approx(ref.flux, rel=1e-12)
     assert res.budget.terms['sky'] == pytest.approx(ref.budget.terms['sky'])
     smap = SkyEstimate.from_maps(np.full(img.shape, 200.0),
                                  np.full(img.shape, 6.0), error_on_mean=0.06)
-    res = optimal_extraction(img, (29.6, 31.2), 1.6, smap, gain=2.0)
+    res = optimal_extraction(img, (29.6, 31.2), 1.6, smap, gain=2.0,
+                             fit_width=False)
     assert res.flux == pytest.approx(ref.flux, rel=1e-12)
     assert res.budget.terms['sky_mean'] == pytest.approx(
         ref.budget.terms['sky_mean'], rel=1e-12)

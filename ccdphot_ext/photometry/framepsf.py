@@ -187,6 +187,28 @@ class FramePSF:
         return np.array([m.fwhm_a.value, m.fwhm_b.value, m.theta.value,
                          m.eta.value, m.subpixels], dtype=float)
 
+    def scaled(self, scale):
+        """
+        The profile with both widths times ``scale`` (its shape kept).
+
+        Parameters
+        ----------
+        scale : float
+            The factor, positive.
+
+        Returns
+        -------
+        psf : `FramePSF`
+            A new profile (its stamp grown or shrunk with it).
+        """
+        fa, fb, theta, _ = self.shape
+        eta = float(self.model.eta.value)
+        model = MoffatPRF(flux=1.0, x_0=0.0, y_0=0.0, fwhm_a=fa * scale,
+                          fwhm_b=fb * scale, theta=theta, eta=eta,
+                          subpixels=self.model.subpixels)
+        return FramePSF(model, self.n_stars,
+                        _stamp_side(fa * scale, fb * scale, eta))
+
     def describe(self):
         """A phrase naming the profile."""
         fa, fb, theta, beta = self.shape

@@ -51,6 +51,15 @@ elliptical stars), every star is flagged and warned about
 (``result.frame_psf`` holds the check, remembered for the last few
 frames by their content), whether the PSF was given or fitted.
 
+**The width the frame's stars show.** The bright stars also measure
+the PSF's width, in a joint fit of one scale of it and each star's flux
+(`_width_scale`), better than their median votes on it: each flux is
+measured with a Gaussian sigma or a fitted profile scaled to that width,
+the width's error carried into the budget's ``psf_width`` term (the
+flux's change with the width times its error; ``fit_width=False`` keeps
+the width as given). A frame with no bright star cannot measure it: the
+fluxes rest on the PSF given, and the budget's notes say so.
+
 **No PSF given.** With ``psf_sigma=None`` an elliptical Moffat profile
 integrated over the pixels (``MoffatPRF``: two widths, their
 angle and ``1 / beta``, a Gaussian as ``1 / beta`` goes to 0) is fitted
@@ -340,8 +349,11 @@ class OptimalMeasurement(BudgetedResult):
         many were tested), ``'psf_z'`` (their median `psf_z`), ``'z'``
         (that median in units of its error), ``'n_mismatch'`` (those
         failing their own fit), ``'fits'`` (True, False, or
-        None when the frame has too few bright stars to tell) and
-        ``'summary'`` (a sentence saying what they show); and which PSF
+        None when the frame has too few bright stars to tell),
+        ``'width_scale'`` and ``'width_scale_err'`` (the width of its
+        bright stars in units of the PSF's, and its error; None when it
+        cannot be fitted) and ``'summary'`` (a sentence saying what they
+        show); and which PSF
         was used: ``'model'`` (``'given'``, ``'moffat'`` fitted to the
         frame, or ``'gaussian'`` fitted when it has too few bright stars)
         and ``'psf_stars'`` (the stars the Moffat profile was fitted to,
@@ -440,7 +452,7 @@ def _sky_pixels(sky, slc, shape):
 def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
                        detector=None, budget=None, size=None,
                        uncertainty=None, mask=None, n_iter=3,
-                       sky_without_apertures=True):
+                       sky_without_apertures=True, fit_width=True):
     """
     PSF-weighted flux of one star with its error budget.
 
@@ -490,6 +502,15 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         (`~ccdphot_ext.SkyEstimate.without_apertures`, as
         `~ccdphot_ext.photometer` does; the budget's notes say so);
         default True. False: ``sky`` as given (:ref:`sky-apertures`).
+    fit_width : bool, optional
+        True (default): the width of a Gaussian ``psf_sigma`` or of the
+        fitted profile is scaled to the width the frame's bright stars
+        show (fitted to them jointly), and its error is the budget's
+        ``psf_width`` term (the flux's change with the width times the
+        width's error), so that a PSF a little off the frame's stars
+        biases no flux (:ref:`optimal-width`). False: the PSF's width as
+        given (the frame's check still flags one it sees off). An array
+        or a model PSF is used as given.
 
     Returns
     -------
@@ -537,7 +558,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     >>> sky = SkyEstimate(100.0, 5.0, 10_000)
     >>> res = optimal_extraction(img, (23.4, 24.2), 1.5, sky)
     >>> bool(abs(res.flux - 5000.0) < 3 * res.flux_err), sorted(res.budget.terms)
-    (True, ['sky', 'sky_mean'])
+    (True, ['psf_width', 'sky', 'sky_mean'])
     >>> bool(abs(res.psf_z) < 3), res.flags
     (True, 0)
     """
@@ -576,8 +597,31 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     one = _extract(frame, position, psf_sigma, sky, gain=gain,
                    saturation=detector.saturation, size=size, n_iter=n_iter,
                    include_sky_mean=options.include_sky_mean)
+    # checked whatever its source: a Gaussian fitted to stars of another
+    # shape (Moffat, elliptical) biases every flux as a wrong width does
+    frame_psf = _check_frame_psf(
+        frame, psf_sigma, sky, gain=gain,
+        saturation=detector.saturation, size=size, n_iter=n_iter)
+    frame_psf.update(
+        model=('moffat' if profile is not None else 'gaussian'
+               if fitted is not None else 'given'),
+        psf_stars=None if profile is None else profile.n_stars)
+    scale = frame_psf['width_scale'] if fit_width else None
+    if frame_psf['fits'] is False:
+        scale = None  # flagged below, measured with the PSF as it is
+    elif scale is not None:  # the width the frame's bright stars show
+        one = _extract(frame, position, _scaled_psf(psf_sigma, scale), sky,
+                       gain=gain, saturation=detector.saturation, size=size,
+                       n_iter=n_iter,
+                       include_sky_mean=options.include_sky_mean)
     flux, budget, fit, flags = one['flux'], one['budget'], one['fit'], \
         one['flags']
+    if scale is not None:
+        budget = _width_budget(frame, position, psf_sigma, sky, one,
+                               frame_psf, gain=gain,
+                               saturation=detector.saturation, size=size,
+                               n_iter=n_iter,
+                               include_sky_mean=options.include_sky_mean)
     flags |= int(np.bitwise_or.reduce(np.atleast_1d(annulus_flags(sky))))
     # a sky offset d per pixel moves the flux by d * sum(weights): the
     # weights' sum is the pixel count of the sky-bias rules
@@ -602,15 +646,6 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     elif profile is not None:
         budget.notes += (f'PSF: {profile.describe()}, fitted to '
                          f"{profile.n_stars} of the frame's bright stars",)
-    # checked whatever its source: a Gaussian fitted to stars of another
-    # shape (Moffat, elliptical) biases every flux as a wrong width does
-    frame_psf = _check_frame_psf(
-        frame, psf_sigma, sky, gain=gain,
-        saturation=detector.saturation, size=size, n_iter=n_iter)
-    frame_psf.update(
-        model=('moffat' if profile is not None else 'gaussian'
-               if fitted is not None else 'given'),
-        psf_stars=None if profile is None else profile.n_stars)
     budget.notes += (f"PSF check on the frame's bright stars: "
                      f"{frame_psf['summary']}",)
     if frame_psf['fits'] is False:
@@ -967,12 +1002,16 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
         ``n_stars`` (the stars tested), ``psf_z`` (their median), ``z`` (that
         median over its error), ``n_mismatch`` (those failing their own
         fit), ``fits`` (True, False, or None with fewer
-        than `FRAME_MIN_STARS` stars) and a ``summary`` sentence.
+        than `FRAME_MIN_STARS` stars), ``width_scale`` and
+        ``width_scale_err`` (the stars' width in units of the PSF's, as
+        `_width_scale` fits it, and its error; None when it cannot) and a
+        ``summary`` sentence.
     """
     from scipy.stats import binom  # slow to import
 
     xy, resid, bad = _bright_stars(frame, sky, saturation)
     psf_z = []
+    good = []
     n_mismatch = 0
     for x0, y0 in xy:
         try:
@@ -984,15 +1023,27 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
             continue
         if one['flags'] == 0 and math.isfinite(one['fit']['psf_z']):
             psf_z.append(one['fit']['psf_z'])
+            good.append((x, y))
             n_mismatch += bool(one['fit']['mismatch'])
     n = len(psf_z)
+    width = _width_scale(frame, psf, sky, good, gain=gain,
+                         saturation=saturation, size=size)
+    scale, scale_err = (None, None) if width is None else width
+    said = ('' if width is None else
+            f"; the stars' width is {scale:.3f} +- {scale_err:.3f} times "
+            "the PSF's (each flux measured with it, its error in the "
+            'psf_width term)')
     if n < FRAME_MIN_STARS:
         return {'n_stars': n, 'psf_z': math.nan, 'z': math.nan,
-                'n_mismatch': n_mismatch, 'fits': None, 'summary': (
+                'n_mismatch': n_mismatch, 'fits': None,
+                'width_scale': scale, 'width_scale_err': scale_err,
+                'summary': (
                     f'{n} bright (peak above {FIT_MIN_SNR:g} sky sigma), '
                     f'isolated, unflagged stars, fewer than '
                     f'{FRAME_MIN_STARS}: the frame cannot tell whether the '
-                    "PSF fits; only each star's own fit checks it")}
+                    + ("PSF fits; only each star's own fit checks it, "
+                       "and the fluxes rest on the PSF's width as given"
+                       if width is None else "PSF's shape fits" + said))}
     median = float(np.median(psf_z))
     z = median / (MEDIAN_EFFICIENCY / math.sqrt(n))
     width_fits = abs(z) <= FRAME_Z_LIMIT
@@ -1005,7 +1056,7 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
                f'psf_z of {median:+.1f} ({z:+.1f} sigma) and {n_mismatch} '
                'of them do not match it by their own fit')
     if fits:
-        summary += ': the PSF fits them'
+        summary += ': the PSF fits them' + said
     elif not width_fits:
         summary = ("the PSF does not fit the frame's stars: " + summary
                    + ', the PSF is too ' + ('narrow' if z < 0 else 'wide')
@@ -1015,7 +1066,174 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
                    + ' (chance for stars of its shape '
                    f'{p_mismatch:.1e}): its shape is not theirs')
     return {'n_stars': n, 'psf_z': median, 'z': z, 'n_mismatch': n_mismatch,
-            'fits': fits, 'summary': summary}
+            'fits': fits, 'width_scale': scale, 'width_scale_err': scale_err,
+            'summary': summary}
+
+
+#: The PSF's width fitted to the frame's bright stars (`_width_scale`):
+#: the relative step of the derivatives by the width, the Gauss-Newton
+#: passes, and the bounds of the scale.
+WIDTH_STEP = 0.02
+WIDTH_PASSES = 4
+WIDTH_SCALE_BOUNDS = (0.5, 2.0)
+
+
+def _scaled_psf(psf, scale):
+    """
+    The PSF with its width times ``scale``.
+
+    Parameters
+    ----------
+    psf : float, 2-D array, photutils PSF model or `FramePSF`
+        The PSF, as for `psf_stamp`.
+    scale : float
+        The factor.
+
+    Returns
+    -------
+    psf : float, `FramePSF` or None
+        A Gaussian sigma or a fitted profile scaled; None for an array or
+        a model, whose width is not one number to scale.
+    """
+    if isinstance(psf, FramePSF):
+        return psf.scaled(scale)
+    if isinstance(psf, Model) or np.ndim(psf) != 0:
+        return None
+    return float(psf) * scale
+
+
+def _width_scale(frame, psf, sky, xy, *, gain, saturation, size):
+    """
+    The width of the frame's bright stars, in units of the PSF's, and its
+    error: a joint least-squares fit.
+
+    Each star's pixels are fitted with ``F P + G dP/ds`` (``P`` the PSF
+    of width ``s`` times the PSF's, at the star's fitted position,
+    weighted by the background and the model's photon variance), ``G / F``
+    its step in ``s``; the steps of the stars are averaged by their
+    inverse variances (the error scaled up by the square root of their
+    reduced chi-square when they disagree), ``s`` moved by it and the fit
+    repeated (`WIDTH_PASSES`): Gauss-Newton steps of the fit of one width
+    and each star's flux. The error shrinks as one over the root of the
+    stars' summed squared signal-to-noise ratios.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    psf : float, 2-D array, photutils PSF model or `FramePSF`
+        The PSF, as for `psf_stamp`.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    xy : list of tuple of float
+        The bright stars' fitted ``(x, y)``.
+    gain, saturation, size
+        As for `_extract`.
+
+    Returns
+    -------
+    width : tuple of float or None
+        ``(scale, error)``; None when the PSF has no width to scale (an
+        array, a model) or no star could be fitted.
+    """
+    if not xy or _scaled_psf(psf, 1.0) is None:
+        return None
+    side = size if size is not None else _psf_model(psf)[1]
+    stars = []
+    for x, y in xy:
+        slc, p, _ = psf_stamp(psf, (x, y), frame.shape, size=side)
+        level, std, _, _ = _sky_pixels(sky, slc, frame.shape)
+        d, var_bg, use, _ = _stamp(frame, slc, p, std, saturation, (x, y))
+        stars.append(((x, y), np.where(use, d - level, 0.0),
+                      np.where(use, var_bg, 1.0), use))
+    scale, h = 1.0, WIDTH_STEP
+    error = None
+    for _ in range(WIDTH_PASSES):
+        psfs = [_scaled_psf(psf, scale * f) for f in (1.0, 1.0 - h, 1.0 + h)]
+        steps, variances = [], []
+        for pos, resid, var_bg, use in stars:
+            p, lo, hi = (np.where(use, psf_stamp(q, pos, frame.shape,
+                                                 size=side)[1], 0.0)
+                         for q in psfs)
+            dp = (hi - lo) / (2.0 * h * scale)
+            flux = float(np.sum(p * resid / var_bg) / np.sum(p * p / var_bg))
+            var = var_bg + (np.clip(flux * p, 0.0, None) / gain
+                            if gain is not None else 0.0)
+            a = np.array([[np.sum(p * p / var), np.sum(p * dp / var)],
+                          [np.sum(p * dp / var), np.sum(dp * dp / var)]])
+            try:
+                cov = np.linalg.inv(a)
+            except np.linalg.LinAlgError:
+                continue
+            f, g = cov @ np.array([np.sum(p * resid / var),
+                                   np.sum(dp * resid / var)])
+            if not f > 0:
+                continue
+            step = g / f
+            variance = (cov[1, 1] - 2.0 * step * cov[0, 1]
+                        + step * step * cov[0, 0]) / (f * f)
+            if variance > 0 and math.isfinite(step):
+                steps.append(step)
+                variances.append(variance)
+        if not steps:
+            return None
+        w = 1.0 / np.asarray(variances)
+        steps = np.asarray(steps)
+        mean = float(np.sum(w * steps) / np.sum(w))
+        error = 1.0 / math.sqrt(float(np.sum(w)))
+        if steps.size > 1:  # stars that disagree: the error grows
+            chi2 = float(np.sum(w * (steps - mean) ** 2))
+            error *= math.sqrt(max(1.0, chi2 / (steps.size - 1)))
+        scale = float(np.clip(scale + mean, *WIDTH_SCALE_BOUNDS))
+    return scale, error
+
+
+def _width_budget(frame, position, psf, sky, one, frame_psf, *, gain,
+                  saturation, size, n_iter, include_sky_mean):
+    """
+    The budget of a flux measured with the PSF's width scaled to the
+    frame's bright stars, with the error of that width.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    position : tuple of float
+        The star's ``(x, y)``.
+    psf : float or `FramePSF`
+        The PSF before its width was scaled.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    one : dict
+        `_extract`'s result with the scaled PSF.
+    frame_psf : dict
+        The frame's check, with ``width_scale`` and ``width_scale_err``.
+    gain, saturation, size, n_iter, include_sky_mean
+        As for `_extract`.
+
+    Returns
+    -------
+    budget : `~ccdphot_ext.ErrorBudget`
+        ``one``'s, with the term ``psf_width``: the flux's derivative by
+        the width scale (from the fluxes at ``1 +- WIDTH_STEP`` times it)
+        times the scale's error, squared, and a note.
+    """
+    scale, error = frame_psf['width_scale'], frame_psf['width_scale_err']
+    h = WIDTH_STEP
+    lo, hi = (_extract(frame, position, _scaled_psf(psf, scale * f), sky,
+                       gain=gain, saturation=saturation, size=size,
+                       n_iter=n_iter,
+                       include_sky_mean=include_sky_mean)['flux']
+              for f in (1.0 - h, 1.0 + h))
+    slope = (hi - lo) / (2.0 * h * scale)
+    budget = one['budget']
+    return ErrorBudget(
+        budget.flux, {**budget.terms, 'psf_width': (slope * error) ** 2},
+        notes=(*budget.notes,
+               f"PSF width: {scale:.3f} +- {error:.3f} times the PSF's, as "
+               "fitted to the frame's bright stars; the flux measured with "
+               'it, its error in psf_width'),
+        gain=budget.gain, n_pix=budget.n_pix)
 
 
 def _width_error(frame, psf, sky, saturation):
