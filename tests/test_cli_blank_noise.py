@@ -18,10 +18,10 @@ def test_blank_noise_follows_the_photometry_sky(sextractor_dir, tmp_path,
         sextractor_dir / 'image.cat', '--radius', 5, '--sky', sky,
         '--blank-noise', '-o', out)
     assert code == 0, err
-    assert f'blank-sky apertures ({route} sky)' in stdout
+    assert f'blank-sky apertures ({route} sky' in stdout
     # a model measured against one sky and used with another is warned
     # about: never here, where the command chose the route itself
-    assert 'noise was measured against' not in err
+    assert 'noise was measured' not in err
     table = QTable.read(out)
     assert f"route='{route}'" in table.meta['sky_noise']
     assert np.all(np.isfinite(table['aperture_sum_err'][table['flags'] == 0]))
