@@ -89,6 +89,7 @@ from ..utils.numbers import (
     random_generator,
     scale_array,
 )
+from ..utils.stats import surface_design, surface_terms, weighted_lstsq
 from .annulus import row_statistics
 from .estimators import estimator_efficiency
 from .noisecheck import is_correlated, pixel_correlation, warn_if_correlated
@@ -1062,8 +1063,7 @@ def trend_surface(resid, bad):
     by, bx = -(-ny // TREND_BLOCK), -(-nx // TREND_BLOCK)
     iy, ix = np.nonzero(good)
     block = (iy // TREND_BLOCK) * bx + ix // TREND_BLOCK
-    u = 2.0 * np.arange(nx) / max(nx - 1, 1) - 1.0  # (as trend_image)
-    v = 2.0 * np.arange(ny) / max(ny - 1, 1) - 1.0
+    u, v = _unit_axes(resid.shape)
     count = np.bincount(block, minlength=by * bx).astype(float)
     use = count >= TREND_BLOCK * TREND_BLOCK / 4.0
     if np.count_nonzero(use) < TREND_MIN_BLOCKS:
@@ -1073,13 +1073,10 @@ def trend_surface(resid, bad):
         bu = np.bincount(block, u[ix], by * bx) / count
         bv = np.bincount(block, v[iy], by * bx) / count
     mean, bu, bv, w = mean[use], bu[use], bv[use], count[use]
-    design = np.stack([np.ones_like(bu), bu, bv, bu * bu, bu * bv, bv * bv],
-                      axis=-1)
+    design = surface_design(bu, bv, quadratic=True)
     keep = np.ones(mean.size, dtype=bool)
     for _ in range(2):
-        root = np.sqrt(w[keep])
-        coef = np.linalg.lstsq(design[keep] * root[:, None],
-                               mean[keep] * root, rcond=None)[0]
+        coef = weighted_lstsq(design[keep], mean[keep], np.sqrt(w[keep]))
         off = (mean - design @ coef) * np.sqrt(w)  # (pixel-noise units)
         keep = np.abs(off) <= TREND_CLIP * _robust_std(off)
     dof = int(np.count_nonzero(keep)) - coef.size
@@ -1126,9 +1123,9 @@ def trend_image(coef, shape):
     Parameters
     ----------
     coef : sequence of float
-        Its six coefficients: of 1, ``u``, ``v``, ``u**2``, ``u v`` and
-        ``v**2``, where ``u`` and ``v`` run from -1 to 1 over the columns
-        and the rows of the frame.
+        Its six coefficients: of 1, ``u``, ``v``, ``u**2``, ``v**2`` and
+        ``u v`` (`~ccdphot_ext.utils.stats.surface_terms`), where ``u`` and
+        ``v`` run from -1 to 1 over the columns and the rows of the frame.
     shape : tuple of int
         The frame's shape.
 
@@ -1137,12 +1134,19 @@ def trend_image(coef, shape):
     surface : 2-D `~numpy.ndarray`
         Shaped ``shape``.
     """
+    u, v = _unit_axes(shape)
+    terms = surface_terms(u[None, :], v[:, None], quadratic=True)
+    # (the u v term spans the frame: the sum is shaped ``shape``)
+    return sum(float(c) * t for c, t in zip(coef, terms, strict=True))
+
+
+def _unit_axes(shape):
+    """The coordinates ``u`` (of the columns) and ``v`` (of the rows) of
+    a frame of ``shape``, each running from -1 to 1: those of the trend's
+    surface (`trend_surface`, `trend_image`)."""
     ny, nx = shape
-    u = 2.0 * np.arange(nx) / max(nx - 1, 1) - 1.0
-    v = 2.0 * np.arange(ny) / max(ny - 1, 1) - 1.0
-    c0, cu, cv, cuu, cuv, cvv = (float(c) for c in coef)
-    return (c0 + cv * v + cvv * v * v)[:, None] + (
-        cu * u + cuu * u * u)[None, :] + cuv * v[:, None] * u[None, :]
+    return (2.0 * np.arange(nx) / max(nx - 1, 1) - 1.0,
+            2.0 * np.arange(ny) / max(ny - 1, 1) - 1.0)
 
 
 def _source_mask(resid, sigma1, bad):
