@@ -186,6 +186,9 @@ def check_rules(rules, sky, frame, x, y, n_pix, flux_err, *, scaled=None,
     """
     Run sky rules in order, each warning once for the rows it doubts.
 
+    The rules share one whole-frame analysis of each frame
+    (`~ccdphot_ext.background.globalsky.one_analysis`).
+
     Parameters
     ----------
     rules : sequence of `SkyRowRule`
@@ -203,12 +206,16 @@ def check_rules(rules, sky, frame, x, y, n_pix, flux_err, *, scaled=None,
     messages : list of str
         Every rule's warning and notes, in order.
     """
+    from .globalsky import one_analysis
+
     rows, messages = [], []
-    for rule in rules:
-        doubtful, said = rule.check(sky, frame, x, y, n_pix, flux_err,
-                                    scaled=scaled, stacklevel=stacklevel + 1)
-        rows.append(doubtful)
-        messages += said
+    with one_analysis():  # the rules share the frame's source mask
+        for rule in rules:
+            doubtful, said = rule.check(sky, frame, x, y, n_pix, flux_err,
+                                        scaled=scaled,
+                                        stacklevel=stacklevel + 1)
+            rows.append(doubtful)
+            messages += said
     return rows, messages
 
 

@@ -854,11 +854,8 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     messages : list of str
         The warnings said (none when no aperture is biased).
     """
-    from ..background.globalsky import one_analysis
-
-    with one_analysis():  # the rules share the frame's source mask
-        rows, messages = check_rules(SKY_BIAS_RULES, sky, frame, x, y,
-                                     n_pix, flux_err, stacklevel=stacklevel)
+    rows, messages = check_rules(SKY_BIAS_RULES, sky, frame, x, y, n_pix,
+                                 flux_err, stacklevel=stacklevel)
     return functools.reduce(operator.or_, map(np.asarray, rows))[()], messages
 
 

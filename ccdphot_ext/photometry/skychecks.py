@@ -93,12 +93,9 @@ def sky_row_checks(sky, frame, x, y, n_pix, flux_err, *, scaled=None,
     ...                [5.0, 9.0], [9.0, 9.0], [15.0, 15.0])
     (array([0, 0]), [])
     """
-    from ..background.globalsky import one_analysis
-
-    with one_analysis():  # the rules share the frame's source mask
-        rows, messages = check_rules(SKY_ROW_RULES, sky, frame, x, y,
-                                     n_pix, flux_err, scaled=scaled,
-                                     stacklevel=stacklevel)
+    rows, messages = check_rules(SKY_ROW_RULES, sky, frame, x, y, n_pix,
+                                 flux_err, scaled=scaled,
+                                 stacklevel=stacklevel)
     flags = functools.reduce(operator.or_, (
         np.where(doubtful, rule.flag, 0)
         for rule, doubtful in zip(SKY_ROW_RULES, rows, strict=True))
