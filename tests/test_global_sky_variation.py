@@ -477,8 +477,10 @@ def test_variation_at_stars_on_a_tilted_frame_is_within_its_error():
     +0.08 (30 other frames: +0.04, spread 1.07). Its cells are the blocks
     off the source mask: when they were all their blocks, the stars'
     wings lifted the cells they fell in, and the mean was +0.30 (30
-    frames: +0.53). The level's own scatter, which the tilt widens to 2.3
-    times the pixel noise, gives an error twice as large (spread 0.58)."""
+    frames: +0.53). The level's own scatter, which the tilt widened to 2.3
+    times the pixel noise, gave an error twice as large (spread 0.58);
+    measured about the frame's trend it is the pixel noise, and the error
+    of it spreads as that of the true noise."""
     rng = np.random.default_rng(7)
     yy, xx = np.mgrid[:256, :256]
     sky = 100.0 + 0.3 * xx + 0.1 * yy
@@ -504,7 +506,7 @@ def test_variation_at_stars_on_a_tilted_frame_is_within_its_error():
     assert 0.9 < pulls.std() < 1.15
     assert np.mean(np.abs(pulls) > 3) < 0.03
     assert abs(pulls.mean()) < 0.1
-    assert np.std(np.concatenate(wide)) < 0.7
+    assert 0.9 < np.std(np.concatenate(wide)) < 1.15
 
 
 def _glow(rng, amplitude):

@@ -88,6 +88,7 @@ from .maps import (
 )
 from .methods import SKY_METHODS
 from .skylift import WholeFrame, discrete_level
+from .skytrend import frame_trend
 
 __all__ = ['SkyEstimate', 'SKY_METHODS']
 
@@ -873,11 +874,19 @@ def _digitised(res):
 
 
 def _frame_sky(cls, frame, method, sigma, maxiters, mask_sources, gain,
-               known=None, stacklevel=3):
+               known=None, stacklevel=3, trend=None, fit_trend=True):
     """The whole-frame `SkyEstimate` of ``frame`` (`SkyEstimate.from_image`,
     its arguments checked) and the statistics of `global_sky` behind it;
     ``known``: the source mask of an earlier estimate of the frame
-    (`global_sky`)."""
+    (`global_sky`). Where the frame's sky has a significant trend
+    (`~ccdphot_ext.background.skytrend.frame_trend`; ``trend``: that of
+    an earlier estimate, taken as it is; none is looked for unless
+    ``fit_trend``), the level and its scatter are measured on the frame
+    less it (plus its mean over the level's pixels); the sky's ``_trend``
+    keeps it."""
+    given = trend is not None
+    if given:
+        frame = dataclasses.replace(frame, data=trend.flatten(frame.data))
     with np.errstate(over='ignore', invalid='ignore'):
         # sums that overflow are found below, with the pixels to blame
         res = global_sky(frame, method=method, sigma=sigma,
@@ -888,6 +897,14 @@ def _frame_sky(cls, frame, method, sigma, maxiters, mask_sources, gain,
     if not (np.isfinite(res['level']) and np.isfinite(res['std'])):
         raise ValueError('data: the sky statistics overflow: '
                          f'{overflow_culprits(frame.data)}')
+    if given:
+        res['meta'].update(trend_variance=trend.variance,
+                           trend_note=trend.note())
+    elif mask_sources and fit_trend:
+        trend = frame_trend(frame, res)
+        if trend is not None:
+            frame, res = _detrended(frame, res, trend, method, sigma,
+                                    maxiters, gain)
     if res['n_bad']:
         warnings.warn(f"{res['n_bad']} masked/NaN/inf pixels excluded "
                       'from the sky estimate', AstropyUserWarning,
@@ -910,9 +927,36 @@ def _frame_sky(cls, frame, method, sigma, maxiters, mask_sources, gain,
               n_rejected=frame.data.size - res['n_pix'],
               efficiency=efficiency, meta=meta, unit=frame.unit,
               background_variation=res['variation'])
+    sky._trend = trend
     check_crowding(sky.meta, sky.std, sky.error_on_mean,
                    warn=not res['mask_warned'], stacklevel=stacklevel + 1)
     return sky, res
+
+
+def _detrended(frame, res, trend, method, sigma, maxiters, gain):
+    """``frame`` less its ``trend`` (`SkyTrend.flatten`) and the
+    statistics of `global_sky` on it, with the source mask, coarse
+    background and faint light of ``res`` (measured on ``frame``): what
+    its first measure said is not said again."""
+    flat = dataclasses.replace(frame, data=trend.flatten(frame.data))
+    variation = res['variation']
+    known = (res['usable'].blocks,
+             None if variation is None else copy.copy(variation),
+             res['meta'].get('faint_source_density', 0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        with np.errstate(over='ignore', invalid='ignore'):
+            again = global_sky(flat, method=method, sigma=sigma,
+                               maxiters=maxiters, mask_sources=True,
+                               third_moment=gain is not None, known=known)
+    meta = again['meta']
+    for key, value in res['meta'].items():
+        meta.setdefault(key, value)
+    meta.update(trend_variance=trend.variance, trend_note=trend.note(),
+                level_with_trend=float(res['level']),
+                std_with_trend=float(res['std']))
+    again.update(mask_warned=res['mask_warned'], n_bad=res['n_bad'])
+    return flat, again
 
 
 class SkyEstimate:
@@ -1035,6 +1079,7 @@ class SkyEstimate:
         #: How a whole-frame level was measured (`from_image`), for
         #: `without_apertures`; None for other skies.
         self._whole_frame = None
+        self._trend = None  # the frame's trend a whole-frame level is about
         #: A Background2D map before its sources' light was taken out
         #: (`from_background2d` with ``data=``), for `without_apertures`;
         #: None for other skies.
@@ -1180,6 +1225,18 @@ class SkyEstimate:
         of such pixels), with a warning (``meta['discrete_note']``;
         :ref:`sky-apertures`).
 
+        On a tilted or vignetted frame the level's pixels mix a spread of
+        sky levels, which their scatter would hold as noise (and the
+        level's error and the coarse map's with it). Where a quadratic
+        surface of those pixels is significant and holds more than 6% of
+        their variance (`~ccdphot_ext.background.skytrend.frame_trend`),
+        the level and ``std`` are measured on the frame less that surface
+        plus its mean over the level's pixels (the same mean sky):
+        ``meta['trend_variance']``, ``'std_with_trend'``,
+        ``'level_with_trend'`` (the frame's own) and ``'trend_note'`` say
+        so, and `without_apertures` measures again about the same
+        surface (:ref:`local-sky`).
+
         On frames of more than a million usable pixels the ``'sigma_clip'``
         bounds come from a strided subsample and the statistics from one
         pass over the frame, so a 64-megapixel frame is neither sorted nor
@@ -1305,15 +1362,19 @@ class SkyEstimate:
         frame = as_frame(data)
         if not record.same_frame(frame):
             return self
+        # the level's clip was about the frame's trend, where it had one
+        looked = (frame.data if self._trend is None
+                  else self._trend.flatten(frame.data))
         ys, xs, own, largest = aperture_pixels(apertures, frame.shape)
-        values, used = record.used(frame.data, ys, xs)
+        used = record.used(looked, ys, xs)[1]
         if not np.any(used & own):
             return self
         if (record.n_used - np.count_nonzero(used)
                 < MIN_LEFT_FRACTION * record.n_used):  # most of the frame
             ys, xs, own, largest = aperture_pixels(apertures, frame.shape,
                                                    growth=1.0)
-            values, used = record.used(frame.data, ys, xs)
+            used = record.used(looked, ys, xs)[1]
+        values = np.asarray(frame.data[ys, xs], dtype=np.float64)
         if np.count_nonzero(used) >= record.n_used:  # no pixel left
             return self._keeping_aperture_light(len(all_positions(
                 apertures)))
@@ -1338,7 +1399,8 @@ class SkyEstimate:
                 sky, res = _frame_sky(type(self), again, record.method,
                                       record.sigma, record.maxiters,
                                       record.mask_sources and not dropped,
-                                      record.gain, known=known)
+                                      record.gain, known=known,
+                                      trend=self._trend, fit_trend=False)
             except ValueError:  # the apertures leave no sky pixel
                 return self._keeping_aperture_light(len(all_positions(
                     apertures)))
@@ -1365,8 +1427,11 @@ class SkyEstimate:
         # the frame's background and its noise, as measured with the
         # sources masked: the apertures' pixels change neither
         sky.background_variation = self.background_variation
-        # the level of the pixels left, as a level of the whole frame
-        shift = record.gradient_shift(ys[used], xs[used])
+        # the level of the pixels left, as a level of the whole frame (a
+        # level about the frame's trend is one: the trend's mean over all
+        # the pixels the first level used was added back)
+        shift = (record.gradient_shift(ys[used], xs[used])
+                 if self._trend is None else 0.0)
         if shift:
             sky.value = sky.value - shift
             sky.meta['aperture_gradient_shift'] = shift
