@@ -65,9 +65,10 @@ the blank sky's pixel-pair covariance summed over the aperture does
 (`pair_covariance`, `ApertureNoise.pair_sigma`; without it, with the local
 slope, 0.5 to 1), and `noise_variance` warns how far and which estimator
 gives the value there. That pair sum, measured on every blank pixel,
-also bounds the model from below (at every size on the whole-frame and
-map routes, beyond the largest aperture on the annulus route) and takes
-the place of the points that rest on few apertures where they read low.
+also bounds the model from below (at every size on the whole-frame
+route, beyond the largest aperture on the others) and, on the
+whole-frame route, takes the place of the points that rest on few
+apertures where they read low.
 Noise not significantly correlated gets exactly the white
 ``sigma_1 * sqrt(N)``, so that an empirical model never inflates the
 errors of a white-noise frame.
@@ -524,11 +525,10 @@ class ApertureNoise:
     @cached_property
     def _curve_points(self):
         """The ratios to the white line the curve goes through, their
-        errors and which were raised (`_raised`); on the whole-frame and
-        map routes each combined with `pair_sigma` first
-        (`_with_pairs`)."""
+        errors and which were raised (`_raised`); on the whole-frame
+        route each combined with `pair_sigma` first (`_with_pairs`)."""
         ratio, err = self.sigma / self.white, self.sigma_err / self.white
-        if self.pair_covariance is not None and self.route != 'annulus':
+        if self.pair_covariance is not None and self.route == 'global':
             ratio, err = _with_pairs(
                 ratio, err, self._pair_ratio(self.n_pix) * self.pair_scale,
                 self.n_pix, self.meta.get('pair_pixels'))
@@ -577,15 +577,16 @@ class ApertureNoise:
         `pair_sigma`'s ratio to the white noise from there (the curve's own
         continuation with its local slope rests on the few largest
         apertures); and `pair_sigma`'s ratio times `pair_scale` where it
-        bounds the model (0 elsewhere): at every size, but on the annulus
-        route (whose annuli follow structure the pairs keep) only beyond
-        `n_max`."""
+        bounds the model (0 elsewhere): at every size on the whole-frame
+        route, only beyond `n_max` on the others (the annuli follow
+        structure the pairs keep, and the pairs hold the map's error,
+        which the blank sums leave to the ``sky_mean`` term)."""
         n = np.asarray(n, dtype=float)
         pairs = self._pair_ratio(n)
         last = _curve_value(self._curve, self.n_pix, self.n_max)
         grown = last * pairs / self._pair_ratio(self.n_max)
         bound = pairs * self.pair_scale
-        if self.route == 'annulus':
+        if self.route != 'global':
             bound = np.where(n > self.n_max, bound, 0.0)
         return grown, bound
 
