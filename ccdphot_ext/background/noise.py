@@ -158,6 +158,11 @@ NEAR_SOURCES = 0.5
 NEAR_MIN = 4
 NEAR_MAX_BLOCKS = 4096
 NEAR_LIMIT = 1.3
+
+#: On the map route, how far the blank pixels' scatter in units of the
+#: map's ``std`` may be from 1 before the model warns that the map's level
+#: error, which its ``std`` gave, is doubtful (`_check_map_std`).
+MAP_STD_TOLERANCE = 0.2
 #: The local pixel noise (`ApertureNoise.local_noise`): the same blocks
 #: over the whole frame, each against the pixel noise where the blank
 #: apertures lay; a block counts as noisier when it exceeds that by more
@@ -449,7 +454,10 @@ class ApertureNoise:
         if annuli is not None:
             sizes = annuli.fitting(sizes)
         var_cum = _array_variance_integral(frame, bad)
-        map_cum = _map_error_integral(sky, bad) if route == 'map' else None
+        map_cum = None
+        if route == 'map':
+            map_cum = _map_error_integral(sky, bad)
+            _check_map_std(resid, sky, bad, meta)
         points = [_blank_point(resid, bad, side, n_ap, rng, annuli, var_cum,
                                map_cum)
                   for side in sizes]
@@ -2172,6 +2180,30 @@ def _map_error_integral(sky, bad):
     if not np.any(error > 0):
         return None
     return _integral(np.where(bad | ~np.isfinite(error), 0.0, error))
+
+
+def _check_map_std(resid, sky, bad, meta):
+    """Record the robust scatter of the blank pixels against a sky map in
+    units of its ``std`` (``meta['map_std_ratio']``, 1 for a map whose
+    ``std`` is the pixels' noise) and warn
+    (`~astropy.utils.exceptions.AstropyUserWarning`) when it is further
+    from 1 than `MAP_STD_TOLERANCE`: the map's ``error_on_mean`` was read
+    from that ``std``, so the ``sky_mean`` term is doubtful."""
+    std = np.broadcast_to(np.asarray(sky.std, dtype=float), resid.shape)
+    use = ~bad & np.isfinite(std) & (std > 0)
+    if np.count_nonzero(use) < MIN_APERTURES:
+        return
+    z = resid[use] / std[use]
+    ratio = _robust_std(z[::max(z.size // 200_000, 1)])
+    meta['map_std_ratio'] = ratio
+    if abs(ratio - 1.0) > MAP_STD_TOLERANCE:
+        meta['map_std_note'] = (
+            f'the blank pixels scatter {ratio:.3g} times the sky map\'s '
+            'std about it: the map\'s level error (error_on_mean), read '
+            'from that std, is doubtful, and with it the sky_mean term of '
+            'photometry against this map (the sky term, measured on the '
+            'blank apertures, is not)')
+        warnings.warn(meta['map_std_note'], AstropyUserWarning, stacklevel=3)
 
 
 def _array_variance_integral(frame, bad):
