@@ -4,8 +4,9 @@ truth combined with ``drizzle`` as a pipeline would. The scatter of
 independent blank-sky sums over the error ``photometer`` predicts with
 ``noise=`` must be 0.85-1.2 at 3, 7 and 11 pixels, against an annulus per
 aperture and against the whole-frame sky (less the blank sky's large-scale
-trend where the model took it out: a bias of each flux by its position,
-which the whole-frame sky's background variation map flags, flag 32)."""
+trend where the model took it out, and its error less the ``sky_offset``
+term that carries that trend: the noise model's own prediction; the rows
+as they are, with that term, in ``test_sky_offset.py``)."""
 
 import warnings
 
@@ -69,7 +70,7 @@ def drizzled_mosaic(rng, shape=(300, 300), *, n_exposures=6, scale=1.0,
     return np.asarray(driz.out_img, dtype=float)
 
 
-def blank_scatter(data, route, *, near_sources=False):
+def blank_scatter(data, route, *, near_sources=False, as_they_are=False):
     """
     Scatter of ``photometer``'s blank-sky box sums over their predicted
     error (``noise=`` a model measured on the same frame against the same
@@ -77,8 +78,11 @@ def blank_scatter(data, route, *, near_sources=False):
     positions (another seed than the model's); on the whole-frame route
     less the sum of the blank sky's large-scale trend the model took out
     (`~ccdphot_ext.ApertureNoise.trend_removed`), the bias of each row by
-    its position. ``near_sources``: the model warns that the pixel noise
-    among the sources is higher.
+    its position, over the error less its ``sky_offset`` term, which
+    carries that bias. ``near_sources``: the model warns that the pixel noise
+    among the sources is higher. ``as_they_are``: the rows as they are
+    (no trend taken out, the whole error), and the scatter of the rows
+    without flags (8, reaching the frame's edge, aside) too.
     """
     with warnings.catch_warnings():  # M13: 'sources cover 88% of the frame'
         warnings.simplefilter('ignore', AstropyUserWarning)
@@ -87,7 +91,7 @@ def blank_scatter(data, route, *, near_sources=False):
     bad = ~np.isfinite(resid)
     bad |= _source_mask(resid, glob.std, bad)
     rng = np.random.default_rng(99)
-    out, noise = {}, None
+    out, clear, noise = {}, {}, None
     for side in SIDES:
         y0, x0 = _blank_corners(bad, side, 800, rng)
         centres = np.column_stack([x0, y0]) + (side - 1) / 2.0
@@ -113,16 +117,22 @@ def blank_scatter(data, route, *, near_sources=False):
             t = photometer(data, BoxAperture(centres, side, side), sky,
                            noise=noise)
         sums = np.asarray(t['aperture_sum'])
-        if noise.trend_removed and route == 'global':
+        error = np.asarray(t['aperture_sum_err'])
+        if noise.trend_removed and route == 'global' and not as_they_are:
             trend = trend_image(noise.meta['trend'], data.shape)
             with warnings.catch_warnings():  # (a smooth surface: correlated)
                 warnings.simplefilter('ignore', AstropyUserWarning)
                 sums = sums - np.asarray(photometer(
                     trend, BoxAperture(centres, side, side),
                     SkyEstimate(0.0, 1.0, data.size))['aperture_sum'])
-        pulls = sums / np.asarray(t['aperture_sum_err'])
+            # and the error less the trend's own term (sky_offset)
+            error = np.sqrt(error ** 2 - np.asarray(t['var_sky_offset']))
+        pulls = sums / error
         out[side] = _robust_std(pulls[np.isfinite(pulls)])
-    return out, noise
+        kept = np.isfinite(pulls) & ((np.asarray(t['flags']) & ~8) == 0)
+        clear[side] = (_robust_std(pulls[kept]) if np.count_nonzero(kept)
+                       > 20 else np.nan)  # (M13's rows are all flagged)
+    return (out, noise, clear) if as_they_are else (out, noise)
 
 
 def _frames(m13, saao, sextractor_dir):

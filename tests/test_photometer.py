@@ -23,7 +23,12 @@ def test_columns_units_and_meta(sample_ccd):
     boxes = [BoxAperture.from_slices(s) for s in NOTEBOOK_BOXES.values()]
     with gradient_warning():
         t = photometer(sample_ccd, boxes, sky)
-    assert tuple(t.colnames) == PHOTOMETRY_COLUMNS
+    # the frame's gradient against its one level: each box's offset is a
+    # term of its own, after var_sky_mean
+    names = list(PHOTOMETRY_COLUMNS)
+    names.insert(names.index('var_sky_mean') + 1, 'var_sky_offset')
+    assert tuple(t.colnames) == tuple(names)
+    assert np.all(t['var_sky_offset'] > 0 * u.adu ** 2)
     assert len(t) == 4
     assert t['aperture_sum'].unit == u.adu
     assert t['var_sky'].unit == u.adu ** 2

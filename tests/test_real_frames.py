@@ -107,9 +107,13 @@ def test_saao_stars_with_gain_and_exptime_from_header(saao, saao_stars):
     n_pix = t['n_pix']
     model = n_pix * (sky.value / 1.9 + (5.0 / 1.9) ** 2) + flux / 1.9
     np.testing.assert_allclose(var_map[ok], model[ok], rtol=1e-9)
+    # and the background's offset from the global level, a term of its
+    # own (var_sky_offset), on every row
+    offset = _values(t, 'var_sky_offset')
+    assert np.all(offset[~ok] > 0)
     np.testing.assert_allclose(
         _values(t, 'aperture_sum_err') ** 2,
-        var_map + _values(t, 'var_sky_mean'), rtol=1e-12)
+        var_map + _values(t, 'var_sky_mean') + offset, rtol=1e-12)
 
 
 # the first star's background lies 1.45 per pixel above the global level

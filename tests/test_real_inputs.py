@@ -149,9 +149,11 @@ def test_count_rate_magnitudes_not_divided_twice(saao, saao_boxes, unit):
     offset = 2.5 * np.log10(to_unit)
     np.testing.assert_allclose(t['mag'], np.asarray(t_adu['mag']) - offset,
                                rtol=0, atol=1e-9)
-    # the same budget: gain x exptime electrons per data unit
-    np.testing.assert_allclose(t['mag_err'], t_adu['mag_err'], rtol=1e-9)
-    np.testing.assert_allclose(t['snr'], t_adu['snr'], rtol=1e-9)
+    # the same budget: gain x exptime electrons per data unit (the
+    # sky_offset term to the 1e-5 to which the float32 cells of the two
+    # frames' background variation maps agree)
+    np.testing.assert_allclose(t['mag_err'], t_adu['mag_err'], rtol=1e-5)
+    np.testing.assert_allclose(t['snr'], t_adu['snr'], rtol=1e-5)
     assert any('rate' in note for note in t.meta['notes'])
     with gradient_warning():
         t_zp = photometer(rate, boxes, SkyEstimate.from_image(rate),

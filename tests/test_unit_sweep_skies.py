@@ -82,10 +82,17 @@ def _measured(adu, xy, light, unit, route, radius):
                                if issubclass(w.category, AstropyUserWarning))}
 
 
+#: Errors across units: against a whole-frame level they hold the
+#: ``sky_offset`` term, from the background variation map, whose float32
+#: cells agree between a frame and its scaled copy to about 1e-5 (offsets
+#: are differences of levels far larger than them)
+ERROR_RTOL = 1e-5
+
+
 def _assert_same_rows(got, ref):
     np.testing.assert_array_equal(got['flags'], ref['flags'])
     np.testing.assert_allclose(got['sums'], ref['sums'], rtol=1e-6)
-    np.testing.assert_allclose(got['errors'], ref['errors'], rtol=1e-6)
+    np.testing.assert_allclose(got['errors'], ref['errors'], rtol=ERROR_RTOL)
     np.testing.assert_allclose(got['pulls'], ref['pulls'], rtol=0, atol=1e-5)
     assert got['warnings'] == ref['warnings']
 
@@ -276,6 +283,6 @@ def test_cli_in_every_unit(tmp_path_factory, frame, sky, kind, unit):
     assert np.any(ref[2] & FLAG_RESIDUAL_BACKGROUND) == (frame != 'vignetted')
     np.testing.assert_array_equal(got[2], ref[2])
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-6)
-    np.testing.assert_allclose(got[1], ref[1], rtol=1e-6)
+    np.testing.assert_allclose(got[1], ref[1], rtol=ERROR_RTOL)
     assert got[3] == ref[3]
     assert got[4] == ('Jy' if unit in ('MJy / sr', 'Jy / pix') else unit)

@@ -45,6 +45,11 @@ from .budget import (
 )
 from .dqcheck import dq_rows, warn_dq
 from .general import check_photometry_inputs, measure_one
+from .residual import (
+    SKY_OFFSET_TERM,
+    error_without_offset,
+    sky_offset_variance,
+)
 from .skychecks import note_sky_remeasured, sky_row_checks
 from .sums import ApertureSums
 from .terms import BudgetOptions, unchecked_budget_terms
@@ -57,14 +62,19 @@ __all__ = ['measure', 'ApertureMeasurement']
 
 
 def _budget(sums, cutout, frame, detector, options, noise, threshold,
-            sky, local=1.0):
+            sky, local=1.0, offset=None):
     """The `ErrorBudget` of one measured aperture (a row of an
     `ApertureSums` and its cutout), with the resolved `DetectorParameters`,
     the `BudgetOptions` and the threshold mask (for its note); from the
     frame's variance arrays when it has them. ``local``: with ``noise=``,
     the local pixel noise over the blank sky's at the aperture
-    (`ApertureNoise.local_ratio`), which scales the model's sky term."""
+    (`ApertureNoise.local_ratio`), which scales the model's sky term;
+    ``offset``: its ``sky_offset`` term (`sky_offset_variance`), kept
+    where positive."""
     gain, read_noise = detector.gain, detector.read_noise
+    extra = {} if sums.selection is None else {'selection': sums.selection}
+    if offset is not None and offset > 0:
+        extra[SKY_OFFSET_TERM] = offset
     noise_pix, sky_variance = options.sky_term_inputs(
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
     uncertainty_model = options.uncertainty_model
@@ -84,7 +94,7 @@ def _budget(sums, cutout, frame, detector, options, noise, threshold,
             notes=[NOTE_EMPTY], gain=gain)
     if frame.variance_arrays:
         budget = _array_budget(sums, cutout, frame, options, noise,
-                               error_on_mean)
+                               error_on_mean, extra)
         if threshold is not None and threshold.note:
             budget.notes += (threshold.note,)
         return budget
@@ -95,8 +105,7 @@ def _budget(sums, cutout, frame, detector, options, noise, threshold,
         uncertainty_model=uncertainty_model, sky_level=sums.sky,
         read_noise=read_noise if gain is not None else None,
         dark=detector.dark if gain is not None else None,
-        extra_terms=(None if sums.selection is None
-                     else {'selection': sums.selection}),
+        extra_terms=extra or None,
         source_flux=options.source_term_input(sums.flux_sq))
     if threshold is not None and threshold.note:
         budget.notes += (threshold.note,)
@@ -124,8 +133,10 @@ def array_sums(frame, cutout, options):
             for name, values in frame.variance_arrays.items()}
 
 
-def _array_budget(sums, cutout, frame, options, noise, error_on_mean):
-    """The budget of one aperture from the frame's variance arrays."""
+def _array_budget(sums, cutout, frame, options, noise, error_on_mean,
+                  extra):
+    """The budget of one aperture from the frame's variance arrays
+    (``extra``: its terms beyond the arrays', by name)."""
     noise_pix = (sums.n_pix if options.fractional_variance == 'linear'
                  else sums.noise_pix)
     ratio, source_ratio = ((None, None) if noise is None
@@ -134,13 +145,11 @@ def _array_budget(sums, cutout, frame, options, noise, error_on_mean):
         array_sums(frame, cutout, options), np.array([noise_pix]),
         photon_sky_level(frame), ratio=ratio, source_ratio=source_ratio,
         noise_note=None if noise is None else noise.note)
-    selection = (None if sums.selection is None
-                 else {'selection': sums.selection})
     rows = unchecked_budget_terms(
         sums.flux, sums.n_pix, sums.sky_std, sky_error_on_mean=error_on_mean,
         sky_variance=found.sky, source_variance=found.source,
         flat_variance=found.flat,
-        extra_terms={**found.extra, **(selection or {})} or None)
+        extra_terms={**found.extra, **extra} or None)
     return ErrorBudget.from_terms(rows, notes=list(found.notes))
 
 
@@ -410,6 +419,11 @@ class ApertureMeasurement(BudgetedResult):
             # the smoothed mask's term is carried over as it is
             rows.append(('var_selection', terms['selection'],
                          terms['selection']))
+        if SKY_OFFSET_TERM in terms:
+            # nor is the whole-frame level's offset from the background
+            # here (measured on the whole frame): carried over as it is
+            rows.append((f'var_{SKY_OFFSET_TERM}', terms[SKY_OFFSET_TERM],
+                         terms[SKY_OFFSET_TERM]))
         np_var = sum(r[2] for r in rows[2:])
         rows.append(('flux_err', self.flux_err, np_var ** 0.5))
         names = [r[0] for r in rows]
@@ -596,10 +610,12 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         measured = float(noise.local_ratio(x, y, frame.shape))
         local = float(noise.local_ratio(x, y, frame.shape,
                                         gain=detector.gain, sky=sky))
+    offset = (sky_offset_variance(sky, frame.shape, x, y, sums.n_pix, noise)
+              if options.include_sky_mean else None)
     result = ApertureMeasurement(
         frame, aperture, 0, sums, cutout,
         _budget(sums, cutout, frame, detector, options, noise, threshold,
-                sky, local),
+                sky, local, None if offset is None else float(offset)),
         detector, options)
     if model_note is not None:
         result.budget.notes += (model_note,)
@@ -617,7 +633,12 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
     # checked against the frame's background variation when the sky is one
     # global level (in the data unit)
     result.flags |= sky_row_checks(sky, frame, x, y, result.n_pix,
-                                   result.flux_err, scaled=measured)[0]
+                                   error_without_offset(
+                                       result.flux_err,
+                                       result.budget.variance,
+                                       result.budget.terms.get(
+                                           SKY_OFFSET_TERM)),
+                                   scaled=measured)[0]
     dq = dq_rows(frame, aperture, sum_method=sum_method, subpixels=subpixels)
     if dq is not None:
         if dq.saturated[0]:

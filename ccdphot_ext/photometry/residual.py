@@ -22,6 +22,7 @@ from ..background.skyrules import (
     no_rows,
 )
 from ..flags import FLAG_RESIDUAL_BACKGROUND
+from ..utils.stats import surface_terms
 
 __all__ = []  # internal: the rules behind flag 32 and the gradient warning
 
@@ -319,6 +320,165 @@ def _shows_bias(offset, error, n_pix, flux_err):
     with np.errstate(invalid='ignore', divide='ignore'):
         return ((n_pix * (offset + error) > GRADIENT_NSIGMA * flux_err)
                 & (offset > MAP_NSIGMA * error))
+
+
+#: The budget term that carries the offset of the background at a row
+#: from the one whole-frame level subtracted (`sky_offset_variance`).
+SKY_OFFSET_TERM = 'sky_offset'
+
+#: Significance (in units of its own error,
+#: `~ccdphot_ext.background.BackgroundVariation.plane_error`) beyond which
+#: the background variation map's least-squares plane gives a row's
+#: ``sky_offset`` term where the map's own offset is within `MAP_NSIGMA`
+#: errors. White noise with gradients of 0.2 to 0.6 sigma to either side
+#: of 256 x 256 frames (60 frames): the unflagged rows' pulls at 25 px
+#: spread 1.08 with the map's offset alone, 1.04 with the plane's beyond
+#: 3 errors (1.02 beyond 2); on 30 flat frames the term was 0.1% of the
+#: rows' variance at 25 px (0.5% beyond 2 errors).
+PLANE_NSIGMA = 3.0
+
+
+def sky_offset_variance(sky, shape, x, y, n_pix, noise=None):
+    """
+    The variance a whole-frame level's offset from the background at each
+    aperture adds to its flux: the budget's ``sky_offset`` term.
+
+    One level for the frame (`~ccdphot_ext.SkyEstimate.from_image`) is not
+    the background under every aperture: where the background lies ``d``
+    per pixel above it, a flux of ``n_pix`` pixels reads ``n_pix * d``
+    high. That offset is measured but not subtracted (the flux is against
+    the one level asked for); it is carried in the error instead, as the
+    term ``(n_pix * d)**2``, so that the error bar covers the bias
+    (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` still marks the rows it
+    makes doubtful, judged on the error without it). ``d`` is
+
+    - with a noise model ``noise`` measured on this frame's whole-frame
+      route that took the blank sky's large-scale trend out of its blank
+      sums (`~ccdphot_ext.ApertureNoise.trend_removed`): that trend
+      (`~ccdphot_ext.background.noise.trend_image`, significant over the
+      frame) at the aperture, all of it: the noise model no longer holds
+      it. A model that took no trend out holds any gradient in its noise,
+      and the term is 0;
+    - without one: the sky's background variation map at the aperture
+      (`~ccdphot_ext.background.BackgroundVariation`), where it is beyond
+      `MAP_NSIGMA` times its own error ``e`` there (within it the offset
+      can be the map's noise), as ``(n_pix * d)**2 - (n_pix * e)**2``,
+      the square less its noise; elsewhere the map's least-squares plane
+      (``plane_offset``, of error ``plane_error``) the same way where it
+      is beyond `PLANE_NSIGMA` errors (a gentle gradient the map's noisy
+      offset cannot show).
+
+    Both are the background's offsets from the level the sky was measured
+    at (a level measured again without the apertures' light,
+    `~ccdphot_ext.SkyEstimate.without_apertures`, took that light away,
+    not background).
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    shape : tuple of int
+        The measured frame's shape.
+    x, y, n_pix : float or array_like
+        The apertures' centres and (weighted) pixel counts.
+    noise : `~ccdphot_ext.ApertureNoise`, optional
+        The noise model of the sky term, if any.
+
+    Returns
+    -------
+    variance : `~numpy.ndarray` or None
+        Per aperture (the broadcast shape of the inputs; data unit
+        squared); None when the sky is not a whole-frame level of this
+        frame with a background variation map (no term).
+
+    Examples
+    --------
+    A tilt of 0.2 per pixel along x: the outer 21 x 21 boxes are about
+    441 * 0.2 * 216 = 19000 off the level, the centre box not:
+
+    >>> import numpy as np
+    >>> from ccdphot_ext import SkyEstimate
+    >>> from ccdphot_ext.photometry.residual import sky_offset_variance
+    >>> y, x = np.mgrid[:512, :512]
+    >>> img = np.random.default_rng(5).normal(1000.0 + 0.2 * (x - 255.5),
+    ...                                       20.0)
+    >>> sky = SkyEstimate.from_image(img)
+    >>> var = sky_offset_variance(sky, img.shape, [40.0, 256.0, 470.0],
+    ...                           256.0, 441.0)
+    >>> (np.sqrt(var) / 1000).round().tolist()
+    [19.0, 0.0, 19.0]
+    """
+    variation = getattr(sky, 'background_variation', None)
+    if variation is None or not sky.isscalar:
+        return None
+    made_on = getattr(variation, 'shape', None)
+    if made_on is not None and tuple(shape) != tuple(made_on):
+        return None
+    x, y, n_pix = np.broadcast_arrays(np.asarray(x, dtype=float),
+                                      np.asarray(y, dtype=float),
+                                      np.asarray(n_pix, dtype=float))
+    if noise is not None and noise.route == 'global' and (
+            noise.shape is None or tuple(noise.shape) == tuple(shape)):
+        if not noise.trend_removed:
+            return np.zeros(x.shape)
+        ny, nx = shape
+        u = 2.0 * x / max(nx - 1, 1) - 1.0
+        v = 2.0 * y / max(ny - 1, 1) - 1.0
+        offset = sum(
+            float(c) * t for c, t in zip(
+                noise.meta['trend'], surface_terms(u, v, quadratic=True),
+                strict=True))
+        with np.errstate(invalid='ignore', over='ignore'):
+            return np.where(np.isfinite(offset), (n_pix * offset) ** 2, 0.0)
+    offset = np.asarray(variation(x, y), dtype=float)
+    error = getattr(variation, 'error', None)
+    error = (np.zeros(x.shape) if error is None
+             else np.asarray(error(sky.std, x, y), dtype=float))
+    with np.errstate(invalid='ignore', over='ignore'):
+        var = n_pix * n_pix * (offset * offset - error * error)
+        var = np.where(np.abs(offset) > MAP_NSIGMA * error,
+                       np.fmax(var, 0.0), 0.0)
+    plane = getattr(variation, 'plane_offset', None)
+    if plane is not None:
+        # where the map's offset is within its noise, its plane may still
+        # tell a gentle gradient
+        tilt = np.asarray(plane(x, y), dtype=float)
+        tilt_err = np.asarray(variation.plane_error(sky.std, x, y),
+                              dtype=float)
+        with np.errstate(invalid='ignore', over='ignore'):
+            by_plane = n_pix * n_pix * (tilt * tilt - tilt_err * tilt_err)
+            var = np.where(
+                (var == 0) & (np.abs(tilt) > PLANE_NSIGMA * tilt_err),
+                np.fmax(by_plane, 0.0), var)
+    return var
+
+
+def error_without_offset(error, variance, offset):
+    """
+    The flux error less the `sky_offset_variance` term: the error the sky
+    rules judge a row by (the term must not clear the rows it covers).
+
+    Parameters
+    ----------
+    error, variance : float or array_like
+        The flux error and variance, the term included.
+    offset : float or array_like or None
+        The ``sky_offset`` term (None, NaN or 0: none).
+
+    Returns
+    -------
+    error : float or `~numpy.ndarray`
+        ``error`` where there is no term, else ``sqrt(variance - offset)``.
+    """
+    if offset is None:
+        return error
+    offset = np.asarray(offset, dtype=float)
+    with np.errstate(invalid='ignore'):
+        held = offset > 0
+        out = np.where(held, np.sqrt(np.fmax(
+            np.asarray(variance, dtype=float) - np.where(held, offset, 0.0),
+            0.0)), error)
+    return out[()]
 
 
 #: A flux whose Background2D sky the light of the frame's sources lifts

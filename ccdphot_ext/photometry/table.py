@@ -50,6 +50,11 @@ from .dqcheck import dq_rows, warn_dq
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
 from .magnitudes import magnitudes
+from .residual import (
+    SKY_OFFSET_TERM,
+    error_without_offset,
+    sky_offset_variance,
+)
 from .skychecks import sky_row_checks
 from .sums import ApertureSums
 from .terms import BudgetOptions, unchecked_budget_terms
@@ -217,8 +222,14 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         local = noise.local_ratio(positions[:, 0], positions[:, 1],
                                   frame.shape, gain=call.detector.gain,
                                   sky=sky)
+    # the background's offset from a whole-frame level at each row: a
+    # term of its own (none for other skies, nor for a level taken as
+    # exact)
+    offset = (sky_offset_variance(sky, frame.shape, positions[:, 0],
+                                  positions[:, 1], sums.n_pix, noise)
+              if call.budget.include_sky_mean else None)
     terms, origins = _budget_terms(sums, frame, call, _array_sums(
-        apertures, groups, frame, sky, call), sky, local)
+        apertures, groups, frame, sky, call), sky, local, offset)
     _flag_variance_overflow(sums, terms)
     table = mark_unplaced(_to_table(sums, terms, positions, frame, sky,
                                     call, conversion, origins), unplaced)
@@ -231,7 +242,10 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         _add_local_noise(table, noise, local, frame.shape, measured)
     sky_flags, messages = sky_row_checks(sky, frame, positions[:, 0],
                                          positions[:, 1], sums.n_pix,
-                                         terms.error, scaled=measured)
+                                         error_without_offset(
+                                             terms.error, terms.variance,
+                                             terms.extra.get(SKY_OFFSET_TERM)),
+                                         scaled=measured)
     table['flags'] |= sky_flags.astype(table['flags'].dtype)
     table.meta['notes'].extend(messages)
     if frame.dq is not None and 'DQMASK' in frame.meta:
@@ -437,11 +451,14 @@ def _add_local_noise(table, noise, local, shape, measured):
             'term counts, was taken out of the local noise first')
 
 
-def _budget_terms(sums, frame, call, array_sums, sky, local=None):
+def _budget_terms(sums, frame, call, array_sums, sky, local=None,
+                  offset=None):
     """Every row's budget terms at once, from `budget_terms`, and where the
     terms taken from variance arrays came from (empty without); ``local``:
     with ``noise=``, each row's local pixel noise over the blank sky's
-    (`ApertureNoise.local_ratio`), which scales the model's sky term."""
+    (`ApertureNoise.local_ratio`), which scales the model's sky term;
+    ``offset``: each row's ``sky_offset`` term (`sky_offset_variance`),
+    kept where any row has one."""
     noise_pix, sigma2 = call.budget.sky_term_inputs(
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
     has_map = frame.uncertainty is not None
@@ -472,6 +489,8 @@ def _budget_terms(sums, frame, call, array_sums, sky, local=None):
         extra = {**found.extra, **extra}
         origins, gain, model = found.origins, None, 'background'
         has_map, sigma2 = found.sky is not None, found.sky
+    if offset is not None and np.any(offset > 0):
+        extra[SKY_OFFSET_TERM] = offset
     terms = unchecked_budget_terms(
         sums.flux, sums.n_pix, sums.sky_std,
         noise_pix=noise_pix, gain=gain,

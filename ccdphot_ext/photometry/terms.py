@@ -60,8 +60,12 @@ class BudgetOptions:
         error (a ``map`` term, no separate source term). See
         :ref:`uncertainty-model`.
     include_sky_mean : bool, optional
-        Add the error of the sky level (the ``sky_mean`` term, default
-        True).
+        Add the errors of the sky level subtracted (default True): its own
+        error (the ``sky_mean`` term) and, against one whole-frame level,
+        its offset from the background at each aperture (the
+        ``sky_offset`` term,
+        `~ccdphot_ext.photometry.residual.sky_offset_variance`). False
+        takes the level as exact (as the notebook did).
     fractional_variance : {'squared', 'linear'}, optional
         A pixel partly inside an aperture (weight ``w``) adds ``w**2``
         (default: the variance of a weighted sum) or ``w`` (the convention

@@ -257,8 +257,8 @@ def budget_from_row(row):
     row : `~astropy.table.Row`
         A row of a `~ccdphot_ext.photometer` table, with ``id``,
         ``aperture_sum``, ``n_pix`` and the ``var_sky``, ``var_source``
-        and ``var_sky_mean`` columns; NaN terms (absent from the budget)
-        are left out.
+        and ``var_sky_mean`` columns (and ``var_sky_offset`` where the
+        table has it); NaN terms (absent from the budget) are left out.
 
     Returns
     -------
@@ -274,7 +274,10 @@ def budget_from_row(row):
     """
     terms = {}
     for col, name in (('var_sky', 'sky'), ('var_source', 'source'),
-                      ('var_sky_mean', 'sky_mean')):
+                      ('var_sky_mean', 'sky_mean'),
+                      ('var_sky_offset', 'sky_offset')):
+        if col == 'var_sky_offset' and col not in row.colnames:
+            continue
         value = float(_plain(row[col]))
         if math.isfinite(value):
             terms[name] = value
