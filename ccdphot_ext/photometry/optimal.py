@@ -93,7 +93,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import aperture_position
 from ..background.annulus import annulus_flags
 from ..background.noisecheck import warn_if_correlated
-from ..background.sky import check_sky, sky_doubts
+from ..background.sky import SkyEstimate, check_sky, sky_doubts
 from ..background.skylift import sky_for_apertures
 from ..background.threshold import SigmaThreshold
 from ..flags import (
@@ -1090,9 +1090,8 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
             psf_z.append(one['fit']['psf_z'])
             n_mismatch += bool(one['fit']['mismatch'])
     n = len(psf_z)
-    width = _width_scale(frame, psf, sky, _width_stars(
-        frame, psf, sky, saturation, size, resid, bad), gain=gain,
-        saturation=saturation, size=size)
+    width = _frame_width(frame, psf, sky, gain=gain, saturation=saturation,
+                         size=size)
     scale = scale_err = None
     shape_z, n_width = math.nan, 0
     said = ''
@@ -1152,6 +1151,64 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
             'fits': fits, **keys, 'summary': summary}
 
 
+#: The last few width fits, by the frame's content, the PSF and the
+#: sky's noise (not its level: each star's pedestal is fitted).
+_WIDTH_FITS = OrderedDict()
+
+
+def _frame_width(frame, psf, sky, *, gain, saturation, size):
+    """
+    `_width_scale` on `_width_stars`, remembered for the last few frames.
+
+    The fit owes nothing to the sky's level (each star's pedestal is
+    fitted beside it, the stars found with a filter of zero sum), so a
+    frame measured star by star with each star's own level (an annulus)
+    is fitted once: the stars are found and placed against the frame's
+    median, the weights from the sky's noise to two digits (a map: the
+    map itself).
+
+    Parameters
+    ----------
+    frame, psf, sky, gain, saturation, size
+        As for `_frame_psf_check`.
+
+    Returns
+    -------
+    width : dict or None
+        As `_width_scale` returns it.
+    """
+    std = float(f'{float(np.nanmedian(np.atleast_1d(sky.std))):.2g}')
+    if not sky.is_map and std > 0:
+        sky = SkyEstimate(float(np.nanmedian(np.asarray(frame.data,
+                                                        dtype=float))),
+                          std, 10 ** 9)
+    if isinstance(psf, Model):
+        content = np.concatenate([np.frombuffer(
+            type(psf).__qualname__.encode(), np.uint8).astype(float),
+            np.asarray(psf.parameters, dtype=float)])
+    else:
+        content = (psf.content if isinstance(psf, FramePSF)
+                   else np.asarray(psf, dtype=float))
+    uncertainty = (None if frame.uncertainty is None
+                   else np.asarray(frame.uncertainty, dtype=float))
+    key = (array_digest(np.asarray(frame.data), frame.mask, uncertainty,
+                        saturated_pixels(frame), content,
+                        *(np.asarray(v, dtype=float)
+                          for v in (sky.value, sky.std))),
+           gain, saturation, size)
+    if key not in _WIDTH_FITS:
+        _, resid, bad = _bright_stars(frame, sky, saturation)
+        _WIDTH_FITS[key] = _width_scale(
+            frame, psf, sky, _width_stars(frame, psf, sky, saturation, size,
+                                          resid, bad),
+            gain=gain, saturation=saturation, size=size)
+        while len(_WIDTH_FITS) > _FRAME_CHECKS_KEPT:
+            _WIDTH_FITS.popitem(last=False)
+    _WIDTH_FITS.move_to_end(key)
+    width = _WIDTH_FITS[key]
+    return None if width is None else dict(width)
+
+
 #: The PSF's width fitted to the frame's bright stars (`_width_scale`):
 #: the relative step of the derivatives by the width, the Gauss-Newton
 #: passes, and the bounds of the scale.
@@ -1171,7 +1228,7 @@ WIDTH_N_STARS = 200
 #: is flagged (the width's error then rests on too little: its tails).
 WIDTH_PRIOR = 0.2
 WIDTH_BIAS_LIMIT = 0.1
-WIDTH_SHARE_LIMIT = 1.0
+WIDTH_SHARE_LIMIT = 2.0
 #: Fewer stars than this measuring the width to worse than
 #: `WIDTH_ERR_LIMIT` do not confirm it (a faint star's width has heavy
 #: tails: two stars of signal-to-noise 6-9 read 0.74 +- 0.06 of the
@@ -1238,12 +1295,13 @@ def _width_scale(frame, psf, sky, xy, *, gain, saturation, size):
     The width of the frame's stars, in units of the PSF's, its error, and
     whether their profile is the PSF's: a joint least-squares fit.
 
-    Each star's pixels are fitted with ``F P + G dP/ds`` (``P`` the PSF
-    of width ``s`` times the PSF's, at the star's fitted position,
-    weighted by the background and the model's photon variance); ``G``
-    over the star's flux fitted with ``P`` alone (independent of ``G``, so
-    that the noise of a faint star's flux moves the width by nothing on
-    average) is its step in ``s``, of variance ``var(G) / F**2``. The
+    Each star's pixels are fitted with ``F P + c + G dP/ds`` (``P`` the
+    PSF of width ``s`` times the PSF's, at the star's fitted position,
+    ``c`` its own pedestal, weighted by the background and the model's
+    photon variance); ``G`` over the star's flux fitted with ``P`` and
+    ``c`` alone (independent of ``G``, so that the noise of a faint star's
+    flux moves the width by nothing on average) is its step in ``s``, of
+    variance ``var(G) / F**2``. The
     steps of the stars are averaged by their inverse variances (each star
     weighs as its information on the width, the square of its
     signal-to-noise ratio; the error scaled up by the square root of
@@ -1297,28 +1355,30 @@ def _width_scale(frame, psf, sky, xy, *, gain, saturation, size):
         box = ((np.abs(xx - round(x)) <= half)
                & (np.abs(yy - round(y)) <= half))  # _fit_position's
         stars.append(((x, y), np.where(use, d - level, 0.0),
-                      np.where(use, var_bg, 1.0), use, box))
+                      np.where(use, var_bg, 1.0), use, box,
+                      use.astype(float)))
     scale, h = 1.0, WIDTH_STEP
     bias = {}
     kept = list(range(len(stars)))
     for n_pass, last in enumerate([False] * WIDTH_PASSES + [True]):
         psfs = [_scaled_psf(psf, scale * f) for f in (1.0, 1.0 - h, 1.0 + h)]
         steps, variances, shapes, fitted = [], [], [], []
-        for i, (pos, resid, var_bg, use, box) in enumerate(stars):
+        for i, (pos, resid, var_bg, use, box, pedestal) in enumerate(stars):
             if i not in kept:
                 continue
             p, lo, hi = (np.where(use, psf_stamp(q, pos, frame.shape,
                                                  size=side)[1], 0.0)
                          for q in psfs)
             dp = (hi - lo) / (2.0 * h * scale)
-            flux = float(np.sum(p * resid / var_bg) / np.sum(p * p / var_bg))
+            # each star's own pedestal: the width owes nothing to the level
+            flux = _short_flux(p, pedestal, resid, var_bg)
             var = var_bg + (np.clip(flux * p, 0.0, None) / gain
                             if gain is not None else 0.0)
-            flux = float(np.sum(p * resid / var) / np.sum(p * p / var))
+            flux = _short_flux(p, pedestal, resid, var)
             if not flux > 0:
                 continue
-            columns = [p, dp] + ([(hi - 2.0 * p + lo) / (h * scale) ** 2]
-                                 if last else [])
+            columns = [p, pedestal, dp] + (
+                [(hi - 2.0 * p + lo) / (h * scale) ** 2] if last else [])
             a = np.array([[np.sum(u * v / var) for v in columns]
                           for u in columns])
             try:
@@ -1327,14 +1387,14 @@ def _width_scale(frame, psf, sky, xy, *, gain, saturation, size):
                 continue
             coef = cov @ np.array([np.sum(u * resid / var) for u in columns])
             if last:  # the profile's term, at the fitted width
-                if cov[2, 2] > 0:
-                    shapes.append((coef[2] / flux, cov[2, 2] / flux ** 2))
+                if cov[3, 3] > 0:
+                    shapes.append((coef[3] / flux, cov[3, 3] / flux ** 2))
                 continue
             if i not in bias and n_pass:  # near the stars' width, once
                 bias[i] = _position_bias(psf, scale, pos, frame.shape, side,
                                          use, var, flux, box, columns)
-            step = coef[1] / flux - bias.get(i, 0.0)
-            variance = cov[1, 1] / flux ** 2
+            step = coef[2] / flux - bias.get(i, 0.0)
+            variance = cov[2, 2] / flux ** 2
             if variance > 0 and math.isfinite(step):
                 steps.append(step)
                 variances.append(variance)
@@ -1363,6 +1423,31 @@ def _width_scale(frame, psf, sky, xy, *, gain, saturation, size):
         shape_z = float(np.sum(k / v) / math.sqrt(np.sum(1.0 / v)))
     return {'scale': scale, 'error': error, 'n_stars': n_fitted,
             'shape_z': shape_z}
+
+
+def _short_flux(p, pedestal, resid, var):
+    """
+    A star's flux fitted with its PSF and a pedestal (weighted least
+    squares): independent of the width's coefficient fitted beside them.
+
+    Parameters
+    ----------
+    p, pedestal, resid, var : `~numpy.ndarray`
+        The PSF, the pedestal's column (1 on the usable pixels), the
+        sky-subtracted data and the variance.
+
+    Returns
+    -------
+    flux : float
+        The PSF's coefficient (NaN if the two cannot be told apart).
+    """
+    a = np.array([[np.sum(u * v / var) for v in (p, pedestal)]
+                  for u in (p, pedestal)])
+    b = np.array([np.sum(u * resid / var) for u in (p, pedestal)])
+    try:
+        return float(np.linalg.solve(a, b)[0])
+    except np.linalg.LinAlgError:
+        return math.nan
 
 
 def _clip_steps(steps, w):
@@ -1440,10 +1525,14 @@ def _position_bias(psf, scale, position, shape, side, use, var, flux, box,
     bias : float
         The expected step (subtracted from the star's).
     """
-    p, dp = columns[0], columns[1]
+    p, pedestal, dp = columns[:3]
     w = np.where(use, 1.0 / var, 0.0)
-    along = float(np.sum(w * p * dp) / np.sum(w * p * p))
-    q = dp - along * p
+    # the width's column less its share in the star's flux and pedestal
+    basis = np.array([[np.sum(w * u * v) for v in (p, pedestal)]
+                      for u in (p, pedestal)])
+    along, flat = np.linalg.solve(basis, [np.sum(w * p * dp),
+                                          np.sum(w * pedestal * dp)])
+    q = dp - along * p - flat * pedestal
     qq = float(np.sum(w * q * q))
     core = box & use
     e, h = 0.05, WIDTH_STEP
@@ -1860,7 +1949,8 @@ def _width_stars(frame, psf, sky, saturation, size, resid, bad):
 
     ny, nx = frame.shape
     kernel = psf_stamp(psf, (nx // 2, ny // 2), frame.shape, size=size)[1]
-    kernel = kernel[::-1, ::-1]  # a correlation with the PSF
+    # a correlation with the PSF less its mean: blind to the level
+    kernel = kernel[::-1, ::-1] - kernel.mean()
     clean = np.where(bad, 0.0, resid)
     if frame.uncertainty is not None:
         var = np.where(bad, 0.0, np.asarray(frame.uncertainty,
