@@ -71,7 +71,11 @@ FLAG_SKY_ANNULUS = 64
 FLAG_SMALL_APERTURE = 128
 #: Optimal extraction: the star does not look like the PSF that weighted it
 #: (the PSF-weighted fluxes of its core and of its wings disagree, or the
-#: fitted model's chi-square is beyond its 0.1% tail); the flux is biased.
+#: fitted model's chi-square is beyond its 0.1% tail), or the frame's
+#: stars show the PSF's width or profile is not theirs; the flux is
+#: biased. Also set where the frame's stars cannot confirm the PSF's
+#: width well enough for this flux (no star to measure it on, or a width
+#: measured too roughly; `~ccdphot_ext.optimal_extraction`).
 FLAG_PSF_MISMATCH = 256
 #: The position came from a `~ccdphot_ext.find_stars` detection that is not
 #: like a star (``star_like`` False, not saturated): sharper than a star (a
@@ -96,7 +100,8 @@ FLAG_DESCRIPTIONS = {
                       'the star',
     FLAG_SMALL_APERTURE: 'box below the curve of growth plateau',
     FLAG_PSF_MISMATCH: 'star does not match the PSF of the optimal '
-                       'extraction',
+                       "extraction, or the frame's stars do not confirm "
+                       'its width',
     FLAG_NOT_STAR_LIKE: 'detection not like a star (sharp, elongated, or '
                         'wider or narrower than the stars)',
 }

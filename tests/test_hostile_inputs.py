@@ -1089,7 +1089,8 @@ def test_optimal_iterations_are_bounded_and_stop_when_converged():
     sky = SkyEstimate(100.0, 5.0, 1000)
     with pytest.raises(ValueError, match='n_iter must be at most 1000'):
         optimal_extraction(img, (21.0, 20.5), 1.0, sky, n_iter=10 ** 9)
-    with pytest.warns(AstropyUserWarning, match='does not match the PSF'):
+    # a box, not a star: the PSF fits neither it nor the frame
+    with pytest.warns(AstropyUserWarning, match='does not (match|fit) the'):
         few = optimal_extraction(img, (21.0, 20.5), 1.0, sky, gain=2.0,
                                  n_iter=40)
         most = optimal_extraction(img, (21.0, 20.5), 1.0, sky, gain=2.0,

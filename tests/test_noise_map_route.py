@@ -74,6 +74,9 @@ def test_drizzled_mosaic_map_route(scale, pixfrac, box_size):
     assert factor == pytest.approx(
         estimator_level_scale(mean_scale, sky.efficiency), rel=0.1)
     assert sky_level_scale(noise, sky) == pytest.approx(factor, rel=0.1)
+    # (the 0.5 / 1.0 mosaic's map std is 0.62 of its pixels' noise: warned)
+    off = abs(noise.meta['map_std_ratio'] - 1.0) > 0.2
+    assert ('map_std_note' in noise.meta) == off
     for side, ratio in out.items():
         assert 0.9 < ratio < 1.1, (side, out)
 
@@ -83,6 +86,8 @@ def test_white_noise_map_route():
     sky, noise, out = map_scatter(data, 32)
     assert not noise.correlated
     assert noise.meta['map_level_scale'] == 1.0
+    assert noise.meta['map_std_ratio'] == pytest.approx(1.0, abs=0.03)
+    assert 'map_std_note' not in noise.meta
     for side, ratio in out.items():
         assert 0.92 < ratio < 1.08, (side, out)
 
@@ -97,3 +102,21 @@ def test_estimator_level_scale():
     assert estimator_level_scale(1.91, 1.0) == pytest.approx(1.91)
     assert estimator_level_scale(1.0, k) == 1.0
     assert estimator_level_scale(0.9, k) == 0.9
+
+
+def test_map_std_off_warns():
+    # a map whose std is half the pixels' noise (as from_background2d
+    # reads some drizzled mosaics whose meshes scatter beyond their white
+    # error: 0.38-0.72 of it on 6 of 24): its level error is doubtful
+    data = np.random.default_rng(6).normal(500.0, 10.0, (200, 200))
+    sky = SkyEstimate.from_maps(np.full(data.shape, 500.0),
+                                np.full(data.shape, 5.0), n_pix=32 * 32)
+    with pytest.warns(AstropyUserWarning, match='blank pixels scatter 2'):
+        noise = ApertureNoise.from_blank_apertures(data, sky, seed=1)
+    assert noise.meta['map_std_ratio'] == pytest.approx(2.0, abs=0.05)
+    right = SkyEstimate.from_maps(np.full(data.shape, 500.0),
+                                  np.full(data.shape, 10.0), n_pix=32 * 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', AstropyUserWarning)
+        noise = ApertureNoise.from_blank_apertures(data, right, seed=1)
+    assert noise.meta['map_std_ratio'] == pytest.approx(1.0, abs=0.03)

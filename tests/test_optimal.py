@@ -105,9 +105,11 @@ def test_detector_and_budget_objects_as_in_measure(one_star):
     given as the same objects `measure` takes."""
     img, sky = one_star
     peak = float(img.max())
+    # the frame's one star is saturated: no star measures the width
     res = optimal_extraction(img, (29.6, 31.2), 1.6, sky, size=15,
                              detector=DetectorParameters(
-                                 gain=2.0, saturation=peak - 1.0))
+                                 gain=2.0, saturation=peak - 1.0),
+                             fit_width=False)
     assert res.flags & FLAG_SATURATED
     assert res.budget.gain == 2.0 and 'source' in res.budget.terms
     free = optimal_extraction(img, (29.6, 31.2), 1.6, sky, size=15,
@@ -220,9 +222,9 @@ def test_unbiased_and_calibrated_on_known_truth(flux, sky_level):
 
 def test_faint_star_pulls_centred_and_calibrated():
     """200 ADU stars (SNR about 3) on a 300 ADU Poisson sky with read
-    noise, the right Gaussian PSF and the exact sky level: the pulls
-    against the true flux have mean 0 and spread 1 within 0.05 (the
-    project's bar).
+    noise, the right Gaussian PSF (its width as given) and the exact sky
+    level: the pulls against the true flux have mean 0 and spread 1
+    within 0.05 (the project's bar).
 
     Each pull is set beside ``L``, the same star's pull under the ideal
     fixed weights ``P / V`` of the true variance ``V`` and the true error
@@ -252,7 +254,8 @@ def test_faint_star_pulls_centred_and_calibrated():
         for xi, yi in zip(x, y, strict=True):
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', AstropyUserWarning)
-                res = optimal_extraction(data, (xi, yi), psf, sky, gain=gain)
+                res = optimal_extraction(data, (xi, yi), psf, sky, gain=gain,
+                                         fit_width=False)
             pulls.append((res.flux - flux) / res.flux_err)
             flagged.append(bool(res.flags & FLAG_PSF_MISMATCH))
             var = model[res.slices] / gain + (read_noise / gain) ** 2
@@ -275,13 +278,15 @@ def test_faint_star_pulls_centred_and_calibrated():
 
 def test_bad_pixels_get_zero_weight_and_keep_it_unbiased(one_star):
     img, sky = one_star
-    clean = optimal_extraction(img, (29.6, 31.2), 1.6, sky, gain=2.0)
+    # the width as given: the star with bad pixels cannot measure it
+    clean = optimal_extraction(img, (29.6, 31.2), 1.6, sky, gain=2.0,
+                               fit_width=False)
     bad = img.copy()
     bad[31, 29] = np.nan  # the peak pixel
     mask = np.zeros(img.shape, bool)
     mask[30, 28:31] = True
     res = optimal_extraction(bad, (29.6, 31.2), 1.6, sky, gain=2.0,
-                             mask=mask)
+                             mask=mask, fit_width=False)
     assert res.flags & FLAG_BAD_PIXELS
     row, col = 31 - res.slices[0].start, 29 - res.slices[1].start
     assert res.weights[row, col] == 0
@@ -370,8 +375,9 @@ def _grid_frame(rng, flux, *, sky_level=200.0, sigma=1.8):
 
 @pytest.mark.parametrize('flux', [2000.0, 2.0e5], ids=['faint', 'bright'])
 def test_a_psf_too_narrow_is_flagged(flux):
-    """A PSF 20% too narrow biases the flux by many error bars (the budget
-    assumes the PSF): the core-wings test and the chi-square flag it."""
+    """A PSF 20% too narrow, its width kept as given, biases the flux by
+    many error bars (the budget assumes the PSF): the core-wings test and
+    the chi-square flag it."""
     rng = np.random.default_rng(5)
     pulls, psf_z, flagged = [], [], []
     for _ in range(4):
@@ -380,7 +386,7 @@ def test_a_psf_too_narrow_is_flagged(flux):
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', AstropyUserWarning)
                 res = optimal_extraction(data, (xi, yi), 0.8 * 1.8, sky,
-                                         gain=2.23)
+                                         gain=2.23, fit_width=False)
             pulls.append((res.flux - flux) / res.flux_err)
             psf_z.append(res.psf_z)
             flagged.append(bool(res.flags & FLAG_PSF_MISMATCH))
@@ -389,7 +395,7 @@ def test_a_psf_too_narrow_is_flagged(flux):
     assert np.mean(flagged) > (0.6 if flux < 1e4 else 0.99)
     with pytest.warns(AstropyUserWarning, match='does not (match|fit) the'):
         res = optimal_extraction(data, (x[0], y[0]), 0.8 * 1.8, sky,
-                                 gain=2.23)
+                                 gain=2.23, fit_width=False)
     assert res.flags & FLAG_PSF_MISMATCH
     assert 'PSF' in ' '.join(res.flag_descriptions)
 

@@ -70,15 +70,25 @@ def test_wide_stars_flat_at_the_reach_lift_the_level_and_are_flagged():
 
 
 def test_sparse_wide_stars_and_blank_frames_are_not_flagged():
-    """30 such stars: too few sources at the reach to fit a luminosity
-    function, nothing extrapolated, no note; a blank frame likewise."""
-    for data in (_moffat_frame(901, 30),
-                 _moffat_frame(902, 0)):
-        with warnings.catch_warnings():
-            warnings.simplefilter('error')
+    """30 such stars: nothing extrapolated below the reach (its lift not
+    beyond its error), no row flagged; the stars below the reach still
+    lift the level by 0.83 of its errors (against the frame without them,
+    the same mask), and the largest lift the sources at the reach allow
+    (2.8 errors) is noted and warned of. A blank frame: nothing."""
+    for data, bounded in ((_moffat_frame(901, 30), True),
+                          (_moffat_frame(902, 0), False)):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter('always')
             sky = SkyEstimate.from_image(data, gain=GAIN)
         assert sky.meta.get('crowding_bias', 0.0) == 0.0
-        assert 'crowding_note' not in sky.meta
+        assert (sky.meta['crowding_bias_bound']
+                > 1.5 * sky.error_on_mean) == bounded
+        if bounded:
+            note = sky.meta['crowding_note']
+            assert 'may lift the sky by up to' in note
+            assert [str(w.message) for w in said] == [note]
+        else:
+            assert 'crowding_note' not in sky.meta and not said
         assert abs(sky.value - SKY) < 2.0 * sky.error_on_mean
         table = photometer(data, BoxAperture((256.0, 256.0), 15, 15), sky,
                            gain=GAIN, sky_without_apertures=False)

@@ -51,14 +51,23 @@ elliptical stars), every star is flagged and warned about
 (``result.frame_psf`` holds the check, remembered for the last few
 frames by their content), whether the PSF was given or fitted.
 
-**The width the frame's stars show.** The bright stars also measure
-the PSF's width, in a joint fit of one scale of it and each star's flux
-(`_width_scale`), better than their median votes on it: each flux is
-measured with a Gaussian sigma or a fitted profile scaled to that width,
-the width's error carried into the budget's ``psf_width`` term (the
-flux's change with the width times its error; ``fit_width=False`` keeps
-the width as given). A frame with no bright star cannot measure it: the
-fluxes rest on the PSF given, and the budget's notes say so.
+**The width the frame's stars show.** Every isolated star the PSF
+finds on the frame (`_width_stars`: the frame filtered with the PSF,
+peaks above `WIDTH_MIN_SNR` of the filter's noise), faint ones too,
+measures the PSF's width, in a joint fit of one scale of it and each
+star's flux (`_width_scale`; each star weighs as its information, its
+position's own bias taken out, outliers left out): each flux is
+measured with a Gaussian sigma, a fitted profile or a model's widths
+scaled to that width, the width's error carried into the budget's
+``psf_width`` term (the flux's change with the width times its error;
+``fit_width=False`` keeps the width as given). The same fit tests the
+stars' profile (``shape_z``: heavier or lighter wings than the PSF's at
+their width); beyond `SHAPE_Z_LIMIT` every star is flagged. Where the
+frame cannot confirm the width well enough for a flux (no star measures
+it and a width `WIDTH_PRIOR` off would move the flux by more than
+`WIDTH_BIAS_LIMIT` of its error; or the width's error is more than
+`WIDTH_SHARE_LIMIT` times the rest of the flux's, or biases it by more
+than `WIDTH_BIAS_LIMIT`), the row is flagged and warned about.
 
 **No PSF given.** With ``psf_sigma=None`` an elliptical Moffat profile
 integrated over the pixels (``MoffatPRF``: two widths, their
@@ -84,7 +93,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import aperture_position
 from ..background.annulus import annulus_flags
 from ..background.noisecheck import warn_if_correlated
-from ..background.sky import check_sky, sky_doubts
+from ..background.sky import SkyEstimate, check_sky, sky_doubts
 from ..background.skylift import sky_for_apertures
 from ..background.threshold import SigmaThreshold
 from ..flags import (
@@ -328,7 +337,8 @@ class OptimalMeasurement(BudgetedResult):
         4 saturated pixel with weight, 8 flux <= 0, 32 a sky the frame's
         background shows biased here, 64 a sky level from fewer than 5
         pixels or an annulus flagged where it was measured, 256 the star,
-        or the frame's bright stars, do not match the PSF).
+        or the frame's stars, do not match the PSF, or its width is not
+        confirmed well enough for this flux).
     n_iter : int
         Iterations of the variance model.
     position : tuple of float
@@ -351,8 +361,10 @@ class OptimalMeasurement(BudgetedResult):
         failing their own fit), ``'fits'`` (True, False, or
         None when the frame has too few bright stars to tell),
         ``'width_scale'`` and ``'width_scale_err'`` (the width of its
-        bright stars in units of the PSF's, and its error; None when it
-        cannot be fitted) and ``'summary'`` (a sentence saying what they
+        stars in units of the PSF's, and its error; None when it
+        cannot be fitted), ``'width_stars'`` (the stars it was fitted
+        to), ``'shape_z'`` (their profile against the PSF's, in sigma)
+        and ``'summary'`` (a sentence saying what they
         show); and which PSF
         was used: ``'model'`` (``'given'``, ``'moffat'`` fitted to the
         frame, or ``'gaussian'`` fitted when it has too few bright stars)
@@ -378,8 +390,8 @@ class OptimalMeasurement(BudgetedResult):
     >>> star = render_stars((32, 32), [15.0], [16.0], [4000.0], sigma=1.5)
     >>> res = optimal_extraction(100.0 + star, (15.0, 16.0), 1.5,
     ...                          SkyEstimate(100.0, 5.0, 10_000))
-    >>> print(f'{res.flux:.1f}', res.flags, res.psf.shape == res.weights.shape)
-    4000.0 0 True
+    >>> print(f'{res.flux:.0f}', res.flags, res.psf.shape == res.weights.shape)
+    4000 0 True
     """
 
     def __init__(self, *, flux, budget, weights, psf, slices, flags, n_iter,
@@ -503,14 +515,18 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         `~ccdphot_ext.photometer` does; the budget's notes say so);
         default True. False: ``sky`` as given (:ref:`sky-apertures`).
     fit_width : bool, optional
-        True (default): the width of a Gaussian ``psf_sigma`` or of the
-        fitted profile is scaled to the width the frame's bright stars
-        show (fitted to them jointly), and its error is the budget's
-        ``psf_width`` term (the flux's change with the width times the
-        width's error), so that a PSF a little off the frame's stars
-        biases no flux (:ref:`optimal-width`). False: the PSF's width as
+        True (default): the width of a Gaussian ``psf_sigma``, of the
+        fitted profile or of a model with width parameters (photutils'
+        Gaussian PRFs, ``MoffatPRF``) is scaled to the width the frame's
+        stars show (fitted to all it finds, faint ones too, jointly), and
+        its error is the budget's ``psf_width`` term (the flux's change
+        with the width times the width's error), so that a PSF a little
+        off the frame's stars biases no flux; a flux the frame cannot
+        confirm the width for (no star to measure it on, or measured too
+        roughly) is flagged (`~ccdphot_ext.flags.FLAG_PSF_MISMATCH`) and
+        warned about (:ref:`optimal-width`). False: the PSF's width as
         given (the frame's check still flags one it sees off). An array
-        or a model PSF is used as given.
+        or another model is used as given.
 
     Returns
     -------
@@ -594,9 +610,9 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             psf_sigma = profile
     sky = sky_for_apertures(sky, frame, _psf_footprint(
         psf_sigma, position, frame.shape, size), sky_without_apertures)
-    one = _extract(frame, position, psf_sigma, sky, gain=gain,
-                   saturation=detector.saturation, size=size, n_iter=n_iter,
-                   include_sky_mean=options.include_sky_mean)
+    # the star's own inputs are checked before the frame's PSF check
+    inputs = _stamp_inputs(frame, position, psf_sigma, sky,
+                           saturation=detector.saturation, size=size)
     # checked whatever its source: a Gaussian fitted to stars of another
     # shape (Moffat, elliptical) biases every flux as a wrong width does
     frame_psf = _check_frame_psf(
@@ -609,19 +625,19 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     scale = frame_psf['width_scale'] if fit_width else None
     if frame_psf['fits'] is False:
         scale = None  # flagged below, measured with the PSF as it is
-    elif scale is not None:  # the width the frame's bright stars show
-        one = _extract(frame, position, _scaled_psf(psf_sigma, scale), sky,
-                       gain=gain, saturation=detector.saturation, size=size,
-                       n_iter=n_iter,
-                       include_sky_mean=options.include_sky_mean)
+    one = _extract(frame, position,
+                   psf_sigma if scale is None
+                   else _scaled_psf(psf_sigma, scale),  # the stars' width
+                   sky, gain=gain, saturation=detector.saturation,
+                   size=size, n_iter=n_iter,
+                   include_sky_mean=options.include_sky_mean,
+                   inputs=inputs if scale is None else None)
     flux, budget, fit, flags = one['flux'], one['budget'], one['fit'], \
         one['flags']
-    if scale is not None:
-        budget = _width_budget(frame, position, psf_sigma, sky, one,
-                               frame_psf, gain=gain,
-                               saturation=detector.saturation, size=size,
-                               n_iter=n_iter,
-                               include_sky_mean=options.include_sky_mean)
+    width_doubt = None
+    if (fit_width and frame_psf['fits'] is not False
+            and _scaled_psf(psf_sigma, 1.0) is not None):
+        budget, width_doubt = _width_budget(psf_sigma, one, frame_psf)
     flags |= int(np.bitwise_or.reduce(np.atleast_1d(annulus_flags(sky))))
     # a sky offset d per pixel moves the flux by d * sum(weights): the
     # weights' sum is the pixel count of the sky-bias rules
@@ -666,6 +682,14 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             f'optimal extraction at ({xy[0]:g}, {xy[1]:g}): the star does '
             f'not match the PSF ({why}); its flux is biased (flagged): give '
             'the PSF of this frame', AstropyUserWarning, stacklevel=2)
+    elif width_doubt is not None:
+        flags |= FLAG_PSF_MISMATCH
+        budget.notes += (f'PSF width not confirmed: {width_doubt}',)
+        warnings.warn(
+            f'optimal extraction: {width_doubt}; the flux rests on a width '
+            'the frame does not confirm (flagged): give the PSF of this '
+            'frame, or measure the width on brighter stars',
+            AstropyUserWarning, stacklevel=2)
     return OptimalMeasurement(
         flux=flux, budget=budget, weights=one['w'] / one['norm'],
         psf=one['psf'], slices=one['slices'], flags=flags, n_iter=n_iter,
@@ -757,8 +781,38 @@ def _check_frame(frame, sky, detector, options, *, explicit):
             'error)', AstropyUserWarning, stacklevel=3)
 
 
+def _stamp_inputs(frame, position, psf, sky, *, saturation, size):
+    """
+    A star's stamp, its sky and its usable pixels: `_extract`'s inputs,
+    checked (`optimal_extraction` checks them before the frame's).
+
+    Parameters
+    ----------
+    frame, position, psf, sky, saturation, size
+        As for `_extract`.
+
+    Returns
+    -------
+    inputs : tuple
+        ``slices``, ``psf`` and ``truncated`` (`psf_stamp`), ``level``,
+        ``std``, ``error_on_mean`` and ``n_sky`` (`_sky_pixels`), ``d``,
+        ``var_bg``, ``use`` and ``flags`` (`_stamp`).
+
+    Raises
+    ------
+    ValueError
+        A position off the frame, a sky map of another shape, no usable
+        pixel under the PSF or no positive background variance there.
+    """
+    slc, p, truncated = psf_stamp(psf, position, frame.shape, size=size)
+    level, std, error_on_mean, n_sky = _sky_pixels(sky, slc, frame.shape)
+    d, var_bg, use, flags = _stamp(frame, slc, p, std, saturation, position)
+    return (slc, p, truncated, level, std, error_on_mean, n_sky, d, var_bg,
+            use, flags)
+
+
 def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
-             include_sky_mean):
+             include_sky_mean, inputs=None):
     """
     One star's optimal extraction on a checked frame.
 
@@ -782,6 +836,8 @@ def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
         Passes of the weights after the first.
     include_sky_mean : bool
         Whether the budget has the sky level's error term.
+    inputs : tuple, optional
+        `_stamp_inputs`' result for these arguments, when already made.
 
     Returns
     -------
@@ -797,9 +853,11 @@ def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
         If no pixel under the PSF is usable, or the background variance is
         not positive there.
     """
-    slc, p, truncated = psf_stamp(psf, position, frame.shape, size=size)
-    level, std, error_on_mean, n_sky = _sky_pixels(sky, slc, frame.shape)
-    d, var_bg, use, flags = _stamp(frame, slc, p, std, saturation, position)
+    if inputs is None:
+        inputs = _stamp_inputs(frame, position, psf, sky,
+                               saturation=saturation, size=size)
+    slc, p, truncated, level, std, error_on_mean, n_sky, d, var_bg, use, \
+        flags = inputs
     flags |= FLAG_TRUNCATED if truncated else 0
     if n_sky is not None and sky_doubts(np.asarray(level), std, n_sky)[0]:
         flags |= FLAG_SKY_ANNULUS  # a level from too few pixels
@@ -815,7 +873,8 @@ def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
     if flux <= 0:
         flags |= FLAG_NONPOSITIVE_FLUX
     return {'flux': flux, 'budget': budget, 'fit': fit, 'flags': flags,
-            'w': w, 'norm': norm, 'psf': p, 'slices': slc, 'level': level}
+            'w': w, 'norm': norm, 'psf': p, 'slices': slc, 'level': level,
+            'position': (float(position[0]), float(position[1]))}
 
 
 #: Bright stars for `fit_psf_sigma`: peak signal-to-noise at least this,
@@ -931,7 +990,9 @@ def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
 
     A frame measured star by star is checked once: the result is kept by
     the frame's content (so a frame changed in place is checked again) and
-    the arguments; a PSF model has no content key and is checked each time.
+    the arguments; a PSF model by its class and parameters when it is an
+    analytic profile of a width (`WIDTH_PARAMETERS`), any other model
+    (an image of the PSF) is checked each time.
 
     Parameters
     ----------
@@ -943,14 +1004,19 @@ def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
     check : dict
         As `_frame_psf_check` returns it (a copy).
     """
-    if isinstance(psf, Model):  # no content key: checked each time
+    if isinstance(psf, Model) and _scaled_psf(psf, 1.0) is None:
         return _frame_psf_check(frame, psf, sky, gain=gain,
                                 saturation=saturation, size=size,
-                                n_iter=n_iter)
+                                n_iter=n_iter)  # no content key
     uncertainty = (None if frame.uncertainty is None
                    else np.asarray(frame.uncertainty, dtype=float))
-    content = (psf.content if isinstance(psf, FramePSF)
-               else np.asarray(psf, dtype=float))
+    if isinstance(psf, Model):  # its class and parameters
+        content = np.frombuffer(type(psf).__qualname__.encode(), np.uint8)
+        content = np.concatenate([content.astype(float),
+                                  np.asarray(psf.parameters, dtype=float)])
+    else:
+        content = (psf.content if isinstance(psf, FramePSF)
+                   else np.asarray(psf, dtype=float))
     key = (array_digest(np.asarray(frame.data), frame.mask, uncertainty,
                         saturated_pixels(frame), content,
                         *(np.asarray(np.nan if v is None else v, dtype=float)
@@ -1011,7 +1077,6 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
 
     xy, resid, bad = _bright_stars(frame, sky, saturation)
     psf_z = []
-    good = []
     n_mismatch = 0
     for x0, y0 in xy:
         try:
@@ -1023,20 +1088,37 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
             continue
         if one['flags'] == 0 and math.isfinite(one['fit']['psf_z']):
             psf_z.append(one['fit']['psf_z'])
-            good.append((x, y))
             n_mismatch += bool(one['fit']['mismatch'])
     n = len(psf_z)
-    width = _width_scale(frame, psf, sky, good, gain=gain,
-                         saturation=saturation, size=size)
-    scale, scale_err = (None, None) if width is None else width
-    said = ('' if width is None else
-            f"; the stars' width is {scale:.3f} +- {scale_err:.3f} times "
-            "the PSF's (each flux measured with it, its error in the "
-            'psf_width term)')
+    width = _frame_width(frame, psf, sky, gain=gain, saturation=saturation,
+                         size=size)
+    scale = scale_err = None
+    shape_z, n_width = math.nan, 0
+    said = ''
+    if width is not None:
+        scale, scale_err = width['scale'], width['error']
+        shape_z, n_width = width['shape_z'], width['n_stars']
+        said = (f"; the width of its {n_width} stars (filtered "
+                f'signal-to-noise above {WIDTH_MIN_SNR:g}) is {scale:.3f} '
+                f"+- {scale_err:.3f} times the PSF's (each flux measured "
+                'with it, its error in the psf_width term)')
+    shape_fits = not abs(shape_z) > SHAPE_Z_LIMIT
+    keys = {'width_scale': scale, 'width_scale_err': scale_err,
+            'width_stars': n_width, 'shape_z': shape_z}
+    if not shape_fits:
+        return {'n_stars': n, 'psf_z': math.nan, 'z': math.nan,
+                'n_mismatch': n_mismatch, 'fits': False, **keys,
+                'summary': (
+                    "the PSF does not fit the frame's stars: the profile "
+                    f'of its {n_width} stars (filtered signal-to-noise '
+                    f'above {WIDTH_MIN_SNR:g}) differs from the PSF\'s by '
+                    f'{shape_z:+.1f} sigma (their wings are '
+                    + ('heavier' if shape_z > 0 else 'lighter')
+                    + ' than the PSF\'s at the width they show): its '
+                    'shape is not theirs')}
     if n < FRAME_MIN_STARS:
         return {'n_stars': n, 'psf_z': math.nan, 'z': math.nan,
-                'n_mismatch': n_mismatch, 'fits': None,
-                'width_scale': scale, 'width_scale_err': scale_err,
+                'n_mismatch': n_mismatch, 'fits': None, **keys,
                 'summary': (
                     f'{n} bright (peak above {FIT_MIN_SNR:g} sky sigma), '
                     f'isolated, unflagged stars, fewer than '
@@ -1066,8 +1148,65 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
                    + ' (chance for stars of its shape '
                    f'{p_mismatch:.1e}): its shape is not theirs')
     return {'n_stars': n, 'psf_z': median, 'z': z, 'n_mismatch': n_mismatch,
-            'fits': fits, 'width_scale': scale, 'width_scale_err': scale_err,
-            'summary': summary}
+            'fits': fits, **keys, 'summary': summary}
+
+
+#: The last few width fits, by the frame's content, the PSF and the
+#: sky's noise (not its level: each star's pedestal is fitted).
+_WIDTH_FITS = OrderedDict()
+
+
+def _frame_width(frame, psf, sky, *, gain, saturation, size):
+    """
+    `_width_scale` on `_width_stars`, remembered for the last few frames.
+
+    The fit owes nothing to the sky's level (each star's pedestal is
+    fitted beside it, the stars found with a filter of zero sum), so a
+    frame measured star by star with each star's own level (an annulus)
+    is fitted once: the stars are found and placed against the frame's
+    median, the weights from the sky's noise to two digits (a map: the
+    map itself).
+
+    Parameters
+    ----------
+    frame, psf, sky, gain, saturation, size
+        As for `_frame_psf_check`.
+
+    Returns
+    -------
+    width : dict or None
+        As `_width_scale` returns it.
+    """
+    std = float(f'{float(np.nanmedian(np.atleast_1d(sky.std))):.2g}')
+    if not sky.is_map and std > 0:
+        sky = SkyEstimate(float(np.nanmedian(np.asarray(frame.data,
+                                                        dtype=float))),
+                          std, 10 ** 9)
+    if isinstance(psf, Model):
+        content = np.concatenate([np.frombuffer(
+            type(psf).__qualname__.encode(), np.uint8).astype(float),
+            np.asarray(psf.parameters, dtype=float)])
+    else:
+        content = (psf.content if isinstance(psf, FramePSF)
+                   else np.asarray(psf, dtype=float))
+    uncertainty = (None if frame.uncertainty is None
+                   else np.asarray(frame.uncertainty, dtype=float))
+    key = (array_digest(np.asarray(frame.data), frame.mask, uncertainty,
+                        saturated_pixels(frame), content,
+                        *(np.asarray(v, dtype=float)
+                          for v in (sky.value, sky.std))),
+           gain, saturation, size)
+    if key not in _WIDTH_FITS:
+        _, resid, bad = _bright_stars(frame, sky, saturation)
+        _WIDTH_FITS[key] = _width_scale(
+            frame, psf, sky, _width_stars(frame, psf, sky, saturation, size,
+                                          resid, bad),
+            gain=gain, saturation=saturation, size=size)
+        while len(_WIDTH_FITS) > _FRAME_CHECKS_KEPT:
+            _WIDTH_FITS.popitem(last=False)
+    _WIDTH_FITS.move_to_end(key)
+    width = _WIDTH_FITS[key]
+    return None if width is None else dict(width)
 
 
 #: The PSF's width fitted to the frame's bright stars (`_width_scale`):
@@ -1076,6 +1215,46 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
 WIDTH_STEP = 0.02
 WIDTH_PASSES = 4
 WIDTH_SCALE_BOUNDS = (0.5, 2.0)
+#: The stars the width is fitted to: peaks of the frame filtered with the
+#: PSF at least this many times the filter's noise (`_width_stars`), at
+#: most `WIDTH_N_STARS` of them, the brightest.
+WIDTH_MIN_SNR = 5.0
+WIDTH_N_STARS = 200
+#: The width, the flux's share of it and its bias (`_width_budget`): a
+#: width measured on no star may be `WIDTH_PRIOR` off; a flux that would
+#: move by more than `WIDTH_BIAS_LIMIT` of its error with it, or whose
+#: second-order bias from a measured width's error is as much, or whose
+#: error from that width is more than `WIDTH_SHARE_LIMIT` times the rest,
+#: is flagged (the width's error then rests on too little: its tails).
+WIDTH_PRIOR = 0.2
+WIDTH_BIAS_LIMIT = 0.1
+WIDTH_SHARE_LIMIT = 2.0
+#: Fewer stars than this measuring the width to worse than
+#: `WIDTH_ERR_LIMIT` do not confirm it (a faint star's width has heavy
+#: tails: two stars of signal-to-noise 6-9 read 0.74 +- 0.06 of the
+#: true width): their rows are flagged as though none measured it.
+WIDTH_MIN_STARS = 5
+WIDTH_ERR_LIMIT = 0.03
+#: A star whose width step is further than this many of its errors from
+#: the stars' mean (a galaxy, a blend, a saturated star) is left out of
+#: the width's fit (and of the profile's test).
+WIDTH_CLIP = 4.0
+#: The stars' profile is not the PSF's when their ``shape_z``
+#: (`_width_scale`) is beyond this: every star is flagged.
+SHAPE_Z_LIMIT = 4.0
+
+
+#: The parameters of a PSF model that are its widths (photutils' Gaussian
+#: PRFs and PSFs, `~ccdphot_ext.photometry.framepsf.MoffatPRF`; and
+#: ``alpha`` of photutils' ``MoffatPSF``): `_scaled_psf` scales them.
+WIDTH_PARAMETERS = ('fwhm', 'x_fwhm', 'y_fwhm', 'fwhm_a', 'fwhm_b',
+                    'sigma', 'x_stddev', 'y_stddev')
+
+
+def _width_names(model):
+    """The parameters of ``model`` that are its widths."""
+    return [n for n in model.param_names if n in WIDTH_PARAMETERS
+            or (n == 'alpha' and type(model).__name__ == 'MoffatPSF')]
 
 
 def _scaled_psf(psf, scale):
@@ -1091,31 +1270,51 @@ def _scaled_psf(psf, scale):
 
     Returns
     -------
-    psf : float, `FramePSF` or None
-        A Gaussian sigma or a fitted profile scaled; None for an array or
-        a model, whose width is not one number to scale.
+    psf : float, `FramePSF`, photutils PSF model or None
+        A Gaussian sigma, a fitted profile or a model with width
+        parameters (`WIDTH_PARAMETERS`) scaled; None for an array or
+        another model, whose width is not one number to scale.
     """
     if isinstance(psf, FramePSF):
         return psf.scaled(scale)
-    if isinstance(psf, Model) or np.ndim(psf) != 0:
+    if isinstance(psf, Model):
+        names = _width_names(psf)
+        if not names:
+            return None
+        model = psf.copy()
+        for name in names:
+            setattr(model, name, getattr(psf, name).value * scale)
+        return model
+    if np.ndim(psf) != 0:
         return None
     return float(psf) * scale
 
 
 def _width_scale(frame, psf, sky, xy, *, gain, saturation, size):
     """
-    The width of the frame's bright stars, in units of the PSF's, and its
-    error: a joint least-squares fit.
+    The width of the frame's stars, in units of the PSF's, its error, and
+    whether their profile is the PSF's: a joint least-squares fit.
 
-    Each star's pixels are fitted with ``F P + G dP/ds`` (``P`` the PSF
-    of width ``s`` times the PSF's, at the star's fitted position,
-    weighted by the background and the model's photon variance), ``G / F``
-    its step in ``s``; the steps of the stars are averaged by their
-    inverse variances (the error scaled up by the square root of their
-    reduced chi-square when they disagree), ``s`` moved by it and the fit
-    repeated (`WIDTH_PASSES`): Gauss-Newton steps of the fit of one width
-    and each star's flux. The error shrinks as one over the root of the
-    stars' summed squared signal-to-noise ratios.
+    Each star's pixels are fitted with ``F P + c + G dP/ds`` (``P`` the
+    PSF of width ``s`` times the PSF's, at the star's fitted position,
+    ``c`` its own pedestal, weighted by the background and the model's
+    photon variance); ``G`` over the star's flux fitted with ``P`` and
+    ``c`` alone (independent of ``G``, so that the noise of a faint star's
+    flux moves the width by nothing on average) is its step in ``s``, of
+    variance ``var(G) / F**2``. The
+    steps of the stars are averaged by their inverse variances (each star
+    weighs as its information on the width, the square of its
+    signal-to-noise ratio; the error scaled up by the square root of
+    their reduced chi-square when they disagree), ``s`` moved by it and
+    the fit repeated (`WIDTH_PASSES`): Gauss-Newton steps of the fit of
+    one width and each star's flux.
+
+    The profile: at the fitted width each star is fitted again with a
+    third term ``K d2P/ds2``, the spread of widths of a star whose wings
+    are heavier or lighter than the PSF's (a Moffat star is a mixture of
+    Gaussians of many widths); ``K / F`` averaged over the stars as the
+    steps are, in units of its error, is ``shape_z``, near 0 (a unit
+    normal) for stars of the PSF's profile whatever its width.
 
     Parameters
     ----------
@@ -1126,114 +1325,395 @@ def _width_scale(frame, psf, sky, xy, *, gain, saturation, size):
     sky : `~ccdphot_ext.SkyEstimate`
         The sky subtracted.
     xy : list of tuple of float
-        The bright stars' fitted ``(x, y)``.
+        The stars' fitted ``(x, y)`` (`_width_stars`).
     gain, saturation, size
         As for `_extract`.
 
     Returns
     -------
-    width : tuple of float or None
-        ``(scale, error)``; None when the PSF has no width to scale (an
-        array, a model) or no star could be fitted.
+    width : dict or None
+        ``scale`` and ``error``, ``n_stars`` (the stars fitted) and
+        ``shape_z``; None when the PSF has no width to scale (an array, a
+        model without one) or no star could be fitted.
     """
     if not xy or _scaled_psf(psf, 1.0) is None:
         return None
     side = size if size is not None else _psf_model(psf)[1]
+    half = max((25 if side is None else int(side)) // 4, 3)
     stars = []
     for x, y in xy:
-        slc, p, _ = psf_stamp(psf, (x, y), frame.shape, size=side)
-        level, std, _, _ = _sky_pixels(sky, slc, frame.shape)
-        d, var_bg, use, _ = _stamp(frame, slc, p, std, saturation, (x, y))
+        try:
+            slc, p, cut = psf_stamp(psf, (x, y), frame.shape, size=side)
+            level, std, _, _ = _sky_pixels(sky, slc, frame.shape)
+            d, var_bg, use, flags = _stamp(frame, slc, p, std, saturation,
+                                           (x, y))
+        except ValueError:  # no usable pixel: not a star to fit
+            continue
+        if cut or flags:  # clipped, masked or saturated pixels
+            continue
+        yy, xx = np.mgrid[slc]
+        box = ((np.abs(xx - round(x)) <= half)
+               & (np.abs(yy - round(y)) <= half))  # _fit_position's
         stars.append(((x, y), np.where(use, d - level, 0.0),
-                      np.where(use, var_bg, 1.0), use))
+                      np.where(use, var_bg, 1.0), use, box,
+                      use.astype(float)))
     scale, h = 1.0, WIDTH_STEP
-    error = None
-    for _ in range(WIDTH_PASSES):
+    bias = {}
+    kept = list(range(len(stars)))
+    for n_pass, last in enumerate([False] * WIDTH_PASSES + [True]):
         psfs = [_scaled_psf(psf, scale * f) for f in (1.0, 1.0 - h, 1.0 + h)]
-        steps, variances = [], []
-        for pos, resid, var_bg, use in stars:
+        steps, variances, shapes, fitted = [], [], [], []
+        for i, (pos, resid, var_bg, use, box, pedestal) in enumerate(stars):
+            if i not in kept:
+                continue
             p, lo, hi = (np.where(use, psf_stamp(q, pos, frame.shape,
                                                  size=side)[1], 0.0)
                          for q in psfs)
             dp = (hi - lo) / (2.0 * h * scale)
-            flux = float(np.sum(p * resid / var_bg) / np.sum(p * p / var_bg))
+            # each star's own pedestal: the width owes nothing to the level
+            flux = _short_flux(p, pedestal, resid, var_bg)
             var = var_bg + (np.clip(flux * p, 0.0, None) / gain
                             if gain is not None else 0.0)
-            a = np.array([[np.sum(p * p / var), np.sum(p * dp / var)],
-                          [np.sum(p * dp / var), np.sum(dp * dp / var)]])
+            flux = _short_flux(p, pedestal, resid, var)
+            if not flux > 0:
+                continue
+            columns = [p, pedestal, dp] + (
+                [(hi - 2.0 * p + lo) / (h * scale) ** 2] if last else [])
+            a = np.array([[np.sum(u * v / var) for v in columns]
+                          for u in columns])
             try:
                 cov = np.linalg.inv(a)
             except np.linalg.LinAlgError:
                 continue
-            f, g = cov @ np.array([np.sum(p * resid / var),
-                                   np.sum(dp * resid / var)])
-            if not f > 0:
+            coef = cov @ np.array([np.sum(u * resid / var) for u in columns])
+            if last:  # the profile's term, at the fitted width
+                if cov[3, 3] > 0:
+                    shapes.append((coef[3] / flux, cov[3, 3] / flux ** 2))
                 continue
-            step = g / f
-            variance = (cov[1, 1] - 2.0 * step * cov[0, 1]
-                        + step * step * cov[0, 0]) / (f * f)
+            if i not in bias and n_pass:  # near the stars' width, once
+                bias[i] = _position_bias(psf, scale, pos, frame.shape, side,
+                                         use, var, flux, box, columns)
+            step = coef[2] / flux - bias.get(i, 0.0)
+            variance = cov[2, 2] / flux ** 2
             if variance > 0 and math.isfinite(step):
                 steps.append(step)
                 variances.append(variance)
+                fitted.append(i)
+        if last:
+            break
         if not steps:
             return None
         w = 1.0 / np.asarray(variances)
         steps = np.asarray(steps)
         mean = float(np.sum(w * steps) / np.sum(w))
+        if len(kept) == len(stars):  # the first pass: outliers out
+            keep = _clip_steps(steps, w)
+            kept = [i for i, k in zip(fitted, keep, strict=True) if k]
+            w, steps = w[keep], steps[keep]
+            mean = float(np.sum(w * steps) / np.sum(w))
+        n_fitted = steps.size
         error = 1.0 / math.sqrt(float(np.sum(w)))
         if steps.size > 1:  # stars that disagree: the error grows
             chi2 = float(np.sum(w * (steps - mean) ** 2))
             error *= math.sqrt(max(1.0, chi2 / (steps.size - 1)))
         scale = float(np.clip(scale + mean, *WIDTH_SCALE_BOUNDS))
-    return scale, error
+    shape_z = math.nan
+    if shapes:
+        k, v = np.asarray(shapes).T
+        shape_z = float(np.sum(k / v) / math.sqrt(np.sum(1.0 / v)))
+    return {'scale': scale, 'error': error, 'n_stars': n_fitted,
+            'shape_z': shape_z}
 
 
-def _width_budget(frame, position, psf, sky, one, frame_psf, *, gain,
-                  saturation, size, n_iter, include_sky_mean):
+def _short_flux(p, pedestal, resid, var):
     """
-    The budget of a flux measured with the PSF's width scaled to the
-    frame's bright stars, with the error of that width.
+    A star's flux fitted with its PSF and a pedestal (weighted least
+    squares): independent of the width's coefficient fitted beside them.
 
     Parameters
     ----------
-    frame : `~ccdphot_ext.utils.inputs.Frame`
-        The checked frame.
+    p, pedestal, resid, var : `~numpy.ndarray`
+        The PSF, the pedestal's column (1 on the usable pixels), the
+        sky-subtracted data and the variance.
+
+    Returns
+    -------
+    flux : float
+        The PSF's coefficient (NaN if the two cannot be told apart).
+    """
+    a = np.array([[np.sum(u * v / var) for v in (p, pedestal)]
+                  for u in (p, pedestal)])
+    b = np.array([np.sum(u * resid / var) for u in (p, pedestal)])
+    try:
+        return float(np.linalg.solve(a, b)[0])
+    except np.linalg.LinAlgError:
+        return math.nan
+
+
+def _clip_steps(steps, w):
+    """
+    The stars whose width steps agree with the others'.
+
+    Parameters
+    ----------
+    steps : `~numpy.ndarray`
+        Each star's step in the width.
+    w : `~numpy.ndarray`
+        Their inverse variances.
+
+    Returns
+    -------
+    keep : `~numpy.ndarray` of bool
+        Steps within `WIDTH_CLIP` of their errors of the weighted mean of
+        those kept (iterated; the closest star is always kept).
+    """
+    keep = np.ones(steps.size, dtype=bool)
+    for _ in range(5):
+        mean = float(np.sum((w * steps)[keep]) / np.sum(w[keep]))
+        off = np.abs(steps - mean) * np.sqrt(w)
+        again = off <= WIDTH_CLIP
+        again[np.argmin(off)] = True
+        if np.array_equal(again, keep):
+            break
+        keep = again
+    return keep
+
+
+def _position_bias(psf, scale, position, shape, side, use, var, flux, box,
+                   columns):
+    """
+    The bias of a star's width step from its position fitted to the same
+    data.
+
+    `_fit_position` follows the noise: at the fitted position the star
+    looks narrower than it is, by a step of order one over its squared
+    signal-to-noise ratio (2% of the width for stars of signal-to-noise
+    4-11, each star's own bias, which averaging over stars does not
+    remove). To second order in the position's error ``d`` (fitted by
+    unweighted least squares on the core ``box``, ``d = sum(P_x n) / (F
+    sum(P_x**2))`` along each axis, ``n`` the noise) the width
+    coefficient ``G`` of the fit ``F P + G dP/ds`` gains ``<q, F d**2
+    P_xx / 2> + <q_x, n> d``, ``q`` the width column made orthogonal to
+    ``P`` and ``< , >`` the sums weighted by ``1 / V``: its expectation
+    over the noise, over ``F``, is the step's bias.
+
+    Parameters
+    ----------
+    psf : float, photutils PSF model or `FramePSF`
+        The PSF the position was fitted with.
+    scale : float
+        The width fitted so far, in units of the PSF's.
     position : tuple of float
-        The star's ``(x, y)``.
-    psf : float or `FramePSF`
+        The fitted ``(x, y)``.
+    shape : tuple of int
+        The frame's.
+    side : int or None
+        The stamp side.
+    use : `~numpy.ndarray` of bool
+        The stamp's usable pixels.
+    var : `~numpy.ndarray`
+        Their variance.
+    flux : float
+        The star's flux.
+    box : `~numpy.ndarray` of bool
+        The core the position was fitted on.
+    columns : list of `~numpy.ndarray`
+        ``P`` and ``dP/ds`` at the width fitted so far.
+
+    Returns
+    -------
+    bias : float
+        The expected step (subtracted from the star's).
+    """
+    p, pedestal, dp = columns[:3]
+    w = np.where(use, 1.0 / var, 0.0)
+    # the width's column less its share in the star's flux and pedestal
+    basis = np.array([[np.sum(w * u * v) for v in (p, pedestal)]
+                      for u in (p, pedestal)])
+    along, flat = np.linalg.solve(basis, [np.sum(w * p * dp),
+                                          np.sum(w * pedestal * dp)])
+    q = dp - along * p - flat * pedestal
+    qq = float(np.sum(w * q * q))
+    core = box & use
+    e, h = 0.05, WIDTH_STEP
+    # the position's least squares: [P, P_x, P_y] with the PSF as given
+    # on the stamp's own pixels (a shifted position may round elsewhere)
+    slc = psf_stamp(psf, position, shape, size=side)[0]
+    yy, xx = (g.astype(float) for g in np.mgrid[slc])
+    models = [_psf_model(q)[0] for q in (
+        _scaled_psf(psf, scale * (1.0 - h)), _scaled_psf(psf, scale),
+        _scaled_psf(psf, scale * (1.0 + h)), psf)]
+
+    def at(model, x, y):
+        model.x_0, model.y_0, model.flux = x, y, 1.0
+        return np.where(use, np.asarray(model(xx, yy), dtype=float), 0.0)
+
+    derivatives, fitted = [], [at(models[3], *position)]
+    for axis in (0, 1):
+        shifted = []
+        for sign in (1.0, -1.0):
+            pos = list(position)
+            pos[axis] += sign * e
+            lo, mid, hi, given = (at(m, *pos) for m in models)
+            shifted.append((mid, (hi - lo) / (2.0 * h * scale), given))
+        (p_plus, dp_plus, g_plus), (p_minus, dp_minus, g_minus) = shifted
+        fitted.append(((g_plus - g_minus) / (2.0 * e),
+                       (g_plus - 2.0 * fitted[0] + g_minus) / (e * e)))
+        derivatives.append(((p_plus - 2.0 * p + p_minus) / (e * e),
+                            (dp_plus - dp_minus) / (2.0 * e)
+                            - along * (p_plus - p_minus) / (2.0 * e)))
+    # the fit's curvature at its noiseless solution: the PSF as given, of
+    # amplitude F', on a star of another width leaves residuals r0
+    given = fitted[0][core]
+    star = flux * p[core]
+    amplitude = float(np.sum(given * star) / np.sum(given * given))
+    r0 = star - amplitude * given
+    jac = np.array([given] + [amplitude * g_x[core] for g_x, _ in
+                              fitted[1:]])
+    hessian = jac @ jac.T
+    for axis, (_, g_xx) in enumerate(fitted[1:]):
+        hessian[1 + axis, 1 + axis] -= amplitude * float(np.sum(
+            r0 * g_xx[core]))
+    try:
+        solve = np.linalg.solve(hessian, jac)  # rows: shift per unit noise
+    except np.linalg.LinAlgError:
+        return 0.0
+    total = 0.0
+    for axis, (p_xx, q_x) in enumerate(derivatives):
+        c = solve[1 + axis]
+        d2 = float(np.sum(c * c * var[core]))
+        total += (0.5 * flux * d2 * float(np.sum(w * q * p_xx))
+                  + float(np.sum(c * q_x[core])))
+    return total / qq / flux
+
+
+def _width_budget(psf, one, frame_psf):
+    """
+    The budget of a flux measured with the PSF's width scaled to the
+    frame's stars, with the error of that width, and whether the width
+    is known well enough for this star.
+
+    Parameters
+    ----------
+    psf : float, photutils PSF model or `FramePSF`
         The PSF before its width was scaled.
-    sky : `~ccdphot_ext.SkyEstimate`
-        The sky subtracted.
     one : dict
-        `_extract`'s result with the scaled PSF.
+        `_extract`'s result with the scaled PSF (the PSF as given when the
+        frame has no star to measure the width on).
     frame_psf : dict
-        The frame's check, with ``width_scale`` and ``width_scale_err``.
-    gain, saturation, size, n_iter, include_sky_mean
-        As for `_extract`.
+        The frame's check, with ``width_scale``, ``width_scale_err`` (None:
+        not measured) and ``width_stars``.
 
     Returns
     -------
     budget : `~ccdphot_ext.ErrorBudget`
         ``one``'s, with the term ``psf_width``: the flux's derivative by
-        the width scale (from the fluxes at ``1 +- WIDTH_STEP`` times it)
-        times the scale's error, squared, and a note.
+        the width scale (`_width_response`: the star's model measured at
+        ``1 +- WIDTH_STEP`` times it) times the scale's error, squared,
+        and a note; without a measured width, ``one``'s.
+    doubt : str or None
+        Why the width is not known well enough for this flux (the row is
+        flagged): the flux would move by more than `WIDTH_BIAS_LIMIT` of
+        its error with a width `WIDTH_PRIOR` off, when no width could be
+        measured or fewer than `WIDTH_MIN_STARS` stars measured it to
+        worse than `WIDTH_ERR_LIMIT`; or the flux's curvature in the width
+        times half its variance (the bias of a flux measured at a width of
+        that error) is more than `WIDTH_BIAS_LIMIT` of the error, or the
+        width's share of the error is more than `WIDTH_SHARE_LIMIT` times
+        the rest's. None otherwise.
     """
     scale, error = frame_psf['width_scale'], frame_psf['width_scale_err']
+    measured = scale is not None
+    if not measured:
+        scale, error = 1.0, WIDTH_PRIOR
     h = WIDTH_STEP
-    lo, hi = (_extract(frame, position, _scaled_psf(psf, scale * f), sky,
-                       gain=gain, saturation=saturation, size=size,
-                       n_iter=n_iter,
-                       include_sky_mean=include_sky_mean)['flux']
-              for f in (1.0 - h, 1.0 + h))
+    flux = one['flux']
+    lo, hi = (flux * r for r in _width_response(psf, scale, one))
     slope = (hi - lo) / (2.0 * h * scale)
     budget = one['budget']
-    return ErrorBudget(
+    if not measured:
+        shift = abs(slope) * error
+        doubt = None
+        if shift > WIDTH_BIAS_LIMIT * budget.error:
+            doubt = (f'no star of the frame measures the PSF\'s width, and '
+                     f'one {WIDTH_PRIOR:.0%} off would move the flux by '
+                     f'{shift / budget.error:.2f} of its error')
+        return budget, doubt
+    curve = (hi - 2.0 * flux + lo) / (h * scale) ** 2
+    out = ErrorBudget(
         budget.flux, {**budget.terms, 'psf_width': (slope * error) ** 2},
         notes=(*budget.notes,
                f"PSF width: {scale:.3f} +- {error:.3f} times the PSF's, as "
-               "fitted to the frame's bright stars; the flux measured with "
-               'it, its error in psf_width'),
+               f"fitted to {frame_psf['width_stars']} of the frame's stars; "
+               'the flux measured with it, its error in psf_width'),
         gain=budget.gain, n_pix=budget.n_pix)
+    second = 0.5 * abs(curve) * error ** 2
+    share = abs(slope) * error / budget.error
+    shift = abs(slope) * scale * WIDTH_PRIOR
+    doubt = None
+    if (frame_psf['width_stars'] < WIDTH_MIN_STARS
+            and error > WIDTH_ERR_LIMIT
+            and shift > WIDTH_BIAS_LIMIT * out.error):
+        # a few faint stars' width has heavy tails: not confirmed
+        doubt = (f"the width of the frame's stars is known to "
+                 f"{error:.1%} from {frame_psf['width_stars']} faint "
+                 f'star(s), too few to confirm it, and one '
+                 f'{WIDTH_PRIOR:.0%} off would move the flux by '
+                 f'{shift / out.error:.2f} of its error')
+    elif second > WIDTH_BIAS_LIMIT * out.error:
+        doubt = (f'the width of the frame\'s stars is known to '
+                 f'{error:.1%}: too roughly for this flux (its bias from '
+                 f'the width\'s error {second / out.error:.2f} of its '
+                 'error)')
+    elif share > WIDTH_SHARE_LIMIT:
+        doubt = (f'the width of the frame\'s stars is known to '
+                 f'{error:.1%}: its error is {share:.1f} times the rest of '
+                 'this flux\'s')
+    return out, doubt
+
+
+def _width_response(psf, scale, one):
+    """
+    How the flux of a star of the PSF's profile at width ``scale`` reads
+    when measured at ``scale`` times ``1 -+ WIDTH_STEP``.
+
+    The star's model ``F P`` (not its data, whose noise would enter the
+    slope and, through it, the error bar) measured with the weights of
+    the other widths, ``sum(w' F P) / sum(w' P')`` over ``F``, on the
+    pixels ``one`` used (``V = P / w`` their model variance).
+
+    Parameters
+    ----------
+    psf : float, photutils PSF model or `FramePSF`
+        The PSF as given.
+    scale : float
+        The width the flux was measured at.
+    one : dict
+        `_extract`'s result at that width.
+
+    Returns
+    -------
+    lo, hi : float
+        The two ratios.
+    """
+    h = WIDTH_STEP
+    w = one['w']
+    used = w > 0
+    p = np.where(used, one['psf'], 0.0)
+    var = np.where(used, p / np.where(used, w, 1.0), 1.0)
+    yy, xx = (g.astype(float) for g in np.mgrid[one['slices']])
+    x, y = one['position']
+    model = _psf_model(_scaled_psf(psf, scale))[0]
+    model.x_0, model.y_0, model.flux = x, y, 1.0
+    names = _width_names(model)
+    widths = [getattr(model, name).value for name in names]
+    ratios = []
+    for f in (1.0 - h, 1.0 + h):
+        for name, width in zip(names, widths, strict=True):
+            setattr(model, name, width * f)
+        q = np.where(used, np.asarray(model(xx, yy), dtype=float), 0.0)
+        ratios.append(float(np.sum(q * p / var) / np.sum(q * q / var)))
+    return tuple(ratios)
 
 
 def _width_error(frame, psf, sky, saturation):
@@ -1383,11 +1863,41 @@ def _bright_stars(frame, sky, saturation):
     dist = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
     np.fill_diagonal(dist, np.inf)
     keep = (value >= FIT_MIN_SNR * std) & np.all(dist > ISOLATION, axis=1)
+    keep &= _unsaturated(frame, x, y, value, level, saturation)
+    order = np.argsort(-value[keep])[:FIT_N_STARS]
+    xy = np.column_stack([x[keep][order], y[keep][order]]).astype(float)
+    return xy, resid, bad
+
+
+def _unsaturated(frame, x, y, value, level, saturation):
+    """
+    Which peaks are not saturated.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    x, y : `~numpy.ndarray` of int
+        The peaks' pixels.
+    value : `~numpy.ndarray`
+        Their sky-subtracted values.
+    level : float or `~numpy.ndarray`
+        The sky level (a map's at each pixel).
+    saturation : float or None
+        A peak reaching it is saturated.
+
+    Returns
+    -------
+    keep : `~numpy.ndarray` of bool
+        Below ``saturation``, and no saturation bit of the frame's DQ
+        within `ISOLATION` pixels.
+    """
+    keep = np.ones(np.shape(x), dtype=bool)
     if saturation is not None:
         keep &= value + (level if np.ndim(level) == 0
                          else level[y, x]) < saturation
     saturated = saturated_pixels(frame)
-    if saturated is not None and x.size:
+    if saturated is not None and np.size(x):
         # a saturation bit of the DQ within the isolation radius: the star
         # is saturated whatever its pixels' values
         table = np.pad(saturated.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
@@ -1398,9 +1908,79 @@ def _bright_stars(frame, sky, saturation):
                                                         0, nx)
         keep &= (table[y1, x1] - table[y0, x1] - table[y1, x0]
                  + table[y0, x0]) == 0
-    order = np.argsort(-value[keep])[:FIT_N_STARS]
-    xy = np.column_stack([x[keep][order], y[keep][order]]).astype(float)
-    return xy, resid, bad
+    return keep
+
+
+def _width_stars(frame, psf, sky, saturation, size, resid, bad):
+    """
+    The frame's isolated stars, faint ones too, for the PSF's width.
+
+    The sky-subtracted data, filtered with the PSF, over the noise of that
+    filter (each star's optimal signal-to-noise ratio) is searched for
+    peaks above `WIDTH_MIN_SNR`, with no other such peak within
+    `ISOLATION` pixels, off the frame's edge by as much and not
+    saturated (as `_bright_stars`); each star's position is fitted with
+    the PSF (`_fit_position`).
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+    psf : float, photutils PSF model or `FramePSF`
+        The PSF, as for `psf_stamp`.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    saturation : float or None
+        Stars reaching it are left out.
+    size : int or None
+        The stamp side.
+    resid, bad : `~numpy.ndarray`
+        The sky-subtracted data and its bad pixels, as `_bright_stars`
+        returns them.
+
+    Returns
+    -------
+    xy : list of tuple of float
+        The stars' fitted ``(x, y)``, the brightest first.
+    """
+    from photutils.detection import find_peaks
+    from photutils.utils import NoDetectionsWarning
+    from scipy.signal import fftconvolve
+
+    ny, nx = frame.shape
+    kernel = psf_stamp(psf, (nx // 2, ny // 2), frame.shape, size=size)[1]
+    # a correlation with the PSF less its mean: blind to the level
+    kernel = kernel[::-1, ::-1] - kernel.mean()
+    clean = np.where(bad, 0.0, resid)
+    if frame.uncertainty is not None:
+        var = np.where(bad, 0.0, np.asarray(frame.uncertainty,
+                                            dtype=float)) ** 2
+        var = np.where(np.isfinite(var), var, 0.0)
+        noise = np.sqrt(np.clip(fftconvolve(var, kernel ** 2, mode='same'),
+                                0.0, None))
+    else:
+        std = float(np.nanmedian(np.atleast_1d(sky.std)))
+        noise = std * np.sqrt(np.clip(fftconvolve(
+            (~bad).astype(float), kernel ** 2, mode='same'), 0.0, None))
+    filtered = fftconvolve(clean, kernel, mode='same')
+    snr = np.where(noise > 0, filtered / np.where(noise > 0, noise, 1.0),
+                   0.0)
+    with warnings.catch_warnings():  # no peak: no star to fit
+        warnings.simplefilter('ignore', NoDetectionsWarning)
+        peaks = find_peaks(snr, WIDTH_MIN_SNR, box_size=5,
+                           border_width=ISOLATION, mask=bad)
+    if peaks is None:
+        return []
+    x, y = np.asarray(peaks['x_peak']), np.asarray(peaks['y_peak'])
+    value = np.asarray(peaks['peak_value'], dtype=float)
+    dist = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    np.fill_diagonal(dist, np.inf)
+    level = sky.value if sky.is_map else float(np.nanmedian(sky.value))
+    keep = np.all(dist > ISOLATION, axis=1)
+    keep &= _unsaturated(frame, x, y, resid[y, x], level, saturation)
+    order = np.argsort(-value[keep])[:WIDTH_N_STARS]
+    return [_fit_position(resid, bad, psf, float(x0), float(y0), size)
+            for x0, y0 in zip(x[keep][order], y[keep][order], strict=True)]
 
 
 def _goodness_of_fit(resid, pu, w, flux, use, error_on_mean, var_bg,
@@ -1711,7 +2291,8 @@ def _optimal_budget(flux, w, norm, pu, var_bg, error_on_mean, gain,
 
 def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
                         detector=None, threshold=None, position=None,
-                        size=None, uncertainty=None, mask=None):
+                        size=None, uncertainty=None, mask=None,
+                        fit_width=True):
     """
     Box sum, threshold mask and optimal extraction of one star, side by side.
 
@@ -1748,6 +2329,10 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
         Per-pixel 1-sigma map, for all three (as in `~ccdphot_ext.measure`).
     mask : array_like of bool, optional
         Bad pixels (True), for all three.
+    fit_width : bool, optional
+        As in `optimal_extraction` (default True: the PSF's width scaled to
+        the frame's stars; a star no star of the frame confirms the width
+        for is flagged).
 
     Returns
     -------
@@ -1783,7 +2368,7 @@ def compare_extractions(data, aperture, psf_sigma, sky, *, gain=None,
         box = measure(data, aperture, sky, **common)
         masked = measure(data, aperture, sky, threshold=threshold, **common)
         opt = optimal_extraction(data, position, psf_sigma, sky, size=size,
-                                 **common)
+                                 fit_width=fit_width, **common)
     rows = [(name, r.flux, r.flux_err, r.snr, r.snr / box.snr, int(r.flags))
             for name, r in (('box', box), ('mask', masked), ('optimal', opt))]
     table = QTable(rows=rows, names=('method', 'flux', 'flux_err', 'snr',
