@@ -394,7 +394,11 @@ def test_measure_plot_figures_show_the_rows(frames, ccd, monkeypatch,
     assert [t.get_text() for t in overview.texts] == ['1', '2']
     assert len(overview.patches) == 2
     budget = seen['budget'].axes[0]
-    assert len(budget.patches) == 6
+    # one bar per row for every budget term of the table: the threshold's
+    # selection and the whole-frame level's offset too
+    terms = ['sky', 'source', 'sky_mean', 'selection', 'sky_offset']
+    assert [t.get_text() for t in budget.get_legend().get_texts()] == terms
+    assert len(budget.patches) == 2 * len(terms)
     sheet = seen['star_2'].axes
     titles = [ax.get_title() for ax in sheet]
     assert any(t.startswith('3-sigma mask') for t in titles)

@@ -142,11 +142,14 @@ def test_budget_table_stacks_one_bar_per_term(sample_ccd):
         table = photometer(sample_ccd, boxes,
                            SkyEstimate.from_image(sample_ccd))
     ax = cplt.plot_budget_table(table)
-    assert len(ax.patches) == 3 * len(table)
-    widths = np.array([p.get_width() for p in ax.patches]).reshape(3, -1)
+    # every budget column: the whole-frame level adds its offset term
+    columns = ('var_sky', 'var_source', 'var_sky_mean', 'var_sky_offset')
+    assert [c for c in table.colnames if c.startswith('var_')] == list(
+        columns)
+    assert len(ax.patches) == 4 * len(table)
+    widths = np.array([p.get_width() for p in ax.patches]).reshape(4, -1)
     np.testing.assert_allclose(widths.sum(axis=0), 100.0, rtol=1e-12)
-    var = np.array([table[c].value for c in ('var_sky', 'var_source',
-                                              'var_sky_mean')])
+    var = np.array([table[c].value for c in columns])
     np.testing.assert_allclose(widths, 100 * var / var.sum(axis=0),
                                rtol=1e-12)
     assert [t.get_text() for t in ax.get_yticklabels()] == ['1', '2', '3',

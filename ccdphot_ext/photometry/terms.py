@@ -36,6 +36,13 @@ UNCERTAINTY_MODELS = ('background', 'total')
 #: mask-growth adjustment (`~ccdphot_ext.SigmaThreshold.selection_variance`).
 SIGNED_TERMS = ('selection',)
 
+#: The terms every budget has a place for, in the order the total adds
+#: them (``'sky'``: the per-pixel term, named ``'map'`` in a budget for an
+#: uncertainty map taken as the total error); its further terms
+#: (`BudgetTerms.extra`: ``selection``, ``sky_offset``, a variance array's
+#: ``rnoise``, ...) follow in the order they were given.
+FIXED_TERMS = ('sky', 'source', 'sky_mean', 'flat')
+
 #: How a pixel partly inside an aperture (weight ``w``) enters the sky term:
 #: ``'squared'`` adds ``w**2 * sigma**2`` (the variance of a weighted sum of
 #: independent pixels), ``'linear'`` adds ``w * sigma**2`` (the convention
@@ -247,9 +254,9 @@ class BudgetTerms(NamedTuple):
         {'sky': 400.0, 'source': 1600.0}
         """
         index = check_index(index, 'index', len(self.flux))
-        named = [(self.sky_name, self.sky), ('source', self.source),
-                 ('sky_mean', self.sky_mean), ('flat', self.flat),
-                 *self.extra.items()]
+        named = [(self.sky_name if name == 'sky' else name,
+                  getattr(self, name)) for name in FIXED_TERMS]
+        named += self.extra.items()
         return {name: float(values[index]) for name, values in named
                 if not np.isnan(values[index])}
 

@@ -29,7 +29,12 @@ def _check_bins(bins):
 
 #: Colours of the budget terms (stable across figures).
 _TERM_COLORS = {'sky': '#4c72b0', 'map': '#4c72b0', 'source': '#dd8452',
-                'sky_mean': '#55a868', 'flat': '#c44e52'}
+                'sky_mean': '#55a868', 'flat': '#c44e52',
+                'selection': '#8172b3', 'sky_offset': '#937860',
+                'rnoise': '#da8bc3'}
+
+#: Colours of further terms, by their place in a figure.
+_EXTRA_COLORS = ('#8c8c8c', '#ccb974', '#64b5cd', '#2f4b7c', '#a05195')
 
 
 def _new_figure(kind=None, **kwargs):

@@ -10,8 +10,17 @@ import math
 import numpy as np
 
 from ..photometry.budget import ErrorBudget
+from ..photometry.terms import FIXED_TERMS
+from ..utils.columns import VARIANCE_COLUMNS
 from ..utils.numbers import positive_integer
-from ._base import _TERM_COLORS, _axes, _check_bins, _new_figure, _plain
+from ._base import (
+    _EXTRA_COLORS,
+    _TERM_COLORS,
+    _axes,
+    _check_bins,
+    _new_figure,
+    _plain,
+)
 
 __all__ = ['plot_budget', 'plot_budget_table', 'plot_budget_shares',
            'plot_budget_overview', 'budget_from_row']
@@ -58,7 +67,7 @@ def plot_budget(budget, *, ax=None):
     ax = _axes(ax, figsize=(6, 4.5))
     names = list(budget.terms)
     shares = [100.0 * budget.fractions[name] for name in names]
-    colors = [_TERM_COLORS.get(name, '0.5') for name in names]
+    colors = [_term_color(name, i) for i, name in enumerate(names)]
     bars = ax.bar(names, shares, color=colors)
     for bar, share in zip(bars, shares, strict=True):
         ax.annotate(f'{share:.1f}%', (bar.get_x() + bar.get_width() / 2,
@@ -72,23 +81,47 @@ def plot_budget(budget, *, ax=None):
     return ax
 
 
-#: The budget columns of a `photometer` table and their term names.
-_VAR_COLUMNS = (('var_sky', 'sky'), ('var_source', 'source'),
-                ('var_sky_mean', 'sky_mean'))
+#: The budget columns every `photometer` table has.
+_REQUIRED_COLUMNS = VARIANCE_COLUMNS
 
 
-def _shares(table):
-    """Each row's share (percent) of each term, shape (3, n); NaN for rows
-    without a budget. Checks the columns."""
-    missing = [n for n in ('id', *(c for c, _ in _VAR_COLUMNS))
+def _term_columns(table):
+    """
+    The budget columns of a table and their term names: every ``var_*``
+    column, in the order the budget adds its terms (`FIXED_TERMS`, then
+    the table's further terms, ``var_selection``, ``var_sky_offset``, ...,
+    in table order). Checks the columns every table has.
+    """
+    missing = [n for n in ('id', *_REQUIRED_COLUMNS)
                if n not in table.colnames]
     if missing:
         raise ValueError(f'table lacks the column(s) {missing}; pass a '
                          'photometer() table')
-    var = np.array([np.nan_to_num(_plain(table[c])) for c, _ in _VAR_COLUMNS])
+    found = [c for c in table.colnames if c.startswith('var_')]
+    fixed = [f'var_{name}' for name in FIXED_TERMS]
+    ordered = ([c for c in fixed if c in found]
+               + [c for c in found if c not in fixed])
+    return [(c, c[len('var_'):]) for c in ordered]
+
+
+def _shares(table):
+    """The term names and each row's share (percent) of each term, shape
+    (terms, rows), NaN for rows without a budget. A signed term (the
+    ``selection`` term may be negative) has a negative share; the shares
+    of a row sum to 100."""
+    columns = _term_columns(table)
+    var = np.array([np.nan_to_num(np.asarray(_plain(table[c]), float))
+                    for c, _ in columns])
     total = var.sum(axis=0)
     with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(total > 0, 100.0 * var / total, np.nan)
+        share = np.where(total > 0, 100.0 * var / total, np.nan)
+    return [term for _, term in columns], share
+
+
+def _term_color(term, index):
+    """A term's colour: fixed for the known terms, else from a palette by
+    its place in the figure."""
+    return _TERM_COLORS.get(term, _EXTRA_COLORS[index % len(_EXTRA_COLORS)])
 
 
 def _chosen_rows(table, max_rows):
@@ -108,14 +141,20 @@ def plot_budget_table(table, *, ax=None, max_rows=40):
     Plot the variance shares of the rows of a photometry table.
 
     One stacked horizontal bar per row of a `~ccdphot_ext.photometer`
-    table.
+    table, one segment per budget column (every ``var_*`` column, in the
+    order the budget adds its terms: ``sky``, ``source``, ``sky_mean``,
+    ``flat``, then the table's further terms such as ``selection`` and
+    ``sky_offset``). A negative share (a threshold mask's ``selection``
+    term may be negative) is drawn leftwards from 0; each row's shares
+    sum to 100%.
 
     Parameters
     ----------
     table : `~astropy.table.QTable`
         With ``id``, ``var_sky``, ``var_source``, ``var_sky_mean`` columns
-        (a missing term, NaN, counts as zero) and ``snr`` (needed only when
-        there are more than ``max_rows`` rows).
+        and any further ``var_*`` columns (a missing term, NaN, counts as
+        zero) and ``snr`` (needed only when there are more than
+        ``max_rows`` rows).
     ax : `~matplotlib.axes.Axes`, optional
         The axes to draw in; None (default): a new pyplot figure sized for
         the rows drawn.
@@ -127,7 +166,8 @@ def plot_budget_table(table, *, ax=None, max_rows=40):
     Returns
     -------
     ax : `~matplotlib.axes.Axes`
-        One horizontal bar per row drawn, one colour per term.
+        One horizontal bar per row drawn, one colour per term (the
+        legend names them).
 
     Raises
     ------
@@ -147,19 +187,26 @@ def plot_budget_table(table, *, ax=None, max_rows=40):
     'Error budget of the 10 rows of highest SNR (90 of 100 rows not shown)'
     """
     max_rows = positive_integer(max_rows, 'max_rows')
-    share = _shares(table)
+    terms, share = _shares(table)
     rows = _chosen_rows(table, max_rows)
-    share = share[:, rows]
+    share = np.nan_to_num(share[:, rows])
     ax = _axes(ax, figsize=(8, max(3.0, 1.2 + 0.3 * len(rows))))
     ypos = np.arange(len(rows))
+    # positive shares stack rightwards from 0, negative ones leftwards
+    right = np.zeros(len(rows))
     left = np.zeros(len(rows))
-    for (_, term), values in zip(_VAR_COLUMNS, share, strict=True):
-        values = np.nan_to_num(values)
-        ax.barh(ypos, values, left=left, color=_TERM_COLORS[term], label=term)
-        left += values
+    for i, (term, values) in enumerate(zip(terms, share, strict=True)):
+        start = np.where(values < 0, left, right)
+        ax.barh(ypos, values, left=start, color=_term_color(term, i),
+                label=term)
+        right += np.maximum(values, 0.0)
+        left += np.minimum(values, 0.0)
     ax.set_yticks(ypos, [str(i) for i in table['id'][rows]])
     ax.invert_yaxis()
-    ax.set_xlim(0, 100)
+    ax.set_xlim(min(0.0, float(np.min(left, initial=0.0))),
+                max(100.0, float(np.max(right, initial=0.0))))
+    if np.any(left < 0):
+        ax.axvline(0.0, color='k', lw=0.8)
     ax.set_xlabel('Share of the flux variance [%]')
     ax.set_ylabel('id')
     ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0))
@@ -176,16 +223,20 @@ def plot_budget_shares(table, *, ax=None, bins=20):
     """
     Plot histograms of each term's share of the variance over every row.
 
+    One histogram per budget column, as `plot_budget_table` takes them.
+
     Parameters
     ----------
     table : `~astropy.table.QTable`
         A `~ccdphot_ext.photometer` table, with ``id``, ``var_sky``,
-        ``var_source`` and ``var_sky_mean`` columns.
+        ``var_source`` and ``var_sky_mean`` columns and any further
+        ``var_*`` columns.
     ax : `~matplotlib.axes.Axes`, optional
         The axes to draw in; None (default): a new 6 x 4.5 inch pyplot
         figure.
     bins : int, optional
-        The number of histogram bins between 0 and 100% (default 20).
+        The number of histogram bins between 0 and 100% (default 20;
+        the range widens to take a negative share).
 
     Returns
     -------
@@ -198,13 +249,16 @@ def plot_budget_shares(table, *, ax=None, bins=20):
     ValueError
         If a budget column is missing.
     """
-    share = _shares(table)
+    terms, share = _shares(table)
     good = np.all(np.isfinite(share), axis=0)
     ax = _axes(ax, figsize=(6, 4.5))
-    edges = np.linspace(0.0, 100.0, _check_bins(bins) + 1)
-    for (_, term), values in zip(_VAR_COLUMNS, share, strict=True):
+    # 0-100%, widened to take a negative share (or one above 100%)
+    low = min(0.0, float(np.min(share[:, good], initial=0.0)))
+    high = max(100.0, float(np.max(share[:, good], initial=0.0)))
+    edges = np.linspace(low, high, _check_bins(bins) + 1)
+    for i, (term, values) in enumerate(zip(terms, share, strict=True)):
         ax.hist(values[good], bins=edges, histtype='step', lw=1.8,
-                color=_TERM_COLORS[term], label=term)
+                color=_term_color(term, i), label=term)
     ax.set_xlabel('Share of the flux variance [%]')
     ax.set_ylabel('Number of rows')
     ax.legend()
@@ -225,7 +279,8 @@ def plot_budget_overview(table, *, fig=None, max_rows=40):
     ----------
     table : `~astropy.table.QTable`
         A `~ccdphot_ext.photometer` table, with ``id``, ``snr``,
-        ``var_sky``, ``var_source`` and ``var_sky_mean`` columns.
+        ``var_sky``, ``var_source`` and ``var_sky_mean`` columns and any
+        further ``var_*`` columns.
     fig : `~matplotlib.figure.Figure`, optional
         The figure to draw in (it should be empty); None (default): a new
         pyplot figure sized for the rows drawn.
@@ -257,8 +312,9 @@ def budget_from_row(row):
     row : `~astropy.table.Row`
         A row of a `~ccdphot_ext.photometer` table, with ``id``,
         ``aperture_sum``, ``n_pix`` and the ``var_sky``, ``var_source``
-        and ``var_sky_mean`` columns (and ``var_sky_offset`` where the
-        table has it); NaN terms (absent from the budget) are left out.
+        and ``var_sky_mean`` columns; every further ``var_*`` column
+        (``var_selection``, ``var_sky_offset``, ...) is a term too. NaN
+        terms (absent from the budget) are left out.
 
     Returns
     -------
@@ -273,11 +329,7 @@ def budget_from_row(row):
         the frame).
     """
     terms = {}
-    for col, name in (('var_sky', 'sky'), ('var_source', 'source'),
-                      ('var_sky_mean', 'sky_mean'),
-                      ('var_sky_offset', 'sky_offset')):
-        if col == 'var_sky_offset' and col not in row.colnames:
-            continue
+    for col, name in _term_columns(row.table):
         value = float(_plain(row[col]))
         if math.isfinite(value):
             terms[name] = value
