@@ -116,7 +116,7 @@ from ..utils.numbers import (
     iterations,
     positive_integer,
 )
-from ..utils.stats import MEDIAN_EFFICIENCY
+from ..utils.stats import MAD_TO_STD, MEDIAN_EFFICIENCY
 from ..utils.warnonce import warn_once
 from .budget import (
     NOTE_EXACT_SKY,
@@ -127,6 +127,11 @@ from .budget import (
 from .dqcheck import dq_stamp, saturated_pixels, warn_dq
 from .framepsf import MOFFAT_MIN_STARS, FramePSF, frame_psf_fit
 from .measurement import BudgetedResult, measure
+from .residual import (
+    SKY_OFFSET_TERM,
+    error_without_offset,
+    sky_offset_variance,
+)
 from .skychecks import note_sky_remeasured, sky_row_checks
 from .terms import BudgetOptions
 from .uncertaintycheck import (
@@ -278,7 +283,12 @@ def psf_stamp(psf, position, shape, *, size=None):
     1.000000 (17, 17) False
     """
     ny, nx = check_shape(shape)
-    model, default = _psf_model(psf)
+    gaussian = np.ndim(psf) == 0 and not isinstance(psf, (Model, FramePSF))
+    if gaussian:  # no model to build (most of a faint frame's width fit)
+        sigma = positive_scalar(psf, 'psf (Gaussian sigma)', allow_none=False)
+        model, default = None, 2 * math.ceil(5.0 * sigma) + 1
+    else:
+        model, default = _psf_model(psf)
     if (default is not None and not isinstance(psf, FramePSF)
             and np.ndim(psf) == 0 and psf > max(ny, nx)):
         raise ValueError(f'psf (Gaussian sigma) {float(psf):g} pixels is '
@@ -302,13 +312,80 @@ def psf_stamp(psf, position, shape, *, size=None):
     if cx1 <= cx0 or cy1 <= cy0:
         raise ValueError(f'position {position!r} lies off the frame of shape '
                          f'{tuple(shape)}')
-    model.x_0 = x
-    model.y_0 = y
-    model.flux = 1.0
-    yy, xx = np.mgrid[cy0:cy1, cx0:cx1]
-    stamp = np.asarray(model(xx.astype(float), yy.astype(float)), dtype=float)
+    if gaussian:  # photutils' CircularGaussianPRF, separable
+        stamp = np.outer(_gaussian_pixels(np.arange(cy0, cy1) - y, sigma),
+                         _gaussian_pixels(np.arange(cx0, cx1) - x, sigma))
+    else:
+        model.x_0 = x
+        model.y_0 = y
+        model.flux = 1.0
+        yy, xx = np.mgrid[cy0:cy1, cx0:cx1]
+        stamp = np.asarray(model(xx.astype(float), yy.astype(float)),
+                           dtype=float)
     truncated = (cx0, cx1, cy0, cy1) != (x0, x1, y0, y1)
     return (slice(cy0, cy1), slice(cx0, cx1)), stamp, truncated
+
+
+def _gaussian_pixels(offsets, sigma):
+    """
+    A unit Gaussian of ``sigma`` integrated over pixels: one axis of
+    photutils' `~photutils.psf.CircularGaussianPRF`.
+
+    Parameters
+    ----------
+    offsets : `~numpy.ndarray`
+        The pixels' centres less the star's position.
+    sigma : float
+        The Gaussian's sigma in pixels.
+
+    Returns
+    -------
+    share : `~numpy.ndarray`
+        The Gaussian's share in each pixel along the axis.
+    """
+    from scipy.special import erf
+
+    scale = math.sqrt(2.0) * float(sigma)
+    return 0.5 * (erf((offsets + 0.5) / scale) - erf((offsets - 0.5)
+                                                      / scale))
+
+
+def _default_side(psf):
+    """The PSF's own stamp side (`psf_stamp`; None for a model)."""
+    if np.ndim(psf) == 0 and not isinstance(psf, (Model, FramePSF)):
+        return 2 * math.ceil(5.0 * float(psf)) + 1
+    return _psf_model(psf)[1]
+
+
+def _psf_evaluator(psf):
+    """
+    The PSF of unit flux as a function of the pixels and the position.
+
+    Parameters
+    ----------
+    psf : float, 2-D array, photutils PSF model or `FramePSF`
+        The PSF, as for `psf_stamp`.
+
+    Returns
+    -------
+    values : callable
+        ``values(xx, yy, x, y)``: the PSF at ``(x, y)`` on the pixel
+        grids ``xx``, ``yy`` (as `numpy.mgrid` makes them); a Gaussian
+        sigma separably (`_gaussian_pixels`), else its model.
+    """
+    if np.ndim(psf) == 0 and not isinstance(psf, (Model, FramePSF)):
+        sigma = float(psf)
+
+        def values(xx, yy, x, y):
+            return np.outer(_gaussian_pixels(yy[:, 0] - y, sigma),
+                            _gaussian_pixels(xx[0] - x, sigma))
+        return values
+    model = _psf_model(psf)[0]
+
+    def values(xx, yy, x, y):
+        model.x_0, model.y_0, model.flux = x, y, 1.0
+        return np.asarray(model(xx, yy), dtype=float)
+    return values
 
 
 class OptimalMeasurement(BudgetedResult):
@@ -640,11 +717,17 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         budget, width_doubt = _width_budget(psf_sigma, one, frame_psf)
     flags |= int(np.bitwise_or.reduce(np.atleast_1d(annulus_flags(sky))))
     # a sky offset d per pixel moves the flux by d * sum(weights): the
-    # weights' sum is the pixel count of the sky-bias rules
+    # weights' sum is the pixel count of the sky-bias rules and of the
+    # sky_offset term (a whole-frame level's offset from the background
+    # here, carried in the error as photometer carries it)
     xy = (float(position[0]), float(position[1]))  # checked: a pair
-    flags |= sky_row_checks(sky, frame, *xy,
-                            float(np.sum(one['w'])) / one['norm'],
-                            budget.error)[0]
+    n_weighted = float(np.sum(one['w'])) / one['norm']
+    budget = _with_sky_offset(budget, sky, frame.shape, xy, n_weighted,
+                              options.include_sky_mean)
+    flags |= sky_row_checks(sky, frame, *xy, n_weighted,
+                            error_without_offset(
+                                budget.error, budget.variance,
+                                budget.terms.get(SKY_OFFSET_TERM)))[0]
     # the frame's DQ under the pixels the PSF weights, as photometer's
     # under an aperture's: a saturation bit flags 4, flagged pixels used
     # are warned about
@@ -695,6 +778,43 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         psf=one['psf'], slices=one['slices'], flags=flags, n_iter=n_iter,
         position=xy, sky_pixels=one['level'], fit=fit, psf_sigma=fitted,
         frame_psf=frame_psf)
+
+
+def _with_sky_offset(budget, sky, shape, xy, n_weighted, include_sky_mean):
+    """
+    ``budget`` with the ``sky_offset`` term of a whole-frame level.
+
+    Parameters
+    ----------
+    budget : `~ccdphot_ext.ErrorBudget`
+        The flux's budget.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    shape : tuple of int
+        The frame's ``(ny, nx)``.
+    xy : tuple of float
+        The star's position.
+    n_weighted : float
+        ``sum(w) / sum(w P)``: the flux's change per unit of sky offset.
+    include_sky_mean : bool
+        Whether the sky level's errors are in the budget (False: no term).
+
+    Returns
+    -------
+    budget : `~ccdphot_ext.ErrorBudget`
+        With the term `~ccdphot_ext.photometry.residual.sky_offset_variance`
+        gives (the weights' sum for its pixels) where it is positive, else
+        ``budget`` itself.
+    """
+    if not include_sky_mean:
+        return budget
+    offset = sky_offset_variance(sky, shape, xy[0], xy[1], n_weighted)
+    if offset is None or not float(offset) > 0:
+        return budget
+    return ErrorBudget(budget.flux,
+                       {**budget.terms, SKY_OFFSET_TERM: float(offset)},
+                       notes=budget.notes, gain=budget.gain,
+                       n_pix=budget.n_pix)
 
 
 #: `_psf_footprint`: the circle holding this fraction of the PSF stamp.
@@ -1151,6 +1271,42 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
             'fits': fits, **keys, 'summary': summary}
 
 
+#: A sky level measured on less than this share of the frame's pixels is
+#: a local one (an annulus): the width's fit takes the frame's own noise.
+WHOLE_FRAME_SHARE = 0.25
+
+
+def _frame_noise(frame):
+    """
+    The frame's pixel noise, from the differences of neighbouring pixels.
+
+    The median absolute deviation of the differences along x of pixels
+    both usable, over ``sqrt(2)``: blind to the level and its gradients,
+    little moved by the stars (a few of the pixels).
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+
+    Returns
+    -------
+    std : float
+        The per-pixel standard deviation (NaN without two usable
+        neighbours).
+    """
+    data = np.asarray(frame.data, dtype=float)
+    good = np.isfinite(data)
+    if frame.mask is not None:
+        good &= ~frame.mask
+    pair = good[:, 1:] & good[:, :-1]
+    diff = (data[:, 1:] - data[:, :-1])[pair]
+    if diff.size < 2:
+        return math.nan
+    return float(MAD_TO_STD * np.median(np.abs(diff - np.median(diff)))
+                 / math.sqrt(2.0))
+
+
 #: The last few width fits, by the frame's content, the PSF and the
 #: sky's noise (not its level: each star's pedestal is fitted).
 _WIDTH_FITS = OrderedDict()
@@ -1165,7 +1321,9 @@ def _frame_width(frame, psf, sky, *, gain, saturation, size):
     frame measured star by star with each star's own level (an annulus)
     is fitted once: the stars are found and placed against the frame's
     median, the weights from the sky's noise to two digits (a map: the
-    map itself).
+    map itself); a level measured on less than `WHOLE_FRAME_SHARE` of the
+    frame (an annulus, whose scatter differs from star to star) gives
+    way to the frame's own noise (`_frame_noise`).
 
     Parameters
     ----------
@@ -1178,7 +1336,12 @@ def _frame_width(frame, psf, sky, *, gain, saturation, size):
         As `_width_scale` returns it.
     """
     std = float(f'{float(np.nanmedian(np.atleast_1d(sky.std))):.2g}')
-    if not sky.is_map and std > 0:
+    local = (not sky.is_map and sky.n_pix is not None
+             and float(np.nanmax(np.atleast_1d(sky.n_pix)))
+             < WHOLE_FRAME_SHARE * frame.data.size)
+    if local:  # an annulus' scatter: the frame's own noise, once a frame
+        std = -1.0
+    elif not sky.is_map and std > 0:
         sky = SkyEstimate(float(np.nanmedian(np.asarray(frame.data,
                                                         dtype=float))),
                           std, 10 ** 9)
@@ -1194,9 +1357,13 @@ def _frame_width(frame, psf, sky, *, gain, saturation, size):
     key = (array_digest(np.asarray(frame.data), frame.mask, uncertainty,
                         saturated_pixels(frame), content,
                         *(np.asarray(v, dtype=float)
-                          for v in (sky.value, sky.std))),
+                          for v in ((std,) if local
+                                    else (sky.value, sky.std)))),
            gain, saturation, size)
     if key not in _WIDTH_FITS:
+        if local:
+            sky = SkyEstimate(float(np.nanmedian(np.asarray(
+                frame.data, dtype=float))), _frame_noise(frame), 10 ** 9)
         _, resid, bad = _bright_stars(frame, sky, saturation)
         _WIDTH_FITS[key] = _width_scale(
             frame, psf, sky, _width_stars(frame, psf, sky, saturation, size,
@@ -1229,6 +1396,11 @@ WIDTH_N_STARS = 200
 WIDTH_PRIOR = 0.2
 WIDTH_BIAS_LIMIT = 0.1
 WIDTH_SHARE_LIMIT = 2.0
+#: The flux a width `WIDTH_PRIOR` off would move is judged as the
+#: measured flux less this many of its errors: a blank position's flux is
+#: noise, which no width biases (judged by the flux itself, 62% of blank
+#: rows on a frame without stars to measure the width were flagged).
+WIDTH_FLUX_NSIGMA = 2.0
 #: Fewer stars than this measuring the width to worse than
 #: `WIDTH_ERR_LIMIT` do not confirm it (a faint star's width has heavy
 #: tails: two stars of signal-to-noise 6-9 read 0.74 +- 0.06 of the
@@ -1295,7 +1467,8 @@ def _width_scale(frame, psf, sky, xy, *, gain, saturation, size):
     The width of the frame's stars, in units of the PSF's, its error, and
     whether their profile is the PSF's: a joint least-squares fit.
 
-    Each star's pixels are fitted with ``F P + c + G dP/ds`` (``P`` the
+    Each star's own pixels (`_width_star_pixels`: those nearer to it
+    than to the other stars) are fitted with ``F P + c + G dP/ds`` (``P`` the
     PSF of width ``s`` times the PSF's, at the star's fitted position,
     ``c`` its own pedestal, weighted by the background and the model's
     photon variance); ``G`` over the star's flux fitted with ``P`` and
@@ -1338,25 +1511,10 @@ def _width_scale(frame, psf, sky, xy, *, gain, saturation, size):
     """
     if not xy or _scaled_psf(psf, 1.0) is None:
         return None
-    side = size if size is not None else _psf_model(psf)[1]
+    side = size if size is not None else _default_side(psf)
     half = max((25 if side is None else int(side)) // 4, 3)
-    stars = []
-    for x, y in xy:
-        try:
-            slc, p, cut = psf_stamp(psf, (x, y), frame.shape, size=side)
-            level, std, _, _ = _sky_pixels(sky, slc, frame.shape)
-            d, var_bg, use, flags = _stamp(frame, slc, p, std, saturation,
-                                           (x, y))
-        except ValueError:  # no usable pixel: not a star to fit
-            continue
-        if cut or flags:  # clipped, masked or saturated pixels
-            continue
-        yy, xx = np.mgrid[slc]
-        box = ((np.abs(xx - round(x)) <= half)
-               & (np.abs(yy - round(y)) <= half))  # _fit_position's
-        stars.append(((x, y), np.where(use, d - level, 0.0),
-                      np.where(use, var_bg, 1.0), use, box,
-                      use.astype(float)))
+    stars = _width_star_pixels(frame, psf, sky, xy, saturation, side,
+                               half)
     scale, h = 1.0, WIDTH_STEP
     bias = {}
     kept = list(range(len(stars)))
@@ -1423,6 +1581,63 @@ def _width_scale(frame, psf, sky, xy, *, gain, saturation, size):
         shape_z = float(np.sum(k / v) / math.sqrt(np.sum(1.0 / v)))
     return {'scale': scale, 'error': error, 'n_stars': n_fitted,
             'shape_z': shape_z}
+
+
+def _width_star_pixels(frame, psf, sky, xy, saturation, side, half):
+    """
+    Each width star's data for `_width_scale`: its own pixels.
+
+    A star's pixels are those of its stamp, usable, and nearer to it than
+    to any other star of ``xy``: a neighbour's wings at one edge of the
+    stamp, taken up by the star's pedestal, would leave its centre
+    over-subtracted and read it narrow (Moffat stars 16 pixels apart in
+    stamps of 25: 2.4%). Stars clipped by the edge or with masked or
+    saturated pixels are left out.
+
+    Parameters
+    ----------
+    frame, psf, sky, xy, saturation
+        As for `_width_scale`.
+    side : int or None
+        The stamp side.
+    half : int
+        The half side of the core `_fit_position` fits the position on.
+
+    Returns
+    -------
+    stars : list of tuple
+        Per star: its ``(x, y)``, the sky-subtracted data, the background
+        variance, the usable pixels, the core box and the pedestal's
+        column (1 on the usable pixels).
+    """
+    stars = []
+    centres = np.asarray(xy, dtype=float).reshape(-1, 2)
+    for i, (x, y) in enumerate(xy):
+        try:
+            slc, p, cut = psf_stamp(psf, (x, y), frame.shape, size=side)
+            level, std, _, _ = _sky_pixels(sky, slc, frame.shape)
+            d, var_bg, use, flags = _stamp(frame, slc, p, std, saturation,
+                                           (x, y))
+        except ValueError:  # no usable pixel: not a star to fit
+            continue
+        if cut or flags:  # clipped, masked or saturated pixels
+            continue
+        yy, xx = np.mgrid[slc]
+        # the star's own pixels: nearer to it than to the others (a
+        # neighbour's wings at one edge of the stamp, taken up by the
+        # pedestal, read the star narrow: Moffat stars 16 pixels apart
+        # in stamps of 25, 2.5%)
+        others = np.delete(centres, i, axis=0)
+        if others.size:
+            near = np.min((xx[..., None] - others[:, 0]) ** 2
+                          + (yy[..., None] - others[:, 1]) ** 2, axis=-1)
+            use = use & ((xx - x) ** 2 + (yy - y) ** 2 <= near)
+        box = ((np.abs(xx - round(x)) <= half)
+               & (np.abs(yy - round(y)) <= half))  # _fit_position's
+        stars.append(((x, y), np.where(use, d - level, 0.0),
+                      np.where(use, var_bg, 1.0), use, box,
+                      use.astype(float)))
+    return stars
 
 
 def _short_flux(p, pedestal, resid, var):
@@ -1540,13 +1755,12 @@ def _position_bias(psf, scale, position, shape, side, use, var, flux, box,
     # on the stamp's own pixels (a shifted position may round elsewhere)
     slc = psf_stamp(psf, position, shape, size=side)[0]
     yy, xx = (g.astype(float) for g in np.mgrid[slc])
-    models = [_psf_model(q)[0] for q in (
+    models = [_psf_evaluator(q) for q in (
         _scaled_psf(psf, scale * (1.0 - h)), _scaled_psf(psf, scale),
         _scaled_psf(psf, scale * (1.0 + h)), psf)]
 
     def at(model, x, y):
-        model.x_0, model.y_0, model.flux = x, y, 1.0
-        return np.where(use, np.asarray(model(xx, yy), dtype=float), 0.0)
+        return np.where(use, model(xx, yy, x, y), 0.0)
 
     derivatives, fitted = [], [at(models[3], *position)]
     for axis in (0, 1):
@@ -1613,8 +1827,10 @@ def _width_budget(psf, one, frame_psf):
         and a note; without a measured width, ``one``'s.
     doubt : str or None
         Why the width is not known well enough for this flux (the row is
-        flagged): the flux would move by more than `WIDTH_BIAS_LIMIT` of
-        its error with a width `WIDTH_PRIOR` off, when no width could be
+        flagged): the flux (less `WIDTH_FLUX_NSIGMA` of its error: the
+        part of it the noise cannot make) would move by more than
+        `WIDTH_BIAS_LIMIT` of its error with a width `WIDTH_PRIOR` off,
+        when no width could be
         measured or fewer than `WIDTH_MIN_STARS` stars measured it to
         worse than `WIDTH_ERR_LIMIT`; or the flux's curvature in the width
         times half its variance (the bias of a flux measured at a width of
@@ -1631,8 +1847,13 @@ def _width_budget(psf, one, frame_psf):
     lo, hi = (flux * r for r in _width_response(psf, scale, one))
     slope = (hi - lo) / (2.0 * h * scale)
     budget = one['budget']
+    # the flux a wrong width could move: the measured one less
+    # WIDTH_FLUX_NSIGMA of its error (a blank position's flux is its noise,
+    # which no width biases)
+    held = (max(abs(flux) - WIDTH_FLUX_NSIGMA * budget.error, 0.0)
+            / abs(flux) if flux != 0 else 0.0)
     if not measured:
-        shift = abs(slope) * error
+        shift = abs(slope) * held * error
         doubt = None
         if shift > WIDTH_BIAS_LIMIT * budget.error:
             doubt = (f'no star of the frame measures the PSF\'s width, and '
@@ -1649,7 +1870,7 @@ def _width_budget(psf, one, frame_psf):
         gain=budget.gain, n_pix=budget.n_pix)
     second = 0.5 * abs(curve) * error ** 2
     share = abs(slope) * error / budget.error
-    shift = abs(slope) * scale * WIDTH_PRIOR
+    shift = abs(slope) * held * scale * WIDTH_PRIOR
     doubt = None
     if (frame_psf['width_stars'] < WIDTH_MIN_STARS
             and error > WIDTH_ERR_LIMIT
@@ -1703,15 +1924,10 @@ def _width_response(psf, scale, one):
     var = np.where(used, p / np.where(used, w, 1.0), 1.0)
     yy, xx = (g.astype(float) for g in np.mgrid[one['slices']])
     x, y = one['position']
-    model = _psf_model(_scaled_psf(psf, scale))[0]
-    model.x_0, model.y_0, model.flux = x, y, 1.0
-    names = _width_names(model)
-    widths = [getattr(model, name).value for name in names]
     ratios = []
     for f in (1.0 - h, 1.0 + h):
-        for name, width in zip(names, widths, strict=True):
-            setattr(model, name, width * f)
-        q = np.where(used, np.asarray(model(xx, yy), dtype=float), 0.0)
+        q = np.where(used, _psf_evaluator(_scaled_psf(psf, scale * f))(
+            xx, yy, x, y), 0.0)
         ratios.append(float(np.sum(q * p / var) / np.sum(q * q / var)))
     return tuple(ratios)
 
@@ -1778,7 +1994,8 @@ def _fit_position(resid, bad, psf, x, y, size):
     x, y : float
         The fitted position.
     """
-    model, default = _psf_model(psf)
+    default = _default_side(psf) if size is None else None
+    model = _psf_evaluator(psf)
     # the core fixes the position: a box of half the stamp
     half = max(((25 if default is None else default) if size is None
                 else int(size)) // 4, 3)
@@ -1793,9 +2010,8 @@ def _fit_position(resid, bad, psf, x, y, size):
         columns = []
         for dx, dy in ((0.0, 0.0), (step, 0.0), (-step, 0.0), (0.0, step),
                        (0.0, -step)):
-            model.x_0, model.y_0, model.flux = x + dx, y + dy, 1.0
-            columns.append(np.asarray(model(xx.astype(float),
-                                            yy.astype(float)), dtype=float))
+            columns.append(model(xx.astype(float), yy.astype(float),
+                                 x + dx, y + dy))
         p, xp, xm, yp, ym = columns
         a = np.column_stack([p[good], ((xp - xm) / (2 * step))[good],
                              ((yp - ym) / (2 * step))[good]])
