@@ -1065,11 +1065,13 @@ class ApertureNoise:
         Returns
         -------
         share : float or `~numpy.ndarray`
-            Shaped like ``n_pix``; 1 where no trend was taken out.
+            Shaped like ``n_pix``; 1 where no trend was taken out (and for
+            a model without one share per measured size: made by hand).
         """
         n = np.maximum(np.asarray(n_pix, dtype=float), 1.0)
         carried = self.meta.get('trend_carried')
-        if not self.trend_removed or not carried:
+        if (not self.trend_removed or not carried
+                or len(carried) != self.n_pix.size):
             out = np.ones(n.shape)
         else:
             out = np.interp(np.log(n), np.log(self.n_pix),
