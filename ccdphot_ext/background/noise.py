@@ -438,16 +438,9 @@ class ApertureNoise:
         # quadratic follows in part, stays no blank sky); only for a sky
         # with a background variation map, which flags the rows a trend
         # biases (without it, a trend is part of every row's error)
-        trend = (trend_surface(resid, bad)
-                 if route == 'global' and _flags_trend(sky, frame.shape)
-                 else None)
-        trend_cum = None
-        if trend is not None:
-            trend, trend_share = trend
-            surface = trend_image(trend, resid.shape)
-            resid -= surface
-            sigma1 = _detrended_sigma1(resid, bad, surface, sigma1)
-            trend_cum = _integral(np.where(bad, 0.0, surface))
+        sigma1, trend, trend_share, trend_cum = _take_trend(
+            resid, bad, sigma1,
+            route == 'global' and _flags_trend(sky, frame.shape))
         pairs, n_paired = pair_covariance(
             _pair_residual(resid, bad, route), bad, sigma1)
         annuli = None
@@ -1351,6 +1344,23 @@ def trend_surface(resid, bad):
     share = float(np.average(np.einsum('ij,jk,ik->i', d, cov, d),
                              weights=w[keep]))
     return coef, share
+
+
+def _take_trend(resid, bad, sigma1, fit):
+    """Take the blank sky's large-scale trend (`trend_surface`, when
+    ``fit``) out of ``resid`` in place; returns ``sigma1`` (about the
+    trend, `_detrended_sigma1`), the trend's coefficients, the noise share
+    its terms took per pixel and the summed-area table of the trend over
+    the blank pixels (not ``bad``), for the share of it the blank sums
+    carry (`_trend_carried`); ``sigma1`` and three None without one."""
+    trend = trend_surface(resid, bad) if fit else None
+    if trend is None:
+        return sigma1, None, None, None
+    coef, share = trend
+    surface = trend_image(coef, resid.shape)
+    resid -= surface
+    return (_detrended_sigma1(resid, bad, surface, sigma1), coef, share,
+            _integral(np.where(bad, 0.0, surface)))
 
 
 def _detrended_sigma1(resid, bad, surface, sigma1):
