@@ -77,12 +77,14 @@ def blank_scatter(data, route, *, near_sources=False, as_they_are=False):
     sky), for each of `SIDES`: the boxes at independent random blank
     positions (another seed than the model's); on the whole-frame route
     less the sum of the blank sky's large-scale trend the model took out
-    (`~ccdphot_ext.ApertureNoise.trend_removed`), the bias of each row by
-    its position, over the error less its ``sky_offset`` term, which
-    carries that bias. ``near_sources``: the model warns that the pixel noise
-    among the sources is higher. ``as_they_are``: the rows as they are
-    (no trend taken out, the whole error), and the scatter of the rows
-    without flags (8, reaching the frame's edge, aside) too.
+    (`~ccdphot_ext.ApertureNoise.trend_removed`; the share of it the
+    blank sums carry, `~ccdphot_ext.ApertureNoise.trend_carried`), the
+    bias of each row by its position, over the error less its
+    ``sky_offset`` term, which carries that bias. ``near_sources``: the
+    model warns that the pixel noise among the sources is higher.
+    ``as_they_are``: the rows as they are (no trend taken out, the whole
+    error), and the scatter of the rows without flags (8, reaching the
+    frame's edge, aside) too.
     """
     with warnings.catch_warnings():  # M13: 'sources cover 88% of the frame'
         warnings.simplefilter('ignore', AstropyUserWarning)
@@ -119,7 +121,9 @@ def blank_scatter(data, route, *, near_sources=False, as_they_are=False):
         sums = np.asarray(t['aperture_sum'])
         error = np.asarray(t['aperture_sum_err'])
         if noise.trend_removed and route == 'global' and not as_they_are:
-            trend = trend_image(noise.meta['trend'], data.shape)
+            # (the share of it the blank sums carry)
+            trend = (trend_image(noise.meta['trend'], data.shape)
+                     * noise.trend_carried(side * side))
             with warnings.catch_warnings():  # (a smooth surface: correlated)
                 warnings.simplefilter('ignore', AstropyUserWarning)
                 sums = sums - np.asarray(photometer(

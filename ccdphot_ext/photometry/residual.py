@@ -356,9 +356,11 @@ def sky_offset_variance(sky, shape, x, y, n_pix, noise=None):
       route that took the blank sky's large-scale trend out of its blank
       sums (`~ccdphot_ext.ApertureNoise.trend_removed`): that trend
       (`~ccdphot_ext.background.noise.trend_image`, significant over the
-      frame) at the aperture, all of it: the noise model no longer holds
-      it. A model that took no trend out holds any gradient in its noise,
-      and the term is 0;
+      frame) at the aperture, times the share of it the blank sums of the
+      aperture's size carry (`~ccdphot_ext.ApertureNoise.trend_carried`,
+      at most 1: all of a gradient; the model's noise is their scatter
+      about that share). A model that took no trend out holds any
+      gradient in its noise, and the term is 0;
     - without one: the sky's background variation map at the aperture
       (`~ccdphot_ext.background.BackgroundVariation`), where it is beyond
       `MAP_NSIGMA` times its own error ``e`` there (within it the offset
@@ -423,6 +425,7 @@ def sky_offset_variance(sky, shape, x, y, n_pix, noise=None):
             return np.zeros(x.shape)
         offset = frame_surface(noise.meta['trend'], shape, x, y)
         with np.errstate(invalid='ignore', over='ignore'):
+            offset = offset * noise.trend_carried(n_pix)
             return np.where(np.isfinite(offset), (n_pix * offset) ** 2, 0.0)
     offset = np.asarray(variation(x, y), dtype=float)
     error = getattr(variation, 'error', None)
