@@ -70,7 +70,9 @@ def test_gainless_bright_sky_level():
 
 def test_white_noise_keeps_the_estimators_level():
     """A Gaussian sky shows no skew: the level is the estimator's, no
-    bias recorded, its error as before; with the gain nothing changes."""
+    bias recorded, its error as before; so is the plain statistic
+    (``mask_sources=False``) of a skewed one; with the gain nothing
+    changes."""
     rng = np.random.default_rng(13)
     for _ in range(8):
         data = rng.normal(1000.0, 20.0, (256, 256))
@@ -79,6 +81,10 @@ def test_white_noise_keeps_the_estimators_level():
         assert 'estimator_bias' not in sky.meta
     data = (rng.poisson(25.0, (128, 128))
             + rng.normal(0.0, 2.0, (128, 128))) / 0.25
+    # the plain statistic asked for (no source mask) is the estimator's
+    plain = SkyEstimate.from_image(data, method='median', mask_sources=False)
+    assert plain.value == np.median(data)
+    assert 'estimator_bias' not in plain.meta
     with_gain = SkyEstimate.from_image(data, gain=0.25)
     assert 'estimator_bias_error' not in with_gain.meta
     assert 'no gain' not in with_gain.meta['estimator_bias_note']

@@ -539,7 +539,8 @@ def _correlated_error(error, res, efficiency, factor):
     return error * math.sqrt(factor)
 
 
-def _whole_frame_level(res, gain, method, sigma, meta, factor=1.0):
+def _whole_frame_level(res, gain, method, sigma, meta, factor=1.0,
+                       plain=False):
     """
     The level, std, efficiency and error of the level (None: from the std)
     of a whole-frame sky. With the gain, a sigma-clipped or median level
@@ -548,9 +549,14 @@ def _whole_frame_level(res, gain, method, sigma, meta, factor=1.0):
     model's, ``meta['std_measured']`` the estimator's); without it, for
     the mean, or where the model does not apply, as `_poisson_corrected`.
     ``factor`` (`_noise_correlation`) scales the pixel variance back to
-    the photons' before resampling when their fit is checked.
+    the photons' before resampling when their fit is checked. Without the
+    gain, `_skew_corrected` (unless ``plain``: the plain statistic asked
+    for, ``mask_sources=False``, is the estimator's).
     """
     sol = None
+    if gain is None and plain:
+        return (res['level'], res['std'], res['efficiency'],
+                _error_on_mean(res['propagated'], res['efficiency']))
     if gain is None:
         return _skew_corrected(res, method, sigma, meta)
     if _photon_misfit(
@@ -985,7 +991,7 @@ def _frame_sky(cls, frame, method, sigma, maxiters, mask_sources, gain,
     if discrete_level(frame, res, gain, method, stacklevel=stacklevel + 1):
         estimator = 'mean'  # of the pixels within its wide window
     level, std, efficiency, error_on_mean = _whole_frame_level(
-        res, gain, estimator, sigma, meta, factor)
+        res, gain, estimator, sigma, meta, factor, plain=not mask_sources)
     error_on_mean = _correlated_error(error_on_mean, res, efficiency,
                                       factor)
     sky = cls(level, std, res['n_pix'], error_on_mean=error_on_mean,
@@ -1225,7 +1231,8 @@ class SkyEstimate:
             (``meta['estimator_bias']`` and ``'estimator_bias_error'``,
             added in quadrature to the level's error); a sky of white
             noise, or one whose skew is not shown, keeps the estimator's
-            level. The level must be the photons' (bias and overscan
+            level, as does the plain statistic (``mask_sources=False``).
+            The level must be the photons' (bias and overscan
             subtracted): a level with more photon noise at this gain than
             its scatter allows warns and is not corrected. A sky-subtracted
             frame (a level near 0, its photons still there), whose third
