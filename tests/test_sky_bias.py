@@ -258,22 +258,27 @@ def test_whole_frame_level_on_a_poisson_sky(method):
     with its plain mean (unbiased whatever the skewness), which takes out
     most of the frame's own noise."""
     gain, truth = 0.25, 100.0
-    before, after, pulls = [], [], []
+    before, after, pulls, gainless = [], [], [], []
     for seed in range(32):
         rng = np.random.default_rng(seed)
         data = (rng.poisson(truth * gain, (256, 256))
                 + rng.normal(0.0, 2.0, (256, 256))) / gain
         plain = SkyEstimate.from_image(data, method=method)
+        # the estimator's own level (without the gain its skew, measured
+        # on the pixels, is removed: test_sky_skew_gainless.py)
+        raw = plain.value + plain.meta['estimator_bias']
         sky = SkyEstimate.from_image(data, method=method, gain=gain)
-        assert sky.value - plain.value == pytest.approx(
+        assert sky.value - raw == pytest.approx(
             -sky.meta['estimator_bias'], rel=1e-12)
         # the error of the level solved under the Poisson model: within
         # 2% of the Gaussian efficiency's at this skewness
-        assert sky.error_on_mean == pytest.approx(plain.error_on_mean,
-                                                  rel=0.02)
+        assert sky.error_on_mean == pytest.approx(math.sqrt(
+            plain.error_on_mean ** 2
+            - plain.meta['estimator_bias_error'] ** 2), rel=0.02)
         mean = float(np.mean(data))
-        before.append(plain.value - mean)
+        before.append(raw - mean)
         after.append(sky.value - mean)
+        gainless.append((plain.value - mean) / plain.error_on_mean)
         pulls.append((sky.value - truth) / sky.error_on_mean)
     # mu3 / sigma**2 = level / (gain**2 std**2) = 3.45
     bias = {'sigma_clip': 0.0483, 'median': 1.0 / 6.0}[method] * 3.45
@@ -282,6 +287,8 @@ def test_whole_frame_level_on_a_poisson_sky(method):
     assert np.mean(before) == pytest.approx(-bias, abs=3 * error + 0.1 * bias)
     assert abs(np.mean(after)) < 3 * error
     assert np.std(pulls) == pytest.approx(1.0, abs=0.25)
+    # without the gain, first order in the skewness: within 0.3 errors
+    assert abs(np.mean(gainless)) < 0.3
 
 
 def test_whole_frame_gain_is_checked():
@@ -585,22 +592,27 @@ def test_sky_subtracted_whole_frame_level(method):
     the level pulls are centred, of spread 1, as the plain mean's of the
     same frames. 240 frames (a mean known to 0.065, a spread to 0.046)."""
     rng = np.random.default_rng(20)
-    before, after, shift, solved = [], [], [], 0
+    before, after, shift, solved, gainless = [], [], [], 0, []
     for _ in range(240):
         data = _sky_subtracted(20.0, 2.0, 2.0, 96, rng)
         plain = SkyEstimate.from_image(data, method=method)
+        gainless.append(plain.value / plain.error_on_mean)
         with warnings.catch_warnings():  # the few whose photons hide
             warnings.filterwarnings('ignore', 'gain=2: a level of',
                                     AstropyUserWarning)
             sky = SkyEstimate.from_image(data, method=method, gain=2.0)
         solved += 'pedestal' in sky.meta
-        before.append(plain.value / plain.error_on_mean)
+        before.append((plain.value + plain.meta.get('estimator_bias', 0.0))
+                      / plain.error_on_mean)
         after.append(sky.value / sky.error_on_mean)
         shift.append((sky.value - np.mean(data)) / sky.error_on_mean)
     # the third moment shows the photons of (nearly) every frame
     assert solved >= 0.95 * len(after)
     assert np.mean(before) < {'median': -2.0, 'sigma_clip': -0.6}[method]
     assert abs(np.mean(after)) < 0.1
+    # without the gain the skew measured on the pixels is removed (a
+    # level of 0: not capped): +0.06 and -0.05
+    assert abs(np.mean(gainless)) < 0.1
     assert np.std(after) == pytest.approx(1.0, abs=0.05)
     # against each frame's plain mean (unbiased whatever the skewness)
     assert abs(np.mean(shift)) < 0.1
@@ -637,9 +649,12 @@ def test_sky_subtracted_real_frame(saao_trimmed):
             whole.meta['poisson_electrons'], rel=0.1)
         assert sub.meta['pedestal'] == pytest.approx(
             -sub.meta['poisson_electrons'] / gain, abs=3.0)
-    plain = [SkyEstimate.from_image(data - offset, method=m).value
+    plain = [SkyEstimate.from_image(data - offset, method=m)
              for m in ('sigma_clip', 'median')]
-    assert plain[0] - plain[1] > 3 * sub.error_on_mean
+    raw = [p.value + p.meta['estimator_bias'] for p in plain]
+    assert raw[0] - raw[1] > 3 * sub.error_on_mean
+    # their skew measured on the pixels removed: 1.5 errors apart
+    assert abs(plain[0].value - plain[1].value) < 2 * sub.error_on_mean
     clip = SkyEstimate.from_image(data - offset, gain=gain)
     assert abs(clip.value - sub.value) < 2 * sub.error_on_mean
 
@@ -652,8 +667,11 @@ def test_sky_subtracted_large_frame():
     sky = SkyEstimate.from_image(data, gain=1.0)
     assert 'n_subsample' in sky.meta and 'pedestal' in sky.meta
     mean, error = np.mean(data), sky.error_on_mean
-    assert plain.value - mean < -4 * error  # 0.046 low
+    raw = plain.value + plain.meta['estimator_bias']
+    assert raw - mean < -4 * error  # 0.046 low
     assert abs(sky.value - mean) < 0.5 * error
+    # without the gain, the skew summed in the same pass: 0.23 errors
+    assert abs(plain.value - mean) < 0.5 * error
     assert error == pytest.approx(plain.error_on_mean, rel=0.05)
 
 
@@ -945,18 +963,22 @@ def test_sky_takes_the_gain_of_the_frames_unit_and_header():
 
 def test_whole_frame_level_of_electron_frames_is_centred_without_gain():
     # 60 e- Poisson sky in electrons: the clipped mean alone reads low by
-    # about 0.7 of its error; with the unit's gain of 1 the pulls centre
+    # about 0.7 of its error; with the unit's gain of 1 the pulls centre,
+    # and without it (the skew measured on the pixels) too
     from astropy.nddata import CCDData
     rng = np.random.default_rng(13)
-    pulls, plain = [], []
+    pulls, plain, gainless = [], [], []
     for _ in range(60):
         data = rng.poisson(60.0, (160, 160)) + rng.normal(0, 3.0, (160, 160))
         sky = SkyEstimate.from_image(CCDData(data, unit='electron'))
         pulls.append((sky.value - 60.0) / sky.error_on_mean)
         raw = SkyEstimate.from_image(data)
         plain.append((raw.value - 60.0) / raw.error_on_mean)
+        gainless.append((raw.value + raw.meta.get('estimator_bias', 0.0)
+                         - 60.0) / raw.error_on_mean)
     assert abs(np.mean(pulls)) < 0.25
-    assert np.mean(plain) < -0.4
+    assert np.mean(gainless) < -0.4
+    assert abs(np.mean(plain)) < 0.25
 
 
 def _grid_frame(seed, flux):
