@@ -96,7 +96,12 @@ from ..utils.numbers import (
     random_generator,
     scale_array,
 )
-from ..utils.stats import surface_design, surface_terms, weighted_lstsq
+from ..utils.stats import (
+    frame_surface,
+    surface_design,
+    unit_coordinates,
+    weighted_lstsq,
+)
 from .annulus import row_statistics
 from .estimators import estimator_efficiency
 from .noisecheck import is_correlated, pixel_correlation, warn_if_correlated
@@ -1270,7 +1275,7 @@ def trend_surface(resid, bad):
     by, bx = -(-ny // TREND_BLOCK), -(-nx // TREND_BLOCK)
     iy, ix = np.nonzero(good)
     block = (iy // TREND_BLOCK) * bx + ix // TREND_BLOCK
-    u, v = _unit_axes(resid.shape)
+    u, v = unit_coordinates(resid.shape, np.arange(nx), np.arange(ny))
     count = np.bincount(block, minlength=by * bx).astype(float)
     use = count >= TREND_BLOCK * TREND_BLOCK / 4.0
     if np.count_nonzero(use) < TREND_MIN_BLOCKS:
@@ -1332,7 +1337,8 @@ def trend_image(coef, shape):
     coef : sequence of float
         Its six coefficients: of 1, ``u``, ``v``, ``u**2``, ``v**2`` and
         ``u v`` (`~ccdphot_ext.utils.stats.surface_terms`), where ``u`` and
-        ``v`` run from -1 to 1 over the columns and the rows of the frame.
+        ``v`` run from -1 to 1 over the columns and the rows of the frame
+        (`~ccdphot_ext.utils.stats.unit_coordinates`).
     shape : tuple of int
         The frame's shape.
 
@@ -1341,19 +1347,7 @@ def trend_image(coef, shape):
     surface : 2-D `~numpy.ndarray`
         Shaped ``shape``.
     """
-    u, v = _unit_axes(shape)
-    terms = surface_terms(u[None, :], v[:, None], quadratic=True)
-    # (the u v term spans the frame: the sum is shaped ``shape``)
-    return sum(float(c) * t for c, t in zip(coef, terms, strict=True))
-
-
-def _unit_axes(shape):
-    """The coordinates ``u`` (of the columns) and ``v`` (of the rows) of
-    a frame of ``shape``, each running from -1 to 1: those of the trend's
-    surface (`trend_surface`, `trend_image`)."""
-    ny, nx = shape
-    return (2.0 * np.arange(nx) / max(nx - 1, 1) - 1.0,
-            2.0 * np.arange(ny) / max(ny - 1, 1) - 1.0)
+    return frame_surface(coef, shape)
 
 
 def pair_covariance(resid, bad, sigma1, lag=PAIR_LAG):

@@ -23,7 +23,12 @@ import math
 
 import numpy as np
 
-from ..utils.stats import surface_design, surface_terms, weighted_lstsq
+from ..utils.stats import (
+    frame_surface,
+    surface_design,
+    unit_coordinates,
+    weighted_lstsq,
+)
 from .globalsky import MASK_BIN
 
 __all__ = []
@@ -71,19 +76,10 @@ class SkyTrend:
     variance: float  # the surface's variance over the level's pixels
     pixel_variance: float  # the pixels' variance about it
 
-    def _axes(self):
-        u, v = _unit_axes(self.shape)
-        return u[None, :], v[:, None]
-
     def image(self):
         """The surface less its mean over the level's pixels, on the
         frame's pixels (2-D float64)."""
-        u, v = self._axes()
-        terms = surface_terms(u, v, quadratic=True)
-        surface = np.zeros(self.shape)
-        for c, t in zip(self.coef, terms, strict=True):
-            surface = surface + c * t
-        return surface - self.offset
+        return frame_surface(self.coef, self.shape) - self.offset
 
     def flatten(self, data):
         """``data`` less the surface, plus its mean over the level's
@@ -97,15 +93,6 @@ class SkyTrend:
                 f'{self.variance / self.pixel_variance:.3g} of their '
                 'noise\'s): the level and its scatter were measured about '
                 'it, the level being its mean over the pixels used')
-
-
-def _unit_axes(shape):
-    """The coordinates ``u`` (of the columns) and ``v`` (of the rows) of
-    a frame of ``shape``, each running from -1 to 1 (as those of
-    `~ccdphot_ext.background.noise.trend_surface`)."""
-    ny, nx = shape
-    return (2.0 * np.arange(nx) / max(nx - 1, 1) - 1.0,
-            2.0 * np.arange(ny) / max(ny - 1, 1) - 1.0)
 
 
 def _block_sums(frame, usable, size):
@@ -181,8 +168,7 @@ def frame_trend(frame, res):
     # block centres on the -1..1 axes of `SkyTrend`
     x = bx * size + (np.minimum(size, nx - bx * size) - 1) / 2.0
     y = by * size + (np.minimum(size, ny - by * size) - 1) / 2.0
-    u = 2.0 * x / max(nx - 1, 1) - 1.0
-    v = 2.0 * y / max(ny - 1, 1) - 1.0
+    u, v = unit_coordinates(frame.shape, x, y)
     design = surface_design(u, v, quadratic=True)
     w = np.sqrt(n)
     good = np.isfinite(mean)

@@ -22,7 +22,7 @@ from ..background.skyrules import (
     no_rows,
 )
 from ..flags import FLAG_RESIDUAL_BACKGROUND
-from ..utils.stats import surface_terms
+from ..utils.stats import frame_surface
 
 __all__ = []  # internal: the rules behind flag 32 and the gradient warning
 
@@ -421,13 +421,7 @@ def sky_offset_variance(sky, shape, x, y, n_pix, noise=None):
             noise.shape is None or tuple(noise.shape) == tuple(shape)):
         if not noise.trend_removed:
             return np.zeros(x.shape)
-        ny, nx = shape
-        u = 2.0 * x / max(nx - 1, 1) - 1.0
-        v = 2.0 * y / max(ny - 1, 1) - 1.0
-        offset = sum(
-            float(c) * t for c, t in zip(
-                noise.meta['trend'], surface_terms(u, v, quadratic=True),
-                strict=True))
+        offset = frame_surface(noise.meta['trend'], shape, x, y)
         with np.errstate(invalid='ignore', over='ignore'):
             return np.where(np.isfinite(offset), (n_pix * offset) ** 2, 0.0)
     offset = np.asarray(variation(x, y), dtype=float)

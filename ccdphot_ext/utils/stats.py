@@ -135,3 +135,70 @@ def surface_terms(u, v, *, quadratic=False, degree=None):
     for d in range(3, int(degree) + 1):
         terms += [u ** (d - k) * v ** k for k in range(d + 1)]
     return terms
+
+
+def unit_coordinates(shape, x, y):
+    """
+    Pixel positions on a frame's unit axes: ``u`` (of the columns) and
+    ``v`` (of the rows), each running from -1 at the first pixel to 1 at
+    the last, the coordinates in which the frame's large-scale surfaces
+    (its sky trend) are fitted and evaluated.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The frame's shape ``(ny, nx)``.
+    x, y : float or array_like
+        Column and row positions (pixel centres at integers).
+
+    Returns
+    -------
+    u, v : float or `~numpy.ndarray`
+        Shaped as ``x`` and ``y``.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.stats import unit_coordinates
+    >>> [float(c) for c in unit_coordinates((5, 11), 5.0, 4.0)]
+    [0.0, 1.0]
+    """
+    ny, nx = shape
+    return (2.0 * np.asarray(x, dtype=float) / max(nx - 1, 1) - 1.0,
+            2.0 * np.asarray(y, dtype=float) / max(ny - 1, 1) - 1.0)
+
+
+def frame_surface(coef, shape, x=None, y=None):
+    """
+    A quadratic surface on a frame's unit axes (`unit_coordinates`), at
+    given positions or at every pixel.
+
+    Parameters
+    ----------
+    coef : sequence of float
+        Its six coefficients: of 1, ``u``, ``v``, ``u**2``, ``v**2`` and
+        ``u v`` (`surface_terms`).
+    shape : tuple of int
+        The frame's shape ``(ny, nx)``.
+    x, y : float or array_like, optional
+        Column and row positions; both omitted: every pixel of the frame.
+
+    Returns
+    -------
+    surface : float or `~numpy.ndarray`
+        At the positions (their broadcast shape), or shaped ``shape``.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.stats import frame_surface
+    >>> coef = [1.0, 2.0, 0.0, 0.0, 0.0, 0.0]  # 1 + 2 u
+    >>> frame_surface(coef, (3, 5)).tolist()[0]
+    [-1.0, 0.0, 1.0, 2.0, 3.0]
+    >>> float(frame_surface(coef, (3, 5), 4.0, 0.0))
+    3.0
+    """
+    if x is None and y is None:
+        x, y = np.arange(shape[1])[None, :], np.arange(shape[0])[:, None]
+    u, v = unit_coordinates(shape, x, y)
+    terms = surface_terms(u, v, quadratic=True)
+    # (the constant's term is 1.0: the u v term gives the full shape)
+    return sum(float(c) * t for c, t in zip(coef, terms, strict=True))
