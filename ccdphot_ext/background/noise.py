@@ -447,17 +447,15 @@ class ApertureNoise:
             sigma1 = _detrended_sigma1(resid, bad, surface, sigma1)
         pairs, n_paired = pair_covariance(
             _pair_residual(resid, bad, route), bad, sigma1)
-        annuli = None
-        if route == 'annulus':
-            annuli = _BlankAnnuli(sky, resid, unusable)
+        annuli = (_BlankAnnuli(sky, resid, unusable) if route == 'annulus'
+                  else None)
         meta = {'method': 'blank apertures', 'route': route,
                 'mask': 'given' if mask is not None else 'segmentation',
                 'sky_method': sky.method, 'seed': seed,
                 'trend_removed': trend is not None,
                 'trend': None if trend is None else [float(c) for c in trend],
                 'pair_lag': PAIR_LAG, 'pair_pixels': n_paired}
-        if annuli is not None:
-            sizes = annuli.fitting(sizes)
+        sizes = sizes if annuli is None else annuli.fitting(sizes)
         var_cum = _array_variance_integral(frame, bad)
         map_cum = None
         if route == 'map':
@@ -482,8 +480,7 @@ class ApertureNoise:
         n_pix, sig, sig_err, counts, n_eff = _size_scatter(
             sizes, points, share_factor)
         if annuli is not None:
-            annuli.edge_spread(points, n_pix, sig, level_factor)
-            meta.update(annuli.meta)
+            meta.update(annuli.edge_spread(points, n_pix, sig, level_factor))
         if trend is not None:
             # the noise the trend's terms took out of the blank sums
             sig = np.sqrt(sig * sig + n_pix * n_pix * trend_share)
@@ -2491,9 +2488,10 @@ class _BlankAnnuli:
         (``sigma`` at ``n_pix`` with each annulus' share,
         `annulus_level_variance`), pooled over the sizes, for the annuli
         the frame's edge cuts and for the whole ones, with the fraction
-        cut (``meta['annuli_cut_spread']``): a model measured on both
-        holds their mixture, and on a smooth frame an annulus cut by the
-        edge, no longer around its aperture, errs more."""
+        cut (``meta['annuli_cut_spread']``; returns the annuli's meta): a
+        model measured on both holds their mixture, and on a smooth frame
+        an annulus cut by the edge, no longer around its aperture, errs
+        more."""
         own = dict(zip(n_pix.tolist(), sigma.tolist(), strict=True))
         pulls, cut = [], []
         for p in points:
@@ -2510,6 +2508,7 @@ class _BlankAnnuli:
                          if np.count_nonzero(part) >= MIN_APERTURES
                          else None)
         self.meta['annuli_cut_spread'] = out
+        return self.meta
 
     def level_factor(self, points):
         """The error of an annulus level over its white-noise error, from
