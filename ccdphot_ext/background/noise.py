@@ -443,17 +443,15 @@ class ApertureNoise:
             route == 'global' and _flags_trend(sky, frame.shape))
         pairs, n_paired = pair_covariance(
             _pair_residual(resid, bad, route), bad, sigma1)
-        annuli = None
-        if route == 'annulus':
-            annuli = _BlankAnnuli(sky, resid, unusable)
+        annuli = (_BlankAnnuli(sky, resid, unusable) if route == 'annulus'
+                  else None)
         meta = {'method': 'blank apertures', 'route': route,
                 'mask': 'given' if mask is not None else 'segmentation',
                 'sky_method': sky.method, 'seed': seed,
                 'trend_removed': trend is not None,
                 'trend': None if trend is None else [float(c) for c in trend],
                 'pair_lag': PAIR_LAG, 'pair_pixels': n_paired}
-        if annuli is not None:
-            sizes = annuli.fitting(sizes)
+        sizes = sizes if annuli is None else annuli.fitting(sizes)
         var_cum = _array_variance_integral(frame, bad)
         map_cum = None
         if route == 'map':
@@ -477,6 +475,8 @@ class ApertureNoise:
             meta['map_error_removed'] = True
         n_pix, sig, sig_err, counts, n_eff = _size_scatter(
             sizes, points, share_factor)
+        if annuli is not None:
+            meta.update(annuli.edge_spread(points, n_pix, sig, level_factor))
         if trend is not None:
             sig = _trend_given_back(sig, n_pix, points, trend_share, meta)
         meta['sizes'] = [round(math.sqrt(n)) for n in n_pix]
@@ -2303,6 +2303,10 @@ def _blank_point(resid, bad, side, n_ap, rng, annuli, var_cum=None,
         point['sums'] = sums[keep] - side * side * level
         point['level_var'] = (float(np.mean(error_on_mean ** 2))
                               if error_on_mean.size else 0.0)
+        # each blank annulus' own white error: the photometry's sky_mean
+        # term of an aperture is its own annulus' (annulus_level_variance)
+        point['level_errors'] = error_on_mean
+        point['cut'] = annuli.cut
         point['halves'] = halves
         if var_cum is not None:
             var_sums = point['var_sums'] = point['var_sums'][keep]
@@ -2311,6 +2315,7 @@ def _blank_point(resid, bad, side, n_ap, rng, annuli, var_cum=None,
             good = np.isfinite(share)
             point['level_z'] = (float(np.mean(share[good])) if good.any()
                                 else 0.0)
+            point['level_zs'] = share
     half = (side - 1) / 2.0
     point['centres'] = (y0 + half, x0 + half)
     point['n_eff'] = min(float(y0.size),
@@ -2419,13 +2424,75 @@ def _size_scatter(sizes, points, level_factor):
     n_eff = np.array([max(p['n_eff'], 1.0) for p in keep])
     sig_err = sig * CLIP_SPREAD / np.sqrt(n_eff)
     if level_factor is not None:
-        # the annulus level's share, N**2 var(level), is the sky_mean term
-        level = n_pix ** 2 * level_factor ** 2 * np.array(
-            [p['level_var'] for p in keep])
-        own = np.maximum(sig ** 2 - level, 0.25 * sig ** 2)
+        # the sky level's share is the photometry's sky_mean term
+        own = np.empty(len(keep))
+        for i, (p, n) in enumerate(zip(keep, n_pix, strict=True)):
+            if 'level_errors' in p:  # each annulus its own share
+                own[i] = _own_variance(p['sums'], annulus_level_variance(
+                    n, p['level_errors'], level_factor))
+            else:
+                own[i] = sig[i] ** 2 - n * n * level_factor ** 2 * p[
+                    'level_var']
+        floored = ~(own > 0.25 * sig ** 2)
+        if floored.any():
+            _warn_level_share(n_pix[floored], level_factor)
+        own = np.where(floored, 0.25 * sig ** 2, own)
         sig_err = sig_err * sig / np.sqrt(own)
         sig = np.sqrt(own)
     return n_pix, sig, sig_err, counts, n_eff
+
+
+def annulus_level_variance(n_pix, white_error, level_factor):
+    """
+    The ``sky_mean`` term of an aperture of ``n_pix`` pixels whose annulus
+    level has the white-noise error ``white_error`` (its estimator's
+    efficiency times the annulus' ``std`` over the square root of its
+    pixel count), under a noise model of annulus `level_factor` ``k``:
+    ``(n_pix k white_error)**2``. `ApertureNoise.from_blank_apertures`
+    takes it out of each blank aperture's sum, the photometry adds it
+    back to each aperture (its ``error_on_mean`` over the frame's
+    correlation factor, times `sky_level_scale`): the same quantity.
+    """
+    return (n_pix * level_factor * np.asarray(white_error, dtype=float)) ** 2
+
+
+def _own_variance(values, share):
+    """The variance ``v`` of the blank sums ``values`` beyond each one's
+    own level ``share`` (both in the data unit squared): the one for which
+    ``values / sqrt(v + share)`` scatter by 1 (robust), so that the model
+    with each aperture's share added back predicts the sums' scatter; 0
+    when the shares alone scatter them by less (the share is not
+    measured)."""
+    values = np.asarray(values, dtype=float)
+    share = np.asarray(share, dtype=float)
+
+    def spread(v):
+        with np.errstate(divide='ignore', invalid='ignore'):
+            return _robust_std(values / np.sqrt(v + share))
+
+    if not spread(0.0) > 1.0:
+        return 0.0
+    lo, hi = 0.0, _robust_std(values) ** 2
+    while spread(hi) > 1.0:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if spread(mid) > 1.0 else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _warn_level_share(n_pix, level_factor):
+    """Warn that the sky levels' share (`level_factor`) takes out at
+    least three quarters of the blank sums' variance at ``n_pix``."""
+    sides = ', '.join(f'{math.sqrt(n):.0f}' for n in n_pix)
+    warnings.warn(
+        'aperture noise not measured: the sky levels\' share of the blank '
+        f'sums (level factor {level_factor:.3g}) takes out at least three '
+        f'quarters of their variance at sides {sides} px (an aperture and '
+        'its annulus whose noise correlates, or a level error '
+        'overestimated); the model keeps a quarter of that variance there '
+        'and the photometry adds the full share back: those error bars '
+        'are too large', AstropyUserWarning, stacklevel=3)
 
 
 def _array_scatter(points, level_factor):
@@ -2442,10 +2509,16 @@ def _array_scatter(points, level_factor):
             raise ValueError('data: its variance arrays are not positive '
                              'on the blank sky, so the noise cannot be '
                              'measured against them')
-        s = _robust_std(p['sums'][good] / np.sqrt(var[good]))
+        values = p['sums'][good] / np.sqrt(var[good])
+        s = _robust_std(values)
         own = s * s
         if level_factor is not None:
-            own = max(own - level_factor ** 2 * p['level_z'], 0.25 * own)
+            if 'level_zs' in p:  # each annulus its own share
+                own = _own_variance(values, level_factor ** 2 * np.nan_to_num(
+                    p['level_zs'][good]))
+            else:
+                own = own - level_factor ** 2 * p['level_z']
+            own = max(own, 0.25 * s * s)
         ratio.append(math.sqrt(own))
         err.append(s * CLIP_SPREAD / math.sqrt(max(p['n_eff'], 1.0))
                    * s / math.sqrt(own))
@@ -2535,7 +2608,35 @@ class _BlankAnnuli:
             halves[1][2] >= MIN_ANNULUS_PIXELS)
         pulls = ((halves[0][0] - halves[1][0])
                  / np.hypot(halves[0][1], halves[1][1]))[ok]
+        self.cut = ~inside.all(axis=1)[keep]  # (by the frame's edge)
         return keep, level[keep], error_on_mean[keep], pulls
+
+    def edge_spread(self, points, n_pix, sigma, level_factor):
+        """The robust spread of the blank sums over the model's error
+        (``sigma`` at ``n_pix`` with each annulus' share,
+        `annulus_level_variance`), pooled over the sizes, for the annuli
+        the frame's edge cuts and for the whole ones, with the fraction
+        cut (``meta['annuli_cut_spread']``; returns the annuli's meta): a
+        model measured on both holds their mixture, and on a smooth frame
+        an annulus cut by the edge, no longer around its aperture, errs
+        more."""
+        own = dict(zip(n_pix.tolist(), sigma.tolist(), strict=True))
+        pulls, cut = [], []
+        for p in points:
+            n = float(p['side'] ** 2)
+            if n in own:
+                pulls.append(p['sums'] / np.sqrt(own[n] ** 2 + (
+                    annulus_level_variance(n, p['level_errors'],
+                                           level_factor))))
+                cut.append(p['cut'])
+        pulls, cut = np.concatenate(pulls), np.concatenate(cut)
+        out = {'fraction_cut': round(float(cut.mean()), 3)}
+        for name, part in (('whole', ~cut), ('cut', cut)):
+            out[name] = (round(_robust_std(pulls[part]), 3)
+                         if np.count_nonzero(part) >= MIN_APERTURES
+                         else None)
+        self.meta['annuli_cut_spread'] = out
+        return self.meta
 
     def level_factor(self, points):
         """The error of an annulus level over its white-noise error, from
