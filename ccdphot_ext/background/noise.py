@@ -433,6 +433,7 @@ class ApertureNoise:
         bright, faint = _source_cores(resid, sigma1, unusable)
         if mask is None:
             bad |= _grown(bright, faint)
+        bad |= _sharp_pixels(resid, sigma1, unusable)  # hits are no sky
         # (the sources found against the level: a cluster's glow, which a
         # quadratic follows in part, stays no blank sky); only for a sky
         # with a background variation map, which flags the rows a trend
@@ -1474,6 +1475,21 @@ def _source_mask(resid, sigma1, bad):
     peak, missed pixel by pixel, would put its light into the blank sums
     and make white noise look correlated."""
     return _grown(*_source_cores(resid, sigma1, bad))
+
+
+def _sharp_pixels(resid, sigma1, unusable):
+    """The pixels sharper than the frame's stars (cosmic rays, hot pixels:
+    `~ccdphot_ext.photometry.outliers.SharpPixels`, against the larger of
+    ``sigma1`` and the pixel-difference noise), which the blank apertures
+    leave out as they leave out the sources: a raw frame's hits would be
+    measured as the sky's noise."""
+    from ..photometry.outliers import SharpPixels, pixel_noise
+
+    sigma = pixel_noise(resid, unusable)
+    if math.isfinite(sigma1) and not sigma1 <= sigma:
+        sigma = sigma1
+    return SharpPixels.from_image(resid, unusable=unusable,
+                                  sigma=sigma).mask
 
 
 def _local_cores(resid, sigma1, unusable):

@@ -28,6 +28,7 @@ from ..background.skylift import sky_for_apertures
 from ..flags import (
     FLAG_BAD_PIXELS,
     FLAG_SATURATED,
+    FLAG_SHARP_PIXEL,
     FLAG_SKY_ANNULUS,
 )
 from ..io.fluxdensity import flux_conversion
@@ -50,6 +51,7 @@ from .dqcheck import dq_rows, warn_dq
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
 from .magnitudes import magnitudes
+from .outliers import sharp_rows
 from .residual import (
     SKY_OFFSET_TERM,
     error_without_offset,
@@ -258,6 +260,12 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         note = warn_dq(dq, frame, list(table['id']))
         if note is not None:
             table.meta['notes'].append(note)
+    sharp, note = sharp_rows(frame, apertures, sky.std,
+                             sum_method=call.sum_method,
+                             subpixels=call.subpixels)
+    table['flags'][sharp] |= FLAG_SHARP_PIXEL
+    if note is not None:
+        table.meta['notes'].append(note)
     for key in ('crowding_note', 'aperture_note'):  # said when made
         if sky.meta.get(key) is not None:
             table.meta['notes'].append(sky.meta[key])
