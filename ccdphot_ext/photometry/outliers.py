@@ -81,37 +81,54 @@ _NEAR = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
          if (dy, dx) != (0, 0)]
 
 
+#: Rows of the frame thresholded at a time, and the most pixels sampled for
+#: the noise and the level: no temporary of the frame's size.
+_STRIP = 64
+_SAMPLE = 20_000
+
+
+def _sample_rows(shape):
+    """At most `_SAMPLE` pixels' worth of rows spread over the frame."""
+    n = max(1, min(shape[0], _SAMPLE // max(shape[1], 1)))
+    return np.unique(np.linspace(0, shape[0] - 1, n).astype(int))
+
+
 def pixel_noise(image, unusable=None):
     """The pixel noise of ``image``: the MAD of the differences of
-    horizontally adjacent usable pixels over ``sqrt(2)`` (stars and a
-    smooth sky cancel; NaN for fewer than 10 pairs)."""
-    image = np.asarray(image, dtype=float)
-    ok = np.isfinite(image)
+    horizontally adjacent usable pixels over ``sqrt(2)``, on at most
+    `_SAMPLE` pixels of rows spread over it (stars and a smooth sky
+    cancel; NaN for fewer than 10 pairs)."""
+    image = np.asarray(image)
+    rows = _sample_rows(image.shape)
+    part = np.asarray(image[rows], dtype=float)
+    ok = np.isfinite(part)
     if unusable is not None:
-        ok &= ~unusable
+        ok &= ~np.asarray(unusable)[rows]
     with np.errstate(invalid='ignore', over='ignore'):
-        diff = (image[:, 1:] - image[:, :-1])[ok[:, 1:] & ok[:, :-1]]
+        diff = (part[:, 1:] - part[:, :-1])[ok[:, 1:] & ok[:, :-1]]
     if diff.size < 10:
         return math.nan
-    if diff.size > 1_000_000:
-        diff = diff[::diff.size // 1_000_000 + 1]
     med = np.median(diff)
     return float(MAD_TO_STD * np.median(np.abs(diff - med)) / math.sqrt(2))
 
 
-def _around(image, ys, xs, offsets):
+def _around(image, unusable, ys, xs, offsets):
     """The values at the ``offsets`` of each pixel (n, len(offsets)); NaN
-    off the image."""
+    off the image, where not finite and where ``unusable``."""
     ny, nx = image.shape
     out = np.full((ys.size, len(offsets)), np.nan)
     for k, (dy, dx) in enumerate(offsets):
         y, x = ys + dy, xs + dx
         inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
-        out[inside, k] = image[y[inside], x[inside]]
+        values = np.asarray(image[y[inside], x[inside]], dtype=float)
+        if unusable is not None:
+            values[unusable[y[inside], x[inside]]] = np.nan
+        out[inside, k] = values
+    out[~np.isfinite(out)] = np.nan
     return out
 
 
-def _candidates(image, sigma, nsigma):
+def _candidates(image, unusable, sigma, nsigma):
     """The local maxima at least ``nsigma`` noises above their ring's
     median: rows, columns, their height ``e0`` over that median, their
     neighbours' light ``S8`` and that of the 7 besides the brightest,
@@ -120,16 +137,31 @@ def _candidates(image, sigma, nsigma):
     of the ring), the neighbours over the median (n, 8), and the noise
     each is judged with: ``sigma``, or the scatter of its ring (its MAD)
     where larger (a noisier part of the frame)."""
-    finite = np.where(np.isfinite(image), image, -np.inf)
-    # a cheap first cut: well above the frame's median
-    level = np.median(image[np.isfinite(image)][::max(1, image.size
-                                                      // 200_000)])
-    ys, xs = np.nonzero(finite > level + nsigma * sigma)
-    near = _around(image, ys, xs, _NEAR)
+    sample = np.asarray(image[_sample_rows(image.shape)], dtype=float)
+    sample = sample[np.isfinite(sample)]
+    none = np.zeros(0, dtype=np.intp)
+    if not sample.size:
+        return (none, none) + (np.zeros(0),) * 3 + (
+            np.zeros((0, len(_NEAR))), np.zeros(0))
+    # a cheap first cut, strip by strip: well above the frame's median
+    cut = float(np.median(sample)) + nsigma * sigma
+    found = []
     with np.errstate(invalid='ignore'):
-        peak = np.all(~(near >= image[ys, xs][:, None]), axis=1)
+        for start in range(0, image.shape[0], _STRIP):
+            y, x = np.nonzero(np.asarray(image[start:start + _STRIP]) > cut)
+            found.append((y + start, x))
+    ys = np.concatenate([f[0] for f in found]).astype(np.intp)
+    xs = np.concatenate([f[1] for f in found]).astype(np.intp)
+    keep = np.isfinite(np.asarray(image[ys, xs], dtype=float))  # not inf
+    if unusable is not None:
+        keep &= ~unusable[ys, xs]
+    ys, xs = ys[keep], xs[keep]
+    near = _around(image, unusable, ys, xs, _NEAR)
+    with np.errstate(invalid='ignore'):
+        peak = np.all(~(near >= np.asarray(image[ys, xs],
+                                           dtype=float)[:, None]), axis=1)
     ys, xs, near = ys[peak], xs[peak], near[peak]
-    ring = _around(image, ys, xs, _RING)
+    ring = _around(image, unusable, ys, xs, _RING)
     enough = ((np.sum(np.isfinite(ring), axis=1) >= len(_RING) // 2)
               & (np.sum(np.isfinite(near), axis=1) >= 5))
     with warnings.catch_warnings():
@@ -142,7 +174,7 @@ def _candidates(image, sigma, nsigma):
         local = MAD_TO_STD * np.nanmedian(np.abs(ring - base[:, None]),
                                           axis=1)
     noise = np.fmax(local, sigma)
-    e0 = image[ys, xs] - base
+    e0 = np.asarray(image[ys, xs], dtype=float) - base
     keep = enough & (e0 > nsigma * noise)
     return (ys[keep], xs[keep], e0[keep], s8[keep], s7[keep], near[keep],
             noise[keep])
@@ -176,8 +208,11 @@ class SharpPixels:
 
     Attributes
     ----------
-    mask : 2-D `~numpy.ndarray` of bool
-        The pixels.
+    ys, xs : 1-D `~numpy.ndarray` of int
+        Their rows and columns (each pixel once, in increasing flat
+        index).
+    shape : tuple of int
+        The frame's shape.
     sigma : float
         The pixel noise used.
     spread : float
@@ -189,8 +224,11 @@ class SharpPixels:
         Whether the faint candidates were judged as a class.
     """
 
-    def __init__(self, mask, sigma, spread, n_stars, as_class):
-        self.mask = mask
+    def __init__(self, ys, xs, shape, sigma, spread, n_stars, as_class):
+        flat = np.unique(np.ravel_multi_index((ys, xs), shape))
+        self._flat = flat
+        self.ys, self.xs = np.unravel_index(flat, shape)
+        self.shape = tuple(shape)
         self.sigma = sigma
         self.spread = spread
         self.n_stars = n_stars
@@ -199,7 +237,14 @@ class SharpPixels:
     @property
     def count(self):
         """How many pixels."""
-        return int(np.count_nonzero(self.mask))
+        return int(self._flat.size)
+
+    @property
+    def mask(self):
+        """The pixels as a 2-D bool array of the frame's shape."""
+        out = np.zeros(self.shape, dtype=bool)
+        out[self.ys, self.xs] = True
+        return out
 
     @classmethod
     def from_image(cls, image, unusable=None, sigma=None):
@@ -210,23 +255,23 @@ class SharpPixels:
         ----------
         image : 2-D array_like
             The frame (any smooth background: each pixel is judged against
-            its own ring).
+            its own ring). Read where needed, never copied whole.
         unusable : 2-D `~numpy.ndarray` of bool, optional
             Pixels not to use (masked); NaN and inf are not used either.
         sigma : float, optional
             The pixel noise; default `pixel_noise`.
         """
-        image = np.array(image, dtype=float)
-        image[~np.isfinite(image)] = np.nan
+        image = np.asarray(image)
         if unusable is not None:
-            image[unusable] = np.nan
-        mask = np.zeros(image.shape, dtype=bool)
+            unusable = np.asarray(unusable, dtype=bool)
+        none = np.zeros(0, dtype=np.intp)
         if sigma is None:
-            sigma = pixel_noise(image)
+            sigma = pixel_noise(image, unusable)
         if not (math.isfinite(sigma) and sigma > 0):
-            return cls(mask, sigma, SHARPEST_SPREAD, 0, False)
-        ys, xs, e0, s8, s7, near, noise = _candidates(image, sigma,
-                                                      CLASS_NSIGMA)
+            return cls(none, none, image.shape, sigma, SHARPEST_SPREAD, 0,
+                       False)
+        ys, xs, e0, s8, s7, near, noise = _candidates(image, unusable,
+                                                      sigma, CLASS_NSIGMA)
         spread, spread7, n_stars = reference_spread(e0, s8, s7, noise)
         margin = SHARP_Z * noise * math.sqrt(8.0 + spread * spread)
         margin7 = SHARP_Z * noise * math.sqrt(7.0 + spread7 * spread7)
@@ -249,32 +294,54 @@ class SharpPixels:
                 # the bright peaks too; a hit of 2 pixels too (a star
                 # lights more than one neighbour)
                 sharp |= (s8 < spread * e0) | (s7 < spread7 * e0 / 2)
-        mask[ys[sharp], xs[sharp]] = True
+        out_y, out_x = [ys[sharp]], [xs[sharp]]
         # the hits' neighbours above CLASS_NSIGMA: the rest of the hit
         for k, (dy, dx) in enumerate(_NEAR):
             lit = sharp & (near[:, k] > CLASS_NSIGMA * noise)
-            y, x = ys[lit] + dy, xs[lit] + dx
-            mask[y, x] = True
-        return cls(mask, sigma, spread, n_stars, as_class)
+            out_y.append(ys[lit] + dy)
+            out_x.append(xs[lit] + dx)
+        return cls(np.concatenate(out_y), np.concatenate(out_x),
+                   image.shape, sigma, spread, n_stars, as_class)
 
     def rows(self, apertures, shape, *, sum_method='exact', subpixels=5):
         """Whether each row's aperture covers one of the pixels (weight
         above 0; bool, one per row in `split_apertures` order)."""
         pairs = split_apertures(apertures)
         out = np.zeros(len(pairs), dtype=bool)
-        if not self.mask.any():
+        if not self.count:
             return out
-        table = np.pad(self.mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
         for row, (ap, index) in enumerate(pairs):
-            if not _box_holds(table, ap, index, shape):
+            if not self._box_holds(ap, index, shape):
                 continue
             slices, weights, _ = aperture_weights(
                 ap, shape, index=index, sum_method=sum_method,
                 subpixels=subpixels)
             if slices is None:
                 continue
-            out[row] = bool(self.mask[slices][weights > 0].any())
+            y0, x0 = slices[0].start or 0, slices[1].start or 0
+            inside = ((self.ys >= y0) & (self.ys < y0 + weights.shape[0])
+                      & (self.xs >= x0) & (self.xs < x0 + weights.shape[1]))
+            out[row] = bool(np.any(
+                weights[self.ys[inside] - y0, self.xs[inside] - x0] > 0))
         return out
+
+    def _box_holds(self, aperture, index, shape):
+        """Whether the bounding box of position ``index`` holds one of the
+        pixels (True when the box cannot be had: the weights decide)."""
+        one = aperture if aperture.isscalar else aperture[index]
+        try:
+            box = one.bbox
+            x0, x1 = np.clip([box.ixmin, box.ixmax], 0, shape[1])
+            y0, y1 = np.clip([box.iymin, box.iymax], 0, shape[0])
+        except (ValueError, TypeError, OverflowError):
+            return True
+        if x1 <= x0 or y1 <= y0:
+            return False
+        nx = shape[1]
+        starts = np.arange(y0, y1) * nx + x0
+        first = np.searchsorted(self._flat, starts)
+        last = np.searchsorted(self._flat, starts + (x1 - x0))
+        return bool(np.any(last > first))
 
     def note(self, n_rows, n_total):
         """The words of the warning for ``n_rows`` of ``n_total`` rows."""
@@ -283,17 +350,13 @@ class SharpPixels:
                'a star of FWHM 0.9 px (too few bright sources to measure '
                'it on)')
         most = '; most faint peaks are such hits' if self.as_class else ''
+        size = self.shape[0] * self.shape[1]
         return (f'{n_rows} of {n_total} apertures hold a pixel sharper '
                 f"than the frame's stars ({self.count} such pixels, "
-                f'{self.count / self.mask.size:.2%} of the frame: cosmic '
+                f'{self.count / size:.2%} of the frame: cosmic '
                 f'rays or hot pixels, judged against {how}{most}). '
                 'They are summed as they are (flag 1024): clean the frame '
                 '(e.g. ccdproc.cosmicray_lacosmic) or pass a mask of them')
-
-
-def _box_holds(table, aperture, index, shape):
-    from .dqcheck import _box_holds as holds
-    return holds(table, aperture, index, shape)
 
 
 def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
@@ -311,7 +374,8 @@ def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
     if sky_std is not None:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', RuntimeWarning)
-            std = float(np.nanmedian(np.asarray(sky_std, dtype=float)))
+            std = np.ravel(np.asarray(sky_std, dtype=float))
+            std = float(np.nanmedian(std[::max(1, std.size // _SAMPLE)]))
         if math.isfinite(std) and not std <= sigma:
             sigma = std
     found = SharpPixels.from_image(frame.data, unusable=frame.mask,
