@@ -15,8 +15,8 @@ from ccdphot_ext.background.noise import (
     _robust_std,
     _source_mask,
 )
+from ccdphot_ext.background.outliers import SharpPixels
 from ccdphot_ext.flags import FLAG_DESCRIPTIONS, FLAG_SHARP_PIXEL
-from ccdphot_ext.photometry.outliers import SharpPixels
 
 
 def _blank_pulls(data, side, noise=None, n=800, seed=99):

@@ -23,6 +23,7 @@ from ..background.noise import (
     noise_variance,
     sky_level_scale,
 )
+from ..background.outliers import sharp_rows
 from ..background.sky import check_sky, sky_doubt_flags
 from ..background.skylift import sky_for_apertures
 from ..flags import (
@@ -46,7 +47,6 @@ from .budget import (
 )
 from .dqcheck import dq_rows, warn_dq
 from .general import check_photometry_inputs, measure_one
-from .outliers import sharp_rows
 from .residual import (
     SKY_OFFSET_TERM,
     error_without_offset,
@@ -647,7 +647,7 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
             result.flags |= FLAG_SATURATED
         warn_dq(dq, frame, None)
     if sharp_rows(frame, aperture, sky.std, sum_method=sum_method,
-                  subpixels=subpixels)[0][0]:
+                  subpixels=subpixels, saturation=detector.saturation)[0][0]:
         result.flags |= FLAG_SHARP_PIXEL
     result._to_flux_unit(conversion)
     return result

@@ -23,6 +23,7 @@ from ..background.noise import (
     noise_ratios,
     noise_variance,
 )
+from ..background.outliers import sharp_rows
 from ..background.sky import check_sky, sky_doubt_flags
 from ..background.skylift import sky_for_apertures
 from ..flags import (
@@ -51,7 +52,6 @@ from .dqcheck import dq_rows, warn_dq
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
 from .magnitudes import magnitudes
-from .outliers import sharp_rows
 from .residual import (
     SKY_OFFSET_TERM,
     error_without_offset,
@@ -262,7 +262,8 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
             table.meta['notes'].append(note)
     sharp, note = sharp_rows(frame, apertures, sky.std,
                              sum_method=call.sum_method,
-                             subpixels=call.subpixels)
+                             subpixels=call.subpixels,
+                             saturation=call.detector.saturation)
     table['flags'][sharp] |= FLAG_SHARP_PIXEL
     if note is not None:
         table.meta['notes'].append(note)

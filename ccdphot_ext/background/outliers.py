@@ -247,7 +247,7 @@ class SharpPixels:
         return out
 
     @classmethod
-    def from_image(cls, image, unusable=None, sigma=None):
+    def from_image(cls, image, unusable=None, sigma=None, saturation=None):
         """
         Find them.
 
@@ -260,6 +260,9 @@ class SharpPixels:
             Pixels not to use (masked); NaN and inf are not used either.
         sigma : float, optional
             The pixel noise; default `pixel_noise`.
+        saturation : float, optional
+            Pixels at or above it are not judged (saturated: flag 4 says
+            so already).
         """
         image = np.asarray(image)
         if unusable is not None:
@@ -272,6 +275,10 @@ class SharpPixels:
                        False)
         ys, xs, e0, s8, s7, near, noise = _candidates(image, unusable,
                                                       sigma, CLASS_NSIGMA)
+        if saturation is not None:
+            below = np.asarray(image[ys, xs], dtype=float) < saturation
+            ys, xs, e0, s8, s7, near, noise = (
+                v[below] for v in (ys, xs, e0, s8, s7, near, noise))
         spread, spread7, n_stars = reference_spread(e0, s8, s7, noise)
         margin = SHARP_Z * noise * math.sqrt(8.0 + spread * spread)
         margin7 = SHARP_Z * noise * math.sqrt(7.0 + spread7 * spread7)
@@ -360,7 +367,7 @@ class SharpPixels:
 
 
 def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
-               subpixels=5):
+               subpixels=5, saturation=None):
     """
     The rows holding a pixel sharper than the frame's stars (bool per row,
     in `split_apertures` order) and the warning's words (None when there
@@ -369,6 +376,7 @@ def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
     The pixel noise is `pixel_noise`, or the sky's per-pixel std
     ``sky_std`` (its median) where larger (correlated noise, whose
     neighbouring pixels' differences are smaller than its scatter).
+    Pixels at or above ``saturation`` are not judged.
     """
     sigma = pixel_noise(frame.data, frame.mask)
     if sky_std is not None:
@@ -379,7 +387,7 @@ def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
         if math.isfinite(std) and not std <= sigma:
             sigma = std
     found = SharpPixels.from_image(frame.data, unusable=frame.mask,
-                                   sigma=sigma)
+                                   sigma=sigma, saturation=saturation)
     rows = found.rows(apertures, frame.shape, sum_method=sum_method,
                       subpixels=subpixels)
     note = None
