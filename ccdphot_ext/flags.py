@@ -13,7 +13,7 @@ __all__ = ['FLAG_DESCRIPTIONS', 'FLAG_TRUNCATED', 'FLAG_BAD_PIXELS',
            'FLAG_SATURATED', 'FLAG_NONPOSITIVE_FLUX',
            'FLAG_EMPTY_THRESHOLD', 'FLAG_RESIDUAL_BACKGROUND',
            'FLAG_SKY_ANNULUS', 'FLAG_SMALL_APERTURE', 'FLAG_PSF_MISMATCH',
-           'FLAG_NOT_STAR_LIKE', 'decode_flags']
+           'FLAG_NOT_STAR_LIKE', 'FLAG_SHARP_PIXEL', 'decode_flags']
 
 #: The aperture extends past the frame edge (pixel i spans i-0.5 ... i+0.5);
 #: the sum covers the in-frame part only.
@@ -84,6 +84,20 @@ FLAG_PSF_MISMATCH = 256
 #: stars are stars and do not get it (their rows get 4). See
 #: `~ccdphot_ext.star_like_flags`.
 FLAG_NOT_STAR_LIKE = 512
+#: The aperture holds a pixel sharper than the frame's stars: a cosmic-ray
+#: hit or a hot pixel a raw frame keeps. It is summed as it is (an
+#: undersampled star's core is never taken out of its sum); the flux and
+#: a blank aperture's sum read high by its light. A pixel at least 5 pixel
+#: noises above the median of the pixels two away and above its 8
+#: neighbours is one where they hold significantly less light than the
+#: frame's sharpest stars put there (or, with fewer than 5 bright stars to
+#: measure, a star of FWHM 0.9 px); on a frame whose faint peaks are
+#: mostly such hits, each faint peak whose neighbours hold less than half
+#: of a star's. `~ccdphot_ext.photometer` warns once per frame with their
+#: count: clean the frame (``ccdproc.cosmicray_lacosmic``) or pass a mask
+#: of them. `~ccdphot_ext.ApertureNoise` leaves them out of its blank
+#: apertures.
+FLAG_SHARP_PIXEL = 1024
 
 FLAG_DESCRIPTIONS = {
     FLAG_TRUNCATED: 'aperture truncated by the frame edge',
@@ -104,6 +118,8 @@ FLAG_DESCRIPTIONS = {
                        'its width',
     FLAG_NOT_STAR_LIKE: 'detection not like a star (sharp, elongated, or '
                         'wider or narrower than the stars)',
+    FLAG_SHARP_PIXEL: "a pixel sharper than the frame's stars inside (a "
+                      'cosmic ray or a hot pixel, summed)',
 }
 
 

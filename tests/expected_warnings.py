@@ -6,7 +6,8 @@ into an error (``filterwarnings = error`` in setup.cfg).
 import pytest
 from astropy.utils.exceptions import AstropyUserWarning
 
-__all__ = ['gradient_warning', 'correlated_warning', 'unseen_sky_warning']
+__all__ = ['gradient_warning', 'correlated_warning', 'unseen_sky_warning',
+           'sharp_pixel_warning']
 
 
 def gradient_warning():
@@ -32,3 +33,11 @@ def unseen_sky_warning():
     32, and the warning says so."""
     return pytest.warns(AstropyUserWarning,
                         match='leaves too little sky to measure')
+
+
+def sharp_pixel_warning():
+    """Photometry of a raw frame whose apertures hold cosmic rays or hot
+    pixels (ccdproc's SAAO frame): their rows are flagged 1024 and the
+    warning says how many."""
+    return pytest.warns(AstropyUserWarning,
+                        match="sharper than the frame's stars")

@@ -15,7 +15,7 @@ from clirun import installed_ccdphot
 from photutils.aperture import CircularAperture, aperture_photometry
 
 from ccdphot_ext import SkyEstimate, measure, photometer, read_frame
-from ccdphot_ext.flags import FLAG_BAD_PIXELS, FLAG_SATURATED
+from ccdphot_ext.flags import FLAG_BAD_PIXELS, FLAG_SATURATED, FLAG_SHARP_PIXEL
 from ccdphot_ext.io.dq import (
     DQ_CONVENTIONS,
     describe_dq_bits,
@@ -88,7 +88,11 @@ def test_flagged_pixels_summed_are_announced(hst):
     with pytest.warns(AstropyUserWarning) as caught:
         t = photometer(raw, aps, sky)
     text = str(caught[0].message)
-    assert len(caught) == 1
+    # the hot pixel summed is also sharper than the stars: flag 1024
+    assert len(caught) == 2
+    assert 'sharper than the frame' in str(caught[1].message)
+    hot = _touched(product, aps, HST_HOT)
+    assert np.all(t['flags'][hot] & FLAG_SHARP_PIXEL)
     assert 'DQ (HST WFC3/UVIS) flags 5 pixel(s) summed' in text
     assert '4 (BADPIX) in 2 row(s)' in text
     assert '16 (HOT) in 1 row(s)' in text
@@ -99,8 +103,11 @@ def test_flagged_pixels_summed_are_announced(hst):
     assert not np.any(t['flags'] & FLAG_BAD_PIXELS)
     # measure says it too
     k = int(np.flatnonzero(_touched(product, aps, HST_HOT))[0])
-    with pytest.warns(AstropyUserWarning, match=r'16 \(HOT\) in 1 row'):
+    with pytest.warns(AstropyUserWarning) as caught:
         m = measure(raw, aps[k], sky)
+    texts = [str(w.message) for w in caught]
+    assert any('16 (HOT) in 1 row' in text for text in texts)
+    assert m.flags & FLAG_SHARP_PIXEL
     assert m.flux == pytest.approx(t['aperture_sum'][k].value, rel=1e-12)
 
 

@@ -16,6 +16,7 @@ from clirun import ccdphot
 from expected_warnings import (
     correlated_warning,
     gradient_warning,
+    sharp_pixel_warning,
     unseen_sky_warning,
 )
 
@@ -79,10 +80,10 @@ def test_multi_extension_inherits_primary_keywords(saao, saao_boxes,
                                                     'EXPTIME (primary HDU)')
     # the same photometry as the single-HDU frame, the origin in meta
     sky, boxes = saao_boxes
-    with gradient_warning():
+    with gradient_warning(), sharp_pixel_warning():
         t = photometer(ccd, boxes, sky,
                        budget=BudgetOptions(uncertainty_model='total'))
-    with gradient_warning():
+    with gradient_warning(), sharp_pixel_warning():
         t_ref = photometer(saao, boxes, sky,
                            budget=BudgetOptions(uncertainty_model='total'))
     assert t.meta['gain'] == 1.9
@@ -120,7 +121,7 @@ def test_multi_extension_on_the_command_line_and_batch(saao, saao_boxes,
     # UNCERT map, ccdproc's, holds the stars' photon noise: with the
     # primary's gain it is found so, and taken as the total error)
     _, boxes = saao_boxes
-    with gradient_warning(), pytest.warns(
+    with gradient_warning(), sharp_pixel_warning(), pytest.warns(
             AstropyUserWarning, match=r"photon noise .* gain 1\.9\)"):
         lc = photometer_frames([str(path)], boxes)
     assert set(lc['status']) == {'ok'}
@@ -136,10 +137,10 @@ def test_count_rate_magnitudes_not_divided_twice(saao, saao_boxes, unit):
     _, boxes = saao_boxes
     to_unit = 1.9 if unit.startswith('electron') else 1.0
     adu = CCDData(saao.data, unit='adu', meta=saao.meta)
-    with gradient_warning():
+    with gradient_warning(), sharp_pixel_warning():
         t_adu = photometer(adu, boxes, SkyEstimate.from_image(adu))
     rate = CCDData(saao.data * to_unit / 150.04, unit=unit, meta=saao.meta)
-    with gradient_warning():
+    with gradient_warning(), sharp_pixel_warning():
         t = photometer(rate, boxes, SkyEstimate.from_image(rate))
     flux = _values(t, 'aperture_sum')
     np.testing.assert_allclose(flux, _values(t_adu, 'aperture_sum')
@@ -155,7 +156,7 @@ def test_count_rate_magnitudes_not_divided_twice(saao, saao_boxes, unit):
     np.testing.assert_allclose(t['mag_err'], t_adu['mag_err'], rtol=1e-5)
     np.testing.assert_allclose(t['snr'], t_adu['snr'], rtol=1e-5)
     assert any('rate' in note for note in t.meta['notes'])
-    with gradient_warning():
+    with gradient_warning(), sharp_pixel_warning():
         t_zp = photometer(rate, boxes, SkyEstimate.from_image(rate),
                           zeropoint=25.0)
     np.testing.assert_allclose(t_zp['mag'], -2.5 * np.log10(flux) + 25.0,

@@ -432,8 +432,9 @@ class ApertureNoise:
         elif frame.mask is not None:
             unusable |= frame.mask
         bright, faint = _source_cores(resid, sigma1, unusable)
-        if mask is None:
-            bad |= _grown(bright, faint)
+        # (hits are no sky, whatever the mask)
+        bad |= _sharp_pixels(resid, sigma1, unusable) | (
+            _grown(bright, faint) if mask is None else False)
         # (the sources found against the level: a cluster's glow, which a
         # quadratic follows in part, stays no blank sky); only for a sky
         # with a background variation map, which flags the rows a trend
@@ -1526,6 +1527,21 @@ def _source_mask(resid, sigma1, bad):
     peak, missed pixel by pixel, would put its light into the blank sums
     and make white noise look correlated."""
     return _grown(*_source_cores(resid, sigma1, bad))
+
+
+def _sharp_pixels(resid, sigma1, unusable):
+    """The pixels sharper than the frame's stars (cosmic rays, hot pixels:
+    `~ccdphot_ext.background.outliers.SharpPixels`, against the larger of
+    ``sigma1`` and the pixel-difference noise), which the blank apertures
+    leave out as they leave out the sources: a raw frame's hits would be
+    measured as the sky's noise."""
+    from .outliers import SharpPixels, pixel_noise
+
+    sigma = pixel_noise(resid, unusable)
+    if math.isfinite(sigma1) and not sigma1 <= sigma:
+        sigma = sigma1
+    return SharpPixels.from_image(resid, unusable=unusable,
+                                  sigma=sigma).mask
 
 
 def _local_cores(resid, sigma1, unusable):

@@ -23,10 +23,12 @@ from ..background.noise import (
     noise_variance,
     sky_level_scale,
 )
+from ..background.outliers import sharp_rows
 from ..background.sky import check_sky, sky_doubt_flags
 from ..background.skylift import sky_for_apertures
 from ..flags import (
     FLAG_SATURATED,
+    FLAG_SHARP_PIXEL,
     decode_flags,
 )
 from ..io.fluxdensity import flux_conversion
@@ -644,6 +646,9 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         if dq.saturated[0]:
             result.flags |= FLAG_SATURATED
         warn_dq(dq, frame, None)
+    if sharp_rows(frame, aperture, sky.std, sum_method=sum_method,
+                  subpixels=subpixels, saturation=detector.saturation)[0][0]:
+        result.flags |= FLAG_SHARP_PIXEL
     result._to_flux_unit(conversion)
     return result
 

@@ -23,11 +23,13 @@ from ..background.noise import (
     noise_ratios,
     noise_variance,
 )
+from ..background.outliers import sharp_rows
 from ..background.sky import check_sky, sky_doubt_flags
 from ..background.skylift import sky_for_apertures
 from ..flags import (
     FLAG_BAD_PIXELS,
     FLAG_SATURATED,
+    FLAG_SHARP_PIXEL,
     FLAG_SKY_ANNULUS,
 )
 from ..io.fluxdensity import flux_conversion
@@ -258,6 +260,13 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
         note = warn_dq(dq, frame, list(table['id']))
         if note is not None:
             table.meta['notes'].append(note)
+    sharp, note = sharp_rows(frame, apertures, sky.std,
+                             sum_method=call.sum_method,
+                             subpixels=call.subpixels,
+                             saturation=call.detector.saturation)
+    table['flags'][sharp] |= FLAG_SHARP_PIXEL
+    if note is not None:
+        table.meta['notes'].append(note)
     for key in ('crowding_note', 'aperture_note'):  # said when made
         if sky.meta.get(key) is not None:
             table.meta['notes'].append(sky.meta[key])

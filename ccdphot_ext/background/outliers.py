@@ -1,0 +1,397 @@
+# Licensed under a 3-clause BSD style license - see LICENSE
+"""
+Pixels sharper than the frame's stars inside apertures: the cosmic rays
+and hot pixels a raw frame keeps (internal; the rule is documented with
+`~ccdphot_ext.flags.FLAG_SHARP_PIXEL`).
+
+A star spreads its light over its neighbours; a cosmic-ray hit or a hot
+pixel does not. Each pixel at least `SHARP_NSIGMA` times the pixel noise
+above its local background (the median of the 16 pixels two pixels away)
+and above each of its 8 neighbours is judged by the light of those
+neighbours, ``S8``, against its own, ``e0``: a star centred on the pixel
+puts at least ``f e0`` into them, ``f`` that of the frame's sharpest stars
+(`reference_spread`). The pixel is sharper than a star where
+
+    ``S8 < f e0 - SHARP_Z * sigma * sqrt(8 + f**2)``
+
+(its neighbours hold significantly less light than the sharpest star's
+would; ``sigma`` the pixel noise), or where the 7 neighbours besides the
+brightest, ``S7``, hold significantly less than such a star's ``f7 e0``
+(a hit of two pixels). A faint hit cannot be told from a faint
+undersampled star one by one, but a frame rich in hits shows them as a
+class: where the faint peaks (`CLASS_NSIGMA` to `REFERENCE_NSIGMA`
+noises, `CLASS_EXCESS` times more than white noise gives) hold together
+less than half the neighbour light (``S8`` or ``S7``) of as many of
+the sharpest stars (by more than `SHARP_Z` of its error), they are
+hits, and each peak holding
+less than a star's (or, besides its brightest neighbour, less than half
+of it: a hit of two pixels) is taken for one (the rule of
+`~ccdphot_ext.background.globalsky` for its sharp sources: where most are,
+all are).
+
+Nothing is taken out of any sum: a row whose aperture holds such a pixel is
+flagged (`FLAG_SHARP_PIXEL`) and `photometer` warns once per frame; the
+blank apertures of `~ccdphot_ext.ApertureNoise` leave the pixels out (they
+are no noise of the sky).
+"""
+
+import math
+import warnings
+
+import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ..aperture.utils import aperture_weights, split_apertures
+from ..utils.stats import MAD_TO_STD
+
+__all__ = []  # internal module: the rule is documented with the flag
+
+#: A candidate is at least this many pixel standard deviations above its
+#: local background (a pixel of white noise, 3 in 10**7).
+SHARP_NSIGMA = 5.0
+#: How many of its errors the neighbours' light must fall short of a star's.
+SHARP_Z = 3.0
+#: The share of its peak pixel's light that a star centred on a pixel puts
+#: into the 8 neighbours where the frame shows no star to measure it on:
+#: that of a Gaussian of FWHM 0.9 px (a Gaussian of 1.0 px puts 0.73, one
+#: of 1.5 px 2.0; real undersampled PSFs, with wings, more).
+SHARPEST_SPREAD = 0.6
+#: The same for the 7 neighbours besides the brightest (a star lights
+#: more than one: a Gaussian of FWHM 1.0 px centred on the pixel puts 0.57
+#: of the peak there, 0.63 centred on its edge; a hit of two pixels none).
+SHARPEST_SPREAD7 = 0.45
+#: The frame's stars give the reference where at least `REFERENCE_MIN`
+#: peaks `REFERENCE_NSIGMA` pixel noises high spread at least half of
+#: `SHARPEST_SPREAD` (sharper ones are hits): `REFERENCE_SCALE` times the
+#: smallest of their spreads (a star centred on a pixel spreads least),
+#: never below `SHARPEST_SPREAD`.
+REFERENCE_NSIGMA = 20.0
+REFERENCE_MIN = 5
+REFERENCE_SCALE = 0.8
+#: The class rule judges the peaks at least `CLASS_NSIGMA` pixel noises
+#: high and below `REFERENCE_NSIGMA`; it needs `CLASS_MIN` of them and
+#: more than `CLASS_EXCESS` times as many as white noise would give.
+CLASS_NSIGMA = 4.0
+CLASS_MIN = 10
+CLASS_EXCESS = 10.0
+
+_RING = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+         if max(abs(dy), abs(dx)) == 2]
+_NEAR = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+         if (dy, dx) != (0, 0)]
+
+
+#: Rows of the frame thresholded at a time, and the most pixels sampled for
+#: the noise and the level: no temporary of the frame's size.
+_STRIP = 64
+_SAMPLE = 20_000
+
+
+def _sample_rows(shape):
+    """At most `_SAMPLE` pixels' worth of rows spread over the frame."""
+    n = max(1, min(shape[0], _SAMPLE // max(shape[1], 1)))
+    return np.unique(np.linspace(0, shape[0] - 1, n).astype(int))
+
+
+def pixel_noise(image, unusable=None):
+    """The pixel noise of ``image``: the MAD of the differences of
+    horizontally adjacent usable pixels over ``sqrt(2)``, on at most
+    `_SAMPLE` pixels of rows spread over it (stars and a smooth sky
+    cancel; NaN for fewer than 10 pairs)."""
+    image = np.asarray(image)
+    rows = _sample_rows(image.shape)
+    part = np.asarray(image[rows], dtype=float)
+    ok = np.isfinite(part)
+    if unusable is not None:
+        ok &= ~np.asarray(unusable)[rows]
+    with np.errstate(invalid='ignore', over='ignore'):
+        diff = (part[:, 1:] - part[:, :-1])[ok[:, 1:] & ok[:, :-1]]
+    if diff.size < 10:
+        return math.nan
+    med = np.median(diff)
+    return float(MAD_TO_STD * np.median(np.abs(diff - med)) / math.sqrt(2))
+
+
+def _around(image, unusable, ys, xs, offsets):
+    """The values at the ``offsets`` of each pixel (n, len(offsets)); NaN
+    off the image, where not finite and where ``unusable``."""
+    ny, nx = image.shape
+    out = np.full((ys.size, len(offsets)), np.nan)
+    for k, (dy, dx) in enumerate(offsets):
+        y, x = ys + dy, xs + dx
+        inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
+        values = np.asarray(image[y[inside], x[inside]], dtype=float)
+        if unusable is not None:
+            values[unusable[y[inside], x[inside]]] = np.nan
+        out[inside, k] = values
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _candidates(image, unusable, sigma, nsigma):
+    """The local maxima at least ``nsigma`` noises above their ring's
+    median: rows, columns, their height ``e0`` over that median, their
+    neighbours' light ``S8`` and that of the 7 besides the brightest,
+    ``S7`` (the usable neighbours' mean times their number, at the edge
+    and beside a bad pixel; not judged with fewer than 5 of them or half
+    of the ring), the neighbours over the median (n, 8), and the noise
+    each is judged with: ``sigma``, or the scatter of its ring (its MAD)
+    where larger (a noisier part of the frame)."""
+    sample = np.asarray(image[_sample_rows(image.shape)], dtype=float)
+    sample = sample[np.isfinite(sample)]
+    none = np.zeros(0, dtype=np.intp)
+    if not sample.size:
+        return (none, none) + (np.zeros(0),) * 3 + (
+            np.zeros((0, len(_NEAR))), np.zeros(0))
+    # a cheap first cut, strip by strip: well above the frame's median
+    cut = float(np.median(sample)) + nsigma * sigma
+    found = []
+    with np.errstate(invalid='ignore'):
+        for start in range(0, image.shape[0], _STRIP):
+            y, x = np.nonzero(np.asarray(image[start:start + _STRIP]) > cut)
+            found.append((y + start, x))
+    ys = np.concatenate([f[0] for f in found]).astype(np.intp)
+    xs = np.concatenate([f[1] for f in found]).astype(np.intp)
+    keep = np.isfinite(np.asarray(image[ys, xs], dtype=float))  # not inf
+    if unusable is not None:
+        keep &= ~unusable[ys, xs]
+    ys, xs = ys[keep], xs[keep]
+    near = _around(image, unusable, ys, xs, _NEAR)
+    with np.errstate(invalid='ignore'):
+        peak = np.all(~(near >= np.asarray(image[ys, xs],
+                                           dtype=float)[:, None]), axis=1)
+    ys, xs, near = ys[peak], xs[peak], near[peak]
+    ring = _around(image, unusable, ys, xs, _RING)
+    enough = ((np.sum(np.isfinite(ring), axis=1) >= len(_RING) // 2)
+              & (np.sum(np.isfinite(near), axis=1) >= 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # an empty ring
+        base = np.nanmedian(ring, axis=1)
+        near = near - base[:, None]
+        s8 = np.nanmean(near, axis=1) * len(_NEAR)
+        s7 = s8 - np.nanmax(near, axis=1)
+        # the local noise, where the sky is noisier than the frame's
+        local = MAD_TO_STD * np.nanmedian(np.abs(ring - base[:, None]),
+                                          axis=1)
+    noise = np.fmax(local, sigma)
+    e0 = np.asarray(image[ys, xs], dtype=float) - base
+    keep = enough & (e0 > nsigma * noise)
+    return (ys[keep], xs[keep], e0[keep], s8[keep], s7[keep], near[keep],
+            noise[keep])
+
+
+def reference_spread(e0, s8, s7, sigma):
+    """
+    The shares of its peak's light the frame's sharpest stars put into the
+    8 neighbours and into the 7 besides the brightest: `REFERENCE_SCALE`
+    times the least of those of the bright peaks that are not sharper
+    than half the defaults (`SHARPEST_SPREAD`, `SHARPEST_SPREAD7`), never
+    below them, and how many peaks gave them; the defaults from fewer
+    than `REFERENCE_MIN`.
+    """
+    bright = e0 >= REFERENCE_NSIGMA * sigma
+    spread, spread7 = s8[bright] / e0[bright], s7[bright] / e0[bright]
+    stars = ((spread >= SHARPEST_SPREAD / 2)
+             & (spread7 >= SHARPEST_SPREAD7 / 2))
+    n = int(np.count_nonzero(stars))
+    if n < REFERENCE_MIN:
+        return SHARPEST_SPREAD, SHARPEST_SPREAD7, n
+    return (max(float(np.min(spread[stars])) * REFERENCE_SCALE,
+                SHARPEST_SPREAD),
+            max(float(np.min(spread7[stars])) * REFERENCE_SCALE,
+                SHARPEST_SPREAD7), n)
+
+
+class SharpPixels:
+    """
+    The pixels of a frame sharper than its stars (see the module).
+
+    Attributes
+    ----------
+    ys, xs : 1-D `~numpy.ndarray` of int
+        Their rows and columns (each pixel once, in increasing flat
+        index).
+    shape : tuple of int
+        The frame's shape.
+    sigma : float
+        The pixel noise used.
+    spread : float
+        The reference neighbour share ``f``.
+    n_stars : int
+        The bright peaks that gave it (fewer than `REFERENCE_MIN`: the
+        default `SHARPEST_SPREAD`).
+    as_class : bool
+        Whether the faint candidates were judged as a class.
+    """
+
+    def __init__(self, ys, xs, shape, sigma, spread, n_stars, as_class):
+        flat = np.unique(np.ravel_multi_index((ys, xs), shape))
+        self._flat = flat
+        self.ys, self.xs = np.unravel_index(flat, shape)
+        self.shape = tuple(shape)
+        self.sigma = sigma
+        self.spread = spread
+        self.n_stars = n_stars
+        self.as_class = as_class
+
+    @property
+    def count(self):
+        """How many pixels."""
+        return int(self._flat.size)
+
+    @property
+    def mask(self):
+        """The pixels as a 2-D bool array of the frame's shape."""
+        out = np.zeros(self.shape, dtype=bool)
+        out[self.ys, self.xs] = True
+        return out
+
+    @classmethod
+    def from_image(cls, image, unusable=None, sigma=None, saturation=None):
+        """
+        Find them.
+
+        Parameters
+        ----------
+        image : 2-D array_like
+            The frame (any smooth background: each pixel is judged against
+            its own ring). Read where needed, never copied whole.
+        unusable : 2-D `~numpy.ndarray` of bool, optional
+            Pixels not to use (masked); NaN and inf are not used either.
+        sigma : float, optional
+            The pixel noise; default `pixel_noise`.
+        saturation : float, optional
+            Pixels at or above it are not judged (saturated: flag 4 says
+            so already).
+        """
+        image = np.asarray(image)
+        if unusable is not None:
+            unusable = np.asarray(unusable, dtype=bool)
+        none = np.zeros(0, dtype=np.intp)
+        if sigma is None:
+            sigma = pixel_noise(image, unusable)
+        if not (math.isfinite(sigma) and sigma > 0):
+            return cls(none, none, image.shape, sigma, SHARPEST_SPREAD, 0,
+                       False)
+        ys, xs, e0, s8, s7, near, noise = _candidates(image, unusable,
+                                                      sigma, CLASS_NSIGMA)
+        if saturation is not None:
+            below = np.asarray(image[ys, xs], dtype=float) < saturation
+            ys, xs, e0, s8, s7, near, noise = (
+                v[below] for v in (ys, xs, e0, s8, s7, near, noise))
+        spread, spread7, n_stars = reference_spread(e0, s8, s7, noise)
+        margin = SHARP_Z * noise * math.sqrt(8.0 + spread * spread)
+        margin7 = SHARP_Z * noise * math.sqrt(7.0 + spread7 * spread7)
+        sharp = (s8 < spread * e0 - margin) | (s7 < spread7 * e0 - margin7)
+        sharp &= e0 >= SHARP_NSIGMA * noise
+        faint = e0 < REFERENCE_NSIGMA * noise
+        n_faint = np.count_nonzero(faint)
+        # white noise's peaks above CLASS_NSIGMA: not a class of hits
+        chance = CLASS_EXCESS * image.size * 0.5 * math.erfc(
+            CLASS_NSIGMA / math.sqrt(2.0))
+        as_class = False
+        if n_faint >= CLASS_MIN and n_faint > chance:
+            total = float(np.sum(e0[faint]))
+            error = math.sqrt(8.0 * float(np.sum(noise[faint] ** 2)))
+            if ((float(np.sum(s8[faint])) + SHARP_Z * error
+                 < spread * total / 2)
+                    or (float(np.sum(s7[faint])) + SHARP_Z * error
+                        < spread7 * total / 2)):
+                as_class = True
+                # the bright peaks too; a hit of 2 pixels too (a star
+                # lights more than one neighbour)
+                sharp |= (s8 < spread * e0) | (s7 < spread7 * e0 / 2)
+        out_y, out_x = [ys[sharp]], [xs[sharp]]
+        # the hits' neighbours above CLASS_NSIGMA: the rest of the hit
+        for k, (dy, dx) in enumerate(_NEAR):
+            lit = sharp & (near[:, k] > CLASS_NSIGMA * noise)
+            out_y.append(ys[lit] + dy)
+            out_x.append(xs[lit] + dx)
+        return cls(np.concatenate(out_y), np.concatenate(out_x),
+                   image.shape, sigma, spread, n_stars, as_class)
+
+    def rows(self, apertures, shape, *, sum_method='exact', subpixels=5):
+        """Whether each row's aperture covers one of the pixels (weight
+        above 0; bool, one per row in `split_apertures` order)."""
+        pairs = split_apertures(apertures)
+        out = np.zeros(len(pairs), dtype=bool)
+        if not self.count:
+            return out
+        for row, (ap, index) in enumerate(pairs):
+            if not self._box_holds(ap, index, shape):
+                continue
+            slices, weights, _ = aperture_weights(
+                ap, shape, index=index, sum_method=sum_method,
+                subpixels=subpixels)
+            if slices is None:
+                continue
+            y0, x0 = slices[0].start or 0, slices[1].start or 0
+            inside = ((self.ys >= y0) & (self.ys < y0 + weights.shape[0])
+                      & (self.xs >= x0) & (self.xs < x0 + weights.shape[1]))
+            out[row] = bool(np.any(
+                weights[self.ys[inside] - y0, self.xs[inside] - x0] > 0))
+        return out
+
+    def _box_holds(self, aperture, index, shape):
+        """Whether the bounding box of position ``index`` holds one of the
+        pixels (True when the box cannot be had: the weights decide)."""
+        one = aperture if aperture.isscalar else aperture[index]
+        try:
+            box = one.bbox
+            x0, x1 = np.clip([box.ixmin, box.ixmax], 0, shape[1])
+            y0, y1 = np.clip([box.iymin, box.iymax], 0, shape[0])
+        except (ValueError, TypeError, OverflowError):
+            return True
+        if x1 <= x0 or y1 <= y0:
+            return False
+        nx = shape[1]
+        starts = np.arange(y0, y1) * nx + x0
+        first = np.searchsorted(self._flat, starts)
+        last = np.searchsorted(self._flat, starts + (x1 - x0))
+        return bool(np.any(last > first))
+
+    def note(self, n_rows, n_total):
+        """The words of the warning for ``n_rows`` of ``n_total`` rows."""
+        how = (f"the sharpest of the frame's {self.n_stars} bright "
+               'sources' if self.n_stars >= REFERENCE_MIN else
+               'a star of FWHM 0.9 px (too few bright sources to measure '
+               'it on)')
+        most = '; most faint peaks are such hits' if self.as_class else ''
+        size = self.shape[0] * self.shape[1]
+        return (f'{n_rows} of {n_total} apertures hold a pixel sharper '
+                f"than the frame's stars ({self.count} such pixels, "
+                f'{self.count / size:.2%} of the frame: cosmic '
+                f'rays or hot pixels, judged against {how}{most}). '
+                'They are summed as they are (flag 1024): clean the frame '
+                '(e.g. ccdproc.cosmicray_lacosmic) or pass a mask of them')
+
+
+def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
+               subpixels=5, saturation=None):
+    """
+    The rows holding a pixel sharper than the frame's stars (bool per row,
+    in `split_apertures` order) and the warning's words (None when there
+    is none); warns once.
+
+    The pixel noise is `pixel_noise`, or the sky's per-pixel std
+    ``sky_std`` (its median) where larger (correlated noise, whose
+    neighbouring pixels' differences are smaller than its scatter).
+    Pixels at or above ``saturation`` are not judged.
+    """
+    sigma = pixel_noise(frame.data, frame.mask)
+    if sky_std is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)
+            std = np.ravel(np.asarray(sky_std, dtype=float))
+            std = float(np.nanmedian(std[::max(1, std.size // _SAMPLE)]))
+        if math.isfinite(std) and not std <= sigma:
+            sigma = std
+    found = SharpPixels.from_image(frame.data, unusable=frame.mask,
+                                   sigma=sigma, saturation=saturation)
+    rows = found.rows(apertures, frame.shape, sum_method=sum_method,
+                      subpixels=subpixels)
+    note = None
+    if rows.any():
+        note = found.note(int(rows.sum()), rows.size)
+        warnings.warn(note, AstropyUserWarning, stacklevel=3)
+    return rows, note
