@@ -310,6 +310,20 @@ def scaled_aperture(aperture, scale):
     return type(aperture)(**params)
 
 
+def frame_box(aperture, index, shape):
+    """The bounding box of position ``index`` of ``aperture`` clipped to a
+    frame of ``shape``, as ``(y0, y1, x0, x1)`` (possibly empty), or None
+    when the aperture has none (NaN or overflowing sizes)."""
+    one = aperture if aperture.isscalar else aperture[index]
+    try:
+        box = one.bbox
+        x0, x1 = np.clip([box.ixmin, box.ixmax], 0, shape[1])
+        y0, y1 = np.clip([box.iymin, box.iymax], 0, shape[0])
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return y0, y1, x0, x1
+
+
 def _off_frame(aperture, shape):
     """True when the bounding box of ``aperture`` (one position) lies
     wholly off a frame of ``shape``; False also when it has none (NaN)."""

@@ -41,7 +41,7 @@ import warnings
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.utils import aperture_weights, split_apertures
+from ..aperture.utils import aperture_weights, frame_box, split_apertures
 from ..utils.stats import MAD_TO_STD
 
 __all__ = []  # internal module: the rule is documented with the flag
@@ -335,13 +335,10 @@ class SharpPixels:
     def _box_holds(self, aperture, index, shape):
         """Whether the bounding box of position ``index`` holds one of the
         pixels (True when the box cannot be had: the weights decide)."""
-        one = aperture if aperture.isscalar else aperture[index]
-        try:
-            box = one.bbox
-            x0, x1 = np.clip([box.ixmin, box.ixmax], 0, shape[1])
-            y0, y1 = np.clip([box.iymin, box.iymax], 0, shape[0])
-        except (ValueError, TypeError, OverflowError):
+        box = frame_box(aperture, index, shape)
+        if box is None:
             return True
+        y0, y1, x0, x1 = box
         if x1 <= x0 or y1 <= y0:
             return False
         nx = shape[1]

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.utils import aperture_weights, split_apertures
+from ..aperture.utils import aperture_weights, frame_box, split_apertures
 from ..io.dq import describe_dq_bits, dq_convention
 
 __all__ = []  # internal module: the rules are documented with the flags
@@ -154,13 +154,10 @@ def _box_holds(table, aperture, index, shape):
     """Whether the bounding box of position ``index`` holds a pixel of the
     summed-area ``table``; True when the box cannot be had (let the
     weights decide)."""
-    one = aperture if aperture.isscalar else aperture[index]
-    try:
-        box = one.bbox
-        x0, x1 = np.clip([box.ixmin, box.ixmax], 0, shape[1])
-        y0, y1 = np.clip([box.iymin, box.iymax], 0, shape[0])
-    except (ValueError, TypeError, OverflowError):
+    box = frame_box(aperture, index, shape)
+    if box is None:
         return True
+    y0, y1, x0, x1 = box
     return (table[y1, x1] - table[y0, x1] - table[y1, x0]
             + table[y0, x0]) > 0
 
