@@ -52,6 +52,7 @@ from ..utils.numbers import (
     positive_integer,
     positive_scalar,
 )
+from ..utils.stats import skew_ratio
 from .annulus import annulus_statistics, check_annulus
 from .annulusframe import (
     MAX_SPREAD_FRACTION,
@@ -611,7 +612,8 @@ def _skew_corrected(res, method, sigma, meta):
     sky low by `skew_bias_factor` times its third central moment over its
     variance, the ratio here measured on the frame itself (the pixels'
     mean cubed deviation in the estimator's wide window,
-    ``stats['m3']``, over ``std**2``), at most ``std**2 / level`` where
+    ``stats['m3']``, over ``std**2``: `skew_ratio`, as a Background2D
+    map's skew is read), at most ``std**2 / level`` where
     the level is positive (a sky of photons alone, read noise and faint
     stars no more skewed: the light of stars too faint for the source
     mask skews the pixels too), and removed: ``meta['estimator_bias']``
@@ -634,14 +636,13 @@ def _skew_corrected(res, method, sigma, meta):
     if m3 is None or not (var > 0 and math.isfinite(m3)):
         return res['level'], res['std'], efficiency, error
     n = max(int(stats.get('n_window') or stats['n']), 2)
-    if method == 'median':
-        # cubed about the median, ``factor * mu3 / var`` below the mean:
-        # ``mu3 (1 + 3 factor)`` to first order
-        m3 = m3 / (1.0 + 3.0 * factor)
-    ratio = m3 / var
+    # a median's pixels are cubed about the median, ``factor * mu3 / var``
+    # below the mean: ``mu3 (1 + 3 factor)`` to first order
+    ratio, spread = skew_ratio(
+        m3, var, n, response=1.0 + 3.0 * factor if method == 'median'
+        else 1.0)  # spread: the ratio's sampling error
     if res['level'] > 0:  # no more skewed than photons alone
         ratio = min(ratio, var / float(res['level']))
-    spread = math.sqrt(6.0 / n * var)  # the ratio's sampling error
     if not ratio > SKEW_NSIGMA * spread:  # not shown to be skewed
         return res['level'], res['std'], efficiency, error
     bias = -factor * ratio
