@@ -128,8 +128,6 @@ from ..utils.inputs import positive_scalar, power_of_two_scale, strip_unit
 from ..utils.stats import (
     MAD_TO_STD,
     MEDIAN_EFFICIENCY,
-    difference_noise,
-    lagged_differences,
     surface_design,
     surface_terms,
     weighted_lstsq,
@@ -2704,6 +2702,8 @@ def _noise_at_lag(meshes, pixels, leave_out, lag, lattice=None, *,
     differences, ``p(x + lag) - 2 p(x) + p(x - lag)``, over the root of 6,
     Sheppard's correction left out), and the differences' lattice (found
     at the first call, ``lattice`` None; False where there is none)."""
+    from ..utils.stats import difference_noise, lagged_differences
+
     step, bad, terms = lagged_differences(pixels, leave_out, lag,
                                           second=second)
     if lattice is None:
