@@ -266,4 +266,3 @@ def frame_surface(coef, shape, x=None, y=None):
     terms = surface_terms(u, v, quadratic=True)
     # (the constant's term is 1.0: the u v term gives the full shape)
     return sum(float(c) * t for c, t in zip(coef, terms, strict=True))
-
