@@ -77,6 +77,34 @@ def test_differential_never_replaces_a_light_curve_or_an_input(files,
     assert stdout.splitlines()[-1].endswith('; replaced the existing file')
 
 
+
+@pytest.mark.parametrize('command', ['measure', 'find'])
+def test_measure_and_find_never_replace_a_light_curve(files, tmp_path,
+                                                      command):
+    """``ccdphot measure -o`` and ``ccdphot find -o`` naming a finished
+    batch's light curve (the auditor's case: 120 rows replaced by 6, exit
+    0) are refused before any work, as ``--differential`` is; a table of
+    another kind is still replaced with a note."""
+    lc = tmp_path / 'lc.ecsv'
+    assert _batch(files, lc)[0] == 0
+    before = lc.read_bytes()
+    args = ([command, files['frames'][0], '--positions', files['positions'],
+             '--size', '15'] if command == 'measure'
+            else [command, files['frames'][0]])
+    code, stdout, err = ccdphot(*args, '-o', lc)
+    assert code == 2
+    assert err.strip() == (
+        f'ccdphot {command}: error: -o {lc}: is the light-curve table of a '
+        'ccdphot batch run (its measurements, which --resume reads); give '
+        'another name, or move it away')
+    assert lc.read_bytes() == before
+    other = tmp_path / 'other.ecsv'
+    assert ccdphot(*args, '-o', other)[0] == 0
+    code, stdout, err = ccdphot(*args, '-o', other)
+    assert code == 0, err
+    assert stdout.splitlines()[-1].endswith('; replaced the existing file)')
+
+
 def test_a_full_disk_is_named_with_one_errno(files, tmp_path):
     """A file-size limit (EFBIG, as a full disk): the message said
     ``[Errno 27] [Errno 27] output ...``."""

@@ -438,6 +438,8 @@ class ApertureNoise:
         meta = {'method': 'blank apertures', 'route': route,
                 'mask': 'given' if mask is not None else 'segmentation',
                 'sky_method': sky.method, 'seed': seed,
+                'sky_std': float(np.nanmedian(np.atleast_1d(
+                    np.asarray(sky.std, dtype=float)))),
                 'trend_removed': trend is not None,
                 'trend': None if trend is None else [float(c) for c in trend],
                 'pair_lag': PAIR_LAG}
@@ -1955,12 +1957,14 @@ def _fit(n_pix, sigma, sigma_err, sigma1):
     return math.exp(coef[0]), float(coef[1])
 
 
-def check_noise(noise, frame, apertures=()):
+def check_noise(noise, frame, apertures=(), sky=None):
     """
     Validate ``noise=`` of `measure`/`photometer`; without it run the cheap
     correlated-noise check (also on a frame with an uncertainty: per-pixel
     variances hold no covariance). With it, warn about each of
-    ``apertures`` too thin for the model (`warn_thin_aperture`).
+    ``apertures`` too thin for the model (`warn_thin_aperture`) and about
+    a model measured on a sky of another pixel noise than ``sky``'s
+    (`warn_other_noise`).
     """
     if noise is None:
         warn_if_correlated(frame)
@@ -1971,6 +1975,8 @@ def check_noise(noise, frame, apertures=()):
                         f'{type(noise).__name__}')
     for aperture in apertures:
         warn_thin_aperture(noise, aperture, frame.shape)
+    if sky is not None:
+        warn_other_noise(noise, sky)
     if (noise.local_noise is not None and np.any(noise.local_noise > 1.0)
             and noise.shape != tuple(frame.shape)):
         warnings.warn(
@@ -1979,6 +1985,36 @@ def check_noise(noise, frame, apertures=()):
             'the sky terms are not scaled by the local pixel noise, and '
             'are too small where the sky is noisier; measure the model on '
             'this frame', AstropyUserWarning, stacklevel=3)
+
+
+#: A model is warned about when the pixel noise of the sky it was
+#: measured against and that of the sky it is used with differ by more
+#: than this factor (either way).
+OTHER_NOISE_FACTOR = 1.25
+
+
+def warn_other_noise(noise, sky):
+    """
+    Warn (`~astropy.utils.exceptions.AstropyUserWarning`) when ``noise``
+    was measured against a sky whose pixel noise (the median of its
+    ``std``, ``noise.meta['sky_std']``) differs from ``sky``'s by more than
+    `OTHER_NOISE_FACTOR`: a model of another frame (another exposure, a
+    frame in other units or scaled) gives sky terms off by that ratio
+    squared.
+    """
+    measured = noise.meta.get('sky_std')
+    std = np.atleast_1d(np.asarray(sky.std, dtype=float))
+    if measured is None or not np.any(np.isfinite(std)):
+        return
+    ratio = float(np.nanmedian(std)) / measured
+    if not (1.0 / OTHER_NOISE_FACTOR <= ratio <= OTHER_NOISE_FACTOR):
+        warnings.warn(
+            f'noise was measured against a sky of pixel noise {measured:.4g}'
+            f' but this sky\'s is {ratio * measured:.4g} ({ratio:.3g} times):'
+            ' a model of another frame (or of this frame in other units) '
+            'scales the sky terms wrongly; measure it with '
+            'ApertureNoise.from_blank_apertures(data, sky) on this frame',
+            AstropyUserWarning, stacklevel=3)
 
 
 def aperture_extent(weights):
@@ -2159,6 +2195,11 @@ def sky_level_scale(noise, sky):
     a frame whose neighbouring pixels are correlated), which the model
     replaces.
     """
+    if sky.meta.get('map_miss') is not None:
+        # the map's error was measured on the blank sky's means about it
+        # (`~ccdphot_ext.background.maps.checked_map_error`): it holds the
+        # pixels' correlation on the mesh scale already
+        return 1.0
     n_sky = np.nanmedian(np.atleast_1d(np.asarray(sky.n_pix, dtype=float)))
     held = sky.meta.get('noise_correlation_factor', 1.0)
     scale = float(noise.level_scale(n_sky)) / math.sqrt(held)

@@ -35,7 +35,6 @@ from .common import (
     add_sky_with_apertures_option,
     add_uncertainty_model_option,
     add_unit_option,
-    check_not_light_curve,
     check_output_path,
     hdu_type,
     output_locks,
@@ -147,7 +146,7 @@ def _checked_run(args, frames, early):
     ids = np.asarray(pos['id'])
     inputs = [(f, 'FRAME') for f in frames] + [
         (args.positions, '--positions'), (args.frame_list, '--frame-list')]
-    check_output_path(args.output, inputs=inputs)
+    check_output_path(args.output, inputs=inputs, light_curve_ok=True)
     sky = batch_sky(args)
     layout = aperture_layout(args, xy)
     check_first_frame(args, frames[0], layout, sky)
@@ -159,8 +158,7 @@ def _checked_run(args, frames, early):
         diff_out = args.differential or (
             os.path.splitext(args.output)[0] + '_diff.ecsv')
         check_output_path(diff_out, '--differential',
-                      inputs=[*inputs, (args.output, '-o')])
-        check_not_light_curve(diff_out, '--differential')
+                          inputs=[*inputs, (args.output, '-o')])
     resume = None
     if args.resume:
         if os.path.exists(args.output):

@@ -348,11 +348,15 @@ def add_positions_format(parser):
              'identifies or guesses it)')
 
 
-def check_output_path(path, option='-o', inputs=()):
+def check_output_path(path, option='-o', inputs=(), *,
+                      light_curve_ok=False):
     """
     Fail early (before any work) if ``path`` cannot be written or would
     destroy something: an input (``(path, option)`` pairs, compared by
-    inode), a directory, a FIFO or a device.
+    inode), a directory, a FIFO or a device, or a ``ccdphot batch``
+    light-curve table (`check_not_light_curve`) unless ``light_curve_ok``
+    (a batch's own ``-o``, which a run of the same command replaces with
+    a note or ``--resume`` continues).
     """
     from ..utils.files import check_output
 
@@ -360,6 +364,8 @@ def check_output_path(path, option='-o', inputs=()):
         target = check_output(path, inputs=inputs, label=option)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    if not light_curve_ok:
+        check_not_light_curve(path, option)
     folder = os.path.dirname(target)
     if os.path.exists(target) and not os.access(target, os.W_OK):
         raise CLIError(f'{option} {path}: file is not writable')

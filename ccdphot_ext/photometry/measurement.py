@@ -676,7 +676,7 @@ def _checked_inputs(data, aperture, sky, *, gain, noise, threshold, detector,
     check_data_unit(frame.unit, 'data')
     check_extent(aperture, frame.shape, 'aperture')
     check_sky(sky, unit=frame.unit, n_apertures=1)
-    check_noise(noise, frame, [aperture])
+    check_noise(noise, frame, [aperture], sky)
     detector = detector.resolve(frame.meta, unit=frame.unit)
     warn_unused_gain(frame, detector)
     options, model_note = resolve_uncertainty_model(frame, detector, options,

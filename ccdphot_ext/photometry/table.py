@@ -199,7 +199,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     check_data_unit(frame.unit, 'data')
     check_extent(apertures, frame.shape)
     check_sky(sky, unit=frame.unit, n_apertures=sum(n for _, n in groups))
-    check_noise(noise, frame, [ap for ap, _ in groups])
+    check_noise(noise, frame, [ap for ap, _ in groups], sky)
     call = replace(call, detector=detector.resolve(frame.meta,
                                                    unit=frame.unit))
     warn_saturation(call.detector, frame.meta, frame.unit)
