@@ -5,10 +5,14 @@ noise keeps its estimator's level. Level offsets over seeded frames,
 each against the plain mean of its own pixels (unbiased whatever the
 skewness), which takes out most of the frame's noise."""
 
+import warnings
+
 import numpy as np
 import pytest
+from astropy.table import Table
+from astropy.utils.exceptions import AstropyUserWarning
 
-from ccdphot_ext import SkyEstimate
+from ccdphot_ext import SkyEstimate, simulate_frame
 from ccdphot_ext.background.estimators import skew_bias_factor
 
 
@@ -88,3 +92,53 @@ def test_white_noise_keeps_the_estimators_level():
     with_gain = SkyEstimate.from_image(data, gain=0.25)
     assert 'estimator_bias_error' not in with_gain.meta
     assert 'no gain' not in with_gain.meta['estimator_bias_note']
+
+
+def _crowded(seed, n_stars):
+    """``n_stars`` Gaussian stars (1.8 px) of 300 to 10**4 ADU on 512 x 512
+    pixels of the sample frame's sky (1035 ADU at 2.23 e-/ADU, read noise
+    12 e-)."""
+    rng = np.random.default_rng(7000 + seed)
+    x, y = rng.uniform(0.0, 512.0, (2, n_stars))
+    stars = Table({'x': x, 'y': y,
+                   'flux': 10 ** rng.uniform(np.log10(300.0), 4.0, n_stars)})
+    return simulate_frame((512, 512), 1035.0, stars, gain=2.23,
+                          read_noise=12.0, psf_sigma=1.8, seed=rng)[0]
+
+
+def test_crowded_gainless_level_warns_of_the_skew_it_keeps():
+    """300 stars: the source mask (about 60% of the frame) leaves too few
+    pixels to show even a sky of photons alone skewed (its ratio std**2 /
+    level under 3 sampling errors), and the faint stars' light skews them
+    too: the clipped mean keeps its estimator's bias, 0.32 of its errors
+    low on 12 frames (against the same mask's level of the star-less
+    frame), and now warns of it (12 of 12 frames; 20-50 stars: none),
+    naming the gain; the bound is that bias were the sky all photons."""
+    data = _crowded(0, 300)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always')  # (and the crowding bound's)
+        sky = SkyEstimate.from_image(data)
+    assert all(w.category is AstropyUserWarning for w in said)
+    kept = [str(w.message) for w in said if 'pass gain=' in str(w.message)]
+    assert len(kept) == 1
+    assert kept[0].startswith('no gain: the sigma_clip estimator reads a '
+                              'Poisson sky low by up to')
+    assert 'estimator_bias' not in sky.meta  # the level is the estimator's
+    bound = sky.meta['estimator_bias_bound']
+    expected = skew_bias_factor('sigma_clip') * sky.std ** 2 / sky.value
+    assert bound == pytest.approx(expected, rel=1e-9)
+    # 0.35 of the level's error here (0.0229 ADU: the photons' own bias is
+    # 0.0203, the sky's read noise keeping it under the bound)
+    assert 0.25 < bound / sky.error_on_mean < 0.5
+    # with the gain the level is solved under the photons' model: no bound
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)  # crowding
+        with_gain = SkyEstimate.from_image(data, gain=2.23)
+    assert 'estimator_bias_bound' not in with_gain.meta
+    # a frame of 40 stars shows its skew: removed, not warned of
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always')  # (the crowding bound's)
+        few = SkyEstimate.from_image(_crowded(2, 40))
+    assert not any('pass gain=' in str(w.message) for w in said)
+    assert few.meta['estimator_bias'] < 0
+    assert 'estimator_bias_bound' not in few.meta

@@ -128,6 +128,7 @@ from ..utils.inputs import positive_scalar, power_of_two_scale, strip_unit
 from ..utils.stats import (
     MAD_TO_STD,
     MEDIAN_EFFICIENCY,
+    skew_ratio,
     surface_design,
     surface_terms,
     weighted_lstsq,
@@ -2104,7 +2105,8 @@ def frame_skew_gain(pixels, clean, level, rms, factor):
     The frame's ``pixels`` where ``clean`` (off its source mask) less the
     map's ``level``, over its noise ``rms``, are read within
     `SKEW_WINDOW` of 0; their third central moment is that skewness
-    times `window_skew_response` (the estimator's ``factor``). A sky of
+    times `window_skew_response` (the estimator's ``factor``), read as a
+    whole-frame level's (``ccdphot_ext.utils.stats.skew_ratio``). A sky of
     photons at a gain ``g`` (data units: level ``L``, noise ``sigma``) is
     skewed by ``L / (g**2 sigma**3)``, so ``g**2`` is the mean of ``L /
     sigma**3`` over the skewness: on a flat sky the Poisson bias so found,
@@ -2126,13 +2128,15 @@ def frame_skew_gain(pixels, clean, level, rms, factor):
     s2 = float(np.mean(z * z))
     m3 = float(np.mean(z ** 3))
     spread = float(np.std(z ** 3 - 3.0 * s2 * z))
-    response = window_skew_response(SKEW_WINDOW, factor)
-    skew = m3 / response
+    # standardised pixels: the moment over a variance of 1
+    skew, error = skew_ratio(m3, 1.0, n,
+                             response=window_skew_response(SKEW_WINDOW,
+                                                           factor),
+                             spread=spread)
     photons = float(np.mean(lv[keep] / sd[keep] ** 3))
     gain = (math.sqrt(photons / skew) if skew > 0.0 and photons > 0.0
             else None)
-    return {'gain': gain, 'skew': skew,
-            'skew_error': spread / math.sqrt(n) / response, 'n': n}
+    return {'gain': gain, 'skew': skew, 'skew_error': error, 'n': n}
 
 
 def _with_frame_skew(record, rms, spread):

@@ -431,17 +431,8 @@ class ApertureNoise:
         n_ap = _check_n_apertures(n_apertures, frame.shape)
         rng = random_generator(seed)
         route = sky_route(sky)
-        resid, sigma1, bad = _blank_residual(frame, sky, mask, route)
-        # the pixels a photometry annulus would use, sources included
-        unusable = ~np.isfinite(resid)
-        if mask is not None:
-            unusable |= _frame_mask(as_frame(data))
-        elif frame.mask is not None:
-            unusable |= frame.mask
-        bright, faint = _source_cores(resid, sigma1, unusable)
-        # (hits are no sky, whatever the mask)
-        bad |= _sharp_pixels(resid, sigma1, unusable) | (
-            _grown(bright, faint) if mask is None else False)
+        resid, sigma1, bad, unusable = _blank_sky(data, frame, sky, mask,
+                                                  route)
         # (the sources found against the level: a cluster's glow, which a
         # quadratic follows in part, stays no blank sky); only for a sky
         # with a background variation map, which flags the rows a trend
@@ -468,19 +459,8 @@ class ApertureNoise:
         points = [_blank_point(resid, bad, side, n_ap, rng, annuli, var_cum,
                                map_cum, trend_cum)
                   for side in sizes]
-        level_factor = share_factor = None
-        if map_cum is not None:
-            # the map's own error in the blank sums is the photometry's
-            # sky_mean term: left out of the noise, as the annulus levels'
-            # share, at the factor the photometry inflates it by
-            share_factor = _map_share_factor(cls, sky, sigma1, sizes, points)
-            meta['map_level_scale'] = share_factor
-        if annuli is not None:
-            level_factor = share_factor = annuli.level_factor(points)
-            meta.update(annuli.meta)
-            meta['level_factor'] = level_factor
-        if map_cum is not None:
-            meta['map_error_removed'] = True
+        level_factor, share_factor = _level_shares(
+            cls, sky, sigma1, sizes, points, annuli, map_cum, meta)
         n_pix, sig, sig_err, counts, n_eff = _size_scatter(
             sizes, points, share_factor)
         if annuli is not None:
@@ -491,27 +471,8 @@ class ApertureNoise:
         meta['sizes_not_placed'] = [s for s in sizes
                                     if s * s not in set(n_pix.tolist())]
         alpha, beta = _fit(n_pix, sig, sig_err, sigma1)
-        cores = _local_cores(resid, sigma1, unusable)
-        near = noise_near_sources(resid, unusable, bad & ~unusable, cores)
-        meta['noise_near_sources'] = near
-        local = local_noise_map(
-            resid, unusable, cores,
-            [p['centres'] for p in points if p['sums'].size >= MIN_APERTURES])
-        level = (None if local is None
-                 else local_level_map(frame.data, unusable, cores))
-        if near is not None and near > NEAR_LIMIT:
-            meta['noise_near_sources_note'] = (
-                f'the pixel noise among the masked sources is {near:.2g} '
-                'times that of the blank sky the model was measured on (a '
-                'cluster or a galaxy whose unresolved light adds noise, or '
-                'an uneven depth): photometry with this model scales the '
-                'sky term of an aperture where the local pixel noise is '
-                'significantly higher by that ratio squared '
-                '(ApertureNoise.local_ratio, in blocks of '
-                f'{NEAR_BLOCK} pixels); measured with a mask that leaves '
-                'blank sky among the sources, the model itself holds it')
-            warnings.warn(meta['noise_near_sources_note'],
-                          AstropyUserWarning, stacklevel=2)
+        local, level = _source_noise(frame, resid, sigma1, bad, unusable,
+                                     points, meta)
         ratio = ratio_err = None
         if var_cum is not None:
             ratio, ratio_err = _array_scatter(points, share_factor)
@@ -2059,7 +2020,7 @@ def warn_thin_aperture(noise, aperture, shape):
             'the pixels\' covariance, and its sky term is about '
             f'{1.0 / factor:.2f} times too large (error bars too large; '
             'measure blank apertures of its shape for exact errors)',
-            AstropyUserWarning, stacklevel=4)
+            AstropyUserWarning, stacklevel=3)
 
 
 def noise_variance(noise, n_pix, noise_pix=None, local=None):
@@ -2096,7 +2057,7 @@ def _warn_extrapolated(noise, n_pix, correlated, what, arrays=False):
             f'{np.nanmax(n):.0f} pixels, {far:.1f} times the largest blank '
             f'aperture measured ({noise.n_max:.0f} pixels); {what} '
             f'{noise.extrapolation(np.nanmax(n), arrays=arrays)}',
-            AstropyUserWarning, stacklevel=4)
+            AstropyUserWarning, stacklevel=3)
 
 
 def noise_ratios(noise, frame, n_pix):
@@ -2149,7 +2110,7 @@ def noise_level_scale(noise, sky):
             f'photometry uses the {route} sky: the model {effect} the noise '
             'where the background varies on large scales; measure it with '
             'ApertureNoise.from_blank_apertures(data, sky) with this sky',
-            AstropyUserWarning, stacklevel=4)
+            AstropyUserWarning, stacklevel=3)
     elif (route == 'global' and noise.trend_removed
           and getattr(sky, 'background_variation', None) is None):
         warnings.warn(
@@ -2158,7 +2119,7 @@ def noise_level_scale(noise, sky):
             'position, but this whole-frame sky has no background variation '
             'map to flag the rows it biases (flag 32): their error bars '
             'leave that bias out; use the SkyEstimate.from_image result of '
-            'this frame, or a local sky', AstropyUserWarning, stacklevel=4)
+            'this frame, or a local sky', AstropyUserWarning, stacklevel=3)
     return sky_level_scale(noise, sky)
 
 
@@ -2285,6 +2246,72 @@ def _array_variance_integral(frame, bad):
         return None
     total = np.sum([np.asarray(v, dtype=float) for v in noise], axis=0)
     return _integral(np.where(bad | ~np.isfinite(total), 0.0, total))
+
+
+def _blank_sky(data, frame, sky, mask, route):
+    """The sky-subtracted frame, ``sigma1``, the pixels blank apertures
+    must avoid (bad, masked, sources and sharp pixels) and the pixels a
+    photometry annulus would not use (bad or masked, sources included)."""
+    resid, sigma1, bad = _blank_residual(frame, sky, mask, route)
+    unusable = ~np.isfinite(resid)
+    if mask is not None:
+        unusable |= _frame_mask(as_frame(data))
+    elif frame.mask is not None:
+        unusable |= frame.mask
+    bright, faint = _source_cores(resid, sigma1, unusable)
+    # (hits are no sky, whatever the mask)
+    bad |= _sharp_pixels(resid, sigma1, unusable) | (
+        _grown(bright, faint) if mask is None else False)
+    return resid, sigma1, bad, unusable
+
+
+def _level_shares(cls, sky, sigma1, sizes, points, annuli, map_cum, meta):
+    """The annulus route's ``level_factor`` and the factor the sky level's
+    own share of the blank sums is taken out at (the map's or the
+    annuli's; None for one whole-frame level), recorded in ``meta``."""
+    level_factor = share_factor = None
+    if map_cum is not None:
+        # the map's own error in the blank sums is the photometry's
+        # sky_mean term: left out of the noise, as the annulus levels'
+        # share, at the factor the photometry inflates it by
+        share_factor = _map_share_factor(cls, sky, sigma1, sizes, points)
+        meta['map_level_scale'] = share_factor
+        meta['map_error_removed'] = True
+    if annuli is not None:
+        level_factor = share_factor = annuli.level_factor(points)
+        meta.update(annuli.meta)
+        meta['level_factor'] = level_factor
+    return level_factor, share_factor
+
+
+def _source_noise(frame, resid, sigma1, bad, unusable, points, meta):
+    """The local noise and level maps around the masked sources
+    (`local_noise_map`, `local_level_map`; None where the sources leave
+    no room), with ``meta['noise_near_sources']``; warns
+    (`~astropy.utils.exceptions.AstropyUserWarning`) when the pixel noise
+    among the sources exceeds the blank sky's by more than `NEAR_LIMIT`."""
+    cores = _local_cores(resid, sigma1, unusable)
+    near = noise_near_sources(resid, unusable, bad & ~unusable, cores)
+    meta['noise_near_sources'] = near
+    local = local_noise_map(
+        resid, unusable, cores,
+        [p['centres'] for p in points if p['sums'].size >= MIN_APERTURES])
+    level = (None if local is None
+             else local_level_map(frame.data, unusable, cores))
+    if near is not None and near > NEAR_LIMIT:
+        meta['noise_near_sources_note'] = (
+            f'the pixel noise among the masked sources is {near:.2g} '
+            'times that of the blank sky the model was measured on (a '
+            'cluster or a galaxy whose unresolved light adds noise, or '
+            'an uneven depth): photometry with this model scales the '
+            'sky term of an aperture where the local pixel noise is '
+            'significantly higher by that ratio squared '
+            '(ApertureNoise.local_ratio, in blocks of '
+            f'{NEAR_BLOCK} pixels); measured with a mask that leaves '
+            'blank sky among the sources, the model itself holds it')
+        warnings.warn(meta['noise_near_sources_note'],
+                      AstropyUserWarning, stacklevel=3)
+    return local, level
 
 
 def _blank_point(resid, bad, side, n_ap, rng, annuli, var_cum=None,

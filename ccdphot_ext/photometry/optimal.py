@@ -69,6 +69,11 @@ it and a width `WIDTH_PRIOR` off would move the flux by more than
 `WIDTH_SHARE_LIMIT` times the rest of the flux's, or biases it by more
 than `WIDTH_BIAS_LIMIT`), the row is flagged and warned about.
 
+**Cosmic rays and hot pixels.** Pixels sharper than the frame's stars
+(the rule of `~ccdphot_ext.flags.FLAG_SHARP_PIXEL`) get no weight, in
+the star's extraction and in the PSF's and the width's fits; a star with
+one in its footprint is flagged (1024) and warned about.
+
 **No PSF given.** With ``psf_sigma=None`` an elliptical Moffat profile
 integrated over the pixels (``MoffatPRF``: two widths, their
 angle and ``1 / beta``, a Gaussian as ``1 / beta`` goes to 0) is fitted
@@ -80,6 +85,7 @@ say which.
 `compare_extractions` sets it beside the box sum and the threshold mask.
 """
 
+import dataclasses
 import math
 import warnings
 from collections import OrderedDict
@@ -93,6 +99,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import aperture_position
 from ..background.annulus import annulus_flags
 from ..background.noisecheck import warn_if_correlated
+from ..background.outliers import SharpPixels, pixel_noise
 from ..background.sky import SkyEstimate, check_sky, sky_doubts
 from ..background.skylift import sky_for_apertures
 from ..background.threshold import SigmaThreshold
@@ -101,6 +108,7 @@ from ..flags import (
     FLAG_NONPOSITIVE_FLUX,
     FLAG_PSF_MISMATCH,
     FLAG_SATURATED,
+    FLAG_SHARP_PIXEL,
     FLAG_SKY_ANNULUS,
     FLAG_TRUNCATED,
 )
@@ -415,7 +423,9 @@ class OptimalMeasurement(BudgetedResult):
         background shows biased here, 64 a sky level from fewer than 5
         pixels or an annulus flagged where it was measured, 256 the star,
         or the frame's stars, do not match the PSF, or its width is not
-        confirmed well enough for this flux).
+        confirmed well enough for this flux, 1024 a pixel sharper than
+        the frame's stars, a cosmic ray or a hot pixel, in the star's
+        footprint: left out of the weights).
     n_iter : int
         Iterations of the variance model.
     position : tuple of float
@@ -675,6 +685,12 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     _check_frame(frame, sky, detector, options,
                  explicit=uncertainty is not None)
     gain = detector.gain
+    # cosmic rays and hot pixels: left out of the weights and of the PSF's
+    # fits (a hit of a few thousand counts on one pixel of a faint star's
+    # core would dominate its flux), the row flagged
+    digest = array_digest(np.asarray(frame.data), frame.mask)  # once
+    sharp = _sharp_pixels(frame, sky, detector.saturation, digest)
+    given, frame = frame, _without_sharp(frame, sharp)
     fitted = profile = None
     if psf_sigma is None:
         profile = frame_psf_fit(frame, sky, saturation=detector.saturation,
@@ -685,8 +701,8 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             psf_sigma = fitted
         else:
             psf_sigma = profile
-    sky = sky_for_apertures(sky, frame, _psf_footprint(
-        psf_sigma, position, frame.shape, size), sky_without_apertures)
+    footprint = _psf_footprint(psf_sigma, position, frame.shape, size)
+    sky = sky_for_apertures(sky, given, footprint, sky_without_apertures)
     # the star's own inputs are checked before the frame's PSF check
     inputs = _stamp_inputs(frame, position, psf_sigma, sky,
                            saturation=detector.saturation, size=size)
@@ -694,7 +710,8 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     # shape (Moffat, elliptical) biases every flux as a wrong width does
     frame_psf = _check_frame_psf(
         frame, psf_sigma, sky, gain=gain,
-        saturation=detector.saturation, size=size, n_iter=n_iter)
+        saturation=detector.saturation, size=size, n_iter=n_iter,
+        digest=digest)
     frame_psf.update(
         model=('moffat' if profile is not None else 'gaussian'
                if fitted is not None else 'given'),
@@ -709,8 +726,9 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
                    size=size, n_iter=n_iter,
                    include_sky_mean=options.include_sky_mean,
                    inputs=inputs if scale is None else None)
-    flux, budget, fit, flags = one['flux'], one['budget'], one['fit'], \
-        one['flags']
+    flux, budget, fit = one['flux'], one['budget'], one['fit']
+    flags = _sharp_flags(given, sharp, one, sky, detector.saturation,
+                         footprint)
     width_doubt = None
     if (fit_width and frame_psf['fits'] is not False
             and _scaled_psf(psf_sigma, 1.0) is not None):
@@ -724,18 +742,26 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     n_weighted = float(np.sum(one['w'])) / one['norm']
     budget = _with_sky_offset(budget, sky, frame.shape, xy, n_weighted,
                               options.include_sky_mean)
-    flags |= sky_row_checks(sky, frame, *xy, n_weighted,
+    flags |= sky_row_checks(sky, given, *xy, n_weighted,
                             error_without_offset(
                                 budget.error, budget.variance,
                                 budget.terms.get(SKY_OFFSET_TERM)))[0]
     # the frame's DQ under the pixels the PSF weights, as photometer's
     # under an aperture's: a saturation bit flags 4, flagged pixels used
     # are warned about
-    dq = dq_stamp(frame, one['slices'], one['psf'])
+    dq = dq_stamp(given, one['slices'], one['psf'])
     if dq is not None:
         if dq.saturated[0]:
             flags |= FLAG_SATURATED
-        warn_dq(dq, frame, None)
+        warn_dq(dq, given, None)
+    if flags & FLAG_SHARP_PIXEL:
+        warnings.warn(
+            "optimal extraction: pixels sharper than the frame's stars "
+            f'(cosmic rays or hot pixels, {sharp[0].count} on the frame) '
+            'lie on some stars: left out of their weights (flag 1024), as '
+            'from every weight; clean the frame (e.g. '
+            'ccdproc.cosmicray_lacosmic) or pass a mask of them',
+            AstropyUserWarning, stacklevel=2)
     note_sky_remeasured(budget, sky)
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
@@ -899,6 +925,103 @@ def _check_frame(frame, sky, detector, options, *, explicit):
             'too large; give a map of the background noise alone, or '
             "measure with photometer (which takes such a map as the total "
             'error)', AstropyUserWarning, stacklevel=3)
+
+
+#: The last few frames' sharp pixels (`_sharp_pixels`), by their content.
+_SHARP = OrderedDict()
+
+
+def _sharp_pixels(frame, sky, saturation, digest):
+    """
+    The frame's pixels sharper than its stars (cosmic rays, hot pixels),
+    found once a frame.
+
+    `~ccdphot_ext.background.outliers.SharpPixels` judges them as for
+    `~ccdphot_ext.photometer`'s flag 1024 (`~ccdphot_ext.flags.
+    FLAG_SHARP_PIXEL`), with the pixel noise of the neighbouring pixels'
+    differences, or the sky's per-pixel std (its median) where larger.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The checked frame.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    saturation : float or None
+        Pixels at or above it are not judged (flag 4 says so).
+    digest : bytes
+        The digest of the frame's data and mask.
+
+    Returns
+    -------
+    sharp : tuple or None
+        The `~ccdphot_ext.background.outliers.SharpPixels` and the frame's
+        mask with them; None when there is none.
+    """
+    std = float(np.nanmedian(np.atleast_1d(np.asarray(sky.std,
+                                                      dtype=float))))
+    key = (digest, std, saturation)
+    if key not in _SHARP:
+        sigma = pixel_noise(frame.data, frame.mask)
+        if math.isfinite(std) and not std <= sigma:
+            sigma = std
+        found = SharpPixels.from_image(frame.data, unusable=frame.mask,
+                                       sigma=sigma, saturation=saturation)
+        _SHARP[key] = None if not found.count else (
+            found, found.mask if frame.mask is None
+            else frame.mask | found.mask)  # the frame's mask with them
+        while len(_SHARP) > _FRAME_CHECKS_KEPT:
+            _SHARP.popitem(last=False)
+    _SHARP.move_to_end(key)
+    return _SHARP[key]
+
+
+def _without_sharp(frame, sharp):
+    """``frame`` with its sharp pixels (`_sharp_pixels`) masked (itself
+    when none)."""
+    return frame if sharp is None else dataclasses.replace(frame,
+                                                           mask=sharp[1])
+
+
+def _sharp_flags(frame, sharp, one, sky, saturation, footprint):
+    """
+    The flags of a star measured without the frame's sharp pixels.
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame as given (its sharp pixels not masked).
+    sharp : tuple or None
+        `_sharp_pixels`.
+    one : dict
+        `_extract`'s result on the frame without them.
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky subtracted.
+    saturation : float or None
+        As for `_stamp`.
+    footprint : `~photutils.aperture.CircularAperture`
+        The star's pixels (`_psf_footprint`).
+
+    Returns
+    -------
+    flags : int
+        ``one``'s flags with `~ccdphot_ext.flags.FLAG_SHARP_PIXEL` where
+        a sharp pixel lies in the star's footprint (as photometer's
+        aperture would hold it; left out of the weights, as those beyond
+        it are), and `~ccdphot_ext.flags.FLAG_BAD_PIXELS` only where the
+        frame's own bad pixels are.
+    """
+    flags = one['flags']
+    if sharp is None:
+        return flags
+    if sharp[0].rows(footprint, frame.shape)[0]:
+        flags |= FLAG_SHARP_PIXEL
+    if flags & FLAG_BAD_PIXELS:  # the sharp pixels' mask, or the frame's?
+        std = _sky_pixels(sky, one['slices'], frame.shape)[1]
+        own = _stamp(frame, one['slices'], one['psf'], std, saturation,
+                     one['position'])[3]
+        flags &= ~FLAG_BAD_PIXELS | own
+    return flags
 
 
 def _stamp_inputs(frame, position, psf, sky, *, saturation, size):
@@ -1104,7 +1227,8 @@ _FRAME_CHECKS = OrderedDict()
 _FRAME_CHECKS_KEPT = 4
 
 
-def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
+def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter,
+                     digest):
     """
     `_frame_psf_check`, remembered for the last few frames.
 
@@ -1118,6 +1242,10 @@ def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
     ----------
     frame, psf, sky, gain, saturation, size, n_iter
         As for `_frame_psf_check`.
+    digest : bytes
+        The digest of the frame's data and mask as given (its sharp
+        pixels, masked in ``frame``, follow from them, the sky's std and
+        ``saturation``): hashed once a call.
 
     Returns
     -------
@@ -1137,11 +1265,10 @@ def _check_frame_psf(frame, psf, sky, *, gain, saturation, size, n_iter):
     else:
         content = (psf.content if isinstance(psf, FramePSF)
                    else np.asarray(psf, dtype=float))
-    key = (array_digest(np.asarray(frame.data), frame.mask, uncertainty,
-                        saturated_pixels(frame), content,
-                        *(np.asarray(np.nan if v is None else v, dtype=float)
-                          for v in (sky.value, sky.std, sky.n_pix,
-                                    sky.error_on_mean))),
+    key = (digest, array_digest(
+        uncertainty, saturated_pixels(frame), content,
+        *(np.asarray(np.nan if v is None else v, dtype=float)
+          for v in (sky.value, sky.std, sky.n_pix, sky.error_on_mean))),
            gain, saturation, size, n_iter)
     if key not in _FRAME_CHECKS:
         _FRAME_CHECKS[key] = _frame_psf_check(
@@ -1397,9 +1524,11 @@ WIDTH_PRIOR = 0.2
 WIDTH_BIAS_LIMIT = 0.1
 WIDTH_SHARE_LIMIT = 2.0
 #: The flux a width `WIDTH_PRIOR` off would move is judged as the
-#: measured flux less this many of its errors: a blank position's flux is
-#: noise, which no width biases (judged by the flux itself, 62% of blank
-#: rows on a frame without stars to measure the width were flagged).
+#: measured flux or this many of its errors, whichever is larger: a star
+#: at the detection limit, whatever the row's noise reads (judged as the
+#: measured flux less two errors, the unflagged rows of stars of 2.6
+#: errors read pulls -0.78 with the PSF's true width, -1.3 with one 20%
+#: narrow: the noise that reads a star low leaves it unflagged).
 WIDTH_FLUX_NSIGMA = 2.0
 #: Fewer stars than this measuring the width to worse than
 #: `WIDTH_ERR_LIMIT` do not confirm it (a faint star's width has heavy
@@ -1827,10 +1956,10 @@ def _width_budget(psf, one, frame_psf):
         and a note; without a measured width, ``one``'s.
     doubt : str or None
         Why the width is not known well enough for this flux (the row is
-        flagged): the flux (less `WIDTH_FLUX_NSIGMA` of its error: the
-        part of it the noise cannot make) would move by more than
-        `WIDTH_BIAS_LIMIT` of its error with a width `WIDTH_PRIOR` off,
-        when no width could be
+        flagged): the flux (or a flux of `WIDTH_FLUX_NSIGMA` of its
+        error, where larger: a star at the detection limit) would move by
+        more than `WIDTH_BIAS_LIMIT` of its error with a width
+        `WIDTH_PRIOR` off, when no width could be
         measured or fewer than `WIDTH_MIN_STARS` stars measured it to
         worse than `WIDTH_ERR_LIMIT`; or the flux's curvature in the width
         times half its variance (the bias of a flux measured at a width of
@@ -1844,21 +1973,24 @@ def _width_budget(psf, one, frame_psf):
         scale, error = 1.0, WIDTH_PRIOR
     h = WIDTH_STEP
     flux = one['flux']
-    lo, hi = (flux * r for r in _width_response(psf, scale, one))
+    ratios = _width_response(psf, scale, one)
+    lo, hi = (flux * r for r in ratios)
     slope = (hi - lo) / (2.0 * h * scale)
     budget = one['budget']
-    # the flux a wrong width could move: the measured one less
-    # WIDTH_FLUX_NSIGMA of its error (a blank position's flux is its noise,
-    # which no width biases)
-    held = (max(abs(flux) - WIDTH_FLUX_NSIGMA * budget.error, 0.0)
-            / abs(flux) if flux != 0 else 0.0)
+    # what a wrong width moves, per unit of width, for a star of this
+    # flux or at least of WIDTH_FLUX_NSIGMA of its error: not for the
+    # measured flux alone, which would leave unflagged the rows whose
+    # noise reads them low
+    reach = (abs(ratios[1] - ratios[0]) / (2.0 * h * scale)
+             * max(abs(flux), WIDTH_FLUX_NSIGMA * budget.error))
     if not measured:
-        shift = abs(slope) * held * error
+        shift = reach * error
         doubt = None
         if shift > WIDTH_BIAS_LIMIT * budget.error:
             doubt = (f'no star of the frame measures the PSF\'s width, and '
-                     f'one {WIDTH_PRIOR:.0%} off would move the flux by '
-                     f'{shift / budget.error:.2f} of its error')
+                     f'one {WIDTH_PRIOR:.0%} off would move the flux (or '
+                     f'that of a star of {WIDTH_FLUX_NSIGMA:g} of its '
+                     f'errors) by {shift / budget.error:.2f} of its error')
         return budget, doubt
     curve = (hi - 2.0 * flux + lo) / (h * scale) ** 2
     out = ErrorBudget(
@@ -1870,7 +2002,7 @@ def _width_budget(psf, one, frame_psf):
         gain=budget.gain, n_pix=budget.n_pix)
     second = 0.5 * abs(curve) * error ** 2
     share = abs(slope) * error / budget.error
-    shift = abs(slope) * held * scale * WIDTH_PRIOR
+    shift = reach * scale * WIDTH_PRIOR
     doubt = None
     if (frame_psf['width_stars'] < WIDTH_MIN_STARS
             and error > WIDTH_ERR_LIMIT
@@ -1879,7 +2011,8 @@ def _width_budget(psf, one, frame_psf):
         doubt = (f"the width of the frame's stars is known to "
                  f"{error:.1%} from {frame_psf['width_stars']} faint "
                  f'star(s), too few to confirm it, and one '
-                 f'{WIDTH_PRIOR:.0%} off would move the flux by '
+                 f'{WIDTH_PRIOR:.0%} off would move the flux (or that of '
+                 f'a star of {WIDTH_FLUX_NSIGMA:g} of its errors) by '
                  f'{shift / out.error:.2f} of its error')
     elif second > WIDTH_BIAS_LIMIT * out.error:
         doubt = (f'the width of the frame\'s stars is known to '

@@ -4,7 +4,8 @@ Small statistical building blocks the sky and noise estimators share: the
 factor that turns a median absolute deviation into a Gaussian standard
 deviation, the error of a Gaussian sample's median over its mean's, and
 the design matrix of a low-order surface (a plane, a quadratic) fitted by
-least squares.
+least squares; the skew of a sky read in a window about its level (a
+whole-frame level's and a Background2D map's, without the gain).
 """
 
 import math
@@ -202,3 +203,50 @@ def frame_surface(coef, shape, x=None, y=None):
     terms = surface_terms(u, v, quadratic=True)
     # (the constant's term is 1.0: the u v term gives the full shape)
     return sum(float(c) * t for c, t in zip(coef, terms, strict=True))
+
+
+def skew_ratio(m3, var, n, *, response=1.0, spread=None):
+    """
+    The third central moment over the variance, ``mu3 / var``, of sky
+    pixels read in a window about their level, and its sampling error:
+    the one reading of a sky's skew behind a gain-less level's Poisson
+    bias (``skew_bias_factor`` times it, for a whole-frame level and a
+    Background2D map alike).
+
+    Parameters
+    ----------
+    m3 : float
+        The pixels' mean cubed deviation in the window (data unit cubed,
+        or standardised pixels' with ``var=1``).
+    var : float
+        The variance the moment is read against (positive).
+    n : int
+        The pixels read.
+    response : float, optional
+        The share of the sky's moment ``m3`` holds (default 1): a window
+        of ``+-c`` sigma keeps part of the tails' moment and is tilted by
+        the estimator's offset (``window_skew_response``); a median's
+        pixels cubed about the median hold ``1 + 3 b`` times it (``b``
+        the median's bias factor, first order).
+    spread : float, optional
+        The standard deviation of the pixels' cubed deviations (less
+        ``3 var`` times the deviations), measured; None (default): a
+        Gaussian sample's, ``sqrt(6) var**1.5``.
+
+    Returns
+    -------
+    ratio, error : float
+        ``m3 / response / var`` and its error, ``spread / sqrt(n) /
+        response / var`` (``sqrt(6 var / n)`` without ``spread``).
+
+    Examples
+    --------
+    >>> from ccdphot_ext.utils.stats import skew_ratio
+    >>> ratio, error = skew_ratio(4.0, 2.0, 600)
+    >>> float(ratio), round(error, 6)
+    (2.0, 0.141421)
+    """
+    ratio = m3 / response / var
+    if spread is None:
+        return ratio, math.sqrt(6.0 / n * var)
+    return ratio, spread / math.sqrt(n) / response / var
