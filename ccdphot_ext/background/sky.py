@@ -1741,7 +1741,7 @@ class SkyEstimate:
             usable pixels' centroid (off its position where the frame's
             edge, a NaN border or a mask cuts it: the ``sky_offset`` term
             of a noise model measured on this route,
-            :ref:`annulus-offset`);
+            :ref:`annuli off their aperture <annulus-offset>`);
             ``meta['frame_surface']`` says whether the frame's surface was
             used (and why), and where it was ``'surface_correction'``,
             ``'surface_correction_error'``, ``'surface_spread'`` and
