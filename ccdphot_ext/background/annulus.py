@@ -2039,17 +2039,22 @@ def usable_centroids(annulus, usable):
     if isinstance(annulus, CircularAnnulus):
         ring = Ring(annulus.r_in, annulus.r_out)
         per_chunk = max(1, _chunk_pixels(usable.shape) // ring.size)
-        for s in range(0, len(pos), per_chunk):
-            part = pos[s:s + per_chunk]
-            corner = np.floor(part)
-            if not np.all(np.isfinite(corner)):
-                continue  # (refused by the statistics)
-            ys = corner[:, 1:].astype(np.int64) + ring.oy
-            xs = corner[:, :1].astype(np.int64) + ring.ox
+        # (an annulus that cannot reach the frame has no usable pixel)
+        near = np.flatnonzero(np.all(np.isfinite(pos), axis=1)
+                              & (pos[:, 0] > -ring.reach - 1)
+                              & (pos[:, 0] < nx + ring.reach)
+                              & (pos[:, 1] > -ring.reach - 1)
+                              & (pos[:, 1] < ny + ring.reach))
+        for s in range(0, near.size, per_chunk):
+            idx = near[s:s + per_chunk]
+            part = pos[idx]
+            corner = np.floor(part).astype(np.int64)
+            ys = corner[:, 1:] + ring.oy
+            xs = corner[:, :1] + ring.ox
             inside = _inside(ys, ny) & _inside(xs, nx)
             good = ring.members(part) & inside & usable[
                 np.clip(ys, 0, ny - 1), np.clip(xs, 0, nx - 1)]
-            out[s:s + per_chunk] = pixel_centroid(ys, xs, good)
+            out[idx] = pixel_centroid(ys, xs, good)
         return out
     masks = annulus.to_mask(method='center')
     for i, amask in enumerate(masks if isinstance(masks, list) else [masks]):
