@@ -2013,6 +2013,84 @@ def _ring_own_hits(annulus, own):
     return hits
 
 
+def usable_centroids(annulus, usable):
+    """
+    The centroid of each annulus' usable pixels: where its level is read
+    from. An annulus the frame's edge, a NaN border or a mask cuts is no
+    longer around its position: its level is the sky's at that centroid,
+    off the aperture by ``centroid_offset``.
+
+    Parameters
+    ----------
+    annulus : photutils annulus
+        The annuli (their whole pixels, ``method='center'``).
+    usable : `~numpy.ndarray` of bool
+        The frame's usable pixels (finite and unmasked).
+
+    Returns
+    -------
+    centroids : `~numpy.ndarray`
+        ``(m, 2)``: x and y of each annulus' usable pixels' mean (NaN for
+        an annulus without one).
+    """
+    pos = aperture_positions(annulus)
+    out = np.full((len(pos), 2), np.nan)
+    ny, nx = usable.shape
+    if isinstance(annulus, CircularAnnulus):
+        ring = Ring(annulus.r_in, annulus.r_out)
+        per_chunk = max(1, _chunk_pixels(usable.shape) // ring.size)
+        # (an annulus that cannot reach the frame has no usable pixel)
+        near = np.flatnonzero(np.all(np.isfinite(pos), axis=1)
+                              & (pos[:, 0] > -ring.reach - 1)
+                              & (pos[:, 0] < nx + ring.reach)
+                              & (pos[:, 1] > -ring.reach - 1)
+                              & (pos[:, 1] < ny + ring.reach))
+        for s in range(0, near.size, per_chunk):
+            idx = near[s:s + per_chunk]
+            part = pos[idx]
+            corner = np.floor(part).astype(np.int64)
+            ys = corner[:, 1:] + ring.oy
+            xs = corner[:, :1] + ring.ox
+            inside = _inside(ys, ny) & _inside(xs, nx)
+            good = ring.members(part) & inside & usable[
+                np.clip(ys, 0, ny - 1), np.clip(xs, 0, nx - 1)]
+            out[idx] = pixel_centroid(ys, xs, good)
+        return out
+    masks = annulus.to_mask(method='center')
+    for i, amask in enumerate(masks if isinstance(masks, list) else [masks]):
+        large, small = amask.get_overlap_slices(usable.shape)
+        if large is None:
+            continue
+        iy, ix = np.nonzero((amask.data[small] > 0) & usable[large])
+        out[i] = pixel_centroid(iy + large[0].start, ix + large[1].start,
+                                np.ones(iy.shape, dtype=bool))
+    return out
+
+
+def pixel_centroid(ys, xs, good):
+    """
+    The mean column and row of the ``good`` pixels of each row.
+
+    Parameters
+    ----------
+    ys, xs : `~numpy.ndarray`
+        The pixels' rows and columns (broadcast with ``good``; the last
+        axis the pixels).
+    good : `~numpy.ndarray` of bool
+        The pixels counted.
+
+    Returns
+    -------
+    centroid : `~numpy.ndarray`
+        ``(..., 2)``: x and y (NaN where no pixel is good).
+    """
+    n = np.count_nonzero(good, axis=-1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        cx = np.sum(np.where(good, xs, 0), axis=-1) / n
+        cy = np.sum(np.where(good, ys, 0), axis=-1) / n
+    return np.stack([cx, cy], axis=-1)
+
+
 def check_annulus(annulus, shape):
     """
     Refuse what is not a photutils annulus, or one larger than a few

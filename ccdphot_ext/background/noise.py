@@ -103,7 +103,7 @@ from ..utils.stats import (
     unit_coordinates,
     weighted_lstsq,
 )
-from .annulus import row_statistics
+from .annulus import pixel_centroid, row_statistics
 from .estimators import estimator_efficiency
 from .noisecheck import is_correlated, pixel_correlation, warn_if_correlated
 
@@ -148,6 +148,13 @@ DIP_NSIGMA = 2.0
 #: `MIN_ANNULUS_PIXELS` of them (as a photometry annulus that is not flagged).
 MIN_ANNULUS_FRACTION = 0.5
 MIN_ANNULUS_PIXELS = 5
+#: Blank annuli whose usable pixels' centroid lies at least this many
+#: pixels off their box's centre (cut by the frame's edge, a NaN border or
+#: a mask) measure the offset variance of the annulus route
+#: (`annulus_offset_variance`), in this many passes (the noise of each
+#: size measured again with the offsets' shares taken out).
+OFFSET_MIN = 0.5
+OFFSET_ITERATIONS = 3
 #: The variance array the correlation ratio leaves as it is (the flat
 #: field's error); the others are noise the ratio scales.
 FLAT_ARRAY = 'VAR_FLAT'
@@ -2674,6 +2681,81 @@ def annulus_level_variance(n_pix, white_error, level_factor):
     return (n_pix * level_factor * np.asarray(white_error, dtype=float)) ** 2
 
 
+def annulus_offset_variance(n_pix, offset, offset_variance):
+    """
+    The variance an annulus off its aperture adds to the aperture's flux:
+    ``n_pix**2 (g_x d_x**2 + g_y d_y**2)`` for an annulus whose usable
+    pixels' centroid lies ``offset`` ``(d_x, d_y)`` pixels from the
+    aperture's centre (cut by the frame's edge, a NaN border or a mask),
+    under a noise model whose blank annuli measured ``(g_x, g_y)``
+    (``meta['annulus_offset_variance']``, data unit squared per pixel
+    squared: the square of the sky's gradient along each axis, as the
+    blank annuli off their boxes read it).
+    `ApertureNoise.from_blank_apertures` takes it out of each blank sum
+    with the annulus' level share (`annulus_level_variance`), the
+    photometry adds it back to each row (the ``sky_offset`` term,
+    `annulus_offset_term`): the same quantity.
+
+    Parameters
+    ----------
+    n_pix : float or array_like
+        The apertures' pixel counts.
+    offset : array_like
+        ``(..., 2)``: the offsets along x and y (pixels; NaN counts 0).
+    offset_variance : array_like
+        ``(g_x, g_y)``.
+
+    Returns
+    -------
+    variance : `~numpy.ndarray`
+        Per aperture.
+    """
+    d = np.nan_to_num(np.asarray(offset, dtype=float))
+    g = np.asarray(offset_variance, dtype=float)
+    return np.asarray(n_pix, dtype=float) ** 2 * (
+        g[0] * d[..., 0] ** 2 + g[1] * d[..., 1] ** 2)
+
+
+def annulus_offset_term(sky, x, y, n_pix, noise):
+    """
+    The ``sky_offset`` term of the rows of an annulus sky
+    (`annulus_offset_variance`): each row's annulus centroid
+    (``sky.meta['annulus_centroid']``) off the row's centre, under the
+    annulus model ``noise``.
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        One level per aperture (`~ccdphot_ext.SkyEstimate.from_annulus`).
+    x, y, n_pix : float or array_like
+        The rows' centres and pixel counts, one row per level (or one
+        row).
+    noise : `ApertureNoise` or None
+        The noise model.
+
+    Returns
+    -------
+    variance : `~numpy.ndarray` or None
+        Per row; None without an annulus model that measured an offset
+        variance, or without the annuli's centroids.
+    """
+    g = (None if noise is None or noise.route != 'annulus'
+         else noise.meta.get('annulus_offset_variance'))
+    centroid = sky.meta.get('annulus_centroid')
+    if g is None or not np.any(np.asarray(g) > 0) or centroid is None:
+        return None
+    x, y, n_pix = np.broadcast_arrays(np.asarray(x, dtype=float),
+                                      np.asarray(y, dtype=float),
+                                      np.asarray(n_pix, dtype=float))
+    centroid = np.asarray(centroid, dtype=float).reshape(-1, 2)
+    if len(centroid) not in (1, x.size):
+        return None
+    row = np.arange(x.size) % len(centroid)
+    offset = np.stack([centroid[row, 0].reshape(x.shape) - x,
+                       centroid[row, 1].reshape(x.shape) - y], axis=-1)
+    return annulus_offset_variance(n_pix, offset, g)
+
+
 def _own_variance(values, share):
     """The variance ``v`` of the blank sums ``values`` beyond each one's
     own level ``share`` (both in the data unit squared): the one for which
@@ -2743,6 +2825,44 @@ def _array_scatter(points, level_factor):
     return np.array(ratio), np.array(err)
 
 
+def _offset_variance(parts, own, k, g, axis):
+    """The offset variance along ``axis`` (`_BlankAnnuli._offset_shares`)
+    for which the sums of the boxes whose annulus lies at least
+    `OFFSET_MIN` off along it scatter by 1 over their error (``own``
+    noise of their size, their level share and their offset share,
+    `annulus_offset_variance`, ``g`` along the other axis); 0 where they
+    scatter less without it, or fewer than `MIN_APERTURES` are off."""
+    values, fixed, reach = [], [], []
+    unit = np.zeros(2)
+    unit[axis] = 1.0
+    other = np.array(g, dtype=float)
+    other[axis] = 0.0
+    for (p, n, d), v in zip(parts, own, strict=True):
+        off = np.abs(np.nan_to_num(d[:, axis])) >= OFFSET_MIN
+        values.append(p['sums'][off])
+        fixed.append(v + annulus_level_variance(n, p['white_errors'][off], k)
+                     + annulus_offset_variance(n, d[off], other))
+        reach.append(annulus_offset_variance(n, d[off], unit))
+    values, fixed = np.concatenate(values), np.concatenate(fixed)
+    reach = np.concatenate(reach)
+    if values.size < MIN_APERTURES:
+        return 0.0
+
+    def spread(gamma):
+        with np.errstate(divide='ignore', invalid='ignore'):
+            return _robust_std(values / np.sqrt(fixed + gamma * reach))
+
+    if not spread(0.0) > 1.0:
+        return 0.0
+    lo, hi = 0.0, float(np.median(values * values / reach))
+    while spread(hi) > 1.0:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if spread(mid) > 1.0 else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 class _BlankAnnuli:
     """Annuli of the photometry's shape and estimator around blank
     apertures: their levels, white-noise errors and two half-levels. As a
@@ -2764,6 +2884,7 @@ class _BlankAnnuli:
         self.efficiency = estimator_efficiency(self.method, self.sigma)
         self.values = np.where(bad, np.nan, resid)
         self.meta = {'annulus': repr(annulus)}
+        self.offsets = {}
 
     def _offsets(self, side):
         """Rows, columns (from a box's corner) of the annulus pixels around
@@ -2827,6 +2948,13 @@ class _BlankAnnuli:
         pulls = ((halves[0][0] - halves[1][0])
                  / np.hypot(halves[0][1], halves[1][1]))[ok]
         self.cut = ~inside.all(axis=1)[keep]  # (by the frame's edge)
+        # each annulus' centroid off its box's centre (cut by the frame's
+        # edge or a NaN border: read beside the box, not around it)
+        centroid = pixel_centroid(ys, xs, np.isfinite(rows))
+        half = (side - 1) / 2.0
+        self.offsets[side] = np.stack([centroid[:, 0] - x0 - half,
+                                       centroid[:, 1] - y0 - half],
+                                      axis=-1)[keep]
         return keep, level[keep], error_on_mean[keep], pulls
 
     def edge_spread(self, points, n_pix, sigma, level_factor):
@@ -2864,4 +2992,45 @@ class _BlankAnnuli:
         if pulls.size < MIN_APERTURES:
             raise ValueError('data: not enough blank sky for the annuli of '
                              'the blank apertures')
-        return max(_robust_std(pulls), 1e-3)
+        k = max(_robust_std(pulls), 1e-3)
+        self._offset_shares(points, k)
+        return k
+
+    def _offset_shares(self, points, k):
+        """
+        Measure the offset variance ``(g_x, g_y)`` of the annuli off their
+        boxes (`annulus_offset_variance`) and give each blank annulus its
+        share.
+
+        The boxes whose annulus' centroid lies at least `OFFSET_MIN`
+        pixels off their centre along an axis scatter, beyond the noise
+        of their size (`_own_variance`, measured on all the boxes with
+        every one's shares taken out), by their level share and their
+        offset's: ``g_x`` is the one for which the sums of those off
+        along x scatter by 1 over that error (robust, pooled over the
+        sizes; 0 where they scatter less without it, or fewer than
+        `MIN_APERTURES` are off), ``g_y`` the same along y, in
+        `OFFSET_ITERATIONS` passes. Each point's ``level_errors`` then
+        become ``sqrt(w**2 + offset share / (N k)**2)``, so that the share
+        `annulus_level_variance` takes out is the level's and the
+        offset's (``white_errors`` keeps ``w``);
+        ``meta['annulus_offset_variance']`` records ``[g_x, g_y]``.
+        """
+        parts = []
+        for p in points:
+            if p['sums'].size >= MIN_APERTURES and p['side'] in self.offsets:
+                p['white_errors'] = p['level_errors']
+                parts.append((p, float(p['side'] ** 2),
+                              self.offsets[p['side']]))
+        g = [0.0, 0.0]
+        for _ in range(OFFSET_ITERATIONS if parts else 0):
+            for axis in (0, 1):
+                own = [_own_variance(p['sums'], annulus_level_variance(
+                    n, p['white_errors'], k) + annulus_offset_variance(
+                        n, d, g)) for p, n, d in parts]
+                g[axis] = _offset_variance(parts, own, k, g, axis)
+        self.meta['annulus_offset_variance'] = [float(v) for v in g]
+        for p, n, d in parts:
+            p['level_errors'] = np.sqrt(
+                p['white_errors'] ** 2
+                + annulus_offset_variance(n, d, g) / (n * k) ** 2)

@@ -53,7 +53,7 @@ from ..utils.numbers import (
     positive_scalar,
 )
 from ..utils.stats import skew_ratio
-from .annulus import annulus_statistics, check_annulus
+from .annulus import annulus_statistics, check_annulus, usable_centroids
 from .annulusframe import (
     MAX_SPREAD_FRACTION,
     surface_corrections,
@@ -1737,6 +1737,11 @@ class SkyEstimate:
             ``'n_clipped'``), those its own aperture touches
             (``'n_own_overlap'``) and those of the other apertures
             (``'n_excluded_neighbours'``), and holds its ``'flags'``;
+            ``meta['annulus_centroid']`` holds x and y of each annulus'
+            usable pixels' centroid (off its position where the frame's
+            edge, a NaN border or a mask cuts it: the ``sky_offset`` term
+            of a noise model measured on this route,
+            :ref:`annuli off their aperture <annulus-offset>`);
             ``meta['frame_surface']`` says whether the frame's surface was
             used (and why), and where it was ``'surface_correction'``,
             ``'surface_correction_error'``, ``'surface_spread'`` and
@@ -1779,6 +1784,10 @@ class SkyEstimate:
                                  noise_factor=factor)
         meta = _annulus_meta(res, annulus, method, sigma, maxiters)
         meta.update(correlation)
+        usable = np.isfinite(frame.data)
+        if frame.mask is not None:
+            usable &= ~frame.mask
+        meta['annulus_centroid'] = usable_centroids(annulus, usable)
         efficiency = estimator_efficiency(method, sigma)
         bend = _frame_surface(frame, annulus, exclude, res, meta)
         level, std, error_on_mean = _annulus_levels(res, gain, method, sigma,

@@ -15,6 +15,7 @@ import operator
 
 import numpy as np
 
+from ..background.noise import annulus_offset_term
 from ..background.skyrules import (
     SkyRowRule,
     check_rules,
@@ -410,6 +411,8 @@ def sky_offset_variance(sky, shape, x, y, n_pix, noise=None):
     >>> (np.sqrt(var) / 1000).round().tolist()
     [19.0, 0.0, 19.0]
     """
+    if not sky.isscalar and not sky.is_map:  # an annulus per aperture
+        return annulus_offset_term(sky, x, y, n_pix, noise)
     variation = getattr(sky, 'background_variation', None)
     if variation is None or not sky.isscalar:
         return None
