@@ -99,7 +99,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import aperture_position
 from ..background.annulus import annulus_flags
 from ..background.noisecheck import warn_if_correlated
-from ..background.outliers import SharpPixels, pixel_noise
+from ..background.outliers import SharpPixels, judging_noise
 from ..background.sky import SkyEstimate, check_sky, sky_doubts
 from ..background.skylift import sky_for_apertures
 from ..background.threshold import SigmaThreshold
@@ -942,8 +942,8 @@ def _sharp_pixels(frame, sky, saturation, digest):
 
     `~ccdphot_ext.background.outliers.SharpPixels` judges them as for
     `~ccdphot_ext.photometer`'s flag 1024 (`~ccdphot_ext.flags.
-    FLAG_SHARP_PIXEL`), with the pixel noise of the neighbouring pixels'
-    differences, or the sky's per-pixel std (its median) where larger.
+    FLAG_SHARP_PIXEL`), against the same pixel noise
+    (`~ccdphot_ext.background.outliers.judging_noise`).
 
     Parameters
     ----------
@@ -966,11 +966,10 @@ def _sharp_pixels(frame, sky, saturation, digest):
                                                       dtype=float))))
     key = (digest, std, saturation)
     if key not in _SHARP:
-        sigma = pixel_noise(frame.data, frame.mask)
-        if math.isfinite(std) and not std <= sigma:
-            sigma = std
-        found = SharpPixels.from_image(frame.data, unusable=frame.mask,
-                                       sigma=sigma, saturation=saturation)
+        found = SharpPixels.from_image(
+            frame.data, unusable=frame.mask,
+            sigma=judging_noise(frame.data, frame.mask, sky.std),
+            saturation=saturation)
         _SHARP[key] = None if not found.count else (
             found, found.mask if frame.mask is None
             else frame.mask | found.mask)  # the frame's mask with them
