@@ -18,4 +18,9 @@ setup(ext_modules=[
               extra_compile_args=ARGS,
               define_macros=[('NPY_NO_DEPRECATED_API',
                               'NPY_1_7_API_VERSION')]),
+    Extension('ccdphot_ext.background._sharp',
+              ['ccdphot_ext/background/_sharp.c'],
+              include_dirs=[numpy.get_include()],
+              define_macros=[('NPY_NO_DEPRECATED_API',
+                              'NPY_1_7_API_VERSION')]),
 ])

@@ -61,7 +61,7 @@ def test_sloped_mosaic_std(seed, scale, pixfrac, blank):
     if not blank:
         return
     # the ApertureNoise model against that map: blank sums as predicted
-    _, model, out = map_scatter(data, 32)
+    _, model, out = map_scatter(data, 32, sky=sky)
     assert model.correlated
     assert abs(model.meta['map_std_ratio'] - 1.0) < 0.1
     for side, ratio in out.items():

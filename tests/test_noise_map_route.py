@@ -27,14 +27,16 @@ from ccdphot_ext.background.noise import (
 SIDES = (3, 7, 11)
 
 
-def map_scatter(data, box_size):
+def map_scatter(data, box_size, sky=None):
     """The map sky, its noise model and, per box side, the robust scatter
     of blank box sums against the map over their predicted errors (boxes
-    at random blank positions of another seed than the model's)."""
+    at random blank positions of another seed than the model's); ``sky``:
+    the map of ``data`` at ``box_size`` already made."""
     with warnings.catch_warnings():  # excluded meshes, interpolation
         warnings.simplefilter('ignore', AstropyUserWarning)
-        sky = SkyEstimate.from_background2d(Background2D(data, box_size),
-                                            data=data)
+        if sky is None:
+            sky = SkyEstimate.from_background2d(
+                Background2D(data, box_size), data=data)
         glob = SkyEstimate.from_image(data)
         noise = ApertureNoise.from_blank_apertures(data, sky, seed=1)
     resid = data - glob.value

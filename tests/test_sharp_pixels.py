@@ -139,3 +139,177 @@ def test_undersampled_stars_not_hits(fwhm):
         t = photometer(data, BoxAperture(xy, 7, 7),
                        SkyEstimate(1000.0, 10.0, data.size))
     assert not np.any(np.asarray(t['flags']) & FLAG_SHARP_PIXEL)
+
+
+def _cosmic_rays(shape, n, rng, sigma, sizes=(3, 4), low=8.0):
+    """Cosmic rays of ``sizes`` pixels (tracks in 6 directions, 2 x 2
+    blobs), the peak ``low`` to 100 sigma and the other pixels 0.3-1 of
+    it; returns the image and each pixel's ray size (0: none)."""
+    image = np.zeros(shape)
+    size = np.zeros(shape, dtype=int)
+    steps = [(0, 1), (1, 0), (1, 1), (1, -1), (1, 2), (2, 1)]
+    for _ in range(n):
+        k = int(rng.choice(sizes))
+        y, x = rng.integers(3, np.array(shape) - 4)
+        peak = sigma * np.exp(rng.uniform(np.log(low), np.log(100.0)))
+        if k == 4 and rng.random() < 0.4:
+            pixels = [(0, 0), (0, 1), (1, 0), (1, 1)]
+        else:
+            dy, dx = steps[rng.integers(len(steps))]
+            m = max(abs(dy), abs(dx))
+            pixels = [(round(j * dy / m), round(j * dx / m)) for j in range(k)]
+        amps = peak * rng.uniform(0.3, 1.0, k)
+        amps[rng.integers(k)] = peak
+        for (dy, dx), a in zip(pixels, amps, strict=True):
+            if 0 <= y + dy < shape[0] and 0 <= x + dx < shape[1]:
+                image[y + dy, x + dx] += a
+                size[y + dy, x + dx] = k
+    return image, size
+
+
+def _box_rows(shape, side, n, rng):
+    y0 = rng.integers(0, shape[0] - side, n)
+    x0 = rng.integers(0, shape[1] - side, n)
+    return y0, x0, np.column_stack([x0, y0]) + (side - 1) / 2.0
+
+
+def _naive_first_cut(image, unusable, cut):
+    """The first cut's rule pixel by pixel (numpy): usable local maxima
+    (5 usable neighbours, 8 usable ring pixels) more than ``cut`` above
+    their ring's median."""
+    ny, nx = image.shape
+    usable = np.isfinite(image) & ~unusable
+    out = np.zeros(image.shape, dtype=bool)
+    ring = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+            if max(abs(dy), abs(dx)) == 2]
+    near = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+            if (dy, dx) != (0, 0)]
+
+    def values(y, x, offsets):
+        return np.array([image[y + dy, x + dx] for dy, dx in offsets
+                         if 0 <= y + dy < ny and 0 <= x + dx < nx
+                         and usable[y + dy, x + dx]], dtype=float)
+
+    for y, x in zip(*np.nonzero(usable), strict=True):
+        v = float(image[y, x])
+        n8, r16 = values(y, x, near), values(y, x, ring)
+        out[y, x] = (n8.size >= 5 and np.all(n8 < v) and r16.size >= 8
+                     and v - np.median(r16) > cut)
+    return out
+
+
+@pytest.mark.parametrize('dtype', [np.float64, np.float32])
+def test_compiled_first_cut_is_the_rule(dtype):
+    """The compiled first cut keeps exactly the pixels of the rule (no
+    slack for the tile's level): NaN, inf and masked pixels, the frame's
+    edges, float32 frames and non-contiguous views; within boxes, the
+    same pixels restricted to them."""
+    from ccdphot_ext.background.outliers import _first_cut
+
+    rng = np.random.default_rng(5)
+    big = rng.normal(100.0, 1.0, (70, 90))
+    big[rng.integers(0, 70, 150), rng.integers(0, 90, 150)] += 6.0
+    big[5, 7] = np.nan
+    big[30, 30] = np.inf
+    big[31, 31] = 50.0  # beside the inf
+    big[0, 10] = 40.0   # on the edge
+    image = big.astype(dtype)[:, ::1]
+    unusable = np.zeros(image.shape, dtype=bool)
+    unusable[40:43, 50:53] = True
+    image[41, 51] = 90.0  # masked
+    cut = 3.0
+    want = _naive_first_cut(image.astype(float), unusable, cut)
+    for view, mask in ((image, unusable), (image, None)):
+        ys, xs = _first_cut(view, mask, None, cut, np.inf)
+        got = np.zeros(image.shape, dtype=bool)
+        got[ys, xs] = True
+        expect = want if mask is not None else _naive_first_cut(
+            image.astype(float), np.zeros(image.shape, dtype=bool), cut)
+        assert np.array_equal(got, expect)
+        assert want.sum() > 20
+    strided = np.asarray(big.astype(dtype)[:, ::2])
+    ys, xs = _first_cut(big.astype(dtype)[:, ::2], None, None, cut, np.inf)
+    got = np.zeros(strided.shape, dtype=bool)
+    got[ys, xs] = True
+    assert np.array_equal(got, _naive_first_cut(
+        strided.astype(float), np.zeros(strided.shape, dtype=bool), cut))
+    boxes = [[10, 30, 5, 40], [20, 50, 30, 60], [60, 70, 80, 90]]
+    ys, xs = _first_cut(image, unusable, boxes, cut, np.inf)
+    inside = np.zeros(image.shape, dtype=bool)
+    for y0, y1, x0, x1 in boxes:
+        inside[y0:y1, x0:x1] = True
+    got = np.zeros(image.shape, dtype=bool)
+    got[ys, xs] = True
+    assert np.array_equal(got, want & inside)
+
+
+def test_white_noise_false_flags():
+    """Pure white noise: no row flagged; white noise with 1% single hot
+    pixels (a class of hits: peaks from 4 noises judged): under 1% of the
+    rows holding none flagged."""
+    rng = np.random.default_rng(8)
+    shape, sigma, side = (512, 512), 10.0, 11
+    y0, x0, c = _box_rows(shape, side, 3000, rng)
+    noise = rng.normal(500.0, sigma, shape)
+    hits = _hits(shape, 0.01, rng, sigma, largest=1)
+    sky = SkyEstimate(500.0, sigma, noise.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', AstropyUserWarning)
+        t = photometer(noise, BoxAperture(c, side, side), sky, budget=None)
+    assert not np.any(np.asarray(t['flags']) & FLAG_SHARP_PIXEL)
+    assert SharpPixels.from_image(noise).count == 0
+    found = SharpPixels.from_image(noise + hits)
+    assert found.as_class
+    with pytest.warns(AstropyUserWarning, match='flag 1024'):
+        t = photometer(noise + hits, BoxAperture(c, side, side), sky,
+                       budget=None)
+    flagged = (np.asarray(t['flags']) & FLAG_SHARP_PIXEL) > 0
+    holds = np.array([hits[y:y + side, x:x + side].max() > 0
+                      for y, x in zip(y0, x0, strict=True)])
+    assert (~holds).sum() > 100
+    assert flagged[~holds].mean() < 0.01
+    assert flagged[holds].mean() > 0.9
+
+
+def test_hits_on_a_steep_gradient():
+    """Each pixel is cut against its tile's level, not the frame's: hits
+    of 25 sigma on the low side of a sky rising by 200 sigma across the
+    frame are found as on the high side."""
+    rng = np.random.default_rng(4)
+    shape, sigma = (200, 400), 10.0
+    ramp = np.linspace(0.0, 200 * sigma, shape[1])[None, :]
+    data = rng.normal(1000.0, sigma, shape) + ramp
+    ys = rng.integers(5, shape[0] - 5, 60)
+    xs = np.concatenate([rng.integers(5, 100, 30),
+                         rng.integers(300, shape[1] - 5, 30)])
+    data[ys, xs] += 25 * sigma
+    found = SharpPixels.from_image(data, sigma=sigma)
+    mask = found.mask
+    assert mask[ys[:30], xs[:30]].all()  # the low side
+    assert mask[ys[30:], xs[30:]].all()
+    assert found.count <= 60 + 5
+
+
+def test_judged_alike_whatever_is_measured(monkeypatch):
+    """The reference and the class of hits come from the frame's bands,
+    the first cut from the frame's tiles: `measure` flags a row as
+    `photometer` does among many (here a frame larger than its bands)."""
+    from ccdphot_ext import measure
+    from ccdphot_ext.background import outliers
+
+    monkeypatch.setattr(outliers, '_BAND_PIXELS', 2 ** 13)
+    rng = np.random.default_rng(2)
+    shape, sigma = (256, 256), 10.0
+    stars, xy = _star_frame(2.5, rng, shape=shape, n=60, sigma=sigma)
+    rays, _ = _cosmic_rays(shape, 150, rng, sigma)
+    data = stars + rays
+    assert len(outliers._band_boxes(shape)) > 1
+    _, _, c = _box_rows(shape, 11, 80, rng)
+    sky = SkyEstimate(1000.0, sigma, data.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        t = photometer(data, BoxAperture(c, 11, 11), sky, budget=None)
+        one = [measure(data, BoxAperture(p, 11, 11), sky).flags for p in c]
+    flags = np.asarray(t['flags']) & FLAG_SHARP_PIXEL
+    assert 4 < np.count_nonzero(flags) < 70
+    assert np.array_equal(flags, np.asarray(one) & FLAG_SHARP_PIXEL)

@@ -13,6 +13,7 @@ from scipy.special import erf
 from ccdphot_ext import (
     FLAG_NONPOSITIVE_FLUX,
     FLAG_RESIDUAL_BACKGROUND,
+    BoxAperture,
     SkyEstimate,
     photometer,
 )
@@ -451,3 +452,28 @@ def test_a_single_precision_copy_is_the_frame_the_sky_was_measured_on(rng):
     assert single.value == pytest.approx(clean.value, abs=1e-5)
     # a frame that differs by more than rounding is another frame
     assert sky.without_apertures(data * (1 + 1e-4), apertures) is sky
+
+
+def test_apertures_covering_most_of_a_frame_share_one_level_error():
+    """800 blank 11 px boxes on a 150 x 150 white frame: the level measured
+    without them rests on the few pixels left, and its error
+    (``var_sky_mean``) is one offset common to every row: the boxes
+    scatter well under their errors, and as their errors without that
+    common term."""
+    rng = np.random.default_rng(5)
+    data = rng.normal(100.0, 10.0, (150, 150))
+    centres = rng.uniform(5.0, 144.0, (800, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        sky = SkyEstimate.from_image(data)
+        t = photometer(data, BoxAperture(centres, 11, 11), sky)
+    sums = np.asarray(t['aperture_sum'])
+    err = np.asarray(t['aperture_sum_err'])
+    common = np.asarray(t['var_sky_mean'])
+    assert np.allclose(common, common[0])  # one level for every row
+    assert np.median(common / err ** 2) > 0.2
+    assert np.std(sums / err) < 0.9  # 0.81
+    own = sums - np.median(sums)  # the common offset taken out
+    assert 0.85 < np.std(own / np.sqrt(err ** 2 - common)) < 1.15  # 0.92
+    # the common offset is a draw of the level's error
+    assert abs(np.median(sums) / np.sqrt(common[0])) < 3.0

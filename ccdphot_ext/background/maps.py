@@ -1539,7 +1539,159 @@ def _without_sources(record, pixels, extra=None):
     if record.n_measured < QUADRATIC_MIN_MESHES:
         check_coarse_map(pixels, record.mask, level, error_on_mean, meta,
                          record.n_measured)
+    floor = (np.zeros_like(error_on_mean) if noise_error is None
+             else noise_error * np.sqrt(ratio))
+    if np.any(error_on_mean > MISS_BEYOND_FLOOR * floor):
+        # (the blank pixels once a map: its source mask is the frame's)
+        if 'blank' not in record.cache:
+            record.cache['blank'] = _blank_pixels(pixels, level, rms,
+                                                  usable)
+        error_on_mean = checked_map_error(
+            pixels, level, error_on_mean, floor, record.cache['blank'],
+            bkg.box_size, meta)
     return level, rms, error_on_mean, meta
+
+
+#: `_without_sources` checks a map's level error against its blank sky
+#: (`checked_map_error`) where it is beyond the error from the meshes'
+#: noise by this factor somewhere (an interpolation or filter error).
+MISS_BEYOND_FLOOR = 1.5
+#: `checked_map_error` compares a map with the frame's blank pixels in
+#: its meshes holding at least this many of them ...
+MISS_MIN_PIXELS = 16
+#: ... and needs at least this many such meshes.
+MISS_MIN_MESHES = 8
+#: ... It takes the level's error as too large where more of those
+#: meshes' blank means lie within its median reach than chance allows
+#: at this probability ...
+MISS_P = 1e-3
+_CHI2_1_MEDIAN = 0.454936423119572
+#: ... and then reads the map's miss at each mesh from the blank means of
+#: the meshes in a window of this many meshes a side about it.
+MISS_WINDOW = 3
+
+
+def _blank_pixels(data, level, rms, usable):
+    """The ``usable`` pixels off the sources the blank apertures of
+    `~ccdphot_ext.ApertureNoise` avoid (its source mask, found about the
+    map ``level`` at the median of ``rms``): the whole-frame sky's mask,
+    in blocks, covers most of a galaxy's halo, where the map's miss is
+    largest."""
+    from .noise import _source_mask
+
+    resid = np.where(usable, data - level, np.nan)
+    return usable & ~_source_mask(resid, float(np.nanmedian(rms)),
+                                  ~usable)
+
+
+def checked_map_error(data, level, error_on_mean, floor, blank, box_size,
+                      meta):
+    """
+    The error of a map's level checked against what the map misses of
+    the frame's blank sky.
+
+    The interpolation error of excluded meshes (the measured meshes
+    predicted from each other) and the filter's error on a sky no surface
+    follows (the meshes' noise scaled to their scatter about it) read
+    the sky's own structure, which the map follows mesh by mesh, as the
+    map's error: on a smoothed scan with a galaxy's halo (astropy's NGC
+    1316 frame) they put the error at 9.6 per pixel where the map missed
+    the blank sky by 2.1, and blank sums scattered 0.3 to 0.4 of their
+    errors. Here each mesh's blank pixels (``blank``: usable and off the
+    source mask) are averaged about the map; where the level's error
+    (the mean of its squares over those pixels) is too large for those
+    means (of the meshes holding `MISS_MIN_PIXELS` blank pixels, more
+    have their blank mean within the median reach of their error, the
+    median of chi-square of one degree of freedom, than half of them by
+    chance, at `MISS_P`), the error is taken
+    down to the root mean square of the blank means of the meshes in a
+    `MISS_WINDOW` window about each mesh (which hold the map's miss, the
+    pixels' noise and its correlation on the mesh scale), never below
+    ``floor`` (the level's error from the meshes' noise), nor above the
+    error as it was, and only where the error is beyond
+    `MISS_BEYOND_FLOOR` times ``floor``. ``meta['map_miss']`` records
+    the median root mean square (None where not taken down) and
+    ``meta['map_miss_ratio']``
+    the error over the blank means' typical miss (the root of the median
+    of their squared ratio, times that median: 1 where the error is
+    right).
+
+    Parameters
+    ----------
+    data, level, error_on_mean, floor : 2-D `~numpy.ndarray`
+        The frame, the map, its error and the error's lower bound.
+    blank : 2-D `~numpy.ndarray` of bool
+        The blank pixels.
+    box_size : tuple of int
+        The meshes' size (rows, columns).
+    meta : dict
+        Updated as above.
+
+    Returns
+    -------
+    error_on_mean : 2-D `~numpy.ndarray`
+        The level's error, checked.
+    """
+    meta['map_miss'] = None
+    shape = np.shape(level)
+    by, bx = (int(b) for b in box_size)
+    gy, gx = -(-shape[0] // by), -(-shape[1] // bx)
+
+    def meshes(values):
+        grid = np.zeros((gy * by, gx * bx))
+        grid[:shape[0], :shape[1]] = np.where(blank, values, 0.0)
+        return grid.reshape(gy, by, gx, bx).sum(axis=(1, 3))
+
+    with np.errstate(invalid='ignore'):
+        count = meshes(np.ones(shape))
+        kept = count >= MISS_MIN_PIXELS
+        if np.count_nonzero(kept) < MISS_MIN_MESHES:
+            return error_on_mean
+        miss = np.where(kept, meshes(data - level) / np.maximum(count, 1),
+                        0.0)
+        said = np.where(kept, meshes(error_on_mean ** 2)
+                        / np.maximum(count, 1), 0.0)
+    if not np.all(said[kept] > 0):
+        return error_on_mean
+    from scipy.stats import binom
+
+    n_kept = int(np.count_nonzero(kept))
+    # a mesh whose blank mean lies within its error's median reach (the
+    # median of chi-square with one degree of freedom): half of them
+    # where the error is right, more where the sky's structure, which
+    # the map follows, was taken for its error (a few meshes the map
+    # misses widely say nothing about the others)
+    within = int(np.count_nonzero(miss[kept] ** 2 < _CHI2_1_MEDIAN
+                                  * said[kept]))
+    with np.errstate(divide='ignore'):
+        meta['map_miss_ratio'] = float(np.sqrt(_CHI2_1_MEDIAN * np.median(
+            said[kept] / miss[kept] ** 2)))
+    if not binom.sf(within - 1, n_kept, 0.5) < MISS_P:
+        return error_on_mean
+    weight = uniform_filter(kept.astype(float), MISS_WINDOW, mode='nearest')
+    squares = uniform_filter(miss ** 2, MISS_WINDOW, mode='nearest')
+    with np.errstate(invalid='ignore', divide='ignore'):
+        # only a mesh with blank pixels of its own: where the source
+        # mask covers a mesh (a galaxy's core), the map's miss there is
+        # not seen
+        local = np.where(kept & (weight > 0.5 / MISS_WINDOW ** 2),
+                         np.maximum(squares, 0.0) / weight, np.inf)
+    local = np.sqrt(block_replicate(local, (by, bx), conserve_sum=False)[
+        :shape[0], :shape[1]])
+    meta['map_miss'] = float(np.median(local[np.isfinite(local)]))
+    meta['map_miss_note'] = (
+        "the level's error (its interpolation and filter errors) was "
+        f"{meta['map_miss_ratio']:.3g} times the scatter of the meshes' "
+        "blank pixels about the map: taken down to that scatter about "
+        'each mesh (meta["map_miss"], its median), never below the error '
+        "from the meshes' noise")
+    # only where the error holds more than the meshes' noise: a map
+    # without photutils' filter is each mesh's own level, whose blank
+    # mean shares its noise
+    beyond = error_on_mean > MISS_BEYOND_FLOOR * floor
+    return np.where(beyond, np.minimum(error_on_mean,
+                                       np.maximum(floor, local)),
+                    error_on_mean)
 
 
 #: `_checked_unmeasured_meshes` reads an excluded mesh without its sources
@@ -2554,19 +2706,10 @@ def _noise_at_lag(meshes, pixels, leave_out, lag, lattice=None, *,
     differences, ``p(x + lag) - 2 p(x) + p(x - lag)``, over the root of 6,
     Sheppard's correction left out), and the differences' lattice (found
     at the first call, ``lattice`` None; False where there is none)."""
-    step = np.full(pixels.shape, np.nan)
-    bad = leave_out.copy()
-    if second:
-        step[:, lag:-lag] = (pixels[:, 2 * lag:] - 2.0 * pixels[:, lag:-lag]
-                             + pixels[:, :-2 * lag])
-        bad[:, lag:-lag] |= leave_out[:, 2 * lag:] | leave_out[:, :-2 * lag]
-        bad[:, -lag:] = True
-        terms = 6.0
-    else:
-        step[:, lag:] = pixels[:, lag:] - pixels[:, :-lag]
-        bad[:, lag:] |= leave_out[:, :-lag]
-        terms = 2.0
-    bad[:, :lag] = True
+    from ..utils.stats import difference_noise, lagged_differences
+
+    step, bad, terms = lagged_differences(pixels, leave_out, lag,
+                                          second=second)
     if lattice is None:
         # (the differences' lattice: a curved sky's range does not enter
         # it)
@@ -2581,9 +2724,7 @@ def _noise_at_lag(meshes, pixels, leave_out, lag, lattice=None, *,
             noise = (spread / math.sqrt(terms) if second else np.sqrt(
                 np.maximum(spread ** 2 / 2.0 - width ** 2 / 24.0, 0.0)))
             return np.where(enough, noise, np.nan), lattice
-        centre = np.nanmedian(boxes, axis=-1)
-        mad = np.nanmedian(np.abs(boxes - centre[..., None]), axis=-1)
-    return np.where(enough, MAD_TO_STD * mad / math.sqrt(terms),
+    return np.where(enough, difference_noise(boxes, terms, axis=-1),
                     np.nan), lattice
 
 

@@ -17,17 +17,22 @@ puts at least ``f e0`` into them, ``f`` that of the frame's sharpest stars
 (its neighbours hold significantly less light than the sharpest star's
 would; ``sigma`` the pixel noise), or where the 7 neighbours besides the
 brightest, ``S7``, hold significantly less than such a star's ``f7 e0``
-(a hit of two pixels). A faint hit cannot be told from a faint
-undersampled star one by one, but a frame rich in hits shows them as a
-class: where the faint peaks (`CLASS_NSIGMA` to `REFERENCE_NSIGMA`
-noises, `CLASS_EXCESS` times more than white noise gives) hold together
-less than half the neighbour light (``S8`` or ``S7``) of as many of
-the sharpest stars (by more than `SHARP_Z` of its error), they are
-hits, and each peak holding
-less than a star's (or, besides its brightest neighbour, less than half
-of it: a hit of two pixels) is taken for one (the rule of
-`~ccdphot_ext.background.globalsky` for its sharp sources: where most are,
-all are).
+(a hit of two pixels). A faint hit cannot be told
+from a faint undersampled star one by one, but a frame rich in hits shows
+them as a class: where the faint peaks (`CLASS_NSIGMA` to
+`REFERENCE_NSIGMA` noises, `CLASS_EXCESS` times more than white noise
+gives) hold together less than half the neighbour light (``S8`` or
+``S7``) of as many of the sharpest stars (by more than `SHARP_Z` of its
+error), they are hits, and each peak holding less than a star's (or,
+besides its brightest neighbour, less than half of it: a hit of two
+pixels) is taken for one (the rule of `~ccdphot_ext.background.globalsky`
+for its sharp sources: where most are, all are).
+
+The reference and the class rule are the frame's (judged on its bands of
+rows, `_band_boxes`); the pixels are looked for in the apertures' boxes
+only, by a compiled first cut (``_sharp.peaks``) against the level of each
+pixel's tile of the frame (`TILE_SLACK`), so a pixel is judged alike
+whatever else is measured.
 
 Nothing is taken out of any sum: a row whose aperture holds such a pixel is
 flagged (`FLAG_SHARP_PIXEL`) and `photometer` warns once per frame; the
@@ -41,7 +46,12 @@ import warnings
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..aperture.utils import aperture_weights, frame_box, split_apertures
+from ..aperture.utils import (
+    aperture_groups,
+    aperture_weights,
+    frame_box,
+    split_apertures,
+)
 from ..utils.stats import MAD_TO_STD
 
 __all__ = []  # internal module: the rule is documented with the flag
@@ -72,6 +82,7 @@ REFERENCE_SCALE = 0.8
 #: high and below `REFERENCE_NSIGMA`; it needs `CLASS_MIN` of them and
 #: more than `CLASS_EXCESS` times as many as white noise would give.
 CLASS_NSIGMA = 4.0
+#: A class of hits flags its peaks down to this many pixel noises.
 CLASS_MIN = 10
 CLASS_EXCESS = 10.0
 
@@ -81,10 +92,21 @@ _NEAR = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
          if (dy, dx) != (0, 0)]
 
 
-#: Rows of the frame thresholded at a time, and the most pixels sampled for
-#: the noise and the level: no temporary of the frame's size.
-_STRIP = 64
+#: The first cut takes the pixels more than ``nsigma - TILE_SLACK`` pixel
+#: noises above the local level of their tile of the frame (32 x 32: the
+#: third smallest of 36 pixels sampled on a grid, about its 8th
+#: percentile) before each is judged against its own ring: only where
+#: that ring lies more than `TILE_SLACK` noises below the tile's 8th
+#: percentile (the low side of a steep gradient) can a faint peak be
+#: missed.
+TILE_SLACK = 0.5
+#: The most pixels sampled for the noise.
 _SAMPLE = 20_000
+#: The frame's stars and its class of hits are judged on at most this many
+#: pixels: `_BANDS` bands of rows spread over a larger frame (the whole
+#: frame up to it), whichever apertures are measured.
+_BAND_PIXELS = 2 ** 20
+_BANDS = 16
 
 
 def _sample_rows(shape):
@@ -128,8 +150,31 @@ def _around(image, unusable, ys, xs, offsets):
     return out
 
 
-def _candidates(image, unusable, sigma, nsigma):
-    """The local maxima at least ``nsigma`` noises above their ring's
+def _first_cut(image, unusable, boxes, cut, slack):
+    """Rows and columns of the usable local maxima of the ``boxes`` (rows
+    ``y0, y1, x0, x1``; the whole frame when None) more than ``cut`` above
+    the median of their ring, among the pixels more than ``cut - slack``
+    above their tile's local level (`_TILE_LEVEL`; compiled, one pass down
+    the frame over the boxes' rows: no temporary of the frame's size)."""
+    from ._sharp import peaks
+
+    data = image
+    if (data.dtype not in (np.float32, np.float64)
+            or not data.dtype.isnative or not data.flags.aligned):
+        data = np.asarray(image, dtype=float)
+    ny, nx = image.shape
+    if boxes is None:
+        boxes = [[0, ny, 0, nx]]
+    boxes = np.clip(np.asarray(boxes, dtype=np.intp).reshape(-1, 4), 0,
+                    [ny, ny, nx, nx])
+    boxes = boxes[np.argsort(boxes[:, 0], kind='stable')]
+    flat = peaks(data, unusable, boxes, float(cut), float(slack))
+    return np.unravel_index(flat, image.shape)
+
+
+def _candidates(image, unusable, sigma, nsigma, boxes=None):
+    """The local maxima of the ``boxes`` (whole frame: None) at least
+    ``nsigma`` noises above their ring's
     median: rows, columns, their height ``e0`` over that median, their
     neighbours' light ``S8`` and that of the 7 besides the brightest,
     ``S7`` (the usable neighbours' mean times their number, at the edge
@@ -137,25 +182,9 @@ def _candidates(image, unusable, sigma, nsigma):
     of the ring), the neighbours over the median (n, 8), and the noise
     each is judged with: ``sigma``, or the scatter of its ring (its MAD)
     where larger (a noisier part of the frame)."""
-    sample = np.asarray(image[_sample_rows(image.shape)], dtype=float)
-    sample = sample[np.isfinite(sample)]
-    none = np.zeros(0, dtype=np.intp)
-    if not sample.size:
-        return (none, none) + (np.zeros(0),) * 3 + (
-            np.zeros((0, len(_NEAR))), np.zeros(0))
-    # a cheap first cut, strip by strip: well above the frame's median
-    cut = float(np.median(sample)) + nsigma * sigma
-    found = []
-    with np.errstate(invalid='ignore'):
-        for start in range(0, image.shape[0], _STRIP):
-            y, x = np.nonzero(np.asarray(image[start:start + _STRIP]) > cut)
-            found.append((y + start, x))
-    ys = np.concatenate([f[0] for f in found]).astype(np.intp)
-    xs = np.concatenate([f[1] for f in found]).astype(np.intp)
-    keep = np.isfinite(np.asarray(image[ys, xs], dtype=float))  # not inf
-    if unusable is not None:
-        keep &= ~unusable[ys, xs]
-    ys, xs = ys[keep], xs[keep]
+    ys, xs = _first_cut(image, unusable, boxes, nsigma * sigma,
+                        TILE_SLACK * sigma)
+    ys, xs = ys.astype(np.intp), xs.astype(np.intp)
     near = _around(image, unusable, ys, xs, _NEAR)
     with np.errstate(invalid='ignore'):
         peak = np.all(~(near >= np.asarray(image[ys, xs],
@@ -200,6 +229,126 @@ def reference_spread(e0, s8, s7, sigma):
                 SHARPEST_SPREAD),
             max(float(np.min(spread7[stars])) * REFERENCE_SCALE,
                 SHARPEST_SPREAD7), n)
+
+
+def _band_boxes(shape):
+    """The rows the frame's stars and class of hits are judged on
+    (``y0, y1, x0, x1`` per band): the whole frame up to `_BAND_PIXELS`
+    pixels, else `_BANDS` bands of rows spread evenly over it."""
+    ny, nx = shape
+    height = max(8, _BAND_PIXELS // (_BANDS * max(nx, 1)))
+    if ny * nx <= _BAND_PIXELS or _BANDS * height >= ny:
+        return np.array([[0, ny, 0, nx]], dtype=np.intp)
+    starts = np.linspace(0, ny - height, _BANDS).astype(np.intp)
+    return np.column_stack([starts, starts + height,
+                            np.zeros(_BANDS, np.intp),
+                            np.full(_BANDS, nx, np.intp)])
+
+
+def _box_pixels(boxes):
+    """The pixels of boxes that do not overlap."""
+    b = np.asarray(boxes)
+    return int(np.sum((b[:, 1] - b[:, 0]) * (b[:, 3] - b[:, 2])))
+
+
+def _aperture_boxes(aperture, n, shape):
+    """The bounding boxes of the ``n`` positions of one aperture as rows
+    ``y0, y1, x0, x1`` (n, 4), a pixel wider on each side than photutils'
+    (rounding); nothing for a position that is not finite, the whole frame
+    where no box can be had (the weights decide)."""
+    whole = [0, shape[0], 0, shape[1]]
+    pos = np.atleast_2d(np.asarray(aperture.positions, dtype=float))
+    ext = None
+    if getattr(aperture, 'is_axis_aligned', False) and hasattr(
+            aperture, '_sides'):
+        ext = np.broadcast_to(np.asarray(aperture._sides, float) / 2,
+                              (pos.shape[0], 2))
+    elif hasattr(aperture, '_xy_extents'):
+        try:
+            ext = np.column_stack(np.broadcast_arrays(
+                *np.asarray(aperture._xy_extents, dtype=float).reshape(2, -1),
+                pos[:, 0]))[:, :2]
+        except (ValueError, TypeError):
+            ext = None
+    if ext is None or pos.shape[0] != n:
+        out = np.empty((n, 4), dtype=np.intp)
+        for i in range(n):
+            box = frame_box(aperture, i, shape)
+            out[i] = whole if box is None else box
+        return out
+    with np.errstate(invalid='ignore', over='ignore'):
+        lo = np.floor(pos - ext + 0.5) - 1
+        hi = np.ceil(pos + ext + 0.5) + 1
+    big = float(max(shape) + 4)
+    out = np.column_stack([np.clip(lo[:, 1], -2, big),
+                           np.clip(hi[:, 1], -2, big),
+                           np.clip(lo[:, 0], -2, big),
+                           np.clip(hi[:, 0], -2, big)])
+    good = np.all(np.isfinite(pos), axis=1)
+    out[~good] = 0
+    out[good & ~np.all(np.isfinite(ext), axis=1)] = whole
+    return out.astype(np.intp)
+
+
+def row_boxes(apertures, shape):
+    """Each row's bounding box (`split_apertures` order) as ``y0, y1, x0,
+    x1`` (n, 4), a pixel wider than photutils' on each side (not
+    clipped); empty for a position that is not finite."""
+    return np.concatenate([_aperture_boxes(ap, n, shape)
+                           for ap, n in aperture_groups(apertures)])
+
+
+class _Peaks:
+    """The candidates of some boxes (`_candidates`, the whole frame for
+    None), those at or above ``saturation`` left out."""
+
+    def __init__(self, image, unusable, sigma, saturation, boxes):
+        values = _candidates(image, unusable, sigma, CLASS_NSIGMA, boxes)
+        if saturation is not None:
+            below = np.asarray(image[values[0], values[1]],
+                               dtype=float) < saturation
+            values = tuple(v[below] for v in values)
+        (self.ys, self.xs, self.e0, self.s8, self.s7, self.near,
+         self.noise) = values
+
+    def hits_as_class(self, spread, spread7, n_pixels):
+        """Whether the faint peaks (`CLASS_NSIGMA` to `REFERENCE_NSIGMA`
+        noises), more than white noise gives on ``n_pixels``, hold
+        significantly less than half the neighbour light of as many stars
+        (the module)."""
+        faint = self.e0 < REFERENCE_NSIGMA * self.noise
+        n_faint = np.count_nonzero(faint)
+        chance = CLASS_EXCESS * n_pixels * 0.5 * math.erfc(
+            CLASS_NSIGMA / math.sqrt(2.0))
+        if n_faint < CLASS_MIN or n_faint <= chance:
+            return False
+        total = float(np.sum(self.e0[faint]))
+        error = math.sqrt(8.0 * float(np.sum(self.noise[faint] ** 2)))
+        return ((float(np.sum(self.s8[faint])) + SHARP_Z * error
+                 < spread * total / 2)
+                or (float(np.sum(self.s7[faint])) + SHARP_Z * error
+                    < spread7 * total / 2))
+
+    def sharp(self, spread, spread7, as_class):
+        """The rows and columns of the sharp pixels: the peaks sharper
+        than the reference star (a class of hits: every peak holding less
+        than it) and their neighbours above `CLASS_NSIGMA` noises (the
+        rest of each hit)."""
+        e0, s8, s7, noise = self.e0, self.s8, self.s7, self.noise
+        margin = SHARP_Z * noise * math.sqrt(8.0 + spread * spread)
+        margin7 = SHARP_Z * noise * math.sqrt(7.0 + spread7 * spread7)
+        sharp = (s8 < spread * e0 - margin) | (s7 < spread7 * e0 - margin7)
+        sharp &= e0 >= SHARP_NSIGMA * noise
+        if as_class:
+            # the bright peaks too; a hit of 2 pixels too (a star lights
+            # more than one neighbour)
+            sharp |= (s8 < spread * e0) | (s7 < spread7 * e0 / 2)
+        out_y, out_x = [self.ys[sharp]], [self.xs[sharp]]
+        for k, (dy, dx) in enumerate(_NEAR):
+            lit = sharp & (self.near[:, k] > CLASS_NSIGMA * noise)
+            out_y.append(self.ys[lit] + dy)
+            out_x.append(self.xs[lit] + dx)
+        return np.concatenate(out_y), np.concatenate(out_x)
 
 
 class SharpPixels:
@@ -247,7 +396,8 @@ class SharpPixels:
         return out
 
     @classmethod
-    def from_image(cls, image, unusable=None, sigma=None, saturation=None):
+    def from_image(cls, image, unusable=None, sigma=None, saturation=None,
+                   boxes=None):
         """
         Find them.
 
@@ -263,6 +413,11 @@ class SharpPixels:
         saturation : float, optional
             Pixels at or above it are not judged (saturated: flag 4 says
             so already).
+        boxes : (n, 4) array_like of int, optional
+            Look only in these rectangles (rows ``y0, y1, x0, x1``, stops
+            exclusive); default the whole frame. The reference and the
+            class rule come from the frame's bands (`_band_boxes`) either
+            way, so a pixel is judged alike whatever else is looked at.
         """
         image = np.asarray(image)
         if unusable is not None:
@@ -273,53 +428,29 @@ class SharpPixels:
         if not (math.isfinite(sigma) and sigma > 0):
             return cls(none, none, image.shape, sigma, SHARPEST_SPREAD, 0,
                        False)
-        ys, xs, e0, s8, s7, near, noise = _candidates(image, unusable,
-                                                      sigma, CLASS_NSIGMA)
-        if saturation is not None:
-            below = np.asarray(image[ys, xs], dtype=float) < saturation
-            ys, xs, e0, s8, s7, near, noise = (
-                v[below] for v in (ys, xs, e0, s8, s7, near, noise))
-        spread, spread7, n_stars = reference_spread(e0, s8, s7, noise)
-        margin = SHARP_Z * noise * math.sqrt(8.0 + spread * spread)
-        margin7 = SHARP_Z * noise * math.sqrt(7.0 + spread7 * spread7)
-        sharp = (s8 < spread * e0 - margin) | (s7 < spread7 * e0 - margin7)
-        sharp &= e0 >= SHARP_NSIGMA * noise
-        faint = e0 < REFERENCE_NSIGMA * noise
-        n_faint = np.count_nonzero(faint)
-        # white noise's peaks above CLASS_NSIGMA: not a class of hits
-        chance = CLASS_EXCESS * image.size * 0.5 * math.erfc(
-            CLASS_NSIGMA / math.sqrt(2.0))
-        as_class = False
-        if n_faint >= CLASS_MIN and n_faint > chance:
-            total = float(np.sum(e0[faint]))
-            error = math.sqrt(8.0 * float(np.sum(noise[faint] ** 2)))
-            if ((float(np.sum(s8[faint])) + SHARP_Z * error
-                 < spread * total / 2)
-                    or (float(np.sum(s7[faint])) + SHARP_Z * error
-                        < spread7 * total / 2)):
-                as_class = True
-                # the bright peaks too; a hit of 2 pixels too (a star
-                # lights more than one neighbour)
-                sharp |= (s8 < spread * e0) | (s7 < spread7 * e0 / 2)
-        out_y, out_x = [ys[sharp]], [xs[sharp]]
-        # the hits' neighbours above CLASS_NSIGMA: the rest of the hit
-        for k, (dy, dx) in enumerate(_NEAR):
-            lit = sharp & (near[:, k] > CLASS_NSIGMA * noise)
-            out_y.append(ys[lit] + dy)
-            out_x.append(xs[lit] + dx)
-        return cls(np.concatenate(out_y), np.concatenate(out_x),
-                   image.shape, sigma, spread, n_stars, as_class)
+        bands = _band_boxes(image.shape)
+        peaks = _Peaks(image, unusable, sigma, saturation, bands)
+        spread, spread7, n_stars = reference_spread(
+            peaks.e0, peaks.s8, peaks.s7, peaks.noise)
+        as_class = peaks.hits_as_class(spread, spread7, _box_pixels(bands))
+        if boxes is not None or len(bands) > 1:
+            peaks = _Peaks(image, unusable, sigma, saturation, boxes)
+        ys, xs = peaks.sharp(spread, spread7, as_class)
+        return cls(ys, xs, image.shape, sigma, spread, n_stars, as_class)
 
-    def rows(self, apertures, shape, *, sum_method='exact', subpixels=5):
+    def rows(self, apertures, shape, *, sum_method='exact', subpixels=5,
+             boxes=None):
         """Whether each row's aperture covers one of the pixels (weight
-        above 0; bool, one per row in `split_apertures` order)."""
+        above 0; bool, one per row in `split_apertures` order); ``boxes``
+        the rows' bounding boxes (`row_boxes`) when had already."""
         pairs = split_apertures(apertures)
         out = np.zeros(len(pairs), dtype=bool)
         if not self.count:
             return out
-        for row, (ap, index) in enumerate(pairs):
-            if not self._box_holds(ap, index, shape):
-                continue
+        if boxes is None:
+            boxes = row_boxes(apertures, shape)
+        for row in np.flatnonzero(self._boxes_hold(boxes, shape)):
+            ap, index = pairs[row]
             slices, weights, _ = aperture_weights(
                 ap, shape, index=index, sum_method=sum_method,
                 subpixels=subpixels)
@@ -332,20 +463,24 @@ class SharpPixels:
                 weights[self.ys[inside] - y0, self.xs[inside] - x0] > 0))
         return out
 
-    def _box_holds(self, aperture, index, shape):
-        """Whether the bounding box of position ``index`` holds one of the
-        pixels (True when the box cannot be had: the weights decide)."""
-        box = frame_box(aperture, index, shape)
-        if box is None:
-            return True
-        y0, y1, x0, x1 = box
-        if x1 <= x0 or y1 <= y0:
-            return False
-        nx = shape[1]
-        starts = np.arange(y0, y1) * nx + x0
+    def _boxes_hold(self, boxes, shape):
+        """Whether each box (rows ``y0, y1, x0, x1``, clipped to the frame
+        here) holds one of the pixels: each of its rows looked up in the
+        pixels' sorted flat indices, all boxes at once."""
+        ny, nx = shape
+        b = np.asarray(boxes, dtype=np.intp).reshape(-1, 4)
+        y0, y1 = np.clip(b[:, 0], 0, ny), np.clip(b[:, 1], 0, ny)
+        x0, x1 = np.clip(b[:, 2], 0, nx), np.clip(b[:, 3], 0, nx)
+        height = np.where((y1 > y0) & (x1 > x0), y1 - y0, 0)
+        owner = np.repeat(np.arange(b.shape[0]), height)
+        first_row = np.cumsum(height) - height
+        y = y0[owner] + np.arange(owner.size) - first_row[owner]
+        starts = y * nx + x0[owner]
         first = np.searchsorted(self._flat, starts)
-        last = np.searchsorted(self._flat, starts + (x1 - x0))
-        return bool(np.any(last > first))
+        last = np.searchsorted(self._flat, starts + (x1 - x0)[owner])
+        out = np.zeros(b.shape[0], dtype=bool)
+        out[owner[last > first]] = True
+        return out
 
     def note(self, n_rows, n_total):
         """The words of the warning for ``n_rows`` of ``n_total`` rows."""
@@ -383,10 +518,16 @@ def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
             std = float(np.nanmedian(std[::max(1, std.size // _SAMPLE)]))
         if math.isfinite(std) and not std <= sigma:
             sigma = std
+    boxes = row_boxes(apertures, frame.shape)
+    # the pixels one beyond: a hit peaking there lights the box's edge
+    scan = boxes + np.array([-1, 1, -1, 1])
+    if _box_pixels(np.clip(scan, 0, None)) >= frame.data.size:
+        scan = None  # as cheap to look at the whole frame
     found = SharpPixels.from_image(frame.data, unusable=frame.mask,
-                                   sigma=sigma, saturation=saturation)
+                                   sigma=sigma, saturation=saturation,
+                                   boxes=scan)
     rows = found.rows(apertures, frame.shape, sum_method=sum_method,
-                      subpixels=subpixels)
+                      subpixels=subpixels, boxes=boxes)
     note = None
     if rows.any():
         note = found.note(int(rows.sum()), rows.size)

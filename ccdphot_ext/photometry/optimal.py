@@ -124,7 +124,11 @@ from ..utils.numbers import (
     iterations,
     positive_integer,
 )
-from ..utils.stats import MAD_TO_STD, MEDIAN_EFFICIENCY
+from ..utils.stats import (
+    MEDIAN_EFFICIENCY,
+    difference_noise,
+    lagged_differences,
+)
 from ..utils.warnonce import warn_once
 from .budget import (
     NOTE_EXACT_SKY,
@@ -1423,15 +1427,14 @@ def _frame_noise(frame):
         neighbours).
     """
     data = np.asarray(frame.data, dtype=float)
-    good = np.isfinite(data)
+    bad = ~np.isfinite(data)
     if frame.mask is not None:
-        good &= ~frame.mask
-    pair = good[:, 1:] & good[:, :-1]
-    diff = (data[:, 1:] - data[:, :-1])[pair]
+        bad |= frame.mask
+    step, left_out, terms = lagged_differences(data, bad)
+    diff = step[~left_out]
     if diff.size < 2:
         return math.nan
-    return float(MAD_TO_STD * np.median(np.abs(diff - np.median(diff)))
-                 / math.sqrt(2.0))
+    return float(difference_noise(diff, terms))
 
 
 #: The last few width fits, by the frame's content, the PSF and the

@@ -26,6 +26,70 @@ MAD_TO_STD = 1.482602218505602
 MEDIAN_EFFICIENCY = math.sqrt(math.pi / 2.0)
 
 
+def lagged_differences(pixels, bad, lag=1, *, second=False):
+    """
+    The differences of pixels ``lag`` columns apart along the rows: the
+    pixel noise without the sky's level or slope.
+
+    Parameters
+    ----------
+    pixels : 2-D `~numpy.ndarray`
+        The pixels.
+    bad : 2-D `~numpy.ndarray` of bool
+        The pixels to leave out.
+    lag : int, optional
+        The columns between the pixels differenced (positive, under half
+        the width for ``second``).
+    second : bool, optional
+        Second differences, ``p(x + lag) - 2 p(x) + p(x - lag)``, at
+        ``x``, which a slope does not enter; else first differences,
+        ``p(x) - p(x - lag)``, at ``x``.
+
+    Returns
+    -------
+    step : 2-D `~numpy.ndarray`
+        The differences, the shape of ``pixels`` (NaN where a pixel
+        differenced lies beyond the frame).
+    left_out : 2-D `~numpy.ndarray` of bool
+        True where a difference holds a ``bad`` pixel or none is taken.
+    terms : float
+        The variance of a difference over a pixel's for independent
+        pixels of one noise (2, or 6 for second differences).
+    """
+    step = np.full(pixels.shape, np.nan)
+    left_out = np.array(bad, dtype=bool, copy=True)
+    if second:
+        step[:, lag:-lag] = (pixels[:, 2 * lag:] - 2.0 * pixels[:, lag:-lag]
+                             + pixels[:, :-2 * lag])
+        left_out[:, lag:-lag] |= bad[:, 2 * lag:] | bad[:, :-2 * lag]
+        left_out[:, -lag:] = True
+        terms = 6.0
+    else:
+        step[:, lag:] = pixels[:, lag:] - pixels[:, :-lag]
+        left_out[:, lag:] |= bad[:, :-lag]
+        terms = 2.0
+    left_out[:, :lag] = True
+    return step, left_out, terms
+
+
+def difference_noise(differences, terms=2.0, axis=None):
+    """
+    The pixel noise that differences of pixels (`lagged_differences`)
+    give: their median absolute deviation about their median, as a
+    Gaussian sigma (`MAD_TO_STD`), over the root of ``terms``. NaN values
+    are left out; NaN where none is left (``axis``: as in
+    `numpy.nanmedian`).
+    """
+    import warnings
+
+    differences = np.asarray(differences, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # none left
+        centre = np.nanmedian(differences, axis=axis, keepdims=True)
+        mad = np.nanmedian(np.abs(differences - centre), axis=axis)
+    return MAD_TO_STD * mad / math.sqrt(terms)
+
+
 def surface_design(u, v, *, quadratic=False, degree=None):
     """
     The design matrix of a least-squares surface in two coordinates.
