@@ -2090,9 +2090,11 @@ class BackgroundVariation:
 
     @property
     def too_few_cells(self):
-        """True on a grid of fewer than `PLANE_MIN_CELLS` cells a side: the
+        """
+        True on a grid of fewer than `PLANE_MIN_CELLS` cells a side: the
         offsets are about the map's median, not the level, so that an
-        offset of the whole background from the level goes unseen."""
+        offset of the whole background from the level goes unseen.
+        """
         return self._plane_is_map
 
     def plane_error(self, pixel_std, x, y):
@@ -3865,7 +3867,8 @@ def _check_coverage(frame, out, n_masked, n_usable, meta):
     the ``n_usable`` pixels leaves the level too few pixels (fewer than
     `MIN_SKY_PIXELS`) or a crowded frame's (`CROWDED_LIGHT_FRACTION` of
     the pixels hold the sources' light, ``meta['source_light_fraction']``);
-    True when it warned (the warning kept as ``meta[SPARSE_SKY_KEY]``). A
+    True when it warned (the warning of too few pixels kept as
+    ``meta[SPARSE_SKY_KEY]``). A
     mask grown around isolated stars leaves good sky between them, however
     little: no warning.
     """
@@ -3883,10 +3886,13 @@ def _check_coverage(frame, out, n_masked, n_usable, meta):
         message = (f'{share}: the global sky rests on {n_sky} pixels, too '
                    f'few for its clip and scatter (fewer than '
                    f'{MIN_SKY_PIXELS})')
+        # (kept for the rows: the level of a small frame rests on too few
+        # pixels to be checked; a crowded frame's light is warned alone)
+        meta[SPARSE_SKY_KEY] = (f'{message}; consider a local sky (annuli) '
+                                'or a background map')
     else:
         return False
     message = f'{message}; consider a local sky (annuli) or a background map'
-    meta[SPARSE_SKY_KEY] = message
     warnings.warn(message, AstropyUserWarning, stacklevel=4)
     return True
 

@@ -1060,9 +1060,9 @@ class SkyNoteRule(SkyRowRule):
 class SparseSmallSkyRule(SkyRowRule):
     """
     Every row measured against a whole-frame level of a small frame whose
-    source mask left the level too few pixels, or a crowded frame's
-    (the level's own coverage warning, ``meta['sparse_sky']``), is
-    doubtful (flag 32).
+    source mask left the level too few pixels (fewer than
+    `~ccdphot_ext.background.globalsky.MIN_SKY_PIXELS`: the level's own
+    warning, ``meta['sparse_sky']``) is doubtful (flag 32).
 
     On a frame of fewer than
     `~ccdphot_ext.background.globalsky.PLANE_MIN_CELLS` background cells a
