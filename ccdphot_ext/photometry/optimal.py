@@ -639,7 +639,11 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         masked bits are left out (flag 2), a saturation bit of the
         mission sets flag 4, masked or not, and flagged pixels used are
         warned about; stars with a saturation bit are left out of the
-        PSF fit and check.
+        PSF fit and check. Cosmic rays and hot pixels get no weight: those
+        sharper than the frame's stars, and those far above the star's
+        fitted model (a hit on a bright core); a star with one is flagged
+        `~ccdphot_ext.flags.FLAG_SHARP_PIXEL` (1024) and warned about
+        (:ref:`the sharp pixels <optimal-sharp>`).
 
     Raises
     ------
