@@ -686,7 +686,7 @@ class MapFeatureRule(SkyRowRule):
             return unchecked, None
         variation, blocks = frame_variation(frame)
         std = np.broadcast_to(np.asarray(sky.std, dtype=float), shape)
-        pixel_std = float(np.nanmedian(std))
+        pixel_std = sky.pixel_std
         if variation is None or not pixel_std > 0:
             return unchecked, None
         taken = np.asarray(variation.filtered_out(pixel_std, x, y),
