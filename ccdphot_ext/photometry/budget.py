@@ -525,9 +525,11 @@ class ErrorBudget:
 
     @property
     def variance(self):
-        """Total variance: the sum of `terms` (never the decomposition);
-        NaN where pixels were summed (``n_pix > 0``) yet every term is 0
-        (no sky noise at all: the error is unknown, not 0)."""
+        """
+        Total variance: the sum of `terms` (never the decomposition); NaN
+        where pixels were summed (``n_pix > 0``) yet every term is 0 (no
+        sky noise at all: the error is unknown, not 0).
+        """
         total = float(sum_terms(self.terms.values()))
         if self.n_pix is not None and noiseless(total, self.n_pix):
             return math.nan
