@@ -2088,6 +2088,15 @@ class BackgroundVariation:
         """True on a grid of fewer than `PLANE_MIN_CELLS` cells a side."""
         return min(self._cell_noise.shape) < PLANE_MIN_CELLS
 
+    @property
+    def too_few_cells(self):
+        """
+        True on a grid of fewer than `PLANE_MIN_CELLS` cells a side: the
+        offsets are about the map's median, not the level, so that an
+        offset of the whole background from the level goes unseen.
+        """
+        return self._plane_is_map
+
     def plane_error(self, pixel_std, x, y):
         """
         The noise of `plane_offset` at pixel positions, on a frame of pure
@@ -3552,6 +3561,9 @@ LIGHT_KEYS = ('faint_light', 'faint_light_error', 'faint_light_below',
 
 #: The ``meta`` key of `unseen_sky_note`'s note on a sky.
 UNSEEN_SKY_KEY = 'faint_light_unmeasured'
+#: The ``meta`` key of `_check_coverage`'s warning on a sky: a source mask
+#: that left the level too few pixels, or a crowded frame's.
+SPARSE_SKY_KEY = 'sparse_sky'
 #: `unseen_sky_note` takes a frame for one of faint stars from this many
 #: faint sources per `MASK_BIN` x `MASK_BIN` block (``meta
 #: ['faint_source_density']``): 512 x 512 frames of a luminosity function
@@ -3855,8 +3867,10 @@ def _check_coverage(frame, out, n_masked, n_usable, meta):
     the ``n_usable`` pixels leaves the level too few pixels (fewer than
     `MIN_SKY_PIXELS`) or a crowded frame's (`CROWDED_LIGHT_FRACTION` of
     the pixels hold the sources' light, ``meta['source_light_fraction']``);
-    True when it warned. A mask grown around isolated stars leaves good
-    sky between them, however little: no warning.
+    True when it warned (the warning of too few pixels kept as
+    ``meta[SPARSE_SKY_KEY]``). A
+    mask grown around isolated stars leaves good sky between them, however
+    little: no warning.
     """
     light = _light_fraction(frame, float(out['level']), float(out['std']))
     meta['source_light_fraction'] = light
@@ -3872,10 +3886,14 @@ def _check_coverage(frame, out, n_masked, n_usable, meta):
         message = (f'{share}: the global sky rests on {n_sky} pixels, too '
                    f'few for its clip and scatter (fewer than '
                    f'{MIN_SKY_PIXELS})')
+        # (kept for the rows: the level of a small frame rests on too few
+        # pixels to be checked; a crowded frame's light is warned alone)
+        meta[SPARSE_SKY_KEY] = (f'{message}; consider a local sky (annuli) '
+                                'or a background map')
     else:
         return False
-    warnings.warn(f'{message}; consider a local sky (annuli) or a '
-                  'background map', AstropyUserWarning, stacklevel=4)
+    message = f'{message}; consider a local sky (annuli) or a background map'
+    warnings.warn(message, AstropyUserWarning, stacklevel=4)
     return True
 
 

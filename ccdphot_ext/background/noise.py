@@ -2052,10 +2052,9 @@ def warn_other_noise(noise, sky):
     squared.
     """
     measured = noise.meta.get('sky_std')
-    std = np.atleast_1d(np.asarray(sky.std, dtype=float))
-    if measured is None or not np.any(np.isfinite(std)):
+    if measured is None or not np.isfinite(sky.pixel_std):
         return
-    ratio = float(np.nanmedian(std)) / measured
+    ratio = sky.pixel_std / measured
     if not (1.0 / OTHER_NOISE_FACTOR <= ratio <= OTHER_NOISE_FACTOR):
         warnings.warn(
             f'noise was measured against a sky of pixel noise {measured:.4g}'
@@ -2304,7 +2303,7 @@ def _blank_residual(frame, sky, mask, route):
     """The sky-subtracted frame, ``sigma1`` and the pixels apertures must
     avoid (bad or masked; the caller adds the sources)."""
     resid = _residual(frame, sky, route)
-    sigma1 = float(np.nanmedian(np.atleast_1d(sky.std)))
+    sigma1 = sky.pixel_std
     if not sigma1 > 0:
         raise ValueError('sky.std must be positive to scale the noise')
     bad = ~np.isfinite(resid)
@@ -2770,9 +2769,17 @@ def _own_variance(values, share):
         with np.errstate(divide='ignore', invalid='ignore'):
             return _robust_std(values / np.sqrt(v + share))
 
+    return _spread_to_one(spread, _robust_std(values) ** 2)
+
+
+def _spread_to_one(spread, start):
+    """The variance ``v >= 0`` at which the decreasing robust ``spread(v)``
+    of some blank sums over their errors comes down to 1 (bisection,
+    bracketed by doubling from ``start``); 0 when ``spread(0)`` is
+    already at most 1 (nothing left to add)."""
     if not spread(0.0) > 1.0:
         return 0.0
-    lo, hi = 0.0, _robust_std(values) ** 2
+    lo, hi = 0.0, start
     while spread(hi) > 1.0:
         lo, hi = hi, 2.0 * hi
     for _ in range(40):
@@ -2852,15 +2859,7 @@ def _offset_variance(parts, own, k, g, axis):
         with np.errstate(divide='ignore', invalid='ignore'):
             return _robust_std(values / np.sqrt(fixed + gamma * reach))
 
-    if not spread(0.0) > 1.0:
-        return 0.0
-    lo, hi = 0.0, float(np.median(values * values / reach))
-    while spread(hi) > 1.0:
-        lo, hi = hi, 2.0 * hi
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if spread(mid) > 1.0 else (lo, mid)
-    return 0.5 * (lo + hi)
+    return _spread_to_one(spread, float(np.median(values * values / reach)))
 
 
 class _BlankAnnuli:

@@ -320,7 +320,7 @@ def _html_rows(sky):
                 (f'error of the level{un}', sky.error_on_mean)]
     return [('apertures', len(sky)),
             (f'median level{un}', float(np.nanmedian(sky.value))),
-            (f'median std per pixel{un}', float(np.nanmedian(sky.std))),
+            (f'median std per pixel{un}', sky.pixel_std),
             (f'median error of the level{un}',
              float(np.nanmedian(sky.error_on_mean)))]
 
@@ -2060,6 +2060,17 @@ class SkyEstimate:
         2-D map; False for one level per aperture.
         """
         return np.ndim(self.value) in (0, 2)
+
+    @property
+    def pixel_std(self):
+        """
+        The sky's pixel noise: the median of the finite ``std`` values
+        (in the data unit, as a float; NaN when none is finite). One
+        number for a level, for one level per aperture and for a map.
+        """
+        std = np.atleast_1d(np.asarray(self.std, dtype=float))
+        finite = std[np.isfinite(std)]
+        return float(np.median(finite)) if finite.size else math.nan
 
     def __len__(self):
         if self.is_global:

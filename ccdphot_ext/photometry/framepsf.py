@@ -335,7 +335,7 @@ def fit_frame_psf(frame, sky, *, saturation=None, gain=None):
     if len(xy) < MOFFAT_MIN_STARS:
         return None
     sigma = fit_psf_sigma(frame, sky, saturation=saturation)
-    std = float(np.nanmedian(np.atleast_1d(sky.std)))
+    std = sky.pixel_std
     half = int(min(max(5, math.ceil(4.5 * sigma)), 20))
     n_sub = _subpixels(sigma)
     ny, nx = resid.shape
