@@ -220,7 +220,7 @@ def test_compiled_first_cut_is_the_rule(dtype):
     cut = 3.0
     want = _naive_first_cut(image.astype(float), unusable, cut)
     for view, mask in ((image, unusable), (image, None)):
-        ys, xs = _first_cut(view, mask, None, cut, np.inf)
+        ys, xs = _first_cut(view, mask, None, cut, np.inf)[:2]
         got = np.zeros(image.shape, dtype=bool)
         got[ys, xs] = True
         expect = want if mask is not None else _naive_first_cut(
@@ -228,19 +228,58 @@ def test_compiled_first_cut_is_the_rule(dtype):
         assert np.array_equal(got, expect)
         assert want.sum() > 20
     strided = np.asarray(big.astype(dtype)[:, ::2])
-    ys, xs = _first_cut(big.astype(dtype)[:, ::2], None, None, cut, np.inf)
+    ys, xs = _first_cut(big.astype(dtype)[:, ::2], None, None, cut,
+                        np.inf)[:2]
     got = np.zeros(strided.shape, dtype=bool)
     got[ys, xs] = True
     assert np.array_equal(got, _naive_first_cut(
         strided.astype(float), np.zeros(strided.shape, dtype=bool), cut))
     boxes = [[10, 30, 5, 40], [20, 50, 30, 60], [60, 70, 80, 90]]
-    ys, xs = _first_cut(image, unusable, boxes, cut, np.inf)
+    ys, xs = _first_cut(image, unusable, boxes, cut, np.inf)[:2]
     inside = np.zeros(image.shape, dtype=bool)
     for y0, y1, x0, x1 in boxes:
         inside[y0:y1, x0:x1] = True
     got = np.zeros(image.shape, dtype=bool)
     got[ys, xs] = True
     assert np.array_equal(got, want & inside)
+
+
+@pytest.mark.parametrize('dtype', [np.float64, np.float32])
+def test_compiled_candidates_are_numpys(dtype):
+    """What the compiled pass returns with each pixel kept is what numpy
+    gives, to the last bit: its 8 neighbours (NaN off the frame, where not
+    finite and where masked), numpy.nanmedian of its usable ring and of
+    the ring's absolute deviations from that median (odd and even counts
+    at the edges and beside NaN and masked pixels)."""
+    from ccdphot_ext.background.outliers import _first_cut
+
+    rng = np.random.default_rng(11)
+    image = rng.normal(100.0, 1.0, (60, 80))
+    image[rng.integers(0, 60, 200), rng.integers(0, 80, 200)] += 7.0
+    image[rng.integers(0, 60, 40), rng.integers(0, 80, 40)] = np.nan
+    image[3, 3] = np.inf
+    image = image.astype(dtype)
+    unusable = np.zeros(image.shape, dtype=bool)
+    unusable[rng.integers(0, 60, 60), rng.integers(0, 80, 60)] = True
+    ys, xs, near, base, mad = _first_cut(image, unusable, None, 3.0, np.inf)
+    assert ys.size > 50
+    padded = np.full((64, 84), np.nan)
+    padded[2:-2, 2:-2] = np.where(unusable | ~np.isfinite(image), np.nan,
+                                  image.astype(float))
+    cells = np.stack([padded[y:y + 5, x:x + 5]
+                      for y, x in zip(ys, xs, strict=True)])
+    edge = np.ones((5, 5), dtype=bool)
+    edge[1:4, 1:4] = False
+    inner = ~edge
+    inner[2, 2] = False
+    ring = cells[:, edge]
+    want_base = np.nanmedian(ring, axis=1)
+    counts = np.sum(np.isfinite(ring), axis=1)
+    assert set(counts % 2) == {0, 1}  # both kinds of median met
+    assert np.array_equal(near, cells[:, inner], equal_nan=True)
+    assert np.array_equal(base, want_base)
+    assert np.array_equal(
+        mad, np.nanmedian(np.abs(ring - want_base[:, None]), axis=1))
 
 
 def test_white_noise_false_flags():

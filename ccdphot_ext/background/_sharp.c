@@ -1,17 +1,20 @@
 /* Licensed under a 3-clause BSD style license - see LICENSE
  *
- * The first cut of `ccdphot_ext.background.outliers`, compiled (internal):
- * the local maxima of rectangles of a frame that stand a given height
- * above the median of their ring of 16 pixels two pixels away, found in
- * one pass over the rectangles (no temporary of the frame's size).
+ * The candidates of `ccdphot_ext.background.outliers`, compiled
+ * (internal): the local maxima of rectangles of a frame that stand a given
+ * height above the median of their ring of 16 pixels two pixels away,
+ * found in one pass down the frame over the rectangles' rows (no
+ * temporary of the frame's size), each returned with what
+ * `outliers._candidates` judges it by: its 8 neighbours and the median and
+ * median absolute deviation of its ring.
  *
  * A pixel is kept where it is finite and usable (not masked), at least 5
  * of its 8 neighbours and 8 of its 16 ring pixels are (on the frame,
  * finite, not masked), it is larger than each usable neighbour, and it
  * exceeds the median of its usable ring pixels (the mean of the two
  * middle ones for an even count, as numpy.nanmedian) by more than
- * ``cut``: the conditions `outliers._candidates` checks again, exactly,
- * on the few pixels kept.
+ * ``cut``. The medians are numpy.nanmedian's to the last bit (the middle
+ * values of the sorted usable pixels, their sum halved).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -50,14 +53,72 @@ value(const frame_t *f, npy_intp y, npy_intp x)
     return isfinite(v) ? v : NAN;
 }
 
-/* Whether (y, x), of value v (finite), passes; see the file's comment. */
-static int
-passes(const frame_t *f, npy_intp y, npy_intp x, double v, double cut)
+/* One kept pixel: its flat index, its 8 neighbours (NaN where not usable),
+ * the median of its usable ring pixels and their median absolute
+ * deviation from it. */
+typedef struct {
+    npy_intp flat;
+    double near[8];
+    double base, mad;
+} candidate_t;
+
+typedef struct {
+    candidate_t *data;
+    npy_intp n, size;
+} list_t;
+
+/* A new element at the end of ``list`` (NULL when out of memory). */
+static candidate_t *
+append(list_t *list)
 {
-    double ring[16], lo = INFINITY, med;
-    int k, n = 0, i, j;
+    if (list->n == list->size) {
+        npy_intp size = list->size ? 2 * list->size : 256;
+        candidate_t *data = realloc(list->data,
+                                    (size_t)size * sizeof(candidate_t));
+        if (data == NULL) {
+            return NULL;
+        }
+        list->data = data;
+        list->size = size;
+    }
+    return list->data + list->n++;
+}
+
+/* Sort the first n values (insertion: at most 16). */
+static void
+sort_small(double *a, int n)
+{
+    int i, j;
+    for (i = 1; i < n; i++) {
+        double w = a[i];
+        for (j = i - 1; j >= 0 && a[j] > w; j--) {
+            a[j + 1] = a[j];
+        }
+        a[j + 1] = w;
+    }
+}
+
+/* numpy.nanmedian of n >= 1 sorted finite values: the two middle ones
+ * (the middle one twice for an odd count) summed and halved. */
+static double
+median_sorted(const double *a, int n)
+{
+    int h = n / 2, l = n % 2 ? h : h - 1;
+    return (a[l] + a[h]) / 2.0;
+}
+
+/* Whether (y, x), of value v (finite), passes (see the file's comment);
+ * if so, its neighbours, ring median and deviation are written to c. */
+static int
+judge(const frame_t *f, npy_intp y, npy_intp x, double v, double cut,
+      list_t *out)
+{
+    double near[8], ring[16], lo = INFINITY, med, base;
+    int k, n = 0;
+    candidate_t *c;
     for (k = 0; k < 8; k++) {
         double w = value(f, y + NEAR[k][0], x + NEAR[k][1]);
+        near[k] = w;
         if (isnan(w)) {
             continue;
         }
@@ -83,40 +144,36 @@ passes(const frame_t *f, npy_intp y, npy_intp x, double v, double cut)
     if (n < 8 || !(v - lo > cut)) {
         return 0;
     }
-    for (i = 1; i < n; i++) {  /* insertion sort of at most 16 */
-        double w = ring[i];
-        for (j = i - 1; j >= 0 && ring[j] > w; j--) {
-            ring[j + 1] = ring[j];
-        }
-        ring[j + 1] = w;
-    }
+    sort_small(ring, n);
     med = n % 2 ? ring[n / 2] : 0.5 * (ring[n / 2 - 1] + ring[n / 2]);
-    return v - med > cut;
-}
-
-typedef struct {
-    npy_intp *data;
-    npy_intp n, size;
-} list_t;
-
-static int
-append(list_t *list, npy_intp value)
-{
-    if (list->n == list->size) {
-        npy_intp size = list->size ? 2 * list->size : 1024;
-        npy_intp *data = realloc(list->data, (size_t)size * sizeof(npy_intp));
-        if (data == NULL) {
-            return -1;
-        }
-        list->data = data;
-        list->size = size;
+    if (!(v - med > cut)) {
+        return 0;
     }
-    list->data[list->n++] = value;
-    return 0;
+    c = append(out);
+    if (c == NULL) {
+        return -1;
+    }
+    c->flat = y * f->nx + x;
+    for (k = 0; k < 8; k++) {
+        c->near[k] = near[k];
+    }
+    base = median_sorted(ring, n);
+    c->base = base;
+    for (k = 0; k < n; k++) {
+        ring[k] = fabs(ring[k] - base);
+    }
+    sort_small(ring, n);
+    c->mad = median_sorted(ring, n);
+    return 1;
 }
 
 /* The side of the tiles a rectangle is scanned in. */
 #define TILE 32
+/* How many rows ahead of the sweep the rectangles' pixels are asked for,
+ * and the share of a row they must cover (with their rings) for the whole
+ * row to be asked for (a row read in order costs less than its pieces). */
+#define AHEAD 4
+#define WHOLE_ROW 4
 
 /* Whether pixel x of a row is masked. */
 #define MASKED(f, y, x) \
@@ -124,32 +181,37 @@ append(list_t *list, npy_intp value)
 
 /* The local level a tile is first cut against: the third smallest of 36
  * pixels sampled on a 6 x 6 grid of rows [y0, y1) x [x0, x1) (about its
- * 8th percentile; NaN and inf not taken), +inf when fewer are finite. */
+ * 8th percentile; NaN and inf not taken), +inf when fewer are finite. The
+ * samples are read first, then ranked (their reads overlap). */
 #define LOW(TYPE)                                                         \
     static double low_##TYPE(const frame_t *f, npy_intp y0, npy_intp y1,  \
                              npy_intp x0, npy_intp x1)                    \
     {                                                                     \
-        double s[3] = {INFINITY, INFINITY, INFINITY};                     \
+        double s[3] = {INFINITY, INFINITY, INFINITY}, got[64];            \
         npy_intp y, x, sy = (y1 - y0 + 5) / 6, sx = (x1 - x0 + 5) / 6;   \
+        int k, n = 0;                                                     \
         sy = sy < 1 ? 1 : sy;                                             \
         sx = sx < 1 ? 1 : sx;                                             \
         for (y = y0 + sy / 2; y < y1; y += sy) {                          \
             const char *row = f->base + y * f->sy;                        \
-            for (x = x0 + sx / 2; x < x1; x += sx) {                      \
-                double v = *(const TYPE *)(row + x * f->sx);              \
-                if (!isfinite(v) || v >= s[2]) {                          \
-                    continue;                                             \
-                }                                                         \
-                if (v < s[0]) {                                           \
-                    s[2] = s[1];                                          \
-                    s[1] = s[0];                                          \
-                    s[0] = v;                                             \
-                } else if (v < s[1]) {                                    \
-                    s[2] = s[1];                                          \
-                    s[1] = v;                                             \
-                } else {                                                  \
-                    s[2] = v;                                             \
-                }                                                         \
+            for (x = x0 + sx / 2; x < x1 && n < 64; x += sx) {            \
+                got[n++] = *(const TYPE *)(row + x * f->sx);              \
+            }                                                             \
+        }                                                                 \
+        for (k = 0; k < n; k++) {                                         \
+            double v = got[k];                                            \
+            if (!isfinite(v) || v >= s[2]) {                              \
+                continue;                                                 \
+            }                                                             \
+            if (v < s[0]) {                                               \
+                s[2] = s[1];                                              \
+                s[1] = s[0];                                              \
+                s[0] = v;                                                 \
+            } else if (v < s[1]) {                                        \
+                s[2] = s[1];                                              \
+                s[1] = v;                                                 \
+            } else {                                                      \
+                s[2] = v;                                                 \
             }                                                             \
         }                                                                 \
         return s[2];                                                      \
@@ -204,26 +266,11 @@ MAY_PASS(double)
 RING_BELOW(float)
 RING_BELOW(double)
 
-/* Ask for pixels x0 <= x < x1 of a row before they are read (the sweep
- * reads the rows of scattered rectangles). */
-static void
-prefetch_span(const char *row, npy_intp x0, npy_intp x1, npy_intp size)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    npy_intp x;
-    for (x = x0; x < x1; x += 64 / size) {
-        __builtin_prefetch(row + x * size);
-    }
-    __builtin_prefetch(row + (x1 - 1) * size);
-#else
-    (void)row; (void)x0; (void)x1; (void)size;
-#endif
-}
-
 /* The pixels x0 <= x < x1 of row y that pass, ``above`` the first cut
- * there (`tile_cut`). Without a mask, on contiguous rows and away from
- * the frame's edges, the 8 neighbours (NaN and +inf ones not compared)
- * and the ring (`ring_below`) are read directly before `passes` judges. */
+ * there (`tile_cut`), appended to ``out``. Without a mask, on contiguous
+ * rows and away from the frame's edges, the 8 neighbours (NaN and +inf
+ * ones not compared) and the ring (`ring_below`) are read directly before
+ * `judge`. */
 #define SPAN(TYPE)                                                        \
     static int span_##TYPE(const frame_t *f, npy_intp y, npy_intp x0,     \
                            npy_intp x1, double above, double cut,         \
@@ -240,10 +287,6 @@ prefetch_span(const char *row, npy_intp x0, npy_intp x1, npy_intp size)
             const TYPE hi = (TYPE)above;                                  \
             a = x0 < 2 ? 2 : x0;                                          \
             b = x1 > f->nx - 2 ? f->nx - 2 : x1;                          \
-            if (y + 6 < f->ny) {  /* read by the rings 4 rows on */ \
-                prefetch_span(row + 6 * f->sy, a - 2, b + 2,              \
-                              (npy_intp)sizeof(TYPE));                    \
-            }                                                             \
             for (x = a; x < b; x++) {                                     \
                 TYPE v = m[x];                                            \
                 if (!(v > hi)) {                                          \
@@ -259,8 +302,7 @@ prefetch_span(const char *row, npy_intp x0, npy_intp x1, npy_intp size)
                     (!(d[x] >= v) || d[x] == inf) &&                      \
                     (!(d[x + 1] >= v) || d[x + 1] == inf) &&              \
                     ring_below_##TYPE(f, y, x, (double)v - cut) &&        \
-                    passes(f, y, x, (double)v, cut) &&                    \
-                    append(out, y * f->nx + x) < 0) {                     \
+                    judge(f, y, x, (double)v, cut, out) < 0) {            \
                     return -1;                                            \
                 }                                                         \
             }                                                             \
@@ -283,8 +325,7 @@ prefetch_span(const char *row, npy_intp x0, npy_intp x1, npy_intp size)
                 !may_pass_##TYPE(f, y, x, v, cut)) {                      \
                 continue;                                                 \
             }                                                             \
-            if (passes(f, y, x, v, cut) &&                                \
-                append(out, y * f->nx + x) < 0) {                         \
+            if (judge(f, y, x, v, cut, out) < 0) {                        \
                 return -1;                                                \
             }                                                             \
         }                                                                 \
@@ -294,13 +335,13 @@ SPAN(float)
 SPAN(double)
 
 /* The first cut of the frame's tile (ty, tx) of TILE x TILE pixels: its
- * local level (`low`, of the tile grown by 2) + cut - slack, +inf when it
+ * local level (`low`, of the tile grown by 2) + first, +inf when it
  * has too few finite pixels; worked out once, on demand (``levels``, NaN
  * until then). The tiles are the frame's, so a pixel is cut alike
  * whichever rectangles hold it. */
 static double
 tile_cut(const frame_t *f, double *levels, npy_intp ntx, npy_intp ty,
-         npy_intp tx, double cut, double slack)
+         npy_intp tx, double first)
 {
     double *level = levels + ty * ntx + tx;
     if (isnan(*level)) {
@@ -312,37 +353,98 @@ tile_cut(const frame_t *f, double *levels, npy_intp ntx, npy_intp ty,
         x1 = x1 > f->nx ? f->nx : x1;
         *level = f->single ? low_float(f, y0, y1, x0, x1)
                            : low_double(f, y0, y1, x0, x1);
-        *level += cut - slack;  /* inf stays inf */
+        *level += first;  /* inf stays inf */
     }
     return *level;
 }
 
+/* Rectangles (indices into ``b``, rows y0, y1, x0, x1) kept in order of
+ * their x0. */
 typedef struct {
-    npy_intp x0, x1;
-} interval_t;
+    npy_intp *idx;
+    npy_intp n;
+} active_t;
 
-static int
-by_start(const void *a, const void *b)
+/* Rectangle k into ``a``, in order of x0 (stable). */
+static void
+insert(active_t *a, const npy_intp *b, npy_intp k)
 {
-    npy_intp x = ((const interval_t *)a)->x0;
-    npy_intp y = ((const interval_t *)b)->x0;
-    return (x > y) - (x < y);
+    npy_intp j = a->n++;
+    while (j > 0 && b[4 * a->idx[j - 1] + 2] > b[4 * k + 2]) {
+        a->idx[j] = a->idx[j - 1];
+        j--;
+    }
+    a->idx[j] = k;
+}
+
+/* The rectangles of ``a`` that reach beyond row y (order kept). */
+static void
+drop_finished(active_t *a, const npy_intp *b, npy_intp y, npy_intp grow)
+{
+    npy_intp j = 0, k;
+    for (k = 0; k < a->n; k++) {
+        if (b[4 * a->idx[k] + 1] + grow > y) {
+            a->idx[j++] = a->idx[k];
+        }
+    }
+    a->n = j;
+}
+
+/* Ask for the pixels (and the two beyond on each side, the rings) of row
+ * y of the rectangles of ``ahead`` before the sweep reads them: the whole
+ * row where they cover 1 / WHOLE_ROW of it. */
+static void
+prefetch_row(const frame_t *f, const active_t *ahead, const npy_intp *b,
+             npy_intp y)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    npy_intp k, x, step = 64 / f->sx, width = 0;
+    const char *row = f->base + y * f->sy;
+    if (y < 0 || y >= f->ny || f->sx <= 0 || step < 1) {
+        return;
+    }
+    for (k = 0; k < ahead->n; k++) {
+        const npy_intp *r = b + 4 * ahead->idx[k];
+        width += r[3] - r[2] + 4;
+    }
+    if (WHOLE_ROW * width >= f->nx) {
+        for (x = 0; x < f->nx; x += step) {
+            __builtin_prefetch(row + x * f->sx);
+        }
+        return;
+    }
+    for (k = 0; k < ahead->n; k++) {
+        const npy_intp *r = b + 4 * ahead->idx[k];
+        npy_intp x0 = r[2] < 2 ? 0 : r[2] - 2;
+        npy_intp x1 = r[3] + 2 > f->nx ? f->nx : r[3] + 2;
+        if (y < r[0] - 2 || y >= r[1] + 2 || x1 <= x0) {
+            continue;
+        }
+        for (x = x0; x < x1; x += step) {
+            __builtin_prefetch(row + x * f->sx);
+        }
+        __builtin_prefetch(row + (x1 - 1) * f->sx);
+    }
+#else
+    (void)f; (void)ahead; (void)b; (void)y;
+#endif
 }
 
 /* The pixels of the rectangles (y0, y1, x0, x1 each, on the frame, sorted
  * by y0) that pass: row by row down the frame, each row's covered
- * stretches once (overlaps merged), cut tile by tile. */
+ * stretches once (overlaps merged), cut tile by tile; the rows AHEAD on
+ * asked for meanwhile. */
 static int
 sweep(const frame_t *f, const npy_intp *b, npy_intp n, double cut,
-      double slack, list_t *out)
+      double first, list_t *out)
 {
     npy_intp ntx = (f->nx + TILE - 1) / TILE, nty = (f->ny + TILE - 1) / TILE;
-    npy_intp *active = malloc((size_t)(n + 1) * sizeof(npy_intp));
-    interval_t *spans = malloc((size_t)(n + 1) * sizeof(interval_t));
+    active_t on = {malloc((size_t)(n + 1) * sizeof(npy_intp)), 0};
+    active_t ahead = {malloc((size_t)(n + 1) * sizeof(npy_intp)), 0};
     double *levels = malloc((size_t)(ntx * nty + 1) * sizeof(double));
-    npy_intp k, y, next = 0, n_active = 0;
+    npy_intp k, y, next = 0, next_ahead = 0;
     int status = 0;
-    if (active == NULL || spans == NULL || levels == NULL) {
+    if (on.idx == NULL || ahead.idx == NULL || levels == NULL) {
         status = -1;
         goto done;
     }
@@ -350,80 +452,76 @@ sweep(const frame_t *f, const npy_intp *b, npy_intp n, double cut,
         levels[k] = NAN;
     }
     y = n ? b[0] : 0;
-    while (y < f->ny && (next < n || n_active)) {
-        npy_intp j, m = 0, n_spans = 0;
+    while (y < f->ny && (next < n || on.n)) {
+        npy_intp x0 = 0, x1 = -1;
+        /* the rows AHEAD on, with the rings' two rows on either side */
+        while (next_ahead < n && b[4 * next_ahead] - 2 <= y + AHEAD) {
+            ahead.idx[ahead.n++] = next_ahead++;
+        }
+        drop_finished(&ahead, b, y + AHEAD, 2);
+        prefetch_row(f, &ahead, b, y + AHEAD);
         while (next < n && b[4 * next] <= y) {
             if (b[4 * next + 1] > y && b[4 * next + 3] > b[4 * next + 2]) {
-                active[n_active++] = next;
+                insert(&on, b, next);
             }
             next++;
         }
-        for (j = 0, k = 0; k < n_active; k++) {  /* drop the finished */
-            if (b[4 * active[k] + 1] > y) {
-                active[j++] = active[k];
-            }
-        }
-        n_active = j;
-        if (!n_active) {
+        drop_finished(&on, b, y, 0);
+        if (!on.n) {
             if (next >= n) {
                 break;
             }
             y = b[4 * next];
             continue;
         }
-        for (k = 0; k < n_active; k++) {
-            spans[m].x0 = b[4 * active[k] + 2];
-            spans[m++].x1 = b[4 * active[k] + 3];
-        }
-        qsort(spans, (size_t)m, sizeof(interval_t), by_start);
-        for (k = 1; k < m; k++) {  /* merge the overlapping */
-            if (spans[k].x0 <= spans[n_spans].x1) {
-                if (spans[k].x1 > spans[n_spans].x1) {
-                    spans[n_spans].x1 = spans[k].x1;
-                }
-            } else {
-                spans[++n_spans] = spans[k];
+        /* the covered stretches in order, overlapping ones merged */
+        for (k = 0; k <= on.n; k++) {
+            const npy_intp *r = k < on.n ? b + 4 * on.idx[k] : NULL;
+            if (r != NULL && r[2] <= x1) {
+                x1 = r[3] > x1 ? r[3] : x1;
+                continue;
             }
-        }
-        n_spans++;
-        for (k = 0; k < n_spans; k++) {
-            npy_intp x = spans[k].x0;
-            while (x < spans[k].x1) {
-                npy_intp tx = x / TILE, stop = (tx + 1) * TILE;
-                double above = tile_cut(f, levels, ntx, y / TILE, tx, cut,
-                                        slack);
-                stop = stop < spans[k].x1 ? stop : spans[k].x1;
+            while (x0 < x1) {  /* the stretch [x0, x1), tile by tile */
+                npy_intp tx = x0 / TILE, stop = (tx + 1) * TILE;
+                double above = tile_cut(f, levels, ntx, y / TILE, tx,
+                                        first);
+                stop = stop < x1 ? stop : x1;
                 if (above != INFINITY &&
-                    (f->single ? span_float(f, y, x, stop, above, cut, out)
-                               : span_double(f, y, x, stop, above, cut,
+                    (f->single ? span_float(f, y, x0, stop, above, cut, out)
+                               : span_double(f, y, x0, stop, above, cut,
                                              out)) < 0) {
                     status = -1;
                     goto done;
                 }
-                x = stop;
+                x0 = stop;
+            }
+            if (r != NULL) {
+                x0 = r[2];
+                x1 = r[3];
             }
         }
         y++;
     }
 done:
-    free(active);
-    free(spans);
+    free(on.idx);
+    free(ahead.idx);
     free(levels);
     return status;
 }
 
 static PyObject *
-peaks(PyObject *self, PyObject *args)
+candidates(PyObject *self, PyObject *args)
 {
-    PyObject *data_obj, *mask_obj, *boxes_obj;
-    PyArrayObject *data, *mask = NULL, *boxes = NULL, *result = NULL;
-    double cut, slack;
+    PyObject *data_obj, *mask_obj, *boxes_obj, *result = NULL;
+    PyArrayObject *data, *mask = NULL, *boxes = NULL;
+    PyArrayObject *flat = NULL, *near = NULL, *base = NULL, *mad = NULL;
+    double cut, first;
     frame_t f;
     list_t out = {NULL, 0, 0};
-    npy_intp k, n, dims[1];
+    npy_intp k, n, dims[2];
     int failed = 0;
     if (!PyArg_ParseTuple(args, "O!OOdd", &PyArray_Type, &data_obj,
-                          &mask_obj, &boxes_obj, &cut, &slack)) {
+                          &mask_obj, &boxes_obj, &cut, &first)) {
         return NULL;
     }
     data = (PyArrayObject *)data_obj;
@@ -480,7 +578,7 @@ peaks(PyObject *self, PyObject *args)
             }
         }
         Py_BEGIN_ALLOW_THREADS
-        failed = sweep(&f, b, n, cut, slack, &out) < 0;
+        failed = sweep(&f, b, n, cut, first, &out) < 0;
         Py_END_ALLOW_THREADS
     }
     if (failed) {
@@ -488,34 +586,57 @@ peaks(PyObject *self, PyObject *args)
         goto done;
     }
     dims[0] = out.n;
-    result = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_INTP);
-    if (result != NULL) {
-        npy_intp *r = PyArray_DATA(result);
+    dims[1] = 8;
+    flat = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_INTP);
+    near = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_DOUBLE);
+    base = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_DOUBLE);
+    mad = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_DOUBLE);
+    if (flat == NULL || near == NULL || base == NULL || mad == NULL) {
+        goto done;
+    }
+    {
+        npy_intp *r = PyArray_DATA(flat);
+        double *nr = PyArray_DATA(near), *bs = PyArray_DATA(base);
+        double *md = PyArray_DATA(mad);
+        int j;
         for (k = 0; k < out.n; k++) {
-            r[k] = out.data[k];
+            r[k] = out.data[k].flat;
+            for (j = 0; j < 8; j++) {
+                nr[8 * k + j] = out.data[k].near[j];
+            }
+            bs[k] = out.data[k].base;
+            md[k] = out.data[k].mad;
         }
     }
+    result = PyTuple_Pack(4, flat, near, base, mad);
 done:
     free(out.data);
     Py_XDECREF(mask);
     Py_XDECREF(boxes);
-    return (PyObject *)result;
+    Py_XDECREF(flat);
+    Py_XDECREF(near);
+    Py_XDECREF(base);
+    Py_XDECREF(mad);
+    return result;
 }
 
 static PyMethodDef methods[] = {
-    {"peaks", peaks, METH_VARARGS,
-     "peaks(data, mask, boxes, cut, slack)\n--\n\n"
-     "The flat indices (increasing) of the pixels of the rectangles "
-     "``boxes`` (rows y0, y1, x0, x1, stops exclusive, on the frame, "
-     "sorted by y0) that are usable local maxima more than ``cut`` above "
-     "the median of their usable ring of 16 pixels, among those more "
-     "than ``cut - slack`` above their tile's local level."},
+    {"candidates", candidates, METH_VARARGS,
+     "candidates(data, mask, boxes, cut, first)\n--\n\n"
+     "The pixels of the rectangles ``boxes`` (rows y0, y1, x0, x1, stops "
+     "exclusive, on the frame, sorted by y0) that are usable local maxima "
+     "more than ``cut`` above the median of their usable ring of 16 "
+     "pixels, among those more than ``first`` above their tile's "
+     "local level: their flat indices (increasing), their 8 neighbours "
+     "(n, 8; NaN where not usable), and the median of their usable ring "
+     "pixels and the median of those pixels' absolute deviations from it "
+     "(numpy.nanmedian's, to the last bit)."},
     {NULL, NULL, 0, NULL}
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_sharp",
-    "The first cut of the sharp-pixel search, compiled (internal).", -1,
+    "The candidates of the sharp-pixel search, compiled (internal).", -1,
     methods
 };
 

@@ -228,6 +228,10 @@ PAIR_CLIP = 5.0
 #: about 60 independent apertures: the largest sizes on a crowded frame)
 #: is combined with the pair sums in the model's curve (`_with_pairs`).
 PAIR_FEW = 0.1
+#: The pixel-pair covariance holds the lags of each group (along the rows,
+#: the columns, off both) up to the first distance ``max(|dy|, |dx|)``
+#: whose sum there is within this many of its errors off 0 (`_tapered`).
+TAPER_NSIGMA = 1.5
 
 
 def sky_route(sky):
@@ -1446,7 +1450,8 @@ def pair_covariance(resid, bad, sigma1, lag=PAIR_LAG):
     a large aperture fits into on a crowded frame. It leaves out the
     covariance beyond ``lag`` (structure on larger scales), which only
     the blank apertures measure: beyond the largest of them it is a lower
-    bound of the model (`ApertureNoise.pair_sigma`).
+    bound of the model (`ApertureNoise.pair_sigma`). Lags it does not hold
+    significantly are set to 0 (`_tapered`).
 
     Parameters
     ----------
@@ -1464,8 +1469,9 @@ def pair_covariance(resid, bad, sigma1, lag=PAIR_LAG):
     covariance : 2-D `~numpy.ndarray` or None
         ``C`` shaped ``(2 lag + 1, 2 lag + 1)``, ``C[lag + dy, lag + dx]``
         at lag ``(dy, dx)`` (symmetric about the centre; 0 at a lag no
-        pair has), the variance of a blank pixel at the centre; None when
-        the tiles hold fewer than ``(2 lag + 1)**2`` blank pixels.
+        pair has or that `_tapered` cut), the variance of a blank pixel
+        at the centre; None when the tiles hold fewer than ``(2 lag +
+        1)**2`` blank pixels.
     n_pixels : int
         The blank pixels it was measured on.
     """
@@ -1522,7 +1528,82 @@ def pair_covariance(resid, bad, sigma1, lag=PAIR_LAG):
     held_pairs = pairs.sum()
     if n * float(n) > held_pairs:
         cov = cov + float(np.sum(pairs * cov)) / (n * float(n) - held_pairs)
-    return np.where(pairs > 0, cov, 0.0), n
+    return _tapered(np.where(pairs > 0, cov, 0.0), pairs), n
+
+
+def _tapered(cov, pairs):
+    """
+    The pixel-pair covariance ``cov`` (`pair_covariance`) with the lags it
+    does not hold significantly set to 0.
+
+    The lags of one distance ``r = max(|dy|, |dx|)`` (a ring, from 1 on)
+    fall into three groups: along the rows (``dy = 0``), along the columns
+    (``dx = 0``; row and column offsets of a raw frame correlate its pixels
+    there only) and the rest. A group holds its covariance at ``r`` when
+    its sum there is more than `TAPER_NSIGMA` times its statistical error
+    off 0 and it held it at every ring within; from the first ring it does
+    not, its lags are 0. The error is that of Gaussian noise whose
+    covariance is the lags held within ``r`` (0 beyond): a lag's mean
+    product over ``P`` pixel pairs varies by, and covaries with another
+    lag ``delta`` away by, the sum over ``k`` of ``C(k) C(k + delta)``
+    over ``P``; summed over the group's pairs of lags (each lag with its
+    mirror), ``P`` the group's mean pair count there.
+
+    A lag far beyond the noise's correlation is no 0 but the mean product
+    of a few thousand blank pixels, and `pair_variance` weights it by the
+    pixel pairs of a square at that lag (tens of thousands for a 15 pixel
+    square): chance alone moved the sums of large squares by tens of
+    percent. On 3 x 3-correlated crowded frames of 1000 stars on 300 x 300
+    pixels (16 frames), whose covariance ends at 2 pixels, the model at
+    15 pixels (beyond the largest blank aperture: `ApertureNoise.pair_sigma`)
+    was 0.84-1.16 times the exact scatter (spread 0.076), 0.95-1.11 cut
+    (0.032). Covariance that holds over many lags stays: astropy's M13,
+    whose cluster glow holds lags out to 12 pixels, reads 5.96 times the
+    white noise at 21 pixels either way. HST STIS's raw frame keeps its
+    row lags to 3 pixels (9, 5.2 and 3.5 errors; 0.1 at 4, about 0
+    beyond).
+
+    Parameters
+    ----------
+    cov : 2-D `~numpy.ndarray`
+        ``C`` shaped ``(2 L + 1, 2 L + 1)``, lag 0 at the centre.
+    pairs : 2-D `~numpy.ndarray`
+        The pixel pairs each lag was measured on.
+
+    Returns
+    -------
+    cov : 2-D `~numpy.ndarray`
+        ``C`` with the lags not held at 0.
+    """
+    from scipy.signal import fftconvolve
+
+    lag = cov.shape[0] // 2
+    d = np.arange(-lag, lag + 1)
+    ring = np.maximum.outer(np.abs(d), np.abs(d))
+    rows = np.broadcast_to((d == 0)[:, None], ring.shape)
+    groups = [rows, rows.T, ~(rows | rows.T)]
+    held = ring == 0
+    alive = [True] * len(groups)
+    for r in range(1, lag + 1):
+        # f(delta): the autocorrelation of the covariance held so far
+        products = fftconvolve(np.where(held, cov, 0.0), cov[::-1, ::-1]
+                               * held[::-1, ::-1], mode='full')
+        at_ring = ring == r
+        for k, group in enumerate(groups):
+            at = at_ring & group
+            count = float(np.mean(pairs[at]))
+            if not alive[k] or not count > 0:
+                alive[k] = False
+                continue
+            lags = fftconvolve(at.astype(float), at[::-1, ::-1].astype(
+                float), mode='full')
+            var = 2.0 * float(np.sum(lags * products)) / count
+            alive[k] = abs(float(np.sum(cov[at]))) > TAPER_NSIGMA * (
+                math.sqrt(max(var, 0.0)))
+            held |= at & alive[k]
+        if not any(alive):
+            break
+    return np.where(held, cov, 0.0)
 
 
 def pair_variance(covariance, n_pix):

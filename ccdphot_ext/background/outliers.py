@@ -30,9 +30,10 @@ for its sharp sources: where most are, all are).
 
 The reference and the class rule are the frame's (judged on its bands of
 rows, `_band_boxes`); the pixels are looked for in the apertures' boxes
-only, by a compiled first cut (``_sharp.peaks``) against the level of each
-pixel's tile of the frame (`TILE_SLACK`), so a pixel is judged alike
-whatever else is measured.
+only, by a compiled pass (``_sharp.candidates``: a first cut against the
+level of each pixel's tile of the frame, `TILE_SLACK`, then each peak's
+neighbours and ring read), so a pixel is judged alike whatever else is
+measured.
 
 Nothing is taken out of any sum: a row whose aperture holds such a pixel is
 flagged (`FLAG_SHARP_PIXEL`) and `photometer` warns once per frame; the
@@ -86,8 +87,6 @@ CLASS_NSIGMA = 4.0
 CLASS_MIN = 10
 CLASS_EXCESS = 10.0
 
-_RING = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-         if max(abs(dy), abs(dx)) == 2]
 _NEAR = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
          if (dy, dx) != (0, 0)]
 
@@ -134,29 +133,17 @@ def pixel_noise(image, unusable=None):
     return float(MAD_TO_STD * np.median(np.abs(diff - med)) / math.sqrt(2))
 
 
-def _around(image, unusable, ys, xs, offsets):
-    """The values at the ``offsets`` of each pixel (n, len(offsets)); NaN
-    off the image, where not finite and where ``unusable``."""
-    ny, nx = image.shape
-    out = np.full((ys.size, len(offsets)), np.nan)
-    for k, (dy, dx) in enumerate(offsets):
-        y, x = ys + dy, xs + dx
-        inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
-        values = np.asarray(image[y[inside], x[inside]], dtype=float)
-        if unusable is not None:
-            values[unusable[y[inside], x[inside]]] = np.nan
-        out[inside, k] = values
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
 def _first_cut(image, unusable, boxes, cut, slack):
-    """Rows and columns of the usable local maxima of the ``boxes`` (rows
-    ``y0, y1, x0, x1``; the whole frame when None) more than ``cut`` above
-    the median of their ring, among the pixels more than ``cut - slack``
-    above their tile's local level (`_TILE_LEVEL`; compiled, one pass down
-    the frame over the boxes' rows: no temporary of the frame's size)."""
-    from ._sharp import peaks
+    """The usable local maxima of the ``boxes`` (rows ``y0, y1, x0, x1``;
+    the whole frame when None) more than ``cut`` above the median of their
+    ring, among the pixels more than ``cut - slack`` above their tile's
+    local level (compiled, one pass down the frame over the boxes' rows:
+    no temporary of the frame's size): their rows and columns, their 8
+    neighbours (n, 8; NaN off the frame, where not finite and where
+    ``unusable``), their ring's median and the median of its absolute
+    deviations (the usable ring pixels; `numpy.nanmedian`'s to the last
+    bit)."""
+    from ._sharp import candidates
 
     data = image
     if (data.dtype not in (np.float32, np.float64)
@@ -168,8 +155,10 @@ def _first_cut(image, unusable, boxes, cut, slack):
     boxes = np.clip(np.asarray(boxes, dtype=np.intp).reshape(-1, 4), 0,
                     [ny, ny, nx, nx])
     boxes = boxes[np.argsort(boxes[:, 0], kind='stable')]
-    flat = peaks(data, unusable, boxes, float(cut), float(slack))
-    return np.unravel_index(flat, image.shape)
+    flat, near, base, mad = candidates(data, unusable, boxes, float(cut),
+                                       float(cut) - float(slack))
+    ys, xs = np.unravel_index(flat, image.shape)
+    return ys, xs, near, base, mad
 
 
 def _candidates(image, unusable, sigma, nsigma, boxes=None):
@@ -182,29 +171,18 @@ def _candidates(image, unusable, sigma, nsigma, boxes=None):
     of the ring), the neighbours over the median (n, 8), and the noise
     each is judged with: ``sigma``, or the scatter of its ring (its MAD)
     where larger (a noisier part of the frame)."""
-    ys, xs = _first_cut(image, unusable, boxes, nsigma * sigma,
-                        TILE_SLACK * sigma)
+    ys, xs, near, base, mad = _first_cut(image, unusable, boxes,
+                                         nsigma * sigma, TILE_SLACK * sigma)
     ys, xs = ys.astype(np.intp), xs.astype(np.intp)
-    near = _around(image, unusable, ys, xs, _NEAR)
-    with np.errstate(invalid='ignore'):
-        peak = np.all(~(near >= np.asarray(image[ys, xs],
-                                           dtype=float)[:, None]), axis=1)
-    ys, xs, near = ys[peak], xs[peak], near[peak]
-    ring = _around(image, unusable, ys, xs, _RING)
-    enough = ((np.sum(np.isfinite(ring), axis=1) >= len(_RING) // 2)
-              & (np.sum(np.isfinite(near), axis=1) >= 5))
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)  # an empty ring
-        base = np.nanmedian(ring, axis=1)
         near = near - base[:, None]
         s8 = np.nanmean(near, axis=1) * len(_NEAR)
         s7 = s8 - np.nanmax(near, axis=1)
-        # the local noise, where the sky is noisier than the frame's
-        local = MAD_TO_STD * np.nanmedian(np.abs(ring - base[:, None]),
-                                          axis=1)
-    noise = np.fmax(local, sigma)
+    # the local noise, where the sky is noisier than the frame's
+    noise = np.fmax(MAD_TO_STD * mad, sigma)
     e0 = np.asarray(image[ys, xs], dtype=float) - base
-    keep = enough & (e0 > nsigma * noise)
+    keep = e0 > nsigma * noise
     return (ys[keep], xs[keep], e0[keep], s8[keep], s7[keep], near[keep],
             noise[keep])
 
@@ -498,19 +476,28 @@ class SharpPixels:
                 '(e.g. ccdproc.cosmicray_lacosmic) or pass a mask of them')
 
 
-def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
-               subpixels=5, saturation=None):
+def judging_noise(image, unusable=None, sky_std=None):
     """
-    The rows holding a pixel sharper than the frame's stars (bool per row,
-    in `split_apertures` order) and the warning's words (None when there
-    is none); warns once.
+    The pixel noise sharp pixels are judged against: `pixel_noise`, or
+    the median of the sky's per-pixel std ``sky_std`` where larger
+    (correlated noise, whose neighbouring pixels' differences are smaller
+    than its scatter; a map of it read at most `_SAMPLE` times).
 
-    The pixel noise is `pixel_noise`, or the sky's per-pixel std
-    ``sky_std`` (its median) where larger (correlated noise, whose
-    neighbouring pixels' differences are smaller than its scatter).
-    Pixels at or above ``saturation`` are not judged.
+    Parameters
+    ----------
+    image : 2-D array_like
+        The frame.
+    unusable : 2-D `~numpy.ndarray` of bool, optional
+        Pixels not to use.
+    sky_std : float or array_like, optional
+        The sky's per-pixel std (one value or a map).
+
+    Returns
+    -------
+    sigma : float
+        The pixel noise (NaN where neither can be had).
     """
-    sigma = pixel_noise(frame.data, frame.mask)
+    sigma = pixel_noise(image, unusable)
     if sky_std is not None:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', RuntimeWarning)
@@ -518,6 +505,20 @@ def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
             std = float(np.nanmedian(std[::max(1, std.size // _SAMPLE)]))
         if math.isfinite(std) and not std <= sigma:
             sigma = std
+    return sigma
+
+
+def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
+               subpixels=5, saturation=None):
+    """
+    The rows holding a pixel sharper than the frame's stars (bool per row,
+    in `split_apertures` order) and the warning's words (None when there
+    is none); warns once.
+
+    The pixel noise is `judging_noise`'s. Pixels at or above
+    ``saturation`` are not judged.
+    """
+    sigma = judging_noise(frame.data, frame.mask, sky_std)
     boxes = row_boxes(apertures, frame.shape)
     # the pixels one beyond: a hit peaking there lights the box's edge
     scan = boxes + np.array([-1, 1, -1, 1])

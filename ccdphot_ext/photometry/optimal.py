@@ -72,7 +72,9 @@ than `WIDTH_BIAS_LIMIT`), the row is flagged and warned about.
 **Cosmic rays and hot pixels.** Pixels sharper than the frame's stars
 (the rule of `~ccdphot_ext.flags.FLAG_SHARP_PIXEL`) get no weight, in
 the star's extraction and in the PSF's and the width's fits; a star with
-one in its footprint is flagged (1024) and warned about.
+one in its footprint is flagged (1024) and warned about. So do the pixels
+far above a star's fitted model, sharper than it (`HIT_NSIGMA`): hits
+on a bright star's core, which its light hides from the frame's rule.
 
 **No PSF given.** With ``psf_sigma=None`` an elliptical Moffat profile
 integrated over the pixels (``MoffatPRF``: two widths, their
@@ -99,7 +101,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..aperture.utils import aperture_position
 from ..background.annulus import annulus_flags
 from ..background.noisecheck import warn_if_correlated
-from ..background.outliers import SharpPixels, pixel_noise
+from ..background.outliers import SharpPixels, judging_noise
 from ..background.sky import SkyEstimate, check_sky, sky_doubts
 from ..background.skylift import sky_for_apertures
 from ..background.threshold import SigmaThreshold
@@ -637,7 +639,11 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         masked bits are left out (flag 2), a saturation bit of the
         mission sets flag 4, masked or not, and flagged pixels used are
         warned about; stars with a saturation bit are left out of the
-        PSF fit and check.
+        PSF fit and check. Cosmic rays and hot pixels get no weight: those
+        sharper than the frame's stars, and those far above the star's
+        fitted model (a hit on a bright core); a star with one is flagged
+        `~ccdphot_ext.flags.FLAG_SHARP_PIXEL` (1024) and warned about
+        (:ref:`the sharp pixels <optimal-sharp>`).
 
     Raises
     ------
@@ -759,13 +765,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             flags |= FLAG_SATURATED
         warn_dq(dq, given, None)
     if flags & FLAG_SHARP_PIXEL:
-        warnings.warn(
-            "optimal extraction: pixels sharper than the frame's stars "
-            f'(cosmic rays or hot pixels, {sharp[0].count} on the frame) '
-            'lie on some stars: left out of their weights (flag 1024), as '
-            'from every weight; clean the frame (e.g. '
-            'ccdproc.cosmicray_lacosmic) or pass a mask of them',
-            AstropyUserWarning, stacklevel=2)
+        _warn_sharp(sharp, int(np.count_nonzero(one['hits'])))
     note_sky_remeasured(budget, sky)
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
@@ -942,8 +942,8 @@ def _sharp_pixels(frame, sky, saturation, digest):
 
     `~ccdphot_ext.background.outliers.SharpPixels` judges them as for
     `~ccdphot_ext.photometer`'s flag 1024 (`~ccdphot_ext.flags.
-    FLAG_SHARP_PIXEL`), with the pixel noise of the neighbouring pixels'
-    differences, or the sky's per-pixel std (its median) where larger.
+    FLAG_SHARP_PIXEL`), against the same pixel noise
+    (`~ccdphot_ext.background.outliers.judging_noise`).
 
     Parameters
     ----------
@@ -966,11 +966,10 @@ def _sharp_pixels(frame, sky, saturation, digest):
                                                       dtype=float))))
     key = (digest, std, saturation)
     if key not in _SHARP:
-        sigma = pixel_noise(frame.data, frame.mask)
-        if math.isfinite(std) and not std <= sigma:
-            sigma = std
-        found = SharpPixels.from_image(frame.data, unusable=frame.mask,
-                                       sigma=sigma, saturation=saturation)
+        found = SharpPixels.from_image(
+            frame.data, unusable=frame.mask,
+            sigma=judging_noise(frame.data, frame.mask, sky.std),
+            saturation=saturation)
         _SHARP[key] = None if not found.count else (
             found, found.mask if frame.mask is None
             else frame.mask | found.mask)  # the frame's mask with them
@@ -1012,10 +1011,14 @@ def _sharp_flags(frame, sharp, one, sky, saturation, footprint):
         ``one``'s flags with `~ccdphot_ext.flags.FLAG_SHARP_PIXEL` where
         a sharp pixel lies in the star's footprint (as photometer's
         aperture would hold it; left out of the weights, as those beyond
-        it are), and `~ccdphot_ext.flags.FLAG_BAD_PIXELS` only where the
-        frame's own bad pixels are.
+        it are) or a hit on the star's model anywhere in its stamp
+        (`_without_hits`: light the weights would have summed), and
+        `~ccdphot_ext.flags.FLAG_BAD_PIXELS` only where the frame's own
+        bad pixels are.
     """
     flags = one['flags']
+    if one['hits'].any():  # far above the star's model: hits on it
+        flags |= FLAG_SHARP_PIXEL
     if sharp is None:
         return flags
     if sharp[0].rows(footprint, frame.shape)[0]:
@@ -1026,6 +1029,29 @@ def _sharp_flags(frame, sharp, one, sky, saturation, footprint):
                      one['position'])[3]
         flags &= ~FLAG_BAD_PIXELS | own
     return flags
+
+
+def _warn_sharp(sharp, on_star):
+    """
+    Warn of the sharp pixels (`_sharp_pixels`) and hits
+    (`_without_hits`) of a star flagged 1024.
+
+    Parameters
+    ----------
+    sharp : tuple or None
+        `_sharp_pixels`.
+    on_star : int
+        The hits far above the star's model in its stamp.
+    """
+    found = '' if sharp is None else f', {sharp[0].count} on the frame'
+    above = '' if not on_star else f"; {on_star} far above this star's model"
+    warnings.warn(
+        "optimal extraction: pixels sharper than the frame's stars "
+        f'(cosmic rays or hot pixels{found}{above}) '
+        'lie on some stars: left out of their weights (flag 1024), as '
+        'from every weight; clean the frame (e.g. '
+        'ccdproc.cosmicray_lacosmic) or pass a mask of them',
+        AstropyUserWarning, stacklevel=3)
 
 
 def _stamp_inputs(frame, position, psf, sky, *, saturation, size):
@@ -1059,7 +1085,7 @@ def _stamp_inputs(frame, position, psf, sky, *, saturation, size):
 
 
 def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
-             include_sky_mean, inputs=None):
+             include_sky_mean, inputs=None, hits_need_fit=True):
     """
     One star's optimal extraction on a checked frame.
 
@@ -1085,6 +1111,12 @@ def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
         Whether the budget has the sky level's error term.
     inputs : tuple, optional
         `_stamp_inputs`' result for these arguments, when already made.
+    hits_need_fit : bool, optional
+        True (default): the hits (`_without_hits`) are left out only where
+        the rest of the star then matches the PSF (`_goodness_of_fit`);
+        otherwise the star is measured with them (its fit flags it).
+        False: left out whatever the fit (`_star_hits`, before the
+        star's position is fitted again without them).
 
     Returns
     -------
@@ -1092,7 +1124,8 @@ def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
         ``flux``, ``budget`` (`~ccdphot_ext.ErrorBudget`), ``fit`` (as
         `_goodness_of_fit`), ``flags`` (all but the frame's PSF check),
         the weights ``w`` and their normalisation ``norm``, the stamp's
-        ``psf`` and ``slices``, and the sky ``level``.
+        ``psf`` and ``slices``, the sky ``level`` and the stamp's ``hits``
+        (`_without_hits`).
 
     Raises
     ------
@@ -1108,20 +1141,157 @@ def _extract(frame, position, psf, sky, *, gain, saturation, size, n_iter,
     flags |= FLAG_TRUNCATED if truncated else 0
     if n_sky is not None and sky_doubts(np.asarray(level), std, n_sky)[0]:
         flags |= FLAG_SKY_ANNULUS  # a level from too few pixels
-    pu = np.where(use, p, 0.0)
-    resid = np.where(use, d - level, 0.0)
-    flux, w, norm = _iterate_weights(resid, pu, np.where(use, var_bg, 1.0),
-                                     gain, n_iter)
-    budget = _optimal_budget(flux, w, norm, pu, np.where(use, var_bg, 0.0),
-                             error_on_mean, gain, include_sky_mean)
-    fit = _goodness_of_fit(resid, pu, w, flux, use, error_on_mean,
-                           np.where(use, var_bg, 0.0),
-                           None if frame.uncertainty is not None else n_sky)
+    n_sky = None if frame.uncertainty is not None else n_sky
+    flux, w, norm, kept, hits = _without_hits(
+        np.where(use, d - level, 0.0), p, var_bg, use, gain, n_iter)
+    fit = _goodness_of_fit(np.where(kept, d - level, 0.0),
+                           np.where(kept, p, 0.0), w, flux, kept,
+                           error_on_mean, np.where(kept, var_bg, 0.0), n_sky)
+    if hits.any() and fit['mismatch'] and hits_need_fit:
+        # the rest of the star does not match the PSF either: no hit
+        # judged against a model it does not follow (flagged 256 as it is)
+        kept, hits = use, np.zeros_like(hits)
+        flux, w, norm = _iterate_weights(
+            np.where(use, d - level, 0.0), np.where(use, p, 0.0),
+            np.where(use, var_bg, 1.0), gain, n_iter)
+        fit = _goodness_of_fit(np.where(use, d - level, 0.0),
+                               np.where(use, p, 0.0), w, flux, use,
+                               error_on_mean, np.where(use, var_bg, 0.0),
+                               n_sky)
+    budget = _optimal_budget(flux, w, norm, np.where(kept, p, 0.0),
+                             np.where(kept, var_bg, 0.0), error_on_mean,
+                             gain, include_sky_mean)
     if flux <= 0:
         flags |= FLAG_NONPOSITIVE_FLUX
     return {'flux': flux, 'budget': budget, 'fit': fit, 'flags': flags,
             'w': w, 'norm': norm, 'psf': p, 'slices': slc, 'level': level,
-            'position': (float(position[0]), float(position[1]))}
+            'position': (float(position[0]), float(position[1])),
+            'hits': hits}
+
+
+#: A pixel of a star's stamp, on its light (the model at least the
+#: background's noise), is a hit (a cosmic ray, a hot pixel) where
+#: it stands at least `HIT_NSIGMA` of its model noise above the star's
+#: model, and as far above the median of its 8 neighbours' such
+#: residuals, those holding less than `HIT_SPREAD` of the share a star
+#: centred on it would put there (the PSF's own: a smooth misfit of the
+#: PSF lifts the neighbours with the pixel); at most `HIT_PASSES` pixels
+#: a star, the most significant first.
+HIT_NSIGMA = 5.0
+HIT_SPREAD = 0.5
+HIT_PASSES = 4
+
+
+def _without_hits(resid, p, var_bg, use, gain, n_iter):
+    """
+    A star's flux and weights without the pixels far above its model.
+
+    The frame's sharp pixels (`_sharp_pixels`) are judged against their
+    neighbours, and a bright star's core hides a hit there: its
+    neighbours hold the star's light. Against the star's fitted model
+    ``F P`` it stands out: a pixel where the model is at least the
+    background's noise, whose residual is at least
+    `HIT_NSIGMA` of the model's own noise ``sqrt(V)`` (``V = var_bg +
+    F P / g``, the star's photon noise in it) above the model, and as
+    many above the median residual of its 8 neighbours (in the same
+    unit), those holding less than `HIT_SPREAD` times the share of the
+    pixel's that a star centred on it puts into them (the median of the
+    PSF's 8 neighbours of its peak over the peak), is a hit: left out of
+    the weights and the flux fitted again, pixel by pixel
+    (`HIT_PASSES`); `_extract` keeps them left out where the rest of the
+    star then matches the PSF. Without a gain the model's noise is unknown (a
+    bright core's photon noise is in no variance) and nothing is judged.
+
+    Parameters
+    ----------
+    resid : `~numpy.ndarray`
+        The stamp's data less the sky level (0 where not used).
+    p : `~numpy.ndarray`
+        The PSF on the stamp.
+    var_bg : `~numpy.ndarray`
+        The background variance.
+    use : `~numpy.ndarray` of bool
+        The usable pixels.
+    gain : float or None
+        Electrons per data unit.
+    n_iter : int
+        As for `_iterate_weights`.
+
+    Returns
+    -------
+    flux, w, norm
+        As `_iterate_weights` returns them, without the hits.
+    use : `~numpy.ndarray` of bool
+        The pixels used (``use`` less the hits).
+    hits : `~numpy.ndarray` of bool
+        The pixels left out.
+    """
+    var = np.where(use, var_bg, 1.0)
+    flux, w, norm = _iterate_weights(resid, np.where(use, p, 0.0), var,
+                                     gain, n_iter)
+    hits = np.zeros(use.shape, dtype=bool)
+    if gain is None or p.ndim != 2 or min(p.shape) < 3:
+        return flux, w, norm, use, hits
+    spread = _peak_spread(p)
+    for _ in range(HIT_PASSES):
+        hit = _hit_pixel(resid, np.where(use, p, 0.0), flux, var, use,
+                         gain, spread)
+        if hit is None:
+            break
+        use = use.copy()
+        use[hit] = False
+        hits[hit] = True
+        resid = np.where(use, resid, 0.0)
+        flux, w, norm = _iterate_weights(resid, np.where(use, p, 0.0),
+                                         var, gain, n_iter)
+    return flux, w, norm, use, hits
+
+
+def _neighbours(values, fill):
+    """The 8 neighbours of each pixel of ``values`` (``fill`` beyond
+    its edge), stacked on a first axis."""
+    padded = np.pad(values, 1, constant_values=fill)
+    ny, nx = values.shape
+    return np.stack([padded[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
+                     for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                     if dy or dx])
+
+
+def _peak_spread(p):
+    """The median of the PSF's 8 neighbours of its peak over the peak:
+    the share a star centred on a pixel puts into each neighbour."""
+    iy, ix = np.unravel_index(int(np.argmax(p)), p.shape)
+    around = _neighbours(p, np.nan)[:, iy, ix]
+    peak = float(p[iy, ix])
+    if not peak > 0 or not np.isfinite(around).any():
+        return 0.0
+    return float(np.nanmedian(around)) / peak
+
+
+def _hit_pixel(resid, pu, flux, var, use, gain, spread):
+    """
+    The pixel most significantly above the star's model that is a hit
+    (`_without_hits`), or None.
+    """
+    model = flux * pu
+    r = np.where(use, resid - model, np.nan)
+    z = r / np.sqrt(var + np.clip(model, 0.0, None) / gain)
+    # on the star's light (beyond it the frame's sharp pixels judge)
+    high = use & (z > HIT_NSIGMA) & (model * model >= var)
+    if not high.any():
+        return None
+    with warnings.catch_warnings():  # a pixel without used neighbours
+        warnings.simplefilter('ignore', RuntimeWarning)
+        z_around = np.nanmedian(_neighbours(z, np.nan), axis=0)
+        r_around = np.nanmedian(_neighbours(r, np.nan), axis=0)
+    z_around = np.where(np.isfinite(z_around), z_around, 0.0)
+    r_around = np.where(np.isfinite(r_around), r_around, 0.0)
+    high &= (z - z_around > HIT_NSIGMA) & (r_around < HIT_SPREAD * spread
+                                           * r)
+    if not high.any():
+        return None
+    return np.unravel_index(int(np.nanargmax(np.where(high, z, np.nan))),
+                            z.shape)
 
 
 #: Bright stars for `fit_psf_sigma`: peak signal-to-noise at least this,
@@ -1327,11 +1497,14 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
     from scipy.stats import binom  # slow to import
 
     xy, resid, bad = _bright_stars(frame, sky, saturation)
+    xy, frame = _star_hits(
+        frame, psf, sky, [_fit_position(resid, bad, psf, x0, y0, size)
+                          for x0, y0 in xy],
+        resid, bad, gain=gain, saturation=saturation, size=size)
     psf_z = []
     n_mismatch = 0
-    for x0, y0 in xy:
+    for x, y in xy:
         try:
-            x, y = _fit_position(resid, bad, psf, x0, y0, size)
             one = _extract(frame, (x, y), psf, sky, gain=gain,
                            saturation=saturation, size=size, n_iter=n_iter,
                            include_sky_mean=True)
@@ -1400,6 +1573,70 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
                    f'{p_mismatch:.1e}): its shape is not theirs')
     return {'n_stars': n, 'psf_z': median, 'z': z, 'n_mismatch': n_mismatch,
             'fits': fits, **keys, 'summary': summary}
+
+
+def _star_hits(frame, psf, sky, xy, resid, bad, *, gain, saturation,
+               size):
+    """
+    The PSF's test stars without the hits on their cores.
+
+    A hit on a bright star's core (`_without_hits`) pulls its fitted
+    position and would read it narrow or not the PSF's shape: each star
+    is extracted at its position, and where pixels stand far above its
+    model its position is fitted again without them; they are masked
+    where the star, extracted there, still shows them and matches the
+    PSF without them (a PSF of the wrong width, whose misfit peaks in
+    the core, is left for the check to see).
+
+    Parameters
+    ----------
+    frame, psf, sky
+        As for `_frame_psf_check`.
+    xy : list of tuple of float
+        The stars' fitted ``(x, y)``.
+    resid, bad : `~numpy.ndarray`
+        The sky-subtracted frame and its pixels to leave out
+        (`_bright_stars`).
+    gain, saturation, size
+        As for `_extract`.
+
+    Returns
+    -------
+    xy : list of tuple of float
+        The positions, fitted again where a star had hits.
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        ``frame`` with the hits masked (itself when none).
+    """
+    if gain is None:  # no model noise to judge a hit by
+        return xy, frame
+    mask = None
+    out = []
+    for x, y in xy:
+        try:
+            one = _extract(frame, (x, y), psf, sky, gain=gain,
+                           saturation=saturation, size=size, n_iter=3,
+                           include_sky_mean=False, hits_need_fit=False)
+            if one['hits'].any():
+                trial = bad.copy()
+                trial[one['slices']] |= one['hits']
+                xy_hit = _fit_position(resid, trial, psf, x, y, size)
+                one = _extract(frame, xy_hit, psf, sky, gain=gain,
+                               saturation=saturation, size=size, n_iter=3,
+                               include_sky_mean=False)
+        except ValueError:  # no usable pixel: left to the callers
+            out.append((x, y))
+            continue
+        if one['hits'].any():  # seen again, and the rest fits the PSF
+            if mask is None:
+                mask = bad.copy()
+            mask[one['slices']] |= one['hits']
+            x, y = _fit_position(resid, mask, psf, x, y, size)
+        out.append((x, y))
+    if mask is None:
+        return out, frame
+    hits = mask & ~bad
+    return out, dataclasses.replace(
+        frame, mask=hits if frame.mask is None else frame.mask | hits)
 
 
 #: A sky level measured on less than this share of the frame's pixels is
@@ -1495,10 +1732,12 @@ def _frame_width(frame, psf, sky, *, gain, saturation, size):
             sky = SkyEstimate(float(np.nanmedian(np.asarray(
                 frame.data, dtype=float))), _frame_noise(frame), 10 ** 9)
         _, resid, bad = _bright_stars(frame, sky, saturation)
-        _WIDTH_FITS[key] = _width_scale(
-            frame, psf, sky, _width_stars(frame, psf, sky, saturation, size,
-                                          resid, bad),
-            gain=gain, saturation=saturation, size=size)
+        xy, clean = _star_hits(
+            frame, psf, sky,
+            _width_stars(frame, psf, sky, saturation, size, resid, bad),
+            resid, bad, gain=gain, saturation=saturation, size=size)
+        _WIDTH_FITS[key] = _width_scale(clean, psf, sky, xy, gain=gain,
+                                        saturation=saturation, size=size)
         while len(_WIDTH_FITS) > _FRAME_CHECKS_KEPT:
             _WIDTH_FITS.popitem(last=False)
     _WIDTH_FITS.move_to_end(key)
