@@ -1907,8 +1907,9 @@ def whole_counts(annulus, shape, n_total):
     boxes = [boxes] if annulus.isscalar else boxes
     ny, nx = shape
     for i, box in enumerate(boxes):
-        if (box.ixmin < 0 or box.iymin < 0 or box.ixmax > nx
-                or box.iymax > ny):
+        # (an annulus wholly off the frame keeps none: no mask needed)
+        if whole[i] > 0 and (box.ixmin < 0 or box.iymin < 0
+                             or box.ixmax > nx or box.iymax > ny):
             one = annulus if annulus.isscalar else annulus[i]
             mask = one.to_mask(method='center')
             whole[i] = max(whole[i], float(np.count_nonzero(mask.data)))

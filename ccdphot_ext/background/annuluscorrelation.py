@@ -28,10 +28,7 @@ import math
 import warnings
 
 import numpy as np
-from astropy.stats import mad_std
 from astropy.utils.exceptions import AstropyUserWarning
-from scipy import ndimage
-from scipy.signal import fftconvolve
 
 __all__ = []  # internal module
 
@@ -74,6 +71,9 @@ def blank_pixels(data, mask=None):
     region, bad : 2-D `~numpy.ndarray`
         The region's pixels (float) and True where they are not blank.
     """
+    from astropy.stats import mad_std
+    from scipy import ndimage
+
     data = np.asarray(data, dtype=float)
     cut = tuple(slice(max(0, (n - MAX_SIDE) // 2),
                       max(0, (n - MAX_SIDE) // 2) + min(n, MAX_SIDE))
@@ -103,6 +103,8 @@ def _shape_weights(aperture, size, method):
 
 def _robust_std(values):
     """The normalized MAD of the finite ``values``."""
+    from astropy.stats import mad_std
+
     values = values[np.isfinite(values)]
     return float(mad_std(values)) if values.size else math.nan
 
@@ -141,6 +143,8 @@ def pull_factor(region, bad, aperture, annulus):
     ap = _shape_weights(aperture, ring.shape[0], 'exact')
     good = (~bad).astype(float)
     resid = np.where(bad, 0.0, region - np.median(region[~bad]))
+
+    from scipy.signal import fftconvolve
 
     def conv(image, kernel):
         return fftconvolve(image, kernel[::-1, ::-1], mode='same')
