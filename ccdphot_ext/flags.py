@@ -44,7 +44,12 @@ FLAG_EMPTY_THRESHOLD = 16
 #: (`~ccdphot_ext.SkyEstimate.without_apertures`), and where a crowded
 #: frame's source mask leaves too little sky to measure the light of the
 #: stars too faint for it, which lifts a whole-frame level
-#: (`~ccdphot_ext.background.globalsky.unseen_sky_note`).
+#: (`~ccdphot_ext.background.globalsky.unseen_sky_note`), or may lift it
+#: by up to its warned bound over the aperture by more than 0.05 flux
+#: errors (`~ccdphot_ext.photometry.residual.crowding_lift`), and where a
+#: whole-frame level measured again without the apertures rests on the
+#: few pixels they leave, which the frame's coarse background puts far
+#: off its mean (`~ccdphot_ext.background.skylift.remnant_note`).
 FLAG_RESIDUAL_BACKGROUND = 32
 #: The sky annulus is doubtful: another star's aperture reaches into it
 #: (its pixels left out when the apertures are excluded, its light beyond

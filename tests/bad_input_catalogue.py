@@ -286,6 +286,13 @@ CATALOGUE = (
          "photometer(CCDData(img, unit='adu', meta={'GAIN': -1}), box, sky)",
          'warning', exception='AstropyUserWarning', names='GAIN',
          note='ignored: no gain, ``var_source`` NaN, ``meta`` notes say so'),
+    _row('header_without_gain', 'detector', 'a header naming the '
+         'detector (EXPTIME, RDNOISE) but no gain',
+         "photometer(CCDData(img, unit='adu', meta={'EXPTIME': 30, "
+         "'RDNOISE': 5}), box, sky)", 'warning',
+         exception='AstropyUserWarning', names='no gain',
+         note='``var_source`` NaN (errors too small for bright stars); a '
+              'bare array, or a header naming no detector, only notes it'),
     _row('read_noise_without_gain', 'detector', 'read noise but no gain',
          'measure(img, box, sky, detector=DetectorParameters(read_noise=5))',
          'result',
@@ -370,6 +377,12 @@ CATALOGUE = (
     _error('budget_nan_flux', 'budget', 'NaN flux',
            'ErrorBudget.from_aperture(np.nan, 10, 5.0)', 'ValueError',
            'flux'),
+    _row('budget_constant_frame', 'budget', 'a constant frame (sky '
+         'scatter 0)', 'photometer(np.full((40, 50), 100.0), box, '
+         'SkyEstimate.from_image(...))', 'result',
+         note='flag 72 and a "doubtful sky" warning; ``aperture_sum_err``, '
+              '``snr`` NaN: the error is unknown, never 0 (a row with no '
+              'pixel keeps its exact 0)'),
     _error('budget_negative_term', 'budget', 'negative variance term',
            "ErrorBudget(100.0, {'sky': -1.0})", 'ValueError', 'sky'),
     _error('uncertainty_model', 'budget', 'unknown uncertainty model',
@@ -442,6 +455,14 @@ CATALOGUE = (
     _cli_error('cli_uncertainty_shape', 'uncertainty map of another '
                'shape', 'ccdphot measure frame.fits --box 10:20,10:20 '
                '--uncertainty small.fits', '--uncertainty'),
+    _cli_error('cli_box_size_tiny', 'Background2D mesh of one pixel',
+               'ccdphot measure frame.fits --box 10:20,10:20 --sky '
+               'background2d --box-size 1', '--box-size',
+               note='a mesh needs at least 5 pixels (3 x 3 is the smallest '
+                    'square one)'),
+    _row('cli_header_without_gain', 'cli', 'header naming the detector but '
+         'no gain', 'ccdphot measure frame.fits --box 10:20,10:20', 'result',
+         note='exit code 0, one warning line "no gain"; ``var_source`` NaN'),
     _row('cli_nonstandard_cards', 'cli', 'header with non-standard cards '
          '(ESO-LOG)', 'ccdphot measure image.fits --box 100:110,100:110',
          'result', note='exit code 0; warnings are single '
@@ -486,7 +507,9 @@ ASSUMPTIONS = (
     Assumption('missing_gain', 'No gain known',
                'the source Poisson term is left out (never a gain of 1)',
                "``budget.notes``; ``var_source`` NaN, ``meta['gain']`` None, "
-               "``meta['gain_source']`` ``'missing'`` and ``meta['notes']``"),
+               "``meta['gain_source']`` ``'missing'`` and ``meta['notes']``; "
+               'an ``AstropyUserWarning`` when the header names the '
+               'detector (read noise, exposure time) but no gain'),
     Assumption('header_gain', 'Gain from the header',
                'the first of GAIN, EGAIN, CCDGAIN holding a positive number',
                "``result.detector.sources['gain']`` (``measure``), "

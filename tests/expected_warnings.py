@@ -7,7 +7,7 @@ import pytest
 from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = ['gradient_warning', 'correlated_warning', 'unseen_sky_warning',
-           'sharp_pixel_warning']
+           'sharp_pixel_warning', 'no_gain_warning']
 
 
 def gradient_warning():
@@ -41,3 +41,12 @@ def sharp_pixel_warning():
     warning says how many."""
     return pytest.warns(AstropyUserWarning,
                         match="sharper than the frame's stars")
+
+
+def no_gain_warning():
+    """Photometry of a frame in ADU whose header names the detector (read
+    noise, exposure time) but no gain (the ESO frame of Source
+    Extractor's tests: EXPTIME only): no error bar holds the stars'
+    photon noise, and the warning says so."""
+    return pytest.warns(AstropyUserWarning,
+                        match='no gain: the header names the detector')

@@ -43,7 +43,21 @@ def _blank_ratios(data, sky, sides=(3, 7, 11), n=800, seed=99, noise=None):
     return out
 
 
-def test_ngc1316_map_error_is_what_the_map_misses():
+@pytest.fixture(scope='module')
+def ngc1316():
+    """astropy's scan of NGC 1316 and its Background2D map (32 px meshes,
+    the frame given)."""
+    path = get_pkg_data_filename('data/comp.fits',
+                                 package='astropy.io.fits.tests')
+    data = np.asarray(fits.getdata(path, 1), dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        sky = SkyEstimate.from_background2d(Background2D(data, 32),
+                                            data=data)
+    return data, sky
+
+
+def test_ngc1316_map_error_is_what_the_map_misses(ngc1316):
     # the interpolation error of its 38 excluded meshes (27 per pixel)
     # and the filter's error on a sky no surface follows put the level's
     # error at 9.6 per pixel (median); the map missed the meshes' blank
@@ -52,13 +66,9 @@ def test_ngc1316_map_error_is_what_the_map_misses():
     # 0.84-1.04 over five seeds of 300 boxes (the rest of the spread is
     # the white sky term on a frame whose neighbours correlate at 0.97:
     # noise= models it)
-    path = get_pkg_data_filename('data/comp.fits',
-                                 package='astropy.io.fits.tests')
-    data = np.asarray(fits.getdata(path, 1), dtype=float)
+    data, sky = ngc1316
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', AstropyUserWarning)
-        sky = SkyEstimate.from_background2d(Background2D(data, 32),
-                                            data=data)
         ratios = _blank_ratios(data, sky, n=300)
     assert sky.meta['map_miss_ratio'] > 3.0
     assert 1.0 < sky.meta['map_miss'] < 4.0
@@ -123,19 +133,15 @@ def test_error_taken_down_to_the_blank_scatter():
     assert np.all(same == 1.0 / 32.0) and meta['map_miss'] is None
 
 
-def test_ngc1316_map_route_with_the_noise_model():
+def test_ngc1316_map_route_with_the_noise_model(ngc1316):
     # the map's error taken down to the blank means' scatter holds the
     # pixels' correlation on the mesh scale: the model no longer inflates
     # it again (blank sums scattered 0.09 / 0.10 / 0.08 of their errors
     # at 3 / 7 / 11 px with noise=; now 0.90 / 0.93 / 0.78, 800 boxes:
     # the 11 px row still below 0.85)
-    path = get_pkg_data_filename('data/comp.fits',
-                                 package='astropy.io.fits.tests')
-    data = np.asarray(fits.getdata(path, 1), dtype=float)
+    data, sky = ngc1316
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', AstropyUserWarning)
-        sky = SkyEstimate.from_background2d(Background2D(data, 32),
-                                            data=data)
         noise = ApertureNoise.from_blank_apertures(data, sky, seed=1)
         ratios = _blank_ratios(data, sky, sides=(3, 11), n=300,
                                noise=noise)

@@ -473,6 +473,14 @@ def _(c):
     assert any('no gain' in note for note in t.meta['notes'])
 
 
+@action('header_without_gain')
+def _(c):
+    ccd = CCDData(c.img, unit='adu', meta={'EXPTIME': 30.0, 'RDNOISE': 5.0})
+    t = photometer(ccd, c.box, SkyEstimate.from_image(ccd))
+    assert t.meta['gain'] is None and t.meta['gain_source'] == 'missing'
+    assert np.isnan(t['var_source'][0])
+
+
 @action('read_noise_without_gain')
 def _(c):
     res = measure(c.img, c.box, c.sky,
@@ -626,6 +634,19 @@ def _(c):
     ErrorBudget.from_aperture(np.nan, 10, 5.0)
 
 
+@action('budget_constant_frame')
+def _(c):
+    flat = np.full(SHAPE, 100.0)
+    with pytest.warns(AstropyUserWarning, match='doubtful sky: std is 0'):
+        sky = SkyEstimate.from_image(flat)
+        t = photometer(flat, c.box, sky, gain=2.0)
+        res = measure(flat, c.box, sky, gain=2.0)
+    assert int(t['flags'][0]) == int(res.flags) == 72
+    assert t['n_pix'][0] == 100 and t['var_sky'][0] == 0.0
+    assert np.isnan(t['aperture_sum_err'][0]) and np.isnan(t['snr'][0])
+    assert np.isnan(res.flux_err) and np.isnan(res.snr)
+
+
 @action('budget_negative_term')
 def _(c):
     ErrorBudget(100.0, {'sky': -1.0})
@@ -730,6 +751,13 @@ def _(c):
     assert np.isnan(t['var_source'][0])
     assert t.meta['gain'] is None and t.meta['gain_source'] == 'missing'
     assert any('no gain' in n for n in t.meta['notes'])
+    # a bare array only notes it (no warning: the suite raises any); a
+    # header naming the detector but no gain warns
+    ccd = CCDData(c.img, unit='adu', meta={'EXPTIME': 30.0})
+    with pytest.warns(AstropyUserWarning, match='no gain: the header names '
+                      r'the detector \(EXPTIME\) but no GAIN/EGAIN/CCDGAIN'):
+        res = measure(ccd, c.box, SkyEstimate.from_image(ccd))
+    assert 'source' not in res.budget.terms
 
 
 @visible('header_gain')
@@ -943,6 +971,15 @@ def _(proc, folder):
     assert lines, 'the non-standard cards should be reported'
     assert all(line.startswith('ccdphot measure: warning:') for line in lines)
     assert 'aperture_sum' in proc.stdout
+
+
+@cli_result('cli_header_without_gain')
+def _(proc, folder):
+    warned = [line for line in _stderr_lines(proc) if 'no gain' in line]
+    assert len(warned) == 1, proc.stderr
+    assert warned[0].startswith('ccdphot measure: warning: no gain: the '
+                                'header names the detector (EXPTIME)')
+    assert 'no gain: source Poisson term absent' in proc.stdout
 
 
 @cli_result('cli_header_gain_text')

@@ -342,8 +342,9 @@ def test_rows_left_unflagged_on_a_vignetted_frame_are_unbiased():
     147 at the edge midpoints) the rows flag 32 leaves are not biased by
     the level's distance from the map's median: the 329 of these 900
     average +0.05, known to 0.06 (579 at +0.44 when the offsets were from
-    the map's median and the vignetting cut to two thirds); a flat frame
-    flags none."""
+    the map's median and the vignetting cut to two thirds; 241 where a
+    crowded frame's warned bound on its faint stars' lift flags rows too);
+    a flat frame flags none."""
     rng = np.random.default_rng(62)
     kept = []
     for depth in (0.01, 0.01, 0.02, 0.02, 0.0):
@@ -354,7 +355,7 @@ def test_rows_left_unflagged_on_a_vignetted_frame_are_unbiased():
         else:
             kept.append(pulls[~flagged])
     kept = np.concatenate(kept)
-    assert kept.size > 250
+    assert kept.size > 200
     assert abs(kept.mean()) < 0.2
     assert kept.std() == pytest.approx(1.0, abs=0.1)
 

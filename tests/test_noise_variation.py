@@ -164,3 +164,18 @@ def test_rows_a_noise_model_scales_are_not_flagged():
     assert not np.any(flagged & scaled)
     assert flagged[left].mean() > 0.5
     assert any('pixel noise varies' in str(w.message) for w in record)
+
+
+@pytest.mark.parametrize('nx', [65, 129, 193])
+def test_a_frame_one_pixel_past_the_cells(nx):
+    """A frame 64 k + 1 pixels wide: its last cell column holds one pixel,
+    no pair; the noise is measured (no broadcasting error) and that
+    column keeps no pairs."""
+    rng = np.random.default_rng(nx)
+    img = rng.normal(100.0, 5.0, (130, nx))
+    noise = NoiseVariation.measure(img, std=5.0)
+    assert noise.ratio.shape == (3, nx // 64 + 1)
+    assert noise.ratio[:2, :-1] == pytest.approx(1.0, abs=0.08)
+    assert np.all(np.isnan(noise.ratio[:, -1]))
+    sky = SkyEstimate.from_image(img)
+    assert sky.std == pytest.approx(5.0, rel=0.05)

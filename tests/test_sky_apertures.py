@@ -94,9 +94,14 @@ def test_faint_stars_keep_their_light_in_the_level_when_asked():
 def test_faint_stars_are_measured_against_a_level_without_their_light(
         sky_e, read_noise, r, lifted):
     """photometer's default: 1280 rows, pulls centred within 0.05 and of
-    spread 1 within 0.05 (their own error of the mean is 0.03)."""
+    spread 1 within 0.05 (their own error of the mean is 0.03). On the 2
+    e- sky the source mask covers most of the frame (a crowded frame) and
+    the stars, at its reach, allow a lift by fainter ones of 1.6 of the
+    level's errors on one of the 20 frames (``crowding_bias_bound``, warned
+    of): its 64 rows are flagged."""
     pulls, lifts, flagged = _pulls(sky_e, read_noise, r, 20)
-    assert pulls.size >= 1270 and flagged <= 10
+    most = 10 if sky_e > 50 else 64 + 10
+    assert pulls.size >= 1280 - most and flagged <= most
     assert abs(pulls.mean()) < 0.05
     assert abs(pulls.std() - 1.0) < 0.05
     # the level was measured again (and lowered) where the stars lift it

@@ -8,9 +8,11 @@ import warnings
 import numpy as np
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
+from photutils.aperture import CircularAperture
 
-from ccdphot_ext import SkyEstimate, simulate_frame
+from ccdphot_ext import SkyEstimate, photometer, simulate_frame
 from ccdphot_ext.background.globalsky import global_sky
+from ccdphot_ext.flags import FLAG_RESIDUAL_BACKGROUND
 from ccdphot_ext.utils.inputs import Frame
 
 SKY, GAIN = 1000.0, 2.23
@@ -57,8 +59,8 @@ def test_crowded_level_bound_covers_the_faint_stars_lift():
     within its noise on the others). The frame cannot tell where the
     stars stop below the reach: the largest lift the sources at it allow
     is 1.1-11 times the actual lift (median 3.5), and is warned of on 15
-    of 16 (its lift 1.4 errors on the 16th). ``crowding_bias``, which
-    flags the rows, is unchanged."""
+    of 16 (its lift 1.4 errors on the 16th). ``crowding_bias`` is
+    unchanged (the rows are judged by the bound: below)."""
     n_warned = 0
     for seed in range(6):
         data, model = _crowded(seed)
@@ -102,3 +104,44 @@ def test_crowded_level_bound_nulls(rng):
     plain = SkyEstimate.from_image(data, mask_sources=False)
     assert 'crowding_bias_bound' not in plain.meta
 
+
+
+def _circles(seed, n_stars, r=15.0, size=512):
+    """Circles of radius ``r`` about the stars of ``_crowded(seed,
+    n_stars)`` above 1000 ADU, 20 px or more inside the frame."""
+    rng = np.random.default_rng(900 + seed)
+    x, y = rng.uniform(5.0, size - 5.0, (2, n_stars))
+    flux = 10 ** rng.uniform(np.log10(300.0), 4.0, n_stars)
+    inside = ((x > 20) & (x < size - 20) & (y > 20) & (y < size - 20)
+              & (flux > 1000))
+    return CircularAperture(np.column_stack([x[inside], y[inside]]), r)
+
+
+def test_rows_the_bound_may_bias_are_flagged():
+    """A crowded frame whose faint light reads none beyond its noise
+    (``crowding_bias`` 0) but whose bound is warned of: the rows the bound
+    may bias by more than 0.05 of their errors are flagged 32 (on 16 such
+    frames the 15 px circles of the stars above 1000 ADU read -0.072 +-
+    0.020, flags 0: silent; now those of 3 frames, whose bound is within
+    1.5 of the level's errors, +0.008 +- 0.042, the rest flagged). 40
+    stars on the same frame, whose bound is warned of too (2.9 of the
+    level's errors), are not crowded: no faint light is measured and no
+    row is flagged."""
+    data, _ = _crowded(1)
+    sky, _ = _sky(data)
+    assert sky.meta['crowding_bias'] == 0.0
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always')
+        table = photometer(data, _circles(1, 300), sky, gain=GAIN)
+    assert np.all(np.asarray(table['flags']) & FLAG_RESIDUAL_BACKGROUND)
+    assert any('may lift the whole-frame sky by up to' in str(w.message)
+               for w in said)
+    sparse, _ = _crowded(0, n_stars=40)
+    sky, notes = _sky(sparse)
+    assert notes and 'faint_light' not in sky.meta
+    assert sky.meta['crowding_bias_bound'] > 2.5 * sky.error_on_mean
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always')
+        table = photometer(sparse, _circles(0, 40), sky, gain=GAIN)
+    assert len(table) > 10
+    assert not np.any(np.asarray(table['flags']) & FLAG_RESIDUAL_BACKGROUND)

@@ -28,6 +28,59 @@ __all__ = ['clip_factors']
 MIN_SKY_PIXELS = 5
 
 
+def check_mesh_box(box_size, shape=None, *, name='box_size'):
+    """
+    Refuse a Background2D mesh that cannot give a sky level: one of fewer
+    than `MIN_SKY_PIXELS` pixels (a 1 x 1 or 2 x 2 mesh; 3 x 3 is the
+    smallest square one), whose scatter, and so the map's rms, is no
+    estimate (a single pixel's is 0), and which cuts a frame into so many
+    meshes that the map takes hours; or one larger than the frame.
+
+    Parameters
+    ----------
+    box_size : int or (int, int)
+        The mesh in pixels, ``(ny, nx)``.
+    shape : (int, int), optional
+        The frame's shape, to refuse a mesh larger than it.
+    name : str, optional
+        The parameter named in the error (``'--box-size'`` for the CLI).
+
+    Returns
+    -------
+    box : (int, int)
+        The mesh, as two ints.
+
+    Raises
+    ------
+    ValueError
+        If the mesh holds fewer than `MIN_SKY_PIXELS` pixels, or does not
+        fit in ``shape``; naming ``name``.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.background.estimators import check_mesh_box
+    >>> check_mesh_box(3)
+    (3, 3)
+    >>> check_mesh_box(2)
+    Traceback (most recent call last):
+    ...
+    ValueError: box_size 2 x 2 holds 4 pixels: a mesh needs at least 5 ...
+    """
+    box = tuple(int(b) for b in np.broadcast_to(box_size, 2))
+    n_pix = box[0] * box[1]
+    if n_pix < MIN_SKY_PIXELS:
+        raise ValueError(
+            f'{name} {box[0]} x {box[1]} holds {n_pix} '
+            f'pixel{"" if n_pix == 1 else "s"}: a mesh needs at least '
+            f'{MIN_SKY_PIXELS} to give a sky level and its scatter (3 x 3 '
+            'is the smallest square mesh; meshes larger than the stars, '
+            '32 or more, are usual)')
+    if shape is not None and (box[0] > shape[0] or box[1] > shape[1]):
+        raise ValueError(f'{name} {box[0]} x {box[1]} is larger than the '
+                         f'{shape[0]} x {shape[1]} frame')
+    return box
+
+
 def combination_efficiency(median_factor, mean_factor):
     """``k`` of ``a * median - b * mean`` for Gaussian noise.
 

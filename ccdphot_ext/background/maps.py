@@ -1541,14 +1541,14 @@ def _without_sources(record, pixels, extra=None):
                          record.n_measured)
     floor = (np.zeros_like(error_on_mean) if noise_error is None
              else noise_error * np.sqrt(ratio))
-    if np.any(error_on_mean > MISS_BEYOND_FLOOR * floor):
-        # (the blank pixels once a map: its source mask is the frame's)
-        if 'blank' not in record.cache:
-            record.cache['blank'] = _blank_pixels(pixels, level, rms,
-                                                  usable)
-        error_on_mean = checked_map_error(
-            pixels, level, error_on_mean, floor, record.cache['blank'],
-            bkg.box_size, meta)
+    # (the blank pixels once a map: its source mask is the frame's)
+    if 'blank' not in record.cache:
+        record.cache['blank'] = _blank_pixels(pixels, level, rms, usable)
+    error_on_mean = checked_map_error(
+        pixels, level, error_on_mean, floor, record.cache['blank'],
+        bkg.box_size, meta, rms=rms)
+    check_rms_against_blank(pixels, level, rms, record.cache['blank'],
+                            bkg.box_size, meta)
     return level, rms, error_on_mean, meta
 
 
@@ -1585,7 +1585,7 @@ def _blank_pixels(data, level, rms, usable):
 
 
 def checked_map_error(data, level, error_on_mean, floor, blank, box_size,
-                      meta):
+                      meta, *, rms=None):
     """
     The error of a map's level checked against what the map misses of
     the frame's blank sky.
@@ -1616,6 +1616,12 @@ def checked_map_error(data, level, error_on_mean, floor, blank, box_size,
     of their squared ratio, times that median: 1 where the error is
     right).
 
+    The other way, where the map misses the blank sky by more than its
+    error (a sky that curves between the meshes, whose peaks photutils'
+    median filter flattens and whose bends its interpolation cuts: a
+    sine of 6 ADU over four meshes left level errors 18 times too
+    small), the error is raised (`raised_map_error`).
+
     Parameters
     ----------
     data, level, error_on_mean, floor : 2-D `~numpy.ndarray`
@@ -1626,6 +1632,10 @@ def checked_map_error(data, level, error_on_mean, floor, blank, box_size,
         The meshes' size (rows, columns).
     meta : dict
         Updated as above.
+    rms : 2-D `~numpy.ndarray`, optional
+        The pixels' noise (the blank means' own noise, which the misses
+        hold, is taken from them where the error is raised; without it
+        the error is not raised).
 
     Returns
     -------
@@ -1633,26 +1643,11 @@ def checked_map_error(data, level, error_on_mean, floor, blank, box_size,
         The level's error, checked.
     """
     meta['map_miss'] = None
-    shape = np.shape(level)
-    by, bx = (int(b) for b in box_size)
-    gy, gx = -(-shape[0] // by), -(-shape[1] // bx)
-
-    def meshes(values):
-        grid = np.zeros((gy * by, gx * bx))
-        grid[:shape[0], :shape[1]] = np.where(blank, values, 0.0)
-        return grid.reshape(gy, by, gx, bx).sum(axis=(1, 3))
-
-    with np.errstate(invalid='ignore'):
-        count = meshes(np.ones(shape))
-        kept = count >= MISS_MIN_PIXELS
-        if np.count_nonzero(kept) < MISS_MIN_MESHES:
-            return error_on_mean
-        miss = np.where(kept, meshes(data - level) / np.maximum(count, 1),
-                        0.0)
-        said = np.where(kept, meshes(error_on_mean ** 2)
-                        / np.maximum(count, 1), 0.0)
-    if not np.all(said[kept] > 0):
+    means = _blank_mesh_means(data, level, error_on_mean, blank, box_size,
+                              rms)
+    if means is None:
         return error_on_mean
+    kept, miss, said, _ = means
     from scipy.stats import binom
 
     n_kept = int(np.count_nonzero(kept))
@@ -1666,31 +1661,365 @@ def checked_map_error(data, level, error_on_mean, floor, blank, box_size,
     with np.errstate(divide='ignore'):
         meta['map_miss_ratio'] = float(np.sqrt(_CHI2_1_MEDIAN * np.median(
             said[kept] / miss[kept] ** 2)))
-    if not binom.sf(within - 1, n_kept, 0.5) < MISS_P:
-        return error_on_mean
+    # only where the error holds more than the meshes' noise: a map
+    # without photutils' filter is each mesh's own level, whose blank
+    # mean shares its noise
+    beyond = error_on_mean > MISS_BEYOND_FLOOR * floor
+    if binom.sf(within - 1, n_kept, 0.5) < MISS_P and np.any(beyond):
+        local = _local_miss(kept, miss ** 2, box_size, np.shape(level))
+        meta['map_miss'] = float(np.median(local[np.isfinite(local)]))
+        meta['map_miss_note'] = (
+            "the level's error (its interpolation and filter errors) was "
+            f"{meta['map_miss_ratio']:.3g} times the scatter of the "
+            "meshes' blank pixels about the map: taken down to that "
+            'scatter about each mesh (meta["map_miss"], its median), '
+            "never below the error from the meshes' noise")
+        error_on_mean = np.where(
+            beyond, np.minimum(error_on_mean, np.maximum(floor, local)),
+            error_on_mean)
+        # (the error so taken down may miss the blank sky where it bends
+        # within the window)
+        means = _blank_mesh_means(data, level, error_on_mean, blank,
+                                  box_size, rms)
+    return raised_map_error(data, level, error_on_mean, blank, rms, means,
+                            box_size, meta)
+
+
+def _blank_mesh_means(data, level, error_on_mean, blank, box_size, rms):
+    """Per mesh of ``box_size``: whether it holds `MISS_MIN_PIXELS` blank
+    pixels, their mean about the map ``level``, the mean of the squared
+    error there and the variance of that blank mean from the pixels'
+    white noise ``rms`` (0 without it); None where fewer than
+    `MISS_MIN_MESHES` meshes hold enough blank pixels or the error is
+    not positive in all of them."""
+    shape = np.shape(level)
+    by, bx = (int(b) for b in box_size)
+    gy, gx = -(-shape[0] // by), -(-shape[1] // bx)
+
+    def meshes(values):
+        grid = np.zeros((gy * by, gx * bx))
+        grid[:shape[0], :shape[1]] = np.where(blank, values, 0.0)
+        return grid.reshape(gy, by, gx, bx).sum(axis=(1, 3))
+
+    with np.errstate(invalid='ignore'):
+        count = meshes(np.ones(shape))
+        kept = count >= MISS_MIN_PIXELS
+        if np.count_nonzero(kept) < MISS_MIN_MESHES:
+            return None
+        n = np.maximum(count, 1)
+        miss = np.where(kept, meshes(data - level) / n, 0.0)
+        said = np.where(kept, meshes(error_on_mean ** 2) / n, 0.0)
+        own = (np.zeros(kept.shape) if rms is None else
+               np.where(kept, meshes(np.asarray(rms, dtype=float) ** 2)
+                        / (n * n), 0.0))
+    if not np.all(said[kept] > 0):
+        return None
+    return kept, miss, said, own
+
+
+def _local_miss(kept, squares, box_size, shape):
+    """The root of the mean of ``squares`` over the ``kept`` meshes in a
+    `MISS_WINDOW` window about each mesh, per pixel of ``shape``
+    (infinite about a mesh that is not kept or has fewer kept meshes
+    about it than half of one)."""
     weight = uniform_filter(kept.astype(float), MISS_WINDOW, mode='nearest')
-    squares = uniform_filter(miss ** 2, MISS_WINDOW, mode='nearest')
+    squares = uniform_filter(np.where(kept, squares, 0.0), MISS_WINDOW,
+                             mode='nearest')
     with np.errstate(invalid='ignore', divide='ignore'):
         # only a mesh with blank pixels of its own: where the source
         # mask covers a mesh (a galaxy's core), the map's miss there is
         # not seen
         local = np.where(kept & (weight > 0.5 / MISS_WINDOW ** 2),
                          np.maximum(squares, 0.0) / weight, np.inf)
-    local = np.sqrt(block_replicate(local, (by, bx), conserve_sum=False)[
+    by, bx = (int(b) for b in box_size)
+    return np.sqrt(block_replicate(local, (by, bx), conserve_sum=False)[
         :shape[0], :shape[1]])
-    meta['map_miss'] = float(np.median(local[np.isfinite(local)]))
-    meta['map_miss_note'] = (
-        "the level's error (its interpolation and filter errors) was "
-        f"{meta['map_miss_ratio']:.3g} times the scatter of the meshes' "
-        "blank pixels about the map: taken down to that scatter about "
-        'each mesh (meta["map_miss"], its median), never below the error '
-        "from the meshes' noise")
-    # only where the error holds more than the meshes' noise: a map
-    # without photutils' filter is each mesh's own level, whose blank
-    # mean shares its noise
-    beyond = error_on_mean > MISS_BEYOND_FLOOR * floor
-    return np.where(beyond, np.minimum(error_on_mean,
-                                       np.maximum(floor, local)),
+
+
+#: `check_rms_against_blank` warns where the blank pixels' scatter about
+#: the map is further from its rms than three of its errors and this
+#: share of it.
+RMS_TOLERANCE = 0.05
+#: ... reading the scatter in meshes holding this many blank pixels.
+RMS_MIN_PIXELS = 64
+
+
+def check_rms_against_blank(data, level, rms, blank, box_size, meta):
+    """
+    Compare the map's rms, the pixels' noise the photometry's sky term
+    uses, with the scatter of the frame's blank pixels about the map.
+
+    Each mesh of ``box_size`` holding `RMS_MIN_PIXELS` of the ``blank``
+    pixels gives the 3-sigma clipped standard deviation (corrected for
+    the clip) of its pixels about the map (less the map's miss there,
+    `_sliding_miss`'s mean) over ``rms``; their median is recorded as
+    ``meta['blank_scatter_ratio']`` and its error (from the meshes'
+    spread) as ``meta['blank_scatter_ratio_error']``. Where that ratio is
+    further from 1 than three errors and `RMS_TOLERANCE`, warns
+    (`~astropy.utils.exceptions.AstropyUserWarning`, the note in
+    ``meta['blank_scatter_note']``): photutils' rms of a mesh holds the
+    sky's structure over it (a halo of 60 ADU over noise 5 read 4.67
+    where the blank pixels scatter 5.1), and on a smoothed frame it holds
+    less than the pixels' scatter (astropy's NGC 1316 scan: 0.8 of it).
+    The rms is kept: the flux errors' sky term is that much off where
+    the blank pixels are right.
+
+    Parameters
+    ----------
+    data, level, rms : 2-D `~numpy.ndarray`
+        The frame, the map and its rms.
+    blank : 2-D `~numpy.ndarray` of bool
+        The blank pixels.
+    box_size : tuple of int
+        The meshes' size (rows, columns).
+    meta : dict
+        Updated as above.
+    """
+    shape = np.shape(level)
+    by, bx = (int(b) for b in box_size)
+    gy, gx = -(-shape[0] // by), -(-shape[1] // bx)
+    resid = data - level - _sliding_miss(data, level, blank, None, box_size,
+                                         signed=True)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        z = np.where(blank & (rms > 0), resid / rms, np.nan)
+    grid = np.full((gy * by, gx * bx), np.nan)
+    grid[:shape[0], :shape[1]] = z
+    grid = grid.reshape(gy, by, gx, bx).transpose(0, 2, 1, 3).reshape(
+        gy * gx, by * bx)
+    kept = np.count_nonzero(np.isfinite(grid), axis=1) >= RMS_MIN_PIXELS
+    if np.count_nonzero(kept) < MISS_MIN_MESHES:
+        return
+    from .annulus import row_statistics
+    from .noise import CLIP_MAXITERS, CLIP_SIGMA
+
+    # (a clipped std, corrected for the clip: a median absolute deviation
+    # is quantised on digitised frames, 0.91 of the rms on one)
+    ratios = row_statistics(grid[kept], 'sigma_clip', CLIP_SIGMA,
+                            CLIP_MAXITERS)[1]
+    ratios = ratios[np.isfinite(ratios)]
+    if ratios.size < MISS_MIN_MESHES:
+        return
+    ratio = float(np.median(ratios))
+    error = float(math.sqrt(math.pi / 2.0) * np.std(ratios)
+                  / math.sqrt(ratios.size))
+    meta['blank_scatter_ratio'] = ratio
+    meta['blank_scatter_ratio_error'] = error
+    if not abs(ratio - 1.0) > max(3.0 * error, RMS_TOLERANCE):
+        return
+    meta['blank_scatter_note'] = (
+        f"the frame's blank pixels scatter {ratio:.3g} +- {error:.2g} times "
+        "Background2D's rms about the map (each mesh's miss taken out): "
+        "the photometry's sky term uses the rms (SkyEstimate.std), which "
+        f"{'over' if ratio < 1.0 else 'under'}-predicts the blank pixels' "
+        "noise by that factor (photutils' rms holds the sky's structure "
+        'over a mesh, and less than the pixels\' scatter on a smoothed '
+        'frame); ApertureNoise.from_blank_apertures(data, sky) measures '
+        "the apertures' noise on the blank sky")
+    warnings.warn('Background2D: ' + meta['blank_scatter_note'],
+                  AstropyUserWarning, stacklevel=5)
+
+
+#: `blank_mean_noise_factor` splits each mesh's rows (columns) into two
+#: sets of bands this many pixels wide, one in the middle of each
+#: period of four bands, the other at its ends: their means' difference
+#: holds the pixels' noise and their correlation over fewer pixels than
+#: this, not a sloped sky.
+BAND_WIDTH = 4
+
+
+def blank_mean_noise_factor(resid, blank, rms, box_size):
+    """
+    The factor by which the noise of a mean of a mesh's blank pixels
+    exceeds what the pixels' white noise ``rms`` gives it (at least 1).
+
+    Each mesh's blank pixels of ``resid`` (the frame about the map) are
+    split, by rows and again by columns, into the bands of `BAND_WIDTH`
+    pixels at the middle and at the ends of each period of four bands:
+    the two sets share their mean position (a linear sky cancels), and
+    the square of their means' difference, summed over the meshes, is
+    compared with the variance white noise gives it (a drizzled mosaic's
+    neighbours correlate: its blank means scatter 2 to 4 times the white
+    variance about the map, though the map misses nothing).
+
+    Parameters
+    ----------
+    resid : 2-D `~numpy.ndarray`
+        The frame less the map.
+    blank : 2-D `~numpy.ndarray` of bool
+        The blank pixels.
+    rms : 2-D `~numpy.ndarray`
+        The pixels' white noise.
+    box_size : tuple of int
+        The meshes' size (rows, columns).
+
+    Returns
+    -------
+    factor : float
+        The ratio of the variances, at least 1 (1 where fewer than
+        `MISS_MIN_MESHES` meshes hold `MISS_MIN_PIXELS` blank pixels in
+        either set).
+    """
+    shape = np.shape(resid)
+    by, bx = (int(b) for b in box_size)
+    gy, gx = -(-shape[0] // by), -(-shape[1] // bx)
+    var = np.asarray(rms, dtype=float) ** 2
+
+    def meshes(values, where):
+        grid = np.zeros((gy * by, gx * bx))
+        grid[:shape[0], :shape[1]] = np.where(where, values, 0.0)
+        return grid.reshape(gy, by, gx, bx).sum(axis=(1, 3))
+
+    yy, xx = np.indices(shape)
+    seen, expected = 0.0, 0.0
+    for index in (yy, xx):
+        ends = np.isin((index // BAND_WIDTH) % 4, (0, 3))
+        parts = []
+        for side in (blank & ends, blank & ~ends):
+            count = meshes(np.ones(shape), side)
+            n = np.maximum(count, 1.0)
+            parts.append((count, meshes(resid, side) / n,
+                          meshes(var, side) / (n * n)))
+        (n_a, m_a, v_a), (n_b, m_b, v_b) = parts
+        used = (n_a >= MISS_MIN_PIXELS) & (n_b >= MISS_MIN_PIXELS)
+        if np.count_nonzero(used) < MISS_MIN_MESHES:
+            return 1.0
+        seen += float(np.sum((m_a - m_b)[used] ** 2))
+        expected += float(np.sum((v_a + v_b)[used]))
+    if not expected > 0:
+        return 1.0
+    return max(seen / expected, 1.0)
+
+
+def _sliding_miss(data, level, blank, rms, box_size, *, signed=False):
+    """The map's miss of the blank sky about each pixel: the blank
+    pixels' mean about the map ``level`` in a mesh of ``box_size``
+    centred on each pixel, squared, less its own white noise (from
+    ``rms``; none without it), averaged over such a mesh and rooted (0
+    where fewer than `MISS_MIN_PIXELS` blank pixels are about it); with
+    ``signed``, the mean itself."""
+    size = tuple(int(b) for b in box_size)
+    weight = uniform_filter(blank.astype(float), size, mode='nearest')
+    n_box = float(np.prod(size))
+    with np.errstate(invalid='ignore', divide='ignore'):
+        count = weight * n_box
+        ok = count >= MISS_MIN_PIXELS
+        mean = np.where(ok, uniform_filter(
+            np.where(blank, data - level, 0.0), size, mode='nearest')
+            / weight, 0.0)
+        own = (0.0 if rms is None else np.where(ok, uniform_filter(
+            np.where(blank, np.asarray(rms, dtype=float) ** 2, 0.0), size,
+            mode='nearest') / weight / count, 0.0))
+        if signed:
+            return mean
+        square = np.where(ok, np.maximum(mean * mean - own, 0.0), 0.0)
+        found = uniform_filter(ok.astype(float), size, mode='nearest')
+        square = np.where(found > 0, uniform_filter(
+            square, size, mode='nearest') / found, 0.0)
+    return np.sqrt(square)
+
+
+#: `raised_map_error` takes a map's error as too small where more of the
+#: meshes' blank means than this share lie beyond its reach (their error
+#: and their own noise) at `MISS_BEYOND_CHI2` ...
+MISS_BEYOND_SHARE = 0.05
+MISS_BEYOND_CHI2 = 3.841458820694124  # chi-square(1) at 0.95
+
+
+def raised_map_error(data, level, error_on_mean, blank, rms, means,
+                     box_size, meta):
+    """
+    A map's level error raised to what the map misses of the blank sky,
+    where that is more than the error holds.
+
+    A sky that curves on the scale of a few meshes is flattened at its
+    peaks by photutils' median filter and cut at its bends by the
+    interpolation between mesh centres: the level misses it by more than
+    the meshes' noise, which is all its error holds where no mesh was
+    excluded (a sine of 6 ADU with a period of four 32 px meshes over
+    noise 5: level errors 0.15, the map off by 2.8, blank sums 2 to 4
+    times their errors). The map's miss about each pixel is
+    `_sliding_miss`'s, with the blank means' own noise from the pixels'
+    correlation (`blank_mean_noise_factor`, in
+    ``meta['map_miss_noise_factor']``). Where more of the meshes' blank
+    means than `MISS_BEYOND_SHARE` lie beyond `MISS_BEYOND_CHI2` times
+    their variance (the error's mean square there and their own noise),
+    more than chance allows at `MISS_P`, the error is raised to that miss
+    wherever it is the larger (never lowered; kept where no blank pixels
+    are about a pixel). Nothing is raised where a few places only are
+    missed (a halo's edge beyond the source mask, a frame's corners the
+    map extrapolates: raising it there was tried, and upset the
+    residual-background flag of a glow on the ESO frame), nor where the
+    frame's neighbours correlate as far as the bands
+    (``meta['pixel_noise_lag']`` at least `BAND_WIDTH`).
+    ``meta['map_miss_raised']`` records the median factor
+    over the raised pixels (None where none) and ``meta['map_miss']``
+    the median miss where it was not set by `checked_map_error`.
+
+    Parameters
+    ----------
+    data, level : 2-D `~numpy.ndarray`
+        The frame and the map.
+    error_on_mean : 2-D `~numpy.ndarray`
+        The level's error.
+    blank : 2-D `~numpy.ndarray` of bool
+        The blank pixels.
+    rms : 2-D `~numpy.ndarray` or None
+        The pixels' noise (None: nothing raised, the blank means' own
+        noise unknown).
+    means : tuple
+        The meshes' blank means (`_blank_mesh_means`): kept, miss, the
+        mean square error and the means' own white noise variance.
+    box_size : tuple of int
+        The meshes' size (rows, columns).
+    meta : dict
+        Updated as above.
+
+    Returns
+    -------
+    error_on_mean : 2-D `~numpy.ndarray`
+        The level's error, raised where the map misses more.
+    """
+    from scipy.stats import binom
+
+    kept, miss, said, own = means
+    meta['map_miss_raised'] = None
+    if rms is None:
+        return error_on_mean
+    if meta.get('pixel_noise_lag', 1) >= BAND_WIDTH:
+        # neighbours correlate beyond the bands, which then share their
+        # noise: the blank means' own noise is not known (astropy's NGC
+        # 1316 scan, a smoothed frame, would have its error raised
+        # where its blank 11 px sums scatter 0.77 of it)
+        meta['map_miss_raised_note'] = (
+            'the pixels correlate beyond the bands that measure the blank '
+            "means' own noise (meta['pixel_noise_lag']): the error is not "
+            'raised to the map\'s miss')
+        return error_on_mean
+    # the blank means' own noise, with the pixels' correlation
+    factor = blank_mean_noise_factor(data - level, blank, rms, box_size)
+    own = own * factor
+    rms = np.asarray(rms, dtype=float) * math.sqrt(factor)
+    meta['map_miss_noise_factor'] = factor
+    n_kept = int(np.count_nonzero(kept))
+    far = int(np.count_nonzero(miss[kept] ** 2 > MISS_BEYOND_CHI2
+                               * (said[kept] + own[kept])))
+    if not binom.sf(far - 1, n_kept, MISS_BEYOND_SHARE) < MISS_P:
+        return error_on_mean
+    local = _sliding_miss(data, level, blank, rms, box_size)
+    raised = local > error_on_mean
+    if not np.any(raised):
+        return error_on_mean
+    meta['map_miss_raised'] = float(np.median(local[raised]
+                                              / error_on_mean[raised]))
+    if meta['map_miss'] is None:
+        meta['map_miss'] = float(np.median(local[local > 0]))
+    meta['map_miss_raised_note'] = (
+        f"{far} of {n_kept} meshes' blank pixels lie beyond the level's "
+        'error about the map (the sky curves between the meshes): the '
+        'error raised to their root mean square miss about each mesh, '
+        f"{meta['map_miss_raised']:.3g} times over "
+        f'{np.mean(raised):.0%} of the frame')
+    return np.where(raised, np.maximum(error_on_mean, local),
                     error_on_mean)
 
 

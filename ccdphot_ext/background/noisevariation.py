@@ -284,7 +284,9 @@ class NoiseAccumulator:
             keep &= np.abs(half) <= self.clip
         np.multiply(half, half, out=half)
         half[~keep] = 0.0
-        # per cell column, then per cell row (the band's rows in cells)
+        # per cell column, then per cell row (the band's rows in cells);
+        # a last column of one pixel (a frame 64 k + 1 wide) has no pair
+        # and its cells keep no pairs
         starts = np.arange(0, half.shape[1], NOISE_CELL // 2)
         rows = np.flatnonzero(np.diff((lo + np.arange(data.shape[0]))
                                       // NOISE_CELL, prepend=-1))
@@ -293,7 +295,8 @@ class NoiseAccumulator:
                               (self.pairs, keep.astype(np.float32))):
             by_column = np.add.reduceat(values, starts, axis=1,
                                         dtype=np.float64)
-            total[cell_rows] += np.add.reduceat(by_column, rows, axis=0)
+            total[cell_rows, :starts.size] += np.add.reduceat(
+                by_column, rows, axis=0)
 
     def result(self):
         """

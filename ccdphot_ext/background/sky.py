@@ -1480,7 +1480,9 @@ class SkyEstimate:
             LIFT_FLUX,
             LIFT_FRACTION,
             MIN_LEFT_FRACTION,
+            REMNANT_KEY,
             aperture_pixels,
+            remnant_note,
         )
         aperture_groups(apertures)  # checked, whatever is done
         if self._map_sources is not None:
@@ -1578,6 +1580,11 @@ class SkyEstimate:
                 f'their stars\' light, which lifted it by {taken:.4g} per '
                 f'pixel, {taken / float(self.error_on_mean):.2g} times its '
                 'error'))
+        note = remnant_note(shift, float(sky.error_on_mean), float(sky.std),
+                            int(sky.n_pix), len(all_positions(apertures)))
+        if note is not None:  # (the photometry flags its rows)
+            sky.meta[REMNANT_KEY] = note
+            warnings.warn(note, AstropyUserWarning, stacklevel=2)
         sky._whole_frame = WholeFrame.of(
             again, res, method=record.method, sigma=record.sigma,
             maxiters=record.maxiters, mask_sources=record.mask_sources,

@@ -207,6 +207,61 @@ class WholeFrame:
         return mean_left - mean_all
 
 
+#: The ``meta`` key of `remnant_note`'s note on a level measured again.
+REMNANT_KEY = 'aperture_remnant_doubtful'
+#: A level measured again without the apertures is doubtful where the
+#: frame's coarse background moves it (`WholeFrame.gradient_shift`) by
+#: more than this many of its errors ...
+REMNANT_NSIGMA = 3.0
+#: ... and by more than this fraction of the pixel noise. Blank boxes of
+#: 3-11 px filling a 256 x 256 frame of a cluster's glow (15-30 ADU at
+#: its centre on a 10 ADU noise) and 600-1500 stars leave the level 90 to
+#: 1500 pixels of the 4400-6000 it used, between the stars near the glow's
+#: peak, clipped about the first level: the map moved it by 0.35-1.2 of
+#: the noise (4-13 of its errors) where the boxes hold no star light, and
+#: the level fell 3.3-12 ADU, 22-81 of the first level's errors. A tilt of
+#: 0.2 of the noise across a frame moves it by a twentieth of the noise;
+#: stars' apertures on a flat frame, not at all.
+REMNANT_STD_FRACTION = 0.2
+
+
+def remnant_note(shift, error, std, n_left, n_apertures):
+    """
+    The note of a whole-frame level measured again without the apertures
+    that rests on pixels no fair sample of the sky, or None.
+
+    Parameters
+    ----------
+    shift : float
+        How far the frame's coarse background moved the level measured
+        again (`WholeFrame.gradient_shift`: subtracted from it).
+    error, std : float
+        The level's ``error_on_mean`` and standard deviation per pixel.
+    n_left : int
+        The pixels it was measured on.
+    n_apertures : int
+        The apertures left out.
+
+    Returns
+    -------
+    note : str or None
+        None where ``shift`` is within `REMNANT_NSIGMA` times ``error``
+        or `REMNANT_STD_FRACTION` times ``std``.
+    """
+    if not (abs(shift) > REMNANT_NSIGMA * error
+            and abs(shift) > REMNANT_STD_FRACTION * std):
+        return None
+    return (f'the whole-frame sky measured again without the {n_apertures} '
+            f'apertures rests on the {n_left} pixels they leave, which the '
+            "frame's coarse background, read from the first level's map, "
+            f'puts {shift:.3g} per pixel off its mean ({shift / error:.1f} '
+            f'times its error, {shift / std:.2f} of the pixel noise): those '
+            'pixels are no fair sample of the sky (a varying background '
+            'clipped about one level) and the level may be off by as much; '
+            'fluxes measured against it are doubtful: use a local sky '
+            '(annulus or background map)')
+
+
 #: Positions painted at a time by `aperture_pixels` (bounds its temporary
 #: arrays to this many discs).
 PAINT_CHUNK = 256

@@ -263,6 +263,10 @@ def _common_reason(meta):
 
 
 
+#: How the errors of `photometer_frames` about ``resume_from`` begin.
+RESUME_PREFIX = 'resume_from: '
+
+
 def _measure(args, frames, layout, sky, pos, resume, early):
     """`photometer_frames` with the options of the command line at the
     positions ``pos`` (its frames sent already when ``early`` holds their
@@ -272,13 +276,19 @@ def _measure(args, frames, layout, sky, pos, resume, early):
 
     frames, names = check_frames(frames)
     config, ids = measuring_config(args, layout, sky, pos)
-    return measure_configured(
-        frames, names, config, ids, output=args.output, resume_from=resume,
-        execution=BatchExecution(
-            workers=args.workers, scheduler=args.scheduler,
-            timeout=args.dask_timeout, checkpoint_interval=args.checkpoint,
-            progress=False if args.quiet else None),
-        submitted=early)
+    try:
+        return measure_configured(
+            frames, names, config, ids, output=args.output,
+            resume_from=resume, execution=BatchExecution(
+                workers=args.workers, scheduler=args.scheduler,
+                timeout=args.dask_timeout,
+                checkpoint_interval=args.checkpoint,
+                progress=False if args.quiet else None),
+            submitted=early)
+    except ValueError as exc:  # the API's parameter is the command's flag
+        if not str(exc).startswith(RESUME_PREFIX):
+            raise
+        raise CLIError(f'--resume: {str(exc)[len(RESUME_PREFIX):]}') from None
 
 
 

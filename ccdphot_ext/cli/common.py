@@ -10,7 +10,9 @@ then renamed), so a failed run never leaves a half-written or lost file.
 """
 
 import argparse
+import math
 import os
+import re
 import tempfile
 import textwrap
 from contextlib import ExitStack, contextmanager
@@ -39,8 +41,20 @@ def bad_input_types():
 
 _FORMATS = {'ecsv': 'ascii.ecsv', 'csv': 'ascii.csv', 'fits': 'fits'}
 
+#: A word starting with a minus and a digit (``-5:10,-5:10``, ``-1,5``,
+#: ``-2``) is an option's value, never an option: no option starts so.
+NEGATIVE_VALUE = re.compile(r'^-\.?\d')
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump), exit code 2."""
+    """argparse with one-line errors (no usage dump), exit code 2, and
+    option values that start with a minus and a digit taken as values
+    (``--box -5:10,-5:10`` reaches the box's own check of its negative
+    index: argparse alone takes only plain negative numbers so)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_VALUE
 
     def error(self, message):
         self.exit(2, f'{self.prog}: error: {message}\n')
@@ -48,6 +62,30 @@ class Parser(argparse.ArgumentParser):
 
 # -- argument types (their messages name the problem; argparse adds the
 # -- option name) ------------------------------------------------------------
+
+def level_text(value):
+    """
+    A sky level or scatter for the summary lines: three decimals, as
+    ``1034.802``, unless that would print a frame scaled far from 1 as
+    ``0.000`` (or a huge one as a long row of digits): then four
+    significant digits, as ``7.532e-30``.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.cli.common import level_text
+    >>> level_text(1034.8017), level_text(7.5318e-30), level_text(0.0)
+    ('1034.802', '7.532e-30', '0.000')
+    """
+    value = float(value)
+    if value == 0.0 or not math.isfinite(value) or (
+            LEVEL_DECIMALS_RANGE[0] <= abs(value) < LEVEL_DECIMALS_RANGE[1]):
+        return f'{value:.3f}'
+    return f'{value:.4g}'
+
+
+#: The magnitudes `level_text` prints with three decimals.
+LEVEL_DECIMALS_RANGE = (0.01, 1.0e9)
+
 
 def _argument(check, parse=float, kind='a number'):
     """An argparse type: the text read by ``parse`` (else "not

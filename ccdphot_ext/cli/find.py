@@ -14,6 +14,7 @@ from .common import (
     add_output_options,
     check_output_path,
     format_epilog,
+    level_text,
     naming,
     output_format,
     output_locks,
@@ -58,8 +59,9 @@ def _find(args):
                     f'{note})')
     un = '' if frame.unit is None else f' {frame.unit.to_string()}'
     print(f'image     {args.image}: {len(found)} star(s) above '
-          f'{args.n_sigma:g} sigma (sky {sky.method} {sky.value:.3f}{un}, '
-          f'std {sky.std:.3f}{un} per pixel)')
+          f'{args.n_sigma:g} sigma (sky {sky.method} '
+          f'{level_text(sky.value)}{un}, std {level_text(sky.std)}{un} per '
+          'pixel)')
     print(artifacts_line(found.meta))
     if len(found):
         print(_box_line(found.meta))

@@ -7,6 +7,7 @@ import argparse
 import math
 import os
 import sys
+import warnings
 
 from .common import (
     SKY_CHOICES,
@@ -261,27 +262,51 @@ def _background2d_sky(args, frame, detector):
     the frame's mask and non-finite pixels excluded, with the gain of
     ``detector``, less the light of the frame's sources that the clip
     keeps (``data=``)."""
+    from ..background.estimators import check_mesh_box
     from ..background.maps import frame_background2d
     from ..background.sky import SkyEstimate
     from ..batch.worker import sky_gain
 
     ny, nx = frame.shape
     box = args.box_size
-    if box is not None and (box[0] > ny or box[1] > nx):
-        raise CLIError(f'--box-size {box[0]},{box[1]}: larger than the '
-                       f'{ny} x {nx} image')
+    if box is not None:
+        try:
+            check_mesh_box(box, name='--box-size')
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        if box[0] > ny or box[1] > nx:
+            raise CLIError(f'--box-size {box[0]},{box[1]}: larger than the '
+                           f'{ny} x {nx} image')
+    data = _infinite_as_nan(frame.data)
     try:
-        bkg, note = frame_background2d(frame.data, mask=frame.mask,
-                                       box_size=box,
+        bkg, note = frame_background2d(data, mask=frame.mask, box_size=box,
                                        filter_size=args.filter_size)
     except ValueError as exc:
         raise CLIError(f'--sky background2d: {exc}'.replace(
             '(box_size)', '(--box-size)')) from exc
     sky = SkyEstimate.from_background2d(bkg, gain=sky_gain(frame, detector),
-                                        data=frame.data, mask=frame.mask)
+                                        data=data, mask=frame.mask)
     if note is not None:
         sky.meta['mesh_note'] = note
     return sky
+
+
+def _infinite_as_nan(data):
+    """``data`` with its +-inf pixels NaN, as the Background2D map leaves
+    them out (no numpy warning of inf - inf), said in one warning; the
+    data themselves when none is."""
+    import numpy as np
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    infinite = np.isinf(data)
+    n_inf = int(np.count_nonzero(infinite))
+    if not n_inf:
+        return data
+    warnings.warn(f'{n_inf} pixel(s) of the frame are +-inf: left out of '
+                  'the Background2D map as NaN pixels are (the apertures '
+                  'holding them are flagged 2)', AstropyUserWarning,
+                  stacklevel=2)
+    return np.where(infinite, np.nan, data)
 
 
 def _annulus_sky(args, frame, per_row, detector):

@@ -7,7 +7,7 @@ summary, DS9 regions and the figures.
 
 import math
 
-from .common import CLIError, print_capped
+from .common import CLIError, level_text, print_capped
 
 __all__ = []
 
@@ -39,15 +39,15 @@ def _sky_line(sky, unit):
                      f'left out: {sky.meta["n_excluded_meshes"]})')
         note = sky.meta.get('mesh_note')
         return (f'sky       Background2D map{mesh}: median '
-                f'{np.median(sky.value):.3f}{un}, median rms '
-                f'{np.median(sky.std):.3f}{un} per pixel'
+                f'{level_text(np.median(sky.value))}{un}, median rms '
+                f'{level_text(np.median(sky.std))}{un} per pixel'
                 + (f'\nnote      {note}' if note else ''))
     if sky.is_global:
-        return (f'sky       {sky.method}: {sky.value:.3f}{un} +/- '
-                f'{sky.error_on_mean:.3g}{un}, std {sky.std:.3f}{un} per '
-                f'pixel ({sky.n_pix} pixels)')
+        return (f'sky       {sky.method}: {level_text(sky.value)}{un} +/- '
+                f'{sky.error_on_mean:.3g}{un}, std {level_text(sky.std)}{un}'
+                f' per pixel ({sky.n_pix} pixels)')
     return (f'sky       annulus, one level per aperture (median '
-            f'{np.nanmedian(sky.value):.3f}{un})')
+            f'{level_text(np.nanmedian(sky.value))}{un})')
 
 
 def _gain_unit(unit):

@@ -44,12 +44,14 @@ from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..io.fluxdensity import unit_family
+from ..io.header import HEADER_KEYWORDS
 from ..utils.inputs import positive_scalar
 from ..utils.numbers import check_choice, check_index, finite_number
 from .terms import (
     MAG_FACTOR,
     SIGNED_TERMS,
     UNCERTAINTY_MODELS,
+    noiseless,
     sum_terms,
     unchecked_budget_terms,
 )
@@ -72,11 +74,15 @@ def warn_unknown_source_term(frame, detector, uncertainty_model):
     density), nothing gives a gain for it (``detector.gain`` None) and no
     uncertainty holds that noise already (variance arrays, or a map taken
     as the total error). Such error bars are too small for stars bright
-    against the sky. Data in ADU without a gain only note it (the
-    budget's notes, ``meta['gain_source']``): a gain is the one thing to
-    pass there, and plain arrays are often measured without one on
-    purpose. A gain argument that cannot apply (a rate without an
-    exposure time) has been warned about where it was resolved.
+    against the sky. Data in ADU (or counts) without a gain are warned
+    about where the frame's header names the detector (its read noise or
+    exposure time) but no GAIN, EGAIN or CCDGAIN (`warn_headerless_gain`):
+    the file was meant to say it. A bare array (no header, no ``gain=``)
+    is measured without the term on purpose (the notebook's convention):
+    the budget's notes and ``meta['gain_source']`` say so. A header gain
+    that is invalid has been warned about where it was read, and a gain
+    argument that cannot apply (a rate without an exposure time) where it
+    was resolved.
 
     Parameters
     ----------
@@ -92,8 +98,11 @@ def warn_unknown_source_term(frame, detector, uncertainty_model):
     if frame.uncertainty is not None and uncertainty_model == 'total':
         return
     why = detector.sources['gain']
-    if unit_family(frame.unit) == 'counts' or why.startswith('argument'):
-        return  # ADU: noted; a gain argument that cannot apply: warned
+    if unit_family(frame.unit) == 'counts':
+        warn_headerless_gain(frame, why)
+        return
+    if why.startswith('argument'):
+        return  # a gain argument that cannot apply: warned
     if why == 'missing':
         why = f'no gain for data in {frame.unit}'
     warnings.warn(
@@ -104,6 +113,44 @@ def warn_unknown_source_term(frame, detector, uncertainty_model):
         ' EXPTIME for a rate), or an uncertainty that holds the photon '
         "noise (variance arrays, or uncertainty_model='total')",
         AstropyUserWarning, stacklevel=4)
+
+
+def warn_headerless_gain(frame, why):
+    """
+    Warn that the header of a frame in ADU (or counts) describes a
+    detector, naming its read noise or exposure time, but no gain: the
+    source Poisson term is absent from every error bar (``var_source``
+    NaN), which is then too small for stars bright against the sky
+    (1.06-1.34 times for 3,000-20,000 ADU stars in 15 x 15 pixel boxes
+    over a 100 ADU sky at 2 e-/ADU).
+
+    A frame whose header says nothing of a detector (a bare array, a
+    `~astropy.nddata.CCDData` with empty ``meta``, a scanned plate) only
+    notes it: nothing but the call could have said the gain. A header
+    gain that was invalid has been warned about already (``why`` names
+    it).
+
+    Parameters
+    ----------
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The measured frame, in a count unit (or none).
+    why : str
+        ``detector.sources['gain']``: ``'missing'`` when no keyword was
+        found.
+    """
+    if why != 'missing' or not frame.meta:
+        return
+    described = [key for name in ('read_noise', 'exptime')
+                 for key in HEADER_KEYWORDS[name] if key in frame.meta]
+    if not described:
+        return
+    keys = '/'.join(HEADER_KEYWORDS['gain'])
+    warnings.warn(
+        f'no gain: the header names the detector ({described[0]}) but no '
+        f'{keys}, so no error bar holds the source photon noise '
+        '(var_source NaN; the errors of stars bright against the sky are '
+        'too small). Pass gain= in e-/ADU (--gain), or add a GAIN card',
+        AstropyUserWarning, stacklevel=5)
 
 
 def warn_unused_gain(frame, detector):
@@ -478,8 +525,15 @@ class ErrorBudget:
 
     @property
     def variance(self):
-        """Total variance: the sum of `terms` (never the decomposition)."""
-        return float(sum_terms(self.terms.values()))
+        """
+        Total variance: the sum of `terms` (never the decomposition); NaN
+        where pixels were summed (``n_pix > 0``) yet every term is 0 (no
+        sky noise at all: the error is unknown, not 0).
+        """
+        total = float(sum_terms(self.terms.values()))
+        if self.n_pix is not None and noiseless(total, self.n_pix):
+            return math.nan
+        return total
 
     @property
     def error(self):

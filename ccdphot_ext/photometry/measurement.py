@@ -54,7 +54,7 @@ from .residual import (
 )
 from .skychecks import note_sky_remeasured, sky_row_checks
 from .sums import ApertureSums
-from .terms import BudgetOptions, unchecked_budget_terms
+from .terms import BudgetOptions, noiseless, unchecked_budget_terms
 from .uncertaintycheck import (
     check_uncertainty_scale,
     resolve_uncertainty_model,
@@ -427,13 +427,17 @@ class ApertureMeasurement(BudgetedResult):
             rows.append((f'var_{SKY_OFFSET_TERM}', terms[SKY_OFFSET_TERM],
                          terms[SKY_OFFSET_TERM]))
         np_var = sum(r[2] for r in rows[2:])
-        rows.append(('flux_err', self.flux_err, np_var ** 0.5))
+        # no noise at all in pixels summed: unknown (NaN) on both sides
+        rows.append(('flux_err', self.flux_err,
+                     np.nan if noiseless(np_var, self.n_pix)
+                     else np_var ** 0.5))
         names = [r[0] for r in rows]
         ours = np.array([float(r[1]) for r in rows])
         theirs = np.array([float(r[2]) for r in rows])
         with np.errstate(divide='ignore', invalid='ignore'):
             rel = np.where(theirs != 0, (ours - theirs) / np.abs(theirs),
                            ours - theirs)
+        rel = np.where(np.isnan(ours) & np.isnan(theirs), 0.0, rel)
         table = QTable({'quantity': names, 'ccdphot': ours, 'numpy': theirs,
                         'rel_diff': rel})
         table.meta['max_abs_rel_diff'] = float(np.max(np.abs(rel)))

@@ -915,8 +915,9 @@ def check_crowded_sky(sky, n_pix, flux_err, *, stacklevel=3):
     ``meta['crowding_bias']`` per pixel
     (`~ccdphot_ext.background.globalsky.check_crowding`: measured from
     the faint light the frame shows off the mask, 0 where it shows none
-    beyond its noise). An aperture of ``n_pix`` pixels is biased low by
-    about ``n_pix`` times that: where
+    beyond its noise; on a crowded frame the largest lift it allows where
+    that is warned of, `crowding_lift`). An aperture of ``n_pix`` pixels
+    is biased low by about ``n_pix`` times that: where
     this exceeds `CROWDING_FLUX_NSIGMA` times its flux error the row is
     flagged (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`) and an
     `~astropy.utils.exceptions.AstropyUserWarning` says how many. The
@@ -964,28 +965,74 @@ class CrowdedSkyRule(SkyRowRule):
     def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
         n_pix = np.asarray(n_pix, dtype=float)
         flux_err = np.asarray(flux_err, dtype=float)
-        lift = sky.meta.get('crowding_bias')
-        if not sky.isscalar or lift is None or not lift > 0:
+        lift, bound = crowding_lift(sky.meta)
+        if not sky.isscalar or not lift > 0:
             return no_rows(n_pix, flux_err), None
         with np.errstate(invalid='ignore'):
-            biased = np.asarray(n_pix * float(lift)
+            biased = np.asarray(n_pix * lift
                                 > CROWDING_FLUX_NSIGMA * flux_err)[()]
-        return biased, float(lift)
+        return biased, (lift, bound)
 
     def message(self, rows, n_bad, context):
+        lift, bound = context
+        how = ('may lift the whole-frame sky by up to' if bound else
+               'lifts the whole-frame sky by about')
         return (
-            f'the light of stars too faint for the source mask lifts the '
-            f'whole-frame sky by about {context:.3g} per pixel: for '
-            f'{n_bad} of {np.size(rows)} aperture(s) by more than '
-            f'{CROWDING_FLUX_NSIGMA:g} flux errors; their fluxes may be '
-            f'biased low (flagged {FLAG_RESIDUAL_BACKGROUND}): use an annulus '
-            'sky or a background map')
+            f'the light of stars too faint for the source mask {how} '
+            f'{lift:.3g} per pixel: for {n_bad} of {np.size(rows)} '
+            f'aperture(s) by more than {CROWDING_FLUX_NSIGMA:g} flux errors; '
+            'their fluxes may be biased low (flagged '
+            f'{FLAG_RESIDUAL_BACKGROUND}): use an annulus sky or a background '
+            'map')
+
+
+def crowding_lift(meta):
+    """
+    The lift of a whole-frame level by the stars too faint for its source
+    mask that `CrowdedSkyRule` judges the rows by.
+
+    On a crowded frame, whose faint light off the source mask was measured
+    (``meta['faint_light']``), the largest lift the frame allows
+    (``meta['crowding_bias_bound']``) where it is warned of, above
+    `~ccdphot_ext.background.globalsky.CROWDING_NSIGMA` times the level's
+    error (``meta['crowding_note']``): where ``crowding_bias`` reads none
+    beyond its noise the stars below the mask's reach may still lift the
+    level by 0.8-1.8 of its errors (300 Gaussian stars of 300-10**4 ADU
+    on 512 x 512 pixels of a 1000 ADU sky: 14 of 16 frames read 0, and
+    the fluxes of 15 px circles read 0.07 of their errors low with flags
+    0). The frame does not show how far below the reach they go: the
+    bound was 1.1-11 times that lift. A bound within 1.5 errors is not
+    taken: 64 stars of 20-400 e- on a grid of a 2 e- sky, all measured
+    and at the reach, gave bounds of 0.5-0.9 of the level's errors on 4
+    of 20 frames, which would have flagged a fifth of their rows at r = 6.
+    Elsewhere (fewer, sparser stars, no faint light measured; a bound
+    within 1.5 errors) ``crowding_bias``.
+
+    Parameters
+    ----------
+    meta : dict
+        The sky's ``meta``.
+
+    Returns
+    -------
+    lift : float
+        Data unit per pixel (0: none).
+    bound : bool
+        True where ``lift`` is the bound rather than ``crowding_bias``.
+    """
+    bias = float(meta.get('crowding_bias', 0.0) or 0.0)
+    bound = float(meta.get('crowding_bias_bound', 0.0) or 0.0)
+    if 'faint_light' in meta and 'crowding_note' in meta and bound > bias:
+        return bound, True
+    return bias, False
 
 
 def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     """
-    The rows a sky biases, by nine rules: a global level on a frame whose
-    background varies (`check_global_sky`), a Background2D map lifted
+    The rows a sky biases, by eleven rules: a global level on a frame whose
+    background varies (`check_global_sky`), one of a small frame that
+    rests on too few pixels (`SparseSmallSkyRule`), a Background2D map
+    lifted
     by the sources' light (`check_map_sky`), a Background2D map that
     passes over a feature smaller than its meshes
     (`check_map_features`), a Background2D mesh too
@@ -994,9 +1041,10 @@ def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     light of stars too faint to mask may lift (`check_crowded_sky`), one
     the apertures measured left no pixel to be measured again without
     their light, one whose source mask covered the frame and was
-    dropped, a map of too few meshes to follow the sky, and a
+    dropped, a map of too few meshes to follow the sky, a
     whole-frame level whose mask left too little sky to measure that
-    light (the four `SkyNoteRule`); the one home both
+    light, and one measured again without the apertures on a few pixels
+    no fair sample of the sky (the five `SkyNoteRule`); the one home both
     photometry engines flag
     `~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND` from.
 
@@ -1023,7 +1071,7 @@ class SkyNoteRule(SkyRowRule):
     """Every row measured against a sky that carries a note in its
     ``meta`` under ``key`` is doubtful (flag 32; the note is the warning).
 
-    Four notes mark such a sky: ``'aperture_light_kept'``, a whole-frame
+    Five notes mark such a sky: ``'aperture_light_kept'``, a whole-frame
     level the apertures measured left no pixel to be measured again
     without their stars' light
     (`~ccdphot_ext.SkyEstimate.without_apertures`);
@@ -1036,7 +1084,11 @@ class SkyNoteRule(SkyRowRule):
     ``'faint_light_unmeasured'``, a whole-frame level of a crowded frame
     whose source mask left too little sky to measure the light of the
     stars too faint for it
-    (`~ccdphot_ext.background.globalsky.unseen_sky_note`).
+    (`~ccdphot_ext.background.globalsky.unseen_sky_note`); and
+    ``'aperture_remnant_doubtful'``, a whole-frame level measured again
+    without the apertures on the few pixels they leave, which the frame's
+    coarse background puts far off its mean
+    (`~ccdphot_ext.background.skylift.remnant_note`).
 
     Parameters
     ----------
@@ -1111,7 +1163,8 @@ KEPT_LIGHT = SkyNoteRule('aperture_light_kept')
 DROPPED_MASK = SkyNoteRule('source_mask_dropped')
 COARSE_MAP = SkyNoteRule('coarse_map')
 UNSEEN_SKY = SkyNoteRule('faint_light_unmeasured')
+REMNANT_SKY = SkyNoteRule('aperture_remnant_doubtful')
 #: The rules of `check_sky_bias`, in the order they warn.
 SKY_BIAS_RULES = (GLOBAL_SKY, SPARSE_SMALL_SKY, MAP_SKY, MAP_FEATURE,
                   SMALL_MESH, CROWDED_SKY, KEPT_LIGHT, DROPPED_MASK,
-                  COARSE_MAP, UNSEEN_SKY)
+                  COARSE_MAP, UNSEEN_SKY, REMNANT_SKY)

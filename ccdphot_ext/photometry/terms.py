@@ -200,7 +200,9 @@ class BudgetTerms(NamedTuple):
     extra : dict
         Further named terms, name -> ndarray.
     variance : ndarray
-        The sum of the terms present in each row.
+        The sum of the terms present in each row; NaN for a row not
+        measured, and for one that summed pixels with every term 0 (no
+        sky noise at all, `noiseless`: its error is unknown, not 0).
     error : ndarray
         The square root of ``variance``: the 1-sigma flux error.
     snr : ndarray
@@ -273,6 +275,18 @@ def sum_terms(terms):
     for term in terms:
         total = total + np.where(np.isnan(term), 0.0, term)
     return total
+
+
+def noiseless(variance, n_pix):
+    """
+    True where a row summed pixels (``n_pix > 0``) yet every term of its
+    variance is 0 or absent: a sky scatter of 0 (a constant frame, a zero
+    rms map) and no source term. Such a row's error is unknown, not 0 (a
+    zero error would weigh it infinitely): its total variance is NaN. A
+    row with no pixel keeps its exact 0.
+    """
+    with np.errstate(invalid='ignore'):
+        return (np.asarray(variance) == 0) & (np.asarray(n_pix) > 0)
 
 
 def _check_term_inputs(flux, n_pix, sky_std, gain):
@@ -578,8 +592,9 @@ def _terms(flux, n_pix, sky_std, *, noise_pix, gain, sky_error_on_mean,
     source, sky_mean, flat = (np.where(gone, np.nan, t)
                               for t in (source, sky_mean, flat))
     extra = {name: np.where(gone, np.nan, t) for name, t in extra.items()}
-    variance = np.where(unmeasured, np.nan, sum_terms(
-        [sky, source, sky_mean, flat, *extra.values()]))
+    variance = sum_terms([sky, source, sky_mean, flat, *extra.values()])
+    variance = np.where(unmeasured | noiseless(variance, n_pix), np.nan,
+                        variance)
     return BudgetTerms(flux=flux, n_pix=n_pix, sky=sky, source=source,
                        sky_mean=sky_mean, flat=flat, extra=extra,
                        variance=variance,
