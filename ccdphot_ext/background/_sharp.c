@@ -15,6 +15,12 @@
  * middle ones for an even count, as numpy.nanmedian) by more than
  * ``cut``. The medians are numpy.nanmedian's to the last bit (the middle
  * values of the sorted usable pixels, their sum halved).
+ *
+ * `box_pass` is the box engine's pass (`photometry.boxengine.fused_route`):
+ * the same sweep down the frame also sums the whole boxes of one size (each
+ * box's rows copied as the sweep reads them, summed in numpy's pairwise
+ * order when its last row is in), so each pixel is read from memory once
+ * for the sums and the search.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -288,7 +294,14 @@ RING_BELOW(double)
             a = x0 < 2 ? 2 : x0;                                          \
             b = x1 > f->nx - 2 ? f->nx - 2 : x1;                          \
             for (x = a; x < b; x++) {                                     \
-                TYPE v = m[x];                                            \
+                TYPE v;                                                   \
+                /* four at a time: a branch the CPU predicts */           \
+                if (x + 4 <= b && !((m[x] > hi) | (m[x + 1] > hi) |       \
+                                    (m[x + 2] > hi) | (m[x + 3] > hi))) { \
+                    x += 3;                                               \
+                    continue;                                             \
+                }                                                         \
+                v = m[x];                                                 \
                 if (!(v > hi)) {                                          \
                     continue;                                             \
                 }                                                         \
@@ -334,29 +347,190 @@ RING_BELOW(double)
 SPAN(float)
 SPAN(double)
 
-/* The first cut of the frame's tile (ty, tx) of TILE x TILE pixels: its
- * local level (`low`, of the tile grown by 2) + first, +inf when it
- * has too few finite pixels; worked out once, on demand (``levels``, NaN
- * until then). The tiles are the frame's, so a pixel is cut alike
- * whichever rectangles hold it. */
+/* The local level of the frame's tile (ty, tx) of TILE x TILE pixels
+ * (`low`, of the tile grown by 2) + first, +inf when it has too few
+ * finite pixels. */
+static double
+tile_level(const frame_t *f, npy_intp ty, npy_intp tx, double first)
+{
+    npy_intp y0 = ty * TILE - 2, y1 = (ty + 1) * TILE + 2;
+    npy_intp x0 = tx * TILE - 2, x1 = (tx + 1) * TILE + 2;
+    y0 = y0 < 0 ? 0 : y0;
+    x0 = x0 < 0 ? 0 : x0;
+    y1 = y1 > f->ny ? f->ny : y1;
+    x1 = x1 > f->nx ? f->nx : x1;
+    /* inf stays inf */
+    return (f->single ? low_float(f, y0, y1, x0, x1)
+                      : low_double(f, y0, y1, x0, x1)) + first;
+}
+
+/* The first cut of tile (ty, tx) (`tile_level`), worked out once, on
+ * demand (``levels``, NaN until then); where the rectangles are
+ * ``dense`` (they cover a quarter of the frame), those of the whole row
+ * of tiles at once, in order (their samples read as streams, not one
+ * by one from memory). The tiles are the frame's, so a pixel is cut
+ * alike whichever rectangles hold it. */
 static double
 tile_cut(const frame_t *f, double *levels, npy_intp ntx, npy_intp ty,
-         npy_intp tx, double first)
+         npy_intp tx, double first, int dense)
 {
-    double *level = levels + ty * ntx + tx;
-    if (isnan(*level)) {
-        npy_intp y0 = ty * TILE - 2, y1 = (ty + 1) * TILE + 2;
-        npy_intp x0 = tx * TILE - 2, x1 = (tx + 1) * TILE + 2;
-        y0 = y0 < 0 ? 0 : y0;
-        x0 = x0 < 0 ? 0 : x0;
-        y1 = y1 > f->ny ? f->ny : y1;
-        x1 = x1 > f->nx ? f->nx : x1;
-        *level = f->single ? low_float(f, y0, y1, x0, x1)
-                           : low_double(f, y0, y1, x0, x1);
-        *level += first;  /* inf stays inf */
+    double *row = levels + ty * ntx;
+    if (isnan(row[tx])) {
+        npy_intp k;
+        if (!dense) {
+            row[tx] = tile_level(f, ty, tx, first);
+        }
+        for (k = 0; dense && k < ntx; k++) {
+            if (isnan(row[k])) {
+                row[k] = tile_level(f, ty, k, first);
+            }
+        }
     }
-    return *level;
+    return row[tx];
 }
+
+/* numpy's pairwise sum of n contiguous values (its order of additions:
+ * blocks of at most 128 summed with 8 accumulators, halves at multiples
+ * of 8), so that a box sums to numpy.add.reduce's last bit. */
+static double
+pairwise(const double *a, npy_intp n)
+{
+    if (n < 8) {
+        double res = 0.;
+        npy_intp i;
+        for (i = 0; i < n; i++) {
+            res += a[i];
+        }
+        return res;
+    }
+    if (n <= 128) {
+        double r[8], res;
+        npy_intp i;
+        int j;
+        for (j = 0; j < 8; j++) {
+            r[j] = a[j];
+        }
+        for (i = 8; i < n - (n % 8); i += 8) {
+            for (j = 0; j < 8; j++) {
+                r[j] += a[i + j];
+            }
+        }
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) {
+            res += a[i];
+        }
+        return res;
+    }
+    {
+        npy_intp n2 = n / 2;
+        n2 -= n2 % 8;
+        return pairwise(a, n2) + pairwise(a + n2, n - n2);
+    }
+}
+
+/* The boxes summed during a sweep (`box_pass`): m boxes of h x w pixels
+ * at corners (y0[k], x0[k]), sorted by y0, whole on the frame. A box's
+ * rows are copied (minus its sky, as float64) into a buffer of its own
+ * (``slot``) as the sweep reads them, and summed when its last row is in:
+ * the pixels are read once, in the sweep's order. */
+typedef struct {
+    npy_intp m, h, w, sky_step;
+    const npy_intp *y0, *x0;
+    const double *sky;
+    double *flux, *peak;
+    npy_intp next, n_on, n_slots, n_free;
+    npy_intp *on, *slot, *free;
+    double *pool;
+} sums_t;
+
+/* A buffer for box k (-1 when out of memory). */
+static int
+take_slot(sums_t *s, npy_intp k)
+{
+    if (!s->n_free) {
+        npy_intp n = s->n_slots ? 2 * s->n_slots : 8, j;
+        double *pool = realloc(s->pool, (size_t)(n * s->h * s->w)
+                                        * sizeof(double));
+        npy_intp *free_ = realloc(s->free, (size_t)n * sizeof(npy_intp));
+        if (pool != NULL) {
+            s->pool = pool;
+        }
+        if (free_ != NULL) {
+            s->free = free_;
+        }
+        if (pool == NULL || free_ == NULL) {
+            return -1;
+        }
+        for (j = s->n_slots; j < n; j++) {
+            s->free[s->n_free++] = j;
+        }
+        s->n_slots = n;
+    }
+    s->slot[k] = s->free[--s->n_free];
+    return 0;
+}
+
+/* Row y of the boxes: those starting there taken on, each box's row
+ * copied, the boxes ending there summed; their largest pixels (NaN left
+ * out: a box holding one sums to NaN and is measured elsewhere). */
+#define SUM_ROW(TYPE)                                                     \
+    static int sum_row_##TYPE(const frame_t *f, sums_t *s, npy_intp y)    \
+    {                                                                     \
+        npy_intp j, k, x, kept = 0, w = s->w;                             \
+        while (s->next < s->m && s->y0[s->next] <= y) {                   \
+            if (take_slot(s, s->next) < 0) {                              \
+                return -1;                                                \
+            }                                                             \
+            s->peak[s->next] = -INFINITY;                                 \
+            s->on[s->n_on++] = s->next++;                                 \
+        }                                                                 \
+        for (j = 0; j < s->n_on; j++) {                                   \
+            npy_intp r;                                                   \
+            const char *p;                                                \
+            double *buf, pk[4], sky;                                      \
+            k = s->on[j];                                                 \
+            r = y - s->y0[k];                                             \
+            p = f->base + y * f->sy + s->x0[k] * f->sx;                   \
+            buf = s->pool + s->slot[k] * s->h * w + r * w;                \
+            pk[0] = pk[1] = pk[2] = pk[3] = s->peak[k];                   \
+            sky = s->sky[k * s->sky_step];                                \
+            if (f->sx == (npy_intp)sizeof(TYPE)) {                        \
+                const TYPE *q = (const TYPE *)p;                          \
+                for (x = 0; x + 4 <= w; x += 4) {                         \
+                    int i;                                                \
+                    for (i = 0; i < 4; i++) {                             \
+                        double v = (double)q[x + i];                      \
+                        pk[i] = v > pk[i] ? v : pk[i];                    \
+                        buf[x + i] = v - sky;                             \
+                    }                                                     \
+                }                                                         \
+                for (; x < w; x++) {                                      \
+                    double v = (double)q[x];                              \
+                    pk[0] = v > pk[0] ? v : pk[0];                        \
+                    buf[x] = v - sky;                                     \
+                }                                                         \
+            } else {                                                      \
+                for (x = 0; x < w; x++) {                                 \
+                    double v = (double)*(const TYPE *)(p + x * f->sx);    \
+                    pk[0] = v > pk[0] ? v : pk[0];                        \
+                    buf[x] = v - sky;                                     \
+                }                                                         \
+            }                                                             \
+            pk[0] = pk[1] > pk[0] ? pk[1] : pk[0];                        \
+            pk[2] = pk[3] > pk[2] ? pk[3] : pk[2];                        \
+            s->peak[k] = pk[2] > pk[0] ? pk[2] : pk[0];                   \
+            if (r == s->h - 1) {                                          \
+                s->flux[k] = 0. + pairwise(buf - r * w, s->h * w);        \
+                s->free[s->n_free++] = s->slot[k];                        \
+            } else {                                                      \
+                s->on[kept++] = k;                                        \
+            }                                                             \
+        }                                                                 \
+        s->n_on = kept;                                                   \
+        return 0;                                                         \
+    }
+SUM_ROW(float)
+SUM_ROW(double)
 
 /* Rectangles (indices into ``b``, rows y0, y1, x0, x1) kept in order of
  * their x0. */
@@ -392,7 +566,7 @@ drop_finished(active_t *a, const npy_intp *b, npy_intp y, npy_intp grow)
 
 /* Ask for the pixels (and the two beyond on each side, the rings) of row
  * y of the rectangles of ``ahead`` before the sweep reads them: the whole
- * row where they cover 1 / WHOLE_ROW of it. */
+ * row read in order where they cover 1 / WHOLE_ROW of it. */
 static void
 prefetch_row(const frame_t *f, const active_t *ahead, const npy_intp *b,
              npy_intp y)
@@ -408,9 +582,18 @@ prefetch_row(const frame_t *f, const active_t *ahead, const npy_intp *b,
         width += r[3] - r[2] + 4;
     }
     if (WHOLE_ROW * width >= f->nx) {
-        for (x = 0; x < f->nx; x += step) {
-            __builtin_prefetch(row + x * f->sx);
+        /* read in order (the processor's own prefetcher streams it:
+         * faster than asking for each line of it) */
+        volatile char sink;
+        char acc[4] = {0, 0, 0, 0};
+        for (x = 0; x + 3 * step < f->nx; x += 4 * step) {
+            acc[0] |= row[x * f->sx];
+            acc[1] |= row[(x + step) * f->sx];
+            acc[2] |= row[(x + 2 * step) * f->sx];
+            acc[3] |= row[(x + 3 * step) * f->sx];
         }
+        sink = acc[0] | acc[1] | acc[2] | acc[3];
+        (void)sink;
         return;
     }
     for (k = 0; k < ahead->n; k++) {
@@ -431,19 +614,27 @@ prefetch_row(const frame_t *f, const active_t *ahead, const npy_intp *b,
 }
 
 /* The pixels of the rectangles (y0, y1, x0, x1 each, on the frame, sorted
- * by y0) that pass: row by row down the frame, each row's covered
- * stretches once (overlaps merged), cut tile by tile; the rows AHEAD on
- * asked for meanwhile. */
+ * by y0) that pass, into ``out`` (none looked for where ``out`` is NULL):
+ * row by row down the frame, each row's covered stretches once (overlaps
+ * merged), cut tile by tile; the rows AHEAD on asked for meanwhile. With
+ * ``sums``, its boxes (each inside one of the rectangles) are summed in
+ * the same pass, row by row (`sum_row`). */
 static int
 sweep(const frame_t *f, const npy_intp *b, npy_intp n, double cut,
-      double first, list_t *out)
+      double first, list_t *out, sums_t *sums)
 {
     npy_intp ntx = (f->nx + TILE - 1) / TILE, nty = (f->ny + TILE - 1) / TILE;
     active_t on = {malloc((size_t)(n + 1) * sizeof(npy_intp)), 0};
     active_t ahead = {malloc((size_t)(n + 1) * sizeof(npy_intp)), 0};
     double *levels = malloc((size_t)(ntx * nty + 1) * sizeof(double));
     npy_intp k, y, next = 0, next_ahead = 0;
-    int status = 0;
+    double covered = 0.;
+    int status = 0, dense;
+    for (k = 0; k < n; k++) {
+        covered += (double)(b[4 * k + 1] - b[4 * k])
+                   * (double)(b[4 * k + 3] - b[4 * k + 2]);
+    }
+    dense = WHOLE_ROW * covered >= (double)f->nx * f->ny;
     if (on.idx == NULL || ahead.idx == NULL || levels == NULL) {
         status = -1;
         goto done;
@@ -474,8 +665,14 @@ sweep(const frame_t *f, const npy_intp *b, npy_intp n, double cut,
             y = b[4 * next];
             continue;
         }
+        if (sums != NULL &&
+            (f->single ? sum_row_float(f, sums, y)
+                       : sum_row_double(f, sums, y)) < 0) {
+            status = -1;
+            goto done;
+        }
         /* the covered stretches in order, overlapping ones merged */
-        for (k = 0; k <= on.n; k++) {
+        for (k = 0; out != NULL && k <= on.n; k++) {
             const npy_intp *r = k < on.n ? b + 4 * on.idx[k] : NULL;
             if (r != NULL && r[2] <= x1) {
                 x1 = r[3] > x1 ? r[3] : x1;
@@ -484,7 +681,7 @@ sweep(const frame_t *f, const npy_intp *b, npy_intp n, double cut,
             while (x0 < x1) {  /* the stretch [x0, x1), tile by tile */
                 npy_intp tx = x0 / TILE, stop = (tx + 1) * TILE;
                 double above = tile_cut(f, levels, ntx, y / TILE, tx,
-                                        first);
+                                        first, dense);
                 stop = stop < x1 ? stop : x1;
                 if (above != INFINITY &&
                     (f->single ? span_float(f, y, x0, stop, above, cut, out)
@@ -509,22 +706,12 @@ done:
     return status;
 }
 
-static PyObject *
-candidates(PyObject *self, PyObject *args)
+
+/* The frame ``f`` of ``data`` (no mask); -1 with TypeError set when it is
+ * not an aligned 2-D float32 or float64 array in native byte order. */
+static int
+set_frame(PyArrayObject *data, frame_t *f)
 {
-    PyObject *data_obj, *mask_obj, *boxes_obj, *result = NULL;
-    PyArrayObject *data, *mask = NULL, *boxes = NULL;
-    PyArrayObject *flat = NULL, *near = NULL, *base = NULL, *mad = NULL;
-    double cut, first;
-    frame_t f;
-    list_t out = {NULL, 0, 0};
-    npy_intp k, n, dims[2];
-    int failed = 0;
-    if (!PyArg_ParseTuple(args, "O!OOdd", &PyArray_Type, &data_obj,
-                          &mask_obj, &boxes_obj, &cut, &first)) {
-        return NULL;
-    }
-    data = (PyArrayObject *)data_obj;
     if (PyArray_NDIM(data) != 2 || !PyArray_ISALIGNED(data) ||
         !PyArray_ISNOTSWAPPED(data) ||
         (PyArray_TYPE(data) != NPY_DOUBLE &&
@@ -532,16 +719,70 @@ candidates(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError,
                         "data must be an aligned 2-D float32 or float64 "
                         "array in native byte order");
+        return -1;
+    }
+    f->base = PyArray_DATA(data);
+    f->sy = PyArray_STRIDE(data, 0);
+    f->sx = PyArray_STRIDE(data, 1);
+    f->ny = PyArray_DIM(data, 0);
+    f->nx = PyArray_DIM(data, 1);
+    f->single = PyArray_TYPE(data) == NPY_FLOAT;
+    f->mask = NULL;
+    f->my = f->mx = 0;
+    return 0;
+}
+
+/* The kept pixels as the tuple (flat, near, base, mad); NULL on error. */
+static PyObject *
+pack(const list_t *out)
+{
+    PyArrayObject *flat, *near, *base, *mad;
+    PyObject *result = NULL;
+    npy_intp k, dims[2] = {out->n, 8};
+    flat = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_INTP);
+    near = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_DOUBLE);
+    base = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_DOUBLE);
+    mad = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_DOUBLE);
+    if (flat != NULL && near != NULL && base != NULL && mad != NULL) {
+        npy_intp *r = PyArray_DATA(flat);
+        double *nr = PyArray_DATA(near), *bs = PyArray_DATA(base);
+        double *md = PyArray_DATA(mad);
+        int j;
+        for (k = 0; k < out->n; k++) {
+            r[k] = out->data[k].flat;
+            for (j = 0; j < 8; j++) {
+                nr[8 * k + j] = out->data[k].near[j];
+            }
+            bs[k] = out->data[k].base;
+            md[k] = out->data[k].mad;
+        }
+        result = PyTuple_Pack(4, flat, near, base, mad);
+    }
+    Py_XDECREF(flat);
+    Py_XDECREF(near);
+    Py_XDECREF(base);
+    Py_XDECREF(mad);
+    return result;
+}
+
+static PyObject *
+candidates(PyObject *self, PyObject *args)
+{
+    PyObject *data_obj, *mask_obj, *boxes_obj, *result = NULL;
+    PyArrayObject *data, *mask = NULL, *boxes = NULL;
+    double cut, first;
+    frame_t f;
+    list_t out = {NULL, 0, 0};
+    npy_intp k, n;
+    int failed = 0;
+    if (!PyArg_ParseTuple(args, "O!OOdd", &PyArray_Type, &data_obj,
+                          &mask_obj, &boxes_obj, &cut, &first)) {
         return NULL;
     }
-    f.base = PyArray_DATA(data);
-    f.sy = PyArray_STRIDE(data, 0);
-    f.sx = PyArray_STRIDE(data, 1);
-    f.ny = PyArray_DIM(data, 0);
-    f.nx = PyArray_DIM(data, 1);
-    f.single = PyArray_TYPE(data) == NPY_FLOAT;
-    f.mask = NULL;
-    f.my = f.mx = 0;
+    data = (PyArrayObject *)data_obj;
+    if (set_frame(data, &f) < 0) {
+        return NULL;
+    }
     if (mask_obj != Py_None) {
         mask = (PyArrayObject *)PyArray_FROMANY(mask_obj, NPY_BOOL, 2, 2,
                                                 NPY_ARRAY_ALIGNED);
@@ -578,45 +819,159 @@ candidates(PyObject *self, PyObject *args)
             }
         }
         Py_BEGIN_ALLOW_THREADS
-        failed = sweep(&f, b, n, cut, first, &out) < 0;
+        failed = sweep(&f, b, n, cut, first, &out, NULL) < 0;
         Py_END_ALLOW_THREADS
     }
     if (failed) {
         PyErr_NoMemory();
         goto done;
     }
-    dims[0] = out.n;
-    dims[1] = 8;
-    flat = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_INTP);
-    near = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_DOUBLE);
-    base = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_DOUBLE);
-    mad = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_DOUBLE);
-    if (flat == NULL || near == NULL || base == NULL || mad == NULL) {
-        goto done;
-    }
-    {
-        npy_intp *r = PyArray_DATA(flat);
-        double *nr = PyArray_DATA(near), *bs = PyArray_DATA(base);
-        double *md = PyArray_DATA(mad);
-        int j;
-        for (k = 0; k < out.n; k++) {
-            r[k] = out.data[k].flat;
-            for (j = 0; j < 8; j++) {
-                nr[8 * k + j] = out.data[k].near[j];
-            }
-            bs[k] = out.data[k].base;
-            md[k] = out.data[k].mad;
-        }
-    }
-    result = PyTuple_Pack(4, flat, near, base, mad);
+    result = pack(&out);
 done:
     free(out.data);
     Py_XDECREF(mask);
     Py_XDECREF(boxes);
-    Py_XDECREF(flat);
-    Py_XDECREF(near);
-    Py_XDECREF(base);
-    Py_XDECREF(mad);
+    return result;
+}
+
+
+static PyObject *
+box_pass(PyObject *self, PyObject *args)
+{
+    PyObject *data_obj, *y0_obj, *x0_obj, *sky_obj, *scan_obj;
+    PyObject *result = NULL, *found = NULL;
+    PyArrayObject *y0 = NULL, *x0 = NULL, *sky = NULL, *scan = NULL;
+    PyArrayObject *rects = NULL;
+    PyArrayObject *flux = NULL, *peak = NULL;
+    npy_intp h, w, m, k, sky_step;
+    double cut, first;
+    frame_t f;
+    list_t out = {NULL, 0, 0};
+    int failed;
+    if (!PyArg_ParseTuple(args, "O!OOnnOOdd", &PyArray_Type, &data_obj,
+                          &y0_obj, &x0_obj, &h, &w, &sky_obj, &scan_obj,
+                          &cut, &first)) {
+        return NULL;
+    }
+    if (set_frame((PyArrayObject *)data_obj, &f) < 0) {
+        return NULL;
+    }
+    y0 = (PyArrayObject *)PyArray_FROMANY(y0_obj, NPY_INTP, 1, 1,
+                                          NPY_ARRAY_IN_ARRAY);
+    x0 = (PyArrayObject *)PyArray_FROMANY(x0_obj, NPY_INTP, 1, 1,
+                                          NPY_ARRAY_IN_ARRAY);
+    sky = (PyArrayObject *)PyArray_FROMANY(sky_obj, NPY_DOUBLE, 0, 1,
+                                           NPY_ARRAY_IN_ARRAY);
+    if (y0 == NULL || x0 == NULL || sky == NULL) {
+        goto done;
+    }
+    m = PyArray_DIM(y0, 0);
+    sky_step = PyArray_NDIM(sky) == 1 ? 1 : 0;
+    if (PyArray_DIM(x0, 0) != m || (sky_step && PyArray_DIM(sky, 0) != m)
+        || h < 1 || w < 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "y0, x0 (and sky) must have one value per box");
+        goto done;
+    }
+    {
+        const npy_intp *ys = PyArray_DATA(y0), *xs = PyArray_DATA(x0);
+        for (k = 0; k < m; k++) {
+            if (ys[k] < 0 || xs[k] < 0 || ys[k] + h > f.ny ||
+                xs[k] + w > f.nx || (k && ys[k] < ys[k - 1])) {
+                PyErr_SetString(PyExc_ValueError,
+                                "boxes must lie whole on the frame, sorted "
+                                "by y0");
+                goto done;
+            }
+        }
+    }
+    if (scan_obj != Py_None) {
+        const npy_intp *b;
+        scan = (PyArrayObject *)PyArray_FROMANY(scan_obj, NPY_INTP, 2, 2,
+                                                NPY_ARRAY_IN_ARRAY);
+        if (scan == NULL) {
+            goto done;
+        }
+        if (PyArray_DIM(scan, 0) != m || PyArray_DIM(scan, 1) != 4) {
+            PyErr_SetString(PyExc_ValueError, "scan must be (m, 4)");
+            goto done;
+        }
+        const npy_intp *ys = PyArray_DATA(y0), *xs = PyArray_DATA(x0);
+        b = PyArray_DATA(scan);
+        for (k = 0; k < m; k++) {
+            if (b[4 * k] < 0 || b[4 * k + 2] < 0 || b[4 * k + 1] > f.ny ||
+                b[4 * k + 3] > f.nx || b[4 * k] > ys[k] ||
+                b[4 * k + 1] < ys[k] + h || b[4 * k + 2] > xs[k] ||
+                b[4 * k + 3] < xs[k] + w || (k && b[4 * k] < b[4 * k - 4])) {
+                PyErr_SetString(PyExc_ValueError,
+                                "scan rectangles must lie on the frame, "
+                                "hold their box and be sorted by y0");
+                goto done;
+            }
+        }
+        rects = scan;
+        Py_INCREF(rects);
+    } else {
+        npy_intp dims[2] = {m, 4}, *b;
+        const npy_intp *ys = PyArray_DATA(y0), *xs = PyArray_DATA(x0);
+        rects = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_INTP);
+        if (rects == NULL) {
+            goto done;
+        }
+        b = PyArray_DATA(rects);
+        for (k = 0; k < m; k++) {
+            b[4 * k] = ys[k];
+            b[4 * k + 1] = ys[k] + h;
+            b[4 * k + 2] = xs[k];
+            b[4 * k + 3] = xs[k] + w;
+        }
+    }
+    flux = (PyArrayObject *)PyArray_SimpleNew(1, &m, NPY_DOUBLE);
+    peak = (PyArrayObject *)PyArray_SimpleNew(1, &m, NPY_DOUBLE);
+    if (flux == NULL || peak == NULL) {
+        goto done;
+    }
+    {
+        sums_t sums = {m, h, w, sky_step, PyArray_DATA(y0), PyArray_DATA(x0),
+                       PyArray_DATA(sky), PyArray_DATA(flux),
+                       PyArray_DATA(peak), 0, 0, 0, 0, NULL, NULL, NULL,
+                       NULL};
+        sums.on = malloc((size_t)(m + 1) * sizeof(npy_intp));
+        sums.slot = malloc((size_t)(m + 1) * sizeof(npy_intp));
+        Py_BEGIN_ALLOW_THREADS
+        failed = sums.on == NULL || sums.slot == NULL ||
+            sweep(&f, PyArray_DATA(rects), m, cut, first,
+                  scan == NULL ? NULL : &out, &sums) < 0;
+        Py_END_ALLOW_THREADS
+        free(sums.on);
+        free(sums.slot);
+        free(sums.free);
+        free(sums.pool);
+    }
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (scan != NULL) {
+        found = pack(&out);
+        if (found == NULL) {
+            goto done;
+        }
+    } else {
+        found = Py_None;
+        Py_INCREF(found);
+    }
+    result = PyTuple_Pack(3, flux, peak, found);
+done:
+    free(out.data);
+    Py_XDECREF(found);
+    Py_XDECREF(y0);
+    Py_XDECREF(x0);
+    Py_XDECREF(sky);
+    Py_XDECREF(scan);
+    Py_XDECREF(rects);
+    Py_XDECREF(flux);
+    Py_XDECREF(peak);
     return result;
 }
 
@@ -631,6 +986,16 @@ static PyMethodDef methods[] = {
      "(n, 8; NaN where not usable), and the median of their usable ring "
      "pixels and the median of those pixels' absolute deviations from it "
      "(numpy.nanmedian's, to the last bit)."},
+    {"box_pass", box_pass, METH_VARARGS,
+     "box_pass(data, y0, x0, height, width, sky, scan, cut, first)\n--\n\n"
+     "One pass over whole boxes (corners y0, x0, all height x width, on "
+     "the frame): each box's sum of data - sky (sky one value or one per "
+     "box) in numpy.add.reduce's order of additions, its largest pixel "
+     "(NaN where one is NaN), and with ``scan`` ((m, 4) rectangles y0, y1, "
+     "x0, x1 on the frame, or None) the candidates of each box's "
+     "rectangle, read while the box is in the cache, as `candidates` "
+     "returns them (a pixel of overlapping rectangles more than once); "
+     "None without ``scan``."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -161,7 +161,7 @@ def _first_cut(image, unusable, boxes, cut, slack):
     return ys, xs, near, base, mad
 
 
-def _candidates(image, unusable, sigma, nsigma, boxes=None):
+def _candidates(image, unusable, sigma, nsigma, boxes=None, found=None):
     """The local maxima of the ``boxes`` (whole frame: None) at least
     ``nsigma`` noises above their ring's
     median: rows, columns, their height ``e0`` over that median, their
@@ -170,9 +170,11 @@ def _candidates(image, unusable, sigma, nsigma, boxes=None):
     and beside a bad pixel; not judged with fewer than 5 of them or half
     of the ring), the neighbours over the median (n, 8), and the noise
     each is judged with: ``sigma``, or the scatter of its ring (its MAD)
-    where larger (a noisier part of the frame)."""
-    ys, xs, near, base, mad = _first_cut(image, unusable, boxes,
-                                         nsigma * sigma, TILE_SLACK * sigma)
+    where larger (a noisier part of the frame). ``found``: the first cut
+    had already (`_first_cut`'s five arrays) instead of looking."""
+    ys, xs, near, base, mad = (
+        _first_cut(image, unusable, boxes, nsigma * sigma,
+                   TILE_SLACK * sigma) if found is None else found)
     ys, xs = ys.astype(np.intp), xs.astype(np.intp)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)  # an empty ring
@@ -280,8 +282,10 @@ class _Peaks:
     """The candidates of some boxes (`_candidates`, the whole frame for
     None), those at or above ``saturation`` left out."""
 
-    def __init__(self, image, unusable, sigma, saturation, boxes):
-        values = _candidates(image, unusable, sigma, CLASS_NSIGMA, boxes)
+    def __init__(self, image, unusable, sigma, saturation, boxes,
+                 found=None):
+        values = _candidates(image, unusable, sigma, CLASS_NSIGMA, boxes,
+                             found)
         if saturation is not None:
             below = np.asarray(image[values[0], values[1]],
                                dtype=float) < saturation
@@ -375,7 +379,7 @@ class SharpPixels:
 
     @classmethod
     def from_image(cls, image, unusable=None, sigma=None, saturation=None,
-                   boxes=None):
+                   boxes=None, found=None):
         """
         Find them.
 
@@ -396,6 +400,9 @@ class SharpPixels:
             exclusive); default the whole frame. The reference and the
             class rule come from the frame's bands (`_band_boxes`) either
             way, so a pixel is judged alike whatever else is looked at.
+        found : `BoxScan`, optional
+            The first cut of some of the ``boxes`` done already (by the
+            box engine's pass, `BoxScan.remaining` the others).
         """
         image = np.asarray(image)
         if unusable is not None:
@@ -411,7 +418,10 @@ class SharpPixels:
         spread, spread7, n_stars = reference_spread(
             peaks.e0, peaks.s8, peaks.s7, peaks.noise)
         as_class = peaks.hits_as_class(spread, spread7, _box_pixels(bands))
-        if boxes is not None or len(bands) > 1:
+        if found is not None and boxes is not None:
+            peaks = _Peaks(image, unusable, sigma, saturation, None,
+                           found.first_cut(image, unusable, boxes))
+        elif boxes is not None or len(bands) > 1:
             peaks = _Peaks(image, unusable, sigma, saturation, boxes)
         ys, xs = peaks.sharp(spread, spread7, as_class)
         return cls(ys, xs, image.shape, sigma, spread, n_stars, as_class)
@@ -508,25 +518,99 @@ def judging_noise(image, unusable=None, sky_std=None):
     return sigma
 
 
+class BoxScan:
+    """
+    Where `sharp_rows` looks for sharp pixels in a `photometer` call (each
+    row's box, a pixel wider: `row_boxes`; the whole frame where those
+    hold as many pixels), with the pixel noise (`judging_noise`), and the
+    first cut of the rows whose boxes the box engine looked in while it
+    summed them (`part`: one pass over the pixels; the first cut is a
+    pixel's own, so it is found alike by either pass).
+
+    Parameters
+    ----------
+    frame : `ccdphot_ext.utils.inputs.Frame`
+    apertures : aperture or list of them
+    sky_std : float or array_like, optional
+        The sky's per-pixel std (`judging_noise`).
+    """
+
+    def __init__(self, frame, apertures, sky_std=None):
+        self.sigma = judging_noise(frame.data, frame.mask, sky_std)
+        self.boxes = row_boxes(apertures, frame.shape)
+        # the pixels one beyond: a hit peaking there lights the box's edge
+        scan = self.boxes + np.array([-1, 1, -1, 1])
+        if _box_pixels(np.clip(scan, 0, None)) >= frame.data.size:
+            scan = None  # as cheap to look at the whole frame
+        self.scan = scan
+        self.done = np.zeros(len(self.boxes), dtype=bool)
+        self._found = []
+        self._shape = frame.shape
+
+    def part(self, rows):
+        """The `BoxPart` of table rows ``rows`` (a slice), or None where no
+        box is looked at alone (the whole frame, or no pixel noise)."""
+        if self.scan is None or not (math.isfinite(self.sigma)
+                                     and self.sigma > 0):
+            return None
+        return BoxPart(self, rows)
+
+    def first_cut(self, image, unusable, boxes):
+        """`_first_cut`'s arrays over ``boxes`` (this scan's): the rows not
+        done looked at now, joined to those found already (a pixel of
+        overlapping boxes may come twice: judged alike)."""
+        ys, xs, near, base, mad = _first_cut(
+            image, unusable, boxes[~self.done], CLASS_NSIGMA * self.sigma,
+            TILE_SLACK * self.sigma)
+        parts = [(ys.astype(np.intp), xs.astype(np.intp), near, base, mad)]
+        for flat, n8, b, m in self._found:
+            y, x = np.unravel_index(flat, self._shape)
+            parts.append((y.astype(np.intp), x.astype(np.intp), n8, b, m))
+        return tuple(np.concatenate(k) for k in zip(*parts, strict=True))
+
+
+class BoxPart:
+    """The rows ``rows`` of a `BoxScan`: what the box engine needs to find
+    the first cut while it sums (``cut``, ``first``: the heights over the
+    ring's median and the tile's level, `_first_cut`)."""
+
+    def __init__(self, scan, rows):
+        self._scan = scan
+        self._rows = np.arange(len(scan.done))[rows]
+        self.cut = CLASS_NSIGMA * scan.sigma
+        self.first = self.cut - TILE_SLACK * scan.sigma
+
+    def rects(self, idx, shape):
+        """The rectangles to look in of boxes ``idx`` (of this part), on
+        the frame (``y0, y1, x0, x1``)."""
+        ny, nx = shape
+        return np.clip(self._scan.scan[self._rows[idx]], 0,
+                       [ny, ny, nx, nx]).astype(np.intp)
+
+    def record(self, idx, found):
+        """Boxes ``idx`` looked at: ``found`` the compiled pass's first
+        cut (flat indices, neighbours, ring median and MAD)."""
+        self._scan.done[self._rows[idx]] = True
+        self._scan._found.append(found)
+
+
 def sharp_rows(frame, apertures, sky_std=None, *, sum_method='exact',
-               subpixels=5, saturation=None):
+               subpixels=5, saturation=None, scan=None):
     """
     The rows holding a pixel sharper than the frame's stars (bool per row,
     in `split_apertures` order) and the warning's words (None when there
     is none); warns once.
 
     The pixel noise is `judging_noise`'s. Pixels at or above
-    ``saturation`` are not judged.
+    ``saturation`` are not judged. ``scan``: the call's `BoxScan` (the
+    boxes the box engine looked in already).
     """
-    sigma = judging_noise(frame.data, frame.mask, sky_std)
-    boxes = row_boxes(apertures, frame.shape)
-    # the pixels one beyond: a hit peaking there lights the box's edge
-    scan = boxes + np.array([-1, 1, -1, 1])
-    if _box_pixels(np.clip(scan, 0, None)) >= frame.data.size:
-        scan = None  # as cheap to look at the whole frame
-    found = SharpPixels.from_image(frame.data, unusable=frame.mask,
-                                   sigma=sigma, saturation=saturation,
-                                   boxes=scan)
+    if scan is None:
+        scan = BoxScan(frame, apertures, sky_std)
+    sigma, boxes = scan.sigma, scan.boxes
+    found = SharpPixels.from_image(
+        frame.data, unusable=frame.mask, sigma=sigma, saturation=saturation,
+        boxes=scan.scan, found=scan if scan.done.any() else None)
     rows = found.rows(apertures, frame.shape, sum_method=sum_method,
                       subpixels=subpixels, boxes=boxes)
     note = None

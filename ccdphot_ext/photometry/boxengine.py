@@ -11,7 +11,16 @@ overlaps for a non-integer box, as
 bad-pixel, saturation and threshold rules and the same order of summation,
 but for thousands of boxes at a time and without a Python loop per box.
 
-How it stays fast (plain numpy, no compiled code):
+How it stays fast:
+
+* In a `photometer` call, whole pixel-aligned boxes of a float frame
+  without mask, uncertainty map or threshold (nearly all of them) take
+  one compiled pass down the frame (`fused_route`,
+  ``background/_sharp.c``): each box's pixels read once, rows read in
+  order a few rows ahead, summed in numpy's order, and in the same pass
+  the sharp-pixel search's first cut around the box
+  (`~ccdphot_ext.background.outliers.BoxScan`) while the rows are in the
+  cache. The other routes are plain numpy:
 
 * Every box of a `BoxAperture` has the same size, so a whole box is one
   element of a view of the frame indexed by corners (`box_rows`: on a
@@ -25,7 +34,7 @@ How it stays fast (plain numpy, no compiled code):
   it, the band is first read once sequentially ("touch"): scattered reads
   of short box rows from memory cost more per byte than a sequential read,
   reads from the cache far less.
-* Routes. Whole pixel-aligned boxes (nearly all of them) take the short
+* Routes. Whole pixel-aligned boxes otherwise take the short
   route: ``max`` (saturation), ``data - sky`` in place and one row sum; a
   non-finite sum marks a box with NaN/inf pixels. Edge-truncated
   pixel-aligned boxes take the same steps in a compact layout (each box's
@@ -70,6 +79,10 @@ from .sums import ApertureSums
 
 __all__ = []  # internal module
 
+#: The most bytes the compiled pass holds at once: the pixels (float64) of
+#: all the boxes on one row of the frame.
+FUSED_BYTES = 2 ** 23
+
 
 def box_engine_eligible(aperture, sky, threshold):
     """
@@ -88,7 +101,7 @@ def box_engine_eligible(aperture, sky, threshold):
 
 
 def measure_boxes(frame, box, sky_value, sky_std, sky_error_on_mean, *,
-                  threshold, saturation):
+                  threshold, saturation, sharp=None):
     """
     Flux, pixel count and flags of every position of an axis-aligned box.
 
@@ -103,6 +116,12 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_error_on_mean, *,
     threshold : `SigmaThreshold` or None
         ``segment='all'`` only.
     saturation : float or None
+    sharp : `~ccdphot_ext.background.outliers.BoxPart`, optional
+        Where the sharp-pixel search looks around these boxes: its first
+        cut is then found in the same compiled pass that sums the whole
+        pixel-aligned boxes of a float frame without mask, uncertainty map
+        or threshold (`fused_route`), and recorded there (without it,
+        those boxes take the numpy route).
 
     Returns
     -------
@@ -131,7 +150,7 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_error_on_mean, *,
 
     with np.errstate(invalid='ignore', over='ignore'):
         redo = _short_routes(data, geom, sky, level, saturation, out,
-                             plain=len(maps) == 1)
+                             plain=len(maps) == 1, sharp=sharp)
         _general_routes(maps, geom, redo, sky, level, saturation, out)
 
     measured = np.isfinite(out['flux'])
@@ -158,7 +177,8 @@ def measure_boxes(frame, box, sky_value, sky_std, sky_error_on_mean, *,
                    else None))
 
 
-def _short_routes(data, geom, sky, level, saturation, out, *, plain):
+def _short_routes(data, geom, sky, level, saturation, out, *, plain,
+                  sharp=None):
     """
     The short routes (no mask or uncertainty map): whole pixel-aligned
     boxes (one shape), edge-truncated ones, whole non-integer boxes (by
@@ -169,8 +189,12 @@ def _short_routes(data, geom, sky, level, saturation, out, *, plain):
     redo = [np.zeros(0, dtype=np.intp)]
     if plain and geom.pixel_aligned:
         if np.any(whole):
-            redo.append(_short_route(data, geom, geom.memory_order(whole),
-                                     sky, level, saturation, out))
+            # the compiled pass where the search rides along (alone, its
+            # sums are no faster than numpy's gathers)
+            route = (fused_route if sharp is not None and level is None
+                     and _compiled_ok(data) else _short_route)
+            redo.append(route(data, geom, geom.memory_order(whole), sky,
+                              level, saturation, out, sharp=sharp))
         edge = np.flatnonzero(on & geom.truncated)
         edge = edge[np.argsort((geom.y1 - geom.y0)[edge]
                                * (geom.x1 - geom.x0)[edge],
@@ -260,10 +284,67 @@ class _Smoothed:
         return sel
 
 
-def _short_route(data, geom, order, sky, level, saturation, out):
+def _compiled_ok(data):
+    """Whether the compiled pass reads ``data`` as it is (float32 or
+    float64, aligned, native byte order)."""
+    return (data.dtype in (np.float32, np.float64) and data.dtype.isnative
+            and data.flags.aligned)
+
+
+def fused_route(data, geom, order, sky, level, saturation, out, *,
+                sharp=None):
+    """
+    Whole pixel-aligned boxes ``order`` (in memory order, one shape) of a
+    float frame, no mask, uncertainty map or threshold, in one compiled
+    pass (``_sharp.box_pass``) down the frame: each box's pixels read once
+    (prefetched rows ahead), its sum of ``data - sky`` in numpy's pairwise
+    order over its pixels in row-major order (`_short_route`'s sums, to
+    the last bit), its largest pixel, and with ``sharp`` (a `BoxPart`)
+    the sharp-pixel search's first cut in the rectangles around the boxes
+    while their rows are in the cache (the numpy route where the boxes on
+    one row hold more than `FUSED_BYTES`). Returns the boxes with NaN/inf
+    pixels, for the general route.
+    """
+    from ..background._sharp import box_pass
+
+    height = int(geom.y1[order[0]] - geom.y0[order[0]])
+    width = int(geom.x1[order[0]] - geom.x0[order[0]])
+    y0, x0 = geom.y0[order].astype(np.intp), geom.x0[order].astype(np.intp)
+    # the pass holds the pixels of every box on a row at once
+    ny = data.shape[0]
+    live = np.cumsum(np.bincount(y0, minlength=ny + 1)
+                     - np.bincount(y0 + height, minlength=ny + 1))
+    if int(live.max()) * height * width * 8 > FUSED_BYTES:
+        return _short_route(data, geom, order, sky, level, saturation, out)
+    value = sky['value']
+    value = (float(value) if np.ndim(value) == 0
+             else np.ascontiguousarray(value[order], dtype=float))
+    rects = None if sharp is None else sharp.rects(order, data.shape)
+    if rects is not None and not (
+            np.all(np.diff(rects[:, 0]) >= 0)
+            and np.all(rects[:, 0] <= y0) & np.all(rects[:, 1] >= y0 + height)
+            & np.all(rects[:, 2] <= x0) & np.all(rects[:, 3] >= x0 + width)):
+        rects = sharp = None  # the search looks there on its own
+    cut, first = (0.0, 0.0) if sharp is None else (sharp.cut, sharp.first)
+    flux, peak, found = box_pass(data, y0, x0, height, width, value, rects,
+                                 cut, first)
+    if sharp is not None:
+        sharp.record(order, found)
+    good = np.isfinite(flux)
+    if saturation is not None:
+        out['flags'][order[good & (peak >= saturation)]] |= FLAG_SATURATED
+    out['flux'][order] = np.where(good, flux, np.nan)
+    out['n_pix'][order] = height * width
+    out['n_sel'][order] = height * width
+    return order[~good]
+
+
+def _short_route(data, geom, order, sky, level, saturation, out, *,
+                 sharp=None):
     """
     Whole pixel-aligned boxes ``order`` (in memory order, one shape), no
-    mask or uncertainty map. Returns the boxes with NaN/inf pixels, for the
+    mask or uncertainty map (``sharp`` not used: the sharp-pixel search
+    looks on its own). Returns the boxes with NaN/inf pixels, for the
     general route.
     """
     height = int(geom.y1[order[0]] - geom.y0[order[0]])

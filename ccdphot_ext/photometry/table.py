@@ -27,7 +27,7 @@ from ..background.noise import (
     noise_ratios,
     noise_variance,
 )
-from ..background.outliers import sharp_rows
+from ..background.outliers import BoxScan, sharp_rows
 from ..background.sky import check_sky, sky_doubt_flags
 from ..background.skylift import sky_for_apertures
 from ..flags import (
@@ -220,7 +220,8 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     scale_note = check_uncertainty_scale(
         frame, sky, explicit=uncertainty is not None)
     sky = sky_for_apertures(sky, frame, apertures, sky_without_apertures)
-    sums = _measure_groups(apertures, groups, frame, sky, call)
+    scan = BoxScan(frame, apertures, sky.std)
+    sums = _measure_groups(apertures, groups, frame, sky, call, scan)
     measured = local = None  # the local noise, and what scales the sky
     if noise is not None and not frame.variance_arrays:
         measured = noise.local_ratio(positions[:, 0], positions[:, 1],
@@ -267,7 +268,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     sharp, note = sharp_rows(frame, apertures, sky.std,
                              sum_method=call.sum_method,
                              subpixels=call.subpixels,
-                             saturation=call.detector.saturation)
+                             saturation=call.detector.saturation, scan=scan)
     table['flags'][sharp] |= FLAG_SHARP_PIXEL
     if note is not None:
         table.meta['notes'].append(note)
@@ -312,9 +313,10 @@ def _array_sums(apertures, groups, frame, sky, call):
     return sums
 
 
-def _measure_groups(apertures, groups, frame, sky, call):
+def _measure_groups(apertures, groups, frame, sky, call, scan=None):
     """The `ApertureSums` of every row, each group of ``apertures`` measured
-    by its engine."""
+    by its engine (the box engine finds the sharp-pixel search's first cut
+    around its boxes as it sums them where given the call's `BoxScan`)."""
     n_rows = sum(n for _, n in groups)
     threshold = call.threshold
     sums = ApertureSums.empty(
@@ -324,8 +326,9 @@ def _measure_groups(apertures, groups, frame, sky, call):
     for ap, n in groups:
         rows = slice(start, start + n)
         with np.errstate(over='ignore'):  # flagged by _flag_overflow
-            sums.put(rows, _engine_sums(_engine(call, ap, sky), frame, ap,
-                                        sky, rows, call))
+            sums.put(rows, _engine_sums(
+                _engine(call, ap, sky), frame, ap, sky, rows, call,
+                None if scan is None else scan.part(rows)))
         start += n
     sums.flags |= sky_row_flags(sky, apertures, n_rows)
     sums.flags |= sky_doubt_flags(sky, sums.sky_std)
@@ -401,13 +404,14 @@ def _engine(call, aperture, sky):
                 'general')
 
 
-def _engine_sums(engine, frame, aperture, sky, rows, call):
+def _engine_sums(engine, frame, aperture, sky, rows, call, sharp=None):
     """The `ApertureSums` of the positions of ``aperture`` (table rows
-    ``rows``) from ``engine``."""
+    ``rows``) from ``engine`` (``sharp``: `measure_boxes`')."""
     saturation = call.detector.saturation
     if engine == 'box':
         return measure_boxes(frame, aperture, *_sky_rows(sky, rows),
-                             threshold=call.threshold, saturation=saturation)
+                             threshold=call.threshold, saturation=saturation,
+                             sharp=sharp)
     if engine == 'ellipse':
         return measure_ellipses(
             frame, aperture, sky,
