@@ -111,9 +111,8 @@ def test_a_map_made_by_hand_on_a_digitised_frame_is_made_again():
     median interpolated within the step (meta['lattice_note']), quietly,
     and reads as the map made with LatticeSExtractorBackground by hand
     (photutils' own read about 0.9 ADU low). Where it cannot be made
-    again (an estimator without such a twin; a mask given to Background2D
-    and not here) a warning names the step and the bound on the level's
-    offset (filterwarnings is 'error')."""
+    again (an estimator without such a twin) a warning names the step and
+    the bound on the level's offset (filterwarnings is 'error')."""
     img = _frame(6)
     plain = SkyEstimate.from_background2d(
         Background2D(img, 64, filter_size=3), gain=2.0, data=img)
@@ -139,14 +138,6 @@ def test_a_map_made_by_hand_on_a_digitised_frame_is_made_again():
         SkyEstimate.from_background2d(
             Background2D(img, 64, filter_size=3,
                          bkg_estimator=MMMBackground()), gain=2.0, data=img)
-    corner = np.zeros(img.shape, dtype=bool)
-    corner[:20, :20] = True
-    with pytest.warns(AstropyUserWarning,
-                      match=r'steps of 1 .*SExtractorBackground.* up to '
-                            r'1\.25 off the sky.*LatticeSExtractor'):
-        SkyEstimate.from_background2d(
-            Background2D(img, 64, filter_size=3, mask=corner), gain=2.0,
-            data=img)
     SkyEstimate.from_background2d(
         Background2D(img, 64, filter_size=3,
                      bkg_estimator=MeanBackground()), gain=2.0, data=img)

@@ -70,25 +70,29 @@ def test_level_pulls_of_whole_count_poisson_sky(mu):
 
 def test_default_filter_map_of_whole_counts():
     """The same with photutils' 3 x 3 median filter: the level within
-    0.02 counts of 3 and within 0.3 of its error on average (measured
-    +0.12 over 12 frames), where the map made with photutils' own
-    median read +0.45 counts high (+9.5 errors)."""
+    0.02 counts of 3 (its error 0.04; a frame's mean pull scatters by
+    0.12 with the filter, so the pulls' spread is checked here, their
+    mean above), where the map made with photutils' own median read
+    +0.45 counts high."""
     pulls, offsets, sky = _mesh_pulls(3.0, 2, filter_size=3, seed=7)
     assert abs(offsets.mean()) < 0.02
-    assert abs(pulls.mean()) < 0.3
     assert 0.85 < pulls.std() < 1.15
-    assert sky.meta['estimator_bias'] == pytest.approx(-0.3775, abs=0.005)
+    assert sky.meta['estimator_bias'] == pytest.approx(-0.373, abs=0.005)
 
 
 def test_exact_reading_of_whole_counts():
     """digitised_estimator_reading, the Source Extractor estimator's
     reading of many whole-count Poisson pixels after photutils' clip:
-    -0.377 counts at 3 counts against -0.375 +- 0.001 over 12 000 meshes
-    of 1024 pixels (the first order: -0.391), and what 2000 meshes read
-    here."""
+    -0.373 counts at 3 counts for meshes of 1024 pixels (-0.3775 for
+    infinite ones: the clip's bound near 8 counts) against -0.375 +-
+    0.001 over 12 000 meshes (the first order: -0.391), and what 2000
+    meshes read here."""
     model = PoissonSkyModel(3.0, 0.05, 1.0, True)
-    exact = digitised_estimator_reading(model, (2.5, 1.5), True, 3.0, 10)
-    assert exact - 3.0 == pytest.approx(-0.3775, abs=5e-4)
+    exact = digitised_estimator_reading(model, (2.5, 1.5), True, 3.0, 10,
+                                        1024)
+    assert exact - 3.0 == pytest.approx(-0.373, abs=5e-4)
+    limit = digitised_estimator_reading(model, (2.5, 1.5), True, 3.0, 10)
+    assert limit - 3.0 == pytest.approx(-0.3775, abs=5e-4)
     rng = np.random.default_rng(1)
     pixels = rng.poisson(3.0, (2000, 1024)).astype(float)
     kept = SigmaClip(sigma=3.0, maxiters=10)(pixels, axis=-1, masked=False)

@@ -2589,7 +2589,7 @@ N_EXACT_LEVELS = 9
 
 
 def digitised_estimator_reading(model, weights, sextractor, sigma,
-                                maxiters):
+                                maxiters, n_pixels=None):
     """
     What a Background2D estimator ``a * median - b * mean`` (``weights``;
     its median the grouped one, `grouped_median`), after photutils' sigma
@@ -2600,7 +2600,52 @@ def digitised_estimator_reading(model, weights, sextractor, sigma,
     in data units; with ``sextractor``, Source Extractor's rules (the
     median where the mean lies 0.3 standard deviations or more from it,
     the mean where the deviation is 0).
+
+    With ``n_pixels`` (a mesh's), the reading is averaged over the
+    clip's bounds as the standard deviation of so many pixels scatters
+    them (relative ``sqrt((kurtosis - 1) / (4 n))``, 7-point
+    Gauss-Hermite): where a bound lies near a whole value, meshes keep it
+    or not by their own scatter (a Poisson sky of 3 counts, 1024 pixels:
+    the reading moves by 0.0045, 0.1 of the level's error).
     """
+    if n_pixels is not None:
+        nodes, weights_z = np.polynomial.hermite_e.hermegauss(7)
+        weights_z = weights_z / np.sum(weights_z)
+        kurtosis = _kept_kurtosis(model, sigma, maxiters)
+        spread = math.sqrt(max(kurtosis - 1.0, 0.0) / (4.0 * n_pixels))
+        return float(sum(
+            w * digitised_estimator_reading(
+                model, weights, sextractor, sigma * (1.0 + spread * z),
+                maxiters) for z, w in zip(nodes, weights_z, strict=True)))
+    values, q = _clipped_distribution(model, sigma, maxiters)
+    cum = np.cumsum(q)
+    k = int(np.searchsorted(cum, 0.5))
+    below = cum[k - 1] if k > 0 else 0.0
+    median = values[k] - 0.5 + (0.5 - below) / q[k]
+    mean = float(np.sum(q * values))
+    std = math.sqrt(float(np.sum(q * (values - mean) ** 2)))
+    if sextractor:
+        if std == 0:
+            return mean
+        if abs(mean - median) / std >= 0.3:
+            return median
+    return weights[0] * median - weights[1] * mean
+
+
+def _kept_kurtosis(model, sigma, maxiters):
+    """The kurtosis of the pixels of ``model`` photutils' clip keeps
+    (`_clipped_distribution`)."""
+    values, q = _clipped_distribution(model, sigma, maxiters)
+    mean = float(np.sum(q * values))
+    var = float(np.sum(q * (values - mean) ** 2))
+    return float(np.sum(q * (values - mean) ** 4)) / var ** 2 if var > 0 \
+        else 3.0
+
+
+def _clipped_distribution(model, sigma, maxiters):
+    """The whole values of ``model`` (digitised) and their shares among
+    the pixels photutils' ``sigma`` clip keeps (about the plain median,
+    over the standard deviation, at most ``maxiters`` rounds)."""
     scale = model.scale
     first = math.floor(float(model.centres[0]) - 10.0 * scale - 1.0)
     last = math.ceil(float(model.centres[-1]) + 10.0 * scale + 1.0)
@@ -2619,19 +2664,7 @@ def digitised_estimator_reading(model, weights, sextractor, sigma,
             break
         keep = kept
     q = np.where(keep, p, 0.0)
-    q = q / np.sum(q)
-    cum = np.cumsum(q)
-    k = int(np.searchsorted(cum, 0.5))
-    below = cum[k - 1] if k > 0 else 0.0
-    median = values[k] - 0.5 + (0.5 - below) / q[k]
-    mean = float(np.sum(q * values))
-    std = math.sqrt(float(np.sum(q * (values - mean) ** 2)))
-    if sextractor:
-        if std == 0:
-            return mean
-        if abs(mean - median) / std >= 0.3:
-            return median
-    return weights[0] * median - weights[1] * mean
+    return values, q / np.sum(q)
 
 
 def digitised_estimator_bias(bkg, level, rms, gain):
@@ -2698,10 +2731,12 @@ def digitised_estimator_bias(bkg, level, rms, gain):
     grid = np.linspace(max(lo - 0.1 * lo - factor, 1e-3),
                        hi + 0.1 * hi + factor, N_EXACT_LEVELS)
     read = math.sqrt(read2)
+    n_pixels = float(np.median(bkg.n_pixels_mesh))
     bias = np.array([
         digitised_estimator_reading(
             PoissonSkyModel(x, read, g, True), weights, sextractor, sigma,
-            maxiters) - x / g for x in grid])
+            maxiters, n_pixels if clip is not None else None) - x / g
+        for x in grid])
     if not np.all(np.isfinite(bias)):
         return None
     truth = units + factor / g  # the first order: a start
