@@ -12,6 +12,7 @@ from photutils.background import (
     Background2D,
     MeanBackground,
     MedianBackground,
+    MMMBackground,
     SExtractorBackground,
 )
 
@@ -104,28 +105,39 @@ def test_background2d_digitised_frame_in_other_units():
                                np.asarray(adu.error_on_mean), rtol=1e-6)
 
 
-def test_a_map_made_by_hand_on_a_digitised_frame_warns():
+def test_a_map_made_by_hand_on_a_digitised_frame_is_made_again():
     """A Background2D made with photutils' own median-based estimator on
-    whole-unit data, given with its frame: a warning names the step and
-    the bound on the level's offset (and the estimator that mends it);
-    the same map made with LatticeSExtractorBackground, with the mean, or
-    on a float frame is quiet (filterwarnings is 'error')."""
+    whole-unit data, given with its frame: the map is made again with the
+    median interpolated within the step (meta['lattice_note']), quietly,
+    and reads as the map made with LatticeSExtractorBackground by hand
+    (photutils' own read about 0.9 ADU low). Where it cannot be made
+    again (an estimator without such a twin) a warning names the step and
+    the bound on the level's offset (filterwarnings is 'error')."""
     img = _frame(6)
-    bkg = Background2D(img, 64, filter_size=3)
-    with pytest.warns(AstropyUserWarning,
-                      match=r'steps of 1 .*SExtractorBackground.* up to '
-                            r'1\.25 off the sky.*LatticeSExtractor'):
-        plain = SkyEstimate.from_background2d(bkg, gain=2.0, data=img)
-    # photutils' level: about 0.9 ADU low (the warning's reason)
-    assert float(np.mean(plain.value)) < 40.4 - 0.5
-    with pytest.warns(AstropyUserWarning, match=r'up to 0\.5 off'):
-        SkyEstimate.from_background2d(
-            Background2D(img, 64, filter_size=3,
-                         bkg_estimator=MedianBackground()), data=img)
-    SkyEstimate.from_background2d(
+    plain = SkyEstimate.from_background2d(
+        Background2D(img, 64, filter_size=3), gain=2.0, data=img)
+    assert 'LatticeSExtractorBackground' in plain.meta['lattice_note']
+    by_hand = SkyEstimate.from_background2d(
         Background2D(img, 64, filter_size=3,
                      bkg_estimator=LatticeSExtractorBackground(
                          *lattice_step(img))), gain=2.0, data=img)
+    assert 'lattice_note' not in by_hand.meta
+    np.testing.assert_allclose(plain.value, by_hand.value, rtol=1e-12)
+    np.testing.assert_allclose(plain.error_on_mean, by_hand.error_on_mean,
+                               rtol=1e-12)
+    assert float(np.mean(plain.value)) == pytest.approx(40.4, abs=0.15)
+    # photutils' own level: about 0.9 ADU low
+    assert float(np.mean(Background2D(img, 64, filter_size=3).background)
+                 ) < 40.4 - 0.5
+    median = SkyEstimate.from_background2d(
+        Background2D(img, 64, filter_size=3,
+                     bkg_estimator=MedianBackground()), data=img)
+    assert 'LatticeMedianBackground' in median.meta['lattice_note']
+    with pytest.warns(AstropyUserWarning,
+                      match=r'steps of 1 .*MMMBackground.* up to 1\.5 off'):
+        SkyEstimate.from_background2d(
+            Background2D(img, 64, filter_size=3,
+                         bkg_estimator=MMMBackground()), gain=2.0, data=img)
     SkyEstimate.from_background2d(
         Background2D(img, 64, filter_size=3,
                      bkg_estimator=MeanBackground()), gain=2.0, data=img)

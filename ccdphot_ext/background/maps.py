@@ -118,9 +118,13 @@ import warnings
 import astropy.units as u
 import numpy as np
 from astropy.nddata import block_replicate
-from astropy.utils.exceptions import AstropyUserWarning
+from astropy.utils.exceptions import AstropyUserWarning, AstropyWarning
 from numpy.lib.stride_tricks import sliding_window_view
-from photutils.background import Background2D, SExtractorBackground
+from photutils.background import (
+    Background2D,
+    MedianBackground,
+    SExtractorBackground,
+)
 from photutils.utils import ShepardIDWInterpolator
 from scipy.ndimage import uniform_filter
 
@@ -134,6 +138,7 @@ from ..utils.stats import (
     weighted_lstsq,
 )
 from .estimators import (
+    check_mesh_box,
     checked_gain,
     clip_factors,
     clipped_median_skew_factor,
@@ -1000,30 +1005,20 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
     if not isinstance(bkg, Background2D):
         raise TypeError('bkg must be a photutils Background2D, got '
                         f'{type(bkg).__name__}')
+    check_mesh_box(bkg.box_size, name='bkg.box_size')
     # photutils frees its measured mesh levels once its maps are made
-    raw_levels, raw_from = _measured_mesh_levels(bkg, data, mask)
+    lattice_note = None
     if data is not None:
-        check_digitised_medians(bkg, data, mask)
+        bkg, lattice_note = on_lattice(bkg, data, mask)
+    raw_levels, raw_from = _measured_mesh_levels(bkg, data, mask)
     name = estimator_name(bkg.bkg_estimator)
     meta = {'method': 'Background2D', 'bkg_estimator': name,
             'box_size': tuple(int(b) for b in bkg.box_size),
             'filter_size': tuple(int(f) for f in bkg.filter_size),
             'exclude_percentile': float(bkg.exclude_percentile),
             'mesh_levels_from': raw_from}
-    if efficiency is None:
-        if name == 'ModeEstimatorBackground':
-            est = bkg.bkg_estimator
-            efficiency = combination_efficiency(est.median_factor,
-                                                 est.mean_factor)
-        else:
-            efficiency = BACKGROUND2D_EFFICIENCY.get(name,
-                                                     MEDIAN_EFFICIENCY)
-            if name not in BACKGROUND2D_EFFICIENCY:
-                meta['efficiency_note'] = ("estimator not listed: the "
-                                           "median's k assumed")
-    else:
-        efficiency = positive_scalar(efficiency, 'efficiency',
-                                     allow_none=False)
+    if lattice_note is not None:
+        meta['lattice_note'] = lattice_note
     level = bkg.background
     rms = bkg.background_rms
     unit = getattr(level, 'unit', None)
@@ -1032,6 +1027,7 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
         bkg, np.asarray(getattr(rms, 'value', rms), dtype=float),
         clip_factors)
     n_mesh = np.asarray(bkg.n_pixels_map, dtype=float)
+    efficiency = _mesh_efficiency(bkg, efficiency, meta, data, mask, clip)
     error_on_mean, n_excluded = propagated_mesh_error(bkg, efficiency, clip)
     meta.update(rms_clip_factor=clip, n_excluded_meshes=n_excluded,
                 error_on_mean_from=(
@@ -1120,6 +1116,35 @@ def background2d_parts(bkg, efficiency, gain=None, data=None, mask=None):
     elif gain is None:
         _warn_unknown_gain(bkg, level, rms, error_on_mean, meta)
     return level, rms, n_mesh, error_on_mean, efficiency, meta, unit, record
+
+
+def _mesh_efficiency(bkg, efficiency, meta, data, mask, clip):
+    """``k_est`` of a Background2D's estimator: ``efficiency`` as given,
+    else `BACKGROUND2D_EFFICIENCY`'s (a ``ModeEstimatorBackground``'s from
+    its factors; the median's for an estimator not listed, said in
+    ``meta``), or with ``data`` on a coarse lattice the one
+    `lattice_efficiency` measures (said in ``meta``)."""
+    if efficiency is not None:
+        return positive_scalar(efficiency, 'efficiency', allow_none=False)
+    name = estimator_name(bkg.bkg_estimator)
+    if name == 'ModeEstimatorBackground':
+        est = bkg.bkg_estimator
+        return combination_efficiency(est.median_factor, est.mean_factor)
+    efficiency = BACKGROUND2D_EFFICIENCY.get(name, MEDIAN_EFFICIENCY)
+    if name not in BACKGROUND2D_EFFICIENCY:
+        meta['efficiency_note'] = ("estimator not listed: the median's k "
+                                   'assumed')
+        return efficiency
+    found = None if data is None else lattice_efficiency(bkg, data, mask,
+                                                         clip)
+    if found is None:
+        return efficiency
+    meta['efficiency_note'] = (
+        f'digitised frame, its noise under {LATTICE_COARSE:g} steps: the '
+        "estimator's k measured on the meshes' own pixels (their influence "
+        f'on the interpolated median and the mean; {efficiency:.4f} on '
+        'continuous Gaussian noise)')
+    return found
 
 
 def _frame_pixel_noise(bkg, data, mask, meta):
@@ -2519,6 +2544,7 @@ def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0):
     # the third moment is the sky's, not the low reading's: one more pass
     ratio = poisson_skew_ratio(level, rms, gain)
     ratio = poisson_skew_ratio(level + factor * ratio, rms, gain)
+    flat = ratio
     if np.any(np.asarray(spread) > 0):
         total = rms * rms + spread
         with np.errstate(invalid='ignore', divide='ignore'):
@@ -2527,7 +2553,196 @@ def estimator_skew_bias(bkg, level, rms, gain, *, spread=0.0):
         note += ('; on the sloped sky the mixture of pixels along the '
                  'slope adds 3 spread / gain to that third moment '
                  '(meta["slope_spread_rms"])')
+    exact = digitised_estimator_bias(bkg, level, rms, gain)
+    if exact is not None:
+        note = (f'{name} ({how}, its median interpolated within the '
+                'step) reads a Poisson sky of few electrons a pixel off by '
+                'the exact distribution of its digitised pixels (photons '
+                'plus Gaussian read noise, over the gain, in whole steps); '
+                'removed from the level' + note[note.find(';'):]
+                if ';' in note else
+                f'{name} ({how}, its median interpolated within the step) '
+                'reads a Poisson sky of few electrons a pixel off by the '
+                'exact distribution of its digitised pixels (photons plus '
+                'Gaussian read noise, over the gain, in whole steps); '
+                'removed from the level')
+        # the slope's mixture, to first order, on top
+        return exact - factor * (ratio - flat), note
     return -factor * ratio, note
+
+
+#: On a map whose estimator interpolates the median within a lattice
+#: (`LatticeSExtractorBackground`, `LatticeMedianBackground`), the
+#: estimator's Poisson bias is taken from the exact distribution of the
+#: pixels (`digitised_estimator_bias`) where the photons' skewness at the
+#: map's level, ``lam / (lam + r**2)**1.5`` (``lam`` photo-electrons and
+#: ``r`` electrons of read noise a pixel), is at least this: a Poisson sky
+#: of 3 counts (skewness 0.58) read 0.018 counts high after the
+#: first-order correction (0.4 of the level's error on 32 px meshes), one
+#: of 10 counts (0.32) 0.006; a sky of 80 e- under 5 e- of read noise
+#: (0.07) keeps the first order.
+EXACT_SKEW_MIN = 0.1
+#: The levels (photo-electrons) `digitised_estimator_bias` solves the
+#: exact distribution at, spread over the map's range; between them its
+#: bias is interpolated.
+N_EXACT_LEVELS = 9
+
+
+def digitised_estimator_reading(model, weights, sextractor, sigma,
+                                maxiters, n_pixels=None):
+    """
+    What a Background2D estimator ``a * median - b * mean`` (``weights``;
+    its median the grouped one, `grouped_median`), after photutils' sigma
+    clip (``sigma`` about the plain median, over the standard deviation,
+    at most ``maxiters`` rounds), reads on many pixels of a digitised sky
+    whose whole values are distributed as ``model``
+    (`~ccdphot_ext.background.estimators.PoissonSkyModel`, ``digitised``)
+    in data units; with ``sextractor``, Source Extractor's rules (the
+    median where the mean lies 0.3 standard deviations or more from it,
+    the mean where the deviation is 0).
+
+    With ``n_pixels`` (a mesh's), the reading is averaged over the
+    clip's bounds as the standard deviation of so many pixels scatters
+    them (relative ``sqrt((kurtosis - 1) / (4 n))``, 7-point
+    Gauss-Hermite): where a bound lies near a whole value, meshes keep it
+    or not by their own scatter (a Poisson sky of 3 counts, 1024 pixels:
+    the reading moves by 0.0045, 0.1 of the level's error).
+    """
+    if n_pixels is not None:
+        nodes, weights_z = np.polynomial.hermite_e.hermegauss(7)
+        weights_z = weights_z / np.sum(weights_z)
+        kurtosis = _kept_kurtosis(model, sigma, maxiters)
+        spread = math.sqrt(max(kurtosis - 1.0, 0.0) / (4.0 * n_pixels))
+        return float(sum(
+            w * digitised_estimator_reading(
+                model, weights, sextractor, sigma * (1.0 + spread * z),
+                maxiters) for z, w in zip(nodes, weights_z, strict=True)))
+    values, q = _clipped_distribution(model, sigma, maxiters)
+    cum = np.cumsum(q)
+    k = int(np.searchsorted(cum, 0.5))
+    below = cum[k - 1] if k > 0 else 0.0
+    median = values[k] - 0.5 + (0.5 - below) / q[k]
+    mean = float(np.sum(q * values))
+    std = math.sqrt(float(np.sum(q * (values - mean) ** 2)))
+    if sextractor:
+        if std == 0:
+            return mean
+        if abs(mean - median) / std >= 0.3:
+            return median
+    return weights[0] * median - weights[1] * mean
+
+
+def _kept_kurtosis(model, sigma, maxiters):
+    """The kurtosis of the pixels of ``model`` photutils' clip keeps
+    (`_clipped_distribution`)."""
+    values, q = _clipped_distribution(model, sigma, maxiters)
+    mean = float(np.sum(q * values))
+    var = float(np.sum(q * (values - mean) ** 2))
+    return float(np.sum(q * (values - mean) ** 4)) / var ** 2 if var > 0 \
+        else 3.0
+
+
+def _clipped_distribution(model, sigma, maxiters):
+    """The whole values of ``model`` (digitised) and their shares among
+    the pixels photutils' ``sigma`` clip keeps (about the plain median,
+    over the standard deviation, at most ``maxiters`` rounds)."""
+    scale = model.scale
+    first = math.floor(float(model.centres[0]) - 10.0 * scale - 1.0)
+    last = math.ceil(float(model.centres[-1]) + 10.0 * scale + 1.0)
+    values = np.arange(first, last + 1, dtype=float)
+    p = np.diff(model.cdf(np.append(first - 1.0, values)))
+    keep = p > 0
+    for _ in range(maxiters if maxiters is not None else 100):
+        q = np.where(keep, p, 0.0)
+        q = q / np.sum(q)
+        centre = values[np.searchsorted(np.cumsum(q), 0.5)]
+        mean = float(np.sum(q * values))
+        std = math.sqrt(float(np.sum(q * (values - mean) ** 2)))
+        kept = (p > 0) & (values >= centre - sigma * std) & (
+            values <= centre + sigma * std)
+        if np.array_equal(kept, keep):
+            break
+        keep = kept
+    q = np.where(keep, p, 0.0)
+    return values, q / np.sum(q)
+
+
+def digitised_estimator_bias(bkg, level, rms, gain):
+    """
+    The Poisson bias of a Background2D map's estimator on a digitised sky
+    from the exact distribution of its pixels, or None where the first
+    order of `estimator_skew_bias` is kept.
+
+    For a map whose estimator interpolates its median within the frame's
+    lattice (`LatticeSExtractorBackground`, `LatticeMedianBackground`,
+    offset 0), photutils' clip and the estimator are applied to the
+    distribution of the pixels
+    (`~ccdphot_ext.background.estimators.PoissonSkyModel`: ``lam``
+    photo-electrons plus Gaussian read noise, over the ``gain``, in whole
+    steps; `digitised_estimator_reading`), and the reading less
+    ``lam / gain`` is the bias. The read noise is the map's (median)
+    variance less the photons' and the step's ``1/12``; ``lam`` is solved
+    from each map ``level`` (the reading) in two passes, the bias
+    interpolated between `N_EXACT_LEVELS` levels over the map's range.
+    Kept to the first order (None) where the photons' skewness at the
+    map's median level is under `EXACT_SKEW_MIN`, for a clip other than
+    photutils' (a symmetric one about the median over the standard
+    deviation), a lattice with an offset, or a level not above 0.
+    """
+    from .estimators import MIN_MODEL_READ_NOISE, PoissonSkyModel
+
+    estimator = bkg.bkg_estimator
+    if not isinstance(estimator, (LatticeSExtractorBackground,
+                                  LatticeMedianBackground)):
+        return None
+    if estimator.offset != 0.0:
+        return None
+    clip = bkg.sigma_clip
+    if clip is None:
+        sigma, maxiters = math.inf, 1
+    else:
+        if (clip.sigma_lower != clip.sigma_upper
+                or getattr(clip, 'cenfunc', 'median') not in ('median',)
+                or getattr(clip, 'stdfunc', 'std') not in ('std',)
+                or getattr(clip, 'grow', False)):
+            return None
+        sigma, maxiters = float(clip.sigma_lower), clip.maxiters
+    step = estimator.step
+    weights = estimator_weights(bkg)
+    sextractor = isinstance(estimator, SExtractorBackground)
+    g = gain * step  # electrons a step
+    units = np.asarray(level, dtype=float) / step
+    lam = units * g
+    finite = np.isfinite(lam) & np.isfinite(rms)
+    if not np.any(finite) or not np.all(lam[finite] > 0):
+        return None
+    factor, _ = estimator_skew_factor(bkg)
+    # the levels read low by about factor steps (first order): the photons
+    lam = lam + factor
+    var = (np.asarray(rms, dtype=float) / step) ** 2 - 1.0 / 12.0
+    read2 = float(np.median((g * g * var - lam)[finite]))
+    read2 = max(read2, MIN_MODEL_READ_NOISE ** 2)
+    middle = float(np.median(lam[finite]))
+    if middle / (middle + read2) ** 1.5 < EXACT_SKEW_MIN:
+        return None
+    lo = float(np.min(lam[finite]))
+    hi = float(np.max(lam[finite]))
+    # the levels read low by about factor electrons: their photons above
+    grid = np.linspace(max(lo - 0.1 * lo - factor, 1e-3),
+                       hi + 0.1 * hi + factor, N_EXACT_LEVELS)
+    read = math.sqrt(read2)
+    n_pixels = float(np.median(bkg.n_pixels_mesh))
+    bias = np.array([
+        digitised_estimator_reading(
+            PoissonSkyModel(x, read, g, True), weights, sextractor, sigma,
+            maxiters, n_pixels if clip is not None else None) - x / g
+        for x in grid])
+    if not np.all(np.isfinite(bias)):
+        return None
+    truth = units + factor / g  # the first order: a start
+    for _ in range(2):
+        truth = units - np.interp(truth * g, grid, bias)
+    return step * np.where(finite, units - truth, 0.0)
 
 
 #: `frame_skew_gain` reads the third moment of a frame's sky pixels within
@@ -3961,6 +4176,35 @@ def lattice_step(data):
     return step, float(values[0] % step)
 
 
+def grouped_median(data, step, offset=0.0):
+    """
+    The grouped median along the last axis of ``data`` (NaN left out),
+    whose values lie on the lattice ``offset + k * step``: ``k - step / 2
+    + step (n / 2 - n_below) / n_at`` (``k`` the median's lattice value,
+    ``n_below`` the values below its step and ``n_at`` those in it), the
+    median of the values each spread evenly over its step, which follows
+    the median of the continuous values between the lattice's points.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ccdphot_ext.background.maps import grouped_median
+    >>> print(grouped_median(np.array([3.0, 4.0, 4.0, 5.0, 6.0]), 1.0))
+    4.25
+    """
+    z = (np.asarray(data, dtype=float) - offset) / step
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # all NaN
+        k = np.floor(np.nanmedian(z, axis=-1, keepdims=True) + 0.5)
+    n = np.count_nonzero(np.isfinite(z), axis=-1)[..., None]
+    below = np.count_nonzero(z < k - 0.5, axis=-1)[..., None]
+    at = np.count_nonzero(np.abs(z - k) <= 0.5, axis=-1)[..., None]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        grouped = np.where(at > 0, k - 0.5 + (0.5 * n - below) / at,
+                           np.nan)
+    return grouped[..., 0] * step + offset
+
+
 class LatticeSExtractorBackground(SExtractorBackground):
     """
     Source Extractor's background estimator, ``2.5 median - 1.5 mean``
@@ -3992,16 +4236,8 @@ class LatticeSExtractorBackground(SExtractorBackground):
 
     def _median(self, data):
         """The grouped median along the last axis of ``data`` (NaN
-        left out)."""
-        z = (data - self.offset) / self.step
-        k = np.floor(np.nanmedian(z, axis=-1, keepdims=True) + 0.5)
-        n = np.count_nonzero(np.isfinite(z), axis=-1)[..., None]
-        below = np.count_nonzero(z < k - 0.5, axis=-1)[..., None]
-        at = np.count_nonzero(np.abs(z - k) <= 0.5, axis=-1)[..., None]
-        with np.errstate(invalid='ignore', divide='ignore'):
-            grouped = np.where(at > 0, k - 0.5 + (0.5 * n - below) / at,
-                               np.nan)
-        return grouped[..., 0] * self.step + self.offset
+        left out; `grouped_median`)."""
+        return grouped_median(data, self.step, self.offset)
 
     def calc_background(self, data, axis=None, masked=False):
         """The level of ``data`` along ``axis`` (as photutils')."""
@@ -4030,7 +4266,216 @@ class LatticeSExtractorBackground(SExtractorBackground):
         return result
 
 
-def check_digitised_medians(bkg, data, mask=None):
+class LatticeMedianBackground(MedianBackground):
+    """
+    photutils' median estimator (`~photutils.background.MedianBackground`)
+    whose median is interpolated within the step of digitised data
+    (`grouped_median`), as in `LatticeSExtractorBackground`.
+
+    Parameters
+    ----------
+    step : float
+        The lattice's step (`lattice_step`).
+    offset : float, optional
+        Its offset: the values are ``offset + k * step``.
+    sigma_clip : `~astropy.stats.SigmaClip` or None, optional
+        As photutils' (Background2D sets it to None and clips itself).
+    """
+
+    def __init__(self, step, offset=0.0, sigma_clip=None):
+        super().__init__(sigma_clip=sigma_clip)
+        self.step, self.offset = float(step), float(offset)
+
+    def calc_background(self, data, axis=None, masked=False):
+        """The grouped median of ``data`` along ``axis`` (as photutils')."""
+        if self.sigma_clip is not None:
+            data = self.sigma_clip(data, axis=axis, masked=False)
+        elif isinstance(data, np.ma.MaskedArray):
+            data = data.filled(np.nan)
+        data = np.asarray(data, dtype=float)
+        data = (data.ravel() if axis is None
+                else np.moveaxis(data, axis, -1))
+        result = grouped_median(data, self.step, self.offset)
+        if axis is None:
+            result = float(result)
+        elif masked:
+            result = np.ma.masked_where(np.isnan(result), result)
+        return result
+
+
+def lattice_estimator(estimator, lattice):
+    """
+    The estimator that measures a map's meshes as photutils' median-based
+    ``estimator`` does, its median interpolated within the ``lattice``
+    (``(step, offset)``, `lattice_step`) of digitised data:
+    `LatticeSExtractorBackground` for photutils'
+    `~photutils.background.SExtractorBackground`,
+    `LatticeMedianBackground` for its
+    `~photutils.background.MedianBackground`; None for another one (or
+    one that interpolates already).
+    """
+    if isinstance(estimator, (LatticeSExtractorBackground,
+                              LatticeMedianBackground)):
+        return None
+    if type(estimator) is SExtractorBackground:
+        return LatticeSExtractorBackground(*lattice)
+    if type(estimator) is MedianBackground:
+        return LatticeMedianBackground(*lattice)
+    return None
+
+
+def on_lattice(bkg, data, mask=None):
+    """
+    The Background2D ``bkg`` of a digitised frame ``data`` (with ``mask``,
+    as given to Background2D) made again with its median interpolated
+    within the frame's lattice (`lattice_estimator`), and a note saying
+    so; ``bkg`` and None where the frame is not digitised, the estimator
+    interpolates already or is not median-based.
+
+    The median of values in whole steps is itself on the lattice (or half
+    way): photutils' Source Extractor estimator, ``2.5 median - 1.5
+    mean``, reads each mesh up to 1.25 steps off the sky, by how far the
+    sky's median lies from a lattice point (a Poisson sky of 3.5 counts
+    read 1.1 counts low, one of exactly 3 counts 0.05 high), and its
+    median's jumps between lattice points add noise the map's error does
+    not hold (the meshes of a Poisson sky of 50 counts scattered 0.72
+    counts against 0.45 for the interpolated median). The map made again
+    measures each mesh on the same pixels (photutils' clip, mask and
+    exclusions), its median the grouped one (`grouped_median`), which
+    reads the digitised sky as its continuous twin (the same frame plus
+    uniform noise over the step) is read. Where it does not keep the same
+    pixels per mesh as ``bkg`` (a mask given to Background2D and not
+    here), or for an estimator `lattice_estimator` has no twin for,
+    `check_digitised_medians` warns instead and ``bkg`` is returned.
+    """
+    weights = estimator_weights(bkg)
+    if (weights is None or weights[0] == 0
+            or isinstance(bkg.bkg_estimator, (LatticeSExtractorBackground,
+                                              LatticeMedianBackground))):
+        return bkg, None
+    from ..utils.inputs import as_frame
+
+    frame = as_frame(data, mask=mask)
+    values = np.asarray(frame.data, dtype=float)
+    if frame.mask is not None:
+        values = np.where(frame.mask, np.nan, values)
+    lattice = lattice_step(values)
+    if lattice is None:
+        return bkg, None
+    estimator = lattice_estimator(bkg.bkg_estimator, lattice)
+    remade = None
+    if estimator is not None and values.shape == tuple(
+            np.shape(bkg.background_rms)):
+        # photutils' own interpolator is its default (passing one is
+        # deprecated); another one the user gave is passed on
+        given = ({} if type(bkg.interpolator).__name__ == '_BkgZoomInterpolator'
+                 and getattr(bkg.interpolator, 'order', 3) == 3
+                 else {'interpolator': bkg.interpolator})
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', AstropyWarning)
+                remade = Background2D(
+                    data, bkg.box_size, mask=mask,
+                    coverage_mask=bkg.coverage_mask,
+                    fill_value=bkg.fill_value,
+                    exclude_percentile=bkg.exclude_percentile,
+                    filter_size=bkg.filter_size,
+                    filter_threshold=bkg.filter_threshold,
+                    sigma_clip=bkg.sigma_clip, bkg_estimator=estimator,
+                    bkg_rms_estimator=bkg.bkg_rms_estimator, **given)
+        except (TypeError, ValueError):
+            remade = None
+        if remade is not None and not (
+                np.array_equal(np.asarray(remade.n_pixels_mesh),
+                               np.asarray(bkg.n_pixels_mesh))
+                and getattr(remade, '_unit', None)
+                == getattr(bkg, '_unit', None)):
+            remade = None  # not photutils' pixels: not the same map
+    if remade is None:
+        check_digitised_medians(bkg, data, mask, stacklevel=5)
+        return bkg, None
+    return remade, (
+        f"the frame's values lie on steps of {lattice[0]:.4g} (digitised "
+        f'data): the map was made again with '
+        f'{type(estimator).__name__}, the median of each mesh '
+        'interpolated within the step (photutils\' median lies on the '
+        'steps)')
+
+
+#: `lattice_efficiency` measures the estimator's ``k`` on a digitised
+#: frame whose noise (photutils' rms, the median over the map) is under
+#: this many steps of its lattice: the interpolated median of whole
+#: values scatters less than the median of continuous ones (Source
+#: Extractor's estimator: ``k`` 1.81, 1.94 and 2.04 on Poisson skies of
+#: 3, 10 and 50 counts, 1.67 and 2.07 on Gaussian noise of 1 and 8 steps,
+#: against 2.14; its level pulls spread 0.82 to 0.94 with 2.14).
+LATTICE_COARSE = 8.0
+#: ... from the meshes with at least this many pixels kept.
+LATTICE_MIN_PIXELS = 64
+
+
+def lattice_efficiency(bkg, data, mask, clip):
+    """
+    The ``k`` of a Background2D map's estimator whose median is
+    interpolated within the lattice of a digitised frame
+    (`LatticeSExtractorBackground`, `LatticeMedianBackground`): the
+    estimator's scatter over the kept pixels' standard deviation times
+    ``clip`` (`clip_corrected_rms`' factor), per mesh from its own pixels,
+    the median over the meshes; None for another estimator, a lattice
+    finer than `LATTICE_COARSE` steps of the noise, or no mesh of
+    `LATTICE_MIN_PIXELS`.
+
+    Each kept pixel's influence on the grouped median (`grouped_median`,
+    ``k - 1/2 + (1/2 - F) / P`` in steps, ``F`` the share of the pixels
+    below the median's step and ``P`` of those in it) is ``-(1(below) -
+    F) / P - (1/2 - F) / P**2 (1(at) - P)`` steps, on the mean its
+    deviation from the mean; the estimator's, ``a`` times the first less
+    ``b`` times the second, has the variance of the level times the
+    pixels (measured on 3000 meshes of 1024 pixels: within 3% of the
+    levels' scatter for Poisson skies of 3 to 50 counts and Gaussian
+    noise of 1 to 8 steps).
+    """
+    estimator = bkg.bkg_estimator
+    if not isinstance(estimator, (LatticeSExtractorBackground,
+                                  LatticeMedianBackground)):
+        return None
+    rms = np.asarray(getattr(bkg.background_rms, 'value',
+                             bkg.background_rms), dtype=float)
+    if not float(np.nanmedian(rms)) < LATTICE_COARSE * estimator.step:
+        return None
+    from ..utils.inputs import as_frame
+
+    frame = as_frame(data, mask=mask)
+    if frame.data.shape != rms.shape:
+        return None
+    meshes = MeshStatistics.of(bkg)
+    boxes = meshes._clipped(meshes._boxes(*meshes._pixels(frame)))
+    z = (boxes - estimator.offset) / estimator.step
+    finite = np.isfinite(z)
+    n = np.count_nonzero(finite, axis=-1)
+    use = n >= LATTICE_MIN_PIXELS
+    if not np.any(use):
+        return None
+    z, finite, n = z[use], finite[use], n[use][:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        k = np.floor(np.nanmedian(z, axis=-1, keepdims=True) + 0.5)
+        below = z < k - 0.5
+        at = np.abs(z - k) <= 0.5
+        share_below = np.count_nonzero(below, axis=-1)[:, None] / n
+        share_at = np.count_nonzero(at, axis=-1)[:, None] / n
+        mean = np.nanmean(z, axis=-1, keepdims=True)
+        std = np.nanstd(z, axis=-1)
+        median = (-(below - share_below) / share_at
+                  - (0.5 - share_below) / share_at ** 2 * (at - share_at))
+        a, b = estimator_weights(bkg)
+        influence = np.where(finite, a * median - b * (z - mean), np.nan)
+        ratio = np.sqrt(np.nanmean(influence ** 2, axis=-1)) / (clip * std)
+    ratio = ratio[np.isfinite(ratio) & (std > 0)]
+    return float(np.median(ratio)) if ratio.size else None
+
+
+def check_digitised_medians(bkg, data, mask=None, *, stacklevel=4):
     """
     Warn where a Background2D's estimator takes the median of a digitised
     frame's pixels on the values' own lattice.
@@ -4049,6 +4494,8 @@ def check_digitised_medians(bkg, data, mask=None):
         The frame it was made from.
     mask : array_like of bool, optional
         The pixels it left out.
+    stacklevel : int, optional
+        As in `warnings.warn`, counted from here.
 
     Returns
     -------
@@ -4077,7 +4524,7 @@ def check_digitised_medians(bkg, data, mask=None):
         'sky, alike over the frame; make the map with bkg_estimator='
         'LatticeSExtractorBackground(*lattice_step(data)) '
         '(ccdphot_ext.background.maps), which interpolates the median '
-        'within the step', AstropyUserWarning, stacklevel=4)
+        'within the step', AstropyUserWarning, stacklevel=stacklevel)
     return lattice
 
 
@@ -4114,9 +4561,12 @@ def frame_background2d(data, *, mask=None, box_size=None, filter_size=None):
     Raises
     ------
     ValueError
-        ``box_size`` larger than the frame, no mesh with half of its
-        pixels usable (the message names the mesh and the frame), or
-        pixel values too small to square (near 1e-200).
+        ``box_size`` of fewer than
+        `~ccdphot_ext.background.estimators.MIN_SKY_PIXELS` pixels
+        (`~ccdphot_ext.background.estimators.check_mesh_box`) or larger
+        than the frame, no mesh with half of its pixels usable (the
+        message names the mesh and the frame), or pixel values too small
+        to square (near 1e-200).
 
     Examples
     --------
@@ -4137,10 +4587,7 @@ def frame_background2d(data, *, mask=None, box_size=None, filter_size=None):
     if box_size is None:
         box = (min(DEFAULT_MESH, ny), min(DEFAULT_MESH, nx))
     else:
-        box = tuple(int(b) for b in np.broadcast_to(box_size, 2))
-        if box[0] > ny or box[1] > nx:
-            raise ValueError(f'box_size {box[0]} x {box[1]} is larger than '
-                             f'the {ny} x {nx} frame')
+        box = check_mesh_box(box_size, (ny, nx))
     filter_size = (3, 3) if filter_size is None else filter_size
     bad = ~np.isfinite(data)
     if mask is not None:

@@ -1905,7 +1905,15 @@ class SkyEstimate:
             (`~ccdphot_ext.flags.FLAG_RESIDUAL_BACKGROUND`), judged with
             the whole-frame source mask of the frame it measures (not
             checked when Background2D was given a mask, nor for a map
-            made from another frame or by `from_maps`).
+            made from another frame or by `from_maps`). A frame in whole
+            data units (or another lattice of values,
+            `~ccdphot_ext.background.maps.lattice_step`) whose map took
+            the median on the lattice (photutils'
+            ``SExtractorBackground`` or ``MedianBackground``) is measured
+            again with the median interpolated within the step
+            (`~ccdphot_ext.background.maps.on_lattice`,
+            ``meta['lattice_note']``): photutils' level there lies up to
+            1.25 steps off the sky.
         mask : array_like of bool, optional
             With ``data``: the pixels ``bkg`` left out (True), as given to
             Background2D (NaN and inf pixels are left out anyway).
@@ -1914,6 +1922,16 @@ class SkyEstimate:
         -------
         sky : `SkyEstimate`
             A map (`is_map` True); ``n_pix`` is the ``n_pixels_map``.
+
+        Raises
+        ------
+        TypeError
+            ``bkg`` not a Background2D.
+        ValueError
+            Meshes of fewer than
+            `~ccdphot_ext.background.estimators.MIN_SKY_PIXELS` pixels
+            (`~ccdphot_ext.background.estimators.check_mesh_box`), whose
+            scatter is no estimate; ``data`` of another shape than the map.
 
         Notes
         -----

@@ -58,16 +58,20 @@ def lagged_differences(pixels, bad, lag=1, *, second=False):
     """
     step = np.full(pixels.shape, np.nan)
     left_out = np.array(bad, dtype=bool, copy=True)
-    if second:
-        step[:, lag:-lag] = (pixels[:, 2 * lag:] - 2.0 * pixels[:, lag:-lag]
-                             + pixels[:, :-2 * lag])
-        left_out[:, lag:-lag] |= bad[:, 2 * lag:] | bad[:, :-2 * lag]
-        left_out[:, -lag:] = True
-        terms = 6.0
-    else:
-        step[:, lag:] = pixels[:, lag:] - pixels[:, :-lag]
-        left_out[:, lag:] |= bad[:, :-lag]
-        terms = 2.0
+    # (infinite pixels give NaN or infinite differences, which the caller
+    # leaves out: no numpy warning)
+    with np.errstate(invalid='ignore', over='ignore'):
+        if second:
+            step[:, lag:-lag] = (pixels[:, 2 * lag:]
+                                 - 2.0 * pixels[:, lag:-lag]
+                                 + pixels[:, :-2 * lag])
+            left_out[:, lag:-lag] |= bad[:, 2 * lag:] | bad[:, :-2 * lag]
+            left_out[:, -lag:] = True
+            terms = 6.0
+        else:
+            step[:, lag:] = pixels[:, lag:] - pixels[:, :-lag]
+            left_out[:, lag:] |= bad[:, :-lag]
+            terms = 2.0
     left_out[:, :lag] = True
     return step, left_out, terms
 
