@@ -304,16 +304,29 @@ def psf_frame():
 
 @pytest.mark.parametrize('factor', [0.9, 1.3])
 def test_optimal_wrong_psf_is_flagged(psf_frame, factor):
-    """A Gaussian PSF 10% too narrow or 30% too wide: the frame's bright
-    stars show it, and every star measured with it is flagged 256 and
-    warned about (their pulls -0.6 to -8 and +0.5 to +18)."""
-    data, sky, x, y, _ = psf_frame
+    """A Gaussian PSF 10% too narrow or 30% too wide, its width kept as
+    given: the frame's bright stars show it, and every star measured with
+    it is flagged 256 and warned about (their pulls -0.6 to -8 and +0.5
+    to +18). With the width fitted (the default) the stars' width is
+    measured instead, unflagged, and the warning says the width given was
+    wrong."""
+    data, sky, x, y, truth = psf_frame
     pick = slice(None, None, 5)
     with pytest.warns(Warning, match='PSF'):
         flags = [optimal_extraction(data, (xc, yc), 1.6 * factor, sky,
-                                    gain=2.0).flags
+                                    gain=2.0, fit_width=False).flags
                  for xc, yc in zip(x[pick], y[pick], strict=True)]
     assert all(int(f) & FLAG_PSF_MISMATCH for f in flags)
+    with pytest.warns(Warning, match='width as given does not fit'):
+        res = [optimal_extraction(data, (xc, yc), 1.6 * factor, sky,
+                                  gain=2.0)
+               for xc, yc in zip(x[pick], y[pick], strict=True)]
+    assert not any(r.flags & FLAG_PSF_MISMATCH for r in res)
+    assert res[0].frame_psf['given_width_scale'] == pytest.approx(
+        1 / factor, rel=0.02)
+    pulls = [(r.flux - f) / r.flux_err
+             for r, f in zip(res, truth[pick], strict=True)]
+    assert max(abs(p) for p in pulls) < 3.5
 
 
 @pytest.mark.parametrize('psf_sigma', [1.6, None])

@@ -441,16 +441,19 @@ def _mixed_frame(rng, *, n_bright=8, sigma=1.5):
 @pytest.mark.parametrize('scale, word', [(0.8, 'narrow'), (1.2, 'wide')])
 def test_a_wrong_psf_flags_every_star_of_the_frame(scale, word):
     """The frame's bright stars show a PSF 20% off: every star weighted by
-    it is flagged, the faint ones too (their own test has little power:
-    about 90% of them pass it, with pulls of -2 to -4 or +1 to +3), and
-    the warning says which way and by how much."""
+    it (its width kept as given) is flagged, the faint ones too (their own
+    test has little power: about 90% of them pass it, with pulls of -2 to
+    -4 or +1 to +3), and the warning says which way and by how much. (With
+    the width fitted, the default, it is measured again at the stars'
+    width: tests/test_optimal_width_refit.py.)"""
     rng = np.random.default_rng(31)
     for _ in range(2):
         data, sky, x, y, flux = _mixed_frame(rng)
         with pytest.warns(AstropyUserWarning,
                           match=f'does not fit.*too {word}.*20% too {word}'):
             res = [optimal_extraction(data, (xi, yi), scale * 1.5, sky,
-                                      gain=2.0) for xi, yi in zip(x, y, strict=True)]
+                                      gain=2.0, fit_width=False)
+                   for xi, yi in zip(x, y, strict=True)]
         assert all(r.flags & FLAG_PSF_MISMATCH for r in res)
         check = res[-1].frame_psf
         assert check['fits'] is False and check['n_stars'] == 8
@@ -509,9 +512,15 @@ def test_frame_check_follows_a_frame_changed_in_place():
     wide, _, _, _, _ = _mixed_frame(rng, sigma=1.9)
     data[...] = wide
     with pytest.warns(AstropyUserWarning, match='too narrow'):
-        again = optimal_extraction(data, (x[-1], y[-1]), 1.5, sky, gain=2.0)
+        again = optimal_extraction(data, (x[-1], y[-1]), 1.5, sky, gain=2.0,
+                                   fit_width=False)
     assert again.frame_psf['fits'] is False
     assert again.flags & FLAG_PSF_MISMATCH
+    with pytest.warns(AstropyUserWarning, match='width as given does not'):
+        refit = optimal_extraction(data, (x[-1], y[-1]), 1.5, sky, gain=2.0)
+    assert refit.frame_psf['given_width_scale'] == pytest.approx(1.9 / 1.5,
+                                                                 rel=0.02)
+    assert refit.frame_psf['fits'] is True and refit.flags == 0
 
 
 def test_a_psf_without_wings_is_flagged_not_trusted():

@@ -49,7 +49,11 @@ fits to them, and when the median of their ``psf_z`` is beyond
 (`FRAME_STAR_FLAG_RATE`, `FRAME_FLAG_P_LIMIT`: a Gaussian on Moffat or
 elliptical stars), every star is flagged and warned about
 (``result.frame_psf`` holds the check, remembered for the last few
-frames by their content), whether the PSF was given or fitted.
+frames by their content), whether the PSF was given or fitted. A
+width the check rejects is, when it is to be fitted (``fit_width``),
+scaled to the width the frame's stars show and checked again: passing,
+it measures every flux unflagged, a warning saying the width given was
+wrong (`_refit_width`).
 
 **The width the frame's stars show.** Every isolated star the PSF
 finds on the frame (`_width_stars`: the frame filtered with the PSF,
@@ -427,7 +431,9 @@ class OptimalMeasurement(BudgetedResult):
         Bit flags (1 stamp clipped by the frame edge, 2 bad pixels excluded,
         4 saturated pixel with weight, 8 flux <= 0, 32 a sky the frame's
         background shows biased here, 64 a sky level from fewer than 5
-        pixels or an annulus flagged where it was measured, 256 the star,
+        pixels or an annulus flagged where it was measured, or an
+        annulus level on a frame whose noise correlates (the weights'
+        terms are white), 256 the star,
         or the frame's stars, do not match the PSF, or its width is not
         confirmed well enough for this flux, 1024 a pixel sharper than
         the frame's stars, a cosmic ray or a hot pixel, in the star's
@@ -458,7 +464,10 @@ class OptimalMeasurement(BudgetedResult):
         cannot be fitted), ``'width_stars'`` (the stars it was fitted
         to), ``'shape_z'`` (their profile against the PSF's, in sigma)
         and ``'summary'`` (a sentence saying what they
-        show); and which PSF
+        show); where the width given was rejected and refitted, the
+        check of the PSF at the stars' width, with
+        ``'given_width_scale'`` (their width over the one given) and
+        ``'given_summary'`` (the rejected check's sentence); and which PSF
         was used: ``'model'`` (``'given'``, ``'moffat'`` fitted to the
         frame, or ``'gaussian'`` fitted when it has too few bright stars)
         and ``'psf_stars'`` (the stars the Moffat profile was fitted to,
@@ -617,9 +626,12 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         off the frame's stars biases no flux; a flux the frame cannot
         confirm the width for (no star to measure it on, or measured too
         roughly) is flagged (`~ccdphot_ext.flags.FLAG_PSF_MISMATCH`) and
-        warned about (:ref:`optimal-width`). False: the PSF's width as
-        given (the frame's check still flags one it sees off). An array
-        or another model is used as given.
+        warned about (:ref:`optimal-width`). A width the frame's bright
+        stars reject (the frame's check) is scaled to the one they show
+        and checked again: passing, the fluxes are measured with it,
+        unflagged, and a warning says the width given was wrong. False:
+        the PSF's width as given (the frame's check still flags one it
+        sees off). An array or another model is used as given.
 
     Returns
     -------
@@ -712,6 +724,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         else:
             psf_sigma = profile
     footprint = _psf_footprint(psf_sigma, position, frame.shape, size)
+    given_sky = sky
     sky = sky_for_apertures(sky, given, footprint, sky_without_apertures)
     # the star's own inputs are checked before the frame's PSF check
     inputs = _stamp_inputs(frame, position, psf_sigma, sky,
@@ -722,6 +735,22 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         frame, psf_sigma, sky, gain=gain,
         saturation=detector.saturation, size=size, n_iter=n_iter,
         digest=digest)
+    refit = (_refit_width(frame, psf_sigma, sky, frame_psf, gain=gain,
+                          saturation=detector.saturation, size=size,
+                          n_iter=n_iter, digest=digest)
+             if fit_width else None)
+    rejected = None
+    if refit is not None:  # the width the frame's stars show, checked
+        psf_sigma, rejected, frame_psf = refit
+        if fitted is not None:
+            fitted = psf_sigma
+        elif profile is not None:
+            profile = psf_sigma
+        footprint = _psf_footprint(psf_sigma, position, frame.shape, size)
+        sky = sky_for_apertures(given_sky, given, footprint,
+                                sky_without_apertures)
+        inputs = _stamp_inputs(frame, position, psf_sigma, sky,
+                               saturation=detector.saturation, size=size)
     frame_psf.update(
         model=('moffat' if profile is not None else 'gaussian'
                if fitted is not None else 'given'),
@@ -744,6 +773,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             and _scaled_psf(psf_sigma, 1.0) is not None):
         budget, width_doubt = _width_budget(psf_sigma, one, frame_psf)
     flags |= int(np.bitwise_or.reduce(np.atleast_1d(annulus_flags(sky))))
+    correlated = _white_annulus_terms(given_sky, frame)
     # a sky offset d per pixel moves the flux by d * sum(weights): the
     # weights' sum is the pixel count of the sky-bias rules and of the
     # sky_offset term (a whole-frame level's offset from the background
@@ -767,6 +797,50 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
     if flags & FLAG_SHARP_PIXEL:
         _warn_sharp(sharp, int(np.count_nonzero(one['hits'])))
     note_sky_remeasured(budget, sky)
+    flags |= _say_psf(budget, xy, fitted=fitted, profile=profile,
+                      frame_psf=frame_psf, fit=fit, width_doubt=width_doubt,
+                      rejected=rejected, correlated=correlated)
+    return OptimalMeasurement(
+        flux=flux, budget=budget, weights=one['w'] / one['norm'],
+        psf=one['psf'], slices=one['slices'], flags=flags, n_iter=n_iter,
+        position=xy, sky_pixels=one['level'], fit=fit, psf_sigma=fitted,
+        frame_psf=frame_psf)
+
+
+def _say_psf(budget, xy, *, fitted, profile, frame_psf, fit, width_doubt,
+             rejected, correlated):
+    """
+    The notes, warnings and flags of the PSF a row was measured with.
+
+    Parameters
+    ----------
+    budget : `~ccdphot_ext.ErrorBudget`
+        The row's budget (its notes extended).
+    xy : tuple of float
+        The star's position.
+    fitted : float or None
+        The Gaussian sigma fitted when no PSF was given.
+    profile : `FramePSF` or None
+        The profile fitted when no PSF was given.
+    frame_psf : dict
+        The frame's check of the PSF measured with.
+    fit : dict
+        The star's own fit (`_goodness_of_fit`).
+    width_doubt : str or None
+        Why the frame does not confirm the width for this flux.
+    rejected : str or None
+        Why the width given was refitted (`_refit_width`).
+    correlated : bool
+        Whether the row keeps white terms on correlated noise
+        (`_white_annulus_terms`).
+
+    Returns
+    -------
+    flags : int
+        `~ccdphot_ext.flags.FLAG_PSF_MISMATCH` and
+        `~ccdphot_ext.flags.FLAG_SKY_ANNULUS` as they apply.
+    """
+    flags = 0
     if fitted is not None:
         budget.notes += (f'PSF: a circular Gaussian of sigma {fitted:.3f} '
                          "pixels fitted to the frame's bright stars (fewer "
@@ -777,13 +851,25 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
                          f"{profile.n_stars} of the frame's bright stars",)
     budget.notes += (f"PSF check on the frame's bright stars: "
                      f"{frame_psf['summary']}",)
+    if correlated:
+        flags |= FLAG_SKY_ANNULUS
+        budget.notes += (ANNULUS_CORRELATED_NOTE,)
+        warnings.warn(f'optimal extraction: {ANNULUS_CORRELATED_NOTE}',
+                      AstropyUserWarning, stacklevel=3)
+    if rejected is not None:
+        budget.notes += (f'PSF width refitted: {rejected}',)
+        warnings.warn(
+            f'optimal extraction: {rejected}; each flux is measured with '
+            "the width the frame's stars show (its error in the psf_width "
+            'term): give the PSF of this frame', AstropyUserWarning,
+            stacklevel=3)
     if frame_psf['fits'] is False:
         flags |= FLAG_PSF_MISMATCH
         warnings.warn(
             f'optimal extraction at ({xy[0]:g}, {xy[1]:g}): '
             f"{frame_psf['summary']}; every star measured with this PSF is "
             'biased (flagged): give the PSF of this frame',
-            AstropyUserWarning, stacklevel=2)
+            AstropyUserWarning, stacklevel=3)
     elif fit['mismatch']:
         flags |= FLAG_PSF_MISMATCH
         why = (f"core against wings {fit['psf_z']:+.1f} sigma, chi2 "
@@ -794,7 +880,7 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
         warnings.warn(
             f'optimal extraction at ({xy[0]:g}, {xy[1]:g}): the star does '
             f'not match the PSF ({why}); its flux is biased (flagged): give '
-            'the PSF of this frame', AstropyUserWarning, stacklevel=2)
+            'the PSF of this frame', AstropyUserWarning, stacklevel=3)
     elif width_doubt is not None:
         flags |= FLAG_PSF_MISMATCH
         budget.notes += (f'PSF width not confirmed: {width_doubt}',)
@@ -802,12 +888,48 @@ def optimal_extraction(data, position, psf_sigma, sky, *, gain=None,
             f'optimal extraction: {width_doubt}; the flux rests on a width '
             'the frame does not confirm (flagged): give the PSF of this '
             'frame, or measure the width on brighter stars',
-            AstropyUserWarning, stacklevel=2)
-    return OptimalMeasurement(
-        flux=flux, budget=budget, weights=one['w'] / one['norm'],
-        psf=one['psf'], slices=one['slices'], flags=flags, n_iter=n_iter,
-        position=xy, sky_pixels=one['level'], fit=fit, psf_sigma=fitted,
-        frame_psf=frame_psf)
+            AstropyUserWarning, stacklevel=3)
+    return flags
+
+
+#: What a row of an annulus sky on a frame whose noise correlates says
+#: (`_white_annulus_terms`).
+ANNULUS_CORRELATED_NOTE = (
+    "the annulus sky's level and the weighted sky noise keep their "
+    'white-noise terms on a frame whose noise correlates (photometer '
+    "measures the correlation's term on the frame's blank sums of an "
+    "aperture less its annulus; the PSF's weights have no such term): "
+    'the error may be off by a large factor (flagged 64); measure the '
+    'star with photometer, or with measure and noise='
+    '(ApertureNoise.from_blank_apertures)')
+
+
+def _white_annulus_terms(sky, frame):
+    """
+    Whether the row's sky is an annulus level on a frame whose noise
+    correlates, with no uncertainty to take the noise from: photometer
+    gives such rows a ``sky_correlation`` term measured for its
+    aperture's shape and annulus (`~ccdphot_ext.photometer`); the PSF's
+    weights have none, and the white terms the budget keeps may be off by
+    a large factor either way (the aperture's own pixels add up
+    coherently, the annulus takes the shared slow noise away).
+
+    Parameters
+    ----------
+    sky : `~ccdphot_ext.SkyEstimate`
+        The sky given.
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame.
+
+    Returns
+    -------
+    doubtful : bool
+    """
+    meta = sky.meta or {}
+    return bool(meta.get('annulus_aperture') is not None
+                and meta.get('noise_correlation_factor') is not None
+                and not sky.is_map and frame.uncertainty is None
+                and not frame.variance_arrays)
 
 
 def _with_sky_offset(budget, sky, shape, xy, n_weighted, include_sky_mean):
@@ -962,8 +1084,7 @@ def _sharp_pixels(frame, sky, saturation, digest):
         The `~ccdphot_ext.background.outliers.SharpPixels` and the frame's
         mask with them; None when there is none.
     """
-    std = float(np.nanmedian(np.atleast_1d(np.asarray(sky.std,
-                                                      dtype=float))))
+    std = sky.pixel_std
     key = (digest, std, saturation)
     if key not in _SHARP:
         found = SharpPixels.from_image(
@@ -1375,7 +1496,7 @@ def fit_psf_sigma(data, sky, *, saturation=None):
     # in units of the sky noise: the fitter's tolerances are absolute, and
     # on data of tiny numbers (a flux density per pixel in MJy, 1e-13) it
     # stopped at its first guess
-    std = float(np.nanmedian(np.atleast_1d(sky.std)))
+    std = sky.pixel_std
     sigma = 1.0
     for fit_shape in (9, None):
         if fit_shape is None:
@@ -1575,6 +1696,58 @@ def _frame_psf_check(frame, psf, sky, *, gain, saturation, size, n_iter):
             'fits': fits, **keys, 'summary': summary}
 
 
+def _refit_width(frame, psf, sky, check, *, gain, saturation, size, n_iter,
+                 digest):
+    """
+    The PSF at the width the frame's stars show, where its own width
+    fails the frame's check.
+
+    A PSF whose width the frame's bright stars reject (`_frame_psf_check`:
+    their median ``psf_z``, or as many of them failing their own fit) but
+    whose profile they do not (``shape_z`` within `SHAPE_Z_LIMIT`) is
+    scaled to the width its stars were fitted with (``width_scale``) and
+    checked again: kept when that check passes, so that a width given
+    wrong is measured with the frame's (and its error carried as the
+    ``psf_width`` term) rather than flagged.
+
+    Parameters
+    ----------
+    frame, psf, sky, gain, saturation, size, n_iter, digest
+        As for `_check_frame_psf`.
+    check : dict
+        The frame's check of ``psf`` (`_check_frame_psf`).
+
+    Returns
+    -------
+    refit : tuple or None
+        The scaled PSF, a sentence saying what was rejected and the
+        frame's check of the scaled PSF (``'given_width_scale'`` and
+        ``'given_summary'`` added: the width fitted against the PSF given
+        and that check's summary); None where the check passed, the PSF
+        has no width to scale, the profile is not the stars' or the scaled
+        PSF fails too.
+    """
+    scale = check['width_scale']
+    if (check['fits'] is not False or scale is None
+            or abs(check['shape_z']) > SHAPE_Z_LIMIT):
+        return None
+    scaled = _scaled_psf(psf, scale)
+    if scaled is None:
+        return None
+    again = _check_frame_psf(frame, scaled, sky, gain=gain,
+                             saturation=saturation, size=size,
+                             n_iter=n_iter, digest=digest)
+    if again['fits'] is not True:
+        return None
+    again.update(given_width_scale=scale,
+                 given_summary=check['summary'])
+    said = (f"the PSF's width as given does not fit the frame ("
+            f"{check['summary']}); its {check['width_stars']} stars show "
+            f"{scale:.3f} +- {check['width_scale_err']:.3f} times it, and "
+            'the PSF at that width fits them')
+    return scaled, said, again
+
+
 def _star_hits(frame, psf, sky, xy, resid, bad, *, gain, saturation,
                size):
     """
@@ -1702,7 +1875,7 @@ def _frame_width(frame, psf, sky, *, gain, saturation, size):
     width : dict or None
         As `_width_scale` returns it.
     """
-    std = float(f'{float(np.nanmedian(np.atleast_1d(sky.std))):.2g}')
+    std = float(f'{sky.pixel_std:.2g}')
     local = (not sky.is_map and sky.n_pix is not None
              and float(np.nanmax(np.atleast_1d(sky.n_pix)))
              < WHOLE_FRAME_SHARE * frame.data.size)
@@ -2434,7 +2607,7 @@ def _bright_stars(frame, sky, saturation):
 
     check_sky(sky, unit=frame.unit)
     level = sky.value if sky.is_map else float(np.nanmedian(sky.value))
-    std = float(np.nanmedian(np.atleast_1d(sky.std)))
+    std = sky.pixel_std
     if not std > 0:
         raise ValueError('sky.std must be positive to find bright stars')
     resid = np.asarray(frame.data, dtype=float) - level
@@ -2550,7 +2723,7 @@ def _width_stars(frame, psf, sky, saturation, size, resid, bad):
         noise = np.sqrt(np.clip(fftconvolve(var, kernel ** 2, mode='same'),
                                 0.0, None))
     else:
-        std = float(np.nanmedian(np.atleast_1d(sky.std)))
+        std = sky.pixel_std
         noise = std * np.sqrt(np.clip(fftconvolve(
             (~bad).astype(float), kernel ** 2, mode='same'), 0.0, None))
     filtered = fftconvolve(clean, kernel, mode='same')
