@@ -118,25 +118,37 @@ def test_smooth_frames_with_a_halo_pull_test():
 
 def test_share_beyond_the_sums_variance_is_warned(monkeypatch):
     """A level factor that makes each annulus' share exceed the blank
-    sums' scatter leaves the aperture noise unmeasured: warned, never
-    floored silently."""
+    sums' scatter is warned about, and the share is lowered, in the model
+    and in the photometry's sky_mean term alike, so that the level is
+    counted once: keeping a quarter of the sums' variance as the
+    aperture's own noise and adding the full share back counted it
+    twice."""
     import ccdphot_ext.background.noise as noise_module
 
     img = _smooth_halo_frame(1, halo=0.0)
     sky = SkyEstimate.from_annulus(
         img, CircularAnnulus(_grid(img.shape, 40, 20), 9.0, 15.0))
     measured = ApertureNoise.from_blank_apertures(img, sky, seed=1)
+    assert 'level_share_scale' not in measured.meta
     inflate = noise_module._BlankAnnuli.level_factor
     monkeypatch.setattr(noise_module._BlankAnnuli, 'level_factor',
                         lambda self, points: 10.0 * inflate(self, points))
-    with pytest.warns(AstropyUserWarning, match='aperture noise not '
-                      'measured: the sky levels\' share') as caught:
+    with pytest.warns(AstropyUserWarning, match='the sky levels\' error '
+                      'exceeds the blank sums\' scatter') as caught:
         inflated = ApertureNoise.from_blank_apertures(img, sky, seed=1)
     assert len(caught) == 1
     assert inflated.level_factor == pytest.approx(
         10.0 * measured.level_factor)
-    # a quarter of the sums' variance kept: the errors too large, not small
-    assert np.all(inflated.sigma <= measured.sigma)
+    lowered = inflated.meta['level_share_scale']
+    assert 0.0 < lowered < 0.5
+    # the sky_mean term lowered as the share was
+    scale = sky_level_scale(inflated, sky)
+    del inflated.meta['level_share_scale']
+    assert scale == pytest.approx(sky_level_scale(inflated, sky) * lowered)
+    # the share given back: the level factor the photometry uses is
+    # within a factor two of the measured one, not ten times it
+    assert (inflated.level_factor * lowered
+            < 2.0 * measured.level_factor)
 
 
 def test_white_frame_keeps_its_white_model():

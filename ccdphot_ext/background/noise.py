@@ -232,6 +232,11 @@ PAIR_FEW = 0.1
 #: the columns, off both) up to the first distance ``max(|dy|, |dx|)``
 #: whose sum there is within this many of its errors off 0 (`_tapered`).
 TAPER_NSIGMA = 1.5
+#: On the annulus and map routes, the least share of a size's blank-sum
+#: variance the model keeps as the aperture's own noise; where the sky
+#: levels' share would take out more, that share (and the photometry's
+#: ``sky_mean`` term with it) is lowered (`_lowered_share`).
+OWN_FLOOR = 0.25
 
 
 def sky_route(sky):
@@ -479,10 +484,18 @@ class ApertureNoise:
             _pair_residual(resid, bad, route, scaled), bad, sigma1)
         level_factor, share_factor = _level_shares(
             cls, sky, sigma1, sizes, points, annuli, map_cum, meta)
-        n_pix, sig, sig_err, counts, n_eff = _size_scatter(
+        n_pix, sig, sig_err, counts, n_eff, lowered = _size_scatter(
             sizes, points, share_factor)
+        if lowered < 1.0:
+            # the levels' share lowered (`_lowered_share`): the sky_mean
+            # term of photometry with this model is lowered with it
+            meta['level_share_scale'] = lowered
+            share_factor *= lowered
+            if route == 'map':
+                meta['map_level_scale'] = share_factor
         if annuli is not None:
-            meta.update(annuli.edge_spread(points, n_pix, sig, level_factor))
+            meta.update(annuli.edge_spread(points, n_pix, sig,
+                                           level_factor * lowered))
         if trend is not None:
             sig = _trend_given_back(sig, n_pix, points, trend_share, meta)
         meta['sizes'] = [round(math.sqrt(n)) for n in n_pix]
@@ -508,9 +521,35 @@ class ApertureNoise:
         return noise
 
     def __call__(self, n_pix):
-        """``sigma(n_pix)`` of a sum of ``n_pix`` pixels (0 for 0): white
-        ``sigma1 * sqrt(n_pix)`` unless the noise is `correlated`, else the
-        smooth curve through the measured points."""
+        """
+        Give ``sigma(n_pix)`` of a sum of ``n_pix`` pixels.
+
+        White ``sigma1 * sqrt(n_pix)`` unless the noise is `correlated`,
+        else the smooth curve through the measured points.
+
+        Parameters
+        ----------
+        n_pix : float or array_like
+            The aperture's pixel count (positive and finite).
+
+        Returns
+        -------
+        sigma : float or `~numpy.ndarray`
+            Shaped like ``n_pix`` (data unit).
+
+        Raises
+        ------
+        ValueError
+            If ``n_pix`` is not positive, is NaN or infinite (or beyond
+            the range whose square is a float).
+        TypeError
+            If it is not a number or an array of numbers.
+        """
+        return self._sigma(scale_array(n_pix, 'n_pix'))
+
+    def _sigma(self, n_pix):
+        """`__call__` without its check: 0 for 0 pixels, NaN for NaN (the
+        budget's empty and absent rows)."""
         n = np.maximum(np.asarray(n_pix, dtype=float), 0.0)
         white = self.sigma1 * np.sqrt(n)
         if not self.correlated:
@@ -800,7 +839,7 @@ class ApertureNoise:
             If either is not a number or an array of numbers.
         """
         n = scale_array(n_pix, 'n_pix', allow_zero=True, allow_nan=True)
-        sigma = np.asarray(self(n))
+        sigma = np.asarray(self._sigma(n))
         with np.errstate(over='ignore'):
             var = sigma ** 2
         if np.any(var == np.inf):
@@ -2227,7 +2266,7 @@ def noise_variance(noise, n_pix, noise_pix=None, local=None):
     """
     _warn_extrapolated(noise, n_pix, noise.correlated, 'the sky term')
     if noise_pix is None:
-        sigma = noise(n_pix)
+        sigma = noise._sigma(n_pix)
         var = sigma * sigma
     else:
         var = noise.variance(n_pix, noise_pix)
@@ -2322,19 +2361,25 @@ def sky_level_scale(noise, sky):
     factor the level's error already holds for the frame's correlated
     noise (``sky.meta['noise_correlation_factor']``, a whole-frame sky of
     a frame whose neighbouring pixels are correlated), which the model
-    replaces.
+    replaces; for a model measured on ``sky``'s route whose blank sums
+    scatter less than the levels' share, lowered as that share was
+    (``meta['level_share_scale']``, `_lowered_share`).
     """
+    route = sky_route(sky)
+    # the levels' share the model lowered (`_lowered_share`), on its route
+    lowered = (noise.meta.get('level_share_scale', 1.0)
+               if route == noise.route else 1.0)
     if sky.meta.get('map_miss') is not None:
         # the map's error was measured on the blank sky's means about it
         # (`~ccdphot_ext.background.maps.checked_map_error`): it holds the
         # pixels' correlation on the mesh scale already
-        return 1.0
+        return lowered
     n_sky = np.nanmedian(np.atleast_1d(np.asarray(sky.n_pix, dtype=float)))
     held = sky.meta.get('noise_correlation_factor', 1.0)
     scale = float(noise.level_scale(n_sky)) / math.sqrt(held)
-    if noise.route == 'map' and sky_route(sky) == 'map':
+    if noise.route == 'map' and route == 'map':
         scale = estimator_level_scale(scale, sky.efficiency)
-    return scale
+    return scale * lowered
 
 
 def estimator_level_scale(scale, efficiency):
@@ -2595,7 +2640,8 @@ def _blank_point(resid, bad, side, n_ap, rng, annuli, var_cum=None,
         # the map's error over the aperture, taken as fully correlated
         # there (as the photometry's sky_mean term takes it)
         error = _box_sum(map_cum, y0, x0, side) / (side * side)
-        point['level_var'] = float(np.mean(error ** 2))
+        # each blank sum its own share, as each row's sky_mean term
+        point['level_errors'] = error
         if var_cum is not None:
             with np.errstate(invalid='ignore', divide='ignore'):
                 share = (side * side * error) ** 2 / point['var_sums']
@@ -2702,7 +2748,8 @@ def _map_share_factor(cls, sky, sigma1, sizes, points):
     (`sky_level_scale`), so that the map's share taken out of the blank
     sums is the ``sky_mean`` term added back: read from the model
     measured with the map's error as given (factor 1), one pass."""
-    n_pix, sig, sig_err, counts, n_eff = _size_scatter(sizes, points, 1.0)
+    n_pix, sig, sig_err, counts, n_eff, _ = _size_scatter(
+        sizes, points, 1.0, lower=False)
     alpha, beta = _fit(n_pix, sig, sig_err, sigma1)
     trial = cls(sigma1, alpha, beta, n_pix=n_pix, sigma=sig,
                 sigma_err=sig_err, n_apertures=counts, n_independent=n_eff,
@@ -2710,11 +2757,12 @@ def _map_share_factor(cls, sky, sigma1, sizes, points):
     return sky_level_scale(trial, sky)
 
 
-def _size_scatter(sizes, points, level_factor):
+def _size_scatter(sizes, points, level_factor, lower=True):
     """Per aperture size with enough blank apertures: pixels, robust
     scatter of the sums (less the sky levels' share: the annuli's, or the
-    map's error), its error, the
-    count and the independent count."""
+    map's error), its error, the count, the independent count, and the
+    factor the levels' share was lowered by (`_lowered_share`; 1 where it
+    was not, or without a share)."""
     keep = [p for p in points if p['sums'].size >= MIN_APERTURES]
     if len(keep) < 2:
         raise ValueError('data: not enough blank sky for apertures of '
@@ -2728,23 +2776,92 @@ def _size_scatter(sizes, points, level_factor):
     counts = np.array([p['sums'].size for p in keep])
     n_eff = np.array([max(p['n_eff'], 1.0) for p in keep])
     sig_err = sig * CLIP_SPREAD / np.sqrt(n_eff)
+    lowered = 1.0
     if level_factor is not None:
         # the sky level's share is the photometry's sky_mean term
-        own = np.empty(len(keep))
-        for i, (p, n) in enumerate(zip(keep, n_pix, strict=True)):
-            if 'level_errors' in p:  # each annulus its own share
-                own[i] = _own_variance(p['sums'], annulus_level_variance(
-                    n, p['level_errors'], level_factor))
-            else:
-                own[i] = sig[i] ** 2 - n * n * level_factor ** 2 * p[
-                    'level_var']
-        floored = ~(own > 0.25 * sig ** 2)
-        if floored.any():
-            _warn_level_share(n_pix[floored], level_factor)
-        own = np.where(floored, 0.25 * sig ** 2, own)
+        own = np.array([_own_share(p, n, level_factor)
+                        for p, n in zip(keep, n_pix, strict=True)])
+        floored = ~(own > OWN_FLOOR * sig ** 2)
+        if floored.any() and lower:
+            lowered = _lowered_share(keep, n_pix, sig, level_factor,
+                                     floored)
+            own = np.array([_own_share(p, n, level_factor, lowered)
+                            for p, n in zip(keep, n_pix, strict=True)])
+            _warn_level_share(n_pix[floored], level_factor, lowered)
+        # (the bisections' last bits)
+        own = np.maximum(own, OWN_FLOOR * sig ** 2)
         sig_err = sig_err * sig / np.sqrt(own)
         sig = np.sqrt(own)
-    return n_pix, sig, sig_err, counts, n_eff
+    return n_pix, sig, sig_err, counts, n_eff, lowered
+
+
+def _level_share(point, n_pix, level_factor, lowered=1.0):
+    """Each blank sum's own sky level share: ``(n_pix k e)**2`` for the
+    level error ``e`` over the aperture (an annulus' white error,
+    `annulus_level_variance`, with its offset's share; the map's
+    ``error_on_mean``) at the level factor ``k``, the level's part lowered
+    by ``lowered`` (not the offset's, `annulus_offset_variance`, which the
+    photometry adds whole)."""
+    share = annulus_level_variance(n_pix, point['level_errors'],
+                                   level_factor)
+    if lowered != 1.0:
+        white = annulus_level_variance(
+            n_pix, point.get('white_errors', point['level_errors']),
+            level_factor)
+        share = share - (1.0 - lowered * lowered) * white
+    return share
+
+
+def _own_share(point, n_pix, level_factor, lowered=1.0):
+    """The variance of one size's blank sums beyond each one's own sky
+    level share (`_level_share`, `_own_variance`)."""
+    return _own_variance(point['sums'], _level_share(
+        point, n_pix, level_factor, lowered))
+
+
+def _lowered_share(points, n_pix, sigma, level_factor, floored):
+    """
+    The factor (below 1) the sky levels' share of the blank sums is
+    lowered by where it would take out more than ``1 - OWN_FLOOR`` of
+    their variance at a size (``floored``).
+
+    The blank sums against their local sky scatter by the aperture's own
+    noise and the level's error together, and so do a star's: the
+    photometry adds the level's share back as the ``sky_mean`` term. Where
+    the level's error (a map's ``error_on_mean``, an annulus' white error
+    times the level factor) exceeds what the sums scatter, that error is
+    overestimated for these apertures (or the aperture's noise and its
+    level's are correlated, a smooth frame: they partly cancel). Keeping
+    `OWN_FLOOR` of the variance as the aperture's own noise and adding the
+    level's full share back counted the level twice: astropy's NGC 1316
+    scan against its Background2D map, whose level error makes up nearly
+    the whole scatter of its blank sums, had its 11-pixel blank sums
+    scatter 0.79 of their predicted error. The share is lowered, at every
+    size, by the largest factor that leaves each size `OWN_FLOOR` of its
+    variance as its own (bisection on the factor: the sums over the
+    square root of that own variance plus their lowered shares scatter
+    by 1), and the photometry's ``sky_mean`` term is lowered by the same
+    factor (`sky_level_scale`): at each size the model and the term add
+    up to the sums' scatter.
+    """
+    factor = 1.0
+    for i in np.flatnonzero(floored):
+        p, n = points[i], n_pix[i]
+        own = OWN_FLOOR * sigma[i] ** 2
+
+        def spread(f, p=p, n=n, own=own):
+            with np.errstate(divide='ignore', invalid='ignore'):
+                return _robust_std(p['sums'] / np.sqrt(
+                    own + _level_share(p, n, level_factor, f)))
+
+        lo, hi = 0.0, factor
+        if spread(hi) >= 1.0:
+            continue
+        for _ in range(24):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if spread(mid) >= 1.0 else (lo, mid)
+        factor = lo
+    return factor
 
 
 def annulus_level_variance(n_pix, white_error, level_factor):
@@ -2869,18 +2986,20 @@ def _spread_to_one(spread, start):
     return 0.5 * (lo + hi)
 
 
-def _warn_level_share(n_pix, level_factor):
-    """Warn that the sky levels' share (`level_factor`) takes out at
-    least three quarters of the blank sums' variance at ``n_pix``."""
+def _warn_level_share(n_pix, level_factor, lowered):
+    """Warn that the sky levels' share (`level_factor`) would take out at
+    least ``1 - OWN_FLOOR`` of the blank sums' variance at ``n_pix``, and
+    by how much it was lowered (`_lowered_share`)."""
     sides = ', '.join(f'{math.sqrt(n):.0f}' for n in n_pix)
     warnings.warn(
-        'aperture noise not measured: the sky levels\' share of the blank '
-        f'sums (level factor {level_factor:.3g}) takes out at least three '
-        f'quarters of their variance at sides {sides} px (an aperture and '
-        'its annulus whose noise correlates, or a level error '
-        'overestimated); the model keeps a quarter of that variance there '
-        'and the photometry adds the full share back: those error bars '
-        'are too large', AstropyUserWarning, stacklevel=3)
+        'the sky levels\' error exceeds the blank sums\' scatter: their '
+        f'share (level factor {level_factor:.3g}) would take out at least '
+        f'{1.0 - OWN_FLOOR:.0%} of the sums\' variance at sides {sides} px '
+        '(a level error overestimated, or an aperture and its level whose '
+        'noise correlates); the share and the photometry\'s sky_mean term '
+        f'with this model are lowered by a factor {lowered:.3g}, so that '
+        'the two add up to the blank sums\' scatter',
+        AstropyUserWarning, stacklevel=3)
 
 
 def _array_scatter(points, level_factor):
