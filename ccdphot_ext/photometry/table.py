@@ -474,12 +474,10 @@ def _row_sky_terms(sky, frame, groups, positions, sums, call):
         return None, None
     offset = sky_offset_variance(sky, frame.shape, positions[:, 0],
                                  positions[:, 1], sums.n_pix, call.noise)
-    if (call.noise is not None or frame.uncertainty is not None
-            or frame.variance_arrays):
-        return offset, None
+    noise_pix = call.budget.sky_term_inputs(sums.noise_pix, None, None)[0]
     return offset, annulus_correlation_term(
-        sky, frame.data, frame.mask, groups, sums.n_pix, sums.noise_pix,
-        sums.sky_std, sums.sky_error_on_mean)
+        sky, frame, groups, sums.n_pix, noise_pix, sums.sky_std,
+        sums.sky_error_on_mean, noise=call.noise)
 
 
 def _budget_terms(sums, frame, call, array_sums, sky, local=None,
