@@ -39,6 +39,11 @@ __all__ = []  # internal module
 #: aperture and its annulus (signed).
 SKY_CORRELATION_TERM = 'sky_correlation'
 
+#: The budget term that carries the shortfall of the white-noise terms of
+#: an annulus of few pixels, whose ``std`` is poorly measured
+#: (`~ccdphot_ext.background.annulus.small_sample_factors`).
+SKY_SAMPLE_TERM = 'sky_sample'
+
 #: Blank positions (each aperture clear of sources, its annulus at least
 #: half clear) needed to measure a `pull_factor`; with fewer the frame's
 #: rows keep their white errors and a warning says so.
@@ -193,6 +198,94 @@ def _kernel_size(annulus, aperture):
     return 2 * int(math.ceil(half)) + 3
 
 
+def annulus_sky_terms(sky, frame, groups, n_pix, noise_pix, sky_std,
+                      sky_error_on_mean, *, noise=None,
+                      include_sky_mean=True):
+    """
+    The terms an annulus sky adds to the budget of its rows beyond the
+    white-noise ``sky`` and ``sky_mean`` terms: ``sky_correlation``
+    (`annulus_correlation_term`) and ``sky_sample`` (`sky_sample_term`).
+    The one home `~ccdphot_ext.photometer` (all its rows) and
+    `~ccdphot_ext.measure` (one row) call, with the same inputs: the same
+    numbers, bit for bit.
+
+    Parameters are those of `annulus_correlation_term`.
+
+    Returns
+    -------
+    terms : dict
+        ``{name: variance per row}``, empty where neither applies.
+    """
+    terms = {}
+    correlation = annulus_correlation_term(
+        sky, frame, groups, n_pix, noise_pix, sky_std, sky_error_on_mean,
+        noise=noise, include_sky_mean=include_sky_mean)
+    if correlation is not None:
+        terms[SKY_CORRELATION_TERM] = correlation
+    sample = sky_sample_term(sky, frame, n_pix, noise_pix, sky_std,
+                             sky_error_on_mean, correlation, noise=noise,
+                             include_sky_mean=include_sky_mean)
+    if sample is not None:
+        terms[SKY_SAMPLE_TERM] = sample
+    return terms
+
+
+def _white_terms_apply(sky, frame, noise):
+    """Whether the budget's ``sky`` and ``sky_mean`` terms of an annulus
+    sky's rows are its white-noise ones (from its ``std``): no noise
+    model, no uncertainty map, no variance arrays."""
+    return not (sky.isscalar or sky.is_map or noise is not None
+                or frame.uncertainty is not None or frame.variance_arrays)
+
+
+def sky_sample_term(sky, frame, n_pix, noise_pix, sky_std,
+                    sky_error_on_mean, correlation=None, *, noise=None,
+                    include_sky_mean=True):
+    """
+    The ``sky_sample`` term of the rows of an annulus sky of few pixels:
+    their white-noise ``sky`` and ``sky_mean`` terms (with
+    ``correlation``, their ``sky_correlation`` term) take the annulus'
+    ``std`` measured on its own pixels, so that the flux over its error
+    follows Student's t; the term raises their sum to its mean square,
+    ``sky.meta['small_sample_factor']`` times it (a median's level term
+    also times ``meta['small_sample_level']``).
+
+    Parameters
+    ----------
+    sky, frame, n_pix, noise_pix, sky_std, sky_error_on_mean
+        As for `annulus_correlation_term`.
+    correlation : `~numpy.ndarray`, optional
+        The rows' ``sky_correlation`` term.
+    noise, include_sky_mean
+        As for `annulus_correlation_term` (without the level term, the sky
+        term alone).
+
+    Returns
+    -------
+    variance : `~numpy.ndarray` or None
+        Per row, in the data unit squared (not negative); None without
+        the factors (a sky not from an annulus, or whose errors came from
+        an uncertainty map) or where the terms are not the white-noise
+        ones.
+    """
+    std_factor = sky.meta.get('small_sample_factor')
+    if std_factor is None or not _white_terms_apply(sky, frame, noise):
+        return None
+    std_factor = np.asarray(std_factor, dtype=float)
+    level_factor = np.asarray(sky.meta.get('small_sample_level', 1.0),
+                              dtype=float)
+    n_pix = np.asarray(n_pix, dtype=float)
+    noise_pix = n_pix if noise_pix is None else np.asarray(noise_pix, float)
+    sky_var = noise_pix * np.asarray(sky_std, dtype=float) ** 2
+    level_var = ((n_pix * np.asarray(sky_error_on_mean, dtype=float)) ** 2
+                 if include_sky_mean else 0.0)
+    held = sky_var + level_var + (0.0 if correlation is None
+                                  else correlation)
+    with np.errstate(invalid='ignore'):
+        term = std_factor * (held + (level_factor - 1.0) * level_var) - held
+    return np.where(np.isfinite(term), np.fmax(term, 0.0), 0.0)
+
+
 def annulus_correlation_term(sky, frame, groups, n_pix, noise_pix,
                              sky_std, sky_error_on_mean, *, noise=None,
                              include_sky_mean=True):
@@ -242,9 +335,8 @@ def annulus_correlation_term(sky, frame, groups, n_pix, noise_pix,
     """
     factor = sky.meta.get('noise_correlation_factor')
     annulus = sky.meta.get('annulus_aperture')
-    if (factor is None or annulus is None or sky.isscalar or sky.is_map
-            or noise is not None or not include_sky_mean
-            or frame.uncertainty is not None or frame.variance_arrays):
+    if (factor is None or annulus is None or not include_sky_mean
+            or not _white_terms_apply(sky, frame, noise)):
         return None
     blank = _Blank(frame.data, frame.mask)
     rho = np.concatenate([np.full(count, blank.factor(ap, annulus))
