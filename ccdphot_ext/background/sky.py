@@ -1673,7 +1673,7 @@ class SkyEstimate:
         (``meta['noise_correlation_factor']``), `~ccdphot_ext.photometer`
         without ``noise=`` gives each row a signed ``sky_correlation``
         term measured on the frame's blank sums of the aperture's shape
-        less their annulus mean (:ref:`annulus-correlated`).
+        less their annulus mean (:ref:`correlated annulus sky <annulus-correlated>`).
 
         An annulus of few pixels measures its ``std`` (the pixel noise
         both its rows' ``sky`` and ``sky_mean`` terms take) poorly: its
