@@ -155,14 +155,17 @@ def test_correlated_pulls_monte_carlo(side):
 def test_white_frame_keeps_white_terms():
     """White noise: the frame's noise does not correlate, the rows have no
     ``sky_correlation`` term and their errors are the white-noise sum of
-    the sky and level terms."""
+    the sky and level terms, raised by the annuli's few pixels
+    (``sky_sample``: 447 here, 3/444 of the sum)."""
     data = np.random.default_rng(3).normal(100.0, 5.0, (200, 200))
     for _, (pulls, _, t) in _default_pulls(data, 100, 3, (5,)).items():
         assert 'var_sky_correlation' not in t.colnames
+        white = np.asarray(t['var_sky']) + np.asarray(t['var_sky_mean'])
+        np.testing.assert_allclose(np.asarray(t['var_sky_sample']),
+                                   white * 3 / 444, rtol=0.05)
         np.testing.assert_allclose(
             np.asarray(t['aperture_sum_err']) ** 2,
-            np.asarray(t['var_sky']) + np.asarray(t['var_sky_mean']),
-            rtol=1e-12)
+            white + np.asarray(t['var_sky_sample']), rtol=1e-12)
         assert 0.85 < np.std(pulls) < 1.15
 
 

@@ -1683,8 +1683,9 @@ class SkyEstimate:
         clipped mean; the median's MAD more) and
         ``meta['small_sample_level']`` a median level's variance over its
         ``error_on_mean``'s at that size; the photometry without ``noise=``
-        adds the ``sky_sample`` term they make (:ref:`annulus-small`).
-        ``std`` and ``error_on_mean`` stay the estimator's.
+        adds the ``sky_sample`` term they make
+        (:ref:`small annuli <annulus-small>`). ``std`` and
+        ``error_on_mean`` stay the estimator's.
 
         Parameters
         ----------

@@ -527,7 +527,7 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         `ApertureNoise.variance_ratio`); without it, a warning when
         pixels' noise is correlated (:ref:`noise`), and against an
         annulus sky there `photometer`'s ``sky_correlation`` term, the
-        same number (:ref:`annulus-correlated`).
+        same number (:ref:`correlated annulus sky <annulus-correlated>`).
     threshold : `SigmaThreshold`, optional
         Keep only aperture pixels above ``n_sigma * sky.std``.
     detector : `DetectorParameters`, optional
