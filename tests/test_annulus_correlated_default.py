@@ -155,14 +155,17 @@ def test_correlated_pulls_monte_carlo(side):
 def test_white_frame_keeps_white_terms():
     """White noise: the frame's noise does not correlate, the rows have no
     ``sky_correlation`` term and their errors are the white-noise sum of
-    the sky and level terms."""
+    the sky and level terms, raised by the annuli's few pixels
+    (``sky_sample``: 447 here, 3/444 of the sum)."""
     data = np.random.default_rng(3).normal(100.0, 5.0, (200, 200))
     for _, (pulls, _, t) in _default_pulls(data, 100, 3, (5,)).items():
         assert 'var_sky_correlation' not in t.colnames
+        white = np.asarray(t['var_sky']) + np.asarray(t['var_sky_mean'])
+        np.testing.assert_allclose(np.asarray(t['var_sky_sample']),
+                                   white * 3 / 444, rtol=0.05)
         np.testing.assert_allclose(
             np.asarray(t['aperture_sum_err']) ** 2,
-            np.asarray(t['var_sky']) + np.asarray(t['var_sky_mean']),
-            rtol=1e-12)
+            white + np.asarray(t['var_sky_sample']), rtol=1e-12)
         assert 0.85 < np.std(pulls) < 1.15
 
 
@@ -181,3 +184,53 @@ def test_annulus_cut_by_frame_edge_flagged():
                                     3, 3), sky)
     assert ((np.asarray(t['flags']) & FLAG_SKY_ANNULUS) > 0).tolist() == [
         False, False, True, True]
+
+
+@pytest.mark.parametrize('shape', ['circle', 'box'])
+def test_measure_is_photometer_bit_for_bit(shape):
+    """On a correlated frame with an annulus sky and no ``noise=``,
+    `measure` gives each star photometer's ``sky_correlation`` term and
+    error, bit for bit (one home: the term's function), and its
+    `compare_numpy` carries the term over."""
+    from photutils.aperture import CircularAperture
+
+    from ccdphot_ext import measure
+
+    img = _correlated_frame(5, shape=(200, 200))
+    xy = [(40.0, 50.0), (120.5, 90.5), (150.0, 160.0)]
+    ap = (CircularAperture(xy, 3.0) if shape == 'circle'
+          else BoxAperture(xy, 7, 7))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', AstropyUserWarning)
+        t = photometer(img, ap, SkyEstimate.from_annulus(
+            img, CircularAnnulus(xy, R_IN, R_OUT)))
+        for i, pos in enumerate(xy):
+            m = measure(img, ap[i], SkyEstimate.from_annulus(
+                img, CircularAnnulus([pos], R_IN, R_OUT)))
+            assert m.flux == t['aperture_sum'][i]
+            assert m.flux_err == t['aperture_sum_err'][i]
+            term = m.budget.terms['sky_correlation']
+            assert term == t['var_sky_correlation'][i]
+            # the correlation more than doubles the white variance here
+            assert term > m.budget.terms['sky'] + m.budget.terms['sky_mean']
+            assert m.compare_numpy().meta['max_abs_rel_diff'] < 1e-12
+
+
+def test_correlation_factor_of_weights_array():
+    """The factor of a shape given as its weights' array (an optimal
+    extraction's profile) is the aperture's; arrays of even sides are
+    refused, naming the parameter."""
+    from photutils.aperture import CircularAperture
+
+    from ccdphot_ext.background.annuluscorrelation import _Blank
+
+    img = _correlated_frame(6, shape=(160, 160))
+    annulus = CircularAnnulus([(80.0, 80.0)], R_IN, R_OUT)
+    circle = CircularAperture([(80.0, 80.0)], 3.0)
+    weights = CircularAperture((4.0, 4.0), 3.0).to_mask(
+        method='exact').to_image((9, 9))
+    blank = _Blank(img, None)
+    assert blank.factor(weights, annulus) == blank.factor(circle, annulus)
+    assert blank.factor(circle, annulus) > 1.5
+    with pytest.raises(ValueError, match='aperture'):
+        blank.factor(np.ones((4, 4)), annulus)

@@ -25,16 +25,24 @@ other terms keep their meaning.
 
 import copy
 import math
+import threading
 import warnings
 
 import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
+
+from ..utils.digest import array_digest
 
 __all__ = []  # internal module
 
 #: The budget term that carries the correlation of the noise in an
 #: aperture and its annulus (signed).
 SKY_CORRELATION_TERM = 'sky_correlation'
+
+#: The budget term that carries the shortfall of the white-noise terms of
+#: an annulus of few pixels, whose ``std`` is poorly measured
+#: (`~ccdphot_ext.background.annulus.small_sample_factors`).
+SKY_SAMPLE_TERM = 'sky_sample'
 
 #: Blank positions (each aperture clear of sources, its annulus at least
 #: half clear) needed to measure a `pull_factor`; with fewer the frame's
@@ -94,7 +102,12 @@ def blank_pixels(data, mask=None):
 
 def _shape_weights(aperture, size, method):
     """The weights of one position of ``aperture`` centred on a square of
-    ``size`` pixels (odd)."""
+    ``size`` pixels (odd); ``aperture`` may be a 2-D array of weights
+    already, centred on its middle pixel (odd sides), put in the square's
+    middle."""
+    if isinstance(aperture, np.ndarray):
+        pad = [((size - n) // 2,) * 2 for n in aperture.shape]
+        return np.pad(np.asarray(aperture, dtype=float), pad)
     one = copy.deepcopy(aperture if aperture.isscalar else aperture[0])
     centre = (size - 1) / 2.0
     one.positions = np.array([centre, centre])
@@ -171,10 +184,13 @@ def pull_factor(region, bad, aperture, annulus):
 
 
 def _kernel_size(annulus, aperture):
-    """An odd square side holding ``annulus`` and ``aperture`` about one
-    centre."""
+    """An odd square side holding ``annulus`` and ``aperture`` (or its
+    weights' array) about one centre."""
     half = 0.0
     for ap in (annulus, aperture):
+        if isinstance(ap, np.ndarray):
+            half = max(half, (max(ap.shape) - 1) / 2.0)
+            continue
         box = ap.bbox if ap.isscalar else ap.bbox[0]
         x, y = (ap.positions if ap.isscalar else ap.positions[0])
         half = max(half, abs(box.ixmin - x), abs(box.ixmax - x),
@@ -182,8 +198,97 @@ def _kernel_size(annulus, aperture):
     return 2 * int(math.ceil(half)) + 3
 
 
-def annulus_correlation_term(sky, data, mask, groups, n_pix, noise_pix,
-                             sky_std, sky_error_on_mean):
+def annulus_sky_terms(sky, frame, groups, n_pix, noise_pix, sky_std,
+                      sky_error_on_mean, *, noise=None,
+                      include_sky_mean=True):
+    """
+    The terms an annulus sky adds to the budget of its rows beyond the
+    white-noise ``sky`` and ``sky_mean`` terms: ``sky_correlation``
+    (`annulus_correlation_term`) and ``sky_sample`` (`sky_sample_term`).
+    The one home `~ccdphot_ext.photometer` (all its rows) and
+    `~ccdphot_ext.measure` (one row) call, with the same inputs: the same
+    numbers, bit for bit.
+
+    Parameters are those of `annulus_correlation_term`.
+
+    Returns
+    -------
+    terms : dict
+        ``{name: variance per row}``, empty where neither applies.
+    """
+    terms = {}
+    correlation = annulus_correlation_term(
+        sky, frame, groups, n_pix, noise_pix, sky_std, sky_error_on_mean,
+        noise=noise, include_sky_mean=include_sky_mean)
+    if correlation is not None:
+        terms[SKY_CORRELATION_TERM] = correlation
+    sample = sky_sample_term(sky, frame, n_pix, noise_pix, sky_std,
+                             sky_error_on_mean, correlation, noise=noise,
+                             include_sky_mean=include_sky_mean)
+    if sample is not None:
+        terms[SKY_SAMPLE_TERM] = sample
+    return terms
+
+
+def _white_terms_apply(sky, frame, noise):
+    """Whether the budget's ``sky`` and ``sky_mean`` terms of an annulus
+    sky's rows are its white-noise ones (from its ``std``): no noise
+    model, no uncertainty map, no variance arrays."""
+    return not (sky.isscalar or sky.is_map or noise is not None
+                or frame.uncertainty is not None or frame.variance_arrays)
+
+
+def sky_sample_term(sky, frame, n_pix, noise_pix, sky_std,
+                    sky_error_on_mean, correlation=None, *, noise=None,
+                    include_sky_mean=True):
+    """
+    The ``sky_sample`` term of the rows of an annulus sky of few pixels:
+    their white-noise ``sky`` and ``sky_mean`` terms (with
+    ``correlation``, their ``sky_correlation`` term) take the annulus'
+    ``std`` measured on its own pixels, so that the flux over its error
+    follows Student's t; the term raises their sum to its mean square,
+    ``sky.meta['small_sample_factor']`` times it (a median's level term
+    also times ``meta['small_sample_level']``).
+
+    Parameters
+    ----------
+    sky, frame, n_pix, noise_pix, sky_std, sky_error_on_mean
+        As for `annulus_correlation_term`.
+    correlation : `~numpy.ndarray`, optional
+        The rows' ``sky_correlation`` term.
+    noise, include_sky_mean
+        As for `annulus_correlation_term` (without the level term, the sky
+        term alone).
+
+    Returns
+    -------
+    variance : `~numpy.ndarray` or None
+        Per row, in the data unit squared (not negative); None without
+        the factors (a sky not from an annulus, or whose errors came from
+        an uncertainty map) or where the terms are not the white-noise
+        ones.
+    """
+    std_factor = sky.meta.get('small_sample_factor')
+    if std_factor is None or not _white_terms_apply(sky, frame, noise):
+        return None
+    std_factor = np.asarray(std_factor, dtype=float)
+    level_factor = np.asarray(sky.meta.get('small_sample_level', 1.0),
+                              dtype=float)
+    n_pix = np.asarray(n_pix, dtype=float)
+    noise_pix = n_pix if noise_pix is None else np.asarray(noise_pix, float)
+    sky_var = noise_pix * np.asarray(sky_std, dtype=float) ** 2
+    level_var = ((n_pix * np.asarray(sky_error_on_mean, dtype=float)) ** 2
+                 if include_sky_mean else 0.0)
+    held = sky_var + level_var + (0.0 if correlation is None
+                                  else correlation)
+    with np.errstate(invalid='ignore'):
+        term = std_factor * (held + (level_factor - 1.0) * level_var) - held
+    return np.where(np.isfinite(term), np.fmax(term, 0.0), 0.0)
+
+
+def annulus_correlation_term(sky, frame, groups, n_pix, noise_pix,
+                             sky_std, sky_error_on_mean, *, noise=None,
+                             include_sky_mean=True):
     """
     The ``sky_correlation`` term of the rows of an annulus sky measured
     on a frame with correlated noise, without a noise model: each row's
@@ -192,35 +297,50 @@ def annulus_correlation_term(sky, data, mask, groups, n_pix, noise_pix,
     to white noise) times the `pull_factor` of its aperture's shape and
     annulus, less the two terms as the budget has them (signed).
 
+    The one home of the term: `~ccdphot_ext.photometer` (all its rows)
+    and `~ccdphot_ext.measure` (one row) call it with the same inputs and
+    get the same numbers, bit for bit. The factor of a shape on a frame is
+    kept (a digest of the frame's pixels and mask and of the shape's
+    weights; the last few), so a loop of ``measure`` over a frame's stars
+    measures it once.
+
     Parameters
     ----------
     sky : `~ccdphot_ext.SkyEstimate`
         The sky subtracted (an annulus per row,
         `~ccdphot_ext.SkyEstimate.from_annulus`).
-    data : 2-D `~numpy.ndarray`
-        The frame photometered.
-    mask : 2-D bool `~numpy.ndarray` or None
-        Its masked pixels.
+    frame : `~ccdphot_ext.utils.inputs.Frame`
+        The frame photometered (`~ccdphot_ext.utils.inputs.as_frame`).
     groups : list of (aperture, int)
-        The apertures and their positions' counts, in the rows' order.
-    n_pix, noise_pix, sky_std, sky_error_on_mean : `~numpy.ndarray`
-        Per row (``noise_pix`` None: ``n_pix``).
+        The apertures' shapes and their positions' counts, in the rows'
+        order; a shape may also be a 2-D array of weights (odd sides,
+        centred on the middle pixel: an optimal extraction's profile).
+    n_pix, noise_pix, sky_std, sky_error_on_mean : array_like
+        Per row: the weights' sum, the sum of their squares as the
+        budget's sky term takes it (None: ``n_pix``), the sky's pixel
+        standard deviation and the level's error.
+    noise : `~ccdphot_ext.ApertureNoise`, optional
+        A noise model given: it holds the correlation (no term).
+    include_sky_mean : bool, optional
+        False: the level is taken as exact (no term).
 
     Returns
     -------
     variance : `~numpy.ndarray` or None
         Per row, in the data unit squared; None where the sky is not an
         annulus sky of a frame whose noise correlates
-        (``meta['noise_correlation_factor']``).
+        (``meta['noise_correlation_factor']``), or where ``noise``, an
+        uncertainty map or variance arrays give the sky term, or the level
+        is taken as exact.
     """
     factor = sky.meta.get('noise_correlation_factor')
     annulus = sky.meta.get('annulus_aperture')
-    if factor is None or annulus is None or sky.isscalar or sky.is_map:
+    if (factor is None or annulus is None or not include_sky_mean
+            or not _white_terms_apply(sky, frame, noise)):
         return None
-    region, bad = blank_pixels(data, mask)
-    rho = np.concatenate([
-        np.full(count, pull_factor(region, bad, ap, annulus)[0])
-        for ap, count in groups])
+    blank = _Blank(frame.data, frame.mask)
+    rho = np.concatenate([np.full(count, blank.factor(ap, annulus))
+                          for ap, count in groups])
     n_pix = np.asarray(n_pix, dtype=float)
     noise_pix = n_pix if noise_pix is None else np.asarray(noise_pix, float)
     sky_var = noise_pix * np.asarray(sky_std, dtype=float) ** 2
@@ -232,6 +352,48 @@ def annulus_correlation_term(sky, data, mask, groups, n_pix, noise_pix,
     with np.errstate(invalid='ignore'):
         term = rho * white - sky_var - level_var
     return np.where(np.isfinite(term), term, 0.0)
+
+
+class _Blank:
+    """A frame's blank pixels (`blank_pixels`, found when first needed)
+    and the `pull_factor` of each shape on them, kept by a digest of the
+    frame and of the shape's weights (the last `_KEPT`)."""
+
+    def __init__(self, data, mask):
+        self.data, self.mask = data, mask
+        self.digest = array_digest(np.asarray(data), mask)
+        self._pixels = None
+
+    def factor(self, aperture, annulus):
+        """The `pull_factor` of ``aperture`` (or its weights' array) and
+        ``annulus``."""
+        if isinstance(aperture, np.ndarray) and (
+                aperture.ndim != 2
+                or not all(n % 2 for n in aperture.shape)):
+            raise ValueError('aperture: an array of weights must be 2-D '
+                             'with odd sides (centred), got shape '
+                             f'{aperture.shape}')
+        size = _kernel_size(annulus, aperture)
+        key = (self.digest,
+               array_digest(_shape_weights(annulus, size, 'center'),
+                            _shape_weights(aperture, size, 'exact')))
+        with _LOCK:
+            found = _FACTORS.get(key)
+        if found is None:
+            if self._pixels is None:
+                self._pixels = blank_pixels(self.data, self.mask)
+            found = pull_factor(*self._pixels, aperture, annulus)[0]
+            with _LOCK:  # threads of a batch share them
+                while len(_FACTORS) >= _KEPT:
+                    _FACTORS.pop(next(iter(_FACTORS)))
+                _FACTORS[key] = found
+        return found
+
+
+#: How many factors (frame and shapes) are kept.
+_KEPT = 16
+_FACTORS = {}
+_LOCK = threading.Lock()
 
 
 def _warn_unmeasured(n_bad, n):

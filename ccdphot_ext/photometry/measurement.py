@@ -16,6 +16,11 @@ from ..aperture.utils import (
     n_positions,
 )
 from ..background.annulus import sky_row_flags
+from ..background.annuluscorrelation import (
+    SKY_CORRELATION_TERM,
+    SKY_SAMPLE_TERM,
+    annulus_sky_terms,
+)
 from ..background.noise import (
     check_noise,
     noise_level_scale,
@@ -64,7 +69,7 @@ __all__ = ['measure', 'ApertureMeasurement']
 
 
 def _budget(sums, cutout, frame, detector, options, noise, threshold,
-            sky, local=1.0, offset=None):
+            sky, local=1.0, offset=None, annulus_terms=None):
     """The `ErrorBudget` of one measured aperture (a row of an
     `ApertureSums` and its cutout), with the resolved `DetectorParameters`,
     the `BudgetOptions` and the threshold mask (for its note); from the
@@ -72,11 +77,13 @@ def _budget(sums, cutout, frame, detector, options, noise, threshold,
     the local pixel noise over the blank sky's at the aperture
     (`ApertureNoise.local_ratio`), which scales the model's sky term;
     ``offset``: its ``sky_offset`` term (`sky_offset_variance`), kept
-    where positive."""
+    where positive; ``annulus_terms``: an annulus sky's further terms
+    by name (`annulus_sky_terms`), or None."""
     gain, read_noise = detector.gain, detector.read_noise
     extra = {} if sums.selection is None else {'selection': sums.selection}
     if offset is not None and offset > 0:
         extra[SKY_OFFSET_TERM] = offset
+    extra.update(annulus_terms or {})
     noise_pix, sky_variance = options.sky_term_inputs(
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
     uncertainty_model = options.uncertainty_model
@@ -421,11 +428,14 @@ class ApertureMeasurement(BudgetedResult):
             # the smoothed mask's term is carried over as it is
             rows.append(('var_selection', terms['selection'],
                          terms['selection']))
-        if SKY_OFFSET_TERM in terms:
-            # nor is the whole-frame level's offset from the background
-            # here (measured on the whole frame): carried over as it is
-            rows.append((f'var_{SKY_OFFSET_TERM}', terms[SKY_OFFSET_TERM],
-                         terms[SKY_OFFSET_TERM]))
+        for name in (SKY_OFFSET_TERM, SKY_CORRELATION_TERM,
+                     SKY_SAMPLE_TERM):
+            # nor is the whole-frame level's offset from the background,
+            # the correlated noise's share of an annulus sky (both
+            # measured on the whole frame) or its few pixels' share:
+            # carried over as they are
+            if name in terms:
+                rows.append((f'var_{name}', terms[name], terms[name]))
         np_var = sum(r[2] for r in rows[2:])
         # no noise at all in pixels summed: unknown (NaN) on both sides
         rows.append(('flux_err', self.flux_err,
@@ -515,7 +525,9 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
         Blank-sky aperture noise: ``sky`` term ``noise(n_pix)**2`` (on a
         frame with variance arrays, the arrays times
         `ApertureNoise.variance_ratio`); without it, a warning when
-        pixels' noise is correlated (:ref:`noise`).
+        pixels' noise is correlated (:ref:`noise`), and against an
+        annulus sky there `photometer`'s ``sky_correlation`` term, the
+        same number (:ref:`correlated annulus sky <annulus-correlated>`).
     threshold : `SigmaThreshold`, optional
         Keep only aperture pixels above ``n_sigma * sky.std``.
     detector : `DetectorParameters`, optional
@@ -618,10 +630,20 @@ def measure(data, aperture, sky, *, gain=None, noise=None, threshold=None,
                                         gain=detector.gain, sky=sky))
     offset = (sky_offset_variance(sky, frame.shape, x, y, sums.n_pix, noise)
               if options.include_sky_mean else None)
+    # an annulus sky's further terms: photometer's (one home)
+    annulus_terms = {name: float(value[0]) for name, value in
+                     annulus_sky_terms(
+                         sky, frame, [(aperture, 1)], [sums.n_pix],
+                         options.sky_term_inputs([sums.noise_pix], None,
+                                                 None)[0],
+                         [sums.sky_std], [sums.sky_error_on_mean],
+                         noise=noise,
+                         include_sky_mean=options.include_sky_mean).items()}
     result = ApertureMeasurement(
         frame, aperture, 0, sums, cutout,
         _budget(sums, cutout, frame, detector, options, noise, threshold,
-                sky, local, None if offset is None else float(offset)),
+                sky, local, None if offset is None else float(offset),
+                annulus_terms),
         detector, options)
     if model_note is not None:
         result.budget.notes += (model_note,)
