@@ -119,7 +119,15 @@ def test_vectorised_circular_annuli_equal_photutils_masks(rng):
     img = rng.normal(100.0, 5.0, (200, 200))
     pos = rng.uniform(-5, 205, (300, 2))
     ann = CircularAnnulus(pos, 4.3, 9.7)
-    sky = SkyEstimate.from_annulus(img, ann, method='mean')
+    with pytest.warns(AstropyUserWarning, match=r'23 keep fewer than 50% '
+                      r'of their pixels \(off the frame'):
+        sky = SkyEstimate.from_annulus(img, ann, method='mean')
+    # the annuli the frame's edge cuts to fewer than half their pixels
+    whole = CircularAnnulus((100, 100), 4.3, 9.7).to_mask(
+        method='center').data
+    cut = np.asarray(sky.meta['flags']) == FLAG_SKY_ANNULUS
+    assert (sky.n_pix[cut] < 0.5 * whole.sum() + 5).all()
+    assert (sky.n_pix[~cut] > 0.5 * whole.sum() - 5).all()
     ref = ApertureStats(img, ann, sum_method='center')
     n = np.asarray(ref.sum_aper_area.value)
     np.testing.assert_array_equal(sky.n_pix, n)

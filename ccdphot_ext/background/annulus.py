@@ -18,7 +18,8 @@ An annulus is *doubtful* (`~ccdphot_ext.flags.FLAG_SKY_ANNULUS`, and an
 `~astropy.utils.exceptions.AstropyUserWarning`) when another star's
 aperture reaches into it (its pixels are left out, but the star's light
 beyond its aperture is not), when fewer than `MIN_USED_FRACTION` of its
-pixels are left for the statistic, or when fewer than
+pixels are left for the statistic (those off the frame's edge counted
+as lost, `whole_counts`), or when fewer than
 `~ccdphot_ext.background.estimators.MIN_SKY_PIXELS` are
 left or they are all equal (a scatter of 0 would give the sky no error).
 A circular annulus is also doubtful when a star's light lifts it that the
@@ -1293,8 +1294,8 @@ def annulus_statistics(frame, annulus, exclude, *, method, sigma, maxiters,
                              ': the pixels the apertures touch cover the '
                              'annuli (give a larger r_out)' if covered
                              else ''))
-    used = np.where(counts['n_total'] > 0,
-                    n_pix / np.maximum(counts['n_total'], 1), 0.0)
+    whole = whole_counts(annulus, frame.shape, counts['n_total'])
+    used = np.where(whole > 0, n_pix / np.maximum(whole, 1), 0.0)
     # pixels of the other apertures (their own aperture's are not a doubt:
     # left out, as photutils' standard annulus at the aperture's radius)
     neighbours = (counts['n_apertures'] - counts['n_own_usable']
@@ -1880,6 +1881,41 @@ def _exact_rows(frame, annulus, excluded, own, offset, *, method, sigma,
     return poisson
 
 
+def whole_counts(annulus, shape, n_total):
+    """
+    Each annulus' whole pixels (``method='center'``), those off the frame
+    included: ``n_total`` (its pixels on the frame) where its bounding box
+    lies on the frame, else the count of its photutils mask, so that an
+    annulus the frame's edge cuts keeps the share of its pixels it has.
+
+    Parameters
+    ----------
+    annulus : photutils annulus aperture
+        One or many positions.
+    shape : tuple of int
+        The frame's shape.
+    n_total : `~numpy.ndarray` of int
+        Per position, its pixels on the frame.
+
+    Returns
+    -------
+    counts : `~numpy.ndarray` of float
+        Per position, at least ``n_total``.
+    """
+    whole = np.asarray(n_total, dtype=float).copy()
+    boxes = annulus.bbox
+    boxes = [boxes] if annulus.isscalar else boxes
+    ny, nx = shape
+    for i, box in enumerate(boxes):
+        # (an annulus wholly off the frame keeps none: no mask needed)
+        if whole[i] > 0 and (box.ixmin < 0 or box.iymin < 0
+                             or box.ixmax > nx or box.iymax > ny):
+            one = annulus if annulus.isscalar else annulus[i]
+            mask = one.to_mask(method='center')
+            whole[i] = max(whole[i], float(np.count_nonzero(mask.data)))
+    return whole
+
+
 def _warn(n_bad, neighbours, few, n):
     """
     Say the pixels left out of the annuli and the annuli flagged for a
@@ -1907,8 +1943,9 @@ def _warn(n_bad, neighbours, few, n):
                       "pixels of another star's aperture (left out; the "
                       "star's light beyond its aperture still lifts the "
                       f'sky), {int(few.sum())} keep fewer than '
-                      f'{MIN_USED_FRACTION:.0%} of their pixels (masked, '
-                      'NaN, apertures, clipped)', AstropyUserWarning,
+                      f'{MIN_USED_FRACTION:.0%} of their pixels (off the '
+                      'frame, masked, NaN, apertures, clipped)',
+                      AstropyUserWarning,
                       stacklevel=4)
 
 

@@ -1647,7 +1647,8 @@ class SkyEstimate:
         annulus another star's aperture reaches into (a measured star's or
         a neighbour's given in ``exclude`` besides), that holds a star no
         aperture lists (circular annuli), or that keeps fewer
-        than half of its pixels, gets `~ccdphot_ext.flags.FLAG_SKY_ANNULUS`
+        than half of its pixels (those off the frame's edge counted as
+        lost), gets `~ccdphot_ext.flags.FLAG_SKY_ANNULUS`
         in ``meta['flags']`` and a warning (:ref:`annulus-exclude`); its own
         aperture's pixels, left out, are no doubt by themselves (an annulus
         from the aperture's radius outwards is the standard geometry).
@@ -1662,6 +1663,12 @@ class SkyEstimate:
         gains that correction's error and its ``std`` loses the spread of
         the surface's gradient over the ring
         (:ref:`annulus-frame-curvature`).
+
+        On a frame whose noise correlates
+        (``meta['noise_correlation_factor']``), `~ccdphot_ext.photometer`
+        without ``noise=`` gives each row a signed ``sky_correlation``
+        term measured on the frame's blank sums of the aperture's shape
+        less their annulus mean (:ref:`correlated annulus sky <annulus-correlated>`).
 
         Parameters
         ----------

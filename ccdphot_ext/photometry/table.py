@@ -17,6 +17,10 @@ from ..aperture.skybox import (
 )
 from ..aperture.utils import all_positions, aperture_groups, check_extent
 from ..background.annulus import sky_row_flags
+from ..background.annuluscorrelation import (
+    SKY_CORRELATION_TERM,
+    annulus_correlation_term,
+)
 from ..background.noise import (
     check_noise,
     noise_level_scale,
@@ -232,11 +236,11 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     # the background's offset from a whole-frame level at each row: a
     # term of its own (none for other skies, nor for a level taken as
     # exact)
-    offset = (sky_offset_variance(sky, frame.shape, positions[:, 0],
-                                  positions[:, 1], sums.n_pix, noise)
-              if call.budget.include_sky_mean else None)
+    offset, correlation = _row_sky_terms(sky, frame, groups, positions,
+                                         sums, call)
     terms, origins = _budget_terms(sums, frame, call, _array_sums(
-        apertures, groups, frame, sky, call), sky, local, offset)
+        apertures, groups, frame, sky, call), sky, local, offset,
+        correlation)
     _flag_variance_overflow(sums, terms)
     table = mark_unplaced(_to_table(sums, terms, positions, frame, sky,
                                     call, conversion, origins), unplaced)
@@ -484,14 +488,33 @@ def _add_local_noise(table, noise, local, shape, measured):
             'term counts, was taken out of the local noise first')
 
 
+def _row_sky_terms(sky, frame, groups, positions, sums, call):
+    """Each row's ``sky_offset`` term (`sky_offset_variance`: the
+    background's offset from a whole-frame level, or an annulus' from its
+    aperture) and ``sky_correlation`` term (`annulus_correlation_term`:
+    an annulus sky on correlated noise without ``noise=``); None where a
+    row has none, and both None for a level taken as exact."""
+    if not call.budget.include_sky_mean:
+        return None, None
+    offset = sky_offset_variance(sky, frame.shape, positions[:, 0],
+                                 positions[:, 1], sums.n_pix, call.noise)
+    if (call.noise is not None or frame.uncertainty is not None
+            or frame.variance_arrays):
+        return offset, None
+    return offset, annulus_correlation_term(
+        sky, frame.data, frame.mask, groups, sums.n_pix, sums.noise_pix,
+        sums.sky_std, sums.sky_error_on_mean)
+
+
 def _budget_terms(sums, frame, call, array_sums, sky, local=None,
-                  offset=None):
+                  offset=None, correlation=None):
     """Every row's budget terms at once, from `budget_terms`, and where the
     terms taken from variance arrays came from (empty without); ``local``:
     with ``noise=``, each row's local pixel noise over the blank sky's
     (`ApertureNoise.local_ratio`), which scales the model's sky term;
     ``offset``: each row's ``sky_offset`` term (`sky_offset_variance`),
-    kept where any row has one."""
+    kept where any row has one; ``correlation``: each row's
+    ``sky_correlation`` term (`annulus_correlation_term`), or None."""
     noise_pix, sigma2 = call.budget.sky_term_inputs(
         sums.noise_pix, sums.sigma2, sums.sigma2_sq)
     has_map = frame.uncertainty is not None
@@ -524,6 +547,8 @@ def _budget_terms(sums, frame, call, array_sums, sky, local=None,
         has_map, sigma2 = found.sky is not None, found.sky
     if offset is not None and np.any(offset > 0):
         extra[SKY_OFFSET_TERM] = offset
+    if correlation is not None:
+        extra[SKY_CORRELATION_TERM] = correlation
     terms = unchecked_budget_terms(
         sums.flux, sums.n_pix, sums.sky_std,
         noise_pix=noise_pix, gain=gain,

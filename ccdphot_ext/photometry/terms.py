@@ -33,8 +33,10 @@ UNCERTAINTY_MODELS = ('background', 'total')
 
 #: Extra terms that may be negative (their total with the others may not):
 #: a smoothed threshold mask's ``selection`` term, which holds the
-#: mask-growth adjustment (`~ccdphot_ext.SigmaThreshold.selection_variance`).
-SIGNED_TERMS = ('selection',)
+#: mask-growth adjustment (`~ccdphot_ext.SigmaThreshold.selection_variance`),
+#: and an annulus sky's ``sky_correlation`` term on correlated noise
+#: (`~ccdphot_ext.background.annuluscorrelation.annulus_correlation_term`).
+SIGNED_TERMS = ('selection', 'sky_correlation')
 
 #: The terms every budget has a place for, in the order the total adds
 #: them (``'sky'``: the per-pixel term, named ``'map'`` in a budget for an
