@@ -174,7 +174,8 @@ def source_term_doubt(flux, variance, sky_level, sky_std):
     exceeds `SOURCE_BOUND_SHARE` of its variance (the missing term could
     make its error over 5% too small). A level at or below 0 (a
     sky-subtracted frame) bounds nothing: every row of positive flux is
-    flagged. A level that holds an unsubtracted bias or pedestal makes the
+    flagged (unless its variance is NaN: its error is unknown already). A
+    level that holds an unsubtracted bias or pedestal makes the
     bound too small (the gain looks larger than it is).
 
     Parameters
@@ -196,7 +197,7 @@ def source_term_doubt(flux, variance, sky_level, sky_std):
     --------
     >>> from ccdphot_ext.photometry.budget import source_term_doubt
     >>> # a 100 ADU sky scattering 10 ADU: the gain is at least 1 e-/ADU
-    >>> source_term_doubt([500.0, 5000.0], [4500.0, 4500.0], 100.0, 10.0)
+    >>> source_term_doubt([400.0, 5000.0], [4500.0, 4500.0], 100.0, 10.0)
     array([False,  True])
     """
     flux, variance, level, std = np.broadcast_arrays(
@@ -204,8 +205,9 @@ def source_term_doubt(flux, variance, sky_level, sky_std):
                                                 sky_std)))
     with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
         bound = np.where(level > 0, flux * std ** 2 / level, np.inf)
-        bounded = bound <= SOURCE_BOUND_SHARE * variance
-    return (flux > 0) & ~bounded
+        # a NaN variance (no sky noise known) is an error bar said
+        # unknown already, not one too small
+        return (flux > 0) & (bound > SOURCE_BOUND_SHARE * variance)
 
 
 def warn_unused_gain(frame, detector):
