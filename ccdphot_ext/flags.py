@@ -111,7 +111,8 @@ FLAG_SHARP_PIXEL = 1024
 #: and pixel variance admit (``flux * sky_std**2 / sky``, the gain at which
 #: all of the sky's noise were photon noise), is over a tenth of the row's
 #: variance. A sky level at or below 0 (a sky-subtracted frame) bounds
-#: nothing: every row with a positive flux gets it. Pass the gain
+#: nothing: every row gets it whose flux is significant (over 3 errors;
+#: fainter ones are not judged). Pass the gain
 #: (``gain=``, a GAIN card, ``--gain``) to measure the term
 #: (`~ccdphot_ext.photometry.budget.source_term_doubt`).
 FLAG_NO_SOURCE_TERM = 2048

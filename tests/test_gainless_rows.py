@@ -96,7 +96,8 @@ def test_the_flag_follows_the_sky_bound_row_by_row():
     rows = photometer(data, boxes, _sky())
     flux = np.asarray(rows['aperture_sum'])
     variance = np.asarray(rows['aperture_sum_err']) ** 2
-    expect = flux * STD ** 2 / LEVEL > SOURCE_BOUND_SHARE * variance
+    expect = ((flux * STD ** 2 / LEVEL > SOURCE_BOUND_SHARE * variance)
+              & (flux > 3 * np.sqrt(variance)))
     got = (np.asarray(rows['flags']) & FLAG_NO_SOURCE_TERM) > 0
     assert 5 < expect.sum() < 31
     np.testing.assert_array_equal(got, expect)
@@ -112,15 +113,22 @@ def test_the_flag_follows_the_sky_bound_row_by_row():
 
 
 def test_a_sky_subtracted_frame_bounds_nothing():
-    """A level at or below 0 allows any gain: every row of positive flux
-    is flagged, the others not."""
+    """A level at or below 0 allows any gain: every row of significant
+    flux (over 3 errors) is flagged; blank sky is not judged (its
+    positive half flagged, its negative half would pass)."""
     data, boxes, _ = _night(2, n_side=4)
     rows = photometer(data - LEVEL, boxes, SkyEstimate(0.0, STD, 10 ** 5,
                                                       error_on_mean=0.0))
     flux = np.asarray(rows['aperture_sum'])
     got = (np.asarray(rows['flags']) & FLAG_NO_SOURCE_TERM) > 0
-    np.testing.assert_array_equal(got, flux > 0)
-    assert got.all()
+    np.testing.assert_array_equal(
+        got, flux > 3 * np.asarray(rows['aperture_sum_err']))
+    assert got.sum() >= 14  # all but the faintest stars
+    blank = photometer(data - LEVEL, BoxAperture(
+        [(x, 2.0) for x in range(3, 140, 5)], 5, 5), SkyEstimate(
+            0.0, STD, 10 ** 5, error_on_mean=0.0))
+    assert (np.asarray(blank['aperture_sum']) > 0).sum() > 5
+    assert not np.any(np.asarray(blank['flags']) & FLAG_NO_SOURCE_TERM)
 
 
 def _described_frame():

@@ -353,11 +353,18 @@ def measure_frame(frame, config):
     if limit is None:
         return _measure_frame(frame, config)
     box = []
-    thread = threading.Thread(
-        target=lambda: box.append(_measure_frame(frame, config)),
-        name='ccdphot-frame', daemon=True)
+
+    def run():
+        try:
+            box.append(_measure_frame(frame, config))
+        except BaseException as exc:  # an interrupt: raised by the caller
+            box.append(exc)
+
+    thread = threading.Thread(target=run, name='ccdphot-frame', daemon=True)
     thread.start()
     thread.join(limit)
+    if box and isinstance(box[0], BaseException):
+        raise box[0]
     if thread.is_alive() or not box:
         return FrameResult.failed(
             f'TimeoutError: not measured within {limit:g} s (frame_timeout;'

@@ -159,6 +159,10 @@ def warn_headerless_gain(frame, why):
 #: error bar is then at most sqrt(1.1), about 5%, too small
 SOURCE_BOUND_SHARE = 0.1
 
+#: fluxes of at most this many errors are not judged: a blank or faint
+#: aperture's flux is mostly noise
+SOURCE_SIGNIFICANCE = 3.0
+
 
 def source_term_doubt(flux, variance, sky_level, sky_std):
     """
@@ -170,12 +174,15 @@ def source_term_doubt(flux, variance, sky_level, sky_std):
     photon variance, ``B / g``, so the gain is at least ``B / sigma**2``
     (equal where all of the sky's noise is photon noise; read noise, dark
     and flat-field noise only raise the bound) and the source's term,
-    ``F / g``, is at most ``F * sigma**2 / B``. A row is flagged where that
-    exceeds `SOURCE_BOUND_SHARE` of its variance (the missing term could
-    make its error over 5% too small). A level at or below 0 (a
-    sky-subtracted frame) bounds nothing: every row of positive flux is
-    flagged (unless its variance is NaN: its error is unknown already). A
-    level that holds an unsubtracted bias or pedestal makes the
+    ``F / g``, is at most ``F * sigma**2 / B``. A row whose flux exceeds
+    `SOURCE_SIGNIFICANCE` (3) errors is flagged where that exceeds
+    `SOURCE_BOUND_SHARE` of its variance (the missing term could make its
+    error over 5% too small). A level at or below 0 (a sky-subtracted
+    frame) bounds nothing: every row of significant flux is flagged
+    (unless its variance is NaN: its error is unknown already). Fluxes
+    within 3 errors are not judged: flagging the positive half of the
+    blank-sky sums would leave their negative half unflagged. A level
+    that holds an unsubtracted bias or pedestal makes the
     bound too small (the gain looks larger than it is).
 
     Parameters
@@ -206,8 +213,11 @@ def source_term_doubt(flux, variance, sky_level, sky_std):
     with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
         bound = np.where(level > 0, flux * std ** 2 / level, np.inf)
         # a NaN variance (no sky noise known) is an error bar said
-        # unknown already, not one too small
-        return (flux > 0) & (bound > SOURCE_BOUND_SHARE * variance)
+        # unknown already, not one too small; a flux within its noise is
+        # not judged (blank sky: flagging its positive half would leave
+        # the negative one unflagged)
+        return ((flux > SOURCE_SIGNIFICANCE * np.sqrt(variance))
+                & (bound > SOURCE_BOUND_SHARE * variance))
 
 
 def warn_unused_gain(frame, detector):
