@@ -1029,9 +1029,11 @@ def crowding_lift(meta):
 
 def check_sky_bias(sky, frame, x, y, n_pix, flux_err, *, stacklevel=3):
     """
-    The rows a sky biases, by eleven rules: a global level on a frame whose
-    background varies (`check_global_sky`), one of a small frame that
-    rests on too few pixels (`SparseSmallSkyRule`), a Background2D map
+    The rows a sky biases, by twelve rules: a global level on a frame
+    whose background varies (`check_global_sky`), one of a small frame
+    that rests on too few pixels (`SparseSmallSkyRule`), one on too few
+    pixels whose error is most of a row's (`ThinLevelRule`), a
+    Background2D map
     lifted
     by the sources' light (`check_map_sky`), a Background2D map that
     passes over a feature smaller than its meshes
@@ -1153,8 +1155,82 @@ class SparseSmallSkyRule(SkyRowRule):
                 f'{n_bad} aperture(s) flagged {self.flag}')
 
 
+#: A row measured against a whole-frame level measured again without the
+#: apertures that rests on fewer than
+#: `~ccdphot_ext.background.globalsky.MIN_SKY_PIXELS` pixels is doubtful
+#: where the level's error over its pixels, ``n_pix * error_on_mean``,
+#: exceeds this fraction of its flux error: one offset shared by every row
+#: then carries a fifth of each row's variance or more (a quarter where a
+#: blank-sky noise model, ``noise=``, inflates the level's error by a
+#: tenth, as on drizzled and combined frames), and blank apertures scatter
+#: less than 0.87-0.9 of their errors about it.
+THIN_LEVEL_FRACTION = 0.45
+
+
+class ThinLevelRule(SkyRowRule):
+    """
+    The rows a whole-frame level on too few pixels serves with most of
+    their error: the level, measured again without the apertures
+    (`~ccdphot_ext.SkyEstimate.without_apertures`), rests on fewer than
+    `~ccdphot_ext.background.globalsky.MIN_SKY_PIXELS` pixels (too few for
+    its clip and scatter), and its error over the row's pixels is more
+    than `THIN_LEVEL_FRACTION` of the row's flux error (flag 32). A level
+    used as it was measured (``sky_without_apertures=False``, or one the
+    apertures did not lift) is not judged here: a small frame's is judged
+    by `SparseSmallSkyRule`.
+
+    Hundreds of apertures over most of a frame leave the level measured
+    again the few pixels between them, next to the sources' masks: 800
+    blank boxes of 7 px on a drizzled, 2 x 2-binned frame of 148 x 148
+    pixels left it 21 pixels, whose error was 0.81 of each row's (its
+    share of the variance 0.66), and 11 px boxes on a 40 x 40 WFPC2 chip
+    157 (share 0.44): one offset for every row, so the boxes scattered
+    0.61 and 0.79 of their errors (0.58 and 0.75 predicted from that
+    share), flags 0. Rows whose level error is a smaller part of their
+    own (bright stars, small apertures) are not flagged. The rule reads
+    the level's own error: a blank-sky noise model (``noise=``) that
+    inflates it does so for the row's sky term too (by 1.1-1.2 on
+    drizzled and combined frames), hence a fraction below one half.
+    """
+
+    flag = FLAG_RESIDUAL_BACKGROUND
+
+    def doubt(self, sky, frame, x, y, n_pix, flux_err, *, scaled=None):
+        from ..background.globalsky import MIN_SKY_PIXELS
+
+        rows = no_rows(x, y, n_pix, flux_err)
+        if (getattr(sky, '_whole_frame', None) is None or not sky.isscalar
+                or 'aperture_lift' not in sky.meta  # not measured again
+                or not sky.n_pix < MIN_SKY_PIXELS):
+            return rows, None
+        error = float(sky.error_on_mean)
+        if not error > 0:
+            return rows, None
+        level = np.abs(np.asarray(n_pix, dtype=np.float64)) * error
+        with np.errstate(invalid='ignore'):
+            bad = level > THIN_LEVEL_FRACTION * np.asarray(flux_err,
+                                                           dtype=np.float64)
+        bad = np.broadcast_to(bad, np.shape(rows))
+        return (np.array(bad, dtype=bool)[()],
+                (int(sky.n_pix), error, MIN_SKY_PIXELS))
+
+    def message(self, rows, n_bad, context):
+        n_sky, error, fewest = context
+        return (f'the whole-frame sky rests on {n_sky} pixels (fewer than '
+                f'{fewest}: apertures or sources cover most of '
+                f'the frame) and its error ({error:.3g} per pixel) over '
+                f'the pixels of {n_bad} aperture(s) is more than '
+                f'{THIN_LEVEL_FRACTION:g} of their flux error: one offset '
+                'shared by those rows, from pixels '
+                'too few for its clip and scatter; they are flagged '
+                f'{self.flag} (blank apertures scatter less than such '
+                'errors): measure fewer or smaller apertures, or use a '
+                'local sky (annuli)')
+
+
 GLOBAL_SKY = GlobalSkyRule()
 SPARSE_SMALL_SKY = SparseSmallSkyRule()
+THIN_LEVEL = ThinLevelRule()
 MAP_SKY = MapSkyRule()
 MAP_FEATURE = MapFeatureRule()
 SMALL_MESH = SmallMeshRule()
@@ -1165,6 +1241,6 @@ COARSE_MAP = SkyNoteRule('coarse_map')
 UNSEEN_SKY = SkyNoteRule('faint_light_unmeasured')
 REMNANT_SKY = SkyNoteRule('aperture_remnant_doubtful')
 #: The rules of `check_sky_bias`, in the order they warn.
-SKY_BIAS_RULES = (GLOBAL_SKY, SPARSE_SMALL_SKY, MAP_SKY, MAP_FEATURE,
-                  SMALL_MESH, CROWDED_SKY, KEPT_LIGHT, DROPPED_MASK,
+SKY_BIAS_RULES = (GLOBAL_SKY, SPARSE_SMALL_SKY, THIN_LEVEL, MAP_SKY,
+                  MAP_FEATURE, SMALL_MESH, CROWDED_SKY, KEPT_LIGHT, DROPPED_MASK,
                   COARSE_MAP, UNSEEN_SKY, REMNANT_SKY)
