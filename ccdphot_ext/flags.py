@@ -13,7 +13,8 @@ __all__ = ['FLAG_DESCRIPTIONS', 'FLAG_TRUNCATED', 'FLAG_BAD_PIXELS',
            'FLAG_SATURATED', 'FLAG_NONPOSITIVE_FLUX',
            'FLAG_EMPTY_THRESHOLD', 'FLAG_RESIDUAL_BACKGROUND',
            'FLAG_SKY_ANNULUS', 'FLAG_SMALL_APERTURE', 'FLAG_PSF_MISMATCH',
-           'FLAG_NOT_STAR_LIKE', 'FLAG_SHARP_PIXEL', 'decode_flags']
+           'FLAG_NOT_STAR_LIKE', 'FLAG_SHARP_PIXEL', 'FLAG_NO_SOURCE_TERM',
+           'decode_flags']
 
 #: The aperture extends past the frame edge (pixel i spans i-0.5 ... i+0.5);
 #: the sum covers the in-frame part only.
@@ -103,6 +104,18 @@ FLAG_NOT_STAR_LIKE = 512
 #: of them. `~ccdphot_ext.ApertureNoise` leaves them out of its blank
 #: apertures.
 FLAG_SHARP_PIXEL = 1024
+#: No gain is known, so the error bar leaves out the source's photon noise
+#: (``var_source`` NaN), and the star is bright enough against the sky that
+#: the missing term could raise the error by more than 5%: its largest
+#: value the sky allows, the flux over the smallest gain the sky's level
+#: and pixel variance admit (``flux * sky_std**2 / sky``, the gain at which
+#: all of the sky's noise were photon noise), is over a tenth of the row's
+#: variance. A sky level at or below 0 (a sky-subtracted frame) bounds
+#: nothing: every row gets it whose flux is significant (over 3 errors;
+#: fainter ones are not judged). Pass the gain
+#: (``gain=``, a GAIN card, ``--gain``) to measure the term
+#: (`~ccdphot_ext.photometry.budget.source_term_doubt`).
+FLAG_NO_SOURCE_TERM = 2048
 
 FLAG_DESCRIPTIONS = {
     FLAG_TRUNCATED: 'aperture truncated by the frame edge',
@@ -125,6 +138,8 @@ FLAG_DESCRIPTIONS = {
                         'wider or narrower than the stars)',
     FLAG_SHARP_PIXEL: "a pixel sharper than the frame's stars inside (a "
                       'cosmic ray or a hot pixel, summed)',
+    FLAG_NO_SOURCE_TERM: 'no gain: the missing source photon noise could '
+                         'raise the error by over 5%',
 }
 
 

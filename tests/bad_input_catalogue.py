@@ -291,8 +291,9 @@ CATALOGUE = (
          "photometer(CCDData(img, unit='adu', meta={'EXPTIME': 30, "
          "'RDNOISE': 5}), box, sky)", 'warning',
          exception='AstropyUserWarning', names='no gain',
-         note='``var_source`` NaN (errors too small for bright stars); a '
-              'bare array, or a header naming no detector, only notes it'),
+         note='``var_source`` NaN (errors too small for bright stars), '
+              'those rows flagged 2048; a bare array, or a header naming '
+              'no detector, only notes it (and flags the rows)'),
     _row('read_noise_without_gain', 'detector', 'read noise but no gain',
          'measure(img, box, sky, detector=DetectorParameters(read_noise=5))',
          'result',
@@ -462,7 +463,8 @@ CATALOGUE = (
                     'square one)'),
     _row('cli_header_without_gain', 'cli', 'header naming the detector but '
          'no gain', 'ccdphot measure frame.fits --box 10:20,10:20', 'result',
-         note='exit code 0, one warning line "no gain"; ``var_source`` NaN'),
+         note='exit code 0, one warning line "no gain"; ``var_source`` NaN; '
+              "bright stars' rows flagged 2048"),
     _row('cli_nonstandard_cards', 'cli', 'header with non-standard cards '
          '(ESO-LOG)', 'ccdphot measure image.fits --box 100:110,100:110',
          'result', note='exit code 0; warnings are single '
@@ -505,9 +507,12 @@ ASSUMPTIONS = (
                "``['source_mask']``, ``['n_clipped']``, "
                "``['std_factor']``; ``sky.n_rejected``"),
     Assumption('missing_gain', 'No gain known',
-               'the source Poisson term is left out (never a gain of 1)',
+               'the source Poisson term is left out (never a gain of 1); '
+               'rows where it could raise the error by more than 5% are '
+               'flagged 2048 (:ref:`missing-gain`)',
                "``budget.notes``; ``var_source`` NaN, ``meta['gain']`` None, "
                "``meta['gain_source']`` ``'missing'`` and ``meta['notes']``; "
+               'flag 2048 (`~ccdphot_ext.photometer`, the CLI and batches); '
                'an ``AstropyUserWarning`` when the header names the '
                'detector (read noise, exposure time) but no gain'),
     Assumption('header_gain', 'Gain from the header',

@@ -17,7 +17,7 @@ from photutils.aperture import CircularAperture, aperture_photometry
 from ccdphot_ext import SkyEstimate, photometer, read_frame
 from ccdphot_ext.background.maps import frame_background2d
 from ccdphot_ext.datasets.sample import render_stars
-from ccdphot_ext.flags import FLAG_RESIDUAL_BACKGROUND
+from ccdphot_ext.flags import FLAG_NO_SOURCE_TERM, FLAG_RESIDUAL_BACKGROUND
 
 
 def _b2d_rows(img, xy, gain, radius):
@@ -28,8 +28,9 @@ def _b2d_rows(img, xy, gain, radius):
         t = photometer(img, CircularAperture(xy, radius), sky, gain=gain)
     feature = [str(w.message) for w in said
                if 'smaller than the Background2D meshes' in str(w.message)]
+    # (2048: the ESO header gives no gain; not this test's subject)
     return (np.asarray(t['aperture_sum']), np.asarray(t['aperture_sum_err']),
-            np.asarray(t['flags']), feature)
+            np.asarray(t['flags']) & ~FLAG_NO_SOURCE_TERM, feature)
 
 
 @pytest.mark.parametrize('amplitude', [20.0, 0.0])

@@ -117,7 +117,7 @@ def test_decode_flags():
     assert decode_flags(FLAG_TRUNCATED | FLAG_SATURATED) == [
         FLAG_DESCRIPTIONS[1], FLAG_DESCRIPTIONS[4]]
     assert sorted(FLAG_DESCRIPTIONS) == [1, 2, 4, 8, 16, 32, 64, 128, 256,
-                                         512, 1024]
+                                         512, 1024, 2048]
     with pytest.raises(ValueError, match='flags'):
         decode_flags(-1)
 

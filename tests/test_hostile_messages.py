@@ -20,6 +20,7 @@ from ccdphot_ext import BoxAperture, SkyEstimate, measure, photometer
 from ccdphot_ext.background.estimators import MIN_SKY_PIXELS, check_mesh_box
 from ccdphot_ext.cli.common import level_text
 from ccdphot_ext.datasets.sample import render_stars
+from ccdphot_ext.flags import FLAG_NO_SOURCE_TERM
 
 SHAPE = (120, 120)
 X = np.array([30.0, 60.0, 90.0, 40.0])
@@ -74,7 +75,8 @@ def test_a_header_naming_the_detector_but_no_gain_warns():
         one = measure(ccd, BoxAperture((X[2], Y[2]), 15, 15), sky)
     assert np.all(np.isnan(bare['var_source']))
     assert 'source' not in one.budget.terms
-    assert bare['flags'].tolist() == [0, 0, 0, 0]
+    # the rows whose missing source term could matter are flagged
+    assert bare['flags'].tolist() == [FLAG_NO_SOURCE_TERM] * 4
     gained = CCDData(img, unit='adu', meta={**header, 'GAIN': 2.0})
     full = photometer(gained, _boxes(), sky)
     ratio = (full['aperture_sum_err'] / bare['aperture_sum_err']).value

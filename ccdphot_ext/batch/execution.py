@@ -60,6 +60,12 @@ class BatchExecution:
     progress : bool, optional
         Whether to print a progress line on standard error every ~10% of
         the frames; None (default): when there are over 20 frames.
+    frame_timeout : float or None, optional
+        Seconds one frame may take to be read and measured (default 600):
+        a frame that takes longer fails with that reason, and the run goes
+        on (a file that never finishes reading, on a hung network disk,
+        would stop it for ever). None: no limit. A frame that is a pipe or
+        a device, not a file, fails at once.
 
     Raises
     ------
@@ -75,7 +81,7 @@ class BatchExecution:
     >>> from ccdphot_ext import BatchExecution
     >>> BatchExecution(workers=2, checkpoint_interval=30)
     BatchExecution(client=None, workers=2, scheduler=None, timeout=60.0, \
-checkpoint_interval=30.0, progress=None)
+checkpoint_interval=30.0, progress=None, frame_timeout=600.0)
     """
 
     client: object = None
@@ -84,6 +90,7 @@ checkpoint_interval=30.0, progress=None)
     timeout: float = 60.0
     checkpoint_interval: float = 60.0
     progress: bool | None = None
+    frame_timeout: float | None = 600.0
 
     def __post_init__(self):
         given = [name for name in ('client', 'workers', 'scheduler')
@@ -107,7 +114,9 @@ checkpoint_interval=30.0, progress=None)
             'checkpoint_interval': positive_scalar(
                 self.checkpoint_interval, 'checkpoint_interval',
                 allow_none=False),
-            'progress': None if self.progress is None else bool(self.progress)}
+            'progress': None if self.progress is None else bool(self.progress),
+            'frame_timeout': positive_scalar(self.frame_timeout,
+                                             'frame_timeout')}
         for name, value in checked.items():  # plain Python values
             object.__setattr__(self, name, value)
 

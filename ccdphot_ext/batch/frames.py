@@ -252,6 +252,7 @@ def measure_configured(frames, names, config, ids, *, output, resume_from,
     (`run_parameters` equal); else those frames are measured again.
     """
     execution = check_options(execution, 'execution', BatchExecution)
+    config = replace(config, frame_timeout=execution.frame_timeout)
     _check_first_frame(frames, config)
     if output is not None:
         _check_batch_output(output, frames)

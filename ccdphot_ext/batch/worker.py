@@ -21,6 +21,7 @@ Time of a frame
 
 import math
 import os
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -37,6 +38,7 @@ from ..io.fitsfile import frame_size
 from ..io.header import DetectorParameters
 from ..photometry.terms import BudgetOptions
 from ..utils.columns import PHOTOMETRY_COLUMNS
+from ..utils.files import is_stream
 from ..utils.inputs import as_frame, positive_scalar
 from ..utils.numbers import check_choice
 from .layout import ApertureLayout
@@ -88,6 +90,10 @@ class FrameConfig:
     n_rows: int = 0
     columns: tuple = field(default=PHOTOMETRY_COLUMNS)
     sky_without_apertures: bool = True
+    #: seconds a frame may take (None: no limit): `measure_frame` fails a
+    #: frame that takes longer (`BatchExecution.frame_timeout`); not a
+    #: run parameter (a resumed run may change it)
+    frame_timeout: float | None = None
 
 
 @dataclass
@@ -328,7 +334,47 @@ def _make_sky(spec, ccd, frame, apertures, detector):
 
 
 def measure_frame(frame, config):
-    """Measure one frame; never raises (a failure is returned)."""
+    """
+    Measure one frame; never raises (a failure is returned).
+
+    A frame that is a pipe or a device, not a file, fails at once (a
+    named pipe no one writes to would never finish reading). With
+    ``config.frame_timeout``, the frame is measured in a thread of its
+    own, and fails when it takes longer (a file that never finishes
+    reading: a hung network disk): the run goes on without it, and the
+    thread, which cannot be stopped, is left to end when it can.
+    """
+    if not isinstance(frame, NDData) and is_stream(frame):
+        return FrameResult.failed(
+            f'{os.fspath(frame)}: a pipe or a device, not a file: a batch '
+            'reads each frame from a file (its size and time identify it '
+            'for a resumed run)')
+    limit = config.frame_timeout
+    if limit is None:
+        return _measure_frame(frame, config)
+    box = []
+
+    def run():
+        try:
+            box.append(_measure_frame(frame, config))
+        except BaseException as exc:  # an interrupt: raised by the caller
+            box.append(exc)
+
+    thread = threading.Thread(target=run, name='ccdphot-frame', daemon=True)
+    thread.start()
+    thread.join(limit)
+    if box and isinstance(box[0], BaseException):
+        raise box[0]
+    if thread.is_alive() or not box:
+        return FrameResult.failed(
+            f'TimeoutError: not measured within {limit:g} s (frame_timeout;'
+            ' --frame-timeout): a file that never finishes reading (a hung '
+            'network disk) or a frame far larger than the others')
+    return box[0]
+
+
+def _measure_frame(frame, config):
+    """`measure_frame` in this thread."""
     notes, when, error = [], None, None
     fingerprint = None if isinstance(frame, NDData) else file_fingerprint(
         frame)

@@ -39,6 +39,7 @@ from .common import (
     hdu_type,
     output_locks,
     pair_type,
+    path_type,
     positive_int_type,
     positive_type,
     replacing_note,
@@ -283,7 +284,8 @@ def _measure(args, frames, layout, sky, pos, resume, early):
                 workers=args.workers, scheduler=args.scheduler,
                 timeout=args.dask_timeout,
                 checkpoint_interval=args.checkpoint,
-                progress=False if args.quiet else None),
+                progress=False if args.quiet else None,
+                frame_timeout=args.frame_timeout),
             submitted=early)
     except ValueError as exc:  # the API's parameter is the command's flag
         if not str(exc).startswith(RESUME_PREFIX):
@@ -349,13 +351,13 @@ def _add_inputs(p):
     p.add_argument('frames', nargs='*', metavar='FRAME',
                    help='FITS frames (a 2-D image; UNCERT/MASK extensions '
                         'are used)')
-    p.add_argument('--frame-list', metavar='FILE',
+    p.add_argument('--frame-list', metavar='FILE', type=path_type,
                    help='a text file with one frame path per line')
-    p.add_argument('--positions', metavar='TABLE', required=True,
+    p.add_argument('--positions', metavar='TABLE', required=True, type=path_type,
                    help='positions table (photutils, ccdphot find, Source '
                         'Extractor, AstroImageJ ... columns) and optional id')
     add_positions_format(p)
-    p.add_argument('-o', '--output', metavar='OUT.ecsv', required=True,
+    p.add_argument('-o', '--output', metavar='OUT.ecsv', required=True, type=path_type,
                    help='the light-curve table (ECSV)')
     shape = p.add_mutually_exclusive_group(required=True)
     shape.add_argument('--size', metavar='W[,H]', type=size_type,
@@ -395,6 +397,10 @@ def _add_run_options(p):
                    default=60.0,
                    help='rewrite OUT.ecsv this often while running '
                         '(default 60)')
+    p.add_argument('--frame-timeout', metavar='SECONDS',
+                   type=positive_type, default=600.0,
+                   help='a frame not read and measured in this time fails '
+                        '(and the run goes on; default 600)')
 
 
 def _add_measure_options(p):
@@ -414,7 +420,7 @@ def _add_measure_options(p):
                    help='differential photometry: comparison star ids')
     p.add_argument('--weighting', choices=('sum', 'inverse_variance'),
                    default='sum', help='ensemble weighting (default sum)')
-    p.add_argument('--differential', metavar='OUT.ecsv',
+    p.add_argument('--differential', metavar='OUT.ecsv', type=path_type,
                    help='differential table (default OUT_diff.ecsv)')
     p.add_argument('-q', '--quiet', action='store_true',
                    help='no progress lines')

@@ -117,7 +117,8 @@ def measuring_config(args, layout, sky, pos):
                              dq_bits=args.dq_bits))
     flags = positions_flags(pos)
     return replace(config, row_flags=tuple(flags.tolist())
-                   if flags.any() else ()), ids
+                   if flags.any() else (),
+                   frame_timeout=args.frame_timeout), ids
 
 
 def frame_configuration(args, first):

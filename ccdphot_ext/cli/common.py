@@ -116,6 +116,15 @@ non_negative_int_type = _argument(
     parse=int, kind='an integer')
 
 
+def path_type(text):
+    """A file or folder name: an empty one is refused (it was taken as
+    the option not given: ``-o ''`` printed the table and wrote nothing,
+    ``--positions ''`` measured no star)."""
+    if not text:
+        raise argparse.ArgumentTypeError('an empty path (give a file name)')
+    return text
+
+
 def box_type(text):
     """``Y0:Y1,X0:X1`` -> ``np.s_[y0:y1, x0:x1]`` (frame checked later)."""
     parts = text.split(',')
@@ -673,7 +682,7 @@ def detector_from_args(args):
 
 def add_output_options(parser):
     """``-o``, ``--format`` and ``--max-rows``."""
-    parser.add_argument('-o', '--output', metavar='OUT',
+    parser.add_argument('-o', '--output', metavar='OUT', type=path_type,
                         help='write the table here (written atomically); '
                              'stdout then gets a summary, not the table')
     parser.add_argument('--format', choices=tuple(_FORMATS),

@@ -21,6 +21,7 @@ from .common import (
     Parser,
     bad_input_types,
     format_epilog,
+    path_type,
     prepare_dir,
 )
 
@@ -84,7 +85,7 @@ def build_parser():
               ccdphot demo
               ccdphot demo --outdir demo_out   # also FITS/ECSV files, PNGs
             '''))
-    demo.add_argument('--outdir', metavar='DIR',
+    demo.add_argument('--outdir', metavar='DIR', type=path_type,
                       help='write the sample frame, tables and figures here')
     demo.set_defaults(func=_cmd_demo)
     _cli_measure.add_parsers(sub, common)

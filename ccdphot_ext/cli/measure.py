@@ -31,6 +31,7 @@ from .common import (
     output_format,
     output_locks,
     pair_type,
+    path_type,
     positions_flags,
     positive_int_type,
     positive_type,
@@ -496,7 +497,7 @@ def _add_measure(sub, common):
         epilog=_MEASURE_EPILOG)
     p.add_argument('image', metavar='IMAGE', help='processed FITS frame')
     add_frame_options(p)
-    p.add_argument('--uncertainty', metavar='FILE',
+    p.add_argument('--uncertainty', metavar='FILE', type=path_type,
                    help='FITS per-pixel uncertainty map (wins over UNCERT): '
                         'a 1-sigma map, or a variance by its UTYPE card or '
                         'a BUNIT of the data unit squared; in the data '
@@ -504,7 +505,7 @@ def _add_measure(sub, common):
     add_uncertainty_model_option(p)
     p.add_argument('--box', metavar='Y0:Y1,X0:X1', type=box_type,
                    action='append', help='a box (repeat for more)')
-    p.add_argument('--positions', metavar='TABLE',
+    p.add_argument('--positions', metavar='TABLE', type=path_type,
                    help='table of star positions (ECSV, CSV, FITS, Source '
                         'Extractor .cat, AstroImageJ, VOTable ...)')
     add_positions_format(p)
@@ -535,10 +536,10 @@ def _add_measure(sub, common):
     add_fractional_variance_option(p)
     add_detector_options(p)
     add_output_options(p)
-    p.add_argument('--regions', metavar='OUT.reg',
+    p.add_argument('--regions', metavar='OUT.reg', type=path_type,
                    help='write the apertures as DS9 regions: ids as labels, '
                         'unflagged green, flagged red with their flags')
-    p.add_argument('--plot', metavar='DIR',
+    p.add_argument('--plot', metavar='DIR', type=path_type,
                    help='write PNG figures here (needs matplotlib)')
     p.add_argument('--plot-stars', metavar='N', type=positive_int_type,
                    default=5, help='one-page figures for the N rows of '

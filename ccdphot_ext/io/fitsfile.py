@@ -56,6 +56,8 @@ def check_path(path, what='file'):
         raise FrameReadError(f'{path}: {stat_problem(path, exc)}') from None
     if os.path.isdir(path):
         raise FrameReadError(f'{path}: is a directory, not a FITS file')
+    if not os.access(path, os.R_OK):
+        raise FrameReadError(f'{path}: not readable (permission denied)')
     if not is_stream(path) and os.path.getsize(path) == 0:
         raise FrameReadError(f'{path}: empty file (0 bytes), not FITS')
     return path
@@ -200,6 +202,12 @@ def _describe_data(exc):
     return f'corrupt or truncated image data ({type(exc).__name__}: {msg})'
 
 
+#: how a stream that can be a FITS file begins: a primary header, or the
+#: gzip or bzip2 compression astropy reads (checked before the stream is
+#: read whole: an endless one, such as /dev/zero, is refused at once)
+_STREAM_STARTS = (b'SIMPLE', b'\x1f\x8b', b'BZh')
+
+
 @contextmanager
 def open_fits(path):
     """
@@ -212,11 +220,15 @@ def open_fits(path):
     with open(path, 'rb') as fh:
         source, head = fh, None
         if is_stream(path):  # astropy needs to seek: read the pipe first
-            source = io.BytesIO(fh.read())
-            head = source.getvalue()[:80]
+            head = fh.read(80)
             if not head:
                 raise FrameReadError(f'{path}: nothing to read (an empty '
                                      'pipe or stream), not FITS')
+            if not head.startswith(_STREAM_STARTS):  # /dev/zero, endless
+                raise FrameReadError(f'{path}: not FITS (a stream that does '
+                                     'not start with SIMPLE, nor with a '
+                                     'gzip or bzip2 header)')
+            source = io.BytesIO(head + fh.read())
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             try:

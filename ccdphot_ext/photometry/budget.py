@@ -47,6 +47,7 @@ from ..io.fluxdensity import unit_family
 from ..io.header import HEADER_KEYWORDS
 from ..utils.inputs import positive_scalar
 from ..utils.numbers import check_choice, check_index, finite_number
+from ..utils.warnonce import user_stacklevel
 from .terms import (
     MAG_FACTOR,
     SIGNED_TERMS,
@@ -112,7 +113,7 @@ def warn_unknown_source_term(frame, detector, uncertainty_model):
         'header what derives it (FLUXCONV beside GAIN and EXPTIME for MJy/sr;'
         ' EXPTIME for a rate), or an uncertainty that holds the photon '
         "noise (variance arrays, or uncertainty_model='total')",
-        AstropyUserWarning, stacklevel=4)
+        AstropyUserWarning, stacklevel=user_stacklevel())
 
 
 def warn_headerless_gain(frame, why):
@@ -150,7 +151,73 @@ def warn_headerless_gain(frame, why):
         f'{keys}, so no error bar holds the source photon noise '
         '(var_source NaN; the errors of stars bright against the sky are '
         'too small). Pass gain= in e-/ADU (--gain), or add a GAIN card',
-        AstropyUserWarning, stacklevel=5)
+        AstropyUserWarning, stacklevel=user_stacklevel())
+
+
+#: the share of a row's variance that the largest source term its sky
+#: allows may reach before the row is flagged `FLAG_NO_SOURCE_TERM`: the
+#: error bar is then at most sqrt(1.1), about 5%, too small
+SOURCE_BOUND_SHARE = 0.1
+
+#: fluxes of at most this many errors are not judged: a blank or faint
+#: aperture's flux is mostly noise
+SOURCE_SIGNIFICANCE = 3.0
+
+
+def source_term_doubt(flux, variance, sky_level, sky_std):
+    """
+    The rows whose error bar leaves out a source photon noise that could
+    matter, when no gain is known (`~ccdphot_ext.flags.FLAG_NO_SOURCE_TERM`).
+
+    Without a gain the sky still bounds it: a sky of level ``B`` above the
+    bias whose pixels scatter ``sigma`` holds at most ``sigma**2`` of
+    photon variance, ``B / g``, so the gain is at least ``B / sigma**2``
+    (equal where all of the sky's noise is photon noise; read noise, dark
+    and flat-field noise only raise the bound) and the source's term,
+    ``F / g``, is at most ``F * sigma**2 / B``. A row whose flux exceeds
+    `SOURCE_SIGNIFICANCE` (3) errors is flagged where that exceeds
+    `SOURCE_BOUND_SHARE` of its variance (the missing term could make its
+    error over 5% too small). A level at or below 0 (a sky-subtracted
+    frame) bounds nothing: every row of significant flux is flagged
+    (unless its variance is NaN: its error is unknown already). Fluxes
+    within 3 errors are not judged: flagging the positive half of the
+    blank-sky sums would leave their negative half unflagged. A level
+    that holds an unsubtracted bias or pedestal makes the
+    bound too small (the gain looks larger than it is).
+
+    Parameters
+    ----------
+    flux : array-like
+        The rows' sky-subtracted fluxes, in the data unit.
+    variance : array-like
+        Their variances without a source term, in the data unit squared.
+    sky_level, sky_std : array-like
+        The sky level per pixel under each row and its pixel scatter, in
+        the data unit.
+
+    Returns
+    -------
+    doubtful : `~numpy.ndarray` of bool
+        True where the missing term could matter.
+
+    Examples
+    --------
+    >>> from ccdphot_ext.photometry.budget import source_term_doubt
+    >>> # a 100 ADU sky scattering 10 ADU: the gain is at least 1 e-/ADU
+    >>> source_term_doubt([400.0, 5000.0], [4500.0, 4500.0], 100.0, 10.0)
+    array([False,  True])
+    """
+    flux, variance, level, std = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (flux, variance, sky_level,
+                                                sky_std)))
+    with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
+        bound = np.where(level > 0, flux * std ** 2 / level, np.inf)
+        # a NaN variance (no sky noise known) is an error bar said
+        # unknown already, not one too small; a flux within its noise is
+        # not judged (blank sky: flagging its positive half would leave
+        # the negative one unflagged)
+        return ((flux > SOURCE_SIGNIFICANCE * np.sqrt(variance))
+                & (bound > SOURCE_BOUND_SHARE * variance))
 
 
 def warn_unused_gain(frame, detector):
@@ -178,7 +245,7 @@ def warn_unused_gain(frame, detector):
     warnings.warn(f'gain={detector.gain:.6g} is not used: the variance '
                   f'arrays of the frame ({names}) hold the sources\' photon '
                   'noise, and no source term is formed from a gain; leave '
-                  'gain out', AstropyUserWarning, stacklevel=4)
+                  'gain out', AstropyUserWarning, stacklevel=user_stacklevel())
 
 
 def _checked_aperture_inputs(*, flux, n_pix, noise_pix, sky_std, gain, n_sky,

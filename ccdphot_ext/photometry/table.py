@@ -29,6 +29,7 @@ from ..background.sky import check_sky, sky_doubt_flags
 from ..background.skylift import sky_for_apertures
 from ..flags import (
     FLAG_BAD_PIXELS,
+    FLAG_NO_SOURCE_TERM,
     FLAG_SATURATED,
     FLAG_SHARP_PIXEL,
     FLAG_SKY_ANNULUS,
@@ -48,7 +49,11 @@ from ..utils.numbers import (
 from ..utils.provenance import versions
 from .arrayterms import array_budget, photon_sky_level
 from .boxengine import box_engine_eligible, measure_boxes
-from .budget import warn_unknown_source_term, warn_unused_gain
+from .budget import (
+    source_term_doubt,
+    warn_unknown_source_term,
+    warn_unused_gain,
+)
 from .dqcheck import dq_rows, warn_dq
 from .ellipseengine import ellipse_engine_eligible, measure_ellipses
 from .general import check_photometry_inputs, measure_general
@@ -237,6 +242,7 @@ def photometer(data, apertures, sky, *, gain=None, noise=None,
     _flag_variance_overflow(sums, terms)
     table = mark_unplaced(_to_table(sums, terms, positions, frame, sky,
                                     call, conversion, origins), unplaced)
+    _flag_missing_source(table, sums, terms, call, origins)
     for note in (model_note, scale_note):
         if note is not None:
             table.meta['notes'].append(note)
@@ -290,6 +296,24 @@ class _Call:
     engine: str
     noise: object
     zeropoint: float | None
+
+
+def _flag_missing_source(table, sums, terms, call, origins):
+    """Flag `FLAG_NO_SOURCE_TERM` the rows whose missing source term (no
+    gain, no variance array, no map taken as the total error) could
+    matter (`source_term_doubt`), and say how many in the notes."""
+    if (call.detector.gain is not None or origins
+            or call.budget.uncertainty_model == 'total'):
+        return
+    doubtful = source_term_doubt(sums.flux, terms.variance, sums.sky,
+                                 sums.sky_std)
+    if not doubtful.any():
+        return
+    table['flags'][doubtful] |= FLAG_NO_SOURCE_TERM
+    table.meta['notes'].append(
+        f'{int(doubtful.sum())} rows flagged {FLAG_NO_SOURCE_TERM}: no gain, '
+        'and the source photon noise the sky allows could raise their '
+        'error by over 5%')
 
 
 def _array_sums(apertures, groups, frame, sky, call):
