@@ -4241,13 +4241,7 @@ class LatticeSExtractorBackground(SExtractorBackground):
 
     def calc_background(self, data, axis=None, masked=False):
         """The level of ``data`` along ``axis`` (as photutils')."""
-        if self.sigma_clip is not None:
-            data = self.sigma_clip(data, axis=axis, masked=False)
-        elif isinstance(data, np.ma.MaskedArray):
-            data = data.filled(np.nan)
-        data = np.asarray(data, dtype=float)
-        data = (data.ravel() if axis is None
-                else np.moveaxis(data, axis, -1))
+        data = _clipped_rows(self.sigma_clip, data, axis)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', RuntimeWarning)
             median = np.atleast_1d(self._median(data))
@@ -4259,11 +4253,30 @@ class LatticeSExtractorBackground(SExtractorBackground):
             with np.errstate(invalid='ignore', divide='ignore'):
                 skewed = (np.abs(mean - median) / std >= 0.3) & ~flat
             result[skewed] = median[skewed]
-        if axis is None:
-            result = float(result[0])
-        elif masked:
-            result = np.ma.masked_where(np.isnan(result), result)
-        return result
+        return _as_photutils_result(result, axis, masked)
+
+
+def _clipped_rows(sigma_clip, data, axis):
+    """``data`` as a lattice estimator reads it: clipped by ``sigma_clip``
+    (rejected pixels NaN; a masked array's masked pixels NaN without
+    one), as floats with ``axis`` last (``axis`` None: flattened)."""
+    if sigma_clip is not None:
+        data = sigma_clip(data, axis=axis, masked=False)
+    elif isinstance(data, np.ma.MaskedArray):
+        data = data.filled(np.nan)
+    data = np.asarray(data, dtype=float)
+    return data.ravel() if axis is None else np.moveaxis(data, axis, -1)
+
+
+def _as_photutils_result(result, axis, masked):
+    """A lattice estimator's levels as photutils' estimators return them:
+    one float for ``axis`` None, else the array (masked where NaN when
+    ``masked``)."""
+    if axis is None:
+        return float(np.ravel(result)[0])
+    if masked:
+        return np.ma.masked_where(np.isnan(result), result)
+    return result
 
 
 class LatticeMedianBackground(MedianBackground):
@@ -4288,19 +4301,9 @@ class LatticeMedianBackground(MedianBackground):
 
     def calc_background(self, data, axis=None, masked=False):
         """The grouped median of ``data`` along ``axis`` (as photutils')."""
-        if self.sigma_clip is not None:
-            data = self.sigma_clip(data, axis=axis, masked=False)
-        elif isinstance(data, np.ma.MaskedArray):
-            data = data.filled(np.nan)
-        data = np.asarray(data, dtype=float)
-        data = (data.ravel() if axis is None
-                else np.moveaxis(data, axis, -1))
-        result = grouped_median(data, self.step, self.offset)
-        if axis is None:
-            result = float(result)
-        elif masked:
-            result = np.ma.masked_where(np.isnan(result), result)
-        return result
+        data = _clipped_rows(self.sigma_clip, data, axis)
+        return _as_photutils_result(
+            grouped_median(data, self.step, self.offset), axis, masked)
 
 
 def lattice_estimator(estimator, lattice):
